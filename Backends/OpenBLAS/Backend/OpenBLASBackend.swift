@@ -1,0 +1,300 @@
+// The OpenBLAS + LAPACKE backend: cblas for level 1–3, gemm-based distance matrices
+// (‖q‖² + ‖x‖² − 2·Q·Xᵀ clamped at 0), LAPACKE for Cholesky / eigen, cblas_strsm.
+// Compiled only with the package trait `OpenBLAS` (on by default).
+#if OpenBLAS
+import ArrowheadCore
+import ArrowheadReference
+import COpenBLAS
+import Synchronization
+
+/// OpenBLAS (cblas) and LAPACKE through the system library.
+///
+/// Debian's OpenBLAS is built with DYNAMIC_ARCH: it picks its own kernels for the CPU at
+/// load time (`details["coreName"]` says which). Its thread pool is global to the process;
+/// the backend sets the thread count of each call (`threads:`), so that OpenBLAS threads
+/// and Arrowhead's own parallel loops never exceed the engine's cap together.
+/// Quantization kernels and `indexOfMaxMagnitude` (whose NaN rule cblas does not follow)
+/// are not accelerated: they run the reference code.
+public struct OpenBLASBackend: Backend {
+  private let reference = ReferenceBackend()
+
+  /// Creates the backend.
+  public init() {}
+
+  public var name: String { "openblas" }
+  public var compiledISA: String { "OpenBLAS \(Self.version) (\(Self.coreName) kernels)" }
+  public var requiredFeatures: Set<CPUFeature> { [] }
+  public var details: [String: String] {
+    [
+      "version": Self.version,
+      "config": Self.configuration,
+      "coreName": Self.coreName,
+      "threads": String(openblas_get_num_threads()),
+      "parallel": Self.parallelModel,
+    ]
+  }
+
+  /// The OpenBLAS version the library reports (e.g. "0.3.21").
+  public static var version: String {
+    let config = configuration
+    // openblas_get_config() starts with "OpenBLAS 0.3.21 …".
+    let words = config.split(separator: " ")
+    if words.count >= 2, words[0] == "OpenBLAS" { return String(words[1]) }
+    return "unknown"
+  }
+
+  /// `openblas_get_config()`, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64".
+  public static var configuration: String {
+    guard let text = openblas_get_config() else { return "" }
+    return String(cString: text).trimmingCharacters()
+  }
+
+  /// The kernel family OpenBLAS chose for this CPU (`openblas_get_corename()`).
+  public static var coreName: String {
+    guard let text = openblas_get_corename() else { return "" }
+    return String(cString: text)
+  }
+
+  /// How OpenBLAS parallelises: "sequential", "pthreads" or "OpenMP".
+  public static var parallelModel: String {
+    switch openblas_get_parallel() {
+    case 0: "sequential"
+    case 1: "pthreads"
+    case 2: "OpenMP"
+    default: "unknown"
+    }
+  }
+
+  /// Serialises thread-count changes of the process-wide OpenBLAS pool.
+  private static let threadLock = Mutex<Int32>(0)
+
+  /// Sets the OpenBLAS thread count if it differs from the current one.
+  static func useThreads(_ threads: Int) {
+    let wanted = Int32(max(1, threads))
+    threadLock.withLock { current in
+      if current != wanted || openblas_get_num_threads() != wanted {
+        openblas_set_num_threads(wanted)
+        current = wanted
+      }
+    }
+  }
+
+  public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference {
+    switch operation {
+    case .gemm:
+      return shape == .small
+        ? Preference(score: 20, reason: "cblas_sgemm (call overhead dominates small products)")
+        : Preference(score: 35, reason: "cblas_sgemm, \(Self.coreName) kernel")
+    case .cholesky, .triangularSolve, .symmetricEigen:
+      return shape == .small
+        ? Preference(score: 20, reason: "LAPACKE (call overhead at small orders)")
+        : Preference(score: 45, reason: "LAPACKE blocked algorithm on the BLAS-3 kernels")
+    case .dot, .axpy, .scale, .sumOfSquares, .gemv:
+      return Preference(score: 20, reason: "cblas level 1/2 (\(Self.coreName))")
+    case .distances:
+      return Preference(score: shape == .small ? 10 : 30, reason: "‖q‖² + ‖x‖² − 2·cblas_sgemm(Q, Xᵀ)")
+    case .indexOfMaxMagnitude:
+      return .notAccelerated("cblas_isamax does not report NaN; reference code runs")
+    case .groupMinMax, .quantize, .dequantize, .pack, .unpack, .int8Dot, .uint8SquaredL2:
+      return .notAccelerated("no OpenBLAS kernel; reference code runs")
+    }
+  }
+
+  // MARK: Level 1
+
+  public func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    count == 0 ? 0 : cblas_sdot(blasint(count), x, 1, y, 1)
+  }
+
+  public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    if count > 0 { cblas_saxpy(blasint(count), alpha, x, 1, y, 1) }
+  }
+
+  public func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
+    if count > 0 { cblas_sscal(blasint(count), alpha, x, 1) }
+  }
+
+  public func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
+    count == 0 ? 0 : cblas_sdot(blasint(count), x, 1, x, 1)
+  }
+
+  public func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int {
+    reference.indexOfMaxMagnitude(count: count, x)
+  }
+
+  // MARK: Level 2 and 3
+
+  public func gemv(
+    _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
+    _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>
+  ) {
+    let outputs = transpose == .normal ? rows : columns
+    if outputs == 0 { return }
+    if rows == 0 || columns == 0 {
+      for i in 0..<outputs { y[i] = beta == 0 ? 0 : beta * y[i] }
+      return
+    }
+    if beta == 0 { y.update(repeating: 0, count: outputs) }  // BLAS may read y when β = 0
+    cblas_sgemv(
+      CblasRowMajor, Self.cblas(transpose), blasint(rows), blasint(columns), alpha, a,
+      blasint(max(1, lda)), x, 1, beta, y, 1)
+  }
+
+  public func gemm(
+    _ transposeA: Transpose, _ transposeB: Transpose,
+    rows: Int, columns: Int, depth: Int, alpha: Float,
+    _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+  ) {
+    if rows == 0 || columns == 0 { return }
+    if beta == 0 {
+      // C is not to be read when β = 0: clear it so that NaN there cannot leak through.
+      for i in 0..<rows { (c + i * ldc).update(repeating: 0, count: columns) }
+    }
+    if depth == 0 {
+      if beta != 0 && beta != 1 { for i in 0..<rows { cblas_sscal(blasint(columns), beta, c + i * ldc, 1) } }
+      return
+    }
+    Self.useThreads(threads)
+    cblas_sgemm(
+      CblasRowMajor, Self.cblas(transposeA), Self.cblas(transposeB),
+      blasint(rows), blasint(columns), blasint(depth), alpha,
+      a, blasint(max(1, lda)), b, blasint(max(1, ldb)), beta, c, blasint(max(1, ldc)))
+  }
+
+  // MARK: Distances
+
+  public func distances(
+    _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
+    queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
+    queryNorms: UnsafePointer<Float>?, baseNorms: UnsafePointer<Float>?,
+    _ out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int
+  ) {
+    if queryCount == 0 || baseCount == 0 { return }
+    let alpha: Float = metric == .squaredL2 ? -2 : 1
+    gemm(.normal, .transposed, rows: queryCount, columns: baseCount, depth: dimension, alpha: alpha,
+         queries, lda: ldq, base, ldb: ldb, beta: 0, out, ldc: ldo, threads: threads)
+    switch metric {
+    case .innerProduct:
+      return
+    case .squaredL2:
+      let qn = queryNorms.map { Array(UnsafeBufferPointer(start: $0, count: queryCount)) }
+        ?? (0..<queryCount).map { sumOfSquares(count: dimension, queries + $0 * ldq) }
+      let bn = baseNorms.map { Array(UnsafeBufferPointer(start: $0, count: baseCount)) }
+        ?? (0..<baseCount).map { sumOfSquares(count: dimension, base + $0 * ldb) }
+      let output = UncheckedSendableBox(out)
+      Parallel.forEachChunk(queryCount, threads: threads) { range in
+        for i in range {
+          let row = output.value + i * ldo
+          let q = qn[i]
+          for j in 0..<baseCount {
+            let value = (q + bn[j]) + row[j]
+            row[j] = value < 0 ? 0 : value
+          }
+        }
+      }
+    case .cosine:
+      func inverse(_ norm: Float) -> Float { norm > 0 ? 1 / norm : (norm.isNaN ? .nan : 0) }
+      let qi = (0..<queryCount).map { i in inverse(queryNorms?[i] ?? sumOfSquares(count: dimension, queries + i * ldq).squareRoot()) }
+      let bi = (0..<baseCount).map { j in inverse(baseNorms?[j] ?? sumOfSquares(count: dimension, base + j * ldb).squareRoot()) }
+      let output = UncheckedSendableBox(out)
+      Parallel.forEachChunk(queryCount, threads: threads) { range in
+        for i in range {
+          let row = output.value + i * ldo
+          for j in 0..<baseCount { row[j] = row[j] * qi[i] * bi[j] }
+        }
+      }
+    }
+  }
+
+  // MARK: Quantization (reference code)
+
+  public func groupMinMax(
+    count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
+    minimums: UnsafeMutablePointer<Float>, maximums: UnsafeMutablePointer<Float>
+  ) -> Bool {
+    reference.groupMinMax(count: count, groupSize: groupSize, x, minimums: minimums, maximums: maximums)
+  }
+
+  public func quantize(
+    count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
+    scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm, maxCode: Int,
+    _ codes: UnsafeMutablePointer<UInt8>
+  ) {
+    reference.quantize(
+      count: count, groupSize: groupSize, x, scales: scales, offsets: offsets, form: form,
+      maxCode: maxCode, codes)
+  }
+
+  public func dequantize(
+    count: Int, groupSize: Int, _ codes: UnsafePointer<UInt8>,
+    scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm,
+    _ x: UnsafeMutablePointer<Float>
+  ) {
+    reference.dequantize(count: count, groupSize: groupSize, codes, scales: scales, offsets: offsets, form: form, x)
+  }
+
+  public func pack(count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>) {
+    reference.pack(count: count, bits: bits, codes, packed)
+  }
+
+  public func unpack(count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>) {
+    reference.unpack(count: count, bits: bits, packed, codes)
+  }
+
+  public func int8Dot(count: Int, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>) -> Int32 {
+    reference.int8Dot(count: count, a, b)
+  }
+
+  public func uint8SquaredL2(count: Int, _ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int32 {
+    reference.uint8SquaredL2(count: count, a, b)
+  }
+
+  // MARK: Dense linear algebra (LAPACKE)
+
+  public func choleskyFactor(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) throws(ArrowheadError) {
+    if order == 0 { return }
+    let info = LAPACKE_spotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(order), a, Int32(max(1, lda)))
+    if info > 0 { throw .notPositiveDefinite(argument: "a", order: order, pivot: Int(info) - 1) }
+    if info < 0 { throw .invalidParameter(name: "LAPACKE_spotrf argument \(-info)", value: "rejected", expected: "valid") }
+    for i in 0..<order where i + 1 < order {
+      (a + i * lda + i + 1).update(repeating: 0, count: order - i - 1)
+    }
+  }
+
+  public func triangularSolve(
+    _ side: Side, _ transpose: Transpose, rows: Int, columns: Int,
+    _ l: UnsafePointer<Float>, ldl: Int, _ b: UnsafeMutablePointer<Float>, ldb: Int
+  ) {
+    if rows == 0 || columns == 0 { return }
+    cblas_strsm(
+      CblasRowMajor, side == .left ? CblasLeft : CblasRight, CblasLower, Self.cblas(transpose), CblasNonUnit,
+      blasint(rows), blasint(columns), 1, l, blasint(max(1, ldl)), b, blasint(max(1, ldb)))
+  }
+
+  public func symmetricEigen(
+    order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int, eigenvalues: UnsafeMutablePointer<Float>
+  ) throws(ArrowheadError) {
+    if order == 0 { return }
+    let info = LAPACKE_ssyevd(
+      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "L")), Int32(order), a,
+      Int32(max(1, lda)), eigenvalues)
+    if info > 0 { throw .noConvergence(operation: "LAPACKE_ssyevd", iterations: Int(info)) }
+    if info < 0 { throw .invalidParameter(name: "LAPACKE_ssyevd argument \(-info)", value: "rejected", expected: "valid") }
+  }
+
+  static func cblas(_ transpose: Transpose) -> CBLAS_TRANSPOSE {
+    transpose == .normal ? CblasNoTrans : CblasTrans
+  }
+}
+
+extension String {
+  fileprivate func trimmingCharacters() -> String {
+    var view = Substring(self)
+    while view.first?.isWhitespace == true { view = view.dropFirst() }
+    while view.last?.isWhitespace == true { view = view.dropLast() }
+    return String(view)
+  }
+}
+#endif

@@ -1,0 +1,132 @@
+// Queries × base distance matrices of the SIMD backend.
+//
+// Many queries: the gemm with a fused epilogue, ‖q‖² + ‖x‖² − 2·q·x clamped at 0 (squared
+// L2), q·x (inner product) or q·x/(‖q‖‖x‖) (cosine); compute-bound, ~2·m·n·d FLOP.
+// Few queries (< `directQueryLimit`): one pass over the base per query block computing
+// each value directly, since packing the whole base for a handful of rows costs more than
+// the product; memory-bound, parallel over base rows.
+import ArrowheadCore
+
+enum SIMDDistances {
+  /// Below this many queries the direct kernel beats the gemm path (packing the base).
+  static let directQueryLimit = 4
+
+  static func run(
+    _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
+    queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
+    queryNorms: UnsafePointer<Float>?, baseNorms: UnsafePointer<Float>?,
+    _ out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int
+  ) {
+    if queryCount == 0 || baseCount == 0 { return }
+    if queryCount < directQueryLimit {
+      direct(metric, queryCount: queryCount, baseCount: baseCount, dimension: dimension,
+             queries: queries, ldq: ldq, base: base, ldb: ldb, out, ldo: ldo, threads: threads)
+      return
+    }
+    let problem = GemmOperands(
+      rows: queryCount, columns: baseCount, depth: dimension,
+      a: queries, lda: ldq, transposeA: false, b: base, ldb: ldb, transposeB: true, c: out, ldc: ldo)
+    switch metric {
+    case .innerProduct:
+      SIMDGemm.run(problem, epilogue: .linear(alpha: 1, beta: 0), threads: threads)
+    case .squaredL2:
+      withNorms(queryNorms, queryCount, queries, ldq, dimension, squared: true, threads: threads) { qn in
+        withNorms(baseNorms, baseCount, base, ldb, dimension, squared: true, threads: threads) { bn in
+          SIMDGemm.run(problem, epilogue: .squaredL2(rowNorms: qn, columnNorms: bn), threads: threads)
+        }
+      }
+    case .cosine:
+      withInverseNorms(queryNorms, queryCount, queries, ldq, dimension, threads: threads) { qi in
+        withInverseNorms(baseNorms, baseCount, base, ldb, dimension, threads: threads) { bi in
+          SIMDGemm.run(problem, epilogue: .cosine(rowInverseNorms: qi, columnInverseNorms: bi), threads: threads)
+        }
+      }
+    }
+  }
+
+  /// Calls `body` with ‖row‖² for every row: the given norms, or freshly computed ones.
+  static func withNorms(
+    _ given: UnsafePointer<Float>?, _ count: Int, _ rows: UnsafePointer<Float>, _ ld: Int, _ dimension: Int,
+    squared: Bool, threads: Int, _ body: (UnsafePointer<Float>) -> Void
+  ) {
+    if let given { body(given); return }
+    let norms = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    defer { norms.deallocate() }
+    let box = UncheckedSendableBox(norms)
+    Parallel.forEachChunk(count, granularity: 1024, threads: count >= 8192 ? threads : 1) { range in
+      for i in range { box.value[i] = SIMDLevel1.sumOfSquares(dimension, rows + i * ld) }
+    }
+    body(norms)
+  }
+
+  /// Calls `body` with 1/‖row‖ for every row (0 for a zero row). Given norms are ‖row‖.
+  static func withInverseNorms(
+    _ given: UnsafePointer<Float>?, _ count: Int, _ rows: UnsafePointer<Float>, _ ld: Int, _ dimension: Int,
+    threads: Int, _ body: (UnsafePointer<Float>) -> Void
+  ) {
+    let inverse = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    defer { inverse.deallocate() }
+    let box = UncheckedSendableBox(inverse)
+    Parallel.forEachChunk(count, granularity: 1024, threads: count >= 8192 ? threads : 1) { range in
+      for i in range {
+        let norm = given.map { $0[i] } ?? SIMDLevel1.sumOfSquares(dimension, rows + i * ld).squareRoot()
+        box.value[i] = norm > 0 ? 1 / norm : (norm.isNaN ? .nan : 0)
+      }
+    }
+    body(inverse)
+  }
+
+  static func direct(
+    _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
+    queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
+    _ out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int
+  ) {
+    let workers = baseCount * dimension * queryCount >= 1 << 18 ? threads : 1
+    let queryNorms = metric == .cosine
+      ? (0..<queryCount).map { SIMDLevel1.sumOfSquares(dimension, queries + $0 * ldq).squareRoot() } : []
+    let output = UncheckedSendableBox(out)
+    Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
+      for j in range {
+        let x = base + j * ldb
+        let xNorm = metric == .cosine ? SIMDLevel1.sumOfSquares(dimension, x).squareRoot() : 0
+        for i in 0..<queryCount {
+          let q = queries + i * ldq
+          let value: Float
+          switch metric {
+          case .squaredL2: value = squaredDistance(dimension, q, x)
+          case .innerProduct: value = SIMDLevel1.dot(dimension, q, x)
+          case .cosine:
+            let denominator = queryNorms[i] * xNorm
+            value = denominator > 0 ? SIMDLevel1.dot(dimension, q, x) / denominator : (denominator.isNaN ? .nan : 0)
+          }
+          output.value[i * ldo + j] = value
+        }
+      }
+    }
+  }
+
+  /// Σ (q[i] − x[i])², four vector accumulators.
+  static func squaredDistance(_ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>) -> Float {
+    var s0 = VectorF32(), s1 = VectorF32()
+    var i = 0
+    while i + 2 * lanes <= count {
+      let d0 = loadVector(q + i) - loadVector(x + i)
+      let d1 = loadVector(q + i + lanes) - loadVector(x + i + lanes)
+      s0 = multiplyAdd(d0, d0, s0)
+      s1 = multiplyAdd(d1, d1, s1)
+      i += 2 * lanes
+    }
+    while i + lanes <= count {
+      let d = loadVector(q + i) - loadVector(x + i)
+      s0 = multiplyAdd(d, d, s0)
+      i += lanes
+    }
+    var total = horizontalSum(s0 + s1)
+    while i < count {
+      let d = q[i] - x[i]
+      total = multiplyAdd(d, d, total)
+      i += 1
+    }
+    return total
+  }
+}

@@ -1,0 +1,361 @@
+// The gemm of the SIMD backend, after BLIS/GotoBLAS: a portable blocking-and-packing
+// framework around one register-blocked micro-kernel of 6 rows × 2 vectors.
+//
+// Loop nest (C += A·B, every operand already through its transpose):
+//   jc: columns of C in panels of GemmBlocking.nc
+//     pc: depth in blocks of GemmBlocking.kc   → pack B[pc, jc] into slivers of 2·lanes columns
+//       ic: rows of C in blocks of GemmBlocking.mc → pack A[ic, pc] into slivers of 6 rows
+//         jr, ir: one micro-kernel call per 6 × 2·lanes tile of C
+// Packing pads partial slivers with zeros, so the micro-kernel always runs a full tile;
+// partial tiles are written back through a small buffer. The write-back applies alpha and
+// beta (and, for distance matrices, the epilogue that turns X·Yᵀ into L2 or cosine).
+import ArrowheadCore
+
+let lanes = VectorF32.scalarCount
+/// Rows of the micro-tile.
+let microRows = 6
+/// Columns of the micro-tile: two vectors.
+let microColumns = 2 * VectorF32.scalarCount
+
+@inline(__always)
+func loadVector(_ pointer: UnsafePointer<Float>) -> VectorF32 {
+  UnsafeRawPointer(pointer).loadUnaligned(as: VectorF32.self)
+}
+
+@inline(__always)
+func storeVector(_ vector: VectorF32, _ pointer: UnsafeMutablePointer<Float>) {
+  UnsafeMutableRawPointer(pointer).storeBytes(of: vector, as: VectorF32.self)
+}
+
+/// What the write-back does with the accumulated tile `acc` (= the product of this depth
+/// block) and the previous content of C.
+enum GemmEpilogue {
+  /// C ← α·acc + β·C (β = 0: C not read).
+  case linear(alpha: Float, beta: Float)
+  /// C ← max(qn[i] + xn[j] − 2·(acc + C'), 0), C' = 0 on the first depth block.
+  case squaredL2(rowNorms: UnsafePointer<Float>, columnNorms: UnsafePointer<Float>)
+  /// C ← (acc + C')·ri[i]·rj[j] (reciprocal norms, 0 for zero vectors).
+  case cosine(rowInverseNorms: UnsafePointer<Float>, columnInverseNorms: UnsafePointer<Float>)
+}
+
+/// A gemm problem with operands already described through their transposes.
+struct GemmOperands {
+  var rows: Int, columns: Int, depth: Int
+  var a: UnsafePointer<Float>, lda: Int, transposeA: Bool
+  var b: UnsafePointer<Float>, ldb: Int, transposeB: Bool
+  var c: UnsafeMutablePointer<Float>, ldc: Int
+}
+
+enum SIMDGemm {
+  /// Work (m·n·k) below which a second thread costs more than it saves.
+  static let parallelThreshold = 96 * 96 * 96
+
+  /// C ← epilogue(op(A)·op(B)) on up to `threads` threads.
+  static func run(_ problem: GemmOperands, epilogue: GemmEpilogue, threads: Int) {
+    let m = problem.rows, n = problem.columns, k = problem.depth
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+      // Nothing to multiply: apply the epilogue to a zero product.
+      applyToZeroProduct(problem, epilogue: epilogue)
+      return
+    }
+    let work = m * n * k
+    let workers = work < parallelThreshold ? 1 : max(1, threads)
+    if workers == 1 {
+      blocked(problem, rowRange: 0..<m, columnRange: 0..<n, epilogue: epilogue)
+      return
+    }
+    // Split C into independent stripes: by rows when there are enough micro-rows, else by
+    // columns. Each worker packs its own operands (no synchronisation inside).
+    let rowTiles = (m + microRows - 1) / microRows
+    let columnTiles = (n + microColumns - 1) / microColumns
+    if rowTiles >= columnTiles || rowTiles >= 4 * workers {
+      Parallel.forEachChunk(m, granularity: microRows, threads: workers) { rows in
+        blocked(problem, rowRange: rows, columnRange: 0..<n, epilogue: epilogue)
+      }
+    } else {
+      Parallel.forEachChunk(n, granularity: microColumns, threads: workers) { columns in
+        blocked(problem, rowRange: 0..<m, columnRange: columns, epilogue: epilogue)
+      }
+    }
+  }
+
+  static func applyToZeroProduct(_ p: GemmOperands, epilogue: GemmEpilogue) {
+    for i in 0..<p.rows {
+      for j in 0..<p.columns {
+        let c = p.c + i * p.ldc + j
+        switch epilogue {
+        case let .linear(_, beta): c.pointee = beta == 0 ? 0 : beta * c.pointee
+        case let .squaredL2(rn, cn): c.pointee = max(rn[i] + cn[j], 0)
+        case .cosine: c.pointee = 0
+        }
+      }
+    }
+  }
+
+  /// The single-threaded blocked algorithm on one stripe of C.
+  static func blocked(_ p: GemmOperands, rowRange: Range<Int>, columnRange: Range<Int>, epilogue: GemmEpilogue) {
+    let kc = min(GemmBlocking.kc, p.depth)
+    let mc = min(GemmBlocking.mc, roundUp(rowRange.count, microRows))
+    let nc = min(GemmBlocking.nc, roundUp(columnRange.count, microColumns))
+    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: mc * kc)
+    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nc * kc)
+    defer {
+      packedA.deallocate()
+      packedB.deallocate()
+    }
+    var jc = columnRange.lowerBound
+    while jc < columnRange.upperBound {
+      let ncCurrent = min(nc, columnRange.upperBound - jc)
+      var pc = 0
+      while pc < p.depth {
+        let kcCurrent = min(kc, p.depth - pc)
+        let first = pc == 0
+        let last = pc + kcCurrent == p.depth
+        packB(p, depthStart: pc, depth: kcCurrent, columnStart: jc, columns: ncCurrent, into: packedB)
+        var ic = rowRange.lowerBound
+        while ic < rowRange.upperBound {
+          let mcCurrent = min(mc, rowRange.upperBound - ic)
+          packA(p, rowStart: ic, rows: mcCurrent, depthStart: pc, depth: kcCurrent, into: packedA)
+          macroKernel(
+            p, rowStart: ic, rows: mcCurrent, columnStart: jc, columns: ncCurrent, depth: kcCurrent,
+            packedA: packedA, packedB: packedB, epilogue: epilogue, firstBlock: first, lastBlock: last)
+          ic += mcCurrent
+        }
+        pc += kcCurrent
+      }
+      jc += ncCurrent
+    }
+  }
+
+  @inline(__always)
+  static func roundUp(_ value: Int, _ multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
+
+  /// Packs op(A)[rowStart ..< rowStart+rows, depthStart ..< +depth] as slivers of 6 rows:
+  /// sliver s, depth index p, row r at packed[s·6·depth + p·6 + r]; rows past the end are 0.
+  static func packA(
+    _ p: GemmOperands, rowStart: Int, rows: Int, depthStart: Int, depth: Int,
+    into packed: UnsafeMutablePointer<Float>
+  ) {
+    var destination = packed
+    var sliver = 0
+    while sliver < rows {
+      let valid = min(microRows, rows - sliver)
+      if !p.transposeA {
+        // Row i of A is contiguous along the depth.
+        let base = p.a + (rowStart + sliver) * p.lda + depthStart
+        if valid == microRows {
+          let r0 = base, r1 = base + p.lda, r2 = base + 2 * p.lda
+          let r3 = base + 3 * p.lda, r4 = base + 4 * p.lda, r5 = base + 5 * p.lda
+          for k in 0..<depth {
+            destination[0] = r0[k]; destination[1] = r1[k]; destination[2] = r2[k]
+            destination[3] = r3[k]; destination[4] = r4[k]; destination[5] = r5[k]
+            destination += microRows
+          }
+        } else {
+          for k in 0..<depth {
+            for r in 0..<microRows { destination[r] = r < valid ? base[r * p.lda + k] : 0 }
+            destination += microRows
+          }
+        }
+      } else {
+        // op(A)[i][k] = A[k][i]: for a fixed k the 6 rows are contiguous in A.
+        let base = p.a + depthStart * p.lda + rowStart + sliver
+        for k in 0..<depth {
+          let source = base + k * p.lda
+          for r in 0..<microRows { destination[r] = r < valid ? source[r] : 0 }
+          destination += microRows
+        }
+      }
+      sliver += microRows
+    }
+  }
+
+  /// Packs op(B)[depthStart ..< +depth, columnStart ..< +columns] as slivers of 2·lanes
+  /// columns: sliver s, depth p, column c at packed[s·NR·depth + p·NR + c]; padding is 0.
+  static func packB(
+    _ p: GemmOperands, depthStart: Int, depth: Int, columnStart: Int, columns: Int,
+    into packed: UnsafeMutablePointer<Float>
+  ) {
+    var destination = packed
+    var sliver = 0
+    while sliver < columns {
+      let valid = min(microColumns, columns - sliver)
+      if !p.transposeB {
+        let base = p.b + depthStart * p.ldb + columnStart + sliver
+        if valid == microColumns {
+          for k in 0..<depth {
+            let source = base + k * p.ldb
+            storeVector(loadVector(source), destination)
+            storeVector(loadVector(source + lanes), destination + lanes)
+            destination += microColumns
+          }
+        } else {
+          for k in 0..<depth {
+            let source = base + k * p.ldb
+            for c in 0..<microColumns { destination[c] = c < valid ? source[c] : 0 }
+            destination += microColumns
+          }
+        }
+      } else {
+        // op(B)[k][j] = B[j][k]: column j of op(B) is row j of B, contiguous along k.
+        let base = p.b + (columnStart + sliver) * p.ldb + depthStart
+        for c in 0..<microColumns {
+          if c < valid {
+            let source = base + c * p.ldb
+            for k in 0..<depth { destination[k * microColumns + c] = source[k] }
+          } else {
+            for k in 0..<depth { destination[k * microColumns + c] = 0 }
+          }
+        }
+        destination += microColumns * depth
+      }
+      sliver += microColumns
+    }
+  }
+
+  static func macroKernel(
+    _ p: GemmOperands, rowStart: Int, rows: Int, columnStart: Int, columns: Int, depth: Int,
+    packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
+    epilogue: GemmEpilogue, firstBlock: Bool, lastBlock: Bool
+  ) {
+    var jr = 0
+    while jr < columns {
+      let tileColumns = min(microColumns, columns - jr)
+      let bSliver = packedB + jr * depth
+      var ir = 0
+      while ir < rows {
+        let tileRows = min(microRows, rows - ir)
+        let c = p.c + (rowStart + ir) * p.ldc + columnStart + jr
+        microKernel(
+          depth: depth, packedA + ir * depth, bSliver, c, ldc: p.ldc,
+          tileRows: tileRows, tileColumns: tileColumns,
+          row: rowStart + ir, column: columnStart + jr,
+          epilogue: epilogue, firstBlock: firstBlock, lastBlock: lastBlock)
+        ir += microRows
+      }
+      jr += microColumns
+    }
+  }
+
+  /// The register-blocked core: a 6 × 2·lanes tile of A·B held in 12 vector registers,
+  /// one broadcast of A and two loads of B per depth step.
+  @inline(never)
+  static func microKernel(
+    depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, tileRows: Int, tileColumns: Int,
+    row: Int, column: Int, epilogue: GemmEpilogue, firstBlock: Bool, lastBlock: Bool
+  ) {
+    var c00 = VectorF32(), c01 = VectorF32(), c10 = VectorF32(), c11 = VectorF32()
+    var c20 = VectorF32(), c21 = VectorF32(), c30 = VectorF32(), c31 = VectorF32()
+    var c40 = VectorF32(), c41 = VectorF32(), c50 = VectorF32(), c51 = VectorF32()
+    var pa = a, pb = b
+    for _ in 0..<depth {
+      let b0 = loadVector(pb), b1 = loadVector(pb + lanes)
+      var broadcast = VectorF32(repeating: pa[0])
+      c00 = multiplyAdd(broadcast, b0, c00); c01 = multiplyAdd(broadcast, b1, c01)
+      broadcast = VectorF32(repeating: pa[1])
+      c10 = multiplyAdd(broadcast, b0, c10); c11 = multiplyAdd(broadcast, b1, c11)
+      broadcast = VectorF32(repeating: pa[2])
+      c20 = multiplyAdd(broadcast, b0, c20); c21 = multiplyAdd(broadcast, b1, c21)
+      broadcast = VectorF32(repeating: pa[3])
+      c30 = multiplyAdd(broadcast, b0, c30); c31 = multiplyAdd(broadcast, b1, c31)
+      broadcast = VectorF32(repeating: pa[4])
+      c40 = multiplyAdd(broadcast, b0, c40); c41 = multiplyAdd(broadcast, b1, c41)
+      broadcast = VectorF32(repeating: pa[5])
+      c50 = multiplyAdd(broadcast, b0, c50); c51 = multiplyAdd(broadcast, b1, c51)
+      pa += microRows
+      pb += microColumns
+    }
+    let full = tileRows == microRows && tileColumns == microColumns
+    if full {
+      writeRow(c00, c01, c, row: row, column: column, epilogue, firstBlock, lastBlock)
+      writeRow(c10, c11, c + ldc, row: row + 1, column: column, epilogue, firstBlock, lastBlock)
+      writeRow(c20, c21, c + 2 * ldc, row: row + 2, column: column, epilogue, firstBlock, lastBlock)
+      writeRow(c30, c31, c + 3 * ldc, row: row + 3, column: column, epilogue, firstBlock, lastBlock)
+      writeRow(c40, c41, c + 4 * ldc, row: row + 4, column: column, epilogue, firstBlock, lastBlock)
+      writeRow(c50, c51, c + 5 * ldc, row: row + 5, column: column, epilogue, firstBlock, lastBlock)
+      return
+    }
+    // Partial tile: go through a local buffer, then copy the valid part.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: microColumns) { scratch in
+      let buffer = scratch.baseAddress!
+      for r in 0..<tileRows {
+        let (v0, v1): (VectorF32, VectorF32)
+        switch r {
+        case 0: (v0, v1) = (c00, c01)
+        case 1: (v0, v1) = (c10, c11)
+        case 2: (v0, v1) = (c20, c21)
+        case 3: (v0, v1) = (c30, c31)
+        case 4: (v0, v1) = (c40, c41)
+        default: (v0, v1) = (c50, c51)
+        }
+        let destination = c + r * ldc
+        for j in 0..<microColumns { buffer[j] = j < tileColumns ? destination[j] : 0 }
+        writeRow(v0, v1, buffer, row: row + r, column: column, epilogue, firstBlock, lastBlock,
+                 validColumns: tileColumns)
+        for j in 0..<tileColumns { destination[j] = buffer[j] }
+      }
+    }
+  }
+
+  /// Writes one accumulated row (two vectors) through the epilogue.
+  @inline(__always)
+  static func writeRow(
+    _ v0: VectorF32, _ v1: VectorF32, _ c: UnsafeMutablePointer<Float>, row: Int, column: Int,
+    _ epilogue: GemmEpilogue, _ firstBlock: Bool, _ lastBlock: Bool, validColumns: Int = microColumns
+  ) {
+    var s0 = v0, s1 = v1
+    switch epilogue {
+    case let .linear(alpha, beta):
+      let effectiveBeta: Float = firstBlock ? beta : 1
+      // C = α·Σ_blocks(A_b·B_b) + β·C: α scales every block, β only the first.
+      let alphaVector = VectorF32(repeating: alpha)
+      s0 = s0 * alphaVector
+      s1 = s1 * alphaVector
+      if effectiveBeta != 0 {
+        let betaVector = VectorF32(repeating: effectiveBeta)
+        s0 = s0 + betaVector * loadVector(c)
+        s1 = s1 + betaVector * loadVector(c + lanes)
+      }
+    case let .squaredL2(rowNorms, columnNorms):
+      if !firstBlock {
+        s0 = s0 + loadVector(c)
+        s1 = s1 + loadVector(c + lanes)
+      }
+      if lastBlock {
+        let qn = VectorF32(repeating: rowNorms[row])
+        let minusTwo = VectorF32(repeating: -2)
+        // Norms are read through a padded copy when the tile is partial (see below).
+        let xn0 = loadPadded(columnNorms + column, validColumns)
+        let xn1 = loadPadded(columnNorms + column + lanes, validColumns - lanes)
+        s0 = (qn + xn0) + minusTwo * s0
+        s1 = (qn + xn1) + minusTwo * s1
+        s0.replace(with: VectorF32(), where: s0 .< VectorF32())
+        s1.replace(with: VectorF32(), where: s1 .< VectorF32())
+      }
+    case let .cosine(rowInverse, columnInverse):
+      if !firstBlock {
+        s0 = s0 + loadVector(c)
+        s1 = s1 + loadVector(c + lanes)
+      }
+      if lastBlock {
+        let qi = VectorF32(repeating: rowInverse[row])
+        s0 = s0 * qi * loadPadded(columnInverse + column, validColumns)
+        s1 = s1 * qi * loadPadded(columnInverse + column + lanes, validColumns - lanes)
+      }
+    }
+    storeVector(s0, c)
+    storeVector(s1, c + lanes)
+  }
+
+  /// Loads `valid` (≤ lanes; may be ≤ 0) floats and zeros the rest, never reading past them.
+  @inline(__always)
+  static func loadPadded(_ pointer: UnsafePointer<Float>, _ valid: Int) -> VectorF32 {
+    if valid >= lanes { return loadVector(pointer) }
+    var vector = VectorF32()
+    var i = 0
+    while i < valid { vector[i] = pointer[i]; i += 1 }
+    return vector
+  }
+}

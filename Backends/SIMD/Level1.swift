@@ -1,0 +1,135 @@
+// Level-1 kernels of the SIMD backend: dot, axpy, scale, sum of squares, iamax.
+// Reductions keep four independent vector accumulators (hides the add latency: 4 cycles
+// on Zen 4 × 2 ports) and fold them at the end; tails run scalar.
+import ArrowheadCore
+
+/// Horizontal sum of a vector, lane by lane (no generic `sum()` call: see DESIGN.md, the
+/// kernel symbols of each ISA module must stay in that module).
+@inline(__always)
+func horizontalSum(_ v: VectorF32) -> Float {
+  var total: Float = 0
+  for i in 0..<VectorF32.scalarCount { total += v[i] }
+  return total
+}
+
+enum SIMDLevel1 {
+  static func dot(_ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+    var i = 0
+    let step = 4 * lanes
+    while i + step <= count {
+      s0 = multiplyAdd(loadVector(x + i), loadVector(y + i), s0)
+      s1 = multiplyAdd(loadVector(x + i + lanes), loadVector(y + i + lanes), s1)
+      s2 = multiplyAdd(loadVector(x + i + 2 * lanes), loadVector(y + i + 2 * lanes), s2)
+      s3 = multiplyAdd(loadVector(x + i + 3 * lanes), loadVector(y + i + 3 * lanes), s3)
+      i += step
+    }
+    while i + lanes <= count {
+      s0 = multiplyAdd(loadVector(x + i), loadVector(y + i), s0)
+      i += lanes
+    }
+    var total = horizontalSum((s0 + s1) + (s2 + s3))
+    while i < count {
+      total = multiplyAdd(x[i], y[i], total)
+      i += 1
+    }
+    return total
+  }
+
+  static func sumOfSquares(_ count: Int, _ x: UnsafePointer<Float>) -> Float {
+    var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+    var i = 0
+    let step = 4 * lanes
+    while i + step <= count {
+      let v0 = loadVector(x + i), v1 = loadVector(x + i + lanes)
+      let v2 = loadVector(x + i + 2 * lanes), v3 = loadVector(x + i + 3 * lanes)
+      s0 = multiplyAdd(v0, v0, s0)
+      s1 = multiplyAdd(v1, v1, s1)
+      s2 = multiplyAdd(v2, v2, s2)
+      s3 = multiplyAdd(v3, v3, s3)
+      i += step
+    }
+    while i + lanes <= count {
+      let v = loadVector(x + i)
+      s0 = multiplyAdd(v, v, s0)
+      i += lanes
+    }
+    var total = horizontalSum((s0 + s1) + (s2 + s3))
+    while i < count {
+      total = multiplyAdd(x[i], x[i], total)
+      i += 1
+    }
+    return total
+  }
+
+  static func axpy(_ count: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    let a = VectorF32(repeating: alpha)
+    var i = 0
+    while i + lanes <= count {
+      storeVector(multiplyAdd(a, loadVector(x + i), loadVector(y + i)), y + i)
+      i += lanes
+    }
+    while i < count {
+      y[i] = multiplyAdd(alpha, x[i], y[i])
+      i += 1
+    }
+  }
+
+  static func scale(_ count: Int, _ alpha: Float, _ x: UnsafeMutablePointer<Float>) {
+    let a = VectorF32(repeating: alpha)
+    var i = 0
+    while i + lanes <= count {
+      storeVector(a * loadVector(x + i), x + i)
+      i += lanes
+    }
+    while i < count {
+      x[i] = alpha * x[i]
+      i += 1
+    }
+  }
+
+  /// First index of the largest |x|; a NaN wins at its first occurrence.
+  static func indexOfMaxMagnitude(_ count: Int, _ x: UnsafePointer<Float>) -> Int {
+    guard count > 0 else { return -1 }
+    // Pass 1 (vector): the maximum magnitude; a NaN ends the pass (scalar scan finds it).
+    let magnitudeMask = VectorF32.MaskStorage(repeating: 0x7FFF_FFFF)
+    var best = VectorF32()
+    var i = 0
+    while i + lanes <= count {
+      let magnitude = VectorF32(bitPattern: loadVector(x + i).bitPattern & magnitudeMask)
+      if any(magnitude .!= magnitude) { break }
+      best.replace(with: magnitude, where: magnitude .> best)
+      i += lanes
+    }
+    var maximum: Float = 0
+    for lane in 0..<lanes where best[lane] > maximum { maximum = best[lane] }
+    for j in i..<count {
+      let magnitude = abs(x[j])
+      if magnitude.isNaN { return firstNaN(count, x) }
+      if magnitude > maximum { maximum = magnitude }
+    }
+    if i + lanes <= count { return firstNaN(count, x) }
+    // Pass 2 (scalar, early exit): the first index holding the maximum.
+    for j in 0..<count where abs(x[j]) == maximum { return j }
+    return 0
+  }
+
+  private static func firstNaN(_ count: Int, _ x: UnsafePointer<Float>) -> Int {
+    for j in 0..<count where x[j].isNaN { return j }
+    return 0
+  }
+}
+
+extension VectorF32 {
+  /// The raw bits of each lane.
+  @inline(__always)
+  var bitPattern: MaskStorage {
+    unsafeBitCast(self, to: MaskStorage.self)
+  }
+
+  /// A vector whose lanes have the given raw bits.
+  @inline(__always)
+  init(bitPattern bits: MaskStorage) {
+    self = unsafeBitCast(bits, to: VectorF32.self)
+  }
+}

@@ -1,0 +1,1 @@
+../SIMD/Gemv.swift

@@ -1,0 +1,1 @@
+../SIMD/Level1.swift

@@ -1,0 +1,34 @@
+// ISA: x86-64-v3 — AVX, AVX2, FMA3, F16C, BMI1/2, LZCNT, MOVBE (Haswell, Zen 1 and later).
+// Built with `-Xcc -march=x86-64-v3` (see the ISA table in Package.swift).
+//
+// One of the per-ISA variants of Backends/SIMD (the kernel files here are symbolic links
+// to that one source). This file alone says what differs.
+import ArrowheadCore
+
+enum Variant {
+  static let name = "simd-x86-64-v3"
+  static let compiledISA = "x86-64-v3 (AVX2, FMA, F16C)"
+  static let requiredFeatures: Set<CPUFeature> = [.sse2, .sse42, .avx, .avx2, .fma, .f16c, .bmi2]
+  static let level = 3
+  static let fusedMultiplyAdd = true
+}
+
+/// 8 floats: one YMM register.
+typealias VectorF32 = SIMD8<Float>
+/// 32 bytes: one YMM register.
+typealias VectorU8 = SIMD32<UInt8>
+
+/// c + a·b as one `vfmadd` (a single rounding).
+@inline(__always)
+func multiplyAdd(_ a: VectorF32, _ b: VectorF32, _ c: VectorF32) -> VectorF32 { c.addingProduct(a, b) }
+
+/// Scalar c + a·b as one `vfmadd…ss` (a single rounding).
+@inline(__always)
+func multiplyAdd(_ a: Float, _ b: Float, _ c: Float) -> Float { c.addingProduct(a, b) }
+
+/// Cache blocking of the gemm; micro-tile 6 × 16 (12 of the 16 YMM registers).
+enum GemmBlocking {
+  static let kc = 256  // A sliver 6 KiB + B sliver 16 KiB in the 32 KiB L1d
+  static let mc = 144  // A block 144·256·4 B = 144 KiB in the 1 MiB L2
+  static let nc = 3072 // B panel 3 MiB in L3
+}

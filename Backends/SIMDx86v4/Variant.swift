@@ -1,0 +1,36 @@
+// ISA: x86-64-v4 — AVX-512 F, BW, CD, DQ, VL on top of x86-64-v3 (Skylake-SP, Ice Lake,
+// Zen 4 and later). Built with `-Xcc -march=x86-64-v4` (see the ISA table in Package.swift).
+//
+// One of the per-ISA variants of Backends/SIMD (the kernel files here are symbolic links
+// to that one source). This file alone says what differs.
+import ArrowheadCore
+
+enum Variant {
+  static let name = "simd-x86-64-v4"
+  static let compiledISA = "x86-64-v4 (AVX-512 F/BW/CD/DQ/VL, FMA)"
+  static let requiredFeatures: Set<CPUFeature> = [
+    .sse2, .sse42, .avx, .avx2, .fma, .f16c, .bmi2, .avx512f, .avx512bw, .avx512cd, .avx512dq, .avx512vl,
+  ]
+  static let level = 4
+  static let fusedMultiplyAdd = true
+}
+
+/// 16 floats: one ZMM register.
+typealias VectorF32 = SIMD16<Float>
+/// 64 bytes: one ZMM register.
+typealias VectorU8 = SIMD64<UInt8>
+
+/// c + a·b as one `vfmadd` on ZMM (a single rounding).
+@inline(__always)
+func multiplyAdd(_ a: VectorF32, _ b: VectorF32, _ c: VectorF32) -> VectorF32 { c.addingProduct(a, b) }
+
+/// Scalar c + a·b as one `vfmadd…ss` (a single rounding).
+@inline(__always)
+func multiplyAdd(_ a: Float, _ b: Float, _ c: Float) -> Float { c.addingProduct(a, b) }
+
+/// Cache blocking of the gemm; micro-tile 6 × 32 (12 of the 32 ZMM registers).
+enum GemmBlocking {
+  static let kc = 256  // A sliver 6 KiB + B sliver 32 KiB: L1d-sized
+  static let mc = 96   // A block 96 KiB in L2
+  static let nc = 3072
+}

@@ -1,0 +1,183 @@
+// swift-tools-version: 6.2
+//
+// Arrowhead: a SIMD/BLAS-accelerated numerical engine with plugin backends.
+//
+// Why 6.2: the per-ISA SIMD targets need `unsafeFlags(["-Xcc", "-march=…"])`, and SwiftPM
+// accepts unsafe flags in a version-pinned dependency only from tools version 6.2 on.
+//
+// The manifest is grouped as: ISA table → products → public modules → backends →
+// internal C modules → CLI → tests.
+import PackageDescription
+
+// MARK: - The ISA table of the pure-Swift SIMD backend
+//
+// ONE kernel source (Backends/SIMD) is compiled once per row of this table. Each row's
+// folder holds symbolic links to the shared sources plus one `Variant.swift` naming its
+// ISA and tuning; the module name makes every kernel symbol distinct, so the linker can
+// never fold the AVX-512 kernel into the baseline one (or the reverse). Adding a level
+// takes one row here and one folder. The x86 rows exist only when the manifest runs on
+// x86-64: `-march=x86-64-v3` would break an arm64 build.
+struct SIMDVariant {
+  var target: String
+  var folder: String
+  var flags: [String]
+}
+
+var simdVariants: [SIMDVariant] = [
+  // SSE2 on x86-64, NEON on arm64. Links libm; never uses FMA (it would become a libm
+  // `fmaf` call per lane on baseline x86-64).
+  SIMDVariant(target: "ArrowheadSIMDBaseline", folder: "Backends/SIMDBaseline", flags: []),
+]
+#if arch(x86_64)
+simdVariants += [
+  // AVX2 + FMA + F16C + BMI2 (Haswell, Zen 1 and later).
+  SIMDVariant(target: "ArrowheadSIMDx86v3", folder: "Backends/SIMDx86v3", flags: ["-Xcc", "-march=x86-64-v3"]),
+  // AVX-512 F/BW/CD/DQ/VL (Skylake-SP, Zen 4 and later).
+  SIMDVariant(target: "ArrowheadSIMDx86v4", folder: "Backends/SIMDx86v4", flags: ["-Xcc", "-march=x86-64-v4"]),
+]
+#endif
+
+/// Kernels and engines are compiled with optimisation even in debug builds: an
+/// unoptimised SIMD kernel is ~100× slower, which would make the test suite crawl and a
+/// debug CLI useless. The tests and the CLI themselves stay debuggable.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let openBLASTrait = "OpenBLAS"
+
+// MARK: - Targets
+
+var targets: [Target] = [
+  // Public API ---------------------------------------------------------------------------
+  .target(
+    name: "ArrowheadCore",
+    dependencies: ["CArrowheadCPU"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadIO",
+    dependencies: ["ArrowheadCore"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadQuant",
+    dependencies: ["Arrowhead", "ArrowheadIO"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadOptimize",
+    dependencies: ["Arrowhead", "ArrowheadQuant"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadSearch",
+    dependencies: [
+      "Arrowhead", "ArrowheadQuant", "ArrowheadIO",
+      .product(name: "HeapModule", package: "swift-collections"),
+    ],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "Arrowhead",
+    dependencies: [
+      "ArrowheadCore",
+      "ArrowheadReference",
+      .target(name: "ArrowheadOpenBLAS", condition: .when(traits: [openBLASTrait])),
+    ] + simdVariants.map { .target(name: $0.target) },
+    swiftSettings: optimized
+  ),
+
+  // Backends -----------------------------------------------------------------------------
+  .target(
+    name: "ArrowheadReference",
+    dependencies: ["ArrowheadCore"],
+    path: "Backends/Reference",
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadOpenBLAS",
+    dependencies: ["ArrowheadCore", "ArrowheadReference", "COpenBLAS"],
+    path: "Backends/OpenBLAS/Backend",
+    swiftSettings: optimized
+  ),
+
+  // Internal C modules (no API stability promise) ------------------------------------------
+  .target(name: "CArrowheadCPU", path: "Sources/CArrowheadCPU"),
+  .systemLibrary(
+    name: "COpenBLAS",
+    path: "Backends/OpenBLAS/COpenBLAS",
+    pkgConfig: "openblas",
+    providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+  ),
+
+  // CLI ----------------------------------------------------------------------------------
+  .executableTarget(
+    name: "arrowhead",
+    dependencies: [
+      "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]
+  ),
+
+  // Tests --------------------------------------------------------------------------------
+  .testTarget(
+    name: "ArrowheadCoreTests",
+    dependencies: ["Arrowhead"]
+  ),
+  .testTarget(
+    name: "ArrowheadIOTests",
+    dependencies: ["ArrowheadIO"]
+  ),
+  .testTarget(
+    name: "ArrowheadQuantTests",
+    dependencies: ["ArrowheadQuant"]
+  ),
+  .testTarget(
+    name: "ArrowheadOptimizeTests",
+    dependencies: ["ArrowheadOptimize"]
+  ),
+  .testTarget(
+    name: "ArrowheadSearchTests",
+    dependencies: ["ArrowheadSearch"]
+  ),
+  .testTarget(
+    name: "ArrowheadCLITests",
+    dependencies: ["arrowhead"]
+  ),
+]
+
+for variant in simdVariants {
+  targets.append(
+    .target(
+      name: variant.target,
+      dependencies: ["ArrowheadCore"],
+      path: variant.folder,
+      swiftSettings: optimized + (variant.flags.isEmpty ? [] : [.unsafeFlags(variant.flags)]),
+      linkerSettings: [.linkedLibrary("m")]
+    )
+  )
+}
+
+let package = Package(
+  name: "Arrowhead",
+  products: [
+    .library(name: "Arrowhead", targets: ["Arrowhead"]),
+    .library(name: "ArrowheadIO", targets: ["ArrowheadIO"]),
+    .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
+    .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
+    .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
+    .executable(name: "arrowhead", targets: ["arrowhead"]),
+  ],
+  traits: [
+    .trait(
+      name: openBLASTrait,
+      description: "The OpenBLAS + LAPACKE backend (needs libopenblas-dev and liblapacke-dev)."
+    ),
+    .default(enabledTraits: [openBLASTrait]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+  ],
+  targets: targets,
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,100 @@
+/// The shape of a row-major matrix in a buffer: element (i, j) is at `i·leadingDimension + j`.
+public struct MatrixLayout: Sendable, Hashable, Codable, CustomStringConvertible {
+  /// Number of rows.
+  public var rows: Int
+  /// Number of columns (elements used per row).
+  public var columns: Int
+  /// Distance in elements between the starts of consecutive rows (≥ `columns`).
+  public var leadingDimension: Int
+
+  /// Creates a layout; `leadingDimension` defaults to `columns` (a dense matrix).
+  public init(rows: Int, columns: Int, leadingDimension: Int? = nil) {
+    self.rows = rows
+    self.columns = columns
+    self.leadingDimension = leadingDimension ?? columns
+  }
+
+  /// Elements a buffer must hold: (rows − 1)·ld + columns, or 0 for an empty matrix.
+  public var requiredCount: Int { rows == 0 || columns == 0 ? 0 : (rows - 1) * leadingDimension + columns }
+
+  /// The shape after an optional transpose: (rows, columns) of op(M).
+  public func shape(_ transpose: Transpose) -> (rows: Int, columns: Int) {
+    transpose == .normal ? (rows, columns) : (columns, rows)
+  }
+
+  public var description: String {
+    leadingDimension == columns ? "\(rows)×\(columns)" : "\(rows)×\(columns) (ld \(leadingDimension))"
+  }
+
+  /// Checks dimensions ≥ 0, ld ≥ columns and a buffer of `count` elements; names `argument`.
+  public func validate(_ argument: String, bufferCount count: Int) throws(ArrowheadError) {
+    if rows < 0 { throw .negativeDimension(argument: "\(argument).rows", value: rows) }
+    if columns < 0 { throw .negativeDimension(argument: "\(argument).columns", value: columns) }
+    if leadingDimension < columns {
+      throw .leadingDimensionTooSmall(argument: argument, leadingDimension: leadingDimension, rowLength: columns)
+    }
+    if count < requiredCount { throw .bufferTooShort(argument: argument, required: requiredCount, actual: count) }
+  }
+}
+
+/// A dense row-major matrix of Float32 that owns its elements.
+///
+/// ```swift
+/// let a = try Matrix(rows: 2, columns: 3, elements: [1, 2, 3, 4, 5, 6])
+/// a[1, 2]  // 6
+/// ```
+public struct Matrix: Sendable, Equatable, Hashable {
+  /// Number of rows.
+  public let rows: Int
+  /// Number of columns.
+  public let columns: Int
+  /// The elements, row by row (`rows · columns` of them).
+  public var elements: [Float]
+
+  /// A `rows × columns` matrix with every element equal to `value`.
+  public init(rows: Int, columns: Int, repeating value: Float = 0) throws(ArrowheadError) {
+    if rows < 0 { throw .negativeDimension(argument: "rows", value: rows) }
+    if columns < 0 { throw .negativeDimension(argument: "columns", value: columns) }
+    self.rows = rows
+    self.columns = columns
+    self.elements = [Float](repeating: value, count: rows * columns)
+  }
+
+  /// A `rows × columns` matrix holding `elements` row by row.
+  public init(rows: Int, columns: Int, elements: [Float]) throws(ArrowheadError) {
+    if rows < 0 { throw .negativeDimension(argument: "rows", value: rows) }
+    if columns < 0 { throw .negativeDimension(argument: "columns", value: columns) }
+    guard elements.count == rows * columns else {
+      throw .shapeMismatch(argument: "elements", expected: "\(rows * columns) elements (\(rows)×\(columns))", actual: "\(elements.count) elements")
+    }
+    self.rows = rows
+    self.columns = columns
+    self.elements = elements
+  }
+
+  /// The layout of this matrix (dense, ld = columns).
+  public var layout: MatrixLayout { MatrixLayout(rows: rows, columns: columns) }
+
+  /// Element (row, column). Traps on an out-of-range index, like `Array`.
+  public subscript(row: Int, column: Int) -> Float {
+    get { elements[row * columns + column] }
+    set { elements[row * columns + column] = newValue }
+  }
+
+  /// The transpose.
+  public var transposed: Matrix {
+    var result = [Float](repeating: 0, count: elements.count)
+    for i in 0..<rows {
+      for j in 0..<columns { result[j * rows + i] = elements[i * columns + j] }
+    }
+    // Shape and count agree by construction.
+    return Matrix(uncheckedRows: columns, columns: rows, elements: result)
+  }
+
+  /// Builds a matrix whose shape is known to match its elements.
+  init(uncheckedRows rows: Int, columns: Int, elements: [Float]) {
+    self.rows = rows
+    self.columns = columns
+    self.elements = elements
+  }
+}

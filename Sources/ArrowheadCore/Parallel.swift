@@ -1,0 +1,57 @@
+import Dispatch
+
+/// Fork–join parallel loops over a fixed number of worker threads.
+///
+/// Arrowhead's rule against oversubscription: parallelism lives *inside* a kernel call
+/// (a gemm or distance call splits its own work over `threads` workers, and OpenBLAS is
+/// given the same thread count), while engine code that runs `Parallel.forEach` itself
+/// calls kernels with `threads: 1`. Both sides read the same cap, `ThreadPolicy`.
+public enum Parallel {
+  /// Calls `body(i)` for every i in `0..<count` on at most `threads` threads and returns
+  /// when all calls are done. Iterations are dealt round-robin to workers; with
+  /// `threads ≤ 1` or `count ≤ 1` everything runs on the calling thread in order.
+  public static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+    guard count > 0 else { return }
+    let workers = min(count, max(1, threads))
+    if workers == 1 {
+      for i in 0..<count { body(i) }
+      return
+    }
+    withoutActuallyEscaping(body) { body in
+      let box = UncheckedSendableBox(body)
+      DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        var i = worker
+        while i < count {
+          box.value(i)
+          i += workers
+        }
+      }
+    }
+  }
+
+  /// Splits `0..<count` into at most `threads` contiguous chunks whose sizes are multiples
+  /// of `granularity` (except the last) and calls `body(range)` for each in parallel.
+  public static func forEachChunk(
+    _ count: Int, granularity: Int = 1, threads: Int, _ body: (Range<Int>) -> Void
+  ) {
+    guard count > 0 else { return }
+    let units = (count + granularity - 1) / granularity
+    let workers = min(units, max(1, threads))
+    let unitsPerWorker = (units + workers - 1) / workers
+    let chunk = unitsPerWorker * granularity
+    let chunks = (count + chunk - 1) / chunk
+    forEach(chunks, threads: workers) { index in
+      let start = index * chunk
+      body(start..<min(count, start + chunk))
+    }
+  }
+}
+
+/// Wraps a non-Sendable value whose concurrent use the caller has made safe (disjoint
+/// writes, read-only sharing). Used only for fork–join loops that end before returning.
+public struct UncheckedSendableBox<Value>: @unchecked Sendable {
+  /// The wrapped value.
+  public let value: Value
+  /// Wraps `value`.
+  public init(_ value: Value) { self.value = value }
+}

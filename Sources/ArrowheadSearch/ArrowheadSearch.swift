@@ -1,0 +1,4 @@
+// ArrowheadSearch: nearest-neighbour search (module under construction: issue 5).
+import Arrowhead
+import ArrowheadQuant
+import HeapModule

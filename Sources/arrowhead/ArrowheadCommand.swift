@@ -1,0 +1,23 @@
+import ArgumentParser
+import Arrowhead
+
+/// `arrowhead`: probe the hardware, benchmark backends, quantize models, build and search
+/// vector indexes. One subcommand per task; shared options live in `Support/`.
+@main
+struct ArrowheadCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "arrowhead",
+    abstract: "SIMD/BLAS-accelerated numerics: hardware probe, backend benchmarks, quantization, vector search.",
+    discussion: """
+      Environment: ARROWHEAD_BACKEND=<name> forces one backend for every operation;
+      ARROWHEAD_THREADS=<n> caps the threads (default: all logical cores).
+      """,
+    version: arrowheadVersion,
+    subcommands: [
+      Probe.self, Bench.self, Quantize.self, Dequantize.self, Inspect.self, Index.self,
+    ]
+  )
+}
+
+/// The version printed by `arrowhead --version`.
+let arrowheadVersion = "0.1.0"
