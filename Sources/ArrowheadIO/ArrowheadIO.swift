@@ -1,3 +1,2 @@
-// ArrowheadIO: safetensors, .npy and .fvecs/.ivecs/.bvecs readers and writers.
-// (Module under construction: see issue 3 / issue 5.)
+// ArrowheadIO: file formats (safetensors, .npy, .fvecs/.ivecs/.bvecs) and atomic writes.
 import ArrowheadCore
