@@ -56,9 +56,10 @@ public enum SIMDKernels: SIMDKernelSet {
 
   public static func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
-    _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>
+    _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>,
+    threads: Int
   ) {
-    SIMDGemv.run(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y)
+    SIMDGemv.run(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
   }
 
   public static func gemm(

@@ -86,9 +86,9 @@ public struct SIMDBackend<K: SIMDKernelSet>: Backend, SIMDVariantBackend {
   public func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
-    beta: Float, _ y: UnsafeMutablePointer<Float>
+    beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
   ) {
-    K.gemv(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y)
+    K.gemv(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
   }
 
   public func gemm(

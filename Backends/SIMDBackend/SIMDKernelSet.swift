@@ -42,7 +42,8 @@ public protocol SIMDKernelSet {
   static func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int
   static func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
-    _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>)
+    _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>,
+    threads: Int)
   static func gemm(
     _ transposeA: Transpose, _ transposeB: Transpose, rows: Int, columns: Int, depth: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,

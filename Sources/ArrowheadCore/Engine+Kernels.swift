@@ -78,7 +78,7 @@ extension Engine {
     withPlaceholder(a, x) { aBase, xBase in
       kernel.gemv(
         transpose, rows: layoutA.rows, columns: layoutA.columns, alpha: alpha, aBase, lda: layoutA.leadingDimension,
-        xBase, beta: beta, y.baseAddress!)
+        xBase, beta: beta, y.baseAddress!, threads: effectiveThreads)
     }
   }
 

@@ -272,6 +272,7 @@ struct BenchGemv: ParsableCommand {
     let peak = measuredPeakGFLOPS(cpu: engine.cpu)
     var generator = SplitMix64(seed: options.seed)
     var rows: [BenchRow] = []
+    let threads = engine.effectiveThreads
     let transpose: Transpose = transposed ? .transposed : .normal
     for n in try parseSizes(sizes, name: "sizes") {
       let a = randomFloats(n * n, using: &generator), x = randomFloats(n, using: &generator)
@@ -282,7 +283,7 @@ struct BenchGemv: ParsableCommand {
         (backend.name, false, {
           a.withUnsafeBufferPointer { ab in
             x.withUnsafeBufferPointer { xb in
-              backend.gemv(transpose, rows: n, columns: n, alpha: 1, ab.baseAddress!, lda: n, xb.baseAddress!, beta: 0, y)
+              backend.gemv(transpose, rows: n, columns: n, alpha: 1, ab.baseAddress!, lda: n, xb.baseAddress!, beta: 0, y, threads: threads)
             }
           }
         })
@@ -296,7 +297,7 @@ struct BenchGemv: ParsableCommand {
       }))
       rows += benchRows(
         operation: transposed ? "gemv-T" : "gemv", shape: "n=\(n)", size: n, work: Double(n * n * 4), unit: "GB/s",
-        flopBound: false, candidates: candidates, threads: 1, repeats: options.repeats, peak: peak.gflops, clock: options.benchClock)
+        flopBound: false, candidates: candidates, threads: threads, repeats: options.repeats, peak: peak.gflops, clock: options.benchClock)
     }
     try finishReport(rows, options: options, engine: engine, peak: peak, title: "SGEMV (GB/s of A)")
   }

@@ -119,7 +119,7 @@ let gemmCases: [GemmCase] = {
   @Test(arguments: backendsUnderTest)
   func gemvAgreesWithReferenceWithinTheErrorBound(_ name: String) throws {
     let kernel = try backend(name)
-    for (index, (rows, columns)) in [(0, 4), (4, 0), (1, 1), (3, 7), (8, 8), (17, 33), (64, 65), (200, 131)].enumerated() {
+    for (index, (rows, columns)) in [(0, 4), (4, 0), (1, 1), (3, 7), (8, 8), (17, 33), (64, 65), (200, 131), (700, 513)].enumerated() {
       for transpose in Transpose.allCases {
         for (alpha, beta) in [(Float(1), Float(0)), (-2, 0.5)] {
           var generator = SplitMix64(seed: UInt64(index) &+ 300)
@@ -129,7 +129,7 @@ let gemmCases: [GemmCase] = {
           let x = generator.floats(inputs), y = generator.floats(outputs)
           func run(_ backend: any Backend) -> [Float] {
             withBuffers([a, x, y]) { p in
-              backend.gemv(transpose, rows: rows, columns: columns, alpha: alpha, p[0], lda: lda, p[1], beta: beta, p[2])
+              backend.gemv(transpose, rows: rows, columns: columns, alpha: alpha, p[0], lda: lda, p[1], beta: beta, p[2], threads: 2)
             }[2]
           }
           let got = run(kernel), expected = run(reference)

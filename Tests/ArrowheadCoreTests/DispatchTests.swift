@@ -22,8 +22,8 @@ struct ThirdPartyBackend: Backend {
   func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float { base.sumOfSquares(count: count, x) }
   func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int { base.indexOfMaxMagnitude(count: count, x) }
   func gemv(_ t: Transpose, rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
-            _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>) {
-    base.gemv(t, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y)
+            _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int) {
+    base.gemv(t, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
   }
   func gemm(_ ta: Transpose, _ tb: Transpose, rows: Int, columns: Int, depth: Int, alpha: Float,
             _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, beta: Float,
