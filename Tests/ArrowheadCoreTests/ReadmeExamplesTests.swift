@@ -16,7 +16,7 @@ import Testing
   #expect(d.elements == [0, 5])
 
   let l = try engine.choleskyFactor(try Matrix(rows: 2, columns: 2, elements: [4, 2, 2, 3]))
-  #expect(abs(l[0, 0] - 2) < 1e-6 && abs(l[1, 0] - 1) < 1e-6 && abs(l[1, 1] - 2.0.squareRoot()) < 1e-6 && l[0, 1] == 0)
+  #expect(abs(l[0, 0] - 2) < 1e-6 && abs(l[1, 0] - 1) < 1e-6 && abs(l[1, 1] - Float(2).squareRoot()) < 1e-6 && l[0, 1] == 0)
   let reference = try engine.forcing("reference")
   #expect(try reference.multiply(a, b) == c)
 }
