@@ -47,22 +47,37 @@ extension SIMDGemm {
     }
   }
 
-  /// Fewer columns than one tile: each row of C accumulates rows of B scaled by A, in a
-  /// stack row (the compiler vectorises the short inner loop); no copies at all.
+  /// Fewer columns than one tile (n < 2·lanes): each row of C is one or two vector
+  /// registers accumulating a[i][p]·B[p, 0..<n]. B rows are loaded as whole vectors while
+  /// such a load stays inside B (the lanes past n then read the following rows, whose
+  /// products are discarded); the last rows are loaded lane by lane.
   static func narrow(_ p: GemmOperands, alpha: Float, beta: Float) {
-    let n = p.columns
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: microColumns) { row in
-      let sum = row.baseAddress!
-      for i in 0..<p.rows {
-        for j in 0..<n { sum[j] = 0 }
-        let aRow = p.a + i * p.lda
-        for k in 0..<p.depth {
-          let scale = aRow[k]
-          let bRow = p.b + k * p.ldb
-          for j in 0..<n { sum[j] = multiplyAdd(scale, bRow[j], sum[j]) }
+    let n = p.columns, k = p.depth
+    let twoVectors = n > lanes
+    let span = twoVectors ? 2 * lanes : lanes
+    let end = (k - 1) * p.ldb + n  // one past B's last element, relative to B
+    for i in 0..<p.rows {
+      var sum0 = VectorF32(), sum1 = VectorF32()
+      let aRow = p.a + i * p.lda
+      for depth in 0..<k {
+        let scale = VectorF32(repeating: aRow[depth])
+        let bRow = p.b + depth * p.ldb
+        let inBounds = depth * p.ldb + span <= end
+        let b0 = inBounds ? loadVector(bRow) : loadPadded(bRow, n)
+        sum0 = multiplyAdd(scale, b0, sum0)
+        if twoVectors {
+          let b1 = inBounds ? loadVector(bRow + lanes) : loadPadded(bRow + lanes, n - lanes)
+          sum1 = multiplyAdd(scale, b1, sum1)
         }
-        let cRow = p.c + i * p.ldc
-        for j in 0..<n { cRow[j] = beta == 0 ? alpha * sum[j] : alpha * sum[j] + beta * cRow[j] }
+      }
+      let cRow = p.c + i * p.ldc
+      for j in 0..<min(n, lanes) {
+        cRow[j] = beta == 0 ? alpha * sum0[j] : alpha * sum0[j] + beta * cRow[j]
+      }
+      if twoVectors {
+        for j in lanes..<n {
+          cRow[j] = beta == 0 ? alpha * sum1[j - lanes] : alpha * sum1[j - lanes] + beta * cRow[j]
+        }
       }
     }
   }
