@@ -27,6 +27,15 @@ public struct ReferenceBackend: Backend {
     return Float(sum)
   }
 
+  public func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var sum = 0.0
+    for i in 0..<count {
+      let difference = Double(x[i]) - Double(y[i])
+      sum += difference * difference
+    }
+    return Float(sum)
+  }
+
   public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     for i in 0..<count { y[i] = Float(Double(alpha) * Double(x[i]) + Double(y[i])) }
   }

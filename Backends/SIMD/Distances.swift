@@ -119,23 +119,28 @@ enum SIMDDistances {
     }
   }
 
-  /// Σ (q[i] − x[i])², four vector accumulators.
+  /// Σ (q[i] − x[i])², four vector accumulators (the FMA latency of 4 cycles needs four
+  /// independent chains to keep both FMA ports busy).
   static func squaredDistance(_ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>) -> Float {
-    var s0 = VectorF32(), s1 = VectorF32()
+    var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
     var i = 0
-    while i + 2 * lanes <= count {
+    while i + 4 * lanes <= count {
       let d0 = loadVector(q + i) - loadVector(x + i)
       let d1 = loadVector(q + i + lanes) - loadVector(x + i + lanes)
+      let d2 = loadVector(q + i + 2 * lanes) - loadVector(x + i + 2 * lanes)
+      let d3 = loadVector(q + i + 3 * lanes) - loadVector(x + i + 3 * lanes)
       s0 = multiplyAdd(d0, d0, s0)
       s1 = multiplyAdd(d1, d1, s1)
-      i += 2 * lanes
+      s2 = multiplyAdd(d2, d2, s2)
+      s3 = multiplyAdd(d3, d3, s3)
+      i += 4 * lanes
     }
     while i + lanes <= count {
       let d = loadVector(q + i) - loadVector(x + i)
       s0 = multiplyAdd(d, d, s0)
       i += lanes
     }
-    var total = horizontalSum(s0 + s1)
+    var total = horizontalSum((s0 + s1) + (s2 + s3))
     while i < count {
       let d = q[i] - x[i]
       total = multiplyAdd(d, d, total)

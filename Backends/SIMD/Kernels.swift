@@ -38,6 +38,10 @@ public enum SIMDKernels: SIMDKernelSet {
     SIMDLevel1.dot(count, x, y)
   }
 
+  public static func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    SIMDDistances.squaredDistance(count, x, y)
+  }
+
   public static func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     SIMDLevel1.axpy(count, alpha, x, y)
   }

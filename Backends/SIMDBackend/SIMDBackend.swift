@@ -71,6 +71,10 @@ public struct SIMDBackend<K: SIMDKernelSet>: Backend, SIMDVariantBackend {
     K.dot(count: count, x, y)
   }
 
+  public func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    K.squaredDistance(count: count, x, y)
+  }
+
   public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     K.axpy(count: count, alpha: alpha, x, y)
   }

@@ -36,6 +36,7 @@ public protocol SIMDKernelSet {
   static func peakLoop(iterations: Int) -> Float
 
   static func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float
+  static func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float
   static func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>)
   static func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>)
   static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float

@@ -31,6 +31,9 @@ public protocol Backend: Sendable {
 
   /// Σ x[i]·y[i] over `count` elements.
   func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float
+  /// Σ (x[i] − y[i])² over `count` elements: the squared Euclidean distance of one pair
+  /// (graph searches such as HNSW call it once per visited neighbour).
+  func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float
   /// y ← αx + y.
   func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>)
   /// x ← αx.

@@ -17,6 +17,18 @@ extension Engine {
     try withBuffers(x, y) { (a, b) throws(ArrowheadError) in try dot(a, b) }
   }
 
+  /// Σ (x[i] − y[i])². Throws if the lengths differ.
+  public func squaredDistance(_ x: [Float], _ y: [Float]) throws(ArrowheadError) -> Float {
+    guard x.count == y.count else {
+      throw .shapeMismatch(argument: "y", expected: "\(x.count) elements (as x)", actual: "\(y.count) elements")
+    }
+    if x.isEmpty { return 0 }
+    let kernel = backend(for: .squaredDistance, .vector(count: x.count))
+    return x.withUnsafeBufferPointer { xb in
+      y.withUnsafeBufferPointer { yb in kernel.squaredDistance(count: xb.count, xb.baseAddress!, yb.baseAddress!) }
+    }
+  }
+
   /// y ← αx + y. Throws if the lengths differ.
   public func axpy(alpha: Float, _ x: [Float], _ y: inout [Float]) throws(ArrowheadError) {
     guard x.count == y.count else {

@@ -49,7 +49,7 @@ public enum AffineForm: String, Sendable, Codable, CaseIterable {
 
 /// One operation of the backend protocol; the unit of dispatch.
 public enum KernelOperation: String, Sendable, Codable, CaseIterable {
-  case dot, axpy, scale, sumOfSquares, indexOfMaxMagnitude
+  case dot, squaredDistance, axpy, scale, sumOfSquares, indexOfMaxMagnitude
   case gemv, gemm
   case distances
   case groupMinMax, quantize, dequantize, pack, unpack, int8Dot, uint8SquaredL2
@@ -59,30 +59,31 @@ public enum KernelOperation: String, Sendable, Codable, CaseIterable {
   public var ordinal: Int {
     switch self {
     case .dot: 0
-    case .axpy: 1
-    case .scale: 2
-    case .sumOfSquares: 3
-    case .indexOfMaxMagnitude: 4
-    case .gemv: 5
-    case .gemm: 6
-    case .distances: 7
-    case .groupMinMax: 8
-    case .quantize: 9
-    case .dequantize: 10
-    case .pack: 11
-    case .unpack: 12
-    case .int8Dot: 13
-    case .uint8SquaredL2: 14
-    case .cholesky: 15
-    case .triangularSolve: 16
-    case .symmetricEigen: 17
+    case .squaredDistance: 1
+    case .axpy: 2
+    case .scale: 3
+    case .sumOfSquares: 4
+    case .indexOfMaxMagnitude: 5
+    case .gemv: 6
+    case .gemm: 7
+    case .distances: 8
+    case .groupMinMax: 9
+    case .quantize: 10
+    case .dequantize: 11
+    case .pack: 12
+    case .unpack: 13
+    case .int8Dot: 14
+    case .uint8SquaredL2: 15
+    case .cholesky: 16
+    case .triangularSolve: 17
+    case .symmetricEigen: 18
     }
   }
 
   /// The family the operation belongs to, for reports.
   public var family: String {
     switch self {
-    case .dot, .axpy, .scale, .sumOfSquares, .indexOfMaxMagnitude: "level 1"
+    case .dot, .squaredDistance, .axpy, .scale, .sumOfSquares, .indexOfMaxMagnitude: "level 1"
     case .gemv: "level 2"
     case .gemm: "level 3"
     case .distances: "distance"

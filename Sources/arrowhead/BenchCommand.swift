@@ -126,17 +126,25 @@ struct BenchReport: Codable, Sendable {
     }
   }
 
-  /// "simd-x86-64-v3 / openblas = 0.97×" per shape, against openblas (or the first backend).
+  /// "simd-x86-64-v3 0.97×" per (operation, shape), against OpenBLAS's row for the same
+  /// operation; squared-L2 rows are compared with OpenBLAS's dot (cblas_sdot), the BLAS
+  /// routine a user would otherwise call.
   func ratioSummary() -> String {
     var lines: [String] = []
-    let shapes = rows.reduce(into: [String]()) { if !$0.contains($1.shape) { $0.append($1.shape) } }
-    for shape in shapes {
-      let group = rows.filter { $0.shape == shape }
-      guard let anchor = group.first(where: { $0.backend == "openblas" && !$0.dispatched }) ?? group.first else { continue }
-      let ratios = group.filter { $0.backend != anchor.backend || $0.dispatched }.map {
+    var keys: [String] = []
+    for row in rows where !keys.contains(row.operation + " " + row.shape) { keys.append(row.operation + " " + row.shape) }
+    for key in keys {
+      let group = rows.filter { $0.operation + " " + $0.shape == key }
+      guard let first = group.first else { continue }
+      let anchorOperation = first.operation == "l2" ? "dot" : first.operation
+      guard let anchor = rows.first(where: {
+        $0.operation == anchorOperation && $0.shape == first.shape && $0.backend == "openblas" && !$0.dispatched
+      }) else { continue }
+      let ratios = group.filter { $0.operation != anchor.operation || $0.backend != anchor.backend || $0.dispatched }.map {
         "\($0.dispatched ? "dispatched(\($0.backend))" : $0.backend) \(formatted($0.throughput / anchor.throughput, decimals: 2))×"
       }
-      if !ratios.isEmpty { lines.append("  \(shape): vs \(anchor.backend): " + ratios.joined(separator: ", ")) }
+      let versus = anchor.operation == first.operation ? "openblas" : "openblas \(anchor.operation)"
+      if !ratios.isEmpty { lines.append("  \(key): vs \(versus): " + ratios.joined(separator: ", ")) }
     }
     return lines.isEmpty ? "" : "\nratios (best vs best, higher is better):\n" + lines.joined(separator: "\n") + "\n"
   }
@@ -307,7 +315,8 @@ struct BenchGemv: ParsableCommand {
 
 struct BenchDot: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "dot", abstract: "Dot product and squared L2 distance of two vectors (GFLOP/s, 2 FLOP per element).")
+    commandName: "dot",
+    abstract: "Dot product and squared L2 distance of two vectors, in element pairs per second (G pairs/s).")
 
   @Option(help: "Comma-separated vector lengths.")
   var sizes: String = "256,4096,65536"
@@ -333,23 +342,21 @@ struct BenchDot: ParsableCommand {
         x.withUnsafeBufferPointer { xb in y.withUnsafeBufferPointer { yb in sink += (try? engine.dot(xb, yb)) ?? 0 } }
       }))
       rows += benchRows(
-        operation: "dot", shape: "n=\(n)", size: n, work: Double(2 * n), unit: "GFLOP/s", flopBound: true,
+        operation: "dot", shape: "n=\(n)", size: n, work: Double(n), unit: "G pairs/s", flopBound: false,
         candidates: candidates, threads: 1, repeats: options.repeats, peak: peak.gflops, clock: options.benchClock)
-      // Squared L2 of one query against one vector: the distance kernel with 1 × 1.
-      let l2: [(name: String, dispatched: Bool, run: () -> Void)] = backends.map { backend in
+      // Squared L2 of one pair (OpenBLAS has no such routine: it is compared with sdot).
+      var l2: [(name: String, dispatched: Bool, run: () -> Void)] = backends.filter { $0.name != "openblas" }.map { backend in
         (backend.name, false, {
           x.withUnsafeBufferPointer { xb in
-            y.withUnsafeBufferPointer { yb in
-              var out: Float = 0
-              backend.distances(.squaredL2, queryCount: 1, baseCount: 1, dimension: n, queries: xb.baseAddress!, ldq: n,
-                                base: yb.baseAddress!, ldb: n, queryNorms: nil, baseNorms: nil, &out, ldo: 1, threads: 1)
-              sink += out
-            }
+            y.withUnsafeBufferPointer { yb in sink += backend.squaredDistance(count: n, xb.baseAddress!, yb.baseAddress!) }
           }
         })
       }
+      l2.append((engine.backend(for: .squaredDistance, .vector(count: n)).name, true, {
+        sink += (try? engine.squaredDistance(x, y)) ?? 0
+      }))
       rows += benchRows(
-        operation: "l2", shape: "n=\(n)", size: n, work: Double(3 * n), unit: "GFLOP/s", flopBound: true,
+        operation: "l2", shape: "n=\(n)", size: n, work: Double(n), unit: "G pairs/s", flopBound: false,
         candidates: l2, threads: 1, repeats: options.repeats, peak: peak.gflops, clock: options.benchClock)
     }
     if sink == .infinity { StandardError.write("") }

@@ -10,7 +10,10 @@ import Testing
       var generator = SplitMix64(seed: UInt64(n) &+ 11)
       let x = generator.floats(n), y = generator.floats(n)
       var got: Float = 0, expected: Float = 0, gotSquares: Float = 0, expectedSquares: Float = 0
+      var gotDistance: Float = 0, expectedDistance: Float = 0
       _ = withBuffers([x, y]) { p in
+        gotDistance = kernel.squaredDistance(count: n, p[0], p[1])
+        expectedDistance = reference.squaredDistance(count: n, p[0], p[1])
         got = kernel.dot(count: n, p[0], p[1])
         expected = reference.dot(count: n, p[0], p[1])
         gotSquares = kernel.sumOfSquares(count: n, p[0])
@@ -23,6 +26,11 @@ import Testing
               "dot n=\(n) on \(name): \(got) vs \(expected)")
       #expect(abs(Double(gotSquares) - Double(expectedSquares)) <= gamma(n) * squares + unitRoundoff * squares,
               "sumOfSquares n=\(n) on \(name)")
+      // Each difference is rounded once (u), each square-and-add within γₙ.
+      let differenceSquares = zip(x, y).reduce(0.0) { $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1)) }
+      #expect(abs(Double(gotDistance) - Double(expectedDistance))
+              <= gamma(n + 2) * differenceSquares + unitRoundoff * differenceSquares,
+              "squaredDistance n=\(n) on \(name)")
     }
   }
 

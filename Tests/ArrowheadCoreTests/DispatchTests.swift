@@ -17,6 +17,9 @@ struct ThirdPartyBackend: Backend {
     operation == .dot ? Preference(score: 1000, reason: "test backend") : .notAccelerated()
   }
   func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float { base.dot(count: count, x, y) }
+  func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    base.squaredDistance(count: count, x, y)
+  }
   func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) { base.axpy(count: count, alpha: alpha, x, y) }
   func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) { base.scale(count: count, alpha: alpha, x) }
   func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float { base.sumOfSquares(count: count, x) }

@@ -95,6 +95,8 @@ public struct OpenBLASBackend: Backend {
       return Preference(score: shape == .small ? 10 : 30, reason: "‖q‖² + ‖x‖² − 2·cblas_sgemm(Q, Xᵀ)")
     case .indexOfMaxMagnitude:
       return .notAccelerated("cblas_isamax does not report NaN; reference code runs")
+    case .squaredDistance:
+      return .notAccelerated("no BLAS routine; reference code runs")
     case .groupMinMax, .quantize, .dequantize, .pack, .unpack, .int8Dot, .uint8SquaredL2:
       return .notAccelerated("no OpenBLAS kernel; reference code runs")
     }
@@ -108,6 +110,10 @@ public struct OpenBLASBackend: Backend {
     if count == 0 { return 0 }
     Self.useThreads(1)
     return cblas_sdot(blasint(count), x, 1, y, 1)
+  }
+
+  public func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    reference.squaredDistance(count: count, x, y)
   }
 
   public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
