@@ -56,10 +56,22 @@ public struct AffineParameters: Sendable, Hashable, CustomStringConvertible {
     return scale.isFinite ? scale : high / top - low / top
   }
 
+  /// Whether `storageProblem(bits:mode:)` is nil (a branch-light check for hot loops).
+  @inline(__always)
+  public func isStorable(bits: Int, mode: QuantizationMode) -> Bool {
+    guard scale.isFinite, scale >= 0 else { return false }
+    switch mode {
+    case .floatMinimum: return offset.isFinite
+    case .zeroPoint: return offset >= 0 && offset <= Float((1 << bits) - 1) && offset.rounded() == offset
+    case .symmetric: return offset == Float(1 << (bits - 1))
+    }
+  }
+
   /// Checks that these parameters can be stored under `scheme`: a finite scale ≥ 0; a
   /// finite float minimum; an integral zero-point in 0…2ᵇ − 1; exactly 2ᵇ⁻¹ for symmetric.
   /// Returns the reason when they cannot, nil when they can.
   public func storageProblem(bits: Int, mode: QuantizationMode) -> String? {
+    if isStorable(bits: bits, mode: mode) { return nil }
     guard scale.isFinite, scale >= 0 else { return "scale \(scale) is not a finite value ≥ 0" }
     switch mode {
     case .floatMinimum:

