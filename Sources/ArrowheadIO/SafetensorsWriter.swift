@@ -214,7 +214,15 @@ public final class SafetensorsWriter {
           let tensor = entries[index]
           switch tensor.source {
           case .file(let file, let info):
-            try put(file.bytes(of: info), tensor: tensor.name)
+            // 4 MiB at a time: one huge write from a mapping runs at a third of the speed
+            // of chunked writes here (page faults inside the write's copy).
+            let source = file.bytes(of: info)
+            var done = 0
+            while done < source.count {
+              let chunk = min(bufferSize, source.count - done)
+              try put(UnsafeRawBufferPointer(rebasing: source[done..<(done + chunk)]), tensor: tensor.name)
+              done += chunk
+            }
             file.evictPages(of: info)
           case .spill(let offset, let count):
             var done = 0

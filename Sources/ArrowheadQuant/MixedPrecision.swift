@@ -41,7 +41,7 @@ public struct TensorSelection: Sendable, Hashable {
     if let pattern = keepPatterns.first(where: { Self.matches(name, pattern: $0) }) {
       return .keepFloat("matches --keep '\(pattern)'")
     }
-    if shape.count < minimumDimensions { return .keepFloat("\(shape.count)-D tensor") }
+    if shape.count < minimumDimensions { return .keepFloat("only \(shape.count) dimension\(shape.count == 1 ? "" : "s")") }
     return .quantize
   }
 

@@ -137,6 +137,14 @@ public enum ModelDequantizer {
     public var seconds: Double
   }
 
+  static func name(of entry: QuantizedModelFile.Entry) -> String {
+    switch entry {
+    case .quantized(let info): info.name
+    case .plain(let plain): plain.name
+    case .activation(let layer): layer
+    }
+  }
+
   /// Dequantizes every quantized tensor of `input` to `dtype` (F32, F16, BF16) under its
   /// original name and shape; other float tensors are converted to `dtype` too, non-float
   /// tensors copied, activation parameters dropped. Tensor by tensor, atomic.
@@ -165,7 +173,6 @@ public enum ModelDequantizer {
             try writer.add(info.name, shape: info.shape, floats: buffer, as: dtype)
           }
           report.dequantized += 1
-          progress?(QuantizationProgress(completed: position + 1, total: file.entries.count, tensor: info.name))
         case .plain(let plain):
           if plain.info.dtype.isConvertibleToFloat && plain.info.dtype != dtype {
             try plain.file.withFloats(plain.info) { (values: UnsafeBufferPointer<Float>) throws(SafetensorsError) in
@@ -179,6 +186,7 @@ public enum ModelDequantizer {
         case .activation:
           report.droppedActivations += 1
         }
+        progress?(QuantizationProgress(completed: position + 1, total: file.entries.count, tensor: Self.name(of: entry)))
       } catch let failure as SafetensorsError {
         throw .file(failure)
       } catch let failure as QuantizationError {
