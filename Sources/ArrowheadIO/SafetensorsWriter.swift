@@ -179,6 +179,23 @@ public final class SafetensorsWriter {
     return bytes
   }
 
+  /// Bytes written between two early-writeback requests.
+  static let writebackStride = 8 << 20
+
+  /// Asks the kernel to start writing back what was written so far, every
+  /// `writebackStride` bytes, so that the device works while later tensors are still being
+  /// copied and the final fsync of `AtomicFile` has less left to wait for. On Linux,
+  /// `posix_fadvise(POSIX_FADV_DONTNEED)` on dirty pages starts asynchronous writeback
+  /// (and drops the pages once clean: nothing reads them back). Durability is unchanged:
+  /// the fsync still happens. Linux only; elsewhere the fsync does all the work.
+  private func startWriteback(_ writer: AtomicFile.Writer, _ flushedUpTo: inout Int) {
+    #if os(Linux)
+    guard writer.offset - flushedUpTo >= Self.writebackStride else { return }
+    _ = posix_fadvise(writer.descriptor, off_t(flushedUpTo), off_t(writer.offset - flushedUpTo), POSIX_FADV_DONTNEED)
+    flushedUpTo = writer.offset
+    #endif
+  }
+
   /// Writes the file atomically: header, then every tensor's bytes. The writer cannot be
   /// used afterwards.
   public func finish() throws(SafetensorsError) {
@@ -195,12 +212,14 @@ public final class SafetensorsWriter {
     let entries = pending
     do {
       try AtomicFile.write(to: path) { (writer: AtomicFile.Writer) throws(SafetensorsError) in
+        var flushedUpTo = 0
         func put(_ bytes: UnsafeRawBufferPointer, tensor: String?) throws(SafetensorsError) {
           do {
             try writer.write(bytes)
           } catch {
             throw SafetensorsError(.io, file: destination, tensor: tensor, reason: error.description)
           }
+          startWriteback(writer, &flushedUpTo)
         }
         let prefix = withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { Array($0) } + headerBytes
         let written: Result<Void, SafetensorsError> = prefix.withUnsafeBytes { raw in

@@ -17,6 +17,7 @@ public struct AffineParameters: Sendable, Hashable, CustomStringConvertible {
     self.offset = offset
   }
 
+  /// "(s scale, offset offset)".
   public var description: String { "(s \(scale), offset \(offset))" }
 
   /// Min-max parameters for a group whose smallest and largest values are `minimum` and

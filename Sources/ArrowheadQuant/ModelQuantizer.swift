@@ -136,6 +136,9 @@ public struct ModelSummary: Sendable, Codable {
   public var quantizedWeights: Int
   /// √(Σ nₖ·eₖ² / Σ nₖ) over the quantized tensors (see `ModelErrorSummary`).
   public var sizeWeightedRelativeError: Double
+  /// All quantized weights taken as one vector: mean squared error, SQNR (dB, nil when
+  /// exact), relative error ‖W − Ŵ‖/‖W‖ and cosine similarity.
+  public var meanSquaredError: Double, signalToNoiseDecibels: Double?, relativeError: Double, cosineSimilarity: Double
   /// Average stored bits per weight of the quantized tensors (parameters included).
   public var quantizedBitsPerWeight: Double
   /// Bytes of tensor data in the input.
@@ -274,6 +277,7 @@ public struct ModelQuantizer: Sendable {
     let writer = try QuantizedModelWriter(path: output, metadata: model.metadata)
     var reports: [TensorReport] = []
     var errorSummary = ModelErrorSummary()
+    var aggregate = ErrorStatistics()
     for (index, entry) in model.entries.enumerated() {
       let info = entry.info
       var report = TensorReport(
@@ -332,6 +336,7 @@ public struct ModelQuantizer: Sendable {
           errorSummary.add(
             count: result.statistics.count, relativeError: result.statistics.relativeError,
             storedBytes: result.tensor.storedByteCount, originalBytes: info.byteCount)
+          aggregate.merge(result.statistics)
           stored = true
           break
         }
@@ -359,6 +364,8 @@ public struct ModelQuantizer: Sendable {
       tensorCount: reports.count, quantizedCount: reports.filter { $0.action == .quantized }.count,
       keptCount: reports.filter { $0.action == .kept }.count, passedThroughCount: reports.filter { $0.action == .passedThrough }.count,
       quantizedWeights: errorSummary.weightCount, sizeWeightedRelativeError: errorSummary.sizeWeightedRelativeError,
+      meanSquaredError: aggregate.meanSquaredError, signalToNoiseDecibels: aggregate.signalToNoiseDecibels,
+      relativeError: aggregate.relativeError, cosineSimilarity: aggregate.cosineSimilarity,
       quantizedBitsPerWeight: errorSummary.bitsPerWeight, inputBytes: model.dataByteCount, outputBytes: outputBytes,
       compressionRatio: outputBytes > 0 ? Double(model.dataByteCount) / Double(outputBytes) : 0, budget: options.budget,
       seconds: MonotonicClock.now() - started)

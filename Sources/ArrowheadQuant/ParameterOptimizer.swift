@@ -96,8 +96,10 @@ public protocol ParameterOptimizer: Sendable {
 }
 
 extension ParameterOptimizer {
+  /// No settings by default.
   public var settings: [String: String] { [:] }
 
+  /// Calls `parameters(for:importance:bits:mode:)` on each group of `batch` in turn.
   public func chooseParameters(
     for batch: GroupBatch, bits: Int, mode: QuantizationMode,
     scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>
@@ -117,8 +119,10 @@ public struct MinMaxOptimizer: ParameterOptimizer {
   /// Creates the optimizer.
   public init() {}
 
+  /// "minmax".
   public var name: String { "minmax" }
 
+  /// `AffineParameters.minMax` of the group's extremes (an empty group gets (0, 0)).
   public func parameters(
     for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode
   ) -> AffineParameters {
@@ -131,6 +135,7 @@ public struct MinMaxOptimizer: ParameterOptimizer {
     return .minMax(minimum: low, maximum: high, bits: bits, mode: mode)
   }
 
+  /// `AffineParameters.minMax` from the kernel's extremes: O(1) per group.
   public func chooseParameters(
     for batch: GroupBatch, bits: Int, mode: QuantizationMode,
     scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>

@@ -30,6 +30,7 @@ public enum QuantizationError: Error, Equatable, Sendable, CustomStringConvertib
   /// A kernel or engine error.
   case engine(ArrowheadError)
 
+  /// A sentence naming what was wrong and, for unsupported settings, what is supported.
   public var description: String {
     switch self {
     case let .unsupportedBits(bits, supported):

@@ -55,6 +55,7 @@ public enum QuantizationGranularity: Sendable, Hashable, Codable, CustomStringCo
   /// the row, the row's last group is shorter.
   case perGroup(Int)
 
+  /// "per-tensor", "per-channel" or "g<size>".
   public var description: String {
     switch self {
     case .perTensor: "per-tensor"

@@ -46,6 +46,7 @@ public enum SmoothnessSeverity: String, Sendable, Codable, Comparable, CaseItera
     }
   }
 
+  /// low < medium < high.
   public static func < (lhs: SmoothnessSeverity, rhs: SmoothnessSeverity) -> Bool { lhs.rank < rhs.rank }
 }
 

@@ -7,6 +7,7 @@ public enum ActivationRangeEstimator: Sendable, Hashable, Codable, CustomStringC
   /// lines the group takes the most extreme given P(100 − p) and P(p) of its timesteps.
   case percentile(Double)
 
+  /// "minmax" or "percentile:P" (the spelling of the CLI and the file metadata).
   public var description: String {
     switch self {
     case .minMax: "minmax"

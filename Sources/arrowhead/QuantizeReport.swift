@@ -51,6 +51,8 @@ enum QuantizeReportFormatter {
     text += "scheme \(report.scheme), optimizer \(report.optimizer), \(report.threads) thread(s), quantize kernel \(engine.selection(for: .quantize, .large).backend)\n"
     text += "tensors: \(summary.quantizedCount) quantized (\(summary.quantizedWeights) weights), \(summary.keptCount) kept in float, \(summary.passedThroughCount) passed through\n"
     text += "size-weighted relative error: \(String(format: "%.5f", summary.sizeWeightedRelativeError))\n"
+    text += "all quantized weights: relative error \(String(format: "%.5f", summary.relativeError)), cosine \(number(summary.cosineSimilarity, 5)), "
+      + "SQNR \(number(summary.signalToNoiseDecibels, 2)) dB, MSE \(String(format: "%.3e", summary.meanSquaredError))\n"
     text += "quantized tensors: \(number(summary.quantizedBitsPerWeight, 3)) bits/weight (parameters included)"
     if let budget = summary.budget { text += ", budget \(budget)" }
     text += "\n"

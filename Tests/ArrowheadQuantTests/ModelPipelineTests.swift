@@ -65,6 +65,12 @@ struct ModelPipelineTests {
       summary.add(count: tensor.metrics!.count, relativeError: tensor.metrics!.relativeError)
     }
     #expect(abs(summary.sizeWeightedRelativeError - report.summary.sizeWeightedRelativeError) < 1e-12)
+    // All quantized weights as one vector: Σ sse / Σ ‖W‖², with ‖Wₖ‖² = sseₖ / eₖ².
+    let quantized = report.tensors.compactMap(\.metrics)
+    let squaredErrors = quantized.map { $0.meanSquaredError * Double($0.count) }
+    let norms = zip(squaredErrors, quantized).map { $0 / ($1.relativeError * $1.relativeError) }
+    let expected = (squaredErrors.reduce(0, +) / norms.reduce(0, +)).squareRoot()
+    #expect(abs(report.summary.relativeError - expected) <= 1e-9 * expected)
   }
 
   @Test(arguments: QuantizationMode.allCases)
