@@ -50,6 +50,7 @@ public struct SafetensorsError: Error, Equatable, Sendable, CustomStringConverti
     self.reason = reason
   }
 
+  /// "file: tensor 'name' at byte N: reason" (the parts that apply).
   public var description: String {
     var text = file + ":"
     if let tensor { text += " tensor '\(tensor)'" }

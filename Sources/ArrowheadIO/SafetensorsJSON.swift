@@ -35,6 +35,7 @@ public enum JSONValue: Sendable, Equatable {
   /// An object, keys in document order (duplicates are rejected by the parser).
   case object([(key: String, value: JSONValue)])
 
+  /// Structural equality; objects compare keys and values in order.
   public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
     switch (lhs, rhs) {
     case (.null, .null): return true
@@ -101,6 +102,7 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
     self.offset = offset
     self.reason = reason
   }
+  /// "JSON error at byte N: reason".
   public var description: String { "JSON error at byte \(offset): \(reason)" }
 }
 
