@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadQuant
+import Foundation
 import Testing
 
 /// A small model with every kind of tensor: quantizable matrices (one F16, one BF16, one
@@ -173,6 +174,8 @@ struct ModelPipelineTests {
       #expect(tensor == "layer.0.mlp.up.weight" && index == 256 * 64 / 2 + 3 && value.isNaN)
     }
     #expect(!quantFileExists(output))
+    // Neither the temporary output nor the spill file is left behind.
+    #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }.isEmpty)
     let report = try ModelQuantizer(options: ModelQuantizationOptions(scheme: scheme, nonFinite: .keepFloat)).quantize(input: input, output: output)
     let tensor = try #require(report.tensors.first { $0.name == "layer.0.mlp.up.weight" })
     #expect(tensor.action == .kept && tensor.reason?.contains("flat index 8195") == true)
@@ -207,6 +210,31 @@ struct ModelPipelineTests {
       timeAware: TimeAwareInput(calibration: unknown, configuration: try TimeAwareConfiguration(grouping: try TimeGrouping(timesteps: 1, groups: 1))))
     #expect(throws: QuantizationError.self) { try ModelQuantizer(options: bad).quantize(input: input, output: directory + "/never.safetensors") }
     #expect(!quantFileExists(directory + "/never.safetensors"))
+  }
+
+  @Test func aShardedModelQuantizesLikeTheSingleFile() throws {
+    let input = try makeToyModel(in: directory)
+    let source = try SafetensorsFile(path: input)
+    // Split the toy model into two shards with an index, as Hugging Face does.
+    let shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    var weightMap: [String] = []
+    for (position, shard) in shards.enumerated() {
+      let writer = try SafetensorsWriter(path: directory + "/" + shard)
+      for (index, tensor) in source.tensors.enumerated() where index % 2 == position {
+        try writer.addCopy(of: tensor, from: source)
+        weightMap.append("\"\(tensor.name)\": \"\(shard)\"")
+      }
+      try writer.finish()
+    }
+    try Data("{\"weight_map\": {\(weightMap.joined(separator: ", "))}}".utf8).write(to: URL(fileURLWithPath: directory + "/model.safetensors.index.json"))
+    let scheme = try QuantizationScheme(bits: 3, granularity: .perGroup(32), mode: .zeroPoint)
+    let single = try ModelQuantizer(options: ModelQuantizationOptions(scheme: scheme, fallback: nil)).quantize(input: input, output: directory + "/single.q.safetensors")
+    let sharded = try ModelQuantizer(options: ModelQuantizationOptions(scheme: scheme, fallback: nil)).quantize(input: directory, output: directory + "/sharded.q.safetensors")
+    #expect(sharded.summary.sizeWeightedRelativeError == single.summary.sizeWeightedRelativeError)
+    let a = try QuantizedModelFile(path: directory + "/single.q.safetensors"), b = try QuantizedModelFile(path: directory + "/sharded.q.safetensors")
+    for tensor in single.tensors where tensor.action == .quantized {
+      #expect(try a.tensor(tensor.name) == (try b.tensor(tensor.name)))
+    }
   }
 }
 
