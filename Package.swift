@@ -61,6 +61,7 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadQuant",
     dependencies: ["Arrowhead", "ArrowheadIO"],
+    exclude: ["README.md"],
     swiftSettings: optimized
   ),
   .target(

@@ -1,3 +1,4 @@
-// ArrowheadQuant: weight quantization (module under construction: issue 3).
-import Arrowhead
-import ArrowheadIO
+// ArrowheadQuant: weight quantization (INT8/INT4/INT3/INT2, symmetric and asymmetric,
+// per tensor / channel / group, real bit packing), time-aware activation parameters for
+// diffusion models, mixed precision, and quantized safetensors files. See README.md.
+@_exported import ArrowheadIO

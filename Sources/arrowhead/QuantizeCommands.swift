@@ -1,17 +1,286 @@
 import ArgumentParser
+import Arrowhead
+import ArrowheadIO
+import ArrowheadQuant
+import Foundation
 
-// Placeholder: `arrowhead quantize`, `dequantize` and `inspect` are built in issue 3.
+/// `arrowhead quantize`: quantize a safetensors model (the default subcommand `model`), or
+/// measure in-memory quantize+pack throughput (`throughput`).
 struct Quantize: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Quantize a safetensors model (issue 3; not built yet).")
-  func run() throws { throw ValidationError("quantize is not built yet") }
+  static let configuration = CommandConfiguration(
+    abstract: "Quantize a safetensors model to INT8/INT4/INT3/INT2 (or measure quantizer throughput).",
+    discussion: """
+      arrowhead quantize IN -o OUT --bits 4 --group 64 [--symmetric | --zero-point]
+        [--budget 4.5] [--keep PATTERN …] [--time-groups G --calibration FILE]
+      IN is a .safetensors file, a sharded model's model.safetensors.index.json, or a
+      directory holding either. See Sources/ArrowheadQuant/README.md for the file format.
+      """,
+    subcommands: [QuantizeModel.self, QuantizeThroughput.self],
+    defaultSubcommand: QuantizeModel.self
+  )
 }
 
+/// Options shared by commands that choose a quantization scheme.
+struct SchemeOptions: ParsableArguments {
+  @Option(name: .long, help: "Bits per weight code: 2, 3, 4 or 8.")
+  var bits = 4
+
+  @Option(name: .long, help: "Weights per group along the input dimension (8…8192; the last group of a row may be shorter).")
+  var group = 64
+
+  @Flag(name: .customLong("per-channel"), help: "One scale per output channel (row) instead of groups.")
+  var perChannel = false
+
+  @Flag(name: .customLong("per-tensor"), help: "One scale for the whole tensor.")
+  var perTensor = false
+
+  @Flag(name: .long, help: "Symmetric codes: x̂ = (q − 2^(b−1))·s, no offset stored.")
+  var symmetric = false
+
+  @Flag(name: .customLong("zero-point"), help: "Asymmetric with an integer zero-point (GPTQ/AWQ layout) instead of a float minimum.")
+  var zeroPoint = false
+
+  func validate() throws {
+    if perChannel && perTensor { throw ValidationError("--per-channel and --per-tensor are exclusive") }
+    if symmetric && zeroPoint { throw ValidationError("--symmetric and --zero-point are exclusive") }
+    _ = try scheme()
+  }
+
+  func scheme() throws -> QuantizationScheme {
+    let granularity: QuantizationGranularity = perTensor ? .perTensor : (perChannel ? .perChannel : .perGroup(group))
+    let mode: QuantizationMode = symmetric ? .symmetric : (zeroPoint ? .zeroPoint : .floatMinimum)
+    do {
+      return try QuantizationScheme(bits: bits, granularity: granularity, mode: mode)
+    } catch {
+      throw ValidationError(error.description)
+    }
+  }
+}
+
+/// `arrowhead quantize model IN -o OUT …` (the default subcommand).
+struct QuantizeModel: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "model",
+    abstract: "Quantize a safetensors model into an Arrowhead quantized safetensors file (default subcommand)."
+  )
+
+  @Argument(help: "Input model: .safetensors file, model.safetensors.index.json, or a directory.")
+  var input: String
+
+  @Option(name: [.short, .long], help: "Output file (written atomically).")
+  var output: String
+
+  @OptionGroup var schemeOptions: SchemeOptions
+
+  @Option(name: .long, help: "Average stored bits per weight over quantized tensors (parameters included); widths chosen per tensor by sensitivity.")
+  var budget: Double?
+
+  @Option(name: .customLong("budget-bits"), parsing: .upToNextOption, help: "Widths the budget may choose from.")
+  var budgetBits: [Int] = [2, 4, 8]
+
+  @Option(name: .long, parsing: .upToNextOption, help: "Glob patterns of tensors kept in floating point (case-insensitive; * and ?). Adds to the defaults.")
+  var keep: [String] = []
+
+  @Flag(name: .customLong("no-default-keep"), help: "Do not keep *embed*, *norm*, *lm_head* in floating point by default.")
+  var noDefaultKeep = false
+
+  @Flag(name: .customLong("no-fallback"), help: "Disable the INT2 → INT4 → INT8 → float fall-back on low cosine similarity.")
+  var noFallback = false
+
+  @Option(name: .customLong("fallback-threshold"), help: "Minimum cosine for a width, as BITS=COSINE (repeatable; defaults 2=0.70 3=0.80 4=0.90 8=0.95).")
+  var fallbackThresholds: [String] = []
+
+  @Flag(name: .customLong("allow-non-finite"), help: "Keep tensors holding NaN/±∞ in floating point instead of failing.")
+  var allowNonFinite = false
+
+  @Option(name: .customLong("time-groups"), help: "Time groups G for time-aware activation parameters (needs --calibration).")
+  var timeGroups: Int?
+
+  @Option(name: .long, help: "Calibration statistics (JSON Lines: layer, timestep, samples or min/max/percentiles).")
+  var calibration: String?
+
+  @Option(name: .long, help: "Timesteps T (default: the largest calibrated timestep + 1).")
+  var timesteps: Int?
+
+  @Option(name: .customLong("activation-bits"), help: "Activation code width.")
+  var activationBits = 8
+
+  @Option(name: .customLong("activation-range"), help: "minmax or percentile:P (e.g. percentile:99.9).")
+  var activationRange = "minmax"
+
+  @Option(name: .long, help: "Boundary smoothing of activation parameters: none, linear, cubic or sigmoid.")
+  var smoothing = "none"
+
+  @Option(name: .customLong("smoothing-window"), help: "Timesteps blended on each side of a time-group boundary.")
+  var smoothingWindow = 2
+
+  @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
+  var threads: Int?
+
+  @Flag(name: .long, help: "No progress bar.")
+  var quiet = false
+
+  @OptionGroup var outputOptions: OutputOptions
+
+  func validate() throws {
+    if (timeGroups == nil) != (calibration == nil) {
+      throw ValidationError("--time-groups and --calibration go together")
+    }
+    if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+    if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of bits per weight") }
+    _ = try fallbackPolicy()
+    _ = try rangeEstimator()
+    if !["none", "linear", "cubic", "sigmoid"].contains(smoothing) {
+      throw ValidationError("--smoothing must be none, linear, cubic or sigmoid")
+    }
+  }
+
+  func fallbackPolicy() throws -> FallbackPolicy? {
+    if noFallback { return nil }
+    var thresholds = FallbackPolicy.standard.minimumCosine
+    for item in fallbackThresholds {
+      let parts = item.split(separator: "=")
+      guard parts.count == 2, let bits = Int(parts[0]), let cosine = Double(parts[1]) else {
+        throw ValidationError("--fallback-threshold expects BITS=COSINE, e.g. 4=0.9; got '\(item)'")
+      }
+      thresholds[bits] = cosine
+    }
+    do {
+      return try FallbackPolicy(minimumCosine: thresholds)
+    } catch {
+      throw ValidationError(error.description)
+    }
+  }
+
+  func rangeEstimator() throws -> ActivationRangeEstimator {
+    if activationRange == "minmax" { return .minMax }
+    if activationRange.hasPrefix("percentile:"), let p = Double(activationRange.dropFirst("percentile:".count)) {
+      return .percentile(p)
+    }
+    throw ValidationError("--activation-range must be minmax or percentile:P, got '\(activationRange)'")
+  }
+
+  func timeAwareInput() throws -> TimeAwareInput? {
+    guard let groups = timeGroups, let calibration else { return nil }
+    do {
+      let set = try CalibrationSet.load(path: calibration)
+      guard let last = set.maximumTimestep else {
+        throw ValidationError("\(calibration) holds no calibration records")
+      }
+      let grouping = try TimeGrouping(timesteps: timesteps ?? last + 1, groups: groups)
+      let curve = SmoothingCurve(rawValue: smoothing)
+      let configuration = try TimeAwareConfiguration(
+        grouping: grouping, bits: activationBits, estimator: try rangeEstimator(),
+        smoothing: try curve.map { (curve) throws(QuantizationError) in try BoundarySmoothing(curve: curve, window: smoothingWindow) })
+      return TimeAwareInput(calibration: set, configuration: configuration)
+    } catch let error as QuantizationError {
+      throw CommandFailure(error.description)
+    }
+  }
+
+  func run() throws {
+    let engine = try commandEngine(threads: threads)
+    let selection = TensorSelection(keepPatterns: (noDefaultKeep ? [] : TensorSelection.defaultKeepPatterns) + keep)
+    let options = ModelQuantizationOptions(
+      scheme: try schemeOptions.scheme(), selection: selection, budget: budget, budgetWidths: budgetBits,
+      fallback: try fallbackPolicy(), nonFinite: allowNonFinite ? .keepFloat : .reject, timeAware: try timeAwareInput())
+    var bar: ProgressBar?
+    let report: ModelQuantizationReport
+    do {
+      report = try ModelQuantizer(options: options, engine: engine).quantize(input: input, output: output) { progress in
+        guard !quiet else { return }
+        if bar == nil { bar = ProgressBar(total: progress.total, label: "quantize") }
+        bar?.advance(note: progress.tensor)
+      }
+    } catch {
+      bar?.finish("failed")
+      throw CommandFailure(error.description)
+    }
+    bar?.finish("wrote \(output)")
+    print(try QuantizeReportFormatter.render(report, engine: engine, format: outputOptions.format), terminator: "")
+  }
+}
+
+/// `arrowhead dequantize IN -o OUT [--dtype f32|f16|bf16]`.
 struct Dequantize: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Dequantize a quantized model (issue 3; not built yet).")
-  func run() throws { throw ValidationError("dequantize is not built yet") }
+  static let configuration = CommandConfiguration(
+    abstract: "Write a plain F32/F16/BF16 safetensors model from an Arrowhead quantized file."
+  )
+
+  @Argument(help: "An Arrowhead quantized safetensors file.")
+  var input: String
+
+  @Option(name: [.short, .long], help: "Output file (written atomically).")
+  var output: String
+
+  @Option(name: .long, help: "Output dtype of dequantized and float tensors: f32, f16 or bf16.")
+  var dtype = "f32"
+
+  @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
+  var threads: Int?
+
+  @Flag(name: .long, help: "No progress bar.")
+  var quiet = false
+
+  @Flag(name: .long, help: "Print the report as JSON.")
+  var json = false
+
+  func validate() throws {
+    guard SafetensorsDType(rawValue: dtype.uppercased()).map({ [.f32, .f16, .bf16].contains($0) }) == true else {
+      throw ValidationError("--dtype must be f32, f16 or bf16")
+    }
+  }
+
+  func run() throws {
+    let engine = try commandEngine(threads: threads)
+    let target = SafetensorsDType(rawValue: dtype.uppercased()) ?? .f32
+    var bar: ProgressBar?
+    let report: ModelDequantizer.Report
+    do {
+      report = try ModelDequantizer.dequantize(input: input, output: output, dtype: target, engine: engine) { progress in
+        guard !quiet else { return }
+        if bar == nil { bar = ProgressBar(total: progress.total, label: "dequantize") }
+        bar?.advance(note: progress.tensor)
+      }
+    } catch {
+      bar?.finish("failed")
+      throw CommandFailure(error.description)
+    }
+    bar?.finish("wrote \(output)")
+    if json {
+      print(try jsonString(report))
+    } else {
+      print("dequantized \(report.dequantized) tensors to \(target.rawValue), copied \(report.copied), dropped \(report.droppedActivations) activation sets")
+      print("wrote \(output) (\(formattedBytes(report.outputBytes))) in \(formatted(report.seconds, decimals: 2)) s")
+    }
+  }
 }
 
+/// `arrowhead inspect FILE [--original FILE]`.
 struct Inspect: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Inspect a safetensors file (issue 3; not built yet).")
-  func run() throws { throw ValidationError("inspect is not built yet") }
+  static let configuration = CommandConfiguration(
+    abstract: "List a safetensors file's tensors, dtypes, quantization schemes and sizes (and errors against an original)."
+  )
+
+  @Argument(help: "A safetensors file (plain or Arrowhead quantized), index file or directory.")
+  var file: String
+
+  @Option(name: .long, help: "The original model, to measure each quantized tensor's error.")
+  var original: String?
+
+  @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
+  var threads: Int?
+
+  @OptionGroup var outputOptions: OutputOptions
+
+  func run() throws {
+    let engine = try commandEngine(threads: threads)
+    let report: InspectionReport
+    do {
+      report = try ModelInspector.inspect(file, original: original, engine: engine)
+    } catch {
+      throw CommandFailure(error.description)
+    }
+    print(try QuantizeReportFormatter.render(report, format: outputOptions.format), terminator: "")
+  }
 }

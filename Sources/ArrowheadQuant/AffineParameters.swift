@@ -1,0 +1,90 @@
+import ArrowheadCore
+
+/// The scale and offset of one quantization group.
+///
+/// `offset` is the float minimum m (x̂ = q·s + m) for `.floatMinimum`, and the zero-point
+/// z held as an integral Float (x̂ = (q − z)·s) for `.zeroPoint` and `.symmetric`.
+public struct AffineParameters: Sendable, Hashable, CustomStringConvertible {
+  /// The step between adjacent codes, s ≥ 0 (0 only for a group that is reproduced exactly
+  /// without one: a constant group for the float minimum, all zeros otherwise).
+  public var scale: Float
+  /// The float minimum, or the integer zero-point.
+  public var offset: Float
+
+  /// Creates parameters.
+  public init(scale: Float, offset: Float) {
+    self.scale = scale
+    self.offset = offset
+  }
+
+  /// "(s scale, offset offset)".
+  public var description: String { "(s \(scale), offset \(offset))" }
+
+  /// Min-max parameters for a group whose smallest and largest values are `minimum` and
+  /// `maximum` (both finite, minimum ≤ maximum), for `bits` bits in `mode`:
+  ///
+  /// - `.floatMinimum`: s = (max − min)/(2ᵇ − 1), m = min. The extremes map to codes 0 and
+  ///   2ᵇ − 1 exactly; a constant group gets s = 0 and is reproduced exactly.
+  /// - `.zeroPoint`: the range is first widened to include 0 (lo = min(min, 0),
+  ///   hi = max(max, 0), as GPTQ does) so that the zero-point is an in-range integer and 0 is
+  ///   exact; s = (hi − lo)/(2ᵇ − 1), z = round(−lo/s) (half to even). All-zero: s = 0, z = 0.
+  /// - `.symmetric`: s = max(|min|, |max|)/(2ᵇ⁻¹ − 1), z = 2ᵇ⁻¹.
+  ///
+  /// Scales are computed in Float32 exactly as written (so figures match a numpy float32
+  /// implementation to the bit). If max − min overflows Float32, s = max/(2ᵇ−1) − min/(2ᵇ−1).
+  @inline(__always)
+  public static func minMax(minimum: Float, maximum: Float, bits: Int, mode: QuantizationMode) -> AffineParameters {
+    let top = Float((1 << bits) - 1)
+    switch mode {
+    case .floatMinimum:
+      return AffineParameters(scale: rangeScale(minimum, maximum, top), offset: minimum)
+    case .zeroPoint:
+      let low = Swift.min(minimum, 0), high = Swift.max(maximum, 0)
+      let scale = rangeScale(low, high, top)
+      if scale == 0 { return AffineParameters(scale: 0, offset: 0) }
+      let zero = (-low / scale).rounded(.toNearestOrEven)
+      return AffineParameters(scale: scale, offset: Swift.min(Swift.max(zero, 0), top))
+    case .symmetric:
+      let magnitude = Swift.max(abs(minimum), abs(maximum))
+      let half = Float(1 << (bits - 1))
+      return AffineParameters(scale: magnitude / (half - 1), offset: half)
+    }
+  }
+
+  @inline(__always)
+  static func rangeScale(_ low: Float, _ high: Float, _ top: Float) -> Float {
+    let scale = (high - low) / top
+    return scale.isFinite ? scale : high / top - low / top
+  }
+
+  /// Whether `storageProblem(bits:mode:)` is nil (a branch-light check for hot loops).
+  @inline(__always)
+  public func isStorable(bits: Int, mode: QuantizationMode) -> Bool {
+    guard scale.isFinite, scale >= 0 else { return false }
+    switch mode {
+    case .floatMinimum: return offset.isFinite
+    case .zeroPoint: return offset >= 0 && offset <= Float((1 << bits) - 1) && offset.rounded() == offset
+    case .symmetric: return offset == Float(1 << (bits - 1))
+    }
+  }
+
+  /// Checks that these parameters can be stored under `scheme`: a finite scale ≥ 0; a
+  /// finite float minimum; an integral zero-point in 0…2ᵇ − 1; exactly 2ᵇ⁻¹ for symmetric.
+  /// Returns the reason when they cannot, nil when they can.
+  public func storageProblem(bits: Int, mode: QuantizationMode) -> String? {
+    if isStorable(bits: bits, mode: mode) { return nil }
+    guard scale.isFinite, scale >= 0 else { return "scale \(scale) is not a finite value ≥ 0" }
+    switch mode {
+    case .floatMinimum:
+      return offset.isFinite ? nil : "float minimum \(offset) is not finite"
+    case .zeroPoint:
+      let top = Float((1 << bits) - 1)
+      guard offset.isFinite, offset.rounded() == offset, offset >= 0, offset <= top else {
+        return "zero-point \(offset) is not an integer in 0…\(Int(top)) (zero-points are stored with \(bits) bits)"
+      }
+      return nil
+    case .symmetric:
+      return offset == Float(1 << (bits - 1)) ? nil : "symmetric zero-point must be \(1 << (bits - 1)), got \(offset)"
+    }
+  }
+}

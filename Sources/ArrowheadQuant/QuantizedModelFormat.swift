@@ -1,0 +1,179 @@
+import Arrowhead
+import ArrowheadIO
+
+/// The Arrowhead quantized safetensors format, version 1.
+///
+/// A quantized model is an ordinary safetensors file. A quantized tensor `W` of shape S is
+/// stored as companion tensors
+///
+/// | name             | dtype | shape                       | content                                  |
+/// |------------------|-------|-----------------------------|------------------------------------------|
+/// | `W.__codes`      | U8    | [rows, ⌈columns·b/8⌉]       | codes, each row a little-endian bit stream |
+/// | `W.__scales`     | F32   | [rows, groups per row] ([1] per tensor) | scales                        |
+/// | `W.__minimums`   | F32   | as scales                   | float minima (`float_minimum` mode only) |
+/// | `W.__zero_points`| U8    | [⌈groups·b/8⌉]              | zero-points packed with b bits (`zero_point` only) |
+///
+/// (symmetric tensors store no offsets: z = 2^(b−1)), and a `__metadata__` entry
+/// `arrowhead.q.W` holding JSON: `{"bits": 4, "granularity": "group", "group_size": 64,
+/// "mode": "float_minimum", "shape": [384, 384], "dtype": "F32", "optimizer": "minmax"}`
+/// (`granularity` is `group`, `channel` or `tensor`; `dtype` is the original's).
+/// Rows and columns follow `QuantizationGranularity`; the bit order is that of
+/// `BitPacking`. Tensors kept in floating point or passed through keep their own name and
+/// dtype. Time-aware activation parameters of layer L are stored as `L.__act_scales`,
+/// `L.__act_offsets` (F32 [G]), `L.__act_group_starts` (I32 [G + 1]) and, with smoothing,
+/// `L.__act_timestep_scales` / `L.__act_timestep_offsets` (F32 [T]), described by
+/// `arrowhead.act.L` = `{"timesteps": T, "groups": G, "bits": 8, "mode": "zero_point",
+/// "range": "minmax", "smoothing": "cubic", "window": 5, "smoothness": 0.93}`.
+/// The file-level keys are `arrowhead.format` = `quantized` and
+/// `arrowhead.format_version` = `1`; a reader refuses other versions.
+public enum QuantizedModelFormat {
+  /// The format version this library writes and reads.
+  public static let version = 1
+  /// Metadata key of the format marker.
+  public static let formatKey = "arrowhead.format"
+  /// Metadata key of the version.
+  public static let versionKey = "arrowhead.format_version"
+  /// Metadata key prefix of a quantized tensor's description.
+  public static let tensorKeyPrefix = "arrowhead.q."
+  /// Metadata key prefix of a layer's time-aware activation description.
+  public static let activationKeyPrefix = "arrowhead.act."
+
+  /// Companion tensor names of quantized tensor `name`.
+  public static func codesName(_ name: String) -> String { name + ".__codes" }
+  /// The scales' name.
+  public static func scalesName(_ name: String) -> String { name + ".__scales" }
+  /// The float minima's name.
+  public static func minimumsName(_ name: String) -> String { name + ".__minimums" }
+  /// The packed zero-points' name.
+  public static func zeroPointsName(_ name: String) -> String { name + ".__zero_points" }
+
+  static func granularityName(_ granularity: QuantizationGranularity) -> String {
+    switch granularity {
+    case .perTensor: "tensor"
+    case .perChannel: "channel"
+    case .perGroup: "group"
+    }
+  }
+
+  /// The JSON description of a quantized tensor.
+  static func description(of tensor: QuantizedTensor, sourceDType: SafetensorsDType, optimizer: String) -> String {
+    var members: [(key: String, value: JSONValue)] = [
+      ("bits", .integer(tensor.scheme.bits)),
+      ("granularity", .string(granularityName(tensor.scheme.granularity))),
+    ]
+    if case .perGroup(let size) = tensor.scheme.granularity { members.append(("group_size", .integer(size))) }
+    members += [
+      ("mode", .string(tensor.scheme.mode.fileName)),
+      ("shape", .array(tensor.shape.map { .integer($0) })),
+      ("dtype", .string(sourceDType.rawValue)),
+      ("optimizer", .string(optimizer)),
+    ]
+    return JSONValue.object(members).serialized
+  }
+
+  /// The stored shape of scales (and float minima).
+  static func parameterShape(_ layout: QuantizationLayout) -> [Int] {
+    layout.scheme.granularity == .perTensor ? [layout.groupCount] : [layout.rows, layout.groupsPerRow]
+  }
+}
+
+/// Writes a quantized model tensor by tensor (see `QuantizedModelFormat`); memory stays
+/// near one tensor (`SafetensorsWriter` spills to disk).
+public final class QuantizedModelWriter {
+  /// The underlying writer.
+  public let writer: SafetensorsWriter
+  private var metadata: [String: String]
+
+  /// Prepares to write `path`; `metadata` (e.g. the source's) is kept alongside the format keys.
+  public init(path: String, metadata: [String: String] = [:]) throws(QuantizationError) {
+    do {
+      writer = try SafetensorsWriter(path: path)
+    } catch {
+      throw .file(error)
+    }
+    self.metadata = metadata
+    self.metadata[QuantizedModelFormat.formatKey] = "quantized"
+    self.metadata[QuantizedModelFormat.versionKey] = String(QuantizedModelFormat.version)
+  }
+
+  /// Adds quantized tensor `name`.
+  public func add(_ name: String, _ tensor: QuantizedTensor, sourceDType: SafetensorsDType = .f32, optimizer: String = "minmax") throws(QuantizationError) {
+    let layout = tensor.layout
+    let parameterShape = QuantizedModelFormat.parameterShape(layout)
+    do {
+      try writer.add(QuantizedModelFormat.codesName(name), dtype: .u8, shape: [layout.rows, layout.rowByteCount], values: tensor.packedCodes)
+      try writer.add(QuantizedModelFormat.scalesName(name), dtype: .f32, shape: parameterShape, values: tensor.scales)
+      switch tensor.scheme.mode {
+      case .floatMinimum:
+        try writer.add(QuantizedModelFormat.minimumsName(name), dtype: .f32, shape: parameterShape, values: tensor.offsets)
+      case .zeroPoint:
+        let codes = tensor.offsets.map { UInt8($0) }  // checked integral in 0…2ᵇ − 1 by QuantizedTensor
+        var packed = [UInt8](repeating: 0, count: layout.offsetByteCount)
+        if !codes.isEmpty {
+          BitPacking.pack(count: codes.count, bits: tensor.scheme.bits, codes, &packed, backend: Engine.default.backend(for: .pack, .large))
+        }
+        try writer.add(QuantizedModelFormat.zeroPointsName(name), dtype: .u8, shape: [packed.count], values: packed)
+      case .symmetric:
+        break
+      }
+    } catch {
+      throw .file(error)
+    }
+    metadata[QuantizedModelFormat.tensorKeyPrefix + name] = QuantizedModelFormat.description(of: tensor, sourceDType: sourceDType, optimizer: optimizer)
+  }
+
+  /// Adds a floating-point tensor stored as `dtype`.
+  public func add(_ name: String, floats: UnsafeBufferPointer<Float>, shape: [Int], dtype: SafetensorsDType) throws(QuantizationError) {
+    do {
+      try writer.add(name, shape: shape, floats: floats, as: dtype)
+    } catch {
+      throw .file(error)
+    }
+  }
+
+  /// Copies a tensor of an input file unchanged.
+  public func addCopy(of tensor: SafetensorsTensorInfo, from file: SafetensorsFile) throws(QuantizationError) {
+    do {
+      try writer.addCopy(of: tensor, from: file)
+    } catch {
+      throw .file(error)
+    }
+  }
+
+  /// Adds a layer's time-aware activation parameters.
+  public func add(_ activations: TimeAwareActivationParameters, smoothing: BoundarySmoothing?, estimator: ActivationRangeEstimator) throws(QuantizationError) {
+    let layer = activations.layer
+    let grouping = activations.grouping
+    do {
+      try writer.add(layer + ".__act_scales", dtype: .f32, shape: [grouping.groups], values: activations.groupParameters.map(\.scale))
+      try writer.add(layer + ".__act_offsets", dtype: .f32, shape: [grouping.groups], values: activations.groupParameters.map(\.offset))
+      try writer.add(layer + ".__act_group_starts", dtype: .i32, shape: [grouping.groups + 1], values: grouping.boundaries.map { Int32($0) })
+      if let table = activations.timestepParameters {
+        try writer.add(layer + ".__act_timestep_scales", dtype: .f32, shape: [table.count], values: table.map(\.scale))
+        try writer.add(layer + ".__act_timestep_offsets", dtype: .f32, shape: [table.count], values: table.map(\.offset))
+      }
+    } catch {
+      throw .file(error)
+    }
+    var members: [(key: String, value: JSONValue)] = [
+      ("timesteps", .integer(grouping.timesteps)), ("groups", .integer(grouping.groups)),
+      ("bits", .integer(activations.bits)), ("mode", .string(activations.mode.fileName)),
+      ("range", .string(estimator.description)),
+      ("smoothness", .number(activations.groupSmoothness.score)),
+    ]
+    if let smoothing {
+      members += [("smoothing", .string(smoothing.curve.rawValue)), ("window", .integer(smoothing.window))]
+    }
+    metadata[QuantizedModelFormat.activationKeyPrefix + layer] = JSONValue.object(members).serialized
+  }
+
+  /// Writes the file atomically.
+  public func finish() throws(QuantizationError) {
+    writer.metadata = metadata
+    do {
+      try writer.finish()
+    } catch {
+      throw .file(error)
+    }
+  }
+}

@@ -1,0 +1,175 @@
+/// How a time group's activation range is estimated from its calibration statistics.
+public enum ActivationRangeEstimator: Sendable, Hashable, Codable, CustomStringConvertible {
+  /// [min, max] over the group's timesteps: nothing is clipped.
+  case minMax
+  /// [P(100 − p), P(p)] with p in (50, 100]: clips outliers (e.g. 99.9). From samples the
+  /// percentiles are computed (linear interpolation, as numpy's default); from summary
+  /// lines the group takes the most extreme given P(100 − p) and P(p) of its timesteps.
+  case percentile(Double)
+
+  /// "minmax" or "percentile:P" (the spelling of the CLI and the file metadata).
+  public var description: String {
+    switch self {
+    case .minMax: "minmax"
+    case .percentile(let p): "percentile:\(p)"
+    }
+  }
+}
+
+/// Settings of time-aware activation quantization.
+public struct TimeAwareConfiguration: Sendable {
+  /// The split of timesteps into groups.
+  public var grouping: TimeGrouping
+  /// Activation code width (default 8: W4A8 / W8A8 inference quantizes activations to 8 bits).
+  public var bits: Int
+  /// Activation mode (default `.zeroPoint`: activations after GELU/SiLU are skewed, and an
+  /// integer zero-point keeps 0 exact for padding).
+  public var mode: QuantizationMode
+  /// How each group's range is estimated.
+  public var estimator: ActivationRangeEstimator
+  /// Optional smoothing across boundaries (per-timestep table); nil = none.
+  public var smoothing: BoundarySmoothing?
+  /// Validator thresholds.
+  public var thresholds: SmoothnessThresholds
+
+  /// Creates a configuration; throws for unsupported bits or a percentile outside (50, 100].
+  public init(
+    grouping: TimeGrouping, bits: Int = 8, mode: QuantizationMode = .zeroPoint, estimator: ActivationRangeEstimator = .minMax,
+    smoothing: BoundarySmoothing? = nil, thresholds: SmoothnessThresholds = .standard
+  ) throws(QuantizationError) {
+    guard QuantizationScheme.supportedBits.contains(bits) else { throw .unsupportedBits(bits, supported: QuantizationScheme.supportedBits) }
+    if case .percentile(let p) = estimator, !(p > 50 && p <= 100) {
+      throw .invalidOption(name: "percentile", value: "\(p)", expected: "a value in (50, 100]")
+    }
+    self.grouping = grouping
+    self.bits = bits
+    self.mode = mode
+    self.estimator = estimator
+    self.smoothing = smoothing
+    self.thresholds = thresholds
+  }
+}
+
+/// A layer's activation quantization parameters per time group (and, with smoothing, per
+/// timestep), with the smoothness validation of both sequences.
+public struct TimeAwareActivationParameters: Sendable {
+  /// The layer.
+  public var layer: String
+  /// The grouping used.
+  public var grouping: TimeGrouping
+  /// Activation bits.
+  public var bits: Int
+  /// Activation mode.
+  public var mode: QuantizationMode
+  /// Each group's estimated range.
+  public var groupRanges: [ActivationRange]
+  /// Each group's parameters (min-max of its range).
+  public var groupParameters: [AffineParameters]
+  /// Per-timestep parameters after boundary smoothing (nil without smoothing).
+  public var timestepParameters: [AffineParameters]?
+  /// Validation of `groupParameters`.
+  public var groupSmoothness: SmoothnessReport
+  /// Validation of `timestepParameters` (nil without smoothing).
+  public var timestepSmoothness: SmoothnessReport?
+
+  /// The parameters an inference engine uses at `timestep`: the smoothed table's entry if
+  /// there is one, else the timestep's group's.
+  public func parameters(atTimestep timestep: Int) -> AffineParameters {
+    if let timestepParameters { return timestepParameters[timestep] }
+    return groupParameters[grouping.group(ofTimestep: timestep)]
+  }
+}
+
+/// Turns calibration statistics into time-aware activation parameters.
+public enum TimeAwareCalibrator {
+  /// Parameters for every layer of `calibration`, in its layer order.
+  public static func parameters(
+    for calibration: CalibrationSet, configuration: TimeAwareConfiguration
+  ) throws(QuantizationError) -> [TimeAwareActivationParameters] {
+    var result: [TimeAwareActivationParameters] = []
+    for layer in calibration.layers {
+      result.append(try parameters(forLayer: layer, in: calibration, configuration: configuration))
+    }
+    return result
+  }
+
+  /// Parameters for one layer. Throws `.invalidTimeGrouping` naming the layer when a
+  /// timestep lies outside 0 ..< T or a group has no statistics, and when a percentile
+  /// estimate lacks the data it needs.
+  public static func parameters(
+    forLayer layer: String, in calibration: CalibrationSet, configuration: TimeAwareConfiguration
+  ) throws(QuantizationError) -> TimeAwareActivationParameters {
+    let grouping = configuration.grouping
+    guard let perTimestep = calibration.statistics[layer], !perTimestep.isEmpty else {
+      throw .invalidTimeGrouping(reason: "layer '\(layer)' has no calibration statistics")
+    }
+    if let outside = perTimestep.keys.filter({ $0 >= grouping.timesteps }).min() {
+      throw .invalidTimeGrouping(reason: "layer '\(layer)' has statistics for timestep \(outside), outside 0..<\(grouping.timesteps)")
+    }
+    var ranges: [ActivationRange] = []
+    for group in 0..<grouping.groups {
+      let span = grouping.timesteps(ofGroup: group)
+      let records = span.compactMap { perTimestep[$0] }
+      guard !records.isEmpty else {
+        throw .invalidTimeGrouping(reason: "time group \(group) (timesteps \(span.lowerBound)..<\(span.upperBound)) of layer '\(layer)' has no calibration statistics")
+      }
+      ranges.append(try range(of: records, estimator: configuration.estimator, layer: layer, group: group))
+    }
+    let groupParameters = ranges.map {
+      AffineParameters.minMax(minimum: $0.lower, maximum: $0.upper, bits: configuration.bits, mode: configuration.mode)
+    }
+    var timestepParameters: [AffineParameters]?
+    var timestepSmoothness: SmoothnessReport?
+    if let smoothing = configuration.smoothing {
+      let smoothed = try smoothing.timestepRanges(ranges, grouping: grouping)
+      let table = smoothed.map {
+        AffineParameters.minMax(minimum: $0.lower, maximum: $0.upper, bits: configuration.bits, mode: configuration.mode)
+      }
+      timestepParameters = table
+      timestepSmoothness = SmoothnessValidator.validate(table, bits: configuration.bits, mode: configuration.mode, thresholds: configuration.thresholds)
+    }
+    return TimeAwareActivationParameters(
+      layer: layer, grouping: grouping, bits: configuration.bits, mode: configuration.mode, groupRanges: ranges,
+      groupParameters: groupParameters, timestepParameters: timestepParameters,
+      groupSmoothness: SmoothnessValidator.validate(groupParameters, bits: configuration.bits, mode: configuration.mode, thresholds: configuration.thresholds),
+      timestepSmoothness: timestepSmoothness)
+  }
+
+  static func range(
+    of records: [TimestepStatistics], estimator: ActivationRangeEstimator, layer: String, group: Int
+  ) throws(QuantizationError) -> ActivationRange {
+    switch estimator {
+    case .minMax:
+      return ActivationRange(lower: records.map(\.minimum).min() ?? 0, upper: records.map(\.maximum).max() ?? 0)
+    case .percentile(let p):
+      if records.allSatisfy({ !$0.samples.isEmpty }) {
+        let pooled = records.flatMap(\.samples).sorted()
+        return ActivationRange(lower: percentile(pooled, 100 - p), upper: percentile(pooled, p))
+      }
+      var lower = Float.infinity, upper = -Float.infinity
+      for record in records {
+        guard let low = record.percentiles.first(where: { abs($0.key - (100 - p)) < 1e-9 })?.value,
+          let high = record.percentiles.first(where: { abs($0.key - p) < 1e-9 })?.value
+        else {
+          throw .invalidTimeGrouping(
+            reason: "layer '\(layer)', time group \(group): percentile range \(p) needs samples or the percentiles \(100 - p) and \(p) at every timestep")
+        }
+        lower = Swift.min(lower, low)
+        upper = Swift.max(upper, high)
+      }
+      return ActivationRange(lower: lower, upper: upper)
+    }
+  }
+
+  /// The `percent` percentile of ascending `sorted` values, interpolating linearly between
+  /// order statistics at position percent/100·(n − 1) (numpy's default).
+  static func percentile(_ sorted: [Float], _ percent: Double) -> Float {
+    guard let first = sorted.first else { return 0 }
+    if sorted.count == 1 { return first }
+    let position = percent / 100 * Double(sorted.count - 1)
+    let below = Int(position.rounded(.down))
+    let above = Swift.min(below + 1, sorted.count - 1)
+    let fraction = position - Double(below)
+    return Float(Double(sorted[below]) + fraction * (Double(sorted[above]) - Double(sorted[below])))
+  }
+}
