@@ -67,6 +67,7 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadOptimize",
     dependencies: ["Arrowhead", "ArrowheadQuant"],
+    exclude: ["README.md"],
     swiftSettings: optimized
   ),
   .target(

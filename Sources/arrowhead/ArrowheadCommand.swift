@@ -14,7 +14,7 @@ struct ArrowheadCommand: ParsableCommand {
       """,
     version: arrowheadVersion,
     subcommands: [
-      Probe.self, Bench.self, Quantize.self, Dequantize.self, Inspect.self, Index.self,
+      Probe.self, Bench.self, Quantize.self, Dequantize.self, Inspect.self, Optimize.self, Index.self,
     ]
   )
 }

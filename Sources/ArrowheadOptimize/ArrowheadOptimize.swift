@@ -1,3 +1,0 @@
-// ArrowheadOptimize: quantization-parameter optimizers (module under construction: issue 4).
-import Arrowhead
-import ArrowheadQuant

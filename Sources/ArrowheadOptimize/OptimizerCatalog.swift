@@ -1,0 +1,77 @@
+import ArrowheadQuant
+
+/// The weight-parameter optimizers by name, built from the same `[String: String]`
+/// settings their `settings` property reports — so a report's optimizer line recreates
+/// the optimizer that produced it (`make(name: o.name, settings: o.settings)`).
+///
+/// | name     | type                       | settings (default)                                              |
+/// |----------|----------------------------|-----------------------------------------------------------------|
+/// | `minmax` | `MinMaxOptimizer`          | none                                                            |
+/// | `grid`   | `GridSearchOptimizer`      | steps (5), keep (8), refinements (3), local_rounds (1), clip (per bits, "low…high") |
+/// | `hqq`    | `HalfQuadraticOptimizer`   | p (0.7), beta (10), kappa (1.01), iterations (20), early_stop (true) |
+///
+/// `thermo` (time-aware activation parameters) and `gptq` (whole matrices with calibration
+/// inputs) are not per-group weight optimizers: see `ThermodynamicOptimizer` and
+/// `GPTQQuantizer`.
+public enum OptimizerCatalog {
+  /// The names `make` accepts.
+  public static let weightOptimizerNames = ["minmax", "grid", "hqq"]
+
+  /// The settings keys each optimizer accepts.
+  public static let settingKeys: [String: [String]] = [
+    "minmax": [],
+    "grid": ["steps", "keep", "refinements", "local_rounds", "clip"],
+    "hqq": ["p", "beta", "kappa", "iterations", "early_stop"],
+  ]
+
+  /// The optimizer `name` with `settings` (missing keys take their defaults). Throws
+  /// `.invalidSetting` for an unknown name or key, a value that does not parse, or one
+  /// out of range.
+  public static func make(name: String, settings: [String: String] = [:]) throws(OptimizationError) -> any ParameterOptimizer {
+    guard let keys = settingKeys[name] else {
+      throw .invalidSetting(name: "optimizer", value: name, expected: "one of \(weightOptimizerNames.joined(separator: ", "))")
+    }
+    for key in settings.keys.sorted() where !keys.contains(key) {
+      throw .invalidSetting(
+        name: "\(name) setting", value: key, expected: keys.isEmpty ? "no settings" : "one of \(keys.joined(separator: ", "))")
+    }
+    switch name {
+    case "grid":
+      var clip: GridSearchOptimizer.ClipInterval?
+      if let text = settings["clip"] {
+        let parts = text.replacing("...", with: "…").split(separator: "…")
+        guard parts.count == 2, let low = Double(parts[0]), let high = Double(parts[1]) else {
+          throw .invalidSetting(name: "clip", value: text, expected: "LOW…HIGH (or LOW...HIGH), fractions of the range, e.g. -0.02…0.25")
+        }
+        clip = try GridSearchOptimizer.ClipInterval(low: low, high: high)
+      }
+      return try GridSearchOptimizer(
+        steps: try integer(settings, "steps", 5), keep: try integer(settings, "keep", 8),
+        refinements: try integer(settings, "refinements", 3), localRounds: try integer(settings, "local_rounds", 1), clip: clip)
+    case "hqq":
+      return try HalfQuadraticOptimizer(
+        norm: try real(settings, "p", 0.7), beta: try real(settings, "beta", 10), kappa: try real(settings, "kappa", 1.01),
+        iterations: try integer(settings, "iterations", 20), earlyStop: try boolean(settings, "early_stop", true))
+    default:
+      return MinMaxOptimizer()
+    }
+  }
+
+  static func integer(_ settings: [String: String], _ key: String, _ fallback: Int) throws(OptimizationError) -> Int {
+    guard let text = settings[key] else { return fallback }
+    guard let value = Int(text) else { throw .invalidSetting(name: key, value: text, expected: "an integer") }
+    return value
+  }
+
+  static func real(_ settings: [String: String], _ key: String, _ fallback: Double) throws(OptimizationError) -> Double {
+    guard let text = settings[key] else { return fallback }
+    guard let value = Double(text) else { throw .invalidSetting(name: key, value: text, expected: "a number") }
+    return value
+  }
+
+  static func boolean(_ settings: [String: String], _ key: String, _ fallback: Bool) throws(OptimizationError) -> Bool {
+    guard let text = settings[key] else { return fallback }
+    guard let value = Bool(text) else { throw .invalidSetting(name: key, value: text, expected: "true or false") }
+    return value
+  }
+}
