@@ -23,7 +23,7 @@ import ArrowheadQuant
 /// 0.2 %: `Benchmarks/peers/optimize_hqq.py --stop tensor|group`).
 ///
 /// Modes: float minimum stores m = −z/a; zero-point rounds z to an integer in 0…2ᵇ − 1 at
-/// the end (the shrinkage pulls it towards the data, so the rounded z stays near-optimal);
+/// the end and refits the scale to the resulting codes (least squares, one more pass);
 /// symmetric fixes z = 2ᵇ⁻¹, so the analogous exact update is the scale's instead:
 /// s = Σ(x − e)(q − z) / Σ(q − z)².
 ///
@@ -113,9 +113,18 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
         let chosen = AffineParameters(scale: 1 / inverse, offset: -zero / inverse)
         return chosen.isStorable(bits: bits, mode: mode) ? chosen : fallback
       }
-      // Zero-point: x̂ = (q − z)·s with an integral z; HQQ's z is already in code units.
-      let chosen = AffineParameters(scale: 1 / inverse, offset: min(max(zero.rounded(.toNearestOrEven), 0), top))
-      return chosen.isStorable(bits: bits, mode: mode) ? chosen : fallback
+      // Zero-point: x̂ = (q − z)·s with an integral z (HQQ's z is already in code units);
+      // after rounding z, the scale is refitted to the codes: s = Σx(q − z)/Σ(q − z)².
+      let z = min(max(zero.rounded(.toNearestOrEven), 0), top)
+      var scale = 1 / inverse
+      let sums = GroupKernels.codeSums(x, count, a: inverse, b: z, top: top)
+      let denominator = sums.qq - 2 * Double(z) * sums.q + Double(z) * Double(z) * Double(count)
+      var total = 0.0
+      for i in 0..<count { total += Double(x[i]) }
+      let numerator = sums.xq - Double(z) * total
+      if denominator > 0, numerator > 0 { scale = Float(numerator / denominator) }
+      let chosen = AffineParameters(scale: scale, offset: z)
+      return chosen.isStorable(bits: bits, mode: mode) && scale > 0 ? chosen : fallback
     case .symmetric:
       var scale = fallback.scale
       guard scale > 0 else { return fallback }
@@ -171,7 +180,7 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
       let magnitude = abs(e)
       absolute += Double(magnitude)
       var shrunk: Float = 0
-      if magnitude > 0 { shrunk = max(magnitude - Float.pow(magnitude, exponent) / beta, 0) }
+      if magnitude > 0 { shrunk = max(magnitude - FastMath.pow(magnitude, exponent) / beta, 0) }
       update += Double(q - (x[i] - (e < 0 ? -shrunk : shrunk)) * inverse)
       i += 1
     }
@@ -212,10 +221,10 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
   }
 }
 
-extension Float {
-  /// xᵖ through Foundation-free libm (`powf`), for the scalar tails.
+extension FastMath {
+  /// xᵖ for one value (the scalar tails), through the vector routine.
   @inline(__always)
   static func pow(_ x: Float, _ p: Float) -> Float {
-    FastMath.pow(SIMD8(repeating: x), p)[0]
+    pow(SIMD8(repeating: x), p)[0]
   }
 }

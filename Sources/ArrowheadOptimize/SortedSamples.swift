@@ -1,0 +1,153 @@
+/// One time group's calibration samples, sorted once, with prefix sums: the code sums of
+/// any candidate then cost O(2ᵇ · log n) instead of a pass over the n samples.
+///
+/// Codes q(x) = clamp(round(x·a + b), 0, 2ᵇ − 1) are non-decreasing in x for a > 0 (every
+/// Float32 step — product, sum, rounding, clamp — is monotone), so the samples with code ≥ k
+/// form a suffix of the sorted array, starting at the boundary index βₖ. With
+/// Pᵢ = Σ_{j<i} xⱼ (in Double):
+///
+///   Q = Σₖ (n − βₖ),  QQ = Σₖ (2k − 1)(n − βₖ),  XQ = Σₖ (X − P_{βₖ}),  k = 1…2ᵇ − 1,
+///
+/// because a sample with code c contributes c = #{k ≤ c}, c² = Σ_{k≤c}(2k − 1) and x·c. Each
+/// βₖ is located through a bucket index (the sorted values' positions at n/8 evenly spaced
+/// values between min and max) from the approximate threshold (k − ½ − b)/a, then pinned
+/// by bisection with the exact code function of the probed samples, and checked against
+/// its neighbours (a gallop from βₖ₋₁ takes over if the check fails) — so the sums equal
+/// those of a pass over every sample (up to the order of the Double additions).
+struct SortedSamples: Sendable {
+  /// The samples, ascending.
+  let values: [Float]
+  /// prefix[i] = Σ_{j<i} values[j] (n + 1 entries).
+  let prefix: [Double]
+  /// n.
+  var count: Int { values.count }
+  /// X = Σx and XX = Σx².
+  let sum: Double, sumOfSquares: Double
+  /// Mean μ and variance σ² (two-pass).
+  let mean: Double, variance: Double
+  /// bucketStart[j] = the first index whose value is ≥ minimum + j·width (j = 0…buckets).
+  let bucketStart: [Int32]
+  let minimum: Double, bucketsPerUnit: Double
+
+  init(_ samples: [Float]) {
+    let n = samples.count
+    let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, n))
+    defer { scratch.deallocate() }
+    let sorted = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+      samples.withUnsafeBufferPointer { source in
+        if let input = source.baseAddress, let output = buffer.baseAddress {
+          RadixSort.sort(input, count: n, into: output, scratch: scratch)
+        }
+      }
+      initialized = n
+    }
+    values = sorted
+    let low = Double(sorted.first ?? 0), high = Double(sorted.last ?? 0)
+    let buckets = max(1, min(n / 8, 1 << 20))
+    let perUnit = high > low ? Double(buckets) / (high - low) : 0
+    minimum = low
+    bucketsPerUnit = perUnit
+    // One pass: prefix sums, Σx², and the bucket index (bucket j starts at the first value
+    // ≥ low + j/perUnit, i.e. whose bucket position (x − low)·perUnit is ≥ j).
+    var running = 0.0, squares = 0.0
+    var starts = [Int32](repeating: Int32(n), count: buckets + 1)
+    prefix = [Double](unsafeUninitializedCapacity: n + 1) { buffer, initialized in
+      buffer[0] = 0
+      sorted.withUnsafeBufferPointer { v in
+        starts.withUnsafeMutableBufferPointer { bucketStarts in
+          var nextBucket = 0
+          for i in 0..<n {
+            let x = Double(v[i])
+            if perUnit > 0 {
+              let position = (x - low) * perUnit
+              while nextBucket <= buckets && Double(nextBucket) <= position {
+                bucketStarts[nextBucket] = Int32(i)
+                nextBucket += 1
+              }
+            } else if nextBucket == 0 {
+              bucketStarts[0] = 0
+              nextBucket = 1
+            }
+            running += x
+            squares += x * x
+            buffer[i + 1] = running
+          }
+        }
+      }
+      initialized = n + 1
+    }
+    bucketStart = starts
+    sum = running
+    sumOfSquares = squares
+    let mean = n == 0 ? 0 : running / Double(n)
+    var deviations = 0.0
+    for value in sorted {
+      let d = Double(value) - mean
+      deviations += d * d
+    }
+    self.mean = mean
+    variance = n == 0 ? 0 : deviations / Double(n)
+  }
+
+  /// Q, QQ, XQ of the codes clamp(round(x·a + b), 0, top) of every sample (a > 0).
+  func codeSums(a: Float, b: Float, top: Int) -> CodeSums {
+    var result = CodeSums()
+    let n = values.count
+    guard n > 0 else { return result }
+    let topValue = Float(top)
+    values.withUnsafeBufferPointer { v in
+      prefix.withUnsafeBufferPointer { p in
+        bucketStart.withUnsafeBufferPointer { starts in
+          let buckets = starts.count - 1
+          // value(k) = (k − ½ − b)·s in bucket units: position(k) = origin + k·slope.
+          let slope = bucketsPerUnit / Double(a)
+          let origin = (-0.5 - Double(b)) * slope - minimum * bucketsPerUnit
+          let lastBucket = Double(buckets - 1)
+          var lower = 0
+          for k in 1...top {
+            let threshold = Float(k)
+            // The boundary's bucket from the approximate threshold value, one bucket of margin.
+            var found = -1
+            if bucketsPerUnit > 0 {
+              let position = origin + Double(k) * slope
+              // Truncation is the floor here: negative positions are clamped first.
+              let bucket = position < 0 ? 0 : (position >= lastBucket ? buckets - 1 : Int(position))
+              // (Independent of the previous boundary, so that the loads of successive
+              // boundaries overlap; the neighbour check below makes the result exact.)
+              var low = Int(starts[max(0, bucket - 1)]), high = Int(starts[min(buckets, bucket + 2)])
+              while low < high {
+                let middle = (low + high) >> 1
+                if GroupKernels.code(v[middle], a: a, b: b, top: topValue) >= threshold { high = middle } else { low = middle + 1 }
+              }
+              let before = low == 0 || GroupKernels.code(v[low - 1], a: a, b: b, top: topValue) < threshold
+              let at = low == n || GroupKernels.code(v[low], a: a, b: b, top: topValue) >= threshold
+              if before && at { found = low }
+            }
+            if found < 0 {
+              // Gallop from the previous boundary, then bisect.
+              var low = lower, high = lower, step = 1
+              while high < n && GroupKernels.code(v[high], a: a, b: b, top: topValue) < threshold {
+                low = high + 1
+                high += step
+                step <<= 1
+              }
+              high = min(high, n)
+              while low < high {
+                let middle = (low + high) >> 1
+                if GroupKernels.code(v[middle], a: a, b: b, top: topValue) >= threshold { high = middle } else { low = middle + 1 }
+              }
+              found = low
+            }
+            lower = found
+            if lower == n { break }
+            let above = Double(n - lower)
+            result.q += above
+            result.qq += Double(2 * k - 1) * above
+            result.xq += sum - p[lower]
+          }
+        }
+      }
+    }
+    return result
+  }
+}

@@ -1,0 +1,69 @@
+import ArrowheadQuant
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Diffusion-like calibration activations, generated deterministically, for tests and
+/// benchmarks of the time-aware optimizers (no trained diffusion model is reachable here).
+///
+/// Timestep t of T has noise level σ_t = √(1 − ᾱ_t) of the cosine β schedule. Its samples
+/// are post-GELU activations c_t·GELU(y) with y ~ 𝒩(μ_t, 1) — 2 % of them drawn with a
+/// 4× wider spread (outliers that stretch min-max ranges) — where c_t = 0.5 + 2σ_t and
+/// μ_t = 0.5 − σ_t: ranges grow and skew with the noise level, as a denoiser's inputs do.
+/// Samples are split evenly over the timesteps and pooled per time group (⌊iT/G⌋ split).
+public enum SyntheticActivations {
+  /// `count` samples over `timesteps` timesteps pooled into `groups` time groups (group i
+  /// holds timesteps ⌊iT/G⌋ ..< ⌊(i+1)T/G⌋), reproducible from `seed`.
+  public static func timeGrouped(count: Int, timesteps: Int, groups: Int, seed: UInt64 = 1) throws(QuantizationError) -> [[Float]] {
+    let grouping = try TimeGrouping(timesteps: timesteps, groups: groups)
+    let noise = try BetaSchedule.cosine(timesteps: timesteps).noiseStandardDeviations
+    var generator = SplitMix64(seed: seed)
+    var result: [[Float]] = []
+    for group in 0..<groups {
+      var samples: [Float] = []
+      let span = grouping.timesteps(ofGroup: group)
+      for timestep in span {
+        let perTimestep = count / timesteps + (timestep < count % timesteps ? 1 : 0)
+        let sigma = noise[timestep]
+        let scale = 0.5 + 2 * sigma, mean = 0.5 - sigma
+        samples.reserveCapacity(samples.count + perTimestep)
+        for _ in 0..<perTimestep {
+          var y = generator.nextGaussian()
+          if generator.nextUnit() < 0.02 { y *= 4 }
+          y += mean
+          let gelu = y / (1 + exp(-1.702 * y))
+          samples.append(Float(scale * gelu))
+        }
+      }
+      result.append(samples)
+    }
+    return result
+  }
+}
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fast, reproducible generator.
+struct SplitMix64 {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  /// Uniform in [0, 1).
+  mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
+
+  /// Standard normal (Box–Muller).
+  mutating func nextGaussian() -> Double {
+    let u = max(nextUnit(), 0x1p-53), v = nextUnit()
+    return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
+  }
+}
