@@ -16,7 +16,7 @@ struct Optimize: ParsableCommand {
       arrowhead optimize thermo [--groups 10] [--samples 1000000]
       See Sources/ArrowheadOptimize/README.md for the maths and the measured figures.
       """,
-    subcommands: [OptimizeEval.self, OptimizeThermo.self]
+    subcommands: [OptimizeEval.self, OptimizeGPTQ.self, OptimizeThermo.self]
   )
 }
 
