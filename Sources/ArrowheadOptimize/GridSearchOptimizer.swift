@@ -24,9 +24,15 @@ import ArrowheadQuant
 /// Modes: float minimum fits (s, m) freely; zero-point fits (s, m) then tries the two
 /// integral zero-points next to −m/s (clamped to 0…2ᵇ − 1) with s refitted for each;
 /// symmetric fits s alone with z = 2ᵇ⁻¹ (its grid clips max|x| by 2a; the codes use the
-/// kernel's full range 0…2ᵇ − 1, so clipped groups may use the code −2ᵇ⁻¹·s). The (0, 0)
-/// candidate is min-max followed by one fit, so the result is never worse than min-max
-/// (up to Float32 rounding of the final parameters).
+/// kernel's full range 0…2ᵇ − 1, so clipped groups may use the code −2ᵇ⁻¹·s). Min-max
+/// itself is one more start, so the result is never worse than min-max (up to Float32
+/// rounding of the final parameters). With importances, the range is that of the weights
+/// whose importance is positive.
+///
+/// Errors: up to 4 bits candidates are ranked by the closed-form error of their fit
+/// (XX − s·XQ − m·X, an upper bound of the error after re-rounding); from 5 bits on that
+/// difference of nearly equal sums loses too many digits, so every sweep also measures the
+/// exact error Σw(x − x̂)² of its candidates and those are compared instead.
 ///
 /// Cost: about steps² + keep·refinements + 8·3·localRounds passes over each group (55 with
 /// the defaults), each a multiply-add, clamp, round and three accumulations per weight,
@@ -158,7 +164,7 @@ struct GridSolver {
   /// w·x for the weighted sweeps (capacity 0 without importances).
   var weightedValues: UnsafeMutablePointer<Float>
   var capacity: Int
-  /// The fitted grid candidates: scale, offset, predicted error (steps² each).
+  /// The fitted grid candidates: scale, offset, predicted error (steps² + 1 each: the grid and min-max).
   let fittedScale: UnsafeMutablePointer<Double>
   let fittedOffset: UnsafeMutablePointer<Double>
   let fittedError: UnsafeMutablePointer<Double>
@@ -189,9 +195,9 @@ struct GridSolver {
     half = Double(1 << (bits - 1))
     self.capacity = capacity
     weightedValues = .allocate(capacity: max(1, capacity))
-    fittedScale = .allocate(capacity: steps * steps)
-    fittedOffset = .allocate(capacity: steps * steps)
-    fittedError = .allocate(capacity: steps * steps)
+    fittedScale = .allocate(capacity: steps * steps + 1)
+    fittedOffset = .allocate(capacity: steps * steps + 1)
+    fittedError = .allocate(capacity: steps * steps + 1)
     laneScale = .allocate(capacity: 8)
     laneOffset = .allocate(capacity: 8)
     laneError = .allocate(capacity: 8)
@@ -225,6 +231,16 @@ struct GridSolver {
   /// The best parameters for `count` values at `x` (importances `weights`, optional) whose
   /// extremes are `minimum` and `maximum`.
   mutating func solve(_ x: UnsafePointer<Float>, _ count: Int, weights: UnsafePointer<Float>?, minimum: Float, maximum: Float) -> AffineParameters {
+    var minimum = minimum, maximum = maximum
+    if let weights {
+      // Only weights that matter bound the range (an outlier of importance 0 is ignored).
+      var low = Float.infinity, high = -Float.infinity
+      for i in 0..<count where weights[i] > 0 {
+        low = min(low, x[i])
+        high = max(high, x[i])
+      }
+      if low <= high { (minimum, maximum) = (low, high) }
+    }
     let fallback = AffineParameters.minMax(minimum: minimum, maximum: maximum, bits: bits, mode: mode)
     guard count >= 2, maximum > minimum else { return fallback }
     if let weights {
@@ -239,13 +255,16 @@ struct GridSolver {
     guard group.weight > 0 else { return fallback }
     let data = SweepData(x: x, count: count, weights: weights, weightedValues: weights == nil ? nil : UnsafePointer(weightedValues), top: Float(top))
 
-    // 1. Grid of clipped ranges, eight starts per sweep, each lane fitted once.
+    // 1. Grid of clipped ranges plus min-max itself (start `total`), eight starts per sweep,
+    //    each lane fitted once. From 5 bits on the starts' errors are measured too, so that
+    //    min-max is a measured candidate and the result can never be worse.
     let total = steps * steps
+    var best = (scale: 0.0, offset: 0.0, error: Double.infinity)
     var fittedCount = 0
     var k = 0
-    while k < total {
+    while k <= total {
       var lanes = 0
-      while k < total && lanes < 8 {
+      while k <= total && lanes < 8 {
         if let start = start(k, minimum: Double(minimum), maximum: Double(maximum)) {
           laneScale[lanes] = start.0
           laneOffset[lanes] = start.1
@@ -254,7 +273,10 @@ struct GridSolver {
         k += 1
       }
       guard lanes > 0 else { continue }
-      sweep(data, lanes: lanes, measure: false)
+      sweep(data, lanes: lanes, measure: measuresErrors)
+      for lane in 0..<lanes where measuresErrors && sums[24 + lane] < best.error {
+        best = (laneScale[lane], laneOffset[lane], sums[24 + lane])
+      }
       for lane in 0..<lanes {
         guard let fitted = fit(lane, group, currentOffset: laneOffset[lane]) else { continue }
         fittedScale[fittedCount] = fitted.scale
@@ -274,7 +296,6 @@ struct GridSolver {
       swap(&fittedOffset[position], &fittedOffset[smallest])
       swap(&fittedError[position], &fittedError[smallest])
     }
-    var best = (scale: 0.0, offset: 0.0, error: Double.infinity)
     var position = 0
     while position < kept {
       let lanes = min(8, kept - position)
@@ -316,6 +337,11 @@ struct GridSolver {
   @inline(__always)
   func start(_ k: Int, minimum low: Double, maximum high: Double) -> (Double, Double)? {
     let range = high - low
+    if k == steps * steps {
+      // Min-max, unclipped.
+      let chosen = AffineParameters.minMax(minimum: Float(low), maximum: Float(high), bits: bits, mode: mode)
+      return chosen.scale > 0 ? (Double(chosen.scale), Double(chosen.offset)) : nil
+    }
     switch mode {
     case .floatMinimum:
       let l = low + fraction(k / steps) * range, h = high - fraction(k % steps) * range

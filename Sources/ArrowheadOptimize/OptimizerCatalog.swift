@@ -57,6 +57,36 @@ public enum OptimizerCatalog {
     }
   }
 
+  /// The settings keys of `thermodynamic(settings:)` and `gptq(settings:groupOptimizer:)`.
+  public static let thermodynamicKeys = ["lambda1", "lambda2", "learning_rate", "iterations", "tolerance", "patience"]
+  /// See `thermodynamicKeys`.
+  public static let gptqKeys = ["block_size", "damping", "escalations", "hessian_importance"]
+
+  /// A `ThermodynamicOptimizer` from settings (keys `thermodynamicKeys`; defaults as its init).
+  public static func thermodynamic(settings: [String: String] = [:]) throws(OptimizationError) -> ThermodynamicOptimizer {
+    try requireKnown(settings, thermodynamicKeys, "thermo")
+    return try ThermodynamicOptimizer(
+      divergenceWeight: try real(settings, "lambda1", 0.1), smoothnessWeight: try real(settings, "lambda2", 0.01),
+      learningRate: try real(settings, "learning_rate", 0.01), maximumIterations: try integer(settings, "iterations", 300),
+      tolerance: try real(settings, "tolerance", 1e-6), patience: try integer(settings, "patience", 20))
+  }
+
+  /// A `GPTQQuantizer` from settings (keys `gptqKeys`) with `groupOptimizer` choosing each
+  /// group's parameters.
+  public static func gptq(settings: [String: String] = [:], groupOptimizer: any ParameterOptimizer) throws(OptimizationError) -> GPTQQuantizer {
+    try requireKnown(settings, gptqKeys, "gptq")
+    return try GPTQQuantizer(
+      blockSize: try integer(settings, "block_size", 128), damping: try real(settings, "damping", 0.01),
+      escalations: try integer(settings, "escalations", 4), groupOptimizer: groupOptimizer,
+      hessianImportance: try boolean(settings, "hessian_importance", false))
+  }
+
+  static func requireKnown(_ settings: [String: String], _ keys: [String], _ name: String) throws(OptimizationError) {
+    for key in settings.keys.sorted() where !keys.contains(key) {
+      throw .invalidSetting(name: "\(name) setting", value: key, expected: "one of \(keys.joined(separator: ", "))")
+    }
+  }
+
   static func integer(_ settings: [String: String], _ key: String, _ fallback: Int) throws(OptimizationError) -> Int {
     guard let text = settings[key] else { return fallback }
     guard let value = Int(text) else { throw .invalidSetting(name: key, value: text, expected: "an integer") }

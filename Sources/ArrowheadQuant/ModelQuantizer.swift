@@ -30,6 +30,73 @@ public struct TimeAwareInput: Sendable {
   }
 }
 
+/// A quantizer of whole matrices that may replace the per-group path for some tensors —
+/// GPTQ (ArrowheadOptimize's `GPTQModelQuantizer`), which needs calibration inputs of the
+/// tensor's input width and so applies to some tensors only.
+public protocol MatrixQuantizer: Sendable {
+  /// A short name for reports ("gptq").
+  var name: String { get }
+  /// Settings for reports.
+  var settings: [String: String] { get }
+  /// Quantizes `values` of `shape` under `scheme`, or returns nil when this quantizer does
+  /// not apply to the tensor (the pipeline then uses its group optimizer and says why).
+  func quantize(
+    _ values: UnsafeBufferPointer<Float>, shape: [Int], name: String, scheme: QuantizationScheme, engine: Engine
+  ) throws(QuantizationError) -> MatrixQuantization?
+  /// Why the quantizer does not apply to a tensor of `shape` (for the report), or nil.
+  func inapplicability(shape: [Int]) -> String?
+}
+
+/// What a `MatrixQuantizer` returns for one tensor.
+public struct MatrixQuantization: Sendable {
+  /// The tensor, its error statistics, times.
+  public var result: QuantizationResult
+  /// ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖ on the quantizer's calibration inputs, if it knows it.
+  public var outputRelativeError: Double?
+  /// A remark for the report (e.g. the damping used).
+  public var note: String?
+
+  /// Creates a result.
+  public init(result: QuantizationResult, outputRelativeError: Double?, note: String?) {
+    self.result = result
+    self.outputRelativeError = outputRelativeError
+    self.note = note
+  }
+}
+
+/// Chooses a layer's per-time-group activation parameters in place of min-max (the
+/// thermodynamic optimizer of ArrowheadOptimize).
+public protocol ActivationParameterOptimizer: Sendable {
+  /// A short name for reports ("thermo").
+  var name: String { get }
+  /// Settings for reports.
+  var settings: [String: String] { get }
+  /// New group parameters for `layer` (its min-max parameters, grouping, bits and mode are
+  /// in `parameters`), computed from `calibration`.
+  func optimize(
+    _ parameters: TimeAwareActivationParameters, calibration: CalibrationSet, configuration: TimeAwareConfiguration
+  ) throws(QuantizationError) -> ActivationOptimization
+}
+
+/// What an `ActivationParameterOptimizer` returns for one layer.
+public struct ActivationOptimization: Sendable {
+  /// One storable parameter pair per time group.
+  public var groupParameters: [AffineParameters]
+  /// The optimizer's loss at the min-max start and at the result.
+  public var initialLoss: Double, finalLoss: Double
+  /// Iterations done, and whether the loss converged before the limit.
+  public var iterations: Int, converged: Bool
+
+  /// Creates a result.
+  public init(groupParameters: [AffineParameters], initialLoss: Double, finalLoss: Double, iterations: Int, converged: Bool) {
+    self.groupParameters = groupParameters
+    self.initialLoss = initialLoss
+    self.finalLoss = finalLoss
+    self.iterations = iterations
+    self.converged = converged
+  }
+}
+
 /// Options of a whole-model quantization.
 public struct ModelQuantizationOptions: Sendable {
   /// The scheme for quantized tensors (the bit width is the starting point of fall-back and
@@ -49,6 +116,10 @@ public struct ModelQuantizationOptions: Sendable {
   public var nonFinite: NonFinitePolicy
   /// Time-aware activation parameters to compute and store, or nil.
   public var timeAware: TimeAwareInput?
+  /// A whole-matrix quantizer (GPTQ) tried before the group optimizer, or nil.
+  public var matrixQuantizer: (any MatrixQuantizer)?
+  /// Chooses the time-aware activation group parameters instead of min-max, or nil.
+  public var activationOptimizer: (any ActivationParameterOptimizer)?
 
   /// Creates options. Defaults: min-max, default keep patterns, no budget, standard
   /// fall-back thresholds, reject non-finite weights, no time-aware activations.
@@ -102,6 +173,8 @@ public struct TensorReport: Sendable, Codable {
   public var optimizer: String?
   /// Seconds inside the optimizer (summed over threads).
   public var optimizerSeconds: Double
+  /// ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖ on calibration inputs (matrix quantizers such as GPTQ), if known.
+  public var outputRelativeError: Double? = nil
   /// Wall-clock seconds spent on the tensor (all attempts).
   public var seconds: Double
   /// Source bytes.
@@ -124,6 +197,14 @@ public struct ActivationReport: Sendable, Codable {
   public var timestepSmoothness: Double?
   /// Boundaries over threshold, per severity.
   public var violations: [String: Int]
+  /// The activation optimizer, if one replaced min-max ("thermo").
+  public var optimizer: String? = nil
+  /// Its loss at the min-max start and at the result.
+  public var initialLoss: Double? = nil, finalLoss: Double? = nil
+  /// Its iterations and whether it converged.
+  public var iterations: Int? = nil, converged: Bool? = nil
+  /// The smoothness score of the min-max group parameters it started from.
+  public var minMaxSmoothness: Double? = nil
 }
 
 /// Whole-model totals.
@@ -248,7 +329,8 @@ public struct ModelQuantizer: Sendable {
         for width in options.budgetWidths.sorted() {
           let scheme = try options.scheme.with(bits: width)
           switch try measure(entry, scheme: scheme) {
-          case .success(let result):
+          case .success(let measured):
+            let result = measured.result
             if options.fallback?.accepts(cosine: result.statistics.cosineSimilarity, bits: width) ?? true {
               let e = result.statistics.relativeError
               allowed.append(BitAllocation.Option(bits: width, storedBytes: result.tensor.storedByteCount, weightedSquaredError: Double(result.statistics.count) * e * e))
@@ -305,13 +387,15 @@ public struct ModelQuantizer: Sendable {
         while let width = bits {
           let scheme = try options.scheme.with(bits: width)
           let result: QuantizationResult
+          let measured: Measured
           switch try measure(entry, scheme: scheme) {
           case .failure(let failure):
             report.reason = failure.reason
             bits = nil
             continue
-          case .success(let measured):
-            result = measured
+          case .success(let success):
+            measured = success
+            result = success.result
           }
           report.optimizerSeconds += result.optimizerSeconds
           let cosine = result.statistics.cosineSimilarity
@@ -323,16 +407,18 @@ public struct ModelQuantizer: Sendable {
             }
             continue
           }
-          try writer.add(entry.name, result.tensor, sourceDType: info.dtype, optimizer: options.optimizer.name)
+          try writer.add(entry.name, result.tensor, sourceDType: info.dtype, optimizer: measured.optimizer)
           let metrics = QuantizationMetrics(
             result.statistics, bitsPerWeight: result.tensor.bitsPerWeight, originalBitsPerWeight: Double(8 * info.dtype.size))
           report.action = .quantized
           report.scheme = scheme.description
           report.bits = width
           report.metrics = metrics
-          report.optimizer = options.optimizer.name
+          report.optimizer = measured.optimizer
+          report.outputRelativeError = measured.outputRelativeError
           report.storedBytes = result.tensor.storedByteCount
-          if !report.rejectedBits.isEmpty { report.reason = "fall-back from int\(report.rejectedBits[0])" }
+          if let note = measured.note { report.reason = report.reason.map { "\($0); \(note)" } ?? note }
+          if !report.rejectedBits.isEmpty { report.reason = "fall-back from int\(report.rejectedBits[0])" + (measured.note.map { "; \($0)" } ?? "") }
           errorSummary.add(
             count: result.statistics.count, relativeError: result.statistics.relativeError,
             storedBytes: result.tensor.storedByteCount, originalBytes: info.byteCount)
@@ -349,13 +435,22 @@ public struct ModelQuantizer: Sendable {
     }
     var activationReports: [ActivationReport] = []
     if let timeAware = options.timeAware {
-      for layer in activations {
+      for (layer, optimization, minMaxSmoothness) in activations {
         try writer.add(layer, smoothing: timeAware.configuration.smoothing, estimator: timeAware.configuration.estimator)
         var violations: [String: Int] = [:]
         for jump in layer.groupSmoothness.violations { violations[jump.severity?.rawValue ?? "none", default: 0] += 1 }
-        activationReports.append(ActivationReport(
+        var activationReport = ActivationReport(
           layer: layer.layer, groups: layer.grouping.groups, timesteps: layer.grouping.timesteps,
-          smoothness: layer.groupSmoothness.score, timestepSmoothness: layer.timestepSmoothness?.score, violations: violations))
+          smoothness: layer.groupSmoothness.score, timestepSmoothness: layer.timestepSmoothness?.score, violations: violations)
+        if let optimization, let optimizer = options.activationOptimizer {
+          activationReport.optimizer = optimizer.name
+          activationReport.initialLoss = optimization.initialLoss
+          activationReport.finalLoss = optimization.finalLoss
+          activationReport.iterations = optimization.iterations
+          activationReport.converged = optimization.converged
+          activationReport.minMaxSmoothness = minMaxSmoothness
+        }
+        activationReports.append(activationReport)
       }
     }
     try writer.finish()
@@ -370,18 +465,29 @@ public struct ModelQuantizer: Sendable {
       compressionRatio: outputBytes > 0 ? Double(model.dataByteCount) / Double(outputBytes) : 0, budget: options.budget,
       seconds: MonotonicClock.now() - started)
     return ModelQuantizationReport(
-      input: input, output: output, scheme: options.scheme.description, optimizer: options.optimizer.name,
-      optimizerSettings: options.optimizer.settings, threads: engine.effectiveThreads, tensors: reports,
+      input: input, output: output, scheme: options.scheme.description, optimizer: optimizerName, optimizerSettings: optimizerSettings,
+      threads: engine.effectiveThreads, tensors: reports,
       activations: activationReports, summary: summary)
   }
 
   /// Quantizes and measures one tensor, or says why it must stay in floating point
   /// (non-finite weights under `.keepFloat`). Throws under `.reject`.
-  func measure(_ entry: SafetensorsModel.Entry, scheme: QuantizationScheme) throws(QuantizationError) -> Result<QuantizationResult, NonFiniteSkip> {
+  func measure(_ entry: SafetensorsModel.Entry, scheme: QuantizationScheme) throws(QuantizationError) -> Result<Measured, NonFiniteSkip> {
     let quantizer = Quantizer(scheme: scheme, optimizer: options.optimizer, engine: engine)
+    let matrixQuantizer = options.matrixQuantizer
     do {
-      let result = try entry.file.withFloats(entry.info) { (values: UnsafeBufferPointer<Float>) throws(QuantizationError) in
-        try quantizer.quantizeAndMeasure(values, shape: entry.info.shape, name: entry.name)
+      let result = try entry.file.withFloats(entry.info) { (values: UnsafeBufferPointer<Float>) throws(QuantizationError) -> Measured in
+        if let matrixQuantizer {
+          if let done = try matrixQuantizer.quantize(values, shape: entry.info.shape, name: entry.name, scheme: scheme, engine: engine) {
+            return Measured(result: done.result, optimizer: matrixQuantizer.name, outputRelativeError: done.outputRelativeError, note: done.note)
+          }
+          let why = matrixQuantizer.inapplicability(shape: entry.info.shape) ?? "not applicable"
+          let result = try quantizer.quantizeAndMeasure(values, shape: entry.info.shape, name: entry.name)
+          return Measured(result: result, optimizer: options.optimizer.name, outputRelativeError: nil, note: "\(matrixQuantizer.name): \(why); \(options.optimizer.name) parameters")
+        }
+        return Measured(
+          result: try quantizer.quantizeAndMeasure(values, shape: entry.info.shape, name: entry.name), optimizer: options.optimizer.name,
+          outputRelativeError: nil, note: nil)
       }
       return .success(result)
     } catch {
@@ -397,6 +503,30 @@ public struct ModelQuantizer: Sendable {
     }
   }
 
+  /// The report's optimizer: the matrix quantizer, else the activation optimizer, else the
+  /// group optimizer.
+  var optimizerName: String {
+    options.matrixQuantizer?.name ?? options.activationOptimizer?.name ?? options.optimizer.name
+  }
+
+  /// The report's optimizer settings; with a matrix quantizer or an activation optimizer,
+  /// the group optimizer appears as `weights` (and its settings as `weights.KEY`).
+  var optimizerSettings: [String: String] {
+    guard let settings = options.matrixQuantizer?.settings ?? options.activationOptimizer?.settings else { return options.optimizer.settings }
+    var result = settings
+    result["weights"] = options.optimizer.name
+    for (key, value) in options.optimizer.settings { result["weights.\(key)"] = value }
+    return result
+  }
+
+  /// One tensor quantized by the group optimizer or the matrix quantizer.
+  struct Measured {
+    var result: QuantizationResult
+    var optimizer: String
+    var outputRelativeError: Double?
+    var note: String?
+  }
+
   /// Why a tensor was left unquantized because of non-finite weights.
   struct NonFiniteSkip: Error {
     var reason: String
@@ -404,12 +534,40 @@ public struct ModelQuantizer: Sendable {
 
   /// Computes each calibrated layer's parameters; every layer must name a tensor
   /// (`layer` or `layer.weight`) of the model.
-  func timeAwareActivations(_ model: SafetensorsModel) throws(QuantizationError) -> [TimeAwareActivationParameters] {
+  /// With an activation optimizer, each layer's group parameters are replaced by its choice
+  /// (and re-validated); the min-max smoothness score is kept for the report.
+  func timeAwareActivations(
+    _ model: SafetensorsModel
+  ) throws(QuantizationError) -> [(TimeAwareActivationParameters, ActivationOptimization?, Double)] {
     guard let timeAware = options.timeAware else { return [] }
     for layer in timeAware.calibration.layers where model.entry(layer) == nil && model.entry(layer + ".weight") == nil {
       throw .invalidTimeGrouping(reason: "calibration layer '\(layer)' names no tensor ('\(layer)' or '\(layer).weight') of \(model.path)")
     }
-    return try TimeAwareCalibrator.parameters(for: timeAware.calibration, configuration: timeAware.configuration)
+    let configuration = timeAware.configuration
+    var result: [(TimeAwareActivationParameters, ActivationOptimization?, Double)] = []
+    for var layer in try TimeAwareCalibrator.parameters(for: timeAware.calibration, configuration: configuration) {
+      let minMaxSmoothness = layer.groupSmoothness.score
+      guard let optimizer = options.activationOptimizer else {
+        result.append((layer, nil, minMaxSmoothness))
+        continue
+      }
+      let optimization = try optimizer.optimize(layer, calibration: timeAware.calibration, configuration: configuration)
+      guard optimization.groupParameters.count == layer.grouping.groups else {
+        throw .invalidParameters(
+          tensor: layer.layer, group: 0,
+          reason: "\(optimizer.name) returned \(optimization.groupParameters.count) parameter pairs for \(layer.grouping.groups) time groups")
+      }
+      for (group, parameters) in optimization.groupParameters.enumerated() {
+        if let problem = parameters.storageProblem(bits: layer.bits, mode: layer.mode) {
+          throw .invalidParameters(tensor: layer.layer, group: group, reason: "\(optimizer.name) returned \(problem)")
+        }
+      }
+      layer.groupParameters = optimization.groupParameters
+      layer.groupSmoothness = SmoothnessValidator.validate(
+        optimization.groupParameters, bits: layer.bits, mode: layer.mode, thresholds: configuration.thresholds)
+      result.append((layer, optimization, minMaxSmoothness))
+    }
+    return result
   }
 
   static func fileSize(_ path: String) -> Int {

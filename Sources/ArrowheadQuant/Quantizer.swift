@@ -11,6 +11,14 @@ public struct QuantizationResult: Sendable {
   public var seconds: Double
   /// Seconds spent inside the parameter optimizer, summed over threads.
   public var optimizerSeconds: Double
+
+  /// Creates a result (for quantizers outside this module, e.g. GPTQ).
+  public init(tensor: QuantizedTensor, statistics: ErrorStatistics, seconds: Double, optimizerSeconds: Double) {
+    self.tensor = tensor
+    self.statistics = statistics
+    self.seconds = seconds
+    self.optimizerSeconds = optimizerSeconds
+  }
 }
 
 /// Quantizes Float32 tensors under a scheme, with a pluggable parameter optimizer.

@@ -12,6 +12,7 @@ struct Quantize: ParsableCommand {
     discussion: """
       arrowhead quantize IN -o OUT --bits 4 --group 64 [--symmetric | --zero-point]
         [--budget 4.5] [--keep PATTERN …] [--time-groups G --calibration FILE]
+        [--optimizer minmax|grid|hqq|thermo|gptq [--optimizer-option KEY=VALUE …] [--gptq-inputs TENSOR]]
       IN is a .safetensors file, a sharded model's model.safetensors.index.json, or a
       directory holding either. See Sources/ArrowheadQuant/README.md for the file format.
       """,
@@ -114,6 +115,8 @@ struct QuantizeModel: ParsableCommand {
   @Option(name: .customLong("smoothing-window"), help: "Timesteps blended on each side of a time-group boundary.")
   var smoothingWindow = 2
 
+  @OptionGroup var optimizerOptions: OptimizerOptions
+
   @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
   var threads: Int?
 
@@ -125,6 +128,9 @@ struct QuantizeModel: ParsableCommand {
   func validate() throws {
     if (timeGroups == nil) != (calibration == nil) {
       throw ValidationError("--time-groups and --calibration go together")
+    }
+    if optimizerOptions.optimizer == "thermo" && timeGroups == nil {
+      throw ValidationError("--optimizer thermo optimizes the time-aware activation parameters: it needs --time-groups and --calibration")
     }
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
     if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of bits per weight") }
@@ -181,9 +187,10 @@ struct QuantizeModel: ParsableCommand {
   func run() throws {
     let engine = try commandEngine(threads: threads)
     let selection = TensorSelection(keepPatterns: (noDefaultKeep ? [] : TensorSelection.defaultKeepPatterns) + keep)
-    let options = ModelQuantizationOptions(
+    var options = ModelQuantizationOptions(
       scheme: try schemeOptions.scheme(), selection: selection, budget: budget, budgetWidths: budgetBits,
       fallback: try fallbackPolicy(), nonFinite: allowNonFinite ? .keepFloat : .reject, timeAware: try timeAwareInput())
+    try optimizerOptions.configure(&options, input: input, engine: engine)
     var bar: ProgressBar?
     let report: ModelQuantizationReport
     do {

@@ -20,14 +20,14 @@ enum QuantizeReportFormatter {
   static func render(_ report: ModelQuantizationReport, engine: Engine, format: OutputFormat) throws -> String {
     if format == .json { return try jsonString(report) + "\n" }
     var table = TextTable([
-      "tensor", "shape", "dtype", "action", "scheme", "bits/w", "rel.error", "cosine", "SQNR dB", "optimizer", "opt ms", "ms", "note",
+      "tensor", "shape", "dtype", "action", "scheme", "bits/w", "rel.error", "out.error", "cosine", "SQNR dB", "optimizer", "opt ms", "ms", "note",
     ])
     for tensor in report.tensors {
       let metrics = tensor.metrics
       table.append([
         tensor.name, shapeText(tensor.shape), tensor.dtype,
         tensor.action == .passedThrough ? "passed" : tensor.action.rawValue,
-        tensor.scheme ?? "", number(metrics?.bitsPerWeight, 2), significant(metrics?.relativeError),
+        tensor.scheme ?? "", number(metrics?.bitsPerWeight, 2), significant(metrics?.relativeError), significant(tensor.outputRelativeError),
         number(metrics?.cosineSimilarity, 5), number(metrics?.signalToNoiseDecibels, 1), tensor.optimizer ?? "",
         tensor.action == .quantized ? number(1000 * tensor.optimizerSeconds, 2) : "", number(1000 * tensor.seconds, 2),
         tensor.reason ?? "",
@@ -37,18 +37,24 @@ enum QuantizeReportFormatter {
     var text = table.render()
     let summary = report.summary
     if !report.activations.isEmpty {
-      var activations = TextTable(["layer", "groups", "timesteps", "smoothness", "smoothed", "violations"])
+      var activations = TextTable(["layer", "groups", "timesteps", "smoothness", "smoothed", "violations", "optimizer", "loss", "min-max smoothness", "iterations"])
       for layer in report.activations {
         let violations = layer.violations.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        var loss = ""
+        if let initial = layer.initialLoss, let final = layer.finalLoss { loss = String(format: "%.4g → %.4g", initial, final) }
+        var iterations = layer.iterations.map(String.init) ?? ""
+        if let converged = layer.converged { iterations += converged ? " (converged)" : " (limit)" }
         activations.append([
           layer.layer, String(layer.groups), String(layer.timesteps), number(layer.smoothness, 4),
-          number(layer.timestepSmoothness, 4), violations.isEmpty ? "none" : violations,
+          number(layer.timestepSmoothness, 4), violations.isEmpty ? "none" : violations, layer.optimizer ?? "minmax", loss,
+          number(layer.minMaxSmoothness, 4), iterations,
         ])
       }
       text += "\ntime-aware activation parameters:\n" + activations.render()
     }
     text += "\n"
-    text += "scheme \(report.scheme), optimizer \(report.optimizer), \(report.threads) thread(s), quantize kernel \(engine.selection(for: .quantize, .large).backend)\n"
+    let settings = report.optimizerSettings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    text += "scheme \(report.scheme), optimizer \(report.optimizer)\(settings.isEmpty ? "" : " (\(settings))"), \(report.threads) thread(s), quantize kernel \(engine.selection(for: .quantize, .large).backend)\n"
     text += "tensors: \(summary.quantizedCount) quantized (\(summary.quantizedWeights) weights), \(summary.keptCount) kept in float, \(summary.passedThroughCount) passed through\n"
     text += "size-weighted relative error: \(String(format: "%.5f", summary.sizeWeightedRelativeError))\n"
     text += "all quantized weights: relative error \(String(format: "%.5f", summary.relativeError)), cosine \(number(summary.cosineSimilarity, 5)), "
