@@ -34,14 +34,15 @@ import ArrowheadQuant
 /// difference of nearly equal sums loses too many digits, so every sweep also measures the
 /// exact error Σw(x − x̂)² of its candidates and those are compared instead.
 ///
-/// Cost: about steps² + keep·refinements + 8·3·localRounds passes over each group (55 with
-/// the defaults), each a multiply-add, clamp, round and three accumulations per weight,
-/// vectorised 8 wide. Groups are independent; the quantizer runs blocks of groups on all
-/// cores.
+/// Cost: candidates are evaluated eight at a time, one per SIMD lane (`CandidateSweep`):
+/// ⌈(steps² + 1)/8⌉ grid sweeps, ⌈keep/8⌉·refinements refinement sweeps and 2 per local
+/// round — about 9 sweeps over each group with the defaults, each a multiply-add, clamp,
+/// round and three accumulations per weight and lane. Groups are independent; the
+/// quantizer runs blocks of groups on all cores.
 ///
-/// Defaults (5 steps, keep 2, 3 refinements, 1 local round) were chosen on the 37 linear
-/// matrices of all-MiniLM-L6-v2 at G = 64: they reach INT4 0.0853 / INT2 0.332 / INT8 0.00513
-/// size-weighted relative error (min-max: 0.0947 / 0.474 / 0.00559) and doubling the work
+/// Defaults (5 steps, keep 8, 3 refinements, 1 local round) were chosen on the 37 linear
+/// matrices of all-MiniLM-L6-v2 at G = 64: they reach INT4 0.0852 / INT2 0.332 / INT8 0.00507
+/// size-weighted relative error (min-max: 0.0947 / 0.474 / 0.00559); doubling the work
 /// gains less than 0.5 %.
 ///
 /// ```swift
@@ -93,6 +94,17 @@ public struct GridSearchOptimizer: ParameterOptimizer {
   public let localRounds: Int
   /// The clip interval, or nil for `ClipInterval.standard(bits:)`.
   public let clip: ClipInterval?
+
+  /// The defaults (5 steps, keep 8, 3 refinements, 1 local round, clip interval per bits).
+  public static let standard = GridSearchOptimizer(unchecked: ())
+
+  init(unchecked: Void) {
+    steps = 5
+    keep = 8
+    refinements = 3
+    localRounds = 1
+    clip = nil
+  }
 
   /// Creates the optimizer; throws `.invalidSetting` naming a value out of range.
   public init(steps: Int = 5, keep: Int = 8, refinements: Int = 3, localRounds: Int = 1, clip: ClipInterval? = nil) throws(OptimizationError) {
