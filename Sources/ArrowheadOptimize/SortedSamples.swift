@@ -23,7 +23,7 @@ struct SortedSamples: Sendable {
   var count: Int { values.count }
   /// X = Σx and XX = Σx².
   let sum: Double, sumOfSquares: Double
-  /// Mean μ and variance σ² (two-pass).
+  /// Mean μ and variance σ² (moments about the median).
   let mean: Double, variance: Double
   /// bucketStart[j] = the first index whose value is ≥ minimum + j·width (j = 0…buckets).
   let bucketStart: [Int32]
@@ -47,9 +47,12 @@ struct SortedSamples: Sendable {
     let perUnit = high > low ? Double(buckets) / (high - low) : 0
     minimum = low
     bucketsPerUnit = perUnit
-    // One pass: prefix sums, Σx², and the bucket index (bucket j starts at the first value
-    // ≥ low + j/perUnit, i.e. whose bucket position (x − low)·perUnit is ≥ j).
-    var running = 0.0, squares = 0.0
+    // One pass: prefix sums, Σx², the bucket index (bucket j starts at the first value
+    // ≥ low + j/perUnit, i.e. whose bucket position (x − low)·perUnit is ≥ j), and the
+    // moments about the median c (Σ(x − c), Σ(x − c)²: a one-pass variance without the
+    // cancellation of Σx² − (Σx)²/n, since c is close to the mean).
+    var running = 0.0, squares = 0.0, shifted = 0.0, shiftedSquares = 0.0
+    let centre = n == 0 ? 0 : Double(sorted[n / 2])
     var starts = [Int32](repeating: Int32(n), count: buckets + 1)
     prefix = [Double](unsafeUninitializedCapacity: n + 1) { buffer, initialized in
       buffer[0] = 0
@@ -70,6 +73,9 @@ struct SortedSamples: Sendable {
             }
             running += x
             squares += x * x
+            let d = x - centre
+            shifted += d
+            shiftedSquares += d * d
             buffer[i + 1] = running
           }
         }
@@ -79,14 +85,9 @@ struct SortedSamples: Sendable {
     bucketStart = starts
     sum = running
     sumOfSquares = squares
-    let mean = n == 0 ? 0 : running / Double(n)
-    var deviations = 0.0
-    for value in sorted {
-      let d = Double(value) - mean
-      deviations += d * d
-    }
-    self.mean = mean
-    variance = n == 0 ? 0 : deviations / Double(n)
+    let count = Double(max(1, n))
+    mean = n == 0 ? 0 : running / count
+    variance = n == 0 ? 0 : max(0, shiftedSquares / count - (shifted / count) * (shifted / count))
   }
 
   /// Q, QQ, XQ of the codes clamp(round(x·a + b), 0, top) of every sample (a > 0).
