@@ -186,6 +186,8 @@ struct GridSolver {
   let laneError: UnsafeMutablePointer<Double>
   /// The last sweep's sums: Q, QQ, XQ, E (8 each).
   let sums: UnsafeMutablePointer<Double>
+  /// The fits of the last sweep's lanes: scale, offset, predicted error (+∞: degenerate), 8 each.
+  let fits: UnsafeMutablePointer<Double>
   /// The lanes as the sweep reads them: a, b, s, m (8 each).
   let laneParameters: UnsafeMutablePointer<Float>
   /// The local moves: relative scale change and offset change (a quarter step for the float
@@ -214,6 +216,7 @@ struct GridSolver {
     laneOffset = .allocate(capacity: 8)
     laneError = .allocate(capacity: 8)
     sums = .allocate(capacity: 32)
+    fits = .allocate(capacity: 24)
     laneParameters = .allocate(capacity: 32)
     let interval = clip, count = steps
     fractions = (0..<count).map { count == 1 ? 0 : interval.low + (interval.high - interval.low) * Double($0) / Double(count - 1) }
@@ -237,6 +240,7 @@ struct GridSolver {
     laneOffset.deallocate()
     laneError.deallocate()
     sums.deallocate()
+    fits.deallocate()
     laneParameters.deallocate()
   }
 
@@ -289,11 +293,11 @@ struct GridSolver {
       for lane in 0..<lanes where measuresErrors && sums[24 + lane] < best.error {
         best = (laneScale[lane], laneOffset[lane], sums[24 + lane])
       }
-      for lane in 0..<lanes {
-        guard let fitted = fit(lane, group, currentOffset: laneOffset[lane]) else { continue }
-        fittedScale[fittedCount] = fitted.scale
-        fittedOffset[fittedCount] = fitted.offset
-        fittedError[fittedCount] = fitted.error
+      fitLanes(group)
+      for lane in 0..<lanes where fits[16 + lane] < .infinity {
+        fittedScale[fittedCount] = fits[lane]
+        fittedOffset[fittedCount] = fits[8 + lane]
+        fittedError[fittedCount] = fits[16 + lane]
         fittedCount += 1
       }
     }
@@ -388,15 +392,17 @@ struct GridSolver {
     for lane in 0..<lanes { laneError[lane] = .infinity }
     for _ in 0..<max(1, passes) {
       sweep(data, lanes: lanes, measure: false)
+      fitLanes(group)
       for lane in 0..<lanes where active & (1 << lane) != 0 {
-        guard let next = fit(lane, group, currentOffset: laneOffset[lane]), next.error < laneError[lane] else {
+        let error = fits[16 + lane]
+        guard error < laneError[lane] else {
           active &= ~(1 << lane)
           continue
         }
-        if next.error < best.error { best = (next.scale, next.offset, next.error) }
-        laneScale[lane] = next.scale
-        laneOffset[lane] = next.offset
-        laneError[lane] = next.error
+        if error < best.error { best = (fits[lane], fits[8 + lane], error) }
+        laneScale[lane] = fits[lane]
+        laneOffset[lane] = fits[8 + lane]
+        laneError[lane] = error
       }
       if active == 0 { break }
     }
@@ -445,19 +451,52 @@ struct GridSolver {
     for lane in 0..<lanes { laneError[lane] = .infinity }
     for pass in 0...passes {
       sweep(data, lanes: lanes, measure: true)
+      if pass < passes { fitLanes(group) }
       for lane in 0..<lanes where active & (1 << lane) != 0 {
         let measured = sums[24 + lane]
         if measured < best.error { best = (laneScale[lane], laneOffset[lane], measured) }
-        guard pass < passes, measured < laneError[lane], let next = fit(lane, group, currentOffset: laneOffset[lane]) else {
+        guard pass < passes, measured < laneError[lane], fits[16 + lane] < .infinity else {
           active &= ~(1 << lane)
           continue
         }
-        laneScale[lane] = next.scale
-        laneOffset[lane] = next.offset
+        laneScale[lane] = fits[lane]
+        laneOffset[lane] = fits[8 + lane]
         laneError[lane] = measured
       }
       if active == 0 { break }
     }
+  }
+
+  /// The fits of all eight lanes of the last sweep into `fits` (float minimum: vectorised;
+  /// the other modes lane by lane).
+  @inline(__always)
+  func fitLanes(_ group: GroupConstants) {
+    guard mode == .floatMinimum else {
+      for lane in 0..<8 {
+        let fitted = fit(lane, group, currentOffset: laneOffset[lane])
+        fits[lane] = fitted?.scale ?? 1
+        fits[8 + lane] = fitted?.offset ?? 0
+        fits[16 + lane] = fitted?.error ?? .infinity
+      }
+      return
+    }
+    let raw = UnsafeRawPointer(sums)
+    let q = raw.loadUnaligned(as: SIMD8<Double>.self), qq = raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
+    let xq = raw.loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self)
+    let w = SIMD8<Double>(repeating: group.weight), x = SIMD8<Double>(repeating: group.sum), xx = SIMD8<Double>(repeating: group.sumOfSquares)
+    let determinant = w * qq - q * q
+    let valid = determinant .> 1e-9 * w * qq
+    let inverse = 1 / determinant.replacing(with: 1, where: .!valid)
+    let s = (w * xq - q * x) * inverse
+    let m = (qq * x - q * xq) * inverse
+    let error = xx - s * xq - m * x
+    // Degenerate, non-positive or non-finite fits get error +∞ (and harmless parameters).
+    let usable = valid .& (s .> 0) .& (s .< .infinity) .& (m .> -.infinity) .& (m .< .infinity)
+    let output = UnsafeMutableRawPointer(fits)
+    output.storeBytes(of: s.replacing(with: 1, where: .!usable), as: SIMD8<Double>.self)
+    output.storeBytes(of: m.replacing(with: 0, where: .!usable), toByteOffset: 64, as: SIMD8<Double>.self)
+    output.storeBytes(
+      of: error.replacing(with: 0, where: error .< 0).replacing(with: .infinity, where: .!usable), toByteOffset: 128, as: SIMD8<Double>.self)
   }
 
   /// The least-squares parameters of lane `lane`'s codes (see the type's documentation for
