@@ -92,7 +92,7 @@ struct OptimizeGPTQ: ParsableCommand {
         ("minmax", { info, w in try Self.roundToNearest(w, info, scheme, MinMaxOptimizer(), hessian, engine) }),
         ("grid", { info, w in try Self.roundToNearest(w, info, scheme, grid, hessian, engine) }),
         ("gptq (minmax groups)", { info, w in
-          let result = try GPTQQuantizer(blockSize: blockSize, damping: damping, hessianImportance: hessianImportance).quantize(
+          let result = try GPTQQuantizer(blockSize: blockSize, damping: damping, groupOptimizer: MinMaxOptimizer(), hessianImportance: hessianImportance).quantize(
             w, shape: info.shape, scheme: scheme, hessian: hessian, name: info.name, engine: engine)
           return (result.statistics.relativeError, result.outputError)
         }),
