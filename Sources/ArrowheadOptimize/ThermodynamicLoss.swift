@@ -105,7 +105,7 @@ public struct ThermodynamicLoss: Sendable {
   public var top: Int { (1 << bits) - 1 }
 
   /// Prepares the loss of `groups` (one array of calibration samples per time group, in
-  /// time order): sorts each group (O(n log n), in parallel over groups).
+  /// time order): sorts each group (radix sort, O(n), in parallel over groups).
   ///
   /// - Throws: `.emptyInput` without groups or for a group without samples,
   ///   `.nonFiniteActivation` naming layer, group and index of the first NaN/±∞,

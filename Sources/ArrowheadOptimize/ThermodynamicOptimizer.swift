@@ -38,17 +38,18 @@ public struct ThermodynamicResult: Sendable {
 ///
 /// Variables: log s_g (so that s stays positive and steps are relative) and z_g (in codes;
 /// fixed at 2ᵇ⁻¹ in symmetric mode, kept in 0…2ᵇ − 1 in zero-point mode). Adam
-/// (β₁ = 0.9, β₂ = 0.999) with step η/√(1 + t/50) for log s and η·(2ᵇ − 1)/2 codes·… for z,
-/// so that a step moves the range ends by about the same number of codes. The best point
+/// (β₁ = 0.9, β₂ = 0.999) with step η/√(1 + t/50) for log s and (2ᵇ − 1)/2 times that, in
+/// codes, for z — a relative scale step η moves the range ends by about η·(2ᵇ − 1)/2 codes,
+/// so both kinds of step move the range by similar amounts. The best point
 /// seen is kept; iteration stops when the best loss improved by less than
 /// `tolerance`·|loss| over the last `patience` iterations (converged) or at
 /// `maximumIterations`. In zero-point mode a second phase rounds z and optimizes the
 /// scales alone (at most a quarter of the iterations), keeping the best integral point —
 /// the min-max start is one, so the result never loses to min-max on the loss.
 ///
-/// One iteration costs one evaluation with gradient: O(G·2ᵇ·log n) after the O(n log n)
+/// One iteration costs one evaluation with gradient: O(G·2ᵇ·log n) after an O(n) radix
 /// sort, where central finite differences need 4G + 1 evaluations that each re-quantize all
-/// n samples (`Benchmarks/`: `arrowhead optimize thermo` measures both).
+/// n samples (`arrowhead optimize thermo` measures both side by side).
 ///
 /// Defaults: λ₁ = 0.1 (the divergence matters once the reconstruction is good), λ₂ = 0.01
 /// (a 30 % scale jump then costs about as much as a 10⁻³ relative MSE, the 8-bit
