@@ -100,6 +100,19 @@ import Testing
     }
   }
 
+  @Test(arguments: backendsUnderTest, AffineForm.allCases)
+  func nonFiniteInputGivesTheDocumentedCodesInsteadOfTrapping(_ name: String, _ form: AffineForm) throws {
+    let kernel = try backend(name)
+    // 11 values so that both the vector body and the scalar tail see NaN and ±∞.
+    let x: [Float] = [.nan, .infinity, -.infinity, 0.5, .nan, 1, .infinity, -.infinity, .nan, .infinity, -.infinity]
+    var codes = [UInt8](repeating: 9, count: x.count)
+    kernel.quantize(count: x.count, groupSize: 64, x, scales: [0.25], offsets: [form == .floatMinimum ? -1 : 8],
+                    form: form, maxCode: 15, &codes)
+    for (value, code) in zip(x, codes) where !value.isFinite {
+      #expect(code == (value == .infinity ? 15 : 0), "\(value) → \(code) on \(name) (\(form))")
+    }
+  }
+
   @Test(arguments: backendsUnderTest)
   func groupMinMaxIsExactAndReportsNonFiniteValues(_ name: String) throws {
     let kernel = try backend(name)
