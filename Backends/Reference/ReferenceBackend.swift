@@ -181,7 +181,7 @@ public struct ReferenceBackend: Backend {
       case .zeroPoint:
         q = (s == 0 ? 0 : (x[i] / s).rounded(.toNearestOrEven)) + offset
       }
-      codes[i] = UInt8(min(max(q, 0), top))
+      codes[i] = q >= 0 ? UInt8(min(q, top)) : 0  // NaN → 0
     }
   }
 

@@ -100,7 +100,7 @@ enum SIMDQuantize {
     }
     while i < end {
       let t = ((x[i] - m) / s).rounded(.toNearestOrEven)
-      codes[i] = UInt8(min(max(t, 0), top))
+      codes[i] = t >= 0 ? UInt8(min(t, top)) : 0  // NaN → 0, as the vector path
       i += 1
     }
   }
@@ -129,7 +129,7 @@ enum SIMDQuantize {
     }
     while i < end {
       let q = (x[i] / s).rounded(.toNearestOrEven) + z
-      codes[i] = UInt8(min(max(q, 0), top))
+      codes[i] = q >= 0 ? UInt8(min(q, top)) : 0  // NaN → 0, as the vector path
       i += 1
     }
   }
@@ -174,49 +174,109 @@ enum SIMDQuantize {
 
   // MARK: Packing
 
-  /// Eight codes of `bits` bits fill exactly `bits` bytes, so the stream is built eight
-  /// codes at a time in a 64-bit word (little-endian), whatever the width.
+  /// Eight codes of b bits fill exactly b bytes. Loaded as one 64-bit word (one code per
+  /// byte), they are squeezed in three steps that halve the number of fields, each field
+  /// masked before it moves so that nothing spills into a neighbouring lane (any b ≤ 8):
+  ///   16-bit lanes: low b bits | (high byte's b bits) moved down by 8 − b      (pairs)
+  ///   32-bit lanes: low 2b bits | (upper pair) moved down by 16 − 2b          (quads)
+  ///   whole word:   low 4b bits | (upper quad) moved down by 32 − 4b          (eight codes)
+  /// which is exactly the little-endian bit stream. The word is stored whole while 8 bytes
+  /// fit before the end (its extra bytes are overwritten by the next word), else byte-wise.
   static func pack(count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>) {
     if bits == 8 {
       packed.update(from: codes, count: count)
       return
     }
-    var i = 0
-    var out = packed
+    let m = packMasks(bits: bits)
+    let totalBytes = (count * bits + 7) / 8
+    let source = UnsafeRawPointer(codes)
+    let destination = UnsafeMutableRawPointer(packed)
+    var i = 0, output = 0
+    // Four words (32 codes) at a time in one 256-bit register where the ISA has one.
+    typealias Words = SIMD4<UInt64>
+    let low1 = Words(repeating: m.low1), high1 = Words(repeating: m.high1)
+    let low2 = Words(repeating: m.low2), high2 = Words(repeating: m.high2)
+    let low3 = Words(repeating: m.low3), high3 = Words(repeating: m.high3)
+    while i + 32 <= count && output + 3 * bits + 8 <= totalBytes {
+      var words = source.loadUnaligned(fromByteOffset: i, as: Words.self)
+      words = (words & low1) | ((words &>> Words(repeating: m.shift1)) & high1)
+      words = (words & low2) | ((words &>> Words(repeating: m.shift2)) & high2)
+      words = (words & low3) | ((words &>> Words(repeating: m.shift3)) & high3)
+      destination.storeBytes(of: words[0].littleEndian, toByteOffset: output, as: UInt64.self)
+      destination.storeBytes(of: words[1].littleEndian, toByteOffset: output + bits, as: UInt64.self)
+      destination.storeBytes(of: words[2].littleEndian, toByteOffset: output + 2 * bits, as: UInt64.self)
+      destination.storeBytes(of: words[3].littleEndian, toByteOffset: output + 3 * bits, as: UInt64.self)
+      output += 4 * bits
+      i += 32
+    }
     while i + 8 <= count {
-      var word: UInt64 = 0
-      for k in 0..<8 { word |= UInt64(codes[i + k]) << UInt64(k * bits) }
-      for byte in 0..<bits { out[byte] = UInt8(truncatingIfNeeded: word >> UInt64(8 * byte)) }
-      out += bits
+      var word = UInt64(littleEndian: source.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+      word = (word & m.low1) | ((word >> m.shift1) & m.high1)
+      word = (word & m.low2) | ((word >> m.shift2) & m.high2)
+      word = (word & m.low3) | ((word >> m.shift3) & m.high3)
+      if output + 8 <= totalBytes {
+        destination.storeBytes(of: word.littleEndian, toByteOffset: output, as: UInt64.self)
+      } else {
+        for byte in 0..<bits { packed[output + byte] = UInt8(truncatingIfNeeded: word >> UInt64(8 * byte)) }
+      }
+      output += bits
       i += 8
     }
     if i < count {
       var word: UInt64 = 0
       for k in 0..<(count - i) { word |= UInt64(codes[i + k]) << UInt64(k * bits) }
-      let bytes = ((count - i) * bits + 7) / 8
-      for byte in 0..<bytes { out[byte] = UInt8(truncatingIfNeeded: word >> UInt64(8 * byte)) }
+      for byte in 0..<(totalBytes - output) { packed[output + byte] = UInt8(truncatingIfNeeded: word >> UInt64(8 * byte)) }
     }
   }
 
+  /// The inverse of `pack`: b bytes → a 64-bit word → the three steps backwards (each upper
+  /// field masked, then moved up) → eight code bytes, stored as one word.
   static func unpack(count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>) {
     if bits == 8 {
       codes.update(from: packed, count: count)
       return
     }
-    let mask = UInt64((1 << bits) - 1)
-    var i = 0
-    var input = packed
+    let m = packMasks(bits: bits)
+    let totalBytes = (count * bits + 7) / 8
+    let source = UnsafeRawPointer(packed)
+    let destination = UnsafeMutableRawPointer(codes)
+    var i = 0, input = 0
+    typealias Words = SIMD4<UInt64>
+    let low1 = Words(repeating: m.low1), high1 = Words(repeating: m.high1 << m.shift1)
+    let low2 = Words(repeating: m.low2), high2 = Words(repeating: m.high2 << m.shift2)
+    let low3 = Words(repeating: m.low3), high3 = Words(repeating: m.high3 << m.shift3)
+    while i + 32 <= count && input + 3 * bits + 8 <= totalBytes {
+      var words = Words(
+        source.loadUnaligned(fromByteOffset: input, as: UInt64.self),
+        source.loadUnaligned(fromByteOffset: input + bits, as: UInt64.self),
+        source.loadUnaligned(fromByteOffset: input + 2 * bits, as: UInt64.self),
+        source.loadUnaligned(fromByteOffset: input + 3 * bits, as: UInt64.self))
+      words = (words & low3) | ((words &<< Words(repeating: m.shift3)) & high3)
+      words = (words & low2) | ((words &<< Words(repeating: m.shift2)) & high2)
+      words = (words & low1) | ((words &<< Words(repeating: m.shift1)) & high1)
+      destination.storeBytes(of: words, toByteOffset: i, as: Words.self)
+      input += 4 * bits
+      i += 32
+    }
     while i + 8 <= count {
-      var word: UInt64 = 0
-      for byte in 0..<bits { word |= UInt64(input[byte]) << UInt64(8 * byte) }
-      for k in 0..<8 { codes[i + k] = UInt8(truncatingIfNeeded: (word >> UInt64(k * bits)) & mask) }
+      var word: UInt64
+      if input + 8 <= totalBytes {
+        word = UInt64(littleEndian: source.loadUnaligned(fromByteOffset: input, as: UInt64.self))
+      } else {
+        word = 0
+        for byte in 0..<bits { word |= UInt64(packed[input + byte]) << UInt64(8 * byte) }
+      }
+      word = (word & m.low3) | ((word << m.shift3) & (m.high3 << m.shift3))
+      word = (word & m.low2) | ((word << m.shift2) & (m.high2 << m.shift2))
+      word = (word & m.low1) | ((word << m.shift1) & (m.high1 << m.shift1))
+      destination.storeBytes(of: word.littleEndian, toByteOffset: i, as: UInt64.self)
       input += bits
       i += 8
     }
     if i < count {
-      let bytes = ((count - i) * bits + 7) / 8
       var word: UInt64 = 0
-      for byte in 0..<bytes { word |= UInt64(input[byte]) << UInt64(8 * byte) }
+      for byte in 0..<(totalBytes - input) { word |= UInt64(packed[input + byte]) << UInt64(8 * byte) }
+      let mask = UInt64((1 << bits) - 1)
       for k in 0..<(count - i) { codes[i + k] = UInt8(truncatingIfNeeded: (word >> UInt64(k * bits)) & mask) }
     }
   }
@@ -239,4 +299,25 @@ enum SIMDQuantize {
     }
     return total
   }
+}
+
+/// The masks and shifts of the three squeeze steps of `pack` for b-bit codes (a tuple, not a
+/// struct: see the note on nominal types in Gemm.swift). `lowN` keeps the lower field of each
+/// lane, `highN` the place the upper field lands after moving down by `shiftN`.
+typealias PackMasks = (
+  low1: UInt64, high1: UInt64, shift1: UInt64,
+  low2: UInt64, high2: UInt64, shift2: UInt64,
+  low3: UInt64, high3: UInt64, shift3: UInt64
+)
+
+@inline(__always)
+func packMasks(bits: Int) -> PackMasks {
+  let b = UInt64(bits)
+  let field1: UInt64 = (1 << b) - 1, field2: UInt64 = (1 << (2 * b)) - 1, field4: UInt64 = (1 << (4 * b)) - 1
+  let lanes16: UInt64 = 0x0001_0001_0001_0001, lanes32: UInt64 = 0x0000_0001_0000_0001
+  return (
+    low1: field1 &* lanes16, high1: (field1 << b) &* lanes16, shift1: 8 - b,
+    low2: field2 &* lanes32, high2: (field2 << (2 * b)) &* lanes32, shift2: 16 - 2 * b,
+    low3: field4, high3: field4 << (4 * b), shift3: 32 - 4 * b
+  )
 }

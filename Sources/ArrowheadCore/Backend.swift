@@ -85,7 +85,8 @@ public protocol Backend: Sendable {
 
   /// Affine quantization of groups of `groupSize` values to one code byte each; see
   /// `AffineForm` for the formulas. Rounding is half to even; codes clamp to
-  /// `0 … maxCode`. Results must be bit-identical on every backend.
+  /// `0 … maxCode` (+∞ → maxCode, −∞ and NaN → 0: callers should reject non-finite input
+  /// first, but the kernel never traps on it). Results must be bit-identical on every backend.
   func quantize(
     count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
     scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm, maxCode: Int,

@@ -223,7 +223,7 @@ struct BenchGemm: ParsableCommand {
     } else {
       problems = try parseSizes(sizes, name: "sizes").map { ($0, $0, $0) }
     }
-    var generator = SplitMix64(seed: options.seed)
+    var generator = SeededGenerator(seed: options.seed)
     var rows: [BenchRow] = []
     let threads = engine.effectiveThreads
     for (m, n, k) in problems {
@@ -278,7 +278,7 @@ struct BenchGemv: ParsableCommand {
   func run() throws {
     let (engine, backends) = try options.resolve()
     let peak = measuredPeakGFLOPS(cpu: engine.cpu)
-    var generator = SplitMix64(seed: options.seed)
+    var generator = SeededGenerator(seed: options.seed)
     var rows: [BenchRow] = []
     let threads = engine.effectiveThreads
     let transpose: Transpose = transposed ? .transposed : .normal
@@ -326,7 +326,7 @@ struct BenchDot: ParsableCommand {
   func run() throws {
     let (engine, backends) = try options.resolve()
     let peak = measuredPeakGFLOPS(cpu: engine.cpu)
-    var generator = SplitMix64(seed: options.seed)
+    var generator = SeededGenerator(seed: options.seed)
     var rows: [BenchRow] = []
     var sink: Float = 0
     for n in try parseSizes(sizes, name: "sizes") {
@@ -393,7 +393,7 @@ struct BenchDistances: ParsableCommand {
     let (engine, backends) = try options.resolve()
     let metricValue = Metric(rawValue: metric) ?? .squaredL2
     let peak = measuredPeakGFLOPS(cpu: engine.cpu)
-    var generator = SplitMix64(seed: options.seed)
+    var generator = SeededGenerator(seed: options.seed)
     let q = randomFloats(queries * dimension, using: &generator)
     let x = randomFloats(base * dimension, using: &generator)
     let out = UnsafeMutablePointer<Float>.allocate(capacity: queries * base)

@@ -153,7 +153,7 @@ enum ProbeBench {
   }
 
   static func run(engine: Engine) -> [Measurement] {
-    var generator = SplitMix64(seed: 1)
+    var generator = SeededGenerator(seed: 1)
     let backends = engine.runnableBackends.filter { $0.name != "reference" }
     let threads = engine.effectiveThreads
     var results: [Measurement] = []
@@ -211,7 +211,7 @@ enum ProbeBench {
     return results
   }
 
-  static func spdMatrix(_ n: Int, using generator: inout SplitMix64) -> [Float] {
+  static func spdMatrix(_ n: Int, using generator: inout SeededGenerator) -> [Float] {
     let b = randomFloats(n * n, using: &generator)
     var a = [Float](repeating: 0, count: n * n)
     for i in 0..<n {

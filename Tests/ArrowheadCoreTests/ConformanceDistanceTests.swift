@@ -12,7 +12,7 @@ import Testing
   func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ name: String, _ metric: Metric) throws {
     let kernel = try backend(name)
     for (index, (q, b, d)) in Self.shapes.enumerated() {
-      var generator = SplitMix64(seed: UInt64(index) &+ 900)
+      var generator = SeededGenerator(seed: UInt64(index) &+ 900)
       let ldq = d + 1, ldb = d + 3, ldo = b + 2
       var queries = generator.floats(q * ldq)
       let base = generator.floats(b * ldb)
@@ -56,7 +56,7 @@ import Testing
   func givenNormsGiveTheSameResultAsComputedOnes(_ name: String) throws {
     let kernel = try backend(name)
     let q = 9, b = 40, d = 24
-    var generator = SplitMix64(seed: 4)
+    var generator = SeededGenerator(seed: 4)
     let queries = generator.floats(q * d), base = generator.floats(b * d)
     for metric in [Metric.squaredL2, .cosine] {
       let squared = metric == .squaredL2

@@ -56,7 +56,7 @@ let gemmCases: [GemmCase] = {
   func gemmAgreesWithReferenceWithinTheErrorBound(_ name: String) throws {
     let kernel = try backend(name)
     for (index, problem) in gemmCases.enumerated() {
-      var generator = SplitMix64(seed: UInt64(index) &+ 1000)
+      var generator = SeededGenerator(seed: UInt64(index) &+ 1000)
       let a = generator.floats(max(0, problem.aRows * problem.lda))
       let b = generator.floats(max(0, problem.bRows * problem.ldb))
       let c = generator.floats(max(0, problem.m * problem.ldc))
@@ -96,7 +96,7 @@ let gemmCases: [GemmCase] = {
   func gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero(_ name: String) throws {
     let kernel = try backend(name)
     for (m, n, k) in [(5, 7, 3), (40, 40, 40), (130, 90, 260)] {
-      var generator = SplitMix64(seed: 77)
+      var generator = SeededGenerator(seed: 77)
       var a = generator.floats(m * k, in: 0.5..<1)
       let b = generator.floats(k * n, in: 0.5..<1)
       a[2 * k + 1] = .nan  // row 2 of A
@@ -123,7 +123,7 @@ let gemmCases: [GemmCase] = {
     for (index, (rows, columns)) in [(0, 4), (4, 0), (1, 1), (3, 7), (8, 8), (17, 33), (64, 65), (200, 131), (700, 513)].enumerated() {
       for transpose in Transpose.allCases {
         for (alpha, beta) in [(Float(1), Float(0)), (-2, 0.5)] {
-          var generator = SplitMix64(seed: UInt64(index) &+ 300)
+          var generator = SeededGenerator(seed: UInt64(index) &+ 300)
           let lda = columns + 2
           let a = generator.floats(rows * lda)
           let outputs = transpose == .normal ? rows : columns, inputs = transpose == .normal ? columns : rows

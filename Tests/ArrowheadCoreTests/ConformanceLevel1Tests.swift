@@ -7,7 +7,7 @@ import Testing
   func dotAndSumOfSquares(_ name: String) throws {
     let kernel = try backend(name)
     for n in awkwardLengths {
-      var generator = SplitMix64(seed: UInt64(n) &+ 11)
+      var generator = SeededGenerator(seed: UInt64(n) &+ 11)
       let x = generator.floats(n), y = generator.floats(n)
       var got: Float = 0, expected: Float = 0, gotSquares: Float = 0, expectedSquares: Float = 0
       var gotDistance: Float = 0, expectedDistance: Float = 0
@@ -38,7 +38,7 @@ import Testing
   func axpyAndScale(_ name: String) throws {
     let kernel = try backend(name)
     for n in awkwardLengths {
-      var generator = SplitMix64(seed: UInt64(n) &+ 23)
+      var generator = SeededGenerator(seed: UInt64(n) &+ 23)
       let x = generator.floats(n), y = generator.floats(n)
       let alpha: Float = -1.75
       let got = withBuffers([x, y]) { kernel.axpy(count: n, alpha: alpha, $0[0], $0[1]) }[1]
@@ -59,7 +59,7 @@ import Testing
   func indexOfMaxMagnitudeIncludingTiesAndNaN(_ name: String) throws {
     let kernel = try backend(name)
     for n in awkwardLengths where n > 0 {
-      var generator = SplitMix64(seed: UInt64(n) &+ 5)
+      var generator = SeededGenerator(seed: UInt64(n) &+ 5)
       var x = generator.floats(n)
       var got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
       #expect(got == withBuffersIndex(x) { reference.indexOfMaxMagnitude(count: n, $0) }, "n=\(n) on \(name)")

@@ -3,7 +3,7 @@ import Testing
 
 /// A random symmetric positive-definite matrix: BᵀB/n + δ·I (row-major, order n).
 func randomSPD(_ n: Int, seed: UInt64, shift: Float = 0.5) -> [Float] {
-  var generator = SplitMix64(seed: seed)
+  var generator = SeededGenerator(seed: seed)
   let b = generator.floats(n * n)
   var a = [Float](repeating: 0, count: n * n)
   for i in 0..<n {
@@ -68,7 +68,7 @@ func randomSPD(_ n: Int, seed: UInt64, shift: Float = 0.5) -> [Float] {
       for transpose in Transpose.allCases {
         let other = 7
         let (rows, columns) = side == .left ? (n, other) : (other, n)
-        var generator = SplitMix64(seed: UInt64(n * 3))
+        var generator = SeededGenerator(seed: UInt64(n * 3))
         let b = generator.floats(rows * columns)
         var x = b
         kernel.triangularSolve(side, transpose, rows: rows, columns: columns, l, ldl: n, &x, ldb: columns)
@@ -96,7 +96,7 @@ func randomSPD(_ n: Int, seed: UInt64, shift: Float = 0.5) -> [Float] {
   func symmetricEigenPassesLAPACKsTestRatios(_ name: String) throws {
     let kernel = try backend(name)
     for n in [1, 2, 7, 40, 120] {
-      var generator = SplitMix64(seed: UInt64(n) &+ 3)
+      var generator = SeededGenerator(seed: UInt64(n) &+ 3)
       let random = generator.floats(n * n)
       var a = [Float](repeating: 0, count: n * n)
       for i in 0..<n { for j in 0..<n { a[i * n + j] = random[max(i, j) * n + min(i, j)] } }

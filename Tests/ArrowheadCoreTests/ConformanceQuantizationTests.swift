@@ -7,7 +7,7 @@ import Testing
   static let counts = [0, 1, 5, 63, 64, 65, 257, 1000]
 
   /// Scales and offsets per group covering ties, clamping, zero ranges and negative zero-points.
-  static func parameters(groups: Int, form: AffineForm, maxCode: Int, generator: inout SplitMix64) -> ([Float], [Float]) {
+  static func parameters(groups: Int, form: AffineForm, maxCode: Int, generator: inout SeededGenerator) -> ([Float], [Float]) {
     var scales: [Float] = [], offsets: [Float] = []
     for g in 0..<groups {
       switch g % 4 {
@@ -35,7 +35,7 @@ import Testing
       let maxCode = (1 << bits) - 1
       for count in Self.counts {
         for groupSize in Self.groupSizes {
-          var generator = SplitMix64(seed: UInt64(bits * 10_000 + count * 10 + groupSize))
+          var generator = SeededGenerator(seed: UInt64(bits * 10_000 + count * 10 + groupSize))
           var x = generator.floats(count, in: -1.2..<1.2)
           // Exact ties in the power-of-two groups: x = m + (q + ½)·s.
           for i in stride(from: 0, to: count, by: 3) where (i / groupSize) % 4 == 0 {
@@ -100,12 +100,25 @@ import Testing
     }
   }
 
+  @Test(arguments: backendsUnderTest, AffineForm.allCases)
+  func nonFiniteInputGivesTheDocumentedCodesInsteadOfTrapping(_ name: String, _ form: AffineForm) throws {
+    let kernel = try backend(name)
+    // 11 values so that both the vector body and the scalar tail see NaN and ±∞.
+    let x: [Float] = [.nan, .infinity, -.infinity, 0.5, .nan, 1, .infinity, -.infinity, .nan, .infinity, -.infinity]
+    var codes = [UInt8](repeating: 9, count: x.count)
+    kernel.quantize(count: x.count, groupSize: 64, x, scales: [0.25], offsets: [form == .floatMinimum ? -1 : 8],
+                    form: form, maxCode: 15, &codes)
+    for (value, code) in zip(x, codes) where !value.isFinite {
+      #expect(code == (value == .infinity ? 15 : 0), "\(value) → \(code) on \(name) (\(form))")
+    }
+  }
+
   @Test(arguments: backendsUnderTest)
   func groupMinMaxIsExactAndReportsNonFiniteValues(_ name: String) throws {
     let kernel = try backend(name)
     for count in Self.counts where count > 0 {
       for groupSize in Self.groupSizes {
-        var generator = SplitMix64(seed: UInt64(count * 7 + groupSize))
+        var generator = SeededGenerator(seed: UInt64(count * 7 + groupSize))
         var x = generator.floats(count, in: -3..<3)
         let groups = (count + groupSize - 1) / groupSize
         func run(_ backend: any Backend) -> ([Float], [Float], Bool) {
@@ -131,7 +144,7 @@ import Testing
     let kernel = try backend(name)
     for bits in 1...8 {
       for count in 0...70 {
-        var generator = SplitMix64(seed: UInt64(bits * 100 + count))
+        var generator = SeededGenerator(seed: UInt64(bits * 100 + count))
         let codes = (0..<count).map { _ in UInt8.random(in: 0...UInt8((1 << bits) - 1), using: &generator) }
         let bytes = (count * bits + 7) / 8
         var packed = [UInt8](repeating: 0xFF, count: max(bytes, 1)), expected = packed
@@ -166,7 +179,7 @@ import Testing
   func codeDistancesAreExact(_ name: String) throws {
     let kernel = try backend(name)
     for count in awkwardLengths {
-      var generator = SplitMix64(seed: UInt64(count) &+ 55)
+      var generator = SeededGenerator(seed: UInt64(count) &+ 55)
       var a = (0..<count).map { _ in Int8.random(in: .min ... .max, using: &generator) }
       var b = (0..<count).map { _ in Int8.random(in: .min ... .max, using: &generator) }
       if count > 2 { a[0] = -128; b[0] = -128; a[1] = 127; b[1] = -128 }  // extremes

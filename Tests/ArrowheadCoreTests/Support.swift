@@ -22,25 +22,6 @@ func backend(_ name: String) throws -> any Backend {
 
 let reference = ReferenceBackend()
 
-/// A deterministic generator (SplitMix64): a failure names its seed and reproduces exactly.
-struct SplitMix64: RandomNumberGenerator {
-  private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
-extension SplitMix64 {
-  /// `count` uniform floats in [low, high).
-  mutating func floats(_ count: Int, in range: Range<Float> = -1..<1) -> [Float] {
-    (0..<count).map { _ in Float.random(in: range, using: &self) }
-  }
-}
 
 /// Awkward lengths: 0, 1, around every vector width (4, 8, 16) and block size, odd sizes.
 let awkwardLengths = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 127, 129, 255, 257, 1000]

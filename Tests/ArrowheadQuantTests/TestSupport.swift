@@ -5,19 +5,6 @@ import ArrowheadQuant
 import Glibc
 #endif
 
-/// SplitMix64: a tiny deterministic generator so that every failure is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 /// `count` values, roughly Gaussian (sum of uniforms) with a few outliers, like real weights.
 func weightLikeValues(_ count: Int, seed: UInt64, scale: Float = 0.05) -> [Float] {
   var generator = SeededGenerator(seed: seed)

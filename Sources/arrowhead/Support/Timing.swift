@@ -79,23 +79,9 @@ func timeSideBySide(
   return samples.map(TimingSummary.init(samples:))
 }
 
-/// A deterministic generator (SplitMix64) for benchmark and test data, so that `--seed`
-/// reproduces inputs exactly.
-struct SplitMix64: RandomNumberGenerator {
-  private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 /// `count` uniform floats in [-1, 1) from `generator`.
-func randomFloats(_ count: Int, using generator: inout SplitMix64) -> [Float] {
-  (0..<count).map { _ in Float.random(in: -1..<1, using: &generator) }
+func randomFloats(_ count: Int, using generator: inout SeededGenerator) -> [Float] {
+  generator.floats(count)
 }
 
 /// Peak single-core FLOP rate of the best runnable SIMD variant, measured with a
