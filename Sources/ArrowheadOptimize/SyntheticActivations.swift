@@ -1,3 +1,4 @@
+import Arrowhead
 import ArrowheadQuant
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +22,7 @@ public enum SyntheticActivations {
   public static func timeGrouped(count: Int, timesteps: Int, groups: Int, seed: UInt64 = 1) throws(QuantizationError) -> [[Float]] {
     let grouping = try TimeGrouping(timesteps: timesteps, groups: groups)
     let noise = try BetaSchedule.cosine(timesteps: timesteps).noiseStandardDeviations
-    var generator = SplitMix64(seed: seed)
+    var generator = SeededGenerator(seed: seed)
     var result: [[Float]] = []
     for group in 0..<groups {
       var samples: [Float] = []
@@ -45,20 +46,8 @@ public enum SyntheticActivations {
   }
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fast, reproducible generator.
-struct SplitMix64 {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// Uniform in [0, 1).
+extension SeededGenerator {
+  /// Uniform in [0, 1): the top 53 bits of the next word.
   mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
 
   /// Standard normal (Box–Muller).

@@ -3,17 +3,11 @@ import ArrowheadIO
 import ArrowheadQuant
 import Foundation
 
-/// SplitMix64, for reproducible test data.
-struct TestGenerator: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
+/// Reproducible test data: the project's SplitMix64 with a Gaussian draw.
+typealias TestGenerator = SeededGenerator
+
+extension SeededGenerator {
+  /// Standard normal (Box–Muller).
   mutating func gaussian() -> Float {
     let u = max(Double.random(in: 0..<1, using: &self), 1e-300), v = Double.random(in: 0..<1, using: &self)
     return Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v))
