@@ -151,6 +151,21 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  public func liveVectors() -> (ids: [Int], vectors: [Float]) {
+    lock.reading {
+      var vectors = [Float]()
+      vectors.reserveCapacity(slots * dimension)
+      for slot in 0..<slots {
+        if store.keepsFloats {
+          vectors.append(contentsOf: UnsafeBufferPointer(start: store.floats.pointer(Float.self) + slot * dimension, count: dimension))
+        } else {
+          vectors.append(contentsOf: store.vector(slot))
+        }
+      }
+      return ((0..<slots).map { ids.id(of: $0) }, vectors)
+    }
+  }
+
   /// Releases spare capacity left by incremental adds.
   public func shrinkToFit() {
     lock.writing {

@@ -44,6 +44,32 @@ final class RawBuffer: @unchecked Sendable {
     if mapping == nil { base?.deallocate() }
   }
 
+  /// Replaces the contents with a view of `count` bytes at `offset` inside `mapping`.
+  func adopt(mapping: FileMapping, offset: Int, count: Int) {
+    if self.mapping == nil { base?.deallocate() }
+    self.mapping = count == 0 ? nil : mapping
+    self.base = count == 0 ? nil : mapping.base.map { $0 + offset }
+    self.capacity = count
+  }
+
+  /// Replaces the contents with an owned copy of `bytes`.
+  func copyIn(_ bytes: UnsafeRawBufferPointer) {
+    if mapping == nil { base?.deallocate() }
+    mapping = nil
+    base = nil
+    capacity = 0
+    guard bytes.count > 0, let source = bytes.baseAddress else { return }
+    let fresh = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: Self.alignment)
+    fresh.copyMemory(from: source, byteCount: bytes.count)
+    base = fresh
+    capacity = bytes.count
+  }
+
+  /// The first `count` bytes.
+  func bytes(_ count: Int) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(start: count == 0 ? nil : base, count: count)
+  }
+
   /// Whether the memory is a view into a file mapping.
   var isMapped: Bool { mapping != nil }
 

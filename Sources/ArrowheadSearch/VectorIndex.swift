@@ -53,6 +53,10 @@ public protocol VectorIndex: AnyObject, Sendable {
   /// storage without a Float32 copy).
   func vector(for id: Int) throws(SearchError) -> [Float]
 
+  /// Every live vector with its id, in slot order: the stored Float32 rows (unit vectors
+  /// for cosine), or the decoded codes when no Float32 copy is kept. O(n·d) memory.
+  func liveVectors() -> (ids: [Int], vectors: [Float])
+
   /// The `k` nearest live vectors of each query in `queries` (row-major), nearest first.
   /// `filter`, when given, is applied during the search: only ids it accepts are returned.
   func search(
@@ -61,6 +65,11 @@ public protocol VectorIndex: AnyObject, Sendable {
 }
 
 extension VectorIndex {
+  /// Saves the index to `path` atomically; see `IndexFile`.
+  public func save(to path: String, metadata: IndexFile.Metadata = IndexFile.Metadata()) throws(IndexFileError) {
+    try IndexFile.save(self, to: path, metadata: metadata)
+  }
+
   /// Total bytes held (`memoryUsage.total`).
   public var memoryUsed: Int { memoryUsage.total }
 
