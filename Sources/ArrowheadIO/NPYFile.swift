@@ -29,6 +29,14 @@ public enum NPYFile {
     /// Byte offset of the first element.
     public var dataOffset: Int
 
+    /// Creates a header description.
+    public init(descr: String, fortranOrder: Bool, shape: [Int], dataOffset: Int) {
+      self.descr = descr
+      self.fortranOrder = fortranOrder
+      self.shape = shape
+      self.dataOffset = dataOffset
+    }
+
     /// Bytes per element for the supported types (nil otherwise).
     public var elementSize: Int? {
       switch descr {
@@ -46,13 +54,24 @@ public enum NPYFile {
 
   /// Reads only the header of `path`.
   public static func readHeader(_ path: String) throws(VectorFileError) -> Header {
-    try parseHeader(FileMapping(path: path).bytes, path: path)
+    let mapping = try FileMapping(path: path)
+    return try withExtendedLifetime(mapping) { () throws(VectorFileError) -> Header in
+      try parseHeader(mapping.bytes, path: path)
+    }
   }
 
   /// Reads a matrix of Float32. `<f4` is mapped in place; `<f8`, `|u1` and `|i1` are
   /// converted into an owned copy with a note.
   public static func readFloat32(_ path: String) throws(VectorFileError) -> VectorMatrix<Float> {
     let mapping = try FileMapping(path: path)
+    // The mapping must outlive every use of `bytes` (Swift may end an object's life at
+    // its last use).
+    return try withExtendedLifetime(mapping) { () throws(VectorFileError) -> VectorMatrix<Float> in
+      try readFloat32(mapping, path: path)
+    }
+  }
+
+  private static func readFloat32(_ mapping: FileMapping, path: String) throws(VectorFileError) -> VectorMatrix<Float> {
     let header = try parseHeader(mapping.bytes, path: path)
     let (rows, columns, _) = try checkedShape(header, mapping: mapping, path: path, supported: floatTypes)
     let bytes = mapping.bytes
@@ -81,6 +100,12 @@ public enum NPYFile {
   /// outside Int32 throw `.invalidShape` naming the first one.
   public static func readInt32(_ path: String) throws(VectorFileError) -> VectorMatrix<Int32> {
     let mapping = try FileMapping(path: path)
+    return try withExtendedLifetime(mapping) { () throws(VectorFileError) -> VectorMatrix<Int32> in
+      try readInt32(mapping, path: path)
+    }
+  }
+
+  private static func readInt32(_ mapping: FileMapping, path: String) throws(VectorFileError) -> VectorMatrix<Int32> {
     let header = try parseHeader(mapping.bytes, path: path)
     let (rows, columns, _) = try checkedShape(header, mapping: mapping, path: path, supported: integerTypes)
     let bytes = mapping.bytes

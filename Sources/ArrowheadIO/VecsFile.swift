@@ -104,7 +104,15 @@ public enum VecsFile {
   ) throws(VectorFileError) -> VectorMatrix<T> {
     let mapping = try FileMapping(path: path)
     mapping.adviseSequential()
-    let bytes = mapping.bytes
+    return try withExtendedLifetime(mapping) { () throws(VectorFileError) -> VectorMatrix<T> in
+      try parseRows(mapping.bytes, path: path, elementSize: elementSize, convert)
+    }
+  }
+
+  private static func parseRows<T: BitwiseCopyable & Sendable>(
+    _ bytes: UnsafeRawBufferPointer, path: String, elementSize: Int,
+    _ convert: (UnsafeRawPointer, UnsafeMutablePointer<T>, Int) -> Void
+  ) throws(VectorFileError) -> VectorMatrix<T> {
     if bytes.isEmpty { return VectorMatrix(rows: 0, columns: 0, elements: []) }
     guard bytes.count >= 4 else { throw .truncated(path: path, offset: 0, needed: 4, available: bytes.count) }
     let dimension = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self)))

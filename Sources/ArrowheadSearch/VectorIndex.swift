@@ -210,7 +210,12 @@ struct IDTable: Sendable {
     if explicit == nil {
       return id >= 0 && id < slotCount && isLive(id) ? id : nil
     }
-    return slotOf[id].map(Int.init)
+    // Stale entries (ids of removed vectors whose slot was later reused) are filtered
+    // by checking the slot is live and still holds this id.
+    guard let explicit, let slot = slotOf[id].map(Int.init), slot < explicit.count, explicit[slot] == id, isLive(slot) else {
+      return nil
+    }
+    return slot
   }
 
   /// Checks `ids` for a batch of `count` vectors and returns the ids to use.

@@ -52,10 +52,18 @@ func readVectors(_ path: String, what: String) throws -> VectorMatrix<Float> {
   }
 }
 
+/// How `search` and `eval` bring an index into memory.
+enum LoadMode: String, ExpressibleByArgument, CaseIterable, Sendable {
+  /// Map the file (no copy; pages are read on demand).
+  case map
+  /// Copy into memory (2 MiB-aligned, huge-page-advised buffers: faster random access).
+  case copy
+}
+
 /// Loads an index file as a clean CLI failure on error.
-func loadIndex(_ path: String, engine: Engine) throws -> IndexFile.Loaded {
+func loadIndex(_ path: String, engine: Engine, mode: LoadMode = .map) throws -> IndexFile.Loaded {
   do {
-    return try IndexFile.load(path, engine: engine)
+    return try IndexFile.load(path, options: IndexFile.LoadOptions(memoryMap: mode == .map), engine: engine)
   } catch {
     throw CommandFailure("\(error)")
   }

@@ -39,6 +39,9 @@ struct IndexEval: ParsableCommand {
   @Option(name: .long, help: "Timed passes per setting (the best is reported).")
   var `repeat`: Int = 3
 
+  @Option(name: .long, help: "How to load the index: map (memory-map the file) or copy (into huge-page memory).")
+  var load: LoadMode = .map
+
   @OptionGroup var outputOptions: OutputOptions
 
   func validate() throws {
@@ -82,7 +85,7 @@ struct IndexEval: ParsableCommand {
     let engine = try commandEngine()
     let threadList = try parseList(threadCounts, option: "--thread-counts")
     let loadWatch = Stopwatch()
-    let loaded = try loadIndex(index, engine: engine)
+    let loaded = try loadIndex(index, engine: engine, mode: load)
     let loadSeconds = loadWatch.seconds
     let target = loaded.index
     let matrix = try readVectors(queries, what: "queries")

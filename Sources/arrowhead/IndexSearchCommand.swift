@@ -32,6 +32,9 @@ struct IndexSearch: ParsableCommand {
   @Option(name: .long, help: "Queries to print in the table (all with --json).")
   var show: Int = 10
 
+  @Option(name: .long, help: "How to load the index: map (memory-map the file) or copy (into huge-page memory).")
+  var load: LoadMode = .map
+
   @OptionGroup var outputOptions: OutputOptions
 
   func validate() throws {
@@ -52,7 +55,7 @@ struct IndexSearch: ParsableCommand {
 
   func run() throws {
     let engine = try commandEngine(threads: threads)
-    let loaded = try loadIndex(index, engine: engine)
+    let loaded = try loadIndex(index, engine: engine, mode: load)
     let matrix = try readVectors(queries, what: "queries")
     guard matrix.columns == loaded.index.dimension || matrix.rows == 0 else {
       throw CommandFailure("queries '\(queries)' have dimension \(matrix.columns), the index has \(loaded.index.dimension)")
