@@ -81,6 +81,7 @@ var targets: [Target] = [
     dependencies: [
       "ArrowheadCore",
       "ArrowheadReference",
+      "ArrowheadSIMD",
       .target(name: "ArrowheadOpenBLAS", condition: .when(traits: [openBLASTrait])),
     ] + simdVariants.map { .target(name: $0.target) },
     swiftSettings: optimized
@@ -91,6 +92,12 @@ var targets: [Target] = [
     name: "ArrowheadReference",
     dependencies: ["ArrowheadCore"],
     path: "Backends/Reference",
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadSIMD",
+    dependencies: ["ArrowheadCore"],
+    path: "Backends/SIMDBackend",
     swiftSettings: optimized
   ),
   .target(
@@ -149,7 +156,7 @@ for variant in simdVariants {
   targets.append(
     .target(
       name: variant.target,
-      dependencies: ["ArrowheadCore"],
+      dependencies: ["ArrowheadCore", "ArrowheadSIMD", "CArrowheadCPU"],
       path: variant.folder,
       swiftSettings: optimized + (variant.flags.isEmpty ? [] : [.unsafeFlags(variant.flags)]),
       linkerSettings: [.linkedLibrary("m")]

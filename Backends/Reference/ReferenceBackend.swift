@@ -16,7 +16,7 @@ public struct ReferenceBackend: Backend {
   public var details: [String: String] { [:] }
 
   public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference {
-    Preference(score: 1, reason: "scalar reference (fallback)")
+    .notAccelerated("scalar reference (runs only when nothing else can)")
   }
 
   // MARK: Level 1
@@ -59,7 +59,7 @@ public struct ReferenceBackend: Backend {
   public func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
-    beta: Float, _ y: UnsafeMutablePointer<Float>
+    beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
   ) {
     let outputs = transpose == .normal ? rows : columns
     let inner = transpose == .normal ? columns : rows

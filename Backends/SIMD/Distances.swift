@@ -23,22 +23,22 @@ enum SIMDDistances {
              queries: queries, ldq: ldq, base: base, ldb: ldb, out, ldo: ldo, threads: threads)
       return
     }
-    let problem = GemmOperands(
+    let problem: GemmOperands = (
       rows: queryCount, columns: baseCount, depth: dimension,
       a: queries, lda: ldq, transposeA: false, b: base, ldb: ldb, transposeB: true, c: out, ldc: ldo)
     switch metric {
     case .innerProduct:
-      SIMDGemm.run(problem, epilogue: .linear(alpha: 1, beta: 0), threads: threads)
+      SIMDGemm.run(problem, epilogue: linearEpilogue(alpha: 1, beta: 0), threads: threads)
     case .squaredL2:
       withNorms(queryNorms, queryCount, queries, ldq, dimension, squared: true, threads: threads) { qn in
         withNorms(baseNorms, baseCount, base, ldb, dimension, squared: true, threads: threads) { bn in
-          SIMDGemm.run(problem, epilogue: .squaredL2(rowNorms: qn, columnNorms: bn), threads: threads)
+          SIMDGemm.run(problem, epilogue: (.squaredL2, 1, 0, qn, bn), threads: threads)
         }
       }
     case .cosine:
       withInverseNorms(queryNorms, queryCount, queries, ldq, dimension, threads: threads) { qi in
         withInverseNorms(baseNorms, baseCount, base, ldb, dimension, threads: threads) { bi in
-          SIMDGemm.run(problem, epilogue: .cosine(rowInverseNorms: qi, columnInverseNorms: bi), threads: threads)
+          SIMDGemm.run(problem, epilogue: (.cosine, 1, 0, qi, bi), threads: threads)
         }
       }
     }
@@ -69,7 +69,8 @@ enum SIMDDistances {
     let box = UncheckedSendableBox(inverse)
     Parallel.forEachChunk(count, granularity: 1024, threads: count >= 8192 ? threads : 1) { range in
       for i in range {
-        let norm = given.map { $0[i] } ?? SIMDLevel1.sumOfSquares(dimension, rows + i * ld).squareRoot()
+        var norm: Float
+        if let given { norm = given[i] } else { norm = SIMDLevel1.sumOfSquares(dimension, rows + i * ld).squareRoot() }
         box.value[i] = norm > 0 ? 1 / norm : (norm.isNaN ? .nan : 0)
       }
     }
@@ -82,8 +83,20 @@ enum SIMDDistances {
     _ out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int
   ) {
     let workers = baseCount * dimension * queryCount >= 1 << 18 ? threads : 1
-    let queryNorms = metric == .cosine
-      ? (0..<queryCount).map { SIMDLevel1.sumOfSquares(dimension, queries + $0 * ldq).squareRoot() } : []
+    // ‖q‖ for cosine (queryCount < directQueryLimit, so a fixed-size stack buffer).
+    var queryNorms: (Float, Float, Float, Float) = (0, 0, 0, 0)
+    if metric == .cosine {
+      for i in 0..<queryCount {
+        let norm = SIMDLevel1.sumOfSquares(dimension, queries + i * ldq).squareRoot()
+        switch i {
+        case 0: queryNorms.0 = norm
+        case 1: queryNorms.1 = norm
+        case 2: queryNorms.2 = norm
+        default: queryNorms.3 = norm
+        }
+      }
+    }
+    let norms = queryNorms
     let output = UncheckedSendableBox(out)
     Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
       for j in range {
@@ -96,7 +109,8 @@ enum SIMDDistances {
           case .squaredL2: value = squaredDistance(dimension, q, x)
           case .innerProduct: value = SIMDLevel1.dot(dimension, q, x)
           case .cosine:
-            let denominator = queryNorms[i] * xNorm
+            let queryNorm = i == 0 ? norms.0 : (i == 1 ? norms.1 : (i == 2 ? norms.2 : norms.3))
+            let denominator = queryNorm * xNorm
             value = denominator > 0 ? SIMDLevel1.dot(dimension, q, x) / denominator : (denominator.isNaN ? .nan : 0)
           }
           output.value[i * ldo + j] = value

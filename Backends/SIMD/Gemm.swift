@@ -10,6 +10,18 @@
 // partial tiles are written back through a small buffer. The write-back applies alpha and
 // beta (and, for distance matrices, the epilogue that turns X·Yᵀ into L2 or cosine).
 import ArrowheadCore
+import CArrowheadCPU
+#if canImport(Glibc)
+import Glibc
+
+@inline(__always)
+func adviseHugePages(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) {
+  _ = madvise(pointer, byteCount, MADV_HUGEPAGE)
+}
+#else
+@inline(__always)
+func adviseHugePages(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) {}
+#endif
 
 let lanes = VectorF32.scalarCount
 /// Rows of the micro-tile.
@@ -27,24 +39,40 @@ func storeVector(_ vector: VectorF32, _ pointer: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(pointer).storeBytes(of: vector, as: VectorF32.self)
 }
 
+// No struct or payload enum is declared in the per-ISA modules: the value witnesses of such
+// a type (`__swift_memcpy88_8` …) are link-once helpers that every module emits with its own
+// -march (AVX moves in v3/v4), and the linker would keep one copy for all. Tuples use the
+// runtime's witnesses instead. ISAVariantTests checks that no such symbol is shared.
+
 /// What the write-back does with the accumulated tile `acc` (= the product of this depth
 /// block) and the previous content of C.
-enum GemmEpilogue {
+enum GemmEpilogueKind {
   /// C ← α·acc + β·C (β = 0: C not read).
-  case linear(alpha: Float, beta: Float)
-  /// C ← max(qn[i] + xn[j] − 2·(acc + C'), 0), C' = 0 on the first depth block.
-  case squaredL2(rowNorms: UnsafePointer<Float>, columnNorms: UnsafePointer<Float>)
-  /// C ← (acc + C')·ri[i]·rj[j] (reciprocal norms, 0 for zero vectors).
-  case cosine(rowInverseNorms: UnsafePointer<Float>, columnInverseNorms: UnsafePointer<Float>)
+  case linear
+  /// C ← max(qn[i] + xn[j] − 2·(acc + C'), 0), C' = 0 on the first depth block; rowValues
+  /// and columnValues hold ‖q‖² and ‖x‖².
+  case squaredL2
+  /// C ← (acc + C')·ri[i]·rj[j]; rowValues and columnValues hold reciprocal norms.
+  case cosine
 }
 
+/// An epilogue: its kind, α and β (linear), and the per-row / per-column values (others).
+typealias GemmEpilogue = (
+  kind: GemmEpilogueKind, alpha: Float, beta: Float,
+  rowValues: UnsafePointer<Float>?, columnValues: UnsafePointer<Float>?
+)
+
+/// C ← α·A·B + β·C.
+@inline(__always)
+func linearEpilogue(alpha: Float, beta: Float) -> GemmEpilogue { (.linear, alpha, beta, nil, nil) }
+
 /// A gemm problem with operands already described through their transposes.
-struct GemmOperands {
-  var rows: Int, columns: Int, depth: Int
-  var a: UnsafePointer<Float>, lda: Int, transposeA: Bool
-  var b: UnsafePointer<Float>, ldb: Int, transposeB: Bool
-  var c: UnsafeMutablePointer<Float>, ldc: Int
-}
+typealias GemmOperands = (
+  rows: Int, columns: Int, depth: Int,
+  a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+  b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+  c: UnsafeMutablePointer<Float>, ldc: Int
+)
 
 enum SIMDGemm {
   /// Work (m·n·k) below which a second thread costs more than it saves.
@@ -60,6 +88,10 @@ enum SIMDGemm {
       return
     }
     let work = m * n * k
+    if work <= smallWork, epilogue.kind == .linear {
+      small(problem, alpha: epilogue.alpha, beta: epilogue.beta)
+      return
+    }
     let workers = work < parallelThreshold ? 1 : max(1, threads)
     if workers == 1 {
       blocked(problem, rowRange: 0..<m, columnRange: 0..<n, epilogue: epilogue)
@@ -84,9 +116,10 @@ enum SIMDGemm {
     for i in 0..<p.rows {
       for j in 0..<p.columns {
         let c = p.c + i * p.ldc + j
-        switch epilogue {
-        case let .linear(_, beta): c.pointee = beta == 0 ? 0 : beta * c.pointee
-        case let .squaredL2(rn, cn): c.pointee = max(rn[i] + cn[j], 0)
+        switch epilogue.kind {
+        case .linear: c.pointee = epilogue.beta == 0 ? 0 : epilogue.beta * c.pointee
+        case .squaredL2:
+          c.pointee = max(epilogue.rowValues.unsafelyUnwrapped[i] + epilogue.columnValues.unsafelyUnwrapped[j], 0)
         case .cosine: c.pointee = 0
         }
       }
@@ -98,12 +131,15 @@ enum SIMDGemm {
     let kc = min(GemmBlocking.kc, p.depth)
     let mc = min(GemmBlocking.mc, roundUp(rowRange.count, microRows))
     let nc = min(GemmBlocking.nc, roundUp(columnRange.count, microColumns))
-    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: mc * kc)
-    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nc * kc)
+    // Cache-line aligned: a vector load that straddles two lines costs two.
+    let rawA = UnsafeMutableRawPointer.allocate(byteCount: mc * kc * 4, alignment: 64)
+    let rawB = allocatePanel(byteCount: nc * kc * 4)
     defer {
-      packedA.deallocate()
-      packedB.deallocate()
+      rawA.deallocate()
+      rawB.deallocate()
     }
+    let packedA = rawA.bindMemory(to: Float.self, capacity: mc * kc)
+    let packedB = rawB.bindMemory(to: Float.self, capacity: nc * kc)
     var jc = columnRange.lowerBound
     while jc < columnRange.upperBound {
       let ncCurrent = min(nc, columnRange.upperBound - jc)
@@ -126,6 +162,17 @@ enum SIMDGemm {
       }
       jc += ncCurrent
     }
+  }
+
+  /// A cache-line aligned buffer; one of 2 MiB or more is aligned to 2 MiB and marked for
+  /// transparent huge pages, which saves TLB misses when the micro-kernel walks a large
+  /// packed panel.
+  static func allocatePanel(byteCount: Int) -> UnsafeMutableRawPointer {
+    let hugePage = 2 << 20
+    guard byteCount >= hugePage else { return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64) }
+    let pointer = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: hugePage)
+    adviseHugePages(pointer, byteCount)
+    return pointer
   }
 
   @inline(__always)
@@ -246,11 +293,18 @@ enum SIMDGemm {
     _ c: UnsafeMutablePointer<Float>, ldc: Int, tileRows: Int, tileColumns: Int,
     row: Int, column: Int, epilogue: GemmEpilogue, firstBlock: Bool, lastBlock: Bool
   ) {
+    // Fetch the C tile while the product is computed: a large C is not in cache, and six
+    // misses at the write-back would cost ~15 % of the kernel.
+    for r in 0..<tileRows {
+      arrowhead_prefetch_for_write(c + r * ldc)
+      arrowhead_prefetch_for_write(c + r * ldc + microColumns - 1)
+    }
     var c00 = VectorF32(), c01 = VectorF32(), c10 = VectorF32(), c11 = VectorF32()
     var c20 = VectorF32(), c21 = VectorF32(), c30 = VectorF32(), c31 = VectorF32()
     var c40 = VectorF32(), c41 = VectorF32(), c50 = VectorF32(), c51 = VectorF32()
     var pa = a, pb = b
-    for _ in 0..<depth {
+    @inline(__always)
+    func step(_ pa: UnsafePointer<Float>, _ pb: UnsafePointer<Float>) {
       let b0 = loadVector(pb), b1 = loadVector(pb + lanes)
       var broadcast = VectorF32(repeating: pa[0])
       c00 = multiplyAdd(broadcast, b0, c00); c01 = multiplyAdd(broadcast, b1, c01)
@@ -264,8 +318,21 @@ enum SIMDGemm {
       c40 = multiplyAdd(broadcast, b0, c40); c41 = multiplyAdd(broadcast, b1, c41)
       broadcast = VectorF32(repeating: pa[5])
       c50 = multiplyAdd(broadcast, b0, c50); c51 = multiplyAdd(broadcast, b1, c51)
+    }
+    // Unrolled by the ISA's factor (constant, so the inner loop disappears).
+    let unroll = GemmBlocking.unroll
+    var remaining = depth
+    while remaining >= unroll {
+      for u in 0..<unroll { step(pa + u * microRows, pb + u * microColumns) }
+      pa += unroll * microRows
+      pb += unroll * microColumns
+      remaining -= unroll
+    }
+    while remaining > 0 {
+      step(pa, pb)
       pa += microRows
       pb += microColumns
+      remaining -= 1
     }
     let full = tileRows == microRows && tileColumns == microColumns
     if full {
@@ -277,18 +344,31 @@ enum SIMDGemm {
       writeRow(c50, c51, c + 5 * ldc, row: row + 5, column: column, epilogue, firstBlock, lastBlock)
       return
     }
-    // Partial tile: go through a local buffer, then copy the valid part.
+    writePartialTile(
+      (c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51), c, ldc: ldc,
+      tileRows: tileRows, tileColumns: tileColumns, row: row, column: column, epilogue: epilogue,
+      firstBlock: firstBlock, lastBlock: lastBlock)
+  }
+
+  /// Writes the valid `tileRows × tileColumns` part of a tile through a row buffer.
+  @inline(never)
+  static func writePartialTile(
+    _ r0: (VectorF32, VectorF32), _ r1: (VectorF32, VectorF32), _ r2: (VectorF32, VectorF32),
+    _ r3: (VectorF32, VectorF32), _ r4: (VectorF32, VectorF32), _ r5: (VectorF32, VectorF32),
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, tileRows: Int, tileColumns: Int, row: Int, column: Int,
+    epilogue: GemmEpilogue, firstBlock: Bool, lastBlock: Bool
+  ) {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: microColumns) { scratch in
       let buffer = scratch.baseAddress!
       for r in 0..<tileRows {
         let (v0, v1): (VectorF32, VectorF32)
         switch r {
-        case 0: (v0, v1) = (c00, c01)
-        case 1: (v0, v1) = (c10, c11)
-        case 2: (v0, v1) = (c20, c21)
-        case 3: (v0, v1) = (c30, c31)
-        case 4: (v0, v1) = (c40, c41)
-        default: (v0, v1) = (c50, c51)
+        case 0: (v0, v1) = r0
+        case 1: (v0, v1) = r1
+        case 2: (v0, v1) = r2
+        case 3: (v0, v1) = r3
+        case 4: (v0, v1) = r4
+        default: (v0, v1) = r5
         }
         let destination = c + r * ldc
         for j in 0..<microColumns { buffer[j] = j < tileColumns ? destination[j] : 0 }
@@ -306,8 +386,9 @@ enum SIMDGemm {
     _ epilogue: GemmEpilogue, _ firstBlock: Bool, _ lastBlock: Bool, validColumns: Int = microColumns
   ) {
     var s0 = v0, s1 = v1
-    switch epilogue {
-    case let .linear(alpha, beta):
+    switch epilogue.kind {
+    case .linear:
+      let alpha = epilogue.alpha, beta = epilogue.beta
       let effectiveBeta: Float = firstBlock ? beta : 1
       // C = α·Σ_blocks(A_b·B_b) + β·C: α scales every block, β only the first.
       let alphaVector = VectorF32(repeating: alpha)
@@ -318,7 +399,8 @@ enum SIMDGemm {
         s0 = s0 + betaVector * loadVector(c)
         s1 = s1 + betaVector * loadVector(c + lanes)
       }
-    case let .squaredL2(rowNorms, columnNorms):
+    case .squaredL2:
+      let rowNorms = epilogue.rowValues.unsafelyUnwrapped, columnNorms = epilogue.columnValues.unsafelyUnwrapped
       if !firstBlock {
         s0 = s0 + loadVector(c)
         s1 = s1 + loadVector(c + lanes)
@@ -334,7 +416,8 @@ enum SIMDGemm {
         s0.replace(with: VectorF32(), where: s0 .< VectorF32())
         s1.replace(with: VectorF32(), where: s1 .< VectorF32())
       }
-    case let .cosine(rowInverse, columnInverse):
+    case .cosine:
+      let rowInverse = epilogue.rowValues.unsafelyUnwrapped, columnInverse = epilogue.columnValues.unsafelyUnwrapped
       if !firstBlock {
         s0 = s0 + loadVector(c)
         s1 = s1 + loadVector(c + lanes)

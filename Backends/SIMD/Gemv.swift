@@ -4,15 +4,28 @@
 import ArrowheadCore
 
 enum SIMDGemv {
+  /// Elements of A below which one thread does the whole product (1 MiB of A).
+  static let parallelThreshold = 1 << 18
+
+  /// Splits the output over threads: rows of A (op = A) or columns of A (op = Aᵀ), so each
+  /// worker writes its own part of y and reads its own part of A.
   static func run(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
-    beta: Float, _ y: UnsafeMutablePointer<Float>
+    beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
   ) {
+    let workers = rows * columns >= parallelThreshold ? threads : 1
+    let output = UncheckedSendableBox(y)
     if transpose == .normal {
-      normal(rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y)
+      Parallel.forEachChunk(rows, granularity: 64, threads: workers) { range in
+        normal(rows: range.count, columns: columns, alpha: alpha, a + range.lowerBound * lda, lda: lda, x,
+               beta: beta, output.value + range.lowerBound)
+      }
     } else {
-      transposed(rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y)
+      Parallel.forEachChunk(columns, granularity: 64, threads: workers) { range in
+        transposed(rows: rows, columns: range.count, alpha: alpha, a + range.lowerBound, lda: lda, x,
+                   beta: beta, output.value + range.lowerBound)
+      }
     }
   }
 

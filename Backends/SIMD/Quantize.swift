@@ -223,42 +223,19 @@ enum SIMDQuantize {
 
   // MARK: 8-bit code distances
 
+  /// Plain loops: LLVM vectorises them with this module's ISA (pmaddwd / vpmaddwd), and
+  /// no generic SIMD conversion is instantiated (see SIMDKernelSet.swift on shared symbols).
   static func int8Dot(count: Int, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>) -> Int32 {
-    typealias Wide = SIMD16<Int32>
-    var accumulator = Wide()
-    var i = 0
-    while i + 16 <= count {
-      let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Int8>.self)
-      let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Int8>.self)
-      accumulator &+= Wide(truncatingIfNeeded: x) &* Wide(truncatingIfNeeded: y)
-      i += 16
-    }
     var total: Int32 = 0
-    for lane in 0..<16 { total &+= accumulator[lane] }
-    while i < count {
-      total &+= Int32(a[i]) * Int32(b[i])
-      i += 1
-    }
+    for i in 0..<count { total &+= Int32(a[i]) &* Int32(b[i]) }
     return total
   }
 
   static func uint8SquaredL2(count: Int, _ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int32 {
-    typealias Wide = SIMD16<Int32>
-    var accumulator = Wide()
-    var i = 0
-    while i + 16 <= count {
-      let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<UInt8>.self)
-      let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<UInt8>.self)
-      let difference = Wide(truncatingIfNeeded: x) &- Wide(truncatingIfNeeded: y)
-      accumulator &+= difference &* difference
-      i += 16
-    }
     var total: Int32 = 0
-    for lane in 0..<16 { total &+= accumulator[lane] }
-    while i < count {
-      let difference = Int32(a[i]) - Int32(b[i])
-      total &+= difference * difference
-      i += 1
+    for i in 0..<count {
+      let difference = Int32(a[i]) &- Int32(b[i])
+      total &+= difference &* difference
     }
     return total
   }

@@ -5,19 +5,20 @@
 // to that one source). This file alone says what differs: names, the CPU features
 // required, the vector type and the multiply-add, and the gemm blocking.
 import ArrowheadCore
+import CArrowheadCPU
 
 enum Variant {
   /// Backend name as `ARROWHEAD_BACKEND` spells it.
-  static let name = "simd-baseline"
+  static let name: StaticString = "simd-baseline"
   #if arch(x86_64)
-  static let compiledISA = "x86-64 baseline (SSE2, no FMA)"
-  static let requiredFeatures: Set<CPUFeature> = [.sse2]
+  static let compiledISA: StaticString = "x86-64 baseline (SSE2, no FMA)"
+  static let requiredFeatureMask = UInt64(ARROWHEAD_CPU_SSE2)
   #elseif arch(arm64)
-  static let compiledISA = "arm64 baseline (NEON)"
-  static let requiredFeatures: Set<CPUFeature> = [.neon]
+  static let compiledISA: StaticString = "arm64 baseline (NEON)"
+  static let requiredFeatureMask = UInt64(ARROWHEAD_CPU_NEON)
   #else
-  static let compiledISA = "portable baseline"
-  static let requiredFeatures: Set<CPUFeature> = []
+  static let compiledISA: StaticString = "portable baseline"
+  static let requiredFeatureMask: UInt64 = 0
   #endif
   /// Higher levels win dispatch ties between variants of the SIMD backend.
   static let level = 1
@@ -45,4 +46,5 @@ enum GemmBlocking {
   static let kc = 256  // depth of a packed panel: A sliver 6·256·4 B + B sliver 8·256·4 B ≪ L1
   static let mc = 192  // rows of a packed A block: 192·256·4 B = 192 KiB, in L2
   static let nc = 4096 // columns of a packed B panel: 4 MiB, in L3
+  static let unroll = 1   // depth steps per loop iteration of the micro-kernel
 }

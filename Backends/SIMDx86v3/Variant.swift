@@ -4,11 +4,14 @@
 // One of the per-ISA variants of Backends/SIMD (the kernel files here are symbolic links
 // to that one source). This file alone says what differs.
 import ArrowheadCore
+import CArrowheadCPU
 
 enum Variant {
-  static let name = "simd-x86-64-v3"
-  static let compiledISA = "x86-64-v3 (AVX2, FMA, F16C)"
-  static let requiredFeatures: Set<CPUFeature> = [.sse2, .sse42, .avx, .avx2, .fma, .f16c, .bmi2]
+  static let name: StaticString = "simd-x86-64-v3"
+  static let compiledISA: StaticString = "x86-64-v3 (AVX2, FMA, F16C)"
+  static let requiredFeatureMask = UInt64(
+    ARROWHEAD_CPU_SSE2 | ARROWHEAD_CPU_SSE42 | ARROWHEAD_CPU_AVX | ARROWHEAD_CPU_AVX2 | ARROWHEAD_CPU_FMA
+      | ARROWHEAD_CPU_F16C | ARROWHEAD_CPU_BMI2)
   static let level = 3
   static let fusedMultiplyAdd = true
 }
@@ -29,6 +32,7 @@ func multiplyAdd(_ a: Float, _ b: Float, _ c: Float) -> Float { c.addingProduct(
 /// Cache blocking of the gemm; micro-tile 6 × 16 (12 of the 16 YMM registers).
 enum GemmBlocking {
   static let kc = 256  // A sliver 6 KiB + B sliver 16 KiB in the 32 KiB L1d
-  static let mc = 144  // A block 144·256·4 B = 144 KiB in the 1 MiB L2
+  static let mc = 96   // A block 96·256·4 B = 96 KiB in the 1 MiB L2 (best of 72…288 measured)
   static let nc = 3072 // B panel 3 MiB in L3
+  static let unroll = 4   // depth steps per loop iteration of the micro-kernel
 }

@@ -4,13 +4,15 @@
 // One of the per-ISA variants of Backends/SIMD (the kernel files here are symbolic links
 // to that one source). This file alone says what differs.
 import ArrowheadCore
+import CArrowheadCPU
 
 enum Variant {
-  static let name = "simd-x86-64-v4"
-  static let compiledISA = "x86-64-v4 (AVX-512 F/BW/CD/DQ/VL, FMA)"
-  static let requiredFeatures: Set<CPUFeature> = [
-    .sse2, .sse42, .avx, .avx2, .fma, .f16c, .bmi2, .avx512f, .avx512bw, .avx512cd, .avx512dq, .avx512vl,
-  ]
+  static let name: StaticString = "simd-x86-64-v4"
+  static let compiledISA: StaticString = "x86-64-v4 (AVX-512 F/BW/CD/DQ/VL, FMA)"
+  static let requiredFeatureMask = UInt64(
+    ARROWHEAD_CPU_SSE2 | ARROWHEAD_CPU_SSE42 | ARROWHEAD_CPU_AVX | ARROWHEAD_CPU_AVX2 | ARROWHEAD_CPU_FMA
+      | ARROWHEAD_CPU_F16C | ARROWHEAD_CPU_BMI2 | ARROWHEAD_CPU_AVX512F | ARROWHEAD_CPU_AVX512BW
+      | ARROWHEAD_CPU_AVX512CD | ARROWHEAD_CPU_AVX512DQ | ARROWHEAD_CPU_AVX512VL)
   static let level = 4
   static let fusedMultiplyAdd = true
 }
@@ -33,4 +35,5 @@ enum GemmBlocking {
   static let kc = 256  // A sliver 6 KiB + B sliver 32 KiB: L1d-sized
   static let mc = 96   // A block 96 KiB in L2
   static let nc = 3072
+  static let unroll = 4   // depth steps per loop iteration of the micro-kernel
 }

@@ -1,6 +1,7 @@
 // Arrowhead: the engine with every backend compiled into this binary.
 @_exported import ArrowheadCore
 @_exported import ArrowheadReference
+@_exported import ArrowheadSIMD
 import ArrowheadSIMDBaseline
 #if canImport(ArrowheadSIMDx86v3)
 import ArrowheadSIMDx86v3
@@ -25,13 +26,8 @@ extension BackendRegistry {
   /// variants (`simd-baseline`, and on x86-64 `simd-x86-64-v3`, `simd-x86-64-v4`) and, with
   /// the `OpenBLAS` trait, `openblas`.
   public static var builtIn: BackendRegistry {
-    var backends: [any Backend] = [ReferenceBackend(), ArrowheadSIMDBaseline.SIMDBackend()]
-    #if canImport(ArrowheadSIMDx86v3)
-    backends.append(ArrowheadSIMDx86v3.SIMDBackend())
-    #endif
-    #if canImport(ArrowheadSIMDx86v4)
-    backends.append(ArrowheadSIMDx86v4.SIMDBackend())
-    #endif
+    var backends: [any Backend] = [ReferenceBackend()]
+    backends += compiledSIMDVariants.map { $0 as any Backend }
     #if OpenBLAS
     backends.append(OpenBLASBackend())
     #endif
@@ -47,31 +43,15 @@ extension BackendRegistry {
 /// The ISA variants of the SIMD backend compiled into this binary, lowest level first.
 /// Each is a distinct module with its own kernel symbols (see Package.swift).
 public var compiledSIMDVariants: [any SIMDVariantBackend] {
-  var variants: [any SIMDVariantBackend] = [ArrowheadSIMDBaseline.SIMDBackend()]
+  var variants: [any SIMDVariantBackend] = [SIMDBackend<ArrowheadSIMDBaseline.SIMDKernels>()]
   #if canImport(ArrowheadSIMDx86v3)
-  variants.append(ArrowheadSIMDx86v3.SIMDBackend())
+  variants.append(SIMDBackend<ArrowheadSIMDx86v3.SIMDKernels>())
   #endif
   #if canImport(ArrowheadSIMDx86v4)
-  variants.append(ArrowheadSIMDx86v4.SIMDBackend())
+  variants.append(SIMDBackend<ArrowheadSIMDx86v4.SIMDKernels>())
   #endif
   return variants
 }
-
-/// A per-ISA variant of the SIMD backend.
-public protocol SIMDVariantBackend: Backend {
-  /// The ISA level (1 baseline, 3 x86-64-v3, 4 x86-64-v4).
-  var level: Int { get }
-  /// a·b + c through this variant's vector multiply-add (lane 0): one rounding when fused.
-  func fusedMultiplyAddProbe(_ a: Float, _ b: Float, _ c: Float) -> Float
-}
-
-extension ArrowheadSIMDBaseline.SIMDBackend: SIMDVariantBackend {}
-#if canImport(ArrowheadSIMDx86v3)
-extension ArrowheadSIMDx86v3.SIMDBackend: SIMDVariantBackend {}
-#endif
-#if canImport(ArrowheadSIMDx86v4)
-extension ArrowheadSIMDx86v4.SIMDBackend: SIMDVariantBackend {}
-#endif
 
 #if OpenBLAS
 /// Facts about the linked OpenBLAS (nil when the `OpenBLAS` trait is off).

@@ -19,8 +19,14 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
   case avx512cd = "AVX512CD", avx512vnni = "AVX512VNNI", avx512bf16 = "AVX512BF16"
   case neon = "NEON", dotprod = "DOTPROD", fp16 = "FP16", bf16 = "BF16", i8mm = "I8MM", sve = "SVE"
 
-  /// The bit of this feature in `arrowhead_cpu_features()`.
-  var bit: UInt64 {
+  /// The features whose bits are set in `mask` (bits as `arrowhead_cpu_features()` and
+  /// `CPUFeature.bit` define them).
+  public static func features(inMask mask: UInt64) -> Set<CPUFeature> {
+    Set(allCases.filter { mask & $0.bit != 0 })
+  }
+
+  /// The bit of this feature in `arrowhead_cpu_features()` (the C enum `ARROWHEAD_CPU_*`).
+  public var bit: UInt64 {
     switch self {
     case .sse2: UInt64(ARROWHEAD_CPU_SSE2)
     case .sse42: UInt64(ARROWHEAD_CPU_SSE42)
@@ -194,6 +200,9 @@ public struct CPUInfo: Sendable, Codable, Equatable {
     if sizes.l2 == 0 { sizes.l2 = max(0, Int(sysconf(Int32(_SC_LEVEL2_CACHE_SIZE_VALUE)))) }
     return sizes
   }
+
+  /// `parseCacheSize`, visible to tests.
+  public static func parseCacheSizeForTesting(_ text: String) -> Int? { parseCacheSize(text) }
 
   /// Parses "32K", "1024K", "32768K", "8M" as written in /sys cache files.
   static func parseCacheSize(_ text: String) -> Int? {

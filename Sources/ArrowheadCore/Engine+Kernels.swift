@@ -61,7 +61,7 @@ extension Engine {
 
   /// y ← α·op(A)·x + β·y with A described by `layoutA` inside `a`.
   public func gemv(
-    _ transpose: Transpose = .normal, alpha: Float = 1,
+    transpose: Transpose = .normal, alpha: Float = 1,
     a: UnsafeBufferPointer<Float>, _ layoutA: MatrixLayout,
     x: UnsafeBufferPointer<Float>, beta: Float = 0, y: UnsafeMutableBufferPointer<Float>
   ) throws(ArrowheadError) {
@@ -78,7 +78,7 @@ extension Engine {
     withPlaceholder(a, x) { aBase, xBase in
       kernel.gemv(
         transpose, rows: layoutA.rows, columns: layoutA.columns, alpha: alpha, aBase, lda: layoutA.leadingDimension,
-        xBase, beta: beta, y.baseAddress!)
+        xBase, beta: beta, y.baseAddress!, threads: effectiveThreads)
     }
   }
 
@@ -88,7 +88,7 @@ extension Engine {
     try a.elements.withUnsafeBufferPointer { (ab) throws(ArrowheadError) in
       try x.withUnsafeBufferPointer { (xb) throws(ArrowheadError) in
         try y.withUnsafeMutableBufferPointer { (yb) throws(ArrowheadError) in
-          try gemv(transpose, a: ab, a.layout, x: xb, y: yb)
+          try gemv(transpose: transpose, a: ab, a.layout, x: xb, y: yb)
         }
       }
     }
@@ -100,7 +100,7 @@ extension Engine {
   /// C ← α·op(A)·op(B) + β·C on buffers described by layouts. op(A) must be m × k, op(B)
   /// k × n and C m × n; β = 0 means C is not read.
   public func gemm(
-    _ transposeA: Transpose = .normal, _ transposeB: Transpose = .normal, alpha: Float = 1,
+    transposeA: Transpose = .normal, transposeB: Transpose = .normal, alpha: Float = 1,
     a: UnsafeBufferPointer<Float>, _ layoutA: MatrixLayout,
     b: UnsafeBufferPointer<Float>, _ layoutB: MatrixLayout,
     beta: Float = 0, c: UnsafeMutableBufferPointer<Float>, _ layoutC: MatrixLayout
@@ -128,14 +128,16 @@ extension Engine {
 
   /// C ← α·op(A)·op(B) + β·C for dense matrices.
   public func gemm(
-    _ transposeA: Transpose = .normal, _ transposeB: Transpose = .normal, alpha: Float = 1,
-    _ a: Matrix, _ b: Matrix, beta: Float = 0, into c: inout Matrix
+    _ a: Matrix, _ b: Matrix, transposeA: Transpose = .normal, transposeB: Transpose = .normal,
+    alpha: Float = 1, beta: Float = 0, into c: inout Matrix
   ) throws(ArrowheadError) {
     let layoutC = c.layout
     try a.elements.withUnsafeBufferPointer { (ab) throws(ArrowheadError) in
       try b.elements.withUnsafeBufferPointer { (bb) throws(ArrowheadError) in
         try c.elements.withUnsafeMutableBufferPointer { (cb) throws(ArrowheadError) in
-          try gemm(transposeA, transposeB, alpha: alpha, a: ab, a.layout, b: bb, b.layout, beta: beta, c: cb, layoutC)
+          try gemm(
+            transposeA: transposeA, transposeB: transposeB, alpha: alpha, a: ab, a.layout, b: bb, b.layout,
+            beta: beta, c: cb, layoutC)
         }
       }
     }
@@ -147,7 +149,7 @@ extension Engine {
   ) throws(ArrowheadError) -> Matrix {
     let m = a.layout.shape(transposeA).rows, n = b.layout.shape(transposeB).columns
     var c = try Matrix(rows: m, columns: n)
-    try gemm(transposeA, transposeB, a, b, into: &c)
+    try gemm(a, b, transposeA: transposeA, transposeB: transposeB, into: &c)
     return c
   }
 

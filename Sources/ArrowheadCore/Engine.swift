@@ -37,7 +37,8 @@ public struct Engine: Sendable {
   public let forcedBackend: String?
 
   private let runnable: [any Backend]
-  private let plan: [KernelOperation: [ShapeClass: Int]]
+  /// The chosen backend per (operation, size class), flat: index op.ordinal·2 + shape.ordinal.
+  private let table: [any Backend]
   private let reasons: [KernelOperation: [ShapeClass: String]]
 
   /// Creates an engine choosing among `registry`'s backends that `cpu` can run.
@@ -94,16 +95,22 @@ public struct Engine: Sendable {
         }
       }
     }
-    self.plan = plan
     self.reasons = reasons
+    var table: [any Backend] = []
+    for operation in KernelOperation.allCases {
+      precondition(operation.ordinal == table.count / 2, "KernelOperation.ordinal must follow allCases")
+      for shape in ShapeClass.allCases { table.append(runnable[plan[operation]?[shape] ?? 0]) }
+    }
+    self.table = table
   }
 
   /// The backends this engine may run.
   public var runnableBackends: [any Backend] { runnable }
 
   /// The backend that runs `operation` at `shape`.
+  @inline(__always)
   public func backend(for operation: KernelOperation, _ shape: ShapeClass) -> any Backend {
-    runnable[plan[operation]?[shape] ?? 0]
+    table[operation.ordinal &* 2 &+ shape.ordinal]
   }
 
   /// Which backend runs `operation` at `shape`, and why.

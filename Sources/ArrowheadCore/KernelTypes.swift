@@ -55,6 +55,30 @@ public enum KernelOperation: String, Sendable, Codable, CaseIterable {
   case groupMinMax, quantize, dequantize, pack, unpack, int8Dot, uint8SquaredL2
   case cholesky, triangularSolve, symmetricEigen
 
+  /// Position in `allCases` (a jump table, for O(1) dispatch).
+  public var ordinal: Int {
+    switch self {
+    case .dot: 0
+    case .axpy: 1
+    case .scale: 2
+    case .sumOfSquares: 3
+    case .indexOfMaxMagnitude: 4
+    case .gemv: 5
+    case .gemm: 6
+    case .distances: 7
+    case .groupMinMax: 8
+    case .quantize: 9
+    case .dequantize: 10
+    case .pack: 11
+    case .unpack: 12
+    case .int8Dot: 13
+    case .uint8SquaredL2: 14
+    case .cholesky: 15
+    case .triangularSolve: 16
+    case .symmetricEigen: 17
+    }
+  }
+
   /// The family the operation belongs to, for reports.
   public var family: String {
     switch self {
@@ -75,6 +99,9 @@ public enum ShapeClass: String, Sendable, Codable, CaseIterable, Comparable {
   case small
   /// Enough work that throughput decides.
   case large
+
+  /// 0 for small, 1 for large.
+  public var ordinal: Int { self == .small ? 0 : 1 }
 
   public static func < (lhs: ShapeClass, rhs: ShapeClass) -> Bool { lhs == .small && rhs == .large }
 }

@@ -102,20 +102,30 @@ public struct OpenBLASBackend: Backend {
 
   // MARK: Level 1
 
+  // Level-1 calls run on one thread: engine code calls them inside its own parallel loops.
+
   public func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
-    count == 0 ? 0 : cblas_sdot(blasint(count), x, 1, y, 1)
+    if count == 0 { return 0 }
+    Self.useThreads(1)
+    return cblas_sdot(blasint(count), x, 1, y, 1)
   }
 
   public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-    if count > 0 { cblas_saxpy(blasint(count), alpha, x, 1, y, 1) }
+    if count == 0 { return }
+    Self.useThreads(1)
+    cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
   }
 
   public func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
-    if count > 0 { cblas_sscal(blasint(count), alpha, x, 1) }
+    if count == 0 { return }
+    Self.useThreads(1)
+    cblas_sscal(blasint(count), alpha, x, 1)
   }
 
   public func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
-    count == 0 ? 0 : cblas_sdot(blasint(count), x, 1, x, 1)
+    if count == 0 { return 0 }
+    Self.useThreads(1)
+    return cblas_sdot(blasint(count), x, 1, x, 1)
   }
 
   public func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int {
@@ -127,7 +137,7 @@ public struct OpenBLASBackend: Backend {
   public func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
-    beta: Float, _ y: UnsafeMutablePointer<Float>
+    beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
   ) {
     let outputs = transpose == .normal ? rows : columns
     if outputs == 0 { return }
@@ -136,6 +146,7 @@ public struct OpenBLASBackend: Backend {
       return
     }
     if beta == 0 { y.update(repeating: 0, count: outputs) }  // BLAS may read y when β = 0
+    Self.useThreads(threads)
     cblas_sgemv(
       CblasRowMajor, Self.cblas(transpose), blasint(rows), blasint(columns), alpha, a,
       blasint(max(1, lda)), x, 1, beta, y, 1)

@@ -10,6 +10,7 @@
 #define ARROWHEAD_CPU_H
 
 #include <stdint.h>
+#include "arrowhead_hints.h"
 
 #ifdef __cplusplus
 extern "C" {

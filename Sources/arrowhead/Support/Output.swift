@@ -38,9 +38,11 @@ struct TextTable {
         widths[index] = max(widths[index], cell.count)
       }
     }
+    /// Numbers (optionally with a trailing × or %) are right-aligned.
     func isNumeric(_ text: String) -> Bool {
-      guard let first = text.first else { return false }
-      return first.isNumber || ((first == "-" || first == "+") && text.count > 1 && text.dropFirst().first!.isNumber)
+      var body = Substring(text)
+      if body.hasSuffix("×") || body.hasSuffix("%") { body = body.dropLast() }
+      return !body.isEmpty && Double(body) != nil
     }
     func line(_ cells: [String]) -> String {
       cells.enumerated().map { index, cell in

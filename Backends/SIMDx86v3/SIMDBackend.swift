@@ -1,1 +1,0 @@
-../SIMD/SIMDBackend.swift

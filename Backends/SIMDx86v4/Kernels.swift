@@ -1,0 +1,1 @@
+../SIMD/Kernels.swift

@@ -1,0 +1,109 @@
+import Arrowhead
+import Testing
+
+@Suite struct ConformanceDistanceTests {
+  /// (queries, base, dimension): the direct path (< 4 queries), the gemm path, ragged tiles,
+  /// several depth blocks (d > 256) and the parallel split.
+  static let shapes: [(Int, Int, Int)] = [
+    (1, 1, 1), (1, 50, 7), (3, 100, 50), (4, 17, 3), (7, 33, 16), (20, 300, 128), (64, 129, 300), (150, 200, 64),
+  ]
+
+  @Test(arguments: backendsUnderTest, Metric.allCases)
+  func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ name: String, _ metric: Metric) throws {
+    let kernel = try backend(name)
+    for (index, (q, b, d)) in Self.shapes.enumerated() {
+      var generator = SplitMix64(seed: UInt64(index) &+ 900)
+      let ldq = d + 1, ldb = d + 3, ldo = b + 2
+      var queries = generator.floats(q * ldq)
+      let base = generator.floats(b * ldb)
+      if q > 1 { for p in 0..<d { queries[ldq + p] = base[p] } }  // an exact match: L2 = 0
+      let out = [Float](repeating: -7, count: q * ldo)
+      func run(_ backend: any Backend) -> [Float] {
+        withBuffers([queries, base, out]) { p in
+          backend.distances(metric, queryCount: q, baseCount: b, dimension: d, queries: p[0], ldq: ldq,
+                            base: p[1], ldb: ldb, queryNorms: nil, baseNorms: nil, p[2], ldo: ldo, threads: 2)
+        }[2]
+      }
+      let got = run(kernel), expected = run(reference)
+      for i in 0..<q {
+        for j in 0..<b {
+          var qq = 0.0, xx = 0.0, absoluteDot = 0.0
+          for p in 0..<d {
+            let qv = Double(queries[i * ldq + p]), xv = Double(base[j * ldb + p])
+            qq += qv * qv
+            xx += xv * xv
+            absoluteDot += abs(qv * xv)
+          }
+          let value = Double(expected[i * ldo + j])
+          let bound: Double
+          switch metric {
+          // ‖q‖² + ‖x‖² − 2q·x: each term within γ_d of its magnitude, three more roundings.
+          case .squaredL2: bound = gamma(d + 3) * (qq + xx + 2 * absoluteDot) + unitRoundoff * value
+          case .innerProduct: bound = gamma(d + 1) * absoluteDot + unitRoundoff * abs(value)
+          // Dot within γ_d; each norm and reciprocal and the two products add a few u.
+          case .cosine: bound = gamma(d + 6) * (absoluteDot / (qq * xx).squareRoot() + 1) + unitRoundoff
+          }
+          let error = abs(Double(got[i * ldo + j]) - value)
+          #expect(error <= bound, "\(metric) q=\(q) b=\(b) d=\(d) (\(i),\(j)) on \(name): \(got[i * ldo + j]) vs \(value)")
+          if metric == .squaredL2 { #expect(got[i * ldo + j] >= 0, "squared L2 must be clamped at 0") }
+        }
+        for j in b..<ldo { #expect(got[i * ldo + j] == -7, "padding of out was written") }
+      }
+    }
+  }
+
+  @Test(arguments: backendsUnderTest)
+  func givenNormsGiveTheSameResultAsComputedOnes(_ name: String) throws {
+    let kernel = try backend(name)
+    let q = 9, b = 40, d = 24
+    var generator = SplitMix64(seed: 4)
+    let queries = generator.floats(q * d), base = generator.floats(b * d)
+    for metric in [Metric.squaredL2, .cosine] {
+      let squared = metric == .squaredL2
+      let queryNorms = (0..<q).map { i in
+        let s = queries[(i * d)..<(i * d + d)].reduce(Float(0)) { $0 + $1 * $1 }
+        return squared ? s : s.squareRoot()
+      }
+      let baseNorms = (0..<b).map { j in
+        let s = base[(j * d)..<(j * d + d)].reduce(Float(0)) { $0 + $1 * $1 }
+        return squared ? s : s.squareRoot()
+      }
+      let out = [Float](repeating: 0, count: q * b)
+      let withGiven = withBuffers([queries, base, queryNorms, baseNorms, out]) { p in
+        kernel.distances(metric, queryCount: q, baseCount: b, dimension: d, queries: p[0], ldq: d, base: p[1], ldb: d,
+                         queryNorms: p[2], baseNorms: p[3], p[4], ldo: b, threads: 1)
+      }[4]
+      let computed = withBuffers([queries, base, out]) { p in
+        reference.distances(metric, queryCount: q, baseCount: b, dimension: d, queries: p[0], ldq: d, base: p[1], ldb: d,
+                            queryNorms: nil, baseNorms: nil, p[2], ldo: b, threads: 1)
+      }[2]
+      for index in 0..<(q * b) {
+        #expect(abs(withGiven[index] - computed[index]) <= 1e-4, "\(metric) with given norms on \(name) at \(index)")
+      }
+    }
+  }
+
+  @Test(arguments: backendsUnderTest)
+  func aZeroVectorHasCosineZeroAndANaNQueryGivesNaN(_ name: String) throws {
+    let kernel = try backend(name)
+    for q in [1, 5] {  // direct path and gemm path
+      let d = 8, b = 6
+      var queries = [Float](repeating: 0.5, count: q * d)
+      for p in 0..<d { queries[p] = 0 }  // query 0 is the zero vector
+      var base = [Float](repeating: 0.25, count: b * d)
+      base[3] = -1
+      let out = [Float](repeating: 0, count: q * b)
+      let cosine = withBuffers([queries, base, out]) { p in
+        kernel.distances(.cosine, queryCount: q, baseCount: b, dimension: d, queries: p[0], ldq: d, base: p[1], ldb: d,
+                         queryNorms: nil, baseNorms: nil, p[2], ldo: b, threads: 1)
+      }[2]
+      for j in 0..<b { #expect(cosine[j] == 0, "cosine with a zero query (q=\(q)) on \(name)") }
+      queries[q * d - 1] = .nan
+      let l2 = withBuffers([queries, base, out]) { p in
+        kernel.distances(.squaredL2, queryCount: q, baseCount: b, dimension: d, queries: p[0], ldq: d, base: p[1], ldb: d,
+                         queryNorms: nil, baseNorms: nil, p[2], ldo: b, threads: 1)
+      }[2]
+      for j in 0..<b { #expect(l2[(q - 1) * b + j].isNaN, "NaN query row (q=\(q)) on \(name)") }
+    }
+  }
+}

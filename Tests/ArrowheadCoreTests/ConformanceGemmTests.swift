@@ -1,0 +1,152 @@
+import Arrowhead
+import Testing
+
+/// A gemm test problem: shapes, transposes, leading dimensions (possibly padded), α, β.
+struct GemmCase: CustomStringConvertible {
+  var m: Int, n: Int, k: Int
+  var transposeA: Transpose, transposeB: Transpose
+  var padding: Int
+  var alpha: Float, beta: Float
+  var threads: Int
+
+  var description: String {
+    "m=\(m) n=\(n) k=\(k) \(transposeA.rawValue)\(transposeB.rawValue) pad=\(padding) α=\(alpha) β=\(beta) threads=\(threads)"
+  }
+
+  // Stored shapes: A is m×k (or k×m when transposed), B is k×n (or n×k).
+  var aRows: Int { transposeA == .normal ? m : k }
+  var aColumns: Int { transposeA == .normal ? k : m }
+  var bRows: Int { transposeB == .normal ? k : n }
+  var bColumns: Int { transposeB == .normal ? n : k }
+  var lda: Int { aColumns + padding }
+  var ldb: Int { bColumns + padding }
+  var ldc: Int { n + padding }
+
+  func opA(_ a: [Float], _ i: Int, _ p: Int) -> Float { transposeA == .normal ? a[i * lda + p] : a[p * lda + i] }
+  func opB(_ b: [Float], _ p: Int, _ j: Int) -> Float { transposeB == .normal ? b[p * ldb + j] : b[j * ldb + p] }
+}
+
+/// Shapes around the micro-tile (6 × 8/16/32), the small-path limit (64³), the cache blocks
+/// (kc = 256, mc = 96…192) and the parallel threshold, with every transpose and α/β pair.
+let gemmCases: [GemmCase] = {
+  var cases: [GemmCase] = []
+  let shapes: [(Int, Int, Int)] = [
+    (0, 5, 3), (4, 0, 3), (3, 4, 0), (1, 1, 1), (2, 3, 4), (3, 2, 2), (5, 1, 7), (4, 12, 3), (9, 7, 1),
+    (6, 16, 8), (7, 17, 9), (5, 33, 13), (13, 8, 31),
+    (64, 64, 64), (65, 63, 64), (97, 130, 70), (200, 150, 300), (37, 300, 270),
+  ]
+  var index = 0
+  for (m, n, k) in shapes {
+    for transposeA in Transpose.allCases {
+      for transposeB in Transpose.allCases {
+        let (alpha, beta): (Float, Float) = [(1, 0), (-0.5, 1), (2, -1.5), (1, 0.25)][index % 4]
+        let padding = [0, 3, 1][index % 3]
+        let threads = m * n * k > 500_000 ? [1, 2][index % 2] : 1
+        cases.append(GemmCase(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                              padding: padding, alpha: alpha, beta: beta, threads: threads))
+        index += 1
+      }
+    }
+  }
+  return cases
+}()
+
+@Suite struct ConformanceGemmTests {
+  @Test(arguments: backendsUnderTest)
+  func gemmAgreesWithReferenceWithinTheErrorBound(_ name: String) throws {
+    let kernel = try backend(name)
+    for (index, problem) in gemmCases.enumerated() {
+      var generator = SplitMix64(seed: UInt64(index) &+ 1000)
+      let a = generator.floats(max(0, problem.aRows * problem.lda))
+      let b = generator.floats(max(0, problem.bRows * problem.ldb))
+      let c = generator.floats(max(0, problem.m * problem.ldc))
+      func run(_ backend: any Backend) -> [Float] {
+        withBuffers([a, b, c]) { p in
+          backend.gemm(problem.transposeA, problem.transposeB, rows: problem.m, columns: problem.n, depth: problem.k,
+                       alpha: problem.alpha, p[0], lda: problem.lda, p[1], ldb: problem.ldb,
+                       beta: problem.beta, p[2], ldc: problem.ldc, threads: problem.threads)
+        }[2]
+      }
+      let got = run(kernel), expected = run(reference)
+      var worst = 0.0
+      for i in 0..<problem.m {
+        for j in 0..<problem.n {
+          var magnitude = 0.0
+          for p in 0..<problem.k { magnitude += abs(Double(problem.opA(a, i, p)) * Double(problem.opB(b, p, j))) }
+          let scale = abs(Double(problem.alpha)) * magnitude + abs(Double(problem.beta)) * abs(Double(c[i * problem.ldc + j]))
+          // k products and k−1 sums, α, β·c and the final add: γ_{k+3}; the reference adds u.
+          let bound = (gamma(problem.k + 3) + unitRoundoff) * scale
+          let error = abs(Double(got[i * problem.ldc + j]) - Double(expected[i * problem.ldc + j]))
+          worst = max(worst, bound > 0 ? error / bound : error)
+        }
+      }
+      #expect(worst <= 1, "gemm \(problem) on \(name): error reaches \(worst)× the bound")
+      // Padding between rows of C must be untouched.
+      if problem.padding > 0 {
+        for i in 0..<problem.m {
+          for j in problem.n..<problem.ldc {
+            #expect(got[i * problem.ldc + j] == c[i * problem.ldc + j], "gemm \(problem) wrote into C's padding")
+          }
+        }
+      }
+    }
+  }
+
+  @Test(arguments: backendsUnderTest)
+  func gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero(_ name: String) throws {
+    let kernel = try backend(name)
+    for (m, n, k) in [(5, 7, 3), (40, 40, 40), (130, 90, 260)] {
+      var generator = SplitMix64(seed: 77)
+      var a = generator.floats(m * k, in: 0.5..<1)
+      let b = generator.floats(k * n, in: 0.5..<1)
+      a[2 * k + 1] = .nan  // row 2 of A
+      let c = [Float](repeating: .nan, count: m * n)  // β = 0: never read
+      let out = withBuffers([a, b, c]) { p in
+        kernel.gemm(.normal, .normal, rows: m, columns: n, depth: k, alpha: 1, p[0], lda: k, p[1], ldb: n,
+                    beta: 0, p[2], ldc: n, threads: 2)
+      }[2]
+      for i in 0..<m {
+        for j in 0..<n {
+          if i == 2 {
+            #expect(out[i * n + j].isNaN, "m=\(m) (\(i),\(j)) should be NaN on \(name)")
+          } else {
+            #expect(out[i * n + j].isFinite, "m=\(m) (\(i),\(j)) should be finite on \(name)")
+          }
+        }
+      }
+    }
+  }
+
+  @Test(arguments: backendsUnderTest)
+  func gemvAgreesWithReferenceWithinTheErrorBound(_ name: String) throws {
+    let kernel = try backend(name)
+    for (index, (rows, columns)) in [(0, 4), (4, 0), (1, 1), (3, 7), (8, 8), (17, 33), (64, 65), (200, 131), (700, 513)].enumerated() {
+      for transpose in Transpose.allCases {
+        for (alpha, beta) in [(Float(1), Float(0)), (-2, 0.5)] {
+          var generator = SplitMix64(seed: UInt64(index) &+ 300)
+          let lda = columns + 2
+          let a = generator.floats(rows * lda)
+          let outputs = transpose == .normal ? rows : columns, inputs = transpose == .normal ? columns : rows
+          let x = generator.floats(inputs), y = generator.floats(outputs)
+          func run(_ backend: any Backend) -> [Float] {
+            withBuffers([a, x, y]) { p in
+              backend.gemv(transpose, rows: rows, columns: columns, alpha: alpha, p[0], lda: lda, p[1], beta: beta, p[2], threads: 2)
+            }[2]
+          }
+          let got = run(kernel), expected = run(reference)
+          for i in 0..<outputs {
+            var magnitude = 0.0
+            for j in 0..<inputs {
+              let element = transpose == .normal ? a[i * lda + j] : a[j * lda + i]
+              magnitude += abs(Double(element) * Double(x[j]))
+            }
+            let bound = (gamma(inputs + 3) + unitRoundoff)
+              * (abs(Double(alpha)) * magnitude + abs(Double(beta)) * abs(Double(y[i])))
+            #expect(abs(Double(got[i]) - Double(expected[i])) <= bound,
+                    "gemv \(transpose) \(rows)×\(columns) α=\(alpha) β=\(beta) i=\(i) on \(name)")
+          }
+        }
+      }
+    }
+  }
+}

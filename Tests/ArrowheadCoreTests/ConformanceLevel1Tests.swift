@@ -1,0 +1,76 @@
+import Arrowhead
+import Testing
+
+/// Level-1 kernels of every runnable backend against the reference at awkward lengths.
+@Suite struct ConformanceLevel1Tests {
+  @Test(arguments: backendsUnderTest)
+  func dotAndSumOfSquares(_ name: String) throws {
+    let kernel = try backend(name)
+    for n in awkwardLengths {
+      var generator = SplitMix64(seed: UInt64(n) &+ 11)
+      let x = generator.floats(n), y = generator.floats(n)
+      var got: Float = 0, expected: Float = 0, gotSquares: Float = 0, expectedSquares: Float = 0
+      _ = withBuffers([x, y]) { p in
+        got = kernel.dot(count: n, p[0], p[1])
+        expected = reference.dot(count: n, p[0], p[1])
+        gotSquares = kernel.sumOfSquares(count: n, p[0])
+        expectedSquares = reference.sumOfSquares(count: n, p[0])
+      }
+      // |ŝ − s| ≤ γₙ·Σ|xᵢyᵢ| for the backend, plus u·|s| for the reference's final rounding.
+      let absoluteSum = zip(x, y).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+      let squares = x.reduce(0.0) { $0 + Double($1) * Double($1) }
+      #expect(abs(Double(got) - Double(expected)) <= gamma(n) * absoluteSum + unitRoundoff * abs(Double(expected)),
+              "dot n=\(n) on \(name): \(got) vs \(expected)")
+      #expect(abs(Double(gotSquares) - Double(expectedSquares)) <= gamma(n) * squares + unitRoundoff * squares,
+              "sumOfSquares n=\(n) on \(name)")
+    }
+  }
+
+  @Test(arguments: backendsUnderTest)
+  func axpyAndScale(_ name: String) throws {
+    let kernel = try backend(name)
+    for n in awkwardLengths {
+      var generator = SplitMix64(seed: UInt64(n) &+ 23)
+      let x = generator.floats(n), y = generator.floats(n)
+      let alpha: Float = -1.75
+      let got = withBuffers([x, y]) { kernel.axpy(count: n, alpha: alpha, $0[0], $0[1]) }[1]
+      let expected = withBuffers([x, y]) { reference.axpy(count: n, alpha: alpha, $0[0], $0[1]) }[1]
+      for i in 0..<n {
+        // αx then + y: two roundings at most (one when fused), plus the reference's one.
+        let bound = gamma(2) * (abs(Double(alpha * x[i])) + abs(Double(y[i]))) + unitRoundoff * abs(Double(expected[i]))
+        #expect(abs(Double(got[i]) - Double(expected[i])) <= bound, "axpy n=\(n) i=\(i) on \(name)")
+      }
+      // α·x is one correctly rounded product on every backend: bit-identical.
+      let scaled = withBuffers([x]) { kernel.scale(count: n, alpha: alpha, $0[0]) }[0]
+      let scaledReference = withBuffers([x]) { reference.scale(count: n, alpha: alpha, $0[0]) }[0]
+      #expect(scaled == scaledReference, "scale n=\(n) on \(name)")
+    }
+  }
+
+  @Test(arguments: backendsUnderTest)
+  func indexOfMaxMagnitudeIncludingTiesAndNaN(_ name: String) throws {
+    let kernel = try backend(name)
+    for n in awkwardLengths where n > 0 {
+      var generator = SplitMix64(seed: UInt64(n) &+ 5)
+      var x = generator.floats(n)
+      var got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
+      #expect(got == withBuffersIndex(x) { reference.indexOfMaxMagnitude(count: n, $0) }, "n=\(n) on \(name)")
+      // A tie: the first index wins.
+      if n >= 3 {
+        x[n / 3] = -5
+        x[n - 1] = 5
+        got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
+        #expect(got == n / 3, "tie n=\(n) on \(name)")
+        // A NaN is never hidden: its (first) index is returned.
+        x[n / 2] = .nan
+        got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
+        #expect(got == n / 2, "NaN n=\(n) on \(name)")
+      }
+    }
+    #expect(kernel.indexOfMaxMagnitude(count: 0, [Float(1)]) == -1)
+  }
+
+  private func withBuffersIndex(_ x: [Float], _ body: (UnsafePointer<Float>) -> Int) -> Int {
+    x.withUnsafeBufferPointer { body($0.baseAddress!) }
+  }
+}
