@@ -12,16 +12,18 @@ protocol SlotDistance {
   func touch(_ slot: UInt32) -> UInt32
 }
 
-/// Folds one 32-bit word per 64-byte line of `bytes` bytes at `row`, plus the last word.
+/// Loads one byte from each 64-byte line that `bytes` bytes at `row` may cover, plus the
+/// last byte: a fixed count of loads (⌈bytes/64⌉ + 1), so the loop has no data-dependent
+/// branch, and every line of an unaligned row is touched.
 @inline(__always)
 func touchLines(_ row: UnsafeRawPointer, bytes: Int) -> UInt32 {
   var folded: UInt32 = 0
   var offset = 0
   while offset < bytes {
-    folded ^= row.load(fromByteOffset: offset, as: UInt8.self) == 0 ? 1 : 0
+    folded &+= UInt32(row.load(fromByteOffset: offset, as: UInt8.self))
     offset += 64
   }
-  return folded ^ (row.load(fromByteOffset: bytes - 1, as: UInt8.self) == 0 ? 1 : 0)
+  return folded &+ UInt32(row.load(fromByteOffset: bytes - 1, as: UInt8.self))
 }
 
 /// The vectors of an index seen by graph algorithms: prepare a query, fetch a slot's
@@ -38,6 +40,8 @@ protocol DistanceSpace {
   func vector(_ slot: UInt32, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>
   /// The distance between two float vectors.
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float
+  /// Loads every cache line of `slot`'s stored vector (see `SlotDistance.touch`).
+  func touch(_ slot: UInt32) -> UInt32
 }
 
 extension DistanceSpace {
@@ -53,11 +57,21 @@ struct Float32Space: DistanceSpace {
   let base: UnsafePointer<Float>
   let dimension: Int
   let isL2: Bool
+  /// The engine's dot kernel (AVX2/AVX-512 when the CPU has them), used for inner
+  /// products from `backendDotDimension` on: there the wider vectors win over this
+  /// module's baseline-ISA SIMD by more than the cost of an indirect call.
+  let backend: any Backend
+  let useBackendDot: Bool
 
-  init(_ store: VectorStore) {
+  /// Below this dimension the inlined in-module kernel is faster than a call.
+  static let backendDotDimension = 128
+
+  init(_ store: VectorStore, engine: Engine) {
     base = UnsafePointer(store.floats.pointer(Float.self))
     dimension = store.dimension
     isL2 = store.internalMetric == .squaredL2
+    backend = engine.backend(for: .dot, .vector(count: store.dimension))
+    useBackendDot = !isL2 && store.dimension >= Self.backendDotDimension
   }
 
   struct Query: SlotDistance {
@@ -65,11 +79,15 @@ struct Float32Space: DistanceSpace {
     let base: UnsafePointer<Float>
     let dimension: Int
     let isL2: Bool
+    let backend: any Backend
+    let useBackendDot: Bool
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
       let row = base + Int(slot) * dimension
-      return isL2 ? SearchKernels.squaredL2(query, row, dimension) : -SearchKernels.dot(query, row, dimension)
+      if isL2 { return SearchKernels.squaredL2(query, row, dimension) }
+      if useBackendDot { return -backend.dot(count: dimension, query, row) }
+      return -SearchKernels.dot(query, row, dimension)
     }
 
     @inline(__always)
@@ -78,7 +96,7 @@ struct Float32Space: DistanceSpace {
 
   @inline(__always)
   func query(_ vector: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Query {
-    Query(query: vector, base: base, dimension: dimension, isL2: isL2)
+    Query(query: vector, base: base, dimension: dimension, isL2: isL2, backend: backend, useBackendDot: useBackendDot)
   }
 
   @inline(__always)
@@ -87,7 +105,13 @@ struct Float32Space: DistanceSpace {
   }
 
   @inline(__always)
-  func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(isL2: isL2, a, b) }
+  func touch(_ slot: UInt32) -> UInt32 { touchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
+
+  @inline(__always)
+  func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
+    if useBackendDot { return -backend.dot(count: dimension, a, b) }
+    return floatDistance(isL2: isL2, a, b)
+  }
 }
 
 // MARK: - SQ8
@@ -145,6 +169,9 @@ struct SQ8Space: DistanceSpace {
     SearchKernels.sq8Decode(codes + Int(slot) * dimension, scales, offsets, dimension, scratch)
     return UnsafePointer(scratch)
   }
+
+  @inline(__always)
+  func touch(_ slot: UInt32) -> UInt32 { touchLines(codes + Int(slot) * dimension, bytes: dimension) }
 
   @inline(__always)
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(isL2: isL2, a, b) }
@@ -214,6 +241,9 @@ struct SQ4Space: DistanceSpace {
     SearchKernels.sq4Decode(codes + Int(slot) * stride, scales, offsets, dimension, scratch)
     return UnsafePointer(scratch)
   }
+
+  @inline(__always)
+  func touch(_ slot: UInt32) -> UInt32 { touchLines(codes + Int(slot) * stride, bytes: stride) }
 
   @inline(__always)
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(isL2: isL2, a, b) }

@@ -26,7 +26,7 @@ extension HNSWIndex {
       let prepared = metric == .cosine ? Validation.prepared(queries, dimension: dimension, metric: metric) : Array(queries)
       return prepared.withUnsafeBufferPointer { buffer in
         switch storage.encoding {
-        case .float32: return run(Float32Space(store), buffer.baseAddress!, queryCount, k, parameters, filter)
+        case .float32: return run(Float32Space(store, engine: engine), buffer.baseAddress!, queryCount, k, parameters, filter)
         case .int8: return run(SQ8Space(store), buffer.baseAddress!, queryCount, k, parameters, filter)
         case .int4: return run(SQ4Space(store), buffer.baseAddress!, queryCount, k, parameters, filter)
         }

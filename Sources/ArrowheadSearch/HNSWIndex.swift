@@ -101,6 +101,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
       var usage = store.usage(slots: slots)
       usage.structureBytes = graph.layer0.capacity + graph.upper.capacity + deleted.words.capacity + freeSlots.capacity * 4
       usage.idBytes = ids.bytes
+      usage.mappedBytes += (graph.layer0.isMapped ? graph.layer0.capacity : 0) + (graph.upper.isMapped ? graph.upper.capacity : 0)
       return usage
     }
   }
@@ -199,7 +200,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     progress: (@Sendable (Int) -> Void)?
   ) {
     switch storage.encoding {
-    case .float32: link(Float32Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
+    case .float32: link(Float32Space(store, engine: engine), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
     case .int8: link(SQ8Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
     case .int4: link(SQ4Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
     }

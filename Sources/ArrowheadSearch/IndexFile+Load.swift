@@ -100,7 +100,9 @@ extension IndexFile {
       sections[tag] = (offset, length)
     }
 
-    let context = LoadContext(path: path, mapping: mapping, sections: sections, memoryMap: options.memoryMap)
+    let context = LoadContext(
+      path: path, mapping: mapping, sections: sections, memoryMap: options.memoryMap,
+      mapRerankVectors: options.mapRerankVectors)
     let index: any VectorIndex
     switch kind {
     case .flat: index = try FlatIndex.restore(header, context, engine: engine)
@@ -116,6 +118,7 @@ struct LoadContext {
   let mapping: FileMapping
   let sections: [IndexFile.Tag: (offset: Int, length: Int)]
   let memoryMap: Bool
+  let mapRerankVectors: Bool
 
   /// The bytes of section `tag`, which must exist with exactly `length` bytes.
   func bytes(_ tag: IndexFile.Tag, length: Int) throws(IndexFileError) -> UnsafeRawBufferPointer {
@@ -130,9 +133,9 @@ struct LoadContext {
   }
 
   /// Fills `buffer` with section `tag` (a view of the mapping, or a copy).
-  func fill(_ buffer: RawBuffer, _ tag: IndexFile.Tag, length: Int) throws(IndexFileError) {
+  func fill(_ buffer: RawBuffer, _ tag: IndexFile.Tag, length: Int, map: Bool? = nil) throws(IndexFileError) {
     let bytes = try self.bytes(tag, length: length)
-    if memoryMap, length > 0, let section = sections[tag] {
+    if map ?? memoryMap, length > 0, let section = sections[tag] {
       buffer.adopt(mapping: mapping, offset: section.offset, count: length)
     } else {
       buffer.copyIn(bytes)
@@ -141,7 +144,10 @@ struct LoadContext {
 
   /// Restores the vectors and quantizer of `store` for `slots` slots.
   func fillStore(_ store: VectorStore, slots: Int) throws(IndexFileError) {
-    if store.keepsFloats { try fill(store.floats, .floats, length: slots * store.floatStride) }
+    if store.keepsFloats {
+      let map = memoryMap || (store.isQuantized && mapRerankVectors)
+      try fill(store.floats, .floats, length: slots * store.floatStride, map: map)
+    }
     if store.isQuantized {
       try fill(store.codes, .codes, length: slots * store.codeStride)
       let scales = Array(try bytes(.scales, length: store.dimension * 4).bindMemoryCopy(Float.self))

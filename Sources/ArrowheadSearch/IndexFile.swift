@@ -51,15 +51,22 @@ public enum IndexFile {
   /// How to load a file.
   public struct LoadOptions: Sendable {
     /// Map the file (copy-on-write) instead of copying it into memory: loading costs no
-    /// copy and untouched vectors cost no resident memory. Default true.
+    /// copy and untouched vectors cost no resident memory. Default true. Copying instead
+    /// puts vectors and links in 2 MiB-aligned, huge-page-advised memory, which makes
+    /// graph searches ~10 % faster on indexes larger than the caches (fewer TLB misses).
     public var memoryMap: Bool
+    /// Keep the Float32 re-ranking copy of quantized storage memory-mapped even when
+    /// `memoryMap` is false: a search reads only its few re-ranked rows, so the copy can
+    /// stay on disk (paged in on demand) while codes and links are in RAM. Default true.
+    public var mapRerankVectors: Bool
     /// Verify every section's checksum (reads the whole file once). Default true; turn
     /// off only for files this process just wrote.
     public var verifyChecksums: Bool
 
     /// Creates options.
-    public init(memoryMap: Bool = true, verifyChecksums: Bool = true) {
+    public init(memoryMap: Bool = true, mapRerankVectors: Bool = true, verifyChecksums: Bool = true) {
       self.memoryMap = memoryMap
+      self.mapRerankVectors = mapRerankVectors
       self.verifyChecksums = verifyChecksums
     }
   }

@@ -91,6 +91,10 @@ public struct MemoryUsage: Sendable, Hashable, Codable {
   public var structureBytes: Int = 0
   /// Id tables (empty when ids are the insertion order).
   public var idBytes: Int = 0
+  /// Of all the above, the bytes that are views of a memory-mapped index file: paged in
+  /// from disk on demand rather than allocated (a loaded index's re-rank copy, or
+  /// everything when loaded with `memoryMap`).
+  public var mappedBytes: Int = 0
 
   /// Creates an empty usage record.
   public init() {}
@@ -100,4 +104,7 @@ public struct MemoryUsage: Sendable, Hashable, Codable {
 
   /// The bytes the search itself scans: everything but the re-rank copy.
   public var searchBytes: Int { total - rerankFloat32Bytes }
+
+  /// The bytes allocated in memory (not file mappings).
+  public var allocatedBytes: Int { total - mappedBytes }
 }

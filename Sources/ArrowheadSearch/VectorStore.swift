@@ -153,6 +153,7 @@ final class VectorStore: @unchecked Sendable {
       usage.rerankFloat32Bytes = floats.capacity
       usage.codeBytes = codes.capacity + 2 * dimension * 4
     }
+    usage.mappedBytes = (floats.isMapped ? floats.capacity : 0) + (codes.isMapped ? codes.capacity : 0)
     return usage
   }
 }

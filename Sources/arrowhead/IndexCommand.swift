@@ -75,6 +75,19 @@ struct Stopwatch {
   var seconds: Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 }
 
+/// CPU seconds used by this process so far (all threads, user + system).
+func processCPUSeconds() -> Double {
+  var usage = rusage()
+  #if os(Linux)
+  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+  #else
+  getrusage(RUSAGE_SELF, &usage)
+  #endif
+  let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+  let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+  return user + system
+}
+
 /// Parses "16,32,64" into integers ≥ 1.
 func parseList(_ text: String, option: String) throws -> [Int] {
   let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -144,6 +157,9 @@ struct IndexBuild: ParsableCommand {
     var vectors: Int
     var dimension: Int
     var buildSeconds: Double
+    /// CPU seconds (all threads, user + system) the build took: unlike wall time, not
+    /// inflated when other processes share the cores.
+    var buildCPUSeconds: Double
     var threads: Int
     var m: Int?
     var efConstruction: Int?
@@ -163,6 +179,7 @@ struct IndexBuild: ParsableCommand {
     let vectorStorage = VectorStorage(storage.encoding, keepsFloat32ForReranking: rerank)
     let index: any VectorIndex
     let watch = Stopwatch()
+    let cpuStart = processCPUSeconds()
     do {
       switch type {
       case .flat:
@@ -184,6 +201,7 @@ struct IndexBuild: ParsableCommand {
       throw CommandFailure("\(error)")
     }
     let seconds = watch.seconds
+    let cpuSeconds = processCPUSeconds() - cpuStart
     do {
       try index.save(to: output, metadata: IndexFile.Metadata(buildSeconds: seconds, buildThreads: threadCount))
     } catch {
@@ -193,7 +211,7 @@ struct IndexBuild: ParsableCommand {
     let memory = index.memoryUsage.total
     let report = Report(
       type: type, metric: metric.rawValue, storage: vectorStorage.description, vectors: index.count,
-      dimension: index.dimension, buildSeconds: seconds, threads: threadCount,
+      dimension: index.dimension, buildSeconds: seconds, buildCPUSeconds: cpuSeconds, threads: threadCount,
       m: type == .hnsw ? m : nil, efConstruction: type == .hnsw ? efConstruction : nil, seed: type == .hnsw ? seed : nil,
       memoryBytes: memory, bytesPerVector: Double(memory) / Double(max(index.count, 1)), fileBytes: fileBytes,
       output: output)
@@ -205,7 +223,7 @@ struct IndexBuild: ParsableCommand {
       table.append(["index", "\(type.rawValue) (\(metric.rawValue), \(vectorStorage))"])
       table.append(["vectors", "\(report.vectors) × \(report.dimension)"])
       if type == .hnsw { table.append(["parameters", "M \(m), efConstruction \(efConstruction), seed \(seed)"]) }
-      table.append(["build time", formatted(seconds, decimals: 2) + " s on \(threadCount) thread(s)"])
+      table.append(["build time", formatted(seconds, decimals: 2) + " s on \(threadCount) thread(s) (CPU " + formatted(cpuSeconds, decimals: 2) + " s)"])
       table.append(["memory", formattedBytes(memory) + " (" + formatted(report.bytesPerVector) + " bytes/vector)"])
       table.append(["file", "\(output) (\(formattedBytes(fileBytes)))"])
       print(outputOptions.format == .csv ? table.renderCSV() : table.render(), terminator: "")

@@ -32,8 +32,8 @@ struct IndexSearch: ParsableCommand {
   @Option(name: .long, help: "Queries to print in the table (all with --json).")
   var show: Int = 10
 
-  @Option(name: .long, help: "How to load the index: map (memory-map the file) or copy (into huge-page memory).")
-  var load: LoadMode = .map
+  @Option(name: .long, help: "How to load the index: copy (into huge-page memory, fastest searches) or map (memory-map the file).")
+  var load: LoadMode = .copy
 
   @OptionGroup var outputOptions: OutputOptions
 
