@@ -25,6 +25,7 @@ public enum VectorFileError: Error, Equatable, Sendable, CustomStringConvertible
   /// Writing the file failed.
   case writeFailed(path: String, reason: String)
 
+  /// A one-line message naming the file, the row or offset, and what is wrong.
   public var description: String {
     switch self {
     case let .cannotOpen(path, reason):

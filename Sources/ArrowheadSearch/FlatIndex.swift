@@ -120,6 +120,8 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// Removes the vector with `id` by moving the last vector into its slot (O(d));
+  /// throws `.unknownID` if no vector has it.
   public func remove(_ id: Int) throws(SearchError) {
     try lock.writing { () throws(SearchError) in
       let slotCount = slots
@@ -134,6 +136,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// Whether a vector has `id`.
   public func contains(_ id: Int) -> Bool {
     lock.reading {
       let slotCount = slots
@@ -141,6 +144,8 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// The stored vector with `id` (unit-normalised for cosine, decoded for quantized
+  /// storage without a Float32 copy); throws `.unknownID`.
   public func vector(for id: Int) throws(SearchError) -> [Float] {
     try lock.reading { () throws(SearchError) -> [Float] in
       let slotCount = slots
@@ -151,6 +156,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// Every vector with its id, in slot order; see `VectorIndex.liveVectors()`.
   public func liveVectors() -> (ids: [Int], vectors: [Float]) {
     lock.reading {
       var vectors = [Float]()

@@ -3,6 +3,7 @@ public struct HNSWInvariantViolation: Error, Sendable, CustomStringConvertible {
   /// One line per defect (at most 20 are collected).
   public var problems: [String]
 
+  /// The defects, one per line.
   public var description: String { "HNSW invariants violated:\n" + problems.joined(separator: "\n") }
 }
 

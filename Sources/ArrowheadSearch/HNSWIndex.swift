@@ -278,6 +278,9 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// Marks the vector with `id` deleted (a tombstone: O(1); searches walk through it but
+  /// never return it; its slot is reused by `add` with `reuseDeletedSlots`, or reclaimed
+  /// by `compacted()`). Throws `.unknownID` if no live vector has it.
   public func remove(_ id: Int) throws(SearchError) {
     try lock.writing { () throws(SearchError) in
       let slotCount = slots
@@ -292,6 +295,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// Whether a live vector has `id`.
   public func contains(_ id: Int) -> Bool {
     lock.reading { liveSlot(of: id) != nil }
   }
@@ -302,6 +306,8 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     return ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount && !deletedSet.contains(UInt32($0)) })
   }
 
+  /// The stored vector with `id` (unit-normalised for cosine, decoded for quantized
+  /// storage without a Float32 copy); throws `.unknownID`.
   public func vector(for id: Int) throws(SearchError) -> [Float] {
     try lock.reading { () throws(SearchError) -> [Float] in
       guard let slot = liveSlot(of: id) else { throw .unknownID(id) }
@@ -311,6 +317,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// Every live vector with its id, in slot order; see `VectorIndex.liveVectors()`.
   public func liveVectors() -> (ids: [Int], vectors: [Float]) {
     lock.reading {
       var vectors: [Float] = []

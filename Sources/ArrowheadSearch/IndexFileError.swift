@@ -24,6 +24,7 @@ public enum IndexFileError: Error, Equatable, Sendable, CustomStringConvertible 
   /// The index cannot be saved in this format (e.g. an index type this writer does not know).
   case unsupported(reason: String)
 
+  /// A one-line message naming the file and what is wrong with it.
   public var description: String {
     switch self {
     case let .cannotOpen(path, reason):

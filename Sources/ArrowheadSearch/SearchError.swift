@@ -29,6 +29,7 @@ public enum SearchError: Error, Equatable, Sendable, CustomStringConvertible {
   /// rather than trapped).
   case kernel(ArrowheadError)
 
+  /// A one-line message naming the argument and the sizes involved.
   public var description: String {
     switch self {
     case let .dimensionMismatch(argument, expected, actual):

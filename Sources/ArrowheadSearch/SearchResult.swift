@@ -17,6 +17,7 @@ public struct Neighbor: Sendable, Hashable, Codable, CustomStringConvertible {
     self.score = score
   }
 
+  /// "id: score".
   public var description: String { "\(id): \(score)" }
 }
 

@@ -74,6 +74,7 @@ public struct VectorStorage: Sendable, Hashable, Codable, CustomStringConvertibl
     }
   }
 
+  /// "float32", "int8", "int8+rerank", "int4" …
   public var description: String {
     encoding == .float32 ? "float32" : encoding.rawValue + (keepsFloat32ForReranking ? "+rerank" : "")
   }

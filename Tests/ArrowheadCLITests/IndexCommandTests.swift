@@ -105,14 +105,16 @@ struct IndexCommandTests {
 
   @Test func buildsAndEvaluatesAnHNSWIndexWithProgressAndSeed() throws {
     let dir = try Self.directory()
-    let base = Self.vectors(count: 1_500, dimension: 16, seed: 2)
-    let queries = Self.vectors(count: 50, dimension: 16, seed: 3)
+    // Queries from the same clusters as the base (held-out rows), as in real use.
+    let all = Self.vectors(count: 1_550, dimension: 16, seed: 2)
+    let base = Array(all[0..<1_500 * 16])
+    let queries = Array(all[(1_500 * 16)...])
     try Self.writeNpy(base, rows: 1_500, columns: 16, to: dir.appendingPathComponent("base.npy"))
     try Self.writeNpy(queries, rows: 50, columns: 16, to: dir.appendingPathComponent("q.npy"))
     let index = dir.appendingPathComponent("h.ahi").path
     let build = try Self.run(["index", "build", "--input", dir.appendingPathComponent("base.npy").path, "--type", "hnsw",
                               "--metric", "cosine", "-M", "8", "--ef-construction", "64", "--seed", "7",
-                              "--storage", "int8", "--rerank", "-o", index])
+                              "--storage", "int8", "--rerank", "--threads", "1", "-o", index])
     #expect(build.status == 0, "\(build.error)")
     #expect(build.error.contains("hnsw build"), "a progress bar on stderr")
     #expect(build.output.contains("int8+rerank"))
