@@ -76,6 +76,7 @@ var targets: [Target] = [
       "Arrowhead", "ArrowheadQuant", "ArrowheadIO",
       .product(name: "HeapModule", package: "swift-collections"),
     ],
+    exclude: ["README.md"],
     swiftSettings: optimized
   ),
   .target(

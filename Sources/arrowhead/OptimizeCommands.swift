@@ -43,14 +43,6 @@ enum MiniLMReference {
   }
 }
 
-/// CPU seconds (user + system) consumed so far by every thread of this process.
-func processCPUSeconds() -> Double {
-  var usage = rusage()
-  getrusage(RUSAGE_SELF.rawValue, &usage)
-  return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) * 1e-6 + Double(usage.ru_stime.tv_sec)
-    + Double(usage.ru_stime.tv_usec) * 1e-6
-}
-
 /// Parses `NAME:KEY=VALUE` items into per-optimizer settings.
 func optimizerSettings(_ items: [String]) throws -> [String: [String: String]] {
   var result: [String: [String: String]] = [:]

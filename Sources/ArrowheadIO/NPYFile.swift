@@ -1,0 +1,313 @@
+/// Reads and writes NumPy `.npy` files (format versions 1.0, 2.0 and 3.0).
+///
+/// Layout: the magic `\x93NUMPY`, a major and minor version byte, the header length
+/// (UInt16 little-endian in 1.0, UInt32 in 2.0/3.0), an ASCII (3.0: UTF-8) Python dict
+/// literal `{'descr': '<f4', 'fortran_order': False, 'shape': (400000, 50), }` padded with
+/// spaces and a newline, then the raw elements.
+///
+/// Supported element types (`descr`): `<f4` (read in place from a memory mapping: no
+/// copy), `<f8` (narrowed to Float32 with round-to-nearest; the returned matrix carries a
+/// note saying so, because values beyond ±3.4e38 become ±∞ and precision drops to 24
+/// bits), `<i4`, `<i8` (for ground-truth id files; values outside Int32 are an error),
+/// `|u1` and `|i1`. Shapes of rank 2 are `rows × columns`; rank 1 `(n,)` reads as one
+/// row of n columns. Only C order is read (`fortran_order: True` is a typed error), and
+/// big-endian data (`>f4`) is reported as unsupported rather than silently misread.
+///
+/// ```swift
+/// let queries = try NPYFile.readFloat32("queries.npy")   // VectorMatrix<Float>
+/// try NPYFile.write(ids, rows: 1000, columns: 10, to: "neighbours.npy")
+/// ```
+public enum NPYFile {
+  /// The parsed header of a .npy file.
+  public struct Header: Sendable, Equatable {
+    /// The numpy type string, e.g. `<f4`.
+    public var descr: String
+    /// Whether the data is column-major.
+    public var fortranOrder: Bool
+    /// The array shape.
+    public var shape: [Int]
+    /// Byte offset of the first element.
+    public var dataOffset: Int
+
+    /// Creates a header description.
+    public init(descr: String, fortranOrder: Bool, shape: [Int], dataOffset: Int) {
+      self.descr = descr
+      self.fortranOrder = fortranOrder
+      self.shape = shape
+      self.dataOffset = dataOffset
+    }
+
+    /// Bytes per element for the supported types (nil otherwise).
+    public var elementSize: Int? {
+      switch descr {
+      case "<f4", "<i4", "=f4", "=i4": 4
+      case "<f8", "<i8", "=f8", "=i8": 8
+      case "|u1", "|i1", "<u1", "<i1": 1
+      default: nil
+      }
+    }
+  }
+
+  static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
+  static let floatTypes = ["<f4", "<f8", "|u1", "|i1"]
+  static let integerTypes = ["<i4", "<i8", "|u1"]
+
+  /// Reads only the header of `path`.
+  public static func readHeader(_ path: String) throws(VectorFileError) -> Header {
+    let mapping = try FileMapping(path: path)
+    return try withExtendedLifetime(mapping) { () throws(VectorFileError) -> Header in
+      try parseHeader(mapping.bytes, path: path)
+    }
+  }
+
+  /// Reads a matrix of Float32. `<f4` is mapped in place; `<f8`, `|u1` and `|i1` are
+  /// converted into an owned copy with a note.
+  public static func readFloat32(_ path: String) throws(VectorFileError) -> VectorMatrix<Float> {
+    let mapping = try FileMapping(path: path)
+    // The mapping must outlive every use of `bytes` (Swift may end an object's life at
+    // its last use).
+    return try withExtendedLifetime(mapping) { () throws(VectorFileError) -> VectorMatrix<Float> in
+      try readFloat32(mapping, path: path)
+    }
+  }
+
+  private static func readFloat32(_ mapping: FileMapping, path: String) throws(VectorFileError) -> VectorMatrix<Float> {
+    let header = try parseHeader(mapping.bytes, path: path)
+    let (rows, columns, _) = try checkedShape(header, mapping: mapping, path: path, supported: floatTypes)
+    let bytes = mapping.bytes
+    switch normalized(header.descr) {
+    case "<f4":
+      if header.dataOffset % MemoryLayout<Float>.alignment == 0 {
+        return VectorMatrix(rows: rows, columns: columns, mapping: mapping, offset: header.dataOffset)
+      }
+      return VectorMatrix(rows: rows, columns: columns, elements: copyElements(bytes, header.dataOffset, rows * columns, Float.self))
+    case "<f8":
+      let doubles = copyElements(bytes, header.dataOffset, rows * columns, Double.self)
+      let overflow = doubles.contains { $0.isFinite && abs($0) > Double(Float.greatestFiniteMagnitude) }
+      var note = "converted from float64 to float32 (round to nearest, 24-bit precision)"
+      if overflow { note += "; some values exceed the float32 range and became ±infinity" }
+      return VectorMatrix(rows: rows, columns: columns, elements: doubles.map { Float($0) }, notes: [note])
+    case "|u1":
+      let codes = copyElements(bytes, header.dataOffset, rows * columns, UInt8.self)
+      return VectorMatrix(rows: rows, columns: columns, elements: codes.map { Float($0) }, notes: ["converted from uint8"])
+    default:  // "|i1"
+      let codes = copyElements(bytes, header.dataOffset, rows * columns, Int8.self)
+      return VectorMatrix(rows: rows, columns: columns, elements: codes.map { Float($0) }, notes: ["converted from int8"])
+    }
+  }
+
+  /// Reads a matrix of integers (e.g. ground-truth neighbour ids) as Int32. `<i8` values
+  /// outside Int32 throw `.invalidShape` naming the first one.
+  public static func readInt32(_ path: String) throws(VectorFileError) -> VectorMatrix<Int32> {
+    let mapping = try FileMapping(path: path)
+    return try withExtendedLifetime(mapping) { () throws(VectorFileError) -> VectorMatrix<Int32> in
+      try readInt32(mapping, path: path)
+    }
+  }
+
+  private static func readInt32(_ mapping: FileMapping, path: String) throws(VectorFileError) -> VectorMatrix<Int32> {
+    let header = try parseHeader(mapping.bytes, path: path)
+    let (rows, columns, _) = try checkedShape(header, mapping: mapping, path: path, supported: integerTypes)
+    let bytes = mapping.bytes
+    switch normalized(header.descr) {
+    case "<i4":
+      return VectorMatrix(rows: rows, columns: columns, elements: copyElements(bytes, header.dataOffset, rows * columns, Int32.self))
+    case "<i8":
+      let wide = copyElements(bytes, header.dataOffset, rows * columns, Int64.self)
+      var narrow = [Int32](repeating: 0, count: wide.count)
+      for (index, value) in wide.enumerated() {
+        guard let fitted = Int32(exactly: value) else {
+          throw .invalidShape(path: path, reason: "element \(index) = \(value) does not fit in Int32")
+        }
+        narrow[index] = fitted
+      }
+      return VectorMatrix(rows: rows, columns: columns, elements: narrow)
+    default:  // "|u1"
+      let codes = copyElements(bytes, header.dataOffset, rows * columns, UInt8.self)
+      return VectorMatrix(rows: rows, columns: columns, elements: codes.map { Int32($0) })
+    }
+  }
+
+  /// Writes a `rows × columns` Float32 matrix as a version 1.0 `<f4` .npy file, atomically.
+  public static func write(_ elements: [Float], rows: Int, columns: Int, to path: String) throws(VectorFileError) {
+    try write(elements, descr: "<f4", rows: rows, columns: columns, to: path)
+  }
+
+  /// Writes a `rows × columns` Int32 matrix as a version 1.0 `<i4` .npy file, atomically.
+  public static func write(_ elements: [Int32], rows: Int, columns: Int, to path: String) throws(VectorFileError) {
+    try write(elements, descr: "<i4", rows: rows, columns: columns, to: path)
+  }
+
+  /// Writes a `rows × columns` Int64 matrix as a version 1.0 `<i8` .npy file, atomically.
+  public static func write(_ elements: [Int64], rows: Int, columns: Int, to path: String) throws(VectorFileError) {
+    try write(elements, descr: "<i8", rows: rows, columns: columns, to: path)
+  }
+
+  /// The header bytes of a version 1.0 file: magic, version, length, dict padded so that
+  /// the data starts at a multiple of 64 bytes.
+  static func headerBytes(descr: String, shape: [Int]) -> [UInt8] {
+    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    var dict = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+    let unpadded = magic.count + 2 + 2 + dict.utf8.count + 1
+    let padded = (unpadded + 63) / 64 * 64
+    dict += String(repeating: " ", count: padded - unpadded) + "\n"
+    var bytes = magic + [1, 0]
+    let length = UInt16(dict.utf8.count)
+    bytes += [UInt8(length & 0xFF), UInt8(length >> 8)]
+    bytes += Array(dict.utf8)
+    return bytes
+  }
+
+  private static func write<T: BitwiseCopyable>(
+    _ elements: [T], descr: String, rows: Int, columns: Int, to path: String
+  ) throws(VectorFileError) {
+    guard rows >= 0, columns >= 0, elements.count == rows * columns else {
+      throw .invalidShape(path: path, reason: "\(elements.count) elements cannot form \(rows)×\(columns)")
+    }
+    let header = headerBytes(descr: descr, shape: [rows, columns])
+    do {
+      try AtomicFile.write(to: path) { (writer: AtomicFile.Writer) throws(AtomicWriteError) in
+        try writer.write(header)
+        try writer.write(elements)
+      }
+    } catch {
+      switch error {
+      case .write(let failure): throw .writeFailed(path: path, reason: failure.description)
+      case .body(let failure): throw .writeFailed(path: path, reason: failure.description)
+      }
+    }
+  }
+
+  // MARK: Parsing
+
+  static func normalized(_ descr: String) -> String {
+    switch descr {
+    case "=f4": "<f4"
+    case "=f8": "<f8"
+    case "=i4": "<i4"
+    case "=i8": "<i8"
+    case "<u1": "|u1"
+    case "<i1": "|i1"
+    default: descr
+    }
+  }
+
+  static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws(VectorFileError) -> Header {
+    guard bytes.count >= 10 else {
+      throw .truncated(path: path, offset: 0, needed: 10, available: bytes.count)
+    }
+    guard Array(bytes[0..<6]) == magic else {
+      throw .badHeader(path: path, reason: "missing the \\x93NUMPY magic (not a .npy file)")
+    }
+    let major = bytes[6]
+    let headerLength: Int
+    let dictStart: Int
+    switch major {
+    case 1:
+      headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+      dictStart = 10
+    case 2, 3:
+      guard bytes.count >= 12 else { throw .truncated(path: path, offset: 8, needed: 4, available: bytes.count - 8) }
+      headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+      dictStart = 12
+    default:
+      throw .badHeader(path: path, reason: "format version \(major).\(bytes[7]) is not 1.x, 2.x or 3.x")
+    }
+    guard dictStart + headerLength <= bytes.count else {
+      throw .truncated(path: path, offset: dictStart, needed: headerLength, available: bytes.count - dictStart)
+    }
+    let text = String(decoding: bytes[dictStart..<dictStart + headerLength], as: UTF8.self)
+    guard let descr = quotedValue(of: "descr", in: text) else {
+      throw .badHeader(path: path, reason: "no 'descr' entry in \(text.trimmed)")
+    }
+    guard let fortranText = bareValue(of: "fortran_order", in: text), fortranText == "True" || fortranText == "False" else {
+      throw .badHeader(path: path, reason: "no 'fortran_order' True/False entry in \(text.trimmed)")
+    }
+    guard let shape = shapeValue(in: text) else {
+      throw .badHeader(path: path, reason: "no parsable 'shape' tuple in \(text.trimmed)")
+    }
+    return Header(descr: descr, fortranOrder: fortranText == "True", shape: shape, dataOffset: dictStart + headerLength)
+  }
+
+  private static func checkedShape(
+    _ header: Header, mapping: FileMapping, path: String, supported: [String]
+  ) throws(VectorFileError) -> (rows: Int, columns: Int, elementSize: Int) {
+    let descr = normalized(header.descr)
+    guard supported.contains(descr), let size = header.elementSize else {
+      throw .unsupportedElementType(path: path, found: header.descr, supported: supported)
+    }
+    let rows: Int, columns: Int
+    switch header.shape.count {
+    case 1: (rows, columns) = (1, header.shape[0])
+    case 2: (rows, columns) = (header.shape[0], header.shape[1])
+    default:
+      throw .invalidShape(path: path, reason: "rank \(header.shape.count) shape \(header.shape); expected (rows, columns) or (n,)")
+    }
+    guard rows >= 0, columns >= 0 else {
+      throw .invalidShape(path: path, reason: "negative dimension in \(header.shape)")
+    }
+    if header.fortranOrder && rows > 1 && columns > 1 { throw .fortranOrder(path: path) }
+    let (elements, overflow1) = rows.multipliedReportingOverflow(by: columns)
+    let (byteCount, overflow2) = elements.multipliedReportingOverflow(by: size)
+    guard !overflow1, !overflow2 else {
+      throw .invalidShape(path: path, reason: "shape \(header.shape) overflows the address space")
+    }
+    let available = mapping.count - header.dataOffset
+    guard byteCount <= available else {
+      throw .truncated(path: path, offset: header.dataOffset, needed: byteCount, available: available)
+    }
+    return (rows, columns, size)
+  }
+
+  private static func copyElements<T: BitwiseCopyable>(
+    _ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: Int, _ type: T.Type
+  ) -> [T] {
+    [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+      if count > 0 {
+        UnsafeMutableRawBufferPointer(buffer).copyMemory(
+          from: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count * MemoryLayout<T>.stride]))
+      }
+      initialized = count
+    }
+  }
+
+  /// The text between the quotes after `'key':`.
+  static func quotedValue(of key: String, in text: String) -> String? {
+    guard let keyRange = text.firstRange(of: "'\(key)'") else { return nil }
+    let rest = text[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
+    guard let quote = rest.first, quote == "'" || quote == "\"" else { return nil }
+    let body = rest.dropFirst()
+    guard let end = body.firstIndex(of: quote) else { return nil }
+    return String(body[..<end])
+  }
+
+  /// The bare word after `'key':` (e.g. `True`).
+  static func bareValue(of key: String, in text: String) -> String? {
+    guard let keyRange = text.firstRange(of: "'\(key)'") else { return nil }
+    let rest = text[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
+    let word = rest.prefix { $0.isLetter }
+    return word.isEmpty ? nil : String(word)
+  }
+
+  /// The integers of the `'shape': (a, b, …)` tuple.
+  static func shapeValue(in text: String) -> [Int]? {
+    guard let keyRange = text.firstRange(of: "'shape'") else { return nil }
+    let rest = text[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
+    guard rest.first == "(", let close = rest.firstIndex(of: ")") else { return nil }
+    let inner = rest[rest.index(after: rest.startIndex)..<close]
+    var shape: [Int] = []
+    for part in inner.split(separator: ",") {
+      let trimmed = part.filter { $0 != " " && $0 != "L" }
+      if trimmed.isEmpty { continue }
+      guard let value = Int(trimmed) else { return nil }
+      shape.append(value)
+    }
+    return shape
+  }
+}
+
+extension String {
+  fileprivate var trimmed: String {
+    String(self.filter { $0 != "\n" }.prefix(120))
+  }
+}

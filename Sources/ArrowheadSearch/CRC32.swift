@@ -1,0 +1,73 @@
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, initial value and final XOR
+/// 0xFFFFFFFF: the checksum of zlib, PNG and gzip), computed by slicing-by-8 (eight
+/// 256-entry tables, eight bytes per step; ~1–2 GB/s in plain Swift).
+///
+/// `CRC32.checksum("123456789".utf8)` is 0xCBF43926, the standard check value.
+public struct CRC32: Sendable {
+  /// The running value (before the final XOR).
+  private var state: UInt32 = 0xFFFF_FFFF
+
+  /// A fresh checksum.
+  public init() {}
+
+  /// The checksum of everything fed so far.
+  public var value: UInt32 { state ^ 0xFFFF_FFFF }
+
+  /// Feeds bytes.
+  public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    guard var pointer = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+    var remaining = bytes.count
+    var crc = state
+    let t = CRC32Tables.shared.table
+    while remaining >= 8 {
+      let low = UnsafeRawPointer(pointer).loadUnaligned(as: UInt32.self).littleEndian ^ crc
+      let high = UnsafeRawPointer(pointer + 4).loadUnaligned(as: UInt32.self).littleEndian
+      crc = t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
+        ^ t[5 * 256 + Int((low >> 16) & 0xFF)] ^ t[4 * 256 + Int(low >> 24)]
+        ^ t[3 * 256 + Int(high & 0xFF)] ^ t[2 * 256 + Int((high >> 8) & 0xFF)]
+        ^ t[1 * 256 + Int((high >> 16) & 0xFF)] ^ t[Int(high >> 24)]
+      pointer += 8
+      remaining -= 8
+    }
+    while remaining > 0 {
+      crc = t[Int((crc ^ UInt32(pointer.pointee)) & 0xFF)] ^ (crc >> 8)
+      pointer += 1
+      remaining -= 1
+    }
+    state = crc
+  }
+
+  /// The checksum of `bytes`.
+  public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    var crc = CRC32()
+    crc.update(bytes)
+    return crc.value
+  }
+
+  /// The checksum of a byte sequence.
+  public static func checksum<S: Sequence>(_ bytes: S) -> UInt32 where S.Element == UInt8 {
+    Array(bytes).withUnsafeBytes { checksum($0) }
+  }
+}
+
+/// The slicing-by-8 tables, built once (an immutable global: concurrency-safe).
+private final class CRC32Tables: @unchecked Sendable {
+  static let shared = CRC32Tables()
+  let table: UnsafePointer<UInt32>
+
+  private init() {
+    let table = UnsafeMutablePointer<UInt32>.allocate(capacity: 8 * 256)
+    for i in 0..<256 {
+      var crc = UInt32(i)
+      for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+      table[i] = crc
+    }
+    for slice in 1..<8 {
+      for i in 0..<256 {
+        let previous = table[(slice - 1) * 256 + i]
+        table[slice * 256 + i] = (previous >> 8) ^ table[Int(previous & 0xFF)]
+      }
+    }
+    self.table = UnsafePointer(table)
+  }
+}

@@ -1,0 +1,248 @@
+import Arrowhead
+
+extension FlatIndex {
+  /// The k nearest live vectors of each query; see `VectorIndex.search` and the type's
+  /// overview for the tiling and threading. `parameters.threads` caps the threads (nil:
+  /// the engine's); `parameters.rerankCandidates` applies to quantized storage that keeps
+  /// Float32 vectors (default 4·k; 0: no re-ranking). `efSearch` is ignored.
+  public func search(
+    _ queries: UnsafeBufferPointer<Float>, k: Int, parameters: SearchParameters, filter: SearchFilter?
+  ) throws(SearchError) -> [SearchResult] {
+    try Validation.requireK(k)
+    let queryCount = try Validation.rows(queries, dimension: dimension, argument: "queries")
+    try Validation.requireFinite(queries, dimension: dimension, argument: "queries")
+    if let candidates = parameters.rerankCandidates, candidates < 0 {
+      throw .invalidParameter(name: "rerankCandidates", value: "\(candidates)", expected: "≥ 0")
+    }
+    if let threads = parameters.threads, threads < 1 {
+      throw .invalidParameter(name: "threads", value: "\(threads)", expected: "≥ 1")
+    }
+    return try lock.reading { () throws(SearchError) -> [SearchResult] in
+      guard slots > 0 else { throw .emptyIndex }
+      if queryCount == 0 { return [] }
+      let prepared = metric == .cosine ? Validation.prepared(queries, dimension: dimension, metric: metric) : Array(queries)
+      return try prepared.withUnsafeBufferPointer { (buffer) throws(SearchError) -> [SearchResult] in
+        try searchPrepared(buffer.baseAddress!, queryCount: queryCount, k: k, parameters: parameters, filter: filter)
+      }
+    }
+  }
+
+  private func searchPrepared(
+    _ queries: UnsafePointer<Float>, queryCount: Int, k: Int, parameters: SearchParameters, filter: SearchFilter?
+  ) throws(SearchError) -> [SearchResult] {
+    let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? 4 * k) : 0
+    let collectK = max(k, rerank)
+    let threads = max(1, min(parameters.threads ?? engine.effectiveThreads, 64))
+    let kernelEngine = engine.withThreads(1)
+    let largerIsNearer = metric != .squaredL2
+    let queryNorms: [Float] = metric == .squaredL2
+      ? (0..<queryCount).map { SearchKernels.dot(queries + $0 * dimension, queries + $0 * dimension, dimension) } : []
+    let slotCount = slots
+
+    var collectors: [TopKCollector] = []
+    var failure: SearchError?
+    let explicitIDs = ids.explicit
+    withOptionalPointer(explicitIDs) { idPointer in
+      let context = ScanContext(
+        index: self, engine: kernelEngine, queries: queries, queryNorms: queryNorms, largerIsNearer: largerIsNearer,
+        ids: idPointer, filter: filter)
+      // Split by queries when each thread gets enough of them to fill tiles; otherwise
+      // by base ranges (each thread keeps top-k lists for all queries, merged after).
+      if threads == 1 || queryCount >= threads * 32 {
+        collectors = [TopKCollector](repeating: TopKCollector(k: collectK), count: queryCount)
+        let errors = UncheckedSendableBox(UnsafeMutablePointer<SearchError?>.allocate(capacity: threads))
+        errors.value.initialize(repeating: nil, count: threads)
+        defer { errors.value.deallocate() }
+        collectors.withUnsafeMutableBufferPointer { buffer in
+          let shared = UncheckedSendableBox(buffer.baseAddress!)
+          let chunk = (queryCount + threads - 1) / threads
+          Parallel.forEach(threads, threads: threads) { worker in
+            let start = worker * chunk
+            let end = min(queryCount, start + chunk)
+            guard start < end else { return }
+            do throws(SearchError) {
+              try context.scan(queries: start..<end, base: 0..<slotCount, collectors: shared.value + start)
+            } catch {
+              errors.value[worker] = error
+            }
+          }
+        }
+        failure = (0..<threads).lazy.compactMap { errors.value[$0] }.first
+      } else {
+        let chunk = ((slotCount + threads - 1) / threads + Self.baseBlock - 1) / Self.baseBlock * Self.baseBlock
+        let workers = (slotCount + chunk - 1) / chunk
+        var perWorker = [[TopKCollector]](
+          repeating: [TopKCollector](repeating: TopKCollector(k: collectK), count: queryCount), count: workers)
+        let errors = UncheckedSendableBox(UnsafeMutablePointer<SearchError?>.allocate(capacity: workers))
+        errors.value.initialize(repeating: nil, count: workers)
+        defer { errors.value.deallocate() }
+        perWorker.withUnsafeMutableBufferPointer { outer in
+          let outerBox = UncheckedSendableBox(outer.baseAddress!)
+          Parallel.forEach(workers, threads: threads) { worker in
+            let start = worker * chunk
+            let end = min(slotCount, start + chunk)
+            outerBox.value[worker].withUnsafeMutableBufferPointer { inner in
+              do throws(SearchError) {
+                try context.scan(queries: 0..<queryCount, base: start..<end, collectors: inner.baseAddress!)
+              } catch {
+                errors.value[worker] = error
+              }
+            }
+          }
+        }
+        failure = (0..<workers).lazy.compactMap { errors.value[$0] }.first
+        collectors = perWorker[0]
+        for worker in perWorker.indices.dropFirst() {
+          for query in 0..<queryCount { collectors[query].merge(perWorker[worker][query]) }
+        }
+      }
+    }
+    if let failure { throw failure }
+
+    var results: [SearchResult] = []
+    results.reserveCapacity(queryCount)
+    for query in 0..<queryCount {
+      var ranked = collectors[query].sorted()
+      if rerank > 0 {
+        let q = queries + query * dimension
+        for index in ranked.indices { ranked[index].distance = store.exactDistance(q, ranked[index].slot) }
+        ranked.sort()
+      }
+      let neighbors = ranked.prefix(k).map { Neighbor(id: $0.id, score: largerIsNearer ? -$0.distance : $0.distance) }
+      results.append(SearchResult(neighbors: neighbors, requested: k))
+    }
+    return results
+  }
+}
+
+private func withOptionalPointer<R>(_ array: [Int]?, _ body: (UnsafePointer<Int>?) -> R) -> R {
+  guard let array else { return body(nil) }
+  return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// Everything a worker needs to scan tiles; shared read-only between workers.
+private struct ScanContext: @unchecked Sendable {
+  let index: FlatIndex
+  let engine: Engine
+  let queries: UnsafePointer<Float>
+  let queryNorms: [Float]
+  let largerIsNearer: Bool
+  let ids: UnsafePointer<Int>?
+  let filter: SearchFilter?
+
+  /// Offers every (query, base) pair of the ranges to `collectors[query − queries.lowerBound]`.
+  func scan(queries queryRange: Range<Int>, base baseRange: Range<Int>, collectors: UnsafeMutablePointer<TopKCollector>) throws(SearchError) {
+    let dimension = index.dimension
+    let store = index.store
+    let baseBlock = FlatIndex.baseBlock
+    let queryBlock = min(FlatIndex.queryBlock, queryRange.count)
+    let tile = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * baseBlock)
+    defer { tile.deallocate() }
+    let decoded = store.isQuantized ? UnsafeMutablePointer<Float>.allocate(capacity: baseBlock * dimension) : nil
+    defer { decoded?.deallocate() }
+    let blockNorms = UnsafeMutablePointer<Float>.allocate(capacity: baseBlock)
+    defer { blockNorms.deallocate() }
+    let metric: Metric = largerIsNearer ? .innerProduct : .squaredL2
+
+    var baseStart = baseRange.lowerBound
+    while baseStart < baseRange.upperBound {
+      let baseCount = min(baseBlock, baseRange.upperBound - baseStart)
+      let baseRows: UnsafePointer<Float>
+      var norms: UnsafePointer<Float>? = nil
+      if let decoded {
+        for row in 0..<baseCount { store.decode(baseStart + row, into: decoded + row * dimension) }
+        baseRows = UnsafePointer(decoded)
+        if metric == .squaredL2 {
+          for row in 0..<baseCount {
+            let x = decoded + row * dimension
+            blockNorms[row] = SearchKernels.dot(x, x, dimension)
+          }
+          norms = UnsafePointer(blockNorms)
+        }
+      } else {
+        baseRows = UnsafePointer(store.floats.pointer(Float.self) + baseStart * dimension)
+        if metric == .squaredL2 { norms = UnsafePointer(index.norms.pointer(Float.self) + baseStart) }
+      }
+
+      var queryStart = queryRange.lowerBound
+      while queryStart < queryRange.upperBound {
+        let count = min(queryBlock, queryRange.upperBound - queryStart)
+        do {
+          try queryNorms.withUnsafeBufferPointer { (qn) throws(ArrowheadError) in
+            try engine.distances(
+              metric,
+              queries: UnsafeBufferPointer(start: queries + queryStart * dimension, count: count * dimension),
+              MatrixLayout(rows: count, columns: dimension),
+              base: UnsafeBufferPointer(start: baseRows, count: baseCount * dimension),
+              MatrixLayout(rows: baseCount, columns: dimension),
+              queryNorms: qn.isEmpty ? nil : UnsafeBufferPointer(rebasing: qn[queryStart..<queryStart + count]),
+              baseNorms: norms.map { UnsafeBufferPointer(start: $0, count: baseCount) },
+              out: UnsafeMutableBufferPointer(start: tile, count: count * baseCount),
+              MatrixLayout(rows: count, columns: baseCount))
+          }
+        } catch {
+          throw .kernel(error)
+        }
+        for row in 0..<count {
+          scanRow(
+            tile + row * baseCount, count: baseCount, firstSlot: baseStart,
+            collector: &collectors[queryStart - queryRange.lowerBound + row])
+        }
+        queryStart += count
+      }
+      baseStart += baseCount
+    }
+  }
+
+  /// Offers the values of one tile row that can enter the collector.
+  @inline(__always)
+  private func scanRow(_ row: UnsafeMutablePointer<Float>, count: Int, firstSlot: Int, collector: inout TopKCollector) {
+    // Internally smaller is nearer: for inner product the candidate distance is −value,
+    // and it can enter when −value ≤ threshold, i.e. value ≥ −threshold.
+    let sign: Float = largerIsNearer ? -1 : 1
+    var limit = collector.threshold
+    var j = 0
+    if largerIsNearer {
+      var bound = F32x8(repeating: -limit)
+      while j + 8 <= count {
+        let values = load8(row + j)
+        if any(values .>= bound) {
+          for lane in 0..<8 where values[lane] >= -limit {
+            offer(-values[lane], slot: firstSlot + j + lane, &collector)
+            limit = collector.threshold
+          }
+          bound = F32x8(repeating: -limit)
+        }
+        j += 8
+      }
+    } else {
+      var bound = F32x8(repeating: limit)
+      while j + 8 <= count {
+        let values = load8(row + j)
+        if any(values .<= bound) {
+          for lane in 0..<8 where values[lane] <= limit {
+            offer(values[lane], slot: firstSlot + j + lane, &collector)
+            limit = collector.threshold
+          }
+          bound = F32x8(repeating: limit)
+        }
+        j += 8
+      }
+    }
+    while j < count {
+      let distance = sign * row[j]
+      if distance <= limit {
+        offer(distance, slot: firstSlot + j, &collector)
+        limit = collector.threshold
+      }
+      j += 1
+    }
+  }
+
+  @inline(__always)
+  private func offer(_ distance: Float, slot: Int, _ collector: inout TopKCollector) {
+    let id = ids?[slot] ?? slot
+    if let filter, !filter(id) { return }
+    collector.offer(RankedCandidate(distance: distance, id: id, slot: slot))
+  }
+}

@@ -1,0 +1,193 @@
+import Arrowhead
+
+/// An exact nearest-neighbour index: every query is compared with every stored vector.
+///
+/// Batch searches run through the engine's distance kernel (`Engine.distances`, a gemm
+/// with a fused ‖q‖² + ‖x‖² − 2·q·x epilogue on the SIMD backend) on tiles of
+/// `queryBlock` queries × `baseBlock` vectors, sized so the tile of distances stays in
+/// the L2 cache; each tile row is scanned with 8-lane comparisons against the current k-th
+/// best distance, and only the few values that beat it enter a bounded heap. Work is split
+/// over threads by queries (many queries) or by ranges of the base (few queries, whose
+/// per-thread top-k lists are merged at the end).
+///
+/// Results are exact: the k nearest by the kernel's distance, ties broken by the lower
+/// id — identical to a brute-force loop whenever the distances are computed exactly
+/// (e.g. integer-valued vectors); otherwise they can differ only between candidates whose
+/// distances agree to within the kernel's rounding (≈ d·ε·(‖q‖² + ‖x‖²) for squared L2).
+///
+/// Quantized storage (`.int8`, `.int4`) decodes each base block once per thread and then
+/// takes the same path; with `keepsFloat32ForReranking`, the best `rerankCandidates`
+/// approximate candidates are re-scored exactly from the Float32 copy.
+///
+/// Complexity: O(n·d) per query in time, 4·d bytes per vector (+4 for the norm under
+/// squared L2). `remove` moves the last vector into the hole: O(d).
+///
+/// ```swift
+/// let index = try FlatIndex(dimension: 50, metric: .cosine)
+/// try index.add(vectors)                          // row-major [Float], ids 0…n−1
+/// let results = try index.search(batch: queries, k: 10)
+/// ```
+public final class FlatIndex: VectorIndex, @unchecked Sendable {
+  /// Values per vector.
+  public let dimension: Int
+  /// The metric searches rank by.
+  public let metric: Metric
+  /// How vectors are stored.
+  public let storage: VectorStorage
+  /// The engine whose distance kernel the searches use.
+  public let engine: Engine
+
+  /// Base vectors per tile (4 KiB-aligned blocks; 1024 × 256 queries × 4 B = 1 MiB of
+  /// distances, the L2 size of the machines measured).
+  public static let baseBlock = 1024
+  /// Queries per tile.
+  public static let queryBlock = 256
+
+  let store: VectorStore
+  /// ‖x‖² per slot (float32 storage under squared L2 only).
+  let norms = RawBuffer()
+  var slots = 0
+  var ids = IDTable()
+  let lock = ReadWriteLock()
+
+  /// Creates an empty index. Throws if `dimension` is not in 1 … 65 536.
+  public init(
+    dimension: Int, metric: Metric = .squaredL2, storage: VectorStorage = .float32, engine: Engine = .default
+  ) throws(SearchError) {
+    guard dimension >= 1, dimension <= 1 << 16 else {
+      throw .invalidParameter(name: "dimension", value: "\(dimension)", expected: "1 … 65536")
+    }
+    self.dimension = dimension
+    self.metric = metric
+    self.storage = storage
+    self.engine = engine
+    self.store = VectorStore(dimension: dimension, storage: storage, metric: metric)
+  }
+
+  var keepsNorms: Bool { !storage.isQuantized && metric == .squaredL2 }
+
+  /// Live vectors.
+  public var count: Int { lock.reading { slots } }
+
+  /// The trained quantizer (quantized storage after the first add), else nil.
+  public var quantizer: ScalarQuantizer? { lock.reading { store.quantizer } }
+
+  /// Bytes held, by part.
+  public var memoryUsage: MemoryUsage {
+    lock.reading {
+      var usage = store.usage(slots: slots)
+      usage.structureBytes = norms.capacity
+      usage.idBytes = ids.bytes
+      return usage
+    }
+  }
+
+  @discardableResult
+  public func add(_ vectors: UnsafeBufferPointer<Float>, ids given: [Int]?) throws(SearchError) -> [Int] {
+    try lock.writing { () throws(SearchError) -> [Int] in
+      let rows = try Validation.rows(vectors, dimension: dimension, argument: "vectors")
+      if rows == 0 {
+        if let given, !given.isEmpty { throw .idCountMismatch(vectors: 0, ids: given.count) }
+        return []
+      }
+      try Validation.requireFinite(vectors, dimension: dimension, argument: "vectors")
+      guard slots + rows <= Int(UInt32.max) else {
+        throw .capacityExceeded(requested: slots + rows, maximum: Int(UInt32.max))
+      }
+      let slotCount = slots
+      let assigned = try ids.resolve(given, count: rows, slotCount: slotCount, isLive: { $0 < slotCount })
+      let prepared = metric == .cosine ? Validation.prepared(vectors, dimension: dimension, metric: metric) : nil
+      try withPrepared(prepared, vectors) { (rowsBuffer) throws(SearchError) in
+        try store.trainIfNeeded(rowsBuffer)
+        store.reserve(slots: slots + rows, used: slots, exact: slots == 0)
+        if keepsNorms { norms.reserve((slots + rows) * 4, preserving: slots * 4, exact: slots == 0) }
+        try EncodeKernels.with(engine, dimension: dimension) { (kernels) throws(SearchError) in
+          let base = rowsBuffer.baseAddress!
+          for row in 0..<rows {
+            let vector = base + row * dimension
+            store.store(vector, at: slots + row, kernels: kernels)
+            if keepsNorms {
+              norms.pointer(Float.self)[slots + row] = SearchKernels.dot(vector, vector, dimension)
+            }
+          }
+        }
+      }
+      for (offset, id) in assigned.enumerated() {
+        ids.assign(id, to: slots + offset, slotCount: slots + offset)
+      }
+      slots += rows
+      return assigned
+    }
+  }
+
+  /// Removes the vector with `id` by moving the last vector into its slot (O(d));
+  /// throws `.unknownID` if no vector has it.
+  public func remove(_ id: Int) throws(SearchError) {
+    try lock.writing { () throws(SearchError) in
+      let slotCount = slots
+      guard let slot = ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount }) else {
+        throw .unknownID(id)
+      }
+      let last = slots - 1
+      store.move(from: last, to: slot)
+      if keepsNorms { norms.pointer(Float.self)[slot] = norms.pointer(Float.self)[last] }
+      ids.move(from: last, to: slot, removing: id, slotCount: slots)
+      slots -= 1
+    }
+  }
+
+  /// Whether a vector has `id`.
+  public func contains(_ id: Int) -> Bool {
+    lock.reading {
+      let slotCount = slots
+      return ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount }) != nil
+    }
+  }
+
+  /// The stored vector with `id` (unit-normalised for cosine, decoded for quantized
+  /// storage without a Float32 copy); throws `.unknownID`.
+  public func vector(for id: Int) throws(SearchError) -> [Float] {
+    try lock.reading { () throws(SearchError) -> [Float] in
+      let slotCount = slots
+      guard let slot = ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount }) else {
+        throw .unknownID(id)
+      }
+      return store.keepsFloats ? Array(UnsafeBufferPointer(start: store.floats.pointer(Float.self) + slot * dimension, count: dimension)) : store.vector(slot)
+    }
+  }
+
+  /// Every vector with its id, in slot order; see `VectorIndex.liveVectors()`.
+  public func liveVectors() -> (ids: [Int], vectors: [Float]) {
+    lock.reading {
+      var vectors = [Float]()
+      vectors.reserveCapacity(slots * dimension)
+      for slot in 0..<slots {
+        if store.keepsFloats {
+          vectors.append(contentsOf: UnsafeBufferPointer(start: store.floats.pointer(Float.self) + slot * dimension, count: dimension))
+        } else {
+          vectors.append(contentsOf: store.vector(slot))
+        }
+      }
+      return ((0..<slots).map { ids.id(of: $0) }, vectors)
+    }
+  }
+
+  /// Releases spare capacity left by incremental adds.
+  public func shrinkToFit() {
+    lock.writing {
+      store.shrink(toFit: slots)
+      norms.shrink(toFit: keepsNorms ? slots * 4 : 0)
+    }
+  }
+
+  private func withPrepared<R>(
+    _ prepared: [Float]?, _ original: UnsafeBufferPointer<Float>,
+    _ body: (UnsafeBufferPointer<Float>) throws(SearchError) -> R
+  ) throws(SearchError) -> R {
+    guard let prepared else { return try body(original) }
+    let result: Result<R, SearchError> = prepared.withUnsafeBufferPointer { buffer in
+      Result { () throws(SearchError) -> R in try body(buffer) }
+    }
+    return try result.get()
+  }
+}

@@ -1,0 +1,398 @@
+/// Which slots a graph search may return: not deleted, not `excluded`, and accepted by
+/// the user's filter (on ids). Nodes that fail are still walked through.
+struct Acceptance {
+  /// Deleted bits, nil when nothing is deleted.
+  let deleted: UnsafePointer<UInt64>?
+  /// slot → id, nil for identity ids.
+  let ids: UnsafePointer<Int>?
+  let filter: SearchFilter?
+  /// A slot never returned (the node being inserted), or UInt32.max.
+  var excluded: UInt32 = .max
+
+  @inline(__always)
+  var acceptsAll: Bool { deleted == nil && filter == nil && excluded == .max }
+
+  @inline(__always)
+  func accepts(_ slot: UInt32) -> Bool {
+    if slot == excluded { return false }
+    if let deleted, deleted[Int(slot) >> 6] & (1 << UInt64(slot & 63)) != 0 { return false }
+    if let filter { return filter(ids.map { $0[Int(slot)] } ?? Int(slot)) }
+    return true
+  }
+}
+
+/// Copies a link list (≤ 2·M words) with 8-word vector moves: a `memmove` call per
+/// short list cost ~6 % of a build.
+@inline(__always)
+func copyLinks(_ source: UnsafePointer<UInt32>, _ count: Int, to destination: UnsafeMutablePointer<UInt32>) {
+  var i = 0
+  let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(destination)
+  while i + 8 <= count {
+    to.storeBytes(of: from.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<UInt32>.self), toByteOffset: i * 4, as: SIMD8<UInt32>.self)
+    i += 8
+  }
+  while i < count {
+    destination[i] = source[i]
+    i += 1
+  }
+}
+
+/// The entry point and top level while several threads insert.
+final class EntryState: @unchecked Sendable {
+  private let mutex = PlainMutex()
+  private var entry: UInt32
+  private var level: Int
+
+  init(entry: UInt32, level: Int) {
+    self.entry = entry
+    self.level = level
+  }
+
+  var current: (entry: UInt32, level: Int) { mutex.locked { (entry, level) } }
+
+  /// Makes `slot` the entry point unconditionally.
+  func reset(_ slot: UInt32, level newLevel: Int) {
+    mutex.locked {
+      entry = slot
+      level = newLevel
+    }
+  }
+
+  /// Makes `slot` the entry point if its level is above the current top.
+  func offer(_ slot: UInt32, level newLevel: Int) {
+    mutex.locked {
+      if newLevel > level || entry == HNSWGraph.none {
+        entry = slot
+        level = newLevel
+      }
+    }
+  }
+}
+
+/// The HNSW algorithms (hnswlib's, re-derived from the paper and its code structure) over
+/// one storage encoding `Space`, on a graph whose buffers do not grow while it runs.
+///
+/// When `locks` is set (building), every read of a link list copies it under the node's
+/// lock and every write holds it, so that several workers may insert at once; searches of
+/// a finished graph pass nil and read links directly.
+struct HNSWWorker<Space: DistanceSpace> {
+  let space: Space
+  let graph: HNSWGraph
+  let slots: Int
+  let locks: StripedLocks?
+  let m: Int
+  let efConstruction: Int
+
+  // MARK: Reading links
+
+  /// The links of `slot` at `level`: a copy made under the node's lock when building.
+  @inline(__always)
+  func neighbours(_ slot: UInt32, _ level: Int, _ scratch: SearchScratch) -> (UnsafePointer<UInt32>, Int) {
+    guard let locks else {
+      let (links, count) = graph.links(slot, level)
+      return (UnsafePointer(links), count)
+    }
+    locks.lock(slot)
+    let (links, count) = graph.links(slot, level)
+    copyLinks(links, count, to: scratch.linkCopy)
+    locks.unlock(slot)
+    return (UnsafePointer(scratch.linkCopy), count)
+  }
+
+  // MARK: Searching
+
+  /// Greedy descent from `entry` through levels `top` down to `bottom + 1` (nearest
+  /// neighbour walk on each), returning the nearest node found and its distance.
+  @inline(__always)
+  func greedy<D: SlotDistance>(
+    _ distance: D, entry: UInt32, entryDistance: Float, from top: Int, downTo bottom: Int, _ scratch: SearchScratch
+  ) -> (UInt32, Float) {
+    var current = entry
+    var currentDistance = entryDistance
+    var level = top
+    while level > bottom {
+      var changed = true
+      while changed {
+        changed = false
+        let (links, count) = neighbours(current, level, scratch)
+        for i in 0..<count {
+          let candidate = links[i]
+          let d = distance(candidate)
+          if d < currentDistance {
+            currentDistance = d
+            current = candidate
+            changed = true
+          }
+        }
+      }
+      level -= 1
+    }
+    return (current, currentDistance)
+  }
+
+  /// Best-first search of one layer with a dynamic list of `ef` results (Algorithm 2 of
+  /// the paper). Leaves the results in `scratch.results` as a max-heap of `~key`.
+  /// Nodes that `accept` rejects are walked through but not returned; with rejections the
+  /// walk goes on until `ef` accepted results are found or the candidates run out.
+  func searchLayer<D: SlotDistance>(
+    _ distance: D, entry: UInt32, entryDistance: Float, level: Int, ef: Int,
+    accept: Acceptance, _ scratch: SearchScratch
+  ) {
+    let mark = scratch.beginSearch(slots: slots)
+    let visited = scratch.visitedTable
+    var candidates = scratch.candidates
+    var results = scratch.results
+    candidates.clear()
+    results.clear()
+    defer {
+      scratch.candidates = candidates
+      scratch.results = results
+    }
+    let acceptsAll = accept.acceptsAll
+    visited[Int(entry)] = mark
+    var lowerBound = Float.greatestFiniteMagnitude
+    if acceptsAll || accept.accepts(entry) {
+      results.push(~CandidateKey.make(entryDistance, entry))
+      lowerBound = entryDistance
+    }
+    candidates.push(CandidateKey.make(entryDistance, entry))
+    while !candidates.isEmpty {
+      let currentKey = candidates.top
+      if CandidateKey.distance(currentKey) > lowerBound && (results.count >= ef || acceptsAll) { break }
+      candidates.pop()
+      let (links, count) = neighbours(CandidateKey.slot(currentKey), level, scratch)
+      // The next node to expand is probably the new top: start loading its link record
+      // now so that the miss overlaps this node's distance computations.
+      var folded: UInt32 = 0
+      if !candidates.isEmpty {
+        folded = graph.node(CandidateKey.slot(candidates.top)).pointee & 1
+      }
+      // First collect the unvisited neighbours and touch their vectors (all loads in
+      // flight at once), then compute the distances.
+      let pending = scratch.pending
+      var pendingCount = 0
+      // Branch-free: touch every neighbour's vector and visited mark, so that no branch
+      // misprediction squashes the loads before they are all in flight.
+      for i in 0..<count {
+        let candidate = links[i]
+        folded &+= distance.touch(candidate) &+ UInt32(visited[Int(candidate)])
+      }
+      for i in 0..<count {
+        let candidate = links[i]
+        if visited[Int(candidate)] == mark { continue }
+        visited[Int(candidate)] = mark
+        pending[pendingCount] = candidate
+        pendingCount += 1
+      }
+      scratch.sink ^= folded
+      for i in 0..<pendingCount {
+        let candidate = pending[i]
+        let d = distance(candidate)
+        if results.count < ef || d < lowerBound {
+          candidates.push(CandidateKey.make(d, candidate))
+          if acceptsAll || accept.accepts(candidate) {
+            let key = ~CandidateKey.make(d, candidate)
+            if results.count >= ef {
+              // Valid: d < lowerBound, the distance of the top being replaced.
+              results.replaceTop(key)
+            } else {
+              results.push(key)
+            }
+            lowerBound = CandidateKey.distance(~results.top)
+          }
+        }
+      }
+    }
+  }
+
+  /// The results of the last `searchLayer` as keys, nearest first, into `scratch.keys`.
+  @inline(__always)
+  func sortedResults(_ scratch: SearchScratch) {
+    let results = scratch.results.unordered
+    scratch.reserveKeys(results.count)
+    let keys = scratch.keys
+    for i in 0..<results.count { keys[i] = ~results[i] }
+    var sorted = UnsafeMutableBufferPointer(start: keys, count: results.count)
+    sorted.sort()
+    scratch.keyCount = results.count
+  }
+
+  // MARK: Building
+
+  /// Chooses at most `limit` neighbours from the `count` keys at `keys` (nearest first,
+  /// distances to the base node) by the paper's heuristic (Algorithm 4, as hnswlib's
+  /// getNeighborsByHeuristic2): a candidate is kept only if it is nearer to the base than
+  /// to every neighbour kept before it, which spreads links over directions and keeps
+  /// the graph navigable. Fewer than `limit` candidates are all kept. Writes the chosen
+  /// slots to `out` and returns how many.
+  func selectNeighbours(
+    _ keys: UnsafePointer<UInt64>, count: Int, limit: Int, into out: UnsafeMutablePointer<UInt32>, _ scratch: SearchScratch
+  ) -> Int {
+    if count < limit {
+      for i in 0..<count { out[i] = CandidateKey.slot(keys[i]) }
+      return count
+    }
+    let kept = scratch.kept
+    var keptCount = 0
+    for i in 0..<count {
+      let candidate = CandidateKey.slot(keys[i])
+      let d = CandidateKey.distance(keys[i])
+      // Decoded (quantized) vectors land in the row they keep if selected.
+      let vector = space.vector(candidate, scratch: scratch.row(4 + keptCount))
+      var good = true
+      for j in 0..<keptCount where space.distance(vector, kept[j]) < d {
+        good = false
+        break
+      }
+      if good {
+        kept[keptCount] = vector
+        out[keptCount] = candidate
+        keptCount += 1
+        if keptCount >= limit { break }
+      }
+    }
+    return keptCount
+  }
+
+  /// Re-chooses the links of `target` at `level` among `others` (its links, plus a new
+  /// node…) with the heuristic, capacity `graph.capacity(level)`. The caller holds the
+  /// node's lock when building.
+  func prune(_ target: UInt32, level: Int, candidates others: UnsafePointer<UInt32>, count: Int, _ scratch: SearchScratch) {
+    let base = space.vector(target, scratch: scratch.row(2))
+    scratch.reserveKeys(count)
+    let keys = scratch.keys
+    // All candidates' vectors in flight at once before the distances (see `touch`).
+    var folded: UInt32 = 0
+    for i in 0..<count { folded &+= space.touch(others[i]) }
+    scratch.sink ^= folded
+    for i in 0..<count {
+      let other = others[i]
+      keys[i] = CandidateKey.make(space.distance(base, space.vector(other, scratch: scratch.row(3))), other)
+    }
+    var sorted = UnsafeMutableBufferPointer(start: keys, count: count)
+    sorted.sort()
+    let kept = selectNeighbours(keys, count: count, limit: graph.capacity(level), into: scratch.pruned, scratch)
+    let (links, _) = graph.links(target, level)
+    links.update(from: scratch.pruned, count: kept)
+    graph.setCount(target, level, kept)
+  }
+
+  /// Links `node` to the `scratch.chosenCount` slots in `scratch.chosen` at `level`, and
+  /// each of them back to `node` (pruning a full list with the heuristic).
+  func connect(_ node: UInt32, level: Int, _ scratch: SearchScratch) {
+    let chosen = scratch.chosen
+    let chosenCount = scratch.chosenCount
+    locks?.lock(node)
+    let (own, _) = graph.links(node, level)
+    own.update(from: chosen, count: chosenCount)
+    graph.setCount(node, level, chosenCount)
+    locks?.unlock(node)
+
+    let capacity = graph.capacity(level)
+    let merged = scratch.linkCopy
+    for index in 0..<chosenCount {
+      let neighbour = chosen[index]
+      locks?.lock(neighbour)
+      defer { locks?.unlock(neighbour) }
+      let (links, count) = graph.links(neighbour, level)
+      var present = false
+      for i in 0..<count where links[i] == node {
+        present = true
+        break
+      }
+      if present { continue }
+      if count < capacity {
+        links[count] = node
+        graph.setCount(neighbour, level, count + 1)
+        continue
+      }
+      // Full: keep the best `capacity` of its links plus `node` by the heuristic.
+      merged.update(from: links, count: count)
+      merged[count] = node
+      prune(neighbour, level: level, candidates: merged, count: count + 1, scratch)
+    }
+  }
+
+  /// Inserts `node` (level `level`, vector already stored) into the graph (Algorithm 1).
+  /// `vector` is the exact float vector, used as the query.
+  func insert(
+    _ node: UInt32, level: Int, vector: UnsafePointer<Float>, entryState: EntryState, accept: Acceptance,
+    _ scratch: SearchScratch
+  ) {
+    let (entry, top) = entryState.current
+    if entry == HNSWGraph.none {
+      entryState.offer(node, level: level)
+      return
+    }
+    let query = space.query(vector, scratch: scratch.row(0))
+    var current = entry
+    var currentDistance = query(entry)
+    if level < top {
+      (current, currentDistance) = greedy(query, entry: current, entryDistance: currentDistance, from: top, downTo: level, scratch)
+    }
+    var acceptance = accept
+    acceptance.excluded = node
+    var layer = min(level, top)
+    while layer >= 0 {
+      searchLayer(query, entry: current, entryDistance: currentDistance, level: layer, ef: efConstruction, accept: acceptance, scratch)
+      sortedResults(scratch)
+      if scratch.keyCount > 0 {
+        current = CandidateKey.slot(scratch.keys[0])
+        currentDistance = CandidateKey.distance(scratch.keys[0])
+        scratch.chosenCount = selectNeighbours(scratch.keys, count: scratch.keyCount, limit: m, into: scratch.chosen, scratch)
+        connect(node, level: layer, scratch)
+      }
+      layer -= 1
+    }
+    if level > top { entryState.offer(node, level: level) }
+  }
+
+  /// Re-links a reused slot whose vector was just replaced (hnswlib's updatePoint): the
+  /// old neighbours, which mostly link back to it, get their lists re-chosen from their
+  /// one- and two-hop neighbourhood (which includes the slot, now at its new place), then
+  /// the slot is linked like a fresh insertion at its old level.
+  func relink(
+    _ node: UInt32, vector: UnsafePointer<Float>, entryState: EntryState, accept: Acceptance, _ scratch: SearchScratch
+  ) {
+    let level = graph.level(node)
+    let (entry, _) = entryState.current
+    for layer in 0...level {
+      let (links, count) = graph.links(node, layer)
+      let oneHop = Array(UnsafeBufferPointer(start: links, count: count))
+      var pool = Set(oneHop)
+      pool.insert(node)
+      for neighbour in oneHop {
+        let (second, secondCount) = graph.links(neighbour, layer)
+        for i in 0..<secondCount { pool.insert(second[i]) }
+      }
+      let poolList = pool.sorted().filter { other in
+        if graph.level(other) < layer { return false }
+        if let deleted = accept.deleted, deleted[Int(other) >> 6] & (1 << UInt64(other & 63)) != 0 { return false }
+        return true
+      }
+      for neighbour in oneHop {
+        let others = poolList.filter { $0 != neighbour }
+        others.withUnsafeBufferPointer { buffer in
+          prune(neighbour, level: layer, candidates: buffer.baseAddress!, count: buffer.count, scratch)
+        }
+      }
+      graph.setCount(node, layer, 0)
+    }
+    if entry == node {
+      // The entry point itself moved: enter through the highest other live node (the
+      // node's own level is restored as the top by `insert` if it is higher).
+      var best: UInt32 = HNSWGraph.none
+      var bestLevel = -1
+      for slot in 0..<UInt32(slots) where slot != node && accept.accepts(slot) && graph.level(slot) > bestLevel {
+        best = slot
+        bestLevel = graph.level(slot)
+      }
+      guard best != HNSWGraph.none else {
+        entryState.reset(node, level: level)
+        return
+      }
+      entryState.reset(best, level: bestLevel)
+    }
+    insert(node, level: level, vector: vector, entryState: entryState, accept: accept, scratch)
+  }
+}

@@ -1,0 +1,150 @@
+import Arrowhead
+
+/// Per-dimension affine scalar quantization of vectors (SQ8 / SQ4): dimension j maps
+/// x ↦ clamp(round_half_even((x − mⱼ)/sⱼ), 0, 2^bits − 1) and back to code·sⱼ + mⱼ.
+///
+/// Trained from the per-dimension minimum mⱼ and maximum Mⱼ of a sample:
+/// sⱼ = (Mⱼ − mⱼ)/(2^bits − 1), so the sample's range is covered exactly and the
+/// worst-case error inside it is sⱼ/2. A constant dimension gets sⱼ = 0 and decodes to
+/// mⱼ exactly. Encoding runs the engine's `.quantize` kernel (one group per value,
+/// `.floatMinimum`) and, for 4 bits, `.pack`, so codes are bit-identical on every backend.
+///
+/// 4-bit codes are packed two per byte, little-endian: value 2i in the low nibble of byte
+/// i, value 2i + 1 in the high nibble; an odd dimension leaves the last high nibble 0.
+public struct ScalarQuantizer: Sendable, Hashable, Codable {
+  /// Bits per code: 8 or 4.
+  public let bits: Int
+  /// sⱼ, one per dimension.
+  public let scales: [Float]
+  /// mⱼ, one per dimension.
+  public let offsets: [Float]
+
+  /// The number of dimensions.
+  public var dimension: Int { scales.count }
+  /// The largest code, 2^bits − 1.
+  public var maxCode: Int { (1 << bits) - 1 }
+  /// Bytes per encoded vector: d (8 bits) or ⌈d/2⌉ (4 bits).
+  public var codeBytes: Int { bits == 8 ? dimension : (dimension + 1) / 2 }
+
+  /// A quantizer with given parameters. Throws if `bits` is not 4 or 8, the arrays differ
+  /// in length, or a parameter is not finite or a scale is negative.
+  public init(bits: Int, scales: [Float], offsets: [Float]) throws(SearchError) {
+    guard bits == 8 || bits == 4 else {
+      throw .invalidParameter(name: "bits", value: "\(bits)", expected: "4 or 8")
+    }
+    guard scales.count == offsets.count else {
+      throw .dimensionMismatch(argument: "offsets", expected: scales.count, actual: offsets.count)
+    }
+    if let j = scales.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+      throw .invalidParameter(name: "scales[\(j)]", value: "\(scales[j])", expected: "a finite value ≥ 0")
+    }
+    if let j = offsets.firstIndex(where: { !$0.isFinite }) {
+      throw .nonFiniteValue(argument: "offsets", row: 0, column: j)
+    }
+    self.bits = bits
+    self.scales = scales
+    self.offsets = offsets
+  }
+
+  /// Trains on `rows` vectors of `dimension` values (row-major, all finite): per-dimension
+  /// min/max. O(rows·d).
+  public init(
+    bits: Int, training vectors: UnsafeBufferPointer<Float>, dimension: Int
+  ) throws(SearchError) {
+    guard dimension > 0, vectors.count >= dimension, vectors.count % dimension == 0 else {
+      throw .dimensionMismatch(argument: "training vectors", expected: dimension, actual: vectors.count)
+    }
+    var minimums = Array(vectors[0..<dimension])
+    var maximums = minimums
+    let rows = vectors.count / dimension
+    for row in 1..<max(rows, 1) {
+      let start = row * dimension
+      for j in 0..<dimension {
+        let value = vectors[start + j]
+        if value < minimums[j] { minimums[j] = value }
+        if value > maximums[j] { maximums[j] = value }
+      }
+    }
+    let levels = Float((1 << bits) - 1)
+    let scales = (0..<dimension).map { j in
+      let range = maximums[j] - minimums[j]
+      return range > 0 && range.isFinite ? range / levels : 0
+    }
+    try self.init(bits: bits, scales: scales, offsets: minimums)
+  }
+
+  /// Encodes one vector into `codeBytes` bytes at `codes`. `scratch` needs `dimension`
+  /// bytes (unpacked codes, 4-bit only).
+  func encode(
+    _ vector: UnsafePointer<Float>, into codes: UnsafeMutablePointer<UInt8>,
+    scratch: UnsafeMutablePointer<UInt8>, quantizeKernel: any Backend, packKernel: any Backend
+  ) {
+    scales.withUnsafeBufferPointer { s in
+      offsets.withUnsafeBufferPointer { m in
+        if bits == 8 {
+          quantizeKernel.quantize(
+            count: dimension, groupSize: 1, vector, scales: s.baseAddress!, offsets: m.baseAddress!,
+            form: .floatMinimum, maxCode: maxCode, codes)
+        } else {
+          quantizeKernel.quantize(
+            count: dimension, groupSize: 1, vector, scales: s.baseAddress!, offsets: m.baseAddress!,
+            form: .floatMinimum, maxCode: maxCode, scratch)
+          packKernel.pack(count: dimension, bits: 4, scratch, codes)
+        }
+      }
+    }
+  }
+
+  /// Encodes vectors (row-major) into codes, `codeBytes` per vector, with `engine`'s kernels.
+  public func encode(_ vectors: [Float], engine: Engine = .default) throws(SearchError) -> [UInt8] {
+    guard vectors.count % max(dimension, 1) == 0 else {
+      throw .dimensionMismatch(argument: "vectors", expected: dimension, actual: vectors.count % max(dimension, 1))
+    }
+    let rows = dimension == 0 ? 0 : vectors.count / dimension
+    var codes = [UInt8](repeating: 0, count: rows * codeBytes)
+    var scratch = [UInt8](repeating: 0, count: dimension)
+    let quantizeKernel = engine.backend(for: .quantize, .vector(count: dimension))
+    let packKernel = engine.backend(for: .pack, .vector(count: dimension))
+    vectors.withUnsafeBufferPointer { v in
+      codes.withUnsafeMutableBufferPointer { c in
+        scratch.withUnsafeMutableBufferPointer { s in
+          for row in 0..<rows {
+            encode(v.baseAddress! + row * dimension, into: c.baseAddress! + row * codeBytes,
+                   scratch: s.baseAddress!, quantizeKernel: quantizeKernel, packKernel: packKernel)
+          }
+        }
+      }
+    }
+    return codes
+  }
+
+  /// Decodes codes (`codeBytes` per vector) back to values code·sⱼ + mⱼ.
+  public func decode(_ codes: [UInt8]) throws(SearchError) -> [Float] {
+    guard codeBytes > 0, codes.count % codeBytes == 0 else {
+      throw .dimensionMismatch(argument: "codes", expected: codeBytes, actual: codes.count % max(codeBytes, 1))
+    }
+    let rows = codes.count / codeBytes
+    var out = [Float](repeating: 0, count: rows * dimension)
+    codes.withUnsafeBufferPointer { c in
+      out.withUnsafeMutableBufferPointer { o in
+        for row in 0..<rows {
+          decode(c.baseAddress! + row * codeBytes, into: o.baseAddress! + row * dimension)
+        }
+      }
+    }
+    return out
+  }
+
+  /// Decodes one vector.
+  func decode(_ codes: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>) {
+    scales.withUnsafeBufferPointer { s in
+      offsets.withUnsafeBufferPointer { m in
+        if bits == 8 {
+          SearchKernels.sq8Decode(codes, s.baseAddress!, m.baseAddress!, dimension, out)
+        } else {
+          SearchKernels.sq4Decode(codes, s.baseAddress!, m.baseAddress!, dimension, out)
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,282 @@
+import Arrowhead
+
+/// What every Arrowhead index offers: add vectors (with optional ids), search one query or
+/// a batch for the k nearest, remove, count, dimension, memory used, save.
+///
+/// Implemented by `FlatIndex` (exact) and `HNSWIndex` (approximate graph search).
+/// Indexes are reference types that synchronise themselves: any number of searches may
+/// run concurrently from any threads; an `add` or `remove` waits for running searches
+/// and blocks new ones while it mutates (a readers–writer lock).
+///
+/// Conventions shared by all indexes:
+/// - Vectors are row-major Float32 buffers of `count · dimension` values; every value
+///   must be finite (NaN/∞ → `SearchError.nonFiniteValue` naming row and column).
+/// - `.cosine` indexes store unit vectors (normalised when added; a zero vector stays
+///   zero and has cosine 0 with everything) and return cosine similarities.
+/// - Ids are any `Int`s, unique among live vectors; when omitted, ids continue from the
+///   largest id given so far (0, 1, 2 … for an index filled without ids).
+/// - `k` must be ≥ 1; asking for more neighbours than there are live vectors returns
+///   those that exist with `SearchResult.isComplete == false`; searching an index with
+///   no live vector throws `.emptyIndex`.
+///
+/// ```swift
+/// let index = try HNSWIndex(dimension: 3, metric: .squaredL2)
+/// try index.add([0, 0, 0,  1, 0, 0,  0, 2, 0])          // ids 0, 1, 2
+/// let result = try index.search([0.9, 0, 0], k: 2)
+/// result.ids                                             // [1, 0]
+/// ```
+public protocol VectorIndex: AnyObject, Sendable {
+  /// Values per vector.
+  var dimension: Int { get }
+  /// The metric searches rank by.
+  var metric: Metric { get }
+  /// How vectors are stored.
+  var storage: VectorStorage { get }
+  /// Live (added and not removed) vectors.
+  var count: Int { get }
+  /// Bytes held, by part.
+  var memoryUsage: MemoryUsage { get }
+
+  /// Adds `vectors` (row-major, a multiple of `dimension` values) with `ids` (one per
+  /// vector, or nil for automatic ids) and returns the ids given. Validates everything
+  /// before changing anything: on a throw the index is unchanged.
+  @discardableResult
+  func add(_ vectors: UnsafeBufferPointer<Float>, ids: [Int]?) throws(SearchError) -> [Int]
+
+  /// Removes the vector with `id`; throws `.unknownID` if no live vector has it.
+  func remove(_ id: Int) throws(SearchError)
+
+  /// Whether a live vector has `id`.
+  func contains(_ id: Int) -> Bool
+
+  /// The stored vector with `id` (unit-normalised for cosine; decoded for quantized
+  /// storage without a Float32 copy).
+  func vector(for id: Int) throws(SearchError) -> [Float]
+
+  /// Every live vector with its id, in slot order: the stored Float32 rows (unit vectors
+  /// for cosine), or the decoded codes when no Float32 copy is kept. O(n·d) memory.
+  func liveVectors() -> (ids: [Int], vectors: [Float])
+
+  /// The `k` nearest live vectors of each query in `queries` (row-major), nearest first.
+  /// `filter`, when given, is applied during the search: only ids it accepts are returned.
+  func search(
+    _ queries: UnsafeBufferPointer<Float>, k: Int, parameters: SearchParameters, filter: SearchFilter?
+  ) throws(SearchError) -> [SearchResult]
+}
+
+extension VectorIndex {
+  /// Saves the index to `path` atomically; see `IndexFile`.
+  public func save(to path: String, metadata: IndexFile.Metadata = IndexFile.Metadata()) throws(IndexFileError) {
+    try IndexFile.save(self, to: path, metadata: metadata)
+  }
+
+  /// Total bytes held (`memoryUsage.total`).
+  public var memoryUsed: Int { memoryUsage.total }
+
+  /// Adds vectors from an array (row-major); see `add(_:ids:)`.
+  @discardableResult
+  public func add(_ vectors: [Float], ids: [Int]? = nil) throws(SearchError) -> [Int] {
+    let result: Result<[Int], SearchError> = vectors.withUnsafeBufferPointer { buffer in
+      Result { () throws(SearchError) in try add(buffer, ids: ids) }
+    }
+    return try result.get()
+  }
+
+  /// Adds the rows of a matrix; see `add(_:ids:)`.
+  @discardableResult
+  public func add(_ matrix: Matrix, ids: [Int]? = nil) throws(SearchError) -> [Int] {
+    guard matrix.columns == dimension || matrix.rows == 0 else {
+      throw .dimensionMismatch(argument: "matrix", expected: dimension, actual: matrix.columns)
+    }
+    return try add(matrix.elements, ids: ids)
+  }
+
+  /// The `k` nearest live vectors of one query, nearest first, searched on the calling
+  /// thread.
+  public func search(
+    _ query: [Float], k: Int, parameters: SearchParameters = SearchParameters(), filter: SearchFilter? = nil
+  ) throws(SearchError) -> SearchResult {
+    guard query.count == dimension else {
+      throw .dimensionMismatch(argument: "query", expected: dimension, actual: query.count)
+    }
+    var single = parameters
+    single.threads = 1
+    let results: Result<[SearchResult], SearchError> = query.withUnsafeBufferPointer { buffer in
+      Result { () throws(SearchError) in try search(buffer, k: k, parameters: single, filter: filter) }
+    }
+    return try results.get()[0]
+  }
+
+  /// The `k` nearest live vectors of each query (row-major, `n · dimension` values).
+  public func search(
+    batch queries: [Float], k: Int, parameters: SearchParameters = SearchParameters(), filter: SearchFilter? = nil
+  ) throws(SearchError) -> [SearchResult] {
+    let results: Result<[SearchResult], SearchError> = queries.withUnsafeBufferPointer { buffer in
+      Result { () throws(SearchError) in try search(buffer, k: k, parameters: parameters, filter: filter) }
+    }
+    return try results.get()
+  }
+}
+
+// MARK: - Shared validation
+
+enum Validation {
+  /// Rows in a buffer of vectors; throws if it is not a whole number of rows.
+  static func rows(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, argument: String) throws(SearchError) -> Int {
+    guard vectors.count % dimension == 0 else {
+      let actual = vectors.count < dimension ? vectors.count : vectors.count % dimension
+      throw .dimensionMismatch(argument: argument, expected: dimension, actual: actual)
+    }
+    return vectors.count / dimension
+  }
+
+  /// Throws `.nonFiniteValue` naming the first NaN/∞.
+  static func requireFinite(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, argument: String) throws(SearchError) {
+    guard let base = vectors.baseAddress else { return }
+    // Summing x·0 turns any NaN/∞ into NaN: one cheap pass, then locate only on failure.
+    var probe = F32x8()
+    var i = 0
+    let count = vectors.count
+    while i + 8 <= count {
+      probe += load8(base + i) * 0
+      i += 8
+    }
+    var tail: Float = 0
+    while i < count {
+      tail += base[i] * 0
+      i += 1
+    }
+    if sum8(probe) + tail == 0 { return }
+    if let index = vectors.firstIndex(where: { !$0.isFinite }) {
+      throw .nonFiniteValue(argument: argument, row: index / dimension, column: index % dimension)
+    }
+  }
+
+  static func requireK(_ k: Int) throws(SearchError) {
+    guard k >= 1 else { throw .invalidK(k) }
+  }
+
+  /// Normalises rows to unit length in place (zero rows stay zero).
+  static func normalize(_ vectors: UnsafeMutableBufferPointer<Float>, dimension: Int) {
+    guard let base = vectors.baseAddress else { return }
+    for row in 0..<vectors.count / dimension {
+      let start = base + row * dimension
+      let norm = SearchKernels.dot(start, start, dimension).squareRoot()
+      if norm > 0 {
+        let inverse = 1 / norm
+        for j in 0..<dimension { start[j] *= inverse }
+      }
+    }
+  }
+
+  /// A prepared copy of `vectors`: normalised for cosine.
+  static func prepared(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, metric: Metric) -> [Float] {
+    var copy = Array(vectors)
+    if metric == .cosine {
+      copy.withUnsafeMutableBufferPointer { normalize($0, dimension: dimension) }
+    }
+    return copy
+  }
+}
+
+/// Maps slots to ids and back. While ids are the slot numbers (the common case of an
+/// index filled without ids and never compacted) it stores nothing.
+struct IDTable: Sendable {
+  /// slot → id, or nil while id == slot.
+  private(set) var explicit: [Int]?
+  /// id → slot for live slots, only when `explicit` is set.
+  private(set) var slotOf: [Int: UInt32] = [:]
+  /// The id the next automatic assignment starts at.
+  private(set) var nextID: Int = 0
+
+  init() {}
+
+  init(explicit: [Int]?, nextID: Int, live: (Int) -> Bool) {
+    self.explicit = explicit
+    self.nextID = nextID
+    if let explicit {
+      slotOf.reserveCapacity(explicit.count)
+      for (slot, id) in explicit.enumerated() where live(slot) { slotOf[id] = UInt32(slot) }
+    }
+  }
+
+  var isIdentity: Bool { explicit == nil }
+
+  @inline(__always)
+  func id(of slot: Int) -> Int { explicit?[slot] ?? slot }
+
+  /// The slot of a live `id`, given the slot count and a liveness test.
+  func slot(of id: Int, slotCount: Int, isLive: (Int) -> Bool) -> Int? {
+    if explicit == nil {
+      return id >= 0 && id < slotCount && isLive(id) ? id : nil
+    }
+    // Stale entries (ids of removed vectors whose slot was later reused) are filtered
+    // by checking the slot is live and still holds this id.
+    guard let explicit, let slot = slotOf[id].map(Int.init), slot < explicit.count, explicit[slot] == id, isLive(slot) else {
+      return nil
+    }
+    return slot
+  }
+
+  /// Checks `ids` for a batch of `count` vectors and returns the ids to use.
+  func resolve(_ ids: [Int]?, count: Int, slotCount: Int, isLive: (Int) -> Bool) throws(SearchError) -> [Int] {
+    guard let ids else {
+      let (end, overflow) = nextID.addingReportingOverflow(count)
+      guard !overflow else { throw .invalidParameter(name: "ids", value: "automatic from \(nextID)", expected: "room below Int.max") }
+      return Array(nextID..<end)
+    }
+    guard ids.count == count else { throw .idCountMismatch(vectors: count, ids: ids.count) }
+    var seen = Set<Int>(minimumCapacity: ids.count)
+    for id in ids {
+      if !seen.insert(id).inserted || slot(of: id, slotCount: slotCount, isLive: isLive) != nil {
+        throw .duplicateID(id)
+      }
+    }
+    return ids
+  }
+
+  /// Records `id` for `slot` (a new slot == slotCount, or a reused one).
+  mutating func assign(_ id: Int, to slot: Int, slotCount: Int) {
+    if explicit == nil && id != slot {
+      var table = Array(0..<slotCount)
+      table.reserveCapacity(max(slotCount, slot + 1))
+      explicit = table
+      slotOf.reserveCapacity(slotCount)
+      for s in 0..<slotCount { slotOf[s] = UInt32(s) }
+    }
+    if explicit != nil {
+      if slot < explicit!.count {
+        explicit![slot] = id
+      } else {
+        explicit!.append(id)
+      }
+      slotOf[id] = UInt32(slot)
+    }
+    if id >= nextID { nextID = id == Int.max ? id : id + 1 }
+  }
+
+  /// Forgets `id` (its slot is dead or reused).
+  mutating func release(_ id: Int) {
+    if explicit != nil { slotOf[id] = nil }
+  }
+
+  /// Moves the id of `source` to `destination` (flat compaction) and shortens the table.
+  mutating func move(from source: Int, to destination: Int, removing removedID: Int, slotCount: Int) {
+    if explicit == nil {
+      if source == destination { return }  // removed the last slot: still identity
+      explicit = Array(0..<slotCount)
+      for s in 0..<slotCount { slotOf[s] = UInt32(s) }
+    }
+    slotOf[removedID] = nil
+    let movedID = explicit![source]
+    explicit![destination] = movedID
+    if source != destination { slotOf[movedID] = UInt32(destination) }
+    explicit!.removeLast()
+  }
+
+  /// Approximate bytes held.
+  var bytes: Int {
+    guard let explicit else { return 0 }
+    return explicit.capacity * 8 + slotOf.capacity * 13
+  }
+}

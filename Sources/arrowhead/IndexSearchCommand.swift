@@ -1,0 +1,109 @@
+import ArgumentParser
+import Arrowhead
+import ArrowheadIO
+import ArrowheadSearch
+import Foundation
+
+struct IndexSearch: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "search", abstract: "Search an index for the k nearest neighbours of each query.")
+
+  @Option(name: .long, help: "Index file written by `arrowhead index build`.")
+  var index: String
+
+  @Option(name: .long, help: "Query vectors (.npy, .fvecs, .bvecs).")
+  var queries: String
+
+  @Option(name: .short, help: "Neighbours per query.")
+  var k: Int = 10
+
+  @Option(name: .long, help: "HNSW candidate list size (default: the index's).")
+  var efSearch: Int?
+
+  @Option(name: .long, help: "Approximate candidates re-scored exactly (quantized storage with --rerank; default 4·k, 0: off).")
+  var rerank: Int?
+
+  @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
+  var threads: Int?
+
+  @Option(name: .long, help: "Write the neighbour ids (int64, queries × k, -1 where fewer were found) to this .npy file.")
+  var output: String?
+
+  @Option(name: .long, help: "Queries to print in the table (all with --json).")
+  var show: Int = 10
+
+  @Option(name: .long, help: "How to load the index: copy (into huge-page memory, fastest searches) or map (memory-map the file).")
+  var load: LoadMode = .copy
+
+  @OptionGroup var outputOptions: OutputOptions
+
+  func validate() throws {
+    if k < 1 { throw ValidationError("-k must be ≥ 1, got \(k)") }
+    if let efSearch, efSearch < 1 { throw ValidationError("--ef-search must be ≥ 1") }
+    if let rerank, rerank < 0 { throw ValidationError("--rerank must be ≥ 0") }
+    if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+  }
+
+  struct Report: Codable {
+    var queries: Int
+    var k: Int
+    var seconds: Double
+    var queriesPerSecond: Double
+    var incomplete: Int
+    var results: [SearchResult]
+  }
+
+  func run() throws {
+    let engine = try commandEngine(threads: threads)
+    let loaded = try loadIndex(index, engine: engine, mode: load)
+    let matrix = try readVectors(queries, what: "queries")
+    guard matrix.columns == loaded.index.dimension || matrix.rows == 0 else {
+      throw CommandFailure("queries '\(queries)' have dimension \(matrix.columns), the index has \(loaded.index.dimension)")
+    }
+    let parameters = SearchParameters(efSearch: efSearch, rerankCandidates: rerank, threads: engine.effectiveThreads)
+    let watch = Stopwatch()
+    let results: [SearchResult]
+    do {
+      results = try matrix.withUnsafeBufferPointer { (rows) throws(SearchError) in
+        try loaded.index.search(rows, k: k, parameters: parameters, filter: nil)
+      }
+    } catch {
+      throw CommandFailure("\(error)")
+    }
+    let seconds = watch.seconds
+    let incomplete = results.filter { !$0.isComplete }.count
+    if incomplete > 0 {
+      StandardError.write("arrowhead: \(incomplete) queries found fewer than \(k) neighbours (the index holds \(loaded.index.count) live vectors)\n")
+    }
+    if let output {
+      var ids = [Int64](repeating: -1, count: results.count * k)
+      for (q, result) in results.enumerated() {
+        for (i, neighbor) in result.neighbors.enumerated() { ids[q * k + i] = Int64(neighbor.id) }
+      }
+      do {
+        try NPYFile.write(ids, rows: results.count, columns: k, to: output)
+      } catch {
+        throw CommandFailure("\(error)")
+      }
+    }
+    let report = Report(
+      queries: results.count, k: k, seconds: seconds, queriesPerSecond: Double(results.count) / max(seconds, 1e-9),
+      incomplete: incomplete, results: results)
+    switch outputOptions.format {
+    case .json:
+      print(try jsonString(report))
+    case .table, .csv:
+      var table = TextTable(["query", "ids (nearest first)", "scores"])
+      for (q, result) in results.prefix(show).enumerated() {
+        table.append([
+          "\(q)", result.ids.map(String.init).joined(separator: " "),
+          result.scores.map { formatted(Double($0), decimals: 4) }.joined(separator: " "),
+        ])
+      }
+      print(outputOptions.format == .csv ? table.renderCSV() : table.render(), terminator: "")
+      if outputOptions.format == .table {
+        print("\(results.count) queries in \(formatted(seconds, decimals: 3)) s (\(formatted(report.queriesPerSecond, decimals: 0)) queries/s, \(engine.effectiveThreads) thread(s))")
+      }
+    }
+  }
+}

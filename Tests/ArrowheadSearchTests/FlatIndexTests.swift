@@ -1,0 +1,115 @@
+import Arrowhead
+import Testing
+@testable import ArrowheadSearch
+
+@Suite("Flat index")
+struct FlatIndexTests {
+  /// Exact, integer-valued data: results must equal brute force id for id (ties by id)
+  /// and score for score, for every metric, on one and two threads, few and many
+  /// queries (the two ways of splitting the work).
+  @Test(arguments: Metric.allCases, [1, 2])
+  func matchesBruteForceExactly(metric: Metric, threads: Int) throws {
+    let dimension = 13
+    let base = integerVectors(count: 2_100, dimension: dimension, range: 2, seed: 1)
+    let index = try FlatIndex(dimension: dimension, metric: metric)
+    try index.add(base)
+    for queryCount in [1, 3, 70] {
+      let queries = integerVectors(count: queryCount, dimension: dimension, range: 2, seed: 2)
+      let results = try index.search(batch: queries, k: 25, parameters: SearchParameters(threads: threads))
+      #expect(results.count == queryCount)
+      for q in 0..<queryCount {
+        let query = Array(queries[q * dimension..<(q + 1) * dimension])
+        let exact = bruteForce(base: base, query: query, dimension: dimension, metric: metric, k: 25)
+        if metric != .cosine {
+          // Integer data: the kernel's value is exact, so ids (ties by id) and scores match.
+          #expect(results[q].ids == exact.map(\.id), "query \(q) of \(queryCount), \(metric), \(threads) threads")
+          #expect(results[q].scores == exact.map { Float($0.score) })
+        } else {
+          // Cosine divides by norms (unit vectors are stored), so exactly tied cosines
+          // may come out a few ulps apart and swap: accept any valid top-k.
+          expectValidTopK(results[q], exact: exact, base: base, query: query, dimension: dimension, metric: metric, tolerance: 1e-6)
+        }
+        #expect(results[q].isComplete)
+      }
+    }
+  }
+
+  @Test func customIdsAreReturnedAndTiesBreakByLowerId() throws {
+    let index = try FlatIndex(dimension: 2, metric: .squaredL2)
+    // Four vectors at the same distance from the origin, ids in scrambled order.
+    try index.add([1, 0, 0, 1, -1, 0, 0, -1], ids: [40, 10, 30, 20])
+    let result = try index.search([0, 0], k: 3)
+    #expect(result.ids == [10, 20, 30])
+    #expect(result.scores == [1, 1, 1])
+  }
+
+  @Test func kLargerThanCountReturnsWhatExistsFlagged() throws {
+    let index = try FlatIndex(dimension: 3)
+    try index.add([0, 0, 0, 1, 1, 1])
+    let result = try index.search([0, 0, 0], k: 10)
+    #expect(result.ids == [0, 1])
+    #expect(!result.isComplete)
+    #expect(result.requested == 10)
+  }
+
+  @Test func badInputIsATypedError() throws {
+    let index = try FlatIndex(dimension: 3)
+    #expect(throws: SearchError.emptyIndex) { try index.search([0, 0, 0], k: 1) }
+    #expect(throws: SearchError.dimensionMismatch(argument: "vectors", expected: 3, actual: 2)) { try index.add([1, 2, 3, 4, 5]) }
+    #expect(throws: SearchError.nonFiniteValue(argument: "vectors", row: 1, column: 2)) {
+      try index.add([1, 2, 3, 4, 5, .nan])
+    }
+    #expect(throws: SearchError.nonFiniteValue(argument: "vectors", row: 0, column: 0)) {
+      try index.add([.infinity, 2, 3])
+    }
+    #expect(index.count == 0, "a rejected batch must leave the index unchanged")
+    try index.add([1, 2, 3], ids: [7])
+    #expect(throws: SearchError.duplicateID(7)) { try index.add([1, 2, 3], ids: [7]) }
+    #expect(throws: SearchError.duplicateID(8)) { try index.add([1, 2, 3, 4, 5, 6], ids: [8, 8]) }
+    #expect(throws: SearchError.idCountMismatch(vectors: 1, ids: 2)) { try index.add([1, 2, 3], ids: [1, 2]) }
+    #expect(throws: SearchError.invalidK(0)) { try index.search([0, 0, 0], k: 0) }
+    #expect(throws: SearchError.invalidK(-3)) { try index.search([0, 0, 0], k: -3) }
+    #expect(throws: SearchError.dimensionMismatch(argument: "query", expected: 3, actual: 2)) { try index.search([0, 0], k: 1) }
+    #expect(throws: SearchError.nonFiniteValue(argument: "queries", row: 0, column: 1)) { try index.search([0, .nan, 0], k: 1) }
+    #expect(throws: SearchError.unknownID(99)) { try index.remove(99) }
+    #expect(throws: SearchError.invalidParameter(name: "dimension", value: "0", expected: "1 … 65536")) {
+      try FlatIndex(dimension: 0)
+    }
+  }
+
+  @Test func removeMovesTheLastVectorAndKeepsIds() throws {
+    let dimension = 4
+    let base = integerVectors(count: 50, dimension: dimension, seed: 3)
+    let index = try FlatIndex(dimension: dimension)
+    try index.add(base)
+    try index.remove(10)
+    try index.remove(49)
+    try index.remove(0)
+    #expect(index.count == 47)
+    #expect(!index.contains(10) && !index.contains(0) && index.contains(48))
+    #expect(try index.vector(for: 48) == Array(base[48 * 4..<49 * 4]))
+    let kept = (0..<50).filter { ![0, 10, 49].contains($0) }
+    let query = Array(base[5 * 4..<6 * 4])
+    let result = try index.search(query, k: 47)
+    let exact = bruteForce(
+      base: kept.flatMap { Array(base[$0 * 4..<($0 + 1) * 4]) }, ids: kept, query: query, dimension: dimension,
+      metric: .squaredL2, k: 47)
+    #expect(result.ids == exact.map(\.id))
+    // New automatic ids continue after the largest id ever given.
+    #expect(try index.add([0, 0, 0, 0]) == [50])
+  }
+
+  @Test func filterIsAppliedDuringTheSearch() throws {
+    let dimension = 8
+    let base = integerVectors(count: 3_000, dimension: dimension, seed: 4)
+    let index = try FlatIndex(dimension: dimension, metric: .innerProduct)
+    try index.add(base)
+    let query = integerVectors(count: 1, dimension: dimension, seed: 5)
+    let even: SearchFilter = { $0 % 2 == 0 }
+    let result = try index.search(query, k: 20, filter: even)
+    let exact = bruteForce(base: base, query: query, dimension: dimension, metric: .innerProduct, k: 20, filter: { $0 % 2 == 0 })
+    #expect(result.ids == exact.map(\.id))
+    let none = try index.search(query, k: 5, filter: { _ in false })
+    #expect(none.neighbors.isEmpty && !none.isComplete)
+  }
+}

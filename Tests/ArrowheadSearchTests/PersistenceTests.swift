@@ -1,0 +1,163 @@
+import Arrowhead
+import ArrowheadIO
+import Testing
+@testable import ArrowheadSearch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func readFile(_ path: String) -> [UInt8] {
+  guard let file = fopen(path, "rb") else { return [] }
+  defer { fclose(file) }
+  var bytes: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 1 << 16)
+  while true {
+    let count = fread(&buffer, 1, buffer.count, file)
+    if count <= 0 { break }
+    bytes += buffer[0..<count]
+  }
+  return bytes
+}
+
+@Suite("Index files")
+struct PersistenceTests {
+  static let dimension = 12
+
+  static func hnsw(storage: VectorStorage = .float32, ids: [Int]? = nil) throws -> (HNSWIndex, [Float]) {
+    let base = clusteredVectors(count: 600, dimension: dimension, seed: 31)
+    let index = try HNSWIndex(
+      dimension: dimension, metric: .cosine, storage: storage, parameters: HNSWParameters(m: 6, efConstruction: 32, efSearch: 40))
+    try index.add(base, ids: ids)
+    return (index, base)
+  }
+
+  @Test func crcCheckValue() {
+    #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+    #expect(CRC32.checksum([UInt8]()) == 0)
+  }
+
+  @Test(arguments: [true, false])
+  func hnswRoundTripGivesIdenticalResults(memoryMap: Bool) throws {
+    let ids = (0..<600).map { 1_000 + 7 * $0 }
+    let (index, base) = try Self.hnsw(storage: VectorStorage(.int8, keepsFloat32ForReranking: true), ids: ids)
+    try index.remove(1_000 + 7 * 5)
+    let path = temporaryDirectory() + "/g.ahi"
+    try index.save(to: path, metadata: IndexFile.Metadata(buildSeconds: 1.5, buildThreads: 2))
+    let loaded = try IndexFile.load(path, options: IndexFile.LoadOptions(memoryMap: memoryMap))
+    #expect(loaded.metadata == IndexFile.Metadata(buildSeconds: 1.5, buildThreads: 2))
+    let copy = try #require(loaded.index as? HNSWIndex)
+    try copy.checkInvariants()
+    #expect(copy.count == 599 && copy.storage == index.storage && copy.parameters.m == 6)
+    let queries = Array(base[0..<30 * Self.dimension])
+    #expect(try copy.search(batch: queries, k: 5) == (try index.search(batch: queries, k: 5)))
+    // The loaded index stays mutable (copy-on-write pages when mapped).
+    try copy.add(Array(base[0..<Self.dimension]), ids: [99])
+    #expect(try copy.search(Array(base[0..<Self.dimension]), k: 1).ids.first.map { [99, 1_000].contains($0) } == true)
+    try copy.checkInvariants()
+  }
+
+  @Test(arguments: [VectorStorage.float32, .int8, .int4])
+  func flatRoundTrip(storage: VectorStorage) throws {
+    let base = integerVectors(count: 300, dimension: Self.dimension, seed: 32)
+    let index = try FlatIndex(dimension: Self.dimension, metric: .squaredL2, storage: storage)
+    try index.add(base)
+    try index.remove(17)
+    let path = temporaryDirectory() + "/f.ahi"
+    try index.save(to: path)
+    let loaded = try #require(try IndexFile.load(path).index as? FlatIndex)
+    #expect(loaded.count == 299 && loaded.quantizer == index.quantizer)
+    let queries = Array(base[0..<20 * Self.dimension])
+    #expect(try loaded.search(batch: queries, k: 7) == (try index.search(batch: queries, k: 7)))
+    #expect(!loaded.contains(17) && loaded.contains(299))
+  }
+
+  @Test func corruptedFilesAreTypedErrors() throws {
+    let (index, _) = try Self.hnsw()
+    let directory = temporaryDirectory()
+    let path = directory + "/good.ahi"
+    try index.save(to: path)
+    let good = readFile(path)
+    func variant(_ name: String, _ change: (inout [UInt8]) -> Void) throws -> String {
+      var bytes = good
+      change(&bytes)
+      let target = directory + "/" + name
+      try AtomicFile.write(bytes, to: target)
+      return target
+    }
+
+    let magic = try variant("magic.ahi") { $0[0] = UInt8(ascii: "X") }
+    #expect(throws: IndexFileError.badMagic(path: magic)) { try IndexFile.load(magic) }
+
+    let version = try variant("version.ahi") { $0[8] = 9 }
+    #expect(throws: IndexFileError.unsupportedVersion(path: version, found: 9, supported: [1])) { try IndexFile.load(version) }
+
+    let header = try variant("header.ahi") { $0[40] ^= 0x10 }
+    #expect(throws: IndexFileError.self) { try IndexFile.load(header) }
+    do {
+      _ = try IndexFile.load(header)
+    } catch {
+      guard case .checksumMismatch(_, "header", _, _) = error else {
+        Issue.record("expected a header checksum mismatch, got \(error)")
+        return
+      }
+    }
+
+    // Flip one byte of the last section (free slots are empty, so the deleted set or links).
+    let body = try variant("body.ahi") { $0[$0.count / 2] ^= 0xFF }
+    do {
+      _ = try IndexFile.load(body)
+      Issue.record("a corrupted section must not load")
+    } catch {
+      guard case .checksumMismatch(_, let section, _, _) = error else {
+        Issue.record("expected a section checksum mismatch, got \(error)")
+        return
+      }
+      #expect(section != "header")
+    }
+
+    let truncated = try variant("cut.ahi") { $0.removeLast(1000) }
+    do {
+      _ = try IndexFile.load(truncated)
+      Issue.record("a truncated file must not load")
+    } catch {
+      guard case .truncated = error else {
+        Issue.record("expected .truncated, got \(error)")
+        return
+      }
+    }
+
+    let tiny = try variant("tiny.ahi") { $0 = Array($0.prefix(12)) }
+    #expect(throws: IndexFileError.truncated(path: tiny, needed: 16, available: 12)) { try IndexFile.load(tiny) }
+
+    let empty = try variant("empty.ahi") { $0 = [] }
+    #expect(throws: IndexFileError.truncated(path: empty, needed: 16, available: 0)) { try IndexFile.load(empty) }
+
+    #expect(throws: IndexFileError.self) { try IndexFile.load(directory + "/missing.ahi") }
+  }
+
+  /// A file whose checksums are valid but whose contents lie (a forged link) must fail
+  /// the structural check instead of crashing a later search.
+  @Test func forgedLinksAreRejected() throws {
+    let (index, _) = try Self.hnsw()
+    // Corrupt a link in memory, then save: checksums are computed over the bad data.
+    index.graph.links(3, 0).links[0] = 1_000_000
+    let path = temporaryDirectory() + "/forged.ahi"
+    try index.save(to: path)
+    #expect(throws: IndexFileError.inconsistent(path: path, reason: "slot 3 links to slot 1000000 of 600")) {
+      try IndexFile.load(path)
+    }
+  }
+
+  @Test func aFailedSaveLeavesThePreviousFile() throws {
+    let (index, _) = try Self.hnsw()
+    let directory = temporaryDirectory()
+    let path = directory + "/keep.ahi"
+    try index.save(to: path)
+    let before = readFile(path)
+    // Saving into a missing directory fails before anything is renamed.
+    #expect(throws: IndexFileError.self) { try index.save(to: directory + "/no/such/dir/x.ahi") }
+    #expect(readFile(path) == before)
+    #expect(try IndexFile.load(path).index.count == 600)
+  }
+}
