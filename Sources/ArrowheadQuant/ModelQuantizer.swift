@@ -436,7 +436,9 @@ public struct ModelQuantizer: Sendable {
     var activationReports: [ActivationReport] = []
     if let timeAware = options.timeAware {
       for (layer, optimization, minMaxSmoothness) in activations {
-        try writer.add(layer, smoothing: timeAware.configuration.smoothing, estimator: timeAware.configuration.estimator)
+        try writer.add(
+          layer, smoothing: timeAware.configuration.smoothing, estimator: timeAware.configuration.estimator,
+          optimizer: optimization == nil ? nil : options.activationOptimizer?.name)
         var violations: [String: Int] = [:]
         for jump in layer.groupSmoothness.violations { violations[jump.severity?.rawValue ?? "none", default: 0] += 1 }
         var activationReport = ActivationReport(
@@ -562,9 +564,8 @@ public struct ModelQuantizer: Sendable {
           throw .invalidParameters(tensor: layer.layer, group: group, reason: "\(optimizer.name) returned \(problem)")
         }
       }
-      layer.groupParameters = optimization.groupParameters
-      layer.groupSmoothness = SmoothnessValidator.validate(
-        optimization.groupParameters, bits: layer.bits, mode: layer.mode, thresholds: configuration.thresholds)
+      try layer.replaceGroupParameters(
+        optimization.groupParameters, smoothing: configuration.smoothing, thresholds: configuration.thresholds)
       result.append((layer, optimization, minMaxSmoothness))
     }
     return result

@@ -31,6 +31,8 @@ public struct StoredActivationParameters: Sendable {
   public var groupParameters: [AffineParameters]
   /// Per-timestep parameters, if smoothing was applied.
   public var timestepParameters: [AffineParameters]?
+  /// The optimizer that chose the group parameters (nil: min-max of the estimated ranges).
+  public var optimizer: String? = nil
 }
 
 /// A quantized safetensors file (or sharded model) opened for reading; see
@@ -208,7 +210,8 @@ public struct QuantizedModelFile: Sendable {
     }
     return StoredActivationParameters(
       layer: layer, grouping: grouping, bits: bits, mode: mode,
-      groupParameters: zip(scales, offsets).map { AffineParameters(scale: $0, offset: $1) }, timestepParameters: table)
+      groupParameters: zip(scales, offsets).map { AffineParameters(scale: $0, offset: $1) }, timestepParameters: table,
+      optimizer: json["optimizer"]?.string)
   }
 
   private func companion(_ name: String, dtype: SafetensorsDType, shape: [Int], owner: String) throws(QuantizationError) -> SafetensorsModel.Entry {

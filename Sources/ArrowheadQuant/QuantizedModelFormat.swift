@@ -140,8 +140,12 @@ public final class QuantizedModelWriter {
     }
   }
 
-  /// Adds a layer's time-aware activation parameters.
-  public func add(_ activations: TimeAwareActivationParameters, smoothing: BoundarySmoothing?, estimator: ActivationRangeEstimator) throws(QuantizationError) {
+  /// Adds a layer's time-aware activation parameters; `optimizer` names what chose the group
+  /// parameters when it was not the range estimator's min-max (stored as `"optimizer"`).
+  public func add(
+    _ activations: TimeAwareActivationParameters, smoothing: BoundarySmoothing?, estimator: ActivationRangeEstimator,
+    optimizer: String? = nil
+  ) throws(QuantizationError) {
     let layer = activations.layer
     let grouping = activations.grouping
     do {
@@ -161,6 +165,7 @@ public final class QuantizedModelWriter {
       ("range", .string(estimator.description)),
       ("smoothness", .number(activations.groupSmoothness.score)),
     ]
+    if let optimizer { members.append(("optimizer", .string(optimizer))) }
     if let smoothing {
       members += [("smoothing", .string(smoothing.curve.rawValue)), ("window", .integer(smoothing.window))]
     }

@@ -78,6 +78,45 @@ public struct TimeAwareActivationParameters: Sendable {
     if let timestepParameters { return timestepParameters[timestep] }
     return groupParameters[grouping.group(ofTimestep: timestep)]
   }
+
+  /// Replaces the group parameters (e.g. with an optimizer's) and brings everything derived
+  /// from them up to date: the group ranges become the ranges the new parameters represent
+  /// (codes 0 … 2ᵇ − 1, or ±(2ᵇ⁻¹ − 1) steps for symmetric), the per-timestep table (with
+  /// `smoothing`) is rebuilt from those ranges — interior timesteps get their group's new
+  /// parameters exactly, timesteps inside a smoothing window the min-max parameters of the
+  /// blended range — and both sequences are validated again with `thresholds`.
+  public mutating func replaceGroupParameters(
+    _ parameters: [AffineParameters], smoothing: BoundarySmoothing?, thresholds: SmoothnessThresholds
+  ) throws(QuantizationError) {
+    guard parameters.count == grouping.groups else {
+      throw .invalidTimeGrouping(reason: "\(parameters.count) parameter pairs for \(grouping.groups) time groups of layer '\(layer)'")
+    }
+    let top = Float((1 << bits) - 1)
+    groupRanges = parameters.map { p in
+      switch mode {
+      case .floatMinimum: return ActivationRange(lower: p.offset, upper: p.offset + top * p.scale)
+      case .zeroPoint: return ActivationRange(lower: -p.offset * p.scale, upper: (top - p.offset) * p.scale)
+      case .symmetric:
+        let steps = Float((1 << (bits - 1)) - 1)
+        return ActivationRange(lower: -steps * p.scale, upper: steps * p.scale)
+      }
+    }
+    groupParameters = parameters
+    groupSmoothness = SmoothnessValidator.validate(parameters, bits: bits, mode: mode, thresholds: thresholds)
+    if let smoothing {
+      let smoothed = try smoothing.timestepRanges(groupRanges, grouping: grouping)
+      let table = smoothed.enumerated().map { t, range in
+        let group = grouping.group(ofTimestep: t)
+        return range == groupRanges[group]
+          ? parameters[group] : AffineParameters.minMax(minimum: range.lower, maximum: range.upper, bits: bits, mode: mode)
+      }
+      timestepParameters = table
+      timestepSmoothness = SmoothnessValidator.validate(table, bits: bits, mode: mode, thresholds: thresholds)
+    } else {
+      timestepParameters = nil
+      timestepSmoothness = nil
+    }
+  }
 }
 
 /// Turns calibration statistics into time-aware activation parameters.

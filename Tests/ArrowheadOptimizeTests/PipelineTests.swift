@@ -79,6 +79,55 @@ struct PipelineTests {
     let direct = try thermo.optimize(layer: "layer.0.query", calibration: calibration, grouping: grouping)
     let stored = try QuantizedModelFile(path: output).activationParameters("layer.0.query")
     #expect(stored.groupParameters == direct.parameters)
+    #expect(stored.optimizer == "thermo")
+  }
+
+  /// With boundary smoothing, the per-timestep table is rebuilt from the optimizer's group
+  /// parameters: interior timesteps carry them exactly, window timesteps a blend that lies
+  /// between the two groups' ranges.
+  @Test func thermoRebuildsTheSmoothedTimestepTable() throws {
+    let model = try makeModel()
+    let groups = try SyntheticActivations.timeGrouped(count: 40_000, timesteps: 40, groups: 4, seed: 22)
+    var calibration = CalibrationSet()
+    let grouping = try TimeGrouping(timesteps: 40, groups: 4)
+    for group in 0..<4 {
+      let span = grouping.timesteps(ofGroup: group)
+      let share = groups[group].count / span.count
+      for (index, timestep) in span.enumerated() {
+        try calibration.add(layer: "layer.0.query", timestep: timestep, samples: Array(groups[group][(index * share)..<((index + 1) * share)]))
+      }
+    }
+    let smoothing = try BoundarySmoothing(curve: .cubic, window: 2)
+    let configuration = try TimeAwareConfiguration(grouping: grouping, smoothing: smoothing)
+    var options = ModelQuantizationOptions(
+      scheme: try QuantizationScheme(), fallback: nil, timeAware: TimeAwareInput(calibration: calibration, configuration: configuration))
+    options.activationOptimizer = try ThermodynamicOptimizer()
+    let output = directory + "/toy.thermo-smoothed.safetensors"
+    _ = try ModelQuantizer(options: options).quantize(input: model.path, output: output)
+    let stored = try QuantizedModelFile(path: output).activationParameters("layer.0.query")
+    let table = try #require(stored.timestepParameters)
+    #expect(table.count == 40)
+    let top = Float((1 << stored.bits) - 1)
+    func range(_ p: AffineParameters) -> (Float, Float) {
+      stored.mode == .floatMinimum ? (p.offset, p.offset + top * p.scale) : (-p.offset * p.scale, (top - p.offset) * p.scale)
+    }
+    for t in 0..<40 {
+      let group = grouping.group(ofTimestep: t)
+      let boundaries = (1..<4).map { grouping.timesteps(ofGroup: $0).lowerBound }
+      let inWindow = boundaries.contains { t >= $0 - 2 && t < $0 + 2 }
+      if !inWindow {
+        #expect(table[t] == stored.groupParameters[group], "interior timestep \(t)")
+        continue
+      }
+      // The blended range lies between those of the two groups around the boundary.
+      let boundary = boundaries.min { abs($0 - t) < abs($1 - t) } ?? 0
+      let left = range(stored.groupParameters[grouping.group(ofTimestep: boundary - 1)])
+      let right = range(stored.groupParameters[grouping.group(ofTimestep: boundary)])
+      let blended = range(table[t])
+      let slack = 2 * max(stored.groupParameters.map(\.scale).max() ?? 0, table[t].scale)
+      #expect(blended.0 >= min(left.0, right.0) - slack && blended.0 <= max(left.0, right.0) + slack, "timestep \(t)")
+      #expect(blended.1 >= min(left.1, right.1) - slack && blended.1 <= max(left.1, right.1) + slack, "timestep \(t)")
+    }
   }
 
   /// Thermo on summaries-only calibration is an error naming the layer, not a silent min-max.
