@@ -8,18 +8,7 @@ extension HNSWIndex {
   public func search(
     _ queries: UnsafeBufferPointer<Float>, k: Int, parameters: SearchParameters, filter: SearchFilter?
   ) throws(SearchError) -> [SearchResult] {
-    try Validation.requireK(k)
-    let queryCount = try Validation.rows(queries, dimension: dimension, argument: "queries")
-    try Validation.requireFinite(queries, dimension: dimension, argument: "queries")
-    if let ef = parameters.efSearch, ef < 1 {
-      throw .invalidParameter(name: "efSearch", value: "\(ef)", expected: "≥ 1")
-    }
-    if let candidates = parameters.rerankCandidates, candidates < 0 {
-      throw .invalidParameter(name: "rerankCandidates", value: "\(candidates)", expected: "≥ 0")
-    }
-    if let threads = parameters.threads, threads < 1 {
-      throw .invalidParameter(name: "threads", value: "\(threads)", expected: "≥ 1")
-    }
+    let queryCount = try Validation.searchArguments(queries, k: k, parameters: parameters, dimension: dimension, usesEfSearch: true)
     return try lock.reading { () throws(SearchError) -> [SearchResult] in
       guard slots - deletedCount > 0 else { throw .emptyIndex }
       if queryCount == 0 { return [] }

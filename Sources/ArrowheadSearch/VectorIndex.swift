@@ -121,6 +121,26 @@ extension VectorIndex {
 // MARK: - Shared validation
 
 enum Validation {
+  /// Checks a search call's arguments (k, query rows, finite values, the per-call
+  /// parameters; `efSearch` only where the index uses it) and returns the query count.
+  static func searchArguments(
+    _ queries: UnsafeBufferPointer<Float>, k: Int, parameters: SearchParameters, dimension: Int, usesEfSearch: Bool = false
+  ) throws(SearchError) -> Int {
+    try requireK(k)
+    let queryCount = try rows(queries, dimension: dimension, argument: "queries")
+    try requireFinite(queries, dimension: dimension, argument: "queries")
+    if usesEfSearch, let ef = parameters.efSearch, ef < 1 {
+      throw .invalidParameter(name: "efSearch", value: "\(ef)", expected: "≥ 1")
+    }
+    if let candidates = parameters.rerankCandidates, candidates < 0 {
+      throw .invalidParameter(name: "rerankCandidates", value: "\(candidates)", expected: "≥ 0")
+    }
+    if let threads = parameters.threads, threads < 1 {
+      throw .invalidParameter(name: "threads", value: "\(threads)", expected: "≥ 1")
+    }
+    return queryCount
+  }
+
   /// Rows in a buffer of vectors; throws if it is not a whole number of rows.
   static func rows(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, argument: String) throws(SearchError) -> Int {
     guard vectors.count % dimension == 0 else {

@@ -51,11 +51,12 @@ struct PipelineTests {
     #expect(try file.tensor("layer.0.query.weight") == direct.tensor)
   }
 
-  @Test func thermoChoosesTheActivationParameters() throws {
-    let model = try makeModel()
-    let groups = try SyntheticActivations.timeGrouped(count: 40_000, timesteps: 8, groups: 4, seed: 21)
+  /// Calibration samples of layer "layer.0.query" over `timesteps` timesteps in 4 time
+  /// groups (synthetic activations whose range changes from group to group).
+  func timeGroupedCalibration(timesteps: Int, seed: UInt64) throws -> (CalibrationSet, TimeGrouping) {
+    let groups = try SyntheticActivations.timeGrouped(count: 40_000, timesteps: timesteps, groups: 4, seed: seed)
     var calibration = CalibrationSet()
-    let grouping = try TimeGrouping(timesteps: 8, groups: 4)
+    let grouping = try TimeGrouping(timesteps: timesteps, groups: 4)
     for group in 0..<4 {
       let span = grouping.timesteps(ofGroup: group)
       let share = groups[group].count / span.count
@@ -63,6 +64,12 @@ struct PipelineTests {
         try calibration.add(layer: "layer.0.query", timestep: timestep, samples: Array(groups[group][(index * share)..<((index + 1) * share)]))
       }
     }
+    return (calibration, grouping)
+  }
+
+  @Test func thermoChoosesTheActivationParameters() throws {
+    let model = try makeModel()
+    let (calibration, grouping) = try timeGroupedCalibration(timesteps: 8, seed: 21)
     let configuration = try TimeAwareConfiguration(grouping: grouping)
     var options = ModelQuantizationOptions(
       scheme: try QuantizationScheme(), fallback: nil, timeAware: TimeAwareInput(calibration: calibration, configuration: configuration))
@@ -87,16 +94,7 @@ struct PipelineTests {
   /// between the two groups' ranges.
   @Test func thermoRebuildsTheSmoothedTimestepTable() throws {
     let model = try makeModel()
-    let groups = try SyntheticActivations.timeGrouped(count: 40_000, timesteps: 40, groups: 4, seed: 22)
-    var calibration = CalibrationSet()
-    let grouping = try TimeGrouping(timesteps: 40, groups: 4)
-    for group in 0..<4 {
-      let span = grouping.timesteps(ofGroup: group)
-      let share = groups[group].count / span.count
-      for (index, timestep) in span.enumerated() {
-        try calibration.add(layer: "layer.0.query", timestep: timestep, samples: Array(groups[group][(index * share)..<((index + 1) * share)]))
-      }
-    }
+    let (calibration, grouping) = try timeGroupedCalibration(timesteps: 40, seed: 22)
     let smoothing = try BoundarySmoothing(curve: .cubic, window: 2)
     let configuration = try TimeAwareConfiguration(grouping: grouping, smoothing: smoothing)
     var options = ModelQuantizationOptions(
