@@ -73,7 +73,7 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadSearch",
     dependencies: [
-      "Arrowhead", "ArrowheadQuant", "ArrowheadIO",
+      "Arrowhead", "ArrowheadQuant", "ArrowheadIO", "CArrowheadCPU",
       .product(name: "HeapModule", package: "swift-collections"),
     ],
     exclude: ["README.md"],

@@ -1,29 +1,29 @@
 import Arrowhead
+import CArrowheadCPU
 
 /// The distance from one prepared query to stored slots; smaller is nearer (squared L2,
 /// or −q·x for inner product / cosine on unit vectors).
 protocol SlotDistance {
   func callAsFunction(_ slot: UInt32) -> Float
-  /// Loads one word from every cache line of `slot`'s stored vector and returns them
-  /// folded. Swift has no prefetch instruction; issuing these independent loads for all
-  /// neighbours of a node before computing any distance lets the out-of-order core
-  /// overlap their cache misses (memory-level parallelism), which is what hnswlib's
-  /// `_mm_prefetch` calls achieve.
-  func touch(_ slot: UInt32) -> UInt32
+  /// Asks the cache for every line of `slot`'s stored vector (see `prefetchLines`).
+  func prefetch(_ slot: UInt32)
 }
 
-/// Loads one byte from each 64-byte line that `bytes` bytes at `row` may cover, plus the
-/// last byte: a fixed count of loads (⌈bytes/64⌉ + 1), so the loop has no data-dependent
-/// branch, and every line of an unaligned row is touched.
+/// Asks the cache for every 64-byte line that `bytes` bytes at `row` may cover (one
+/// prefetch per line plus one for the last byte, so an unaligned row is covered). Swift has
+/// no prefetch instruction; CArrowheadCPU's `static inline` shim compiles to `prefetcht0`.
+/// Issued for all unvisited neighbours of a node before any distance is computed, they put
+/// every miss in flight at once, as hnswlib's `_mm_prefetch` calls do. Unlike loads,
+/// prefetches retire at once, so a long vector (384 floats = 24 lines) does not fill the
+/// reorder buffer with waiting loads.
 @inline(__always)
-func touchLines(_ row: UnsafeRawPointer, bytes: Int) -> UInt32 {
-  var folded: UInt32 = 0
+func prefetchLines(_ row: UnsafeRawPointer, bytes: Int) {
   var offset = 0
   while offset < bytes {
-    folded &+= UInt32(row.load(fromByteOffset: offset, as: UInt8.self))
+    arrowhead_prefetch_for_read(row + offset)
     offset += 64
   }
-  return folded &+ UInt32(row.load(fromByteOffset: bytes - 1, as: UInt8.self))
+  arrowhead_prefetch_for_read(row + (bytes - 1))
 }
 
 /// The vectors of an index seen by graph algorithms: prepare a query, fetch a slot's
@@ -40,8 +40,8 @@ protocol DistanceSpace {
   func vector(_ slot: UInt32, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>
   /// The distance between two float vectors.
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float
-  /// Loads every cache line of `slot`'s stored vector (see `SlotDistance.touch`).
-  func touch(_ slot: UInt32) -> UInt32
+  /// Asks the cache for every line of `slot`'s stored vector (see `prefetchLines`).
+  func prefetch(_ slot: UInt32)
 }
 
 extension DistanceSpace {
@@ -91,7 +91,7 @@ struct Float32Space: DistanceSpace {
     }
 
     @inline(__always)
-    func touch(_ slot: UInt32) -> UInt32 { touchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
+    func prefetch(_ slot: UInt32) { prefetchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
   }
 
   @inline(__always)
@@ -105,7 +105,7 @@ struct Float32Space: DistanceSpace {
   }
 
   @inline(__always)
-  func touch(_ slot: UInt32) -> UInt32 { touchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
+  func prefetch(_ slot: UInt32) { prefetchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
 
   @inline(__always)
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
@@ -149,7 +149,7 @@ struct SQ8Space: DistanceSpace {
     }
 
     @inline(__always)
-    func touch(_ slot: UInt32) -> UInt32 { touchLines(codes + Int(slot) * dimension, bytes: dimension) }
+    func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * dimension, bytes: dimension) }
   }
 
   @inline(__always)
@@ -171,7 +171,7 @@ struct SQ8Space: DistanceSpace {
   }
 
   @inline(__always)
-  func touch(_ slot: UInt32) -> UInt32 { touchLines(codes + Int(slot) * dimension, bytes: dimension) }
+  func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * dimension, bytes: dimension) }
 
   @inline(__always)
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(isL2: isL2, a, b) }
@@ -216,7 +216,7 @@ struct SQ4Space: DistanceSpace {
     }
 
     @inline(__always)
-    func touch(_ slot: UInt32) -> UInt32 { touchLines(codes + Int(slot) * stride, bytes: stride) }
+    func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * stride, bytes: stride) }
   }
 
   /// `scratch` needs 2·dimension floats (the transform, then its permutation).
@@ -243,7 +243,7 @@ struct SQ4Space: DistanceSpace {
   }
 
   @inline(__always)
-  func touch(_ slot: UInt32) -> UInt32 { touchLines(codes + Int(slot) * stride, bytes: stride) }
+  func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * stride, bytes: stride) }
 
   @inline(__always)
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(isL2: isL2, a, b) }

@@ -246,8 +246,6 @@ final class SearchScratch {
   let linkCopy: UnsafeMutablePointer<UInt32>
   /// Unvisited neighbours of the node being expanded.
   let pending: UnsafeMutablePointer<UInt32>
-  /// Where touched words are folded so that the loads are not optimised away.
-  var sink: UInt32 = 0
   /// Sorted candidate keys (results of a layer search, or a node's links with distances).
   private(set) var keys: UnsafeMutablePointer<UInt64>
   private(set) var keyCapacity: Int

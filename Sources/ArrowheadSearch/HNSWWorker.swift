@@ -1,3 +1,5 @@
+import CArrowheadCPU
+
 /// Which slots a graph search may return: not deleted, not `excluded`, and accepted by
 /// the user's filter (on ids). Nodes that fail are still walked through.
 struct Acceptance {
@@ -161,22 +163,16 @@ struct HNSWWorker<Space: DistanceSpace> {
       if CandidateKey.distance(currentKey) > lowerBound && (results.count >= ef || acceptsAll) { break }
       candidates.pop()
       let (links, count) = neighbours(CandidateKey.slot(currentKey), level, scratch)
-      // The next node to expand is probably the new top: start loading its link record
+      // The next node to expand is probably the new top: start fetching its link record
       // now so that the miss overlaps this node's distance computations.
-      var folded: UInt32 = 0
       if !candidates.isEmpty {
-        folded = graph.node(CandidateKey.slot(candidates.top)).pointee & 1
+        arrowhead_prefetch_for_read(graph.node(CandidateKey.slot(candidates.top)))
       }
-      // First collect the unvisited neighbours and touch their vectors (all loads in
-      // flight at once), then compute the distances.
+      // First collect the unvisited neighbours, then ask for all their vectors' cache
+      // lines at once (prefetches retire immediately, so every miss is in flight together
+      // however long the vectors are), then compute the distances.
       let pending = scratch.pending
       var pendingCount = 0
-      // Branch-free: touch every neighbour's vector and visited mark, so that no branch
-      // misprediction squashes the loads before they are all in flight.
-      for i in 0..<count {
-        let candidate = links[i]
-        folded &+= distance.touch(candidate) &+ UInt32(visited[Int(candidate)])
-      }
       for i in 0..<count {
         let candidate = links[i]
         if visited[Int(candidate)] == mark { continue }
@@ -184,7 +180,7 @@ struct HNSWWorker<Space: DistanceSpace> {
         pending[pendingCount] = candidate
         pendingCount += 1
       }
-      scratch.sink ^= folded
+      for i in 0..<pendingCount { distance.prefetch(pending[i]) }
       for i in 0..<pendingCount {
         let candidate = pending[i]
         let d = distance(candidate)
@@ -261,10 +257,8 @@ struct HNSWWorker<Space: DistanceSpace> {
     let base = space.vector(target, scratch: scratch.row(2))
     scratch.reserveKeys(count)
     let keys = scratch.keys
-    // All candidates' vectors in flight at once before the distances (see `touch`).
-    var folded: UInt32 = 0
-    for i in 0..<count { folded &+= space.touch(others[i]) }
-    scratch.sink ^= folded
+    // All candidates' vectors in flight at once before the distances (see `prefetch`).
+    for i in 0..<count { space.prefetch(others[i]) }
     for i in 0..<count {
       let other = others[i]
       keys[i] = CandidateKey.make(space.distance(base, space.vector(other, scratch: scratch.row(3))), other)
