@@ -57,21 +57,21 @@ struct Float32Space: DistanceSpace {
   let base: UnsafePointer<Float>
   let dimension: Int
   let isL2: Bool
-  /// The engine's dot kernel (AVX2/AVX-512 when the CPU has them), used for inner
-  /// products from `backendDotDimension` on: there the wider vectors win over this
-  /// module's baseline-ISA SIMD by more than the cost of an indirect call.
+  /// The engine's dot / squared-distance kernel (AVX2/AVX-512 when the CPU has them),
+  /// used from `backendDimension` on: there the wider vectors win over this module's
+  /// baseline-ISA SIMD by more than the cost of an indirect call.
   let backend: any Backend
-  let useBackendDot: Bool
+  let useBackend: Bool
 
   /// Below this dimension the inlined in-module kernel is faster than a call.
-  static let backendDotDimension = 128
+  static let backendDimension = 128
 
   init(_ store: VectorStore, engine: Engine) {
     base = UnsafePointer(store.floats.pointer(Float.self))
     dimension = store.dimension
     isL2 = store.internalMetric == .squaredL2
-    backend = engine.backend(for: .dot, .vector(count: store.dimension))
-    useBackendDot = !isL2 && store.dimension >= Self.backendDotDimension
+    backend = engine.backend(for: isL2 ? .squaredDistance : .dot, .vector(count: store.dimension))
+    useBackend = store.dimension >= Self.backendDimension
   }
 
   struct Query: SlotDistance {
@@ -80,14 +80,15 @@ struct Float32Space: DistanceSpace {
     let dimension: Int
     let isL2: Bool
     let backend: any Backend
-    let useBackendDot: Bool
+    let useBackend: Bool
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
       let row = base + Int(slot) * dimension
-      if isL2 { return SearchKernels.squaredL2(query, row, dimension) }
-      if useBackendDot { return -backend.dot(count: dimension, query, row) }
-      return -SearchKernels.dot(query, row, dimension)
+      if useBackend {
+        return isL2 ? backend.squaredDistance(count: dimension, query, row) : -backend.dot(count: dimension, query, row)
+      }
+      return isL2 ? SearchKernels.squaredL2(query, row, dimension) : -SearchKernels.dot(query, row, dimension)
     }
 
     @inline(__always)
@@ -96,7 +97,7 @@ struct Float32Space: DistanceSpace {
 
   @inline(__always)
   func query(_ vector: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Query {
-    Query(query: vector, base: base, dimension: dimension, isL2: isL2, backend: backend, useBackendDot: useBackendDot)
+    Query(query: vector, base: base, dimension: dimension, isL2: isL2, backend: backend, useBackend: useBackend)
   }
 
   @inline(__always)
@@ -109,7 +110,9 @@ struct Float32Space: DistanceSpace {
 
   @inline(__always)
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
-    if useBackendDot { return -backend.dot(count: dimension, a, b) }
+    if useBackend {
+      return isL2 ? backend.squaredDistance(count: dimension, a, b) : -backend.dot(count: dimension, a, b)
+    }
     return floatDistance(isL2: isL2, a, b)
   }
 }
