@@ -48,29 +48,20 @@ extension SIMDGemm {
   }
 
   /// Fewer columns than one tile (n < 2·lanes): each row of C is one or two vector
-  /// registers accumulating a[i][p]·B[p, 0..<n]. B rows are loaded as whole vectors while
-  /// such a load stays inside B (the lanes past n then read the following rows, whose
-  /// products are discarded); the last rows are loaded lane by lane.
+  /// registers accumulating a[i][p]·B[p, 0..<n]. Four rows are computed together, so that
+  /// each B load feeds four independent multiply–add chains (one chain alone is bound by
+  /// the FMA latency: 64 × 8 × 64 ran at 9 GFLOP/s on AVX2). Every element still sums over
+  /// the depth in order, so results do not depend on the grouping. B rows are loaded as
+  /// whole vectors while such a load stays inside B (the lanes past n then read the
+  /// following rows, whose products are discarded); the last rows are loaded lane by lane.
   static func narrow(_ p: GemmOperands, alpha: Float, beta: Float) {
     let n = p.columns, k = p.depth
     let twoVectors = n > lanes
     let span = twoVectors ? 2 * lanes : lanes
     let end = (k - 1) * p.ldb + n  // one past B's last element, relative to B
-    for i in 0..<p.rows {
-      var sum0 = VectorF32(), sum1 = VectorF32()
-      let aRow = p.a + i * p.lda
-      for depth in 0..<k {
-        let scale = VectorF32(repeating: aRow[depth])
-        let bRow = p.b + depth * p.ldb
-        let inBounds = depth * p.ldb + span <= end
-        let b0 = inBounds ? loadVector(bRow) : loadPadded(bRow, n)
-        sum0 = multiplyAdd(scale, b0, sum0)
-        if twoVectors {
-          let b1 = inBounds ? loadVector(bRow + lanes) : loadPadded(bRow + lanes, n - lanes)
-          sum1 = multiplyAdd(scale, b1, sum1)
-        }
-      }
-      let cRow = p.c + i * p.ldc
+    @inline(__always)
+    func store(_ sum0: VectorF32, _ sum1: VectorF32, row: Int) {
+      let cRow = p.c + row * p.ldc
       for j in 0..<min(n, lanes) {
         cRow[j] = beta == 0 ? alpha * sum0[j] : alpha * sum0[j] + beta * cRow[j]
       }
@@ -79,6 +70,40 @@ extension SIMDGemm {
           cRow[j] = beta == 0 ? alpha * sum1[j - lanes] : alpha * sum1[j - lanes] + beta * cRow[j]
         }
       }
+    }
+    var i = 0
+    while i < p.rows {
+      let rowsHere = min(4, p.rows - i)
+      // Rows past `rowsHere` alias the first one; their sums are discarded.
+      let a0 = p.a + i * p.lda
+      let a1 = rowsHere > 1 ? a0 + p.lda : a0
+      let a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
+      let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0
+      var s00 = VectorF32(), s10 = VectorF32(), s20 = VectorF32(), s30 = VectorF32()
+      var s01 = VectorF32(), s11 = VectorF32(), s21 = VectorF32(), s31 = VectorF32()
+      for depth in 0..<k {
+        let bRow = p.b + depth * p.ldb
+        let inBounds = depth * p.ldb + span <= end
+        let b0 = inBounds ? loadVector(bRow) : loadPadded(bRow, n)
+        let x0 = VectorF32(repeating: a0[depth]), x1 = VectorF32(repeating: a1[depth])
+        let x2 = VectorF32(repeating: a2[depth]), x3 = VectorF32(repeating: a3[depth])
+        s00 = multiplyAdd(x0, b0, s00)
+        s10 = multiplyAdd(x1, b0, s10)
+        s20 = multiplyAdd(x2, b0, s20)
+        s30 = multiplyAdd(x3, b0, s30)
+        if twoVectors {
+          let b1 = inBounds ? loadVector(bRow + lanes) : loadPadded(bRow + lanes, n - lanes)
+          s01 = multiplyAdd(x0, b1, s01)
+          s11 = multiplyAdd(x1, b1, s11)
+          s21 = multiplyAdd(x2, b1, s21)
+          s31 = multiplyAdd(x3, b1, s31)
+        }
+      }
+      store(s00, s01, row: i)
+      if rowsHere > 1 { store(s10, s11, row: i + 1) }
+      if rowsHere > 2 { store(s20, s21, row: i + 2) }
+      if rowsHere > 3 { store(s30, s31, row: i + 3) }
+      i += 4
     }
   }
 
