@@ -60,7 +60,9 @@ def collect_machine(args):
         print(f"FAILED (ours): arrowhead probe --json\n{completed.stderr}", file=sys.stderr)
         sys.exit(3)
     probe = json.loads(completed.stdout)
-    status = run_text(["git", "status", "--porcelain", "--untracked-files=no"])
+    # Uncommitted changes other than the files this command itself writes.
+    status = run_text(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                       ":(exclude)Benchmarks/RESULTS.md", ":(exclude)Benchmarks/charts", ":(exclude)README.md"])
     machine = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu_model": model or probe.get("cpu", {}).get("model", "unknown"),
@@ -170,14 +172,17 @@ def nice_ticks(low, high, count=5):
 
 
 def log_ticks(low, high):
-    ticks = []
-    exponent = math.floor(math.log10(low))
-    while 10 ** exponent <= high * 1.0001:
-        for mantissa in (1, 2, 5):
-            value = mantissa * 10 ** exponent
-            if low * 0.999 <= value <= high * 1.001:
-                ticks.append(value)
-        exponent += 1
+    for mantissas in ((1, 2, 5), (1, 2, 3, 5, 7), (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = []
+        exponent = math.floor(math.log10(low))
+        while 10 ** exponent <= high * 1.0001:
+            for mantissa in mantissas:
+                value = mantissa * 10 ** exponent
+                if low * 0.999 <= value <= high * 1.001:
+                    ticks.append(value)
+            exponent += 1
+        if len(ticks) >= 4:
+            break
     return ticks
 
 
@@ -224,7 +229,8 @@ def panel(out, x0, y0, width, height, series, title, xlabel, ylabel, xlog=False,
     if annotate_y is not None and ylow <= annotate_y <= yhigh:
         y = fy(annotate_y)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#555" stroke-dasharray="2,3"/>')
-        out.append(f'<text x="{left + 4}" y="{y - 4:.1f}" font-size="11" fill="#555">recall {annotate_y:g}</text>')
+        out.append(f'<text x="{right - 4}" y="{y + 13:.1f}" font-size="11" fill="#555" text-anchor="end">'
+                   f'recall {annotate_y:g}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#333"/>')
     out.append(f'<text x="{(left + right) / 2}" y="{bottom + 38}" text-anchor="middle">{html.escape(xlabel)}</text>')
     out.append(f'<text transform="translate({x0 + 16},{(top + bottom) / 2}) rotate(-90)" text-anchor="middle">'
