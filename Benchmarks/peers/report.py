@@ -365,14 +365,14 @@ class Report:
                 self.add(f"| {comparison} | {Ratios.plain(error_ratio)} | {Ratios.plain(time_ratio)} | {note} |")
             self.add("")
         if self.hl_search:
-            peers = [p for p in ("faiss", "hnswlib", "usearch") if any(p in by for by in self.hl_search.values())]
+            peers = ["faiss", "hnswlib", "usearch"]
             self.add("**Search** (queries/s ours / theirs, build time theirs / ours; > 1: Arrowhead faster)", "",
                      "| comparison | " + " | ".join(f"vs {p}" for p in peers) + " |", "|---|" + "---:|" * len(peers))
             for comparison, by in self.hl_search.items():
                 cells = []
                 for p in peers:
                     if p not in by:
-                        cells.append("–")
+                        cells.append("n/a" if comparison.startswith("HNSW") else "–")
                         continue
                     value, value_threads = by[p]
                     cells.append(Ratios.plain(value) + (f" / {Ratios.plain(value_threads)}" if value_threads is not None else ""))
@@ -568,6 +568,8 @@ class Report:
             self.add("| n/a | | | | | | |")
         self.add("")
         mc = qd.get("minmax_compare")
+        if not mc:
+            self.quant_hl("numpy min-max, INT4 groups of 64", None, None, "n/a: `quantize_minmax.py compare` failed")
         if mc:
             ours_tp, peer_tp = max(mc["throughput_gb_per_s"]["arrowhead"]), max(mc["throughput_gb_per_s"]["numpy"])
             ours_wall, peer_wall = min(mc["model_wall_s"]["arrowhead"]), min(mc["model_wall_s"]["numpy"])
@@ -597,6 +599,8 @@ class Report:
         g = qd.get("gguf")
         if not g:
             self.add("n/a: gguf is not installed or failed (see Failures).", "")
+            reason = next((e["reason"] for e in qd.get("errors", []) if e["peer"] == "gguf"), "not installed")
+            self.quant_hl("gguf Q8_0 / Q4_0 / Q4_1", None, None, f"n/a: {reason}")
         else:
             self.add(f"gguf {g['version']} (`gguf.quants.quantize`). gguf stores float16 block parameters, "
                      "Arrowhead float32 ones, so Arrowhead's files are larger at the same group size "
@@ -636,6 +640,8 @@ class Report:
             rows = qd.get(key)
             if not rows:
                 self.add("n/a (see Failures).", "")
+                self.quant_hl(f"{'HQQ (numpy port)' if optimizer == 'hqq' else 'grid optimizer, numpy port'} vs "
+                              f"Arrowhead `{optimizer}`", None, None, "n/a (see Failures in RESULTS.md)")
                 continue
             self.add("| bits | port error | Arrowhead error | error ratio | port s | Arrowhead s | time ratio |",
                      "|---:|---:|---:|---:|---:|---:|---:|")
