@@ -897,7 +897,13 @@ class Report:
             self.add("")
         self.add("Commands (`$MODEL` = all-MiniLM-L6-v2's model.safetensors from the pip package, `$TMP/*.npy` = "
                  "the prepared vectors):", "", "```")
-        self.add(f"{command}")
+        self.add(f"{command}", "", "# its steps (python = Benchmarks/peers/.venv/bin/python):")
+        try:
+            with open(os.path.join(self.out_dir, "commands.txt")) as handle:
+                self.add(*[line.rstrip("\n") for line in handle if line.strip()])
+        except OSError:
+            pass
+        self.add("", "# the Arrowhead commands they ran:")
         for source in (self.engine, self.quant, *self.searches):
             for c in (source or {}).get("commands", []):
                 self.add(c)

@@ -50,7 +50,7 @@ log() { echo "[run.sh $(date +%H:%M:%S) +$((SECONDS - run_started))s] $*" >&2; }
 
 mkdir -p "$out"
 # Results of an earlier run must not leak into this report (durations.tsv is kept: history).
-rm -f "$out"/*.json "$out"/steps.tsv "$out"/*.log
+rm -f "$out"/*.json "$out"/steps.tsv "$out"/*.log "$out"/commands.txt
 rm -rf "$out/quant-work"
 
 # step NAME COMMAND…: runs a benchmark step, logging to out/NAME.log. Exit status 3 means
@@ -59,6 +59,7 @@ step() {
   local name="$1"; shift
   local started=$SECONDS status=0
   log "▶ $name"
+  echo "$*" | sed -e "s#$root/##g" -e "s#Benchmarks/peers/.venv/bin/python#python#" >>"$out/commands.txt"
   "$@" > >(tee "$out/$name.log") 2> >(tee -a "$out/$name.log" >&2) || status=$?
   wait  # let tee finish
   local seconds=$((SECONDS - started))
