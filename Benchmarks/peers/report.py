@@ -840,6 +840,9 @@ class Report:
 
     def render(self):
         os.makedirs(CHARTS, exist_ok=True)
+        # Charts of an earlier run that this run does not redraw must not linger.
+        for stale in glob.glob(os.path.join(CHARTS, "gemm.svg")) + glob.glob(os.path.join(CHARTS, "search-*.svg")):
+            os.remove(stale)
         body_start = len(self.lines)
         self.engine_section()
         self.quant_section()

@@ -42,8 +42,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="$here/out"
 cd "$root"
-mode=full; [ "$quick" = 1 ] && mode=quick
-command_line="Benchmarks/peers/run.sh$([ "$quick" = 1 ] && echo " --quick") --threads $threads"
+if [ "$quick" = 1 ]; then mode=quick; else mode=full; fi
+command_line="Benchmarks/peers/run.sh$(if [ "$quick" = 1 ]; then echo " --quick"; fi) --threads $threads"
 run_started=$SECONDS
 
 log() { echo "[run.sh $(date +%H:%M:%S) +$((SECONDS - run_started))s] $*" >&2; }
@@ -127,8 +127,8 @@ bench_seconds=$((SECONDS - bench_started))
 
 total=$((SECONDS - run_started))
 note=""
-[ "$fresh_venv" = 1 ] && note="fresh venv and data"
-[ "$fresh_build" = 1 ] && note="${note:+$note, }fresh release build"
+if [ "$fresh_venv" = 1 ]; then note="fresh venv and data"; fi
+if [ "$fresh_build" = 1 ]; then note="${note:+$note, }fresh release build"; fi
 printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$mode${note:+ (first install)}" "$total" "$install_seconds" \
        "${note:-installs cached}" >>"$out/durations.tsv"
 cat >"$out/run.json" <<EOF
