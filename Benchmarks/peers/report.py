@@ -838,6 +838,12 @@ class Report:
             f"- Date {m.get('date', '?')}, git commit `{m.get('git_commit', '?')}` on `{m.get('git_branch', '?')}`{dirty}",
         ]
 
+    def busy(self):
+        try:
+            return float(self.run.get("load_start", "0").split()[0]) > 0.5 * (self.machine.get("cores") or 1)
+        except (ValueError, IndexError):
+            return False
+
     def render(self):
         os.makedirs(CHARTS, exist_ok=True)
         # Charts of an earlier run that this run does not redraw must not linger.
@@ -866,7 +872,9 @@ class Report:
         self.add(*self.machine_lines())
         self.add(f"- Command: `{command}` ({mode} mode, 1 and {T} threads); "
                  f"benchmarks took {self.run.get('benchmark_seconds', 0) / 60:.1f} min, installs/build checks "
-                 f"{self.run.get('install_seconds', 0):.0f} s", "")
+                 f"{self.run.get('install_seconds', 0):.0f} s"
+                 + (f"; load average {self.run['load_start']} at the start, {self.run.get('load_end', '?')} at the end "
+                    f"(other work was running: timings are noisy)" if self.busy() else ""), "")
         self.summary_tables()
         for name, alt in self.charts:
             self.add(f"![{alt}](charts/{name})", "")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command that reproduces every performance claim against the peers:
 #
-#   Benchmarks/peers/run.sh [--quick] [--threads N]
+#   Benchmarks/peers/run.sh [--quick] [--threads N] [--glove-limit ROWS]
 #
 # 1. installs what it needs: scripts/setup.sh (OpenBLAS/LAPACKE from apt), a local venv
 #    with numpy, faiss-cpu, hnswlib, usearch, gguf and the real data (setup_venv.sh:
@@ -16,27 +16,35 @@
 #
 # A peer that fails to install or crashes reads "n/a" (with the reason) in RESULTS.md;
 # a failure of the arrowhead binary stops the run with an error.
-# Full mode: ~15 minutes on 2 cores once installed (GloVe 399k×50 HNSW builds dominate);
-# --quick: under 3 minutes (a GloVe prefix, fewer sizes and repeats), for checking the
-# pipeline; its numbers are not for quoting.
+# Full mode: ~13 minutes on 2 quiet cores once installed; the four HNSW builds on GloVe
+# 399k×50 (~100 s each at 2 threads) are half of it: --glove-limit 200000 halves them on a
+# slower or busy machine. --quick: under 3 minutes (a 20k GloVe prefix, fewer sizes and
+# repeats), for checking the pipeline; its numbers are not for quoting.
 set -euo pipefail
 
+usage="usage: run.sh [--quick] [--threads N] [--glove-limit ROWS]"
 quick=0
 threads=""
+glove_limit=0
+pending=""
 for argument in "$@"; do
+  if [ -n "$pending" ]; then
+    printf -v "$pending" '%s' "$argument"; pending=""; continue
+  fi
   case "$argument" in
     --quick) quick=1 ;;
-    --threads) threads="__next__" ;;
+    --threads) pending=threads ;;
     --threads=*) threads="${argument#--threads=}" ;;
+    --glove-limit) pending=glove_limit ;;
+    --glove-limit=*) glove_limit="${argument#--glove-limit=}" ;;
     -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *)
-      if [ "$threads" = "__next__" ]; then threads="$argument"
-      else echo "run.sh: unknown argument $argument (usage: run.sh [--quick] [--threads N])" >&2; exit 2; fi ;;
+    *) echo "run.sh: unknown argument $argument ($usage)" >&2; exit 2 ;;
   esac
 done
-[ "$threads" = "__next__" ] && { echo "run.sh: --threads needs a number" >&2; exit 2; }
+if [ -n "$pending" ]; then echo "run.sh: --${pending/_/-} needs a value ($usage)" >&2; exit 2; fi
 threads="${threads:-$(nproc)}"
 case "$threads" in ''|*[!0-9]*|0) echo "run.sh: --threads must be a positive integer" >&2; exit 2 ;; esac
+case "$glove_limit" in ''|*[!0-9]*) echo "run.sh: --glove-limit must be a number of rows" >&2; exit 2 ;; esac
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -44,6 +52,8 @@ out="$here/out"
 cd "$root"
 if [ "$quick" = 1 ]; then mode=quick; else mode=full; fi
 command_line="Benchmarks/peers/run.sh$(if [ "$quick" = 1 ]; then echo " --quick"; fi) --threads $threads"
+if [ "$glove_limit" != 0 ]; then command_line="$command_line --glove-limit $glove_limit"; fi
+load_start="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 run_started=$SECONDS
 
 log() { echo "[run.sh $(date +%H:%M:%S) +$((SECONDS - run_started))s] $*" >&2; }
@@ -104,6 +114,11 @@ py="$here/.venv/bin/python"
 ah="$root/.build/release/arrowhead"
 "$py" "$here/report.py" machine --arrowhead "$ah" --out "$out/machine.json" || { log "arrowhead probe failed"; exit 1; }
 
+case "$load_start" in
+  [0-9]*) if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > 0.5 * n) }'; then
+            log "note: load average $load_start on $(nproc) cores: other work is running; timings will be noisy and slower"
+          fi ;;
+esac
 bench_started=$SECONDS
 if [ "$quick" = 1 ]; then
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --quick \
@@ -113,13 +128,13 @@ if [ "$quick" = 1 ]; then
        --sections flat,hnsw,int8 --int8-flat-only --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 \
        --json "$out/search-glove.json"
 else
-  step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 5 --rounds 2 \
+  step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
-  step quant "$py" "$here/quant_compare.py" --arrowhead "$ah" --repeat 3 --port-repeat 1 --json-out "$out/quant.json"
-  # GloVe 399k×50: HNSW only (four builds of ~1–2 minutes each); MiniLM 29.5k×384: flat,
+  step quant "$py" "$here/quant_compare.py" --arrowhead "$ah" --repeat 2 --port-repeat 1 --json-out "$out/quant.json"
+  # GloVe 399k×50: HNSW only (four builds of ~1.5–2 minutes each); MiniLM 29.5k×384: flat,
   # int8 storage (flat and HNSW) and a second, smaller HNSW comparison.
-  step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --sections hnsw \
-       --threads "$threads" --ef 16,32,64,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
+  step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit "$glove_limit" \
+       --sections hnsw --threads "$threads" --ef 16,32,64,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
        --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
 fi
@@ -130,9 +145,10 @@ note=""
 if [ "$fresh_venv" = 1 ]; then note="fresh venv and data"; fi
 if [ "$fresh_build" = 1 ]; then note="${note:+$note, }fresh release build"; fi
 printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$mode${note:+ (first install)}" "$total" "$install_seconds" \
-       "${note:-installs cached}" >>"$out/durations.tsv"
+       "${note:-installs cached}; load average at start $load_start" >>"$out/durations.tsv"
+load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 cat >"$out/run.json" <<EOF
-{"mode": "$mode", "threads": $threads, "command": "$command_line",
+{"mode": "$mode", "threads": $threads, "command": "$command_line", "load_start": "$load_start", "load_end": "$load_end",
  "install_seconds": $install_seconds, "benchmark_seconds": $bench_seconds, "total_seconds": $total}
 EOF
 log "▶ report"
