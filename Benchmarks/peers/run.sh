@@ -70,7 +70,8 @@ step() {
   local started=$SECONDS status=0
   log "▶ $name"
   echo "$*" | sed -e "s#$root/##g" -e "s#Benchmarks/peers/.venv/bin/python#python#" >>"$out/commands.txt"
-  "$@" > >(tee "$out/$name.log") 2> >(tee -a "$out/$name.log" >&2) || status=$?
+  : >"$out/$name.log"  # both streams append to it (O_APPEND: neither overwrites the other)
+  "$@" > >(tee -a "$out/$name.log") 2> >(tee -a "$out/$name.log" >&2) || status=$?
   wait  # let tee finish
   local seconds=$((SECONDS - started))
   if [ "$status" = 0 ]; then
