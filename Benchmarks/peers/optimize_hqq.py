@@ -106,9 +106,11 @@ def main():
     parser.add_argument("--bits", type=int, nargs="+", default=[8, 4, 2])
     parser.add_argument("--stop", choices=["tensor", "group"], default="tensor")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--json", help="also write the results as JSON to this file")
     arguments = parser.parse_args()
     matrices = linear_matrices(arguments.model or model_path())
     total = sum(w.size for _, w in matrices)
+    results = []
     for bits in arguments.bits:
         times = []
         for _ in range(arguments.repeat):
@@ -116,7 +118,13 @@ def main():
             weighted = sum(w.size * hqq(w, bits, arguments.stop) ** 2 for _, w in matrices)
             times.append(time.perf_counter() - started)
         print(f"int{bits} hqq-numpy stop={arguments.stop}: size-weighted relative error {np.sqrt(weighted / total):.5f} "
-              f"in {min(times):.3f} s (best of {len(times)}, median {sorted(times)[len(times) // 2]:.3f} s)")
+              f"in {min(times):.3f} s (best of {len(times)}, median {sorted(times)[len(times) // 2]:.3f} s)", flush=True)
+        results.append({"bits": bits, "error": float(np.sqrt(weighted / total)), "seconds": min(times),
+                        "median_seconds": sorted(times)[len(times) // 2], "samples": times,
+                        "matrices": len(matrices), "weights": total})
+    if arguments.json:
+        with open(arguments.json, "w") as handle:
+            json.dump(results, handle, indent=1)
 
 
 if __name__ == "__main__":

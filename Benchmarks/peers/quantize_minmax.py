@@ -140,14 +140,19 @@ def quantize_model(src, dst):
             "size_weighted_relative_error": float(np.sqrt(sum(k * e * e for k, e in errors) / n))}
 
 
-def run_measured(command):
+def run_measured(command, ours=False):
     """Runs a command under /usr/bin/time; returns (wall seconds, peak RSS MiB, stdout).
-    (The rusage of a child forked from this large process would inherit its high-water mark.)"""
+    (The rusage of a child forked from this large process would inherit its high-water mark.)
+    A failing Arrowhead command (ours=True) exits with status 3, a failing peer with 1."""
+    timer = ["/usr/bin/time", "-f", "%M"] if os.path.exists("/usr/bin/time") else []  # Debian package `time`
     t = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "%M"] + command, capture_output=True)
+    result = subprocess.run(timer + command, capture_output=True)
     wall = time.perf_counter() - t
     if result.returncode != 0:
-        sys.exit(f"command failed: {' '.join(command)}\n{result.stderr.decode()}")
+        print(f"command failed: {' '.join(command)}\n{result.stderr.decode()}", file=sys.stderr)
+        sys.exit(3 if ours else 1)
+    if not timer:
+        return wall, float("nan"), result.stdout
     peak_kib = int(result.stderr.decode().strip().splitlines()[-1])
     return wall, peak_kib / 1024, result.stdout
 
@@ -160,14 +165,14 @@ def compare(args):
     ours_out, peer_out = os.path.join(out_dir, "arrowhead.q.safetensors"), os.path.join(out_dir, "numpy.q.safetensors")
     ours_tp, peer_tp, ours_model, peer_model = [], [], [], []
     for _ in range(args.repeat):
-        _, _, out = run_measured([args.arrowhead, "quantize", "throughput", "--threads", "1", "--json"])
+        _, _, out = run_measured([args.arrowhead, "quantize", "throughput", "--threads", "1", "--json"], ours=True)
         ours_tp.append(json.loads(out)["bestGBPerSecond"])
         peer_tp.append(throughput(repeats=5)["best_gb_per_s"])
         for path in (ours_out, peer_out):  # both write a new file (replacing one costs both ~50 ms more here)
             if os.path.exists(path) and not args.overwrite:
                 os.remove(path)
         os.sync()
-        ours_model.append(run_measured([args.arrowhead, "quantize", model, "-o", ours_out, "--bits", "4", "--group", "64", "--quiet", "--json"]))
+        ours_model.append(run_measured([args.arrowhead, "quantize", model, "-o", ours_out, "--bits", "4", "--group", "64", "--quiet", "--json"], ours=True))
         os.sync()
         peer_model.append(run_measured([sys.executable, here, "model", model, peer_out]))
     ours_report = json.loads(ours_model[-1][2])
@@ -202,6 +207,21 @@ def compare(args):
     print(f"  size-weighted relative error: arrowhead {ours_report['summary']['sizeWeightedRelativeError']:.5f}, "
           f"numpy {peer_report['size_weighted_relative_error']:.5f}")
     print(f"  codes/scales/minima compared: {compared} tensors, {mismatched} differ")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({
+                "scheme": "INT4 g64 float-minimum min-max", "rounds": args.repeat,
+                "throughput_gb_per_s": {"arrowhead": ours_tp, "numpy": peer_tp},
+                "model_wall_s": {"arrowhead": ours_wall, "numpy": peer_wall},
+                "peak_rss_mib": {"arrowhead": max(r for _, r, _ in ours_model),
+                                 "numpy": max(r for _, r, _ in peer_model)},
+                "error": {"arrowhead": ours_report["summary"]["sizeWeightedRelativeError"],
+                          "numpy": peer_report["size_weighted_relative_error"]},
+                "tensors_compared": compared, "tensors_differing": mismatched,
+                "commands": {"arrowhead_throughput": "arrowhead quantize throughput --threads 1 --json",
+                             "arrowhead_model": "arrowhead quantize MODEL -o OUT --bits 4 --group 64 --quiet --json",
+                             "numpy_model": "quantize_minmax.py model MODEL OUT"},
+            }, handle, indent=1)
     return 1 if mismatched else 0
 
 
@@ -218,6 +238,7 @@ def main():
     c.add_argument("--repeat", type=int, default=5)
     c.add_argument("--out-dir", default="/tmp/arrowhead-quantize-compare")
     c.add_argument("--overwrite", action="store_true", help="replace the previous outputs instead of writing new files")
+    c.add_argument("--json", help="also write the measurements as JSON to this file")
     args = parser.parse_args()
     if args.mode == "throughput":
         print(json.dumps(throughput(), indent=1))

@@ -26,6 +26,10 @@ Method
   they hold in memory for these index types), and the saved file.
 The machine is shared and noisy: compare ratios measured in the same run; re-run to see
 the spread.
+
+Failures: a peer that is not installed, fails to build or crashes with a Python exception
+is recorded under "errors" (--json) and left out; a failing arrowhead command exits with
+status 3 (run.sh stops on it).
 """
 import argparse
 import json
@@ -34,11 +38,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+OURS_FAILED = 3
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
 
 
 def best_time(function, repeat):
@@ -78,7 +88,35 @@ class Runner:
     def __init__(self, args):
         self.args = args
         self.rows = []  # every measurement, for the tables and --json
+        self.errors = []  # peers left out, and why
+        self.commands = []  # arrowhead commands, as the report shows them
+        self.datasets = {}
         self.tmp = tempfile.mkdtemp(prefix="ah-compare-")
+        self.threads = sorted({1, args.threads})
+
+    def guard(self, library, what, function):
+        """Runs a peer's build or measurement; an exception records an error instead of
+        stopping the comparison. Returns the function's result or None."""
+        try:
+            return function()
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}".strip()
+            self.errors.append({"library": library, "what": what, "reason": reason[:300]})
+            log(f"  {library} {what} FAILED: {reason}\n{traceback.format_exc()}")
+            return None
+
+    def available(self, library):
+        module = {"faiss": "faiss", "hnswlib": "hnswlib", "usearch": "usearch.index"}[library]
+        if library not in self.args.peers:
+            return False
+        try:
+            __import__(module)
+            return True
+        except Exception as error:
+            if not any(e["library"] == library and e["what"] == "import" for e in self.errors):
+                self.errors.append({"library": library, "what": "import", "reason": f"{type(error).__name__}: {error}"})
+                log(f"  {library} is not available: {error}")
+            return False
 
     # -- data -------------------------------------------------------------------------
     def load(self, name):
@@ -96,6 +134,7 @@ class Runner:
         np.save(base_path, base)
         np.save(queries_path, queries)
         np.save(truth_path, truth)
+        self.datasets[name] = {"base": list(base.shape), "queries": list(queries.shape), "limit": self.args.limit or None}
         return base, queries, truth, base_path, queries_path, truth_path
 
     def record(self, **row):
@@ -113,32 +152,43 @@ class Runner:
             self.rows.append(row)
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
         print("  " + json.dumps(shown), flush=True)
+        return row
 
     def rounds(self, measurements):
         """Runs every library's searches `--rounds` times, interleaved, so that a burst of
         load from other processes hits all libraries alike; the best round counts."""
-        for _ in range(self.args.rounds):
+        for round_index in range(self.args.rounds):
+            started = time.perf_counter()
             for measure in measurements:
-                measure()
+                if measure is not None:
+                    measure()
+            log(f"  searches, round {round_index + 1}/{self.args.rounds} [{time.perf_counter() - started:.1f} s]")
 
     # -- Arrowhead ----------------------------------------------------------------------
     def arrowhead(self, *arguments):
         command = [self.args.arrowhead, *arguments, "--json"]
+        shown = " ".join("arrowhead" if c == self.args.arrowhead else
+                         ("$TMP/" + os.path.basename(c) if c.startswith(self.tmp) else c) for c in command)
+        if shown not in self.commands:
+            self.commands.append(shown)
         env = dict(os.environ)
         completed = subprocess.run(command, capture_output=True, text=True, env=env)
         if completed.returncode != 0:
-            sys.exit(f"{' '.join(command)} failed:\n{completed.stderr}")
+            log(f"FAILED (ours): {' '.join(command)}\n{completed.stderr}")
+            sys.exit(OURS_FAILED)
         return json.loads(completed.stdout)
 
     def ours(self, dataset, label, build_args, paths, efs=None):
         base_path, queries_path, truth_path = paths
         index_path = os.path.join(self.tmp, f"{dataset}-{label}.ahi")
+        started = time.perf_counter()
         built = self.arrowhead(
             "index", "build", "--input", base_path, "-o", index_path, "--quiet",
             "--threads", str(self.args.threads), *build_args)
         eval_args = ["index", "eval", "--index", index_path, "--queries", queries_path,
                      "--ground-truth", truth_path, "--repeat", str(self.args.repeat),
-                     "--thread-counts", f"1,{self.args.threads}"]
+                     "--thread-counts", ",".join(map(str, self.threads))]
+        log(f"  arrowhead {label}: built in {time.perf_counter() - started:.1f} s")
         if efs:
             eval_args += ["--ef-search", ",".join(map(str, efs))]
 
@@ -159,19 +209,31 @@ class Runner:
         return measure
 
     # -- faiss --------------------------------------------------------------------------
-    def faiss_search(self, dataset, label, index, queries, truth, build, n, set_ef=None, efs=(None,)):
+    def faiss_search(self, dataset, label, index, queries, truth, build, n, set_ef=None, efs=(None,), blas=False):
         import faiss
+        if build is None:
+            return None
+        default_threshold = faiss.cvar.distance_compute_blas_threshold
         build_s, build_cpu_s = build
+        log(f"  faiss {label}: built in {build_s:.1f} s")
         nbytes = faiss.serialize_index(index).nbytes
 
         def measure():
+            if blas:
+                faiss.cvar.distance_compute_blas_threshold = 20
+            try:
+                self.guard("faiss", f"{label} search", measure_once)
+            finally:
+                faiss.cvar.distance_compute_blas_threshold = default_threshold
+
+        def measure_once():
             for ef in efs:
                 if set_ef and ef:
                     set_ef(ef)
                 timings = {}
                 ids = None
                 cpu1 = 0.0
-                for threads in (1, self.args.threads):
+                for threads in self.threads:
                     faiss.omp_set_num_threads(threads)
                     seconds, (_, ids), cpu = best_time(lambda: index.search(queries, 10), self.args.repeat)
                     timings[threads] = len(queries) / seconds
@@ -192,11 +254,17 @@ class Runner:
             self.ours(dataset, "flat-l2", ["--type", "flat", "--metric", "l2"], paths),
             self.ours(dataset, "flat-ip", ["--type", "flat", "--metric", "ip"], paths),
         ]
-        import faiss
-        for label, cls in (("IndexFlatL2", faiss.IndexFlatL2), ("IndexFlatIP", faiss.IndexFlatIP)):
-            index = cls(base.shape[1])
-            build = timed_build(lambda: index.add(base))
-            measurements.append(self.faiss_search(dataset, label, index, queries, truth, build, len(base)))
+        if self.available("faiss"):
+            import faiss
+            for label, cls in (("IndexFlatL2", faiss.IndexFlatL2), ("IndexFlatIP", faiss.IndexFlatIP)):
+                index = cls(base.shape[1])
+                build = self.guard("faiss", f"{label} build", lambda: timed_build(lambda: index.add(base)))
+                # faiss computes a batch through BLAS only from distance_compute_blas_threshold
+                # queries on (128 000 in faiss 1.15; 20 in older releases), otherwise with its own
+                # SIMD loops: both configurations are measured, the report takes the faster.
+                measurements.append(self.faiss_search(dataset, label, index, queries, truth, build, len(base)))
+                measurements.append(self.faiss_search(dataset, label + "+blas", index, queries, truth, build, len(base),
+                                                      blas=True))
         self.rounds(measurements)
 
     def hnsw(self, dataset, data):
@@ -206,20 +274,20 @@ class Runner:
         print(f"{dataset}: hnsw M={m} efConstruction={efc}", flush=True)
         measurements = [self.ours(dataset, "hnsw", ["--type", "hnsw", "--metric", "ip", "-M", str(m),
                                                     "--ef-construction", str(efc), "--seed", "42"], paths, efs)]
-        if "hnswlib" in self.args.peers:
-            measurements.append(self.hnswlib(dataset, base, queries, truth, m, efc, threads, efs))
-        if "faiss" in self.args.peers:
+        if self.available("hnswlib"):
+            measurements.append(self.guard("hnswlib", "build", lambda: self.hnswlib(dataset, base, queries, truth, m, efc, threads, efs)))
+        if self.available("faiss"):
             import faiss
             index = faiss.IndexHNSWFlat(base.shape[1], m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = efc
             faiss.omp_set_num_threads(threads)
-            build = timed_build(lambda: index.add(base))
+            build = self.guard("faiss", "IndexHNSWFlat build", lambda: timed_build(lambda: index.add(base)))
 
             def set_ef(ef, index=index):
                 index.hnsw.efSearch = ef
             measurements.append(self.faiss_search(dataset, "IndexHNSWFlat", index, queries, truth, build, len(base), set_ef, efs))
-        if "usearch" in self.args.peers:
-            measurements.append(self.usearch(dataset, base, queries, truth, m, efc, threads, efs, "f32"))
+        if self.available("usearch"):
+            measurements.append(self.guard("usearch", "build", lambda: self.usearch(dataset, base, queries, truth, m, efc, threads, efs, "f32")))
         self.rounds(measurements)
 
     def hnswlib(self, dataset, base, queries, truth, m, efc, threads, efs):
@@ -228,17 +296,21 @@ class Runner:
         index.init_index(max_elements=len(base), ef_construction=efc, M=m, random_seed=42)
         index.set_num_threads(threads)
         build, build_cpu = timed_build(lambda: index.add_items(base))
+        log(f"  hnswlib: built in {build:.1f} s")
         path = os.path.join(self.tmp, f"{dataset}-hnswlib.bin")
         index.save_index(path)
         size = file_size(path)
 
         def measure():
+            self.guard("hnswlib", "search", measure_once)
+
+        def measure_once():
             for ef in efs:
                 index.set_ef(ef)
                 timings = {}
                 ids = None
                 cpu1 = 0.0
-                for t in (1, threads):
+                for t in self.threads:
                     index.set_num_threads(t)
                     seconds, (ids, _), cpu = best_time(lambda: index.knn_query(queries, k=10), self.args.repeat)
                     timings[t] = len(queries) / seconds
@@ -255,18 +327,22 @@ class Runner:
         from usearch.index import Index
         index = Index(ndim=base.shape[1], metric="ip", dtype=dtype, connectivity=m, expansion_add=efc)
         build, build_cpu = timed_build(lambda: index.add(np.arange(len(base)), base, threads=threads))
+        log(f"  usearch {dtype}: built in {build:.1f} s")
         path = os.path.join(self.tmp, f"{dataset}-usearch-{dtype}.bin")
         index.save(path)
         size = file_size(path)
         memory = getattr(index, "memory_usage", size)
 
         def measure():
+            self.guard("usearch", f"{dtype} search", measure_once)
+
+        def measure_once():
             for ef in efs:
                 index.expansion_search = ef
                 timings = {}
                 ids = None
                 cpu1 = 0.0
-                for t in (1, threads):
+                for t in self.threads:
                     seconds, found, cpu = best_time(lambda: index.search(queries, 10, threads=t), self.args.repeat)
                     timings[t] = len(queries) / seconds
                     if t == 1:
@@ -285,18 +361,21 @@ class Runner:
         measurements = [
             self.ours(dataset, "flat-int8+rerank", ["--type", "flat", "--metric", "ip", "--storage", "int8", "--rerank"], paths),
             self.ours(dataset, "flat-int8", ["--type", "flat", "--metric", "ip", "--storage", "int8"], paths),
-            self.ours(dataset, "hnsw-int8+rerank", ["--type", "hnsw", "--metric", "ip", "--storage", "int8", "--rerank",
-                                                    "-M", "16", "--ef-construction", "200"], paths, self.args.ef),
         ]
+        if not self.args.int8_flat_only:
+            measurements.append(self.ours(dataset, "hnsw-int8+rerank", ["--type", "hnsw", "--metric", "ip", "--storage", "int8",
+                                                                        "--rerank", "-M", "16", "--ef-construction", "200"],
+                                          paths, self.args.ef))
         if "flat" not in self.args.sections:
             measurements.append(self.ours(dataset, "flat-ip", ["--type", "flat", "--metric", "ip"], paths))
-        import faiss
-        index = faiss.IndexScalarQuantizer(base.shape[1], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-        faiss.omp_set_num_threads(self.args.threads)
-        build = timed_build(lambda: (index.train(base), index.add(base)))
-        measurements.append(self.faiss_search(dataset, "IndexScalarQuantizer(SQ8)", index, queries, truth, build, len(base)))
-        if "usearch" in self.args.peers:
-            measurements.append(self.usearch(dataset, base, queries, truth, 16, 200, self.args.threads, self.args.ef, "i8"))
+        if self.available("faiss"):
+            import faiss
+            index = faiss.IndexScalarQuantizer(base.shape[1], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+            faiss.omp_set_num_threads(self.args.threads)
+            build = self.guard("faiss", "SQ8 build", lambda: timed_build(lambda: (index.train(base), index.add(base))))
+            measurements.append(self.faiss_search(dataset, "IndexScalarQuantizer(SQ8)", index, queries, truth, build, len(base)))
+        if self.available("usearch") and not self.args.int8_flat_only:
+            measurements.append(self.guard("usearch", "i8 build", lambda: self.usearch(dataset, base, queries, truth, 16, 200, self.args.threads, self.args.ef, "i8")))
         self.rounds(measurements)
 
     # -- report -------------------------------------------------------------------------
@@ -379,7 +458,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per setting within a round (best counts)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved measurement rounds over all libraries")
     parser.add_argument("--arrowhead", default=os.path.join(ROOT, ".build", "release", "arrowhead"))
-    parser.add_argument("--json", help="also write every measurement to this file")
+    parser.add_argument("--json", help="also write every measurement (and errors, commands, versions) to this file")
+    parser.add_argument("--int8-flat-only", action="store_true",
+                        help="int8 section: flat indexes only (no int8 HNSW builds: ours, usearch i8)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory of indexes and data")
     args = parser.parse_args()
     args.ef = [int(v) for v in args.ef.split(",")]
@@ -391,11 +472,24 @@ def main():
     for dataset in args.dataset.replace("both", "glove,minilm").split(","):
         data = runner.load(dataset)
         for section in args.sections.split(","):
+            started = time.perf_counter()
             getattr(runner, section)(dataset, data)
+            log(f"{dataset}: {section} done [{time.perf_counter() - started:.1f} s]")
     print(runner.tables())
     if args.json:
+        from importlib.metadata import version as package_version
+        versions = {}
+        for library, package in (("numpy", "numpy"), ("faiss", "faiss-cpu"), ("hnswlib", "hnswlib"), ("usearch", "usearch")):
+            try:
+                versions[library] = package_version(package)
+            except Exception:
+                versions[library] = None
+        meta = {"threads": args.threads, "thread_counts": runner.threads, "ef": args.ef, "repeat": args.repeat,
+                "rounds": args.rounds, "limit": args.limit or None, "sections": args.sections.split(","),
+                "int8_flat_only": args.int8_flat_only, "M": 16, "efConstruction": 200, "k": 10,
+                "datasets": runner.datasets, "versions": versions}
         with open(args.json, "w") as f:
-            json.dump(runner.rows, f, indent=1)
+            json.dump({"meta": meta, "rows": runner.rows, "errors": runner.errors, "commands": runner.commands}, f, indent=1)
     if not args.keep:
         import shutil
         shutil.rmtree(runner.tmp, ignore_errors=True)

