@@ -132,10 +132,11 @@ else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
   step quant "$py" "$here/quant_compare.py" --arrowhead "$ah" --repeat 2 --port-repeat 1 --json-out "$out/quant.json"
-  # GloVe 399k×50: HNSW only (four builds of ~1.5–2 minutes each); MiniLM 29.5k×384: flat,
-  # int8 storage (flat and HNSW) and a second, smaller HNSW comparison.
+  # GloVe 399k×50: flat (the faiss IndexFlatL2 reference) and HNSW (four builds of
+  # ~1.5–2 minutes each); MiniLM 29.5k×384: flat, int8 storage (flat and HNSW) and a second,
+  # smaller HNSW comparison.
   step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit "$glove_limit" \
-       --sections hnsw --threads "$threads" --ef 16,32,64,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
+       --sections flat,hnsw --threads "$threads" --ef 16,32,64,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
        --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
 fi
