@@ -52,13 +52,13 @@ func packedCodes(count: Int, bits: Int, backend: any Backend) -> [UInt8] {
 
 let benchmarks: @Sendable () -> Void = {
   let counts = [4096, 1 << 18, 1 << 22]
-  let kernelDuration = Duration.milliseconds(300)
 
   // MARK: Backend kernels
 
   for count in counts {
-    let calls: BenchmarkScalingFactor = count <= 4096 ? .kilo : .one
-    let configuration = benchmarkConfiguration(maxDuration: kernelDuration, calls: calls)
+    // 1000 calls per sample (and 1 s) for the smallest size, 0.3 s for the others.
+    let configuration = count <= 4096
+      ? benchmarkConfiguration(calls: .kilo) : benchmarkConfiguration(maxDuration: .milliseconds(300))
     let groups = (count + groupSize - 1) / groupSize
 
     for backend in benchmarkBackends(for: .groupMinMax) {

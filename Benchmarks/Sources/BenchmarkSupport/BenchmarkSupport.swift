@@ -143,12 +143,16 @@ public func benchmarkThresholds() -> [BenchmarkMetric: BenchmarkThresholds] {
 /// at most `maxDuration` of samples (and at most `maxIterations` of them).
 ///
 /// - Parameters:
+///   - maxDuration: nil for 1 s with `calls: .kilo`, else 0.5 s. Tiny kernels get the
+///     longer window because this VM switches between a fast and a ~2× slower state every
+///     second or so; a longer window makes it likely that the best sample sees the fast one.
 ///   - calls: `.kilo` for calls of a few microseconds or less (each sample then times 1000
 ///     calls; the printed figures are per call).
 public func benchmarkConfiguration(
-  maxDuration: Duration = .milliseconds(500), maxIterations: Int = 10_000, warmup: Int = 3,
+  maxDuration: Duration? = nil, maxIterations: Int = 10_000, warmup: Int = 3,
   calls: BenchmarkScalingFactor = .one
 ) -> Benchmark.Configuration {
-  .init(metrics: [.wallClock, .throughput], warmupIterations: warmup, scalingFactor: calls,
-        maxDuration: maxDuration, maxIterations: maxIterations, thresholds: benchmarkThresholds())
+  let duration = maxDuration ?? (calls == .kilo ? .seconds(1) : .milliseconds(500))
+  return .init(metrics: [.wallClock, .throughput], warmupIterations: warmup, scalingFactor: calls,
+               maxDuration: duration, maxIterations: maxIterations, thresholds: benchmarkThresholds())
 }
