@@ -108,8 +108,12 @@ public final class OutputBuffer<Element: BitwiseCopyable & Numeric>: @unchecked 
 /// `defaultThresholdPercent`), e.g. `ARROWHEAD_BENCHMARK_THRESHOLD=20` on a quiet machine.
 public let thresholdVariable = "ARROWHEAD_BENCHMARK_THRESHOLD"
 
-/// The default wall-clock threshold in percent; README.md explains the value.
-public let defaultThresholdPercent = 100.0
+/// The default wall-clock threshold in percent: fail when the best sample is more than
+/// 2.5× slower than the baseline's. Two runs of unchanged code on this project's 2-vCPU VM
+/// differ by up to ~2× (store-heavy kernels such as `dequantize` flip between a fast and a
+/// half-speed state even with the guest idle), so a lower default fails self-checks; see
+/// README.md for the measurements.
+public let defaultThresholdPercent = 150.0
 
 /// The wall-clock threshold in percent: `thresholdVariable` if it holds a positive number,
 /// else `defaultThresholdPercent`.
@@ -121,8 +125,8 @@ public var thresholdPercent: Double {
 /// The regression thresholds used by `swift package benchmark baseline check`.
 ///
 /// - wallClock **p0**, the best sample, may be at most `thresholdPercent` % slower (a
-///   change of more than that either way is reported; with the default of 100 % only a
-///   slow-down can exceed it). Noise on a shared machine only ever adds time, so the best of
+///   change of more than that either way is reported; with a threshold of 100 % or more
+///   only a slow-down can exceed it). Noise on a shared machine only ever adds time, so the best of
 ///   many samples moves least between two runs of the same code (the `arrowhead bench` CLI
 ///   reports best-of-N for the same reason), while a real regression slows every sample.
 ///   With kilo scaling a sample is the mean of 1000 calls, so p0 is not one lucky call.
