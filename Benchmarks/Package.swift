@@ -6,6 +6,7 @@
 //   cd Benchmarks
 //   swift package benchmark                                  # run everything
 //   swift package benchmark --filter "gemm.*"                # a subset
+//   swift package benchmark --target SearchBenchmarks        # one target
 //   swift package --allow-writing-to-package-directory benchmark baseline update main
 //   swift package benchmark baseline check main              # fails on a regression
 //
@@ -20,13 +21,49 @@ let package = Package(
     .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
   ],
   targets: [
-    .executableTarget(
-      name: "KernelBenchmarks",
+    // Deterministic data, buffers and the shared configuration/thresholds (see README.md).
+    .target(
+      name: "BenchmarkSupport",
       dependencies: [
         .product(name: "Benchmark", package: "benchmark"),
         .product(name: "Arrowhead", package: "Arrowhead"),
       ],
+      path: "Sources/BenchmarkSupport"
+    ),
+    // gemm, gemv, dot, distance matrices, Cholesky on every runnable backend.
+    .executableTarget(
+      name: "KernelBenchmarks",
+      dependencies: [
+        "BenchmarkSupport",
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "Arrowhead", package: "Arrowhead"),
+      ],
       path: "Benchmarks/KernelBenchmarks",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    // Backend groupMinMax / quantize / dequantize / pack / unpack kernels, the Quantizer and
+    // the quantized matrix-vector product.
+    .executableTarget(
+      name: "QuantBenchmarks",
+      dependencies: [
+        "BenchmarkSupport",
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "Arrowhead", package: "Arrowhead"),
+        .product(name: "ArrowheadQuant", package: "Arrowhead"),
+      ],
+      path: "Benchmarks/QuantBenchmarks",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    // Flat index batch search per backend, HNSW search and build.
+    .executableTarget(
+      name: "SearchBenchmarks",
+      dependencies: [
+        "BenchmarkSupport",
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "Arrowhead", package: "Arrowhead"),
+        .product(name: "ArrowheadSearch", package: "Arrowhead"),
+      ],
+      path: "Benchmarks/SearchBenchmarks",
       plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ),
   ],
