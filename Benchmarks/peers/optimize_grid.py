@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from optimize_hqq import linear_matrices, model_path
+from optimize_hqq import linear_matrices, measure, model_path
 
 GROUP = 64
 CLIP = {2: (-0.05, 0.35), 3: (-0.03, 0.3), 4: (-0.02, 0.25), 8: (-0.005, 0.04)}
@@ -101,19 +101,8 @@ def main():
     parser.add_argument("--json", help="also write the results as JSON to this file")
     arguments = parser.parse_args()
     matrices = linear_matrices(arguments.model or model_path())
-    total = sum(w.size for _, w in matrices)
-    results = []
-    for bits in arguments.bits:
-        times = []
-        for _ in range(arguments.repeat):
-            started = time.perf_counter()
-            weighted = sum(w.size * relative_error(w, bits, arguments.steps) ** 2 for _, w in matrices)
-            times.append(time.perf_counter() - started)
-        print(f"int{bits} grid-numpy: size-weighted relative error {np.sqrt(weighted / total):.5f} "
-              f"in {min(times):.3f} s (best of {len(times)}, median {sorted(times)[len(times) // 2]:.3f} s)", flush=True)
-        results.append({"bits": bits, "error": float(np.sqrt(weighted / total)), "seconds": min(times),
-                        "median_seconds": sorted(times)[len(times) // 2], "samples": times,
-                        "matrices": len(matrices), "weights": total})
+    results = measure(matrices, arguments.bits, arguments.repeat,
+                      lambda w, bits: relative_error(w, bits, arguments.steps), "grid-numpy")
     if arguments.json:
         with open(arguments.json, "w") as handle:
             json.dump(results, handle, indent=1)

@@ -100,6 +100,26 @@ def hqq(w, bits, stop, p=0.7, beta=10.0, kappa=1.01, iterations=20):
     return float(np.sqrt((difference**2).sum() / (g.astype(np.float64) ** 2).sum()))
 
 
+def measure(matrices, bit_widths, repeat, relative_error, label):
+    """Size-weighted relative error sqrt(sum n_k e_k^2 / sum n_k) and best/median seconds per
+    bit width, with e_k = relative_error(W_k, bits); prints a line per width and returns rows."""
+    total = sum(w.size for _, w in matrices)
+    results = []
+    for bits in bit_widths:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            weighted = sum(w.size * relative_error(w, bits) ** 2 for _, w in matrices)
+            times.append(time.perf_counter() - started)
+        error = float(np.sqrt(weighted / total))
+        median = sorted(times)[len(times) // 2]
+        print(f"int{bits} {label}: size-weighted relative error {error:.5f} "
+              f"in {min(times):.3f} s (best of {len(times)}, median {median:.3f} s)", flush=True)
+        results.append({"bits": bits, "error": error, "seconds": min(times), "median_seconds": median,
+                        "samples": times, "matrices": len(matrices), "weights": total})
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default=None)
@@ -109,19 +129,8 @@ def main():
     parser.add_argument("--json", help="also write the results as JSON to this file")
     arguments = parser.parse_args()
     matrices = linear_matrices(arguments.model or model_path())
-    total = sum(w.size for _, w in matrices)
-    results = []
-    for bits in arguments.bits:
-        times = []
-        for _ in range(arguments.repeat):
-            started = time.perf_counter()
-            weighted = sum(w.size * hqq(w, bits, arguments.stop) ** 2 for _, w in matrices)
-            times.append(time.perf_counter() - started)
-        print(f"int{bits} hqq-numpy stop={arguments.stop}: size-weighted relative error {np.sqrt(weighted / total):.5f} "
-              f"in {min(times):.3f} s (best of {len(times)}, median {sorted(times)[len(times) // 2]:.3f} s)", flush=True)
-        results.append({"bits": bits, "error": float(np.sqrt(weighted / total)), "seconds": min(times),
-                        "median_seconds": sorted(times)[len(times) // 2], "samples": times,
-                        "matrices": len(matrices), "weights": total})
+    results = measure(matrices, arguments.bits, arguments.repeat, lambda w, bits: hqq(w, bits, arguments.stop),
+                      f"hqq-numpy stop={arguments.stop}")
     if arguments.json:
         with open(arguments.json, "w") as handle:
             json.dump(results, handle, indent=1)
