@@ -30,12 +30,13 @@ public struct SIMDBackend<K: SIMDKernelSet>: Backend, SIMDVariantBackend {
   public func peakLoop(iterations: Int) -> Float { K.peakLoop(iterations: iterations) }
   public func peakLoopFlops(iterations: Int) -> Double { Double(iterations) * 24 * Double(K.lanes) }
 
-  /// Scores compared with the other backends' (`Preference`). Variants with FMA run the
-  /// gemm at parity with single-thread OpenBLAS (0.95–1.05× measured, n = 256…2048) and
-  /// well ahead of it on small products (no packing, no call overhead), so they take gemm:
-  /// at parity our own threads are preferred, because OpenBLAS's idle workers spin for
-  /// ~0.1 s after each call and slow whatever Swift code runs next. The baseline (no FMA,
-  /// ~¼ of the AVX2 rate) yields gemm and large factorisations to OpenBLAS.
+  /// Scores compared with the other backends' (`Preference`). Variants with FMA take gemm:
+  /// the AVX2 variant runs it at parity with single-thread OpenBLAS (0.92–1.05× measured,
+  /// n = 256…2048), the AVX-512 one at 1.9× OpenBLAS 0.3.21 (whose newest x86 kernels are
+  /// AVX2), both well ahead on small products (no packing, no call overhead); at parity
+  /// our own threads are preferred, because OpenBLAS's idle workers spin for ~0.1 s after
+  /// each call and slow whatever Swift code runs next. The baseline (no FMA, ~⅓ of the
+  /// AVX2 rate) yields gemm and large factorisations to OpenBLAS.
   public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference {
     let fast = K.fusedMultiplyAdd
     let tile = "\(K.gemmTile.rows)×\(K.gemmTile.columns)"
@@ -49,7 +50,7 @@ public struct SIMDBackend<K: SIMDKernelSet>: Backend, SIMDVariantBackend {
         reason = "direct \(tile) kernel without packing: no call or thread hand-off overhead"
       case (.large, true):
         score = 40
-        reason = "\(tile) FMA micro-kernel at parity with OpenBLAS, no spinning thread pool"
+        reason = "packed \(tile) FMA micro-kernel; threads from Arrowhead's pool"
       default:
         score = 15
         reason = "\(tile) micro-kernel without FMA"

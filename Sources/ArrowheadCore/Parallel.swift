@@ -1,4 +1,4 @@
-import Dispatch
+import CArrowheadCPU
 
 /// Fork–join parallel loops over a fixed number of worker threads.
 ///
@@ -8,8 +8,17 @@ import Dispatch
 /// calls kernels with `threads: 1`. Both sides read the same cap, `ThreadPolicy`.
 public enum Parallel {
   /// Calls `body(i)` for every i in `0..<count` on at most `threads` threads and returns
-  /// when all calls are done. Iterations are dealt round-robin to workers; with
-  /// `threads ≤ 1` or `count ≤ 1` everything runs on the calling thread in order.
+  /// when all calls are done. The calling thread takes part; indices are claimed one at a
+  /// time by whichever thread is free, so each runs exactly once but not in a fixed order
+  /// or on a fixed thread. With `threads ≤ 1` or `count ≤ 1` everything runs on the
+  /// calling thread in order, and so does a call made from inside another `forEach` body
+  /// or while another thread's loop holds the pool (nested or concurrent loops never
+  /// oversubscribe the cores).
+  ///
+  /// The worker threads (`threads − 1` at most, started on first use) keep polling for
+  /// the next loop for about a third of a millisecond after each one, so that
+  /// back-to-back kernel calls of a few hundred microseconds really run on two threads;
+  /// a parked thread took longer to wake than such a call lasts.
   public static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     guard count > 0 else { return }
     let workers = min(count, max(1, threads))
@@ -18,13 +27,11 @@ public enum Parallel {
       return
     }
     withoutActuallyEscaping(body) { body in
-      let box = UncheckedSendableBox(body)
-      DispatchQueue.concurrentPerform(iterations: workers) { worker in
-        var i = worker
-        while i < count {
-          box.value(i)
-          i += workers
-        }
+      var task = body
+      withUnsafeMutablePointer(to: &task) { pointer in
+        arrowhead_pool_run(count, workers, { context, index in
+          context.unsafelyUnwrapped.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+        }, UnsafeMutableRawPointer(pointer))
       }
     }
   }

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include "arrowhead_hints.h"
+#include "arrowhead_pool.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,39 @@
+/// A fork–join pool of worker threads that spin briefly between jobs.
+///
+/// `Parallel.forEach` runs on it. Dispatch's `concurrentPerform` wakes a parked worker for
+/// every call: on these machines that takes longer than half of a 256×256 gemm, so the
+/// caller had done both halves by the time the worker arrived and two threads were no
+/// faster than one below n ≈ 1024. Workers here keep polling for the next job for
+/// `ARROWHEAD_POOL_SPIN_MICROSECONDS` (about a third of a millisecond) after each one,
+/// as OpenBLAS's do, then sleep on a condition variable.
+#ifndef ARROWHEAD_POOL_H
+#define ARROWHEAD_POOL_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A task body: `index` runs from 0 to the job's count − 1, each exactly once.
+typedef void (*arrowhead_pool_task)(void *_Nullable context, long index);
+
+/// How long an idle worker polls for the next job before it sleeps.
+#define ARROWHEAD_POOL_SPIN_MICROSECONDS 300
+
+/// Calls `task(context, i)` for every i in 0 ..< count on the calling thread and up to
+/// `threads − 1` pool threads (started on first use, kept for the life of the process),
+/// and returns when every call has returned. Indices are claimed dynamically, so a worker
+/// that starts late simply takes fewer of them.
+///
+/// Runs everything on the calling thread, in order, when `threads ≤ 1`, `count ≤ 1`, the
+/// call is nested inside a task of this pool, or another thread's job holds the pool
+/// (so concurrent callers never oversubscribe the cores).
+void arrowhead_pool_run(long count, long threads, arrowhead_pool_task _Nonnull task, void *_Nullable context);
+
+/// Pool threads started so far (for tests and the probe).
+long arrowhead_pool_thread_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,155 @@
+// The fork–join pool behind Parallel.forEach. See include/arrowhead_pool.h.
+//
+// One job at a time. A job is published as a 64-bit ticket (generation << 32 | next index)
+// plus the task, context, count and thread limit. Threads claim indices by compare-and-swap
+// on the ticket, so a claim made with a stale generation fails instead of stealing an index
+// of the next job, and the caller waits for `done == count` (finished indices), never for a
+// thread that slept through the job. The task and context are read before the claim and
+// only used if the claim, which re-checks the generation, succeeds.
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE
+#endif
+#include "arrowhead_pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define ARROWHEAD_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define ARROWHEAD_RELAX() __asm__ __volatile__("yield")
+#else
+#define ARROWHEAD_RELAX() ((void)0)
+#endif
+
+enum { max_pool_threads = 255 };
+
+static pthread_mutex_t submit_lock = PTHREAD_MUTEX_INITIALIZER;  // held by the job's caller
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+
+static _Atomic uint64_t ticket;         // generation << 32 | next unclaimed index
+static _Atomic(arrowhead_pool_task) job_task;
+static _Atomic(void *) job_context;
+static _Atomic long job_count;
+static _Atomic long job_threads;        // pool threads with id < job_threads − 1 may claim
+static _Atomic long job_done;           // indices finished
+static _Atomic long sleepers;
+static _Atomic long started_threads;
+static uint32_t generation;             // written under submit_lock only
+static _Thread_local bool inside_job;
+
+static uint64_t now_nanoseconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+// Claims and runs indices of the job of generation `gen` until none are left. `id` is the
+// pool thread's number, or −1 for the caller (always allowed).
+static void work(uint32_t gen, long id) {
+  for (;;) {
+    uint64_t t = atomic_load_explicit(&ticket, memory_order_acquire);
+    if ((uint32_t)(t >> 32) != gen) return;
+    arrowhead_pool_task task = atomic_load_explicit(&job_task, memory_order_relaxed);
+    void *context = atomic_load_explicit(&job_context, memory_order_relaxed);
+    long count = atomic_load_explicit(&job_count, memory_order_relaxed);
+    long threads = atomic_load_explicit(&job_threads, memory_order_relaxed);
+    if (id + 1 >= threads) return;
+    uint32_t index = (uint32_t)t;
+    if ((long)index >= count) return;
+    if (!atomic_compare_exchange_weak_explicit(&ticket, &t, t + 1, memory_order_acq_rel, memory_order_relaxed)) {
+      continue;
+    }
+    task(context, (long)index);
+    atomic_fetch_add_explicit(&job_done, 1, memory_order_release);
+  }
+}
+
+static void *worker_main(void *argument) {
+  long id = (long)(intptr_t)argument;
+  inside_job = true;  // a task that calls the pool again runs its loop serially
+  uint32_t seen = (uint32_t)(atomic_load(&ticket) >> 32);
+  for (;;) {
+    // Poll for a new generation for a while, then sleep until one is published.
+    uint32_t gen = (uint32_t)(atomic_load_explicit(&ticket, memory_order_acquire) >> 32);
+    if (gen == seen) {
+      uint64_t deadline = now_nanoseconds() + (uint64_t)ARROWHEAD_POOL_SPIN_MICROSECONDS * 1000u;
+      unsigned spins = 0;
+      while ((gen = (uint32_t)(atomic_load_explicit(&ticket, memory_order_acquire) >> 32)) == seen) {
+        ARROWHEAD_RELAX();
+        if (++spins % 128 == 0 && now_nanoseconds() > deadline) break;
+      }
+    }
+    if (gen == seen) {
+      pthread_mutex_lock(&sleep_lock);
+      atomic_fetch_add(&sleepers, 1);
+      while ((gen = (uint32_t)(atomic_load(&ticket) >> 32)) == seen) pthread_cond_wait(&wake, &sleep_lock);
+      atomic_fetch_sub(&sleepers, 1);
+      pthread_mutex_unlock(&sleep_lock);
+    }
+    seen = gen;
+    work(gen, id);
+  }
+  return 0;
+}
+
+// Starts pool threads until there are `wanted` (capped); returns how many exist.
+static long ensure_threads(long wanted) {
+  if (wanted > max_pool_threads) wanted = max_pool_threads;
+  long have = atomic_load(&started_threads);
+  while (have < wanted) {
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int failed = pthread_create(&thread, &attributes, worker_main, (void *)(intptr_t)have);
+    pthread_attr_destroy(&attributes);
+    if (failed) break;  // run with the threads there are
+    have += 1;
+    atomic_store(&started_threads, have);
+  }
+  return have;
+}
+
+void arrowhead_pool_run(long count, long threads, arrowhead_pool_task task, void *context) {
+  if (count <= 0) return;
+  if (threads > count) threads = count;
+  if (threads <= 1 || count > (long)UINT32_MAX || inside_job || pthread_mutex_trylock(&submit_lock) != 0) {
+    for (long i = 0; i < count; i++) task(context, i);
+    return;
+  }
+  long helpers = ensure_threads(threads - 1);
+  if (helpers == 0) {
+    pthread_mutex_unlock(&submit_lock);
+    for (long i = 0; i < count; i++) task(context, i);
+    return;
+  }
+  inside_job = true;
+  generation += 1;
+  atomic_store_explicit(&job_task, task, memory_order_relaxed);
+  atomic_store_explicit(&job_context, context, memory_order_relaxed);
+  atomic_store_explicit(&job_count, count, memory_order_relaxed);
+  atomic_store_explicit(&job_threads, helpers + 1 < threads ? helpers + 1 : threads, memory_order_relaxed);
+  atomic_store_explicit(&job_done, 0, memory_order_relaxed);
+  atomic_store(&ticket, (uint64_t)generation << 32);  // publishes the fields above
+  if (atomic_load(&sleepers) > 0) {
+    pthread_mutex_lock(&sleep_lock);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&sleep_lock);
+  }
+  work(generation, -1);
+  unsigned spins = 0;
+  while (atomic_load_explicit(&job_done, memory_order_acquire) < count) {
+    ARROWHEAD_RELAX();
+    if (++spins % 1024 == 0) sched_yield();  // the last index runs on a descheduled thread
+  }
+  inside_job = false;
+  pthread_mutex_unlock(&submit_lock);
+}
+
+long arrowhead_pool_thread_count(void) { return atomic_load(&started_threads); }

@@ -1,0 +1,83 @@
+import Arrowhead
+import Foundation
+import Testing
+
+/// `Parallel.forEach` runs on a spinning worker pool with dynamic index claiming: every
+/// index must run exactly once whatever the thread count, nesting or concurrent callers.
+@Suite struct ParallelTests {
+  /// Counts how often each index ran (atomically enough: one slot per index, and each
+  /// index runs once, so two threads never write the same slot unless the pool is wrong —
+  /// which the counts then show).
+  final class Tally: @unchecked Sendable {
+    let counts: UnsafeMutablePointer<Int>
+    let size: Int
+    init(_ size: Int) {
+      self.size = size
+      counts = .allocate(capacity: max(size, 1))
+      counts.initialize(repeating: 0, count: max(size, 1))
+    }
+    deinit { counts.deallocate() }
+    func hit(_ i: Int) { counts[i] += 1 }
+    var allOnce: Bool { (0..<size).allSatisfy { counts[$0] == 1 } }
+  }
+
+  @Test(arguments: [0, 1, 2, 3, 7, 64, 1000, 100_000])
+  func everyIndexRunsExactlyOnce(count: Int) {
+    for threads in [1, 2, 3, 8] {
+      let tally = Tally(count)
+      Parallel.forEach(count, threads: threads) { tally.hit($0) }
+      #expect(tally.allOnce, "count \(count), threads \(threads)")
+    }
+  }
+
+  @Test func backToBackLoopsEachCompleteBeforeReturning() {
+    // Thousands of short jobs: a claim with a stale generation must never run an index of
+    // the next job, and `forEach` must not return while an index is still running.
+    let tally = Tally(4)
+    for round in 1...5000 {
+      Parallel.forEach(4, threads: 2) { tally.hit($0) }
+      #expect((0..<4).allSatisfy { tally.counts[$0] == round })
+      if (0..<4).contains(where: { tally.counts[$0] != round }) { break }
+    }
+  }
+
+  @Test func nestedLoopsRunTheInnerOneSerially() {
+    let outer = 6, inner = 50
+    let tally = Tally(outer * inner)
+    Parallel.forEach(outer, threads: 2) { i in
+      Parallel.forEach(inner, threads: 2) { j in tally.hit(i * inner + j) }
+    }
+    #expect(tally.allOnce)
+  }
+
+  @Test func concurrentCallersDoNotInterfere() async {
+    let callers = 4, count = 2000
+    let tallies = (0..<callers).map { _ in Tally(count) }
+    await withTaskGroup(of: Void.self) { group in
+      for caller in 0..<callers {
+        let tally = tallies[caller]
+        group.addTask {
+          for _ in 0..<20 {
+            let round = Tally(count)
+            Parallel.forEach(count, threads: 2) { round.hit($0) }
+            if round.allOnce { tally.hit(0) }
+          }
+        }
+      }
+    }
+    for tally in tallies { #expect(tally.counts[0] == 20) }
+  }
+
+  @Test func chunksCoverTheRangeInGranularMultiples() {
+    for (count, granularity, threads) in [(0, 1, 2), (1, 6, 2), (100, 6, 2), (97, 16, 3), (5, 1, 8)] {
+      let tally = Tally(count)
+      let starts = Tally(count + 1)
+      Parallel.forEachChunk(count, granularity: granularity, threads: threads) { range in
+        starts.hit(range.lowerBound)
+        for i in range { tally.hit(i) }
+      }
+      #expect(tally.allOnce, "\(count) by \(granularity) on \(threads)")
+      for start in 0..<count where starts.counts[start] > 0 { #expect(start % granularity == 0) }
+    }
+  }
+}
