@@ -29,17 +29,13 @@ extension SIMDGemm {
             rowsOfTiles(a, lda: lda, b + j, ldb: ldb, p.c + j, ldc: p.ldc, rows: m, depth: k,
                         tileColumns: tileColumns, alpha: alpha, beta: beta)
           } else {
-            // Ragged last block of an in-place B: copy it into a zero-padded k × NR buffer.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: k * microColumns) { edge in
-              let e = edge.baseAddress!
-              for row in 0..<k {
-                for column in 0..<microColumns {
-                  e[row * microColumns + column] = column < tileColumns ? b[row * ldb + j + column] : 0
-                }
-              }
-              rowsOfTiles(a, lda: lda, e, ldb: microColumns, p.c + j, ldc: p.ldc, rows: m, depth: k,
-                          tileColumns: tileColumns, alpha: alpha, beta: beta)
-            }
+            // Ragged last block of an in-place B (< 2·lanes columns): the narrow kernel
+            // computes only its columns, where a padded full tile would do up to twice
+            // the work (17 × 33 × 45 spent half its time on one column).
+            let rest: GemmOperands = (
+              rows: m, columns: tileColumns, depth: k, a: a, lda: lda, transposeA: false,
+              b: b + j, ldb: ldb, transposeB: false, c: p.c + j, ldc: p.ldc)
+            narrow(rest, alpha: alpha, beta: beta)
           }
           j += microColumns
         }
@@ -48,33 +44,222 @@ extension SIMDGemm {
   }
 
   /// Fewer columns than one tile (n < 2·lanes): each row of C is one or two vector
-  /// registers accumulating a[i][p]·B[p, 0..<n]. Four rows are computed together, so that
-  /// each B load feeds four independent multiply–add chains (one chain alone is bound by
-  /// the FMA latency: 64 × 8 × 64 ran at 9 GFLOP/s on AVX2). Every element still sums over
-  /// the depth in order, so results do not depend on the grouping. B rows are loaded as
-  /// whole vectors while such a load stays inside B (the lanes past n then read the
-  /// following rows, whose products are discarded); the last rows are loaded lane by lane.
+  /// registers accumulating a[i][p]·B[p, 0..<n]. Several rows are computed together so
+  /// that each B load feeds eight independent multiply–add chains (2 FMA units × 4 cycles
+  /// of latency; one chain alone ran 64 × 8 × 64 at 9 GFLOP/s on AVX2, four chains left
+  /// n = 16 at half speed on AVX-512): eight rows of one vector, or four rows of two.
+  /// Every element still sums over the depth in order, so results do not depend on the
+  /// grouping. B rows are loaded as whole vectors while such a load stays inside B (the
+  /// lanes past n then read the following rows, whose products are discarded); the last
+  /// rows are loaded lane by lane.
   static func narrow(_ p: GemmOperands, alpha: Float, beta: Float) {
+    if p.columns > lanes {
+      narrowTwoVectors(p, alpha: alpha, beta: beta)
+    } else if 2 * p.columns <= lanes && p.rows >= 16 && p.depth >= 2 && p.depth <= 4096 {
+      narrowPairs(p, alpha: alpha, beta: beta)
+    } else {
+      narrowOneVector(p, alpha: alpha, beta: beta)
+    }
+  }
+
+  /// n ≤ lanes/2 (n ≤ 8 on AVX-512): two depth steps per multiply–add, so that every lane
+  /// works (one vector per row left half of them idle: 64 × 8 × 64 ran at 1.2× OpenBLAS).
+  /// B is repacked once so that lane 2j of pair q holds B[2q][j] and lane 2j+1 holds
+  /// B[2q+1][j]; a row's two elements a[i][2q], a[i][2q+1] are broadcast together as one
+  /// 8-byte lane; at the end adjacent lanes are added. Each element of C is thus its
+  /// even-depth partial sum plus its odd-depth one (the same error bound as the
+  /// sequential sum), for every row alike.
+  @inline(never)
+  static func narrowPairs(_ p: GemmOperands, alpha: Float, beta: Float) {
     let n = p.columns, k = p.depth
-    let twoVectors = n > lanes
-    let span = twoVectors ? 2 * lanes : lanes
-    let end = (k - 1) * p.ldb + n  // one past B's last element, relative to B
-    @inline(__always)
-    func store(_ sum0: VectorF32, _ sum1: VectorF32, row: Int) {
-      let cRow = p.c + row * p.ldc
-      for j in 0..<min(n, lanes) {
-        cRow[j] = beta == 0 ? alpha * sum0[j] : alpha * sum0[j] + beta * cRow[j]
-      }
-      if twoVectors {
-        for j in lanes..<n {
-          cRow[j] = beta == 0 ? alpha * sum1[j - lanes] : alpha * sum1[j - lanes] + beta * cRow[j]
+    let pairs = k / 2
+    let odd = k % 2 == 1
+    withUnsafeTemporaryAllocation(of: VectorF32.self, capacity: pairs + 1) { buffer in
+      let packed = buffer.baseAddress!
+      let packedFloats = UnsafeMutableRawPointer(packed).assumingMemoryBound(to: Float.self)
+      if 2 * n < lanes { packed.initialize(repeating: VectorF32(), count: pairs + 1) }
+      if 2 * n == lanes {
+        // Two half-vector loads interleaved by the even/odd lane setters (shuffles).
+        for q in 0..<pairs {
+          let r0 = UnsafeRawPointer(p.b + 2 * q * p.ldb), r1 = UnsafeRawPointer(p.b + (2 * q + 1) * p.ldb)
+          var v = VectorF32()
+          v.evenHalf = r0.loadUnaligned(as: type(of: v.evenHalf))
+          v.oddHalf = r1.loadUnaligned(as: type(of: v.oddHalf))
+          packed[q] = v
+        }
+      } else {
+        for q in 0..<pairs {
+          let r0 = p.b + 2 * q * p.ldb, r1 = r0 + p.ldb
+          let destination = packedFloats + q * lanes
+          for j in 0..<n {
+            destination[2 * j] = r0[j]
+            destination[2 * j + 1] = r1[j]
+          }
         }
       }
+      if odd {
+        let r0 = p.b + (k - 1) * p.ldb
+        let destination = packedFloats + pairs * lanes
+        for j in 0..<n {
+          destination[2 * j] = r0[j]
+          destination[2 * j + 1] = 0
+        }
+      }
+      var i = 0
+      while i < p.rows {
+        let rowsHere = min(8, p.rows - i)
+        // Rows past `rowsHere` alias the first one; their sums are discarded.
+        let a0 = p.a + i * p.lda
+        let a1 = rowsHere > 1 ? a0 + p.lda : a0, a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
+        let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0, a4 = rowsHere > 4 ? a0 + 4 * p.lda : a0
+        let a5 = rowsHere > 5 ? a0 + 5 * p.lda : a0, a6 = rowsHere > 6 ? a0 + 6 * p.lda : a0
+        let a7 = rowsHere > 7 ? a0 + 7 * p.lda : a0
+        var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+        var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
+        for q in 0..<pairs {
+          let b = packed[q]
+          let d = 2 * q
+          s0 = multiplyAdd(pairBroadcast(a0 + d), b, s0)
+          s1 = multiplyAdd(pairBroadcast(a1 + d), b, s1)
+          s2 = multiplyAdd(pairBroadcast(a2 + d), b, s2)
+          s3 = multiplyAdd(pairBroadcast(a3 + d), b, s3)
+          s4 = multiplyAdd(pairBroadcast(a4 + d), b, s4)
+          s5 = multiplyAdd(pairBroadcast(a5 + d), b, s5)
+          s6 = multiplyAdd(pairBroadcast(a6 + d), b, s6)
+          s7 = multiplyAdd(pairBroadcast(a7 + d), b, s7)
+        }
+        if odd {
+          // The last depth step alone: (a, 0) pairs against (B[k−1][j], 0).
+          let b = packed[pairs]
+          let d = k - 1
+          s0 = multiplyAdd(singleBroadcast(a0[d]), b, s0)
+          s1 = multiplyAdd(singleBroadcast(a1[d]), b, s1)
+          s2 = multiplyAdd(singleBroadcast(a2[d]), b, s2)
+          s3 = multiplyAdd(singleBroadcast(a3[d]), b, s3)
+          s4 = multiplyAdd(singleBroadcast(a4[d]), b, s4)
+          s5 = multiplyAdd(singleBroadcast(a5[d]), b, s5)
+          s6 = multiplyAdd(singleBroadcast(a6[d]), b, s6)
+          s7 = multiplyAdd(singleBroadcast(a7[d]), b, s7)
+        }
+        let c = p.c + i * p.ldc
+        storePairSums(s0, c, count: n, alpha: alpha, beta: beta)
+        if rowsHere > 1 { storePairSums(s1, c + p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 2 { storePairSums(s2, c + 2 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 3 { storePairSums(s3, c + 3 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 4 { storePairSums(s4, c + 4 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 5 { storePairSums(s5, c + 5 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 6 { storePairSums(s6, c + 6 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 7 { storePairSums(s7, c + 7 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        i += 8
+      }
     }
+  }
+
+  /// (x[0], x[1]) in every pair of lanes.
+  @inline(__always)
+  static func pairBroadcast(_ x: UnsafePointer<Float>) -> VectorF32 {
+    unsafeBitCast(VectorU64(repeating: UnsafeRawPointer(x).loadUnaligned(as: UInt64.self)), to: VectorF32.self)
+  }
+
+  /// (x, 0) in every pair of lanes.
+  @inline(__always)
+  static func singleBroadcast(_ x: Float) -> VectorF32 {
+    unsafeBitCast(VectorU64(repeating: UInt64(x.bitPattern)), to: VectorF32.self)
+  }
+
+  /// Stores α·(sum[2j] + sum[2j+1]) (+ β·C) for j < count (≤ lanes/2).
+  @inline(__always)
+  static func storePairSums(_ sum: VectorF32, _ destination: UnsafeMutablePointer<Float>, count: Int, alpha: Float, beta: Float) {
+    let total = sum.evenHalf + sum.oddHalf
+    if count == lanes / 2 {
+      let raw = UnsafeMutableRawPointer(destination)
+      var value = total * .init(repeating: alpha)
+      if beta != 0 { value = value + .init(repeating: beta) * raw.loadUnaligned(as: type(of: value)) }
+      raw.storeBytes(of: value, as: type(of: value))
+      return
+    }
+    if beta == 0 {
+      for j in 0..<count { destination[j] = alpha * total[j] }
+    } else {
+      for j in 0..<count { destination[j] = alpha * total[j] + beta * destination[j] }
+    }
+  }
+
+  /// Stores `count` (≤ lanes) leading lanes of α·sum (+ β·C) into `destination`.
+  @inline(__always)
+  static func storeNarrow(_ sum: VectorF32, _ destination: UnsafeMutablePointer<Float>, count: Int, alpha: Float, beta: Float) {
+    if count == lanes {
+      var value = sum * VectorF32(repeating: alpha)
+      if beta != 0 { value = value + VectorF32(repeating: beta) * loadVector(destination) }
+      storeVector(value, destination)
+      return
+    }
+    var j = 0
+    if count >= lanes / 2 {
+      // The low half as one vector (n = 8 on AVX-512: one store instead of eight).
+      let raw = UnsafeMutableRawPointer(destination)
+      var value = sum.lowHalf * .init(repeating: alpha)
+      if beta != 0 { value = value + .init(repeating: beta) * raw.loadUnaligned(as: type(of: value)) }
+      raw.storeBytes(of: value, as: type(of: value))
+      j = lanes / 2
+    }
+    if beta == 0 {
+      while j < count { destination[j] = alpha * sum[j]; j += 1 }
+    } else {
+      while j < count { destination[j] = alpha * sum[j] + beta * destination[j]; j += 1 }
+    }
+  }
+
+  /// n ≤ lanes: eight rows per pass, one vector each.
+  @inline(never)
+  static func narrowOneVector(_ p: GemmOperands, alpha: Float, beta: Float) {
+    let n = p.columns, k = p.depth
+    let end = (k - 1) * p.ldb + n  // one past B's last element, relative to B
+    var i = 0
+    while i < p.rows {
+      let rowsHere = min(8, p.rows - i)
+      // Rows past `rowsHere` alias the first one; their sums are discarded.
+      let a0 = p.a + i * p.lda
+      let a1 = rowsHere > 1 ? a0 + p.lda : a0, a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
+      let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0, a4 = rowsHere > 4 ? a0 + 4 * p.lda : a0
+      let a5 = rowsHere > 5 ? a0 + 5 * p.lda : a0, a6 = rowsHere > 6 ? a0 + 6 * p.lda : a0
+      let a7 = rowsHere > 7 ? a0 + 7 * p.lda : a0
+      var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+      var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
+      for depth in 0..<k {
+        let bRow = p.b + depth * p.ldb
+        let b = depth * p.ldb + lanes <= end ? loadVector(bRow) : loadPadded(bRow, n)
+        s0 = multiplyAdd(VectorF32(repeating: a0[depth]), b, s0)
+        s1 = multiplyAdd(VectorF32(repeating: a1[depth]), b, s1)
+        s2 = multiplyAdd(VectorF32(repeating: a2[depth]), b, s2)
+        s3 = multiplyAdd(VectorF32(repeating: a3[depth]), b, s3)
+        s4 = multiplyAdd(VectorF32(repeating: a4[depth]), b, s4)
+        s5 = multiplyAdd(VectorF32(repeating: a5[depth]), b, s5)
+        s6 = multiplyAdd(VectorF32(repeating: a6[depth]), b, s6)
+        s7 = multiplyAdd(VectorF32(repeating: a7[depth]), b, s7)
+      }
+      let c = p.c + i * p.ldc
+      storeNarrow(s0, c, count: n, alpha: alpha, beta: beta)
+      if rowsHere > 1 { storeNarrow(s1, c + p.ldc, count: n, alpha: alpha, beta: beta) }
+      if rowsHere > 2 { storeNarrow(s2, c + 2 * p.ldc, count: n, alpha: alpha, beta: beta) }
+      if rowsHere > 3 { storeNarrow(s3, c + 3 * p.ldc, count: n, alpha: alpha, beta: beta) }
+      if rowsHere > 4 { storeNarrow(s4, c + 4 * p.ldc, count: n, alpha: alpha, beta: beta) }
+      if rowsHere > 5 { storeNarrow(s5, c + 5 * p.ldc, count: n, alpha: alpha, beta: beta) }
+      if rowsHere > 6 { storeNarrow(s6, c + 6 * p.ldc, count: n, alpha: alpha, beta: beta) }
+      if rowsHere > 7 { storeNarrow(s7, c + 7 * p.ldc, count: n, alpha: alpha, beta: beta) }
+      i += 8
+    }
+  }
+
+  /// lanes < n < 2·lanes: four rows per pass, two vectors each (8 chains; 8 rows would
+  /// need more than AVX2's 16 registers).
+  @inline(never)
+  static func narrowTwoVectors(_ p: GemmOperands, alpha: Float, beta: Float) {
+    let n = p.columns, k = p.depth
+    let end = (k - 1) * p.ldb + n
     var i = 0
     while i < p.rows {
       let rowsHere = min(4, p.rows - i)
-      // Rows past `rowsHere` alias the first one; their sums are discarded.
       let a0 = p.a + i * p.lda
       let a1 = rowsHere > 1 ? a0 + p.lda : a0
       let a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
@@ -83,26 +268,32 @@ extension SIMDGemm {
       var s01 = VectorF32(), s11 = VectorF32(), s21 = VectorF32(), s31 = VectorF32()
       for depth in 0..<k {
         let bRow = p.b + depth * p.ldb
-        let inBounds = depth * p.ldb + span <= end
+        let inBounds = depth * p.ldb + 2 * lanes <= end
         let b0 = inBounds ? loadVector(bRow) : loadPadded(bRow, n)
+        let b1 = inBounds ? loadVector(bRow + lanes) : loadPadded(bRow + lanes, n - lanes)
         let x0 = VectorF32(repeating: a0[depth]), x1 = VectorF32(repeating: a1[depth])
         let x2 = VectorF32(repeating: a2[depth]), x3 = VectorF32(repeating: a3[depth])
-        s00 = multiplyAdd(x0, b0, s00)
-        s10 = multiplyAdd(x1, b0, s10)
-        s20 = multiplyAdd(x2, b0, s20)
-        s30 = multiplyAdd(x3, b0, s30)
-        if twoVectors {
-          let b1 = inBounds ? loadVector(bRow + lanes) : loadPadded(bRow + lanes, n - lanes)
-          s01 = multiplyAdd(x0, b1, s01)
-          s11 = multiplyAdd(x1, b1, s11)
-          s21 = multiplyAdd(x2, b1, s21)
-          s31 = multiplyAdd(x3, b1, s31)
-        }
+        s00 = multiplyAdd(x0, b0, s00); s01 = multiplyAdd(x0, b1, s01)
+        s10 = multiplyAdd(x1, b0, s10); s11 = multiplyAdd(x1, b1, s11)
+        s20 = multiplyAdd(x2, b0, s20); s21 = multiplyAdd(x2, b1, s21)
+        s30 = multiplyAdd(x3, b0, s30); s31 = multiplyAdd(x3, b1, s31)
       }
-      store(s00, s01, row: i)
-      if rowsHere > 1 { store(s10, s11, row: i + 1) }
-      if rowsHere > 2 { store(s20, s21, row: i + 2) }
-      if rowsHere > 3 { store(s30, s31, row: i + 3) }
+      let c = p.c + i * p.ldc
+      let rest = n - lanes
+      storeNarrow(s00, c, count: lanes, alpha: alpha, beta: beta)
+      storeNarrow(s01, c + lanes, count: rest, alpha: alpha, beta: beta)
+      if rowsHere > 1 {
+        storeNarrow(s10, c + p.ldc, count: lanes, alpha: alpha, beta: beta)
+        storeNarrow(s11, c + p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
+      }
+      if rowsHere > 2 {
+        storeNarrow(s20, c + 2 * p.ldc, count: lanes, alpha: alpha, beta: beta)
+        storeNarrow(s21, c + 2 * p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
+      }
+      if rowsHere > 3 {
+        storeNarrow(s30, c + 3 * p.ldc, count: lanes, alpha: alpha, beta: beta)
+        storeNarrow(s31, c + 3 * p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
+      }
       i += 4
     }
   }

@@ -30,6 +30,8 @@ enum Variant {
 typealias VectorF32 = SIMD4<Float>
 /// A 16-byte vector of bytes.
 typealias VectorU8 = SIMD16<UInt8>
+/// The same register as eight-byte lanes (a float pair broadcast: `vpbroadcastq`). XMM / NEON.
+typealias VectorU64 = SIMD2<UInt64>
 
 /// c + a·b. Baseline x86-64 has no FMA instruction: `addingProduct` would become a libm
 /// `fmaf` call per lane (~0.8 GFLOP/s), so this is a multiply then an add (two roundings).

@@ -20,6 +20,8 @@ enum Variant {
 typealias VectorF32 = SIMD8<Float>
 /// 32 bytes: one YMM register.
 typealias VectorU8 = SIMD32<UInt8>
+/// The same register as eight-byte lanes (a float pair broadcast: `vpbroadcastq`). YMM.
+typealias VectorU64 = SIMD4<UInt64>
 
 /// c + a·b as one `vfmadd` (a single rounding).
 @inline(__always)

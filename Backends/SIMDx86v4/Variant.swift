@@ -21,6 +21,8 @@ enum Variant {
 typealias VectorF32 = SIMD16<Float>
 /// 64 bytes: one ZMM register.
 typealias VectorU8 = SIMD64<UInt8>
+/// The same register as eight-byte lanes (a float pair broadcast: `vpbroadcastq`). ZMM.
+typealias VectorU64 = SIMD8<UInt64>
 
 /// c + a·b as one `vfmadd` on ZMM (a single rounding).
 @inline(__always)

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -70,10 +71,20 @@ static void work(uint32_t gen, long id) {
   }
 }
 
+struct worker_start {
+  long id;
+  uint32_t seen;
+};
+
 static void *worker_main(void *argument) {
-  long id = (long)(intptr_t)argument;
+  struct worker_start start = *(struct worker_start *)argument;
+  free(argument);
+  long id = start.id;
   inside_job = true;  // a task that calls the pool again runs its loop serially
-  uint32_t seen = (uint32_t)(atomic_load(&ticket) >> 32);
+  // The generation before the job that started this thread (it is created under
+  // submit_lock before that job is published): a thread that starts late must still see
+  // that job as new, or a first job of long-running indices ran on the caller alone.
+  uint32_t seen = start.seen;
   for (;;) {
     // Poll for a new generation for a while, then sleep until one is published.
     uint32_t gen = (uint32_t)(atomic_load_explicit(&ticket, memory_order_acquire) >> 32);
@@ -107,7 +118,14 @@ static long ensure_threads(long wanted) {
     pthread_attr_init(&attributes);
     pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
     pthread_t thread;
-    int failed = pthread_create(&thread, &attributes, worker_main, (void *)(intptr_t)have);
+    struct worker_start *start = malloc(sizeof *start);
+    int failed = 1;
+    if (start) {
+      start->id = have;
+      start->seen = generation;
+      failed = pthread_create(&thread, &attributes, worker_main, start);
+      if (failed) free(start);
+    }
     pthread_attr_destroy(&attributes);
     if (failed) break;  // run with the threads there are
     have += 1;

@@ -34,6 +34,9 @@ let gemmCases: [GemmCase] = {
     (0, 5, 3), (4, 0, 3), (3, 4, 0), (1, 1, 1), (2, 3, 4), (3, 2, 2), (5, 1, 7), (4, 12, 3), (9, 7, 1),
     (6, 16, 8), (7, 17, 9), (5, 33, 13), (13, 8, 31),
     (64, 64, 64), (65, 63, 64), (97, 130, 70), (200, 150, 300), (37, 300, 270),
+    // Narrow kernels: depth pairs (n ≤ lanes/2, m ≥ 16, odd and even k), eight rows of one
+    // vector, a ragged column remainder after full tiles.
+    (20, 8, 31), (17, 3, 12), (24, 2, 9), (16, 4, 64), (33, 5, 2), (23, 16, 5), (9, 12, 7), (19, 40, 21),
   ]
   var index = 0
   for (m, n, k) in shapes {

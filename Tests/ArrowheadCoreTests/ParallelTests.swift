@@ -41,6 +41,37 @@ import Testing
     }
   }
 
+  /// Two long-running indices must run at the same time on two threads: index 0 waits
+  /// (up to a second) for index 1 to start. A pool thread that missed the job it was
+  /// started for left such loops (an HNSW build's workers) to the caller alone. Another
+  /// test holding the pool at that moment makes the loop serial, so a few tries are allowed.
+  @Test func twoIndicesRunConcurrently() {
+    final class Flags: @unchecked Sendable {
+      let lock = NSLock()
+      var secondStarted = false
+      var overlapped = false
+    }
+    var concurrent = false
+    for _ in 0..<10 where !concurrent {
+      let flags = Flags()
+      Parallel.forEach(2, threads: 2) { i in
+        if i == 1 {
+          flags.lock.withLock { flags.secondStarted = true }
+          return
+        }
+        let deadline = Date().addingTimeInterval(1)
+        while Date() < deadline {
+          if flags.lock.withLock({ flags.secondStarted }) {
+            flags.lock.withLock { flags.overlapped = true }
+            return
+          }
+        }
+      }
+      concurrent = flags.lock.withLock { flags.overlapped }
+    }
+    #expect(concurrent)
+  }
+
   @Test func nestedLoopsRunTheInnerOneSerially() {
     let outer = 6, inner = 50
     let tally = Tally(outer * inner)
