@@ -210,44 +210,67 @@ extension SIMDGemm {
     }
   }
 
+  /// Calls `body(full, tail)`: B's first `full` depth rows can be loaded `span` floats at a
+  /// time without reading past B's last element; `tail` holds the remaining rows copied
+  /// into zero-padded rows of `span` floats (at most a few; once per call rather than lane
+  /// by lane in every pass over the rows).
+  @inline(__always)
+  static func withPaddedTail(_ p: GemmOperands, span: Int, _ body: (Int, UnsafePointer<Float>) -> Void) {
+    let k = p.depth, n = p.columns
+    let end = (k - 1) * p.ldb + n  // one past B's last element, relative to B
+    let full = end >= span ? min(k, (end - span) / p.ldb + 1) : 0
+    let tailRows = k - full
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, tailRows * span)) { buffer in
+      let tail = buffer.baseAddress!
+      if tailRows > 0 {
+        tail.initialize(repeating: 0, count: tailRows * span)
+        for r in 0..<tailRows { (tail + r * span).update(from: p.b + (full + r) * p.ldb, count: n) }
+      }
+      body(full, UnsafePointer(tail))
+    }
+  }
+
   /// n ≤ lanes: eight rows per pass, one vector each.
   @inline(never)
   static func narrowOneVector(_ p: GemmOperands, alpha: Float, beta: Float) {
     let n = p.columns, k = p.depth
-    let end = (k - 1) * p.ldb + n  // one past B's last element, relative to B
-    var i = 0
-    while i < p.rows {
-      let rowsHere = min(8, p.rows - i)
-      // Rows past `rowsHere` alias the first one; their sums are discarded.
-      let a0 = p.a + i * p.lda
-      let a1 = rowsHere > 1 ? a0 + p.lda : a0, a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
-      let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0, a4 = rowsHere > 4 ? a0 + 4 * p.lda : a0
-      let a5 = rowsHere > 5 ? a0 + 5 * p.lda : a0, a6 = rowsHere > 6 ? a0 + 6 * p.lda : a0
-      let a7 = rowsHere > 7 ? a0 + 7 * p.lda : a0
-      var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
-      var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
-      for depth in 0..<k {
-        let bRow = p.b + depth * p.ldb
-        let b = depth * p.ldb + lanes <= end ? loadVector(bRow) : loadPadded(bRow, n)
-        s0 = multiplyAdd(VectorF32(repeating: a0[depth]), b, s0)
-        s1 = multiplyAdd(VectorF32(repeating: a1[depth]), b, s1)
-        s2 = multiplyAdd(VectorF32(repeating: a2[depth]), b, s2)
-        s3 = multiplyAdd(VectorF32(repeating: a3[depth]), b, s3)
-        s4 = multiplyAdd(VectorF32(repeating: a4[depth]), b, s4)
-        s5 = multiplyAdd(VectorF32(repeating: a5[depth]), b, s5)
-        s6 = multiplyAdd(VectorF32(repeating: a6[depth]), b, s6)
-        s7 = multiplyAdd(VectorF32(repeating: a7[depth]), b, s7)
+    withPaddedTail(p, span: lanes) { full, tail in
+      var i = 0
+      while i < p.rows {
+        let rowsHere = min(8, p.rows - i)
+        // Rows past `rowsHere` alias the first one; their sums are discarded.
+        let a0 = p.a + i * p.lda
+        let a1 = rowsHere > 1 ? a0 + p.lda : a0, a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
+        let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0, a4 = rowsHere > 4 ? a0 + 4 * p.lda : a0
+        let a5 = rowsHere > 5 ? a0 + 5 * p.lda : a0, a6 = rowsHere > 6 ? a0 + 6 * p.lda : a0
+        let a7 = rowsHere > 7 ? a0 + 7 * p.lda : a0
+        var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+        var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
+        var bRow = p.b, stride = p.ldb
+        for depth in 0..<k {
+          if depth == full { bRow = tail; stride = lanes }
+          let b = loadVector(bRow)
+          bRow += stride
+          s0 = multiplyAdd(VectorF32(repeating: a0[depth]), b, s0)
+          s1 = multiplyAdd(VectorF32(repeating: a1[depth]), b, s1)
+          s2 = multiplyAdd(VectorF32(repeating: a2[depth]), b, s2)
+          s3 = multiplyAdd(VectorF32(repeating: a3[depth]), b, s3)
+          s4 = multiplyAdd(VectorF32(repeating: a4[depth]), b, s4)
+          s5 = multiplyAdd(VectorF32(repeating: a5[depth]), b, s5)
+          s6 = multiplyAdd(VectorF32(repeating: a6[depth]), b, s6)
+          s7 = multiplyAdd(VectorF32(repeating: a7[depth]), b, s7)
+        }
+        let c = p.c + i * p.ldc
+        storeNarrow(s0, c, count: n, alpha: alpha, beta: beta)
+        if rowsHere > 1 { storeNarrow(s1, c + p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 2 { storeNarrow(s2, c + 2 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 3 { storeNarrow(s3, c + 3 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 4 { storeNarrow(s4, c + 4 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 5 { storeNarrow(s5, c + 5 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 6 { storeNarrow(s6, c + 6 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        if rowsHere > 7 { storeNarrow(s7, c + 7 * p.ldc, count: n, alpha: alpha, beta: beta) }
+        i += 8
       }
-      let c = p.c + i * p.ldc
-      storeNarrow(s0, c, count: n, alpha: alpha, beta: beta)
-      if rowsHere > 1 { storeNarrow(s1, c + p.ldc, count: n, alpha: alpha, beta: beta) }
-      if rowsHere > 2 { storeNarrow(s2, c + 2 * p.ldc, count: n, alpha: alpha, beta: beta) }
-      if rowsHere > 3 { storeNarrow(s3, c + 3 * p.ldc, count: n, alpha: alpha, beta: beta) }
-      if rowsHere > 4 { storeNarrow(s4, c + 4 * p.ldc, count: n, alpha: alpha, beta: beta) }
-      if rowsHere > 5 { storeNarrow(s5, c + 5 * p.ldc, count: n, alpha: alpha, beta: beta) }
-      if rowsHere > 6 { storeNarrow(s6, c + 6 * p.ldc, count: n, alpha: alpha, beta: beta) }
-      if rowsHere > 7 { storeNarrow(s7, c + 7 * p.ldc, count: n, alpha: alpha, beta: beta) }
-      i += 8
     }
   }
 
@@ -256,45 +279,46 @@ extension SIMDGemm {
   @inline(never)
   static func narrowTwoVectors(_ p: GemmOperands, alpha: Float, beta: Float) {
     let n = p.columns, k = p.depth
-    let end = (k - 1) * p.ldb + n
-    var i = 0
-    while i < p.rows {
-      let rowsHere = min(4, p.rows - i)
-      let a0 = p.a + i * p.lda
-      let a1 = rowsHere > 1 ? a0 + p.lda : a0
-      let a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
-      let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0
-      var s00 = VectorF32(), s10 = VectorF32(), s20 = VectorF32(), s30 = VectorF32()
-      var s01 = VectorF32(), s11 = VectorF32(), s21 = VectorF32(), s31 = VectorF32()
-      for depth in 0..<k {
-        let bRow = p.b + depth * p.ldb
-        let inBounds = depth * p.ldb + 2 * lanes <= end
-        let b0 = inBounds ? loadVector(bRow) : loadPadded(bRow, n)
-        let b1 = inBounds ? loadVector(bRow + lanes) : loadPadded(bRow + lanes, n - lanes)
-        let x0 = VectorF32(repeating: a0[depth]), x1 = VectorF32(repeating: a1[depth])
-        let x2 = VectorF32(repeating: a2[depth]), x3 = VectorF32(repeating: a3[depth])
-        s00 = multiplyAdd(x0, b0, s00); s01 = multiplyAdd(x0, b1, s01)
-        s10 = multiplyAdd(x1, b0, s10); s11 = multiplyAdd(x1, b1, s11)
-        s20 = multiplyAdd(x2, b0, s20); s21 = multiplyAdd(x2, b1, s21)
-        s30 = multiplyAdd(x3, b0, s30); s31 = multiplyAdd(x3, b1, s31)
+    withPaddedTail(p, span: 2 * lanes) { full, tail in
+      var i = 0
+      while i < p.rows {
+        let rowsHere = min(4, p.rows - i)
+        let a0 = p.a + i * p.lda
+        let a1 = rowsHere > 1 ? a0 + p.lda : a0
+        let a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
+        let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0
+        var s00 = VectorF32(), s10 = VectorF32(), s20 = VectorF32(), s30 = VectorF32()
+        var s01 = VectorF32(), s11 = VectorF32(), s21 = VectorF32(), s31 = VectorF32()
+        var bRow = p.b, stride = p.ldb
+        for depth in 0..<k {
+          if depth == full { bRow = tail; stride = 2 * lanes }
+          let b0 = loadVector(bRow), b1 = loadVector(bRow + lanes)
+          bRow += stride
+          let x0 = VectorF32(repeating: a0[depth]), x1 = VectorF32(repeating: a1[depth])
+          let x2 = VectorF32(repeating: a2[depth]), x3 = VectorF32(repeating: a3[depth])
+          s00 = multiplyAdd(x0, b0, s00); s01 = multiplyAdd(x0, b1, s01)
+          s10 = multiplyAdd(x1, b0, s10); s11 = multiplyAdd(x1, b1, s11)
+          s20 = multiplyAdd(x2, b0, s20); s21 = multiplyAdd(x2, b1, s21)
+          s30 = multiplyAdd(x3, b0, s30); s31 = multiplyAdd(x3, b1, s31)
+        }
+        let c = p.c + i * p.ldc
+        let rest = n - lanes
+        storeNarrow(s00, c, count: lanes, alpha: alpha, beta: beta)
+        storeNarrow(s01, c + lanes, count: rest, alpha: alpha, beta: beta)
+        if rowsHere > 1 {
+          storeNarrow(s10, c + p.ldc, count: lanes, alpha: alpha, beta: beta)
+          storeNarrow(s11, c + p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
+        }
+        if rowsHere > 2 {
+          storeNarrow(s20, c + 2 * p.ldc, count: lanes, alpha: alpha, beta: beta)
+          storeNarrow(s21, c + 2 * p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
+        }
+        if rowsHere > 3 {
+          storeNarrow(s30, c + 3 * p.ldc, count: lanes, alpha: alpha, beta: beta)
+          storeNarrow(s31, c + 3 * p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
+        }
+        i += 4
       }
-      let c = p.c + i * p.ldc
-      let rest = n - lanes
-      storeNarrow(s00, c, count: lanes, alpha: alpha, beta: beta)
-      storeNarrow(s01, c + lanes, count: rest, alpha: alpha, beta: beta)
-      if rowsHere > 1 {
-        storeNarrow(s10, c + p.ldc, count: lanes, alpha: alpha, beta: beta)
-        storeNarrow(s11, c + p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
-      }
-      if rowsHere > 2 {
-        storeNarrow(s20, c + 2 * p.ldc, count: lanes, alpha: alpha, beta: beta)
-        storeNarrow(s21, c + 2 * p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
-      }
-      if rowsHere > 3 {
-        storeNarrow(s30, c + 3 * p.ldc, count: lanes, alpha: alpha, beta: beta)
-        storeNarrow(s31, c + 3 * p.ldc + lanes, count: rest, alpha: alpha, beta: beta)
-      }
-      i += 4
     }
   }
 

@@ -129,9 +129,11 @@ extension Engine {
       throw .shapeMismatch(argument: "c", expected: "\(m)×\(n)", actual: "\(layoutC.rows)×\(layoutC.columns)")
     }
     if m == 0 || n == 0 { return }
-    let kernel = backend(for: .gemm, .gemm(rows: m, columns: n, depth: k))
+    let slot = KernelOperation.gemm.ordinal &* 2 &+ ShapeClass.gemm(rows: m, columns: n, depth: k).ordinal
     withPlaceholder(a, b) { aBase, bBase in
-      kernel.gemm(
+      // Called on the table element in place: copying the existential out cost a retain,
+      // a release and an outlined copy per call.
+      table[slot].gemm(
         transposeA, transposeB, rows: m, columns: n, depth: k, alpha: alpha,
         aBase, lda: layoutA.leadingDimension, bBase, ldb: layoutB.leadingDimension,
         beta: beta, c.baseAddress!, ldc: layoutC.leadingDimension, threads: effectiveThreads)

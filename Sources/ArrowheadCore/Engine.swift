@@ -38,7 +38,7 @@ public struct Engine: Sendable {
 
   private let runnable: [any Backend]
   /// The chosen backend per (operation, size class), flat: index op.ordinal·2 + shape.ordinal.
-  private let table: [any Backend]
+  let table: [any Backend]
   private let reasons: [KernelOperation: [ShapeClass: String]]
 
   /// Creates an engine choosing among `registry`'s backends that `cpu` can run.
