@@ -124,6 +124,30 @@ enum SIMDDistances {
   static func squaredDistance(_ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>) -> Float {
     var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
     var i = 0
+    var t0 = VectorF32(), t1 = VectorF32(), t2 = VectorF32(), t3 = VectorF32()
+    while i + 8 * lanes <= count {
+      let d0 = loadVector(q + i) - loadVector(x + i)
+      let d1 = loadVector(q + i + lanes) - loadVector(x + i + lanes)
+      let d2 = loadVector(q + i + 2 * lanes) - loadVector(x + i + 2 * lanes)
+      let d3 = loadVector(q + i + 3 * lanes) - loadVector(x + i + 3 * lanes)
+      let e0 = loadVector(q + i + 4 * lanes) - loadVector(x + i + 4 * lanes)
+      let e1 = loadVector(q + i + 5 * lanes) - loadVector(x + i + 5 * lanes)
+      let e2 = loadVector(q + i + 6 * lanes) - loadVector(x + i + 6 * lanes)
+      let e3 = loadVector(q + i + 7 * lanes) - loadVector(x + i + 7 * lanes)
+      s0 = multiplyAdd(d0, d0, s0)
+      s1 = multiplyAdd(d1, d1, s1)
+      s2 = multiplyAdd(d2, d2, s2)
+      s3 = multiplyAdd(d3, d3, s3)
+      t0 = multiplyAdd(e0, e0, t0)
+      t1 = multiplyAdd(e1, e1, t1)
+      t2 = multiplyAdd(e2, e2, t2)
+      t3 = multiplyAdd(e3, e3, t3)
+      i += 8 * lanes
+    }
+    s0 = s0 + t0
+    s1 = s1 + t1
+    s2 = s2 + t2
+    s3 = s3 + t3
     while i + 4 * lanes <= count {
       let d0 = loadVector(q + i) - loadVector(x + i)
       let d1 = loadVector(q + i + lanes) - loadVector(x + i + lanes)
