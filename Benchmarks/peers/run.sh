@@ -16,9 +16,9 @@
 #
 # A peer that fails to install or crashes reads "n/a" (with the reason) in RESULTS.md;
 # a failure of the arrowhead binary stops the run with an error.
-# Full mode: ~13 minutes on 2 quiet cores once installed; the four HNSW builds on GloVe
-# 399k×50 (~100 s each at 2 threads) are half of it: --glove-limit 200000 halves them on a
-# slower or busy machine. --quick: under 3 minutes (a 20k GloVe prefix, fewer sizes and
+# Full mode: 9.5 minutes on the 2-vCPU Zen 5 VM once installed (~13 on the older AVX2 one);
+# the four HNSW builds on GloVe 399k×50 (35–100 s each at 2 threads) are half of it:
+# --glove-limit 200000 halves them on a slower or busy machine. --quick: under 3 minutes (a 20k GloVe prefix, fewer sizes and
 # repeats), for checking the pipeline; its numbers are not for quoting.
 set -euo pipefail
 
@@ -133,12 +133,12 @@ else
        --json-out "$out/engine.json"
   step quant "$py" "$here/quant_compare.py" --arrowhead "$ah" --repeat 2 --port-repeat 1 --json-out "$out/quant.json"
   # GloVe 399k×50: flat (the faiss IndexFlatL2 reference) and HNSW (four builds of
-  # ~1.5–2 minutes each); MiniLM 29.5k×384: flat, int8 storage (flat and HNSW) and a second,
+  # 0.5–2 minutes each); MiniLM 29.5k×384: flat, int8 storage (flat and HNSW) and a second,
   # smaller HNSW comparison.
   step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit "$glove_limit" \
-       --sections flat,hnsw --threads "$threads" --ef 16,32,64,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
+       --sections flat,hnsw --threads "$threads" --ef 16,32,64,96,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
-       --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
+       --threads "$threads" --ef 16,32,48,64,96,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 
