@@ -57,6 +57,8 @@ extension SIMDGemm {
       narrowTwoVectors(p, alpha: alpha, beta: beta)
     } else if 2 * p.columns <= lanes && p.rows >= 16 && p.depth >= 2 && p.depth <= 4096 {
       narrowPairs(p, alpha: alpha, beta: beta)
+    } else if p.columns == 4 && lanes > 4 {
+      narrowFour(p, alpha: alpha, beta: beta)
     } else {
       narrowOneVector(p, alpha: alpha, beta: beta)
     }
@@ -152,6 +154,59 @@ extension SIMDGemm {
         if rowsHere > 7 { storePairSums(s7, c + 7 * p.ldc, count: n, alpha: alpha, beta: beta) }
         i += 8
       }
+    }
+  }
+
+  /// n = 4 with fewer than 16 rows (4 × 4 × 4 …): 128-bit vectors, which need no padded
+  /// copy of B's last rows (a row of 4 is always a whole load) — on AVX2/AVX-512 the wide
+  /// vector's padding cost more than the arithmetic. Eight rows per pass.
+  @inline(never)
+  static func narrowFour(_ p: GemmOperands, alpha: Float, beta: Float) {
+    typealias V = SIMD4<Float>
+    @inline(__always)
+    func fma(_ a: V, _ b: V, _ c: V) -> V { Variant.fusedMultiplyAdd ? c.addingProduct(a, b) : c + a * b }
+    let k = p.depth
+    let alphaVector = V(repeating: alpha), betaVector = V(repeating: beta)
+    @inline(__always)
+    func store(_ sum: V, _ destination: UnsafeMutablePointer<Float>) {
+      let raw = UnsafeMutableRawPointer(destination)
+      var value = sum * alphaVector
+      if beta != 0 { value = value + betaVector * raw.loadUnaligned(as: V.self) }
+      raw.storeBytes(of: value, as: V.self)
+    }
+    var i = 0
+    while i < p.rows {
+      let rowsHere = min(8, p.rows - i)
+      let a0 = p.a + i * p.lda
+      let a1 = rowsHere > 1 ? a0 + p.lda : a0, a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
+      let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0, a4 = rowsHere > 4 ? a0 + 4 * p.lda : a0
+      let a5 = rowsHere > 5 ? a0 + 5 * p.lda : a0, a6 = rowsHere > 6 ? a0 + 6 * p.lda : a0
+      let a7 = rowsHere > 7 ? a0 + 7 * p.lda : a0
+      var s0 = V(), s1 = V(), s2 = V(), s3 = V(), s4 = V(), s5 = V(), s6 = V(), s7 = V()
+      var bRow = UnsafeRawPointer(p.b)
+      let stride = p.ldb * 4
+      for depth in 0..<k {
+        let b = bRow.loadUnaligned(as: V.self)
+        bRow += stride
+        s0 = fma(V(repeating: a0[depth]), b, s0)
+        s1 = fma(V(repeating: a1[depth]), b, s1)
+        s2 = fma(V(repeating: a2[depth]), b, s2)
+        s3 = fma(V(repeating: a3[depth]), b, s3)
+        s4 = fma(V(repeating: a4[depth]), b, s4)
+        s5 = fma(V(repeating: a5[depth]), b, s5)
+        s6 = fma(V(repeating: a6[depth]), b, s6)
+        s7 = fma(V(repeating: a7[depth]), b, s7)
+      }
+      let c = p.c + i * p.ldc
+      store(s0, c)
+      if rowsHere > 1 { store(s1, c + p.ldc) }
+      if rowsHere > 2 { store(s2, c + 2 * p.ldc) }
+      if rowsHere > 3 { store(s3, c + 3 * p.ldc) }
+      if rowsHere > 4 { store(s4, c + 4 * p.ldc) }
+      if rowsHere > 5 { store(s5, c + 5 * p.ldc) }
+      if rowsHere > 6 { store(s6, c + 6 * p.ldc) }
+      if rowsHere > 7 { store(s7, c + 7 * p.ldc) }
+      i += 8
     }
   }
 

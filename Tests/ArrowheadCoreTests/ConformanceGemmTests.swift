@@ -35,8 +35,9 @@ let gemmCases: [GemmCase] = {
     (6, 16, 8), (7, 17, 9), (5, 33, 13), (13, 8, 31),
     (64, 64, 64), (65, 63, 64), (97, 130, 70), (200, 150, 300), (37, 300, 270),
     // Narrow kernels: depth pairs (n ≤ lanes/2, m ≥ 16, odd and even k), eight rows of one
-    // vector, a ragged column remainder after full tiles.
+    // vector, a ragged column remainder after full tiles, 128-bit rows for n = 4.
     (20, 8, 31), (17, 3, 12), (24, 2, 9), (16, 4, 64), (33, 5, 2), (23, 16, 5), (9, 12, 7), (19, 40, 21),
+    (4, 4, 4), (11, 4, 7),
   ]
   var index = 0
   for (m, n, k) in shapes {
