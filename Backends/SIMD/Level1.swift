@@ -1,14 +1,57 @@
 // Level-1 kernels of the SIMD backend: dot, axpy, scale, sum of squares, iamax.
 // Reductions keep four independent vector accumulators (hides the add latency: 4 cycles
-// on Zen 4 × 2 ports) and fold them at the end; tails run scalar.
+// on Zen 4 × 2 ports) and fold them at the end; tails take a 8- and 4-lane step, then
+// at most three scalar terms.
 import ArrowheadCore
 
 /// Horizontal sum of a vector, lane by lane (no generic `sum()` call: see DESIGN.md, the
 /// kernel symbols of each ISA module must stay in that module).
 @inline(__always)
 func horizontalSum(_ v: VectorF32) -> Float {
+  // Halves folded as vectors first: 16 lanes added one by one were a 16-long chain of
+  // dependent adds, which dominated the short dot products of a Cholesky on AVX-512.
+  foldSum(v.lowHalf + v.highHalf)
+}
+
+// One overload per half width; each ISA module resolves the one its vector needs.
+@inline(__always)
+func foldSum(_ v: SIMD8<Float>) -> Float { foldSum(v.lowHalf + v.highHalf) }
+
+@inline(__always)
+func foldSum(_ v: SIMD4<Float>) -> Float { (v[0] + v[2]) + (v[1] + v[3]) }
+
+@inline(__always)
+func foldSum(_ v: SIMD2<Float>) -> Float { v[0] + v[1] }
+
+/// c + a·b on 4 or 8 lanes with the variant's multiply–add (fused where it has FMA).
+@inline(__always)
+func multiplyAddNarrow<V: SIMD>(_ a: V, _ b: V, _ c: V) -> V where V.Scalar == Float {
+  Variant.fusedMultiplyAdd ? c.addingProduct(a, b) : c + a * b
+}
+
+/// Σ x[i]·y[i] over the last `count` (< lanes) elements: an 8- and a 4-lane step where the
+/// vector is wider, then at most 3 scalar terms (instead of up to 15 dependent scalar
+/// multiply–adds on AVX-512).
+@inline(__always)
+func tailDot(_ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+  var i = 0
   var total: Float = 0
-  for i in 0..<VectorF32.scalarCount { total += v[i] }
+  if lanes >= 16 && count >= 8 {
+    let a = UnsafeRawPointer(x).loadUnaligned(as: SIMD8<Float>.self)
+    let b = UnsafeRawPointer(y).loadUnaligned(as: SIMD8<Float>.self)
+    total += foldSum(multiplyAddNarrow(a, b, SIMD8<Float>()))
+    i = 8
+  }
+  if lanes >= 8 && count - i >= 4 {
+    let a = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Float>.self)
+    let b = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD4<Float>.self)
+    total += foldSum(multiplyAddNarrow(a, b, SIMD4<Float>()))
+    i += 4
+  }
+  while i < count {
+    total = multiplyAdd(x[i], y[i], total)
+    i += 1
+  }
   return total
 }
 
@@ -28,12 +71,7 @@ enum SIMDLevel1 {
       s0 = multiplyAdd(loadVector(x + i), loadVector(y + i), s0)
       i += lanes
     }
-    var total = horizontalSum((s0 + s1) + (s2 + s3))
-    while i < count {
-      total = multiplyAdd(x[i], y[i], total)
-      i += 1
-    }
-    return total
+    return horizontalSum((s0 + s1) + (s2 + s3)) + tailDot(count - i, x + i, y + i)
   }
 
   static func sumOfSquares(_ count: Int, _ x: UnsafePointer<Float>) -> Float {
@@ -54,12 +92,7 @@ enum SIMDLevel1 {
       s0 = multiplyAdd(v, v, s0)
       i += lanes
     }
-    var total = horizontalSum((s0 + s1) + (s2 + s3))
-    while i < count {
-      total = multiplyAdd(x[i], x[i], total)
-      i += 1
-    }
-    return total
+    return horizontalSum((s0 + s1) + (s2 + s3)) + tailDot(count - i, x + i, x + i)
   }
 
   static func axpy(_ count: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
