@@ -83,6 +83,8 @@ typealias GemmOperands = (
 enum SIMDGemm {
   /// Work (m·n·k) below which a second thread costs more than it saves.
   static let parallelThreshold = 96 * 96 * 96
+  /// Work from which the threads share one packed B panel (`blockedSharingB`).
+  static let sharedPanelThreshold = 256 * 256 * 256
 
   /// C ← epilogue(op(A)·op(B)) on up to `threads` threads.
   static func run(_ problem: GemmOperands, epilogue: GemmEpilogue, threads: Int) {
@@ -108,7 +110,15 @@ enum SIMDGemm {
     let rowTiles = (m + microRows - 1) / microRows
     let columnTiles = (n + microColumns - 1) / microColumns
     if rowTiles >= columnTiles || rowTiles >= 4 * workers {
-      blockedSharingB(problem, epilogue: epilogue, workers: workers)
+      if work >= sharedPanelThreshold {
+        blockedSharingB(problem, epilogue: epilogue, workers: workers)
+      } else {
+        // Small enough that a second fork–join per block costs more than the duplicated
+        // packing of B (n = 128: ~20 µs per call).
+        Parallel.forEachChunk(m, granularity: microRows, threads: workers) { rows in
+          blocked(problem, rowRange: rows, columnRange: 0..<n, epilogue: epilogue)
+        }
+      }
     } else {
       Parallel.forEachChunk(n, granularity: microColumns, threads: workers) { columns in
         blocked(problem, rowRange: 0..<m, columnRange: columns, epilogue: epilogue)
