@@ -64,6 +64,19 @@ extension SIMDGemm {
     }
   }
 
+  /// Pointers to rows i ..< i + 8 of A; rows past `count` alias row i (the narrow kernels
+  /// compute them anyway and discard their sums, so nothing out of bounds is read).
+  @inline(__always)
+  static func eightRows(_ p: GemmOperands, from i: Int, count: Int) -> (
+    UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+    UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>
+  ) {
+    let a0 = p.a + i * p.lda
+    @inline(__always)
+    func row(_ r: Int) -> UnsafePointer<Float> { count > r ? a0 + r * p.lda : a0 }
+    return (a0, row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+  }
+
   /// n ≤ lanes/2 (n ≤ 8 on AVX-512): two depth steps per multiply–add, so that every lane
   /// works (one vector per row left half of them idle: 64 × 8 × 64 ran at 1.2× OpenBLAS).
   /// B is repacked once so that lane 2j of pair q holds B[2q][j] and lane 2j+1 holds
@@ -110,12 +123,7 @@ extension SIMDGemm {
       var i = 0
       while i < p.rows {
         let rowsHere = min(8, p.rows - i)
-        // Rows past `rowsHere` alias the first one; their sums are discarded.
-        let a0 = p.a + i * p.lda
-        let a1 = rowsHere > 1 ? a0 + p.lda : a0, a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
-        let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0, a4 = rowsHere > 4 ? a0 + 4 * p.lda : a0
-        let a5 = rowsHere > 5 ? a0 + 5 * p.lda : a0, a6 = rowsHere > 6 ? a0 + 6 * p.lda : a0
-        let a7 = rowsHere > 7 ? a0 + 7 * p.lda : a0
+        let (a0, a1, a2, a3, a4, a5, a6, a7) = eightRows(p, from: i, count: rowsHere)
         var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
         var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
         for q in 0..<pairs {
@@ -177,11 +185,7 @@ extension SIMDGemm {
     var i = 0
     while i < p.rows {
       let rowsHere = min(8, p.rows - i)
-      let a0 = p.a + i * p.lda
-      let a1 = rowsHere > 1 ? a0 + p.lda : a0, a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
-      let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0, a4 = rowsHere > 4 ? a0 + 4 * p.lda : a0
-      let a5 = rowsHere > 5 ? a0 + 5 * p.lda : a0, a6 = rowsHere > 6 ? a0 + 6 * p.lda : a0
-      let a7 = rowsHere > 7 ? a0 + 7 * p.lda : a0
+      let (a0, a1, a2, a3, a4, a5, a6, a7) = eightRows(p, from: i, count: rowsHere)
       var s0 = V(), s1 = V(), s2 = V(), s3 = V(), s4 = V(), s5 = V(), s6 = V(), s7 = V()
       var bRow = UnsafeRawPointer(p.b)
       let stride = p.ldb * 4
@@ -293,12 +297,7 @@ extension SIMDGemm {
       var i = 0
       while i < p.rows {
         let rowsHere = min(8, p.rows - i)
-        // Rows past `rowsHere` alias the first one; their sums are discarded.
-        let a0 = p.a + i * p.lda
-        let a1 = rowsHere > 1 ? a0 + p.lda : a0, a2 = rowsHere > 2 ? a0 + 2 * p.lda : a0
-        let a3 = rowsHere > 3 ? a0 + 3 * p.lda : a0, a4 = rowsHere > 4 ? a0 + 4 * p.lda : a0
-        let a5 = rowsHere > 5 ? a0 + 5 * p.lda : a0, a6 = rowsHere > 6 ? a0 + 6 * p.lda : a0
-        let a7 = rowsHere > 7 ? a0 + 7 * p.lda : a0
+        let (a0, a1, a2, a3, a4, a5, a6, a7) = eightRows(p, from: i, count: rowsHere)
         var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
         var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
         var bRow = p.b, stride = p.ldb
