@@ -95,6 +95,12 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
 
+  // The conformance suite as a product: third-party backends run the checks ours pass.
+  .target(
+    name: "ArrowheadConformance",
+    dependencies: ["ArrowheadCore"]
+  ),
+
   // Backends -----------------------------------------------------------------------------
   .target(
     name: "ArrowheadSIMD",
@@ -130,7 +136,7 @@ var targets: [Target] = [
   // Tests --------------------------------------------------------------------------------
   .testTarget(
     name: "ArrowheadCoreTests",
-    dependencies: ["Arrowhead"]
+    dependencies: ["Arrowhead", "ArrowheadConformance"]
   ),
   .testTarget(
     name: "ArrowheadIOTests",
@@ -178,6 +184,7 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
+    .library(name: "ArrowheadConformance", targets: ["ArrowheadConformance"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ],
   traits: [
