@@ -119,6 +119,17 @@ var targets: [Target] = [
     providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
   ),
 
+  // C ABI (libArrowheadC; the Python package in python/ loads it) --------------------------
+  // The header lives in the C target; the Swift target implements each declaration with
+  // `@c @implementation`, so the compiler checks every signature against arrowhead.h.
+  .target(name: "CArrowhead", path: "Sources/CArrowhead"),
+  .target(
+    name: "ArrowheadC",
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "CArrowhead"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+
   // CLI ----------------------------------------------------------------------------------
   .executableTarget(
     name: "arrowhead",
@@ -157,6 +168,10 @@ var targets: [Target] = [
     name: "ArrowheadCLITests",
     dependencies: ["arrowhead", "ArrowheadTestSupport"]
   ),
+  .testTarget(
+    name: "ArrowheadCTests",
+    dependencies: ["ArrowheadC", "CArrowhead"]
+  ),
 ]
 
 for variant in simdVariants {
@@ -180,6 +195,8 @@ let package = Package(
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
+    // The C ABI (Sources/CArrowhead/include/arrowhead.h) as a shared library.
+    .library(name: "ArrowheadC", type: .dynamic, targets: ["ArrowheadC"]),
   ],
   traits: [
     .trait(

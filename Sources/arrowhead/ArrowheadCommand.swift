@@ -18,6 +18,3 @@ struct ArrowheadCommand: ParsableCommand {
     ]
   )
 }
-
-/// The version printed by `arrowhead --version`.
-let arrowheadVersion = "0.1.0"
