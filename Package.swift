@@ -119,17 +119,6 @@ var targets: [Target] = [
     providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
   ),
 
-  // C ABI (libArrowheadC; the Python package in python/ loads it) --------------------------
-  // The header lives in the C target; the Swift target implements each declaration with
-  // `@c @implementation`, so the compiler checks every signature against arrowhead.h.
-  .target(name: "CArrowhead", path: "Sources/CArrowhead"),
-  .target(
-    name: "ArrowheadC",
-    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "CArrowhead"],
-    exclude: ["README.md"],
-    swiftSettings: optimized
-  ),
-
   // CLI ----------------------------------------------------------------------------------
   .executableTarget(
     name: "arrowhead",
@@ -168,10 +157,6 @@ var targets: [Target] = [
     name: "ArrowheadCLITests",
     dependencies: ["arrowhead", "ArrowheadTestSupport"]
   ),
-  .testTarget(
-    name: "ArrowheadCTests",
-    dependencies: ["ArrowheadC", "CArrowhead"]
-  ),
 ]
 
 for variant in simdVariants {
@@ -186,6 +171,29 @@ for variant in simdVariants {
   )
 }
 
+// MARK: - C ABI (libArrowheadC; the Python package in python/ loads it)
+//
+// The header lives in the C target; the Swift target implements each declaration with
+// `@c @implementation` (Swift 6.3), so the compiler checks every signature against
+// arrowhead.h. Older compilers build everything else.
+var cABIProducts: [Product] = []
+#if compiler(>=6.3)
+targets += [
+  .target(name: "CArrowhead", path: "Sources/CArrowhead"),
+  .target(
+    name: "ArrowheadC",
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "CArrowhead"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .testTarget(
+    name: "ArrowheadCTests",
+    dependencies: ["ArrowheadC", "CArrowhead"]
+  ),
+]
+cABIProducts.append(.library(name: "ArrowheadC", type: .dynamic, targets: ["ArrowheadC"]))
+#endif
+
 let package = Package(
   name: "Arrowhead",
   products: [
@@ -195,9 +203,7 @@ let package = Package(
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
-    // The C ABI (Sources/CArrowhead/include/arrowhead.h) as a shared library.
-    .library(name: "ArrowheadC", type: .dynamic, targets: ["ArrowheadC"]),
-  ],
+  ] + cABIProducts,
   traits: [
     .trait(
       name: openBLASTrait,
