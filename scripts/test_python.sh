@@ -8,6 +8,7 @@
 # the system's packages; if that fails (no network), that one test is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v swift >/dev/null 2>&1 || source scripts/setup.sh
 bin="$(swift build --show-bin-path)"
 library="$bin/libArrowheadC.so"
 if [ "$(uname -s)" = Darwin ]; then library="$bin/libArrowheadC.dylib"; fi

@@ -60,9 +60,7 @@ public func ah_index_add(
 ) -> ah_status {
   abiCall {
     let target = try registry.index(index)
-    let rows = try Argument.count(count, "count")
-    try requireDimension(dimension, of: target, "vectors")
-    let values = try Argument.buffer(vectors, count: try Argument.product(rows, target.dimension, "vectors"), "vectors")
+    let (rows, values) = try vectorRows(vectors, count: count, dimension: dimension, of: target, "vectors")
     let given = try ids.map { (pointer) throws(ABIError) in
       Array(try Argument.buffer(pointer, count: rows, "ids")).map { Int($0) }
     }
@@ -73,11 +71,16 @@ public func ah_index_add(
   }
 }
 
-/// Throws unless the caller's `dimension` is the index's.
-private func requireDimension(_ dimension: Int64, of index: any VectorIndex, _ argument: String) throws(ABIError) {
+/// `count` row vectors at `pointer`, checked against the index: the caller's `dimension`
+/// must be the index's, and the buffer size must not overflow.
+private func vectorRows(
+  _ pointer: UnsafePointer<Float>?, count: Int64, dimension: Int64, of index: any VectorIndex, _ argument: String
+) throws(ABIError) -> (rows: Int, values: UnsafeBufferPointer<Float>) {
+  let rows = try Argument.count(count, "count")
   guard dimension == Int64(index.dimension) else {
     throw ABIError(.invalidArgument, "'\(argument)' have dimension \(dimension), the index has dimension \(index.dimension)")
   }
+  return (rows, try Argument.buffer(pointer, count: try Argument.product(rows, index.dimension, argument), argument))
 }
 
 /// What a search's filter needs from C, valid for the duration of one `ah_index_search`
@@ -123,14 +126,12 @@ public func ah_index_search(
 ) -> ah_status {
   abiCall {
     let target = try registry.index(index)
-    let rows = try Argument.count(count, "count")
-    try requireDimension(dimension, of: target, "queries")
+    let (rows, values) = try vectorRows(queries, count: count, dimension: dimension, of: target, "queries")
     guard k >= 1 else { throw ABIError(.invalidArgument, SearchError.invalidK(Int(clamping: k)).description) }
     let neighbours = try Argument.count(k, "k")
     guard ef >= 0 else { throw ABIError(.invalidArgument, "ef = \(ef) is negative; 0 means the index's default") }
     guard rerank >= -1 else { throw ABIError(.invalidArgument, "rerank = \(rerank); expected -1 (default: 4·k) or ≥ 0") }
     guard threads >= 0 else { throw ABIError(.invalidArgument, "threads = \(threads) is negative; 0 means the engine's") }
-    let values = try Argument.buffer(queries, count: try Argument.product(rows, target.dimension, "queries"), "queries")
     let slots = try Argument.product(rows, neighbours, "results")
     let outDistances = try Argument.output(distances, capacity: Int64(slots), needed: slots, "distances")
     let outIDs = try Argument.output(ids, capacity: Int64(slots), needed: slots, "ids")

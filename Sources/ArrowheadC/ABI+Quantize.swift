@@ -119,43 +119,40 @@ public func ah_tensor_shape(_ tensor: OpaquePointer?, _ shape: UnsafeMutablePoin
 
 @c @implementation
 public func ah_tensor_dequantize(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
-  abiCall {
-    let quantized = try registry.tensor(tensor)
-    let destination = try Argument.output(out, capacity: capacity, needed: quantized.count, "out")
-    _ = destination.initialize(from: quantized.dequantized(engine: .default))
-  }
+  copyOut(tensor, out, capacity) { $0.dequantized(engine: .default) }
 }
 
 @c @implementation
 public func ah_tensor_codes(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<UInt8>?, _ capacity: Int64) -> ah_status {
-  abiCall {
-    let quantized = try registry.tensor(tensor)
-    let destination = try Argument.output(out, capacity: capacity, needed: quantized.count, "out")
-    _ = destination.initialize(from: quantized.codes(engine: .default))
-  }
+  copyOut(tensor, out, capacity) { $0.codes(engine: .default) }
 }
 
 @c @implementation
 public func ah_tensor_packed_codes(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<UInt8>?, _ capacity: Int64) -> ah_status {
-  abiCall {
-    let quantized = try registry.tensor(tensor)
-    _ = try Argument.output(out, capacity: capacity, needed: quantized.packedCodes.count, "out").initialize(from: quantized.packedCodes)
-  }
+  copyOut(tensor, out, capacity) { $0.packedCodes }
 }
 
 @c @implementation
 public func ah_tensor_scales(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
-  abiCall {
-    let quantized = try registry.tensor(tensor)
-    _ = try Argument.output(out, capacity: capacity, needed: quantized.scales.count, "out").initialize(from: quantized.scales)
-  }
+  copyOut(tensor, out, capacity) { $0.scales }
 }
 
 @c @implementation
 public func ah_tensor_offsets(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
+  copyOut(tensor, out, capacity) { $0.offsets }
+}
+
+/// Copies one part of a quantized tensor into the caller's buffer `out` of `capacity`
+/// elements. Unpacking and dequantizing use the environment's engine, like the CLI's; the
+/// results are identical on every backend.
+private func copyOut<Element>(
+  _ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Element>?, _ capacity: Int64,
+  _ part: (QuantizedTensor) -> [Element]
+) -> ah_status {
   abiCall {
     let quantized = try registry.tensor(tensor)
-    _ = try Argument.output(out, capacity: capacity, needed: quantized.offsets.count, "out").initialize(from: quantized.offsets)
+    let values = part(quantized)
+    _ = try Argument.output(out, capacity: capacity, needed: values.count, "out").initialize(from: values)
   }
 }
 

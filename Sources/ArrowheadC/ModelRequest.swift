@@ -161,50 +161,28 @@ struct OptionReader {
 
   subscript(key: String) -> JSONValue? { members[key] }
 
-  func integer(_ key: String) throws(ABIError) -> Int? {
-    try members[key].map { (value) throws(ABIError) in
-      guard let number = value.integer else { throw Self.typeError(key, value, "an integer") }
-      return number
+  func integer(_ key: String) throws(ABIError) -> Int? { try read(key, "an integer", \.integer) }
+  func double(_ key: String) throws(ABIError) -> Double? { try read(key, "a number", \.double) }
+  func bool(_ key: String) throws(ABIError) -> Bool? { try read(key, "true or false", \.bool) }
+  func string(_ key: String) throws(ABIError) -> String? { try read(key, "a string", \.string) }
+  func strings(_ key: String) throws(ABIError) -> [String]? { try read(key, "an array of strings") { all($0, \.string) } }
+  func integers(_ key: String) throws(ABIError) -> [Int]? { try read(key, "an array of integers") { all($0, \.integer) } }
+
+  /// The value of `key` converted by `extract`, nil when absent; a value `extract` rejects
+  /// is an error saying what was `expected`.
+  private func read<T>(_ key: String, _ expected: String, _ extract: (JSONValue) -> T?) throws(ABIError) -> T? {
+    guard let value = members[key] else { return nil }
+    guard let result = extract(value) else {
+      throw ABIError(.invalidArgument, "option '\(key)' must be \(expected), got \(value.typeName) \(value.serialized)")
     }
+    return result
   }
 
-  func double(_ key: String) throws(ABIError) -> Double? {
-    try members[key].map { (value) throws(ABIError) in
-      guard let number = value.double else { throw Self.typeError(key, value, "a number") }
-      return number
-    }
-  }
-
-  func bool(_ key: String) throws(ABIError) -> Bool? {
-    try members[key].map { (value) throws(ABIError) in
-      guard let flag = value.bool else { throw Self.typeError(key, value, "true or false") }
-      return flag
-    }
-  }
-
-  func string(_ key: String) throws(ABIError) -> String? {
-    try members[key].map { (value) throws(ABIError) in
-      guard let text = value.string else { throw Self.typeError(key, value, "a string") }
-      return text
-    }
-  }
-
-  func strings(_ key: String) throws(ABIError) -> [String]? {
-    try members[key].map { (value) throws(ABIError) in
-      guard let items = value.array?.compactMap(\.string), items.count == value.array?.count else {
-        throw Self.typeError(key, value, "an array of strings")
-      }
-      return items
-    }
-  }
-
-  func integers(_ key: String) throws(ABIError) -> [Int]? {
-    try members[key].map { (value) throws(ABIError) in
-      guard let items = value.array?.compactMap(\.integer), items.count == value.array?.count else {
-        throw Self.typeError(key, value, "an array of integers")
-      }
-      return items
-    }
+  /// Every element of an array converted by `extract`, or nil if one is not convertible.
+  private func all<T>(_ value: JSONValue, _ extract: (JSONValue) -> T?) -> [T]? {
+    guard let items = value.array else { return nil }
+    let converted = items.compactMap(extract)
+    return converted.count == items.count ? converted : nil
   }
 
   /// A setting value as the CLI's KEY=VALUE text: strings as they are, numbers and
@@ -215,9 +193,5 @@ struct OptionReader {
     case .integer, .number, .bool: return value.serialized
     default: throw ABIError(.invalidArgument, "\(what) must be a string, number or boolean, got \(value.typeName)")
     }
-  }
-
-  private static func typeError(_ key: String, _ value: JSONValue, _ expected: String) -> ABIError {
-    ABIError(.invalidArgument, "option '\(key)' must be \(expected), got \(value.typeName) \(value.serialized)")
   }
 }

@@ -70,7 +70,7 @@ def _from_pyarrow(obj: Any, name: str) -> np.ndarray:
         raise DTypeError(f"'{name}' holds {values.type} values; expected float32 (cast it with pyarrow.compute.cast)")
     if values.null_count:
         raise InvalidArgumentError(f"'{name}' has {values.null_count} null values inside its vectors")
-    flat = values.to_numpy(zero_copy_only=True)
+    flat: np.ndarray = values.to_numpy(zero_copy_only=True)
     return flat.reshape(len(obj), width)
 
 

@@ -211,13 +211,13 @@ def quantize_model(src: PathLike, dst: PathLike, **options: Any) -> dict[str, An
     ``smoothing_window``, ``threads``. An unknown option raises ``InvalidArgumentError``
     listing the valid ones. The GIL is released while the model is quantized.
     """
-    normalised = {
-        key: ({str(k): v for k, v in value.items()} if isinstance(value, Mapping) else value)
-        for key, value in options.items()
-    }
-    for key in ("calibration",):
-        if key in normalised and normalised[key] is not None:
-            normalised[key] = os.fspath(normalised[key])
+    normalised: dict[str, Any] = {}
+    for key, value in options.items():
+        if isinstance(value, Mapping):  # e.g. fallback_thresholds={4: 0.9}: JSON keys are strings
+            value = {str(k): v for k, v in value.items()}
+        elif isinstance(value, os.PathLike):  # calibration=Path(...)
+            value = os.fspath(value)
+        normalised[key] = value
     try:
         text = json.dumps(normalised)
     except TypeError as error:

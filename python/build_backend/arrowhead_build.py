@@ -166,7 +166,8 @@ def _metadata() -> str:
         f"Summary: {project.get('description', '')}",
         f"Requires-Python: {project.get('requires-python', '>=3.9')}",
     ]
-    lines += [f"Requires-Dist: {dependency}" for dependency in project.get("dependencies", [])]  # type: ignore[union-attr]
+    dependencies = project.get("dependencies", [])
+    lines += [f"Requires-Dist: {dependency}" for dependency in (dependencies if isinstance(dependencies, list) else [])]
     return "\n".join(lines) + "\n"
 
 

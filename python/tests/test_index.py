@@ -136,22 +136,27 @@ def test_filters_mask_and_callable_agree(data):
         index.search(queries[:2], k=3, filter=np.ones(10, dtype=np.int64))
 
 
-def test_input_forms_and_what_they_cost(rng, monkeypatch):
-    base = rng.standard_normal((64, DIM)).astype(np.float32)
-    seen = []
+@pytest.fixture
+def seen(monkeypatch):
+    """The vector pointers that ah_index_add receives (recorded around the real call), to
+    show which inputs reach the library in place."""
+    pointers = []
     real = index_module.lib
 
     class Recorder:
-        """Records the vector pointer each ah_index_add receives."""
-
         def __getattr__(self, name):
             return getattr(real, name)
 
         def ah_index_add(self, handle, vectors, *rest):
-            seen.append(vectors)
+            pointers.append(vectors)
             return real.ah_index_add(handle, vectors, *rest)
 
     monkeypatch.setattr(index_module, "lib", Recorder())
+    return pointers
+
+
+def test_input_forms_and_what_they_cost(rng, seen):
+    base = rng.standard_normal((64, DIM)).astype(np.float32)
     index = arrowhead.Index(DIM, kind="flat")
     index.add(base)
     assert seen[-1] == base.ctypes.data, "C-contiguous float32 is passed in place"
@@ -169,7 +174,7 @@ def test_input_forms_and_what_they_cost(rng, monkeypatch):
         index.add(memoryview(base.astype(np.float64)))
 
 
-def test_pyarrow_vectors_go_in_without_a_copy(rng, monkeypatch, tmp_path):
+def test_pyarrow_vectors_go_in_without_a_copy(rng, seen, tmp_path):
     pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (scripts/test.sh installs it when it can)")
     import pyarrow.parquet as pq
 
@@ -177,18 +182,6 @@ def test_pyarrow_vectors_go_in_without_a_copy(rng, monkeypatch, tmp_path):
     table = pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(base.reshape(-1)), DIM)})
     pq.write_table(table, tmp_path / "vectors.parquet")
     column = pq.read_table(tmp_path / "vectors.parquet")["embedding"]
-    seen = []
-    real = index_module.lib
-
-    class Recorder:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def ah_index_add(self, handle, vectors, *rest):
-            seen.append(vectors)
-            return real.ah_index_add(handle, vectors, *rest)
-
-    monkeypatch.setattr(index_module, "lib", Recorder())
     index = arrowhead.Index(DIM, kind="flat")
     ids = index.add(column)  # a ChunkedArray from Parquet: each chunk in place
     chunk_addresses = [chunk.flatten().buffers()[1].address + 4 * chunk.flatten().offset for chunk in column.chunks]
