@@ -1,7 +1,3 @@
-/// The version of Arrowhead (`arrowhead --version`, the probe report, the C ABI's
-/// `ah_version()` and the Python package's `arrowhead.__version__`).
-public let arrowheadVersion = "0.1.0"
-
 /// What the hardware probe finds: the CPU, the backends compiled in and runnable here, and
 /// which backend runs each operation at each size, and why (compiled → available → chosen).
 ///
@@ -56,6 +52,24 @@ public struct ProbeReport: Codable, Sendable {
     public var operation: String, family: String, size: String
     /// The chosen backend and why.
     public var backend: String, reason: String
+    /// Where the choice came from: forced, only, static, measured or cached.
+    public var source: String
+    /// The calibration problems, in words.
+    public var problems: String
+    /// Measured seconds per call of each candidate, fastest first.
+    public var candidates: [Candidate]
+  }
+
+  /// One candidate's measured time per call.
+  public struct Candidate: Codable, Sendable {
+    /// The backend and its seconds per call.
+    public var backend: String, secondsPerCall: Double
+  }
+
+  /// How dispatch was decided.
+  public struct Dispatch: Codable, Sendable {
+    /// static, measured or remeasure; where the figures are cached; seconds spent measuring.
+    public var mode: String, cache: String, calibrationSeconds: Double
   }
 
   /// One measurement of `arrowhead probe --bench`.
@@ -75,7 +89,7 @@ public struct ProbeReport: Codable, Sendable {
     }
   }
 
-  /// `arrowheadVersion`.
+  /// `ArrowheadVersion.string`.
   public var version: String
   /// The CPU.
   public var cpu: Cpu
@@ -89,6 +103,8 @@ public struct ProbeReport: Codable, Sendable {
   public var openBLAS: [String: String]?
   /// Every backend compiled in.
   public var backends: [BackendEntry]
+  /// How dispatch was decided.
+  public var dispatchMode: Dispatch
   /// The choice for every operation and size class.
   public var dispatch: [Choice]
   /// Measurements (`probe --bench`), else nil.
@@ -104,7 +120,7 @@ public struct ProbeReport: Codable, Sendable {
       l1DataBytes: info.caches.l1Data, l2Bytes: info.caches.l2, l3Bytes: info.caches.l3,
       features: Dictionary(uniqueKeysWithValues: relevant.map { ($0.rawValue, info.features.contains($0)) }),
       featuresDisabledByOS: info.featuresDisabledByOS.sorted().map(\.rawValue))
-    version = arrowheadVersion
+    version = ArrowheadVersion.string
     threads = engine.threads
     threadsVariable = ProcessEnvironment.current[ThreadPolicy.environmentVariable]
     forcedBackend = engine.forcedBackend
@@ -113,14 +129,15 @@ public struct ProbeReport: Codable, Sendable {
       BackendEntry(
         name: backend.name, compiledISA: backend.compiledISA, runnable: backend.isRunnable(on: info),
         missingFeatures: info.missing(backend.requiredFeatures).map(\.rawValue),
-        accelerates: backend.acceleratedOperations.map(\.rawValue), details: backend.details)
+        accelerates: backend.acceleratedOperations.map(\.name), details: backend.details)
     }
-    dispatch = KernelOperation.allCases.flatMap { operation in
-      ShapeClass.allCases.map { shape in
-        let selection = engine.selection(for: operation, shape)
-        return Choice(operation: operation.rawValue, family: operation.family, size: shape.rawValue,
-                      backend: selection.backend, reason: selection.reason)
-      }
+    let plan = engine.plan
+    dispatchMode = Dispatch(mode: plan.mode.rawValue, cache: plan.cache.description, calibrationSeconds: plan.calibrationSeconds)
+    dispatch = plan.decisions.map { decision in
+      Choice(
+        operation: decision.operation.name, family: decision.operation.family.description, size: decision.shape.rawValue,
+        backend: decision.backend, reason: decision.reason, source: decision.source.rawValue, problems: decision.problems,
+        candidates: decision.measurements.map { Candidate(backend: $0.backend, secondsPerCall: $0.secondsPerCall) })
     }
   }
 }

@@ -21,7 +21,7 @@ private final class StaticCString: Sendable {
   init(_ text: String) { pointer = UnsafePointer(strdup(text)) }
 }
 
-private let versionString = StaticCString(arrowheadVersion)
+private let versionString = StaticCString(ArrowheadVersion.string)
 
 @c @implementation
 public func ah_version() -> UnsafePointer<CChar>? {

@@ -7,16 +7,31 @@ import Foundation
 struct Probe: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Report the CPU, the backends and which kernel runs each operation, and why.",
-    discussion: "With --bench, also measure every runnable backend on each operation (≈ 10 s).")
+    discussion: """
+      Dispatch is measured on first use (well under a second) and cached per CPU model, library
+      version and thread count; the report shows each candidate's measured time per call and where
+      the figures came from. --recalibrate measures again; ARROWHEAD_DISPATCH=static uses the static
+      preferences instead. With --bench, also measure every runnable backend on larger problems (≈ 10 s).
+      """)
 
   @Flag(help: "Also measure each operation on each runnable backend (short runs).")
   var bench = false
 
+  @Flag(help: "Measure dispatch again now, replacing the cached figures.")
+  var recalibrate = false
+
+  @Option(help: "Threads the engine is configured for (default: ARROWHEAD_THREADS or all cores).")
+  var threads: Int?
+
   @Flag(help: "Print the report as JSON.")
   var json = false
 
+  func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+  }
+
   func run() throws {
-    let engine = try commandEngine()
+    let engine = try commandEngine(threads: threads, dispatch: recalibrate ? .remeasure : nil)
     var report = ProbeReport(engine: engine)
     if bench { report.measurements = ProbeBench.run(engine: engine) }
     if json {
@@ -61,9 +76,15 @@ extension ProbeReport {
     }
     out += indent(table.render())
     out += "\nDispatch (chosen backend per operation and size\(forcedBackend.map { "; forced: \($0)" } ?? ""))\n"
-    var dispatchTable = TextTable(["operation", "size", "backend", "why"])
+    out += "  mode \(dispatchMode.mode); figures \(dispatchMode.cache)"
+    if dispatchMode.calibrationSeconds > 0 { out += " (\(String(format: "%.2f", dispatchMode.calibrationSeconds)) s)" }
+    out += "\n"
+    var dispatchTable = TextTable(["operation", "size", "backend", "from", "measured per call (fastest first)"])
     for choice in dispatch {
-      dispatchTable.append([choice.operation, choice.size, choice.backend, choice.reason])
+      let figures = choice.candidates.isEmpty
+        ? choice.reason
+        : choice.candidates.map { "\($0.backend) \(formattedDuration($0.secondsPerCall))" }.joined(separator: ", ")
+      dispatchTable.append([choice.operation, choice.size, choice.backend, choice.source, figures])
     }
     out += indent(dispatchTable.render())
     if let measurements {
@@ -168,4 +189,11 @@ enum ProbeBench {
     }
     return a
   }
+}
+
+/// "12.3 ns", "4.56 µs", "1.23 ms".
+func formattedDuration(_ seconds: Double) -> String {
+  if seconds < 1e-6 { return String(format: "%.3g ns", seconds * 1e9) }
+  if seconds < 1e-3 { return String(format: "%.3g µs", seconds * 1e6) }
+  return String(format: "%.3g ms", seconds * 1e3)
 }

@@ -61,6 +61,22 @@ def _project() -> dict[str, object]:
     return result
 
 
+def _version() -> str:
+    """The library's version: `ArrowheadVersion.string` in the Swift sources (one source of
+    truth for the CLI, the C ABI's ah_version() and this package), else pyproject's."""
+    root = _repository_or_none()
+    if root is not None:
+        pattern = re.compile(r'enum ArrowheadVersion\b[^}]*?static let string = "([^"]+)"', re.S)
+        for source in sorted((root / "Sources").rglob("*.swift")):
+            found = pattern.search(source.read_text(encoding="utf-8", errors="replace"))
+            if found:
+                return found.group(1)
+    version = _project().get("version")
+    if not isinstance(version, str):
+        raise RuntimeError("arrowhead: no version: ArrowheadVersion.string not found in the Swift sources")
+    return version
+
+
 def _repository() -> Path:
     root = Path(os.environ.get("ARROWHEAD_SOURCE_DIR", PACKAGE_DIR.parent)).resolve()
     if not (root / "Package.swift").is_file():
@@ -162,7 +178,7 @@ def _metadata() -> str:
     lines = [
         "Metadata-Version: 2.1",
         f"Name: {project['name']}",
-        f"Version: {project['version']}",
+        f"Version: {_version()}",
         f"Summary: {project.get('description', '')}",
         f"Requires-Python: {project.get('requires-python', '>=3.9')}",
     ]
@@ -172,13 +188,12 @@ def _metadata() -> str:
 
 
 def _dist_info() -> str:
-    project = _project()
-    return f"{project['name']}-{project['version']}.dist-info"
+    return f"{_project()['name']}-{_version()}.dist-info"
 
 
 def _write_wheel(directory: str, members: dict[str, bytes | Path]) -> str:
     project = _project()
-    name = f"{project['name']}-{project['version']}-py3-none-{_platform_tag()}.whl"
+    name = f"{project['name']}-{_version()}-py3-none-{_platform_tag()}.whl"
     dist_info = _dist_info()
     members = dict(members)
     members[f"{dist_info}/METADATA"] = _metadata().encode()
@@ -252,7 +267,7 @@ def build_sdist(sdist_directory: str, config_settings: dict[str, object] | None 
     """A source archive of python/ only: building a wheel from it needs the repository
     (ARROWHEAD_SOURCE_DIR) or a prebuilt library (ARROWHEAD_PREBUILT_LIBRARY)."""
     project = _project()
-    base = f"{project['name']}-{project['version']}"
+    base = f"{project['name']}-{_version()}"
     path = Path(sdist_directory) / f"{base}.tar.gz"
     with tarfile.open(path, "w:gz") as archive:
         for file in sorted(PACKAGE_DIR.rglob("*")):
