@@ -728,6 +728,11 @@ class Report:
         self.python_note = (f"Python `Index.search` / `arrowhead index eval`, HNSW on {label}, 1 thread: "
                             f"{Ratios.plain(overhead)} queries/s (median over ef; goal within 5 %)")
         self.add(f"- {self.python_note}; per CPU-second {Ratios.plain(goals.get('overhead_median_cpu'))}.")
+        floor = goals.get("call_floor_seconds")
+        if floor:
+            self.add(f"- Fixed cost of `Index.search` from Python (a 1-vector flat index: checks, the ctypes call, result "
+                     f"arrays, next to no search): {floor['1'] * 1e6:.0f} µs per call of 1 query, {floor['1000'] * 1e3:.2f} ms "
+                     f"per call of 1 000 queries = {100 * goals['call_floor_share']:.2f} % of the fastest batch measured above.")
         a, b = goals.get("ours_at_095"), goals.get("hnswlib_at_095")
         if a and b:
             self.search_hl(f"HNSW q/s at recall@10 ≥ 0.95 from Python, {label} (1 thread)", "hnswlib", goals["vs_hnswlib_wall"])
