@@ -117,7 +117,17 @@ def test_distances_shapes_and_errors(rng):
 def test_probe_is_what_the_cli_prints(cli):
     ours = arrowhead.probe()
     theirs = json.loads(run_cli(cli, "probe", "--json"))
-    assert ours == theirs
+
+    def settled(report):
+        """The report without how this process got its dispatch figures: the first process
+        measures (source "measured") and caches them, the next reads them ("cached")."""
+        report = dict(report)
+        report.pop("dispatchMode", None)
+        report["dispatch"] = [{k: v for k, v in choice.items() if k != "source"} for choice in report["dispatch"]]
+        return report
+
+    assert settled(ours) == settled(theirs)
+    assert set(ours["dispatchMode"]) == set(theirs["dispatchMode"])
     assert ours["version"] == arrowhead.__version__
     assert {choice["operation"] for choice in ours["dispatch"]} >= {"gemm", "distances", "quantize"}
 
