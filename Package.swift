@@ -51,6 +51,7 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadCore",
     dependencies: ["CArrowheadCPU"],
+    exclude: ["README.md"],
     swiftSettings: optimized,
     // Core refers weakly to `arrowhead_builtin_backends`, defined by the `Arrowhead` module
     // when an application links it (see arrowhead_builtin.h). ELF linkers accept an
