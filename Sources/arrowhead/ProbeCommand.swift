@@ -61,7 +61,7 @@ extension ProbeReport {
     if let openBLAS {
       out += "\nOpenBLAS\n"
       out += "  version      \(openBLAS["version"] ?? "?") — \(openBLAS["config"] ?? "")\n"
-      out += "  core         \(openBLAS["coreName"] ?? "?") kernels, \(openBLAS["parallel"] ?? "?"), \(openBLAS["threads"] ?? "?") threads\n"
+      out += "  core         \(openBLAS["coreName"] ?? "?") kernels, \(openBLAS["parallel"] ?? "?"); set to the engine's thread count per call\n"
     } else {
       out += "\nOpenBLAS\n  not compiled in (package trait `OpenBLAS` disabled)\n"
     }
