@@ -80,6 +80,12 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "ArrowheadTokenizer",
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
     name: "Arrowhead",
     dependencies: [
       "ArrowheadCore",
@@ -124,6 +130,7 @@ var targets: [Target] = [
     name: "arrowhead",
     dependencies: [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
+      "ArrowheadTokenizer",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   ),
@@ -179,6 +186,7 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
+    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ],
   traits: [
