@@ -161,6 +161,11 @@ var targets: [Target] = [
     dependencies: ["ArrowheadSearch"]
   ),
   .testTarget(
+    name: "ArrowheadTokenizerTests",
+    dependencies: ["ArrowheadTokenizer", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Fixtures"]
+  ),
+  .testTarget(
     name: "ArrowheadCLITests",
     dependencies: ["arrowhead", "ArrowheadTestSupport"]
   ),

@@ -68,10 +68,23 @@ extension Tokenizer {
       wordPiece(range, &workspace)
       return
     }
+    let normalized = workspace.normalized
+    forEachWord(range, in: normalized) { wordPiece($0, &workspace) }
+  }
+
+  /// Calls `body` with the range of each word of `normalized[range]` for the
+  /// pre-tokeniser: whitespace ends a word and is dropped, a punctuation character is a
+  /// word of its own.
+  @inline(__always)
+  func forEachWord(_ range: Range<Int>, in normalized: [UInt32], _ body: (Range<Int>) -> Void) {
+    guard preTokenizer == .bert else {
+      if !range.isEmpty { body(range) }
+      return
+    }
     var wordStart = -1
     var i = range.lowerBound
     while i < range.upperBound {
-      let code = workspace.normalized[i]
+      let code = normalized[i]
       let isSpace: Bool
       let isPunctuation: Bool
       if code < 0x80 {
@@ -85,16 +98,16 @@ extension Tokenizer {
       }
       if isSpace || isPunctuation {
         if wordStart >= 0 {
-          wordPiece(wordStart..<i, &workspace)
+          body(wordStart..<i)
           wordStart = -1
         }
-        if isPunctuation { wordPiece(i..<(i + 1), &workspace) }
+        if isPunctuation { body(i..<(i + 1)) }
       } else if wordStart < 0 {
         wordStart = i
       }
       i += 1
     }
-    if wordStart >= 0 { wordPiece(wordStart..<range.upperBound, &workspace) }
+    if wordStart >= 0 { body(wordStart..<range.upperBound) }
   }
 
   /// Bit 0: whitespace, bit 1: punctuation, for ASCII (the same as the generated tables).

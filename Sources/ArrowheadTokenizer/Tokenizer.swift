@@ -234,3 +234,41 @@ public struct Tokenizer: Sendable {
     }
   }
 }
+
+extension Tokenizer {
+  /// The text after the normaliser (what WordPiece sees, before the words are split):
+  /// `normalized("Héllo\tWORLD")` is "hello world" for uncased BERT.
+  public func normalized(_ text: String) -> String {
+    var workspace = Workspace()
+    workspace.load(text)
+    normalizerEngine.normalize(0..<workspace.input.count, &workspace)
+    return Tokenizer.string(workspace.normalized)
+  }
+
+  /// The token strings of an encoding's ids (`[CLS]`, "hello", "##s" …); ids the
+  /// vocabulary and the added tokens do not know read "<id>".
+  public func tokens(_ encoding: Encoding) -> [String] {
+    encoding.ids.map { id in
+      vocabulary.token(for: id) ?? addedTokens.first { $0.id == id }?.content ?? "<\(id)>"
+    }
+  }
+
+  /// The words the pre-tokeniser makes of normalised text (for tests and debugging).
+  func words(_ text: String) -> [String] {
+    var workspace = Workspace()
+    workspace.load(text)
+    normalizerEngine.normalize(0..<workspace.input.count, &workspace)
+    var words: [String] = []
+    forEachWord(0..<workspace.normalized.count, in: workspace.normalized) { range in
+      words.append(Tokenizer.string(Array(workspace.normalized[range])))
+    }
+    return words
+  }
+
+  static func string(_ scalars: [UInt32]) -> String {
+    var text = ""
+    text.unicodeScalars.reserveCapacity(scalars.count)
+    for code in scalars { if let scalar = Unicode.Scalar(code) { text.unicodeScalars.append(scalar) } }
+    return text
+  }
+}
