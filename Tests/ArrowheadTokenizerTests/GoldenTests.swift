@@ -18,6 +18,20 @@ struct GoldenTests {
     }
   }
 
+  @Test func addedTokenOptionsMatchGolden() throws {
+    // Fixtures/tiny-added: "Hello World" normalized (matched after lower-casing and accent
+    // stripping), "<x>" with lstrip/rstrip, "cat" single_word.
+    let tokenizer = try Tokenizer(tokenizerJSON: Fixtures.folder + "/tiny-added/tokenizer.json")
+    let golden = try Fixtures.golden("tiny-added-golden.jsonl")
+    #expect(golden.count == 17)
+    for record in golden {
+      let encoding = tokenizer.encode(record.text)
+      #expect(encoding.ids == record.ids, "ids of \(String(reflecting: record.text))")
+      #expect(encoding.offsets == record.offsets, "offsets of \(String(reflecting: record.text))")
+    }
+    #expect(tokenizer.tokens(tokenizer.encode("hello world <x> cat")) == ["[CLS]", "Hello World", "<x>", "cat", "[SEP]"])
+  }
+
   @Test(.enabled(if: Fixtures.miniLMFolder != nil, "\(MiniLMSkip.message)"))
   func miniLMMatchesGolden() throws {
     let folder = try #require(Fixtures.miniLMFolder)
