@@ -51,7 +51,13 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadCore",
     dependencies: ["CArrowheadCPU"],
-    swiftSettings: optimized
+    swiftSettings: optimized,
+    // Core refers weakly to `arrowhead_builtin_backends`, defined by the `Arrowhead` module
+    // when an application links it (see arrowhead_builtin.h). ELF linkers accept an
+    // unresolved weak reference; Apple's needs to be told.
+    linkerSettings: [
+      .unsafeFlags(["-Xlinker", "-U", "-Xlinker", "_arrowhead_builtin_backends"], .when(platforms: [.macOS, .iOS]))
+    ]
   ),
   .target(
     name: "ArrowheadIO",
@@ -60,20 +66,20 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadQuant",
-    dependencies: ["Arrowhead", "ArrowheadIO"],
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
   .target(
     name: "ArrowheadOptimize",
-    dependencies: ["Arrowhead", "ArrowheadQuant"],
+    dependencies: ["ArrowheadCore", "ArrowheadQuant"],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
   .target(
     name: "ArrowheadSearch",
     dependencies: [
-      "Arrowhead", "ArrowheadQuant", "ArrowheadIO", "CArrowheadCPU",
+      "ArrowheadCore", "ArrowheadQuant", "ArrowheadIO", "CArrowheadCPU",
       .product(name: "HeapModule", package: "swift-collections"),
     ],
     exclude: ["README.md"],
@@ -89,7 +95,6 @@ var targets: [Target] = [
     name: "Arrowhead",
     dependencies: [
       "ArrowheadCore",
-      "ArrowheadReference",
       "ArrowheadSIMD",
       .target(name: "ArrowheadOpenBLAS", condition: .when(traits: [openBLASTrait])),
     ] + simdVariants.map { .target(name: $0.target) },
@@ -98,12 +103,6 @@ var targets: [Target] = [
 
   // Backends -----------------------------------------------------------------------------
   .target(
-    name: "ArrowheadReference",
-    dependencies: ["ArrowheadCore"],
-    path: "Backends/Reference",
-    swiftSettings: optimized
-  ),
-  .target(
     name: "ArrowheadSIMD",
     dependencies: ["ArrowheadCore"],
     path: "Backends/SIMDBackend",
@@ -111,7 +110,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadOpenBLAS",
-    dependencies: ["ArrowheadCore", "ArrowheadReference", "COpenBLAS"],
+    dependencies: ["ArrowheadCore", "COpenBLAS"],
     path: "Backends/OpenBLAS/Backend",
     swiftSettings: optimized
   ),
@@ -142,7 +141,7 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadIOTests",
-    dependencies: ["ArrowheadIO"]
+    dependencies: ["ArrowheadIO", "Arrowhead"]
   ),
   .target(
     name: "ArrowheadTestSupport",
@@ -150,15 +149,15 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadQuantTests",
-    dependencies: ["ArrowheadQuant", "ArrowheadTestSupport"]
+    dependencies: ["ArrowheadQuant", "Arrowhead", "ArrowheadTestSupport"]
   ),
   .testTarget(
     name: "ArrowheadOptimizeTests",
-    dependencies: ["ArrowheadOptimize", "ArrowheadTestSupport"]
+    dependencies: ["ArrowheadOptimize", "Arrowhead", "ArrowheadTestSupport"]
   ),
   .testTarget(
     name: "ArrowheadSearchTests",
-    dependencies: ["ArrowheadSearch"]
+    dependencies: ["ArrowheadSearch", "Arrowhead"]
   ),
   .testTarget(
     name: "ArrowheadTokenizerTests",
