@@ -9,47 +9,45 @@ extension Tokenizer {
   func tokenizeInput(_ workspace: inout Workspace) {
     workspace.ids.removeAll(keepingCapacity: true)
     workspace.offsets.removeAll(keepingCapacity: true)
-    let count = workspace.input.count
-    guard count > 0 else { return }
-    if rawMatcher.isEmpty {
-      tokenizeSegment(0..<count, &workspace)
-      return
-    }
-    var matches: [AddedTokenMatcher.Match] = []
-    workspace.input.withUnsafeBufferPointer { input in
-      rawMatcher.forEachMatch(in: input, range: 0..<count, data: unicode) { matches.append($0) }
-    }
-    var position = 0
-    for match in matches {
-      if position < match.range.lowerBound { tokenizeSegment(position..<match.range.lowerBound, &workspace) }
+    let matches = Tokenizer.matches(of: rawMatcher, in: workspace.input, data: unicode)
+    Tokenizer.split(workspace.input.count, at: matches, plain: { tokenizeSegment($0, &workspace) }, added: { match in
       workspace.ids.append(match.id)
       workspace.offsets.append(TokenOffset(start: Int32(match.range.lowerBound), end: Int32(match.range.upperBound)))
-      position = match.range.upperBound
-    }
-    if position < count { tokenizeSegment(position..<count, &workspace) }
+    })
   }
 
   /// Normalises `input[range]` and tokenizes it (no raw added token inside).
   private func tokenizeSegment(_ range: Range<Int>, _ workspace: inout Workspace) {
     normalizerEngine.normalize(range, &workspace)
-    let count = workspace.normalized.count
-    guard count > 0 else { return }
-    if normalizedMatcher.isEmpty {
-      splitWords(0..<count, &workspace)
-      return
-    }
-    var matches: [AddedTokenMatcher.Match] = []
-    workspace.normalized.withUnsafeBufferPointer { normalized in
-      normalizedMatcher.forEachMatch(in: normalized, range: 0..<count, data: unicode) { matches.append($0) }
-    }
-    var position = 0
-    for match in matches {
-      if position < match.range.lowerBound { splitWords(position..<match.range.lowerBound, &workspace) }
+    let matches = Tokenizer.matches(of: normalizedMatcher, in: workspace.normalized, data: unicode)
+    Tokenizer.split(workspace.normalized.count, at: matches, plain: { splitWords($0, &workspace) }, added: { match in
       workspace.ids.append(match.id)
       workspace.offsets.append(offset(match.range, workspace.origin))
+    })
+  }
+
+  /// The added tokens `matcher` finds in `buffer` (none without allocating when it is empty).
+  private static func matches(of matcher: AddedTokenMatcher, in buffer: [UInt32], data: BertUnicodeData) -> [AddedTokenMatcher.Match] {
+    guard !matcher.isEmpty, !buffer.isEmpty else { return [] }
+    var found: [AddedTokenMatcher.Match] = []
+    buffer.withUnsafeBufferPointer { scalars in
+      matcher.forEachMatch(in: scalars, range: 0..<scalars.count, data: data) { found.append($0) }
+    }
+    return found
+  }
+
+  /// Calls `plain` for each stretch of `0..<count` between `matches` and `added` for each
+  /// match, in order.
+  @inline(__always)
+  private static func split(_ count: Int, at matches: [AddedTokenMatcher.Match], plain: (Range<Int>) -> Void,
+                            added: (AddedTokenMatcher.Match) -> Void) {
+    var position = 0
+    for match in matches {
+      if position < match.range.lowerBound { plain(position..<match.range.lowerBound) }
+      added(match)
       position = match.range.upperBound
     }
-    if position < count { splitWords(position..<count, &workspace) }
+    if position < count { plain(position..<count) }
   }
 
   /// The original span of normalised scalars `range`: HF takes the first one's start and
