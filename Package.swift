@@ -51,6 +51,7 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadCore",
     dependencies: ["CArrowheadCPU"],
+    exclude: ["README.md"],
     swiftSettings: optimized,
     // Core refers weakly to `arrowhead_builtin_backends`, defined by the `Arrowhead` module
     // when an application links it (see arrowhead_builtin.h). ELF linkers accept an
@@ -101,6 +102,12 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
 
+  // The conformance suite as a product: third-party backends run the checks ours pass.
+  .target(
+    name: "ArrowheadConformance",
+    dependencies: ["ArrowheadCore"]
+  ),
+
   // Backends -----------------------------------------------------------------------------
   .target(
     name: "ArrowheadSIMD",
@@ -137,7 +144,7 @@ var targets: [Target] = [
   // Tests --------------------------------------------------------------------------------
   .testTarget(
     name: "ArrowheadCoreTests",
-    dependencies: ["Arrowhead"]
+    dependencies: ["Arrowhead", "ArrowheadConformance"]
   ),
   .testTarget(
     name: "ArrowheadIOTests",
@@ -191,6 +198,7 @@ let package = Package(
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
     .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
+    .library(name: "ArrowheadConformance", targets: ["ArrowheadConformance"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ],
   traits: [

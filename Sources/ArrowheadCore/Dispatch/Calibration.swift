@@ -97,8 +97,10 @@ enum Calibration {
     if !remeasure {
       if let known = memo.withLock({ $0[key] }), complete(known.timings) { return known }
       let path = DispatchCache.path(for: key)
-      if let path, let cached = DispatchCache.load(path: path, key: key), complete(cached) {
-        let outcome = Outcome(timings: cached, fromCache: true, cache: .read(path: path), seconds: 0)
+      if let path, let cached = DispatchCache.load(path: path, key: key), complete(cached.timings),
+        !measuredWhileBusy(cached.load, cpu: cpu, now: currentLoadAverage())
+      {
+        let outcome = Outcome(timings: cached.timings, fromCache: true, cache: .read(path: path), seconds: 0)
         memo.withLock { $0[key] = outcome }
         return outcome
       }
@@ -118,7 +120,7 @@ enum Calibration {
     let elapsed = monotonicSeconds() - started
     let status: DispatchPlan.CacheStatus
     if let path = DispatchCache.path(for: key) {
-      switch DispatchCache.store(path: path, key: key, timings: timings) {
+      switch DispatchCache.store(path: path, key: key, contents: DispatchCache.Contents(timings: timings, load: currentLoadAverage())) {
       case .success: status = .written(path: path)
       case .failure(let problem): status = .unavailable(reason: problem.reason)
       }
@@ -128,6 +130,13 @@ enum Calibration {
     let outcome = Outcome(timings: timings, fromCache: false, cache: status, seconds: elapsed)
     memo.withLock { $0[key] = outcome }
     return outcome
+  }
+
+  /// Whether figures measured at load average `then` should be measured again now: they were
+  /// taken on an oversubscribed machine (load above the core count) and the machine is now at
+  /// most half as loaded.
+  static func measuredWhileBusy(_ then: Double, cpu: CPUInfo, now: Double) -> Bool {
+    then > Double(cpu.logicalCores) && now <= then / 2
   }
 
   /// The calibration problems of one entry (none: the static preference decides).
