@@ -1,4 +1,5 @@
 import ArrowheadTokenizer
+import Foundation
 import Testing
 
 /// The example at the top of Sources/ArrowheadTokenizer/README.md, verbatim but for the
@@ -35,4 +36,17 @@ func readmeExampleRunsAsDocumented() throws {
   let batch = tokenizer.encode(["hello", "hello, world"], threads: 2)
   #expect(batch.idMatrix() == [2, 13, 3, 0, 0, 2, 13, 6, 14, 3])
   #expect(batch.attentionMatrix() == [1, 1, 1, 0, 0, 1, 1, 1, 1, 1])
+}
+
+/// The README's example is the code above: every line of its ```swift block other than
+/// the prints (which the test turns into expectations) appears in this file.
+@Test func readmeExampleIsTheTestedCode() throws {
+  let readmePath = Fixtures.folder.replacingOccurrences(of: "Tests/ArrowheadTokenizerTests/Fixtures", with: "Sources/ArrowheadTokenizer/README.md")
+  let readme = try String(contentsOfFile: readmePath, encoding: .utf8)
+  let test = try String(contentsOfFile: #filePath, encoding: .utf8)
+  let block = try #require(readme.components(separatedBy: "```swift\n").dropFirst().first?.components(separatedBy: "```").first)
+  let lines = block.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    .filter { !$0.isEmpty && !$0.hasPrefix("print(") && $0 != "import ArrowheadTokenizer" }
+  #expect(lines.count >= 6)
+  for line in lines { #expect(test.contains(line), "README line not in the test: \(line)") }
 }
