@@ -706,7 +706,7 @@ class Report:
                             ("encode_batch cpu", "HF `encode_batch`, per CPU second")):
             row = tp.get(name, {})
             cells = [f"{fmt(row[str(n)]['texts_per_second'], 0)} (median {fmt(row[str(n)]['median_texts_per_second'], 0)})"
-                     if str(n) in row else "n/a" for n in (1, T)]
+                     if str(n) in row else ("–" if name.endswith(" cpu") else "n/a") for n in (1, T)]
             self.add(f"| {label} | {cells[0]} | {cells[1]} |")
         cells = []
         for n in (1, T):
