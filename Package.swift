@@ -87,6 +87,12 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "ArrowheadTokenizer",
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
     name: "Arrowhead",
     dependencies: [
       "ArrowheadCore",
@@ -130,6 +136,7 @@ var targets: [Target] = [
     name: "arrowhead",
     dependencies: [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
+      "ArrowheadTokenizer",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   ),
@@ -158,6 +165,11 @@ var targets: [Target] = [
   .testTarget(
     name: "ArrowheadSearchTests",
     dependencies: ["ArrowheadSearch", "Arrowhead"]
+  ),
+  .testTarget(
+    name: "ArrowheadTokenizerTests",
+    dependencies: ["ArrowheadTokenizer", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Fixtures"]
   ),
   .testTarget(
     name: "ArrowheadCLITests",
@@ -208,6 +220,7 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
+    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
     .library(name: "ArrowheadConformance", targets: ["ArrowheadConformance"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ] + cABIProducts,
