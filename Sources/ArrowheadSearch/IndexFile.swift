@@ -212,8 +212,8 @@ public enum IndexFile {
       }
     } catch {
       switch error {
-      case .write(let failure): throw .writeFailed(path: path, reason: failure.description)
-      case .body(let failure): throw .writeFailed(path: path, reason: failure.description)
+      case .write(let failure): throw .writeFailed(path: path, reason: failure.detail)
+      case .body(let failure): throw .writeFailed(path: path, reason: failure.detail)
       }
     }
   }
