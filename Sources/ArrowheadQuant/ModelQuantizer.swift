@@ -291,7 +291,8 @@ public struct ModelQuantizer: Sendable {
   }
 
   /// Quantizes `input` into `output` and returns the report. `progress` is called on the
-  /// calling thread after each unit of work.
+  /// calling thread after each unit of work. Throws `.outputIsInput` before any work when
+  /// `output` names the input or one of its shards.
   public func quantize(
     input: String, output: String, progress: ((QuantizationProgress) -> Void)? = nil
   ) throws(QuantizationError) -> ModelQuantizationReport {
@@ -301,6 +302,11 @@ public struct ModelQuantizer: Sendable {
       model = try SafetensorsModel(path: input)
     } catch {
       throw .file(error)
+    }
+    do {
+      try OutputOverwritesInputError.check(output: output, inputs: [input] + model.files.map(\.path))
+    } catch {
+      throw .outputIsInput(error)
     }
     let decisions = model.entries.map { options.selection.decision(name: $0.name, dtype: $0.info.dtype, shape: $0.info.shape) }
     let activations = try timeAwareActivations(model)
