@@ -96,7 +96,7 @@ public enum ModelInspector {
       }
     }
     return InspectionReport(
-      file: path, format: "arrowhead quantized v\(QuantizedModelFormat.version)", tensors: tensors, fileBytes: fileBytes, original: original,
+      file: path, format: "arrowhead quantized v\(file.formatVersion)", tensors: tensors, fileBytes: fileBytes, original: original,
       sizeWeightedRelativeError: reference == nil ? nil : summary.sizeWeightedRelativeError, quantizedWeights: summary.weightCount)
   }
 
