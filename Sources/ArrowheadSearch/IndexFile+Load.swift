@@ -100,6 +100,22 @@ extension IndexFile {
       sections[tag] = (offset, length)
     }
 
+    // Every byte outside the header and the sections is padding the writer zeroed, and the
+    // file ends with the last section: with the checksums, every byte is covered.
+    var cursor = headerEnd + 4
+    for (tag, section) in sections.sorted(by: { $0.value.offset < $1.value.offset }) {
+      guard section.offset >= cursor else {
+        throw .inconsistent(path: path, reason: "\(tag.name) at offset \(section.offset) overlaps what precedes it (ends at \(cursor))")
+      }
+      if let nonZero = (cursor..<section.offset).first(where: { file[$0] != 0 }) {
+        throw .inconsistent(path: path, reason: "padding byte \(nonZero) before the \(tag.name) is not zero")
+      }
+      cursor = section.offset + section.length
+    }
+    guard cursor == file.count else {
+      throw .inconsistent(path: path, reason: "\(file.count - cursor) bytes follow the last section (the file should end at byte \(cursor))")
+    }
+
     let context = LoadContext(
       path: path, mapping: mapping, sections: sections, memoryMap: options.memoryMap,
       mapRerankVectors: options.mapRerankVectors)
