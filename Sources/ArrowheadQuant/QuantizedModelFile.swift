@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadIO
 
 /// A quantized tensor's description read from a file's metadata.
@@ -57,15 +57,18 @@ public struct QuantizedModelFile: Sendable {
   /// Metadata not belonging to the Arrowhead format (e.g. the source model's).
   public let userMetadata: [String: String]
   private let quantizedByName: [String: QuantizedTensorInfo]
+  /// The engine whose kernels unpack what is loaded.
+  public let engine: Engine
 
   /// The file's format version (1 or 2).
   public let formatVersion: Int
 
-  /// Opens `path`. Throws `.invalidQuantizedFile` if it is not an Arrowhead quantized file,
-  /// has a version this reader does not know, holds a malformed tensor description, or
-  /// (version 2, with `verifyChecksums`) a tensor or metadata entry whose checksum does
-  /// not match — which reads every tensor once (~1–2 GB/s).
-  public init(path: String, verifyChecksums: Bool = true) throws(QuantizationError) {
+  /// Opens `path`; kernels run on `engine`. Throws `.invalidQuantizedFile` if it is not an
+  /// Arrowhead quantized file, has a version this reader does not know, holds a malformed
+  /// tensor description, or (version 2, with `verifyChecksums`) a tensor or metadata entry
+  /// whose checksum does not match — which reads every tensor once (~1–2 GB/s).
+  public init(path: String, verifyChecksums: Bool = true, engine: Engine = .default) throws(QuantizationError) {
+    self.engine = engine
     do {
       model = try SafetensorsModel(path: path)
     } catch {
@@ -229,13 +232,14 @@ public struct QuantizedModelFile: Sendable {
       let packed = try bytes(QuantizedModelFormat.zeroPointsName(name), dtype: .u8, shape: [layout.offsetByteCount], owner: name)
       var unpacked = [UInt8](repeating: 0, count: layout.groupCount)
       if layout.groupCount > 0 {
-        BitPacking.unpack(count: layout.groupCount, bits: info.scheme.bits, packed, &unpacked, backend: Engine.default.backend(for: .unpack, .large))
+        BitPacking.unpack(count: layout.groupCount, bits: info.scheme.bits, packed, &unpacked, engine: engine)
       }
       offsets = unpacked.map(Float.init)
     case .symmetric:
       offsets = [Float](repeating: Float(info.scheme.symmetricZeroPoint), count: layout.groupCount)
     }
-    return try QuantizedTensor(shape: info.shape, scheme: info.scheme, packedCodes: codes, scales: scales, offsets: offsets, name: name)
+    return try QuantizedTensor(
+      shape: info.shape, scheme: info.scheme, packedCodes: codes, scales: scales, offsets: offsets, name: name, engine: engine)
   }
 
   /// Loads layer `layer`'s activation parameters.

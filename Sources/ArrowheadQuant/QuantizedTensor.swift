@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// A quantized tensor: packed codes, per-group scales and offsets, shape and scheme.
 ///
@@ -33,7 +33,8 @@ public struct QuantizedTensor: Sendable, Equatable {
   /// write for it (`codeForZeroScale`), since any other code means the parameters and codes
   /// disagree. O(groups), plus one unpacking of the codes when some scale is 0.
   public init(
-    shape: [Int], scheme: QuantizationScheme, packedCodes: [UInt8], scales: [Float], offsets: [Float], name: String = "tensor"
+    shape: [Int], scheme: QuantizationScheme, packedCodes: [UInt8], scales: [Float], offsets: [Float], name: String = "tensor",
+    engine: Engine = .default
   ) throws(QuantizationError) {
     guard shape.allSatisfy({ $0 >= 0 }) else {
       throw .shapeMismatch(tensor: name, expected: "non-negative dimensions", actual: "\(shape)")
@@ -55,7 +56,7 @@ public struct QuantizedTensor: Sendable, Equatable {
     }
     self.init(unchecked: shape, scheme: scheme, packedCodes: packedCodes, scales: scales, offsets: offsets)
     if scales.contains(0) {
-      let codes = self.codes()
+      let codes = self.codes(engine: engine)
       for (index, code) in codes.enumerated() {
         let group = layout.group(row: index / layout.columns, column: index % layout.columns)
         guard scales[group] == 0 else { continue }
@@ -86,18 +87,18 @@ public struct QuantizedTensor: Sendable, Equatable {
         reason: "code \(codes[index]) at flat index \(index) exceeds \(scheme.maxCode)")
     }
     var packed = [UInt8](repeating: 0, count: layout.codeByteCount)
-    let backend = engine.backend(for: .pack, .large)
     codes.withUnsafeBufferPointer { source in
       packed.withUnsafeMutableBufferPointer { destination in
         for row in 0..<layout.rows where layout.columns > 0 {
           BitPacking.pack(
             count: layout.columns, bits: scheme.bits, source.baseAddress! + row * layout.columns,
-            destination.baseAddress! + row * layout.rowByteCount, backend: backend)
+            destination.baseAddress! + row * layout.rowByteCount, engine: engine)
         }
       }
     }
     try self.init(
-      shape: shape, scheme: scheme, packedCodes: packed, scales: parameters.map(\.scale), offsets: parameters.map(\.offset), name: name)
+      shape: shape, scheme: scheme, packedCodes: packed, scales: parameters.map(\.scale), offsets: parameters.map(\.offset), name: name,
+      engine: engine)
   }
 
   init(unchecked shape: [Int], scheme: QuantizationScheme, packedCodes: [UInt8], scales: [Float], offsets: [Float]) {
@@ -125,13 +126,12 @@ public struct QuantizedTensor: Sendable, Equatable {
   /// The unpacked codes, one per weight, row-major.
   public func codes(engine: Engine = .default) -> [UInt8] {
     let layout = self.layout
-    let backend = engine.backend(for: .unpack, .large)
     return [UInt8](unsafeUninitializedCapacity: layout.count) { buffer, initialized in
       packedCodes.withUnsafeBufferPointer { packed in
         for row in 0..<layout.rows where layout.columns > 0 {
           BitPacking.unpack(
             count: layout.columns, bits: scheme.bits, packed.baseAddress! + row * layout.rowByteCount,
-            buffer.baseAddress! + row * layout.columns, backend: backend)
+            buffer.baseAddress! + row * layout.columns, engine: engine)
         }
       }
       initialized = layout.count
@@ -173,14 +173,13 @@ public struct QuantizedTensor: Sendable, Equatable {
     guard layout.columns > 0 else { return }
     packedCodes.withUnsafeBufferPointer { packed in
       BitPacking.unpack(
-        count: layout.columns, bits: scheme.bits, packed.baseAddress! + row * layout.rowByteCount, codes,
-        backend: engine.backend(for: .unpack, .large))
+        count: layout.columns, bits: scheme.bits, packed.baseAddress! + row * layout.rowByteCount, codes, engine: engine)
     }
     let parameterIndex = layout.group(row: row, column: 0)
     let groupSize = scheme.granularity == .perTensor ? layout.columns : layout.groupSize
     scales.withUnsafeBufferPointer { scales in
       offsets.withUnsafeBufferPointer { offsets in
-        engine.backend(for: .dequantize, .large).dequantize(
+        engine.backend(for: .dequantize, .vector(count: layout.columns)).dequantize(
           count: layout.columns, groupSize: groupSize, codes, scales: scales.baseAddress! + parameterIndex,
           offsets: offsets.baseAddress! + parameterIndex, form: scheme.mode.form, destination)
       }

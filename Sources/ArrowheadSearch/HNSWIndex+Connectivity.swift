@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// Keeping every node of the graph reachable.
 ///
@@ -40,7 +40,7 @@ extension HNSWIndex {
   @discardableResult
   func repairReachabilityLocked(added: [UInt32] = []) -> Int {
     switch storage.encoding {
-    case .float32: repair(Float32Space(store, engine: engine), added: added)
+    case .float32: repair(Float32Space(store), added: added)
     case .int8: repair(SQ8Space(store), added: added)
     case .int4: repair(SQ4Space(store), added: added)
     }
