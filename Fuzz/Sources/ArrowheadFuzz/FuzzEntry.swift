@@ -16,7 +16,8 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMut
   }
   guard let target = FuzzTarget(rawValue: name) else {
     let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: " ")
-    fputs("ArrowheadFuzz: set ARROWHEAD_FUZZ_TARGET to one of: \(names)\n", stderr)
+    let message = Array("ArrowheadFuzz: set ARROWHEAD_FUZZ_TARGET to one of: \(names)\n".utf8)
+    _ = message.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     exit(2)
   }
   selectedTarget = target
@@ -29,4 +30,20 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
   let bytes = UnsafeRawBufferPointer(start: data, count: count)
   selectedTarget?.run(bytes)
   return 0
+}
+
+/// libFuzzer's driver (`-sanitize=fuzzer` links it).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+  _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+  _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// SwiftPM links an executable's entry point under this name (its own `main` calls it), so
+/// hand control to libFuzzer's driver here.
+@_cdecl("ArrowheadFuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+  var count = argc
+  var arguments = argv
+  return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzOneInput(data, size) }
 }
