@@ -193,6 +193,16 @@ public struct QuantizedModelFile: Sendable {
     }
     let shape = shapeValues.compactMap(\.integer)
     guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }) else { throw invalid("invalid shape in \(text)") }
+    // The layout multiplies the dimensions (and the columns by the bit width): keep the
+    // product far from overflow. 2⁴⁸ weights is beyond any file this reader could map.
+    var elements = 1
+    for dimension in shape {
+      let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+      guard !overflow, product <= QuantizedModelFormat.maximumElements else {
+        throw invalid("shape \(shape) holds more than \(QuantizedModelFormat.maximumElements) weights")
+      }
+      elements = product
+    }
     let granularity: QuantizationGranularity
     switch granularityName {
     case "tensor": granularity = .perTensor

@@ -37,6 +37,8 @@ public enum QuantizedModelFormat {
   public static let version = 2
   /// The versions this library reads (1: no checksums).
   public static let readableVersions = [1, 2]
+  /// The most weights a quantized tensor's description may declare (2⁴⁸).
+  public static let maximumElements = 1 << 48
   /// Metadata key of the checksums (version 2).
   public static let checksumsKey = "arrowhead.checksums"
   /// Metadata key of the format marker.

@@ -65,6 +65,10 @@ extension IndexFile {
     guard header.dimension >= 1, header.dimension <= 1 << 16 else {
       throw .inconsistent(path: path, reason: "dimension \(header.dimension) outside 1 … 65536")
     }
+    // Counts are multiplied by record sizes below: none may exceed what the file can hold.
+    guard header.upperWords <= file.count / 4 else {
+      throw .inconsistent(path: path, reason: "\(header.upperWords) upper-link words cannot fit a \(file.count)-byte file")
+    }
     guard header.slots < Int(UInt32.max), header.deletedCount <= header.slots else {
       throw .inconsistent(path: path, reason: "\(header.slots) slots with \(header.deletedCount) deleted")
     }
