@@ -23,12 +23,14 @@ public struct TimestepStatistics: Sendable, Hashable {
   }
 
   /// Merges another record of the same layer and timestep: extremes widen, counts and
-  /// samples add up; a percentile given by both keeps the more extreme value (the smaller
+  /// samples add up (the count saturates at `Int.max`); a percentile given by both keeps the more extreme value (the smaller
   /// below the median, the larger above), which keeps the range conservative.
   public mutating func merge(_ other: TimestepStatistics) {
     minimum = Swift.min(minimum, other.minimum)
     maximum = Swift.max(maximum, other.maximum)
-    count += other.count
+    // Counts come from files (any integer ≥ 1): saturate rather than overflow.
+    let (sum, overflow) = count.addingReportingOverflow(other.count)
+    count = overflow ? Int.max : sum
     samples += other.samples
     for (percent, value) in other.percentiles {
       if let existing = percentiles[percent] {
