@@ -75,7 +75,9 @@ public struct AtomicWriteError: Error, Equatable, Sendable, CustomStringConverti
 /// - just before the rename, the destination's identity (device, inode, size, times) is
 ///   compared with the one seen at the start; if anything replaced or modified it in
 ///   between, the rename is not done and the write fails with `.destinationChanged`
-///   (the other content stays; nothing is silently lost).
+///   (the other content stays; nothing is silently lost). A long job passes a `Baseline`
+///   taken when it started (`baseline(of:)`), so that a concurrent job that finished
+///   first is noticed too: of two overlapping writers, one wins and the other is told.
 ///
 /// ## Permissions
 /// A new file gets `permissions` (default rw-r--r--); a replaced file keeps its own
@@ -133,11 +135,24 @@ public enum AtomicFile {
     }
   }
 
+  /// What a destination was when a job started (see `write(to:permissions:since:_:)`).
+  public struct Baseline: Sendable, Equatable {
+    /// The destination's identity then (nil: it did not exist).
+    public let identity: FileIdentity?
+  }
+
+  /// The destination `path` as it is now: pass it to `write(to:since:…)` at the end of a
+  /// long job, so that the write is refused if anything replaced the destination meanwhile.
+  public static func baseline(of path: String) -> Baseline {
+    Baseline(identity: FileIdentity(path: resolvedDestination(path), followLinks: false))
+  }
+
   /// Writes `path` atomically with `body`; see `AtomicFile`.
-  /// - Parameter permissions: mode of a new file (default rw-r--r--); a replaced file
-  ///   keeps its own.
+  /// - Parameters:
+  ///   - permissions: mode of a new file (default rw-r--r--); a replaced file keeps its own.
+  ///   - baseline: the destination when the job started; nil: when this call starts.
   public static func write<E: Error>(
-    to path: String, permissions: mode_t = 0o644, _ body: (Writer) throws(E) -> Void
+    to path: String, permissions: mode_t = 0o644, since baseline: Baseline? = nil, _ body: (Writer) throws(E) -> Void
   ) throws(AtomicFileFailure<E>) {
     let destination = resolvedDestination(path)
     let directory: DirectoryLock
@@ -154,7 +169,14 @@ public enum AtomicFile {
     do throws(AtomicWriteError) {
       try directory.lock()
       defer { directory.unlock() }
-      before = FileIdentity(path: destination, followLinks: false)
+      let current = FileIdentity(path: destination, followLinks: false)
+      if let baseline, baseline.identity != current {
+        throw AtomicWriteError(
+          path: path, step: "check destination",
+          reason: "it was \(current == nil ? "removed" : "written by another writer") since this job started; this result was discarded and the other kept",
+          kind: .destinationChanged)
+      }
+      before = current
       if let before {
         if before.isDirectory {
           throw AtomicWriteError(path: path, step: "check destination", reason: "it is a directory", kind: .io)

@@ -59,11 +59,19 @@ public final class SafetensorsWriter {
   private var spillSize = 0
   private var finished = false
 
+  /// The destination when the job began: `finish()` refuses to replace it if another
+  /// writer changed it since (see `AtomicFile.Baseline`).
+  public let baseline: AtomicFile.Baseline
+
   /// Prepares to write `path`; creates the spill file (so an unwritable directory fails
   /// here, before any work). With `recordingChecksums`, every added tensor's checksum is
-  /// computed (one extra pass over its bytes) into `checksums`.
-  public init(path: String, metadata: [String: String] = [:], recordingChecksums: Bool = false) throws(SafetensorsError) {
+  /// computed (one extra pass over its bytes) into `checksums`. `baseline` is the
+  /// destination when the job began (default: now).
+  public init(
+    path: String, metadata: [String: String] = [:], recordingChecksums: Bool = false, baseline: AtomicFile.Baseline? = nil
+  ) throws(SafetensorsError) {
     self.path = path
+    self.baseline = baseline ?? AtomicFile.baseline(of: path)
     self.metadata = metadata
     self.recordsChecksums = recordingChecksums
     let directory: String
@@ -223,7 +231,7 @@ public final class SafetensorsWriter {
     let destination = path
     let entries = pending
     do {
-      try AtomicFile.write(to: path) { (writer: AtomicFile.Writer) throws(SafetensorsError) in
+      try AtomicFile.write(to: path, since: baseline) { (writer: AtomicFile.Writer) throws(SafetensorsError) in
         var flushedUpTo = 0
         func put(_ bytes: UnsafeRawBufferPointer, tensor: String?) throws(SafetensorsError) {
           do {

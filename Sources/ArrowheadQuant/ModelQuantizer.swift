@@ -297,6 +297,9 @@ public struct ModelQuantizer: Sendable {
     input: String, output: String, progress: ((QuantizationProgress) -> Void)? = nil
   ) throws(QuantizationError) -> ModelQuantizationReport {
     let started = MonotonicClock.now()
+    // The destination as it is now: another writer replacing it while this (long) job
+    // runs makes the final write fail instead of being silently overwritten.
+    let baseline = AtomicFile.baseline(of: output)
     let model: SafetensorsModel
     do {
       model = try SafetensorsModel(path: input)
@@ -362,7 +365,7 @@ public struct ModelQuantizer: Sendable {
     }
 
     // The output pass.
-    let writer = try QuantizedModelWriter(path: output, metadata: model.metadata, engine: engine)
+    let writer = try QuantizedModelWriter(path: output, metadata: model.metadata, engine: engine, baseline: baseline)
     var reports: [TensorReport] = []
     var errorSummary = ModelErrorSummary()
     var aggregate = ErrorStatistics()

@@ -109,10 +109,14 @@ public final class QuantizedModelWriter {
 
   /// Prepares to write `path`; `metadata` (e.g. the source's) is kept alongside the format
   /// keys; kernels run on `engine`.
-  public init(path: String, metadata: [String: String] = [:], engine: Engine = .default) throws(QuantizationError) {
+  /// `baseline`: the destination when the job began (default: now); the file is not
+  /// written if another writer replaced it since.
+  public init(
+    path: String, metadata: [String: String] = [:], engine: Engine = .default, baseline: AtomicFile.Baseline? = nil
+  ) throws(QuantizationError) {
     self.engine = engine
     do {
-      writer = try SafetensorsWriter(path: path, recordingChecksums: true)
+      writer = try SafetensorsWriter(path: path, recordingChecksums: true, baseline: baseline)
     } catch {
       throw .file(error)
     }

@@ -185,6 +185,7 @@ struct IndexBuild: ParsableCommand {
   func run() throws {
     let engine = try commandEngine(threads: threads)
     let threadCount = engine.effectiveThreads
+    let baseline = AtomicFile.baseline(of: output)
     var matrix = try readVectors(input, what: "input")
     if let limit, limit < matrix.rows { matrix = matrix.prefix(rows: limit) }
     guard matrix.rows > 0 else { throw CommandFailure("'\(input)' holds no vectors") }
@@ -215,7 +216,7 @@ struct IndexBuild: ParsableCommand {
     let seconds = watch.seconds
     let cpuSeconds = processCPUSeconds() - cpuStart
     do {
-      try index.save(to: output, metadata: IndexFile.Metadata(buildSeconds: seconds, buildThreads: threadCount))
+      try IndexFile.save(index, to: output, metadata: IndexFile.Metadata(buildSeconds: seconds, buildThreads: threadCount), since: baseline)
     } catch {
       throw CommandFailure("\(error)")
     }

@@ -240,3 +240,31 @@ private func occurrences(of needle: String, in text: String) -> Int {
   try AtomicFile.write([4], to: directory + "/" + name)
   #expect(names(in: directory) == [name])
 }
+
+@Test func ofTwoOverlappingJobsTheOneThatFinishesSecondIsTold() throws {
+  let directory = temporaryDirectory()
+  let path = directory + "/model.safetensors"
+  // Job A starts (its writer records the destination), job B starts and finishes first.
+  let a = try SafetensorsWriter(path: path)
+  try a.add("w", dtype: .f32, shape: [1], values: [Float(1)])
+  let b = try SafetensorsWriter(path: path)
+  try b.add("w", dtype: .f32, shape: [1], values: [Float(2)])
+  try b.finish()
+  let written = readAll(path)
+  do {
+    try a.finish()
+    Issue.record("the second job overwrote the first one's result silently")
+  } catch {
+    #expect(error.description.contains("since this job started"), "\(error)")
+  }
+  #expect(readAll(path) == written)
+  #expect(names(in: directory) == ["model.safetensors"])
+  // A baseline of a missing file is kept too: a file created meanwhile is not replaced.
+  let fresh = directory + "/fresh.bin"
+  let baseline = AtomicFile.baseline(of: fresh)
+  try AtomicFile.write([1], to: fresh)
+  #expect(throws: AtomicFileFailure<AtomicWriteError>.self) {
+    try AtomicFile.write(to: fresh, since: baseline) { (writer: AtomicFile.Writer) throws(AtomicWriteError) in try writer.write([UInt8(2)]) }
+  }
+  #expect(readAll(fresh) == [1])
+}
