@@ -303,6 +303,7 @@ class Report:
         except OSError:
             pass
         self.run = load(os.path.join(out_dir, "run.json")) or {}
+        self.python_api = load(os.path.join(out_dir, "python-api.json"))
         self.durations = []
         try:
             with open(os.path.join(out_dir, "durations.tsv")) as handle:
@@ -381,6 +382,8 @@ class Report:
             self.add("")
         if getattr(self, "int8_note", None):
             self.add(f"{self.int8_note}.", "")
+        if getattr(self, "python_note", None):
+            self.add(f"{self.python_note}.", "")
 
     # -- engine --------------------------------------------------------------------------
     def engine_section(self):
@@ -694,6 +697,53 @@ class Report:
                 if "int8" in meta["sections"]:
                     self.int8_table(dataset, label, rows, T)
 
+    # -- Python API (python_api.py) -------------------------------------------------------------
+    def python_section(self):
+        self.add("## Python API (`import arrowhead`) vs the CLI and hnswlib's Python API", "")
+        data = self.python_api
+        if not data:
+            self.add("n/a: the python-api step did not produce out/python-api.json (see Failures).", "")
+            return
+        meta, goals = data["meta"], data["goals"]
+        label = f"GloVe {meta['base'][0]:,}×{meta['base'][1]}".replace(",", " ") + (" (prefix)" if meta.get("limit") else "")
+        self.add(f"{label}, inner product on unit vectors, HNSW M = {meta['M']}, efConstruction = "
+                 f"{meta['efConstruction']}, built from Python (`Index.add`, {meta['threads']} threads, "
+                 f"{meta['build_s']:.1f} s) and saved; the CLI (`arrowhead index eval`) and Python "
+                 "(`Index.load(path, mmap=False)`, then `Index.search(queries, k=10, ef=…, threads=1)`) search the "
+                 "same file, 1 000 queries per call, 1 thread, best of "
+                 f"{meta['repeat']} passes × {meta['rounds']} interleaved rounds; hnswlib through its Python API.", "",
+                 "| ef | CLI q/s | Python q/s | Python / CLI | per CPU-second | hnswlib q/s | recall@10 | hnswlib recall@10 |",
+                 "|---:|---:|---:|---:|---:|---:|---:|---:|")
+        rows = {(r["library"], r["ef"]): r for r in data["rows"]}
+        for ef in meta["ef"]:
+            cli, ours, peer = rows.get(("cli", ef)), rows.get(("python", ef)), rows.get(("hnswlib", ef))
+            if not cli or not ours:
+                continue
+            peer_qps, peer_recall = (fmt(peer["qps1"], 0), f"{peer['recall10']:.4f}") if peer else ("n/a", "n/a")
+            self.add(f"| {ef} | {fmt(cli['qps1'], 0)} | {fmt(ours['qps1'], 0)} | "
+                     f"{self.ratio(ours['qps1'], cli['qps1'])} | {self.ratio(ours['qps1_cpu'], cli['qps1_cpu'])} | "
+                     f"{peer_qps} | {ours['recall10']:.4f} | {peer_recall} |")
+        self.add("")
+        overhead = goals.get("overhead_median_wall")
+        self.python_note = (f"Python `Index.search` / `arrowhead index eval`, HNSW on {label}, 1 thread: "
+                            f"{Ratios.plain(overhead)} queries/s (median over ef; goal within 5 %)")
+        self.add(f"- {self.python_note}; per CPU-second {Ratios.plain(goals.get('overhead_median_cpu'))}.")
+        floor = goals.get("call_floor_seconds")
+        if floor:
+            self.add(f"- Fixed cost of `Index.search` from Python (a 1-vector flat index: checks, the ctypes call, result "
+                     f"arrays, next to no search): {floor['1'] * 1e6:.0f} µs per call of 1 query, {floor['1000'] * 1e3:.2f} ms "
+                     f"per call of 1 000 queries = {100 * goals['call_floor_share']:.2f} % of the fastest batch measured above.")
+        a, b = goals.get("ours_at_095"), goals.get("hnswlib_at_095")
+        if a and b:
+            self.search_hl(f"HNSW q/s at recall@10 ≥ 0.95 from Python, {label} (1 thread)", "hnswlib", goals["vs_hnswlib_wall"])
+            self.add(f"- HNSW at recall@10 ≥ 0.95, 1 thread, both from Python: Arrowhead {a['qps1']:.0f} q/s (ef {a['ef']}, "
+                     f"recall {a['recall10']:.4f}) vs hnswlib {b['qps1']:.0f} q/s (ef {b['ef']}, recall {b['recall10']:.4f}) = "
+                     f"{self.ratio(a['qps1'], b['qps1'], 'HNSW from Python vs hnswlib, 1 thread')} wall, "
+                     f"{Ratios.plain(goals.get('vs_hnswlib_cpu'))} per CPU-second (goal ≥ 1.2×).")
+        else:
+            self.add("- hnswlib: n/a (not installed or no setting reached recall@10 ≥ 0.95).")
+        self.add("")
+
     def flat_table(self, dataset, label, rows, T):
         self.add(f"Flat (exact) search, queries/s. faiss is measured with its default batch path and with its BLAS "
                  "path forced (`distance_compute_blas_threshold = 20`); the ratio uses the faster.", "",
@@ -860,6 +910,7 @@ class Report:
         self.engine_section()
         self.quant_section()
         self.search_section()
+        self.python_section()
         body = self.lines[body_start:]
         self.lines = []
         mode = self.run.get("mode", "?")

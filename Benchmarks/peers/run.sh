@@ -128,6 +128,8 @@ if [ "$quick" = 1 ]; then
   step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit 20000 \
        --sections flat,hnsw,int8 --int8-flat-only --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 \
        --json "$out/search-glove.json"
+  step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --limit 20000 --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json-out "$out/python-api.json"
 else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
@@ -139,6 +141,10 @@ else
        --sections flat,hnsw --threads "$threads" --ef 16,32,64,96,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
        --threads "$threads" --ef 16,32,48,64,96,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
+  # The Python package (ctypes over libArrowheadC) vs the CLI and hnswlib's Python API, GloVe.
+  step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --limit "$glove_limit" --threads "$threads" --ef 16,32,64,96,128,256 --repeat 3 --rounds 2 \
+       --json-out "$out/python-api.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

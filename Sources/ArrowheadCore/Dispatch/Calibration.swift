@@ -29,6 +29,8 @@ final class CalibrationScratch {
   let bytes: UnsafeMutablePointer<UInt8>
   /// An output byte buffer.
   let outputBytes: UnsafeMutablePointer<UInt8>
+  /// Row indices for the batch kernels (64).
+  let rowIndices: UnsafeMutablePointer<UInt32>
   /// Floats per buffer.
   static let capacity = 1 << 18
 
@@ -39,6 +41,8 @@ final class CalibrationScratch {
     work = .allocate(capacity: Self.capacity)
     bytes = .allocate(capacity: Self.capacity)
     outputBytes = .allocate(capacity: Self.capacity)
+    rowIndices = .allocate(capacity: 64)
+    rowIndices.initialize(repeating: 0, count: 64)
     var generator = SeededGenerator(seed: 0x5EED)
     for i in 0..<Self.capacity {
       floats[i] = Float.random(in: -1..<1, using: &generator)
@@ -54,6 +58,7 @@ final class CalibrationScratch {
     for pointer in [floats, others, output, work] { pointer.deallocate() }
     bytes.deallocate()
     outputBytes.deallocate()
+    rowIndices.deallocate()
   }
 }
 
@@ -97,8 +102,10 @@ enum Calibration {
     if !remeasure {
       if let known = memo.withLock({ $0[key] }), complete(known.timings) { return known }
       let path = DispatchCache.path(for: key)
-      if let path, let cached = DispatchCache.load(path: path, key: key), complete(cached) {
-        let outcome = Outcome(timings: cached, fromCache: true, cache: .read(path: path), seconds: 0)
+      if let path, let cached = DispatchCache.load(path: path, key: key), complete(cached.timings),
+        !measuredWhileBusy(cached.load, cpu: cpu, now: currentLoadAverage())
+      {
+        let outcome = Outcome(timings: cached.timings, fromCache: true, cache: .read(path: path), seconds: 0)
         memo.withLock { $0[key] = outcome }
         return outcome
       }
@@ -118,7 +125,7 @@ enum Calibration {
     let elapsed = monotonicSeconds() - started
     let status: DispatchPlan.CacheStatus
     if let path = DispatchCache.path(for: key) {
-      switch DispatchCache.store(path: path, key: key, timings: timings) {
+      switch DispatchCache.store(path: path, key: key, contents: DispatchCache.Contents(timings: timings, load: currentLoadAverage())) {
       case .success: status = .written(path: path)
       case .failure(let problem): status = .unavailable(reason: problem.reason)
       }
@@ -128,6 +135,13 @@ enum Calibration {
     let outcome = Outcome(timings: timings, fromCache: false, cache: status, seconds: elapsed)
     memo.withLock { $0[key] = outcome }
     return outcome
+  }
+
+  /// Whether figures measured at load average `then` should be measured again now: they were
+  /// taken on an oversubscribed machine (load above the core count) and the machine is now at
+  /// most half as loaded.
+  static func measuredWhileBusy(_ then: Double, cpu: CPUInfo, now: Double) -> Bool {
+    then > Double(cpu.logicalCores) && now <= then / 2
   }
 
   /// The calibration problems of one entry (none: the static preference decides).
@@ -146,8 +160,7 @@ enum Calibration {
   }
 
   /// The problems of an entry in words, for reports.
-  static func problemDescription(_ operation: KernelOperation, _ shape: ShapeClass, threads: Int) -> String {
-    // Labels only: a tiny scratch is enough (nothing runs).
+  static func problemDescription(_ operation: KernelOperation, _ shape: ShapeClass) -> String {
     problemLabels[entryName(operation, shape)] ?? ""
   }
 

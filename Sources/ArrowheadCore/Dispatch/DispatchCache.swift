@@ -24,10 +24,17 @@ public enum ArrowheadVersion {
 /// stale or foreign file) is ignored and replaced by a new measurement. Files are written
 /// to a temporary name and renamed, so a reader never sees half a file.
 ///
+/// Figures measured while the machine was oversubscribed (1-minute load average above the
+/// logical core count) are kept but marked: a later process that finds the machine at most
+/// half as loaded measures again and replaces them, so a first run on a busy machine does not
+/// decide dispatch for good. `arrowhead probe --recalibrate` (or `ARROWHEAD_DISPATCH=remeasure`)
+/// measures again at any time.
+///
 /// Format:
 /// ```
 /// arrowhead-dispatch-cache 1
 /// key <the key>
+/// load 0.42
 /// entry gemm/small simd-x86-64-v4=1.2e-08 openblas=3.4e-08
 /// ```
 public enum DispatchCache {
@@ -61,16 +68,26 @@ public enum DispatchCache {
     return "\(directory)/dispatch-\(fnv1a(key)).txt"
   }
 
-  /// The figures stored under `key` at `path`, or nil if the file is missing or not
+  /// What a valid cache file holds.
+  struct Contents: Equatable {
+    /// Seconds per call by entry and backend.
+    var timings: [String: [String: Double]]
+    /// The 1-minute load average when they were measured.
+    var load: Double
+  }
+
+  /// The contents stored under `key` at `path`, or nil if the file is missing or not
   /// entirely valid.
-  static func load(path: String, key: String) -> [String: [String: Double]]? {
+  static func load(path: String, key: String) -> Contents? {
     guard let text = readSmallFile(path) else { return nil }
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     if lines.last == "" { lines.removeLast() }
-    guard lines.count >= 2, lines[0] == header, lines[1] == "key " + key else { return nil }
+    guard lines.count >= 3, lines[0] == header, lines[1] == "key " + key, lines[2].hasPrefix("load "),
+      let load = Double(lines[2].dropFirst(5)), load.isFinite, load >= 0
+    else { return nil }
     let knownEntries = Set(KernelOperation.allCases.flatMap { op in ShapeClass.allCases.map { Calibration.entryName(op, $0) } })
     var timings: [String: [String: Double]] = [:]
-    for line in lines.dropFirst(2) {
+    for line in lines.dropFirst(3) {
       let fields = line.split(separator: " ").map(String.init)
       guard fields.count >= 2, fields[0] == "entry", knownEntries.contains(fields[1]), timings[fields[1]] == nil else { return nil }
       var entry: [String: Double] = [:]
@@ -84,7 +101,7 @@ public enum DispatchCache {
       guard !entry.isEmpty else { return nil }
       timings[fields[1]] = entry
     }
-    return timings
+    return Contents(timings: timings, load: load)
   }
 
   /// Why the cache could not be written.
@@ -94,8 +111,9 @@ public enum DispatchCache {
 
   /// Writes `timings` under `key` to `path` atomically (temporary file, then rename),
   /// creating the directory if needed.
-  static func store(path: String, key: String, timings: [String: [String: Double]]) -> Result<Void, WriteFailure> {
-    var text = header + "\nkey " + key + "\n"
+  static func store(path: String, key: String, contents: Contents) -> Result<Void, WriteFailure> {
+    let timings = contents.timings
+    var text = header + "\nkey " + key + "\nload \(contents.load)\n"
     for name in timings.keys.sorted() {
       let entry = timings[name] ?? [:]
       text += "entry \(name)" + entry.keys.sorted().map { " \($0)=\(entry[$0] ?? 0)" }.joined() + "\n"
@@ -159,4 +177,13 @@ public enum DispatchCache {
     let digits = String(hash, radix: 16)
     return String(repeating: "0", count: 16 - digits.count) + digits
   }
+}
+
+/// The 1-minute load average (0 where the system does not say).
+func currentLoadAverage() -> Double {
+  var loads = [Double](repeating: 0, count: 3)
+  #if canImport(Glibc) || canImport(Darwin)
+  if getloadavg(&loads, 3) >= 1 { return loads[0] }
+  #endif
+  return 0
 }
