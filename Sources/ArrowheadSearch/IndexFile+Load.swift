@@ -319,8 +319,14 @@ extension HNSWIndex {
         guard count <= graph.capacity(layer) else {
           throw .inconsistent(path: path, reason: "slot \(slot) has \(count) links on layer \(layer), capacity \(graph.capacity(layer))")
         }
-        for i in 0..<count where Int(links[i]) >= slots {
-          throw .inconsistent(path: path, reason: "slot \(slot) links to slot \(links[i]) of \(slots)")
+        for i in 0..<count where Int(links[i]) >= slots || graph.level(links[i]) < layer {
+          // A link on layer l must reach a node that has layer l: a search walking layer l
+          // reads the target's layer-l record, which a lower node does not have.
+          throw .inconsistent(
+            path: path,
+            reason: Int(links[i]) >= slots
+              ? "slot \(slot) links to slot \(links[i]) of \(slots)"
+              : "slot \(slot) links on layer \(layer) to slot \(links[i]), whose top layer is \(graph.level(links[i]))")
         }
       }
       if index.deleted.contains(slot) { deletedCount += 1 }
