@@ -24,7 +24,7 @@ esac
 arguments=()
 for argument in "$@"; do
   if [ "$argument" = --concurrency ]; then
-    arguments+=(--filter "HNSW|Parallel|FlatIndex|Persistence|AtomicFile|Reachability|QuantizedStorage")
+    arguments+=(--filter "HNSW|Parallel|FlatIndex|Persistence|ArrowheadIOTests|Reachability|QuantizedStorage")
   else
     arguments+=("$argument")
   fi
