@@ -166,6 +166,12 @@ var targets: [Target] = [
     name: "ArrowheadSearchTests",
     dependencies: ["ArrowheadSearch", "Arrowhead"]
   ),
+  // Replays Fuzz/Corpus and Fuzz/Regressions through the fuzz harness (symbolic links to
+  // Fuzz/Sources/ArrowheadFuzz; the fuzzers themselves are the separate Fuzz/ package).
+  .testTarget(
+    name: "ArrowheadFuzzReplayTests",
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadSearch"]
+  ),
   .testTarget(
     name: "ArrowheadTokenizerTests",
     dependencies: ["ArrowheadTokenizer", "ArrowheadIO", "ArrowheadTestSupport"],

@@ -118,17 +118,22 @@ struct IndexBuild: ParsableCommand {
   @Flag(name: .long, help: "With int8/int4 storage, keep float32 copies for exact re-ranking.")
   var rerank = false
 
-  @Option(name: .customShort("M"), help: "HNSW links per node (2·M on layer 0).")
-  var m: Int = 16
+  @Option(name: .customShort("M"), help: "HNSW links per node (2·M on layer 0; default 16).")
+  var mOption: Int?
 
-  @Option(name: .long, help: "HNSW candidate list size while building.")
-  var efConstruction: Int = 200
+  @Option(name: .customLong("ef-construction"), help: "HNSW candidate list size while building (default 200).")
+  var efConstructionOption: Int?
 
-  @Option(name: .long, help: "HNSW default candidate list size for searches (stored in the index).")
-  var efSearch: Int = 64
+  @Option(name: .customLong("ef-search"), help: "HNSW default candidate list size for searches, stored in the index (default 64).")
+  var efSearchOption: Int?
 
-  @Option(name: .long, help: "Seed of the HNSW level generator (the build is deterministic for a seed on 1 thread).")
-  var seed: UInt64 = 42
+  @Option(name: .customLong("seed"), help: "Seed of the HNSW level generator (default 42; the build is deterministic for a seed on 1 thread).")
+  var seedOption: UInt64?
+
+  var m: Int { mOption ?? 16 }
+  var efConstruction: Int { efConstructionOption ?? 200 }
+  var efSearch: Int { efSearchOption ?? 64 }
+  var seed: UInt64 { seedOption ?? 42 }
 
   @Option(name: .long, help: "Build threads (default: ARROWHEAD_THREADS or all cores).")
   var threads: Int?
@@ -148,6 +153,13 @@ struct IndexBuild: ParsableCommand {
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
     if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1") }
     if rerank && storage == .f32 { throw ValidationError("--rerank applies to --storage int8 or int4") }
+    if type == .flat {
+      for (given, option) in [(mOption != nil, "-M"), (efConstructionOption != nil, "--ef-construction"),
+                              (efSearchOption != nil, "--ef-search"), (seedOption != nil, "--seed")] {
+        try requireApplicable(given, option, needs: "--type hnsw")
+      }
+    }
+    try requireDistinctOutput(output, from: [input])
   }
 
   struct Report: Codable {
@@ -173,6 +185,7 @@ struct IndexBuild: ParsableCommand {
   func run() throws {
     let engine = try commandEngine(threads: threads)
     let threadCount = engine.effectiveThreads
+    let baseline = AtomicFile.baseline(of: output)
     var matrix = try readVectors(input, what: "input")
     if let limit, limit < matrix.rows { matrix = matrix.prefix(rows: limit) }
     guard matrix.rows > 0 else { throw CommandFailure("'\(input)' holds no vectors") }
@@ -203,7 +216,7 @@ struct IndexBuild: ParsableCommand {
     let seconds = watch.seconds
     let cpuSeconds = processCPUSeconds() - cpuStart
     do {
-      try index.save(to: output, metadata: IndexFile.Metadata(buildSeconds: seconds, buildThreads: threadCount))
+      try IndexFile.save(index, to: output, metadata: IndexFile.Metadata(buildSeconds: seconds, buildThreads: threadCount), since: baseline)
     } catch {
       throw CommandFailure("\(error)")
     }

@@ -41,7 +41,11 @@ struct IndexSearch: ParsableCommand {
     if k < 1 { throw ValidationError("-k must be ≥ 1, got \(k)") }
     if let efSearch, efSearch < 1 { throw ValidationError("--ef-search must be ≥ 1") }
     if let rerank, rerank < 0 { throw ValidationError("--rerank must be ≥ 0") }
+    if let rerank, rerank > 0, rerank < k {
+      throw ValidationError("--rerank \(rerank) is smaller than -k \(k): re-ranking returns the best k of the re-scored candidates, so it needs at least k (or 0 for none)")
+    }
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+    if let output { try requireDistinctOutput(output, option: "--output", from: [index, queries]) }
   }
 
   struct Report: Codable {
@@ -56,6 +60,7 @@ struct IndexSearch: ParsableCommand {
   func run() throws {
     let engine = try commandEngine(threads: threads)
     let loaded = try loadIndex(index, engine: engine, mode: load)
+    try requireApplicable(loaded.index, efSearch: efSearch != nil, rerank: rerank != nil, path: index)
     let matrix = try readVectors(queries, what: "queries")
     guard matrix.columns == loaded.index.dimension || matrix.rows == 0 else {
       throw CommandFailure("queries '\(queries)' have dimension \(matrix.columns), the index has \(loaded.index.dimension)")
@@ -105,5 +110,16 @@ struct IndexSearch: ParsableCommand {
         print("\(results.count) queries in \(formatted(seconds, decimals: 3)) s (\(formatted(report.queriesPerSecond, decimals: 0)) queries/s, \(engine.effectiveThreads) thread(s))")
       }
     }
+  }
+}
+
+/// Refuses `--ef-search` for a flat index and `--rerank` for an index without re-ranking
+/// copies: both would be silently ignored.
+func requireApplicable(_ index: any VectorIndex, efSearch: Bool, rerank: Bool, path: String) throws {
+  if efSearch && !(index is HNSWIndex) {
+    throw CommandFailure("--ef-search applies only to an HNSW index; '\(path)' is a flat index (exact: nothing to tune)")
+  }
+  if rerank && !(index.storage.isQuantized && index.storage.keepsFloat32ForReranking) {
+    throw CommandFailure("--rerank applies only to an index built with --storage int8/int4 and --rerank; '\(path)' has \(index.storage) storage")
   }
 }
