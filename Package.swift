@@ -80,6 +80,12 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "ArrowheadEncoder",
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
     name: "Arrowhead",
     dependencies: [
       "ArrowheadCore",
@@ -154,6 +160,11 @@ var targets: [Target] = [
     dependencies: ["ArrowheadSearch"]
   ),
   .testTarget(
+    name: "ArrowheadEncoderTests",
+    dependencies: ["ArrowheadEncoder", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Golden"]
+  ),
+  .testTarget(
     name: "ArrowheadCLITests",
     dependencies: ["arrowhead", "ArrowheadTestSupport"]
   ),
@@ -179,6 +190,7 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
+    .library(name: "ArrowheadEncoder", targets: ["ArrowheadEncoder"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ],
   traits: [
