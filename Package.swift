@@ -80,8 +80,14 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
   .target(
-    name: "ArrowheadEncoder",
+    name: "ArrowheadTokenizer",
     dependencies: ["ArrowheadCore", "ArrowheadIO"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadEncoder",
+    dependencies: ["ArrowheadCore", "ArrowheadIO", "ArrowheadTokenizer"],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
@@ -130,6 +136,7 @@ var targets: [Target] = [
     name: "arrowhead",
     dependencies: [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
+      "ArrowheadTokenizer",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   ),
@@ -158,6 +165,11 @@ var targets: [Target] = [
   .testTarget(
     name: "ArrowheadSearchTests",
     dependencies: ["ArrowheadSearch"]
+  ),
+  .testTarget(
+    name: "ArrowheadTokenizerTests",
+    dependencies: ["ArrowheadTokenizer", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Fixtures"]
   ),
   .testTarget(
     name: "ArrowheadEncoderTests",
@@ -190,6 +202,7 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
+    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
     .library(name: "ArrowheadEncoder", targets: ["ArrowheadEncoder"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ],
