@@ -173,7 +173,7 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadEncoderTests",
-    dependencies: ["ArrowheadEncoder", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport"],
+    dependencies: ["ArrowheadEncoder", "ArrowheadTokenizer", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport"],
     exclude: ["Golden"]
   ),
   .testTarget(

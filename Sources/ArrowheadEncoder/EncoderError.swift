@@ -1,5 +1,6 @@
 import ArrowheadCore
 import ArrowheadIO
+import ArrowheadTokenizer
 
 /// An error raised while loading or running a text encoder.
 ///
@@ -31,8 +32,8 @@ public enum EncoderError: Error, Equatable, Sendable, CustomStringConvertible {
   case invalidOption(name: String, value: String, expected: String)
   /// The weights file could not be read.
   case weights(SafetensorsError)
-  /// The tokenizer failed (its message).
-  case tokenizer(String)
+  /// The tokenizer could not be loaded or configured.
+  case tokenizer(TokenizerError)
   /// A kernel or engine error.
   case engine(ArrowheadError)
 
@@ -63,8 +64,8 @@ public enum EncoderError: Error, Equatable, Sendable, CustomStringConvertible {
       return "\(name) = \(value) is invalid; expected \(expected)"
     case let .weights(error):
       return error.description
-    case let .tokenizer(message):
-      return "tokenizer: \(message)"
+    case let .tokenizer(error):
+      return error.description
     case let .engine(error):
       return error.description
     }

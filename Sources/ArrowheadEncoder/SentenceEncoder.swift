@@ -1,5 +1,6 @@
 import ArrowheadCore
 import ArrowheadIO
+import ArrowheadTokenizer
 import Synchronization
 
 /// How the encoder's Float32 matrices are held. Float32 is the only form for now; the
@@ -37,19 +38,39 @@ public struct EncodingOptions: Sendable, Hashable {
   }
 }
 
-/// A sentence-transformers model on Arrowhead's engine: text (or token ids) in, one
-/// embedding per text out.
+/// What `SentenceEncoder.encodeReporting` returns: the embeddings and what happened to
+/// the texts on the way.
+public struct SentenceEncoding: Sendable, Equatable {
+  /// One row per text, in input order.
+  public var embeddings: Matrix
+  /// Indices of the texts that were longer than `maximumSequenceLength` tokens and lost
+  /// their end (as sentence-transformers truncates them).
+  public var truncatedTexts: [Int]
+  /// Tokens run through the model (special tokens included, after truncation).
+  public var tokenCount: Int
+
+  /// Creates a value.
+  public init(embeddings: Matrix, truncatedTexts: [Int], tokenCount: Int) {
+    self.embeddings = embeddings
+    self.truncatedTexts = truncatedTexts
+    self.tokenCount = tokenCount
+  }
+}
+
+/// A sentence-transformers model on Arrowhead's engine: texts in, one embedding per text
+/// out.
 ///
 /// Loads a sentence-transformers folder: `modules.json` (Transformer → Pooling →
-/// optional Normalize), the transformer's `config.json` and safetensors weights, the
-/// pooling `config.json` and `sentence_bert_config.json` (`max_seq_length`).
+/// optional Normalize), the transformer's `config.json`, safetensors weights and tokenizer
+/// (`tokenizer.json` or `vocab.txt`), the pooling `config.json` and
+/// `sentence_bert_config.json` (`max_seq_length`, the truncation length).
 ///
-/// Batches are formed from texts sorted by token count (longest first) and packed without
-/// padding; the result's rows are in input order.
+/// Texts are tokenized, sorted by token count (longest first), cut into batches and
+/// packed without padding; the result's rows are in input order.
 ///
 /// ```swift
 /// let encoder = try SentenceEncoder(folder: "all-MiniLM-L6-v2", engine: .default)
-/// let embeddings = try encoder.encode(tokenIDs: [[101, 7592, 2088, 102]])   // 1 × 384, unit length
+/// let embeddings = try encoder.encode(["A man is eating food.", "Someone eats."])  // 2 × 384
 /// ```
 public struct SentenceEncoder: Sendable {
   /// The transformer.
@@ -62,6 +83,8 @@ public struct SentenceEncoder: Sendable {
   public let engine: Engine
   /// How the matrices are held.
   public let weightFormat: WeightFormat
+  /// The tokenizer (truncating at `maximumSequenceLength`, not padding).
+  public let tokenizer: Tokenizer
 
   /// Width of the embeddings.
   public var dimension: Int { pooling.outputDimension(hiddenSize: bert.configuration.hiddenSize) }
@@ -82,19 +105,70 @@ public struct SentenceEncoder: Sendable {
     bert = try BertEncoder(configuration: configuration, weightsFolder: layout.transformerFolder, factory: factory)
     pooling = try PoolingConfiguration(
       contentsOf: layout.poolingConfigurationPath, hiddenSize: configuration.hiddenSize, normalizes: layout.normalizes)
-    maximumSequenceLength = Swift.min(layout.maximumSequenceLength ?? configuration.maximumPositions, configuration.maximumPositions)
+    let maximum = Swift.min(layout.maximumSequenceLength ?? configuration.maximumPositions, configuration.maximumPositions)
+    maximumSequenceLength = maximum
     self.engine = engine
     weightFormat = weights
+    do {
+      tokenizer = try Self.unpadded(Tokenizer(modelDirectory: layout.transformerFolder, maximumLength: maximum))
+    } catch {
+      throw .tokenizer(error)
+    }
   }
 
-  /// Creates an encoder from parts (tests, custom pipelines).
-  public init(bert: BertEncoder, pooling: PoolingConfiguration, maximumSequenceLength: Int? = nil, engine: Engine) {
+  /// Creates an encoder from parts (tests, custom pipelines); `tokenizer` is set to
+  /// truncate at `maximumSequenceLength` (default: the model's position table).
+  public init(
+    bert: BertEncoder, tokenizer: Tokenizer, pooling: PoolingConfiguration, maximumSequenceLength: Int? = nil, engine: Engine
+  ) throws(EncoderError) {
     self.bert = bert
     self.pooling = pooling
-    self.maximumSequenceLength = Swift.min(
-      maximumSequenceLength ?? bert.configuration.maximumPositions, bert.configuration.maximumPositions)
+    let maximum = Swift.min(maximumSequenceLength ?? bert.configuration.maximumPositions, bert.configuration.maximumPositions)
+    self.maximumSequenceLength = maximum
     self.engine = engine
     weightFormat = .float32
+    do {
+      var configured = try Self.unpadded(tokenizer)
+      try configured.setTruncation(Truncation(maximumLength: maximum, side: tokenizer.truncation?.side ?? .right))
+      self.tokenizer = configured
+    } catch {
+      throw .tokenizer(error)
+    }
+  }
+
+  private static func unpadded(_ tokenizer: Tokenizer) throws(TokenizerError) -> Tokenizer {
+    var copy = tokenizer
+    try copy.setPadding(nil)
+    return copy
+  }
+
+  /// Embeds `texts`: one row per text, in input order (see `encodeReporting` for how many
+  /// were truncated). Any text is accepted; an empty one embeds `[CLS] [SEP]`.
+  ///
+  /// - Parameters:
+  ///   - options: batch size (32), threads (the engine's), parallelism.
+  ///   - progress: called with the number of texts just finished (after each batch),
+  ///     possibly from several threads at once.
+  public func encode(
+    _ texts: [String], options: EncodingOptions = EncodingOptions(), progress: (@Sendable (Int) -> Void)? = nil
+  ) throws(EncoderError) -> Matrix {
+    try encodeReporting(texts, options: options, progress: progress).embeddings
+  }
+
+  /// Embeds `texts` and reports which were truncated and how many tokens ran.
+  public func encodeReporting(
+    _ texts: [String], options: EncodingOptions = EncodingOptions(), progress: (@Sendable (Int) -> Void)? = nil
+  ) throws(EncoderError) -> SentenceEncoding {
+    let threads = options.threads ?? engine.effectiveThreads
+    let batch = tokenizer.encode(texts, threads: Swift.max(threads, 1))
+    var truncated: [Int] = []
+    var tokens = 0
+    for (index, encoding) in batch.encodings.enumerated() {
+      if encoding.wasTruncated { truncated.append(index) }
+      tokens += encoding.count
+    }
+    let embeddings = try run(batch.encodings.map(\.ids), options: options, progress: progress)
+    return SentenceEncoding(embeddings: embeddings, truncatedTexts: truncated, tokenCount: tokens)
   }
 
   /// Embeds already tokenized texts (each sequence with its `[CLS]` and `[SEP]` ids):
@@ -110,6 +184,12 @@ public struct SentenceEncoder: Sendable {
     tokenIDs sequences: [[Int]], options: EncodingOptions = EncodingOptions(),
     progress: (@Sendable (Int) -> Void)? = nil
   ) throws(EncoderError) -> Matrix {
+    try run(sequences, options: options, progress: progress)
+  }
+
+  func run<S: Collection & Sendable>(
+    _ sequences: [S], options: EncodingOptions, progress: (@Sendable (Int) -> Void)?
+  ) throws(EncoderError) -> Matrix where S.Element: BinaryInteger, S.Index == Int {
     guard options.batchSize >= 1 else {
       throw .invalidOption(name: "batchSize", value: String(options.batchSize), expected: "≥ 1")
     }
@@ -122,7 +202,7 @@ public struct SentenceEncoder: Sendable {
         throw .invalidSequenceLength(sequence: index, length: sequence.count, maximum: maximumSequenceLength)
       }
       if let position = sequence.firstIndex(where: { $0 < 0 || $0 >= vocabulary }) {
-        throw .tokenOutOfRange(sequence: index, position: position, id: sequence[position], vocabularySize: vocabulary)
+        throw .tokenOutOfRange(sequence: index, position: position, id: Int(sequence[position]), vocabularySize: vocabulary)
       }
     }
     let width = dimension

@@ -82,8 +82,17 @@ struct TinyBert {
     }
     try JSONSerialization.data(withJSONObject: poolingConfig).write(to: folder.appendingPathComponent("1_Pooling/config.json"))
     try writeWeights(to: folder.appendingPathComponent("model.safetensors"), dtype: dtype)
+    try (Self.vocabulary.joined(separator: "\n") + "\n").write(
+      to: folder.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
     return folder
   }
+
+  /// The WordPiece vocabulary of `vocabulary` (40) tokens: id = position.
+  static let vocabulary: [String] = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "cat", "dog", "sat", "on", "mat", "and", "is", "big",
+    "small", "red", "blue", "run", "##s", "##ing", "##ed", "fast", "slow", "house", "tree", "bird", "sing", ".", ",",
+    "!", "?", "we", "you", "it", "see", "look", "green", "sun", "moon",
+  ]
 
   func writeWeights(to url: URL, dtype: SafetensorsDType = .f32, skipping: Set<String> = [], reshaping: [String: [Int]] = [:]) throws {
     let writer = try SafetensorsWriter(path: url.path)
