@@ -136,7 +136,7 @@ var targets: [Target] = [
     name: "arrowhead",
     dependencies: [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
-      "ArrowheadTokenizer",
+      "ArrowheadTokenizer", "ArrowheadEncoder",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   ),
@@ -152,6 +152,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadTestSupport",
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
     path: "Tests/Support"
   ),
   .testTarget(

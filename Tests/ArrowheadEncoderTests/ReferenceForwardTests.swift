@@ -1,6 +1,7 @@
 import Arrowhead
 import ArrowheadEncoder
 import ArrowheadIO
+import ArrowheadTestSupport
 import Foundation
 import Testing
 

@@ -1,23 +1,22 @@
-import Arrowhead
-import ArrowheadEncoder
+import ArrowheadCore
 import ArrowheadIO
 import Foundation
 
 /// A small BERT with seeded random weights, written as a sentence-transformers folder, and
 /// a scalar forward pass in Double that states the maths independently of the encoder.
-struct TinyBert {
-  var vocabulary = 40
-  var hidden = 32
-  var heads = 4
-  var layers = 2
-  var intermediate = 48
-  var positions = 24
-  var tokenTypes = 2
-  var epsilon = 1e-5
+public struct TinyBert: Sendable {
+  public var vocabulary = 40
+  public var hidden = 32
+  public var heads = 4
+  public var layers = 2
+  public var intermediate = 48
+  public var positions = 24
+  public var tokenTypes = 2
+  public var epsilon = 1e-5
   /// Every tensor by its Hugging Face name, row-major.
-  var tensors: [String: (shape: [Int], values: [Float])] = [:]
+  public var tensors: [String: (shape: [Int], values: [Float])] = [:]
 
-  init(seed: UInt64) {
+  public init(seed: UInt64) {
     var generator = SeededGenerator(seed: seed)
     func add(_ name: String, _ shape: [Int], range: Range<Float>) {
       tensors[name] = (shape, generator.floats(shape.reduce(1, *), in: range))
@@ -48,7 +47,7 @@ struct TinyBert {
     add("pooler.dense.weight", [hidden, hidden], range: -0.1..<0.1)  // present in checkpoints, unused
   }
 
-  var configurationJSON: [String: Any] {
+  public var configurationJSON: [String: Any] {
     [
       "architectures": ["BertModel"], "model_type": "bert", "hidden_act": "gelu", "hidden_size": hidden,
       "num_attention_heads": heads, "num_hidden_layers": layers, "intermediate_size": intermediate,
@@ -61,7 +60,7 @@ struct TinyBert {
   /// 1_Pooling/config.json with `pooling` switched on, and a Normalize module if asked.
   /// `configuration` edits the config.json dictionary before it is written.
   @discardableResult
-  func write(
+  public func write(
     to folder: URL, dtype: SafetensorsDType = .f32, pooling: [String] = ["pooling_mode_mean_tokens"],
     normalize: Bool = true, configuration edit: (inout [String: Any]) -> Void = { _ in }
   ) throws -> URL {
@@ -82,19 +81,19 @@ struct TinyBert {
     }
     try JSONSerialization.data(withJSONObject: poolingConfig).write(to: folder.appendingPathComponent("1_Pooling/config.json"))
     try writeWeights(to: folder.appendingPathComponent("model.safetensors"), dtype: dtype)
-    try (Self.vocabulary.joined(separator: "\n") + "\n").write(
+    try (Self.vocabularyTokens.joined(separator: "\n") + "\n").write(
       to: folder.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
     return folder
   }
 
   /// The WordPiece vocabulary of `vocabulary` (40) tokens: id = position.
-  static let vocabulary: [String] = [
+  public static let vocabularyTokens: [String] = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "cat", "dog", "sat", "on", "mat", "and", "is", "big",
     "small", "red", "blue", "run", "##s", "##ing", "##ed", "fast", "slow", "house", "tree", "bird", "sing", ".", ",",
     "!", "?", "we", "you", "it", "see", "look", "green", "sun", "moon",
   ]
 
-  func writeWeights(to url: URL, dtype: SafetensorsDType = .f32, skipping: Set<String> = [], reshaping: [String: [Int]] = [:]) throws {
+  public func writeWeights(to url: URL, dtype: SafetensorsDType = .f32, skipping: Set<String> = [], reshaping: [String: [Int]] = [:]) throws {
     let writer = try SafetensorsWriter(path: url.path)
     for name in tensors.keys.sorted() where !skipping.contains(name) {
       let tensor = tensors[name]!
@@ -105,7 +104,7 @@ struct TinyBert {
   }
 
   /// This model with every weight rounded to `dtype` (what the encoder reads back).
-  func rounded(to dtype: SafetensorsDType) -> TinyBert {
+  public func rounded(to dtype: SafetensorsDType) -> TinyBert {
     var copy = self
     for (name, tensor) in tensors {
       let values = tensor.values.map { value -> Float in
@@ -122,11 +121,11 @@ struct TinyBert {
 
   // MARK: - Scalar reference (Double)
 
-  func weight(_ name: String) -> [Double] { tensors[name]!.values.map(Double.init) }
+  public func weight(_ name: String) -> [Double] { tensors[name]!.values.map(Double.init) }
 
   /// The last layer's states (length × hidden) for one sequence, in Double, written from
   /// the BERT paper / Hugging Face `BertModel` definitions.
-  func referenceStates(_ ids: [Int]) -> [[Double]] {
+  public func referenceStates(_ ids: [Int]) -> [[Double]] {
     let n = ids.count
     let word = weight("embeddings.word_embeddings.weight")
     let position = weight("embeddings.position_embeddings.weight")
@@ -166,7 +165,7 @@ struct TinyBert {
 
   /// The pooled (and optionally normalised) embedding of one sequence, modes concatenated
   /// in sentence-transformers' order: CLS, max, mean, mean·√n.
-  func referenceEmbedding(_ ids: [Int], pooling: [String], normalize: Bool) -> [Double] {
+  public func referenceEmbedding(_ ids: [Int], pooling: [String], normalize: Bool) -> [Double] {
     let states = referenceStates(ids)
     let n = Double(states.count)
     var result: [Double] = []
