@@ -115,17 +115,18 @@ enum EncoderKernels {
     }
   }
 
-  /// residual ← LayerNorm(x + bias + residual)·γ + β, row by row (`rows` × `columns`, dense).
+  /// residual ← LayerNorm(x + bias + residual)·γ + β, row by row (`rows` × `columns`; rows
+  /// of x are `ld` apart, of residual `columns` apart).
   ///
   /// LayerNorm(v) = (v − μ)/√(σ² + ε) with μ and σ² the mean and (biased) variance of the
   /// row, computed in two passes (the second over v − μ, which avoids the cancellation of
   /// E[v²] − μ²).
   static func addBiasResidualLayerNorm(
-    rows: Int, columns: Int, _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    rows: Int, columns: Int, _ x: UnsafePointer<Float>, ld: Int, bias: UnsafePointer<Float>,
     residual: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
   ) {
     for row in 0..<rows {
-      let input = x + row * columns
+      let input = x + row * ld
       let output = residual + row * columns
       var j = 0
       while j + lanes <= columns {

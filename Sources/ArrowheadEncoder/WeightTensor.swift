@@ -19,6 +19,7 @@ final class WeightTensor: @unchecked Sendable {
   /// Whether the elements live in the file mapping (no copy).
   let isMapped: Bool
   private let file: SafetensorsFile?
+  private let info: SafetensorsTensorInfo?
   private let owned: UnsafeMutablePointer<Float>?
 
   /// A view of `info` in `file`: mapped for aligned F32, converted otherwise.
@@ -29,6 +30,7 @@ final class WeightTensor: @unchecked Sendable {
     name = info.name
     shape = info.shape
     count = info.elementCount
+    self.info = info
     let bytes = file.bytes(of: info)
     if info.dtype == .f32, let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
       pointer = base.assumingMemoryBound(to: Float.self)
@@ -60,10 +62,31 @@ final class WeightTensor: @unchecked Sendable {
     pointer = UnsafePointer(buffer)
     owned = buffer
     file = nil
+    info = nil
     isMapped = false
   }
 
   deinit { owned?.deallocate() }
+
+  /// For a mapped tensor that has been copied into another form: gives its pages back to
+  /// the page cache, so that they stop counting as resident memory (they are read again
+  /// if touched). No effect on an owned buffer.
+  func evictPages() {
+    if let file, let info { file.evictPages(of: info) }
+  }
+
+  /// The rows of `parts` stacked (each rows × columns with the same columns): one
+  /// (Σ rows) × columns tensor. The parts' mapped pages are given back.
+  static func stacked(_ parts: [WeightTensor], name: String) -> WeightTensor {
+    let columns = parts[0].shape[1]
+    var values: [Float] = []
+    values.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+    for part in parts {
+      values.append(contentsOf: part.buffer)
+      part.evictPages()
+    }
+    return WeightTensor(name: name, shape: [values.count / columns, columns], values: values)
+  }
 
   /// The elements as a buffer.
   var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
