@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadQuant
 #if canImport(Glibc)
 import Glibc
@@ -98,6 +98,8 @@ public struct ThermodynamicLoss: Sendable {
   let raw: [[Float]]
   /// Threads for per-group work.
   let threads: Int
+  /// The engine whose kernels re-quantize samples (`requantizedTerms`).
+  let engine: Engine
 
   /// The number of time groups.
   public var groupCount: Int { groups.count }
@@ -113,7 +115,7 @@ public struct ThermodynamicLoss: Sendable {
   ///   unsupported bits.
   public init(
     groups samples: [[Float]], bits: Int, mode: QuantizationMode, divergenceWeight: Double, smoothnessWeight: Double,
-    layer: String = "activations", threads: Int = Engine.default.effectiveThreads
+    layer: String = "activations", threads: Int = Engine.default.effectiveThreads, engine: Engine = .default
   ) throws(OptimizationError) {
     guard QuantizationScheme.supportedBits.contains(bits) else {
       throw .quantization(.unsupportedBits(bits, supported: QuantizationScheme.supportedBits))
@@ -133,6 +135,7 @@ public struct ThermodynamicLoss: Sendable {
     self.divergenceWeight = divergenceWeight
     self.smoothnessWeight = smoothnessWeight
     self.threads = max(1, threads)
+    self.engine = engine
     raw = samples
     var sorted = [SortedSamples?](repeating: nil, count: samples.count)
     sorted.withUnsafeMutableBufferPointer { output in
@@ -246,7 +249,7 @@ public struct ThermodynamicLoss: Sendable {
       Parallel.forEach(count, threads: threads) { group in
         let p = parameters[group]
         box.value[group] = raw[group].withUnsafeBufferPointer {
-          Self.requantize($0, a: Float(1 / p.scale), b: Float(p.zeroPoint), s: Float(p.scale), top: Float(top))
+          requantize($0, a: Float(1 / p.scale), b: Float(p.zeroPoint), s: Float(p.scale), top: Float(top))
         }
       }
     }
@@ -281,41 +284,12 @@ public struct ThermodynamicLoss: Sendable {
     return logarithm + spread - 0.5
   }
 
-  /// Σ(x̂ − x)², Σx̂, Σx̂² of x̂ = s·(q − z)… written as s·q + (−z·s) with codes
-  /// q = clamp(round(x·a + b)); 8 lanes, Float32 runs of ≤ 1024, then Double.
-  static func requantize(_ x: UnsafeBufferPointer<Float>, a: Float, b: Float, s: Float, top: Float) -> (sse: Double, sum: Double, squares: Double) {
-    let a8 = SIMD8<Float>(repeating: a), b8 = SIMD8<Float>(repeating: b), s8 = SIMD8<Float>(repeating: s)
-    let m8 = SIMD8<Float>(repeating: -b * s), top8 = SIMD8<Float>(repeating: top)
-    var sse = 0.0, sum = 0.0, squares = 0.0
-    var start = 0
-    let count = x.count
-    while start < count {
-      let end = min(count, start + GroupKernels.chunk)
-      var e8 = SIMD8<Float>(), h8 = SIMD8<Float>(), hh8 = SIMD8<Float>()
-      var i = start
-      while i + 8 <= end {
-        let v = UnsafeRawPointer(x.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
-        let q = FastMath.roundedCode(v * a8 + b8, top: top8)
-        let approximation = q * s8 + m8
-        let r = approximation - v
-        e8 += r * r
-        h8 += approximation
-        hh8 += approximation * approximation
-        i += 8
-      }
-      var e1: Float = 0, h1: Float = 0, hh1: Float = 0
-      while i < end {
-        let approximation = GroupKernels.code(x[i], a: a, b: b, top: top) * s + (-b * s)
-        e1 += (approximation - x[i]) * (approximation - x[i])
-        h1 += approximation
-        hh1 += approximation * approximation
-        i += 1
-      }
-      sse += Double(e8.sum()) + Double(e1)
-      sum += Double(h8.sum()) + Double(h1)
-      squares += Double(hh8.sum()) + Double(hh1)
-      start = end
-    }
-    return (sse, sum, squares)
+  /// Σ(x̂ − x)², Σx̂, Σx̂² of x̂ = s·q + (−b·s) with codes q = clamp(round(x·a + b)): the
+  /// engine's `reconstructionSums` kernel.
+  func requantize(_ x: UnsafeBufferPointer<Float>, a: Float, b: Float, s: Float, top: Float) -> (sse: Double, sum: Double, squares: Double) {
+    guard let base = x.baseAddress, !x.isEmpty else { return (0, 0, 0) }
+    let sums = engine.backend(for: .reconstructionSums, .vector(count: x.count))
+      .reconstructionSums(count: x.count, base, a: a, b: b, scale: s, top: top)
+    return (sums.squaredError, sums.sum, sums.sumOfSquares)
   }
 }

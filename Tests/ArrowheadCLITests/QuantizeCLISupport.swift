@@ -23,13 +23,14 @@ enum QuantizeCLI {
     return candidates.map(\.path).first { FileManager.default.isExecutableFile(atPath: $0) }
   }()
 
-  static func run(_ arguments: [String]) throws -> Outcome {
+  static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Outcome {
     guard let executable else { throw CLIMissing() }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment["ARROWHEAD_BACKEND"] = nil
+    environment.merge(extra) { _, new in new }
     process.environment = environment
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
