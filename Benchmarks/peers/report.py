@@ -292,6 +292,8 @@ class Report:
             data = load(path)
             if data and isinstance(data, dict) and "rows" in data:
                 self.searches.append(data)
+        self.tokenize = load(os.path.join(out_dir, "tokenize.json"))
+        self.hl_tokenize = []  # summary lines of the tokenizer comparison
         self.steps = []
         try:
             with open(os.path.join(out_dir, "steps.tsv")) as handle:
@@ -381,6 +383,8 @@ class Report:
             self.add("")
         if getattr(self, "int8_note", None):
             self.add(f"{self.int8_note}.", "")
+        if self.hl_tokenize:
+            self.add("**Tokenizer** (WordPiece, all-MiniLM-L6-v2, vs HF tokenizers)", "", *self.hl_tokenize, "")
 
     # -- engine --------------------------------------------------------------------------
     def engine_section(self):
@@ -660,6 +664,77 @@ class Report:
                                   f"Arrowhead `{optimizer}`, INT4 groups of 64", row["error"] / oe, row["seconds"] / os_, "")
             self.add("")
 
+    # -- tokenizer -----------------------------------------------------------------------------
+    def tokenize_section(self):
+        t = self.tokenize
+        self.add("## WordPiece tokenizer vs HF tokenizers", "")
+        if not t:
+            self.add("n/a: the tokenize step did not produce out/tokenize.json (see Failures).", "")
+            return
+        for error in t.get("errors", []):
+            self.errors.append((error["what"], error["reason"]))
+        m = t["meta"]
+        T = m["threads"][-1]
+        self.add(f"HF tokenizers {m['tokenizers']} (`Tokenizer.from_file`, `encode_batch`), {m['model']}, truncation to "
+                 f"{m['maximum_length']} tokens, no padding, add_special_tokens. Texts: `Benchmarks/peers/data/"
+                 "text-corpus.txt` and `text-queries.txt` from `make_text_corpus.py` (Debian man pages in 8 languages, "
+                 "with seeded emoji, control/format characters, NFD accents, long words), and the adversarial texts of "
+                 "`tokenizer_cases.py`. Arrowhead runs `arrowhead tokenize --json --offsets` for agreement and "
+                 "`arrowhead bench tokenize` for speed; HF runs in fresh processes with RAYON_NUM_THREADS = the thread "
+                 f"count. Best of {m['repeats']} samples × {m['rounds']} round(s) on {m.get('timed_texts', '?')} texts.", "")
+        self.add("| texts | count | identical ids | identical ids and offsets | truncated |", "|---|---:|---:|---:|---:|")
+        total = same = 0
+        for name, a in t["agreement"].items():
+            if "error" in a:
+                self.errors.append((f"tokenizer agreement ({name})", a["error"]))
+                continue
+            total += a["texts"]
+            same += a["identical_ids"]
+            self.add(f"| {name} | {a['texts']} | {a['identical_ids']} ({100 * a['fraction_identical_ids']:.2f} %) | "
+                     f"{a['identical_ids_and_offsets']} | {a['truncated']} |")
+        self.add("")
+        for name, a in t["agreement"].items():
+            for d in a.get("differences", [])[:5]:
+                self.add(f"- {name} text {d['index']}, token {d['position']}: ours {d['ours']}, theirs {d['theirs']} "
+                         f"({d['their_tokens']}) in `{d['text'][:80]!r}`")
+        tp = t.get("throughput", {})
+        self.add("", f"| texts/s | 1 thread | {T} threads |", "|---|---:|---:|")
+        for name, label in (("arrowhead", "Arrowhead `Tokenizer.encode` (offsets included)"),
+                            ("encode_batch", "HF `encode_batch` (offsets included)"),
+                            ("encode_batch_fast", "HF `encode_batch_fast` (no offsets)"),
+                            ("arrowhead cpu", "Arrowhead, per CPU second"),
+                            ("encode_batch cpu", "HF `encode_batch`, per CPU second")):
+            row = tp.get(name, {})
+            cells = [f"{fmt(row[str(n)]['texts_per_second'], 0)} (median {fmt(row[str(n)]['median_texts_per_second'], 0)})"
+                     if str(n) in row else "n/a" for n in (1, T)]
+            self.add(f"| {label} | {cells[0]} | {cells[1]} |")
+        cells = []
+        for n in (1, T):
+            ours, theirs = tp.get("arrowhead", {}).get(str(n)), tp.get("encode_batch", {}).get(str(n))
+            cells.append(self.ratio(ours["texts_per_second"], theirs["texts_per_second"],
+                                    f"tokenizer texts/s vs HF encode_batch, {n} thread(s)") if ours and theirs else "n/a")
+        self.add(f"| ours / HF `encode_batch` | {cells[0]} | {cells[1]} |")
+        ours, theirs = tp.get("arrowhead cpu", {}).get("1"), tp.get("encode_batch cpu", {}).get("1")
+        if ours and theirs:
+            self.add(f"| ours / HF `encode_batch`, per CPU second | "
+                     f"{self.ratio(ours['texts_per_second'], theirs['texts_per_second'], 'tokenizer texts per CPU second vs HF')} | – |")
+        self.add("")
+        line = f"- ids identical to HF tokenizers on {same} of {total} texts ({100 * same / max(total, 1):.2f} %)"
+        ratios = t.get("ratios", {})
+        if ratios:
+            line += ("; texts/s ours / HF encode_batch: " + " / ".join(
+                f"{ratios[k]:.2f}×" for k in (f"encode_batch 1T", f"encode_batch {T}T") if k in ratios)
+                + f" (1 / {T} threads)")
+            if "encode_batch 1T cpu" in ratios:
+                line += f", {ratios['encode_batch 1T cpu']:.2f}× per CPU second at 1 thread"
+        self.hl_tokenize.append(line)
+        if same < total:
+            self.hl_behind.append(f"tokenizer: ids differ from HF tokenizers on {total - same} texts")
+        for n in (1, T):
+            value = ratios.get(f"encode_batch {n}T")
+            if value is not None and value < 0.995:
+                self.hl_behind.append(f"tokenizer texts/s vs HF encode_batch, {n} thread(s): {value:.2f}×")
+
     # -- search ------------------------------------------------------------------------------
     def search_section(self):
         self.add("## Nearest-neighbour search vs faiss, hnswlib, usearch", "")
@@ -860,6 +935,7 @@ class Report:
         self.engine_section()
         self.quant_section()
         self.search_section()
+        self.tokenize_section()
         body = self.lines[body_start:]
         self.lines = []
         mode = self.run.get("mode", "?")
@@ -922,7 +998,7 @@ class Report:
         except OSError:
             pass
         self.add("", "# the Arrowhead commands they ran:")
-        for source in (self.engine, self.quant, *self.searches):
+        for source in (self.engine, self.quant, *self.searches, self.tokenize):
             for c in (source or {}).get("commands", []):
                 self.add(c)
         self.add("```", "")

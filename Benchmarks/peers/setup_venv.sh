@@ -27,6 +27,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 venv="${ARROWHEAD_PEERS_VENV:-$here/.venv}"
 data="${ARROWHEAD_PEERS_DATA:-$here/data}"
 peers="faiss-cpu hnswlib usearch gguf"
+peers="$peers tokenizers"  # issue 13: HF tokenizers (wheel), the tokenizer benchmark's peer
 reinstall=0
 for argument in "$@"; do
   case "$argument" in

@@ -81,12 +81,15 @@ struct AddedTokenMatcher: Sendable {
     }
   }
 
-  /// Rust's `char::is_alphanumeric` (letters and numbers), for `singleWord`.
+  /// A regex `\w` character (what `tokenizers` tests for `single_word`): alphabetic,
+  /// a mark, a decimal digit, connector punctuation ("_") or a join control (ZWJ, ZWNJ).
+  /// Uses Swift's Unicode tables, which may differ from the `regex` crate's on characters
+  /// assigned recently.
   private func isWordCharacter(_ code: UInt32) -> Bool {
     guard let scalar = Unicode.Scalar(code) else { return false }
-    if scalar.properties.isAlphabetic { return true }
+    if scalar.properties.isAlphabetic || code == 0x200C || code == 0x200D { return true }
     switch scalar.properties.generalCategory {
-    case .decimalNumber, .letterNumber, .otherNumber: return true
+    case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: return true
     default: return false
     }
   }

@@ -11,25 +11,11 @@ import ArrowheadIO
 enum FileReading {
   /// The whole content of `path` ("-" reads standard input to its end).
   static func bytes(of path: String) throws(TokenizerError) -> [UInt8] {
-    let descriptor: Int32 = path == "-" ? 0 : open(path, O_RDONLY)
-    guard descriptor >= 0 else { throw .unreadableFile(path: path, reason: errorText()) }
-    defer { if descriptor != 0 { close(descriptor) } }
-    var status = stat()
-    if fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR {
-      throw .unreadableFile(path: path, reason: "is a directory")
+    do {
+      return try SafetensorsModel.readWholeFile(path == "-" ? "/dev/stdin" : path)
+    } catch {
+      throw .unreadableFile(path: path, reason: error.reason)
     }
-    var result: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-      let got = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-      if got < 0 {
-        if errno == EINTR { continue }
-        throw .unreadableFile(path: path, reason: errorText())
-      }
-      if got == 0 { break }
-      result += chunk[0..<got]
-    }
-    return result
   }
 
   /// Whether `path` names an existing regular file.
@@ -64,9 +50,5 @@ enum FileReading {
       lineStart = index + 1
     }
     return (line, offset - lineStart + 1)
-  }
-
-  private static func errorText() -> String {
-    String(cString: strerror(errno))
   }
 }

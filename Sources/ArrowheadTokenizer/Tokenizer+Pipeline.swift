@@ -9,47 +9,45 @@ extension Tokenizer {
   func tokenizeInput(_ workspace: inout Workspace) {
     workspace.ids.removeAll(keepingCapacity: true)
     workspace.offsets.removeAll(keepingCapacity: true)
-    let count = workspace.input.count
-    guard count > 0 else { return }
-    if rawMatcher.isEmpty {
-      tokenizeSegment(0..<count, &workspace)
-      return
-    }
-    var matches: [AddedTokenMatcher.Match] = []
-    workspace.input.withUnsafeBufferPointer { input in
-      rawMatcher.forEachMatch(in: input, range: 0..<count, data: unicode) { matches.append($0) }
-    }
-    var position = 0
-    for match in matches {
-      if position < match.range.lowerBound { tokenizeSegment(position..<match.range.lowerBound, &workspace) }
+    let matches = Tokenizer.matches(of: rawMatcher, in: workspace.input, data: unicode)
+    Tokenizer.split(workspace.input.count, at: matches, plain: { tokenizeSegment($0, &workspace) }, added: { match in
       workspace.ids.append(match.id)
       workspace.offsets.append(TokenOffset(start: Int32(match.range.lowerBound), end: Int32(match.range.upperBound)))
-      position = match.range.upperBound
-    }
-    if position < count { tokenizeSegment(position..<count, &workspace) }
+    })
   }
 
   /// Normalises `input[range]` and tokenizes it (no raw added token inside).
   private func tokenizeSegment(_ range: Range<Int>, _ workspace: inout Workspace) {
     normalizerEngine.normalize(range, &workspace)
-    let count = workspace.normalized.count
-    guard count > 0 else { return }
-    if normalizedMatcher.isEmpty {
-      splitWords(0..<count, &workspace)
-      return
-    }
-    var matches: [AddedTokenMatcher.Match] = []
-    workspace.normalized.withUnsafeBufferPointer { normalized in
-      normalizedMatcher.forEachMatch(in: normalized, range: 0..<count, data: unicode) { matches.append($0) }
-    }
-    var position = 0
-    for match in matches {
-      if position < match.range.lowerBound { splitWords(position..<match.range.lowerBound, &workspace) }
+    let matches = Tokenizer.matches(of: normalizedMatcher, in: workspace.normalized, data: unicode)
+    Tokenizer.split(workspace.normalized.count, at: matches, plain: { splitWords($0, &workspace) }, added: { match in
       workspace.ids.append(match.id)
       workspace.offsets.append(offset(match.range, workspace.origin))
+    })
+  }
+
+  /// The added tokens `matcher` finds in `buffer` (none without allocating when it is empty).
+  private static func matches(of matcher: AddedTokenMatcher, in buffer: [UInt32], data: BertUnicodeData) -> [AddedTokenMatcher.Match] {
+    guard !matcher.isEmpty, !buffer.isEmpty else { return [] }
+    var found: [AddedTokenMatcher.Match] = []
+    buffer.withUnsafeBufferPointer { scalars in
+      matcher.forEachMatch(in: scalars, range: 0..<scalars.count, data: data) { found.append($0) }
+    }
+    return found
+  }
+
+  /// Calls `plain` for each stretch of `0..<count` between `matches` and `added` for each
+  /// match, in order.
+  @inline(__always)
+  private static func split(_ count: Int, at matches: [AddedTokenMatcher.Match], plain: (Range<Int>) -> Void,
+                            added: (AddedTokenMatcher.Match) -> Void) {
+    var position = 0
+    for match in matches {
+      if position < match.range.lowerBound { plain(position..<match.range.lowerBound) }
+      added(match)
       position = match.range.upperBound
     }
-    if position < count { splitWords(position..<count, &workspace) }
+    if position < count { plain(position..<count) }
   }
 
   /// The original span of normalised scalars `range`: HF takes the first one's start and
@@ -64,19 +62,30 @@ extension Tokenizer {
   /// Splits `normalized[range]` into words (whitespace dropped, punctuation isolated) and
   /// runs WordPiece on each.
   private func splitWords(_ range: Range<Int>, _ workspace: inout Workspace) {
-    guard preTokenizer == .bert else {
-      wordPiece(range, &workspace)
-      return
+    let longest = vocabulary.longestToken
+    if workspace.hashes.count < longest { workspace.hashes = [UInt64](repeating: 0, count: longest) }
+    vocabulary.withLookup { lookup in
+      prefixScalars.withUnsafeBufferPointer { prefix in
+        workspace.normalized.withUnsafeBufferPointer { normalized in
+          workspace.origin.withUnsafeBufferPointer { origin in
+            workspace.hashes.withUnsafeMutableBufferPointer { hashes in
+              let context = WordPieceContext(lookup: lookup, prefix: prefix, normalized: normalized, origin: origin,
+                                             hashes: hashes, longest: longest)
+              forEachWord(range, in: normalized) { word in
+                wordPiece(word, context, &workspace.ids, &workspace.offsets)
+              }
+            }
+          }
+        }
+      }
     }
-    let normalized = workspace.normalized
-    forEachWord(range, in: normalized) { wordPiece($0, &workspace) }
   }
 
   /// Calls `body` with the range of each word of `normalized[range]` for the
   /// pre-tokeniser: whitespace ends a word and is dropped, a punctuation character is a
   /// word of its own.
   @inline(__always)
-  func forEachWord(_ range: Range<Int>, in normalized: [UInt32], _ body: (Range<Int>) -> Void) {
+  func forEachWord(_ range: Range<Int>, in normalized: UnsafeBufferPointer<UInt32>, _ body: (Range<Int>) -> Void) {
     guard preTokenizer == .bert else {
       if !range.isEmpty { body(range) }
       return
@@ -121,58 +130,66 @@ extension Tokenizer {
 
   // MARK: WordPiece
 
+  /// What the WordPiece loop reads, as raw buffers valid during one segment.
+  struct WordPieceContext {
+    let lookup: Vocabulary.Lookup
+    let prefix: UnsafeBufferPointer<UInt32>
+    let normalized: UnsafeBufferPointer<UInt32>
+    let origin: UnsafeBufferPointer<Int32>
+    let hashes: UnsafeMutableBufferPointer<UInt64>
+    let longest: Int
+  }
+
   /// Greedy longest-match-first WordPiece of the word `normalized[range]`: from each
   /// position, the longest vocabulary piece (with the continuing prefix after the first);
   /// the whole word becomes the unknown token when it is longer than the maximum or some
   /// position has no piece. Candidates longer than the vocabulary's longest token are
   /// skipped (they cannot match), and the candidates' hashes are computed in one pass.
-  private func wordPiece(_ range: Range<Int>, _ workspace: inout Workspace) {
-    let wordOffset = offset(range, workspace.origin)
+  @inline(__always)
+  private func wordPiece(_ range: Range<Int>, _ context: WordPieceContext, _ ids: inout [Int32], _ offsets: inout [TokenOffset]) {
+    let origin = context.origin
+    let wordOffset = TokenOffset(start: origin[range.lowerBound], end: origin[range.upperBound - 1] + 1)
     if range.count > wordPieceOptions.maximumCharactersPerWord {
-      workspace.ids.append(unknownID)
-      workspace.offsets.append(wordOffset)
+      ids.append(unknownID)
+      offsets.append(wordOffset)
       return
     }
-    let firstToken = workspace.ids.count
+    let firstToken = ids.count
+    let normalized = context.normalized
+    let empty = UnsafeBufferPointer<UInt32>(start: nil, count: 0)
     var start = range.lowerBound
-    let longest = vocabulary.longestToken
-    let failed: Bool = workspace.normalized.withUnsafeBufferPointer { normalized in
-      prefixScalars.withUnsafeBufferPointer { prefix in
-        let empty = UnsafeBufferPointer<UInt32>(start: nil, count: 0)
-        while start < range.upperBound {
-          let continuing = start > range.lowerBound
-          let budget = longest - (continuing ? prefix.count : 0)
-          guard budget > 0 else { return true }
-          let maximumEnd = min(range.upperBound, start + budget)
-          var hash = continuing ? prefixHash : Vocabulary.seed
-          workspace.hashes.removeAll(keepingCapacity: true)
-          for k in start..<maximumEnd {
-            hash = Vocabulary.mix(hash, normalized[k])
-            workspace.hashes.append(hash)
-          }
-          var end = maximumEnd
-          var found: Int32?
-          while end > start {
-            let body = UnsafeBufferPointer(rebasing: normalized[start..<end])
-            if let id = vocabulary.lookup(hash: workspace.hashes[end - start - 1], prefix: continuing ? prefix : empty, body: body) {
-              found = id
-              break
-            }
-            end -= 1
-          }
-          guard let id = found else { return true }
-          workspace.ids.append(id)
-          workspace.offsets.append(TokenOffset(start: workspace.origin[start], end: workspace.origin[end - 1] + 1))
-          start = end
-        }
-        return false
+    while start < range.upperBound {
+      let continuing = start > range.lowerBound
+      let budget = context.longest - (continuing ? context.prefix.count : 0)
+      let maximumEnd = min(range.upperBound, start + budget)
+      var hash = continuing ? prefixHash : Vocabulary.seed
+      var k = start
+      while k < maximumEnd {
+        hash = Vocabulary.mix(hash, normalized[k])
+        context.hashes[k - start] = hash
+        k += 1
       }
-    }
-    if failed {
-      workspace.ids.removeSubrange(firstToken...)
-      workspace.offsets.removeSubrange(firstToken...)
-      workspace.ids.append(unknownID)
-      workspace.offsets.append(wordOffset)
+      var end = maximumEnd
+      var found: Int32 = -1
+      while end > start {
+        let body = UnsafeBufferPointer(rebasing: normalized[start..<end])
+        if let id = context.lookup.id(hash: context.hashes[end - start - 1], prefix: continuing ? context.prefix : empty, body: body) {
+          found = id
+          break
+        }
+        end -= 1
+      }
+      if found < 0 {
+        // No piece from this position: the whole word is unknown.
+        ids.removeSubrange(firstToken...)
+        offsets.removeSubrange(firstToken...)
+        ids.append(unknownID)
+        offsets.append(wordOffset)
+        return
+      }
+      ids.append(found)
+      offsets.append(TokenOffset(start: origin[start], end: origin[end - 1] + 1))
+      start = end
     }
   }
 }

@@ -258,9 +258,10 @@ extension Tokenizer {
     var workspace = Workspace()
     workspace.load(text)
     normalizerEngine.normalize(0..<workspace.input.count, &workspace)
+    let normalized = workspace.normalized
     var words: [String] = []
-    forEachWord(0..<workspace.normalized.count, in: workspace.normalized) { range in
-      words.append(Tokenizer.string(Array(workspace.normalized[range])))
+    normalized.withUnsafeBufferPointer { buffer in
+      forEachWord(0..<buffer.count, in: buffer) { range in words.append(Tokenizer.string(Array(normalized[range]))) }
     }
     return words
   }

@@ -72,7 +72,7 @@ public struct AddedToken: Sendable, Equatable {
   public var leftStrip: Bool
   /// Also takes the whitespace after it.
   public var rightStrip: Bool
-  /// Matched only as a whole word (no letter or digit right before or after it).
+  /// Matched only as a whole word (no letter, digit, mark or "_" right before or after it).
   public var singleWord: Bool
 
   /// Creates an added token.

@@ -8,13 +8,18 @@
 public struct Vocabulary: Sendable, Equatable {
   /// Scalars of every token, back to back.
   private var scalars: [UInt32] = []
-  /// Per entry: start in `scalars`, length, id, full hash.
-  private var starts: [Int32] = []
-  private var lengths: [Int32] = []
-  private var ids: [Int32] = []
-  private var hashes: [UInt64] = []
-  /// Open-addressing table of entry numbers (−1: empty).
-  private var slots: [Int32] = []
+  /// One token: its full hash, where its scalars are, its id.
+  struct Entry: Equatable {
+    var hash: UInt64
+    var start: Int32
+    var length: Int32
+    var id: Int32
+  }
+  /// The tokens, in the order given.
+  private var entries: [Entry] = []
+  /// Open-addressing table: the high 32 bits of the entry's hash (a tag that settles most
+  /// misses without reading the entry) and its number + 1 in the low 32 bits; 0 = empty.
+  private var slots: [UInt64] = []
   private var mask = 0
   /// Entry number per id (−1 where no token has that id).
   private var entryOfID: [Int32] = []
@@ -22,7 +27,7 @@ public struct Vocabulary: Sendable, Equatable {
   private(set) var longestToken = 0
 
   /// The number of tokens.
-  public var count: Int { ids.count }
+  public var count: Int { entries.count }
 
   /// Builds a vocabulary from (token, id) pairs. A token that appears twice keeps the last
   /// id (as Python's dict and HF `tokenizers` do for `vocab.txt`); ids must be ≥ 0.
@@ -31,33 +36,30 @@ public struct Vocabulary: Sendable, Equatable {
     entryOfToken.reserveCapacity(pairs.count)
     for (token, id) in pairs {
       if let existing = entryOfToken[token] {
-        ids[existing] = id
+        entries[existing].id = id
         continue
       }
-      entryOfToken[token] = ids.count
+      entryOfToken[token] = entries.count
       let start = scalars.count
       for scalar in token.unicodeScalars { scalars.append(scalar.value) }
       let length = scalars.count - start
-      starts.append(Int32(start))
-      lengths.append(Int32(length))
-      ids.append(id)
       longestToken = max(longestToken, length)
       var hash = Vocabulary.seed
       for i in start..<scalars.count { hash = Vocabulary.mix(hash, scalars[i]) }
-      hashes.append(hash)
+      entries.append(Entry(hash: hash, start: Int32(start), length: Int32(length), id: id))
     }
     var capacity = 16
-    while capacity < 2 * ids.count { capacity <<= 1 }
-    slots = [Int32](repeating: -1, count: capacity)
+    while capacity < 2 * entries.count { capacity <<= 1 }
+    slots = [UInt64](repeating: 0, count: capacity)
     mask = capacity - 1
-    for entry in 0..<ids.count {
-      var slot = Vocabulary.slot(hashes[entry], mask)
-      while slots[slot] >= 0 { slot = (slot + 1) & mask }
-      slots[slot] = Int32(entry)
+    for (number, entry) in entries.enumerated() {
+      var slot = Vocabulary.slot(entry.hash, mask)
+      while slots[slot] != 0 { slot = (slot + 1) & mask }
+      slots[slot] = (entry.hash & 0xFFFF_FFFF_0000_0000) | UInt64(number + 1)
     }
-    let largestID = Int(ids.max() ?? -1)
+    let largestID = Int(entries.map(\.id).max() ?? -1)
     entryOfID = [Int32](repeating: -1, count: largestID + 1)
-    for entry in 0..<ids.count { entryOfID[Int(ids[entry])] = Int32(entry) }
+    for (number, entry) in entries.enumerated() { entryOfID[Int(entry.id)] = Int32(number) }
   }
 
   /// The id of `token`, or nil.
@@ -66,17 +68,18 @@ public struct Vocabulary: Sendable, Equatable {
     return key.withUnsafeBufferPointer { buffer in
       var hash = Vocabulary.seed
       for scalar in buffer { hash = Vocabulary.mix(hash, scalar) }
-      return lookup(hash: hash, prefix: UnsafeBufferPointer(start: nil, count: 0), body: buffer)
+      return withLookup { $0.id(hash: hash, prefix: UnsafeBufferPointer(start: nil, count: 0), body: buffer) }
     }
   }
 
   /// The token with id `id`, or nil.
   public func token(for id: Int32) -> String? {
     guard id >= 0, Int(id) < entryOfID.count else { return nil }
-    let entry = Int(entryOfID[Int(id)])
-    guard entry >= 0 else { return nil }
+    let number = Int(entryOfID[Int(id)])
+    guard number >= 0 else { return nil }
+    let entry = entries[number]
     var text = ""
-    for i in Int(starts[entry])..<Int(starts[entry] + lengths[entry]) {
+    for i in Int(entry.start)..<Int(entry.start + entry.length) {
       if let scalar = Unicode.Scalar(scalars[i]) { text.unicodeScalars.append(scalar) }
     }
     return text
@@ -84,12 +87,12 @@ public struct Vocabulary: Sendable, Equatable {
 
   /// Every (token, id) pair, in the order they were given (first occurrence).
   public var tokens: [(token: String, id: Int32)] {
-    (0..<ids.count).compactMap { entry in token(for: ids[entry]).map { ($0, ids[entry]) } }
+    entries.compactMap { entry in token(for: entry.id).map { ($0, entry.id) } }
   }
 
   /// Equal when they hold the same tokens with the same ids.
   public static func == (lhs: Vocabulary, rhs: Vocabulary) -> Bool {
-    lhs.scalars == rhs.scalars && lhs.starts == rhs.starts && lhs.ids == rhs.ids
+    lhs.scalars == rhs.scalars && lhs.entries == rhs.entries
   }
 
   // MARK: Hashing (internal: the WordPiece loop hashes incrementally)
@@ -108,29 +111,47 @@ public struct Vocabulary: Sendable, Equatable {
     return Int(truncatingIfNeeded: h >> 32) & mask
   }
 
-  /// The id of the token whose scalars are `prefix` followed by `body`, given the hash of
-  /// that concatenation, or nil.
-  @inline(__always)
-  func lookup(hash: UInt64, prefix: UnsafeBufferPointer<UInt32>, body: UnsafeBufferPointer<UInt32>) -> Int32? {
-    let total = prefix.count + body.count
-    var slot = Vocabulary.slot(hash, mask)
-    return slots.withUnsafeBufferPointer { slots in
-      scalars.withUnsafeBufferPointer { stored in
-        while true {
-          let entry = Int(slots[slot])
-          if entry < 0 { return nil }
-          if hashes[entry] == hash && Int(lengths[entry]) == total {
-            let start = Int(starts[entry])
-            var equal = true
-            for i in 0..<prefix.count where stored[start + i] != prefix[i] { equal = false; break }
-            if equal {
-              let bodyStart = start + prefix.count
-              for i in 0..<body.count where stored[bodyStart + i] != body[i] { equal = false; break }
-            }
-            if equal { return ids[entry] }
-          }
-          slot = (slot + 1) & mask
+  /// Calls `body` with a view for fast look-ups, valid during the call.
+  func withLookup<Result>(_ body: (Lookup) -> Result) -> Result {
+    slots.withUnsafeBufferPointer { slots in
+      entries.withUnsafeBufferPointer { entries in
+        scalars.withUnsafeBufferPointer { scalars in
+          body(Lookup(slots: slots, entries: entries, scalars: scalars, mask: mask))
         }
+      }
+    }
+  }
+
+  /// The vocabulary's tables as raw buffers (no reference counting, no bounds checks in
+  /// the WordPiece loop).
+  struct Lookup {
+    let slots: UnsafeBufferPointer<UInt64>
+    let entries: UnsafeBufferPointer<Entry>
+    let scalars: UnsafeBufferPointer<UInt32>
+    let mask: Int
+
+    /// The id of the token whose scalars are `prefix` followed by `body`, given the hash
+    /// of that concatenation, or nil.
+    @inline(__always)
+    func id(hash: UInt64, prefix: UnsafeBufferPointer<UInt32>, body: UnsafeBufferPointer<UInt32>) -> Int32? {
+      let total = prefix.count + body.count
+      let tag = hash & 0xFFFF_FFFF_0000_0000
+      var slot = Vocabulary.slot(hash, mask)
+      while true {
+        let value = slots[slot]
+        if value == 0 { return nil }
+        if value & 0xFFFF_FFFF_0000_0000 == tag, case let entry = entries[Int(truncatingIfNeeded: value & 0xFFFF_FFFF) - 1],
+           entry.hash == hash && Int(entry.length) == total {
+          let start = Int(entry.start)
+          var equal = true
+          for i in 0..<prefix.count where scalars[start + i] != prefix[i] { equal = false; break }
+          if equal {
+            let bodyStart = start + prefix.count
+            for i in 0..<body.count where scalars[bodyStart + i] != body[i] { equal = false; break }
+          }
+          if equal { return entry.id }
+        }
+        slot = (slot + 1) & mask
       }
     }
   }

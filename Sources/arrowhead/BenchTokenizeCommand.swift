@@ -34,13 +34,20 @@ struct BenchTokenize: ParsableCommand {
   @Option(name: .long, help: "Maximum tokens per text (default: the model's).")
   var maxLength: Int?
 
+  @Option(help: "Clock: 'wall' (default) or 'thread' (CPU time of this thread; for --threads 1 on a busy machine).")
+  var clock: String = "wall"
+
   @OptionGroup var output: OutputOptions
 
   func validate() throws {
     if repeats < 1 { throw ValidationError("--repeats must be ≥ 1") }
     if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1") }
     if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be ≥ 1") }
-    _ = try parseSizes(threadList, name: "threads")
+    let counts = try parseSizes(threadList, name: "threads")
+    guard let parsed = BenchClock(rawValue: clock) else { throw ValidationError("--clock must be wall or thread") }
+    if parsed == .thread && counts != [1] {
+      throw ValidationError("--clock thread measures one thread only: use it with --threads 1")
+    }
   }
 
   struct Row: Codable {
@@ -58,6 +65,7 @@ struct BenchTokenize: ParsableCommand {
     var maximumLength: Int?
     var truncated: Int
     var repeats: Int
+    var clock: String
     var rows: [Row]
   }
 
@@ -75,12 +83,13 @@ struct BenchTokenize: ParsableCommand {
     let threadCounts = try parseSizes(threadList, name: "threads")
     let check = tokenizer.encode(texts, threads: 1)
     let tokens = check.encodings.reduce(0) { $0 + $1.count }
+    let timer = BenchClock(rawValue: clock) ?? .wall
     var samples = [[Double]](repeating: [], count: threadCounts.count)
     for _ in 0..<repeats {
       for (index, threads) in threadCounts.enumerated() {
-        let start = monotonicSeconds()
+        let start = timer.now()
         let batch = tokenizer.encode(texts, threads: threads)
-        samples[index].append(monotonicSeconds() - start)
+        samples[index].append(timer.now() - start)
         if batch.encodings.count != texts.count { throw CommandFailure("internal error: batch size changed") }
       }
     }
@@ -91,7 +100,7 @@ struct BenchTokenize: ParsableCommand {
                  tokensPerSecond: Double(tokens) / summary.best)
     }
     let report = Report(texts: texts.count, tokens: tokens, maximumLength: tokenizer.maximumLength,
-                        truncated: check.truncatedCount, repeats: repeats, rows: rows)
+                        truncated: check.truncatedCount, repeats: repeats, clock: timer.rawValue, rows: rows)
     if output.format == .json {
       print(try jsonString(report))
       return

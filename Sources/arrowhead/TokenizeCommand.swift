@@ -55,7 +55,7 @@ struct Tokenize: ParsableCommand {
 
   func run() throws {
     let started = Date()
-    let threadCount = try threads ?? commandEngine().effectiveThreads
+    let threadCount = try tokenizerThreads(threads)
     var tokenizer: Tokenizer
     let texts: TextInput
     do {
@@ -136,6 +136,17 @@ struct Tokenize: ParsableCommand {
     guard !lines.isEmpty else { return "" }
     let shown = lines.prefix(8).map(String.init).joined(separator: ", ")
     return " (line\(lines.count == 1 ? "" : "s") \(shown)\(lines.count > 8 ? ", … \(lines.count - 8) more" : ""))"
+  }
+}
+
+/// `--threads`, else ARROWHEAD_THREADS or all cores. No `Engine` is built: tokenizing runs
+/// no kernel, and an engine would measure its dispatch on first use.
+func tokenizerThreads(_ requested: Int?) throws -> Int {
+  if let requested { return requested }
+  do {
+    return try ThreadPolicy.threads()
+  } catch {
+    throw CommandFailure("\(error)")
   }
 }
 

@@ -8,14 +8,19 @@ import Testing
 @Suite("agreement with HF tokenizers")
 struct GoldenTests {
   @Test func tinyTokenizerMatchesGolden() throws {
-    let tiny = try Fixtures.tiny()
     let golden = try Fixtures.golden("tiny-golden.jsonl")
     #expect(golden.count == 132)
-    for record in golden {
-      let encoding = tiny.encode(record.text)
-      #expect(encoding.ids == record.ids, "ids of \(String(reflecting: record.text))")
-      #expect(encoding.offsets == record.offsets, "offsets of \(String(reflecting: record.text))")
-    }
+    expectAgreement(try Fixtures.tiny(), golden)
+  }
+
+  @Test func addedTokenOptionsMatchGolden() throws {
+    // Fixtures/tiny-added: "Hello World" normalized (matched after lower-casing and accent
+    // stripping), "<x>" with lstrip/rstrip, "cat" single_word.
+    let tokenizer = try Tokenizer(tokenizerJSON: Fixtures.folder + "/tiny-added/tokenizer.json")
+    let golden = try Fixtures.golden("tiny-added-golden.jsonl")
+    #expect(golden.count == 17)
+    expectAgreement(tokenizer, golden)
+    #expect(tokenizer.tokens(tokenizer.encode("hello world <x> cat")) == ["[CLS]", "Hello World", "<x>", "cat", "[SEP]"])
   }
 
   @Test(.enabled(if: Fixtures.miniLMFolder != nil, "\(MiniLMSkip.message)"))
@@ -51,6 +56,15 @@ struct GoldenTests {
     let golden = try Fixtures.golden("minilm-golden.jsonl")
     for record in golden {
       #expect(fromVocab.encode(record.text).ids == record.ids, "ids of \(String(reflecting: record.text.prefix(120)))")
+    }
+  }
+
+  /// Each golden text encodes to its ids and offsets.
+  private func expectAgreement(_ tokenizer: Tokenizer, _ golden: [Fixtures.Golden]) {
+    for record in golden {
+      let encoding = tokenizer.encode(record.text)
+      #expect(encoding.ids == record.ids, "ids of \(String(reflecting: record.text))")
+      #expect(encoding.offsets == record.offsets, "offsets of \(String(reflecting: record.text))")
     }
   }
 

@@ -77,7 +77,7 @@ struct LoadingTests {
   }
 
   @Test func missingFilesAndFolders() throws {
-    #expect(throws: TokenizerError.unreadableFile(path: "/nonexistent/tokenizer.json", reason: "No such file or directory")) {
+    #expect(throws: TokenizerError.unreadableFile(path: "/nonexistent/tokenizer.json", reason: "cannot open: No such file or directory")) {
       try Tokenizer(tokenizerJSON: "/nonexistent/tokenizer.json")
     }
     #expect(throws: TokenizerError.unreadableFile(path: "/nonexistent", reason: "not a directory")) {
@@ -87,7 +87,7 @@ struct LoadingTests {
     #expect(throws: TokenizerError.missingTokenizerFiles(directory: empty)) { try Tokenizer(modelDirectory: empty) }
     try Fixtures.write("", to: empty + "/vocab.txt")
     #expect(throws: TokenizerError.emptyVocabulary(path: empty + "/vocab.txt")) { try Tokenizer(modelDirectory: empty) }
-    #expect(throws: TokenizerError.unreadableFile(path: empty, reason: "is a directory")) { try Tokenizer(tokenizerJSON: empty) }
+    #expect(throws: TokenizerError.unreadableFile(path: empty, reason: "read failed: Is a directory")) { try Tokenizer(tokenizerJSON: empty) }
   }
 
   @Test func vocabTxtFallbackEqualsTokenizerJSON() throws {

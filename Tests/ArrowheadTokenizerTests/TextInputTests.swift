@@ -43,7 +43,7 @@ struct TextInputTests {
   }
 
   @Test func missingFile() {
-    #expect(throws: TokenizerError.unreadableFile(path: "/nonexistent.txt", reason: "No such file or directory")) {
+    #expect(throws: TokenizerError.unreadableFile(path: "/nonexistent.txt", reason: "cannot open: No such file or directory")) {
       try TextInput.read(path: "/nonexistent.txt")
     }
   }
