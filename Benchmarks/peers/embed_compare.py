@@ -59,6 +59,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 DATA = os.environ.get("ARROWHEAD_PEERS_DATA", os.path.join(HERE, "data"))
 OURS_FAILED = 3
 BATCH = 32
+COMMANDS = []  # the arrowhead commands run, for the report
 
 
 def log(message):
@@ -102,6 +103,9 @@ def cosine_summary(ours, reference):
 
 def arrowhead(binary, arguments, peak_memory=False):
     command = [binary] + arguments
+    shown = " ".join(["arrowhead"] + [os.path.basename(a) if os.path.isabs(a) else a for a in arguments])
+    if shown not in COMMANDS:
+        COMMANDS.append(shown)
     if peak_memory:
         command = ["/usr/bin/time", "-v"] + command
     completed = subprocess.run(command, capture_output=True, text=True)
@@ -400,6 +404,7 @@ def main():
         log(f"  recall@{k} {kind}: {retrieval[f'recall_{kind}']:.4f}")
     retrieval["query_cosine_mean"] = float(cosines(ours_queries, ref_queries).mean())
     result["retrieval"] = retrieval
+    result["commands"] = COMMANDS
 
     text = json.dumps(result, indent=1)
     if args.json_out:

@@ -94,7 +94,7 @@ public struct SentenceEncoder: Sendable {
   /// Throws `EncoderError` naming the file that is missing or wrong (`modules.json`,
   /// `config.json`, `1_Pooling/config.json`, `model.safetensors`), an unsupported setting
   /// and the field that holds it, or a tensor whose shape disagrees with the configuration.
-  public init(folder: String, engine: Engine, weights: WeightFormat = .float32) throws(EncoderError) {
+  public init(folder: String, engine: Engine = .default, weights: WeightFormat = .float32) throws(EncoderError) {
     let layout = try SentenceTransformerLayout(folder: folder)
     let configuration = try BertConfiguration(contentsOf: ModelFolder.join(layout.transformerFolder, "config.json"))
     let factory: any LinearOperatorFactory
