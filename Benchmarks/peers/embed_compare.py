@@ -121,10 +121,10 @@ def arrowhead(binary, arguments, peak_memory=False):
     return report, peak
 
 
-def arrowhead_embed(binary, model, texts_path, output, threads, peak_memory=False):
+def arrowhead_embed(binary, model, texts_path, output, threads, peak_memory=False, parallelism="batches"):
     report, peak = arrowhead(binary, [
         "embed", "--model", model, "--input", texts_path, "-o", output, "--threads", str(threads),
-        "--batch", str(BATCH), "--quiet", "--json"], peak_memory=peak_memory)
+        "--batch", str(BATCH), "--parallelism", parallelism, "--quiet", "--json"], peak_memory=peak_memory)
     return report, np.load(output), peak
 
 
@@ -338,16 +338,19 @@ def main():
     # Speed, side by side on the same texts.
     rows = []
     tokens = None
-    for threads in thread_counts:
+    # Both ways of using threads (EncoderParallelism): whole batches per thread (the
+    # default) and every product split over the threads.
+    runs = [(t, "batches") for t in thread_counts] + [(t, "products") for t in thread_counts if t > 1]
+    for threads, parallelism in runs:
         best, report = float("inf"), None
         for _ in range(args.repeat):
             report, embeddings, _ = arrowhead_embed(args.arrowhead, folder, speed_path,
-                                                     os.path.join(work, "speed.npy"), threads)
+                                                     os.path.join(work, "speed.npy"), threads, parallelism=parallelism)
             best = min(best, report["seconds"])
         tokens = report["tokens"]
-        rows.append({"engine": "arrowhead f32", "threads": threads, "seconds": best,
-                     "texts_per_second": len(speed) / best})
-        log(f"  arrowhead f32, {threads} thread(s): {len(speed) / best:.1f} texts/s")
+        name = "arrowhead f32" if parallelism == "batches" else "arrowhead f32, threads inside products"
+        rows.append({"engine": name, "threads": threads, "seconds": best, "texts_per_second": len(speed) / best})
+        log(f"  {name}, {threads} thread(s): {len(speed) / best:.1f} texts/s")
     result["speed_tokens"] = tokens
     cosine = {}
     peers = [("sentence-transformers", lambda: SentenceTransformersPeer(folder)),

@@ -767,9 +767,12 @@ class Report:
         ours = {t: rows.get(("arrowhead f32", t)) for t in (1, T)}
         self.add(f"| texts/s | 1 thread | {T} threads | ours / theirs (1 / {T} threads) |", "|---|---:|---:|---:|")
         ratios = {}
-        for name in ("arrowhead f32", "sentence-transformers", "onnxruntime f32", "onnxruntime int8"):
-            cells = [fmt(rows[(name, t)]["texts_per_second"]) if (name, t) in rows else "n/a" for t in (1, T)]
-            if name == "arrowhead f32":
+        for name in ("arrowhead f32", "arrowhead f32, threads inside products", "sentence-transformers",
+                     "onnxruntime f32", "onnxruntime int8"):
+            if not any((name, t) in rows for t in (1, T)):
+                continue
+            cells = [fmt(rows[(name, t)]["texts_per_second"]) if (name, t) in rows else "–" for t in (1, T)]
+            if name.startswith("arrowhead"):
                 versus = "–"
             else:
                 parts = []

@@ -139,7 +139,8 @@ public struct BertEncoder: Sendable {
     let batch = try PackedBatch(sequences, configuration: configuration)
     var states = [Float](repeating: 0, count: batch.tokenCount * configuration.hiddenSize)
     try states.withUnsafeMutableBufferPointer { (buffer) throws(EncoderError) in
-      try forward(batch, into: buffer.baseAddress!, engine: engine)
+      guard let base = buffer.baseAddress, batch.tokenCount > 0 else { return }
+      try forward(batch, into: base, engine: engine)
     }
     let h = configuration.hiddenSize
     var result: [Matrix] = []

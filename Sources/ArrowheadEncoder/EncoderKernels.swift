@@ -126,17 +126,8 @@ enum EncoderKernels {
     residual: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
   ) {
     for row in 0..<rows {
-      let input = x + row * ld
       let output = residual + row * columns
-      var j = 0
-      while j + lanes <= columns {
-        store(load(input + j) + load(bias + j) + load(output + j), output + j)
-        j += lanes
-      }
-      while j < columns {
-        output[j] = input[j] + bias[j] + output[j]
-        j += 1
-      }
+      add(columns: columns, x + row * ld, bias, output, into: output)
       layerNormInPlace(columns: columns, output, gamma: gamma, beta: beta, epsilon: epsilon)
     }
   }
@@ -227,16 +218,25 @@ enum EncoderKernels {
     columns: Int, word: UnsafePointer<Float>, position: UnsafePointer<Float>, tokenType: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float, _ out: UnsafeMutablePointer<Float>
   ) {
+    add(columns: columns, word, position, tokenType, into: out)
+    layerNormInPlace(columns: columns, out, gamma: gamma, beta: beta, epsilon: epsilon)
+  }
+
+  /// out ← a + b + c (`out` may be one of the inputs).
+  @inline(__always)
+  static func add(
+    columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
+    into out: UnsafeMutablePointer<Float>
+  ) {
     var j = 0
     while j + lanes <= columns {
-      store(load(word + j) + load(position + j) + load(tokenType + j), out + j)
+      store(load(a + j) + load(b + j) + load(c + j), out + j)
       j += lanes
     }
     while j < columns {
-      out[j] = word[j] + position[j] + tokenType[j]
+      out[j] = a[j] + b[j] + c[j]
       j += 1
     }
-    layerNormInPlace(columns: columns, out, gamma: gamma, beta: beta, epsilon: epsilon)
   }
 
   // MARK: pooling

@@ -16,9 +16,9 @@ public enum EncoderParallelism: String, Sendable, Hashable, CaseIterable {
   /// Whole batches on separate threads, each batch's products on one thread. The default:
   /// measured faster on 2 cores (see the README), since nothing waits at the joins of
   /// the many small steps of a layer.
-  case acrossBatches
+  case acrossBatches = "batches"
   /// One batch at a time, every product and row pass split over the threads.
-  case insideProducts
+  case insideProducts = "products"
 }
 
 /// Options of `SentenceEncoder.encode`.
@@ -213,7 +213,8 @@ public struct SentenceEncoder: Sendable {
     let threads = engine.effectiveThreads
     let failure = Mutex<EncoderError?>(nil)
     output.withUnsafeMutableBufferPointer { buffer in
-      let outputBox = UncheckedSendableBox(buffer.baseAddress!)
+      guard let base = buffer.baseAddress, !sequences.isEmpty else { return }
+      let outputBox = UncheckedSendableBox(base)
       let runBatch = { (members: [Int], batchEngine: Engine) in
         do throws(EncoderError) {
           let batch = try PackedBatch(members.map { sequences[$0] }, configuration: bert.configuration)

@@ -35,7 +35,7 @@ struct EncoderOptions: ParsableArguments {
   @Option(name: .long, help: "Texts per forward pass.")
   var batch: Int = 32
 
-  @Option(name: .long, help: "How threads share the work: acrossBatches or insideProducts.")
+  @Option(name: .long, help: "How threads share the work: batches (whole batches per thread) or products (each product split).")
   var parallelism: EncoderParallelism = .acrossBatches
 
   func validate() throws {
