@@ -201,6 +201,29 @@ for variant in simdVariants {
   )
 }
 
+// MARK: - C ABI (libArrowheadC; the Python package in python/ loads it)
+//
+// The header lives in the C target; the Swift target implements each declaration with
+// `@c @implementation` (Swift 6.3), so the compiler checks every signature against
+// arrowhead.h. Older compilers build everything else.
+var cABIProducts: [Product] = []
+#if compiler(>=6.3)
+targets += [
+  .target(name: "CArrowhead", path: "Sources/CArrowhead"),
+  .target(
+    name: "ArrowheadC",
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "CArrowhead"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .testTarget(
+    name: "ArrowheadCTests",
+    dependencies: ["ArrowheadC", "CArrowhead"]
+  ),
+]
+cABIProducts.append(.library(name: "ArrowheadC", type: .dynamic, targets: ["ArrowheadC"]))
+#endif
+
 let package = Package(
   name: "Arrowhead",
   products: [
@@ -213,7 +236,7 @@ let package = Package(
     .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
     .library(name: "ArrowheadEncoder", targets: ["ArrowheadEncoder"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
-  ],
+  ] + cABIProducts,
   traits: [
     .trait(
       name: openBLASTrait,

@@ -131,6 +131,8 @@ if [ "$quick" = 1 ]; then
   step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit 20000 \
        --sections flat,hnsw,int8 --int8-flat-only --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 \
        --json "$out/search-glove.json"
+  step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --limit 20000 --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json-out "$out/python-api.json"
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --quick \
        --json-out "$out/tokenize.json"
   step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --quick --json-out "$out/embed.json"
@@ -145,6 +147,10 @@ else
        --sections flat,hnsw --threads "$threads" --ef 16,32,64,96,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
        --threads "$threads" --ef 16,32,48,64,96,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
+  # The Python package (ctypes over libArrowheadC) vs the CLI and hnswlib's Python API, GloVe.
+  step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --limit "$glove_limit" --threads "$threads" --ef 16,32,64,96,128,256 --repeat 3 --rounds 2 \
+       --json-out "$out/python-api.json"
   # Issue 13's tokenizer: ids and offsets vs HF tokenizers on the text corpus (10 000 texts),
   # the held-out queries and adversarial texts; texts/s at 1 and N threads.
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 --rounds 2 \
