@@ -35,19 +35,22 @@ struct MiniLMGoldenTests {
 
   /// Batch size, thread count and parallelism change only the grouping of the work: every
   /// embedding must agree with the default run to within float rounding of a different
-  /// gemm blocking (cos ≥ 1 − 1e-6).
+  /// gemm blocking (cos ≥ 1 − 1e-6). On the 12 texts under 40 tokens (the test runs in
+  /// debug builds in CI).
   @Test(.enabled(if: MiniLMFolder.path != nil, "\(MiniLMLocation.skipMessage)"))
   func batchingAndThreadsDoNotChangeTheResult() throws {
     let golden = try GoldenEmbeddings.load()
     let encoder = try SentenceEncoder(folder: MiniLMFolder.path!, engine: .default)
-    let reference = try encoder.encode(tokenIDs: golden.tokenIDs, options: EncodingOptions(batchSize: 32, threads: 1))
+    let ids = golden.tokenIDs.filter { $0.count < 40 }
+    #expect(ids.count >= 12)
+    let reference = try encoder.encode(tokenIDs: ids, options: EncodingOptions(batchSize: 32, threads: 1))
     for options in [
       EncodingOptions(batchSize: 1, threads: 1),
       EncodingOptions(batchSize: 5, threads: 2, parallelism: .acrossBatches),
       EncodingOptions(batchSize: 7, threads: 2, parallelism: .insideProducts),
     ] {
-      let other = try encoder.encode(tokenIDs: golden.tokenIDs, options: options)
-      for index in 0..<golden.tokenIDs.count {
+      let other = try encoder.encode(tokenIDs: ids, options: options)
+      for index in 0..<ids.count {
         #expect(cosine(reference.row(index), other.row(index)) >= 1 - 1e-6, "\(options), text \(index)")
       }
     }
