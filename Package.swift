@@ -93,6 +93,12 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "ArrowheadEncoder",
+    dependencies: ["ArrowheadCore", "ArrowheadIO", "ArrowheadTokenizer"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
     name: "Arrowhead",
     dependencies: [
       "ArrowheadCore",
@@ -136,7 +142,7 @@ var targets: [Target] = [
     name: "arrowhead",
     dependencies: [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
-      "ArrowheadTokenizer",
+      "ArrowheadTokenizer", "ArrowheadEncoder",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   ),
@@ -152,6 +158,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadTestSupport",
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
     path: "Tests/Support"
   ),
   .testTarget(
@@ -176,6 +183,11 @@ var targets: [Target] = [
     name: "ArrowheadTokenizerTests",
     dependencies: ["ArrowheadTokenizer", "ArrowheadIO", "ArrowheadTestSupport"],
     exclude: ["Fixtures"]
+  ),
+  .testTarget(
+    name: "ArrowheadEncoderTests",
+    dependencies: ["ArrowheadEncoder", "ArrowheadTokenizer", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Golden"]
   ),
   .testTarget(
     name: "ArrowheadCLITests",
@@ -226,8 +238,9 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
-    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
     .library(name: "ArrowheadConformance", targets: ["ArrowheadConformance"]),
+    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
+    .library(name: "ArrowheadEncoder", targets: ["ArrowheadEncoder"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ] + cABIProducts,
   traits: [

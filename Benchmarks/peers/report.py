@@ -300,6 +300,8 @@ class Report:
                 self.searches.append(data)
         self.tokenize = load(os.path.join(out_dir, "tokenize.json"))
         self.hl_tokenize = []  # summary lines of the tokenizer comparison
+        self.embed = load(os.path.join(out_dir, "embed.json"))
+        self.hl_embed = []  # summary lines of the sentence-embedding comparison
         self.steps = []
         try:
             with open(os.path.join(out_dir, "steps.tsv")) as handle:
@@ -394,6 +396,9 @@ class Report:
             self.add(f"{self.python_note}.", "")
         if self.hl_tokenize:
             self.add("**Tokenizer** (WordPiece, all-MiniLM-L6-v2, vs HF tokenizers)", "", *self.hl_tokenize, "")
+        if self.hl_embed:
+            self.add("**Sentence embeddings** (all-MiniLM-L6-v2, Float32, vs sentence-transformers and onnxruntime)", "",
+                     *self.hl_embed, "")
 
     # -- engine --------------------------------------------------------------------------
     def engine_section(self):
@@ -744,6 +749,92 @@ class Report:
             if value is not None and value < 0.995:
                 self.hl_behind.append(f"tokenizer texts/s vs HF encode_batch, {n} thread(s): {value:.2f}×")
 
+    # -- sentence embeddings -------------------------------------------------------------------
+    def embed_section(self):
+        e = self.embed
+        self.add("## Sentence embeddings vs sentence-transformers and onnxruntime", "")
+        if not e:
+            self.add("n/a: the embed step did not produce out/embed.json (see Failures).", "")
+            return
+        for name, reason in e.get("errors", {}).items():
+            self.errors.append((f"embed peer {name}", reason))
+        c = e["corpus"]
+        T = e["threads"][-1]
+        versions = "; ".join(dict.fromkeys(e.get("versions", {}).values()))
+
+        def cos(value):  # 1 − ε reads better than a row of nines
+            return f"{value:.9f}" if value < 0.9999999 else f"1 − {max(1 - value, 0):.1e}"
+
+        self.add(f"all-MiniLM-L6-v2 (max_seq_length 256), Float32. Texts: `{c['path']}` ({c['texts']} texts; "
+                 f"{c.get('source') or 'see make_text_corpus.py'}) and {c['queries']} held-out query texts. Speed: the "
+                 f"same {c['speed_texts']} texts ({e.get('speed_tokens', '?')} tokens, every k-th text of the corpus) through "
+                 f"each engine, batches of {e['batch']} sorted by length, tokenization included, model loading excluded. "
+                 f"Arrowhead: `arrowhead embed --threads N`; sentence-transformers: `encode(batch_size=32)` with "
+                 f"torch.set_num_threads; onnxruntime: the model exported by torch.onnx (opset 17), mean pooling in numpy, "
+                 f"intra_op_num_threads; int8: `quantize_dynamic` (QInt8). {versions}.", "")
+        rows = {(r["engine"], r["threads"]): r for r in e.get("speed", [])}
+        ours = {t: rows.get(("arrowhead f32", t)) for t in (1, T)}
+        self.add(f"| texts/s | 1 thread | {T} threads | ours / theirs (1 / {T} threads) |", "|---|---:|---:|---:|")
+        ratios = {}
+        for name in ("arrowhead f32", "arrowhead f32, threads inside products", "sentence-transformers",
+                     "onnxruntime f32", "onnxruntime int8"):
+            if not any((name, t) in rows for t in (1, T)):
+                continue
+            cells = [fmt(rows[(name, t)]["texts_per_second"]) if (name, t) in rows else "–" for t in (1, T)]
+            if name.startswith("arrowhead"):
+                versus = "–"
+            else:
+                parts = []
+                for t in (1, T):
+                    theirs = rows.get((name, t))
+                    label = f"sentence embeddings texts/s vs {name}, {t} thread(s)"
+                    parts.append(self.ratio(ours[t]["texts_per_second"], theirs["texts_per_second"], label)
+                                 if ours[t] and theirs else "n/a")
+                    if ours[t] and theirs:
+                        ratios[(name, t)] = ours[t]["texts_per_second"] / theirs["texts_per_second"]
+                versus = " / ".join(parts)
+            self.add(f"| {name} | {cells[0]} | {cells[1]} | {versus} |")
+        self.add("")
+        self.add("| cosine to sentence-transformers | texts | mean | min | texts below 0.9999 |", "|---|---:|---:|---:|---:|")
+        for name, v in e.get("cosine", {}).items():
+            self.add(f"| {name} | {v['texts']} | {cos(v['mean'])} | {cos(v['min'])} | {v['below_0.9999']} |")
+        self.add("")
+        run = e.get("corpus_run", {})
+        if run:
+            peak = run.get("peak_rss_bytes") or run.get("peak_rss_bytes_self_reported")
+            line = (f"Whole corpus through `arrowhead embed` at {run['threads']} threads: {fmt(run['texts_per_second'])} texts/s "
+                    f"({run['tokens']} tokens, {run['truncated_texts']} texts truncated at 256 tokens), peak resident "
+                    f"memory {peak / 2**20:.0f} MiB (`/usr/bin/time -v`)")
+            if run.get("sentence_transformers_texts_per_second"):
+                line += (f"; sentence-transformers embedded it (the reference) at "
+                         f"{fmt(run['sentence_transformers_texts_per_second'])} texts/s on {run['threads']} threads")
+            self.add(line + ".", "")
+        r = e.get("retrieval", {})
+        if r:
+            self.add(f"Retrieval, {r['queries']} held-out queries, recall@{r['k']} of `arrowhead index search` (corpus and "
+                     f"queries embedded by `arrowhead embed`, index built with `--metric cosine`) against {r['truth']}: "
+                     f"flat {r['recall_flat']:.4f}, HNSW (M 16, efConstruction 200, efSearch 64) {r['recall_hnsw']:.4f}.", "")
+        ours_cos = e.get("cosine", {}).get("arrowhead f32")
+        line = "- "
+        if ours_cos:
+            line += (f"cosine to sentence-transformers mean {cos(ours_cos['mean'])}, min {cos(ours_cos['min'])} "
+                     f"({ours_cos['texts']} texts)")
+            if ours_cos["mean"] < 0.99999 or ours_cos["min"] < 0.9999:
+                self.hl_behind.append(f"sentence embeddings: cosine mean {ours_cos['mean']:.6f} / min {ours_cos['min']:.6f} "
+                                      "(goal ≥ 0.99999 / ≥ 0.9999)")
+        for name in ("sentence-transformers", "onnxruntime f32", "onnxruntime int8"):
+            values = [ratios.get((name, t)) for t in (1, T)]
+            if all(v is not None for v in values):
+                line += f"; texts/s vs {name}: {values[0]:.2f}× / {values[1]:.2f}× (1 / {T} threads)"
+        if r:
+            line += f"; recall@{r['k']} of index search {r['recall_hnsw']:.4f} (HNSW), {r['recall_flat']:.4f} (flat)"
+        self.hl_embed.append(line)
+        for name, goal in (("sentence-transformers", 2.0), ("onnxruntime f32", 1.0)):
+            for t in (1, T):
+                value = ratios.get((name, t))
+                if value is not None and value < goal:
+                    self.hl_behind.append(f"sentence embeddings texts/s vs {name}, {t} thread(s): {value:.2f}× (goal ≥ {goal:.0f}×)")
+
     # -- search ------------------------------------------------------------------------------
     def search_section(self):
         self.add("## Nearest-neighbour search vs faiss, hnswlib, usearch", "")
@@ -998,6 +1089,7 @@ class Report:
         self.search_section()
         self.python_section()
         self.tokenize_section()
+        self.embed_section()
         body = self.lines[body_start:]
         self.lines = []
         mode = self.run.get("mode", "?")
@@ -1060,7 +1152,7 @@ class Report:
         except OSError:
             pass
         self.add("", "# the Arrowhead commands they ran:")
-        for source in (self.engine, self.quant, *self.searches, self.tokenize):
+        for source in (self.engine, self.quant, *self.searches, self.tokenize, self.embed):
             for c in (source or {}).get("commands", []):
                 self.add(c)
         self.add("```", "")

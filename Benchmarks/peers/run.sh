@@ -12,6 +12,8 @@
 #      quant_compare.py    quantization error/time vs numpy min-max, gguf, HQQ port, grid port
 #      search_compare.py   flat vs faiss; HNSW vs faiss, hnswlib, usearch; int8 storage
 #      tokenize_compare.py WordPiece tokenizer vs HF tokenizers: identical ids, texts/s
+#      embed_compare.py    sentence embeddings vs sentence-transformers, onnxruntime f32/int8:
+#                          texts/s, cosine, recall@10 of index search, peak memory
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
 #    generated performance section of README.md.
 #
@@ -133,6 +135,7 @@ if [ "$quick" = 1 ]; then
        --limit 20000 --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json-out "$out/python-api.json"
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --quick \
        --json-out "$out/tokenize.json"
+  step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --quick --json-out "$out/embed.json"
 else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
@@ -152,6 +155,12 @@ else
   # the held-out queries and adversarial texts; texts/s at 1 and N threads.
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 --rounds 2 \
        --json-out "$out/tokenize.json"
+  # Issue 13's encoder: all-MiniLM-L6-v2 through `arrowhead embed` vs sentence-transformers and
+  # onnxruntime (Float32, dynamic int8) on 512 corpus texts at 1 and N threads; cosine over the
+  # whole corpus; recall@10 of index search on the held-out queries. The reference embeddings
+  # of the corpus (sentence-transformers, ~10 minutes on 2 cores) are cached under data/.
+  step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --speed-texts 512 \
+       --json-out "$out/embed.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

@@ -28,6 +28,10 @@ venv="${ARROWHEAD_PEERS_VENV:-$here/.venv}"
 data="${ARROWHEAD_PEERS_DATA:-$here/data}"
 peers="faiss-cpu hnswlib usearch gguf"
 peers="$peers tokenizers"  # issue 13: HF tokenizers (wheel), the tokenizer benchmark's peer
+# issue 13: the encoder benchmark's peers (embed_compare.py). sentence-transformers pulls
+# torch from PyPI (the CUDA build, ~5 GB installed; the CPU is all it uses here); onnx is
+# what torch.onnx writes the exported model with.
+peers="$peers sentence-transformers onnxruntime onnx"
 reinstall=0
 for argument in "$@"; do
   case "$argument" in

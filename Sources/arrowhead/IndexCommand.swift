@@ -1,6 +1,7 @@
 import ArgumentParser
 import Arrowhead
 import ArrowheadIO
+import ArrowheadEncoder
 import ArrowheadSearch
 import Foundation
 
@@ -15,6 +16,9 @@ struct Index: ParsableCommand {
         arrowhead index build --input base.npy --type hnsw --metric cosine -o glove.ahi
         arrowhead index search --index glove.ahi --queries q.npy -k 10
         arrowhead index eval --index glove.ahi --queries q.npy --ground-truth gt.npy --ef-search 32,64,128
+      Texts (embedded with a sentence-transformers model; the texts are kept in INDEX.texts.jsonl):
+        arrowhead index build --model all-MiniLM-L6-v2 --text texts.txt -o texts.ahi
+        arrowhead index search --index texts.ahi --model all-MiniLM-L6-v2 --text "a query" -k 5
       """,
     subcommands: [IndexBuild.self, IndexSearch.self, IndexEval.self]
   )
@@ -104,13 +108,18 @@ struct IndexBuild: ParsableCommand {
     commandName: "build", abstract: "Build an index from a vector file and save it.")
 
   @Option(name: .long, help: "Base vectors (.npy, .fvecs, .bvecs).")
-  var input: String
+  var input: String?
+
+  @Option(name: .long, help: "Instead of --input: a text file (one text per line) to embed with --model.")
+  var text: String?
+
+  @OptionGroup var encoderOptions: EncoderOptions
 
   @Option(name: .long, help: "Index type: flat (exact) or hnsw.")
   var type: IndexType = .hnsw
 
-  @Option(name: .long, help: "Metric: l2 (squared Euclidean), ip (inner product) or cosine.")
-  var metric: Metric = .squaredL2
+  @Option(name: .long, help: "Metric: l2 (squared Euclidean), ip (inner product) or cosine (default: l2; cosine with --text).")
+  var metric: Metric?
 
   @Option(name: .long, help: "Vector storage: f32, int8 (SQ8) or int4 (SQ4).")
   var storage: StorageOption = .f32
@@ -159,7 +168,9 @@ struct IndexBuild: ParsableCommand {
         try requireApplicable(given, option, needs: "--type hnsw")
       }
     }
-    try requireDistinctOutput(output, from: [input])
+    if (input == nil) == (text == nil) { throw ValidationError("give either --input (vectors) or --text (texts to embed)") }
+    if text != nil && encoderOptions.model == nil { throw ValidationError("--text needs --model") }
+    try requireDistinctOutput(output, from: [input, text])
   }
 
   struct Report: Codable {
@@ -186,9 +197,16 @@ struct IndexBuild: ParsableCommand {
     let engine = try commandEngine(threads: threads)
     let threadCount = engine.effectiveThreads
     let baseline = AtomicFile.baseline(of: output)
-    var matrix = try readVectors(input, what: "input")
+    let metric = self.metric ?? (text == nil ? .squaredL2 : .cosine)
+    var catalog: TextCatalog?
+    var matrix: VectorMatrix<Float>
+    if let text {
+      (matrix, catalog) = try embedTexts(text, engine: engine)
+    } else {
+      matrix = try readVectors(input ?? "", what: "input")
+    }
     if let limit, limit < matrix.rows { matrix = matrix.prefix(rows: limit) }
-    guard matrix.rows > 0 else { throw CommandFailure("'\(input)' holds no vectors") }
+    guard matrix.rows > 0 else { throw CommandFailure("'\(input ?? "")' holds no vectors") }
     let vectorStorage = VectorStorage(storage.encoding, keepsFloat32ForReranking: rerank)
     let index: any VectorIndex
     let watch = Stopwatch()
@@ -217,6 +235,7 @@ struct IndexBuild: ParsableCommand {
     let cpuSeconds = processCPUSeconds() - cpuStart
     do {
       try IndexFile.save(index, to: output, metadata: IndexFile.Metadata(buildSeconds: seconds, buildThreads: threadCount), since: baseline)
+      try catalog?.write(to: TextCatalog.path(forIndex: output))
     } catch {
       throw CommandFailure("\(error)")
     }

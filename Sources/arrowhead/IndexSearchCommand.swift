@@ -12,7 +12,12 @@ struct IndexSearch: ParsableCommand {
   var index: String
 
   @Option(name: .long, help: "Query vectors (.npy, .fvecs, .bvecs).")
-  var queries: String
+  var queries: String?
+
+  @Option(name: .long, help: "Instead of --queries: a query text, embedded with --model (repeat for several); prints the nearest texts.")
+  var text: [String] = []
+
+  @OptionGroup var encoderOptions: EncoderOptions
 
   @Option(name: .short, help: "Neighbours per query.")
   var k: Int = 10
@@ -45,6 +50,8 @@ struct IndexSearch: ParsableCommand {
       throw ValidationError("--rerank \(rerank) is smaller than -k \(k): re-ranking returns the best k of the re-scored candidates, so it needs at least k (or 0 for none)")
     }
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+    if (queries == nil) == text.isEmpty { throw ValidationError("give either --queries (vectors) or --text (query texts)") }
+    if !text.isEmpty && encoderOptions.model == nil { throw ValidationError("--text needs --model") }
     if let output { try requireDistinctOutput(output, option: "--output", from: [index, queries]) }
   }
 
@@ -61,9 +68,10 @@ struct IndexSearch: ParsableCommand {
     let engine = try commandEngine(threads: threads)
     let loaded = try loadIndex(index, engine: engine, mode: load)
     try requireApplicable(loaded.index, efSearch: efSearch != nil, rerank: rerank != nil, path: index)
-    let matrix = try readVectors(queries, what: "queries")
+    if !text.isEmpty { return try searchTexts(loaded, engine: engine) }
+    let matrix = try readVectors(queries ?? "", what: "queries")
     guard matrix.columns == loaded.index.dimension || matrix.rows == 0 else {
-      throw CommandFailure("queries '\(queries)' have dimension \(matrix.columns), the index has \(loaded.index.dimension)")
+      throw CommandFailure("queries '\(queries ?? "")' have dimension \(matrix.columns), the index has \(loaded.index.dimension)")
     }
     let parameters = SearchParameters(efSearch: efSearch, rerankCandidates: rerank, threads: engine.effectiveThreads)
     let watch = Stopwatch()
