@@ -1,0 +1,187 @@
+// Quantized matmul: activation preparation (shared by every ISA) and the portable kernels.
+//
+// ISA: none requested (SSE2 on x86-64, NEON on arm64, whatever the compiler vectorises).
+// The portable kernels unpack or dequantize one panel (16 rows of Ŵ) into a tile and run
+// plain loops over 16 lanes that the compiler vectorises; they are the fallback of the
+// baseline SIMD variant and the semantics the ISA files reproduce faster.
+#include "arrowhead_qmatmul.h"
+
+#include <float.h>
+#include <string.h>
+
+/// Rounds |v| ≤ 2²² to the nearest integer, ties to even, in the default rounding mode
+/// (adding and removing 1.5·2²³ leaves no fraction bits; IEEE arithmetic, which this target
+/// keeps: no -ffast-math). The same on every ISA.
+static inline float round_half_even(float v) {
+  const float magic = 12582912.0f;  // 1.5 · 2^23
+  return (v + magic) - magic;
+}
+
+void arrowhead_qmm_prepare_float(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                 int64_t groups, int64_t group_columns, float *values, float *sums) {
+  const int64_t stride = groups * group_columns;
+  for (int64_t i = 0; i < rows; i++) {
+    const float *source = x + i * ldx;
+    float *destination = values + i * stride;
+    for (int64_t g = 0; g < groups; g++) {
+      const int64_t start = g * group_size;
+      const int64_t length = columns - start < group_size ? columns - start : group_size;
+      float *slot = destination + g * group_columns;
+      float sum = 0;
+      for (int64_t u = 0; u < length; u++) {
+        slot[u] = source[start + u];
+        sum += source[start + u];
+      }
+      for (int64_t u = length; u < group_columns; u++) slot[u] = 0;
+      sums[i * groups + g] = sum;
+    }
+  }
+}
+
+void arrowhead_qmm_prepare_int8(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums) {
+  const int64_t stride = groups * group_columns;
+  for (int64_t i = 0; i < rows; i++) {
+    const float *source = x + i * ldx;
+    int8_t *destination = codes + i * stride;
+    for (int64_t g = 0; g < groups; g++) {
+      const int64_t start = g * group_size;
+      const int64_t length = columns - start < group_size ? columns - start : group_size;
+      const float *values = source + start;
+      int8_t *slot = destination + g * group_columns;
+      float maximum = 0;
+      int finite = 1;
+      for (int64_t u = 0; u < length; u++) {
+        float magnitude = values[u] < 0 ? -values[u] : values[u];
+        finite &= magnitude <= FLT_MAX;  // false for NaN and ±∞
+        maximum = magnitude > maximum ? magnitude : maximum;
+      }
+      memset(slot, 0, (size_t)group_columns);
+      const int64_t index = i * groups + g;
+      if (!finite) {
+        scales[index] = __builtin_nanf("");
+        sums[index] = 0;
+        continue;
+      }
+      // Below 2^-100 the group counts as zero (127/max would overflow near 2^-126).
+      if (!(maximum >= 0x1p-100f)) {
+        scales[index] = 0;
+        sums[index] = 0;
+        continue;
+      }
+      const float reciprocal = 127.0f / maximum;
+      int32_t sum = 0;
+      for (int64_t u = 0; u < length; u++) {
+        float q = round_half_even(values[u] * reciprocal);
+        q = q < -127 ? -127 : (q > 127 ? 127 : q);
+        slot[u] = (int8_t)q;
+        sum += (int32_t)q;
+      }
+      scales[index] = maximum / 127.0f;
+      sums[index] = (float)sum;
+    }
+  }
+}
+
+size_t arrowhead_qmm_scratch_bytes(const arrowhead_qmm_weights *w) {
+  // The largest tile: two panels of dequantized floats (AVX-512 weight-only), + alignment.
+  return (size_t)(w->groups * w->group_columns) * 32 * sizeof(float) + 64;
+}
+
+/// The code of (row r of the panel, padded column j).
+static inline uint8_t panel_code(const uint8_t *panel, int64_t j, int r, int container_bits) {
+  if (container_bits == 8) return panel[(j >> 2) * 64 + 4 * r + (j & 3)];
+  const uint8_t byte = panel[(j >> 3) * 64 + 4 * r + (j & 3)];
+  return (j & 4) ? (uint8_t)(byte >> 4) : (uint8_t)(byte & 15);
+}
+
+static inline void *aligned64(void *scratch) {
+  return (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+}
+
+/// y[i, 16p + r] = values[r] (+ bias) for the panel's real rows.
+static void store_panel(const arrowhead_qmm_weights *w, const arrowhead_qmm_output *out, int64_t i, int64_t p,
+                        const float *values) {
+  const int64_t first = 16 * p;
+  const int64_t count = w->rows - first < 16 ? w->rows - first : 16;
+  float *y = out->y + i * out->ldy + first;
+  for (int64_t r = 0; r < count; r++) y[r] = out->bias ? values[r] + out->bias[first + r] : values[r];
+}
+
+void arrowhead_qmm_weight_only_portable(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                        const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
+                                        void *scratch) {
+  const int64_t columns = w->groups * w->group_columns;
+  float *tile = (float *)aligned64(scratch);  // tile[j·16 + r] = ŵ(r, j)
+  for (int64_t p = panel_begin; p < panel_end; p++) {
+    const uint8_t *panel = w->codes + p * w->panel_bytes;
+    for (int64_t g = 0; g < w->groups; g++) {
+      const float *s = w->scales + (p * w->groups + g) * 16, *o = w->offsets + (p * w->groups + g) * 16;
+      for (int64_t u = 0; u < w->group_columns; u++) {
+        const int64_t j = g * w->group_columns + u;
+        for (int r = 0; r < 16; r++) {
+          const float q = (float)panel_code(panel, j, r, w->container_bits);
+          // Mul then add, as the quantizer's dequantize (no FMA).
+          float product;
+          if (w->zero_point) {
+            const float difference = q - o[r];
+            product = difference * s[r];
+          } else {
+            product = q * s[r];
+            product = product + o[r];
+          }
+          tile[j * 16 + r] = product;
+        }
+      }
+    }
+    for (int64_t i = 0; i < x->rows; i++) {
+      const float *row = x->values + i * x->stride;
+      float acc[16] = {0};
+      for (int64_t j = 0; j < columns; j++) {
+        const float value = row[j];
+        const float *t = tile + j * 16;
+        for (int r = 0; r < 16; r++) acc[r] += t[r] * value;
+      }
+      store_panel(w, out, i, p, acc);
+    }
+  }
+}
+
+void arrowhead_qmm_int8_portable(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                                 const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
+                                 void *scratch) {
+  const int64_t columns = w->groups * w->group_columns;
+  uint8_t *tile = (uint8_t *)aligned64(scratch);  // tile[j·16 + r] = q(r, j)
+  for (int64_t p = panel_begin; p < panel_end; p++) {
+    const uint8_t *panel = w->codes + p * w->panel_bytes;
+    for (int64_t j = 0; j < columns; j++) {
+      for (int r = 0; r < 16; r++) tile[j * 16 + r] = panel_code(panel, j, r, w->container_bits);
+    }
+    for (int64_t i = 0; i < x->rows; i++) {
+      const int8_t *row = x->codes + i * x->stride;
+      float result[16] = {0};
+      for (int64_t g = 0; g < w->groups; g++) {
+        int32_t acc[16] = {0};
+        for (int64_t u = 0; u < w->group_columns; u++) {
+          const int64_t j = g * w->group_columns + u;
+          const int32_t a = row[j];
+          const uint8_t *q = tile + j * 16;
+          for (int r = 0; r < 16; r++) acc[r] += (int32_t)q[r] * a;
+        }
+        const float t = x->scales[i * w->groups + g], sum = x->sums[i * w->groups + g];
+        const float *s = w->scales + (p * w->groups + g) * 16, *o = w->offsets + (p * w->groups + g) * 16;
+        for (int r = 0; r < 16; r++) {
+          const float f = (float)acc[r];
+          float u;
+          if (w->zero_point) {
+            u = (f - o[r] * sum) * s[r];
+          } else {
+            u = f * s[r] + o[r] * sum;
+          }
+          result[r] += u * t;
+        }
+      }
+      store_panel(w, out, i, p, result);
+    }
+  }
+}
