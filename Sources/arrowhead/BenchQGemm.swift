@@ -125,16 +125,17 @@ struct BenchQGemm: ParsableCommand {
       }
     }
     var rows: [QGemmRow] = []
-    var notes: [String] = []
+    var summaries: [QGemmProblemSummary] = []
     for problem in problems {
-      let (problemRows, note) = try measure(problem, scheme: scheme, engine: engine, backends: backends)
+      let (problemRows, summary) = try measure(problem, scheme: scheme, engine: engine, backends: backends)
       rows += problemRows
-      notes.append(note)
+      summaries.append(summary)
     }
     let report = QGemmReport(
       cpu: engine.cpu.model.isEmpty ? engine.cpu.vendor : engine.cpu.model,
       date: ISO8601DateFormatter().string(from: Date()), scheme: scheme.description, threads: engine.effectiveThreads,
-      repeats: options.repeats, clock: options.benchClock.rawValue, loadAverage: currentLoadAverageText(), notes: notes, rows: rows)
+      repeats: options.repeats, clock: options.benchClock.rawValue, loadAverage: currentLoadAverageText(),
+      problems: summaries, rows: rows)
     print(try report.render(options.output.format), terminator: "")
   }
 
@@ -157,7 +158,7 @@ struct BenchQGemm: ParsableCommand {
   /// Times every candidate on one problem, side by side.
   func measure(
     _ problem: QGemmProblem, scheme: QuantizationScheme, engine: Engine, backends: [any Backend]
-  ) throws -> ([QGemmRow], String) {
+  ) throws -> ([QGemmRow], QGemmProblemSummary) {
     let (m, n, k) = (problem.m, problem.n, problem.k)
     let quantized: QuantizedTensor
     let matrix: QuantizedMatrix
@@ -281,11 +282,11 @@ struct BenchQGemm: ParsableCommand {
         weightGBPerSecond: m == 1 ? Double(candidate.weightBytes) / timing.best / 1e9 : nil,
         versusBestFloat32: bestFloat / timing.best, relativeError: error)
     }
-    let note = "\(shapeText) (\(problem.source)): \(quantized.scheme), quantized in \(formatted(quantizeSeconds * 1e3)) ms, "
-      + "repacked in \(formatted(repackSeconds * 1e3)) ms into \(formattedBytes(matrix.layout.byteCount)) "
-      + "(\(formatted(8 * Double(matrix.layout.byteCount) / Double(max(1, n * k)), decimals: 2)) bits/weight; file: "
-      + "\(formatted(quantized.bitsPerWeight, decimals: 2))); dequantize+sgemm error \(formatted(dequantizedError, decimals: 5))"
-    return (rows, note)
+    let summary = QGemmProblemSummary(
+      shape: shapeText, source: problem.source, quantizeMilliseconds: quantizeSeconds * 1e3, repackMilliseconds: repackSeconds * 1e3,
+      packedBytes: matrix.layout.byteCount, packedBitsPerWeight: 8 * Double(matrix.layout.byteCount) / Double(max(1, n * k)),
+      fileBitsPerWeight: quantized.bitsPerWeight, dequantizeSgemmError: dequantizedError)
+    return (rows, summary)
   }
 }
 
@@ -334,6 +335,26 @@ struct QGemmRow: Codable, Sendable {
   var relativeError: Double?
 }
 
+/// What one problem's weights cost and how accurate they are.
+struct QGemmProblemSummary: Codable, Sendable {
+  var shape: String
+  var source: String
+  var quantizeMilliseconds: Double
+  /// `QuantizedMatrix(tensor)`: unpack + repack.
+  var repackMilliseconds: Double
+  var packedBytes: Int
+  var packedBitsPerWeight: Double
+  var fileBitsPerWeight: Double
+  /// ‖x·Ŵᵀ − x·Wᵀ‖/‖x·Wᵀ‖ with Ŵ materialised in Float32 (SGEMM).
+  var dequantizeSgemmError: Double
+
+  var text: String {
+    "\(shape) (\(source)): quantized in \(formatted(quantizeMilliseconds)) ms, repacked in \(formatted(repackMilliseconds)) ms "
+      + "into \(formattedBytes(packedBytes)) (\(formatted(packedBitsPerWeight, decimals: 2)) bits/weight; in the file "
+      + "\(formatted(fileBitsPerWeight, decimals: 2))); dequantize+sgemm error \(formatted(dequantizeSgemmError, decimals: 5))"
+  }
+}
+
 /// The report of `bench qgemm`.
 struct QGemmReport: Codable, Sendable {
   var cpu: String
@@ -343,7 +364,7 @@ struct QGemmReport: Codable, Sendable {
   var repeats: Int
   var clock: String
   var loadAverage: String
-  var notes: [String]
+  var problems: [QGemmProblemSummary]
   var rows: [QGemmRow]
 
   func render(_ format: OutputFormat) throws -> String {
@@ -359,6 +380,6 @@ struct QGemmReport: Codable, Sendable {
     }
     if format == .csv { return table.renderCSV() }
     return "CPU: \(cpu)\nweights: \(scheme); threads \(threads); best/median of \(repeats) repeats (\(clock) clock); load average \(loadAverage)\n"
-      + notes.map { "  " + $0 + "\n" }.joined() + "\n" + table.render()
+      + problems.map { "  " + $0.text + "\n" }.joined() + "\n" + table.render()
   }
 }
