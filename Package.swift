@@ -51,6 +51,7 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadCore",
     dependencies: ["CArrowheadCPU"],
+    exclude: ["README.md"],
     swiftSettings: optimized,
     // Core refers weakly to `arrowhead_builtin_backends`, defined by the `Arrowhead` module
     // when an application links it (see arrowhead_builtin.h). ELF linkers accept an
@@ -82,6 +83,12 @@ var targets: [Target] = [
       "ArrowheadCore", "ArrowheadQuant", "ArrowheadIO", "CArrowheadCPU",
       .product(name: "HeapModule", package: "swift-collections"),
     ],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadTokenizer",
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
@@ -138,6 +145,7 @@ var targets: [Target] = [
     name: "arrowhead",
     dependencies: [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
+      "ArrowheadTokenizer",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   ),
@@ -168,6 +176,11 @@ var targets: [Target] = [
     dependencies: ["ArrowheadSearch", "Arrowhead"]
   ),
   .testTarget(
+    name: "ArrowheadTokenizerTests",
+    dependencies: ["ArrowheadTokenizer", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Fixtures"]
+  ),
+  .testTarget(
     name: "ArrowheadCLITests",
     dependencies: ["arrowhead", "ArrowheadTestSupport"]
   ),
@@ -185,6 +198,29 @@ for variant in simdVariants {
   )
 }
 
+// MARK: - C ABI (libArrowheadC; the Python package in python/ loads it)
+//
+// The header lives in the C target; the Swift target implements each declaration with
+// `@c @implementation` (Swift 6.3), so the compiler checks every signature against
+// arrowhead.h. Older compilers build everything else.
+var cABIProducts: [Product] = []
+#if compiler(>=6.3)
+targets += [
+  .target(name: "CArrowhead", path: "Sources/CArrowhead"),
+  .target(
+    name: "ArrowheadC",
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "CArrowhead"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .testTarget(
+    name: "ArrowheadCTests",
+    dependencies: ["ArrowheadC", "CArrowhead"]
+  ),
+]
+cABIProducts.append(.library(name: "ArrowheadC", type: .dynamic, targets: ["ArrowheadC"]))
+#endif
+
 let package = Package(
   name: "Arrowhead",
   products: [
@@ -193,9 +229,10 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
+    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
     .library(name: "ArrowheadConformance", targets: ["ArrowheadConformance"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
-  ],
+  ] + cABIProducts,
   traits: [
     .trait(
       name: openBLASTrait,

@@ -11,6 +11,7 @@
 #      engine_vs_numpy.py  SGEMM, small GEMM, dot/L2, distance matrix vs OpenBLAS, numpy
 #      quant_compare.py    quantization error/time vs numpy min-max, gguf, HQQ port, grid port
 #      search_compare.py   flat vs faiss; HNSW vs faiss, hnswlib, usearch; int8 storage
+#      tokenize_compare.py WordPiece tokenizer vs HF tokenizers: identical ids, texts/s
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
 #    generated performance section of README.md.
 #
@@ -128,6 +129,10 @@ if [ "$quick" = 1 ]; then
   step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit 20000 \
        --sections flat,hnsw,int8 --int8-flat-only --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 \
        --json "$out/search-glove.json"
+  step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --limit 20000 --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json-out "$out/python-api.json"
+  step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --quick \
+       --json-out "$out/tokenize.json"
 else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
@@ -139,6 +144,14 @@ else
        --sections flat,hnsw --threads "$threads" --ef 16,32,64,96,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
        --threads "$threads" --ef 16,32,48,64,96,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
+  # The Python package (ctypes over libArrowheadC) vs the CLI and hnswlib's Python API, GloVe.
+  step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --limit "$glove_limit" --threads "$threads" --ef 16,32,64,96,128,256 --repeat 3 --rounds 2 \
+       --json-out "$out/python-api.json"
+  # Issue 13's tokenizer: ids and offsets vs HF tokenizers on the text corpus (10 000 texts),
+  # the held-out queries and adversarial texts; texts/s at 1 and N threads.
+  step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 --rounds 2 \
+       --json-out "$out/tokenize.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

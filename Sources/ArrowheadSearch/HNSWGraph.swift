@@ -246,6 +246,8 @@ final class SearchScratch {
   let linkCopy: UnsafeMutablePointer<UInt32>
   /// Unvisited neighbours of the node being expanded.
   let pending: UnsafeMutablePointer<UInt32>
+  /// Their distances, from one batched kernel call.
+  let pendingDistances: UnsafeMutablePointer<Float>
   /// Sorted candidate keys (results of a layer search, or a node's links with distances).
   private(set) var keys: UnsafeMutablePointer<UInt64>
   private(set) var keyCapacity: Int
@@ -266,6 +268,7 @@ final class SearchScratch {
     floats = .allocate(capacity: rows * dimension)
     linkCopy = .allocate(capacity: maxLinks + 1)
     pending = .allocate(capacity: maxLinks + 1)
+    pendingDistances = .allocate(capacity: maxLinks + 1)
     keyCapacity = 256
     keys = .allocate(capacity: keyCapacity)
     chosen = .allocate(capacity: maxLinks + 1)
@@ -278,6 +281,7 @@ final class SearchScratch {
     floats.deallocate()
     linkCopy.deallocate()
     pending.deallocate()
+    pendingDistances.deallocate()
     keys.deallocate()
     chosen.deallocate()
     pruned.deallocate()

@@ -181,9 +181,12 @@ struct HNSWWorker<Space: DistanceSpace> {
         pendingCount += 1
       }
       for i in 0..<pendingCount { distance.prefetch(pending[i]) }
+      // One batched kernel call for all of them (one dispatch instead of one per neighbour).
+      let pendingDistances = scratch.pendingDistances
+      distance.distances(pending, count: pendingCount, into: pendingDistances)
       for i in 0..<pendingCount {
         let candidate = pending[i]
-        let d = distance(candidate)
+        let d = pendingDistances[i]
         if results.count < ef || d < lowerBound {
           candidates.push(CandidateKey.make(d, candidate))
           if acceptsAll || accept.accepts(candidate) {
