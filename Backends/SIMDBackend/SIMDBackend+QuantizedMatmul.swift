@@ -136,7 +136,7 @@ enum SIMDQuantizedMatmul {
       }
     case .int8:
       let codes = prepared.bindMemory(to: Int8.self, capacity: m * stride)
-      arrowhead_qmm_prepare_int8(
+      prepareInt8(path)(
         x, Int64(ldx), Int64(m), Int64(layout.columns), Int64(layout.groupSize), Int64(groups), Int64(layout.paddedGroupSize),
         codes, scales, sums)
       var activations = arrowhead_qmm_int8_rows(codes: codes, scales: scales, sums: sums, rows: Int64(m), stride: Int64(stride))
@@ -177,6 +177,24 @@ enum SIMDQuantizedMatmul {
     }
     #else
     return arrowhead_qmm_weight_only_portable
+    #endif
+  }
+
+  typealias Int8Preparation = @convention(c) (
+    UnsafePointer<Float>?, Int64, Int64, Int64, Int64, Int64, Int64, UnsafeMutablePointer<Int8>?,
+    UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?
+  ) -> Void
+
+  /// The activation quantizer of a path (all give the same codes; the ISA ones are faster).
+  static func prepareInt8(_ path: QuantizedMatmulPath) -> Int8Preparation {
+    #if arch(x86_64)
+    switch path {
+    case .portable: return arrowhead_qmm_prepare_int8
+    case .avx2, .avxVNNI: return arrowhead_qmm_prepare_int8_avx2
+    case .avx512VNNI: return arrowhead_qmm_prepare_int8_avx512
+    }
+    #else
+    return arrowhead_qmm_prepare_int8
     #endif
   }
 

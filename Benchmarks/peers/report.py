@@ -23,6 +23,8 @@ import re
 import subprocess
 import sys
 
+from report_qgemm import qgemm_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 ROOT = os.path.dirname(BENCH)
@@ -300,6 +302,8 @@ class Report:
                 self.searches.append(data)
         self.tokenize = load(os.path.join(out_dir, "tokenize.json"))
         self.hl_tokenize = []  # summary lines of the tokenizer comparison
+        self.qgemm = load(os.path.join(out_dir, "qgemm.json"))  # issue 12 (report_qgemm.py)
+        self.hl_qgemm = []
         self.steps = []
         try:
             with open(os.path.join(out_dir, "steps.tsv")) as handle:
@@ -394,6 +398,9 @@ class Report:
             self.add(f"{self.python_note}.", "")
         if self.hl_tokenize:
             self.add("**Tokenizer** (WordPiece, all-MiniLM-L6-v2, vs HF tokenizers)", "", *self.hl_tokenize, "")
+        if self.hl_qgemm:
+            self.add("**Quantized matmul** (all-MiniLM-L6-v2 weights and activations; > 1: Arrowhead faster)", "",
+                     *self.hl_qgemm, "")
 
     # -- engine --------------------------------------------------------------------------
     def engine_section(self):
@@ -998,6 +1005,7 @@ class Report:
         self.search_section()
         self.python_section()
         self.tokenize_section()
+        self.hl_qgemm = qgemm_section(self)
         body = self.lines[body_start:]
         self.lines = []
         mode = self.run.get("mode", "?")

@@ -12,6 +12,7 @@
 #      quant_compare.py    quantization error/time vs numpy min-max, gguf, HQQ port, grid port
 #      search_compare.py   flat vs faiss; HNSW vs faiss, hnswlib, usearch; int8 storage
 #      tokenize_compare.py WordPiece tokenizer vs HF tokenizers: identical ids, texts/s
+#      qgemm_compare.py    quantized matmul vs torch dynamic int8, onnxruntime MatMulNBits / int8
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
 #    generated performance section of README.md.
 #
@@ -133,6 +134,8 @@ if [ "$quick" = 1 ]; then
        --limit 20000 --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json-out "$out/python-api.json"
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --quick \
        --json-out "$out/tokenize.json"
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --quick --repeats 3 \
+       --json-out "$out/qgemm.json"
 else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
@@ -152,6 +155,10 @@ else
   # the held-out queries and adversarial texts; texts/s at 1 and N threads.
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 --rounds 2 \
        --json-out "$out/tokenize.json"
+  # Issue 12's quantized matmul: W8A8 / W4 vs PyTorch dynamic int8 and onnxruntime MatMulNBits /
+  # dynamic int8 on MiniLM weights with real activations, error next to speed (~5 min).
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 \
+       --json-out "$out/qgemm.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

@@ -28,6 +28,10 @@ venv="${ARROWHEAD_PEERS_VENV:-$here/.venv}"
 data="${ARROWHEAD_PEERS_DATA:-$here/data}"
 peers="faiss-cpu hnswlib usearch gguf"
 peers="$peers tokenizers"  # issue 13: HF tokenizers (wheel), the tokenizer benchmark's peer
+# issue 12: the quantized-matmul peers (torch's dynamic int8 Linear; onnxruntime MatMulNBits and
+# dynamic int8, graphs built with onnx) and sentence-transformers for real MiniLM activations.
+# torch from PyPI is large (~5 GB with its CUDA libraries); only its CPU kernels are used.
+peers="$peers torch onnxruntime onnx sentence-transformers"
 reinstall=0
 for argument in "$@"; do
   case "$argument" in

@@ -172,6 +172,70 @@ void arrowhead_qmm_weight_only_avx2(const arrowhead_qmm_weights *w, const arrowh
   }
 }
 
+// MARK: - Int8 activations
+
+void arrowhead_qmm_prepare_int8_avx2(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                     int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums) {
+  const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF);
+  const __m256i low = _mm256_set1_epi32(-127), high = _mm256_set1_epi32(127);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const int64_t stride = groups * group_columns;
+  for (int64_t i = 0; i < rows; i++) {
+    for (int64_t g = 0; g < groups; g++) {
+      const int64_t start = g * group_size;
+      const int64_t length = columns - start < group_size ? columns - start : group_size;
+      const float *values = x + i * ldx + start;
+      int8_t *slot = codes + i * stride + g * group_columns;
+      const int64_t index = i * groups + g;
+      // max |x| on the bit patterns (see group_maximum in qmatmul_portable.c).
+      __m256i largest = _mm256_setzero_si256();
+      for (int64_t u = 0; u < length; u += 8) {
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(length - u > 8 ? 8 : length - u)), lanes);
+        const __m256i v = _mm256_castps_si256(_mm256_maskload_ps(values + u, mask));
+        largest = _mm256_max_epu32(largest, _mm256_and_si256(v, magnitude));
+      }
+      __m128i folded = _mm_max_epu32(_mm256_castsi256_si128(largest), _mm256_extracti128_si256(largest, 1));
+      folded = _mm_max_epu32(folded, _mm_shuffle_epi32(folded, 0x4E));
+      folded = _mm_max_epu32(folded, _mm_shuffle_epi32(folded, 0xB1));
+      const uint32_t bits = (uint32_t)_mm_cvtsi128_si32(folded);
+      float maximum;
+      memcpy(&maximum, &bits, 4);
+      if (bits >= 0x7F800000u || !(maximum >= 0x1p-100f)) {
+        memset(slot, 0, (size_t)group_columns);
+        scales[index] = bits >= 0x7F800000u ? __builtin_nanf("") : 0;
+        sums[index] = 0;
+        continue;
+      }
+      const __m256 reciprocal = _mm256_set1_ps(127.0f / maximum);
+      __m256i total = _mm256_setzero_si256();
+      int64_t u = 0;
+      for (; u + 8 <= length; u += 8) {
+        // vcvtps2dq rounds to nearest even (the default MXCSR mode), like the rule.
+        __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(values + u), reciprocal));
+        q = _mm256_min_epi32(_mm256_max_epi32(q, low), high);
+        const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        _mm_storel_epi64((__m128i *)(slot + u), _mm_packs_epi16(words, words));
+        total = _mm256_add_epi32(total, q);
+      }
+      __m128i sum4 = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+      sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 0x4E));
+      sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 0xB1));
+      int32_t sum = _mm_cvtsi128_si32(sum4);
+      const float r = 127.0f / maximum;
+      for (; u < length; u++) {
+        const __m128 product = _mm_set_ss(values[u] * r);
+        int32_t code = _mm_cvtss_si32(product);
+        code = code < -127 ? -127 : (code > 127 ? 127 : code);
+        slot[u] = (int8_t)code;
+        sum += code;
+      }
+      if (length < group_columns) memset(slot + length, 0, (size_t)(group_columns - length));
+      scales[index] = maximum / 127.0f;
+      sums[index] = (float)sum;
+    }
+  }
+}
+
 // MARK: - Int8 (vpmaddubsw)
 
 static const int32_t ymm_w8_code_offset = 128;

@@ -7,6 +7,7 @@
 #include "arrowhead_qmatmul.h"
 
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 /// Rounds |v| ≤ 2²² to the nearest integer, ties to even, in the default rounding mode
@@ -27,15 +28,49 @@ void arrowhead_qmm_prepare_float(const float *x, int64_t ldx, int64_t rows, int6
       const int64_t start = g * group_size;
       const int64_t length = columns - start < group_size ? columns - start : group_size;
       float *slot = destination + g * group_columns;
+      memcpy(slot, source + start, (size_t)length * sizeof(float));
       float sum = 0;
-      for (int64_t u = 0; u < length; u++) {
-        slot[u] = source[start + u];
-        sum += source[start + u];
+      {
+        // Any summation order will do (the kernels' bound covers it): let it vectorise.
+#pragma clang fp reassociate(on)
+        for (int64_t u = 0; u < length; u++) sum += slot[u];
       }
       for (int64_t u = length; u < group_columns; u++) slot[u] = 0;
       sums[i * groups + g] = sum;
     }
   }
+}
+
+/// max |x| over `length` values, and whether all are finite. On the bit patterns: for
+/// non-negative floats the IEEE order is the integer order, and NaN (≥ 0x7F800001) and ∞
+/// (0x7F800000) sort above every finite value, so one integer max (which vectorises, unlike
+/// a float max with NaN semantics) gives both.
+static inline float group_maximum(const float *values, int64_t length, int *finite) {
+  uint32_t largest = 0;
+  for (int64_t u = 0; u < length; u++) {
+    uint32_t bits;
+    memcpy(&bits, values + u, 4);
+    bits &= 0x7FFFFFFFu;
+    largest = bits > largest ? bits : largest;
+  }
+  *finite = largest < 0x7F800000u;
+  float maximum;
+  memcpy(&maximum, &largest, 4);
+  return maximum;
+}
+
+/// a = clamp(round_half_even(x·r), −127, 127) for `length` values; returns Σ a.
+static inline int32_t group_codes(const float *values, int64_t length, float reciprocal, int8_t *codes) {
+  int32_t sum = 0;
+  for (int64_t u = 0; u < length; u++) {
+    float q = round_half_even(values[u] * reciprocal);
+    q = q < -127.0f ? -127.0f : q;
+    q = q > 127.0f ? 127.0f : q;
+    const int32_t code = (int32_t)q;
+    codes[u] = (int8_t)code;
+    sum += code;
+  }
+  return sum;
 }
 
 void arrowhead_qmm_prepare_int8(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
@@ -49,36 +84,20 @@ void arrowhead_qmm_prepare_int8(const float *x, int64_t ldx, int64_t rows, int64
       const int64_t length = columns - start < group_size ? columns - start : group_size;
       const float *values = source + start;
       int8_t *slot = destination + g * group_columns;
-      float maximum = 0;
-      int finite = 1;
-      for (int64_t u = 0; u < length; u++) {
-        float magnitude = values[u] < 0 ? -values[u] : values[u];
-        finite &= magnitude <= FLT_MAX;  // false for NaN and ±∞
-        maximum = magnitude > maximum ? magnitude : maximum;
-      }
-      memset(slot, 0, (size_t)group_columns);
+      int finite;
+      const float maximum = group_maximum(values, length, &finite);
       const int64_t index = i * groups + g;
-      if (!finite) {
-        scales[index] = __builtin_nanf("");
-        sums[index] = 0;
-        continue;
-      }
       // Below 2^-100 the group counts as zero (127/max would overflow near 2^-126).
-      if (!(maximum >= 0x1p-100f)) {
-        scales[index] = 0;
+      if (!finite || !(maximum >= 0x1p-100f)) {
+        memset(slot, 0, (size_t)group_columns);
+        scales[index] = finite ? 0 : __builtin_nanf("");
         sums[index] = 0;
         continue;
       }
       const float reciprocal = 127.0f / maximum;
-      int32_t sum = 0;
-      for (int64_t u = 0; u < length; u++) {
-        float q = round_half_even(values[u] * reciprocal);
-        q = q < -127 ? -127 : (q > 127 ? 127 : q);
-        slot[u] = (int8_t)q;
-        sum += (int32_t)q;
-      }
+      sums[index] = (float)group_codes(values, length, reciprocal, slot);
+      if (length < group_columns) memset(slot + length, 0, (size_t)(group_columns - length));
       scales[index] = maximum / 127.0f;
-      sums[index] = (float)sum;
     }
   }
 }

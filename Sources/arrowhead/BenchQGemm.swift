@@ -200,11 +200,11 @@ struct BenchQGemm: ParsableCommand {
     func currentOutput() -> [Float] { Array(UnsafeBufferPointer(start: output.value, count: m * n)) }
     for mode in modes {
       var quantizedBackends: [any Backend] = backends.filter { $0.implements(mode.operation) }
-      // The other paths of each SIMD variant that this CPU runs (not what dispatch picks).
-      for variant in compiledSIMDVariants where backends.contains(where: { $0.name == variant.name }) {
-        for path in QuantizedMatmulPath.allCases where path != variant.quantizedMatmulPath {
-          if let forced = variant.withQuantizedMatmulPath(path) { quantizedBackends.append(forced) }
-        }
+      // Each path this CPU runs that no selected variant takes by itself (e.g. AVX2 where
+      // AVX-VNNI exists), once, on the lowest variant allowed to run it.
+      let selected = compiledSIMDVariants.filter { variant in backends.contains { $0.name == variant.name } }
+      for path in QuantizedMatmulPath.allCases where !selected.contains(where: { $0.quantizedMatmulPath == path }) {
+        if let forced = selected.lazy.compactMap({ $0.withQuantizedMatmulPath(path) }).first { quantizedBackends.append(forced) }
       }
       for backend in quantizedBackends {
         candidates.append(Candidate(
