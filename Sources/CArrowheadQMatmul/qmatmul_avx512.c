@@ -124,18 +124,20 @@ QMM_ALWAYS_INLINE void zmm_gemv_float(const arrowhead_qmm_weights *w, const arro
 
 // MARK: - Weight-only, M > 1
 
-/// Dequantizes panel p into tile[j·32 + half·16 + r] for every padded column j.
-static void zmm_dequantize_panel(const arrowhead_qmm_weights *w, int64_t p, float *tile, int half) {
+/// Dequantizes groups [g0, g1) of panel p into tile[j·32 + half·16 + r], j counted from
+/// the first column of g0.
+static void zmm_dequantize_panel(const arrowhead_qmm_weights *w, int64_t p, int64_t g0, int64_t g1, float *tile,
+                                 int half) {
   const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const uint8_t *panel = w->codes + p * w->panel_bytes;
   const int columns_per_line = w->container_bits == 4 ? 8 : 4;
   const int64_t lines_per_group = w->group_columns / columns_per_line;
-  for (int64_t g = 0; g < w->groups; g++) {
+  for (int64_t g = g0; g < g1; g++) {
     const int64_t index = (p * w->groups + g) * 16;
     const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
     for (int64_t l = 0; l < lines_per_group; l++) {
       const __m512i line = _mm512_loadu_si512(panel + (g * lines_per_group + l) * 64);
-      float *column = tile + ((g * lines_per_group + l) * columns_per_line) * 32 + half * 16;
+      float *column = tile + (((g - g0) * lines_per_group + l) * columns_per_line) * 32 + half * 16;
       if (columns_per_line == 8) {
         for (int c = 0; c < 8; c++) {
           _mm512_store_ps(column + c * 32, zmm_dequantize(zmm_w4_column(line, c, table), s, o, w->zero_point));
@@ -149,15 +151,26 @@ static void zmm_dequantize_panel(const arrowhead_qmm_weights *w, int64_t p, floa
   }
 }
 
-/// MR rows × NP·16 outputs over every column: y = Σ_j x[i, j]·tile[j].
+/// y[i, 16p…] (+)= v over the panel's real rows: the first depth block stores, later ones
+/// add to what is there, the last adds the bias.
+QMM_ALWAYS_INLINE void zmm_accumulate(const arrowhead_qmm_weights *w, const arrowhead_qmm_output *out, int64_t i,
+                                      int64_t p, __m512 v, int first, int last) {
+  const __mmask16 mask = zmm_row_mask(w, p);
+  float *y = out->y + i * out->ldy + 16 * p;
+  if (!first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y));
+  if (last && out->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out->bias + 16 * p));
+  _mm512_mask_storeu_ps(y, mask, v);
+}
+
+/// MR rows × NP·16 outputs over the tile's `columns` columns (from column `first_column`).
 QMM_ALWAYS_INLINE void zmm_tile_kernel(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
                                        const arrowhead_qmm_output *out, const float *tile, int64_t i0, int64_t p,
-                                       const int MR, const int NP) {
-  const int64_t columns = x->stride;
+                                       int64_t first_column, int64_t columns, int first, int last, const int MR,
+                                       const int NP) {
   __m512 acc[6][2];
   const float *rows[6];
   for (int r = 0; r < MR; r++) {
-    rows[r] = x->values + (i0 + r) * x->stride;
+    rows[r] = x->values + (i0 + r) * x->stride + first_column;
     acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   }
   for (int64_t j = 0; j < columns; j++) {
@@ -170,21 +183,22 @@ QMM_ALWAYS_INLINE void zmm_tile_kernel(const arrowhead_qmm_weights *w, const arr
     }
   }
   for (int r = 0; r < MR; r++) {
-    zmm_store(w, out, i0 + r, p, acc[r][0]);
-    if (NP == 2) zmm_store(w, out, i0 + r, p + 1, acc[r][1]);
+    zmm_accumulate(w, out, i0 + r, p, acc[r][0], first, last);
+    if (NP == 2) zmm_accumulate(w, out, i0 + r, p + 1, acc[r][1], first, last);
   }
 }
 
 QMM_ALWAYS_INLINE void zmm_tile_rows(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
-                                     const arrowhead_qmm_output *out, const float *tile, int64_t p, const int NP) {
+                                     const arrowhead_qmm_output *out, const float *tile, int64_t p, int64_t first_column,
+                                     int64_t columns, int first, int last, const int NP) {
   int64_t i = 0;
-  for (; i + 6 <= x->rows; i += 6) zmm_tile_kernel(w, x, out, tile, i, p, 6, NP);
+  for (; i + 6 <= x->rows; i += 6) zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 6, NP);
   switch (x->rows - i) {
-    case 5: zmm_tile_kernel(w, x, out, tile, i, p, 5, NP); break;
-    case 4: zmm_tile_kernel(w, x, out, tile, i, p, 4, NP); break;
-    case 3: zmm_tile_kernel(w, x, out, tile, i, p, 3, NP); break;
-    case 2: zmm_tile_kernel(w, x, out, tile, i, p, 2, NP); break;
-    case 1: zmm_tile_kernel(w, x, out, tile, i, p, 1, NP); break;
+    case 5: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 5, NP); break;
+    case 4: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 4, NP); break;
+    case 3: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 3, NP); break;
+    case 2: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 2, NP); break;
+    case 1: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 1, NP); break;
     default: break;
   }
 }
@@ -198,61 +212,19 @@ void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arro
     for (; p < panel_end; p++) zmm_gemv_float(w, x, out, 0, p, 1);
     return;
   }
+  // Depth blocks of about 4096 columns: a panel pair's dequantized block (≤ 512 KiB) stays in
+  // L2 while every row block streams over it (measured: blocks of 128–512 columns, in L1,
+  // cost more in partial-sum loads and stores than they save).
   float *tile = (float *)zmm_aligned(scratch);
-  int64_t p = panel_begin;
-  for (; p + 2 <= panel_end; p += 2) {
-    zmm_dequantize_panel(w, p, tile, 0);
-    zmm_dequantize_panel(w, p + 1, tile, 1);
-    zmm_tile_rows(w, x, out, tile, p, 2);
-  }
-  if (p < panel_end) {
-    zmm_dequantize_panel(w, p, tile, 0);
-    zmm_tile_rows(w, x, out, tile, p, 1);
-  }
-}
-
-// MARK: - Int8 activations (AVX-512 F/BW)
-
-void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
-                                       int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums) {
-  const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
-  const __m512i low = _mm512_set1_epi32(-127), high = _mm512_set1_epi32(127);
-  const int64_t stride = groups * group_columns;
-  for (int64_t i = 0; i < rows; i++) {
-    for (int64_t g = 0; g < groups; g++) {
-      const int64_t start = g * group_size;
-      const int64_t length = columns - start < group_size ? columns - start : group_size;
-      const float *values = x + i * ldx + start;
-      int8_t *slot = codes + i * stride + g * group_columns;
-      const int64_t index = i * groups + g;
-      // max |x| on the bit patterns (see group_maximum in qmatmul_portable.c).
-      __m512i largest = _mm512_setzero_si512();
-      for (int64_t u = 0; u < length; u += 16) {
-        const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
-        largest = _mm512_max_epu32(largest, _mm512_and_si512(_mm512_maskz_loadu_epi32(mask, values + u), magnitude));
-      }
-      const uint32_t bits = (uint32_t)_mm512_reduce_max_epu32(largest);
-      float maximum;
-      memcpy(&maximum, &bits, 4);
-      if (bits >= 0x7F800000u || !(maximum >= 0x1p-100f)) {
-        memset(slot, 0, (size_t)group_columns);
-        scales[index] = bits >= 0x7F800000u ? __builtin_nanf("") : 0;
-        sums[index] = 0;
-        continue;
-      }
-      const __m512 reciprocal = _mm512_set1_ps(127.0f / maximum);
-      __m512i total = _mm512_setzero_si512();
-      for (int64_t u = 0; u < length; u += 16) {
-        const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
-        // vcvtps2dq rounds to nearest even (the default MXCSR mode), like the rule.
-        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask, values + u), reciprocal));
-        q = _mm512_min_epi32(_mm512_max_epi32(q, low), high);
-        _mm512_mask_cvtsepi32_storeu_epi8(slot + u, mask, q);
-        total = _mm512_add_epi32(total, q);
-      }
-      if (length < group_columns) memset(slot + length, 0, (size_t)(group_columns - length));
-      scales[index] = maximum / 127.0f;
-      sums[index] = (float)_mm512_reduce_add_epi32(total);
+  const int64_t block = w->group_columns >= 4096 ? 1 : 4096 / w->group_columns;
+  for (int64_t p = panel_begin; p < panel_end; p += 2) {
+    const int NP = p + 2 <= panel_end ? 2 : 1;
+    for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
+      const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
+      for (int n = 0; n < NP; n++) zmm_dequantize_panel(w, p + n, g0, g1, tile, n);
+      const int64_t first_column = g0 * w->group_columns, columns = (g1 - g0) * w->group_columns;
+      if (NP == 2) zmm_tile_rows(w, x, out, tile, p, first_column, columns, g0 == 0, g1 == w->groups, 2);
+      else zmm_tile_rows(w, x, out, tile, p, first_column, columns, g0 == 0, g1 == w->groups, 1);
     }
   }
 }
@@ -335,10 +307,10 @@ static void zmm_unpack_panel(const arrowhead_qmm_weights *w, int64_t p, uint8_t 
   }
 }
 
-/// MR rows × NP panels (8-bit lines at `lines[0]`, `lines[1]`), every group.
+/// MR rows × NP panels (8-bit lines at `lines[0]`, `lines[1]`), groups [g0, g1).
 QMM_ALWAYS_INLINE void zmm_int8_kernel(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                                        const arrowhead_qmm_output *out, const uint8_t *const *lines, int64_t i0,
-                                       int64_t p, const int MR, const int NP) {
+                                       int64_t p, int64_t g0, int64_t g1, const int MR, const int NP) {
   const int64_t quads = w->group_columns / 4;
   __m512 y[4][2];
   const int8_t *rows[4];
@@ -346,7 +318,7 @@ QMM_ALWAYS_INLINE void zmm_int8_kernel(const arrowhead_qmm_weights *w, const arr
     rows[r] = x->codes + (i0 + r) * x->stride;
     y[r][0] = y[r][1] = _mm512_setzero_ps();
   }
-  for (int64_t g = 0; g < w->groups; g++) {
+  for (int64_t g = g0; g < g1; g++) {
     __m512i acc[4][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
     const uint8_t *line0 = lines[0] + g * quads * 64, *line1 = NP == 2 ? lines[1] + g * quads * 64 : line0;
@@ -371,20 +343,26 @@ QMM_ALWAYS_INLINE void zmm_int8_kernel(const arrowhead_qmm_weights *w, const arr
     }
   }
   for (int r = 0; r < MR; r++) {
-    for (int n = 0; n < NP; n++) zmm_store(w, out, i0 + r, p + n, y[r][n]);
+    for (int n = 0; n < NP; n++) zmm_accumulate(w, out, i0 + r, p + n, y[r][n], g0 == 0, g1 == w->groups);
   }
 }
 
+/// Every activation row × NP panels, in depth blocks of about 512 columns so that the
+/// panels' block of codes (≤ 32 KiB) stays in L1 while every row block passes over it.
 QMM_ALWAYS_INLINE void zmm_int8_rows(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                                      const arrowhead_qmm_output *out, const uint8_t *const *lines, int64_t p,
                                      const int NP) {
-  int64_t i = 0;
-  for (; i + 4 <= x->rows; i += 4) zmm_int8_kernel(w, x, out, lines, i, p, 4, NP);
-  switch (x->rows - i) {
-    case 3: zmm_int8_kernel(w, x, out, lines, i, p, 3, NP); break;
-    case 2: zmm_int8_kernel(w, x, out, lines, i, p, 2, NP); break;
-    case 1: zmm_int8_kernel(w, x, out, lines, i, p, 1, NP); break;
-    default: break;
+  const int64_t block = w->group_columns >= 512 ? 1 : 512 / w->group_columns;
+  for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
+    const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
+    int64_t i = 0;
+    for (; i + 4 <= x->rows; i += 4) zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 4, NP);
+    switch (x->rows - i) {
+      case 3: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 3, NP); break;
+      case 2: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 2, NP); break;
+      case 1: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 1, NP); break;
+      default: break;
+    }
   }
 }
 

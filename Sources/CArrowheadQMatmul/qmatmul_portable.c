@@ -107,11 +107,13 @@ size_t arrowhead_qmm_scratch_bytes(const arrowhead_qmm_weights *w) {
   return (size_t)(w->groups * w->group_columns) * 32 * sizeof(float) + 64;
 }
 
-/// The code of (row r of the panel, padded column j).
-static inline uint8_t panel_code(const uint8_t *panel, int64_t j, int r, int container_bits) {
-  if (container_bits == 8) return panel[(j >> 2) * 64 + 4 * r + (j & 3)];
-  const uint8_t byte = panel[(j >> 3) * 64 + 4 * r + (j & 3)];
-  return (j & 4) ? (uint8_t)(byte >> 4) : (uint8_t)(byte & 15);
+/// The codes of column c of a 64-byte line (16 rows × 4 columns of bytes, or × 8 columns of
+/// nibbles), one per row: row r's codes are the 32-bit word r of the line, column c at bits
+/// 8c (bytes), 8c or 8(c − 4) + 4 (nibbles). Shifts and masks on words vectorise on any ISA.
+static inline void line_codes(const uint32_t *words, int c, int container_bits, int32_t *codes) {
+  const int shift = container_bits == 8 ? 8 * c : (c < 4 ? 8 * c : 8 * (c - 4) + 4);
+  const uint32_t mask = container_bits == 8 ? 0xFFu : 0x0Fu;
+  for (int r = 0; r < 16; r++) codes[r] = (int32_t)((words[r] >> shift) & mask);
 }
 
 static inline void *aligned64(void *scratch) {
@@ -127,33 +129,91 @@ static void store_panel(const arrowhead_qmm_weights *w, const arrowhead_qmm_outp
   for (int64_t r = 0; r < count; r++) y[r] = out->bias ? values[r] + out->bias[first + r] : values[r];
 }
 
+/// One activation row: Σ_g s·Σq·x + m·Σx (or s·(Σq·x − z·Σx)) per output, streaming the codes.
+static void portable_gemv_float(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                const arrowhead_qmm_output *out, int64_t p) {
+  const int columns_per_line = w->container_bits == 4 ? 8 : 4;
+  const int64_t lines_per_group = w->group_columns / columns_per_line;
+  const uint8_t *panel = w->codes + p * w->panel_bytes;
+  float y[16] = {0};
+  for (int64_t g = 0; g < w->groups; g++) {
+    float acc[16] = {0};
+    for (int64_t l = 0; l < lines_per_group; l++) {
+      uint32_t words[16];
+      memcpy(words, panel + (g * lines_per_group + l) * 64, 64);
+      const float *xl = x->values + g * w->group_columns + l * columns_per_line;
+      for (int c = 0; c < columns_per_line; c++) {
+        int32_t codes[16];
+        line_codes(words, c, w->container_bits, codes);
+        const float value = xl[c];
+        for (int r = 0; r < 16; r++) acc[r] += (float)codes[r] * value;
+      }
+    }
+    const float *s = w->scales + (p * w->groups + g) * 16, *o = w->offsets + (p * w->groups + g) * 16;
+    const float sum = x->sums[g];
+    for (int r = 0; r < 16; r++) {
+      if (w->zero_point) {
+        const float centred = acc[r] - o[r] * sum;
+        y[r] += centred * s[r];
+      } else {
+        const float scaled = acc[r] * s[r];
+        y[r] += scaled + o[r] * sum;
+      }
+    }
+  }
+  store_panel(w, out, 0, p, y);
+}
+
 void arrowhead_qmm_weight_only_portable(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
                                         const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
                                         void *scratch) {
+  if (x->rows == 1) {
+    for (int64_t p = panel_begin; p < panel_end; p++) portable_gemv_float(w, x, out, p);
+    return;
+  }
   const int64_t columns = w->groups * w->group_columns;
+  const int columns_per_line = w->container_bits == 4 ? 8 : 4;
+  const int64_t lines_per_group = w->group_columns / columns_per_line;
   float *tile = (float *)aligned64(scratch);  // tile[j·16 + r] = ŵ(r, j)
   for (int64_t p = panel_begin; p < panel_end; p++) {
     const uint8_t *panel = w->codes + p * w->panel_bytes;
     for (int64_t g = 0; g < w->groups; g++) {
       const float *s = w->scales + (p * w->groups + g) * 16, *o = w->offsets + (p * w->groups + g) * 16;
-      for (int64_t u = 0; u < w->group_columns; u++) {
-        const int64_t j = g * w->group_columns + u;
-        for (int r = 0; r < 16; r++) {
-          const float q = (float)panel_code(panel, j, r, w->container_bits);
-          // Mul then add, as the quantizer's dequantize (no FMA).
-          float product;
-          if (w->zero_point) {
-            const float difference = q - o[r];
-            product = difference * s[r];
-          } else {
-            product = q * s[r];
-            product = product + o[r];
+      for (int64_t l = 0; l < lines_per_group; l++) {
+        uint32_t words[16];
+        memcpy(words, panel + (g * lines_per_group + l) * 64, 64);
+        for (int c = 0; c < columns_per_line; c++) {
+          int32_t codes[16];
+          line_codes(words, c, w->container_bits, codes);
+          float *column = tile + ((g * lines_per_group + l) * columns_per_line + c) * 16;
+          for (int r = 0; r < 16; r++) {
+            // Mul then add, as the quantizer's dequantize (no FMA).
+            const float q = (float)codes[r];
+            if (w->zero_point) {
+              const float difference = q - o[r];
+              column[r] = difference * s[r];
+            } else {
+              const float product = q * s[r];
+              column[r] = product + o[r];
+            }
           }
-          tile[j * 16 + r] = product;
         }
       }
     }
-    for (int64_t i = 0; i < x->rows; i++) {
+    int64_t i = 0;
+    for (; i + 4 <= x->rows; i += 4) {
+      const float *row = x->values + i * x->stride;
+      float acc[4][16] = {{0}};
+      for (int64_t j = 0; j < columns; j++) {
+        const float *t = tile + j * 16;
+        for (int k = 0; k < 4; k++) {
+          const float value = row[k * x->stride + j];
+          for (int r = 0; r < 16; r++) acc[k][r] += t[r] * value;
+        }
+      }
+      for (int k = 0; k < 4; k++) store_panel(w, out, i + k, p, acc[k]);
+    }
+    for (; i < x->rows; i++) {
       const float *row = x->values + i * x->stride;
       float acc[16] = {0};
       for (int64_t j = 0; j < columns; j++) {
@@ -169,12 +229,21 @@ void arrowhead_qmm_weight_only_portable(const arrowhead_qmm_weights *w, const ar
 void arrowhead_qmm_int8_portable(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                                  const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
                                  void *scratch) {
-  const int64_t columns = w->groups * w->group_columns;
-  uint8_t *tile = (uint8_t *)aligned64(scratch);  // tile[j·16 + r] = q(r, j)
+  const int columns_per_line = w->container_bits == 4 ? 8 : 4;
+  const int64_t lines_per_group = w->group_columns / columns_per_line;
+  int16_t *tile = (int16_t *)aligned64(scratch);  // tile[j·16 + r] = q(r, j)
   for (int64_t p = panel_begin; p < panel_end; p++) {
     const uint8_t *panel = w->codes + p * w->panel_bytes;
-    for (int64_t j = 0; j < columns; j++) {
-      for (int r = 0; r < 16; r++) tile[j * 16 + r] = panel_code(panel, j, r, w->container_bits);
+    const int64_t lines = w->groups * lines_per_group;
+    for (int64_t l = 0; l < lines; l++) {
+      uint32_t words[16];
+      memcpy(words, panel + l * 64, 64);
+      for (int c = 0; c < columns_per_line; c++) {
+        int32_t codes[16];
+        line_codes(words, c, w->container_bits, codes);
+        int16_t *column = tile + (l * columns_per_line + c) * 16;
+        for (int r = 0; r < 16; r++) column[r] = (int16_t)codes[r];
+      }
     }
     for (int64_t i = 0; i < x->rows; i++) {
       const int8_t *row = x->codes + i * x->stride;
@@ -183,9 +252,10 @@ void arrowhead_qmm_int8_portable(const arrowhead_qmm_weights *w, const arrowhead
         int32_t acc[16] = {0};
         for (int64_t u = 0; u < w->group_columns; u++) {
           const int64_t j = g * w->group_columns + u;
-          const int32_t a = row[j];
-          const uint8_t *q = tile + j * 16;
-          for (int r = 0; r < 16; r++) acc[r] += (int32_t)q[r] * a;
+          const int16_t a = row[j];
+          const int16_t *q = tile + j * 16;
+          // |q·a| ≤ 255·127 < 2¹⁵: 16-bit products (pmullw on SSE2), 32-bit sums.
+          for (int r = 0; r < 16; r++) acc[r] += (int16_t)(q[r] * a);
         }
         const float t = x->scales[i * w->groups + g], sum = x->sums[i * w->groups + g];
         const float *s = w->scales + (p * w->groups + g) * 16, *o = w->offsets + (p * w->groups + g) * 16;
