@@ -117,7 +117,7 @@ var targets: [Target] = [
   // Backends -----------------------------------------------------------------------------
   .target(
     name: "ArrowheadSIMD",
-    dependencies: ["ArrowheadCore"],
+    dependencies: ["ArrowheadCore", "CArrowheadQMatmul"],
     path: "Backends/SIMDBackend",
     swiftSettings: optimized
   ),
@@ -130,6 +130,15 @@ var targets: [Target] = [
 
   // Internal C modules (no API stability promise) ------------------------------------------
   .target(name: "CArrowheadCPU", path: "Sources/CArrowheadCPU"),
+  // The quantized-matmul inner loops: one C file per ISA (`target` attributes), chosen at
+  // run time by the SIMD backend. Optimised in debug builds too; no FP contraction, so that
+  // "mul then add" stays two roundings where the dequantize semantics require it.
+  .target(
+    name: "CArrowheadQMatmul",
+    path: "Sources/CArrowheadQMatmul",
+    exclude: ["README.md"],
+    cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+  ),
   .systemLibrary(
     name: "COpenBLAS",
     path: "Backends/OpenBLAS/COpenBLAS",

@@ -23,6 +23,8 @@ import re
 import subprocess
 import sys
 
+from report_qgemm import qgemm_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 ROOT = os.path.dirname(BENCH)
@@ -302,6 +304,8 @@ class Report:
         self.hl_tokenize = []  # summary lines of the tokenizer comparison
         self.embed = load(os.path.join(out_dir, "embed.json"))
         self.hl_embed = []  # summary lines of the sentence-embedding comparison
+        self.qgemm = load(os.path.join(out_dir, "qgemm.json"))  # issue 12 (report_qgemm.py)
+        self.hl_qgemm = []
         self.steps = []
         try:
             with open(os.path.join(out_dir, "steps.tsv")) as handle:
@@ -399,6 +403,9 @@ class Report:
         if self.hl_embed:
             self.add("**Sentence embeddings** (all-MiniLM-L6-v2, Float32, vs sentence-transformers and onnxruntime)", "",
                      *self.hl_embed, "")
+        if self.hl_qgemm:
+            self.add("**Quantized matmul** (all-MiniLM-L6-v2 weights and activations; > 1: Arrowhead faster)", "",
+                     *self.hl_qgemm, "")
 
     # -- engine --------------------------------------------------------------------------
     def engine_section(self):
@@ -1090,6 +1097,7 @@ class Report:
         self.python_section()
         self.tokenize_section()
         self.embed_section()
+        self.hl_qgemm = qgemm_section(self)
         body = self.lines[body_start:]
         self.lines = []
         mode = self.run.get("mode", "?")

@@ -14,6 +14,7 @@
 #      tokenize_compare.py WordPiece tokenizer vs HF tokenizers: identical ids, texts/s
 #      embed_compare.py    sentence embeddings vs sentence-transformers, onnxruntime f32/int8:
 #                          texts/s, cosine, recall@10 of index search, peak memory
+#      qgemm_compare.py    quantized matmul vs torch dynamic int8, onnxruntime MatMulNBits / int8
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
 #    generated performance section of README.md.
 #
@@ -136,6 +137,8 @@ if [ "$quick" = 1 ]; then
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --quick \
        --json-out "$out/tokenize.json"
   step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --quick --json-out "$out/embed.json"
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --quick --repeats 3 \
+       --json-out "$out/qgemm.json"
 else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
@@ -161,6 +164,10 @@ else
   # of the corpus (sentence-transformers, ~10 minutes on 2 cores) are cached under data/.
   step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --speed-texts 512 \
        --json-out "$out/embed.json"
+  # Issue 12's quantized matmul: W8A8 / W4 vs PyTorch dynamic int8 and onnxruntime MatMulNBits /
+  # dynamic int8 on MiniLM weights with real activations, error next to speed (~5 min).
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 \
+       --json-out "$out/qgemm.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

@@ -28,10 +28,12 @@ venv="${ARROWHEAD_PEERS_VENV:-$here/.venv}"
 data="${ARROWHEAD_PEERS_DATA:-$here/data}"
 peers="faiss-cpu hnswlib usearch gguf"
 peers="$peers tokenizers"  # issue 13: HF tokenizers (wheel), the tokenizer benchmark's peer
-# issue 13: the encoder benchmark's peers (embed_compare.py). sentence-transformers pulls
-# torch from PyPI (the CUDA build, ~5 GB installed; the CPU is all it uses here); onnx is
-# what torch.onnx writes the exported model with.
-peers="$peers sentence-transformers onnxruntime onnx"
+# issues 12 and 13: the encoder benchmark's peers (embed_compare.py) and the quantized-matmul
+# peers (qgemm_compare.py: torch's dynamic int8 Linear; onnxruntime MatMulNBits and dynamic
+# int8, graphs built with onnx; sentence-transformers for real MiniLM activations).
+# sentence-transformers pulls torch from PyPI (the CUDA build, ~5 GB installed; only its CPU
+# kernels are used here).
+peers="$peers torch sentence-transformers onnxruntime onnx"
 reinstall=0
 for argument in "$@"; do
   case "$argument" in

@@ -6,14 +6,14 @@ import Foundation
 /// `arrowhead bench`: the backends side by side on one operation, best/median of repeats.
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Benchmark backends side by side (gemm, gemv, dot, distances), or the tokenizer.",
+    abstract: "Benchmark backends side by side (gemm, gemv, dot, distances, qgemm), or the tokenizer.",
     discussion: """
       Every repeat runs each backend once in turn, so a noisy neighbour slows them alike.
       Rows marked 'dispatched' go through Engine's checked API with the automatic choice.
       GFLOP/s uses the best sample; '% peak' divides by the measured single-core peak of
       the best SIMD variant times the thread count.
       """,
-    subcommands: [BenchGemm.self, BenchGemv.self, BenchDot.self, BenchDistances.self, BenchTokenize.self]
+    subcommands: [BenchGemm.self, BenchGemv.self, BenchDot.self, BenchDistances.self, BenchTokenize.self, BenchQGemm.self]
   )
 }
 
