@@ -51,7 +51,13 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadCore",
     dependencies: ["CArrowheadCPU"],
-    swiftSettings: optimized
+    swiftSettings: optimized,
+    // Core refers weakly to `arrowhead_builtin_backends`, defined by the `Arrowhead` module
+    // when an application links it (see arrowhead_builtin.h). ELF linkers accept an
+    // unresolved weak reference; Apple's needs to be told.
+    linkerSettings: [
+      .unsafeFlags(["-Xlinker", "-U", "-Xlinker", "_arrowhead_builtin_backends"], .when(platforms: [.macOS, .iOS]))
+    ]
   ),
   .target(
     name: "ArrowheadIO",
@@ -60,20 +66,20 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadQuant",
-    dependencies: ["Arrowhead", "ArrowheadIO"],
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
   .target(
     name: "ArrowheadOptimize",
-    dependencies: ["Arrowhead", "ArrowheadQuant"],
+    dependencies: ["ArrowheadCore", "ArrowheadQuant"],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
   .target(
     name: "ArrowheadSearch",
     dependencies: [
-      "Arrowhead", "ArrowheadQuant", "ArrowheadIO", "CArrowheadCPU",
+      "ArrowheadCore", "ArrowheadQuant", "ArrowheadIO", "CArrowheadCPU",
       .product(name: "HeapModule", package: "swift-collections"),
     ],
     exclude: ["README.md"],
@@ -83,20 +89,19 @@ var targets: [Target] = [
     name: "Arrowhead",
     dependencies: [
       "ArrowheadCore",
-      "ArrowheadReference",
       "ArrowheadSIMD",
       .target(name: "ArrowheadOpenBLAS", condition: .when(traits: [openBLASTrait])),
     ] + simdVariants.map { .target(name: $0.target) },
     swiftSettings: optimized
   ),
 
-  // Backends -----------------------------------------------------------------------------
+  // The conformance suite as a product: third-party backends run the checks ours pass.
   .target(
-    name: "ArrowheadReference",
-    dependencies: ["ArrowheadCore"],
-    path: "Backends/Reference",
-    swiftSettings: optimized
+    name: "ArrowheadConformance",
+    dependencies: ["ArrowheadCore"]
   ),
+
+  // Backends -----------------------------------------------------------------------------
   .target(
     name: "ArrowheadSIMD",
     dependencies: ["ArrowheadCore"],
@@ -105,7 +110,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadOpenBLAS",
-    dependencies: ["ArrowheadCore", "ArrowheadReference", "COpenBLAS"],
+    dependencies: ["ArrowheadCore", "COpenBLAS"],
     path: "Backends/OpenBLAS/Backend",
     swiftSettings: optimized
   ),
@@ -131,11 +136,11 @@ var targets: [Target] = [
   // Tests --------------------------------------------------------------------------------
   .testTarget(
     name: "ArrowheadCoreTests",
-    dependencies: ["Arrowhead"]
+    dependencies: ["Arrowhead", "ArrowheadConformance"]
   ),
   .testTarget(
     name: "ArrowheadIOTests",
-    dependencies: ["ArrowheadIO"]
+    dependencies: ["ArrowheadIO", "Arrowhead"]
   ),
   .target(
     name: "ArrowheadTestSupport",
@@ -143,15 +148,15 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadQuantTests",
-    dependencies: ["ArrowheadQuant", "ArrowheadTestSupport"]
+    dependencies: ["ArrowheadQuant", "Arrowhead", "ArrowheadTestSupport"]
   ),
   .testTarget(
     name: "ArrowheadOptimizeTests",
-    dependencies: ["ArrowheadOptimize", "ArrowheadTestSupport"]
+    dependencies: ["ArrowheadOptimize", "Arrowhead", "ArrowheadTestSupport"]
   ),
   .testTarget(
     name: "ArrowheadSearchTests",
-    dependencies: ["ArrowheadSearch"]
+    dependencies: ["ArrowheadSearch", "Arrowhead"]
   ),
   .testTarget(
     name: "ArrowheadCLITests",
@@ -179,6 +184,7 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
+    .library(name: "ArrowheadConformance", targets: ["ArrowheadConformance"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ],
   traits: [

@@ -173,3 +173,23 @@ enum SIMDDistances {
     return total
   }
 }
+
+// MARK: - Exported kernels
+
+extension SIMDKernels {
+  public static func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    SIMDDistances.squaredDistance(count, x, y)
+  }
+
+  public static func distances(
+    _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
+    queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
+    queryNorms: UnsafePointer<Float>?, baseNorms: UnsafePointer<Float>?,
+    _ out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int
+  ) {
+    SIMDDistances.run(
+      metric, queryCount: queryCount, baseCount: baseCount, dimension: dimension,
+      queries: queries, ldq: ldq, base: base, ldb: ldb, queryNorms: queryNorms, baseNorms: baseNorms,
+      out, ldo: ldo, threads: threads)
+  }
+}

@@ -511,3 +511,19 @@ enum SIMDGemm {
     return vector
   }
 }
+
+// MARK: - Exported kernels
+
+extension SIMDKernels {
+  public static func gemm(
+    _ transposeA: Transpose, _ transposeB: Transpose, rows: Int, columns: Int, depth: Int, alpha: Float,
+    _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+  ) {
+    let problem: GemmOperands = (
+      rows: rows, columns: columns, depth: depth,
+      a: a, lda: lda, transposeA: transposeA == .transposed,
+      b: b, ldb: ldb, transposeB: transposeB == .transposed, c: c, ldc: ldc)
+    SIMDGemm.run(problem, epilogue: linearEpilogue(alpha: alpha, beta: beta), threads: threads)
+  }
+}

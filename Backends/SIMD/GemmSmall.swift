@@ -6,8 +6,10 @@
 import ArrowheadCore
 
 extension SIMDGemm {
-  /// Work (m·n·k) up to which `small` is used: every dimension ≤ 64, or equivalent.
-  static let smallWork = 64 * 64 * 64
+  /// Work (m·n·k) up to which `small` is used: the engine's small size class
+  /// (`ShapeClass.smallGemmWork`, every dimension ≤ 64 or equivalent), one constant for both.
+  @inline(__always)
+  static var smallWork: Int { ShapeClass.smallGemmWork }
 
   /// C ← α·op(A)·op(B) + β·C for a small problem, single-threaded.
   static func small(_ p: GemmOperands, alpha: Float, beta: Float) {

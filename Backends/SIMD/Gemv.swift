@@ -114,3 +114,15 @@ enum SIMDGemv {
     }
   }
 }
+
+// MARK: - Exported kernels
+
+extension SIMDKernels {
+  public static func gemv(
+    _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
+    _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>,
+    threads: Int
+  ) {
+    SIMDGemv.run(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+  }
+}

@@ -166,3 +166,27 @@ extension VectorF32 {
     self = unsafeBitCast(bits, to: VectorF32.self)
   }
 }
+
+// MARK: - Exported kernels
+
+extension SIMDKernels {
+  public static func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    SIMDLevel1.dot(count, x, y)
+  }
+
+  public static func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    SIMDLevel1.axpy(count, alpha, x, y)
+  }
+
+  public static func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
+    SIMDLevel1.scale(count, alpha, x)
+  }
+
+  public static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
+    SIMDLevel1.sumOfSquares(count, x)
+  }
+
+  public static func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int {
+    SIMDLevel1.indexOfMaxMagnitude(count, x)
+  }
+}

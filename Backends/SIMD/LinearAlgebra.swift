@@ -61,3 +61,18 @@ enum SIMDLinearAlgebra {
     }
   }
 }
+
+// MARK: - Exported kernels
+
+extension SIMDKernels {
+  public static func cholesky(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) -> Int {
+    SIMDLinearAlgebra.cholesky(order: order, a, lda: lda)
+  }
+
+  public static func triangularSolve(
+    _ side: Side, _ transpose: Transpose, rows: Int, columns: Int,
+    _ l: UnsafePointer<Float>, ldl: Int, _ b: UnsafeMutablePointer<Float>, ldb: Int
+  ) {
+    SIMDLinearAlgebra.triangularSolve(side, transpose, rows: rows, columns: columns, l, ldl: ldl, b, ldb: ldb)
+  }
+}

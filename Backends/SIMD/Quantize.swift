@@ -321,3 +321,45 @@ func packMasks(bits: Int) -> PackMasks {
     low3: field4, high3: field4 << (4 * b), shift3: 32 - 4 * b
   )
 }
+
+// MARK: - Exported kernels
+
+extension SIMDKernels {
+  public static func groupMinMax(
+    count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
+    minimums: UnsafeMutablePointer<Float>, maximums: UnsafeMutablePointer<Float>
+  ) -> Bool {
+    SIMDQuantize.groupMinMax(count: count, groupSize: groupSize, x, minimums: minimums, maximums: maximums)
+  }
+
+  public static func quantize(
+    count: Int, groupSize: Int, _ x: UnsafePointer<Float>, scales: UnsafePointer<Float>,
+    offsets: UnsafePointer<Float>, form: AffineForm, maxCode: Int, _ codes: UnsafeMutablePointer<UInt8>
+  ) {
+    SIMDQuantize.quantize(
+      count: count, groupSize: groupSize, x, scales: scales, offsets: offsets, form: form, maxCode: maxCode, codes)
+  }
+
+  public static func dequantize(
+    count: Int, groupSize: Int, _ codes: UnsafePointer<UInt8>, scales: UnsafePointer<Float>,
+    offsets: UnsafePointer<Float>, form: AffineForm, _ x: UnsafeMutablePointer<Float>
+  ) {
+    SIMDQuantize.dequantize(count: count, groupSize: groupSize, codes, scales: scales, offsets: offsets, form: form, x)
+  }
+
+  public static func pack(count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>) {
+    SIMDQuantize.pack(count: count, bits: bits, codes, packed)
+  }
+
+  public static func unpack(count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>) {
+    SIMDQuantize.unpack(count: count, bits: bits, packed, codes)
+  }
+
+  public static func int8Dot(count: Int, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>) -> Int32 {
+    SIMDQuantize.int8Dot(count: count, a, b)
+  }
+
+  public static func uint8SquaredL2(count: Int, _ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int32 {
+    SIMDQuantize.uint8SquaredL2(count: count, a, b)
+  }
+}

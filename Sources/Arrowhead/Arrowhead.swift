@@ -1,6 +1,7 @@
-// Arrowhead: the engine with every backend compiled into this binary.
+// Arrowhead: the engine with every backend compiled into this binary. Applications import
+// this module; engine modules (quantizer, optimizer, search) build against ArrowheadCore
+// only and find these backends through `BackendRegistry.builtIn` at run time.
 @_exported import ArrowheadCore
-@_exported import ArrowheadReference
 @_exported import ArrowheadSIMD
 import ArrowheadSIMDBaseline
 #if canImport(ArrowheadSIMDx86v3)
@@ -13,31 +14,16 @@ import ArrowheadSIMDx86v4
 import ArrowheadOpenBLAS
 #endif
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-extension BackendRegistry {
-  /// Every backend compiled into this binary, runnable here or not: `reference`, the SIMD
-  /// variants (`simd-baseline`, and on x86-64 `simd-x86-64-v3`, `simd-x86-64-v4`) and, with
-  /// the `OpenBLAS` trait, `openblas`.
-  public static var builtIn: BackendRegistry {
-    var backends: [any Backend] = [ReferenceBackend()]
-    backends += compiledSIMDVariants.map { $0 as any Backend }
-    #if OpenBLAS
-    backends.append(OpenBLASBackend())
-    #endif
-    // Built-in names are distinct by construction.
-    return (try? BackendRegistry(backends)) ?? BackendRegistry.empty
-  }
-
-  static var empty: BackendRegistry {
-    (try? BackendRegistry([])) ?? BackendRegistry.empty
-  }
+/// The built-in backends, handed to ArrowheadCore (`BackendRegistry.builtIn`) through the
+/// C symbol it refers to weakly (see `arrowhead_builtin.h`). Not for direct use.
+@_cdecl("arrowhead_builtin_backends")
+public func arrowheadBuiltinBackends() -> UnsafeRawPointer {
+  var backends: [any Backend] = [ReferenceBackend()]
+  backends += compiledSIMDVariants.map { $0 as any Backend }
+  #if OpenBLAS
+  backends.append(OpenBLASBackend())
+  #endif
+  return UnsafeRawPointer(Unmanaged.passRetained(BuiltInBackends(backends)).toOpaque())
 }
 
 /// The ISA variants of the SIMD backend compiled into this binary, lowest level first.
@@ -60,46 +46,3 @@ public var openBLASInfo: [String: String]? { OpenBLASBackend().details }
 /// Facts about the linked OpenBLAS (nil when the `OpenBLAS` trait is off).
 public var openBLASInfo: [String: String]? { nil }
 #endif
-
-extension Engine {
-  /// The process-wide engine: built-in backends, configured from `ARROWHEAD_BACKEND` and
-  /// `ARROWHEAD_THREADS`. Created once. If the environment is invalid (unknown backend,
-  /// one this CPU cannot run, a bad thread count) it falls back to automatic selection on
-  /// all cores, prints the error once on stderr and records it in `environmentError`;
-  /// call `Engine.fromEnvironment()` to get the error thrown instead.
-  public static let `default`: Engine = {
-    switch makeFromEnvironment() {
-    case .success(let engine):
-      return engine
-    case .failure(let error):
-      StandardError.write("arrowhead: ignoring invalid environment: \(error)\n")
-      // Automatic selection over the built-in registry cannot fail: reference always runs.
-      return (try? Engine(registry: .builtIn)) ?? fallbackEngine()
-    }
-  }()
-
-  /// The error that made `Engine.default` ignore the environment, if any.
-  public static var environmentError: ArrowheadError? {
-    if case .failure(let error) = makeFromEnvironment() { return error }
-    return nil
-  }
-
-  /// The engine configured from the process environment over the built-in backends.
-  public static func fromEnvironment() throws(ArrowheadError) -> Engine {
-    try makeFromEnvironment().get()
-  }
-
-  private static func makeFromEnvironment() -> Result<Engine, ArrowheadError> {
-    do {
-      return .success(try Engine.fromEnvironment(registry: .builtIn))
-    } catch {
-      return .failure(error)
-    }
-  }
-
-  private static func fallbackEngine() -> Engine {
-    // Reached only if the built-in registry were empty, which the package forbids.
-    // swiftlint:disable:next force_try
-    return try! Engine(registry: BackendRegistry([ReferenceBackend()]))
-  }
-}

@@ -1,3 +1,5 @@
+import CArrowheadCPU
+
 /// The backends one binary holds, in registration order.
 ///
 /// The built-in registry (`BackendRegistry.builtIn`, module `Arrowhead`) lists the
@@ -42,4 +44,32 @@ public struct BackendRegistry: Sendable {
   public func runnable(on cpu: CPUInfo = .current) -> [any Backend] {
     backends.filter { $0.isRunnable(on: cpu) }
   }
+}
+
+extension BackendRegistry {
+  /// A registry of `backends` whose names the caller knows to be unique and non-empty.
+  init(unchecked backends: [any Backend]) {
+    self.backends = backends
+  }
+
+  /// Every backend compiled into this binary, runnable here or not: `reference`, the SIMD
+  /// variants (`simd-baseline`, and on x86-64 `simd-x86-64-v3`, `simd-x86-64-v4`) and, with
+  /// the `OpenBLAS` trait, `openblas` — when the application links the `Arrowhead` module,
+  /// which bundles them. A program that links only engine modules gets `reference` alone.
+  public static var builtIn: BackendRegistry {
+    guard let raw = arrowhead_builtin_backends_if_linked() else {
+      return BackendRegistry(unchecked: [ReferenceBackend()])
+    }
+    let list = Unmanaged<BuiltInBackends>.fromOpaque(raw).takeRetainedValue()
+    return BackendRegistry(unchecked: list.backends)
+  }
+}
+
+/// The list of built-in backends that the `Arrowhead` module hands to ArrowheadCore through
+/// `arrowhead_builtin_backends` (see `BackendRegistry.builtIn`). Not for other uses.
+public final class BuiltInBackends: Sendable {
+  /// The backends, reference first.
+  public let backends: [any Backend]
+  /// Wraps `backends` (names must be unique).
+  public init(_ backends: [any Backend]) { self.backends = backends }
 }

@@ -1,18 +1,24 @@
+import CArrowheadCPU
+
 /// Runs every kernel on the fastest runnable backend for its operation and size, after
 /// checking its arguments.
 ///
-/// The choice is made once, when the engine is created, from each runnable backend's
-/// `preference(for:_:)` (highest score wins; a backend whose CPU features are missing
-/// scores nothing). It can be forced for every operation (`ARROWHEAD_BACKEND=<name>`, or
-/// `forcing:`), and it is always visible: `selection(for:_:)` says which backend runs an
-/// operation and why, which is what `arrowhead probe` prints.
+/// The choice is made once, when the engine is created (`DispatchPlan`): by default from a
+/// short measurement of every candidate on this CPU, cached per CPU model and library
+/// version (`DispatchMode.measured`), or from the backends' static preferences
+/// (`ARROWHEAD_DISPATCH=static`). A backend whose CPU features are missing is never a
+/// candidate. The choice can be forced for every operation (`ARROWHEAD_BACKEND=<name>`, or
+/// `forcing:`), and it is always visible: `selection(for:_:)` and `plan` say which backend
+/// runs an operation and why, which is what `arrowhead probe` prints.
 ///
-/// Engines are immutable values, safe to share between threads.
+/// Engines are immutable values, safe to share between threads. Engine modules
+/// (quantizer, optimizer, search) call kernels only through an engine, so forcing a
+/// backend or a thread count reaches everything they do.
 ///
 /// ```swift
 /// let engine = Engine.default
 /// let c = try engine.multiply(a, b)               // gemm on the chosen backend
-/// print(engine.selection(for: .gemm, .large))     // "simd-x86-64-v3: 6×16 …"
+/// print(engine.selection(for: .gemm, .large))     // "simd-x86-64-v4: measured …"
 /// ```
 public struct Engine: Sendable {
   /// The environment variable that forces one backend for every operation.
@@ -35,11 +41,13 @@ public struct Engine: Sendable {
   public let threads: Int
   /// The backend forced for every operation, if any.
   public let forcedBackend: String?
+  /// Every decision: per (operation, size class), the backend, the reason and the
+  /// measurements behind it.
+  public let plan: DispatchPlan
 
   private let runnable: [any Backend]
-  /// The chosen backend per (operation, size class), flat: index op.ordinal·2 + shape.ordinal.
-  let table: [any Backend]
-  private let reasons: [KernelOperation: [ShapeClass: String]]
+  /// The chosen backend per slot (`KernelOperation.slot(_:)`).
+  let table: ContiguousArray<any Backend>
 
   /// Creates an engine choosing among `registry`'s backends that `cpu` can run.
   ///
@@ -48,8 +56,12 @@ public struct Engine: Sendable {
   ///   - backendName: run every operation on this backend. Throws `.unknownBackend` (with
   ///     the valid names) if it is not registered and `.backendNotRunnable` if this CPU
   ///     lacks its features — it is never run anyway, so it can never fault.
+  ///   - dispatch: how to choose among the candidates (default `.measured`). Measuring
+  ///     needs `cpu` to be the CPU this process runs on; for any other (a simulated CPU in
+  ///     a test) the static preferences decide.
   public init(
-    registry: BackendRegistry, cpu: CPUInfo = .current, threads: Int? = nil, forcing backendName: String? = nil
+    registry: BackendRegistry, cpu: CPUInfo = .current, threads: Int? = nil, forcing backendName: String? = nil,
+    dispatch: DispatchMode = .measured
   ) throws(ArrowheadError) {
     self.registry = registry
     self.cpu = cpu
@@ -60,8 +72,7 @@ public struct Engine: Sendable {
     guard !runnable.isEmpty else {
       throw .unknownBackend(name: "(none runnable)", valid: registry.names)
     }
-    var plan: [KernelOperation: [ShapeClass: Int]] = [:]
-    var reasons: [KernelOperation: [ShapeClass: String]] = [:]
+    var forced: Int?
     if let backendName {
       guard let backend = registry.backend(named: backendName) else {
         throw .unknownBackend(name: backendName, valid: registry.names)
@@ -71,35 +82,14 @@ public struct Engine: Sendable {
           name: backendName, missingFeatures: cpu.missing(backend.requiredFeatures).map(\.rawValue),
           runnable: runnable.map(\.name))
       }
-      for operation in KernelOperation.allCases {
-        for shape in ShapeClass.allCases {
-          plan[operation, default: [:]][shape] = index
-          let preference = backend.preference(for: operation, shape)
-          reasons[operation, default: [:]][shape] = "forced by \(Self.backendVariable) (\(preference.reason))"
-        }
-      }
-    } else {
-      for operation in KernelOperation.allCases {
-        for shape in ShapeClass.allCases {
-          var bestIndex = 0
-          var best = runnable[0].preference(for: operation, shape)
-          for (index, backend) in runnable.enumerated().dropFirst() {
-            let preference = backend.preference(for: operation, shape)
-            if preference.score > best.score {
-              best = preference
-              bestIndex = index
-            }
-          }
-          plan[operation, default: [:]][shape] = bestIndex
-          reasons[operation, default: [:]][shape] = best.reason
-        }
-      }
+      forced = index
     }
-    self.reasons = reasons
-    var table: [any Backend] = []
-    for operation in KernelOperation.allCases {
-      precondition(operation.ordinal == table.count / 2, "KernelOperation.ordinal must follow allCases")
-      for shape in ShapeClass.allCases { table.append(runnable[plan[operation]?[shape] ?? 0]) }
+    let plan = DispatchPlan.make(
+      runnable: runnable, cpu: cpu, threads: self.threads, forced: forced, mode: dispatch)
+    self.plan = plan
+    var table = ContiguousArray<any Backend>(repeating: runnable[plan.fallbackIndex], count: KernelOperation.tableSize)
+    for decision in plan.decisions {
+      table[decision.operation.slot(decision.shape)] = runnable[decision.backendIndex]
     }
     self.table = table
   }
@@ -110,12 +100,13 @@ public struct Engine: Sendable {
   /// The backend that runs `operation` at `shape`.
   @inline(__always)
   public func backend(for operation: KernelOperation, _ shape: ShapeClass) -> any Backend {
-    table[operation.ordinal &* 2 &+ shape.ordinal]
+    table[operation.slot(shape)]
   }
 
   /// Which backend runs `operation` at `shape`, and why.
   public func selection(for operation: KernelOperation, _ shape: ShapeClass) -> Selection {
-    Selection(backend: backend(for: operation, shape).name, reason: reasons[operation]?[shape] ?? "")
+    let decision = plan.decision(for: operation, shape)
+    return Selection(backend: backend(for: operation, shape).name, reason: decision?.reason ?? "")
   }
 
   /// A copy of this engine whose parallel kernels use `threads` threads (≥ 1). Engine
@@ -132,42 +123,89 @@ public struct Engine: Sendable {
 
   /// A copy of this engine that runs every operation on `name`.
   public func forcing(_ name: String) throws(ArrowheadError) -> Engine {
-    try Engine(registry: registry, cpu: cpu, threads: effectiveThreads, forcing: name)
+    try Engine(registry: registry, cpu: cpu, threads: effectiveThreads, forcing: name, dispatch: plan.mode)
   }
 
-  /// The engine configured from `environment` (`ARROWHEAD_BACKEND`, `ARROWHEAD_THREADS`).
+  /// The engine configured from `environment` (`ARROWHEAD_BACKEND`, `ARROWHEAD_THREADS`,
+  /// `ARROWHEAD_DISPATCH`).
   public static func fromEnvironment(
     registry: BackendRegistry, environment: [String: String] = ProcessEnvironment.current, cpu: CPUInfo = .current
   ) throws(ArrowheadError) -> Engine {
     let threads = try ThreadPolicy.threads(environment: environment, cpu: cpu)
     let forced = environment[backendVariable].flatMap { $0.isEmpty ? nil : $0 }
-    return try Engine(registry: registry, cpu: cpu, threads: threads, forcing: forced)
+    let mode = try DispatchMode(environment: environment)
+    return try Engine(registry: registry, cpu: cpu, threads: threads, forcing: forced, dispatch: mode)
+  }
+}
+
+// MARK: - The process-wide engine
+
+extension Engine {
+  /// The process-wide engine: the built-in backends (`BackendRegistry.builtIn`),
+  /// configured from `ARROWHEAD_BACKEND`, `ARROWHEAD_THREADS` and `ARROWHEAD_DISPATCH`.
+  /// Created once. If the environment is invalid (unknown backend, one this CPU cannot run,
+  /// a bad thread count or dispatch mode) it falls back to automatic selection on all
+  /// cores, prints the error once on stderr and records it in `environmentError`; call
+  /// `Engine.fromEnvironment()` to get the error thrown instead.
+  public static let `default`: Engine = {
+    switch makeFromEnvironment() {
+    case .success(let engine):
+      return engine
+    case .failure(let error):
+      StandardError.write("arrowhead: ignoring invalid environment: \(error)\n")
+      if let engine = try? Engine(registry: .builtIn) { return engine }
+      return Engine(referenceOnly: ())
+    }
+  }()
+
+  /// The error that made `Engine.default` ignore the environment, if any.
+  public static var environmentError: ArrowheadError? {
+    if case .failure(let error) = makeFromEnvironment() { return error }
+    return nil
+  }
+
+  /// The engine configured from the process environment over the built-in backends.
+  public static func fromEnvironment() throws(ArrowheadError) -> Engine {
+    try makeFromEnvironment().get()
+  }
+
+  private static func makeFromEnvironment() -> Result<Engine, ArrowheadError> {
+    do {
+      return .success(try Engine.fromEnvironment(registry: .builtIn))
+    } catch {
+      return .failure(error)
+    }
+  }
+
+  /// An engine over the reference backend alone (which always runs): the last resort.
+  private init(referenceOnly: Void) {
+    registry = BackendRegistry(unchecked: [ReferenceBackend()])
+    cpu = .current
+    threads = 1
+    forcedBackend = nil
+    runnable = registry.backends
+    plan = DispatchPlan.make(runnable: runnable, cpu: cpu, threads: 1, forced: nil, mode: .static)
+    table = ContiguousArray(repeating: runnable[0], count: KernelOperation.tableSize)
   }
 }
 
 // MARK: - Size classes
 
 extension ShapeClass {
-  /// Work (m·n·k) up to which a gemm counts as small: every dimension ≤ 64.
-  public static let smallGemmWork = 64 * 64 * 64
-  /// Order up to which a factorisation counts as small.
-  public static let smallFactorizationOrder = 96
-
-  /// The size class of a gemm of `rows × columns × depth`.
-  public static func gemm(rows: Int, columns: Int, depth: Int) -> ShapeClass {
-    rows * columns * depth <= smallGemmWork ? .small : .large
-  }
-
-  /// The size class of a queries × base distance matrix.
-  public static func distances(queries: Int, base: Int, dimension: Int) -> ShapeClass {
-    queries * base * dimension <= smallGemmWork ? .small : .large
-  }
-
-  /// The size class of a factorisation or solve of order `order`.
-  public static func factorization(order: Int) -> ShapeClass {
-    order <= smallFactorizationOrder ? .small : .large
-  }
-
   /// The size class of an element-wise or reduction kernel over `count` elements.
+  @inline(__always)
   public static func vector(count: Int) -> ShapeClass { count <= 256 ? .small : .large }
+}
+
+/// Calls `body` with the base addresses of two buffers, substituting a valid dummy
+/// pointer for an empty buffer (kernels never read it when a dimension is 0).
+@inline(__always)
+func withPlaceholder<R>(
+  _ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>,
+  _ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> R
+) -> R {
+  var dummy: Float = 0
+  return withUnsafePointer(to: &dummy) { placeholder in
+    body(x.baseAddress ?? placeholder, y.baseAddress ?? placeholder)
+  }
 }

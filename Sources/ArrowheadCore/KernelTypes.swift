@@ -47,52 +47,6 @@ public enum AffineForm: String, Sendable, Codable, CaseIterable {
   case zeroPoint
 }
 
-/// One operation of the backend protocol; the unit of dispatch.
-public enum KernelOperation: String, Sendable, Codable, CaseIterable {
-  case dot, squaredDistance, axpy, scale, sumOfSquares, indexOfMaxMagnitude
-  case gemv, gemm
-  case distances
-  case groupMinMax, quantize, dequantize, pack, unpack, int8Dot, uint8SquaredL2
-  case cholesky, triangularSolve, symmetricEigen
-
-  /// Position in `allCases` (a jump table, for O(1) dispatch).
-  public var ordinal: Int {
-    switch self {
-    case .dot: 0
-    case .squaredDistance: 1
-    case .axpy: 2
-    case .scale: 3
-    case .sumOfSquares: 4
-    case .indexOfMaxMagnitude: 5
-    case .gemv: 6
-    case .gemm: 7
-    case .distances: 8
-    case .groupMinMax: 9
-    case .quantize: 10
-    case .dequantize: 11
-    case .pack: 12
-    case .unpack: 13
-    case .int8Dot: 14
-    case .uint8SquaredL2: 15
-    case .cholesky: 16
-    case .triangularSolve: 17
-    case .symmetricEigen: 18
-    }
-  }
-
-  /// The family the operation belongs to, for reports.
-  public var family: String {
-    switch self {
-    case .dot, .squaredDistance, .axpy, .scale, .sumOfSquares, .indexOfMaxMagnitude: "level 1"
-    case .gemv: "level 2"
-    case .gemm: "level 3"
-    case .distances: "distance"
-    case .groupMinMax, .quantize, .dequantize, .pack, .unpack, .int8Dot, .uint8SquaredL2: "quantization"
-    case .cholesky, .triangularSolve, .symmetricEigen: "linear algebra"
-    }
-  }
-}
-
 /// A coarse size class used by dispatch: small problems are dominated by call overhead,
 /// large ones by arithmetic or memory bandwidth.
 public enum ShapeClass: String, Sendable, Codable, CaseIterable, Comparable {

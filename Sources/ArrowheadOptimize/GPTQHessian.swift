@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadQuant
 
 /// The second-moment matrix H = XᵀX of a layer's calibration inputs X (n rows × `order`

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import Synchronization
 import ArrowheadQuant
 #if canImport(Glibc)
@@ -160,7 +160,7 @@ public struct GPTQQuantizer: Sendable {
         low = min(low, value)
         high = max(high, value)
       }
-      var chosen = groupOptimizer.parameters(for: weights, importance: nil, bits: bits, mode: mode)
+      var chosen = groupOptimizer.parameters(for: weights, importance: nil, bits: bits, mode: mode, engine: engine)
       if !chosen.isStorable(bits: bits, mode: mode) { chosen = .minMax(minimum: low, maximum: high, bits: bits, mode: mode) }
       parameters[0] = chosen
     }
@@ -211,7 +211,8 @@ public struct GPTQQuantizer: Sendable {
                                 let batch = GroupBatch(
                                   values: UnsafeBufferPointer(rebasing: values[0..<(chunkRows * span)]), groupSize: span, minimums: lows,
                                   maximums: highs,
-                                  importance: hessianImportance ? UnsafeBufferPointer(rebasing: weightsOfImportance[0..<(chunkRows * span)]) : nil)
+                                  importance: hessianImportance ? UnsafeBufferPointer(rebasing: weightsOfImportance[0..<(chunkRows * span)]) : nil,
+                                  engine: single)
                                 groupOptimizer.chooseParameters(for: batch, bits: bits, mode: mode, scales: s, offsets: o)
                               }
                             }

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadQuant
 
 /// Grid search over clipping ratios, each candidate refined by alternating re-rounding
@@ -34,7 +34,7 @@ import ArrowheadQuant
 /// difference of nearly equal sums loses too many digits, so every sweep also measures the
 /// exact error Σw(x − x̂)² of its candidates and those are compared instead.
 ///
-/// Cost: candidates are evaluated eight at a time, one per SIMD lane (`CandidateSweep`):
+/// Cost: candidates are evaluated eight at a time, one per SIMD lane (the `candidateSweep` kernel):
 /// ⌈(steps² + 1)/8⌉ grid sweeps, ⌈keep/8⌉·refinements refinement sweeps and 2 per local
 /// round — about 9 sweeps over each group with the defaults, each a multiply-add, clamp,
 /// round and three accumulations per weight and lane. Groups are independent; the
@@ -131,7 +131,8 @@ public struct GridSearchOptimizer: ParameterOptimizer {
 
   /// Parameters for one group (see the type's documentation). O(passes · n).
   public func parameters(
-    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode
+    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
+    engine: Engine
   ) -> AffineParameters {
     guard let base = group.baseAddress, !group.isEmpty else { return AffineParameters(scale: 0, offset: mode == .symmetric ? Float(1 << (bits - 1)) : 0) }
     var low = Float.infinity, high = -Float.infinity
@@ -139,7 +140,7 @@ public struct GridSearchOptimizer: ParameterOptimizer {
       low = min(low, value)
       high = max(high, value)
     }
-    var solver = GridSolver(configuration: self, bits: bits, mode: mode, capacity: importance == nil ? 0 : group.count)
+    var solver = GridSolver(configuration: self, bits: bits, mode: mode, capacity: importance == nil ? 0 : group.count, engine: engine)
     defer { solver.release() }
     return solver.solve(base, group.count, weights: importance?.baseAddress, minimum: low, maximum: high)
   }
@@ -149,7 +150,8 @@ public struct GridSearchOptimizer: ParameterOptimizer {
     for batch: GroupBatch, bits: Int, mode: QuantizationMode,
     scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>
   ) {
-    var solver = GridSolver(configuration: self, bits: bits, mode: mode, capacity: batch.importance == nil ? 0 : batch.groupSize)
+    var solver = GridSolver(
+      configuration: self, bits: bits, mode: mode, capacity: batch.importance == nil ? 0 : batch.groupSize, engine: batch.engine)
     defer { solver.release() }
     for index in 0..<batch.groupCount {
       let range = batch.range(ofGroup: index)
@@ -167,6 +169,8 @@ public struct GridSearchOptimizer: ParameterOptimizer {
 /// Lane bookkeeping lives in small scratch arrays (8 lanes × scale, offset, error, and the
 /// sweep's 4 × 8 sums) and is done in scalar Double code; only the sweeps are vectorised.
 struct GridSolver {
+  /// Runs the optimizer kernels.
+  let engine: Engine
   let steps: Int, keep: Int, refinements: Int, localRounds: Int
   let clip: GridSearchOptimizer.ClipInterval
   let mode: QuantizationMode
@@ -197,7 +201,8 @@ struct GridSolver {
   /// The clip fractions a_i = low + (high − low)·i/(steps − 1) (0 when steps = 1).
   let fractions: [Double]
 
-  init(configuration: GridSearchOptimizer, bits: Int, mode: QuantizationMode, capacity: Int) {
+  init(configuration: GridSearchOptimizer, bits: Int, mode: QuantizationMode, capacity: Int, engine: Engine) {
+    self.engine = engine
     steps = configuration.steps
     keep = configuration.keep
     refinements = configuration.refinements
@@ -267,9 +272,12 @@ struct GridSolver {
       }
       for i in 0..<count { weightedValues[i] = weights[i] * x[i] }
     }
-    let group = GroupKernels.constants(x, count, weights: weights)
+    let kernels = engine.backend(for: .candidateSweep, .vector(count: count))
+    let group = kernels.groupSums(count: count, x, weights: weights)
     guard group.weight > 0 else { return fallback }
-    let data = SweepData(x: x, count: count, weights: weights, weightedValues: weights == nil ? nil : UnsafePointer(weightedValues), top: Float(top))
+    let data = SweepData(
+      x: x, count: count, weights: weights, weightedValues: weights == nil ? nil : UnsafePointer(weightedValues), top: Float(top),
+      kernels: kernels)
 
     // 1. Grid of clipped ranges plus min-max itself (start `total`), eight starts per sweep,
     //    each lane fitted once. From 5 bits on the starts' errors are measured too, so that
@@ -387,7 +395,7 @@ struct GridSolver {
   /// every active lane; the best fit (by its closed-form error, an upper bound of the error
   /// of its re-rounded codes) is kept.
   @inline(__always)
-  func predictedDescend(lanes: Int, passes: Int, best: inout (scale: Double, offset: Double, error: Double), _ data: SweepData, _ group: GroupConstants) {
+  func predictedDescend(lanes: Int, passes: Int, best: inout (scale: Double, offset: Double, error: Double), _ data: SweepData, _ group: GroupSums) {
     var active: UInt8 = lanes >= 8 ? 0xFF : UInt8((1 << lanes) - 1)
     for lane in 0..<lanes { laneError[lane] = .infinity }
     for _ in 0..<max(1, passes) {
@@ -442,7 +450,7 @@ struct GridSolver {
   /// error of every active lane (updating `best`) and, but for the last, refit it; a lane
   /// stops when its error no longer decreases or its fit degenerates.
   @inline(__always)
-  func descend(lanes: Int, passes: Int, best: inout (scale: Double, offset: Double, error: Double), _ data: SweepData, _ group: GroupConstants) {
+  func descend(lanes: Int, passes: Int, best: inout (scale: Double, offset: Double, error: Double), _ data: SweepData, _ group: GroupSums) {
     if !measuresErrors {
       predictedDescend(lanes: lanes, passes: passes, best: &best, data, group)
       return
@@ -470,7 +478,7 @@ struct GridSolver {
   /// The fits of all eight lanes of the last sweep into `fits` (float minimum: vectorised;
   /// the other modes lane by lane).
   @inline(__always)
-  func fitLanes(_ group: GroupConstants) {
+  func fitLanes(_ group: GroupSums) {
     guard mode == .floatMinimum else {
       for lane in 0..<8 {
         let fitted = fit(lane, group, currentOffset: laneOffset[lane])
@@ -502,7 +510,7 @@ struct GridSolver {
   /// The least-squares parameters of lane `lane`'s codes (see the type's documentation for
   /// each mode) with their predicted error, or nil when degenerate.
   @inline(__always)
-  func fit(_ lane: Int, _ group: GroupConstants, currentOffset: Double) -> (scale: Double, offset: Double, error: Double)? {
+  func fit(_ lane: Int, _ group: GroupSums, currentOffset: Double) -> (scale: Double, offset: Double, error: Double)? {
     let w = group.weight, x = group.sum, xx = group.sumOfSquares
     let q = sums[lane], qq = sums[8 + lane], xq = sums[16 + lane]
     switch mode {
@@ -546,16 +554,18 @@ struct GridSolver {
   }
 }
 
-/// One group's data for `CandidateSweep`.
+/// One group's data for the `candidateSweep` kernel.
 struct SweepData {
   let x: UnsafePointer<Float>
   let count: Int
   let weights: UnsafePointer<Float>?
   let weightedValues: UnsafePointer<Float>?
   let top: Float
+  /// The backend dispatch chose for the optimizer kernels at this group size.
+  let kernels: any Backend
 
   @inline(__always)
   func sweep(_ lanes: CandidateLanes, measure: Bool) -> LaneSums {
-    CandidateSweep.sweep(x, count, weights: weights, weightedValues: weightedValues, lanes: lanes, top: top, measureError: measure)
+    kernels.candidateSweep(count: count, x, weights: weights, weightedValues: weightedValues, lanes: lanes, top: top, measureError: measure)
   }
 }

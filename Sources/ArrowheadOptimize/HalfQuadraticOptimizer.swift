@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadQuant
 
 /// The half-quadratic solver of HQQ (Badri & Shaji, "Half-Quadratic Quantization of Large
@@ -28,7 +28,7 @@ import ArrowheadQuant
 /// s = Σ(x − e)(q − z) / Σ(q − z)².
 ///
 /// Cost: at most `iterations` passes per group, each computing |x − r|^(p−1) with a
-/// vectorised log₂/exp₂ (`FastMath`). O(iterations · n).
+/// vectorised log₂/exp₂ (the `hqqZeroStep` / `hqqScaleStep` kernels). O(iterations · n).
 public struct HalfQuadraticOptimizer: ParameterOptimizer {
   /// The norm's exponent p ∈ (0, 1] (1 = l₁ soft thresholding).
   public let norm: Double
@@ -65,7 +65,8 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
 
   /// Parameters for one group (importance is not used: HQQ is data-free).
   public func parameters(
-    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode
+    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
+    engine: Engine
   ) -> AffineParameters {
     var low = Float.infinity, high = -Float.infinity
     for value in group {
@@ -73,7 +74,7 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
       high = max(high, value)
     }
     if group.isEmpty { (low, high) = (0, 0) }
-    return solve(group, minimum: low, maximum: high, bits: bits, mode: mode)
+    return solve(group, minimum: low, maximum: high, bits: bits, mode: mode, engine: engine)
   }
 
   /// Parameters for every group of `batch` (extremes from the quantizer's kernel).
@@ -82,16 +83,22 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
     scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>
   ) {
     for index in 0..<batch.groupCount {
-      let chosen = solve(batch.group(index), minimum: batch.minimums[index], maximum: batch.maximums[index], bits: bits, mode: mode)
+      let chosen = solve(
+        batch.group(index), minimum: batch.minimums[index], maximum: batch.maximums[index], bits: bits, mode: mode,
+        engine: batch.engine)
       scales[index] = chosen.scale
       offsets[index] = chosen.offset
     }
   }
 
-  func solve(_ group: UnsafeBufferPointer<Float>, minimum: Float, maximum: Float, bits: Int, mode: QuantizationMode) -> AffineParameters {
+  func solve(
+    _ group: UnsafeBufferPointer<Float>, minimum: Float, maximum: Float, bits: Int, mode: QuantizationMode, engine: Engine
+  ) -> AffineParameters {
     let fallback = AffineParameters.minMax(minimum: minimum, maximum: maximum, bits: bits, mode: mode)
     guard let x = group.baseAddress, group.count >= 2, maximum > minimum else { return fallback }
     let count = group.count
+    // The optimizer family's kernels (every one on the backend dispatch picks for this size).
+    let kernels = engine.backend(for: .hqqZeroStep, .vector(count: count))
     let top = Float((1 << bits) - 1)
     let half = Float(1 << (bits - 1))
     var beta = Float(self.beta)
@@ -102,8 +109,8 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
       let inverse = min(top / (maximum - minimum), 20_000)
       var zero = -minimum * inverse
       for _ in 0..<iterations {
-        let step = Self.iterate(x, count, inverse: inverse, zero: zero, beta: beta, exponent: exponent, top: top)
-        zero = step.zeroUpdate
+        let step = kernels.hqqZeroStep(count: count, x, inverse: inverse, zero: zero, beta: beta, exponent: exponent, top: top)
+        zero = step.update
         beta *= kappa
         if earlyStop {
           if step.meanAbsoluteError < best { best = step.meanAbsoluteError } else { break }
@@ -117,7 +124,7 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
       // after rounding z, the scale is refitted to the codes: s = Σx(q − z)/Σ(q − z)².
       let z = min(max(zero.rounded(.toNearestOrEven), 0), top)
       var scale = 1 / inverse
-      let sums = GroupKernels.codeSums(x, count, a: inverse, b: z, top: top)
+      let sums = kernels.codeSums(count: count, x, weights: nil, weightedValues: nil, a: inverse, b: z, top: top)
       let denominator = sums.qq - 2 * Double(z) * sums.q + Double(z) * Double(z) * Double(count)
       var total = 0.0
       for i in 0..<count { total += Double(x[i]) }
@@ -129,8 +136,8 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
       var scale = fallback.scale
       guard scale > 0 else { return fallback }
       for _ in 0..<iterations {
-        let step = Self.iterateScale(x, count, scale: scale, zero: half, beta: beta, exponent: exponent, top: top)
-        if step.scaleUpdate > 0, step.scaleUpdate.isFinite { scale = step.scaleUpdate }
+        let step = kernels.hqqScaleStep(count: count, x, scale: scale, zero: half, beta: beta, exponent: exponent, top: top)
+        if step.update > 0, step.update.isFinite { scale = step.update }
         beta *= kappa
         if earlyStop {
           if step.meanAbsoluteError < best { best = step.meanAbsoluteError } else { break }
@@ -139,92 +146,5 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
       let chosen = AffineParameters(scale: scale, offset: half)
       return chosen.isStorable(bits: bits, mode: mode) ? chosen : fallback
     }
-  }
-
-  /// One HQQ iteration over a group: mean |x − r| of the current codes and the updated
-  /// zero-point mean(q − (x − e)·a).
-  @inline(__always)
-  static func iterate(
-    _ x: UnsafePointer<Float>, _ count: Int, inverse: Float, zero: Float, beta: Float, exponent: Float, top: Float
-  ) -> (meanAbsoluteError: Float, zeroUpdate: Float) {
-    let a8 = SIMD8<Float>(repeating: inverse), z8 = SIMD8<Float>(repeating: zero)
-    let top8 = SIMD8<Float>(repeating: top), zero8 = SIMD8<Float>()
-    let inverseBeta = SIMD8<Float>(repeating: 1 / beta)
-    var absolute8 = SIMD8<Float>(), update8 = SIMD8<Float>()
-    var absolute: Double = 0, update: Double = 0
-    var i = 0
-    while i + 8 <= count {
-      let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-      let q = FastMath.roundedCode(v * a8 + z8, top: top8)
-      let r = (q - z8) / a8
-      let e = v - r
-      let magnitude = e.replacing(with: -e, where: e .< zero8)
-      absolute8 += magnitude
-      var shrunk = magnitude - inverseBeta * FastMath.pow(magnitude, exponent)
-      shrunk = shrunk.replacing(with: zero8, where: (shrunk .< zero8) .| (magnitude .== zero8))
-      let signed = shrunk.replacing(with: -shrunk, where: e .< zero8)
-      update8 += q - (v - signed) * a8
-      i += 8
-      if i & 1023 == 0 {
-        absolute += Double(absolute8.sum())
-        update += Double(update8.sum())
-        absolute8 = SIMD8()
-        update8 = SIMD8()
-      }
-    }
-    absolute += Double(absolute8.sum())
-    update += Double(update8.sum())
-    while i < count {
-      let q = GroupKernels.code(x[i], a: inverse, b: zero, top: top)
-      let e = x[i] - (q - zero) / inverse
-      let magnitude = abs(e)
-      absolute += Double(magnitude)
-      var shrunk: Float = 0
-      if magnitude > 0 { shrunk = max(magnitude - FastMath.pow(magnitude, exponent) / beta, 0) }
-      update += Double(q - (x[i] - (e < 0 ? -shrunk : shrunk)) * inverse)
-      i += 1
-    }
-    return (Float(absolute / Double(count)), Float(update / Double(count)))
-  }
-
-  /// One symmetric iteration: mean |x − r| and the scale update Σ(x − e)(q − z)/Σ(q − z)².
-  @inline(__always)
-  static func iterateScale(
-    _ x: UnsafePointer<Float>, _ count: Int, scale: Float, zero: Float, beta: Float, exponent: Float, top: Float
-  ) -> (meanAbsoluteError: Float, scaleUpdate: Float) {
-    var absolute: Double = 0, numerator: Double = 0, denominator: Double = 0
-    let inverse = 1 / scale
-    var i = 0
-    while i < count {
-      let end = min(count, i + 8)
-      var v = SIMD8<Float>(repeating: 0)
-      for lane in 0..<(end - i) { v[lane] = x[i + lane] }
-      var t = v * inverse + zero
-      t = t.replacing(with: 0, where: t .< 0)
-      t = t.replacing(with: SIMD8(repeating: top), where: t .> top)
-      let q = (t + FastMath.magic) - FastMath.magic
-      let centred = q - zero
-      let e = v - centred * scale
-      let magnitude = e.replacing(with: -e, where: e .< 0)
-      var shrunk = magnitude - FastMath.pow(magnitude, exponent) / beta
-      shrunk = shrunk.replacing(with: 0, where: (shrunk .< 0) .| (magnitude .== 0))
-      let signed = shrunk.replacing(with: -shrunk, where: e .< 0)
-      let target = v - signed
-      for lane in 0..<(end - i) {
-        absolute += Double(magnitude[lane])
-        numerator += Double(target[lane] * centred[lane])
-        denominator += Double(centred[lane] * centred[lane])
-      }
-      i = end
-    }
-    return (Float(absolute / Double(count)), denominator > 0 ? Float(numerator / denominator) : scale)
-  }
-}
-
-extension FastMath {
-  /// xᵖ for one value (the scalar tails), through the vector routine.
-  @inline(__always)
-  static func pow(_ x: Float, _ p: Float) -> Float {
-    pow(SIMD8(repeating: x), p)[0]
   }
 }

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadQuant
 
 /// An error raised by a parameter optimizer or by GPTQ.

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadQuant
 
 /// GPTQ in the model pipeline (`ModelQuantizationOptions.matrixQuantizer`): the Hessians of

@@ -1,3 +1,5 @@
+import ArrowheadCore
+
 /// One time group's calibration samples, sorted once, with prefix sums: the code sums of
 /// any candidate then cost O(2ᵇ · log n) instead of a pass over the n samples.
 ///
@@ -154,16 +156,16 @@ struct SortedSamples: Sendable {
               var low = Int(starts[max(0, bucket - 1)]), high = Int(starts[min(buckets, bucket + 2)])
               while low < high {
                 let middle = (low + high) >> 1
-                if GroupKernels.code(v[middle], a: a, b: b, top: topValue) >= threshold { high = middle } else { low = middle + 1 }
+                if OptimizerCode.code(v[middle], a: a, b: b, top: topValue) >= threshold { high = middle } else { low = middle + 1 }
               }
-              let before = low == 0 || GroupKernels.code(v[low - 1], a: a, b: b, top: topValue) < threshold
-              let at = low == n || GroupKernels.code(v[low], a: a, b: b, top: topValue) >= threshold
+              let before = low == 0 || OptimizerCode.code(v[low - 1], a: a, b: b, top: topValue) < threshold
+              let at = low == n || OptimizerCode.code(v[low], a: a, b: b, top: topValue) >= threshold
               if before && at { found = low }
             }
             if found < 0 {
               // Gallop from the previous boundary, then bisect.
               var low = lower, high = lower, step = 1
-              while high < n && GroupKernels.code(v[high], a: a, b: b, top: topValue) < threshold {
+              while high < n && OptimizerCode.code(v[high], a: a, b: b, top: topValue) < threshold {
                 low = high + 1
                 high += step
                 step <<= 1
@@ -171,7 +173,7 @@ struct SortedSamples: Sendable {
               high = min(high, n)
               while low < high {
                 let middle = (low + high) >> 1
-                if GroupKernels.code(v[middle], a: a, b: b, top: topValue) >= threshold { high = middle } else { low = middle + 1 }
+                if OptimizerCode.code(v[middle], a: a, b: b, top: topValue) >= threshold { high = middle } else { low = middle + 1 }
               }
               found = low
             }

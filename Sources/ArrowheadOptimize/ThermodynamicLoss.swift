@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadQuant
 #if canImport(Glibc)
 import Glibc
@@ -115,6 +115,8 @@ public struct ThermodynamicLoss: Sendable {
   let raw: [[Float]]
   /// Threads for per-group work.
   let threads: Int
+  /// The engine whose kernels re-quantize samples (`requantizedTerms`).
+  let engine: Engine
 
   /// The number of time groups.
   public var groupCount: Int { groups.count }
@@ -134,7 +136,8 @@ public struct ThermodynamicLoss: Sendable {
   ///   importances that do not fit the rows, `.quantization` for unsupported bits.
   public init(
     groups samples: [[Float]], bits: Int, mode: QuantizationMode, divergenceWeight: Double, smoothnessWeight: Double,
-    layer: String = "activations", threads: Int = Engine.default.effectiveThreads, channels: Int? = nil, importance: [Float]? = nil
+    layer: String = "activations", threads: Int = Engine.default.effectiveThreads, channels: Int? = nil, importance: [Float]? = nil,
+    engine: Engine = .default
   ) throws(OptimizationError) {
     guard QuantizationScheme.supportedBits.contains(bits) else {
       throw .quantization(.unsupportedBits(bits, supported: QuantizationScheme.supportedBits))
@@ -150,6 +153,7 @@ public struct ThermodynamicLoss: Sendable {
     self.channels = importance == nil ? nil : channels
     self.importance = importance
     self.threads = max(1, threads)
+    self.engine = engine
     raw = samples
     let sorted = Self.sorted(samples, channels: channels, importance: importance, threads: threads)
     groups = sorted
@@ -324,8 +328,7 @@ public struct ThermodynamicLoss: Sendable {
       Parallel.forEach(count, threads: threads) { group in
         let p = parameters[group]
         box.value[group] = raw[group].withUnsafeBufferPointer {
-          Self.requantize(
-            $0, a: Float(1 / p.scale), b: Float(p.zeroPoint), s: Float(p.scale), top: Float(top), channels: channels, importance: importance)
+          requantize($0, a: Float(1 / p.scale), b: Float(p.zeroPoint), s: Float(p.scale), top: Float(top))
         }
       }
     }
@@ -361,17 +364,16 @@ public struct ThermodynamicLoss: Sendable {
     return logarithm + spread - 0.5
   }
 
-  /// Σw(x̂ − x)², Σwx̂, Σwx̂² of x̂ = s·(q − z)… written as s·q + (−z·s) with codes
-  /// q = clamp(round(x·a + b)); unweighted: 8 lanes, Float32 runs of ≤ 1024, then Double;
-  /// weighted (w = importance[i mod channels]): a scalar Double loop (a checking path).
-  static func requantize(
-    _ x: UnsafeBufferPointer<Float>, a: Float, b: Float, s: Float, top: Float, channels: Int?, importance: [Float]?
-  ) -> (sse: Double, sum: Double, squares: Double) {
+  /// Σw(x̂ − x)², Σwx̂, Σwx̂² of x̂ = s·q + (−b·s) with codes q = clamp(round(x·a + b)):
+  /// unweighted, the engine's `reconstructionSums` kernel; weighted (w = importance[i mod
+  /// channels]), a scalar Double loop over `OptimizerCode.code` (a checking path).
+  func requantize(_ x: UnsafeBufferPointer<Float>, a: Float, b: Float, s: Float, top: Float) -> (sse: Double, sum: Double, squares: Double) {
+    guard let base = x.baseAddress, !x.isEmpty else { return (0, 0, 0) }
     if let importance, let channels {
       var sse = 0.0, sum = 0.0, squares = 0.0
       for i in 0..<x.count {
         let w = Double(importance[i % channels])
-        let approximation = Double(GroupKernels.code(x[i], a: a, b: b, top: top) * s + (-b * s))
+        let approximation = Double(OptimizerCode.code(x[i], a: a, b: b, top: top) * s + (-b * s))
         let e = approximation - Double(x[i])
         sse += w * e * e
         sum += w * approximation
@@ -379,38 +381,8 @@ public struct ThermodynamicLoss: Sendable {
       }
       return (sse, sum, squares)
     }
-    let a8 = SIMD8<Float>(repeating: a), b8 = SIMD8<Float>(repeating: b), s8 = SIMD8<Float>(repeating: s)
-    let m8 = SIMD8<Float>(repeating: -b * s), top8 = SIMD8<Float>(repeating: top)
-    var sse = 0.0, sum = 0.0, squares = 0.0
-    var start = 0
-    let count = x.count
-    while start < count {
-      let end = min(count, start + GroupKernels.chunk)
-      var e8 = SIMD8<Float>(), h8 = SIMD8<Float>(), hh8 = SIMD8<Float>()
-      var i = start
-      while i + 8 <= end {
-        let v = UnsafeRawPointer(x.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
-        let q = FastMath.roundedCode(v * a8 + b8, top: top8)
-        let approximation = q * s8 + m8
-        let r = approximation - v
-        e8 += r * r
-        h8 += approximation
-        hh8 += approximation * approximation
-        i += 8
-      }
-      var e1: Float = 0, h1: Float = 0, hh1: Float = 0
-      while i < end {
-        let approximation = GroupKernels.code(x[i], a: a, b: b, top: top) * s + (-b * s)
-        e1 += (approximation - x[i]) * (approximation - x[i])
-        h1 += approximation
-        hh1 += approximation * approximation
-        i += 1
-      }
-      sse += Double(e8.sum()) + Double(e1)
-      sum += Double(h8.sum()) + Double(h1)
-      squares += Double(hh8.sum()) + Double(hh1)
-      start = end
-    }
-    return (sse, sum, squares)
+    let sums = engine.backend(for: .reconstructionSums, .vector(count: x.count))
+      .reconstructionSums(count: x.count, base, a: a, b: b, scale: s, top: top)
+    return (sums.squaredError, sums.sum, sums.sumOfSquares)
   }
 }

@@ -13,22 +13,23 @@ public enum BitPacking {
   public static func byteCount(codes count: Int, bits: Int) -> Int { (count * bits + 7) / 8 }
 
   /// Packs `count` codes (each < 2^bits) into ⌈count·bits/8⌉ bytes at `packed` with the
-  /// backend kernel (word-parallel: eight codes squeezed into b bytes in three shift-mask
-  /// steps, four words per 256-bit register).
+  /// `pack` kernel `engine` dispatches for that size (unchecked: the caller owns the sizes;
+  /// `Engine.pack(_:bits:into:)` is the checked form).
   @inline(__always)
   public static func pack(
-    count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>, backend: any Backend
+    count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>, engine: Engine
   ) {
     guard count > 0 else { return }
-    backend.pack(count: count, bits: bits, codes, packed)
+    engine.backend(for: .pack, .vector(count: count)).pack(count: count, bits: bits, codes, packed)
   }
 
-  /// Unpacks `count` codes of `bits` bits from `packed` with the backend kernel.
+  /// Unpacks `count` codes of `bits` bits from `packed` with the `unpack` kernel `engine`
+  /// dispatches for that size (unchecked; `Engine.unpack(_:bits:into:)` is the checked form).
   @inline(__always)
   public static func unpack(
-    count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>, backend: any Backend
+    count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>, engine: Engine
   ) {
     guard count > 0 else { return }
-    backend.unpack(count: count, bits: bits, packed, codes)
+    engine.backend(for: .unpack, .vector(count: count)).unpack(count: count, bits: bits, packed, codes)
   }
 }

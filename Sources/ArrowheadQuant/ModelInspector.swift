@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadIO
 
 /// One tensor of an inspected file.
@@ -58,7 +58,7 @@ public enum ModelInspector {
       }
       return InspectionReport(file: path, format: "safetensors", tensors: tensors, fileBytes: fileBytes, original: original, sizeWeightedRelativeError: nil, quantizedWeights: 0)
     }
-    let file = try QuantizedModelFile(path: path)
+    let file = try QuantizedModelFile(path: path, engine: engine)
     var reference: SafetensorsModel?
     if let original {
       do {
@@ -156,7 +156,7 @@ public enum ModelDequantizer {
     guard [.f32, .f16, .bf16].contains(dtype) else {
       throw .invalidOption(name: "--dtype", value: dtype.rawValue, expected: "F32, F16 or BF16")
     }
-    let file = try QuantizedModelFile(path: input)
+    let file = try QuantizedModelFile(path: input, engine: engine)
     let writer: SafetensorsWriter
     do {
       writer = try SafetensorsWriter(path: output, metadata: file.userMetadata)

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadIO
 #if canImport(Glibc)
 import Glibc
@@ -371,7 +371,7 @@ public struct ModelQuantizer: Sendable {
     }
 
     // The output pass.
-    let writer = try QuantizedModelWriter(path: output, metadata: model.metadata)
+    let writer = try QuantizedModelWriter(path: output, metadata: model.metadata, engine: engine)
     var reports: [TensorReport] = []
     var errorSummary = ModelErrorSummary()
     var aggregate = ErrorStatistics()

@@ -19,17 +19,21 @@ public struct GroupBatch {
   /// Optional per-weight importance (same layout as `values`), e.g. diag(XᵀX) from
   /// calibration activations; nil means every weight matters equally.
   public let importance: UnsafeBufferPointer<Float>?
+  /// The engine whose kernels the optimizer runs (the quantizer's, single-threaded: batches
+  /// run in parallel).
+  public let engine: Engine
 
   /// Creates a batch; `minimums` and `maximums` must hold one value per group.
   public init(
     values: UnsafeBufferPointer<Float>, groupSize: Int, minimums: UnsafeBufferPointer<Float>,
-    maximums: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?
+    maximums: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, engine: Engine
   ) {
     self.values = values
     self.groupSize = groupSize
     self.minimums = minimums
     self.maximums = maximums
     self.importance = importance
+    self.engine = engine
   }
 
   /// The number of groups, ⌈values.count / groupSize⌉.
@@ -69,7 +73,7 @@ public struct GroupBatch {
 /// struct HalfRange: ParameterOptimizer {   // a toy: clip every group's range by half
 ///   var name: String { "half-range" }
 ///   func parameters(for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
-///                   bits: Int, mode: QuantizationMode) -> AffineParameters {
+///                   bits: Int, mode: QuantizationMode, engine: Engine) -> AffineParameters {
 ///     let low = group.min()! / 2, high = group.max()! / 2
 ///     return .minMax(minimum: low, maximum: high, bits: bits, mode: mode)
 ///   }
@@ -83,13 +87,15 @@ public protocol ParameterOptimizer: Sendable {
   var settings: [String: String] { get }
 
   /// Scale and offset (float minimum, or zero-point per `mode`) for one group of finite
-  /// weights, with optional per-weight importance (same count), for `bits` bits.
+  /// weights, with optional per-weight importance (same count), for `bits` bits; kernels run
+  /// on `engine`.
   func parameters(
-    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode
+    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
+    engine: Engine
   ) -> AffineParameters
 
   /// Parameters for every group of `batch`, written to `scales[i]` / `offsets[i]`.
-  /// Default: `parameters(for:importance:bits:mode:)` on each group in turn.
+  /// Default: `parameters(for:importance:bits:mode:engine:)` on each group in turn.
   func chooseParameters(
     for batch: GroupBatch, bits: Int, mode: QuantizationMode,
     scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>)
@@ -99,13 +105,21 @@ extension ParameterOptimizer {
   /// No settings by default.
   public var settings: [String: String] { [:] }
 
-  /// Calls `parameters(for:importance:bits:mode:)` on each group of `batch` in turn.
+  /// `parameters(for:importance:bits:mode:engine:)` on `Engine.default`.
+  public func parameters(
+    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode
+  ) -> AffineParameters {
+    parameters(for: group, importance: importance, bits: bits, mode: mode, engine: .default)
+  }
+
+  /// Calls `parameters(for:importance:bits:mode:engine:)` on each group of `batch` in turn.
   public func chooseParameters(
     for batch: GroupBatch, bits: Int, mode: QuantizationMode,
     scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>
   ) {
     for index in 0..<batch.groupCount {
-      let chosen = parameters(for: batch.group(index), importance: batch.importance(ofGroup: index), bits: bits, mode: mode)
+      let chosen = parameters(
+        for: batch.group(index), importance: batch.importance(ofGroup: index), bits: bits, mode: mode, engine: batch.engine)
       scales[index] = chosen.scale
       offsets[index] = chosen.offset
     }
@@ -124,7 +138,8 @@ public struct MinMaxOptimizer: ParameterOptimizer {
 
   /// `AffineParameters.minMax` of the group's extremes (an empty group gets (0, 0)).
   public func parameters(
-    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode
+    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
+    engine: Engine
   ) -> AffineParameters {
     var low = Float.infinity, high = -Float.infinity
     for value in group {

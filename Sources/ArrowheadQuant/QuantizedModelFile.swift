@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadIO
 
 /// A quantized tensor's description read from a file's metadata.
@@ -56,10 +56,14 @@ public struct QuantizedModelFile: Sendable {
   /// Metadata not belonging to the Arrowhead format (e.g. the source model's).
   public let userMetadata: [String: String]
   private let quantizedByName: [String: QuantizedTensorInfo]
+  /// The engine whose kernels unpack what is loaded.
+  public let engine: Engine
 
-  /// Opens `path`. Throws `.invalidQuantizedFile` if it is not an Arrowhead quantized file,
-  /// has another format version, or holds a malformed tensor description.
-  public init(path: String) throws(QuantizationError) {
+  /// Opens `path`; kernels run on `engine`. Throws `.invalidQuantizedFile` if it is not an
+  /// Arrowhead quantized file, has another format version, or holds a malformed tensor
+  /// description.
+  public init(path: String, engine: Engine = .default) throws(QuantizationError) {
+    self.engine = engine
     do {
       model = try SafetensorsModel(path: path)
     } catch {
@@ -175,7 +179,7 @@ public struct QuantizedModelFile: Sendable {
       let packed = try bytes(QuantizedModelFormat.zeroPointsName(name), dtype: .u8, shape: [layout.offsetByteCount], owner: name)
       var unpacked = [UInt8](repeating: 0, count: layout.groupCount)
       if layout.groupCount > 0 {
-        BitPacking.unpack(count: layout.groupCount, bits: info.scheme.bits, packed, &unpacked, backend: Engine.default.backend(for: .unpack, .large))
+        BitPacking.unpack(count: layout.groupCount, bits: info.scheme.bits, packed, &unpacked, engine: engine)
       }
       offsets = unpacked.map(Float.init)
     case .symmetric:

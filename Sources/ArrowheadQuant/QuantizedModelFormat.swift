@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadIO
 
 /// The Arrowhead quantized safetensors format, version 1.
@@ -85,9 +85,13 @@ public final class QuantizedModelWriter {
   /// The underlying writer.
   public let writer: SafetensorsWriter
   private var metadata: [String: String]
+  /// The engine whose kernels pack zero-points.
+  private let engine: Engine
 
-  /// Prepares to write `path`; `metadata` (e.g. the source's) is kept alongside the format keys.
-  public init(path: String, metadata: [String: String] = [:]) throws(QuantizationError) {
+  /// Prepares to write `path`; `metadata` (e.g. the source's) is kept alongside the format
+  /// keys; kernels run on `engine`.
+  public init(path: String, metadata: [String: String] = [:], engine: Engine = .default) throws(QuantizationError) {
+    self.engine = engine
     do {
       writer = try SafetensorsWriter(path: path)
     } catch {
@@ -112,7 +116,7 @@ public final class QuantizedModelWriter {
         let codes = tensor.offsets.map { UInt8($0) }  // checked integral in 0…2ᵇ − 1 by QuantizedTensor
         var packed = [UInt8](repeating: 0, count: layout.offsetByteCount)
         if !codes.isEmpty {
-          BitPacking.pack(count: codes.count, bits: tensor.scheme.bits, codes, &packed, backend: Engine.default.backend(for: .pack, .large))
+          BitPacking.pack(count: codes.count, bits: tensor.scheme.bits, codes, &packed, engine: engine)
         }
         try writer.add(QuantizedModelFormat.zeroPointsName(name), dtype: .u8, shape: [packed.count], values: packed)
       case .symmetric:

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 extension QuantizedTensor {
   /// y = Ŵ·x for the tensor seen as a rows × columns matrix, without materialising Ŵ.

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// A quantized tensor: packed codes, per-group scales and offsets, shape and scheme.
 ///
@@ -67,13 +67,12 @@ public struct QuantizedTensor: Sendable, Equatable {
         reason: "code \(codes[index]) at flat index \(index) exceeds \(scheme.maxCode)")
     }
     var packed = [UInt8](repeating: 0, count: layout.codeByteCount)
-    let backend = engine.backend(for: .pack, .large)
     codes.withUnsafeBufferPointer { source in
       packed.withUnsafeMutableBufferPointer { destination in
         for row in 0..<layout.rows where layout.columns > 0 {
           BitPacking.pack(
             count: layout.columns, bits: scheme.bits, source.baseAddress! + row * layout.columns,
-            destination.baseAddress! + row * layout.rowByteCount, backend: backend)
+            destination.baseAddress! + row * layout.rowByteCount, engine: engine)
         }
       }
     }
@@ -106,13 +105,12 @@ public struct QuantizedTensor: Sendable, Equatable {
   /// The unpacked codes, one per weight, row-major.
   public func codes(engine: Engine = .default) -> [UInt8] {
     let layout = self.layout
-    let backend = engine.backend(for: .unpack, .large)
     return [UInt8](unsafeUninitializedCapacity: layout.count) { buffer, initialized in
       packedCodes.withUnsafeBufferPointer { packed in
         for row in 0..<layout.rows where layout.columns > 0 {
           BitPacking.unpack(
             count: layout.columns, bits: scheme.bits, packed.baseAddress! + row * layout.rowByteCount,
-            buffer.baseAddress! + row * layout.columns, backend: backend)
+            buffer.baseAddress! + row * layout.columns, engine: engine)
         }
       }
       initialized = layout.count
@@ -154,14 +152,13 @@ public struct QuantizedTensor: Sendable, Equatable {
     guard layout.columns > 0 else { return }
     packedCodes.withUnsafeBufferPointer { packed in
       BitPacking.unpack(
-        count: layout.columns, bits: scheme.bits, packed.baseAddress! + row * layout.rowByteCount, codes,
-        backend: engine.backend(for: .unpack, .large))
+        count: layout.columns, bits: scheme.bits, packed.baseAddress! + row * layout.rowByteCount, codes, engine: engine)
     }
     let parameterIndex = layout.group(row: row, column: 0)
     let groupSize = scheme.granularity == .perTensor ? layout.columns : layout.groupSize
     scales.withUnsafeBufferPointer { scales in
       offsets.withUnsafeBufferPointer { offsets in
-        engine.backend(for: .dequantize, .large).dequantize(
+        engine.backend(for: .dequantize, .vector(count: layout.columns)).dequantize(
           count: layout.columns, groupSize: groupSize, codes, scales: scales.baseAddress! + parameterIndex,
           offsets: offsets.baseAddress! + parameterIndex, form: scheme.mode.form, destination)
       }

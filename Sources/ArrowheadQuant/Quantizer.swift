@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import Synchronization
 
 /// The outcome of quantizing one tensor with measurement.
@@ -238,7 +238,6 @@ public struct Quantizer: Sendable {
     _ values: UnsafeBufferPointer<Float>, layout: QuantizationLayout, plan: Plan, importance: UnsafeBufferPointer<Float>?,
     threads: Int, name: String
   ) throws(QuantizationError) -> (parameters: AffineParameters, seconds: Double) {
-    let kernel = engine.backend(for: .groupMinMax, .large)
     let extremes = Mutex<(low: Float, high: Float, firstBad: Int?)>((.infinity, -.infinity, nil))
     let base = UncheckedSendableBox(values.baseAddress!)
     Parallel.forEachChunk(plan.segmentCount, threads: threads) { segments in
@@ -247,6 +246,7 @@ public struct Quantizer: Sendable {
       for index in segments {
         let segment = plan.segment(index)
         var minimum: Float = 0, maximum: Float = 0
+        let kernel = engine.backend(for: .groupMinMax, .vector(count: segment.count))
         if !kernel.groupMinMax(count: segment.count, groupSize: segment.count, base.value + segment.start, minimums: &minimum, maximums: &maximum) {
           bad = Self.firstNonFinite(base.value + segment.start, segment.count).map { $0 + segment.start }
           break
@@ -271,7 +271,7 @@ public struct Quantizer: Sendable {
           withUnsafePointer(to: &high) { highPointer in
             let batch = GroupBatch(
               values: values, groupSize: values.count, minimums: UnsafeBufferPointer(start: lowPointer, count: 1),
-              maximums: UnsafeBufferPointer(start: highPointer, count: 1), importance: importance)
+              maximums: UnsafeBufferPointer(start: highPointer, count: 1), importance: importance, engine: engine)
             optimizer.chooseParameters(
               for: batch, bits: scheme.bits, mode: scheme.mode, scales: UnsafeMutableBufferPointer(start: scalePointer, count: 1),
               offsets: UnsafeMutableBufferPointer(start: offsetPointer, count: 1))
@@ -292,10 +292,11 @@ public struct Quantizer: Sendable {
     importance: UnsafeBufferPointer<Float>?, scales: UnsafeMutableBufferPointer<Float>,
     offsets: UnsafeMutableBufferPointer<Float>, packed: UnsafeMutableBufferPointer<UInt8>, measure: Bool
   ) -> (failure: Failure?, statistics: ErrorStatistics, seconds: Double) {
-    let minMaxKernel = engine.backend(for: .groupMinMax, .large)
-    let quantizeKernel = engine.backend(for: .quantize, .large)
-    let packKernel = engine.backend(for: .pack, .large)
-    let dequantizeKernel = engine.backend(for: .dequantize, .large)
+    // Segments are large (a row or more): the kernels dispatched for their size class.
+    let shape = ShapeClass.vector(count: plan.segmentCapacity)
+    let minMaxKernel = engine.backend(for: .groupMinMax, shape)
+    let quantizeKernel = engine.backend(for: .quantize, shape)
+    let dequantizeKernel = engine.backend(for: .dequantize, shape)
     let capacity = plan.segmentCapacity
     let groupSize = plan.kernelGroupSize
     let maxGroups = (capacity + groupSize - 1) / groupSize + 1
@@ -329,7 +330,8 @@ public struct Quantizer: Sendable {
         let batch = GroupBatch(
           values: UnsafeBufferPointer(start: x, count: segment.count), groupSize: groupSize,
           minimums: UnsafeBufferPointer(start: minimums, count: groups), maximums: UnsafeBufferPointer(start: maximums, count: groups),
-          importance: importance.map { UnsafeBufferPointer(rebasing: $0[segment.start..<(segment.start + segment.count)]) })
+          importance: importance.map { UnsafeBufferPointer(rebasing: $0[segment.start..<(segment.start + segment.count)]) },
+          engine: engine)
         optimizer.chooseParameters(
           for: batch, bits: bits, mode: mode, scales: UnsafeMutableBufferPointer(start: scaleBase, count: groups),
           offsets: UnsafeMutableBufferPointer(start: offsetBase, count: groups))
@@ -343,7 +345,7 @@ public struct Quantizer: Sendable {
       }
       quantizeKernel.quantize(
         count: segment.count, groupSize: kernelGroup, x, scales: scaleBase, offsets: offsetBase, form: form, maxCode: maxCode, codes)
-      BitPacking.pack(count: segment.count, bits: bits, codes, packed.baseAddress! + segment.packedStart, backend: packKernel)
+      BitPacking.pack(count: segment.count, bits: bits, codes, packed.baseAddress! + segment.packedStart, engine: engine)
       if measure {
         dequantizeKernel.dequantize(
           count: segment.count, groupSize: kernelGroup, codes, scales: scaleBase, offsets: offsetBase, form: form, reconstruction)

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import CArrowheadCPU
 
 /// The distance from one prepared query to stored slots; smaller is nearer (squared L2,
@@ -45,33 +45,30 @@ protocol DistanceSpace {
 }
 
 extension DistanceSpace {
+  /// Float-to-float distance through the store's dispatched level-1 kernels.
   @inline(__always)
-  func floatDistance(isL2: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
-    isL2 ? SearchKernels.squaredL2(a, b, dimension) : -SearchKernels.dot(a, b, dimension)
+  func floatDistance(_ kernels: StoreKernels, isL2: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
+    isL2 ? kernels.squaredDistance.squaredDistance(count: dimension, a, b) : -kernels.dot.dot(count: dimension, a, b)
   }
 }
 
 // MARK: - Float32
 
+/// Float32 rows: every distance is one call of the dot / squared-distance kernel that the
+/// engine dispatched for this dimension (the AVX2 / AVX-512 variant where the CPU has it).
 struct Float32Space: DistanceSpace {
   let base: UnsafePointer<Float>
   let dimension: Int
   let isL2: Bool
-  /// The engine's dot / squared-distance kernel (AVX2/AVX-512 when the CPU has them),
-  /// used from `backendDimension` on: there the wider vectors win over this module's
-  /// baseline-ISA SIMD by more than the cost of an indirect call.
-  let backend: any Backend
-  let useBackend: Bool
+  let kernel: any Backend
+  let kernels: StoreKernels
 
-  /// Below this dimension the inlined in-module kernel is faster than a call.
-  static let backendDimension = 128
-
-  init(_ store: VectorStore, engine: Engine) {
+  init(_ store: VectorStore) {
     base = UnsafePointer(store.floats.pointer(Float.self))
     dimension = store.dimension
     isL2 = store.internalMetric == .squaredL2
-    backend = engine.backend(for: isL2 ? .squaredDistance : .dot, .vector(count: store.dimension))
-    useBackend = store.dimension >= Self.backendDimension
+    kernels = store.kernels
+    kernel = isL2 ? store.kernels.squaredDistance : store.kernels.dot
   }
 
   struct Query: SlotDistance {
@@ -79,16 +76,12 @@ struct Float32Space: DistanceSpace {
     let base: UnsafePointer<Float>
     let dimension: Int
     let isL2: Bool
-    let backend: any Backend
-    let useBackend: Bool
+    let kernel: any Backend
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
       let row = base + Int(slot) * dimension
-      if useBackend {
-        return isL2 ? backend.squaredDistance(count: dimension, query, row) : -backend.dot(count: dimension, query, row)
-      }
-      return isL2 ? SearchKernels.squaredL2(query, row, dimension) : -SearchKernels.dot(query, row, dimension)
+      return isL2 ? kernel.squaredDistance(count: dimension, query, row) : -kernel.dot(count: dimension, query, row)
     }
 
     @inline(__always)
@@ -97,7 +90,7 @@ struct Float32Space: DistanceSpace {
 
   @inline(__always)
   func query(_ vector: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Query {
-    Query(query: vector, base: base, dimension: dimension, isL2: isL2, backend: backend, useBackend: useBackend)
+    Query(query: vector, base: base, dimension: dimension, isL2: isL2, kernel: kernel)
   }
 
   @inline(__always)
@@ -110,10 +103,7 @@ struct Float32Space: DistanceSpace {
 
   @inline(__always)
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
-    if useBackend {
-      return isL2 ? backend.squaredDistance(count: dimension, a, b) : -backend.dot(count: dimension, a, b)
-    }
-    return floatDistance(isL2: isL2, a, b)
+    isL2 ? kernel.squaredDistance(count: dimension, a, b) : -kernel.dot(count: dimension, a, b)
   }
 }
 
@@ -125,6 +115,7 @@ struct SQ8Space: DistanceSpace {
   let offsets: UnsafePointer<Float>
   let dimension: Int
   let isL2: Bool
+  let kernels: StoreKernels
 
   init(_ store: VectorStore) {
     codes = UnsafePointer(store.codes.pointer(UInt8.self))
@@ -132,6 +123,7 @@ struct SQ8Space: DistanceSpace {
     offsets = UnsafePointer(store.offsetsBuffer)
     dimension = store.dimension
     isL2 = store.internalMetric == .squaredL2
+    kernels = store.kernels
   }
 
   /// L2: Σ (a − c·s)² with a = q − m. Inner product: −(Σ (q·s)·c + Σ q·m).
@@ -142,13 +134,14 @@ struct SQ8Space: DistanceSpace {
     let codes: UnsafePointer<UInt8>
     let dimension: Int
     let isL2: Bool
+    let kernel: any Backend
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
       let row = codes + Int(slot) * dimension
       return isL2
-        ? SearchKernels.sq8SquaredL2(transformed, scales, row, dimension)
-        : -(SearchKernels.sq8Dot(transformed, row, dimension) + constant)
+        ? kernel.sq8SquaredL2(count: dimension, shifted: transformed, scales: scales, codes: row)
+        : -(kernel.sq8Dot(count: dimension, weights: transformed, codes: row) + constant)
     }
 
     @inline(__always)
@@ -162,14 +155,16 @@ struct SQ8Space: DistanceSpace {
       for j in 0..<dimension { scratch[j] = vector[j] - offsets[j] }
     } else {
       for j in 0..<dimension { scratch[j] = vector[j] * scales[j] }
-      constant = SearchKernels.dot(vector, offsets, dimension)
+      constant = kernels.dot.dot(count: dimension, vector, offsets)
     }
-    return Query(transformed: scratch, scales: scales, constant: constant, codes: codes, dimension: dimension, isL2: isL2)
+    return Query(
+      transformed: scratch, scales: scales, constant: constant, codes: codes, dimension: dimension, isL2: isL2,
+      kernel: isL2 ? kernels.sq8SquaredL2 : kernels.sq8Dot)
   }
 
   @inline(__always)
   func vector(_ slot: UInt32, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-    SearchKernels.sq8Decode(codes + Int(slot) * dimension, scales, offsets, dimension, scratch)
+    kernels.sq8Decode.sq8Decode(count: dimension, codes: codes + Int(slot) * dimension, scales: scales, offsets: offsets, scratch)
     return UnsafePointer(scratch)
   }
 
@@ -177,7 +172,7 @@ struct SQ8Space: DistanceSpace {
   func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * dimension, bytes: dimension) }
 
   @inline(__always)
-  func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(isL2: isL2, a, b) }
+  func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(kernels, isL2: isL2, a, b) }
 }
 
 // MARK: - SQ4
@@ -190,6 +185,7 @@ struct SQ4Space: DistanceSpace {
   let permutedScales: UnsafePointer<Float>
   let dimension: Int
   let isL2: Bool
+  let kernels: StoreKernels
 
   init(_ store: VectorStore) {
     codes = UnsafePointer(store.codes.pointer(UInt8.self))
@@ -199,6 +195,7 @@ struct SQ4Space: DistanceSpace {
     permutedScales = UnsafePointer(store.permutedScales)
     dimension = store.dimension
     isL2 = store.internalMetric == .squaredL2
+    kernels = store.kernels
   }
 
   struct Query: SlotDistance {
@@ -209,13 +206,14 @@ struct SQ4Space: DistanceSpace {
     let stride: Int
     let dimension: Int
     let isL2: Bool
+    let kernel: any Backend
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
       let row = codes + Int(slot) * stride
       return isL2
-        ? SearchKernels.sq4SquaredL2(transformed, permutedScales, row, dimension)
-        : -(SearchKernels.sq4Dot(transformed, row, dimension) + constant)
+        ? kernel.sq4SquaredL2(count: dimension, shifted: transformed, scales: permutedScales, packed: row)
+        : -(kernel.sq4Dot(count: dimension, weights: transformed, packed: row) + constant)
     }
 
     @inline(__always)
@@ -231,17 +229,17 @@ struct SQ4Space: DistanceSpace {
       for j in 0..<dimension { natural[j] = vector[j] - offsets[j] }
     } else {
       for j in 0..<dimension { natural[j] = vector[j] * scales[j] }
-      constant = SearchKernels.dot(vector, offsets, dimension)
+      constant = kernels.dot.dot(count: dimension, vector, offsets)
     }
-    SearchKernels.sq4Permuted(natural, dimension, scratch)
+    SearchCodeLayout.sq4Permute(natural, count: dimension, into: scratch)
     return Query(
       transformed: scratch, permutedScales: permutedScales, constant: constant, codes: codes, stride: stride,
-      dimension: dimension, isL2: isL2)
+      dimension: dimension, isL2: isL2, kernel: isL2 ? kernels.sq4SquaredL2 : kernels.sq4Dot)
   }
 
   @inline(__always)
   func vector(_ slot: UInt32, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-    SearchKernels.sq4Decode(codes + Int(slot) * stride, scales, offsets, dimension, scratch)
+    kernels.sq4Decode.sq4Decode(count: dimension, packed: codes + Int(slot) * stride, scales: scales, offsets: offsets, scratch)
     return UnsafePointer(scratch)
   }
 
@@ -249,5 +247,5 @@ struct SQ4Space: DistanceSpace {
   func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * stride, bytes: stride) }
 
   @inline(__always)
-  func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(isL2: isL2, a, b) }
+  func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float { floatDistance(kernels, isL2: isL2, a, b) }
 }

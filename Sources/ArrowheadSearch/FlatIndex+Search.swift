@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 extension FlatIndex {
   /// The k nearest live vectors of each query; see `VectorIndex.search` and the type's
@@ -12,7 +12,7 @@ extension FlatIndex {
     return try lock.reading { () throws(SearchError) -> [SearchResult] in
       guard slots > 0 else { throw .emptyIndex }
       if queryCount == 0 { return [] }
-      let prepared = metric == .cosine ? Validation.prepared(queries, dimension: dimension, metric: metric) : Array(queries)
+      let prepared = metric == .cosine ? Validation.prepared(queries, dimension: dimension, metric: metric, kernels: store.kernels) : Array(queries)
       return try prepared.withUnsafeBufferPointer { (buffer) throws(SearchError) -> [SearchResult] in
         try searchPrepared(buffer.baseAddress!, queryCount: queryCount, k: k, parameters: parameters, filter: filter)
       }
@@ -28,7 +28,7 @@ extension FlatIndex {
     let kernelEngine = engine.withThreads(1)
     let largerIsNearer = metric != .squaredL2
     let queryNorms: [Float] = metric == .squaredL2
-      ? (0..<queryCount).map { SearchKernels.dot(queries + $0 * dimension, queries + $0 * dimension, dimension) } : []
+      ? (0..<queryCount).map { store.kernels.squaredNorm(queries + $0 * dimension, dimension) } : []
     let slotCount = slots
 
     var collectors: [TopKCollector] = []
@@ -147,7 +147,7 @@ private struct ScanContext: @unchecked Sendable {
         if metric == .squaredL2 {
           for row in 0..<baseCount {
             let x = decoded + row * dimension
-            blockNorms[row] = SearchKernels.dot(x, x, dimension)
+            blockNorms[row] = index.store.kernels.squaredNorm(x, dimension)
           }
           norms = UnsafePointer(blockNorms)
         }
@@ -195,28 +195,28 @@ private struct ScanContext: @unchecked Sendable {
     var limit = collector.threshold
     var j = 0
     if largerIsNearer {
-      var bound = F32x8(repeating: -limit)
+      var bound = SIMD8<Float>(repeating: -limit)
       while j + 8 <= count {
-        let values = load8(row + j)
+        let values = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
         if any(values .>= bound) {
           for lane in 0..<8 where values[lane] >= -limit {
             offer(-values[lane], slot: firstSlot + j + lane, &collector)
             limit = collector.threshold
           }
-          bound = F32x8(repeating: -limit)
+          bound = SIMD8<Float>(repeating: -limit)
         }
         j += 8
       }
     } else {
-      var bound = F32x8(repeating: limit)
+      var bound = SIMD8<Float>(repeating: limit)
       while j + 8 <= count {
-        let values = load8(row + j)
+        let values = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
         if any(values .<= bound) {
           for lane in 0..<8 where values[lane] <= limit {
             offer(values[lane], slot: firstSlot + j + lane, &collector)
             limit = collector.threshold
           }
-          bound = F32x8(repeating: limit)
+          bound = SIMD8<Float>(repeating: limit)
         }
         j += 8
       }

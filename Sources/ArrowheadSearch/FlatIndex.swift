@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// An exact nearest-neighbour index: every query is compared with every stored vector.
 ///
@@ -61,7 +61,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
     self.metric = metric
     self.storage = storage
     self.engine = engine
-    self.store = VectorStore(dimension: dimension, storage: storage, metric: metric)
+    self.store = VectorStore(dimension: dimension, storage: storage, metric: metric, engine: engine)
   }
 
   var keepsNorms: Bool { !storage.isQuantized && metric == .squaredL2 }
@@ -96,7 +96,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
       }
       let slotCount = slots
       let assigned = try ids.resolve(given, count: rows, slotCount: slotCount, isLive: { $0 < slotCount })
-      let prepared = metric == .cosine ? Validation.prepared(vectors, dimension: dimension, metric: metric) : nil
+      let prepared = metric == .cosine ? Validation.prepared(vectors, dimension: dimension, metric: metric, kernels: store.kernels) : nil
       try withPrepared(prepared, vectors) { (rowsBuffer) throws(SearchError) in
         try store.trainIfNeeded(rowsBuffer)
         store.reserve(slots: slots + rows, used: slots, exact: slots == 0)
@@ -107,7 +107,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
             let vector = base + row * dimension
             store.store(vector, at: slots + row, kernels: kernels)
             if keepsNorms {
-              norms.pointer(Float.self)[slots + row] = SearchKernels.dot(vector, vector, dimension)
+              norms.pointer(Float.self)[slots + row] = store.kernels.squaredNorm(vector, dimension)
             }
           }
         }

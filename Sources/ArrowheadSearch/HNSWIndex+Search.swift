@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 extension HNSWIndex {
   /// The k nearest live vectors of each query (approximately): greedy descent, then a
@@ -12,10 +12,10 @@ extension HNSWIndex {
     return try lock.reading { () throws(SearchError) -> [SearchResult] in
       guard slots - deletedCount > 0 else { throw .emptyIndex }
       if queryCount == 0 { return [] }
-      let prepared = metric == .cosine ? Validation.prepared(queries, dimension: dimension, metric: metric) : Array(queries)
+      let prepared = metric == .cosine ? Validation.prepared(queries, dimension: dimension, metric: metric, kernels: store.kernels) : Array(queries)
       return prepared.withUnsafeBufferPointer { buffer in
         switch storage.encoding {
-        case .float32: return run(Float32Space(store, engine: engine), buffer.baseAddress!, queryCount, k, parameters, filter)
+        case .float32: return run(Float32Space(store), buffer.baseAddress!, queryCount, k, parameters, filter)
         case .int8: return run(SQ8Space(store), buffer.baseAddress!, queryCount, k, parameters, filter)
         case .int4: return run(SQ4Space(store), buffer.baseAddress!, queryCount, k, parameters, filter)
         }

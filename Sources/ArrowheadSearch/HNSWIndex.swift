@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 #if canImport(Glibc)
 import Glibc
@@ -78,7 +78,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     self.storage = storage
     self.parameters = parameters
     self.engine = engine
-    self.store = VectorStore(dimension: dimension, storage: storage, metric: metric)
+    self.store = VectorStore(dimension: dimension, storage: storage, metric: metric, engine: engine)
     self.graph = HNSWGraph(m: parameters.m)
     self.pool = ScratchPool(dimension: dimension, maxLinks: 2 * parameters.m)
   }
@@ -136,7 +136,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
       guard slots + fresh < Int(UInt32.max) else {
         throw .capacityExceeded(requested: slots + fresh, maximum: Int(UInt32.max) - 1)
       }
-      let prepared = metric == .cosine ? Validation.prepared(vectors, dimension: dimension, metric: metric) : Array(vectors)
+      let prepared = metric == .cosine ? Validation.prepared(vectors, dimension: dimension, metric: metric, kernels: store.kernels) : Array(vectors)
       try prepared.withUnsafeBufferPointer { (buffer) throws(SearchError) in
         try store.trainIfNeeded(buffer)
         try insert(buffer.baseAddress!, rows: rows, reuse: reuse, ids: assigned, progress: progress)
@@ -200,7 +200,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     progress: (@Sendable (Int) -> Void)?
   ) {
     switch storage.encoding {
-    case .float32: link(Float32Space(store, engine: engine), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
+    case .float32: link(Float32Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
     case .int8: link(SQ8Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
     case .int4: link(SQ4Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
     }

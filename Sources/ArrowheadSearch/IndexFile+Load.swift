@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadIO
 
 extension IndexFile {
@@ -243,7 +243,7 @@ extension FlatIndex {
       let dimension = header.dimension
       for slot in 0..<slots {
         let x = floats + slot * dimension
-        norms[slot] = SearchKernels.dot(x, x, dimension)
+        norms[slot] = index.store.kernels.squaredNorm(x, dimension)
       }
     }
     return index

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import ArrowheadIO
 
 /// The Arrowhead index file format (version 1) and its writer.

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// Per-dimension affine scalar quantization of vectors (SQ8 / SQ4): dimension j maps
 /// x ↦ clamp(round_half_even((x − mⱼ)/sⱼ), 0, 2^bits − 1) and back to code·sⱼ + mⱼ.
@@ -119,7 +119,7 @@ public struct ScalarQuantizer: Sendable, Hashable, Codable {
   }
 
   /// Decodes codes (`codeBytes` per vector) back to values code·sⱼ + mⱼ.
-  public func decode(_ codes: [UInt8]) throws(SearchError) -> [Float] {
+  public func decode(_ codes: [UInt8], engine: Engine = .default) throws(SearchError) -> [Float] {
     guard codeBytes > 0, codes.count % codeBytes == 0 else {
       throw .dimensionMismatch(argument: "codes", expected: codeBytes, actual: codes.count % max(codeBytes, 1))
     }
@@ -128,21 +128,22 @@ public struct ScalarQuantizer: Sendable, Hashable, Codable {
     codes.withUnsafeBufferPointer { c in
       out.withUnsafeMutableBufferPointer { o in
         for row in 0..<rows {
-          decode(c.baseAddress! + row * codeBytes, into: o.baseAddress! + row * dimension)
+          decode(c.baseAddress! + row * codeBytes, into: o.baseAddress! + row * dimension, engine: engine)
         }
       }
     }
     return out
   }
 
-  /// Decodes one vector.
-  func decode(_ codes: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>) {
+  /// Decodes one vector with `engine`'s search-code kernels.
+  func decode(_ codes: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>, engine: Engine) {
+    let shape = ShapeClass.vector(count: dimension)
     scales.withUnsafeBufferPointer { s in
       offsets.withUnsafeBufferPointer { m in
         if bits == 8 {
-          SearchKernels.sq8Decode(codes, s.baseAddress!, m.baseAddress!, dimension, out)
+          engine.backend(for: .sq8Decode, shape).sq8Decode(count: dimension, codes: codes, scales: s.baseAddress!, offsets: m.baseAddress!, out)
         } else {
-          SearchKernels.sq4Decode(codes, s.baseAddress!, m.baseAddress!, dimension, out)
+          engine.backend(for: .sq4Decode, shape).sq4Decode(count: dimension, packed: codes, scales: s.baseAddress!, offsets: m.baseAddress!, out)
         }
       }
     }

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// An error raised by an index: bad input, an unknown id, an unsupported combination.
 ///

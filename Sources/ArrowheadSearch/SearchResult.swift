@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// One neighbour found by a search: the vector's id and its metric value.
 ///

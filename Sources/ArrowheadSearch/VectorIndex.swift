@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// What every Arrowhead index offers: add vectors (with optional ids), search one query or
 /// a batch for the k nearest, remove, count, dimension, memory used, save.
@@ -154,11 +154,11 @@ enum Validation {
   static func requireFinite(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, argument: String) throws(SearchError) {
     guard let base = vectors.baseAddress else { return }
     // Summing x·0 turns any NaN/∞ into NaN: one cheap pass, then locate only on failure.
-    var probe = F32x8()
+    var probe = SIMD8<Float>()
     var i = 0
     let count = vectors.count
     while i + 8 <= count {
-      probe += load8(base + i) * 0
+      probe += UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self) * 0
       i += 8
     }
     var tail: Float = 0
@@ -166,7 +166,7 @@ enum Validation {
       tail += base[i] * 0
       i += 1
     }
-    if sum8(probe) + tail == 0 { return }
+    if (probe.lowHalf + probe.highHalf).sum() + tail == 0 { return }
     if let index = vectors.firstIndex(where: { !$0.isFinite }) {
       throw .nonFiniteValue(argument: argument, row: index / dimension, column: index % dimension)
     }
@@ -177,11 +177,11 @@ enum Validation {
   }
 
   /// Normalises rows to unit length in place (zero rows stay zero).
-  static func normalize(_ vectors: UnsafeMutableBufferPointer<Float>, dimension: Int) {
+  static func normalize(_ vectors: UnsafeMutableBufferPointer<Float>, dimension: Int, kernels: StoreKernels) {
     guard let base = vectors.baseAddress else { return }
     for row in 0..<vectors.count / dimension {
       let start = base + row * dimension
-      let norm = SearchKernels.dot(start, start, dimension).squareRoot()
+      let norm = kernels.squaredNorm(start, dimension).squareRoot()
       if norm > 0 {
         let inverse = 1 / norm
         for j in 0..<dimension { start[j] *= inverse }
@@ -190,10 +190,10 @@ enum Validation {
   }
 
   /// A prepared copy of `vectors`: normalised for cosine.
-  static func prepared(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, metric: Metric) -> [Float] {
+  static func prepared(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, metric: Metric, kernels: StoreKernels) -> [Float] {
     var copy = Array(vectors)
     if metric == .cosine {
-      copy.withUnsafeMutableBufferPointer { normalize($0, dimension: dimension) }
+      copy.withUnsafeMutableBufferPointer { normalize($0, dimension: dimension, kernels: kernels) }
     }
     return copy
   }

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// How an index stores its vectors: Float32, or scalar-quantized codes (SQ8 / SQ4) with an
 /// optional Float32 copy for exact re-ranking.

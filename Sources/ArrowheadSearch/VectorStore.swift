@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 
 /// The vectors of an index, slot by slot: Float32 rows and/or quantized codes.
 ///
@@ -20,9 +20,12 @@ final class VectorStore: @unchecked Sendable {
   private(set) var scalesBuffer: UnsafeMutablePointer<Float>
   private(set) var offsetsBuffer: UnsafeMutablePointer<Float>
   private(set) var permutedScales: UnsafeMutablePointer<Float>
+  /// The kernels (from the owning index's engine) for this store's dimension.
+  let kernels: StoreKernels
 
-  init(dimension: Int, storage: VectorStorage, metric: Metric) {
+  init(dimension: Int, storage: VectorStorage, metric: Metric, engine: Engine) {
     self.dimension = dimension
+    self.kernels = StoreKernels(engine: engine, dimension: dimension)
     self.storage = storage
     self.internalMetric = metric == .squaredL2 ? .squaredL2 : .innerProduct
     self.codeStride = storage.codeBytes(dimension: dimension)
@@ -51,7 +54,7 @@ final class VectorStore: @unchecked Sendable {
       scalesBuffer[j] = quantizer.scales[j]
       offsetsBuffer[j] = quantizer.offsets[j]
     }
-    SearchKernels.sq4Permuted(scalesBuffer, dimension, permutedScales)
+    SearchCodeLayout.sq4Permute(scalesBuffer, count: dimension, into: permutedScales)
   }
 
   /// Trains the quantizer on `vectors` if the storage is quantized and untrained.
@@ -122,9 +125,9 @@ final class VectorStore: @unchecked Sendable {
   func decode(_ slot: Int, into out: UnsafeMutablePointer<Float>) {
     let row = codes.pointer(UInt8.self) + slot * codeStride
     if storage.encoding == .int8 {
-      SearchKernels.sq8Decode(row, scalesBuffer, offsetsBuffer, dimension, out)
+      kernels.sq8Decode.sq8Decode(count: dimension, codes: row, scales: scalesBuffer, offsets: offsetsBuffer, out)
     } else {
-      SearchKernels.sq4Decode(row, scalesBuffer, offsetsBuffer, dimension, out)
+      kernels.sq4Decode.sq4Decode(count: dimension, packed: row, scales: scalesBuffer, offsets: offsetsBuffer, out)
     }
   }
 
@@ -132,16 +135,14 @@ final class VectorStore: @unchecked Sendable {
   /// `slot`; requires `keepsFloats`.
   @inline(__always)
   func exactDistance(_ query: UnsafePointer<Float>, _ slot: Int) -> Float {
-    let row = floats.pointer(Float.self) + slot * dimension
-    return internalMetric == .squaredL2
-      ? SearchKernels.squaredL2(query, row, dimension)
-      : -SearchKernels.dot(query, row, dimension)
+    distance(query, floats.pointer(Float.self) + slot * dimension)
   }
 
   /// Float-to-float distance, smaller is nearer.
   @inline(__always)
   func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> Float {
-    internalMetric == .squaredL2 ? SearchKernels.squaredL2(a, b, dimension) : -SearchKernels.dot(a, b, dimension)
+    internalMetric == .squaredL2
+      ? kernels.squaredDistance.squaredDistance(count: dimension, a, b) : -kernels.dot.dot(count: dimension, a, b)
   }
 
   /// Bytes used by `slots` slots.
@@ -156,6 +157,37 @@ final class VectorStore: @unchecked Sendable {
     usage.mappedBytes = (floats.isMapped ? floats.capacity : 0) + (codes.isMapped ? codes.capacity : 0)
     return usage
   }
+}
+
+/// The backends an index's engine dispatches, kernel by kernel, for its vectors'
+/// dimension. Resolved once per store, so per-vector calls pay no dispatch lookup.
+struct StoreKernels: Sendable {
+  let squaredDistance: any Backend
+  let dot: any Backend
+  let sumOfSquares: any Backend
+  let sq8SquaredL2: any Backend
+  let sq8Dot: any Backend
+  let sq8Decode: any Backend
+  let sq4SquaredL2: any Backend
+  let sq4Dot: any Backend
+  let sq4Decode: any Backend
+
+  init(engine: Engine, dimension: Int) {
+    let shape = ShapeClass.vector(count: dimension)
+    squaredDistance = engine.backend(for: .squaredDistance, shape)
+    dot = engine.backend(for: .dot, shape)
+    sumOfSquares = engine.backend(for: .sumOfSquares, shape)
+    sq8SquaredL2 = engine.backend(for: .sq8SquaredL2, shape)
+    sq8Dot = engine.backend(for: .sq8Dot, shape)
+    sq8Decode = engine.backend(for: .sq8Decode, shape)
+    sq4SquaredL2 = engine.backend(for: .sq4SquaredL2, shape)
+    sq4Dot = engine.backend(for: .sq4Dot, shape)
+    sq4Decode = engine.backend(for: .sq4Decode, shape)
+  }
+
+  /// ‖x‖² of one row.
+  @inline(__always)
+  func squaredNorm(_ x: UnsafePointer<Float>, _ dimension: Int) -> Float { sumOfSquares.sumOfSquares(count: dimension, x) }
 }
 
 /// The engine kernels and scratch used to encode vectors on one thread.

@@ -10,7 +10,9 @@ struct ArrowheadCommand: ParsableCommand {
     abstract: "SIMD/BLAS-accelerated numerics: hardware probe, backend benchmarks, quantization, vector search.",
     discussion: """
       Environment: ARROWHEAD_BACKEND=<name> forces one backend for every operation;
-      ARROWHEAD_THREADS=<n> caps the threads (default: all logical cores).
+      ARROWHEAD_THREADS=<n> caps the threads (default: all logical cores);
+      ARROWHEAD_DISPATCH=measured|remeasure|static chooses how dispatch decides (default: measured,
+      cached in ARROWHEAD_CACHE_DIR, else $XDG_CACHE_HOME/arrowhead or ~/.cache/arrowhead).
       """,
     version: arrowheadVersion,
     subcommands: [
@@ -20,4 +22,4 @@ struct ArrowheadCommand: ParsableCommand {
 }
 
 /// The version printed by `arrowhead --version`.
-let arrowheadVersion = "0.1.0"
+let arrowheadVersion = ArrowheadVersion.string

@@ -55,8 +55,8 @@ struct BenchOptions: ParsableArguments {
 
   /// The engine (environment-checked) and the backends to compare.
   func resolve() throws -> (engine: Engine, backends: [any Backend]) {
-    let base = try commandEngine()
-    let engine = base.withThreads(threads ?? base.threads)
+    // The engine is configured (and its dispatch measured) for the thread count under test.
+    let engine = try commandEngine(threads: threads)
     var chosen: [any Backend]
     if let backends {
       chosen = []

@@ -7,16 +7,31 @@ import Foundation
 struct Probe: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Report the CPU, the backends and which kernel runs each operation, and why.",
-    discussion: "With --bench, also measure every runnable backend on each operation (≈ 10 s).")
+    discussion: """
+      Dispatch is measured on first use (well under a second) and cached per CPU model, library
+      version and thread count; the report shows each candidate's measured time per call and where
+      the figures came from. --recalibrate measures again; ARROWHEAD_DISPATCH=static uses the static
+      preferences instead. With --bench, also measure every runnable backend on larger problems (≈ 10 s).
+      """)
 
   @Flag(help: "Also measure each operation on each runnable backend (short runs).")
   var bench = false
 
+  @Flag(help: "Measure dispatch again now, replacing the cached figures.")
+  var recalibrate = false
+
+  @Option(help: "Threads the engine is configured for (default: ARROWHEAD_THREADS or all cores).")
+  var threads: Int?
+
   @Flag(help: "Print the report as JSON.")
   var json = false
 
+  func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+  }
+
   func run() throws {
-    let engine = try commandEngine()
+    let engine = try commandEngine(threads: threads, dispatch: recalibrate ? .remeasure : nil)
     var report = ProbeReport(engine: engine)
     if bench { report.measurements = ProbeBench.run(engine: engine) }
     if json {
@@ -43,6 +58,18 @@ struct ProbeReport: Codable {
   }
   struct Choice: Codable {
     var operation: String, family: String, size: String, backend: String, reason: String
+    /// forced, only, static, measured or cached.
+    var source: String
+    /// The calibration problems, in words.
+    var problems: String
+    /// Measured seconds per call of each candidate, fastest first.
+    var candidates: [Candidate]
+  }
+  struct Candidate: Codable {
+    var backend: String, secondsPerCall: Double
+  }
+  struct Dispatch: Codable {
+    var mode: String, cache: String, calibrationSeconds: Double
   }
   var version: String
   var cpu: Cpu
@@ -51,6 +78,7 @@ struct ProbeReport: Codable {
   var forcedBackend: String?
   var openBLAS: [String: String]?
   var backends: [BackendEntry]
+  var dispatchMode: Dispatch
   var dispatch: [Choice]
   var measurements: [ProbeBench.Measurement]?
 
@@ -63,7 +91,7 @@ struct ProbeReport: Codable {
       l1DataBytes: info.caches.l1Data, l2Bytes: info.caches.l2, l3Bytes: info.caches.l3,
       features: Dictionary(uniqueKeysWithValues: relevant.map { ($0.rawValue, info.features.contains($0)) }),
       featuresDisabledByOS: info.featuresDisabledByOS.sorted().map(\.rawValue))
-    version = arrowheadVersion
+    version = ArrowheadVersion.string
     threads = engine.threads
     let environment = ProcessInfo.processInfo.environment
     threadsVariable = environment[ThreadPolicy.environmentVariable]
@@ -73,14 +101,15 @@ struct ProbeReport: Codable {
       BackendEntry(
         name: backend.name, compiledISA: backend.compiledISA, runnable: backend.isRunnable(on: info),
         missingFeatures: info.missing(backend.requiredFeatures).map(\.rawValue),
-        accelerates: backend.acceleratedOperations.map(\.rawValue), details: backend.details)
+        accelerates: backend.acceleratedOperations.map(\.name), details: backend.details)
     }
-    dispatch = KernelOperation.allCases.flatMap { operation in
-      ShapeClass.allCases.map { shape in
-        let selection = engine.selection(for: operation, shape)
-        return Choice(operation: operation.rawValue, family: operation.family, size: shape.rawValue,
-                      backend: selection.backend, reason: selection.reason)
-      }
+    let plan = engine.plan
+    dispatchMode = Dispatch(mode: plan.mode.rawValue, cache: plan.cache.description, calibrationSeconds: plan.calibrationSeconds)
+    dispatch = plan.decisions.map { decision in
+      Choice(
+        operation: decision.operation.name, family: decision.operation.family.description, size: decision.shape.rawValue,
+        backend: decision.backend, reason: decision.reason, source: decision.source.rawValue, problems: decision.problems,
+        candidates: decision.measurements.map { Candidate(backend: $0.backend, secondsPerCall: $0.secondsPerCall) })
     }
   }
 
@@ -115,9 +144,15 @@ struct ProbeReport: Codable {
     }
     out += indent(table.render())
     out += "\nDispatch (chosen backend per operation and size\(forcedBackend.map { "; forced: \($0)" } ?? ""))\n"
-    var dispatchTable = TextTable(["operation", "size", "backend", "why"])
+    out += "  mode \(dispatchMode.mode); figures \(dispatchMode.cache)"
+    if dispatchMode.calibrationSeconds > 0 { out += " (\(String(format: "%.2f", dispatchMode.calibrationSeconds)) s)" }
+    out += "\n"
+    var dispatchTable = TextTable(["operation", "size", "backend", "from", "measured per call (fastest first)"])
     for choice in dispatch {
-      dispatchTable.append([choice.operation, choice.size, choice.backend, choice.reason])
+      let figures = choice.candidates.isEmpty
+        ? choice.reason
+        : choice.candidates.map { "\($0.backend) \(formattedDuration($0.secondsPerCall))" }.joined(separator: ", ")
+      dispatchTable.append([choice.operation, choice.size, choice.backend, choice.source, figures])
     }
     out += indent(dispatchTable.render())
     if let measurements {
@@ -224,4 +259,11 @@ enum ProbeBench {
     }
     return a
   }
+}
+
+/// "12.3 ns", "4.56 µs", "1.23 ms".
+func formattedDuration(_ seconds: Double) -> String {
+  if seconds < 1e-6 { return String(format: "%.3g ns", seconds * 1e9) }
+  if seconds < 1e-3 { return String(format: "%.3g µs", seconds * 1e6) }
+  return String(format: "%.3g ms", seconds * 1e3)
 }

@@ -6,87 +6,110 @@ let oldCPU = CPUInfo(
   vendor: "GenuineIntel", model: "simulated SSE2-only CPU", architecture: .x86_64, logicalCores: 4,
   caches: CacheSizes(l1Data: 32768, l2: 262_144, l3: 8_388_608), features: [.sse2])
 
-/// A third-party backend: the reference kernels under another name, wanting every dot.
+/// A third-party backend that implements one kernel — and nothing else: every other kernel
+/// is its family's default (the reference code), with no delegation written here.
 struct ThirdPartyBackend: Backend {
-  let base = ReferenceBackend()
   var name: String { "third-party" }
   var compiledISA: String { "test" }
-  var requiredFeatures: Set<CPUFeature> { [] }
-  var details: [String: String] { [:] }
-  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference {
-    operation == .dot ? Preference(score: 1000, reason: "test backend") : .notAccelerated()
+  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    operation == .dot ? Preference(score: 1000, reason: "test backend") : nil
   }
-  func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float { base.dot(count: count, x, y) }
-  func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
-    base.squaredDistance(count: count, x, y)
+  func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var sum: Float = 0
+    for i in 0..<count { sum += x[i] * y[i] }
+    return sum
   }
-  func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) { base.axpy(count: count, alpha: alpha, x, y) }
-  func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) { base.scale(count: count, alpha: alpha, x) }
-  func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float { base.sumOfSquares(count: count, x) }
-  func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int { base.indexOfMaxMagnitude(count: count, x) }
-  func gemv(_ t: Transpose, rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
-            _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int) {
-    base.gemv(t, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+}
+
+/// A backend whose dot is correct but slow (it repeats the work 200 times), and which claims
+/// the highest static score: measured dispatch must not believe it.
+struct BoastfulSlowBackend: Backend {
+  var name: String { "boastful-slow" }
+  var compiledISA: String { "test" }
+  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    operation == .dot ? Preference(score: 10_000, reason: "claims to be fastest") : nil
   }
-  func gemm(_ ta: Transpose, _ tb: Transpose, rows: Int, columns: Int, depth: Int, alpha: Float,
-            _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, beta: Float,
-            _ c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
-    base.gemm(ta, tb, rows: rows, columns: columns, depth: depth, alpha: alpha, a, lda: lda, b, ldb: ldb,
-              beta: beta, c, ldc: ldc, threads: threads)
-  }
-  func distances(_ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int, queries: UnsafePointer<Float>,
-                 ldq: Int, base b: UnsafePointer<Float>, ldb: Int, queryNorms: UnsafePointer<Float>?,
-                 baseNorms: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int) {
-    base.distances(metric, queryCount: queryCount, baseCount: baseCount, dimension: dimension, queries: queries, ldq: ldq,
-                   base: b, ldb: ldb, queryNorms: queryNorms, baseNorms: baseNorms, out, ldo: ldo, threads: threads)
-  }
-  func groupMinMax(count: Int, groupSize: Int, _ x: UnsafePointer<Float>, minimums: UnsafeMutablePointer<Float>,
-                   maximums: UnsafeMutablePointer<Float>) -> Bool {
-    base.groupMinMax(count: count, groupSize: groupSize, x, minimums: minimums, maximums: maximums)
-  }
-  func quantize(count: Int, groupSize: Int, _ x: UnsafePointer<Float>, scales: UnsafePointer<Float>,
-                offsets: UnsafePointer<Float>, form: AffineForm, maxCode: Int, _ codes: UnsafeMutablePointer<UInt8>) {
-    base.quantize(count: count, groupSize: groupSize, x, scales: scales, offsets: offsets, form: form, maxCode: maxCode, codes)
-  }
-  func dequantize(count: Int, groupSize: Int, _ codes: UnsafePointer<UInt8>, scales: UnsafePointer<Float>,
-                  offsets: UnsafePointer<Float>, form: AffineForm, _ x: UnsafeMutablePointer<Float>) {
-    base.dequantize(count: count, groupSize: groupSize, codes, scales: scales, offsets: offsets, form: form, x)
-  }
-  func pack(count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>) {
-    base.pack(count: count, bits: bits, codes, packed)
-  }
-  func unpack(count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>) {
-    base.unpack(count: count, bits: bits, packed, codes)
-  }
-  func int8Dot(count: Int, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>) -> Int32 { base.int8Dot(count: count, a, b) }
-  func uint8SquaredL2(count: Int, _ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int32 {
-    base.uint8SquaredL2(count: count, a, b)
-  }
-  func choleskyFactor(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) throws(ArrowheadError) {
-    try base.choleskyFactor(order: order, a, lda: lda)
-  }
-  func triangularSolve(_ side: Side, _ t: Transpose, rows: Int, columns: Int, _ l: UnsafePointer<Float>, ldl: Int,
-                       _ b: UnsafeMutablePointer<Float>, ldb: Int) {
-    base.triangularSolve(side, t, rows: rows, columns: columns, l, ldl: ldl, b, ldb: ldb)
-  }
-  func symmetricEigen(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int, eigenvalues: UnsafeMutablePointer<Float>) throws(ArrowheadError) {
-    try base.symmetricEigen(order: order, a, lda: lda, eigenvalues: eigenvalues)
+  func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var result: Float = 0
+    for _ in 0..<200 {
+      var sum: Float = 0
+      for i in 0..<count { sum += x[i] * y[i] }
+      result = sum
+    }
+    return result
   }
 }
 
 @Suite struct DispatchTests {
-  @Test func everyChoiceIsRunnableAndHasTheHighestScore() throws {
-    let engine = try Engine(registry: .builtIn)
+  @Test func staticDispatchTakesTheHighestScoreAmongTheBackendsThatImplementAKernel() throws {
+    let engine = try Engine(registry: .builtIn, dispatch: .static)
     let runnable = engine.runnableBackends
     for operation in KernelOperation.allCases {
       for shape in ShapeClass.allCases {
         let chosen = engine.backend(for: operation, shape)
         #expect(chosen.isRunnable())
-        let best = runnable.map { $0.preference(for: operation, shape).score }.max() ?? 0
-        #expect(chosen.preference(for: operation, shape).score == best, "\(operation) \(shape) chose \(chosen.name)")
+        let scores = runnable.compactMap { $0.preference(for: operation, shape)?.score }
+        if let best = scores.max() {
+          #expect(chosen.preference(for: operation, shape)?.score == best, "\(operation) \(shape) chose \(chosen.name)")
+        } else {
+          #expect(chosen.name == "reference", "\(operation) \(shape): nothing implements it, the reference runs")
+        }
         #expect(!engine.selection(for: operation, shape).reason.isEmpty)
+        #expect(engine.plan.decision(for: operation, shape)?.source != .measured)
       }
     }
+  }
+
+  @Test func measuredDispatchChoosesAmongImplementersWithinFivePercentOfTheFastest() throws {
+    let engine = try Engine(registry: .builtIn, dispatch: .measured)
+    for decision in engine.plan.decisions {
+      let chosen = engine.backend(for: decision.operation, decision.shape)
+      #expect(chosen.name == decision.backend)
+      guard decision.source == .measured || decision.source == .cached else { continue }
+      #expect(chosen.implements(decision.operation), "\(decision.operation) \(decision.shape)")
+      let fastest = try #require(decision.measurements.first)
+      let mine = try #require(decision.measurements.first { $0.backend == decision.backend })
+      #expect(mine.secondsPerCall <= fastest.secondsPerCall * 1.05 + 1e-12, "\(decision.operation) \(decision.shape)")
+      #expect(decision.measurements.allSatisfy { $0.secondsPerCall.isFinite && $0.secondsPerCall > 0 })
+    }
+  }
+
+  @Test func measurementOverridesAStaticPreferenceThatLies() throws {
+    var registry = BackendRegistry.builtIn
+    try registry.register(BoastfulSlowBackend())
+    let statically = try Engine(registry: registry, dispatch: .static)
+    #expect(statically.backend(for: .dot, .large).name == "boastful-slow")
+    let measured = try Engine(registry: registry, dispatch: .remeasure)
+    #expect(measured.backend(for: .dot, .large).name != "boastful-slow")
+    let decision = try #require(measured.plan.decision(for: .dot, .large))
+    #expect(decision.source == .measured)
+    #expect(decision.measurements.last?.backend == "boastful-slow")
+  }
+
+  @Test func anUnknownDispatchModeListsTheValidOnes() {
+    #expect(throws: ArrowheadError.invalidEnvironment(
+      variable: "ARROWHEAD_DISPATCH", value: "fastest", expected: "one of measured, remeasure, static")
+    ) {
+      _ = try Engine.fromEnvironment(registry: .builtIn, environment: ["ARROWHEAD_DISPATCH": "fastest"])
+    }
+    #expect((try? DispatchMode(environment: [:])) == .measured)
+    #expect((try? DispatchMode(environment: ["ARROWHEAD_DISPATCH": "STATIC"])) == .static)
+  }
+
+  /// The kernel families are complete and consistent: each operation sits at its index in
+  /// its family, names are unique, and every family fits its dispatch-table slots.
+  @Test func kernelFamiliesAreConsistent() {
+    var names = Set<String>()
+    for family in KernelFamily.allCases {
+      #expect(family.operations.count <= KernelFamily.capacity)
+      for (index, operation) in family.operations.enumerated() {
+        #expect(operation.family == family && operation.index == index, "\(operation)")
+        #expect(names.insert(operation.name).inserted, "duplicate \(operation)")
+        #expect(KernelOperation(named: operation.name) == operation)
+      }
+    }
+    let slots = KernelOperation.allCases.flatMap { op in ShapeClass.allCases.map { op.slot($0) } }
+    #expect(Set(slots).count == slots.count)
   }
 
   @Test func aCPUWithoutAVX2NeverGetsTheAVX2Variant() throws {
@@ -141,14 +164,19 @@ struct ThirdPartyBackend: Backend {
     }
   }
 
-  @Test func aThirdPartyBackendCanBeRegisteredAndWinsWhereItScoresHighest() throws {
+  @Test func aThirdPartyBackendImplementsOneKernelAndInheritsTheReferenceForTheRest() throws {
     var registry = BackendRegistry.builtIn
     try registry.register(ThirdPartyBackend())
     #expect(throws: ArrowheadError.self) { try registry.register(ThirdPartyBackend()) }  // duplicate name
-    let engine = try Engine(registry: registry)
+    let engine = try Engine(registry: registry, dispatch: .static)
     #expect(engine.backend(for: .dot, .large).name == "third-party")
     #expect(engine.backend(for: .gemm, .large).name != "third-party")
     #expect(try engine.dot([1, 2, 3], [4, 5, 6]) == 32)
+    #expect(ThirdPartyBackend().acceleratedOperations == [.dot])
+    // Forced, everything runs on it: its own dot, the reference code for the rest.
+    let forced = try engine.forcing("third-party")
+    let c = try forced.multiply(try Matrix(rows: 1, columns: 2, elements: [1, 2]), try Matrix(rows: 2, columns: 1, elements: [3, 4]))
+    #expect(c.elements == [11])
   }
 
   @Test func withThreadsChangesOnlyTheThreadCount() throws {

@@ -80,3 +80,57 @@ import Testing
     #expect(message.contains("'a'") && message.contains("1200") && message.contains("1000"))
   }
 }
+
+/// Products with one row or one column run on the gemv kernel (see `Engine.gemm`): every
+/// transpose, leading dimensions wider than the rows, β ≠ 0, on every runnable backend, within
+/// the gemm bound γ_{k+3}·(|α|·|A|·|B| + |β|·|C|) of the reference.
+@Suite struct GemmAsGemvTests {
+  @Test(arguments: Engine.default.runnableBackends.map(\.name))
+  func oneRowAndOneColumnProductsMatchTheReference(_ name: String) throws {
+    let engine = try Engine.default.forcing(name)
+    var generator = SeededGenerator(seed: 77)
+    for (m, n, k) in [(1, 1, 1), (1, 64, 64), (1, 33, 17), (1, 256, 300), (40, 1, 37), (256, 1, 256), (1, 1, 500)] {
+      for transposeA in Transpose.allCases {
+        for transposeB in Transpose.allCases {
+          let (aRows, aColumns) = transposeA == .normal ? (m, k) : (k, m)
+          let (bRows, bColumns) = transposeB == .normal ? (k, n) : (n, k)
+          let layoutA = MatrixLayout(rows: aRows, columns: aColumns, leadingDimension: aColumns + 3)
+          let layoutB = MatrixLayout(rows: bRows, columns: bColumns, leadingDimension: bColumns + 2)
+          let layoutC = MatrixLayout(rows: m, columns: n, leadingDimension: n + 5)
+          let a = generator.floats(layoutA.requiredCount), b = generator.floats(layoutB.requiredCount)
+          let c = generator.floats(layoutC.requiredCount)
+          var got = c
+          try a.withUnsafeBufferPointer { (ab) throws(ArrowheadError) in
+            try b.withUnsafeBufferPointer { (bb) throws(ArrowheadError) in
+              try got.withUnsafeMutableBufferPointer { (cb) throws(ArrowheadError) in
+                try engine.gemm(
+                  transposeA: transposeA, transposeB: transposeB, alpha: 0.5, a: ab, layoutA, b: bb, layoutB,
+                  beta: 2, c: cb, layoutC)
+              }
+            }
+          }
+          for i in 0..<m {
+            for j in 0..<n {
+              var exact = 0.0, magnitude = 0.0
+              for p in 0..<k {
+                let x = Double(transposeA == .normal ? a[i * layoutA.leadingDimension + p] : a[p * layoutA.leadingDimension + i])
+                let y = Double(transposeB == .normal ? b[p * layoutB.leadingDimension + j] : b[j * layoutB.leadingDimension + p])
+                exact += x * y
+                magnitude += abs(x * y)
+              }
+              let old = Double(c[i * layoutC.leadingDimension + j])
+              let expected = 0.5 * exact + 2 * old
+              let bound = 2 * Double(k + 3) * 0x1p-24 * (0.5 * magnitude + 2 * abs(old))
+              let value = Double(got[i * layoutC.leadingDimension + j])
+              #expect(abs(value - expected) <= bound, "\(m)×\(n)×\(k) \(transposeA)\(transposeB) (\(i),\(j)) on \(name)")
+            }
+            // Padding between rows of C is never written.
+            for j in n..<min(layoutC.leadingDimension, layoutC.requiredCount - i * layoutC.leadingDimension) {
+              #expect(got[i * layoutC.leadingDimension + j] == c[i * layoutC.leadingDimension + j])
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -142,9 +142,12 @@ struct GridSearchOptimizerTests {
     #expect(gptq.damping == 0.1 && gptq.blockSize == 64)
   }
 
-  /// The eight-lane sweep computes exactly the code sums of a scalar loop (codes are small
-  /// integers, so Σq and Σq² are exact; Σxq agrees to Float32 accumulation).
-  @Test func theSweepMatchesAScalarLoop() {
+  /// The eight-lane sweep of every runnable backend computes exactly the code sums of a
+  /// scalar loop (codes are small integers, so Σq and Σq² are exact; Σxq agrees to Float32
+  /// accumulation).
+  @Test(arguments: Engine.default.runnableBackends.map(\.name))
+  func theSweepMatchesAScalarLoop(backendName: String) throws {
+    let backend = try #require(Engine.default.registry.backend(named: backendName))
     let x = gaussianWeights(77, seed: 3)  // odd length: no tail assumptions
     var lanes = CandidateLanes()
     for lane in 0..<8 {
@@ -155,7 +158,7 @@ struct GridSearchOptimizerTests {
       lanes.m[lane] = m
     }
     let sums = x.withUnsafeBufferPointer {
-      CandidateSweep.sweep($0.baseAddress!, 77, weights: nil, weightedValues: nil, lanes: lanes, top: 15, measureError: true)
+      backend.candidateSweep(count: 77, $0.baseAddress!, weights: nil, weightedValues: nil, lanes: lanes, top: 15, measureError: true)
     }
     for lane in 0..<8 {
       var q = 0.0, qq = 0.0, xq = 0.0, e = 0.0
@@ -167,7 +170,7 @@ struct GridSearchOptimizerTests {
         let r = Double(value) - Double(code * lanes.s[lane] + lanes.m[lane])
         e += r * r
       }
-      #expect(sums.q[lane] == q && sums.qq[lane] == qq)
+      #expect(sums.q[lane] == q && sums.qq[lane] == qq, "\(backendName) lane \(lane)")
       #expect(abs(sums.xq[lane] - xq) <= 1e-5 * max(1, abs(xq)))
       #expect(abs(sums.error[lane] - e) <= 1e-5 * e + 1e-12)
     }

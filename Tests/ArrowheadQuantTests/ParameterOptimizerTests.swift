@@ -16,7 +16,8 @@ struct ClippingOptimizer: ParameterOptimizer {
   var settings: [String: String] { ["fraction": "\(fraction)"] }
 
   func parameters(
-    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode
+    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
+    engine: Engine
   ) -> AffineParameters {
     if let importance {
       let total = importance.reduce(0, +)
@@ -29,7 +30,9 @@ struct ClippingOptimizer: ParameterOptimizer {
 /// Returns a zero-point that cannot be stored.
 struct BrokenOptimizer: ParameterOptimizer {
   var name: String { "broken" }
-  func parameters(for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode) -> AffineParameters {
+  func parameters(
+    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode, engine: Engine
+  ) -> AffineParameters {
     AffineParameters(scale: 1, offset: 0.5)
   }
 }

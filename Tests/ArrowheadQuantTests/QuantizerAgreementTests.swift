@@ -46,24 +46,41 @@ struct QuantizerAgreementTests {
 
   static let lengths = [0, 1, 2, 7, 8, 9, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 1000, 4099]
 
-  @Test(arguments: [1, 2, 3, 4, 5, 8])
-  func bitPackingMatchesEveryKernelAndRoundTrips(bits: Int) throws {
+  /// The documented bit stream, computed here independently of every kernel: code i
+  /// occupies stream bits i·b … i·b + b − 1, stream bit j is bit j mod 8 of byte ⌊j/8⌋.
+  static func streamModel(_ codes: [UInt8], bits: Int) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: (codes.count * bits + 7) / 8)
+    var stream = 0
+    for code in codes {
+      for bit in 0..<bits {
+        if (Int(code) >> bit) & 1 == 1 { bytes[stream / 8] |= UInt8(1 << (stream % 8)) }
+        stream += 1
+      }
+    }
+    return bytes
+  }
+
+  @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8])
+  func everyPackKernelWritesTheDocumentedStreamAndRoundTrips(bits: Int) throws {
     var generator = SeededGenerator(seed: UInt64(bits))
     for count in Self.lengths {
       let codes = (0..<count).map { _ in UInt8.random(in: 0...UInt8((1 << bits) - 1), using: &generator) }
       let byteCount = BitPacking.byteCount(codes: count, bits: bits)
+      let expected = Self.streamModel(codes, bits: bits)
       for backend in Engine.default.runnableBackends {
         // Guard bytes after the output catch any write past ⌈count·bits/8⌉.
-        var ours = [UInt8](repeating: 0xAA, count: byteCount + 8)
-        var theirs = [UInt8](repeating: 0, count: max(byteCount, 1))
-        BitPacking.pack(count: count, bits: bits, codes, &ours, backend: backend)
-        if count > 0 { backend.pack(count: count, bits: bits, codes, &theirs) }
-        #expect(Array(ours[0..<byteCount]) == Array(theirs[0..<byteCount]), "\(backend.name) bits \(bits) count \(count)")
-        #expect(Array(ours[byteCount...]) == [UInt8](repeating: 0xAA, count: 8), "wrote past the end: bits \(bits) count \(count)")
+        var packed = [UInt8](repeating: 0xAA, count: byteCount + 8)
+        if count > 0 { backend.pack(count: count, bits: bits, codes, &packed) }
+        #expect(Array(packed[0..<byteCount]) == expected, "\(backend.name) bits \(bits) count \(count)")
+        #expect(Array(packed[byteCount...]) == [UInt8](repeating: 0xAA, count: 8), "wrote past the end: bits \(bits) count \(count)")
         var unpacked = [UInt8](repeating: 0xFF, count: count)
-        BitPacking.unpack(count: count, bits: bits, ours, &unpacked, backend: backend)
+        if count > 0 { backend.unpack(count: count, bits: bits, expected, &unpacked) }
         #expect(unpacked == codes, "\(backend.name) bits \(bits) count \(count)")
       }
+      // The engine's dispatched path writes the same stream.
+      var viaEngine = [UInt8](repeating: 0, count: byteCount)
+      BitPacking.pack(count: count, bits: bits, codes, &viaEngine, engine: .default)
+      #expect(viaEngine == expected)
     }
   }
 

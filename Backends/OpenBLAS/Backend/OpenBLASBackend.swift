@@ -3,7 +3,6 @@
 // Compiled only with the package trait `OpenBLAS` (on by default).
 #if OpenBLAS
 import ArrowheadCore
-import ArrowheadReference
 import COpenBLAS
 import Synchronization
 
@@ -13,17 +12,15 @@ import Synchronization
 /// load time (`details["coreName"]` says which). Its thread pool is global to the process;
 /// the backend sets the thread count of each call (`threads:`), so that OpenBLAS threads
 /// and Arrowhead's own parallel loops never exceed the engine's cap together.
-/// Quantization kernels and `indexOfMaxMagnitude` (whose NaN rule cblas does not follow)
-/// are not accelerated: they run the reference code.
+/// It implements only what BLAS/LAPACK provide (see `preference(for:_:)`); every other
+/// kernel is its family's default, the reference code.
 public struct OpenBLASBackend: Backend {
-  private let reference = ReferenceBackend()
-
   /// Creates the backend.
   public init() {}
 
   public var name: String { "openblas" }
   public var compiledISA: String { "OpenBLAS \(Self.version) (\(Self.coreName) kernels)" }
-  public var requiredFeatures: Set<CPUFeature> { [] }
+
   public var details: [String: String] {
     [
       "version": Self.version,
@@ -79,27 +76,10 @@ public struct OpenBLASBackend: Backend {
     }
   }
 
-  public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference {
-    switch operation {
-    case .gemm:
-      return shape == .small
-        ? Preference(score: 20, reason: "cblas_sgemm (call overhead dominates small products)")
-        : Preference(score: 35, reason: "cblas_sgemm, \(Self.coreName) kernel")
-    case .cholesky, .triangularSolve, .symmetricEigen:
-      return shape == .small
-        ? Preference(score: 20, reason: "LAPACKE (call overhead at small orders)")
-        : Preference(score: 45, reason: "LAPACKE blocked algorithm on the BLAS-3 kernels")
-    case .dot, .axpy, .scale, .sumOfSquares, .gemv:
-      return Preference(score: 20, reason: "cblas level 1/2 (\(Self.coreName))")
-    case .distances:
-      return Preference(score: shape == .small ? 10 : 30, reason: "‖q‖² + ‖x‖² − 2·cblas_sgemm(Q, Xᵀ)")
-    case .indexOfMaxMagnitude:
-      return .notAccelerated("cblas_isamax does not report NaN; reference code runs")
-    case .squaredDistance:
-      return .notAccelerated("no BLAS routine; reference code runs")
-    case .groupMinMax, .quantize, .dequantize, .pack, .unpack, .int8Dot, .uint8SquaredL2:
-      return .notAccelerated("no OpenBLAS kernel; reference code runs")
-    }
+  /// See `StaticPreferences.openBLAS`: level 1 (but `indexOfMaxMagnitude` and
+  /// `squaredDistance`), gemv, gemm, distances and the linear-algebra family.
+  public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    StaticPreferences.openBLAS(operation, shape, coreName: Self.coreName)
   }
 
   // MARK: Level 1
@@ -110,10 +90,6 @@ public struct OpenBLASBackend: Backend {
     if count == 0 { return 0 }
     Self.useThreads(1)
     return cblas_sdot(blasint(count), x, 1, y, 1)
-  }
-
-  public func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
-    reference.squaredDistance(count: count, x, y)
   }
 
   public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
@@ -132,10 +108,6 @@ public struct OpenBLASBackend: Backend {
     if count == 0 { return 0 }
     Self.useThreads(1)
     return cblas_sdot(blasint(count), x, 1, x, 1)
-  }
-
-  public func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int {
-    reference.indexOfMaxMagnitude(count: count, x)
   }
 
   // MARK: Level 2 and 3
@@ -223,49 +195,6 @@ public struct OpenBLASBackend: Backend {
         }
       }
     }
-  }
-
-  // MARK: Quantization (reference code)
-
-  public func groupMinMax(
-    count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
-    minimums: UnsafeMutablePointer<Float>, maximums: UnsafeMutablePointer<Float>
-  ) -> Bool {
-    reference.groupMinMax(count: count, groupSize: groupSize, x, minimums: minimums, maximums: maximums)
-  }
-
-  public func quantize(
-    count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
-    scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm, maxCode: Int,
-    _ codes: UnsafeMutablePointer<UInt8>
-  ) {
-    reference.quantize(
-      count: count, groupSize: groupSize, x, scales: scales, offsets: offsets, form: form,
-      maxCode: maxCode, codes)
-  }
-
-  public func dequantize(
-    count: Int, groupSize: Int, _ codes: UnsafePointer<UInt8>,
-    scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm,
-    _ x: UnsafeMutablePointer<Float>
-  ) {
-    reference.dequantize(count: count, groupSize: groupSize, codes, scales: scales, offsets: offsets, form: form, x)
-  }
-
-  public func pack(count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>) {
-    reference.pack(count: count, bits: bits, codes, packed)
-  }
-
-  public func unpack(count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>) {
-    reference.unpack(count: count, bits: bits, packed, codes)
-  }
-
-  public func int8Dot(count: Int, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>) -> Int32 {
-    reference.int8Dot(count: count, a, b)
-  }
-
-  public func uint8SquaredL2(count: Int, _ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int32 {
-    reference.uint8SquaredL2(count: count, a, b)
   }
 
   // MARK: Dense linear algebra (LAPACKE)

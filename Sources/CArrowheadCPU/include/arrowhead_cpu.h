@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "arrowhead_hints.h"
 #include "arrowhead_pool.h"
+#include "arrowhead_builtin.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -96,11 +96,14 @@ struct CommandFailure: Error, CustomStringConvertible {
 
 /// The engine for a command: the environment's, failing loudly on a bad
 /// `ARROWHEAD_BACKEND` / `ARROWHEAD_THREADS` instead of silently ignoring it.
-func commandEngine(threads: Int? = nil) throws -> Engine {
+func commandEngine(threads: Int? = nil, dispatch: DispatchMode? = nil) throws -> Engine {
   do {
-    let engine = try Engine.fromEnvironment()
-    if let threads { return engine.withThreads(threads) }
-    return engine
+    // A thread count given on the command line is the engine's own (dispatch is measured
+    // for the thread count kernels will really get), as if ARROWHEAD_THREADS said it.
+    var environment = ProcessEnvironment.current
+    if let threads { environment[ThreadPolicy.environmentVariable] = String(threads) }
+    if let dispatch { environment[DispatchMode.environmentVariable] = dispatch.rawValue }
+    return try Engine.fromEnvironment(registry: .builtIn, environment: environment)
   } catch {
     throw CommandFailure("\(error)")
   }

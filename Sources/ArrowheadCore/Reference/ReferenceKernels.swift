@@ -1,33 +1,22 @@
-import ArrowheadCore
+// The reference kernels: scalar, obviously-correct loops, the default of every kernel
+// requirement and the oracle of every test.
+//
+// Every loop is the textbook definition, accumulated in `Double` so that its own rounding
+// error is negligible next to the error bounds the tests allow the fast backends
+// (e.g. |ĉᵢⱼ − cᵢⱼ| ≤ γₖ·(|A|·|B|)ᵢⱼ for gemm with γₖ = k·u/(1 − k·u)). Quantization kernels
+// follow the exact rounding rules every backend must reproduce bit for bit.
 
-/// The scalar, obviously-correct backend: the oracle of every test.
-///
-/// Every loop is the textbook definition, accumulated in `Double` so that its own rounding
-/// error is negligible next to the error bounds the tests allow the fast backends
-/// (e.g. |ĉᵢⱼ − cᵢⱼ| ≤ γₖ·(|A|·|B|)ᵢⱼ for gemm with γₖ = k·u/(1 − k·u)). It runs on every
-/// CPU and is never chosen by dispatch when a faster backend is runnable.
-public struct ReferenceBackend: Backend {
-  /// Creates the reference backend.
-  public init() {}
-
-  public var name: String { "reference" }
-  public var compiledISA: String { "scalar (portable Swift, Double accumulation)" }
-  public var requiredFeatures: Set<CPUFeature> { [] }
-  public var details: [String: String] { [:] }
-
-  public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference {
-    .notAccelerated("scalar reference (runs only when nothing else can)")
-  }
-
+/// The reference implementation of every kernel (see `Backend`).
+public enum ReferenceKernels {
   // MARK: Level 1
 
-  public func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+  public static func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     var sum = 0.0
     for i in 0..<count { sum += Double(x[i]) * Double(y[i]) }
     return Float(sum)
   }
 
-  public func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+  public static func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     var sum = 0.0
     for i in 0..<count {
       let difference = Double(x[i]) - Double(y[i])
@@ -36,21 +25,21 @@ public struct ReferenceBackend: Backend {
     return Float(sum)
   }
 
-  public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+  public static func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     for i in 0..<count { y[i] = Float(Double(alpha) * Double(x[i]) + Double(y[i])) }
   }
 
-  public func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
+  public static func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
     for i in 0..<count { x[i] = alpha * x[i] }
   }
 
-  public func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
+  public static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
     var sum = 0.0
     for i in 0..<count { sum += Double(x[i]) * Double(x[i]) }
     return Float(sum)
   }
 
-  public func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int {
+  public static func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int {
     guard count > 0 else { return -1 }
     var best = 0
     var bestValue = abs(x[0])
@@ -65,10 +54,10 @@ public struct ReferenceBackend: Backend {
 
   // MARK: Level 2 and 3
 
-  public func gemv(
+  public static func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
-    beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
+    beta: Float, _ y: UnsafeMutablePointer<Float>
   ) {
     let outputs = transpose == .normal ? rows : columns
     let inner = transpose == .normal ? columns : rows
@@ -83,11 +72,11 @@ public struct ReferenceBackend: Backend {
     }
   }
 
-  public func gemm(
+  public static func gemm(
     _ transposeA: Transpose, _ transposeB: Transpose,
     rows: Int, columns: Int, depth: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-    beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+    beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
     for i in 0..<rows {
       for j in 0..<columns {
@@ -105,11 +94,10 @@ public struct ReferenceBackend: Backend {
 
   // MARK: Distances
 
-  public func distances(
+  public static func distances(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
     queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
-    queryNorms: UnsafePointer<Float>?, baseNorms: UnsafePointer<Float>?,
-    _ out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int
+    _ out: UnsafeMutablePointer<Float>, ldo: Int
   ) {
     for i in 0..<queryCount {
       let q = queries + i * ldq
@@ -141,7 +129,7 @@ public struct ReferenceBackend: Backend {
 
   // MARK: Quantization
 
-  public func groupMinMax(
+  public static func groupMinMax(
     count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
     minimums: UnsafeMutablePointer<Float>, maximums: UnsafeMutablePointer<Float>
   ) -> Bool {
@@ -165,7 +153,7 @@ public struct ReferenceBackend: Backend {
     return allFinite
   }
 
-  public func quantize(
+  public static func quantize(
     count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
     scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm, maxCode: Int,
     _ codes: UnsafeMutablePointer<UInt8>
@@ -185,7 +173,7 @@ public struct ReferenceBackend: Backend {
     }
   }
 
-  public func dequantize(
+  public static func dequantize(
     count: Int, groupSize: Int, _ codes: UnsafePointer<UInt8>,
     scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm,
     _ x: UnsafeMutablePointer<Float>
@@ -200,7 +188,7 @@ public struct ReferenceBackend: Backend {
     }
   }
 
-  public func pack(count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>) {
+  public static func pack(count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>) {
     let byteCount = (count * bits + 7) / 8
     packed.update(repeating: 0, count: byteCount)
     for i in 0..<count {
@@ -211,7 +199,7 @@ public struct ReferenceBackend: Backend {
     }
   }
 
-  public func unpack(count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>) {
+  public static func unpack(count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>) {
     for i in 0..<count {
       var code: UInt8 = 0
       for bit in 0..<bits {
@@ -222,13 +210,13 @@ public struct ReferenceBackend: Backend {
     }
   }
 
-  public func int8Dot(count: Int, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>) -> Int32 {
+  public static func int8Dot(count: Int, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>) -> Int32 {
     var sum: Int32 = 0
     for i in 0..<count { sum &+= Int32(a[i]) * Int32(b[i]) }
     return sum
   }
 
-  public func uint8SquaredL2(count: Int, _ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int32 {
+  public static func uint8SquaredL2(count: Int, _ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int32 {
     var sum: Int32 = 0
     for i in 0..<count {
       let difference = Int32(a[i]) - Int32(b[i])
@@ -239,7 +227,7 @@ public struct ReferenceBackend: Backend {
 
   // MARK: Dense linear algebra
 
-  public func choleskyFactor(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) throws(ArrowheadError) {
+  public static func choleskyFactor(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) throws(ArrowheadError) {
     var l = [Double](repeating: 0, count: order * order)
     for j in 0..<order {
       var diagonal = Double(a[j * lda + j])
@@ -260,7 +248,7 @@ public struct ReferenceBackend: Backend {
     }
   }
 
-  public func triangularSolve(
+  public static func triangularSolve(
     _ side: Side, _ transpose: Transpose, rows: Int, columns: Int,
     _ l: UnsafePointer<Float>, ldl: Int, _ b: UnsafeMutablePointer<Float>, ldb: Int
   ) {
@@ -302,7 +290,7 @@ public struct ReferenceBackend: Backend {
     }
   }
 
-  public func symmetricEigen(
+  public static func symmetricEigen(
     order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int,
     eigenvalues: UnsafeMutablePointer<Float>
   ) throws(ArrowheadError) {

@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import Testing
 
 /// A gemm test problem: shapes, transposes, leading dimensions (possibly padded), α, β.
@@ -55,10 +55,9 @@ let gemmCases: [GemmCase] = {
   return cases
 }()
 
-@Suite struct ConformanceGemmTests {
-  @Test(arguments: backendsUnderTest)
-  func gemmAgreesWithReferenceWithinTheErrorBound(_ name: String) throws {
-    let kernel = try backend(name)
+extension BackendConformance {
+  public static func gemmAgreesWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
+    let name = kernel.name
     for (index, problem) in gemmCases.enumerated() {
       var generator = SeededGenerator(seed: UInt64(index) &+ 1000)
       let a = generator.floats(max(0, problem.aRows * problem.lda))
@@ -96,9 +95,8 @@ let gemmCases: [GemmCase] = {
     }
   }
 
-  @Test(arguments: backendsUnderTest)
-  func gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero(_ kernel: any Backend) throws {
+    let name = kernel.name
     for (m, n, k) in [(5, 7, 3), (40, 40, 40), (130, 90, 260)] {
       var generator = SeededGenerator(seed: 77)
       var a = generator.floats(m * k, in: 0.5..<1)
@@ -121,9 +119,8 @@ let gemmCases: [GemmCase] = {
     }
   }
 
-  @Test(arguments: backendsUnderTest)
-  func gemvAgreesWithReferenceWithinTheErrorBound(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func gemvAgreesWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
+    let name = kernel.name
     for (index, (rows, columns)) in [(0, 4), (4, 0), (1, 1), (3, 7), (8, 8), (17, 33), (64, 65), (200, 131), (700, 513)].enumerated() {
       for transpose in Transpose.allCases {
         for (alpha, beta) in [(Float(1), Float(0)), (-2, 0.5)] {

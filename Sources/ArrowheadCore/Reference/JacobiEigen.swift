@@ -1,4 +1,4 @@
-import ArrowheadCore
+
 
 /// The cyclic Jacobi eigenvalue algorithm in Double precision.
 ///

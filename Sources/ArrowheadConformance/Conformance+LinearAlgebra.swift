@@ -1,4 +1,4 @@
-import Arrowhead
+import ArrowheadCore
 import Testing
 
 /// A random symmetric positive-definite matrix: BᵀB/n + δ·I (row-major, order n).
@@ -16,12 +16,11 @@ func randomSPD(_ n: Int, seed: UInt64, shift: Float = 0.5) -> [Float] {
   return a
 }
 
-@Suite struct ConformanceLinearAlgebraTests {
+extension BackendConformance {
   static let orders = [1, 2, 5, 16, 33, 100, 150]
 
-  @Test(arguments: backendsUnderTest)
-  func choleskyHasTheBackwardErrorOfTheTheorem(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func choleskyHasTheBackwardErrorOfTheTheorem(_ kernel: any Backend) throws {
+    let name = kernel.name
     for n in Self.orders {
       let a = randomSPD(n, seed: UInt64(n))
       let lda = n + 2
@@ -46,9 +45,8 @@ func randomSPD(_ n: Int, seed: UInt64, shift: Float = 0.5) -> [Float] {
     }
   }
 
-  @Test(arguments: backendsUnderTest)
-  func choleskyNamesTheFailingPivot(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func choleskyNamesTheFailingPivot(_ kernel: any Backend) throws {
+    let name = kernel.name
     // Positive definite leading 3×3 block, then a diagonal that makes pivot 3 negative.
     let n = 5
     var a = randomSPD(n, seed: 8)
@@ -58,43 +56,43 @@ func randomSPD(_ n: Int, seed: UInt64, shift: Float = 0.5) -> [Float] {
     }
   }
 
-  @Test(arguments: backendsUnderTest, Side.allCases)
-  func triangularSolveHasTheBackwardErrorOfTheTheorem(_ name: String, _ side: Side) throws {
-    let kernel = try backend(name)
-    for n in Self.orders {
-      // A well-conditioned lower-triangular L: the Cholesky factor of an SPD matrix.
-      var l = randomSPD(n, seed: UInt64(n) &+ 40, shift: 1)
-      try l.withUnsafeMutableBufferPointer { try reference.choleskyFactor(order: n, $0.baseAddress!, lda: n) }
-      for transpose in Transpose.allCases {
-        let other = 7
-        let (rows, columns) = side == .left ? (n, other) : (other, n)
-        var generator = SeededGenerator(seed: UInt64(n * 3))
-        let b = generator.floats(rows * columns)
-        var x = b
-        kernel.triangularSolve(side, transpose, rows: rows, columns: columns, l, ldl: n, &x, ldb: columns)
-        // Higham Thm 8.5: (T + ΔT)·x̂ = b with |ΔT| ≤ γₙ|T|, so |T·x̂ − b| ≤ γₙ·|T|·|x̂|.
-        // Blocked solvers (OpenBLAS trsm) satisfy it with a small constant: allow 2γₙ.
-        func op(_ i: Int, _ j: Int) -> Double { Double(transpose == .normal ? l[i * n + j] : l[j * n + i]) }
-        var worst = 0.0
-        for r in 0..<rows {
-          for c in 0..<columns {
-            var residual = -Double(b[r * columns + c]), magnitude = 0.0
-            if side == .left {
-              for p in 0..<n { residual += op(r, p) * Double(x[p * columns + c]); magnitude += abs(op(r, p) * Double(x[p * columns + c])) }
-            } else {
-              for p in 0..<n { residual += Double(x[r * columns + p]) * op(p, c); magnitude += abs(Double(x[r * columns + p]) * op(p, c)) }
+  public static func triangularSolveHasTheBackwardErrorOfTheTheorem(_ kernel: any Backend) throws {
+    let name = kernel.name
+    for side in Side.allCases {
+      for n in Self.orders {
+        // A well-conditioned lower-triangular L: the Cholesky factor of an SPD matrix.
+        var l = randomSPD(n, seed: UInt64(n) &+ 40, shift: 1)
+        try l.withUnsafeMutableBufferPointer { try reference.choleskyFactor(order: n, $0.baseAddress!, lda: n) }
+        for transpose in Transpose.allCases {
+          let other = 7
+          let (rows, columns) = side == .left ? (n, other) : (other, n)
+          var generator = SeededGenerator(seed: UInt64(n * 3))
+          let b = generator.floats(rows * columns)
+          var x = b
+          kernel.triangularSolve(side, transpose, rows: rows, columns: columns, l, ldl: n, &x, ldb: columns)
+          // Higham Thm 8.5: (T + ΔT)·x̂ = b with |ΔT| ≤ γₙ|T|, so |T·x̂ − b| ≤ γₙ·|T|·|x̂|.
+          // Blocked solvers (OpenBLAS trsm) satisfy it with a small constant: allow 2γₙ.
+          func op(_ i: Int, _ j: Int) -> Double { Double(transpose == .normal ? l[i * n + j] : l[j * n + i]) }
+          var worst = 0.0
+          for r in 0..<rows {
+            for c in 0..<columns {
+              var residual = -Double(b[r * columns + c]), magnitude = 0.0
+              if side == .left {
+                for p in 0..<n { residual += op(r, p) * Double(x[p * columns + c]); magnitude += abs(op(r, p) * Double(x[p * columns + c])) }
+              } else {
+                for p in 0..<n { residual += Double(x[r * columns + p]) * op(p, c); magnitude += abs(Double(x[r * columns + p]) * op(p, c)) }
+              }
+              worst = max(worst, abs(residual) / max(2 * gamma(n) * magnitude, .leastNormalMagnitude))
             }
-            worst = max(worst, abs(residual) / max(2 * gamma(n) * magnitude, .leastNormalMagnitude))
           }
+          #expect(worst <= 1, "trsm \(side) \(transpose) n=\(n) on \(name): residual \(worst)× the bound")
         }
-        #expect(worst <= 1, "trsm \(side) \(transpose) n=\(n) on \(name): residual \(worst)× the bound")
       }
     }
   }
 
-  @Test(arguments: backendsUnderTest)
-  func symmetricEigenPassesLAPACKsTestRatios(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func symmetricEigenPassesLAPACKsTestRatios(_ kernel: any Backend) throws {
+    let name = kernel.name
     for n in [1, 2, 7, 40, 120] {
       var generator = SeededGenerator(seed: UInt64(n) &+ 3)
       let random = generator.floats(n * n)

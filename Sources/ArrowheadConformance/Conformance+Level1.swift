@@ -1,11 +1,10 @@
-import Arrowhead
+import ArrowheadCore
 import Testing
 
 /// Level-1 kernels of every runnable backend against the reference at awkward lengths.
-@Suite struct ConformanceLevel1Tests {
-  @Test(arguments: backendsUnderTest)
-  func dotAndSumOfSquares(_ name: String) throws {
-    let kernel = try backend(name)
+extension BackendConformance {
+  public static func dotAndSumOfSquares(_ kernel: any Backend) throws {
+    let name = kernel.name
     for n in awkwardLengths {
       var generator = SeededGenerator(seed: UInt64(n) &+ 11)
       let x = generator.floats(n), y = generator.floats(n)
@@ -34,9 +33,8 @@ import Testing
     }
   }
 
-  @Test(arguments: backendsUnderTest)
-  func axpyAndScale(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func axpyAndScale(_ kernel: any Backend) throws {
+    let name = kernel.name
     for n in awkwardLengths {
       var generator = SeededGenerator(seed: UInt64(n) &+ 23)
       let x = generator.floats(n), y = generator.floats(n)
@@ -55,9 +53,8 @@ import Testing
     }
   }
 
-  @Test(arguments: backendsUnderTest)
-  func indexOfMaxMagnitudeIncludingTiesAndNaN(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func indexOfMaxMagnitudeIncludingTiesAndNaN(_ kernel: any Backend) throws {
+    let name = kernel.name
     for n in awkwardLengths where n > 0 {
       var generator = SeededGenerator(seed: UInt64(n) &+ 5)
       var x = generator.floats(n)
@@ -78,7 +75,7 @@ import Testing
     #expect(kernel.indexOfMaxMagnitude(count: 0, [Float(1)]) == -1)
   }
 
-  private func withBuffersIndex(_ x: [Float], _ body: (UnsafePointer<Float>) -> Int) -> Int {
+  static func withBuffersIndex(_ x: [Float], _ body: (UnsafePointer<Float>) -> Int) -> Int {
     x.withUnsafeBufferPointer { body($0.baseAddress!) }
   }
 }

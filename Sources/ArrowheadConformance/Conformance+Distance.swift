@@ -1,60 +1,60 @@
-import Arrowhead
+import ArrowheadCore
 import Testing
 
-@Suite struct ConformanceDistanceTests {
+extension BackendConformance {
   /// (queries, base, dimension): the direct path (< 4 queries), the gemm path, ragged tiles,
   /// several depth blocks (d > 256) and the parallel split.
   static let shapes: [(Int, Int, Int)] = [
     (1, 1, 1), (1, 50, 7), (3, 100, 50), (4, 17, 3), (7, 33, 16), (20, 300, 128), (64, 129, 300), (150, 200, 64),
   ]
 
-  @Test(arguments: backendsUnderTest, Metric.allCases)
-  func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ name: String, _ metric: Metric) throws {
-    let kernel = try backend(name)
-    for (index, (q, b, d)) in Self.shapes.enumerated() {
-      var generator = SeededGenerator(seed: UInt64(index) &+ 900)
-      let ldq = d + 1, ldb = d + 3, ldo = b + 2
-      var queries = generator.floats(q * ldq)
-      let base = generator.floats(b * ldb)
-      if q > 1 { for p in 0..<d { queries[ldq + p] = base[p] } }  // an exact match: L2 = 0
-      let out = [Float](repeating: -7, count: q * ldo)
-      func run(_ backend: any Backend) -> [Float] {
-        withBuffers([queries, base, out]) { p in
-          backend.distances(metric, queryCount: q, baseCount: b, dimension: d, queries: p[0], ldq: ldq,
-                            base: p[1], ldb: ldb, queryNorms: nil, baseNorms: nil, p[2], ldo: ldo, threads: 2)
-        }[2]
-      }
-      let got = run(kernel), expected = run(reference)
-      for i in 0..<q {
-        for j in 0..<b {
-          var qq = 0.0, xx = 0.0, absoluteDot = 0.0
-          for p in 0..<d {
-            let qv = Double(queries[i * ldq + p]), xv = Double(base[j * ldb + p])
-            qq += qv * qv
-            xx += xv * xv
-            absoluteDot += abs(qv * xv)
-          }
-          let value = Double(expected[i * ldo + j])
-          let bound: Double
-          switch metric {
-          // ‖q‖² + ‖x‖² − 2q·x: each term within γ_d of its magnitude, three more roundings.
-          case .squaredL2: bound = gamma(d + 3) * (qq + xx + 2 * absoluteDot) + unitRoundoff * value
-          case .innerProduct: bound = gamma(d + 1) * absoluteDot + unitRoundoff * abs(value)
-          // Dot within γ_d; each norm and reciprocal and the two products add a few u.
-          case .cosine: bound = gamma(d + 6) * (absoluteDot / (qq * xx).squareRoot() + 1) + unitRoundoff
-          }
-          let error = abs(Double(got[i * ldo + j]) - value)
-          #expect(error <= bound, "\(metric) q=\(q) b=\(b) d=\(d) (\(i),\(j)) on \(name): \(got[i * ldo + j]) vs \(value)")
-          if metric == .squaredL2 { #expect(got[i * ldo + j] >= 0, "squared L2 must be clamped at 0") }
+  public static func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
+    let name = kernel.name
+    for metric in Metric.allCases {
+      for (index, (q, b, d)) in Self.shapes.enumerated() {
+        var generator = SeededGenerator(seed: UInt64(index) &+ 900)
+        let ldq = d + 1, ldb = d + 3, ldo = b + 2
+        var queries = generator.floats(q * ldq)
+        let base = generator.floats(b * ldb)
+        if q > 1 { for p in 0..<d { queries[ldq + p] = base[p] } }  // an exact match: L2 = 0
+        let out = [Float](repeating: -7, count: q * ldo)
+        func run(_ backend: any Backend) -> [Float] {
+          withBuffers([queries, base, out]) { p in
+            backend.distances(metric, queryCount: q, baseCount: b, dimension: d, queries: p[0], ldq: ldq,
+                              base: p[1], ldb: ldb, queryNorms: nil, baseNorms: nil, p[2], ldo: ldo, threads: 2)
+          }[2]
         }
-        for j in b..<ldo { #expect(got[i * ldo + j] == -7, "padding of out was written") }
+        let got = run(kernel), expected = run(reference)
+        for i in 0..<q {
+          for j in 0..<b {
+            var qq = 0.0, xx = 0.0, absoluteDot = 0.0
+            for p in 0..<d {
+              let qv = Double(queries[i * ldq + p]), xv = Double(base[j * ldb + p])
+              qq += qv * qv
+              xx += xv * xv
+              absoluteDot += abs(qv * xv)
+            }
+            let value = Double(expected[i * ldo + j])
+            let bound: Double
+            switch metric {
+            // ‖q‖² + ‖x‖² − 2q·x: each term within γ_d of its magnitude, three more roundings.
+            case .squaredL2: bound = gamma(d + 3) * (qq + xx + 2 * absoluteDot) + unitRoundoff * value
+            case .innerProduct: bound = gamma(d + 1) * absoluteDot + unitRoundoff * abs(value)
+            // Dot within γ_d; each norm and reciprocal and the two products add a few u.
+            case .cosine: bound = gamma(d + 6) * (absoluteDot / (qq * xx).squareRoot() + 1) + unitRoundoff
+            }
+            let error = abs(Double(got[i * ldo + j]) - value)
+            #expect(error <= bound, "\(metric) q=\(q) b=\(b) d=\(d) (\(i),\(j)) on \(name): \(got[i * ldo + j]) vs \(value)")
+            if metric == .squaredL2 { #expect(got[i * ldo + j] >= 0, "squared L2 must be clamped at 0") }
+          }
+          for j in b..<ldo { #expect(got[i * ldo + j] == -7, "padding of out was written") }
+        }
       }
     }
   }
 
-  @Test(arguments: backendsUnderTest)
-  func givenNormsGiveTheSameResultAsComputedOnes(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func givenNormsGiveTheSameResultAsComputedOnes(_ kernel: any Backend) throws {
+    let name = kernel.name
     let q = 9, b = 40, d = 24
     var generator = SeededGenerator(seed: 4)
     let queries = generator.floats(q * d), base = generator.floats(b * d)
@@ -83,9 +83,8 @@ import Testing
     }
   }
 
-  @Test(arguments: backendsUnderTest)
-  func aZeroVectorHasCosineZeroAndANaNQueryGivesNaN(_ name: String) throws {
-    let kernel = try backend(name)
+  public static func aZeroVectorHasCosineZeroAndANaNQueryGivesNaN(_ kernel: any Backend) throws {
+    let name = kernel.name
     for q in [1, 5] {  // direct path and gemm path
       let d = 8, b = 6
       var queries = [Float](repeating: 0.5, count: q * d)

@@ -1,0 +1,24 @@
+import ArrowheadCore
+
+/// The level-1 kernels an ISA module provides (see `Level1Kernels`).
+public protocol SIMDLevel1Set {
+  static func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float
+  static func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float
+  static func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>)
+  static func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>)
+  static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float
+  static func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int
+}
+
+extension SIMDBackend {
+  public func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float { K.dot(count: count, x, y) }
+  public func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    K.squaredDistance(count: count, x, y)
+  }
+  public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    K.axpy(count: count, alpha: alpha, x, y)
+  }
+  public func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) { K.scale(count: count, alpha: alpha, x) }
+  public func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float { K.sumOfSquares(count: count, x) }
+  public func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int { K.indexOfMaxMagnitude(count: count, x) }
+}

@@ -1,0 +1,42 @@
+import ArrowheadCore
+
+/// The search-code kernels an ISA module provides (see `SearchCodeKernels`).
+public protocol SIMDSearchCodeSet {
+  static func sq8SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float
+  static func sq8Dot(count: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float
+  static func sq8Decode(
+    count: Int, codes: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>)
+  static func sq4SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float
+  static func sq4Dot(count: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float
+  static func sq4Decode(
+    count: Int, packed: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>)
+}
+
+extension SIMDBackend {
+  public func sq8SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float {
+    K.sq8SquaredL2(count: count, shifted: shifted, scales: scales, codes: codes)
+  }
+  public func sq8Dot(count: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float {
+    K.sq8Dot(count: count, weights: weights, codes: codes)
+  }
+  public func sq8Decode(
+    count: Int, codes: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>
+  ) {
+    K.sq8Decode(count: count, codes: codes, scales: scales, offsets: offsets, out)
+  }
+  public func sq4SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float {
+    K.sq4SquaredL2(count: count, shifted: shifted, scales: scales, packed: packed)
+  }
+  public func sq4Dot(count: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float {
+    K.sq4Dot(count: count, weights: weights, packed: packed)
+  }
+  public func sq4Decode(
+    count: Int, packed: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>
+  ) {
+    K.sq4Decode(count: count, packed: packed, scales: scales, offsets: offsets, out)
+  }
+}

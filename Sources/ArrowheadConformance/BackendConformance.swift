@@ -1,0 +1,242 @@
+// The conformance suite: every kernel of a backend against the reference, at awkward sizes,
+// with error bounds derived from the arithmetic (each check says how).
+//
+// A product, so that a third-party backend runs the same suite Arrowhead's own backends
+// pass. The checks record failures with Swift Testing's `#expect`; call them from a test:
+//
+//     import ArrowheadConformance
+//     import Testing
+//
+//     @Test(arguments: BackendConformance.checks.map(\.name))
+//     func myBackendConforms(check: String) throws {
+//       try BackendConformance.run(check, on: MyBackend())
+//     }
+//
+// A check that does not apply (a kernel the backend does not implement) still passes: the
+// family's default is the reference itself.
+import ArrowheadCore
+import Testing
+
+/// Runs the conformance checks on a backend (see the file header for how to call it).
+public enum BackendConformance {
+  /// One named check.
+  public struct Check: Sendable {
+    /// The check's name (a function of `BackendConformance`).
+    public let name: String
+    /// The kernel family it covers.
+    public let family: KernelFamily
+    /// Runs the check on a backend, recording failures with `#expect`.
+    public let run: @Sendable (any Backend) throws -> Void
+  }
+
+  /// Every check, family by family.
+  public static let checks: [Check] = [
+    Check(name: "dotAndSumOfSquares", family: .level1, run: dotAndSumOfSquares),
+    Check(name: "axpyAndScale", family: .level1, run: axpyAndScale),
+    Check(name: "indexOfMaxMagnitudeIncludingTiesAndNaN", family: .level1, run: indexOfMaxMagnitudeIncludingTiesAndNaN),
+    Check(name: "gemmAgreesWithReferenceWithinTheErrorBound", family: .matrix, run: gemmAgreesWithReferenceWithinTheErrorBound),
+    Check(name: "gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero", family: .matrix, run: gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero),
+    Check(name: "gemvAgreesWithReferenceWithinTheErrorBound", family: .matrix, run: gemvAgreesWithReferenceWithinTheErrorBound),
+    Check(name: "distanceMatricesAgreeWithReferenceWithinTheErrorBound", family: .distances, run: distanceMatricesAgreeWithReferenceWithinTheErrorBound),
+    Check(name: "givenNormsGiveTheSameResultAsComputedOnes", family: .distances, run: givenNormsGiveTheSameResultAsComputedOnes),
+    Check(name: "aZeroVectorHasCosineZeroAndANaNQueryGivesNaN", family: .distances, run: aZeroVectorHasCosineZeroAndANaNQueryGivesNaN),
+    Check(name: "quantizeAndDequantizeAreBitIdentical", family: .quantization, run: quantizeAndDequantizeAreBitIdentical),
+    Check(name: "roundingIsHalfToEvenOnHandComputedCases", family: .quantization, run: roundingIsHalfToEvenOnHandComputedCases),
+    Check(name: "nonFiniteInputGivesTheDocumentedCodesInsteadOfTrapping", family: .quantization, run: nonFiniteInputGivesTheDocumentedCodesInsteadOfTrapping),
+    Check(name: "groupMinMaxIsExactAndReportsNonFiniteValues", family: .quantization, run: groupMinMaxIsExactAndReportsNonFiniteValues),
+    Check(name: "packAndUnpackAreBitIdenticalAndRoundTrip", family: .quantization, run: packAndUnpackAreBitIdenticalAndRoundTrip),
+    Check(name: "packingOrderIsTheDocumentedLittleEndianBitStream", family: .quantization, run: packingOrderIsTheDocumentedLittleEndianBitStream),
+    Check(name: "codeDistancesAreExact", family: .quantization, run: codeDistancesAreExact),
+    Check(name: "searchCodeDistancesAgreeWithinTheErrorBound", family: .searchCodes, run: searchCodeDistancesAgreeWithinTheErrorBound),
+    Check(name: "searchCodeDecodingIsBitIdentical", family: .searchCodes, run: searchCodeDecodingIsBitIdentical),
+    Check(name: "optimizerCodeSumsAreExactAndMomentsWithinTheBound", family: .optimizer, run: optimizerCodeSumsAreExactAndMomentsWithinTheBound),
+    Check(name: "halfQuadraticStepsAgreeWithinTheBound", family: .optimizer, run: halfQuadraticStepsAgreeWithinTheBound),
+    Check(name: "choleskyHasTheBackwardErrorOfTheTheorem", family: .linearAlgebra, run: choleskyHasTheBackwardErrorOfTheTheorem),
+    Check(name: "choleskyNamesTheFailingPivot", family: .linearAlgebra, run: choleskyNamesTheFailingPivot),
+    Check(name: "triangularSolveHasTheBackwardErrorOfTheTheorem", family: .linearAlgebra, run: triangularSolveHasTheBackwardErrorOfTheTheorem),
+    Check(name: "symmetricEigenPassesLAPACKsTestRatios", family: .linearAlgebra, run: symmetricEigenPassesLAPACKsTestRatios),
+  ]
+
+  /// Runs the check called `name` on `backend`. Throws if there is no such check.
+  public static func run(_ name: String, on backend: any Backend) throws {
+    guard let check = checks.first(where: { $0.name == name }) else {
+      throw ArrowheadError.invalidParameter(name: "check", value: name, expected: checks.map(\.name).joined(separator: ", "))
+    }
+    try check.run(backend)
+  }
+
+  /// Runs every check on `backend`.
+  public static func runAll(on backend: any Backend) throws {
+    for check in checks { try check.run(backend) }
+  }
+}
+
+// MARK: - Shared tools of the checks
+
+/// The oracle every check compares against.
+let reference = ReferenceBackend()
+
+/// Unit roundoff of Float32: u = 2⁻²⁴.
+let unitRoundoff = 0.5 * Double(Float.ulpOfOne)
+
+/// γₙ = n·u / (1 − n·u): the classic bound on the relative error of an n-term sum of
+/// products in floating point (Higham, Accuracy and Stability, §3.1), whatever the order of
+/// summation and whether products are fused or not.
+func gamma(_ n: Int) -> Double {
+  let nu = Double(n) * unitRoundoff
+  return nu / (1 - nu)
+}
+
+/// Awkward lengths: 0, 1, around every vector width (4, 8, 16) and block size, odd sizes.
+let awkwardLengths = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 127, 129, 255, 257, 1000]
+
+/// Calls `body` with mutable pointers to copies of `arrays` (at least one element each, so
+/// that a zero-length operand still has a valid address), then returns the copies.
+func withBuffers(_ arrays: [[Float]], _ body: ([UnsafeMutablePointer<Float>]) -> Void) -> [[Float]] {
+  let buffers = arrays.map { array -> UnsafeMutablePointer<Float> in
+    let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, array.count))
+    pointer.initialize(repeating: 0, count: max(1, array.count))
+    array.withUnsafeBufferPointer { if let base = $0.baseAddress { pointer.update(from: base, count: array.count) } }
+    return pointer
+  }
+  body(buffers)
+  let results = zip(arrays, buffers).map { Array(UnsafeBufferPointer(start: $1, count: $0.count)) }
+  for pointer in buffers { pointer.deallocate() }
+  return results
+}
+
+/// Whether two floats are the same value, treating every NaN as equal to every NaN.
+func sameValue(_ a: Float, _ b: Float) -> Bool { a == b || (a.isNaN && b.isNaN) }
+
+// MARK: - Search codes
+
+extension BackendConformance {
+  /// SQ8 and SQ4 distances at awkward dimensions (every block-16 boundary and tail) against
+  /// the reference (Double). A sum of n terms each carrying a few roundings (difference,
+  /// product, square) is within γ_{n+3}·Σ|terms| of the exact value; the reference's own
+  /// final rounding adds u·|value|.
+  public static func searchCodeDistancesAgreeWithinTheErrorBound(_ kernel: any Backend) throws {
+    var generator = SeededGenerator(seed: 1601)
+    for n in awkwardLengths where n > 0 {
+      let shifted = generator.floats(n), scales = generator.floats(n, in: 0.001..<0.02), weights = generator.floats(n)
+      let codes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      let packed = (0..<((n + 1) / 2)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      var l2Terms = 0.0, dotTerms = 0.0, l2Terms4 = 0.0, dotTerms4 = 0.0
+      for j in 0..<n {
+        let c = Double(codes[j]), s = Double(scales[j])
+        l2Terms += (abs(Double(shifted[j])) + c * s) * (abs(Double(shifted[j])) + c * s)
+        dotTerms += abs(Double(weights[j])) * c
+        let byte = packed[j >> 1], c4 = Double(j & 1 == 0 ? byte & 15 : byte >> 4)
+        l2Terms4 += (abs(Double(shifted[j])) + 15 * s) * (abs(Double(shifted[j])) + 15 * s)
+        dotTerms4 += abs(Double(weights[j])) * max(c4, 15)
+      }
+      let got8 = kernel.sq8SquaredL2(count: n, shifted: shifted, scales: scales, codes: codes)
+      let want8 = reference.sq8SquaredL2(count: n, shifted: shifted, scales: scales, codes: codes)
+      #expect(abs(Double(got8 - want8)) <= gamma(n + 3) * l2Terms + unitRoundoff * Double(want8), "sq8SquaredL2 n=\(n) on \(kernel.name)")
+      let gotDot8 = kernel.sq8Dot(count: n, weights: weights, codes: codes)
+      let wantDot8 = reference.sq8Dot(count: n, weights: weights, codes: codes)
+      #expect(abs(Double(gotDot8 - wantDot8)) <= gamma(n + 1) * dotTerms + unitRoundoff * abs(Double(wantDot8)), "sq8Dot n=\(n) on \(kernel.name)")
+      let got4 = kernel.sq4SquaredL2(count: n, shifted: shifted, scales: scales, packed: packed)
+      let want4 = reference.sq4SquaredL2(count: n, shifted: shifted, scales: scales, packed: packed)
+      #expect(abs(Double(got4 - want4)) <= gamma(n + 3) * l2Terms4 + unitRoundoff * Double(want4), "sq4SquaredL2 n=\(n) on \(kernel.name)")
+      let gotDot4 = kernel.sq4Dot(count: n, weights: weights, packed: packed)
+      let wantDot4 = reference.sq4Dot(count: n, weights: weights, packed: packed)
+      #expect(abs(Double(gotDot4 - wantDot4)) <= gamma(n + 1) * dotTerms4 + unitRoundoff * abs(Double(wantDot4)), "sq4Dot n=\(n) on \(kernel.name)")
+    }
+  }
+
+  /// Decoding multiplies then adds in Float (no fused multiply-add): every backend returns
+  /// the reference's bits, and writes nothing past the row.
+  public static func searchCodeDecodingIsBitIdentical(_ kernel: any Backend) throws {
+    var generator = SeededGenerator(seed: 1602)
+    for n in awkwardLengths where n > 0 {
+      let scales = generator.floats(n, in: 0.001..<0.02), offsets = generator.floats(n)
+      let codes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      let packed = (0..<((n + 1) / 2)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      var got = [Float](repeating: 7, count: n + 4), want = [Float](repeating: 7, count: n + 4)
+      kernel.sq8Decode(count: n, codes: codes, scales: scales, offsets: offsets, &got)
+      reference.sq8Decode(count: n, codes: codes, scales: scales, offsets: offsets, &want)
+      #expect(got == want, "sq8Decode n=\(n) on \(kernel.name)")
+      kernel.sq4Decode(count: n, packed: packed, scales: scales, offsets: offsets, &got)
+      reference.sq4Decode(count: n, packed: packed, scales: scales, offsets: offsets, &want)
+      #expect(got == want, "sq4Decode n=\(n) on \(kernel.name)")
+    }
+  }
+}
+
+// MARK: - Optimizer
+
+extension BackendConformance {
+  /// Code sums: codes are small integers and the same map everywhere, so Σq and Σq² (up to
+  /// 2²⁴ per Float32 run) are exact on every backend; Σxq, Σx, Σx², the sweep's error and the
+  /// reconstruction sums are sums of n products within γ_{n+2}·Σ|terms|.
+  public static func optimizerCodeSumsAreExactAndMomentsWithinTheBound(_ kernel: any Backend) throws {
+    var generator = SeededGenerator(seed: 1603)
+    for n in awkwardLengths + [1024, 1025, 3000] where n > 0 {
+      let x = generator.floats(n), w = generator.floats(n, in: 0.1..<2)
+      let wx = zip(w, x).map { $0 * $1 }
+      let a: Float = 7.3, b: Float = 7.6, top: Float = 15, s = 1 / a
+      var absX = 0.0, absXX = 0.0, absWX = 0.0
+      for i in 0..<n {
+        absX += abs(Double(x[i]))
+        absXX += Double(x[i]) * Double(x[i])
+        absWX += Double(w[i]) * abs(Double(x[i]))
+      }
+      let sums = kernel.groupSums(count: n, x, weights: nil)
+      let oracle = reference.groupSums(count: n, x, weights: nil)
+      #expect(sums.weight == oracle.weight, "groupSums W n=\(n) on \(kernel.name)")
+      #expect(abs(sums.sum - oracle.sum) <= gamma(n + 2) * absX, "groupSums X n=\(n) on \(kernel.name)")
+      #expect(abs(sums.sumOfSquares - oracle.sumOfSquares) <= gamma(n + 2) * absXX, "groupSums XX n=\(n) on \(kernel.name)")
+      let plain = kernel.codeSums(count: n, x, weights: nil, weightedValues: nil, a: a, b: b, top: top)
+      let plainOracle = reference.codeSums(count: n, x, weights: nil, weightedValues: nil, a: a, b: b, top: top)
+      #expect(plain.q == plainOracle.q && plain.qq == plainOracle.qq, "codeSums Q, QQ n=\(n) on \(kernel.name)")
+      #expect(abs(plain.xq - plainOracle.xq) <= gamma(n + 2) * absX * Double(top), "codeSums XQ n=\(n) on \(kernel.name)")
+      let weighted = kernel.codeSums(count: n, x, weights: w, weightedValues: wx, a: a, b: b, top: top)
+      let weightedOracle = reference.codeSums(count: n, x, weights: w, weightedValues: wx, a: a, b: b, top: top)
+      let absW = w.reduce(0.0) { $0 + Double($1) }
+      #expect(abs(weighted.q - weightedOracle.q) <= gamma(n + 2) * absW * Double(top), "weighted Q n=\(n) on \(kernel.name)")
+      #expect(abs(weighted.xq - weightedOracle.xq) <= gamma(n + 3) * absWX * Double(top), "weighted XQ n=\(n) on \(kernel.name)")
+      var lanes = CandidateLanes()
+      for lane in 0..<8 {
+        let scale = s * (1 + 0.05 * Float(lane))
+        lanes.a[lane] = 1 / scale
+        lanes.b[lane] = b
+        lanes.s[lane] = scale
+        lanes.m[lane] = -b * scale
+      }
+      let sweep = kernel.candidateSweep(count: n, x, weights: nil, weightedValues: nil, lanes: lanes, top: top, measureError: true)
+      let sweepOracle = reference.candidateSweep(count: n, x, weights: nil, weightedValues: nil, lanes: lanes, top: top, measureError: true)
+      for lane in 0..<8 {
+        #expect(sweep.q[lane] == sweepOracle.q[lane] && sweep.qq[lane] == sweepOracle.qq[lane], "sweep lane \(lane) n=\(n) on \(kernel.name)")
+        // E: n squared residuals, each |r| ≤ |x| + 15·s + |m| ≲ 2: γ_{n+4}·Σ r² plus the
+        // residuals' own rounding (u·(|x| + |x̂|) each).
+        let bound = gamma(n + 4) * (sweepOracle.error[lane] + 4 * Double(n) * unitRoundoff + 1e-30)
+        #expect(abs(sweep.error[lane] - sweepOracle.error[lane]) <= bound + 8 * unitRoundoff * absXX, "sweep E lane \(lane) n=\(n) on \(kernel.name)")
+      }
+      let moments = kernel.reconstructionSums(count: n, x, a: a, b: b, scale: s, top: top)
+      let momentsOracle = reference.reconstructionSums(count: n, x, a: a, b: b, scale: s, top: top)
+      #expect(abs(moments.sum - momentsOracle.sum) <= gamma(n + 2) * absX * 2 + 1e-9, "reconstruction Σx̂ n=\(n) on \(kernel.name)")
+      #expect(abs(moments.sumOfSquares - momentsOracle.sumOfSquares) <= gamma(n + 2) * 4 * absXX + 1e-9, "reconstruction Σx̂² n=\(n) on \(kernel.name)")
+    }
+  }
+
+  /// HQQ steps against the reference (libm `powf` per value). A backend may compute |e|ᵖ with
+  /// a vectorised log₂/exp₂ within 10⁻⁶ relative, which moves each shrunk residual by at most
+  /// 10⁻⁶·|e|ᵖ/β; codes are identical. So the mean |e| agrees to summation error (10⁻⁵
+  /// relative) and the updates to 10⁻⁴ (≈ 10× the largest effect at these magnitudes).
+  public static func halfQuadraticStepsAgreeWithinTheBound(_ kernel: any Backend) throws {
+    var generator = SeededGenerator(seed: 1604)
+    for n in [1, 7, 8, 63, 64, 65, 1000] {
+      let x = generator.floats(n)
+      let low = x.min() ?? 0, high = x.max() ?? 1
+      let inverse = 15 / max(high - low, 1e-3), zero = -low * inverse
+      let ours = kernel.hqqZeroStep(count: n, x, inverse: inverse, zero: zero, beta: 10, exponent: -0.3, top: 15)
+      let oracle = reference.hqqZeroStep(count: n, x, inverse: inverse, zero: zero, beta: 10, exponent: -0.3, top: 15)
+      #expect(abs(ours.meanAbsoluteError - oracle.meanAbsoluteError) <= 1e-5 * oracle.meanAbsoluteError + 1e-9, "hqqZeroStep |e| n=\(n) on \(kernel.name)")
+      #expect(abs(ours.update - oracle.update) <= 1e-4, "hqqZeroStep update n=\(n) on \(kernel.name)")
+      let scaled = kernel.hqqScaleStep(count: n, x, scale: 1 / inverse, zero: 8, beta: 10, exponent: -0.3, top: 15)
+      let expected = reference.hqqScaleStep(count: n, x, scale: 1 / inverse, zero: 8, beta: 10, exponent: -0.3, top: 15)
+      #expect(abs(scaled.update - expected.update) <= 1e-4 * abs(expected.update), "hqqScaleStep n=\(n) on \(kernel.name)")
+    }
+  }
+}

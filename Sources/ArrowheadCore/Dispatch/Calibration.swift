@@ -1,0 +1,223 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// One representative call of a kernel, run on each candidate backend to time it.
+struct CalibrationProblem {
+  /// What it computes, in words ("gemm 17×33×45").
+  var label: String
+  /// Runs the kernel once on `backend` (on buffers prepared when the problem was made).
+  var run: (any Backend) -> Void
+}
+
+/// Random inputs shared by the calibration problems of one measurement session.
+final class CalibrationScratch {
+  /// Floats in [−1, 1): enough for every problem's operands.
+  let floats: UnsafeMutablePointer<Float>
+  /// A second operand.
+  let others: UnsafeMutablePointer<Float>
+  /// An output buffer.
+  let output: UnsafeMutablePointer<Float>
+  /// A buffer restored before in-place kernels (factorisations).
+  let work: UnsafeMutablePointer<Float>
+  /// Random bytes (codes, packed codes).
+  let bytes: UnsafeMutablePointer<UInt8>
+  /// An output byte buffer.
+  let outputBytes: UnsafeMutablePointer<UInt8>
+  /// Floats per buffer.
+  static let capacity = 1 << 18
+
+  init() {
+    floats = .allocate(capacity: Self.capacity)
+    others = .allocate(capacity: Self.capacity)
+    output = .allocate(capacity: Self.capacity)
+    work = .allocate(capacity: Self.capacity)
+    bytes = .allocate(capacity: Self.capacity)
+    outputBytes = .allocate(capacity: Self.capacity)
+    var generator = SeededGenerator(seed: 0x5EED)
+    for i in 0..<Self.capacity {
+      floats[i] = Float.random(in: -1..<1, using: &generator)
+      others[i] = Float.random(in: -1..<1, using: &generator)
+      bytes[i] = UInt8.random(in: 0...255, using: &generator)
+    }
+    output.initialize(repeating: 0, count: Self.capacity)
+    work.initialize(repeating: 0, count: Self.capacity)
+    outputBytes.initialize(repeating: 0, count: Self.capacity)
+  }
+
+  deinit {
+    for pointer in [floats, others, output, work] { pointer.deallocate() }
+    bytes.deallocate()
+    outputBytes.deallocate()
+  }
+}
+
+/// The measurement behind measured dispatch: times every candidate on a few representative
+/// problems per (operation, size class), remembers the figures for the process and caches
+/// them on disk (`DispatchCache`).
+enum Calibration {
+  /// What `results(for:…)` found.
+  struct Outcome {
+    /// Seconds per call by entry ("gemm/small") and backend name.
+    var timings: [String: [String: Double]]
+    /// Whether the figures were measured by an earlier process.
+    var fromCache: Bool
+    /// What happened to the on-disk cache.
+    var cache: DispatchPlan.CacheStatus
+    /// Seconds spent measuring now.
+    var seconds: Double
+  }
+
+  /// Figures measured in this process (or read from disk), by cache key.
+  private static let memo = Mutex<[String: Outcome]>([:])
+
+  /// The name of a (operation, size class) entry.
+  static func entryName(_ operation: KernelOperation, _ shape: ShapeClass) -> String { "\(operation.name)/\(shape.rawValue)" }
+
+  /// Seconds per call of every candidate for every requested entry: from this process's
+  /// memo, else from the disk cache (when complete and valid), else measured now (and then
+  /// cached).
+  static func results(
+    for entries: [(KernelOperation, ShapeClass, [Int])], runnable: [any Backend], cpu: CPUInfo, threads: Int,
+    remeasure: Bool
+  ) -> Outcome {
+    let key = DispatchCache.key(runnable: runnable, cpu: cpu, threads: threads)
+    let wanted = entries.map { (entryName($0.0, $0.1), $0.2.map { runnable[$0].name }) }
+    func complete(_ timings: [String: [String: Double]]) -> Bool {
+      wanted.allSatisfy { name, candidates in
+        guard let entry = timings[name] else { return false }
+        return candidates.allSatisfy { entry[$0] != nil }
+      }
+    }
+    if !remeasure {
+      if let known = memo.withLock({ $0[key] }), complete(known.timings) { return known }
+      let path = DispatchCache.path(for: key)
+      if let path, let cached = DispatchCache.load(path: path, key: key), complete(cached) {
+        let outcome = Outcome(timings: cached, fromCache: true, cache: .read(path: path), seconds: 0)
+        memo.withLock { $0[key] = outcome }
+        return outcome
+      }
+    }
+    let started = monotonicSeconds()
+    let scratch = CalibrationScratch()
+    var timings: [String: [String: Double]] = [:]
+    for (operation, shape, candidates) in entries {
+      let problems = self.problems(operation, shape, threads: threads, scratch)
+      guard !problems.isEmpty else { continue }
+      let backends = candidates.map { runnable[$0] }
+      let seconds = measure(backends, problems)
+      var entry: [String: Double] = [:]
+      for (backend, time) in zip(backends, seconds) { entry[backend.name] = time }
+      timings[entryName(operation, shape)] = entry
+    }
+    let elapsed = monotonicSeconds() - started
+    let status: DispatchPlan.CacheStatus
+    if let path = DispatchCache.path(for: key) {
+      switch DispatchCache.store(path: path, key: key, timings: timings) {
+      case .success: status = .written(path: path)
+      case .failure(let problem): status = .unavailable(reason: problem.reason)
+      }
+    } else {
+      status = .unavailable(reason: "no cache directory (set ARROWHEAD_CACHE_DIR, XDG_CACHE_HOME or HOME)")
+    }
+    let outcome = Outcome(timings: timings, fromCache: false, cache: status, seconds: elapsed)
+    memo.withLock { $0[key] = outcome }
+    return outcome
+  }
+
+  /// The calibration problems of one entry (none: the static preference decides).
+  static func problems(
+    _ operation: KernelOperation, _ shape: ShapeClass, threads: Int, _ scratch: CalibrationScratch
+  ) -> [CalibrationProblem] {
+    switch operation.family {
+    case .level1: level1Problems(operation, shape, scratch)
+    case .matrix: matrixProblems(operation, shape, threads: threads, scratch)
+    case .distances: distanceProblems(operation, shape, threads: threads, scratch)
+    case .quantization: quantizationProblems(operation, shape, scratch)
+    case .searchCodes: searchCodeProblems(operation, shape, scratch)
+    case .optimizer: optimizerProblems(operation, shape, scratch)
+    case .linearAlgebra: linearAlgebraProblems(operation, shape, scratch)
+    }
+  }
+
+  /// The problems of an entry in words, for reports.
+  static func problemDescription(_ operation: KernelOperation, _ shape: ShapeClass, threads: Int) -> String {
+    // Labels only: a tiny scratch is enough (nothing runs).
+    problemLabels[entryName(operation, shape)] ?? ""
+  }
+
+  /// Labels of every entry's problems, recorded when problems are made.
+  private static let problemLabels: [String: String] = labelsOfAllProblems()
+
+  private static func labelsOfAllProblems() -> [String: String] {
+    let scratch = CalibrationScratch()
+    var labels: [String: String] = [:]
+    for operation in KernelOperation.allCases {
+      for shape in ShapeClass.allCases {
+        labels[entryName(operation, shape)] = problems(operation, shape, threads: 1, scratch).map(\.label).joined(separator: ", ")
+      }
+    }
+    return labels
+  }
+
+  /// Geometric-mean seconds per call of each backend over `problems`: per problem, each
+  /// candidate's repetition count is set so that one sample lasts ~40 µs, then three rounds
+  /// run the candidates in turn (a noisy neighbour slows them alike) and the best round
+  /// counts.
+  static func measure(_ backends: [any Backend], _ problems: [CalibrationProblem]) -> [Double] {
+    var logSums = [Double](repeating: 0, count: backends.count)
+    for problem in problems {
+      var repetitions = [Int](repeating: 1, count: backends.count)
+      for (index, backend) in backends.enumerated() {
+        problem.run(backend)  // warm the caches and any lazy set-up
+        var count = 1
+        while true {
+          let elapsed = time(count, problem, backend)
+          if elapsed >= 10e-6 || count >= 1 << 16 {
+            repetitions[index] = max(1, min(1 << 18, Int((40e-6 / max(elapsed, 1e-9)) * Double(count))))
+            break
+          }
+          count *= 4
+        }
+      }
+      var best = [Double](repeating: .infinity, count: backends.count)
+      for _ in 0..<3 {
+        for (index, backend) in backends.enumerated() {
+          best[index] = min(best[index], time(repetitions[index], problem, backend) / Double(repetitions[index]))
+        }
+      }
+      for index in backends.indices { logSums[index] += log(max(best[index], 1e-12)) }
+    }
+    return logSums.map { exp($0 / Double(problems.count)) }
+  }
+
+  private static func time(_ count: Int, _ problem: CalibrationProblem, _ backend: any Backend) -> Double {
+    let start = monotonicSeconds()
+    for _ in 0..<count { problem.run(backend) }
+    return monotonicSeconds() - start
+  }
+
+  /// A monotonic clock in seconds.
+  static func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+  }
+
+  /// "12.3 ns", "4.56 µs", "1.23 ms".
+  static func format(seconds: Double) -> String {
+    func rounded(_ value: Double) -> String {
+      let digits = value < 10 ? 100.0 : (value < 100 ? 10.0 : 1.0)
+      let r = (value * digits).rounded() / digits
+      return r == r.rounded() ? String(Int(r)) : String(r)
+    }
+    if seconds < 1e-6 { return "\(rounded(seconds * 1e9)) ns" }
+    if seconds < 1e-3 { return "\(rounded(seconds * 1e6)) µs" }
+    return "\(rounded(seconds * 1e3)) ms"
+  }
+}

@@ -1,0 +1,198 @@
+// The search-code family: distances between a float query and vectors stored as SQ8 or SQ4
+// codes (one scale and offset per dimension), the kernels a quantized vector index runs
+// once per visited vector.
+//
+// SQ8: one code byte per dimension, x̂[j] = c[j]·s[j] + m[j].
+// SQ4: two codes per byte, code 2i in the low nibble of byte i, x̂ as for SQ8. The SQ4
+// distance kernels take their per-dimension float arrays in the *block-16 order*
+// (`SearchCodeLayout.sq4Permute`): each full block of 16 dimensions as [its 8 even
+// dimensions, its 8 odd dimensions] — the order in which the low and high nibbles of 8
+// packed bytes come out of a vector register; the tail keeps its natural order.
+//
+// Distances are computed from a transformed query, prepared once per search:
+//   squared L2   ‖q − x̂‖² = Σ (a[j] − c[j]·s[j])²  with a = q − m
+//   inner product q·x̂    = Σ u[j]·c[j] + Σ q[j]·m[j]  with u = q ⊙ s
+
+/// Asymmetric float × code distance kernels. Each requirement defaults to the reference
+/// implementation.
+public protocol SearchCodeKernels {
+  /// Σ (shifted[j] − c[j]·scales[j])² over `count` SQ8 codes.
+  func sq8SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float
+  /// Σ weights[j]·c[j] over `count` SQ8 codes.
+  func sq8Dot(count: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float
+  /// out[j] = c[j]·scales[j] + offsets[j] (mul then add: bit-identical to `dequantize`).
+  func sq8Decode(
+    count: Int, codes: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>)
+  /// Σ (shifted[j] − c[j]·scales[j])² over `count` SQ4 codes; both arrays in block-16 order.
+  func sq4SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float
+  /// Σ weights[j]·c[j] over `count` SQ4 codes; `weights` in block-16 order.
+  func sq4Dot(count: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float
+  /// out[j] = c[j]·scales[j] + offsets[j] for SQ4 codes (natural order arrays).
+  func sq4Decode(
+    count: Int, packed: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>)
+}
+
+extension SearchCodeKernels {
+  public func sq8SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float {
+    ReferenceKernels.sq8SquaredL2(count: count, shifted: shifted, scales: scales, codes: codes)
+  }
+  public func sq8Dot(count: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float {
+    ReferenceKernels.sq8Dot(count: count, weights: weights, codes: codes)
+  }
+  public func sq8Decode(
+    count: Int, codes: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>
+  ) {
+    ReferenceKernels.sq8Decode(count: count, codes: codes, scales: scales, offsets: offsets, out)
+  }
+  public func sq4SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float {
+    ReferenceKernels.sq4SquaredL2(count: count, shifted: shifted, scales: scales, packed: packed)
+  }
+  public func sq4Dot(count: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float {
+    ReferenceKernels.sq4Dot(count: count, weights: weights, packed: packed)
+  }
+  public func sq4Decode(
+    count: Int, packed: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>
+  ) {
+    ReferenceKernels.sq4Decode(count: count, packed: packed, scales: scales, offsets: offsets, out)
+  }
+}
+
+extension KernelOperation {
+  /// `SearchCodeKernels.sq8SquaredL2`.
+  public static let sq8SquaredL2 = KernelOperation(.searchCodes, 0, "sq8SquaredL2")
+  /// `SearchCodeKernels.sq8Dot`.
+  public static let sq8Dot = KernelOperation(.searchCodes, 1, "sq8Dot")
+  /// `SearchCodeKernels.sq8Decode`.
+  public static let sq8Decode = KernelOperation(.searchCodes, 2, "sq8Decode")
+  /// `SearchCodeKernels.sq4SquaredL2`.
+  public static let sq4SquaredL2 = KernelOperation(.searchCodes, 3, "sq4SquaredL2")
+  /// `SearchCodeKernels.sq4Dot`.
+  public static let sq4Dot = KernelOperation(.searchCodes, 4, "sq4Dot")
+  /// `SearchCodeKernels.sq4Decode`.
+  public static let sq4Decode = KernelOperation(.searchCodes, 5, "sq4Decode")
+}
+
+extension KernelFamily {
+  static let searchCodeOperations: [KernelOperation] = [
+    .sq8SquaredL2, .sq8Dot, .sq8Decode, .sq4SquaredL2, .sq4Dot, .sq4Decode,
+  ]
+}
+
+/// The data layout the SQ4 kernels expect (not a kernel: a fixed contract every backend
+/// shares).
+public enum SearchCodeLayout {
+  /// Rearranges a per-dimension array into block-16 order: each full block of 16
+  /// dimensions becomes [its 8 even dimensions, its 8 odd dimensions]; the tail stays in
+  /// natural order.
+  public static func sq4Permute(_ values: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
+    var block = 0
+    while block + 16 <= count {
+      for k in 0..<8 {
+        out[block + k] = values[block + 2 * k]
+        out[block + 8 + k] = values[block + 2 * k + 1]
+      }
+      block += 16
+    }
+    for j in block..<count { out[j] = values[j] }
+  }
+
+  /// Bytes one SQ4 row of `dimension` codes occupies.
+  public static func sq4RowBytes(dimension: Int) -> Int { (dimension + 1) / 2 }
+}
+
+// MARK: - Checked entry points
+
+extension Engine {
+  /// ‖q − x̂‖² between a query prepared as `shifted` = q − m and one SQ8 row.
+  public func sq8SquaredL2(
+    shifted: UnsafeBufferPointer<Float>, scales: UnsafeBufferPointer<Float>, codes: UnsafeBufferPointer<UInt8>
+  ) throws(ArrowheadError) -> Float {
+    let count = shifted.count
+    try Self.requireCount(scales.count, count, "scales")
+    try Self.requireCount(codes.count, count, "codes")
+    guard count > 0 else { return 0 }
+    return backend(for: .sq8SquaredL2, .vector(count: count)).sq8SquaredL2(
+      count: count, shifted: shifted.baseAddress!, scales: scales.baseAddress!, codes: codes.baseAddress!)
+  }
+
+  /// Σ weights[j]·c[j] over one SQ8 row (weights = q ⊙ s for an inner product).
+  public func sq8Dot(weights: UnsafeBufferPointer<Float>, codes: UnsafeBufferPointer<UInt8>) throws(ArrowheadError) -> Float {
+    let count = weights.count
+    try Self.requireCount(codes.count, count, "codes")
+    guard count > 0 else { return 0 }
+    return backend(for: .sq8Dot, .vector(count: count)).sq8Dot(count: count, weights: weights.baseAddress!, codes: codes.baseAddress!)
+  }
+
+  /// Decodes one SQ8 row: out[j] = c[j]·s[j] + m[j].
+  public func sq8Decode(
+    codes: UnsafeBufferPointer<UInt8>, scales: UnsafeBufferPointer<Float>, offsets: UnsafeBufferPointer<Float>,
+    into out: UnsafeMutableBufferPointer<Float>
+  ) throws(ArrowheadError) {
+    let count = out.count
+    try Self.requireCount(codes.count, count, "codes")
+    try Self.requireCount(scales.count, count, "scales")
+    try Self.requireCount(offsets.count, count, "offsets")
+    guard count > 0 else { return }
+    backend(for: .sq8Decode, .vector(count: count)).sq8Decode(
+      count: count, codes: codes.baseAddress!, scales: scales.baseAddress!, offsets: offsets.baseAddress!, out.baseAddress!)
+  }
+
+  /// ‖q − x̂‖² for one SQ4 row; `shifted` and `scales` in block-16 order.
+  public func sq4SquaredL2(
+    shifted: UnsafeBufferPointer<Float>, scales: UnsafeBufferPointer<Float>, packed: UnsafeBufferPointer<UInt8>
+  ) throws(ArrowheadError) -> Float {
+    let count = shifted.count
+    try Self.requireCount(scales.count, count, "scales")
+    try Self.requireCount(packed.count, SearchCodeLayout.sq4RowBytes(dimension: count), "packed")
+    guard count > 0 else { return 0 }
+    return backend(for: .sq4SquaredL2, .vector(count: count)).sq4SquaredL2(
+      count: count, shifted: shifted.baseAddress!, scales: scales.baseAddress!, packed: packed.baseAddress!)
+  }
+
+  /// Σ weights[j]·c[j] over one SQ4 row; `weights` in block-16 order.
+  public func sq4Dot(weights: UnsafeBufferPointer<Float>, packed: UnsafeBufferPointer<UInt8>) throws(ArrowheadError) -> Float {
+    let count = weights.count
+    try Self.requireCount(packed.count, SearchCodeLayout.sq4RowBytes(dimension: count), "packed")
+    guard count > 0 else { return 0 }
+    return backend(for: .sq4Dot, .vector(count: count)).sq4Dot(count: count, weights: weights.baseAddress!, packed: packed.baseAddress!)
+  }
+
+  /// Decodes one SQ4 row (natural order arrays).
+  public func sq4Decode(
+    packed: UnsafeBufferPointer<UInt8>, scales: UnsafeBufferPointer<Float>, offsets: UnsafeBufferPointer<Float>,
+    into out: UnsafeMutableBufferPointer<Float>
+  ) throws(ArrowheadError) {
+    let count = out.count
+    try Self.requireCount(packed.count, SearchCodeLayout.sq4RowBytes(dimension: count), "packed")
+    try Self.requireCount(scales.count, count, "scales")
+    try Self.requireCount(offsets.count, count, "offsets")
+    guard count > 0 else { return }
+    backend(for: .sq4Decode, .vector(count: count)).sq4Decode(
+      count: count, packed: packed.baseAddress!, scales: scales.baseAddress!, offsets: offsets.baseAddress!, out.baseAddress!)
+  }
+}
+
+// MARK: - Calibration
+
+extension Calibration {
+  /// One row of 50 dimensions (GloVe) for the small class, 384 (MiniLM) for the large one.
+  static func searchCodeProblems(_ operation: KernelOperation, _ shape: ShapeClass, _ s: CalibrationScratch) -> [CalibrationProblem] {
+    let d = shape == .small ? 50 : 384
+    let query = UnsafePointer(s.floats), scales = UnsafePointer(s.others), offsets = UnsafePointer(s.others + d)
+    let codes = UnsafePointer(s.bytes), out = s.output
+    let label = "\(operation.name), \(d) dimensions"
+    switch operation {
+    case .sq8SquaredL2: return [CalibrationProblem(label: label) { _ = $0.sq8SquaredL2(count: d, shifted: query, scales: scales, codes: codes) }]
+    case .sq8Dot: return [CalibrationProblem(label: label) { _ = $0.sq8Dot(count: d, weights: query, codes: codes) }]
+    case .sq8Decode: return [CalibrationProblem(label: label) { $0.sq8Decode(count: d, codes: codes, scales: scales, offsets: offsets, out) }]
+    case .sq4SquaredL2: return [CalibrationProblem(label: label) { _ = $0.sq4SquaredL2(count: d, shifted: query, scales: scales, packed: codes) }]
+    case .sq4Dot: return [CalibrationProblem(label: label) { _ = $0.sq4Dot(count: d, weights: query, packed: codes) }]
+    case .sq4Decode: return [CalibrationProblem(label: label) { $0.sq4Decode(count: d, packed: codes, scales: scales, offsets: offsets, out) }]
+    default: return []
+    }
+  }
+}
