@@ -4,9 +4,9 @@
 1. Model: a diffusers UNet2DModel DDPM trained on scikit-learn's 8×8 digits by
    diffusion_model.py (seeded; cached under Benchmarks/peers/data/diffusion/).
 2. Calibration: python/arrowhead/calibration.py hooks every Conv/Linear input while the
-   model denoises 32 training digits at 20 timesteps t = 25, 75, …, 975 (seeded noise), and
-   writes Arrowhead's calibration JSON Lines (96 sampled rows per layer and timestep, with
-   channel layout and weight names).
+   model denoises 64 training digits at 20 timesteps t = 25, 75, …, 975 (seeded noise), and
+   writes Arrowhead's calibration JSON Lines (≈ 4096 sampled values per layer and timestep —
+   whole rows, ⌈4096/C⌉ of them — with channel layout and weight names).
 3. For every setting, the release `arrowhead quantize --time-groups G --calibration …`
    writes the quantized model; its per-group activation scales/zero-points (and, for
    W8A8/W4A8, the dequantized weights from `arrowhead dequantize`) are read back, every
@@ -104,12 +104,12 @@ def noisy(images, timestep, seed, noise_schedule):
     return noise_schedule.add_noise(images, noise, t), noise
 
 
-def calibrate(model, train, path, rows, images, noise_schedule):
+def calibrate(model, train, path, samples, images, noise_schedule):
     import torch
 
     calibration = load_collector()
     inputs = torch.from_numpy(train[:images])
-    with calibration.CalibrationCollector(model, rows=rows, seed=3) as collector, torch.no_grad():
+    with calibration.CalibrationCollector(model, samples=samples, seed=3) as collector, torch.no_grad():
         for t in CALIBRATION_TIMESTEPS:
             x, _ = noisy(inputs, t, 1000 + t, noise_schedule)
             model(x, t)
@@ -275,7 +275,8 @@ def main():
     parser.add_argument("--data-dir", default=os.path.join(HERE, "data", "diffusion"))
     parser.add_argument("--work", default=None, help="scratch directory (default: next to --json-out)")
     parser.add_argument("--threads", type=int, default=2, help="threads for arrowhead and torch")
-    parser.add_argument("--rows", type=int, default=96, help="calibration rows per layer and timestep")
+    parser.add_argument("--samples", type=int, default=4096, help="calibration values per layer and timestep")
+    parser.add_argument("--images", type=int, default=64, help="calibration images (training digits)")
     parser.add_argument("--quick", action="store_true", help="G = 1 and 10 only, no sampling")
     args = parser.parse_args()
     args.arrowhead = os.path.abspath(args.arrowhead)
@@ -283,9 +284,14 @@ def main():
     os.makedirs(work, exist_ok=True)
     started = time.perf_counter()
 
-    import numpy as np
-    import torch
-
+    try:
+        import numpy as np  # noqa: F401
+        import torch
+        import diffusers  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError as error:
+        log(f"diffusion: needs torch, diffusers and scikit-learn (Benchmarks/peers/setup_venv.sh installs them): {error}")
+        return 1
     import diffusion_model
 
     torch.set_num_threads(args.threads)
@@ -299,7 +305,7 @@ def main():
     log("diffusion: calibration (python/arrowhead/calibration.py)")
     calibration_path = os.path.join(work, "calibration.jsonl")
     calibration_started = time.perf_counter()
-    lines, layers = calibrate(model, train, calibration_path, args.rows, 32, noise_schedule)
+    lines, layers = calibrate(model, train, calibration_path, args.samples, args.images, noise_schedule)
     calibration_seconds = time.perf_counter() - calibration_started
     importance = channel_importance(model, layers)
 
@@ -322,7 +328,7 @@ def main():
 
     def run_setting(name, activation_bits, groups, extra, weight_bits=8, with_weights=False, sampled=False):
         output = os.path.join(work, "q.safetensors")
-        arguments = [weights, "-o", output, "--bits", str(weight_bits), "--group", "64", "--no-fallback",
+        arguments = ["quantize", weights, "-o", output, "--bits", str(weight_bits), "--group", "64", "--no-fallback",
                      "--time-groups", str(groups), "--calibration", calibration_path, "--timesteps", str(TIMESTEPS),
                      "--activation-bits", str(activation_bits), "--threads", str(args.threads), "--quiet", "--json", *extra]
         text, seconds = runner.ours(*arguments)
@@ -418,7 +424,7 @@ def main():
         row.pop("layer_errors")
     result = {
         "model": {k: v for k, v in info.items() if k != "settings"}, "settings": info.get("settings"),
-        "calibration": {"timesteps": CALIBRATION_TIMESTEPS, "images": 32, "rows": args.rows, "lines": lines,
+        "calibration": {"timesteps": CALIBRATION_TIMESTEPS, "images": args.images, "samples": args.samples, "lines": lines,
                         "layers": len(layers), "bytes": os.path.getsize(calibration_path), "seconds": calibration_seconds},
         "held_out": {"timesteps": HELD_OUT_TIMESTEPS, "images": int(len(held_out))},
         "float_noise_mse": float_noise_mse,

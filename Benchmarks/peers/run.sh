@@ -11,6 +11,8 @@
 #      engine_vs_numpy.py  SGEMM, small GEMM, dot/L2, distance matrix vs OpenBLAS, numpy
 #      quant_compare.py    quantization error/time vs numpy min-max, gguf, HQQ port, grid port
 #      search_compare.py   flat vs faiss; HNSW vs faiss, hnswlib, usearch; int8 storage
+#      diffusion_compare.py  (full mode) time-aware activation quantization of a DDPM UNet
+#                          trained on digits (torch + diffusers), vs Float32 and min-max
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
 #    generated performance section of README.md.
 #
@@ -37,7 +39,7 @@ for argument in "$@"; do
     --threads=*) threads="${argument#--threads=}" ;;
     --glove-limit) pending=glove_limit ;;
     --glove-limit=*) glove_limit="${argument#--glove-limit=}" ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $argument ($usage)" >&2; exit 2 ;;
   esac
 done
@@ -62,6 +64,7 @@ mkdir -p "$out"
 # Results of an earlier run must not leak into this report (durations.tsv is kept: history).
 rm -f "$out"/*.json "$out"/steps.tsv "$out"/*.log "$out"/commands.txt
 rm -rf "$out/quant-work"
+rm -rf "$out/diffusion-work"
 
 # step NAME COMMAND…: runs a benchmark step, logging to out/NAME.log. Exit status 3 means
 # the arrowhead binary failed: stop loudly. Any other failure is recorded and the run goes on.
@@ -139,6 +142,8 @@ else
        --sections flat,hnsw --threads "$threads" --ef 16,32,64,96,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
        --threads "$threads" --ef 16,32,48,64,96,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
+  # DDPM UNet on digits (trained once, cached in data/diffusion/): time-aware activations.
+  step diffusion "$py" "$here/diffusion_compare.py" --arrowhead "$ah" --threads "$threads" --json-out "$out/diffusion.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

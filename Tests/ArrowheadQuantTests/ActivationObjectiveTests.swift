@@ -65,8 +65,18 @@ struct ActivationObjectiveTests {
     }
   }
 
-  /// Rows r with r mod 4 = 3 (counted through the group's timesteps in order) are held out.
-  @Test func everyFourthRowOfAGroupIsHeldOut() throws {
+  /// A quarter of the rows (counted through the group's timesteps in order) is held out, by
+  /// Fibonacci hashing: rows 3, 8, 11, 16, 21, 24, 29, 32, 37 … — evenly over residues of
+  /// small periods (so spatially ordered rows do not always hold out the same pixels).
+  @Test func aQuarterOfTheRowsIsHeldOut() throws {
+    #expect((0..<40).filter(ActivationCalibrationData.isHeldOut(row:)) == [3, 8, 11, 16, 21, 24, 29, 32, 37])
+    for period in [2, 4, 8, 16, 64] {
+      var counts = [Int](repeating: 0, count: period)
+      for row in 0..<100_000 where ActivationCalibrationData.isHeldOut(row: row) { counts[row % period] += 1 }
+      // 25 000 held out, 25 000/period per residue: within 2 % of each other.
+      #expect(Double(counts.min()!) >= 0.98 * Double(counts.max()!), "period \(period): \(counts)")
+      #expect(abs(counts.reduce(0, +) - 25_000) <= 25)
+    }
     var set = CalibrationSet()
     // T = 4, G = 2: group 0 = timesteps 0, 1 (rows of 2 channels: t0 rows 0…2, t1 rows 3…5),
     // group 1 = timesteps 2, 3 (only t2 calibrated).
@@ -77,6 +87,13 @@ struct ActivationObjectiveTests {
     #expect(data.channels == 2 && data.objective == "input")
     #expect(data.groups[0].fit == [0, 0.5, 1, 1.5, 2, 2.5, 4, 4.5, 5, 5.5] && data.groups[0].heldOut == [3, 3.5])
     #expect(data.groups[1].fit == [9, 9.5] && data.groups[1].heldOut.isEmpty)
+    // A timestep whose rows are all the same (a time embedding's input) counts as one row:
+    // over 8 such timesteps, row 3 (timestep 3) is held out.
+    var embedding = CalibrationSet()
+    for t in 0..<8 { try embedding.add(layer: "e", timestep: t, samples: [Float](repeating: 0, count: 4).enumerated().map { i, _ in Float(t * 10 + i % 2) }, channels: 2) }
+    let collapsed = try ActivationCalibrationData(layer: "e", calibration: embedding, grouping: try TimeGrouping(timesteps: 8, groups: 1))
+    #expect(collapsed.groups[0].heldOut == [30, 31])
+    #expect(collapsed.groups[0].fit == [0, 1, 10, 11, 20, 21, 40, 41, 50, 51, 60, 61, 70, 71])
     var summaries = CalibrationSet()
     summaries.add(layer: "l", timestep: 0, TimestepStatistics(minimum: 0, maximum: 1, count: 4))
     #expect(throws: QuantizationError.self) {

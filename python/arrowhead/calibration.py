@@ -13,7 +13,7 @@ Sources/ArrowheadQuant/CalibrationSet.swift). Example::
     unet = UNet2DModel.from_pretrained("path/to/unet").eval()
     scheduler = DDPMScheduler(num_train_timesteps=1000)
     images = torch.rand(16, 1, 8, 8) * 2 - 1                  # a few training images
-    with CalibrationCollector(unet, rows=128) as collector, torch.no_grad():
+    with CalibrationCollector(unet) as collector, torch.no_grad():
         for t in range(0, 1000, 50):                         # two or more per time group
             unet(scheduler.add_noise(images, torch.randn_like(images), torch.tensor([t])), t)
     collector.write("calibration.jsonl")                     # then: arrowhead quantize ... --calibration
@@ -24,8 +24,9 @@ activation scales and zero-points for every hooked layer.
 
 Two modes:
 
-- ``mode="samples"`` (default): ``rows`` randomly chosen input rows per layer and forward
-  pass (seeded), written with ``"channels": C`` — whole rows of C channel values,
+- ``mode="samples"`` (default): randomly chosen input rows per layer and forward pass
+  (seeded; about ``samples`` values, i.e. ⌈samples / C⌉ rows, or exactly ``rows`` rows),
+  written with ``"channels": C`` — whole rows of C channel values,
   channel-last (a Linear's input vectors; a convolution's input at sampled pixels), and
   ``"weight": "<layer>.weight"`` — so Arrowhead can weigh each channel's quantization error
   by the layer's weights (its output error), fit clipping ranges, and check them on
@@ -92,7 +93,11 @@ class CalibrationCollector:
     Parameters:
         model: a ``torch.nn.Module`` called as ``model(sample, timestep, ...)``.
         mode: ``"samples"`` or ``"summary"``.
-        rows: rows sampled per layer from each forward pass (samples mode).
+        samples: values sampled per layer from each forward pass (samples mode): ⌈samples / C⌉
+            rows of C channels, so that narrow layers (a model's 1-channel input) get as many
+            values as wide ones; a percentile or clipping range needs many more samples than
+            1/(1 − p) — thousands per time group.
+        rows: if given, exactly this many rows per layer and forward pass instead.
         percentiles: percentiles (0…100) recorded in summary mode.
         layers: optional filter: a collection of module names, or a callable
             ``(name, module) -> bool``. Default: every Conv1d/2d/3d and Linear.
@@ -101,20 +106,24 @@ class CalibrationCollector:
         seed: seed of the row sampling.
     """
 
-    def __init__(self, model, *, mode="samples", rows=128, percentiles=DEFAULT_PERCENTILES, layers=None, prefix="", seed=0):
+    def __init__(self, model, *, mode="samples", samples=4096, rows=None, percentiles=DEFAULT_PERCENTILES, layers=None, prefix="",
+                 seed=0):
         import torch
 
         if mode not in ("samples", "summary"):
             raise ValueError(f"mode must be 'samples' or 'summary', got {mode!r}")
-        if int(rows) < 1:
+        if rows is not None and int(rows) < 1:
             raise ValueError(f"rows must be >= 1, got {rows}")
+        if int(samples) < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
         for p in percentiles:
             if not 0 <= float(p) <= 100:
                 raise ValueError(f"percentiles must lie in [0, 100], got {p}")
         self._torch = torch
         self.model = model
         self.mode = mode
-        self.rows = int(rows)
+        self.rows = None if rows is None else int(rows)
+        self.samples = int(samples)
         self.percentiles = tuple(float(p) for p in percentiles)
         self.prefix = prefix
         self.timestep = None
@@ -221,8 +230,9 @@ class CalibrationCollector:
         for t, items in groups.items():
             rows = items.reshape(-1, channels).cpu()
             if self.mode == "samples":
-                if rows.shape[0] > self.rows:
-                    chosen = torch.randperm(rows.shape[0], generator=self._generator)[: self.rows]
+                keep = self.rows if self.rows is not None else -(-self.samples // channels)
+                if rows.shape[0] > keep:
+                    chosen = torch.randperm(rows.shape[0], generator=self._generator)[:keep]
                     rows = rows.index_select(0, chosen.sort().values)
                 self._samples.setdefault((layer, t), []).append(rows.numpy().copy())
             else:
