@@ -83,9 +83,12 @@ extension HNSWIndex {
     _ worker: HNSWWorker<Space>, _ vector: UnsafePointer<Float>, ef: Int, accept: Acceptance, _ scratch: SearchScratch
   ) {
     let query = worker.space.query(vector, scratch: scratch.row(0))
-    let entry = graph.entryPoint
+    var entry = graph.entryPoint
+    // The entry's distance through the same batched kernel as every other distance of the
+    // walk (one search-code dispatch for the whole search).
+    query.distances(&entry, count: 1, into: scratch.pendingDistances)
     let (start, startDistance) = worker.greedy(
-      query, entry: entry, entryDistance: query(entry), from: graph.maxLevel, downTo: 0, scratch)
+      query, entry: entry, entryDistance: scratch.pendingDistances[0], from: graph.maxLevel, downTo: 0, scratch)
     worker.searchLayer(query, entry: start, entryDistance: startDistance, level: 0, ef: ef, accept: accept, scratch)
     worker.sortedResults(scratch)
   }
