@@ -250,7 +250,7 @@ def main():
     directory, model_file = model_paths()
     texts = corpus(48 if args.quick else 160)
     activations, weights = capture_activations(directory, texts, args.threads)
-    batches = [1, 128] if args.quick else [1, 128, 512]
+    batches = [1, 128] if args.quick else [1, 64, 128, 512]
     matrices = MATRICES[:1] if args.quick else MATRICES
     # Arrowhead schemes: W8 groups of 64 (W8A8 and W8A32) and W4 zero-point groups of 32 and 64
     # (onnxruntime's MatMulNBits recipe).
