@@ -60,9 +60,7 @@ import Testing
   }
 
   /// A file whose scales hold NaN is refused when the matrix is loaded, naming the tensor and
-  /// the group (the tensor's own checks run before the repack). The file is opened with
-  /// `verifyChecksums: false`: the rewrite changes the scales' bytes, so the version 2
-  /// checksum would refuse it first; this is about a file written wrongly, not corrupted.
+  /// the group (the tensor's own checks run before the repack).
   @Test func nonFiniteScalesInAFileAreATypedError() throws {
     let directory = quantTemporaryDirectory()
     let good = directory + "/good.safetensors", bad = directory + "/bad.safetensors"
@@ -84,6 +82,7 @@ import Testing
     }
     try rewritten.finish()
     do {
+      // Checksums off: the file's CRC would refuse the edit first; this checks the scale rule.
       _ = try QuantizedModelFile(path: bad, verifyChecksums: false).matrix("w")
       Issue.record("a NaN scale was accepted")
     } catch {
