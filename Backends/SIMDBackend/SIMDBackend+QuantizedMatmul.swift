@@ -105,6 +105,13 @@ enum SIMDQuantizedMatmul {
   ) {
     let layout = operand.layout
     guard m > 0, layout.rows > 0 else { return }
+    if layout.groupsPerRow == 0 {
+      // K = 0: y = bias (the tile kernels accumulate per depth block, and there is none).
+      for i in 0..<m {
+        for n in 0..<layout.rows { y[i * ldy + n] = bias?[n] ?? 0 }
+      }
+      return
+    }
     var weights = arrowhead_qmm_weights(
       codes: operand.codes, scales: operand.scales, offsets: operand.offsets, rows: Int64(layout.rows),
       groups: Int64(layout.groupsPerRow), group_columns: Int64(layout.paddedGroupSize),

@@ -250,7 +250,7 @@ def main():
     directory, model_file = model_paths()
     texts = corpus(48 if args.quick else 160)
     activations, weights = capture_activations(directory, texts, args.threads)
-    batches = [1, 128] if args.quick else [1, 128, 512]
+    batches = [1, 128] if args.quick else [1, 64, 128, 512]
     matrices = MATRICES[:1] if args.quick else MATRICES
     # Arrowhead schemes: W8 groups of 64 (W8A8 and W8A32) and W4 zero-point groups of 32 and 64
     # (onnxruntime's MatMulNBits recipe).
@@ -321,11 +321,17 @@ def main():
                                         "description": description, "bestMilliseconds": seconds * 1e3,
                                         "gflops": 2 * m * n * k / seconds / 1e9, "relativeError": error})
     if not args.quick:
-        # A rough single-core memory bandwidth: numpy copy of 512 MiB (read + write counted).
+        # A rough single-core memory bandwidth: numpy copy of 512 MiB (read + write counted),
+        # timed on the thread's CPU clock (on a shared machine wall time counts other
+        # processes); the target is written once first so that no page faults are timed.
         source = np.ones(1 << 27, dtype=np.float32)
-        target = np.empty_like(source)
-        seconds = min(timed_copy(source, target) for _ in range(3))
+        target = np.zeros_like(source)
+        seconds = min(timed_copy(source, target) for _ in range(5))
         out["meta"]["copy_gb_per_s"] = 2 * source.nbytes / seconds / 1e9
+        # and a read-only one (what a gemv does): numpy's max of the array (a vectorised
+        # reduction on this thread; np.dot could hand the work to BLAS threads).
+        seconds = min(timed_max(source) for _ in range(5))
+        out["meta"]["read_gb_per_s"] = source.nbytes / seconds / 1e9
     import torch
     import onnxruntime
     out["meta"]["versions"] = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "numpy": np.__version__}
@@ -334,10 +340,16 @@ def main():
     print(f"qgemm_compare: wrote {args.json_out} ({len(out['rows'])} rows, {len(out['errors'])} peer failures)", file=sys.stderr)
 
 
+def timed_max(a):
+    start = time.thread_time()
+    np.max(a)
+    return time.thread_time() - start
+
+
 def timed_copy(source, target):
-    start = time.perf_counter()
+    start = time.thread_time()
     np.copyto(target, source)
-    return time.perf_counter() - start
+    return time.thread_time() - start
 
 
 if __name__ == "__main__":

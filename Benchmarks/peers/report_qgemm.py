@@ -140,13 +140,15 @@ def qgemm_section(r):
 
     # Batch 1: weight bytes per second.
     copy = meta.get("copy_gb_per_s")
+    read = meta.get("read_gb_per_s")
     batch1 = [(matrix, m, n, k) for matrix, m, n, k in problems if m == 1]
     if batch1:
         r.add("### Batch 1 (M = 1): weights read per second", "",
               "GB/s of packed weights (codes + scales + offsets; Float32: 4·N·K) at the best time; ratio = weights/s "
               "against the best Float32 SGEMV of the same run."
-              + (f" numpy copy of 512 MiB on one core: {copy:.1f} GB/s (read + write; a rough memory bandwidth — "
-                 "these matrices fit in the last-level cache)." if copy else ""), "",
+              + (f" numpy copy of 512 MiB on one core (thread CPU clock): {copy:.1f} GB/s (read + write; a rough memory bandwidth — "
+                 "these matrices fit in the last-level cache)." if copy else "")
+              + (f" Read-only (numpy max of 512 MiB): {read:.1f} GB/s." if read else ""), "",
               "| shape | threads | kernel | ms | weights GB/s | weights/s vs Float32 SGEMV |", "|---|---:|---|---:|---:|---:|")
         for matrix, m, n, k in batch1:
             for t in threads:

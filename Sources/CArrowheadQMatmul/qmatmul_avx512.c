@@ -358,14 +358,14 @@ QMM_ALWAYS_INLINE void zmm_int8_kernel(const arrowhead_qmm_weights *w, const arr
                                        const arrowhead_qmm_output *out, const uint8_t *const *lines, int64_t i0,
                                        int64_t p, int64_t g0, int64_t g1, const int MR, const int NP) {
   const int64_t quads = w->group_columns / 4;
-  __m512 y[4][2];
-  const int8_t *rows[4];
+  __m512 y[6][2];
+  const int8_t *rows[6];
   for (int r = 0; r < MR; r++) {
     rows[r] = x->codes + (i0 + r) * x->stride;
     y[r][0] = y[r][1] = _mm512_setzero_ps();
   }
   for (int64_t g = g0; g < g1; g++) {
-    __m512i acc[4][2];
+    __m512i acc[6][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
     const uint8_t *line0 = lines[0] + g * quads * 64, *line1 = NP == 2 ? lines[1] + g * quads * 64 : line0;
     const int64_t column = g * w->group_columns;
@@ -402,8 +402,10 @@ QMM_ALWAYS_INLINE void zmm_int8_rows(const arrowhead_qmm_weights *w, const arrow
   for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
     const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
     int64_t i = 0;
-    for (; i + 4 <= x->rows; i += 4) zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 4, NP);
+    for (; i + 6 <= x->rows; i += 6) zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 6, NP);
     switch (x->rows - i) {
+      case 5: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 5, NP); break;
+      case 4: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 4, NP); break;
       case 3: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 3, NP); break;
       case 2: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 2, NP); break;
       case 1: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 1, NP); break;
