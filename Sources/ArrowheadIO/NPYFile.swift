@@ -1,3 +1,5 @@
+import ArrowheadCore
+
 /// Reads and writes NumPy `.npy` files (format versions 1.0, 2.0 and 3.0).
 ///
 /// Layout: the magic `\x93NUMPY`, a major and minor version byte, the header length
@@ -261,7 +263,7 @@ public enum NPYFile {
   private static func copyElements<T: BitwiseCopyable>(
     _ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: Int, _ type: T.Type
   ) -> [T] {
-    [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+    [T](uninitializedCount: count) { buffer, initialized in
       if count > 0 {
         UnsafeMutableRawBufferPointer(buffer).copyMemory(
           from: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count * MemoryLayout<T>.stride]))

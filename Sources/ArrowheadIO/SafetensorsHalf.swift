@@ -1,3 +1,5 @@
+import ArrowheadCore
+
 // Bit-exact conversions between Float32 and the 16-bit float formats of safetensors files,
 // written with integer operations so that they behave the same on every platform (Swift's
 // `Float16` is missing on some, and its conversion may or may not use F16C).
@@ -101,7 +103,7 @@ public enum HalfConversion {
     case .f32:
       return Array(UnsafeRawBufferPointer(values))
     case .f16, .bf16:
-      return [UInt8](unsafeUninitializedCapacity: 2 * count) { buffer, initialized in
+      return [UInt8](uninitializedCount: 2 * count) { buffer, initialized in
         let raw = UnsafeMutableRawPointer(buffer.baseAddress!)
         for i in 0..<count {
           let bits = dtype == .f16 ? half(from: values[i]) : bfloat16(from: values[i])
@@ -110,7 +112,7 @@ public enum HalfConversion {
         initialized = 2 * count
       }
     case .f64:
-      return [UInt8](unsafeUninitializedCapacity: 8 * count) { buffer, initialized in
+      return [UInt8](uninitializedCount: 8 * count) { buffer, initialized in
         let raw = UnsafeMutableRawPointer(buffer.baseAddress!)
         for i in 0..<count {
           raw.storeBytes(of: Double(values[i]).bitPattern.littleEndian, toByteOffset: 8 * i, as: UInt64.self)

@@ -1,3 +1,5 @@
+import ArrowheadCore
+
 /// Reads and writes the TEXMEX vector formats of the ANN benchmarks (SIFT1M, GIST1M …).
 ///
 /// Every row is a little-endian Int32 dimension d followed by d elements: Float32
@@ -135,7 +137,7 @@ public enum VecsFile {
     }
     let rows = bytes.count / rowBytes
     var failure: VectorFileError?
-    let elements = [T](unsafeUninitializedCapacity: rows * dimension) { buffer, initialized in
+    let elements = [T](uninitializedCount: rows * dimension) { buffer, initialized in
       guard let destination = buffer.baseAddress, let source = bytes.baseAddress else { initialized = 0; return }
       for row in 0..<rows {
         let declared = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: row * rowBytes, as: Int32.self)))

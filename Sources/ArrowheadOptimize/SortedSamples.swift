@@ -42,11 +42,11 @@ struct SortedSamples: Sendable {
     let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, weighted ? 3 * n : n))
     defer { scratch.deallocate() }
     var sortedChannels = [UInt32]()
-    let sorted = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+    let sorted = [Float](uninitializedCount: n) { buffer, initialized in
       samples.withUnsafeBufferPointer { source in
         if let input = source.baseAddress, let output = buffer.baseAddress {
           if weighted, let channels {
-            sortedChannels = [UInt32](unsafeUninitializedCapacity: n) { channelBuffer, written in
+            sortedChannels = [UInt32](uninitializedCount: n) { channelBuffer, written in
               RadixSort.sort(input, count: n, channels: channels, into: output, channelsOut: channelBuffer.baseAddress!, scratch: scratch)
               written = n
             }
@@ -72,7 +72,7 @@ struct SortedSamples: Sendable {
     var starts = [Int32](repeating: Int32(n), count: buckets + 1)
     var weights = [Double]()
     if weighted, let importance {
-      weights = [Double](unsafeUninitializedCapacity: n + 1) { buffer, initialized in
+      weights = [Double](uninitializedCount: n + 1) { buffer, initialized in
         buffer[0] = 0
         for i in 0..<n {
           runningWeight += Double(importance[Int(sortedChannels[i])])
@@ -81,7 +81,7 @@ struct SortedSamples: Sendable {
         initialized = n + 1
       }
     }
-    prefix = [Double](unsafeUninitializedCapacity: n + 1) { buffer, initialized in
+    prefix = [Double](uninitializedCount: n + 1) { buffer, initialized in
       buffer[0] = 0
       sorted.withUnsafeBufferPointer { v in
         starts.withUnsafeMutableBufferPointer { bucketStarts in

@@ -126,7 +126,7 @@ public struct QuantizedTensor: Sendable, Equatable {
   /// The unpacked codes, one per weight, row-major.
   public func codes(engine: Engine = .default) -> [UInt8] {
     let layout = self.layout
-    return [UInt8](unsafeUninitializedCapacity: layout.count) { buffer, initialized in
+    return [UInt8](uninitializedCount: layout.count) { buffer, initialized in
       packedCodes.withUnsafeBufferPointer { packed in
         for row in 0..<layout.rows where layout.columns > 0 {
           BitPacking.unpack(

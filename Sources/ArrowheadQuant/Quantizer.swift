@@ -186,7 +186,7 @@ public struct Quantizer: Sendable {
     var scales = [Float](repeating: 0, count: layout.groupCount)
     var offsets = [Float](repeating: 0, count: layout.groupCount)
     // Every byte is written by the pass (rows are packed whole, padding bits included).
-    var packed = [UInt8](unsafeUninitializedCapacity: layout.codeByteCount) { _, initialized in initialized = layout.codeByteCount }
+    var packed = [UInt8](uninitializedCount: layout.codeByteCount) { _, initialized in initialized = layout.codeByteCount }
     var statistics = ErrorStatistics()
     var optimizerSeconds = 0.0
     if layout.count > 0 {

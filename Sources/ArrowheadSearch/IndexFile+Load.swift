@@ -199,7 +199,7 @@ extension UnsafeRawBufferPointer {
   /// A copy of the bytes as `T` values (unaligned-safe).
   func bindMemoryCopy<T: BitwiseCopyable>(_ type: T.Type) -> [T] {
     let count = self.count / MemoryLayout<T>.stride
-    return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+    return [T](uninitializedCount: count) { buffer, initialized in
       if count > 0 {
         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: self[0..<count * MemoryLayout<T>.stride]))
       }
