@@ -227,13 +227,16 @@ targets += [
   .target(name: "CArrowhead", path: "Sources/CArrowhead"),
   .target(
     name: "ArrowheadC",
-    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "CArrowhead"],
+    dependencies: [
+      "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "ArrowheadEncoder",
+      "ArrowheadTokenizer", "CArrowhead",
+    ],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
   .testTarget(
     name: "ArrowheadCTests",
-    dependencies: ["ArrowheadC", "CArrowhead"]
+    dependencies: ["ArrowheadC", "CArrowhead", "ArrowheadTestSupport"]
   ),
 ]
 cABIProducts.append(.library(name: "ArrowheadC", type: .dynamic, targets: ["ArrowheadC"]))

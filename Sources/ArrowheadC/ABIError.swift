@@ -1,8 +1,10 @@
 import Arrowhead
+import ArrowheadEncoder
 import ArrowheadIO
 import ArrowheadOptimize
 import ArrowheadQuant
 import ArrowheadSearch
+import ArrowheadTokenizer
 import CArrowhead
 #if canImport(Glibc)
 import Glibc
@@ -53,6 +55,8 @@ struct ABIError: Error, Sendable {
     case let error as OptimizationError: self.init(Self.status(of: error), error.description)
     case let error as ArrowheadError: self.init(Self.status(of: error), error.description)
     case let error as SafetensorsError: self.init(Self.status(of: error), error.description)
+    case let error as EncoderError: self.init(Self.status(of: error), error.description)
+    case let error as TokenizerError: self.init(Self.status(of: error), error.description)
     case let error as JSONSyntaxError: self.init(.invalidArgument, "options: \(error.description)")
     default: self.init(.internalError, String(describing: error))
     }

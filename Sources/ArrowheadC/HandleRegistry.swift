@@ -1,4 +1,5 @@
 import Arrowhead
+import ArrowheadEncoder
 import ArrowheadQuant
 import ArrowheadSearch
 import Synchronization
@@ -6,18 +7,20 @@ import Synchronization
 /// The kinds of objects a C handle can name. The raw value is the handle's top byte, so a
 /// handle of one kind passed where another is expected is recognised and named.
 ///
-/// Adding a kind (the text encoder, when it exists) takes a case here, a case in
-/// `HandleObject`, and a typed accessor in `HandleRegistry` (see README.md).
+/// Adding a kind takes a case here, a case in `HandleObject`, and a typed accessor in
+/// `HandleRegistry` (see README.md).
 enum HandleKind: UInt8, CaseIterable, Sendable {
   case engine = 0xA1
   case index = 0xA2
   case tensor = 0xA3
+  case encoder = 0xA4
 
   var name: String {
     switch self {
     case .engine: "engine"
     case .index: "index"
     case .tensor: "quantized tensor"
+    case .encoder: "encoder"
     }
   }
 
@@ -30,12 +33,14 @@ enum HandleObject: Sendable {
   case engine(Engine)
   case index(any VectorIndex)
   case tensor(QuantizedTensor)
+  case encoder(SentenceEncoder)
 
   var kind: HandleKind {
     switch self {
     case .engine: .engine
     case .index: .index
     case .tensor: .tensor
+    case .encoder: .encoder
     }
   }
 }
@@ -43,7 +48,7 @@ enum HandleObject: Sendable {
 /// The table behind every C handle: a handle is a 64-bit token
 ///
 /// ```
-/// bits 56…63  kind tag (HandleKind.rawValue: 0xA1 engine, 0xA2 index, 0xA3 tensor)
+/// bits 56…63  kind tag (HandleKind.rawValue: 0xA1 engine, 0xA2 index, 0xA3 tensor, 0xA4 encoder)
 /// bits 32…55  generation of the slot (24 bits, never 0)
 /// bits  0…31  slot number + 1 (never 0)
 /// ```
@@ -176,6 +181,12 @@ extension HandleRegistry {
   func tensor(_ handle: OpaquePointer?) throws(ABIError) -> QuantizedTensor {
     guard case .tensor(let tensor) = try lookup(token(handle), as: .tensor) else { throw Self.freed(.tensor) }
     return tensor
+  }
+
+  /// The text encoder named by `handle`.
+  func encoder(_ handle: OpaquePointer?) throws(ABIError) -> SentenceEncoder {
+    guard case .encoder(let encoder) = try lookup(token(handle), as: .encoder) else { throw Self.freed(.encoder) }
+    return encoder
   }
 
   /// Stores `object` and returns its handle as the opaque pointer C sees.

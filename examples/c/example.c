@@ -1,10 +1,11 @@
 // A complete tour of Arrowhead's C ABI: probe, gemm, distances, a quantized tensor, an
-// HNSW index (add, filtered search, remove, save, load) and error handling.
+// HNSW index (add, filtered search, remove, save, load), sentence embeddings (when a
+// sentence-transformers model folder is given) and error handling.
 //
 // Build and run (after `swift build`; the test suite does exactly this):
 //   cc -std=c11 -Wall -Wextra -Werror -I Sources/CArrowhead/include examples/c/example.c
 //      -L .build/debug -lArrowheadC -lm -Wl,-rpath,"$PWD/.build/debug" -o example
-//   ./example /tmp/example.ahi
+//   ./example /tmp/example.ahi [all-MiniLM-L6-v2 folder]
 // It prints what it checks and exits with status 0 only if every check passed.
 #include <arrowhead.h>
 
@@ -110,6 +111,32 @@ int main(int argc, char **argv) {
   check(ah_index_free(index) == AH_ERROR_INVALID_HANDLE, "freeing twice is AH_ERROR_INVALID_HANDLE");
   check(ah_index_count((ah_index *)engine, &count) == AH_ERROR_INVALID_HANDLE, "an engine is not an index");
   check(ah_index_load(engine, "/nonexistent/x.ahi", 0, &index) == AH_ERROR_IO, "a missing file is AH_ERROR_IO");
+
+  // Sentence embeddings with a sentence-transformers model, if a folder was given.
+  ah_encoder *encoder = NULL;
+  check(ah_encoder_load(engine, "/nonexistent/model", "f32", &encoder) == AH_ERROR_IO, "a missing model folder is AH_ERROR_IO");
+  if (argc > 2) {
+    check(ah_encoder_load(engine, argv[2], "f32", &encoder) == AH_OK, "encoder loaded");
+    ah_encoder_info facts;
+    check(ah_encoder_describe(encoder, &facts) == AH_OK && facts.dimension > 0 && facts.normalized == 1,
+          "encoder described (normalised embeddings)");
+    printf("     dimension %lld, max length %lld tokens\n", (long long)facts.dimension, (long long)facts.max_length);
+    const char *texts[3] = {"A man is eating food.", "A man is eating a piece of bread.", "The stock market fell today."};
+    float *embeddings = malloc(sizeof(float) * 3 * (size_t)facts.dimension);  // ours: rows x dimension
+    check(embeddings != NULL && ah_encoder_encode(encoder, texts, NULL, 3, 0, 0, embeddings, 3 * facts.dimension) == AH_OK,
+          "3 texts encoded");
+    float same = 0, other = 0;  // unit vectors: the dot product is the cosine
+    for (int64_t j = 0; embeddings != NULL && j < facts.dimension; j++) {
+      same += embeddings[j] * embeddings[facts.dimension + j];
+      other += embeddings[j] * embeddings[2 * facts.dimension + j];
+    }
+    printf("     cosine(eating, eating bread) = %.3f, cosine(eating, stock market) = %.3f\n", same, other);
+    check(same > other, "the paraphrase is nearer than the unrelated sentence");
+    free(embeddings);
+    check(ah_encoder_free(encoder) == AH_OK, "encoder freed");
+  } else {
+    printf("     (no model folder given: sentence embeddings skipped)\n");
+  }
 
   check(ah_index_free(loaded) == AH_OK && ah_engine_free(engine) == AH_OK, "everything freed");
   remove(path);

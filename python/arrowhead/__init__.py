@@ -8,6 +8,7 @@ nearest-neighbour search, through the C ABI of the Swift library (``libArrowhead
 >>> q = arrowhead.quantize(weights, bits=4, group=64)            # QuantizedTensor
 >>> index = arrowhead.Index(50, metric="cosine", kind="hnsw")
 >>> index.add(vectors); distances, ids = index.search(queries, k=10)
+>>> vectors = arrowhead.embed(["A man is eating food."], "all-MiniLM-L6-v2")   # 1 × 384
 
 Arrays in: numpy float32 C-contiguous arrays, float32 buffers (``memoryview``) and pyarrow
 fixed-size-list float32 arrays are read in place, without a copy; other numpy dtypes
@@ -32,6 +33,7 @@ from typing import Any
 
 from . import errors
 from ._native import lib as _lib
+from .encoder import Encoder, embed
 from .engine import distances, gemm, get_num_threads, probe, set_num_threads
 from .errors import (
     ArrowheadError,
@@ -64,6 +66,8 @@ __all__ = [
     "quantize_model",
     "QuantizedTensor",
     "Index",
+    "Encoder",
+    "embed",
     "errors",
     "ArrowheadError",
     "ArrowheadIOError",
@@ -95,10 +99,6 @@ def __getattr__(name: str) -> Any:
             raise AttributeError(f"module 'arrowhead' has no submodule {name!r} in this build") from error
         globals()[name] = module
         return module
-    if name == "embed":
-        # Hook for the text encoder: `embed(texts, model_dir, weights="f32")` arrives with the
-        # encoder's C ABI functions (an `ah_encoder` handle); until then, say so.
-        raise AttributeError("arrowhead.embed needs the text encoder, which this build of Arrowhead does not include yet")
     raise AttributeError(f"module 'arrowhead' has no attribute {name!r}")
 
 

@@ -71,6 +71,20 @@ class IndexInfo(ctypes.Structure):
     ]
 
 
+class EncoderInfo(ctypes.Structure):
+    """``ah_encoder_info``."""
+
+    _fields_ = [
+        ("dimension", c_int64),
+        ("max_length", c_int64),
+        ("hidden_size", c_int64),
+        ("layers", c_int64),
+        ("vocabulary_size", c_int64),
+        ("normalized", c_int32),
+        ("reserved", c_int32),
+    ]
+
+
 _handle = c_void_p
 _out_handle = POINTER(c_void_p)
 _pointer = c_void_p  # data pointers are passed as integer addresses (numpy's .ctypes.data)
@@ -128,6 +142,11 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ah_index_describe": (c_int32, [_handle, POINTER(IndexInfo)]),
     "ah_index_save": (c_int32, [_handle, c_char_p]),
     "ah_index_load": (c_int32, [_handle, c_char_p, c_int32, _out_handle]),
+    "ah_encoder_load": (c_int32, [_handle, c_char_p, c_char_p, _out_handle]),
+    "ah_encoder_free": (c_int32, [_handle]),
+    "ah_encoder_describe": (c_int32, [_handle, POINTER(EncoderInfo)]),
+    "ah_encoder_weights": (c_int32, [_handle, POINTER(c_void_p)]),
+    "ah_encoder_encode": (c_int32, [_handle, _pointer, _pointer, c_int64, c_int64, c_int32, _pointer, c_int64]),
 }
 
 

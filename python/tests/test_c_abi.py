@@ -29,9 +29,13 @@ def test_the_c_example_compiles_and_runs(tmp_path):
          "-L", str(library.parent), "-l:" + library.name, "-lm", f"-Wl,-rpath,{library.parent}", "-o", str(program)],
         check=True,
     )
-    result = subprocess.run([str(program), str(tmp_path / "example.ahi")], capture_output=True, text=True, timeout=120)
+    from test_encoder import MINILM  # the sentence-embedding part runs when the model is present
+
+    arguments = [str(program), str(tmp_path / "example.ahi")] + ([str(MINILM)] if MINILM is not None else [])
+    result = subprocess.run(arguments, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all checks passed" in result.stdout
+    assert ("encoder loaded" in result.stdout) == (MINILM is not None)
     assert "FAIL" not in result.stdout
 
 

@@ -61,9 +61,10 @@ def test_calibration_is_imported_lazily():
     assert "calibration" in dir(arrowhead)
 
 
-def test_embed_is_announced_not_faked():
-    with pytest.raises(AttributeError, match="needs the text encoder"):
-        arrowhead.embed  # noqa: B018
+def test_embed_is_public_and_unknown_names_are_attribute_errors():
+    assert arrowhead.embed is arrowhead.encoder.embed and arrowhead.Encoder is arrowhead.encoder.Encoder
+    assert {"embed", "Encoder"} <= set(arrowhead.__all__)
+    assert arrowhead.embed.__doc__ and arrowhead.Encoder.encode.__doc__
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         arrowhead.nonsense  # noqa: B018
 

@@ -3,8 +3,9 @@
  *
  * A small, stable C interface over the Swift engine: hardware probe, gemm, distance
  * matrices, weight quantization (one tensor or a whole safetensors model) and nearest-
- * neighbour indexes (flat and HNSW). No Swift type crosses it: only C scalars, pointers to
- * caller-owned buffers, NUL-terminated UTF-8 strings and opaque handles.
+ * neighbour indexes (flat and HNSW), and sentence embeddings of texts (a sentence-transformers
+ * text encoder). No Swift type crosses it: only C scalars, pointers to caller-owned
+ * buffers, UTF-8 strings and opaque handles.
  *
  * CONVENTIONS (they hold for every function below unless its comment says otherwise)
  *
@@ -13,11 +14,11 @@
  *   message naming what was wrong (argument, shape, file, offset). Out-parameters are
  *   written only on success.
  *
- * Handles. ah_engine, ah_index and ah_tensor are opaque: a handle is a token, never a
- *   pointer to memory, and must not be dereferenced. Each is created by one function
- *   (ah_engine_create, ah_index_create / ah_index_load, ah_quantize) and released by its
- *   *_free function; the caller owns it until then. Every call validates its handles: NULL,
- *   a handle of another kind, a freed handle or a garbage value yields
+ * Handles. ah_engine, ah_index, ah_tensor and ah_encoder are opaque: a handle is a token,
+ *   never a pointer to memory, and must not be dereferenced. Each is created by one function
+ *   (ah_engine_create, ah_index_create / ah_index_load, ah_quantize, ah_encoder_load) and
+ *   released by its *_free function; the caller owns it until then. Every call validates
+ *   its handles: NULL, a handle of another kind, a freed handle or a garbage value yields
  *   AH_ERROR_INVALID_HANDLE, never a crash (handles carry a kind tag, a slot and a
  *   generation that changes when the slot is freed, so a stale handle never reaches a new
  *   object). Freeing NULL is a no-op (AH_OK); freeing twice is AH_ERROR_INVALID_HANDLE.
@@ -339,6 +340,61 @@ ah_status ah_index_save(const ah_index *index, const char *path);
  *  A corrupted or truncated file is AH_ERROR_CORRUPT_FILE, a missing one AH_ERROR_IO. */
 ah_status ah_index_load(const ah_engine *engine, const char *path, int32_t mmap,
                         ah_index **index);
+
+/* ---------------------------------------------------------------------------------- */
+/* Text encoder (sentence-transformers models)                                          */
+/* ---------------------------------------------------------------------------------- */
+
+/** A sentence-transformers text encoder (a BERT model, its tokenizer, pooling and
+ *  normalisation) held in memory: texts in, one float32 embedding per text out. */
+typedef struct ah_encoder ah_encoder;
+
+/** Loads the sentence-transformers model in the folder `model_dir` (modules.json, the
+ *  transformer's config.json, model.safetensors and tokenizer files, 1_Pooling/config.json,
+ *  sentence_bert_config.json), e.g. all-MiniLM-L6-v2. `weights` names how the matrices are
+ *  held: NULL or "f32" (float32). Another name is passed to the encoder as is; one this
+ *  build does not implement is AH_ERROR_UNSUPPORTED, and the message lists the names it
+ *  does. A missing folder or file is AH_ERROR_IO (the file named), a malformed file or a
+ *  tensor of the wrong shape AH_ERROR_CORRUPT_FILE, an unsupported architecture, activation
+ *  or pooling mode AH_ERROR_UNSUPPORTED. The encoder runs on `engine`'s kernels and threads
+ *  (it keeps its own copy: the engine may be freed). The caller owns the encoder: free it
+ *  with ah_encoder_free. One encoder may encode from several threads at once. */
+ah_status ah_encoder_load(const ah_engine *engine, const char *model_dir, const char *weights,
+                          ah_encoder **encoder);
+
+/** Releases an encoder (an encode running on another thread finishes first). */
+ah_status ah_encoder_free(ah_encoder *encoder);
+
+/** Facts about an encoder. */
+typedef struct ah_encoder_info {
+  int64_t dimension;       /* floats per embedding (the row length of ah_encoder_encode) */
+  int64_t max_length;      /* tokens read per text, [CLS] and [SEP] included; longer texts
+                              are truncated (as sentence-transformers does) */
+  int64_t hidden_size;     /* width of the transformer */
+  int64_t layers;          /* transformer layers */
+  int64_t vocabulary_size; /* token ids 0 ... vocabulary_size - 1 */
+  int32_t normalized;      /* 1 if embeddings are scaled to unit length */
+  int32_t reserved;        /* 0 */
+} ah_encoder_info;
+
+/** Fills `info`. */
+ah_status ah_encoder_describe(const ah_encoder *encoder, ah_encoder_info *info);
+
+/** The encoder's weights kind ("f32", ...) as a string the caller owns: release it with
+ *  ah_string_free. */
+ah_status ah_encoder_weights(const ah_encoder *encoder, char **weights);
+
+/** Embeds `count` UTF-8 texts into `out` (row-major, count x info.dimension floats; text i
+ *  is row i), which holds `capacity` floats. `texts[i]` is read for `lengths[i]` bytes (a
+ *  text may then contain NUL bytes), or up to its terminating NUL when `lengths` is NULL.
+ *  Texts and lengths are borrowed for the call only. Invalid UTF-8 is
+ *  AH_ERROR_INVALID_ARGUMENT naming the text and the byte offset; an empty text is
+ *  accepted (it embeds [CLS] [SEP]). `batch_size`: texts per forward pass (0: 32); texts
+ *  are sorted by length before batching, so rows do not depend on it beyond float
+ *  rounding. `threads`: 0 for the engine's thread count. Nothing is written on failure. */
+ah_status ah_encoder_encode(const ah_encoder *encoder, const char *const *texts,
+                            const int64_t *lengths, int64_t count, int64_t batch_size,
+                            int32_t threads, float *out, int64_t capacity);
 
 #ifdef __cplusplus
 }

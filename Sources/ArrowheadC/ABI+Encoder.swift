@@ -1,0 +1,160 @@
+import ArrowheadEncoder
+import ArrowheadTokenizer
+import CArrowhead
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The text encoder: a sentence-transformers model (`SentenceEncoder`) loaded once, then
+// batches of UTF-8 texts embedded into caller-owned float buffers. The handle names a
+// `SentenceEncoder` value (immutable, Sendable), so several threads may encode with one
+// encoder at once.
+
+@c @implementation
+public func ah_encoder_load(
+  _ engine: OpaquePointer?, _ model_dir: UnsafePointer<CChar>?, _ weights: UnsafePointer<CChar>?,
+  _ encoder: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall {
+    let kernels = try registry.engine(engine)
+    let out = try Argument.required(encoder, "encoder")
+    let folder = try Argument.string(model_dir, "model_dir")
+    let format = try EncoderArguments.weightFormat(weights.map { String(cString: $0) })
+    guard EncoderArguments.isDirectory(folder) else {
+      throw ABIError(.io, "model folder '\(folder)' does not exist or is not a directory")
+    }
+    let loaded = try SentenceEncoder(folder: folder, engine: kernels, weights: format)
+    out.pointee = registry.handle(for: .encoder(loaded))
+  }
+}
+
+@c @implementation
+public func ah_encoder_free(_ encoder: OpaquePointer?) -> ah_status {
+  abiCall { try registry.free(encoder, as: .encoder) }
+}
+
+@c @implementation
+public func ah_encoder_describe(_ encoder: OpaquePointer?, _ info: UnsafeMutablePointer<ah_encoder_info>?) -> ah_status {
+  abiCall {
+    let model = try registry.encoder(encoder)
+    let out = try Argument.required(info, "info")
+    var facts = ah_encoder_info()
+    facts.dimension = Int64(model.dimension)
+    facts.max_length = Int64(model.maximumSequenceLength)
+    facts.hidden_size = Int64(model.bert.configuration.hiddenSize)
+    facts.layers = Int64(model.bert.configuration.layers)
+    facts.vocabulary_size = Int64(model.bert.configuration.vocabularySize)
+    facts.normalized = model.pooling.normalizes ? 1 : 0
+    out.pointee = facts
+  }
+}
+
+@c @implementation
+public func ah_encoder_weights(_ encoder: OpaquePointer?, _ weights: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> ah_status {
+  abiCall {
+    let model = try registry.encoder(encoder)
+    try Argument.required(weights, "weights").pointee = try mallocString(model.weightFormat.rawValue)
+  }
+}
+
+@c @implementation
+public func ah_encoder_encode(
+  _ encoder: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int64>?,
+  _ count: Int64, _ batch_size: Int64, _ threads: Int32, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64
+) -> ah_status {
+  abiCall {
+    let model = try registry.encoder(encoder)
+    let rows = try Argument.count(count, "count")
+    guard batch_size >= 0 else { throw ABIError(.invalidArgument, "batch_size = \(batch_size) is negative; 0 means 32") }
+    guard threads >= 0 else { throw ABIError(.invalidArgument, "threads = \(threads) is negative; 0 means the engine's") }
+    let pointers = try Argument.buffer(texts, count: rows, "texts")
+    let sizes = try lengths.map { (pointer) throws(ABIError) in try Argument.buffer(pointer, count: rows, "lengths") }
+    let destination = try Argument.output(
+      out, capacity: capacity, needed: try Argument.product(rows, model.dimension, "out"), "out")
+    if rows == 0 { return }
+    var strings: [String] = []
+    strings.reserveCapacity(rows)
+    for row in 0..<rows {
+      strings.append(try EncoderArguments.text(pointers[row], length: sizes?[row], row: row))
+    }
+    let options = EncodingOptions(
+      batchSize: batch_size == 0 ? 32 : try Argument.count(batch_size, "batch_size"),
+      threads: threads == 0 ? nil : Int(threads))
+    let embeddings = try model.encode(strings, options: options)
+    _ = destination.initialize(from: embeddings.elements)
+  }
+}
+
+/// Validation of the encoder's C arguments.
+enum EncoderArguments {
+  /// The weight format named by `name` (NULL: `f32`). A name `SentenceEncoder` does not know
+  /// is `AH_ERROR_UNSUPPORTED`, listing the formats this build has.
+  static func weightFormat(_ name: String?) throws(ABIError) -> WeightFormat {
+    let name = name ?? WeightFormat.float32.rawValue
+    guard let format = WeightFormat(rawValue: name) else {
+      let supported = WeightFormat.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+      throw ABIError(.unsupported, "weights \"\(name)\" are not supported by this build of the encoder; supported: \(supported)")
+    }
+    return format
+  }
+
+  /// Whether `path` is a directory.
+  static func isDirectory(_ path: String) -> Bool {
+    var status = stat()
+    return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+  }
+
+  /// Text `row`: `length` bytes at `pointer`, or up to its NUL when `length` is nil. Invalid
+  /// UTF-8 is refused (naming the text and the byte offset), never repaired silently.
+  static func text(_ pointer: UnsafePointer<CChar>?, length: Int64?, row: Int) throws(ABIError) -> String {
+    guard let pointer else { throw ABIError(.invalidArgument, "texts[\(row)] is NULL") }
+    let byteCount: Int
+    if let length {
+      guard length >= 0 else { throw ABIError(.invalidArgument, "lengths[\(row)] = \(length) is negative") }
+      guard let exact = Int(exactly: length) else { throw ABIError(.invalidArgument, "lengths[\(row)] = \(length) is too large") }
+      byteCount = exact
+    } else {
+      byteCount = strlen(pointer)
+    }
+    let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: byteCount)
+    if let text = String(validating: bytes, as: UTF8.self) { return text }
+    var offset = 0
+    var decoder = UTF8()
+    var iterator = bytes.makeIterator()
+    decoding: while true {
+      switch decoder.decode(&iterator) {
+      case .scalarValue(let scalar): offset += UTF8.width(scalar)
+      case .emptyInput, .error: break decoding
+      }
+    }
+    throw ABIError(.invalidArgument, "texts[\(row)] is not valid UTF-8 (first bad byte at offset \(offset))")
+  }
+}
+
+extension ABIError {
+  static func status(of error: EncoderError) -> ABIStatus {
+    switch error {
+    case .missingFile: .io
+    case .invalidFile, .invalidField, .shapeMismatch, .missingTensor: .corruptFile
+    case .unsupported, .unsupportedDType: .unsupported
+    case .tokenOutOfRange, .invalidSequenceLength, .invalidInput, .invalidOption: .invalidArgument
+    case .weights(let inner): status(of: inner)
+    case .tokenizer(let inner): status(of: inner)
+    case .engine(let inner): status(of: inner)
+    }
+  }
+
+  static func status(of error: TokenizerError) -> ABIStatus {
+    switch error {
+    case .unreadableFile, .missingTokenizerFiles: .io
+    case .malformedJSON, .invalidField, .missingToken, .emptyVocabulary: .corruptFile
+    case .unsupportedModel, .unsupportedComponent: .unsupported
+    case .invalidInput, .emptyInput, .invalidLength: .invalidArgument
+    }
+  }
+}

@@ -1,0 +1,183 @@
+"""Sentence embeddings: a sentence-transformers model (e.g. all-MiniLM-L6-v2) run by
+Arrowhead's text encoder (``ah_encoder_*`` in the C ABI).
+
+>>> with arrowhead.Encoder("path/to/all-MiniLM-L6-v2") as encoder:
+...     vectors = encoder.encode(["A man is eating food.", "Someone eats."])   # 2 × 384 float32
+>>> vectors = arrowhead.embed(texts, "path/to/all-MiniLM-L6-v2")            # load, encode, free
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Iterable, Sequence, Union
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._native import Engine, EncoderInfo, Handle, check, default_engine, lib, take_string
+from .errors import ClosedError, DTypeError, InvalidArgumentError
+
+__all__ = ["Encoder", "embed"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Texts = Union[str, Sequence[str], Iterable[str]]
+
+
+def _positive(value: object, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(f"{name} = {value!r}; expected an integer ≥ 1")
+    return int(value)
+
+
+def _utf8(texts: Texts) -> tuple[list[bytes], bool]:
+    """The texts as UTF-8 bytes, and whether a single ``str`` was given."""
+    if isinstance(texts, str):
+        items: list[object] = [texts]
+        single = True
+    elif isinstance(texts, (bytes, bytearray, memoryview)):
+        raise DTypeError(f"texts is {type(texts).__name__}; expected a str or a sequence of str (decode bytes first)")
+    else:
+        try:
+            items = list(texts)  # type: ignore[arg-type]
+        except TypeError:
+            raise DTypeError(f"texts is {type(texts).__name__}; expected a str or a sequence of str") from None
+        single = False
+    encoded = []
+    for position, text in enumerate(items):
+        if not isinstance(text, str):
+            raise DTypeError(f"texts[{position}] is {type(text).__name__} ({text!r:.40}); expected str")
+        try:
+            encoded.append(text.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            raise InvalidArgumentError(f"texts[{position}] cannot be encoded as UTF-8: {error.reason} at {error.start}") from None
+    return encoded, single
+
+
+class Encoder:
+    """A sentence-transformers text encoder loaded once, for many :meth:`encode` calls.
+
+    ``model_dir`` is a sentence-transformers folder (``modules.json``, ``config.json``,
+    ``model.safetensors``, tokenizer files, ``1_Pooling/config.json``); BERT-family models
+    with mean / CLS / max pooling are supported. ``weights`` says how the matrices are held:
+    ``"f32"``; a kind this build does not implement raises
+    :class:`~arrowhead.errors.UnsupportedError` listing the ones it does. ``threads``: for
+    the encoder's kernels (default: the module's, see :func:`arrowhead.set_num_threads`).
+
+    A missing folder or file raises :class:`~arrowhead.errors.ArrowheadIOError` (an
+    ``OSError``) naming it; a malformed configuration or weights file
+    :class:`~arrowhead.errors.CorruptFileError`. Close the encoder (or use it as a context
+    manager) to release its weights deterministically; a closed encoder raises
+    :class:`~arrowhead.errors.ClosedError`. One encoder may be used from several Python
+    threads at once (the GIL is released while it encodes).
+    """
+
+    def __init__(self, model_dir: PathLike, weights: str = "f32", *, threads: int | None = None) -> None:
+        if not isinstance(weights, str):
+            raise InvalidArgumentError(f"weights = {weights!r}; expected a string such as 'f32'")
+        engine = Engine(threads=_positive(threads, "threads")) if threads is not None else default_engine()
+        out = ctypes.c_void_p()
+        check(lib.ah_encoder_load(engine.handle.value, os.fsencode(model_dir), weights.encode(), ctypes.byref(out)))
+        self._handle = Handle(out.value or 0, lib.ah_encoder_free)
+        info = self._info()
+        self._dimension = int(info.dimension)
+        self._max_length = int(info.max_length)
+        self._normalized = bool(info.normalized)
+        self._path = os.fspath(model_dir)
+
+    def _value(self) -> int:
+        value = self._handle.value
+        if value is None:
+            raise ClosedError("the encoder is closed")
+        return value
+
+    def _info(self) -> EncoderInfo:
+        info = EncoderInfo()
+        check(lib.ah_encoder_describe(self._value(), ctypes.byref(info)))
+        return info
+
+    @property
+    def dimension(self) -> int:
+        """Floats per embedding (384 for all-MiniLM-L6-v2)."""
+        return self._dimension
+
+    @property
+    def max_length(self) -> int:
+        """Tokens read per text, ``[CLS]`` and ``[SEP]`` included; longer texts are truncated."""
+        return self._max_length
+
+    @property
+    def normalized(self) -> bool:
+        """Whether embeddings have unit length (the model ends with a Normalize module)."""
+        return self._normalized
+
+    @property
+    def weights(self) -> str:
+        """How the matrices are held (``"f32"``, …)."""
+        out = ctypes.c_void_p()
+        check(lib.ah_encoder_weights(self._value(), ctypes.byref(out)))
+        return take_string(out)
+
+    def encode(self, texts: Texts, batch: int = 32, threads: int | None = None) -> NDArray[np.float32]:
+        """Embeds ``texts``: a new float32 array of shape ``(len(texts), dimension)``, row i
+        for text i (a single ``str`` gives shape ``(dimension,)``).
+
+        ``batch``: texts per forward pass (texts are sorted by length first, so the result
+        does not depend on it beyond float rounding). ``threads``: for this call (default:
+        the encoder's). Any text is accepted, the empty one included; texts are truncated at
+        :attr:`max_length` tokens. Non-``str`` items raise
+        :class:`~arrowhead.errors.DTypeError`. The GIL is released while encoding.
+        """
+        handle = self._value()
+        batch_size = _positive(batch, "batch")
+        thread_count = 0 if threads is None else _positive(threads, "threads")
+        encoded, single = _utf8(texts)
+        count = len(encoded)
+        out = np.empty((count, self._dimension), dtype=np.float32)
+        if count:
+            # One buffer holds every text (plus a final NUL so that no pointer is NULL, even
+            # when every text is empty); lengths let texts contain NUL characters.
+            lengths = np.fromiter((len(text) for text in encoded), dtype=np.int64, count=count)
+            blob = np.frombuffer(b"".join(encoded) + b"\0", dtype=np.uint8)
+            starts = np.zeros(count, dtype=np.int64)
+            np.cumsum(lengths[:-1], out=starts[1:])
+            pointers = starts.astype(np.uint64) + np.uint64(blob.ctypes.data)
+            check(
+                lib.ah_encoder_encode(
+                    handle, pointers.ctypes.data, lengths.ctypes.data, count, batch_size, thread_count,
+                    out.ctypes.data, out.size,
+                )
+            )
+        return out[0] if single else out
+
+    def close(self) -> None:
+        """Releases the encoder (idempotent). An encode running on another thread finishes first."""
+        self._handle.free()
+
+    def __enter__(self) -> "Encoder":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._handle.value is None:
+            return "Encoder(closed)"
+        return f"Encoder({self._path!r}, weights={self.weights!r}, dimension={self._dimension}, max_length={self._max_length})"
+
+
+def embed(
+    texts: Texts, model_dir: PathLike, weights: str = "f32", batch: int = 32, threads: int | None = None
+) -> NDArray[np.float32]:
+    """Embeds ``texts`` with the sentence-transformers model in ``model_dir``: a float32 array
+    of shape ``(len(texts), dimension)`` (``(dimension,)`` for a single ``str``).
+
+    Loads the model, encodes, and releases it: to embed several times, keep an
+    :class:`Encoder` instead. ``weights``, ``batch`` and ``threads`` as in :class:`Encoder`
+    and :meth:`Encoder.encode`.
+
+    >>> vectors = arrowhead.embed(["A man is eating food.", "Someone eats."], "all-MiniLM-L6-v2")
+    >>> vectors.shape
+    (2, 384)
+    """
+    with Encoder(model_dir, weights=weights, threads=threads) as encoder:
+        return encoder.encode(texts, batch=batch)
