@@ -10,8 +10,8 @@
    matter: the time-embedding projections' inputs (SiLU of the timestep embedding) are the
    same for every image and move smoothly with t, so a group's min-max range over only two
    calibrated timesteps (20 timesteps, G = 10) clips the held-out timesteps between them;
-   with that sparser calibration those 12 layers alone gave 0.57× of the model's INT8 G = 10
-   error, and G = 10 came out worse than G = 5.
+   with that sparser calibration the 8 time_emb_proj layers alone gave 0.57× of the model's
+   INT8 G = 10 error, and G = 10 came out worse than G = 5.
 3. For every setting, the release `arrowhead quantize --time-groups G --calibration …`
    writes the quantized model; its per-group activation scales/zero-points (and, for
    W8A8/W4A8, the dequantized weights from `arrowhead dequantize`) are read back, every
