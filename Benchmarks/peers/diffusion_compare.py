@@ -4,9 +4,14 @@
 1. Model: a diffusers UNet2DModel DDPM trained on scikit-learn's 8×8 digits by
    diffusion_model.py (seeded; cached under Benchmarks/peers/data/diffusion/).
 2. Calibration: python/arrowhead/calibration.py hooks every Conv/Linear input while the
-   model denoises 64 training digits at 20 timesteps t = 25, 75, …, 975 (seeded noise), and
-   writes Arrowhead's calibration JSON Lines (≈ 4096 sampled values per layer and timestep —
-   whole rows, ⌈4096/C⌉ of them — with channel layout and weight names).
+   model denoises 16 training digits at 100 timesteps t = 5, 15, …, 995 (seeded noise), and
+   writes Arrowhead's calibration JSON Lines (≈ 1024 sampled values per layer and timestep —
+   whole rows, ⌈1024/C⌉ of them — with channel layout and weight names). Dense timesteps
+   matter: the time-embedding projections' inputs (SiLU of the timestep embedding) are the
+   same for every image and move smoothly with t, so a group's min-max range over only two
+   calibrated timesteps (20 timesteps, G = 10) clips the held-out timesteps between them;
+   with that sparser calibration the 8 time_emb_proj layers alone gave 0.57× of the model's
+   INT8 G = 10 error, and G = 10 came out worse than G = 5.
 3. For every setting, the release `arrowhead quantize --time-groups G --calibration …`
    writes the quantized model; its per-group activation scales/zero-points (and, for
    W8A8/W4A8, the dequantized weights from `arrowhead dequantize`) are read back, every
@@ -29,6 +34,11 @@ Methods: minmax (default), percentile:99.9 (`--activation-range`), clip (`--opti
 clip`, MSE-optimal clipping of the output error) and thermo (`--optimizer thermo`); the
 held-out guard is on (default) unless the row says "unguarded" (`--no-activation-guard`).
 
+Also (full mode, not in the goals): min-max at G = 20 and 50, how far time groups alone go.
+torch runs on one thread (--torch-threads): the model is tiny, and on a loaded machine
+multi-threaded small ops stall (observed at load 18 on 2 cores: one setting's evaluation
+and sampling took over 7 minutes with 2 torch threads, about half a minute with one).
+
 Usage: diffusion_compare.py --arrowhead .build/release/arrowhead --json-out out/diffusion.json [--quick]
 Exit status 3 when the arrowhead binary fails.
 """
@@ -45,7 +55,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 OURS_FAILED = 3
 
-CALIBRATION_TIMESTEPS = list(range(25, 1000, 50))
+CALIBRATION_TIMESTEPS = list(range(5, 1000, 10))
 HELD_OUT_TIMESTEPS = list(range(10, 1000, 50))
 TIMESTEPS = 1000
 
@@ -169,6 +179,7 @@ class Quantized:
     def __init__(self, model, table, importance):
         self.model, self.table, self.importance = model, table, importance
         self.timestep = None
+        self.measure = True  # accumulate the per-layer error measures (off while sampling: they cost a second pass per layer)
         self.handles = []
         self.errors = {}  # layer -> [exact, proxy, input]
 
@@ -189,6 +200,8 @@ class Quantized:
             x = args[0]
             scale, offset, info = self.table.parameters(layer, self.timestep)
             xq = fake_quantize(x, scale, offset, info)
+            if not self.measure:
+                return (xq,) + tuple(args[1:])
             e = (x - xq).detach()
             if isinstance(module, torch.nn.Linear):
                 exact = torch.nn.functional.linear(e, module.weight).pow(2).sum()
@@ -239,6 +252,8 @@ def sample(model, count, steps, hooks=None):
     sampler.set_timesteps(steps)
     generator = torch.Generator().manual_seed(11)
     x = torch.randn((count, 1, 8, 8), generator=generator)
+    if hooks is not None:
+        hooks.measure = False
     with torch.no_grad():
         for t in sampler.timesteps:
             if hooks is not None:
@@ -274,9 +289,12 @@ def main():
     parser.add_argument("--json-out", required=True)
     parser.add_argument("--data-dir", default=os.path.join(HERE, "data", "diffusion"))
     parser.add_argument("--work", default=None, help="scratch directory (default: next to --json-out)")
-    parser.add_argument("--threads", type=int, default=2, help="threads for arrowhead and torch")
-    parser.add_argument("--samples", type=int, default=4096, help="calibration values per layer and timestep")
-    parser.add_argument("--images", type=int, default=64, help="calibration images (training digits)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for arrowhead")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="threads for torch (default 1: the model is tiny, and on a shared, loaded machine "
+                             "multi-threaded small ops stall on descheduled threads)")
+    parser.add_argument("--samples", type=int, default=1024, help="calibration values per layer and timestep")
+    parser.add_argument("--images", type=int, default=16, help="calibration images (training digits)")
     parser.add_argument("--quick", action="store_true", help="G = 1 and 10 only, no sampling")
     args = parser.parse_args()
     args.arrowhead = os.path.abspath(args.arrowhead)
@@ -294,7 +312,7 @@ def main():
         return 1
     import diffusion_model
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads)
     runner = Runner(args.arrowhead, args.threads)
     log("diffusion: model")
     model, info, weights = diffusion_model.load_or_train(args.data_dir, log=log)
@@ -374,6 +392,10 @@ def main():
                 run_setting(name, activation_bits, groups, extra, sampled=sampled)
         for name, extra in unguarded:
             run_setting(name, activation_bits, 10, extra)
+    if not args.quick:
+        # How far time groups alone can go: finer groupings, min-max, INT8 (not in the goals).
+        for groups in (20, 50):
+            run_setting("minmax", 8, groups, [])
     for weight_bits in (8, 4):
         for name, extra in [("minmax", []), ("clip", ["--optimizer", "clip"])]:
             run_setting(name, 8, 10, extra, weight_bits=weight_bits, with_weights=True, sampled=True)
@@ -430,7 +452,7 @@ def main():
         "float_noise_mse": float_noise_mse,
         "sampling": None if args.quick else {"count": sample_count, "steps": sampling_steps,
                                              "float_mean": float(reference_samples.mean()), "float_std": float(reference_samples.std())},
-        "rows": rows, "proxy_check": proxy_check, "goals": goals, "threads": args.threads, "quick": args.quick,
+        "rows": rows, "proxy_check": proxy_check, "goals": goals, "threads": args.threads, "torch_threads": args.torch_threads, "quick": args.quick,
         "torch": torch.__version__, "commands": runner.commands, "seconds": time.perf_counter() - started,
         "load_average": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None,
     }
