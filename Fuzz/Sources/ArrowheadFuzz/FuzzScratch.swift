@@ -32,9 +32,11 @@ final class FuzzScratch: @unchecked Sendable {
     }
   }
 
-  /// Writes `bytes` to `name` in the directory (replacing it) and returns the path.
+  /// Writes `bytes` to `name` (prefixed with the calling thread's id, so that the replay
+  /// tests, which run targets on several threads at once, never share a file) in the
+  /// directory, replacing it, and returns the path. The suffix the parsers look at stays.
   func write(_ bytes: UnsafeRawBufferPointer, as name: String) -> String {
-    let path = directory + "/" + name
+    let path = directory + "/t\(UInt(bitPattern: Int(bitPattern: pthread_self())))-" + name
     let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     if descriptor >= 0 {
       var offset = 0
