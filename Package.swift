@@ -152,6 +152,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadTestSupport",
+    dependencies: ["ArrowheadCore"],
     path: "Tests/Support"
   ),
   .testTarget(
@@ -164,7 +165,7 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadSearchTests",
-    dependencies: ["ArrowheadSearch", "Arrowhead"]
+    dependencies: ["ArrowheadSearch", "Arrowhead", "ArrowheadTestSupport"]
   ),
   .testTarget(
     name: "ArrowheadTokenizerTests",

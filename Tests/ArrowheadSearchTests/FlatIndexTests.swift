@@ -1,4 +1,5 @@
 import Arrowhead
+import ArrowheadTestSupport
 import Testing
 @testable import ArrowheadSearch
 
@@ -7,13 +8,13 @@ struct FlatIndexTests {
   /// Exact, integer-valued data: results must equal brute force id for id (ties by id)
   /// and score for score, for every metric, on one and two threads, few and many
   /// queries (the two ways of splitting the work).
-  @Test(arguments: Metric.allCases, [1, 2])
-  func matchesBruteForceExactly(metric: Metric, threads: Int) throws {
+  @Test(arguments: BackendsUnderTest.names, Metric.allCases)
+  func matchesBruteForceExactly(backend: String, metric: Metric) throws {
     let dimension = 13
     let base = integerVectors(count: 2_100, dimension: dimension, range: 2, seed: 1)
-    let index = try FlatIndex(dimension: dimension, metric: metric)
+    let index = try FlatIndex(dimension: dimension, metric: metric, engine: try BackendsUnderTest.engine(backend))
     try index.add(base)
-    for queryCount in [1, 3, 70] {
+    for (threads, queryCount) in [(1, 1), (1, 3), (1, 70), (2, 1), (2, 3), (2, 70)] {
       let queries = integerVectors(count: queryCount, dimension: dimension, range: 2, seed: 2)
       let results = try index.search(batch: queries, k: 25, parameters: SearchParameters(threads: threads))
       #expect(results.count == queryCount)
@@ -22,7 +23,7 @@ struct FlatIndexTests {
         let exact = bruteForce(base: base, query: query, dimension: dimension, metric: metric, k: 25)
         if metric != .cosine {
           // Integer data: the kernel's value is exact, so ids (ties by id) and scores match.
-          #expect(results[q].ids == exact.map(\.id), "query \(q) of \(queryCount), \(metric), \(threads) threads")
+          #expect(results[q].ids == exact.map(\.id), "\(backend): query \(q) of \(queryCount), \(metric), \(threads) threads")
           #expect(results[q].scores == exact.map { Float($0.score) })
         } else {
           // Cosine divides by norms (unit vectors are stored), so exactly tied cosines

@@ -1,4 +1,5 @@
 import Arrowhead
+import ArrowheadTestSupport
 import Testing
 @testable import ArrowheadSearch
 
@@ -17,11 +18,12 @@ struct HNSWIndexTests {
     return (base, queries, truth)
   }
 
-  @Test(arguments: [1, 2])
-  func buildsAValidGraphWithHighRecall(threads: Int) throws {
+  @Test(arguments: BackendsUnderTest.names, [1, 2])
+  func buildsAValidGraphWithHighRecall(backend: String, threads: Int) throws {
     let (base, queries, truth) = try Self.dataset()
     let index = try HNSWIndex(
-      dimension: Self.dimension, parameters: HNSWParameters(m: 8, efConstruction: 64, buildThreads: threads))
+      dimension: Self.dimension, parameters: HNSWParameters(m: 8, efConstruction: 64, buildThreads: threads),
+      engine: try BackendsUnderTest.engine(backend))
     try index.add(base)
     try index.checkInvariants()
     #expect(index.count == 2_000)
@@ -29,9 +31,33 @@ struct HNSWIndexTests {
     // a broken build would orphan many.
     #expect(index.reachableLiveCount() >= 1_980)
     let results = try index.search(batch: queries, k: 10, parameters: SearchParameters(efSearch: 64))
-    // Recall of HNSW at ef = 64 on 2 000 points is ~0.99; 0.9 leaves room for the
-    // interleaving of a 2-thread build without accepting a broken graph (< 0.5).
-    #expect(recall(results, truth: truth, k: 10) >= 0.9)
+    // Measured recall@10 at ef = 64: 1.000 on every backend with one build thread,
+    // 0.988–1.000 with two (the interleaving changes the graph); 0.97 keeps a margin of
+    // 20 neighbours out of 500 while a damaged graph loses far more (see the mutation
+    // check in Tests/README.md).
+    #expect(recall(results, truth: truth, k: 10) >= 0.97)
+    // Every vector of the index is found as its own nearest neighbour at the default ef.
+    let lost = try Self.notFoundAsThemselves(index, base)
+    if threads == 1 {
+      #expect(lost == [], "\(backend): \(lost.count) vectors not found as their own neighbour")
+    } else {
+      // Main loses 0–6 of 2 000 nodes in a two-thread build (reciprocal links land after a
+      // neighbour's list filled up); issue 15 (branch harden) relinks them. Remove this
+      // wrapper when that lands: the expectation must then hold on its own.
+      withKnownIssue("two-thread HNSW builds orphan a few nodes until issue 15's repair lands", isIntermittent: true) {
+        #expect(lost == [], "\(backend): \(lost.count) vectors not found as their own neighbour")
+      }
+    }
+  }
+
+  /// The ids among 0 ..< n of `vectors` (row i has id i) whose search at ef = 64 does not
+  /// return themselves first.
+  static func notFoundAsThemselves(_ index: HNSWIndex, _ vectors: [Float], ids: [Int]? = nil) throws -> [Int] {
+    let results = try index.search(batch: vectors, k: 1, parameters: SearchParameters(efSearch: 64))
+    return results.indices.compactMap { row in
+      let id = ids?[row] ?? row
+      return results[row].ids == [id] ? nil : id
+    }
   }
 
   @Test func singleThreadBuildIsDeterministicForASeed() throws {
