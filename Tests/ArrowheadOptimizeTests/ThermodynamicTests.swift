@@ -7,8 +7,16 @@ import Testing
 
 @Suite("Thermodynamic loss and optimizer")
 struct ThermodynamicTests {
-  /// Four time groups of generated activations (3 000 samples each).
-  static let groups: [[Float]] = (try? SyntheticActivations.timeGrouped(count: 12_000, timesteps: 40, groups: 4, seed: 11)) ?? []
+  /// Four time groups of generated activations (3 000 samples each), generated once. An
+  /// error generating them fails each test that uses them (it used to become an empty
+  /// array, and indexing it crashed the whole test process).
+  static let generated = Result { try SyntheticActivations.timeGrouped(count: 12_000, timesteps: 40, groups: 4, seed: 11) }
+
+  static func groups() throws -> [[Float]] {
+    let groups = try generated.get()
+    try #require(groups.count == 4 && groups.allSatisfy { $0.count == 3_000 }, "generated \(groups.map(\.count))")
+    return groups
+  }
 
   /// Min-max parameters moved off their grid (so that every smoothness and zero-point term is
   /// active) by deterministic factors.
@@ -36,7 +44,7 @@ struct ThermodynamicTests {
   /// far below 10⁻³.
   @Test(arguments: [QuantizationMode.zeroPoint, .floatMinimum, .symmetric])
   func analyticGradientMatchesFiniteDifferences(mode: QuantizationMode) throws {
-    let loss = try ThermodynamicLoss(groups: Self.groups, bits: 4, mode: mode, divergenceWeight: 0.3, smoothnessWeight: 0.2, threads: 1)
+    let loss = try ThermodynamicLoss(groups: try Self.groups(), bits: 4, mode: mode, divergenceWeight: 0.3, smoothnessWeight: 0.2, threads: 1)
     var point = Self.point(loss)
     var checked = 0
     for group in 0..<loss.groupCount {
@@ -78,7 +86,7 @@ struct ThermodynamicTests {
   /// smoothness to Double rounding.
   @Test(arguments: [4, 8])
   func sortedEvaluationEqualsRequantizing(bits: Int) throws {
-    let loss = try ThermodynamicLoss(groups: Self.groups, bits: bits, mode: .zeroPoint, divergenceWeight: 0.1, smoothnessWeight: 0.01)
+    let loss = try ThermodynamicLoss(groups: try Self.groups(), bits: bits, mode: .zeroPoint, divergenceWeight: 0.1, smoothnessWeight: 0.01)
     for point in [loss.minMaxParameters(), Self.point(loss)] {
       let fast = loss.terms(point), slow = loss.requantizedTerms(point)
       #expect(abs(fast.reconstruction - slow.reconstruction) <= 1e-5 * slow.reconstruction)
@@ -145,12 +153,12 @@ struct ThermodynamicTests {
 
   /// A one-iteration limit cannot converge, and the result says so.
   @Test func anIterationLimitIsReported() throws {
-    let result = try ThermodynamicOptimizer(maximumIterations: 1).optimize(groups: Self.groups, bits: 8, mode: .floatMinimum)
+    let result = try ThermodynamicOptimizer(maximumIterations: 1).optimize(groups: try Self.groups(), bits: 8, mode: .floatMinimum)
     #expect(!result.converged && result.iterations == 1 && result.lossHistory.count == 1)
   }
 
   @Test func badInputsAreTypedErrors() throws {
-    var groups = Self.groups
+    var groups = try Self.groups()
     groups[2][17] = .nan
     do {
       _ = try ThermodynamicOptimizer().optimize(groups: groups, layer: "l")
@@ -172,17 +180,17 @@ struct ThermodynamicTests {
     #expect(throws: OptimizationError.self) { try ThermodynamicOptimizer(learningRate: 0) }
     #expect(throws: OptimizationError.self) { try ThermodynamicOptimizer(maximumIterations: 0) }
     #expect(throws: OptimizationError.quantization(.unsupportedBits(5, supported: [2, 3, 4, 8]))) {
-      try ThermodynamicOptimizer().optimize(groups: Self.groups, bits: 5)
+      try ThermodynamicOptimizer().optimize(groups: try Self.groups(), bits: 5)
     }
     #expect(throws: OptimizationError.self) {
-      try ThermodynamicLoss(groups: Self.groups, bits: 8, mode: .zeroPoint, divergenceWeight: 0.1, smoothnessWeight: -0.5)
+      try ThermodynamicLoss(groups: try Self.groups(), bits: 8, mode: .zeroPoint, divergenceWeight: 0.1, smoothnessWeight: -0.5)
     }
   }
 
   /// From a calibration set: raw samples work, min/max summaries are refused by name.
   @Test func calibrationSetsNeedRawSamples() throws {
     var calibration = CalibrationSet()
-    for timestep in 0..<8 { try calibration.add(layer: "down.0", timestep: timestep, samples: Self.groups[timestep / 2].prefix(500).map { $0 }) }
+    for timestep in 0..<8 { try calibration.add(layer: "down.0", timestep: timestep, samples: try Self.groups()[timestep / 2].prefix(500).map { $0 }) }
     let grouping = try TimeGrouping(timesteps: 8, groups: 4)
     let result = try ThermodynamicOptimizer().optimize(layer: "down.0", calibration: calibration, grouping: grouping)
     #expect(result.parameters.count == 4 && result.final.total <= result.initial.total)
