@@ -93,6 +93,12 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "ArrowheadEncoder",
+    dependencies: ["ArrowheadCore", "ArrowheadIO", "ArrowheadTokenizer"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
     name: "Arrowhead",
     dependencies: [
       "ArrowheadCore",
@@ -111,7 +117,7 @@ var targets: [Target] = [
   // Backends -----------------------------------------------------------------------------
   .target(
     name: "ArrowheadSIMD",
-    dependencies: ["ArrowheadCore"],
+    dependencies: ["ArrowheadCore", "CArrowheadQMatmul"],
     path: "Backends/SIMDBackend",
     swiftSettings: optimized
   ),
@@ -124,6 +130,15 @@ var targets: [Target] = [
 
   // Internal C modules (no API stability promise) ------------------------------------------
   .target(name: "CArrowheadCPU", path: "Sources/CArrowheadCPU"),
+  // The quantized-matmul inner loops: one C file per ISA (`target` attributes), chosen at
+  // run time by the SIMD backend. Optimised in debug builds too; no FP contraction, so that
+  // "mul then add" stays two roundings where the dequantize semantics require it.
+  .target(
+    name: "CArrowheadQMatmul",
+    path: "Sources/CArrowheadQMatmul",
+    exclude: ["README.md"],
+    cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+  ),
   .systemLibrary(
     name: "COpenBLAS",
     path: "Backends/OpenBLAS/COpenBLAS",
@@ -136,7 +151,7 @@ var targets: [Target] = [
     name: "arrowhead",
     dependencies: [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
-      "ArrowheadTokenizer",
+      "ArrowheadTokenizer", "ArrowheadEncoder",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   ),
@@ -152,7 +167,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadTestSupport",
-    dependencies: ["ArrowheadCore"],
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
     path: "Tests/Support"
   ),
   .testTarget(
@@ -167,10 +182,21 @@ var targets: [Target] = [
     name: "ArrowheadSearchTests",
     dependencies: ["ArrowheadSearch", "Arrowhead", "ArrowheadTestSupport"]
   ),
+  // Replays Fuzz/Corpus and Fuzz/Regressions through the fuzz harness (symbolic links to
+  // Fuzz/Sources/ArrowheadFuzz; the fuzzers themselves are the separate Fuzz/ package).
+  .testTarget(
+    name: "ArrowheadFuzzReplayTests",
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadSearch"]
+  ),
   .testTarget(
     name: "ArrowheadTokenizerTests",
     dependencies: ["ArrowheadTokenizer", "ArrowheadIO", "ArrowheadTestSupport"],
     exclude: ["Fixtures"]
+  ),
+  .testTarget(
+    name: "ArrowheadEncoderTests",
+    dependencies: ["ArrowheadEncoder", "ArrowheadTokenizer", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Golden"]
   ),
   .testTarget(
     name: "ArrowheadCLITests",
@@ -221,8 +247,9 @@ let package = Package(
     .library(name: "ArrowheadQuant", targets: ["ArrowheadQuant"]),
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
-    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
     .library(name: "ArrowheadConformance", targets: ["ArrowheadConformance"]),
+    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
+    .library(name: "ArrowheadEncoder", targets: ["ArrowheadEncoder"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
   ] + cABIProducts,
   traits: [

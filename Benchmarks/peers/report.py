@@ -5,6 +5,7 @@ the SVG charts under Benchmarks/charts/, and the generated performance section o
   report.py machine --arrowhead PATH --out out/machine.json   # run.sh, before the benchmarks
   report.py render [--out-dir out] [--no-readme]              # JSON -> RESULTS.md + charts + README
   report.py readme                                            # RESULTS.md -> README section only
+  report.py assemble                                          # results/*.json -> RESULTS.md + README
 
 Every ratio is ours / theirs with higher = better for Arrowhead: throughput ours/theirs,
 time theirs/ours, error theirs/ours. All numbers of a ratio come from the same run.
@@ -22,11 +23,14 @@ import re
 import subprocess
 import sys
 
+from report_qgemm import qgemm_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 ROOT = os.path.dirname(BENCH)
 RESULTS = os.path.join(BENCH, "RESULTS.md")
 CHARTS = os.path.join(BENCH, "charts")
+RESULTS_DIR = os.path.join(BENCH, "results")
 README = os.path.join(ROOT, "README.md")
 README_BEGIN = re.compile(r"<!-- PERFORMANCE:BEGIN[^>]*-->")
 README_END = "<!-- PERFORMANCE:END -->"
@@ -62,10 +66,14 @@ def collect_machine(args):
     probe = json.loads(completed.stdout)
     # Uncommitted changes other than the files this command itself writes.
     status = run_text(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                       ":(exclude)Benchmarks/RESULTS.md", ":(exclude)Benchmarks/charts", ":(exclude)README.md"])
+                       ":(exclude)Benchmarks/RESULTS.md", ":(exclude)Benchmarks/results", ":(exclude)Benchmarks/charts",
+                       ":(exclude)README.md"])
     machine = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu_model": model or probe.get("cpu", {}).get("model", "unknown"),
+        "cpu_vendor": probe.get("cpu", {}).get("vendor", ""),
+        "cpu_family": probe.get("cpu", {}).get("family"),
+        "cpu_model_number": probe.get("cpu", {}).get("modelNumber"),
         "cpu_detail": (f" (family {probe['cpu']['family']}, model {probe['cpu'].get('modelNumber')}, "
                        f"L2 {probe['cpu'].get('l2Bytes', 0) // 1024} KiB, L3 {probe['cpu'].get('l3Bytes', 0) // 2 ** 20} MiB)"
                        if probe.get("cpu", {}).get("family") is not None else ""),
@@ -287,6 +295,7 @@ class Report:
         self.machine = load(os.path.join(out_dir, "machine.json")) or {}
         self.engine = load(os.path.join(out_dir, "engine.json"))
         self.quant = load(os.path.join(out_dir, "quant.json"))
+        self.diffusion = load(os.path.join(out_dir, "diffusion.json"))
         self.searches = []
         for path in sorted(glob.glob(os.path.join(out_dir, "search-*.json"))):
             data = load(path)
@@ -294,6 +303,10 @@ class Report:
                 self.searches.append(data)
         self.tokenize = load(os.path.join(out_dir, "tokenize.json"))
         self.hl_tokenize = []  # summary lines of the tokenizer comparison
+        self.embed = load(os.path.join(out_dir, "embed.json"))
+        self.hl_embed = []  # summary lines of the sentence-embedding comparison
+        self.qgemm = load(os.path.join(out_dir, "qgemm.json"))  # issue 12 (report_qgemm.py)
+        self.hl_qgemm = []
         self.steps = []
         try:
             with open(os.path.join(out_dir, "steps.tsv")) as handle:
@@ -388,6 +401,12 @@ class Report:
             self.add(f"{self.python_note}.", "")
         if self.hl_tokenize:
             self.add("**Tokenizer** (WordPiece, all-MiniLM-L6-v2, vs HF tokenizers)", "", *self.hl_tokenize, "")
+        if self.hl_embed:
+            self.add("**Sentence embeddings** (all-MiniLM-L6-v2, Float32, vs sentence-transformers and onnxruntime)", "",
+                     *self.hl_embed, "")
+        if self.hl_qgemm:
+            self.add("**Quantized matmul** (all-MiniLM-L6-v2 weights and activations; > 1: Arrowhead faster)", "",
+                     *self.hl_qgemm, "")
 
     # -- engine --------------------------------------------------------------------------
     def engine_section(self):
@@ -738,6 +757,92 @@ class Report:
             if value is not None and value < 0.995:
                 self.hl_behind.append(f"tokenizer texts/s vs HF encode_batch, {n} thread(s): {value:.2f}×")
 
+    # -- sentence embeddings -------------------------------------------------------------------
+    def embed_section(self):
+        e = self.embed
+        self.add("## Sentence embeddings vs sentence-transformers and onnxruntime", "")
+        if not e:
+            self.add("n/a: the embed step did not produce out/embed.json (see Failures).", "")
+            return
+        for name, reason in e.get("errors", {}).items():
+            self.errors.append((f"embed peer {name}", reason))
+        c = e["corpus"]
+        T = e["threads"][-1]
+        versions = "; ".join(dict.fromkeys(e.get("versions", {}).values()))
+
+        def cos(value):  # 1 − ε reads better than a row of nines
+            return f"{value:.9f}" if value < 0.9999999 else f"1 − {max(1 - value, 0):.1e}"
+
+        self.add(f"all-MiniLM-L6-v2 (max_seq_length 256), Float32. Texts: `{c['path']}` ({c['texts']} texts; "
+                 f"{c.get('source') or 'see make_text_corpus.py'}) and {c['queries']} held-out query texts. Speed: the "
+                 f"same {c['speed_texts']} texts ({e.get('speed_tokens', '?')} tokens, every k-th text of the corpus) through "
+                 f"each engine, batches of {e['batch']} sorted by length, tokenization included, model loading excluded. "
+                 f"Arrowhead: `arrowhead embed --threads N`; sentence-transformers: `encode(batch_size=32)` with "
+                 f"torch.set_num_threads; onnxruntime: the model exported by torch.onnx (opset 17), mean pooling in numpy, "
+                 f"intra_op_num_threads; int8: `quantize_dynamic` (QInt8). {versions}.", "")
+        rows = {(r["engine"], r["threads"]): r for r in e.get("speed", [])}
+        ours = {t: rows.get(("arrowhead f32", t)) for t in (1, T)}
+        self.add(f"| texts/s | 1 thread | {T} threads | ours / theirs (1 / {T} threads) |", "|---|---:|---:|---:|")
+        ratios = {}
+        for name in ("arrowhead f32", "arrowhead f32, threads inside products", "sentence-transformers",
+                     "onnxruntime f32", "onnxruntime int8"):
+            if not any((name, t) in rows for t in (1, T)):
+                continue
+            cells = [fmt(rows[(name, t)]["texts_per_second"]) if (name, t) in rows else "–" for t in (1, T)]
+            if name.startswith("arrowhead"):
+                versus = "–"
+            else:
+                parts = []
+                for t in (1, T):
+                    theirs = rows.get((name, t))
+                    label = f"sentence embeddings texts/s vs {name}, {t} thread(s)"
+                    parts.append(self.ratio(ours[t]["texts_per_second"], theirs["texts_per_second"], label)
+                                 if ours[t] and theirs else "n/a")
+                    if ours[t] and theirs:
+                        ratios[(name, t)] = ours[t]["texts_per_second"] / theirs["texts_per_second"]
+                versus = " / ".join(parts)
+            self.add(f"| {name} | {cells[0]} | {cells[1]} | {versus} |")
+        self.add("")
+        self.add("| cosine to sentence-transformers | texts | mean | min | texts below 0.9999 |", "|---|---:|---:|---:|---:|")
+        for name, v in e.get("cosine", {}).items():
+            self.add(f"| {name} | {v['texts']} | {cos(v['mean'])} | {cos(v['min'])} | {v['below_0.9999']} |")
+        self.add("")
+        run = e.get("corpus_run", {})
+        if run:
+            peak = run.get("peak_rss_bytes") or run.get("peak_rss_bytes_self_reported")
+            line = (f"Whole corpus through `arrowhead embed` at {run['threads']} threads: {fmt(run['texts_per_second'])} texts/s "
+                    f"({run['tokens']} tokens, {run['truncated_texts']} texts truncated at 256 tokens), peak resident "
+                    f"memory {peak / 2**20:.0f} MiB (`/usr/bin/time -v`)")
+            if run.get("sentence_transformers_texts_per_second"):
+                line += (f"; sentence-transformers embedded it (the reference) at "
+                         f"{fmt(run['sentence_transformers_texts_per_second'])} texts/s on {run['threads']} threads")
+            self.add(line + ".", "")
+        r = e.get("retrieval", {})
+        if r:
+            self.add(f"Retrieval, {r['queries']} held-out queries, recall@{r['k']} of `arrowhead index search` (corpus and "
+                     f"queries embedded by `arrowhead embed`, index built with `--metric cosine`) against {r['truth']}: "
+                     f"flat {r['recall_flat']:.4f}, HNSW (M 16, efConstruction 200, efSearch 64) {r['recall_hnsw']:.4f}.", "")
+        ours_cos = e.get("cosine", {}).get("arrowhead f32")
+        line = "- "
+        if ours_cos:
+            line += (f"cosine to sentence-transformers mean {cos(ours_cos['mean'])}, min {cos(ours_cos['min'])} "
+                     f"({ours_cos['texts']} texts)")
+            if ours_cos["mean"] < 0.99999 or ours_cos["min"] < 0.9999:
+                self.hl_behind.append(f"sentence embeddings: cosine mean {ours_cos['mean']:.6f} / min {ours_cos['min']:.6f} "
+                                      "(goal ≥ 0.99999 / ≥ 0.9999)")
+        for name in ("sentence-transformers", "onnxruntime f32", "onnxruntime int8"):
+            values = [ratios.get((name, t)) for t in (1, T)]
+            if all(v is not None for v in values):
+                line += f"; texts/s vs {name}: {values[0]:.2f}× / {values[1]:.2f}× (1 / {T} threads)"
+        if r:
+            line += f"; recall@{r['k']} of index search {r['recall_hnsw']:.4f} (HNSW), {r['recall_flat']:.4f} (flat)"
+        self.hl_embed.append(line)
+        for name, goal in (("sentence-transformers", 2.0), ("onnxruntime f32", 1.0)):
+            for t in (1, T):
+                value = ratios.get((name, t))
+                if value is not None and value < goal:
+                    self.hl_behind.append(f"sentence embeddings texts/s vs {name}, {t} thread(s): {value:.2f}× (goal ≥ {goal:.0f}×)")
+
     # -- search ------------------------------------------------------------------------------
     def search_section(self):
         self.add("## Nearest-neighbour search vs faiss, hnswlib, usearch", "")
@@ -958,6 +1063,64 @@ class Report:
                  "re-rank nothing.", "")
 
     # -- whole document ----------------------------------------------------------------------
+    def diffusion_section(self):
+        """Time-aware activation quantization on the DDPM UNet (diffusion_compare.py)."""
+        dd = self.diffusion
+        if dd is None:
+            return  # the step runs in full mode only
+        self.add("## Time-aware activation quantization on a real DDPM UNet", "")
+        model = dd.get("model", {})
+        cal = dd.get("calibration", {})
+        self.add(f"Model: diffusers UNet2DModel ({model.get('parameters', 0):,} parameters) trained by "
+                 "`diffusion_model.py` on scikit-learn's 8×8 digits (seeded, cached); calibration "
+                 f"`python/arrowhead/calibration.py`: {cal.get('images')} training digits × {len(cal.get('timesteps', []))} "
+                 f"timesteps, ≈{cal.get('samples')} values (whole rows) per layer and timestep ({cal.get('layers')} Conv/Linear layers, "
+                 f"{cal.get('bytes', 0) / 1e6:.0f} MB). Metric: noise-prediction MSE against the Float32 model on "
+                 f"{dd['held_out']['images']} held-out digits × {len(dd['held_out']['timesteps'])} other timesteps "
+                 "(Float32's own MSE to the true noise: "
+                 f"{dd.get('float_noise_mse', 0):.4f}), every Conv/Linear input fake-quantized with the per-group "
+                 "parameters read back from `arrowhead quantize --time-groups G`; ratio = / per-group min-max at the same "
+                 "G (< 1 better). Guarded = the held-out check keeps min-max in groups where a method loses (default).", "")
+        rows = dd["rows"]
+        for bits in (8, 4):
+            self.add(f"### INT{bits} activations (weights Float32)", "",
+                     "| method | G | MSE | / min-max | / one global range | fallback groups | optimizer s |",
+                     "|---|---:|---:|---:|---:|---:|---:|")
+            for r in rows:
+                if r["activation_bits"] != bits or r["weights"] != "float32":
+                    continue
+                fallback = f"{r['fallback_groups']}/{r['checked_groups']}" if r["checked_groups"] else "–"
+                self.add(f"| {r['method']} | {r['groups']} | {r['mse']:.3e} | {fmt(r['vs_minmax'], 3)} | "
+                         f"{fmt(r['vs_global'], 3)} | {fallback} | {r['optimizer_seconds']:.2f} |")
+            self.add("")
+        weighted = [r for r in rows if r["weights"] != "float32"]
+        if weighted:
+            self.add("### Quantized weights too (INT8 activations, G = 10)", "",
+                     "| weights | method | MSE | / same activations, Float32 weights | weight error |", "|---|---|---:|---:|---:|")
+            for r in weighted:
+                self.add(f"| {r['weights']} | {r['method']} | {r['mse']:.3e} | {fmt(r['vs_activations_only'], 3)} | "
+                         f"{fmt(r['weight_error'], 4)} |")
+            self.add("")
+        sampled = [r for r in rows if "sample_mse" in r]
+        if sampled and dd.get("sampling"):
+            sp = dd["sampling"]
+            self.add(f"### Sampled images ({sp['count']} samples, {sp['steps']} DDPM steps, same seeded noise)", "",
+                     f"Float32 samples: mean {sp['float_mean']:.4f}, std {sp['float_std']:.4f}.", "",
+                     "| activations | weights | method | G | MSE to Float32 samples | mean | std |", "|---:|---|---|---:|---:|---:|---:|")
+            for r in sampled:
+                self.add(f"| INT{r['activation_bits']} | {r['weights']} | {r['method']} | {r['groups']} | {r['sample_mse']:.3e} | "
+                         f"{r['sample_mean']:.4f} | {r['sample_std']:.4f} |")
+            self.add("")
+        proxy = dd.get("proxy_check") or {}
+        if proxy:
+            self.add(f"Proxy check (Spearman, {proxy.get('layer_pairs')} layer × method pairs, ratios to min-max): "
+                     f"channel-weighted error vs exact layer output error {fmt(proxy.get('spearman_proxy_vs_exact'), 3)}, "
+                     f"plain input error vs exact {fmt(proxy.get('spearman_input_vs_exact'), 3)}; summed proxy vs model MSE "
+                     f"over {proxy.get('model_pairs')} settings {fmt(proxy.get('spearman_summed_proxy_vs_model'), 3)}.", "")
+        for goal in dd.get("goals", []):
+            self.add(f"- {goal['goal']}: **{'met' if goal['met'] else 'not met'}** ({goal['detail']})")
+        self.add("")
+
     def machine_lines(self):
         m = self.machine
         ob = m.get("openblas", {})
@@ -977,6 +1140,11 @@ class Report:
             return False
 
     def render(self):
+        # One results file and one chart folder per CPU (and OpenBLAS kernel): a run replaces
+        # its own CPU's section and leaves the others (Benchmarks/results/*).
+        global CHARTS
+        self.slug = cpu_slug(self.machine)
+        CHARTS = os.path.join(BENCH, "charts", self.slug)
         os.makedirs(CHARTS, exist_ok=True)
         # Charts of an earlier run that this run does not redraw must not linger.
         for stale in glob.glob(os.path.join(CHARTS, "gemm.svg")) + glob.glob(os.path.join(CHARTS, "search-*.svg")):
@@ -987,6 +1155,9 @@ class Report:
         self.search_section()
         self.python_section()
         self.tokenize_section()
+        self.embed_section()
+        self.hl_qgemm = qgemm_section(self)
+        self.diffusion_section()
         body = self.lines[body_start:]
         self.lines = []
         mode = self.run.get("mode", "?")
@@ -1021,7 +1192,7 @@ class Report:
             self.add("Arrowhead was not behind in any headline ratio of this run.")
         detail = len(self.ratio.behind)
         self.add("", f"Details, every number, the exact commands and all {detail} individual ratios below 1 "
-                     "(per size, shape, bit width): [Benchmarks/RESULTS.md](RESULTS.md).")
+                     f"(per size, shape, bit width): [Benchmarks/results/{self.slug}.md](RESULTS.md).")
         self.add(SUMMARY_END, "")
 
         self.add("## Run", "")
@@ -1049,7 +1220,7 @@ class Report:
         except OSError:
             pass
         self.add("", "# the Arrowhead commands they ran:")
-        for source in (self.engine, self.quant, *self.searches, self.tokenize):
+        for source in (self.engine, self.quant, *self.searches, self.tokenize, self.embed, self.diffusion):
             for c in (source or {}).get("commands", []):
                 self.add(c)
         self.add("```", "")
@@ -1076,10 +1247,137 @@ class Report:
                  "- faiss-cpu wheels only use BLAS for a batch of ≥ `distance_compute_blas_threshold` queries "
                  "(128 000 in faiss 1.15): both paths are measured.", "")
         text = "\n".join(self.lines).rstrip() + "\n"
-        with open(RESULTS, "w") as handle:
+        # Links as seen from Benchmarks/results/<slug>.md.
+        text = text.replace("](charts/", f"](../charts/{self.slug}/").replace("](RESULTS.md)", f"]({self.slug}.md)")
+        text = text.replace("# Arrowhead vs its peers: measured results",
+                            f"# Arrowhead vs its peers on {self.machine.get('cpu_model', 'this CPU')} "
+                            f"(OpenBLAS {self.machine.get('openblas', {}).get('coreName', '?')} kernels)", 1)
+        os.makedirs(RESULTS_DIR, exist_ok=True)
+        with open(os.path.join(RESULTS_DIR, self.slug + ".md"), "w") as handle:
             handle.write(text)
-        print(f"report: wrote {os.path.relpath(RESULTS, ROOT)} and {len(self.charts)} chart(s) in "
+        headline = {
+            "slug": self.slug, "machine": self.machine, "run": self.run, "threads": self.threads,
+            "engine": [{"kernel": k, "versus": v, "by_threads": {str(t): list(x) for t, x in by.items()}}
+                       for (k, v), by in self.hl_engine.items()],
+            "quant": [list(row) for row in self.hl_quant],
+            "search": [{"comparison": c, "by_peer": {p: list(x) for p, x in by.items()}} for c, by in self.hl_search.items()],
+            "behind": self.hl_behind,
+        }
+        with open(os.path.join(RESULTS_DIR, self.slug + ".json"), "w") as handle:
+            json.dump(headline, handle, indent=1)
+        print(f"report: wrote Benchmarks/results/{self.slug}.md and {len(self.charts)} chart(s) in "
               f"{os.path.relpath(CHARTS, ROOT)}", file=sys.stderr)
+        assemble_results()
+
+
+def cpu_slug(machine):
+    """A file name for one CPU and OpenBLAS kernel family: vendor, family, model, core."""
+    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(machine.get("cpu_vendor", ""), "cpu")
+    family, model = machine.get("cpu_family"), machine.get("cpu_model_number")
+    if family is None:  # machine.json of an older run: read them from the detail text
+        match = re.search(r"family (\d+), model (\d+)", machine.get("cpu_detail", ""))
+        family, model = (match.group(1), match.group(2)) if match else ("x", "x")
+        if vendor == "cpu" and "AMD" in machine.get("cpu_model", ""):
+            vendor = "amd"
+    core = machine.get("openblas", {}).get("coreName", "none") or "none"
+    return re.sub(r"[^a-z0-9-]+", "-", f"{vendor}-family{family}-model{model}-openblas-{core}".lower())
+
+
+# CPU classes these machines come as (issue 11): listed in RESULTS.md whether measured or not.
+KNOWN_CPUS = [
+    ("amd-family25-model1", "AMD Zen 3, AVX2 only (OpenBLAS: Zen kernels)"),
+    ("amd-family25-model17", "AMD Zen 4, AVX-512 (OpenBLAS: Cooperlake kernels)"),
+    ("amd-family26-model2", "AMD Zen 5, AVX-512 (OpenBLAS 0.3.21 predates it: Haswell kernels)"),
+    ("intel-family6-model207", "Intel Xeon family 6 model 207 (Emerald Rapids), AVX-512 (OpenBLAS 0.3.21 does not know it: Prescott kernels unless OPENBLAS_CORETYPE is set)"),
+]
+
+
+def assemble_results():
+    """RESULTS.md: the CPUs measured, each headline ratio per CPU with its range, links to
+    each CPU's full results, and the CPU classes not measured yet."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(RESULTS_DIR, "*.json"))):
+        data = load(path)
+        if data and "slug" in data:
+            runs.append(data)
+    lines = ["# Arrowhead vs its peers: measured results, per CPU", "",
+             "Generated by `Benchmarks/peers/report.py` from the runs of `Benchmarks/peers/run.sh` kept in "
+             "[Benchmarks/results/](results/) (one file per CPU and OpenBLAS kernel family; a run replaces its own "
+             "CPU's file). A ratio measured on one CPU is not a fact about another: Debian's OpenBLAS 0.3.21 picks "
+             "different kernels on each. Every ratio is **ours / theirs, higher is better for Arrowhead** "
+             "(throughput ours/theirs, time and error theirs/ours), measured side by side in one run; ratios below "
+             "1 are in **bold**.", ""]
+    lines += ["| CPU | OpenBLAS kernels | run | date | commit | results |", "|---|---|---|---|---|---|"]
+    for r in runs:
+        m = r["machine"]
+        lines.append(f"| {m.get('cpu_model', '?')}{m.get('cpu_detail', '')} | {m.get('openblas', {}).get('coreName', '?')} | "
+                     f"`{r['run'].get('command', 'run.sh')}` | {m.get('date', '?')} | `{m.get('git_commit', '?')}` | "
+                     f"[{r['slug']}.md](results/{r['slug']}.md) |")
+    measured = {r["slug"].rsplit("-openblas-", 1)[0] for r in runs}
+    missing = [label for prefix, label in KNOWN_CPUS if prefix not in measured]
+    if missing:
+        lines += ["", "Not measured (no machine of this kind was available to the runs above): " + "; ".join(missing) + "."]
+    lines += ["", SUMMARY_BEGIN, cross_cpu_summary(runs), SUMMARY_END, ""]
+    with open(RESULTS, "w") as handle:
+        handle.write("\n".join(lines).rstrip() + "\n")
+    print(f"report: wrote {os.path.relpath(RESULTS, ROOT)} ({len(runs)} CPU(s))", file=sys.stderr)
+
+
+def cross_cpu_summary(runs):
+    """Headline tables with one column per CPU and the range across them."""
+    def cell(value):
+        return Ratios.plain(value) if value is not None else "–"
+
+    def label(r):
+        m = r["machine"]
+        family, model = m.get("cpu_family"), m.get("cpu_model_number")
+        name = {"amd-family25-model1": "Zen 3", "amd-family25-model17": "Zen 4", "amd-family26-model2": "Zen 5",
+                "intel-family6-model207": "Xeon 6/207"}.get(r["slug"].rsplit("-openblas-", 1)[0], r["slug"])
+        return f"{name}, OpenBLAS {m.get('openblas', {}).get('coreName', '?')}"
+
+    out = []
+    heads = [label(r) for r in runs]
+
+    def table(title, rows):
+        if not rows:
+            return
+        out.extend([title, "", "| comparison | " + " | ".join(heads) + " | range |", "|---|" + "---:|" * (len(heads) + 1)])
+        for name, values in rows:
+            present = [v for v in values if v is not None]
+            if not present:
+                continue
+            span = f"{min(present):.2f}–{max(present):.2f}×" if len(present) > 1 else (cell(present[0]) if present else "–")
+            out.append(f"| {name} | " + " | ".join(cell(v) for v in values) + f" | {span} |")
+        out.append("")
+
+    def merged(key, extract):
+        order, by = [], {}
+        for index, r in enumerate(runs):
+            for name, value in extract(r):
+                if name not in by:
+                    order.append(name)
+                    by[name] = [None] * len(runs)
+                by[name][index] = value
+        return [(name, by[name]) for name in order]
+
+    table("**Engine**, 1 thread (ours / theirs)", merged("engine", lambda r: [
+        (f"{e['kernel']} vs {e['versus']}", (e["by_threads"].get("1") or [None])[0]) for e in r.get("engine", [])]))
+    table(f"**Engine**, all threads (ours / theirs)", merged("engine", lambda r: [
+        (f"{e['kernel']} vs {e['versus']}", (e["by_threads"].get(str(r.get("threads", 2))) or [None])[0])
+        for e in r.get("engine", []) if str(r.get("threads", 2)) != "1"]))
+    table("**Quantization** (error ratio theirs / ours; time ratio theirs / ours)", merged("quant", lambda r: [
+        row for q in r.get("quant", []) for row in ((f"{q[0]}: error", q[1]), (f"{q[0]}: time", q[2]))]))
+    table("**Search**, 1 thread (ours / theirs)", merged("search", lambda r: [
+        (f"{s['comparison']} vs {peer}", values[0]) for s in r.get("search", []) for peer, values in s["by_peer"].items()]))
+    behind = [f"{label(r)}: {line}" for r in runs for line in r.get("behind", [])]
+    if behind:
+        out.append("**Where Arrowhead is behind** (headline ratios below 1, per CPU):")
+        out.append("")
+        out.extend(f"- {line}" for line in behind)
+        out.append("")
+    out.append("Each CPU's full results (every size, shape and bit width, the commands, the charts): "
+               "[Benchmarks/results/](RESULTS.md).")
+    return "\n".join(out)
 
 
 def update_readme():
@@ -1091,6 +1389,7 @@ def update_readme():
         sys.exit("report: RESULTS.md has no summary block")
     summary = results[begin + len(SUMMARY_BEGIN):end].strip()
     summary = summary.replace("](charts/", "](Benchmarks/charts/").replace("](RESULTS.md)", "](Benchmarks/RESULTS.md)")
+    summary = summary.replace("](results/", "](Benchmarks/results/")
     with open(README) as handle:
         readme = handle.read()
     match = README_BEGIN.search(readme)
@@ -1117,6 +1416,7 @@ def main():
     r.add_argument("--out-dir", default=os.path.join(HERE, "out"))
     r.add_argument("--no-readme", action="store_true")
     sub.add_parser("readme")
+    sub.add_parser("assemble")
     args = parser.parse_args()
     if args.mode == "machine":
         collect_machine(args)
@@ -1124,6 +1424,9 @@ def main():
         Report(args.out_dir).render()
         if not args.no_readme:
             update_readme()
+    elif args.mode == "assemble":
+        assemble_results()
+        update_readme()
     else:
         update_readme()
 

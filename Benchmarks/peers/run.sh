@@ -12,6 +12,11 @@
 #      quant_compare.py    quantization error/time vs numpy min-max, gguf, HQQ port, grid port
 #      search_compare.py   flat vs faiss; HNSW vs faiss, hnswlib, usearch; int8 storage
 #      tokenize_compare.py WordPiece tokenizer vs HF tokenizers: identical ids, texts/s
+#      embed_compare.py    sentence embeddings vs sentence-transformers, onnxruntime f32/int8:
+#                          texts/s, cosine, recall@10 of index search, peak memory
+#      qgemm_compare.py    quantized matmul vs torch dynamic int8, onnxruntime MatMulNBits / int8
+#      diffusion_compare.py  (full mode) time-aware activation quantization of a DDPM UNet
+#                          trained on digits (torch + diffusers), vs Float32 and min-max
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
 #    generated performance section of README.md.
 #
@@ -38,7 +43,7 @@ for argument in "$@"; do
     --threads=*) threads="${argument#--threads=}" ;;
     --glove-limit) pending=glove_limit ;;
     --glove-limit=*) glove_limit="${argument#--glove-limit=}" ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $argument ($usage)" >&2; exit 2 ;;
   esac
 done
@@ -63,6 +68,7 @@ mkdir -p "$out"
 # Results of an earlier run must not leak into this report (durations.tsv is kept: history).
 rm -f "$out"/*.json "$out"/steps.tsv "$out"/*.log "$out"/commands.txt
 rm -rf "$out/quant-work"
+rm -rf "$out/diffusion-work"
 
 # step NAME COMMAND…: runs a benchmark step, logging to out/NAME.log. Exit status 3 means
 # the arrowhead binary failed: stop loudly. Any other failure is recorded and the run goes on.
@@ -133,6 +139,9 @@ if [ "$quick" = 1 ]; then
        --limit 20000 --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json-out "$out/python-api.json"
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --quick \
        --json-out "$out/tokenize.json"
+  step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --quick --json-out "$out/embed.json"
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --quick --repeats 3 \
+       --json-out "$out/qgemm.json"
 else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
@@ -152,6 +161,18 @@ else
   # the held-out queries and adversarial texts; texts/s at 1 and N threads.
   step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 --rounds 2 \
        --json-out "$out/tokenize.json"
+  # Issue 13's encoder: all-MiniLM-L6-v2 through `arrowhead embed` vs sentence-transformers and
+  # onnxruntime (Float32, dynamic int8) on 512 corpus texts at 1 and N threads; cosine over the
+  # whole corpus; recall@10 of index search on the held-out queries. The reference embeddings
+  # of the corpus (sentence-transformers, ~10 minutes on 2 cores) are cached under data/.
+  step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --speed-texts 512 \
+       --json-out "$out/embed.json"
+  # Issue 12's quantized matmul: W8A8 / W4 vs PyTorch dynamic int8 and onnxruntime MatMulNBits /
+  # dynamic int8 on MiniLM weights with real activations, error next to speed (~5 min).
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 \
+       --json-out "$out/qgemm.json"
+  # DDPM UNet on digits (trained once, cached in data/diffusion/): time-aware activations.
+  step diffusion "$py" "$here/diffusion_compare.py" --arrowhead "$ah" --threads "$threads" --json-out "$out/diffusion.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

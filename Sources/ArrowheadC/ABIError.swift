@@ -79,12 +79,12 @@ struct ABIError: Error, Sendable {
 
   static func status(of error: QuantizationError) -> ABIStatus {
     switch error {
-    case .nonFiniteWeight: .nonFinite
+    case .nonFiniteWeight, .nonFiniteOutput: .nonFinite
     case .file(let file): status(of: file)
     case .invalidQuantizedFile: .corruptFile
     case .engine(let engine): status(of: engine)
     case .unsupportedBits, .unsupportedGroupSize, .shapeMismatch, .invalidParameters, .invalidOption,
-      .invalidCalibration, .invalidTimeGrouping:
+      .invalidCalibration, .invalidTimeGrouping, .outputIsInput:
       .invalidArgument
     }
   }

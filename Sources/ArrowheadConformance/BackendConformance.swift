@@ -56,6 +56,10 @@ public enum BackendConformance {
     Check(name: "choleskyNamesTheFailingPivot", family: .linearAlgebra, run: choleskyNamesTheFailingPivot),
     Check(name: "triangularSolveHasTheBackwardErrorOfTheTheorem", family: .linearAlgebra, run: triangularSolveHasTheBackwardErrorOfTheTheorem),
     Check(name: "symmetricEigenPassesLAPACKsTestRatios", family: .linearAlgebra, run: symmetricEigenPassesLAPACKsTestRatios),
+    Check(name: "weightOnlyQuantizedMatmulAgreesWithDequantizeThenMultiply", family: .quantizedMatmul, run: weightOnlyQuantizedMatmulAgreesWithDequantizeThenMultiply),
+    Check(name: "int8QuantizedMatmulIsTheProductWithTheRoundedActivations", family: .quantizedMatmul, run: int8QuantizedMatmulIsTheProductWithTheRoundedActivations),
+    Check(name: "quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs", family: .quantizedMatmul, run: quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs),
+    Check(name: "nonFiniteActivationsPropagateToTheirRowOnly", family: .quantizedMatmul, run: nonFiniteActivationsPropagateToTheirRowOnly),
   ]
 
   /// Runs the check called `name` on `backend`. Throws if there is no such check.

@@ -142,13 +142,19 @@ public enum TimeAwareCalibrator {
     guard let perTimestep = calibration.statistics[layer], !perTimestep.isEmpty else {
       throw .invalidTimeGrouping(reason: "layer '\(layer)' has no calibration statistics")
     }
-    if let outside = perTimestep.keys.filter({ $0 >= grouping.timesteps }).min() {
+    if let outside = perTimestep.keys.filter({ $0 < 0 || $0 >= grouping.timesteps }).min() {
       throw .invalidTimeGrouping(reason: "layer '\(layer)' has statistics for timestep \(outside), outside 0..<\(grouping.timesteps)")
+    }
+    // Records by group, visiting only the calibrated timesteps (never every timestep of a
+    // group: T may be large while the calibration is small), in timestep order.
+    var recordsByGroup = [[TimestepStatistics]](repeating: [], count: grouping.groups)
+    for (timestep, record) in perTimestep.sorted(by: { $0.key < $1.key }) {
+      recordsByGroup[grouping.group(ofTimestep: timestep)].append(record)
     }
     var ranges: [ActivationRange] = []
     for group in 0..<grouping.groups {
       let span = grouping.timesteps(ofGroup: group)
-      let records = span.compactMap { perTimestep[$0] }
+      let records = recordsByGroup[group]
       guard !records.isEmpty else {
         throw .invalidTimeGrouping(reason: "time group \(group) (timesteps \(span.lowerBound)..<\(span.upperBound)) of layer '\(layer)' has no calibration statistics")
       }
@@ -182,8 +188,7 @@ public enum TimeAwareCalibrator {
       return ActivationRange(lower: records.map(\.minimum).min() ?? 0, upper: records.map(\.maximum).max() ?? 0)
     case .percentile(let p):
       if records.allSatisfy({ !$0.samples.isEmpty }) {
-        let pooled = records.flatMap(\.samples).sorted()
-        return ActivationRange(lower: percentile(pooled, 100 - p), upper: percentile(pooled, p))
+        return range(ofSorted: records.flatMap(\.samples).sorted(), estimator: estimator)
       }
       var lower = Float.infinity, upper = -Float.infinity
       for record in records {
@@ -197,6 +202,15 @@ public enum TimeAwareCalibrator {
         upper = Swift.max(upper, high)
       }
       return ActivationRange(lower: lower, upper: upper)
+    }
+  }
+
+  /// The range `estimator` gives ascending samples `sorted` (non-empty): [first, last] or
+  /// [P(100 − p), P(p)].
+  static func range(ofSorted sorted: [Float], estimator: ActivationRangeEstimator) -> ActivationRange {
+    switch estimator {
+    case .minMax: return ActivationRange(lower: sorted.first ?? 0, upper: sorted.last ?? 0)
+    case .percentile(let p): return ActivationRange(lower: percentile(sorted, 100 - p), upper: percentile(sorted, p))
     }
   }
 

@@ -255,6 +255,9 @@ final class SearchScratch {
   /// Neighbours chosen for the node being inserted, and for a neighbour being pruned.
   let chosen: UnsafeMutablePointer<UInt32>
   var chosenCount = 0
+  /// Nodes that `prune` removed from some layer-0 list since the last `takeDropped()`: the
+  /// only old nodes an insertion can make harder to find (see `ensureFindable`).
+  var dropped: [UInt32] = []
   let pruned: UnsafeMutablePointer<UInt32>
   /// Vectors of the neighbours kept so far by the selection heuristic.
   let kept: UnsafeMutablePointer<UnsafePointer<Float>>

@@ -269,6 +269,11 @@ struct HNSWWorker<Space: DistanceSpace> {
     var sorted = UnsafeMutableBufferPointer(start: keys, count: count)
     sorted.sort()
     let kept = selectNeighbours(keys, count: count, limit: graph.capacity(level), into: scratch.pruned, scratch)
+    if level == 0 {
+      for i in 0..<count where !(0..<kept).contains(where: { scratch.pruned[$0] == others[i] }) {
+        scratch.dropped.append(others[i])
+      }
+    }
     let (links, _) = graph.links(target, level)
     links.update(from: scratch.pruned, count: kept)
     graph.setCount(target, level, kept)

@@ -120,7 +120,7 @@ struct ModelPipelineTests {
     #expect(dequantizedNames.sorted() == ["layer.0.attention.query.weight", "layer.0.mlp.down.weight", "layer.0.mlp.up.weight", "layer.0.odd.weight"])
     #expect(copiedNames.sorted() == ["embed.weight", "layer.0.LayerNorm.weight", "layer.0.attention.query.bias", "position_ids"])
     let inspection = try ModelInspector.inspect(output, original: input)
-    #expect(inspection.format == "arrowhead quantized v1")
+    #expect(inspection.format == "arrowhead quantized v2")
     let measured = try #require(inspection.sizeWeightedRelativeError)
     #expect(abs(measured - report.summary.sizeWeightedRelativeError) <= 1e-6 * max(1, measured))
     #expect(inspection.tensors.filter { $0.kind == "quantized" }.count == 4)

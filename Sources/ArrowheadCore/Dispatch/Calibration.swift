@@ -156,6 +156,7 @@ enum Calibration {
     case .searchCodes: searchCodeProblems(operation, shape, scratch)
     case .optimizer: optimizerProblems(operation, shape, scratch)
     case .linearAlgebra: linearAlgebraProblems(operation, shape, scratch)
+    case .quantizedMatmul: quantizedMatmulProblems(operation, shape, threads: threads, scratch)
     }
   }
 
