@@ -80,6 +80,30 @@ struct GoldenQuantizedFileTests {
 
   static let quantized = ["layer.a.weight": [6, 24], "layer.b.weight": [5, 20]]
 
+  /// Format version 2's `arrowhead.checksums`, recomputed with the tests' own bitwise CRC-32
+  /// from the documented rule: per tensor CRC-32 of name, 0, dtype, 0, the shape's decimal
+  /// dimensions joined by commas, 0, then its bytes; for the metadata CRC-32 of every other
+  /// entry in key order as key, 0, value, 0. Each as eight lowercase hex digits, every
+  /// tensor listed.
+  static func checkChecksums(_ golden: Decoded, _ name: String) throws {
+    let text = try #require(golden.metadata["arrowhead.checksums"], "\(name): no checksums")
+    let checksums = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    func hex(_ value: UInt32) -> String { String(format: "%08x", value) }
+    #expect(checksums["algorithm"] as? String == "crc32")
+    var metadataBytes: [UInt8] = []
+    for (key, value) in golden.metadata.sorted(by: { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) })
+    where key != "arrowhead.checksums" {
+      metadataBytes += Array(key.utf8) + [0] + Array(value.utf8) + [0]
+    }
+    #expect(checksums["metadata"] as? String == hex(testCRC32(metadataBytes)), "\(name): metadata checksum")
+    let tensors = try #require(checksums["tensors"] as? [String: String])
+    #expect(Set(tensors.keys) == Set(golden.tensors.keys), "\(name): one checksum per tensor")
+    for (tensor, stored) in golden.tensors {
+      let prefix = Array(tensor.utf8) + [0] + Array(stored.dtype.utf8) + [0] + Array(stored.shape.map(String.init).joined(separator: ",").utf8) + [0]
+      #expect(tensors[tensor] == hex(testCRC32(prefix + stored.bytes)), "\(name): checksum of \(tensor)")
+    }
+  }
+
   /// The golden files: name, scheme, and the scheme's fields in a tensor's description.
   static func file(_ index: Int) throws -> (name: String, scheme: QuantizationScheme, fields: String) {
     index == 0
@@ -95,13 +119,14 @@ struct GoldenQuantizedFileTests {
     let golden = try Self.decode(name)
     let source = try Self.decode("model.safetensors")
     // Metadata: the format keys, the source's own, one description per quantized tensor.
-    var expected = ["arrowhead.format": "quantized", "arrowhead.format_version": "1", "format": "pt"]
+    var expected = ["arrowhead.format": "quantized", "arrowhead.format_version": "2", "format": "pt"]
     for (tensor, shape) in Self.quantized {
       let dtype = try #require(source.tensors[tensor]).dtype
       expected["arrowhead.q." + tensor] = #"{\#(fields),"shape":[\#(shape[0]),\#(shape[1])],"dtype":"\#(dtype)","optimizer":"minmax"}"#
     }
     let activations = golden.metadata.filter { $0.key.hasPrefix("arrowhead.act.") }
-    #expect(golden.metadata.filter { !$0.key.hasPrefix("arrowhead.act.") } == expected)
+    #expect(golden.metadata.filter { !$0.key.hasPrefix("arrowhead.act.") && $0.key != "arrowhead.checksums" } == expected)
+    try Self.checkChecksums(golden, name)
     // Kept and passed-through tensors: the source's bytes, dtype and shape.
     for kept in ["embed.weight", "layer.a.bias", "position_ids"] {
       let original = try #require(source.tensors[kept]), stored = try #require(golden.tensors[kept], "\(kept)")

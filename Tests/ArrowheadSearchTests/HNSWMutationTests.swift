@@ -90,12 +90,9 @@ struct HNSWMutationTests {
     let survivors = ids.indices.filter { index.contains(ids[$0]) && $0 < 2_000 }
     let survivorVectors = survivors.flatMap { combined[$0 * Self.dimension..<($0 + 1) * Self.dimension] }
     let lost = try HNSWIndexTests.notFoundAsThemselves(index, survivorVectors, ids: survivors.map { ids[$0] })
-    // On main, 3 survivors are not found as themselves after the repair (2 of them are
-    // unreachable), on every backend; issue 15 (branch harden) relinks them. Remove this
-    // wrapper when that lands: the expectation must then hold on its own.
-    withKnownIssue("slot reuse leaves a few survivors unreachable until issue 15's repair lands", isIntermittent: true) {
-      #expect(lost == [], "\(backend): \(lost.count) survivors not found as their own neighbour")
-    }
+    // Without the reachability repair 3 survivors were not found as themselves (2 of them
+    // unreachable), on every backend.
+    #expect(lost == [], "\(backend): \(lost.count) survivors not found as their own neighbour: \(lost)")
     let live = Set(ids.filter { index.contains($0) })
     let truth = Self.truth(combined, queries, ids: ids) { live.contains($0) }
     let measured = recall(try index.search(batch: queries, k: 10), truth: truth, k: 10)
