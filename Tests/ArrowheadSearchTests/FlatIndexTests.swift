@@ -35,6 +35,34 @@ struct FlatIndexTests {
     }
   }
 
+  /// Every position of a scanned block is offered to the top-k, for every remainder of the
+  /// 8-wide scan: with n = 1 … 17 distinct vectors (every tail length 0 … 7, twice), and
+  /// n = 1 024 + 1 … 1 024 + 9 (a second base block with every tail length), each stored
+  /// vector is its own nearest neighbour at distance 0, and k = n returns all n ids in
+  /// brute-force order. (The mutation check found that dropping the last element of a
+  /// block's scalar tail survived `matchesBruteForceExactly`: the one vector lost rarely
+  /// ranks in a query's top 25.)
+  @Test(arguments: BackendsUnderTest.names)
+  func everyScannedPositionIsOffered(backend: String) throws {
+    let engine = try BackendsUnderTest.engine(backend)
+    let dimension = 3
+    for n in Array(1...17) + Array(1_025...1_033) {
+      // Distinct integer vectors (exact distances): (i mod 11, i / 11 mod 13, i / 143).
+      var base: [Float] = []
+      for i in 0..<n { base += [Float(i % 11), Float((i / 11) % 13), Float(i / 143)] }
+      let index = try FlatIndex(dimension: dimension, metric: .squaredL2, engine: engine)
+      try index.add(base)
+      let results = try index.search(batch: base, k: 1)
+      let lost = results.indices.filter { results[$0].ids != [$0] || results[$0].scores != [0] }
+      #expect(lost == [], "\(backend), n = \(n): vectors not found as themselves")
+      if n <= 17 {
+        let query = [Float(5.5), 0.25, 0]
+        let all = try index.search(query, k: n)
+        #expect(all.ids == bruteForce(base: base, query: query, dimension: dimension, metric: .squaredL2, k: n).map(\.id), "\(backend), n = \(n)")
+      }
+    }
+  }
+
   @Test func customIdsAreReturnedAndTiesBreakByLowerId() throws {
     let index = try FlatIndex(dimension: 2, metric: .squaredL2)
     // Four vectors at the same distance from the origin, ids in scrambled order.
