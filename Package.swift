@@ -180,7 +180,7 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadSearchTests",
-    dependencies: ["ArrowheadSearch", "Arrowhead"]
+    dependencies: ["ArrowheadSearch", "Arrowhead", "ArrowheadTestSupport"]
   ),
   // Replays Fuzz/Corpus and Fuzz/Regressions through the fuzz harness (symbolic links to
   // Fuzz/Sources/ArrowheadFuzz; the fuzzers themselves are the separate Fuzz/ package).

@@ -32,15 +32,21 @@ final class RawBuffer: @unchecked Sendable {
   static let hugePageThreshold = 4 << 20
   static let hugePageSize = 2 << 20
 
-  /// Allocates `bytes` bytes (64-byte aligned; 2 MiB aligned and THP-advised when large).
+  /// Allocates `bytes` zeroed bytes (64-byte aligned; 2 MiB aligned and THP-advised when
+  /// large). Zeroed because index files save these blocks whole: the unused link slots of
+  /// an HNSW node would otherwise carry whatever the heap held (pointers included) into the
+  /// file, and two identical builds would not save identical files.
   static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
     guard bytes >= hugePageThreshold else {
-      return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: alignment)
+      let pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: alignment)
+      pointer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+      return pointer
     }
     let pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: hugePageSize)
     #if os(Linux)
     _ = madvise(pointer, bytes / 4096 * 4096, 14)  // MADV_HUGEPAGE; a hint, errors ignored
     #endif
+    pointer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
     return pointer
   }
 

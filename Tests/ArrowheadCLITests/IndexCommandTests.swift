@@ -21,18 +21,9 @@ struct IndexCommandTests {
   }
 
   static func run(_ arguments: [String]) throws -> Run {
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let error = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Run(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-               error: String(decoding: error, as: UTF8.self))
+    let outcome = try ChildProcess.run(binary, arguments)
+    return Run(status: outcome.status, output: String(decoding: outcome.stdout, as: UTF8.self),
+               error: String(decoding: outcome.stderr, as: UTF8.self))
   }
 
   static func directory() throws -> URL {

@@ -25,23 +25,12 @@ enum QuantizeCLI {
 
   static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Outcome {
     guard let executable else { throw CLIMissing() }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment["ARROWHEAD_BACKEND"] = nil
     environment.merge(extra) { _, new in new }
-    process.environment = environment
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Read both pipes before waiting so that a full pipe cannot block the child.
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let outcome = try ChildProcess.run(URL(fileURLWithPath: executable), arguments, environment: environment)
     return Outcome(
-      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+      status: outcome.status, stdout: String(decoding: outcome.stdout, as: UTF8.self), stderr: String(decoding: outcome.stderr, as: UTF8.self))
   }
 
   struct CLIMissing: Error, CustomStringConvertible {

@@ -81,11 +81,20 @@ struct QuantizeCLITests {
   }
 
   @Test func throughputReportsGigabytesPerSecond() throws {
-    let run = try QuantizeCLI.run(["quantize", "throughput", "--rows", "64", "--columns", "256", "--repeats", "2", "--json"])
+    let run = try QuantizeCLI.run(["quantize", "throughput", "--rows", "64", "--columns", "256", "--repeats", "3", "--json"])
     #expect(run.status == 0, "\(run.stderr)")
     let report = try json(run.stdout)
     #expect(report["inputBytes"] as? Int == 64 * 256 * 4)
-    #expect((report["bestGBPerSecond"] as? Double ?? 0) > 0)
+    // The rates are what the timings say, in GB/s of Float32 input (a wrong unit, byte
+    // count, or best/median mix-up fails; a timing itself is never asserted).
+    let seconds = try #require(report["seconds"] as? [Double])
+    #expect(seconds.count == 3, "one timing per repeat, the warm-up excluded")
+    #expect(seconds.allSatisfy { $0 > 0 && $0.isFinite })
+    let sorted = seconds.sorted()
+    let best = try #require(report["bestGBPerSecond"] as? Double), median = try #require(report["medianGBPerSecond"] as? Double)
+    #expect(abs(best - Double(64 * 256 * 4) / sorted[0] / 1e9) <= 1e-12 * best)
+    #expect(abs(median - Double(64 * 256 * 4) / sorted[1] / 1e9) <= 1e-12 * median)
+    #expect(report["rows"] as? Int == 64 && report["columns"] as? Int == 256)
   }
 }
 

@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadQuant
+import ArrowheadTestSupport
 import Testing
 
 @testable import ArrowheadOptimize
@@ -13,22 +14,28 @@ struct GridSearchOptimizerTests {
   /// min-max's: the (0, 0) start is min-max followed by a least-squares fit, and refinements
   /// only accept decreasing errors. The slack 10⁻⁶ relative + 10⁻¹² covers the Float32
   /// rounding of the final parameters (a few ulps of s and m move x̂ by ≤ 10⁻⁶·|x|).
-  @Test(arguments: modes, widths)
-  func neverWorseThanMinMax(mode: QuantizationMode, bits: Int) throws {
+  /// On every backend (the sweep and least-squares sums run on its kernels).
+  @Test(arguments: BackendsUnderTest.names, modes)
+  func neverWorseThanMinMax(backend: String, mode: QuantizationMode) throws {
+    let engine = try BackendsUnderTest.engine(backend)
+    for bits in Self.widths { try Self.neverWorseThanMinMax(engine: engine, mode: mode, bits: bits) }
+  }
+
+  static func neverWorseThanMinMax(engine: Engine, mode: QuantizationMode, bits: Int) throws {
     let grid = try GridSearchOptimizer()
     var improved = 0
     for seed in 0..<40 {
       let group = gaussianWeights(64, seed: UInt64(seed) + 100)
-      let chosen = group.withUnsafeBufferPointer { grid.parameters(for: $0, importance: nil, bits: bits, mode: mode) }
+      let chosen = group.withUnsafeBufferPointer { grid.parameters(for: $0, importance: nil, bits: bits, mode: mode, engine: engine) }
       #expect(chosen.storageProblem(bits: bits, mode: mode) == nil, "\(chosen) not storable")
       let minMax = AffineParameters.minMax(minimum: group.min()!, maximum: group.max()!, bits: bits, mode: mode)
       let ours = try kernelSquaredError(group, chosen, bits: bits, mode: mode)
       let baseline = try kernelSquaredError(group, minMax, bits: bits, mode: mode)
-      #expect(ours <= baseline * (1 + 1e-6) + 1e-12, "seed \(seed): grid \(ours) > min-max \(baseline)")
+      #expect(ours <= baseline * (1 + 1e-6) + 1e-12, "\(engine.forcedBackend ?? "") \(bits) bits seed \(seed): grid \(ours) > min-max \(baseline)")
       if ours < baseline * 0.99 { improved += 1 }
     }
     // On Gaussian groups with outliers, the search improves most groups by more than 1 %.
-    #expect(improved >= 20, "only \(improved) of 40 groups improved by > 1 %")
+    #expect(improved >= 20, "\(engine.forcedBackend ?? "") \(bits) bits: only \(improved) of 40 groups improved by > 1 %")
   }
 
   /// Values exactly on a uniform 16-level grid are reproduced exactly (the least-squares fit

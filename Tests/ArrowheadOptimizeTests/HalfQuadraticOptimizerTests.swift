@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadQuant
+import ArrowheadTestSupport
 import Foundation
 import Testing
 
@@ -38,16 +39,18 @@ struct HalfQuadraticOptimizerTests {
   /// m = −z/a agrees within 10⁻³ of a quantization step. Budget: |p − 1|·|log₂|e||·10⁻⁷ ≈
   /// 3·10⁻⁶ relative error of |e|^(p−1) per weight in `FastMath.pow`, Float32 sums over 64
   /// weights, 20 iterations — all far below 10⁻³ step.
-  @Test(arguments: [2, 4, 8])
-  func matchesTheDoubleReference(bits: Int) throws {
+  /// On every backend (each has its own vectorised HQQ step).
+  @Test(arguments: BackendsUnderTest.names, [2, 4, 8])
+  func matchesTheDoubleReference(backend: String, bits: Int) throws {
+    let engine = try BackendsUnderTest.engine(backend)
     let hqq = try HalfQuadraticOptimizer(earlyStop: false)
     for seed in 0..<20 {
       let group = gaussianWeights(64, seed: UInt64(seed) + 40)
-      let ours = group.withUnsafeBufferPointer { hqq.parameters(for: $0, importance: nil, bits: bits, mode: .floatMinimum) }
+      let ours = group.withUnsafeBufferPointer { hqq.parameters(for: $0, importance: nil, bits: bits, mode: .floatMinimum, engine: engine) }
       let expected = Self.reference(group, bits: bits, earlyStop: false)
       let step = 1 / expected.inverse
-      #expect(abs(Double(ours.scale) - step) <= 1e-6 * step)
-      #expect(abs(Double(ours.offset) - (-expected.zero / expected.inverse)) <= 1e-3 * step, "seed \(seed)")
+      #expect(abs(Double(ours.scale) - step) <= 1e-6 * step, "\(backend) seed \(seed)")
+      #expect(abs(Double(ours.offset) - (-expected.zero / expected.inverse)) <= 1e-3 * step, "\(backend) seed \(seed)")
     }
   }
 

@@ -7,8 +7,16 @@ import Testing
 
 @Suite("Thermodynamic loss and optimizer")
 struct ThermodynamicTests {
-  /// Four time groups of generated activations (3 000 samples each).
-  static let groups: [[Float]] = (try? SyntheticActivations.timeGrouped(count: 12_000, timesteps: 40, groups: 4, seed: 11)) ?? []
+  /// Four time groups of generated activations (3 000 samples each), generated once. An
+  /// error generating them fails each test that uses them (it used to become an empty
+  /// array, and indexing it crashed the whole test process).
+  static let generated = Result { try SyntheticActivations.timeGrouped(count: 12_000, timesteps: 40, groups: 4, seed: 11) }
+
+  static func groups() throws -> [[Float]] {
+    let groups = try generated.get()
+    try #require(groups.count == 4 && groups.allSatisfy { $0.count == 3_000 }, "generated \(groups.map(\.count))")
+    return groups
+  }
 
   /// Min-max parameters moved off their grid (so that every smoothness and zero-point term is
   /// active) by deterministic factors.
@@ -36,7 +44,7 @@ struct ThermodynamicTests {
   /// The loss with or without channel importances.
   static func loss(bits: Int, mode: QuantizationMode, weighted: Bool, divergence: Double = 0.3, smoothness: Double = 0.2) throws -> ThermodynamicLoss {
     try ThermodynamicLoss(
-      groups: groups, bits: bits, mode: mode, divergenceWeight: divergence, smoothnessWeight: smoothness, threads: 1,
+      groups: try groups(), bits: bits, mode: mode, divergenceWeight: divergence, smoothnessWeight: smoothness, threads: 1,
       channels: weighted ? 3 : nil, importance: weighted ? importance : nil)
   }
 
@@ -208,12 +216,12 @@ struct ThermodynamicTests {
 
   /// A one-iteration limit cannot converge, and the result says so.
   @Test func anIterationLimitIsReported() throws {
-    let result = try ThermodynamicOptimizer(maximumIterations: 1).optimize(groups: Self.groups, bits: 8, mode: .floatMinimum)
+    let result = try ThermodynamicOptimizer(maximumIterations: 1).optimize(groups: try Self.groups(), bits: 8, mode: .floatMinimum)
     #expect(!result.converged && result.iterations == 1 && result.lossHistory.count == 1)
   }
 
   @Test func badInputsAreTypedErrors() throws {
-    var groups = Self.groups
+    var groups = try Self.groups()
     groups[2][17] = .nan
     do {
       _ = try ThermodynamicOptimizer().optimize(groups: groups, layer: "l")
@@ -235,17 +243,17 @@ struct ThermodynamicTests {
     #expect(throws: OptimizationError.self) { try ThermodynamicOptimizer(learningRate: 0) }
     #expect(throws: OptimizationError.self) { try ThermodynamicOptimizer(maximumIterations: 0) }
     #expect(throws: OptimizationError.quantization(.unsupportedBits(5, supported: [2, 3, 4, 8]))) {
-      try ThermodynamicOptimizer().optimize(groups: Self.groups, bits: 5)
+      try ThermodynamicOptimizer().optimize(groups: try Self.groups(), bits: 5)
     }
     #expect(throws: OptimizationError.self) {
-      try ThermodynamicLoss(groups: Self.groups, bits: 8, mode: .zeroPoint, divergenceWeight: 0.1, smoothnessWeight: -0.5)
+      try ThermodynamicLoss(groups: try Self.groups(), bits: 8, mode: .zeroPoint, divergenceWeight: 0.1, smoothnessWeight: -0.5)
     }
   }
 
   /// From a calibration set: raw samples work, min/max summaries are refused by name.
   @Test func calibrationSetsNeedRawSamples() throws {
     var calibration = CalibrationSet()
-    for timestep in 0..<8 { try calibration.add(layer: "down.0", timestep: timestep, samples: Self.groups[timestep / 2].prefix(500).map { $0 }) }
+    for timestep in 0..<8 { try calibration.add(layer: "down.0", timestep: timestep, samples: try Self.groups()[timestep / 2].prefix(500).map { $0 }) }
     let grouping = try TimeGrouping(timesteps: 8, groups: 4)
     let result = try ThermodynamicOptimizer().optimize(layer: "down.0", calibration: calibration, grouping: grouping)
     #expect(result.parameters.count == 4 && result.final.total <= result.initial.total)

@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadQuant
+import ArrowheadTestSupport
 import Testing
 
 /// Golden vectors from gguf 0.19.0's numpy Q8_0 (bit-exact with ggml's
@@ -92,7 +93,7 @@ enum GGUFQ8Golden {
 
 @Suite("Golden vectors: gguf Q8_0")
 struct GGUFGoldenTests {
-  @Test(arguments: runnableBackendNames)
+  @Test(arguments: BackendsUnderTest.names)
   func symmetricInt8GroupsOf32MatchGGMLQ8_0(_ backend: String) throws {
     let values = GGUFQ8Golden.inputBits.map(Float.init(bitPattern:))
     let scheme = try QuantizationScheme(bits: 8, granularity: .perGroup(32), mode: .symmetric)

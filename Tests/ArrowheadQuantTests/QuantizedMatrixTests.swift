@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadQuant
+import ArrowheadTestSupport
 import Testing
 
 /// The quantizer's tensors and files as operands of the quantized matmul.
@@ -30,7 +31,7 @@ import Testing
         #expect(exact, "\(scheme): repacked weights differ from dequantized()")
         let expected = try Engine.default.forcing("reference").multiply(
           x, try Matrix(rows: rows, columns: columns, elements: dense), transposeB: .transposed)
-        for name in runnableBackendNames {
+        for name in BackendsUnderTest.names {
           let engine = try Engine.default.forcing(name)
           for product in QuantizedMatmulMode.allCases {
             let y = try engine.multiply(x, matrix, mode: product)

@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadQuant
+import ArrowheadTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -20,17 +21,9 @@ struct QuantizerAgreementTests {
       let values = weightLikeValues(count, seed: UInt64(count * 31 + bits))
       for granularity in Self.groupings {
         let scheme = try QuantizationScheme(bits: bits, granularity: granularity, mode: mode)
-        let layout = scheme.layout(shape: shape)
-        let modelGroupSize: Int
-        let modelRows: Int, modelColumns: Int
-        switch granularity {
-        case .perTensor: (modelRows, modelColumns, modelGroupSize) = (1, count, count)
-        case .perChannel: (modelRows, modelColumns, modelGroupSize) = (layout.rows, layout.columns, layout.columns)
-        case .perGroup(let size): (modelRows, modelColumns, modelGroupSize) = (layout.rows, layout.columns, size)
-        }
-        let model = scalarModel(values, rows: modelRows, columns: modelColumns, groupSize: modelGroupSize, bits: bits, mode: mode)
+        let model = scalarModel(values, shape: shape, scheme: scheme)
         var first: QuantizedTensor?
-        for backend in runnableBackendNames {
+        for backend in BackendsUnderTest.names {
           let engine = try Engine.default.forcing(backend)
           let q = try Quantizer(scheme: scheme, engine: engine).quantize(values, shape: shape)
           let context = "\(backend) \(scheme) \(shape)"
@@ -38,7 +31,7 @@ struct QuantizerAgreementTests {
           #expect(q.scales == model.parameters.map(\.scale), "\(context): scales")
           #expect(q.offsets == model.parameters.map(\.offset), "\(context): offsets")
           #expect(q.dequantized(engine: engine).map(\.bitPattern) == model.reconstruction.map(\.bitPattern), "\(context): x̂")
-          if let first { #expect(q == first, "\(context): differs from \(runnableBackendNames[0])") } else { first = q }
+          if let first { #expect(q == first, "\(context): differs from \(BackendsUnderTest.names[0])") } else { first = q }
         }
       }
     }

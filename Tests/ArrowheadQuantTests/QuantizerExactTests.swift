@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadQuant
+import ArrowheadTestSupport
 import Testing
 
 /// Hand-computed cases: every expected code below was worked out on paper from the
@@ -10,7 +11,7 @@ struct QuantizerExactTests {
     try QuantizationScheme(bits: bits, granularity: granularity, mode: mode)
   }
 
-  @Test(arguments: runnableBackendNames)
+  @Test(arguments: BackendsUnderTest.names)
   func tiesRoundHalfToEven(_ backend: String) throws {
     // min 0, max 3, 2 bits: s = 3/3 = 1, m = 0; (x − 0)/1 = x.
     // 0.5 → 0 (tie, even), 1.5 → 2 (tie, even), 2.5 → 2 (tie, even).
@@ -23,14 +24,14 @@ struct QuantizerExactTests {
     #expect(q.packedCodes == [0x90, 0x3A])
   }
 
-  @Test(arguments: runnableBackendNames)
+  @Test(arguments: BackendsUnderTest.names)
   func givenParametersClampCodesToTheRange(_ backend: String) throws {
     let quantizer = Quantizer(scheme: try scheme(2), engine: try Engine.default.forcing(backend))
     // s = 1, m = 0, 2 bits: −2 → −2 → 0, 5 → 3, 2.4 → 2, 2.6 → 3.
     #expect(try quantizer.codes(for: [-2, 5, 2.4, 2.6], parameters: AffineParameters(scale: 1, offset: 0)) == [0, 3, 2, 3])
   }
 
-  @Test(arguments: runnableBackendNames)
+  @Test(arguments: BackendsUnderTest.names)
   func aZeroRangeGroupIsReproducedExactly(_ backend: String) throws {
     let engine = try Engine.default.forcing(backend)
     // Float minimum: s = 0, m = 4, every code 0, x̂ = 0·0 + 4 = 4 exactly.
@@ -47,7 +48,7 @@ struct QuantizerExactTests {
     #expect(zeros.scales == [0] && zeros.offsets == [0] && zeros.dequantized() == [0, 0])
   }
 
-  @Test(arguments: runnableBackendNames)
+  @Test(arguments: BackendsUnderTest.names)
   func zeroPointCodesAndANegativeZeroPoint(_ backend: String) throws {
     let engine = try Engine.default.forcing(backend)
     // [−1, 0, 2], 4 bits: s = 3/15 = 0.2f, z = round(1/0.2f) = round(5.0f) = 5;
@@ -66,7 +67,7 @@ struct QuantizerExactTests {
     }
   }
 
-  @Test(arguments: runnableBackendNames)
+  @Test(arguments: BackendsUnderTest.names)
   func symmetricUsesTheRestrictedRange(_ backend: String) throws {
     // max|x| = 7, 4 bits: s = 7/(8 − 1) = 1, z = 8. −7 → 1, 3.5 → round(3.5) = 4 (even) → 12,
     // 7 → 15, 0.5 → 0 (even) → 8, −3.5 → −4 → 4.

@@ -16,9 +16,6 @@ func weightLikeValues(_ count: Int, seed: UInt64, scale: Float = 0.05) -> [Float
   }
 }
 
-/// The names of every backend this CPU runs.
-let runnableBackendNames = Engine.default.runnableBackends.map(\.name)
-
 /// A fresh temporary directory.
 func quantTemporaryDirectory() -> String {
   var template = Array("/tmp/arrowhead-quant-XXXXXX".utf8CString)
@@ -65,4 +62,33 @@ func scalarModel(_ values: [Float], rows: Int, columns: Int, groupSize: Int, bit
     }
   }
   return (codes, reconstruction, parameters)
+}
+
+/// `scalarModel` for a whole tensor of `shape` under `scheme`: per tensor one group, per
+/// channel one group per row, per group G groups of G along each row (rows and columns as
+/// the quantizer lays any shape out: `QuantizationScheme.layout(shape:)`).
+func scalarModel(_ values: [Float], shape: [Int], scheme: QuantizationScheme)
+  -> (codes: [UInt8], reconstruction: [Float], parameters: [AffineParameters])
+{
+  let layout = scheme.layout(shape: shape)
+  switch scheme.granularity {
+  case .perTensor:
+    return scalarModel(values, rows: 1, columns: values.count, groupSize: values.count, bits: scheme.bits, mode: scheme.mode)
+  case .perChannel:
+    return scalarModel(values, rows: layout.rows, columns: layout.columns, groupSize: layout.columns, bits: scheme.bits, mode: scheme.mode)
+  case .perGroup(let size):
+    return scalarModel(values, rows: layout.rows, columns: layout.columns, groupSize: size, bits: scheme.bits, mode: scheme.mode)
+  }
+}
+
+/// ‖W − Ŵ‖/‖W‖ and cos(W, Ŵ), in Double.
+func relativeErrorAndCosine(_ original: [Float], _ approximation: [Float]) -> (relativeError: Double, cosine: Double) {
+  var errorSquared = 0.0, norm = 0.0, approximationNorm = 0.0, dot = 0.0
+  for (w, a) in zip(original, approximation) {
+    errorSquared += (Double(w) - Double(a)) * (Double(w) - Double(a))
+    norm += Double(w) * Double(w)
+    approximationNorm += Double(a) * Double(a)
+    dot += Double(w) * Double(a)
+  }
+  return ((errorSquared / norm).squareRoot(), dot / (norm * approximationNorm).squareRoot())
 }

@@ -105,9 +105,10 @@ struct TimeAwareTests {
     let configuration = try TimeAwareConfiguration(grouping: try TimeGrouping(timesteps: 4, groups: 2), bits: 8, mode: .zeroPoint)
     let parameters = try TimeAwareCalibrator.parameters(forLayer: "l", in: set, configuration: configuration)
     #expect(parameters.groupRanges == [ActivationRange(lower: -1, upper: 3), ActivationRange(lower: -4, upper: 2)])
-    // Group 0: s = 4/255, z = round(1/(4/255)) = round(63.75) = 64.
-    #expect(parameters.groupParameters[0] == AffineParameters.minMax(minimum: -1, maximum: 3, bits: 8, mode: .zeroPoint))
-    #expect(parameters.groupParameters[0].offset == 64)
+    // Group 0: s = (3 − (−1))/255 = 4/255 in Float32, z = round(1/s) = round(63.75) = 64.
+    // Group 1: s = (2 − (−4))/255 = 6/255, z = round(4/s) = round(170.0) = 170.
+    #expect(parameters.groupParameters[0] == AffineParameters(scale: Float(4) / 255, offset: 64))
+    #expect(parameters.groupParameters[1] == AffineParameters(scale: Float(6) / 255, offset: 170))
     #expect(parameters.parameters(atTimestep: 3) == parameters.groupParameters[1])
     // A group without statistics, or a timestep beyond T, is an error naming the layer.
     let sparse = try TimeAwareConfiguration(grouping: try TimeGrouping(timesteps: 8, groups: 4))

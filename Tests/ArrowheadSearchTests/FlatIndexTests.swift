@@ -1,4 +1,5 @@
 import Arrowhead
+import ArrowheadTestSupport
 import Testing
 @testable import ArrowheadSearch
 
@@ -7,13 +8,13 @@ struct FlatIndexTests {
   /// Exact, integer-valued data: results must equal brute force id for id (ties by id)
   /// and score for score, for every metric, on one and two threads, few and many
   /// queries (the two ways of splitting the work).
-  @Test(arguments: Metric.allCases, [1, 2])
-  func matchesBruteForceExactly(metric: Metric, threads: Int) throws {
+  @Test(arguments: BackendsUnderTest.names, Metric.allCases)
+  func matchesBruteForceExactly(backend: String, metric: Metric) throws {
     let dimension = 13
     let base = integerVectors(count: 2_100, dimension: dimension, range: 2, seed: 1)
-    let index = try FlatIndex(dimension: dimension, metric: metric)
+    let index = try FlatIndex(dimension: dimension, metric: metric, engine: try BackendsUnderTest.engine(backend))
     try index.add(base)
-    for queryCount in [1, 3, 70] {
+    for (threads, queryCount) in [(1, 1), (1, 3), (1, 70), (2, 1), (2, 3), (2, 70)] {
       let queries = integerVectors(count: queryCount, dimension: dimension, range: 2, seed: 2)
       let results = try index.search(batch: queries, k: 25, parameters: SearchParameters(threads: threads))
       #expect(results.count == queryCount)
@@ -22,7 +23,7 @@ struct FlatIndexTests {
         let exact = bruteForce(base: base, query: query, dimension: dimension, metric: metric, k: 25)
         if metric != .cosine {
           // Integer data: the kernel's value is exact, so ids (ties by id) and scores match.
-          #expect(results[q].ids == exact.map(\.id), "query \(q) of \(queryCount), \(metric), \(threads) threads")
+          #expect(results[q].ids == exact.map(\.id), "\(backend): query \(q) of \(queryCount), \(metric), \(threads) threads")
           #expect(results[q].scores == exact.map { Float($0.score) })
         } else {
           // Cosine divides by norms (unit vectors are stored), so exactly tied cosines
@@ -30,6 +31,34 @@ struct FlatIndexTests {
           expectValidTopK(results[q], exact: exact, base: base, query: query, dimension: dimension, metric: metric, tolerance: 1e-6)
         }
         #expect(results[q].isComplete)
+      }
+    }
+  }
+
+  /// Every position of a scanned block is offered to the top-k, for every remainder of the
+  /// 8-wide scan: with n = 1 … 17 distinct vectors (every tail length 0 … 7, twice), and
+  /// n = 1 024 + 1 … 1 024 + 9 (a second base block with every tail length), each stored
+  /// vector is its own nearest neighbour at distance 0, and k = n returns all n ids in
+  /// brute-force order. (The mutation check found that dropping the last element of a
+  /// block's scalar tail survived `matchesBruteForceExactly`: the one vector lost rarely
+  /// ranks in a query's top 25.)
+  @Test(arguments: BackendsUnderTest.names)
+  func everyScannedPositionIsOffered(backend: String) throws {
+    let engine = try BackendsUnderTest.engine(backend)
+    let dimension = 3
+    for n in Array(1...17) + Array(1_025...1_033) {
+      // Distinct integer vectors (exact distances): (i mod 11, i / 11 mod 13, i / 143).
+      var base: [Float] = []
+      for i in 0..<n { base += [Float(i % 11), Float((i / 11) % 13), Float(i / 143)] }
+      let index = try FlatIndex(dimension: dimension, metric: .squaredL2, engine: engine)
+      try index.add(base)
+      let results = try index.search(batch: base, k: 1)
+      let lost = results.indices.filter { results[$0].ids != [$0] || results[$0].scores != [0] }
+      #expect(lost == [], "\(backend), n = \(n): vectors not found as themselves")
+      if n <= 17 {
+        let query = [Float(5.5), 0.25, 0]
+        let all = try index.search(query, k: n)
+        #expect(all.ids == bruteForce(base: base, query: query, dimension: dimension, metric: .squaredL2, k: n).map(\.id), "\(backend), n = \(n)")
       }
     }
   }

@@ -1,4 +1,5 @@
 import Arrowhead
+import ArrowheadTestSupport
 import Dispatch
 import Testing
 @testable import ArrowheadSearch
@@ -7,13 +8,14 @@ import Testing
 struct HNSWMutationTests {
   static let dimension = 16
 
-  static func build(reuse: Bool = false, threads: Int = 1) throws -> (HNSWIndex, [Float], [Float]) {
+  static func build(reuse: Bool = false, threads: Int = 1, backend: String? = nil) throws -> (HNSWIndex, [Float], [Float]) {
     let all = clusteredVectors(count: 2_040, dimension: dimension, seed: 41)
     let base = Array(all[0..<2_000 * dimension])
     let queries = Array(all[(2_000 * dimension)...])
     let index = try HNSWIndex(
       dimension: dimension,
-      parameters: HNSWParameters(m: 8, efConstruction: 64, efSearch: 64, buildThreads: threads, reuseDeletedSlots: reuse))
+      parameters: HNSWParameters(m: 8, efConstruction: 64, efSearch: 64, buildThreads: threads, reuseDeletedSlots: reuse),
+      engine: try backend.map(BackendsUnderTest.engine) ?? .default)
     try index.add(base)
     return (index, base, queries)
   }
@@ -29,8 +31,13 @@ struct HNSWMutationTests {
     return result
   }
 
-  @Test func removedVectorsAreNeverReturned() throws {
-    let (index, base, queries) = try Self.build()
+  // Recall thresholds below: measured 1.000 on every backend for each of these tests (40
+  // queries, k = 10, ef = 64); 0.98 leaves 8 of the 400 neighbours as margin, far above what
+  // a broken walk, filter or repair gives (see the mutation check in Tests/README.md).
+
+  @Test(arguments: BackendsUnderTest.names)
+  func removedVectorsAreNeverReturned(backend: String) throws {
+    let (index, base, queries) = try Self.build(backend: backend)
     let removed = Set(stride(from: 0, to: 2_000, by: 3))
     for id in removed.sorted() { try index.remove(id) }
     #expect(index.count == 2_000 - removed.count)
@@ -39,23 +46,25 @@ struct HNSWMutationTests {
     let results = try index.search(batch: queries, k: 10)
     for result in results { #expect(result.ids.allSatisfy { !removed.contains($0) } && result.isComplete) }
     let truth = Self.truth(base, queries) { !removed.contains($0) }
-    #expect(recall(results, truth: truth, k: 10) >= 0.9)
+    #expect(recall(results, truth: truth, k: 10) >= 0.98)
     try index.checkInvariants()
   }
 
-  @Test func filterIsAppliedDuringTheWalk() throws {
-    let (index, base, queries) = try Self.build()
+  @Test(arguments: BackendsUnderTest.names)
+  func filterIsAppliedDuringTheWalk(backend: String) throws {
+    let (index, base, queries) = try Self.build(backend: backend)
     let keep: SearchFilter = { $0 % 10 == 0 }  // 10 % of the ids
     let results = try index.search(batch: queries, k: 10, filter: keep)
     for result in results { #expect(result.ids.allSatisfy { $0 % 10 == 0 } && result.isComplete) }
     let truth = Self.truth(base, queries) { $0 % 10 == 0 }
-    #expect(recall(results, truth: truth, k: 10) >= 0.85)
+    #expect(recall(results, truth: truth, k: 10) >= 0.98)
     let nothing = try index.search(Array(queries[0..<Self.dimension]), k: 3, filter: { _ in false })
     #expect(nothing.neighbors.isEmpty && !nothing.isComplete)
   }
 
-  @Test func deletedSlotsAreReusedAndRepaired() throws {
-    let (index, base, queries) = try Self.build(reuse: true)
+  @Test(arguments: BackendsUnderTest.names)
+  func deletedSlotsAreReusedAndRepaired(backend: String) throws {
+    let (index, base, queries) = try Self.build(reuse: true, backend: backend)
     let removed = Array(0..<300).map { $0 * 5 }
     for id in removed { try index.remove(id) }
     // The entry point is removed and replaced too, whatever it was.
@@ -69,34 +78,38 @@ struct HNSWMutationTests {
     #expect(removed.allSatisfy { !index.contains($0) }, "removed ids stay gone after their slots are reused")
     try index.checkInvariants()
     #expect(index.reachableLiveCount() == 2_000)
-    // Each new vector finds itself.
-    var found = 0
-    for (i, id) in newIDs.enumerated() {
-      let vector = Array(fresh[i * Self.dimension..<(i + 1) * Self.dimension])
-      if try index.search(vector, k: 1).ids == [id] { found += 1 }
-    }
-    #expect(found >= newIDs.count * 95 / 100)
-    // And the survivors are still found as well as before.
+    // Every new vector is found as its own nearest neighbour (it used to be enough for 95 %).
+    #expect(try HNSWIndexTests.notFoundAsThemselves(index, fresh, ids: newIDs) == [])
+    // And so is every surviving old one.
     var combined = base
     var ids = Array(0..<2_000)
     for (i, id) in newIDs.enumerated() {
       combined += fresh[i * Self.dimension..<(i + 1) * Self.dimension]
       ids.append(id)
     }
+    let survivors = ids.indices.filter { index.contains(ids[$0]) && $0 < 2_000 }
+    let survivorVectors = survivors.flatMap { combined[$0 * Self.dimension..<($0 + 1) * Self.dimension] }
+    let lost = try HNSWIndexTests.notFoundAsThemselves(index, survivorVectors, ids: survivors.map { ids[$0] })
+    // Without the reachability repair 3 survivors were not found as themselves (2 of them
+    // unreachable), on every backend.
+    #expect(lost == [], "\(backend): \(lost.count) survivors not found as their own neighbour: \(lost)")
     let live = Set(ids.filter { index.contains($0) })
     let truth = Self.truth(combined, queries, ids: ids) { live.contains($0) }
     let measured = recall(try index.search(batch: queries, k: 10), truth: truth, k: 10)
-    #expect(measured >= 0.9, "recall \(measured)")
+    #expect(measured >= 0.98, "recall \(measured)")
   }
 
-  @Test func compactionReclaimsEverySlot() throws {
-    let (index, base, queries) = try Self.build()
+  @Test(arguments: BackendsUnderTest.names)
+  func compactionReclaimsEverySlot(backend: String) throws {
+    let (index, base, queries) = try Self.build(backend: backend)
     for id in stride(from: 1, to: 2_000, by: 2) { try index.remove(id) }
     let compact = try index.compacted()
     #expect(compact.slotCount == 1_000 && compact.count == 1_000 && compact.deletedSlotCount == 0)
     try compact.checkInvariants()
     let truth = Self.truth(base, queries) { $0 % 2 == 0 }
-    #expect(recall(try compact.search(batch: queries, k: 10), truth: truth, k: 10) >= 0.9)
+    #expect(recall(try compact.search(batch: queries, k: 10), truth: truth, k: 10) >= 0.98)
+    #expect(try HNSWIndexTests.notFoundAsThemselves(
+      compact, (0..<1_000).flatMap { base[$0 * 2 * Self.dimension..<($0 * 2 + 1) * Self.dimension] }, ids: (0..<1_000).map { $0 * 2 }) == [])
     #expect(compact.memoryUsage.total < index.memoryUsage.total)
   }
 

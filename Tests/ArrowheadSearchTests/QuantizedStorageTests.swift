@@ -1,4 +1,5 @@
 import Arrowhead
+import ArrowheadTestSupport
 import Testing
 @testable import ArrowheadSearch
 
@@ -8,13 +9,13 @@ struct QuantizedStorageTests {
 
   /// SQ8/SQ4 codes are the engine's `.quantize` kernel with one group per value:
   /// identical bits on the reference backend and on the dispatched one.
-  @Test(arguments: [8, 4])
-  func codesAreBitIdenticalToTheReferenceKernel(bits: Int) throws {
+  @Test(arguments: BackendsUnderTest.names, [8, 4])
+  func codesAreBitIdenticalToTheReferenceKernel(backend: String, bits: Int) throws {
     let vectors = clusteredVectors(count: 300, dimension: Self.dimension, seed: 21)
     let quantizer = try vectors.withUnsafeBufferPointer { (buffer) throws(SearchError) in
       try ScalarQuantizer(bits: bits, training: buffer, dimension: Self.dimension)
     }
-    let fast = try quantizer.encode(vectors)
+    let fast = try quantizer.encode(vectors, engine: try BackendsUnderTest.engine(backend))
     let reference = try quantizer.encode(vectors, engine: Engine.default.forcing("reference"))
     #expect(fast == reference)
     #expect(fast.count == 300 * quantizer.codeBytes)
@@ -50,7 +51,9 @@ struct QuantizedStorageTests {
 
   /// Recall on clustered float data, flat and HNSW: SQ8 alone is already good, re-ranking
   /// 4·k candidates makes it near exact; SQ4 alone is coarse.
-  @Test func recallOfQuantizedIndexes() throws {
+  @Test(arguments: BackendsUnderTest.names)
+  func recallOfQuantizedIndexes(backend: String) throws {
+    let engine = try BackendsUnderTest.engine(backend)
     let all = clusteredVectors(count: 2_100, dimension: Self.dimension, seed: 24)
     let base = Array(all[0..<2_000 * Self.dimension])
     let queries = Array(all[(2_000 * Self.dimension)...])
@@ -62,21 +65,29 @@ struct QuantizedStorageTests {
       try index.add(base)
       return recall(try index.search(batch: queries, k: 10, parameters: SearchParameters(efSearch: 64)), truth: truth, k: 10)
     }
-    let sq8 = try measure(FlatIndex(dimension: Self.dimension, metric: .cosine, storage: .int8))
-    let sq8Rerank = try measure(FlatIndex(dimension: Self.dimension, metric: .cosine, storage: VectorStorage(.int8, keepsFloat32ForReranking: true)))
-    let sq4 = try measure(FlatIndex(dimension: Self.dimension, metric: .cosine, storage: .int4))
+    let sq8 = try measure(FlatIndex(dimension: Self.dimension, metric: .cosine, storage: .int8, engine: engine))
+    let sq8Rerank = try measure(FlatIndex(
+      dimension: Self.dimension, metric: .cosine, storage: VectorStorage(.int8, keepsFloat32ForReranking: true), engine: engine))
+    let sq4 = try measure(FlatIndex(dimension: Self.dimension, metric: .cosine, storage: .int4, engine: engine))
+    let sq4Rerank = try measure(FlatIndex(
+      dimension: Self.dimension, metric: .cosine, storage: VectorStorage(.int4, keepsFloat32ForReranking: true), engine: engine))
     let hnsw8 = try measure(HNSWIndex(
       dimension: Self.dimension, metric: .cosine, storage: VectorStorage(.int8, keepsFloat32ForReranking: true),
-      parameters: HNSWParameters(m: 8, efConstruction: 64)))
+      parameters: HNSWParameters(m: 8, efConstruction: 64), engine: engine))
     let hnsw4 = try measure(HNSWIndex(
-      dimension: Self.dimension, metric: .cosine, storage: .int4, parameters: HNSWParameters(m: 8, efConstruction: 64)))
-    // Thresholds sit well below what these data give (sq8 ≈ 0.95, reranked ≈ 1.0,
-    // sq4 ≈ 0.6) but far above a broken encoder (≈ 0.005 by chance).
-    #expect(sq8 >= 0.85)
-    #expect(sq8Rerank >= 0.97)
-    #expect(sq4 >= 0.4)
-    #expect(hnsw8 >= 0.9)
-    #expect(hnsw4 >= 0.35)
+      dimension: Self.dimension, metric: .cosine, storage: .int4, parameters: HNSWParameters(m: 8, efConstruction: 64), engine: engine))
+    // Measured recall@10 over 100 queries on each of the five backends here: SQ8 0.966,
+    // SQ8 re-ranked 1.000, SQ4 0.614, SQ4 re-ranked 0.985, HNSW SQ8 re-ranked 0.999–1.000,
+    // HNSW SQ4 0.610–0.613 (the codes are identical on every backend; only HNSW's float
+    // summation order differs). Each threshold sits 0.01–0.03 (10–30 of 1 000 neighbours)
+    // below its measurement; a broken encoder scores ≈ 0.005 (chance), and the mutation
+    // check (Tests/README.md) records what subtler damage gives.
+    #expect(sq8 >= 0.94, "\(backend): SQ8 \(sq8)")
+    #expect(sq8Rerank >= 0.99, "\(backend): SQ8 re-ranked \(sq8Rerank)")
+    #expect(sq4 >= 0.58, "\(backend): SQ4 \(sq4)")
+    #expect(sq4Rerank >= 0.96, "\(backend): SQ4 re-ranked \(sq4Rerank)")
+    #expect(hnsw8 >= 0.98, "\(backend): HNSW SQ8 re-ranked \(hnsw8)")
+    #expect(hnsw4 >= 0.58, "\(backend): HNSW SQ4 \(hnsw4)")
   }
 
   @Test func quantizedMemoryIsSmaller() throws {
