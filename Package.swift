@@ -51,6 +51,7 @@ var targets: [Target] = [
   .target(
     name: "ArrowheadCore",
     dependencies: ["CArrowheadCPU"],
+    exclude: ["README.md"],
     swiftSettings: optimized,
     // Core refers weakly to `arrowhead_builtin_backends`, defined by the `Arrowhead` module
     // when an application links it (see arrowhead_builtin.h). ELF linkers accept an
@@ -86,6 +87,18 @@ var targets: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "ArrowheadTokenizer",
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "ArrowheadEncoder",
+    dependencies: ["ArrowheadCore", "ArrowheadIO", "ArrowheadTokenizer"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .target(
     name: "Arrowhead",
     dependencies: [
       "ArrowheadCore",
@@ -104,7 +117,7 @@ var targets: [Target] = [
   // Backends -----------------------------------------------------------------------------
   .target(
     name: "ArrowheadSIMD",
-    dependencies: ["ArrowheadCore"],
+    dependencies: ["ArrowheadCore", "CArrowheadQMatmul"],
     path: "Backends/SIMDBackend",
     swiftSettings: optimized
   ),
@@ -117,6 +130,15 @@ var targets: [Target] = [
 
   // Internal C modules (no API stability promise) ------------------------------------------
   .target(name: "CArrowheadCPU", path: "Sources/CArrowheadCPU"),
+  // The quantized-matmul inner loops: one C file per ISA (`target` attributes), chosen at
+  // run time by the SIMD backend. Optimised in debug builds too; no FP contraction, so that
+  // "mul then add" stays two roundings where the dequantize semantics require it.
+  .target(
+    name: "CArrowheadQMatmul",
+    path: "Sources/CArrowheadQMatmul",
+    exclude: ["README.md"],
+    cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+  ),
   .systemLibrary(
     name: "COpenBLAS",
     path: "Backends/OpenBLAS/COpenBLAS",
@@ -129,6 +151,7 @@ var targets: [Target] = [
     name: "arrowhead",
     dependencies: [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch",
+      "ArrowheadTokenizer", "ArrowheadEncoder",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   ),
@@ -144,6 +167,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadTestSupport",
+    dependencies: ["ArrowheadCore", "ArrowheadIO"],
     path: "Tests/Support"
   ),
   .testTarget(
@@ -157,6 +181,22 @@ var targets: [Target] = [
   .testTarget(
     name: "ArrowheadSearchTests",
     dependencies: ["ArrowheadSearch", "Arrowhead"]
+  ),
+  // Replays Fuzz/Corpus and Fuzz/Regressions through the fuzz harness (symbolic links to
+  // Fuzz/Sources/ArrowheadFuzz; the fuzzers themselves are the separate Fuzz/ package).
+  .testTarget(
+    name: "ArrowheadFuzzReplayTests",
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadSearch"]
+  ),
+  .testTarget(
+    name: "ArrowheadTokenizerTests",
+    dependencies: ["ArrowheadTokenizer", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Fixtures"]
+  ),
+  .testTarget(
+    name: "ArrowheadEncoderTests",
+    dependencies: ["ArrowheadEncoder", "ArrowheadTokenizer", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport"],
+    exclude: ["Golden"]
   ),
   .testTarget(
     name: "ArrowheadCLITests",
@@ -176,6 +216,29 @@ for variant in simdVariants {
   )
 }
 
+// MARK: - C ABI (libArrowheadC; the Python package in python/ loads it)
+//
+// The header lives in the C target; the Swift target implements each declaration with
+// `@c @implementation` (Swift 6.3), so the compiler checks every signature against
+// arrowhead.h. Older compilers build everything else.
+var cABIProducts: [Product] = []
+#if compiler(>=6.3)
+targets += [
+  .target(name: "CArrowhead", path: "Sources/CArrowhead"),
+  .target(
+    name: "ArrowheadC",
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "CArrowhead"],
+    exclude: ["README.md"],
+    swiftSettings: optimized
+  ),
+  .testTarget(
+    name: "ArrowheadCTests",
+    dependencies: ["ArrowheadC", "CArrowhead"]
+  ),
+]
+cABIProducts.append(.library(name: "ArrowheadC", type: .dynamic, targets: ["ArrowheadC"]))
+#endif
+
 let package = Package(
   name: "Arrowhead",
   products: [
@@ -185,8 +248,10 @@ let package = Package(
     .library(name: "ArrowheadOptimize", targets: ["ArrowheadOptimize"]),
     .library(name: "ArrowheadSearch", targets: ["ArrowheadSearch"]),
     .library(name: "ArrowheadConformance", targets: ["ArrowheadConformance"]),
+    .library(name: "ArrowheadTokenizer", targets: ["ArrowheadTokenizer"]),
+    .library(name: "ArrowheadEncoder", targets: ["ArrowheadEncoder"]),
     .executable(name: "arrowhead", targets: ["arrowhead"]),
-  ],
+  ] + cABIProducts,
   traits: [
     .trait(
       name: openBLASTrait,

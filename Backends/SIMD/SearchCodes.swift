@@ -201,3 +201,49 @@ extension SIMDKernels {
     SIMDSearchCodes.sq4Decode(packed, scales, offsets, count, out)
   }
 }
+
+// MARK: - Batches (one call per visited graph node)
+
+extension SIMDKernels {
+  public static func squaredL2Rows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = SIMDDistances.squaredDistance(dimension, query, base + Int(rows[i]) * stride) }
+  }
+
+  public static func dotRows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = SIMDLevel1.dot(dimension, query, base + Int(rows[i]) * stride) }
+  }
+
+  public static func sq8SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = SIMDSearchCodes.sq8SquaredL2(shifted, scales, codes + Int(rows[i]) * stride, dimension) }
+  }
+
+  public static func sq8DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = SIMDSearchCodes.sq8Dot(weights, codes + Int(rows[i]) * stride, dimension) }
+  }
+
+  public static func sq4SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = SIMDSearchCodes.sq4SquaredL2(shifted, scales, packed + Int(rows[i]) * stride, dimension) }
+  }
+
+  public static func sq4DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = SIMDSearchCodes.sq4Dot(weights, packed + Int(rows[i]) * stride, dimension) }
+  }
+}

@@ -12,6 +12,24 @@ public protocol SIMDSearchCodeSet {
   static func sq4Decode(
     count: Int, packed: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
     _ out: UnsafeMutablePointer<Float>)
+  static func squaredL2Rows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  static func dotRows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  static func sq8SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  static func sq8DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  static func sq4SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  static func sq4DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
 }
 
 extension SIMDBackend {
@@ -38,5 +56,41 @@ extension SIMDBackend {
     _ out: UnsafeMutablePointer<Float>
   ) {
     K.sq4Decode(count: count, packed: packed, scales: scales, offsets: offsets, out)
+  }
+  public func squaredL2Rows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    K.squaredL2Rows(dimension: dimension, query: query, base: base, stride: stride, rows: rows, rowCount: rowCount, out)
+  }
+  public func dotRows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    K.dotRows(dimension: dimension, query: query, base: base, stride: stride, rows: rows, rowCount: rowCount, out)
+  }
+  public func sq8SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    K.sq8SquaredL2Rows(dimension: dimension, shifted: shifted, scales: scales, codes: codes, stride: stride, rows: rows, rowCount: rowCount, out)
+  }
+  public func sq8DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    K.sq8DotRows(dimension: dimension, weights: weights, codes: codes, stride: stride, rows: rows, rowCount: rowCount, out)
+  }
+  public func sq4SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    K.sq4SquaredL2Rows(dimension: dimension, shifted: shifted, scales: scales, packed: packed, stride: stride, rows: rows, rowCount: rowCount, out)
+  }
+  public func sq4DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    K.sq4DotRows(dimension: dimension, weights: weights, packed: packed, stride: stride, rows: rows, rowCount: rowCount, out)
   }
 }

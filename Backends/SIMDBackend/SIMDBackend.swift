@@ -10,10 +10,27 @@ import ArrowheadCore
 /// multiply-add rounds once, mul + add twice. The kernels are forwarded family by family
 /// (`SIMDBackend+<Family>.swift`).
 public struct SIMDBackend<K: SIMDKernelSet>: Backend, SIMDVariantBackend {
-  /// Creates the backend for the kernel set `K`.
-  public init() {}
+  /// The C kernels the quantized-matmul family runs (see `QuantizedMatmulPath`).
+  public let quantizedMatmulPath: QuantizedMatmulPath
+  private let pathIsForced: Bool
 
-  public var name: String { "\(K.name)" }
+  /// Creates the backend for the kernel set `K`; the quantized matmul takes the fastest path
+  /// this ISA level allows on this CPU.
+  public init() {
+    quantizedMatmulPath = QuantizedMatmulPath.best(level: K.level)
+    pathIsForced = false
+  }
+
+  /// The backend for `K` with the quantized matmul forced onto `path` (to test or measure a
+  /// path the CPU would not choose, e.g. AVX2 where AVX-VNNI exists). Nil when this ISA level
+  /// may not use it or this CPU cannot run it. Its name gets a `+path` suffix.
+  public init?(quantizedMatmulPath path: QuantizedMatmulPath) {
+    guard path.allowed(atLevel: K.level), path.isRunnable() else { return nil }
+    quantizedMatmulPath = path
+    pathIsForced = path != QuantizedMatmulPath.best(level: K.level)
+  }
+
+  public var name: String { pathIsForced ? "\(K.name)+\(quantizedMatmulPath.rawValue)" : "\(K.name)" }
   public var compiledISA: String { "\(K.compiledISA)" }
   public var requiredFeatures: Set<CPUFeature> { CPUFeature.features(inMask: K.requiredFeatureMask) }
   public var level: Int { K.level }
@@ -24,6 +41,7 @@ public struct SIMDBackend<K: SIMDKernelSet>: Backend, SIMDVariantBackend {
       "gemmMicroTile": "\(tile.rows)×\(tile.columns)",
       "gemmBlocking": "mc \(blocking.mc), kc \(blocking.kc), nc \(blocking.nc), unroll \(blocking.unroll)",
       "fusedMultiplyAdd": K.fusedMultiplyAdd ? "yes" : "no",
+      "quantizedMatmul": quantizedMatmulPath.summary,
     ]
   }
 
@@ -34,7 +52,10 @@ public struct SIMDBackend<K: SIMDKernelSet>: Backend, SIMDVariantBackend {
   /// Every kernel of every family is implemented here; the static scores (used when
   /// dispatch does not measure) are in `StaticPreferences.simd`.
   public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
-    StaticPreferences.simd(
+    if operation.family == .quantizedMatmul {
+      return StaticPreferences.simdQuantizedMatmul(operation, shape, level: K.level, path: quantizedMatmulPath.summary)
+    }
+    return StaticPreferences.simd(
       operation, shape, level: K.level, fusedMultiplyAdd: K.fusedMultiplyAdd, lanes: K.lanes,
       tile: "\(K.gemmTile.rows)×\(K.gemmTile.columns)")
   }
@@ -50,4 +71,14 @@ public protocol SIMDVariantBackend: Backend {
   func peakLoop(iterations: Int) -> Float
   /// FLOP executed by `peakLoop(iterations:)`.
   func peakLoopFlops(iterations: Int) -> Double
+  /// The C kernels its quantized matmul runs.
+  var quantizedMatmulPath: QuantizedMatmulPath { get }
+  /// The same variant with the quantized matmul on `path` (nil if not allowed or not runnable).
+  func withQuantizedMatmulPath(_ path: QuantizedMatmulPath) -> (any SIMDVariantBackend)?
+}
+
+extension SIMDBackend {
+  public func withQuantizedMatmulPath(_ path: QuantizedMatmulPath) -> (any SIMDVariantBackend)? {
+    SIMDBackend(quantizedMatmulPath: path)
+  }
 }

@@ -5,6 +5,7 @@ the SVG charts under Benchmarks/charts/, and the generated performance section o
   report.py machine --arrowhead PATH --out out/machine.json   # run.sh, before the benchmarks
   report.py render [--out-dir out] [--no-readme]              # JSON -> RESULTS.md + charts + README
   report.py readme                                            # RESULTS.md -> README section only
+  report.py assemble                                          # results/*.json -> RESULTS.md + README
 
 Every ratio is ours / theirs with higher = better for Arrowhead: throughput ours/theirs,
 time theirs/ours, error theirs/ours. All numbers of a ratio come from the same run.
@@ -22,11 +23,14 @@ import re
 import subprocess
 import sys
 
+from report_qgemm import qgemm_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 ROOT = os.path.dirname(BENCH)
 RESULTS = os.path.join(BENCH, "RESULTS.md")
 CHARTS = os.path.join(BENCH, "charts")
+RESULTS_DIR = os.path.join(BENCH, "results")
 README = os.path.join(ROOT, "README.md")
 README_BEGIN = re.compile(r"<!-- PERFORMANCE:BEGIN[^>]*-->")
 README_END = "<!-- PERFORMANCE:END -->"
@@ -62,10 +66,14 @@ def collect_machine(args):
     probe = json.loads(completed.stdout)
     # Uncommitted changes other than the files this command itself writes.
     status = run_text(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                       ":(exclude)Benchmarks/RESULTS.md", ":(exclude)Benchmarks/charts", ":(exclude)README.md"])
+                       ":(exclude)Benchmarks/RESULTS.md", ":(exclude)Benchmarks/results", ":(exclude)Benchmarks/charts",
+                       ":(exclude)README.md"])
     machine = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu_model": model or probe.get("cpu", {}).get("model", "unknown"),
+        "cpu_vendor": probe.get("cpu", {}).get("vendor", ""),
+        "cpu_family": probe.get("cpu", {}).get("family"),
+        "cpu_model_number": probe.get("cpu", {}).get("modelNumber"),
         "cpu_detail": (f" (family {probe['cpu']['family']}, model {probe['cpu'].get('modelNumber')}, "
                        f"L2 {probe['cpu'].get('l2Bytes', 0) // 1024} KiB, L3 {probe['cpu'].get('l3Bytes', 0) // 2 ** 20} MiB)"
                        if probe.get("cpu", {}).get("family") is not None else ""),
@@ -292,6 +300,12 @@ class Report:
             data = load(path)
             if data and isinstance(data, dict) and "rows" in data:
                 self.searches.append(data)
+        self.tokenize = load(os.path.join(out_dir, "tokenize.json"))
+        self.hl_tokenize = []  # summary lines of the tokenizer comparison
+        self.embed = load(os.path.join(out_dir, "embed.json"))
+        self.hl_embed = []  # summary lines of the sentence-embedding comparison
+        self.qgemm = load(os.path.join(out_dir, "qgemm.json"))  # issue 12 (report_qgemm.py)
+        self.hl_qgemm = []
         self.steps = []
         try:
             with open(os.path.join(out_dir, "steps.tsv")) as handle:
@@ -303,6 +317,7 @@ class Report:
         except OSError:
             pass
         self.run = load(os.path.join(out_dir, "run.json")) or {}
+        self.python_api = load(os.path.join(out_dir, "python-api.json"))
         self.durations = []
         try:
             with open(os.path.join(out_dir, "durations.tsv")) as handle:
@@ -381,6 +396,16 @@ class Report:
             self.add("")
         if getattr(self, "int8_note", None):
             self.add(f"{self.int8_note}.", "")
+        if getattr(self, "python_note", None):
+            self.add(f"{self.python_note}.", "")
+        if self.hl_tokenize:
+            self.add("**Tokenizer** (WordPiece, all-MiniLM-L6-v2, vs HF tokenizers)", "", *self.hl_tokenize, "")
+        if self.hl_embed:
+            self.add("**Sentence embeddings** (all-MiniLM-L6-v2, Float32, vs sentence-transformers and onnxruntime)", "",
+                     *self.hl_embed, "")
+        if self.hl_qgemm:
+            self.add("**Quantized matmul** (all-MiniLM-L6-v2 weights and activations; > 1: Arrowhead faster)", "",
+                     *self.hl_qgemm, "")
 
     # -- engine --------------------------------------------------------------------------
     def engine_section(self):
@@ -660,6 +685,163 @@ class Report:
                                   f"Arrowhead `{optimizer}`, INT4 groups of 64", row["error"] / oe, row["seconds"] / os_, "")
             self.add("")
 
+    # -- tokenizer -----------------------------------------------------------------------------
+    def tokenize_section(self):
+        t = self.tokenize
+        self.add("## WordPiece tokenizer vs HF tokenizers", "")
+        if not t:
+            self.add("n/a: the tokenize step did not produce out/tokenize.json (see Failures).", "")
+            return
+        for error in t.get("errors", []):
+            self.errors.append((error["what"], error["reason"]))
+        m = t["meta"]
+        T = m["threads"][-1]
+        self.add(f"HF tokenizers {m['tokenizers']} (`Tokenizer.from_file`, `encode_batch`), {m['model']}, truncation to "
+                 f"{m['maximum_length']} tokens, no padding, add_special_tokens. Texts: `Benchmarks/peers/data/"
+                 "text-corpus.txt` and `text-queries.txt` from `make_text_corpus.py` (Debian man pages in 8 languages, "
+                 "with seeded emoji, control/format characters, NFD accents, long words), and the adversarial texts of "
+                 "`tokenizer_cases.py`. Arrowhead runs `arrowhead tokenize --json --offsets` for agreement and "
+                 "`arrowhead bench tokenize` for speed; HF runs in fresh processes with RAYON_NUM_THREADS = the thread "
+                 f"count. Best of {m['repeats']} samples × {m['rounds']} round(s) on {m.get('timed_texts', '?')} texts.", "")
+        self.add("| texts | count | identical ids | identical ids and offsets | truncated |", "|---|---:|---:|---:|---:|")
+        total = same = 0
+        for name, a in t["agreement"].items():
+            if "error" in a:
+                self.errors.append((f"tokenizer agreement ({name})", a["error"]))
+                continue
+            total += a["texts"]
+            same += a["identical_ids"]
+            self.add(f"| {name} | {a['texts']} | {a['identical_ids']} ({100 * a['fraction_identical_ids']:.2f} %) | "
+                     f"{a['identical_ids_and_offsets']} | {a['truncated']} |")
+        self.add("")
+        for name, a in t["agreement"].items():
+            for d in a.get("differences", [])[:5]:
+                self.add(f"- {name} text {d['index']}, token {d['position']}: ours {d['ours']}, theirs {d['theirs']} "
+                         f"({d['their_tokens']}) in `{d['text'][:80]!r}`")
+        tp = t.get("throughput", {})
+        self.add("", f"| texts/s | 1 thread | {T} threads |", "|---|---:|---:|")
+        for name, label in (("arrowhead", "Arrowhead `Tokenizer.encode` (offsets included)"),
+                            ("encode_batch", "HF `encode_batch` (offsets included)"),
+                            ("encode_batch_fast", "HF `encode_batch_fast` (no offsets)"),
+                            ("arrowhead cpu", "Arrowhead, per CPU second"),
+                            ("encode_batch cpu", "HF `encode_batch`, per CPU second")):
+            row = tp.get(name, {})
+            cells = [f"{fmt(row[str(n)]['texts_per_second'], 0)} (median {fmt(row[str(n)]['median_texts_per_second'], 0)})"
+                     if str(n) in row else ("–" if name.endswith(" cpu") else "n/a") for n in (1, T)]
+            self.add(f"| {label} | {cells[0]} | {cells[1]} |")
+        cells = []
+        for n in (1, T):
+            ours, theirs = tp.get("arrowhead", {}).get(str(n)), tp.get("encode_batch", {}).get(str(n))
+            cells.append(self.ratio(ours["texts_per_second"], theirs["texts_per_second"],
+                                    f"tokenizer texts/s vs HF encode_batch, {n} thread(s)") if ours and theirs else "n/a")
+        self.add(f"| ours / HF `encode_batch` | {cells[0]} | {cells[1]} |")
+        ours, theirs = tp.get("arrowhead cpu", {}).get("1"), tp.get("encode_batch cpu", {}).get("1")
+        if ours and theirs:
+            self.add(f"| ours / HF `encode_batch`, per CPU second | "
+                     f"{self.ratio(ours['texts_per_second'], theirs['texts_per_second'], 'tokenizer texts per CPU second vs HF')} | – |")
+        self.add("")
+        line = f"- ids identical to HF tokenizers on {same} of {total} texts ({100 * same / max(total, 1):.2f} %)"
+        ratios = t.get("ratios", {})
+        if ratios:
+            line += ("; texts/s ours / HF encode_batch: " + " / ".join(
+                f"{ratios[k]:.2f}×" for k in (f"encode_batch 1T", f"encode_batch {T}T") if k in ratios)
+                + f" (1 / {T} threads)")
+            if "encode_batch 1T cpu" in ratios:
+                line += f", {ratios['encode_batch 1T cpu']:.2f}× per CPU second at 1 thread"
+        self.hl_tokenize.append(line)
+        if same < total:
+            self.hl_behind.append(f"tokenizer: ids differ from HF tokenizers on {total - same} texts")
+        for n in (1, T):
+            value = ratios.get(f"encode_batch {n}T")
+            if value is not None and value < 0.995:
+                self.hl_behind.append(f"tokenizer texts/s vs HF encode_batch, {n} thread(s): {value:.2f}×")
+
+    # -- sentence embeddings -------------------------------------------------------------------
+    def embed_section(self):
+        e = self.embed
+        self.add("## Sentence embeddings vs sentence-transformers and onnxruntime", "")
+        if not e:
+            self.add("n/a: the embed step did not produce out/embed.json (see Failures).", "")
+            return
+        for name, reason in e.get("errors", {}).items():
+            self.errors.append((f"embed peer {name}", reason))
+        c = e["corpus"]
+        T = e["threads"][-1]
+        versions = "; ".join(dict.fromkeys(e.get("versions", {}).values()))
+
+        def cos(value):  # 1 − ε reads better than a row of nines
+            return f"{value:.9f}" if value < 0.9999999 else f"1 − {max(1 - value, 0):.1e}"
+
+        self.add(f"all-MiniLM-L6-v2 (max_seq_length 256), Float32. Texts: `{c['path']}` ({c['texts']} texts; "
+                 f"{c.get('source') or 'see make_text_corpus.py'}) and {c['queries']} held-out query texts. Speed: the "
+                 f"same {c['speed_texts']} texts ({e.get('speed_tokens', '?')} tokens, every k-th text of the corpus) through "
+                 f"each engine, batches of {e['batch']} sorted by length, tokenization included, model loading excluded. "
+                 f"Arrowhead: `arrowhead embed --threads N`; sentence-transformers: `encode(batch_size=32)` with "
+                 f"torch.set_num_threads; onnxruntime: the model exported by torch.onnx (opset 17), mean pooling in numpy, "
+                 f"intra_op_num_threads; int8: `quantize_dynamic` (QInt8). {versions}.", "")
+        rows = {(r["engine"], r["threads"]): r for r in e.get("speed", [])}
+        ours = {t: rows.get(("arrowhead f32", t)) for t in (1, T)}
+        self.add(f"| texts/s | 1 thread | {T} threads | ours / theirs (1 / {T} threads) |", "|---|---:|---:|---:|")
+        ratios = {}
+        for name in ("arrowhead f32", "arrowhead f32, threads inside products", "sentence-transformers",
+                     "onnxruntime f32", "onnxruntime int8"):
+            if not any((name, t) in rows for t in (1, T)):
+                continue
+            cells = [fmt(rows[(name, t)]["texts_per_second"]) if (name, t) in rows else "–" for t in (1, T)]
+            if name.startswith("arrowhead"):
+                versus = "–"
+            else:
+                parts = []
+                for t in (1, T):
+                    theirs = rows.get((name, t))
+                    label = f"sentence embeddings texts/s vs {name}, {t} thread(s)"
+                    parts.append(self.ratio(ours[t]["texts_per_second"], theirs["texts_per_second"], label)
+                                 if ours[t] and theirs else "n/a")
+                    if ours[t] and theirs:
+                        ratios[(name, t)] = ours[t]["texts_per_second"] / theirs["texts_per_second"]
+                versus = " / ".join(parts)
+            self.add(f"| {name} | {cells[0]} | {cells[1]} | {versus} |")
+        self.add("")
+        self.add("| cosine to sentence-transformers | texts | mean | min | texts below 0.9999 |", "|---|---:|---:|---:|---:|")
+        for name, v in e.get("cosine", {}).items():
+            self.add(f"| {name} | {v['texts']} | {cos(v['mean'])} | {cos(v['min'])} | {v['below_0.9999']} |")
+        self.add("")
+        run = e.get("corpus_run", {})
+        if run:
+            peak = run.get("peak_rss_bytes") or run.get("peak_rss_bytes_self_reported")
+            line = (f"Whole corpus through `arrowhead embed` at {run['threads']} threads: {fmt(run['texts_per_second'])} texts/s "
+                    f"({run['tokens']} tokens, {run['truncated_texts']} texts truncated at 256 tokens), peak resident "
+                    f"memory {peak / 2**20:.0f} MiB (`/usr/bin/time -v`)")
+            if run.get("sentence_transformers_texts_per_second"):
+                line += (f"; sentence-transformers embedded it (the reference) at "
+                         f"{fmt(run['sentence_transformers_texts_per_second'])} texts/s on {run['threads']} threads")
+            self.add(line + ".", "")
+        r = e.get("retrieval", {})
+        if r:
+            self.add(f"Retrieval, {r['queries']} held-out queries, recall@{r['k']} of `arrowhead index search` (corpus and "
+                     f"queries embedded by `arrowhead embed`, index built with `--metric cosine`) against {r['truth']}: "
+                     f"flat {r['recall_flat']:.4f}, HNSW (M 16, efConstruction 200, efSearch 64) {r['recall_hnsw']:.4f}.", "")
+        ours_cos = e.get("cosine", {}).get("arrowhead f32")
+        line = "- "
+        if ours_cos:
+            line += (f"cosine to sentence-transformers mean {cos(ours_cos['mean'])}, min {cos(ours_cos['min'])} "
+                     f"({ours_cos['texts']} texts)")
+            if ours_cos["mean"] < 0.99999 or ours_cos["min"] < 0.9999:
+                self.hl_behind.append(f"sentence embeddings: cosine mean {ours_cos['mean']:.6f} / min {ours_cos['min']:.6f} "
+                                      "(goal ≥ 0.99999 / ≥ 0.9999)")
+        for name in ("sentence-transformers", "onnxruntime f32", "onnxruntime int8"):
+            values = [ratios.get((name, t)) for t in (1, T)]
+            if all(v is not None for v in values):
+                line += f"; texts/s vs {name}: {values[0]:.2f}× / {values[1]:.2f}× (1 / {T} threads)"
+        if r:
+            line += f"; recall@{r['k']} of index search {r['recall_hnsw']:.4f} (HNSW), {r['recall_flat']:.4f} (flat)"
+        self.hl_embed.append(line)
+        for name, goal in (("sentence-transformers", 2.0), ("onnxruntime f32", 1.0)):
+            for t in (1, T):
+                value = ratios.get((name, t))
+                if value is not None and value < goal:
+                    self.hl_behind.append(f"sentence embeddings texts/s vs {name}, {t} thread(s): {value:.2f}× (goal ≥ {goal:.0f}×)")
+
     # -- search ------------------------------------------------------------------------------
     def search_section(self):
         self.add("## Nearest-neighbour search vs faiss, hnswlib, usearch", "")
@@ -693,6 +875,53 @@ class Report:
                     self.hnsw_tables(dataset, label, rows, T, meta)
                 if "int8" in meta["sections"]:
                     self.int8_table(dataset, label, rows, T)
+
+    # -- Python API (python_api.py) -------------------------------------------------------------
+    def python_section(self):
+        self.add("## Python API (`import arrowhead`) vs the CLI and hnswlib's Python API", "")
+        data = self.python_api
+        if not data:
+            self.add("n/a: the python-api step did not produce out/python-api.json (see Failures).", "")
+            return
+        meta, goals = data["meta"], data["goals"]
+        label = f"GloVe {meta['base'][0]:,}×{meta['base'][1]}".replace(",", " ") + (" (prefix)" if meta.get("limit") else "")
+        self.add(f"{label}, inner product on unit vectors, HNSW M = {meta['M']}, efConstruction = "
+                 f"{meta['efConstruction']}, built from Python (`Index.add`, {meta['threads']} threads, "
+                 f"{meta['build_s']:.1f} s) and saved; the CLI (`arrowhead index eval`) and Python "
+                 "(`Index.load(path, mmap=False)`, then `Index.search(queries, k=10, ef=…, threads=1)`) search the "
+                 "same file, 1 000 queries per call, 1 thread, best of "
+                 f"{meta['repeat']} passes × {meta['rounds']} interleaved rounds; hnswlib through its Python API.", "",
+                 "| ef | CLI q/s | Python q/s | Python / CLI | per CPU-second | hnswlib q/s | recall@10 | hnswlib recall@10 |",
+                 "|---:|---:|---:|---:|---:|---:|---:|---:|")
+        rows = {(r["library"], r["ef"]): r for r in data["rows"]}
+        for ef in meta["ef"]:
+            cli, ours, peer = rows.get(("cli", ef)), rows.get(("python", ef)), rows.get(("hnswlib", ef))
+            if not cli or not ours:
+                continue
+            peer_qps, peer_recall = (fmt(peer["qps1"], 0), f"{peer['recall10']:.4f}") if peer else ("n/a", "n/a")
+            self.add(f"| {ef} | {fmt(cli['qps1'], 0)} | {fmt(ours['qps1'], 0)} | "
+                     f"{self.ratio(ours['qps1'], cli['qps1'])} | {self.ratio(ours['qps1_cpu'], cli['qps1_cpu'])} | "
+                     f"{peer_qps} | {ours['recall10']:.4f} | {peer_recall} |")
+        self.add("")
+        overhead = goals.get("overhead_median_wall")
+        self.python_note = (f"Python `Index.search` / `arrowhead index eval`, HNSW on {label}, 1 thread: "
+                            f"{Ratios.plain(overhead)} queries/s (median over ef; goal within 5 %)")
+        self.add(f"- {self.python_note}; per CPU-second {Ratios.plain(goals.get('overhead_median_cpu'))}.")
+        floor = goals.get("call_floor_seconds")
+        if floor:
+            self.add(f"- Fixed cost of `Index.search` from Python (a 1-vector flat index: checks, the ctypes call, result "
+                     f"arrays, next to no search): {floor['1'] * 1e6:.0f} µs per call of 1 query, {floor['1000'] * 1e3:.2f} ms "
+                     f"per call of 1 000 queries = {100 * goals['call_floor_share']:.2f} % of the fastest batch measured above.")
+        a, b = goals.get("ours_at_095"), goals.get("hnswlib_at_095")
+        if a and b:
+            self.search_hl(f"HNSW q/s at recall@10 ≥ 0.95 from Python, {label} (1 thread)", "hnswlib", goals["vs_hnswlib_wall"])
+            self.add(f"- HNSW at recall@10 ≥ 0.95, 1 thread, both from Python: Arrowhead {a['qps1']:.0f} q/s (ef {a['ef']}, "
+                     f"recall {a['recall10']:.4f}) vs hnswlib {b['qps1']:.0f} q/s (ef {b['ef']}, recall {b['recall10']:.4f}) = "
+                     f"{self.ratio(a['qps1'], b['qps1'], 'HNSW from Python vs hnswlib, 1 thread')} wall, "
+                     f"{Ratios.plain(goals.get('vs_hnswlib_cpu'))} per CPU-second (goal ≥ 1.2×).")
+        else:
+            self.add("- hnswlib: n/a (not installed or no setting reached recall@10 ≥ 0.95).")
+        self.add("")
 
     def flat_table(self, dataset, label, rows, T):
         self.add(f"Flat (exact) search, queries/s. faiss is measured with its default batch path and with its BLAS "
@@ -852,6 +1081,11 @@ class Report:
             return False
 
     def render(self):
+        # One results file and one chart folder per CPU (and OpenBLAS kernel): a run replaces
+        # its own CPU's section and leaves the others (Benchmarks/results/*).
+        global CHARTS
+        self.slug = cpu_slug(self.machine)
+        CHARTS = os.path.join(BENCH, "charts", self.slug)
         os.makedirs(CHARTS, exist_ok=True)
         # Charts of an earlier run that this run does not redraw must not linger.
         for stale in glob.glob(os.path.join(CHARTS, "gemm.svg")) + glob.glob(os.path.join(CHARTS, "search-*.svg")):
@@ -860,6 +1094,10 @@ class Report:
         self.engine_section()
         self.quant_section()
         self.search_section()
+        self.python_section()
+        self.tokenize_section()
+        self.embed_section()
+        self.hl_qgemm = qgemm_section(self)
         body = self.lines[body_start:]
         self.lines = []
         mode = self.run.get("mode", "?")
@@ -894,7 +1132,7 @@ class Report:
             self.add("Arrowhead was not behind in any headline ratio of this run.")
         detail = len(self.ratio.behind)
         self.add("", f"Details, every number, the exact commands and all {detail} individual ratios below 1 "
-                     "(per size, shape, bit width): [Benchmarks/RESULTS.md](RESULTS.md).")
+                     f"(per size, shape, bit width): [Benchmarks/results/{self.slug}.md](RESULTS.md).")
         self.add(SUMMARY_END, "")
 
         self.add("## Run", "")
@@ -922,7 +1160,7 @@ class Report:
         except OSError:
             pass
         self.add("", "# the Arrowhead commands they ran:")
-        for source in (self.engine, self.quant, *self.searches):
+        for source in (self.engine, self.quant, *self.searches, self.tokenize, self.embed):
             for c in (source or {}).get("commands", []):
                 self.add(c)
         self.add("```", "")
@@ -949,10 +1187,137 @@ class Report:
                  "- faiss-cpu wheels only use BLAS for a batch of ≥ `distance_compute_blas_threshold` queries "
                  "(128 000 in faiss 1.15): both paths are measured.", "")
         text = "\n".join(self.lines).rstrip() + "\n"
-        with open(RESULTS, "w") as handle:
+        # Links as seen from Benchmarks/results/<slug>.md.
+        text = text.replace("](charts/", f"](../charts/{self.slug}/").replace("](RESULTS.md)", f"]({self.slug}.md)")
+        text = text.replace("# Arrowhead vs its peers: measured results",
+                            f"# Arrowhead vs its peers on {self.machine.get('cpu_model', 'this CPU')} "
+                            f"(OpenBLAS {self.machine.get('openblas', {}).get('coreName', '?')} kernels)", 1)
+        os.makedirs(RESULTS_DIR, exist_ok=True)
+        with open(os.path.join(RESULTS_DIR, self.slug + ".md"), "w") as handle:
             handle.write(text)
-        print(f"report: wrote {os.path.relpath(RESULTS, ROOT)} and {len(self.charts)} chart(s) in "
+        headline = {
+            "slug": self.slug, "machine": self.machine, "run": self.run, "threads": self.threads,
+            "engine": [{"kernel": k, "versus": v, "by_threads": {str(t): list(x) for t, x in by.items()}}
+                       for (k, v), by in self.hl_engine.items()],
+            "quant": [list(row) for row in self.hl_quant],
+            "search": [{"comparison": c, "by_peer": {p: list(x) for p, x in by.items()}} for c, by in self.hl_search.items()],
+            "behind": self.hl_behind,
+        }
+        with open(os.path.join(RESULTS_DIR, self.slug + ".json"), "w") as handle:
+            json.dump(headline, handle, indent=1)
+        print(f"report: wrote Benchmarks/results/{self.slug}.md and {len(self.charts)} chart(s) in "
               f"{os.path.relpath(CHARTS, ROOT)}", file=sys.stderr)
+        assemble_results()
+
+
+def cpu_slug(machine):
+    """A file name for one CPU and OpenBLAS kernel family: vendor, family, model, core."""
+    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(machine.get("cpu_vendor", ""), "cpu")
+    family, model = machine.get("cpu_family"), machine.get("cpu_model_number")
+    if family is None:  # machine.json of an older run: read them from the detail text
+        match = re.search(r"family (\d+), model (\d+)", machine.get("cpu_detail", ""))
+        family, model = (match.group(1), match.group(2)) if match else ("x", "x")
+        if vendor == "cpu" and "AMD" in machine.get("cpu_model", ""):
+            vendor = "amd"
+    core = machine.get("openblas", {}).get("coreName", "none") or "none"
+    return re.sub(r"[^a-z0-9-]+", "-", f"{vendor}-family{family}-model{model}-openblas-{core}".lower())
+
+
+# CPU classes these machines come as (issue 11): listed in RESULTS.md whether measured or not.
+KNOWN_CPUS = [
+    ("amd-family25-model1", "AMD Zen 3, AVX2 only (OpenBLAS: Zen kernels)"),
+    ("amd-family25-model17", "AMD Zen 4, AVX-512 (OpenBLAS: Cooperlake kernels)"),
+    ("amd-family26-model2", "AMD Zen 5, AVX-512 (OpenBLAS 0.3.21 predates it: Haswell kernels)"),
+    ("intel-family6-model207", "Intel Xeon family 6 model 207 (Emerald Rapids), AVX-512 (OpenBLAS 0.3.21 does not know it: Prescott kernels unless OPENBLAS_CORETYPE is set)"),
+]
+
+
+def assemble_results():
+    """RESULTS.md: the CPUs measured, each headline ratio per CPU with its range, links to
+    each CPU's full results, and the CPU classes not measured yet."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(RESULTS_DIR, "*.json"))):
+        data = load(path)
+        if data and "slug" in data:
+            runs.append(data)
+    lines = ["# Arrowhead vs its peers: measured results, per CPU", "",
+             "Generated by `Benchmarks/peers/report.py` from the runs of `Benchmarks/peers/run.sh` kept in "
+             "[Benchmarks/results/](results/) (one file per CPU and OpenBLAS kernel family; a run replaces its own "
+             "CPU's file). A ratio measured on one CPU is not a fact about another: Debian's OpenBLAS 0.3.21 picks "
+             "different kernels on each. Every ratio is **ours / theirs, higher is better for Arrowhead** "
+             "(throughput ours/theirs, time and error theirs/ours), measured side by side in one run; ratios below "
+             "1 are in **bold**.", ""]
+    lines += ["| CPU | OpenBLAS kernels | run | date | commit | results |", "|---|---|---|---|---|---|"]
+    for r in runs:
+        m = r["machine"]
+        lines.append(f"| {m.get('cpu_model', '?')}{m.get('cpu_detail', '')} | {m.get('openblas', {}).get('coreName', '?')} | "
+                     f"`{r['run'].get('command', 'run.sh')}` | {m.get('date', '?')} | `{m.get('git_commit', '?')}` | "
+                     f"[{r['slug']}.md](results/{r['slug']}.md) |")
+    measured = {r["slug"].rsplit("-openblas-", 1)[0] for r in runs}
+    missing = [label for prefix, label in KNOWN_CPUS if prefix not in measured]
+    if missing:
+        lines += ["", "Not measured (no machine of this kind was available to the runs above): " + "; ".join(missing) + "."]
+    lines += ["", SUMMARY_BEGIN, cross_cpu_summary(runs), SUMMARY_END, ""]
+    with open(RESULTS, "w") as handle:
+        handle.write("\n".join(lines).rstrip() + "\n")
+    print(f"report: wrote {os.path.relpath(RESULTS, ROOT)} ({len(runs)} CPU(s))", file=sys.stderr)
+
+
+def cross_cpu_summary(runs):
+    """Headline tables with one column per CPU and the range across them."""
+    def cell(value):
+        return Ratios.plain(value) if value is not None else "–"
+
+    def label(r):
+        m = r["machine"]
+        family, model = m.get("cpu_family"), m.get("cpu_model_number")
+        name = {"amd-family25-model1": "Zen 3", "amd-family25-model17": "Zen 4", "amd-family26-model2": "Zen 5",
+                "intel-family6-model207": "Xeon 6/207"}.get(r["slug"].rsplit("-openblas-", 1)[0], r["slug"])
+        return f"{name}, OpenBLAS {m.get('openblas', {}).get('coreName', '?')}"
+
+    out = []
+    heads = [label(r) for r in runs]
+
+    def table(title, rows):
+        if not rows:
+            return
+        out.extend([title, "", "| comparison | " + " | ".join(heads) + " | range |", "|---|" + "---:|" * (len(heads) + 1)])
+        for name, values in rows:
+            present = [v for v in values if v is not None]
+            if not present:
+                continue
+            span = f"{min(present):.2f}–{max(present):.2f}×" if len(present) > 1 else (cell(present[0]) if present else "–")
+            out.append(f"| {name} | " + " | ".join(cell(v) for v in values) + f" | {span} |")
+        out.append("")
+
+    def merged(key, extract):
+        order, by = [], {}
+        for index, r in enumerate(runs):
+            for name, value in extract(r):
+                if name not in by:
+                    order.append(name)
+                    by[name] = [None] * len(runs)
+                by[name][index] = value
+        return [(name, by[name]) for name in order]
+
+    table("**Engine**, 1 thread (ours / theirs)", merged("engine", lambda r: [
+        (f"{e['kernel']} vs {e['versus']}", (e["by_threads"].get("1") or [None])[0]) for e in r.get("engine", [])]))
+    table(f"**Engine**, all threads (ours / theirs)", merged("engine", lambda r: [
+        (f"{e['kernel']} vs {e['versus']}", (e["by_threads"].get(str(r.get("threads", 2))) or [None])[0])
+        for e in r.get("engine", []) if str(r.get("threads", 2)) != "1"]))
+    table("**Quantization** (error ratio theirs / ours; time ratio theirs / ours)", merged("quant", lambda r: [
+        row for q in r.get("quant", []) for row in ((f"{q[0]}: error", q[1]), (f"{q[0]}: time", q[2]))]))
+    table("**Search**, 1 thread (ours / theirs)", merged("search", lambda r: [
+        (f"{s['comparison']} vs {peer}", values[0]) for s in r.get("search", []) for peer, values in s["by_peer"].items()]))
+    behind = [f"{label(r)}: {line}" for r in runs for line in r.get("behind", [])]
+    if behind:
+        out.append("**Where Arrowhead is behind** (headline ratios below 1, per CPU):")
+        out.append("")
+        out.extend(f"- {line}" for line in behind)
+        out.append("")
+    out.append("Each CPU's full results (every size, shape and bit width, the commands, the charts): "
+               "[Benchmarks/results/](RESULTS.md).")
+    return "\n".join(out)
 
 
 def update_readme():
@@ -964,6 +1329,7 @@ def update_readme():
         sys.exit("report: RESULTS.md has no summary block")
     summary = results[begin + len(SUMMARY_BEGIN):end].strip()
     summary = summary.replace("](charts/", "](Benchmarks/charts/").replace("](RESULTS.md)", "](Benchmarks/RESULTS.md)")
+    summary = summary.replace("](results/", "](Benchmarks/results/")
     with open(README) as handle:
         readme = handle.read()
     match = README_BEGIN.search(readme)
@@ -990,6 +1356,7 @@ def main():
     r.add_argument("--out-dir", default=os.path.join(HERE, "out"))
     r.add_argument("--no-readme", action="store_true")
     sub.add_parser("readme")
+    sub.add_parser("assemble")
     args = parser.parse_args()
     if args.mode == "machine":
         collect_machine(args)
@@ -997,6 +1364,9 @@ def main():
         Report(args.out_dir).render()
         if not args.no_readme:
             update_readme()
+    elif args.mode == "assemble":
+        assemble_results()
+        update_readme()
     else:
         update_readme()
 

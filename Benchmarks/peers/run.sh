@@ -11,6 +11,10 @@
 #      engine_vs_numpy.py  SGEMM, small GEMM, dot/L2, distance matrix vs OpenBLAS, numpy
 #      quant_compare.py    quantization error/time vs numpy min-max, gguf, HQQ port, grid port
 #      search_compare.py   flat vs faiss; HNSW vs faiss, hnswlib, usearch; int8 storage
+#      tokenize_compare.py WordPiece tokenizer vs HF tokenizers: identical ids, texts/s
+#      embed_compare.py    sentence embeddings vs sentence-transformers, onnxruntime f32/int8:
+#                          texts/s, cosine, recall@10 of index search, peak memory
+#      qgemm_compare.py    quantized matmul vs torch dynamic int8, onnxruntime MatMulNBits / int8
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
 #    generated performance section of README.md.
 #
@@ -128,6 +132,13 @@ if [ "$quick" = 1 ]; then
   step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit 20000 \
        --sections flat,hnsw,int8 --int8-flat-only --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 \
        --json "$out/search-glove.json"
+  step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --limit 20000 --threads "$threads" --ef 16,32,64,128 --repeat 2 --rounds 1 --json-out "$out/python-api.json"
+  step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --quick \
+       --json-out "$out/tokenize.json"
+  step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --quick --json-out "$out/embed.json"
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --quick --repeats 3 \
+       --json-out "$out/qgemm.json"
 else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
@@ -139,6 +150,24 @@ else
        --sections flat,hnsw --threads "$threads" --ef 16,32,64,96,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
        --threads "$threads" --ef 16,32,48,64,96,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
+  # The Python package (ctypes over libArrowheadC) vs the CLI and hnswlib's Python API, GloVe.
+  step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --limit "$glove_limit" --threads "$threads" --ef 16,32,64,96,128,256 --repeat 3 --rounds 2 \
+       --json-out "$out/python-api.json"
+  # Issue 13's tokenizer: ids and offsets vs HF tokenizers on the text corpus (10 000 texts),
+  # the held-out queries and adversarial texts; texts/s at 1 and N threads.
+  step tokenize "$py" "$here/tokenize_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 --rounds 2 \
+       --json-out "$out/tokenize.json"
+  # Issue 13's encoder: all-MiniLM-L6-v2 through `arrowhead embed` vs sentence-transformers and
+  # onnxruntime (Float32, dynamic int8) on 512 corpus texts at 1 and N threads; cosine over the
+  # whole corpus; recall@10 of index search on the held-out queries. The reference embeddings
+  # of the corpus (sentence-transformers, ~10 minutes on 2 cores) are cached under data/.
+  step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --speed-texts 512 \
+       --json-out "$out/embed.json"
+  # Issue 12's quantized matmul: W8A8 / W4 vs PyTorch dynamic int8 and onnxruntime MatMulNBits /
+  # dynamic int8 on MiniLM weights with real activations, error next to speed (~5 min).
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 \
+       --json-out "$out/qgemm.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

@@ -27,6 +27,13 @@ here="$(cd "$(dirname "$0")" && pwd)"
 venv="${ARROWHEAD_PEERS_VENV:-$here/.venv}"
 data="${ARROWHEAD_PEERS_DATA:-$here/data}"
 peers="faiss-cpu hnswlib usearch gguf"
+peers="$peers tokenizers"  # issue 13: HF tokenizers (wheel), the tokenizer benchmark's peer
+# issues 12 and 13: the encoder benchmark's peers (embed_compare.py) and the quantized-matmul
+# peers (qgemm_compare.py: torch's dynamic int8 Linear; onnxruntime MatMulNBits and dynamic
+# int8, graphs built with onnx; sentence-transformers for real MiniLM activations).
+# sentence-transformers pulls torch from PyPI (the CUDA build, ~5 GB installed; only its CPU
+# kernels are used here).
+peers="$peers torch sentence-transformers onnxruntime onnx"
 reinstall=0
 for argument in "$@"; do
   case "$argument" in
@@ -139,4 +146,16 @@ raw = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_len + begin, s
 words = np.frombuffer(raw, dtype="<f4").reshape(info["shape"])
 prepare("minilm", words, seed=5)
 PY
+
+# Text corpus of issue 13 (tokenizer and encoder benchmarks): paragraphs of Debian's manual
+# pages in 8 languages, seeded (make_text_corpus.py). The .deb files are fetched with
+# `apt-get download` into $data/debs (about 20 MB, nothing installed; the script runs
+# `apt-get update` once if the package lists are missing).
+if [ ! -f "$data/text-corpus.txt" ] || [ ! -f "$data/text-queries.txt" ]; then
+  echo "setup_venv: building the text corpus (apt-get download of 9 manpages packages, no install)" >&2
+  "$py" "$here/make_text_corpus.py" --out-dir "$data" \
+    || echo "setup_venv: WARNING: the text corpus could not be built; tokenizer/encoder benchmarks will read n/a" >&2
+else
+  echo "setup_venv: text corpus already prepared" >&2
+fi
 echo "setup_venv: data ready in $data" >&2

@@ -49,12 +49,17 @@ public enum BackendConformance {
     Check(name: "codeDistancesAreExact", family: .quantization, run: codeDistancesAreExact),
     Check(name: "searchCodeDistancesAgreeWithinTheErrorBound", family: .searchCodes, run: searchCodeDistancesAgreeWithinTheErrorBound),
     Check(name: "searchCodeDecodingIsBitIdentical", family: .searchCodes, run: searchCodeDecodingIsBitIdentical),
+    Check(name: "batchedRowDistancesAgreeWithinTheErrorBound", family: .searchCodes, run: batchedRowDistancesAgreeWithinTheErrorBound),
     Check(name: "optimizerCodeSumsAreExactAndMomentsWithinTheBound", family: .optimizer, run: optimizerCodeSumsAreExactAndMomentsWithinTheBound),
     Check(name: "halfQuadraticStepsAgreeWithinTheBound", family: .optimizer, run: halfQuadraticStepsAgreeWithinTheBound),
     Check(name: "choleskyHasTheBackwardErrorOfTheTheorem", family: .linearAlgebra, run: choleskyHasTheBackwardErrorOfTheTheorem),
     Check(name: "choleskyNamesTheFailingPivot", family: .linearAlgebra, run: choleskyNamesTheFailingPivot),
     Check(name: "triangularSolveHasTheBackwardErrorOfTheTheorem", family: .linearAlgebra, run: triangularSolveHasTheBackwardErrorOfTheTheorem),
     Check(name: "symmetricEigenPassesLAPACKsTestRatios", family: .linearAlgebra, run: symmetricEigenPassesLAPACKsTestRatios),
+    Check(name: "weightOnlyQuantizedMatmulAgreesWithDequantizeThenMultiply", family: .quantizedMatmul, run: weightOnlyQuantizedMatmulAgreesWithDequantizeThenMultiply),
+    Check(name: "int8QuantizedMatmulIsTheProductWithTheRoundedActivations", family: .quantizedMatmul, run: int8QuantizedMatmulIsTheProductWithTheRoundedActivations),
+    Check(name: "quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs", family: .quantizedMatmul, run: quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs),
+    Check(name: "nonFiniteActivationsPropagateToTheirRowOnly", family: .quantizedMatmul, run: nonFiniteActivationsPropagateToTheirRowOnly),
   ]
 
   /// Runs the check called `name` on `backend`. Throws if there is no such check.
@@ -160,6 +165,65 @@ extension BackendConformance {
       kernel.sq4Decode(count: n, packed: packed, scales: scales, offsets: offsets, &got)
       reference.sq4Decode(count: n, packed: packed, scales: scales, offsets: offsets, &want)
       #expect(got == want, "sq4Decode n=\(n) on \(kernel.name)")
+    }
+  }
+}
+
+extension BackendConformance {
+  /// The batched kernels (one query against rows picked by index, `stride` apart): each
+  /// output within the single-row bound of the reference (γ_{d+3}·Σ|terms| for squared L2,
+  /// γ_{d+1}·Σ|products| for dots), rows repeated and out of order, nothing written past
+  /// `rowCount`.
+  public static func batchedRowDistancesAgreeWithinTheErrorBound(_ kernel: any Backend) throws {
+    var generator = SeededGenerator(seed: 1605)
+    for d in [1, 7, 16, 17, 50, 64, 100, 384] {
+      let rowsAvailable = 40, stride = d + 3, codeStride = d + 1, packedStride = (d + 1) / 2 + 2
+      let base = generator.floats(rowsAvailable * stride), query = generator.floats(d)
+      let scales = generator.floats(d, in: 0.001..<0.02)
+      let codes = (0..<(rowsAvailable * codeStride)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      let packed = (0..<(rowsAvailable * packedStride)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      for rowCount in [0, 1, 5, 33] {
+        let rows = (0..<rowCount).map { _ in UInt32.random(in: 0..<UInt32(rowsAvailable), using: &generator) }
+        func batch(_ body: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+          var out = [Float](repeating: 7, count: rowCount + 3)
+          out.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+          #expect(out[rowCount...].allSatisfy { $0 == 7 }, "wrote past rowCount on \(kernel.name)")
+          return Array(out[0..<rowCount])
+        }
+        let l2 = batch { kernel.squaredL2Rows(dimension: d, query: query, base: base, stride: stride, rows: rows, rowCount: rowCount, $0) }
+        let dots = batch { kernel.dotRows(dimension: d, query: query, base: base, stride: stride, rows: rows, rowCount: rowCount, $0) }
+        let sq8 = batch {
+          kernel.sq8SquaredL2Rows(dimension: d, shifted: query, scales: scales, codes: codes, stride: codeStride, rows: rows, rowCount: rowCount, $0)
+        }
+        let sq8Dots = batch { kernel.sq8DotRows(dimension: d, weights: query, codes: codes, stride: codeStride, rows: rows, rowCount: rowCount, $0) }
+        let sq4 = batch {
+          kernel.sq4SquaredL2Rows(dimension: d, shifted: query, scales: scales, packed: packed, stride: packedStride, rows: rows, rowCount: rowCount, $0)
+        }
+        let sq4Dots = batch { kernel.sq4DotRows(dimension: d, weights: query, packed: packed, stride: packedStride, rows: rows, rowCount: rowCount, $0) }
+        for (i, row) in rows.enumerated() {
+          let r = Int(row)
+          var squares = 0.0, products = 0.0, codeSquares = 0.0, codeProducts = 0.0
+          for j in 0..<d {
+            let q = abs(Double(query[j])), x = abs(Double(base[r * stride + j]))
+            squares += (q + x) * (q + x)
+            products += q * x
+            codeSquares += (q + 255 * Double(scales[j])) * (q + 255 * Double(scales[j]))
+            codeProducts += q * 255
+          }
+          let wantL2 = base.withUnsafeBufferPointer { reference.squaredDistance(count: d, query, $0.baseAddress! + r * stride) }
+          let wantDot = base.withUnsafeBufferPointer { reference.dot(count: d, query, $0.baseAddress! + r * stride) }
+          #expect(abs(Double(l2[i] - wantL2)) <= gamma(d + 3) * squares, "squaredL2Rows d=\(d) on \(kernel.name)")
+          #expect(abs(Double(dots[i] - wantDot)) <= gamma(d + 1) * products, "dotRows d=\(d) on \(kernel.name)")
+          let want8 = codes.withUnsafeBufferPointer { reference.sq8SquaredL2(count: d, shifted: query, scales: scales, codes: $0.baseAddress! + r * codeStride) }
+          let wantDot8 = codes.withUnsafeBufferPointer { reference.sq8Dot(count: d, weights: query, codes: $0.baseAddress! + r * codeStride) }
+          let want4 = packed.withUnsafeBufferPointer { reference.sq4SquaredL2(count: d, shifted: query, scales: scales, packed: $0.baseAddress! + r * packedStride) }
+          let wantDot4 = packed.withUnsafeBufferPointer { reference.sq4Dot(count: d, weights: query, packed: $0.baseAddress! + r * packedStride) }
+          #expect(abs(Double(sq8[i] - want8)) <= gamma(d + 3) * codeSquares, "sq8SquaredL2Rows d=\(d) on \(kernel.name)")
+          #expect(abs(Double(sq8Dots[i] - wantDot8)) <= gamma(d + 1) * codeProducts, "sq8DotRows d=\(d) on \(kernel.name)")
+          #expect(abs(Double(sq4[i] - want4)) <= gamma(d + 3) * codeSquares, "sq4SquaredL2Rows d=\(d) on \(kernel.name)")
+          #expect(abs(Double(sq4Dots[i] - wantDot4)) <= gamma(d + 1) * codeProducts, "sq4DotRows d=\(d) on \(kernel.name)")
+        }
+      }
     }
   }
 }

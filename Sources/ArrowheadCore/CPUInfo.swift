@@ -17,6 +17,8 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
   case sse2 = "SSE2", sse42 = "SSE4.2", avx = "AVX", avx2 = "AVX2", fma = "FMA", f16c = "F16C", bmi2 = "BMI2"
   case avx512f = "AVX512F", avx512bw = "AVX512BW", avx512vl = "AVX512VL", avx512dq = "AVX512DQ"
   case avx512cd = "AVX512CD", avx512vnni = "AVX512VNNI", avx512bf16 = "AVX512BF16"
+  /// VEX-encoded VNNI (`vpdpbusd` on YMM without AVX-512: Alder Lake, Sapphire Rapids, Zen 5).
+  case avxvnni = "AVX-VNNI"
   case neon = "NEON", dotprod = "DOTPROD", fp16 = "FP16", bf16 = "BF16", i8mm = "I8MM", sve = "SVE"
 
   /// The features whose bits are set in `mask` (bits as `arrowhead_cpu_features()` and
@@ -42,6 +44,7 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
     case .avx512cd: UInt64(ARROWHEAD_CPU_AVX512CD)
     case .avx512vnni: UInt64(ARROWHEAD_CPU_AVX512VNNI)
     case .avx512bf16: UInt64(ARROWHEAD_CPU_AVX512BF16)
+    case .avxvnni: UInt64(ARROWHEAD_CPU_AVXVNNI)
     case .neon: UInt64(ARROWHEAD_CPU_NEON)
     case .dotprod: UInt64(ARROWHEAD_CPU_DOTPROD)
     case .fp16: UInt64(ARROWHEAD_CPU_FP16)

@@ -19,6 +19,8 @@ public enum KernelFamily: Int, Sendable, Codable, CaseIterable, CustomStringConv
   case optimizer
   /// Cholesky, triangular solve, symmetric eigen-decomposition.
   case linearAlgebra
+  /// y = x·Ŵᵀ with Ŵ quantized (weight-only and int8 activations).
+  case quantizedMatmul
 
   /// Most kernels one family may hold (dispatch tables reserve this many slots per family).
   public static let capacity = 16
@@ -33,6 +35,7 @@ public enum KernelFamily: Int, Sendable, Codable, CaseIterable, CustomStringConv
     case .searchCodes: Self.searchCodeOperations
     case .optimizer: Self.optimizerOperations
     case .linearAlgebra: Self.linearAlgebraOperations
+    case .quantizedMatmul: Self.quantizedMatmulOperations
     }
   }
 
@@ -45,6 +48,7 @@ public enum KernelFamily: Int, Sendable, Codable, CaseIterable, CustomStringConv
     case .searchCodes: "search codes"
     case .optimizer: "optimizer"
     case .linearAlgebra: "linear algebra"
+    case .quantizedMatmul: "quantized matmul"
     }
   }
 }

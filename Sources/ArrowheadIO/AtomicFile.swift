@@ -8,22 +8,83 @@ import Darwin
 
 /// An error writing a file atomically.
 public struct AtomicWriteError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// Why the write was refused or failed.
+  public enum Kind: String, Sendable, Equatable {
+    /// A system call failed (`step` names it, `reason` is the C `errno` text).
+    case io
+    /// The destination exists and has no write permission bit: it is not replaced.
+    case readOnlyDestination
+    /// Another live process is writing the same destination right now.
+    case concurrentWriter
+    /// The destination changed (another writer replaced it, or it was modified) while
+    /// this write ran; this write's result was discarded so as not to lose that change.
+    case destinationChanged
+  }
+
   /// The file being written.
   public var path: String
-  /// What failed ("create temporary file", "write", "fsync", "rename").
+  /// What failed ("create temporary file", "write", "fsync", "rename" …).
   public var step: String
-  /// The C `errno` text.
+  /// The C `errno` text, or what was found.
   public var reason: String
+  /// The kind of failure.
+  public var kind: Kind
 
-  public var description: String { "cannot write '\(path)': \(step) failed: \(reason)" }
+  /// Creates an error.
+  public init(path: String, step: String, reason: String, kind: Kind = .io) {
+    self.path = path
+    self.step = step
+    self.reason = reason
+    self.kind = kind
+  }
+
+  /// What went wrong, without the path: for wrappers that name the file themselves
+  /// ("rename failed: No space left on device").
+  public var detail: String {
+    switch kind {
+    case .io: "\(step) failed: \(reason)"
+    case .readOnlyDestination, .concurrentWriter, .destinationChanged: reason
+    }
+  }
+
+  /// "cannot write 'path': detail".
+  public var description: String { "cannot write '\(path)': \(detail)" }
 }
 
 /// Writes a file so that readers see either the previous content or the complete new one.
 ///
-/// The data goes to a temporary file in the same directory (same file system), is flushed
-/// with `fsync`, and then renamed over the destination; the directory is synced too. If
-/// the writer throws or the process dies, the destination is untouched and the temporary
-/// file is removed (on a throw) or left with a `.tmp-` name (on a crash).
+/// The data goes to a temporary file in the destination's directory (same file system),
+/// is flushed with `fsync`, and is renamed over the destination; the directory is synced
+/// too. If the writer throws, the destination is untouched and the temporary file removed.
+///
+/// ## Temporary files and crashes
+/// The temporary file is named `.arrowhead-tmp-<pid>-<name>-XXXXXX` (`<name>` is the
+/// destination's file name, shortened with a hash when long) and is held under an
+/// exclusive `flock` for as long as its writer lives. A process killed mid-write leaves it
+/// behind, unlocked (the kernel drops a dead process's locks). Every later atomic write
+/// into the same directory removes such files: a file is removed only when its lock can be
+/// taken *and* the process named in it no longer exists, so a live writer's file is never
+/// touched (a reused pid only delays the clean-up until that process ends).
+/// `removeStaleTemporaryFiles(in:)` does the same on demand.
+///
+/// ## Concurrent writers
+/// Creating the temporary file and the final check-and-rename run under an exclusive
+/// `flock` on the directory, so they are atomic with respect to other Arrowhead writers:
+/// - a second writer of the same destination that starts while the first is running is
+///   refused at once (`.concurrentWriter`, naming the other process);
+/// - just before the rename, the destination's identity (device, inode, size, times) is
+///   compared with the one seen at the start; if anything replaced or modified it in
+///   between, the rename is not done and the write fails with `.destinationChanged`
+///   (the other content stays; nothing is silently lost). A long job passes a `Baseline`
+///   taken when it started (`baseline(of:)`), so that a concurrent job that finished
+///   first is noticed too: of two overlapping writers, one wins and the other is told.
+///
+/// ## Permissions
+/// A new file gets `permissions` (default rw-r--r--); a replaced file keeps its own
+/// permission bits. An existing destination without any write bit (e.g. 0444) is not
+/// replaced: the write fails with `.readOnlyDestination` (even for root), as `cp` does.
+/// A destination that is a symbolic link is resolved: the file it points to is replaced
+/// and the link stays.
 ///
 /// ```swift
 /// try AtomicFile.write(to: "index.ahnsw") { file in
@@ -49,7 +110,7 @@ public enum AtomicFile {
       guard var base = bytes.baseAddress else { return }
       var remaining = bytes.count
       while remaining > 0 {
-        let written = Glibc_write(descriptor, base, min(remaining, 1 << 30))
+        let written = systemWrite(descriptor, base, min(remaining, 1 << 30))
         if written < 0 {
           if errno == EINTR { continue }
           throw AtomicWriteError(path: path, step: "write", reason: String(cString: strerror(errno)))
@@ -74,56 +135,110 @@ public enum AtomicFile {
     }
   }
 
+  /// What a destination was when a job started (see `write(to:permissions:since:_:)`).
+  public struct Baseline: Sendable, Equatable {
+    /// The destination's identity then (nil: it did not exist).
+    public let identity: FileIdentity?
+  }
+
+  /// The destination `path` as it is now: pass it to `write(to:since:…)` at the end of a
+  /// long job, so that the write is refused if anything replaced the destination meanwhile.
+  public static func baseline(of path: String) -> Baseline {
+    Baseline(identity: FileIdentity(path: resolvedDestination(path), followLinks: false))
+  }
+
   /// Writes `path` atomically with `body`; see `AtomicFile`.
-  /// - Parameter permissions: mode of the new file (default rw-r--r--).
+  /// - Parameters:
+  ///   - permissions: mode of a new file (default rw-r--r--); a replaced file keeps its own.
+  ///   - baseline: the destination when the job started; nil: when this call starts.
   public static func write<E: Error>(
-    to path: String, permissions: mode_t = 0o644, _ body: (Writer) throws(E) -> Void
+    to path: String, permissions: mode_t = 0o644, since baseline: Baseline? = nil, _ body: (Writer) throws(E) -> Void
   ) throws(AtomicFileFailure<E>) {
-    let directory = parentDirectory(of: path)
-    let name = path.split(separator: "/").last.map(String.init) ?? path
-    var template = Array("\(directory)/.tmp-\(name)-XXXXXX".utf8CString)
-    let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    guard descriptor >= 0 else {
-      throw .write(AtomicWriteError(path: path, step: "create temporary file in '\(directory)'", reason: String(cString: strerror(errno))))
+    let destination = resolvedDestination(path)
+    let directory: DirectoryLock
+    do {
+      directory = try DirectoryLock(of: destination, path: path)
+    } catch {
+      throw .write(error)
     }
-    let temporaryPath = String(cString: template.map { UInt8(bitPattern: $0) }.map { CChar(bitPattern: $0) })
-    var succeeded = false
-    defer {
-      if !succeeded {
-        close(descriptor)
-        unlink(temporaryPath)
+    defer { directory.close() }
+
+    // Under the directory lock: check the destination, clean up, create our file.
+    let temporary: TemporaryFile
+    let before: FileIdentity?
+    do throws(AtomicWriteError) {
+      try directory.lock()
+      defer { directory.unlock() }
+      let current = FileIdentity(path: destination, followLinks: false)
+      if let baseline, baseline.identity != current {
+        throw AtomicWriteError(
+          path: path, step: "check destination",
+          reason: "it was \(current == nil ? "removed" : "written by another writer") since this job started; this result was discarded and the other kept",
+          kind: .destinationChanged)
       }
+      before = current
+      if let before {
+        if before.isDirectory {
+          throw AtomicWriteError(path: path, step: "check destination", reason: "it is a directory", kind: .io)
+        }
+        if before.permissions & 0o222 == 0 {
+          throw AtomicWriteError(
+            path: path, step: "check destination",
+            reason: "it is read-only (mode \(octal(before.permissions))); make it writable or remove it first",
+            kind: .readOnlyDestination)
+        }
+      }
+      let name = fileName(of: destination)
+      let others = TemporaryFile.sweep(directory: directory.path, liveWriterOf: name)
+      if let other = others.first {
+        throw AtomicWriteError(
+          path: path, step: "check destination",
+          reason: "another process (pid \(other)) is writing it right now; wait for it or choose another output",
+          kind: .concurrentWriter)
+      }
+      temporary = try TemporaryFile.create(in: directory.path, for: name, path: path)
+    } catch {
+      throw .write(error)
     }
-    let writer = Writer(descriptor: descriptor, path: path)
+    var committed = false
+    defer {
+      if !committed { temporary.discard() }
+    }
+    let writer = Writer(descriptor: temporary.descriptor, path: path)
     do {
       try body(writer)
     } catch {
       throw .body(error)
     }
-    guard fchmod(descriptor, permissions) == 0 else {
+    let mode = before.map { mode_t($0.permissions) } ?? permissions
+    guard fchmod(temporary.descriptor, mode) == 0 else {
       throw .write(AtomicWriteError(path: path, step: "chmod", reason: String(cString: strerror(errno))))
     }
-    guard fsync(descriptor) == 0 else {
+    guard fsync(temporary.descriptor) == 0 else {
       throw .write(AtomicWriteError(path: path, step: "fsync", reason: String(cString: strerror(errno))))
     }
-    guard close(descriptor) == 0 else {
-      unlink(temporaryPath)
-      succeeded = true  // already closed
-      throw .write(AtomicWriteError(path: path, step: "close", reason: String(cString: strerror(errno))))
+    do throws(AtomicWriteError) {
+      try directory.lock()
+      defer { directory.unlock() }
+      let now = FileIdentity(path: destination, followLinks: false)
+      if now != before {
+        let what = now == nil ? "was removed" : (before == nil ? "was created by another writer" : "was replaced or modified by another writer")
+        throw AtomicWriteError(
+          path: path, step: "rename",
+          reason: "it \(what) while this write ran; this result was discarded and the other kept",
+          kind: .destinationChanged)
+      }
+      guard rename(temporary.path, destination) == 0 else {
+        throw AtomicWriteError(path: path, step: "rename", reason: String(cString: strerror(errno)))
+      }
+      committed = true
+    } catch {
+      throw .write(error)
     }
-    guard rename(temporaryPath, path) == 0 else {
-      let reason = String(cString: strerror(errno))
-      unlink(temporaryPath)
-      succeeded = true
-      throw .write(AtomicWriteError(path: path, step: "rename", reason: reason))
-    }
-    succeeded = true
+    // Closing releases the temporary file's lock; it has its final name by now.
+    temporary.closeDescriptor()
     // Make the rename durable; failure here leaves a complete file, so it is not fatal.
-    let directoryDescriptor = open(directory, O_RDONLY)
-    if directoryDescriptor >= 0 {
-      _ = fsync(directoryDescriptor)
-      close(directoryDescriptor)
-    }
+    _ = fsync(directory.descriptor)
   }
 
   /// Writes `bytes` to `path` atomically.
@@ -138,10 +253,58 @@ public enum AtomicFile {
     }
   }
 
+  /// Removes the temporary files that dead writers left in `directory` (see `AtomicFile`);
+  /// returns their names. Files of live writers are never touched.
+  @discardableResult
+  public static func removeStaleTemporaryFiles(in directory: String) -> [String] {
+    guard let lock = try? DirectoryLock(directory: directory) else { return [] }
+    defer { lock.close() }
+    guard (try? lock.lock()) != nil else { return [] }
+    defer { lock.unlock() }
+    var removed: [String] = []
+    _ = TemporaryFile.sweep(directory: directory, liveWriterOf: nil, removed: &removed)
+    return removed
+  }
+
+  /// Creates an anonymous scratch file in `directory` (for spilling data that is later
+  /// copied into an atomic write): created under the same naming and locking as the
+  /// temporary files, then unlinked at once, so nothing is left even after a crash.
+  /// Returns its descriptor (the caller closes it).
+  public static func scratchFile(in directory: String, for path: String) throws(AtomicWriteError) -> Int32 {
+    let lock = try DirectoryLock(directory: directory, path: path)
+    defer { lock.close() }
+    try lock.lock()
+    defer { lock.unlock() }
+    let file = try TemporaryFile.create(in: directory, for: "spill", path: path)
+    unlink(file.path)
+    return file.descriptor
+  }
+
   static func parentDirectory(of path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     let parent = String(path[..<slash])
     return parent.isEmpty ? "/" : parent
+  }
+
+  static func fileName(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return path }
+    return String(path[path.index(after: slash)...])
+  }
+
+  /// `path`, or the file a symbolic link at `path` points to (links are followed up to 16
+  /// times; a dangling link resolves to its target path).
+  static func resolvedDestination(_ path: String) -> String {
+    var current = path
+    for _ in 0..<16 {
+      var info = stat()
+      guard lstat(current, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return current }
+      var buffer = [CChar](repeating: 0, count: 4097)
+      let length = readlink(current, &buffer, buffer.count - 1)
+      guard length > 0 else { return current }
+      let target = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      current = target.hasPrefix("/") ? target : parentDirectory(of: current) + "/" + target
+    }
+    return current
   }
 }
 
@@ -153,11 +316,183 @@ public enum AtomicFileFailure<BodyError: Error>: Error {
   case body(BodyError)
 }
 
+/// An open directory whose `flock` serialises the critical steps of atomic writes.
+struct DirectoryLock {
+  let path: String
+  let descriptor: Int32
+
+  init(of destination: String, path: String) throws(AtomicWriteError) {
+    try self.init(directory: AtomicFile.parentDirectory(of: destination), path: path)
+  }
+
+  init(directory: String, path: String? = nil) throws(AtomicWriteError) {
+    self.path = directory
+    descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard descriptor >= 0 else {
+      throw AtomicWriteError(
+        path: path ?? directory, step: "open directory '\(directory)'", reason: String(cString: strerror(errno)))
+    }
+  }
+
+  func lock() throws(AtomicWriteError) {
+    while flock(descriptor, LOCK_EX) != 0 {
+      if errno == EINTR { continue }
+      throw AtomicWriteError(path: path, step: "lock directory '\(path)'", reason: String(cString: strerror(errno)))
+    }
+  }
+
+  func unlock() { _ = flock(descriptor, LOCK_UN) }
+
+  func close() { _ = systemClose(descriptor) }
+}
+
+/// A locked temporary file `.arrowhead-tmp-<pid>-<key>-XXXXXX`.
+struct TemporaryFile {
+  static let prefix = ".arrowhead-tmp-"
+  /// Names longer than this are shortened to a prefix and a hash in the temporary name.
+  static let longestKey = 120
+
+  let path: String
+  let descriptor: Int32
+
+  /// The key of a destination name in temporary names: the name itself, or (when longer
+  /// than `longestKey` bytes) its first 96 bytes, `~` and a 64-bit FNV-1a hash.
+  static func key(for name: String) -> String {
+    let bytes = Array(name.utf8)
+    guard bytes.count > longestKey else { return name }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes {
+      hash ^= UInt64(byte)
+      hash = hash &* 0x100_0000_01b3
+    }
+    let digits = String(hash, radix: 16)
+    return String(decoding: bytes.prefix(96), as: UTF8.self) + "~" + String(repeating: "0", count: 16 - digits.count) + digits
+  }
+
+  /// (pid, key) of a temporary file name, or nil when `name` is not one.
+  static func parse(_ name: String) -> (pid: Int32, key: String)? {
+    guard name.hasPrefix(prefix) else { return nil }
+    let rest = name.dropFirst(prefix.count)
+    guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { return nil }
+    let tail = rest[rest.index(after: dash)...]
+    guard tail.count > 7, tail.dropLast(6).last == "-" else { return nil }
+    return (pid, String(tail.dropLast(7)))
+  }
+
+  /// Creates and locks a new temporary file for destination `name` in `directory`. The
+  /// caller holds the directory lock, so no sweeper can see the file before it is locked.
+  static func create(in directory: String, for name: String, path: String) throws(AtomicWriteError) -> TemporaryFile {
+    var template = Array("\(directory)/\(prefix)\(getpid())-\(key(for: name))-XXXXXX".utf8CString)
+    let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard descriptor >= 0 else {
+      throw AtomicWriteError(
+        path: path, step: "create temporary file in '\(directory)'", reason: String(cString: strerror(errno)))
+    }
+    let temporaryPath = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+    guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+      let reason = String(cString: strerror(errno))
+      unlink(temporaryPath)
+      _ = systemClose(descriptor)
+      throw AtomicWriteError(path: path, step: "lock temporary file", reason: reason)
+    }
+    return TemporaryFile(path: temporaryPath, descriptor: descriptor)
+  }
+
+  /// Removes the file and closes it (a failed or abandoned write).
+  func discard() {
+    unlink(path)
+    _ = systemClose(descriptor)
+  }
+
+  func closeDescriptor() { _ = systemClose(descriptor) }
+
+  /// Walks `directory` (whose lock the caller holds): removes every temporary file whose
+  /// writer is dead, and returns the pids of live writers of destination `name` (nil: of
+  /// none).
+  static func sweep(directory: String, liveWriterOf name: String?) -> [Int32] {
+    var removed: [String] = []
+    return sweep(directory: directory, liveWriterOf: name, removed: &removed)
+  }
+
+  static func sweep(directory: String, liveWriterOf name: String?, removed: inout [String]) -> [Int32] {
+    guard let stream = opendir(directory) else { return [] }
+    defer { closedir(stream) }
+    let wanted = name.map(key(for:))
+    var live: [Int32] = []
+    while let entry = readdir(stream) {
+      let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      guard let parsed = parse(entryName) else { continue }
+      switch state(of: directory + "/" + entryName, pid: parsed.pid) {
+      case .locked:
+        if parsed.key == wanted { live.append(parsed.pid) }
+      case .removed:
+        removed.append(entryName)
+      case .kept, .gone:
+        break
+      }
+    }
+    return live
+  }
+
+  /// What `state(of:pid:)` found.
+  enum State {
+    /// Locked: a live writer's file.
+    case locked
+    /// Unlocked, but the process named in it exists (another process reusing a dead
+    /// writer's pid): left alone, not counted as a writer.
+    case kept
+    /// A dead writer's file, now removed.
+    case removed
+    /// Vanished (or replaced) meanwhile.
+    case gone
+  }
+
+  /// Whether the temporary file at `path` (named for `pid`) belongs to a live writer;
+  /// removes it when its writer is dead.
+  ///
+  /// Every writer locks its file before the directory lock (held by the caller) is
+  /// released, and keeps it locked until the file is renamed or removed; the kernel
+  /// releases the lock when the writer dies. So an unlocked file is a dead writer's —
+  /// removed when the pid in its name is ours (our files are always locked) or names no
+  /// process; kept when another process now has that pid, which only postpones the
+  /// clean-up until it ends.
+  static func state(of path: String, pid: Int32) -> State {
+    let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+    guard descriptor >= 0 else { return .gone }
+    defer { _ = systemClose(descriptor) }
+    var info = stat()
+    guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return .kept }
+    guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return .locked }
+    if pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM) { return .kept }
+    // Remove the name only if it still names the file we locked.
+    var current = stat()
+    guard lstat(path, &current) == 0, current.st_ino == info.st_ino, current.st_dev == info.st_dev else { return .gone }
+    return unlink(path) == 0 ? .removed : .gone
+  }
+}
+
+private func octal(_ value: UInt32) -> String {
+  let digits = String(value, radix: 8)
+  return "0" + String(repeating: "0", count: max(0, 3 - digits.count)) + digits
+}
+
 @inline(__always)
-private func Glibc_write(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
   #if canImport(Darwin)
   return Darwin.write(descriptor, buffer, count)
   #else
   return Glibc.write(descriptor, buffer, count)
+  #endif
+}
+
+@inline(__always)
+private func systemClose(_ descriptor: Int32) -> Int32 {
+  #if canImport(Darwin)
+  return Darwin.close(descriptor)
+  #else
+  return Glibc.close(descriptor)
   #endif
 }

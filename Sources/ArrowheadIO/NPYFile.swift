@@ -172,8 +172,8 @@ public enum NPYFile {
       }
     } catch {
       switch error {
-      case .write(let failure): throw .writeFailed(path: path, reason: failure.description)
-      case .body(let failure): throw .writeFailed(path: path, reason: failure.description)
+      case .write(let failure): throw .writeFailed(path: path, reason: failure.detail)
+      case .body(let failure): throw .writeFailed(path: path, reason: failure.detail)
       }
     }
   }
@@ -217,16 +217,15 @@ public enum NPYFile {
       throw .truncated(path: path, offset: dictStart, needed: headerLength, available: bytes.count - dictStart)
     }
     let text = String(decoding: bytes[dictStart..<dictStart + headerLength], as: UTF8.self)
-    guard let descr = quotedValue(of: "descr", in: text) else {
-      throw .badHeader(path: path, reason: "no 'descr' entry in \(text.trimmed)")
+    let dictionary: HeaderDictionary
+    do {
+      dictionary = try HeaderDictionary.parse(Array(bytes[dictStart..<dictStart + headerLength]))
+    } catch {
+      throw .badHeader(path: path, reason: "\(error.reason) in \(text.trimmed)")
     }
-    guard let fortranText = bareValue(of: "fortran_order", in: text), fortranText == "True" || fortranText == "False" else {
-      throw .badHeader(path: path, reason: "no 'fortran_order' True/False entry in \(text.trimmed)")
-    }
-    guard let shape = shapeValue(in: text) else {
-      throw .badHeader(path: path, reason: "no parsable 'shape' tuple in \(text.trimmed)")
-    }
-    return Header(descr: descr, fortranOrder: fortranText == "True", shape: shape, dataOffset: dictStart + headerLength)
+    return Header(
+      descr: dictionary.descr, fortranOrder: dictionary.fortranOrder, shape: dictionary.shape,
+      dataOffset: dictStart + headerLength)
   }
 
   private static func checkedShape(
@@ -270,39 +269,128 @@ public enum NPYFile {
       initialized = count
     }
   }
+}
 
-  /// The text between the quotes after `'key':`.
-  static func quotedValue(of key: String, in text: String) -> String? {
-    guard let keyRange = text.firstRange(of: "'\(key)'") else { return nil }
-    let rest = text[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
-    guard let quote = rest.first, quote == "'" || quote == "\"" else { return nil }
-    let body = rest.dropFirst()
-    guard let end = body.firstIndex(of: quote) else { return nil }
-    return String(body[..<end])
+/// The Python dict literal of a .npy header, parsed strictly as numpy writes it:
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }` — exactly these three
+/// keys once each (single or double quotes), a trailing comma allowed, the closing brace
+/// required, then only spaces and newlines (padding).
+struct HeaderDictionary {
+  var descr = ""
+  var fortranOrder = false
+  var shape: [Int] = []
+
+  struct Failure: Error { var reason: String }
+
+  static func parse(_ bytes: [UInt8]) throws(Failure) -> HeaderDictionary {
+    var parser = Parser(bytes: bytes)
+    return try parser.dictionary()
   }
 
-  /// The bare word after `'key':` (e.g. `True`).
-  static func bareValue(of key: String, in text: String) -> String? {
-    guard let keyRange = text.firstRange(of: "'\(key)'") else { return nil }
-    let rest = text[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
-    let word = rest.prefix { $0.isLetter }
-    return word.isEmpty ? nil : String(word)
-  }
+  private struct Parser {
+    let bytes: [UInt8]
+    var position = 0
 
-  /// The integers of the `'shape': (a, b, …)` tuple.
-  static func shapeValue(in text: String) -> [Int]? {
-    guard let keyRange = text.firstRange(of: "'shape'") else { return nil }
-    let rest = text[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
-    guard rest.first == "(", let close = rest.firstIndex(of: ")") else { return nil }
-    let inner = rest[rest.index(after: rest.startIndex)..<close]
-    var shape: [Int] = []
-    for part in inner.split(separator: ",") {
-      let trimmed = part.filter { $0 != " " && $0 != "L" }
-      if trimmed.isEmpty { continue }
-      guard let value = Int(trimmed) else { return nil }
-      shape.append(value)
+    mutating func skipSpace() {
+      while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
     }
-    return shape
+
+    mutating func expect(_ byte: UInt8, _ what: String) throws(Failure) {
+      skipSpace()
+      guard position < bytes.count, bytes[position] == byte else {
+        throw Failure(reason: position < bytes.count ? "expected \(what) at byte \(position)" : "missing \(what) (the dict ends early)")
+      }
+      position += 1
+    }
+
+    mutating func peek() -> UInt8? {
+      skipSpace()
+      return position < bytes.count ? bytes[position] : nil
+    }
+
+    mutating func string() throws(Failure) -> String {
+      skipSpace()
+      guard position < bytes.count, bytes[position] == 0x27 || bytes[position] == 0x22 else {
+        throw Failure(reason: "expected a quoted string at byte \(position)")
+      }
+      let quote = bytes[position]
+      let start = position + 1
+      guard let end = bytes[start...].firstIndex(of: quote) else { throw Failure(reason: "unterminated string at byte \(position)") }
+      position = end + 1
+      return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+
+    mutating func word() -> String {
+      skipSpace()
+      let start = position
+      while position < bytes.count, (0x41...0x5A).contains(bytes[position]) || (0x61...0x7A).contains(bytes[position]) { position += 1 }
+      return String(decoding: bytes[start..<position], as: UTF8.self)
+    }
+
+    mutating func tuple() throws(Failure) -> [Int] {
+      try expect(0x28, "'(' of the shape tuple")
+      var values: [Int] = []
+      while true {
+        guard let next = peek() else { throw Failure(reason: "missing ')' of the shape tuple") }
+        if next == 0x29 {
+          position += 1
+          return values
+        }
+        let start = position
+        while position < bytes.count, (0x30...0x39).contains(bytes[position]) { position += 1 }
+        guard position > start, position - start <= 18, let value = Int(String(decoding: bytes[start..<position], as: UTF8.self)) else {
+          throw Failure(reason: "expected a non-negative dimension (at most 18 digits) at byte \(start)")
+        }
+        if position < bytes.count, bytes[position] == 0x4C { position += 1 }  // Python 2 long suffix
+        values.append(value)
+        guard values.count <= 32 else { throw Failure(reason: "the shape has more than 32 dimensions") }
+        guard let separator = peek() else { throw Failure(reason: "missing ')' of the shape tuple") }
+        if separator == 0x2C {
+          position += 1
+        } else if separator != 0x29 {
+          throw Failure(reason: "expected ',' or ')' in the shape tuple at byte \(position)")
+        }
+      }
+    }
+
+    mutating func dictionary() throws(Failure) -> HeaderDictionary {
+      var result = HeaderDictionary()
+      var seen = Set<String>()
+      try expect(0x7B, "'{' opening the header dict")
+      while true {
+        guard let next = peek() else { throw Failure(reason: "missing '}' closing the header dict") }
+        if next == 0x7D {
+          position += 1
+          break
+        }
+        let key = try string()
+        guard seen.insert(key).inserted else { throw Failure(reason: "key '\(key)' appears twice") }
+        try expect(0x3A, "':' after '\(key)'")
+        switch key {
+        case "descr": result.descr = try string()
+        case "fortran_order":
+          switch word() {
+          case "True": result.fortranOrder = true
+          case "False": result.fortranOrder = false
+          default: throw Failure(reason: "'fortran_order' must be True or False")
+          }
+        case "shape": result.shape = try tuple()
+        default: throw Failure(reason: "unknown key '\(key)' (a .npy header holds descr, fortran_order and shape)")
+        }
+        guard let separator = peek() else { throw Failure(reason: "missing '}' closing the header dict") }
+        if separator == 0x2C {
+          position += 1
+        } else if separator != 0x7D {
+          throw Failure(reason: "expected ',' or '}' at byte \(position)")
+        }
+      }
+      skipSpace()
+      guard position == bytes.count else { throw Failure(reason: "unexpected bytes after the header dict at byte \(position)") }
+      for key in ["descr", "fortran_order", "shape"] where !seen.contains(key) {
+        throw Failure(reason: "no '\(key)' entry")
+      }
+      return result
+    }
   }
 }
 

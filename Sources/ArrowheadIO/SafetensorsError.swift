@@ -52,9 +52,9 @@ public struct SafetensorsError: Error, Equatable, Sendable, CustomStringConverti
 
   /// "file: tensor 'name' at byte N: reason" (the parts that apply).
   public var description: String {
-    var text = file + ":"
-    if let tensor { text += " tensor '\(tensor)'" }
-    if let offset { text += " at byte \(offset)" }
+    var text = file
+    if let tensor { text += ": tensor '\(tensor)'" }
+    if let offset { text += (tensor == nil ? ": " : " ") + "at byte \(offset)" }
     return text + ": " + reason
   }
 }

@@ -11,8 +11,8 @@ import Darwin
 ///
 /// A safetensors header (which lists every tensor's offsets) precedes the data, so the
 /// data cannot go straight to the destination. Instead each added tensor's bytes go to an
-/// anonymous spill file in the destination's directory (unlinked at once, so nothing is
-/// left behind even after a crash), and tensors copied unchanged from an input file are
+/// anonymous spill file in the destination's directory (`AtomicFile.scratchFile`: unlinked
+/// at once, so nothing is left behind even after a crash), and tensors copied unchanged from an input file are
 /// only *referenced*. `finish()` then writes the header and streams every tensor's bytes
 /// into the destination through `AtomicFile` (temporary file, fsync, rename): readers see
 /// the old file or the complete new one, never a half file. Memory stays at one 4 MiB copy
@@ -47,29 +47,45 @@ public final class SafetensorsWriter {
     var source: Source
   }
 
+  /// Each added tensor's `SafetensorsChecksum.tensor` value, when the writer was created
+  /// with `recordingChecksums` (empty otherwise). Computed as tensors are added, so that a
+  /// caller can store them in `metadata` before `finish()`.
+  public private(set) var checksums: [String: UInt32] = [:]
+  private let recordsChecksums: Bool
+
   private var pending: [Pending] = []
   private var names = Set<String>()
   private var spillDescriptor: Int32
   private var spillSize = 0
   private var finished = false
 
+  /// The destination when the job began: `finish()` refuses to replace it if another
+  /// writer changed it since (see `AtomicFile.Baseline`).
+  public let baseline: AtomicFile.Baseline
+
   /// Prepares to write `path`; creates the spill file (so an unwritable directory fails
-  /// here, before any work).
-  public init(path: String, metadata: [String: String] = [:]) throws(SafetensorsError) {
+  /// here, before any work). With `recordingChecksums`, every added tensor's checksum is
+  /// computed (one extra pass over its bytes) into `checksums`. `baseline` is the
+  /// destination when the job began (default: now).
+  public init(
+    path: String, metadata: [String: String] = [:], recordingChecksums: Bool = false, baseline: AtomicFile.Baseline? = nil
+  ) throws(SafetensorsError) {
     self.path = path
+    self.baseline = baseline ?? AtomicFile.baseline(of: path)
     self.metadata = metadata
+    self.recordsChecksums = recordingChecksums
     let directory: String
+    let descriptor: Int32
     if let slash = path.lastIndex(of: "/") {
       directory = slash == path.startIndex ? "/" : String(path[..<slash])
     } else {
       directory = "."
     }
-    var template = Array("\(directory)/.spill-XXXXXX".utf8CString)
-    let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    guard descriptor >= 0 else {
-      throw SafetensorsError(.io, file: path, reason: "cannot create a temporary file in '\(directory)': \(String(cString: strerror(errno)))")
+    do {
+      descriptor = try AtomicFile.scratchFile(in: directory, for: path)
+    } catch {
+      throw SafetensorsError(.io, file: path, reason: "cannot create a temporary file in '\(directory)': \(error.detail)")
     }
-    template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
     spillDescriptor = descriptor
   }
 
@@ -87,6 +103,7 @@ public final class SafetensorsWriter {
   /// product(shape) · dtype.size bytes.
   public func add(_ name: String, dtype: SafetensorsDType, shape: [Int], bytes: UnsafeRawBufferPointer) throws(SafetensorsError) {
     try check(name, dtype: dtype, shape: shape, byteCount: bytes.count)
+    if recordsChecksums { checksums[name] = SafetensorsChecksum.tensor(name: name, dtype: dtype, shape: shape, bytes: bytes) }
     var remaining = bytes.count
     var cursor = bytes.baseAddress
     while remaining > 0, let current = cursor {
@@ -129,6 +146,9 @@ public final class SafetensorsWriter {
   public func addCopy(of tensor: SafetensorsTensorInfo, from file: SafetensorsFile, as name: String? = nil) throws(SafetensorsError) {
     let outputName = name ?? tensor.name
     try check(outputName, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount)
+    if recordsChecksums {
+      checksums[outputName] = SafetensorsChecksum.tensor(name: outputName, dtype: tensor.dtype, shape: tensor.shape, bytes: file.bytes(of: tensor))
+    }
     pending.append(Pending(name: outputName, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount, source: .file(file, tensor)))
     names.insert(outputName)
   }
@@ -211,13 +231,13 @@ public final class SafetensorsWriter {
     let destination = path
     let entries = pending
     do {
-      try AtomicFile.write(to: path) { (writer: AtomicFile.Writer) throws(SafetensorsError) in
+      try AtomicFile.write(to: path, since: baseline) { (writer: AtomicFile.Writer) throws(SafetensorsError) in
         var flushedUpTo = 0
         func put(_ bytes: UnsafeRawBufferPointer, tensor: String?) throws(SafetensorsError) {
           do {
             try writer.write(bytes)
           } catch {
-            throw SafetensorsError(.io, file: destination, tensor: tensor, reason: error.description)
+            throw SafetensorsError(.io, file: destination, tensor: tensor, reason: "cannot write: \(error.detail)")
           }
           startWriteback(writer, &flushedUpTo)
         }
@@ -260,7 +280,7 @@ public final class SafetensorsWriter {
       }
     } catch {
       switch error {
-      case .write(let failure): throw SafetensorsError(.io, file: path, reason: failure.description)
+      case .write(let failure): throw SafetensorsError(.io, file: path, reason: "cannot write: \(failure.detail)")
       case .body(let failure): throw failure
       }
     }

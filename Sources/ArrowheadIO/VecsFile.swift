@@ -90,8 +90,8 @@ public enum VecsFile {
       }
     } catch {
       switch error {
-      case .write(let failure): throw .writeFailed(path: path, reason: failure.description)
-      case .body(let failure): throw .writeFailed(path: path, reason: failure.description)
+      case .write(let failure): throw .writeFailed(path: path, reason: failure.detail)
+      case .body(let failure): throw .writeFailed(path: path, reason: failure.detail)
       }
     }
   }

@@ -87,4 +87,31 @@ public struct AffineParameters: Sendable, Hashable, CustomStringConvertible {
       return offset == Float(1 << (bits - 1)) ? nil : "symmetric zero-point must be \(1 << (bits - 1)), got \(offset)"
     }
   }
+
+  /// Checks that every code 0 … 2ᵇ − 1 dequantizes to a finite value, computed in Float32
+  /// exactly as the dequantize kernels do (q·s + m, or (q − z)·s): a finite but huge
+  /// scale (say 3e38) passes `storageProblem` yet turns codes into ±∞. The extremes are at
+  /// the end codes, so checking those two suffices. Returns the reason, or nil.
+  public func reconstructionProblem(bits: Int, mode: QuantizationMode) -> String? {
+    let top = Float((1 << bits) - 1)
+    let low: Float, high: Float
+    switch mode {
+    case .floatMinimum:
+      low = 0 * scale + offset
+      high = top * scale + offset
+    case .zeroPoint, .symmetric:
+      low = (0 - offset) * scale
+      high = (top - offset) * scale
+    }
+    guard low.isFinite, high.isFinite else {
+      return "scale \(scale) with offset \(offset) dequantizes codes 0…\(Int(top)) to [\(low), \(high)], beyond the Float32 range"
+    }
+    return nil
+  }
+
+  /// The code every weight of a group with scale 0 gets (its value is the same whatever the
+  /// code; the quantizers write this one): 0 for the float minimum, the zero-point otherwise.
+  public func codeForZeroScale(mode: QuantizationMode) -> Int {
+    mode == .floatMinimum ? 0 : Int(offset)
+  }
 }

@@ -23,12 +23,14 @@ public struct TimestepStatistics: Sendable, Hashable {
   }
 
   /// Merges another record of the same layer and timestep: extremes widen, counts and
-  /// samples add up; a percentile given by both keeps the more extreme value (the smaller
+  /// samples add up (the count saturates at `Int.max`); a percentile given by both keeps the more extreme value (the smaller
   /// below the median, the larger above), which keeps the range conservative.
   public mutating func merge(_ other: TimestepStatistics) {
     minimum = Swift.min(minimum, other.minimum)
     maximum = Swift.max(maximum, other.maximum)
-    count += other.count
+    // Counts come from files (any integer ≥ 1): saturate rather than overflow.
+    let (sum, overflow) = count.addingReportingOverflow(other.count)
+    count = overflow ? Int.max : sum
     samples += other.samples
     for (percent, value) in other.percentiles {
       if let existing = percentiles[percent] {
@@ -52,7 +54,7 @@ public struct TimestepStatistics: Sendable, Hashable {
 /// ```
 /// - `layer` (string, required): the layer whose *input* activations these are; it names a
 ///   weight `layer` or `layer.weight` of the model being quantized.
-/// - `timestep` (integer ≥ 0, required).
+/// - `timestep` (integer in 0 … `TimeGrouping.maximumTimesteps` − 1, required).
 /// - Either `samples` (non-empty array of finite numbers), or `min` and `max` (finite,
 ///   min ≤ max) with optional `count` (integer ≥ 1, default 1) and optional `percentiles`
 ///   (object: percent in [0, 100] written as a string → finite value within [min, max]).
@@ -134,8 +136,8 @@ public struct CalibrationSet: Sendable {
     func invalid(_ reason: String) -> QuantizationError { .invalidCalibration(file: file, line: line, reason: reason) }
     guard value.members != nil else { throw invalid("expected a JSON object, found a \(value.typeName)") }
     guard let layer = value["layer"]?.string, !layer.isEmpty else { throw invalid("missing or empty \"layer\" string") }
-    guard let timestep = value["timestep"]?.integer, timestep >= 0 else {
-      throw invalid("\"timestep\" must be an integer ≥ 0 (layer \(layer))")
+    guard let timestep = value["timestep"]?.integer, timestep >= 0, timestep < TimeGrouping.maximumTimesteps else {
+      throw invalid("\"timestep\" must be an integer in 0…\(TimeGrouping.maximumTimesteps - 1) (layer \(layer))")
     }
     let samplesValue = value["samples"]
     let hasSummary = value["min"] != nil || value["max"] != nil

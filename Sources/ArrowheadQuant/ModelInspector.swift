@@ -96,7 +96,7 @@ public enum ModelInspector {
       }
     }
     return InspectionReport(
-      file: path, format: "arrowhead quantized v\(QuantizedModelFormat.version)", tensors: tensors, fileBytes: fileBytes, original: original,
+      file: path, format: "arrowhead quantized v\(file.formatVersion)", tensors: tensors, fileBytes: fileBytes, original: original,
       sizeWeightedRelativeError: reference == nil ? nil : summary.sizeWeightedRelativeError, quantizedWeights: summary.weightCount)
   }
 
@@ -148,8 +148,12 @@ public enum ModelDequantizer {
   /// Dequantizes every quantized tensor of `input` to `dtype` (F32, F16, BF16) under its
   /// original name and shape; other float tensors are converted to `dtype` too, non-float
   /// tensors copied, activation parameters dropped. Tensor by tensor, atomic.
+  ///
+  /// Every float value written is checked: a NaN or ±∞, or a value that overflows `dtype`
+  /// (|x| ≥ 65520 in F16), throws `.nonFiniteOutput` naming the tensor and index, unless
+  /// `allowNonFinite` is set. `output` must not be one of the input's files.
   public static func dequantize(
-    input: String, output: String, dtype: SafetensorsDType = .f32, engine: Engine = .default,
+    input: String, output: String, dtype: SafetensorsDType = .f32, allowNonFinite: Bool = false, engine: Engine = .default,
     progress: ((QuantizationProgress) -> Void)? = nil
   ) throws(QuantizationError) -> Report {
     let started = MonotonicClock.now()
@@ -157,6 +161,15 @@ public enum ModelDequantizer {
       throw .invalidOption(name: "--dtype", value: dtype.rawValue, expected: "F32, F16 or BF16")
     }
     let file = try QuantizedModelFile(path: input, engine: engine)
+    do {
+      try OutputOverwritesInputError.check(output: output, inputs: [input] + file.model.files.map(\.path))
+    } catch {
+      throw .outputIsInput(error)
+    }
+    func checkFinite(_ name: String, _ values: UnsafeBufferPointer<Float>) throws(QuantizationError) {
+      guard !allowNonFinite, let (index, value) = firstNonFinite(values, as: dtype) else { return }
+      throw .nonFiniteOutput(tensor: name, index: index, value: value, dtype: dtype.rawValue)
+    }
     let writer: SafetensorsWriter
     do {
       writer = try SafetensorsWriter(path: output, metadata: file.userMetadata)
@@ -164,40 +177,48 @@ public enum ModelDequantizer {
       throw .file(error)
     }
     var report = Report(dequantized: 0, copied: 0, droppedActivations: 0, outputBytes: 0, seconds: 0)
-    for (position, entry) in file.entries.enumerated() {
-      do {
-        switch entry {
-        case .quantized(let info):
-          let values = try file.tensor(info.name).dequantized(engine: engine)
-          try values.withUnsafeBufferPointer { (buffer) throws(SafetensorsError) in
-            try writer.add(info.name, shape: info.shape, floats: buffer, as: dtype)
-          }
-          report.dequantized += 1
-        case .plain(let plain):
-          if plain.info.dtype.isConvertibleToFloat && plain.info.dtype != dtype {
-            try plain.file.withFloats(plain.info) { (values: UnsafeBufferPointer<Float>) throws(SafetensorsError) in
-              try writer.add(plain.name, shape: plain.info.shape, floats: values, as: dtype)
-            }
-            plain.file.evictPages(of: plain.info)
-          } else {
-            try writer.addCopy(of: plain.info, from: plain.file)
-          }
-          report.copied += 1
-        case .activation:
-          report.droppedActivations += 1
-        }
-        progress?(QuantizationProgress(completed: position + 1, total: file.entries.count, tensor: Self.name(of: entry)))
-      } catch let failure as SafetensorsError {
-        throw .file(failure)
-      } catch let failure as QuantizationError {
-        throw failure
-      } catch let failure as SafetensorsFloatAccessError<SafetensorsError> {
-        switch failure {
-        case .file(let error), .body(let error): throw .file(error)
+    /// Float tensor `name` of `file` checked and handed to `body`, file errors mapped.
+    func withCheckedFloats(
+      _ name: String, _ info: SafetensorsTensorInfo, in source: SafetensorsFile, _ body: (UnsafeBufferPointer<Float>) throws(SafetensorsError) -> Void
+    ) throws(QuantizationError) {
+      do throws(SafetensorsFloatAccessError<QuantizationError>) {
+        try source.withFloats(info) { (values: UnsafeBufferPointer<Float>) throws(QuantizationError) in
+          try checkFinite(name, values)
+          do throws(SafetensorsError) { try body(values) } catch { throw .file(error) }
         }
       } catch {
-        throw .invalidQuantizedFile(file: input, tensor: nil, reason: "\(error)")
+        switch error {
+        case .file(let failure): throw .file(failure)
+        case .body(let failure): throw failure
+        }
       }
+    }
+    for (position, entry) in file.entries.enumerated() {
+      switch entry {
+      case .quantized(let info):
+        let values = try file.tensor(info.name).dequantized(engine: engine)
+        try values.withUnsafeBufferPointer { (buffer) throws(QuantizationError) in
+          try checkFinite(info.name, buffer)
+          do throws(SafetensorsError) { try writer.add(info.name, shape: info.shape, floats: buffer, as: dtype) } catch { throw .file(error) }
+        }
+        report.dequantized += 1
+      case .plain(let plain):
+        if plain.info.dtype.isConvertibleToFloat && plain.info.dtype != dtype {
+          try withCheckedFloats(plain.name, plain.info, in: plain.file) { (values) throws(SafetensorsError) in
+            try writer.add(plain.name, shape: plain.info.shape, floats: values, as: dtype)
+          }
+          plain.file.evictPages(of: plain.info)
+        } else {
+          if plain.info.dtype.isConvertibleToFloat && !allowNonFinite {
+            try withCheckedFloats(plain.name, plain.info, in: plain.file) { (_) throws(SafetensorsError) in }
+          }
+          do throws(SafetensorsError) { try writer.addCopy(of: plain.info, from: plain.file) } catch { throw .file(error) }
+        }
+        report.copied += 1
+      case .activation:
+        report.droppedActivations += 1
+      }
+      progress?(QuantizationProgress(completed: position + 1, total: file.entries.count, tensor: Self.name(of: entry)))
     }
     do {
       try writer.finish()
@@ -208,4 +229,22 @@ public enum ModelDequantizer {
     report.seconds = MonotonicClock.now() - started
     return report
   }
+}
+
+/// The first value of `values` that is not finite, or that becomes infinite when stored as
+/// `dtype` (F16/BF16 round to nearest even; F32 and F64 keep every finite Float32), as
+/// (flat index, value); nil when every value is fine.
+func firstNonFinite(_ values: UnsafeBufferPointer<Float>, as dtype: SafetensorsDType) -> (Int, Float)? {
+  for (index, value) in values.enumerated() {
+    guard value.isFinite else { return (index, value) }
+    switch dtype {
+    case .f16 where abs(value) >= 65504:
+      if HalfConversion.float(fromHalf: HalfConversion.half(from: value)).isInfinite { return (index, value) }
+    case .bf16 where abs(value) >= 3.3e38:
+      if HalfConversion.float(fromBFloat16: HalfConversion.bfloat16(from: value)).isInfinite { return (index, value) }
+    default:
+      break
+    }
+  }
+  return nil
 }

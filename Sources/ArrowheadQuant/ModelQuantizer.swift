@@ -291,16 +291,25 @@ public struct ModelQuantizer: Sendable {
   }
 
   /// Quantizes `input` into `output` and returns the report. `progress` is called on the
-  /// calling thread after each unit of work.
+  /// calling thread after each unit of work. Throws `.outputIsInput` before any work when
+  /// `output` names the input or one of its shards.
   public func quantize(
     input: String, output: String, progress: ((QuantizationProgress) -> Void)? = nil
   ) throws(QuantizationError) -> ModelQuantizationReport {
     let started = MonotonicClock.now()
+    // The destination as it is now: another writer replacing it while this (long) job
+    // runs makes the final write fail instead of being silently overwritten.
+    let baseline = AtomicFile.baseline(of: output)
     let model: SafetensorsModel
     do {
       model = try SafetensorsModel(path: input)
     } catch {
       throw .file(error)
+    }
+    do {
+      try OutputOverwritesInputError.check(output: output, inputs: [input] + model.files.map(\.path))
+    } catch {
+      throw .outputIsInput(error)
     }
     let decisions = model.entries.map { options.selection.decision(name: $0.name, dtype: $0.info.dtype, shape: $0.info.shape) }
     let activations = try timeAwareActivations(model)
@@ -356,7 +365,7 @@ public struct ModelQuantizer: Sendable {
     }
 
     // The output pass.
-    let writer = try QuantizedModelWriter(path: output, metadata: model.metadata, engine: engine)
+    let writer = try QuantizedModelWriter(path: output, metadata: model.metadata, engine: engine, baseline: baseline)
     var reports: [TensorReport] = []
     var errorSummary = ModelErrorSummary()
     var aggregate = ErrorStatistics()

@@ -12,6 +12,11 @@ public enum QuantizationError: Error, Equatable, Sendable, CustomStringConvertib
   case unsupportedGroupSize(Int, supported: ClosedRange<Int>)
   /// A tensor holds NaN or ±∞; `index` is the first such flat (row-major) index.
   case nonFiniteWeight(tensor: String, index: Int, value: Float)
+  /// A dequantized (or converted) output value is NaN or ±∞, or becomes ±∞ in the output
+  /// dtype (`index` is the first such flat index, `value` its Float32 value).
+  case nonFiniteOutput(tensor: String, index: Int, value: Float, dtype: String)
+  /// The output path names one of the input files (writing it would destroy the input).
+  case outputIsInput(OutputOverwritesInputError)
   /// A buffer or shape does not match what was declared.
   case shapeMismatch(tensor: String, expected: String, actual: String)
   /// Quantization parameters that cannot be used (negative or non-finite scale, zero-point
@@ -39,6 +44,11 @@ public enum QuantizationError: Error, Equatable, Sendable, CustomStringConvertib
       return "group size \(size) is not supported; supported: \(supported.lowerBound)…\(supported.upperBound) (the last group of a row may be shorter)"
     case let .nonFiniteWeight(tensor, index, value):
       return "tensor '\(tensor)' holds \(value) at flat index \(index); quantize only finite weights (or keep such tensors in floating point)"
+    case let .nonFiniteOutput(tensor, index, value, dtype):
+      let what = value.isFinite ? "\(value), which overflows \(dtype)," : "\(value)"
+      return "tensor '\(tensor)' would hold \(what) at flat index \(index) in the output; choose a wider --dtype, or allow non-finite output explicitly"
+    case let .outputIsInput(error):
+      return error.description
     case let .shapeMismatch(tensor, expected, actual):
       return "tensor '\(tensor)': expected \(expected), got \(actual)"
     case let .invalidParameters(tensor, group, reason):

@@ -36,8 +36,9 @@ public struct StoredActivationParameters: Sendable {
 }
 
 /// A quantized safetensors file (or sharded model) opened for reading; see
-/// `QuantizedModelFormat`. Metadata and companion tensors are validated when a tensor is
-/// loaded; the version is checked on open.
+/// `QuantizedModelFormat`. The version, the tensor descriptions and (version 2) every
+/// checksum are checked on open; companion tensors' dtypes, shapes and parameters when a
+/// tensor is loaded.
 public struct QuantizedModelFile: Sendable {
   /// What a name in the file is.
   public enum Entry: Sendable {
@@ -59,10 +60,14 @@ public struct QuantizedModelFile: Sendable {
   /// The engine whose kernels unpack what is loaded.
   public let engine: Engine
 
+  /// The file's format version (1 or 2).
+  public let formatVersion: Int
+
   /// Opens `path`; kernels run on `engine`. Throws `.invalidQuantizedFile` if it is not an
-  /// Arrowhead quantized file, has another format version, or holds a malformed tensor
-  /// description.
-  public init(path: String, engine: Engine = .default) throws(QuantizationError) {
+  /// Arrowhead quantized file, has a version this reader does not know, holds a malformed
+  /// tensor description, or (version 2, with `verifyChecksums`) a tensor or metadata entry
+  /// whose checksum does not match — which reads every tensor once (~1–2 GB/s).
+  public init(path: String, verifyChecksums: Bool = true, engine: Engine = .default) throws(QuantizationError) {
     self.engine = engine
     do {
       model = try SafetensorsModel(path: path)
@@ -73,10 +78,16 @@ public struct QuantizedModelFile: Sendable {
     guard metadata[QuantizedModelFormat.formatKey] == "quantized" else {
       throw .invalidQuantizedFile(file: path, tensor: nil, reason: "no '\(QuantizedModelFormat.formatKey)' = 'quantized' metadata: not an Arrowhead quantized file")
     }
-    guard metadata[QuantizedModelFormat.versionKey] == String(QuantizedModelFormat.version) else {
+    guard let versionText = metadata[QuantizedModelFormat.versionKey], let version = Int(versionText),
+      QuantizedModelFormat.readableVersions.contains(version)
+    else {
       throw .invalidQuantizedFile(
         file: path, tensor: nil,
-        reason: "format version \(metadata[QuantizedModelFormat.versionKey] ?? "missing"); this reader understands version \(QuantizedModelFormat.version)")
+        reason: "format version \(metadata[QuantizedModelFormat.versionKey] ?? "missing"); this reader understands versions \(QuantizedModelFormat.readableVersions.map(String.init).joined(separator: ", "))")
+    }
+    formatVersion = version
+    if version >= 2 && verifyChecksums {
+      try Self.verifyChecksums(model, path: path)
     }
     var quantized: [String: QuantizedTensorInfo] = [:]
     var layers = Set<String>()
@@ -87,7 +98,7 @@ public struct QuantizedModelFile: Sendable {
         quantized[name] = try Self.parseDescription(value, name: name, file: path)
       } else if key.hasPrefix(QuantizedModelFormat.activationKeyPrefix) {
         layers.insert(String(key.dropFirst(QuantizedModelFormat.activationKeyPrefix.count)))
-      } else if key != QuantizedModelFormat.formatKey && key != QuantizedModelFormat.versionKey {
+      } else if key != QuantizedModelFormat.formatKey && key != QuantizedModelFormat.versionKey && key != QuantizedModelFormat.checksumsKey {
         user[key] = value
       }
     }
@@ -111,6 +122,48 @@ public struct QuantizedModelFile: Sendable {
     self.entries = entries
     self.userMetadata = user
     self.quantizedByName = quantized
+  }
+
+  /// Checks the version 2 checksums: of the metadata, and of every tensor (each tensor
+  /// must have one, and every checksum must name a tensor).
+  static func verifyChecksums(_ model: SafetensorsModel, path: String) throws(QuantizationError) {
+    func invalid(_ tensor: String?, _ reason: String) -> QuantizationError { .invalidQuantizedFile(file: path, tensor: tensor, reason: reason) }
+    guard let text = model.metadata[QuantizedModelFormat.checksumsKey] else {
+      throw invalid(nil, "format version 2 without '\(QuantizedModelFormat.checksumsKey)' metadata")
+    }
+    let json: JSONValue
+    do {
+      json = try JSONValue.parse(Array(text.utf8))
+    } catch {
+      throw invalid(nil, "malformed '\(QuantizedModelFormat.checksumsKey)': \(error)")
+    }
+    guard json["algorithm"]?.string == "crc32", let metadataHex = json["metadata"]?.string,
+      let storedMetadata = UInt32(hex: metadataHex), let tensorMembers = json["tensors"]?.members
+    else {
+      throw invalid(nil, "'\(QuantizedModelFormat.checksumsKey)' lacks algorithm \"crc32\", metadata or tensors")
+    }
+    let computedMetadata = SafetensorsChecksum.metadata(model.metadata, excluding: QuantizedModelFormat.checksumsKey)
+    guard computedMetadata == storedMetadata else {
+      throw invalid(nil, "metadata checksum \(SafetensorsChecksum.hex(computedMetadata)) ≠ stored \(metadataHex): the header was altered")
+    }
+    var stored: [String: UInt32] = [:]
+    for (name, value) in tensorMembers {
+      guard let hex = value.string, let checksum = UInt32(hex: hex) else { throw invalid(name, "checksum '\(value.serialized)' is not 8 hexadecimal digits") }
+      stored[name] = checksum
+    }
+    for entry in model.entries {
+      guard let expected = stored.removeValue(forKey: entry.name) else {
+        throw invalid(entry.name, "the tensor has no checksum (added after the file was written?)")
+      }
+      let computed = SafetensorsChecksum.tensor(
+        name: entry.name, dtype: entry.info.dtype, shape: entry.info.shape, bytes: entry.file.bytes(of: entry.info))
+      guard computed == expected else {
+        throw invalid(entry.name, "checksum \(SafetensorsChecksum.hex(computed)) ≠ stored \(SafetensorsChecksum.hex(expected)): the tensor's bytes were altered")
+      }
+    }
+    if let missing = stored.keys.min() {
+      throw invalid(missing, "a checksum names this tensor but the file does not hold it")
+    }
   }
 
   static func isCompanion(_ name: String, quantized: [String: QuantizedTensorInfo], layers: Set<String>) -> Bool {
@@ -140,6 +193,16 @@ public struct QuantizedModelFile: Sendable {
     }
     let shape = shapeValues.compactMap(\.integer)
     guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }) else { throw invalid("invalid shape in \(text)") }
+    // The layout multiplies the dimensions (and the columns by the bit width): keep the
+    // product far from overflow. 2⁴⁸ weights is beyond any file this reader could map.
+    var elements = 1
+    for dimension in shape {
+      let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+      guard !overflow, product <= QuantizedModelFormat.maximumElements else {
+        throw invalid("shape \(shape) holds more than \(QuantizedModelFormat.maximumElements) weights")
+      }
+      elements = product
+    }
     let granularity: QuantizationGranularity
     switch granularityName {
     case "tensor": granularity = .perTensor
@@ -185,7 +248,8 @@ public struct QuantizedModelFile: Sendable {
     case .symmetric:
       offsets = [Float](repeating: Float(info.scheme.symmetricZeroPoint), count: layout.groupCount)
     }
-    return try QuantizedTensor(shape: info.shape, scheme: info.scheme, packedCodes: codes, scales: scales, offsets: offsets, name: name)
+    return try QuantizedTensor(
+      shape: info.shape, scheme: info.scheme, packedCodes: codes, scales: scales, offsets: offsets, name: name, engine: engine)
   }
 
   /// Loads layer `layer`'s activation parameters.
@@ -242,5 +306,13 @@ public struct QuantizedModelFile: Sendable {
     } catch {
       throw .file(error)
     }
+  }
+}
+
+extension UInt32 {
+  /// Parses exactly eight hexadecimal digits.
+  init?(hex text: String) {
+    guard text.utf8.count == 8, let value = UInt32(text, radix: 16) else { return nil }
+    self = value
   }
 }

@@ -25,10 +25,22 @@ import ArrowheadIO
 /// `arrowhead.act.L` = `{"timesteps": T, "groups": G, "bits": 8, "mode": "zero_point",
 /// "range": "minmax", "smoothing": "cubic", "window": 5, "smoothness": 0.93}`.
 /// The file-level keys are `arrowhead.format` = `quantized` and
-/// `arrowhead.format_version` = `1`; a reader refuses other versions.
+/// `arrowhead.format_version` = `2`.
+///
+/// Version 2 adds `arrowhead.checksums` = `{"algorithm": "crc32", "metadata": "89abcdef",
+/// "tensors": {"W.__codes": "01234567", …}}`: a CRC-32 of every tensor (its name, dtype,
+/// shape and bytes: `SafetensorsChecksum.tensor`) and of every other metadata entry
+/// (`SafetensorsChecksum.metadata`), checked when the file is opened. Version 1 (the same
+/// layout without checksums) is still read; other versions are refused.
 public enum QuantizedModelFormat {
-  /// The format version this library writes and reads.
-  public static let version = 1
+  /// The format version this library writes.
+  public static let version = 2
+  /// The versions this library reads (1: no checksums).
+  public static let readableVersions = [1, 2]
+  /// The most weights a quantized tensor's description may declare (2⁴⁸).
+  public static let maximumElements = 1 << 48
+  /// Metadata key of the checksums (version 2).
+  public static let checksumsKey = "arrowhead.checksums"
   /// Metadata key of the format marker.
   public static let formatKey = "arrowhead.format"
   /// Metadata key of the version.
@@ -71,6 +83,15 @@ public enum QuantizedModelFormat {
     return JSONValue.object(members).serialized
   }
 
+  /// The `arrowhead.checksums` value.
+  static func checksumsJSON(metadata: UInt32, tensors: [String: UInt32]) -> String {
+    JSONValue.object([
+      ("algorithm", .string("crc32")),
+      ("metadata", .string(SafetensorsChecksum.hex(metadata))),
+      ("tensors", .object(tensors.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string(SafetensorsChecksum.hex($0.value))) })),
+    ]).serialized
+  }
+
   /// The stored shape of scales (and float minima).
   static func parameterShape(_ layout: QuantizationLayout) -> [Int] {
     layout.scheme.granularity == .perTensor ? [layout.groupCount] : [layout.rows, layout.groupsPerRow]
@@ -88,10 +109,14 @@ public final class QuantizedModelWriter {
 
   /// Prepares to write `path`; `metadata` (e.g. the source's) is kept alongside the format
   /// keys; kernels run on `engine`.
-  public init(path: String, metadata: [String: String] = [:], engine: Engine = .default) throws(QuantizationError) {
+  /// `baseline`: the destination when the job began (default: now); the file is not
+  /// written if another writer replaced it since.
+  public init(
+    path: String, metadata: [String: String] = [:], engine: Engine = .default, baseline: AtomicFile.Baseline? = nil
+  ) throws(QuantizationError) {
     self.engine = engine
     do {
-      writer = try SafetensorsWriter(path: path)
+      writer = try SafetensorsWriter(path: path, recordingChecksums: true, baseline: baseline)
     } catch {
       throw .file(error)
     }
@@ -176,9 +201,12 @@ public final class QuantizedModelWriter {
     metadata[QuantizedModelFormat.activationKeyPrefix + layer] = JSONValue.object(members).serialized
   }
 
-  /// Writes the file atomically.
+  /// Writes the file atomically, with the checksums of every tensor and of the metadata.
   public func finish() throws(QuantizationError) {
-    writer.metadata = metadata
+    var final = metadata
+    final[QuantizedModelFormat.checksumsKey] = QuantizedModelFormat.checksumsJSON(
+      metadata: SafetensorsChecksum.metadata(final, excluding: QuantizedModelFormat.checksumsKey), tensors: writer.checksums)
+    writer.metadata = final
     do {
       try writer.finish()
     } catch {

@@ -27,10 +27,14 @@ public struct QuantizedTensor: Sendable, Equatable {
   public let offsets: [Float]
 
   /// Creates a tensor from its stored parts after checking them: byte and group counts
-  /// must match the layout, and each group's parameters must be storable
-  /// (`AffineParameters.storageProblem`). O(groups).
+  /// must match the layout; each group's parameters must be storable
+  /// (`AffineParameters.storageProblem`) and dequantize every code to a finite value
+  /// (`reconstructionProblem`); a group with scale 0 must hold only the code the quantizers
+  /// write for it (`codeForZeroScale`), since any other code means the parameters and codes
+  /// disagree. O(groups), plus one unpacking of the codes when some scale is 0.
   public init(
-    shape: [Int], scheme: QuantizationScheme, packedCodes: [UInt8], scales: [Float], offsets: [Float], name: String = "tensor"
+    shape: [Int], scheme: QuantizationScheme, packedCodes: [UInt8], scales: [Float], offsets: [Float], name: String = "tensor",
+    engine: Engine = .default
   ) throws(QuantizationError) {
     guard shape.allSatisfy({ $0 >= 0 }) else {
       throw .shapeMismatch(tensor: name, expected: "non-negative dimensions", actual: "\(shape)")
@@ -43,11 +47,27 @@ public struct QuantizedTensor: Sendable, Equatable {
       throw .shapeMismatch(tensor: name, expected: "\(layout.groupCount) scales and offsets (\(scheme.granularity))", actual: "\(scales.count) scales, \(offsets.count) offsets")
     }
     for group in 0..<layout.groupCount {
-      if let problem = AffineParameters(scale: scales[group], offset: offsets[group]).storageProblem(bits: scheme.bits, mode: scheme.mode) {
+      let parameters = AffineParameters(scale: scales[group], offset: offsets[group])
+      if let problem = parameters.storageProblem(bits: scheme.bits, mode: scheme.mode)
+        ?? parameters.reconstructionProblem(bits: scheme.bits, mode: scheme.mode)
+      {
         throw .invalidParameters(tensor: name, group: group, reason: problem)
       }
     }
     self.init(unchecked: shape, scheme: scheme, packedCodes: packedCodes, scales: scales, offsets: offsets)
+    if scales.contains(0) {
+      let codes = self.codes(engine: engine)
+      for (index, code) in codes.enumerated() {
+        let group = layout.group(row: index / layout.columns, column: index % layout.columns)
+        guard scales[group] == 0 else { continue }
+        let expected = parameters(ofGroup: group).codeForZeroScale(mode: scheme.mode)
+        if Int(code) != expected {
+          throw .invalidParameters(
+            tensor: name, group: group,
+            reason: "scale 0 but code \(code) at flat index \(index) (a group with scale 0 holds only code \(expected)): codes and parameters disagree")
+        }
+      }
+    }
   }
 
   /// Builds a tensor from one unpacked code per weight (row-major, each < 2^bits) and each
@@ -77,7 +97,8 @@ public struct QuantizedTensor: Sendable, Equatable {
       }
     }
     try self.init(
-      shape: shape, scheme: scheme, packedCodes: packed, scales: parameters.map(\.scale), offsets: parameters.map(\.offset), name: name)
+      shape: shape, scheme: scheme, packedCodes: packed, scales: parameters.map(\.scale), offsets: parameters.map(\.offset), name: name,
+      engine: engine)
   }
 
   init(unchecked shape: [Int], scheme: QuantizationScheme, packedCodes: [UInt8], scales: [Float], offsets: [Float]) {

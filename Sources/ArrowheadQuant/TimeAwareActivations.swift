@@ -142,13 +142,19 @@ public enum TimeAwareCalibrator {
     guard let perTimestep = calibration.statistics[layer], !perTimestep.isEmpty else {
       throw .invalidTimeGrouping(reason: "layer '\(layer)' has no calibration statistics")
     }
-    if let outside = perTimestep.keys.filter({ $0 >= grouping.timesteps }).min() {
+    if let outside = perTimestep.keys.filter({ $0 < 0 || $0 >= grouping.timesteps }).min() {
       throw .invalidTimeGrouping(reason: "layer '\(layer)' has statistics for timestep \(outside), outside 0..<\(grouping.timesteps)")
+    }
+    // Records by group, visiting only the calibrated timesteps (never every timestep of a
+    // group: T may be large while the calibration is small), in timestep order.
+    var recordsByGroup = [[TimestepStatistics]](repeating: [], count: grouping.groups)
+    for (timestep, record) in perTimestep.sorted(by: { $0.key < $1.key }) {
+      recordsByGroup[grouping.group(ofTimestep: timestep)].append(record)
     }
     var ranges: [ActivationRange] = []
     for group in 0..<grouping.groups {
       let span = grouping.timesteps(ofGroup: group)
-      let records = span.compactMap { perTimestep[$0] }
+      let records = recordsByGroup[group]
       guard !records.isEmpty else {
         throw .invalidTimeGrouping(reason: "time group \(group) (timesteps \(span.lowerBound)..<\(span.upperBound)) of layer '\(layer)' has no calibration statistics")
       }

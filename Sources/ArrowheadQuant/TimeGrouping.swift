@@ -14,10 +14,15 @@ public struct TimeGrouping: Sendable, Hashable, Codable {
   /// Groups G.
   public let groups: Int
 
-  /// Creates a grouping; throws unless 1 ≤ G ≤ T.
+  /// The largest number of timesteps T accepted (2²⁰ = 1 048 576). Diffusion samplers use
+  /// T = 1000 or a few thousand; per-timestep tables (smoothing) hold T entries per layer,
+  /// so a cap keeps a mistyped T from turning into hours of work or gigabytes of tables.
+  public static let maximumTimesteps = 1 << 20
+
+  /// Creates a grouping; throws unless 1 ≤ G ≤ T ≤ `maximumTimesteps`.
   public init(timesteps: Int, groups: Int) throws(QuantizationError) {
-    guard timesteps >= 1 else {
-      throw .invalidTimeGrouping(reason: "the number of timesteps must be ≥ 1, got \(timesteps)")
+    guard timesteps >= 1, timesteps <= Self.maximumTimesteps else {
+      throw .invalidTimeGrouping(reason: "the number of timesteps must be in 1…\(Self.maximumTimesteps), got \(timesteps)")
     }
     guard groups >= 1, groups <= timesteps else {
       throw .invalidTimeGrouping(reason: "the number of time groups must be in 1…\(timesteps) (the timesteps), got \(groups)")

@@ -5,6 +5,8 @@ import CArrowheadCPU
 /// or −q·x for inner product / cosine on unit vectors).
 protocol SlotDistance {
   func callAsFunction(_ slot: UInt32) -> Float
+  /// out[i] = self(slots[i]) for `count` slots: one kernel call for a node's neighbours.
+  func distances(_ slots: UnsafePointer<UInt32>, count: Int, into out: UnsafeMutablePointer<Float>)
   /// Asks the cache for every line of `slot`'s stored vector (see `prefetchLines`).
   func prefetch(_ slot: UInt32)
 }
@@ -77,6 +79,7 @@ struct Float32Space: DistanceSpace {
     let dimension: Int
     let isL2: Bool
     let kernel: any Backend
+    let batch: any Backend
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
@@ -85,12 +88,24 @@ struct Float32Space: DistanceSpace {
     }
 
     @inline(__always)
+    func distances(_ slots: UnsafePointer<UInt32>, count: Int, into out: UnsafeMutablePointer<Float>) {
+      if isL2 {
+        batch.squaredL2Rows(dimension: dimension, query: query, base: base, stride: dimension, rows: slots, rowCount: count, out)
+      } else {
+        batch.dotRows(dimension: dimension, query: query, base: base, stride: dimension, rows: slots, rowCount: count, out)
+        for i in 0..<count { out[i] = -out[i] }
+      }
+    }
+
+    @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
   }
 
   @inline(__always)
   func query(_ vector: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Query {
-    Query(query: vector, base: base, dimension: dimension, isL2: isL2, kernel: kernel)
+    Query(
+      query: vector, base: base, dimension: dimension, isL2: isL2, kernel: kernel,
+      batch: isL2 ? kernels.squaredL2Rows : kernels.dotRows)
   }
 
   @inline(__always)
@@ -135,6 +150,7 @@ struct SQ8Space: DistanceSpace {
     let dimension: Int
     let isL2: Bool
     let kernel: any Backend
+    let batch: any Backend
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
@@ -142,6 +158,17 @@ struct SQ8Space: DistanceSpace {
       return isL2
         ? kernel.sq8SquaredL2(count: dimension, shifted: transformed, scales: scales, codes: row)
         : -(kernel.sq8Dot(count: dimension, weights: transformed, codes: row) + constant)
+    }
+
+    @inline(__always)
+    func distances(_ slots: UnsafePointer<UInt32>, count: Int, into out: UnsafeMutablePointer<Float>) {
+      if isL2 {
+        batch.sq8SquaredL2Rows(
+          dimension: dimension, shifted: transformed, scales: scales, codes: codes, stride: dimension, rows: slots, rowCount: count, out)
+      } else {
+        batch.sq8DotRows(dimension: dimension, weights: transformed, codes: codes, stride: dimension, rows: slots, rowCount: count, out)
+        for i in 0..<count { out[i] = -(out[i] + constant) }
+      }
     }
 
     @inline(__always)
@@ -159,7 +186,7 @@ struct SQ8Space: DistanceSpace {
     }
     return Query(
       transformed: scratch, scales: scales, constant: constant, codes: codes, dimension: dimension, isL2: isL2,
-      kernel: isL2 ? kernels.sq8SquaredL2 : kernels.sq8Dot)
+      kernel: isL2 ? kernels.sq8SquaredL2 : kernels.sq8Dot, batch: isL2 ? kernels.sq8SquaredL2Rows : kernels.sq8DotRows)
   }
 
   @inline(__always)
@@ -207,6 +234,7 @@ struct SQ4Space: DistanceSpace {
     let dimension: Int
     let isL2: Bool
     let kernel: any Backend
+    let batch: any Backend
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
@@ -214,6 +242,18 @@ struct SQ4Space: DistanceSpace {
       return isL2
         ? kernel.sq4SquaredL2(count: dimension, shifted: transformed, scales: permutedScales, packed: row)
         : -(kernel.sq4Dot(count: dimension, weights: transformed, packed: row) + constant)
+    }
+
+    @inline(__always)
+    func distances(_ slots: UnsafePointer<UInt32>, count: Int, into out: UnsafeMutablePointer<Float>) {
+      if isL2 {
+        batch.sq4SquaredL2Rows(
+          dimension: dimension, shifted: transformed, scales: permutedScales, packed: codes, stride: stride, rows: slots,
+          rowCount: count, out)
+      } else {
+        batch.sq4DotRows(dimension: dimension, weights: transformed, packed: codes, stride: stride, rows: slots, rowCount: count, out)
+        for i in 0..<count { out[i] = -(out[i] + constant) }
+      }
     }
 
     @inline(__always)
@@ -234,7 +274,8 @@ struct SQ4Space: DistanceSpace {
     SearchCodeLayout.sq4Permute(natural, count: dimension, into: scratch)
     return Query(
       transformed: scratch, permutedScales: permutedScales, constant: constant, codes: codes, stride: stride,
-      dimension: dimension, isL2: isL2, kernel: isL2 ? kernels.sq4SquaredL2 : kernels.sq4Dot)
+      dimension: dimension, isL2: isL2, kernel: isL2 ? kernels.sq4SquaredL2 : kernels.sq4Dot,
+      batch: isL2 ? kernels.sq4SquaredL2Rows : kernels.sq4DotRows)
   }
 
   @inline(__always)

@@ -23,7 +23,8 @@ extension FlatIndex {
     _ queries: UnsafePointer<Float>, queryCount: Int, k: Int, parameters: SearchParameters, filter: SearchFilter?
   ) throws(SearchError) -> [SearchResult] {
     let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? 4 * k) : 0
-    let collectK = max(k, rerank)
+    // No more candidates than vectors: a huge k must not allocate k entries per query.
+    let collectK = min(max(k, rerank), max(slots, 1))
     let threads = max(1, min(parameters.threads ?? engine.effectiveThreads, 64))
     let kernelEngine = engine.withThreads(1)
     let largerIsNearer = metric != .squaredL2

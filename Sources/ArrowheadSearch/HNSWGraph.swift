@@ -246,6 +246,8 @@ final class SearchScratch {
   let linkCopy: UnsafeMutablePointer<UInt32>
   /// Unvisited neighbours of the node being expanded.
   let pending: UnsafeMutablePointer<UInt32>
+  /// Their distances, from one batched kernel call.
+  let pendingDistances: UnsafeMutablePointer<Float>
   /// Sorted candidate keys (results of a layer search, or a node's links with distances).
   private(set) var keys: UnsafeMutablePointer<UInt64>
   private(set) var keyCapacity: Int
@@ -253,6 +255,9 @@ final class SearchScratch {
   /// Neighbours chosen for the node being inserted, and for a neighbour being pruned.
   let chosen: UnsafeMutablePointer<UInt32>
   var chosenCount = 0
+  /// Nodes that `prune` removed from some layer-0 list since the last `takeDropped()`: the
+  /// only old nodes an insertion can make harder to find (see `ensureFindable`).
+  var dropped: [UInt32] = []
   let pruned: UnsafeMutablePointer<UInt32>
   /// Vectors of the neighbours kept so far by the selection heuristic.
   let kept: UnsafeMutablePointer<UnsafePointer<Float>>
@@ -266,6 +271,7 @@ final class SearchScratch {
     floats = .allocate(capacity: rows * dimension)
     linkCopy = .allocate(capacity: maxLinks + 1)
     pending = .allocate(capacity: maxLinks + 1)
+    pendingDistances = .allocate(capacity: maxLinks + 1)
     keyCapacity = 256
     keys = .allocate(capacity: keyCapacity)
     chosen = .allocate(capacity: maxLinks + 1)
@@ -278,6 +284,7 @@ final class SearchScratch {
     floats.deallocate()
     linkCopy.deallocate()
     pending.deallocate()
+    pendingDistances.deallocate()
     keys.deallocate()
     chosen.deallocate()
     pruned.deallocate()

@@ -28,7 +28,8 @@ extension HNSWIndex {
     _ parameters: SearchParameters, _ filter: SearchFilter?
   ) -> [SearchResult] {
     let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? 4 * k) : 0
-    let ef = max(parameters.efSearch ?? self.parameters.efSearch, k, rerank)
+    // Never more candidates than slots: a huge k or efSearch must not size the search lists.
+    let ef = min(max(parameters.efSearch ?? self.parameters.efSearch, k, rerank), max(slots, 1))
     let threads = max(1, min(parameters.threads ?? engine.effectiveThreads, queryCount))
     let worker = HNSWWorker(
       space: space, graph: graph, slots: slots, locks: nil, m: self.parameters.m, efConstruction: self.parameters.efConstruction)

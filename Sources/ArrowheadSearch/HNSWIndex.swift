@@ -115,7 +115,8 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   /// Adds `vectors` (row-major) with `ids` (nil: automatic) on `parameters.buildThreads`
   /// threads, calling `progress(n)` from worker threads as n more vectors are linked.
   /// Validates everything first: on a throw the index is unchanged. Cost ≈ O(n · efC ·
-  /// log n) distance computations.
+  /// log n) distance computations, plus one reachability check of the whole graph
+  /// (`repairReachability()`: every live vector stays findable).
   @discardableResult
   public func add(
     _ vectors: UnsafeBufferPointer<Float>, ids given: [Int]?, progress: (@Sendable (Int) -> Void)?
@@ -190,15 +191,22 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
       }
       slots = first + fresh
       insertions += UInt64(rows)
-      link(vectors, reused: reused, freshFrom: first, freshCount: fresh, progress: progress)
+      let dropped = link(vectors, reused: reused, freshFrom: first, freshCount: fresh, progress: progress)
+      // Pruning (and, on several threads, late reciprocal links) can orphan nodes or leave
+      // new ones hard to find: check the new nodes and those pruned out of some list.
+      var touched = Set(dropped)
+      touched.formUnion(reused)
+      touched.formUnion((first..<(first + fresh)).map { UInt32($0) })
+      repairReachabilityLocked(added: touched.sorted())
     }
   }
 
-  /// Links reused slots (serially) and fresh slots (in parallel) into the graph.
+  /// Links reused slots (serially) and fresh slots (in parallel) into the graph; returns
+  /// the nodes that pruning removed from some layer-0 list (with repeats).
   private func link(
     _ vectors: UnsafePointer<Float>, reused: [UInt32], freshFrom first: Int, freshCount: Int,
     progress: (@Sendable (Int) -> Void)?
-  ) {
+  ) -> [UInt32] {
     switch storage.encoding {
     case .float32: link(Float32Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
     case .int8: link(SQ8Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
@@ -209,7 +217,8 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   private func link<Space: DistanceSpace>(
     _ space: Space, _ vectors: UnsafePointer<Float>, reused: [UInt32], freshFrom first: Int, freshCount: Int,
     progress: (@Sendable (Int) -> Void)?
-  ) {
+  ) -> [UInt32] {
+    let dropped = DroppedNodes()
     let locks = StripedLocks()
     let worker = HNSWWorker(
       space: space, graph: graph, slots: slots, locks: locks, m: parameters.m, efConstruction: parameters.efConstruction)
@@ -251,9 +260,11 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
           }
         }
         if done > 0 { progress?(done) }
+        dropped.take(from: scratch)
         pool.give(scratch)
         return
       }
+      dropped.take(from: scratch)
       pool.give(scratch)
       let vectorBox = UncheckedSendableBox(vectors)
       Parallel.forEach(threads, threads: threads) { w in
@@ -273,9 +284,11 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
           i += threads
         }
         if done > 0 { progress?(done) }
+        dropped.take(from: scratch)
         pool.give(scratch)
       }
     }
+    return dropped.nodes
   }
 
   /// Marks the vector with `id` deleted (a tombstone: O(1); searches walk through it but
@@ -354,5 +367,17 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
       store.shrink(toFit: slots)
       graph.shrink(toFit: slots)
     }
+  }
+}
+
+/// The nodes pruned out of layer-0 lists, gathered from the workers' scratches.
+private final class DroppedNodes: @unchecked Sendable {
+  private let mutex = PlainMutex()
+  private(set) var nodes: [UInt32] = []
+
+  /// Moves `scratch.dropped` here.
+  func take(from scratch: SearchScratch) {
+    mutex.locked { nodes += scratch.dropped }
+    scratch.dropped.removeAll(keepingCapacity: true)
   }
 }

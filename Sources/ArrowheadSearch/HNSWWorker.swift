@@ -181,9 +181,12 @@ struct HNSWWorker<Space: DistanceSpace> {
         pendingCount += 1
       }
       for i in 0..<pendingCount { distance.prefetch(pending[i]) }
+      // One batched kernel call for all of them (one dispatch instead of one per neighbour).
+      let pendingDistances = scratch.pendingDistances
+      distance.distances(pending, count: pendingCount, into: pendingDistances)
       for i in 0..<pendingCount {
         let candidate = pending[i]
-        let d = distance(candidate)
+        let d = pendingDistances[i]
         if results.count < ef || d < lowerBound {
           candidates.push(CandidateKey.make(d, candidate))
           if acceptsAll || accept.accepts(candidate) {
@@ -266,6 +269,11 @@ struct HNSWWorker<Space: DistanceSpace> {
     var sorted = UnsafeMutableBufferPointer(start: keys, count: count)
     sorted.sort()
     let kept = selectNeighbours(keys, count: count, limit: graph.capacity(level), into: scratch.pruned, scratch)
+    if level == 0 {
+      for i in 0..<count where !(0..<kept).contains(where: { scratch.pruned[$0] == others[i] }) {
+        scratch.dropped.append(others[i])
+      }
+    }
     let (links, _) = graph.links(target, level)
     links.update(from: scratch.pruned, count: kept)
     graph.setCount(target, level, kept)

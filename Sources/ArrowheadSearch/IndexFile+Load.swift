@@ -65,6 +65,10 @@ extension IndexFile {
     guard header.dimension >= 1, header.dimension <= 1 << 16 else {
       throw .inconsistent(path: path, reason: "dimension \(header.dimension) outside 1 … 65536")
     }
+    // Counts are multiplied by record sizes below: none may exceed what the file can hold.
+    guard header.upperWords <= file.count / 4 else {
+      throw .inconsistent(path: path, reason: "\(header.upperWords) upper-link words cannot fit a \(file.count)-byte file")
+    }
     guard header.slots < Int(UInt32.max), header.deletedCount <= header.slots else {
       throw .inconsistent(path: path, reason: "\(header.slots) slots with \(header.deletedCount) deleted")
     }
@@ -98,6 +102,22 @@ extension IndexFile {
         }
       }
       sections[tag] = (offset, length)
+    }
+
+    // Every byte outside the header and the sections is padding the writer zeroed, and the
+    // file ends with the last section: with the checksums, every byte is covered.
+    var cursor = headerEnd + 4
+    for (tag, section) in sections.sorted(by: { $0.value.offset < $1.value.offset }) {
+      guard section.offset >= cursor else {
+        throw .inconsistent(path: path, reason: "\(tag.name) at offset \(section.offset) overlaps what precedes it (ends at \(cursor))")
+      }
+      if let nonZero = (cursor..<section.offset).first(where: { file[$0] != 0 }) {
+        throw .inconsistent(path: path, reason: "padding byte \(nonZero) before the \(tag.name) is not zero")
+      }
+      cursor = section.offset + section.length
+    }
+    guard cursor == file.count else {
+      throw .inconsistent(path: path, reason: "\(file.count - cursor) bytes follow the last section (the file should end at byte \(cursor))")
     }
 
     let context = LoadContext(
@@ -299,8 +319,14 @@ extension HNSWIndex {
         guard count <= graph.capacity(layer) else {
           throw .inconsistent(path: path, reason: "slot \(slot) has \(count) links on layer \(layer), capacity \(graph.capacity(layer))")
         }
-        for i in 0..<count where Int(links[i]) >= slots {
-          throw .inconsistent(path: path, reason: "slot \(slot) links to slot \(links[i]) of \(slots)")
+        for i in 0..<count where Int(links[i]) >= slots || graph.level(links[i]) < layer {
+          // A link on layer l must reach a node that has layer l: a search walking layer l
+          // reads the target's layer-l record, which a lower node does not have.
+          throw .inconsistent(
+            path: path,
+            reason: Int(links[i]) >= slots
+              ? "slot \(slot) links to slot \(links[i]) of \(slots)"
+              : "slot \(slot) links on layer \(layer) to slot \(links[i]), whose top layer is \(graph.level(links[i]))")
         }
       }
       if index.deleted.contains(slot) { deletedCount += 1 }

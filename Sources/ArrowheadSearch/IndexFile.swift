@@ -146,18 +146,22 @@ public enum IndexFile {
 
   // MARK: Saving
 
-  /// Saves `index` (a `FlatIndex` or `HNSWIndex`) to `path` atomically.
-  public static func save(_ index: any VectorIndex, to path: String, metadata: Metadata = Metadata()) throws(IndexFileError) {
+  /// Saves `index` (a `FlatIndex` or `HNSWIndex`) to `path` atomically. `baseline`: the
+  /// destination when the job began (e.g. before building the index); the save fails with
+  /// `.writeFailed` if another writer replaced it since (default: checked from now on).
+  public static func save(
+    _ index: any VectorIndex, to path: String, metadata: Metadata = Metadata(), since baseline: AtomicFile.Baseline? = nil
+  ) throws(IndexFileError) {
     if let flat = index as? FlatIndex {
-      try flat.lock.reading { () throws(IndexFileError) in try flat.write(to: path, metadata: metadata) }
+      try flat.lock.reading { () throws(IndexFileError) in try flat.write(to: path, metadata: metadata, baseline: baseline) }
     } else if let hnsw = index as? HNSWIndex {
-      try hnsw.lock.reading { () throws(IndexFileError) in try hnsw.write(to: path, metadata: metadata) }
+      try hnsw.lock.reading { () throws(IndexFileError) in try hnsw.write(to: path, metadata: metadata, baseline: baseline) }
     } else {
       throw .unsupported(reason: "\(type(of: index)) is neither a FlatIndex nor an HNSWIndex")
     }
   }
 
-  static func write(header: Header, sections: [Section], to path: String) throws(IndexFileError) {
+  static func write(header: Header, sections: [Section], to path: String, baseline: AtomicFile.Baseline?) throws(IndexFileError) {
     var table = ByteWriter()
     table.u8(header.kind.rawValue)
     table.u8(metricCode(header.metric))
@@ -202,7 +206,7 @@ public enum IndexFile {
     prelude.u32(CRC32.checksum(prelude.bytes))
     let head = prelude.bytes
     do {
-      try AtomicFile.write(to: path) { (writer: AtomicFile.Writer) throws(AtomicWriteError) in
+      try AtomicFile.write(to: path, since: baseline) { (writer: AtomicFile.Writer) throws(AtomicWriteError) in
         try writer.write(head)
         for section in sections {
           let padding = align(writer.offset) - writer.offset
@@ -212,8 +216,8 @@ public enum IndexFile {
       }
     } catch {
       switch error {
-      case .write(let failure): throw .writeFailed(path: path, reason: failure.description)
-      case .body(let failure): throw .writeFailed(path: path, reason: failure.description)
+      case .write(let failure): throw .writeFailed(path: path, reason: failure.detail)
+      case .body(let failure): throw .writeFailed(path: path, reason: failure.detail)
       }
     }
   }
@@ -233,19 +237,19 @@ struct ByteWriter {
 // MARK: - Writing each index type
 
 extension FlatIndex {
-  func write(to path: String, metadata: IndexFile.Metadata) throws(IndexFileError) {
+  func write(to path: String, metadata: IndexFile.Metadata, baseline: AtomicFile.Baseline?) throws(IndexFileError) {
     let header = IndexFile.Header(
       kind: .flat, metric: metric, storage: storage, explicitIDs: !ids.isIdentity, reuseDeletedSlots: false,
       dimension: dimension, slots: slots, deletedCount: 0, nextID: ids.nextID, insertions: UInt64(slots),
       metadata: metadata)
     try withCommonSections(store: store, slots: slots, ids: ids) { (sections) throws(IndexFileError) in
-      try IndexFile.write(header: header, sections: sections, to: path)
+      try IndexFile.write(header: header, sections: sections, to: path, baseline: baseline)
     }
   }
 }
 
 extension HNSWIndex {
-  func write(to path: String, metadata: IndexFile.Metadata) throws(IndexFileError) {
+  func write(to path: String, metadata: IndexFile.Metadata, baseline: AtomicFile.Baseline?) throws(IndexFileError) {
     var header = IndexFile.Header(
       kind: .hnsw, metric: metric, storage: storage, explicitIDs: !ids.isIdentity,
       reuseDeletedSlots: parameters.reuseDeletedSlots, dimension: dimension, slots: slots,
@@ -265,7 +269,7 @@ extension HNSWIndex {
         sections.append(.init(tag: .upper, bytes: graph.upper.bytes(graph.upperWords * 4)))
         sections.append(.init(tag: .deleted, bytes: deleted.words.bytes((slots + 63) / 64 * 8)))
         sections.append(.init(tag: .freeSlots, bytes: free))
-        try IndexFile.write(header: header, sections: sections, to: path)
+        try IndexFile.write(header: header, sections: sections, to: path, baseline: baseline)
       }
     }
   }

@@ -2,9 +2,11 @@
 ///
 /// Loading checks, in order: the magic number, the format version, that the header fits
 /// the file, the header checksum, that every section lies inside the file and has the
-/// length the header's counts imply, each section's checksum, and finally the structure
-/// of an HNSW graph (links in range, counts ≤ capacity). A file that passes is safe to
-/// search: no corrupted byte can make a search read out of bounds.
+/// length the header's counts imply, each section's checksum, that the padding between
+/// sections is zero and nothing follows the last one (so every byte of the file is
+/// covered by a checksum or a fixed value), and finally the structure of an HNSW graph
+/// (links in range, counts ≤ capacity). A file that passes is safe to search: no
+/// corrupted byte can make a search read out of bounds.
 public enum IndexFileError: Error, Equatable, Sendable, CustomStringConvertible {
   /// The file could not be opened or mapped.
   case cannotOpen(path: String, reason: String)

@@ -132,8 +132,10 @@ enum Validation {
     if usesEfSearch, let ef = parameters.efSearch, ef < 1 {
       throw .invalidParameter(name: "efSearch", value: "\(ef)", expected: "≥ 1")
     }
-    if let candidates = parameters.rerankCandidates, candidates < 0 {
-      throw .invalidParameter(name: "rerankCandidates", value: "\(candidates)", expected: "≥ 0")
+    if let candidates = parameters.rerankCandidates, candidates < 0 || (candidates > 0 && candidates < k) {
+      // Re-ranking re-scores the best `candidates` and returns the best k of them: fewer
+      // than k candidates would silently return fewer than k neighbours.
+      throw .invalidParameter(name: "rerankCandidates", value: "\(candidates)", expected: "0 (no re-ranking) or ≥ k = \(k)")
     }
     if let threads = parameters.threads, threads < 1 {
       throw .invalidParameter(name: "threads", value: "\(threads)", expected: "≥ 1")

@@ -171,6 +171,12 @@ struct StoreKernels: Sendable {
   let sq4SquaredL2: any Backend
   let sq4Dot: any Backend
   let sq4Decode: any Backend
+  let squaredL2Rows: any Backend
+  let dotRows: any Backend
+  let sq8SquaredL2Rows: any Backend
+  let sq8DotRows: any Backend
+  let sq4SquaredL2Rows: any Backend
+  let sq4DotRows: any Backend
 
   init(engine: Engine, dimension: Int) {
     let shape = ShapeClass.vector(count: dimension)
@@ -183,6 +189,12 @@ struct StoreKernels: Sendable {
     sq4SquaredL2 = engine.backend(for: .sq4SquaredL2, shape)
     sq4Dot = engine.backend(for: .sq4Dot, shape)
     sq4Decode = engine.backend(for: .sq4Decode, shape)
+    squaredL2Rows = engine.backend(for: .squaredL2Rows, shape)
+    dotRows = engine.backend(for: .dotRows, shape)
+    sq8SquaredL2Rows = engine.backend(for: .sq8SquaredL2Rows, shape)
+    sq8DotRows = engine.backend(for: .sq8DotRows, shape)
+    sq4SquaredL2Rows = engine.backend(for: .sq4SquaredL2Rows, shape)
+    sq4DotRows = engine.backend(for: .sq4DotRows, shape)
   }
 
   /// ‖x‖² of one row.

@@ -61,6 +61,7 @@ uint64_t arrowhead_cpu_features_without_os_check(void) {
   if (ebx7 & (1u << 31)) f |= ARROWHEAD_CPU_AVX512VL;
   if (ecx7 & (1u << 11)) f |= ARROWHEAD_CPU_AVX512VNNI;
   if (eax71 & (1u << 5)) f |= ARROWHEAD_CPU_AVX512BF16;
+  if (eax71 & (1u << 4)) f |= ARROWHEAD_CPU_AVXVNNI;
   return f;
 }
 
@@ -69,7 +70,7 @@ uint64_t arrowhead_cpu_features(void) {
   uint64_t xcr0 = arrowhead_cpu_xcr0();
   const uint64_t avxState = 0x6;          // XMM (bit 1) and YMM (bit 2)
   const uint64_t avx512State = 0xE0;      // opmask, ZMM_Hi256, Hi16_ZMM (bits 5-7)
-  uint64_t avxFamily = ARROWHEAD_CPU_AVX | ARROWHEAD_CPU_AVX2 | ARROWHEAD_CPU_FMA | ARROWHEAD_CPU_F16C;
+  uint64_t avxFamily = ARROWHEAD_CPU_AVX | ARROWHEAD_CPU_AVX2 | ARROWHEAD_CPU_FMA | ARROWHEAD_CPU_F16C | ARROWHEAD_CPU_AVXVNNI;
   uint64_t avx512Family = ARROWHEAD_CPU_AVX512F | ARROWHEAD_CPU_AVX512BW | ARROWHEAD_CPU_AVX512VL |
                           ARROWHEAD_CPU_AVX512DQ | ARROWHEAD_CPU_AVX512CD | ARROWHEAD_CPU_AVX512VNNI |
                           ARROWHEAD_CPU_AVX512BF16;

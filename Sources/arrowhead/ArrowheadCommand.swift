@@ -17,6 +17,7 @@ struct ArrowheadCommand: ParsableCommand {
     version: arrowheadVersion,
     subcommands: [
       Probe.self, Bench.self, Quantize.self, Dequantize.self, Inspect.self, Optimize.self, Index.self,
+      Tokenize.self, Embed.self,
     ]
   )
 }

@@ -6,14 +6,14 @@ import Foundation
 /// `arrowhead bench`: the backends side by side on one operation, best/median of repeats.
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Benchmark backends side by side (gemm, gemv, dot, distances).",
+    abstract: "Benchmark backends side by side (gemm, gemv, dot, distances, qgemm), or the tokenizer.",
     discussion: """
       Every repeat runs each backend once in turn, so a noisy neighbour slows them alike.
       Rows marked 'dispatched' go through Engine's checked API with the automatic choice.
       GFLOP/s uses the best sample; '% peak' divides by the measured single-core peak of
       the best SIMD variant times the thread count.
       """,
-    subcommands: [BenchGemm.self, BenchGemv.self, BenchDot.self, BenchDistances.self]
+    subcommands: [BenchGemm.self, BenchGemv.self, BenchDot.self, BenchDistances.self, BenchTokenize.self, BenchQGemm.self]
   )
 }
 
@@ -46,7 +46,7 @@ struct BenchOptions: ParsableArguments {
 
   func validate() throws {
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
-    if repeats < 1 { throw ValidationError("--repeats must be ≥ 1") }
+    try require(repeats, in: Limits.repeats, "--repeats")
     guard let parsed = BenchClock(rawValue: clock) else { throw ValidationError("--clock must be wall or thread") }
     if parsed == .thread && (threads ?? 1) != 1 {
       throw ValidationError("--clock thread measures one thread only: use it with --threads 1")
@@ -212,6 +212,25 @@ struct BenchGemm: ParsableCommand {
 
   @OptionGroup var options: BenchOptions
 
+  func validate() throws {
+    for (m, n, k) in try problems() {
+      try require(m, in: 1...(1 << 20), "each of --sizes")
+      try requireElements([m, k], "gemm \(m)×\(n)×\(k) (A)")
+      try requireElements([k, n], "gemm \(m)×\(n)×\(k) (B)")
+      try requireElements([m, n], "gemm \(m)×\(n)×\(k) (C)")
+    }
+  }
+
+  func problems() throws -> [(Int, Int, Int)] {
+    if let shape {
+      let parts = try parseSizes(shape, name: "shape")
+      guard parts.count == 3 else { throw ValidationError("--shape must be m,n,k") }
+      for part in parts { try require(part, in: 1...(1 << 20), "each of --shape m,n,k") }
+      return [(parts[0], parts[1], parts[2])]
+    }
+    return try parseSizes(sizes, name: "sizes").map { ($0, $0, $0) }
+  }
+
   func run() throws {
     let (engine, backends) = try options.resolve()
     let peak = measuredPeakGFLOPS(cpu: engine.cpu)
@@ -270,6 +289,10 @@ struct BenchGemv: ParsableCommand {
   @Option(help: "Comma-separated square sizes n.")
   var sizes: String = "256,1024,4096"
 
+  func validate() throws {
+    for n in try parseSizes(sizes, name: "sizes") { try require(n, in: 1...(1 << 14), "each of --sizes", why: "an n×n matrix of n ≤ 16384 is 1 GiB") }
+  }
+
   @Flag(help: "Use Aᵀ·x.")
   var transposed = false
 
@@ -320,6 +343,10 @@ struct BenchDot: ParsableCommand {
 
   @Option(help: "Comma-separated vector lengths.")
   var sizes: String = "256,4096,65536"
+
+  func validate() throws {
+    for n in try parseSizes(sizes, name: "sizes") { try require(n, in: 1...Limits.benchElements, "each of --sizes") }
+  }
 
   @OptionGroup var options: BenchOptions
 
@@ -386,6 +413,8 @@ struct BenchDistances: ParsableCommand {
 
   func validate() throws {
     guard queries >= 1, base >= 1, dimension >= 1 else { throw ValidationError("--queries, --base and --dimension must be ≥ 1") }
+    try requireElements([queries, base], "the --queries × --base distance matrix")
+    try requireElements([queries + base, dimension], "the vectors (--queries + --base) × --dimension")
     guard Metric(rawValue: metric) != nil else { throw ValidationError("--metric must be l2, ip or cosine") }
   }
 

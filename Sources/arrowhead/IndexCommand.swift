@@ -1,6 +1,7 @@
 import ArgumentParser
 import Arrowhead
 import ArrowheadIO
+import ArrowheadEncoder
 import ArrowheadSearch
 import Foundation
 
@@ -15,6 +16,9 @@ struct Index: ParsableCommand {
         arrowhead index build --input base.npy --type hnsw --metric cosine -o glove.ahi
         arrowhead index search --index glove.ahi --queries q.npy -k 10
         arrowhead index eval --index glove.ahi --queries q.npy --ground-truth gt.npy --ef-search 32,64,128
+      Texts (embedded with a sentence-transformers model; the texts are kept in INDEX.texts.jsonl):
+        arrowhead index build --model all-MiniLM-L6-v2 --text texts.txt -o texts.ahi
+        arrowhead index search --index texts.ahi --model all-MiniLM-L6-v2 --text "a query" -k 5
       """,
     subcommands: [IndexBuild.self, IndexSearch.self, IndexEval.self]
   )
@@ -104,13 +108,18 @@ struct IndexBuild: ParsableCommand {
     commandName: "build", abstract: "Build an index from a vector file and save it.")
 
   @Option(name: .long, help: "Base vectors (.npy, .fvecs, .bvecs).")
-  var input: String
+  var input: String?
+
+  @Option(name: .long, help: "Instead of --input: a text file (one text per line) to embed with --model.")
+  var text: String?
+
+  @OptionGroup var encoderOptions: EncoderOptions
 
   @Option(name: .long, help: "Index type: flat (exact) or hnsw.")
   var type: IndexType = .hnsw
 
-  @Option(name: .long, help: "Metric: l2 (squared Euclidean), ip (inner product) or cosine.")
-  var metric: Metric = .squaredL2
+  @Option(name: .long, help: "Metric: l2 (squared Euclidean), ip (inner product) or cosine (default: l2; cosine with --text).")
+  var metric: Metric?
 
   @Option(name: .long, help: "Vector storage: f32, int8 (SQ8) or int4 (SQ4).")
   var storage: StorageOption = .f32
@@ -118,17 +127,22 @@ struct IndexBuild: ParsableCommand {
   @Flag(name: .long, help: "With int8/int4 storage, keep float32 copies for exact re-ranking.")
   var rerank = false
 
-  @Option(name: .customShort("M"), help: "HNSW links per node (2·M on layer 0).")
-  var m: Int = 16
+  @Option(name: .customShort("M"), help: "HNSW links per node (2·M on layer 0; default 16).")
+  var mOption: Int?
 
-  @Option(name: .long, help: "HNSW candidate list size while building.")
-  var efConstruction: Int = 200
+  @Option(name: .customLong("ef-construction"), help: "HNSW candidate list size while building (default 200).")
+  var efConstructionOption: Int?
 
-  @Option(name: .long, help: "HNSW default candidate list size for searches (stored in the index).")
-  var efSearch: Int = 64
+  @Option(name: .customLong("ef-search"), help: "HNSW default candidate list size for searches, stored in the index (default 64).")
+  var efSearchOption: Int?
 
-  @Option(name: .long, help: "Seed of the HNSW level generator (the build is deterministic for a seed on 1 thread).")
-  var seed: UInt64 = 42
+  @Option(name: .customLong("seed"), help: "Seed of the HNSW level generator (default 42; the build is deterministic for a seed on 1 thread).")
+  var seedOption: UInt64?
+
+  var m: Int { mOption ?? 16 }
+  var efConstruction: Int { efConstructionOption ?? 200 }
+  var efSearch: Int { efSearchOption ?? 64 }
+  var seed: UInt64 { seedOption ?? 42 }
 
   @Option(name: .long, help: "Build threads (default: ARROWHEAD_THREADS or all cores).")
   var threads: Int?
@@ -148,6 +162,15 @@ struct IndexBuild: ParsableCommand {
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
     if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1") }
     if rerank && storage == .f32 { throw ValidationError("--rerank applies to --storage int8 or int4") }
+    if type == .flat {
+      for (given, option) in [(mOption != nil, "-M"), (efConstructionOption != nil, "--ef-construction"),
+                              (efSearchOption != nil, "--ef-search"), (seedOption != nil, "--seed")] {
+        try requireApplicable(given, option, needs: "--type hnsw")
+      }
+    }
+    if (input == nil) == (text == nil) { throw ValidationError("give either --input (vectors) or --text (texts to embed)") }
+    if text != nil && encoderOptions.model == nil { throw ValidationError("--text needs --model") }
+    try requireDistinctOutput(output, from: [input, text])
   }
 
   struct Report: Codable {
@@ -173,9 +196,17 @@ struct IndexBuild: ParsableCommand {
   func run() throws {
     let engine = try commandEngine(threads: threads)
     let threadCount = engine.effectiveThreads
-    var matrix = try readVectors(input, what: "input")
+    let baseline = AtomicFile.baseline(of: output)
+    let metric = self.metric ?? (text == nil ? .squaredL2 : .cosine)
+    var catalog: TextCatalog?
+    var matrix: VectorMatrix<Float>
+    if let text {
+      (matrix, catalog) = try embedTexts(text, engine: engine)
+    } else {
+      matrix = try readVectors(input ?? "", what: "input")
+    }
     if let limit, limit < matrix.rows { matrix = matrix.prefix(rows: limit) }
-    guard matrix.rows > 0 else { throw CommandFailure("'\(input)' holds no vectors") }
+    guard matrix.rows > 0 else { throw CommandFailure("'\(input ?? "")' holds no vectors") }
     let vectorStorage = VectorStorage(storage.encoding, keepsFloat32ForReranking: rerank)
     let index: any VectorIndex
     let watch = Stopwatch()
@@ -203,7 +234,8 @@ struct IndexBuild: ParsableCommand {
     let seconds = watch.seconds
     let cpuSeconds = processCPUSeconds() - cpuStart
     do {
-      try index.save(to: output, metadata: IndexFile.Metadata(buildSeconds: seconds, buildThreads: threadCount))
+      try IndexFile.save(index, to: output, metadata: IndexFile.Metadata(buildSeconds: seconds, buildThreads: threadCount), since: baseline)
+      try catalog?.write(to: TextCatalog.path(forIndex: output))
     } catch {
       throw CommandFailure("\(error)")
     }

@@ -47,8 +47,14 @@ struct IndexEval: ParsableCommand {
   func validate() throws {
     _ = try parseList(threadCounts, option: "--thread-counts")
     if let efSearch { _ = try parseList(efSearch, option: "--ef-search") }
-    if `repeat` < 1 { throw ValidationError("--repeat must be ≥ 1") }
+    try require(`repeat`, in: Limits.repeats, "--repeat")
     if let rerank, rerank < 0 { throw ValidationError("--rerank must be ≥ 0") }
+    if let rerank, rerank > 0, rerank < 100 {
+      throw ValidationError("--rerank \(rerank) is smaller than 100, the k of the recall@100 search: re-ranking returns the best k of the re-scored candidates (use ≥ 100, or 0 for none)")
+    }
+    if groundTruth != nil && base != nil {
+      throw ValidationError("--ground-truth and --base are exclusive (--base computes the ground truth)")
+    }
   }
 
   struct Row: Codable {
@@ -92,6 +98,7 @@ struct IndexEval: ParsableCommand {
     let loaded = try loadIndex(index, engine: engine, mode: load)
     let loadSeconds = loadWatch.seconds
     let target = loaded.index
+    try requireApplicable(target, efSearch: efSearch != nil, rerank: rerank != nil, path: index)
     let matrix = try readVectors(queries, what: "queries")
     guard matrix.rows > 0 else { throw CommandFailure("'\(queries)' holds no queries") }
     guard matrix.columns == target.dimension else {
@@ -185,13 +192,23 @@ struct IndexEval: ParsableCommand {
       guard matrix.rows == count else {
         throw CommandFailure("ground truth '\(groundTruth)' has \(matrix.rows) rows for \(count) queries")
       }
+      guard matrix.columns >= 1 else { throw CommandFailure("ground truth '\(groundTruth)' holds no ids") }
       let elements = matrix.elements
-      return ((0..<count).map { q in elements[q * matrix.columns..<(q + 1) * matrix.columns].map { Int($0) } }, groundTruth)
+      // Every id must be one the index holds (−1 pads rows with fewer neighbours): ids
+      // from another base, or an off-by-one, would otherwise read as recall 0.
+      for (position, id) in elements.enumerated() where id != -1 && (id < 0 || !target.contains(Int(id))) {
+        throw CommandFailure(
+          "ground truth '\(groundTruth)' row \(position / matrix.columns), column \(position % matrix.columns) holds id \(id), which the index does not hold (\(target.count) live vectors); was it computed for another base?")
+      }
+      return ((0..<count).map { q in elements[q * matrix.columns..<(q + 1) * matrix.columns].filter { $0 != -1 }.map { Int($0) } }, groundTruth)
     }
     let flat = try FlatIndex(dimension: target.dimension, metric: target.metric, engine: engine)
     let source: String
     if let base {
       let matrix = try readVectors(base, what: "base")
+      guard matrix.columns == target.dimension else {
+        throw CommandFailure("base '\(base)' has dimension \(matrix.columns), the index has \(target.dimension)")
+      }
       try matrix.withUnsafeBufferPointer { (rows) throws(SearchError) in _ = try flat.add(rows, ids: nil) }
       source = "exact over \(base)"
     } else {

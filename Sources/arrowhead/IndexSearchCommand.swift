@@ -12,7 +12,12 @@ struct IndexSearch: ParsableCommand {
   var index: String
 
   @Option(name: .long, help: "Query vectors (.npy, .fvecs, .bvecs).")
-  var queries: String
+  var queries: String?
+
+  @Option(name: .long, help: "Instead of --queries: a query text, embedded with --model (repeat for several); prints the nearest texts.")
+  var text: [String] = []
+
+  @OptionGroup var encoderOptions: EncoderOptions
 
   @Option(name: .short, help: "Neighbours per query.")
   var k: Int = 10
@@ -41,7 +46,13 @@ struct IndexSearch: ParsableCommand {
     if k < 1 { throw ValidationError("-k must be ≥ 1, got \(k)") }
     if let efSearch, efSearch < 1 { throw ValidationError("--ef-search must be ≥ 1") }
     if let rerank, rerank < 0 { throw ValidationError("--rerank must be ≥ 0") }
+    if let rerank, rerank > 0, rerank < k {
+      throw ValidationError("--rerank \(rerank) is smaller than -k \(k): re-ranking returns the best k of the re-scored candidates, so it needs at least k (or 0 for none)")
+    }
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+    if (queries == nil) == text.isEmpty { throw ValidationError("give either --queries (vectors) or --text (query texts)") }
+    if !text.isEmpty && encoderOptions.model == nil { throw ValidationError("--text needs --model") }
+    if let output { try requireDistinctOutput(output, option: "--output", from: [index, queries]) }
   }
 
   struct Report: Codable {
@@ -56,9 +67,11 @@ struct IndexSearch: ParsableCommand {
   func run() throws {
     let engine = try commandEngine(threads: threads)
     let loaded = try loadIndex(index, engine: engine, mode: load)
-    let matrix = try readVectors(queries, what: "queries")
+    try requireApplicable(loaded.index, efSearch: efSearch != nil, rerank: rerank != nil, path: index)
+    if !text.isEmpty { return try searchTexts(loaded, engine: engine) }
+    let matrix = try readVectors(queries ?? "", what: "queries")
     guard matrix.columns == loaded.index.dimension || matrix.rows == 0 else {
-      throw CommandFailure("queries '\(queries)' have dimension \(matrix.columns), the index has \(loaded.index.dimension)")
+      throw CommandFailure("queries '\(queries ?? "")' have dimension \(matrix.columns), the index has \(loaded.index.dimension)")
     }
     let parameters = SearchParameters(efSearch: efSearch, rerankCandidates: rerank, threads: engine.effectiveThreads)
     let watch = Stopwatch()
@@ -105,5 +118,16 @@ struct IndexSearch: ParsableCommand {
         print("\(results.count) queries in \(formatted(seconds, decimals: 3)) s (\(formatted(report.queriesPerSecond, decimals: 0)) queries/s, \(engine.effectiveThreads) thread(s))")
       }
     }
+  }
+}
+
+/// Refuses `--ef-search` for a flat index and `--rerank` for an index without re-ranking
+/// copies: both would be silently ignored.
+func requireApplicable(_ index: any VectorIndex, efSearch: Bool, rerank: Bool, path: String) throws {
+  if efSearch && !(index is HNSWIndex) {
+    throw CommandFailure("--ef-search applies only to an HNSW index; '\(path)' is a flat index (exact: nothing to tune)")
+  }
+  if rerank && !(index.storage.isQuantized && index.storage.keepsFloat32ForReranking) {
+    throw CommandFailure("--rerank applies only to an index built with --storage int8/int4 and --rerank; '\(path)' has \(index.storage) storage")
   }
 }

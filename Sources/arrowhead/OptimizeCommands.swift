@@ -118,7 +118,7 @@ struct OptimizeEval: ParsableCommand {
 
   func validate() throws {
     if symmetric && zeroPoint { throw ValidationError("--symmetric and --zero-point are exclusive") }
-    if `repeat` < 1 { throw ValidationError("--repeat must be ≥ 1") }
+    try require(`repeat`, in: Limits.repeats, "--repeat")
     _ = try optimizerSettings(set)
   }
 

@@ -83,7 +83,11 @@ struct OptimizeThermo: ParsableCommand {
   func validate() throws {
     if groups < 1 || samples < groups || timesteps < groups { throw ValidationError("need samples ≥ timesteps ≥ groups ≥ 1") }
     if oracleIterations < 1 { throw ValidationError("--oracle-iterations must be ≥ 1") }
-    if `repeat` < 1 { throw ValidationError("--repeat must be ≥ 1") }
+    try require(`repeat`, in: Limits.repeats, "--repeat")
+    try require(samples, in: Limits.samples, "--samples")
+    try require(timesteps, in: 1...TimeGrouping.maximumTimesteps, "--timesteps")
+    try require(iterations, in: Limits.iterations, "--iterations")
+    try require(oracleIterations, in: Limits.iterations, "--oracle-iterations")
     if threads < 1 { throw ValidationError("--threads must be ≥ 1") }
   }
 

@@ -42,77 +42,9 @@ struct Probe: ParsableCommand {
   }
 }
 
-/// The probe's findings (also its JSON form).
-struct ProbeReport: Codable {
-  struct Cpu: Codable {
-    var vendor: String, model: String, architecture: String
-    var family: Int, modelNumber: Int, stepping: Int
-    var logicalCores: Int
-    var l1DataBytes: Int, l2Bytes: Int, l3Bytes: Int
-    var features: [String: Bool]
-    var featuresDisabledByOS: [String]
-  }
-  struct BackendEntry: Codable {
-    var name: String, compiledISA: String, runnable: Bool, missingFeatures: [String]
-    var accelerates: [String], details: [String: String]
-  }
-  struct Choice: Codable {
-    var operation: String, family: String, size: String, backend: String, reason: String
-    /// forced, only, static, measured or cached.
-    var source: String
-    /// The calibration problems, in words.
-    var problems: String
-    /// Measured seconds per call of each candidate, fastest first.
-    var candidates: [Candidate]
-  }
-  struct Candidate: Codable {
-    var backend: String, secondsPerCall: Double
-  }
-  struct Dispatch: Codable {
-    var mode: String, cache: String, calibrationSeconds: Double
-  }
-  var version: String
-  var cpu: Cpu
-  var threads: Int
-  var threadsVariable: String?
-  var forcedBackend: String?
-  var openBLAS: [String: String]?
-  var backends: [BackendEntry]
-  var dispatchMode: Dispatch
-  var dispatch: [Choice]
-  var measurements: [ProbeBench.Measurement]?
-
-  init(engine: Engine) {
-    let info = engine.cpu
-    let relevant = CPUFeature.allCases.filter { info.architecture == .arm64 ? !$0.isX86 : $0.isX86 }
-    cpu = Cpu(
-      vendor: info.vendor, model: info.model, architecture: info.architecture.rawValue,
-      family: info.family, modelNumber: info.modelNumber, stepping: info.stepping, logicalCores: info.logicalCores,
-      l1DataBytes: info.caches.l1Data, l2Bytes: info.caches.l2, l3Bytes: info.caches.l3,
-      features: Dictionary(uniqueKeysWithValues: relevant.map { ($0.rawValue, info.features.contains($0)) }),
-      featuresDisabledByOS: info.featuresDisabledByOS.sorted().map(\.rawValue))
-    version = ArrowheadVersion.string
-    threads = engine.threads
-    let environment = ProcessInfo.processInfo.environment
-    threadsVariable = environment[ThreadPolicy.environmentVariable]
-    forcedBackend = engine.forcedBackend
-    openBLAS = openBLASInfo
-    backends = engine.registry.backends.map { backend in
-      BackendEntry(
-        name: backend.name, compiledISA: backend.compiledISA, runnable: backend.isRunnable(on: info),
-        missingFeatures: info.missing(backend.requiredFeatures).map(\.rawValue),
-        accelerates: backend.acceleratedOperations.map(\.name), details: backend.details)
-    }
-    let plan = engine.plan
-    dispatchMode = Dispatch(mode: plan.mode.rawValue, cache: plan.cache.description, calibrationSeconds: plan.calibrationSeconds)
-    dispatch = plan.decisions.map { decision in
-      Choice(
-        operation: decision.operation.name, family: decision.operation.family.description, size: decision.shape.rawValue,
-        backend: decision.backend, reason: decision.reason, source: decision.source.rawValue, problems: decision.problems,
-        candidates: decision.measurements.map { Candidate(backend: $0.backend, secondsPerCall: $0.secondsPerCall) })
-    }
-  }
-
+/// The text form of the probe's findings (`ProbeReport` lives in the Arrowhead module, so
+/// that the C ABI and the Python package return the same report as `probe --json`).
+extension ProbeReport {
   func text() -> String {
     var out = "Arrowhead \(version) — hardware probe\n\n"
     out += "CPU\n"
@@ -129,7 +61,7 @@ struct ProbeReport: Codable {
     if let openBLAS {
       out += "\nOpenBLAS\n"
       out += "  version      \(openBLAS["version"] ?? "?") — \(openBLAS["config"] ?? "")\n"
-      out += "  core         \(openBLAS["coreName"] ?? "?") kernels, \(openBLAS["parallel"] ?? "?"), \(openBLAS["threads"] ?? "?") threads\n"
+      out += "  core         \(openBLAS["coreName"] ?? "?") kernels, \(openBLAS["parallel"] ?? "?"); set to the engine's thread count per call\n"
     } else {
       out += "\nOpenBLAS\n  not compiled in (package trait `OpenBLAS` disabled)\n"
     }
@@ -183,9 +115,7 @@ struct ProbeReport: Codable {
 
 /// Short measurements of each operation on each runnable backend for `probe --bench`.
 enum ProbeBench {
-  struct Measurement: Codable {
-    var operation: String, shape: String, backend: String, throughput: Double, unit: String
-  }
+  typealias Measurement = ProbeReport.Measurement
 
   static func run(engine: Engine) -> [Measurement] {
     var generator = SeededGenerator(seed: 1)

@@ -26,8 +26,8 @@ struct SchemeOptions: ParsableArguments {
   @Option(name: .long, help: "Bits per weight code: 2, 3, 4 or 8.")
   var bits = 4
 
-  @Option(name: .long, help: "Weights per group along the input dimension (8…8192; the last group of a row may be shorter).")
-  var group = 64
+  @Option(name: .long, help: "Weights per group along the input dimension (8…8192, default 64; the last group of a row may be shorter).")
+  var group: Int?
 
   @Flag(name: .customLong("per-channel"), help: "One scale per output channel (row) instead of groups.")
   var perChannel = false
@@ -44,11 +44,12 @@ struct SchemeOptions: ParsableArguments {
   func validate() throws {
     if perChannel && perTensor { throw ValidationError("--per-channel and --per-tensor are exclusive") }
     if symmetric && zeroPoint { throw ValidationError("--symmetric and --zero-point are exclusive") }
+    try requireApplicable(group != nil && (perChannel || perTensor), "--group", needs: "groups (not with --per-channel or --per-tensor)")
     _ = try scheme()
   }
 
   func scheme() throws -> QuantizationScheme {
-    let granularity: QuantizationGranularity = perTensor ? .perTensor : (perChannel ? .perChannel : .perGroup(group))
+    let granularity: QuantizationGranularity = perTensor ? .perTensor : (perChannel ? .perChannel : .perGroup(group ?? 64))
     let mode: QuantizationMode = symmetric ? .symmetric : (zeroPoint ? .zeroPoint : .floatMinimum)
     do {
       return try QuantizationScheme(bits: bits, granularity: granularity, mode: mode)
@@ -76,8 +77,8 @@ struct QuantizeModel: ParsableCommand {
   @Option(name: .long, help: "Average stored bits per weight over quantized tensors (parameters included); widths chosen per tensor by sensitivity.")
   var budget: Double?
 
-  @Option(name: .customLong("budget-bits"), parsing: .upToNextOption, help: "Widths the budget may choose from.")
-  var budgetBits: [Int] = [2, 4, 8]
+  @Option(name: .customLong("budget-bits"), parsing: .upToNextOption, help: "Widths the budget may choose from (default 2 4 8; needs --budget).")
+  var budgetBits: [Int] = []
 
   @Option(name: .long, parsing: .upToNextOption, help: "Glob patterns of tensors kept in floating point (case-insensitive; * and ?). Adds to the defaults.")
   var keep: [String] = []
@@ -100,20 +101,20 @@ struct QuantizeModel: ParsableCommand {
   @Option(name: .long, help: "Calibration statistics (JSON Lines: layer, timestep, samples or min/max/percentiles).")
   var calibration: String?
 
-  @Option(name: .long, help: "Timesteps T (default: the largest calibrated timestep + 1).")
+  @Option(name: .long, help: "Timesteps T (default: the largest calibrated timestep + 1; at most 1048576; needs --calibration).")
   var timesteps: Int?
 
-  @Option(name: .customLong("activation-bits"), help: "Activation code width.")
-  var activationBits = 8
+  @Option(name: .customLong("activation-bits"), help: "Activation code width (default 8; needs --calibration).")
+  var activationBits: Int?
 
-  @Option(name: .customLong("activation-range"), help: "minmax or percentile:P (e.g. percentile:99.9).")
-  var activationRange = "minmax"
+  @Option(name: .customLong("activation-range"), help: "minmax (default) or percentile:P with 50 < P ≤ 100, e.g. percentile:99.9 (needs --calibration).")
+  var activationRange: String?
 
-  @Option(name: .long, help: "Boundary smoothing of activation parameters: none, linear, cubic or sigmoid.")
-  var smoothing = "none"
+  @Option(name: .long, help: "Boundary smoothing of activation parameters: none (default), linear, cubic or sigmoid (needs --calibration).")
+  var smoothing: String?
 
-  @Option(name: .customLong("smoothing-window"), help: "Timesteps blended on each side of a time-group boundary.")
-  var smoothingWindow = 2
+  @Option(name: .customLong("smoothing-window"), help: "Timesteps blended on each side of a time-group boundary (default 2; needs --smoothing).")
+  var smoothingWindow: Int?
 
   @OptionGroup var optimizerOptions: OptimizerOptions
 
@@ -134,11 +135,31 @@ struct QuantizeModel: ParsableCommand {
     }
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
     if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of bits per weight") }
+    // Options that would have no effect are refused rather than silently ignored.
+    try requireApplicable(budget == nil && !budgetBits.isEmpty, "--budget-bits", needs: "--budget")
+    try requireApplicable(noFallback && !fallbackThresholds.isEmpty, "--fallback-threshold", needs: "the fall-back (not with --no-fallback)")
+    for (given, option) in [
+      (timesteps != nil, "--timesteps"), (activationBits != nil, "--activation-bits"), (activationRange != nil, "--activation-range"),
+      (smoothing != nil, "--smoothing"),
+    ] {
+      try requireApplicable(given && calibration == nil, option, needs: "--calibration and --time-groups")
+    }
+    try requireApplicable(smoothingWindow != nil && (smoothing ?? "none") == "none", "--smoothing-window", needs: "--smoothing linear, cubic or sigmoid")
+    for width in budgetBits where !QuantizationScheme.supportedBits.contains(width) {
+      throw ValidationError("--budget-bits: \(width) is not a supported width (\(QuantizationScheme.supportedBits.map(String.init).joined(separator: ", ")))")
+    }
+    if let timesteps { try require(timesteps, in: 1...TimeGrouping.maximumTimesteps, "--timesteps") }
+    if let timeGroups { try require(timeGroups, in: 1...TimeGrouping.maximumTimesteps, "--time-groups") }
+    if let activationBits, !QuantizationScheme.supportedBits.contains(activationBits) {
+      throw ValidationError("--activation-bits must be one of \(QuantizationScheme.supportedBits.map(String.init).joined(separator: ", ")), got \(activationBits)")
+    }
+    if let smoothingWindow, smoothingWindow < 1 { throw ValidationError("--smoothing-window must be ≥ 1") }
     _ = try fallbackPolicy()
     _ = try rangeEstimator()
-    if !["none", "linear", "cubic", "sigmoid"].contains(smoothing) {
+    if !["none", "linear", "cubic", "sigmoid"].contains(smoothing ?? "none") {
       throw ValidationError("--smoothing must be none, linear, cubic or sigmoid")
     }
+    try requireDistinctOutput(output, from: [input, calibration])
   }
 
   func fallbackPolicy() throws -> FallbackPolicy? {
@@ -159,11 +180,13 @@ struct QuantizeModel: ParsableCommand {
   }
 
   func rangeEstimator() throws -> ActivationRangeEstimator {
-    if activationRange == "minmax" { return .minMax }
-    if activationRange.hasPrefix("percentile:"), let p = Double(activationRange.dropFirst("percentile:".count)) {
+    let range = activationRange ?? "minmax"
+    if range == "minmax" { return .minMax }
+    if range.hasPrefix("percentile:"), let p = Double(range.dropFirst("percentile:".count)) {
+      guard p > 50 && p <= 100 else { throw ValidationError("--activation-range percentile:P needs 50 < P ≤ 100, got \(p)") }
       return .percentile(p)
     }
-    throw ValidationError("--activation-range must be minmax or percentile:P, got '\(activationRange)'")
+    throw ValidationError("--activation-range must be minmax or percentile:P, got '\(range)'")
   }
 
   func timeAwareInput() throws -> TimeAwareInput? {
@@ -174,10 +197,10 @@ struct QuantizeModel: ParsableCommand {
         throw ValidationError("\(calibration) holds no calibration records")
       }
       let grouping = try TimeGrouping(timesteps: timesteps ?? last + 1, groups: groups)
-      let curve = SmoothingCurve(rawValue: smoothing)
+      let curve = SmoothingCurve(rawValue: smoothing ?? "none")
       let configuration = try TimeAwareConfiguration(
-        grouping: grouping, bits: activationBits, estimator: try rangeEstimator(),
-        smoothing: try curve.map { (curve) throws(QuantizationError) in try BoundarySmoothing(curve: curve, window: smoothingWindow) })
+        grouping: grouping, bits: activationBits ?? 8, estimator: try rangeEstimator(),
+        smoothing: try curve.map { (curve) throws(QuantizationError) in try BoundarySmoothing(curve: curve, window: smoothingWindow ?? 2) })
       return TimeAwareInput(calibration: set, configuration: configuration)
     } catch let error as QuantizationError {
       throw CommandFailure(error.description)
@@ -188,7 +211,7 @@ struct QuantizeModel: ParsableCommand {
     let engine = try commandEngine(threads: threads)
     let selection = TensorSelection(keepPatterns: (noDefaultKeep ? [] : TensorSelection.defaultKeepPatterns) + keep)
     var options = ModelQuantizationOptions(
-      scheme: try schemeOptions.scheme(), selection: selection, budget: budget, budgetWidths: budgetBits,
+      scheme: try schemeOptions.scheme(), selection: selection, budget: budget, budgetWidths: budgetBits.isEmpty ? [2, 4, 8] : budgetBits,
       fallback: try fallbackPolicy(), nonFinite: allowNonFinite ? .keepFloat : .reject, timeAware: try timeAwareInput())
     try optimizerOptions.configure(&options, input: input, engine: engine)
     var bar: ProgressBar?
@@ -232,10 +255,14 @@ struct Dequantize: ParsableCommand {
   @Flag(name: .long, help: "Print the report as JSON.")
   var json = false
 
+  @Flag(name: .customLong("allow-non-finite"), help: "Write NaN/±∞ (or values that overflow --dtype, e.g. |x| ≥ 65520 in f16) instead of failing.")
+  var allowNonFinite = false
+
   func validate() throws {
     guard SafetensorsDType(rawValue: dtype.uppercased()).map({ [.f32, .f16, .bf16].contains($0) }) == true else {
       throw ValidationError("--dtype must be f32, f16 or bf16")
     }
+    try requireDistinctOutput(output, from: [input])
   }
 
   func run() throws {
@@ -244,7 +271,9 @@ struct Dequantize: ParsableCommand {
     var bar: ProgressBar?
     let report: ModelDequantizer.Report
     do {
-      report = try ModelDequantizer.dequantize(input: input, output: output, dtype: target, engine: engine) { progress in
+      report = try ModelDequantizer.dequantize(
+        input: input, output: output, dtype: target, allowNonFinite: allowNonFinite, engine: engine
+      ) { progress in
         guard !quiet else { return }
         if bar == nil { bar = ProgressBar(total: progress.total, label: "dequantize") }
         bar?.advance(note: progress.tensor)

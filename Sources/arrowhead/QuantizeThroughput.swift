@@ -50,6 +50,8 @@ struct QuantizeThroughput: ParsableCommand {
     guard rows >= 1, columns >= 1, repeats >= 1, threads >= 1 else {
       throw ValidationError("--rows, --columns, --repeats and --threads must be ≥ 1")
     }
+    try requireElements([rows, columns], "--rows × --columns")
+    try require(repeats, in: Limits.repeats, "--repeats")
   }
 
   func run() throws {

@@ -23,6 +23,7 @@ import Testing
       ("sse2", .sse2), ("sse4_2", .sse42), ("avx", .avx), ("avx2", .avx2), ("fma", .fma), ("f16c", .f16c),
       ("bmi2", .bmi2), ("avx512f", .avx512f), ("avx512bw", .avx512bw), ("avx512vl", .avx512vl),
       ("avx512dq", .avx512dq), ("avx512cd", .avx512cd), ("avx512_vnni", .avx512vnni), ("avx512_bf16", .avx512bf16),
+      ("avx_vnni", .avxvnni),
     ]
     let cpu = CPUInfo.current
     for (flag, feature) in mapping {

@@ -87,3 +87,18 @@ import Testing
     #expect(DispatchCache.directory(environment: [:]) == nil)
   }
 }
+
+/// The cache key holds only what does not change while a process runs: running kernels
+/// (OpenBLAS resets its thread count per call) must not change it, or every process would
+/// miss the cache.
+@Test func theCacheKeyIsStableAcrossKernelCalls() throws {
+  let runnable = BackendRegistry.builtIn.runnable()
+  let before = DispatchCache.key(runnable: runnable, cpu: .current, threads: 2)
+  for name in runnable.map(\.name) {
+    for threads in [1, 2] {
+      let engine = try Engine(registry: .builtIn, threads: threads, forcing: name)
+      _ = try engine.multiply(try Matrix(rows: 64, columns: 64, repeating: 1), try Matrix(rows: 64, columns: 64, repeating: 2))
+    }
+  }
+  #expect(DispatchCache.key(runnable: runnable, cpu: .current, threads: 2) == before)
+}

@@ -20,3 +20,27 @@ import Testing
   let reference = try engine.forcing("reference")
   #expect(try reference.multiply(a, b) == c)
 }
+
+/// The README's third-party backend, verbatim: one kernel, the reference for the rest.
+struct MyBackend: Backend {
+  var name: String { "my-dot" }
+  var compiledISA: String { "portable" }
+  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    operation == .dot ? Preference(score: 60, reason: "my dot") : nil
+  }
+  func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var sum: Float = 0
+    for i in 0..<count { sum += x[i] * y[i] }
+    return sum
+  }
+}
+
+@Test func readmeThirdPartyBackendExampleRegistersAndRuns() throws {
+  var registry = BackendRegistry.builtIn
+  try registry.register(MyBackend())
+  let mine = try Engine(registry: registry)
+  #expect(try mine.dot([1, 2], [3, 4]) == 11)
+  let forced = try mine.forcing("my-dot")
+  #expect(forced.backend(for: .dot, .small).name == "my-dot")
+  #expect(try forced.multiply(try Matrix(rows: 1, columns: 1, elements: [2]), try Matrix(rows: 1, columns: 1, elements: [3])).elements == [6])
+}

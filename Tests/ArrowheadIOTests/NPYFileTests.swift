@@ -115,4 +115,61 @@ struct NPYFileTests {
       try NPYFile.readFloat32(missing)
     }
   }
+
+  /// A header built from `dict` (padded like numpy's) over four float32 values.
+  private func header(_ dict: String) throws -> String {
+    var text = dict
+    let total = (10 + text.utf8.count + 1 + 63) / 64 * 64
+    text += String(repeating: " ", count: total - 10 - text.utf8.count - 1) + "\n"
+    let length = text.utf8.count
+    let content: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)]
+      + Array(text.utf8) + bytes([1, 2, 3, 4] as [Float])
+    return try write(content, "h.npy")
+  }
+
+  @Test func aHeaderDictWithoutItsClosingBraceIsRefused() throws {
+    let path = try header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), ")
+    do throws(VectorFileError) {
+      _ = try NPYFile.readFloat32(path)
+      Issue.record("a header without its closing brace was accepted")
+    } catch {
+      guard case .badHeader(_, let reason) = error else { Issue.record("\(error)"); return }
+      #expect(reason.hasPrefix("missing '}' closing the header dict"), "\(reason)")
+    }
+  }
+
+  @Test func headerDictsAreParsedStrictly() throws {
+    // What numpy writes (single or double quotes, trailing comma or not) is read.
+    for dict in [
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
+      "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2, 2)}",
+      "{'shape': (2L, 2L), 'fortran_order': False, 'descr': '<f4'}",
+    ] {
+      let matrix = try NPYFile.readFloat32(try header(dict))
+      #expect(matrix.rows == 2 && matrix.columns == 2 && matrix.elements == [1, 2, 3, 4], "\(dict)")
+    }
+    // Anything else is a malformed header naming the problem.
+    let bad: [(String, String)] = [
+      ("'descr': '<f4', 'fortran_order': False, 'shape': (2, 2)}", "expected '{' opening the header dict"),
+      ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), } junk", "unexpected bytes after the header dict"),
+      ("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2, 2)}", "key 'descr' appears twice"),
+      ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'extra': 1}", "unknown key 'extra'"),
+      ("{'descr': '<f4', 'fortran_order': False}", "no 'shape' entry"),
+      ("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2, 2)}", "'fortran_order' must be True or False"),
+      ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2)}", "expected a non-negative dimension"),
+      ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2}", "expected ',' or ')' in the shape tuple"),
+      ("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999, 2)}", "expected a non-negative dimension (at most 18 digits)"),
+      ("{'descr: '<f4', 'fortran_order': False, 'shape': (2, 2)}", "expected ':' after"),
+    ]
+    for (dict, expected) in bad {
+      let path = try header(dict)
+      do throws(VectorFileError) {
+        _ = try NPYFile.readFloat32(path)
+        Issue.record("accepted \(dict)")
+      } catch {
+        guard case .badHeader(_, let reason) = error else { Issue.record("\(dict): \(error)"); continue }
+        #expect(reason.hasPrefix(expected), "\(dict): \(reason)")
+      }
+    }
+  }
 }

@@ -93,7 +93,7 @@ struct ModelPipelineTests {
       }
     }
     let inspection = try ModelInspector.inspect(output, original: input)
-    #expect(inspection.format == "arrowhead quantized v1")
+    #expect(inspection.format == "arrowhead quantized v2")
     let measured = try #require(inspection.sizeWeightedRelativeError)
     #expect(abs(measured - report.summary.sizeWeightedRelativeError) <= 1e-6 * max(1, measured))
     #expect(inspection.tensors.filter { $0.kind == "quantized" }.count == 4)

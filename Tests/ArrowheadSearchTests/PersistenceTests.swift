@@ -136,6 +136,34 @@ struct PersistenceTests {
     #expect(throws: IndexFileError.self) { try IndexFile.load(directory + "/missing.ahi") }
   }
 
+  /// Issue 15: every byte is covered. Flipping any single byte of a saved index (header,
+  /// section data, the zero padding between sections, the checksums themselves) makes the
+  /// load fail with a typed error in both load modes, and so does a byte appended.
+  @Test(arguments: [true, false])
+  func everyFlippedByteOfAnIndexFileIsDetected(memoryMap: Bool) throws {
+    let base = integerVectors(count: 40, dimension: 4, seed: 5)
+    let index = try HNSWIndex(dimension: 4, storage: VectorStorage(.int8, keepsFloat32ForReranking: true), parameters: HNSWParameters(m: 4))
+    try index.add(base, ids: (0..<40).map { 10 * $0 })
+    try index.remove(30)
+    let directory = temporaryDirectory()
+    let path = directory + "/small.ahi"
+    try index.save(to: path)
+    let good = readFile(path)
+    let options = IndexFile.LoadOptions(memoryMap: memoryMap)
+    var undetected: [Int] = []
+    for offset in 0..<good.count {
+      var bytes = good
+      bytes[offset] ^= 0x01
+      let target = directory + "/flip.ahi"
+      try AtomicFile.write(bytes, to: target)
+      if (try? IndexFile.load(target, options: options)) != nil { undetected.append(offset) }
+    }
+    #expect(undetected.isEmpty, "\(good.count)-byte file: flips not detected at \(undetected.prefix(20))")
+    let longer = directory + "/longer.ahi"
+    try AtomicFile.write(good + [0], to: longer)
+    #expect(throws: IndexFileError.self) { try IndexFile.load(longer, options: options) }
+  }
+
   /// A file whose checksums are valid but whose contents lie (a forged link) must fail
   /// the structural check instead of crashing a later search.
   @Test func forgedLinksAreRejected() throws {

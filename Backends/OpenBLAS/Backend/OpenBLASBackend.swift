@@ -26,7 +26,6 @@ public struct OpenBLASBackend: Backend {
       "version": Self.version,
       "config": Self.configuration,
       "coreName": Self.coreName,
-      "threads": String(openblas_get_num_threads()),
       "parallel": Self.parallelModel,
     ]
   }

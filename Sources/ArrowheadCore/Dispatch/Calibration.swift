@@ -29,6 +29,8 @@ final class CalibrationScratch {
   let bytes: UnsafeMutablePointer<UInt8>
   /// An output byte buffer.
   let outputBytes: UnsafeMutablePointer<UInt8>
+  /// Row indices for the batch kernels (64).
+  let rowIndices: UnsafeMutablePointer<UInt32>
   /// Floats per buffer.
   static let capacity = 1 << 18
 
@@ -39,6 +41,8 @@ final class CalibrationScratch {
     work = .allocate(capacity: Self.capacity)
     bytes = .allocate(capacity: Self.capacity)
     outputBytes = .allocate(capacity: Self.capacity)
+    rowIndices = .allocate(capacity: 64)
+    rowIndices.initialize(repeating: 0, count: 64)
     var generator = SeededGenerator(seed: 0x5EED)
     for i in 0..<Self.capacity {
       floats[i] = Float.random(in: -1..<1, using: &generator)
@@ -54,6 +58,7 @@ final class CalibrationScratch {
     for pointer in [floats, others, output, work] { pointer.deallocate() }
     bytes.deallocate()
     outputBytes.deallocate()
+    rowIndices.deallocate()
   }
 }
 
@@ -151,12 +156,12 @@ enum Calibration {
     case .searchCodes: searchCodeProblems(operation, shape, scratch)
     case .optimizer: optimizerProblems(operation, shape, scratch)
     case .linearAlgebra: linearAlgebraProblems(operation, shape, scratch)
+    case .quantizedMatmul: quantizedMatmulProblems(operation, shape, threads: threads, scratch)
     }
   }
 
   /// The problems of an entry in words, for reports.
-  static func problemDescription(_ operation: KernelOperation, _ shape: ShapeClass, threads: Int) -> String {
-    // Labels only: a tiny scratch is enough (nothing runs).
+  static func problemDescription(_ operation: KernelOperation, _ shape: ShapeClass) -> String {
     problemLabels[entryName(operation, shape)] ?? ""
   }
 

@@ -69,10 +69,14 @@ public struct DispatchPlan: Sendable {
     public var source: Source
     /// What was measured (empty unless `source` is `.measured` or `.cached`), fastest first.
     public var measurements: [Measurement]
-    /// The calibration problems measured, in words (e.g. "gemm 4×4×4, 16×16×16, …").
-    public var problems: String
     /// Position of the backend in the engine's runnable list.
     let backendIndex: Int
+
+    /// The calibration problems measured, in words (e.g. "gemm 4×4×4, 16×16×16, …"); empty
+    /// when nothing was measured. Built on demand (only reports need it).
+    public var problems: String {
+      measurements.isEmpty ? "" : Calibration.problemDescription(operation, shape)
+    }
   }
 
   /// What happened to the dispatch cache.
@@ -126,7 +130,7 @@ public struct DispatchPlan: Sendable {
           let what = preference?.reason ?? "reference code: the backend does not implement it"
           decisions.append(Decision(
             operation: operation, shape: shape, backend: runnable[forced].name,
-            reason: "forced by \(Engine.backendVariable) (\(what))", source: .forced, measurements: [], problems: "",
+            reason: "forced by \(Engine.backendVariable) (\(what))", source: .forced, measurements: [],
             backendIndex: forced))
           continue
         }
@@ -134,14 +138,14 @@ public struct DispatchPlan: Sendable {
         guard let best = staticWinner(candidates, runnable, operation, shape) else {
           decisions.append(Decision(
             operation: operation, shape: shape, backend: runnable[fallback].name,
-            reason: "no backend implements it: reference code", source: .only, measurements: [], problems: "",
+            reason: "no backend implements it: reference code", source: .only, measurements: [],
             backendIndex: fallback))
           continue
         }
         let preference = runnable[best].preference(for: operation, shape)
         decisions.append(Decision(
           operation: operation, shape: shape, backend: runnable[best].name, reason: preference?.reason ?? "",
-          source: candidates.count == 1 ? .only : .static, measurements: [], problems: "", backendIndex: best))
+          source: candidates.count == 1 ? .only : .static, measurements: [], backendIndex: best))
         if candidates.count > 1 { toMeasure.append((decisions.count - 1, candidates)) }
       }
     }
@@ -171,8 +175,7 @@ public struct DispatchPlan: Sendable {
       decisions[position] = Decision(
         operation: operation, shape: shape, backend: runnable[chosen].name, reason: reason,
         source: outcome.fromCache ? .cached : .measured,
-        measurements: measured.map { Measurement(backend: runnable[$0.0].name, secondsPerCall: $0.1) },
-        problems: Calibration.problemDescription(operation, shape, threads: threads), backendIndex: chosen)
+        measurements: measured.map { Measurement(backend: runnable[$0.0].name, secondsPerCall: $0.1) }, backendIndex: chosen)
     }
     return DispatchPlan(
       mode: mode, decisions: decisions, cache: outcome.cache, calibrationSeconds: outcome.seconds, fallbackIndex: fallback)

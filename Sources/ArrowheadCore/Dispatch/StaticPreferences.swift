@@ -50,6 +50,14 @@ public enum StaticPreferences {
     return Preference(score: score + level, reason: reason)
   }
 
+  /// A SIMD variant's preference for the quantized-matmul kernels, whose inner loops are C
+  /// kernels chosen by the CPU's integer dot-product instructions (`path` says which): the
+  /// ISA level orders them (an AVX-512 VNNI path beats AVX-VNNI and AVX2, which beat the
+  /// portable one).
+  public static func simdQuantizedMatmul(_ operation: KernelOperation, _ shape: ShapeClass, level: Int, path: String) -> Preference {
+    Preference(score: 40 + level, reason: path)
+  }
+
   /// OpenBLAS's preference, nil for the kernels it does not implement (the quantization,
   /// search-code and optimizer families; `indexOfMaxMagnitude`, whose NaN rule cblas does
   /// not follow; `squaredDistance`, which has no BLAS routine).

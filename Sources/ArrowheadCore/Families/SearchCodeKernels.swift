@@ -32,6 +32,34 @@ public protocol SearchCodeKernels {
   func sq4Decode(
     count: Int, packed: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
     _ out: UnsafeMutablePointer<Float>)
+
+  // Batches: one query against `rowCount` stored rows picked by `rows` (row r starts at
+  // `base + r·stride`), one call per visited graph node instead of one per neighbour.
+
+  /// out[i] = ‖query − row(rows[i])‖² over `dimension` Float32 values.
+  func squaredL2Rows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = query · row(rows[i]) over `dimension` Float32 values.
+  func dotRows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = `sq8SquaredL2` of the SQ8 row rows[i] (`stride` bytes apart).
+  func sq8SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = `sq8Dot` of the SQ8 row rows[i].
+  func sq8DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = `sq4SquaredL2` of the SQ4 row rows[i] (block-16 ordered `shifted`, `scales`).
+  func sq4SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = `sq4Dot` of the SQ4 row rows[i] (block-16 ordered `weights`).
+  func sq4DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
 }
 
 extension SearchCodeKernels {
@@ -59,6 +87,46 @@ extension SearchCodeKernels {
   ) {
     ReferenceKernels.sq4Decode(count: count, packed: packed, scales: scales, offsets: offsets, out)
   }
+  public func squaredL2Rows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = ReferenceKernels.squaredDistance(count: dimension, query, base + Int(rows[i]) * stride) }
+  }
+  public func dotRows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = ReferenceKernels.dot(count: dimension, query, base + Int(rows[i]) * stride) }
+  }
+  public func sq8SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount {
+      out[i] = ReferenceKernels.sq8SquaredL2(count: dimension, shifted: shifted, scales: scales, codes: codes + Int(rows[i]) * stride)
+    }
+  }
+  public func sq8DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = ReferenceKernels.sq8Dot(count: dimension, weights: weights, codes: codes + Int(rows[i]) * stride) }
+  }
+  public func sq4SquaredL2Rows(
+    dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount {
+      out[i] = ReferenceKernels.sq4SquaredL2(count: dimension, shifted: shifted, scales: scales, packed: packed + Int(rows[i]) * stride)
+    }
+  }
+  public func sq4DotRows(
+    dimension: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount { out[i] = ReferenceKernels.sq4Dot(count: dimension, weights: weights, packed: packed + Int(rows[i]) * stride) }
+  }
 }
 
 extension KernelOperation {
@@ -74,11 +142,24 @@ extension KernelOperation {
   public static let sq4Dot = KernelOperation(.searchCodes, 4, "sq4Dot")
   /// `SearchCodeKernels.sq4Decode`.
   public static let sq4Decode = KernelOperation(.searchCodes, 5, "sq4Decode")
+  /// `SearchCodeKernels.squaredL2Rows`.
+  public static let squaredL2Rows = KernelOperation(.searchCodes, 6, "squaredL2Rows")
+  /// `SearchCodeKernels.dotRows`.
+  public static let dotRows = KernelOperation(.searchCodes, 7, "dotRows")
+  /// `SearchCodeKernels.sq8SquaredL2Rows`.
+  public static let sq8SquaredL2Rows = KernelOperation(.searchCodes, 8, "sq8SquaredL2Rows")
+  /// `SearchCodeKernels.sq8DotRows`.
+  public static let sq8DotRows = KernelOperation(.searchCodes, 9, "sq8DotRows")
+  /// `SearchCodeKernels.sq4SquaredL2Rows`.
+  public static let sq4SquaredL2Rows = KernelOperation(.searchCodes, 10, "sq4SquaredL2Rows")
+  /// `SearchCodeKernels.sq4DotRows`.
+  public static let sq4DotRows = KernelOperation(.searchCodes, 11, "sq4DotRows")
 }
 
 extension KernelFamily {
   static let searchCodeOperations: [KernelOperation] = [
     .sq8SquaredL2, .sq8Dot, .sq8Decode, .sq4SquaredL2, .sq4Dot, .sq4Decode,
+    .squaredL2Rows, .dotRows, .sq8SquaredL2Rows, .sq8DotRows, .sq4SquaredL2Rows, .sq4DotRows,
   ]
 }
 
@@ -192,6 +273,43 @@ extension Calibration {
     case .sq4SquaredL2: return [CalibrationProblem(label: label) { _ = $0.sq4SquaredL2(count: d, shifted: query, scales: scales, packed: codes) }]
     case .sq4Dot: return [CalibrationProblem(label: label) { _ = $0.sq4Dot(count: d, weights: query, packed: codes) }]
     case .sq4Decode: return [CalibrationProblem(label: label) { $0.sq4Decode(count: d, packed: codes, scales: scales, offsets: offsets, out) }]
+    default: break
+    }
+    // Batches: 24 rows (a typical count of unvisited neighbours) picked at random from
+    // 4 096 (float rows: from the scratch's second buffer, which holds 2¹⁸ floats).
+    var generator = SeededGenerator(seed: 24)
+    let rowCount = 24, stride = d, floatRows = CalibrationScratch.capacity / d - 1
+    let rows = s.rowIndices
+    for i in 0..<rowCount { rows[i] = UInt32.random(in: 0..<UInt32(min(4096, floatRows)), using: &generator) }
+    let codeRows = min(4096, CalibrationScratch.capacity / stride - 1)
+    for i in 0..<rowCount { rows[i] %= UInt32(codeRows) }
+    let batch = "\(operation.name), \(rowCount) rows of \(d)"
+    let floatsBase = UnsafePointer(s.others)
+    switch operation {
+    case .squaredL2Rows:
+      return [CalibrationProblem(label: batch) {
+        $0.squaredL2Rows(dimension: d, query: query, base: floatsBase, stride: stride, rows: rows, rowCount: rowCount, out)
+      }]
+    case .dotRows:
+      return [CalibrationProblem(label: batch) {
+        $0.dotRows(dimension: d, query: query, base: floatsBase, stride: stride, rows: rows, rowCount: rowCount, out)
+      }]
+    case .sq8SquaredL2Rows:
+      return [CalibrationProblem(label: batch) {
+        $0.sq8SquaredL2Rows(dimension: d, shifted: query, scales: scales, codes: codes, stride: stride, rows: rows, rowCount: rowCount, out)
+      }]
+    case .sq8DotRows:
+      return [CalibrationProblem(label: batch) {
+        $0.sq8DotRows(dimension: d, weights: query, codes: codes, stride: stride, rows: rows, rowCount: rowCount, out)
+      }]
+    case .sq4SquaredL2Rows:
+      return [CalibrationProblem(label: batch) {
+        $0.sq4SquaredL2Rows(dimension: d, shifted: query, scales: scales, packed: codes, stride: stride / 2, rows: rows, rowCount: rowCount, out)
+      }]
+    case .sq4DotRows:
+      return [CalibrationProblem(label: batch) {
+        $0.sq4DotRows(dimension: d, weights: query, packed: codes, stride: stride / 2, rows: rows, rowCount: rowCount, out)
+      }]
     default: return []
     }
   }

@@ -71,3 +71,38 @@ private final class CRC32Tables: @unchecked Sendable {
     self.table = UnsafePointer(table)
   }
 }
+
+/// Checksums of safetensors content, as recorded by writers that keep them (the Arrowhead
+/// quantized format, version 2).
+///
+/// A tensor's checksum covers what a reader would take from it: CRC-32 of its name, a zero
+/// byte, its dtype, a zero byte, its shape as decimal numbers joined by `,`, a zero byte,
+/// then its data bytes. A renamed, re-typed or reshaped tensor therefore fails as surely as
+/// a flipped data byte. A metadata checksum covers the `__metadata__` entries (sorted by
+/// key, each `key \0 value \0`) except the one holding the checksums themselves.
+public enum SafetensorsChecksum {
+  /// The checksum of a tensor's description and bytes.
+  public static func tensor(name: String, dtype: SafetensorsDType, shape: [Int], bytes: UnsafeRawBufferPointer) -> UInt32 {
+    var crc = CRC32()
+    var prefix = Array(name.utf8) + [0] + Array(dtype.rawValue.utf8) + [0]
+    prefix += Array(shape.map(String.init).joined(separator: ",").utf8) + [0]
+    prefix.withUnsafeBytes { crc.update($0) }
+    crc.update(bytes)
+    return crc.value
+  }
+
+  /// The checksum of `metadata` without the entry `excluding`.
+  public static func metadata(_ metadata: [String: String], excluding: String) -> UInt32 {
+    var crc = CRC32()
+    for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where key != excluding {
+      (Array(key.utf8) + [0] + Array(value.utf8) + [0]).withUnsafeBytes { crc.update($0) }
+    }
+    return crc.value
+  }
+
+  /// `value` as eight lowercase hexadecimal digits.
+  public static func hex(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+  }
+}

@@ -1,0 +1,213 @@
+// The quantized-matmul family of the SIMD backend: a Swift driver (activation preparation,
+// panel split over threads, scratch tiles) around the C kernels of CArrowheadQMatmul, one per
+// instruction set. Compiled for the baseline ISA: the C kernels carry their own `target`
+// attributes and run only on a CPU that has the features (`QuantizedMatmulPath.isRunnable`).
+//
+// Why C: Swift has no spelling for `vpdpbusd`, `vpmaddubsw`, `vpermps` or `vpshufb`, and the
+// integer dot products are the point of the family. The per-ISA Swift modules would add only
+// a second dispatch. Each variant maps to the best path its ISA level allows on this CPU:
+//
+// | variant  | int8 path (CPU has …)                                | weight-only path |
+// |----------|------------------------------------------------------|------------------|
+// | v4       | AVX-512 VNNI (AVX512VNNI), else as v3                 | AVX-512          |
+// | v3       | AVX-VNNI (AVX-VNNI), else AVX2 vpmaddubsw             | AVX2             |
+// | baseline | portable C                                           | portable C       |
+import ArrowheadCore
+import CArrowheadQMatmul
+
+/// Which C kernels a SIMD variant runs the quantized matmul with.
+public enum QuantizedMatmulPath: String, Sendable, CaseIterable, CustomStringConvertible {
+  /// Plain C loops (SSE2 / NEON by auto-vectorisation).
+  case portable
+  /// AVX2 + FMA: `vpmaddubsw` + `vpmaddwd` for int8, `vcvtdq2ps` + `vfmadd` weight-only.
+  case avx2
+  /// AVX-VNNI: `vpdpbusd` on YMM for int8; weight-only as AVX2.
+  case avxVNNI = "avx-vnni"
+  /// AVX-512 VNNI: `vpdpbusd` on ZMM for int8; AVX-512 weight-only (`vpermps` code tables).
+  case avx512VNNI = "avx512-vnni"
+
+  public var description: String { rawValue }
+
+  /// The CPU features this path's kernels execute.
+  public var requiredFeatures: Set<CPUFeature> {
+    switch self {
+    case .portable: []
+    case .avx2: [.avx2, .fma]
+    case .avxVNNI: [.avx2, .fma, .avxvnni]
+    case .avx512VNNI: [.avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512vnni]
+    }
+  }
+
+  /// Whether `cpu` can run it (and this binary holds it: the x86 paths exist on x86-64 only).
+  public func isRunnable(on cpu: CPUInfo = .current) -> Bool {
+    #if arch(x86_64)
+    return cpu.supports(requiredFeatures)
+    #else
+    return self == .portable
+    #endif
+  }
+
+  /// The ISA levels (1 baseline, 3 x86-64-v3, 4 x86-64-v4) whose variant may use this path.
+  public func allowed(atLevel level: Int) -> Bool {
+    switch self {
+    case .portable: true
+    case .avx2, .avxVNNI: level >= 3
+    case .avx512VNNI: level >= 4
+    }
+  }
+
+  /// The fastest path a variant of `level` runs on `cpu`.
+  public static func best(level: Int, cpu: CPUInfo = .current) -> QuantizedMatmulPath {
+    for path in [QuantizedMatmulPath.avx512VNNI, .avxVNNI, .avx2] where path.allowed(atLevel: level) && path.isRunnable(on: cpu) {
+      return path
+    }
+    return .portable
+  }
+
+  /// What runs, in words (for `arrowhead probe` and the dispatch reasons).
+  public var summary: String {
+    switch self {
+    case .portable: "portable C kernels (auto-vectorised loops over 16-row panels)"
+    case .avx2: "AVX2 C kernels: vpmaddubsw int8 dots, vcvtdq2ps + FMA weight-only"
+    case .avxVNNI: "AVX-VNNI C kernels: vpdpbusd (YMM) int8 dots; AVX2 weight-only"
+    case .avx512VNNI: "AVX-512 C kernels: vpdpbusd (ZMM) int8 dots, vpermps/vpshufb + FMA weight-only"
+    }
+  }
+}
+
+extension SIMDBackend {
+  public func quantizedMatmulWeightOnly(
+    rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
+    bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int
+  ) {
+    SIMDQuantizedMatmul.run(
+      .weightOnly, path: quantizedMatmulPath, rows: rows, x, ldx: ldx, weights, bias: bias, y, ldy: ldy, threads: threads)
+  }
+
+  public func quantizedMatmulInt8(
+    rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
+    bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int
+  ) {
+    SIMDQuantizedMatmul.run(
+      .int8, path: quantizedMatmulPath, rows: rows, x, ldx: ldx, weights, bias: bias, y, ldy: ldy, threads: threads)
+  }
+}
+
+/// The driver of the C kernels.
+enum SIMDQuantizedMatmul {
+  /// Multiply–adds below which one thread does the whole product.
+  static let parallelThreshold = 1 << 20
+
+  static func run(
+    _ mode: QuantizedMatmulMode, path: QuantizedMatmulPath, rows m: Int, _ x: UnsafePointer<Float>, ldx: Int,
+    _ operand: QuantizedMatrixOperand, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int,
+    threads: Int
+  ) {
+    let layout = operand.layout
+    guard m > 0, layout.rows > 0 else { return }
+    var weights = arrowhead_qmm_weights(
+      codes: operand.codes, scales: operand.scales, offsets: operand.offsets, rows: Int64(layout.rows),
+      groups: Int64(layout.groupsPerRow), group_columns: Int64(layout.paddedGroupSize),
+      panel_bytes: Int64(layout.panelByteCount), container_bits: Int32(layout.containerBits),
+      zero_point: layout.form == .zeroPoint ? 1 : 0)
+    var output = arrowhead_qmm_output(y: y, ldy: Int64(ldy), bias: bias)
+    let stride = layout.paddedColumns, groups = layout.groupsPerRow
+    // Activations in the padded column space, plus per-group sums (and int8 scales).
+    let valueBytes = mode == .weightOnly ? m * stride * 4 : m * stride
+    let prepared = UnsafeMutableRawPointer.allocate(byteCount: max(64, valueBytes + 8 * m * groups + 64), alignment: 64)
+    defer { prepared.deallocate() }
+    let sums = (prepared + (valueBytes + 63) / 64 * 64).bindMemory(to: Float.self, capacity: 2 * m * groups)
+    let scales = sums + m * groups
+    let work = m * layout.rows * layout.columns
+    let workers = work < parallelThreshold ? 1 : max(1, threads)
+    // Panels per chunk: the gemv kernels take 4 panels at a time, the tile kernels 2.
+    let granularity = m == 1 ? 4 : 2
+    let scratchBytes = arrowhead_qmm_scratch_bytes(&weights)
+    switch mode {
+    case .weightOnly:
+      let values = prepared.bindMemory(to: Float.self, capacity: m * stride)
+      arrowhead_qmm_prepare_float(
+        x, Int64(ldx), Int64(m), Int64(layout.columns), Int64(layout.groupSize), Int64(groups), Int64(layout.paddedGroupSize),
+        values, sums)
+      var activations = arrowhead_qmm_float_rows(values: values, sums: sums, rows: Int64(m), stride: Int64(stride))
+      let kernel = weightOnlyKernel(path)
+      forEachPanelRange(layout.panelCount, granularity: granularity, workers: workers, scratchBytes: scratchBytes) { range, scratch in
+        kernel(&weights, &activations, &output, Int64(range.lowerBound), Int64(range.upperBound), scratch)
+      }
+    case .int8:
+      let codes = prepared.bindMemory(to: Int8.self, capacity: m * stride)
+      prepareInt8(path)(
+        x, Int64(ldx), Int64(m), Int64(layout.columns), Int64(layout.groupSize), Int64(groups), Int64(layout.paddedGroupSize),
+        codes, scales, sums)
+      var activations = arrowhead_qmm_int8_rows(codes: codes, scales: scales, sums: sums, rows: Int64(m), stride: Int64(stride))
+      let kernel = int8Kernel(path)
+      forEachPanelRange(layout.panelCount, granularity: granularity, workers: workers, scratchBytes: scratchBytes) { range, scratch in
+        kernel(&weights, &activations, &output, Int64(range.lowerBound), Int64(range.upperBound), scratch)
+      }
+    }
+  }
+
+  /// Splits the panels over `workers` threads, each with its own scratch tile.
+  private static func forEachPanelRange(
+    _ panels: Int, granularity: Int, workers: Int, scratchBytes: Int,
+    _ body: (Range<Int>, UnsafeMutableRawPointer) -> Void
+  ) {
+    Parallel.forEachChunk(panels, granularity: granularity, threads: workers) { range in
+      let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(64, scratchBytes), alignment: 64)
+      defer { scratch.deallocate() }
+      body(range, scratch)
+    }
+  }
+
+  typealias WeightOnlyKernel = @convention(c) (
+    UnsafePointer<arrowhead_qmm_weights>?, UnsafePointer<arrowhead_qmm_float_rows>?, UnsafePointer<arrowhead_qmm_output>?,
+    Int64, Int64, UnsafeMutableRawPointer?
+  ) -> Void
+  typealias Int8Kernel = @convention(c) (
+    UnsafePointer<arrowhead_qmm_weights>?, UnsafePointer<arrowhead_qmm_int8_rows>?, UnsafePointer<arrowhead_qmm_output>?,
+    Int64, Int64, UnsafeMutableRawPointer?
+  ) -> Void
+
+  static func weightOnlyKernel(_ path: QuantizedMatmulPath) -> WeightOnlyKernel {
+    #if arch(x86_64)
+    switch path {
+    case .portable: return arrowhead_qmm_weight_only_portable
+    case .avx2, .avxVNNI: return arrowhead_qmm_weight_only_avx2
+    case .avx512VNNI: return arrowhead_qmm_weight_only_avx512
+    }
+    #else
+    return arrowhead_qmm_weight_only_portable
+    #endif
+  }
+
+  typealias Int8Preparation = @convention(c) (
+    UnsafePointer<Float>?, Int64, Int64, Int64, Int64, Int64, Int64, UnsafeMutablePointer<Int8>?,
+    UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?
+  ) -> Void
+
+  /// The activation quantizer of a path (all give the same codes; the ISA ones are faster).
+  static func prepareInt8(_ path: QuantizedMatmulPath) -> Int8Preparation {
+    #if arch(x86_64)
+    switch path {
+    case .portable: return arrowhead_qmm_prepare_int8
+    case .avx2, .avxVNNI: return arrowhead_qmm_prepare_int8_avx2
+    case .avx512VNNI: return arrowhead_qmm_prepare_int8_avx512
+    }
+    #else
+    return arrowhead_qmm_prepare_int8
+    #endif
+  }
+
+  static func int8Kernel(_ path: QuantizedMatmulPath) -> Int8Kernel {
+    #if arch(x86_64)
+    switch path {
+    case .portable: return arrowhead_qmm_int8_portable
+    case .avx2: return arrowhead_qmm_int8_avx2
+    case .avxVNNI: return arrowhead_qmm_int8_avxvnni
+    case .avx512VNNI: return arrowhead_qmm_int8_avx512vnni
+    }
+    #else
+    return arrowhead_qmm_int8_portable
+    #endif
+  }
+}

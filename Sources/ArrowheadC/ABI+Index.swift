@@ -1,0 +1,255 @@
+import Arrowhead
+import ArrowheadSearch
+import CArrowhead
+import Synchronization
+
+// Nearest-neighbour indexes: create / load, add, search (with a mask and/or a callback
+// filter), remove, describe, save. The handle names an `any VectorIndex` (FlatIndex or
+// HNSWIndex), which synchronises itself, so calls on one index from several threads are safe.
+
+@c @implementation
+public func ah_index_create(
+  _ engine: OpaquePointer?, _ kind: Int32, _ dimension: Int64, _ metric: Int32, _ storage: Int32, _ rerank: Int32,
+  _ m: Int64, _ ef_construction: Int64, _ ef_search: Int64, _ seed: UInt64, _ index: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall {
+    let kernels = try registry.engine(engine)
+    let out = try Argument.required(index, "index")
+    let width = try Argument.count(dimension, "dimension")
+    let distance = try Argument.metric(metric)
+    let encoding: VectorStorage.Encoding
+    switch Int(storage) {
+    case AH_STORAGE_F32: encoding = .float32
+    case AH_STORAGE_INT8: encoding = .int8
+    case AH_STORAGE_INT4: encoding = .int4
+    default: throw ABIError(.invalidArgument, "storage \(storage) is unknown; expected AH_STORAGE_F32 (0), AH_STORAGE_INT8 (1) or AH_STORAGE_INT4 (2)")
+    }
+    let vectors = VectorStorage(encoding, keepsFloat32ForReranking: rerank != 0 && encoding != .float32)
+    let made: any VectorIndex
+    switch Int(kind) {
+    case AH_INDEX_FLAT:
+      made = try FlatIndex(dimension: width, metric: distance, storage: vectors, engine: kernels)
+    case AH_INDEX_HNSW:
+      let defaults = HNSWParameters()
+      let parameters = HNSWParameters(
+        m: try positiveOrDefault(m, "m", defaults.m),
+        efConstruction: try positiveOrDefault(ef_construction, "ef_construction", defaults.efConstruction),
+        efSearch: try positiveOrDefault(ef_search, "ef_search", defaults.efSearch), seed: seed)
+      made = try HNSWIndex(dimension: width, metric: distance, storage: vectors, parameters: parameters, engine: kernels)
+    default:
+      throw ABIError(.invalidArgument, "index kind \(kind) is unknown; expected AH_INDEX_FLAT (0) or AH_INDEX_HNSW (1)")
+    }
+    out.pointee = registry.handle(for: .index(made))
+  }
+}
+
+/// `value`, or `fallback` when it is 0.
+private func positiveOrDefault(_ value: Int64, _ name: String, _ fallback: Int) throws(ABIError) -> Int {
+  value == 0 ? fallback : try Argument.count(value, name)
+}
+
+@c @implementation
+public func ah_index_free(_ index: OpaquePointer?) -> ah_status {
+  abiCall { try registry.free(index, as: .index) }
+}
+
+@c @implementation
+public func ah_index_add(
+  _ index: OpaquePointer?, _ vectors: UnsafePointer<Float>?, _ count: Int64, _ dimension: Int64,
+  _ ids: UnsafePointer<Int64>?, _ assigned: UnsafeMutablePointer<Int64>?
+) -> ah_status {
+  abiCall {
+    let target = try registry.index(index)
+    let (rows, values) = try vectorRows(vectors, count: count, dimension: dimension, of: target, "vectors")
+    let given = try ids.map { (pointer) throws(ABIError) in
+      Array(try Argument.buffer(pointer, count: rows, "ids")).map { Int($0) }
+    }
+    let result = try target.add(values, ids: given)
+    if let assigned {
+      for (offset, id) in result.enumerated() { assigned[offset] = Int64(id) }
+    }
+  }
+}
+
+/// `count` row vectors at `pointer`, checked against the index: the caller's `dimension`
+/// must be the index's, and the buffer size must not overflow.
+private func vectorRows(
+  _ pointer: UnsafePointer<Float>?, count: Int64, dimension: Int64, of index: any VectorIndex, _ argument: String
+) throws(ABIError) -> (rows: Int, values: UnsafeBufferPointer<Float>) {
+  let rows = try Argument.count(count, "count")
+  guard dimension == Int64(index.dimension) else {
+    throw ABIError(.invalidArgument, "'\(argument)' have dimension \(dimension), the index has dimension \(index.dimension)")
+  }
+  return (rows, try Argument.buffer(pointer, count: try Argument.product(rows, index.dimension, argument), argument))
+}
+
+/// What a search's filter needs from C, valid for the duration of one `ah_index_search`
+/// call (the caller keeps the mask and the callback's context alive until it returns).
+private final class FilterContext: @unchecked Sendable {
+  // Immutable pointers into caller memory that outlive the search; `aborted` is atomic.
+  let mask: UnsafePointer<UInt8>?
+  let maskLength: Int
+  let callback: ah_filter_fn?
+  let context: UnsafeMutableRawPointer?
+  let aborted = Atomic<Bool>(false)
+
+  init(mask: UnsafePointer<UInt8>?, maskLength: Int, callback: ah_filter_fn?, context: UnsafeMutableRawPointer?) {
+    self.mask = mask
+    self.maskLength = maskLength
+    self.callback = callback
+    self.context = context
+  }
+
+  /// Whether the mask and the callback accept `id`. A negative answer from the callback
+  /// marks the search aborted; from then on every id is rejected so the search ends fast.
+  func accepts(_ id: Int) -> Bool {
+    if let mask {
+      guard id >= 0, id < maskLength, mask[id] != 0 else { return false }
+    }
+    guard let callback else { return true }
+    if aborted.load(ordering: .relaxed) { return false }
+    let answer = callback(Int64(id), context)
+    if answer < 0 {
+      aborted.store(true, ordering: .relaxed)
+      return false
+    }
+    return answer != 0
+  }
+}
+
+@c @implementation
+public func ah_index_search(
+  _ index: OpaquePointer?, _ queries: UnsafePointer<Float>?, _ count: Int64, _ dimension: Int64, _ k: Int64,
+  _ ef: Int64, _ rerank: Int64, _ threads: Int32, _ mask: UnsafePointer<UInt8>?, _ mask_length: Int64,
+  _ filter: ah_filter_fn?, _ context: UnsafeMutableRawPointer?,
+  _ distances: UnsafeMutablePointer<Float>?, _ ids: UnsafeMutablePointer<Int64>?
+) -> ah_status {
+  abiCall {
+    let target = try registry.index(index)
+    let (rows, values) = try vectorRows(queries, count: count, dimension: dimension, of: target, "queries")
+    guard k >= 1 else { throw ABIError(.invalidArgument, SearchError.invalidK(Int(clamping: k)).description) }
+    let neighbours = try Argument.count(k, "k")
+    guard ef >= 0 else { throw ABIError(.invalidArgument, "ef = \(ef) is negative; 0 means the index's default") }
+    guard rerank >= -1 else { throw ABIError(.invalidArgument, "rerank = \(rerank); expected -1 (default: 4·k) or ≥ 0") }
+    guard threads >= 0 else { throw ABIError(.invalidArgument, "threads = \(threads) is negative; 0 means the engine's") }
+    let slots = try Argument.product(rows, neighbours, "results")
+    let outDistances = try Argument.output(distances, capacity: Int64(slots), needed: slots, "distances")
+    let outIDs = try Argument.output(ids, capacity: Int64(slots), needed: slots, "ids")
+    if mask == nil && mask_length != 0 { throw ABIError(.invalidArgument, "'mask' is NULL but mask_length = \(mask_length)") }
+    let filtering: FilterContext? = mask == nil && filter == nil
+      ? nil
+      : FilterContext(mask: mask, maskLength: try Argument.count(mask_length, "mask_length"), callback: filter, context: context)
+    let parameters = SearchParameters(
+      efSearch: ef == 0 ? nil : try Argument.count(ef, "ef"), rerankCandidates: rerank < 0 ? nil : Int(rerank),
+      threads: threads == 0 ? nil : Int(threads))
+    var predicate: SearchFilter?
+    if let filtering { predicate = { id in filtering.accepts(id) } }
+    let results = try target.search(values, k: neighbours, parameters: parameters, filter: predicate)
+    if filtering?.aborted.load(ordering: .relaxed) == true {
+      throw ABIError(.callback, "the filter callback aborted the search (it returned a negative value)")
+    }
+    let missing: Float = target.metric.largerIsNearer ? -.infinity : .infinity
+    for (row, result) in results.enumerated() {
+      let start = row * neighbours
+      for (column, neighbour) in result.neighbors.enumerated() {
+        outDistances[start + column] = neighbour.score
+        outIDs[start + column] = Int64(neighbour.id)
+      }
+      for column in result.neighbors.count..<neighbours {
+        outDistances[start + column] = missing
+        outIDs[start + column] = -1
+      }
+    }
+  }
+}
+
+@c @implementation
+public func ah_index_remove(_ index: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ count: Int64) -> ah_status {
+  abiCall {
+    let target = try registry.index(index)
+    let list = try Argument.buffer(ids, count: try Argument.count(count, "count"), "ids").map { Int($0) }
+    var seen = Set<Int>(minimumCapacity: list.count)
+    for id in list {
+      guard seen.insert(id).inserted else { throw ABIError(.invalidArgument, "id \(id) is given twice") }
+      guard target.contains(id) else { throw ABIError(.notFound, SearchError.unknownID(id).description) }
+    }
+    for id in list { try target.remove(id) }
+  }
+}
+
+@c @implementation
+public func ah_index_count(_ index: OpaquePointer?, _ count: UnsafeMutablePointer<Int64>?) -> ah_status {
+  abiCall {
+    let live = try registry.index(index).count
+    try Argument.required(count, "count").pointee = Int64(live)
+  }
+}
+
+@c @implementation
+public func ah_index_contains(_ index: OpaquePointer?, _ id: Int64, _ contains: UnsafeMutablePointer<Int32>?) -> ah_status {
+  abiCall {
+    let found = try registry.index(index).contains(Int(id))
+    try Argument.required(contains, "contains").pointee = found ? 1 : 0
+  }
+}
+
+@c @implementation
+public func ah_index_vector(
+  _ index: OpaquePointer?, _ id: Int64, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64
+) -> ah_status {
+  abiCall {
+    let target = try registry.index(index)
+    let destination = try Argument.output(out, capacity: capacity, needed: target.dimension, "out")
+    let vector = try target.vector(for: Int(id))
+    _ = destination.initialize(from: vector)
+  }
+}
+
+@c @implementation
+public func ah_index_describe(_ index: OpaquePointer?, _ info: UnsafeMutablePointer<ah_index_info>?) -> ah_status {
+  abiCall {
+    let target = try registry.index(index)
+    let out = try Argument.required(info, "info")
+    var facts = ah_index_info()
+    facts.metric = Argument.code(of: target.metric)
+    switch target.storage.encoding {
+    case .float32: facts.storage = Int32(AH_STORAGE_F32)
+    case .int8: facts.storage = Int32(AH_STORAGE_INT8)
+    case .int4: facts.storage = Int32(AH_STORAGE_INT4)
+    }
+    facts.rerank = target.storage.keepsFloat32ForReranking ? 1 : 0
+    facts.dimension = Int64(target.dimension)
+    facts.count = Int64(target.count)
+    facts.memory_bytes = Int64(target.memoryUsed)
+    if let graph = target as? HNSWIndex {
+      facts.kind = Int32(AH_INDEX_HNSW)
+      facts.m = Int64(graph.parameters.m)
+      facts.ef_construction = Int64(graph.parameters.efConstruction)
+      facts.ef_search = Int64(graph.parameters.efSearch)
+    } else {
+      facts.kind = Int32(AH_INDEX_FLAT)
+    }
+    out.pointee = facts
+  }
+}
+
+@c @implementation
+public func ah_index_save(_ index: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> ah_status {
+  abiCall {
+    let target = try registry.index(index)
+    try target.save(to: try Argument.string(path, "path"))
+  }
+}
+
+@c @implementation
+public func ah_index_load(
+  _ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ mmap: Int32, _ index: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall {
+    let kernels = try registry.engine(engine)
+    let out = try Argument.required(index, "index")
+    let loaded = try IndexFile.load(
+      try Argument.string(path, "path"), options: IndexFile.LoadOptions(memoryMap: mmap != 0), engine: kernels)
+    out.pointee = registry.handle(for: .index(loaded.index))
+  }
+}

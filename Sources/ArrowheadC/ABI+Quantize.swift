@@ -1,0 +1,178 @@
+import Arrowhead
+import ArrowheadIO
+import ArrowheadOptimize
+import ArrowheadQuant
+import CArrowhead
+
+// Quantized tensors (quantize one float32 tensor, read its parts back) and whole-model
+// quantization of safetensors files.
+
+/// Most dimensions a tensor may have through the ABI (a bound on the shape array read).
+private let maximumRank = 32
+
+@c @implementation
+public func ah_quantize(
+  _ engine: OpaquePointer?, _ values: UnsafePointer<Float>?, _ shape: UnsafePointer<Int64>?, _ ndim: Int32,
+  _ bits: Int32, _ granularity: Int32, _ group_size: Int64, _ mode: Int32, _ optimizer: UnsafePointer<CChar>?,
+  _ optimizer_settings: UnsafePointer<CChar>?, _ tensor: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall {
+    let kernels = try registry.engine(engine)
+    let out = try Argument.required(tensor, "tensor")
+    guard ndim >= 0, ndim <= maximumRank else {
+      throw ABIError(.invalidArgument, "ndim = \(ndim); expected 0 … \(maximumRank)")
+    }
+    var dimensions: [Int] = []
+    var count = 1
+    for (axis, extent) in try Argument.buffer(shape, count: Int(ndim), "shape").enumerated() {
+      let size = try Argument.count(extent, "shape[\(axis)]")
+      dimensions.append(size)
+      count = try Argument.product(count, size, "shape")
+    }
+    let scheme = try QuantizationScheme(
+      bits: Int(bits), granularity: try Scheme.granularity(granularity, groupSize: group_size), mode: try Scheme.mode(mode))
+    let name = optimizer.map { String(cString: $0) } ?? "minmax"
+    let settings = try Scheme.settings(optimizer_settings.map { String(cString: $0) }, for: name)
+    let quantizer = Quantizer(scheme: scheme, optimizer: try OptimizerCatalog.make(name: name, settings: settings), engine: kernels)
+    let quantized = try quantizer.quantize(try Argument.buffer(values, count: count, "values"), shape: dimensions, name: "values")
+    out.pointee = registry.handle(for: .tensor(quantized))
+  }
+}
+
+/// Conversions between the header's scheme constants and `QuantizationScheme`.
+enum Scheme {
+  static func granularity(_ value: Int32, groupSize: Int64) throws(ABIError) -> QuantizationGranularity {
+    switch Int(value) {
+    case AH_GRANULARITY_GROUP: return .perGroup(try Argument.count(groupSize, "group_size"))
+    case AH_GRANULARITY_CHANNEL: return .perChannel
+    case AH_GRANULARITY_TENSOR: return .perTensor
+    default:
+      throw ABIError(.invalidArgument, "granularity \(value) is unknown; expected AH_GRANULARITY_GROUP (0), _CHANNEL (1) or _TENSOR (2)")
+    }
+  }
+
+  static func mode(_ value: Int32) throws(ABIError) -> QuantizationMode {
+    switch Int(value) {
+    case AH_MODE_FLOAT_MINIMUM: return .floatMinimum
+    case AH_MODE_ZERO_POINT: return .zeroPoint
+    case AH_MODE_SYMMETRIC: return .symmetric
+    default:
+      throw ABIError(.invalidArgument, "mode \(value) is unknown; expected AH_MODE_FLOAT_MINIMUM (0), _ZERO_POINT (1) or _SYMMETRIC (2)")
+    }
+  }
+
+  static func code(of mode: QuantizationMode) -> Int32 {
+    switch mode {
+    case .floatMinimum: Int32(AH_MODE_FLOAT_MINIMUM)
+    case .zeroPoint: Int32(AH_MODE_ZERO_POINT)
+    case .symmetric: Int32(AH_MODE_SYMMETRIC)
+    }
+  }
+
+  /// Optimizer settings from a JSON object whose values are strings, numbers or booleans
+  /// (as `--optimizer-option KEY=VALUE` spells them).
+  static func settings(_ json: String?, for optimizer: String) throws -> [String: String] {
+    guard let json else { return [:] }
+    let value = try JSONValue.parse(Array(json.utf8))
+    guard let members = value.members else {
+      throw ABIError(.invalidArgument, "optimizer settings for '\(optimizer)' must be a JSON object, got \(value.typeName)")
+    }
+    var result: [String: String] = [:]
+    for (key, member) in members { result[key] = try OptionReader.text(member, "optimizer setting '\(key)'") }
+    return result
+  }
+}
+
+@c @implementation
+public func ah_tensor_describe(_ tensor: OpaquePointer?, _ info: UnsafeMutablePointer<ah_tensor_info>?) -> ah_status {
+  abiCall {
+    let quantized = try registry.tensor(tensor)
+    let out = try Argument.required(info, "info")
+    let layout = quantized.layout
+    var facts = ah_tensor_info()
+    facts.bits = Int32(quantized.scheme.bits)
+    switch quantized.scheme.granularity {
+    case .perGroup: facts.granularity = Int32(AH_GRANULARITY_GROUP)
+    case .perChannel: facts.granularity = Int32(AH_GRANULARITY_CHANNEL)
+    case .perTensor: facts.granularity = Int32(AH_GRANULARITY_TENSOR)
+    }
+    facts.mode = Scheme.code(of: quantized.scheme.mode)
+    facts.ndim = Int32(quantized.shape.count)
+    facts.group_size = Int64(layout.groupSize)
+    facts.count = Int64(layout.count)
+    facts.rows = Int64(layout.rows)
+    facts.columns = Int64(layout.columns)
+    facts.group_count = Int64(layout.groupCount)
+    facts.packed_bytes = Int64(layout.codeByteCount)
+    facts.stored_bytes = Int64(layout.storedByteCount)
+    out.pointee = facts
+  }
+}
+
+@c @implementation
+public func ah_tensor_shape(_ tensor: OpaquePointer?, _ shape: UnsafeMutablePointer<Int64>?, _ capacity: Int64) -> ah_status {
+  abiCall {
+    let dimensions = try registry.tensor(tensor).shape
+    _ = try Argument.output(shape, capacity: capacity, needed: dimensions.count, "shape").initialize(from: dimensions.map { Int64($0) })
+  }
+}
+
+@c @implementation
+public func ah_tensor_dequantize(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
+  copyOut(tensor, out, capacity) { $0.dequantized(engine: .default) }
+}
+
+@c @implementation
+public func ah_tensor_codes(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<UInt8>?, _ capacity: Int64) -> ah_status {
+  copyOut(tensor, out, capacity) { $0.codes(engine: .default) }
+}
+
+@c @implementation
+public func ah_tensor_packed_codes(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<UInt8>?, _ capacity: Int64) -> ah_status {
+  copyOut(tensor, out, capacity) { $0.packedCodes }
+}
+
+@c @implementation
+public func ah_tensor_scales(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
+  copyOut(tensor, out, capacity) { $0.scales }
+}
+
+@c @implementation
+public func ah_tensor_offsets(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
+  copyOut(tensor, out, capacity) { $0.offsets }
+}
+
+/// Copies one part of a quantized tensor into the caller's buffer `out` of `capacity`
+/// elements. Unpacking and dequantizing use the environment's engine, like the CLI's; the
+/// results are identical on every backend.
+private func copyOut<Element>(
+  _ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Element>?, _ capacity: Int64,
+  _ part: (QuantizedTensor) -> [Element]
+) -> ah_status {
+  abiCall {
+    let quantized = try registry.tensor(tensor)
+    let values = part(quantized)
+    _ = try Argument.output(out, capacity: capacity, needed: values.count, "out").initialize(from: values)
+  }
+}
+
+@c @implementation
+public func ah_tensor_free(_ tensor: OpaquePointer?) -> ah_status {
+  abiCall { try registry.free(tensor, as: .tensor) }
+}
+
+@c @implementation
+public func ah_quantize_model(
+  _ engine: OpaquePointer?, _ input: UnsafePointer<CChar>?, _ output: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?,
+  _ report: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> ah_status {
+  abiCall {
+    var kernels = try registry.engine(engine)
+    let out = try Argument.required(report, "report")
+    let source = try Argument.string(input, "input"), destination = try Argument.string(output, "output")
+    let request = try ModelRequest(json: options.map { String(cString: $0) } ?? "{}")
+    if let threads = request.threads { kernels = kernels.withThreads(threads) }
+    let result = try ModelQuantizer(options: request.options, engine: kernels).quantize(input: source, output: destination)
+    out.pointee = try mallocString(try encodeJSON(result))
+  }
+}

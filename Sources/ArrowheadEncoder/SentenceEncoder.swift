@@ -1,0 +1,276 @@
+import ArrowheadCore
+import ArrowheadIO
+import ArrowheadTokenizer
+import Synchronization
+
+/// How the encoder's Float32 matrices are held. Float32 is the only form for now; the
+/// quantized forms (`int8`, `int4`) come with the quantized matmul kernels and plug in as
+/// another `LinearOperatorFactory`, without changes to the forward pass.
+public enum WeightFormat: String, Sendable, Hashable, CaseIterable {
+  /// The weights as stored (F16/BF16 converted to Float32), multiplied by `Engine.gemm`.
+  case float32 = "f32"
+}
+
+/// How `encode` spreads its work over threads.
+public enum EncoderParallelism: String, Sendable, Hashable, CaseIterable {
+  /// Whole batches on separate threads, each batch's products on one thread. The default:
+  /// measured faster on 2 cores (see the README), since nothing waits at the joins of
+  /// the many small steps of a layer.
+  case acrossBatches = "batches"
+  /// One batch at a time, every product and row pass split over the threads.
+  case insideProducts = "products"
+}
+
+/// Options of `SentenceEncoder.encode`.
+public struct EncodingOptions: Sendable, Hashable {
+  /// Texts per forward pass (≥ 1). Default 32, as sentence-transformers.
+  public var batchSize: Int
+  /// Threads (≥ 1); nil: the engine's.
+  public var threads: Int?
+  /// How the threads share the work.
+  public var parallelism: EncoderParallelism
+
+  /// Creates options.
+  public init(batchSize: Int = 32, threads: Int? = nil, parallelism: EncoderParallelism = .acrossBatches) {
+    self.batchSize = batchSize
+    self.threads = threads
+    self.parallelism = parallelism
+  }
+}
+
+/// What `SentenceEncoder.encodeReporting` returns: the embeddings and what happened to
+/// the texts on the way.
+public struct SentenceEncoding: Sendable, Equatable {
+  /// One row per text, in input order.
+  public var embeddings: Matrix
+  /// Indices of the texts that were longer than `maximumSequenceLength` tokens and lost
+  /// their end (as sentence-transformers truncates them).
+  public var truncatedTexts: [Int]
+  /// Tokens run through the model (special tokens included, after truncation).
+  public var tokenCount: Int
+
+  /// Creates a value.
+  public init(embeddings: Matrix, truncatedTexts: [Int], tokenCount: Int) {
+    self.embeddings = embeddings
+    self.truncatedTexts = truncatedTexts
+    self.tokenCount = tokenCount
+  }
+}
+
+/// A sentence-transformers model on Arrowhead's engine: texts in, one embedding per text
+/// out.
+///
+/// Loads a sentence-transformers folder: `modules.json` (Transformer → Pooling →
+/// optional Normalize), the transformer's `config.json`, safetensors weights and tokenizer
+/// (`tokenizer.json` or `vocab.txt`), the pooling `config.json` and
+/// `sentence_bert_config.json` (`max_seq_length`, the truncation length).
+///
+/// Texts are tokenized, sorted by token count (longest first), cut into batches and
+/// packed without padding; the result's rows are in input order.
+///
+/// ```swift
+/// let encoder = try SentenceEncoder(folder: "all-MiniLM-L6-v2", engine: .default)
+/// let embeddings = try encoder.encode(["A man is eating food.", "Someone eats."])  // 2 × 384
+/// ```
+public struct SentenceEncoder: Sendable {
+  /// The transformer.
+  public let bert: BertEncoder
+  /// Pooling modes and normalisation.
+  public let pooling: PoolingConfiguration
+  /// Longest token sequence the model reads (`max_seq_length`, at most the position table).
+  public let maximumSequenceLength: Int
+  /// The engine that runs the products.
+  public let engine: Engine
+  /// How the matrices are held.
+  public let weightFormat: WeightFormat
+  /// The tokenizer (truncating at `maximumSequenceLength`, not padding).
+  public let tokenizer: Tokenizer
+
+  /// Width of the embeddings.
+  public var dimension: Int { pooling.outputDimension(hiddenSize: bert.configuration.hiddenSize) }
+
+  /// Loads the sentence-transformers model in `folder`.
+  ///
+  /// Throws `EncoderError` naming the file that is missing or wrong (`modules.json`,
+  /// `config.json`, `1_Pooling/config.json`, `model.safetensors`), an unsupported setting
+  /// and the field that holds it, or a tensor whose shape disagrees with the configuration.
+  public init(folder: String, engine: Engine = .default, weights: WeightFormat = .float32) throws(EncoderError) {
+    let layout = try SentenceTransformerLayout(folder: folder)
+    let configuration = try BertConfiguration(contentsOf: ModelFolder.join(layout.transformerFolder, "config.json"))
+    let factory: any LinearOperatorFactory
+    switch weights {
+    case .float32: factory = DenseLinearFactory()
+    }
+    // The weights first: a wrong width in config.json is reported against the tensors.
+    bert = try BertEncoder(configuration: configuration, weightsFolder: layout.transformerFolder, factory: factory)
+    pooling = try PoolingConfiguration(
+      contentsOf: layout.poolingConfigurationPath, hiddenSize: configuration.hiddenSize, normalizes: layout.normalizes)
+    let maximum = Swift.min(layout.maximumSequenceLength ?? configuration.maximumPositions, configuration.maximumPositions)
+    maximumSequenceLength = maximum
+    self.engine = engine
+    weightFormat = weights
+    do {
+      tokenizer = try Self.unpadded(Tokenizer(modelDirectory: layout.transformerFolder, maximumLength: maximum))
+    } catch {
+      throw .tokenizer(error)
+    }
+  }
+
+  /// Creates an encoder from parts (tests, custom pipelines); `tokenizer` is set to
+  /// truncate at `maximumSequenceLength` (default: the model's position table).
+  public init(
+    bert: BertEncoder, tokenizer: Tokenizer, pooling: PoolingConfiguration, maximumSequenceLength: Int? = nil, engine: Engine
+  ) throws(EncoderError) {
+    self.bert = bert
+    self.pooling = pooling
+    let maximum = Swift.min(maximumSequenceLength ?? bert.configuration.maximumPositions, bert.configuration.maximumPositions)
+    self.maximumSequenceLength = maximum
+    self.engine = engine
+    weightFormat = .float32
+    do {
+      var configured = try Self.unpadded(tokenizer)
+      try configured.setTruncation(Truncation(maximumLength: maximum, side: tokenizer.truncation?.side ?? .right))
+      self.tokenizer = configured
+    } catch {
+      throw .tokenizer(error)
+    }
+  }
+
+  private static func unpadded(_ tokenizer: Tokenizer) throws(TokenizerError) -> Tokenizer {
+    var copy = tokenizer
+    try copy.setPadding(nil)
+    return copy
+  }
+
+  /// Embeds `texts`: one row per text, in input order (see `encodeReporting` for how many
+  /// were truncated). Any text is accepted; an empty one embeds `[CLS] [SEP]`.
+  ///
+  /// - Parameters:
+  ///   - options: batch size (32), threads (the engine's), parallelism.
+  ///   - progress: called with the number of texts just finished (after each batch),
+  ///     possibly from several threads at once.
+  public func encode(
+    _ texts: [String], options: EncodingOptions = EncodingOptions(), progress: (@Sendable (Int) -> Void)? = nil
+  ) throws(EncoderError) -> Matrix {
+    try encodeReporting(texts, options: options, progress: progress).embeddings
+  }
+
+  /// Embeds `texts` and reports which were truncated and how many tokens ran.
+  public func encodeReporting(
+    _ texts: [String], options: EncodingOptions = EncodingOptions(), progress: (@Sendable (Int) -> Void)? = nil
+  ) throws(EncoderError) -> SentenceEncoding {
+    let threads = options.threads ?? engine.effectiveThreads
+    let batch = tokenizer.encode(texts, threads: Swift.max(threads, 1))
+    var truncated: [Int] = []
+    var tokens = 0
+    for (index, encoding) in batch.encodings.enumerated() {
+      if encoding.wasTruncated { truncated.append(index) }
+      tokens += encoding.count
+    }
+    let embeddings = try run(batch.encodings.map(\.ids), options: options, progress: progress)
+    return SentenceEncoding(embeddings: embeddings, truncatedTexts: truncated, tokenCount: tokens)
+  }
+
+  /// Embeds already tokenized texts (each sequence with its `[CLS]` and `[SEP]` ids):
+  /// one row per sequence, in input order.
+  ///
+  /// - Parameters:
+  ///   - progress: called with the number of sequences just finished (after each batch),
+  ///     possibly from several threads at once.
+  /// - Throws: `.invalidSequenceLength` for an empty sequence or one longer than
+  ///   `maximumSequenceLength`, `.tokenOutOfRange`, `.invalidOption` for a batch size or
+  ///   thread count < 1.
+  public func encode(
+    tokenIDs sequences: [[Int]], options: EncodingOptions = EncodingOptions(),
+    progress: (@Sendable (Int) -> Void)? = nil
+  ) throws(EncoderError) -> Matrix {
+    try run(sequences, options: options, progress: progress)
+  }
+
+  func run<S: Collection & Sendable>(
+    _ sequences: [S], options: EncodingOptions, progress: (@Sendable (Int) -> Void)?
+  ) throws(EncoderError) -> Matrix where S.Element: BinaryInteger, S.Index == Int {
+    guard options.batchSize >= 1 else {
+      throw .invalidOption(name: "batchSize", value: String(options.batchSize), expected: "≥ 1")
+    }
+    if let threads = options.threads, threads < 1 {
+      throw .invalidOption(name: "threads", value: String(threads), expected: "≥ 1")
+    }
+    let vocabulary = bert.configuration.vocabularySize
+    for (index, sequence) in sequences.enumerated() {
+      guard !sequence.isEmpty, sequence.count <= maximumSequenceLength else {
+        throw .invalidSequenceLength(sequence: index, length: sequence.count, maximum: maximumSequenceLength)
+      }
+      if let position = sequence.firstIndex(where: { $0 < 0 || $0 >= vocabulary }) {
+        throw .tokenOutOfRange(sequence: index, position: position, id: Int(sequence[position]), vocabularySize: vocabulary)
+      }
+    }
+    let width = dimension
+    var output = [Float](repeating: 0, count: sequences.count * width)
+    let order = sequences.indices.sorted { sequences[$0].count > sequences[$1].count || (sequences[$0].count == sequences[$1].count && $0 < $1) }
+    let batches = stride(from: 0, to: order.count, by: options.batchSize).map { Array(order[$0..<Swift.min($0 + options.batchSize, order.count)]) }
+    let engine = options.threads.map { self.engine.withThreads($0) } ?? self.engine
+    let threads = engine.effectiveThreads
+    let failure = Mutex<EncoderError?>(nil)
+    output.withUnsafeMutableBufferPointer { buffer in
+      guard let base = buffer.baseAddress, !sequences.isEmpty else { return }
+      let outputBox = UncheckedSendableBox(base)
+      let runBatch = { (members: [Int], batchEngine: Engine) in
+        do throws(EncoderError) {
+          let batch = try PackedBatch(members.map { sequences[$0] }, configuration: bert.configuration)
+          try encodeBatch(batch, rows: members, into: outputBox.value, engine: batchEngine)
+          progress?(members.count)
+        } catch {
+          failure.withLock { if $0 == nil { $0 = error } }
+        }
+      }
+      switch options.parallelism {
+      case .acrossBatches where threads > 1 && batches.count > 1:
+        let single = engine.withThreads(1)
+        Parallel.forEach(batches.count, threads: threads) { index in
+          if failure.withLock({ $0 != nil }) { return }
+          runBatch(batches[index], single)
+        }
+      default:
+        for members in batches {
+          runBatch(members, engine)
+          if failure.withLock({ $0 != nil }) { break }
+        }
+      }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+    do {
+      return try Matrix(rows: sequences.count, columns: width, elements: output)
+    } catch {
+      throw .engine(error)
+    }
+  }
+
+  /// Runs one packed batch and writes each sequence's pooled embedding to its output row.
+  func encodeBatch(_ batch: PackedBatch, rows: [Int], into output: UnsafeMutablePointer<Float>, engine: Engine) throws(EncoderError) {
+    let h = bert.configuration.hiddenSize
+    let states = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(batch.tokenCount * h, 1))
+    defer { states.deallocate() }
+    try bert.forward(batch, into: states, engine: engine)
+    let width = dimension
+    for (index, row) in rows.enumerated() {
+      let tokens = states + batch.offsets[index] * h
+      let length = batch.lengths[index]
+      let out = output + row * width
+      for (part, mode) in pooling.modes.enumerated() {
+        let target = out + part * h
+        switch mode {
+        case .cls:
+          target.update(from: tokens, count: h)
+        case .max:
+          EncoderKernels.maxRows(rows: length, columns: h, tokens, target)
+        case .mean:
+          EncoderKernels.sumRows(rows: length, columns: h, tokens, scale: 1 / Float(length), target)
+        case .meanSquareRootLength:
+          EncoderKernels.sumRows(rows: length, columns: h, tokens, scale: 1 / Float(length).squareRoot(), target)
+        }
+      }
+      if pooling.normalizes { EncoderKernels.normalize(count: width, out) }
+    }
+  }
+}

@@ -1,0 +1,140 @@
+// Float32 views of safetensors tensors: memory-mapped when the file already holds aligned
+// F32 (no copy: pages are read on first use), converted once otherwise (F16, BF16, F64,
+// unaligned F32).
+import ArrowheadIO
+
+/// A read-only Float32 tensor that stays valid as long as this object lives.
+///
+/// Either a view into a memory-mapped safetensors file (the file object is retained) or a
+/// buffer owned by this object.
+final class WeightTensor: @unchecked Sendable {
+  /// The tensor's name in the weights file ("" for a synthetic tensor).
+  let name: String
+  /// Its shape.
+  let shape: [Int]
+  /// Its elements, row-major.
+  let pointer: UnsafePointer<Float>
+  /// The number of elements.
+  let count: Int
+  /// Whether the elements live in the file mapping (no copy).
+  let isMapped: Bool
+  private let file: SafetensorsFile?
+  private let info: SafetensorsTensorInfo?
+  private let owned: UnsafeMutablePointer<Float>?
+
+  /// A view of `info` in `file`: mapped for aligned F32, converted otherwise.
+  init(_ info: SafetensorsTensorInfo, in file: SafetensorsFile) throws(EncoderError) {
+    guard info.dtype.isConvertibleToFloat else {
+      throw .unsupportedDType(tensor: info.name, dtype: info.dtype.rawValue)
+    }
+    name = info.name
+    shape = info.shape
+    count = info.elementCount
+    self.info = info
+    let bytes = file.bytes(of: info)
+    if info.dtype == .f32, let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+      pointer = base.assumingMemoryBound(to: Float.self)
+      self.file = file
+      owned = nil
+      isMapped = true
+    } else {
+      let buffer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(count, 1))
+      if let base = bytes.baseAddress {
+        _ = HalfConversion.convertToFloat(info.dtype, count: count, from: base, to: buffer)
+      }
+      pointer = UnsafePointer(buffer)
+      owned = buffer
+      self.file = nil
+      isMapped = false
+    }
+  }
+
+  /// A tensor holding a copy of `values` (tests, fused or derived tensors).
+  init(name: String, shape: [Int], values: [Float]) {
+    self.name = name
+    self.shape = shape
+    let count = values.count
+    self.count = count
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(count, 1))
+    values.withUnsafeBufferPointer { source in
+      if let base = source.baseAddress { buffer.initialize(from: base, count: count) }
+    }
+    pointer = UnsafePointer(buffer)
+    owned = buffer
+    file = nil
+    info = nil
+    isMapped = false
+  }
+
+  deinit { owned?.deallocate() }
+
+  /// For a mapped tensor that has been copied into another form: gives its pages back to
+  /// the page cache, so that they stop counting as resident memory (they are read again
+  /// if touched). No effect on an owned buffer.
+  func evictPages() {
+    if let file, let info { file.evictPages(of: info) }
+  }
+
+  /// The rows of `parts` stacked (each rows × columns with the same columns): one
+  /// (Σ rows) × columns tensor. The parts' mapped pages are given back.
+  static func stacked(_ parts: [WeightTensor], name: String) -> WeightTensor {
+    let columns = parts[0].shape[1]
+    var values: [Float] = []
+    values.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+    for part in parts {
+      values.append(contentsOf: part.buffer)
+      part.evictPages()
+    }
+    return WeightTensor(name: name, shape: [values.count / columns, columns], values: values)
+  }
+
+  /// The elements as a buffer.
+  var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
+}
+
+/// Finds a BERT checkpoint's tensors by their Hugging Face names, with or without the
+/// `bert.` prefix of task models, and checks each shape against the configuration.
+struct WeightSource {
+  let model: SafetensorsModel
+  let prefix: String
+
+  init(folder: String) throws(EncoderError) {
+    let single = ModelFolder.join(folder, "model.safetensors")
+    let index = ModelFolder.join(folder, "model.safetensors.index.json")
+    guard ModelFolder.isFile(single) || ModelFolder.isFile(index) else {
+      var what = "the model weights (model.safetensors or model.safetensors.index.json)"
+      if ModelFolder.isFile(ModelFolder.join(folder, "pytorch_model.bin")) {
+        what += "; the folder holds pytorch_model.bin, which is not read: convert it to safetensors"
+      }
+      throw .missingFile(path: single, what: what)
+    }
+    let model: SafetensorsModel
+    do {
+      model = try SafetensorsModel(path: folder)
+    } catch {
+      throw .weights(error)
+    }
+    self.model = model
+    let candidates = ["", "bert.", "model."]
+    prefix = candidates.first { model.entry($0 + "embeddings.word_embeddings.weight") != nil } ?? ""
+  }
+
+  /// The path shown in errors.
+  var path: String { model.files.count == 1 ? model.files[0].path : model.path }
+
+  /// The tensor `prefix + name` (or its first alternative spelling present), checked to have
+  /// `shape`; `reason` says where the expected shape comes from.
+  func tensor(_ names: [String], shape: [Int], reason: String) throws(EncoderError) -> WeightTensor {
+    guard let entry = names.lazy.compactMap({ self.model.entry(self.prefix + $0) }).first else {
+      throw .missingTensor(file: path, tensor: prefix + names[0])
+    }
+    guard entry.info.shape == shape else {
+      throw .shapeMismatch(tensor: entry.name, expected: shape, actual: entry.info.shape, reason: reason)
+    }
+    return try WeightTensor(entry.info, in: entry.file)
+  }
+
+  func tensor(_ name: String, shape: [Int], reason: String) throws(EncoderError) -> WeightTensor {
+    try tensor([name], shape: shape, reason: reason)
+  }
+}

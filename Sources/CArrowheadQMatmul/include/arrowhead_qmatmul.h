@@ -1,0 +1,130 @@
+/// CArrowheadQMatmul: the inner loops of the SIMD backend's quantized matmul (y = x·Ŵᵀ + b),
+/// one C file per instruction set, each function compiled for its ISA with a `target`
+/// attribute and called only after a run-time CPU-feature check (Swift has no spelling for
+/// `vpdpbusd`, `vpmaddubsw` or `vpermps`).
+///
+/// The weights follow `QuantizedMatrixLayout` (ArrowheadCore, Families/QuantizedMatmulKernels
+/// .swift): panels of 16 rows; in each, 64-byte lines of 16 rows × 4 columns (8-bit codes) or
+/// 16 rows × 8 columns (4-bit codes, columns 0–3 in the low nibbles, 4–7 in the high ones);
+/// groups padded to a multiple of 8 columns; scales and offsets per (panel, group, row).
+///
+/// Activations are prepared once per call by `arrowhead_qmm_prepare_*` into the padded
+/// column space (padding columns are 0). Every kernel computes the output rows of the panels
+/// [panel_begin, panel_end) for every activation row, so threads split panels.
+///
+/// | file                  | ISA (target attribute)          | kernels                          |
+/// |-----------------------|---------------------------------|----------------------------------|
+/// | qmatmul_portable.c    | none (SSE2 / NEON / scalar)     | prepare, weight-only, int8       |
+/// | qmatmul_avx2.c        | avx2, fma                       | weight-only, int8 (vpmaddubsw)   |
+/// | qmatmul_avxvnni.c     | avx2, fma, avxvnni              | int8 (vpdpbusd on YMM)           |
+/// | qmatmul_avx512.c      | avx512 f/bw/vl/dq (+vnni)       | weight-only, int8 (vpdpbusd ZMM) |
+///
+/// This is an internal module of Arrowhead; it makes no API stability promise.
+#ifndef ARROWHEAD_QMATMUL_H
+#define ARROWHEAD_QMATMUL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A packed quantized weight matrix (see the file header).
+typedef struct arrowhead_qmm_weights {
+  const uint8_t *codes;
+  const float *scales;
+  /// Float minima (zero_point == 0: ŵ = q·s + m) or zero-points (zero_point == 1: ŵ = (q − z)·s).
+  const float *offsets;
+  /// Real rows of Ŵ (outputs); panels cover ⌈rows/16⌉·16.
+  int64_t rows;
+  int64_t groups;
+  /// Padded columns per group (a multiple of 8).
+  int64_t group_columns;
+  /// Bytes per panel: groups·group_columns·16·container_bits/8.
+  int64_t panel_bytes;
+  /// 4 or 8.
+  int32_t container_bits;
+  int32_t zero_point;
+} arrowhead_qmm_weights;
+
+/// Float32 activations in the padded column space.
+typedef struct arrowhead_qmm_float_rows {
+  /// rows × stride values; padding columns are 0.
+  const float *values;
+  /// rows × groups: Σ x over each group.
+  const float *sums;
+  int64_t rows;
+  /// groups·group_columns.
+  int64_t stride;
+} arrowhead_qmm_float_rows;
+
+/// Int8 activations: x̂ = t·a per (row, group).
+typedef struct arrowhead_qmm_int8_rows {
+  /// rows × stride codes in −127…127; padding columns are 0.
+  const int8_t *codes;
+  /// rows × groups: t.
+  const float *scales;
+  /// rows × groups: Σ a over each group (an exact integer, held in a float).
+  const float *sums;
+  int64_t rows;
+  int64_t stride;
+} arrowhead_qmm_int8_rows;
+
+/// Where the results go: y[i·ldy + n] for n < rows of Ŵ, plus bias[n] when bias is not NULL.
+typedef struct arrowhead_qmm_output {
+  float *y;
+  int64_t ldy;
+  const float *bias;
+} arrowhead_qmm_output;
+
+// Preparation (one implementation: codes must be identical on every ISA).
+
+/// Copies `rows` rows of x (length `columns`, leading dimension `ldx`) into the padded
+/// column space and sums each group.
+void arrowhead_qmm_prepare_float(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                 int64_t groups, int64_t group_columns, float *values, float *sums);
+
+/// Quantizes each (row, group) of x to int8 by the ActivationQuantization rule: r = 127/max|x|,
+/// a = clamp(round_half_even(x·r), −127, 127), t = max|x|/127 (0 for a zero group, NaN
+/// when the group holds NaN or ±∞, with a = 0).
+void arrowhead_qmm_prepare_int8(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums);
+
+/// Bytes of scratch one thread needs for one call on `w` (a dequantized or unpacked panel tile).
+size_t arrowhead_qmm_scratch_bytes(const arrowhead_qmm_weights *w);
+
+// Kernels: outputs of panels [panel_begin, panel_end) for every activation row.
+
+void arrowhead_qmm_weight_only_portable(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                        const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
+                                        void *scratch);
+void arrowhead_qmm_int8_portable(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                                 const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch);
+
+#if defined(__x86_64__)
+/// `arrowhead_qmm_prepare_int8` with AVX2 / AVX-512 (identical codes and scales).
+void arrowhead_qmm_prepare_int8_avx2(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                     int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums);
+void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                       int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums);
+void arrowhead_qmm_weight_only_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                    const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
+                                    void *scratch);
+void arrowhead_qmm_int8_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                             const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch);
+void arrowhead_qmm_int8_avxvnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                                const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch);
+void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                      const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
+                                      void *scratch);
+void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                                   const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
+                                   void *scratch);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

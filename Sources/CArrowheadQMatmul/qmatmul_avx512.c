@@ -1,0 +1,401 @@
+// Quantized matmul, AVX-512: weight-only kernels (AVX-512 F/BW/VL/DQ, x86-64-v4) and int8
+// kernels (those plus AVX512-VNNI `vpdpbusd`: Cascade Lake, Ice Lake, Sapphire Rapids, Zen 4).
+//
+// One ZMM holds a panel's 16 rows. Instructions the loops depend on:
+//   weight-only, M = 1   vpsrld + vpermps (4-bit code → float through a 16-entry table) or
+//                        vpshufb + vcvtdq2ps (8-bit), vfmadd231ps with x[j] broadcast
+//   weight-only, M > 1   a panel pair dequantized into an L1/L2 tile (mul then add, as the
+//                        quantizer's dequantize), then a 6 × 32 vfmadd231ps micro-kernel
+//   int8                 vpdpbusd (u8 codes × s8 activations → i32, 16 rows × 4 columns per
+//                        instruction); 4-bit codes split with vpand / vpsrlw first
+// Per group, the i32 or f32 sums are rescaled into the f32 result (vcvtdq2ps, vfmadd).
+#if defined(__x86_64__)
+#include "arrowhead_qmatmul.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define QMM_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi2"))), apply_to = function)
+
+// MARK: - Shared helpers
+
+/// Lanes of panel p that are real rows of Ŵ.
+QMM_ALWAYS_INLINE __mmask16 zmm_row_mask(const arrowhead_qmm_weights *w, int64_t p) {
+  const int64_t count = w->rows - 16 * p;
+  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+}
+
+/// y[i, 16p…16p+15] = v (+ bias), real rows only.
+QMM_ALWAYS_INLINE void zmm_store(const arrowhead_qmm_weights *w, const arrowhead_qmm_output *out, int64_t i,
+                                 int64_t p, __m512 v) {
+  const __mmask16 mask = zmm_row_mask(w, p);
+  if (out->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out->bias + 16 * p));
+  _mm512_mask_storeu_ps(out->y + i * out->ldy + 16 * p, mask, v);
+}
+
+QMM_ALWAYS_INLINE void *zmm_aligned(void *scratch) { return (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); }
+
+/// vpshufb indices that move byte t of each dword to its low byte and zero the rest.
+QMM_ALWAYS_INLINE __m512i zmm_byte_selector(int t) {
+  return _mm512_set4_epi32((int)(0x80808000u | (unsigned)(12 + t)), (int)(0x80808000u | (unsigned)(8 + t)),
+                           (int)(0x80808000u | (unsigned)(4 + t)), (int)(0x80808000u | (unsigned)t));
+}
+
+/// The float code of column c (0…7) of a 4-bit line: nibble c at bits 8c (c < 4) or 8(c − 4) + 4.
+QMM_ALWAYS_INLINE __m512 zmm_w4_column(__m512i line, int c, __m512 table) {
+  const int shift = c < 4 ? 8 * c : 8 * (c - 4) + 4;
+  return _mm512_permutexvar_ps(shift == 0 ? line : _mm512_srli_epi32(line, (unsigned)shift), table);
+}
+
+/// The float code of column t (0…3) of an 8-bit line.
+QMM_ALWAYS_INLINE __m512 zmm_w8_column(__m512i line, int t) {
+  return _mm512_cvtepi32_ps(_mm512_shuffle_epi8(line, zmm_byte_selector(t)));
+}
+
+/// ŵ = q·s + m or (q − z)·s, mul then add (bit-identical to the quantizer's dequantize).
+QMM_ALWAYS_INLINE __m512 zmm_dequantize(__m512 q, __m512 s, __m512 o, int zero_point) {
+  return zero_point ? _mm512_mul_ps(_mm512_sub_ps(q, o), s) : _mm512_add_ps(_mm512_mul_ps(q, s), o);
+}
+
+// MARK: - Weight-only, M = 1
+
+/// NB panels from p0 for one activation row: Σ_g s·Σq·x + m·Σx (or s·(Σq·x − z·Σx)).
+QMM_ALWAYS_INLINE void zmm_gemv_float(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                      const arrowhead_qmm_output *out, int64_t i, int64_t p0, const int NB) {
+  const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const float *row = x->values + i * x->stride, *sums = x->sums + i * w->groups;
+  const int64_t lines_per_group = w->group_columns / (w->container_bits == 4 ? 8 : 4);
+  const uint8_t *panel[4];
+  __m512 y[4];
+  for (int b = 0; b < NB; b++) {
+    panel[b] = w->codes + (p0 + b) * w->panel_bytes;
+    y[b] = _mm512_setzero_ps();
+  }
+  for (int64_t g = 0; g < w->groups; g++) {
+    __m512 even[4], odd[4];
+    for (int b = 0; b < NB; b++) even[b] = odd[b] = _mm512_setzero_ps();
+    const float *xg = row + g * w->group_columns;
+    const int64_t first = g * lines_per_group;
+    if (w->container_bits == 4) {
+      for (int64_t l = 0; l < lines_per_group; l++) {
+        const float *xl = xg + 8 * l;
+        __m512i line[4];
+        for (int b = 0; b < NB; b++) line[b] = _mm512_loadu_si512(panel[b] + (first + l) * 64);
+        for (int c = 0; c < 8; c++) {
+          const __m512 xc = _mm512_set1_ps(xl[c]);
+          for (int b = 0; b < NB; b++) {
+            const __m512 q = zmm_w4_column(line[b], c, table);
+            if (c & 1) odd[b] = _mm512_fmadd_ps(q, xc, odd[b]);
+            else even[b] = _mm512_fmadd_ps(q, xc, even[b]);
+          }
+        }
+      }
+    } else {
+      for (int64_t l = 0; l < lines_per_group; l++) {
+        const float *xl = xg + 4 * l;
+        __m512i line[4];
+        for (int b = 0; b < NB; b++) line[b] = _mm512_loadu_si512(panel[b] + (first + l) * 64);
+        for (int t = 0; t < 4; t++) {
+          const __m512 xt = _mm512_set1_ps(xl[t]);
+          for (int b = 0; b < NB; b++) {
+            const __m512 q = zmm_w8_column(line[b], t);
+            if (t & 1) odd[b] = _mm512_fmadd_ps(q, xt, odd[b]);
+            else even[b] = _mm512_fmadd_ps(q, xt, even[b]);
+          }
+        }
+      }
+    }
+    const __m512 sum = _mm512_set1_ps(sums[g]);
+    for (int b = 0; b < NB; b++) {
+      const int64_t index = ((p0 + b) * w->groups + g) * 16;
+      const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
+      const __m512 qx = _mm512_add_ps(even[b], odd[b]);
+      if (w->zero_point) {
+        y[b] = _mm512_fmadd_ps(_mm512_fnmadd_ps(o, sum, qx), s, y[b]);
+      } else {
+        y[b] = _mm512_fmadd_ps(o, sum, _mm512_fmadd_ps(qx, s, y[b]));
+      }
+    }
+  }
+  for (int b = 0; b < NB; b++) zmm_store(w, out, i, p0 + b, y[b]);
+}
+
+// MARK: - Weight-only, M > 1
+
+/// Dequantizes groups [g0, g1) of panel p into tile[j·32 + half·16 + r], j counted from
+/// the first column of g0.
+static void zmm_dequantize_panel(const arrowhead_qmm_weights *w, int64_t p, int64_t g0, int64_t g1, float *tile,
+                                 int half) {
+  const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const uint8_t *panel = w->codes + p * w->panel_bytes;
+  const int columns_per_line = w->container_bits == 4 ? 8 : 4;
+  const int64_t lines_per_group = w->group_columns / columns_per_line;
+  for (int64_t g = g0; g < g1; g++) {
+    const int64_t index = (p * w->groups + g) * 16;
+    const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
+    for (int64_t l = 0; l < lines_per_group; l++) {
+      const __m512i line = _mm512_loadu_si512(panel + (g * lines_per_group + l) * 64);
+      float *column = tile + (((g - g0) * lines_per_group + l) * columns_per_line) * 32 + half * 16;
+      if (columns_per_line == 8) {
+        for (int c = 0; c < 8; c++) {
+          _mm512_store_ps(column + c * 32, zmm_dequantize(zmm_w4_column(line, c, table), s, o, w->zero_point));
+        }
+      } else {
+        for (int t = 0; t < 4; t++) {
+          _mm512_store_ps(column + t * 32, zmm_dequantize(zmm_w8_column(line, t), s, o, w->zero_point));
+        }
+      }
+    }
+  }
+}
+
+/// y[i, 16p…] (+)= v over the panel's real rows: the first depth block stores, later ones
+/// add to what is there, the last adds the bias.
+QMM_ALWAYS_INLINE void zmm_accumulate(const arrowhead_qmm_weights *w, const arrowhead_qmm_output *out, int64_t i,
+                                      int64_t p, __m512 v, int first, int last) {
+  const __mmask16 mask = zmm_row_mask(w, p);
+  float *y = out->y + i * out->ldy + 16 * p;
+  if (!first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y));
+  if (last && out->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out->bias + 16 * p));
+  _mm512_mask_storeu_ps(y, mask, v);
+}
+
+/// MR rows × NP·16 outputs over the tile's `columns` columns (from column `first_column`).
+QMM_ALWAYS_INLINE void zmm_tile_kernel(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                       const arrowhead_qmm_output *out, const float *tile, int64_t i0, int64_t p,
+                                       int64_t first_column, int64_t columns, int first, int last, const int MR,
+                                       const int NP) {
+  __m512 acc[6][2];
+  const float *rows[6];
+  for (int r = 0; r < MR; r++) {
+    rows[r] = x->values + (i0 + r) * x->stride + first_column;
+    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  }
+  for (int64_t j = 0; j < columns; j++) {
+    const __m512 b0 = _mm512_load_ps(tile + j * 32);
+    const __m512 b1 = NP == 2 ? _mm512_load_ps(tile + j * 32 + 16) : b0;
+    for (int r = 0; r < MR; r++) {
+      const __m512 a = _mm512_set1_ps(rows[r][j]);
+      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+      if (NP == 2) acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < MR; r++) {
+    zmm_accumulate(w, out, i0 + r, p, acc[r][0], first, last);
+    if (NP == 2) zmm_accumulate(w, out, i0 + r, p + 1, acc[r][1], first, last);
+  }
+}
+
+QMM_ALWAYS_INLINE void zmm_tile_rows(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                     const arrowhead_qmm_output *out, const float *tile, int64_t p, int64_t first_column,
+                                     int64_t columns, int first, int last, const int NP) {
+  int64_t i = 0;
+  for (; i + 6 <= x->rows; i += 6) zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 6, NP);
+  switch (x->rows - i) {
+    case 5: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 5, NP); break;
+    case 4: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 4, NP); break;
+    case 3: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 3, NP); break;
+    case 2: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 2, NP); break;
+    case 1: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 1, NP); break;
+    default: break;
+  }
+}
+
+void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                      const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
+                                      void *scratch) {
+  if (x->rows == 1) {
+    int64_t p = panel_begin;
+    for (; p + 4 <= panel_end; p += 4) zmm_gemv_float(w, x, out, 0, p, 4);
+    for (; p < panel_end; p++) zmm_gemv_float(w, x, out, 0, p, 1);
+    return;
+  }
+  // Depth blocks of about 4096 columns: a panel pair's dequantized block (≤ 512 KiB) stays in
+  // L2 while every row block streams over it (measured: blocks of 128–512 columns, in L1,
+  // cost more in partial-sum loads and stores than they save).
+  float *tile = (float *)zmm_aligned(scratch);
+  const int64_t block = w->group_columns >= 4096 ? 1 : 4096 / w->group_columns;
+  for (int64_t p = panel_begin; p < panel_end; p += 2) {
+    const int NP = p + 2 <= panel_end ? 2 : 1;
+    for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
+      const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
+      for (int n = 0; n < NP; n++) zmm_dequantize_panel(w, p + n, g0, g1, tile, n);
+      const int64_t first_column = g0 * w->group_columns, columns = (g1 - g0) * w->group_columns;
+      if (NP == 2) zmm_tile_rows(w, x, out, tile, p, first_column, columns, g0 == 0, g1 == w->groups, 2);
+      else zmm_tile_rows(w, x, out, tile, p, first_column, columns, g0 == 0, g1 == w->groups, 1);
+    }
+  }
+}
+
+#pragma clang attribute pop
+
+// MARK: - Int8 (AVX512-VNNI)
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,bmi2"))), apply_to = function)
+
+QMM_ALWAYS_INLINE __m512i zmm_broadcast_quad(const int8_t *a) {
+  int32_t quad;
+  memcpy(&quad, a, 4);
+  return _mm512_set1_epi32(quad);
+}
+
+/// y += rescaled group sums: (f·s + m·A)·t, or (f − z·A)·s·t, f = Σ q·a.
+QMM_ALWAYS_INLINE __m512 zmm_rescale(__m512i acc, __m512 s, __m512 o, __m512 sum, __m512 t, __m512 y, int zero_point) {
+  const __m512 f = _mm512_cvtepi32_ps(acc);
+  const __m512 u = zero_point ? _mm512_mul_ps(_mm512_fnmadd_ps(o, sum, f), s) : _mm512_fmadd_ps(f, s, _mm512_mul_ps(o, sum));
+  return _mm512_fmadd_ps(u, t, y);
+}
+
+/// NB panels from p0, one activation row (streams the packed codes once).
+QMM_ALWAYS_INLINE void zmm_gemv_int8(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                                     const arrowhead_qmm_output *out, int64_t i, int64_t p0, const int NB) {
+  const int8_t *row = x->codes + i * x->stride;
+  const float *scales = x->scales + i * w->groups, *sums = x->sums + i * w->groups;
+  const __m512i nibbles = _mm512_set1_epi8(0x0F);
+  const int64_t lines_per_group = w->group_columns / (w->container_bits == 4 ? 8 : 4);
+  const uint8_t *panel[4];
+  __m512 y[4];
+  for (int b = 0; b < NB; b++) {
+    panel[b] = w->codes + (p0 + b) * w->panel_bytes;
+    y[b] = _mm512_setzero_ps();
+  }
+  for (int64_t g = 0; g < w->groups; g++) {
+    __m512i even[4], odd[4];
+    for (int b = 0; b < NB; b++) even[b] = odd[b] = _mm512_setzero_si512();
+    const int8_t *ag = row + g * w->group_columns;
+    const int64_t first = g * lines_per_group;
+    if (w->container_bits == 4) {
+      for (int64_t l = 0; l < lines_per_group; l++) {
+        const __m512i low = zmm_broadcast_quad(ag + 8 * l), high = zmm_broadcast_quad(ag + 8 * l + 4);
+        for (int b = 0; b < NB; b++) {
+          const __m512i line = _mm512_loadu_si512(panel[b] + (first + l) * 64);
+          even[b] = _mm512_dpbusd_epi32(even[b], _mm512_and_si512(line, nibbles), low);
+          odd[b] = _mm512_dpbusd_epi32(odd[b], _mm512_and_si512(_mm512_srli_epi16(line, 4), nibbles), high);
+        }
+      }
+    } else {
+      int64_t l = 0;
+      for (; l + 2 <= lines_per_group; l += 2) {
+        const __m512i a0 = zmm_broadcast_quad(ag + 4 * l), a1 = zmm_broadcast_quad(ag + 4 * l + 4);
+        for (int b = 0; b < NB; b++) {
+          even[b] = _mm512_dpbusd_epi32(even[b], _mm512_loadu_si512(panel[b] + (first + l) * 64), a0);
+          odd[b] = _mm512_dpbusd_epi32(odd[b], _mm512_loadu_si512(panel[b] + (first + l + 1) * 64), a1);
+        }
+      }
+    }
+    const __m512 t = _mm512_set1_ps(scales[g]), sum = _mm512_set1_ps(sums[g]);
+    for (int b = 0; b < NB; b++) {
+      const int64_t index = ((p0 + b) * w->groups + g) * 16;
+      y[b] = zmm_rescale(_mm512_add_epi32(even[b], odd[b]), _mm512_loadu_ps(w->scales + index),
+                         _mm512_loadu_ps(w->offsets + index), sum, t, y[b], w->zero_point);
+    }
+  }
+  for (int b = 0; b < NB; b++) zmm_store(w, out, i, p0 + b, y[b]);
+}
+
+/// Unpacks a 4-bit panel into 8-bit lines (line 2l ← low nibbles of line l, 2l + 1 ← high).
+static void zmm_unpack_panel(const arrowhead_qmm_weights *w, int64_t p, uint8_t *tile) {
+  const __m512i nibbles = _mm512_set1_epi8(0x0F);
+  const uint8_t *panel = w->codes + p * w->panel_bytes;
+  const int64_t lines = w->groups * w->group_columns / 8;
+  for (int64_t l = 0; l < lines; l++) {
+    const __m512i line = _mm512_loadu_si512(panel + l * 64);
+    _mm512_store_si512(tile + 128 * l, _mm512_and_si512(line, nibbles));
+    _mm512_store_si512(tile + 128 * l + 64, _mm512_and_si512(_mm512_srli_epi16(line, 4), nibbles));
+  }
+}
+
+/// MR rows × NP panels (8-bit lines at `lines[0]`, `lines[1]`), groups [g0, g1).
+QMM_ALWAYS_INLINE void zmm_int8_kernel(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                                       const arrowhead_qmm_output *out, const uint8_t *const *lines, int64_t i0,
+                                       int64_t p, int64_t g0, int64_t g1, const int MR, const int NP) {
+  const int64_t quads = w->group_columns / 4;
+  __m512 y[4][2];
+  const int8_t *rows[4];
+  for (int r = 0; r < MR; r++) {
+    rows[r] = x->codes + (i0 + r) * x->stride;
+    y[r][0] = y[r][1] = _mm512_setzero_ps();
+  }
+  for (int64_t g = g0; g < g1; g++) {
+    __m512i acc[4][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    const uint8_t *line0 = lines[0] + g * quads * 64, *line1 = NP == 2 ? lines[1] + g * quads * 64 : line0;
+    const int64_t column = g * w->group_columns;
+    for (int64_t q = 0; q < quads; q++) {
+      const __m512i b0 = _mm512_loadu_si512(line0 + q * 64);
+      const __m512i b1 = NP == 2 ? _mm512_loadu_si512(line1 + q * 64) : b0;
+      for (int r = 0; r < MR; r++) {
+        const __m512i a = zmm_broadcast_quad(rows[r] + column + 4 * q);
+        acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, a);
+        if (NP == 2) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, a);
+      }
+    }
+    for (int n = 0; n < NP; n++) {
+      const int64_t index = ((p + n) * w->groups + g) * 16;
+      const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
+      for (int r = 0; r < MR; r++) {
+        const int64_t at = (i0 + r) * w->groups + g;
+        y[r][n] = zmm_rescale(acc[r][n], s, o, _mm512_set1_ps(x->sums[at]), _mm512_set1_ps(x->scales[at]), y[r][n],
+                              w->zero_point);
+      }
+    }
+  }
+  for (int r = 0; r < MR; r++) {
+    for (int n = 0; n < NP; n++) zmm_accumulate(w, out, i0 + r, p + n, y[r][n], g0 == 0, g1 == w->groups);
+  }
+}
+
+/// Every activation row × NP panels, in depth blocks of about 512 columns so that the
+/// panels' block of codes (≤ 32 KiB) stays in L1 while every row block passes over it.
+QMM_ALWAYS_INLINE void zmm_int8_rows(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                                     const arrowhead_qmm_output *out, const uint8_t *const *lines, int64_t p,
+                                     const int NP) {
+  const int64_t block = w->group_columns >= 512 ? 1 : 512 / w->group_columns;
+  for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
+    const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
+    int64_t i = 0;
+    for (; i + 4 <= x->rows; i += 4) zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 4, NP);
+    switch (x->rows - i) {
+      case 3: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 3, NP); break;
+      case 2: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 2, NP); break;
+      case 1: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 1, NP); break;
+      default: break;
+    }
+  }
+}
+
+void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                                   const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
+                                   void *scratch) {
+  if (x->rows == 1) {
+    int64_t p = panel_begin;
+    for (; p + 4 <= panel_end; p += 4) zmm_gemv_int8(w, x, out, 0, p, 4);
+    for (; p < panel_end; p++) zmm_gemv_int8(w, x, out, 0, p, 1);
+    return;
+  }
+  // 8-bit codes are read in place; 4-bit panels are unpacked to 8-bit lines first (once
+  // per panel, for every row).
+  uint8_t *tile = (uint8_t *)zmm_aligned(scratch);
+  const int64_t unpacked_bytes = w->groups * w->group_columns * 16;
+  int64_t p = panel_begin;
+  for (; p < panel_end; p += 2) {
+    const int NP = p + 2 <= panel_end ? 2 : 1;
+    const uint8_t *lines[2];
+    for (int n = 0; n < NP; n++) {
+      if (w->container_bits == 8) {
+        lines[n] = w->codes + (p + n) * w->panel_bytes;
+      } else {
+        zmm_unpack_panel(w, p + n, tile + n * unpacked_bytes);
+        lines[n] = tile + n * unpacked_bytes;
+      }
+    }
+    if (NP == 2) zmm_int8_rows(w, x, out, lines, p, 2);
+    else zmm_int8_rows(w, x, out, lines, p, 1);
+  }
+}
+
+#pragma clang attribute pop
+
+#endif

@@ -1,0 +1,214 @@
+import ArgumentParser
+import Arrowhead
+import ArrowheadEncoder
+import ArrowheadIO
+import ArrowheadTokenizer
+import Foundation
+
+/// `--weights`: how the encoder holds its matrices.
+enum EncoderWeightsOption: String, ExpressibleByArgument, CaseIterable, Sendable {
+  case f32, int8, int4
+
+  /// The module's format, or a failure for the forms that are not available yet.
+  func format() throws -> WeightFormat {
+    switch self {
+    case .f32:
+      return .float32
+    case .int8, .int4:
+      throw CommandFailure(
+        "--weights \(rawValue) is not yet available: quantized encoder weights need the quantized matmul kernels (issue 12); use --weights f32")
+    }
+  }
+}
+
+/// `--parallelism`: how the encoder spreads its threads.
+extension EncoderParallelism: ExpressibleByArgument {}
+
+/// The options `embed` and `index build --text` share: the model and how to run it.
+struct EncoderOptions: ParsableArguments {
+  @Option(name: .long, help: "sentence-transformers model folder (modules.json, config.json, model.safetensors, tokenizer.json or vocab.txt).")
+  var model: String?
+
+  @Option(name: .long, help: "Weights: f32 (int8 and int4 come with the quantized matmul).")
+  var weights: EncoderWeightsOption = .f32
+
+  @Option(name: .long, help: "Texts per forward pass.")
+  var batch: Int = 32
+
+  @Option(name: .long, help: "How threads share the work: batches (whole batches per thread) or products (each product split).")
+  var parallelism: EncoderParallelism = .acrossBatches
+
+  func validate() throws {
+    if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
+  }
+
+  /// Loads the encoder (a clean failure naming the file or field on error).
+  func load(engine: Engine) throws -> SentenceEncoder {
+    guard let model else { throw CommandFailure("--model is required") }
+    let format = try weights.format()
+    do {
+      return try SentenceEncoder(folder: model, engine: engine, weights: format)
+    } catch {
+      throw CommandFailure("\(error)")
+    }
+  }
+
+  /// Embeds `texts` with a progress bar labelled `label` on stderr.
+  func encode(_ texts: [String], with encoder: SentenceEncoder, threads: Int, label: String, quiet: Bool) throws -> SentenceEncoding {
+    let bar = ProgressBar(total: texts.count, label: label, enabled: !quiet)
+    let options = EncodingOptions(batchSize: batch, threads: threads, parallelism: parallelism)
+    do {
+      let result = try encoder.encodeReporting(texts, options: options, progress: { bar.advance(by: $0) })
+      bar.finish()
+      return result
+    } catch {
+      throw CommandFailure("\(error)")
+    }
+  }
+}
+
+/// Reads a text file for `embed` / `index build --text`, reporting empty and repaired
+/// lines on stderr (or failing on them with `strict`).
+func readTexts(_ path: String, format: String?, strict: Bool) throws -> TextInput {
+  let input: TextInput
+  do {
+    input = try TextInput.read(path: path, format: format.flatMap(TextInput.Format.init(rawValue:)))
+  } catch {
+    throw CommandFailure("\(error)")
+  }
+  func lines(_ numbers: [Int]) -> String {
+    numbers.prefix(10).map(String.init).joined(separator: ", ") + (numbers.count > 10 ? ", …" : "")
+  }
+  if let first = input.invalidUTF8Lines.first {
+    if strict { throw CommandFailure("'\(path)' line \(first): invalid UTF-8 (without --strict it is replaced by U+FFFD)") }
+    StandardError.write("arrowhead: '\(path)': invalid UTF-8 replaced by U+FFFD on \(input.invalidUTF8Lines.count) line(s): \(lines(input.invalidUTF8Lines))\n")
+  }
+  if let first = input.emptyLines.first {
+    if strict { throw CommandFailure("'\(path)' line \(first): empty line (without --strict it is embedded as an empty text)") }
+    StandardError.write("arrowhead: '\(path)': \(input.emptyLines.count) empty line(s): \(lines(input.emptyLines))\n")
+  }
+  return input
+}
+
+/// Peak resident memory of this process so far, in bytes.
+func peakResidentBytes() -> Int {
+  var usage = rusage()
+  #if os(Linux)
+  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+  return Int(usage.ru_maxrss) * 1024
+  #else
+  getrusage(RUSAGE_SELF, &usage)
+  return Int(usage.ru_maxrss)
+  #endif
+}
+
+/// `arrowhead embed`: sentence embeddings of a text file, written as .npy.
+struct Embed: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Embed texts with a sentence-transformers model (BERT family) into an .npy matrix.",
+    discussion: """
+      Input: one text per line, or JSON Lines with a "text" field (--format; default from the
+      file name). Row i of the output is the i-th text: empty lines are embedded as empty
+      texts and invalid UTF-8 is replaced by U+FFFD, both reported on stderr with their line
+      numbers (--strict makes them errors). Texts longer than the model's max_seq_length are
+      truncated, as sentence-transformers does, and counted in the report.
+      Example:
+        arrowhead embed --model all-MiniLM-L6-v2 --input texts.txt -o embeddings.npy
+      """)
+
+  @OptionGroup var encoderOptions: EncoderOptions
+
+  @Option(name: .long, help: "Text file ('-': standard input).")
+  var input: String
+
+  @Option(name: .long, help: "Input layout: lines or jsonl (default: from the file name).")
+  var format: String?
+
+  @Option(name: .shortAndLong, help: "Output .npy file (float32, texts × dimension), written atomically.")
+  var output: String
+
+  @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
+  var threads: Int?
+
+  @Flag(name: .long, help: "Fail on empty lines and invalid UTF-8 instead of reporting them.")
+  var strict = false
+
+  @Flag(name: .long, help: "No progress bar.")
+  var quiet = false
+
+  @OptionGroup var outputOptions: OutputOptions
+
+  func validate() throws {
+    if encoderOptions.model == nil { throw ValidationError("--model is required") }
+    if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+    if let format, TextInput.Format(rawValue: format) == nil {
+      throw ValidationError("--format must be lines or jsonl, not '\(format)'")
+    }
+    try requireDistinctOutput(output, from: [input])
+  }
+
+  struct Report: Codable {
+    var texts: Int
+    var dimension: Int
+    var tokens: Int
+    var truncatedTexts: Int
+    var truncatedLines: [Int]
+    var emptyLines: [Int]
+    var invalidUTF8Lines: [Int]
+    var loadSeconds: Double
+    var seconds: Double
+    var textsPerSecond: Double
+    var tokensPerSecond: Double
+    var threads: Int
+    var parallelism: String
+    var batch: Int
+    var weights: String
+    var peakMemoryBytes: Int
+    var output: String
+  }
+
+  func run() throws {
+    let engine = try commandEngine(threads: threads)
+    let texts = try readTexts(input, format: format, strict: strict)
+    let loadWatch = Stopwatch()
+    let encoder = try encoderOptions.load(engine: engine)
+    let loadSeconds = loadWatch.seconds
+    let watch = Stopwatch()
+    let result = try encoderOptions.encode(
+      texts.texts, with: encoder, threads: engine.effectiveThreads, label: "embed", quiet: quiet || outputOptions.format == .json)
+    let seconds = watch.seconds
+    do {
+      try NPYFile.write(result.embeddings.elements, rows: result.embeddings.rows, columns: result.embeddings.columns, to: output)
+    } catch {
+      throw CommandFailure("\(error)")
+    }
+    let truncatedLines = result.truncatedTexts.map { texts.lineNumbers[$0] }
+    if !truncatedLines.isEmpty {
+      StandardError.write(
+        "arrowhead embed: \(truncatedLines.count) text(s) longer than \(encoder.maximumSequenceLength) tokens were truncated (lines "
+          + truncatedLines.prefix(10).map(String.init).joined(separator: ", ") + (truncatedLines.count > 10 ? ", …" : "") + ")\n")
+    }
+    let report = Report(
+      texts: texts.texts.count, dimension: encoder.dimension, tokens: result.tokenCount, truncatedTexts: truncatedLines.count,
+      truncatedLines: truncatedLines, emptyLines: texts.emptyLines, invalidUTF8Lines: texts.invalidUTF8Lines,
+      loadSeconds: loadSeconds, seconds: seconds, textsPerSecond: Double(texts.texts.count) / max(seconds, 1e-9),
+      tokensPerSecond: Double(result.tokenCount) / max(seconds, 1e-9), threads: engine.effectiveThreads,
+      parallelism: encoderOptions.parallelism.rawValue, batch: encoderOptions.batch, weights: encoderOptions.weights.rawValue,
+      peakMemoryBytes: peakResidentBytes(), output: output)
+    switch outputOptions.format {
+    case .json:
+      print(try jsonString(report))
+    case .table, .csv:
+      var table = TextTable(["property", "value"])
+      table.append(["texts", "\(report.texts) (\(report.tokens) tokens, \(report.truncatedTexts) truncated)"])
+      table.append(["embeddings", "\(report.texts) × \(report.dimension) float32 → \(output)"])
+      table.append(["model", "\(encoderOptions.model ?? "") (\(report.weights), loaded in \(formatted(loadSeconds, decimals: 2)) s)"])
+      table.append([
+        "time", formatted(seconds, decimals: 2) + " s: " + formatted(report.textsPerSecond) + " texts/s, "
+          + formatted(report.tokensPerSecond, decimals: 0) + " tokens/s (\(report.threads) thread(s), \(report.parallelism), batch \(report.batch))",
+      ])
+      table.append(["peak memory", formattedBytes(report.peakMemoryBytes)])
+      print(outputOptions.format == .csv ? table.renderCSV() : table.render(), terminator: "")
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+/// `arrowhead bench qgemm`: rows per backend and path next to the Float32 product, the error
+/// of each quantized row, and the input checks.
+@Suite("arrowhead bench qgemm")
+struct BenchQGemmCLITests {
+  struct Report: Decodable {
+    struct Row: Decodable {
+      var operation: String; var backend: String; var dispatched: Bool; var m: Int; var n: Int; var k: Int
+      var bestMilliseconds: Double; var weightGBPerSecond: Double?; var relativeError: Double?
+    }
+    struct Problem: Decodable { var shape: String; var packedBytes: Int; var dequantizeSgemmError: Double }
+    var scheme: String
+    var problems: [Problem]
+    var rows: [Row]
+  }
+
+  @Test func aSmallRunReportsEveryKernelWithItsError() throws {
+    let outcome = try QuantizeCLI.run(
+      ["bench", "qgemm", "--shape", "1,40,70", "--shape", "5,33,64", "--bits", "4", "--group", "32", "--repeats", "1",
+       "--threads", "1", "--json"],
+      environment: ["ARROWHEAD_DISPATCH": "static"])
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let report = try JSONDecoder().decode(Report.self, from: Data(outcome.stdout.utf8))
+    #expect(report.scheme == "int4 g32 float_minimum")
+    #expect(report.problems.map(\.shape) == ["1×40×70", "5×33×64"])
+    for shape in [(1, 40, 70), (5, 33, 64)] {
+      let rows = report.rows.filter { $0.m == shape.0 && $0.n == shape.1 && $0.k == shape.2 }
+      for operation in ["qgemm weight-only", "qgemm int8"] {
+        let quantized = rows.filter { $0.operation == operation }
+        #expect(quantized.contains { $0.dispatched }, "\(operation) has a dispatched row")
+        #expect(quantized.contains { $0.backend == "simd-baseline" })
+        // INT4 g32 on random weights: ≈ 8 % relative error; every kernel within a hair of the others.
+        for row in quantized {
+          let error = try #require(row.relativeError)
+          #expect(error > 0.01 && error < 0.2, "\(operation) \(row.backend): \(error)")
+        }
+      }
+      let float = rows.filter { $0.operation == (shape.0 == 1 ? "sgemv" : "sgemm") }
+      #expect(!float.isEmpty && float.allSatisfy { $0.relativeError == nil })
+      // Weight bytes per second only for M = 1.
+      #expect(rows.allSatisfy { ($0.weightGBPerSecond != nil) == (shape.0 == 1) })
+    }
+  }
+
+  @Test func badOptionsAreRefusedWithAReason() throws {
+    for (arguments, message) in [
+      (["--bits", "5"], "--bits must be 2, 3, 4 or 8"),
+      (["--mode", "int4"], "--mode must be weight-only, int8 or both"),
+      (["--shape", "1,2"], "--shape must be M,N,K"),
+      (["--weights", "w.safetensors"], "--weights and --tensor go together"),
+    ] {
+      let outcome = try QuantizeCLI.run(["bench", "qgemm"] + arguments)
+      #expect(outcome.status != 0)
+      #expect(outcome.stderr.contains(message), "\(arguments): \(outcome.stderr)")
+    }
+  }
+}

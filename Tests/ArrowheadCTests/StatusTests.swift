@@ -1,0 +1,198 @@
+import CArrowhead
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `status` as the header spells it, for readable failures.
+func name(_ status: ah_status) -> String { String(cString: ah_status_name(status)) }
+
+@Suite("C ABI status codes")
+struct StatusTests {
+  let dimension = 4
+
+  @Test func badIndexInputIsClassified() throws {
+    let engine = try makeEngine()
+    defer { _ = ah_engine_free(engine) }
+    let index = try makeIndex(engine, dimension: dimension, count: 10)
+    defer { _ = ah_index_free(index) }
+    var distances = [Float](repeating: 0, count: 20)
+    var ids = [Int64](repeating: 0, count: 20)
+    var query: [Float] = [1, 1, 1, 1]
+
+    query[2] = .nan
+    #expect(name(ah_index_search(index, query, 1, 4, 1, 0, -1, 1, nil, 0, nil, nil, &distances, &ids)) == "AH_ERROR_NON_FINITE")
+    #expect(lastError() == "'queries' row 0 holds NaN or infinity at dimension 2")
+    query[2] = .infinity
+    #expect(name(ah_index_add(index, query, 1, 4, nil, nil)) == "AH_ERROR_NON_FINITE")
+    query[2] = 1
+    #expect(name(ah_index_search(index, query, 1, 4, -3, 0, -1, 1, nil, 0, nil, nil, &distances, &ids)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError() == "k = -3 is invalid; k must be ≥ 1")
+    #expect(name(ah_index_search(index, query, -1, 4, 1, 0, -1, 1, nil, 0, nil, nil, &distances, &ids)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError() == "'count' = -1 is negative")
+    #expect(name(ah_index_search(index, nil, 1, 4, 1, 0, -1, 1, nil, 0, nil, nil, &distances, &ids)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(name(ah_index_search(index, query, 1, 4, 1, 0, -1, 1, nil, 0, nil, nil, nil, &ids)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError() == "'distances' is NULL but 1 elements are needed")
+    #expect(name(ah_index_search(index, query, Int64.max, 4, 1, 0, -1, 1, nil, 0, nil, nil, &distances, &ids)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError().hasSuffix("elements overflow"))
+    #expect(name(ah_index_add(index, query, 1, 4, [3], nil)) == "AH_ERROR_INVALID_ARGUMENT", "id 3 exists")
+    #expect(lastError() == "id 3 is given twice or already in the index")
+
+    #expect(name(ah_index_remove(index, [2, 99], 2)) == "AH_ERROR_NOT_FOUND")
+    #expect(name(ah_index_remove(index, [2, 2], 2)) == "AH_ERROR_INVALID_ARGUMENT")
+    var count: Int64 = 0
+    #expect(ah_index_count(index, &count) == ok && count == 10, "a failed remove removes nothing")
+    var vector = [Float](repeating: 0, count: 4)
+    #expect(name(ah_index_vector(index, 99, &vector, 4)) == "AH_ERROR_NOT_FOUND")
+    #expect(name(ah_index_vector(index, 2, &vector, 3)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError() == "'out' holds 3 elements but 4 are needed")
+    #expect(ah_index_vector(index, 2, &vector, 4) == ok && vector == [2, 2, 2, 2])
+  }
+
+  @Test func searchResultsPadMissingNeighboursAndApplyFilters() throws {
+    let engine = try makeEngine()
+    defer { _ = ah_engine_free(engine) }
+    let index = try makeIndex(engine, dimension: dimension, count: 10)
+    defer { _ = ah_index_free(index) }
+    var distances = [Float](repeating: 0, count: 12)
+    var ids = [Int64](repeating: 0, count: 12)
+    let query: [Float] = [2.25, 2.25, 2.25, 2.25]
+    // Ids 1, 3, 5 pass the mask; ask for 4.
+    let mask: [UInt8] = [0, 1, 0, 1, 0, 1]
+    #expect(ah_index_search(index, query, 1, 4, 4, 0, -1, 1, mask, 6, nil, nil, &distances, &ids) == ok)
+    #expect(Array(ids[0..<4]) == [3, 1, 5, -1])
+    // ‖q − x‖² = 4·(2.25 − i)²: exact in float32.
+    #expect(distances[0] == 4 * 0.5625 && distances[1] == 4 * 1.5625 && distances[2] == 4 * 7.5625 && distances[3] == .infinity)
+
+    // A callback filter (odd ids) and the mask together: both must accept.
+    let odd: ah_filter_fn = { id, _ in id % 2 == 1 ? 1 : 0 }
+    let everything = [UInt8](repeating: 1, count: 10)
+    #expect(ah_index_search(index, query, 1, 4, 3, 0, -1, 1, everything, 10, odd, nil, &distances, &ids) == ok)
+    #expect(Array(ids[0..<3]) == [3, 1, 5])
+    // A callback that aborts.
+    let abort: ah_filter_fn = { _, _ in -1 }
+    #expect(name(ah_index_search(index, query, 1, 4, 3, 0, -1, 1, nil, 0, abort, nil, &distances, &ids)) == "AH_ERROR_CALLBACK")
+    // The context pointer reaches the callback.
+    var calls = 0
+    let counting: ah_filter_fn = { _, context in
+      context!.assumingMemoryBound(to: Int.self).pointee += 1
+      return 1
+    }
+    #expect(ah_index_search(index, query, 1, 4, 3, 0, -1, 1, nil, 0, counting, &calls, &distances, &ids) == ok)
+    #expect(calls >= 3 && Array(ids[0..<3]) == [2, 3, 1])
+  }
+
+  @Test func emptyIndexAndFiles() throws {
+    let engine = try makeEngine()
+    defer { _ = ah_engine_free(engine) }
+    var index: OpaquePointer?
+    #expect(ah_index_create(engine, Int32(AH_INDEX_HNSW), 3, Int32(AH_METRIC_COSINE), Int32(AH_STORAGE_INT8), 1, 0, 0, 0, 1, &index) == ok)
+    defer { _ = ah_index_free(index) }
+    var distances: [Float] = [0]
+    var ids: [Int64] = [0]
+    #expect(name(ah_index_search(index, [1, 0, 0], 1, 3, 1, 0, -1, 1, nil, 0, nil, nil, &distances, &ids)) == "AH_ERROR_EMPTY_INDEX")
+    var info = ah_index_info()
+    #expect(ah_index_describe(index, &info) == ok)
+    #expect(info.kind == Int32(AH_INDEX_HNSW) && info.metric == Int32(AH_METRIC_COSINE) && info.storage == Int32(AH_STORAGE_INT8))
+    #expect(info.rerank == 1 && info.m == 16 && info.ef_construction == 200 && info.ef_search == 64 && info.dimension == 3)
+
+    let path = "/tmp/arrowhead-c-status-\(getpid()).ahi"
+    defer { unlink(path) }
+    let vectors: [Float] = (0..<300).map { Float(($0 * 37) % 11) - 5 }
+    #expect(ah_index_add(index, vectors, 100, 3, nil, nil) == ok)
+    #expect(ah_index_save(index, path) == ok)
+    // Flip one byte in the middle of the file: a checksum catches it.
+    let file = try #require(fopen(path, "r+b"))
+    fseek(file, 300, SEEK_SET)
+    let byte = fgetc(file)
+    fseek(file, 300, SEEK_SET)
+    fputc(byte ^ 0x5A, file)
+    fclose(file)
+    var loaded: OpaquePointer?
+    #expect(name(ah_index_load(engine, path, 0, &loaded)) == "AH_ERROR_CORRUPT_FILE" && loaded == nil)
+    #expect(lastError().contains("corrupted"))
+    #expect(name(ah_index_load(engine, path + ".missing", 1, &loaded)) == "AH_ERROR_IO")
+    #expect(name(ah_index_save(index, "/nonexistent-directory/x.ahi")) == "AH_ERROR_IO")
+    #expect(name(ah_index_load(engine, nil, 1, &loaded)) == "AH_ERROR_INVALID_ARGUMENT")
+  }
+
+  @Test func kernelArgumentsAreChecked() throws {
+    let engine = try makeEngine()
+    defer { _ = ah_engine_free(engine) }
+    let a: [Float] = [1, 2, 3, 4, 5, 6]
+    var c = [Float](repeating: 0, count: 4)
+    // lda smaller than the row, negative sizes, a bad transpose flag, a short output.
+    #expect(name(ah_gemm(engine, 0, 0, 2, 2, 3, 1, a, 2, a, 2, 0, &c, 2)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError() == "'lda' = 2 is smaller than the row length 3")
+    #expect(name(ah_gemm(engine, 0, 0, -2, 2, 3, 1, a, 3, a, 2, 0, &c, 2)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(name(ah_gemm(engine, 2, 0, 2, 2, 3, 1, a, 3, a, 2, 0, &c, 2)) == "AH_ERROR_INVALID_ARGUMENT")
+    // Aᵀ·B with A stored 3×2: [[1,2],[3,4],[5,6]]ᵀ · [[1,2],[3,4],[5,6]] = [[35,44],[44,56]].
+    #expect(ah_gemm(engine, 1, 0, 2, 2, 3, 1, a, 2, a, 2, 0, &c, 2) == ok && c == [35, 44, 44, 56])
+    #expect(name(ah_distances(engine, 7, 1, 1, 1, a, 1, a, 1, &c, 1)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(name(ah_engine_create("no-such-backend", 0, nil)) == "AH_ERROR_INVALID_ARGUMENT")
+    var other: OpaquePointer?
+    #expect(name(ah_engine_create("no-such-backend", 0, &other)) == "AH_ERROR_INVALID_ARGUMENT" && other == nil)
+    #expect(lastError().contains("unknown backend 'no-such-backend'"))
+    #expect(ah_engine_create("reference", 2, &other) == ok)
+    var threads: Int32 = 0
+    #expect(ah_engine_threads(other, &threads) == ok && threads == 2)
+    #expect(ah_engine_free(other) == ok)
+  }
+
+  @Test func quantizeChecksItsInputAndRoundTrips() throws {
+    let engine = try makeEngine()
+    defer { _ = ah_engine_free(engine) }
+    var tensor: OpaquePointer?
+    var values = (0..<96).map { Float($0) / 8 - 6 }
+    let group = Int32(AH_GRANULARITY_GROUP), minimum = Int32(AH_MODE_FLOAT_MINIMUM)
+    #expect(name(ah_quantize(engine, values, [3, 32], 2, 5, group, 32, minimum, nil, nil, &tensor)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError().contains("5"))
+    #expect(name(ah_quantize(engine, values, [3, 32], 2, 4, group, 32, minimum, "nope", nil, &tensor)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(name(ah_quantize(engine, values, [3, 32], 2, 4, group, 32, minimum, "grid", "{\"steps\": [1]}", &tensor)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(name(ah_quantize(engine, values, [3, -32], 2, 4, group, 32, minimum, nil, nil, &tensor)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(name(ah_quantize(engine, values, [3, 32], 40, 4, group, 32, minimum, nil, nil, &tensor)) == "AH_ERROR_INVALID_ARGUMENT")
+    values[40] = .nan
+    #expect(name(ah_quantize(engine, values, [3, 32], 2, 4, group, 32, minimum, nil, nil, &tensor)) == "AH_ERROR_NON_FINITE")
+    values[40] = -1
+    // 8-bit groups of 32 with the grid optimizer and a setting passed as JSON.
+    #expect(ah_quantize(engine, values, [3, 32], 2, 8, group, 32, minimum, "grid", "{\"steps\": 5}", &tensor) == ok)
+    defer { _ = ah_tensor_free(tensor) }
+    var info = ah_tensor_info()
+    #expect(ah_tensor_describe(tensor, &info) == ok)
+    #expect(info.bits == 8 && info.ndim == 2 && info.rows == 3 && info.columns == 32 && info.group_count == 3)
+    #expect(info.packed_bytes == 96 && info.stored_bytes == 96 + 3 * 8)
+    var shape = [Int64](repeating: 0, count: 2)
+    #expect(ah_tensor_shape(tensor, &shape, 2) == ok && shape == [3, 32])
+    var restored = [Float](repeating: 0, count: 96)
+    #expect(name(ah_tensor_dequantize(tensor, &restored, 95)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(ah_tensor_dequantize(tensor, &restored, 96) == ok)
+    var codes = [UInt8](repeating: 0, count: 96), scales = [Float](repeating: 0, count: 3), offsets = scales
+    #expect(ah_tensor_codes(tensor, &codes, 96) == ok && ah_tensor_scales(tensor, &scales, 3) == ok)
+    #expect(ah_tensor_offsets(tensor, &offsets, 3) == ok)
+    // x̂ = q·s + m is exactly what dequantize returns (mul then add in float32).
+    for i in 0..<96 {
+      #expect(restored[i] == Float(codes[i]) * scales[i / 32] + offsets[i / 32])
+    }
+  }
+
+  @Test func modelOptionsAreValidated() throws {
+    let engine = try makeEngine()
+    defer { _ = ah_engine_free(engine) }
+    var report: UnsafeMutablePointer<CChar>?
+    let cases: [(String, String)] = [
+      ("{\"bitz\": 4}", "unknown option 'bitz'"),
+      ("{\"bits\": \"four\"}", "option 'bits' must be an integer, got string \"four\""),
+      ("[1]", "options must be a JSON object, got array"),
+      ("{\"bits\": 4", "options: JSON error"),
+      ("{\"optimizer\": \"gptq\"}", "optimizer 'gptq' needs calibration inputs"),
+      ("{\"time_groups\": 4}", "options 'time_groups' and 'calibration' go together"),
+    ]
+    for (options, message) in cases {
+      #expect(ah_quantize_model(engine, "/nonexistent.safetensors", "/tmp/x.safetensors", options, &report) != ok)
+      #expect(lastError().contains(message), "\(options): \(lastError())")
+      #expect(report == nil)
+    }
+    #expect(name(ah_quantize_model(engine, "/nonexistent.safetensors", "/tmp/x.safetensors", nil, &report)) == "AH_ERROR_IO")
+  }
+}

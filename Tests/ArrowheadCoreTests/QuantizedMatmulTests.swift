@@ -1,0 +1,171 @@
+import Arrowhead
+import ArrowheadConformance
+import Testing
+
+/// The quantized-matmul family beyond the per-backend conformance checks: every C path this
+/// CPU can run (also those dispatch would not choose, e.g. AVX2 where AVX-VNNI exists), the
+/// checked entry points and their errors, threads.
+@Suite struct QuantizedMatmulTests {
+  /// "simd-x86-64-v3+avx2", …: each SIMD variant on each quantized-matmul path it may run here.
+  static let forcedPaths: [String] = compiledSIMDVariants.flatMap { variant in
+    QuantizedMatmulPath.allCases.compactMap { path in
+      guard variant.isRunnable(), let forced = variant.withQuantizedMatmulPath(path) else { return nil }
+      return forced.name
+    }
+  }
+
+  static func forcedBackend(_ name: String) -> (any Backend)? {
+    for variant in compiledSIMDVariants where variant.isRunnable() {
+      for path in QuantizedMatmulPath.allCases {
+        if let forced = variant.withQuantizedMatmulPath(path), forced.name == name { return forced }
+      }
+    }
+    return nil
+  }
+
+  static let checks = BackendConformance.checks.filter { $0.family == .quantizedMatmul }.map(\.name)
+
+  @Test(arguments: forcedPaths, checks)
+  func everyRunnablePathConforms(_ name: String, _ check: String) throws {
+    let backend = try #require(Self.forcedBackend(name))
+    try BackendConformance.run(check, on: backend)
+  }
+
+  #if arch(x86_64)
+  /// This CPU's best paths are what the variants take (and the forced ones differ by name).
+  @Test func variantsTakeTheBestPathTheirLevelAllows() {
+    let cpu = CPUInfo.current
+    for variant in compiledSIMDVariants where variant.isRunnable() {
+      let expected = QuantizedMatmulPath.best(level: variant.level, cpu: cpu)
+      #expect(variant.quantizedMatmulPath == expected, "\(variant.name)")
+      #expect(variant.withQuantizedMatmulPath(expected)?.name == variant.name)
+    }
+    if cpu.features.contains(.avx512vnni), let v4 = compiledSIMDVariants.first(where: { $0.level == 4 }) {
+      #expect(v4.quantizedMatmulPath == .avx512VNNI)
+    }
+    #expect(compiledSIMDVariants.first { $0.level == 1 }?.withQuantizedMatmulPath(.avx2) == nil, "baseline may not run AVX2 code")
+  }
+  #endif
+
+  /// The README example: Ŵ = [[−1, −0.5, 0], [3.75, 3.5, 3.25]] (codes · s + m), x = [1, 1, 1].
+  @Test func theDocumentedExampleGivesItsValues() throws {
+    let layout = try QuantizedMatrixLayout(rows: 2, columns: 3, bits: 4, groupSize: 3, form: .floatMinimum)
+    let w = try QuantizedMatrix(layout: layout, codes: [0, 1, 2, 15, 14, 13], scales: [0.5, 0.25], offsets: [-1, 0])
+    for mode in QuantizedMatmulMode.allCases {
+      let y = try Engine.default.multiply(try Matrix(rows: 1, columns: 3, elements: [1, 1, 1]), w, mode: mode)
+      #expect(y.elements == [-1.5, 10.5], "\(mode)")
+      let biased = try Engine.default.multiply(try Matrix(rows: 1, columns: 3, elements: [1, 1, 1]), w, bias: [1, -0.5], mode: mode)
+      #expect(biased.elements == [-0.5, 10], "\(mode)")
+    }
+    #expect(w.weight(row: 1, column: 2) == 3.25)
+    #expect(layout.description == "2×3 int4 g3 float minimum")
+  }
+
+  /// Splitting panels over threads changes nothing: each output is computed by one thread
+  /// with the same code, so 1 and 2 threads agree bit for bit.
+  @Test func twoThreadsGiveTheSameBitsAsOne() throws {
+    var generator = SeededGenerator(seed: 99)
+    let layout = try QuantizedMatrixLayout(rows: 200, columns: 384, bits: 4, groupSize: 64, form: .floatMinimum)
+    let w = try QuantizedMatrix(
+      layout: layout, codes: (0..<(200 * 384)).map { _ in UInt8.random(in: 0...15, using: &generator) },
+      scales: generator.floats(200 * 6, in: 0.01..<0.02), offsets: generator.floats(200 * 6))
+    for rows in [1, 64] {
+      let x = try Matrix(rows: rows, columns: 384, elements: generator.floats(rows * 384))
+      for mode in QuantizedMatmulMode.allCases {
+        let one = try Engine.default.withThreads(1).multiply(x, w, mode: mode)
+        let two = try Engine.default.withThreads(2).multiply(x, w, mode: mode)
+        #expect(one == two, "\(mode) rows \(rows)")
+      }
+    }
+  }
+
+  @Test func badShapesAndParametersAreTypedErrorsNamingWhatIsWrong() throws {
+    let layout = try QuantizedMatrixLayout(rows: 3, columns: 4, bits: 4, groupSize: 2, form: .floatMinimum)
+    let codes = [UInt8](repeating: 1, count: 12), scales = [Float](repeating: 0.5, count: 6), offsets = [Float](repeating: 0, count: 6)
+    let w = try QuantizedMatrix(layout: layout, codes: codes, scales: scales, offsets: offsets, name: "q_proj")
+    let engine = Engine.default
+    // x with 5 columns against a 3×4 matrix.
+    #expect(throws: ArrowheadError.shapeMismatch(argument: "x", expected: "4 columns (the inputs of the 3×4 int4 g2 float minimum weights)", actual: "2×5")) {
+      _ = try engine.multiply(try Matrix(rows: 2, columns: 5), w)
+    }
+    #expect(throws: ArrowheadError.shapeMismatch(argument: "bias", expected: "3 values (one per row of the weights)", actual: "2 values")) {
+      _ = try engine.multiply(try Matrix(rows: 2, columns: 4), w, bias: [1, 2])
+    }
+    let x = [Float](repeating: 1, count: 8)
+    var y = [Float](repeating: 0, count: 6)
+    x.withUnsafeBufferPointer { xb in
+      y.withUnsafeMutableBufferPointer { yb in
+        #expect(throws: ArrowheadError.shapeMismatch(argument: "y", expected: "2×3 (rows of x × rows of the weights)", actual: "3×2")) {
+          try engine.quantizedMatmul(xb, MatrixLayout(rows: 2, columns: 4), weights: w, into: yb, MatrixLayout(rows: 3, columns: 2))
+        }
+        #expect(throws: ArrowheadError.bufferTooShort(argument: "x", required: 12, actual: 8)) {
+          try engine.quantizedMatmul(xb, MatrixLayout(rows: 3, columns: 4), weights: w, into: yb, MatrixLayout(rows: 3, columns: 3))
+        }
+        #expect(throws: ArrowheadError.leadingDimensionTooSmall(argument: "y", leadingDimension: 2, rowLength: 3)) {
+          try engine.quantizedMatmul(xb, MatrixLayout(rows: 2, columns: 4), weights: w, into: yb, MatrixLayout(rows: 2, columns: 3, leadingDimension: 2))
+        }
+      }
+    }
+    // Making the matrix: counts, code range, non-finite parameters.
+    #expect(throws: ArrowheadError.shapeMismatch(argument: "q_proj codes", expected: "12 codes (3×4)", actual: "11")) {
+      _ = try QuantizedMatrix(layout: layout, codes: Array(codes.dropLast()), scales: scales, offsets: offsets, name: "q_proj")
+    }
+    #expect(throws: ArrowheadError.shapeMismatch(
+      argument: "q_proj parameters", expected: "6 scales and offsets (3 rows × 2 groups of 2)", actual: "5 scales, 6 offsets")) {
+      _ = try QuantizedMatrix(layout: layout, codes: codes, scales: Array(scales.dropLast()), offsets: offsets, name: "q_proj")
+    }
+    var bad = codes
+    bad[6] = 16
+    #expect(throws: ArrowheadError.invalidParameter(name: "q_proj code at row 1, column 2", value: "16", expected: "0…15 (4-bit codes)")) {
+      _ = try QuantizedMatrix(layout: layout, codes: bad, scales: scales, offsets: offsets, name: "q_proj")
+    }
+    var nanScales = scales
+    nanScales[3] = .nan
+    #expect(throws: ArrowheadError.invalidParameter(name: "q_proj scale of row 1, group 1", value: "nan", expected: "a finite value")) {
+      _ = try QuantizedMatrix(layout: layout, codes: codes, scales: nanScales, offsets: offsets, name: "q_proj")
+    }
+    var infiniteOffsets = offsets
+    infiniteOffsets[5] = -.infinity
+    #expect(throws: ArrowheadError.invalidParameter(name: "q_proj offset of row 2, group 1", value: "-inf", expected: "a finite value")) {
+      _ = try QuantizedMatrix(layout: layout, codes: codes, scales: scales, offsets: infiniteOffsets, name: "q_proj")
+    }
+    #expect(throws: ArrowheadError.invalidParameter(name: "bits", value: "9", expected: "1…8")) {
+      _ = try QuantizedMatrixLayout(rows: 1, columns: 1, bits: 9, groupSize: 1, form: .zeroPoint)
+    }
+    #expect(throws: ArrowheadError.invalidParameter(name: "groupSize", value: "0", expected: "≥ 1")) {
+      _ = try QuantizedMatrixLayout(rows: 1, columns: 1, bits: 4, groupSize: 0, form: .zeroPoint)
+    }
+    #expect(throws: ArrowheadError.negativeDimension(argument: "columns", value: -2)) {
+      _ = try QuantizedMatrixLayout(rows: 1, columns: -2, bits: 4, groupSize: 8, form: .zeroPoint)
+    }
+  }
+
+  /// Empty products: no rows of x, or no columns (y = bias).
+  @Test func emptyProductsGiveTheBias() throws {
+    let layout = try QuantizedMatrixLayout(rows: 3, columns: 0, bits: 8, groupSize: 64, form: .floatMinimum)
+    let w = try QuantizedMatrix(layout: layout, codes: [], scales: [], offsets: [])
+    for mode in QuantizedMatmulMode.allCases {
+      #expect(try Engine.default.multiply(try Matrix(rows: 2, columns: 0), w, bias: [1, 2, 3], mode: mode).elements == [1, 2, 3, 1, 2, 3])
+      #expect(try Engine.default.multiply(try Matrix(rows: 0, columns: 0), w, mode: mode).elements.isEmpty)
+    }
+  }
+
+  /// Packing puts every code where the layout table says (checked through `code(row:column:)`
+  /// against the source for odd sizes and both containers), and the group size is clamped to
+  /// the row.
+  @Test func packingIsLosslessForEveryContainerAndTail() throws {
+    var generator = SeededGenerator(seed: 5)
+    for (rows, columns, group, bits) in [(17, 37, 16, 4), (33, 100, 48, 8), (1, 9, 64, 2), (40, 130, 100, 3)] {
+      let layout = try QuantizedMatrixLayout(rows: rows, columns: columns, bits: bits, groupSize: group, form: .zeroPoint)
+      #expect(layout.groupSize == min(group, columns))
+      let codes = (0..<(rows * columns)).map { _ in UInt8.random(in: 0...UInt8((1 << bits) - 1), using: &generator) }
+      let groups = rows * layout.groupsPerRow
+      let w = try QuantizedMatrix(
+        layout: layout, codes: codes, scales: [Float](repeating: 1, count: groups), offsets: [Float](repeating: 0, count: groups))
+      #expect(w.codes.count == layout.codeByteCount && w.scales.count == layout.parameterCount)
+      for row in 0..<rows {
+        for column in 0..<columns { #expect(w.code(row: row, column: column) == codes[row * columns + column]) }
+      }
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import Arrowhead
+import ArrowheadEncoder
+import ArrowheadTestSupport
+import Testing
+
+/// The example at the top of Sources/ArrowheadEncoder/README.md, verbatim but for the
+/// model folder and the comments turned into expectations: if it stops compiling or its
+/// comments lie, this fails. Needs the MiniLM package (skipped otherwise).
+@Test(.enabled(if: MiniLMFolder.path != nil, "\(MiniLMLocation.skipMessage)"))
+func readmeExampleRunsAsDocumented() throws {
+  let folder = MiniLMFolder.path!
+  let encoder = try SentenceEncoder(folder: folder, engine: .default)
+  let texts = ["A man is eating food.", "Someone is having a meal.", "The stock market fell sharply."]
+  let embeddings = try encoder.encode(texts)          // Matrix, 3 × 384, rows of unit length
+  let d = encoder.dimension
+  let row = { (i: Int) in embeddings.elements[i * d..<(i + 1) * d] }
+  let similar = zip(row(0), row(1)).reduce(0) { $0 + $1.0 * $1.1 }     // cosine ≈ 0.69
+  let unrelated = zip(row(0), row(2)).reduce(0) { $0 + $1.0 * $1.1 }   // cosine ≈ 0
+
+  #expect(embeddings.rows == 3 && embeddings.columns == 384)
+  #expect(abs(similar - 0.689) < 0.001, "similar: \(similar)")  // sentence-transformers: 0.68883
+  #expect(abs(unrelated - -0.0044) < 0.001, "unrelated: \(unrelated)")  // sentence-transformers: -0.00438
+  for i in 0..<3 { #expect(abs(row(i).reduce(0) { $0 + $1 * $1 } - 1) < 1e-5) }
+
+  // Batch size, threads, a progress callback, and how many texts were cut at 256 tokens:
+  let result = try encoder.encodeReporting(
+    texts, options: EncodingOptions(batchSize: 64, threads: 2), progress: { done in print("+\(done)") })
+  print(result.truncatedTexts, result.tokenCount)
+  #expect(result.truncatedTexts.isEmpty && result.tokenCount == 8 + 8 + 8)
+  #expect(result.embeddings == embeddings)
+}

@@ -1,0 +1,1 @@
+../../Fuzz/Sources/ArrowheadFuzz/FuzzScratch.swift

@@ -1,0 +1,1 @@
+../../Fuzz/Sources/ArrowheadFuzz/FuzzTargets.swift

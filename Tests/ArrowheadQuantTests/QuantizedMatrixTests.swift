@@ -1,0 +1,101 @@
+import Arrowhead
+import ArrowheadQuant
+import Testing
+
+/// The quantizer's tensors and files as operands of the quantized matmul.
+@Suite struct QuantizedMatrixTests {
+  static let granularities: [QuantizationGranularity] = [.perTensor, .perChannel, .perGroup(16), .perGroup(24)]
+
+  /// Repacking keeps every weight: Ŵ[row, column] of the matrix is the tensor's dequantized
+  /// value, bit for bit, for every width, granularity (incl. a group tail: 24 ∤ 40) and mode.
+  /// And the products on every runnable backend agree with x·Ŵᵀ computed from the dequantized
+  /// tensor: weight-only within γ_{k+groups+4} of the term magnitudes (here ≤ 10⁻⁵ relative,
+  /// k = 40), int8 within the activation rounding (t/2 per value: ≤ 1 % relative here).
+  @Test(arguments: [2, 3, 4, 8])
+  func everySchemeRepacksLosslesslyAndMultipliesOnEveryBackend(_ bits: Int) throws {
+    let rows = 19, columns = 40, batch = 5
+    let weights = weightLikeValues(rows * columns, seed: UInt64(bits))
+    var generator = SeededGenerator(seed: 77)
+    let x = try Matrix(rows: batch, columns: columns, elements: generator.floats(batch * columns))
+    for granularity in Self.granularities {
+      for mode in QuantizationMode.allCases {
+        let scheme = try QuantizationScheme(bits: bits, granularity: granularity, mode: mode)
+        let tensor = try Quantizer(scheme: scheme).quantize(weights, shape: [rows, columns], name: "w")
+        let matrix = try QuantizedMatrix(tensor, name: "w")
+        let dense = tensor.dequantized()
+        var exact = true
+        for row in 0..<rows {
+          for column in 0..<columns where matrix.weight(row: row, column: column) != dense[row * columns + column] { exact = false }
+        }
+        #expect(exact, "\(scheme): repacked weights differ from dequantized()")
+        let expected = try Engine.default.forcing("reference").multiply(
+          x, try Matrix(rows: rows, columns: columns, elements: dense), transposeB: .transposed)
+        for name in runnableBackendNames {
+          let engine = try Engine.default.forcing(name)
+          for product in QuantizedMatmulMode.allCases {
+            let y = try engine.multiply(x, matrix, mode: product)
+            let error = relativeDifference(y.elements, expected.elements)
+            #expect(error <= (product == .weightOnly ? 1e-5 : 1e-2), "\(scheme) \(product) on \(name): relative error \(error)")
+          }
+        }
+      }
+    }
+  }
+
+  /// A quantized file's tensor loads as a matrix (the same one as repacking the tensor), and
+  /// a name that is not there is a typed error naming it.
+  @Test func aQuantizedFileLoadsAsAMatrix() throws {
+    let directory = quantTemporaryDirectory()
+    let path = directory + "/m.safetensors"
+    let scheme = try QuantizationScheme(bits: 4, granularity: .perGroup(32), mode: .zeroPoint)
+    let tensor = try Quantizer(scheme: scheme).quantize(weightLikeValues(48 * 96, seed: 9), shape: [48, 96], name: "w")
+    let writer = try QuantizedModelWriter(path: path)
+    try writer.add("w", tensor)
+    try writer.finish()
+    let file = try QuantizedModelFile(path: path)
+    #expect(try file.matrix("w") == QuantizedMatrix(tensor, name: "w"))
+    #expect(throws: QuantizationError.invalidQuantizedFile(file: path, tensor: "nope", reason: "no quantized tensor of this name")) {
+      _ = try file.matrix("nope")
+    }
+  }
+
+  /// A file whose scales hold NaN is refused when the matrix is loaded, naming the tensor and
+  /// the group (the tensor's own checks run before the repack).
+  @Test func nonFiniteScalesInAFileAreATypedError() throws {
+    let directory = quantTemporaryDirectory()
+    let good = directory + "/good.safetensors", bad = directory + "/bad.safetensors"
+    let scheme = try QuantizationScheme(bits: 8, granularity: .perGroup(16), mode: .floatMinimum)
+    let tensor = try Quantizer(scheme: scheme).quantize(weightLikeValues(4 * 32, seed: 4), shape: [4, 32], name: "w")
+    let writer = try QuantizedModelWriter(path: good)
+    try writer.add("w", tensor)
+    try writer.finish()
+    let source = try SafetensorsFile(path: good)
+    let rewritten = try SafetensorsWriter(path: bad, metadata: source.metadata)
+    for info in source.tensors {
+      if info.name == QuantizedModelFormat.scalesName("w") {
+        var scales = try source.floats(info.name)
+        scales[3] = .nan
+        try rewritten.add(info.name, dtype: .f32, shape: info.shape, values: scales)
+      } else {
+        try rewritten.addCopy(of: info, from: source)
+      }
+    }
+    try rewritten.finish()
+    do {
+      _ = try QuantizedModelFile(path: bad).matrix("w")
+      Issue.record("a NaN scale was accepted")
+    } catch {
+      #expect(error == .invalidParameters(tensor: "w", group: 3, reason: "scale nan is not a finite value ≥ 0"), "\(error)")
+    }
+  }
+}
+
+/// ‖a − b‖ / ‖b‖ in Double.
+func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+  var difference = 0.0, norm = 0.0
+  for (u, v) in zip(a, b) {
+    difference += (Double(u) - Double(v)) * (Double(u) - Double(v))
+    norm += Double(v) * Double(v)
+  }
+  return (difference / max(norm, .leastNormalMagnitude)).squareRoot()
+}

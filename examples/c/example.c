@@ -1,0 +1,118 @@
+// A complete tour of Arrowhead's C ABI: probe, gemm, distances, a quantized tensor, an
+// HNSW index (add, filtered search, remove, save, load) and error handling.
+//
+// Build and run (after `swift build`; the test suite does exactly this):
+//   cc -std=c11 -Wall -Wextra -Werror -I Sources/CArrowhead/include examples/c/example.c
+//      -L .build/debug -lArrowheadC -lm -Wl,-rpath,"$PWD/.build/debug" -o example
+//   ./example /tmp/example.ahi
+// It prints what it checks and exits with status 0 only if every check passed.
+#include <arrowhead.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+
+// Prints the result of one check; on failure also the library's last error.
+static void check(int ok, const char *what) {
+  printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+  if (!ok) {
+    printf("     last error: %s (%s)\n", ah_last_error(), ah_status_name(ah_last_status()));
+    failures++;
+  }
+}
+
+// Accepts even ids only: a filter callback (context unused).
+static int32_t even_ids(int64_t id, void *context) {
+  (void)context;
+  return id % 2 == 0;
+}
+
+int main(int argc, char **argv) {
+  const char *path = argc > 1 ? argv[1] : "example.ahi";
+  check(ah_abi_version() == AH_ABI_VERSION, "ABI version matches the header");
+  printf("     Arrowhead %s\n", ah_version());
+
+  ah_engine *engine = NULL;
+  check(ah_engine_create(NULL, 1, &engine) == AH_OK, "engine on 1 thread");
+
+  // The probe is JSON owned by us: free it with ah_string_free.
+  char *probe = NULL;
+  check(ah_probe_json(engine, &probe) == AH_OK && strstr(probe, "\"dispatch\"") != NULL, "probe JSON");
+  ah_string_free(probe);
+
+  // C = A·B with A 2×3 and B 3×2 (row-major): [[58, 64], [139, 154]].
+  const float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {7, 8, 9, 10, 11, 12};
+  float c[4] = {0};
+  check(ah_gemm(engine, 0, 0, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2) == AH_OK
+          && c[0] == 58 && c[1] == 64 && c[2] == 139 && c[3] == 154, "gemm 2x3 * 3x2");
+
+  // Squared L2 distances of one query to two base vectors: [0, 5].
+  const float q[3] = {1, 0, 0}, x[6] = {1, 0, 0, 0, 2, 0};
+  float d[2];
+  check(ah_distances(engine, AH_METRIC_L2, 1, 2, 3, q, 3, x, 3, d, 2) == AH_OK && d[0] == 0 && d[1] == 5,
+        "squared L2 distances");
+
+  // Quantize 2 rows × 64 columns to INT4 groups of 32 and read the parts back.
+  float weights[128];
+  for (int i = 0; i < 128; i++) weights[i] = sinf((float)i);
+  const int64_t shape[2] = {2, 64};
+  ah_tensor *tensor = NULL;
+  check(ah_quantize(engine, weights, shape, 2, 4, AH_GRANULARITY_GROUP, 32, AH_MODE_FLOAT_MINIMUM, NULL, NULL, &tensor)
+          == AH_OK, "quantize INT4 g32");
+  ah_tensor_info info;
+  check(ah_tensor_describe(tensor, &info) == AH_OK && info.group_count == 4 && info.packed_bytes == 64,
+        "4 groups, 64 packed bytes");
+  float restored[128], worst = 0;
+  check(ah_tensor_dequantize(tensor, restored, 128) == AH_OK, "dequantize");
+  for (int i = 0; i < 128; i++) worst = fmaxf(worst, fabsf(restored[i] - weights[i]));
+  // Each group spans at most [-1, 1]: the step is <= 2/15, the error at most half of it.
+  check(worst <= 1.0f / 15.0f + 1e-6f, "dequantized within half a step");
+  check(ah_tensor_free(tensor) == AH_OK, "tensor freed");
+
+  // An HNSW index of 100 points on a line; ids 0...99 by default.
+  ah_index *index = NULL;
+  check(ah_index_create(engine, AH_INDEX_HNSW, 2, AH_METRIC_L2, AH_STORAGE_F32, 0, 16, 100, 0, 42, &index) == AH_OK,
+        "HNSW index created");
+  float points[200];
+  for (int i = 0; i < 100; i++) {
+    points[2 * i] = (float)i;
+    points[2 * i + 1] = 0;
+  }
+  check(ah_index_add(index, points, 100, 2, NULL, NULL) == AH_OK, "100 vectors added");
+  const float query[2] = {10.2f, 0};
+  float distances[3];
+  int64_t ids[3];
+  check(ah_index_search(index, query, 1, 2, 3, 0, -1, 1, NULL, 0, NULL, NULL, distances, ids) == AH_OK
+          && ids[0] == 10 && ids[1] == 11 && ids[2] == 9, "nearest to 10.2: 10, 11, 9");
+  check(ah_index_search(index, query, 1, 2, 3, 0, -1, 1, NULL, 0, even_ids, NULL, distances, ids) == AH_OK
+          && ids[0] == 10 && ids[1] == 12 && ids[2] == 8, "even ids only: 10, 12, 8");
+  const int64_t gone[1] = {10};
+  check(ah_index_remove(index, gone, 1) == AH_OK, "id 10 removed");
+  check(ah_index_save(index, path) == AH_OK, "index saved");
+
+  ah_index *loaded = NULL;
+  int64_t count = 0;
+  check(ah_index_load(engine, path, 0, &loaded) == AH_OK && ah_index_count(loaded, &count) == AH_OK && count == 99,
+        "index loaded back with 99 vectors");
+  check(ah_index_search(loaded, query, 1, 2, 1, 0, -1, 1, NULL, 0, NULL, NULL, distances, ids) == AH_OK && ids[0] == 11,
+        "nearest after removal: 11");
+
+  // Errors are status codes with a message, never crashes.
+  check(ah_index_search(loaded, query, 1, 3, 1, 0, -1, 1, NULL, 0, NULL, NULL, distances, ids)
+          == AH_ERROR_INVALID_ARGUMENT, "wrong dimension is AH_ERROR_INVALID_ARGUMENT");
+  printf("     message: %s\n", ah_last_error());
+  check(ah_index_free(index) == AH_OK, "index freed");
+  check(ah_index_count(index, &count) == AH_ERROR_INVALID_HANDLE, "a freed handle is AH_ERROR_INVALID_HANDLE");
+  printf("     message: %s\n", ah_last_error());
+  check(ah_index_free(index) == AH_ERROR_INVALID_HANDLE, "freeing twice is AH_ERROR_INVALID_HANDLE");
+  check(ah_index_count((ah_index *)engine, &count) == AH_ERROR_INVALID_HANDLE, "an engine is not an index");
+  check(ah_index_load(engine, "/nonexistent/x.ahi", 0, &index) == AH_ERROR_IO, "a missing file is AH_ERROR_IO");
+
+  check(ah_index_free(loaded) == AH_OK && ah_engine_free(engine) == AH_OK, "everything freed");
+  remove(path);
+  printf("%s\n", failures == 0 ? "all checks passed" : "SOME CHECKS FAILED");
+  return failures == 0 ? 0 : 1;
+}

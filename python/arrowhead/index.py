@@ -1,0 +1,314 @@
+"""Nearest-neighbour indexes: exact (flat) and approximate (HNSW)."""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Callable, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _arrays
+from ._native import (
+    AH_ERROR_CALLBACK,
+    FILTER_FN,
+    INDEX_KINDS,
+    METRICS,
+    STORAGES,
+    Engine,
+    Handle,
+    IndexInfo,
+    check,
+    default_engine,
+    lib,
+)
+from .errors import ClosedError, DTypeError, InvalidArgumentError
+
+__all__ = ["Index"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Filter = Union[Callable[[int], bool], NDArray[np.bool_], None]
+_NAMES = {
+    "metric": {code: name for name, code in METRICS.items()},
+    "kind": {code: name for name, code in INDEX_KINDS.items()},
+    "storage": {code: name for name, code in STORAGES.items()},
+}
+
+
+def _choice(value: str, table: dict[str, int], what: str) -> int:
+    try:
+        return table[value]
+    except (KeyError, TypeError):
+        options = ", ".join(repr(name) for name in table)
+        raise InvalidArgumentError(f"{what} {value!r} is unknown; expected one of {options}") from None
+
+
+def _count(value: Any, name: str, minimum: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise InvalidArgumentError(f"{name} = {value!r}; expected an integer ≥ {minimum}")
+    return int(value)
+
+
+class Index:
+    """A nearest-neighbour index of float32 vectors with int64 ids.
+
+    ``kind="hnsw"`` is an approximate HNSW graph (``M`` links per node, ``ef_construction``
+    candidates while inserting; ``ef`` candidates per query trades speed for recall);
+    ``kind="flat"`` compares each query with every vector (exact). ``metric``: ``"l2"``
+    (squared Euclidean distance, smaller is nearer), ``"ip"`` (inner product) or
+    ``"cosine"`` (vectors are normalised when added; scores are cosine similarities).
+    ``storage``: ``"f32"``, or ``"int8"`` / ``"int4"`` scalar-quantized codes (4× / 8× less
+    memory); with ``rerank=True`` a float32 copy is kept to re-score the best candidates
+    exactly.
+
+    Searches may run concurrently from several Python threads (the GIL is released inside
+    every call); ``add`` and ``remove`` wait for running searches. Close the index (or use it
+    as a context manager) to release its memory deterministically; a closed index raises
+    :class:`~arrowhead.errors.ClosedError`.
+
+    >>> index = arrowhead.Index(50, metric="cosine")
+    >>> index.add(vectors)                      # ids 0, 1, 2, …
+    >>> distances, ids = index.search(queries, k=10, ef=128)
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "l2",
+        kind: str = "hnsw",
+        M: int = 16,
+        ef_construction: int = 200,
+        storage: str = "f32",
+        *,
+        ef_search: int = 64,
+        rerank: bool = False,
+        seed: int = 42,
+        threads: int | None = None,
+    ) -> None:
+        """Creates an empty index of ``dim``-dimensional vectors (1 … 65 536).
+
+        Keyword-only extras: ``ef_search`` (the default ``ef`` of searches), ``rerank`` (keep a
+        float32 copy of quantized vectors), ``seed`` (of the HNSW level generator: a build on
+        one thread is deterministic), ``threads`` (for builds and batch searches; default:
+        the module's, see :func:`arrowhead.set_num_threads`).
+        """
+        engine = Engine(threads=threads) if threads is not None else default_engine()
+        out = ctypes.c_void_p()
+        check(
+            lib.ah_index_create(
+                engine.handle.value, _choice(kind, INDEX_KINDS, "kind"), _count(dim, "dim", 1),
+                _choice(metric, METRICS, "metric"), _choice(storage, STORAGES, "storage"), int(bool(rerank)),
+                _count(M, "M", 2), _count(ef_construction, "ef_construction", 1), _count(ef_search, "ef_search", 1),
+                _count(seed, "seed", 0) & 0xFFFF_FFFF_FFFF_FFFF, ctypes.byref(out),
+            )
+        )
+        self._adopt(out.value or 0)
+
+    def _adopt(self, handle: int) -> None:
+        self._handle = Handle(handle, lib.ah_index_free)
+        info = IndexInfo()
+        check(lib.ah_index_describe(handle, ctypes.byref(info)))
+        self._dimension = int(info.dimension)
+
+    @classmethod
+    def load(cls, path: PathLike, mmap: bool = False) -> "Index":
+        """Loads an index written by :meth:`save` (or ``arrowhead index build``), verifying
+        every checksum. ``mmap=True`` maps the file (no copy, pages read on demand);
+        ``False`` copies it into memory (faster graph searches). A missing file raises
+        ``ArrowheadIOError``; a truncated or corrupted one ``CorruptFileError``."""
+        out = ctypes.c_void_p()
+        check(lib.ah_index_load(default_engine().handle.value, os.fsencode(path), int(bool(mmap)), ctypes.byref(out)))
+        index = cls.__new__(cls)
+        index._adopt(out.value or 0)
+        return index
+
+    def _value(self) -> int:
+        value = self._handle.value
+        if value is None:
+            raise ClosedError("the index is closed")
+        return value
+
+    def _info(self) -> IndexInfo:
+        info = IndexInfo()
+        check(lib.ah_index_describe(self._value(), ctypes.byref(info)))
+        return info
+
+    @property
+    def dim(self) -> int:
+        """Values per vector."""
+        return self._dimension
+
+    @property
+    def metric(self) -> str:
+        """``"l2"``, ``"ip"`` or ``"cosine"``."""
+        return _NAMES["metric"][self._info().metric]
+
+    @property
+    def kind(self) -> str:
+        """``"hnsw"`` or ``"flat"``."""
+        return _NAMES["kind"][self._info().kind]
+
+    @property
+    def storage(self) -> str:
+        """``"f32"``, ``"int8"`` or ``"int4"``."""
+        return _NAMES["storage"][self._info().storage]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the index holds (vectors or codes, links, ids)."""
+        return int(self._info().memory_bytes)
+
+    def __len__(self) -> int:
+        count = ctypes.c_int64()
+        check(lib.ah_index_count(self._value(), ctypes.byref(count)))
+        return count.value
+
+    def __contains__(self, id: object) -> bool:
+        if not isinstance(id, (int, np.integer)) or isinstance(id, bool):
+            return False
+        found = ctypes.c_int32()
+        check(lib.ah_index_contains(self._value(), int(id), ctypes.byref(found)))
+        return bool(found.value)
+
+    def add(self, x: ArrayLike, ids: ArrayLike | None = None) -> NDArray[np.int64]:
+        """Adds the rows of ``x`` (n × dim, or one vector of dim) and returns their ids.
+
+        ``ids``: n unique integers not in the index, or ``None`` to continue from the largest
+        id so far (0, 1, 2, … for an index filled without ids). float32 C-contiguous arrays,
+        pyarrow fixed-size-list arrays (chunk by chunk for a ChunkedArray) and float32
+        buffers are read in place; other numpy input is converted once. Everything is
+        validated first (dimension, NaN/infinity, duplicate ids): on error nothing is added.
+        """
+        handle = self._value()
+        pieces = [_arrays.vectors(chunk, "x", self._dimension) for chunk in _arrays.chunks(x)]
+        total = sum(piece.shape[0] for piece in pieces)
+        given = None if ids is None else _arrays.int64_ids(ids, "ids", total)
+        assigned = np.empty(total, dtype=np.int64)
+        start = 0
+        for piece in pieces:
+            rows = piece.shape[0]
+            check(
+                lib.ah_index_add(
+                    handle, piece.ctypes.data, rows, self._dimension,
+                    None if given is None else given.ctypes.data + 8 * start, assigned.ctypes.data + 8 * start,
+                )
+            )
+            start += rows
+        return assigned
+
+    def search(
+        self,
+        q: ArrayLike,
+        k: int = 10,
+        ef: int | None = None,
+        filter: Filter = None,
+        *,
+        threads: int | None = None,
+        rerank: int | None = None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """The ``k`` nearest vectors of each query, nearest first.
+
+        Args:
+            q: queries (n × dim, or one vector of dim), read in place when float32 C-contiguous.
+            k: neighbours per query (≥ 1).
+            ef: HNSW candidate list size (default: the index's ``ef_search``; raised to k).
+            filter: a numpy boolean mask indexed by id (``mask[id]`` True keeps it; ids
+                beyond the mask are dropped) or a callable ``f(id) -> bool``. The mask is
+                read in C at no cost; a callable re-acquires the GIL for every candidate it
+                is asked about (on the order of a microsecond each, serialising threads), so
+                prefer the mask. An exception raised by the callable aborts the search and
+                is re-raised here.
+            threads: threads for this batch (default: the index's engine).
+            rerank: for quantized storage with ``rerank=True``: candidates re-scored exactly
+                (default 4·k).
+
+        Returns:
+            ``(distances, ids)``: float32 and int64 arrays of shape (n, k). ``distances``
+            holds the metric values: squared L2, inner product, or cosine similarity. Where
+            fewer than k vectors exist (or pass the filter) the remaining ids are −1 and
+            their distances +inf (l2) or −inf (ip, cosine).
+        """
+        handle = self._value()
+        queries = _arrays.vectors(q, "q", self._dimension)
+        k = _count(k, "k", 1)
+        ef_value = 0 if ef is None else _count(ef, "ef", 1)
+        thread_count = 0 if threads is None else _count(threads, "threads", 1)
+        rerank_value = -1 if rerank is None else _count(rerank, "rerank", 0)
+        n = queries.shape[0]
+        distances = np.empty((n, k), dtype=np.float32)
+        ids = np.empty((n, k), dtype=np.int64)
+        mask, mask_length, callback, trampoline_state = _filter(filter)
+        status = lib.ah_index_search(
+            handle, queries.ctypes.data, n, self._dimension, k, ef_value, rerank_value, thread_count,
+            None if mask is None else mask.ctypes.data, mask_length, callback, None,
+            distances.ctypes.data, ids.ctypes.data,
+        )
+        if status == AH_ERROR_CALLBACK and trampoline_state and trampoline_state[0] is not None:
+            raise trampoline_state[0]
+        check(status)
+        return distances, ids
+
+    def remove(self, ids: ArrayLike) -> None:
+        """Removes the vectors with these ids (one id or a sequence). All are checked first:
+        an unknown id raises ``UnknownIDError`` and a repeated one ``InvalidArgumentError``,
+        and then nothing is removed."""
+        array = _arrays.int64_ids(ids, "ids")
+        check(lib.ah_index_remove(self._value(), array.ctypes.data, array.shape[0]))
+
+    def get_vector(self, id: int) -> NDArray[np.float32]:
+        """The stored vector with ``id`` (unit-normalised for cosine, decoded for quantized
+        storage); ``UnknownIDError`` if no live vector has it."""
+        out = np.empty(self._dimension, dtype=np.float32)
+        check(lib.ah_index_vector(self._value(), int(id), out.ctypes.data, out.size))
+        return out
+
+    def save(self, path: PathLike) -> None:
+        """Writes the index to ``path`` atomically (temporary file, fsync, rename); the format
+        is the CLI's (``arrowhead index search --index path`` reads it)."""
+        check(lib.ah_index_save(self._value(), os.fsencode(path)))
+
+    def close(self) -> None:
+        """Releases the index (idempotent). A search running on another thread finishes first."""
+        self._handle.free()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._handle.value is None:
+            return "Index(closed)"
+        info = self._info()
+        return (
+            f"Index(dim={self._dimension}, metric={_NAMES['metric'][info.metric]!r}, "
+            f"kind={_NAMES['kind'][info.kind]!r}, storage={_NAMES['storage'][info.storage]!r}, count={info.count})"
+        )
+
+
+def _filter(filter: Filter) -> tuple[NDArray[np.uint8] | None, int, Any, list[BaseException | None] | None]:
+    """The C form of a search filter: (mask, mask length, callback, the callback's error slot)."""
+    if filter is None:
+        return None, 0, FILTER_FN(), None
+    if callable(filter) and not isinstance(filter, np.ndarray):
+        state: list[BaseException | None] = [None]
+        python_filter = filter
+
+        def trampoline(id: int, _context: Any) -> int:
+            if state[0] is not None:
+                return -1
+            try:
+                return 1 if python_filter(id) else 0
+            except BaseException as error:  # re-raised by search() on the calling thread
+                state[0] = error
+                return -1
+
+        return None, 0, FILTER_FN(trampoline), state
+    mask = np.asarray(filter)
+    if mask.dtype != np.bool_:
+        raise DTypeError(f"filter has dtype {mask.dtype}; expected a boolean mask indexed by id, or a callable")
+    if mask.ndim != 1:
+        raise InvalidArgumentError(f"filter mask has shape {mask.shape}; expected 1-D (one entry per id)")
+    bytes_view = np.ascontiguousarray(mask).view(np.uint8)
+    return bytes_view, bytes_view.shape[0], FILTER_FN(), None

@@ -1,0 +1,276 @@
+"""Index: exactness against numpy, HNSW recall, round trips, filters, input forms, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import arrowhead
+import arrowhead.index as index_module
+from conftest import run_cli
+
+DIM = 16
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(11)
+    centres = rng.standard_normal((20, DIM)).astype(np.float32) * 4
+    base = (centres[rng.integers(0, 20, 2_000)] + rng.standard_normal((2_000, DIM))).astype(np.float32)
+    queries = (centres[rng.integers(0, 20, 50)] + rng.standard_normal((50, DIM))).astype(np.float32)
+    return base, queries
+
+
+def brute_force(base, queries, k, metric="l2"):
+    b, q = base.astype(np.float64), queries.astype(np.float64)
+    if metric == "l2":
+        scores = ((q[:, None, :] - b[None, :, :]) ** 2).sum(2)
+        order = np.argsort(scores, axis=1, kind="stable")
+    else:
+        if metric == "cosine":
+            b = b / np.linalg.norm(b, axis=1, keepdims=True)
+            q = q / np.linalg.norm(q, axis=1, keepdims=True)
+        scores = q @ b.T
+        order = np.argsort(-scores, axis=1, kind="stable")
+    return order[:, :k], np.take_along_axis(scores, order[:, :k], 1)
+
+
+def test_flat_search_is_exact(rng):
+    # Integer vectors with distinct squared distances to the query set: the exact top-k
+    # is unique and the distances are exact in float32.
+    base = rng.integers(-20, 20, size=(500, 8)).astype(np.float32)
+    queries = rng.integers(-20, 20, size=(30, 8)).astype(np.float32)
+    index = arrowhead.Index(8, kind="flat")
+    assert index.add(base).tolist() == list(range(500))
+    distances, ids = index.search(queries, k=10)
+    expected_ids, expected = brute_force(base, queries, 10)
+    # Ties in distance may be ordered differently only if the two ids tie exactly.
+    assert np.array_equal(distances, expected.astype(np.float32))
+    ties = distances[:, :-1] == distances[:, 1:]
+    assert np.array_equal(ids[~np.pad(ties, ((0, 0), (0, 1))) & ~np.pad(ties, ((0, 0), (1, 0)))],
+                          expected_ids[~np.pad(ties, ((0, 0), (0, 1))) & ~np.pad(ties, ((0, 0), (1, 0)))])
+    for metric in ("ip", "cosine"):
+        flat = arrowhead.Index(8, kind="flat", metric=metric)
+        flat.add(base)
+        got, got_ids = flat.search(queries, k=5)
+        want_ids, want = brute_force(base, queries, 5, metric)
+        # Scores within the dot-product error bound γ_d Σ|q||x| (cosine: ≤ 4γ_{d+2}).
+        assert np.allclose(got, want, rtol=0, atol=1e-4 * (np.abs(want).max() + 1))
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_hnsw_recall_against_the_exact_answer(data, metric):
+    base, queries = data
+    index = arrowhead.Index(DIM, metric=metric, M=12, ef_construction=100)
+    index.add(base)
+    _, ids = index.search(queries, k=10, ef=64)
+    exact, _ = brute_force(base, queries, 10, metric)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids.tolist(), exact.tolist())])
+    assert recall >= 0.95, recall
+
+
+@pytest.mark.parametrize("storage", ["f32", "int8", "int4"])
+@pytest.mark.parametrize("mmap", [False, True])
+def test_save_and_load_round_trip(tmp_path, data, storage, mmap):
+    base, queries = data
+    index = arrowhead.Index(DIM, metric="cosine", storage=storage, rerank=storage != "f32", M=8, ef_construction=64)
+    ids = index.add(base[:500], ids=np.arange(1000, 1500))
+    assert ids.tolist() == list(range(1000, 1500))
+    index.remove([1003, 1100])
+    before = index.search(queries, k=7, ef=50)
+    path = tmp_path / "index.ahi"
+    index.save(path)
+    loaded = arrowhead.Index.load(path, mmap=mmap)
+    assert (len(loaded), loaded.dim, loaded.metric, loaded.kind, loaded.storage) == (498, DIM, "cosine", "hnsw", storage)
+    after = loaded.search(queries, k=7, ef=50)
+    assert np.array_equal(before[1], after[1]) and np.array_equal(before[0], after[0])
+    assert 1003 not in loaded and 1004 in loaded
+    assert np.allclose(np.linalg.norm(loaded.get_vector(1004)), 1, atol=1e-2)
+    loaded.add(base[500:510])  # a loaded index stays mutable; ids continue from the largest
+    assert 1509 in loaded and len(loaded) == 508
+
+
+def test_cli_and_python_read_each_others_files(cli, tmp_path, data):
+    base, queries = data
+    np.save(tmp_path / "base.npy", base)
+    np.save(tmp_path / "queries.npy", queries[:5])
+    run_cli(cli, "index", "build", "--input", str(tmp_path / "base.npy"), "--type", "flat", "-o", str(tmp_path / "cli.ahi"))
+    from_cli = arrowhead.Index.load(tmp_path / "cli.ahi")
+    ours = arrowhead.Index(DIM, kind="flat")
+    ours.add(base)
+    assert np.array_equal(from_cli.search(queries, k=5)[1], ours.search(queries, k=5)[1])
+    ours.save(tmp_path / "py.ahi")
+    output = run_cli(cli, "index", "search", "--index", str(tmp_path / "py.ahi"), "--queries", str(tmp_path / "queries.npy"), "-k", "3", "--json")
+    assert str(ours.search(queries[:1], k=1)[1][0, 0]) in output
+
+
+def test_missing_results_are_minus_one(rng):
+    for metric, missing in (("l2", np.inf), ("ip", -np.inf)):
+        index = arrowhead.Index(4, metric=metric, kind="flat")
+        index.add(rng.standard_normal((3, 4)).astype(np.float32))
+        distances, ids = index.search(rng.standard_normal((2, 4)).astype(np.float32), k=5)
+        assert ids.shape == (2, 5) and np.all(ids[:, 3:] == -1) and np.all(ids[:, :3] >= 0)
+        assert np.all(distances[:, 3:] == missing)
+
+
+def test_filters_mask_and_callable_agree(data):
+    base, queries = data
+    index = arrowhead.Index(DIM, M=8, ef_construction=64)
+    index.add(base)
+    mask = np.zeros(len(base), dtype=bool)
+    mask[::7] = True
+    by_mask = index.search(queries, k=5, ef=80, filter=mask)
+    by_callable = index.search(queries, k=5, ef=80, filter=lambda i: i % 7 == 0)
+    assert np.array_equal(by_mask[1], by_callable[1])
+    assert np.all(by_mask[1] % 7 == 0)
+    # The filtered answer is the exact answer among the allowed ids (high recall).
+    exact, _ = brute_force(base[mask], queries, 5)
+    allowed = np.flatnonzero(mask)[exact]
+    assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(by_mask[1].tolist(), allowed.tolist())]) >= 0.9
+    # A short mask rejects every id beyond it.
+    _, short = index.search(queries[:3], k=3, filter=np.ones(10, bool))
+    assert np.all((short >= 0) & (short < 10))
+    # A callable's exception aborts the search and is raised as it was.
+    with pytest.raises(ZeroDivisionError):
+        index.search(queries[:2], k=3, filter=lambda i: 1 / 0)
+    with pytest.raises(arrowhead.DTypeError, match="boolean mask"):
+        index.search(queries[:2], k=3, filter=np.ones(10, dtype=np.int64))
+
+
+@pytest.fixture
+def seen(monkeypatch):
+    """The vector pointers that ah_index_add receives (recorded around the real call), to
+    show which inputs reach the library in place."""
+    pointers = []
+    real = index_module.lib
+
+    class Recorder:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def ah_index_add(self, handle, vectors, *rest):
+            pointers.append(vectors)
+            return real.ah_index_add(handle, vectors, *rest)
+
+    monkeypatch.setattr(index_module, "lib", Recorder())
+    return pointers
+
+
+def test_input_forms_and_what_they_cost(rng, seen):
+    base = rng.standard_normal((64, DIM)).astype(np.float32)
+    index = arrowhead.Index(DIM, kind="flat")
+    index.add(base)
+    assert seen[-1] == base.ctypes.data, "C-contiguous float32 is passed in place"
+    view = memoryview(base)
+    index.add(view)
+    assert seen[-1] == base.ctypes.data, "a float32 buffer is passed in place"
+    index.add(base.astype(np.float64))
+    assert seen[-1] != base.ctypes.data, "float64 is converted once"
+    strided = np.repeat(base, 2, axis=0)[::2]
+    index.add(strided)  # non-contiguous numpy: converted once
+    assert len(index) == 4 * 64
+    with pytest.raises(arrowhead.InvalidArgumentError, match="non-contiguous"):
+        index.add(memoryview(np.repeat(base, 2, axis=0))[::2])
+    with pytest.raises(arrowhead.DTypeError, match="format 'd'"):
+        index.add(memoryview(base.astype(np.float64)))
+
+
+def test_pyarrow_vectors_go_in_without_a_copy(rng, seen, tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (scripts/test.sh installs it when it can)")
+    import pyarrow.parquet as pq
+
+    base = rng.standard_normal((300, DIM)).astype(np.float32)
+    table = pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(base.reshape(-1)), DIM)})
+    pq.write_table(table, tmp_path / "vectors.parquet")
+    column = pq.read_table(tmp_path / "vectors.parquet")["embedding"]
+    index = arrowhead.Index(DIM, kind="flat")
+    ids = index.add(column)  # a ChunkedArray from Parquet: each chunk in place
+    chunk_addresses = [chunk.flatten().buffers()[1].address + 4 * chunk.flatten().offset for chunk in column.chunks]
+    assert seen == chunk_addresses
+    assert ids.tolist() == list(range(300))
+    sliced = table["embedding"].chunk(0).slice(100, 50)  # an offset into the buffer, still in place
+    index.add(sliced)
+    assert seen[-1] == sliced.values.buffers()[1].address + 4 * 100 * DIM
+    distances, found = index.search(base[100:105], k=1)
+    # Each query is stored (twice): distance 0 up to the rounding of ‖q‖² + ‖x‖² − 2q·x,
+    # γ_{d+2}·4‖q‖² ≈ 18·2⁻²⁴·4·‖q‖² (‖q‖² ≈ d = 16 for standard normal rows): < 1e-4.
+    assert np.array_equal(np.sort(found[:, 0]) % 300, np.arange(100, 105)) and np.all(distances[:, 0] < 1e-4)
+    with pytest.raises(arrowhead.DTypeError, match="float32"):
+        index.add(pa.FixedSizeListArray.from_arrays(pa.array(base.reshape(-1).astype(np.float64)), DIM))
+    with_null = pa.array([base[0].tolist(), None], type=pa.list_(pa.float32(), DIM))
+    with pytest.raises(arrowhead.InvalidArgumentError, match="null"):
+        index.add(with_null)
+
+
+def test_bad_input_raises_clear_errors(tmp_path, data):
+    base, queries = data
+    index = arrowhead.Index(DIM, kind="hnsw", M=8, ef_construction=32)
+    with pytest.raises(arrowhead.EmptyIndexError):
+        index.search(queries, k=1)
+    index.add(base[:200])
+    cases = [
+        (lambda: index.add(base[:3].astype(np.complex64)), TypeError, "complex"),
+        (lambda: index.add(np.array([["x"] * DIM])), ValueError, "dtype"),
+        (lambda: index.add(base[:4].reshape(2, 2, DIM)), ValueError, "3 dimensions"),
+        (lambda: index.add(base[:4, :5]), ValueError, "dimension 5, the index has dimension 16"),
+        (lambda: index.search(queries[:, :3]), ValueError, "dimension 3"),
+        (lambda: index.search(queries, k=0), ValueError, "k = 0"),
+        (lambda: index.search(queries, k=-2), ValueError, "k = -2"),
+        (lambda: index.search(queries, ef=0), ValueError, "ef = 0"),
+        (lambda: index.add(base[:2], ids=[5, 6]), ValueError, "id 5 is given twice or already in the index"),
+        (lambda: index.add(base[:2], ids=[1000, 1000]), ValueError, "given twice"),
+        (lambda: index.add(base[:2], ids=[1.5, 2]), TypeError, "integers"),
+        (lambda: index.add(base[:2], ids=[1]), ValueError, "1 ids given for 2 vectors"),
+        (lambda: index.remove([3, 99999]), arrowhead.UnknownIDError, "no live vector has id 99999"),
+        (lambda: index.get_vector(99999), ValueError, "99999"),
+        (lambda: arrowhead.Index(0), ValueError, "dim = 0"),
+        (lambda: arrowhead.Index(4, metric="euclid"), ValueError, "metric 'euclid' is unknown"),
+        (lambda: arrowhead.Index(4, kind="ivf"), ValueError, "kind 'ivf' is unknown"),
+        (lambda: arrowhead.Index(4, storage="int2"), ValueError, "storage 'int2' is unknown"),
+        (lambda: arrowhead.Index(4, M=1), ValueError, "M = 1"),
+    ]
+    for call, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            call()
+    assert len(index) == 200, "failed calls change nothing"
+    for bad in (np.nan, np.inf, -np.inf):
+        vectors = base[:3].copy()
+        vectors[1, 5] = bad
+        with pytest.raises(arrowhead.NonFiniteError, match="row 1 holds NaN or infinity at dimension 5"):
+            index.add(vectors)
+        with pytest.raises(ValueError, match="'queries' row 1"):
+            index.search(vectors)
+    # Files: missing, truncated, corrupted.
+    with pytest.raises(arrowhead.ArrowheadIOError) as missing:
+        arrowhead.Index.load(tmp_path / "absent.ahi")
+    assert isinstance(missing.value, OSError) and "absent.ahi" in str(missing.value)
+    path = tmp_path / "index.ahi"
+    index.save(path)
+    raw = bytearray(path.read_bytes())
+    (tmp_path / "truncated.ahi").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(arrowhead.CorruptFileError, match="truncated|inconsistent"):
+        arrowhead.Index.load(tmp_path / "truncated.ahi")
+    raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "flipped.ahi").write_bytes(raw)
+    with pytest.raises(arrowhead.CorruptFileError, match="corrupted"):
+        arrowhead.Index.load(tmp_path / "flipped.ahi", mmap=True)
+    (tmp_path / "text.ahi").write_text("not an index at all")
+    with pytest.raises(OSError, match="bad magic"):
+        arrowhead.Index.load(tmp_path / "text.ahi")
+    # A closed index.
+    index.close()
+    index.close()
+    for call in (lambda: len(index), lambda: index.search(queries), lambda: index.add(base[:1]), lambda: index.save(path)):
+        with pytest.raises(arrowhead.ClosedError, match="the index is closed"):
+            call()
+    assert repr(index) == "Index(closed)"
+
+
+def test_context_manager_and_metadata(data):
+    base, _ = data
+    with arrowhead.Index(DIM, metric="ip", kind="flat", storage="int8") as index:
+        index.add(base[:10])
+        assert (index.metric, index.kind, index.storage, len(index)) == ("ip", "flat", "int8", 10)
+        assert index.nbytes > 0 and 3 in index and 10 not in index and "3" not in index
+        assert "count=10" in repr(index)
+    with pytest.raises(RuntimeError):
+        len(index)

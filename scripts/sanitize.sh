@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds and runs the test suite under a sanitizer, in its own build folder
+# (.build-asan / .build-tsan), so that the ordinary build is left alone.
+#
+#   scripts/sanitize.sh asan                 # AddressSanitizer, whole suite
+#   scripts/sanitize.sh tsan                 # ThreadSanitizer, whole suite
+#   scripts/sanitize.sh tsan --concurrency   # only the concurrency tests (what CI runs):
+#                                            # parallel HNSW builds, parallel searches, the
+#                                            # fork-join pool, copy/map loads, atomic writes
+#   scripts/sanitize.sh asan --filter Regex  # any `swift test` arguments
+#
+# Any report makes the run fail (halt_on_error). Leak checking is off: the Swift runtime's
+# caches and the test runner hold memory to the end by design.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+kind="${1:-}"
+shift || true
+case "$kind" in
+  asan) sanitizer=address; export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:${ASAN_OPTIONS:-}" ;;
+  tsan) sanitizer=thread; export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" ;;
+  *) echo "usage: scripts/sanitize.sh asan|tsan [--concurrency] [swift test arguments]" >&2; exit 2 ;;
+esac
+arguments=()
+for argument in "$@"; do
+  if [ "$argument" = --concurrency ]; then
+    arguments+=(--filter "HNSW|Parallel|FlatIndex|Persistence|ArrowheadIOTests|Reachability|QuantizedStorage")
+  else
+    arguments+=("$argument")
+  fi
+done
+scratch=".build-$kind"
+echo "sanitize: $kind build in $scratch" >&2
+swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
+swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" ${arguments[@]+"${arguments[@]}"}
