@@ -295,6 +295,7 @@ class Report:
         self.machine = load(os.path.join(out_dir, "machine.json")) or {}
         self.engine = load(os.path.join(out_dir, "engine.json"))
         self.quant = load(os.path.join(out_dir, "quant.json"))
+        self.diffusion = load(os.path.join(out_dir, "diffusion.json"))
         self.searches = []
         for path in sorted(glob.glob(os.path.join(out_dir, "search-*.json"))):
             data = load(path)
@@ -1062,6 +1063,64 @@ class Report:
                  "re-rank nothing.", "")
 
     # -- whole document ----------------------------------------------------------------------
+    def diffusion_section(self):
+        """Time-aware activation quantization on the DDPM UNet (diffusion_compare.py)."""
+        dd = self.diffusion
+        if dd is None:
+            return  # the step runs in full mode only
+        self.add("## Time-aware activation quantization on a real DDPM UNet", "")
+        model = dd.get("model", {})
+        cal = dd.get("calibration", {})
+        self.add(f"Model: diffusers UNet2DModel ({model.get('parameters', 0):,} parameters) trained by "
+                 "`diffusion_model.py` on scikit-learn's 8×8 digits (seeded, cached); calibration "
+                 f"`python/arrowhead/calibration.py`: {cal.get('images')} training digits × {len(cal.get('timesteps', []))} "
+                 f"timesteps, ≈{cal.get('samples')} values (whole rows) per layer and timestep ({cal.get('layers')} Conv/Linear layers, "
+                 f"{cal.get('bytes', 0) / 1e6:.0f} MB). Metric: noise-prediction MSE against the Float32 model on "
+                 f"{dd['held_out']['images']} held-out digits × {len(dd['held_out']['timesteps'])} other timesteps "
+                 "(Float32's own MSE to the true noise: "
+                 f"{dd.get('float_noise_mse', 0):.4f}), every Conv/Linear input fake-quantized with the per-group "
+                 "parameters read back from `arrowhead quantize --time-groups G`; ratio = / per-group min-max at the same "
+                 "G (< 1 better). Guarded = the held-out check keeps min-max in groups where a method loses (default).", "")
+        rows = dd["rows"]
+        for bits in (8, 4):
+            self.add(f"### INT{bits} activations (weights Float32)", "",
+                     "| method | G | MSE | / min-max | / one global range | fallback groups | optimizer s |",
+                     "|---|---:|---:|---:|---:|---:|---:|")
+            for r in rows:
+                if r["activation_bits"] != bits or r["weights"] != "float32":
+                    continue
+                fallback = f"{r['fallback_groups']}/{r['checked_groups']}" if r["checked_groups"] else "–"
+                self.add(f"| {r['method']} | {r['groups']} | {r['mse']:.3e} | {fmt(r['vs_minmax'], 3)} | "
+                         f"{fmt(r['vs_global'], 3)} | {fallback} | {r['optimizer_seconds']:.2f} |")
+            self.add("")
+        weighted = [r for r in rows if r["weights"] != "float32"]
+        if weighted:
+            self.add("### Quantized weights too (INT8 activations, G = 10)", "",
+                     "| weights | method | MSE | / same activations, Float32 weights | weight error |", "|---|---|---:|---:|---:|")
+            for r in weighted:
+                self.add(f"| {r['weights']} | {r['method']} | {r['mse']:.3e} | {fmt(r['vs_activations_only'], 3)} | "
+                         f"{fmt(r['weight_error'], 4)} |")
+            self.add("")
+        sampled = [r for r in rows if "sample_mse" in r]
+        if sampled and dd.get("sampling"):
+            sp = dd["sampling"]
+            self.add(f"### Sampled images ({sp['count']} samples, {sp['steps']} DDPM steps, same seeded noise)", "",
+                     f"Float32 samples: mean {sp['float_mean']:.4f}, std {sp['float_std']:.4f}.", "",
+                     "| activations | weights | method | G | MSE to Float32 samples | mean | std |", "|---:|---|---|---:|---:|---:|---:|")
+            for r in sampled:
+                self.add(f"| INT{r['activation_bits']} | {r['weights']} | {r['method']} | {r['groups']} | {r['sample_mse']:.3e} | "
+                         f"{r['sample_mean']:.4f} | {r['sample_std']:.4f} |")
+            self.add("")
+        proxy = dd.get("proxy_check") or {}
+        if proxy:
+            self.add(f"Proxy check (Spearman, {proxy.get('layer_pairs')} layer × method pairs, ratios to min-max): "
+                     f"channel-weighted error vs exact layer output error {fmt(proxy.get('spearman_proxy_vs_exact'), 3)}, "
+                     f"plain input error vs exact {fmt(proxy.get('spearman_input_vs_exact'), 3)}; summed proxy vs model MSE "
+                     f"over {proxy.get('model_pairs')} settings {fmt(proxy.get('spearman_summed_proxy_vs_model'), 3)}.", "")
+        for goal in dd.get("goals", []):
+            self.add(f"- {goal['goal']}: **{'met' if goal['met'] else 'not met'}** ({goal['detail']})")
+        self.add("")
+
     def machine_lines(self):
         m = self.machine
         ob = m.get("openblas", {})
@@ -1098,6 +1157,7 @@ class Report:
         self.tokenize_section()
         self.embed_section()
         self.hl_qgemm = qgemm_section(self)
+        self.diffusion_section()
         body = self.lines[body_start:]
         self.lines = []
         mode = self.run.get("mode", "?")
@@ -1160,7 +1220,7 @@ class Report:
         except OSError:
             pass
         self.add("", "# the Arrowhead commands they ran:")
-        for source in (self.engine, self.quant, *self.searches, self.tokenize, self.embed):
+        for source in (self.engine, self.quant, *self.searches, self.tokenize, self.embed, self.diffusion):
             for c in (source or {}).get("commands", []):
                 self.add(c)
         self.add("```", "")

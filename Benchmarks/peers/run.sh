@@ -15,6 +15,8 @@
 #      embed_compare.py    sentence embeddings vs sentence-transformers, onnxruntime f32/int8:
 #                          texts/s, cosine, recall@10 of index search, peak memory
 #      qgemm_compare.py    quantized matmul vs torch dynamic int8, onnxruntime MatMulNBits / int8
+#      diffusion_compare.py  (full mode) time-aware activation quantization of a DDPM UNet
+#                          trained on digits (torch + diffusers), vs Float32 and min-max
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
 #    generated performance section of README.md.
 #
@@ -41,7 +43,7 @@ for argument in "$@"; do
     --threads=*) threads="${argument#--threads=}" ;;
     --glove-limit) pending=glove_limit ;;
     --glove-limit=*) glove_limit="${argument#--glove-limit=}" ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $argument ($usage)" >&2; exit 2 ;;
   esac
 done
@@ -66,6 +68,7 @@ mkdir -p "$out"
 # Results of an earlier run must not leak into this report (durations.tsv is kept: history).
 rm -f "$out"/*.json "$out"/steps.tsv "$out"/*.log "$out"/commands.txt
 rm -rf "$out/quant-work"
+rm -rf "$out/diffusion-work"
 
 # step NAME COMMAND…: runs a benchmark step, logging to out/NAME.log. Exit status 3 means
 # the arrowhead binary failed: stop loudly. Any other failure is recorded and the run goes on.
@@ -168,6 +171,8 @@ else
   # dynamic int8 on MiniLM weights with real activations, error next to speed (~5 min).
   step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 \
        --json-out "$out/qgemm.json"
+  # DDPM UNet on digits (trained once, cached in data/diffusion/): time-aware activations.
+  step diffusion "$py" "$here/diffusion_compare.py" --arrowhead "$ah" --threads "$threads" --json-out "$out/diffusion.json"
 fi
 bench_seconds=$((SECONDS - bench_started))
 

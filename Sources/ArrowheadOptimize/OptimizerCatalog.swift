@@ -10,9 +10,9 @@ import ArrowheadQuant
 /// | `grid`   | `GridSearchOptimizer`      | steps (5), keep (8), refinements (3), local_rounds (1), clip (per bits, "low…high") |
 /// | `hqq`    | `HalfQuadraticOptimizer`   | p (0.7), beta (10), kappa (1.01), iterations (20), early_stop (true) |
 ///
-/// `thermo` (time-aware activation parameters) and `gptq` (whole matrices with calibration
-/// inputs) are not per-group weight optimizers: see `ThermodynamicOptimizer` and
-/// `GPTQQuantizer`.
+/// `thermo` and `clip` (time-aware activation parameters) and `gptq` (whole matrices with
+/// calibration inputs) are not per-group weight optimizers: see `ThermodynamicOptimizer`,
+/// `ClippingSearch` and `GPTQQuantizer`.
 public enum OptimizerCatalog {
   /// The names `make` accepts.
   public static let weightOptimizerNames = ["minmax", "grid", "hqq"]
@@ -58,7 +58,9 @@ public enum OptimizerCatalog {
   }
 
   /// The settings keys of `thermodynamic(settings:)` and `gptq(settings:groupOptimizer:)`.
-  public static let thermodynamicKeys = ["lambda1", "lambda2", "learning_rate", "iterations", "tolerance", "patience"]
+  public static let thermodynamicKeys = ["lambda1", "lambda2", "learning_rate", "iterations", "tolerance", "patience", "start"]
+  /// The settings keys of `clipping(settings:)`.
+  public static let clippingKeys = ["grid_points", "rounds"]
   /// See `thermodynamicKeys`.
   public static let gptqKeys = ["block_size", "damping", "escalations", "hessian_importance"]
 
@@ -68,7 +70,22 @@ public enum OptimizerCatalog {
     return try ThermodynamicOptimizer(
       divergenceWeight: try real(settings, "lambda1", 0.1), smoothnessWeight: try real(settings, "lambda2", 0.01),
       learningRate: try real(settings, "learning_rate", 0.01), maximumIterations: try integer(settings, "iterations", 300),
-      tolerance: try real(settings, "tolerance", 1e-6), patience: try integer(settings, "patience", 20))
+      tolerance: try real(settings, "tolerance", 1e-6), patience: try integer(settings, "patience", 20),
+      start: try startPoint(settings))
+  }
+
+  static func startPoint(_ settings: [String: String]) throws(OptimizationError) -> ThermodynamicOptimizer.Start {
+    guard let text = settings["start"] else { return .clip }
+    guard let start = ThermodynamicOptimizer.Start(rawValue: text) else {
+      throw .invalidSetting(name: "start", value: text, expected: "minmax or clip")
+    }
+    return start
+  }
+
+  /// A `ClippingSearch` from settings (keys `clippingKeys`; defaults as its init).
+  public static func clipping(settings: [String: String] = [:]) throws(OptimizationError) -> ClippingSearch {
+    try requireKnown(settings, clippingKeys, "clip")
+    return try ClippingSearch(gridPoints: try integer(settings, "grid_points", 24), rounds: try integer(settings, "rounds", 2))
   }
 
   /// A `GPTQQuantizer` from settings (keys `gptqKeys`) with `groupOptimizer` choosing each

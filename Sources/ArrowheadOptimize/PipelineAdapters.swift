@@ -67,17 +67,49 @@ public struct GPTQModelQuantizer: MatrixQuantizer {
 }
 
 extension ThermodynamicOptimizer: ActivationParameterOptimizer {
-  /// The thermodynamic optimizer on the layer's raw calibration samples, pooled per time
-  /// group; throws when a timestep has only min/max summaries.
+  /// The thermodynamic optimizer on each time group's fitting rows, with the output-error
+  /// objective when `data` has channel importances. The losses reported are the loss at
+  /// min-max and at the result.
   public func optimize(
-    _ parameters: TimeAwareActivationParameters, calibration: CalibrationSet, configuration: TimeAwareConfiguration
+    _ parameters: TimeAwareActivationParameters, data: ActivationCalibrationData, configuration: TimeAwareConfiguration
+  ) throws(QuantizationError) -> ActivationOptimization {
+    try data.fitting(parameters) { (groups) throws(OptimizationError) in
+      let result = try optimize(
+        groups: groups, bits: parameters.bits, mode: parameters.mode, layer: parameters.layer, channels: data.channels,
+        importance: data.channelImportance)
+      return ActivationOptimization(
+        groupParameters: result.parameters, initialLoss: result.minMax.total, finalLoss: result.final.total, iterations: result.iterations,
+        converged: result.converged)
+    }
+  }
+}
+
+extension ClippingSearch: ActivationParameterOptimizer {
+  /// The clipping search on each time group's fitting rows, weighted by the layer's channel
+  /// importances when `data` has them. The losses reported are mean relative output errors
+  /// (1 at min-max); the iterations, the ranges evaluated.
+  public func optimize(
+    _ parameters: TimeAwareActivationParameters, data: ActivationCalibrationData, configuration: TimeAwareConfiguration
+  ) throws(QuantizationError) -> ActivationOptimization {
+    try data.fitting(parameters) { (groups) throws(OptimizationError) in
+      let chosen = try search(
+        groups: groups, bits: parameters.bits, mode: parameters.mode, layer: parameters.layer, channels: data.channels,
+        importance: data.channelImportance)
+      let relative = chosen.map { $0.minMaxError > 0 ? $0.error / $0.minMaxError : 1 }
+      return ActivationOptimization(
+        groupParameters: chosen.map(\.parameters), initialLoss: 1, finalLoss: relative.reduce(0, +) / Double(max(1, relative.count)),
+        iterations: chosen.map(\.evaluations).reduce(0, +), converged: true)
+    }
+  }
+}
+
+extension ActivationCalibrationData {
+  /// `body` on every time group's fitting rows, its errors mapped to the pipeline's.
+  func fitting(
+    _ parameters: TimeAwareActivationParameters, _ body: ([[Float]]) throws(OptimizationError) -> ActivationOptimization
   ) throws(QuantizationError) -> ActivationOptimization {
     do {
-      let result = try optimize(
-        layer: parameters.layer, calibration: calibration, grouping: parameters.grouping, bits: parameters.bits, mode: parameters.mode)
-      return ActivationOptimization(
-        groupParameters: result.parameters, initialLoss: result.initial.total, finalLoss: result.final.total, iterations: result.iterations,
-        converged: result.converged)
+      return try body(groups.map(\.fit))
     } catch {
       throw error.quantizationError(tensor: parameters.layer)
     }

@@ -5,12 +5,14 @@ import ArrowheadCore
 ///
 /// Codes q(x) = clamp(round(x·a + b), 0, 2ᵇ − 1) are non-decreasing in x for a > 0 (every
 /// Float32 step — product, sum, rounding, clamp — is monotone), so the samples with code ≥ k
-/// form a suffix of the sorted array, starting at the boundary index βₖ. With
-/// Pᵢ = Σ_{j<i} xⱼ (in Double):
+/// form a suffix of the sorted array, starting at the boundary index βₖ. With weights wᵢ
+/// (each sample's channel importance d_c, `ActivationCalibrationData`; 1 without them) and
+/// prefix sums Pᵢ = Σ_{j<i} wⱼxⱼ, Ωᵢ = Σ_{j<i} wⱼ (in Double; Ωᵢ = i when unweighted):
 ///
-///   Q = Σₖ (n − βₖ),  QQ = Σₖ (2k − 1)(n − βₖ),  XQ = Σₖ (X − P_{βₖ}),  k = 1…2ᵇ − 1,
+///   Q = Σₖ (W − Ω_{βₖ}),  QQ = Σₖ (2k − 1)(W − Ω_{βₖ}),  XQ = Σₖ (X − P_{βₖ}),  k = 1…2ᵇ − 1,
 ///
-/// because a sample with code c contributes c = #{k ≤ c}, c² = Σ_{k≤c}(2k − 1) and x·c. Each
+/// the weighted sums Σwq, Σwq², Σwxq, because a sample with code c contributes
+/// c = #{k ≤ c}, c² = Σ_{k≤c}(2k − 1) and x·c. Each
 /// βₖ is located through a bucket index (the sorted values' positions at n/8 evenly spaced
 /// values between min and max) from the approximate threshold (k − ½ − b)/a, then pinned
 /// by bisection with the exact code function of the probed samples, and checked against
@@ -19,26 +21,38 @@ import ArrowheadCore
 struct SortedSamples: Sendable {
   /// The samples, ascending.
   let values: [Float]
-  /// prefix[i] = Σ_{j<i} values[j] (n + 1 entries).
+  /// prefix[i] = Σ_{j<i} wⱼ·values[j] (n + 1 entries).
   let prefix: [Double]
+  /// weightPrefix[i] = Σ_{j<i} wⱼ (n + 1 entries), empty when every weight is 1.
+  let weightPrefix: [Double]
   /// n.
   var count: Int { values.count }
-  /// X = Σx and XX = Σx².
-  let sum: Double, sumOfSquares: Double
-  /// Mean μ and variance σ² (moments about the median).
+  /// W = Σw (n when unweighted), X = Σwx and XX = Σwx².
+  let totalWeight: Double, sum: Double, sumOfSquares: Double
+  /// Weighted mean μ = X/W and variance σ² (moments about the median).
   let mean: Double, variance: Double
   /// bucketStart[j] = the first index whose value is ≥ minimum + j·width (j = 0…buckets).
   let bucketStart: [Int32]
   let minimum: Double, bucketsPerUnit: Double
 
-  init(_ samples: [Float]) {
+  /// Sorts `samples`; with `importance`, sample i weighs importance[i mod channels].
+  init(_ samples: [Float], channels: Int? = nil, importance: [Float]? = nil) {
     let n = samples.count
-    let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, n))
+    let weighted = importance != nil && (channels ?? 0) >= 1
+    let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, weighted ? 3 * n : n))
     defer { scratch.deallocate() }
+    var sortedChannels = [UInt32]()
     let sorted = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
       samples.withUnsafeBufferPointer { source in
         if let input = source.baseAddress, let output = buffer.baseAddress {
-          RadixSort.sort(input, count: n, into: output, scratch: scratch)
+          if weighted, let channels {
+            sortedChannels = [UInt32](unsafeUninitializedCapacity: n) { channelBuffer, written in
+              RadixSort.sort(input, count: n, channels: channels, into: output, channelsOut: channelBuffer.baseAddress!, scratch: scratch)
+              written = n
+            }
+          } else {
+            RadixSort.sort(input, count: n, into: output, scratch: scratch)
+          }
         }
       }
       initialized = n
@@ -49,13 +63,24 @@ struct SortedSamples: Sendable {
     let perUnit = high > low ? Double(buckets) / (high - low) : 0
     minimum = low
     bucketsPerUnit = perUnit
-    // One pass: prefix sums, Σx², the bucket index (bucket j starts at the first value
+    // One pass: prefix sums, Σwx², the bucket index (bucket j starts at the first value
     // ≥ low + j/perUnit, i.e. whose bucket position (x − low)·perUnit is ≥ j), and the
-    // moments about the median c (Σ(x − c), Σ(x − c)²: a one-pass variance without the
+    // moments about the median c (Σw(x − c), Σw(x − c)²: a one-pass variance without the
     // cancellation of Σx² − (Σx)²/n, since c is close to the mean).
-    var running = 0.0, squares = 0.0, shifted = 0.0, shiftedSquares = 0.0
+    var running = 0.0, runningWeight = 0.0, squares = 0.0, shifted = 0.0, shiftedSquares = 0.0
     let centre = n == 0 ? 0 : Double(sorted[n / 2])
     var starts = [Int32](repeating: Int32(n), count: buckets + 1)
+    var weights = [Double]()
+    if weighted, let importance {
+      weights = [Double](unsafeUninitializedCapacity: n + 1) { buffer, initialized in
+        buffer[0] = 0
+        for i in 0..<n {
+          runningWeight += Double(importance[Int(sortedChannels[i])])
+          buffer[i + 1] = runningWeight
+        }
+        initialized = n + 1
+      }
+    }
     prefix = [Double](unsafeUninitializedCapacity: n + 1) { buffer, initialized in
       buffer[0] = 0
       sorted.withUnsafeBufferPointer { v in
@@ -73,26 +98,37 @@ struct SortedSamples: Sendable {
               bucketStarts[0] = 0
               nextBucket = 1
             }
-            running += x
-            squares += x * x
+            let w = weighted ? weights[i + 1] - weights[i] : 1
+            running += w * x
+            squares += w * x * x
             let d = x - centre
-            shifted += d
-            shiftedSquares += d * d
+            shifted += w * d
+            shiftedSquares += w * d * d
             buffer[i + 1] = running
           }
         }
       }
       initialized = n + 1
     }
+    weightPrefix = weights
     bucketStart = starts
     sum = running
     sumOfSquares = squares
-    let count = Double(max(1, n))
-    mean = n == 0 ? 0 : running / count
-    variance = n == 0 ? 0 : max(0, shiftedSquares / count - (shifted / count) * (shifted / count))
+    let total = weighted ? runningWeight : Double(n)
+    totalWeight = total
+    let divisor = max(total, .leastNormalMagnitude)
+    mean = n == 0 ? 0 : running / divisor
+    variance = n == 0 || !(total > 0) ? 0 : max(0, shiftedSquares / divisor - (shifted / divisor) * (shifted / divisor))
   }
 
-  /// Q, QQ, XQ of the codes clamp(round(x·a + b), 0, top) of every sample (a > 0).
+  /// Σw of the samples from sorted index `index` on.
+  @inline(__always)
+  func weight(from index: Int) -> Double {
+    weightPrefix.isEmpty ? Double(values.count - index) : totalWeight - weightPrefix[index]
+  }
+
+  /// Q, QQ, XQ (weighted: Σwq, Σwq², Σwxq) of the codes clamp(round(x·a + b), 0, top) of
+  /// every sample (a > 0).
   func codeSums(a: Float, b: Float, top: Int) -> CodeSums {
     var result = CodeSums()
     let n = values.count
@@ -143,7 +179,7 @@ struct SortedSamples: Sendable {
             }
             lower = found
             if lower == n { break }
-            let above = Double(n - lower)
+            let above = weight(from: lower)
             result.q += above
             result.qq += Double(2 * k - 1) * above
             result.xq += sum - p[lower]

@@ -14,8 +14,10 @@ public struct ThermodynamicResult: Sendable {
   public var layer: String
   /// The chosen parameters per time group, storable under the mode (zero-points integral).
   public var parameters: [AffineParameters]
-  /// The loss at the starting point (min-max unless given).
+  /// The loss at the starting point (`ThermodynamicOptimizer.start`, or the point given).
   public var initial: ThermodynamicTerms
+  /// The loss at the groups' min-max parameters (reconstruction term 1 there by definition).
+  public var minMax: ThermodynamicTerms
   /// The loss at `parameters` (as stored, i.e. after Float32 rounding and integral zero-points).
   public var final: ThermodynamicTerms
   /// Adam iterations done (both phases).
@@ -34,7 +36,12 @@ public struct ThermodynamicResult: Sendable {
 }
 
 /// Optimizes per-time-group activation parameters for the thermodynamic loss
-/// (`ThermodynamicLoss`) with Adam on analytic gradients.
+/// (`ThermodynamicLoss`: output error relative to min-max's, plus bounded divergence and
+/// smoothness terms) with Adam on analytic gradients.
+///
+/// Start: by default each group's MSE-optimal clipped range (`ClippingSearch`, which is
+/// never worse than min-max on the output error), or min-max (`start: .minMax`, the
+/// previous behaviour).
 ///
 /// Variables: log s_g (so that s stays positive and steps are relative) and z_g (in codes;
 /// fixed at 2ᵇ⁻¹ in symmetric mode, kept in 0…2ᵇ − 1 in zero-point mode). Adam
@@ -45,15 +52,16 @@ public struct ThermodynamicResult: Sendable {
 /// `tolerance`·|loss| over the last `patience` iterations (converged) or at
 /// `maximumIterations`. In zero-point mode a second phase rounds z and optimizes the
 /// scales alone (at most a quarter of the iterations), keeping the best integral point —
-/// the min-max start is one, so the result never loses to min-max on the loss.
+/// the start is one, so the result never loses to its start on the loss.
 ///
 /// One iteration costs one evaluation with gradient: O(G·2ᵇ·log n) after an O(n) radix
 /// sort, where central finite differences need 4G + 1 evaluations that each re-quantize all
 /// n samples (`arrowhead optimize thermo` measures both side by side).
 ///
-/// Defaults: λ₁ = 0.1 (the divergence matters once the reconstruction is good), λ₂ = 0.01
-/// (a 30 % scale jump then costs about as much as a 10⁻³ relative MSE, the 8-bit
-/// reconstruction level), η = 0.01, 300 iterations, tolerance 10⁻⁶, patience 20.
+/// Defaults: λ₁ = 0.1, λ₂ = 0.01 (both regularisers lie in [0, 1] and the output term is 1
+/// at min-max, so together they can never buy more than 11 % of output error — a 30 % scale
+/// jump costs 0.045·λ₂ = 4.5·10⁻⁴), η = 0.01, 300 iterations, tolerance 10⁻⁶, patience 20,
+/// start `.clip`.
 ///
 /// ```swift
 /// let thermo = try ThermodynamicOptimizer()
@@ -73,11 +81,21 @@ public struct ThermodynamicOptimizer: Sendable {
   public let tolerance: Double
   /// Iterations over which the improvement is measured, 1…10 000.
   public let patience: Int
+  /// Where the optimization starts.
+  public let start: Start
+
+  /// The starting point of the optimization.
+  public enum Start: String, Sendable, CaseIterable {
+    /// Each group's min-max parameters.
+    case minMax = "minmax"
+    /// Each group's MSE-optimal clipped range (`ClippingSearch` with its defaults).
+    case clip
+  }
 
   /// Creates the optimizer; throws `.invalidSetting` naming a value out of range.
   public init(
     divergenceWeight: Double = 0.1, smoothnessWeight: Double = 0.01, learningRate: Double = 0.01, maximumIterations: Int = 300,
-    tolerance: Double = 1e-6, patience: Int = 20
+    tolerance: Double = 1e-6, patience: Int = 20, start: Start = .clip
   ) throws(OptimizationError) {
     try OptimizationError.require("lambda1 (divergence weight)", divergenceWeight, in: 0...1e12, "a finite value ≥ 0")
     try OptimizationError.require("lambda2 (smoothness weight)", smoothnessWeight, in: 0...1e12, "a finite value ≥ 0")
@@ -93,32 +111,40 @@ public struct ThermodynamicOptimizer: Sendable {
     self.maximumIterations = maximumIterations
     self.tolerance = tolerance
     self.patience = patience
+    self.start = start
   }
 
   /// "thermo".
   public var name: String { "thermo" }
 
-  /// λ₁, λ₂, η, iterations, tolerance, patience.
+  /// λ₁, λ₂, η, iterations, tolerance, patience, start.
   public var settings: [String: String] {
     [
       "lambda1": "\(divergenceWeight)", "lambda2": "\(smoothnessWeight)", "learning_rate": "\(learningRate)",
-      "iterations": "\(maximumIterations)", "tolerance": "\(tolerance)", "patience": "\(patience)",
+      "iterations": "\(maximumIterations)", "tolerance": "\(tolerance)", "patience": "\(patience)", "start": start.rawValue,
     ]
   }
 
   /// Optimizes the parameters of `groups` (one array of calibration samples per time
-  /// group, in time order) for `bits`-bit activations in `mode`. Throws what
-  /// `ThermodynamicLoss.init` throws (empty groups, NaN/±∞ samples, unsupported bits).
+  /// group, in time order) for `bits`-bit activations in `mode`; with `importance`, the
+  /// samples are rows of `channels` values weighted by their channel's importance (the
+  /// output-error objective). Throws what `ThermodynamicLoss.init` throws (empty groups,
+  /// NaN/±∞ samples, importances that do not fit, unsupported bits).
   public func optimize(
     groups: [[Float]], bits: Int = 8, mode: QuantizationMode = .zeroPoint, layer: String = "activations",
-    threads: Int = Engine.default.effectiveThreads
+    threads: Int = Engine.default.effectiveThreads, channels: Int? = nil, importance: [Float]? = nil
   ) throws(OptimizationError) -> ThermodynamicResult {
     let started = Self.now()
     let loss = try ThermodynamicLoss(
       groups: groups, bits: bits, mode: mode, divergenceWeight: divergenceWeight, smoothnessWeight: smoothnessWeight,
-      layer: layer, threads: threads)
+      layer: layer, threads: threads, channels: channels, importance: importance)
     let prepared = Self.now()
-    var result = optimize(loss)
+    var origin: [ContinuousParameters]?
+    if start == .clip {
+      let clipped = try ClippingSearch().search(loss.groups, bits: bits, mode: mode, threads: threads)
+      origin = clipped.map { ContinuousParameters($0.parameters, mode: mode) }
+    }
+    var result = optimize(loss, from: origin)
     result.seconds = Self.now() - started
     result.preparationSeconds = prepared - started
     return result
@@ -151,12 +177,13 @@ public struct ThermodynamicOptimizer: Sendable {
     return try optimize(groups: groups, bits: bits, mode: mode, layer: layer, threads: threads)
   }
 
-  /// Optimizes a prepared loss from `start` (min-max when nil).
-  public func optimize(_ loss: ThermodynamicLoss, from start: [ContinuousParameters]? = nil) -> ThermodynamicResult {
+  /// Optimizes a prepared loss from `origin` (min-max when nil).
+  public func optimize(_ loss: ThermodynamicLoss, from origin: [ContinuousParameters]? = nil) -> ThermodynamicResult {
     let started = Self.now()
     let count = loss.groupCount, mode = loss.mode, top = Double(loss.top)
-    let initialPoint = start.map { $0.map { ContinuousParameters(scale: $0.scale > 0 && $0.scale.isFinite ? $0.scale : 1, zeroPoint: $0.zeroPoint) } }
-      ?? loss.minMaxParameters()
+    let minMaxPoint = loss.minMaxParameters()
+    let initialPoint = origin.map { $0.map { ContinuousParameters(scale: $0.scale > 0 && $0.scale.isFinite ? $0.scale : 1, zeroPoint: $0.zeroPoint) } }
+      ?? minMaxPoint
     let initialTerms = loss.terms(initialPoint)
     var history: [Double] = []
     var runningBest: [Double] = []
@@ -219,7 +246,8 @@ public struct ThermodynamicOptimizer: Sendable {
     let finalTerms = loss.terms(stored)
     let initialParameters = initialPoint.map { $0.affine(bits: loss.bits, mode: mode) }
     return ThermodynamicResult(
-      layer: loss.layer, parameters: parameters, initial: initialTerms, final: finalTerms, iterations: iterations, converged: converged,
+      layer: loss.layer, parameters: parameters, initial: initialTerms, minMax: loss.terms(minMaxPoint), final: finalTerms,
+      iterations: iterations, converged: converged,
       lossHistory: history,
       initialSmoothness: SmoothnessValidator.validate(initialParameters, bits: loss.bits, mode: mode),
       smoothness: SmoothnessValidator.validate(parameters, bits: loss.bits, mode: mode), seconds: Self.now() - started,

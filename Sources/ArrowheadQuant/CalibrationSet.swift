@@ -12,20 +12,33 @@ public struct TimestepStatistics: Sendable, Hashable {
   public var samples: [Float]
   /// Percentiles given by summary lines: percent (0…100) → value.
   public var percentiles: [Double: Float]
+  /// The channel count C when `samples` are rows of C channel values (channel-last: sample i
+  /// belongs to channel i mod C), nil when the samples carry no channel layout.
+  public var channels: Int?
 
   /// Creates statistics (summary lines leave `samples` empty).
-  public init(minimum: Float, maximum: Float, count: Int, samples: [Float] = [], percentiles: [Double: Float] = [:]) {
+  public init(
+    minimum: Float, maximum: Float, count: Int, samples: [Float] = [], percentiles: [Double: Float] = [:], channels: Int? = nil
+  ) {
     self.minimum = minimum
     self.maximum = maximum
     self.count = count
     self.samples = samples
     self.percentiles = percentiles
+    self.channels = channels
   }
 
   /// Merges another record of the same layer and timestep: extremes widen, counts and
   /// samples add up (the count saturates at `Int.max`); a percentile given by both keeps the more extreme value (the smaller
-  /// below the median, the larger above), which keeps the range conservative.
+  /// below the median, the larger above), which keeps the range conservative. The channel
+  /// layout is kept when both agree (or one has no samples) and dropped otherwise
+  /// (`CalibrationSet.parse` refuses such files before merging).
   public mutating func merge(_ other: TimestepStatistics) {
+    if samples.isEmpty {
+      channels = other.channels
+    } else if !other.samples.isEmpty && other.channels != channels {
+      channels = nil
+    }
     minimum = Swift.min(minimum, other.minimum)
     maximum = Swift.max(maximum, other.maximum)
     // Counts come from files (any integer ≥ 1): saturate rather than overflow.
@@ -51,6 +64,8 @@ public struct TimestepStatistics: Sendable, Hashable {
 /// {"layer": "down.0.attn.to_q", "timestep": 0, "samples": [0.12, -1.5, 0.33]}
 /// {"layer": "down.0.attn.to_q", "timestep": 1, "min": -2.5, "max": 3.1, "count": 4096,
 ///  "percentiles": {"0.1": -2.2, "99.9": 2.9}}
+/// {"layer": "up.1.conv1", "weight": "up.1.conv1.weight", "timestep": 7, "channels": 2,
+///  "samples": [0.5, -0.1, 0.7, 0.0]}
 /// ```
 /// - `layer` (string, required): the layer whose *input* activations these are; it names a
 ///   weight `layer` or `layer.weight` of the model being quantized.
@@ -58,12 +73,34 @@ public struct TimestepStatistics: Sendable, Hashable {
 /// - Either `samples` (non-empty array of finite numbers), or `min` and `max` (finite,
 ///   min ≤ max) with optional `count` (integer ≥ 1, default 1) and optional `percentiles`
 ///   (object: percent in [0, 100] written as a string → finite value within [min, max]).
+/// - `channels` (optional, integer ≥ 1, with `samples` only): the samples are whole rows of
+///   that many input channels, channel-last (a Linear layer's input vectors; a convolution's
+///   input at sampled pixels, N·H·W rows of C). The sample count must be a multiple of it,
+///   and every sample line of a layer must give the same value (or none). With it the
+///   activation optimizers weigh each channel's quantization error by what the layer's
+///   weights make of it (its output error).
+/// - `weight` (optional, non-empty string): the weight tensor whose output error judges this
+///   layer's input (default: `layer`, else `layer.weight`); one value per layer.
 /// Several lines for the same layer and timestep are merged (`TimestepStatistics.merge`).
+/// Files without the optional keys read as before.
 public struct CalibrationSet: Sendable {
   /// Layer names in order of first appearance.
   public private(set) var layers: [String] = []
   /// Statistics per layer, per timestep.
   public private(set) var statistics: [String: [Int: TimestepStatistics]] = [:]
+  /// The weight tensor named by a layer's `weight` key, for layers whose lines give one.
+  public private(set) var weightNames: [String: String] = [:]
+
+  /// The channel count of a layer's sample rows (the `channels` its sample lines give), or
+  /// nil when they give none or the layer has no samples.
+  public func channels(ofLayer layer: String) -> Int? {
+    statistics[layer]?.values.first(where: { !$0.samples.isEmpty })?.channels
+  }
+
+  /// Records that `layer`'s output error is judged through the weight tensor `weight`.
+  public mutating func setWeightName(_ weight: String, forLayer layer: String) {
+    weightNames[layer] = weight
+  }
 
   /// An empty set.
   public init() {}
@@ -79,20 +116,36 @@ public struct CalibrationSet: Sendable {
     }
   }
 
-  /// Adds raw activation samples of `layer` at `timestep` (all finite, at least one).
-  public mutating func add(layer: String, timestep: Int, samples: [Float]) throws(QuantizationError) {
+  /// Adds raw activation samples of `layer` at `timestep` (all finite, at least one); with
+  /// `channels`, the samples are rows of that many channel values (channel-last), their count
+  /// a multiple of it, and the layer's other sample records must have the same layout.
+  public mutating func add(layer: String, timestep: Int, samples: [Float], channels: Int? = nil) throws(QuantizationError) {
     guard let first = samples.first else {
       throw .invalidOption(name: "samples of \(layer) at timestep \(timestep)", value: "[]", expected: "at least one sample")
     }
     if let bad = samples.firstIndex(where: { !$0.isFinite }) {
       throw .invalidOption(name: "samples of \(layer) at timestep \(timestep)", value: "\(samples[bad]) at index \(bad)", expected: "finite values")
     }
+    if let channels {
+      guard channels >= 1, samples.count % channels == 0 else {
+        throw .invalidOption(
+          name: "channels of \(layer) at timestep \(timestep)", value: "\(channels)",
+          expected: "a divisor ≥ 1 of the sample count \(samples.count) (rows of that many channels)")
+      }
+    }
+    if let existing = statistics[layer]?.values.first(where: { !$0.samples.isEmpty }), existing.channels != channels {
+      throw .invalidOption(
+        name: "channels of \(layer) at timestep \(timestep)", value: channels.map(String.init) ?? "none",
+        expected: "the layout of the layer's other sample lines (\(existing.channels.map(String.init) ?? "none"))")
+    }
     var low = first, high = first
     for value in samples {
       low = Swift.min(low, value)
       high = Swift.max(high, value)
     }
-    add(layer: layer, timestep: timestep, TimestepStatistics(minimum: low, maximum: high, count: samples.count, samples: samples, percentiles: [:]))
+    add(
+      layer: layer, timestep: timestep,
+      TimestepStatistics(minimum: low, maximum: high, count: samples.count, samples: samples, percentiles: [:], channels: channels))
   }
 
   /// The largest timestep recorded for any layer, or nil when empty.
@@ -144,6 +197,23 @@ public struct CalibrationSet: Sendable {
     if samplesValue != nil && hasSummary {
       throw invalid("give either \"samples\" or \"min\"/\"max\", not both (layer \(layer), timestep \(timestep))")
     }
+    if let weightValue = value["weight"] {
+      guard let weight = weightValue.string, !weight.isEmpty else {
+        throw invalid("\"weight\" must be a non-empty string naming a tensor (layer \(layer))")
+      }
+      if let earlier = weightNames[layer], earlier != weight {
+        throw invalid("layer \(layer) names weight \"\(weight)\" here but \"\(earlier)\" on an earlier line")
+      }
+      weightNames[layer] = weight
+    }
+    var channels: Int?
+    if let channelsValue = value["channels"] {
+      guard samplesValue != nil else { throw invalid("\"channels\" describes \"samples\"; a summary line cannot give it (layer \(layer))") }
+      guard let given = channelsValue.integer, given >= 1 else {
+        throw invalid("\"channels\" must be an integer ≥ 1 (layer \(layer), timestep \(timestep))")
+      }
+      channels = given
+    }
     if let samplesValue {
       guard let elements = samplesValue.array, !elements.isEmpty else {
         throw invalid("\"samples\" must be a non-empty array of numbers (layer \(layer), timestep \(timestep))")
@@ -157,7 +227,7 @@ public struct CalibrationSet: Sendable {
         samples.append(Float(number))
       }
       do {
-        try add(layer: layer, timestep: timestep, samples: samples)
+        try add(layer: layer, timestep: timestep, samples: samples, channels: channels)
       } catch {
         throw invalid(error.description)
       }

@@ -65,16 +65,17 @@ public struct MatrixQuantization: Sendable {
 }
 
 /// Chooses a layer's per-time-group activation parameters in place of min-max (the
-/// thermodynamic optimizer of ArrowheadOptimize).
+/// thermodynamic optimizer and the clipping search of ArrowheadOptimize).
 public protocol ActivationParameterOptimizer: Sendable {
-  /// A short name for reports ("thermo").
+  /// A short name for reports ("thermo", "clip").
   var name: String { get }
   /// Settings for reports.
   var settings: [String: String] { get }
-  /// New group parameters for `layer` (its min-max parameters, grouping, bits and mode are
-  /// in `parameters`), computed from `calibration`.
+  /// New group parameters for `layer` (its estimator's parameters, grouping, bits and mode
+  /// are in `parameters`), fitted on the fitting rows of `data` (the held-out rows are for
+  /// the pipeline's check, `ActivationGuard`), minimising `data`'s output error.
   func optimize(
-    _ parameters: TimeAwareActivationParameters, calibration: CalibrationSet, configuration: TimeAwareConfiguration
+    _ parameters: TimeAwareActivationParameters, data: ActivationCalibrationData, configuration: TimeAwareConfiguration
   ) throws(QuantizationError) -> ActivationOptimization
 }
 
@@ -120,6 +121,11 @@ public struct ModelQuantizationOptions: Sendable {
   public var matrixQuantizer: (any MatrixQuantizer)?
   /// Chooses the time-aware activation group parameters instead of min-max, or nil.
   public var activationOptimizer: (any ActivationParameterOptimizer)?
+  /// Whether parameters other than min-max (an activation optimizer's, or a percentile
+  /// range's) are checked per time group on held-out calibration rows and replaced by
+  /// min-max where they lose (`ActivationGuard`; default true). Needs raw samples: a layer
+  /// calibrated with summaries only is not checked (its report says so).
+  public var activationGuard = true
 
   /// Creates options. Defaults: min-max, default keep patterns, no budget, standard
   /// fall-back thresholds, reject non-finite weights, no time-aware activations.
@@ -205,6 +211,15 @@ public struct ActivationReport: Sendable, Codable {
   public var iterations: Int? = nil, converged: Bool? = nil
   /// The smoothness score of the min-max group parameters it started from.
   public var minMaxSmoothness: Double? = nil
+  /// What the parameters were fitted and checked on: "output" (input error weighed by the
+  /// layer's weights, `ActivationCalibrationData`) or "input"; nil when nothing was fitted.
+  public var objective: String? = nil
+  /// Time groups that kept min-max because the candidate lost on held-out rows (nil: not checked).
+  public var fallbackGroups: [Int]? = nil
+  /// Held-out output error of the stored parameters over that of min-max (≤ 1; nil: not checked).
+  public var heldOutRatio: Double? = nil
+  /// Seconds spent choosing and checking the parameters (optimizer and check).
+  public var seconds: Double? = nil
 }
 
 /// Whole-model totals.
@@ -444,23 +459,29 @@ public struct ModelQuantizer: Sendable {
     }
     var activationReports: [ActivationReport] = []
     if let timeAware = options.timeAware {
-      for (layer, optimization, minMaxSmoothness) in activations {
+      for chosen in activations {
+        let layer = chosen.parameters
         try writer.add(
           layer, smoothing: timeAware.configuration.smoothing, estimator: timeAware.configuration.estimator,
-          optimizer: optimization == nil ? nil : options.activationOptimizer?.name)
+          optimizer: chosen.optimization == nil ? nil : options.activationOptimizer?.name, objective: chosen.objective,
+          validation: chosen.validation)
         var violations: [String: Int] = [:]
         for jump in layer.groupSmoothness.violations { violations[jump.severity?.rawValue ?? "none", default: 0] += 1 }
         var activationReport = ActivationReport(
           layer: layer.layer, groups: layer.grouping.groups, timesteps: layer.grouping.timesteps,
           smoothness: layer.groupSmoothness.score, timestepSmoothness: layer.timestepSmoothness?.score, violations: violations)
-        if let optimization, let optimizer = options.activationOptimizer {
+        if let optimization = chosen.optimization, let optimizer = options.activationOptimizer {
           activationReport.optimizer = optimizer.name
           activationReport.initialLoss = optimization.initialLoss
           activationReport.finalLoss = optimization.finalLoss
           activationReport.iterations = optimization.iterations
           activationReport.converged = optimization.converged
-          activationReport.minMaxSmoothness = minMaxSmoothness
         }
+        if chosen.optimization != nil || chosen.validation != nil { activationReport.minMaxSmoothness = chosen.minMaxSmoothness }
+        activationReport.objective = chosen.objective
+        activationReport.fallbackGroups = chosen.validation?.fallbackGroups
+        activationReport.heldOutRatio = chosen.validation?.heldOutRatio
+        activationReport.seconds = chosen.seconds
         activationReports.append(activationReport)
       }
     }
@@ -543,41 +564,117 @@ public struct ModelQuantizer: Sendable {
     var reason: String
   }
 
+  /// One calibrated layer's stored activation parameters and how they were chosen.
+  struct LayerActivations {
+    var parameters: TimeAwareActivationParameters
+    var optimization: ActivationOptimization?
+    var minMaxSmoothness: Double
+    var objective: String?
+    var validation: ActivationValidation?
+    var seconds: Double?
+  }
+
   /// Computes each calibrated layer's parameters; every layer must name a tensor
-  /// (`layer` or `layer.weight`) of the model.
-  /// With an activation optimizer, each layer's group parameters are replaced by its choice
-  /// (and re-validated); the min-max smoothness score is kept for the report.
-  func timeAwareActivations(
-    _ model: SafetensorsModel
-  ) throws(QuantizationError) -> [(TimeAwareActivationParameters, ActivationOptimization?, Double)] {
+  /// (its `weight` key, else `layer` or `layer.weight`) of the model.
+  /// With an activation optimizer, each layer's group parameters are replaced by its choice,
+  /// fitted on the fitting rows with the output-error objective (channel importances from
+  /// the layer's weight when the calibration has a channel layout); with the guard
+  /// (`activationGuard`), that choice — or a percentile range, fitted on the same rows — is
+  /// checked per group on the held-out rows against min-max, which it replaces only where
+  /// it is not worse. Everything is re-validated; the min-max smoothness is kept for the report.
+  func timeAwareActivations(_ model: SafetensorsModel) throws(QuantizationError) -> [LayerActivations] {
     guard let timeAware = options.timeAware else { return [] }
-    for layer in timeAware.calibration.layers where model.entry(layer) == nil && model.entry(layer + ".weight") == nil {
+    let calibration = timeAware.calibration
+    for layer in calibration.layers where weightEntry(of: layer, in: model, calibration: calibration) == nil {
+      if let named = calibration.weightNames[layer] {
+        throw .invalidTimeGrouping(reason: "calibration layer '\(layer)' names weight '\(named)', which is no tensor of \(model.path)")
+      }
       throw .invalidTimeGrouping(reason: "calibration layer '\(layer)' names no tensor ('\(layer)' or '\(layer).weight') of \(model.path)")
     }
     let configuration = timeAware.configuration
-    var result: [(TimeAwareActivationParameters, ActivationOptimization?, Double)] = []
-    for var layer in try TimeAwareCalibrator.parameters(for: timeAware.calibration, configuration: configuration) {
+    var minMaxConfiguration = configuration
+    minMaxConfiguration.estimator = .minMax
+    var result: [LayerActivations] = []
+    for var layer in try TimeAwareCalibrator.parameters(for: calibration, configuration: configuration) {
+      let started = MonotonicClock.now()
       let minMaxSmoothness = layer.groupSmoothness.score
-      guard let optimizer = options.activationOptimizer else {
-        result.append((layer, nil, minMaxSmoothness))
+      let optimizer = options.activationOptimizer
+      let hasSamples = calibration.statistics[layer.layer]?.values.allSatisfy { !$0.samples.isEmpty } ?? false
+      let guarded = options.activationGuard && (optimizer != nil || (configuration.estimator != .minMax && hasSamples))
+      guard optimizer != nil || guarded else {
+        result.append(LayerActivations(parameters: layer, optimization: nil, minMaxSmoothness: minMaxSmoothness))
         continue
       }
-      let optimization = try optimizer.optimize(layer, calibration: timeAware.calibration, configuration: configuration)
-      guard optimization.groupParameters.count == layer.grouping.groups else {
-        throw .invalidParameters(
-          tensor: layer.layer, group: 0,
-          reason: "\(optimizer.name) returned \(optimization.groupParameters.count) parameter pairs for \(layer.grouping.groups) time groups")
-      }
-      for (group, parameters) in optimization.groupParameters.enumerated() {
-        if let problem = parameters.storageProblem(bits: layer.bits, mode: layer.mode) {
-          throw .invalidParameters(tensor: layer.layer, group: group, reason: "\(optimizer.name) returned \(problem)")
+      let data = try ActivationCalibrationData(
+        layer: layer.layer, calibration: calibration, grouping: layer.grouping,
+        channelImportance: try channelImportance(of: layer.layer, in: model, calibration: calibration))
+      var candidate: [AffineParameters]
+      var optimization: ActivationOptimization?
+      if let optimizer {
+        let chosen = try optimizer.optimize(layer, data: data, configuration: configuration)
+        guard chosen.groupParameters.count == layer.grouping.groups else {
+          throw .invalidParameters(
+            tensor: layer.layer, group: 0,
+            reason: "\(optimizer.name) returned \(chosen.groupParameters.count) parameter pairs for \(layer.grouping.groups) time groups")
+        }
+        for (group, parameters) in chosen.groupParameters.enumerated() {
+          if let problem = parameters.storageProblem(bits: layer.bits, mode: layer.mode) {
+            throw .invalidParameters(tensor: layer.layer, group: group, reason: "\(optimizer.name) returned \(problem)")
+          }
+        }
+        candidate = chosen.groupParameters
+        optimization = chosen
+      } else {
+        // A percentile range, estimated from the fitting rows only so that the check is fair.
+        candidate = data.groups.map { group in
+          let sorted = group.fit.sorted()
+          let range = TimeAwareCalibrator.range(ofSorted: sorted, estimator: configuration.estimator)
+          return AffineParameters.minMax(minimum: range.lower, maximum: range.upper, bits: layer.bits, mode: layer.mode)
         }
       }
-      try layer.replaceGroupParameters(
-        optimization.groupParameters, smoothing: configuration.smoothing, thresholds: configuration.thresholds)
-      result.append((layer, optimization, minMaxSmoothness))
+      var validation: ActivationValidation?
+      if options.activationGuard {
+        let minMax = try TimeAwareCalibrator.parameters(forLayer: layer.layer, in: calibration, configuration: minMaxConfiguration)
+        let checked = try ActivationGuard.validate(
+          candidate: candidate, minMax: minMax.groupParameters, data: data, bits: layer.bits, mode: layer.mode, engine: engine)
+        candidate = checked.parameters
+        validation = checked
+      }
+      try layer.replaceGroupParameters(candidate, smoothing: configuration.smoothing, thresholds: configuration.thresholds)
+      result.append(
+        LayerActivations(
+          parameters: layer, optimization: optimization, minMaxSmoothness: minMaxSmoothness, objective: data.objective,
+          validation: validation, seconds: MonotonicClock.now() - started))
     }
     return result
+  }
+
+  /// The weight tensor of a calibrated layer: the calibration's `weight` name, else `layer`,
+  /// else `layer.weight`.
+  func weightEntry(of layer: String, in model: SafetensorsModel, calibration: CalibrationSet) -> SafetensorsModel.Entry? {
+    if let named = calibration.weightNames[layer] { return model.entry(named) }
+    return model.entry(layer) ?? model.entry(layer + ".weight")
+  }
+
+  /// d_c of the layer's weight for its calibration rows' channels, or nil when the
+  /// calibration gives no channel layout.
+  func channelImportance(of layer: String, in model: SafetensorsModel, calibration: CalibrationSet) throws(QuantizationError) -> [Float]? {
+    guard let channels = calibration.channels(ofLayer: layer), let entry = weightEntry(of: layer, in: model, calibration: calibration) else {
+      return nil
+    }
+    guard entry.info.dtype.isConvertibleToFloat else {
+      throw .shapeMismatch(tensor: entry.name, expected: "a floating-point weight for layer '\(layer)'", actual: entry.info.dtype.rawValue)
+    }
+    do {
+      return try entry.file.withFloats(entry.info) { (values: UnsafeBufferPointer<Float>) throws(QuantizationError) -> [Float] in
+        try ChannelImportance.of(weight: values, shape: entry.info.shape, channels: channels, weightName: entry.name)
+      }
+    } catch {
+      switch error {
+      case .file(let failure): throw .file(failure)
+      case .body(let failure): throw failure
+      }
+    }
   }
 
   static func fileSize(_ path: String) -> Int {

@@ -23,7 +23,9 @@ import ArrowheadIO
 /// `L.__act_offsets` (F32 [G]), `L.__act_group_starts` (I32 [G + 1]) and, with smoothing,
 /// `L.__act_timestep_scales` / `L.__act_timestep_offsets` (F32 [T]), described by
 /// `arrowhead.act.L` = `{"timesteps": T, "groups": G, "bits": 8, "mode": "zero_point",
-/// "range": "minmax", "smoothing": "cubic", "window": 5, "smoothness": 0.93}`.
+/// "range": "minmax", "smoothing": "cubic", "window": 5, "smoothness": 0.93}` (plus
+/// `"optimizer"`, `"objective"` and `"fallback_groups"` when an optimizer or the held-out
+/// check chose the group parameters).
 /// The file-level keys are `arrowhead.format` = `quantized` and
 /// `arrowhead.format_version` = `2`.
 ///
@@ -170,10 +172,12 @@ public final class QuantizedModelWriter {
   }
 
   /// Adds a layer's time-aware activation parameters; `optimizer` names what chose the group
-  /// parameters when it was not the range estimator's min-max (stored as `"optimizer"`).
+  /// parameters when it was not the range estimator's min-max (stored as `"optimizer"`),
+  /// `objective` what they were fitted on (`"objective"`: output or input) and `validation`
+  /// the held-out check's fallback groups (`"fallback_groups"`, present when it ran).
   public func add(
     _ activations: TimeAwareActivationParameters, smoothing: BoundarySmoothing?, estimator: ActivationRangeEstimator,
-    optimizer: String? = nil
+    optimizer: String? = nil, objective: String? = nil, validation: ActivationValidation? = nil
   ) throws(QuantizationError) {
     let layer = activations.layer
     let grouping = activations.grouping
@@ -195,6 +199,8 @@ public final class QuantizedModelWriter {
       ("smoothness", .number(activations.groupSmoothness.score)),
     ]
     if let optimizer { members.append(("optimizer", .string(optimizer))) }
+    if let objective { members.append(("objective", .string(objective))) }
+    if let validation { members.append(("fallback_groups", .array(validation.fallbackGroups.map { .integer($0) }))) }
     if let smoothing {
       members += [("smoothing", .string(smoothing.curve.rawValue)), ("window", .integer(smoothing.window))]
     }

@@ -188,8 +188,7 @@ public enum TimeAwareCalibrator {
       return ActivationRange(lower: records.map(\.minimum).min() ?? 0, upper: records.map(\.maximum).max() ?? 0)
     case .percentile(let p):
       if records.allSatisfy({ !$0.samples.isEmpty }) {
-        let pooled = records.flatMap(\.samples).sorted()
-        return ActivationRange(lower: percentile(pooled, 100 - p), upper: percentile(pooled, p))
+        return range(ofSorted: records.flatMap(\.samples).sorted(), estimator: estimator)
       }
       var lower = Float.infinity, upper = -Float.infinity
       for record in records {
@@ -203,6 +202,15 @@ public enum TimeAwareCalibrator {
         upper = Swift.max(upper, high)
       }
       return ActivationRange(lower: lower, upper: upper)
+    }
+  }
+
+  /// The range `estimator` gives ascending samples `sorted` (non-empty): [first, last] or
+  /// [P(100 − p), P(p)].
+  static func range(ofSorted sorted: [Float], estimator: ActivationRangeEstimator) -> ActivationRange {
+    switch estimator {
+    case .minMax: return ActivationRange(lower: sorted.first ?? 0, upper: sorted.last ?? 0)
+    case .percentile(let p): return ActivationRange(lower: percentile(sorted, 100 - p), upper: percentile(sorted, p))
     }
   }
 

@@ -229,6 +229,52 @@ void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arro
   }
 }
 
+// MARK: - Int8 activations (AVX-512 F/BW)
+
+void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                       int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums) {
+  const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+  const __m512i low = _mm512_set1_epi32(-127), high = _mm512_set1_epi32(127);
+  const int64_t stride = groups * group_columns;
+  for (int64_t i = 0; i < rows; i++) {
+    for (int64_t g = 0; g < groups; g++) {
+      const int64_t start = g * group_size;
+      const int64_t length = columns - start < group_size ? columns - start : group_size;
+      const float *values = x + i * ldx + start;
+      int8_t *slot = codes + i * stride + g * group_columns;
+      const int64_t index = i * groups + g;
+      // max |x| on the bit patterns (see group_maximum in qmatmul_portable.c).
+      __m512i largest = _mm512_setzero_si512();
+      for (int64_t u = 0; u < length; u += 16) {
+        const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
+        largest = _mm512_max_epu32(largest, _mm512_and_si512(_mm512_maskz_loadu_epi32(mask, values + u), magnitude));
+      }
+      const uint32_t bits = (uint32_t)_mm512_reduce_max_epu32(largest);
+      float maximum;
+      memcpy(&maximum, &bits, 4);
+      if (bits >= 0x7F800000u || !(maximum >= 0x1p-100f)) {
+        memset(slot, 0, (size_t)group_columns);
+        scales[index] = bits >= 0x7F800000u ? __builtin_nanf("") : 0;
+        sums[index] = 0;
+        continue;
+      }
+      const __m512 reciprocal = _mm512_set1_ps(127.0f / maximum);
+      __m512i total = _mm512_setzero_si512();
+      for (int64_t u = 0; u < length; u += 16) {
+        const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
+        // vcvtps2dq rounds to nearest even (the default MXCSR mode), like the rule.
+        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask, values + u), reciprocal));
+        q = _mm512_min_epi32(_mm512_max_epi32(q, low), high);
+        _mm512_mask_cvtsepi32_storeu_epi8(slot + u, mask, q);
+        total = _mm512_add_epi32(total, q);
+      }
+      if (length < group_columns) memset(slot + length, 0, (size_t)(group_columns - length));
+      scales[index] = maximum / 127.0f;
+      sums[index] = (float)_mm512_reduce_add_epi32(total);
+    }
+  }
+}
+
 #pragma clang attribute pop
 
 // MARK: - Int8 (AVX512-VNNI)

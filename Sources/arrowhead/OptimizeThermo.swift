@@ -98,7 +98,8 @@ struct OptimizeThermo: ParsableCommand {
     let loss: ThermodynamicLoss
     do {
       data = try SyntheticActivations.timeGrouped(count: samples, timesteps: timesteps, groups: groups, seed: seed)
-      optimizer = try ThermodynamicOptimizer(divergenceWeight: lambda1, smoothnessWeight: lambda2, maximumIterations: iterations)
+      optimizer = try ThermodynamicOptimizer(
+        divergenceWeight: lambda1, smoothnessWeight: lambda2, maximumIterations: iterations, start: .minMax)
       loss = try ThermodynamicLoss(groups: data, bits: bits, mode: mode, divergenceWeight: lambda1, smoothnessWeight: lambda2, layer: "synthetic", threads: 1)
     } catch let error as OptimizationError {
       throw CommandFailure(error.description)

@@ -12,7 +12,7 @@ struct Quantize: ParsableCommand {
     discussion: """
       arrowhead quantize IN -o OUT --bits 4 --group 64 [--symmetric | --zero-point]
         [--budget 4.5] [--keep PATTERN …] [--time-groups G --calibration FILE]
-        [--optimizer minmax|grid|hqq|thermo|gptq [--optimizer-option KEY=VALUE …] [--gptq-inputs TENSOR]]
+        [--optimizer minmax|grid|hqq|thermo|clip|gptq [--optimizer-option KEY=VALUE …] [--gptq-inputs TENSOR]]
       IN is a .safetensors file, a sharded model's model.safetensors.index.json, or a
       directory holding either. See Sources/ArrowheadQuant/README.md for the file format.
       """,
@@ -116,6 +116,12 @@ struct QuantizeModel: ParsableCommand {
   @Option(name: .customLong("smoothing-window"), help: "Timesteps blended on each side of a time-group boundary (default 2; needs --smoothing).")
   var smoothingWindow: Int?
 
+  @Flag(name: .customLong("no-activation-guard"), help: """
+    Store an activation optimizer's (or a percentile range's) group parameters even where they lose to min-max on \
+    held-out calibration rows (default: such groups keep min-max).
+    """)
+  var noActivationGuard = false
+
   @OptionGroup var optimizerOptions: OptimizerOptions
 
   @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
@@ -130,8 +136,11 @@ struct QuantizeModel: ParsableCommand {
     if (timeGroups == nil) != (calibration == nil) {
       throw ValidationError("--time-groups and --calibration go together")
     }
-    if optimizerOptions.optimizer == "thermo" && timeGroups == nil {
-      throw ValidationError("--optimizer thermo optimizes the time-aware activation parameters: it needs --time-groups and --calibration")
+    if OptimizerOptions.activationNames.contains(optimizerOptions.optimizer) && timeGroups == nil {
+      throw ValidationError("--optimizer \(optimizerOptions.optimizer) optimizes the time-aware activation parameters: it needs --time-groups and --calibration")
+    }
+    if noActivationGuard && timeGroups == nil {
+      throw ValidationError("--no-activation-guard goes with --time-groups and --calibration")
     }
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
     if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of bits per weight") }
@@ -213,6 +222,7 @@ struct QuantizeModel: ParsableCommand {
     var options = ModelQuantizationOptions(
       scheme: try schemeOptions.scheme(), selection: selection, budget: budget, budgetWidths: budgetBits.isEmpty ? [2, 4, 8] : budgetBits,
       fallback: try fallbackPolicy(), nonFinite: allowNonFinite ? .keepFloat : .reject, timeAware: try timeAwareInput())
+    options.activationGuard = !noActivationGuard
     try optimizerOptions.configure(&options, input: input, engine: engine)
     var bar: ProgressBar?
     let report: ModelQuantizationReport

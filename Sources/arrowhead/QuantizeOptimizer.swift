@@ -9,18 +9,19 @@ import Foundation
 struct OptimizerOptions: ParsableArguments {
   @Option(name: .long, help: """
     How quantization parameters are chosen: minmax (default), grid (clip grid + least squares), hqq (half-quadratic), \
-    gptq (error compensation with --gptq-inputs), thermo (time-aware activation parameters; needs --time-groups).
+    gptq (error compensation with --gptq-inputs), thermo or clip (time-aware activation parameters: thermodynamic \
+    optimizer, or MSE-optimal clipping search, of each layer's output error; need --time-groups).
     """)
   var optimizer = "minmax"
 
   @Option(name: .customLong("optimizer-option"), help: """
     KEY=VALUE setting of the optimizer (repeatable). grid: steps keep refinements local_rounds clip; hqq: p beta kappa \
-    iterations early_stop; thermo: lambda1 lambda2 learning_rate iterations tolerance patience; gptq: block_size damping \
-    escalations hessian_importance.
+    iterations early_stop; thermo: lambda1 lambda2 learning_rate iterations tolerance patience start (minmax|clip); \
+    clip: grid_points rounds; gptq: block_size damping escalations hessian_importance.
     """)
   var optimizerOptions: [String] = []
 
-  @Option(name: .customLong("weight-optimizer"), help: "With gptq or thermo: the per-group weight optimizer (minmax, grid, hqq; default grid for gptq, minmax for thermo).")
+  @Option(name: .customLong("weight-optimizer"), help: "With gptq, thermo or clip: the per-group weight optimizer (minmax, grid, hqq; default grid for gptq, minmax for thermo and clip).")
   var weightOptimizer: String?
 
   @Option(name: .customLong("gptq-inputs"), help: "GPTQ calibration inputs: a 2-D tensor of the input model, or FILE:TENSOR; its rows are inputs (repeatable, one per input width).")
@@ -29,7 +30,10 @@ struct OptimizerOptions: ParsableArguments {
   @Option(name: .customLong("gptq-input-rows"), help: "Use only the first N rows of each --gptq-inputs tensor.")
   var gptqInputRows: Int?
 
-  static let names = ["minmax", "grid", "hqq", "thermo", "gptq"]
+  static let names = ["minmax", "grid", "hqq", "thermo", "clip", "gptq"]
+
+  /// The optimizers that choose time-aware activation parameters.
+  static let activationNames = ["thermo", "clip"]
 
   func validate() throws {
     guard Self.names.contains(optimizer) else {
@@ -38,8 +42,8 @@ struct OptimizerOptions: ParsableArguments {
     if let weightOptimizer, !OptimizerCatalog.weightOptimizerNames.contains(weightOptimizer) {
       throw ValidationError("--weight-optimizer must be one of \(OptimizerCatalog.weightOptimizerNames.joined(separator: ", "))")
     }
-    if weightOptimizer != nil && !["gptq", "thermo"].contains(optimizer) {
-      throw ValidationError("--weight-optimizer goes with --optimizer gptq or thermo")
+    if weightOptimizer != nil && !(["gptq"] + Self.activationNames).contains(optimizer) {
+      throw ValidationError("--weight-optimizer goes with --optimizer gptq, thermo or clip")
     }
     if optimizer == "gptq" && gptqInputs.isEmpty {
       throw ValidationError("--optimizer gptq needs calibration inputs: --gptq-inputs TENSOR (e.g. embeddings.word_embeddings.weight) or FILE:TENSOR")
@@ -68,6 +72,9 @@ struct OptimizerOptions: ParsableArguments {
       switch optimizer {
       case "thermo":
         options.activationOptimizer = try OptimizerCatalog.thermodynamic(settings: settings)
+        options.optimizer = try OptimizerCatalog.make(name: weightOptimizer ?? "minmax")
+      case "clip":
+        options.activationOptimizer = try OptimizerCatalog.clipping(settings: settings)
         options.optimizer = try OptimizerCatalog.make(name: weightOptimizer ?? "minmax")
       case "gptq":
         let groups = try OptimizerCatalog.make(name: weightOptimizer ?? "grid")

@@ -37,7 +37,10 @@ enum QuantizeReportFormatter {
     var text = table.render()
     let summary = report.summary
     if !report.activations.isEmpty {
-      var activations = TextTable(["layer", "groups", "timesteps", "smoothness", "smoothed", "violations", "optimizer", "loss", "min-max smoothness", "iterations"])
+      var activations = TextTable([
+        "layer", "groups", "timesteps", "smoothness", "smoothed", "violations", "optimizer", "loss", "min-max smoothness", "iterations",
+        "objective", "fallback", "held-out/min-max", "ms",
+      ])
       for layer in report.activations {
         let violations = layer.violations.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         var loss = ""
@@ -47,7 +50,9 @@ enum QuantizeReportFormatter {
         activations.append([
           layer.layer, String(layer.groups), String(layer.timesteps), number(layer.smoothness, 4),
           number(layer.timestepSmoothness, 4), violations.isEmpty ? "none" : violations, layer.optimizer ?? "minmax", loss,
-          number(layer.minMaxSmoothness, 4), iterations,
+          number(layer.minMaxSmoothness, 4), iterations, layer.objective ?? "",
+          layer.fallbackGroups.map { "\($0.count)/\(layer.groups)" } ?? "", number(layer.heldOutRatio, 4),
+          number(layer.seconds.map { 1000 * $0 }, 1),
         ])
       }
       text += "\ntime-aware activation parameters:\n" + activations.render()

@@ -67,6 +67,11 @@ struct PipelineTests {
     return (calibration, grouping)
   }
 
+  /// Held-out output error of `parameters` (one per group) in every group of `data`.
+  func heldOutErrors(_ parameters: [AffineParameters], _ data: ActivationCalibrationData, mode: QuantizationMode = .zeroPoint) throws -> [Double] {
+    try data.groups.indices.map { try data.outputError(data.groups[$0].heldOut, parameters: parameters[$0], bits: 8, mode: mode, engine: .default) }
+  }
+
   @Test func thermoChoosesTheActivationParameters() throws {
     let model = try makeModel()
     let (calibration, grouping) = try timeGroupedCalibration(timesteps: 8, seed: 21)
@@ -79,14 +84,99 @@ struct PipelineTests {
     let report = try ModelQuantizer(options: options).quantize(input: model.path, output: output)
     #expect(report.optimizer == "thermo" && report.optimizerSettings["weights"] == "minmax")
     let layer = try #require(report.activations.first)
-    #expect(layer.optimizer == "thermo")
-    #expect(try #require(layer.finalLoss) < (try #require(layer.initialLoss)))
-    #expect(layer.smoothness >= (try #require(layer.minMaxSmoothness)))
-    // The stored group parameters are the optimizer's.
-    let direct = try thermo.optimize(layer: "layer.0.query", calibration: calibration, grouping: grouping)
+    #expect(layer.optimizer == "thermo" && layer.objective == "input")
+    #expect(try #require(layer.finalLoss) <= (try #require(layer.initialLoss)))
+    let fallback = try #require(layer.fallbackGroups)
+    #expect(try #require(layer.heldOutRatio) <= 1)
+    // The stored group parameters are the optimizer's, fitted on the fitting rows, except in
+    // the groups where the held-out check kept min-max (of all rows).
+    let data = try ActivationCalibrationData(layer: "layer.0.query", calibration: calibration, grouping: grouping)
+    let direct = try thermo.optimize(groups: data.groups.map(\.fit), bits: 8, mode: .zeroPoint, layer: "layer.0.query")
+    let minMax = try TimeAwareCalibrator.parameters(forLayer: "layer.0.query", in: calibration, configuration: configuration).groupParameters
     let stored = try QuantizedModelFile(path: output).activationParameters("layer.0.query")
-    #expect(stored.groupParameters == direct.parameters)
+    for group in 0..<4 {
+      #expect(stored.groupParameters[group] == (fallback.contains(group) ? minMax[group] : direct.parameters[group]), "group \(group)")
+    }
+    // Never worse than min-max on any group's held-out rows.
+    for (kept, reference) in zip(try heldOutErrors(stored.groupParameters, data), try heldOutErrors(minMax, data)) { #expect(kept <= reference) }
     #expect(stored.optimizer == "thermo")
+    let metadata = try SafetensorsFile(path: output).metadata["arrowhead.act.layer.0.query"] ?? ""
+    #expect(metadata.contains("\"fallback_groups\":[") && metadata.contains("\"objective\":\"input\""))
+  }
+
+  /// A regulariser that dominates the output term — what the old loss's smoothness penalty
+  /// did at 8 bits, where the relative MSE is ~10⁻⁵ — pulls the time groups' scales
+  /// together and makes some groups worse than min-max on their own rows. The held-out check
+  /// puts min-max back in exactly those groups, so the stored parameters are never worse
+  /// than min-max on held-out rows; without the check they are.
+  @Test func theHeldOutCheckUndoesWhatADominatingRegulariserBreaks() throws {
+    let model = try makeModel()
+    let (calibration, grouping) = try timeGroupedCalibration(timesteps: 8, seed: 23)
+    let configuration = try TimeAwareConfiguration(grouping: grouping, mode: .floatMinimum)
+    var options = ModelQuantizationOptions(
+      scheme: try QuantizationScheme(), fallback: nil, timeAware: TimeAwareInput(calibration: calibration, configuration: configuration))
+    options.activationOptimizer = try ThermodynamicOptimizer(divergenceWeight: 0, smoothnessWeight: 1000, start: .minMax)
+    let data = try ActivationCalibrationData(layer: "layer.0.query", calibration: calibration, grouping: grouping)
+    let minMax = try TimeAwareCalibrator.parameters(forLayer: "layer.0.query", in: calibration, configuration: configuration).groupParameters
+    let reference = try heldOutErrors(minMax, data, mode: .floatMinimum)
+
+    options.activationGuard = false
+    let loose = directory + "/toy.loose.safetensors"
+    let unguarded = try ModelQuantizer(options: options).quantize(input: model.path, output: loose)
+    #expect(unguarded.activations.first?.fallbackGroups == nil)
+    let moved = try heldOutErrors(try QuantizedModelFile(path: loose).activationParameters("layer.0.query").groupParameters, data, mode: .floatMinimum)
+    let worse = (0..<4).filter { moved[$0] > reference[$0] }
+    #expect(!worse.isEmpty, "the dominating regulariser made no group worse: \(moved) vs \(reference)")
+
+    options.activationGuard = true
+    let guarded = directory + "/toy.guarded.safetensors"
+    let report = try ModelQuantizer(options: options).quantize(input: model.path, output: guarded)
+    let fallback = try #require(report.activations.first?.fallbackGroups)
+    #expect(Set(worse).isSubset(of: Set(fallback)), "fallback \(fallback), worse \(worse)")
+    let kept = try heldOutErrors(try QuantizedModelFile(path: guarded).activationParameters("layer.0.query").groupParameters, data, mode: .floatMinimum)
+    for group in 0..<4 { #expect(kept[group] <= reference[group], "group \(group)") }
+  }
+
+  /// The clipping search in the pipeline, with channel rows: importances come from the
+  /// layer's weight (d_c = ‖W[:, c]‖²), the objective is the output error, and at 4 bits it
+  /// clips the generated outliers to a lower held-out error than min-max.
+  @Test func clippingUsesTheLayersWeightForItsObjective() throws {
+    let model = try makeModel()
+    let groups = try SyntheticActivations.timeGrouped(count: 64 * 400, timesteps: 8, groups: 2, seed: 24)
+    var calibration = CalibrationSet()
+    let grouping = try TimeGrouping(timesteps: 8, groups: 2)
+    for group in 0..<2 {
+      let span = grouping.timesteps(ofGroup: group)
+      let rows = groups[group].count / 64 / span.count
+      for (index, timestep) in span.enumerated() {
+        try calibration.add(
+          layer: "layer.0.query", timestep: timestep, samples: Array(groups[group][(index * rows * 64)..<((index + 1) * rows * 64)]), channels: 64)
+      }
+    }
+    let configuration = try TimeAwareConfiguration(grouping: grouping, bits: 4)
+    var options = ModelQuantizationOptions(
+      scheme: try QuantizationScheme(), fallback: nil, timeAware: TimeAwareInput(calibration: calibration, configuration: configuration))
+    options.activationOptimizer = try ClippingSearch()
+    let output = directory + "/toy.clip.safetensors"
+    let report = try ModelQuantizer(options: options).quantize(input: model.path, output: output)
+    let layer = try #require(report.activations.first)
+    #expect(layer.optimizer == "clip" && layer.objective == "output")
+    #expect(try #require(layer.heldOutRatio) < 0.9)
+    #expect(try #require(layer.finalLoss) < 1)
+    // Importances of the stored weight [32, 64]: column sums of squares.
+    let importance = try model.query.withUnsafeBufferPointer {
+      try ChannelImportance.of(weight: $0, shape: [32, 64], channels: 64, weightName: "layer.0.query.weight")
+    }
+    let data = try ActivationCalibrationData(layer: "layer.0.query", calibration: calibration, grouping: grouping, channelImportance: importance)
+    let direct = try ClippingSearch().search(groups: data.groups.map(\.fit), bits: 4, mode: .zeroPoint, channels: 64, importance: importance)
+    let stored = try QuantizedModelFile(path: output).activationParameters("layer.0.query")
+    let fallback = try #require(layer.fallbackGroups)
+    for group in 0..<2 where !fallback.contains(group) { #expect(stored.groupParameters[group] == direct[group].parameters) }
+    // A calibration whose rows do not fit the weight is refused, naming it.
+    var wrong = CalibrationSet()
+    for t in 0..<8 { try wrong.add(layer: "layer.0.query", timestep: t, samples: [Float](repeating: 1, count: 48), channels: 48) }
+    options.timeAware = TimeAwareInput(calibration: wrong, configuration: configuration)
+    #expect(throws: QuantizationError.self) { try ModelQuantizer(options: options).quantize(input: model.path, output: directory + "/never.safetensors") }
   }
 
   /// With boundary smoothing, the per-timestep table is rebuilt from the optimizer's group

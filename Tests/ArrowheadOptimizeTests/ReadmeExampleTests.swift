@@ -33,6 +33,8 @@ struct ReadmeExampleTests {
     print(gptq.statistics.relativeError, gptq.outputError)    // ‖W − Ŵ‖/‖W‖ and ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖
 
     // Time-aware activation parameters: one array of calibration samples per time group.
+    let clipped = try ClippingSearch().search(groups: samplesPerTimeGroup, bits: 4, mode: .zeroPoint)
+    print(clipped.map { $0.error / $0.minMaxError })         // ≤ 1: output error relative to min-max
     let thermo = try ThermodynamicOptimizer(divergenceWeight: 0.1, smoothnessWeight: 0.01)
     let activations = try thermo.optimize(groups: samplesPerTimeGroup, bits: 8, mode: .zeroPoint)
     print(activations.initial.total, activations.final.total, activations.converged, activations.smoothness.score)
@@ -52,6 +54,7 @@ struct ReadmeExampleTests {
     })
     #expect(gptq.outputError < (try hessian.outputError(original: weights, reconstructed: minMax.dequantized())))
     #expect(activations.final.total <= activations.initial.total)
+    #expect(clipped.allSatisfy { $0.error <= $0.minMaxError })
     #expect(report.tensors.first?.optimizer == "gptq")
   }
 

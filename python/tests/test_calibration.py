@@ -1,0 +1,149 @@
+"""Tests of arrowhead.calibration (the calibration collector). Skipped without torch.
+
+The module is loaded from its file so that these tests do not depend on the package's
+native library (the collector needs only numpy and torch).
+"""
+import importlib.util
+import json
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the calibration collector hooks PyTorch modules: torch is not installed")
+np = pytest.importorskip("numpy")
+
+_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "arrowhead", "calibration.py")
+_spec = importlib.util.spec_from_file_location("arrowhead_calibration_under_test", _PATH)
+calibration = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(calibration)
+
+
+class Denoiser(torch.nn.Module):
+    """model(sample, timestep): a conv, a linear on the timestep, a transposed conv (skipped)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.embed = torch.nn.Linear(2, 4)
+        self.up = torch.nn.ConvTranspose2d(4, 3, 1)
+
+    def forward(self, sample, timestep):
+        t = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)
+        t = t.expand(sample.shape[0]) if t.numel() == 1 else t
+        embedding = torch.stack([torch.sin(t / 100), torch.cos(t / 100)], dim=1)
+        h = self.conv(sample) + self.embed(embedding)[:, :, None, None]
+        return self.up(torch.relu(h))
+
+
+def read(path):
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def conv_rows(x):
+    """The conv's input as channel-last rows (N·H·W × C)."""
+    return x.movedim(1, -1).reshape(-1, x.shape[1]).numpy()
+
+
+def test_samples_are_whole_input_rows_with_channels_and_weight(tmp_path):
+    model = Denoiser().eval()
+    inputs = {t: torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(t)) for t in (0, 7)}
+    with calibration.CalibrationCollector(model, rows=16, seed=1) as collector, torch.no_grad():
+        for t, x in inputs.items():
+            model(x, t)
+    path = tmp_path / "cal.jsonl"
+    assert collector.write(str(path)) == 4  # conv and embed at two timesteps; the transposed conv is skipped
+    lines = read(path)
+    assert [(l["layer"], l["timestep"]) for l in lines] == [("conv", 0), ("conv", 7), ("embed", 0), ("embed", 7)]
+    for line in lines:
+        assert line["weight"] == line["layer"] + ".weight"
+        channels = line["channels"]
+        samples = np.array(line["samples"], dtype=np.float32).reshape(-1, channels)
+        if line["layer"] == "conv":
+            assert channels == 3 and len(samples) == 16  # 2·5·5 = 50 rows, 16 sampled
+            source = conv_rows(inputs[line["timestep"]])
+        else:
+            t = torch.full((2,), float(line["timestep"]))
+            source = torch.stack([torch.sin(t / 100), torch.cos(t / 100)], dim=1).numpy()
+            assert channels == 2 and len(samples) == 2  # fewer rows than asked: all kept
+        # Every written row is a row of the input, to the 7 significant digits written
+        # (relative 5·10⁻⁸ of the value, plus 10⁻⁴⁵ for zeros).
+        for row in samples:
+            distance = np.abs(source - row).max(axis=1)
+            assert distance.min() <= 1e-6 * max(1.0, np.abs(row).max())
+    # The same seed picks the same rows.
+    again = calibration.CalibrationCollector(model, rows=16, seed=1)
+    with again, torch.no_grad():
+        for t, x in inputs.items():
+            model(x, t)
+    assert [list(r["samples"]) for r in again.records()][0] == list(collector.records()[0]["samples"])
+
+
+def test_summaries_give_min_max_count_and_merged_percentiles(tmp_path):
+    model = Denoiser().eval()
+    first = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(3))
+    second = 3 * torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(4))
+    with calibration.CalibrationCollector(model, mode="summary", percentiles=(1, 99), layers=["conv"]) as collector, torch.no_grad():
+        model(first, 5)
+        model(second, 5)
+    path = tmp_path / "summary.jsonl"
+    collector.write(str(path))
+    (line,) = read(path)
+    both = torch.cat([first.reshape(-1), second.reshape(-1)]).double().numpy()
+    assert line["layer"] == "conv" and line["timestep"] == 5 and "samples" not in line and "channels" not in line
+    assert line["min"] == pytest.approx(both.min(), rel=1e-12) and line["max"] == pytest.approx(both.max(), rel=1e-12)
+    assert line["count"] == both.size
+    # Each call's percentiles (numpy's linear interpolation), merged to the more extreme.
+    low = min(np.percentile(first.double().numpy(), 1), np.percentile(second.double().numpy(), 1))
+    high = max(np.percentile(first.double().numpy(), 99), np.percentile(second.double().numpy(), 99))
+    assert line["percentiles"]["1"] == pytest.approx(low, rel=1e-12)
+    assert line["percentiles"]["99"] == pytest.approx(high, rel=1e-12)
+
+
+def test_the_sample_budget_gives_narrow_layers_more_rows():
+    model = Denoiser().eval()
+    x = torch.randn(4, 3, 6, 6, generator=torch.Generator().manual_seed(2))
+    with calibration.CalibrationCollector(model, samples=30) as collector, torch.no_grad():
+        model(x, 1)
+    rows = {r["layer"]: len(r["samples"]) // r["channels"] for r in collector.records()}
+    assert rows == {"conv": 10, "embed": 4}  # ⌈30/3⌉ of 144 conv rows; all 4 embedding rows (⌈30/2⌉ = 15 > 4)
+
+
+def test_a_timestep_per_batch_element_splits_the_batch():
+    model = Denoiser().eval()
+    x = torch.randn(3, 3, 2, 2, generator=torch.Generator().manual_seed(9))
+    with calibration.CalibrationCollector(model, rows=100) as collector, torch.no_grad():
+        model(x, torch.tensor([4, 9, 4]))
+    conv = {r["timestep"]: np.array(r["samples"]).reshape(-1, 3) for r in collector.records() if r["layer"] == "conv"}
+    assert sorted(conv) == [4, 9]
+    assert len(conv[4]) == 8 and len(conv[9]) == 4  # 2·2·2 and 1·2·2 rows
+    np.testing.assert_allclose(np.sort(conv[9], axis=0), np.sort(conv_rows(x[1:2]), axis=0), rtol=0, atol=0)
+
+
+def test_missing_timestep_and_bad_settings_are_clear_errors():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with calibration.CalibrationCollector(model) as collector:
+        with pytest.raises(RuntimeError, match="timestep"):
+            model(torch.ones(1, 2))
+        collector.timestep = 3
+        model(torch.ones(1, 2))
+    assert collector.records()[0]["timestep"] == 3
+    with pytest.raises(ValueError, match="mode"):
+        calibration.CalibrationCollector(model, mode="histogram")
+    with pytest.raises(ValueError, match="rows"):
+        calibration.CalibrationCollector(model, rows=0)
+    with pytest.raises(ValueError, match="samples"):
+        calibration.CalibrationCollector(model, samples=0)
+    with pytest.raises(ValueError, match="no Conv"):
+        calibration.CalibrationCollector(torch.nn.ReLU())
+    with pytest.raises(RuntimeError, match="nothing was recorded"):
+        calibration.CalibrationCollector(model).write(os.devnull)
+
+
+def test_format_record_writes_the_documented_keys():
+    line = calibration.format_record({"layer": "a", "weight": "a.weight", "timestep": 2, "channels": 2, "samples": [0.5, -1.25, 3, 1e-8]})
+    assert json.loads(line) == {"layer": "a", "weight": "a.weight", "timestep": 2, "channels": 2, "samples": [0.5, -1.25, 3, 1e-8]}
+    summary = calibration.format_record({"layer": "b", "timestep": 0, "min": -1, "max": 2, "count": 7, "percentiles": {99.9: 1.5, 0.1: -0.5}})
+    assert json.loads(summary) == {"layer": "b", "timestep": 0, "min": -1.0, "max": 2.0, "count": 7,
+                                   "percentiles": {"0.1": -0.5, "99.9": 1.5}}
