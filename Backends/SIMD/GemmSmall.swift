@@ -62,25 +62,51 @@ extension SIMDGemm {
   /// columns as dot products or by a narrow kernel.
   @inline(never)
   static func smallTiles(_ p: GemmOperands, alpha: Float, beta: Float) {
-    let m = p.rows, n = p.columns, k = p.depth
+    let n = p.columns, k = p.depth
+    // One or two rows past whole register tiles are vector–matrix products (`leftoverRows`).
+    let tiledRows = p.rows - leftoverRows(p.rows)
     let fullColumns = n - n % microColumns
     var j = 0
     while j < fullColumns {
-      rowsOfTiles(p.a, lda: p.lda, p.b + j, ldb: p.ldb, p.c + j, ldc: p.ldc, rows: m, depth: k,
+      rowsOfTiles(p.a, lda: p.lda, p.b + j, ldb: p.ldb, p.c + j, ldc: p.ldc, rows: tiledRows, depth: k,
                   tileColumns: microColumns, alpha: alpha, beta: beta)
       j += microColumns
     }
     let rest = n - fullColumns
-    if rest == 0 { return }
-    let block: GemmOperands = (
-      rows: m, columns: rest, depth: k, a: p.a, lda: p.lda, transposeA: false,
-      b: p.b + j, ldb: p.ldb, transposeB: false, c: p.c + j, ldc: p.ldc)
-    if columnDotsAreCheaper(columns: rest, depth: k) {
-      columnDots(block, alpha: alpha, beta: beta)
-    } else {
-      // The narrow kernels compute only the ragged block's columns, where a padded full
-      // tile would do up to twice the work.
-      narrow(block, alpha: alpha, beta: beta)
+    if rest > 0 {
+      let block: GemmOperands = (
+        rows: tiledRows, columns: rest, depth: k, a: p.a, lda: p.lda, transposeA: false,
+        b: p.b + j, ldb: p.ldb, transposeB: false, c: p.c + j, ldc: p.ldc)
+      if columnDotsAreCheaper(columns: rest, depth: k) {
+        columnDots(block, alpha: alpha, beta: beta)
+      } else {
+        // The narrow kernels compute only the ragged block's columns, where a padded full
+        // tile would do up to twice the work.
+        narrow(block, alpha: alpha, beta: beta)
+      }
+    }
+    if tiledRows < p.rows { rowsAsGemv(p, from: tiledRows, alpha: alpha, beta: beta) }
+  }
+
+  /// How many of `rows` (n ≥ 2·lanes) `smallTiles` computes as vector–matrix products rather
+  /// than in a register tile: the one or two rows past whole tiles of 8 (AVX-512) or 6 rows.
+  /// A tile costs about the same whatever its number of valid rows (17 × 32 × 45 on AVX-512:
+  /// three 6-row tiles took as long as 8-row tiles would for 24 rows), while a row as
+  /// Bᵀ·aᵢ (`SIMDGemv.transposed`, 8 independent accumulators over the depth) costs a
+  /// fraction of one: 17 rows run as 8 + 8 + 1.
+  @inline(__always)
+  static func leftoverRows(_ rows: Int) -> Int {
+    let height = lanes >= 16 ? 8 : microRows
+    let leftover = rows % height
+    return rows > height && leftover <= 2 ? leftover : 0
+  }
+
+  /// Rows `from ..< m` of C (n ≥ 1) as cᵢ ← α·Bᵀ·aᵢ + β·cᵢ, one gemv on B (k × n) per row.
+  @inline(never)
+  static func rowsAsGemv(_ p: GemmOperands, from first: Int, alpha: Float, beta: Float) {
+    for i in first..<p.rows {
+      SIMDGemv.transposed(
+        rows: p.depth, columns: p.columns, alpha: alpha, p.b, lda: p.ldb, p.a + i * p.lda, beta: beta, p.c + i * p.ldc)
     }
   }
 
@@ -538,8 +564,8 @@ extension SIMDGemm {
 
   /// One column block of C (≤ NR columns, B rows readable for a full NR) over all rows, in
   /// tiles of 6 rows — or of 8 on AVX-512 (32 registers) when that computes fewer rows in
-  /// all: 32 rows are four tiles of 8 where tiles of 6 compute 36, while 17 rows are
-  /// three tiles of 6 (18) where tiles of 8 compute 24.
+  /// all: 32 rows are four tiles of 8 where tiles of 6 compute 36, while 12 rows are two
+  /// tiles of 6 where tiles of 8 compute 16 (17 rows reach here as 16: `leftoverRows`).
   @inline(__always)
   static func rowsOfTiles(
     _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,

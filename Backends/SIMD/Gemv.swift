@@ -5,8 +5,10 @@
 // op(A) = A: eight rows at a time, each a dot product with x accumulated in one vector
 //   (x is loaded once for the eight); the eight vectors are reduced together by a tree of
 //   pairwise even/odd sums (`rowSums`), not one horizontal sum each. A row's last partial
-//   vector is loaded whole when that stays inside A (the lanes past the row are masked to
-//   0, so a NaN in the next row cannot leak in), lane by lane otherwise.
+//   vector is the whole vector ending at the row's end, with x's at the same offset, the
+//   lanes counted already masked to 0 in both (no lane-by-lane loads: a 16 × 45 product
+//   spent most of its time loading its last row's tails lane by lane); rows shorter than
+//   a vector load forward while that stays inside A, lane by lane otherwise.
 // op(A) = Aᵀ: a block of up to eight vectors of y lives in registers while all rows of A
 //   stream past; narrower blocks interleave 2, 4 or 8 rows into separate accumulators so
 //   that eight chains are always in flight. The last partial vector is loaded whole when
@@ -98,18 +100,35 @@ enum SIMDGemv {
     let vectors = columns / lanes
     let tail = columns - vectors * lanes
     let tailStart = vectors * lanes
-    // x's last partial vector, zero-padded (x has exactly `columns` elements).
-    let xTail = loadPartial(x + tailStart, count: tail)
-    let tailMask = laneIndices .< VectorF32(repeating: Float(tail))
-    // Rows whose tail vector load stays inside A: i·lda + tailStart + lanes ≤ (rows − 1)·lda + columns.
-    let overhang = lanes - tail
-    let safeRows = tail == 0 ? rows : max(0, rows - (overhang + lda - 1) / lda)
+    // A row's last partial vector (`tail` > 0 columns) is a product of one more vector of
+    // the row and one of x, its lanes outside the tail masked to 0 in both (so that ±∞ or
+    // NaN among them cannot leak in). With a whole vector before it (columns ≥ lanes), both
+    // are loaded ending at the row's end (from columns − lanes: in bounds for every row,
+    // and the masked lanes are elements counted already). Otherwise both start at the tail,
+    // loaded whole while that stays inside A (the lanes past the row read the next row) and
+    // lane by lane for the last rows; x (exactly `columns` floats) always lane by lane.
+    let endAligned = vectors > 0
+    let tailOffset = endAligned ? columns - lanes : tailStart
+    let tailMask = endAligned
+      ? laneIndices .>= VectorF32(repeating: Float(lanes - tail))
+      : laneIndices .< VectorF32(repeating: Float(tail))
+    var xTail = VectorF32()
+    if tail > 0 {
+      if endAligned {
+        xTail = loadVector(x + tailOffset)
+        xTail.replace(with: VectorF32(), where: .!tailMask)
+      } else {
+        xTail = loadPartial(x, count: tail)
+      }
+    }
+    // One past A's last element: a row's whole tail load must end at or before it.
+    let aEnd = a + (rows - 1) * lda + columns
 
-    /// The tail of row `r` (whole load when safe, masked; else lane by lane).
+    /// The tail of the row at `row`, masked.
     @inline(__always)
-    func tailVector(_ row: UnsafePointer<Float>, safe: Bool) -> VectorF32 {
-      if safe {
-        var v = loadVector(row + tailStart)
+    func tailVector(_ row: UnsafePointer<Float>) -> VectorF32 {
+      if endAligned || row + tailOffset + lanes <= aEnd {
+        var v = loadVector(row + tailOffset)
         v.replace(with: VectorF32(), where: .!tailMask)
         return v
       }
@@ -147,15 +166,14 @@ enum SIMDGemv {
         j += lanes
       }
       if tail > 0 {
-        let safe = i + valid <= safeRows
-        s0 = multiplyAdd(tailVector(r0, safe: safe), xTail, s0)
-        s1 = multiplyAdd(tailVector(r1, safe: safe), xTail, s1)
-        s2 = multiplyAdd(tailVector(r2, safe: safe), xTail, s2)
-        s3 = multiplyAdd(tailVector(r3, safe: safe), xTail, s3)
-        s4 = multiplyAdd(tailVector(r4, safe: safe), xTail, s4)
-        s5 = multiplyAdd(tailVector(r5, safe: safe), xTail, s5)
-        s6 = multiplyAdd(tailVector(r6, safe: safe), xTail, s6)
-        s7 = multiplyAdd(tailVector(r7, safe: safe), xTail, s7)
+        s0 = multiplyAdd(tailVector(r0), xTail, s0)
+        s1 = multiplyAdd(tailVector(r1), xTail, s1)
+        s2 = multiplyAdd(tailVector(r2), xTail, s2)
+        s3 = multiplyAdd(tailVector(r3), xTail, s3)
+        s4 = multiplyAdd(tailVector(r4), xTail, s4)
+        s5 = multiplyAdd(tailVector(r5), xTail, s5)
+        s6 = multiplyAdd(tailVector(r6), xTail, s6)
+        s7 = multiplyAdd(tailVector(r7), xTail, s7)
       }
       let sums = rowSums(s0, s1, s2, s3, s4, s5, s6, s7)
       if valid == 8 && incy == 1 {
@@ -195,11 +213,10 @@ enum SIMDGemv {
         s3 = multiplyAdd(loadVector(r3 + j), xv, s3)
       }
       if tail > 0 {
-        let safe = i + valid <= safeRows
-        t0 = multiplyAdd(tailVector(r0, safe: safe), xTail, t0)
-        t1 = multiplyAdd(tailVector(r1, safe: safe), xTail, t1)
-        t2 = multiplyAdd(tailVector(r2, safe: safe), xTail, t2)
-        t3 = multiplyAdd(tailVector(r3, safe: safe), xTail, t3)
+        t0 = multiplyAdd(tailVector(r0), xTail, t0)
+        t1 = multiplyAdd(tailVector(r1), xTail, t1)
+        t2 = multiplyAdd(tailVector(r2), xTail, t2)
+        t3 = multiplyAdd(tailVector(r3), xTail, t3)
       }
       let sums = rowSums(s0 + t0, s1 + t1, s2 + t2, s3 + t3)
       for r in 0..<valid { store(sums[r], i + r) }
@@ -380,11 +397,6 @@ enum SIMDGemv {
 /// step of the tree that reduces several accumulators together (two permutes and one add
 /// for two vectors, where two separate horizontal sums cost ~8 instructions each).
 @inline(__always)
-func pairSums(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-  SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf) + SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf)
-}
-
-@inline(__always)
 func pairSums(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
   SIMD8(lowHalf: a.evenHalf, highHalf: b.evenHalf) + SIMD8(lowHalf: a.oddHalf, highHalf: b.oddHalf)
 }
@@ -397,13 +409,19 @@ func pairSums(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
 // The horizontal sums of 8 (or 4) accumulators as one vector, lane r = Σ lanes of sᵣ. One
 // overload per vector width; each ISA module resolves the one its `VectorF32` needs.
 
+// 16-lane accumulators are first folded to 8 lanes (low half + high half: one extract and
+// one add each); the tree of 16-lane even/odd permutes compiled to dozens of 128-bit
+// shuffles, which made the reductions cost more than a 64-column row's multiply–adds
+// (gemv 64 × 64 on AVX-512 ran at 0.75× the AVX2 kernel).
+
 @inline(__always)
 func rowSums(
   _ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3: SIMD16<Float>,
   _ s4: SIMD16<Float>, _ s5: SIMD16<Float>, _ s6: SIMD16<Float>, _ s7: SIMD16<Float>
 ) -> SIMD8<Float> {
-  let quarter = pairSums(pairSums(pairSums(s0, s1), pairSums(s2, s3)), pairSums(pairSums(s4, s5), pairSums(s6, s7)))
-  return quarter.evenHalf + quarter.oddHalf
+  rowSums(
+    s0.lowHalf + s0.highHalf, s1.lowHalf + s1.highHalf, s2.lowHalf + s2.highHalf, s3.lowHalf + s3.highHalf,
+    s4.lowHalf + s4.highHalf, s5.lowHalf + s5.highHalf, s6.lowHalf + s6.highHalf, s7.lowHalf + s7.highHalf)
 }
 
 @inline(__always)
@@ -425,9 +443,7 @@ func rowSums(
 
 @inline(__always)
 func rowSums(_ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3: SIMD16<Float>) -> SIMD4<Float> {
-  let quarter = pairSums(pairSums(s0, s1), pairSums(s2, s3))  // 4 lanes per row
-  let half = quarter.evenHalf + quarter.oddHalf  // 2 lanes per row
-  return half.evenHalf + half.oddHalf
+  rowSums(s0.lowHalf + s0.highHalf, s1.lowHalf + s1.highHalf, s2.lowHalf + s2.highHalf, s3.lowHalf + s3.highHalf)
 }
 
 @inline(__always)

@@ -92,9 +92,18 @@ extension ShapeClass {
     rows &* columns &* depth <= smallGemmWork ? .small : .large
   }
 
+  /// Elements of A up to which a gemv is of the small size class: 256 × 256 floats
+  /// (256 KiB), a matrix that stays in a core's L2 cache, where the kernel's loads and
+  /// reductions set the speed; larger ones stream from memory. (The level-1 bound of 256
+  /// elements, used before, classed every gemv from 17 × 16 up as large, so a 256 × 256
+  /// product was decided by a 512 × 512 calibration.)
+  public static let smallGemvElements = 256 * 256
+
   /// The size class of a gemv over a `rows × columns` matrix.
   @inline(__always)
-  public static func gemv(rows: Int, columns: Int) -> ShapeClass { .vector(count: rows &* columns) }
+  public static func gemv(rows: Int, columns: Int) -> ShapeClass {
+    rows &* columns <= smallGemvElements ? .small : .large
+  }
 }
 
 // MARK: - The chosen kernels as function values
@@ -370,7 +379,7 @@ func withStridedOutput(
 // MARK: - Calibration
 
 extension Calibration {
-  /// gemv: 64×64 (small) and 512×512 (large), both transposes. gemm small: the square sizes
+  /// gemv: 64×64 and 256×256 (small) and 512×512 (large), both transposes. gemm small: the square sizes
   /// 4…64, the narrow 64×8×64, the odd 17×33×45 and an attention-like Q·Kᵀ; large: 256³ and a
   /// MiniLM-like 128×384×384 with Bᵀ.
   static func matrixProblems(
@@ -379,10 +388,11 @@ extension Calibration {
     let a = UnsafePointer(s.floats), b = UnsafePointer(s.others), c = s.output
     switch operation {
     case .gemv:
-      let n = shape == .small ? 64 : 512
-      return Transpose.allCases.map { transpose in
-        CalibrationProblem(label: "gemv \(n)×\(n) \(transpose.rawValue)") {
-          $0.gemv(transpose, rows: n, columns: n, alpha: 1, a, lda: n, b, beta: 0, c, threads: threads)
+      return (shape == .small ? [64, 256] : [512]).flatMap { n in
+        Transpose.allCases.map { transpose in
+          CalibrationProblem(label: "gemv \(n)×\(n) \(transpose.rawValue)") {
+            $0.gemv(transpose, rows: n, columns: n, alpha: 1, a, lda: n, b, beta: 0, c, threads: threads)
+          }
         }
       }
     case .gemm:
