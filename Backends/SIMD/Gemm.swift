@@ -87,6 +87,7 @@ enum SIMDGemm {
   static let sharedPanelThreshold = 256 * 256 * 256
 
   /// C ← epilogue(op(A)·op(B)) on up to `threads` threads.
+  @inline(never)
   static func run(_ problem: GemmOperands, epilogue: GemmEpilogue, threads: Int) {
     let m = problem.rows, n = problem.columns, k = problem.depth
     if m == 0 || n == 0 { return }
@@ -564,6 +565,22 @@ extension SIMDKernels {
       rows: rows, columns: columns, depth: depth,
       a: a, lda: lda, transposeA: transposeA == .transposed,
       b: b, ldb: ldb, transposeB: transposeB == .transposed, c: c, ldc: ldc)
+    // Small products go straight to their kernels: every call layer costs a few
+    // nanoseconds, as much as a 4×4×4 product's arithmetic.
+    if rows > 0 && columns > 0 && depth > 0 && rows * columns * depth <= SIMDGemm.smallWork {
+      SIMDGemm.small(problem, alpha: alpha, beta: beta)
+      return
+    }
     SIMDGemm.run(problem, epilogue: linearEpilogue(alpha: alpha, beta: beta), threads: threads)
+  }
+
+  public static var smallGemm: GemmFunction {
+    { transposeA, transposeB, rows, columns, depth, alpha, a, lda, b, ldb, beta, c, ldc, _ in
+      let problem: GemmOperands = (
+        rows: rows, columns: columns, depth: depth,
+        a: a, lda: lda, transposeA: transposeA == .transposed,
+        b: b, ldb: ldb, transposeB: transposeB == .transposed, c: c, ldc: ldc)
+      SIMDGemm.small(problem, alpha: alpha, beta: beta)
+    }
   }
 }

@@ -11,37 +11,178 @@ extension SIMDGemm {
   @inline(__always)
   static var smallWork: Int { ShapeClass.smallGemmWork }
 
-  /// C ← α·op(A)·op(B) + β·C for a small problem, single-threaded.
+  /// C ← α·op(A)·op(B) + β·C for a small problem (m, n, k ≥ 1), single-threaded.
+  ///
+  /// Inlined into the exported entry point: the choice of kernel is a few compares, and
+  /// each kernel is one out-of-line call (a 4×4×4 product's arithmetic takes ~30 cycles,
+  /// as much as two more call layers would).
+  @inline(__always)
   static func small(_ p: GemmOperands, alpha: Float, beta: Float) {
-    let m = p.rows, n = p.columns, k = p.depth
-    if n < microColumns && !p.transposeA && !p.transposeB {
+    if p.rows == 1 || p.columns == 1 {
+      asGemv(p, alpha: alpha, beta: beta)
+    } else if p.transposeA || p.transposeB {
+      smallTransposed(p, alpha: alpha, beta: beta)
+    } else if p.columns < microColumns {
       narrow(p, alpha: alpha, beta: beta)
-      return
+    } else {
+      smallTiles(p, alpha: alpha, beta: beta)
     }
-    // op(A) as a normal matrix (copy only if transposed).
+  }
+
+  /// `small` with a transposed operand: op(A) and op(B) copied as normal matrices first.
+  @inline(never)
+  static func smallTransposed(_ p: GemmOperands, alpha: Float, beta: Float) {
+    let m = p.rows, n = p.columns, k = p.depth
     withNormalized(p.a, ld: p.lda, rows: m, columns: k, transposed: p.transposeA, padColumnsTo: 1) { a, lda in
-      // op(B) as a normal matrix whose row length is a multiple of the tile width when it
-      // had to be copied anyway; otherwise B itself.
-      withNormalized(p.b, ld: p.ldb, rows: k, columns: n, transposed: p.transposeB, padColumnsTo: microColumns) { b, ldb in
-        let paddedB = p.transposeB
+      if !p.transposeB {
+        let normal: GemmOperands = (
+          rows: m, columns: n, depth: k, a: a, lda: lda, transposeA: false,
+          b: p.b, ldb: p.ldb, transposeB: false, c: p.c, ldc: p.ldc)
+        if n < microColumns {
+          narrow(normal, alpha: alpha, beta: beta)
+        } else {
+          smallTiles(normal, alpha: alpha, beta: beta)
+        }
+        return
+      }
+      // op(B) copied as a normal matrix whose row length is a multiple of the tile width:
+      // every column block is a full tile.
+      withNormalized(p.b, ld: p.ldb, rows: k, columns: n, transposed: true, padColumnsTo: microColumns) { b, ldb in
         var j = 0
         while j < n {
-          let tileColumns = min(microColumns, n - j)
-          if tileColumns == microColumns || paddedB {
-            rowsOfTiles(a, lda: lda, b + j, ldb: ldb, p.c + j, ldc: p.ldc, rows: m, depth: k,
-                        tileColumns: tileColumns, alpha: alpha, beta: beta)
-          } else {
-            // Ragged last block of an in-place B (< 2·lanes columns): the narrow kernel
-            // computes only its columns, where a padded full tile would do up to twice
-            // the work (17 × 33 × 45 spent half its time on one column).
-            let rest: GemmOperands = (
-              rows: m, columns: tileColumns, depth: k, a: a, lda: lda, transposeA: false,
-              b: b + j, ldb: ldb, transposeB: false, c: p.c + j, ldc: p.ldc)
-            narrow(rest, alpha: alpha, beta: beta)
-          }
+          rowsOfTiles(a, lda: lda, b + j, ldb: ldb, p.c + j, ldc: p.ldc, rows: m, depth: k,
+                      tileColumns: min(microColumns, n - j), alpha: alpha, beta: beta)
           j += microColumns
         }
       }
+    }
+  }
+
+  /// n ≥ 2·lanes, operands read in place: full tiles of 2·lanes columns, then the ragged
+  /// columns as dot products or by a narrow kernel.
+  @inline(never)
+  static func smallTiles(_ p: GemmOperands, alpha: Float, beta: Float) {
+    let n = p.columns, k = p.depth
+    // One or two rows past whole register tiles are vector–matrix products (`leftoverRows`).
+    let tiledRows = p.rows - leftoverRows(p.rows)
+    let fullColumns = n - n % microColumns
+    var j = 0
+    while j < fullColumns {
+      rowsOfTiles(p.a, lda: p.lda, p.b + j, ldb: p.ldb, p.c + j, ldc: p.ldc, rows: tiledRows, depth: k,
+                  tileColumns: microColumns, alpha: alpha, beta: beta)
+      j += microColumns
+    }
+    let rest = n - fullColumns
+    if rest > 0 {
+      let block: GemmOperands = (
+        rows: tiledRows, columns: rest, depth: k, a: p.a, lda: p.lda, transposeA: false,
+        b: p.b + j, ldb: p.ldb, transposeB: false, c: p.c + j, ldc: p.ldc)
+      if columnDotsAreCheaper(columns: rest, depth: k) {
+        columnDots(block, alpha: alpha, beta: beta)
+      } else {
+        // The narrow kernels compute only the ragged block's columns, where a padded full
+        // tile would do up to twice the work.
+        narrow(block, alpha: alpha, beta: beta)
+      }
+    }
+    if tiledRows < p.rows { rowsAsGemv(p, from: tiledRows, alpha: alpha, beta: beta) }
+  }
+
+  /// How many of `rows` (n ≥ 2·lanes) `smallTiles` computes as vector–matrix products rather
+  /// than in a register tile: the one or two rows past whole tiles of 8 (AVX-512) or 6 rows.
+  /// A tile costs about the same whatever its number of valid rows (17 × 32 × 45 on AVX-512:
+  /// three 6-row tiles took as long as 8-row tiles would for 24 rows), while a row as
+  /// Bᵀ·aᵢ (`SIMDGemv.transposed`, 8 independent accumulators over the depth) costs a
+  /// fraction of one: 17 rows run as 8 + 8 + 1.
+  @inline(__always)
+  static func leftoverRows(_ rows: Int) -> Int {
+    let height = lanes >= 16 ? 8 : microRows
+    let leftover = rows % height
+    return rows > height && leftover <= 2 ? leftover : 0
+  }
+
+  /// Rows `from ..< m` of C (n ≥ 1) as cᵢ ← α·Bᵀ·aᵢ + β·cᵢ, one gemv on B (k × n) per row.
+  @inline(never)
+  static func rowsAsGemv(_ p: GemmOperands, from first: Int, alpha: Float, beta: Float) {
+    for i in first..<p.rows {
+      SIMDGemv.transposed(
+        rows: p.depth, columns: p.columns, alpha: alpha, p.b, lda: p.ldb, p.a + i * p.lda, beta: beta, p.c + i * p.ldc)
+    }
+  }
+
+  /// Whether `columns` ragged columns (< 2·lanes) are cheaper as dot products along the
+  /// depth (`columnDots`: per row and column ⌈k/lanes⌉ multiply–adds and a share of a
+  /// reduction) than as one padded vector per row and depth step (`narrow`: k broadcasts
+  /// and multiply–adds per row). 17 × 33 × 45 on AVX-512 has one such column: as a
+  /// vector it cost as much as half the product.
+  @inline(__always)
+  static func columnDotsAreCheaper(columns: Int, depth: Int) -> Bool {
+    columns < lanes && columns * ((depth + lanes - 1) / lanes + 3) < depth
+  }
+
+  /// Each column j of C as A·B[:, j]: the column is gathered into a contiguous vector and
+  /// multiplied by the gemv kernel, which writes C's column with stride ldc.
+  @inline(never)
+  static func columnDots(_ p: GemmOperands, alpha: Float, beta: Float) {
+    let k = p.depth
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { buffer in
+      let column = buffer.baseAddress!
+      for j in 0..<p.columns {
+        for depth in 0..<k { column[depth] = p.b[depth * p.ldb + j] }
+        SIMDGemv.normal(
+          rows: p.rows, columns: k, alpha: alpha, p.a, lda: p.lda, column, beta: beta, p.c + j, incy: p.ldc)
+      }
+    }
+  }
+
+  /// A product with one row or one column (m = 1 or n = 1; k ≥ 1) as a gemv: packing or
+  /// tiling would waste all but one row (column) of every tile.
+  @inline(never)
+  static func asGemv(_ p: GemmOperands, alpha: Float, beta: Float) {
+    let k = p.depth
+    if p.rows == 1 {
+      // c[0, j] = α Σₚ op(A)[0, p]·op(B)[p, j] + β·c[0, j]: y = α·op(B)ᵀ·x, x = row 0 of op(A).
+      withGathered(p.a, count: k, stride: p.transposeA ? p.lda : 1) { x in
+        if !p.transposeB {  // op(B) = B, k × n: Bᵀ·x
+          SIMDGemv.transposed(rows: k, columns: p.columns, alpha: alpha, p.b, lda: p.ldb, x, beta: beta, p.c)
+        } else {  // B stored n × k: B·x
+          SIMDGemv.normal(rows: p.columns, columns: k, alpha: alpha, p.b, lda: p.ldb, x, beta: beta, p.c, incy: 1)
+        }
+      }
+      return
+    }
+    // n == 1: c[i, 0] = α Σₚ op(A)[i, p]·op(B)[p, 0] + β·c[i, 0]: y = α·op(A)·x, x = column 0 of op(B).
+    withGathered(p.b, count: k, stride: p.transposeB ? 1 : p.ldb) { x in
+      if !p.transposeA {
+        SIMDGemv.normal(rows: p.rows, columns: k, alpha: alpha, p.a, lda: p.lda, x, beta: beta, p.c, incy: p.ldc)
+        return
+      }
+      // A stored k × m: y = Aᵀ·x, written contiguously, then spread over C's column.
+      if p.ldc == 1 {
+        SIMDGemv.transposed(rows: k, columns: p.rows, alpha: alpha, p.a, lda: p.lda, x, beta: beta, p.c)
+        return
+      }
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: p.rows) { buffer in
+        let y = buffer.baseAddress!
+        if beta != 0 { for i in 0..<p.rows { y[i] = p.c[i * p.ldc] } }
+        SIMDGemv.transposed(rows: k, columns: p.rows, alpha: alpha, p.a, lda: p.lda, x, beta: beta, y)
+        for i in 0..<p.rows { p.c[i * p.ldc] = y[i] }
+      }
+    }
+  }
+
+  /// Calls `body` with `count` floats read `stride` apart from `base`: `base` itself when
+  /// the stride is 1, otherwise a copy on the stack.
+  @inline(__always)
+  static func withGathered(_ base: UnsafePointer<Float>, count: Int, stride: Int, _ body: (UnsafePointer<Float>) -> Void) {
+    if stride == 1 {
+      body(base)
+      return
+    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { buffer in
+      let copy = buffer.baseAddress!
+      for i in 0..<count { copy[i] = base[i * stride] }
+      body(UnsafePointer(copy))
     }
   }
 
@@ -54,13 +195,16 @@ extension SIMDGemm {
   /// grouping. B rows are loaded as whole vectors while such a load stays inside B (the
   /// lanes past n then read the following rows, whose products are discarded); the last
   /// rows are loaded lane by lane.
+  @inline(__always)
   static func narrow(_ p: GemmOperands, alpha: Float, beta: Float) {
     if p.columns > lanes {
       narrowTwoVectors(p, alpha: alpha, beta: beta)
     } else if 2 * p.columns <= lanes && p.rows >= 16 && p.depth >= 2 && p.depth <= 4096 {
       narrowPairs(p, alpha: alpha, beta: beta)
-    } else if p.columns == 4 && lanes > 4 {
+    } else if p.columns <= 4 && lanes > 4 {
       narrowFour(p, alpha: alpha, beta: beta)
+    } else if p.columns <= 8 && lanes > 8 {
+      narrowEight(p, alpha: alpha, beta: beta)
     } else {
       narrowOneVector(p, alpha: alpha, beta: beta)
     }
@@ -167,52 +311,99 @@ extension SIMDGemm {
     }
   }
 
-  /// n = 4 with fewer than 16 rows (4 × 4 × 4 …): 128-bit vectors, which need no padded
-  /// copy of B's last rows (a row of 4 is always a whole load) — on AVX2/AVX-512 the wide
-  /// vector's padding cost more than the arithmetic. Eight rows per pass.
+  /// n ≤ 4 with fewer than 16 rows (4 × 4 × 4 …): 128-bit vectors, which need (almost) no
+  /// padded copy of B's last rows — on AVX2/AVX-512 the wide vector's padding cost more
+  /// than the arithmetic.
   @inline(never)
   static func narrowFour(_ p: GemmOperands, alpha: Float, beta: Float) {
-    typealias V = SIMD4<Float>
-    @inline(__always)
-    func fma(_ a: V, _ b: V, _ c: V) -> V { Variant.fusedMultiplyAdd ? c.addingProduct(a, b) : c + a * b }
-    let k = p.depth
-    let alphaVector = V(repeating: alpha), betaVector = V(repeating: beta)
-    @inline(__always)
-    func store(_ sum: V, _ destination: UnsafeMutablePointer<Float>) {
-      let raw = UnsafeMutableRawPointer(destination)
-      var value = sum * alphaVector
-      if beta != 0 { value = value + betaVector * raw.loadUnaligned(as: V.self) }
-      raw.storeBytes(of: value, as: V.self)
-    }
-    var i = 0
-    while i < p.rows {
-      let rowsHere = min(8, p.rows - i)
-      let (a0, a1, a2, a3, a4, a5, a6, a7) = eightRows(p, from: i, count: rowsHere)
-      var s0 = V(), s1 = V(), s2 = V(), s3 = V(), s4 = V(), s5 = V(), s6 = V(), s7 = V()
-      var bRow = UnsafeRawPointer(p.b)
-      let stride = p.ldb * 4
-      for depth in 0..<k {
-        let b = bRow.loadUnaligned(as: V.self)
-        bRow += stride
-        s0 = fma(V(repeating: a0[depth]), b, s0)
-        s1 = fma(V(repeating: a1[depth]), b, s1)
-        s2 = fma(V(repeating: a2[depth]), b, s2)
-        s3 = fma(V(repeating: a3[depth]), b, s3)
-        s4 = fma(V(repeating: a4[depth]), b, s4)
-        s5 = fma(V(repeating: a5[depth]), b, s5)
-        s6 = fma(V(repeating: a6[depth]), b, s6)
-        s7 = fma(V(repeating: a7[depth]), b, s7)
+    narrowRows(p, alpha: alpha, beta: beta, SIMD4<Float>.self)
+  }
+
+  /// 4 < n ≤ 8 on AVX-512 (8 × 8 × 8 …): 256-bit vectors, as wide as the rows (a 512-bit
+  /// vector needed a padded copy of B's last row and wrote C lane by lane: 8 × 8 × 8 ran
+  /// slower than OpenBLAS).
+  @inline(never)
+  static func narrowEight(_ p: GemmOperands, alpha: Float, beta: Float) {
+    narrowRows(p, alpha: alpha, beta: beta, SIMD8<Float>.self)
+  }
+
+  /// Floats in a vector of type `V`: its size, a constant once specialized. (`V.scalarCount`
+  /// is a stdlib generic that the ISA modules would each emit as the same weak symbol.)
+  @_transparent
+  static func floatCount<V: SIMD>(_: V.Type) -> Int where V.Scalar == Float { MemoryLayout<V>.size / 4 }
+
+  /// Up to eight rows per pass, one vector `V` (≥ n columns) each: a[i][p]·B[p, 0..<n]
+  /// accumulated over the depth. B rows are loaded as whole vectors while such a load stays
+  /// inside B (the lanes past n then read the following rows, whose products are
+  /// discarded); the last rows come from a zero-padded copy (`withPaddedTail`).
+  @inline(__always)
+  static func narrowRows<V: SIMD>(_ p: GemmOperands, alpha: Float, beta: Float, _: V.Type) where V.Scalar == Float {
+    withPaddedTail(p, span: floatCount(V.self)) { full, tail in
+      // Eight rows per pass (the last of 5–7 rows aliases the missing ones), then a pass of
+      // four for 1–4 remaining rows: 4 × 4 × 4 does half the multiply–adds of an 8-row pass.
+      var i = 0
+      while p.rows - i > 4 {
+        narrowPass(p, from: i, rows: min(8, p.rows - i), eight: true, full: full, tail: tail, alpha: alpha, beta: beta, V.self)
+        i += 8
       }
-      let c = p.c + i * p.ldc
-      store(s0, c)
-      if rowsHere > 1 { store(s1, c + p.ldc) }
-      if rowsHere > 2 { store(s2, c + 2 * p.ldc) }
-      if rowsHere > 3 { store(s3, c + 3 * p.ldc) }
-      if rowsHere > 4 { store(s4, c + 4 * p.ldc) }
-      if rowsHere > 5 { store(s5, c + 5 * p.ldc) }
-      if rowsHere > 6 { store(s6, c + 6 * p.ldc) }
-      if rowsHere > 7 { store(s7, c + 7 * p.ldc) }
-      i += 8
+      if i < p.rows {
+        narrowPass(p, from: i, rows: p.rows - i, eight: false, full: full, tail: tail, alpha: alpha, beta: beta, V.self)
+      }
+    }
+  }
+
+  /// Rows i ..< i + rowsHere (≤ 8; ≤ 4 unless `eight`) of `narrowRows`: B's depth rows from
+  /// `full` on are read from `tail` (rows of `floatCount(V.self)` floats). Transparent, i.e.
+  /// inlined before specialization (`@inline(__always)` left the specialized generic an
+  /// out-of-line call whose `eight` was tested in every depth step: 4 × 4 × 4 paid 30 %).
+  @_transparent
+  static func narrowPass<V: SIMD>(
+    _ p: GemmOperands, from i: Int, rows rowsHere: Int, eight: Bool, full: Int, tail: UnsafePointer<Float>,
+    alpha: Float, beta: Float, _: V.Type
+  ) where V.Scalar == Float {
+    let (a0, a1, a2, a3, a4, a5, a6, a7) = eightRows(p, from: i, count: rowsHere)
+    var s0 = V(), s1 = V(), s2 = V(), s3 = V(), s4 = V(), s5 = V(), s6 = V(), s7 = V()
+    var bRow = p.b, stride = p.ldb
+    for depth in 0..<p.depth {
+      if depth == full { bRow = tail; stride = floatCount(V.self) }
+      let b = UnsafeRawPointer(bRow).loadUnaligned(as: V.self)
+      bRow += stride
+      s0 = multiplyAddNarrow(V(repeating: a0[depth]), b, s0)
+      s1 = multiplyAddNarrow(V(repeating: a1[depth]), b, s1)
+      s2 = multiplyAddNarrow(V(repeating: a2[depth]), b, s2)
+      s3 = multiplyAddNarrow(V(repeating: a3[depth]), b, s3)
+      if eight {
+        s4 = multiplyAddNarrow(V(repeating: a4[depth]), b, s4)
+        s5 = multiplyAddNarrow(V(repeating: a5[depth]), b, s5)
+        s6 = multiplyAddNarrow(V(repeating: a6[depth]), b, s6)
+        s7 = multiplyAddNarrow(V(repeating: a7[depth]), b, s7)
+      }
+    }
+    let c = p.c + i * p.ldc, n = p.columns
+    storeRow(s0, c, count: n, alpha: alpha, beta: beta)
+    if rowsHere > 1 { storeRow(s1, c + p.ldc, count: n, alpha: alpha, beta: beta) }
+    if rowsHere > 2 { storeRow(s2, c + 2 * p.ldc, count: n, alpha: alpha, beta: beta) }
+    if rowsHere > 3 { storeRow(s3, c + 3 * p.ldc, count: n, alpha: alpha, beta: beta) }
+    if rowsHere > 4 { storeRow(s4, c + 4 * p.ldc, count: n, alpha: alpha, beta: beta) }
+    if rowsHere > 5 { storeRow(s5, c + 5 * p.ldc, count: n, alpha: alpha, beta: beta) }
+    if rowsHere > 6 { storeRow(s6, c + 6 * p.ldc, count: n, alpha: alpha, beta: beta) }
+    if rowsHere > 7 { storeRow(s7, c + 7 * p.ldc, count: n, alpha: alpha, beta: beta) }
+  }
+
+  /// Stores the first `count` (≤ `floatCount(V.self)`) lanes of α·sum (+ β·C) at `destination`.
+  @_transparent
+  static func storeRow<V: SIMD>(
+    _ sum: V, _ destination: UnsafeMutablePointer<Float>, count: Int, alpha: Float, beta: Float
+  ) where V.Scalar == Float {
+    if count == floatCount(V.self) {
+      let raw = UnsafeMutableRawPointer(destination)
+      var value = sum * V(repeating: alpha)
+      if beta != 0 { value = value + V(repeating: beta) * raw.loadUnaligned(as: V.self) }
+      raw.storeBytes(of: value, as: V.self)
+    } else if beta == 0 {
+      for j in 0..<count { destination[j] = alpha * sum[j] }
+    } else {
+      for j in 0..<count { destination[j] = alpha * sum[j] + beta * destination[j] }
     }
   }
 
@@ -278,15 +469,19 @@ extension SIMDGemm {
   @inline(__always)
   static func withPaddedTail(_ p: GemmOperands, span: Int, _ body: (Int, UnsafePointer<Float>) -> Void) {
     let k = p.depth, n = p.columns
-    let end = (k - 1) * p.ldb + n  // one past B's last element, relative to B
-    let full = end >= span ? min(k, (end - span) / p.ldb + 1) : 0
-    let tailRows = k - full
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, tailRows * span)) { buffer in
+    // Row r's load ends at r·ldb + span ≤ (k − 1)·ldb + n unless r is among the last
+    // ⌈(span − n)/ldb⌉ rows (usually one: no division then).
+    let overhang = span - n
+    if overhang <= 0 {
+      body(k, p.b)
+      return
+    }
+    let tailRows = min(k, overhang <= p.ldb ? 1 : (overhang + p.ldb - 1) / p.ldb)
+    let full = k - tailRows
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: tailRows * span) { buffer in
       let tail = buffer.baseAddress!
-      if tailRows > 0 {
-        tail.initialize(repeating: 0, count: tailRows * span)
-        for r in 0..<tailRows { (tail + r * span).update(from: p.b + (full + r) * p.ldb, count: n) }
-      }
+      tail.initialize(repeating: 0, count: tailRows * span)
+      for r in 0..<tailRows { (tail + r * span).update(from: p.b + (full + r) * p.ldb, count: n) }
       body(full, UnsafePointer(tail))
     }
   }
@@ -294,40 +489,7 @@ extension SIMDGemm {
   /// n ≤ lanes: eight rows per pass, one vector each.
   @inline(never)
   static func narrowOneVector(_ p: GemmOperands, alpha: Float, beta: Float) {
-    let n = p.columns, k = p.depth
-    withPaddedTail(p, span: lanes) { full, tail in
-      var i = 0
-      while i < p.rows {
-        let rowsHere = min(8, p.rows - i)
-        let (a0, a1, a2, a3, a4, a5, a6, a7) = eightRows(p, from: i, count: rowsHere)
-        var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
-        var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
-        var bRow = p.b, stride = p.ldb
-        for depth in 0..<k {
-          if depth == full { bRow = tail; stride = lanes }
-          let b = loadVector(bRow)
-          bRow += stride
-          s0 = multiplyAdd(VectorF32(repeating: a0[depth]), b, s0)
-          s1 = multiplyAdd(VectorF32(repeating: a1[depth]), b, s1)
-          s2 = multiplyAdd(VectorF32(repeating: a2[depth]), b, s2)
-          s3 = multiplyAdd(VectorF32(repeating: a3[depth]), b, s3)
-          s4 = multiplyAdd(VectorF32(repeating: a4[depth]), b, s4)
-          s5 = multiplyAdd(VectorF32(repeating: a5[depth]), b, s5)
-          s6 = multiplyAdd(VectorF32(repeating: a6[depth]), b, s6)
-          s7 = multiplyAdd(VectorF32(repeating: a7[depth]), b, s7)
-        }
-        let c = p.c + i * p.ldc
-        storeNarrow(s0, c, count: n, alpha: alpha, beta: beta)
-        if rowsHere > 1 { storeNarrow(s1, c + p.ldc, count: n, alpha: alpha, beta: beta) }
-        if rowsHere > 2 { storeNarrow(s2, c + 2 * p.ldc, count: n, alpha: alpha, beta: beta) }
-        if rowsHere > 3 { storeNarrow(s3, c + 3 * p.ldc, count: n, alpha: alpha, beta: beta) }
-        if rowsHere > 4 { storeNarrow(s4, c + 4 * p.ldc, count: n, alpha: alpha, beta: beta) }
-        if rowsHere > 5 { storeNarrow(s5, c + 5 * p.ldc, count: n, alpha: alpha, beta: beta) }
-        if rowsHere > 6 { storeNarrow(s6, c + 6 * p.ldc, count: n, alpha: alpha, beta: beta) }
-        if rowsHere > 7 { storeNarrow(s7, c + 7 * p.ldc, count: n, alpha: alpha, beta: beta) }
-        i += 8
-      }
-    }
+    narrowRows(p, alpha: alpha, beta: beta, VectorF32.self)
   }
 
   /// lanes < n < 2·lanes: four rows per pass, two vectors each (8 chains; 8 rows would
@@ -400,7 +562,10 @@ extension SIMDGemm {
     }
   }
 
-  /// One column block of C (≤ NR columns, B rows readable for a full NR) over all rows.
+  /// One column block of C (≤ NR columns, B rows readable for a full NR) over all rows, in
+  /// tiles of 6 rows — or of 8 on AVX-512 (32 registers) when that computes fewer rows in
+  /// all: 32 rows are four tiles of 8 where tiles of 6 compute 36, while 12 rows are two
+  /// tiles of 6 where tiles of 8 compute 16 (17 rows reach here as 16: `leftoverRows`).
   @inline(__always)
   static func rowsOfTiles(
     _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
@@ -408,28 +573,58 @@ extension SIMDGemm {
     alpha: Float, beta: Float
   ) {
     var i = 0
+    if lanes >= 16 && roundUp(rows, 8) <= roundUp(rows, microRows) {
+      while i < rows {
+        let tileRows = min(8, rows - i)
+        directKernel8(depth: depth, a + i * lda, lda: lda, b, ldb: ldb, c + i * ldc, ldc: ldc,
+                      tileRows: tileRows, tileColumns: tileColumns, alpha: alpha, beta: beta)
+        i += 8
+      }
+      return
+    }
     while i < rows {
       let tileRows = min(microRows, rows - i)
-      directKernel(depth: depth, a + i * lda, lda: lda, validRows: tileRows, b, ldb: ldb, c + i * ldc, ldc: ldc,
+      directKernel(depth: depth, a + i * lda, lda: lda, b, ldb: ldb, c + i * ldc, ldc: ldc,
                    tileRows: tileRows, tileColumns: tileColumns, alpha: alpha, beta: beta)
       i += microRows
     }
   }
 
-  /// The 6 × 2·lanes register tile reading A rows and B rows in place. Rows of A past
-  /// `validRows` alias row 0 (their results are discarded), so nothing out of bounds is read.
+  /// The 6 × 2·lanes register tile reading A rows and B rows in place.
   @inline(never)
   static func directKernel(
-    depth: Int, _ a: UnsafePointer<Float>, lda: Int, validRows: Int,
-    _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
-    tileRows: Int, tileColumns: Int, alpha: Float, beta: Float
+    depth: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, tileRows: Int, tileColumns: Int, alpha: Float, beta: Float
   ) {
-    let a0 = a, a1 = validRows > 1 ? a + lda : a, a2 = validRows > 2 ? a + 2 * lda : a
-    let a3 = validRows > 3 ? a + 3 * lda : a, a4 = validRows > 4 ? a + 4 * lda : a
-    let a5 = validRows > 5 ? a + 5 * lda : a
+    directTile(depth: depth, a, lda: lda, b, ldb: ldb, c, ldc: ldc, tileRows: tileRows, tileColumns: tileColumns,
+               alpha: alpha, beta: beta, eight: false)
+  }
+
+  /// The 8 × 2·lanes register tile (16 accumulators: AVX-512 only).
+  @inline(never)
+  static func directKernel8(
+    depth: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, tileRows: Int, tileColumns: Int, alpha: Float, beta: Float
+  ) {
+    directTile(depth: depth, a, lda: lda, b, ldb: ldb, c, ldc: ldc, tileRows: tileRows, tileColumns: tileColumns,
+               alpha: alpha, beta: beta, eight: true)
+  }
+
+  /// A 6 (or 8, `eight`) × 2·lanes register tile reading A rows and B rows in place. Rows of
+  /// A past `tileRows` alias row 0 (their results are discarded), so nothing out of bounds
+  /// is read. Transparent so that each caller gets its own loop for its constant `eight`.
+  @_transparent
+  static func directTile(
+    depth: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, tileRows: Int, tileColumns: Int, alpha: Float, beta: Float, eight: Bool
+  ) {
+    let a0 = a, a1 = tileRows > 1 ? a + lda : a, a2 = tileRows > 2 ? a + 2 * lda : a
+    let a3 = tileRows > 3 ? a + 3 * lda : a, a4 = tileRows > 4 ? a + 4 * lda : a
+    let a5 = tileRows > 5 ? a + 5 * lda : a, a6 = tileRows > 6 ? a + 6 * lda : a, a7 = tileRows > 7 ? a + 7 * lda : a
     var c00 = VectorF32(), c01 = VectorF32(), c10 = VectorF32(), c11 = VectorF32()
     var c20 = VectorF32(), c21 = VectorF32(), c30 = VectorF32(), c31 = VectorF32()
     var c40 = VectorF32(), c41 = VectorF32(), c50 = VectorF32(), c51 = VectorF32()
+    var c60 = VectorF32(), c61 = VectorF32(), c70 = VectorF32(), c71 = VectorF32()
     var pb = b
     for p in 0..<depth {
       let b0 = loadVector(pb), b1 = loadVector(pb + lanes)
@@ -445,21 +640,38 @@ extension SIMDGemm {
       c40 = multiplyAdd(broadcast, b0, c40); c41 = multiplyAdd(broadcast, b1, c41)
       broadcast = VectorF32(repeating: a5[p])
       c50 = multiplyAdd(broadcast, b0, c50); c51 = multiplyAdd(broadcast, b1, c51)
+      if eight {
+        broadcast = VectorF32(repeating: a6[p])
+        c60 = multiplyAdd(broadcast, b0, c60); c61 = multiplyAdd(broadcast, b1, c61)
+        broadcast = VectorF32(repeating: a7[p])
+        c70 = multiplyAdd(broadcast, b0, c70); c71 = multiplyAdd(broadcast, b1, c71)
+      }
       pb += ldb
     }
     let epilogue = linearEpilogue(alpha: alpha, beta: beta)
-    if tileRows == microRows && tileColumns == microColumns {
+    let rowsInTile = eight ? 8 : microRows
+    if tileRows == rowsInTile && tileColumns == microColumns {
       writeRow(c00, c01, c, row: 0, column: 0, epilogue, true, true)
       writeRow(c10, c11, c + ldc, row: 1, column: 0, epilogue, true, true)
       writeRow(c20, c21, c + 2 * ldc, row: 2, column: 0, epilogue, true, true)
       writeRow(c30, c31, c + 3 * ldc, row: 3, column: 0, epilogue, true, true)
       writeRow(c40, c41, c + 4 * ldc, row: 4, column: 0, epilogue, true, true)
       writeRow(c50, c51, c + 5 * ldc, row: 5, column: 0, epilogue, true, true)
+      if eight {
+        writeRow(c60, c61, c + 6 * ldc, row: 6, column: 0, epilogue, true, true)
+        writeRow(c70, c71, c + 7 * ldc, row: 7, column: 0, epilogue, true, true)
+      }
       return
     }
     writePartialTile(
       (c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51), c, ldc: ldc,
-      tileRows: tileRows, tileColumns: tileColumns, row: 0, column: 0, epilogue: epilogue,
+      tileRows: min(tileRows, microRows), tileColumns: tileColumns, row: 0, column: 0, epilogue: epilogue,
       firstBlock: true, lastBlock: true)
+    if eight && tileRows > microRows {
+      writePartialTile(
+        (c60, c61), (c70, c71), (c70, c71), (c70, c71), (c70, c71), (c70, c71), c + microRows * ldc, ldc: ldc,
+        tileRows: tileRows - microRows, tileColumns: tileColumns, row: microRows, column: 0, epilogue: epilogue,
+        firstBlock: true, lastBlock: true)
+    }
   }
 }

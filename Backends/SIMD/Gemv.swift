@@ -1,6 +1,20 @@
-// gemv of the SIMD backend. Memory-bound: each element of A is read once.
-// op(A) = A: four rows at a time, each a dot product with x (x is reused from L1).
-// op(A) = Aᵀ: y accumulates rows of A scaled by x[i] (four rows per pass over y).
+// gemv of the SIMD backend: y ← α·op(A)·x + β·y. Every element of A is read once, so the
+// speed is that of the loads — provided enough multiply–add chains are in flight (2 FMA
+// units × 4 cycles of latency: 8 independent accumulators) and nothing else competes.
+//
+// op(A) = A: eight rows at a time, each a dot product with x accumulated in one vector
+//   (x is loaded once for the eight); the eight vectors are reduced together by a tree of
+//   pairwise even/odd sums (`rowSums`), not one horizontal sum each. A row's last partial
+//   vector is the whole vector ending at the row's end, with x's at the same offset, the
+//   lanes counted already masked to 0 in both (no lane-by-lane loads: a 16 × 45 product
+//   spent most of its time loading its last row's tails lane by lane); rows shorter than
+//   a vector load forward while that stays inside A, lane by lane otherwise.
+// op(A) = Aᵀ: a block of up to eight vectors of y lives in registers while all rows of A
+//   stream past; narrower blocks interleave 2, 4 or 8 rows into separate accumulators so
+//   that eight chains are always in flight. The last partial vector is loaded whole when
+//   that stays inside A (its extra lanes are never stored).
+// Small products (a 64×64 matrix: 16 KiB) are dominated by these choices; large ones are
+// bound by memory bandwidth whatever the kernel.
 import ArrowheadCore
 
 enum SIMDGemv {
@@ -14,105 +28,433 @@ enum SIMDGemv {
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
     beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
   ) {
-    let workers = rows * columns >= parallelThreshold ? threads : 1
+    let outputs = transpose == .normal ? rows : columns
+    if outputs == 0 { return }
+    if rows == 0 || columns == 0 {
+      // An empty sum: y ← β·y (β = 0 writes zeros: y is not read).
+      for i in 0..<outputs { y[i] = beta == 0 ? 0 : beta * y[i] }
+      return
+    }
+    nonEmpty(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+  }
+
+  /// `run` for rows, columns ≥ 1.
+  @inline(__always)
+  static func nonEmpty(
+    _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
+    _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
+  ) {
+    if rows * columns < parallelThreshold || threads <= 1 {
+      if transpose == .normal {
+        normal(rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, incy: 1)
+      } else {
+        transposed(rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y)
+      }
+      return
+    }
+    parallel(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+  }
+
+  @inline(never)
+  static func parallel(
+    _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
+    _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
+  ) {
     let output = UncheckedSendableBox(y)
     if transpose == .normal {
-      Parallel.forEachChunk(rows, granularity: 64, threads: workers) { range in
+      Parallel.forEachChunk(rows, granularity: 64, threads: threads) { range in
         normal(rows: range.count, columns: columns, alpha: alpha, a + range.lowerBound * lda, lda: lda, x,
-               beta: beta, output.value + range.lowerBound)
+               beta: beta, output.value + range.lowerBound, incy: 1)
       }
     } else {
-      Parallel.forEachChunk(columns, granularity: 64, threads: workers) { range in
+      Parallel.forEachChunk(columns, granularity: 64, threads: threads) { range in
         transposed(rows: rows, columns: range.count, alpha: alpha, a + range.lowerBound, lda: lda, x,
                    beta: beta, output.value + range.lowerBound)
       }
     }
   }
 
+  /// `count` (≤ lanes) floats from `pointer`, the other lanes 0; reads nothing past them.
   @inline(__always)
-  static func combine(_ sum: Float, alpha: Float, beta: Float, _ y: UnsafeMutablePointer<Float>) {
-    y.pointee = beta == 0 ? alpha * sum : alpha * sum + beta * y.pointee
+  static func loadPartial(_ pointer: UnsafePointer<Float>, count: Int) -> VectorF32 {
+    SIMDGemm.loadPadded(pointer, count)
   }
 
+  /// Lane indices 0, 1, 2, … as floats (for tail masks).
+  @inline(__always)
+  static var laneIndices: VectorF32 {
+    var indices = VectorF32()
+    for lane in 0..<lanes { indices[lane] = Float(lane) }
+    return indices
+  }
+
+  /// y[i·incy] ← α·(A·x)[i] + β·y[i·incy] for i < rows (rows, columns ≥ 1). β = 0: y is not
+  /// read. `incy` lets the small gemm write one column of C.
+  @inline(never)
   static func normal(
     rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
-    _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>
+    _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, incy: Int
   ) {
+    let vectors = columns / lanes
+    let tail = columns - vectors * lanes
+    let tailStart = vectors * lanes
+    // A row's last partial vector (`tail` > 0 columns) is a product of one more vector of
+    // the row and one of x, its lanes outside the tail masked to 0 in both (so that ±∞ or
+    // NaN among them cannot leak in). With a whole vector before it (columns ≥ lanes), both
+    // are loaded ending at the row's end (from columns − lanes: in bounds for every row,
+    // and the masked lanes are elements counted already). Otherwise both start at the tail,
+    // loaded whole while that stays inside A (the lanes past the row read the next row) and
+    // lane by lane for the last rows; x (exactly `columns` floats) always lane by lane.
+    let endAligned = vectors > 0
+    let tailOffset = endAligned ? columns - lanes : tailStart
+    let tailMask = endAligned
+      ? laneIndices .>= VectorF32(repeating: Float(lanes - tail))
+      : laneIndices .< VectorF32(repeating: Float(tail))
+    var xTail = VectorF32()
+    if tail > 0 {
+      if endAligned {
+        xTail = loadVector(x + tailOffset)
+        xTail.replace(with: VectorF32(), where: .!tailMask)
+      } else {
+        xTail = loadPartial(x, count: tail)
+      }
+    }
+    // One past A's last element: a row's whole tail load must end at or before it.
+    let aEnd = a + (rows - 1) * lda + columns
+
+    /// The tail of the row at `row`, masked.
+    @inline(__always)
+    func tailVector(_ row: UnsafePointer<Float>) -> VectorF32 {
+      if endAligned || row + tailOffset + lanes <= aEnd {
+        var v = loadVector(row + tailOffset)
+        v.replace(with: VectorF32(), where: .!tailMask)
+        return v
+      }
+      return loadPartial(row + tailStart, count: tail)
+    }
+
+    @inline(__always)
+    func store(_ sum: Float, _ i: Int) {
+      let destination = y + i * incy
+      destination.pointee = beta == 0 ? alpha * sum : alpha * sum + beta * destination.pointee
+    }
+
     var i = 0
-    while i + 4 <= rows {
-      let r0 = a + i * lda, r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda
+    // Eight rows per pass; the last pass of 5–7 rows aliases the missing rows to the first
+    // (computed, never stored), and 1–4 remaining rows take a four-row pass.
+    while rows - i > 4 {
+      let valid = min(8, rows - i)
+      let r0 = a + i * lda
+      @inline(__always)
+      func row(_ r: Int) -> UnsafePointer<Float> { r < valid ? r0 + r * lda : r0 }
+      let r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
       var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+      var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
       var j = 0
-      while j + lanes <= columns {
+      for _ in 0..<vectors {
         let xv = loadVector(x + j)
         s0 = multiplyAdd(loadVector(r0 + j), xv, s0)
         s1 = multiplyAdd(loadVector(r1 + j), xv, s1)
         s2 = multiplyAdd(loadVector(r2 + j), xv, s2)
         s3 = multiplyAdd(loadVector(r3 + j), xv, s3)
+        s4 = multiplyAdd(loadVector(r4 + j), xv, s4)
+        s5 = multiplyAdd(loadVector(r5 + j), xv, s5)
+        s6 = multiplyAdd(loadVector(r6 + j), xv, s6)
+        s7 = multiplyAdd(loadVector(r7 + j), xv, s7)
         j += lanes
       }
-      var t0 = horizontalSum(s0), t1 = horizontalSum(s1), t2 = horizontalSum(s2), t3 = horizontalSum(s3)
-      while j < columns {
-        t0 = multiplyAdd(r0[j], x[j], t0)
-        t1 = multiplyAdd(r1[j], x[j], t1)
-        t2 = multiplyAdd(r2[j], x[j], t2)
-        t3 = multiplyAdd(r3[j], x[j], t3)
-        j += 1
+      if tail > 0 {
+        s0 = multiplyAdd(tailVector(r0), xTail, s0)
+        s1 = multiplyAdd(tailVector(r1), xTail, s1)
+        s2 = multiplyAdd(tailVector(r2), xTail, s2)
+        s3 = multiplyAdd(tailVector(r3), xTail, s3)
+        s4 = multiplyAdd(tailVector(r4), xTail, s4)
+        s5 = multiplyAdd(tailVector(r5), xTail, s5)
+        s6 = multiplyAdd(tailVector(r6), xTail, s6)
+        s7 = multiplyAdd(tailVector(r7), xTail, s7)
       }
-      combine(t0, alpha: alpha, beta: beta, y + i)
-      combine(t1, alpha: alpha, beta: beta, y + i + 1)
-      combine(t2, alpha: alpha, beta: beta, y + i + 2)
-      combine(t3, alpha: alpha, beta: beta, y + i + 3)
-      i += 4
+      let sums = rowSums(s0, s1, s2, s3, s4, s5, s6, s7)
+      if valid == 8 && incy == 1 {
+        // One vector store of the eight results.
+        let raw = UnsafeMutableRawPointer(y + i)
+        var value = sums * SIMD8(repeating: alpha)
+        if beta != 0 { value = value + SIMD8(repeating: beta) * raw.loadUnaligned(as: SIMD8<Float>.self) }
+        raw.storeBytes(of: value, as: SIMD8<Float>.self)
+      } else {
+        for r in 0..<valid { store(sums[r], i + r) }
+      }
+      i += 8
     }
     while i < rows {
-      combine(SIMDLevel1.dot(columns, a + i * lda, x), alpha: alpha, beta: beta, y + i)
-      i += 1
+      let valid = min(4, rows - i)
+      let r0 = a + i * lda
+      let r1 = valid > 1 ? r0 + lda : r0, r2 = valid > 2 ? r0 + 2 * lda : r0, r3 = valid > 3 ? r0 + 3 * lda : r0
+      // Two accumulators per row (even and odd vectors): eight chains.
+      var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+      var t0 = VectorF32(), t1 = VectorF32(), t2 = VectorF32(), t3 = VectorF32()
+      var j = 0
+      var v = 0
+      while v + 2 <= vectors {
+        let xv = loadVector(x + j), xw = loadVector(x + j + lanes)
+        s0 = multiplyAdd(loadVector(r0 + j), xv, s0); t0 = multiplyAdd(loadVector(r0 + j + lanes), xw, t0)
+        s1 = multiplyAdd(loadVector(r1 + j), xv, s1); t1 = multiplyAdd(loadVector(r1 + j + lanes), xw, t1)
+        s2 = multiplyAdd(loadVector(r2 + j), xv, s2); t2 = multiplyAdd(loadVector(r2 + j + lanes), xw, t2)
+        s3 = multiplyAdd(loadVector(r3 + j), xv, s3); t3 = multiplyAdd(loadVector(r3 + j + lanes), xw, t3)
+        j += 2 * lanes
+        v += 2
+      }
+      if v < vectors {
+        let xv = loadVector(x + j)
+        s0 = multiplyAdd(loadVector(r0 + j), xv, s0)
+        s1 = multiplyAdd(loadVector(r1 + j), xv, s1)
+        s2 = multiplyAdd(loadVector(r2 + j), xv, s2)
+        s3 = multiplyAdd(loadVector(r3 + j), xv, s3)
+      }
+      if tail > 0 {
+        t0 = multiplyAdd(tailVector(r0), xTail, t0)
+        t1 = multiplyAdd(tailVector(r1), xTail, t1)
+        t2 = multiplyAdd(tailVector(r2), xTail, t2)
+        t3 = multiplyAdd(tailVector(r3), xTail, t3)
+      }
+      let sums = rowSums(s0 + t0, s1 + t1, s2 + t2, s3 + t3)
+      for r in 0..<valid { store(sums[r], i + r) }
+      i += 4
     }
   }
 
+  /// y ← α·Aᵀ·x + β·y, y having `columns` elements (rows, columns ≥ 1). β = 0: y is not read.
+  @inline(never)
   static func transposed(
     rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
     _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>
   ) {
-    // y ← β·y first (β = 0: overwrite, so NaN in y does not propagate).
-    if beta == 0 {
-      y.update(repeating: 0, count: columns)
-    } else if beta != 1 {
-      SIMDLevel1.scale(columns, beta, y)
+    var j = 0
+    while columns - j >= 8 * lanes {
+      transposedBlock8(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      j += 8 * lanes
     }
+    if columns - j >= 4 * lanes {
+      transposedBlock4(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      j += 4 * lanes
+    }
+    if columns - j >= 2 * lanes {
+      transposedBlock2(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      j += 2 * lanes
+    }
+    if columns - j >= lanes {
+      transposedBlock1(rows: rows, count: lanes, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j, safeRows: rows)
+      j += lanes
+    }
+    let tail = columns - j
+    if tail > 0 {
+      // Rows whose whole-vector load from column j stays inside A.
+      let end = (rows - 1) * lda + columns
+      let safeRows = max(0, min(rows, (end - j - lanes) / lda + 1))
+      transposedBlock1(
+        rows: rows, count: tail, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j,
+        safeRows: end - j >= lanes ? safeRows : 0)
+    }
+  }
+
+  /// Stores α·sum (+ β·y) into `count` (≤ lanes) elements of y.
+  @inline(__always)
+  static func storeOutput(_ sum: VectorF32, _ y: UnsafeMutablePointer<Float>, count: Int, alpha: Float, beta: Float) {
+    SIMDGemm.storeNarrow(sum, y, count: count, alpha: alpha, beta: beta)
+  }
+
+  /// Eight vectors of y (8·lanes columns), one row per step.
+  static func transposedBlock8(
+    rows: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>
+  ) {
+    var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+    var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
+    var row = a
+    for i in 0..<rows {
+      let xi = VectorF32(repeating: x[i])
+      s0 = multiplyAdd(loadVector(row), xi, s0)
+      s1 = multiplyAdd(loadVector(row + lanes), xi, s1)
+      s2 = multiplyAdd(loadVector(row + 2 * lanes), xi, s2)
+      s3 = multiplyAdd(loadVector(row + 3 * lanes), xi, s3)
+      s4 = multiplyAdd(loadVector(row + 4 * lanes), xi, s4)
+      s5 = multiplyAdd(loadVector(row + 5 * lanes), xi, s5)
+      s6 = multiplyAdd(loadVector(row + 6 * lanes), xi, s6)
+      s7 = multiplyAdd(loadVector(row + 7 * lanes), xi, s7)
+      row += lda
+    }
+    storeOutput(s0, y, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s1, y + lanes, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s2, y + 2 * lanes, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s3, y + 3 * lanes, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s4, y + 4 * lanes, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s5, y + 5 * lanes, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s6, y + 6 * lanes, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s7, y + 7 * lanes, count: lanes, alpha: alpha, beta: beta)
+  }
+
+  /// Four vectors of y, two rows per step (even rows and odd rows accumulate apart).
+  static func transposedBlock4(
+    rows: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>
+  ) {
+    var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+    var t0 = VectorF32(), t1 = VectorF32(), t2 = VectorF32(), t3 = VectorF32()
+    var row = a
+    var i = 0
+    while i + 2 <= rows {
+      let xi = VectorF32(repeating: x[i]), xk = VectorF32(repeating: x[i + 1])
+      let next = row + lda
+      s0 = multiplyAdd(loadVector(row), xi, s0); t0 = multiplyAdd(loadVector(next), xk, t0)
+      s1 = multiplyAdd(loadVector(row + lanes), xi, s1); t1 = multiplyAdd(loadVector(next + lanes), xk, t1)
+      s2 = multiplyAdd(loadVector(row + 2 * lanes), xi, s2); t2 = multiplyAdd(loadVector(next + 2 * lanes), xk, t2)
+      s3 = multiplyAdd(loadVector(row + 3 * lanes), xi, s3); t3 = multiplyAdd(loadVector(next + 3 * lanes), xk, t3)
+      row += 2 * lda
+      i += 2
+    }
+    if i < rows {
+      let xi = VectorF32(repeating: x[i])
+      s0 = multiplyAdd(loadVector(row), xi, s0)
+      s1 = multiplyAdd(loadVector(row + lanes), xi, s1)
+      s2 = multiplyAdd(loadVector(row + 2 * lanes), xi, s2)
+      s3 = multiplyAdd(loadVector(row + 3 * lanes), xi, s3)
+    }
+    storeOutput(s0 + t0, y, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s1 + t1, y + lanes, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s2 + t2, y + 2 * lanes, count: lanes, alpha: alpha, beta: beta)
+    storeOutput(s3 + t3, y + 3 * lanes, count: lanes, alpha: alpha, beta: beta)
+  }
+
+  /// Two vectors of y, four rows per step.
+  static func transposedBlock2(
+    rows: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>
+  ) {
+    var s0 = VectorF32(), s1 = VectorF32(), t0 = VectorF32(), t1 = VectorF32()
+    var u0 = VectorF32(), u1 = VectorF32(), v0 = VectorF32(), v1 = VectorF32()
+    var row = a
     var i = 0
     while i + 4 <= rows {
-      let r0 = a + i * lda, r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda
-      let x0 = alpha * x[i], x1 = alpha * x[i + 1], x2 = alpha * x[i + 2], x3 = alpha * x[i + 3]
-      let v0 = VectorF32(repeating: x0), v1 = VectorF32(repeating: x1)
-      let v2 = VectorF32(repeating: x2), v3 = VectorF32(repeating: x3)
-      var j = 0
-      while j + lanes <= columns {
-        var acc = loadVector(y + j)
-        acc = multiplyAdd(v0, loadVector(r0 + j), acc)
-        acc = multiplyAdd(v1, loadVector(r1 + j), acc)
-        acc = multiplyAdd(v2, loadVector(r2 + j), acc)
-        acc = multiplyAdd(v3, loadVector(r3 + j), acc)
-        storeVector(acc, y + j)
-        j += lanes
-      }
-      while j < columns {
-        var acc = y[j]
-        acc = multiplyAdd(x0, r0[j], acc)
-        acc = multiplyAdd(x1, r1[j], acc)
-        acc = multiplyAdd(x2, r2[j], acc)
-        acc = multiplyAdd(x3, r3[j], acc)
-        y[j] = acc
-        j += 1
-      }
+      let x0 = VectorF32(repeating: x[i]), x1 = VectorF32(repeating: x[i + 1])
+      let x2 = VectorF32(repeating: x[i + 2]), x3 = VectorF32(repeating: x[i + 3])
+      let row1 = row + lda, row2 = row + 2 * lda, row3 = row + 3 * lda
+      s0 = multiplyAdd(loadVector(row), x0, s0); s1 = multiplyAdd(loadVector(row + lanes), x0, s1)
+      t0 = multiplyAdd(loadVector(row1), x1, t0); t1 = multiplyAdd(loadVector(row1 + lanes), x1, t1)
+      u0 = multiplyAdd(loadVector(row2), x2, u0); u1 = multiplyAdd(loadVector(row2 + lanes), x2, u1)
+      v0 = multiplyAdd(loadVector(row3), x3, v0); v1 = multiplyAdd(loadVector(row3 + lanes), x3, v1)
+      row += 4 * lda
       i += 4
     }
     while i < rows {
-      SIMDLevel1.axpy(columns, alpha * x[i], a + i * lda, y)
+      let xi = VectorF32(repeating: x[i])
+      s0 = multiplyAdd(loadVector(row), xi, s0)
+      s1 = multiplyAdd(loadVector(row + lanes), xi, s1)
+      row += lda
       i += 1
     }
+    storeOutput((s0 + t0) + (u0 + v0), y, count: lanes, alpha: alpha, beta: beta)
+    storeOutput((s1 + t1) + (u1 + v1), y + lanes, count: lanes, alpha: alpha, beta: beta)
   }
+
+  /// One vector of y (`count` ≤ lanes valid columns), eight rows per step. Rows from
+  /// `safeRows` on are loaded lane by lane (a whole load would leave A); the lanes past
+  /// `count` hold whatever follows in A and are never stored.
+  static func transposedBlock1(
+    rows: Int, count: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>, safeRows: Int
+  ) {
+    var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
+    var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
+    var i = 0
+    while i + 8 <= safeRows {
+      let row = a + i * lda
+      s0 = multiplyAdd(loadVector(row), VectorF32(repeating: x[i]), s0)
+      s1 = multiplyAdd(loadVector(row + lda), VectorF32(repeating: x[i + 1]), s1)
+      s2 = multiplyAdd(loadVector(row + 2 * lda), VectorF32(repeating: x[i + 2]), s2)
+      s3 = multiplyAdd(loadVector(row + 3 * lda), VectorF32(repeating: x[i + 3]), s3)
+      s4 = multiplyAdd(loadVector(row + 4 * lda), VectorF32(repeating: x[i + 4]), s4)
+      s5 = multiplyAdd(loadVector(row + 5 * lda), VectorF32(repeating: x[i + 5]), s5)
+      s6 = multiplyAdd(loadVector(row + 6 * lda), VectorF32(repeating: x[i + 6]), s6)
+      s7 = multiplyAdd(loadVector(row + 7 * lda), VectorF32(repeating: x[i + 7]), s7)
+      i += 8
+    }
+    while i < safeRows {
+      s0 = multiplyAdd(loadVector(a + i * lda), VectorF32(repeating: x[i]), s0)
+      i += 1
+    }
+    while i < rows {
+      s1 = multiplyAdd(loadPartial(a + i * lda, count: count), VectorF32(repeating: x[i]), s1)
+      i += 1
+    }
+    storeOutput(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), y, count: count, alpha: alpha, beta: beta)
+  }
+}
+
+// MARK: - Reductions of several accumulators at once
+
+/// (a₀+a₁, a₂+a₃, …, b₀+b₁, b₂+b₃, …): adjacent lanes of `a` then of `b` summed — one
+/// step of the tree that reduces several accumulators together (two permutes and one add
+/// for two vectors, where two separate horizontal sums cost ~8 instructions each).
+@inline(__always)
+func pairSums(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+  SIMD8(lowHalf: a.evenHalf, highHalf: b.evenHalf) + SIMD8(lowHalf: a.oddHalf, highHalf: b.oddHalf)
+}
+
+@inline(__always)
+func pairSums(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
+  SIMD4(lowHalf: a.evenHalf, highHalf: b.evenHalf) + SIMD4(lowHalf: a.oddHalf, highHalf: b.oddHalf)
+}
+
+// The horizontal sums of 8 (or 4) accumulators as one vector, lane r = Σ lanes of sᵣ. One
+// overload per vector width; each ISA module resolves the one its `VectorF32` needs.
+
+// 16-lane accumulators are first folded to 8 lanes (low half + high half: one extract and
+// one add each); the tree of 16-lane even/odd permutes compiled to dozens of 128-bit
+// shuffles, which made the reductions cost more than a 64-column row's multiply–adds
+// (gemv 64 × 64 on AVX-512 ran at 0.75× the AVX2 kernel).
+
+@inline(__always)
+func rowSums(
+  _ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3: SIMD16<Float>,
+  _ s4: SIMD16<Float>, _ s5: SIMD16<Float>, _ s6: SIMD16<Float>, _ s7: SIMD16<Float>
+) -> SIMD8<Float> {
+  rowSums(
+    s0.lowHalf + s0.highHalf, s1.lowHalf + s1.highHalf, s2.lowHalf + s2.highHalf, s3.lowHalf + s3.highHalf,
+    s4.lowHalf + s4.highHalf, s5.lowHalf + s5.highHalf, s6.lowHalf + s6.highHalf, s7.lowHalf + s7.highHalf)
+}
+
+@inline(__always)
+func rowSums(
+  _ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>,
+  _ s4: SIMD8<Float>, _ s5: SIMD8<Float>, _ s6: SIMD8<Float>, _ s7: SIMD8<Float>
+) -> SIMD8<Float> {
+  pairSums(pairSums(pairSums(s0, s1), pairSums(s2, s3)), pairSums(pairSums(s4, s5), pairSums(s6, s7)))
+}
+
+@inline(__always)
+func rowSums(
+  _ s0: SIMD4<Float>, _ s1: SIMD4<Float>, _ s2: SIMD4<Float>, _ s3: SIMD4<Float>,
+  _ s4: SIMD4<Float>, _ s5: SIMD4<Float>, _ s6: SIMD4<Float>, _ s7: SIMD4<Float>
+) -> SIMD8<Float> {
+  SIMD8(
+    lowHalf: pairSums(pairSums(s0, s1), pairSums(s2, s3)), highHalf: pairSums(pairSums(s4, s5), pairSums(s6, s7)))
+}
+
+@inline(__always)
+func rowSums(_ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3: SIMD16<Float>) -> SIMD4<Float> {
+  rowSums(s0.lowHalf + s0.highHalf, s1.lowHalf + s1.highHalf, s2.lowHalf + s2.highHalf, s3.lowHalf + s3.highHalf)
+}
+
+@inline(__always)
+func rowSums(_ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>) -> SIMD4<Float> {
+  let half = pairSums(pairSums(s0, s1), pairSums(s2, s3))  // 2 lanes per row
+  return half.evenHalf + half.oddHalf
+}
+
+@inline(__always)
+func rowSums(_ s0: SIMD4<Float>, _ s1: SIMD4<Float>, _ s2: SIMD4<Float>, _ s3: SIMD4<Float>) -> SIMD4<Float> {
+  pairSums(pairSums(s0, s1), pairSums(s2, s3))
 }
 
 // MARK: - Exported kernels
@@ -124,5 +466,11 @@ extension SIMDKernels {
     threads: Int
   ) {
     SIMDGemv.run(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+  }
+
+  public static var gemvFunction: GemvFunction {
+    { transpose, rows, columns, alpha, a, lda, x, beta, y, threads in
+      SIMDGemv.nonEmpty(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+    }
   }
 }

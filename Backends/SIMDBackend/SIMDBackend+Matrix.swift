@@ -10,6 +10,11 @@ public protocol SIMDMatrixSet {
     _ transposeA: Transpose, _ transposeB: Transpose, rows: Int, columns: Int, depth: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
     beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int)
+  /// The small-product gemm (m, n ≥ 2, k ≥ 1, m·n·k ≤ `ShapeClass.smallGemmWork`) as a
+  /// function value, without the checks of `gemm`.
+  static var smallGemm: GemmFunction { get }
+  /// gemv (rows, columns ≥ 1) as a function value.
+  static var gemvFunction: GemvFunction { get }
 }
 
 extension SIMDBackend {
@@ -30,4 +35,8 @@ extension SIMDBackend {
     K.gemm(transposeA, transposeB, rows: rows, columns: columns, depth: depth, alpha: alpha,
            a, lda: lda, b, ldb: ldb, beta: beta, c, ldc: ldc, threads: threads)
   }
+
+  public func gemmEntry(for shape: ShapeClass) -> GemmFunction? { shape == .small ? K.smallGemm : nil }
+
+  public func gemvEntry(for shape: ShapeClass) -> GemvFunction? { K.gemvFunction }
 }

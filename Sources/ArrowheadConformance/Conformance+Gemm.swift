@@ -38,6 +38,15 @@ let gemmCases: [GemmCase] = {
     // vector, a ragged column remainder after full tiles, 128-bit rows for n = 4.
     (20, 8, 31), (17, 3, 12), (24, 2, 9), (16, 4, 64), (33, 5, 2), (23, 16, 5), (9, 12, 7), (19, 40, 21),
     (4, 4, 4), (11, 4, 7),
+    // Small-product paths: one row or one column (the gemv kernels), 128- and 256-bit rows
+    // for n ≤ 4 and n ≤ 8 (padded last rows of B when n < the vector), passes of four rows,
+    // 8-row tiles (AVX-512, m a multiple of 8 or a partial last tile), ragged columns as
+    // dot products (17 × 33 × 45: one column after two tiles) and as vectors.
+    (1, 64, 64), (1, 33, 45), (45, 1, 33), (1, 1, 9), (2, 1, 70), (1, 300, 17),
+    (8, 8, 8), (7, 5, 9), (13, 6, 3), (3, 2, 5), (6, 3, 1), (12, 7, 5), (2, 2, 2),
+    (32, 32, 32), (20, 35, 9), (16, 64, 3), (17, 33, 45), (9, 34, 40), (23, 48, 50),
+    // One or two rows past whole 8-row (AVX-512) or 6-row tiles, run as Bᵀ·aᵢ.
+    (18, 40, 7), (10, 33, 5), (13, 16, 6), (9, 64, 11),
   ]
   var index = 0
   for (m, n, k) in shapes {
@@ -121,11 +130,18 @@ extension BackendConformance {
 
   public static func gemvAgreesWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
     let name = kernel.name
-    for (index, (rows, columns)) in [(0, 4), (4, 0), (1, 1), (3, 7), (8, 8), (17, 33), (64, 65), (200, 131), (700, 513)].enumerated() {
+    // Shapes around the row blocks (8 and 4 rows) and column blocks (8, 4, 2, 1 vectors and
+    // a partial one) of the SIMD kernels; every other shape has lda = columns, so a kernel
+    // loading a row's last partial vector whole must stop before the end of A.
+    let shapes = [
+      (0, 4), (4, 0), (1, 1), (3, 7), (8, 8), (17, 33), (64, 65), (200, 131), (700, 513),
+      (9, 300), (5, 20), (33, 129), (256, 256), (1, 1000), (130, 8), (31, 17), (12, 3), (2, 45), (64, 64),
+    ]
+    for (index, (rows, columns)) in shapes.enumerated() {
       for transpose in Transpose.allCases {
         for (alpha, beta) in [(Float(1), Float(0)), (-2, 0.5)] {
           var generator = SeededGenerator(seed: UInt64(index) &+ 300)
-          let lda = columns + 2
+          let lda = index % 2 == 0 ? columns + 2 : columns
           let a = generator.floats(rows * lda)
           let outputs = transpose == .normal ? rows : columns, inputs = transpose == .normal ? columns : rows
           let x = generator.floats(inputs), y = generator.floats(outputs)

@@ -48,6 +48,8 @@ public struct Engine: Sendable {
   private let runnable: [any Backend]
   /// The chosen backend per slot (`KernelOperation.slot(_:)`).
   let table: ContiguousArray<any Backend>
+  /// The chosen gemm and gemv as function values (the hot path of `gemm` and `gemv`).
+  let matrixEntries: MatrixEntries
 
   /// Creates an engine choosing among `registry`'s backends that `cpu` can run.
   ///
@@ -92,6 +94,7 @@ public struct Engine: Sendable {
       table[decision.operation.slot(decision.shape)] = runnable[decision.backendIndex]
     }
     self.table = table
+    self.matrixEntries = MatrixEntries(table)
   }
 
   /// The backends this engine may run.
@@ -186,6 +189,7 @@ extension Engine {
     runnable = registry.backends
     plan = DispatchPlan.make(runnable: runnable, cpu: cpu, threads: 1, forced: nil, mode: .static)
     table = ContiguousArray(repeating: runnable[0], count: KernelOperation.tableSize)
+    matrixEntries = MatrixEntries(table)
   }
 }
 

@@ -319,7 +319,7 @@ struct BenchGemv: ParsableCommand {
           }
         })
       }
-      candidates.append((engine.backend(for: .gemv, .vector(count: n * n)).name, true, {
+      candidates.append((engine.backend(for: .gemv, .gemv(rows: n, columns: n)).name, true, {
         a.withUnsafeBufferPointer { ab in
           x.withUnsafeBufferPointer { xb in
             try? engine.gemv(transpose: transpose, a: ab, MatrixLayout(rows: n, columns: n), x: xb, y: UnsafeMutableBufferPointer(start: y, count: n))

@@ -57,7 +57,8 @@ public enum DispatchCache {
       let details = backend.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
       return "\(backend.name)[\(backend.compiledISA)|\(details)]"
     }.joined(separator: ";")
-    let text = "calibration 1; arrowhead \(ArrowheadVersion.string); cpu \(cpu.vendor) \(cpu.model) "
+    // "calibration 2": the gemv size classes and their problems changed (small up to 256 × 256).
+    let text = "calibration 2; arrowhead \(ArrowheadVersion.string); cpu \(cpu.vendor) \(cpu.model) "
       + "\(cpu.family)/\(cpu.modelNumber)/\(cpu.stepping) \(features); threads \(threads); backends \(backends)"
     return String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
   }

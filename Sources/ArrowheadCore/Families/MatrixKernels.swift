@@ -18,9 +18,38 @@ public protocol MatrixKernels {
     rows: Int, columns: Int, depth: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
     beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int)
+
+  /// This backend's gemm for problems of size class `shape` as a plain function, which the
+  /// engine calls directly (no protocol dispatch per call: a 4×4×4 product's arithmetic
+  /// takes a few nanoseconds, as long as a protocol call). The engine calls it only with
+  /// validated arguments, m, n ≥ 2, k ≥ 1 and `ShapeClass.gemm(rows:columns:depth:) ==
+  /// shape`, so it may skip checks `gemm` makes. Default: nil (the engine calls `gemm`).
+  func gemmEntry(for shape: ShapeClass) -> GemmFunction?
+
+  /// This backend's gemv as a plain function (see `gemmEntry(for:)`), called only with
+  /// validated arguments and rows, columns ≥ 1. Default: nil (the engine calls `gemv`).
+  func gemvEntry(for shape: ShapeClass) -> GemvFunction?
 }
 
+/// A gemm kernel as a function value: the arguments of `MatrixKernels.gemm` in order
+/// (transposes, rows, columns, depth, α, A, lda, B, ldb, β, C, ldc, threads).
+public typealias GemmFunction = @Sendable (
+  _ transposeA: Transpose, _ transposeB: Transpose, _ rows: Int, _ columns: Int, _ depth: Int, _ alpha: Float,
+  _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+  _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ threads: Int
+) -> Void
+
+/// A gemv kernel as a function value: the arguments of `MatrixKernels.gemv` in order
+/// (transpose, rows, columns, α, A, lda, x, β, y, threads).
+public typealias GemvFunction = @Sendable (
+  _ transpose: Transpose, _ rows: Int, _ columns: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+  _ x: UnsafePointer<Float>, _ beta: Float, _ y: UnsafeMutablePointer<Float>, _ threads: Int
+) -> Void
+
 extension MatrixKernels {
+  public func gemmEntry(for shape: ShapeClass) -> GemmFunction? { nil }
+  public func gemvEntry(for shape: ShapeClass) -> GemvFunction? { nil }
+
   public func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
@@ -63,9 +92,54 @@ extension ShapeClass {
     rows &* columns &* depth <= smallGemmWork ? .small : .large
   }
 
+  /// Elements of A up to which a gemv is of the small size class: 256 × 256 floats
+  /// (256 KiB), a matrix that stays in a core's L2 cache, where the kernel's loads and
+  /// reductions set the speed; larger ones stream from memory. (The level-1 bound of 256
+  /// elements, used before, classed every gemv from 17 × 16 up as large, so a 256 × 256
+  /// product was decided by a 512 × 512 calibration.)
+  public static let smallGemvElements = 256 * 256
+
   /// The size class of a gemv over a `rows × columns` matrix.
   @inline(__always)
-  public static func gemv(rows: Int, columns: Int) -> ShapeClass { .vector(count: rows &* columns) }
+  public static func gemv(rows: Int, columns: Int) -> ShapeClass {
+    rows &* columns <= smallGemvElements ? .small : .large
+  }
+}
+
+// MARK: - The chosen kernels as function values
+
+/// The gemm and gemv an engine chose, per size class, as function values: the backend's
+/// own entry (`gemmEntry(for:)`, `gemvEntry(for:)`) where it has one, else a closure that
+/// calls the backend. `Engine.gemm` and `Engine.gemv` call these.
+struct MatrixEntries: Sendable {
+  let gemmSmall: GemmFunction
+  let gemmLarge: GemmFunction
+  let gemvSmall: GemvFunction
+  let gemvLarge: GemvFunction
+
+  /// The entries of the backends in `table` (a dispatch table, `KernelOperation.slot`).
+  init(_ table: ContiguousArray<any Backend>) {
+    func gemm(_ shape: ShapeClass) -> GemmFunction {
+      let backend = table[KernelOperation.gemm.slot(shape)]
+      if let entry = backend.gemmEntry(for: shape) { return entry }
+      return { transposeA, transposeB, rows, columns, depth, alpha, a, lda, b, ldb, beta, c, ldc, threads in
+        backend.gemm(
+          transposeA, transposeB, rows: rows, columns: columns, depth: depth, alpha: alpha, a, lda: lda, b, ldb: ldb,
+          beta: beta, c, ldc: ldc, threads: threads)
+      }
+    }
+    func gemv(_ shape: ShapeClass) -> GemvFunction {
+      let backend = table[KernelOperation.gemv.slot(shape)]
+      if let entry = backend.gemvEntry(for: shape) { return entry }
+      return { transpose, rows, columns, alpha, a, lda, x, beta, y, threads in
+        backend.gemv(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+      }
+    }
+    gemmSmall = gemm(.small)
+    gemmLarge = gemm(.large)
+    gemvSmall = gemv(.small)
+    gemvLarge = gemv(.large)
+  }
 }
 
 // MARK: - Checked entry points
@@ -77,22 +151,47 @@ extension Engine {
     a: UnsafeBufferPointer<Float>, _ layoutA: MatrixLayout,
     x: UnsafeBufferPointer<Float>, beta: Float = 0, y: UnsafeMutableBufferPointer<Float>
   ) throws(ArrowheadError) {
+    // The hot path is a few compares and one call (see "Small products" in the module
+    // README): errors are built out of line, and nothing is copied.
     try layoutA.validate("a", bufferCount: a.count)
     let (outputs, inputs) = layoutA.shape(transpose)
-    guard x.count >= inputs else {
-      throw .shapeMismatch(argument: "x", expected: "\(inputs) elements (columns of op(a) \(layoutA))", actual: "\(x.count) elements")
-    }
-    guard y.count >= outputs else {
-      throw .shapeMismatch(argument: "y", expected: "\(outputs) elements (rows of op(a) \(layoutA))", actual: "\(y.count) elements")
+    if x.count < inputs || y.count < outputs {
+      throw Self.gemvVectorError(layoutA, transpose, x: x.count, y: y.count)
     }
     if outputs == 0 { return }
-    let kernel = backend(for: .gemv, .gemv(rows: layoutA.rows, columns: layoutA.columns))
-    withPlaceholder(a, x) { aBase, xBase in
-      kernel.gemv(
-        transpose, rows: layoutA.rows, columns: layoutA.columns, alpha: alpha, aBase, lda: layoutA.leadingDimension,
-        xBase, beta: beta, y.baseAddress!, threads: effectiveThreads)
+    let shape = ShapeClass.gemv(rows: layoutA.rows, columns: layoutA.columns)
+    let threads = effectiveThreads
+    if inputs == 0 {
+      // A and x may be empty buffers without an address: the kernel never reads them.
+      withPlaceholder(a, x) { aBase, xBase in
+        kernel(KernelOperation.gemv.slot(shape)).gemv(
+          transpose, rows: layoutA.rows, columns: layoutA.columns, alpha: alpha, aBase, lda: layoutA.leadingDimension,
+          xBase, beta: beta, y.baseAddress.unsafelyUnwrapped, threads: threads)
+      }
+      return
     }
+    // outputs, inputs ≥ 1: A, x and y each hold at least one element (checked above), so
+    // their base addresses exist. The chosen kernel is called as a function value (see
+    // `gemm`).
+    let entry = shape == .small ? matrixEntries.gemvSmall : matrixEntries.gemvLarge
+    entry(
+      transpose, layoutA.rows, layoutA.columns, alpha, a.baseAddress.unsafelyUnwrapped, layoutA.leadingDimension,
+      x.baseAddress.unsafelyUnwrapped, beta, y.baseAddress.unsafelyUnwrapped, threads)
   }
+
+  /// The error of a gemv whose x or y is too short (built out of line: the hot path stays small).
+  @inline(never)
+  static func gemvVectorError(_ layoutA: MatrixLayout, _ transpose: Transpose, x: Int, y: Int) -> ArrowheadError {
+    let (outputs, inputs) = layoutA.shape(transpose)
+    if x < inputs {
+      return .shapeMismatch(argument: "x", expected: "\(inputs) elements (columns of op(a) \(layoutA))", actual: "\(x) elements")
+    }
+    return .shapeMismatch(argument: "y", expected: "\(outputs) elements (rows of op(a) \(layoutA))", actual: "\(y) elements")
+  }
+
+  /// The backend in dispatch-table slot `slot`.
+  @inline(__always)
+  func kernel(_ slot: Int) -> any Backend { table[slot] }
 
   /// y = op(A)·x for a dense matrix.
   public func multiply(_ a: Matrix, _ x: [Float], transpose: Transpose = .normal) throws(ArrowheadError) -> [Float] {
@@ -118,32 +217,66 @@ extension Engine {
     b: UnsafeBufferPointer<Float>, _ layoutB: MatrixLayout,
     beta: Float = 0, c: UnsafeMutableBufferPointer<Float>, _ layoutC: MatrixLayout
   ) throws(ArrowheadError) {
+    // The hot path is the checks (a few compares each, errors built out of line) and one
+    // call on the table element in place: a 4×4×4 product costs little more than the
+    // kernel (see "Small products" in the module README).
     try layoutA.validate("a", bufferCount: a.count)
     try layoutB.validate("b", bufferCount: b.count)
     try layoutC.validate("c", bufferCount: c.count)
     let (m, k) = layoutA.shape(transposeA)
     let (kb, n) = layoutB.shape(transposeB)
-    guard kb == k else {
-      throw .shapeMismatch(argument: "b", expected: "\(k) rows in op(b) (columns of op(a) \(layoutA))", actual: "\(kb)×\(n)")
+    if kb != k || layoutC.rows != m || layoutC.columns != n {
+      throw Self.gemmShapeError(layoutA, transposeA, layoutB, transposeB, layoutC)
     }
-    guard layoutC.rows == m, layoutC.columns == n else {
-      throw .shapeMismatch(argument: "c", expected: "\(m)×\(n)", actual: "\(layoutC.rows)×\(layoutC.columns)")
+    if m <= 1 || n <= 1 || k == 0 {
+      if m == 0 || n == 0 { return }
+      gemmEdgeCases(
+        transposeA, transposeB, m: m, n: n, k: k, alpha: alpha, a, lda: layoutA.leadingDimension,
+        b, ldb: layoutB.leadingDimension, beta: beta, c, ldc: layoutC.leadingDimension)
+      return
     }
-    if m == 0 || n == 0 { return }
+    // m, n ≥ 2 and k ≥ 1: A, B and C each hold at least one element (validated above), so
+    // their base addresses exist. The chosen kernel is called as a function value: a
+    // protocol call on the table's existential cost a copy of it, a destroy and a generic
+    // forwarding layer per call.
+    let entry = ShapeClass.gemm(rows: m, columns: n, depth: k) == .small ? matrixEntries.gemmSmall : matrixEntries.gemmLarge
+    entry(
+      transposeA, transposeB, m, n, k, alpha, a.baseAddress.unsafelyUnwrapped, layoutA.leadingDimension,
+      b.baseAddress.unsafelyUnwrapped, layoutB.leadingDimension, beta, c.baseAddress.unsafelyUnwrapped,
+      layoutC.leadingDimension, effectiveThreads)
+  }
+
+  /// The error of a gemm whose shapes disagree (built out of line).
+  @inline(never)
+  static func gemmShapeError(
+    _ layoutA: MatrixLayout, _ transposeA: Transpose, _ layoutB: MatrixLayout, _ transposeB: Transpose,
+    _ layoutC: MatrixLayout
+  ) -> ArrowheadError {
+    let (m, k) = layoutA.shape(transposeA)
+    let (kb, n) = layoutB.shape(transposeB)
+    if kb != k {
+      return .shapeMismatch(argument: "b", expected: "\(k) rows in op(b) (columns of op(a) \(layoutA))", actual: "\(kb)×\(n)")
+    }
+    return .shapeMismatch(argument: "c", expected: "\(m)×\(n)", actual: "\(layoutC.rows)×\(layoutC.columns)")
+  }
+
+  /// A gemm with m = 1 or n = 1 (a gemv) or k = 0 (C ← β·C), m, n ≥ 1.
+  @inline(never)
+  private func gemmEdgeCases(
+    _ transposeA: Transpose, _ transposeB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
+    _ a: UnsafeBufferPointer<Float>, lda: Int, _ b: UnsafeBufferPointer<Float>, ldb: Int,
+    beta: Float, _ c: UnsafeMutableBufferPointer<Float>, ldc: Int
+  ) {
     withPlaceholder(a, b) { aBase, bBase in
-      if (m == 1 || n == 1) && k > 0 {
+      if k > 0 {
         gemmAsGemv(
-          transposeA, transposeB, m: m, n: n, k: k, alpha: alpha, aBase, lda: layoutA.leadingDimension,
-          bBase, ldb: layoutB.leadingDimension, beta: beta, c.baseAddress!, ldc: layoutC.leadingDimension)
+          transposeA, transposeB, m: m, n: n, k: k, alpha: alpha, aBase, lda: lda,
+          bBase, ldb: ldb, beta: beta, c.baseAddress.unsafelyUnwrapped, ldc: ldc)
         return
       }
-      // Called on the table element in place: copying the existential out costs a retain,
-      // a release and an outlined copy per call.
-      let slot = KernelOperation.slot(family: 1, index: 1, shape: ShapeClass.gemm(rows: m, columns: n, depth: k).ordinal)
-      table[slot].gemm(
+      kernel(KernelOperation.gemm.slot(.small)).gemm(
         transposeA, transposeB, rows: m, columns: n, depth: k, alpha: alpha,
-        aBase, lda: layoutA.leadingDimension, bBase, ldb: layoutB.leadingDimension,
-        beta: beta, c.baseAddress!, ldc: layoutC.leadingDimension, threads: effectiveThreads)
+        aBase, lda: lda, bBase, ldb: ldb, beta: beta, c.baseAddress.unsafelyUnwrapped, ldc: ldc, threads: effectiveThreads)
     }
   }
 
@@ -157,24 +290,24 @@ extension Engine {
     let threads = effectiveThreads
     if m == 1 {
       // c[0, j] = α Σₚ op(A)[0, p]·op(B)[p, j]: y = α·op(B)ᵀ·x, x = row 0 of op(A).
-      let kernel = backend(for: .gemv, .gemv(rows: k, columns: n))
+      let kernel = ShapeClass.gemv(rows: k, columns: n) == .small ? matrixEntries.gemvSmall : matrixEntries.gemvLarge
       withGathered(a, count: k, stride: transposeA == .normal ? 1 : lda) { x in
         if transposeB == .normal {  // op(B) = B (k × n): Bᵀ·x
-          kernel.gemv(.transposed, rows: k, columns: n, alpha: alpha, b, lda: ldb, x, beta: beta, c, threads: threads)
+          kernel(.transposed, k, n, alpha, b, ldb, x, beta, c, threads)
         } else {  // B stored n × k: B·x
-          kernel.gemv(.normal, rows: n, columns: k, alpha: alpha, b, lda: ldb, x, beta: beta, c, threads: threads)
+          kernel(.normal, n, k, alpha, b, ldb, x, beta, c, threads)
         }
       }
       return
     }
     // n == 1: c[i, 0] = α Σₚ op(A)[i, p]·op(B)[p, 0]: y = α·op(A)·x, x = column 0 of op(B).
-    let kernel = backend(for: .gemv, .gemv(rows: m, columns: k))
+    let kernel = ShapeClass.gemv(rows: m, columns: k) == .small ? matrixEntries.gemvSmall : matrixEntries.gemvLarge
     withGathered(b, count: k, stride: transposeB == .normal ? ldb : 1) { x in
       withStridedOutput(c, count: m, stride: ldc, readFirst: beta != 0) { y in
         if transposeA == .normal {
-          kernel.gemv(.normal, rows: m, columns: k, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+          kernel(.normal, m, k, alpha, a, lda, x, beta, y, threads)
         } else {  // A stored k × m
-          kernel.gemv(.transposed, rows: k, columns: m, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
+          kernel(.transposed, k, m, alpha, a, lda, x, beta, y, threads)
         }
       }
     }
@@ -246,7 +379,7 @@ func withStridedOutput(
 // MARK: - Calibration
 
 extension Calibration {
-  /// gemv: 64×64 (small) and 512×512 (large), both transposes. gemm small: the square sizes
+  /// gemv: 64×64 and 256×256 (small) and 512×512 (large), both transposes. gemm small: the square sizes
   /// 4…64, the narrow 64×8×64, the odd 17×33×45 and an attention-like Q·Kᵀ; large: 256³ and a
   /// MiniLM-like 128×384×384 with Bᵀ.
   static func matrixProblems(
@@ -255,10 +388,11 @@ extension Calibration {
     let a = UnsafePointer(s.floats), b = UnsafePointer(s.others), c = s.output
     switch operation {
     case .gemv:
-      let n = shape == .small ? 64 : 512
-      return Transpose.allCases.map { transpose in
-        CalibrationProblem(label: "gemv \(n)×\(n) \(transpose.rawValue)") {
-          $0.gemv(transpose, rows: n, columns: n, alpha: 1, a, lda: n, b, beta: 0, c, threads: threads)
+      return (shape == .small ? [64, 256] : [512]).flatMap { n in
+        Transpose.allCases.map { transpose in
+          CalibrationProblem(label: "gemv \(n)×\(n) \(transpose.rawValue)") {
+            $0.gemv(transpose, rows: n, columns: n, alpha: 1, a, lda: n, b, beta: 0, c, threads: threads)
+          }
         }
       }
     case .gemm:
