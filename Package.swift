@@ -94,7 +94,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadEncoder",
-    dependencies: ["ArrowheadCore", "ArrowheadIO", "ArrowheadTokenizer"],
+    dependencies: ["ArrowheadCore", "ArrowheadIO", "ArrowheadTokenizer", "ArrowheadQuant", "ArrowheadOptimize"],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
