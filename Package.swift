@@ -195,7 +195,10 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadEncoderTests",
-    dependencies: ["ArrowheadEncoder", "ArrowheadTokenizer", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport"],
+    dependencies: [
+      "ArrowheadEncoder", "ArrowheadTokenizer", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport", "ArrowheadQuant",
+      "ArrowheadOptimize",
+    ],
     exclude: ["Golden"]
   ),
   .testTarget(
