@@ -35,7 +35,7 @@ public struct BertEncoder: Sendable {
     var attentionNormGamma, attentionNormBeta, outputNormGamma, outputNormBeta: WeightTensor
   }
 
-  let wordEmbeddings: WeightTensor
+  let wordEmbeddings: EmbeddingTable
   let positionEmbeddings: WeightTensor
   let tokenTypeEmbeddings: WeightTensor
   let embeddingNormGamma: WeightTensor
@@ -60,9 +60,9 @@ public struct BertEncoder: Sendable {
     let source = try WeightSource(folder: weightsFolder, engine: factoryEngine)
     let h = c.hiddenSize
     let hiddenReason = "hidden_size \(h) in config.json"
-    wordEmbeddings = try source.tensor(
+    wordEmbeddings = try factory.makeEmbeddingTable(for: try source.tensor(
       "embeddings.word_embeddings.weight", shape: [c.vocabularySize, h],
-      reason: "vocab_size \(c.vocabularySize) × hidden_size \(h) in config.json")
+      reason: "vocab_size \(c.vocabularySize) × hidden_size \(h) in config.json"))
     positionEmbeddings = try source.tensor(
       "embeddings.position_embeddings.weight", shape: [c.maximumPositions, h],
       reason: "max_position_embeddings \(c.maximumPositions) × hidden_size \(h) in config.json")
@@ -232,8 +232,9 @@ public struct BertEncoder: Sendable {
         let positionsBox = UncheckedSendableBox(positions)
         Parallel.forEachChunk(batch.tokenCount, granularity: 16, threads: threads) { range in
           for t in range {
+            let target = outBox.value + t * h
             EncoderKernels.embedToken(
-              columns: h, word: wordEmbeddings.pointer + Int(idsBox.value[t]) * h,
+              columns: h, word: wordEmbeddings.row(Int(idsBox.value[t]), columns: h, into: target),
               position: positionEmbeddings.pointer + Int(positionsBox.value[t]) * h,
               tokenType: tokenTypeEmbeddings.pointer, gamma: embeddingNormGamma.pointer, beta: embeddingNormBeta.pointer,
               epsilon: epsilon, outBox.value + t * h)

@@ -55,6 +55,13 @@ enum LinearWeight: Sendable {
 protocol LinearOperatorFactory: Sendable {
   /// The operator for `parts` (each `rows × inputs`, the same inputs).
   func makeOperator(for parts: [LinearWeight]) throws(EncoderError) -> any LinearOperator
+  /// How the word-embedding table is held.
+  func makeEmbeddingTable(for table: WeightTensor) throws(EncoderError) -> EmbeddingTable
+}
+
+extension LinearOperatorFactory {
+  /// Float32, as loaded.
+  func makeEmbeddingTable(for table: WeightTensor) throws(EncoderError) -> EmbeddingTable { .dense(table) }
 }
 
 /// A Float32 weight multiplied through the engine's gemm. The weight is stored transposed

@@ -45,7 +45,7 @@ struct QuantizedLinearOperator: LinearOperator {
   }
 }
 
-/// Quantized linear layers.
+/// Quantized linear layers, and the word-embedding table in INT8 rows.
 ///
 /// With a `quantizer`, Float32 weights are quantized on load (Q, K and V stacked first:
 /// per-channel and per-group schemes quantize rows independently, so stacking changes no
@@ -106,6 +106,14 @@ struct QuantizedLinearFactory: LinearOperatorFactory {
       }
     }
     return operators.count == 1 ? operators[0] : ConcatenatedLinearOperator(parts: operators)
+  }
+
+  /// The word-embedding table as INT8 rows (groups of 64, float minimum, min-max): one byte
+  /// per weight instead of four, dequantized a row per token. A table the quantized file
+  /// already holds quantized arrives dequantized and is quantized the same way.
+  func makeEmbeddingTable(for table: WeightTensor) throws(EncoderError) -> EmbeddingTable {
+    guard let scheme = WeightFormat.int8.scheme else { return .dense(table) }
+    return try EmbeddingTable.quantizing(table, with: Quantizer(scheme: scheme, engine: engine), engine: engine)
   }
 
   static func matrixOperator(

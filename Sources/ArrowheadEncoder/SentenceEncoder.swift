@@ -54,14 +54,22 @@ public enum EncoderParallelism: String, Sendable, Hashable, CaseIterable {
 public struct EncodingOptions: Sendable, Hashable {
   /// Texts per forward pass (≥ 1). Default 32, as sentence-transformers.
   public var batchSize: Int
+  /// At most this many tokens per forward pass (nil: no limit): a batch of long texts
+  /// then holds fewer than `batchSize` texts. The scratch of a pass grows with its tokens
+  /// (~8 KiB per token for MiniLM: q|k|v, states, scores), so this caps memory; a text
+  /// longer than the limit still runs, alone.
+  public var maximumBatchTokens: Int?
   /// Threads (≥ 1); nil: the engine's.
   public var threads: Int?
   /// How the threads share the work.
   public var parallelism: EncoderParallelism
 
   /// Creates options.
-  public init(batchSize: Int = 32, threads: Int? = nil, parallelism: EncoderParallelism = .acrossBatches) {
+  public init(
+    batchSize: Int = 32, threads: Int? = nil, parallelism: EncoderParallelism = .acrossBatches, maximumBatchTokens: Int? = nil
+  ) {
     self.batchSize = batchSize
+    self.maximumBatchTokens = maximumBatchTokens
     self.threads = threads
     self.parallelism = parallelism
   }
@@ -293,7 +301,23 @@ public struct SentenceEncoder: Sendable {
     let width = dimension
     var output = [Float](repeating: 0, count: sequences.count * width)
     let order = sequences.indices.sorted { sequences[$0].count > sequences[$1].count || (sequences[$0].count == sequences[$1].count && $0 < $1) }
-    let batches = stride(from: 0, to: order.count, by: options.batchSize).map { Array(order[$0..<Swift.min($0 + options.batchSize, order.count)]) }
+    if let limit = options.maximumBatchTokens, limit < 1 {
+      throw .invalidOption(name: "maximumBatchTokens", value: String(limit), expected: "≥ 1")
+    }
+    var batches: [[Int]] = []
+    var current: [Int] = []
+    var currentTokens = 0
+    for index in order {
+      let length = sequences[index].count
+      if !current.isEmpty && (current.count == options.batchSize || currentTokens + length > (options.maximumBatchTokens ?? .max)) {
+        batches.append(current)
+        current = []
+        currentTokens = 0
+      }
+      current.append(index)
+      currentTokens += length
+    }
+    if !current.isEmpty { batches.append(current) }
     let engine = options.threads.map { self.engine.withThreads($0) } ?? self.engine
     let threads = engine.effectiveThreads
     let failure = Mutex<EncoderError?>(nil)

@@ -5,6 +5,14 @@ import ArrowheadCore
 import ArrowheadIO
 import ArrowheadQuant
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A read-only Float32 tensor that stays valid as long as this object lives.
 ///
 /// Either a view into a memory-mapped safetensors file (the file object is retained) or a
@@ -75,6 +83,18 @@ final class WeightTensor: @unchecked Sendable {
   /// if touched). No effect on an owned buffer.
   func evictPages() {
     if let file, let info { file.evictPages(of: info) }
+  }
+
+  /// Gives back the pages of elements `range` of a mapped tensor (whole pages around it;
+  /// they are read again if touched). No effect on an owned buffer.
+  func evictPages(elements range: Range<Int>) {
+    guard isMapped, !range.isEmpty else { return }
+    let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = Int(bitPattern: pointer + range.lowerBound) / pageSize * pageSize
+    let end = (Int(bitPattern: pointer + range.upperBound) + pageSize - 1) / pageSize * pageSize
+    if let address = UnsafeMutableRawPointer(bitPattern: start) {
+      _ = madvise(address, end - start, Int32(MADV_DONTNEED))
+    }
   }
 
   /// The rows of `parts` stacked (each rows × columns with the same columns): one

@@ -32,11 +32,15 @@ struct EncoderOptions: ParsableArguments {
   @Option(name: .long, help: "Texts per forward pass.")
   var batch: Int = 32
 
+  @Option(name: .long, help: "At most this many tokens per forward pass (caps the scratch memory; default: no limit).")
+  var maxBatchTokens: Int?
+
   @Option(name: .long, help: "How threads share the work: batches (whole batches per thread) or products (each product split).")
   var parallelism: EncoderParallelism = .acrossBatches
 
   func validate() throws {
     if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
+    if let maxBatchTokens, maxBatchTokens < 1 { throw ValidationError("--max-batch-tokens must be ≥ 1") }
   }
 
   /// Loads the encoder (a clean failure naming the file or field on error).
@@ -52,7 +56,7 @@ struct EncoderOptions: ParsableArguments {
   /// Embeds `texts` with a progress bar labelled `label` on stderr.
   func encode(_ texts: [String], with encoder: SentenceEncoder, threads: Int, label: String, quiet: Bool) throws -> SentenceEncoding {
     let bar = ProgressBar(total: texts.count, label: label, enabled: !quiet)
-    let options = EncodingOptions(batchSize: batch, threads: threads, parallelism: parallelism)
+    let options = EncodingOptions(batchSize: batch, threads: threads, parallelism: parallelism, maximumBatchTokens: maxBatchTokens)
     do {
       let result = try encoder.encodeReporting(texts, options: options, progress: { bar.advance(by: $0) })
       bar.finish()

@@ -43,6 +43,18 @@ struct QuantizedEncoderTests {
     return (folder, dequantized)
   }
 
+  /// `model` with its word-embedding table as the quantized encoder holds it: INT8 g64
+  /// min-max rows, dequantized.
+  static func int8Embeddings(_ model: TinyBert) throws -> TinyBert {
+    let name = "embeddings.word_embeddings.weight"
+    let table = model.tensors[name]!
+    let quantized = try Quantizer(scheme: WeightFormat.int8.scheme!).quantize(table.values, shape: table.shape)
+    var copy = model
+    copy.tensors[name] = (table.shape, quantized.dequantized())
+    #expect(copy.tensors[name]!.values != table.values)
+    return copy
+  }
+
   /// The largest |state − reference| over every token of `sequences`.
   static func worstStateError(_ encoder: SentenceEncoder, _ reference: TinyBert, engine: Engine = .default) throws -> Double {
     let states = try encoder.bert.hiddenStates(for: sequences, engine: engine)
@@ -57,12 +69,14 @@ struct QuantizedEncoderTests {
   }
 
   /// Weight-only products compute x·Ŵᵀ in Float32 with Ŵ's values exact (q·s + m of the
-  /// file), so the only differences from the Double reference on Ŵ are Float32 rounding:
+  /// file; the word-embedding rows are INT8 and dequantized the same way), so the only
+  /// differences from the Double reference on Ŵ are Float32 rounding:
   /// the tolerance of ReferenceForwardTests (1e-4, derived there) applies unchanged. A
   /// layer left on W (not Ŵ), a wrong code or parameter moves states by ≥ 1e-2 (INT4).
   @Test(arguments: [4, 8])
   func weightOnlyMatchesTheReferenceOnTheDequantizedWeights(bits: Int) throws {
-    let (folder, reference) = try Self.quantizedFolder(TinyBert(seed: 21), bits: bits, label: "q-tiny")
+    let (folder, dequantized) = try Self.quantizedFolder(TinyBert(seed: 21), bits: bits, label: "q-tiny")
+    let reference = try Self.int8Embeddings(dequantized)
     let original = TinyBert(seed: 21)
     for engine in [Engine.default, Engine.default.withThreads(1)] {
       let encoder = try SentenceEncoder(folder: folder.path, engine: engine, activations: .weightOnly)
@@ -75,7 +89,7 @@ struct QuantizedEncoderTests {
     // f32 on a quantized file dequantizes it: the same Ŵ through the gemm.
     let dense = try SentenceEncoder(folder: folder.path, weights: .float32)
     #expect(dense.activations == nil)
-    #expect(try Self.worstStateError(dense, reference) <= ReferenceForwardTests.stateTolerance)
+    #expect(try Self.worstStateError(dense, dequantized) <= ReferenceForwardTests.stateTolerance)
   }
 
   /// W8A8 / W4A8: each input row of a product is rounded per group of G columns to
@@ -91,7 +105,8 @@ struct QuantizedEncoderTests {
 
   @Test(arguments: [4, 8])
   func int8ActivationsStayWithinTheirRoundingOfTheReference(bits: Int) throws {
-    let (folder, reference) = try Self.quantizedFolder(TinyBert(seed: 22), bits: bits, label: "q-tiny")
+    let (folder, dequantized) = try Self.quantizedFolder(TinyBert(seed: 22), bits: bits, label: "q-tiny")
+    let reference = try Self.int8Embeddings(dequantized)
     let encoder = try SentenceEncoder(folder: folder.path, activations: .int8)
     #expect(encoder.activations == .int8)
     let worst = try Self.worstStateError(encoder, reference)
@@ -180,6 +195,23 @@ struct QuantizedEncoderTests {
       }
       #expect("\(inner)".contains("encoder.layer.1.output.dense.weight"), "\(inner)")
     }
+  }
+}
+
+/// `maximumBatchTokens` only regroups the sequences: each still gets what it gets alone.
+@Test func aTokenLimitPerBatchChangesOnlyTheGrouping() throws {
+  let model = TinyBert(seed: 27)
+  let folder = try model.write(to: try temporaryDirectory("tiny-bert"))
+  let encoder = try SentenceEncoder(folder: folder.path, weights: .int8)
+  let sequences = ReferenceForwardTests.sequences
+  let whole = try encoder.encode(tokenIDs: sequences, options: EncodingOptions(threads: 1))
+  // 12 tokens per pass: the 23- and 11-token sequences run alone, the short ones in pairs.
+  let limited = try encoder.encode(tokenIDs: sequences, options: EncodingOptions(threads: 1, maximumBatchTokens: 12))
+  // Only the row count of each product changes (the same sums per row): a few ulps.
+  let difference = zip(whole.elements, limited.elements).map { abs($0 - $1) }.max() ?? 1
+  #expect(difference <= 1e-5, "\(difference)")
+  #expect(throws: EncoderError.invalidOption(name: "maximumBatchTokens", value: "0", expected: "≥ 1")) {
+    _ = try encoder.encode(tokenIDs: sequences, options: EncodingOptions(maximumBatchTokens: 0))
   }
 }
 
