@@ -33,11 +33,11 @@ public enum WeightFormat: String, Sendable, Hashable, CaseIterable {
     }
   }
 
-  /// The activation arithmetic used when none is given: `.int8` (W8A8) for INT8 weights and
-  /// `.weightOnly` for INT4 (see the module README for the measurements behind both).
-  public var defaultActivations: QuantizedMatmulMode {
-    self == .int8 ? .int8 : .weightOnly
-  }
+  /// The activation arithmetic used when none is given: `.int8` (W8A8, W4A8) for both
+  /// quantized formats — measured faster than Float32 activations on MiniLM batches, at a
+  /// mean cosine to the Float32 embedding of 0.9994 (INT8) and the same as weight-only
+  /// for INT4 (see the module README).
+  public var defaultActivations: QuantizedMatmulMode { .int8 }
 }
 
 /// How `encode` spreads its work over threads.
@@ -136,8 +136,7 @@ public struct SentenceEncoder: Sendable {
   ///     / `.int4` quantize a Float32 file on load — the Float32 matrices are not kept —
   ///     and `.float32` dequantizes a quantized file.
   ///   - activations: for quantized layers, Float32 activations (`.weightOnly`) or int8 ones
-  ///     quantized on the fly (`.int8`); nil: `weights.defaultActivations` (for a quantized
-  ///     file, that of its widest quantized tensor: `.int8` if it holds 8-bit matrices).
+  ///     quantized on the fly (`.int8`); nil: `weights.defaultActivations` (`.int8`).
   ///
   /// Throws `EncoderError` naming the file that is missing or wrong (`modules.json`,
   /// `config.json`, `1_Pooling/config.json`, `model.safetensors`), an unsupported setting
@@ -156,7 +155,7 @@ public struct SentenceEncoder: Sendable {
       factory = DenseLinearFactory(engine: engine)
       self.activations = nil
     case (.automatic, let bits?):
-      let mode = activations ?? (bits >= 8 ? .int8 : .weightOnly)
+      let mode = activations ?? (bits > 0 ? weights.defaultActivations : .weightOnly)
       factory = QuantizedLinearFactory(quantizer: nil, mode: mode, engine: engine)
       self.activations = mode
     case (.int8, _?), (.int4, _?):

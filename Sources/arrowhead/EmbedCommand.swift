@@ -26,7 +26,7 @@ struct EncoderOptions: ParsableArguments {
 
   @Option(
     name: .long,
-    help: "Activations of quantized layers: int8 (quantized per row and group on the fly; default for 8-bit weights) or weight-only (Float32; default for 4-bit).")
+    help: "Activations of quantized layers: int8 (quantized per row and group on the fly; the default) or weight-only (Float32).")
   var activations: QuantizedMatmulMode?
 
   @Option(name: .long, help: "Texts per forward pass.")
