@@ -186,7 +186,7 @@ var targets: [Target] = [
   // Fuzz/Sources/ArrowheadFuzz; the fuzzers themselves are the separate Fuzz/ package).
   .testTarget(
     name: "ArrowheadFuzzReplayTests",
-    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadSearch"]
+    dependencies: ["Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadSearch", "ArrowheadTokenizer"]
   ),
   .testTarget(
     name: "ArrowheadTokenizerTests",

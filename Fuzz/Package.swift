@@ -24,6 +24,7 @@ let package = Package(
         .product(name: "ArrowheadIO", package: "Arrowhead"),
         .product(name: "ArrowheadQuant", package: "Arrowhead"),
         .product(name: "ArrowheadSearch", package: "Arrowhead"),
+        .product(name: "ArrowheadTokenizer", package: "Arrowhead"),
       ]
     ),
   ],

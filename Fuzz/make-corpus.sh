@@ -8,7 +8,7 @@ cli="${1:-$root/.build/debug/arrowhead}"
 corpus="$root/Fuzz/Corpus"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$corpus"/{safetensors,safetensors-index,npy,vecs,index,index-fixed,quantized,calibration}
+mkdir -p "$corpus"/{safetensors,safetensors-index,npy,vecs,index,index-fixed,quantized,calibration,tokenizer,texts}
 
 python3 - "$work" "$corpus" <<'PY'
 import json, struct, sys, random
@@ -102,4 +102,10 @@ cp "$corpus"/index/*.ahi "$corpus/index-fixed/"
   --time-groups 2 --calibration "$work/calib.jsonl" --smoothing cubic --smoothing-window 1 --quiet >/dev/null
 "$cli" quantize "$work/model.safetensors" -o "$corpus/quantized/int2-sym-channel.safetensors" --bits 2 --per-channel --symmetric --no-fallback --quiet >/dev/null
 cp "$root/Tests/Fixtures/quantized-v1/v1.safetensors" "$corpus/quantized/v1.safetensors"
+# tokenizer.json: the tokenizer tests' tiny WordPiece files (plain and with added tokens).
+cp "$root/Tests/ArrowheadTokenizerTests/Fixtures/tiny/tokenizer.json" "$corpus/tokenizer/tiny.json"
+cp "$root/Tests/ArrowheadTokenizerTests/Fixtures/tiny-added/tokenizer.json" "$corpus/tokenizer/tiny-added.json"
+# Text input: plain lines (CRLF, empty line, invalid UTF-8) and JSON Lines.
+printf 'first line\r\n\nsecond \xff line\nlast without newline' > "$corpus/texts/lines.txt"
+printf '{"text": "hello"}\n\n{"text": "caf\\u00e9 \\ud83d\\ude42", "id": 3}\n' > "$corpus/texts/texts.jsonl"
 du -sh "$corpus"; find "$corpus" -type f | wc -l

@@ -7,6 +7,7 @@
 // nibbles the even dimensions, high nibbles the odd ones. Two accumulators; no FMA (mul
 // then add), so results are the same on every ISA level.
 import ArrowheadCore
+import CArrowheadCPU
 
 typealias F32x8 = SIMD8<Float>
 
@@ -204,46 +205,96 @@ extension SIMDKernels {
 
 // MARK: - Batches (one call per visited graph node)
 
+/// Software pipelining of a batch: while row i is computed, the cache lines of the rows a
+/// few places ahead are requested, so that their misses overlap the arithmetic instead of
+/// all being issued up front (a node's 20–30 rows are 100+ lines: more misses than the
+/// core can track, so the prefetch loop itself stalled — perf put a third of a GloVe
+/// search's layer-0 walk on it).
+/// (Free functions rather than a struct holding the batch: a struct of this size gets a
+/// `__swift_memcpy…` value-witness helper, weak and shared between the ISA modules, whose
+/// AVX code would then run inside the baseline variant — see ISAVariantTests.)
+@inline(__always)
+func rowsAhead(rowBytes: Int) -> Int { max(1, min(8, 1024 / max(rowBytes, 1))) }
+
+/// Requests every line of the `rowBytes` bytes at `base + rows[i]·strideBytes`.
+@inline(__always)
+func prefetchRow(_ base: UnsafeRawPointer, _ rows: UnsafePointer<UInt32>, _ i: Int, rowBytes: Int, strideBytes: Int) {
+  let row = base + Int(rows[i]) * strideBytes
+  var offset = 0
+  while offset < rowBytes {
+    arrowhead_prefetch_for_read(row + offset)
+    offset += 64
+  }
+  arrowhead_prefetch_for_read(row + (rowBytes - 1))
+}
+
+/// Runs `body(i)` for i in 0..<rowCount, requesting row i + ahead before computing row i
+/// (rows 0..<ahead up front).
+@inline(__always)
+func pipelinedRows(
+  _ base: UnsafeRawPointer, rowBytes: Int, strideBytes: Int, _ rows: UnsafePointer<UInt32>, _ rowCount: Int,
+  _ body: (Int) -> Void
+) {
+  let ahead = rowsAhead(rowBytes: rowBytes)
+  for i in 0..<min(ahead, rowCount) { prefetchRow(base, rows, i, rowBytes: rowBytes, strideBytes: strideBytes) }
+  for i in 0..<rowCount {
+    if i + ahead < rowCount { prefetchRow(base, rows, i + ahead, rowBytes: rowBytes, strideBytes: strideBytes) }
+    body(i)
+  }
+}
+
 extension SIMDKernels {
   public static func squaredL2Rows(
     dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
-    for i in 0..<rowCount { out[i] = SIMDDistances.squaredDistance(dimension, query, base + Int(rows[i]) * stride) }
+    pipelinedRows(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
+      out[i] = SIMDDistances.squaredDistance(dimension, query, base + Int(rows[i]) * stride)
+    }
   }
 
   public static func dotRows(
     dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
-    for i in 0..<rowCount { out[i] = SIMDLevel1.dot(dimension, query, base + Int(rows[i]) * stride) }
+    pipelinedRows(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
+      out[i] = SIMDLevel1.dot(dimension, query, base + Int(rows[i]) * stride)
+    }
   }
 
   public static func sq8SquaredL2Rows(
     dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
-    for i in 0..<rowCount { out[i] = SIMDSearchCodes.sq8SquaredL2(shifted, scales, codes + Int(rows[i]) * stride, dimension) }
+    pipelinedRows(UnsafeRawPointer(codes), rowBytes: dimension, strideBytes: stride, rows, rowCount) { i in
+      out[i] = SIMDSearchCodes.sq8SquaredL2(shifted, scales, codes + Int(rows[i]) * stride, dimension)
+    }
   }
 
   public static func sq8DotRows(
     dimension: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
-    for i in 0..<rowCount { out[i] = SIMDSearchCodes.sq8Dot(weights, codes + Int(rows[i]) * stride, dimension) }
+    pipelinedRows(UnsafeRawPointer(codes), rowBytes: dimension, strideBytes: stride, rows, rowCount) { i in
+      out[i] = SIMDSearchCodes.sq8Dot(weights, codes + Int(rows[i]) * stride, dimension)
+    }
   }
 
   public static func sq4SquaredL2Rows(
     dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
-    for i in 0..<rowCount { out[i] = SIMDSearchCodes.sq4SquaredL2(shifted, scales, packed + Int(rows[i]) * stride, dimension) }
+    pipelinedRows(UnsafeRawPointer(packed), rowBytes: (dimension + 1) / 2, strideBytes: stride, rows, rowCount) { i in
+      out[i] = SIMDSearchCodes.sq4SquaredL2(shifted, scales, packed + Int(rows[i]) * stride, dimension)
+    }
   }
 
   public static func sq4DotRows(
     dimension: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
-    for i in 0..<rowCount { out[i] = SIMDSearchCodes.sq4Dot(weights, packed + Int(rows[i]) * stride, dimension) }
+    pipelinedRows(UnsafeRawPointer(packed), rowBytes: (dimension + 1) / 2, strideBytes: stride, rows, rowCount) { i in
+      out[i] = SIMDSearchCodes.sq4Dot(weights, packed + Int(rows[i]) * stride, dimension)
+    }
   }
 }

@@ -41,22 +41,28 @@ extension HNSWIndex {
         deleted: deletedCount > 0 ? UnsafePointer(deleted.words.pointer(UInt64.self)) : nil, ids: idPointer, filter: filter)
       results.withUnsafeMutableBufferPointer { output in
         let out = UncheckedSendableBox(output.baseAddress!)
-        let chunk = (queryCount + threads - 1) / threads
-        Parallel.forEach(threads, threads: threads) { w in
+        // Queries are handed out in blocks to whichever thread is free (not one fixed half
+        // per thread): when the other core is busy with another process, or one half's
+        // queries are slower, the free thread takes the next block instead of the caller
+        // finishing early and waiting for the last half.
+        let blocks = (queryCount + Self.queryBlock - 1) / Self.queryBlock
+        Parallel.forEach(blocks, threads: threads) { block in
           let scratch = pool.take(slots: slots)
           defer { pool.give(scratch) }
-          for q in w * chunk..<min(queryCount, (w + 1) * chunk) {
+          for q in block * Self.queryBlock..<min(queryCount, (block + 1) * Self.queryBlock) {
             let vector = queries + q * dimension
-            var ranked = searchOne(worker, vector, ef: ef, accept: accept, scratch)
+            searchOne(worker, vector, ef: ef, accept: accept, scratch)
+            let neighbors: [Neighbor]
             if rerank > 0 {
-              ranked = Array(ranked.prefix(rerank))
-              for i in ranked.indices { ranked[i].distance = store.exactDistance(vector, Int(ranked[i].slot)) }
+              var ranked = (0..<min(rerank, scratch.keyCount)).map { i in
+                (distance: store.exactDistance(vector, Int(CandidateKey.slot(scratch.keys[i]))), slot: CandidateKey.slot(scratch.keys[i]))
+              }
               ranked.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.slot < $1.slot) }
-            }
-            let neighbors = ranked.prefix(k).map { candidate in
-              Neighbor(
-                id: idPointer.map { $0[Int(candidate.slot)] } ?? Int(candidate.slot),
-                score: largerIsNearer ? -candidate.distance : candidate.distance)
+              neighbors = ranked.prefix(k).map { neighbor($0.slot, $0.distance, idPointer, largerIsNearer) }
+            } else {
+              neighbors = (0..<min(k, scratch.keyCount)).map { i in
+                neighbor(CandidateKey.slot(scratch.keys[i]), CandidateKey.distance(scratch.keys[i]), idPointer, largerIsNearer)
+              }
             }
             out.value[q] = SearchResult(neighbors: neighbors, requested: k)
           }
@@ -66,19 +72,31 @@ extension HNSWIndex {
     return results
   }
 
-  /// One query: greedy descent to layer 1, layer-0 search with `ef`; nearest first.
+  /// Queries per unit of work handed to a thread: small enough that two threads finish
+  /// within a few queries of each other, large enough that claiming one costs nothing.
+  static let queryBlock = 8
+
+  /// One query: greedy descent to layer 1, layer-0 search with `ef`; leaves the results,
+  /// nearest first, in `scratch.keys`.
   @inline(__always)
   private func searchOne<Space: DistanceSpace>(
     _ worker: HNSWWorker<Space>, _ vector: UnsafePointer<Float>, ef: Int, accept: Acceptance, _ scratch: SearchScratch
-  ) -> [(distance: Float, slot: UInt32)] {
+  ) {
     let query = worker.space.query(vector, scratch: scratch.row(0))
-    let entry = graph.entryPoint
+    var entry = graph.entryPoint
+    // The entry's distance through the same batched kernel as every other distance of the
+    // walk (one search-code dispatch for the whole search).
+    query.distances(&entry, count: 1, into: scratch.pendingDistances)
     let (start, startDistance) = worker.greedy(
-      query, entry: entry, entryDistance: query(entry), from: graph.maxLevel, downTo: 0, scratch)
+      query, entry: entry, entryDistance: scratch.pendingDistances[0], from: graph.maxLevel, downTo: 0, scratch)
     worker.searchLayer(query, entry: start, entryDistance: startDistance, level: 0, ef: ef, accept: accept, scratch)
     worker.sortedResults(scratch)
-    return (0..<scratch.keyCount).map { (CandidateKey.distance(scratch.keys[$0]), CandidateKey.slot(scratch.keys[$0])) }
   }
+}
+
+@inline(__always)
+private func neighbor(_ slot: UInt32, _ distance: Float, _ ids: UnsafePointer<Int>?, _ largerIsNearer: Bool) -> Neighbor {
+  Neighbor(id: ids.map { $0[Int(slot)] } ?? Int(slot), score: largerIsNearer ? -distance : distance)
 }
 
 private func withOptionalIDs<R>(_ array: [Int]?, _ body: (UnsafePointer<Int>?) -> R) -> R {

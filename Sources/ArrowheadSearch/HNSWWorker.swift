@@ -117,14 +117,15 @@ struct HNSWWorker<Space: DistanceSpace> {
       while changed {
         changed = false
         let (links, count) = neighbours(current, level, scratch)
-        for i in 0..<count {
-          let candidate = links[i]
-          let d = distance(candidate)
-          if d < currentDistance {
-            currentDistance = d
-            current = candidate
-            changed = true
-          }
+        // All the links' distances in one batched call (the kernel prefetches ahead);
+        // taking the first strict minimum in link order is what a sequential scan that
+        // moves on every improvement ends at.
+        let distances = scratch.pendingDistances
+        distance.distances(links, count: count, into: distances)
+        for i in 0..<count where distances[i] < currentDistance {
+          currentDistance = distances[i]
+          current = links[i]
+          changed = true
         }
       }
       level -= 1
@@ -164,23 +165,27 @@ struct HNSWWorker<Space: DistanceSpace> {
       candidates.pop()
       let (links, count) = neighbours(CandidateKey.slot(currentKey), level, scratch)
       // The next node to expand is probably the new top: start fetching its link record
-      // now so that the miss overlaps this node's distance computations.
+      // (all its lines: 8 + 8·M bytes span 2–3 of them) now, so that the misses overlap
+      // this node's distance computations.
       if !candidates.isEmpty {
-        arrowhead_prefetch_for_read(graph.node(CandidateKey.slot(candidates.top)))
+        prefetchLines(graph.node(CandidateKey.slot(candidates.top)), bytes: graph.nodeBytes)
       }
-      // First collect the unvisited neighbours, then ask for all their vectors' cache
-      // lines at once (prefetches retire immediately, so every miss is in flight together
-      // however long the vectors are), then compute the distances.
+      // Collect the unvisited neighbours without a branch per neighbour: whether a
+      // neighbour was visited is a coin toss for the branch predictor, and its
+      // mispredictions serialised the visited-table loads (perf: a seventh of the walk).
+      // Each link is written to `pending` unconditionally and kept by advancing the count
+      // only when it was unvisited.
       let pending = scratch.pending
       var pendingCount = 0
       for i in 0..<count {
         let candidate = links[i]
-        if visited[Int(candidate)] == mark { continue }
+        let fresh = visited[Int(candidate)] != mark
         visited[Int(candidate)] = mark
         pending[pendingCount] = candidate
-        pendingCount += 1
+        pendingCount &+= fresh ? 1 : 0
       }
-      for i in 0..<pendingCount { distance.prefetch(pending[i]) }
+      // The batched kernel requests the vectors' cache lines a few rows ahead of the row it
+      // computes (see the search-code family), so misses overlap the arithmetic.
       // One batched kernel call for all of them (one dispatch instead of one per neighbour).
       let pendingDistances = scratch.pendingDistances
       distance.distances(pending, count: pendingCount, into: pendingDistances)

@@ -2,6 +2,7 @@ import ArrowheadCore
 import ArrowheadIO
 import ArrowheadQuant
 import ArrowheadSearch
+import ArrowheadTokenizer
 import Foundation
 import Testing
 
@@ -71,6 +72,12 @@ struct FuzzReplayTests {
         #expect(throws: Never.self, "\(name)") { _ = try QuantizedModelFile(path: path) }
       case .calibration:
         #expect(throws: Never.self, "\(name)") { _ = try CalibrationSet.parse(jsonLines: Array(data)) }
+      case .tokenizer:
+        let path = data.withUnsafeBytes { FuzzScratch.shared.write($0, as: "tokenizer.json") }
+        #expect(throws: Never.self, "\(name)") { _ = try Tokenizer(tokenizerJSON: path) }
+      case .texts:
+        let format = TextInput.Format.guess(path: name)
+        #expect(throws: Never.self, "\(name)") { _ = try TextInput.parse(Array(data), path: name, format: format) }
       }
     }
   }

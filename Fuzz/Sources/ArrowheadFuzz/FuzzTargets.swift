@@ -7,17 +7,14 @@ import ArrowheadCore
 import ArrowheadIO
 import ArrowheadQuant
 import ArrowheadSearch
+import ArrowheadTokenizer
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The parsers under test (`ARROWHEAD_FUZZ_TARGET`).
-///
-/// Slot for the tokenizer (branch `tok`): add `case tokenizer` here, a `tokenizer` branch
-/// in `run` that parses the input as `tokenizer.json` and encodes a short fixed text with
-/// the result, and a seed directory `Fuzz/Corpus/tokenizer/` with a few small
-/// tokenizer.json files; `scripts/fuzz.sh` picks every case up by itself.
+/// The parsers under test (`ARROWHEAD_FUZZ_TARGET`). `scripts/fuzz.sh` runs every case;
+/// each has a seed directory `Fuzz/Corpus/<raw value>/`.
 enum FuzzTarget: String, CaseIterable {
   /// A safetensors file: 8-byte length, JSON header, data (`SafetensorsFile`, `SafetensorsModel`).
   case safetensors
@@ -37,6 +34,12 @@ enum FuzzTarget: String, CaseIterable {
   case quantized
   /// Calibration JSON Lines, then time-aware parameters computed from what parsed.
   case calibration
+  /// A Hugging Face `tokenizer.json` (`Tokenizer(tokenizerJSON:)`), then texts encoded with
+  /// it one at a time and as a padded batch, and the tokens named back.
+  case tokenizer
+  /// Text input as `arrowhead tokenize` / `embed` read it: the same bytes as lines and as
+  /// JSON Lines (`TextInput.parse`).
+  case texts
 
   func run(_ bytes: UnsafeRawBufferPointer) {
     switch self {
@@ -51,6 +54,8 @@ enum FuzzTarget: String, CaseIterable {
       copy.withUnsafeBytes { Self.index($0) }
     case .quantized: Self.quantized(bytes)
     case .calibration: Self.calibration(bytes)
+    case .tokenizer: Self.tokenizer(bytes)
+    case .texts: Self.texts(bytes)
     }
   }
 
@@ -154,6 +159,35 @@ enum FuzzTarget: String, CaseIterable {
       for estimator in [ActivationRangeEstimator.minMax, .percentile(99)] {
         guard let configuration = try? TimeAwareConfiguration(grouping: grouping, estimator: estimator, smoothing: smoothing) else { continue }
         _ = try? TimeAwareCalibrator.parameters(for: set, configuration: configuration)
+      }
+    }
+  }
+}
+
+extension FuzzTarget {
+  /// Texts that reach every tokenizer stage: accents, CJK, emoji, control characters,
+  /// punctuation, a long word and a text longer than any small maximum length.
+  static let tokenizerTexts = [
+    "Hello, world! Héllo wörld.", "你好世界 and ｆｕｌｌｗｉｄｔｈ", "emoji 🙂👍🏽 \u{0}\u{7}\t\r\n tab",
+    String(repeating: "x", count: 150), String(repeating: "the quick brown fox ", count: 40), "",
+  ]
+
+  static func tokenizer(_ bytes: UnsafeRawBufferPointer) {
+    let path = FuzzScratch.shared.write(bytes, as: "tokenizer.json")
+    guard let tokenizer = try? Tokenizer(tokenizerJSON: path) else { return }
+    for text in tokenizerTexts {
+      let encoding = tokenizer.encode(text)
+      blackHole(Float(tokenizer.tokens(encoding).count + encoding.ids.count))
+      blackHole(Float(tokenizer.normalized(text).utf8.count))
+    }
+    let batch = tokenizer.encode(tokenizerTexts, threads: 1)
+    blackHole(Float(batch.idMatrix().count + batch.attentionMatrix().count))
+  }
+
+  static func texts(_ bytes: UnsafeRawBufferPointer) {
+    for format in [TextInput.Format.lines, .jsonLines] {
+      if let input = try? TextInput.parse(Array(bytes), path: "fuzz.txt", format: format) {
+        blackHole(Float(input.texts.reduce(0) { $0 + $1.utf8.count }))
       }
     }
   }

@@ -411,6 +411,14 @@ extension Engine {
     }
     let m = layoutX.rows
     if m == 0 || w.rows == 0 { return }
+    if w.columns == 0 {
+      // An empty depth: every product is 0, so y = bias (or 0) without a kernel.
+      let ldy = layoutY.leadingDimension
+      for i in 0..<m {
+        for j in 0..<w.rows { y[i * ldy + j] = bias?[j] ?? 0 }
+      }
+      return
+    }
     let kernel = backend(for: mode.operation, .quantizedMatmul(rows: m))
     var zero: Float = 0
     withUnsafePointer(to: &zero) { placeholder in
