@@ -94,7 +94,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadEncoder",
-    dependencies: ["ArrowheadCore", "ArrowheadIO", "ArrowheadTokenizer"],
+    dependencies: ["ArrowheadCore", "ArrowheadIO", "ArrowheadTokenizer", "ArrowheadQuant", "ArrowheadOptimize"],
     exclude: ["README.md"],
     swiftSettings: optimized
   ),
@@ -195,7 +195,10 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadEncoderTests",
-    dependencies: ["ArrowheadEncoder", "ArrowheadTokenizer", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport"],
+    dependencies: [
+      "ArrowheadEncoder", "ArrowheadTokenizer", "Arrowhead", "ArrowheadIO", "ArrowheadTestSupport", "ArrowheadQuant",
+      "ArrowheadOptimize",
+    ],
     exclude: ["Golden"]
   ),
   .testTarget(

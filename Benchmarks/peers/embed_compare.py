@@ -30,6 +30,14 @@ Method
   the whole corpus (the `arrowhead embed` run at --threads threads, also timed, with its
   peak resident memory from /usr/bin/time -v), the onnxruntime models over the speed
   texts.
+- Quantized weights: `arrowhead embed --weights int8` (INT8 g64 min-max, int8 activations
+  = W8A8 by default, and --activations weight-only) and `--weights int4` (INT4 g64, grid
+  optimizer; weight-only and W4A8), quantized on load, on the speed texts at 1 and
+  --threads threads (load time reported apart); cosine to our Float32 embedding of the same
+  texts (and the onnxruntime models' too). The whole corpus once more with int8 weights at
+  --threads threads: cosine to our Float32 corpus embedding, peak resident memory beside
+  the Float32 run's (/usr/bin/time -v), and recall@10 of flat and HNSW search over the
+  int8 corpus embeddings with int8 query embeddings against the same exact truth.
 - Retrieval: the corpus embeddings from `arrowhead embed` indexed with `arrowhead index
   build --metric cosine` (flat, and HNSW with the default M 16, efConstruction 200,
   efSearch 64), the queries embedded by `arrowhead embed` and searched with `arrowhead
@@ -121,11 +129,18 @@ def arrowhead(binary, arguments, peak_memory=False):
     return report, peak
 
 
-def arrowhead_embed(binary, model, texts_path, output, threads, peak_memory=False, parallelism="batches"):
+def arrowhead_embed(binary, model, texts_path, output, threads, peak_memory=False, parallelism="batches",
+                    weights=None, activations=None):
+    extra = (["--weights", weights] if weights else []) + (["--activations", activations] if activations else [])
     report, peak = arrowhead(binary, [
         "embed", "--model", model, "--input", texts_path, "-o", output, "--threads", str(threads),
-        "--batch", str(BATCH), "--parallelism", parallelism, "--quiet", "--json"], peak_memory=peak_memory)
+        "--batch", str(BATCH), "--parallelism", parallelism] + extra + ["--quiet", "--json"], peak_memory=peak_memory)
     return report, np.load(output), peak
+
+
+# Quantized weights (issue 13): name → (--weights, --activations).
+QUANTIZED = [("arrowhead int8 (W8A8)", "int8", "int8"), ("arrowhead int8 weight-only", "int8", "weight-only"),
+             ("arrowhead int4 (grid, weight-only)", "int4", "weight-only"), ("arrowhead int4 (grid, W4A8)", "int4", "int8")]
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,6 +368,24 @@ def main():
         log(f"  {name}, {threads} thread(s): {len(speed) / best:.1f} texts/s")
     result["speed_tokens"] = tokens
     cosine = {}
+    # Quantized weights, on the same texts at the same thread counts (whole batches per
+    # thread); cosine to our own Float32 embedding of the same texts.
+    _, ours_speed_f32, _ = arrowhead_embed(args.arrowhead, folder, speed_path, os.path.join(work, "speed.npy"),
+                                           thread_counts[-1])
+    to_f32 = {}
+    for name, weights, activations in QUANTIZED:
+        for threads in thread_counts:
+            best, embeddings = float("inf"), None
+            for _ in range(args.repeat):
+                report, embeddings, _ = arrowhead_embed(args.arrowhead, folder, speed_path, os.path.join(work, "speed-q.npy"),
+                                                        threads, weights=weights, activations=activations)
+                best = min(best, report["seconds"])
+            rows.append({"engine": name, "threads": threads, "seconds": best, "texts_per_second": len(speed) / best,
+                         "load_seconds": report["loadSeconds"]})
+            log(f"  {name}, {threads} thread(s): {len(speed) / best:.1f} texts/s (loaded in {report['loadSeconds']:.2f} s)")
+        to_f32[name] = cosine_summary(embeddings, ours_speed_f32)
+        cosine[name] = cosine_summary(embeddings, reference_speed)
+        log(f"  {name}: cosine to our f32 mean {to_f32[name]['mean']:.6f} min {to_f32[name]['min']:.6f}")
     peers = [("sentence-transformers", lambda: SentenceTransformersPeer(folder)),
              ("onnxruntime f32", lambda: OnnxPeer(folder, work, quantized=False)),
              ("onnxruntime int8", lambda: OnnxPeer(folder, work, quantized=True))]
@@ -368,12 +401,14 @@ def main():
                 log(f"  {name}, {threads} thread(s): {len(speed) / seconds:.1f} texts/s")
             if name != "sentence-transformers":
                 cosine[name] = cosine_summary(embeddings, reference_speed)
+                to_f32[name + " vs arrowhead f32"] = cosine_summary(embeddings, ours_speed_f32)
         except Exception as error:  # a peer failing is recorded, not fatal
             errors[name] = f"{type(error).__name__}: {error}"
             log(f"embed_compare: {name} failed: {errors[name]}")
             traceback.print_exc()
     result["speed"] = rows
     result["versions"] = versions
+    result["cosine_to_arrowhead_f32_speed_texts"] = to_f32
 
     # The whole corpus through arrowhead embed: cosine, throughput, peak memory.
     report, ours_corpus, peak = arrowhead_embed(args.arrowhead, folder, corpus_path, os.path.join(work, "corpus.npy"),
@@ -389,6 +424,19 @@ def main():
         result["corpus_run"]["sentence_transformers_texts_per_second"] = ref_timing["texts"] / ref_timing["seconds"]
     log(f"  arrowhead corpus: cosine mean {cosine['arrowhead f32']['mean']:.9f} min {cosine['arrowhead f32']['min']:.9f}, "
         f"peak RSS {peak / 2**20 if peak else float('nan'):.1f} MiB")
+
+    # The whole corpus with INT8 weights (default activations, W8A8): cosine to our Float32
+    # embedding and to sentence-transformers', throughput, peak memory beside Float32's.
+    report8, ours_corpus8, peak8 = arrowhead_embed(args.arrowhead, folder, corpus_path, os.path.join(work, "corpus-int8.npy"),
+                                                   thread_counts[-1], peak_memory=True, weights="int8")
+    cosine["arrowhead int8 (W8A8), corpus"] = cosine_summary(ours_corpus8, ref_corpus)
+    result["int8_corpus_run"] = {
+        "threads": thread_counts[-1], "seconds": report8["seconds"], "texts_per_second": report8["textsPerSecond"],
+        "activations": report8.get("activations"), "peak_rss_bytes": peak8,
+        "peak_rss_ratio_to_f32": (peak8 / peak) if peak and peak8 else None,
+        "cosine_to_arrowhead_f32": cosine_summary(ours_corpus8, ours_corpus)}
+    log(f"  arrowhead int8 corpus: cosine to f32 mean {result['int8_corpus_run']['cosine_to_arrowhead_f32']['mean']:.6f}, "
+        f"peak RSS {peak8 / 2**20 if peak8 else float('nan'):.1f} MiB ({result['int8_corpus_run']['peak_rss_ratio_to_f32']:.2f}× f32)")
 
     # Retrieval: our index search against exact search over sentence-transformers.
     k = 10
@@ -406,6 +454,18 @@ def main():
         retrieval[f"recall_{kind}"] = recall(np.load(ids), truth, k)
         log(f"  recall@{k} {kind}: {retrieval[f'recall_{kind}']:.4f}")
     retrieval["query_cosine_mean"] = float(cosines(ours_queries, ref_queries).mean())
+    # The same with INT8 weights (W8A8) for the corpus and the queries: the vectors
+    # `index build --text --weights int8` and `index search --text --weights int8` embed.
+    arrowhead_embed(args.arrowhead, folder, query_path, os.path.join(work, "queries-int8.npy"), thread_counts[-1], weights="int8")
+    for kind in ("flat", "hnsw"):
+        index = os.path.join(work, f"corpus-int8-{kind}.ahi")
+        arrowhead(args.arrowhead, ["index", "build", "--input", os.path.join(work, "corpus-int8.npy"), "--type", kind,
+                                   "--metric", "cosine", "-o", index, "--quiet", "--json"])
+        ids = os.path.join(work, f"ids-int8-{kind}.npy")
+        arrowhead(args.arrowhead, ["index", "search", "--index", index, "--queries", os.path.join(work, "queries-int8.npy"),
+                                   "-k", str(k), "--output", ids, "--json"])
+        retrieval[f"recall_int8_{kind}"] = recall(np.load(ids), truth, k)
+        log(f"  recall@{k} int8 {kind}: {retrieval[f'recall_int8_{kind}']:.4f}")
     result["retrieval"] = retrieval
     result["commands"] = COMMANDS
 

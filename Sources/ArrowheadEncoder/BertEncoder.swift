@@ -35,7 +35,7 @@ public struct BertEncoder: Sendable {
     var attentionNormGamma, attentionNormBeta, outputNormGamma, outputNormBeta: WeightTensor
   }
 
-  let wordEmbeddings: WeightTensor
+  let wordEmbeddings: EmbeddingTable
   let positionEmbeddings: WeightTensor
   let tokenTypeEmbeddings: WeightTensor
   let embeddingNormGamma: WeightTensor
@@ -53,14 +53,16 @@ public struct BertEncoder: Sendable {
     try self.init(configuration: configuration, weightsFolder: weightsFolder, factory: DenseLinearFactory())
   }
 
-  init(configuration c: BertConfiguration, weightsFolder: String, factory: any LinearOperatorFactory) throws(EncoderError) {
+  init(
+    configuration c: BertConfiguration, weightsFolder: String, factory: any LinearOperatorFactory, engine factoryEngine: Engine = .default
+  ) throws(EncoderError) {
     configuration = c
-    let source = try WeightSource(folder: weightsFolder)
+    let source = try WeightSource(folder: weightsFolder, engine: factoryEngine)
     let h = c.hiddenSize
     let hiddenReason = "hidden_size \(h) in config.json"
-    wordEmbeddings = try source.tensor(
+    wordEmbeddings = try factory.makeEmbeddingTable(for: try source.tensor(
       "embeddings.word_embeddings.weight", shape: [c.vocabularySize, h],
-      reason: "vocab_size \(c.vocabularySize) × hidden_size \(h) in config.json")
+      reason: "vocab_size \(c.vocabularySize) × hidden_size \(h) in config.json"))
     positionEmbeddings = try source.tensor(
       "embeddings.position_embeddings.weight", shape: [c.maximumPositions, h],
       reason: "max_position_embeddings \(c.maximumPositions) × hidden_size \(h) in config.json")
@@ -74,35 +76,36 @@ public struct BertEncoder: Sendable {
     var layers: [Layer] = []
     for index in 0..<c.layers {
       let p = "encoder.layer.\(index)."
-      func tensor(_ name: String, _ rows: Int, _ columns: Int, _ reason: String) throws(EncoderError) -> WeightTensor {
-        try source.tensor(p + name, shape: [rows, columns], reason: reason + " in config.json")
-      }
       func vector(_ names: [String], _ count: Int, _ reason: String) throws(EncoderError) -> WeightTensor {
         try source.tensor(names.map { p + $0 }, shape: [count], reason: reason + " in config.json")
       }
       let square = "hidden_size \(h) × hidden_size \(h)"
       let width = "hidden_size \(h)"
       let intermediate = c.intermediateSize
-      let queryKeyValue = [
-        try tensor("attention.self.query.weight", h, h, square), try tensor("attention.self.key.weight", h, h, square),
-        try tensor("attention.self.value.weight", h, h, square),
-      ]
-      let outputWeight = try tensor("attention.output.dense.weight", h, h, square)
+      func linear(_ name: String, _ rows: Int, _ columns: Int, _ reason: String) throws(EncoderError) -> LinearWeight {
+        try source.linear(p + name, shape: [rows, columns], reason: reason + " in config.json")
+      }
+      let queryKeyValue = try factory.makeOperator(for: [
+        try linear("attention.self.query.weight", h, h, square), try linear("attention.self.key.weight", h, h, square),
+        try linear("attention.self.value.weight", h, h, square),
+      ])
+      let attentionOutput = try factory.makeOperator(for: [try linear("attention.output.dense.weight", h, h, square)])
       let valueBias = try vector(["attention.self.value.bias"], h, width)
       _ = try vector(["attention.self.key.bias"], h, width)  // checked, then unused (see forward)
+      let folded = try attentionOutput.product(with: valueBias.pointer, engine: factoryEngine)
+      let outputBias = try vector(["attention.output.dense.bias"], h, width)
       layers.append(Layer(
-        queryKeyValue: try factory.makeOperator(
-          for: WeightTensor.stacked(queryKeyValue, name: p + "attention.self.query|key|value.weight")),
-        attentionOutput: try factory.makeOperator(for: outputWeight),
+        queryKeyValue: queryKeyValue,
+        attentionOutput: attentionOutput,
         intermediate: try factory.makeOperator(
-          for: try tensor("intermediate.dense.weight", intermediate, h, "intermediate_size \(intermediate) × hidden_size \(h)")),
+          for: [try linear("intermediate.dense.weight", intermediate, h, "intermediate_size \(intermediate) × hidden_size \(h)")]),
         output: try factory.makeOperator(
-          for: try tensor("output.dense.weight", h, intermediate, "hidden_size \(h) × intermediate_size \(intermediate)")),
+          for: [try linear("output.dense.weight", h, intermediate, "hidden_size \(h) × intermediate_size \(intermediate)")]),
         queryBias: try vector(["attention.self.query.bias"], h, width),
         intermediateBias: try vector(["intermediate.dense.bias"], intermediate, "intermediate_size \(intermediate)"),
         outputBias: try vector(["output.dense.bias"], h, width),
-        attentionOutputBias: Self.folded(
-          bias: try vector(["attention.output.dense.bias"], h, width), weight: outputWeight, input: valueBias),
+        attentionOutputBias: WeightTensor(
+          name: outputBias.name, shape: [h], values: (0..<h).map { outputBias.pointer[$0] + folded[$0] }),
         attentionNormGamma: try vector(["attention.output.LayerNorm.weight", "attention.output.LayerNorm.gamma"], h, width),
         attentionNormBeta: try vector(["attention.output.LayerNorm.bias", "attention.output.LayerNorm.beta"], h, width),
         outputNormGamma: try vector(["output.LayerNorm.weight", "output.LayerNorm.gamma"], h, width),
@@ -111,23 +114,11 @@ public struct BertEncoder: Sendable {
     self.layers = layers
     // A checkpoint with more layers than the configuration is a mismatch, not a subset.
     let extra = "encoder.layer.\(c.layers).attention.self.query.weight"
-    if source.model.entry(source.prefix + extra) != nil {
+    if source.contains(extra) {
       throw .shapeMismatch(
         tensor: source.prefix + extra, expected: [], actual: [h, h],
         reason: "the weights hold more layers than num_hidden_layers \(c.layers) in config.json")
     }
-  }
-
-  /// b + W·x (W rows × columns, as stored), accumulated in Double.
-  static func folded(bias: WeightTensor, weight: WeightTensor, input: WeightTensor) -> WeightTensor {
-    let rows = weight.shape[0]
-    let columns = weight.shape[1]
-    let values = (0..<rows).map { row -> Float in
-      var total = Double(bias.pointer[row])
-      for column in 0..<columns { total += Double(weight.pointer[row * columns + column]) * Double(input.pointer[column]) }
-      return Float(total)
-    }
-    return WeightTensor(name: bias.name, shape: bias.shape, values: values)
   }
 
   /// The hidden states of the last layer for each sequence of token ids: one
@@ -241,8 +232,9 @@ public struct BertEncoder: Sendable {
         let positionsBox = UncheckedSendableBox(positions)
         Parallel.forEachChunk(batch.tokenCount, granularity: 16, threads: threads) { range in
           for t in range {
+            let target = outBox.value + t * h
             EncoderKernels.embedToken(
-              columns: h, word: wordEmbeddings.pointer + Int(idsBox.value[t]) * h,
+              columns: h, word: wordEmbeddings.row(Int(idsBox.value[t]), columns: h, into: target),
               position: positionEmbeddings.pointer + Int(positionsBox.value[t]) * h,
               tokenType: tokenTypeEmbeddings.pointer, gamma: embeddingNormGamma.pointer, beta: embeddingNormBeta.pointer,
               epsilon: epsilon, outBox.value + t * h)

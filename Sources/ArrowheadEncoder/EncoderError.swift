@@ -1,5 +1,6 @@
 import ArrowheadCore
 import ArrowheadIO
+import ArrowheadQuant
 import ArrowheadTokenizer
 
 /// An error raised while loading or running a text encoder.
@@ -32,6 +33,9 @@ public enum EncoderError: Error, Equatable, Sendable, CustomStringConvertible {
   case invalidOption(name: String, value: String, expected: String)
   /// The weights file could not be read.
   case weights(SafetensorsError)
+  /// Quantized weights could not be read or made (a quantized file's failed check, naming
+  /// the file and tensor; a weight the quantizer refuses).
+  case quantization(QuantizationError)
   /// The tokenizer could not be loaded or configured.
   case tokenizer(TokenizerError)
   /// A kernel or engine error.
@@ -63,6 +67,8 @@ public enum EncoderError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .invalidOption(name, value, expected):
       return "\(name) = \(value) is invalid; expected \(expected)"
     case let .weights(error):
+      return error.description
+    case let .quantization(error):
       return error.description
     case let .tokenizer(error):
       return error.description

@@ -1,7 +1,8 @@
 // The linear layers of the encoder, behind one small protocol so that the weights can be
-// held in another form (the quantized matrices of `--weights int8|int4`, issue 12) without
-// touching the forward pass.
+// held in another form (Float32 through the gemm, or the quantized matrices of
+// `--weights int8|int4` through the quantized matmul) without touching the forward pass.
 import ArrowheadCore
+import ArrowheadQuant
 
 /// y = x·Wᵀ for a layer with an `outputs × inputs` weight W (PyTorch's `nn.Linear` layout).
 ///
@@ -19,13 +20,48 @@ protocol LinearOperator: Sendable {
     rows: Int, input: UnsafePointer<Float>, inputStride: Int,
     output: UnsafeMutablePointer<Float>, outputStride: Int, engine: Engine
   ) throws(EncoderError)
+  /// W·v for one vector of `inputs` values, with the weights this operator multiplies by
+  /// (Ŵ for a quantized one) and Float32 activations: used once when loading, to fold a
+  /// bias through the layer.
+  func product(with vector: UnsafePointer<Float>, engine: Engine) throws(EncoderError) -> [Float]
 }
 
-/// Makes the linear operator of one weight matrix: the one place that decides how weights
-/// are held. Float32 keeps the (memory-mapped) matrix and multiplies with `Engine.gemm`.
+/// One linear weight as the weights file holds it: Float32 (mapped or converted), or a
+/// quantized tensor of an Arrowhead quantized file.
+enum LinearWeight: Sendable {
+  case dense(WeightTensor)
+  case quantized(QuantizedTensor, name: String)
+
+  /// Rows (outputs).
+  var rows: Int {
+    switch self {
+    case .dense(let tensor): tensor.shape[0]
+    case .quantized(let tensor, _): tensor.shape[0]
+    }
+  }
+
+  /// The weight as Float32 (a quantized one dequantized into an owned buffer).
+  func dense(engine: Engine) -> WeightTensor {
+    switch self {
+    case .dense(let tensor): tensor
+    case .quantized(let tensor, let name): WeightTensor(name: name, shape: tensor.shape, values: tensor.dequantized(engine: engine))
+    }
+  }
+}
+
+/// Makes the linear operator of one layer from its weight parts (stacked by rows: Q, K, V
+/// give one operator whose output rows are q|k|v): the one place that decides how weights
+/// are held.
 protocol LinearOperatorFactory: Sendable {
-  /// The operator for `weight` (`outputs × inputs`).
-  func makeOperator(for weight: WeightTensor) throws(EncoderError) -> any LinearOperator
+  /// The operator for `parts` (each `rows × inputs`, the same inputs).
+  func makeOperator(for parts: [LinearWeight]) throws(EncoderError) -> any LinearOperator
+  /// How the word-embedding table is held.
+  func makeEmbeddingTable(for table: WeightTensor) throws(EncoderError) -> EmbeddingTable
+}
+
+extension LinearOperatorFactory {
+  /// Float32, as loaded.
+  func makeEmbeddingTable(for table: WeightTensor) throws(EncoderError) -> EmbeddingTable { .dense(table) }
 }
 
 /// A Float32 weight multiplied through the engine's gemm. The weight is stored transposed
@@ -78,11 +114,50 @@ struct DenseLinearOperator: LinearOperator {
       throw .engine(error)
     }
   }
+
+  /// W·v accumulated in Double.
+  func product(with vector: UnsafePointer<Float>, engine: Engine) -> [Float] {
+    var totals = [Double](repeating: 0, count: outputs)
+    for column in 0..<inputs {
+      let x = Double(vector[column])
+      let line = transposed.pointer + column * outputs
+      for row in 0..<outputs { totals[row] += Double(line[row]) * x }
+    }
+    return totals.map { Float($0) }
+  }
 }
 
-/// Float32 weights, held transposed.
+/// Float32 weights, held transposed (quantized parts of a quantized file are dequantized).
 struct DenseLinearFactory: LinearOperatorFactory {
-  func makeOperator(for weight: WeightTensor) throws(EncoderError) -> any LinearOperator {
-    DenseLinearOperator(weight: weight)
+  var engine: Engine = .default
+
+  func makeOperator(for parts: [LinearWeight]) throws(EncoderError) -> any LinearOperator {
+    let dense = parts.map { $0.dense(engine: engine) }
+    return DenseLinearOperator(weight: dense.count == 1 ? dense[0] : WeightTensor.stacked(dense, name: dense[0].name))
+  }
+}
+
+/// Several operators on the same input whose outputs sit side by side (q|k|v from layers
+/// held in different forms, e.g. one kept in Float32 by a quantized file's fall-back).
+struct ConcatenatedLinearOperator: LinearOperator {
+  let parts: [any LinearOperator]
+  var inputs: Int { parts[0].inputs }
+  var outputs: Int { parts.reduce(0) { $0 + $1.outputs } }
+
+  func apply(
+    rows: Int, input: UnsafePointer<Float>, inputStride: Int,
+    output: UnsafeMutablePointer<Float>, outputStride: Int, engine: Engine
+  ) throws(EncoderError) {
+    var offset = 0
+    for part in parts {
+      try part.apply(rows: rows, input: input, inputStride: inputStride, output: output + offset, outputStride: outputStride, engine: engine)
+      offset += part.outputs
+    }
+  }
+
+  func product(with vector: UnsafePointer<Float>, engine: Engine) throws(EncoderError) -> [Float] {
+    var result: [Float] = []
+    for part in parts { result += try part.product(with: vector, engine: engine) }
+    return result
   }
 }

@@ -1,7 +1,17 @@
 // Float32 views of safetensors tensors: memory-mapped when the file already holds aligned
 // F32 (no copy: pages are read on first use), converted once otherwise (F16, BF16, F64,
 // unaligned F32).
+import ArrowheadCore
 import ArrowheadIO
+import ArrowheadQuant
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A read-only Float32 tensor that stays valid as long as this object lives.
 ///
@@ -75,6 +85,18 @@ final class WeightTensor: @unchecked Sendable {
     if let file, let info { file.evictPages(of: info) }
   }
 
+  /// Gives back the pages of elements `range` of a mapped tensor (whole pages around it;
+  /// they are read again if touched). No effect on an owned buffer.
+  func evictPages(elements range: Range<Int>) {
+    guard isMapped, !range.isEmpty else { return }
+    let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = Int(bitPattern: pointer + range.lowerBound) / pageSize * pageSize
+    let end = (Int(bitPattern: pointer + range.upperBound) + pageSize - 1) / pageSize * pageSize
+    if let address = UnsafeMutableRawPointer(bitPattern: start) {
+      _ = madvise(address, end - start, Int32(MADV_DONTNEED))
+    }
+  }
+
   /// The rows of `parts` stacked (each rows × columns with the same columns): one
   /// (Σ rows) × columns tensor. The parts' mapped pages are given back.
   static func stacked(_ parts: [WeightTensor], name: String) -> WeightTensor {
@@ -94,11 +116,19 @@ final class WeightTensor: @unchecked Sendable {
 
 /// Finds a BERT checkpoint's tensors by their Hugging Face names, with or without the
 /// `bert.` prefix of task models, and checks each shape against the configuration.
+///
+/// The weights file may be an Arrowhead quantized file (metadata `arrowhead.format` =
+/// `quantized`, what `arrowhead quantize` writes): its quantized tensors are found under
+/// their original names, linear weights are handed over quantized (`linear`), any other
+/// tensor is dequantized (`tensor`).
 struct WeightSource {
   let model: SafetensorsModel
   let prefix: String
+  /// The quantized file, when the weights are one.
+  let quantizedFile: QuantizedModelFile?
+  let engine: Engine
 
-  init(folder: String) throws(EncoderError) {
+  init(folder: String, engine: Engine = .default) throws(EncoderError) {
     let single = ModelFolder.join(folder, "model.safetensors")
     let index = ModelFolder.join(folder, "model.safetensors.index.json")
     guard ModelFolder.isFile(single) || ModelFolder.isFile(index) else {
@@ -108,23 +138,66 @@ struct WeightSource {
       }
       throw .missingFile(path: single, what: what)
     }
-    let model: SafetensorsModel
+    var model: SafetensorsModel
     do {
       model = try SafetensorsModel(path: folder)
     } catch {
       throw .weights(error)
     }
+    self.engine = engine
+    if model.metadata[QuantizedModelFormat.formatKey] != nil {
+      let file: QuantizedModelFile
+      do {
+        file = try QuantizedModelFile(path: folder, engine: engine)
+      } catch {
+        throw .quantization(error)
+      }
+      // Opening verified every checksum, which read every page: give them back, so that
+      // only what is used (the codes once, the embedding rows of the tokens met) is resident.
+      for entry in file.model.entries { entry.file.evictPages(of: entry.info) }
+      model = file.model
+      quantizedFile = file
+    } else {
+      quantizedFile = nil
+    }
     self.model = model
     let candidates = ["", "bert.", "model."]
-    prefix = candidates.first { model.entry($0 + "embeddings.word_embeddings.weight") != nil } ?? ""
+    let file = quantizedFile
+    prefix = candidates.first {
+      model.entry($0 + "embeddings.word_embeddings.weight") != nil || file?.info($0 + "embeddings.word_embeddings.weight") != nil
+    } ?? ""
   }
 
   /// The path shown in errors.
   var path: String { model.files.count == 1 ? model.files[0].path : model.path }
 
+  /// Whether the weights hold `prefix + name` (plain or quantized).
+  func contains(_ name: String) -> Bool {
+    model.entry(prefix + name) != nil || quantizedFile?.info(prefix + name) != nil
+  }
+
+  /// The quantized tensor among `names` (first present), checked to have `shape`, or nil.
+  private func quantizedTensor(_ names: [String], shape: [Int], reason: String) throws(EncoderError) -> (QuantizedTensor, String)? {
+    guard let file = quantizedFile,
+      let info = names.lazy.compactMap({ file.info(self.prefix + $0) }).first
+    else { return nil }
+    guard info.shape == shape else {
+      throw .shapeMismatch(tensor: info.name, expected: shape, actual: info.shape, reason: reason)
+    }
+    do {
+      return (try file.tensor(info.name), info.name)
+    } catch {
+      throw .quantization(error)
+    }
+  }
+
   /// The tensor `prefix + name` (or its first alternative spelling present), checked to have
-  /// `shape`; `reason` says where the expected shape comes from.
+  /// `shape`; `reason` says where the expected shape comes from. A quantized tensor is
+  /// dequantized.
   func tensor(_ names: [String], shape: [Int], reason: String) throws(EncoderError) -> WeightTensor {
+    if let (tensor, name) = try quantizedTensor(names, shape: shape, reason: reason) {
+      return LinearWeight.quantized(tensor, name: name).dense(engine: engine)
+    }
     guard let entry = names.lazy.compactMap({ self.model.entry(self.prefix + $0) }).first else {
       throw .missingTensor(file: path, tensor: prefix + names[0])
     }
@@ -136,5 +209,13 @@ struct WeightSource {
 
   func tensor(_ name: String, shape: [Int], reason: String) throws(EncoderError) -> WeightTensor {
     try tensor([name], shape: shape, reason: reason)
+  }
+
+  /// A linear layer's weight: quantized when the file holds it quantized, else Float32.
+  func linear(_ name: String, shape: [Int], reason: String) throws(EncoderError) -> LinearWeight {
+    if let (tensor, stored) = try quantizedTensor([name], shape: shape, reason: reason) {
+      return .quantized(tensor, name: stored)
+    }
+    return .dense(try tensor([name], shape: shape, reason: reason))
   }
 }

@@ -5,21 +5,11 @@ import ArrowheadIO
 import ArrowheadTokenizer
 import Foundation
 
-/// `--weights`: how the encoder holds its matrices.
-enum EncoderWeightsOption: String, ExpressibleByArgument, CaseIterable, Sendable {
-  case f32, int8, int4
+/// `--weights`: how the encoder holds its matrices (auto, f32, int8, int4).
+extension WeightFormat: ExpressibleByArgument {}
 
-  /// The module's format, or a failure for the forms that are not available yet.
-  func format() throws -> WeightFormat {
-    switch self {
-    case .f32:
-      return .float32
-    case .int8, .int4:
-      throw CommandFailure(
-        "--weights \(rawValue) is not yet available: quantized encoder weights need the quantized matmul kernels (issue 12); use --weights f32")
-    }
-  }
-}
+/// `--activations`: the activation arithmetic of quantized layers (weight-only, int8).
+extension QuantizedMatmulMode: ExpressibleByArgument {}
 
 /// `--parallelism`: how the encoder spreads its threads.
 extension EncoderParallelism: ExpressibleByArgument {}
@@ -29,25 +19,35 @@ struct EncoderOptions: ParsableArguments {
   @Option(name: .long, help: "sentence-transformers model folder (modules.json, config.json, model.safetensors, tokenizer.json or vocab.txt).")
   var model: String?
 
-  @Option(name: .long, help: "Weights: f32 (int8 and int4 come with the quantized matmul).")
-  var weights: EncoderWeightsOption = .f32
+  @Option(
+    name: .long,
+    help: "Weights of the linear layers: auto (as the weights file holds them: Float32, or an Arrowhead quantized file), f32 (a quantized file dequantized), int8 (g64, min-max) or int4 (g64, grid optimizer), quantized on load.")
+  var weights: WeightFormat = .automatic
+
+  @Option(
+    name: .long,
+    help: "Activations of quantized layers: int8 (quantized per row and group on the fly; the default) or weight-only (Float32).")
+  var activations: QuantizedMatmulMode?
 
   @Option(name: .long, help: "Texts per forward pass.")
   var batch: Int = 32
+
+  @Option(name: .long, help: "At most this many tokens per forward pass (caps the scratch memory; default: no limit).")
+  var maxBatchTokens: Int?
 
   @Option(name: .long, help: "How threads share the work: batches (whole batches per thread) or products (each product split).")
   var parallelism: EncoderParallelism = .acrossBatches
 
   func validate() throws {
     if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
+    if let maxBatchTokens, maxBatchTokens < 1 { throw ValidationError("--max-batch-tokens must be ≥ 1") }
   }
 
   /// Loads the encoder (a clean failure naming the file or field on error).
   func load(engine: Engine) throws -> SentenceEncoder {
     guard let model else { throw CommandFailure("--model is required") }
-    let format = try weights.format()
     do {
-      return try SentenceEncoder(folder: model, engine: engine, weights: format)
+      return try SentenceEncoder(folder: model, engine: engine, weights: weights, activations: activations)
     } catch {
       throw CommandFailure("\(error)")
     }
@@ -56,7 +56,7 @@ struct EncoderOptions: ParsableArguments {
   /// Embeds `texts` with a progress bar labelled `label` on stderr.
   func encode(_ texts: [String], with encoder: SentenceEncoder, threads: Int, label: String, quiet: Bool) throws -> SentenceEncoding {
     let bar = ProgressBar(total: texts.count, label: label, enabled: !quiet)
-    let options = EncodingOptions(batchSize: batch, threads: threads, parallelism: parallelism)
+    let options = EncodingOptions(batchSize: batch, threads: threads, parallelism: parallelism, maximumBatchTokens: maxBatchTokens)
     do {
       let result = try encoder.encodeReporting(texts, options: options, progress: { bar.advance(by: $0) })
       bar.finish()
@@ -163,6 +163,7 @@ struct Embed: ParsableCommand {
     var parallelism: String
     var batch: Int
     var weights: String
+    var activations: String?
     var peakMemoryBytes: Int
     var output: String
   }
@@ -194,7 +195,7 @@ struct Embed: ParsableCommand {
       loadSeconds: loadSeconds, seconds: seconds, textsPerSecond: Double(texts.texts.count) / max(seconds, 1e-9),
       tokensPerSecond: Double(result.tokenCount) / max(seconds, 1e-9), threads: engine.effectiveThreads,
       parallelism: encoderOptions.parallelism.rawValue, batch: encoderOptions.batch, weights: encoderOptions.weights.rawValue,
-      peakMemoryBytes: peakResidentBytes(), output: output)
+      activations: encoder.activations?.rawValue, peakMemoryBytes: peakResidentBytes(), output: output)
     switch outputOptions.format {
     case .json:
       print(try jsonString(report))
@@ -202,7 +203,8 @@ struct Embed: ParsableCommand {
       var table = TextTable(["property", "value"])
       table.append(["texts", "\(report.texts) (\(report.tokens) tokens, \(report.truncatedTexts) truncated)"])
       table.append(["embeddings", "\(report.texts) × \(report.dimension) float32 → \(output)"])
-      table.append(["model", "\(encoderOptions.model ?? "") (\(report.weights), loaded in \(formatted(loadSeconds, decimals: 2)) s)"])
+      let form = report.activations.map { "\(report.weights) weights, \($0) activations" } ?? report.weights
+      table.append(["model", "\(encoderOptions.model ?? "") (\(form), loaded in \(formatted(loadSeconds, decimals: 2)) s)"])
       table.append([
         "time", formatted(seconds, decimals: 2) + " s: " + formatted(report.textsPerSecond) + " texts/s, "
           + formatted(report.tokensPerSecond, decimals: 0) + " tokens/s (\(report.threads) thread(s), \(report.parallelism), batch \(report.batch))",

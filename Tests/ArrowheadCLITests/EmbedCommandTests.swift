@@ -87,8 +87,16 @@ struct EmbedCommandTests {
 
     let texts = dir.appendingPathComponent("texts.txt")
     try "a cat\n".write(to: texts, atomically: true, encoding: .utf8)
-    let int8 = try CLI.run(["embed", "--model", folder.path, "--input", texts.path, "-o", output, "--weights", "int8"])
-    #expect(int8.status == 1 && int8.error.contains("--weights int8 is not yet available"))
+    let badWeights = try CLI.run(["embed", "--model", folder.path, "--input", texts.path, "-o", output, "--weights", "int5"])
+    #expect(badWeights.status != 0 && badWeights.error.contains("int5"))
+    // An Arrowhead quantized file is not quantized again.
+    let quantized = dir.appendingPathComponent("model.q.safetensors").path
+    let quantize = try CLI.run(["quantize", folder.appendingPathComponent("model.safetensors").path, "-o", quantized, "--bits", "8", "--quiet"])
+    #expect(quantize.status == 0, "\(quantize.error)")
+    try FileManager.default.removeItem(at: folder.appendingPathComponent("model.safetensors"))
+    try FileManager.default.moveItem(atPath: quantized, toPath: folder.appendingPathComponent("model.safetensors").path)
+    let twice = try CLI.run(["embed", "--model", folder.path, "--input", texts.path, "-o", output, "--weights", "int8"])
+    #expect(twice.status == 1 && twice.error.contains("holds an Arrowhead quantized file"), "\(twice.error)")
 
     try FileManager.default.removeItem(at: folder.appendingPathComponent("model.safetensors"))
     let missing = try CLI.run(["embed", "--model", folder.path, "--input", texts.path, "-o", output])
@@ -96,6 +104,43 @@ struct EmbedCommandTests {
 
     let noModel = try CLI.run(["embed", "--input", texts.path, "-o", output])
     #expect(noModel.status != 0 && noModel.error.contains("--model"))
+  }
+
+  /// `--weights int8` (W8A8) and `int4` on the tiny model: the embeddings stay close to the
+  /// Float32 ones (INT8 g64: cos ≥ 0.999, INT4: ≥ 0.98 on random weights), the report names
+  /// the weights and activations, and an index built and searched with INT8 weights finds
+  /// each indexed text first.
+  @Test func quantizedWeightsEmbedAndSearch() throws {
+    let (_, folder) = try Self.model(seed: 43)
+    let dir = folder.deletingLastPathComponent()
+    let texts = dir.appendingPathComponent("texts.txt")
+    let lines = ["the cat sat on the mat", "a dog runs fast", "the big red house", "birds sing", "the sun and the moon"]
+    try (lines.joined(separator: "\n") + "\n").write(to: texts, atomically: true, encoding: .utf8)
+    var outputs: [String: [Float]] = [:]
+    for weights in ["f32", "int8", "int4"] {
+      let output = dir.appendingPathComponent("\(weights).npy")
+      let run = try CLI.run(["embed", "--model", folder.path, "--input", texts.path, "-o", output.path, "--weights", weights, "--json"])
+      #expect(run.status == 0, "\(run.error)")
+      #expect(run.json["weights"] as? String == weights)
+      #expect(run.json["activations"] as? String == ["int8": "int8", "int4": "int8"][weights])
+      outputs[weights] = try Self.readNpy(output).values
+    }
+    for (weights, minimum) in [("int8", 0.999), ("int4", 0.98)] {
+      for row in 0..<lines.count {
+        let a = outputs["f32"]![row * 32..<(row + 1) * 32], b = outputs[weights]![row * 32..<(row + 1) * 32]
+        let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }  // both rows have unit length
+        #expect(dot >= minimum, "\(weights) row \(row): cosine \(dot)")
+      }
+    }
+    let index = dir.appendingPathComponent("texts.ahi").path
+    let build = try CLI.run(["index", "build", "--model", folder.path, "--weights", "int8", "--text", texts.path, "--type", "flat", "-o", index])
+    #expect(build.status == 0, "\(build.error)")
+    for (line, text) in lines.enumerated() {
+      let search = try CLI.run(["index", "search", "--index", index, "--model", folder.path, "--weights", "int8", "--text", text, "-k", "1", "--json"])
+      let reports = (try JSONSerialization.jsonObject(with: Data(search.output.utf8))) as? [[String: Any]] ?? []
+      let hit = (reports.first?["results"] as? [[String: Any]])?.first
+      #expect(hit?["line"] as? Int == line + 1 && hit?["text"] as? String == text, "\(search.error)")
+    }
   }
 
   @Test func indexBuildAndSearchByText() throws {

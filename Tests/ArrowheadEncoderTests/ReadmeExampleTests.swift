@@ -29,3 +29,20 @@ func readmeExampleRunsAsDocumented() throws {
   #expect(result.truncatedTexts.isEmpty && result.tokenCount == 8 + 8 + 8)
   #expect(result.embeddings == embeddings)
 }
+
+/// The example of the README's "Quantized weights" section, verbatim but for the model
+/// folders (the stored one: the tiny BERT quantized by `ModelQuantizer`, INT4 g64).
+@Test(.enabled(if: MiniLMFolder.path != nil, "\(MiniLMLocation.skipMessage)"))
+func readmeQuantizedExampleRunsAsDocumented() throws {
+  let (quantizedFolder, _) = try QuantizedEncoderTests.quantizedFolder(TinyBert(seed: 31), bits: 4, label: "readme")
+  // INT8 weights quantized on load; int8 activations (W8A8) by default.
+  let int8 = try SentenceEncoder(folder: MiniLMFolder.path!, weights: .int8)
+  // INT4 (g64, grid optimizer), here with Float32 activations instead of W4A8:
+  let int4 = try SentenceEncoder(folder: MiniLMFolder.path!, weights: .int4, activations: .weightOnly)
+  // A folder whose model.safetensors is an Arrowhead quantized file (`arrowhead quantize`):
+  let stored = try SentenceEncoder(folder: quantizedFolder.path)            // weights: .automatic
+  print(int8.activations as Any, stored.weightFormat)
+
+  #expect(int8.activations == .int8 && int4.activations == .weightOnly)
+  #expect(stored.weightFormat == .automatic && stored.activations == .int8)
+}
