@@ -144,6 +144,7 @@ extension ABIError {
     case .unsupported, .unsupportedDType: .unsupported
     case .tokenOutOfRange, .invalidSequenceLength, .invalidInput, .invalidOption: .invalidArgument
     case .weights(let inner): status(of: inner)
+    case .quantization(let inner): status(of: inner)
     case .tokenizer(let inner): status(of: inner)
     case .engine(let inner): status(of: inner)
     }

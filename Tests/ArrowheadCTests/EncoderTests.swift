@@ -55,7 +55,7 @@ struct EncoderTests {
     var encoder: OpaquePointer?
     // The kind is checked before the folder is read, and passed through as a string.
     #expect(name(ah_encoder_load(engine, "/nonexistent", "int3", &encoder)) == "AH_ERROR_UNSUPPORTED")
-    #expect(lastError().hasPrefix("weights \"int3\" are not supported by this build of the encoder; supported: \"f32\""))
+    #expect(lastError().hasPrefix("weights \"int3\" are not supported by this build of the encoder; supported: \"auto\", \"f32\", \"int8\", \"int4\""))
     #expect(encoder == nil)
   }
 

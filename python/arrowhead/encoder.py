@@ -59,7 +59,10 @@ class Encoder:
     ``model_dir`` is a sentence-transformers folder (``modules.json``, ``config.json``,
     ``model.safetensors``, tokenizer files, ``1_Pooling/config.json``); BERT-family models
     with mean / CLS / max pooling are supported. ``weights`` says how the matrices are held:
-    ``"f32"``; a kind this build does not implement raises
+    ``"f32"`` (Float32), ``"int8"`` (INT8, groups of 64, quantized on load, int8 activations:
+    cosine to the Float32 embedding ≈ 0.999 on MiniLM, ~3× faster), ``"int4"`` (INT4 g64,
+    grid optimizer; cosine ≈ 0.96), ``"auto"`` (as the folder holds them: an Arrowhead
+    quantized ``model.safetensors`` runs quantized); a kind this build does not implement raises
     :class:`~arrowhead.errors.UnsupportedError` listing the ones it does. ``threads``: for
     the encoder's kernels (default: the module's, see :func:`arrowhead.set_num_threads`).
 
