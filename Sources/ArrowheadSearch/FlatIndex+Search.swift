@@ -42,7 +42,10 @@ extension FlatIndex {
       // Split by queries when each thread gets enough of them to fill tiles; otherwise
       // by base ranges (each thread keeps top-k lists for all queries, merged after).
       if threads == 1 || queryCount >= threads * 32 {
-        collectors = [TopKCollector](repeating: TopKCollector(k: collectK), count: queryCount)
+        // One collector per query, each with its own heap storage: copies of one collector
+        // would share a buffer that threads then copy-on-write concurrently (ThreadSanitizer
+        // reports the unsynchronised uniqueness check).
+        collectors = (0..<queryCount).map { _ in TopKCollector(k: collectK) }
         let errors = UncheckedSendableBox(UnsafeMutablePointer<SearchError?>.allocate(capacity: threads))
         errors.value.initialize(repeating: nil, count: threads)
         defer { errors.value.deallocate() }
@@ -64,8 +67,7 @@ extension FlatIndex {
       } else {
         let chunk = ((slotCount + threads - 1) / threads + Self.baseBlock - 1) / Self.baseBlock * Self.baseBlock
         let workers = (slotCount + chunk - 1) / chunk
-        var perWorker = [[TopKCollector]](
-          repeating: [TopKCollector](repeating: TopKCollector(k: collectK), count: queryCount), count: workers)
+        var perWorker = (0..<workers).map { _ in (0..<queryCount).map { _ in TopKCollector(k: collectK) } }
         let errors = UncheckedSendableBox(UnsafeMutablePointer<SearchError?>.allocate(capacity: workers))
         errors.value.initialize(repeating: nil, count: workers)
         defer { errors.value.deallocate() }
