@@ -421,9 +421,7 @@ struct TemporaryFile {
     let wanted = name.map(key(for:))
     var live: [Int32] = []
     while let entry = readdir(stream) {
-      let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-      }
+      let entryName = directoryEntryName(entry)
       guard let parsed = parse(entryName) else { continue }
       switch state(of: directory + "/" + entryName, pid: parsed.pid) {
       case .locked:
@@ -495,4 +493,12 @@ private func systemClose(_ descriptor: Int32) -> Int32 {
   #else
   return Glibc.close(descriptor)
   #endif
+}
+
+/// The name in a `readdir` record, read in place: glibc allocates only the record's length
+/// (`d_reclen`), so copying the whole 256-byte `d_name` array reads past the allocation
+/// (AddressSanitizer reported it).
+package func directoryEntryName(_ entry: UnsafePointer<dirent>) -> String {
+  let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+  return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
 }

@@ -49,7 +49,7 @@ struct BodyFailed: Error {}
   let dir = try #require(opendir(directory))
   var names: [String] = []
   while let entry = readdir(dir) {
-    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let name = directoryEntryName(entry)
     if name != "." && name != ".." { names.append(name) }
   }
   closedir(dir)
@@ -69,7 +69,7 @@ private func names(in directory: String) -> [String] {
   defer { closedir(dir) }
   var names: [String] = []
   while let entry = readdir(dir) {
-    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let name = directoryEntryName(entry)
     if name != "." && name != ".." { names.append(name) }
   }
   return names.sorted()

@@ -55,7 +55,9 @@ final class FuzzScratch: @unchecked Sendable {
 private func rmdirContents(_ directory: String) {
   guard let stream = opendir(directory) else { return }
   while let entry = readdir(stream) {
-    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    // Read in place: the record is only d_reclen bytes long (see directoryEntryName in ArrowheadIO).
+    let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+    let name = String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
     if name != "." && name != ".." { unlink(directory + "/" + name) }
   }
   closedir(stream)
