@@ -1067,6 +1067,10 @@ class Report:
         """Time-aware activation quantization on the DDPM UNet (diffusion_compare.py)."""
         dd = self.diffusion
         if dd is None:
+            if any(step["name"] == "diffusion" and step["status"] == "skipped" for step in self.steps):
+                self.add("## Time-aware activation quantization on a real DDPM UNet", "",
+                         "Not run in this run (`--skip diffusion`); the last measured table and the command that "
+                         "reproduces it are in `Sources/ArrowheadOptimize/README.md` §6.", "")
             return  # the step runs in full mode only
         self.add("## Time-aware activation quantization on a real DDPM UNet", "")
         model = dd.get("model", {})
@@ -1164,7 +1168,7 @@ class Report:
         command = self.run.get("command", "Benchmarks/peers/run.sh")
         T = self.threads
         for step in self.steps:
-            if step["status"] not in ("ok",):
+            if step["status"] not in ("ok", "skipped"):
                 self.errors.append((f"step {step['name']}", f"{step['status']}: {step['note']}"))
 
         # header

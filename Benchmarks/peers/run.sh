@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command that reproduces every performance claim against the peers:
 #
-#   Benchmarks/peers/run.sh [--quick] [--threads N] [--glove-limit ROWS]
+#   Benchmarks/peers/run.sh [--quick] [--threads N] [--glove-limit ROWS] [--skip STEP[,STEP…]]
 #
 # 1. installs what it needs: scripts/setup.sh (OpenBLAS/LAPACKE from apt), a local venv
 #    with numpy, faiss-cpu, hnswlib, usearch, gguf and the real data (setup_venv.sh:
@@ -24,14 +24,17 @@
 # a failure of the arrowhead binary stops the run with an error.
 # Full mode: 9.5 minutes on the 2-vCPU Zen 5 VM once installed (~13 on the older AVX2 one);
 # the four HNSW builds on GloVe 399k×50 (35–100 s each at 2 threads) are half of it:
-# --glove-limit 200000 halves them on a slower or busy machine. --quick: under 3 minutes (a 20k GloVe prefix, fewer sizes and
+# --glove-limit 200000 halves them on a slower or busy machine. --skip leaves named steps
+# out (e.g. --skip diffusion, whose UNet training and sweep take 15–30 minutes); their
+# sections then read "not run" in RESULTS.md. --quick: under 3 minutes (a 20k GloVe prefix, fewer sizes and
 # repeats), for checking the pipeline; its numbers are not for quoting.
 set -euo pipefail
 
-usage="usage: run.sh [--quick] [--threads N] [--glove-limit ROWS]"
+usage="usage: run.sh [--quick] [--threads N] [--glove-limit ROWS] [--skip STEP[,STEP…]]"
 quick=0
 threads=""
 glove_limit=0
+skip=""
 pending=""
 for argument in "$@"; do
   if [ -n "$pending" ]; then
@@ -43,6 +46,8 @@ for argument in "$@"; do
     --threads=*) threads="${argument#--threads=}" ;;
     --glove-limit) pending=glove_limit ;;
     --glove-limit=*) glove_limit="${argument#--glove-limit=}" ;;
+    --skip) pending=skip ;;
+    --skip=*) skip="${argument#--skip=}" ;;
     -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $argument ($usage)" >&2; exit 2 ;;
   esac
@@ -59,6 +64,11 @@ cd "$root"
 if [ "$quick" = 1 ]; then mode=quick; else mode=full; fi
 command_line="Benchmarks/peers/run.sh$(if [ "$quick" = 1 ]; then echo " --quick"; fi) --threads $threads"
 if [ "$glove_limit" != 0 ]; then command_line="$command_line --glove-limit $glove_limit"; fi
+if [ -n "$skip" ]; then command_line="$command_line --skip $skip"; fi
+known_steps="engine quant search-glove search-minilm python-api tokenize embed qgemm diffusion"
+for name in ${skip//,/ }; do
+  case " $known_steps " in *" $name "*) ;; *) echo "run.sh: --skip: unknown step $name (steps: $known_steps)" >&2; exit 2 ;; esac
+done
 load_start="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 run_started=$SECONDS
 
@@ -75,6 +85,9 @@ rm -rf "$out/diffusion-work"
 step() {
   local name="$1"; shift
   local started=$SECONDS status=0
+  case ",$skip," in
+    *",$name,"*) log "skipped $name (--skip)"; printf '%s\tskipped\t0\t--skip %s\n' "$name" "$name" >>"$out/steps.tsv"; return 0 ;;
+  esac
   log "▶ $name"
   echo "$*" | sed -e "s#$root/##g" -e "s#Benchmarks/peers/.venv/bin/python#python#" >>"$out/commands.txt"
   : >"$out/$name.log"  # both streams append to it (O_APPEND: neither overwrites the other)

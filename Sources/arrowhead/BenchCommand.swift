@@ -262,7 +262,10 @@ struct BenchGemm: ParsableCommand {
           }
         }))
       }
-      let dispatchedName = engine.backend(for: .gemm, .gemm(rows: m, columns: n, depth: k)).name
+      // m = 1 and n = 1 run on the dispatched gemv (Bᵀ·x for m = 1, A·x for n = 1).
+      let dispatchedName = m == 1 ? engine.backend(for: .gemvTransposed, .gemv(rows: k, columns: n)).name
+        : n == 1 ? engine.backend(for: .gemv, .gemv(rows: m, columns: k)).name
+        : engine.backend(for: .gemm, .gemm(rows: m, columns: n, depth: k)).name
       candidates.append((dispatchedName, true, {
         a.elements.withUnsafeBufferPointer { ab in
           b.elements.withUnsafeBufferPointer { bb in
@@ -319,7 +322,7 @@ struct BenchGemv: ParsableCommand {
           }
         })
       }
-      candidates.append((engine.backend(for: .gemv, .gemv(rows: n, columns: n)).name, true, {
+      candidates.append((engine.backend(for: transposed ? .gemvTransposed : .gemv, .gemv(rows: n, columns: n)).name, true, {
         a.withUnsafeBufferPointer { ab in
           x.withUnsafeBufferPointer { xb in
             try? engine.gemv(transpose: transpose, a: ab, MatrixLayout(rows: n, columns: n), x: xb, y: UnsafeMutableBufferPointer(start: y, count: n))

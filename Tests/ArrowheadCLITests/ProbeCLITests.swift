@@ -35,6 +35,8 @@ struct ProbeCLITests {
     }
     // m = 1 and n = 1 products are routed to gemv, which is measured too.
     #expect(first.dispatch.contains { $0.operation == "gemv" && $0.source == "measured" })
+    // The transposed gemv (and m = 1 products) has its own measured decision.
+    #expect(first.dispatch.contains { $0.operation == "gemvTransposed" && $0.source == "measured" })
 
     let second = try probe(cache)
     #expect(second.dispatchMode.cache.hasPrefix("read from \(cache)/dispatch-"), "\(second.dispatchMode.cache)")

@@ -186,3 +186,57 @@ struct BoastfulSlowBackend: Backend {
     #expect(engine.effectiveThreads == 2)
   }
 }
+
+/// A backend that implements only the transposed gemv, and adds 1000 to every output so a
+/// test can see which kernel ran.
+struct TransposedGemvOnlyBackend: Backend {
+  var name: String { "transposed-gemv-only" }
+  var compiledISA: String { "test" }
+  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    operation == .gemvTransposed ? Preference(score: 10_000, reason: "test backend") : nil
+  }
+  func gemv(
+    _ transpose: Transpose, rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
+    _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int
+  ) {
+    ReferenceKernels.gemv(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y)
+    for i in 0..<(transpose == .normal ? rows : columns) { y[i] += 1000 }
+  }
+}
+
+/// A·x and Aᵀ·x are separate dispatch entries: the backend chosen for Aᵀ·x runs Aᵀ·x and the
+/// m = 1 gemm (x·B = Bᵀ·x), and nothing else.
+@Test func theTransposedGemvIsDispatchedOnItsOwn() throws {
+  var registry = BackendRegistry.builtIn
+  try registry.register(TransposedGemvOnlyBackend())
+  let engine = try Engine(registry: registry, dispatch: .static)
+  for shape in ShapeClass.allCases {
+    #expect(engine.backend(for: .gemvTransposed, shape).name == "transposed-gemv-only")
+    #expect(engine.backend(for: .gemv, shape).name != "transposed-gemv-only")
+  }
+  let a: [Float] = [1, 2, 3, 4, 5, 6]  // 2 × 3
+  var y = [Float](repeating: 0, count: 3)
+  try a.withUnsafeBufferPointer { ab in
+    try [Float(1), 2].withUnsafeBufferPointer { xb in
+      try y.withUnsafeMutableBufferPointer { yb in
+        try engine.gemv(transpose: .transposed, a: ab, MatrixLayout(rows: 2, columns: 3), x: xb, y: yb)
+      }
+    }
+  }
+  #expect(y == [1009, 1012, 1015])  // Aᵀ·[1, 2] = [9, 12, 15], through the test backend
+  var z = [Float](repeating: 0, count: 2)
+  try a.withUnsafeBufferPointer { ab in
+    try [Float(1), 1, 1].withUnsafeBufferPointer { xb in
+      try z.withUnsafeMutableBufferPointer { zb in
+        try engine.gemv(a: ab, MatrixLayout(rows: 2, columns: 3), x: xb, y: zb)
+      }
+    }
+  }
+  #expect(z == [6, 15])  // A·x: not the test backend
+  // m = 1: [1, 2] · A (2 × 3) = Aᵀ·[1, 2], the transposed gemv.
+  let row = try engine.multiply(try Matrix(rows: 1, columns: 2, elements: [1, 2]), try Matrix(rows: 2, columns: 3, elements: a))
+  #expect(row.elements == [1009, 1012, 1015])
+  // n = 1: A · [1, 1, 1]ᵀ = A·x, the untransposed gemv.
+  let column = try engine.multiply(try Matrix(rows: 2, columns: 3, elements: a), try Matrix(rows: 3, columns: 1, elements: [1, 1, 1]))
+  #expect(column.elements == [6, 15])
+}

@@ -71,7 +71,7 @@ public enum StaticPreferences {
       return shape == .small
         ? Preference(score: 20, reason: "LAPACKE (call overhead at small orders)")
         : Preference(score: 45, reason: "LAPACKE blocked algorithm on the BLAS-3 kernels")
-    case .dot, .axpy, .scale, .sumOfSquares, .gemv:
+    case .dot, .axpy, .scale, .sumOfSquares, .gemv, .gemvTransposed:
       return Preference(score: 20, reason: "cblas level 1/2 (\(coreName))")
     case .distances:
       return Preference(score: shape == .small ? 10 : 30, reason: "‖q‖² + ‖x‖² − 2·cblas_sgemm(Q, Xᵀ)")

@@ -75,10 +75,16 @@ extension KernelOperation {
   public static let gemv = KernelOperation(.matrix, 0, "gemv")
   /// `MatrixKernels.gemm`.
   public static let gemm = KernelOperation(.matrix, 1, "gemm")
+  /// `MatrixKernels.gemv` with `.transposed` (y ← α·Aᵀ·x + β·y), dispatched on its own: a
+  /// transposed gemv streams A row by row into all of y (axpy-shaped) instead of reducing
+  /// each row to one output, so the fastest backend for one is not the fastest for the
+  /// other (measured on Intel model 207: the v4 transposed gemv 1.10× the v3 one, which won
+  /// the untransposed calibration). It is also the kernel of a gemm with m = 1.
+  public static let gemvTransposed = KernelOperation(.matrix, 2, "gemvTransposed")
 }
 
 extension KernelFamily {
-  static let matrixOperations: [KernelOperation] = [.gemv, .gemm]
+  static let matrixOperations: [KernelOperation] = [.gemv, .gemm, .gemvTransposed]
 }
 
 extension ShapeClass {
@@ -116,6 +122,8 @@ struct MatrixEntries: Sendable {
   let gemmLarge: GemmFunction
   let gemvSmall: GemvFunction
   let gemvLarge: GemvFunction
+  let gemvTransposedSmall: GemvFunction
+  let gemvTransposedLarge: GemvFunction
 
   /// The entries of the backends in `table` (a dispatch table, `KernelOperation.slot`).
   init(_ table: ContiguousArray<any Backend>) {
@@ -128,8 +136,8 @@ struct MatrixEntries: Sendable {
           beta: beta, c, ldc: ldc, threads: threads)
       }
     }
-    func gemv(_ shape: ShapeClass) -> GemvFunction {
-      let backend = table[KernelOperation.gemv.slot(shape)]
+    func gemv(_ operation: KernelOperation, _ shape: ShapeClass) -> GemvFunction {
+      let backend = table[operation.slot(shape)]
       if let entry = backend.gemvEntry(for: shape) { return entry }
       return { transpose, rows, columns, alpha, a, lda, x, beta, y, threads in
         backend.gemv(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, threads: threads)
@@ -137,9 +145,28 @@ struct MatrixEntries: Sendable {
     }
     gemmSmall = gemm(.small)
     gemmLarge = gemm(.large)
-    gemvSmall = gemv(.small)
-    gemvLarge = gemv(.large)
+    gemvSmall = gemv(.gemv, .small)
+    gemvLarge = gemv(.gemv, .large)
+    gemvTransposedSmall = gemv(.gemvTransposed, .small)
+    gemvTransposedLarge = gemv(.gemvTransposed, .large)
   }
+
+  /// The chosen gemv for `transpose` over an A of `shape`.
+  @inline(__always)
+  func gemv(_ transpose: Transpose, _ shape: ShapeClass) -> GemvFunction {
+    switch (transpose, shape) {
+    case (.normal, .small): gemvSmall
+    case (.normal, .large): gemvLarge
+    case (.transposed, .small): gemvTransposedSmall
+    case (.transposed, .large): gemvTransposedLarge
+    }
+  }
+}
+
+extension KernelOperation {
+  /// The dispatch entry of a gemv with `transpose`.
+  @inline(__always)
+  static func gemv(_ transpose: Transpose) -> KernelOperation { transpose == .normal ? .gemv : .gemvTransposed }
 }
 
 // MARK: - Checked entry points
@@ -164,7 +191,7 @@ extension Engine {
     if inputs == 0 {
       // A and x may be empty buffers without an address: the kernel never reads them.
       withPlaceholder(a, x) { aBase, xBase in
-        kernel(KernelOperation.gemv.slot(shape)).gemv(
+        kernel(KernelOperation.gemv(transpose).slot(shape)).gemv(
           transpose, rows: layoutA.rows, columns: layoutA.columns, alpha: alpha, aBase, lda: layoutA.leadingDimension,
           xBase, beta: beta, y.baseAddress.unsafelyUnwrapped, threads: threads)
       }
@@ -173,7 +200,7 @@ extension Engine {
     // outputs, inputs ≥ 1: A, x and y each hold at least one element (checked above), so
     // their base addresses exist. The chosen kernel is called as a function value (see
     // `gemm`).
-    let entry = shape == .small ? matrixEntries.gemvSmall : matrixEntries.gemvLarge
+    let entry = matrixEntries.gemv(transpose, shape)
     entry(
       transpose, layoutA.rows, layoutA.columns, alpha, a.baseAddress.unsafelyUnwrapped, layoutA.leadingDimension,
       x.baseAddress.unsafelyUnwrapped, beta, y.baseAddress.unsafelyUnwrapped, threads)
@@ -261,55 +288,56 @@ extension Engine {
   }
 
   /// A gemm with m = 1 or n = 1 (a gemv) or k = 0 (C ← β·C), m, n ≥ 1.
+  ///
+  /// The kernel and thread count are read into locals before any closure: a closure that
+  /// captured the engine copied it (a retain per stored closure and table), which cost more
+  /// than the 64-element gemv itself (1×64×64 ran at 0.55× the v4 gemm row; perf showed
+  /// `Engine` value-witness copies and swift_retain/release at 26 % of the time).
   @inline(never)
   private func gemmEdgeCases(
     _ transposeA: Transpose, _ transposeB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
     _ a: UnsafeBufferPointer<Float>, lda: Int, _ b: UnsafeBufferPointer<Float>, ldb: Int,
     beta: Float, _ c: UnsafeMutableBufferPointer<Float>, ldc: Int
   ) {
-    withPlaceholder(a, b) { aBase, bBase in
-      if k > 0 {
-        gemmAsGemv(
-          transposeA, transposeB, m: m, n: n, k: k, alpha: alpha, aBase, lda: lda,
-          bBase, ldb: ldb, beta: beta, c.baseAddress.unsafelyUnwrapped, ldc: ldc)
+    let threads = effectiveThreads
+    let cBase = c.baseAddress.unsafelyUnwrapped
+    if k > 0 {
+      if m == 1 {
+        // c[0, j] = α Σₚ op(A)[0, p]·op(B)[p, j]: y = α·op(B)ᵀ·x, x = row 0 of op(A).
+        let transpose: Transpose = transposeB == .normal ? .transposed : .normal
+        let kernel = matrixEntries.gemv(transpose, .gemv(rows: k, columns: n))
+        withPlaceholder(a, b) { aBase, bBase in
+          withGathered(aBase, count: k, stride: transposeA == .normal ? 1 : lda) { x in
+            if transposeB == .normal {  // op(B) = B (k × n): Bᵀ·x
+              kernel(.transposed, k, n, alpha, bBase, ldb, x, beta, cBase, threads)
+            } else {  // B stored n × k: B·x
+              kernel(.normal, n, k, alpha, bBase, ldb, x, beta, cBase, threads)
+            }
+          }
+        }
         return
       }
-      kernel(KernelOperation.gemm.slot(.small)).gemm(
-        transposeA, transposeB, rows: m, columns: n, depth: k, alpha: alpha,
-        aBase, lda: lda, bBase, ldb: ldb, beta: beta, c.baseAddress.unsafelyUnwrapped, ldc: ldc, threads: effectiveThreads)
-    }
-  }
-
-  /// C (1 × n or m × 1) ← α·op(A)·op(B) + β·C as one gemv. Strided vectors (a column of a
-  /// row-major matrix) are gathered into a temporary first.
-  private func gemmAsGemv(
-    _ transposeA: Transpose, _ transposeB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
-    _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-    beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int
-  ) {
-    let threads = effectiveThreads
-    if m == 1 {
-      // c[0, j] = α Σₚ op(A)[0, p]·op(B)[p, j]: y = α·op(B)ᵀ·x, x = row 0 of op(A).
-      let kernel = ShapeClass.gemv(rows: k, columns: n) == .small ? matrixEntries.gemvSmall : matrixEntries.gemvLarge
-      withGathered(a, count: k, stride: transposeA == .normal ? 1 : lda) { x in
-        if transposeB == .normal {  // op(B) = B (k × n): Bᵀ·x
-          kernel(.transposed, k, n, alpha, b, ldb, x, beta, c, threads)
-        } else {  // B stored n × k: B·x
-          kernel(.normal, n, k, alpha, b, ldb, x, beta, c, threads)
+      // n == 1: c[i, 0] = α Σₚ op(A)[i, p]·op(B)[p, 0]: y = α·op(A)·x, x = column 0 of op(B).
+      // Strided vectors (a column of a row-major matrix) are gathered into a temporary.
+      let kernel = matrixEntries.gemv(transposeA, .gemv(rows: m, columns: k))
+      withPlaceholder(a, b) { aBase, bBase in
+        withGathered(bBase, count: k, stride: transposeB == .normal ? ldb : 1) { x in
+          withStridedOutput(cBase, count: m, stride: ldc, readFirst: beta != 0) { y in
+            if transposeA == .normal {
+              kernel(.normal, m, k, alpha, aBase, lda, x, beta, y, threads)
+            } else {  // A stored k × m
+              kernel(.transposed, k, m, alpha, aBase, lda, x, beta, y, threads)
+            }
+          }
         }
       }
       return
     }
-    // n == 1: c[i, 0] = α Σₚ op(A)[i, p]·op(B)[p, 0]: y = α·op(A)·x, x = column 0 of op(B).
-    let kernel = ShapeClass.gemv(rows: m, columns: k) == .small ? matrixEntries.gemvSmall : matrixEntries.gemvLarge
-    withGathered(b, count: k, stride: transposeB == .normal ? ldb : 1) { x in
-      withStridedOutput(c, count: m, stride: ldc, readFirst: beta != 0) { y in
-        if transposeA == .normal {
-          kernel(.normal, m, k, alpha, a, lda, x, beta, y, threads)
-        } else {  // A stored k × m
-          kernel(.transposed, k, m, alpha, a, lda, x, beta, y, threads)
-        }
-      }
+    let backend = kernel(KernelOperation.gemm.slot(.small))
+    withPlaceholder(a, b) { aBase, bBase in
+      backend.gemm(
+        transposeA, transposeB, rows: m, columns: n, depth: k, alpha: alpha,
+        aBase, lda: lda, bBase, ldb: ldb, beta: beta, cBase, ldc: ldc, threads: threads)
     }
   }
 
@@ -379,7 +407,8 @@ func withStridedOutput(
 // MARK: - Calibration
 
 extension Calibration {
-  /// gemv: 64×64 and 256×256 (small) and 512×512 (large), both transposes. gemm small: the square sizes
+  /// gemv and gemvTransposed: 64×64 and 256×256 (small) and 512×512 (large), each in its own
+  /// transpose. gemm small: the square sizes
   /// 4…64, the narrow 64×8×64, the odd 17×33×45 and an attention-like Q·Kᵀ; large: 256³ and a
   /// MiniLM-like 128×384×384 with Bᵀ.
   static func matrixProblems(
@@ -387,12 +416,11 @@ extension Calibration {
   ) -> [CalibrationProblem] {
     let a = UnsafePointer(s.floats), b = UnsafePointer(s.others), c = s.output
     switch operation {
-    case .gemv:
-      return (shape == .small ? [64, 256] : [512]).flatMap { n in
-        Transpose.allCases.map { transpose in
-          CalibrationProblem(label: "gemv \(n)×\(n) \(transpose.rawValue)") {
-            $0.gemv(transpose, rows: n, columns: n, alpha: 1, a, lda: n, b, beta: 0, c, threads: threads)
-          }
+    case .gemv, .gemvTransposed:
+      let transpose: Transpose = operation == .gemv ? .normal : .transposed
+      return (shape == .small ? [64, 256] : [512]).map { n in
+        CalibrationProblem(label: "gemv \(n)×\(n) \(transpose.rawValue)") {
+          $0.gemv(transpose, rows: n, columns: n, alpha: 1, a, lda: n, b, beta: 0, c, threads: threads)
         }
       }
     case .gemm:
