@@ -38,7 +38,11 @@ Two modes:
   channel-last (a Linear's input vectors; a convolution's input at sampled pixels), and
   ``"weight": "<layer>.weight"`` — so Arrowhead can weigh each channel's quantization error
   by the layer's weights (its output error), fit clipping ranges, and check them on
-  held-out rows.
+  held-out rows. Each line also gives the **exact** ``"min"``, ``"max"`` and ``"count"`` of
+  the whole input (every row of every forward pass at that timestep, not only the sampled
+  ones): min-max ranges then span the true extremes, and Arrowhead's held-out check charges
+  a clipped range for the extremes it cuts (``extremes=False`` leaves them out, as older
+  versions wrote).
 - ``mode="summary"``: min, max, count and ``percentiles`` of the whole input per layer and
   timestep (percentiles merged across forward passes as Arrowhead merges lines: the more
   extreme value is kept). Enough for ``--activation-range minmax|percentile:P``; the
@@ -69,8 +73,9 @@ def _float_list(values, digits):
 
 def format_record(record, digits=7):
     """One JSON Lines line (without the newline) for a record dict with ``layer``,
-    ``timestep`` and either ``samples`` (a flat sequence, plus optional ``channels``) or
-    ``min``/``max`` (+ ``count``, ``percentiles``); optional ``weight``."""
+    ``timestep`` and either ``samples`` (a flat sequence, plus optional ``channels`` and the
+    whole input's exact ``min``/``max``/``count``) or ``min``/``max`` (+ ``count``,
+    ``percentiles``); optional ``weight``."""
     head = {"layer": record["layer"]}
     if record.get("weight"):
         head["weight"] = record["weight"]
@@ -78,8 +83,19 @@ def format_record(record, digits=7):
     if "samples" in record:
         if record.get("channels"):
             head["channels"] = int(record["channels"])
+        samples = _float_list(record["samples"], digits)
+        if "min" in record and "max" in record:
+            # Exact extremes of the whole input (float32 values widened to float64 print
+            # exactly). A sample written with `digits` digits can round just past them (the
+            # sampled maximum itself, rounded up): widen them to the written samples, which
+            # Arrowhead requires to lie within [min, max].
+            written = [float(v) for v in samples.split(",")]
+            head["min"] = min(float(record["min"]), min(written))
+            head["max"] = max(float(record["max"]), max(written))
+            if "count" in record:
+                head["count"] = max(int(record["count"]), len(written))
         text = json.dumps(head)
-        return text[:-1] + ', "samples": [' + _float_list(record["samples"], digits) + "]}"
+        return text[:-1] + ', "samples": [' + samples + "]}"
     head["min"] = float(record["min"])
     head["max"] = float(record["max"])
     head["count"] = int(record.get("count", 1))
@@ -112,10 +128,12 @@ class CalibrationCollector:
         prefix: prepended to module names (when the safetensors file to quantize names its
             tensors ``prefix + name + ".weight"``).
         seed: seed of the row sampling.
+        extremes: samples mode: also record each layer's exact min, max and value count per
+            timestep over all rows (default True).
     """
 
     def __init__(self, model, *, mode="samples", samples=4096, rows=None, percentiles=DEFAULT_PERCENTILES, layers=None, prefix="",
-                 seed=0):
+                 seed=0, extremes=True):
         import torch
 
         if mode not in ("samples", "summary"):
@@ -135,6 +153,8 @@ class CalibrationCollector:
         self.percentiles = tuple(float(p) for p in percentiles)
         self.prefix = prefix
         self.timestep = None
+        self.extremes = bool(extremes)
+        self._extremes = {}   # (layer, timestep) -> [min, max, count] over every row (samples mode)
         self._generator = torch.Generator().manual_seed(int(seed))
         self._handles = []
         self._current = None
@@ -238,6 +258,13 @@ class CalibrationCollector:
         for t, items in groups.items():
             rows = items.reshape(-1, channels).cpu()
             if self.mode == "samples":
+                if self.extremes and rows.numel():
+                    low, high = float(rows.min()), float(rows.max())
+                    seen = self._extremes.get((layer, t))
+                    if seen is None:
+                        self._extremes[(layer, t)] = [low, high, int(rows.numel())]
+                    else:
+                        seen[0], seen[1], seen[2] = min(seen[0], low), max(seen[1], high), seen[2] + int(rows.numel())
                 keep = self.rows if self.rows is not None else -(-self.samples // channels)
                 if rows.shape[0] > keep:
                     chosen = torch.randperm(rows.shape[0], generator=self._generator)[:keep]
@@ -273,8 +300,12 @@ class CalibrationCollector:
                 keys = sorted(t for (name, t) in self._samples if name == layer)
                 for t in keys:
                     rows = np.concatenate(self._samples[(layer, t)], axis=0)
-                    result.append({"layer": layer, "weight": layer + ".weight", "timestep": t, "channels": rows.shape[1],
-                                   "samples": rows.reshape(-1)})
+                    record = {"layer": layer, "weight": layer + ".weight", "timestep": t, "channels": rows.shape[1],
+                              "samples": rows.reshape(-1)}
+                    if (layer, t) in self._extremes:
+                        low, high, count = self._extremes[(layer, t)]
+                        record.update({"min": low, "max": high, "count": count})
+                    result.append(record)
             else:
                 keys = sorted(t for (name, t) in self._summaries if name == layer)
                 for t in keys:
