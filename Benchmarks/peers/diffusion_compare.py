@@ -333,6 +333,10 @@ def main():
     parser.add_argument("--images", type=int, default=16, help="calibration images (training digits)")
     parser.add_argument("--quick", action="store_true", help="G = 1 and 10 only, no sampling")
     parser.add_argument("--groups", default=None, help="comma-separated group counts (default 1,2,5,10; quick 1,10)")
+    parser.add_argument("--activation-bits", default="8,4",
+                        help="comma-separated activation widths to run (default 8,4; the INT8 part also runs G = 20, 50 and "
+                             "the quantized-weight rows): two processes, one per width, share a loaded machine better")
+    parser.add_argument("--no-sampling", action="store_true", help="skip the sampled-image metric")
     args = parser.parse_args()
     args.arrowhead = os.path.abspath(args.arrowhead)
     work = args.work or os.path.join(os.path.dirname(os.path.abspath(args.json_out)), "diffusion-work")
@@ -369,7 +373,9 @@ def main():
     true_noise = [noisy(torch.from_numpy(held_out), t, 5000 + t, noise_schedule)[1] for t in HELD_OUT_TIMESTEPS]
     float_noise_mse = mse(reference, true_noise)
     sampling_steps, sample_count = 50, 64
-    reference_samples = None if args.quick else sample(model, sample_count, sampling_steps)
+    bit_widths = [int(b) for b in args.activation_bits.split(",")]
+    sampling = not (args.quick or args.no_sampling)
+    reference_samples = sample(model, sample_count, sampling_steps) if sampling else None
 
     group_counts = [1, 10] if args.quick else [1, 2, 5, 10]
     if args.groups:
@@ -425,20 +431,26 @@ def main():
         return row
 
     log("diffusion: arrowhead quantize + fake-quantized evaluation")
-    for activation_bits in (8, 4):
+    for activation_bits in bit_widths:
         for groups in group_counts:
             for name, extra in methods:
                 sampled = groups == 10 or (groups == 1 and name == "minmax")
                 run_setting(name, activation_bits, groups, extra, sampled=sampled)
         for name, extra in unguarded:
             run_setting(name, activation_bits, 10, extra)
-    if not args.quick:
+    if not args.quick and 8 in bit_widths:
         # How far time groups alone can go: finer groupings, min-max, INT8 (not in the goals).
         for groups in (20, 50):
             run_setting("minmax", 8, groups, [])
-    for weight_bits in (8, 4):
+    for weight_bits in (8, 4) if 8 in bit_widths else ():
         for name, extra in [("minmax", []), ("clip", ["--optimizer", "clip"])]:
             run_setting(name, 8, 10, extra, weight_bits=weight_bits, with_weights=True, sampled=True)
+
+    # The raw rows first (per-layer errors included), so that a long run's measurements
+    # survive anything below.
+    with open(args.json_out + ".rows.tmp", "w") as handle:
+        json.dump({"rows": rows, "range_motion_per_layer": motion}, handle)
+    os.replace(args.json_out + ".rows.tmp", args.json_out + ".rows")
 
     # Ratios against per-group min-max at the same (bits, G, weights) and one global range.
     def find(bits, groups, method, weights="float32"):
@@ -487,7 +499,7 @@ def main():
     # its layers' output errors, each falling by its rounding ceiling).
     import statistics
 
-    base8 = find(8, 1, "minmax")
+    base8 = find(8, 1, "minmax") or find(bit_widths[0], 1, "minmax")
     motion_summary = {"median_gain": {}, "error_weighted_ceiling": {}, "measured_layer_ratio_median": {}}
     for groups in [2, 5, 10, 20, 50]:
         gains = [m["gain"][groups] for m in motion.values() if m["gain"][groups]]
@@ -495,7 +507,7 @@ def main():
         errors = {layer: v[0] for layer, v in base8["layer_errors"].items() if v[0] > 0}
         motion_summary["error_weighted_ceiling"][groups] = sum(errors.values()) / sum(
             e / motion[layer]["gain"][groups] for layer, e in errors.items() if motion[layer]["gain"][groups])
-        same = find(8, groups, "minmax")
+        same = find(base8["activation_bits"], groups, "minmax")
         if same:
             ratios = [errors[layer] / v[0] for layer, v in same["layer_errors"].items() if layer in errors and v[0] > 0]
             motion_summary["measured_layer_ratio_median"][groups] = statistics.median(ratios)
@@ -516,7 +528,7 @@ def main():
                         "layers": len(layers), "bytes": os.path.getsize(calibration_path), "seconds": calibration_seconds},
         "held_out": {"timesteps": HELD_OUT_TIMESTEPS, "images": int(len(held_out))},
         "float_noise_mse": float_noise_mse,
-        "sampling": None if args.quick else {"count": sample_count, "steps": sampling_steps,
+        "sampling": None if not sampling else {"count": sample_count, "steps": sampling_steps,
                                              "float_mean": float(reference_samples.mean()), "float_std": float(reference_samples.std())},
         "rows": rows, "proxy_check": proxy_check, "range_motion": motion_summary, "goals": goals, "threads": args.threads, "torch_threads": args.torch_threads, "quick": args.quick,
         "torch": torch.__version__, "commands": runner.commands, "seconds": time.perf_counter() - started,
@@ -538,6 +550,13 @@ def main():
 
 
 def goal_check(rows, find, group_counts):
+    try:
+        return goal_check_all(rows, find, group_counts)
+    except (ValueError, TypeError, KeyError):
+        return [{"goal": "(partial run: goals need both widths; merge the JSON files)", "met": False, "detail": ""}]
+
+
+def goal_check_all(rows, find, group_counts):
     goals = []
     guarded = [r for r in rows if r["weights"] == "float32" and "unguarded" not in r["method"]]
     worst = max((r for r in guarded if r["activation_bits"] == 8), key=lambda r: r["vs_minmax"])

@@ -8,9 +8,10 @@ public struct ActivationGroupSamples: Sendable, Hashable {
   public var fit: [Float]
   /// Samples of the held-out rows, in calibration order.
   public var heldOut: [Float]
-  /// The exact minimum and maximum of each calibrated timestep of the group (two values per
-  /// timestep: the extremes of the whole input the samples were drawn from when the
-  /// calibration records them, the samples' own otherwise).
+  /// Exact values of the inputs at their ends, per calibrated timestep of the group: the
+  /// recorded `tails` where the calibration gives them, else the minimum and maximum (of the
+  /// whole input the samples were drawn from when the calibration records them, the samples'
+  /// own otherwise).
   public var extremes: [Float]
   /// How many values the group's samples stand for: the calibration's counts of the whole
   /// inputs they were drawn from (at least `fit.count + heldOut.count`).
@@ -106,7 +107,8 @@ public struct ActivationCalibrationData: Sendable {
       for timestep in span {
         guard let record = perTimestep[timestep] else { continue }
         seen = true
-        extremes += [record.minimum, record.maximum]
+        // The recorded tails hold min and max themselves: each value is charged once.
+        extremes += record.tails.isEmpty ? [record.minimum, record.maximum] : record.tails
         let (sum, overflow) = population.addingReportingOverflow(record.count)
         population = overflow ? Int.max : sum
         guard !record.samples.isEmpty else {
@@ -287,8 +289,9 @@ public struct ActivationValidation: Sendable, Hashable {
 /// were drawn from (`ActivationGroupSamples.population`), so their error, scaled by
 /// f = population / held-out values, estimates the error of the typical values; what
 /// sampling misses are the tails, and of those the calibration knows the exact extremes of
-/// every timestep (`extremes`). Each extreme is a value the input certainly holds, so a range
-/// that cuts it pays its clipping error in full:
+/// every timestep (`extremes`: min and max, or the k smallest and k largest values the
+/// collector records as `tails`). Each is a value the input certainly holds, so a range that
+/// cuts it pays its clipping error in full:
 ///
 ///   Δ = f·Σ_r (a_r − b_r) + d̄·Σ_x [(x − x̂_cand)² − (x − x̂_minmax)²]
 ///

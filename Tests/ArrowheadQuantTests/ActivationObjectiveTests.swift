@@ -212,6 +212,8 @@ struct ActivationObjectiveTests {
       {"layer": "c", "timestep": 0, "channels": 2, "min": -1, "max": 12.25, "count": 100, "samples": [5, 6]}
       {"layer": "c", "timestep": 1, "channels": 2, "min": 0.5, "max": 3, "samples": [1, 2]}
       {"layer": "old", "timestep": 0, "samples": [1, -2, 0.5]}
+      {"layer": "t", "timestep": 0, "min": -6, "max": 8, "count": 1000, "tails": [-6, -5.5, 8, 7.25], "samples": [0, 1]}
+      {"layer": "t", "timestep": 1, "min": -1, "max": 2, "count": 1000, "samples": [0, 1]}
       """
     let set = try CalibrationSet.parse(jsonLines: Array(text.utf8), file: "c.jsonl")
     let merged = try #require(set.statistics["c"]?[0])
@@ -230,6 +232,11 @@ struct ActivationObjectiveTests {
     #expect(data.groups[1].extremes == [0.5, 3] && data.groups[1].population == 2)
     let plain = try ActivationCalibrationData(layer: "old", calibration: set, grouping: try TimeGrouping(timesteps: 1, groups: 1))
     #expect(plain.groups[0].extremes == [-2, 1] && plain.groups[0].population == 3)
+    // Recorded tails replace min and max (which they hold) as the values charged; a timestep
+    // without tails contributes its min and max.
+    #expect(set.statistics["t"]?[0]?.tails == [-6, -5.5, 8, 7.25])
+    let tails = try ActivationCalibrationData(layer: "t", calibration: set, grouping: try TimeGrouping(timesteps: 2, groups: 1))
+    #expect(tails.groups[0].extremes == [-6, -5.5, 8, 7.25, -1, 2] && tails.groups[0].population == 2000)
     // The API form of the same record, and its errors.
     var built = CalibrationSet()
     try built.add(layer: "c", timestep: 0, samples: [1, 2, -3, 4], channels: 2, extremes: ActivationRange(lower: -7.5, upper: 9), count: 400)
@@ -247,6 +254,9 @@ struct ActivationObjectiveTests {
       (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "count": 1, "samples": [1, 2]}"#, "count"),
       (#"{"layer": "a", "timestep": 0, "count": 9, "samples": [1, 2]}"#, "count"),
       (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "percentiles": {"99": 2}, "samples": [1, 2]}"#, "percentiles"),
+      (#"{"layer": "a", "timestep": 0, "tails": [1], "samples": [1, 2]}"#, "tails"),
+      (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "tails": [10], "samples": [1, 2]}"#, "tails[0]"),
+      (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "tails": 3, "samples": [1, 2]}"#, "tails"),
     ]
     for (text, word) in cases {
       do {

@@ -169,8 +169,25 @@ def test_sample_lines_carry_the_exact_extremes_and_count_of_every_row(tmp_path):
     assert abs(line["max"] - float(both.max())) <= 1e-6 * abs(float(both.max()))
     assert line["count"] == both.size == 5 * 25 * 3
     assert len(line["samples"]) == 2 * 4 * 3  # 4 rows per forward pass
+    # The 32 smallest and 32 largest values of both passes, exactly (float32 printed exactly).
+    ordered = np.sort(both)
+    assert line["tails"] == [float(v) for v in ordered[:32]] + [float(v) for v in ordered[::-1][:32]]
     assert min(line["samples"]) >= line["min"] and max(line["samples"]) <= line["max"]
     without = calibration.CalibrationCollector(model, rows=4, layers=["conv"], extremes=False)
     with without, torch.no_grad():
         model(first, 6)
     assert "min" not in without.records()[0] and "min" not in json.loads(calibration.format_record(without.records()[0]))
+
+
+def test_tails_of_a_small_input_list_each_value_once():
+    """An input of fewer than 2k values: the two ends overlap, each value is written once."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    x = torch.tensor([[0.5, -1.0, 2.0], [4.0, -3.0, 0.25]])
+    with calibration.CalibrationCollector(model, tails=4) as collector, torch.no_grad():
+        collector.timestep = 1
+        model(x)
+    (record,) = collector.records()
+    assert record["count"] == 6 and record["min"] == -3.0 and record["max"] == 4.0
+    assert record["tails"] == [-3.0, -1.0, 0.25, 0.5, 4.0, 2.0]  # 4 lowest, then the 2 highest not among them
+    with pytest.raises(ValueError, match="tails"):
+        calibration.CalibrationCollector(model, tails=-1)
