@@ -124,7 +124,43 @@ def calibrate(model, train, path, samples, images, noise_schedule):
             x, _ = noisy(inputs, t, 1000 + t, noise_schedule)
             model(x, t)
     lines = collector.write(path)
-    return lines, sorted({record["layer"] for record in collector.records()})
+    extremes = {}
+    for record in collector.records():
+        extremes.setdefault(record["layer"], {})[record["timestep"]] = (record["min"], record["max"], record["count"])
+    return lines, sorted(extremes), extremes
+
+
+def range_motion(extremes, groupings, timesteps=TIMESTEPS):
+    """How much each layer's input range moves with t, from the exact per-timestep extremes.
+
+    For a grouping of G equal time spans, group g's min-max range is the hull of its
+    timesteps' [min, max]; its width W_g sets the INT8/INT4 step s_g = W_g / (2^b − 1), and a
+    value's rounding error (s²/12 when unclipped) scales with W_g². So the factor by which G
+    groups can lower a layer's rounding error below one global range (width W) is
+    W² / mean_t W_{g(t)}² (every timestep weighing its value count): the ceiling time groups
+    give min-max, whatever the estimator inside a group. Returns per layer that factor per G
+    and the ratio of W to the median per-timestep width."""
+    result = {}
+    for layer, steps in extremes.items():
+        ordered = sorted(steps.items())
+        low = min(v[0] for _, v in ordered)
+        high = max(v[1] for _, v in ordered)
+        width = high - low
+        per_step = sorted(v[1] - v[0] for _, v in ordered)
+        entry = {"global_width": width, "median_step_width": per_step[len(per_step) // 2], "gain": {}}
+        for groups in groupings:
+            span = timesteps / groups
+            hull = {}
+            for t, (a, b, _) in ordered:
+                g = min(int(t // span), groups - 1)
+                lo, hi = hull.get(g, (a, b))
+                hull[g] = (min(lo, a), max(hi, b))
+            total = sum(v[2] for _, v in ordered)
+            mean_square = sum(v[2] * (hull[min(int(t // span), groups - 1)][1] - hull[min(int(t // span), groups - 1)][0]) ** 2
+                              for t, v in ordered) / total
+            entry["gain"][groups] = width * width / mean_square if mean_square > 0 else None
+        result[layer] = entry
+    return result
 
 
 # Fake quantization ----------------------------------------------------------------------
@@ -296,6 +332,11 @@ def main():
     parser.add_argument("--samples", type=int, default=1024, help="calibration values per layer and timestep")
     parser.add_argument("--images", type=int, default=16, help="calibration images (training digits)")
     parser.add_argument("--quick", action="store_true", help="G = 1 and 10 only, no sampling")
+    parser.add_argument("--groups", default=None, help="comma-separated group counts (default 1,2,5,10; quick 1,10)")
+    parser.add_argument("--activation-bits", default="8,4",
+                        help="comma-separated activation widths to run (default 8,4; the INT8 part also runs G = 20, 50 and "
+                             "the quantized-weight rows): two processes, one per width, share a loaded machine better")
+    parser.add_argument("--no-sampling", action="store_true", help="skip the sampled-image metric")
     args = parser.parse_args()
     args.arrowhead = os.path.abspath(args.arrowhead)
     work = args.work or os.path.join(os.path.dirname(os.path.abspath(args.json_out)), "diffusion-work")
@@ -323,7 +364,8 @@ def main():
     log("diffusion: calibration (python/arrowhead/calibration.py)")
     calibration_path = os.path.join(work, "calibration.jsonl")
     calibration_started = time.perf_counter()
-    lines, layers = calibrate(model, train, calibration_path, args.samples, args.images, noise_schedule)
+    lines, layers, extremes = calibrate(model, train, calibration_path, args.samples, args.images, noise_schedule)
+    motion = range_motion(extremes, [2, 5, 10, 20, 50])
     calibration_seconds = time.perf_counter() - calibration_started
     importance = channel_importance(model, layers)
 
@@ -331,9 +373,13 @@ def main():
     true_noise = [noisy(torch.from_numpy(held_out), t, 5000 + t, noise_schedule)[1] for t in HELD_OUT_TIMESTEPS]
     float_noise_mse = mse(reference, true_noise)
     sampling_steps, sample_count = 50, 64
-    reference_samples = None if args.quick else sample(model, sample_count, sampling_steps)
+    bit_widths = [int(b) for b in args.activation_bits.split(",")]
+    sampling = not (args.quick or args.no_sampling)
+    reference_samples = sample(model, sample_count, sampling_steps) if sampling else None
 
     group_counts = [1, 10] if args.quick else [1, 2, 5, 10]
+    if args.groups:
+        group_counts = sorted({int(g) for g in args.groups.split(",")} | {1})
     methods = [
         ("minmax", []), ("percentile:99.9", ["--activation-range", "percentile:99.9"]),
         ("clip", ["--optimizer", "clip"]), ("thermo", ["--optimizer", "thermo"]),
@@ -385,20 +431,26 @@ def main():
         return row
 
     log("diffusion: arrowhead quantize + fake-quantized evaluation")
-    for activation_bits in (8, 4):
+    for activation_bits in bit_widths:
         for groups in group_counts:
             for name, extra in methods:
                 sampled = groups == 10 or (groups == 1 and name == "minmax")
                 run_setting(name, activation_bits, groups, extra, sampled=sampled)
         for name, extra in unguarded:
             run_setting(name, activation_bits, 10, extra)
-    if not args.quick:
+    if not args.quick and 8 in bit_widths:
         # How far time groups alone can go: finer groupings, min-max, INT8 (not in the goals).
         for groups in (20, 50):
             run_setting("minmax", 8, groups, [])
-    for weight_bits in (8, 4):
+    for weight_bits in (8, 4) if 8 in bit_widths else ():
         for name, extra in [("minmax", []), ("clip", ["--optimizer", "clip"])]:
             run_setting(name, 8, 10, extra, weight_bits=weight_bits, with_weights=True, sampled=True)
+
+    # The raw rows first (per-layer errors included), so that a long run's measurements
+    # survive anything below.
+    with open(args.json_out + ".rows.tmp", "w") as handle:
+        json.dump({"rows": rows, "range_motion_per_layer": motion}, handle)
+    os.replace(args.json_out + ".rows.tmp", args.json_out + ".rows")
 
     # Ratios against per-group min-max at the same (bits, G, weights) and one global range.
     def find(bits, groups, method, weights="float32"):
@@ -441,6 +493,32 @@ def main():
         "spearman_summed_proxy_vs_model": spearman([p[1] for p in model_pairs], [p[0] for p in model_pairs]),
     }
 
+    # How far time groups can go on this model: per-layer rounding-error ceilings (range
+    # motion) and, weighted by each layer's share of the INT8 one-global-range output error,
+    # the model-level ceiling Σ E_l / Σ (E_l / gain_l) (if the model's error were the sum of
+    # its layers' output errors, each falling by its rounding ceiling).
+    import statistics
+
+    base8 = find(8, 1, "minmax") or find(bit_widths[0], 1, "minmax")
+    motion_summary = {"median_gain": {}, "error_weighted_ceiling": {}, "measured_layer_ratio_median": {}}
+    for groups in [2, 5, 10, 20, 50]:
+        gains = [m["gain"][groups] for m in motion.values() if m["gain"][groups]]
+        motion_summary["median_gain"][groups] = statistics.median(gains)
+        errors = {layer: v[0] for layer, v in base8["layer_errors"].items() if v[0] > 0}
+        motion_summary["error_weighted_ceiling"][groups] = sum(errors.values()) / sum(
+            e / motion[layer]["gain"][groups] for layer, e in errors.items() if motion[layer]["gain"][groups])
+        same = find(base8["activation_bits"], groups, "minmax")
+        if same:
+            ratios = [errors[layer] / v[0] for layer, v in same["layer_errors"].items() if layer in errors and v[0] > 0]
+            motion_summary["measured_layer_ratio_median"][groups] = statistics.median(ratios)
+    top = sorted(base8["layer_errors"].items(), key=lambda item: -item[1][0])[:8]
+    motion_summary["largest_error_layers"] = [
+        {"layer": layer, "share": v[0] / sum(x[0] for x in base8["layer_errors"].values()), "gain10": motion[layer]["gain"][10],
+         "global_width": motion[layer]["global_width"], "median_step_width": motion[layer]["median_step_width"]} for layer, v in top]
+    motion_summary["per_layer"] = motion
+    log(f"  range motion: median per-layer rounding ceiling G=10 {motion_summary['median_gain'][10]:.2f}x, "
+        f"error-weighted {motion_summary['error_weighted_ceiling'][10]:.2f}x")
+
     goals = goal_check(rows, find, group_counts)
     for row in rows:
         row.pop("layer_errors")
@@ -450,9 +528,9 @@ def main():
                         "layers": len(layers), "bytes": os.path.getsize(calibration_path), "seconds": calibration_seconds},
         "held_out": {"timesteps": HELD_OUT_TIMESTEPS, "images": int(len(held_out))},
         "float_noise_mse": float_noise_mse,
-        "sampling": None if args.quick else {"count": sample_count, "steps": sampling_steps,
+        "sampling": None if not sampling else {"count": sample_count, "steps": sampling_steps,
                                              "float_mean": float(reference_samples.mean()), "float_std": float(reference_samples.std())},
-        "rows": rows, "proxy_check": proxy_check, "goals": goals, "threads": args.threads, "torch_threads": args.torch_threads, "quick": args.quick,
+        "rows": rows, "proxy_check": proxy_check, "range_motion": motion_summary, "goals": goals, "threads": args.threads, "torch_threads": args.torch_threads, "quick": args.quick,
         "torch": torch.__version__, "commands": runner.commands, "seconds": time.perf_counter() - started,
         "load_average": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None,
     }
@@ -472,6 +550,13 @@ def main():
 
 
 def goal_check(rows, find, group_counts):
+    try:
+        return goal_check_all(rows, find, group_counts)
+    except (ValueError, TypeError, KeyError):
+        return [{"goal": "(partial run: goals need both widths; merge the JSON files)", "met": False, "detail": ""}]
+
+
+def goal_check_all(rows, find, group_counts):
     goals = []
     guarded = [r for r in rows if r["weights"] == "float32" and "unguarded" not in r["method"]]
     worst = max((r for r in guarded if r["activation_bits"] == 8), key=lambda r: r["vs_minmax"])

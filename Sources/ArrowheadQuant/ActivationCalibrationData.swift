@@ -8,11 +8,22 @@ public struct ActivationGroupSamples: Sendable, Hashable {
   public var fit: [Float]
   /// Samples of the held-out rows, in calibration order.
   public var heldOut: [Float]
+  /// Exact values of the inputs at their ends, per calibrated timestep of the group: the
+  /// recorded `tails` where the calibration gives them, else the minimum and maximum (of the
+  /// whole input the samples were drawn from when the calibration records them, the samples'
+  /// own otherwise).
+  public var extremes: [Float]
+  /// How many values the group's samples stand for: the calibration's counts of the whole
+  /// inputs they were drawn from (at least `fit.count + heldOut.count`).
+  public var population: Int
 
-  /// Creates a split.
-  public init(fit: [Float], heldOut: [Float]) {
+  /// Creates a split; `population` defaults to the sample count (the samples are the whole
+  /// input), `extremes` to none.
+  public init(fit: [Float], heldOut: [Float], extremes: [Float] = [], population: Int? = nil) {
     self.fit = fit
     self.heldOut = heldOut
+    self.extremes = extremes
+    self.population = Swift.max(population ?? 0, fit.count + heldOut.count)
   }
 }
 
@@ -89,12 +100,17 @@ public struct ActivationCalibrationData: Sendable {
     var groups: [ActivationGroupSamples] = []
     for group in 0..<grouping.groups {
       let span = grouping.timesteps(ofGroup: group)
-      var fit: [Float] = [], heldOut: [Float] = []
+      var fit: [Float] = [], heldOut: [Float] = [], extremes: [Float] = []
+      var population = 0
       var row = 0
       var seen = false
       for timestep in span {
         guard let record = perTimestep[timestep] else { continue }
         seen = true
+        // The recorded tails hold min and max themselves: each value is charged once.
+        extremes += record.tails.isEmpty ? [record.minimum, record.maximum] : record.tails
+        let (sum, overflow) = population.addingReportingOverflow(record.count)
+        population = overflow ? Int.max : sum
         guard !record.samples.isEmpty else {
           throw .invalidTimeGrouping(
             reason: "layer '\(layer)', timestep \(timestep) (time group \(group)) has only a min/max summary; fitting and checking activation parameters needs raw samples")
@@ -114,7 +130,7 @@ public struct ActivationCalibrationData: Sendable {
         throw .invalidTimeGrouping(
           reason: "time group \(group) (timesteps \(span.lowerBound)..<\(span.upperBound)) of layer '\(layer)' has no calibration statistics")
       }
-      groups.append(ActivationGroupSamples(fit: fit, heldOut: heldOut))
+      groups.append(ActivationGroupSamples(fit: fit, heldOut: heldOut, extremes: extremes, population: population))
     }
     try self.init(layer: layer, channels: channels, channelImportance: channelImportance, groups: groups)
   }
@@ -128,7 +144,41 @@ public struct ActivationCalibrationData: Sendable {
   public func outputError(
     _ values: [Float], parameters: AffineParameters, bits: Int, mode: QuantizationMode, engine: Engine
   ) throws(QuantizationError) -> Double {
-    guard !values.isEmpty else { return 0 }
+    try rowErrors(values, parameters: parameters, bits: bits, mode: mode, engine: engine).reduce(0, +)
+  }
+
+  /// The output error of each row of `values` (whole rows of this layer; one value per row
+  /// without a channel layout), as `outputError` sums them.
+  public func rowErrors(
+    _ values: [Float], parameters: AffineParameters, bits: Int, mode: QuantizationMode, engine: Engine
+  ) throws(QuantizationError) -> [Double] {
+    let width = channels ?? 1
+    var errors: [Double] = []
+    errors.reserveCapacity(values.count / width)
+    let reconstruction = try reconstruct(values, parameters: parameters, bits: bits, mode: mode, engine: engine)
+    var row = 0
+    while row + width <= values.count {
+      if let channelImportance {
+        var sum: Float = 0
+        for c in 0..<width {
+          let e = values[row + c] - reconstruction[row + c]
+          sum += channelImportance[c] * e * e
+        }
+        errors.append(Double(sum))
+      } else {
+        let e = Double(values[row]) - Double(reconstruction[row])
+        errors.append(e * e)
+      }
+      row += width
+    }
+    return errors
+  }
+
+  /// `values` quantized and dequantized with `parameters` by the quantizer's kernels.
+  func reconstruct(
+    _ values: [Float], parameters: AffineParameters, bits: Int, mode: QuantizationMode, engine: Engine
+  ) throws(QuantizationError) -> [Float] {
+    guard !values.isEmpty else { return [] }
     let quantizer = Quantizer(scheme: try QuantizationScheme(bits: bits, granularity: .perTensor, mode: mode), engine: engine)
     var codes = [UInt8](repeating: 0, count: values.count)
     var reconstruction = [Float](repeating: 0, count: values.count)
@@ -144,27 +194,26 @@ public struct ActivationCalibrationData: Sendable {
       }
     }
     try result.get()
-    let width = channels ?? 1
-    var total = 0.0
-    if let channelImportance {
-      // Per channel in Float over one row, rows summed in Double.
-      var row = 0
-      while row < values.count {
-        var sum: Float = 0
-        for c in 0..<width {
-          let e = values[row + c] - reconstruction[row + c]
-          sum += channelImportance[c] * e * e
-        }
-        total += Double(sum)
-        row += width
-      }
-    } else {
-      for i in 0..<values.count {
-        let e = Double(values[i]) - Double(reconstruction[i])
-        total += e * e
-      }
+    return reconstruction
+  }
+
+  /// Σ(x − x̂)² of `values` (any values of this layer, no channel layout) quantized with
+  /// `parameters` by the quantizer's kernels, accumulated in Double.
+  func plainError(
+    _ values: [Float], parameters: AffineParameters, bits: Int, mode: QuantizationMode, engine: Engine
+  ) throws(QuantizationError) -> Double {
+    let reconstruction = try reconstruct(values, parameters: parameters, bits: bits, mode: mode, engine: engine)
+    return zip(values, reconstruction).reduce(0.0) { total, pair in
+      let e = Double(pair.0) - Double(pair.1)
+      return total + e * e
     }
-    return total
+  }
+
+  /// The mean channel importance d̄ (1 without importances): the expected weight of a value
+  /// whose channel is unknown, such as a recorded extreme.
+  public var meanImportance: Double {
+    guard let channelImportance, !channelImportance.isEmpty else { return 1 }
+    return channelImportance.reduce(0.0) { $0 + Double($1) } / Double(channelImportance.count)
   }
 }
 
@@ -207,12 +256,17 @@ public enum ChannelImportance {
 public struct ActivationValidation: Sendable, Hashable {
   /// The parameters kept: the candidate's, or min-max's in the fallback groups.
   public var parameters: [AffineParameters]
-  /// Groups whose candidate lost to min-max on the held-out rows (or had none), ascending.
+  /// Groups whose candidate did not win on the held-out rows by the required margin (or had
+  /// none to judge by), ascending.
   public var fallbackGroups: [Int]
   /// Held-out output error of the candidate, per group.
   public var candidateErrors: [Double]
   /// Held-out output error of min-max, per group.
   public var minMaxErrors: [Double]
+  /// d̄·Σ(x − x̂)² over the group's recorded extremes with the candidate, per group.
+  public var candidateExtremeErrors: [Double] = []
+  /// The same with min-max, per group.
+  public var minMaxExtremeErrors: [Double] = []
 
   /// Σ of the kept parameters' held-out errors over Σ of min-max's (≤ 1 by construction).
   public var heldOutRatio: Double {
@@ -224,36 +278,84 @@ public struct ActivationValidation: Sendable, Hashable {
   }
 }
 
-/// The held-out check that keeps an activation optimizer (or a clipping estimator) from ever
-/// returning parameters worse than min-max: per time group, the candidate's output error on
-/// the held-out rows is compared with that of the min-max parameters (of all the group's
-/// rows, as the plain pipeline stores them); a group where the candidate is worse — or that
-/// has no held-out rows to judge by — keeps min-max.
+/// The held-out check that keeps an activation optimizer (or a clipping estimator) from
+/// returning parameters worse than min-max on inputs it has not seen. Per time group it
+/// estimates what the candidate and the min-max parameters (of all the group's values, as the
+/// plain pipeline stores them) would cost on the whole calibration input, and keeps the
+/// candidate only when it wins **with a margin**; otherwise — or without held-out rows to
+/// judge by — the group keeps min-max.
+///
+/// **The estimate.** The held-out rows are a random share of the values the group's samples
+/// were drawn from (`ActivationGroupSamples.population`), so their error, scaled by
+/// f = population / held-out values, estimates the error of the typical values; what
+/// sampling misses are the tails, and of those the calibration knows the exact extremes of
+/// every timestep (`extremes`: min and max, or the k smallest and k largest values the
+/// collector records as `tails`). Each is a value the input certainly holds, so a range that
+/// cuts it pays its clipping error in full:
+///
+///   Δ = f·Σ_r (a_r − b_r) + d̄·Σ_x [(x − x̂_cand)² − (x − x̂_minmax)²]
+///
+/// with a_r, b_r the candidate's and min-max's output error of held-out row r and d̄ the mean
+/// channel importance (the channel of an extreme is not recorded). At 8 bits a clipped
+/// extreme costs as much as the rounding of tens of thousands of values, so a narrower range
+/// must buy that much rounding error back; at 4 bits rounding is 289× dearer and clipping
+/// usually pays.
+///
+/// **The margin.** The held-out rows are few (tens to hundreds per group), so Σ_r (a_r − b_r)
+/// is itself noisy: its standard error is σ = f·√(n·v) with v the sample variance of the n
+/// per-row differences. The candidate is kept only when Δ + z·σ < 0 — it wins by z standard
+/// errors (z = `defaultConfidence` = 2 unless given) — and its held-out error alone is not
+/// above min-max's (so `heldOutRatio` ≤ 1). A candidate equal to min-max is kept as it is.
 public enum ActivationGuard {
-  /// Checks `candidate` against `minMax` (one pair per group each) on `data`'s held-out rows.
+  /// The default margin z, in standard errors of the held-out difference (one-sided ≈ 97.7 %
+  /// for independent rows).
+  public static let defaultConfidence = 2.0
+
+  /// Checks `candidate` against `minMax` (one pair per group each) on `data`'s held-out rows
+  /// and recorded extremes (see the type's documentation); `confidence` is z (≥ 0, finite).
   public static func validate(
     candidate: [AffineParameters], minMax: [AffineParameters], data: ActivationCalibrationData, bits: Int, mode: QuantizationMode,
-    engine: Engine
+    engine: Engine, confidence: Double = defaultConfidence
   ) throws(QuantizationError) -> ActivationValidation {
     guard candidate.count == data.groups.count, minMax.count == data.groups.count else {
       throw .invalidTimeGrouping(
         reason: "layer '\(data.layer)': \(candidate.count) candidate and \(minMax.count) min-max parameter pairs for \(data.groups.count) time groups")
     }
-    var kept: [AffineParameters] = [], fallbacks: [Int] = [], candidateErrors: [Double] = [], minMaxErrors: [Double] = []
+    guard confidence.isFinite, confidence >= 0 else {
+      throw .invalidOption(name: "held-out check confidence", value: "\(confidence)", expected: "a finite number of standard errors ≥ 0")
+    }
+    let importance = data.meanImportance
+    var result = ActivationValidation(parameters: [], fallbackGroups: [], candidateErrors: [], minMaxErrors: [])
     for (group, samples) in data.groups.enumerated() {
-      let reference = try data.outputError(samples.heldOut, parameters: minMax[group], bits: bits, mode: mode, engine: engine)
-      let proposed = candidate[group] == minMax[group]
-        ? reference : try data.outputError(samples.heldOut, parameters: candidate[group], bits: bits, mode: mode, engine: engine)
-      candidateErrors.append(proposed)
-      minMaxErrors.append(reference)
-      let judged = !samples.heldOut.isEmpty || candidate[group] == minMax[group]
-      if judged && proposed <= reference {
-        kept.append(candidate[group])
+      let same = candidate[group] == minMax[group]
+      let reference = try data.rowErrors(samples.heldOut, parameters: minMax[group], bits: bits, mode: mode, engine: engine)
+      let proposed = same ? reference : try data.rowErrors(samples.heldOut, parameters: candidate[group], bits: bits, mode: mode, engine: engine)
+      let referenceExtremes = importance * (try data.plainError(samples.extremes, parameters: minMax[group], bits: bits, mode: mode, engine: engine))
+      let proposedExtremes = same
+        ? referenceExtremes : importance * (try data.plainError(samples.extremes, parameters: candidate[group], bits: bits, mode: mode, engine: engine))
+      let heldOutCandidate = proposed.reduce(0, +), heldOutMinMax = reference.reduce(0, +)
+      result.candidateErrors.append(heldOutCandidate)
+      result.minMaxErrors.append(heldOutMinMax)
+      result.candidateExtremeErrors.append(proposedExtremes)
+      result.minMaxExtremeErrors.append(referenceExtremes)
+      var wins = same
+      if !same && proposed.count >= 2 {
+        let n = Double(proposed.count)
+        let scale = Double(samples.population) / Double(samples.heldOut.count)
+        let differences = zip(proposed, reference).map { $0 - $1 }
+        let mean = differences.reduce(0, +) / n
+        let variance = differences.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+        let estimate = scale * (heldOutCandidate - heldOutMinMax) + (proposedExtremes - referenceExtremes)
+        let standardError = scale * (n * variance).squareRoot()
+        wins = heldOutCandidate <= heldOutMinMax && estimate + confidence * standardError < 0
+      }
+      if wins {
+        result.parameters.append(candidate[group])
       } else {
-        kept.append(minMax[group])
-        fallbacks.append(group)
+        result.parameters.append(minMax[group])
+        result.fallbackGroups.append(group)
       }
     }
-    return ActivationValidation(parameters: kept, fallbackGroups: fallbacks, candidateErrors: candidateErrors, minMaxErrors: minMaxErrors)
+    return result
   }
 }

@@ -15,11 +15,17 @@ public struct TimestepStatistics: Sendable, Hashable {
   /// The channel count C when `samples` are rows of C channel values (channel-last: sample i
   /// belongs to channel i mod C), nil when the samples carry no channel layout.
   public var channels: Int?
+  /// Exact values of the whole input at its low and high ends (for example its 32 smallest
+  /// and 32 largest), when a samples line gives them (`tails`); empty otherwise. Each is a
+  /// value the input certainly holds, which the held-out check charges a clipping range for.
+  public var tails: [Float] = []
 
   /// Creates statistics (summary lines leave `samples` empty).
   public init(
-    minimum: Float, maximum: Float, count: Int, samples: [Float] = [], percentiles: [Double: Float] = [:], channels: Int? = nil
+    minimum: Float, maximum: Float, count: Int, samples: [Float] = [], percentiles: [Double: Float] = [:], channels: Int? = nil,
+    tails: [Float] = []
   ) {
+    self.tails = tails
     self.minimum = minimum
     self.maximum = maximum
     self.count = count
@@ -45,6 +51,7 @@ public struct TimestepStatistics: Sendable, Hashable {
     let (sum, overflow) = count.addingReportingOverflow(other.count)
     count = overflow ? Int.max : sum
     samples += other.samples
+    tails += other.tails
     for (percent, value) in other.percentiles {
       if let existing = percentiles[percent] {
         percentiles[percent] = percent < 50 ? Swift.min(existing, value) : Swift.max(existing, value)
@@ -73,6 +80,16 @@ public struct TimestepStatistics: Sendable, Hashable {
 /// - Either `samples` (non-empty array of finite numbers), or `min` and `max` (finite,
 ///   min ≤ max) with optional `count` (integer ≥ 1, default 1) and optional `percentiles`
 ///   (object: percent in [0, 100] written as a string → finite value within [min, max]).
+/// - A `samples` line may also give the **exact extremes** of the whole input its samples
+///   were drawn from: `min` and `max` (both, finite, min ≤ every sample ≤ max) and optionally
+///   `count` (the number of values they summarise, ≥ the sample count; default the sample
+///   count). Min-max ranges then span the true extremes, not just the sampled ones, and the
+///   held-out check (`ActivationGuard`) charges a candidate range for clipping them. With
+///   them, `tails` (array of finite numbers within [min, max]) may list more exact values of
+///   the whole input at its two ends — the k smallest and k largest, each value once — which
+///   the check charges too (what a clipping range cuts beyond the sampled rows). The
+///   collector (`python/arrowhead/calibration.py`) writes them; lines without them read as
+///   before (extremes = the samples' own, count = the sample count).
 /// - `channels` (optional, integer ≥ 1, with `samples` only): the samples are whole rows of
 ///   that many input channels, channel-last (a Linear layer's input vectors; a convolution's
 ///   input at sampled pixels, N·H·W rows of C). The sample count must be a multiple of it,
@@ -119,7 +136,15 @@ public struct CalibrationSet: Sendable {
   /// Adds raw activation samples of `layer` at `timestep` (all finite, at least one); with
   /// `channels`, the samples are rows of that many channel values (channel-last), their count
   /// a multiple of it, and the layer's other sample records must have the same layout.
-  public mutating func add(layer: String, timestep: Int, samples: [Float], channels: Int? = nil) throws(QuantizationError) {
+  /// `extremes`, when given, are the exact minimum and maximum of the whole input the samples
+  /// were drawn from (they must contain every sample), and `count` the number of values of
+  /// that input (≥ the sample count; default the sample count); without them the record's
+  /// extremes are the samples' own. `tails` are further exact values of that input at its
+  /// ends (each within `extremes`, which they need), as `TimestepStatistics.tails`.
+  public mutating func add(
+    layer: String, timestep: Int, samples: [Float], channels: Int? = nil, extremes: ActivationRange? = nil, count: Int? = nil,
+    tails: [Float] = []
+  ) throws(QuantizationError) {
     guard let first = samples.first else {
       throw .invalidOption(name: "samples of \(layer) at timestep \(timestep)", value: "[]", expected: "at least one sample")
     }
@@ -143,9 +168,31 @@ public struct CalibrationSet: Sendable {
       low = Swift.min(low, value)
       high = Swift.max(high, value)
     }
+    if let extremes {
+      guard extremes.lower.isFinite, extremes.upper.isFinite, extremes.lower <= low, high <= extremes.upper else {
+        throw .invalidOption(
+          name: "exact extremes of \(layer) at timestep \(timestep)", value: "[\(extremes.lower), \(extremes.upper)]",
+          expected: "finite bounds containing every sample (the samples span [\(low), \(high)])")
+      }
+      low = extremes.lower
+      high = extremes.upper
+    }
+    if !tails.isEmpty {
+      guard extremes != nil, tails.allSatisfy({ $0 >= low && $0 <= high }) else {
+        throw .invalidOption(
+          name: "tails of \(layer) at timestep \(timestep)", value: "\(tails.count) values",
+          expected: "exact extremes given with them, and every tail value within them [\(low), \(high)]")
+      }
+    }
+    if let count, count < samples.count {
+      throw .invalidOption(
+        name: "count of \(layer) at timestep \(timestep)", value: "\(count)",
+        expected: "at least the \(samples.count) samples drawn from the values it counts")
+    }
     add(
       layer: layer, timestep: timestep,
-      TimestepStatistics(minimum: low, maximum: high, count: samples.count, samples: samples, percentiles: [:], channels: channels))
+      TimestepStatistics(
+        minimum: low, maximum: high, count: count ?? samples.count, samples: samples, percentiles: [:], channels: channels, tails: tails))
   }
 
   /// The largest timestep recorded for any layer, or nil when empty.
@@ -194,8 +241,8 @@ public struct CalibrationSet: Sendable {
     }
     let samplesValue = value["samples"]
     let hasSummary = value["min"] != nil || value["max"] != nil
-    if samplesValue != nil && hasSummary {
-      throw invalid("give either \"samples\" or \"min\"/\"max\", not both (layer \(layer), timestep \(timestep))")
+    if samplesValue != nil && value["percentiles"] != nil {
+      throw invalid("\"percentiles\" belong to summary lines; a \"samples\" line cannot give them (layer \(layer), timestep \(timestep))")
     }
     if let weightValue = value["weight"] {
       guard let weight = weightValue.string, !weight.isEmpty else {
@@ -226,8 +273,37 @@ public struct CalibrationSet: Sendable {
         }
         samples.append(Float(number))
       }
+      var extremes: ActivationRange?
+      var population: Int?
+      if hasSummary {
+        guard let low = value["min"]?.double.map(Float.init), let high = value["max"]?.double.map(Float.init),
+          low.isFinite, high.isFinite, low <= high
+        else {
+          throw invalid("a \"samples\" line with exact extremes needs finite \"min\" ≤ \"max\" (layer \(layer), timestep \(timestep))")
+        }
+        extremes = ActivationRange(lower: low, upper: high)
+      }
+      var tails: [Float] = []
+      if let tailsValue = value["tails"] {
+        guard let extremes, let elements = tailsValue.array else {
+          throw invalid("\"tails\" must be an array of numbers on a \"samples\" line with \"min\" and \"max\" (layer \(layer), timestep \(timestep))")
+        }
+        for (index, element) in elements.enumerated() {
+          guard let number = element.double, Float(number).isFinite, Float(number) >= extremes.lower, Float(number) <= extremes.upper else {
+            throw invalid("tails[\(index)] is not a finite number within [min, max] (layer \(layer), timestep \(timestep))")
+          }
+          tails.append(Float(number))
+        }
+      }
+      if let countValue = value["count"] {
+        guard hasSummary else {
+          throw invalid("\"count\" on a \"samples\" line goes with the exact \"min\" and \"max\" it counts (layer \(layer), timestep \(timestep))")
+        }
+        guard let given = countValue.integer, given >= 1 else { throw invalid("\"count\" must be an integer ≥ 1") }
+        population = given
+      }
       do {
-        try add(layer: layer, timestep: timestep, samples: samples, channels: channels)
+        try add(layer: layer, timestep: timestep, samples: samples, channels: channels, extremes: extremes, count: population, tails: tails)
       } catch {
         throw invalid(error.description)
       }

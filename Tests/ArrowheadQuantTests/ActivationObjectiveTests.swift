@@ -145,10 +145,130 @@ struct ActivationObjectiveTests {
     // Float32 reconstruction: within a few ulps of the Double value (3 terms of size ≤ 2).
     #expect(abs(result.minMaxErrors[0] - reference) <= 1e-5)
     #expect(result.heldOutRatio == 1)
-    // Held-out rows without the outlier: the clipped candidate wins and is kept.
+    // Held-out rows without the outlier: the clipped candidate wins on them (0 against
+    // 1 + 16/9 + 1/9 = 26/9), but four rows are too few to call it (the margin below):
+    // Σd = −26/9 = −2.89 while 2σ = 2·√(4·v) = 3.34 (v = 0.697, the sample variance of
+    // 0, −1, −16/9, −1/9), so min-max stays. With 25 times as many rows the same gain is
+    // significant (next test) and the candidate is kept.
     let easy = try ActivationCalibrationData(
       layer: "l", channels: nil, channelImportance: nil, groups: [ActivationGroupSamples(fit: [0, 10], heldOut: [0, 1, 2, 3])])
-    let kept = try ActivationGuard.validate(candidate: [clipped], minMax: [minMax], data: easy, bits: 2, mode: .floatMinimum, engine: .default)
+    let few = try ActivationGuard.validate(candidate: [clipped], minMax: [minMax], data: easy, bits: 2, mode: .floatMinimum, engine: .default)
+    #expect(few.parameters == [minMax] && few.fallbackGroups == [0] && few.candidateErrors == [0])
+    let many = try ActivationCalibrationData(
+      layer: "l", channels: nil, channelImportance: nil,
+      groups: [ActivationGroupSamples(fit: [0, 10], heldOut: Array([[Float]](repeating: [0, 1, 2, 3], count: 25).joined()))])
+    let kept = try ActivationGuard.validate(candidate: [clipped], minMax: [minMax], data: many, bits: 2, mode: .floatMinimum, engine: .default)
     #expect(kept.parameters == [clipped] && kept.fallbackGroups.isEmpty && kept.candidateErrors == [0] && kept.heldOutRatio == 0)
+  }
+
+  /// The check charges a candidate for the recorded extremes it clips, in proportion to how
+  /// many values the held-out rows stand for, and asks for a win by z standard errors.
+  ///
+  /// 100 held-out values 0, 1, 2, 3 (25 each), 2 bits, float minimum. Candidate s = 1, m = 0
+  /// represents them exactly (error 0); min-max over [0, 10] (s = 10/3) errs by 0, 1, 16/9,
+  /// 1/9, so the per-row differences d have Σd = −25·26/9 = −72.22 and
+  /// Σ(d − d̄)² = 25·338/81 − 100·(13/18)² = 4225/81, v = 4225/(81·99), σ₁ = √(100·v) = 7.2586.
+  /// Each timestep's recorded maximum 10 costs the candidate (10 − 3)² = 49 (min-max
+  /// reconstructs it: 3·s = 10 up to Float rounding, ≈ 10⁻¹²). With f = population / 100:
+  ///   Δ + zσ = f·(−72.22 + z·7.2586) + 49·(timesteps clipped).
+  /// (Float32 arithmetic moves these sums by < 10⁻⁴; every case below is decided by ≥ 8.)
+  @Test func theGuardRefusesClippingBeyondTheRecordedExtremes() throws {
+    let heldOut = Array([[Float]](repeating: [0, 1, 2, 3], count: 25).joined())
+    let minMax = AffineParameters.minMax(minimum: 0, maximum: 10, bits: 2, mode: .floatMinimum)
+    let clipped = AffineParameters(scale: 1, offset: 0)
+    func decide(extremes: [Float], population: Int, confidence: Double = ActivationGuard.defaultConfidence) throws -> ActivationValidation {
+      let data = try ActivationCalibrationData(
+        layer: "l", channels: nil, channelImportance: nil,
+        groups: [ActivationGroupSamples(fit: [], heldOut: heldOut, extremes: extremes, population: population)])
+      return try ActivationGuard.validate(
+        candidate: [clipped], minMax: [minMax], data: data, bits: 2, mode: .floatMinimum, engine: .default, confidence: confidence)
+    }
+    // No extremes recorded, f = 1: −72.22 + 14.52 < 0 → kept.
+    #expect(try decide(extremes: [], population: 100).parameters == [clipped])
+    // One timestep's extremes [0, 10], f = 1: −57.70 + 49 = −8.70 → still kept.
+    let one = try decide(extremes: [0, 10], population: 100)
+    #expect(one.parameters == [clipped])
+    #expect(one.candidateExtremeErrors == [49] && one.minMaxExtremeErrors[0] < 1e-9)
+    // Two timesteps' extremes, f = 1: −57.70 + 98 = +40.3 → refused, although the candidate
+    // is far better on every held-out row.
+    let two = try decide(extremes: [0, 10, 0, 10], population: 100)
+    #expect(two.parameters == [minMax] && two.fallbackGroups == [0] && two.candidateErrors == [0])
+    // The same two extremes among 10 000 values (the rows a 1 % sample): f = 100,
+    // −5770 + 98 < 0 → clipping two values of 10 000 pays, kept.
+    #expect(try decide(extremes: [0, 10, 0, 10], population: 10_000).parameters == [clipped])
+    // The margin: one timestep's extremes, f = 1. Without it (z = 0) −72.22 + 49 < 0 → kept;
+    // at z = 4, −72.22 + 29.03 + 49 = +5.8 → refused.
+    #expect(try decide(extremes: [0, 10], population: 100, confidence: 0).parameters == [clipped])
+    #expect(try decide(extremes: [0, 10], population: 100, confidence: 4).parameters == [minMax])
+    #expect(throws: QuantizationError.self) { try decide(extremes: [], population: 100, confidence: -1) }
+    #expect(throws: QuantizationError.self) { try decide(extremes: [], population: 100, confidence: .nan) }
+  }
+
+  /// Exact extremes on sample lines: parsed, merged and collected per group with the values'
+  /// count; lines without them read as before (the samples' own extremes and count).
+  @Test func exactExtremesRoundTripThroughTheCalibrationFormat() throws {
+    let text = """
+      {"layer": "c", "weight": "c.weight", "timestep": 0, "channels": 2, "min": -7.5, "max": 9, "count": 400, "samples": [1, 2, -3, 4]}
+      {"layer": "c", "timestep": 0, "channels": 2, "min": -1, "max": 12.25, "count": 100, "samples": [5, 6]}
+      {"layer": "c", "timestep": 1, "channels": 2, "min": 0.5, "max": 3, "samples": [1, 2]}
+      {"layer": "old", "timestep": 0, "samples": [1, -2, 0.5]}
+      {"layer": "t", "timestep": 0, "min": -6, "max": 8, "count": 1000, "tails": [-6, -5.5, 8, 7.25], "samples": [0, 1]}
+      {"layer": "t", "timestep": 1, "min": -1, "max": 2, "count": 1000, "samples": [0, 1]}
+      """
+    let set = try CalibrationSet.parse(jsonLines: Array(text.utf8), file: "c.jsonl")
+    let merged = try #require(set.statistics["c"]?[0])
+    #expect(merged.minimum == -7.5 && merged.maximum == 12.25 && merged.count == 500 && merged.samples == [1, 2, -3, 4, 5, 6])
+    let noCount = try #require(set.statistics["c"]?[1])
+    #expect(noCount.minimum == 0.5 && noCount.maximum == 3 && noCount.count == 2)
+    let old = try #require(set.statistics["old"]?[0])
+    #expect(old.minimum == -2 && old.maximum == 1 && old.count == 3)
+    // Min-max ranges span the exact extremes, not just the samples.
+    let configuration = try TimeAwareConfiguration(grouping: try TimeGrouping(timesteps: 2, groups: 1), bits: 8, mode: .floatMinimum)
+    let parameters = try TimeAwareCalibrator.parameters(forLayer: "c", in: set, configuration: configuration)
+    #expect(parameters.groupRanges == [ActivationRange(lower: -7.5, upper: 12.25)])
+    // Per group: two extremes per calibrated timestep, population = Σ counts.
+    let data = try ActivationCalibrationData(layer: "c", calibration: set, grouping: try TimeGrouping(timesteps: 2, groups: 2))
+    #expect(data.groups[0].extremes == [-7.5, 12.25] && data.groups[0].population == 500)
+    #expect(data.groups[1].extremes == [0.5, 3] && data.groups[1].population == 2)
+    let plain = try ActivationCalibrationData(layer: "old", calibration: set, grouping: try TimeGrouping(timesteps: 1, groups: 1))
+    #expect(plain.groups[0].extremes == [-2, 1] && plain.groups[0].population == 3)
+    // Recorded tails replace min and max (which they hold) as the values charged; a timestep
+    // without tails contributes its min and max.
+    #expect(set.statistics["t"]?[0]?.tails == [-6, -5.5, 8, 7.25])
+    let tails = try ActivationCalibrationData(layer: "t", calibration: set, grouping: try TimeGrouping(timesteps: 2, groups: 1))
+    #expect(tails.groups[0].extremes == [-6, -5.5, 8, 7.25, -1, 2] && tails.groups[0].population == 2000)
+    // The API form of the same record, and its errors.
+    var built = CalibrationSet()
+    try built.add(layer: "c", timestep: 0, samples: [1, 2, -3, 4], channels: 2, extremes: ActivationRange(lower: -7.5, upper: 9), count: 400)
+    #expect(built.statistics["c"]?[0] == TimestepStatistics(minimum: -7.5, maximum: 9, count: 400, samples: [1, 2, -3, 4], channels: 2))
+    #expect(throws: QuantizationError.self) { try built.add(layer: "d", timestep: 0, samples: [1, 5], extremes: ActivationRange(lower: 0, upper: 4)) }
+    #expect(throws: QuantizationError.self) { try built.add(layer: "d", timestep: 0, samples: [1, 5], count: 1) }
+  }
+
+  @Test func badExtremesOnSampleLinesNameTheLine() {
+    let cases: [(String, String)] = [
+      (#"{"layer": "a", "timestep": 0, "min": 0, "samples": [1]}"#, "min"),
+      (#"{"layer": "a", "timestep": 0, "min": 2, "max": 1, "samples": [1.5]}"#, "min"),
+      (#"{"layer": "a", "timestep": 0, "min": 0, "max": 1, "samples": [1, 2]}"#, "every sample"),
+      (#"{"layer": "a", "timestep": 0, "min": -3, "max": 1, "samples": [-4]}"#, "every sample"),
+      (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "count": 1, "samples": [1, 2]}"#, "count"),
+      (#"{"layer": "a", "timestep": 0, "count": 9, "samples": [1, 2]}"#, "count"),
+      (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "percentiles": {"99": 2}, "samples": [1, 2]}"#, "percentiles"),
+      (#"{"layer": "a", "timestep": 0, "tails": [1], "samples": [1, 2]}"#, "tails"),
+      (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "tails": [10], "samples": [1, 2]}"#, "tails[0]"),
+      (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "tails": 3, "samples": [1, 2]}"#, "tails"),
+    ]
+    for (text, word) in cases {
+      do {
+        _ = try CalibrationSet.parse(jsonLines: Array(text.utf8), file: "c.jsonl")
+        Issue.record("accepted: \(text)")
+      } catch {
+        guard case .invalidCalibration(let file, let line, let reason) = error else {
+          Issue.record("wrong error \(error)")
+          continue
+        }
+        #expect(file == "c.jsonl" && line == 1 && reason.contains(word), "\(text): \(reason)")
+      }
+    }
   }
 }

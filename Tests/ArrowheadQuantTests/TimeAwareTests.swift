@@ -66,7 +66,7 @@ struct TimeAwareTests {
       (#"{"timestep": 0, "samples": [1]}"#, 1),
       ("\n\n" + #"{"layer": "a", "timestep": 0, "samples": [1, "x"]}"#, 3),
       (#"{"layer": "a", "timestep": 0, "min": 0, "max": 1, "percentiles": {"99": 5}}"#, 1),
-      (#"{"layer": "a", "timestep": 0, "samples": [1], "min": 0, "max": 1}"#, 1),
+      (#"{"layer": "a", "timestep": 0, "samples": [1], "min": 0, "max": 0.5}"#, 1),
       (#"{"layer": "a" "timestep": 0}"#, 1),
     ]
     for (text, line) in cases {

@@ -38,7 +38,11 @@ Two modes:
   channel-last (a Linear's input vectors; a convolution's input at sampled pixels), and
   ``"weight": "<layer>.weight"`` — so Arrowhead can weigh each channel's quantization error
   by the layer's weights (its output error), fit clipping ranges, and check them on
-  held-out rows.
+  held-out rows. Each line also gives the **exact** ``"min"``, ``"max"`` and ``"count"`` of
+  the whole input (every row of every forward pass at that timestep, not only the sampled
+  ones), and ``"tails"``, its 32 smallest and 32 largest values (``tails=``): min-max ranges
+  then span the true extremes, and Arrowhead's held-out check charges a clipped range for
+  every recorded value it cuts (``extremes=False`` leaves them out, as older versions wrote).
 - ``mode="summary"``: min, max, count and ``percentiles`` of the whole input per layer and
   timestep (percentiles merged across forward passes as Arrowhead merges lines: the more
   extreme value is kept). Enough for ``--activation-range minmax|percentile:P``; the
@@ -69,8 +73,9 @@ def _float_list(values, digits):
 
 def format_record(record, digits=7):
     """One JSON Lines line (without the newline) for a record dict with ``layer``,
-    ``timestep`` and either ``samples`` (a flat sequence, plus optional ``channels``) or
-    ``min``/``max`` (+ ``count``, ``percentiles``); optional ``weight``."""
+    ``timestep`` and either ``samples`` (a flat sequence, plus optional ``channels`` and the
+    whole input's exact ``min``/``max``/``count``/``tails``) or ``min``/``max`` (+ ``count``,
+    ``percentiles``); optional ``weight``."""
     head = {"layer": record["layer"]}
     if record.get("weight"):
         head["weight"] = record["weight"]
@@ -78,8 +83,21 @@ def format_record(record, digits=7):
     if "samples" in record:
         if record.get("channels"):
             head["channels"] = int(record["channels"])
+        samples = _float_list(record["samples"], digits)
+        if "min" in record and "max" in record:
+            # Exact extremes of the whole input (float32 values widened to float64 print
+            # exactly). A sample written with `digits` digits can round just past them (the
+            # sampled maximum itself, rounded up): widen them to the written samples, which
+            # Arrowhead requires to lie within [min, max].
+            written = [float(v) for v in samples.split(",")]
+            head["min"] = min(float(record["min"]), min(written))
+            head["max"] = max(float(record["max"]), max(written))
+            if "count" in record:
+                head["count"] = max(int(record["count"]), len(written))
+            if record.get("tails") is not None and len(record["tails"]):
+                head["tails"] = [float(v) for v in record["tails"]]  # float32 values print exactly
         text = json.dumps(head)
-        return text[:-1] + ', "samples": [' + _float_list(record["samples"], digits) + "]}"
+        return text[:-1] + ', "samples": [' + samples + "]}"
     head["min"] = float(record["min"])
     head["max"] = float(record["max"])
     head["count"] = int(record.get("count", 1))
@@ -91,6 +109,16 @@ def format_record(record, digits=7):
 def _percent_key(percent):
     text = repr(float(percent))
     return text[:-2] if text.endswith(".0") else text
+
+
+def _tail_values(lowest, highest, count):
+    """The recorded ends as one list, each element of the input once: when the input holds
+    fewer than twice as many values as were kept per end, the two ends overlap, and only its
+    `count` values are written (the lowest ones, then the highest ones not among them)."""
+    low = [float(v) for v in lowest.tolist()]
+    high = [float(v) for v in highest.tolist()]
+    overlap = max(0, len(low) + len(high) - int(count))
+    return low + high[: len(high) - overlap]
 
 
 class CalibrationCollector:
@@ -112,10 +140,17 @@ class CalibrationCollector:
         prefix: prepended to module names (when the safetensors file to quantize names its
             tensors ``prefix + name + ".weight"``).
         seed: seed of the row sampling.
+        extremes: samples mode: also record each layer's exact min, max and value count per
+            timestep over all rows (default True).
+        tails: with ``extremes``, also record that many exact smallest and largest values of
+            each layer's whole input per timestep (default 32; 0 for none), written as
+            ``"tails"``: Arrowhead's held-out check charges a clipping range for every one it
+            cuts, which sampled rows miss (a 99.9th percentile of the samples clips about a
+            thousandth of the whole input, most of it never sampled).
     """
 
     def __init__(self, model, *, mode="samples", samples=4096, rows=None, percentiles=DEFAULT_PERCENTILES, layers=None, prefix="",
-                 seed=0):
+                 seed=0, extremes=True, tails=32):
         import torch
 
         if mode not in ("samples", "summary"):
@@ -135,6 +170,12 @@ class CalibrationCollector:
         self.percentiles = tuple(float(p) for p in percentiles)
         self.prefix = prefix
         self.timestep = None
+        self.extremes = bool(extremes)
+        if int(tails) < 0:
+            raise ValueError(f"tails must be >= 0, got {tails}")
+        self.tails = int(tails) if self.extremes else 0
+        self._tails = {}      # (layer, timestep) -> (lowest ascending, highest descending) tensors
+        self._extremes = {}   # (layer, timestep) -> [min, max, count] over every row (samples mode)
         self._generator = torch.Generator().manual_seed(int(seed))
         self._handles = []
         self._current = None
@@ -238,6 +279,15 @@ class CalibrationCollector:
         for t, items in groups.items():
             rows = items.reshape(-1, channels).cpu()
             if self.mode == "samples":
+                if self.extremes and rows.numel():
+                    low, high = float(rows.min()), float(rows.max())
+                    seen = self._extremes.get((layer, t))
+                    if seen is None:
+                        self._extremes[(layer, t)] = [low, high, int(rows.numel())]
+                    else:
+                        seen[0], seen[1], seen[2] = min(seen[0], low), max(seen[1], high), seen[2] + int(rows.numel())
+                    if self.tails:
+                        self._keep_tails(layer, t, rows.reshape(-1))
                 keep = self.rows if self.rows is not None else -(-self.samples // channels)
                 if rows.shape[0] > keep:
                     chosen = torch.randperm(rows.shape[0], generator=self._generator)[:keep]
@@ -245,6 +295,18 @@ class CalibrationCollector:
                 self._samples.setdefault((layer, t), []).append(rows.numpy().copy())
             else:
                 self._summarise(layer, t, rows.reshape(-1).numpy())
+
+    def _keep_tails(self, layer, t, values):
+        """The `tails` smallest and largest values seen so far (earlier passes' kept ones plus
+        this pass's values: distinct elements of the input, so the union's ends are exact)."""
+        torch = self._torch
+        previous = self._tails.get((layer, t))
+        low_pool = values if previous is None else torch.cat([previous[0], values])
+        high_pool = values if previous is None else torch.cat([previous[1], values])
+        k_low, k_high = min(self.tails, low_pool.numel()), min(self.tails, high_pool.numel())
+        lowest = torch.topk(low_pool, k_low, largest=False).values
+        highest = torch.topk(high_pool, k_high, largest=True).values
+        self._tails[(layer, t)] = (lowest, highest)
 
     def _summarise(self, layer, t, values):
         import numpy as np
@@ -273,8 +335,14 @@ class CalibrationCollector:
                 keys = sorted(t for (name, t) in self._samples if name == layer)
                 for t in keys:
                     rows = np.concatenate(self._samples[(layer, t)], axis=0)
-                    result.append({"layer": layer, "weight": layer + ".weight", "timestep": t, "channels": rows.shape[1],
-                                   "samples": rows.reshape(-1)})
+                    record = {"layer": layer, "weight": layer + ".weight", "timestep": t, "channels": rows.shape[1],
+                              "samples": rows.reshape(-1)}
+                    if (layer, t) in self._extremes:
+                        low, high, count = self._extremes[(layer, t)]
+                        record.update({"min": low, "max": high, "count": count})
+                        if (layer, t) in self._tails:
+                            record["tails"] = _tail_values(*self._tails[(layer, t)], count)
+                    result.append(record)
             else:
                 keys = sorted(t for (name, t) in self._summaries if name == layer)
                 for t in keys:

@@ -147,3 +147,47 @@ def test_format_record_writes_the_documented_keys():
     summary = calibration.format_record({"layer": "b", "timestep": 0, "min": -1, "max": 2, "count": 7, "percentiles": {99.9: 1.5, 0.1: -0.5}})
     assert json.loads(summary) == {"layer": "b", "timestep": 0, "min": -1.0, "max": 2.0, "count": 7,
                                    "percentiles": {"0.1": -0.5, "99.9": 1.5}}
+
+
+def test_sample_lines_carry_the_exact_extremes_and_count_of_every_row(tmp_path):
+    """The rows are sampled, the extremes and the count are not: min/max/count of each line are
+    those of the whole input at that timestep, over every forward pass."""
+    model = Denoiser().eval()
+    first = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(21))
+    second = 4 * torch.randn(3, 3, 5, 5, generator=torch.Generator().manual_seed(22))
+    with calibration.CalibrationCollector(model, rows=4, seed=2, layers=["conv"]) as collector, torch.no_grad():
+        model(first, 6)
+        model(second, 6)
+    path = tmp_path / "cal.jsonl"
+    collector.write(str(path))
+    (line,) = read(path)
+    both = np.concatenate([conv_rows(first).reshape(-1), conv_rows(second).reshape(-1)])
+    # float32 extremes, exact — widened to a sampled extreme whose 7-digit text rounded past it.
+    assert line["min"] == min(float(both.min()), min(line["samples"]))
+    assert line["max"] == max(float(both.max()), max(line["samples"]))
+    assert abs(line["min"] - float(both.min())) <= 1e-6 * abs(float(both.min()))
+    assert abs(line["max"] - float(both.max())) <= 1e-6 * abs(float(both.max()))
+    assert line["count"] == both.size == 5 * 25 * 3
+    assert len(line["samples"]) == 2 * 4 * 3  # 4 rows per forward pass
+    # The 32 smallest and 32 largest values of both passes, exactly (float32 printed exactly).
+    ordered = np.sort(both)
+    assert line["tails"] == [float(v) for v in ordered[:32]] + [float(v) for v in ordered[::-1][:32]]
+    assert min(line["samples"]) >= line["min"] and max(line["samples"]) <= line["max"]
+    without = calibration.CalibrationCollector(model, rows=4, layers=["conv"], extremes=False)
+    with without, torch.no_grad():
+        model(first, 6)
+    assert "min" not in without.records()[0] and "min" not in json.loads(calibration.format_record(without.records()[0]))
+
+
+def test_tails_of_a_small_input_list_each_value_once():
+    """An input of fewer than 2k values: the two ends overlap, each value is written once."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    x = torch.tensor([[0.5, -1.0, 2.0], [4.0, -3.0, 0.25]])
+    with calibration.CalibrationCollector(model, tails=4) as collector, torch.no_grad():
+        collector.timestep = 1
+        model(x)
+    (record,) = collector.records()
+    assert record["count"] == 6 and record["min"] == -3.0 and record["max"] == 4.0
+    assert record["tails"] == [-3.0, -1.0, 0.25, 0.5, 4.0, 2.0]  # 4 lowest, then the 2 highest not among them
+    with pytest.raises(ValueError, match="tails"):
+        calibration.CalibrationCollector(model, tails=-1)

@@ -82,3 +82,38 @@ def test_channel_layout_and_weight_name_reach_the_output_error_objective(cli, tm
     assert info["optimizer"] == "clip"
     assert info["objective"] == "output"  # d_c from fc.weight: the `channels` and `weight` keys were read
     assert all(0 <= group < 2 for group in info.get("fallback_groups", []))
+
+
+def test_exact_extremes_widen_the_min_max_range_and_old_lines_still_work(cli, tmp_path):
+    """The collector's exact-extremes keys: min-max spans the recorded extremes of the whole
+    input (beyond every sample), and `format_record` widens them to any written sample that
+    its 7 digits rounded past them (Arrowhead refuses samples outside [min, max])."""
+    model = tmp_path / "model.safetensors"
+    write_safetensors(model, {"fc.weight": np.eye(CHANNELS, dtype=np.float32)})
+    path = tmp_path / "calibration.jsonl"
+    extremes = {0: (-3.0, 5.0), 1: (-2.0, 4.0), 2: (-9.0, 11.0), 3: (-6.0, 7.0)}
+    with open(path, "w") as handle:
+        for t, (low, high) in extremes.items():
+            rows = samples_at(t, 16)
+            record = {"layer": "fc", "weight": "fc.weight", "timestep": t, "channels": CHANNELS, "samples": rows.reshape(-1),
+                      "min": low, "max": high, "count": 16 * CHANNELS * 50}
+            line = calibration.format_record(record)
+            parsed = json.loads(line)
+            assert (parsed["min"], parsed["max"], parsed["count"]) == (low, high, 16 * CHANNELS * 50)
+            handle.write(line + "\n")
+    output = tmp_path / "q.safetensors"
+    run_cli(cli, "quantize", str(model), "-o", str(output), "--bits", "8", "--group", "8", "--time-groups", "2",
+            "--calibration", str(path), "--timesteps", "4", "--activation-bits", "8", "--quiet")
+    tensors = read_safetensors(output)
+    for group, steps in enumerate(([0, 1], [2, 3])):
+        # The hull of the recorded extremes (the samples span only RANGES, narrower): zero-point
+        # min-max, s = (high − low)/255 and z = round(−low/s) in Float32 (0 lies inside).
+        low = np.float32(min(extremes[t][0] for t in steps))
+        high = np.float32(max(extremes[t][1] for t in steps))
+        scale = np.float32((high - low) / np.float32(255))
+        assert tensors["fc.__act_scales"][group] == scale
+        assert tensors["fc.__act_offsets"][group] == np.round(np.float32(-low / scale))
+    # A sample that 7 digits round past the exact maximum widens the written maximum.
+    value = np.float32(1.2345678)  # written "1.234568" > value
+    line = json.loads(calibration.format_record({"layer": "x", "timestep": 0, "samples": [value], "min": float(value), "max": float(value)}))
+    assert line["max"] == 1.234568 and line["min"] == float(value)
