@@ -40,6 +40,14 @@ enum LinearWeight: Sendable {
     }
   }
 
+  /// The tensor's name in the weights file.
+  var name: String {
+    switch self {
+    case .dense(let tensor): tensor.name
+    case .quantized(_, let name): name
+    }
+  }
+
   /// The weight as Float32 (a quantized one dequantized into an owned buffer).
   func dense(engine: Engine) -> WeightTensor {
     switch self {

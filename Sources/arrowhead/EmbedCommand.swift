@@ -29,6 +29,14 @@ struct EncoderOptions: ParsableArguments {
     help: "Activations of quantized layers: int8 (quantized per row and group on the fly; the default) or weight-only (Float32).")
   var activations: QuantizedMatmulMode?
 
+  @Option(
+    name: .long,
+    help: "With --weights int8|int4: a text file (one text per line, or JSON Lines) whose texts calibrate the quantization: GPTQ per layer on the model's own hidden states (use texts like the ones embedded, not the ones evaluated on; 64–256 are enough).")
+  var calibration: String?
+
+  @Option(name: .long, help: "Use at most this many texts of --calibration (evenly spaced through the file).")
+  var calibrationTexts: Int = 128
+
   @Option(name: .long, help: "Texts per forward pass.")
   var batch: Int = 32
 
@@ -41,13 +49,24 @@ struct EncoderOptions: ParsableArguments {
   func validate() throws {
     if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
     if let maxBatchTokens, maxBatchTokens < 1 { throw ValidationError("--max-batch-tokens must be ≥ 1") }
+    if calibrationTexts < 1 { throw ValidationError("--calibration-texts must be ≥ 1") }
+    if calibration != nil && weights != .int8 && weights != .int4 {
+      throw ValidationError("--calibration needs --weights int8 or int4 (it calibrates their quantization on load)")
+    }
   }
 
   /// Loads the encoder (a clean failure naming the file or field on error).
   func load(engine: Engine) throws -> SentenceEncoder {
     guard let model else { throw CommandFailure("--model is required") }
+    var calibrationSample: [String]?
+    if let calibration {
+      let texts = try readTexts(calibration, format: nil, strict: false).texts.filter { !$0.isEmpty }
+      guard !texts.isEmpty else { throw CommandFailure("'\(calibration)': no non-empty text to calibrate with") }
+      let count = Swift.min(calibrationTexts, texts.count)
+      calibrationSample = (0..<count).map { texts[$0 * texts.count / count] }
+    }
     do {
-      return try SentenceEncoder(folder: model, engine: engine, weights: weights, activations: activations)
+      return try SentenceEncoder(folder: model, engine: engine, weights: weights, activations: activations, calibration: calibrationSample)
     } catch {
       throw CommandFailure("\(error)")
     }
@@ -164,6 +183,7 @@ struct Embed: ParsableCommand {
     var batch: Int
     var weights: String
     var activations: String?
+    var calibrated: Bool
     var peakMemoryBytes: Int
     var output: String
   }
@@ -195,7 +215,7 @@ struct Embed: ParsableCommand {
       loadSeconds: loadSeconds, seconds: seconds, textsPerSecond: Double(texts.texts.count) / max(seconds, 1e-9),
       tokensPerSecond: Double(result.tokenCount) / max(seconds, 1e-9), threads: engine.effectiveThreads,
       parallelism: encoderOptions.parallelism.rawValue, batch: encoderOptions.batch, weights: encoderOptions.weights.rawValue,
-      activations: encoder.activations?.rawValue, peakMemoryBytes: peakResidentBytes(), output: output)
+      activations: encoder.activations?.rawValue, calibrated: encoder.isCalibrated, peakMemoryBytes: peakResidentBytes(), output: output)
     switch outputOptions.format {
     case .json:
       print(try jsonString(report))
