@@ -28,6 +28,10 @@ struct CalibrationPlan: Sendable {
   var scheme: QuantizationScheme
   var gptq: GPTQQuantizer
   var mode: QuantizedMatmulMode
+  /// Matrices quantized under `wideScheme` with `wideGPTQ` instead (INT8 under INT4).
+  var wideMatrices: Set<EncoderMatrix> = []
+  var wideScheme: QuantizationScheme?
+  var wideGPTQ: GPTQQuantizer?
 }
 
 /// The weights of one encoder layer as the file holds them, before they become operators.
@@ -197,20 +201,27 @@ struct CalibratedLinearFactory: LinearOperatorFactory {
   let plan: CalibrationPlan
   let engine: Engine
 
+  /// Parts that share an input (q, k, v) share its Hessian: GPTQ treats rows independently,
+  /// so quantizing them stacked or in runs (some kept at INT8) gives each row the same codes.
   func makeOperator(for parts: [LinearWeight]) throws(EncoderError) -> any LinearOperator {
-    let dense = parts.map { $0.dense(engine: engine) }
-    let weight = dense.count == 1 ? dense[0] : WeightTensor.stacked(dense, name: dense[0].name)
     guard let hessian = hessians[parts[0].name] else {
       throw .invalidOption(name: "calibration", value: parts[0].name, expected: "calibration inputs for every linear layer")
     }
-    let tensor: QuantizedTensor
-    do {
-      tensor = try plan.gptq.quantize(weight.buffer, shape: weight.shape, scheme: plan.scheme, hessian: hessian, name: weight.name, engine: engine).tensor
-    } catch {
-      throw CalibrationStates.encoderError(error, tensor: weight.name)
+    var operators: [any LinearOperator] = []
+    for run in partRuns(parts, wide: plan.wideMatrices) {
+      let dense = run.parts.map { $0.dense(engine: engine) }
+      let weight = dense.count == 1 ? dense[0] : WeightTensor.stacked(dense, name: dense[0].name)
+      let (gptq, scheme) = run.wide ? (plan.wideGPTQ ?? plan.gptq, plan.wideScheme ?? plan.scheme) : (plan.gptq, plan.scheme)
+      let tensor: QuantizedTensor
+      do {
+        tensor = try gptq.quantize(weight.buffer, shape: weight.shape, scheme: scheme, hessian: hessian, name: weight.name, engine: engine).tensor
+      } catch {
+        throw CalibrationStates.encoderError(error, tensor: weight.name)
+      }
+      weight.evictPages()
+      operators.append(try QuantizedLinearFactory.matrixOperator(tensor, name: weight.name, mode: plan.mode, engine: engine))
     }
-    weight.evictPages()
-    return try QuantizedLinearFactory.matrixOperator(tensor, name: weight.name, mode: plan.mode, engine: engine)
+    return operators.count == 1 ? operators[0] : ConcatenatedLinearOperator(parts: operators)
   }
 
   func makeEmbeddingTable(for table: WeightTensor) throws(EncoderError) -> EmbeddingTable {

@@ -126,6 +126,8 @@ public struct SentenceEncoder: Sendable {
   public let tokenizer: Tokenizer
   /// Whether the quantized layers were made by GPTQ on calibration texts.
   public let isCalibrated: Bool
+  /// The matrices kept at INT8 under `.int4` weights (empty otherwise).
+  public let int8Matrices: Set<EncoderMatrix>
 
   /// Width of the embeddings.
   public var dimension: Int { pooling.outputDimension(hiddenSize: bert.configuration.hiddenSize) }
@@ -147,6 +149,11 @@ public struct SentenceEncoder: Sendable {
   ///     optimizer. Use texts like the ones to embed, not the ones evaluated on; 64–256 are
   ///     enough (loading runs the model over them once per layer). Refused with any other
   ///     `weights` (`.invalidOption`), and empty (`.invalidOption`).
+  ///   - int8Matrices: with `.int4`, these matrices of every layer are quantized to INT8
+  ///     instead (groups of 64, min-max, or GPTQ with min-max groups when calibrating): a
+  ///     mixed-precision option beyond the plain INT4 format, for the matrices the
+  ///     embedding is most sensitive to (`.value` for MiniLM: 1/12 of the linear weights,
+  ///     see the module README). Refused with any other `weights`.
   ///
   /// Throws `EncoderError` naming the file that is missing or wrong (`modules.json`,
   /// `config.json`, `1_Pooling/config.json`, `model.safetensors`), an unsupported setting
@@ -155,7 +162,7 @@ public struct SentenceEncoder: Sendable {
   /// `.invalidOption` for `.int8` / `.int4` on a file that is already quantized.
   public init(
     folder: String, engine: Engine = .default, weights: WeightFormat = .automatic, activations: QuantizedMatmulMode? = nil,
-    calibration: [String]? = nil
+    calibration: [String]? = nil, int8Matrices: Set<EncoderMatrix> = []
   ) throws(EncoderError) {
     let layout = try SentenceTransformerLayout(folder: folder)
     let configuration = try BertConfiguration(contentsOf: ModelFolder.join(layout.transformerFolder, "config.json"))
@@ -166,6 +173,11 @@ public struct SentenceEncoder: Sendable {
       tokenizer = try Self.unpadded(Tokenizer(modelDirectory: layout.transformerFolder, maximumLength: maximum))
     } catch {
       throw .tokenizer(error)
+    }
+    if !int8Matrices.isEmpty && (weights != .int4 || quantizedFile != nil) {
+      throw .invalidOption(
+        name: "int8Matrices", value: int8Matrices.map(\.rawValue).sorted().joined(separator: ","),
+        expected: "weights int4 quantized on load from a Float32 file (matrices kept at INT8 among INT4 ones)")
     }
     if let calibration {
       guard weights == .int8 || weights == .int4, quantizedFile == nil else {
@@ -204,17 +216,24 @@ public struct SentenceEncoder: Sendable {
         optimizer = MinMaxOptimizer()
       }
       let mode = activations ?? weights.defaultActivations
-      factory = QuantizedLinearFactory(quantizer: Quantizer(scheme: scheme, optimizer: optimizer, engine: engine), mode: mode, engine: engine)
+      let wide = weights == .int4 ? int8Matrices : []
+      let wideScheme = WeightFormat.int8.scheme
+      factory = QuantizedLinearFactory(
+        quantizer: Quantizer(scheme: scheme, optimizer: optimizer, engine: engine), mode: mode, engine: engine, wideMatrices: wide,
+        wideQuantizer: wideScheme.map { Quantizer(scheme: $0, optimizer: MinMaxOptimizer(), engine: engine) })
       self.activations = mode
       if let calibration {
         let gptq: GPTQQuantizer
+        let wideGPTQ: GPTQQuantizer
         do {
           gptq = try GPTQQuantizer(groupOptimizer: optimizer)
+          wideGPTQ = try GPTQQuantizer(groupOptimizer: MinMaxOptimizer())
         } catch {
           throw .invalidOption(name: "calibration", value: "\(calibration.count) texts", expected: "\(error)")
         }
         let sequences = tokenizer.encode(calibration, threads: engine.effectiveThreads).encodings.map(\.ids)
-        plan = CalibrationPlan(sequences: sequences, scheme: scheme, gptq: gptq, mode: mode)
+        plan = CalibrationPlan(
+          sequences: sequences, scheme: scheme, gptq: gptq, mode: mode, wideMatrices: wide, wideScheme: wideScheme, wideGPTQ: wideGPTQ)
       }
     }
     // The weights first: a wrong width in config.json is reported against the tensors.
@@ -226,6 +245,7 @@ public struct SentenceEncoder: Sendable {
     self.engine = engine
     weightFormat = weights
     isCalibrated = plan != nil
+    self.int8Matrices = weights == .int4 ? int8Matrices : []
     self.tokenizer = tokenizer
   }
 
@@ -242,6 +262,7 @@ public struct SentenceEncoder: Sendable {
     weightFormat = .automatic
     activations = nil
     isCalibrated = false
+    int8Matrices = []
     do {
       var configured = try Self.unpadded(tokenizer)
       try configured.setTruncation(Truncation(maximumLength: maximum, side: tokenizer.truncation?.side ?? .right))

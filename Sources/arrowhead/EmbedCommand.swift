@@ -14,6 +14,9 @@ extension QuantizedMatmulMode: ExpressibleByArgument {}
 /// `--parallelism`: how the encoder spreads its threads.
 extension EncoderParallelism: ExpressibleByArgument {}
 
+/// `--int8-matrices`: matrices kept at INT8 under `--weights int4`.
+extension EncoderMatrix: ExpressibleByArgument {}
+
 /// The options `embed` and `index build --text` share: the model and how to run it.
 struct EncoderOptions: ParsableArguments {
   @Option(name: .long, help: "sentence-transformers model folder (modules.json, config.json, model.safetensors, tokenizer.json or vocab.txt).")
@@ -37,6 +40,11 @@ struct EncoderOptions: ParsableArguments {
   @Option(name: .long, help: "Use at most this many texts of --calibration (evenly spaced through the file).")
   var calibrationTexts: Int = 128
 
+  @Option(
+    name: .long, parsing: .upToNextOption,
+    help: "With --weights int4: matrices of every layer kept at INT8 (query, key, value, attention-output, intermediate, output), a mixed-precision option; e.g. --int8-matrices value.")
+  var int8Matrices: [EncoderMatrix] = []
+
   @Option(name: .long, help: "Texts per forward pass.")
   var batch: Int = 32
 
@@ -49,6 +57,7 @@ struct EncoderOptions: ParsableArguments {
   func validate() throws {
     if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
     if let maxBatchTokens, maxBatchTokens < 1 { throw ValidationError("--max-batch-tokens must be ≥ 1") }
+    if !int8Matrices.isEmpty && weights != .int4 { throw ValidationError("--int8-matrices needs --weights int4") }
     if calibrationTexts < 1 { throw ValidationError("--calibration-texts must be ≥ 1") }
     if calibration != nil && weights != .int8 && weights != .int4 {
       throw ValidationError("--calibration needs --weights int8 or int4 (it calibrates their quantization on load)")
@@ -66,7 +75,7 @@ struct EncoderOptions: ParsableArguments {
       calibrationSample = (0..<count).map { texts[$0 * texts.count / count] }
     }
     do {
-      return try SentenceEncoder(folder: model, engine: engine, weights: weights, activations: activations, calibration: calibrationSample)
+      return try SentenceEncoder(folder: model, engine: engine, weights: weights, activations: activations, calibration: calibrationSample, int8Matrices: Set(int8Matrices))
     } catch {
       throw CommandFailure("\(error)")
     }
@@ -184,6 +193,7 @@ struct Embed: ParsableCommand {
     var weights: String
     var activations: String?
     var calibrated: Bool
+    var int8Matrices: [String]
     var peakMemoryBytes: Int
     var output: String
   }
@@ -215,7 +225,8 @@ struct Embed: ParsableCommand {
       loadSeconds: loadSeconds, seconds: seconds, textsPerSecond: Double(texts.texts.count) / max(seconds, 1e-9),
       tokensPerSecond: Double(result.tokenCount) / max(seconds, 1e-9), threads: engine.effectiveThreads,
       parallelism: encoderOptions.parallelism.rawValue, batch: encoderOptions.batch, weights: encoderOptions.weights.rawValue,
-      activations: encoder.activations?.rawValue, calibrated: encoder.isCalibrated, peakMemoryBytes: peakResidentBytes(), output: output)
+      activations: encoder.activations?.rawValue, calibrated: encoder.isCalibrated,
+      int8Matrices: encoder.int8Matrices.map(\.rawValue).sorted(), peakMemoryBytes: peakResidentBytes(), output: output)
     switch outputOptions.format {
     case .json:
       print(try jsonString(report))

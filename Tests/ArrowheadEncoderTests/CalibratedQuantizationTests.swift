@@ -68,4 +68,38 @@ struct CalibratedQuantizationTests {
       #expect(name == "calibration")
     }
   }
+
+  /// `int8Matrices: [.value]` under INT4: the value projections are quantized exactly as
+  /// `--weights int8` quantizes them (INT8 g64 min-max), the others as INT4. Weight-only,
+  /// so the states must equal a quantized file holding exactly those tensors; here checked
+  /// through what must differ and what must not: INT4 with every matrix at INT8 is
+  /// bit-identical to INT8, and keeping the values at INT8 moves the states towards
+  /// Float32 (INT8's rounding error is ~1/17 of INT4's per weight).
+  @Test func matricesKeptAtInt8AreQuantizedAsInt8() throws {
+    let folder = try TinyBert(seed: 33).write(to: try temporaryDirectory("tiny-bert"))
+    let sequences = ReferenceForwardTests.sequences
+    let options = EncodingOptions(threads: 1)
+    let all = try SentenceEncoder(
+      folder: folder.path, weights: .int4, activations: .weightOnly, int8Matrices: Set(EncoderMatrix.allCases))
+    let int8 = try SentenceEncoder(folder: folder.path, weights: .int8, activations: .weightOnly)
+    #expect(all.int8Matrices == Set(EncoderMatrix.allCases) && int8.int8Matrices.isEmpty)
+    #expect(try all.encode(tokenIDs: sequences, options: options) == int8.encode(tokenIDs: sequences, options: options))
+    let reference = try SentenceEncoder(folder: folder.path)
+    let int4 = try SentenceEncoder(folder: folder.path, weights: .int4, activations: .weightOnly)
+    let values = try SentenceEncoder(folder: folder.path, weights: .int4, activations: .weightOnly, int8Matrices: [.value])
+    let plainError = try Self.squaredStateError(int4, reference, sequences: sequences)
+    let valuesError = try Self.squaredStateError(values, reference, sequences: sequences)
+    print("tiny BERT int4 squared state error \(plainError), value matrices at INT8 \(valuesError)")
+    #expect(valuesError < plainError && valuesError > 0)
+    // Under calibration too (GPTQ with min-max groups for the INT8 runs): all at INT8 is
+    // INT8 with calibration.
+    let allCalibrated = try SentenceEncoder(
+      folder: folder.path, weights: .int4, activations: .weightOnly, calibration: Self.texts, int8Matrices: Set(EncoderMatrix.allCases))
+    let int8Calibrated = try SentenceEncoder(folder: folder.path, weights: .int8, activations: .weightOnly, calibration: Self.texts)
+    #expect(try allCalibrated.encode(tokenIDs: sequences, options: options) == int8Calibrated.encode(tokenIDs: sequences, options: options))
+    // Only with INT4 quantized on load.
+    for weights in [WeightFormat.automatic, .float32, .int8] {
+      #expect(throws: EncoderError.self) { _ = try SentenceEncoder(folder: folder.path, weights: weights, int8Matrices: [.value]) }
+    }
+  }
 }
