@@ -146,7 +146,7 @@ public struct BertEncoder: Sendable {
   /// Scratch: one `tokens × 3h` buffer of q|k|v rows, reused in place — each head's
   /// context overwrites its queries once its scores are computed, the attention projection
   /// goes to the dead keys, the feed-forward output to the dead values — plus one
-  /// feed-forward block and the score blocks.
+  /// feed-forward block; attention takes one length² score block per sequence in flight.
   func forward(_ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, engine: Engine) throws(EncoderError) {
     if batch.tokenCount == 0 { return }
     embed(batch, into: out, threads: engine.effectiveThreads)
@@ -167,11 +167,10 @@ public struct BertEncoder: Sendable {
     let epsilon = c.layerNormEpsilon
     let stride = 3 * h
     let blockRows = Swift.min(tokens, Self.feedForwardBlockRows)
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tokens * stride + blockRows * inner + batch.scoreCount)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tokens * stride + blockRows * inner)
     defer { scratch.deallocate() }
     let qkv = scratch
     let block = qkv + tokens * stride
-    let scores = block + blockRows * inner
     let box = UncheckedSendableBox((hidden: out, qkv: qkv, block: block))
 
     for layer in layers {
@@ -183,7 +182,7 @@ public struct BertEncoder: Sendable {
         EncoderKernels.addBias(
           rows: range.count, columns: h, box.value.qkv + range.lowerBound * stride, ld: stride, bias: layer.queryBias.pointer)
       }
-      try attention(batch, configuration: c, qkv: qkv, scores: scores, engine: engine)
+      try attention(batch, configuration: c, qkv: qkv, engine: engine)
       // Output projection (into the keys' columns), then LayerNorm(· + b + residual).
       try capture?(.attentionOutput, tokens, qkv, stride)
       try layer.attentionOutput.apply(rows: tokens, input: qkv, inputStride: stride, output: qkv + h, outputStride: stride, engine: engine)
@@ -248,20 +247,22 @@ public struct BertEncoder: Sendable {
   /// written over that head's queries (dead once its scores are computed). Sequences run
   /// in parallel; their products on one thread each.
   private static func attention(
-    _ batch: PackedBatch, configuration c: BertConfiguration, qkv: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
-    engine: Engine
+    _ batch: PackedBatch, configuration c: BertConfiguration, qkv: UnsafeMutablePointer<Float>, engine: Engine
   ) throws(EncoderError) {
     let h = c.hiddenSize
     let d = c.headDimension
     let stride = 3 * h
     let scale = 1 / Float(d).squareRoot()
     let single = engine.withThreads(1)
-    let box = UncheckedSendableBox((qkv, scores))
+    let box = UncheckedSendableBox(qkv)
     let failure = Mutex<ArrowheadError?>(nil)
     Parallel.forEach(batch.count, threads: engine.effectiveThreads) { index in
-      let (qkv, scores) = box.value
+      let qkv = box.value
       let length = batch.lengths[index]
-      let block = scores + batch.scoreOffsets[index]
+      // One length × length score block per sequence while it runs (not Σ nᵢ² for the
+      // batch): 256 KiB at 256 tokens, against 8 MiB for 32 such sequences.
+      let block = UnsafeMutablePointer<Float>.allocate(capacity: length * length)
+      defer { block.deallocate() }
       let rows = qkv + batch.offsets[index] * stride
       let headLayout = MatrixLayout(rows: length, columns: d, leadingDimension: stride)
       let scoreLayout = MatrixLayout(rows: length, columns: length)
@@ -297,10 +298,6 @@ struct PackedBatch: Sendable {
   var lengths: [Int]
   /// Start of each sequence in `ids` (count + 1 entries; the last is the total).
   var offsets: [Int]
-  /// Start of each sequence's length × length score block.
-  var scoreOffsets: [Int]
-  /// Σ lengthᵢ²: the attention scratch for one head of every sequence.
-  var scoreCount: Int
 
   var count: Int { lengths.count }
   var tokenCount: Int { offsets.last ?? 0 }
@@ -310,8 +307,6 @@ struct PackedBatch: Sendable {
     var positions: [Int32] = []
     var lengths: [Int] = []
     var offsets = [0]
-    var scoreOffsets: [Int] = []
-    var scoreCount = 0
     ids.reserveCapacity(sequences.reduce(0) { $0 + $1.count })
     positions.reserveCapacity(ids.capacity)
     for (index, sequence) in sequences.enumerated() {
@@ -327,14 +322,10 @@ struct PackedBatch: Sendable {
       }
       lengths.append(sequence.count)
       offsets.append(ids.count)
-      scoreOffsets.append(scoreCount)
-      scoreCount += sequence.count * sequence.count
     }
     self.ids = ids
     self.positions = positions
     self.lengths = lengths
     self.offsets = offsets
-    self.scoreOffsets = scoreOffsets
-    self.scoreCount = scoreCount
   }
 }
