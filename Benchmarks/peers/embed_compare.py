@@ -34,7 +34,9 @@ Method
   = W8A8 by default, and --activations weight-only) and `--weights int4` (INT4 g64, grid
   optimizer; weight-only and W4A8), quantized on load, on the speed texts at 1 and
   --threads threads (load time reported apart); cosine to our Float32 embedding of the same
-  texts (and the onnxruntime models' too). The whole corpus once more with int8 weights at
+  texts (and the onnxruntime models' too). INT4 once more calibrated (`--calibration` on
+  the held-out query texts: GPTQ per layer on the model's hidden states), alone and with
+  `--int8-matrices value` (the value projections kept at INT8, a mixed-precision option). The whole corpus once more with int8 weights at
   --threads threads: cosine to our Float32 corpus embedding, peak resident memory beside
   the Float32 run's (/usr/bin/time -v), and recall@10 of flat and HNSW search over the
   int8 corpus embeddings with int8 query embeddings against the same exact truth.
@@ -130,8 +132,8 @@ def arrowhead(binary, arguments, peak_memory=False):
 
 
 def arrowhead_embed(binary, model, texts_path, output, threads, peak_memory=False, parallelism="batches",
-                    weights=None, activations=None):
-    extra = (["--weights", weights] if weights else []) + (["--activations", activations] if activations else [])
+                    weights=None, activations=None, more=()):
+    extra = (["--weights", weights] if weights else []) + (["--activations", activations] if activations else []) + list(more)
     report, peak = arrowhead(binary, [
         "embed", "--model", model, "--input", texts_path, "-o", output, "--threads", str(threads),
         "--batch", str(BATCH), "--parallelism", parallelism] + extra + ["--quiet", "--json"], peak_memory=peak_memory)
@@ -141,6 +143,12 @@ def arrowhead_embed(binary, model, texts_path, output, threads, peak_memory=Fals
 # Quantized weights (issue 13): name → (--weights, --activations).
 QUANTIZED = [("arrowhead int8 (W8A8)", "int8", "int8"), ("arrowhead int8 weight-only", "int8", "weight-only"),
              ("arrowhead int4 (grid, weight-only)", "int4", "weight-only"), ("arrowhead int4 (grid, W4A8)", "int4", "int8")]
+# INT4 calibrated by GPTQ on the model's hidden states over the held-out query texts (not
+# the corpus texts timed and compared here), alone and with the value matrices kept at INT8
+# (--int8-matrices value, a mixed-precision option): name → (--weights, --activations, more).
+CALIBRATED = [("arrowhead int4 (GPTQ calibrated, W4A8)", "int4", "int8", ["--calibration", "{queries}"]),
+              ("arrowhead int4 (GPTQ calibrated, values INT8, W4A8)", "int4", "int8",
+               ["--calibration", "{queries}", "--int8-matrices", "value"])]
 
 
 # ---------------------------------------------------------------------------------------
@@ -373,12 +381,13 @@ def main():
     _, ours_speed_f32, _ = arrowhead_embed(args.arrowhead, folder, speed_path, os.path.join(work, "speed.npy"),
                                            thread_counts[-1])
     to_f32 = {}
-    for name, weights, activations in QUANTIZED:
+    for name, weights, activations, more in [q + ([],) for q in QUANTIZED] + CALIBRATED:
+        more = [value.replace("{queries}", args.queries) for value in more]
         for threads in thread_counts:
             best, embeddings = float("inf"), None
             for _ in range(args.repeat):
                 report, embeddings, _ = arrowhead_embed(args.arrowhead, folder, speed_path, os.path.join(work, "speed-q.npy"),
-                                                        threads, weights=weights, activations=activations)
+                                                        threads, weights=weights, activations=activations, more=more)
                 best = min(best, report["seconds"])
             rows.append({"engine": name, "threads": threads, "seconds": best, "texts_per_second": len(speed) / best,
                          "load_seconds": report["loadSeconds"]})

@@ -40,7 +40,8 @@ public struct BertEncoder: Sendable {
   let tokenTypeEmbeddings: WeightTensor
   let embeddingNormGamma: WeightTensor
   let embeddingNormBeta: WeightTensor
-  let layers: [Layer]
+  /// Filled once in `init` (after the embeddings, so that calibration can run them).
+  private(set) var layers: [Layer]
 
   /// Loads `folder/config.json` and the folder's safetensors weights.
   public init(folder: String) throws(EncoderError) {
@@ -53,8 +54,12 @@ public struct BertEncoder: Sendable {
     try self.init(configuration: configuration, weightsFolder: weightsFolder, factory: DenseLinearFactory())
   }
 
+  /// Loads the weights with `factory`; with a `calibration` plan, each linear layer is
+  /// quantized by GPTQ instead, with the second moments of its inputs on the plan's
+  /// sequences (layer by layer: each layer sees the output of the quantized ones before it).
   init(
-    configuration c: BertConfiguration, weightsFolder: String, factory: any LinearOperatorFactory, engine factoryEngine: Engine = .default
+    configuration c: BertConfiguration, weightsFolder: String, factory: any LinearOperatorFactory, engine factoryEngine: Engine = .default,
+    calibration: CalibrationPlan? = nil
   ) throws(EncoderError) {
     configuration = c
     let source = try WeightSource(folder: weightsFolder, engine: factoryEngine)
@@ -73,45 +78,27 @@ public struct BertEncoder: Sendable {
       ["embeddings.LayerNorm.weight", "embeddings.LayerNorm.gamma"], shape: [h], reason: hiddenReason)
     embeddingNormBeta = try source.tensor(
       ["embeddings.LayerNorm.bias", "embeddings.LayerNorm.beta"], shape: [h], reason: hiddenReason)
-    var layers: [Layer] = []
+    layers = []
+    var calibrationStates = try calibration.map { (plan) throws(EncoderError) in try CalibrationStates(plan.sequences, encoder: self, engine: factoryEngine) }
     for index in 0..<c.layers {
-      let p = "encoder.layer.\(index)."
-      func vector(_ names: [String], _ count: Int, _ reason: String) throws(EncoderError) -> WeightTensor {
-        try source.tensor(names.map { p + $0 }, shape: [count], reason: reason + " in config.json")
+      let weights = try LayerWeights(index: index, source: source, configuration: c)
+      guard let plan = calibration, var states = calibrationStates else {
+        layers.append(try weights.makeLayer(factory: factory, engine: factoryEngine))
+        continue
       }
-      let square = "hidden_size \(h) × hidden_size \(h)"
-      let width = "hidden_size \(h)"
-      let intermediate = c.intermediateSize
-      func linear(_ name: String, _ rows: Int, _ columns: Int, _ reason: String) throws(EncoderError) -> LinearWeight {
-        try source.linear(p + name, shape: [rows, columns], reason: reason + " in config.json")
-      }
-      let queryKeyValue = try factory.makeOperator(for: [
-        try linear("attention.self.query.weight", h, h, square), try linear("attention.self.key.weight", h, h, square),
-        try linear("attention.self.value.weight", h, h, square),
-      ])
-      let attentionOutput = try factory.makeOperator(for: [try linear("attention.output.dense.weight", h, h, square)])
-      let valueBias = try vector(["attention.self.value.bias"], h, width)
-      _ = try vector(["attention.self.key.bias"], h, width)  // checked, then unused (see forward)
-      let folded = try attentionOutput.product(with: valueBias.pointer, engine: factoryEngine)
-      let outputBias = try vector(["attention.output.dense.bias"], h, width)
-      layers.append(Layer(
-        queryKeyValue: queryKeyValue,
-        attentionOutput: attentionOutput,
-        intermediate: try factory.makeOperator(
-          for: [try linear("intermediate.dense.weight", intermediate, h, "intermediate_size \(intermediate) × hidden_size \(h)")]),
-        output: try factory.makeOperator(
-          for: [try linear("output.dense.weight", h, intermediate, "hidden_size \(h) × intermediate_size \(intermediate)")]),
-        queryBias: try vector(["attention.self.query.bias"], h, width),
-        intermediateBias: try vector(["intermediate.dense.bias"], intermediate, "intermediate_size \(intermediate)"),
-        outputBias: try vector(["output.dense.bias"], h, width),
-        attentionOutputBias: WeightTensor(
-          name: outputBias.name, shape: [h], values: (0..<h).map { outputBias.pointer[$0] + folded[$0] }),
-        attentionNormGamma: try vector(["attention.output.LayerNorm.weight", "attention.output.LayerNorm.gamma"], h, width),
-        attentionNormBeta: try vector(["attention.output.LayerNorm.bias", "attention.output.LayerNorm.beta"], h, width),
-        outputNormGamma: try vector(["output.LayerNorm.weight", "output.LayerNorm.gamma"], h, width),
-        outputNormBeta: try vector(["output.LayerNorm.bias", "output.LayerNorm.beta"], h, width)))
+      // GPTQ on this layer's inputs when the layers before it are already quantized: run
+      // the Float32 layer on the calibration states (a copy) gathering H = XᵀX for each of
+      // its four products, quantize with those, then advance the states through the
+      // quantized layer (what the next layer will read).
+      let floatLayer = try weights.makeLayer(factory: DenseLinearFactory(engine: factoryEngine), engine: factoryEngine)
+      let hessians = try states.hessians(through: floatLayer, configuration: c, engine: factoryEngine)
+      let quantizedFactory = CalibratedLinearFactory(
+        hessians: weights.siteNames.reduce(into: [:]) { $0[$1.value] = hessians[$1.key] }, plan: plan, engine: factoryEngine)
+      let layer = try weights.makeLayer(factory: quantizedFactory, engine: factoryEngine)
+      try states.advance(through: layer, configuration: c, engine: factoryEngine)
+      calibrationStates = states
+      layers.append(layer)
     }
-    self.layers = layers
     // A checkpoint with more layers than the configuration is a mismatch, not a subset.
     let extra = "encoder.layer.\(c.layers).attention.self.query.weight"
     if source.contains(extra) {
@@ -159,9 +146,19 @@ public struct BertEncoder: Sendable {
   /// Scratch: one `tokens × 3h` buffer of q|k|v rows, reused in place — each head's
   /// context overwrites its queries once its scores are computed, the attention projection
   /// goes to the dead keys, the feed-forward output to the dead values — plus one
-  /// feed-forward block and the score blocks.
+  /// feed-forward block; attention takes one length² score block per sequence in flight.
   func forward(_ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, engine: Engine) throws(EncoderError) {
-    let c = configuration
+    if batch.tokenCount == 0 { return }
+    embed(batch, into: out, threads: engine.effectiveThreads)
+    try Self.run(layers, configuration: configuration, batch: batch, states: out, engine: engine)
+  }
+
+  /// Runs `layers` on the `tokenCount × hiddenSize` states of `batch` in place. `capture`
+  /// (calibration) sees the input rows of every product before it runs.
+  static func run(
+    _ layers: [Layer], configuration c: BertConfiguration, batch: PackedBatch, states out: UnsafeMutablePointer<Float>, engine: Engine,
+    capture: InputCapture? = nil
+  ) throws(EncoderError) {
     let h = c.hiddenSize
     let inner = c.intermediateSize
     let tokens = batch.tokenCount
@@ -170,24 +167,24 @@ public struct BertEncoder: Sendable {
     let epsilon = c.layerNormEpsilon
     let stride = 3 * h
     let blockRows = Swift.min(tokens, Self.feedForwardBlockRows)
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tokens * stride + blockRows * inner + batch.scoreCount)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tokens * stride + blockRows * inner)
     defer { scratch.deallocate() }
     let qkv = scratch
     let block = qkv + tokens * stride
-    let scores = block + blockRows * inner
     let box = UncheckedSendableBox((hidden: out, qkv: qkv, block: block))
 
-    embed(batch, into: out, threads: threads)
     for layer in layers {
       // Q, K, V side by side. The key bias is left out: it adds q·b_k to every score of a
       // query row, which softmax ignores; the value bias is folded into the output bias.
+      try capture?(.queryKeyValue, tokens, out, h)
       try layer.queryKeyValue.apply(rows: tokens, input: out, inputStride: h, output: qkv, outputStride: stride, engine: engine)
       Parallel.forEachChunk(tokens, granularity: 16, threads: threads) { range in
         EncoderKernels.addBias(
           rows: range.count, columns: h, box.value.qkv + range.lowerBound * stride, ld: stride, bias: layer.queryBias.pointer)
       }
-      try attention(batch, qkv: qkv, scores: scores, engine: engine)
+      try attention(batch, configuration: c, qkv: qkv, engine: engine)
       // Output projection (into the keys' columns), then LayerNorm(· + b + residual).
+      try capture?(.attentionOutput, tokens, qkv, stride)
       try layer.attentionOutput.apply(rows: tokens, input: qkv, inputStride: stride, output: qkv + h, outputStride: stride, engine: engine)
       Parallel.forEachChunk(tokens, granularity: 8, threads: threads) { range in
         EncoderKernels.addBiasResidualLayerNorm(
@@ -201,12 +198,14 @@ public struct BertEncoder: Sendable {
       while first < tokens {
         let rows = Swift.min(blockRows, tokens - first)
         let states = out + first * h
+        try capture?(.intermediate, rows, states, h)
         try layer.intermediate.apply(rows: rows, input: states, inputStride: h, output: block, outputStride: inner, engine: engine)
         Parallel.forEachChunk(rows, granularity: 8, threads: threads) { range in
           EncoderKernels.addBiasGELU(
             rows: range.count, columns: inner, box.value.block + range.lowerBound * inner, bias: layer.intermediateBias.pointer)
         }
         let target = qkv + first * stride + 2 * h
+        try capture?(.output, rows, block, inner)
         try layer.output.apply(rows: rows, input: block, inputStride: inner, output: target, outputStride: stride, engine: engine)
         let offset = first
         Parallel.forEachChunk(rows, granularity: 8, threads: threads) { range in
@@ -222,7 +221,7 @@ public struct BertEncoder: Sendable {
   }
 
   /// out[t] ← LayerNorm(word[idₜ] + position[t − start] + tokenType[0]).
-  private func embed(_ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, threads: Int) {
+  func embed(_ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, threads: Int) {
     let h = configuration.hiddenSize
     let epsilon = configuration.layerNormEpsilon
     let outBox = UncheckedSendableBox(out)
@@ -247,21 +246,23 @@ public struct BertEncoder: Sendable {
   /// For each sequence and head, softmax(Q·Kᵀ/√d)·V over the sequence's own tokens,
   /// written over that head's queries (dead once its scores are computed). Sequences run
   /// in parallel; their products on one thread each.
-  private func attention(
-    _ batch: PackedBatch, qkv: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, engine: Engine
+  private static func attention(
+    _ batch: PackedBatch, configuration c: BertConfiguration, qkv: UnsafeMutablePointer<Float>, engine: Engine
   ) throws(EncoderError) {
-    let c = configuration
     let h = c.hiddenSize
     let d = c.headDimension
     let stride = 3 * h
     let scale = 1 / Float(d).squareRoot()
     let single = engine.withThreads(1)
-    let box = UncheckedSendableBox((qkv, scores))
+    let box = UncheckedSendableBox(qkv)
     let failure = Mutex<ArrowheadError?>(nil)
     Parallel.forEach(batch.count, threads: engine.effectiveThreads) { index in
-      let (qkv, scores) = box.value
+      let qkv = box.value
       let length = batch.lengths[index]
-      let block = scores + batch.scoreOffsets[index]
+      // One length × length score block per sequence while it runs (not Σ nᵢ² for the
+      // batch): 256 KiB at 256 tokens, against 8 MiB for 32 such sequences.
+      let block = UnsafeMutablePointer<Float>.allocate(capacity: length * length)
+      defer { block.deallocate() }
       let rows = qkv + batch.offsets[index] * stride
       let headLayout = MatrixLayout(rows: length, columns: d, leadingDimension: stride)
       let scoreLayout = MatrixLayout(rows: length, columns: length)
@@ -297,10 +298,6 @@ struct PackedBatch: Sendable {
   var lengths: [Int]
   /// Start of each sequence in `ids` (count + 1 entries; the last is the total).
   var offsets: [Int]
-  /// Start of each sequence's length × length score block.
-  var scoreOffsets: [Int]
-  /// Σ lengthᵢ²: the attention scratch for one head of every sequence.
-  var scoreCount: Int
 
   var count: Int { lengths.count }
   var tokenCount: Int { offsets.last ?? 0 }
@@ -310,8 +307,6 @@ struct PackedBatch: Sendable {
     var positions: [Int32] = []
     var lengths: [Int] = []
     var offsets = [0]
-    var scoreOffsets: [Int] = []
-    var scoreCount = 0
     ids.reserveCapacity(sequences.reduce(0) { $0 + $1.count })
     positions.reserveCapacity(ids.capacity)
     for (index, sequence) in sequences.enumerated() {
@@ -327,14 +322,10 @@ struct PackedBatch: Sendable {
       }
       lengths.append(sequence.count)
       offsets.append(ids.count)
-      scoreOffsets.append(scoreCount)
-      scoreCount += sequence.count * sequence.count
     }
     self.ids = ids
     self.positions = positions
     self.lengths = lengths
     self.offsets = offsets
-    self.scoreOffsets = scoreOffsets
-    self.scoreCount = scoreCount
   }
 }

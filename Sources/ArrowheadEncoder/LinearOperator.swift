@@ -40,6 +40,14 @@ enum LinearWeight: Sendable {
     }
   }
 
+  /// The tensor's name in the weights file.
+  var name: String {
+    switch self {
+    case .dense(let tensor): tensor.name
+    case .quantized(_, let name): name
+    }
+  }
+
   /// The weight as Float32 (a quantized one dequantized into an owned buffer).
   func dense(engine: Engine) -> WeightTensor {
     switch self {
@@ -160,4 +168,46 @@ struct ConcatenatedLinearOperator: LinearOperator {
     for part in parts { result += try part.product(with: vector, engine: engine) }
     return result
   }
+}
+
+/// One of the six weight matrices of a BERT layer, for choosing how it is held
+/// (`SentenceEncoder`'s `int8Matrices`).
+public enum EncoderMatrix: String, Sendable, Hashable, CaseIterable {
+  /// `attention.self.query`.
+  case query
+  /// `attention.self.key`.
+  case key
+  /// `attention.self.value`.
+  case value
+  /// `attention.output.dense`.
+  case attentionOutput = "attention-output"
+  /// `intermediate.dense` (the first feed-forward product).
+  case intermediate
+  /// `output.dense` (the second feed-forward product).
+  case output
+
+  /// The matrix a weight tensor's name ends with (nil for any other tensor).
+  init?(tensorName: String) {
+    let suffixes: [(String, EncoderMatrix)] = [
+      ("attention.self.query.weight", .query), ("attention.self.key.weight", .key), ("attention.self.value.weight", .value),
+      ("attention.output.dense.weight", .attentionOutput), ("intermediate.dense.weight", .intermediate), ("output.dense.weight", .output),
+    ]
+    guard let match = suffixes.first(where: { tensorName.hasSuffix($0.0) }) else { return nil }
+    self = match.1
+  }
+}
+
+/// Consecutive parts that are held alike, in order: whether each run is among `wide` (the
+/// matrices kept at INT8 under an INT4 format).
+func partRuns(_ parts: [LinearWeight], wide: Set<EncoderMatrix>) -> [(parts: [LinearWeight], wide: Bool)] {
+  var runs: [(parts: [LinearWeight], wide: Bool)] = []
+  for part in parts {
+    let isWide = EncoderMatrix(tensorName: part.name).map(wide.contains) ?? false
+    if let last = runs.last, last.wide == isWide {
+      runs[runs.count - 1].parts.append(part)
+    } else {
+      runs.append(([part], isWide))
+    }
+  }
+  return runs
 }

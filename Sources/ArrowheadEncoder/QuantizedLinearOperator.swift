@@ -58,19 +58,26 @@ struct QuantizedLinearFactory: LinearOperatorFactory {
   let quantizer: Quantizer?
   let mode: QuantizedMatmulMode
   let engine: Engine
+  /// Matrices quantized by `wideQuantizer` instead (INT8 kept under an INT4 format).
+  var wideMatrices: Set<EncoderMatrix> = []
+  var wideQuantizer: Quantizer?
 
   func makeOperator(for parts: [LinearWeight]) throws(EncoderError) -> any LinearOperator {
     if let quantizer {
-      let dense = parts.map { $0.dense(engine: engine) }
-      let weight = dense.count == 1 ? dense[0] : WeightTensor.stacked(dense, name: dense[0].name)
-      let tensor: QuantizedTensor
-      do {
-        tensor = try quantizer.quantize(weight.buffer, shape: weight.shape, name: weight.name)
-      } catch {
-        throw .quantization(error)
+      var operators: [any LinearOperator] = []
+      for run in partRuns(parts, wide: wideMatrices) {
+        let dense = run.parts.map { $0.dense(engine: engine) }
+        let weight = dense.count == 1 ? dense[0] : WeightTensor.stacked(dense, name: dense[0].name)
+        let tensor: QuantizedTensor
+        do {
+          tensor = try (run.wide ? wideQuantizer ?? quantizer : quantizer).quantize(weight.buffer, shape: weight.shape, name: weight.name)
+        } catch {
+          throw .quantization(error)
+        }
+        weight.evictPages()
+        operators.append(try Self.matrixOperator(tensor, name: weight.name, mode: mode, engine: engine))
       }
-      weight.evictPages()
-      return try Self.matrixOperator(tensor, name: weight.name, mode: mode, engine: engine)
+      return operators.count == 1 ? operators[0] : ConcatenatedLinearOperator(parts: operators)
     }
     let quantized = parts.compactMap { part -> (QuantizedTensor, String)? in
       if case .quantized(let tensor, let name) = part { return (tensor, name) }

@@ -124,6 +124,10 @@ public struct SentenceEncoder: Sendable {
   public let activations: QuantizedMatmulMode?
   /// The tokenizer (truncating at `maximumSequenceLength`, not padding).
   public let tokenizer: Tokenizer
+  /// Whether the quantized layers were made by GPTQ on calibration texts.
+  public let isCalibrated: Bool
+  /// The matrices kept at INT8 under `.int4` weights (empty otherwise).
+  public let int8Matrices: Set<EncoderMatrix>
 
   /// Width of the embeddings.
   public var dimension: Int { pooling.outputDimension(hiddenSize: bert.configuration.hiddenSize) }
@@ -137,6 +141,19 @@ public struct SentenceEncoder: Sendable {
   ///     and `.float32` dequantizes a quantized file.
   ///   - activations: for quantized layers, Float32 activations (`.weightOnly`) or int8 ones
   ///     quantized on the fly (`.int8`); nil: `weights.defaultActivations` (`.int8`).
+  ///   - calibration: with `.int8` / `.int4`, texts on which to calibrate the quantization:
+  ///     each linear layer is then quantized by GPTQ (`GPTQQuantizer`, group parameters from
+  ///     the grid search for int4, min-max for int8) with the second moments of the inputs
+  ///     it receives on these texts, layer after layer (a layer sees the output of the
+  ///     quantized layers before it). nil (default): round-to-nearest with the format's
+  ///     optimizer. Use texts like the ones to embed, not the ones evaluated on; 64–256 are
+  ///     enough (loading runs the model over them once per layer). Refused with any other
+  ///     `weights` (`.invalidOption`), and empty (`.invalidOption`).
+  ///   - int8Matrices: with `.int4`, these matrices of every layer are quantized to INT8
+  ///     instead (groups of 64, min-max, or GPTQ with min-max groups when calibrating): a
+  ///     mixed-precision option beyond the plain INT4 format, for the matrices the
+  ///     embedding is most sensitive to (`.value` for MiniLM: 1/12 of the linear weights,
+  ///     see the module README). Refused with any other `weights`.
   ///
   /// Throws `EncoderError` naming the file that is missing or wrong (`modules.json`,
   /// `config.json`, `1_Pooling/config.json`, `model.safetensors`), an unsupported setting
@@ -144,11 +161,35 @@ public struct SentenceEncoder: Sendable {
   /// (a quantized file's tensors included), a quantized file that fails its checks, or
   /// `.invalidOption` for `.int8` / `.int4` on a file that is already quantized.
   public init(
-    folder: String, engine: Engine = .default, weights: WeightFormat = .automatic, activations: QuantizedMatmulMode? = nil
+    folder: String, engine: Engine = .default, weights: WeightFormat = .automatic, activations: QuantizedMatmulMode? = nil,
+    calibration: [String]? = nil, int8Matrices: Set<EncoderMatrix> = []
   ) throws(EncoderError) {
     let layout = try SentenceTransformerLayout(folder: folder)
     let configuration = try BertConfiguration(contentsOf: ModelFolder.join(layout.transformerFolder, "config.json"))
     let quantizedFile = try Self.quantizedFileBits(in: layout.transformerFolder)
+    let maximum = Swift.min(layout.maximumSequenceLength ?? configuration.maximumPositions, configuration.maximumPositions)
+    let tokenizer: Tokenizer
+    do {
+      tokenizer = try Self.unpadded(Tokenizer(modelDirectory: layout.transformerFolder, maximumLength: maximum))
+    } catch {
+      throw .tokenizer(error)
+    }
+    if !int8Matrices.isEmpty && (weights != .int4 || quantizedFile != nil) {
+      throw .invalidOption(
+        name: "int8Matrices", value: int8Matrices.map(\.rawValue).sorted().joined(separator: ","),
+        expected: "weights int4 quantized on load from a Float32 file (matrices kept at INT8 among INT4 ones)")
+    }
+    if let calibration {
+      guard weights == .int8 || weights == .int4, quantizedFile == nil else {
+        throw .invalidOption(
+          name: "calibration", value: "\(calibration.count) texts",
+          expected: "weights int8 or int4 quantized on load from a Float32 file (not \(weights.rawValue)\(quantizedFile == nil ? "" : " on an already quantized file"))")
+      }
+      guard !calibration.isEmpty else {
+        throw .invalidOption(name: "calibration", value: "0 texts", expected: "at least one calibration text")
+      }
+    }
+    var plan: CalibrationPlan?
     let factory: any LinearOperatorFactory
     switch (weights, quantizedFile) {
     case (.float32, _), (.automatic, nil):
@@ -175,22 +216,37 @@ public struct SentenceEncoder: Sendable {
         optimizer = MinMaxOptimizer()
       }
       let mode = activations ?? weights.defaultActivations
-      factory = QuantizedLinearFactory(quantizer: Quantizer(scheme: scheme, optimizer: optimizer, engine: engine), mode: mode, engine: engine)
+      let wide = weights == .int4 ? int8Matrices : []
+      let wideScheme = WeightFormat.int8.scheme
+      factory = QuantizedLinearFactory(
+        quantizer: Quantizer(scheme: scheme, optimizer: optimizer, engine: engine), mode: mode, engine: engine, wideMatrices: wide,
+        wideQuantizer: wideScheme.map { Quantizer(scheme: $0, optimizer: MinMaxOptimizer(), engine: engine) })
       self.activations = mode
+      if let calibration {
+        let gptq: GPTQQuantizer
+        let wideGPTQ: GPTQQuantizer
+        do {
+          gptq = try GPTQQuantizer(groupOptimizer: optimizer)
+          wideGPTQ = try GPTQQuantizer(groupOptimizer: MinMaxOptimizer())
+        } catch {
+          throw .invalidOption(name: "calibration", value: "\(calibration.count) texts", expected: "\(error)")
+        }
+        let sequences = tokenizer.encode(calibration, threads: engine.effectiveThreads).encodings.map(\.ids)
+        plan = CalibrationPlan(
+          sequences: sequences, scheme: scheme, gptq: gptq, mode: mode, wideMatrices: wide, wideScheme: wideScheme, wideGPTQ: wideGPTQ)
+      }
     }
     // The weights first: a wrong width in config.json is reported against the tensors.
-    bert = try BertEncoder(configuration: configuration, weightsFolder: layout.transformerFolder, factory: factory, engine: engine)
+    bert = try BertEncoder(
+      configuration: configuration, weightsFolder: layout.transformerFolder, factory: factory, engine: engine, calibration: plan)
     pooling = try PoolingConfiguration(
       contentsOf: layout.poolingConfigurationPath, hiddenSize: configuration.hiddenSize, normalizes: layout.normalizes)
-    let maximum = Swift.min(layout.maximumSequenceLength ?? configuration.maximumPositions, configuration.maximumPositions)
     maximumSequenceLength = maximum
     self.engine = engine
     weightFormat = weights
-    do {
-      tokenizer = try Self.unpadded(Tokenizer(modelDirectory: layout.transformerFolder, maximumLength: maximum))
-    } catch {
-      throw .tokenizer(error)
-    }
+    isCalibrated = plan != nil
+    self.int8Matrices = weights == .int4 ? int8Matrices : []
+    self.tokenizer = tokenizer
   }
 
   /// Creates an encoder from parts (tests, custom pipelines); `tokenizer` is set to
@@ -205,6 +261,8 @@ public struct SentenceEncoder: Sendable {
     self.engine = engine
     weightFormat = .automatic
     activations = nil
+    isCalibrated = false
+    int8Matrices = []
     do {
       var configured = try Self.unpadded(tokenizer)
       try configured.setTruncation(Truncation(maximumLength: maximum, side: tokenizer.truncation?.side ?? .right))

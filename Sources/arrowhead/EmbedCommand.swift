@@ -14,6 +14,9 @@ extension QuantizedMatmulMode: ExpressibleByArgument {}
 /// `--parallelism`: how the encoder spreads its threads.
 extension EncoderParallelism: ExpressibleByArgument {}
 
+/// `--int8-matrices`: matrices kept at INT8 under `--weights int4`.
+extension EncoderMatrix: ExpressibleByArgument {}
+
 /// The options `embed` and `index build --text` share: the model and how to run it.
 struct EncoderOptions: ParsableArguments {
   @Option(name: .long, help: "sentence-transformers model folder (modules.json, config.json, model.safetensors, tokenizer.json or vocab.txt).")
@@ -29,6 +32,19 @@ struct EncoderOptions: ParsableArguments {
     help: "Activations of quantized layers: int8 (quantized per row and group on the fly; the default) or weight-only (Float32).")
   var activations: QuantizedMatmulMode?
 
+  @Option(
+    name: .long,
+    help: "With --weights int8|int4: a text file (one text per line, or JSON Lines) whose texts calibrate the quantization: GPTQ per layer on the model's own hidden states (use texts like the ones embedded, not the ones evaluated on; 64–256 are enough).")
+  var calibration: String?
+
+  @Option(name: .long, help: "Use at most this many texts of --calibration (evenly spaced through the file).")
+  var calibrationTexts: Int = 128
+
+  @Option(
+    name: .long, parsing: .upToNextOption,
+    help: "With --weights int4: matrices of every layer kept at INT8 (query, key, value, attention-output, intermediate, output), a mixed-precision option; e.g. --int8-matrices value.")
+  var int8Matrices: [EncoderMatrix] = []
+
   @Option(name: .long, help: "Texts per forward pass.")
   var batch: Int = 32
 
@@ -41,13 +57,25 @@ struct EncoderOptions: ParsableArguments {
   func validate() throws {
     if batch < 1 { throw ValidationError("--batch must be ≥ 1") }
     if let maxBatchTokens, maxBatchTokens < 1 { throw ValidationError("--max-batch-tokens must be ≥ 1") }
+    if !int8Matrices.isEmpty && weights != .int4 { throw ValidationError("--int8-matrices needs --weights int4") }
+    if calibrationTexts < 1 { throw ValidationError("--calibration-texts must be ≥ 1") }
+    if calibration != nil && weights != .int8 && weights != .int4 {
+      throw ValidationError("--calibration needs --weights int8 or int4 (it calibrates their quantization on load)")
+    }
   }
 
   /// Loads the encoder (a clean failure naming the file or field on error).
   func load(engine: Engine) throws -> SentenceEncoder {
     guard let model else { throw CommandFailure("--model is required") }
+    var calibrationSample: [String]?
+    if let calibration {
+      let texts = try readTexts(calibration, format: nil, strict: false).texts.filter { !$0.isEmpty }
+      guard !texts.isEmpty else { throw CommandFailure("'\(calibration)': no non-empty text to calibrate with") }
+      let count = Swift.min(calibrationTexts, texts.count)
+      calibrationSample = (0..<count).map { texts[$0 * texts.count / count] }
+    }
     do {
-      return try SentenceEncoder(folder: model, engine: engine, weights: weights, activations: activations)
+      return try SentenceEncoder(folder: model, engine: engine, weights: weights, activations: activations, calibration: calibrationSample, int8Matrices: Set(int8Matrices))
     } catch {
       throw CommandFailure("\(error)")
     }
@@ -164,6 +192,8 @@ struct Embed: ParsableCommand {
     var batch: Int
     var weights: String
     var activations: String?
+    var calibrated: Bool
+    var int8Matrices: [String]
     var peakMemoryBytes: Int
     var output: String
   }
@@ -195,7 +225,8 @@ struct Embed: ParsableCommand {
       loadSeconds: loadSeconds, seconds: seconds, textsPerSecond: Double(texts.texts.count) / max(seconds, 1e-9),
       tokensPerSecond: Double(result.tokenCount) / max(seconds, 1e-9), threads: engine.effectiveThreads,
       parallelism: encoderOptions.parallelism.rawValue, batch: encoderOptions.batch, weights: encoderOptions.weights.rawValue,
-      activations: encoder.activations?.rawValue, peakMemoryBytes: peakResidentBytes(), output: output)
+      activations: encoder.activations?.rawValue, calibrated: encoder.isCalibrated,
+      int8Matrices: encoder.int8Matrices.map(\.rawValue).sorted(), peakMemoryBytes: peakResidentBytes(), output: output)
     switch outputOptions.format {
     case .json:
       print(try jsonString(report))

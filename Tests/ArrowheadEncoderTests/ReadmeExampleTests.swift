@@ -31,10 +31,14 @@ func readmeExampleRunsAsDocumented() throws {
 }
 
 /// The example of the README's "Quantized weights" section, verbatim but for the model
-/// folders (the stored one: the tiny BERT quantized by `ModelQuantizer`, INT4 g64).
+/// folders (the stored one: the tiny BERT quantized by `ModelQuantizer`, INT4 g64; the
+/// calibrated one: a tiny BERT).
 @Test(.enabled(if: MiniLMFolder.path != nil, "\(MiniLMLocation.skipMessage)"))
 func readmeQuantizedExampleRunsAsDocumented() throws {
   let (quantizedFolder, _) = try QuantizedEncoderTests.quantizedFolder(TinyBert(seed: 31), bits: 4, label: "readme")
+  // The calibrated example runs on the tiny BERT (GPTQ over MiniLM's 36 matrices takes a
+  // minute or more, too long for the suite; Benchmarks/peers/embed_compare.py runs it).
+  let tinyFolder = try TinyBert(seed: 34).write(to: try temporaryDirectory("readme-calibrated"))
   // INT8 weights quantized on load; int8 activations (W8A8) by default.
   let int8 = try SentenceEncoder(folder: MiniLMFolder.path!, weights: .int8)
   // INT4 (g64, grid optimizer), here with Float32 activations instead of W4A8:
@@ -42,7 +46,14 @@ func readmeQuantizedExampleRunsAsDocumented() throws {
   // A folder whose model.safetensors is an Arrowhead quantized file (`arrowhead quantize`):
   let stored = try SentenceEncoder(folder: quantizedFolder.path)            // weights: .automatic
   print(int8.activations as Any, stored.weightFormat)
+  // INT4 calibrated by GPTQ on the model's hidden states over texts like the ones to embed
+  // (not the ones evaluated on), the value projections kept at INT8 (mixed precision):
+  let calibrated = try SentenceEncoder(
+    folder: tinyFolder.path, weights: .int4, calibration: ["A man is eating food.", "Someone is having a meal."],
+    int8Matrices: [.value])
+  print(calibrated.isCalibrated, calibrated.int8Matrices)   // true [value]
 
+  #expect(calibrated.isCalibrated && calibrated.int8Matrices == [.value])
   #expect(int8.activations == .int8 && int4.activations == .weightOnly)
   #expect(stored.weightFormat == .automatic && stored.activations == .int8)
 }
