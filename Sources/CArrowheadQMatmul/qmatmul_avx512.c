@@ -444,6 +444,100 @@ void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhe
   }
 }
 
+// MARK: - Int16 activations as two int8 digits (AVX512-VNNI)
+
+/// MR rows × NP panels, groups [g0, g1): one `vpdpbusd` per digit (a: scale t, b: t/254)
+/// and the pair combined per group, f = Σq·a + Σq·b/254, then rescaled as in the int8 kernel
+/// with the group's Σa + Σb/254. 4 × 2 tiles: 16 int32 accumulators + 8 float sums.
+QMM_ALWAYS_INLINE void zmm_int16_kernel(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                        const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                        const uint8_t *const *lines, int64_t i0, int64_t p, int64_t g0, int64_t g1,
+                                        const int MR, const int NP) {
+  const int64_t quads = w->group_columns / 4;
+  const __m512 inverse = _mm512_set1_ps(1.0f / 254.0f);
+  __m512 y[4][2];
+  const int8_t *rows_a[4], *rows_b[4];
+  for (int r = 0; r < MR; r++) {
+    rows_a[r] = high->codes + (i0 + r) * high->stride;
+    rows_b[r] = low->codes + (i0 + r) * low->stride;
+    y[r][0] = y[r][1] = _mm512_setzero_ps();
+  }
+  for (int64_t g = g0; g < g1; g++) {
+    __m512i acc_a[4][2], acc_b[4][2];
+    for (int r = 0; r < MR; r++) acc_a[r][0] = acc_a[r][1] = acc_b[r][0] = acc_b[r][1] = _mm512_setzero_si512();
+    const uint8_t *line0 = lines[0] + g * quads * 64, *line1 = NP == 2 ? lines[1] + g * quads * 64 : line0;
+    const int64_t column = g * w->group_columns;
+    for (int64_t q = 0; q < quads; q++) {
+      const __m512i b0 = _mm512_loadu_si512(line0 + q * 64);
+      const __m512i b1 = NP == 2 ? _mm512_loadu_si512(line1 + q * 64) : b0;
+      for (int r = 0; r < MR; r++) {
+        const __m512i a = zmm_broadcast_quad(rows_a[r] + column + 4 * q);
+        const __m512i b = zmm_broadcast_quad(rows_b[r] + column + 4 * q);
+        acc_a[r][0] = _mm512_dpbusd_epi32(acc_a[r][0], b0, a);
+        acc_b[r][0] = _mm512_dpbusd_epi32(acc_b[r][0], b0, b);
+        if (NP == 2) {
+          acc_a[r][1] = _mm512_dpbusd_epi32(acc_a[r][1], b1, a);
+          acc_b[r][1] = _mm512_dpbusd_epi32(acc_b[r][1], b1, b);
+        }
+      }
+    }
+    for (int n = 0; n < NP; n++) {
+      const int64_t index = ((p + n) * w->groups + g) * 16;
+      const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
+      for (int r = 0; r < MR; r++) {
+        const int64_t at = (i0 + r) * w->groups + g;
+        const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc_b[r][n]), inverse, _mm512_cvtepi32_ps(acc_a[r][n]));
+        const __m512 sum = _mm512_set1_ps(high->sums[at] + low->sums[at] * (1.0f / 254.0f));
+        const __m512 t = _mm512_set1_ps(high->scales[at]);
+        const __m512 u = w->zero_point ? _mm512_mul_ps(_mm512_fnmadd_ps(o, sum, f), s)
+                                       : _mm512_fmadd_ps(f, s, _mm512_mul_ps(o, sum));
+        y[r][n] = _mm512_fmadd_ps(u, t, y[r][n]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; r++) {
+    for (int n = 0; n < NP; n++) zmm_accumulate(w, out, i0 + r, p + n, y[r][n], g0 == 0, g1 == w->groups);
+  }
+}
+
+QMM_ALWAYS_INLINE void zmm_int16_rows(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                      const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                      const uint8_t *const *lines, int64_t p, const int NP) {
+  const int64_t block = w->group_columns >= 512 ? 1 : 512 / w->group_columns;
+  for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
+    const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
+    int64_t i = 0;
+    for (; i + 4 <= high->rows; i += 4) zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 4, NP);
+    switch (high->rows - i) {
+      case 3: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 3, NP); break;
+      case 2: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 2, NP); break;
+      case 1: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 1, NP); break;
+      default: break;
+    }
+  }
+}
+
+void arrowhead_qmm_int16_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                    const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                    int64_t panel_begin, int64_t panel_end, void *scratch) {
+  uint8_t *tile = (uint8_t *)zmm_aligned(scratch);
+  const int64_t unpacked_bytes = w->groups * w->group_columns * 16;
+  for (int64_t p = panel_begin; p < panel_end; p += 2) {
+    const int NP = p + 2 <= panel_end ? 2 : 1;
+    const uint8_t *lines[2];
+    for (int n = 0; n < NP; n++) {
+      if (w->container_bits == 8) {
+        lines[n] = w->codes + (p + n) * w->panel_bytes;
+      } else {
+        zmm_unpack_panel(w, p + n, tile + n * unpacked_bytes);
+        lines[n] = tile + n * unpacked_bytes;
+      }
+    }
+    if (NP == 2) zmm_int16_rows(w, high, low, out, lines, p, 2);
+    else zmm_int16_rows(w, high, low, out, lines, p, 1);
+  }
+}
+
 #pragma clang attribute pop
 
 #endif
