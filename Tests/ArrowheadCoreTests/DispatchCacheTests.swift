@@ -102,3 +102,20 @@ import Testing
   }
   #expect(DispatchCache.key(runnable: runnable, cpu: .current, threads: 2) == before)
 }
+
+/// Figures timed by a debug build must never be read by a release build (or by another
+/// executable): the key names the configuration this test was compiled in and the running
+/// executable's size and modification time.
+@Test func theCacheKeyNamesTheBuild() throws {
+  let key = DispatchCache.key(runnable: BackendRegistry.builtIn.runnable(), cpu: .current, threads: 1)
+  #if DEBUG
+    #expect(key.contains("build debug "), "\(key)")
+  #else
+    #expect(key.contains("build release "), "\(key)")
+  #endif
+  #if os(Linux)
+    let identity = try #require(DispatchCache.executableIdentity())
+    #expect(key.contains(identity), "\(key)")
+    #expect(identity.range(of: #"^executable [0-9]+/[0-9]+\.[0-9]+$"#, options: .regularExpression) != nil, "\(identity)")
+  #endif
+}

@@ -58,9 +58,38 @@ public enum DispatchCache {
       return "\(backend.name)[\(backend.compiledISA)|\(details)]"
     }.joined(separator: ";")
     // "calibration 2": the gemv size classes and their problems changed (small up to 256 × 256).
-    let text = "calibration 2; arrowhead \(ArrowheadVersion.string); cpu \(cpu.vendor) \(cpu.model) "
+    // "calibration 3": the key names the build (configuration and executable), see `buildIdentity`.
+    let text = "calibration 3; arrowhead \(ArrowheadVersion.string); build \(buildIdentity); cpu \(cpu.vendor) \(cpu.model) "
       + "\(cpu.family)/\(cpu.modelNumber)/\(cpu.stepping) \(features); threads \(threads); backends \(backends)"
     return String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+  }
+
+  /// The build whose kernels were timed: its configuration and the running executable's
+  /// size and modification time.
+  ///
+  /// Without it, figures measured by a debug build (whose Swift kernels run 7–25× slower
+  /// than in release, while OpenBLAS runs at full speed either way) were read back by a
+  /// release build of the same version on the same CPU and sent its `dot` and `distances`
+  /// to OpenBLAS. Rebuilding the executable measures again (well under a second).
+  static let buildIdentity: String = {
+    #if DEBUG
+      let configuration = "debug"
+    #else
+      let configuration = "release"
+    #endif
+    return "\(configuration) \(executableIdentity() ?? "executable unknown")"
+  }()
+
+  /// "executable <bytes>/<mtime seconds>.<nanoseconds>" of the running program, or nil
+  /// where it cannot be read.
+  static func executableIdentity() -> String? {
+    #if os(Linux)
+      var status = stat()
+      guard stat("/proc/self/exe", &status) == 0 else { return nil }
+      return "executable \(status.st_size)/\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)"
+    #else
+      return nil
+    #endif
   }
 
   /// The cache file of `key` (nil when there is no cache directory).
