@@ -142,9 +142,11 @@ enum SIMDQuantizedMatmul {
     switch mode {
     case .weightOnly:
       let values = prepared.bindMemory(to: Float.self, capacity: m * stride)
-      arrowhead_qmm_prepare_float(
-        x, Int64(ldx), Int64(m), Int64(layout.columns), Int64(layout.groupSize), Int64(groups), Int64(layout.paddedGroupSize),
-        values, sums)
+      forEachRowRange(m, workers: workers) { first, count in
+        arrowhead_qmm_prepare_float(
+          x + first * ldx, Int64(ldx), Int64(count), Int64(layout.columns), Int64(layout.groupSize), Int64(groups),
+          Int64(layout.paddedGroupSize), values + first * stride, sums + first * groups)
+      }
       var activations = arrowhead_qmm_float_rows(values: values, sums: sums, rows: Int64(m), stride: Int64(stride))
       let kernel = weightOnlyKernel(path)
       forEachPanelRange(layout.panelCount, granularity: granularity, workers: workers, scratchBytes: scratchBytes) { range, scratch in
@@ -152,9 +154,12 @@ enum SIMDQuantizedMatmul {
       }
     case .int8:
       let codes = prepared.bindMemory(to: Int8.self, capacity: m * stride)
-      prepareInt8(path)(
-        x, Int64(ldx), Int64(m), Int64(layout.columns), Int64(layout.groupSize), Int64(groups), Int64(layout.paddedGroupSize),
-        codes, scales, sums)
+      let prepare = prepareInt8(path)
+      forEachRowRange(m, workers: workers) { first, count in
+        prepare(
+          x + first * ldx, Int64(ldx), Int64(count), Int64(layout.columns), Int64(layout.groupSize), Int64(groups),
+          Int64(layout.paddedGroupSize), codes + first * stride, scales + first * groups, sums + first * groups)
+      }
       var activations = arrowhead_qmm_int8_rows(codes: codes, scales: scales, sums: sums, rows: Int64(m), stride: Int64(stride))
       let kernel = int8Kernel(path)
       forEachPanelRange(layout.panelCount, granularity: granularity, workers: workers, scratchBytes: scratchBytes) { range, scratch in
@@ -163,9 +168,14 @@ enum SIMDQuantizedMatmul {
     case .int16:
       let high = prepared.bindMemory(to: Int8.self, capacity: 2 * m * stride), low = high + m * stride
       let lowScales = scales + m * groups, lowSums = lowScales + m * groups
-      arrowhead_qmm_prepare_int16(
-        x, Int64(ldx), Int64(m), Int64(layout.columns), Int64(layout.groupSize), Int64(groups), Int64(layout.paddedGroupSize),
-        high, low, scales, lowScales, sums, lowSums)
+      let prepare = prepareInt16(path)
+      forEachRowRange(m, workers: workers) { first, count in
+        let g = first * groups
+        prepare(
+          x + first * ldx, Int64(ldx), Int64(count), Int64(layout.columns), Int64(layout.groupSize), Int64(groups),
+          Int64(layout.paddedGroupSize), high + first * stride, low + first * stride, scales + g, lowScales + g, sums + g,
+          lowSums + g)
+      }
       var highRows = arrowhead_qmm_int8_rows(codes: high, scales: scales, sums: sums, rows: Int64(m), stride: Int64(stride))
       var lowRows = arrowhead_qmm_int8_rows(codes: low, scales: lowScales, sums: lowSums, rows: Int64(m), stride: Int64(stride))
       if let fused = int16Kernel(path) {
@@ -192,6 +202,12 @@ enum SIMDQuantizedMatmul {
         }
       }
     }
+  }
+
+  /// Splits the rows of x over `workers` threads for the activation preparation (O(m·k), it
+  /// would otherwise be the serial part of a multi-thread product): body(first row, rows).
+  private static func forEachRowRange(_ m: Int, workers: Int, _ body: (Int, Int) -> Void) {
+    Parallel.forEachChunk(m, threads: workers) { range in body(range.lowerBound, range.count) }
   }
 
   /// Splits the panels over `workers` threads, each with its own scratch tile.
@@ -256,6 +272,21 @@ enum SIMDQuantizedMatmul {
     return path == .avx512VNNI ? arrowhead_qmm_int16_avx512vnni : nil
     #else
     return nil
+    #endif
+  }
+
+  typealias Int16Preparation = @convention(c) (
+    UnsafePointer<Float>?, Int64, Int64, Int64, Int64, Int64, Int64, UnsafeMutablePointer<Int8>?,
+    UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?,
+    UnsafeMutablePointer<Float>?
+  ) -> Void
+
+  /// The two-digit activation quantizer of a path (the same digits on every path).
+  static func prepareInt16(_ path: QuantizedMatmulPath) -> Int16Preparation {
+    #if arch(x86_64)
+    return path == .avx512VNNI ? arrowhead_qmm_prepare_int16_avx512 : arrowhead_qmm_prepare_int16
+    #else
+    return arrowhead_qmm_prepare_int16
     #endif
   }
 

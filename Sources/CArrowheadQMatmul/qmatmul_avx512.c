@@ -231,10 +231,76 @@ void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arro
 
 // MARK: - Int8 activations (AVX-512 F/BW)
 
-void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
-                                       int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums) {
+/// max |x| over `length` values on the bit patterns (see group_maximum in qmatmul_portable.c):
+/// ≥ 0x7F800000 means a NaN or ±∞ is present.
+QMM_ALWAYS_INLINE uint32_t zmm_group_maximum_bits(const float *values, int64_t length) {
   const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+  __m512i largest = _mm512_setzero_si512();
+  for (int64_t u = 0; u < length; u += 16) {
+    const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
+    largest = _mm512_max_epu32(largest, _mm512_and_si512(_mm512_maskz_loadu_epi32(mask, values + u), magnitude));
+  }
+  return (uint32_t)_mm512_reduce_max_epu32(largest);
+}
+
+/// 64 int32 codes in −127…127 (q0: columns 0–15, … q3: 48–63) → 64 bytes in column order.
+/// vpackssdw / vpacksswb interleave per 128-bit lane (lane l holds q0…q3[4l…4l+3]); one
+/// vpermd puts the dwords back in order.
+QMM_ALWAYS_INLINE __m512i zmm_pack_codes(__m512i q0, __m512i q1, __m512i q2, __m512i q3) {
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3)));
+}
+
+/// The first digit of 16 values: a = clamp(round_half_even(v), ±127) (vcvtps2dq rounds to
+/// nearest even in the default MXCSR mode, like the rule).
+QMM_ALWAYS_INLINE __m512i zmm_digit(__m512 v) {
   const __m512i low = _mm512_set1_epi32(-127), high = _mm512_set1_epi32(127);
+  return _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(v), low), high);
+}
+
+/// Quantizes `length` values of a finite, non-zero group with reciprocal r: codes into
+/// `slot` (and, with `low` non-NULL, the second digits b = clamp(rne((v − a)·254), ±127) into
+/// `low`); returns Σa (and Σb in *low_sum). 64 values per step with one 64-byte store each,
+/// then 16 at a time with masked stores.
+QMM_ALWAYS_INLINE int32_t zmm_quantize_group(const float *values, int64_t length, float reciprocal, int8_t *slot,
+                                             int8_t *low, int32_t *low_sum) {
+  const __m512 r = _mm512_set1_ps(reciprocal), radix = _mm512_set1_ps(254.0f);
+  __m512i total = _mm512_setzero_si512(), low_total = _mm512_setzero_si512();
+  int64_t u = 0;
+  for (; u + 64 <= length; u += 64) {
+    __m512i a[4], b[4];
+    for (int c = 0; c < 4; c++) {
+      const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(values + u + 16 * c), r);
+      a[c] = zmm_digit(v);
+      total = _mm512_add_epi32(total, a[c]);
+      if (low) {
+        b[c] = zmm_digit(_mm512_mul_ps(_mm512_sub_ps(v, _mm512_cvtepi32_ps(a[c])), radix));
+        low_total = _mm512_add_epi32(low_total, b[c]);
+      }
+    }
+    _mm512_storeu_si512(slot + u, zmm_pack_codes(a[0], a[1], a[2], a[3]));
+    if (low) _mm512_storeu_si512(low + u, zmm_pack_codes(b[0], b[1], b[2], b[3]));
+  }
+  for (; u < length; u += 16) {
+    const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, values + u), r);
+    const __m512i a = zmm_digit(v);
+    _mm512_mask_cvtsepi32_storeu_epi8(slot + u, mask, a);
+    total = _mm512_add_epi32(total, a);
+    if (low) {
+      const __m512i b = zmm_digit(_mm512_mul_ps(_mm512_sub_ps(v, _mm512_cvtepi32_ps(a)), radix));
+      _mm512_mask_cvtsepi32_storeu_epi8(low + u, mask, b);
+      low_total = _mm512_add_epi32(low_total, b);
+    }
+  }
+  if (low) *low_sum = _mm512_reduce_add_epi32(low_total);
+  return _mm512_reduce_add_epi32(total);
+}
+
+/// One row-group loop for both rules (`low` NULL: int8).
+QMM_ALWAYS_INLINE void zmm_prepare(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                   int64_t groups, int64_t group_columns, int8_t *codes, int8_t *low, float *scales,
+                                   float *low_scales, float *sums, float *low_sums) {
   const int64_t stride = groups * group_columns;
   for (int64_t i = 0; i < rows; i++) {
     for (int64_t g = 0; g < groups; g++) {
@@ -242,37 +308,46 @@ void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows
       const int64_t length = columns - start < group_size ? columns - start : group_size;
       const float *values = x + i * ldx + start;
       int8_t *slot = codes + i * stride + g * group_columns;
+      int8_t *low_slot = low ? low + i * stride + g * group_columns : NULL;
       const int64_t index = i * groups + g;
-      // max |x| on the bit patterns (see group_maximum in qmatmul_portable.c).
-      __m512i largest = _mm512_setzero_si512();
-      for (int64_t u = 0; u < length; u += 16) {
-        const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
-        largest = _mm512_max_epu32(largest, _mm512_and_si512(_mm512_maskz_loadu_epi32(mask, values + u), magnitude));
-      }
-      const uint32_t bits = (uint32_t)_mm512_reduce_max_epu32(largest);
+      const uint32_t bits = zmm_group_maximum_bits(values, length);
       float maximum;
       memcpy(&maximum, &bits, 4);
       if (bits >= 0x7F800000u || !(maximum >= 0x1p-100f)) {
         memset(slot, 0, (size_t)group_columns);
         scales[index] = bits >= 0x7F800000u ? __builtin_nanf("") : 0;
         sums[index] = 0;
+        if (low) {
+          memset(low_slot, 0, (size_t)group_columns);
+          low_scales[index] = scales[index];
+          low_sums[index] = 0;
+        }
         continue;
       }
-      const __m512 reciprocal = _mm512_set1_ps(127.0f / maximum);
-      __m512i total = _mm512_setzero_si512();
-      for (int64_t u = 0; u < length; u += 16) {
-        const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
-        // vcvtps2dq rounds to nearest even (the default MXCSR mode), like the rule.
-        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask, values + u), reciprocal));
-        q = _mm512_min_epi32(_mm512_max_epi32(q, low), high);
-        _mm512_mask_cvtsepi32_storeu_epi8(slot + u, mask, q);
-        total = _mm512_add_epi32(total, q);
+      int32_t low_sum = 0;
+      sums[index] = (float)zmm_quantize_group(values, length, 127.0f / maximum, slot, low_slot, &low_sum);
+      if (length < group_columns) {
+        memset(slot + length, 0, (size_t)(group_columns - length));
+        if (low) memset(low_slot + length, 0, (size_t)(group_columns - length));
       }
-      if (length < group_columns) memset(slot + length, 0, (size_t)(group_columns - length));
       scales[index] = maximum / 127.0f;
-      sums[index] = (float)_mm512_reduce_add_epi32(total);
+      if (low) {
+        low_scales[index] = scales[index] / 254.0f;
+        low_sums[index] = (float)low_sum;
+      }
     }
   }
+}
+
+void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                       int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums) {
+  zmm_prepare(x, ldx, rows, columns, group_size, groups, group_columns, codes, NULL, scales, NULL, sums, NULL);
+}
+
+void arrowhead_qmm_prepare_int16_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                        int64_t groups, int64_t group_columns, int8_t *high, int8_t *low, float *scales,
+                                        float *low_scales, float *sums, float *low_sums) {
+  zmm_prepare(x, ldx, rows, columns, group_size, groups, group_columns, high, low, scales, low_scales, sums, low_sums);
 }
 
 #pragma clang attribute pop

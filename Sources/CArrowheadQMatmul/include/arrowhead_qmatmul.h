@@ -116,6 +116,10 @@ void arrowhead_qmm_prepare_int8_avx2(const float *x, int64_t ldx, int64_t rows, 
                                      int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums);
 void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
                                        int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums);
+/// `arrowhead_qmm_prepare_int16` with AVX-512 (identical digits and scales).
+void arrowhead_qmm_prepare_int16_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                        int64_t groups, int64_t group_columns, int8_t *high, int8_t *low, float *scales,
+                                        float *low_scales, float *sums, float *low_sums);
 void arrowhead_qmm_weight_only_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
                                     const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
                                     void *scratch);
