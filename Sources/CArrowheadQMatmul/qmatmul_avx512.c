@@ -428,6 +428,22 @@ static void zmm_unpack_panel(const arrowhead_qmm_weights *w, int64_t p, uint8_t 
   }
 }
 
+/// The 8-bit lines of panels p … p + NP − 1: 8-bit codes in place; 4-bit panels unpacked
+/// into the scratch tile first (once per panel, for every row).
+QMM_ALWAYS_INLINE void zmm_panel_lines(const arrowhead_qmm_weights *w, int64_t p, int NP, void *scratch,
+                                       const uint8_t **lines) {
+  uint8_t *tile = (uint8_t *)zmm_aligned(scratch);
+  const int64_t unpacked_bytes = w->groups * w->group_columns * 16;
+  for (int n = 0; n < NP; n++) {
+    if (w->container_bits == 8) {
+      lines[n] = w->codes + (p + n) * w->panel_bytes;
+    } else {
+      zmm_unpack_panel(w, p + n, tile + n * unpacked_bytes);
+      lines[n] = tile + n * unpacked_bytes;
+    }
+  }
+}
+
 /// MR rows × NP panels (8-bit lines at `lines[0]`, `lines[1]`), groups [g0, g1).
 QMM_ALWAYS_INLINE void zmm_int8_kernel(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                                        const arrowhead_qmm_output *out, const uint8_t *const *lines, int64_t i0,
@@ -498,22 +514,11 @@ void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhe
     for (; p < panel_end; p++) zmm_gemv_int8(w, x, out, 0, p, 1);
     return;
   }
-  // 8-bit codes are read in place; 4-bit panels are unpacked to 8-bit lines first (once
-  // per panel, for every row).
-  uint8_t *tile = (uint8_t *)zmm_aligned(scratch);
-  const int64_t unpacked_bytes = w->groups * w->group_columns * 16;
   int64_t p = panel_begin;
   for (; p < panel_end; p += 2) {
     const int NP = p + 2 <= panel_end ? 2 : 1;
     const uint8_t *lines[2];
-    for (int n = 0; n < NP; n++) {
-      if (w->container_bits == 8) {
-        lines[n] = w->codes + (p + n) * w->panel_bytes;
-      } else {
-        zmm_unpack_panel(w, p + n, tile + n * unpacked_bytes);
-        lines[n] = tile + n * unpacked_bytes;
-      }
-    }
+    zmm_panel_lines(w, p, NP, scratch, lines);
     if (NP == 2) zmm_int8_rows(w, x, out, lines, p, 2);
     else zmm_int8_rows(w, x, out, lines, p, 1);
   }
@@ -595,19 +600,10 @@ QMM_ALWAYS_INLINE void zmm_int16_rows(const arrowhead_qmm_weights *w, const arro
 void arrowhead_qmm_int16_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
                                     const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
                                     int64_t panel_begin, int64_t panel_end, void *scratch) {
-  uint8_t *tile = (uint8_t *)zmm_aligned(scratch);
-  const int64_t unpacked_bytes = w->groups * w->group_columns * 16;
   for (int64_t p = panel_begin; p < panel_end; p += 2) {
     const int NP = p + 2 <= panel_end ? 2 : 1;
     const uint8_t *lines[2];
-    for (int n = 0; n < NP; n++) {
-      if (w->container_bits == 8) {
-        lines[n] = w->codes + (p + n) * w->panel_bytes;
-      } else {
-        zmm_unpack_panel(w, p + n, tile + n * unpacked_bytes);
-        lines[n] = tile + n * unpacked_bytes;
-      }
-    }
+    zmm_panel_lines(w, p, NP, scratch, lines);
     if (NP == 2) zmm_int16_rows(w, high, low, out, lines, p, 2);
     else zmm_int16_rows(w, high, low, out, lines, p, 1);
   }
