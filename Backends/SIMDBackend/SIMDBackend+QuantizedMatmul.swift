@@ -91,6 +91,14 @@ extension SIMDBackend {
     SIMDQuantizedMatmul.run(
       .int8, path: quantizedMatmulPath, rows: rows, x, ldx: ldx, weights, bias: bias, y, ldy: ldy, threads: threads)
   }
+
+  public func quantizedMatmulInt16(
+    rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
+    bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int
+  ) {
+    SIMDQuantizedMatmul.run(
+      .int16, path: quantizedMatmulPath, rows: rows, x, ldx: ldx, weights, bias: bias, y, ldy: ldy, threads: threads)
+  }
 }
 
 /// The driver of the C kernels.
@@ -119,11 +127,12 @@ enum SIMDQuantizedMatmul {
       zero_point: layout.form == .zeroPoint ? 1 : 0)
     var output = arrowhead_qmm_output(y: y, ldy: Int64(ldy), bias: bias)
     let stride = layout.paddedColumns, groups = layout.groupsPerRow
-    // Activations in the padded column space, plus per-group sums (and int8 scales).
-    let valueBytes = mode == .weightOnly ? m * stride * 4 : m * stride
-    let prepared = UnsafeMutableRawPointer.allocate(byteCount: max(64, valueBytes + 8 * m * groups + 64), alignment: 64)
+    // Activations in the padded column space, plus per-group sums (and int8 scales; int16:
+    // two digits, each with its codes, scales and sums).
+    let valueBytes = m * stride * (mode == .weightOnly ? 4 : mode == .int8 ? 1 : 2)
+    let prepared = UnsafeMutableRawPointer.allocate(byteCount: max(64, valueBytes + 16 * m * groups + 64), alignment: 64)
     defer { prepared.deallocate() }
-    let sums = (prepared + (valueBytes + 63) / 64 * 64).bindMemory(to: Float.self, capacity: 2 * m * groups)
+    let sums = (prepared + (valueBytes + 63) / 64 * 64).bindMemory(to: Float.self, capacity: 4 * m * groups)
     let scales = sums + m * groups
     let work = m * layout.rows * layout.columns
     let workers = work < parallelThreshold ? 1 : max(1, threads)
@@ -133,9 +142,11 @@ enum SIMDQuantizedMatmul {
     switch mode {
     case .weightOnly:
       let values = prepared.bindMemory(to: Float.self, capacity: m * stride)
-      arrowhead_qmm_prepare_float(
-        x, Int64(ldx), Int64(m), Int64(layout.columns), Int64(layout.groupSize), Int64(groups), Int64(layout.paddedGroupSize),
-        values, sums)
+      forEachRowRange(m, workers: workers) { first, count in
+        arrowhead_qmm_prepare_float(
+          x + first * ldx, Int64(ldx), Int64(count), Int64(layout.columns), Int64(layout.groupSize), Int64(groups),
+          Int64(layout.paddedGroupSize), values + first * stride, sums + first * groups)
+      }
       var activations = arrowhead_qmm_float_rows(values: values, sums: sums, rows: Int64(m), stride: Int64(stride))
       let kernel = weightOnlyKernel(path)
       forEachPanelRange(layout.panelCount, granularity: granularity, workers: workers, scratchBytes: scratchBytes) { range, scratch in
@@ -143,15 +154,60 @@ enum SIMDQuantizedMatmul {
       }
     case .int8:
       let codes = prepared.bindMemory(to: Int8.self, capacity: m * stride)
-      prepareInt8(path)(
-        x, Int64(ldx), Int64(m), Int64(layout.columns), Int64(layout.groupSize), Int64(groups), Int64(layout.paddedGroupSize),
-        codes, scales, sums)
+      let prepare = prepareInt8(path)
+      forEachRowRange(m, workers: workers) { first, count in
+        prepare(
+          x + first * ldx, Int64(ldx), Int64(count), Int64(layout.columns), Int64(layout.groupSize), Int64(groups),
+          Int64(layout.paddedGroupSize), codes + first * stride, scales + first * groups, sums + first * groups)
+      }
       var activations = arrowhead_qmm_int8_rows(codes: codes, scales: scales, sums: sums, rows: Int64(m), stride: Int64(stride))
       let kernel = int8Kernel(path)
       forEachPanelRange(layout.panelCount, granularity: granularity, workers: workers, scratchBytes: scratchBytes) { range, scratch in
         kernel(&weights, &activations, &output, Int64(range.lowerBound), Int64(range.upperBound), scratch)
       }
+    case .int16:
+      let high = prepared.bindMemory(to: Int8.self, capacity: 2 * m * stride), low = high + m * stride
+      let lowScales = scales + m * groups, lowSums = lowScales + m * groups
+      let prepare = prepareInt16(path)
+      forEachRowRange(m, workers: workers) { first, count in
+        let g = first * groups
+        prepare(
+          x + first * ldx, Int64(ldx), Int64(count), Int64(layout.columns), Int64(layout.groupSize), Int64(groups),
+          Int64(layout.paddedGroupSize), high + first * stride, low + first * stride, scales + g, lowScales + g, sums + g,
+          lowSums + g)
+      }
+      var highRows = arrowhead_qmm_int8_rows(codes: high, scales: scales, sums: sums, rows: Int64(m), stride: Int64(stride))
+      var lowRows = arrowhead_qmm_int8_rows(codes: low, scales: lowScales, sums: lowSums, rows: Int64(m), stride: Int64(stride))
+      if let fused = int16Kernel(path) {
+        forEachPanelRange(layout.panelCount, granularity: granularity, workers: workers, scratchBytes: scratchBytes) { range, scratch in
+          fused(&weights, &highRows, &lowRows, &output, Int64(range.lowerBound), Int64(range.upperBound), scratch)
+        }
+        return
+      }
+      // Two int8 products: the high digits into y (with the bias), the low ones into a
+      // buffer that each worker then adds over its own panels.
+      let n = layout.rows
+      let lowY = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+      defer { lowY.deallocate() }
+      var lowOutput = arrowhead_qmm_output(y: lowY, ldy: Int64(n), bias: nil)
+      let kernel = int8Kernel(path)
+      forEachPanelRange(layout.panelCount, granularity: granularity, workers: workers, scratchBytes: scratchBytes) { range, scratch in
+        kernel(&weights, &highRows, &output, Int64(range.lowerBound), Int64(range.upperBound), scratch)
+        kernel(&weights, &lowRows, &lowOutput, Int64(range.lowerBound), Int64(range.upperBound), scratch)
+        let first = range.lowerBound * QuantizedMatrixLayout.panelRows
+        let last = min(n, range.upperBound * QuantizedMatrixLayout.panelRows)
+        for i in 0..<m {
+          let target = y + i * ldy, source = lowY + i * n
+          for column in first..<last { target[column] += source[column] }
+        }
+      }
     }
+  }
+
+  /// Splits the rows of x over `workers` threads for the activation preparation (O(m·k), it
+  /// would otherwise be the serial part of a multi-thread product): body(first row, rows).
+  private static func forEachRowRange(_ m: Int, workers: Int, _ body: (Int, Int) -> Void) {
+    Parallel.forEachChunk(m, threads: workers) { range in body(range.lowerBound, range.count) }
   }
 
   /// Splits the panels over `workers` threads, each with its own scratch tile.
@@ -202,6 +258,35 @@ enum SIMDQuantizedMatmul {
     }
     #else
     return arrowhead_qmm_prepare_int8
+    #endif
+  }
+
+  typealias Int16Kernel = @convention(c) (
+    UnsafePointer<arrowhead_qmm_weights>?, UnsafePointer<arrowhead_qmm_int8_rows>?, UnsafePointer<arrowhead_qmm_int8_rows>?,
+    UnsafePointer<arrowhead_qmm_output>?, Int64, Int64, UnsafeMutableRawPointer?
+  ) -> Void
+
+  /// The fused two-digit kernel of a path, where it has one (else two int8 products run).
+  static func int16Kernel(_ path: QuantizedMatmulPath) -> Int16Kernel? {
+    #if arch(x86_64)
+    return path == .avx512VNNI ? arrowhead_qmm_int16_avx512vnni : nil
+    #else
+    return nil
+    #endif
+  }
+
+  typealias Int16Preparation = @convention(c) (
+    UnsafePointer<Float>?, Int64, Int64, Int64, Int64, Int64, Int64, UnsafeMutablePointer<Int8>?,
+    UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?,
+    UnsafeMutablePointer<Float>?
+  ) -> Void
+
+  /// The two-digit activation quantizer of a path (the same digits on every path).
+  static func prepareInt16(_ path: QuantizedMatmulPath) -> Int16Preparation {
+    #if arch(x86_64)
+    return path == .avx512VNNI ? arrowhead_qmm_prepare_int16_avx512 : arrowhead_qmm_prepare_int16
+    #else
+    return arrowhead_qmm_prepare_int16
     #endif
   }
 

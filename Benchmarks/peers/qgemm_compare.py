@@ -252,9 +252,9 @@ def main():
     activations, weights = capture_activations(directory, texts, args.threads)
     batches = [1, 128] if args.quick else [1, 64, 128, 512]
     matrices = MATRICES[:1] if args.quick else MATRICES
-    # Arrowhead schemes: W8 groups of 64 (W8A8 and W8A32) and W4 zero-point groups of 32 and 64
+    # Arrowhead schemes: W8 groups of 64 (W8A8, W8A16 and W8A32) and W4 zero-point groups of 32 and 64
     # (onnxruntime's MatMulNBits recipe).
-    schemes = [("int8 g64", ["--bits", "8", "--group", "64"]),
+    schemes = [("int8 g64", ["--bits", "8", "--group", "64", "--mode", "all"]),
                ("int4 g32 zero-point", ["--bits", "4", "--group", "32", "--zero-point"]),
                ("int4 g64 zero-point", ["--bits", "4", "--group", "64", "--zero-point"])]
     if args.quick:

@@ -100,6 +100,23 @@ def qgemm_section(r):
                   f"{_err(a['relativeError'])} | {_err(wo and wo['relativeError'])} | {_err(d)} | "
                   f"{'n/a' if ratio is None else f'{ratio:.2f}×'} | {_err(p and p['relativeError'])} |")
     r.add("")
+    # W8A16: the same INT8 weights with two-digit (≈ 16-bit) activations, where error matters.
+    w16 = [(matrix, m, n, k, t) for matrix, m, n, k in problems if m >= 64 for t in threads
+           if ours(matrix, m, t, "int8 g64", "qgemm int16")]
+    if w16:
+        r.add("### INT8 weights with two-digit int16 activations (W8A16, `--mode int16`)", "",
+              "| shape | threads | W8A16 | vs best Float32 | vs W8A8 (time) | error W8A16 | W8A16 / dequant |",
+              "|---|---:|---:|---:|---:|---:|---:|")
+        for matrix, m, n, k, t in w16:
+            a16, a8 = ours(matrix, m, t, "int8 g64", "qgemm int16"), ours(matrix, m, t, "int8 g64", "qgemm int8")
+            f, d = best_float(matrix, m, t), dequantized_error(matrix, m, "int8 g64")
+            versus_float = r.ratio(a16["bestMilliseconds"], f and f["bestMilliseconds"],
+                                   f"W8A16 vs best Float32 SGEMM {m}×{n}×{k} {t}T", lower_is_better=True)
+            slower = f"{a16['bestMilliseconds'] / a8['bestMilliseconds']:.2f}×" if a8 else "n/a"
+            ratio = f"{a16['relativeError'] / d:.2f}×" if d else "n/a"
+            r.add(f"| {matrix} {m}×{n}×{k} | {t} | {_ms(a16['bestMilliseconds'])} | {versus_float} | {slower} | "
+                  f"{_err(a16['relativeError'])} | {ratio} |")
+        r.add("")
     if w8_sgemm:
         headlines.append(f"- W8A8, MiniLM shapes (M ≥ 64), 1 thread: {min(w8_sgemm):.2f}–{max(w8_sgemm):.2f}× the best "
                          f"Float32 SGEMM, {min(w8_torch or [0]):.2f}–{max(w8_torch or [0]):.2f}× PyTorch dynamic int8; "

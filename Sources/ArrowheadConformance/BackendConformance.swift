@@ -58,6 +58,7 @@ public enum BackendConformance {
     Check(name: "symmetricEigenPassesLAPACKsTestRatios", family: .linearAlgebra, run: symmetricEigenPassesLAPACKsTestRatios),
     Check(name: "weightOnlyQuantizedMatmulAgreesWithDequantizeThenMultiply", family: .quantizedMatmul, run: weightOnlyQuantizedMatmulAgreesWithDequantizeThenMultiply),
     Check(name: "int8QuantizedMatmulIsTheProductWithTheRoundedActivations", family: .quantizedMatmul, run: int8QuantizedMatmulIsTheProductWithTheRoundedActivations),
+    Check(name: "int16QuantizedMatmulIsTheProductWithTwoDigitActivations", family: .quantizedMatmul, run: int16QuantizedMatmulIsTheProductWithTwoDigitActivations),
     Check(name: "quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs", family: .quantizedMatmul, run: quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs),
     Check(name: "nonFiniteActivationsPropagateToTheirRowOnly", family: .quantizedMatmul, run: nonFiniteActivationsPropagateToTheirRowOnly),
   ]

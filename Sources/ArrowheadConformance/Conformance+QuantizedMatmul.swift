@@ -66,6 +66,9 @@ func runQuantizedMatmul(
           case .int8:
             backend.quantizedMatmulInt8(
               rows: problem.m, xb.baseAddress!, ldx: ldx, operand, bias: biasBase, yb.baseAddress!, ldy: ldy, threads: problem.threads)
+          case .int16:
+            backend.quantizedMatmulInt16(
+              rows: problem.m, xb.baseAddress!, ldx: ldx, operand, bias: biasBase, yb.baseAddress!, ldy: ldy, threads: problem.threads)
           }
         }
       }
@@ -98,6 +101,19 @@ extension BackendConformance {
     try checkQuantizedMatmul(kernel, mode: .int8)
   }
 
+  /// Two-digit (int16) activations against the reference, which multiplies Ŵ by
+  /// x̂ = t·a + (t/254)·b (`ActivationQuantization.quantizeGroupTwoDigits`) in Double. Float
+  /// bound: as int8 with |x| replaced by |t·a| + |(t/254)·b| (what a kernel sums, whether it
+  /// combines the digits per group or runs two int8 products and adds them) and 6 more
+  /// roundings per output (the digit combination, the sum Σa + Σb/254, the final addition).
+  /// Against Ŵ·x: with v = x·r, |v − a − b/254| ≤ 1/508 + u/2 ((v − a) is exact, ·254 rounds
+  /// once, b is the nearest integer), x differs from t·v by 381u·t as for int8, and t/254 is
+  /// rounded once (u·t/2 on |b| ≤ 127), so |xⱼ − x̂ⱼ| ≤ t·(1/508 + 382u) and
+  /// |ŷ − Ŵx| ≤ Σⱼ |ŵⱼ|·t_g·(1/508 + 382u) + the float bound: 254 times tighter than int8.
+  public static func int16QuantizedMatmulIsTheProductWithTwoDigitActivations(_ kernel: any Backend) throws {
+    try checkQuantizedMatmul(kernel, mode: .int16)
+  }
+
   static func checkQuantizedMatmul(_ kernel: any Backend, mode: QuantizedMatmulMode) throws {
     for (index, problem) in quantizedMatmulCases.enumerated() {
       var generator = SeededGenerator(seed: UInt64(index) &+ 1700)
@@ -108,8 +124,29 @@ extension BackendConformance {
       let got = runQuantizedMatmul(kernel, mode, problem, weights, x: x, bias: bias)
       let expected = runQuantizedMatmul(reference, mode, problem, weights, x: x, bias: bias)
       let layout = weights.layout
-      // The activations the product is with, and each group's scale t (int8).
+      // The activations the product is with (int16: the magnitudes |t·a| + |(t/254)·b| the
+      // kernel sums), and each group's scale t.
       var activations = x.map(Double.init), scales = [Double](repeating: 0, count: problem.m * layout.groupsPerRow)
+      if mode == .int16 {
+        var high = [Int8](repeating: 0, count: max(1, problem.k)), low = high
+        for i in 0..<problem.m {
+          for g in 0..<layout.groupsPerRow {
+            let start = g * layout.groupSize, length = layout.groupLength(g)
+            let digits = x.withUnsafeBufferPointer { xb in
+              high.withUnsafeMutableBufferPointer { hb in
+                low.withUnsafeMutableBufferPointer { lb in
+                  ActivationQuantization.quantizeGroupTwoDigits(
+                    xb.baseAddress! + i * ldx + start, length: length, high: hb.baseAddress! + start, low: lb.baseAddress! + start)
+                }
+              }
+            }
+            scales[i * layout.groupsPerRow + g] = Double(digits.scale)
+            for j in start..<start + length {
+              activations[i * ldx + j] = abs(Double(digits.scale) * Double(high[j])) + abs(Double(digits.lowScale) * Double(low[j]))
+            }
+          }
+        }
+      }
       if mode == .int8 {
         var codes = [Int8](repeating: 0, count: max(1, problem.k))
         for i in 0..<problem.m {
@@ -125,7 +162,7 @@ extension BackendConformance {
           }
         }
       }
-      let roundings = gamma(problem.k + layout.groupsPerRow + (mode == .int8 ? 6 : 4))
+      let roundings = gamma(problem.k + layout.groupsPerRow + [QuantizedMatmulMode.weightOnly: 4, .int8: 6, .int16: 12][mode, default: 12])
       for n in 0..<problem.n {
         // magⱼ and |ŵⱼ| of row n.
         var magnitudes = [Double](repeating: 0, count: problem.k), weightsRow = [Double](repeating: 0, count: problem.k)
@@ -139,9 +176,9 @@ extension BackendConformance {
           var scale = problem.bias ? abs(Double(bias[n])) : 0, rounding = 0.0, exact = 0.0
           for j in 0..<problem.k {
             scale += magnitudes[j] * abs(activations[i * ldx + j])
-            if mode == .int8 {
+            if mode != .weightOnly {
               let t = scales[i * layout.groupsPerRow + j / layout.groupSize]
-              rounding += weightsRow[j] * t * (0.5 + 381 * unitRoundoff)
+              rounding += weightsRow[j] * t * (mode == .int8 ? 0.5 + 381 * unitRoundoff : 1.0 / 508 + 382 * unitRoundoff)
             }
             exact += Double(weights.weight(row: n, column: j)) * Double(x[i * ldx + j])
           }
@@ -149,8 +186,8 @@ extension BackendConformance {
           let g = Double(got[i * ldy + n]), e = Double(expected[i * ldy + n])
           let bound = roundings * scale + unitRoundoff * abs(e)
           #expect(abs(g - e) <= bound, "\(mode) \(problem) y[\(i), \(n)] = \(g), reference \(e), bound \(bound) on \(kernel.name)")
-          if mode == .int8 {
-            #expect(abs(g - exact) <= rounding + bound + roundings * scale, "int8 vs Ŵx \(problem) y[\(i), \(n)] on \(kernel.name)")
+          if mode != .weightOnly {
+            #expect(abs(g - exact) <= rounding + bound + roundings * scale, "\(mode) vs Ŵx \(problem) y[\(i), \(n)] on \(kernel.name)")
           }
         }
       }
@@ -214,8 +251,8 @@ extension BackendConformance {
     }
   }
 
-  /// NaN or ±∞ in a row of x makes that row's outputs non-finite (NaN with int8: the group's
-  /// scale is NaN), never a trap or a hang, and leaves the other rows exact to the bound.
+  /// NaN or ±∞ in a row of x makes that row's outputs non-finite (NaN with int8 and int16:
+  /// the group's scale is NaN), never a trap or a hang, and leaves the other rows exact to the bound.
   public static func nonFiniteActivationsPropagateToTheirRowOnly(_ kernel: any Backend) throws {
     var generator = SeededGenerator(seed: 1701)
     for rows in [1, 3, 7] {
@@ -234,7 +271,7 @@ extension BackendConformance {
               let value = got[i * 20 + n]
               if i == badRow {
                 #expect(!value.isFinite, "\(mode) row \(i) holding \(bad): y[\(n)] = \(value) on \(kernel.name)")
-                if mode == .int8 { #expect(value.isNaN, "int8 row holding \(bad) must give NaN on \(kernel.name)") }
+                if mode != .weightOnly { #expect(value.isNaN, "\(mode) row holding \(bad) must give NaN on \(kernel.name)") }
               } else {
                 #expect(abs(value - expected[i * 20 + n]) <= 1e-4 * (1 + abs(expected[i * 20 + n])), "\(mode) clean row \(i) on \(kernel.name)")
               }

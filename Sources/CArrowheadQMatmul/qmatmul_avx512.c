@@ -231,10 +231,76 @@ void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arro
 
 // MARK: - Int8 activations (AVX-512 F/BW)
 
-void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
-                                       int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums) {
+/// max |x| over `length` values on the bit patterns (see group_maximum in qmatmul_portable.c):
+/// ≥ 0x7F800000 means a NaN or ±∞ is present.
+QMM_ALWAYS_INLINE uint32_t zmm_group_maximum_bits(const float *values, int64_t length) {
   const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+  __m512i largest = _mm512_setzero_si512();
+  for (int64_t u = 0; u < length; u += 16) {
+    const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
+    largest = _mm512_max_epu32(largest, _mm512_and_si512(_mm512_maskz_loadu_epi32(mask, values + u), magnitude));
+  }
+  return (uint32_t)_mm512_reduce_max_epu32(largest);
+}
+
+/// 64 int32 codes in −127…127 (q0: columns 0–15, … q3: 48–63) → 64 bytes in column order.
+/// vpackssdw / vpacksswb interleave per 128-bit lane (lane l holds q0…q3[4l…4l+3]); one
+/// vpermd puts the dwords back in order.
+QMM_ALWAYS_INLINE __m512i zmm_pack_codes(__m512i q0, __m512i q1, __m512i q2, __m512i q3) {
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3)));
+}
+
+/// The first digit of 16 values: a = clamp(round_half_even(v), ±127) (vcvtps2dq rounds to
+/// nearest even in the default MXCSR mode, like the rule).
+QMM_ALWAYS_INLINE __m512i zmm_digit(__m512 v) {
   const __m512i low = _mm512_set1_epi32(-127), high = _mm512_set1_epi32(127);
+  return _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(v), low), high);
+}
+
+/// Quantizes `length` values of a finite, non-zero group with reciprocal r: codes into
+/// `slot` (and, with `low` non-NULL, the second digits b = clamp(rne((v − a)·254), ±127) into
+/// `low`); returns Σa (and Σb in *low_sum). 64 values per step with one 64-byte store each,
+/// then 16 at a time with masked stores.
+QMM_ALWAYS_INLINE int32_t zmm_quantize_group(const float *values, int64_t length, float reciprocal, int8_t *slot,
+                                             int8_t *low, int32_t *low_sum) {
+  const __m512 r = _mm512_set1_ps(reciprocal), radix = _mm512_set1_ps(254.0f);
+  __m512i total = _mm512_setzero_si512(), low_total = _mm512_setzero_si512();
+  int64_t u = 0;
+  for (; u + 64 <= length; u += 64) {
+    __m512i a[4], b[4];
+    for (int c = 0; c < 4; c++) {
+      const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(values + u + 16 * c), r);
+      a[c] = zmm_digit(v);
+      total = _mm512_add_epi32(total, a[c]);
+      if (low) {
+        b[c] = zmm_digit(_mm512_mul_ps(_mm512_sub_ps(v, _mm512_cvtepi32_ps(a[c])), radix));
+        low_total = _mm512_add_epi32(low_total, b[c]);
+      }
+    }
+    _mm512_storeu_si512(slot + u, zmm_pack_codes(a[0], a[1], a[2], a[3]));
+    if (low) _mm512_storeu_si512(low + u, zmm_pack_codes(b[0], b[1], b[2], b[3]));
+  }
+  for (; u < length; u += 16) {
+    const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, values + u), r);
+    const __m512i a = zmm_digit(v);
+    _mm512_mask_cvtsepi32_storeu_epi8(slot + u, mask, a);
+    total = _mm512_add_epi32(total, a);
+    if (low) {
+      const __m512i b = zmm_digit(_mm512_mul_ps(_mm512_sub_ps(v, _mm512_cvtepi32_ps(a)), radix));
+      _mm512_mask_cvtsepi32_storeu_epi8(low + u, mask, b);
+      low_total = _mm512_add_epi32(low_total, b);
+    }
+  }
+  if (low) *low_sum = _mm512_reduce_add_epi32(low_total);
+  return _mm512_reduce_add_epi32(total);
+}
+
+/// One row-group loop for both rules (`low` NULL: int8).
+QMM_ALWAYS_INLINE void zmm_prepare(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                   int64_t groups, int64_t group_columns, int8_t *codes, int8_t *low, float *scales,
+                                   float *low_scales, float *sums, float *low_sums) {
   const int64_t stride = groups * group_columns;
   for (int64_t i = 0; i < rows; i++) {
     for (int64_t g = 0; g < groups; g++) {
@@ -242,37 +308,46 @@ void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows
       const int64_t length = columns - start < group_size ? columns - start : group_size;
       const float *values = x + i * ldx + start;
       int8_t *slot = codes + i * stride + g * group_columns;
+      int8_t *low_slot = low ? low + i * stride + g * group_columns : NULL;
       const int64_t index = i * groups + g;
-      // max |x| on the bit patterns (see group_maximum in qmatmul_portable.c).
-      __m512i largest = _mm512_setzero_si512();
-      for (int64_t u = 0; u < length; u += 16) {
-        const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
-        largest = _mm512_max_epu32(largest, _mm512_and_si512(_mm512_maskz_loadu_epi32(mask, values + u), magnitude));
-      }
-      const uint32_t bits = (uint32_t)_mm512_reduce_max_epu32(largest);
+      const uint32_t bits = zmm_group_maximum_bits(values, length);
       float maximum;
       memcpy(&maximum, &bits, 4);
       if (bits >= 0x7F800000u || !(maximum >= 0x1p-100f)) {
         memset(slot, 0, (size_t)group_columns);
         scales[index] = bits >= 0x7F800000u ? __builtin_nanf("") : 0;
         sums[index] = 0;
+        if (low) {
+          memset(low_slot, 0, (size_t)group_columns);
+          low_scales[index] = scales[index];
+          low_sums[index] = 0;
+        }
         continue;
       }
-      const __m512 reciprocal = _mm512_set1_ps(127.0f / maximum);
-      __m512i total = _mm512_setzero_si512();
-      for (int64_t u = 0; u < length; u += 16) {
-        const __mmask16 mask = length - u >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (length - u)) - 1);
-        // vcvtps2dq rounds to nearest even (the default MXCSR mode), like the rule.
-        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask, values + u), reciprocal));
-        q = _mm512_min_epi32(_mm512_max_epi32(q, low), high);
-        _mm512_mask_cvtsepi32_storeu_epi8(slot + u, mask, q);
-        total = _mm512_add_epi32(total, q);
+      int32_t low_sum = 0;
+      sums[index] = (float)zmm_quantize_group(values, length, 127.0f / maximum, slot, low_slot, &low_sum);
+      if (length < group_columns) {
+        memset(slot + length, 0, (size_t)(group_columns - length));
+        if (low) memset(low_slot + length, 0, (size_t)(group_columns - length));
       }
-      if (length < group_columns) memset(slot + length, 0, (size_t)(group_columns - length));
       scales[index] = maximum / 127.0f;
-      sums[index] = (float)_mm512_reduce_add_epi32(total);
+      if (low) {
+        low_scales[index] = scales[index] / 254.0f;
+        low_sums[index] = (float)low_sum;
+      }
     }
   }
+}
+
+void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                       int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums) {
+  zmm_prepare(x, ldx, rows, columns, group_size, groups, group_columns, codes, NULL, scales, NULL, sums, NULL);
+}
+
+void arrowhead_qmm_prepare_int16_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                        int64_t groups, int64_t group_columns, int8_t *high, int8_t *low, float *scales,
+                                        float *low_scales, float *sums, float *low_sums) {
+  zmm_prepare(x, ldx, rows, columns, group_size, groups, group_columns, high, low, scales, low_scales, sums, low_sums);
 }
 
 #pragma clang attribute pop
@@ -353,6 +428,22 @@ static void zmm_unpack_panel(const arrowhead_qmm_weights *w, int64_t p, uint8_t 
   }
 }
 
+/// The 8-bit lines of panels p … p + NP − 1: 8-bit codes in place; 4-bit panels unpacked
+/// into the scratch tile first (once per panel, for every row).
+QMM_ALWAYS_INLINE void zmm_panel_lines(const arrowhead_qmm_weights *w, int64_t p, int NP, void *scratch,
+                                       const uint8_t **lines) {
+  uint8_t *tile = (uint8_t *)zmm_aligned(scratch);
+  const int64_t unpacked_bytes = w->groups * w->group_columns * 16;
+  for (int n = 0; n < NP; n++) {
+    if (w->container_bits == 8) {
+      lines[n] = w->codes + (p + n) * w->panel_bytes;
+    } else {
+      zmm_unpack_panel(w, p + n, tile + n * unpacked_bytes);
+      lines[n] = tile + n * unpacked_bytes;
+    }
+  }
+}
+
 /// MR rows × NP panels (8-bit lines at `lines[0]`, `lines[1]`), groups [g0, g1).
 QMM_ALWAYS_INLINE void zmm_int8_kernel(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                                        const arrowhead_qmm_output *out, const uint8_t *const *lines, int64_t i0,
@@ -423,24 +514,98 @@ void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhe
     for (; p < panel_end; p++) zmm_gemv_int8(w, x, out, 0, p, 1);
     return;
   }
-  // 8-bit codes are read in place; 4-bit panels are unpacked to 8-bit lines first (once
-  // per panel, for every row).
-  uint8_t *tile = (uint8_t *)zmm_aligned(scratch);
-  const int64_t unpacked_bytes = w->groups * w->group_columns * 16;
   int64_t p = panel_begin;
   for (; p < panel_end; p += 2) {
     const int NP = p + 2 <= panel_end ? 2 : 1;
     const uint8_t *lines[2];
-    for (int n = 0; n < NP; n++) {
-      if (w->container_bits == 8) {
-        lines[n] = w->codes + (p + n) * w->panel_bytes;
-      } else {
-        zmm_unpack_panel(w, p + n, tile + n * unpacked_bytes);
-        lines[n] = tile + n * unpacked_bytes;
-      }
-    }
+    zmm_panel_lines(w, p, NP, scratch, lines);
     if (NP == 2) zmm_int8_rows(w, x, out, lines, p, 2);
     else zmm_int8_rows(w, x, out, lines, p, 1);
+  }
+}
+
+// MARK: - Int16 activations as two int8 digits (AVX512-VNNI)
+
+/// MR rows × NP panels, groups [g0, g1): one `vpdpbusd` per digit (a: scale t, b: t/254)
+/// and the pair combined per group, f = Σq·a + Σq·b/254, then rescaled as in the int8 kernel
+/// with the group's Σa + Σb/254. 4 × 2 tiles: 16 int32 accumulators + 8 float sums.
+QMM_ALWAYS_INLINE void zmm_int16_kernel(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                        const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                        const uint8_t *const *lines, int64_t i0, int64_t p, int64_t g0, int64_t g1,
+                                        const int MR, const int NP) {
+  const int64_t quads = w->group_columns / 4;
+  const __m512 inverse = _mm512_set1_ps(1.0f / 254.0f);
+  __m512 y[4][2];
+  const int8_t *rows_a[4], *rows_b[4];
+  for (int r = 0; r < MR; r++) {
+    rows_a[r] = high->codes + (i0 + r) * high->stride;
+    rows_b[r] = low->codes + (i0 + r) * low->stride;
+    y[r][0] = y[r][1] = _mm512_setzero_ps();
+  }
+  for (int64_t g = g0; g < g1; g++) {
+    __m512i acc_a[4][2], acc_b[4][2];
+    for (int r = 0; r < MR; r++) acc_a[r][0] = acc_a[r][1] = acc_b[r][0] = acc_b[r][1] = _mm512_setzero_si512();
+    const uint8_t *line0 = lines[0] + g * quads * 64, *line1 = NP == 2 ? lines[1] + g * quads * 64 : line0;
+    const int64_t column = g * w->group_columns;
+    for (int64_t q = 0; q < quads; q++) {
+      const __m512i b0 = _mm512_loadu_si512(line0 + q * 64);
+      const __m512i b1 = NP == 2 ? _mm512_loadu_si512(line1 + q * 64) : b0;
+      for (int r = 0; r < MR; r++) {
+        const __m512i a = zmm_broadcast_quad(rows_a[r] + column + 4 * q);
+        const __m512i b = zmm_broadcast_quad(rows_b[r] + column + 4 * q);
+        acc_a[r][0] = _mm512_dpbusd_epi32(acc_a[r][0], b0, a);
+        acc_b[r][0] = _mm512_dpbusd_epi32(acc_b[r][0], b0, b);
+        if (NP == 2) {
+          acc_a[r][1] = _mm512_dpbusd_epi32(acc_a[r][1], b1, a);
+          acc_b[r][1] = _mm512_dpbusd_epi32(acc_b[r][1], b1, b);
+        }
+      }
+    }
+    for (int n = 0; n < NP; n++) {
+      const int64_t index = ((p + n) * w->groups + g) * 16;
+      const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
+      for (int r = 0; r < MR; r++) {
+        const int64_t at = (i0 + r) * w->groups + g;
+        const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc_b[r][n]), inverse, _mm512_cvtepi32_ps(acc_a[r][n]));
+        const __m512 sum = _mm512_set1_ps(high->sums[at] + low->sums[at] * (1.0f / 254.0f));
+        const __m512 t = _mm512_set1_ps(high->scales[at]);
+        const __m512 u = w->zero_point ? _mm512_mul_ps(_mm512_fnmadd_ps(o, sum, f), s)
+                                       : _mm512_fmadd_ps(f, s, _mm512_mul_ps(o, sum));
+        y[r][n] = _mm512_fmadd_ps(u, t, y[r][n]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; r++) {
+    for (int n = 0; n < NP; n++) zmm_accumulate(w, out, i0 + r, p + n, y[r][n], g0 == 0, g1 == w->groups);
+  }
+}
+
+QMM_ALWAYS_INLINE void zmm_int16_rows(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                      const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                      const uint8_t *const *lines, int64_t p, const int NP) {
+  const int64_t block = w->group_columns >= 512 ? 1 : 512 / w->group_columns;
+  for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
+    const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
+    int64_t i = 0;
+    for (; i + 4 <= high->rows; i += 4) zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 4, NP);
+    switch (high->rows - i) {
+      case 3: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 3, NP); break;
+      case 2: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 2, NP); break;
+      case 1: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 1, NP); break;
+      default: break;
+    }
+  }
+}
+
+void arrowhead_qmm_int16_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                    const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                    int64_t panel_begin, int64_t panel_end, void *scratch) {
+  for (int64_t p = panel_begin; p < panel_end; p += 2) {
+    const int NP = p + 2 <= panel_end ? 2 : 1;
+    const uint8_t *lines[2];
+    zmm_panel_lines(w, p, NP, scratch, lines);
+    if (NP == 2) zmm_int16_rows(w, high, low, out, lines, p, 2);
+    else zmm_int16_rows(w, high, low, out, lines, p, 1);
   }
 }
 

@@ -102,6 +102,63 @@ void arrowhead_qmm_prepare_int8(const float *x, int64_t ldx, int64_t rows, int64
   }
 }
 
+/// Two digits per value: v = x·r (the same Float32 product as the one-digit rule),
+/// a = clamp(round_half_even(v), ±127), b = clamp(round_half_even((v − a)·254), ±127)
+/// (v − a is exact: a is the integer nearest v, or v's clamp bound). Returns Σ a and Σ b.
+static inline void group_two_digits(const float *values, int64_t length, float reciprocal, int8_t *high, int8_t *low,
+                                    int32_t *high_sum, int32_t *low_sum) {
+  int32_t sum_a = 0, sum_b = 0;
+  for (int64_t u = 0; u < length; u++) {
+    const float v = values[u] * reciprocal;
+    float a = round_half_even(v);
+    a = a < -127.0f ? -127.0f : a;
+    a = a > 127.0f ? 127.0f : a;
+    float b = round_half_even((v - a) * 254.0f);
+    b = b < -127.0f ? -127.0f : b;
+    b = b > 127.0f ? 127.0f : b;
+    high[u] = (int8_t)(int32_t)a;
+    low[u] = (int8_t)(int32_t)b;
+    sum_a += (int32_t)a;
+    sum_b += (int32_t)b;
+  }
+  *high_sum = sum_a;
+  *low_sum = sum_b;
+}
+
+void arrowhead_qmm_prepare_int16(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                 int64_t groups, int64_t group_columns, int8_t *high, int8_t *low, float *scales,
+                                 float *low_scales, float *sums, float *low_sums) {
+  const int64_t stride = groups * group_columns;
+  for (int64_t i = 0; i < rows; i++) {
+    for (int64_t g = 0; g < groups; g++) {
+      const int64_t start = g * group_size;
+      const int64_t length = columns - start < group_size ? columns - start : group_size;
+      const float *values = x + i * ldx + start;
+      int8_t *slot = high + i * stride + g * group_columns, *low_slot = low + i * stride + g * group_columns;
+      int finite;
+      const float maximum = group_maximum(values, length, &finite);
+      const int64_t index = i * groups + g;
+      if (!finite || !(maximum >= 0x1p-100f)) {
+        memset(slot, 0, (size_t)group_columns);
+        memset(low_slot, 0, (size_t)group_columns);
+        scales[index] = low_scales[index] = finite ? 0 : __builtin_nanf("");
+        sums[index] = low_sums[index] = 0;
+        continue;
+      }
+      int32_t sum_a, sum_b;
+      group_two_digits(values, length, 127.0f / maximum, slot, low_slot, &sum_a, &sum_b);
+      if (length < group_columns) {
+        memset(slot + length, 0, (size_t)(group_columns - length));
+        memset(low_slot + length, 0, (size_t)(group_columns - length));
+      }
+      scales[index] = maximum / 127.0f;
+      low_scales[index] = scales[index] / 254.0f;
+      sums[index] = (float)sum_a;
+      low_sums[index] = (float)sum_b;
+    }
+  }
+}
+
 size_t arrowhead_qmm_scratch_bytes(const arrowhead_qmm_weights *w) {
   // The largest tile: two panels of dequantized floats (AVX-512 weight-only), + alignment.
   return (size_t)(w->groups * w->group_columns) * 32 * sizeof(float) + 64;

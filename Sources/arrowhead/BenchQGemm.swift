@@ -35,7 +35,7 @@ struct BenchQGemm: ParsableCommand {
   @Flag(help: "Integer zero-points (x̂ = (q − z)·s) instead of float minima (x̂ = q·s + m).")
   var zeroPoint = false
 
-  @Option(help: "weight-only, int8 or both.")
+  @Option(help: "weight-only, int8, int16, both (weight-only and int8) or all.")
   var mode: String = "both"
 
   @Option(help: "A product M,N,K (repeat the option for several). Default: 1,4096,4096 and 128,1536,384.")
@@ -60,7 +60,9 @@ struct BenchQGemm: ParsableCommand {
     if !perChannel, !QuantizationScheme.supportedGroupSizes.contains(group) {
       throw ValidationError("--group must be in \(QuantizationScheme.supportedGroupSizes)")
     }
-    guard ["weight-only", "int8", "both"].contains(mode) else { throw ValidationError("--mode must be weight-only, int8 or both") }
+    guard ["weight-only", "int8", "int16", "both", "all"].contains(mode) else {
+      throw ValidationError("--mode must be weight-only, int8, int16, both or all")
+    }
     if (weights == nil) != (tensor == nil) { throw ValidationError("--weights and --tensor go together") }
     if weights != nil, !shape.isEmpty || sizes != nil { throw ValidationError("--weights sets the shape: drop --shape/--sizes") }
     if !shape.isEmpty, sizes != nil { throw ValidationError("--shape and --sizes are exclusive") }
@@ -76,6 +78,8 @@ struct BenchQGemm: ParsableCommand {
     switch mode {
     case "weight-only": [.weightOnly]
     case "int8": [.int8]
+    case "int16": [.int16]
+    case "both": [.weightOnly, .int8]
     default: QuantizedMatmulMode.allCases
     }
   }
@@ -218,6 +222,8 @@ struct BenchQGemm: ParsableCommand {
                     rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: threads)
                 case .int8:
                   backend.quantizedMatmulInt8(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: threads)
+                case .int16:
+                  backend.quantizedMatmulInt16(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: threads)
                 }
               }
             }

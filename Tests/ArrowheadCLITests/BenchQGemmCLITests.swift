@@ -47,7 +47,7 @@ struct BenchQGemmCLITests {
   @Test func badOptionsAreRefusedWithAReason() throws {
     for (arguments, message) in [
       (["--bits", "5"], "--bits must be 2, 3, 4 or 8"),
-      (["--mode", "int4"], "--mode must be weight-only, int8 or both"),
+      (["--mode", "int4"], "--mode must be weight-only, int8, int16, both or all"),
       (["--shape", "1,2"], "--shape must be M,N,K"),
       (["--weights", "w.safetensors"], "--weights and --tensor go together"),
     ] {

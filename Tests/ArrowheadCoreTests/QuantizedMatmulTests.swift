@@ -150,6 +150,52 @@ import Testing
     }
   }
 
+  /// The two int8 digits are the `quantizeGroupTwoDigits` rule's on every path: through the
+  /// identity (64 × 64, 8-bit, groups of 16; zero-point form, z = 0, s = 1) each output is
+  /// t·a + (t/254)·b up to a few roundings of the kernel (|y − x̂| ≤ 8u·(|t·a| + |t·b/254|)),
+  /// while one digit b off by 1 moves it by t/254 (≥ 2¹⁵·u·t), far outside that bound. And
+  /// x̂ is within t·(1/508 + 382u) of x (the rule's bound, 254 times tighter than int8's t/2).
+  @Test(arguments: forcedPaths)
+  func int16DigitsFollowTheRuleOnEveryPath(_ name: String) throws {
+    let backend = try #require(Self.forcedBackend(name))
+    var generator = SeededGenerator(seed: 1703)
+    let layout = try QuantizedMatrixLayout(rows: 64, columns: 64, bits: 8, groupSize: 16, form: .zeroPoint)
+    let identity = try QuantizedMatrix(
+      layout: layout, codes: (0..<4096).map { UInt8($0 / 64 == $0 % 64 ? 1 : 0) },
+      scales: [Float](repeating: 1, count: 256), offsets: [Float](repeating: 0, count: 256))
+    for rows in [1, 5] {
+      var x = generator.floats(rows * 64, in: -3..<3)
+      for i in stride(from: 0, to: x.count, by: 7) { x[i] *= 40 }  // outliers: coarse t in their groups
+      var got = [Float](repeating: 7, count: rows * 64)
+      x.withUnsafeBufferPointer { xb in
+        got.withUnsafeMutableBufferPointer { yb in
+          identity.withOperand { operand in
+            backend.quantizedMatmulInt16(rows: rows, xb.baseAddress!, ldx: 64, operand, bias: nil, yb.baseAddress!, ldy: 64, threads: 1)
+          }
+        }
+      }
+      var high = [Int8](repeating: 0, count: 16), low = high
+      for i in 0..<rows {
+        for g in 0..<4 {
+          let start = i * 64 + 16 * g
+          let digits = x.withUnsafeBufferPointer { xb in
+            high.withUnsafeMutableBufferPointer { hb in
+              low.withUnsafeMutableBufferPointer { lb in
+                ActivationQuantization.quantizeGroupTwoDigits(xb.baseAddress! + start, length: 16, high: hb.baseAddress!, low: lb.baseAddress!)
+              }
+            }
+          }
+          let t = Double(digits.scale), u = Double(Float.ulpOfOne) / 2
+          for j in 0..<16 {
+            let a = t * Double(high[j]), b = Double(digits.lowScale) * Double(low[j])
+            #expect(abs(Double(got[start + j]) - (a + b)) <= 8 * u * (abs(a) + abs(b)), "\(name) rows \(rows) y[\(start + j)]")
+            #expect(abs(Double(x[start + j]) - (a + b)) <= t * (1.0 / 508 + 382 * u), "rule bound at \(start + j)")
+          }
+        }
+      }
+    }
+  }
+
   /// Packing puts every code where the layout table says (checked through `code(row:column:)`
   /// against the source for odd sizes and both containers), and the group size is clamped to
   /// the row.

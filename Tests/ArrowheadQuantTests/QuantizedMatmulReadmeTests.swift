@@ -15,6 +15,7 @@ import Testing
   let x = try Matrix(rows: 128, columns: 384, elements: activations)
   let exact = try Engine.default.multiply(x, w, bias: bias)      // 128 × 1536, weight-only: x·Ŵᵀ + b
   let fast = try Engine.default.multiply(x, w, bias: bias, mode: .int8)  // W8A8: adds x's 8-bit rounding
+  let close = try Engine.default.multiply(x, w, bias: bias, mode: .int16) // W8A16: x in two int8 digits
   // --- README example ends ---
 
   #expect(exact.rows == 128 && exact.columns == 1536 && fast.rows == 128 && fast.columns == 1536)
@@ -28,4 +29,8 @@ import Testing
   // relative error is of order rms(δx)/rms(x) ≈ 1/254·(max/rms) ≈ 1 %; 5 % bounds it.
   let error = relativeDifference(fast.elements, reference.elements)
   #expect(error > 0 && error < 0.05, "\(error)")
+  // int16 rounds each x to within t/508 (t = max|x_group|/127): 254 times finer than int8, so
+  // its error is that much smaller (plus Float32 summation noise); 1/50 leaves a wide margin.
+  let closeError = relativeDifference(close.elements, reference.elements)
+  #expect(closeError < error / 50, "int16 \(closeError) vs int8 \(error)")
 }

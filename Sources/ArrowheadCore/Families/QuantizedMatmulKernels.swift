@@ -18,24 +18,38 @@
 // a = clamp(round_half_even(x·r), −127, 127), x̂ = t·a; the kernel returns Ŵ·x̂ (the group
 // sums Σ q·a and Σ a are exact integers). A group of zeros gets t = 0 and a = 0; a group
 // holding NaN or ±∞ gets t = NaN, so that the row's outputs are NaN (never a trap).
+// int16 activations (two int8 digits): with the same v = x·r, a = clamp(round_half_even(v),
+// ±127) and b = clamp(round_half_even((v − a)·254), ±127); x̂ = t·a + (t/254)·b, so |x − x̂|
+// ≤ t/508 (plus Float32 rounding), and the kernel sums Σ q·a and Σ q·b as two int8 products.
 
 /// Which arithmetic a quantized matmul uses for the activations.
 ///
 /// `.weightOnly` is the default: its result is Ŵ·x up to Float32 rounding, so the only
 /// error is the weights'. `.int8` is faster on batches (integer dot products) but adds the
-/// rounding of x to 8 bits: on real all-MiniLM-L6-v2 hidden states (max|x|/rms 8…80) that
-/// multiplies the output error of INT8 weights by about 2 (groups of 64); for INT4 weights
-/// it adds under 1 %.
+/// rounding of x to 8 bits: on real all-MiniLM-L6-v2 hidden states that multiplies the
+/// output error of INT8 g64 weights by 1.7–2.3 (groups of 64; the 8-bit steps of the
+/// activations are as coarse as the weights' own); for INT4 weights it adds under 1 %.
+/// `.int16` rounds x to two int8 digits (≈ 16 bits: error ×1.00 on the same data) at twice
+/// the integer work of `.int8`.
 public enum QuantizedMatmulMode: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
   /// W8A32 / W4A32: Float32 activations, codes expanded inside the kernel.
   case weightOnly = "weight-only"
   /// W8A8 / W4A8: activations quantized on the fly to int8 per (row, weight group).
   case int8
+  /// W8A16 / W4A16: activations quantized on the fly per (row, weight group) to two int8
+  /// digits, x̂ = t·a + (t/254)·b (about 16 bits), each multiplied as in `.int8`.
+  case int16
 
   public var description: String { rawValue }
 
   /// The kernel that runs this mode.
-  public var operation: KernelOperation { self == .weightOnly ? .quantizedMatmulWeightOnly : .quantizedMatmulInt8 }
+  public var operation: KernelOperation {
+    switch self {
+    case .weightOnly: .quantizedMatmulWeightOnly
+    case .int8: .quantizedMatmulInt8
+    case .int16: .quantizedMatmulInt16
+    }
+  }
 }
 
 /// The packed layout of a quantized weight matrix Ŵ (`rows` outputs × `columns` inputs) as
@@ -326,6 +340,34 @@ public enum ActivationQuantization {
     }
     return (maximum / 127, sum)
   }
+
+  /// The two-digit (int16) rule: with r = 127/max|x| and v = x·r (Float32),
+  /// a = clamp(round_half_even(v), ±127), b = clamp(round_half_even((v − a)·254), ±127);
+  /// x̂ = t·a + (t/254)·b. Zero and non-finite groups as in `quantizeGroup` (both scales 0,
+  /// or both NaN). Returns t and t/254 (Float32) and Σa, Σb.
+  public static func quantizeGroupTwoDigits(
+    _ x: UnsafePointer<Float>, length: Int, high: UnsafeMutablePointer<Int8>, low: UnsafeMutablePointer<Int8>
+  ) -> (scale: Float, lowScale: Float, sum: Int, lowSum: Int) {
+    let (scale, _) = quantizeGroup(x, length: length, into: high)
+    guard scale.isFinite, scale > 0 else {
+      low.update(repeating: 0, count: length)
+      return (scale, scale, 0, 0)
+    }
+    var maximum: Float = 0
+    for j in 0..<length { maximum = max(maximum, abs(x[j])) }
+    let reciprocal = 127 / maximum
+    var sum = 0, lowSum = 0
+    for j in 0..<length {
+      let v = x[j] * reciprocal
+      let a = min(max(v.rounded(.toNearestOrEven), -127), 127)
+      let b = min(max(((v - a) * 254).rounded(.toNearestOrEven), -127), 127)
+      high[j] = Int8(a)
+      low[j] = Int8(b)
+      sum += Int(a)
+      lowSum += Int(b)
+    }
+    return (scale, scale / 254, sum, lowSum)
+  }
 }
 
 /// Quantized matrix products. Each requirement defaults to the reference implementation.
@@ -344,6 +386,12 @@ public protocol QuantizedMatmulKernels {
   func quantizedMatmulInt8(
     rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
     bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int)
+
+  /// Activations quantized to two int8 digits per (row, group) by
+  /// `ActivationQuantization.quantizeGroupTwoDigits`; the result is Ŵ·x̂ up to Float32 rounding.
+  func quantizedMatmulInt16(
+    rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
+    bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int)
 }
 
 extension QuantizedMatmulKernels {
@@ -360,6 +408,13 @@ extension QuantizedMatmulKernels {
   ) {
     ReferenceKernels.quantizedMatmul(.int8, rows: rows, x, ldx: ldx, weights, bias: bias, y, ldy: ldy)
   }
+
+  public func quantizedMatmulInt16(
+    rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
+    bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int
+  ) {
+    ReferenceKernels.quantizedMatmul(.int16, rows: rows, x, ldx: ldx, weights, bias: bias, y, ldy: ldy)
+  }
 }
 
 extension KernelOperation {
@@ -367,10 +422,14 @@ extension KernelOperation {
   public static let quantizedMatmulWeightOnly = KernelOperation(.quantizedMatmul, 0, "qgemmWeightOnly")
   /// `QuantizedMatmulKernels.quantizedMatmulInt8`.
   public static let quantizedMatmulInt8 = KernelOperation(.quantizedMatmul, 1, "qgemmInt8")
+  /// `QuantizedMatmulKernels.quantizedMatmulInt16`.
+  public static let quantizedMatmulInt16 = KernelOperation(.quantizedMatmul, 2, "qgemmInt16")
 }
 
 extension KernelFamily {
-  static let quantizedMatmulOperations: [KernelOperation] = [.quantizedMatmulWeightOnly, .quantizedMatmulInt8]
+  static let quantizedMatmulOperations: [KernelOperation] = [
+    .quantizedMatmulWeightOnly, .quantizedMatmulInt8, .quantizedMatmulInt16,
+  ]
 }
 
 extension ShapeClass {
@@ -385,12 +444,12 @@ extension ShapeClass {
 extension Engine {
   /// y = x·Ŵᵀ (+ bias): x is `layoutX` (rows × Ŵ's columns) inside `x`, y is `layoutY`
   /// (rows × Ŵ's rows) inside `y`, `bias` has one value per row of Ŵ. `mode` chooses Float32
-  /// activations (default: the exact product with Ŵ) or int8 ones (faster on batches; see
-  /// `QuantizedMatmulMode`). Uses `effectiveThreads` threads: batches are split by output
+  /// activations (default: the exact product with Ŵ), int8 ones (fastest on batches) or
+  /// two-digit int16 ones (see `QuantizedMatmulMode`). Uses `effectiveThreads` threads: batches are split by output
   /// panels, like gemm.
   ///
   /// Throws `.shapeMismatch` naming x, y or bias and the sizes involved. NaN or ±∞ in x
-  /// propagates to the outputs of its row (NaN or ±∞; with `.int8`, NaN), never a trap.
+  /// propagates to the outputs of its row (NaN or ±∞; with `.int8` and `.int16`, NaN), never a trap.
   public func quantizedMatmul(
     _ x: UnsafeBufferPointer<Float>, _ layoutX: MatrixLayout, weights: QuantizedMatrix,
     bias: UnsafeBufferPointer<Float>? = nil, mode: QuantizedMatmulMode = .weightOnly,
@@ -432,6 +491,10 @@ extension Engine {
             ldy: layoutY.leadingDimension, threads: effectiveThreads)
         case .int8:
           kernel.quantizedMatmulInt8(
+            rows: m, xBase, ldx: layoutX.leadingDimension, operand, bias: biasBase, yBase,
+            ldy: layoutY.leadingDimension, threads: effectiveThreads)
+        case .int16:
+          kernel.quantizedMatmulInt16(
             rows: m, xBase, ldx: layoutX.leadingDimension, operand, bias: biasBase, yBase,
             ldy: layoutY.leadingDimension, threads: effectiveThreads)
         }
@@ -485,6 +548,11 @@ extension Calibration {
       if operation == .quantizedMatmulWeightOnly {
         return CalibrationProblem(label: label) {
           $0.quantizedMatmulWeightOnly(rows: m, x, ldx: k, operand, bias: nil, y, ldy: n, threads: threads)
+        }
+      }
+      if operation == .quantizedMatmulInt16 {
+        return CalibrationProblem(label: label) {
+          $0.quantizedMatmulInt16(rows: m, x, ldx: k, operand, bias: nil, y, ldy: n, threads: threads)
         }
       }
       return CalibrationProblem(label: label) {

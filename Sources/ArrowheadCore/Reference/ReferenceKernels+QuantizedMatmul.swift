@@ -4,7 +4,7 @@
 // q·s + m or (q − z)·s, mul then add) and the products are summed in Double, so the weight-
 // only result is Ŵ·x with a single final rounding — the oracle the fast kernels are held
 // to. The int8 variant first quantizes x by the `ActivationQuantization` rule and sums
-// ŵ·(t·a) the same way.
+// ŵ·(t·a) the same way; the int16 variant sums ŵ·(t·a + (t/254)·b).
 
 extension ReferenceKernels {
   public static func quantizedMatmul(
@@ -15,9 +15,11 @@ extension ReferenceKernels {
     let k = layout.columns
     let activations = UnsafeMutablePointer<Double>.allocate(capacity: max(1, k))
     let codes = UnsafeMutablePointer<Int8>.allocate(capacity: max(1, k))
+    let lowCodes = UnsafeMutablePointer<Int8>.allocate(capacity: max(1, k))
     defer {
       activations.deallocate()
       codes.deallocate()
+      lowCodes.deallocate()
     }
     for i in 0..<rows {
       let row = x + i * ldx
@@ -30,6 +32,12 @@ extension ReferenceKernels {
         case .int8:
           let (scale, _) = ActivationQuantization.quantizeGroup(row + start, length: length, into: codes + start)
           for j in start..<start + length { activations[j] = Double(scale) * Double(codes[j]) }
+        case .int16:
+          let digits = ActivationQuantization.quantizeGroupTwoDigits(
+            row + start, length: length, high: codes + start, low: lowCodes + start)
+          for j in start..<start + length {
+            activations[j] = Double(digits.scale) * Double(codes[j]) + Double(digits.lowScale) * Double(lowCodes[j])
+          }
         }
       }
       for n in 0..<layout.rows {

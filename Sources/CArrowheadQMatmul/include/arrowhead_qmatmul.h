@@ -17,7 +17,7 @@
 /// | qmatmul_portable.c    | none (SSE2 / NEON / scalar)     | prepare, weight-only, int8       |
 /// | qmatmul_avx2.c        | avx2, fma                       | weight-only, int8 (vpmaddubsw)   |
 /// | qmatmul_avxvnni.c     | avx2, fma, avxvnni              | int8 (vpdpbusd on YMM)           |
-/// | qmatmul_avx512.c      | avx512 f/bw/vl/dq (+vnni)       | weight-only, int8 (vpdpbusd ZMM) |
+/// | qmatmul_avx512.c      | avx512 f/bw/vl/dq (+vnni)       | weight-only, int8, int16 (vpdpbusd ZMM) |
 ///
 /// This is an internal module of Arrowhead; it makes no API stability promise.
 #ifndef ARROWHEAD_QMATMUL_H
@@ -91,6 +91,14 @@ void arrowhead_qmm_prepare_float(const float *x, int64_t ldx, int64_t rows, int6
 void arrowhead_qmm_prepare_int8(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
                                 int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums);
 
+/// Two int8 digits per value (≈ 16-bit activations): with r and t of the rule above,
+/// v = x·r, a = clamp(round_half_even(v), ±127), b = clamp(round_half_even((v − a)·254), ±127),
+/// x̂ = t·a + (t/254)·b. `high`/`scales`/`sums` get a, t, Σa; `low`/`low_scales`/`low_sums`
+/// get b, t/254, Σb (NaN groups: both scales NaN; zero groups: 0).
+void arrowhead_qmm_prepare_int16(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                 int64_t groups, int64_t group_columns, int8_t *high, int8_t *low, float *scales,
+                                 float *low_scales, float *sums, float *low_sums);
+
 /// Bytes of scratch one thread needs for one call on `w` (a dequantized or unpacked panel tile).
 size_t arrowhead_qmm_scratch_bytes(const arrowhead_qmm_weights *w);
 
@@ -108,6 +116,10 @@ void arrowhead_qmm_prepare_int8_avx2(const float *x, int64_t ldx, int64_t rows, 
                                      int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums);
 void arrowhead_qmm_prepare_int8_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
                                        int64_t groups, int64_t group_columns, int8_t *codes, float *scales, float *sums);
+/// `arrowhead_qmm_prepare_int16` with AVX-512 (identical digits and scales).
+void arrowhead_qmm_prepare_int16_avx512(const float *x, int64_t ldx, int64_t rows, int64_t columns, int64_t group_size,
+                                        int64_t groups, int64_t group_columns, int8_t *high, int8_t *low, float *scales,
+                                        float *low_scales, float *sums, float *low_sums);
 void arrowhead_qmm_weight_only_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
                                     const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
                                     void *scratch);
@@ -121,6 +133,11 @@ void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arro
 void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                                    const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
                                    void *scratch);
+/// y = Ŵ·(t·a + (t/254)·b) with the two digits of `arrowhead_qmm_prepare_int16` in `high`
+/// (a, t, Σa) and `low` (b, t/254, Σb): both `vpdpbusd` products in one pass over the codes.
+void arrowhead_qmm_int16_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                    const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                    int64_t panel_begin, int64_t panel_end, void *scratch);
 #endif
 
 #ifdef __cplusplus
