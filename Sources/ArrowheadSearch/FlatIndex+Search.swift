@@ -380,8 +380,9 @@ extension ScanContext {
         let spread: SIMD8<Float> = va * norm + vb * error
         lowers = SIMD8<Float>() - y - spread
       }
-      if any(lowers .<= bound) {
-        for lane in 0..<8 where lowers[lane] <= limit {
+      // `!(lower > limit)`: a bound that overflowed to NaN (|x| near 10¹⁹) excludes nothing.
+      if any(.!(lowers .> bound)) {
+        for lane in 0..<8 where !(lowers[lane] > limit) {
           consider(j + lane)
           limit = collector.threshold
         }
@@ -390,7 +391,7 @@ extension ScanContext {
       j += 8
     }
     while j < count {
-      if lower(row[j], norms[j], errors[j]) <= limit {
+      if !(lower(row[j], norms[j], errors[j]) > limit) {
         consider(j)
         limit = collector.threshold
       }

@@ -129,6 +129,25 @@ struct FlatScreeningTests {
     #expect(after[4].ids == [added[4]])
   }
 
+  /// Coordinates near 10¹⁹: ‖x‖² overflows Float32, so the lower bound of a pair is NaN or
+  /// ±∞. Such a bound must exclude nothing (a NaN compared false and once dropped every
+  /// pair); the differences stay finite, so the pair kernel's top k is well defined.
+  @Test func overflowingBoundsExcludeNothing() throws {
+    let dimension = 16
+    var generator = SeededGenerator(seed: 51)
+    let base = (0..<1_100 * dimension).map { _ in Float(1e19) * Float(64 + Int.random(in: 0..<64, using: &generator)) / 64 }
+    let index = try FlatIndex(dimension: dimension, metric: .squaredL2)
+    try index.add(base)
+    let queries = Array(base[0..<(20 * dimension)])
+    let results = try index.search(batch: queries, k: 5, parameters: SearchParameters(threads: 1, int8Screening: true))
+    let stored = index.liveVectors()
+    for q in 0..<20 {
+      let expected = pairKernelTopK(index, stored: stored, query: Array(queries[q * dimension..<(q + 1) * dimension]), k: 5)
+      #expect(results[q].ids == expected.map(\.id), "query \(q)")
+      #expect(results[q].ids.first == q)
+    }
+  }
+
   /// The automatic choice: never on the reference backend (its int8 product is no faster
   /// than its Float32 one), so no codes are made there.
   @Test func automaticChoiceSkipsSlowInt8Kernels() throws {
