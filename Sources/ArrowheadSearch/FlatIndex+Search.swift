@@ -31,6 +31,7 @@ extension FlatIndex {
     let queryNorms: [Float] = metric == .squaredL2
       ? (0..<queryCount).map { store.kernels.squaredNorm(queries + $0 * dimension, dimension) } : []
     let slotCount = slots
+    let screen = screening(queryCount: queryCount, parameters: parameters)
 
     var collectors: [TopKCollector] = []
     var failure: SearchError?
@@ -38,7 +39,7 @@ extension FlatIndex {
     withOptionalPointer(explicitIDs) { idPointer in
       let context = ScanContext(
         index: self, engine: kernelEngine, queries: queries, queryNorms: queryNorms, largerIsNearer: largerIsNearer,
-        ids: idPointer, filter: filter)
+        ids: idPointer, filter: filter, screen: screen)
       // Split by queries when each thread gets enough of them to fill tiles; otherwise
       // by base ranges (each thread keeps top-k lists for all queries, merged after).
       if threads == 1 || queryCount >= threads * 32 {
@@ -46,24 +47,27 @@ extension FlatIndex {
         // would share a buffer that threads then copy-on-write concurrently (ThreadSanitizer
         // reports the unsynchronised uniqueness check).
         collectors = (0..<queryCount).map { _ in TopKCollector(k: collectK) }
-        let errors = UncheckedSendableBox(UnsafeMutablePointer<SearchError?>.allocate(capacity: threads))
-        errors.value.initialize(repeating: nil, count: threads)
+        // Blocks of queries claimed by whichever thread is free (about four per thread, at
+        // most one tile high): when the other core is busy with another process, the free
+        // thread takes the next block instead of waiting for a fixed half to finish.
+        let block = threads == 1 ? queryCount : min(Self.queryBlock, max(32, (queryCount + 4 * threads - 1) / (4 * threads)))
+        let blocks = (queryCount + block - 1) / block
+        let errors = UncheckedSendableBox(UnsafeMutablePointer<SearchError?>.allocate(capacity: blocks))
+        errors.value.initialize(repeating: nil, count: blocks)
         defer { errors.value.deallocate() }
         collectors.withUnsafeMutableBufferPointer { buffer in
           let shared = UncheckedSendableBox(buffer.baseAddress!)
-          let chunk = (queryCount + threads - 1) / threads
-          Parallel.forEach(threads, threads: threads) { worker in
-            let start = worker * chunk
-            let end = min(queryCount, start + chunk)
-            guard start < end else { return }
+          Parallel.forEach(blocks, threads: threads) { index in
+            let start = index * block
+            let end = min(queryCount, start + block)
             do throws(SearchError) {
               try context.scan(queries: start..<end, base: 0..<slotCount, collectors: shared.value + start)
             } catch {
-              errors.value[worker] = error
+              errors.value[index] = error
             }
           }
         }
-        failure = (0..<threads).lazy.compactMap { errors.value[$0] }.first
+        failure = (0..<blocks).lazy.compactMap { errors.value[$0] }.first
       } else {
         let chunk = ((slotCount + threads - 1) / threads + Self.baseBlock - 1) / Self.baseBlock * Self.baseBlock
         let workers = (slotCount + chunk - 1) / chunk
@@ -110,6 +114,37 @@ extension FlatIndex {
   }
 }
 
+extension FlatIndex {
+  /// The int8 screen for this search, or nil for the Float32 tiles.
+  fileprivate func screening(queryCount: Int, parameters: SearchParameters) -> Screen? {
+    guard !store.isQuantized, slots > 0 else { return nil }
+    let kernel = engine.backend(for: .quantizedMatmulInt8, .large)
+    if let requested = parameters.int8Screening {
+      if !requested { return nil }
+    } else {
+      // Automatic: only where the int8 product is an integer-dot-product kernel (the
+      // portable build's is slower than its Float32 gemm) and the batch is large enough
+      // to amortise the per-tile query quantization.
+      let fast: Set<CPUFeature> = [.avx2, .avx512f, .avx512vnni, .avxvnni, .dotprod]
+      guard queryCount >= 16, slots >= 1024, dimension >= 64,
+        (kernel.preference(for: .quantizedMatmulInt8, .large)?.score ?? 0) > 0,
+        !kernel.requiredFeatures.isDisjoint(with: fast)
+      else { return nil }
+    }
+    let vectors = UnsafePointer(store.floats.pointer(Float.self))
+    let rows = slots, dimension = dimension
+    guard let prefilter = prefilterCache.prefilter({ FlatPrefilter(rows: rows, dimension: dimension, vectors: vectors) })
+    else { return nil }
+    return Screen(prefilter: prefilter, kernel: kernel)
+  }
+}
+
+/// The int8 screen of one search: the base codes and the kernel that multiplies them.
+struct Screen: @unchecked Sendable {
+  let prefilter: FlatPrefilter
+  let kernel: any Backend
+}
+
 private func withOptionalPointer<R>(_ array: [Int]?, _ body: (UnsafePointer<Int>?) -> R) -> R {
   guard let array else { return body(nil) }
   return array.withUnsafeBufferPointer { body($0.baseAddress) }
@@ -124,9 +159,14 @@ private struct ScanContext: @unchecked Sendable {
   let largerIsNearer: Bool
   let ids: UnsafePointer<Int>?
   let filter: SearchFilter?
+  let screen: Screen?
 
   /// Offers every (query, base) pair of the ranges to `collectors[query − queries.lowerBound]`.
   func scan(queries queryRange: Range<Int>, base baseRange: Range<Int>, collectors: UnsafeMutablePointer<TopKCollector>) throws(SearchError) {
+    if let screen {
+      scanScreened(screen, queries: queryRange, base: baseRange, collectors: collectors)
+      return
+    }
     let dimension = index.dimension
     let store = index.store
     let baseBlock = FlatIndex.baseBlock
@@ -239,5 +279,123 @@ private struct ScanContext: @unchecked Sendable {
     let id = ids?[slot] ?? slot
     if let filter, !filter(id) { return }
     collector.offer(RankedCandidate(distance: distance, id: id, slot: slot))
+  }
+}
+
+// MARK: - Int8 screening
+
+extension ScanContext {
+  /// `scan` through the int8 screen (see FlatPrefilter.swift for the bound): each tile of
+  /// int8 scores is compared, 8 at a time, with the lower bound that makes a pair worth
+  /// re-scoring; the few that pass are re-scored exactly and offered.
+  func scanScreened(_ screen: Screen, queries queryRange: Range<Int>, base baseRange: Range<Int>, collectors: UnsafeMutablePointer<TopKCollector>) {
+    let dimension = index.dimension
+    let store = index.store
+    let prefilter = screen.prefilter
+    let baseBlock = FlatIndex.baseBlock
+    let queryBlock = min(FlatIndex.queryBlock, queryRange.count)
+    let tile = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * baseBlock)
+    defer { tile.deallocate() }
+    let scratch = UnsafeMutablePointer<Int8>.allocate(capacity: dimension)
+    defer { scratch.deallocate() }
+    // Per query: e_q and ‖q‖ (rounded up).
+    let bounds = queryRange.map { FlatPrefilter.queryBounds(queries + $0 * dimension, dimension: dimension, scratch: scratch) }
+    let slack = FlatPrefilter.slack(dimension: dimension)
+    let vectors = UnsafePointer(store.floats.pointer(Float.self))
+    prefilter.norms.withUnsafeBufferPointer { normBuffer in
+      prefilter.errors.withUnsafeBufferPointer { errorBuffer in
+        let norms = normBuffer.baseAddress!, errors = errorBuffer.baseAddress!
+        var baseStart = baseRange.lowerBound
+        while baseStart < baseRange.upperBound {
+          let baseCount = min(baseBlock, baseRange.upperBound - baseStart)
+          var queryStart = queryRange.lowerBound
+          while queryStart < queryRange.upperBound {
+            let count = min(queryBlock, queryRange.upperBound - queryStart)
+            prefilter.withOperand(rows: baseStart, count: baseCount) { operand in
+              screen.kernel.quantizedMatmulInt8(
+                rows: count, queries + queryStart * dimension, ldx: dimension, operand, bias: nil,
+                tile, ldy: baseCount, threads: 1)
+            }
+            for row in 0..<count {
+              let query = queryStart + row
+              let (queryError, queryNorm) = bounds[query - queryRange.lowerBound]
+              scanScreenedRow(
+                tile + row * baseCount, count: baseCount, firstSlot: baseStart,
+                query: queries + query * dimension, queryError: queryError, queryNorm: queryNorm, slack: slack,
+                norms: norms + baseStart, errors: errors + baseStart, vectors: vectors,
+                collector: &collectors[query - queryRange.lowerBound])
+            }
+            queryStart += count
+          }
+          baseStart += baseCount
+        }
+      }
+    }
+  }
+
+  /// Offers the pairs of one tile row whose lower bound does not exceed the collector's
+  /// threshold, re-scored exactly. lower = −y − (a·‖x‖ + b·e_x) (inner product) or
+  /// c + ‖x‖·((1 − σ)‖x‖ − 2a) − 2(y + b·e_x) (squared L2), with a = e_q + σ(‖q‖ + e_q),
+  /// b = (‖q‖ + e_q)(1 + σ), c = (1 − σ)‖q‖², σ the slack.
+  @inline(__always)
+  private func scanScreenedRow(
+    _ row: UnsafeMutablePointer<Float>, count: Int, firstSlot: Int, query: UnsafePointer<Float>,
+    queryError: Float, queryNorm: Float, slack: Float, norms: UnsafePointer<Float>, errors: UnsafePointer<Float>,
+    vectors: UnsafePointer<Float>, collector: inout TopKCollector
+  ) {
+    let dimension = index.dimension
+    let store = index.store
+    let a = queryError + slack * (queryNorm + queryError)
+    let b = (queryNorm + queryError) * (1 + slack)
+    let c = (1 - slack) * queryNorm * queryNorm
+    let l2 = !largerIsNearer
+    @inline(__always)
+    func lower(_ y: Float, _ norm: Float, _ error: Float) -> Float {
+      l2 ? (c + norm * ((1 - slack) * norm - 2 * a)) - 2 * (y + b * error) : (0 - y) - (a * norm + b * error)
+    }
+    @inline(__always)
+    func consider(_ j: Int) {
+      let slot = firstSlot + j
+      let id = ids?[slot] ?? slot
+      if let filter, !filter(id) { return }
+      let distance = store.distance(query, vectors + slot * dimension)
+      collector.offer(RankedCandidate(distance: distance, id: id, slot: slot))
+    }
+    var limit = collector.threshold
+    var bound = SIMD8<Float>(repeating: limit)
+    let vc = SIMD8<Float>(repeating: c), va = SIMD8<Float>(repeating: a), vb = SIMD8<Float>(repeating: b)
+    let vKeep = SIMD8<Float>(repeating: 1 - slack), twoA = SIMD8<Float>(repeating: 2 * a)
+    var j = 0
+    while j + 8 <= count {
+      let y = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
+      let norm = UnsafeRawPointer(norms + j).loadUnaligned(as: SIMD8<Float>.self)
+      let error = UnsafeRawPointer(errors + j).loadUnaligned(as: SIMD8<Float>.self)
+      let lowers: SIMD8<Float>
+      if l2 {
+        let inner: SIMD8<Float> = vKeep * norm - twoA
+        let normTerm: SIMD8<Float> = vc + norm * inner
+        let dotTerm: SIMD8<Float> = y + vb * error
+        lowers = normTerm - 2 * dotTerm
+      } else {
+        let spread: SIMD8<Float> = va * norm + vb * error
+        lowers = SIMD8<Float>() - y - spread
+      }
+      // `!(lower > limit)`: a bound that overflowed to NaN (|x| near 10¹⁹) excludes nothing.
+      if any(.!(lowers .> bound)) {
+        for lane in 0..<8 where !(lowers[lane] > limit) {
+          consider(j + lane)
+          limit = collector.threshold
+        }
+        bound = SIMD8<Float>(repeating: limit)
+      }
+      j += 8
+    }
+    while j < count {
+      if !(lower(row[j], norms[j], errors[j]) > limit) {
+        consider(j)
+        limit = collector.threshold
+      }
+      j += 1
+    }
   }
 }

@@ -49,6 +49,8 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
   var slots = 0
   var ids = IDTable()
   let lock = ReadWriteLock()
+  /// Int8 codes of the vectors for the screening pass of batch searches, made on first use.
+  let prefilterCache = FlatPrefilterCache()
 
   /// Creates an empty index. Throws if `dimension` is not in 1 … 65 536.
   public init(
@@ -76,7 +78,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
   public var memoryUsage: MemoryUsage {
     lock.reading {
       var usage = store.usage(slots: slots)
-      usage.structureBytes = norms.capacity
+      usage.structureBytes = norms.capacity + prefilterCache.byteCount
       usage.idBytes = ids.bytes
       return usage
     }
@@ -116,6 +118,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
         ids.assign(id, to: slots + offset, slotCount: slots + offset)
       }
       slots += rows
+      prefilterCache.invalidate()
       return assigned
     }
   }
@@ -133,6 +136,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
       if keepsNorms { norms.pointer(Float.self)[slot] = norms.pointer(Float.self)[last] }
       ids.move(from: last, to: slot, removing: id, slotCount: slots)
       slots -= 1
+      prefilterCache.invalidate()
     }
   }
 

@@ -66,12 +66,19 @@ public struct SearchParameters: Sendable {
   /// Threads for a batch search; nil: the engine's thread count. Single-query searches
   /// run on the calling thread.
   public var threads: Int?
+  /// Flat indexes with Float32 storage: whether a batch search first scores every pair
+  /// with int8 dot products and re-scores in Float32 only the pairs that a proven error
+  /// bound does not exclude (see `FlatIndex`). The results are exact either way. nil:
+  /// automatic (on when the engine's int8 product is compiled for AVX2 or newer, for
+  /// batches of at least 16 queries over at least 1 024 vectors of 64 or more dimensions).
+  public var int8Screening: Bool?
 
   /// Creates parameters; every nil means "the index's default".
-  public init(efSearch: Int? = nil, rerankCandidates: Int? = nil, threads: Int? = nil) {
+  public init(efSearch: Int? = nil, rerankCandidates: Int? = nil, threads: Int? = nil, int8Screening: Bool? = nil) {
     self.efSearch = efSearch
     self.rerankCandidates = rerankCandidates
     self.threads = threads
+    self.int8Screening = int8Screening
   }
 }
 

@@ -42,6 +42,9 @@ struct IndexEval: ParsableCommand {
   @Option(name: .long, help: "How to load the index: copy (into huge-page memory, fastest searches) or map (memory-map the file).")
   var load: LoadMode = .copy
 
+  @Option(name: .long, help: "Flat Float32 indexes: screen pairs with int8 products first (auto, on, off; results are exact either way).")
+  var int8Screening: ScreeningOption = .auto
+
   @OptionGroup var outputOptions: OutputOptions
 
   func validate() throws {
@@ -112,7 +115,8 @@ struct IndexEval: ParsableCommand {
     var rows: [Row] = []
     do {
       for ef in efList {
-        let base = SearchParameters(efSearch: ef, rerankCandidates: rerank, threads: threadList.max() ?? 1)
+        let base = SearchParameters(
+          efSearch: ef, rerankCandidates: rerank, threads: threadList.max() ?? 1, int8Screening: int8Screening.value)
         let results10 = try target.search(batch: queryVectors, k: 10, parameters: base)  // also the warm-up
         var qps: [String: Double] = [:]
         var cpuQPS: Double?
@@ -238,4 +242,12 @@ struct IndexEval: ParsableCommand {
     }
     return total == 0 ? 0 : Double(hits) / Double(total)
   }
+}
+
+/// `--int8-screening`: the automatic choice, or forced on or off.
+enum ScreeningOption: String, ExpressibleByArgument, CaseIterable, Sendable {
+  case auto, on, off
+
+  /// `SearchParameters.int8Screening`.
+  var value: Bool? { self == .auto ? nil : self == .on }
 }
