@@ -276,8 +276,23 @@ struct HardeningCLITests {
     ])
     #expect(search.status == 0, "\(search.stderr)")
     let ids = Self.bytes(dir + "/ids.npy").dropFirst(128).withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }
+    #expect(ids.count == 2_000)
     let lost = ids.enumerated().filter { Int($0.element) != $0.offset }.map(\.offset)
-    #expect(ids.count == 2_000 && lost.isEmpty, "not found as themselves: \(lost)")
+    // A two-thread build is not deterministic, and at ef 64 a greedy search of 32-d random
+    // vectors may miss a reachable vector now and then (recall is not 1 by design; seen once
+    // in ~50 runs under load). Reachability is the property: every vector missed at ef 64
+    // must be found when the search may visit the whole graph (ef = the vector count).
+    if !lost.isEmpty {
+      #expect(lost.count <= 4, "more than 0.2 % missed at ef 64: \(lost)")
+      let search = try Self.run([
+        "index", "search", "--index", dir + "/r.ahi", "--queries", dir + "/r.npy", "-k", "1", "--ef-search", "2000",
+        "--output", dir + "/ids-exhaustive.npy",
+      ])
+      #expect(search.status == 0, "\(search.stderr)")
+      let again = Self.bytes(dir + "/ids-exhaustive.npy").dropFirst(128).withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }
+      let unreachable = lost.filter { again.count != 2_000 || Int(again[$0]) != $0 }
+      #expect(unreachable.isEmpty, "not reachable from the entry point: \(unreachable)")
+    }
   }
 
   // MARK: Messages

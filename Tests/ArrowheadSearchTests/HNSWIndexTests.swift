@@ -35,17 +35,26 @@ struct HNSWIndexTests {
     // 20 neighbours out of 500 while a damaged graph loses far more (see the mutation
     // check in Tests/README.md).
     #expect(recall(results, truth: truth, k: 10) >= 0.97)
-    // Every vector of the index is found as its own nearest neighbour at ef = 64, with one
-    // build thread or two (the reachability repair relinks nodes a two-thread build
-    // orphaned: without it 0–6 of the 2 000 were lost).
+    // Every vector of the index is found as its own nearest neighbour at ef = 64 with one
+    // build thread (deterministic). A two-thread build is not deterministic, and a greedy
+    // search at ef = 64 may miss a reachable vector now and then (2 of 2 000 seen once under
+    // load): there, every vector missed at ef = 64 must be found when the search may visit
+    // the whole graph (ef = 2 000) — the reachability repair relinks nodes a two-thread
+    // build orphaned (without it 0–6 of the 2 000 were unreachable).
     let lost = try Self.notFoundAsThemselves(index, base)
-    #expect(lost == [], "\(backend), \(threads) threads: \(lost.count) vectors not found as their own neighbour: \(lost)")
+    if threads == 1 {
+      #expect(lost == [], "\(backend), 1 thread: \(lost.count) vectors not found as their own neighbour: \(lost)")
+    } else {
+      #expect(lost.count <= 4, "\(backend), \(threads) threads: \(lost.count) vectors not found at ef 64: \(lost)")
+      let unreachable = try Self.notFoundAsThemselves(index, base, efSearch: 2_000).filter(lost.contains)
+      #expect(unreachable == [], "\(backend), \(threads) threads: not found even at ef 2 000: \(unreachable)")
+    }
   }
 
-  /// The ids among 0 ..< n of `vectors` (row i has id i) whose search at ef = 64 does not
+  /// The ids among 0 ..< n of `vectors` (row i has id i) whose search at `efSearch` does not
   /// return themselves first.
-  static func notFoundAsThemselves(_ index: HNSWIndex, _ vectors: [Float], ids: [Int]? = nil) throws -> [Int] {
-    let results = try index.search(batch: vectors, k: 1, parameters: SearchParameters(efSearch: 64))
+  static func notFoundAsThemselves(_ index: HNSWIndex, _ vectors: [Float], ids: [Int]? = nil, efSearch: Int = 64) throws -> [Int] {
+    let results = try index.search(batch: vectors, k: 1, parameters: SearchParameters(efSearch: efSearch))
     return results.indices.compactMap { row in
       let id = ids?[row] ?? row
       return results[row].ids == [id] ? nil : id
