@@ -37,6 +37,15 @@ QMM_ALWAYS_INLINE void zmm_store(const arrowhead_qmm_weights *w, const arrowhead
 
 QMM_ALWAYS_INLINE void *zmm_aligned(void *scratch) { return (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); }
 
+/// Row tiles of near-equal height: `rows` rows in ⌈rows/height⌉ tiles, the taller ones first
+/// (32 rows at height 6: 6, 6, 5, 5, 5, 5, not 6, 6, 6, 6, 6, 2). A short last tile has too few
+/// independent accumulators to cover the latency of `vpdpbusd` / `vfmadd`, and a thread's
+/// share of the rows (the two-thread row split) often ends in one.
+QMM_ALWAYS_INLINE int64_t zmm_tile_height(int64_t rows, int64_t done, int64_t height) {
+  const int64_t left = rows - done, tiles = (left + height - 1) / height;
+  return (left + tiles - 1) / tiles;
+}
+
 /// vpshufb indices that move byte t of each dword to its low byte and zero the rest.
 QMM_ALWAYS_INLINE __m512i zmm_byte_selector(int t) {
   return _mm512_set4_epi32((int)(0x80808000u | (unsigned)(12 + t)), (int)(0x80808000u | (unsigned)(8 + t)),
@@ -191,15 +200,16 @@ QMM_ALWAYS_INLINE void zmm_tile_kernel(const arrowhead_qmm_weights *w, const arr
 QMM_ALWAYS_INLINE void zmm_tile_rows(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
                                      const arrowhead_qmm_output *out, const float *tile, int64_t p, int64_t first_column,
                                      int64_t columns, int first, int last, const int NP) {
-  int64_t i = 0;
-  for (; i + 6 <= x->rows; i += 6) zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 6, NP);
-  switch (x->rows - i) {
-    case 5: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 5, NP); break;
-    case 4: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 4, NP); break;
-    case 3: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 3, NP); break;
-    case 2: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 2, NP); break;
-    case 1: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 1, NP); break;
-    default: break;
+  for (int64_t i = 0, height; i < x->rows; i += height) {
+    height = zmm_tile_height(x->rows, i, 6);
+    switch (height) {
+      case 6: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 6, NP); break;
+      case 5: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 5, NP); break;
+      case 4: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 4, NP); break;
+      case 3: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 3, NP); break;
+      case 2: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 2, NP); break;
+      default: zmm_tile_kernel(w, x, out, tile, i, p, first_column, columns, first, last, 1, NP); break;
+    }
   }
 }
 
@@ -492,15 +502,16 @@ QMM_ALWAYS_INLINE void zmm_int8_rows(const arrowhead_qmm_weights *w, const arrow
   const int64_t block = w->group_columns >= 512 ? 1 : 512 / w->group_columns;
   for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
     const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
-    int64_t i = 0;
-    for (; i + 6 <= x->rows; i += 6) zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 6, NP);
-    switch (x->rows - i) {
-      case 5: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 5, NP); break;
-      case 4: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 4, NP); break;
-      case 3: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 3, NP); break;
-      case 2: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 2, NP); break;
-      case 1: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 1, NP); break;
-      default: break;
+    for (int64_t i = 0, height; i < x->rows; i += height) {
+      height = zmm_tile_height(x->rows, i, 6);
+      switch (height) {
+        case 6: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 6, NP); break;
+        case 5: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 5, NP); break;
+        case 4: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 4, NP); break;
+        case 3: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 3, NP); break;
+        case 2: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 2, NP); break;
+        default: zmm_int8_kernel(w, x, out, lines, i, p, g0, g1, 1, NP); break;
+      }
     }
   }
 }
@@ -586,13 +597,14 @@ QMM_ALWAYS_INLINE void zmm_int16_rows(const arrowhead_qmm_weights *w, const arro
   const int64_t block = w->group_columns >= 512 ? 1 : 512 / w->group_columns;
   for (int64_t g0 = 0; g0 < w->groups; g0 += block) {
     const int64_t g1 = g0 + block < w->groups ? g0 + block : w->groups;
-    int64_t i = 0;
-    for (; i + 4 <= high->rows; i += 4) zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 4, NP);
-    switch (high->rows - i) {
-      case 3: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 3, NP); break;
-      case 2: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 2, NP); break;
-      case 1: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 1, NP); break;
-      default: break;
+    for (int64_t i = 0, height; i < high->rows; i += height) {
+      height = zmm_tile_height(high->rows, i, 4);
+      switch (height) {
+        case 4: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 4, NP); break;
+        case 3: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 3, NP); break;
+        case 2: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 2, NP); break;
+        default: zmm_int16_kernel(w, high, low, out, lines, i, p, g0, g1, 1, NP); break;
+      }
     }
   }
 }

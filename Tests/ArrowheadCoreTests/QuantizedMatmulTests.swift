@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadConformance
+@testable import ArrowheadSIMD
 import Testing
 
 /// The quantized-matmul family beyond the per-backend conformance checks: every C path this
@@ -75,6 +76,71 @@ import Testing
         let one = try Engine.default.withThreads(1).multiply(x, w, mode: mode)
         let two = try Engine.default.withThreads(2).multiply(x, w, mode: mode)
         #expect(one == two, "\(mode) rows \(rows)")
+      }
+    }
+  }
+
+  /// The SIMD driver's two ways of splitting a product over threads (rows of x from 24 rows
+  /// per thread, output panels below) give the same bits as one thread on every C path this
+  /// CPU runs: each output is computed by the same code whichever thread computes it, and a
+  /// thread's rows are quantized by the same per-row rule. Odd panel tails (N = 53: 3 full
+  /// panels + 5 rows; N = 200: 12 + 8), a group tail (K = 392 = 6·64 + 8), 8- and 4-bit
+  /// containers, a bias and a padded y (ldy = N + 3: a wrong row offset shows). M = 47 and
+  /// 48 sit on either side of the row split for 2 threads, M = 72 at 3.
+  @Test(arguments: forcedPaths)
+  func rowAndPanelSplitsGiveTheBitsOfOneThread(_ name: String) throws {
+    #expect(SIMDQuantizedMatmul.split(rows: 64, workers: 2) == .rows)
+    #expect(SIMDQuantizedMatmul.split(rows: 47, workers: 2) == .panels)
+    #expect(SIMDQuantizedMatmul.split(rows: 48, workers: 2) == .rows)
+    #expect(SIMDQuantizedMatmul.split(rows: 512, workers: 1) == .panels)
+    let backend = try #require(Self.forcedBackend(name))
+    var generator = SeededGenerator(seed: 1212)
+    let k = 392
+    for (n, bits) in [(53, 8), (200, 4)] {
+      let groups = (k + 63) / 64
+      let layout = try QuantizedMatrixLayout(rows: n, columns: k, bits: bits, groupSize: 64, form: .floatMinimum)
+      let w = try QuantizedMatrix(
+        layout: layout, codes: (0..<(n * k)).map { _ in UInt8.random(in: 0...UInt8((1 << bits) - 1), using: &generator) },
+        scales: generator.floats(n * groups, in: 0.01..<0.02), offsets: generator.floats(n * groups))
+      let bias = generator.floats(n)
+      for m in [47, 48, 64, 72] {
+        let x = generator.floats(m * k)
+        let ldy = n + 3
+        for mode in QuantizedMatmulMode.allCases {
+          func product(threads: Int) -> [Float] {
+            var y = [Float](repeating: .nan, count: m * ldy)
+            x.withUnsafeBufferPointer { xb in
+              bias.withUnsafeBufferPointer { bb in
+                y.withUnsafeMutableBufferPointer { yb in
+                  w.withOperand { operand in
+                    let (xp, bp, yp) = (xb.baseAddress!, bb.baseAddress!, yb.baseAddress!)
+                    switch mode {
+                    case .weightOnly:
+                      backend.quantizedMatmulWeightOnly(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
+                    case .int8:
+                      backend.quantizedMatmulInt8(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
+                    case .int16:
+                      backend.quantizedMatmulInt16(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
+                    }
+                  }
+                }
+              }
+            }
+            return y
+          }
+          let one = product(threads: 1)
+          // Every output written (the padding columns stay NaN), and finite.
+          for i in 0..<m {
+            let written = one[(i * ldy)..<(i * ldy + n)].allSatisfy { $0.isFinite }
+            let padding = one[(i * ldy + n)..<(i * ldy + ldy)].allSatisfy { $0.isNaN }
+            #expect(written && padding, "\(name) \(mode) m \(m) n \(n) row \(i)")
+          }
+          for threads in [2, 3] {
+            let other = product(threads: threads)
+            let same = zip(one, other).allSatisfy { $0.bitPattern == $1.bitPattern }
+            #expect(same, "\(name) \(mode) m \(m) n \(n) int\(bits): \(threads) threads differ from 1")
+          }
+        }
       }
     }
   }
