@@ -10,7 +10,9 @@
 ///
 /// Activations are prepared once per call by `arrowhead_qmm_prepare_*` into the padded
 /// column space (padding columns are 0). Every kernel computes the output rows of the panels
-/// [panel_begin, panel_end) for every activation row, so threads split panels.
+/// [panel_begin, panel_end) for every activation row it is given, so threads split panels
+/// (all rows) or rows (all panels: the Swift driver passes each thread its own block of
+/// prepared rows and the matching rows of y; see `SIMDQuantizedMatmul`).
 ///
 /// | file                  | ISA (target attribute)          | kernels                          |
 /// |-----------------------|---------------------------------|----------------------------------|
