@@ -226,9 +226,11 @@ extension BackendConformance {
       }
     }
     // Random x through the identity (64 × 64, groups of 16): every output is t·a rounded
-    // once, so any code that differs from the rule's shows.
+    // once, so any code that differs from the rule's shows. 5 and 9 rows: 20 and 36
+    // (row, group) pairs, more than one batch of the AVX-512 quantizer (16 pairs); 9 rows
+    // include an all-zero group and a tiny one.
     var generator = SeededGenerator(seed: 1702)
-    for rows in [1, 5] {
+    for rows in [1, 5, 9] {
       let layout = try QuantizedMatrixLayout(rows: 64, columns: 64, bits: 8, groupSize: 16, form: .zeroPoint)
       let identity = try QuantizedMatrix(
         layout: layout, codes: (0..<4096).map { UInt8($0 / 64 == $0 % 64 ? 1 : 0) },
@@ -236,6 +238,9 @@ extension BackendConformance {
       let problem = QuantizedMatmulCase(m: rows, n: 64, k: 64, groupSize: 16, bits: 8, form: .zeroPoint, padding: 0, bias: false, threads: 1)
       var x = generator.floats(rows * 64, in: -3..<3)
       for i in stride(from: 0, to: x.count, by: 5) { x[i] = (x[i] * 64).rounded() / 128 }  // some exact halves
+      if rows == 9 {
+        for u in 0..<16 { x[2 * 64 + 16 + u] = 0; x[7 * 64 + 48 + u] = 1e-35 }
+      }
       var expected = [Float](repeating: 0, count: rows * 64)
       var codes = [Int8](repeating: 0, count: 16)
       for i in 0..<rows {
