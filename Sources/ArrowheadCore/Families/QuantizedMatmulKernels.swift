@@ -445,8 +445,8 @@ extension Engine {
   /// y = x·Ŵᵀ (+ bias): x is `layoutX` (rows × Ŵ's columns) inside `x`, y is `layoutY`
   /// (rows × Ŵ's rows) inside `y`, `bias` has one value per row of Ŵ. `mode` chooses Float32
   /// activations (default: the exact product with Ŵ), int8 ones (fastest on batches) or
-  /// two-digit int16 ones (see `QuantizedMatmulMode`). Uses `effectiveThreads` threads: batches are split by output
-  /// panels, like gemm.
+  /// two-digit int16 ones (see `QuantizedMatmulMode`). Uses `effectiveThreads` threads: the SIMD backend splits batches
+  /// by rows of x (from 24 rows per thread) or by output panels, with the bits of one thread.
   ///
   /// Throws `.shapeMismatch` naming x, y or bias and the sizes involved. NaN or ±∞ in x
   /// propagates to the outputs of its row (NaN or ±∞; with `.int8` and `.int16`, NaN), never a trap.
