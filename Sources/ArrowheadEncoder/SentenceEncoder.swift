@@ -226,7 +226,7 @@ public struct SentenceEncoder: Sendable {
         let gptq: GPTQQuantizer
         let wideGPTQ: GPTQQuantizer
         do {
-          gptq = try GPTQQuantizer(groupOptimizer: optimizer)
+          gptq = try GPTQQuantizer(groupOptimizer: optimizer, hessianImportance: true)
           wideGPTQ = try GPTQQuantizer(groupOptimizer: MinMaxOptimizer())
         } catch {
           throw .invalidOption(name: "calibration", value: "\(calibration.count) texts", expected: "\(error)")
@@ -412,12 +412,39 @@ public struct SentenceEncoder: Sendable {
     }
   }
 
+  /// Tokens run through the layers at a time: a batch is cut into passes of whole
+  /// sequences of at most this many tokens (a longer sequence runs alone), each pooled as
+  /// soon as it is done, so that the scratch of a forward pass — states, q|k|v and
+  /// feed-forward rows, ~12 KiB per token for MiniLM — stops growing with the batch
+  /// (a batch of 32 texts of 256 tokens needed ~57 MiB at once, a pass of 512 tokens needs
+  /// ~6 MiB). Every product is row-independent, so this changes no value; the gemms then
+  /// have M ≈ 512 rows, as efficient as M = 8 192 (measured, see the README).
+  static let passTokens = 256
+
   /// Runs one packed batch and writes each sequence's pooled embedding to its output row.
   func encodeBatch(_ batch: PackedBatch, rows: [Int], into output: UnsafeMutablePointer<Float>, engine: Engine) throws(EncoderError) {
     let h = bert.configuration.hiddenSize
-    let states = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(batch.tokenCount * h, 1))
+    let longest = batch.lengths.max() ?? 0
+    let passCapacity = Swift.max(Swift.min(batch.tokenCount, Swift.max(Self.passTokens, longest)), 1)
+    // States and the layers' scratch for the largest pass, reused by every pass.
+    let scratchCount = BertEncoder.scratchCount(tokens: passCapacity, configuration: bert.configuration)
+    let states = UnsafeMutablePointer<Float>.allocate(capacity: passCapacity * h + scratchCount)
     defer { states.deallocate() }
-    try bert.forward(batch, into: states, engine: engine)
+    let scratch = states + passCapacity * h
+    var first = 0
+    while first < batch.count {
+      var end = first + 1
+      while end < batch.count && batch.offsets[end + 1] - batch.offsets[first] <= Self.passTokens { end += 1 }
+      let pass = batch.slice(first..<end)
+      try bert.forward(pass, into: states, engine: engine, scratch: scratch)
+      pool(pass, states: states, rows: rows[first..<end], into: output)
+      first = end
+    }
+  }
+
+  /// Pools each sequence of `batch` from its `states` into its output row.
+  private func pool(_ batch: PackedBatch, states: UnsafeMutablePointer<Float>, rows: ArraySlice<Int>, into output: UnsafeMutablePointer<Float>) {
+    let h = bert.configuration.hiddenSize
     let width = dimension
     for (index, row) in rows.enumerated() {
       let tokens = states + batch.offsets[index] * h
