@@ -7,8 +7,9 @@ import Synchronization
 
 /// How the encoder's linear layers hold their weights.
 ///
-/// Embeddings, LayerNorm parameters and biases always stay in Float32 (the embedding table
-/// is read a row per token; the rest is a few KiB per layer).
+/// Position and token-type embeddings, LayerNorm parameters and biases always stay in
+/// Float32 (a few KiB per layer); the word-embedding table is held as INT8 rows when the
+/// linear layers are quantized (read a row per token).
 public enum WeightFormat: String, Sendable, Hashable, CaseIterable {
   /// As the weights file holds them: Float32 for a plain safetensors file; for an Arrowhead
   /// quantized file (`arrowhead quantize`), its quantized matrices through the quantized
@@ -54,10 +55,10 @@ public enum EncoderParallelism: String, Sendable, Hashable, CaseIterable {
 public struct EncodingOptions: Sendable, Hashable {
   /// Texts per forward pass (≥ 1). Default 32, as sentence-transformers.
   public var batchSize: Int
-  /// At most this many tokens per forward pass (nil: no limit): a batch of long texts
-  /// then holds fewer than `batchSize` texts. The scratch of a pass grows with its tokens
-  /// (~8 KiB per token for MiniLM: q|k|v, states, scores), so this caps memory; a text
-  /// longer than the limit still runs, alone.
+  /// At most this many tokens per batch (nil: no limit): a batch of long texts then holds
+  /// fewer than `batchSize` texts; a text longer than the limit still runs, alone. (The
+  /// layers run a batch in passes of at most 256 tokens whatever this is, so the scratch
+  /// of a pass does not grow with the batch.)
   public var maximumBatchTokens: Int?
   /// Threads (≥ 1); nil: the engine's.
   public var threads: Int?
