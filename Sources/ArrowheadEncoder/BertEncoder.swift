@@ -70,35 +70,40 @@ public struct BertEncoder: Sendable {
       reason: "vocab_size \(c.vocabularySize) × hidden_size \(h) in config.json"))
     positionEmbeddings = try source.tensor(
       "embeddings.position_embeddings.weight", shape: [c.maximumPositions, h],
-      reason: "max_position_embeddings \(c.maximumPositions) × hidden_size \(h) in config.json")
+      reason: "max_position_embeddings \(c.maximumPositions) × hidden_size \(h) in config.json").copiedFromMapping()
     tokenTypeEmbeddings = try source.tensor(
       "embeddings.token_type_embeddings.weight", shape: [c.tokenTypes, h],
-      reason: "type_vocab_size \(c.tokenTypes) × hidden_size \(h) in config.json")
+      reason: "type_vocab_size \(c.tokenTypes) × hidden_size \(h) in config.json").copiedFromMapping()
     embeddingNormGamma = try source.tensor(
-      ["embeddings.LayerNorm.weight", "embeddings.LayerNorm.gamma"], shape: [h], reason: hiddenReason)
+      ["embeddings.LayerNorm.weight", "embeddings.LayerNorm.gamma"], shape: [h], reason: hiddenReason).copiedFromMapping()
     embeddingNormBeta = try source.tensor(
-      ["embeddings.LayerNorm.bias", "embeddings.LayerNorm.beta"], shape: [h], reason: hiddenReason)
+      ["embeddings.LayerNorm.bias", "embeddings.LayerNorm.beta"], shape: [h], reason: hiddenReason).copiedFromMapping()
     layers = []
     var calibrationStates = try calibration.map { (plan) throws(EncoderError) in try CalibrationStates(plan.sequences, encoder: self, engine: factoryEngine) }
+    var floatStates = calibration?.floatTarget == true && calibration?.biasCorrection == true ? calibrationStates : nil
     for index in 0..<c.layers {
       let weights = try LayerWeights(index: index, source: source, configuration: c)
+      // The file's pages read for this layer (and those mapped around its small tensors)
+      // are given back as soon as it is built, so that they never add up while loading.
+      defer { source.evictAllPages() }
       guard let plan = calibration, var states = calibrationStates else {
         layers.append(try weights.makeLayer(factory: factory, engine: factoryEngine))
         continue
       }
-      // GPTQ on this layer's inputs when the layers before it are already quantized: run
-      // the Float32 layer on the calibration states (a copy) gathering H = XᵀX for each of
-      // its four products, quantize with those, then advance the states through the
-      // quantized layer (what the next layer will read).
-      let floatLayer = try weights.makeLayer(factory: DenseLinearFactory(engine: factoryEngine), engine: factoryEngine)
-      let hessians = try states.hessians(through: floatLayer, configuration: c, engine: factoryEngine)
-      let quantizedFactory = CalibratedLinearFactory(
-        hessians: weights.siteNames.reduce(into: [:]) { $0[$1.value] = hessians[$1.key] }, plan: plan, engine: factoryEngine)
-      let layer = try weights.makeLayer(factory: quantizedFactory, engine: factoryEngine)
+      // GPTQ on each product's inputs when everything before it is already quantized (see
+      // `CalibratedLayerBuilder`); the states then advance through the quantized layer.
+      var builder = try CalibratedLayerBuilder(weights: weights, plan: plan, engine: factoryEngine)
+      try builder.quantize(on: states, configuration: c, floatStates: floatStates)
+      let layer = try builder.layer()
       try states.advance(through: layer, configuration: c, engine: factoryEngine)
+      if var float = floatStates {
+        try float.advance(through: try builder.floatLayer(), configuration: c, engine: factoryEngine)
+        floatStates = float
+      }
       calibrationStates = states
       layers.append(layer)
     }
+    source.evictAllPages()
     // A checkpoint with more layers than the configuration is a mismatch, not a subset.
     let extra = "encoder.layer.\(c.layers).attention.self.query.weight"
     if source.contains(extra) {
@@ -147,17 +152,28 @@ public struct BertEncoder: Sendable {
   /// context overwrites its queries once its scores are computed, the attention projection
   /// goes to the dead keys, the feed-forward output to the dead values — plus one
   /// feed-forward block; attention takes one length² score block per sequence in flight.
-  func forward(_ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, engine: Engine) throws(EncoderError) {
+  ///
+  /// `scratch`, when given, must hold `scratchCount(tokens:)` floats for this batch's
+  /// tokens: successive passes then reuse one scratch instead of mapping fresh pages.
+  func forward(
+    _ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, engine: Engine, scratch: UnsafeMutablePointer<Float>? = nil
+  ) throws(EncoderError) {
     if batch.tokenCount == 0 { return }
     embed(batch, into: out, threads: engine.effectiveThreads)
-    try Self.run(layers, configuration: configuration, batch: batch, states: out, engine: engine)
+    try Self.run(layers, configuration: configuration, batch: batch, states: out, engine: engine, scratch: scratch)
+  }
+
+  /// Floats of scratch `run` needs for a batch of `tokens` tokens: T × 3h for q|k|v plus one
+  /// feed-forward block.
+  static func scratchCount(tokens: Int, configuration c: BertConfiguration) -> Int {
+    tokens * 3 * c.hiddenSize + Swift.min(tokens, feedForwardBlockRows) * c.intermediateSize
   }
 
   /// Runs `layers` on the `tokenCount × hiddenSize` states of `batch` in place. `capture`
   /// (calibration) sees the input rows of every product before it runs.
   static func run(
     _ layers: [Layer], configuration c: BertConfiguration, batch: PackedBatch, states out: UnsafeMutablePointer<Float>, engine: Engine,
-    capture: InputCapture? = nil
+    capture: InputCapture? = nil, scratch given: UnsafeMutablePointer<Float>? = nil
   ) throws(EncoderError) {
     let h = c.hiddenSize
     let inner = c.intermediateSize
@@ -167,8 +183,8 @@ public struct BertEncoder: Sendable {
     let epsilon = c.layerNormEpsilon
     let stride = 3 * h
     let blockRows = Swift.min(tokens, Self.feedForwardBlockRows)
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tokens * stride + blockRows * inner)
-    defer { scratch.deallocate() }
+    let scratch = given ?? UnsafeMutablePointer<Float>.allocate(capacity: scratchCount(tokens: tokens, configuration: c))
+    defer { if given == nil { scratch.deallocate() } }
     let qkv = scratch
     let block = qkv + tokens * stride
     let box = UncheckedSendableBox((hidden: out, qkv: qkv, block: block))
@@ -256,32 +272,40 @@ public struct BertEncoder: Sendable {
     let single = engine.withThreads(1)
     let box = UncheckedSendableBox(qkv)
     let failure = Mutex<ArrowheadError?>(nil)
-    Parallel.forEach(batch.count, threads: engine.effectiveThreads) { index in
+    let workers = Swift.min(batch.count, Swift.max(engine.effectiveThreads, 1))
+    Parallel.forEach(workers, threads: workers) { worker in
       let qkv = box.value
-      let length = batch.lengths[index]
-      // One length × length score block per sequence while it runs (not Σ nᵢ² for the
-      // batch): 256 KiB at 256 tokens, against 8 MiB for 32 such sequences.
-      let block = UnsafeMutablePointer<Float>.allocate(capacity: length * length)
+      // Every workers-th sequence: the batch is sorted by length, so the work is balanced.
+      let sequences = Swift.stride(from: worker, to: batch.count, by: workers)
+      // One length × length score block while a sequence runs (not Σ nᵢ² for the batch):
+      // 256 KiB at 256 tokens, against 8 MiB for 32 such sequences; allocated once for a
+      // thread's sequences (a block that size is mapped afresh by each allocation).
+      let longest = sequences.map { batch.lengths[$0] }.max() ?? 0
+      let block = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(longest * longest, 1))
       defer { block.deallocate() }
-      let rows = qkv + batch.offsets[index] * stride
-      let headLayout = MatrixLayout(rows: length, columns: d, leadingDimension: stride)
-      let scoreLayout = MatrixLayout(rows: length, columns: length)
-      let headCount = headLayout.requiredCount
-      do throws(ArrowheadError) {
-        for head in 0..<c.attentionHeads {
-          let q = rows + head * d
-          try single.gemm(
-            transposeB: .transposed, alpha: scale, a: UnsafeBufferPointer(start: q, count: headCount), headLayout,
-            b: UnsafeBufferPointer(start: rows + h + head * d, count: headCount), headLayout,
-            c: UnsafeMutableBufferPointer(start: block, count: length * length), scoreLayout)
-          EncoderKernels.softmaxRows(rows: length, columns: length, block, ld: length)
-          try single.gemm(
-            a: UnsafeBufferPointer(start: block, count: length * length), scoreLayout,
-            b: UnsafeBufferPointer(start: rows + 2 * h + head * d, count: headCount), headLayout,
-            c: UnsafeMutableBufferPointer(start: q, count: headCount), headLayout)
+      for index in sequences {
+        let length = batch.lengths[index]
+        let rows = qkv + batch.offsets[index] * stride
+        let headLayout = MatrixLayout(rows: length, columns: d, leadingDimension: stride)
+        let scoreLayout = MatrixLayout(rows: length, columns: length)
+        let headCount = headLayout.requiredCount
+        do throws(ArrowheadError) {
+          for head in 0..<c.attentionHeads {
+            let q = rows + head * d
+            try single.gemm(
+              transposeB: .transposed, alpha: scale, a: UnsafeBufferPointer(start: q, count: headCount), headLayout,
+              b: UnsafeBufferPointer(start: rows + h + head * d, count: headCount), headLayout,
+              c: UnsafeMutableBufferPointer(start: block, count: length * length), scoreLayout)
+            EncoderKernels.softmaxRows(rows: length, columns: length, block, ld: length)
+            try single.gemm(
+              a: UnsafeBufferPointer(start: block, count: length * length), scoreLayout,
+              b: UnsafeBufferPointer(start: rows + 2 * h + head * d, count: headCount), headLayout,
+              c: UnsafeMutableBufferPointer(start: q, count: headCount), headLayout)
+          }
+        } catch {
+          failure.withLock { if $0 == nil { $0 = error } }
+          return
         }
-      } catch {
-        failure.withLock { if $0 == nil { $0 = error } }
       }
     }
     if let error = failure.withLock({ $0 }) { throw .engine(error) }
@@ -301,6 +325,22 @@ struct PackedBatch: Sendable {
 
   var count: Int { lengths.count }
   var tokenCount: Int { offsets.last ?? 0 }
+
+  /// Sequences `range` of this batch, packed on their own.
+  func slice(_ range: Range<Int>) -> PackedBatch {
+    if range == 0..<count { return self }
+    let start = offsets[range.lowerBound], end = offsets[range.upperBound]
+    return PackedBatch(
+      ids: Array(ids[start..<end]), positions: Array(positions[start..<end]), lengths: Array(lengths[range]),
+      offsets: offsets[range.lowerBound...range.upperBound].map { $0 - start })
+  }
+
+  private init(ids: [Int32], positions: [Int32], lengths: [Int], offsets: [Int]) {
+    self.ids = ids
+    self.positions = positions
+    self.lengths = lengths
+    self.offsets = offsets
+  }
 
   init<S: Collection>(_ sequences: [S], configuration: BertConfiguration) throws(EncoderError) where S.Element: BinaryInteger {
     var ids: [Int32] = []

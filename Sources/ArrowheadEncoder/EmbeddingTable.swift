@@ -11,7 +11,8 @@ import ArrowheadQuant
 enum EmbeddingTable: Sendable {
   /// Float32 rows (mapped from the weights file, or owned).
   case dense(WeightTensor)
-  /// Quantized rows: one code per weight, one scale and float minimum per group.
+  /// Quantized rows: one code per weight, one scale and float minimum per group (a group
+  /// is a whole row for the quantized encoder).
   case quantized(QuantizedRows)
 
   /// Writes row `id` (`columns` floats) to `out`.

@@ -115,11 +115,13 @@ struct QuantizedLinearFactory: LinearOperatorFactory {
     return operators.count == 1 ? operators[0] : ConcatenatedLinearOperator(parts: operators)
   }
 
-  /// The word-embedding table as INT8 rows (groups of 64, float minimum, min-max): one byte
-  /// per weight instead of four, dequantized a row per token. A table the quantized file
-  /// already holds quantized arrives dequantized and is quantized the same way.
+  /// The word-embedding table as INT8 rows (one scale and float minimum per row, min-max):
+  /// one byte per weight instead of four, dequantized a row per token. Per row rather than
+  /// per group of 64: the parameters take 0.24 MB instead of 1.5 MB for MiniLM, at the same
+  /// embedding cosine (measured, see the README). A table the quantized file already holds
+  /// quantized arrives dequantized and is quantized the same way.
   func makeEmbeddingTable(for table: WeightTensor) throws(EncoderError) -> EmbeddingTable {
-    guard let scheme = WeightFormat.int8.scheme else { return .dense(table) }
+    guard let scheme = try? QuantizationScheme(bits: 8, granularity: .perChannel, mode: .floatMinimum) else { return .dense(table) }
     return try EmbeddingTable.quantizing(table, with: Quantizer(scheme: scheme, engine: engine), engine: engine)
   }
 

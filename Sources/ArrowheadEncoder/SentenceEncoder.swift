@@ -7,8 +7,9 @@ import Synchronization
 
 /// How the encoder's linear layers hold their weights.
 ///
-/// Embeddings, LayerNorm parameters and biases always stay in Float32 (the embedding table
-/// is read a row per token; the rest is a few KiB per layer).
+/// Position and token-type embeddings, LayerNorm parameters and biases always stay in
+/// Float32 (a few KiB per layer); the word-embedding table is held as INT8 rows when the
+/// linear layers are quantized (read a row per token).
 public enum WeightFormat: String, Sendable, Hashable, CaseIterable {
   /// As the weights file holds them: Float32 for a plain safetensors file; for an Arrowhead
   /// quantized file (`arrowhead quantize`), its quantized matrices through the quantized
@@ -54,10 +55,10 @@ public enum EncoderParallelism: String, Sendable, Hashable, CaseIterable {
 public struct EncodingOptions: Sendable, Hashable {
   /// Texts per forward pass (≥ 1). Default 32, as sentence-transformers.
   public var batchSize: Int
-  /// At most this many tokens per forward pass (nil: no limit): a batch of long texts
-  /// then holds fewer than `batchSize` texts. The scratch of a pass grows with its tokens
-  /// (~8 KiB per token for MiniLM: q|k|v, states, scores), so this caps memory; a text
-  /// longer than the limit still runs, alone.
+  /// At most this many tokens per batch (nil: no limit): a batch of long texts then holds
+  /// fewer than `batchSize` texts; a text longer than the limit still runs, alone. (The
+  /// layers run a batch in passes of at most 256 tokens whatever this is, so the scratch
+  /// of a pass does not grow with the batch.)
   public var maximumBatchTokens: Int?
   /// Threads (≥ 1); nil: the engine's.
   public var threads: Int?
@@ -226,7 +227,7 @@ public struct SentenceEncoder: Sendable {
         let gptq: GPTQQuantizer
         let wideGPTQ: GPTQQuantizer
         do {
-          gptq = try GPTQQuantizer(groupOptimizer: optimizer)
+          gptq = try GPTQQuantizer(groupOptimizer: optimizer, hessianImportance: true)
           wideGPTQ = try GPTQQuantizer(groupOptimizer: MinMaxOptimizer())
         } catch {
           throw .invalidOption(name: "calibration", value: "\(calibration.count) texts", expected: "\(error)")
@@ -412,12 +413,39 @@ public struct SentenceEncoder: Sendable {
     }
   }
 
+  /// Tokens run through the layers at a time: a batch is cut into passes of whole
+  /// sequences of at most this many tokens (a longer sequence runs alone), each pooled as
+  /// soon as it is done, so that the scratch of a forward pass — states, q|k|v and
+  /// feed-forward rows, ~12 KiB per token for MiniLM — stops growing with the batch
+  /// (a batch of 32 texts of 256 tokens needed ~57 MiB at once, a pass of 512 tokens needs
+  /// ~6 MiB). Every product is row-independent, so this changes no value; the gemms then
+  /// have M ≈ 512 rows, as efficient as M = 8 192 (measured, see the README).
+  static let passTokens = 256
+
   /// Runs one packed batch and writes each sequence's pooled embedding to its output row.
   func encodeBatch(_ batch: PackedBatch, rows: [Int], into output: UnsafeMutablePointer<Float>, engine: Engine) throws(EncoderError) {
     let h = bert.configuration.hiddenSize
-    let states = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(batch.tokenCount * h, 1))
+    let longest = batch.lengths.max() ?? 0
+    let passCapacity = Swift.max(Swift.min(batch.tokenCount, Swift.max(Self.passTokens, longest)), 1)
+    // States and the layers' scratch for the largest pass, reused by every pass.
+    let scratchCount = BertEncoder.scratchCount(tokens: passCapacity, configuration: bert.configuration)
+    let states = UnsafeMutablePointer<Float>.allocate(capacity: passCapacity * h + scratchCount)
     defer { states.deallocate() }
-    try bert.forward(batch, into: states, engine: engine)
+    let scratch = states + passCapacity * h
+    var first = 0
+    while first < batch.count {
+      var end = first + 1
+      while end < batch.count && batch.offsets[end + 1] - batch.offsets[first] <= Self.passTokens { end += 1 }
+      let pass = batch.slice(first..<end)
+      try bert.forward(pass, into: states, engine: engine, scratch: scratch)
+      pool(pass, states: states, rows: rows[first..<end], into: output)
+      first = end
+    }
+  }
+
+  /// Pools each sequence of `batch` from its `states` into its output row.
+  private func pool(_ batch: PackedBatch, states: UnsafeMutablePointer<Float>, rows: ArraySlice<Int>, into output: UnsafeMutablePointer<Float>) {
+    let h = bert.configuration.hiddenSize
     let width = dimension
     for (index, row) in rows.enumerated() {
       let tokens = states + batch.offsets[index] * h

@@ -97,6 +97,18 @@ final class WeightTensor: @unchecked Sendable {
     }
   }
 
+  /// This tensor in memory of its own: a mapped tensor is copied (and its pages given
+  /// back), an owned one returned as it is. For the small tensors read on every forward
+  /// pass (biases, LayerNorm parameters, position embeddings): kept mapped, each would hold
+  /// the pages the kernel maps around it when it is first read (up to 64 KiB of
+  /// neighbouring weights), which is what keeps a mapped file resident after loading.
+  func copiedFromMapping() -> WeightTensor {
+    guard isMapped else { return self }
+    let copy = WeightTensor(name: name, shape: shape, values: Array(buffer))
+    evictPages()
+    return copy
+  }
+
   /// The rows of `parts` stacked (each rows × columns with the same columns): one
   /// (Σ rows) × columns tensor. The parts' mapped pages are given back.
   static func stacked(_ parts: [WeightTensor], name: String) -> WeightTensor {
@@ -166,6 +178,13 @@ struct WeightSource {
     prefix = candidates.first {
       model.entry($0 + "embeddings.word_embeddings.weight") != nil || file?.info($0 + "embeddings.word_embeddings.weight") != nil
     } ?? ""
+  }
+
+  /// Gives back the pages of every tensor of the weights file(s): once loading has copied
+  /// or quantized what it needs, the mapping stops counting as resident memory (a Float32
+  /// word-embedding table used in place reads its pages again as tokens need them).
+  func evictAllPages() {
+    for entry in model.entries { entry.file.evictPages(of: entry.info) }
   }
 
   /// The path shown in errors.

@@ -48,7 +48,7 @@ struct EncoderOptions: ParsableArguments {
   @Option(name: .long, help: "Texts per forward pass.")
   var batch: Int = 32
 
-  @Option(name: .long, help: "At most this many tokens per forward pass (caps the scratch memory; default: no limit).")
+  @Option(name: .long, help: "At most this many tokens per batch (default: no limit; the layers run in passes of at most 256 tokens anyway).")
   var maxBatchTokens: Int?
 
   @Option(name: .long, help: "How threads share the work: batches (whole batches per thread) or products (each product split).")
