@@ -84,6 +84,34 @@ struct HNSWWorker<Space: DistanceSpace> {
   let locks: StripedLocks?
   let m: Int
   let efConstruction: Int
+  /// Neighbours chosen for a new node on layer 0 (M on the others).
+  let layer0Links: Int
+  /// While building: one byte per slot, non-zero when the node's layer-0 list is exactly
+  /// what `prune` last chose (nearest first, every link kept by the heuristic against the
+  /// ones before it, nothing appended since), so that the next prune may be incremental
+  /// (see `pruneIncrementally`). Read and written under the node's lock. nil: always
+  /// prune from scratch.
+  let prunedLists: UnsafeMutablePointer<UInt8>?
+
+  init(
+    space: Space, graph: HNSWGraph, slots: Int, locks: StripedLocks?, parameters: HNSWParameters,
+    prunedLists: UnsafeMutablePointer<UInt8>? = nil
+  ) {
+    self.space = space
+    self.graph = graph
+    self.slots = slots
+    self.locks = locks
+    self.m = parameters.m
+    self.efConstruction = parameters.efConstruction
+    self.layer0Links = parameters.layer0Links
+    self.prunedLists = prunedLists
+  }
+
+  /// Marks whether `slot`'s layer-0 list is a fresh `prune` result (caller holds its lock).
+  @inline(__always)
+  func setPruned(_ slot: UInt32, _ level: Int, _ value: Bool) {
+    if level == 0, let prunedLists { prunedLists[Int(slot)] = value ? 1 : 0 }
+  }
 
   // MARK: Reading links
 
@@ -282,6 +310,72 @@ struct HNSWWorker<Space: DistanceSpace> {
     let (links, _) = graph.links(target, level)
     links.update(from: scratch.pruned, count: kept)
     graph.setCount(target, level, kept)
+    // The heuristic ran (count ≥ capacity): the list is now closed under it.
+    setPruned(target, level, count >= graph.capacity(level))
+  }
+
+  /// The result `prune(target, level, candidates: links + [node])` would have, for a full
+  /// list that the last `prune` chose (`prunedLists`), computed with ~2·M distances
+  /// instead of up to M·(2·M + 1): with the links L₀ … L_{C−1} nearest first, each kept by
+  /// the heuristic against all those before it, and `node` at sorted position p,
+  /// - L_i for i < p meets the same kept predecessors as before, so it stays;
+  /// - `node` is kept iff no L_i (i < p) is nearer to it than it is to the target;
+  /// - L_i for i ≥ p has as kept predecessors a subset of L₀ … L_{i−1} (it passed those)
+  ///   plus `node` if kept: it stays iff `node` is not nearer to it than the target is,
+  ///   and while fewer than C are kept.
+  /// The same distance calls as `prune` make the same decisions. Returns false (nothing
+  /// changed) when the recomputed distances are not in the stored order.
+  func pruneIncrementally(_ target: UInt32, adding node: UInt32, _ scratch: SearchScratch) -> Bool {
+    let (links, count) = graph.links(target, 0)
+    let base = space.vector(target, scratch: scratch.row(2))
+    scratch.reserveKeys(count + 1)
+    let keys = scratch.keys
+    for i in 0..<count { space.prefetch(links[i]) }
+    for i in 0..<count {
+      keys[i] = CandidateKey.make(space.distance(base, space.vector(links[i], scratch: scratch.row(3))), links[i])
+      if i > 0 && keys[i] < keys[i - 1] { return false }
+    }
+    let nodeKey = CandidateKey.make(space.distance(base, space.vector(node, scratch: scratch.row(3))), node)
+    var position = count
+    while position > 0 && nodeKey < keys[position - 1] { position -= 1 }
+    let nodeVector = space.vector(node, scratch: scratch.row(4))
+    let nodeDistance = CandidateKey.distance(nodeKey)
+    var nodeKept = true
+    for j in 0..<position where space.distance(nodeVector, space.vector(links[j], scratch: scratch.row(3))) < nodeDistance {
+      nodeKept = false
+      break
+    }
+    guard nodeKept else {
+      scratch.dropped.append(node)
+      return true
+    }
+    let capacity = graph.capacity(0)
+    let out = scratch.pruned
+    var kept = 0
+    for i in 0..<count + 1 {
+      if kept >= capacity {
+        scratch.dropped.append(i == position ? node : links[i < position ? i : i - 1])
+        continue
+      }
+      if i == position {
+        out[kept] = node
+        kept += 1
+        continue
+      }
+      let slot = links[i < position ? i : i - 1]
+      if i > position {
+        let vector = space.vector(slot, scratch: scratch.row(3))
+        if space.distance(vector, nodeVector) < CandidateKey.distance(keys[i - 1]) {
+          scratch.dropped.append(slot)
+          continue
+        }
+      }
+      out[kept] = slot
+      kept += 1
+    }
+    links.update(from: out, count: kept)
+    graph.setCount(target, 0, kept)
+    return true
   }
 
   /// Links `node` to the `scratch.chosenCount` slots in `scratch.chosen` at `level`, and
@@ -293,6 +387,7 @@ struct HNSWWorker<Space: DistanceSpace> {
     let (own, _) = graph.links(node, level)
     own.update(from: chosen, count: chosenCount)
     graph.setCount(node, level, chosenCount)
+    setPruned(node, level, false)
     locks?.unlock(node)
 
     let capacity = graph.capacity(level)
@@ -311,6 +406,12 @@ struct HNSWWorker<Space: DistanceSpace> {
       if count < capacity {
         links[count] = node
         graph.setCount(neighbour, level, count + 1)
+        setPruned(neighbour, level, false)
+        continue
+      }
+      if level == 0, let prunedLists, prunedLists[Int(neighbour)] != 0,
+        pruneIncrementally(neighbour, adding: node, scratch)
+      {
         continue
       }
       // Full: keep the best `capacity` of its links plus `node` by the heuristic.
@@ -346,7 +447,8 @@ struct HNSWWorker<Space: DistanceSpace> {
       if scratch.keyCount > 0 {
         current = CandidateKey.slot(scratch.keys[0])
         currentDistance = CandidateKey.distance(scratch.keys[0])
-        scratch.chosenCount = selectNeighbours(scratch.keys, count: scratch.keyCount, limit: m, into: scratch.chosen, scratch)
+        scratch.chosenCount = selectNeighbours(
+          scratch.keys, count: scratch.keyCount, limit: layer == 0 ? layer0Links : m, into: scratch.chosen, scratch)
         connect(node, level: layer, scratch)
       }
       layer -= 1
@@ -384,6 +486,7 @@ struct HNSWWorker<Space: DistanceSpace> {
         }
       }
       graph.setCount(node, layer, 0)
+      setPruned(node, layer, false)
     }
     if entry == node {
       // The entry point itself moved: enter through the highest other live node (the
