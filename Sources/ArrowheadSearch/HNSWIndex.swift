@@ -223,9 +223,9 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   ) -> [UInt32] {
     let dropped = DroppedNodes()
     let locks = StripedLocks()
-    // Which layer-0 lists are a fresh prune result (incremental pruning; see
-    // `HNSWWorker.pruneIncrementally`): nothing is known of lists made before this call.
-    let prunedLists = UnsafeMutablePointer<UInt8>.allocate(capacity: max(slots, 1))
+    // How much of each layer-0 list a prune chose (see `HNSWWorker.pruneLayer0`); nothing
+    // is known of lists made before this call.
+    let prunedLists = UnsafeMutablePointer<UInt16>.allocate(capacity: max(slots, 1))
     prunedLists.initialize(repeating: 0, count: max(slots, 1))
     defer { prunedLists.deallocate() }
     let worker = HNSWWorker(

@@ -86,16 +86,16 @@ struct HNSWWorker<Space: DistanceSpace> {
   let efConstruction: Int
   /// Neighbours chosen for a new node on layer 0 (M on the others).
   let layer0Links: Int
-  /// While building: one byte per slot, non-zero when the node's layer-0 list is exactly
-  /// what `prune` last chose (nearest first, every link kept by the heuristic against the
-  /// ones before it, nothing appended since), so that the next prune may be incremental
-  /// (see `pruneIncrementally`). Read and written under the node's lock. nil: always
-  /// prune from scratch.
-  let prunedLists: UnsafeMutablePointer<UInt8>?
+  /// While building: per slot, how many leading links of its layer-0 list are what the
+  /// last prune chose (nearest first, each kept by the heuristic against every one before
+  /// it; links appended since follow them), so that the next prune skips the comparisons
+  /// among those (see `pruneLayer0`). Read and written under the node's lock. nil: prune
+  /// from scratch.
+  let prunedLists: UnsafeMutablePointer<UInt16>?
 
   init(
     space: Space, graph: HNSWGraph, slots: Int, locks: StripedLocks?, parameters: HNSWParameters,
-    prunedLists: UnsafeMutablePointer<UInt8>? = nil
+    prunedLists: UnsafeMutablePointer<UInt16>? = nil
   ) {
     self.space = space
     self.graph = graph
@@ -107,10 +107,11 @@ struct HNSWWorker<Space: DistanceSpace> {
     self.prunedLists = prunedLists
   }
 
-  /// Marks whether `slot`'s layer-0 list is a fresh `prune` result (caller holds its lock).
+  /// Records how many leading links of `slot`'s layer-0 list a prune chose (caller holds
+  /// its lock).
   @inline(__always)
-  func setPruned(_ slot: UInt32, _ level: Int, _ value: Bool) {
-    if level == 0, let prunedLists { prunedLists[Int(slot)] = value ? 1 : 0 }
+  func setPrunedPrefix(_ slot: UInt32, _ level: Int, _ count: Int) {
+    if level == 0, let prunedLists { prunedLists[Int(slot)] = UInt16(count) }
   }
 
   // MARK: Reading links
@@ -310,72 +311,82 @@ struct HNSWWorker<Space: DistanceSpace> {
     let (links, _) = graph.links(target, level)
     links.update(from: scratch.pruned, count: kept)
     graph.setCount(target, level, kept)
-    // The heuristic ran (count ≥ capacity): the list is now closed under it.
-    setPruned(target, level, count >= graph.capacity(level))
+    // When the heuristic ran (count ≥ capacity), every kept link passed it.
+    setPrunedPrefix(target, level, count >= graph.capacity(level) ? kept : 0)
   }
 
-  /// The result `prune(target, level, candidates: links + [node])` would have, for a full
-  /// list that the last `prune` chose (`prunedLists`), computed with ~2·M distances
-  /// instead of up to M·(2·M + 1): with the links L₀ … L_{C−1} nearest first, each kept by
-  /// the heuristic against all those before it, and `node` at sorted position p,
-  /// - L_i for i < p meets the same kept predecessors as before, so it stays;
-  /// - `node` is kept iff no L_i (i < p) is nearer to it than it is to the target;
-  /// - L_i for i ≥ p has as kept predecessors a subset of L₀ … L_{i−1} (it passed those)
-  ///   plus `node` if kept: it stays iff `node` is not nearer to it than the target is,
-  ///   and while fewer than C are kept.
-  /// The same distance calls as `prune` make the same decisions. Returns false (nothing
-  /// changed) when the recomputed distances are not in the stored order.
-  func pruneIncrementally(_ target: UInt32, adding node: UInt32, _ scratch: SearchScratch) -> Bool {
+  /// Re-chooses a full layer-0 list of `target` plus `node` by the heuristic, knowing that
+  /// the first `prunedLists[target]` links are what the last prune chose (nearest first,
+  /// each kept against every one before it). The heuristic over the merged candidates then
+  /// needs no comparison between two such links: a prefix link L_i meets, as kept
+  /// predecessors, a subset of L₀ … L_{i−1} plus new candidates, and it passed against
+  /// all of L₀ … L_{i−1} with the same distance calls before. So only pairs with a new
+  /// candidate (appended links and `node`) are computed — about 2·M·(new ones) distances
+  /// instead of up to M·(2·M + 1) — and the result is exactly `prune`'s (tested).
+  func pruneLayer0(_ target: UInt32, adding node: UInt32, prunedLists: UnsafeMutablePointer<UInt16>, _ scratch: SearchScratch) {
     let (links, count) = graph.links(target, 0)
+    let capacity = graph.capacity(0)
     let base = space.vector(target, scratch: scratch.row(2))
     scratch.reserveKeys(count + 1)
     let keys = scratch.keys
     for i in 0..<count { space.prefetch(links[i]) }
+    space.prefetch(node)
     for i in 0..<count {
       keys[i] = CandidateKey.make(space.distance(base, space.vector(links[i], scratch: scratch.row(3))), links[i])
-      if i > 0 && keys[i] < keys[i - 1] { return false }
     }
-    let nodeKey = CandidateKey.make(space.distance(base, space.vector(node, scratch: scratch.row(3))), node)
-    var position = count
-    while position > 0 && nodeKey < keys[position - 1] { position -= 1 }
-    let nodeVector = space.vector(node, scratch: scratch.row(4))
-    let nodeDistance = CandidateKey.distance(nodeKey)
-    var nodeKept = true
-    for j in 0..<position where space.distance(nodeVector, space.vector(links[j], scratch: scratch.row(3))) < nodeDistance {
-      nodeKept = false
+    keys[count] = CandidateKey.make(space.distance(base, space.vector(node, scratch: scratch.row(3))), node)
+    var closed = min(Int(prunedLists[Int(target)]), count)
+    for i in 1..<max(closed, 1) where keys[i] < keys[i - 1] {
+      closed = 0  // not in the stored order: prune from scratch
       break
     }
-    guard nodeKept else {
-      scratch.dropped.append(node)
-      return true
-    }
-    let capacity = graph.capacity(0)
+    var open = UnsafeMutableBufferPointer(start: keys + closed, count: count + 1 - closed)
+    open.sort()
+    let kept = scratch.kept
     let out = scratch.pruned
-    var kept = 0
-    for i in 0..<count + 1 {
-      if kept >= capacity {
-        scratch.dropped.append(i == position ? node : links[i < position ? i : i - 1])
-        continue
-      }
-      if i == position {
-        out[kept] = node
-        kept += 1
-        continue
-      }
-      let slot = links[i < position ? i : i - 1]
-      if i > position {
-        let vector = space.vector(slot, scratch: scratch.row(3))
-        if space.distance(vector, nodeVector) < CandidateKey.distance(keys[i - 1]) {
-          scratch.dropped.append(slot)
+    var keptCount = 0
+    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: count + 1) { keptOpen in
+      var keptOpenCount = 0
+      var a = 0, b = closed
+      while a < closed || b <= count {
+        let fromPrefix = b > count || (a < closed && keys[a] < keys[b])
+        let key = fromPrefix ? keys[a] : keys[b]
+        if fromPrefix { a += 1 } else { b += 1 }
+        let candidate = CandidateKey.slot(key)
+        guard keptCount < capacity else {
+          scratch.dropped.append(candidate)
           continue
         }
+        let d = CandidateKey.distance(key)
+        let vector = space.vector(candidate, scratch: scratch.row(4 + keptCount))
+        var good = true
+        if fromPrefix {
+          for j in 0..<keptOpenCount where space.distance(vector, keptOpen[j]) < d {
+            good = false
+            break
+          }
+        } else {
+          for j in 0..<keptCount where space.distance(vector, kept[j]) < d {
+            good = false
+            break
+          }
+        }
+        if good {
+          kept[keptCount] = vector
+          out[keptCount] = candidate
+          keptCount += 1
+          if !fromPrefix {
+            keptOpen[keptOpenCount] = vector
+            keptOpenCount += 1
+          }
+        } else {
+          scratch.dropped.append(candidate)
+        }
       }
-      out[kept] = slot
-      kept += 1
     }
-    links.update(from: out, count: kept)
-    graph.setCount(target, 0, kept)
-    return true
+    links.update(from: out, count: keptCount)
+    graph.setCount(target, 0, keptCount)
+    prunedLists[Int(target)] = UInt16(keptCount)
   }
 
   /// Links `node` to the `scratch.chosenCount` slots in `scratch.chosen` at `level`, and
@@ -387,7 +398,7 @@ struct HNSWWorker<Space: DistanceSpace> {
     let (own, _) = graph.links(node, level)
     own.update(from: chosen, count: chosenCount)
     graph.setCount(node, level, chosenCount)
-    setPruned(node, level, false)
+    setPrunedPrefix(node, level, 0)
     locks?.unlock(node)
 
     let capacity = graph.capacity(level)
@@ -406,12 +417,10 @@ struct HNSWWorker<Space: DistanceSpace> {
       if count < capacity {
         links[count] = node
         graph.setCount(neighbour, level, count + 1)
-        setPruned(neighbour, level, false)
         continue
       }
-      if level == 0, let prunedLists, prunedLists[Int(neighbour)] != 0,
-        pruneIncrementally(neighbour, adding: node, scratch)
-      {
+      if level == 0, let prunedLists {
+        pruneLayer0(neighbour, adding: node, prunedLists: prunedLists, scratch)
         continue
       }
       // Full: keep the best `capacity` of its links plus `node` by the heuristic.
@@ -486,7 +495,7 @@ struct HNSWWorker<Space: DistanceSpace> {
         }
       }
       graph.setCount(node, layer, 0)
-      setPruned(node, layer, false)
+      setPrunedPrefix(node, layer, 0)
     }
     if entry == node {
       // The entry point itself moved: enter through the highest other live node (the

@@ -159,7 +159,7 @@ struct HNSWLayer0LinksTests {
 }
 
 extension HNSWLayer0LinksTests {
-  /// Incremental pruning of a full layer-0 list (`HNSWWorker.pruneIncrementally`) must
+  /// Pruning a full layer-0 list with its pruned prefix known (`HNSWWorker.pruneLayer0`) must
   /// choose exactly what pruning from scratch chooses: one-thread builds with and without
   /// it give identical link lists, on float and on int8 storage (whose distances run on
   /// decoded vectors).
