@@ -139,7 +139,7 @@ struct IndexBuild: ParsableCommand {
   @Option(name: .customLong("seed"), help: "Seed of the HNSW level generator (default 42; the build is deterministic for a seed on 1 thread).")
   var seedOption: UInt64?
 
-  @Option(name: .customLong("layer0-links"), help: "HNSW neighbours chosen for a new node on layer 0 (1 … 2·M; default 2·M as faiss, M as hnswlib).")
+  @Option(name: .customLong("layer0-links"), help: "HNSW neighbours chosen for a new node on layer 0 (1 … 2·M; default 3·M/2; faiss uses 2·M, hnswlib M).")
   var layer0Links: Int?
 
   var m: Int { mOption ?? 16 }

@@ -75,7 +75,7 @@ struct HNSWIndexTests {
 }
 
 /// `HNSWParameters.layer0InsertionLinks`: how many neighbours a new node keeps on layer 0
-/// (2·M by default, as faiss; M as hnswlib).
+/// (⌊3·M/2⌋ by default; faiss keeps 2·M, hnswlib M).
 @Suite("HNSW layer-0 insertion links")
 struct HNSWLayer0LinksTests {
   static let dimension = 16
