@@ -274,6 +274,13 @@ class Runner:
         print(f"{dataset}: hnsw M={m} efConstruction={efc}", flush=True)
         measurements = [self.ours(dataset, "hnsw", ["--type", "hnsw", "--metric", "ip", "-M", str(m),
                                                     "--ef-construction", str(efc), "--seed", "42"], paths, efs)]
+        # Extra Arrowhead builds measured in the same interleaved rounds (A/B of build options),
+        # e.g. --ours-variants "hnsw-l16=--layer0-links 16".
+        for variant in filter(None, (self.args.ours_variants or "").split(";")):
+            label, _, extra = variant.partition("=")
+            measurements.append(self.ours(dataset, label.strip(), ["--type", "hnsw", "--metric", "ip", "-M", str(m),
+                                                                   "--ef-construction", str(efc), "--seed", "42",
+                                                                   *extra.split()], paths, efs))
         if self.available("hnswlib"):
             measurements.append(self.guard("hnswlib", "build", lambda: self.hnswlib(dataset, base, queries, truth, m, efc, threads, efs)))
         if self.available("faiss"):
@@ -455,6 +462,9 @@ def main():
     parser.add_argument("--limit", type=int, default=0, help="use only the first N base vectors")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ef", default="16,32,64,128,256", help="efSearch values of the HNSW sweep")
+    parser.add_argument("--ours-variants", default="",
+                        help="extra Arrowhead HNSW builds in the hnsw section, 'label=build options' separated by ';' "
+                             "(e.g. 'hnsw-l16=--layer0-links 16')")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per setting within a round (best counts)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved measurement rounds over all libraries")
     parser.add_argument("--arrowhead", default=os.path.join(ROOT, ".build", "release", "arrowhead"))

@@ -85,7 +85,7 @@ extension HNSWIndex {
         for i in 0..<count { inDegree[Int(links[i])] += 1 }
       }
       let worker = HNSWWorker(
-        space: space, graph: graph, slots: slots, locks: nil, m: parameters.m, efConstruction: parameters.efConstruction)
+        space: space, graph: graph, slots: slots, locks: nil, parameters: parameters)
       let scratch = pool.take(slots: slots)
       defer { pool.give(scratch) }
       var stack: [UInt32] = []
@@ -124,7 +124,7 @@ extension HNSWIndex {
     let live = added.filter { !deleted.contains($0) && $0 != graph.entryPoint && inDegree[Int($0)] <= threshold }
     guard !live.isEmpty else { return 0 }
     let worker = HNSWWorker(
-      space: space, graph: graph, slots: slots, locks: nil, m: parameters.m, efConstruction: parameters.efConstruction)
+      space: space, graph: graph, slots: slots, locks: nil, parameters: parameters)
     let threads = max(1, min(parameters.buildThreads ?? engine.effectiveThreads, live.count / 256 + 1))
     let missed = UncheckedSendableBox(UnsafeMutablePointer<Bool>.allocate(capacity: live.count))
     missed.value.initialize(repeating: false, count: live.count)

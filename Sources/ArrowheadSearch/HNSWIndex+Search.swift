@@ -32,7 +32,7 @@ extension HNSWIndex {
     let ef = min(max(parameters.efSearch ?? self.parameters.efSearch, k, rerank), max(slots, 1))
     let threads = max(1, min(parameters.threads ?? engine.effectiveThreads, queryCount))
     let worker = HNSWWorker(
-      space: space, graph: graph, slots: slots, locks: nil, m: self.parameters.m, efConstruction: self.parameters.efConstruction)
+      space: space, graph: graph, slots: slots, locks: nil, parameters: self.parameters)
     let explicitIDs = ids.explicit
     let largerIsNearer = metric != .squaredL2
     var results = [SearchResult](repeating: SearchResult(neighbors: [], requested: k), count: queryCount)

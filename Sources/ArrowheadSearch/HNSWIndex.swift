@@ -62,6 +62,9 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   var insertions: UInt64 = 0
   let lock = ReadWriteLock()
   let pool: ScratchPool
+  /// Whether `add` prunes full layer-0 lists incrementally (same graph, fewer distances;
+  /// false only in tests that check exactly that).
+  var incrementalPruning = true
 
   /// Creates an empty index. Throws for a dimension outside 1 … 65 536 or invalid
   /// parameters (see `HNSWParameters.validate`).
@@ -220,8 +223,14 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   ) -> [UInt32] {
     let dropped = DroppedNodes()
     let locks = StripedLocks()
+    // How much of each layer-0 list a prune chose (see `HNSWWorker.pruneLayer0`); nothing
+    // is known of lists made before this call.
+    let prunedLists = UnsafeMutablePointer<UInt16>.allocate(capacity: max(slots, 1))
+    prunedLists.initialize(repeating: 0, count: max(slots, 1))
+    defer { prunedLists.deallocate() }
     let worker = HNSWWorker(
-      space: space, graph: graph, slots: slots, locks: locks, m: parameters.m, efConstruction: parameters.efConstruction)
+      space: space, graph: graph, slots: slots, locks: locks, parameters: parameters,
+      prunedLists: incrementalPruning ? prunedLists : nil)
     let entryState = EntryState(entry: graph.entryPoint, level: graph.maxLevel)
     defer {
       let (entry, level) = entryState.current

@@ -84,6 +84,35 @@ struct HNSWWorker<Space: DistanceSpace> {
   let locks: StripedLocks?
   let m: Int
   let efConstruction: Int
+  /// Neighbours chosen for a new node on layer 0 (M on the others).
+  let layer0Links: Int
+  /// While building: per slot, how many leading links of its layer-0 list are what the
+  /// last prune chose (nearest first, each kept by the heuristic against every one before
+  /// it; links appended since follow them), so that the next prune skips the comparisons
+  /// among those (see `pruneLayer0`). Read and written under the node's lock. nil: prune
+  /// from scratch.
+  let prunedLists: UnsafeMutablePointer<UInt16>?
+
+  init(
+    space: Space, graph: HNSWGraph, slots: Int, locks: StripedLocks?, parameters: HNSWParameters,
+    prunedLists: UnsafeMutablePointer<UInt16>? = nil
+  ) {
+    self.space = space
+    self.graph = graph
+    self.slots = slots
+    self.locks = locks
+    self.m = parameters.m
+    self.efConstruction = parameters.efConstruction
+    self.layer0Links = parameters.layer0Links
+    self.prunedLists = prunedLists
+  }
+
+  /// Records how many leading links of `slot`'s layer-0 list a prune chose (caller holds
+  /// its lock).
+  @inline(__always)
+  func setPrunedPrefix(_ slot: UInt32, _ level: Int, _ count: Int) {
+    if level == 0, let prunedLists { prunedLists[Int(slot)] = UInt16(count) }
+  }
 
   // MARK: Reading links
 
@@ -282,6 +311,82 @@ struct HNSWWorker<Space: DistanceSpace> {
     let (links, _) = graph.links(target, level)
     links.update(from: scratch.pruned, count: kept)
     graph.setCount(target, level, kept)
+    // When the heuristic ran (count ≥ capacity), every kept link passed it.
+    setPrunedPrefix(target, level, count >= graph.capacity(level) ? kept : 0)
+  }
+
+  /// Re-chooses a full layer-0 list of `target` plus `node` by the heuristic, knowing that
+  /// the first `prunedLists[target]` links are what the last prune chose (nearest first,
+  /// each kept against every one before it). The heuristic over the merged candidates then
+  /// needs no comparison between two such links: a prefix link L_i meets, as kept
+  /// predecessors, a subset of L₀ … L_{i−1} plus new candidates, and it passed against
+  /// all of L₀ … L_{i−1} with the same distance calls before. So only pairs with a new
+  /// candidate (appended links and `node`) are computed — about 2·M·(new ones) distances
+  /// instead of up to M·(2·M + 1) — and the result is exactly `prune`'s (tested).
+  func pruneLayer0(_ target: UInt32, adding node: UInt32, prunedLists: UnsafeMutablePointer<UInt16>, _ scratch: SearchScratch) {
+    let (links, count) = graph.links(target, 0)
+    let capacity = graph.capacity(0)
+    let base = space.vector(target, scratch: scratch.row(2))
+    scratch.reserveKeys(count + 1)
+    let keys = scratch.keys
+    for i in 0..<count { space.prefetch(links[i]) }
+    space.prefetch(node)
+    for i in 0..<count {
+      keys[i] = CandidateKey.make(space.distance(base, space.vector(links[i], scratch: scratch.row(3))), links[i])
+    }
+    keys[count] = CandidateKey.make(space.distance(base, space.vector(node, scratch: scratch.row(3))), node)
+    var closed = min(Int(prunedLists[Int(target)]), count)
+    for i in 1..<max(closed, 1) where keys[i] < keys[i - 1] {
+      closed = 0  // not in the stored order: prune from scratch
+      break
+    }
+    var open = UnsafeMutableBufferPointer(start: keys + closed, count: count + 1 - closed)
+    open.sort()
+    let kept = scratch.kept
+    let out = scratch.pruned
+    var keptCount = 0
+    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: count + 1) { keptOpen in
+      var keptOpenCount = 0
+      var a = 0, b = closed
+      while a < closed || b <= count {
+        let fromPrefix = b > count || (a < closed && keys[a] < keys[b])
+        let key = fromPrefix ? keys[a] : keys[b]
+        if fromPrefix { a += 1 } else { b += 1 }
+        let candidate = CandidateKey.slot(key)
+        guard keptCount < capacity else {
+          scratch.dropped.append(candidate)
+          continue
+        }
+        let d = CandidateKey.distance(key)
+        let vector = space.vector(candidate, scratch: scratch.row(4 + keptCount))
+        var good = true
+        if fromPrefix {
+          for j in 0..<keptOpenCount where space.distance(vector, keptOpen[j]) < d {
+            good = false
+            break
+          }
+        } else {
+          for j in 0..<keptCount where space.distance(vector, kept[j]) < d {
+            good = false
+            break
+          }
+        }
+        if good {
+          kept[keptCount] = vector
+          out[keptCount] = candidate
+          keptCount += 1
+          if !fromPrefix {
+            keptOpen[keptOpenCount] = vector
+            keptOpenCount += 1
+          }
+        } else {
+          scratch.dropped.append(candidate)
+        }
+      }
+    }
+    links.update(from: out, count: keptCount)
+    graph.setCount(target, 0, keptCount)
+    prunedLists[Int(target)] = UInt16(keptCount)
   }
 
   /// Links `node` to the `scratch.chosenCount` slots in `scratch.chosen` at `level`, and
@@ -293,6 +398,7 @@ struct HNSWWorker<Space: DistanceSpace> {
     let (own, _) = graph.links(node, level)
     own.update(from: chosen, count: chosenCount)
     graph.setCount(node, level, chosenCount)
+    setPrunedPrefix(node, level, 0)
     locks?.unlock(node)
 
     let capacity = graph.capacity(level)
@@ -311,6 +417,10 @@ struct HNSWWorker<Space: DistanceSpace> {
       if count < capacity {
         links[count] = node
         graph.setCount(neighbour, level, count + 1)
+        continue
+      }
+      if level == 0, let prunedLists {
+        pruneLayer0(neighbour, adding: node, prunedLists: prunedLists, scratch)
         continue
       }
       // Full: keep the best `capacity` of its links plus `node` by the heuristic.
@@ -346,7 +456,8 @@ struct HNSWWorker<Space: DistanceSpace> {
       if scratch.keyCount > 0 {
         current = CandidateKey.slot(scratch.keys[0])
         currentDistance = CandidateKey.distance(scratch.keys[0])
-        scratch.chosenCount = selectNeighbours(scratch.keys, count: scratch.keyCount, limit: m, into: scratch.chosen, scratch)
+        scratch.chosenCount = selectNeighbours(
+          scratch.keys, count: scratch.keyCount, limit: layer == 0 ? layer0Links : m, into: scratch.chosen, scratch)
         connect(node, level: layer, scratch)
       }
       layer -= 1
@@ -384,6 +495,7 @@ struct HNSWWorker<Space: DistanceSpace> {
         }
       }
       graph.setCount(node, layer, 0)
+      setPrunedPrefix(node, layer, 0)
     }
     if entry == node {
       // The entry point itself moved: enter through the highest other live node (the

@@ -139,6 +139,9 @@ struct IndexBuild: ParsableCommand {
   @Option(name: .customLong("seed"), help: "Seed of the HNSW level generator (default 42; the build is deterministic for a seed on 1 thread).")
   var seedOption: UInt64?
 
+  @Option(name: .customLong("layer0-links"), help: "HNSW neighbours chosen for a new node on layer 0 (1 … 2·M; default 3·M/2; faiss uses 2·M, hnswlib M).")
+  var layer0Links: Int?
+
   var m: Int { mOption ?? 16 }
   var efConstruction: Int { efConstructionOption ?? 200 }
   var efSearch: Int { efSearchOption ?? 64 }
@@ -164,9 +167,13 @@ struct IndexBuild: ParsableCommand {
     if rerank && storage == .f32 { throw ValidationError("--rerank applies to --storage int8 or int4") }
     if type == .flat {
       for (given, option) in [(mOption != nil, "-M"), (efConstructionOption != nil, "--ef-construction"),
-                              (efSearchOption != nil, "--ef-search"), (seedOption != nil, "--seed")] {
+                              (efSearchOption != nil, "--ef-search"), (seedOption != nil, "--seed"),
+                              (layer0Links != nil, "--layer0-links")] {
         try requireApplicable(given, option, needs: "--type hnsw")
       }
+    }
+    if let layer0Links, layer0Links < 1 || layer0Links > 2 * m {
+      throw ValidationError("--layer0-links must be in 1 … 2·M = \(2 * m)")
     }
     if (input == nil) == (text == nil) { throw ValidationError("give either --input (vectors) or --text (texts to embed)") }
     if text != nil && encoderOptions.model == nil { throw ValidationError("--text needs --model") }
@@ -218,7 +225,8 @@ struct IndexBuild: ParsableCommand {
         try matrix.withUnsafeBufferPointer { (rows) throws(SearchError) in _ = try index.add(rows, ids: nil) }
       case .hnsw:
         let parameters = HNSWParameters(
-          m: m, efConstruction: efConstruction, efSearch: efSearch, seed: seed, buildThreads: threadCount)
+          m: m, efConstruction: efConstruction, efSearch: efSearch, seed: seed, buildThreads: threadCount,
+          layer0InsertionLinks: layer0Links)
         let hnsw = try HNSWIndex(
           dimension: matrix.columns, metric: metric, storage: vectorStorage, parameters: parameters, engine: engine)
         let bar = ProgressBar(total: matrix.rows, label: "hnsw build", enabled: !quiet)
