@@ -44,6 +44,11 @@ struct CalibrationPlan: Sendable {
   /// own Float32 states, run alongside), not the Float32 product's on the quantized model's
   /// inputs. Off by default (measured: as good only together with `sequential`).
   var floatTarget = false
+  /// The order in which GPTQ quantizes each product's columns: act-order with static groups
+  /// by default (decreasing diag(H), each contiguous group's parameters from the unmodified
+  /// weights; the layout is unchanged). Measured on MiniLM INT4 g64: 0.98803 → 0.98879 mean
+  /// cosine with 128 calibration texts, 0.98880 → 0.98969 with 256 (see the README).
+  var order: GPTQColumnOrder = .actOrderStatic
 }
 
 /// The weights of one encoder layer as the file holds them, before they become operators.
@@ -380,7 +385,8 @@ struct CalibratedLinearFactory: LinearOperatorFactory {
     for run in partRuns(parts, wide: plan.wideMatrices) {
       let dense = run.parts.map { $0.dense(engine: engine) }
       let weight = dense.count == 1 ? dense[0] : WeightTensor.stacked(dense, name: dense[0].name)
-      let (gptq, scheme) = run.wide ? (plan.wideGPTQ ?? plan.gptq, plan.wideScheme ?? plan.scheme) : (plan.gptq, plan.scheme)
+      let (quantizer, scheme) = run.wide ? (plan.wideGPTQ ?? plan.gptq, plan.wideScheme ?? plan.scheme) : (plan.gptq, plan.scheme)
+      let gptq = quantizer.ordered(plan.order)
       let tensor: QuantizedTensor
       do {
         tensor = try gptq.quantize(weight.buffer, shape: weight.shape, scheme: scheme, hessian: hessian, name: weight.name, engine: engine).tensor

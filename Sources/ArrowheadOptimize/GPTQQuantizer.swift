@@ -25,6 +25,22 @@ public struct GPTQResult: Sendable {
   public var seconds: Double
 }
 
+/// The order in which `GPTQQuantizer` quantizes a matrix's columns, and where each group's
+/// parameters come from. Groups are always the matrix's contiguous groups (the file and
+/// kernel layout does not change); only the order of the columns does.
+public enum GPTQColumnOrder: String, Sendable, CaseIterable {
+  /// Columns 0, 1, 2, …; a group's parameters from its current (error-updated) weights
+  /// when its first column is reached (GPTQ's default).
+  case natural
+  /// Act-order: columns in decreasing diag(H) (ties by index), with *static groups*: each
+  /// contiguous group's parameters chosen up front from the unmodified weights.
+  case actOrderStatic = "act-order-static"
+  /// Act-order: columns in decreasing diag(H); each contiguous group's parameters chosen
+  /// when the first of its columns is reached, from its weights as they are then (the
+  /// updates of earlier blocks applied; of the current block, only to columns inside it).
+  case actOrder = "act-order"
+}
+
 /// GPTQ (Frantar, Ashkboos, Hoefler & Alistarh, 2022): quantizes a weight matrix column by
 /// column and pushes each column's rounding error onto the columns not yet quantized, so
 /// that the layer's *output* on calibration inputs X changes as little as possible.
@@ -50,6 +66,13 @@ public struct GPTQResult: Sendable {
 ///    optionally weighted by diag(H). A group that starts inside
 ///    a block must end inside it (a block is cut short before such a group otherwise), so
 ///    those weights are always fully updated.
+/// 5. `order`: with act-order the columns are processed in decreasing diag(H) (W's columns
+///    and H permuted, U from the permuted H), so the inputs with the largest second moment
+///    are quantized first, while the most later columns can still absorb their error. The
+///    groups stay the contiguous groups of the original columns (static groups: parameters
+///    from the unmodified weights, or chosen when a group's first column in the new order
+///    is reached); codes and parameters are written at the original positions, so the
+///    result has the natural order's layout.
 ///
 /// Rows are split over the engine's threads (each runs its rows through every block, its
 /// trailing gemm single-threaded). Codes follow the quantizer's kernels exactly (true
@@ -74,11 +97,13 @@ public struct GPTQQuantizer: Sendable {
   /// Whether the group optimizer gets diag(H) as per-weight importance (a weight feeding an
   /// input with a large second moment matters more to the output).
   public let hessianImportance: Bool
+  /// The order of the columns (natural by default).
+  public let order: GPTQColumnOrder
 
   /// Creates the quantizer; throws `.invalidSetting` naming a value out of range.
   public init(
     blockSize: Int = 128, damping: Double = 0.01, escalations: Int = 4, groupOptimizer: any ParameterOptimizer = GridSearchOptimizer.standard,
-    hessianImportance: Bool = false
+    hessianImportance: Bool = false, order: GPTQColumnOrder = .natural
   ) throws(OptimizationError) {
     try OptimizationError.require("block size", blockSize, in: 1...4096)
     guard damping.isFinite, damping > 0, damping <= 1e6 else {
@@ -90,6 +115,24 @@ public struct GPTQQuantizer: Sendable {
     self.escalations = escalations
     self.groupOptimizer = groupOptimizer
     self.hessianImportance = hessianImportance
+    self.order = order
+  }
+
+  /// The same quantizer with the columns in `order`.
+  public func ordered(_ order: GPTQColumnOrder) -> GPTQQuantizer {
+    GPTQQuantizer(
+      validated: blockSize, damping: damping, escalations: escalations, groupOptimizer: groupOptimizer, hessianImportance: hessianImportance, order: order)
+  }
+
+  private init(
+    validated blockSize: Int, damping: Double, escalations: Int, groupOptimizer: any ParameterOptimizer, hessianImportance: Bool, order: GPTQColumnOrder
+  ) {
+    self.blockSize = blockSize
+    self.damping = damping
+    self.escalations = escalations
+    self.groupOptimizer = groupOptimizer
+    self.hessianImportance = hessianImportance
+    self.order = order
   }
 
   /// "gptq".
@@ -100,6 +143,7 @@ public struct GPTQQuantizer: Sendable {
     var result = [
       "block_size": "\(blockSize)", "damping": "\(damping)", "escalations": "\(escalations)",
       "group_optimizer": groupOptimizer.name, "hessian_importance": "\(hessianImportance)",
+      "order": order.rawValue,
     ]
     for (key, value) in groupOptimizer.settings { result["group_optimizer.\(key)"] = value }
     return result
@@ -141,10 +185,22 @@ public struct GPTQQuantizer: Sendable {
         actual: "a Hessian of order \(hessian.order)")
     }
     if let index = weights.firstIndex(where: { !$0.isFinite }) { throw .nonFiniteValue(tensor: name, index: index, value: weights[index]) }
-    let factor = try inverseFactor(hessian, name: name, engine: engine)
+    // The processing order: position a holds original column permutation[a].
+    let diagonal = (0..<columns).map { hessian.matrix[$0, $0] }
+    let permutation =
+      order == .natural ? Array(0..<columns) : (0..<columns).sorted { diagonal[$0] != diagonal[$1] ? diagonal[$0] > diagonal[$1] : $0 < $1 }
+    var position = [Int](repeating: 0, count: columns)
+    for (a, c) in permutation.enumerated() { position[c] = a }
+    let permuted = order == .natural ? nil : permutation
+    let factor = try inverseFactor(hessian, permutation: permuted, name: name, engine: engine)
     let u = factor.u
 
     var work = Array(weights)
+    if permuted != nil {
+      for r in 0..<rows {
+        for a in 0..<columns { work[r * columns + a] = weights[r * columns + permutation[a]] }
+      }
+    }
     var codes = [UInt8](repeating: 0, count: layout.count)
     var parameters = [AffineParameters](repeating: AffineParameters(scale: 0, offset: 0), count: layout.groupCount)
     let bits = scheme.bits, mode = scheme.mode, top = Float(scheme.maxCode)
@@ -164,8 +220,11 @@ public struct GPTQQuantizer: Sendable {
       if !chosen.isStorable(bits: bits, mode: mode) { chosen = .minMax(minimum: low, maximum: high, bits: bits, mode: mode) }
       parameters[0] = chosen
     }
-    let blocks = Self.blocks(columns: columns, blockSize: blockSize, groupWidth: scheme.granularity == .perTensor ? columns : groupWidth)
-    let diagonal = (0..<columns).map { hessian.matrix[$0, $0] }
+    // Act-order: groups are scattered over the order, so blocks need not follow them.
+    let blocks = Self.blocks(
+      columns: columns, blockSize: blockSize, groupWidth: scheme.granularity == .perTensor || order != .natural ? columns : groupWidth)
+    let groupsPerRow = (columns + groupWidth - 1) / groupWidth
+    let staticSource = order == .actOrderStatic
     let single = engine.withThreads(1)
     let threads = rows * columns >= 1 << 14 ? engine.effectiveThreads : 1
     let failure = Mutex<OptimizationError?>(nil)
@@ -174,9 +233,9 @@ public struct GPTQQuantizer: Sendable {
       codes.withUnsafeMutableBufferPointer { codeBuffer in
         parameters.withUnsafeMutableBufferPointer { parameterBuffer in
           u.withUnsafeBufferPointer { uBuffer in
-            let shared = UncheckedSendableBox((workBuffer, codeBuffer, parameterBuffer, uBuffer))
+            let shared = UncheckedSendableBox((workBuffer, codeBuffer, parameterBuffer, uBuffer, weights))
             Parallel.forEachChunk(rows, threads: threads) { rowRange in
-              let (w, q, p, u) = shared.value
+              let (w, q, p, u, weights) = shared.value
               let chunkRows = rowRange.count
               let maximumBlock = blocks.map(\.count).max() ?? 1
               var errors = [Float](repeating: 0, count: chunkRows * maximumBlock)
@@ -184,20 +243,26 @@ public struct GPTQQuantizer: Sendable {
               var importance = [Float](repeating: 0, count: hessianImportance ? chunkRows * groupWidth : 0)
               var minimums = [Float](repeating: 0, count: chunkRows), maximums = [Float](repeating: 0, count: chunkRows)
               var scales = [Float](repeating: 0, count: chunkRows), offsets = [Float](repeating: 0, count: chunkRows)
+              var groupChosen = [Bool](repeating: false, count: groupsPerRow)
               for block in blocks {
                 let width = block.count
                 for i in block {
-                  // A group starts here: choose its parameters from the current weights.
-                  if scheme.granularity != .perTensor && i % groupWidth == 0 {
-                    let span = min(groupWidth, columns - i)
+                  let column = permutation[i]
+                  // The first column of a group in this order: choose the group's parameters
+                  // from its current weights (or, static, from the unmodified ones).
+                  if scheme.granularity != .perTensor && !groupChosen[column / groupWidth] {
+                    let group = column / groupWidth
+                    groupChosen[group] = true
+                    let first = group * groupWidth
+                    let span = min(groupWidth, columns - first)
                     for (row, r) in rowRange.enumerated() {
                       var low = Float.infinity, high = -Float.infinity
                       for j in 0..<span {
-                        let value = w[r * columns + i + j]
+                        let value = staticSource ? weights[r * columns + first + j] : w[r * columns + position[first + j]]
                         gathered[row * span + j] = value
                         low = min(low, value)
                         high = max(high, value)
-                        if hessianImportance { importance[row * span + j] = diagonal[i + j] }
+                        if hessianImportance { importance[row * span + j] = diagonal[first + j] }
                       }
                       minimums[row] = low
                       maximums[row] = high
@@ -225,18 +290,18 @@ public struct GPTQQuantizer: Sendable {
                       if !chosen.isStorable(bits: bits, mode: mode) {
                         chosen = .minMax(minimum: minimums[row], maximum: maximums[row], bits: bits, mode: mode)
                       }
-                      p[layout.group(row: r, column: i)] = chosen
+                      p[layout.group(row: r, column: column)] = chosen
                     }
                   }
                   // Quantize column i of every row; push the error onto the block's later columns.
                   let d = u[i * columns + i]
                   let uRow = u.baseAddress! + i * columns
                   for (row, r) in rowRange.enumerated() {
-                    let chosen = p[layout.group(row: r, column: i)]
+                    let chosen = p[layout.group(row: r, column: column)]
                     let base = w.baseAddress! + r * columns
                     let value = base[i]
                     let (code, approximation) = Self.quantize(value, chosen, mode: mode, top: top)
-                    q[r * columns + i] = code
+                    q[r * columns + column] = code
                     let error = (value - approximation) / d
                     errors[row * width + (i - block.lowerBound)] = error
                     var j = i + 1
@@ -331,10 +396,18 @@ public struct GPTQQuantizer: Sendable {
     return result
   }
 
-  /// U (row-major, upper: H⁻¹ = UᵀU) of the damped Hessian, escalating the damping.
-  func inverseFactor(_ hessian: GPTQHessian, name: String, engine: Engine) throws(OptimizationError) -> (u: [Float], damping: Double, tried: [Double]) {
+  /// U (row-major, upper: H⁻¹ = UᵀU) of the damped Hessian — with its rows and columns in
+  /// `permutation`'s order when given (H'[a, b] = H[π(a), π(b)]) — escalating the damping.
+  func inverseFactor(
+    _ hessian: GPTQHessian, permutation: [Int]? = nil, name: String, engine: Engine
+  ) throws(OptimizationError) -> (u: [Float], damping: Double, tried: [Double]) {
     let n = hessian.order
     var h = hessian.matrix
+    if let permutation {
+      for a in 0..<n {
+        for b in 0..<n { h[a, b] = hessian.matrix[permutation[a], permutation[b]] }
+      }
+    }
     var diagonalSum = 0.0
     for i in 0..<n {
       if h[i, i] == 0 { h[i, i] = 1 }  // a never-active input: its column is simply rounded
