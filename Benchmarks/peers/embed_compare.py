@@ -144,11 +144,11 @@ def arrowhead_embed(binary, model, texts_path, output, threads, peak_memory=Fals
 QUANTIZED = [("arrowhead int8 (W8A8)", "int8", "int8"), ("arrowhead int8 weight-only", "int8", "weight-only"),
              ("arrowhead int4 (grid, weight-only)", "int4", "weight-only"), ("arrowhead int4 (grid, W4A8)", "int4", "int8")]
 # INT4 calibrated by GPTQ on the model's hidden states over the held-out query texts (not
-# the corpus texts timed and compared here; 128 by default, and 512), alone and with the value matrices kept at INT8
+# the corpus texts timed and compared here; 512, the default, and 128), alone and with the value matrices kept at INT8
 # (--int8-matrices value, a mixed-precision option): name → (--weights, --activations, more).
 CALIBRATED = [("arrowhead int4 (GPTQ calibrated, W4A8)", "int4", "int8", ["--calibration", "{queries}"]),
-              ("arrowhead int4 (GPTQ calibrated on 512 texts, W4A8)", "int4", "int8",
-               ["--calibration", "{queries}", "--calibration-texts", "512"]),
+              ("arrowhead int4 (GPTQ calibrated on 128 texts, W4A8)", "int4", "int8",
+               ["--calibration", "{queries}", "--calibration-texts", "128"]),
               ("arrowhead int4 (GPTQ calibrated, values INT8, W4A8)", "int4", "int8",
                ["--calibration", "{queries}", "--int8-matrices", "value"])]
 

@@ -34,11 +34,13 @@ struct EncoderOptions: ParsableArguments {
 
   @Option(
     name: .long,
-    help: "With --weights int8|int4: a text file (one text per line, or JSON Lines) whose texts calibrate the quantization: GPTQ per layer on the model's own hidden states (use texts like the ones embedded, not the ones evaluated on; 64–256 are enough).")
+    help: "With --weights int8|int4: a text file (one text per line, or JSON Lines) whose texts calibrate the quantization: GPTQ per layer on the model's own hidden states (use texts like the ones embedded, not the ones evaluated on; see --calibration-texts).")
   var calibration: String?
 
-  @Option(name: .long, help: "Use at most this many texts of --calibration (evenly spaced through the file).")
-  var calibrationTexts: Int = 128
+  @Option(
+    name: .long,
+    help: "Use at most this many texts of --calibration (evenly spaced through the file). For all-MiniLM-L6-v2 at INT4 g64, 512 reach a mean cosine of 0.990 to Float32, 128 0.989.")
+  var calibrationTexts: Int = 512
 
   @Option(
     name: .long, parsing: .upToNextOption,
