@@ -110,12 +110,9 @@ public struct GPTQQuantizer: Sendable {
       throw .invalidSetting(name: "damping", value: "\(damping)", expected: "a fraction of mean(diag H) in (0, 1e6]")
     }
     try OptimizationError.require("escalations", escalations, in: 0...12)
-    self.blockSize = blockSize
-    self.damping = damping
-    self.escalations = escalations
-    self.groupOptimizer = groupOptimizer
-    self.hessianImportance = hessianImportance
-    self.order = order
+    self.init(
+      validated: blockSize, damping: damping, escalations: escalations, groupOptimizer: groupOptimizer,
+      hessianImportance: hessianImportance, order: order)
   }
 
   /// The same quantizer with the columns in `order`.
