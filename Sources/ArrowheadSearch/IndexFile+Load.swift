@@ -61,7 +61,7 @@ extension IndexFile {
     header.maxLevel = Int(Int32(bitPattern: try reader.u32()))
     header.upperWords = try reader.int()
     let sectionCount = Int(try reader.u32())
-    _ = try reader.u32()
+    header.layer0InsertionLinks = Int(try reader.u32())  // validated by HNSWParameters in `restore`
     guard header.dimension >= 1, header.dimension <= 1 << 16 else {
       throw .inconsistent(path: path, reason: "dimension \(header.dimension) outside 1 … 65536")
     }
@@ -274,7 +274,8 @@ extension HNSWIndex {
   static func restore(_ header: IndexFile.Header, _ context: LoadContext, engine: Engine) throws(IndexFileError) -> HNSWIndex {
     let parameters = HNSWParameters(
       m: header.m, efConstruction: header.efConstruction, efSearch: header.efSearch, seed: header.seed,
-      reuseDeletedSlots: header.reuseDeletedSlots)
+      reuseDeletedSlots: header.reuseDeletedSlots,
+      layer0InsertionLinks: header.layer0InsertionLinks == 0 ? nil : header.layer0InsertionLinks)
     let index: HNSWIndex
     do {
       index = try HNSWIndex(

@@ -134,6 +134,10 @@ public enum IndexFile {
     var efConstruction: Int = 0
     var efSearch: Int = 0
     var seed: UInt64 = 0
+    /// `HNSWParameters.layer0InsertionLinks`; 0 for nil (the default ⌊3M/2⌋) and for flat
+    /// indexes. Stored in what was the header's spare word (always 0 before), so older files
+    /// read as the default and re-save to the same bytes.
+    var layer0InsertionLinks: Int = 0
     var entryPoint: UInt32 = .max
     var maxLevel: Int = -1
     var upperWords: Int = 0
@@ -186,7 +190,7 @@ public enum IndexFile {
     table.u32(UInt32(bitPattern: Int32(header.maxLevel)))
     table.u64(UInt64(header.upperWords))
     table.u32(UInt32(sections.count))
-    table.u32(0)
+    table.u32(UInt32(header.layer0InsertionLinks))
     let headerLength = table.bytes.count + sections.count * 32
     var offset = align(16 + headerLength + 4)
     for section in sections {
@@ -258,6 +262,7 @@ extension HNSWIndex {
     header.efConstruction = parameters.efConstruction
     header.efSearch = parameters.efSearch
     header.seed = parameters.seed
+    header.layer0InsertionLinks = parameters.layer0InsertionLinks ?? 0
     header.entryPoint = graph.entryPoint
     header.maxLevel = graph.maxLevel
     header.upperWords = graph.upperWords

@@ -57,6 +57,63 @@ struct PersistenceTests {
     try copy.checkInvariants()
   }
 
+  /// `layer0InsertionLinks` is stored in the header: a loaded index keeps inserting with the
+  /// rule it was built with (before it was stored, later adds silently used the default).
+  @Test func layer0InsertionLinksSurviveASaveAndGovernLaterAdds() throws {
+    let all = integerVectors(count: 700, dimension: Self.dimension, seed: 33)
+    let engine = Engine.default.withThreads(1)
+    let parameters = HNSWParameters(m: 6, efConstruction: 32, buildThreads: 1, layer0InsertionLinks: 4)
+    let index = try HNSWIndex(dimension: Self.dimension, parameters: parameters, engine: engine)
+    try index.add(Array(all[0..<600 * Self.dimension]))
+    let path = temporaryDirectory() + "/links.ahi"
+    try index.save(to: path)
+    let copy = try #require(try IndexFile.load(path, engine: engine).index as? HNSWIndex)
+    #expect(copy.parameters.layer0InsertionLinks == 4 && copy.parameters.m == 6 && copy.parameters.efConstruction == 32)
+    // The same 100 additions to both (one build thread: deterministic) give the same graph,
+    // link for link; with the default rule (9 links for M = 6) the copy's would differ.
+    let more = Array(all[(600 * Self.dimension)...])
+    try index.add(more)
+    try copy.add(more)
+    for slot in 0..<UInt32(700) {
+      let (a, na) = index.graph.links(slot, 0)
+      let (b, nb) = copy.graph.links(slot, 0)
+      #expect(Array(UnsafeBufferPointer(start: a, count: na)) == Array(UnsafeBufferPointer(start: b, count: nb)), "slot \(slot)")
+    }
+
+    // A file written before the field existed has 0 there: the default (nil), and it
+    // re-saves to the same bytes. A value outside 1 … 2·M is an inconsistent file.
+    let defaults = try HNSWIndex(dimension: Self.dimension, parameters: HNSWParameters(m: 6, efConstruction: 32))
+    try defaults.add(Array(all[0..<50 * Self.dimension]))
+    let plain = temporaryDirectory() + "/plain.ahi"
+    try defaults.save(to: plain)
+    let plainBytes = readFile(plain)
+    // Header word at 16 + 92: after the section count (see IndexFile's layout).
+    #expect(plainBytes[108..<112].allSatisfy { $0 == 0 })
+    let reloaded = try #require(try IndexFile.load(plain).index as? HNSWIndex)
+    #expect(reloaded.parameters.layer0InsertionLinks == nil)
+    let resaved = temporaryDirectory() + "/resaved.ahi"
+    try reloaded.save(to: resaved)
+    #expect(readFile(resaved) == plainBytes)
+
+    var forged = plainBytes
+    forged[108] = 13  // M = 6 allows 1 … 12
+    let headerEnd = 16 + Int(UInt32(forged[12]) | UInt32(forged[13]) << 8 | UInt32(forged[14]) << 16 | UInt32(forged[15]) << 24)
+    let crc = CRC32.checksum(Array(forged[0..<headerEnd]))
+    for i in 0..<4 { forged[headerEnd + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+    let forgedPath = temporaryDirectory() + "/forged-links.ahi"
+    try AtomicFile.write(forged, to: forgedPath)
+    do {
+      _ = try IndexFile.load(forgedPath)
+      Issue.record("layer-0 insertion links 13 with M = 6 must not load")
+    } catch {
+      guard case .inconsistent(_, let reason) = error else {
+        Issue.record("expected .inconsistent, got \(error)")
+        return
+      }
+      #expect(reason.contains("layer0InsertionLinks"), "\(reason)")
+    }
+  }
+
   @Test(arguments: [VectorStorage.float32, .int8, .int4])
   func flatRoundTrip(storage: VectorStorage) throws {
     let base = integerVectors(count: 300, dimension: Self.dimension, seed: 32)
