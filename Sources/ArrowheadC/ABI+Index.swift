@@ -17,13 +17,7 @@ public func ah_index_create(
     let out = try Argument.required(index, "index")
     let width = try Argument.count(dimension, "dimension")
     let distance = try Argument.metric(metric)
-    let encoding: VectorStorage.Encoding
-    switch Int(storage) {
-    case AH_STORAGE_F32: encoding = .float32
-    case AH_STORAGE_INT8: encoding = .int8
-    case AH_STORAGE_INT4: encoding = .int4
-    default: throw ABIError(.invalidArgument, "storage \(storage) is unknown; expected AH_STORAGE_F32 (0), AH_STORAGE_INT8 (1) or AH_STORAGE_INT4 (2)")
-    }
+    let encoding = try storageEncoding(storage)
     let vectors = VectorStorage(encoding, keepsFloat32ForReranking: rerank != 0 && encoding != .float32)
     let made: any VectorIndex
     switch Int(kind) {
@@ -39,6 +33,72 @@ public func ah_index_create(
     default:
       throw ABIError(.invalidArgument, "index kind \(kind) is unknown; expected AH_INDEX_FLAT (0) or AH_INDEX_HNSW (1)")
     }
+    out.pointee = registry.handle(for: .index(made))
+  }
+}
+
+/// The storage code of the C API as a `VectorStorage.Encoding`.
+private func storageEncoding(_ storage: Int32) throws(ABIError) -> VectorStorage.Encoding {
+  switch Int(storage) {
+  case AH_STORAGE_F32: .float32
+  case AH_STORAGE_INT8: .int8
+  case AH_STORAGE_INT4: .int4
+  default: throw ABIError(.invalidArgument, "storage \(storage) is unknown; expected AH_STORAGE_F32 (0), AH_STORAGE_INT8 (1) or AH_STORAGE_INT4 (2)")
+  }
+}
+
+/// The bytes of `ah_hnsw_options` this library reads (every field of this version).
+private let hnswOptionsSize = Int64(MemoryLayout<ah_hnsw_options>.size)
+
+@c @implementation
+public func ah_hnsw_options_init(_ options: UnsafeMutablePointer<ah_hnsw_options>?) -> ah_status {
+  abiCall {
+    let out = try Argument.required(options, "options")
+    let defaults = HNSWParameters()
+    var filled = ah_hnsw_options()
+    filled.struct_size = hnswOptionsSize
+    filled.m = Int64(defaults.m)
+    filled.ef_construction = Int64(defaults.efConstruction)
+    filled.ef_search = Int64(defaults.efSearch)
+    filled.seed = defaults.seed
+    filled.layer0_links = 0
+    filled.reuse_deleted_slots = defaults.reuseDeletedSlots ? 1 : 0
+    filled.build_threads = 0
+    out.pointee = filled
+  }
+}
+
+@c @implementation
+public func ah_index_create_hnsw(
+  _ engine: OpaquePointer?, _ dimension: Int64, _ metric: Int32, _ storage: Int32, _ rerank: Int32,
+  _ options: UnsafePointer<ah_hnsw_options>?, _ index: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall {
+    let kernels = try registry.engine(engine)
+    let out = try Argument.required(index, "index")
+    let width = try Argument.count(dimension, "dimension")
+    let distance = try Argument.metric(metric)
+    let encoding = try storageEncoding(storage)
+    var parameters = HNSWParameters()
+    if let options {
+      let given = options.pointee
+      guard given.struct_size >= hnswOptionsSize else {
+        throw ABIError(
+          .invalidArgument,
+          "options.struct_size = \(given.struct_size), expected at least \(hnswOptionsSize) (fill the options with ah_hnsw_options_init)")
+      }
+      parameters.m = try Argument.count(given.m, "options.m")
+      parameters.efConstruction = try Argument.count(given.ef_construction, "options.ef_construction")
+      parameters.efSearch = try Argument.count(given.ef_search, "options.ef_search")
+      parameters.seed = given.seed
+      let links = try Argument.count(given.layer0_links, "options.layer0_links")
+      parameters.layer0InsertionLinks = links == 0 ? nil : links
+      parameters.reuseDeletedSlots = given.reuse_deleted_slots != 0
+      let threads = try Argument.count(Int64(given.build_threads), "options.build_threads")
+      parameters.buildThreads = threads == 0 ? nil : threads
+    }
+    let vectors = VectorStorage(encoding, keepsFloat32ForReranking: rerank != 0 && encoding != .float32)
+    let made = try HNSWIndex(dimension: width, metric: distance, storage: vectors, parameters: parameters, engine: kernels)
     out.pointee = registry.handle(for: .index(made))
   }
 }
@@ -226,6 +286,7 @@ public func ah_index_describe(_ index: OpaquePointer?, _ info: UnsafeMutablePoin
       facts.m = Int64(graph.parameters.m)
       facts.ef_construction = Int64(graph.parameters.efConstruction)
       facts.ef_search = Int64(graph.parameters.efSearch)
+      facts.layer0_links = Int64(graph.parameters.layer0Links)
     } else {
       facts.kind = Int32(AH_INDEX_FLAT)
     }

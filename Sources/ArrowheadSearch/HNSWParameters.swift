@@ -18,7 +18,8 @@
 ///   record has room for 2·M links). More links raise recall at a given efSearch and cost
 ///   build time: on MiniLM 29 522 × 384 (M 16, efConstruction 200) recall@10 at ef 64 is
 ///   0.949 / 0.957 / 0.957 with 16 / 24 / 32, one-thread build CPU time 11–12 / 13 / 16–17 s
-///   (module README). Not stored in index files: later `add`s to a loaded index use nil.
+///   (module README). Stored in index files (since e9ee9b1; older files read as nil), so
+///   later `add`s to a loaded index keep the rule it was built with.
 /// - `reuseDeletedSlots`: when true, `add` first places new vectors into slots freed by
 ///   `remove` (relinking them and repairing their old neighbours, as hnswlib's
 ///   `replace_deleted`), so memory does not grow under churn. Default false, like hnswlib.
@@ -73,7 +74,7 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
   }
 
   /// The neighbours chosen for a new node on layer 0.
-  var layer0Links: Int { layer0InsertionLinks ?? 3 * m / 2 }
+  public var layer0Links: Int { layer0InsertionLinks ?? 3 * m / 2 }
 
   /// 1/ln(M): the level multiplier (a node reaches level ≥ l with probability M^−l).
   var levelMultiplier: Double { 1 / log(Double(m)) }

@@ -83,6 +83,65 @@ struct StatusTests {
     #expect(calls >= 3 && Array(ids[0..<3]) == [2, 3, 1])
   }
 
+  /// `ah_hnsw_options`: defaults from `ah_hnsw_options_init`, every field reaches the index
+  /// (and layer0_links survives a save and load), bad values and an unset struct are typed errors.
+  @Test func hnswOptionsReachTheIndex() throws {
+    let engine = try makeEngine()
+    defer { _ = ah_engine_free(engine) }
+    var options = ah_hnsw_options()
+    #expect(ah_hnsw_options_init(&options) == ok)
+    #expect(options.struct_size == Int64(MemoryLayout<ah_hnsw_options>.size))
+    #expect(options.m == 16 && options.ef_construction == 200 && options.ef_search == 64 && options.seed == 42)
+    #expect(options.layer0_links == 0 && options.reuse_deleted_slots == 0 && options.build_threads == 0)
+
+    var index: OpaquePointer?
+    #expect(ah_index_create_hnsw(engine, 3, Int32(AH_METRIC_L2), Int32(AH_STORAGE_F32), 0, nil, &index) == ok)
+    var info = ah_index_info()
+    #expect(ah_index_describe(index, &info) == ok)
+    #expect(info.m == 16 && info.layer0_links == 24, "NULL options: the defaults, ⌊3·16/2⌋ layer-0 links")
+    _ = ah_index_free(index)
+
+    options.m = 6
+    options.ef_construction = 40
+    options.ef_search = 20
+    options.layer0_links = 4
+    options.reuse_deleted_slots = 1
+    options.build_threads = 1
+    #expect(ah_index_create_hnsw(engine, 3, Int32(AH_METRIC_L2), Int32(AH_STORAGE_F32), 0, &options, &index) == ok, "\(lastError())")
+    defer { _ = ah_index_free(index) }
+    #expect(ah_index_describe(index, &info) == ok)
+    #expect(info.kind == Int32(AH_INDEX_HNSW) && info.m == 6 && info.ef_construction == 40 && info.ef_search == 20)
+    #expect(info.layer0_links == 4)
+    let vectors: [Float] = (0..<300).map { Float(($0 * 37) % 11) - 5 }
+    #expect(ah_index_add(index, vectors, 100, 3, nil, nil) == ok)
+    let path = "/tmp/arrowhead-c-options-\(getpid()).ahi"
+    defer { unlink(path) }
+    #expect(ah_index_save(index, path) == ok)
+    var loaded: OpaquePointer?
+    #expect(ah_index_load(engine, path, 0, &loaded) == ok)
+    defer { _ = ah_index_free(loaded) }
+    var loadedInfo = ah_index_info()
+    #expect(ah_index_describe(loaded, &loadedInfo) == ok)
+    #expect(loadedInfo.layer0_links == 4 && loadedInfo.m == 6 && loadedInfo.count == 100)
+
+    var bad = options
+    bad.layer0_links = 13  // M = 6 allows 1 … 12
+    var rejected: OpaquePointer?
+    #expect(name(ah_index_create_hnsw(engine, 3, Int32(AH_METRIC_L2), Int32(AH_STORAGE_F32), 0, &bad, &rejected)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError().contains("layer0InsertionLinks") && lastError().contains("13"), "\(lastError())")
+    bad = options
+    bad.layer0_links = -1
+    #expect(name(ah_index_create_hnsw(engine, 3, Int32(AH_METRIC_L2), Int32(AH_STORAGE_F32), 0, &bad, &rejected)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError() == "'options.layer0_links' = -1 is negative")
+    var unset = ah_hnsw_options()  // zeroed, never initialised
+    unset.m = 8
+    #expect(name(ah_index_create_hnsw(engine, 3, Int32(AH_METRIC_L2), Int32(AH_STORAGE_F32), 0, &unset, &rejected)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError().hasPrefix("options.struct_size = 0, expected at least"), "\(lastError())")
+    #expect(name(ah_index_create_hnsw(engine, 3, Int32(AH_METRIC_L2), 7, 0, &options, &rejected)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(rejected == nil, "nothing is written on failure")
+    #expect(name(ah_hnsw_options_init(nil)) == "AH_ERROR_INVALID_ARGUMENT")
+  }
+
   @Test func emptyIndexAndFiles() throws {
     let engine = try makeEngine()
     defer { _ = ah_engine_free(engine) }

@@ -68,6 +68,22 @@ class IndexInfo(ctypes.Structure):
         ("ef_construction", c_int64),
         ("ef_search", c_int64),
         ("memory_bytes", c_int64),
+        ("layer0_links", c_int64),
+    ]
+
+
+class HNSWOptions(ctypes.Structure):
+    """``ah_hnsw_options`` (fill with ``ah_hnsw_options_init`` first)."""
+
+    _fields_ = [
+        ("struct_size", c_int64),
+        ("m", c_int64),
+        ("ef_construction", c_int64),
+        ("ef_search", c_int64),
+        ("seed", c_uint64),
+        ("layer0_links", c_int64),
+        ("reuse_deleted_slots", c_int32),
+        ("build_threads", c_int32),
     ]
 
 
@@ -128,6 +144,8 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
         c_int32,
         [_handle, c_int32, c_int64, c_int32, c_int32, c_int32, c_int64, c_int64, c_int64, c_uint64, _out_handle],
     ),
+    "ah_hnsw_options_init": (c_int32, [POINTER(HNSWOptions)]),
+    "ah_index_create_hnsw": (c_int32, [_handle, c_int64, c_int32, c_int32, c_int32, POINTER(HNSWOptions), _out_handle]),
     "ah_index_free": (c_int32, [_handle]),
     "ah_index_add": (c_int32, [_handle, _pointer, c_int64, c_int64, _pointer, _pointer]),
     "ah_index_search": (
@@ -179,7 +197,7 @@ def _load() -> ctypes.CDLL:
 
 lib = _load()
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 if lib.ah_abi_version() != ABI_VERSION:
     raise ImportError(
         f"arrowhead: {library_path()} has ABI version {lib.ah_abi_version()}, this package needs {ABI_VERSION}"

@@ -274,3 +274,20 @@ def test_context_manager_and_metadata(data):
         assert "count=10" in repr(index)
     with pytest.raises(RuntimeError):
         len(index)
+
+
+def test_layer0_links_reach_the_index_and_survive_a_save(data, tmp_path):
+    base, queries = data
+    assert arrowhead.Index(DIM, M=8).layer0_links == 12  # the default, 3·M/2
+    assert arrowhead.Index(DIM, kind="flat").layer0_links is None
+    index = arrowhead.Index(DIM, M=8, ef_construction=64, layer0_links=4, threads=1)
+    assert index.layer0_links == 4
+    index.add(base)
+    index.save(tmp_path / "links.ahi")
+    loaded = arrowhead.Index.load(tmp_path / "links.ahi")
+    assert loaded.layer0_links == 4  # (that later adds use it is tested link for link in Swift)
+    assert np.array_equal(index.search(queries, k=5)[1], loaded.search(queries, k=5)[1])
+    with pytest.raises(arrowhead.InvalidArgumentError, match="layer0InsertionLinks"):
+        arrowhead.Index(DIM, M=8, layer0_links=17)  # 1 … 2·M
+    with pytest.raises(arrowhead.InvalidArgumentError, match="layer0_links"):
+        arrowhead.Index(DIM, M=8, layer0_links=0)

@@ -16,7 +16,8 @@
  *
  * Handles. ah_engine, ah_index, ah_tensor and ah_encoder are opaque: a handle is a token,
  *   never a pointer to memory, and must not be dereferenced. Each is created by one function
- *   (ah_engine_create, ah_index_create / ah_index_load, ah_quantize, ah_encoder_load) and
+ *   (ah_engine_create, ah_index_create / ah_index_create_hnsw / ah_index_load, ah_quantize,
+ *   ah_encoder_load) and
  *   released by its *_free function; the caller owns it until then. Every call validates
  *   its handles: NULL, a handle of another kind, a freed handle or a garbage value yields
  *   AH_ERROR_INVALID_HANDLE, never a crash (handles carry a kind tag, a slot and a
@@ -54,8 +55,9 @@ extern "C" {
 #endif
 
 /** The version of this interface; ah_abi_version() returns the library's. A program
- *  built against version N runs with any library whose ABI version is N. */
-#define AH_ABI_VERSION 1
+ *  built against version N runs with any library whose ABI version is N. Version 2:
+ *  ah_index_info gained `layer0_links`; ah_hnsw_options and ah_index_create_hnsw. */
+#define AH_ABI_VERSION 2
 
 /* ---------------------------------------------------------------------------------- */
 /* Status codes and errors                                                              */
@@ -268,6 +270,34 @@ ah_status ah_index_create(const ah_engine *engine, int32_t kind, int64_t dimensi
                           int64_t ef_construction, int64_t ef_search, uint64_t seed,
                           ah_index **index);
 
+/** Every HNSW construction option, for ah_index_create_hnsw. Fill it with
+ *  ah_hnsw_options_init (which sets `struct_size` and every default), then change the fields
+ *  you need: a later version may append fields, and `struct_size` tells it which exist. */
+typedef struct ah_hnsw_options {
+  int64_t struct_size;         /* sizeof(ah_hnsw_options), set by ah_hnsw_options_init */
+  int64_t m;                   /* links per node above layer 0, 2 ... 2048 (16); 2m on layer 0 */
+  int64_t ef_construction;     /* candidates while inserting, 1 ... 2^20 (200) */
+  int64_t ef_search;           /* default candidate list of searches (64) */
+  uint64_t seed;               /* of the level generator (42): a 1-thread build is deterministic */
+  int64_t layer0_links;        /* neighbours a new node keeps on layer 0, 1 ... 2m;
+                                  0 (default): 3m/2. hnswlib keeps m, faiss 2m. Saved with
+                                  the index, so later adds to a loaded index keep it. */
+  int32_t reuse_deleted_slots; /* != 0: adds fill slots freed by removals (hnswlib's
+                                  replace_deleted), so memory does not grow under churn (0) */
+  int32_t build_threads;       /* threads of an add, 0 (default): the engine's */
+} ah_hnsw_options;
+
+/** Sets `options` to the defaults (the values in parentheses above) and `struct_size`. */
+ah_status ah_hnsw_options_init(ah_hnsw_options *options);
+
+/** Creates an empty HNSW index with every option of ah_hnsw_options (ah_index_create
+ *  covers the common ones). `options`: NULL for the defaults. A value out of range is
+ *  AH_ERROR_INVALID_ARGUMENT naming the field; a `struct_size` smaller than the fields
+ *  this library reads, or not set by ah_hnsw_options_init, too. */
+ah_status ah_index_create_hnsw(const ah_engine *engine, int64_t dimension, int32_t metric,
+                               int32_t storage, int32_t rerank, const ah_hnsw_options *options,
+                               ah_index **index);
+
 /** Releases an index (a search running on another thread finishes first). */
 ah_status ah_index_free(ah_index *index);
 
@@ -327,6 +357,7 @@ typedef struct ah_index_info {
   int64_t ef_construction; /* HNSW (0 for flat) */
   int64_t ef_search;       /* HNSW default (0 for flat) */
   int64_t memory_bytes;    /* bytes held (vectors, codes, links, ids) */
+  int64_t layer0_links;    /* HNSW: neighbours a new node keeps on layer 0 (0 for flat) */
 } ah_index_info;
 
 /** Fills `info`. */
