@@ -12,6 +12,29 @@ public func ah_index_create(
   _ engine: OpaquePointer?, _ kind: Int32, _ dimension: Int64, _ metric: Int32, _ storage: Int32, _ rerank: Int32,
   _ m: Int64, _ ef_construction: Int64, _ ef_search: Int64, _ seed: UInt64, _ index: UnsafeMutablePointer<OpaquePointer?>?
 ) -> ah_status {
+  createIndex(engine, dimension, metric, storage, rerank, index) { width, distance, vectors, kernels in
+    switch Int(kind) {
+    case AH_INDEX_FLAT:
+      return try FlatIndex(dimension: width, metric: distance, storage: vectors, engine: kernels)
+    case AH_INDEX_HNSW:
+      let defaults = HNSWParameters()
+      let parameters = HNSWParameters(
+        m: try positiveOrDefault(m, "m", defaults.m),
+        efConstruction: try positiveOrDefault(ef_construction, "ef_construction", defaults.efConstruction),
+        efSearch: try positiveOrDefault(ef_search, "ef_search", defaults.efSearch), seed: seed)
+      return try HNSWIndex(dimension: width, metric: distance, storage: vectors, parameters: parameters, engine: kernels)
+    default:
+      throw ABIError(.invalidArgument, "index kind \(kind) is unknown; expected AH_INDEX_FLAT (0) or AH_INDEX_HNSW (1)")
+    }
+  }
+}
+
+/// The checks and storage shared by the index constructors: `make` gets the validated
+/// dimension, metric, storage and engine, and its index becomes the handle in `index`.
+private func createIndex(
+  _ engine: OpaquePointer?, _ dimension: Int64, _ metric: Int32, _ storage: Int32, _ rerank: Int32,
+  _ index: UnsafeMutablePointer<OpaquePointer?>?, _ make: (Int, Metric, VectorStorage, Engine) throws -> any VectorIndex
+) -> ah_status {
   abiCall {
     let kernels = try registry.engine(engine)
     let out = try Argument.required(index, "index")
@@ -19,21 +42,7 @@ public func ah_index_create(
     let distance = try Argument.metric(metric)
     let encoding = try storageEncoding(storage)
     let vectors = VectorStorage(encoding, keepsFloat32ForReranking: rerank != 0 && encoding != .float32)
-    let made: any VectorIndex
-    switch Int(kind) {
-    case AH_INDEX_FLAT:
-      made = try FlatIndex(dimension: width, metric: distance, storage: vectors, engine: kernels)
-    case AH_INDEX_HNSW:
-      let defaults = HNSWParameters()
-      let parameters = HNSWParameters(
-        m: try positiveOrDefault(m, "m", defaults.m),
-        efConstruction: try positiveOrDefault(ef_construction, "ef_construction", defaults.efConstruction),
-        efSearch: try positiveOrDefault(ef_search, "ef_search", defaults.efSearch), seed: seed)
-      made = try HNSWIndex(dimension: width, metric: distance, storage: vectors, parameters: parameters, engine: kernels)
-    default:
-      throw ABIError(.invalidArgument, "index kind \(kind) is unknown; expected AH_INDEX_FLAT (0) or AH_INDEX_HNSW (1)")
-    }
-    out.pointee = registry.handle(for: .index(made))
+    out.pointee = registry.handle(for: .index(try make(width, distance, vectors, kernels)))
   }
 }
 
@@ -73,12 +82,7 @@ public func ah_index_create_hnsw(
   _ engine: OpaquePointer?, _ dimension: Int64, _ metric: Int32, _ storage: Int32, _ rerank: Int32,
   _ options: UnsafePointer<ah_hnsw_options>?, _ index: UnsafeMutablePointer<OpaquePointer?>?
 ) -> ah_status {
-  abiCall {
-    let kernels = try registry.engine(engine)
-    let out = try Argument.required(index, "index")
-    let width = try Argument.count(dimension, "dimension")
-    let distance = try Argument.metric(metric)
-    let encoding = try storageEncoding(storage)
+  createIndex(engine, dimension, metric, storage, rerank, index) { width, distance, vectors, kernels in
     var parameters = HNSWParameters()
     if let options {
       let given = options.pointee
@@ -97,9 +101,7 @@ public func ah_index_create_hnsw(
       let threads = try Argument.count(Int64(given.build_threads), "options.build_threads")
       parameters.buildThreads = threads == 0 ? nil : threads
     }
-    let vectors = VectorStorage(encoding, keepsFloat32ForReranking: rerank != 0 && encoding != .float32)
-    let made = try HNSWIndex(dimension: width, metric: distance, storage: vectors, parameters: parameters, engine: kernels)
-    out.pointee = registry.handle(for: .index(made))
+    return try HNSWIndex(dimension: width, metric: distance, storage: vectors, parameters: parameters, engine: kernels)
   }
 }
 
