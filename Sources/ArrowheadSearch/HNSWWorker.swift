@@ -101,9 +101,11 @@ struct HNSWWorker<Space: DistanceSpace> {
   /// from the node to each of its layer-0 links, in list order (NaN: not known, computed
   /// when needed), so that pruning a full list computes no distance from the node to its
   /// links and fetches a link's vector only for the heuristic's pair comparisons. Read and
-  /// written under the node's lock. Exact distances are symmetric and the same kernels
-  /// compute them, so the graph is the one built without it (tested). nil: distances are
-  /// recomputed (quantized storage, whose search distances are asymmetric).
+  /// written under the node's lock. Exact distances are symmetric, so a cached value is
+  /// what recomputing gives, up to the rounding of another kernel variant (the batched
+  /// search kernel vs the pair kernel): on exactly representable data the graph is the
+  /// one built without the cache (tested). nil: distances are recomputed (quantized
+  /// storage, whose search distances are asymmetric).
   let linkDistances: UnsafeMutablePointer<Float>?
 
   init(
