@@ -165,9 +165,9 @@ class Runner:
             log(f"  searches, round {round_index + 1}/{self.args.rounds} [{time.perf_counter() - started:.1f} s]")
 
     # -- Arrowhead ----------------------------------------------------------------------
-    def arrowhead(self, *arguments):
-        command = [self.args.arrowhead, *arguments, "--json"]
-        shown = " ".join("arrowhead" if c == self.args.arrowhead else
+    def arrowhead(self, *arguments, binary=None):
+        command = [binary or self.args.arrowhead, *arguments, "--json"]
+        shown = " ".join("arrowhead" if c in (self.args.arrowhead, binary) else
                          ("$TMP/" + os.path.basename(c) if c.startswith(self.tmp) else c) for c in command)
         if shown not in self.commands:
             self.commands.append(shown)
@@ -178,13 +178,13 @@ class Runner:
             sys.exit(OURS_FAILED)
         return json.loads(completed.stdout)
 
-    def ours(self, dataset, label, build_args, paths, efs=None):
+    def ours(self, dataset, label, build_args, paths, efs=None, binary=None):
         base_path, queries_path, truth_path = paths
         index_path = os.path.join(self.tmp, f"{dataset}-{label}.ahi")
         started = time.perf_counter()
         built = self.arrowhead(
             "index", "build", "--input", base_path, "-o", index_path, "--quiet",
-            "--threads", str(self.args.threads), *build_args)
+            "--threads", str(self.args.threads), *build_args, binary=binary)
         eval_args = ["index", "eval", "--index", index_path, "--queries", queries_path,
                      "--ground-truth", truth_path, "--repeat", str(self.args.repeat),
                      "--thread-counts", ",".join(map(str, self.threads))]
@@ -193,7 +193,7 @@ class Runner:
             eval_args += ["--ef-search", ",".join(map(str, efs))]
 
         def measure():
-            report = self.arrowhead(*eval_args)
+            report = self.arrowhead(*eval_args, binary=binary)
             for row in report["rows"]:
                 self.record(
                     dataset=dataset, library="arrowhead", index=label, ef=row.get("efSearch"),
@@ -281,6 +281,11 @@ class Runner:
             measurements.append(self.ours(dataset, label.strip(), ["--type", "hnsw", "--metric", "ip", "-M", str(m),
                                                                    "--ef-construction", str(efc), "--seed", "42",
                                                                    *extra.split()], paths, efs))
+        # Another Arrowhead binary (e.g. main's, before a change) in the same rounds: "hnsw-baseline".
+        if self.args.baseline_arrowhead:
+            measurements.append(self.ours(dataset, "hnsw-baseline", ["--type", "hnsw", "--metric", "ip", "-M", str(m),
+                                                                     "--ef-construction", str(efc), "--seed", "42"],
+                                          paths, efs, binary=self.args.baseline_arrowhead))
         if self.available("hnswlib"):
             measurements.append(self.guard("hnswlib", "build", lambda: self.hnswlib(dataset, base, queries, truth, m, efc, threads, efs)))
         if self.available("faiss"):
@@ -424,6 +429,12 @@ class Runner:
                          f"**{ours_h[0]['build_s'] / peer_h[0]['build_s']:.2f}** (goal ≤ 0.8); CPU time "
                          f"{ours_h[0]['build_cpu_s'] / peer_h[0]['build_cpu_s']:.2f}")
 
+            base_h = find("arrowhead", "hnsw-baseline")
+            if base_h:
+                lines.append(f"- HNSW build, {self.args.threads} threads, --baseline-arrowhead binary: / hnswlib wall time = "
+                             f"{base_h[0]['build_s'] / peer_h[0]['build_s']:.2f}; CPU time "
+                             f"{base_h[0]['build_cpu_s'] / peer_h[0]['build_cpu_s']:.2f}")
+
             def fastest(candidates):
                 ok = [r for r in candidates if r["recall10"] >= 0.95]
                 return max(ok, key=lambda r: r["qps1"]) if ok else None
@@ -468,6 +479,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per setting within a round (best counts)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved measurement rounds over all libraries")
     parser.add_argument("--arrowhead", default=os.path.join(ROOT, ".build", "release", "arrowhead"))
+    parser.add_argument("--baseline-arrowhead", default="",
+                        help="hnsw section: also build and measure with this arrowhead binary (row 'hnsw-baseline'), "
+                             "e.g. a copy of main's, for before/after in the same interleaved rounds")
     parser.add_argument("--json", help="also write every measurement (and errors, commands, versions) to this file")
     parser.add_argument("--int8-flat-only", action="store_true",
                         help="int8 section: flat indexes only (no int8 HNSW builds: ours, usearch i8)")

@@ -261,6 +261,14 @@ final class SearchScratch {
   let pruned: UnsafeMutablePointer<UInt32>
   /// Vectors of the neighbours kept so far by the selection heuristic.
   let kept: UnsafeMutablePointer<UnsafePointer<Float>>
+  /// Distances from the base node to `chosen`, to `pruned`, and to a merged link list.
+  let chosenDistances: UnsafeMutablePointer<Float>
+  let prunedDistances: UnsafeMutablePointer<Float>
+  let mergedDistances: UnsafeMutablePointer<Float>
+  /// Slots and exact distances of a re-ranked layer search (see `reserveRerank`).
+  private(set) var rerankSlots: UnsafeMutablePointer<UInt32>
+  private(set) var rerankDistances: UnsafeMutablePointer<Float>
+  private var rerankCapacity = 256
 
   init(slots: Int, dimension: Int, maxLinks: Int) {
     visitedCapacity = max(slots, 1024)
@@ -277,6 +285,21 @@ final class SearchScratch {
     chosen = .allocate(capacity: maxLinks + 1)
     pruned = .allocate(capacity: maxLinks + 1)
     kept = .allocate(capacity: maxLinks + 1)
+    rerankSlots = .allocate(capacity: rerankCapacity)
+    rerankDistances = .allocate(capacity: rerankCapacity)
+    chosenDistances = .allocate(capacity: maxLinks + 1)
+    prunedDistances = .allocate(capacity: maxLinks + 1)
+    mergedDistances = .allocate(capacity: maxLinks + 1)
+  }
+
+  /// Makes room for `count` re-ranked results (contents are not kept).
+  func reserveRerank(_ count: Int) {
+    guard count > rerankCapacity else { return }
+    rerankSlots.deallocate()
+    rerankDistances.deallocate()
+    rerankCapacity = max(count, rerankCapacity * 2)
+    rerankSlots = .allocate(capacity: rerankCapacity)
+    rerankDistances = .allocate(capacity: rerankCapacity)
   }
 
   deinit {
@@ -289,6 +312,11 @@ final class SearchScratch {
     chosen.deallocate()
     pruned.deallocate()
     kept.deallocate()
+    rerankSlots.deallocate()
+    rerankDistances.deallocate()
+    chosenDistances.deallocate()
+    prunedDistances.deallocate()
+    mergedDistances.deallocate()
     candidates.deallocate()
     results.deallocate()
   }

@@ -65,6 +65,15 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   /// Whether `add` prunes full layer-0 lists incrementally (same graph, fewer distances;
   /// false only in tests that check exactly that).
   var incrementalPruning = true
+  /// The dimension from which Float32 builds walk their insertion searches on SQ8 codes
+  /// (see `traversalCodes`): 128, where a row is two or more cache lines and the walk is
+  /// bound by fetching them (tests lower it to cover the path, or raise it to turn it off).
+  var coarseWalkDimension = 128
+  /// Whether Float32 builds keep the distances from each node to its layer-0 links
+  /// (`HNSWWorker.linkDistances`: same graph, fewer distances; false only in tests that
+  /// check exactly that) when an `add` links at least a quarter of the slots (the table
+  /// costs O(slots) to set up).
+  var cachedLinkDistances = true
 
   /// Creates an empty index. Throws for a dimension outside 1 … 65 536 or invalid
   /// parameters (see `HNSWParameters.validate`).
@@ -211,15 +220,46 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     progress: (@Sendable (Int) -> Void)?
   ) -> [UInt32] {
     switch storage.encoding {
-    case .float32: link(Float32Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
-    case .int8: link(SQ8Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
-    case .int4: link(SQ4Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
+    case .float32:
+      let codes = traversalCodes(linking: reused.count + freshCount)
+      return withExtendedLifetime(codes) {
+        link(
+          Float32Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount,
+          coarse: codes.map { SQ8Space($0) },
+          cachesDistances: cachedLinkDistances && 4 * (reused.count + freshCount) >= slots, progress: progress)
+      }
+    case .int8: return link(SQ8Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
+    case .int4: return link(SQ4Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
     }
   }
 
+  /// SQ8 codes of every slot, for the insertion searches of a Float32 build to walk on
+  /// (`HNSWWorker.coarse`), or nil where they would not pay: below `coarseWalkDimension`
+  /// dimensions, or when the nodes to link are fewer than a quarter of the slots (the
+  /// codes cost O(slots·d) to make). Trained on the stored vectors (min/max per
+  /// dimension); freed when the add ends.
+  func traversalCodes(linking count: Int) -> VectorStore? {
+    guard storage.encoding == .float32, dimension >= coarseWalkDimension, count >= 1024, 4 * count >= slots else {
+      return nil
+    }
+    let codes = VectorStore(dimension: dimension, storage: .int8, metric: store.internalMetric, engine: engine)
+    let floats = UnsafePointer(store.floats.pointer(Float.self))
+    do {
+      try codes.trainIfNeeded(UnsafeBufferPointer(start: floats, count: slots * dimension))
+      codes.reserve(slots: slots, used: 0, exact: true)
+      try EncodeKernels.with(engine, dimension: dimension) { kernels in
+        for slot in 0..<slots { codes.store(floats + slot * dimension, at: slot, kernels: kernels) }
+      }
+      return codes
+    } catch {
+      return nil  // training fails only on non-finite input, which `add` rejected
+    }
+  }
+
+
   private func link<Space: DistanceSpace>(
     _ space: Space, _ vectors: UnsafePointer<Float>, reused: [UInt32], freshFrom first: Int, freshCount: Int,
-    progress: (@Sendable (Int) -> Void)?
+    coarse: SQ8Space? = nil, cachesDistances: Bool = false, progress: (@Sendable (Int) -> Void)?
   ) -> [UInt32] {
     let dropped = DroppedNodes()
     let locks = StripedLocks()
@@ -228,9 +268,15 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     let prunedLists = UnsafeMutablePointer<UInt16>.allocate(capacity: max(slots, 1))
     prunedLists.initialize(repeating: 0, count: max(slots, 1))
     defer { prunedLists.deallocate() }
+    // Distances from each node to its layer-0 links (`HNSWWorker.linkDistances`; 8·M bytes
+    // per slot while linking), unknown for lists made before this call.
+    let distanceCount = cachesDistances ? slots * graph.capacity(0) : 0
+    let linkDistances = cachesDistances ? UnsafeMutablePointer<Float>.allocate(capacity: distanceCount) : nil
+    linkDistances?.initialize(repeating: .nan, count: distanceCount)
+    defer { linkDistances?.deallocate() }
     let worker = HNSWWorker(
       space: space, graph: graph, slots: slots, locks: locks, parameters: parameters,
-      prunedLists: incrementalPruning ? prunedLists : nil)
+      prunedLists: incrementalPruning ? prunedLists : nil, coarse: coarse, linkDistances: linkDistances)
     let entryState = EntryState(entry: graph.entryPoint, level: graph.maxLevel)
     defer {
       let (entry, level) = entryState.current

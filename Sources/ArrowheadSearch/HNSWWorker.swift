@@ -92,10 +92,26 @@ struct HNSWWorker<Space: DistanceSpace> {
   /// among those (see `pruneLayer0`). Read and written under the node's lock. nil: prune
   /// from scratch.
   let prunedLists: UnsafeMutablePointer<UInt16>?
+  /// While building Float32 vectors of many dimensions: SQ8 codes of every slot (see
+  /// `HNSWIndex.traversalCodes`) that the insertion searches walk on, a quarter of the
+  /// bytes per visited node; their results are re-ranked with exact distances before the
+  /// heuristic chooses links. nil: insertion searches use exact distances.
+  let coarse: SQ8Space?
+  /// While building Float32 vectors: per slot, `graph.capacity(0)` floats, the distance
+  /// from the node to each of its layer-0 links, in list order (NaN: not known, computed
+  /// when needed), so that pruning a full list computes no distance from the node to its
+  /// links and fetches a link's vector only for the heuristic's pair comparisons. Read and
+  /// written under the node's lock. Exact distances are symmetric, so a cached value is
+  /// what recomputing gives, up to the rounding of another kernel variant (the batched
+  /// search kernel vs the pair kernel): on exactly representable data the graph is the
+  /// one built without the cache (tested). nil: distances are recomputed (quantized
+  /// storage, whose search distances are asymmetric).
+  let linkDistances: UnsafeMutablePointer<Float>?
 
   init(
     space: Space, graph: HNSWGraph, slots: Int, locks: StripedLocks?, parameters: HNSWParameters,
-    prunedLists: UnsafeMutablePointer<UInt16>? = nil
+    prunedLists: UnsafeMutablePointer<UInt16>? = nil, coarse: SQ8Space? = nil,
+    linkDistances: UnsafeMutablePointer<Float>? = nil
   ) {
     self.space = space
     self.graph = graph
@@ -105,6 +121,15 @@ struct HNSWWorker<Space: DistanceSpace> {
     self.efConstruction = parameters.efConstruction
     self.layer0Links = parameters.layer0Links
     self.prunedLists = prunedLists
+    self.coarse = coarse
+    self.linkDistances = linkDistances
+  }
+
+  /// The cached distances of `slot`'s layer-0 links (see `linkDistances`), or nil.
+  @inline(__always)
+  func knownDistances(_ slot: UInt32, _ level: Int) -> UnsafeMutablePointer<Float>? {
+    guard level == 0, let linkDistances else { return nil }
+    return linkDistances + Int(slot) * graph.capacity(0)
   }
 
   /// Records how many leading links of `slot`'s layer-0 list a prune chose (caller holds
@@ -257,12 +282,16 @@ struct HNSWWorker<Space: DistanceSpace> {
   /// getNeighborsByHeuristic2): a candidate is kept only if it is nearer to the base than
   /// to every neighbour kept before it, which spreads links over directions and keeps
   /// the graph navigable. Fewer than `limit` candidates are all kept. Writes the chosen
-  /// slots to `out` and returns how many.
+  /// slots to `out` (their distances to `distances`) and returns how many.
   func selectNeighbours(
-    _ keys: UnsafePointer<UInt64>, count: Int, limit: Int, into out: UnsafeMutablePointer<UInt32>, _ scratch: SearchScratch
+    _ keys: UnsafePointer<UInt64>, count: Int, limit: Int, into out: UnsafeMutablePointer<UInt32>,
+    distances: UnsafeMutablePointer<Float>, _ scratch: SearchScratch
   ) -> Int {
     if count < limit {
-      for i in 0..<count { out[i] = CandidateKey.slot(keys[i]) }
+      for i in 0..<count {
+        out[i] = CandidateKey.slot(keys[i])
+        distances[i] = CandidateKey.distance(keys[i])
+      }
       return count
     }
     let kept = scratch.kept
@@ -280,6 +309,7 @@ struct HNSWWorker<Space: DistanceSpace> {
       if good {
         kept[keptCount] = vector
         out[keptCount] = candidate
+        distances[keptCount] = d
         keptCount += 1
         if keptCount >= limit { break }
       }
@@ -288,21 +318,28 @@ struct HNSWWorker<Space: DistanceSpace> {
   }
 
   /// Re-chooses the links of `target` at `level` among `others` (its links, plus a new
-  /// node…) with the heuristic, capacity `graph.capacity(level)`. The caller holds the
-  /// node's lock when building.
-  func prune(_ target: UInt32, level: Int, candidates others: UnsafePointer<UInt32>, count: Int, _ scratch: SearchScratch) {
+  /// node…) with the heuristic, capacity `graph.capacity(level)`; `known[i]`, when given,
+  /// is the distance from `target` to `others[i]` or NaN. The caller holds the node's lock
+  /// when building.
+  func prune(
+    _ target: UInt32, level: Int, candidates others: UnsafePointer<UInt32>, count: Int,
+    known: UnsafePointer<Float>? = nil, _ scratch: SearchScratch
+  ) {
     let base = space.vector(target, scratch: scratch.row(2))
     scratch.reserveKeys(count)
     let keys = scratch.keys
     // All candidates' vectors in flight at once before the distances (see `prefetch`).
-    for i in 0..<count { space.prefetch(others[i]) }
+    for i in 0..<count where known?[i].isNaN ?? true { space.prefetch(others[i]) }
     for i in 0..<count {
       let other = others[i]
-      keys[i] = CandidateKey.make(space.distance(base, space.vector(other, scratch: scratch.row(3))), other)
+      let d = known.map { $0[i] } ?? .nan
+      keys[i] = CandidateKey.make(d.isNaN ? space.distance(base, space.vector(other, scratch: scratch.row(3))) : d, other)
     }
     var sorted = UnsafeMutableBufferPointer(start: keys, count: count)
     sorted.sort()
-    let kept = selectNeighbours(keys, count: count, limit: graph.capacity(level), into: scratch.pruned, scratch)
+    let kept = selectNeighbours(
+      keys, count: count, limit: graph.capacity(level), into: scratch.pruned, distances: scratch.prunedDistances, scratch)
+    knownDistances(target, level)?.update(from: scratch.prunedDistances, count: kept)
     if level == 0 {
       for i in 0..<count where !(0..<kept).contains(where: { scratch.pruned[$0] == others[i] }) {
         scratch.dropped.append(others[i])
@@ -323,18 +360,28 @@ struct HNSWWorker<Space: DistanceSpace> {
   /// all of L₀ … L_{i−1} with the same distance calls before. So only pairs with a new
   /// candidate (appended links and `node`) are computed — about 2·M·(new ones) distances
   /// instead of up to M·(2·M + 1) — and the result is exactly `prune`'s (tested).
-  func pruneLayer0(_ target: UInt32, adding node: UInt32, prunedLists: UnsafeMutablePointer<UInt16>, _ scratch: SearchScratch) {
+  ///
+  /// With `linkDistances`, the distances from `target` to its links come from there and
+  /// `nodeDistance` (NaN: unknown) is the one to `node`: no vector is fetched before the
+  /// heuristic, which fetches only those it compares.
+  func pruneLayer0(
+    _ target: UInt32, adding node: UInt32, nodeDistance: Float, prunedLists: UnsafeMutablePointer<UInt16>,
+    _ scratch: SearchScratch
+  ) {
     let (links, count) = graph.links(target, 0)
     let capacity = graph.capacity(0)
     let base = space.vector(target, scratch: scratch.row(2))
     scratch.reserveKeys(count + 1)
     let keys = scratch.keys
-    for i in 0..<count { space.prefetch(links[i]) }
-    space.prefetch(node)
+    let known = knownDistances(target, 0)
+    for i in 0..<count where known?[i].isNaN ?? true { space.prefetch(links[i]) }
+    if nodeDistance.isNaN { space.prefetch(node) }
     for i in 0..<count {
-      keys[i] = CandidateKey.make(space.distance(base, space.vector(links[i], scratch: scratch.row(3))), links[i])
+      let d = known.map { $0[i] } ?? .nan
+      keys[i] = CandidateKey.make(d.isNaN ? space.distance(base, space.vector(links[i], scratch: scratch.row(3))) : d, links[i])
     }
-    keys[count] = CandidateKey.make(space.distance(base, space.vector(node, scratch: scratch.row(3))), node)
+    let d = nodeDistance.isNaN ? space.distance(base, space.vector(node, scratch: scratch.row(3))) : nodeDistance
+    keys[count] = CandidateKey.make(d, node)
     var closed = min(Int(prunedLists[Int(target)]), count)
     for i in 1..<max(closed, 1) where keys[i] < keys[i - 1] {
       closed = 0  // not in the stored order: prune from scratch
@@ -342,6 +389,13 @@ struct HNSWWorker<Space: DistanceSpace> {
     }
     var open = UnsafeMutableBufferPointer(start: keys + closed, count: count + 1 - closed)
     open.sort()
+    // With cached distances no vector was fetched yet: start on the new candidate's and on
+    // the nearest links', which it is compared with first (the loop below keeps
+    // `prefetchAhead` links in flight).
+    if known != nil {
+      space.prefetch(node)
+      for i in 0..<min(Self.prefetchAhead, count + 1) { space.prefetch(CandidateKey.slot(keys[i])) }
+    }
     let kept = scratch.kept
     let out = scratch.pruned
     var keptCount = 0
@@ -366,14 +420,18 @@ struct HNSWWorker<Space: DistanceSpace> {
             break
           }
         } else {
-          for j in 0..<keptCount where space.distance(vector, kept[j]) < d {
-            good = false
-            break
+          for j in 0..<keptCount {
+            if j + Self.prefetchAhead < keptCount { space.prefetch(out[j + Self.prefetchAhead]) }
+            if space.distance(vector, kept[j]) < d {
+              good = false
+              break
+            }
           }
         }
         if good {
           kept[keptCount] = vector
           out[keptCount] = candidate
+          scratch.prunedDistances[keptCount] = d
           keptCount += 1
           if !fromPrefix {
             keptOpen[keptOpenCount] = vector
@@ -385,18 +443,26 @@ struct HNSWWorker<Space: DistanceSpace> {
       }
     }
     links.update(from: out, count: keptCount)
+    known?.update(from: scratch.prunedDistances, count: keptCount)
     graph.setCount(target, 0, keptCount)
     prunedLists[Int(target)] = UInt16(keptCount)
   }
+
+  /// How many vectors ahead `pruneLayer0` requests while comparing a new link with the kept
+  /// ones (384-d rows are 24 lines each; 3 rows keep ~70 lines in flight).
+  static var prefetchAhead: Int { 3 }
 
   /// Links `node` to the `scratch.chosenCount` slots in `scratch.chosen` at `level`, and
   /// each of them back to `node` (pruning a full list with the heuristic).
   func connect(_ node: UInt32, level: Int, _ scratch: SearchScratch) {
     let chosen = scratch.chosen
     let chosenCount = scratch.chosenCount
+    // Exact distances from `node` to the chosen (see `linkDistances`), else NaN.
+    let chosenDistances = scratch.chosenDistances
     locks?.lock(node)
     let (own, _) = graph.links(node, level)
     own.update(from: chosen, count: chosenCount)
+    knownDistances(node, level)?.update(from: chosenDistances, count: chosenCount)
     graph.setCount(node, level, chosenCount)
     setPrunedPrefix(node, level, 0)
     locks?.unlock(node)
@@ -414,19 +480,30 @@ struct HNSWWorker<Space: DistanceSpace> {
         break
       }
       if present { continue }
+      let known = knownDistances(neighbour, level)
       if count < capacity {
         links[count] = node
+        known?[count] = chosenDistances[index]
         graph.setCount(neighbour, level, count + 1)
         continue
       }
       if level == 0, let prunedLists {
-        pruneLayer0(neighbour, adding: node, prunedLists: prunedLists, scratch)
+        pruneLayer0(
+          neighbour, adding: node, nodeDistance: known == nil ? .nan : chosenDistances[index], prunedLists: prunedLists,
+          scratch)
         continue
       }
       // Full: keep the best `capacity` of its links plus `node` by the heuristic.
       merged.update(from: links, count: count)
       merged[count] = node
-      prune(neighbour, level: level, candidates: merged, count: count + 1, scratch)
+      if let known {
+        let mergedDistances = scratch.mergedDistances
+        mergedDistances.update(from: known, count: count)
+        mergedDistances[count] = chosenDistances[index]
+        prune(neighbour, level: level, candidates: merged, count: count + 1, known: mergedDistances, scratch)
+      } else {
+        prune(neighbour, level: level, candidates: merged, count: count + 1, scratch)
+      }
     }
   }
 
@@ -442,27 +519,65 @@ struct HNSWWorker<Space: DistanceSpace> {
       return
     }
     let query = space.query(vector, scratch: scratch.row(0))
-    var current = entry
-    var currentDistance = query(entry)
-    if level < top {
-      (current, currentDistance) = greedy(query, entry: current, entryDistance: currentDistance, from: top, downTo: level, scratch)
-    }
     var acceptance = accept
     acceptance.excluded = node
+    if let coarse {
+      let coarseQuery = coarse.query(vector, scratch: scratch.row(scratch.rows - 1))
+      link(node, level: level, entry: entry, top: top, walk: coarseQuery, exact: query, accept: acceptance, scratch)
+    } else {
+      link(node, level: level, entry: entry, top: top, walk: query, exact: nil, accept: acceptance, scratch)
+    }
+    if level > top { entryState.offer(node, level: level) }
+  }
+
+  /// Algorithm 1's descent and linking for `node`, with the searches ranking by `walk`.
+  /// When `exact` is given (`walk` is approximate), each layer's results are re-ranked by
+  /// `exact` before the heuristic, so links are chosen on exact distances.
+  private func link<Walk: SlotDistance>(
+    _ node: UInt32, level: Int, entry: UInt32, top: Int, walk: Walk, exact: Space.Query?, accept: Acceptance,
+    _ scratch: SearchScratch
+  ) {
+    var current = entry
+    var currentDistance = walk(entry)
+    if level < top {
+      (current, currentDistance) = greedy(walk, entry: current, entryDistance: currentDistance, from: top, downTo: level, scratch)
+    }
     var layer = min(level, top)
     while layer >= 0 {
-      searchLayer(query, entry: current, entryDistance: currentDistance, level: layer, ef: efConstruction, accept: acceptance, scratch)
-      sortedResults(scratch)
+      searchLayer(walk, entry: current, entryDistance: currentDistance, level: layer, ef: efConstruction, accept: accept, scratch)
+      if let exact {
+        rerankedResults(exact, scratch)
+      } else {
+        sortedResults(scratch)
+      }
       if scratch.keyCount > 0 {
         current = CandidateKey.slot(scratch.keys[0])
-        currentDistance = CandidateKey.distance(scratch.keys[0])
+        currentDistance = exact == nil ? CandidateKey.distance(scratch.keys[0]) : walk(current)
         scratch.chosenCount = selectNeighbours(
-          scratch.keys, count: scratch.keyCount, limit: layer == 0 ? layer0Links : m, into: scratch.chosen, scratch)
+          scratch.keys, count: scratch.keyCount, limit: layer == 0 ? layer0Links : m, into: scratch.chosen,
+          distances: scratch.chosenDistances, scratch)
         connect(node, level: layer, scratch)
       }
       layer -= 1
     }
-    if level > top { entryState.offer(node, level: level) }
+  }
+
+  /// The results of the last `searchLayer` with their distances recomputed by `exact`
+  /// (one batched kernel call), nearest first, into `scratch.keys`.
+  func rerankedResults<D: SlotDistance>(_ exact: D, _ scratch: SearchScratch) {
+    let results = scratch.results.unordered
+    let count = results.count
+    scratch.reserveKeys(count)
+    scratch.reserveRerank(count)
+    let slots = scratch.rerankSlots
+    let distances = scratch.rerankDistances
+    for i in 0..<count { slots[i] = CandidateKey.slot(~results[i]) }
+    exact.distances(slots, count: count, into: distances)
+    let keys = scratch.keys
+    for i in 0..<count { keys[i] = CandidateKey.make(distances[i], slots[i]) }
+    var sorted = UnsafeMutableBufferPointer(start: keys, count: count)
+    sorted.sort()
+    scratch.keyCount = count
   }
 
   /// Re-links a reused slot whose vector was just replaced (hnswlib's updatePoint): the
