@@ -131,17 +131,19 @@ enum EncoderKernels {
   ) {
     for row in 0..<rows {
       let output = residual + row * columns
-      add(columns: columns, x + row * ld, bias, output, into: output)
-      layerNormInPlace(columns: columns, output, gamma: gamma, beta: beta, epsilon: epsilon)
+      let total = add(columns: columns, x + row * ld, bias, output, into: output)
+      layerNormInPlace(columns: columns, output, sum: total, gamma: gamma, beta: beta, epsilon: epsilon)
     }
   }
 
-  /// v ← (v − μ)/√(σ² + ε)·γ + β for one row of `columns`.
+  /// v ← (v − μ)/√(σ² + ε)·γ + β for one row of `columns` whose sum Σv (μ·columns) the
+  /// caller computed while writing the row (`add`).
   @inline(__always)
   static func layerNormInPlace(
-    columns: Int, _ v: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
+    columns: Int, _ v: UnsafeMutablePointer<Float>, sum: Float, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+    epsilon: Float
   ) {
-    let mean = sum(columns, v) / Float(columns)
+    let mean = sum / Float(columns)
     var squares = FloatVector.zero
     var tail: Float = 0
     var j = 0
@@ -234,25 +236,34 @@ enum EncoderKernels {
     columns: Int, word: UnsafePointer<Float>, position: UnsafePointer<Float>, tokenType: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float, _ out: UnsafeMutablePointer<Float>
   ) {
-    add(columns: columns, word, position, tokenType, into: out)
-    layerNormInPlace(columns: columns, out, gamma: gamma, beta: beta, epsilon: epsilon)
+    let total = add(columns: columns, word, position, tokenType, into: out)
+    layerNormInPlace(columns: columns, out, sum: total, gamma: gamma, beta: beta, epsilon: epsilon)
   }
 
-  /// out ← a + b + c (`out` may be one of the inputs).
+  /// out ← a + b + c (`out` may be one of the inputs); returns Σ out (16 partial
+  /// sums, then the tail), so that LayerNorm need not read the row again for its mean.
   @inline(__always)
+  @discardableResult
   static func add(
     columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
     into out: UnsafeMutablePointer<Float>
-  ) {
+  ) -> Float {
+    var total = FloatVector.zero
+    var tail: Float = 0
     var j = 0
     while j + lanes <= columns {
-      store(load(a + j) + load(b + j) + load(c + j), out + j)
+      let v = load(a + j) + load(b + j) + load(c + j)
+      store(v, out + j)
+      total += v
       j += lanes
     }
     while j < columns {
-      out[j] = a[j] + b[j] + c[j]
+      let v = a[j] + b[j] + c[j]
+      out[j] = v
+      tail += v
       j += 1
     }
+    return horizontalSum(total) + tail
   }
 
   // MARK: pooling
@@ -314,22 +325,6 @@ enum EncoderKernels {
   }
 
   // MARK: helpers
-
-  @inline(__always)
-  static func sum(_ count: Int, _ x: UnsafePointer<Float>) -> Float {
-    var total = FloatVector.zero
-    var tail: Float = 0
-    var j = 0
-    while j + lanes <= count {
-      total += load(x + j)
-      j += lanes
-    }
-    while j < count {
-      tail += x[j]
-      j += 1
-    }
-    return horizontalSum(total) + tail
-  }
 
   /// Σ lanes, halves folded as vectors (no generic `sum()`, which runs lane by lane).
   @inline(__always)

@@ -1,3 +1,4 @@
+import ArrowheadCore
 import Foundation
 @testable import ArrowheadEncoder
 import Testing
@@ -109,5 +110,41 @@ struct EncoderKernelsTests {
     }
     #expect(x[0] == 1 && x[1] == Float.leastNormalMagnitude && x[2] == Float.leastNormalMagnitude)
     #expect(abs(sums[0] - 1) <= 1e-7)
+  }
+
+  /// residual ← LayerNorm(x + b + residual)·γ + β against Double, on rows of 391 (a
+  /// 7-column tail) with an offset of 3 so that the mean matters. Errors: the row's sum in
+  /// 16 Float partial sums of ≤ 25 terms (≤ 28ε·Σ|v|, ε = 6e-8) moves μ, hence every output,
+  /// by ≤ 28ε·mean|v|/σ ≈ 7e-6 here (mean|v| ≈ 3.5σ); the variance's like error moves
+  /// y by ≤ 14ε·|y|, and the last four roundings by 4ε·|y| (|y| ≤ 6): 1.5e-5 bounds them.
+  /// The mean taken on the fly (`add` returns the row's sum) must give the two-pass result.
+  @Test func addBiasResidualLayerNormMatchesDouble() {
+    let rows = 3, columns = 391, ld = 400
+    var generator = SeededGenerator(seed: 7)
+    func uniform() -> Double { Double(generator.next() >> 11) / Double(1 << 53) }
+    let x = (0..<(rows * ld)).map { _ in Float(uniform() * 2 - 1) + 3 }
+    let bias = (0..<columns).map { _ in Float(uniform() - 0.5) }
+    var residual = (0..<(rows * columns)).map { _ in Float(uniform() * 2 - 1) }
+    let gamma = (0..<columns).map { _ in Float(uniform() + 0.5) }
+    let beta = (0..<columns).map { _ in Float(uniform() - 0.5) }
+    let epsilon: Float = 1e-12
+    var expected = [Double](repeating: 0, count: rows * columns)
+    for row in 0..<rows {
+      let v = (0..<columns).map { Double(x[row * ld + $0]) + Double(bias[$0]) + Double(residual[row * columns + $0]) }
+      let mean = v.reduce(0, +) / Double(columns)
+      let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(columns)
+      for j in 0..<columns {
+        expected[row * columns + j] = (v[j] - mean) / (variance + Double(epsilon)).squareRoot() * Double(gamma[j]) + Double(beta[j])
+      }
+    }
+    x.withUnsafeBufferPointer { xs in
+      residual.withUnsafeMutableBufferPointer { out in
+        EncoderKernels.addBiasResidualLayerNorm(
+          rows: rows, columns: columns, xs.baseAddress!, ld: ld, bias: bias, residual: out.baseAddress!, gamma: gamma, beta: beta,
+          epsilon: epsilon)
+      }
+    }
+    let worst = zip(residual, expected).map { abs(Double($0) - $1) }.max() ?? .infinity
+    #expect(worst <= 1.5e-5, "worst absolute error \(worst)")
   }
 }
