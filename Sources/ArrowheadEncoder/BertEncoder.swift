@@ -259,7 +259,8 @@ public struct BertEncoder: Sendable {
     }
   }
 
-  /// For each sequence and head, softmax(Q·Kᵀ/√d)·V over the sequence's own tokens,
+  /// For each sequence and head, softmax(Q·Kᵀ/√d)·V over the sequence's own tokens
+  /// (as diag(1/Σ)·(2^(S − max)·V) with S = Q·Kᵀ·log₂e/√d),
   /// written over that head's queries (dead once its scores are computed). Sequences run
   /// in parallel; their products on one thread each.
   private static func attention(
@@ -268,7 +269,9 @@ public struct BertEncoder: Sendable {
     let h = c.hiddenSize
     let d = c.headDimension
     let stride = 3 * h
-    let scale = 1 / Float(d).squareRoot()
+    // Scores in base 2: softmax(s) = 2^(s·log₂e − max)/Σ, so the exponent needs no
+    // multiplication by log₂e (`EncoderKernels.exponentiateRows`).
+    let scale = 1.442_695_04 / Float(d).squareRoot()
     let single = engine.withThreads(1)
     let box = UncheckedSendableBox(qkv)
     let failure = Mutex<ArrowheadError?>(nil)
@@ -281,8 +284,10 @@ public struct BertEncoder: Sendable {
       // 256 KiB at 256 tokens, against 8 MiB for 32 such sequences; allocated once for a
       // thread's sequences (a block that size is mapped afresh by each allocation).
       let longest = sequences.map { batch.lengths[$0] }.max() ?? 0
-      let block = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(longest * longest, 1))
+      let block = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(longest * longest + longest, 1))
       defer { block.deallocate() }
+      // 1/Σ of each score row, applied to the d-wide context rows instead of the n-wide weights.
+      let inverseSums = block + longest * longest
       for index in sequences {
         let length = batch.lengths[index]
         let rows = qkv + batch.offsets[index] * stride
@@ -296,11 +301,12 @@ public struct BertEncoder: Sendable {
               transposeB: .transposed, alpha: scale, a: UnsafeBufferPointer(start: q, count: headCount), headLayout,
               b: UnsafeBufferPointer(start: rows + h + head * d, count: headCount), headLayout,
               c: UnsafeMutableBufferPointer(start: block, count: length * length), scoreLayout)
-            EncoderKernels.softmaxRows(rows: length, columns: length, block, ld: length)
+            EncoderKernels.exponentiateRows(rows: length, columns: length, block, ld: length, inverseSums: inverseSums)
             try single.gemm(
               a: UnsafeBufferPointer(start: block, count: length * length), scoreLayout,
               b: UnsafeBufferPointer(start: rows + 2 * h + head * d, count: headCount), headLayout,
               c: UnsafeMutableBufferPointer(start: q, count: headCount), headLayout)
+            EncoderKernels.scaleRows(rows: length, columns: d, q, ld: stride, scales: inverseSums)
           }
         } catch {
           failure.withLock { if $0 == nil { $0 = error } }
