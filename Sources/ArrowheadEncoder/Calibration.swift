@@ -49,6 +49,10 @@ struct CalibrationPlan: Sendable {
   /// weights; the layout is unchanged). Measured on MiniLM INT4 g64: 0.98803 → 0.98879 mean
   /// cosine with 128 calibration texts, 0.98880 → 0.98969 with 256 (see the README).
   var order: GPTQColumnOrder = .actOrderStatic
+  /// Refit each row's group parameters by least squares on GPTQ's objective once its codes
+  /// are chosen (`GPTQQuantizer.refitsParameters`). On by default: measured on MiniLM INT4
+  /// g64, 512 calibration texts, 2 000 corpus texts: mean cosine 0.98970 → 0.99020.
+  var refitsParameters = true
 }
 
 /// The weights of one encoder layer as the file holds them, before they become operators.
@@ -386,7 +390,7 @@ struct CalibratedLinearFactory: LinearOperatorFactory {
       let dense = run.parts.map { $0.dense(engine: engine) }
       let weight = dense.count == 1 ? dense[0] : WeightTensor.stacked(dense, name: dense[0].name)
       let (quantizer, scheme) = run.wide ? (plan.wideGPTQ ?? plan.gptq, plan.wideScheme ?? plan.scheme) : (plan.gptq, plan.scheme)
-      let gptq = quantizer.ordered(plan.order)
+      let gptq = quantizer.ordered(plan.order).refitting(plan.refitsParameters)
       let tensor: QuantizedTensor
       do {
         tensor = try gptq.quantize(weight.buffer, shape: weight.shape, scheme: scheme, hessian: hessian, name: weight.name, engine: engine).tensor

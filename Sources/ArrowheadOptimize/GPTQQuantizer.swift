@@ -73,6 +73,12 @@ public enum GPTQColumnOrder: String, Sendable, CaseIterable {
 ///    from the unmodified weights, or chosen when a group's first column in the new order
 ///    is reached); codes and parameters are written at the original positions, so the
 ///    result has the natural order's layout.
+/// 6. `refitsParameters` (off by default): once a row's codes are chosen, its group
+///    parameters (float minimum: scale and minimum) are refitted by least squares on the
+///    damped objective (w − ŵ)·H·(w − ŵ)ᵀ with the codes fixed (`GPTQRefit`: the 2G × 2G
+///    normal equations of the row's G groups, coupled through H). The parameters chosen
+///    before the codes are a feasible point, so the objective never rises; the codes do
+///    not change. Cost: O(rows·columns²), in gemms.
 ///
 /// Rows are split over the engine's threads (each runs its rows through every block, its
 /// trailing gemm single-threaded). Codes follow the quantizer's kernels exactly (true
@@ -99,11 +105,14 @@ public struct GPTQQuantizer: Sendable {
   public let hessianImportance: Bool
   /// The order of the columns (natural by default).
   public let order: GPTQColumnOrder
+  /// Whether each row's group parameters are refitted by least squares on GPTQ's objective
+  /// once its codes are chosen (float-minimum groups only; see `GPTQRefit`).
+  public let refitsParameters: Bool
 
   /// Creates the quantizer; throws `.invalidSetting` naming a value out of range.
   public init(
     blockSize: Int = 128, damping: Double = 0.01, escalations: Int = 4, groupOptimizer: any ParameterOptimizer = GridSearchOptimizer.standard,
-    hessianImportance: Bool = false, order: GPTQColumnOrder = .natural
+    hessianImportance: Bool = false, order: GPTQColumnOrder = .natural, refitsParameters: Bool = false
   ) throws(OptimizationError) {
     try OptimizationError.require("block size", blockSize, in: 1...4096)
     guard damping.isFinite, damping > 0, damping <= 1e6 else {
@@ -112,17 +121,24 @@ public struct GPTQQuantizer: Sendable {
     try OptimizationError.require("escalations", escalations, in: 0...12)
     self.init(
       validated: blockSize, damping: damping, escalations: escalations, groupOptimizer: groupOptimizer,
-      hessianImportance: hessianImportance, order: order)
+      hessianImportance: hessianImportance, order: order, refitsParameters: refitsParameters)
   }
 
   /// The same quantizer with the columns in `order`.
-  public func ordered(_ order: GPTQColumnOrder) -> GPTQQuantizer {
+  public func ordered(_ order: GPTQColumnOrder) -> GPTQQuantizer { with(order: order, refitsParameters: refitsParameters) }
+
+  /// The same quantizer with the least-squares refit of the group parameters on or off.
+  public func refitting(_ refitsParameters: Bool) -> GPTQQuantizer { with(order: order, refitsParameters: refitsParameters) }
+
+  private func with(order: GPTQColumnOrder, refitsParameters: Bool) -> GPTQQuantizer {
     GPTQQuantizer(
-      validated: blockSize, damping: damping, escalations: escalations, groupOptimizer: groupOptimizer, hessianImportance: hessianImportance, order: order)
+      validated: blockSize, damping: damping, escalations: escalations, groupOptimizer: groupOptimizer, hessianImportance: hessianImportance, order: order,
+      refitsParameters: refitsParameters)
   }
 
   private init(
-    validated blockSize: Int, damping: Double, escalations: Int, groupOptimizer: any ParameterOptimizer, hessianImportance: Bool, order: GPTQColumnOrder
+    validated blockSize: Int, damping: Double, escalations: Int, groupOptimizer: any ParameterOptimizer, hessianImportance: Bool, order: GPTQColumnOrder,
+    refitsParameters: Bool
   ) {
     self.blockSize = blockSize
     self.damping = damping
@@ -130,6 +146,7 @@ public struct GPTQQuantizer: Sendable {
     self.groupOptimizer = groupOptimizer
     self.hessianImportance = hessianImportance
     self.order = order
+    self.refitsParameters = refitsParameters
   }
 
   /// "gptq".
@@ -140,7 +157,7 @@ public struct GPTQQuantizer: Sendable {
     var result = [
       "block_size": "\(blockSize)", "damping": "\(damping)", "escalations": "\(escalations)",
       "group_optimizer": groupOptimizer.name, "hessian_importance": "\(hessianImportance)",
-      "order": order.rawValue,
+      "order": order.rawValue, "refits_parameters": "\(refitsParameters)",
     ]
     for (key, value) in groupOptimizer.settings { result["group_optimizer.\(key)"] = value }
     return result
@@ -334,6 +351,23 @@ public struct GPTQQuantizer: Sendable {
       }
     }
     if let error = failure.withLock({ $0 }) { throw error }
+    if refitsParameters && mode == .floatMinimum && scheme.granularity != .perTensor {
+      // The damped H of the factorisation, in the natural order.
+      var h = hessian.matrix.elements
+      var diagonalSum = 0.0
+      for i in 0..<columns {
+        if h[i * columns + i] == 0 { h[i * columns + i] = 1 }
+        diagonalSum += Double(h[i * columns + i])
+      }
+      let added = Float(factor.damping * diagonalSum / Double(columns))
+      for i in 0..<columns { h[i * columns + i] += added }
+      do {
+        _ = try GPTQRefit.refit(
+          weights: weights, codes: codes, parameters: &parameters, layout: layout, groupWidth: groupWidth, h: h, engine: engine)
+      } catch {
+        throw .engine(error)
+      }
+    }
 
     let tensor: QuantizedTensor
     do {
