@@ -1,6 +1,7 @@
 import Arrowhead
 import ArrowheadCore
 @testable import ArrowheadEncoder
+import ArrowheadIO
 import ArrowheadTestSupport
 import ArrowheadTokenizer
 import Foundation
@@ -50,6 +51,29 @@ struct StreamingEncodingTests {
     #expect(summary.truncatedTexts == [4, 13, 22, 31, 40])
     #expect(batchLengths.count == 12)
     if threads == 1 { #expect(batchLengths == batchLengths.sorted(by: >)) }
+  }
+
+  /// The streaming example of Sources/ArrowheadEncoder/README.md, verbatim but for the
+  /// model folder and the output path: the file holds the rows of `encodeReporting`.
+  @Test func readmeStreamingExampleWritesTheEmbeddings() throws {
+    let folder = try TinyBert(seed: 54).write(to: try temporaryDirectory("tiny-stream"))
+    let encoder = try SentenceEncoder(folder: folder.path)
+    let path = try temporaryDirectory("stream-npy").appendingPathComponent("embeddings.npy").path
+
+    // Embeddings straight into a .npy file, batch by batch (what `arrowhead embed` does):
+    // neither all the texts' tokens nor all the embeddings are held at once.
+    let many = (0..<1000).map { "text number \($0)" }
+    try NPYFile.writeFloat32(rows: many.count, columns: encoder.dimension, to: path) {
+      (file: NPYFile.RowWriter) throws(StreamedEncodingFailure<VectorFileError>) in
+      let summary = try encoder.encode(many) { (rows, batch) throws(VectorFileError) in
+        for (i, row) in rows.enumerated() {
+          try file.write(batch.elements[i * batch.columns..<(i + 1) * batch.columns], rows: row..<row + 1)
+        }
+      }
+      print(summary.tokenCount, summary.truncatedTexts)
+    }
+
+    #expect(try NPYFile.readFloat32(path).elements == (try encoder.encodeReporting(many)).embeddings.elements)
   }
 
   struct Stop: Error, Equatable {}
