@@ -121,6 +121,29 @@ public enum AtomicFile {
       }
     }
 
+    /// Writes raw bytes at `position` (bytes from the start of the file) without moving
+    /// the append `offset`: for formats whose parts arrive out of order (rows of a
+    /// matrix computed in another order). The file grows as needed; a gap left unwritten
+    /// reads as zeros, so the caller checks that it filled what it declared.
+    public func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws(AtomicWriteError) {
+      guard var base = bytes.baseAddress else { return }
+      guard position >= 0 else {
+        throw AtomicWriteError(path: path, step: "write", reason: "negative position \(position)")
+      }
+      var remaining = bytes.count
+      var at = position
+      while remaining > 0 {
+        let written = systemPositionedWrite(descriptor, base, min(remaining, 1 << 30), at)
+        if written < 0 {
+          if errno == EINTR { continue }
+          throw AtomicWriteError(path: path, step: "write", reason: String(cString: strerror(errno)))
+        }
+        remaining -= written
+        base += written
+        at += written
+      }
+    }
+
     /// Appends the bytes of an array of trivial values (e.g. `[Float]`, `[UInt8]`).
     public func write<T: BitwiseCopyable>(_ values: [T]) throws(AtomicWriteError) {
       let result: Result<Void, AtomicWriteError> = values.withUnsafeBytes { raw in
@@ -483,6 +506,15 @@ private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ coun
   return Darwin.write(descriptor, buffer, count)
   #else
   return Glibc.write(descriptor, buffer, count)
+  #endif
+}
+
+@inline(__always)
+private func systemPositionedWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int, _ position: Int) -> Int {
+  #if canImport(Darwin)
+  return Darwin.pwrite(descriptor, buffer, count, off_t(position))
+  #else
+  return Glibc.pwrite(descriptor, buffer, count, off_t(position))
   #endif
 }
 

@@ -180,6 +180,134 @@ public enum NPYFile {
     }
   }
 
+  // MARK: Writing row by row
+
+  /// The rows of a Float32 `.npy` file being written by
+  /// `NPYFile.writeFloat32(rows:columns:to:_:)`, in any order, each exactly once.
+  ///
+  /// Rows go straight to the temporary file at their place (after the header, whose shape
+  /// was written first), so a caller computing rows in another order than the file's
+  /// (batches sorted by length) never holds the whole matrix.
+  public final class RowWriter {
+    /// Rows the file declares.
+    public let rows: Int
+    /// Columns of every row.
+    public let columns: Int
+    /// Rows written so far.
+    public private(set) var rowsWritten = 0
+    let file: AtomicFile.Writer
+    let path: String
+    let dataOffset: Int
+    var written: [Bool]
+
+    init(file: AtomicFile.Writer, path: String, rows: Int, columns: Int, dataOffset: Int) {
+      self.file = file
+      self.path = path
+      self.rows = rows
+      self.columns = columns
+      self.dataOffset = dataOffset
+      written = [Bool](repeating: false, count: rows)
+    }
+
+    /// Writes rows `rows` (row-major, `rows.count × columns` values) at their place.
+    ///
+    /// Throws `.invalidShape` when the values are not `rows.count × columns` or the range
+    /// leaves `0..<self.rows`, `.writeFailed` for a row already written or a failed write.
+    public func write(_ values: UnsafeBufferPointer<Float>, rows range: Range<Int>) throws(VectorFileError) {
+      guard range.lowerBound >= 0, range.upperBound <= rows else {
+        throw .invalidShape(path: path, reason: "rows \(range.lowerBound)..<\(range.upperBound) outside the file's \(rows) rows")
+      }
+      guard values.count == range.count * columns else {
+        throw .invalidShape(path: path, reason: "\(values.count) values for rows \(range.lowerBound)..<\(range.upperBound) of \(columns) columns")
+      }
+      if let twice = range.first(where: { written[$0] }) {
+        throw .writeFailed(path: path, reason: "row \(twice) was written twice")
+      }
+      do {
+        try file.write(UnsafeRawBufferPointer(values), at: dataOffset + range.lowerBound * columns * MemoryLayout<Float>.stride)
+      } catch {
+        throw .writeFailed(path: path, reason: error.detail)
+      }
+      for row in range { written[row] = true }
+      rowsWritten += range.count
+    }
+
+    /// Writes rows `rows` from an array (see `write(_:rows:)`).
+    public func write(_ values: [Float], rows range: Range<Int>) throws(VectorFileError) {
+      try write(values[...], rows: range)
+    }
+
+    /// Writes rows `rows` from part of an array, e.g. one row of a larger matrix (see
+    /// `write(_:rows:)`).
+    public func write(_ values: ArraySlice<Float>, rows range: Range<Int>) throws(VectorFileError) {
+      let result: Result<Void, VectorFileError> = values.withUnsafeBufferPointer { buffer in
+        Result { () throws(VectorFileError) in try write(buffer, rows: range) }
+      }
+      try result.get()
+    }
+
+    /// `.writeFailed` naming the first rows not written (nil when all were).
+    func missingRows() -> VectorFileError? {
+      guard rowsWritten < rows else { return nil }
+      let missing = written.indices.lazy.filter { !self.written[$0] }.prefix(10).map(String.init)
+      return .writeFailed(
+        path: path,
+        reason: "\(rows - rowsWritten) of \(rows) rows were not written (rows \(missing.joined(separator: ", "))\(rows - rowsWritten > 10 ? ", …" : ""))")
+    }
+  }
+
+  /// Why `writeFloat32(rows:columns:to:_:)` failed: the file, or the body's own error.
+  public enum RowWriteFailure<BodyError: Error>: Error {
+    /// Creating, writing or renaming the file failed, or the body left rows unwritten.
+    case file(VectorFileError)
+    /// The body threw; nothing was written to the destination.
+    case body(BodyError)
+  }
+
+  /// Writes a `rows × columns` Float32 `.npy` file (version 1.0, `<f4`, the same bytes as
+  /// `write(_:rows:columns:to:)`) whose rows `body` hands over in any order, atomically:
+  /// the header with the declared shape first, each row at its place as it comes, then —
+  /// once `body` returns and every row was written — the rename over `path`.
+  ///
+  /// If `body` throws, or leaves a row unwritten (`.file(.writeFailed)` naming the rows),
+  /// the destination is untouched (a previous file stays) and the temporary file removed.
+  ///
+  /// ```swift
+  /// try NPYFile.writeFloat32(rows: 2, columns: 3, to: "out.npy") { (file: NPYFile.RowWriter) throws(VectorFileError) in
+  ///   try file.write([4, 5, 6], rows: 1..<2)
+  ///   try file.write([1, 2, 3], rows: 0..<1)
+  /// }
+  /// ```
+  public static func writeFloat32<E: Error>(
+    rows: Int, columns: Int, to path: String, _ body: (RowWriter) throws(E) -> Void
+  ) throws(RowWriteFailure<E>) {
+    guard rows >= 0, columns >= 0, !rows.multipliedReportingOverflow(by: columns).overflow else {
+      throw .file(.invalidShape(path: path, reason: "\(rows)×\(columns) is not a matrix shape"))
+    }
+    let header = headerBytes(descr: "<f4", shape: [rows, columns])
+    do throws(AtomicFileFailure<RowWriteFailure<E>>) {
+      try AtomicFile.write(to: path) { (file: AtomicFile.Writer) throws(RowWriteFailure<E>) in
+        do throws(AtomicWriteError) {
+          try file.write(header)
+        } catch {
+          throw .file(.writeFailed(path: path, reason: error.detail))
+        }
+        let writer = RowWriter(file: file, path: path, rows: rows, columns: columns, dataOffset: header.count)
+        do throws(E) {
+          try body(writer)
+        } catch {
+          throw .body(error)
+        }
+        if let missing = writer.missingRows() { throw .file(missing) }
+      }
+    } catch {
+      switch error {
+      case .write(let failure): throw .file(.writeFailed(path: path, reason: failure.detail))
+      case .body(let failure): throw failure
+      }
+    }
+  }
+
   // MARK: Parsing
 
   static func normalized(_ descr: String) -> String {

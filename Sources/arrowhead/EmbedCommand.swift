@@ -83,16 +83,44 @@ struct EncoderOptions: ParsableArguments {
     }
   }
 
+  /// The encoding options these flags ask for.
+  func encodingOptions(threads: Int) -> EncodingOptions {
+    EncodingOptions(batchSize: batch, threads: threads, parallelism: parallelism, maximumBatchTokens: maxBatchTokens)
+  }
+
   /// Embeds `texts` with a progress bar labelled `label` on stderr.
   func encode(_ texts: [String], with encoder: SentenceEncoder, threads: Int, label: String, quiet: Bool) throws -> SentenceEncoding {
     let bar = ProgressBar(total: texts.count, label: label, enabled: !quiet)
-    let options = EncodingOptions(batchSize: batch, threads: threads, parallelism: parallelism, maximumBatchTokens: maxBatchTokens)
     do {
-      let result = try encoder.encodeReporting(texts, options: options, progress: { bar.advance(by: $0) })
+      let result = try encoder.encodeReporting(texts, options: encodingOptions(threads: threads), progress: { bar.advance(by: $0) })
       bar.finish()
       return result
     } catch {
       throw CommandFailure("\(error)")
+    }
+  }
+
+  /// Embeds `texts` with a progress bar, each batch's rows written to `file` as soon as
+  /// they are done (neither all the tokens nor all the embeddings are held).
+  func encode(
+    _ texts: [String], with encoder: SentenceEncoder, threads: Int, label: String, quiet: Bool, into file: NPYFile.RowWriter
+  ) throws(CommandFailure) -> EncodingSummary {
+    let bar = ProgressBar(total: texts.count, label: label, enabled: !quiet)
+    do {
+      let summary = try encoder.encode(texts, options: encodingOptions(threads: threads), progress: { bar.advance(by: $0) }) {
+        (rows, embeddings) throws(VectorFileError) in
+        let width = embeddings.columns
+        for (index, row) in rows.enumerated() {
+          try file.write(embeddings.elements[index * width..<(index + 1) * width], rows: row..<row + 1)
+        }
+      }
+      bar.finish()
+      return summary
+    } catch {
+      switch error {
+      case .encoder(let failure): throw CommandFailure("\(failure)")
+      case .consumer(let failure): throw CommandFailure("\(failure)")
+      }
     }
   }
 }
@@ -206,14 +234,23 @@ struct Embed: ParsableCommand {
     let loadWatch = Stopwatch()
     let encoder = try encoderOptions.load(engine: engine)
     let loadSeconds = loadWatch.seconds
+    // The rows go to OUT.npy's temporary file batch by batch; it replaces OUT.npy once
+    // every row is there (an interrupted run leaves a previous OUT.npy as it was).
     let watch = Stopwatch()
-    let result = try encoderOptions.encode(
-      texts.texts, with: encoder, threads: engine.effectiveThreads, label: "embed", quiet: quiet || outputOptions.format == .json)
-    let seconds = watch.seconds
+    var result = EncodingSummary(truncatedTexts: [], tokenCount: 0)
+    var seconds = 0.0
     do {
-      try NPYFile.write(result.embeddings.elements, rows: result.embeddings.rows, columns: result.embeddings.columns, to: output)
+      try NPYFile.writeFloat32(rows: texts.texts.count, columns: encoder.dimension, to: output) { (file) throws(CommandFailure) in
+        result = try encoderOptions.encode(
+          texts.texts, with: encoder, threads: engine.effectiveThreads, label: "embed", quiet: quiet || outputOptions.format == .json,
+          into: file)
+        seconds = watch.seconds
+      }
     } catch {
-      throw CommandFailure("\(error)")
+      switch error {
+      case .file(let failure): throw CommandFailure("\(failure)")
+      case .body(let failure): throw failure
+      }
     }
     let truncatedLines = result.truncatedTexts.map { texts.lineNumbers[$0] }
     if !truncatedLines.isEmpty {

@@ -1,0 +1,104 @@
+import ArrowheadTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `arrowhead embed` streams each batch's rows into OUT.npy's temporary file (batches
+/// sorted by length over the whole input) and renames it at the end.
+@Suite("arrowhead embed: rows streamed into the output")
+struct EmbedStreamingCLITests {
+  typealias CLI = IndexCommandTests
+
+  static func bytes(_ url: URL) -> [UInt8] { (try? Array(Data(contentsOf: url))) ?? [] }
+
+  /// 50 lines of 1…30 words (longer ones truncated at the tiny model's 24 positions) in
+  /// batches of 4: row i is line i whatever the batches' order — each row equals, to
+  /// Float32 rounding (1e-6 on unit vectors, the bound of ForwardPassTests), the
+  /// embedding of its line embedded alone — and 1 or 2 threads across batches give the
+  /// same bytes.
+  @Test func rowsFollowTheLinesAtAnyThreadCount() throws {
+    let (_, folder) = try EmbedCommandTests.model(seed: 44)
+    let dir = folder.deletingLastPathComponent()
+    let words = ["the", "big", "red", "cat", "sat", "on", "a", "mat", "dogs", "run", "fast", "moon"]
+    let lines = (0..<50).map { index in (0..<(1 + index * 17 % 30)).map { words[($0 * 5 + index) % words.count] }.joined(separator: " ") }
+    let input = dir.appendingPathComponent("texts.txt")
+    try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+    var files: [[UInt8]] = []
+    // Static dispatch: the measured one may pick another gemm kernel for another thread
+    // count on a busy machine, which may round differently.
+    var environment = ProcessInfo.processInfo.environment
+    environment["ARROWHEAD_DISPATCH"] = "static"
+    for (threads, parallelism) in [("1", "batches"), ("2", "batches"), ("2", "products")] {
+      let output = dir.appendingPathComponent("out-\(threads)-\(parallelism).npy")
+      let run = try ChildProcess.run(CLI.binary, [
+        "embed", "--model", folder.path, "--input", input.path, "-o", output.path, "--batch", "4", "--threads", threads,
+        "--parallelism", parallelism, "--quiet",
+      ], environment: environment)
+      #expect(run.status == 0, "\(String(decoding: run.stderr, as: UTF8.self))")
+      files.append(Self.bytes(output))
+    }
+    #expect(files[1] == files[0], "batches at 2 threads: the same batches, each on one thread, so the same bytes")
+    let all = try EmbedCommandTests.readNpy(dir.appendingPathComponent("out-1-batches.npy"))
+    // Products split over threads may sum in another order: equal to Float32 rounding.
+    let split = try EmbedCommandTests.readNpy(dir.appendingPathComponent("out-2-products.npy"))
+    #expect(zip(all.values, split.values).map { abs($0 - $1) }.max() ?? 1 <= 1e-6)
+    #expect(all.rows == 50 && all.columns == 32)
+    for line in [0, 7, 23, 49] {
+      let single = dir.appendingPathComponent("line.txt")
+      try (lines[line] + "\n").write(to: single, atomically: true, encoding: .utf8)
+      let output = dir.appendingPathComponent("line.npy")
+      let run = try ChildProcess.run(
+        CLI.binary, ["embed", "--model", folder.path, "--input", single.path, "-o", output.path, "--quiet", "--threads", "1"],
+        environment: environment)
+      #expect(run.status == 0, "\(String(decoding: run.stderr, as: UTF8.self))")
+      let alone = try EmbedCommandTests.readNpy(output).values
+      let worst = zip(all.values[line * 32..<(line + 1) * 32], alone).map { abs($0 - $1) }.max() ?? 1
+      #expect(worst <= 1e-6, "line \(line): \(worst)")
+    }
+  }
+
+  /// A run killed while it embeds (its temporary file exists) leaves the previous OUT.npy
+  /// as it was; the next run in the directory removes the temporary file and writes the
+  /// complete output.
+  @Test func aKilledRunKeepsThePreviousOutput() throws {
+    let (_, folder) = try EmbedCommandTests.model(seed: 45)
+    let dir = folder.deletingLastPathComponent()
+    let input = dir.appendingPathComponent("many.txt")
+    let line = "the big red cat sat on the mat and the dogs run fast"
+    try String(repeating: line + "\n", count: 40_000).write(to: input, atomically: true, encoding: .utf8)
+    let output = dir.appendingPathComponent("out.npy")
+    let previous: [UInt8] = Array("previous content".utf8)
+    try Data(previous).write(to: output)
+    func temporaryFiles() -> [String] {
+      ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix(".arrowhead-tmp-") }
+    }
+    let process = Process()
+    process.executableURL = CLI.binary
+    process.arguments = ["embed", "--model", folder.path, "--input", input.path, "-o", output.path, "--quiet", "--threads", "1"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var seen = false
+    for _ in 0..<60_000 where process.isRunning {
+      if !temporaryFiles().isEmpty {
+        seen = true
+        break
+      }
+      usleep(1_000)
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    #expect(seen, "the run ended before its temporary file was seen (status \(process.terminationStatus))")
+    #expect(Self.bytes(output) == previous)
+    #expect(!temporaryFiles().isEmpty)
+
+    try String(repeating: line + "\n", count: 10).write(to: input, atomically: true, encoding: .utf8)
+    let rerun = try CLI.run(["embed", "--model", folder.path, "--input", input.path, "-o", output.path, "--quiet"])
+    #expect(rerun.status == 0, "\(rerun.error)")
+    #expect(try EmbedCommandTests.readNpy(output).rows == 10)
+    #expect(temporaryFiles().isEmpty)
+  }
+}
