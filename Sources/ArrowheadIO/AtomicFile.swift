@@ -107,18 +107,9 @@ public enum AtomicFile {
 
     /// Appends raw bytes.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(AtomicWriteError) {
-      guard var base = bytes.baseAddress else { return }
-      var remaining = bytes.count
-      while remaining > 0 {
-        let written = systemWrite(descriptor, base, min(remaining, 1 << 30))
-        if written < 0 {
-          if errno == EINTR { continue }
-          throw AtomicWriteError(path: path, step: "write", reason: String(cString: strerror(errno)))
-        }
-        remaining -= written
-        base += written
-        offset += written
-      }
+      let descriptor = descriptor
+      try writeAll(bytes) { buffer, count, _ in systemWrite(descriptor, buffer, count) }
+      offset += bytes.count
     }
 
     /// Writes raw bytes at `position` (bytes from the start of the file) without moving
@@ -126,21 +117,27 @@ public enum AtomicFile {
     /// matrix computed in another order). The file grows as needed; a gap left unwritten
     /// reads as zeros, so the caller checks that it filled what it declared.
     public func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws(AtomicWriteError) {
-      guard var base = bytes.baseAddress else { return }
       guard position >= 0 else {
         throw AtomicWriteError(path: path, step: "write", reason: "negative position \(position)")
       }
-      var remaining = bytes.count
-      var at = position
-      while remaining > 0 {
-        let written = systemPositionedWrite(descriptor, base, min(remaining, 1 << 30), at)
+      let descriptor = descriptor
+      try writeAll(bytes) { buffer, count, done in systemPositionedWrite(descriptor, buffer, count, position + done) }
+    }
+
+    /// Writes all of `bytes` through `system(buffer, count, bytesDoneSoFar)` (write or
+    /// pwrite), in pieces of at most 1 GiB, retrying on EINTR.
+    private func writeAll(
+      _ bytes: UnsafeRawBufferPointer, _ system: (UnsafeRawPointer, Int, Int) -> Int
+    ) throws(AtomicWriteError) {
+      guard let base = bytes.baseAddress else { return }
+      var done = 0
+      while done < bytes.count {
+        let written = system(base + done, min(bytes.count - done, 1 << 30), done)
         if written < 0 {
           if errno == EINTR { continue }
           throw AtomicWriteError(path: path, step: "write", reason: String(cString: strerror(errno)))
         }
-        remaining -= written
-        base += written
-        at += written
+        done += written
       }
     }
 
