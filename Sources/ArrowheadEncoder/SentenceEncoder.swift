@@ -347,20 +347,27 @@ public struct SentenceEncoder: Sendable {
   public func encodeReporting(
     _ texts: [String], options: EncodingOptions = EncodingOptions(), progress: (@Sendable (Int) -> Void)? = nil
   ) throws(EncoderError) -> SentenceEncoding {
+    let (embeddings, summary) = try gathered(rows: texts.count) { consume throws(StreamedEncodingFailure<Never>) in
+      try encode(texts, options: options, progress: progress, rows: consume)
+    }
+    return SentenceEncoding(embeddings: embeddings, truncatedTexts: summary.truncatedTexts, tokenCount: summary.tokenCount)
+  }
+
+  /// Runs a streaming encode (`stream` hands its batches to the closure it is given) and
+  /// gathers the batches' rows into one `count × dimension` matrix in input order.
+  private func gathered<R>(
+    rows count: Int, _ stream: (([Int], Matrix) throws(Never) -> Void) throws(StreamedEncodingFailure<Never>) -> R
+  ) throws(EncoderError) -> (Matrix, R) {
     let width = dimension
-    var output = [Float](repeating: 0, count: texts.count * width)
-    let summary: EncodingSummary
+    var output = [Float](repeating: 0, count: count * width)
+    let result: R
     do throws(StreamedEncodingFailure<Never>) {
-      summary = try encode(texts, options: options, progress: progress) { (rows, embeddings) throws(Never) in
-        Self.scatter(embeddings, rows: rows, into: &output)
-      }
+      result = try stream { (rows, embeddings) throws(Never) in Self.scatter(embeddings, rows: rows, into: &output) }
     } catch {
       throw error.encoderError
     }
     do {
-      return SentenceEncoding(
-        embeddings: try Matrix(rows: texts.count, columns: width, elements: output), truncatedTexts: summary.truncatedTexts,
-        tokenCount: summary.tokenCount)
+      return (try Matrix(rows: count, columns: width, elements: output), result)
     } catch {
       throw .engine(error)
     }
@@ -460,22 +467,11 @@ public struct SentenceEncoder: Sendable {
   ) throws(EncoderError) -> Matrix where S.Element: BinaryInteger, S.Index == Int {
     _ = try checkedThreads(options)
     for (index, sequence) in sequences.enumerated() { try check(sequence, index: index) }
-    let width = dimension
-    var output = [Float](repeating: 0, count: sequences.count * width)
-    do throws(StreamedEncodingFailure<Never>) {
+    return try gathered(rows: sequences.count) { consume throws(StreamedEncodingFailure<Never>) in
       try execute(
-        lengths: sequences.map(\.count), options: options, progress: progress, sequences: { members in members.map { sequences[$0] } }
-      ) { (rows, embeddings) throws(Never) in
-        Self.scatter(embeddings, rows: rows, into: &output)
-      }
-    } catch {
-      throw error.encoderError
-    }
-    do {
-      return try Matrix(rows: sequences.count, columns: width, elements: output)
-    } catch {
-      throw .engine(error)
-    }
+        lengths: sequences.map(\.count), options: options, progress: progress, sequences: { members in members.map { sequences[$0] } },
+        rows: consume)
+    }.0
   }
 
   /// The thread count `options` asks for (the engine's when nil), after checking the
