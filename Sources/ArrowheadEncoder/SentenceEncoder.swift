@@ -373,24 +373,27 @@ public struct SentenceEncoder: Sendable {
     }
   }
 
-  /// Texts tokenized at a time by the first pass of the streaming `encode`, which keeps
-  /// only each text's token count (the tokens of 64 MiniLM corpus texts take ~0.1 MiB;
-  /// those of a whole 10 000-text corpus took ~17 MiB when they were all held). Measured:
-  /// INT8 on the 10 000 corpus texts at 1 thread peaked 1.2 MiB lower than with chunks of
-  /// 1 024 texts; the tokenizer's threads still get ≥ 2 texts per chunk.
+  /// Texts tokenized at a time by the streaming `encode`, which keeps only each text's
+  /// ids, packed (`TokenStore`), not the tokenizer's whole output (the encodings of a
+  /// whole 10 000-text corpus took ~17 MiB when they were all held). Measured (with the
+  /// texts tokenized a second time per batch, before `TokenStore`): INT8 on the 10 000
+  /// corpus texts at 1 thread peaked 1.2 MiB lower than with chunks of 1 024 texts; the
+  /// tokenizer's threads still get ≥ 2 texts per chunk.
   static let lengthPassTexts = 64
 
   /// Embeds `texts` and hands the embeddings over batch by batch, without holding all the
-  /// texts' tokens or all the embeddings: `rows` receives each batch once it is done —
+  /// texts' encodings or all the embeddings: `rows` receives each batch once it is done —
   /// `rows[i]` is the input index of row i of `embeddings` (a `rows.count × dimension`
   /// matrix) — in the batches' order, not the input's, one call at a time (possibly from
   /// a worker thread, never concurrently), each text exactly once.
   ///
-  /// The texts are tokenized twice: once, in chunks, to learn each one's token count
-  /// (and to check the ids, so that a bad sequence fails before any row is handed over),
-  /// and again batch by batch, just before each batch runs. The batches are the ones
-  /// `encodeReporting` and `encode(tokenIDs:)` run — all texts sorted by token count,
-  /// longest first, then cut — so every row is bit-identical to theirs.
+  /// The texts are tokenized first, in chunks, keeping only their ids, packed at 2 bytes
+  /// an id for a vocabulary of ≤ 65 536 tokens (and checked, so that a bad sequence fails
+  /// before any row is handed over); the texts themselves are released then, if the
+  /// caller handed them over (`consume`), so that the strings (~3 MiB for a 10 000-text
+  /// corpus against ~1.3 MiB of ids) are not held while the model runs. The batches are
+  /// the ones `encodeReporting` and `encode(tokenIDs:)` run — all texts sorted by token
+  /// count, longest first, then cut — so every row is bit-identical to theirs.
   ///
   /// ```swift
   /// var embeddings = [[Float]](repeating: [], count: texts.count)
@@ -403,16 +406,16 @@ public struct SentenceEncoder: Sendable {
   /// - Throws: `.encoder` with the error `encodeReporting` would throw, or `.consumer`
   ///   with the first error `rows` threw (no batch is handed over after it).
   public func encode<E: Error>(
-    _ texts: [String], options: EncodingOptions = EncodingOptions(), progress: (@Sendable (Int) -> Void)? = nil,
+    _ texts: consuming [String], options: EncodingOptions = EncodingOptions(), progress: (@Sendable (Int) -> Void)? = nil,
     rows consume: ([Int], Matrix) throws(E) -> Void
   ) throws(StreamedEncodingFailure<E>) -> EncodingSummary {
-    try encode(texts, options: options, progress: progress, lengthPassTexts: Self.lengthPassTexts, rows: consume)
+    try encode(consume texts, options: options, progress: progress, lengthPassTexts: Self.lengthPassTexts, rows: consume)
   }
 
-  /// `encode(_:options:progress:rows:)` with the first pass tokenizing `lengthPassTexts`
-  /// texts at a time (tests use small chunks).
+  /// `encode(_:options:progress:rows:)` with the texts tokenized `lengthPassTexts` at a
+  /// time (tests use small chunks).
   func encode<E: Error>(
-    _ texts: [String], options: EncodingOptions, progress: (@Sendable (Int) -> Void)?, lengthPassTexts: Int,
+    _ texts: consuming [String], options: EncodingOptions, progress: (@Sendable (Int) -> Void)?, lengthPassTexts: Int,
     rows consume: ([Int], Matrix) throws(E) -> Void
   ) throws(StreamedEncodingFailure<E>) -> EncodingSummary {
     let threads: Int
@@ -421,10 +424,8 @@ public struct SentenceEncoder: Sendable {
     } catch {
       throw .encoder(error)
     }
-    var lengths: [Int] = []
-    lengths.reserveCapacity(texts.count)
+    var store = TokenStore(vocabularySize: bert.configuration.vocabularySize, texts: texts.count)
     var truncated: [Int] = []
-    var tokens = 0
     for start in stride(from: 0, to: texts.count, by: Swift.max(lengthPassTexts, 1)) {
       let end = Swift.min(texts.count, start + Swift.max(lengthPassTexts, 1))
       let chunk = tokenizer.encode(Array(texts[start..<end]), threads: threads)
@@ -435,14 +436,17 @@ public struct SentenceEncoder: Sendable {
           throw .encoder(error)
         }
         if encoding.wasTruncated { truncated.append(start + offset) }
-        tokens += encoding.count
-        lengths.append(encoding.count)
+        store.append(encoding.ids)
       }
     }
-    let tokenizer = self.tokenizer
+    // The strings are not read again: released here when the caller handed them over.
+    texts = []
+    store.shrinkToFit()
+    let tokens = store.tokenCount
+    let ids = store
     try execute(
-      lengths: lengths, options: options, progress: progress,
-      sequences: { members in tokenizer.encode(members.map { texts[$0] }).encodings.map(\.ids) }, rows: consume)
+      lengths: store.lengths, options: options, progress: progress, sequences: { members in members.map { ids.ids(of: $0) } },
+      rows: consume)
     return EncodingSummary(truncatedTexts: truncated, tokenCount: tokens)
   }
 
@@ -540,12 +544,12 @@ public struct SentenceEncoder: Sendable {
     let batches = Self.batches(lengths: lengths, options: options)
     let engine = options.threads.map { self.engine.withThreads($0) } ?? self.engine
     try withoutActuallyEscaping(consume) { (consume) throws(StreamedEncodingFailure<E>) in
-      try execute(batches, engine: engine, parallelism: options.parallelism, progress: progress, sequences: sequences, rows: consume)
+      try execute(batches, lengths: lengths, engine: engine, parallelism: options.parallelism, progress: progress, sequences: sequences, rows: consume)
     }
   }
 
   private func execute<S: Collection & Sendable, E: Error>(
-    _ batches: [[Int]], engine: Engine, parallelism: EncoderParallelism, progress: (@Sendable (Int) -> Void)?,
+    _ batches: [[Int]], lengths: [Int], engine: Engine, parallelism: EncoderParallelism, progress: (@Sendable (Int) -> Void)?,
     sequences: @escaping @Sendable ([Int]) -> [S], rows consume: @escaping ([Int], Matrix) throws(E) -> Void
   ) throws(StreamedEncodingFailure<E>) where S.Element: BinaryInteger {
     let threads = engine.effectiveThreads
@@ -554,13 +558,13 @@ public struct SentenceEncoder: Sendable {
     // has finished before this function returns (it does not escape).
     let consumer = UncheckedSendableBox(consume)
     let failure = Mutex<StreamedEncodingFailure<E>?>(nil)
-    let runBatch = { (members: [Int], batchEngine: Engine) in
+    let runBatch = { (members: [Int], batchEngine: Engine, scratch: UnsafeMutablePointer<Float>) in
       do throws(EncoderError) {
         let batch = try PackedBatch(sequences(members), configuration: bert.configuration)
         var embeddings = [Float](repeating: 0, count: members.count * width)
         try embeddings.withUnsafeMutableBufferPointer { buffer throws(EncoderError) in
           guard let base = buffer.baseAddress else { return }
-          try encodeBatch(batch, rows: Array(members.indices), into: base, engine: batchEngine)
+          try encodeBatch(batch, rows: Array(members.indices), into: base, engine: batchEngine, scratch: scratch)
         }
         let matrix: Matrix
         do throws(ArrowheadError) {
@@ -581,16 +585,26 @@ public struct SentenceEncoder: Sendable {
         failure.withLock { if $0 == nil { $0 = .encoder(error) } }
       }
     }
+    // One scratch per worker, for the largest batch, mapped once and reused by every
+    // batch the worker runs (see `ScratchPages`).
+    let scratchFloats = batches.map { batch in scratchCount(lengths: batch.map { lengths[$0] }) }.max() ?? 1
     switch parallelism {
     case .acrossBatches where threads > 1 && batches.count > 1:
       let single = engine.withThreads(1)
-      Parallel.forEach(batches.count, threads: threads) { index in
-        if failure.withLock({ $0 != nil }) { return }
-        runBatch(batches[index], single)
+      let workers = Swift.min(threads, batches.count)
+      let next = Atomic<Int>(0)
+      Parallel.forEach(workers, threads: workers) { _ in
+        let scratch = ScratchPages(count: scratchFloats)
+        while !failure.withLock({ $0 != nil }) {
+          let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+          if index >= batches.count { break }
+          runBatch(batches[index], single, scratch.base)
+        }
       }
     default:
+      let scratch = ScratchPages(count: scratchFloats)
       for members in batches {
-        runBatch(members, engine)
+        runBatch(members, engine, scratch.base)
         if failure.withLock({ $0 != nil }) { break }
       }
     }
@@ -606,15 +620,32 @@ public struct SentenceEncoder: Sendable {
   /// have M ≈ 512 rows, as efficient as M = 8 192 (measured, see the README).
   static let passTokens = 256
 
+  /// Tokens of the largest pass of a batch whose sequences have `lengths` tokens: passes
+  /// hold at most `passTokens` tokens, or one longer sequence.
+  static func passCapacity(lengths: some Collection<Int>) -> Int {
+    Swift.max(Swift.min(lengths.reduce(0, +), Swift.max(Self.passTokens, lengths.max() ?? 0)), 1)
+  }
+
+  /// Floats of states and layer scratch `encodeBatch` needs for a batch whose sequences
+  /// have `lengths` tokens.
+  func scratchCount(lengths: some Collection<Int>) -> Int {
+    let capacity = Self.passCapacity(lengths: lengths)
+    return capacity * bert.configuration.hiddenSize + BertEncoder.scratchCount(tokens: capacity, configuration: bert.configuration)
+  }
+
   /// Runs one packed batch and writes each sequence's pooled embedding to its output row.
-  func encodeBatch(_ batch: PackedBatch, rows: [Int], into output: UnsafeMutablePointer<Float>, engine: Engine) throws(EncoderError) {
+  ///
+  /// `scratch`, when given, holds at least `scratchCount(lengths: batch.lengths)` floats
+  /// (states and the layers' scratch for the largest pass); nil: allocated for the call.
+  func encodeBatch(
+    _ batch: PackedBatch, rows: [Int], into output: UnsafeMutablePointer<Float>, engine: Engine,
+    scratch given: UnsafeMutablePointer<Float>? = nil
+  ) throws(EncoderError) {
     let h = bert.configuration.hiddenSize
-    let longest = batch.lengths.max() ?? 0
-    let passCapacity = Swift.max(Swift.min(batch.tokenCount, Swift.max(Self.passTokens, longest)), 1)
+    let passCapacity = Self.passCapacity(lengths: batch.lengths)
     // States and the layers' scratch for the largest pass, reused by every pass.
-    let scratchCount = BertEncoder.scratchCount(tokens: passCapacity, configuration: bert.configuration)
-    let states = UnsafeMutablePointer<Float>.allocate(capacity: passCapacity * h + scratchCount)
-    defer { states.deallocate() }
+    let states = given ?? UnsafeMutablePointer<Float>.allocate(capacity: scratchCount(lengths: batch.lengths))
+    defer { if given == nil { states.deallocate() } }
     let scratch = states + passCapacity * h
     var first = 0
     while first < batch.count {

@@ -101,13 +101,14 @@ struct EncoderOptions: ParsableArguments {
   }
 
   /// Embeds `texts` with a progress bar, each batch's rows written to `file` as soon as
-  /// they are done (neither all the tokens nor all the embeddings are held).
+  /// they are done (neither all the tokens nor all the embeddings are held; the texts are
+  /// released once tokenized when the caller hands them over with `consume`).
   func encode(
-    _ texts: [String], with encoder: SentenceEncoder, threads: Int, label: String, quiet: Bool, into file: NPYFile.RowWriter
+    _ texts: consuming [String], with encoder: SentenceEncoder, threads: Int, label: String, quiet: Bool, into file: NPYFile.RowWriter
   ) throws(CommandFailure) -> EncodingSummary {
     let bar = ProgressBar(total: texts.count, label: label, enabled: !quiet)
     do {
-      let summary = try encoder.encode(texts, options: encodingOptions(threads: threads), progress: { bar.advance(by: $0) }) {
+      let summary = try encoder.encode(consume texts, options: encodingOptions(threads: threads), progress: { bar.advance(by: $0) }) {
         (rows, embeddings) throws(VectorFileError) in
         let width = embeddings.columns
         for (index, row) in rows.enumerated() {
@@ -230,7 +231,11 @@ struct Embed: ParsableCommand {
 
   func run() throws {
     let engine = try commandEngine(threads: threads)
-    let texts = try readTexts(input, format: format, strict: strict)
+    var texts = try readTexts(input, format: format, strict: strict)
+    let textCount = texts.texts.count
+    // The strings go to the encoder, which releases them once they are tokenized.
+    var strings = texts.texts
+    texts.texts = []
     let loadWatch = Stopwatch()
     let encoder = try encoderOptions.load(engine: engine)
     let loadSeconds = loadWatch.seconds
@@ -240,9 +245,11 @@ struct Embed: ParsableCommand {
     var result = EncodingSummary(truncatedTexts: [], tokenCount: 0)
     var seconds = 0.0
     do {
-      try NPYFile.writeFloat32(rows: texts.texts.count, columns: encoder.dimension, to: output) { (file) throws(CommandFailure) in
+      try NPYFile.writeFloat32(rows: textCount, columns: encoder.dimension, to: output) { (file) throws(CommandFailure) in
+        let handed = strings
+        strings = []
         result = try encoderOptions.encode(
-          texts.texts, with: encoder, threads: engine.effectiveThreads, label: "embed", quiet: quiet || outputOptions.format == .json,
+          consume handed, with: encoder, threads: engine.effectiveThreads, label: "embed", quiet: quiet || outputOptions.format == .json,
           into: file)
         seconds = watch.seconds
       }
@@ -259,9 +266,9 @@ struct Embed: ParsableCommand {
           + truncatedLines.prefix(10).map(String.init).joined(separator: ", ") + (truncatedLines.count > 10 ? ", …" : "") + ")\n")
     }
     let report = Report(
-      texts: texts.texts.count, dimension: encoder.dimension, tokens: result.tokenCount, truncatedTexts: truncatedLines.count,
+      texts: textCount, dimension: encoder.dimension, tokens: result.tokenCount, truncatedTexts: truncatedLines.count,
       truncatedLines: truncatedLines, emptyLines: texts.emptyLines, invalidUTF8Lines: texts.invalidUTF8Lines,
-      loadSeconds: loadSeconds, seconds: seconds, textsPerSecond: Double(texts.texts.count) / max(seconds, 1e-9),
+      loadSeconds: loadSeconds, seconds: seconds, textsPerSecond: Double(textCount) / max(seconds, 1e-9),
       tokensPerSecond: Double(result.tokenCount) / max(seconds, 1e-9), threads: engine.effectiveThreads,
       parallelism: encoderOptions.parallelism.rawValue, batch: encoderOptions.batch, weights: encoderOptions.weights.rawValue,
       activations: encoder.activations?.rawValue, calibrated: encoder.isCalibrated,
