@@ -75,4 +75,17 @@ struct EncodingMemoryTests {
     #expect(Int(bitPattern: UnsafeRawPointer(base)) % 4096 == 0)
     _ = consume pages
   }
+
+  /// Stacking q, k, v copies their rows, in order, into one tensor of its own.
+  @Test func stackedTensorHoldsThePartsRows() {
+    let q = WeightTensor(name: "q", shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+    let k = WeightTensor(name: "k", shape: [1, 3], values: [7, 8, 9])
+    let v = WeightTensor(name: "v", shape: [2, 3], values: [10, 11, 12, 13, 14, 15])
+    let stacked = WeightTensor.stacked([q, k, v], name: "qkv")
+    #expect(stacked.name == "qkv")
+    #expect(stacked.shape == [5, 3])
+    #expect(stacked.count == 15)
+    #expect(!stacked.isMapped)
+    #expect(Array(UnsafeBufferPointer(start: stacked.pointer, count: stacked.count)) == (1...15).map(Float.init))
+  }
 }
