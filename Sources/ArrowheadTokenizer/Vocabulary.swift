@@ -29,11 +29,20 @@ public struct Vocabulary: Sendable, Equatable {
   /// The number of tokens.
   public var count: Int { entries.count }
 
+  /// Bytes of the token scalars and entries held (the arrays' capacity, spare room
+  /// included).
+  var tokenStorageBytes: Int {
+    scalars.capacity * MemoryLayout<UInt32>.stride + entries.capacity * MemoryLayout<Entry>.stride
+  }
+
   /// Builds a vocabulary from (token, id) pairs. A token that appears twice keeps the last
   /// id (as Python's dict and HF `tokenizers` do for `vocab.txt`); ids must be ≥ 0.
   init(_ pairs: [(token: String, id: Int32)]) {
     var entryOfToken: [String: Int] = [:]
     entryOfToken.reserveCapacity(pairs.count)
+    // Exact room (growing by appends left up to as much again unused: 0.3 MB for MiniLM).
+    entries.reserveCapacity(pairs.count)
+    scalars.reserveCapacity(pairs.reduce(0) { $0 + $1.token.unicodeScalars.count })
     for (token, id) in pairs {
       if let existing = entryOfToken[token] {
         entries[existing].id = id
