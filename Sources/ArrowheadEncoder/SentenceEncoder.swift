@@ -282,6 +282,9 @@ public struct SentenceEncoder: Sendable {
     isCalibrated = plan != nil
     self.int8Matrices = weights == .int4 ? int8Matrices : []
     self.tokenizer = tokenizer
+    // The Float32 weights the quantizer (or the transposition) worked from are freed now,
+    // in between the layers built from them: their pages go back to the kernel.
+    FreedMemory.giveBack()
   }
 
   /// Creates an encoder from parts (tests, custom pipelines); `tokenizer` is set to
@@ -439,9 +442,11 @@ public struct SentenceEncoder: Sendable {
         store.append(encoding.ids)
       }
     }
-    // The strings are not read again: released here when the caller handed them over.
+    // The strings are not read again: released here when the caller handed them over,
+    // and their pages given back (they lie below the model's weights in the heap).
     texts = []
     store.shrinkToFit()
+    FreedMemory.giveBack()
     let tokens = store.tokenCount
     let ids = store
     try execute(
@@ -581,6 +586,7 @@ public struct SentenceEncoder: Sendable {
           }
         }
         progress?(members.count)
+        FreedMemory.giveBack()
       } catch {
         failure.withLock { if $0 == nil { $0 = .encoder(error) } }
       }

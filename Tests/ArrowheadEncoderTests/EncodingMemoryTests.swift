@@ -88,4 +88,17 @@ struct EncodingMemoryTests {
     #expect(!stacked.isMapped)
     #expect(Array(UnsafeBufferPointer(start: stacked.pointer, count: stacked.count)) == (1...15).map(Float.init))
   }
+
+  #if canImport(Glibc)
+  /// Memory freed below a live allocation is given back: 64 blocks of 32 KiB (below
+  /// glibc's threshold for blocks of their own), every other one freed, are 1 MiB of free
+  /// pages in the middle of the heap, which `giveBack` releases (`malloc_trim` reports it).
+  @Test func freedPagesInTheMiddleOfTheHeapAreGivenBack() {
+    let blocks = (0..<64).map { _ in UnsafeMutableRawPointer.allocate(byteCount: 32 << 10, alignment: 16) }
+    for block in blocks { block.initializeMemory(as: UInt8.self, repeating: 1, count: 32 << 10) }
+    for (index, block) in blocks.enumerated() where index % 2 == 0 { block.deallocate() }
+    #expect(FreedMemory.giveBack())
+    for (index, block) in blocks.enumerated() where index % 2 == 1 { block.deallocate() }
+  }
+  #endif
 }
