@@ -19,7 +19,7 @@ import ArrowheadCore
 /// The kernels of one ISA level of the pure-Swift SIMD backend, as static functions on raw
 /// pointers with the semantics documented on the `Backend` families.
 public protocol SIMDKernelSet: SIMDLevel1Set, SIMDMatrixSet, SIMDDistanceSet, SIMDQuantizationSet, SIMDSearchCodeSet,
-  SIMDOptimizerSet, SIMDLinearAlgebraSet
+  SIMDOptimizerSet, SIMDLinearAlgebraSet, SIMDTransformerSet
 {
   /// Backend name, e.g. "simd-x86-64-v3".
   static var name: StaticString { get }

@@ -2,7 +2,7 @@
 ///
 /// The kernels are grouped in families (`Families/`: `Level1Kernels`, `MatrixKernels`,
 /// `DistanceKernels`, `QuantizationKernels`, `SearchCodeKernels`, `OptimizerKernels`,
-/// `LinearAlgebraKernels`, `QuantizedMatmulKernels`). Every kernel has a default: the reference implementation
+/// `LinearAlgebraKernels`, `QuantizedMatmulKernels`, `TransformerKernels`). Every kernel has a default: the reference implementation
 /// (`ReferenceKernels`, scalar, accumulated in Double). A backend implements only the
 /// kernels it accelerates and says which in `preference(for:_:)`; nothing else needs a
 /// line of code.
@@ -28,7 +28,7 @@
 /// are missing), register it (`BackendRegistry.register(_:)`) and run the conformance
 /// suite (`BackendConformance.check(_:)`, product `ArrowheadConformance`) against it.
 public protocol Backend: Sendable, Level1Kernels, MatrixKernels, DistanceKernels, QuantizationKernels,
-  SearchCodeKernels, OptimizerKernels, LinearAlgebraKernels, QuantizedMatmulKernels
+  SearchCodeKernels, OptimizerKernels, LinearAlgebraKernels, QuantizedMatmulKernels, TransformerKernels
 {
   /// Unique, lower-case name used by `ARROWHEAD_BACKEND` (e.g. "simd-x86-64-v3").
   var name: String { get }

@@ -21,6 +21,9 @@ public enum KernelFamily: Int, Sendable, Codable, CaseIterable, CustomStringConv
   case linearAlgebra
   /// y = x·Ŵᵀ with Ŵ quantized (weight-only and int8 activations).
   case quantizedMatmul
+  /// The element-wise and row-wise steps of a transformer layer (bias, GELU, LayerNorm,
+  /// softmax's exponentials).
+  case transformer
 
   /// Most kernels one family may hold (dispatch tables reserve this many slots per family).
   public static let capacity = 16
@@ -36,6 +39,7 @@ public enum KernelFamily: Int, Sendable, Codable, CaseIterable, CustomStringConv
     case .optimizer: Self.optimizerOperations
     case .linearAlgebra: Self.linearAlgebraOperations
     case .quantizedMatmul: Self.quantizedMatmulOperations
+    case .transformer: Self.transformerOperations
     }
   }
 
@@ -49,6 +53,7 @@ public enum KernelFamily: Int, Sendable, Codable, CaseIterable, CustomStringConv
     case .optimizer: "optimizer"
     case .linearAlgebra: "linear algebra"
     case .quantizedMatmul: "quantized matmul"
+    case .transformer: "transformer"
     }
   }
 }

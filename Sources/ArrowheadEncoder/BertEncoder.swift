@@ -159,7 +159,7 @@ public struct BertEncoder: Sendable {
     _ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, engine: Engine, scratch: UnsafeMutablePointer<Float>? = nil
   ) throws(EncoderError) {
     if batch.tokenCount == 0 { return }
-    embed(batch, into: out, threads: engine.effectiveThreads)
+    embed(batch, into: out, engine: engine)
     try Self.run(layers, configuration: configuration, batch: batch, states: out, engine: engine, scratch: scratch)
   }
 
@@ -188,6 +188,7 @@ public struct BertEncoder: Sendable {
     let qkv = scratch
     let block = qkv + tokens * stride
     let box = UncheckedSendableBox((hidden: out, qkv: qkv, block: block))
+    let kernels = LayerKernels(engine)
 
     for layer in layers {
       // Q, K, V side by side. The key bias is left out: it adds q·b_k to every score of a
@@ -195,15 +196,15 @@ public struct BertEncoder: Sendable {
       try capture?(.queryKeyValue, tokens, out, h)
       try layer.queryKeyValue.apply(rows: tokens, input: out, inputStride: h, output: qkv, outputStride: stride, engine: engine)
       Parallel.forEachChunk(tokens, granularity: 16, threads: threads) { range in
-        EncoderKernels.addBias(
+        kernels.bias.addBias(
           rows: range.count, columns: h, box.value.qkv + range.lowerBound * stride, ld: stride, bias: layer.queryBias.pointer)
       }
-      try attention(batch, configuration: c, qkv: qkv, engine: engine)
+      try attention(batch, configuration: c, qkv: qkv, engine: engine, kernels: kernels)
       // Output projection (into the keys' columns), then LayerNorm(· + b + residual).
       try capture?(.attentionOutput, tokens, qkv, stride)
       try layer.attentionOutput.apply(rows: tokens, input: qkv, inputStride: stride, output: qkv + h, outputStride: stride, engine: engine)
       Parallel.forEachChunk(tokens, granularity: 8, threads: threads) { range in
-        EncoderKernels.addBiasResidualLayerNorm(
+        kernels.residualNorm.addBiasResidualLayerNorm(
           rows: range.count, columns: h, box.value.qkv + range.lowerBound * stride + h, ld: stride,
           bias: layer.attentionOutputBias.pointer, residual: box.value.hidden + range.lowerBound * h,
           gamma: layer.attentionNormGamma.pointer, beta: layer.attentionNormBeta.pointer, epsilon: epsilon)
@@ -217,8 +218,9 @@ public struct BertEncoder: Sendable {
         try capture?(.intermediate, rows, states, h)
         try layer.intermediate.apply(rows: rows, input: states, inputStride: h, output: block, outputStride: inner, engine: engine)
         Parallel.forEachChunk(rows, granularity: 8, threads: threads) { range in
-          EncoderKernels.addBiasGELU(
-            rows: range.count, columns: inner, box.value.block + range.lowerBound * inner, bias: layer.intermediateBias.pointer)
+          kernels.gelu.addBiasGELU(
+            rows: range.count, columns: inner, box.value.block + range.lowerBound * inner, ld: inner,
+            bias: layer.intermediateBias.pointer)
         }
         let target = qkv + first * stride + 2 * h
         try capture?(.output, rows, block, inner)
@@ -226,7 +228,7 @@ public struct BertEncoder: Sendable {
         let offset = first
         Parallel.forEachChunk(rows, granularity: 8, threads: threads) { range in
           let row = offset + range.lowerBound
-          EncoderKernels.addBiasResidualLayerNorm(
+          kernels.residualNorm.addBiasResidualLayerNorm(
             rows: range.count, columns: h, box.value.qkv + row * stride + 2 * h, ld: stride, bias: layer.outputBias.pointer,
             residual: box.value.hidden + row * h, gamma: layer.outputNormGamma.pointer,
             beta: layer.outputNormBeta.pointer, epsilon: epsilon)
@@ -237,7 +239,9 @@ public struct BertEncoder: Sendable {
   }
 
   /// out[t] ← LayerNorm(word[idₜ] + position[t − start] + tokenType[0]).
-  func embed(_ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, threads: Int) {
+  func embed(_ batch: PackedBatch, into out: UnsafeMutablePointer<Float>, engine: Engine) {
+    let threads = engine.effectiveThreads
+    let norm = engine.backend(for: .addLayerNorm, .large)
     let h = configuration.hiddenSize
     let epsilon = configuration.layerNormEpsilon
     let outBox = UncheckedSendableBox(out)
@@ -248,10 +252,10 @@ public struct BertEncoder: Sendable {
         Parallel.forEachChunk(batch.tokenCount, granularity: 16, threads: threads) { range in
           for t in range {
             let target = outBox.value + t * h
-            EncoderKernels.embedToken(
-              columns: h, word: wordEmbeddings.row(Int(idsBox.value[t]), columns: h, into: target),
-              position: positionEmbeddings.pointer + Int(positionsBox.value[t]) * h,
-              tokenType: tokenTypeEmbeddings.pointer, gamma: embeddingNormGamma.pointer, beta: embeddingNormBeta.pointer,
+            norm.addLayerNorm(
+              columns: h, wordEmbeddings.row(Int(idsBox.value[t]), columns: h, into: target),
+              positionEmbeddings.pointer + Int(positionsBox.value[t]) * h,
+              tokenTypeEmbeddings.pointer, gamma: embeddingNormGamma.pointer, beta: embeddingNormBeta.pointer,
               epsilon: epsilon, outBox.value + t * h)
           }
         }
@@ -264,13 +268,14 @@ public struct BertEncoder: Sendable {
   /// written over that head's queries (dead once its scores are computed). Sequences run
   /// in parallel; their products on one thread each.
   private static func attention(
-    _ batch: PackedBatch, configuration c: BertConfiguration, qkv: UnsafeMutablePointer<Float>, engine: Engine
+    _ batch: PackedBatch, configuration c: BertConfiguration, qkv: UnsafeMutablePointer<Float>, engine: Engine,
+    kernels: LayerKernels
   ) throws(EncoderError) {
     let h = c.hiddenSize
     let d = c.headDimension
     let stride = 3 * h
     // Scores in base 2: softmax(s) = 2^(s·log₂e − max)/Σ, so the exponent needs no
-    // multiplication by log₂e (`EncoderKernels.exponentiateRows`).
+    // multiplication by log₂e (`TransformerKernels.exponentiateRows`).
     let scale = 1.442_695_04 / Float(d).squareRoot()
     let single = engine.withThreads(1)
     let box = UncheckedSendableBox(qkv)
@@ -301,12 +306,12 @@ public struct BertEncoder: Sendable {
               transposeB: .transposed, alpha: scale, a: UnsafeBufferPointer(start: q, count: headCount), headLayout,
               b: UnsafeBufferPointer(start: rows + h + head * d, count: headCount), headLayout,
               c: UnsafeMutableBufferPointer(start: block, count: length * length), scoreLayout)
-            EncoderKernels.exponentiateRows(rows: length, columns: length, block, ld: length, inverseSums: inverseSums)
+            kernels.exponentiate.exponentiateRows(rows: length, columns: length, block, ld: length, inverseSums: inverseSums)
             try single.gemm(
               a: UnsafeBufferPointer(start: block, count: length * length), scoreLayout,
               b: UnsafeBufferPointer(start: rows + 2 * h + head * d, count: headCount), headLayout,
               c: UnsafeMutableBufferPointer(start: q, count: headCount), headLayout)
-            EncoderKernels.scaleRows(rows: length, columns: d, q, ld: stride, scales: inverseSums)
+            kernels.scale.scaleRows(rows: length, columns: d, q, ld: stride, scales: inverseSums)
           }
         } catch {
           failure.withLock { if $0 == nil { $0 = error } }
@@ -315,6 +320,24 @@ public struct BertEncoder: Sendable {
       }
     }
     if let error = failure.withLock({ $0 }) { throw .engine(error) }
+  }
+}
+
+/// The transformer kernels a pass runs (`TransformerKernels`), as dispatch chose them for
+/// the pass's engine: chosen once per pass, not per row block.
+struct LayerKernels: Sendable {
+  let bias: any Backend
+  let gelu: any Backend
+  let residualNorm: any Backend
+  let exponentiate: any Backend
+  let scale: any Backend
+
+  init(_ engine: Engine) {
+    bias = engine.backend(for: .addBias, .large)
+    gelu = engine.backend(for: .addBiasGELU, .large)
+    residualNorm = engine.backend(for: .addBiasResidualLayerNorm, .large)
+    exponentiate = engine.backend(for: .exponentiateRows, .large)
+    scale = engine.backend(for: .scaleRows, .large)
   }
 }
 

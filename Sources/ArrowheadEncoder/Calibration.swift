@@ -193,7 +193,7 @@ struct CalibrationStates {
       var values = [Float](repeating: 0, count: batch.tokenCount * c.hiddenSize)
       values.withUnsafeMutableBufferPointer { buffer in
         guard let base = buffer.baseAddress else { return }
-        encoder.embed(batch, into: base, threads: engine.effectiveThreads)
+        encoder.embed(batch, into: base, engine: engine)
       }
       batches.append(batch)
       states.append(values)

@@ -1,16 +1,46 @@
+import Arrowhead
 import ArrowheadCore
 import Foundation
 @testable import ArrowheadEncoder
 import Testing
 
-/// The encoder's own approximations (GELU's Φ, softmax's 2^x) against the exact functions in
-/// Double, with bounds derived from each approximation's error (see `EncoderKernels`).
+/// The transformer kernel family the encoder runs (`TransformerKernels`: GELU's Φ, softmax's
+/// 2^x, LayerNorm) on every backend this CPU runs — the SIMD variants' approximations and the
+/// reference's Double evaluation alike — against the exact functions in Double, with bounds
+/// derived from each approximation's error (see Backends/SIMD/Transformer.swift).
 @Suite("Encoder kernels")
 struct EncoderKernelsTests {
+  /// Every backend that runs here (the reference, each SIMD level the CPU has, OpenBLAS,
+  /// which takes the family's reference defaults).
+  static let backends = BackendRegistry.builtIn.runnable()
+
   /// GELU(v) = v·Φ(v) = v·(1 + erf(v/√2))/2 in Double.
   static func exactGELU(_ v: Float) -> Double {
     let x = Double(v)
     return x * 0.5 * (1 + Foundation.erf(x / 2.0.squareRoot()))
+  }
+
+  /// GELU of each value through `backend.addBiasGELU` (one row, zero bias).
+  static func gelu(_ values: [Float], on backend: any Backend) -> [Float] {
+    var x = values
+    let zeros = [Float](repeating: 0, count: values.count)
+    x.withUnsafeMutableBufferPointer { buffer in
+      backend.addBiasGELU(rows: 1, columns: buffer.count, buffer.baseAddress!, ld: buffer.count, bias: zeros)
+    }
+    return x
+  }
+
+  /// 2^x of each value (x ≤ 0) through `exponentiateRows`: one row per value, so the
+  /// row's maximum is the value itself; a second column at 0 sets the maximum to 0.
+  static func exp2(_ values: [Float], on backend: any Backend) -> [Float] {
+    var x = values.flatMap { value -> [Float] in [value, 0] }
+    var sums = [Float](repeating: 0, count: values.count)
+    x.withUnsafeMutableBufferPointer { buffer in
+      sums.withUnsafeMutableBufferPointer {
+        backend.exponentiateRows(rows: values.count, columns: 2, buffer.baseAddress!, ld: 2, inverseSums: $0.baseAddress!)
+      }
+    }
+    return stride(from: 0, to: x.count, by: 2).map { x[$0] }
   }
 
   /// The rational Φ errs by ≤ 9.4e-9 in exact arithmetic; evaluated in Float, Φ near 1 is
@@ -19,50 +49,55 @@ struct EncoderKernelsTests {
   /// both with a margin. The old A&S erf (error 1.5e-7 in erf, 7.5e-8 in Φ) would pass it
   /// too; a wrong constant (a coefficient off in its third digit, a clamp at 4 instead of
   /// 5.6, the tanh form of GELU at ~1e-3) would not.
-  @Test func geluMatchesTheErfFormula() {
+  @Test(arguments: backends.map(\.name)) func geluMatchesTheErfFormula(backend name: String) throws {
+    let backend = try #require(Self.backends.first { $0.name == name })
+    let values = (0...(24 * 1024)).map { Float(-12) + Float($0) / 1024 }
+    let results = Self.gelu(values, on: backend)
     var worst = 0.0
-    var v: Float = -12
-    while v <= 12 {
-      let error = abs(Double(EncoderKernels.gelu(v)) - Self.exactGELU(v)) / max(1, Double(abs(v)))
-      worst = max(worst, error)
-      v += 1.0 / 1024
+    for (v, result) in zip(values, results) {
+      worst = max(worst, abs(Double(result) - Self.exactGELU(v)) / max(1, Double(abs(v))))
     }
-    #expect(worst <= 3e-7, "worst relative error \(worst)")
-    // Below the clamp the result is 0; far above it, v itself.
-    #expect(EncoderKernels.gelu(-6) == 0 && EncoderKernels.gelu(-1e6) == 0)
-    #expect(EncoderKernels.gelu(1e6) == 1e6)
-    #expect(EncoderKernels.gelu(0) == 0)
+    #expect(worst <= 3e-7, "worst relative error \(worst) on \(name)")
+    // Far below zero the result is 0 (the SIMD clamp; the exact value, −v·Φ(v), is below
+    // 1e-8 from −6 on); far above it, v itself.
+    let edges = Self.gelu([-6, -1e6, 1e6, 0], on: backend)
+    #expect(abs(edges[0]) <= 1e-8 && edges[1] == 0 && edges[2] == 1e6 && edges[3] == 0, "\(edges) on \(name)")
   }
 
-  /// `addBiasGELU` over rows whose width is not a multiple of the 16 lanes: every element,
-  /// vector body and scalar tail alike, is gelu(x + b) (the same Float operations, so
-  /// exactly equal).
-  @Test func addBiasGELUCoversTheTail() {
-    let rows = 3, columns = 37
-    var x = (0..<(rows * columns)).map { Float($0 % 23) * 0.37 - 4 }
+  /// `addBiasGELU` over rows whose width is not a multiple of the 16 lanes, `ld` past the
+  /// width: every element, vector body and scalar tail alike, is gelu(fl(x + b)) as the same
+  /// backend computes it one value at a time (the same Float operations, so exactly equal),
+  /// and nothing between a row's end and the next row is written.
+  @Test(arguments: backends.map(\.name)) func addBiasGELUCoversTheTail(backend name: String) throws {
+    let backend = try #require(Self.backends.first { $0.name == name })
+    let rows = 3, columns = 37, ld = 40
+    var x = (0..<(rows * ld)).map { $0 % ld < columns ? Float($0 % 23) * 0.37 - 4 : .nan }
     let bias = (0..<columns).map { Float($0) * 0.05 - 0.9 }
-    let expected = x.indices.map { EncoderKernels.gelu(x[$0] + bias[$0 % columns]) }
+    let sums = (0..<(rows * columns)).map { x[($0 / columns) * ld + $0 % columns] + bias[$0 % columns] }
+    let expected = Self.gelu(sums, on: backend)
     x.withUnsafeMutableBufferPointer { buffer in
-      bias.withUnsafeBufferPointer { EncoderKernels.addBiasGELU(rows: rows, columns: columns, buffer.baseAddress!, bias: $0.baseAddress!) }
+      bias.withUnsafeBufferPointer { backend.addBiasGELU(rows: rows, columns: columns, buffer.baseAddress!, ld: ld, bias: $0.baseAddress!) }
     }
-    #expect(x == expected)
+    #expect((0..<(rows * columns)).allSatisfy { x[($0 / columns) * ld + $0 % columns] == expected[$0] }, "\(name)")
+    #expect((0..<rows).allSatisfy { row in (columns..<ld).allSatisfy { x[row * ld + $0].isNaN } }, "\(name)")
   }
 
   /// 2^x for x ≤ 0: f = x − round(x) is exact and 2ⁿ is built exactly, so the error is the
   /// degree-5 polynomial's on |f| ≤ 1/2: 9.1e-8 in exact arithmetic, ≤ 1.9e-7 evaluated in
   /// Float (measured); 2.5e-7 relative bounds it. Below −126 the value is 2^−126.
-  @Test func exp2MatchesPow() {
+  @Test(arguments: backends.map(\.name)) func exp2MatchesPow(backend name: String) throws {
+    let backend = try #require(Self.backends.first { $0.name == name })
+    let values = Array(stride(from: Float(-126), through: 0, by: 1.0 / 512 + 1.0 / 65536))
+    let results = Self.exp2(values, on: backend)
     var worst = 0.0
-    var x: Float = -126
-    while x <= 0 {
-      let value = Double(EncoderKernels.exp2NonPositive(FloatVector(repeating: x))[0])
+    for (x, value) in zip(values, results) {
       let exact = Foundation.pow(2.0, Double(x))
-      worst = max(worst, abs(value - exact) / exact)
-      x += 1.0 / 512 + 1.0 / 65536
+      worst = max(worst, abs(Double(value) - exact) / exact)
     }
-    #expect(worst <= 2.5e-7, "worst relative error \(worst)")
-    #expect(EncoderKernels.exp2NonPositive(FloatVector(repeating: 0))[0] == 1)
-    #expect(EncoderKernels.exp2NonPositive(FloatVector(repeating: -1000))[0] == Float.leastNormalMagnitude)
+    #expect(worst <= 2.5e-7, "worst relative error \(worst) on \(name)")
+    let edges = Self.exp2([0, -1000], on: backend)
+    // 2^0 is exact; 2^−1000 is 0 in Float, or 2^−126 where the kernel clamps (SIMD).
+    #expect(edges[0] == 1 && (edges[1] == 0 || edges[1] == Float.leastNormalMagnitude), "\(edges) on \(name)")
   }
 
   /// exponentiateRows then scaleRows is softmax of the scores s = x·ln2 (scores in base 2):
@@ -70,7 +105,8 @@ struct EncoderKernelsTests {
   /// of a difference < 16 (9.5e-7·ln2 = 6.6e-7 relative); the sum of ≤ 53 terms in 16
   /// partial sums and the inverse (≤ 5 roundings, 6e-7); the final product (6e-8):
   /// ≤ 1.6e-6 relative, so 2e-6.
-  @Test func exponentiatedRowsScaledAreSoftmax() {
+  @Test(arguments: backends.map(\.name)) func exponentiatedRowsScaledAreSoftmax(backend name: String) throws {
+    let backend = try #require(Self.backends.first { $0.name == name })
     let rows = 4, columns = 53, ld = 60
     var x = [Float](repeating: .nan, count: rows * ld)
     for row in 0..<rows {
@@ -80,8 +116,8 @@ struct EncoderKernelsTests {
     var sums = [Float](repeating: 0, count: rows)
     x.withUnsafeMutableBufferPointer { buffer in
       sums.withUnsafeMutableBufferPointer { sumsBuffer in
-        EncoderKernels.exponentiateRows(rows: rows, columns: columns, buffer.baseAddress!, ld: ld, inverseSums: sumsBuffer.baseAddress!)
-        EncoderKernels.scaleRows(rows: rows, columns: columns, buffer.baseAddress!, ld: ld, scales: sumsBuffer.baseAddress!)
+        backend.exponentiateRows(rows: rows, columns: columns, buffer.baseAddress!, ld: ld, inverseSums: sumsBuffer.baseAddress!)
+        backend.scaleRows(rows: rows, columns: columns, buffer.baseAddress!, ld: ld, scales: sumsBuffer.baseAddress!)
       }
     }
     var worst = 0.0
@@ -97,18 +133,20 @@ struct EncoderKernelsTests {
       // Past the row's width (inside ld) nothing is written.
       #expect(x[row * ld + columns].isNaN)
     }
-    #expect(worst <= 2e-6, "worst relative error \(worst)")
+    #expect(worst <= 2e-6, "worst relative error \(worst) on \(name)")
   }
 
-  /// A score 200 below the row's maximum gets weight 2^−126·(its share), not NaN or a
-  /// negative value: the clamp holds, and the largest weight stays ~1.
-  @Test func farBelowTheMaximumIsNearlyZero() {
+  /// Scores 200 and 3 000 below the row's maximum get a weight of at most 2^−126 (the SIMD
+  /// clamp) or their true, smaller value — not NaN or a negative value — and the largest
+  /// weight stays 1.
+  @Test(arguments: backends.map(\.name)) func farBelowTheMaximumIsNearlyZero(backend name: String) throws {
+    let backend = try #require(Self.backends.first { $0.name == name })
     var x: [Float] = [0, -200, -3000]
     var sums: [Float] = [0]
     x.withUnsafeMutableBufferPointer { buffer in
-      sums.withUnsafeMutableBufferPointer { EncoderKernels.exponentiateRows(rows: 1, columns: 3, buffer.baseAddress!, ld: 3, inverseSums: $0.baseAddress!) }
+      sums.withUnsafeMutableBufferPointer { backend.exponentiateRows(rows: 1, columns: 3, buffer.baseAddress!, ld: 3, inverseSums: $0.baseAddress!) }
     }
-    #expect(x[0] == 1 && x[1] == Float.leastNormalMagnitude && x[2] == Float.leastNormalMagnitude)
+    #expect(x[0] == 1 && (0...Float.leastNormalMagnitude).contains(x[1]) && (0...Float.leastNormalMagnitude).contains(x[2]), "\(x) on \(name)")
     #expect(abs(sums[0] - 1) <= 1e-7)
   }
 
@@ -118,7 +156,8 @@ struct EncoderKernelsTests {
   /// by ≤ 28ε·mean|v|/σ ≈ 7e-6 here (mean|v| ≈ 3.5σ); the variance's like error moves
   /// y by ≤ 14ε·|y|, and the last four roundings by 4ε·|y| (|y| ≤ 6): 1.5e-5 bounds them.
   /// The mean taken on the fly (`add` returns the row's sum) must give the two-pass result.
-  @Test func addBiasResidualLayerNormMatchesDouble() {
+  @Test(arguments: backends.map(\.name)) func addBiasResidualLayerNormMatchesDouble(backend name: String) throws {
+    let backend = try #require(Self.backends.first { $0.name == name })
     let rows = 3, columns = 391, ld = 400
     var generator = SeededGenerator(seed: 7)
     func uniform() -> Double { Double(generator.next() >> 11) / Double(1 << 53) }
@@ -139,12 +178,12 @@ struct EncoderKernelsTests {
     }
     x.withUnsafeBufferPointer { xs in
       residual.withUnsafeMutableBufferPointer { out in
-        EncoderKernels.addBiasResidualLayerNorm(
+        backend.addBiasResidualLayerNorm(
           rows: rows, columns: columns, xs.baseAddress!, ld: ld, bias: bias, residual: out.baseAddress!, gamma: gamma, beta: beta,
           epsilon: epsilon)
       }
     }
     let worst = zip(residual, expected).map { abs(Double($0) - $1) }.max() ?? .infinity
-    #expect(worst <= 1.5e-5, "worst absolute error \(worst)")
+    #expect(worst <= 1.5e-5, "worst absolute error \(worst) on \(name)")
   }
 }

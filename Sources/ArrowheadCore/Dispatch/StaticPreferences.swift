@@ -45,7 +45,8 @@ public enum StaticPreferences {
       reason = shape == .small ? "no LAPACK call overhead at small orders" : "unblocked Swift implementation"
     default:
       score = 40
-      reason = "\(lanes)-lane Swift SIMD kernel"
+      reason = operation.family == .transformer
+        ? "SIMD16 Swift kernel without FMA (the same bits at every ISA level)" : "\(lanes)-lane Swift SIMD kernel"
     }
     return Preference(score: score + level, reason: reason)
   }
