@@ -157,7 +157,9 @@ func benchRows(
   threads: Int, repeats: Int, peak: Double, clock: BenchClock = .wall
 ) -> [BenchRow] {
   let timings = timeSideBySide(
-    candidates.map(\.run), repeats: repeats, clock: clock, settleSeconds: threads > 1 ? 0.15 : 0)
+    candidates.map(\.run), repeats: repeats, clock: clock,
+    settleAfter: candidates.map { threads > 1 && leavesSpinningThreads(backend: $0.name) },
+    warmUpSeconds: threads > 1 ? 0.01 : 0)
   return zip(candidates, timings).map { candidate, timing in
     let best = work / timing.best / 1e9, median = work / timing.median / 1e9
     return BenchRow(

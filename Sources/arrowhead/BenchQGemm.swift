@@ -53,6 +53,13 @@ struct BenchQGemm: ParsableCommand {
   @Option(help: "Activations as a .npy file of M × K float32 (with --weights, or alone with random weights).")
   var activations: String?
 
+  @Flag(help: """
+    With --threads N > 1: also time the dispatched quantized products and each Float32 product \
+    on 1 thread, interleaved sample by sample with the N-thread ones, and report the speed-up \
+    (same process, same protocol, so that the host's noise hits both alike).
+    """)
+  var scaling = false
+
   @OptionGroup var options: BenchOptions
 
   func validate() throws {
@@ -139,7 +146,7 @@ struct BenchQGemm: ParsableCommand {
       cpu: engine.cpu.model.isEmpty ? engine.cpu.vendor : engine.cpu.model,
       date: ISO8601DateFormatter().string(from: Date()), scheme: scheme.description, threads: engine.effectiveThreads,
       repeats: options.repeats, clock: options.benchClock.rawValue, loadAverage: currentLoadAverageText(),
-      problems: summaries, rows: rows)
+      problems: summaries, rows: rows, scaling: QGemmScaling.pairs(in: rows))
     print(try report.render(options.output.format), terminator: "")
   }
 
@@ -184,6 +191,8 @@ struct BenchQGemm: ParsableCommand {
     let shapeText = "\(m)×\(n)×\(k)"
     let flops = 2 * Double(m) * Double(n) * Double(k)
     let threads = engine.effectiveThreads
+    // The thread counts each scaled candidate runs at (1 thread first, then the engine's).
+    let threadCounts = scaling && threads > 1 ? [1, threads] : [threads]
     let y = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
     y.initialize(repeating: 0, count: m * n)
     defer { y.deallocate() }
@@ -197,7 +206,7 @@ struct BenchQGemm: ParsableCommand {
     let dequantizedError = relativeError(try engine.multiply(x, wHat, transposeB: .transposed).elements, exact)
 
     struct Candidate {
-      var operation: String, backend: String, dispatched: Bool, weightBytes: Int, run: () -> Void
+      var operation: String, backend: String, dispatched: Bool, weightBytes: Int, threads: Int, run: () -> Void
       var error: () -> Double?
     }
     var candidates: [Candidate] = []
@@ -213,7 +222,7 @@ struct BenchQGemm: ParsableCommand {
       for backend in quantizedBackends {
         candidates.append(Candidate(
           operation: "qgemm \(mode)", backend: backend.name, dispatched: false, weightBytes: matrix.layout.byteCount,
-          run: {
+          threads: threads, run: {
             problem.x.withUnsafeBufferPointer { xb in
               matrix.withOperand { operand in
                 switch mode {
@@ -229,9 +238,29 @@ struct BenchQGemm: ParsableCommand {
             }
           }, error: { relativeError(currentOutput(), exact) }))
       }
+      // The dispatched backend on 1 thread, timed beside the N-thread call (--scaling).
+      let dispatchedBackend = engine.backend(for: mode.operation, .quantizedMatmul(rows: m))
+      if threadCounts.count > 1 {
+        candidates.append(Candidate(
+          operation: "qgemm \(mode)", backend: dispatchedBackend.name, dispatched: true, weightBytes: matrix.layout.byteCount,
+          threads: 1, run: {
+            problem.x.withUnsafeBufferPointer { xb in
+              matrix.withOperand { operand in
+                switch mode {
+                case .weightOnly:
+                  dispatchedBackend.quantizedMatmulWeightOnly(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: 1)
+                case .int8:
+                  dispatchedBackend.quantizedMatmulInt8(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: 1)
+                case .int16:
+                  dispatchedBackend.quantizedMatmulInt16(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: 1)
+                }
+              }
+            }
+          }, error: { relativeError(currentOutput(), exact) }))
+      }
       candidates.append(Candidate(
-        operation: "qgemm \(mode)", backend: engine.backend(for: mode.operation, .quantizedMatmul(rows: m)).name, dispatched: true,
-        weightBytes: matrix.layout.byteCount,
+        operation: "qgemm \(mode)", backend: dispatchedBackend.name, dispatched: true,
+        weightBytes: matrix.layout.byteCount, threads: threads,
         run: {
           problem.x.withUnsafeBufferPointer { xb in
             try? engine.quantizedMatmul(
@@ -243,24 +272,28 @@ struct BenchQGemm: ParsableCommand {
     // The Float32 product: SGEMM x·Wᵀ (SGEMV W·x for M = 1) on each backend, and dispatched.
     let floatOperation = m == 1 ? "sgemv" : "sgemm"
     for backend in backends {
-      candidates.append(Candidate(
-        operation: floatOperation, backend: backend.name, dispatched: false, weightBytes: 4 * n * k,
-        run: {
-          problem.x.withUnsafeBufferPointer { xb in
-            problem.weights.withUnsafeBufferPointer { wb in
-              if m == 1 {
-                backend.gemv(.normal, rows: n, columns: k, alpha: 1, wb.baseAddress!, lda: k, xb.baseAddress!, beta: 0, output.value, threads: threads)
-              } else {
-                backend.gemm(.normal, .transposed, rows: m, columns: n, depth: k, alpha: 1, xb.baseAddress!, lda: k,
-                             wb.baseAddress!, ldb: k, beta: 0, output.value, ldc: n, threads: threads)
+      for floatThreads in threadCounts {
+        candidates.append(Candidate(
+          operation: floatOperation, backend: backend.name, dispatched: false, weightBytes: 4 * n * k, threads: floatThreads,
+          run: {
+            problem.x.withUnsafeBufferPointer { xb in
+              problem.weights.withUnsafeBufferPointer { wb in
+                if m == 1 {
+                  backend.gemv(
+                    .normal, rows: n, columns: k, alpha: 1, wb.baseAddress!, lda: k, xb.baseAddress!, beta: 0, output.value,
+                    threads: floatThreads)
+                } else {
+                  backend.gemm(.normal, .transposed, rows: m, columns: n, depth: k, alpha: 1, xb.baseAddress!, lda: k,
+                               wb.baseAddress!, ldb: k, beta: 0, output.value, ldc: n, threads: floatThreads)
+                }
               }
             }
-          }
-        }, error: { nil }))
+          }, error: { nil }))
+      }
     }
     candidates.append(Candidate(
       operation: floatOperation, backend: engine.backend(for: m == 1 ? .gemv : .gemm, m == 1 ? .gemv(rows: n, columns: k) : .gemm(rows: m, columns: n, depth: k)).name,
-      dispatched: true, weightBytes: 4 * n * k,
+      dispatched: true, weightBytes: 4 * n * k, threads: threads,
       run: {
         problem.x.withUnsafeBufferPointer { xb in
           problem.weights.withUnsafeBufferPointer { wb in
@@ -277,13 +310,19 @@ struct BenchQGemm: ParsableCommand {
       errors.append(candidate.error())
     }
     let timings = timeSideBySide(
-      candidates.map(\.run), repeats: options.repeats, clock: options.benchClock, settleSeconds: threads > 1 ? 0.15 : 0)
-    let bestFloat = zip(candidates, timings).filter { $0.0.operation == floatOperation }.map(\.1.best).min() ?? .nan
+      candidates.map(\.run), repeats: options.repeats, clock: options.benchClock,
+      settleAfter: candidates.map { threads > 1 && leavesSpinningThreads(backend: $0.backend) },
+      warmUpSeconds: threads > 1 ? 0.01 : 0)
+    // "vs best f32" compares with the best Float32 product at the same thread count.
+    func bestFloat(threads: Int) -> Double {
+      zip(candidates, timings).filter { $0.0.operation == floatOperation && $0.0.threads == threads }.map(\.1.best).min() ?? .nan
+    }
     let rows = zip(zip(candidates, timings), errors).map { pair, error in
       let (candidate, timing) = pair
+      let bestFloat = bestFloat(threads: candidate.threads)
       return QGemmRow(
         operation: candidate.operation, shape: shapeText, m: m, n: n, k: k, backend: candidate.backend,
-        dispatched: candidate.dispatched, threads: threads, bestMilliseconds: timing.best * 1e3,
+        dispatched: candidate.dispatched, threads: candidate.threads, bestMilliseconds: timing.best * 1e3,
         medianMilliseconds: timing.median * 1e3, gflops: flops / timing.best / 1e9, medianGflops: flops / timing.median / 1e9,
         weightGBPerSecond: m == 1 ? Double(candidate.weightBytes) / timing.best / 1e9 : nil,
         versusBestFloat32: bestFloat / timing.best, relativeError: error)
@@ -372,6 +411,8 @@ struct QGemmReport: Codable, Sendable {
   var loadAverage: String
   var problems: [QGemmProblemSummary]
   var rows: [QGemmRow]
+  /// N threads over 1, where --scaling timed both (empty otherwise).
+  var scaling: [QGemmScaling] = []
 
   func render(_ format: OutputFormat) throws -> String {
     if format == .json { return try jsonString(self) }
@@ -385,7 +426,46 @@ struct QGemmReport: Codable, Sendable {
       ])
     }
     if format == .csv { return table.renderCSV() }
-    return "CPU: \(cpu)\nweights: \(scheme); threads \(threads); best/median of \(repeats) repeats (\(clock) clock); load average \(loadAverage)\n"
+    var text = "CPU: \(cpu)\nweights: \(scheme); threads \(threads); best/median of \(repeats) repeats (\(clock) clock); load average \(loadAverage)\n"
       + problems.map { "  " + $0.text + "\n" }.joined() + "\n" + table.render()
+    if !scaling.isEmpty {
+      var speedups = TextTable(["operation", "shape", "backend", "threads", "speed-up (best)", "speed-up (median)"])
+      for pair in scaling {
+        speedups.append([
+          pair.operation, pair.shape, pair.dispatched ? "\(pair.backend) (dispatched)" : pair.backend, "\(pair.threads) / 1",
+          formatted(pair.bestSpeedup, decimals: 2) + "×", formatted(pair.medianSpeedup, decimals: 2) + "×",
+        ])
+      }
+      text += "\nN threads over 1 thread, timed interleaved in this run (--scaling):\n" + speedups.render()
+    }
+    return text
+  }
+}
+
+/// The speed-up of one candidate from 1 thread to N, both timed in the same run.
+struct QGemmScaling: Codable, Sendable {
+  var operation: String
+  var shape: String
+  var backend: String
+  var dispatched: Bool
+  /// N.
+  var threads: Int
+  /// Best 1-thread time ÷ best N-thread time.
+  var bestSpeedup: Double
+  /// Median 1-thread time ÷ median N-thread time.
+  var medianSpeedup: Double
+
+  /// Every (operation, shape, backend) that has a 1-thread row and an N-thread row.
+  static func pairs(in rows: [QGemmRow]) -> [QGemmScaling] {
+    rows.filter { $0.threads > 1 }.compactMap { wide in
+      guard let single = rows.first(where: {
+        $0.threads == 1 && $0.operation == wide.operation && $0.shape == wide.shape && $0.backend == wide.backend
+          && $0.dispatched == wide.dispatched
+      }) else { return nil }
+      return QGemmScaling(
+        operation: wide.operation, shape: wide.shape, backend: wide.backend, dispatched: wide.dispatched, threads: wide.threads,
+        bestSpeedup: single.bestMilliseconds / wide.bestMilliseconds,
+        medianSpeedup: single.medianMilliseconds / wide.medianMilliseconds)
+    }
   }
 }

@@ -8,12 +8,49 @@ struct BenchQGemmCLITests {
   struct Report: Decodable {
     struct Row: Decodable {
       var operation: String; var backend: String; var dispatched: Bool; var m: Int; var n: Int; var k: Int
-      var bestMilliseconds: Double; var weightGBPerSecond: Double?; var relativeError: Double?
+      var threads: Int; var bestMilliseconds: Double; var medianMilliseconds: Double; var weightGBPerSecond: Double?
+      var relativeError: Double?
     }
     struct Problem: Decodable { var shape: String; var packedBytes: Int; var dequantizeSgemmError: Double }
+    struct Scaling: Decodable {
+      var operation: String; var backend: String; var dispatched: Bool; var threads: Int
+      var bestSpeedup: Double; var medianSpeedup: Double
+    }
     var scheme: String
     var problems: [Problem]
     var rows: [Row]
+    var scaling: [Scaling]
+  }
+
+  /// `--scaling --threads 2`: the dispatched products (both modes) and each Float32 product are
+  /// timed on 1 and 2 threads in the same run, the 1-thread rows give the same error as the
+  /// 2-thread ones, and each speed-up is the ratio of the two rows' times.
+  @Test func scalingTimesOneThreadBesideN() throws {
+    let outcome = try QuantizeCLI.run(
+      ["bench", "qgemm", "--shape", "64,48,128", "--bits", "8", "--repeats", "1", "--threads", "2", "--scaling",
+       "--backends", "simd-baseline", "--json"],
+      environment: ["ARROWHEAD_DISPATCH": "static"])
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let report = try JSONDecoder().decode(Report.self, from: Data(outcome.stdout.utf8))
+    for operation in ["qgemm weight-only", "qgemm int8", "sgemm"] {
+      let dispatchedOnly = operation != "sgemm"
+      let rows = report.rows.filter { $0.operation == operation && $0.dispatched == dispatchedOnly }
+      let single = try #require(rows.first { $0.threads == 1 }, "\(operation): no 1-thread row")
+      let wide = try #require(rows.first { $0.threads == 2 }, "\(operation): no 2-thread row")
+      #expect(single.backend == wide.backend)
+      #expect(single.relativeError == wide.relativeError, "\(operation): the split changed the product")
+      let pair = try #require(report.scaling.first { $0.operation == operation && $0.dispatched == dispatchedOnly })
+      #expect(pair.threads == 2 && pair.backend == wide.backend)
+      #expect(abs(pair.bestSpeedup - single.bestMilliseconds / wide.bestMilliseconds) <= 1e-9 * pair.bestSpeedup)
+      #expect(abs(pair.medianSpeedup - single.medianMilliseconds / wide.medianMilliseconds) <= 1e-9 * pair.medianSpeedup)
+    }
+    // Without --scaling: one thread count, no speed-ups.
+    let plain = try QuantizeCLI.run(
+      ["bench", "qgemm", "--shape", "64,48,128", "--bits", "8", "--repeats", "1", "--threads", "2",
+       "--backends", "simd-baseline", "--json"],
+      environment: ["ARROWHEAD_DISPATCH": "static"])
+    let plainReport = try JSONDecoder().decode(Report.self, from: Data(plain.stdout.utf8))
+    #expect(plainReport.rows.allSatisfy { $0.threads == 2 } && plainReport.scaling.isEmpty)
   }
 
   @Test func aSmallRunReportsEveryKernelWithItsError() throws {

@@ -52,31 +52,46 @@ struct TimingSummary: Codable, Sendable {
 /// (round-robin), so that a noisy neighbour slows them all alike. A sample loops the call
 /// enough times to last ≥ `minimumSampleSeconds` (calibrated by a warm-up call).
 ///
-/// `settleSeconds` pauses before each sample: OpenBLAS's idle worker threads spin (with
-/// sched_yield) for ~0.1 s after a call, which would steal a core from whichever candidate
-/// runs next in a multi-threaded comparison.
+/// Multi-threaded comparisons (the benches pass these when `--threads` is above 1):
+/// - `settleAfter[i]` pauses `settleSeconds` after candidate i's sample: OpenBLAS's idle
+///   worker threads spin (with sched_yield) for ~0.1 s after a call, which would steal a core
+///   from whichever candidate runs next. Only after OpenBLAS: a pause after every sample
+///   parks Arrowhead's own pool thread too, and a parked thread woken for the next sample is
+///   sometimes placed on the caller's core (seen on these 2-vCPU VMs, whose kernel packs
+///   tasks onto vCPUs) until the load balancer moves it, which can last a whole sample.
+/// - `warmUpSeconds` runs the candidate untimed for that long before each sample, so that
+///   its threads are awake and spread when the timed loop starts.
 func timeSideBySide(
   _ candidates: [() -> Void], repeats: Int, minimumSampleSeconds: Double = 0.02, clock: BenchClock = .wall,
-  settleSeconds: Double = 0
+  settleAfter: [Bool] = [], settleSeconds: Double = 0.15, warmUpSeconds: Double = 0
 ) -> [TimingSummary] {
   var loops: [Int] = []
+  var warmUpLoops: [Int] = []
   for candidate in candidates {
     candidate()  // warm-up: page in buffers, first-touch, thread pools
     let start = monotonicSeconds()
     candidate()
     let once = max(monotonicSeconds() - start, 1e-9)
     loops.append(max(1, Int((minimumSampleSeconds / once).rounded(.up))))
+    warmUpLoops.append(warmUpSeconds > 0 ? max(1, Int((warmUpSeconds / once).rounded(.up))) : 0)
   }
   var samples = [[Double]](repeating: [], count: candidates.count)
   for _ in 0..<max(1, repeats) {
     for (index, candidate) in candidates.enumerated() {
-      if settleSeconds > 0 { usleep(UInt32(settleSeconds * 1e6)) }
+      for _ in 0..<warmUpLoops[index] { candidate() }
       let start = clock.now()
       for _ in 0..<loops[index] { candidate() }
       samples[index].append((clock.now() - start) / Double(loops[index]))
+      if index < settleAfter.count, settleAfter[index] { usleep(UInt32(settleSeconds * 1e6)) }
     }
   }
   return samples.map(TimingSummary.init(samples:))
+}
+
+/// Whether a candidate's backend leaves spinning threads behind (OpenBLAS's pool), so that a
+/// multi-threaded comparison pauses after its samples (`timeSideBySide`'s `settleAfter`).
+func leavesSpinningThreads(backend name: String) -> Bool {
+  name.lowercased().hasPrefix("openblas")
 }
 
 /// `count` uniform floats in [-1, 1) from `generator`.
