@@ -231,6 +231,10 @@ def arrowhead_bench(arrowhead, arguments, threads, repeats):
     command = [arrowhead, "bench", "qgemm", *arguments, "--threads", str(threads), "--repeats", str(repeats), "--json"]
     if threads == 1:
         command += ["--clock", "thread"]
+    else:
+        # The dispatched products and the Float32 product also on 1 thread, interleaved
+        # sample by sample in the same process: the "N threads against 1" table.
+        command += ["--scaling"]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         print(f"FAILED (ours): {' '.join(command)}\n{completed.stderr}", file=sys.stderr)
@@ -262,7 +266,7 @@ def main():
     out = {"meta": {"threads": thread_counts, "repeats": args.repeats, "quick": args.quick, "layer": LAYER,
                     "corpus": f"{len(texts)} docstring paragraphs of the Python {sys.version.split()[0]} standard library",
                     "token_rows": {name: int(a.shape[0]) for name, a in activations.items()}},
-           "rows": [], "errors": [], "commands": [], "arrowhead": []}
+           "rows": [], "errors": [], "commands": [], "arrowhead": [], "scaling": []}
     rng = np.random.default_rng(3)
     problems = []
     for label, name in matrices:
@@ -294,8 +298,23 @@ def main():
                         out["arrowhead"].append({"matrix": label, "m": m, "n": n, "k": k, "threads": threads,
                                                  "scheme": scheme_label, **problem})
                     for row in report["rows"]:
+                        if row["threads"] != threads:
+                            continue  # the 1-thread twins of --scaling: in "scaling" below
                         out["rows"].append({"matrix": label, "m": m, "n": n, "k": k, "threads": threads,
                                             "library": "arrowhead", "scheme": scheme_label, **row})
+                    for pair in report.get("scaling", []):
+                        if not pair["dispatched"]:
+                            continue
+                        same = [r for r in report["rows"] if r["operation"] == pair["operation"] and r["dispatched"]]
+                        one = next((r for r in same if r["threads"] == 1), None)
+                        many = next((r for r in same if r["threads"] == threads), None)
+                        if one and many:
+                            out["scaling"].append({"matrix": label, "m": m, "n": n, "k": k, "threads": threads,
+                                                   "scheme": scheme_label, "operation": pair["operation"],
+                                                   "oneMilliseconds": one["bestMilliseconds"],
+                                                   "manyMilliseconds": many["bestMilliseconds"],
+                                                   "bestSpeedup": pair["bestSpeedup"],
+                                                   "medianSpeedup": pair["medianSpeedup"]})
                 peers = [
                     ("torch int8 per-tensor", lambda: torch_dynamic(w, x, threads, False)),
                     ("torch int8 per-channel", lambda: torch_dynamic(w, x, threads, True)),

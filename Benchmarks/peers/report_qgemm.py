@@ -186,9 +186,13 @@ def qgemm_section(r):
                       f"{f.get('weightGBPerSecond') or 0:.1f} | 1.00× |")
         r.add("")
 
-    # Threads.
+    # Threads: from --scaling (1 and T threads timed interleaved in one process, wall clock)
+    # where the run has it; older runs compare two separate processes.
     if len(threads) > 1:
-        r.add(f"### {T} threads against 1 (Arrowhead, dispatched)", "", "| shape | kernel | 1 thread ms | "
+        scaling = q.get("scaling") or []
+        note = ("1 and {T} threads timed interleaved in the same process (`--scaling`), wall clock, best of each"
+                if scaling else "1 thread (thread clock) and {T} threads (wall clock) from separate processes").format(T=T)
+        r.add(f"### {T} threads against 1 (Arrowhead, dispatched)", "", note, "", "| shape | kernel | 1 thread ms | "
               f"{T} threads ms | speed-up |", "|---|---|---:|---:|---:|")
         speedups = []
         for matrix, m, n, k in problems:
@@ -196,12 +200,21 @@ def qgemm_section(r):
                 continue
             for scheme, operation in (("int8 g64", "qgemm int8"), ("int8 g64", "qgemm weight-only"),
                                       ("int4 g64 zero-point", "qgemm int8")):
-                one, many = ours(matrix, m, 1, scheme, operation), ours(matrix, m, T, scheme, operation)
-                if one and many:
-                    value = one["bestMilliseconds"] / many["bestMilliseconds"]
-                    speedups.append(value)
-                    r.add(f"| {matrix} {m}×{n}×{k} | {scheme} {operation.split()[-1]} | {_ms(one['bestMilliseconds'])} | "
-                          f"{_ms(many['bestMilliseconds'])} | {value:.2f}× |")
+                if scaling:
+                    pair = next((p for p in scaling if p["matrix"] == matrix and p["m"] == m and p["scheme"] == scheme
+                                 and p["operation"] == operation and p["threads"] == T), None)
+                    if not pair:
+                        continue
+                    one_ms, many_ms, value = pair["oneMilliseconds"], pair["manyMilliseconds"], pair["bestSpeedup"]
+                else:
+                    one, many = ours(matrix, m, 1, scheme, operation), ours(matrix, m, T, scheme, operation)
+                    if not (one and many):
+                        continue
+                    one_ms, many_ms = one["bestMilliseconds"], many["bestMilliseconds"]
+                    value = one_ms / many_ms
+                speedups.append(value)
+                r.add(f"| {matrix} {m}×{n}×{k} | {scheme} {operation.split()[-1]} | {_ms(one_ms)} | "
+                      f"{_ms(many_ms)} | {value:.2f}× |")
         r.add("")
         if speedups:
             headlines.append(f"- {T} threads vs 1 (M ≥ 64): {min(speedups):.2f}–{max(speedups):.2f}×")
