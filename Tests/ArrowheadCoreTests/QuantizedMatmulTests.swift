@@ -278,6 +278,19 @@ import Testing
       for row in 0..<rows {
         for column in 0..<columns { #expect(w.code(row: row, column: column) == codes[row * columns + column]) }
       }
+      // The packed codes start on a 64-byte boundary (each 16-row line is one cache line),
+      // copies share them, and equality compares the bytes.
+      w.codes.withUnsafeBufferPointer { #expect(Int(bitPattern: $0.baseAddress) % 64 == 0) }
+      let copy = w
+      #expect(copy == w && Array(copy.codes) == Array(w.codes))
+      let same = try QuantizedMatrix(
+        layout: layout, codes: codes, scales: [Float](repeating: 1, count: groups), offsets: [Float](repeating: 0, count: groups))
+      #expect(same == w)
+      var changed = codes
+      changed[0] = changed[0] == 0 ? 1 : 0
+      let other = try QuantizedMatrix(
+        layout: layout, codes: changed, scales: [Float](repeating: 1, count: groups), offsets: [Float](repeating: 0, count: groups))
+      #expect(other.codes != w.codes)
     }
   }
 }
