@@ -260,7 +260,10 @@ def main():
     # (onnxruntime's MatMulNBits recipe).
     schemes = [("int8 g64", ["--bits", "8", "--group", "64", "--mode", "all"]),
                ("int4 g32 zero-point", ["--bits", "4", "--group", "32", "--zero-point"]),
-               ("int4 g64 zero-point", ["--bits", "4", "--group", "64", "--zero-point"])]
+               ("int4 g64 zero-point", ["--bits", "4", "--group", "64", "--zero-point"]),
+               # PyTorch's own weight granularity (one scale per output row), for a like-for-like
+               # row next to its per-channel Linear.
+               ("int8 per-channel", ["--bits", "8", "--per-channel", "--mode", "int8"])]
     if args.quick:
         schemes = schemes[:2]
     out = {"meta": {"threads": thread_counts, "repeats": args.repeats, "quick": args.quick, "layer": LAYER,

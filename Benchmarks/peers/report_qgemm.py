@@ -100,6 +100,26 @@ def qgemm_section(r):
                   f"{_err(a['relativeError'])} | {_err(wo and wo['relativeError'])} | {_err(d)} | "
                   f"{'n/a' if ratio is None else f'{ratio:.2f}×'} | {_err(p and p['relativeError'])} |")
     r.add("")
+    # W8A8 with per-channel weights: PyTorch's granularity, against its per-channel Linear.
+    per_channel = [(matrix, m, n, k, t) for matrix, m, n, k in problems if m >= 64 for t in threads
+                   if ours(matrix, m, t, "int8 per-channel", "qgemm int8")]
+    if per_channel:
+        r.add("### W8A8 with per-channel weights (PyTorch's granularity) vs PyTorch per-channel", "",
+              "One scale per output row (`--per-channel`): int8 activations per row, one float rescale per output "
+              "instead of one per group of 64 columns. Ratios ours / theirs in throughput.", "",
+              "| shape | threads | Arrowhead W8A8 per-channel | vs g64 (time) | torch per-channel | vs torch | "
+              "error ours | error torch |", "|---|---:|---:|---:|---:|---:|---:|---:|")
+        for matrix, m, n, k, t in per_channel:
+            a = ours(matrix, m, t, "int8 per-channel", "qgemm int8")
+            g = ours(matrix, m, t, "int8 g64", "qgemm int8")
+            p = peer(matrix, m, t, "torch int8 per-channel")
+            versus_torch = r.ratio(a["bestMilliseconds"], p and p["bestMilliseconds"],
+                                   f"W8A8 per-channel vs torch per-channel {m}×{n}×{k} {t}T", lower_is_better=True)
+            versus_g64 = f"{g['bestMilliseconds'] / a['bestMilliseconds']:.2f}×" if g else "n/a"
+            r.add(f"| {matrix} {m}×{n}×{k} | {t} | {_ms(a['bestMilliseconds'])} | {versus_g64} | "
+                  f"{_ms(p and p['bestMilliseconds'])} | {versus_torch} | {_err(a['relativeError'])} | "
+                  f"{_err(p and p['relativeError'])} |")
+        r.add("")
     # W8A16: the same INT8 weights with two-digit (≈ 16-bit) activations, where error matters.
     w16 = [(matrix, m, n, k, t) for matrix, m, n, k in problems if m >= 64 for t in threads
            if ours(matrix, m, t, "int8 g64", "qgemm int16")]
