@@ -219,44 +219,37 @@ struct BenchQGemm: ParsableCommand {
       for path in QuantizedMatmulPath.allCases where !selected.contains(where: { $0.quantizedMatmulPath == path }) {
         if let forced = selected.lazy.compactMap({ $0.withQuantizedMatmulPath(path) }).first { quantizedBackends.append(forced) }
       }
+      // One call of `backend`'s kernel for this mode on `callThreads` threads.
+      func kernelCall(_ backend: any Backend, threads callThreads: Int) -> () -> Void {
+        {
+          problem.x.withUnsafeBufferPointer { xb in
+            matrix.withOperand { operand in
+              switch mode {
+              case .weightOnly:
+                backend.quantizedMatmulWeightOnly(
+                  rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: callThreads)
+              case .int8:
+                backend.quantizedMatmulInt8(
+                  rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: callThreads)
+              case .int16:
+                backend.quantizedMatmulInt16(
+                  rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: callThreads)
+              }
+            }
+          }
+        }
+      }
       for backend in quantizedBackends {
         candidates.append(Candidate(
           operation: "qgemm \(mode)", backend: backend.name, dispatched: false, weightBytes: matrix.layout.byteCount,
-          threads: threads, run: {
-            problem.x.withUnsafeBufferPointer { xb in
-              matrix.withOperand { operand in
-                switch mode {
-                case .weightOnly:
-                  backend.quantizedMatmulWeightOnly(
-                    rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: threads)
-                case .int8:
-                  backend.quantizedMatmulInt8(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: threads)
-                case .int16:
-                  backend.quantizedMatmulInt16(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: threads)
-                }
-              }
-            }
-          }, error: { relativeError(currentOutput(), exact) }))
+          threads: threads, run: kernelCall(backend, threads: threads), error: { relativeError(currentOutput(), exact) }))
       }
       // The dispatched backend on 1 thread, timed beside the N-thread call (--scaling).
       let dispatchedBackend = engine.backend(for: mode.operation, .quantizedMatmul(rows: m))
       if threadCounts.count > 1 {
         candidates.append(Candidate(
           operation: "qgemm \(mode)", backend: dispatchedBackend.name, dispatched: true, weightBytes: matrix.layout.byteCount,
-          threads: 1, run: {
-            problem.x.withUnsafeBufferPointer { xb in
-              matrix.withOperand { operand in
-                switch mode {
-                case .weightOnly:
-                  dispatchedBackend.quantizedMatmulWeightOnly(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: 1)
-                case .int8:
-                  dispatchedBackend.quantizedMatmulInt8(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: 1)
-                case .int16:
-                  dispatchedBackend.quantizedMatmulInt16(rows: m, xb.baseAddress!, ldx: k, operand, bias: nil, output.value, ldy: n, threads: 1)
-                }
-              }
-            }
-          }, error: { relativeError(currentOutput(), exact) }))
+          threads: 1, run: kernelCall(dispatchedBackend, threads: 1), error: { relativeError(currentOutput(), exact) }))
       }
       candidates.append(Candidate(
         operation: "qgemm \(mode)", backend: dispatchedBackend.name, dispatched: true,
