@@ -1,4 +1,5 @@
 import ArrowheadCore
+import CArrowheadQMatmul
 
 /// The search-code kernels an ISA module provides (see `SearchCodeKernels`).
 public protocol SIMDSearchCodeSet {
@@ -92,5 +93,27 @@ extension SIMDBackend {
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
     K.sq4DotRows(dimension: dimension, weights: weights, packed: packed, stride: stride, rows: rows, rowCount: rowCount, out)
+  }
+}
+
+// The integer-query SQ8 rows kernel is C (Swift has no spelling for `vpdpwssd` or
+// `vpmaddwd`), chosen by the same CPU check as the quantized matmul's kernels: AVX-512 VNNI
+// `vpdpwssd` on a v4 variant whose CPU has it, AVX2 `vpmaddwd` from v3 on, else the
+// portable loop. Every path computes the same exact Int32 sum.
+extension SIMDBackend {
+  public func sq8DotInt16Rows(
+    dimension: Int, weights: UnsafePointer<Int16>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    let d = Int64(dimension), s = Int64(stride), n = Int64(rowCount)
+    #if arch(x86_64)
+    switch quantizedMatmulPath {
+    case .avx512VNNI: arrowhead_sq8_dot_i16_rows_avx512vnni(d, weights, codes, s, rows, n, out)
+    case .avx2, .avxVNNI: arrowhead_sq8_dot_i16_rows_avx2(d, weights, codes, s, rows, n, out)
+    case .portable: arrowhead_sq8_dot_i16_rows_portable(d, weights, codes, s, rows, n, out)
+    }
+    #else
+    arrowhead_sq8_dot_i16_rows_portable(d, weights, codes, s, rows, n, out)
+    #endif
   }
 }

@@ -52,7 +52,7 @@ public struct SIMDBackend<K: SIMDKernelSet>: Backend, SIMDVariantBackend {
   /// Every kernel of every family is implemented here; the static scores (used when
   /// dispatch does not measure) are in `StaticPreferences.simd`.
   public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
-    if operation.family == .quantizedMatmul {
+    if operation.family == .quantizedMatmul || operation == .sq8DotInt16Rows {
       return StaticPreferences.simdQuantizedMatmul(operation, shape, level: K.level, path: quantizedMatmulPath.summary)
     }
     return StaticPreferences.simd(

@@ -50,6 +50,7 @@ public enum BackendConformance {
     Check(name: "searchCodeDistancesAgreeWithinTheErrorBound", family: .searchCodes, run: searchCodeDistancesAgreeWithinTheErrorBound),
     Check(name: "searchCodeDecodingIsBitIdentical", family: .searchCodes, run: searchCodeDecodingIsBitIdentical),
     Check(name: "batchedRowDistancesAgreeWithinTheErrorBound", family: .searchCodes, run: batchedRowDistancesAgreeWithinTheErrorBound),
+    Check(name: "integerQueryRowDotsAreExact", family: .searchCodes, run: integerQueryRowDotsAreExact),
     Check(name: "optimizerCodeSumsAreExactAndMomentsWithinTheBound", family: .optimizer, run: optimizerCodeSumsAreExactAndMomentsWithinTheBound),
     Check(name: "halfQuadraticStepsAgreeWithinTheBound", family: .optimizer, run: halfQuadraticStepsAgreeWithinTheBound),
     Check(name: "choleskyHasTheBackwardErrorOfTheTheorem", family: .linearAlgebra, run: choleskyHasTheBackwardErrorOfTheTheorem),
@@ -226,6 +227,47 @@ extension BackendConformance {
           #expect(abs(Double(sq8Dots[i] - wantDot8)) <= gamma(d + 1) * codeProducts, "sq8DotRows d=\(d) on \(kernel.name)")
           #expect(abs(Double(sq4[i] - want4)) <= gamma(d + 3) * codeSquares, "sq4SquaredL2Rows d=\(d) on \(kernel.name)")
           #expect(abs(Double(sq4Dots[i] - wantDot4)) <= gamma(d + 1) * codeProducts, "sq4DotRows d=\(d) on \(kernel.name)")
+        }
+      }
+    }
+  }
+}
+
+extension BackendConformance {
+  /// `sq8DotInt16Rows`: the exact integer Σ w·c (computed here in Int64) at every
+  /// dimension around the vector widths (tails of 1…31 and 1…127 dimensions), rows
+  /// repeated and out of order, `stride` wider than a row, weights at the contract's edge
+  /// (every |w| = 2¹⁴ − 1 and every code 255 at 384 dimensions: Σ|w|·255 = 1.6·10⁹ < 2³¹),
+  /// and nothing written past `rowCount`. Every backend gives the same bits.
+  public static func integerQueryRowDotsAreExact(_ kernel: any Backend) throws {
+    var generator = SeededGenerator(seed: 1606)
+    for d in [1, 7, 15, 16, 17, 31, 32, 33, 50, 64, 100, 127, 128, 129, 255, 384, 385] {
+      let rowsAvailable = 30, stride = d + 5
+      for edge in [false, true] {
+        let weights: [Int16] = (0..<d).map { j in
+          edge ? (j % 3 == 0 ? -16_383 : 16_383) : Int16.random(in: -16_383...16_383, using: &generator)
+        }
+        let codes: [UInt8] = (0..<(rowsAvailable * stride)).map { _ in edge ? 255 : UInt8.random(in: 0...255, using: &generator) }
+        for rowCount in [0, 1, 6, 29] {
+          let rows = (0..<rowCount).map { _ in UInt32.random(in: 0..<UInt32(rowsAvailable), using: &generator) }
+          var out = [Float](repeating: 7, count: rowCount + 3)
+          weights.withUnsafeBufferPointer { w in
+            codes.withUnsafeBufferPointer { c in
+              (rows + [0]).withUnsafeBufferPointer { r in  // + [0]: a base address at rowCount 0
+                out.withUnsafeMutableBufferPointer { o in
+                  kernel.sq8DotInt16Rows(
+                    dimension: d, weights: w.baseAddress!, codes: c.baseAddress!, stride: stride,
+                    rows: r.baseAddress!, rowCount: rowCount, o.baseAddress!)
+                }
+              }
+            }
+          }
+          #expect(out[rowCount...].allSatisfy { $0 == 7 }, "sq8DotInt16Rows wrote past rowCount on \(kernel.name)")
+          for (i, row) in rows.enumerated() {
+            var want: Int64 = 0
+            for j in 0..<d { want += Int64(weights[j]) * Int64(codes[Int(row) * stride + j]) }
+            #expect(out[i] == Float(want), "sq8DotInt16Rows d=\(d) edge=\(edge) row \(i) on \(kernel.name): \(out[i]) vs \(want)")
+          }
         }
       }
     }

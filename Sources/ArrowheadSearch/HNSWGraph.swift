@@ -269,6 +269,8 @@ final class SearchScratch {
   private(set) var rerankSlots: UnsafeMutablePointer<UInt32>
   private(set) var rerankDistances: UnsafeMutablePointer<Float>
   private var rerankCapacity = 256
+  /// An integer query (`SQ8WalkSpace`), `dimension` values.
+  let integerQuery: UnsafeMutablePointer<Int16>
 
   init(slots: Int, dimension: Int, maxLinks: Int) {
     visitedCapacity = max(slots, 1024)
@@ -290,6 +292,7 @@ final class SearchScratch {
     chosenDistances = .allocate(capacity: maxLinks + 1)
     prunedDistances = .allocate(capacity: maxLinks + 1)
     mergedDistances = .allocate(capacity: maxLinks + 1)
+    integerQuery = .allocate(capacity: max(dimension, 1))
   }
 
   /// Makes room for `count` re-ranked results (contents are not kept).
@@ -317,6 +320,7 @@ final class SearchScratch {
     chosenDistances.deallocate()
     prunedDistances.deallocate()
     mergedDistances.deallocate()
+    integerQuery.deallocate()
     candidates.deallocate()
     results.deallocate()
   }

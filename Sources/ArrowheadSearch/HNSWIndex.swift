@@ -225,7 +225,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
       return withExtendedLifetime(codes) {
         link(
           Float32Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount,
-          coarse: codes.map { SQ8Space($0) },
+          coarse: codes.map { SQ8WalkSpace($0) },
           cachesDistances: cachedLinkDistances && 4 * (reused.count + freshCount) >= slots, progress: progress)
       }
     case .int8: return link(SQ8Space(store), vectors, reused: reused, freshFrom: first, freshCount: freshCount, progress: progress)
@@ -238,7 +238,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   /// dimensions, or when the nodes to link are fewer than a quarter of the slots (the
   /// codes cost O(slots·d) to make). Trained on the stored vectors (min/max per
   /// dimension); freed when the add ends.
-  func traversalCodes(linking count: Int) -> VectorStore? {
+  func traversalCodes(linking count: Int) -> TraversalCodes? {
     guard storage.encoding == .float32, dimension >= coarseWalkDimension, count >= 1024, 4 * count >= slots else {
       return nil
     }
@@ -250,7 +250,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
       try EncodeKernels.with(engine, dimension: dimension) { kernels in
         for slot in 0..<slots { codes.store(floats + slot * dimension, at: slot, kernels: kernels) }
       }
-      return codes
+      return TraversalCodes(codes, slots: slots)
     } catch {
       return nil  // training fails only on non-finite input, which `add` rejected
     }
@@ -259,7 +259,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
 
   private func link<Space: DistanceSpace>(
     _ space: Space, _ vectors: UnsafePointer<Float>, reused: [UInt32], freshFrom first: Int, freshCount: Int,
-    coarse: SQ8Space? = nil, cachesDistances: Bool = false, progress: (@Sendable (Int) -> Void)?
+    coarse: SQ8WalkSpace? = nil, cachesDistances: Bool = false, progress: (@Sendable (Int) -> Void)?
   ) -> [UInt32] {
     let dropped = DroppedNodes()
     let locks = StripedLocks()

@@ -93,10 +93,11 @@ struct HNSWWorker<Space: DistanceSpace> {
   /// from scratch.
   let prunedLists: UnsafeMutablePointer<UInt16>?
   /// While building Float32 vectors of many dimensions: SQ8 codes of every slot (see
-  /// `HNSWIndex.traversalCodes`) that the insertion searches walk on, a quarter of the
-  /// bytes per visited node; their results are re-ranked with exact distances before the
-  /// heuristic chooses links. nil: insertion searches use exact distances.
-  let coarse: SQ8Space?
+  /// `HNSWIndex.traversalCodes`) that the insertion searches walk on with the query
+  /// rounded to 16-bit integers (`SQ8WalkSpace`), a quarter of the bytes per visited node
+  /// and integer dot products; their results are re-ranked with exact distances before
+  /// the heuristic chooses links. nil: insertion searches use exact distances.
+  let coarse: SQ8WalkSpace?
   /// While building Float32 vectors: per slot, `graph.capacity(0)` floats, the distance
   /// from the node to each of its layer-0 links, in list order (NaN: not known, computed
   /// when needed), so that pruning a full list computes no distance from the node to its
@@ -110,7 +111,7 @@ struct HNSWWorker<Space: DistanceSpace> {
 
   init(
     space: Space, graph: HNSWGraph, slots: Int, locks: StripedLocks?, parameters: HNSWParameters,
-    prunedLists: UnsafeMutablePointer<UInt16>? = nil, coarse: SQ8Space? = nil,
+    prunedLists: UnsafeMutablePointer<UInt16>? = nil, coarse: SQ8WalkSpace? = nil,
     linkDistances: UnsafeMutablePointer<Float>? = nil
   ) {
     self.space = space
@@ -521,8 +522,7 @@ struct HNSWWorker<Space: DistanceSpace> {
     let query = space.query(vector, scratch: scratch.row(0))
     var acceptance = accept
     acceptance.excluded = node
-    if let coarse {
-      let coarseQuery = coarse.query(vector, scratch: scratch.row(scratch.rows - 1))
+    if let coarse, let coarseQuery = coarse.query(vector, scratch: scratch.row(scratch.rows - 1), integers: scratch.integerQuery) {
       link(node, level: level, entry: entry, top: top, walk: coarseQuery, exact: query, accept: acceptance, scratch)
     } else {
       link(node, level: level, entry: entry, top: top, walk: query, exact: nil, accept: acceptance, scratch)

@@ -177,6 +177,7 @@ struct StoreKernels: Sendable {
   let sq8DotRows: any Backend
   let sq4SquaredL2Rows: any Backend
   let sq4DotRows: any Backend
+  let sq8DotInt16Rows: any Backend
 
   init(engine: Engine, dimension: Int) {
     let shape = ShapeClass.vector(count: dimension)
@@ -195,6 +196,7 @@ struct StoreKernels: Sendable {
     sq8DotRows = engine.backend(for: .sq8DotRows, shape)
     sq4SquaredL2Rows = engine.backend(for: .sq4SquaredL2Rows, shape)
     sq4DotRows = engine.backend(for: .sq4DotRows, shape)
+    sq8DotInt16Rows = engine.backend(for: .sq8DotInt16Rows, shape)
   }
 
   /// ‖x‖² of one row.

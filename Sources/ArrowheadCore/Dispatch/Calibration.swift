@@ -31,6 +31,8 @@ final class CalibrationScratch {
   let outputBytes: UnsafeMutablePointer<UInt8>
   /// Row indices for the batch kernels (64).
   let rowIndices: UnsafeMutablePointer<UInt32>
+  /// An integer query (`sq8DotInt16Rows`): 512 values in ±2¹⁴.
+  let integerQuery: UnsafeMutablePointer<Int16>
   /// Floats per buffer.
   static let capacity = 1 << 18
 
@@ -43,7 +45,9 @@ final class CalibrationScratch {
     outputBytes = .allocate(capacity: Self.capacity)
     rowIndices = .allocate(capacity: 64)
     rowIndices.initialize(repeating: 0, count: 64)
+    integerQuery = .allocate(capacity: 512)
     var generator = SeededGenerator(seed: 0x5EED)
+    for i in 0..<512 { integerQuery[i] = Int16.random(in: -16_384...16_384, using: &generator) }
     for i in 0..<Self.capacity {
       floats[i] = Float.random(in: -1..<1, using: &generator)
       others[i] = Float.random(in: -1..<1, using: &generator)
@@ -59,6 +63,7 @@ final class CalibrationScratch {
     bytes.deallocate()
     outputBytes.deallocate()
     rowIndices.deallocate()
+    integerQuery.deallocate()
   }
 }
 

@@ -52,6 +52,13 @@ public protocol SearchCodeKernels {
   func sq8DotRows(
     dimension: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = Float(Σ_j weights[j]·c[j]) over the SQ8 row rows[i], the sum taken in Int32:
+  /// an integer query (a float query scaled to ±2¹⁴ by `SearchCodeLayout.quantizeQuery`)
+  /// against codes. Exact, hence the same bits on every backend, when
+  /// Σ_j |weights[j]|·255 < 2³¹ (the caller's contract; `quantizeQuery` keeps it).
+  func sq8DotInt16Rows(
+    dimension: Int, weights: UnsafePointer<Int16>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
   /// out[i] = `sq4SquaredL2` of the SQ4 row rows[i] (block-16 ordered `shifted`, `scales`).
   func sq4SquaredL2Rows(
     dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
@@ -113,6 +120,14 @@ extension SearchCodeKernels {
   ) {
     for i in 0..<rowCount { out[i] = ReferenceKernels.sq8Dot(count: dimension, weights: weights, codes: codes + Int(rows[i]) * stride) }
   }
+  public func sq8DotInt16Rows(
+    dimension: Int, weights: UnsafePointer<Int16>, codes: UnsafePointer<UInt8>, stride: Int,
+    rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<rowCount {
+      out[i] = ReferenceKernels.sq8DotInt16(count: dimension, weights: weights, codes: codes + Int(rows[i]) * stride)
+    }
+  }
   public func sq4SquaredL2Rows(
     dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
@@ -154,12 +169,15 @@ extension KernelOperation {
   public static let sq4SquaredL2Rows = KernelOperation(.searchCodes, 10, "sq4SquaredL2Rows")
   /// `SearchCodeKernels.sq4DotRows`.
   public static let sq4DotRows = KernelOperation(.searchCodes, 11, "sq4DotRows")
+  /// `SearchCodeKernels.sq8DotInt16Rows`.
+  public static let sq8DotInt16Rows = KernelOperation(.searchCodes, 12, "sq8DotInt16Rows")
 }
 
 extension KernelFamily {
   static let searchCodeOperations: [KernelOperation] = [
     .sq8SquaredL2, .sq8Dot, .sq8Decode, .sq4SquaredL2, .sq4Dot, .sq4Decode,
     .squaredL2Rows, .dotRows, .sq8SquaredL2Rows, .sq8DotRows, .sq4SquaredL2Rows, .sq4DotRows,
+    .sq8DotInt16Rows,
   ]
 }
 
@@ -183,6 +201,50 @@ public enum SearchCodeLayout {
 
   /// Bytes one SQ4 row of `dimension` codes occupies.
   public static func sq4RowBytes(dimension: Int) -> Int { (dimension + 1) / 2 }
+
+  /// The largest magnitude `quantizeQuery` gives a weight: 2¹⁴ − 1, a relative step of
+  /// 6·10⁻⁵ of the largest weight.
+  public static let integerQueryLimit: Int32 = 16_383
+
+  /// Rounds float query weights to integers for `sq8DotInt16Rows`: out[j] = round(w[j]/σ)
+  /// with σ chosen so that |out[j]| ≤ `integerQueryLimit` and Σ|out[j]|·255 < 2³¹ (the
+  /// kernel's exactness contract). Then Σ w[j]·c[j] ≈ σ·Σ out[j]·c[j], with an error of at
+  /// most σ/2·Σ c[j].
+  ///
+  /// - Returns: σ (0 when every weight is 0, and then `out` is all zeros), or nil when a
+  ///   weight is not finite.
+  public static func quantizeQuery(_ weights: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Int16>) -> Float? {
+    var largest: Float = 0
+    var total: Double = 0
+    for j in 0..<count {
+      let magnitude = abs(weights[j])
+      guard magnitude.isFinite else { return nil }
+      largest = max(largest, magnitude)
+      total += Double(magnitude)
+    }
+    guard largest > 0 else {
+      out.initialize(repeating: 0, count: count)
+      return 0
+    }
+    // Σ|out| ≤ Σ|w|/σ + count/2: keep that times 255 under 2³¹ with room to spare.
+    let budget = Double(Int32.max) / 255 * 0.9 - Double(count) / 2
+    let wanted = max(Double(largest) / Double(integerQueryLimit), budget > 0 ? total / budget : .infinity)
+    var scale = Float(wanted)
+    if Double(scale) < wanted { scale = scale.nextUp }  // never below: |w|/σ stays within the limit
+    guard scale.isFinite, scale > 0 else { return nil }
+    while true {
+      var magnitudes: Int64 = 0
+      let divisor = Double(scale)  // in Double: a subnormal σ has no finite Float inverse
+      for j in 0..<count {
+        let q = Int32((Double(weights[j]) / divisor).rounded())
+        let clamped = min(max(q, -integerQueryLimit), integerQueryLimit)
+        out[j] = Int16(clamped)
+        magnitudes += Int64(abs(clamped))
+      }
+      if magnitudes * 255 < Int64(Int32.max) { return scale }
+      scale *= 2  // not reached for any count below ~7·10⁶; kept as the contract's guard
+    }
+  }
 }
 
 // MARK: - Checked entry points
@@ -206,6 +268,41 @@ extension Engine {
     try Self.requireCount(codes.count, count, "codes")
     guard count > 0 else { return 0 }
     return backend(for: .sq8Dot, .vector(count: count)).sq8Dot(count: count, weights: weights.baseAddress!, codes: codes.baseAddress!)
+  }
+
+  /// out[i] = Float(Σ_j weights[j]·c[j]) for the SQ8 rows `rows` of `codes` (row r at
+  /// byte r·`stride`), with an integer query; see `SearchCodeKernels.sq8DotInt16Rows`.
+  ///
+  /// - Throws: `ArrowheadError` when `out` and `rows` differ in length (`shapeMismatch`),
+  ///   `stride` is below the dimension (`leadingDimensionTooSmall`), a row ends past
+  ///   `codes` (`bufferTooShort`), or Σ|weights|·255 reaches 2³¹ (`invalidParameter`: the
+  ///   sum could overflow).
+  public func sq8DotInt16Rows(
+    weights: UnsafeBufferPointer<Int16>, codes: UnsafeBufferPointer<UInt8>, stride: Int,
+    rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Float>
+  ) throws(ArrowheadError) {
+    let dimension = weights.count
+    guard out.count == rows.count else {
+      throw .shapeMismatch(argument: "out", expected: "\(rows.count) values (one per row)", actual: "\(out.count)")
+    }
+    guard stride >= dimension else {
+      throw .leadingDimensionTooSmall(argument: "stride", leadingDimension: stride, rowLength: dimension)
+    }
+    let magnitude = weights.reduce(Int64(0)) { $0 + Int64(abs(Int32($1))) }
+    guard magnitude * 255 < Int64(Int32.max) else {
+      throw .invalidParameter(
+        name: "weights", value: "Σ|w|·255 = \(magnitude * 255)", expected: "below 2³¹ (the Int32 sum could overflow)")
+    }
+    if let last = rows.max() {
+      try Self.requireCount(codes.count, Int(last) * stride + dimension, "codes")
+    }
+    guard dimension > 0, !rows.isEmpty else {
+      for i in out.indices { out[i] = 0 }
+      return
+    }
+    backend(for: .sq8DotInt16Rows, .vector(count: dimension)).sq8DotInt16Rows(
+      dimension: dimension, weights: weights.baseAddress!, codes: codes.baseAddress!, stride: stride,
+      rows: rows.baseAddress!, rowCount: rows.count, out.baseAddress!)
   }
 
   /// Decodes one SQ8 row: out[j] = c[j]·s[j] + m[j].
@@ -309,6 +406,11 @@ extension Calibration {
     case .sq4DotRows:
       return [CalibrationProblem(label: batch) {
         $0.sq4DotRows(dimension: d, weights: query, packed: codes, stride: stride / 2, rows: rows, rowCount: rowCount, out)
+      }]
+    case .sq8DotInt16Rows:
+      let integers = UnsafePointer(s.integerQuery)
+      return [CalibrationProblem(label: batch) {
+        $0.sq8DotInt16Rows(dimension: d, weights: integers, codes: codes, stride: stride, rows: rows, rowCount: rowCount, out)
       }]
     default: return []
     }

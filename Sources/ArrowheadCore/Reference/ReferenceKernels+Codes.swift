@@ -28,6 +28,14 @@ extension ReferenceKernels {
     return Float(sum)
   }
 
+  /// Float(Σ w[j]·c[j]), the sum in Int64 (exact; equal to the Int32 sum of every other
+  /// backend under `sq8DotInt16Rows`'s contract).
+  public static func sq8DotInt16(count: Int, weights: UnsafePointer<Int16>, codes: UnsafePointer<UInt8>) -> Float {
+    var sum: Int64 = 0
+    for j in 0..<count { sum += Int64(weights[j]) * Int64(codes[j]) }
+    return Float(sum)
+  }
+
   /// out[j] = c[j]·s[j] + m[j] (Float mul then add, as `dequantize`).
   public static func sq8Decode(
     count: Int, codes: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,

@@ -20,6 +20,7 @@
 /// | qmatmul_avx2.c        | avx2, fma                       | weight-only, int8 (vpmaddubsw)   |
 /// | qmatmul_avxvnni.c     | avx2, fma, avxvnni              | int8 (vpdpbusd on YMM)           |
 /// | qmatmul_avx512.c      | avx512 f/bw/vl/dq (+vnni)       | weight-only, int8, int16 (vpdpbusd ZMM) |
+/// | sq8_rows.c            | none / avx2 / avx512 + vnni     | SQ8 row dots with an int16 query |
 ///
 /// This is an internal module of Arrowhead; it makes no API stability promise.
 #ifndef ARROWHEAD_QMATMUL_H
@@ -105,6 +106,18 @@ void arrowhead_qmm_prepare_int16(const float *x, int64_t ldx, int64_t rows, int6
 size_t arrowhead_qmm_scratch_bytes(const arrowhead_qmm_weights *w);
 
 // Kernels: outputs of panels [panel_begin, panel_end) for every activation row.
+
+/// SQ8 row dots with an int16 query (sq8_rows.c): out[i] = (float)Σ_{j < dimension}
+/// weights[j]·codes[rows[i]·stride + j] for i < row_count, summed in int32. Exact when
+/// Σ_j |weights[j]|·255 < 2³¹ (the caller's contract); the same result on every path.
+void arrowhead_sq8_dot_i16_rows_portable(int64_t dimension, const int16_t *weights, const uint8_t *codes,
+                                         int64_t stride, const uint32_t *rows, int64_t row_count, float *out);
+#if defined(__x86_64__)
+void arrowhead_sq8_dot_i16_rows_avx2(int64_t dimension, const int16_t *weights, const uint8_t *codes, int64_t stride,
+                                     const uint32_t *rows, int64_t row_count, float *out);
+void arrowhead_sq8_dot_i16_rows_avx512vnni(int64_t dimension, const int16_t *weights, const uint8_t *codes,
+                                           int64_t stride, const uint32_t *rows, int64_t row_count, float *out);
+#endif
 
 void arrowhead_qmm_weight_only_portable(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
                                         const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
