@@ -35,9 +35,9 @@ func prefetchLines(_ row: UnsafeRawPointer, bytes: Int) {
 protocol DistanceSpace {
   associatedtype Query: SlotDistance
   var dimension: Int { get }
-  /// Prepares `vector` as a query; `scratch` (≥ `dimension` floats) must stay untouched
-  /// while the query is used.
-  func query(_ vector: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Query
+  /// Prepares `vector` as a query in `scratch`'s query rows (`row(0)`, 2·`dimension`
+  /// floats) and integer query, which must stay untouched while the query is used.
+  func query(_ vector: UnsafePointer<Float>, scratch: SearchScratch) -> Query
   /// The float vector of `slot`: the stored row, or its codes decoded into `scratch`.
   func vector(_ slot: UInt32, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>
   /// The distance between two float vectors.
@@ -102,7 +102,7 @@ struct Float32Space: DistanceSpace {
   }
 
   @inline(__always)
-  func query(_ vector: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Query {
+  func query(_ vector: UnsafePointer<Float>, scratch: SearchScratch) -> Query {
     Query(
       query: vector, base: base, dimension: dimension, isL2: isL2, kernel: kernel,
       batch: isL2 ? kernels.squaredL2Rows : kernels.dotRows)
@@ -141,7 +141,12 @@ struct SQ8Space: DistanceSpace {
     kernels = store.kernels
   }
 
-  /// L2: Σ (a − c·s)² with a = q − m. Inner product: −(Σ (q·s)·c + Σ q·m).
+  /// L2: Σ (a − c·s)² with a = q − m. Inner product: −(σ·Σ w·c + Σ q·m), with the
+  /// weights q ⊙ s rounded to 16-bit integers w (`SearchCodeLayout.quantizeQuery`, σ =
+  /// max|q ⊙ s|/16 383) and scored by the integer kernel `sq8DotInt16Rows` (`vpdpwssd` on
+  /// AVX-512 VNNI: a third of the float × code kernel's instructions per row). The
+  /// rounding moves a distance by at most σ/2·Σc, far below the codes' own step (sⱼ/2 per
+  /// coordinate). A query whose weights are not finite keeps the float kernel.
   struct Query: SlotDistance {
     let transformed: UnsafePointer<Float>
     let scales: UnsafePointer<Float>
@@ -149,11 +154,20 @@ struct SQ8Space: DistanceSpace {
     let codes: UnsafePointer<UInt8>
     let dimension: Int
     let isL2: Bool
+    /// The rounded inner-product weights and σ, or nil (squared L2, or non-finite weights).
+    let integers: UnsafePointer<Int16>?
+    let integerScale: Float
     let kernel: any Backend
     let batch: any Backend
 
     @inline(__always)
     func callAsFunction(_ slot: UInt32) -> Float {
+      if integers != nil {
+        var slot = slot
+        var out: Float = 0
+        distances(&slot, count: 1, into: &out)
+        return out
+      }
       let row = codes + Int(slot) * dimension
       return isL2
         ? kernel.sq8SquaredL2(count: dimension, shifted: transformed, scales: scales, codes: row)
@@ -162,7 +176,10 @@ struct SQ8Space: DistanceSpace {
 
     @inline(__always)
     func distances(_ slots: UnsafePointer<UInt32>, count: Int, into out: UnsafeMutablePointer<Float>) {
-      if isL2 {
+      if let integers {
+        batch.sq8DotInt16Rows(dimension: dimension, weights: integers, codes: codes, stride: dimension, rows: slots, rowCount: count, out)
+        for i in 0..<count { out[i] = -(integerScale * out[i] + constant) }
+      } else if isL2 {
         batch.sq8SquaredL2Rows(
           dimension: dimension, shifted: transformed, scales: scales, codes: codes, stride: dimension, rows: slots, rowCount: count, out)
       } else {
@@ -176,17 +193,26 @@ struct SQ8Space: DistanceSpace {
   }
 
   @inline(__always)
-  func query(_ vector: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Query {
+  func query(_ vector: UnsafePointer<Float>, scratch search: SearchScratch) -> Query {
+    let scratch = search.row(0)
     var constant: Float = 0
+    var integers: UnsafePointer<Int16>? = nil
+    var integerScale: Float = 0
     if isL2 {
       for j in 0..<dimension { scratch[j] = vector[j] - offsets[j] }
     } else {
       for j in 0..<dimension { scratch[j] = vector[j] * scales[j] }
       constant = kernels.dot.dot(count: dimension, vector, offsets)
+      if let scale = SearchCodeLayout.quantizeQuery(scratch, count: dimension, into: search.integerQuery) {
+        integers = UnsafePointer(search.integerQuery)
+        integerScale = scale
+      }
     }
     return Query(
       transformed: scratch, scales: scales, constant: constant, codes: codes, dimension: dimension, isL2: isL2,
-      kernel: isL2 ? kernels.sq8SquaredL2 : kernels.sq8Dot, batch: isL2 ? kernels.sq8SquaredL2Rows : kernels.sq8DotRows)
+      integers: integers, integerScale: integerScale,
+      kernel: isL2 ? kernels.sq8SquaredL2 : kernels.sq8Dot,
+      batch: isL2 ? kernels.sq8SquaredL2Rows : (integers != nil ? kernels.sq8DotInt16Rows : kernels.sq8DotRows))
   }
 
   @inline(__always)
@@ -262,7 +288,8 @@ struct SQ4Space: DistanceSpace {
 
   /// `scratch` needs 2·dimension floats (the transform, then its permutation).
   @inline(__always)
-  func query(_ vector: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Query {
+  func query(_ vector: UnsafePointer<Float>, scratch search: SearchScratch) -> Query {
+    let scratch = search.row(0)
     var constant: Float = 0
     let natural = scratch + dimension
     if isL2 {

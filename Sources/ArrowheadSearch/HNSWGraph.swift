@@ -40,9 +40,9 @@ final class HNSWGraph: @unchecked Sendable {
   var nodeBytes: Int { wordsPerNode * 4 }
 
   /// Makes room for `slots` nodes and `upperWords` upper words, keeping `used` nodes.
-  func reserve(slots: Int, used: Int, upperWords required: Int, exact: Bool) {
-    layer0.reserve(slots * nodeBytes, preserving: used * nodeBytes, exact: exact)
-    upper.reserve(required * 4, preserving: upperWords * 4, exact: exact)
+  func reserve(slots: Int, used: Int, upperWords required: Int, exact: Bool, threads: Int = 1) {
+    layer0.reserve(slots * nodeBytes, preserving: used * nodeBytes, exact: exact, threads: threads)
+    upper.reserve(required * 4, preserving: upperWords * 4, exact: exact, threads: threads)
   }
 
   func shrink(toFit slots: Int) {

@@ -152,7 +152,7 @@ extension HNSWIndex {
   /// Whether a search for `slot`'s own vector with `ef` candidates returns it.
   private func finds<Space: DistanceSpace>(_ slot: UInt32, _ worker: HNSWWorker<Space>, _ scratch: SearchScratch, ef: Int) -> Bool {
     let vector = worker.space.vector(slot, scratch: scratch.row(2))
-    let query = worker.space.query(vector, scratch: scratch.row(0))
+    let query = worker.space.query(vector, scratch: scratch)
     let entry = graph.entryPoint
     let (start, startDistance) = worker.greedy(
       query, entry: entry, entryDistance: query(entry), from: graph.maxLevel, downTo: 0, scratch)
@@ -169,7 +169,7 @@ extension HNSWIndex {
     hosts: Int = 1
   ) -> UInt32? {
     let vector = worker.space.vector(orphan, scratch: scratch.row(2))
-    let query = worker.space.query(vector, scratch: scratch.row(0))
+    let query = worker.space.query(vector, scratch: scratch)
     let entry = graph.entryPoint
     let (start, startDistance) = worker.greedy(
       query, entry: entry, entryDistance: query(entry), from: graph.maxLevel, downTo: 0, scratch)

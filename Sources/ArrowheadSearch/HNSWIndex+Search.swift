@@ -82,7 +82,7 @@ extension HNSWIndex {
   private func searchOne<Space: DistanceSpace>(
     _ worker: HNSWWorker<Space>, _ vector: UnsafePointer<Float>, ef: Int, accept: Acceptance, _ scratch: SearchScratch
   ) {
-    let query = worker.space.query(vector, scratch: scratch.row(0))
+    let query = worker.space.query(vector, scratch: scratch)
     var entry = graph.entryPoint
     // The entry's distance through the same batched kernel as every other distance of the
     // walk (one search-code dispatch for the whole search).

@@ -180,8 +180,10 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     let levels = (0..<fresh).map { Self.level(seed: parameters.seed, ordinal: insertions + UInt64(reuse + $0), multiplier: multiplier) }
     let upperNeeded = levels.reduce(0) { $0 + $1 * graph.wordsPerUpperLevel }
     let exact = slots == 0
-    store.reserve(slots: first + fresh, used: first, exact: exact)
-    graph.reserve(slots: first + fresh, used: first, upperWords: graph.upperWords + upperNeeded, exact: exact)
+    // Fresh memory is zeroed on the build's threads (the first touch of pages is costly).
+    let threads = max(1, parameters.buildThreads ?? engine.effectiveThreads)
+    store.reserve(slots: first + fresh, used: first, exact: exact, threads: threads)
+    graph.reserve(slots: first + fresh, used: first, upperWords: graph.upperWords + upperNeeded, exact: exact, threads: threads)
     deleted.reserve(slots: first + fresh, used: first, exact: exact)
 
     try EncodeKernels.with(engine, dimension: dimension) { (kernels) throws(SearchError) in
@@ -243,13 +245,26 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
       return nil
     }
     let codes = VectorStore(dimension: dimension, storage: .int8, metric: store.internalMetric, engine: engine)
-    let floats = UnsafePointer(store.floats.pointer(Float.self))
+    let floats = UncheckedSendableBox(UnsafePointer(store.floats.pointer(Float.self)))
+    let threads = max(1, parameters.buildThreads ?? engine.effectiveThreads)
     do {
-      try codes.trainIfNeeded(UnsafeBufferPointer(start: floats, count: slots * dimension))
-      codes.reserve(slots: slots, used: 0, exact: true)
-      try EncodeKernels.with(engine, dimension: dimension) { kernels in
-        for slot in 0..<slots { codes.store(floats + slot * dimension, at: slot, kernels: kernels) }
+      try codes.trainIfNeeded(UnsafeBufferPointer(start: floats.value, count: slots * dimension))
+      codes.reserve(slots: slots, used: 0, exact: true, threads: threads)
+      // Encoded on the build's threads, each with its own kernel scratch (disjoint rows).
+      let failed = UncheckedSendableBox(UnsafeMutablePointer<Bool>.allocate(capacity: threads))
+      failed.value.initialize(repeating: false, count: threads)
+      defer { failed.value.deallocate() }
+      let dimension = dimension, engine = engine
+      Parallel.forEachChunk(slots, granularity: 256, threads: threads) { range in
+        do {
+          try EncodeKernels.with(engine, dimension: dimension) { kernels in
+            for slot in range { codes.store(floats.value + slot * dimension, at: slot, kernels: kernels) }
+          }
+        } catch {
+          failed.value[range.lowerBound * threads / max(slots, 1)] = true
+        }
       }
+      guard !(0..<threads).contains(where: { failed.value[$0] }) else { return nil }
       return TraversalCodes(codes, slots: slots)
     } catch {
       return nil  // training fails only on non-finite input, which `add` rejected

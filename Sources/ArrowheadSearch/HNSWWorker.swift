@@ -519,7 +519,7 @@ struct HNSWWorker<Space: DistanceSpace> {
       entryState.offer(node, level: level)
       return
     }
-    let query = space.query(vector, scratch: scratch.row(0))
+    let query = space.query(vector, scratch: scratch)
     var acceptance = accept
     acceptance.excluded = node
     if let coarse, let coarseQuery = coarse.query(vector, scratch: scratch.row(scratch.rows - 1), integers: scratch.integerQuery) {

@@ -64,9 +64,9 @@ final class VectorStore: @unchecked Sendable {
   }
 
   /// Makes room for `slots` slots, keeping the first `used`.
-  func reserve(slots: Int, used: Int, exact: Bool) {
-    if keepsFloats { floats.reserve(slots * floatStride, preserving: used * floatStride, exact: exact) }
-    if isQuantized { codes.reserve(slots * codeStride, preserving: used * codeStride, exact: exact) }
+  func reserve(slots: Int, used: Int, exact: Bool, threads: Int = 1) {
+    if keepsFloats { floats.reserve(slots * floatStride, preserving: used * floatStride, exact: exact, threads: threads) }
+    if isQuantized { codes.reserve(slots * codeStride, preserving: used * codeStride, exact: exact, threads: threads) }
   }
 
   func shrink(toFit slots: Int) {

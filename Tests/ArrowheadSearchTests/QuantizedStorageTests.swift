@@ -49,6 +49,50 @@ struct QuantizedStorageTests {
     #expect(got.map(\.ids) == want.map(\.ids))
   }
 
+  /// HNSW over SQ8 codes with an inner product scores rows with the query's weights q ⊙ s
+  /// rounded to 16-bit integers (`SQ8Space`, `sq8DotInt16Rows`): every returned score is
+  /// the asymmetric q·x̂ up to σ/2·Σc (σ = max|q ⊙ s|/16 383) plus Float rounding, and an
+  /// exhaustive search (ef = the whole index) returns the asymmetric top 10.
+  @Test func int8InnerProductScoresStayWithinTheIntegerQueryBound() throws {
+    let d = 48, n = 600
+    var generator = SeededGenerator(seed: 31)
+    let base = (0..<(n * d)).map { _ in Float.random(in: -1..<1, using: &generator) }
+    let queries = (0..<(8 * d)).map { _ in Float.random(in: -1..<1, using: &generator) }
+    let index = try HNSWIndex(
+      dimension: d, metric: .innerProduct, storage: .int8, parameters: HNSWParameters(m: 8, efConstruction: 64))
+    try index.add(base)
+    let store = index.store
+    let codes = store.codes.pointer(UInt8.self), scales = store.scalesBuffer, offsets = store.offsetsBuffer
+    for q in 0..<8 {
+      let query = Array(queries[(q * d)..<((q + 1) * d)])
+      var largest = 0.0
+      for j in 0..<d { largest = max(largest, abs(Double(query[j]) * Double(scales[j]))) }
+      func exact(_ row: Int) -> (score: Double, bound: Double) {
+        var score = 0.0, magnitude = 0.0, codeSum = 0.0
+        for j in 0..<d {
+          let c = Double(codes[row * d + j])
+          let x = c * Double(scales[j]) + Double(offsets[j])
+          score += Double(query[j]) * x
+          magnitude += abs(Double(query[j]) * c * Double(scales[j])) + abs(Double(query[j]) * Double(offsets[j]))
+          codeSum += c
+        }
+        // The query's rounding, then Float rounding of the terms (γ_{d+4}·Σ|terms|).
+        return (score, largest / 16_383 / 2 * codeSum * (1 + 1e-6) + Double(d + 4) * 6e-8 * magnitude)
+      }
+      let result = try index.search(query, k: 10, parameters: SearchParameters(efSearch: n))
+      for neighbor in result.neighbors {
+        let (want, bound) = exact(neighbor.id)
+        #expect(abs(Double(neighbor.score) - want) <= bound, "query \(q) row \(neighbor.id): \(neighbor.score) vs \(want) ± \(bound)")
+      }
+      let ranked: [(id: Int, score: Double)] = (0..<n).map { (id: $0, score: exact($0).score) }.sorted { $0.score > $1.score }
+      let truth = ranked.prefix(10).map { $0.id }
+      // Rows whose exact scores differ by less than the rounding bound may swap: count
+      // agreement, not order (measured: 10 of 10 for every query).
+      let found = result.neighbors.map { $0.id }
+      #expect(Set(found).intersection(truth).count >= 9, "query \(q): \(found) vs \(truth)")
+    }
+  }
+
   /// Recall on clustered float data, flat and HNSW: SQ8 alone is already good, re-ranking
   /// 4·k candidates makes it near exact; SQ4 alone is coarse.
   @Test(arguments: BackendsUnderTest.names)
