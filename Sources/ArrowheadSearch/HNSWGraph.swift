@@ -230,13 +230,19 @@ struct KeyHeap {
   var unordered: UnsafeBufferPointer<UInt64> { UnsafeBufferPointer(start: storage, count: count) }
 }
 
-/// Per-thread working memory of graph searches: a visited table (generation marks, so
-/// that clearing is O(1)), the two heaps and float scratch for query transforms and
-/// decoded vectors. Reused across searches through `ScratchPool`.
+/// Per-thread working memory of graph searches: a visited set (one bit per slot, cleared
+/// after each search word by word for the nodes it visited only), the two heaps and float
+/// scratch for query transforms and decoded vectors. Reused across searches through
+/// `ScratchPool`.
 final class SearchScratch {
-  private(set) var visited: UnsafeMutablePointer<UInt16>
-  private(set) var visitedCapacity: Int
-  private var generation: UInt16 = 0
+  /// One bit per slot; all zero between searches.
+  private(set) var visitedBits: UnsafeMutablePointer<UInt64>
+  /// Words of `visitedBits`.
+  private(set) var visitedWords: Int
+  /// The nodes the current search marked (their words are zeroed by `endSearch`).
+  private(set) var visitedLog: UnsafeMutablePointer<UInt32>
+  private(set) var visitedLogCapacity: Int
+  var visitedLogCount = 0
   var candidates = KeyHeap(capacity: 256)
   var results = KeyHeap(capacity: 256)
   /// Query transform (2·d), decoded vectors (several rows of d), link copies.
@@ -273,9 +279,11 @@ final class SearchScratch {
   let integerQuery: UnsafeMutablePointer<Int16>
 
   init(slots: Int, dimension: Int, maxLinks: Int) {
-    visitedCapacity = max(slots, 1024)
-    visited = .allocate(capacity: visitedCapacity)
-    visited.initialize(repeating: 0, count: visitedCapacity)
+    visitedWords = (max(slots, 1024) + 63) / 64
+    visitedBits = .allocate(capacity: visitedWords)
+    visitedBits.initialize(repeating: 0, count: visitedWords)
+    visitedLogCapacity = 4096
+    visitedLog = .allocate(capacity: visitedLogCapacity)
     self.dimension = dimension
     rows = maxLinks + 8
     floats = .allocate(capacity: rows * dimension)
@@ -306,7 +314,8 @@ final class SearchScratch {
   }
 
   deinit {
-    visited.deallocate()
+    visitedBits.deallocate()
+    visitedLog.deallocate()
     floats.deallocate()
     linkCopy.deallocate()
     pending.deallocate()
@@ -337,24 +346,41 @@ final class SearchScratch {
   @inline(__always)
   func row(_ index: Int) -> UnsafeMutablePointer<Float> { floats + index * dimension }
 
-  /// Starts a new search over `slots` slots: every slot becomes unvisited.
-  func beginSearch(slots: Int) -> UInt16 {
-    if slots > visitedCapacity {
-      visited.deallocate()
-      visitedCapacity = max(slots, visitedCapacity * 3 / 2)
-      visited = .allocate(capacity: visitedCapacity)
-      visited.initialize(repeating: 0, count: visitedCapacity)
-      generation = 0
+  /// Starts a new search over `slots` slots (every slot is unvisited between searches).
+  ///
+  /// A bit per slot keeps the set small enough to stay in L1 for indexes up to a few
+  /// hundred thousand vectors (400 000 slots: 50 KB, against 800 KB for 16-bit
+  /// generation marks, whose loads missed L1 on every visited neighbour: perf put a third
+  /// of a GloVe build's walk on them). Nothing is cleared per search beyond the words of
+  /// the nodes it visited (`endSearch`), about one store per distance computed.
+  func beginSearch(slots: Int) {
+    let words = (slots + 63) / 64
+    if words > visitedWords {
+      visitedBits.deallocate()
+      visitedWords = max(words, visitedWords * 3 / 2)
+      visitedBits = .allocate(capacity: visitedWords)
+      visitedBits.initialize(repeating: 0, count: visitedWords)
     }
-    generation &+= 1
-    if generation == 0 {
-      visited.update(repeating: 0, count: visitedCapacity)
-      generation = 1
-    }
-    return generation
+    visitedLogCount = 0
   }
 
-  var visitedTable: UnsafeMutablePointer<UInt16> { visited }
+  /// Makes room for `count` more logged nodes.
+  @inline(__always)
+  func reserveVisitedLog(_ count: Int) {
+    guard visitedLogCount + count > visitedLogCapacity else { return }
+    let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: max(visitedLogCount + count, visitedLogCapacity * 2))
+    grown.update(from: visitedLog, count: visitedLogCount)
+    visitedLog.deallocate()
+    visitedLog = grown
+    visitedLogCapacity = max(visitedLogCount + count, visitedLogCapacity * 2)
+  }
+
+  /// Clears the bits the search set: the whole word of each logged node (every set bit
+  /// belongs to a logged node).
+  func endSearch() {
+    for i in 0..<visitedLogCount { visitedBits[Int(visitedLog[i] >> 6)] = 0 }
+    visitedLogCount = 0
+  }
 }
 
 /// Scratch objects for concurrent searches, handed out one per thread.

@@ -196,8 +196,8 @@ struct HNSWWorker<Space: DistanceSpace> {
     _ distance: D, entry: UInt32, entryDistance: Float, level: Int, ef: Int,
     accept: Acceptance, _ scratch: SearchScratch
   ) {
-    let mark = scratch.beginSearch(slots: slots)
-    let visited = scratch.visitedTable
+    scratch.beginSearch(slots: slots)
+    let visited = scratch.visitedBits
     var candidates = scratch.candidates
     var results = scratch.results
     candidates.clear()
@@ -205,9 +205,13 @@ struct HNSWWorker<Space: DistanceSpace> {
     defer {
       scratch.candidates = candidates
       scratch.results = results
+      scratch.endSearch()
     }
     let acceptsAll = accept.acceptsAll
-    visited[Int(entry)] = mark
+    visited[Int(entry >> 6)] |= 1 << UInt64(entry & 63)
+    scratch.reserveVisitedLog(1)
+    scratch.visitedLog[0] = entry
+    scratch.visitedLogCount = 1
     var lowerBound = Float.greatestFiniteMagnitude
     if acceptsAll || accept.accepts(entry) {
       results.push(~CandidateKey.make(entryDistance, entry))
@@ -234,11 +238,15 @@ struct HNSWWorker<Space: DistanceSpace> {
       var pendingCount = 0
       for i in 0..<count {
         let candidate = links[i]
-        let fresh = visited[Int(candidate)] != mark
-        visited[Int(candidate)] = mark
+        let word = Int(candidate >> 6), shift = UInt64(candidate & 63)
+        let bits = visited[word]
+        visited[word] = bits | (1 << shift)
         pending[pendingCount] = candidate
-        pendingCount &+= fresh ? 1 : 0
+        pendingCount &+= Int(truncatingIfNeeded: (~bits >> shift) & 1)  // arithmetic, not a branch
       }
+      scratch.reserveVisitedLog(pendingCount)
+      (scratch.visitedLog + scratch.visitedLogCount).update(from: pending, count: pendingCount)
+      scratch.visitedLogCount += pendingCount
       // The batched kernel requests the vectors' cache lines a few rows ahead of the row it
       // computes (see the search-code family), so misses overlap the arithmetic.
       // One batched kernel call for all of them (one dispatch instead of one per neighbour).
