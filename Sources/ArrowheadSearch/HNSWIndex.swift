@@ -250,18 +250,22 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     do {
       try codes.trainIfNeeded(UnsafeBufferPointer(start: floats.value, count: slots * dimension))
       codes.reserve(slots: slots, used: 0, exact: true, threads: threads)
-      // Encoded on the build's threads, each with its own kernel scratch (disjoint rows).
+      // Encoded on the build's threads, worker w taking the w-th contiguous block of slots
+      // with its own kernel scratch (disjoint rows, so nothing is shared but the codes).
       let failed = UncheckedSendableBox(UnsafeMutablePointer<Bool>.allocate(capacity: threads))
       failed.value.initialize(repeating: false, count: threads)
       defer { failed.value.deallocate() }
-      let dimension = dimension, engine = engine
-      Parallel.forEachChunk(slots, granularity: 256, threads: threads) { range in
+      let dimension = dimension, engine = engine, slots = slots
+      let block = (slots + threads - 1) / threads
+      Parallel.forEach(threads, threads: threads) { w in
         do {
           try EncodeKernels.with(engine, dimension: dimension) { kernels in
-            for slot in range { codes.store(floats.value + slot * dimension, at: slot, kernels: kernels) }
+            for slot in min(slots, w * block)..<min(slots, (w + 1) * block) {
+              codes.store(floats.value + slot * dimension, at: slot, kernels: kernels)
+            }
           }
         } catch {
-          failed.value[range.lowerBound * threads / max(slots, 1)] = true
+          failed.value[w] = true  // `with` throws only what its body throws; kept for the signature
         }
       }
       guard !(0..<threads).contains(where: { failed.value[$0] }) else { return nil }
