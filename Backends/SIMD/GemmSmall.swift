@@ -4,6 +4,14 @@
 // is copied into a zero-padded stack buffer. For such sizes the blocked path's packing and
 // allocation cost as much as the arithmetic, and so does a BLAS library's call overhead.
 import ArrowheadCore
+import CArrowheadCPU
+
+/// Whether this CPU executes each 512-bit vector instruction as two 256-bit halves, so that
+/// a narrow product gains nothing from 512-bit vectors and pays double for their
+/// broadcasts and idle lanes: AMD family 0x19 (Zen 4, the first AMD core with AVX-512;
+/// Zen 5, family 0x1A, has full-width units). Read once per process (a lazily initialized
+/// global: thread-safe). Only the AVX-512 variant consults it; `probe` does not show it.
+let wideVectorsAreSplit = arrowhead_cpu_splits_512bit_vectors() != 0
 
 extension SIMDGemm {
   /// Work (m·n·k) up to which `small` is used: the engine's small size class
@@ -197,9 +205,22 @@ extension SIMDGemm {
   /// rows are loaded lane by lane.
   @inline(__always)
   static func narrow(_ p: GemmOperands, alpha: Float, beta: Float) {
+    let pairs = p.rows >= 16 && p.depth >= 2 && p.depth <= 4096
     if p.columns > lanes {
       narrowTwoVectors(p, alpha: alpha, beta: beta)
-    } else if 2 * p.columns <= lanes && p.rows >= 16 && p.depth >= 2 && p.depth <= 4096 {
+    } else if lanes > 8 && p.columns <= 8 && wideVectorsAreSplit {
+      // A CPU that runs each 512-bit instruction as two 256-bit halves (Zen 4): the
+      // 256-bit kernels, as on AVX2 (64 × 4 × 64 ran at half, 64 × 8 × 64 at 0.83× the AVX2
+      // variant's speed with 512-bit pairs, whose broadcasts and half-empty lanes cost
+      // double there).
+      if p.columns <= 4 && pairs {
+        narrowPairsHalfWidth(p, alpha: alpha, beta: beta)
+      } else if p.columns <= 4 {
+        narrowFour(p, alpha: alpha, beta: beta)
+      } else {
+        narrowEight(p, alpha: alpha, beta: beta)
+      }
+    } else if 2 * p.columns <= lanes && pairs {
       narrowPairs(p, alpha: alpha, beta: beta)
     } else if p.columns <= 4 && lanes > 4 {
       narrowFour(p, alpha: alpha, beta: beta)
@@ -232,26 +253,91 @@ extension SIMDGemm {
   /// sequential sum), for every row alike.
   @inline(never)
   static func narrowPairs(_ p: GemmOperands, alpha: Float, beta: Float) {
+    pairProducts(p, alpha: alpha, beta: beta, VectorF32.self, VectorU64.self)
+  }
+
+  /// `narrowPairs` on 256-bit vectors (n ≤ 4), for a CPU that splits 512-bit instructions
+  /// (`wideVectorsAreSplit`): the AVX2 variant's kernel, compiled here.
+  @inline(never)
+  static func narrowPairsHalfWidth(_ p: GemmOperands, alpha: Float, beta: Float) {
+    pairProducts(p, alpha: alpha, beta: beta, SIMD8<Float>.self, SIMD4<UInt64>.self)
+  }
+
+  /// Two depth rows of n = width/2 columns in one vector of `width` floats, lanes
+  /// alternating: two half-vector loads interleaved by the even/odd lane setters. The
+  /// width is a constant once specialized, so only one branch remains.
+  @_transparent
+  static func interleavedRows<V: SIMD>(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _: V.Type) -> V
+  where V.Scalar == Float {
+    let first = UnsafeRawPointer(r0), second = UnsafeRawPointer(r1)
+    switch floatCount(V.self) {
+    case 16:
+      var v = SIMD16<Float>()
+      v.evenHalf = first.loadUnaligned(as: SIMD8<Float>.self)
+      v.oddHalf = second.loadUnaligned(as: SIMD8<Float>.self)
+      return unsafeBitCast(v, to: V.self)
+    case 8:
+      var v = SIMD8<Float>()
+      v.evenHalf = first.loadUnaligned(as: SIMD4<Float>.self)
+      v.oddHalf = second.loadUnaligned(as: SIMD4<Float>.self)
+      return unsafeBitCast(v, to: V.self)
+    default:
+      var v = V()
+      for j in 0..<floatCount(V.self) / 2 {
+        v[2 * j] = r0[j]
+        v[2 * j + 1] = r1[j]
+      }
+      return v
+    }
+  }
+
+  /// Stores α·(sum[2j] + sum[2j+1]) (+ β·C) for j < count (≤ width/2).
+  @_transparent
+  static func storePairSums<V: SIMD>(
+    _ sum: V, _ destination: UnsafeMutablePointer<Float>, count: Int, alpha: Float, beta: Float
+  ) where V.Scalar == Float {
+    switch floatCount(V.self) {
+    case 16:
+      let v = unsafeBitCast(sum, to: SIMD16<Float>.self)
+      storeRow(v.evenHalf + v.oddHalf, destination, count: count, alpha: alpha, beta: beta)
+    case 8:
+      let v = unsafeBitCast(sum, to: SIMD8<Float>.self)
+      storeRow(v.evenHalf + v.oddHalf, destination, count: count, alpha: alpha, beta: beta)
+    default:
+      let v = unsafeBitCast(sum, to: SIMD4<Float>.self)
+      storeRow(v.evenHalf + v.oddHalf, destination, count: count, alpha: alpha, beta: beta)
+    }
+  }
+
+  /// The body of the pair kernels on vectors `V` of floats (`W`: the same register as
+  /// 8-byte lanes). Transparent, so that each caller gets its own specialized copy.
+  @_transparent
+  static func pairProducts<V: SIMD, W: SIMD>(
+    _ p: GemmOperands, alpha: Float, beta: Float, _: V.Type, _: W.Type
+  ) where V.Scalar == Float, W.Scalar == UInt64 {
     let n = p.columns, k = p.depth
+    let width = floatCount(V.self)
     let pairs = k / 2
     let odd = k % 2 == 1
-    withUnsafeTemporaryAllocation(of: VectorF32.self, capacity: pairs + 1) { buffer in
+    @_transparent
+    func pairBroadcast(_ x: UnsafePointer<Float>) -> V {
+      unsafeBitCast(W(repeating: UnsafeRawPointer(x).loadUnaligned(as: UInt64.self)), to: V.self)
+    }
+    @_transparent
+    func singleBroadcast(_ x: Float) -> V { unsafeBitCast(W(repeating: UInt64(x.bitPattern)), to: V.self) }
+    withUnsafeTemporaryAllocation(of: V.self, capacity: pairs + 1) { buffer in
       let packed = buffer.baseAddress!
       let packedFloats = UnsafeMutableRawPointer(packed).assumingMemoryBound(to: Float.self)
-      if 2 * n < lanes { packed.initialize(repeating: VectorF32(), count: pairs + 1) }
-      if 2 * n == lanes {
-        // Two half-vector loads interleaved by the even/odd lane setters (shuffles).
+      if 2 * n < width { packed.initialize(repeating: V(), count: pairs + 1) }
+      if 2 * n == width {
         for q in 0..<pairs {
-          let r0 = UnsafeRawPointer(p.b + 2 * q * p.ldb), r1 = UnsafeRawPointer(p.b + (2 * q + 1) * p.ldb)
-          var v = VectorF32()
-          v.evenHalf = r0.loadUnaligned(as: type(of: v.evenHalf))
-          v.oddHalf = r1.loadUnaligned(as: type(of: v.oddHalf))
-          packed[q] = v
+          let r0 = p.b + 2 * q * p.ldb
+          packed[q] = interleavedRows(r0, r0 + p.ldb, V.self)
         }
       } else {
         for q in 0..<pairs {
           let r0 = p.b + 2 * q * p.ldb, r1 = r0 + p.ldb
-          let destination = packedFloats + q * lanes
+          let destination = packedFloats + q * width
           for j in 0..<n {
             destination[2 * j] = r0[j]
             destination[2 * j + 1] = r1[j]
@@ -260,7 +346,7 @@ extension SIMDGemm {
       }
       if odd {
         let r0 = p.b + (k - 1) * p.ldb
-        let destination = packedFloats + pairs * lanes
+        let destination = packedFloats + pairs * width
         for j in 0..<n {
           destination[2 * j] = r0[j]
           destination[2 * j + 1] = 0
@@ -270,32 +356,32 @@ extension SIMDGemm {
       while i < p.rows {
         let rowsHere = min(8, p.rows - i)
         let (a0, a1, a2, a3, a4, a5, a6, a7) = eightRows(p, from: i, count: rowsHere)
-        var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
-        var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
+        var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+        var s4 = V(), s5 = V(), s6 = V(), s7 = V()
         for q in 0..<pairs {
           let b = packed[q]
           let d = 2 * q
-          s0 = multiplyAdd(pairBroadcast(a0 + d), b, s0)
-          s1 = multiplyAdd(pairBroadcast(a1 + d), b, s1)
-          s2 = multiplyAdd(pairBroadcast(a2 + d), b, s2)
-          s3 = multiplyAdd(pairBroadcast(a3 + d), b, s3)
-          s4 = multiplyAdd(pairBroadcast(a4 + d), b, s4)
-          s5 = multiplyAdd(pairBroadcast(a5 + d), b, s5)
-          s6 = multiplyAdd(pairBroadcast(a6 + d), b, s6)
-          s7 = multiplyAdd(pairBroadcast(a7 + d), b, s7)
+          s0 = multiplyAddNarrow(pairBroadcast(a0 + d), b, s0)
+          s1 = multiplyAddNarrow(pairBroadcast(a1 + d), b, s1)
+          s2 = multiplyAddNarrow(pairBroadcast(a2 + d), b, s2)
+          s3 = multiplyAddNarrow(pairBroadcast(a3 + d), b, s3)
+          s4 = multiplyAddNarrow(pairBroadcast(a4 + d), b, s4)
+          s5 = multiplyAddNarrow(pairBroadcast(a5 + d), b, s5)
+          s6 = multiplyAddNarrow(pairBroadcast(a6 + d), b, s6)
+          s7 = multiplyAddNarrow(pairBroadcast(a7 + d), b, s7)
         }
         if odd {
           // The last depth step alone: (a, 0) pairs against (B[k−1][j], 0).
           let b = packed[pairs]
           let d = k - 1
-          s0 = multiplyAdd(singleBroadcast(a0[d]), b, s0)
-          s1 = multiplyAdd(singleBroadcast(a1[d]), b, s1)
-          s2 = multiplyAdd(singleBroadcast(a2[d]), b, s2)
-          s3 = multiplyAdd(singleBroadcast(a3[d]), b, s3)
-          s4 = multiplyAdd(singleBroadcast(a4[d]), b, s4)
-          s5 = multiplyAdd(singleBroadcast(a5[d]), b, s5)
-          s6 = multiplyAdd(singleBroadcast(a6[d]), b, s6)
-          s7 = multiplyAdd(singleBroadcast(a7[d]), b, s7)
+          s0 = multiplyAddNarrow(singleBroadcast(a0[d]), b, s0)
+          s1 = multiplyAddNarrow(singleBroadcast(a1[d]), b, s1)
+          s2 = multiplyAddNarrow(singleBroadcast(a2[d]), b, s2)
+          s3 = multiplyAddNarrow(singleBroadcast(a3[d]), b, s3)
+          s4 = multiplyAddNarrow(singleBroadcast(a4[d]), b, s4)
+          s5 = multiplyAddNarrow(singleBroadcast(a5[d]), b, s5)
+          s6 = multiplyAddNarrow(singleBroadcast(a6[d]), b, s6)
+          s7 = multiplyAddNarrow(singleBroadcast(a7[d]), b, s7)
         }
         let c = p.c + i * p.ldc
         storePairSums(s0, c, count: n, alpha: alpha, beta: beta)
@@ -404,36 +490,6 @@ extension SIMDGemm {
       for j in 0..<count { destination[j] = alpha * sum[j] }
     } else {
       for j in 0..<count { destination[j] = alpha * sum[j] + beta * destination[j] }
-    }
-  }
-
-  /// (x[0], x[1]) in every pair of lanes.
-  @inline(__always)
-  static func pairBroadcast(_ x: UnsafePointer<Float>) -> VectorF32 {
-    unsafeBitCast(VectorU64(repeating: UnsafeRawPointer(x).loadUnaligned(as: UInt64.self)), to: VectorF32.self)
-  }
-
-  /// (x, 0) in every pair of lanes.
-  @inline(__always)
-  static func singleBroadcast(_ x: Float) -> VectorF32 {
-    unsafeBitCast(VectorU64(repeating: UInt64(x.bitPattern)), to: VectorF32.self)
-  }
-
-  /// Stores α·(sum[2j] + sum[2j+1]) (+ β·C) for j < count (≤ lanes/2).
-  @inline(__always)
-  static func storePairSums(_ sum: VectorF32, _ destination: UnsafeMutablePointer<Float>, count: Int, alpha: Float, beta: Float) {
-    let total = sum.evenHalf + sum.oddHalf
-    if count == lanes / 2 {
-      let raw = UnsafeMutableRawPointer(destination)
-      var value = total * .init(repeating: alpha)
-      if beta != 0 { value = value + .init(repeating: beta) * raw.loadUnaligned(as: type(of: value)) }
-      raw.storeBytes(of: value, as: type(of: value))
-      return
-    }
-    if beta == 0 {
-      for j in 0..<count { destination[j] = alpha * total[j] }
-    } else {
-      for j in 0..<count { destination[j] = alpha * total[j] + beta * destination[j] }
     }
   }
 

@@ -119,6 +119,14 @@ void arrowhead_cpu_signature(int *family, int *model, int *stepping) {
   *family = (int)fam; *model = (int)mod; *stepping = (int)(eax & 0xF);
 }
 
+int arrowhead_cpu_splits_512bit_vectors(void) {
+  char vendor[16];
+  arrowhead_cpu_vendor(vendor, (int)sizeof vendor);
+  int family, model, stepping;
+  arrowhead_cpu_signature(&family, &model, &stepping);
+  return strcmp(vendor, "AuthenticAMD") == 0 && family == 0x19;
+}
+
 #elif defined(__aarch64__)
 
 #if defined(__linux__)
@@ -182,6 +190,7 @@ void arrowhead_cpu_brand(char *buffer, int capacity) {
 #endif
 }
 void arrowhead_cpu_signature(int *family, int *model, int *stepping) { *family = 0; *model = 0; *stepping = 0; }
+int arrowhead_cpu_splits_512bit_vectors(void) { return 0; }
 
 #else
 uint64_t arrowhead_cpu_features_without_os_check(void) { return 0; }
@@ -190,4 +199,5 @@ uint64_t arrowhead_cpu_xcr0(void) { return 0; }
 void arrowhead_cpu_vendor(char *buffer, int capacity) { if (capacity > 0) buffer[0] = 0; }
 void arrowhead_cpu_brand(char *buffer, int capacity) { if (capacity > 0) buffer[0] = 0; }
 void arrowhead_cpu_signature(int *family, int *model, int *stepping) { *family = 0; *model = 0; *stepping = 0; }
+int arrowhead_cpu_splits_512bit_vectors(void) { return 0; }
 #endif

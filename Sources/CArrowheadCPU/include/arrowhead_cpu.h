@@ -60,6 +60,10 @@ void arrowhead_cpu_brand(char *buffer, int capacity);
 /// Family / model / stepping (x86-64 display values; 0 elsewhere).
 void arrowhead_cpu_signature(int *family, int *model, int *stepping);
 
+/// 1 where the CPU executes each 512-bit vector instruction as two 256-bit halves (AMD
+/// family 0x19: Zen 4, the first AMD core with AVX-512; Zen 5 has full-width units), else 0.
+int arrowhead_cpu_splits_512bit_vectors(void);
+
 /// The XCR0 register (0 when not available): which register states the OS saves.
 uint64_t arrowhead_cpu_xcr0(void);
 
