@@ -234,6 +234,17 @@ func prefetchRow(_ base: UnsafeRawPointer, _ rows: UnsafePointer<UInt32>, _ i: I
   arrowhead_prefetch_for_read(row + (rowBytes - 1))
 }
 
+/// Requests every line of row `rows[i]` into the outer caches only.
+@inline(__always)
+func prefetchRowToL2(_ base: UnsafeRawPointer, _ rows: UnsafePointer<UInt32>, _ i: Int, rowBytes: Int, strideBytes: Int) {
+  let row = base + Int(rows[i]) * strideBytes
+  var offset = 0
+  while offset < rowBytes {
+    arrowhead_prefetch_to_l2(row + offset)
+    offset += 64
+  }
+}
+
 /// Runs `body(i)` for i in 0..<rowCount, requesting row i + ahead before computing row i
 /// (rows 0..<ahead up front).
 @inline(__always)
@@ -243,8 +254,11 @@ func pipelinedRows(
 ) {
   let ahead = rowsAhead(rowBytes: rowBytes)
   for i in 0..<min(ahead, rowCount) { prefetchRow(base, rows, i, rowBytes: rowBytes, strideBytes: strideBytes) }
+  let far = rowBytes >= 1024 ? ahead + 1 : rowCount
+  if far < rowCount { prefetchRowToL2(base, rows, far, rowBytes: rowBytes, strideBytes: strideBytes) }
   for i in 0..<rowCount {
     if i + ahead < rowCount { prefetchRow(base, rows, i + ahead, rowBytes: rowBytes, strideBytes: strideBytes) }
+    if i + far < rowCount && far < rowCount { prefetchRowToL2(base, rows, i + far, rowBytes: rowBytes, strideBytes: strideBytes) }
     body(i)
   }
 }

@@ -13,4 +13,9 @@ static inline void arrowhead_prefetch_for_read(const void *address) {
   __builtin_prefetch(address, 0, 3);
 }
 
+/// Asks for the line holding `address` in the outer caches only (prefetcht1).
+static inline void arrowhead_prefetch_to_l2(const void *address) {
+  __builtin_prefetch(address, 0, 2);
+}
+
 #endif
