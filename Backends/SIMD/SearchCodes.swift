@@ -222,27 +222,20 @@ extension SIMDKernels {
 @inline(__always)
 func rowsAhead(rowBytes: Int) -> Int { max(1, min(8, 1024 / max(rowBytes, 1))) }
 
-/// Requests every line of the `rowBytes` bytes at `base + rows[i]·strideBytes`.
+/// Requests every line of the `rowBytes` bytes at `base + rows[i]·strideBytes`, into every
+/// cache level, or with `outerCachesOnly` into L2 only (`prefetcht1`).
 @inline(__always)
-func prefetchRow(_ base: UnsafeRawPointer, _ rows: UnsafePointer<UInt32>, _ i: Int, rowBytes: Int, strideBytes: Int) {
+func prefetchRow(
+  _ base: UnsafeRawPointer, _ rows: UnsafePointer<UInt32>, _ i: Int, rowBytes: Int, strideBytes: Int,
+  outerCachesOnly: Bool = false
+) {
   let row = base + Int(rows[i]) * strideBytes
   var offset = 0
   while offset < rowBytes {
-    arrowhead_prefetch_for_read(row + offset)
+    if outerCachesOnly { arrowhead_prefetch_to_l2(row + offset) } else { arrowhead_prefetch_for_read(row + offset) }
     offset += 64
   }
-  arrowhead_prefetch_for_read(row + (rowBytes - 1))
-}
-
-/// Requests every line of row `rows[i]` into the outer caches only.
-@inline(__always)
-func prefetchRowToL2(_ base: UnsafeRawPointer, _ rows: UnsafePointer<UInt32>, _ i: Int, rowBytes: Int, strideBytes: Int) {
-  let row = base + Int(rows[i]) * strideBytes
-  var offset = 0
-  while offset < rowBytes {
-    arrowhead_prefetch_to_l2(row + offset)
-    offset += 64
-  }
+  if outerCachesOnly { arrowhead_prefetch_to_l2(row + (rowBytes - 1)) } else { arrowhead_prefetch_for_read(row + (rowBytes - 1)) }
 }
 
 /// Runs `body(i)` for i in 0..<rowCount, requesting row i + ahead before computing row i
@@ -258,10 +251,11 @@ func pipelinedRows(
   let ahead = rowsAhead(rowBytes: rowBytes)
   for i in 0..<min(ahead, rowCount) { prefetchRow(base, rows, i, rowBytes: rowBytes, strideBytes: strideBytes) }
   let far = rowBytes >= 1024 ? ahead + 1 : rowCount
-  if far < rowCount { prefetchRowToL2(base, rows, far, rowBytes: rowBytes, strideBytes: strideBytes) }
   for i in 0..<rowCount {
     if i + ahead < rowCount { prefetchRow(base, rows, i + ahead, rowBytes: rowBytes, strideBytes: strideBytes) }
-    if i + far < rowCount && far < rowCount { prefetchRowToL2(base, rows, i + far, rowBytes: rowBytes, strideBytes: strideBytes) }
+    if i + far < rowCount {
+      prefetchRow(base, rows, i + far, rowBytes: rowBytes, strideBytes: strideBytes, outerCachesOnly: true)
+    }
     body(i)
   }
 }
