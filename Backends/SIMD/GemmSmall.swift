@@ -281,13 +281,11 @@ extension SIMDGemm {
       v.evenHalf = first.loadUnaligned(as: SIMD4<Float>.self)
       v.oddHalf = second.loadUnaligned(as: SIMD4<Float>.self)
       return unsafeBitCast(v, to: V.self)
-    default:
-      var v = V()
-      for j in 0..<floatCount(V.self) / 2 {
-        v[2 * j] = r0[j]
-        v[2 * j + 1] = r1[j]
-      }
-      return v
+    default:  // 4 (the baseline variant)
+      var v = SIMD4<Float>()
+      v.evenHalf = first.loadUnaligned(as: SIMD2<Float>.self)
+      v.oddHalf = second.loadUnaligned(as: SIMD2<Float>.self)
+      return unsafeBitCast(v, to: V.self)
     }
   }
 
