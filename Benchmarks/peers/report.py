@@ -48,6 +48,12 @@ def run_text(command, cwd=ROOT):
         return ""
 
 
+# Variables that cap which instruction sets Arrowhead and the peers use (an AVX2 run on an
+# AVX-512 machine): recorded in machine.json and named in the results.
+ISA_VARIABLES = ["ARROWHEAD_CPU_DISABLE", "OPENBLAS_CORETYPE", "FAISS_OPT_LEVEL", "ATEN_CPU_CAPABILITY",
+                 "NPY_DISABLE_CPU_FEATURES"]
+
+
 def collect_machine(args):
     model = ""
     try:
@@ -92,6 +98,9 @@ def collect_machine(args):
                      for b in probe.get("backends", [])],
         "dispatch_gemm": [d for d in probe.get("dispatch", []) if d.get("operation") in ("gemm", "distances")],
         "python": platform.python_version(),
+        "cpu_disable": os.environ.get("ARROWHEAD_CPU_DISABLE", ""),
+        "features_disabled": probe.get("cpu", {}).get("featuresDisabledByEnvironment", []),
+        "isa_environment": {name: os.environ[name] for name in ISA_VARIABLES if os.environ.get(name)},
     }
     with open(args.out, "w") as handle:
         json.dump(machine, handle, indent=1)
@@ -1151,7 +1160,19 @@ class Report:
             f"- OpenBLAS {ob.get('version', '?')} (core {ob.get('coreName', '?')}, {ob.get('parallel', '?')}); "
             f"{m.get('swift', '')}",
             f"- Date {m.get('date', '?')}, git commit `{m.get('git_commit', '?')}` on `{m.get('git_branch', '?')}`{dirty}",
-        ]
+        ] + self.capped_lines()
+
+    def capped_lines(self):
+        m = self.machine
+        if not m.get("features_disabled"):
+            return [f"- Instruction-set variables: {', '.join(f'{k}={v}' for k, v in m['isa_environment'].items())}"] \
+                if m.get("isa_environment") else []
+        variables = ", ".join(f"`{k}={v}`" for k, v in m.get("isa_environment", {}).items())
+        return [f"- **Instruction sets capped**: {variables}. Arrowhead ran without "
+                f"{', '.join(m['features_disabled'])} (the kernels an AVX2-only CPU would run, on this CPU's caches and "
+                "clock); OpenBLAS, numpy, faiss and torch follow the variables above where set; hnswlib, usearch and "
+                "onnxruntime pick their kernels from CPUID and have no such switch, so they ran their AVX-512 code. "
+                "Not a measurement of an AVX2-only CPU: one of the same instruction sets on this one."]
 
     def busy(self):
         try:
@@ -1300,7 +1321,8 @@ def cpu_slug(machine):
         if vendor == "cpu" and "AMD" in machine.get("cpu_model", ""):
             vendor = "amd"
     core = machine.get("openblas", {}).get("coreName", "none") or "none"
-    return re.sub(r"[^a-z0-9-]+", "-", f"{vendor}-family{family}-model{model}-openblas-{core}".lower())
+    capped = f"-without-{machine.get('cpu_disable', '')}" if machine.get("features_disabled") else ""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{vendor}-family{family}-model{model}-openblas-{core}{capped}".lower())
 
 
 # CPU classes these machines come as (issue 11): listed in RESULTS.md whether measured or not.
@@ -1333,7 +1355,7 @@ def assemble_results():
         lines.append(f"| {m.get('cpu_model', '?')}{m.get('cpu_detail', '')} | {m.get('openblas', {}).get('coreName', '?')} | "
                      f"`{r['run'].get('command', 'run.sh')}` | {m.get('date', '?')} | `{m.get('git_commit', '?')}` | "
                      f"[{r['slug']}.md](results/{r['slug']}.md) |")
-    measured = {r["slug"].rsplit("-openblas-", 1)[0] for r in runs}
+    measured = {r["slug"].rsplit("-openblas-", 1)[0] for r in runs if not r["machine"].get("features_disabled")}
     missing = [label for prefix, label in KNOWN_CPUS if prefix not in measured]
     if missing:
         lines += ["", "Not measured (no machine of this kind was available to the runs above): " + "; ".join(missing) + "."]
@@ -1353,6 +1375,8 @@ def cross_cpu_summary(runs):
         family, model = m.get("cpu_family"), m.get("cpu_model_number")
         name = {"amd-family25-model1": "Zen 3", "amd-family25-model17": "Zen 4", "amd-family26-model2": "Zen 5",
                 "intel-family6-model207": "Xeon 6/207"}.get(r["slug"].rsplit("-openblas-", 1)[0], r["slug"])
+        if m.get("features_disabled"):
+            name += f" without {m.get('cpu_disable', '?')}"
         return f"{name}, OpenBLAS {m.get('openblas', {}).get('coreName', '?')}"
 
     out = []

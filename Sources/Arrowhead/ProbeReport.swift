@@ -28,6 +28,9 @@ public struct ProbeReport: Codable, Sendable {
     public var features: [String: Bool]
     /// Features the CPU reports but whose register state the OS does not enable.
     public var featuresDisabledByOS: [String]
+    /// Usable features that `ARROWHEAD_CPU_DISABLE` turned off (kernels that need them do
+    /// not run).
+    public var featuresDisabledByEnvironment: [String]
   }
 
   /// One backend compiled into this binary.
@@ -119,7 +122,8 @@ public struct ProbeReport: Codable, Sendable {
       family: info.family, modelNumber: info.modelNumber, stepping: info.stepping, logicalCores: info.logicalCores,
       l1DataBytes: info.caches.l1Data, l2Bytes: info.caches.l2, l3Bytes: info.caches.l3,
       features: Dictionary(uniqueKeysWithValues: relevant.map { ($0.rawValue, info.features.contains($0)) }),
-      featuresDisabledByOS: info.featuresDisabledByOS.sorted().map(\.rawValue))
+      featuresDisabledByOS: info.featuresDisabledByOS.sorted().map(\.rawValue),
+      featuresDisabledByEnvironment: info.featuresDisabledByEnvironment.sorted().map(\.rawValue))
     version = ArrowheadVersion.string
     threads = engine.threads
     threadsVariable = ProcessEnvironment.current[ThreadPolicy.environmentVariable]

@@ -54,6 +54,23 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
     }
   }
 
+  /// The features this one builds on, itself included (AVX-512 VNNI: AVX512F, AVX2, AVX,
+  /// SSE4.2, SSE2, FMA and itself): disabling any of them disables this one.
+  public var foundations: Set<CPUFeature> {
+    let direct: [CPUFeature]
+    switch self {
+    case .sse2, .bmi2, .neon: direct = []
+    case .sse42: direct = [.sse2]
+    case .avx: direct = [.sse42]
+    case .avx2, .fma, .f16c: direct = [.avx]
+    case .avx512f: direct = [.avx2, .fma]
+    case .avx512bw, .avx512vl, .avx512dq, .avx512cd, .avx512vnni, .avx512bf16: direct = [.avx512f]
+    case .avxvnni: direct = [.avx2]
+    case .dotprod, .fp16, .bf16, .i8mm, .sve: direct = [.neon]
+    }
+    return direct.reduce(into: [self]) { $0.formUnion($1.foundations) }
+  }
+
   /// Whether the feature belongs to the x86-64 family (as opposed to arm64).
   public var isX86: Bool {
     switch self {
@@ -123,6 +140,9 @@ public struct CPUInfo: Sendable, Codable, Equatable {
   public var features: Set<CPUFeature>
   /// Features the CPU reports whose register state the OS does not save (unusable).
   public var featuresDisabledByOS: Set<CPUFeature>
+  /// Features the CPU and OS support that `ARROWHEAD_CPU_DISABLE` (or `disabling(_:)`)
+  /// removed, with every feature that builds on them.
+  public var featuresDisabledByEnvironment: Set<CPUFeature> = []
 
   /// Creates a CPU description by hand (tests use it to simulate other processors).
   public init(
@@ -142,8 +162,60 @@ public struct CPUInfo: Sendable, Codable, Equatable {
     self.featuresDisabledByOS = featuresDisabledByOS
   }
 
-  /// The CPU of this process, detected once.
-  public static let current: CPUInfo = detect()
+  /// The CPU of this process, detected once, without the features `ARROWHEAD_CPU_DISABLE`
+  /// names (an invalid value is ignored here; `Engine.fromEnvironment` reports it).
+  public static let current: CPUInfo = {
+    let detected = detect()
+    guard let text = ProcessEnvironment.current[disableVariable], !text.isEmpty,
+      let disabled = try? features(toDisable: text)
+    else { return detected }
+    return detected.disabling(disabled)
+  }()
+
+  /// The environment variable listing CPU features to treat as absent, e.g.
+  /// `ARROWHEAD_CPU_DISABLE=AVX512F` (every AVX-512 kernel off: the process runs the AVX2
+  /// variants, as on an AVX2-only CPU) or `AVX512VNNI,AVX-VNNI`. Names as `CPUFeature`
+  /// spells them, case, `-`, `.` and `_` ignored; `AVX512` means `AVX512F`. A feature
+  /// takes with it every feature that builds on it (`AVX2` removes AVX-512 and AVX-VNNI).
+  /// Like `OPENBLAS_CORETYPE`, it is for comparing code paths and testing on one machine;
+  /// `arrowhead probe` lists what it removed.
+  public static let disableVariable = "ARROWHEAD_CPU_DISABLE"
+
+  /// The features named in `text` (an `ARROWHEAD_CPU_DISABLE` value: names separated by
+  /// commas or spaces), each with the features that build on it. Throws
+  /// `.invalidEnvironment` listing the valid names for a name it does not know.
+  public static func features(toDisable text: String) throws(ArrowheadError) -> Set<CPUFeature> {
+    func normalized(_ name: String) -> String {
+      String(name.uppercased().unicodeScalars.filter { !"-._".unicodeScalars.contains($0) })
+    }
+    var named: Set<CPUFeature> = []
+    for name in text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init) {
+      let key = normalized(name)
+      if key == "AVX512" {
+        named.insert(.avx512f)
+      } else if let feature = CPUFeature.allCases.first(where: { normalized($0.rawValue) == key }) {
+        named.insert(feature)
+      } else {
+        throw .invalidEnvironment(
+          variable: disableVariable, value: text,
+          expected: "CPU feature names separated by commas: \(CPUFeature.allCases.map(\.rawValue).joined(separator: ", ")) or AVX512")
+      }
+    }
+    return CPUFeature.allCases.reduce(into: Set<CPUFeature>()) { result, feature in
+      if !feature.foundations.isDisjoint(with: named) { result.insert(feature) }
+    }
+  }
+
+  /// This CPU as if it lacked `disabled` (and every feature that builds on one of them):
+  /// what `ARROWHEAD_CPU_DISABLE` does. The removed usable features are recorded in
+  /// `featuresDisabledByEnvironment`.
+  public func disabling(_ disabled: Set<CPUFeature>) -> CPUInfo {
+    let removed = features.filter { !$0.foundations.isDisjoint(with: disabled) }
+    var copy = self
+    copy.features.subtract(removed)
+    copy.featuresDisabledByEnvironment.formUnion(removed)
+    return copy
+  }
 
   /// Whether every feature in `required` is usable.
   public func supports(_ required: Set<CPUFeature>) -> Bool { required.isSubset(of: features) }

@@ -130,10 +130,14 @@ public struct Engine: Sendable {
   }
 
   /// The engine configured from `environment` (`ARROWHEAD_BACKEND`, `ARROWHEAD_THREADS`,
-  /// `ARROWHEAD_DISPATCH`).
+  /// `ARROWHEAD_DISPATCH`, and `ARROWHEAD_CPU_DISABLE` applied to `cpu`).
   public static func fromEnvironment(
     registry: BackendRegistry, environment: [String: String] = ProcessEnvironment.current, cpu: CPUInfo = .current
   ) throws(ArrowheadError) -> Engine {
+    var cpu = cpu
+    if let text = environment[CPUInfo.disableVariable], !text.isEmpty {
+      cpu = cpu.disabling(try CPUInfo.features(toDisable: text))
+    }
     let threads = try ThreadPolicy.threads(environment: environment, cpu: cpu)
     let forced = environment[backendVariable].flatMap { $0.isEmpty ? nil : $0 }
     let mode = try DispatchMode(environment: environment)
@@ -145,7 +149,8 @@ public struct Engine: Sendable {
 
 extension Engine {
   /// The process-wide engine: the built-in backends (`BackendRegistry.builtIn`),
-  /// configured from `ARROWHEAD_BACKEND`, `ARROWHEAD_THREADS` and `ARROWHEAD_DISPATCH`.
+  /// configured from `ARROWHEAD_BACKEND`, `ARROWHEAD_THREADS`, `ARROWHEAD_DISPATCH` and
+  /// `ARROWHEAD_CPU_DISABLE`.
   /// Created once. If the environment is invalid (unknown backend, one this CPU cannot run,
   /// a bad thread count or dispatch mode) it falls back to automatic selection on all
   /// cores, prints the error once on stderr and records it in `environmentError`; call

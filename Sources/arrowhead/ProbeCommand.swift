@@ -57,6 +57,9 @@ extension ProbeReport {
     if !cpu.featuresDisabledByOS.isEmpty {
       out += "  disabled     \(cpu.featuresDisabledByOS.joined(separator: ", ")) (reported by the CPU, register state not enabled by the OS)\n"
     }
+    if !cpu.featuresDisabledByEnvironment.isEmpty {
+      out += "  disabled     \(cpu.featuresDisabledByEnvironment.joined(separator: ", ")) (by ARROWHEAD_CPU_DISABLE: kernels that need them do not run)\n"
+    }
     out += "\nThreads\n  \(threads) (\(threadsVariable.map { "ARROWHEAD_THREADS=\($0)" } ?? "all logical cores; cap with ARROWHEAD_THREADS"))\n"
     if let openBLAS {
       out += "\nOpenBLAS\n"

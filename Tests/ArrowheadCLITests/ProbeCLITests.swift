@@ -63,6 +63,38 @@ struct ProbeCLITests {
     #expect(again.dispatchMode.cache.hasPrefix("measured now"))
   }
 
+  /// `ARROWHEAD_CPU_DISABLE=AVX512F`: the report says which features were removed, and no
+  /// operation is dispatched to a backend that needs them.
+  @Test func disabledFeaturesAreReportedAndNeverDispatched() throws {
+    struct Masked: Decodable {
+      struct Cpu: Decodable { var features: [String: Bool]; var featuresDisabledByEnvironment: [String] }
+      struct Backend: Decodable { var name: String; var runnable: Bool; var missingFeatures: [String] }
+      struct Choice: Decodable { var operation: String; var backend: String }
+      var cpu: Cpu
+      var backends: [Backend]
+      var dispatch: [Choice]
+    }
+    let cache = QuantizeCLI.temporaryDirectory()
+    let environment = ["ARROWHEAD_CACHE_DIR": cache, "ARROWHEAD_CPU_DISABLE": "AVX512F", "ARROWHEAD_DISPATCH": "static"]
+    let outcome = try QuantizeCLI.run(["probe", "--json"], environment: environment)
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let report = try JSONDecoder().decode(Masked.self, from: Data(outcome.stdout.utf8))
+    #expect(report.cpu.features["AVX512F"] != true && report.cpu.features["AVX512VNNI"] != true)
+    let unmasked = try QuantizeCLI.run(["probe", "--json"], environment: ["ARROWHEAD_CACHE_DIR": cache, "ARROWHEAD_DISPATCH": "static"])
+    let had = try JSONDecoder().decode(Masked.self, from: Data(unmasked.stdout.utf8)).cpu.features
+    #expect(report.cpu.featuresDisabledByEnvironment.sorted() == had.filter { $0.key.hasPrefix("AVX512") && $0.value }.map(\.key).sorted())
+    let v4 = try #require(report.backends.first { $0.name == "simd-x86-64-v4" })
+    #expect(!v4.runnable && v4.missingFeatures.contains("AVX512F"))
+    #expect(!report.dispatch.contains { $0.backend == "simd-x86-64-v4" })
+    let text = try QuantizeCLI.run(["probe"], environment: environment)
+    if had["AVX512F"] == true {
+      #expect(text.stdout.contains("(by ARROWHEAD_CPU_DISABLE: kernels that need them do not run)"), "\(text.stdout)")
+    }
+    let bad = try QuantizeCLI.run(["probe"], environment: environment.merging(["ARROWHEAD_CPU_DISABLE": "AVX1024"]) { $1 })
+    #expect(bad.status != 0)
+    #expect(bad.stderr.contains("ARROWHEAD_CPU_DISABLE=AVX1024 is invalid; expected CPU feature names"), "\(bad.stderr)")
+  }
+
   @Test func anUnknownDispatchModeIsAnErrorListingTheValidOnes() throws {
     let outcome = try QuantizeCLI.run(["probe"], environment: ["ARROWHEAD_DISPATCH": "fastest", "ARROWHEAD_CACHE_DIR": QuantizeCLI.temporaryDirectory()])
     #expect(outcome.status != 0)

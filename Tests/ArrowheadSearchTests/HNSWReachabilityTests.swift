@@ -45,13 +45,21 @@ struct HNSWReachabilityTests {
     let entryID = index.ids.id(of: Int(index.graph.entryPoint))
     if index.contains(entryID) { try index.remove(entryID) }
     #expect(index.reachableLiveCount() == index.count)
-    #expect(try Self.notFoundAsThemselves(index, base, ids: ids, ef: 64) == [])
+    // `remove` leaves a tombstone and relinks nothing, and the two-thread build's graph
+    // differs run to run, so at ef 64 self-search stays approximate: in one full-suite run
+    // (the suite's other tests competing for the cores) a live vector was missed. At most
+    // 0.5 % may be (6 of the 1 333); with a list as long as the index every one is found
+    // (reachable, and nothing lost among the tombstones).
+    let missed = try Self.notFoundAsThemselves(index, base, ids: ids, ef: 64)
+    #expect(missed.count <= index.count / 200, "\(missed)")
+    #expect(try Self.notFoundAsThemselves(index, base, ids: ids, ef: 2_000) == [])
     // Re-using the freed slots relinks neighbourhoods; still nothing is lost.
     let fresh = Self.randomVectors(count: index.deletedSlotCount, seed: 99)
     let newIDs = try index.add(fresh)
     try index.checkInvariants()
     #expect(index.reachableLiveCount() == index.count)
-    #expect(try Self.notFoundAsThemselves(index, base, ids: ids, ef: 64) == [])
+    #expect(try Self.notFoundAsThemselves(index, base, ids: ids, ef: 64).count <= index.count / 200)
+    #expect(try Self.notFoundAsThemselves(index, base, ids: ids, ef: 2_000) == [])
     #expect(try Self.notFoundAsThemselves(index, fresh, ids: newIDs, ef: 64) == [])
   }
 
