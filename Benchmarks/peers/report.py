@@ -20,6 +20,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 
@@ -51,7 +52,7 @@ def run_text(command, cwd=ROOT):
 # Variables that cap which instruction sets Arrowhead and the peers use (an AVX2 run on an
 # AVX-512 machine): recorded in machine.json and named in the results.
 ISA_VARIABLES = ["ARROWHEAD_CPU_DISABLE", "OPENBLAS_CORETYPE", "FAISS_OPT_LEVEL", "ATEN_CPU_CAPABILITY",
-                 "NPY_DISABLE_CPU_FEATURES"]
+                 "FBGEMM_ENABLE_INSTRUCTIONS", "NPY_DISABLE_CPU_FEATURES"]
 
 
 def collect_machine(args):
@@ -1170,8 +1171,9 @@ class Report:
         variables = ", ".join(f"`{k}={v}`" for k, v in m.get("isa_environment", {}).items())
         return [f"- **Instruction sets capped**: {variables}. Arrowhead ran without "
                 f"{', '.join(m['features_disabled'])} (the kernels an AVX2-only CPU would run, on this CPU's caches and "
-                "clock); OpenBLAS, numpy, faiss and torch follow the variables above where set; hnswlib, usearch and "
-                "onnxruntime pick their kernels from CPUID and have no such switch, so they ran their AVX-512 code. "
+                "clock); OpenBLAS, numpy, faiss and torch (ATen, and fbgemm's int8 kernels through "
+                "FBGEMM_ENABLE_INSTRUCTIONS) follow the variables above where set; hnswlib, usearch and onnxruntime "
+                "(MLAS) pick their kernels from CPUID and have no such switch, so they ran their AVX-512 code. "
                 "Not a measurement of an AVX2-only CPU: one of the same instruction sets on this one."]
 
     def busy(self):
@@ -1352,13 +1354,19 @@ def assemble_results():
     lines += ["| CPU | OpenBLAS kernels | run | date | commit | results |", "|---|---|---|---|---|---|"]
     for r in runs:
         m = r["machine"]
+        # A capped run names the variables it ran under.
+        prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in m.get("isa_environment", {}).items()) \
+            if m.get("features_disabled") else ""
         lines.append(f"| {m.get('cpu_model', '?')}{m.get('cpu_detail', '')} | {m.get('openblas', {}).get('coreName', '?')} | "
-                     f"`{r['run'].get('command', 'run.sh')}` | {m.get('date', '?')} | `{m.get('git_commit', '?')}` | "
+                     f"`{prefix}{r['run'].get('command', 'run.sh')}` | {m.get('date', '?')} | `{m.get('git_commit', '?')}` | "
                      f"[{r['slug']}.md](results/{r['slug']}.md) |")
     measured = {r["slug"].rsplit("-openblas-", 1)[0] for r in runs if not r["machine"].get("features_disabled")}
     missing = [label for prefix, label in KNOWN_CPUS if prefix not in measured]
     if missing:
-        lines += ["", "Not measured (no machine of this kind was available to the runs above): " + "; ".join(missing) + "."]
+        capped = [r for r in runs if r["machine"].get("features_disabled")]
+        note = (" A run with instruction sets capped (`ARROWHEAD_CPU_DISABLE`) measures the code paths of an older CPU "
+                "on a newer one's caches and clock; it stands in for none of these." if capped else "")
+        lines += ["", "Not measured (no machine of this kind was available to the runs above): " + "; ".join(missing) + "." + note]
     lines += ["", SUMMARY_BEGIN, cross_cpu_summary(runs), SUMMARY_END, ""]
     with open(RESULTS, "w") as handle:
         handle.write("\n".join(lines).rstrip() + "\n")

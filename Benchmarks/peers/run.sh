@@ -28,6 +28,9 @@
 # out (e.g. --skip diffusion, whose UNet training and sweep take 15–30 minutes); their
 # sections then read "not run" in RESULTS.md. --quick: under 3 minutes (a 20k GloVe prefix, fewer sizes and
 # repeats), for checking the pipeline; its numbers are not for quoting.
+# The AVX2 code paths on an AVX-512 machine: run it with ARROWHEAD_CPU_DISABLE=AVX512F
+# OPENBLAS_CORETYPE=Haswell FAISS_OPT_LEVEL=avx2 ATEN_CPU_CAPABILITY=avx2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2
+# in the environment; the results then go to a file of their own, named "…-without-avx512f".
 set -euo pipefail
 
 usage="usage: run.sh [--quick] [--threads N] [--glove-limit ROWS] [--skip STEP[,STEP…]]"
@@ -48,7 +51,7 @@ for argument in "$@"; do
     --glove-limit=*) glove_limit="${argument#--glove-limit=}" ;;
     --skip) pending=skip ;;
     --skip=*) skip="${argument#--skip=}" ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $argument ($usage)" >&2; exit 2 ;;
   esac
 done
