@@ -80,7 +80,7 @@ struct ProbeCLITests {
     #expect(outcome.status == 0, "\(outcome.stderr)")
     let report = try JSONDecoder().decode(Masked.self, from: Data(outcome.stdout.utf8))
     #expect(report.cpu.features["AVX512F"] != true && report.cpu.features["AVX512VNNI"] != true)
-    let unmasked = try QuantizeCLI.run(["probe", "--json"], environment: ["ARROWHEAD_CACHE_DIR": cache, "ARROWHEAD_DISPATCH": "static"])
+    let unmasked = try QuantizeCLI.run(["probe", "--json"], environment: ["ARROWHEAD_CACHE_DIR": cache, "ARROWHEAD_DISPATCH": "static", "ARROWHEAD_CPU_DISABLE": ""])
     let had = try JSONDecoder().decode(Masked.self, from: Data(unmasked.stdout.utf8)).cpu.features
     #expect(report.cpu.featuresDisabledByEnvironment.sorted() == had.filter { $0.key.hasPrefix("AVX512") && $0.value }.map(\.key).sorted())
     let v4 = try #require(report.backends.first { $0.name == "simd-x86-64-v4" })
