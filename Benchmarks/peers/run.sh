@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command that reproduces every performance claim against the peers:
 #
-#   Benchmarks/peers/run.sh [--quick] [--threads N] [--glove-limit ROWS] [--skip STEP[,STEP…]]
+#   Benchmarks/peers/run.sh [--quick] [--avx2] [--threads N] [--glove-limit ROWS] [--skip STEP[,STEP…]]
 #
 # 1. installs what it needs: scripts/setup.sh (OpenBLAS/LAPACKE from apt), a local venv
 #    with numpy, faiss-cpu, hnswlib, usearch, gguf and the real data (setup_venv.sh:
@@ -28,12 +28,14 @@
 # out (e.g. --skip diffusion, whose UNet training and sweep take 15–30 minutes); their
 # sections then read "not run" in RESULTS.md. --quick: under 3 minutes (a 20k GloVe prefix, fewer sizes and
 # repeats), for checking the pipeline; its numbers are not for quoting.
-# The AVX2 code paths on an AVX-512 machine: run it with ARROWHEAD_CPU_DISABLE=AVX512F
+# --avx2: the AVX2 code paths on an AVX-512 machine. Sets ARROWHEAD_CPU_DISABLE=AVX512F
 # OPENBLAS_CORETYPE=Haswell FAISS_OPT_LEVEL=avx2 ATEN_CPU_CAPABILITY=avx2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2
-# in the environment; the results then go to a file of their own, named "…-without-avx512f".
+# NPY_DISABLE_CPU_FEATURES="AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL" (hnswlib, usearch and
+# onnxruntime have no such switch); the results go to a file of their own, named "…-without-avx512f".
+# The same variables set by hand do the same.
 set -euo pipefail
 
-usage="usage: run.sh [--quick] [--threads N] [--glove-limit ROWS] [--skip STEP[,STEP…]]"
+usage="usage: run.sh [--quick] [--avx2] [--threads N] [--glove-limit ROWS] [--skip STEP[,STEP…]]"
 quick=0
 threads=""
 glove_limit=0
@@ -45,6 +47,9 @@ for argument in "$@"; do
   fi
   case "$argument" in
     --quick) quick=1 ;;
+    --avx2)
+      export ARROWHEAD_CPU_DISABLE=AVX512F OPENBLAS_CORETYPE=Haswell FAISS_OPT_LEVEL=avx2 ATEN_CPU_CAPABILITY=avx2 \
+        FBGEMM_ENABLE_INSTRUCTIONS=AVX2 NPY_DISABLE_CPU_FEATURES="AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL" ;;
     --threads) pending=threads ;;
     --threads=*) threads="${argument#--threads=}" ;;
     --glove-limit) pending=glove_limit ;;
