@@ -76,6 +76,9 @@ public enum QuantizedMatmulPath: String, Sendable, CaseIterable, CustomStringCon
 }
 
 extension SIMDBackend {
+  /// 7 on the AVX2 path (8-bit codes go through a sign step before `vpmaddubsw`), else 8.
+  public var int8FullRateCodeBits: Int { quantizedMatmulPath == .avx2 ? 7 : 8 }
+
   public func quantizedMatmulWeightOnly(
     rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
     bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int
@@ -153,7 +156,7 @@ enum SIMDQuantizedMatmul {
       codes: operand.codes, scales: operand.scales, offsets: operand.offsets, rows: Int64(layout.rows),
       groups: Int64(layout.groupsPerRow), group_columns: Int64(layout.paddedGroupSize),
       panel_bytes: Int64(layout.panelByteCount), container_bits: Int32(layout.containerBits),
-      zero_point: layout.form == .zeroPoint ? 1 : 0))
+      zero_point: layout.form == .zeroPoint ? 1 : 0, code_bits: Int32(layout.bits)))
     defer { weights.deallocate() }
     let stride = layout.paddedColumns, groups = layout.groupsPerRow
     // Activations in the padded column space, plus per-group sums (and int8 scales; int16:

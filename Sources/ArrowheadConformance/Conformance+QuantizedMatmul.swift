@@ -22,6 +22,8 @@ let quantizedMatmulCases: [QuantizedMatmulCase] = {
     (1, 5, 8, 8, 8), (2, 15, 9, 8, 8), (3, 16, 63, 48, 4), (5, 33, 65, 64, 8), (7, 17, 200, 100, 4),
     (13, 40, 130, 130, 8), (6, 50, 64, 8, 4), (4, 31, 24, 24, 2), (9, 18, 72, 40, 8),
     (64, 130, 200, 64, 4), (64, 130, 200, 200, 8), (1, 520, 2100, 64, 4),
+    // 5–7-bit codes in 8-bit containers: the AVX2 path multiplies them without its 8-bit sign step.
+    (1, 21, 70, 32, 7), (5, 33, 96, 32, 7), (3, 18, 40, 40, 5), (8, 40, 128, 64, 6),
   ]
   return shapes.enumerated().map { index, shape in
     QuantizedMatmulCase(

@@ -132,8 +132,8 @@ extension FlatIndex {
       else { return nil }
     }
     let vectors = UnsafePointer(store.floats.pointer(Float.self))
-    let rows = slots, dimension = dimension
-    guard let prefilter = prefilterCache.prefilter({ FlatPrefilter(rows: rows, dimension: dimension, vectors: vectors) })
+    let rows = slots, dimension = dimension, bits = min(8, max(7, kernel.int8FullRateCodeBits))
+    guard let prefilter = prefilterCache.prefilter({ FlatPrefilter(rows: rows, dimension: dimension, vectors: vectors, bits: bits) })
     else { return nil }
     return Screen(prefilter: prefilter, kernel: kernel)
   }

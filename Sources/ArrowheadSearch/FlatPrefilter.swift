@@ -7,7 +7,8 @@ import ArrowheadCore
 // only the pairs whose score *plus a proven error bound* can still reach the current k-th
 // best are re-scored exactly in Float32. Results are those of the exact search.
 //
-// The bound. Base vector x is stored as codes cⱼ ∈ 0…255 with x̂ⱼ = cⱼ·s + m (one scale s
+// The bound. Base vector x is stored as codes cⱼ ∈ 0…2ᵇ − 1 with x̂ⱼ = cⱼ·s + m (b = 8, or 7
+// where the kernel multiplies 7-bit codes faster: `int8FullRateCodeBits`; one scale s
 // and minimum m per vector, `QuantizedMatrixLayout` per channel); the kernel quantizes the
 // query to q̂ = t·a (`ActivationQuantization`) and returns y = q̂·x̂ up to Float32 rounding.
 // With e_x ≥ ‖x − x̂‖ (kept per vector) and e_q = ‖q − q̂‖ (per query):
@@ -42,9 +43,11 @@ final class FlatPrefilter: @unchecked Sendable {
   /// Bytes held.
   var byteCount: Int { matrix.codes.count + 4 * (matrix.scales.count + matrix.offsets.count + norms.count + errors.count) }
 
-  /// Quantizes `rows` vectors of `dimension` floats; nil when a vector's range overflows
-  /// Float32 (max − min = ∞), in which case searches keep the Float32 path.
-  init?(rows: Int, dimension: Int, vectors: UnsafePointer<Float>) {
+  /// Quantizes `rows` vectors of `dimension` floats to `bits`-bit codes (7 or 8); nil when
+  /// a vector's range overflows Float32 (max − min = ∞), in which case searches keep the
+  /// Float32 path.
+  init?(rows: Int, dimension: Int, vectors: UnsafePointer<Float>, bits: Int = 8) {
+    let top = Float((1 << bits) - 1)
     var codes = [UInt8](repeating: 0, count: rows * dimension)
     var scales = [Float](repeating: 0, count: rows)
     var offsets = [Float](repeating: 0, count: rows)
@@ -59,12 +62,12 @@ final class FlatPrefilter: @unchecked Sendable {
           low = min(low, x[j])
           high = max(high, x[j])
         }
-        let scale = (high - low) / 255
+        let scale = (high - low) / top
         guard scale.isFinite else { return false }
         var error: Double = 0, norm: Double = 0
         let codes = out + row * dimension
         for j in 0..<dimension {
-          let code: Float = scale > 0 ? min(max(((x[j] - low) / scale).rounded(.toNearestOrEven), 0), 255) : 0
+          let code: Float = scale > 0 ? min(max(((x[j] - low) / scale).rounded(.toNearestOrEven), 0), top) : 0
           codes[j] = UInt8(code)
           // x̂ⱼ = c·s + m; in Double c·s is exact and the sum is within 2⁻⁵³ of the real one.
           let difference = Double(x[j]) - (Double(code) * Double(scale) + Double(low))
@@ -79,7 +82,7 @@ final class FlatPrefilter: @unchecked Sendable {
       return true
     }
     guard ok,
-      let layout = try? QuantizedMatrixLayout(rows: rows, columns: dimension, bits: 8, groupSize: dimension, form: .floatMinimum),
+      let layout = try? QuantizedMatrixLayout(rows: rows, columns: dimension, bits: bits, groupSize: dimension, form: .floatMinimum),
       let matrix = try? QuantizedMatrix(layout: layout, codes: codes, scales: scales, offsets: offsets, name: "base")
     else { return nil }
     self.matrix = matrix

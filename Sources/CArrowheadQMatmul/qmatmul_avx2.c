@@ -240,7 +240,8 @@ void arrowhead_qmm_prepare_int8_avx2(const float *x, int64_t ldx, int64_t rows, 
 
 static const int32_t ymm_w8_code_offset = 128;
 
-/// acc + Σ q·a per quad for q ≤ 15: the 16-bit pair sums (≤ 2·15·127) cannot saturate.
+/// acc + Σ q·a per quad for q ≤ 127 (4-bit codes, and 8-bit containers of codes of at most 7
+/// bits): the 16-bit pair sums (≤ 2·127·127 = 32 258) cannot saturate.
 static inline __m256i ymm_dot_w4(__m256i acc, __m256i codes, __m256i a) {
   const __m256i pairs = _mm256_maddubs_epi16(codes, a);
   return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));

@@ -14,6 +14,12 @@
 #ifndef ARROWHEAD_QMATMUL_YMM_INT8_H
 #define ARROWHEAD_QMATMUL_YMM_INT8_H
 
+/// Whether 8-bit lines need `ymm_dot_w8` (codes up to 255) or can go through the direct
+/// `ymm_dot_w4` form (4-bit containers unpacked to bytes, or codes of at most 7 bits).
+static inline int ymm_int8_needs_offset(const arrowhead_qmm_weights *w) {
+  return w->container_bits == 8 && w->code_bits > 7;
+}
+
 /// Lanes of half h of panel p that are real rows of Ŵ, as a vmaskmov mask.
 static inline __m256i ymm_int8_row_mask(const arrowhead_qmm_weights *w, int64_t p, int h) {
   const int64_t count = w->rows - 16 * p - 8 * h;
@@ -54,7 +60,8 @@ static inline __attribute__((always_inline)) void ymm_int8_gemv(const arrowhead_
   const int8_t *row = x->codes;
   const __m256i nibbles = _mm256_set1_epi8(0x0F);
   const int64_t lines_per_group = w->group_columns / (w->container_bits == 4 ? 8 : 4);
-  const int32_t offset = w->container_bits == 8 ? ymm_w8_code_offset : 0;
+  const int wide = ymm_int8_needs_offset(w);
+  const int32_t offset = wide ? ymm_w8_code_offset : 0;
   __m256 y[2][2];
   for (int b = 0; b < NB; b++) y[b][0] = y[b][1] = _mm256_setzero_ps();
   for (int64_t g = 0; g < w->groups; g++) {
@@ -70,8 +77,10 @@ static inline __attribute__((always_inline)) void ymm_int8_gemv(const arrowhead_
             acc[b][h] = ymm_dot_w4(acc[b][h], _mm256_and_si256(v, nibbles), ymm_int8_quad(ag + 8 * l));
             acc[b][h] = ymm_dot_w4(acc[b][h], _mm256_and_si256(_mm256_srli_epi16(v, 4), nibbles),
                                    ymm_int8_quad(ag + 8 * l + 4));
-          } else {
+          } else if (wide) {
             acc[b][h] = ymm_dot_w8(acc[b][h], v, ymm_int8_quad(ag + 4 * l));
+          } else {
+            acc[b][h] = ymm_dot_w4(acc[b][h], v, ymm_int8_quad(ag + 4 * l));
           }
         }
       }
@@ -112,7 +121,7 @@ static inline __attribute__((always_inline)) void ymm_int8_kernel(const arrowhea
                                                                  const int MR) {
   const int64_t quads = w->group_columns / 4;
   const int32_t offset = ymm_w8_code_offset;
-  const int eight_bit_offset = w->container_bits == 8;
+  const int eight_bit_offset = ymm_int8_needs_offset(w);
   __m256 y[3][2];
   for (int r = 0; r < MR; r++) y[r][0] = y[r][1] = _mm256_setzero_ps();
   for (int64_t g = 0; g < w->groups; g++) {

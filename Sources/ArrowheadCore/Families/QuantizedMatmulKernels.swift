@@ -435,9 +435,17 @@ public protocol QuantizedMatmulKernels {
   func quantizedMatmulInt16(
     rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
     bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int)
+
+  /// The widest weight codes, in bits, that `quantizedMatmulInt8` multiplies at its full
+  /// rate: 8 (the default) unless wider codes cost extra work, as on plain AVX2, where
+  /// `vpmaddubsw` saturates on 8-bit codes and needs a sign step that 7-bit codes do not.
+  /// A caller free to choose its codes (the flat search's int8 screen) reads it.
+  var int8FullRateCodeBits: Int { get }
 }
 
 extension QuantizedMatmulKernels {
+  public var int8FullRateCodeBits: Int { 8 }
+
   public func quantizedMatmulWeightOnly(
     rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
     bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int

@@ -49,6 +49,10 @@ typedef struct arrowhead_qmm_weights {
   /// 4 or 8.
   int32_t container_bits;
   int32_t zero_point;
+  /// Bits of the codes (2…8): every code is ≤ 2^code_bits − 1. Codes of at most 7 bits in
+  /// 8-bit containers let the AVX2 int8 kernel multiply them directly (`vpmaddubsw` pairs
+  /// ≤ 2·127·127 cannot saturate) instead of through the sign step that 8-bit codes need.
+  int32_t code_bits;
 } arrowhead_qmm_weights;
 
 /// Float32 activations in the padded column space.
