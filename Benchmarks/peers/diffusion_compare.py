@@ -474,6 +474,8 @@ def main():
         if row["method"] == "minmax" or row["weights"] != "float32":
             continue
         base = find(row["activation_bits"], row["groups"], "minmax")
+        if base is None:  # e.g. the G = 10 extra rows when --groups leaves out 10
+            continue
         for layer, (exact, proxy, plain) in row["layer_errors"].items():
             b = base["layer_errors"].get(layer)
             if b and b[0] > 0 and b[1] > 0 and b[2] > 0 and exact > 0 and proxy > 0 and plain > 0:
@@ -483,6 +485,8 @@ def main():
         if row["weights"] != "float32" or row["method"] == "minmax":
             continue
         base = find(row["activation_bits"], row["groups"], "minmax")
+        if base is None:
+            continue
         proxy = sum(v[1] for v in row["layer_errors"].values()) / max(1e-300, sum(v[1] for v in base["layer_errors"].values()))
         model_pairs.append((row["vs_minmax"], proxy))
     proxy_check = {

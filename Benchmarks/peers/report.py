@@ -1045,7 +1045,7 @@ class Report:
                  "|---|---|---:|---:|---:|---:|---:|---:|")
         float_twin = {("arrowhead", "flat-int8+rerank"): "flat-ip", ("arrowhead", "flat-int8"): "flat-ip",
                       ("arrowhead", "hnsw-int8+rerank"): "hnsw", ("faiss", "IndexScalarQuantizer(SQ8)"): "IndexFlatIP",
-                      ("usearch", "hnsw-i8"): "hnsw-f32"}
+                      ("usearch", "hnsw-i8"): "hnsw-f32", ("faiss", "IndexHNSWSQ(SQ8)+RefineFlat"): "IndexHNSWFlat"}
 
         def memory_of(r):
             return r.get("allocated_bytes_per_vector") or r["bytes_per_vector"]
@@ -1083,10 +1083,18 @@ class Report:
                 note = (f"HNSW on int8 codes + exact re-rank ({label}), recall@10 ≥ 0.95 at 1 thread: "
                         f"{fmt(h1['qps1'], 0)} q/s (ef {h1['ef']}, {memory_of(h1):.1f} bytes/vector in RAM) = "
                         + ", ".join(parts) + "'s float32 HNSW")
+                twin = fastest_at("faiss", "IndexHNSWSQ(SQ8)+RefineFlat", "qps1")
+                if twin:
+                    note += (f"; faiss's own int8 HNSW + re-rank (IndexHNSWSQ + IndexRefineFlat, k_factor 4): "
+                             f"{fmt(twin['qps1'], 0)} q/s (ef {twin['ef']}, {memory_of(twin):.1f} bytes/vector in RAM), "
+                             f"ours / theirs {Ratios.plain(h1['qps1'] / twin['qps1'])}")
+                    t2, o2 = fastest_at("faiss", "IndexHNSWSQ(SQ8)+RefineFlat", "qpsT"), fastest_at("arrowhead", "hnsw-int8+rerank", "qpsT")
+                    if t2 and o2:
+                        note += f" ({Ratios.plain(o2['qpsT'] / t2['qpsT'])} at {T} threads)"
                 self.int8_note = f"{self.int8_note}; {note}" if getattr(self, "int8_note", None) else note
         self.add("", "Arrowhead's `+rerank` keeps the float32 copy in the memory-mapped index file (read for 4·k "
                  "candidates per query), so the RAM column counts the int8 codes only; faiss SQ8 and usearch i8 "
-                 "re-rank nothing.", "")
+                 "re-rank nothing; faiss's IndexRefineFlat re-ranks 4·k candidates from a float32 copy it holds in RAM.", "")
 
     # -- whole document ----------------------------------------------------------------------
     def diffusion_section(self):

@@ -171,6 +171,35 @@ def qgemm_section(r):
                       f"{_ms(p4 and p4['bestMilliseconds'])} | {r2} | {_err(wo and wo['relativeError'])} / "
                       f"{_err(a and a['relativeError'])} | {_err(p0 and p0['relativeError'])} / {_err(p4 and p4['relativeError'])} |")
     r.add("")
+    # W4A16 (two int8 digits per activation) against MatMulNBits' Float32 compute: the same
+    # error as weight-only, on integer dot products.
+    w4_int16 = [(matrix, m, n, k, t, block) for matrix, m, n, k in problems for t in threads for block in (32, 64)
+                if ours(matrix, m, t, f"int4 g{block} zero-point", "qgemm int16")]
+    w4_int16_ratios = []
+    if w4_int16:
+        r.add("### INT4 weights at weight-only accuracy: two-digit int16 activations (W4A16, `--mode int16`) "
+              "vs MatMulNBits Float32 compute", "",
+              "Weight-only products on Float32 activations run at the Float32 FMA rate in both libraries (at M ≥ 64 "
+              "they are SGEMMs after the expansion). With activations as two int8 digits (int16 precision per "
+              "group) the product runs on `vpdpbusd` at the same output error. Times in ms; ratios ours / theirs "
+              "in throughput.", "",
+              "| shape | threads | block | ours W4A16 | ours weight-only | ORT fp32 | W4A16 / ORT fp32 "
+              "| error W4A16 / weight-only / ORT fp32 |", "|---|---:|---:|---:|---:|---:|---:|---|")
+        for matrix, m, n, k, t, block in w4_int16:
+            scheme = f"int4 g{block} zero-point"
+            a16, wo = ours(matrix, m, t, scheme, "qgemm int16"), ours(matrix, m, t, scheme, "qgemm weight-only")
+            p0 = peer(matrix, m, t, f"ort MatMulNBits b{block}")
+            ratio = r.ratio(a16["bestMilliseconds"], p0 and p0["bestMilliseconds"],
+                            f"W4A16 vs MatMulNBits b{block} {m}×{n}×{k} {t}T", lower_is_better=True)
+            if t == 1 and m in (1, 128) and p0:
+                w4_int16_ratios.append(p0["bestMilliseconds"] / a16["bestMilliseconds"])
+            r.add(f"| {matrix} {m}×{n}×{k} | {t} | {block} | {_ms(a16['bestMilliseconds'])} | "
+                  f"{_ms(wo and wo['bestMilliseconds'])} | {_ms(p0 and p0['bestMilliseconds'])} | {ratio} | "
+                  f"{_err(a16['relativeError'])} / {_err(wo and wo['relativeError'])} / {_err(p0 and p0['relativeError'])} |")
+        r.add("")
+    if w4_int16_ratios:
+        headlines.append(f"- INT4 at weight-only error, W4A16 (`--mode int16`) vs onnxruntime MatMulNBits Float32 "
+                         f"compute at M = 1 and 128, 1 thread: {min(w4_int16_ratios):.2f}–{max(w4_int16_ratios):.2f}×")
     if w4_ratios:
         headlines.append(f"- INT4 (weight-only and W4A8) vs onnxruntime MatMulNBits at M = 1 and 128, 1 thread: "
                          f"{min(w4_ratios):.2f}–{max(w4_ratios):.2f}×")

@@ -386,6 +386,19 @@ class Runner:
             faiss.omp_set_num_threads(self.args.threads)
             build = self.guard("faiss", "SQ8 build", lambda: timed_build(lambda: (index.train(base), index.add(base))))
             measurements.append(self.faiss_search(dataset, "IndexScalarQuantizer(SQ8)", index, queries, truth, build, len(base)))
+            if not self.args.int8_flat_only:
+                # The like-for-like peer of hnsw-int8+rerank: faiss's HNSW over SQ8 codes, its 4·k best
+                # re-ranked on the float32 vectors (IndexRefineFlat, k_factor 4, as our --rerank).
+                coarse = faiss.IndexHNSWSQ(base.shape[1], faiss.ScalarQuantizer.QT_8bit, 16, faiss.METRIC_INNER_PRODUCT)
+                coarse.hnsw.efConstruction = 200
+                refined = faiss.IndexRefineFlat(coarse)
+                refined.k_factor = 4
+                build = self.guard("faiss", "HNSWSQ build", lambda: timed_build(lambda: (refined.train(base), refined.add(base))))
+
+                def set_ef(ef, coarse=coarse):
+                    coarse.hnsw.efSearch = ef
+                measurements.append(self.faiss_search(dataset, "IndexHNSWSQ(SQ8)+RefineFlat", refined, queries, truth, build,
+                                                      len(base), set_ef, self.args.ef))
         if self.available("usearch") and not self.args.int8_flat_only:
             measurements.append(self.guard("usearch", "i8 build", lambda: self.usearch(dataset, base, queries, truth, 16, 200, self.args.threads, self.args.ef, "i8")))
         self.rounds(measurements)
