@@ -119,6 +119,40 @@ enum SIMDDistances {
     }
   }
 
+  /// (q·x, q·y) in one pass: each step loads q once for both rows. Four accumulators per row,
+  /// filled and folded as `SIMDLevel1.dot` fills and folds its four: each result is
+  /// bit-identical to `dot` of that row.
+  @inline(__always)
+  static func dotPair(
+    _ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>
+  ) -> (Float, Float) {
+    var x0 = VectorF32(), x1 = VectorF32(), x2 = VectorF32(), x3 = VectorF32()
+    var y0 = VectorF32(), y1 = VectorF32(), y2 = VectorF32(), y3 = VectorF32()
+    var i = 0
+    let step = 4 * lanes
+    while i + step <= count {
+      let q0 = loadVector(q + i), q1 = loadVector(q + i + lanes)
+      let q2 = loadVector(q + i + 2 * lanes), q3 = loadVector(q + i + 3 * lanes)
+      x0 = multiplyAdd(q0, loadVector(x + i), x0)
+      y0 = multiplyAdd(q0, loadVector(y + i), y0)
+      x1 = multiplyAdd(q1, loadVector(x + i + lanes), x1)
+      y1 = multiplyAdd(q1, loadVector(y + i + lanes), y1)
+      x2 = multiplyAdd(q2, loadVector(x + i + 2 * lanes), x2)
+      y2 = multiplyAdd(q2, loadVector(y + i + 2 * lanes), y2)
+      x3 = multiplyAdd(q3, loadVector(x + i + 3 * lanes), x3)
+      y3 = multiplyAdd(q3, loadVector(y + i + 3 * lanes), y3)
+      i += step
+    }
+    while i + lanes <= count {
+      let q0 = loadVector(q + i)
+      x0 = multiplyAdd(q0, loadVector(x + i), x0)
+      y0 = multiplyAdd(q0, loadVector(y + i), y0)
+      i += lanes
+    }
+    return (horizontalSum((x0 + x1) + (x2 + x3)) + tailDot(count - i, q + i, x + i),
+            horizontalSum((y0 + y1) + (y2 + y3)) + tailDot(count - i, q + i, y + i))
+  }
+
   /// Σ (q[i] − x[i])², four vector accumulators (the FMA latency of 4 cycles needs four
   /// independent chains to keep both FMA ports busy).
   static func squaredDistance(_ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>) -> Float {
@@ -165,6 +199,60 @@ enum SIMDDistances {
       i += lanes
     }
     var total = horizontalSum((s0 + s1) + (s2 + s3))
+    while i < count {
+      let d = q[i] - x[i]
+      total = multiplyAdd(d, d, total)
+      i += 1
+    }
+    return total
+  }
+
+  /// (Σ (q − x)², Σ (q − y)²) in one pass, as `dotPair`: q loaded once per step for both
+  /// rows, four accumulators per row (not `squaredDistance`'s eight: the last bits can
+  /// differ from it). The scalar tails run one row after the other: interleaved, the
+  /// compiler packed them into two-lane shuffles that reached into the vector loop and made
+  /// the kernel 2.5× slower.
+  @inline(__always)
+  static func squaredDistancePair(
+    _ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>
+  ) -> (Float, Float) {
+    var x0 = VectorF32(), x1 = VectorF32(), x2 = VectorF32(), x3 = VectorF32()
+    var y0 = VectorF32(), y1 = VectorF32(), y2 = VectorF32(), y3 = VectorF32()
+    var i = 0
+    let step = 4 * lanes
+    while i + step <= count {
+      let q0 = loadVector(q + i), q1 = loadVector(q + i + lanes)
+      let q2 = loadVector(q + i + 2 * lanes), q3 = loadVector(q + i + 3 * lanes)
+      let a0 = q0 - loadVector(x + i), b0 = q0 - loadVector(y + i)
+      let a1 = q1 - loadVector(x + i + lanes), b1 = q1 - loadVector(y + i + lanes)
+      let a2 = q2 - loadVector(x + i + 2 * lanes), b2 = q2 - loadVector(y + i + 2 * lanes)
+      let a3 = q3 - loadVector(x + i + 3 * lanes), b3 = q3 - loadVector(y + i + 3 * lanes)
+      x0 = multiplyAdd(a0, a0, x0)
+      y0 = multiplyAdd(b0, b0, y0)
+      x1 = multiplyAdd(a1, a1, x1)
+      y1 = multiplyAdd(b1, b1, y1)
+      x2 = multiplyAdd(a2, a2, x2)
+      y2 = multiplyAdd(b2, b2, y2)
+      x3 = multiplyAdd(a3, a3, x3)
+      y3 = multiplyAdd(b3, b3, y3)
+      i += step
+    }
+    while i + lanes <= count {
+      let q0 = loadVector(q + i)
+      let a0 = q0 - loadVector(x + i), b0 = q0 - loadVector(y + i)
+      x0 = multiplyAdd(a0, a0, x0)
+      y0 = multiplyAdd(b0, b0, y0)
+      i += lanes
+    }
+    return (horizontalSum((x0 + x1) + (x2 + x3)) + tailSquaredDistance(count - i, q + i, x + i),
+            horizontalSum((y0 + y1) + (y2 + y3)) + tailSquaredDistance(count - i, q + i, y + i))
+  }
+
+  /// Σ (q[i] − x[i])² over the last `count` (< lanes) elements, one row at a time.
+  @inline(__always)
+  static func tailSquaredDistance(_ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>) -> Float {
+    var total: Float = 0
+    var i = 0
     while i < count {
       let d = q[i] - x[i]
       total = multiplyAdd(d, d, total)

@@ -238,6 +238,29 @@ func prefetchRow(
   if outerCachesOnly { arrowhead_prefetch_to_l2(row + (rowBytes - 1)) } else { arrowhead_prefetch_for_read(row + (rowBytes - 1)) }
 }
 
+/// Rows of 1 KiB or more two at a time: `pair(i)` computes rows i and i + 1 (their loads
+/// interleaved, so twice the misses are in flight), `single(i)` a last odd row. Row i + 2 is
+/// requested into every level and rows i + 3, i + 4 into L2 before the pair at i (rows i + 2
+/// and i + 3 both into L1 measured slower). On MiniLM (384-d) HNSW, Zen 4, interleaved with
+/// the one-row loop: inner product ahead in 5 of 6 rounds at 1 thread (median +14 %) and 6 of
+/// 6 at 2; L2 even at ef 64, ahead in 5 of 6 at ef 128.
+@inline(__always)
+func pairedRows(
+  _ base: UnsafeRawPointer, rowBytes: Int, strideBytes: Int, _ rows: UnsafePointer<UInt32>, _ rowCount: Int,
+  _ pair: (Int) -> Void, single: (Int) -> Void
+) {
+  for i in 0..<min(2, rowCount) { prefetchRow(base, rows, i, rowBytes: rowBytes, strideBytes: strideBytes) }
+  var i = 0
+  while i + 2 <= rowCount {
+    if i + 2 < rowCount { prefetchRow(base, rows, i + 2, rowBytes: rowBytes, strideBytes: strideBytes) }
+    if i + 3 < rowCount { prefetchRow(base, rows, i + 3, rowBytes: rowBytes, strideBytes: strideBytes, outerCachesOnly: true) }
+    if i + 4 < rowCount { prefetchRow(base, rows, i + 4, rowBytes: rowBytes, strideBytes: strideBytes, outerCachesOnly: true) }
+    pair(i)
+    i += 2
+  }
+  if i < rowCount { single(i) }
+}
+
 /// Runs `body(i)` for i in 0..<rowCount, requesting row i + ahead before computing row i
 /// (rows 0..<ahead up front). Rows of 1 KiB or more (256-d floats and up) also have the row
 /// after that requested into L2 only (`prefetcht1`): two whole rows into L1 ahead (48 lines
@@ -265,6 +288,20 @@ extension SIMDKernels {
     dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
+    if dimension >= 256 {
+      pairedRows(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
+        let (a, b) = SIMDDistances.squaredDistancePair(
+          dimension, query, base + Int(rows[i]) * stride, base + Int(rows[i + 1]) * stride)
+        out[i] = a
+        out[i + 1] = b
+      } single: { i in
+        // The pair kernel again (the row's second read hits L1): every row of the batch gets
+        // the same summation order, whichever position it has.
+        let row = base + Int(rows[i]) * stride
+        out[i] = SIMDDistances.squaredDistancePair(dimension, query, row, row).0
+      }
+      return
+    }
     pipelinedRows(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
       out[i] = SIMDDistances.squaredDistance(dimension, query, base + Int(rows[i]) * stride)
     }
@@ -274,6 +311,16 @@ extension SIMDKernels {
     dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>
   ) {
+    if dimension >= 256 {
+      pairedRows(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
+        let (a, b) = SIMDDistances.dotPair(dimension, query, base + Int(rows[i]) * stride, base + Int(rows[i + 1]) * stride)
+        out[i] = a
+        out[i + 1] = b
+      } single: { i in
+        out[i] = SIMDLevel1.dot(dimension, query, base + Int(rows[i]) * stride)
+      }
+      return
+    }
     pipelinedRows(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
       out[i] = SIMDLevel1.dot(dimension, query, base + Int(rows[i]) * stride)
     }

@@ -813,6 +813,30 @@ class Report:
                 versus = " / ".join(parts)
             self.add(f"| {name} | {cells[0]} | {cells[1]} | {versus} |")
         self.add("")
+        # Quantized weights (`arrowhead embed --weights int8|int4`), against onnxruntime's
+        # int8 model: the like-for-like pair is W8A8 (int8 weights and activations).
+        quantized = list(dict.fromkeys(r["engine"] for r in e.get("speed", []) if r["engine"].startswith("arrowhead int")))
+        if quantized:
+            self.add("Quantized weights, quantized on load (`arrowhead embed --weights int8|int4 --activations …`), same "
+                     "texts and batches; the ratio is against onnxruntime's int8 model (`quantize_dynamic`, QInt8 "
+                     "per-tensor weights, int8 activations). Cosines to sentence-transformers in the next table.", "",
+                     f"| texts/s | 1 thread | {T} threads | vs onnxruntime int8 (1 / {T} threads) | load s |",
+                     "|---|---:|---:|---:|---:|")
+            for name in quantized:
+                cells = [fmt(rows[(name, t)]["texts_per_second"]) if (name, t) in rows else "–" for t in (1, T)]
+                parts = []
+                for t in (1, T):
+                    mine, theirs = rows.get((name, t)), rows.get(("onnxruntime int8", t))
+                    if mine and theirs:
+                        parts.append(self.ratio(mine["texts_per_second"], theirs["texts_per_second"],
+                                                f"sentence embeddings texts/s, {name} vs onnxruntime int8, {t} thread(s)"))
+                        ratios[(name, "onnxruntime int8", t)] = mine["texts_per_second"] / theirs["texts_per_second"]
+                    else:
+                        parts.append("n/a")
+                load = rows.get((name, T), {}).get("load_seconds")
+                self.add(f"| {name} | {cells[0]} | {cells[1]} | {' / '.join(parts)} | "
+                         f"{'–' if load is None else f'{load:.2f}'} |")
+            self.add("")
         self.add("| cosine to sentence-transformers | texts | mean | min | texts below 0.9999 |", "|---|---:|---:|---:|---:|")
         for name, v in e.get("cosine", {}).items():
             self.add(f"| {name} | {v['texts']} | {cos(v['mean'])} | {cos(v['min'])} | {v['below_0.9999']} |")
@@ -844,6 +868,13 @@ class Report:
             values = [ratios.get((name, t)) for t in (1, T)]
             if all(v is not None for v in values):
                 line += f"; texts/s vs {name}: {values[0]:.2f}× / {values[1]:.2f}× (1 / {T} threads)"
+        like = [ratios.get(("arrowhead int8 (W8A8)", "onnxruntime int8", t)) for t in (1, T)]
+        if all(v is not None for v in like):
+            cosines = e.get("cosine", {})
+            ours_q, theirs_q = cosines.get("arrowhead int8 (W8A8)"), cosines.get("onnxruntime int8")
+            line += (f"; int8 (W8A8) texts/s vs onnxruntime int8: {like[0]:.2f}× / {like[1]:.2f}× (1 / {T} threads)"
+                     + (f", mean cosine to sentence-transformers {ours_q['mean']:.4f} vs {theirs_q['mean']:.4f}"
+                        if ours_q and theirs_q else ""))
         if r:
             line += f"; recall@{r['k']} of index search {r['recall_hnsw']:.4f} (HNSW), {r['recall_flat']:.4f} (flat)"
         self.hl_embed.append(line)

@@ -178,16 +178,18 @@ extension BackendConformance {
   /// The batched kernels (one query against rows picked by index, `stride` apart): each
   /// output within the single-row bound of the reference (γ_{d+3}·Σ|terms| for squared L2,
   /// γ_{d+1}·Σ|products| for dots), rows repeated and out of order, nothing written past
-  /// `rowCount`.
+  /// `rowCount`. Rows of 256 dimensions and more take the SIMD backend's two-rows-at-a-time
+  /// path: 257, 300 and 384 with even and odd row counts reach its vector tails and its
+  /// last odd row.
   public static func batchedRowDistancesAgreeWithinTheErrorBound(_ kernel: any Backend) throws {
     var generator = SeededGenerator(seed: 1605)
-    for d in [1, 7, 16, 17, 50, 64, 100, 384] {
+    for d in [1, 7, 16, 17, 50, 64, 100, 257, 300, 384] {
       let rowsAvailable = 40, stride = d + 3, codeStride = d + 1, packedStride = (d + 1) / 2 + 2
       let base = generator.floats(rowsAvailable * stride), query = generator.floats(d)
       let scales = generator.floats(d, in: 0.001..<0.02)
       let codes = (0..<(rowsAvailable * codeStride)).map { _ in UInt8.random(in: 0...255, using: &generator) }
       let packed = (0..<(rowsAvailable * packedStride)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-      for rowCount in [0, 1, 5, 33] {
+      for rowCount in [0, 1, 2, 5, 33] {
         let rows = (0..<rowCount).map { _ in UInt32.random(in: 0..<UInt32(rowsAvailable), using: &generator) }
         func batch(_ body: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
           var out = [Float](repeating: 7, count: rowCount + 3)
