@@ -21,6 +21,10 @@ Method
   at 1 and at --threads threads; for 1 thread also per CPU-second of the searching
   thread (robust when other processes share the cores). Build: wall time with --threads
   threads, and process CPU time (all threads).
+- int8 section: Arrowhead's int8 flat index (with and without exact re-ranking) against
+  faiss IndexScalarQuantizer(SQ8); its int8 HNSW with exact re-ranking (`--storage int8
+  --rerank`: 4·k candidates re-scored on the float32 rows) against faiss IndexHNSWSQ(SQ8)
+  wrapped in IndexRefineFlat (k_factor 4, the same re-ranking) and usearch's i8 HNSW.
 - Memory: bytes per vector of the in-memory index where the library reports it
   (Arrowhead: MemoryUsage; hnswlib/faiss/usearch: their serialized size, which is what
   they hold in memory for these index types), and the saved file.
