@@ -1146,14 +1146,17 @@ class Report:
         cal = dd.get("calibration", {})
         self.add(f"Model: diffusers UNet2DModel ({model.get('parameters', 0):,} parameters) trained by "
                  "`diffusion_model.py` on scikit-learn's 8×8 digits (seeded, cached); calibration "
-                 f"`python/arrowhead/calibration.py`: {cal.get('images')} training digits × {len(cal.get('timesteps', []))} "
+                 f"`python/arrowhead/calibration.py`: {cal.get('images')} "
+                 f"{'unseen' if cal.get('calibration_images') == 'unseen' else 'training'} digits × {len(cal.get('timesteps', []))} "
                  f"timesteps, ≈{cal.get('samples')} values (whole rows) per layer and timestep ({cal.get('layers')} Conv/Linear layers, "
                  f"{cal.get('bytes', 0) / 1e6:.0f} MB). Metric: noise-prediction MSE against the Float32 model on "
                  f"{dd['held_out']['images']} held-out digits × {len(dd['held_out']['timesteps'])} other timesteps "
                  "(Float32's own MSE to the true noise: "
                  f"{dd.get('float_noise_mse', 0):.4f}), every Conv/Linear input fake-quantized with the per-group "
                  "parameters read back from `arrowhead quantize --time-groups G`; ratio = / per-group min-max at the same "
-                 "G (< 1 better). Guarded = the held-out check keeps min-max in groups where a method loses (default).", "")
+                 "G (< 1 better), ± its standard error over the held-out images where measured. Guarded = the held-out "
+                 "check keeps min-max in groups where a method loses (default); it holds out "
+                 f"{'single calibration rows' if cal.get('held_out_split') == 'row' else 'whole calibration images'}.", "")
         rows = dd["rows"]
         for bits in (8, 4):
             self.add(f"### INT{bits} activations (weights Float32)", "",
@@ -1163,7 +1166,9 @@ class Report:
                 if r["activation_bits"] != bits or r["weights"] != "float32":
                     continue
                 fallback = f"{r['fallback_groups']}/{r['checked_groups']}" if r["checked_groups"] else "–"
-                self.add(f"| {r['method']} | {r['groups']} | {r['mse']:.3e} | {fmt(r['vs_minmax'], 3)} | "
+                se = r.get("vs_minmax_se")
+                ratio = fmt(r['vs_minmax'], 3) + (f" ± {se:.3f}" if se is not None else "")
+                self.add(f"| {r['method']} | {r['groups']} | {r['mse']:.3e} | {ratio} | "
                          f"{fmt(r['vs_global'], 3)} | {fallback} | {r['optimizer_seconds']:.2f} |")
             self.add("")
         weighted = [r for r in rows if r["weights"] != "float32"]

@@ -16,10 +16,22 @@ public struct ActivationGroupSamples: Sendable, Hashable {
   /// How many values the group's samples stand for: the calibration's counts of the whole
   /// inputs they were drawn from (at least `fit.count + heldOut.count`).
   public var population: Int
+  /// Whether whole inputs were held out (the calibration named each row's source input), not
+  /// single rows.
+  public var heldOutBySource: Bool
+  /// With `heldOutBySource`, the cluster of each held-out row: rows of the same input at the
+  /// same timestep share one (their errors are alike, not independent); empty otherwise (each
+  /// row its own).
+  public var heldOutClusters: [Int]
 
   /// Creates a split; `population` defaults to the sample count (the samples are the whole
   /// input), `extremes` to none.
-  public init(fit: [Float], heldOut: [Float], extremes: [Float] = [], population: Int? = nil) {
+  public init(
+    fit: [Float], heldOut: [Float], extremes: [Float] = [], population: Int? = nil, heldOutBySource: Bool = false,
+    heldOutClusters: [Int] = []
+  ) {
+    self.heldOutBySource = heldOutBySource
+    self.heldOutClusters = heldOutClusters
     self.fit = fit
     self.heldOut = heldOut
     self.extremes = extremes
@@ -50,6 +62,17 @@ public struct ActivationGroupSamples: Sendable, Hashable {
 /// embedding's, repeated for every batch element — counts as one row: otherwise its copies
 /// would land on both sides of the split and the check would judge on the rows it fitted;
 /// this way such layers are checked on timesteps they were not fitted on.
+///
+/// **Split by input.** When the calibration names the input each row came from (`sources`,
+/// which the collector writes: the batch element, e.g. the image), the same hash is taken of
+/// the source instead of the row number: whole inputs are held out — the same ones at every
+/// timestep — and the check judges a range on images it was not fitted on, with one
+/// observation per held-out (input, timestep) in its margin (`heldOutClusters`: an image's
+/// rows err alike). A group whose sources would leave no held-out or no fitting rows (a
+/// single input) falls back to the row split; `ActivationGroupSamples.heldOutBySource` says
+/// which one ran. Constant timesteps (above) keep their row number. On the DDPM benchmark
+/// (64 calibration images) the split by image gave 0.76 / 0.95 / 0.81 / 0.96× min-max's model
+/// error at 1 / 2 / 5 / 10 time groups against the row split's 0.73 / 0.97 / 0.99 / 0.96×.
 public struct ActivationCalibrationData: Sendable {
   /// Whether row `row` of a time group is held out (a quarter of the rows, see the type's
   /// documentation).
@@ -100,10 +123,11 @@ public struct ActivationCalibrationData: Sendable {
     var groups: [ActivationGroupSamples] = []
     for group in 0..<grouping.groups {
       let span = grouping.timesteps(ofGroup: group)
-      var fit: [Float] = [], heldOut: [Float] = [], extremes: [Float] = []
+      var extremes: [Float] = []
       var population = 0
-      var row = 0
       var seen = false
+      // Each calibrated timestep's rows (a constant timestep's as its first row) and their sources.
+      var timesteps: [(samples: [Float], rows: Int, sources: [Int]?)] = []
       for timestep in span {
         guard let record = perTimestep[timestep] else { continue }
         seen = true
@@ -117,20 +141,52 @@ public struct ActivationCalibrationData: Sendable {
         }
         let samples = record.samples
         let constant = samples.count > width && (width..<samples.count).allSatisfy { samples[$0] == samples[$0 % width] }
-        let end = constant ? width : samples.count
-        var start = 0
-        while start < end {
-          let slice = samples[start..<(start + width)]
-          if Self.isHeldOut(row: row) { heldOut += slice } else { fit += slice }
-          row += 1
-          start += width
-        }
+        let rows = constant ? 1 : samples.count / width
+        let sources = !constant && record.sources.count == rows ? record.sources : nil
+        timesteps.append((samples, rows, sources))
       }
       guard seen else {
         throw .invalidTimeGrouping(
           reason: "time group \(group) (timesteps \(span.lowerBound)..<\(span.upperBound)) of layer '\(layer)' has no calibration statistics")
       }
-      groups.append(ActivationGroupSamples(fit: fit, heldOut: heldOut, extremes: extremes, population: population))
+      func split(bySource: Bool) -> (fit: [Float], heldOut: [Float], clusters: [Int]) {
+        var fit: [Float] = [], heldOut: [Float] = [], clusters: [Int] = []
+        var clusterOf: [Int: Int] = [:]  // source → cluster, per timestep
+        var clusterCount = 0
+        var row = 0
+        for timestep in timesteps {
+          clusterOf.removeAll(keepingCapacity: true)
+          for index in 0..<timestep.rows {
+            let slice = timestep.samples[(index * width)..<((index + 1) * width)]
+            let source = bySource ? timestep.sources?[index] : nil
+            if Self.isHeldOut(row: source ?? row) {
+              heldOut += slice
+              if bySource {
+                if let source, let cluster = clusterOf[source] {
+                  clusters.append(cluster)
+                } else {
+                  if let source { clusterOf[source] = clusterCount }
+                  clusters.append(clusterCount)
+                  clusterCount += 1
+                }
+              }
+            } else {
+              fit += slice
+            }
+            row += 1
+          }
+        }
+        return (fit, heldOut, clusters)
+      }
+      let sourced = timesteps.contains { $0.sources != nil } && timesteps.allSatisfy { $0.sources != nil || $0.rows == 1 }
+      var (fit, heldOut, clusters) = split(bySource: sourced)
+      var bySource = sourced
+      if sourced && (fit.isEmpty || heldOut.isEmpty) {
+        // Too few inputs to hold one out (or to keep one): hold out rows instead.
+        (fit, heldOut, clusters) = split(bySource: false)
+        bySource = false
+      }
+      groups.append(ActivationGroupSamples(fit: fit, heldOut: heldOut, extremes: extremes, population: population, heldOutBySource: bySource, heldOutClusters: clusters))
     }
     try self.init(layer: layer, channels: channels, channelImportance: channelImportance, groups: groups)
   }
@@ -303,7 +359,9 @@ public struct ActivationValidation: Sendable, Hashable {
 ///
 /// **The margin.** The held-out rows are few (tens to hundreds per group), so Σ_r (a_r − b_r)
 /// is itself noisy: its standard error is σ = f·√(n·v) with v the sample variance of the n
-/// per-row differences. The candidate is kept only when Δ + z·σ < 0 — it wins by z standard
+/// per-row differences — or, when whole inputs are held out (`heldOutClusters`), of the n
+/// per-(input, timestep) sums of them: the rows of one image at one timestep err alike, and
+/// counting them as independent would make the margin too thin. The candidate is kept only when Δ + z·σ < 0 — it wins by z standard
 /// errors (z = `defaultConfidence` = 2 unless given) — and its held-out error alone is not
 /// above min-max's (so `heldOutRatio` ≤ 1). A candidate equal to min-max is kept as it is.
 public enum ActivationGuard {
@@ -339,10 +397,16 @@ public enum ActivationGuard {
       result.candidateExtremeErrors.append(proposedExtremes)
       result.minMaxExtremeErrors.append(referenceExtremes)
       var wins = same
-      if !same && proposed.count >= 2 {
-        let n = Double(proposed.count)
+      if !same && proposed.count >= 2 && Set(samples.heldOutClusters).count != 1 {
         let scale = Double(samples.population) / Double(samples.heldOut.count)
-        let differences = zip(proposed, reference).map { $0 - $1 }
+        var differences = zip(proposed, reference).map { $0 - $1 }
+        if samples.heldOutClusters.count == differences.count, let last = samples.heldOutClusters.max() {
+          // Rows of one input at one timestep err alike: their differences are one observation.
+          var sums = [Double](repeating: 0, count: last + 1)
+          for (difference, cluster) in zip(differences, samples.heldOutClusters) { sums[cluster] += difference }
+          differences = sums
+        }
+        let n = Double(differences.count)
         let mean = differences.reduce(0, +) / n
         let variance = differences.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
         let estimate = scale * (heldOutCandidate - heldOutMinMax) + (proposedExtremes - referenceExtremes)

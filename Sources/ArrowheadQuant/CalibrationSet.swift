@@ -19,13 +19,20 @@ public struct TimestepStatistics: Sendable, Hashable {
   /// and 32 largest), when a samples line gives them (`tails`); empty otherwise. Each is a
   /// value the input certainly holds, which the held-out check charges a clipping range for.
   public var tails: [Float] = []
+  /// Which input each sample row came from (one identifier ≥ 0 per row of `channels` samples,
+  /// or per sample without a layout), when a samples line gives them (`sources`): the batch
+  /// element — image, prompt — counted over the forward passes at this timestep. The held-out
+  /// check then holds out whole inputs, so that a clipping range fitted on some images is judged
+  /// on others. Empty otherwise.
+  public var sources: [Int] = []
 
   /// Creates statistics (summary lines leave `samples` empty).
   public init(
     minimum: Float, maximum: Float, count: Int, samples: [Float] = [], percentiles: [Double: Float] = [:], channels: Int? = nil,
-    tails: [Float] = []
+    tails: [Float] = [], sources: [Int] = []
   ) {
     self.tails = tails
+    self.sources = sources
     self.minimum = minimum
     self.maximum = maximum
     self.count = count
@@ -38,8 +45,14 @@ public struct TimestepStatistics: Sendable, Hashable {
   /// samples add up (the count saturates at `Int.max`); a percentile given by both keeps the more extreme value (the smaller
   /// below the median, the larger above), which keeps the range conservative. The channel
   /// layout is kept when both agree (or one has no samples) and dropped otherwise
-  /// (`CalibrationSet.parse` refuses such files before merging).
+  /// (`CalibrationSet.parse` refuses such files before merging). Row sources are kept only
+  /// when every record with samples gives them (they would no longer match the rows otherwise).
   public mutating func merge(_ other: TimestepStatistics) {
+    if samples.isEmpty {
+      sources = other.sources
+    } else if !other.samples.isEmpty {
+      sources = sources.isEmpty || other.sources.isEmpty ? [] : sources + other.sources
+    }
     if samples.isEmpty {
       channels = other.channels
     } else if !other.samples.isEmpty && other.channels != channels {
@@ -96,6 +109,12 @@ public struct TimestepStatistics: Sendable, Hashable {
 ///   and every sample line of a layer must give the same value (or none). With it the
 ///   activation optimizers weigh each channel's quantization error by what the layer's
 ///   weights make of it (its output error).
+/// - `sources` (optional, with `samples` only): an array of integers ≥ 0, one per sample row
+///   (per `channels` samples, or per sample without a layout), naming the input each row came
+///   from — the batch element (image, prompt) of the forward passes at that timestep. With
+///   them the held-out check holds out whole inputs (the rows of the same inputs at every
+///   timestep) instead of single rows, so a clipping range is judged on images it was not
+///   fitted on (`ActivationCalibrationData`). The collector writes them.
 /// - `weight` (optional, non-empty string): the weight tensor whose output error judges this
 ///   layer's input (default: `layer`, else `layer.weight`); one value per layer.
 /// Several lines for the same layer and timestep are merged (`TimestepStatistics.merge`).
@@ -141,9 +160,11 @@ public struct CalibrationSet: Sendable {
   /// that input (≥ the sample count; default the sample count); without them the record's
   /// extremes are the samples' own. `tails` are further exact values of that input at its
   /// ends (each within `extremes`, which they need), as `TimestepStatistics.tails`.
+  /// `sources`, when given, name the input each sample row came from (one identifier ≥ 0 per
+  /// row), as `TimestepStatistics.sources`.
   public mutating func add(
     layer: String, timestep: Int, samples: [Float], channels: Int? = nil, extremes: ActivationRange? = nil, count: Int? = nil,
-    tails: [Float] = []
+    tails: [Float] = [], sources: [Int] = []
   ) throws(QuantizationError) {
     guard let first = samples.first else {
       throw .invalidOption(name: "samples of \(layer) at timestep \(timestep)", value: "[]", expected: "at least one sample")
@@ -189,10 +210,19 @@ public struct CalibrationSet: Sendable {
         name: "count of \(layer) at timestep \(timestep)", value: "\(count)",
         expected: "at least the \(samples.count) samples drawn from the values it counts")
     }
+    if !sources.isEmpty {
+      let rows = samples.count / (channels ?? 1)
+      guard sources.count == rows, sources.allSatisfy({ $0 >= 0 }) else {
+        throw .invalidOption(
+          name: "sources of \(layer) at timestep \(timestep)", value: "\(sources.count) values",
+          expected: "one identifier ≥ 0 per sample row (\(rows) rows)")
+      }
+    }
     add(
       layer: layer, timestep: timestep,
       TimestepStatistics(
-        minimum: low, maximum: high, count: count ?? samples.count, samples: samples, percentiles: [:], channels: channels, tails: tails))
+        minimum: low, maximum: high, count: count ?? samples.count, samples: samples, percentiles: [:], channels: channels, tails: tails,
+        sources: sources))
   }
 
   /// The largest timestep recorded for any layer, or nil when empty.
@@ -253,6 +283,9 @@ public struct CalibrationSet: Sendable {
       }
       weightNames[layer] = weight
     }
+    if value["sources"] != nil && samplesValue == nil {
+      throw invalid("\"sources\" name the inputs of sample rows; a summary line cannot give them (layer \(layer), timestep \(timestep))")
+    }
     var channels: Int?
     if let channelsValue = value["channels"] {
       guard samplesValue != nil else { throw invalid("\"channels\" describes \"samples\"; a summary line cannot give it (layer \(layer))") }
@@ -295,6 +328,19 @@ public struct CalibrationSet: Sendable {
           tails.append(Float(number))
         }
       }
+      var sources: [Int] = []
+      if let sourcesValue = value["sources"] {
+        guard let elements = sourcesValue.array else {
+          throw invalid("\"sources\" must be an array of integers ≥ 0, one per sample row (layer \(layer), timestep \(timestep))")
+        }
+        sources.reserveCapacity(elements.count)
+        for (index, element) in elements.enumerated() {
+          guard let identifier = element.integer, identifier >= 0 else {
+            throw invalid("sources[\(index)] is not an integer ≥ 0 (layer \(layer), timestep \(timestep))")
+          }
+          sources.append(identifier)
+        }
+      }
       if let countValue = value["count"] {
         guard hasSummary else {
           throw invalid("\"count\" on a \"samples\" line goes with the exact \"min\" and \"max\" it counts (layer \(layer), timestep \(timestep))")
@@ -303,7 +349,9 @@ public struct CalibrationSet: Sendable {
         population = given
       }
       do {
-        try add(layer: layer, timestep: timestep, samples: samples, channels: channels, extremes: extremes, count: population, tails: tails)
+        try add(
+          layer: layer, timestep: timestep, samples: samples, channels: channels, extremes: extremes, count: population, tails: tails,
+          sources: sources)
       } catch {
         throw invalid(error.description)
       }

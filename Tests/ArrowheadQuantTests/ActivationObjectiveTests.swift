@@ -159,6 +159,19 @@ struct ActivationObjectiveTests {
       groups: [ActivationGroupSamples(fit: [0, 10], heldOut: Array([[Float]](repeating: [0, 1, 2, 3], count: 25).joined()))])
     let kept = try ActivationGuard.validate(candidate: [clipped], minMax: [minMax], data: many, bits: 2, mode: .floatMinimum, engine: .default)
     #expect(kept.parameters == [clipped] && kept.fallbackGroups.isEmpty && kept.candidateErrors == [0] && kept.heldOutRatio == 0)
+    // The same 100 rows as 4 clusters (one held-out input per value: rows i with i mod 4 = c):
+    // 4 observations Σd = 0, −25, −400/9, −25/9 (sum −72.22), sample variance 434.7, so
+    // 2σ = 2·√(4·434.7) = 83.4 > 72.22 — the gain is not significant over four inputs, min-max stays.
+    let clustered = try ActivationCalibrationData(
+      layer: "l", channels: nil, channelImportance: nil,
+      groups: [
+        ActivationGroupSamples(
+          fit: [0, 10], heldOut: Array([[Float]](repeating: [0, 1, 2, 3], count: 25).joined()), heldOutBySource: true,
+          heldOutClusters: (0..<100).map { $0 % 4 })
+      ])
+    let refused = try ActivationGuard.validate(
+      candidate: [clipped], minMax: [minMax], data: clustered, bits: 2, mode: .floatMinimum, engine: .default)
+    #expect(refused.parameters == [minMax] && refused.fallbackGroups == [0] && refused.candidateErrors == [0])
   }
 
   /// The check charges a candidate for the recorded extremes it clips, in proportion to how
@@ -245,6 +258,52 @@ struct ActivationObjectiveTests {
     #expect(throws: QuantizationError.self) { try built.add(layer: "d", timestep: 0, samples: [1, 5], count: 1) }
   }
 
+  /// `sources` name each row's input: the check then holds out whole inputs — sources 3, 8,
+  /// 11 of 0…15 (the row hash applied to the source) — at every timestep of the group; a
+  /// constant timestep keeps its row number; a single source falls back to the row split.
+  @Test func sourcesHoldOutWholeInputs() throws {
+    // 16 images × 2 rows each, at two timesteps; a row's first value is its image, the second its timestep.
+    var lines: [String] = []
+    for t in 0..<2 {
+      let samples = (0..<32).flatMap { row in [Float(row / 2), Float(t)] }
+      let sources = (0..<32).map { $0 / 2 }
+      lines.append(
+        #"{"layer": "c", "timestep": \#(t), "channels": 2, "sources": \#(sources), "samples": \#(samples)}"#)
+    }
+    let set = try CalibrationSet.parse(jsonLines: Array(lines.joined(separator: "\n").utf8), file: "c.jsonl")
+    #expect(set.statistics["c"]?[1]?.sources == (0..<32).map { $0 / 2 })
+    let data = try ActivationCalibrationData(layer: "c", calibration: set, grouping: try TimeGrouping(timesteps: 2, groups: 1))
+    let group = data.groups[0]
+    #expect(group.heldOutBySource)
+    let heldOutImages = stride(from: 0, to: group.heldOut.count, by: 2).map { Int(group.heldOut[$0]) }
+    let fitImages = Set(stride(from: 0, to: group.fit.count, by: 2).map { Int(group.fit[$0]) })
+    // Both rows of images 3, 8 and 11, at timestep 0 then 1; no held-out image is fitted.
+    #expect(heldOutImages == [3, 3, 8, 8, 11, 11, 3, 3, 8, 8, 11, 11])
+    #expect(fitImages == Set(0..<16).subtracting([3, 8, 11]))
+    #expect(group.fit.count + group.heldOut.count == 128)
+    // Without sources: the row split of the same rows (rows 3, 8, 11, 16, … of 64).
+    var plain = CalibrationSet()
+    for t in 0..<2 {
+      try plain.add(layer: "c", timestep: t, samples: (0..<32).flatMap { row in [Float(row / 2), Float(t)] }, channels: 2)
+    }
+    let rowSplit = try ActivationCalibrationData(layer: "c", calibration: plain, grouping: try TimeGrouping(timesteps: 2, groups: 1))
+    #expect(!rowSplit.groups[0].heldOutBySource && rowSplit.groups[0].heldOut.count == 2 * 16)
+    // One image only: no input could be held out and fitted both, so rows are held out.
+    var single = CalibrationSet()
+    try single.add(layer: "s", timestep: 0, samples: (0..<16).map(Float.init), sources: [Int](repeating: 3, count: 16))
+    let fallback = try ActivationCalibrationData(layer: "s", calibration: single, grouping: try TimeGrouping(timesteps: 1, groups: 1))
+    #expect(!fallback.groups[0].heldOutBySource && fallback.groups[0].heldOut == [3, 8, 11])
+    // Merging: sources concatenate when both lines give them, and are dropped when one does not.
+    var merged = CalibrationSet()
+    try merged.add(layer: "m", timestep: 0, samples: [1, 2], sources: [0, 1])
+    try merged.add(layer: "m", timestep: 0, samples: [3], sources: [2])
+    #expect(merged.statistics["m"]?[0]?.sources == [0, 1, 2])
+    try merged.add(layer: "m", timestep: 0, samples: [4])
+    #expect(merged.statistics["m"]?[0]?.sources == [])
+    #expect(throws: QuantizationError.self) { try merged.add(layer: "n", timestep: 0, samples: [1, 2], channels: 2, sources: [0, 1]) }
+    #expect(throws: QuantizationError.self) { try merged.add(layer: "n", timestep: 0, samples: [1, 2], sources: [0, -1]) }
+  }
+
   @Test func badExtremesOnSampleLinesNameTheLine() {
     let cases: [(String, String)] = [
       (#"{"layer": "a", "timestep": 0, "min": 0, "samples": [1]}"#, "min"),
@@ -257,6 +316,12 @@ struct ActivationObjectiveTests {
       (#"{"layer": "a", "timestep": 0, "tails": [1], "samples": [1, 2]}"#, "tails"),
       (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "tails": [10], "samples": [1, 2]}"#, "tails[0]"),
       (#"{"layer": "a", "timestep": 0, "min": 0, "max": 9, "tails": 3, "samples": [1, 2]}"#, "tails"),
+      (#"{"layer": "a", "timestep": 0, "sources": [0], "samples": [1, 2]}"#, "sources"),
+      (#"{"layer": "a", "timestep": 0, "channels": 2, "sources": [0, 1], "samples": [1, 2]}"#, "sources"),
+      (#"{"layer": "a", "timestep": 0, "sources": [0, -1], "samples": [1, 2]}"#, "sources[1]"),
+      (#"{"layer": "a", "timestep": 0, "sources": [0, 1.5], "samples": [1, 2]}"#, "sources[1]"),
+      (#"{"layer": "a", "timestep": 0, "sources": 2, "samples": [1, 2]}"#, "sources"),
+      (#"{"layer": "a", "timestep": 0, "min": 0, "max": 1, "sources": [0]}"#, "sources"),
     ]
     for (text, word) in cases {
       do {

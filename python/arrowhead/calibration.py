@@ -43,6 +43,9 @@ Two modes:
   ones), and ``"tails"``, its 32 smallest and 32 largest values (``tails=``): min-max ranges
   then span the true extremes, and Arrowhead's held-out check charges a clipped range for
   every recorded value it cuts (``extremes=False`` leaves them out, as older versions wrote).
+  ``"sources"`` names the batch element (image) each sampled row came from, so that the
+  held-out check judges ranges on whole images the fit did not see (``sources=False`` leaves
+  them out).
 - ``mode="summary"``: min, max, count and ``percentiles`` of the whole input per layer and
   timestep (percentiles merged across forward passes as Arrowhead merges lines: the more
   extreme value is kept). Enough for ``--activation-range minmax|percentile:P``; the
@@ -73,8 +76,9 @@ def _float_list(values, digits):
 
 def format_record(record, digits=7):
     """One JSON Lines line (without the newline) for a record dict with ``layer``,
-    ``timestep`` and either ``samples`` (a flat sequence, plus optional ``channels`` and the
-    whole input's exact ``min``/``max``/``count``/``tails``) or ``min``/``max`` (+ ``count``,
+    ``timestep`` and either ``samples`` (a flat sequence, plus optional ``channels``, the
+    input (batch element) of each row as ``sources``, and the whole input's exact
+    ``min``/``max``/``count``/``tails``) or ``min``/``max`` (+ ``count``,
     ``percentiles``); optional ``weight``."""
     head = {"layer": record["layer"]}
     if record.get("weight"):
@@ -96,6 +100,8 @@ def format_record(record, digits=7):
                 head["count"] = max(int(record["count"]), len(written))
             if record.get("tails") is not None and len(record["tails"]):
                 head["tails"] = [float(v) for v in record["tails"]]  # float32 values print exactly
+        if record.get("sources") is not None and len(record["sources"]):
+            head["sources"] = [int(v) for v in record["sources"]]
         text = json.dumps(head)
         return text[:-1] + ', "samples": [' + samples + "]}"
     head["min"] = float(record["min"])
@@ -147,10 +153,17 @@ class CalibrationCollector:
             ``"tails"``: Arrowhead's held-out check charges a clipping range for every one it
             cuts, which sampled rows miss (a 99.9th percentile of the samples clips about a
             thousandth of the whole input, most of it never sampled).
+        sources: samples mode: also record which input (batch element) each sampled row came
+            from, written as ``"sources"`` (default True): identifiers count the batch elements
+            seen at a timestep over its forward passes (element i of the first pass is i, of a
+            second pass of n elements n + i, ...). Arrowhead's held-out check then holds out
+            whole inputs — the same identifiers at every timestep — so a clipping range is
+            judged on images it was not fitted on. Pass the same images in the same order at
+            every timestep for an identifier to name one image throughout.
     """
 
     def __init__(self, model, *, mode="samples", samples=4096, rows=None, percentiles=DEFAULT_PERCENTILES, layers=None, prefix="",
-                 seed=0, extremes=True, tails=32):
+                 seed=0, extremes=True, tails=32, sources=True):
         import torch
 
         if mode not in ("samples", "summary"):
@@ -180,6 +193,9 @@ class CalibrationCollector:
         self._handles = []
         self._current = None
         self._samples = {}    # (layer, timestep) -> list of float32 arrays of shape (rows, C)
+        self._sources = {}    # (layer, timestep) -> list of int arrays: the input (batch element) of each sampled row
+        self._items = {}      # (layer, timestep) -> inputs (batch elements) seen so far
+        self.sources = bool(sources)
         self._summaries = {}  # (layer, timestep) -> dict
         self._order = []      # layers in hook order
         self._layers = self._select(layers)
@@ -278,6 +294,9 @@ class CalibrationCollector:
             self._order.append(layer)
         for t, items in groups.items():
             rows = items.reshape(-1, channels).cpu()
+            positions = max(1, items.shape[1])
+            first = self._items.get((layer, t), 0)  # inputs already seen at t: identifiers go on counting
+            self._items[(layer, t)] = first + items.shape[0]
             if self.mode == "samples":
                 if self.extremes and rows.numel():
                     low, high = float(rows.min()), float(rows.max())
@@ -289,10 +308,13 @@ class CalibrationCollector:
                     if self.tails:
                         self._keep_tails(layer, t, rows.reshape(-1))
                 keep = self.rows if self.rows is not None else -(-self.samples // channels)
+                chosen = torch.arange(rows.shape[0])
                 if rows.shape[0] > keep:
-                    chosen = torch.randperm(rows.shape[0], generator=self._generator)[:keep]
-                    rows = rows.index_select(0, chosen.sort().values)
+                    chosen = torch.randperm(rows.shape[0], generator=self._generator)[:keep].sort().values
+                    rows = rows.index_select(0, chosen)
                 self._samples.setdefault((layer, t), []).append(rows.numpy().copy())
+                if self.sources:
+                    self._sources.setdefault((layer, t), []).append((first + chosen // positions).numpy().astype("int64"))
             else:
                 self._summarise(layer, t, rows.reshape(-1).numpy())
 
@@ -337,6 +359,8 @@ class CalibrationCollector:
                     rows = np.concatenate(self._samples[(layer, t)], axis=0)
                     record = {"layer": layer, "weight": layer + ".weight", "timestep": t, "channels": rows.shape[1],
                               "samples": rows.reshape(-1)}
+                    if (layer, t) in self._sources:
+                        record["sources"] = np.concatenate(self._sources[(layer, t)])
                     if (layer, t) in self._extremes:
                         low, high, count = self._extremes[(layer, t)]
                         record.update({"min": low, "max": high, "count": count})

@@ -191,3 +191,31 @@ def test_tails_of_a_small_input_list_each_value_once():
     assert record["tails"] == [-3.0, -1.0, 0.25, 0.5, 4.0, 2.0]  # 4 lowest, then the 2 highest not among them
     with pytest.raises(ValueError, match="tails"):
         calibration.CalibrationCollector(model, tails=-1)
+
+
+def test_sources_name_the_batch_element_of_every_sampled_row(tmp_path):
+    """Each image is filled with its own index: a row's values say which image it came from,
+    and its source must say the same, counting on over a second forward pass at the timestep."""
+    model = Denoiser().eval()
+    first = torch.arange(3, dtype=torch.float32).reshape(3, 1, 1, 1).expand(3, 3, 4, 4).contiguous()
+    second = (3 + torch.arange(2, dtype=torch.float32)).reshape(2, 1, 1, 1).expand(2, 3, 4, 4).contiguous()
+    with calibration.CalibrationCollector(model, rows=7, seed=5) as collector, torch.no_grad():
+        model(first, 4)
+        model(second, 4)
+        model(first, 9)
+    path = tmp_path / "cal.jsonl"
+    collector.write(str(path))
+    conv = {l["timestep"]: l for l in read(path) if l["layer"] == "conv"}
+    for t, expected_sources in ((4, {0, 1, 2, 3, 4}), (9, {0, 1, 2})):
+        rows = np.array(conv[t]["samples"]).reshape(-1, 3)
+        sources = conv[t]["sources"]
+        assert len(sources) == len(rows) == (14 if t == 4 else 7)
+        assert [int(r[0]) for r in rows] == sources  # row values are their image's index
+        assert set(sources) <= expected_sources
+    # Linear inputs: one row per batch element (the time embedding), sources 0, 1, 2 then 3, 4.
+    embed = [l for l in read(path) if l["layer"] == "embed" and l["timestep"] == 4][0]
+    assert embed["sources"] == [0, 1, 2, 3, 4]
+    with calibration.CalibrationCollector(model, rows=7, sources=False) as plain, torch.no_grad():
+        model(first, 4)
+    assert all("sources" not in r for r in plain.records())
+    assert "sources" not in calibration.format_record(plain.records()[0])
