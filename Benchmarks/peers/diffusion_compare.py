@@ -44,7 +44,12 @@ Methods: minmax (default), percentile:99.9 (`--activation-range`), clip (`--opti
 clip`, MSE-optimal clipping of the output error) and thermo (`--optimizer thermo`); the
 held-out guard is on (default) unless the row says "unguarded" (`--no-activation-guard`).
 
-Also (full mode, not in the goals): min-max at G = 20 and 50, how far time groups alone go.
+Also (full mode, not in the goals): min-max at G = 20 and 50, how far time groups alone go;
+and a boundary study: INT8 min-max with equal time groups against each layer's best
+boundaries (the groups of consecutive calibrated timesteps that minimise the layer's own
+rounding error), parameters computed here from the exact extremes — whether non-uniform
+groups, which the file format can store, would help (at G = 10 they reach 3.48× below one
+global range against 3.36× for equal groups: not enough to be worth storing).
 torch runs on one thread (--torch-threads): the model is tiny, and on a loaded machine
 multi-threaded small ops stall (observed at load 18 on 2 cores: one setting's evaluation
 and sampling took over 7 minutes with 2 torch threads, about half a minute with one).
@@ -176,27 +181,94 @@ def range_motion(extremes, groupings, timesteps=TIMESTEPS):
 
 def optimal_boundary_gains(ordered, width, groupings):
     """The same ceiling for the best G groups of consecutive calibrated timesteps, boundaries
-    chosen per layer (dynamic programming over the timesteps, minimising Σ_g W_g²·count_g):
-    what non-uniform time groups could give min-max at most. O(G·n²) for n timesteps."""
+    chosen per layer (`optimal_boundaries`): what non-uniform time groups could give
+    min-max's rounding error at most."""
+    total = sum(v[2] for _, v in ordered)
+    gains = {}
+    for groups, (best, _) in optimal_boundaries(ordered, groupings).items():
+        mean_square = best / total
+        gains[groups] = width * width / mean_square if mean_square > 0 else None
+    return gains
+
+
+def optimal_boundaries(ordered, groupings):
+    """Per G: (Σ_g W_g²·count_g, group starts) for the G groups of consecutive calibrated
+    timesteps that minimise it (dynamic programming, O(G·n²) for n timesteps; a group starts
+    halfway between its first calibrated timestep and the previous one)."""
     n = len(ordered)
     lows = [v[0] for _, v in ordered]
     highs = [v[1] for _, v in ordered]
     counts = [v[2] for _, v in ordered]
-    total = sum(counts)
     cost = [[0.0] * (n + 1) for _ in range(n + 1)]  # cost[i][j]: timesteps i..<j as one group
     for i in range(n):
         lo, hi, weight = lows[i], highs[i], 0
         for j in range(i + 1, n + 1):
             lo, hi, weight = min(lo, lows[j - 1]), max(hi, highs[j - 1]), weight + counts[j - 1]
             cost[i][j] = (hi - lo) ** 2 * weight
-    gains = {}
+    result = {}
     best = [0.0] + [math.inf] * n  # best[j]: the first j timesteps in g groups
+    cuts = [[] for _ in range(n + 1)]
     for groups in range(1, max(groupings) + 1):
-        best = [math.inf] + [min(best[i] + cost[i][j] for i in range(j)) for j in range(1, n + 1)]
+        new_best, new_cuts = [math.inf], [[]]
+        for j in range(1, n + 1):
+            value, i = min((best[i] + cost[i][j], i) for i in range(j))
+            new_best.append(value)
+            new_cuts.append(cuts[i] + [i])
+        best, cuts = new_best, new_cuts
         if groups in groupings:
-            mean_square = best[n] / total
-            gains[groups] = width * width / mean_square if mean_square > 0 else None
-    return gains
+            times = [t for t, _ in ordered]
+            starts = [0] + [(times[i - 1] + times[i]) // 2 + 1 for i in cuts[n][1:]]
+            result[groups] = (best[n], starts)
+    return result
+
+
+class MinMaxTable:
+    """Min-max activation parameters (zero-point mode, as `arrowhead quantize`'s default)
+    computed here from the calibration's exact per-timestep extremes, for given group starts
+    per layer: the boundary study's stand-in for a quantized file (same interface as
+    `ActivationTable`)."""
+
+    def __init__(self, extremes, starts_of, bits=8):
+        self.layers = list(extremes)
+        self.info = {"bits": bits, "mode": "zero_point"}
+        top = 2 ** bits - 1
+        self.entries = {}
+        for layer, steps in extremes.items():
+            starts = starts_of(layer)
+            parameters = []
+            for k, start in enumerate(starts):
+                end = starts[k + 1] if k + 1 < len(starts) else math.inf
+                inside = [v for t, v in steps.items() if start <= t < end]
+                lo, hi = min(0.0, min(v[0] for v in inside)), max(0.0, max(v[1] for v in inside))
+                scale = (hi - lo) / top
+                parameters.append((scale, float(min(max(round(-lo / scale), 0), top)) if scale > 0 else 0.0))
+            self.entries[layer] = (starts, parameters)
+
+    def parameters(self, layer, timestep):
+        import bisect
+
+        starts, parameters = self.entries[layer]
+        scale, offset = parameters[max(0, bisect.bisect_right(starts, timestep) - 1)]
+        return scale, offset, self.info
+
+
+def boundary_study(model, held_out, noise_schedule, extremes, importance, reference, groupings=(10,)):
+    """Model-level INT8 min-max error with equal time groups and with each layer's best
+    boundaries (`optimal_boundaries`), parameters computed here (not by arrowhead): whether
+    non-uniform groups — which the file format can store (`__act_group_starts`) — would help."""
+    result = {}
+    best = {layer: optimal_boundaries(sorted(steps.items()), groupings) for layer, steps in extremes.items()}
+    settings = [("equal", 1, lambda layer: [0])]
+    for groups in groupings:
+        settings.append(("equal", groups, lambda layer, g=groups: [i * TIMESTEPS // g for i in range(g)]))
+        settings.append(("best per layer", groups, lambda layer, g=groups: best[layer][g][1]))
+    for name, groups, starts_of in settings:
+        table = MinMaxTable(extremes, starts_of)
+        with Quantized(model, table, importance) as hooks:
+            hooks.measure = False
+            predictions = evaluate(model, held_out, noise_schedule, hooks)
+        result[f"{name} G={groups}"] = mse(predictions, reference)
+    return result
 
 
 # Fake quantization ----------------------------------------------------------------------
@@ -508,6 +580,12 @@ def main():
         # How far time groups alone can go: finer groupings, min-max, INT8 (not in the goals).
         for groups in (20, 50):
             run_setting("minmax", 8, groups, [])
+    boundaries = None
+    if not args.quick and 8 in bit_widths:
+        log("diffusion: boundary study (equal vs per-layer best time groups, INT8 min-max computed here)")
+        boundaries = boundary_study(model, held_out, noise_schedule, extremes, importance, reference, groupings=(10, 20))
+        for name, value in boundaries.items():
+            log(f"  {name:<22} mse {value:.4e}  ({boundaries['equal G=1'] / value:.2f}x lower than one global range)")
     for weight_bits in (8, 4) if 8 in bit_widths else ():
         for name, extra in [("minmax", []), ("clip", ["--optimizer", "clip"])]:
             run_setting(name, 8, 10, extra, weight_bits=weight_bits, with_weights=True, sampled=True)
@@ -610,7 +688,7 @@ def main():
         "float_noise_mse": float_noise_mse,
         "sampling": None if not sampling else {"count": sample_count, "steps": sampling_steps,
                                              "float_mean": float(reference_samples.mean()), "float_std": float(reference_samples.std())},
-        "rows": rows, "proxy_check": proxy_check, "range_motion": motion_summary, "goals": goals, "threads": args.threads, "torch_threads": args.torch_threads, "quick": args.quick,
+        "rows": rows, "proxy_check": proxy_check, "range_motion": motion_summary, "boundary_study": boundaries, "goals": goals, "threads": args.threads, "torch_threads": args.torch_threads, "quick": args.quick,
         "torch": torch.__version__, "commands": runner.commands, "seconds": time.perf_counter() - started,
         "load_average": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None,
     }

@@ -1195,6 +1195,11 @@ class Report:
                      f"channel-weighted error vs exact layer output error {fmt(proxy.get('spearman_proxy_vs_exact'), 3)}, "
                      f"plain input error vs exact {fmt(proxy.get('spearman_input_vs_exact'), 3)}; summed proxy vs model MSE "
                      f"over {proxy.get('model_pairs')} settings {fmt(proxy.get('spearman_summed_proxy_vs_model'), 3)}.", "")
+        study = dd.get("boundary_study") or {}
+        if study.get("equal G=1"):
+            self.add("Boundary study (INT8 min-max computed by the benchmark; × lower than one global range): "
+                     + ", ".join(f"{name} {study['equal G=1'] / value:.2f}×" for name, value in study.items() if name != "equal G=1")
+                     + ".", "")
         for goal in dd.get("goals", []):
             self.add(f"- {goal['goal']}: **{'met' if goal['met'] else 'not met'}** ({goal['detail']})")
         self.add("")
