@@ -87,6 +87,13 @@ with open(f"{corpus}/calibration/samples.jsonl", "w") as f:
     for t in range(4):
         f.write(json.dumps({"layer": "layer", "timestep": t, "samples": [round(rng.gauss(0, 1 + t), 3) for _ in range(8)]}) + "\n")
     f.write("\n")
+with open(f"{corpus}/calibration/sources.jsonl", "w") as f:  # rows of 2 channels with their images, extremes and tails
+    for t in range(4):
+        rows = [[round(rng.gauss(0, 1 + t), 3) for _ in range(2)] for _ in range(6)]
+        flat = [v for row in rows for v in row]
+        f.write(json.dumps({"layer": "conv", "weight": "conv.weight", "timestep": t, "channels": 2, "min": min(flat) - 1,
+                            "max": max(flat) + 1, "count": 40, "tails": [min(flat) - 1, max(flat) + 1],
+                            "sources": [i // 2 for i in range(6)], "samples": flat}) + "\n")
 with open(f"{work}/calib.jsonl", "w") as f:
     f.write(open(f"{corpus}/calibration/summary.jsonl").read())
 PY

@@ -160,6 +160,11 @@ enum FuzzTarget: String, CaseIterable {
         guard let configuration = try? TimeAwareConfiguration(grouping: grouping, estimator: estimator, smoothing: smoothing) else { continue }
         _ = try? TimeAwareCalibrator.parameters(for: set, configuration: configuration)
       }
+      // The held-out split (by row or by source) of every layer with samples.
+      for layer in set.layers {
+        guard let data = try? ActivationCalibrationData(layer: layer, calibration: set, grouping: grouping) else { continue }
+        blackHole(Float(data.groups.reduce(0) { $0 + $1.fit.count + $1.heldOut.count + $1.heldOutClusters.count }))
+      }
     }
   }
 }
