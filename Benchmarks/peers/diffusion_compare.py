@@ -562,6 +562,9 @@ def main():
         }
         if images is not None:
             row["sample_mse"] = float(((images - reference_samples) ** 2).mean())
+            per_sample = ((images - reference_samples) ** 2).reshape(images.shape[0], -1).mean(1)
+            # Standard error over the samples: how far the figure would move with other seeds.
+            row["sample_mse_se"] = float(per_sample.std() / math.sqrt(images.shape[0])) if images.shape[0] > 1 else None
             row["sample_mean"], row["sample_std"] = float(images.mean()), float(images.std())
         rows.append(row)
         log(f"  A{activation_bits} G={groups:<2} {name:<32} {row['weights']:<9} mse {row['mse']:.3e}  "

@@ -1186,7 +1186,8 @@ class Report:
                      f"Float32 samples: mean {sp['float_mean']:.4f}, std {sp['float_std']:.4f}.", "",
                      "| activations | weights | method | G | MSE to Float32 samples | mean | std |", "|---:|---|---|---:|---:|---:|---:|")
             for r in sampled:
-                self.add(f"| INT{r['activation_bits']} | {r['weights']} | {r['method']} | {r['groups']} | {r['sample_mse']:.3e} | "
+                se = f" ± {r['sample_mse_se']:.1e}" if r.get("sample_mse_se") is not None else ""
+                self.add(f"| INT{r['activation_bits']} | {r['weights']} | {r['method']} | {r['groups']} | {r['sample_mse']:.3e}{se} | "
                          f"{r['sample_mean']:.4f} | {r['sample_std']:.4f} |")
             self.add("")
         proxy = dd.get("proxy_check") or {}
