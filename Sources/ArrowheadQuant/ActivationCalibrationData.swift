@@ -323,6 +323,13 @@ public struct ActivationValidation: Sendable, Hashable {
   public var candidateExtremeErrors: [Double] = []
   /// The same with min-max, per group.
   public var minMaxExtremeErrors: [Double] = []
+  /// Per group, whether whole inputs were held out (`ActivationGroupSamples.heldOutBySource`).
+  public var heldOutBySource: [Bool] = []
+
+  /// "inputs" when every group held out whole inputs, "rows" when none did, "mixed" otherwise.
+  public var heldOutSplit: String {
+    heldOutBySource.allSatisfy { $0 } ? "inputs" : heldOutBySource.contains(true) ? "mixed" : "rows"
+  }
 
   /// Σ of the kept parameters' held-out errors over Σ of min-max's (≤ 1 by construction).
   public var heldOutRatio: Double {
@@ -396,6 +403,7 @@ public enum ActivationGuard {
       result.minMaxErrors.append(heldOutMinMax)
       result.candidateExtremeErrors.append(proposedExtremes)
       result.minMaxExtremeErrors.append(referenceExtremes)
+      result.heldOutBySource.append(samples.heldOutBySource)
       var wins = same
       if !same && proposed.count >= 2 && Set(samples.heldOutClusters).count != 1 {
         let scale = Double(samples.population) / Double(samples.heldOut.count)

@@ -218,6 +218,9 @@ public struct ActivationReport: Sendable, Codable {
   public var fallbackGroups: [Int]? = nil
   /// Held-out output error of the stored parameters over that of min-max (≤ 1; nil: not checked).
   public var heldOutRatio: Double? = nil
+  /// What the check held out: "inputs" (whole images, the calibration naming each row's
+  /// `sources`), "rows", or "mixed" across the time groups (nil: not checked).
+  public var heldOutSplit: String? = nil
   /// Seconds spent choosing and checking the parameters (optimizer and check).
   public var seconds: Double? = nil
 }
@@ -481,6 +484,7 @@ public struct ModelQuantizer: Sendable {
         activationReport.objective = chosen.objective
         activationReport.fallbackGroups = chosen.validation?.fallbackGroups
         activationReport.heldOutRatio = chosen.validation?.heldOutRatio
+        activationReport.heldOutSplit = chosen.validation?.heldOutSplit
         activationReport.seconds = chosen.seconds
         activationReports.append(activationReport)
       }

@@ -39,7 +39,7 @@ enum QuantizeReportFormatter {
     if !report.activations.isEmpty {
       var activations = TextTable([
         "layer", "groups", "timesteps", "smoothness", "smoothed", "violations", "optimizer", "loss", "min-max smoothness", "iterations",
-        "objective", "fallback", "held-out/min-max", "ms",
+        "objective", "fallback", "held-out/min-max", "held out", "ms",
       ])
       for layer in report.activations {
         let violations = layer.violations.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -51,7 +51,7 @@ enum QuantizeReportFormatter {
           layer.layer, String(layer.groups), String(layer.timesteps), number(layer.smoothness, 4),
           number(layer.timestepSmoothness, 4), violations.isEmpty ? "none" : violations, layer.optimizer ?? "minmax", loss,
           number(layer.minMaxSmoothness, 4), iterations, layer.objective ?? "",
-          layer.fallbackGroups.map { "\($0.count)/\(layer.groups)" } ?? "", number(layer.heldOutRatio, 4),
+          layer.fallbackGroups.map { "\($0.count)/\(layer.groups)" } ?? "", number(layer.heldOutRatio, 4), layer.heldOutSplit ?? "",
           number(layer.seconds.map { 1000 * $0 }, 1),
         ])
       }

@@ -89,9 +89,9 @@ struct OptimizeCLITests {
       lines += "{\"layer\": \"b\", \"weight\": \"b.weight\", \"timestep\": \(t), \"channels\": 64, \"samples\": [\(values.map { "\($0)" }.joined(separator: ","))]}\n"
     }
     try lines.write(toFile: calibration, atomically: true, encoding: .utf8)
-    func run(_ extra: [String]) throws -> [String: Any] {
+    func run(_ extra: [String], calibrationFile: String? = nil) throws -> [String: Any] {
       let run = try QuantizeCLI.run([
-        "quantize", model, "-o", directory + "/clip.safetensors", "--time-groups", "2", "--calibration", calibration,
+        "quantize", model, "-o", directory + "/clip.safetensors", "--time-groups", "2", "--calibration", calibrationFile ?? calibration,
         "--activation-bits", "4", "--optimizer", "clip", "--quiet", "--json",
       ] + extra)
       #expect(run.status == 0, "\(run.stderr)")
@@ -102,6 +102,14 @@ struct OptimizeCLITests {
     #expect(checked["optimizer"] as? String == "clip" && checked["objective"] as? String == "output")
     #expect((checked["fallbackGroups"] as? [Int]) != nil)
     #expect(try #require(checked["heldOutRatio"] as? Double) <= 1)
+    #expect(checked["heldOutSplit"] as? String == "rows")
+    // The same rows naming their inputs (four images): the check holds out whole images.
+    let sourced = directory + "/clip-sources.jsonl"
+    try lines.split(separator: "\n").map { $0.replacingOccurrences(of: "\"samples\"", with: "\"sources\": [0, 1, 2, 3], \"samples\"") }
+      .joined(separator: "\n").write(toFile: sourced, atomically: true, encoding: .utf8)
+    let byImage = try run([], calibrationFile: sourced)
+    #expect(byImage["heldOutSplit"] as? String == "inputs" && (byImage["fallbackGroups"] as? [Int]) != nil)
+    #expect(try #require(byImage["heldOutRatio"] as? Double) <= 1)
     let unchecked = try run(["--no-activation-guard"])
     #expect(unchecked["fallbackGroups"] == nil && unchecked["optimizer"] as? String == "clip")
     let alone = try QuantizeCLI.run(["quantize", model, "-o", directory + "/never.safetensors", "--optimizer", "clip"])

@@ -88,6 +88,7 @@ struct PipelineTests {
     #expect(try #require(layer.finalLoss) <= (try #require(layer.initialLoss)))
     let fallback = try #require(layer.fallbackGroups)
     #expect(try #require(layer.heldOutRatio) <= 1)
+    #expect(layer.heldOutSplit == "rows")  // this calibration names no sources
     // The stored group parameters are the optimizer's, fitted on the fitting rows, except in
     // the groups where the held-out check kept min-max (of all rows).
     let data = try ActivationCalibrationData(layer: "layer.0.query", calibration: calibration, grouping: grouping)

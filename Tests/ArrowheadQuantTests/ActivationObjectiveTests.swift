@@ -172,6 +172,7 @@ struct ActivationObjectiveTests {
     let refused = try ActivationGuard.validate(
       candidate: [clipped], minMax: [minMax], data: clustered, bits: 2, mode: .floatMinimum, engine: .default)
     #expect(refused.parameters == [minMax] && refused.fallbackGroups == [0] && refused.candidateErrors == [0])
+    #expect(refused.heldOutSplit == "inputs" && kept.heldOutSplit == "rows")
   }
 
   /// The check charges a candidate for the recorded extremes it clips, in proportion to how
