@@ -368,7 +368,9 @@ public struct ActivationValidation: Sendable, Hashable {
 /// is itself noisy: its standard error is σ = f·√(n·v) with v the sample variance of the n
 /// per-row differences — or, when whole inputs are held out (`heldOutClusters`), of the n
 /// per-(input, timestep) sums of them: the rows of one image at one timestep err alike, and
-/// counting them as independent would make the margin too thin. The candidate is kept only when Δ + z·σ < 0 — it wins by z standard
+/// counting them as independent would make the margin too thin (with a single such
+/// observation there is no variance to judge by, and the group keeps min-max). The candidate
+/// is kept only when Δ + z·σ < 0 — it wins by z standard
 /// errors (z = `defaultConfidence` = 2 unless given) — and its held-out error alone is not
 /// above min-max's (so `heldOutRatio` ≤ 1). A candidate equal to min-max is kept as it is.
 public enum ActivationGuard {
