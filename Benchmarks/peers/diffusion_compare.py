@@ -174,21 +174,15 @@ def range_motion(extremes, groupings, timesteps=TIMESTEPS):
             mean_square = sum(v[2] * (hull[min(int(t // span), groups - 1)][1] - hull[min(int(t // span), groups - 1)][0]) ** 2
                               for t, v in ordered) / total
             entry["gain"][groups] = width * width / mean_square if mean_square > 0 else None
-        entry["optimal_gain"] = optimal_boundary_gains(ordered, width, groupings)
+        best = optimal_boundaries(ordered, groupings)
+        total = sum(v[2] for _, v in ordered)
+        # The same ceiling for each layer's best G groups of consecutive calibrated timesteps
+        # (`optimal_boundaries`): what non-uniform time groups could give min-max at most; their
+        # starts are what the boundary study evaluates.
+        entry["optimal_gain"] = {g: (width * width / (cost / total) if cost > 0 else None) for g, (cost, _) in best.items()}
+        entry["optimal_starts"] = {g: starts for g, (_, starts) in best.items()}
         result[layer] = entry
     return result
-
-
-def optimal_boundary_gains(ordered, width, groupings):
-    """The same ceiling for the best G groups of consecutive calibrated timesteps, boundaries
-    chosen per layer (`optimal_boundaries`): what non-uniform time groups could give
-    min-max's rounding error at most."""
-    total = sum(v[2] for _, v in ordered)
-    gains = {}
-    for groups, (best, _) in optimal_boundaries(ordered, groupings).items():
-        mean_square = best / total
-        gains[groups] = width * width / mean_square if mean_square > 0 else None
-    return gains
 
 
 def optimal_boundaries(ordered, groupings):
@@ -252,16 +246,15 @@ class MinMaxTable:
         return scale, offset, self.info
 
 
-def boundary_study(model, held_out, noise_schedule, extremes, importance, reference, groupings=(10,)):
+def boundary_study(model, held_out, noise_schedule, extremes, motion, importance, reference, groupings=(10,)):
     """Model-level INT8 min-max error with equal time groups and with each layer's best
-    boundaries (`optimal_boundaries`), parameters computed here (not by arrowhead): whether
-    non-uniform groups — which the file format can store (`__act_group_starts`) — would help."""
+    boundaries (`range_motion`'s `optimal_starts`), parameters computed here (not by arrowhead):
+    whether non-uniform groups — which the file format can store (`__act_group_starts`) — would help."""
     result = {}
-    best = {layer: optimal_boundaries(sorted(steps.items()), groupings) for layer, steps in extremes.items()}
     settings = [("equal", 1, lambda layer: [0])]
     for groups in groupings:
         settings.append(("equal", groups, lambda layer, g=groups: [i * TIMESTEPS // g for i in range(g)]))
-        settings.append(("best per layer", groups, lambda layer, g=groups: best[layer][g][1]))
+        settings.append(("best per layer", groups, lambda layer, g=groups: motion[layer]["optimal_starts"][g]))
     for name, groups, starts_of in settings:
         table = MinMaxTable(extremes, starts_of)
         with Quantized(model, table, importance) as hooks:
@@ -586,7 +579,7 @@ def main():
     boundaries = None
     if not args.quick and 8 in bit_widths:
         log("diffusion: boundary study (equal vs per-layer best time groups, INT8 min-max computed here)")
-        boundaries = boundary_study(model, held_out, noise_schedule, extremes, importance, reference, groupings=(10, 20))
+        boundaries = boundary_study(model, held_out, noise_schedule, extremes, motion, importance, reference, groupings=(10, 20))
         for name, value in boundaries.items():
             log(f"  {name:<22} mse {value:.4e}  ({boundaries['equal G=1'] / value:.2f}x lower than one global range)")
     for weight_bits in (8, 4) if 8 in bit_widths else ():
