@@ -271,6 +271,10 @@ extension SIMDKernels {
     SIMDDistances.squaredDistance(count, x, y)
   }
 
+  public static var squaredDistanceFunction: PairReductionFunction {
+    { count, x, y in SIMDDistances.squaredDistance(count, x, y) }
+  }
+
   public static func distances(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
     queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,

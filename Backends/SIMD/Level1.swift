@@ -174,6 +174,8 @@ extension SIMDKernels {
     SIMDLevel1.dot(count, x, y)
   }
 
+  public static var dotFunction: PairReductionFunction { { count, x, y in SIMDLevel1.dot(count, x, y) } }
+
   public static func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     SIMDLevel1.axpy(count, alpha, x, y)
   }

@@ -8,6 +8,10 @@ public protocol SIMDLevel1Set {
   static func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>)
   static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float
   static func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int
+  /// `dot` as a function value (no context: the engine calls it without protocol dispatch).
+  static var dotFunction: PairReductionFunction { get }
+  /// `squaredDistance` as a function value.
+  static var squaredDistanceFunction: PairReductionFunction { get }
 }
 
 extension SIMDBackend {
@@ -21,4 +25,6 @@ extension SIMDBackend {
   public func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) { K.scale(count: count, alpha: alpha, x) }
   public func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float { K.sumOfSquares(count: count, x) }
   public func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int { K.indexOfMaxMagnitude(count: count, x) }
+  public var dotEntry: PairReductionFunction? { K.dotFunction }
+  public var squaredDistanceEntry: PairReductionFunction? { K.squaredDistanceFunction }
 }

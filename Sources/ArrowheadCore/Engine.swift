@@ -50,6 +50,9 @@ public struct Engine: Sendable {
   let table: ContiguousArray<any Backend>
   /// The chosen gemm and gemv as function values (the hot path of `gemm` and `gemv`).
   let matrixEntries: MatrixEntries
+  /// The chosen dot and squared distance as function values (the hot path of `dot` and
+  /// `squaredDistance`).
+  let level1Entries: Level1Entries
 
   /// Creates an engine choosing among `registry`'s backends that `cpu` can run.
   ///
@@ -95,6 +98,7 @@ public struct Engine: Sendable {
     }
     self.table = table
     self.matrixEntries = MatrixEntries(table)
+    self.level1Entries = Level1Entries(table)
   }
 
   /// The backends this engine may run.
@@ -195,6 +199,7 @@ extension Engine {
     plan = DispatchPlan.make(runnable: runnable, cpu: cpu, threads: 1, forced: nil, mode: .static)
     table = ContiguousArray(repeating: runnable[0], count: KernelOperation.tableSize)
     matrixEntries = MatrixEntries(table)
+    level1Entries = Level1Entries(table)
   }
 }
 

@@ -179,11 +179,62 @@ struct BoastfulSlowBackend: Backend {
     #expect(c.elements == [11])
   }
 
+  @Test func dotAndSquaredDistanceRunTheChosenBackendInBothSizeClasses() throws {
+    // A backend without function entries (the engine wraps its methods) marks its results.
+    var registry = BackendRegistry.builtIn
+    try registry.register(MarkedPairBackend())
+    let marked = try Engine(registry: registry, dispatch: .static)
+    for count in [3, 256, 257, 1000] {  // 256 is the last of the small class
+      let x = (0..<count).map { Float($0 % 7) }, y = (0..<count).map { Float($0 % 5) - 2 }
+      let dot = zip(x, y).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+      let distance = zip(x, y).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+      #expect(try marked.dot(x, y) == dot + 1000, "dot of \(count)")
+      #expect(try marked.squaredDistance(x, y) == distance + 2000, "squared distance of \(count)")
+    }
+    // Every built-in backend, forced: the engine's entry gives the backend's own bits.
+    var generator = SeededGenerator(seed: 11)
+    for backend in BackendRegistry.builtIn.runnable(on: .current) {
+      let engine = try Engine(registry: .builtIn, forcing: backend.name)
+      for count in [1, 17, 256, 257, 4099] {
+        let x = (0..<count).map { _ in Float.random(in: -1..<1, using: &generator) }
+        let y = (0..<count).map { _ in Float.random(in: -1..<1, using: &generator) }
+        let (direct, distance) = x.withUnsafeBufferPointer { xb in
+          y.withUnsafeBufferPointer { yb in
+            (backend.dot(count: count, xb.baseAddress!, yb.baseAddress!),
+             backend.squaredDistance(count: count, xb.baseAddress!, yb.baseAddress!))
+          }
+        }
+        #expect(try engine.dot(x, y).bitPattern == direct.bitPattern, "\(backend.name) dot of \(count)")
+        #expect(try engine.squaredDistance(x, y).bitPattern == distance.bitPattern, "\(backend.name) l2 of \(count)")
+      }
+    }
+  }
+
   @Test func withThreadsChangesOnlyTheThreadCount() throws {
     let engine = try Engine(registry: .builtIn, threads: 2)
     #expect(engine.withThreads(1).effectiveThreads == 1)
     #expect(engine.withThreads(0).effectiveThreads == 1)
     #expect(engine.effectiveThreads == 2)
+  }
+}
+
+/// A backend whose dot adds 1000 and whose squared distance adds 2000 to the true value, and
+/// which claims both operations in every size class, so a test can see that it ran.
+struct MarkedPairBackend: Backend {
+  var name: String { "marked-pair" }
+  var compiledISA: String { "test" }
+  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    operation == .dot || operation == .squaredDistance ? Preference(score: 10_000, reason: "test backend") : nil
+  }
+  func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var sum: Float = 0
+    for i in 0..<count { sum += x[i] * y[i] }
+    return sum + 1000
+  }
+  func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var sum: Float = 0
+    for i in 0..<count { sum += (x[i] - y[i]) * (x[i] - y[i]) }
+    return sum + 2000
   }
 }
 
