@@ -2,10 +2,12 @@ import ArrowheadCore
 import Testing
 
 extension BackendConformance {
-  /// (queries, base, dimension): the direct path (< 4 queries), the gemm path, ragged tiles,
-  /// several depth blocks (d > 256) and the parallel split.
+  /// (queries, base, dimension): the direct path (< 4 queries), one gemv per query (≤ 8
+  /// queries on a small base: inner products, and every metric at 5 × 20 × 160), the packed path of a small product (12 × 40 × 30), the gemm
+  /// path, ragged tiles, several depth blocks (d > 256) and the parallel split.
   static let shapes: [(Int, Int, Int)] = [
-    (1, 1, 1), (1, 50, 7), (3, 100, 50), (4, 17, 3), (7, 33, 16), (20, 300, 128), (64, 129, 300), (150, 200, 64),
+    (1, 1, 1), (1, 50, 7), (3, 100, 50), (4, 17, 3), (7, 33, 16), (5, 20, 160), (12, 40, 30), (20, 300, 128),
+    (64, 129, 300), (150, 200, 64),
   ]
 
   public static func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
