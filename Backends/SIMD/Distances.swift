@@ -71,7 +71,7 @@ enum SIMDDistances {
 
   /// A few queries against a small base: X·q for each query by the gemv kernel (eight base
   /// rows reduced together, the base read in place), then the metric's epilogue over the
-  /// m × n results with the formulas of the blocked path's fused epilogue (`storeTile`). The
+  /// m × n results with the formulas of the blocked path's fused epilogue (`SIMDGemm.writeRow`). The
   /// small-product kernel copied Xᵀ for a product of a few thousand multiply–adds, and the
   /// direct kernel reduced every pair on its own: on AMD Zen 4, 4 × 64 × 64 inner products
   /// ran at 9.3 / 9.5 GFLOP/s (AVX2 / AVX-512 variant; 50 / 32 this way) and 4 × 64 × 384
