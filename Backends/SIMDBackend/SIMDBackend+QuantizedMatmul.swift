@@ -253,6 +253,25 @@ enum SIMDQuantizedMatmul {
       return
     }
     execute(rows: m, panels: layout.panelCount, workers: workers, scratchBytes: scratchBytes, prepare, multiply)
+    if mode == .weightOnly && m == 1 {
+      recomputeIfOverflowed(x, ldx: ldx, operand, bias: bias, y, ldy: ldy)
+    }
+  }
+
+  /// The batch-1 weight-only kernels sum s·Σq·x + m·Σx per group, and Σq·x (up to 255·G·|x|;
+  /// the AVX-512 4-bit kernel's 16·q·x) can overflow where every ŵ·x and their sum are
+  /// finite — activations beyond ~10³⁵. When y holds ±∞ or NaN but x is finite, the row is
+  /// computed again by the reference (dequantize, then multiply in Double), so the result is
+  /// the product's, not an artefact of the grouping. A scan of y's N values per call.
+  static func recomputeIfOverflowed(
+    _ x: UnsafePointer<Float>, ldx: Int, _ operand: QuantizedMatrixOperand, bias: UnsafePointer<Float>?,
+    _ y: UnsafeMutablePointer<Float>, ldy: Int
+  ) {
+    let n = operand.layout.rows, k = operand.layout.columns
+    var finite = true
+    for j in 0..<n { finite = finite && y[j].isFinite }
+    guard !finite, (0..<k).allSatisfy({ x[$0].isFinite }) else { return }
+    ReferenceKernels.quantizedMatmul(.weightOnly, rows: 1, x, ldx: ldx, operand, bias: bias, y, ldy: ldy)
   }
 
   /// Runs `prepare` and `multiply` over the whole product on `workers` threads (see `Split`).

@@ -62,6 +62,7 @@ public enum BackendConformance {
     Check(name: "int16QuantizedMatmulIsTheProductWithTwoDigitActivations", family: .quantizedMatmul, run: int16QuantizedMatmulIsTheProductWithTwoDigitActivations),
     Check(name: "quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs", family: .quantizedMatmul, run: quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs),
     Check(name: "nonFiniteActivationsPropagateToTheirRowOnly", family: .quantizedMatmul, run: nonFiniteActivationsPropagateToTheirRowOnly),
+    Check(name: "hugeFiniteActivationsGiveFiniteProducts", family: .quantizedMatmul, run: hugeFiniteActivationsGiveFiniteProducts),
     Check(name: "transformerElementwiseKernelsAgreeWithTheReference", family: .transformer, run: transformerElementwiseKernelsAgreeWithTheReference),
     Check(name: "exponentiatedRowsAgreeWithTheReference", family: .transformer, run: exponentiatedRowsAgreeWithTheReference),
     Check(name: "layerNormsAgreeWithTheReference", family: .transformer, run: layerNormsAgreeWithTheReference),

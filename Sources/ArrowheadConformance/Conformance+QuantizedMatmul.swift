@@ -116,12 +116,30 @@ extension BackendConformance {
     try checkQuantizedMatmul(kernel, mode: .int16)
   }
 
-  static func checkQuantizedMatmul(_ kernel: any Backend, mode: QuantizedMatmulMode) throws {
+  /// Activations as large as 3·10³⁶ (column 5 of every group, signs alternating; the rest
+  /// in [−2, 2)): every product and sum the reference forms stays finite, so the kernels'
+  /// must too — e.g. a 4-bit kernel that sums a high nibble's column as 16·q·x (which
+  /// overflows from |x| > 2¹²⁸/240) must not return ±∞ there. The bounds of the three modes
+  /// above apply.
+  public static func hugeFiniteActivationsGiveFiniteProducts(_ kernel: any Backend) throws {
+    for mode in QuantizedMatmulMode.allCases {
+      try checkQuantizedMatmul(kernel, mode: mode, huge: 3e36)
+    }
+  }
+
+  static func checkQuantizedMatmul(_ kernel: any Backend, mode: QuantizedMatmulMode, huge: Float? = nil) throws {
     for (index, problem) in quantizedMatmulCases.enumerated() {
       var generator = SeededGenerator(seed: UInt64(index) &+ 1700)
       let weights = try randomQuantizedMatrix(problem, generator: &generator)
       let ldx = problem.k + problem.padding, ldy = problem.n + problem.padding
-      let x = generator.floats(problem.m * ldx, in: -2..<2)
+      var x = generator.floats(problem.m * ldx, in: -2..<2)
+      if let huge {
+        for i in 0..<problem.m {
+          for start in stride(from: 0, to: problem.k, by: problem.groupSize) where start + 5 < min(problem.k, start + problem.groupSize) {
+            x[i * ldx + start + 5] = (start / problem.groupSize + i) % 2 == 0 ? huge : -huge
+          }
+        }
+      }
       let bias = generator.floats(problem.n)
       let got = runQuantizedMatmul(kernel, mode, problem, weights, x: x, bias: bias)
       let expected = runQuantizedMatmul(reference, mode, problem, weights, x: x, bias: bias)

@@ -2,6 +2,9 @@ import Arrowhead
 import ArrowheadConformance
 @testable import ArrowheadSIMD
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The quantized-matmul family beyond the per-backend conformance checks: every C path this
 /// CPU can run (also those dispatch would not choose, e.g. AVX2 where AVX-VNNI exists), the
@@ -144,6 +147,64 @@ import Testing
       }
     }
   }
+
+  #if canImport(Glibc)
+  /// The packed codes of a `QuantizedMatrixOperand` are exactly `layout.codeByteCount` bytes
+  /// (a caller may pack them itself). The batch-1 4-bit AVX-512 kernel loads each 64-byte line
+  /// again at +1, +2 and +3 bytes; here the codes end where an unreadable page begins, so a
+  /// kernel reading past them crashes the test. Results must be the bits of the same kernel
+  /// on the same codes in ordinary memory. Every C path this CPU runs, every mode, M = 1 and 3,
+  /// 1–5 panels (the last panel of a 4-panel block and a lone one), 4- and 8-bit containers.
+  @Test(arguments: forcedPaths)
+  func kernelsReadNoCodePastTheOperand(_ name: String) throws {
+    let backend = try #require(Self.forcedBackend(name))
+    var generator = SeededGenerator(seed: 4242)
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    for (n, k, groupSize, bits) in [(16, 64, 64, 4), (64, 72, 24, 4), (80, 130, 64, 3), (33, 40, 40, 8), (20, 16, 8, 4)] {
+      let layout = try QuantizedMatrixLayout(rows: n, columns: k, bits: bits, groupSize: groupSize, form: .floatMinimum)
+      let w = try QuantizedMatrix(
+        layout: layout, codes: (0..<(n * k)).map { _ in UInt8.random(in: 0...UInt8((1 << bits) - 1), using: &generator) },
+        scales: generator.floats(n * layout.groupsPerRow, in: 0.01..<0.02), offsets: generator.floats(n * layout.groupsPerRow))
+      let count = layout.codeByteCount
+      let dataPages = (count + page - 1) / page
+      let length = (dataPages + 1) * page
+      let mapping = try #require(
+        { let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); return p == MAP_FAILED ? nil : p }(),
+        "mmap failed")
+      defer { munmap(mapping, length) }
+      #expect(mprotect(mapping + dataPages * page, page, PROT_NONE) == 0)
+      let guarded = (mapping + dataPages * page - count).bindMemory(to: UInt8.self, capacity: count)
+      w.withOperand { operand in guarded.update(from: operand.codes, count: count) }
+      for m in [1, 3] {
+        let x = generator.floats(m * k)
+        for mode in QuantizedMatmulMode.allCases {
+          func product(_ operand: QuantizedMatrixOperand) -> [Float] {
+            var y = [Float](repeating: .nan, count: m * n)
+            x.withUnsafeBufferPointer { xb in
+              y.withUnsafeMutableBufferPointer { yb in
+                let (xp, yp) = (xb.baseAddress!, yb.baseAddress!)
+                switch mode {
+                case .weightOnly: backend.quantizedMatmulWeightOnly(rows: m, xp, ldx: k, operand, bias: nil, yp, ldy: n, threads: 1)
+                case .int8: backend.quantizedMatmulInt8(rows: m, xp, ldx: k, operand, bias: nil, yp, ldy: n, threads: 1)
+                case .int16: backend.quantizedMatmulInt16(rows: m, xp, ldx: k, operand, bias: nil, yp, ldy: n, threads: 1)
+                }
+              }
+            }
+            return y
+          }
+          let ordinary = w.withOperand { product($0) }
+          let atTheEdge = w.withOperand { operand in
+            var edge = operand
+            edge.codes = UnsafePointer(guarded)
+            return product(edge)
+          }
+          let same = zip(ordinary, atTheEdge).allSatisfy { $0.bitPattern == $1.bitPattern }
+          #expect(same && ordinary.allSatisfy(\.isFinite), "\(name) \(mode) m \(m) \(layout)")
+        }
+      }
+    }
+  }
+  #endif
 
   @Test func badShapesAndParametersAreTypedErrorsNamingWhatIsWrong() throws {
     let layout = try QuantizedMatrixLayout(rows: 3, columns: 4, bits: 4, groupSize: 2, form: .floatMinimum)
