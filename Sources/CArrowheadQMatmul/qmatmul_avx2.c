@@ -2,7 +2,7 @@
 // and int8 kernels without VNNI.
 //
 // A panel's 16 rows are two YMM halves. Instructions the loops depend on:
-//   weight-only, M = 1   vpsrld + vpand + vcvtdq2ps (4-bit), vpshufb/vpand/vpsrld +
+//   weight-only, M = 1   vpand + vcvtdq2ps on lines loaded at byte offsets (4-bit), vpshufb/vpand/vpsrld +
 //                        vcvtdq2ps (8-bit), vfmadd231ps with x[j] broadcast
 //   weight-only, M > 1   a panel dequantized into a tile (mul then add), 6 × 16 micro-kernel
 //   int8                 vpmaddubsw (u8 × s8 → s16 pairs) + vpmaddwd by ones (→ s32). 4-bit
@@ -65,18 +65,53 @@ QMM_ALWAYS_INLINE void ymm_gemv_float(const arrowhead_qmm_weights *w, const arro
   const int64_t lines_per_group = w->group_columns / columns_per_line;
   __m256 y[2][2];
   for (int b = 0; b < NB; b++) y[b][0] = y[b][1] = _mm256_setzero_ps();
+  const uint8_t *end = w->codes + (w->rows + 15) / 16 * w->panel_bytes;
+  _Alignas(64) uint8_t last_line[128] = {0};
   for (int64_t g = 0; g < w->groups; g++) {
     __m256 acc[2][2];
     for (int b = 0; b < NB; b++) acc[b][0] = acc[b][1] = _mm256_setzero_ps();
-    for (int64_t l = 0; l < lines_per_group; l++) {
-      const float *xl = row + g * w->group_columns + l * columns_per_line;
+    if (columns_per_line == 8) {
+      // 4-bit lines: column t < 4 is the low nibble of byte t of each row's dword, so the
+      // half-line loaded t bytes further on has it in bits 0–3; column t + 4 is its high
+      // nibble, masked in place (16·q, exact) and summed apart, scaled by 1/16 at the group's
+      // end. Per half-line: 8 vpand, 8 vcvtdq2ps, 8 vfmadd (no shifts; the shift-per-column
+      // decode took 15 more instructions) into four independent sums instead of one chain.
+      // The loads at +1…+3 read up to 3 bytes past a line: the next line's, except after the
+      // buffer's last line, which is read from a padded copy.
+      const __m256i low_nibbles = _mm256_set1_epi32(0x0F), high_nibbles = _mm256_set1_epi32(0xF0);
+      __m256 high[2][2];
+      for (int b = 0; b < NB; b++) high[b][0] = high[b][1] = _mm256_setzero_ps();
+      for (int64_t l = 0; l < lines_per_group; l++) {
+        const float *xl = row + g * w->group_columns + 8 * l;
+        const uint8_t *line[2];
+        for (int b = 0; b < NB; b++) {
+          line[b] = w->codes + (p0 + b) * w->panel_bytes + (g * lines_per_group + l) * 64;
+          if (b == NB - 1 && __builtin_expect(line[b] + 64 == end, 0)) {  // only the last panel ends there
+            memcpy(last_line, line[b], 64);
+            line[b] = last_line;
+          }
+        }
+        for (int t = 0; t < 4; t++) {
+          const __m256 x_low = _mm256_set1_ps(xl[t]), x_high = _mm256_set1_ps(xl[t + 4]);
+          for (int b = 0; b < NB; b++) {
+            for (int h = 0; h < 2; h++) {
+              const __m256i v = _mm256_loadu_si256((const __m256i *)(line[b] + 32 * h + t));
+              acc[b][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v, low_nibbles)), x_low, acc[b][h]);
+              high[b][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v, high_nibbles)), x_high, high[b][h]);
+            }
+          }
+        }
+      }
       for (int b = 0; b < NB; b++) {
-        const uint8_t *line = w->codes + (p0 + b) * w->panel_bytes + (g * lines_per_group + l) * 64;
-        for (int h = 0; h < 2; h++) {
-          const __m256i v = _mm256_loadu_si256((const __m256i *)(line + 32 * h));
-          if (columns_per_line == 8) {
-            for (int c = 0; c < 8; c++) acc[b][h] = _mm256_fmadd_ps(ymm_w4_column(v, c), _mm256_set1_ps(xl[c]), acc[b][h]);
-          } else {
+        for (int h = 0; h < 2; h++) acc[b][h] = _mm256_fmadd_ps(high[b][h], _mm256_set1_ps(0.0625f), acc[b][h]);
+      }
+    } else {
+      for (int64_t l = 0; l < lines_per_group; l++) {
+        const float *xl = row + g * w->group_columns + l * columns_per_line;
+        for (int b = 0; b < NB; b++) {
+          const uint8_t *line = w->codes + (p0 + b) * w->panel_bytes + (g * lines_per_group + l) * 64;
+          for (int h = 0; h < 2; h++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(line + 32 * h));
             for (int t = 0; t < 4; t++) acc[b][h] = _mm256_fmadd_ps(ymm_w8_column(v, t), _mm256_set1_ps(xl[t]), acc[b][h]);
           }
         }
