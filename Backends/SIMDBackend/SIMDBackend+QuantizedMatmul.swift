@@ -253,16 +253,22 @@ enum SIMDQuantizedMatmul {
       return
     }
     execute(rows: m, panels: layout.panelCount, workers: workers, scratchBytes: scratchBytes, prepare, multiply)
-    if mode == .weightOnly && m == 1 {
-      recomputeIfOverflowed(x, ldx: ldx, operand, bias: bias, y, ldy: ldy)
+    if mode == .weightOnly && m <= groupedSumRows {
+      for i in 0..<m {
+        recomputeIfOverflowed(x + i * ldx, ldx: ldx, operand, bias: bias, y + i * ldy, ldy: ldy)
+      }
     }
   }
 
-  /// The batch-1 weight-only kernels sum s·Σq·x + m·Σx per group, and Σq·x (up to 255·G·|x|;
-  /// the AVX-512 4-bit kernel's 16·q·x) can overflow where every ŵ·x and their sum are
-  /// finite — activations beyond ~10³⁵. When y holds ±∞ or NaN but x is finite, the row is
-  /// computed again by the reference (dequantize, then multiply in Double), so the result is
-  /// the product's, not an artefact of the grouping. A scan of y's N values per call.
+  /// Rows of x up to which some weight-only kernel sums s·Σq·x + m·Σx per group (batch 1 on
+  /// every path; up to 16 rows on the AVX-512 path, `zmm_few_rows`) rather than dequantizing.
+  static let groupedSumRows = 16
+
+  /// Σq·x (up to 255·G·|x|; the AVX-512 4-bit kernels' 16·q·x) can overflow where every ŵ·x
+  /// and their sum are finite — activations beyond ~10³⁵. When a row of y holds ±∞ or NaN but
+  /// its row of x is finite, it is computed again by the reference (dequantize, then multiply
+  /// in Double), so the result is the product's, not an artefact of the grouping. A scan of
+  /// the row's N outputs per call.
   static func recomputeIfOverflowed(
     _ x: UnsafePointer<Float>, ldx: Int, _ operand: QuantizedMatrixOperand, bias: UnsafePointer<Float>?,
     _ y: UnsafeMutablePointer<Float>, ldy: Int

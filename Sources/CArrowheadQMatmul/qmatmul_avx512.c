@@ -17,6 +17,13 @@
 
 #define QMM_ALWAYS_INLINE static inline __attribute__((always_inline))
 
+/// Rows of x up to which weight-only products run `zmm_gemv_rows_float` (decode once per line
+/// for up to 4 rows) instead of dequantizing panels for the tile kernel: measured crossings on
+/// Zen 4 at 4096 × 4096, g64 — about 16 rows for 4-bit codes, 12 for 8-bit (Quant README).
+QMM_ALWAYS_INLINE int zmm_few_rows(const arrowhead_qmm_weights *w, int64_t rows) {
+  return rows <= (w->container_bits == 4 ? 16 : 12);
+}
+
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi2"))), apply_to = function)
 
 // MARK: - Shared helpers
@@ -70,6 +77,17 @@ QMM_ALWAYS_INLINE __m512 zmm_dequantize(__m512 q, __m512 s, __m512 o, int zero_p
 
 // MARK: - Weight-only, M = 1
 
+/// `line` itself, or a copy of it in `copy` (128 bytes) when it is the codes' last line: the
+/// byte-offset loads of the 4-bit kernels read up to 3 bytes past a line. Only the last panel
+/// of a pass (`may_end`) can end there.
+QMM_ALWAYS_INLINE const uint8_t *zmm_readable_line(const uint8_t *line, int may_end, const uint8_t *end, uint8_t *copy) {
+  if (may_end && __builtin_expect(line + 64 == end, 0)) {
+    memcpy(copy, line, 64);
+    return copy;
+  }
+  return line;
+}
+
 /// NB panels from p0 for one activation row: Σ_g s·Σq·x + m·Σx (or s·(Σq·x − z·Σx)).
 ///
 /// 4-bit lines: column t < 4 is the low nibble of byte t of each row's dword,
@@ -104,13 +122,7 @@ QMM_ALWAYS_INLINE void zmm_gemv_float(const arrowhead_qmm_weights *w, const arro
       const __m512i high_nibbles = _mm512_set1_epi32(0xF0);
       for (int64_t l = 0; l < lines_per_group; l++) {
         const uint8_t *source[4];
-        for (int b = 0; b < NB; b++) {
-          source[b] = panel[b] + (first + l) * 64;
-          if (b == NB - 1 && __builtin_expect(source[b] + 64 == end, 0)) {  // only the last panel ends there
-            memcpy(last_line, source[b], 64);
-            source[b] = last_line;
-          }
-        }
+        for (int b = 0; b < NB; b++) source[b] = zmm_readable_line(panel[b] + (first + l) * 64, b == NB - 1, end, last_line);
         const float *xl = xg + 8 * l;
         for (int t = 0; t < 4; t++) {
           const __m512 x_low = _mm512_set1_ps(xl[t]), x_high = _mm512_set1_ps(xl[t + 4]);
@@ -152,6 +164,98 @@ QMM_ALWAYS_INLINE void zmm_gemv_float(const arrowhead_qmm_weights *w, const arro
     }
   }
   for (int b = 0; b < NB; b++) zmm_store(w, out, i, p0 + b, y[b]);
+}
+
+// MARK: - Weight-only, a few rows
+
+/// R activation rows (1…4) from i0 × NB panels (1…2) from p0: `zmm_gemv_float`'s decode
+/// (byte-offset loads; low nibbles through vpermps, high ones masked and converted) done once
+/// per line and shared by the R rows, each code vector multiplied into R accumulators. For
+/// small batches (`zmm_few_rows`), where dequantizing a panel into a tile for the 6 × 32
+/// micro-kernel cost more than the products (2 × 4096 × 4096, INT4 g64: 2.2 ms against 0.49
+/// ms for one row). One panel per pass (two ran slower: 24 accumulators leave too few
+/// registers). Sums Σq·x per group like the batch-1 kernel (see its overflow note).
+QMM_ALWAYS_INLINE void zmm_gemv_rows_float(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                           const arrowhead_qmm_output *out, int64_t i0, int64_t p0, const int R,
+                                           const int NB) {
+  const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i high_nibbles = _mm512_set1_epi32(0xF0);
+  const int64_t lines_per_group = w->group_columns / (w->container_bits == 4 ? 8 : 4);
+  const uint8_t *end = w->codes + (w->rows + 15) / 16 * w->panel_bytes;
+  _Alignas(64) uint8_t last_line[128] = {0};
+  const float *rows[4], *sums[4];
+  for (int r = 0; r < R; r++) {
+    rows[r] = x->values + (i0 + r) * x->stride;
+    sums[r] = x->sums + (i0 + r) * w->groups;
+  }
+  const uint8_t *panel[2];
+  for (int b = 0; b < NB; b++) panel[b] = w->codes + (p0 + b) * w->panel_bytes;
+  __m512 y[4][2];
+  for (int r = 0; r < R; r++) y[r][0] = y[r][1] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < w->groups; g++) {
+    __m512 low_sum[4][2], high_sum[4][2];
+    for (int r = 0; r < R; r++) {
+      for (int b = 0; b < NB; b++) low_sum[r][b] = high_sum[r][b] = _mm512_setzero_ps();
+    }
+    const int64_t first = g * lines_per_group, column = g * w->group_columns;
+    if (w->container_bits == 4) {
+      for (int64_t l = 0; l < lines_per_group; l++) {
+        const uint8_t *source[2];
+        for (int b = 0; b < NB; b++) source[b] = zmm_readable_line(panel[b] + (first + l) * 64, b == NB - 1, end, last_line);
+        const int64_t c = column + 8 * l;
+        for (int t = 0; t < 4; t++) {
+          for (int b = 0; b < NB; b++) {
+            const __m512i v = _mm512_loadu_si512(source[b] + t);
+            const __m512 low = _mm512_permutexvar_ps(v, table);
+            for (int r = 0; r < R; r++) low_sum[r][b] = _mm512_fmadd_ps(low, _mm512_set1_ps(rows[r][c + t]), low_sum[r][b]);
+            const __m512 high = _mm512_cvtepi32_ps(_mm512_and_si512(v, high_nibbles));
+            for (int r = 0; r < R; r++) {
+              high_sum[r][b] = _mm512_fmadd_ps(high, _mm512_set1_ps(rows[r][c + t + 4]), high_sum[r][b]);
+            }
+          }
+        }
+      }
+      for (int r = 0; r < R; r++) {
+        for (int b = 0; b < NB; b++) high_sum[r][b] = _mm512_mul_ps(high_sum[r][b], _mm512_set1_ps(0.0625f));
+      }
+    } else {
+      for (int64_t l = 0; l < lines_per_group; l++) {
+        const int64_t c = column + 4 * l;
+        for (int b = 0; b < NB; b++) {
+          const __m512i line = _mm512_loadu_si512(panel[b] + (first + l) * 64);
+          for (int t = 0; t < 4; t++) {
+            const __m512 q = zmm_w8_column(line, t);
+            for (int r = 0; r < R; r++) {
+              if (t & 1) high_sum[r][b] = _mm512_fmadd_ps(q, _mm512_set1_ps(rows[r][c + t]), high_sum[r][b]);
+              else low_sum[r][b] = _mm512_fmadd_ps(q, _mm512_set1_ps(rows[r][c + t]), low_sum[r][b]);
+            }
+          }
+        }
+      }
+    }
+    for (int b = 0; b < NB; b++) {
+      const int64_t index = ((p0 + b) * w->groups + g) * 16;
+      const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
+      for (int r = 0; r < R; r++) {
+        const __m512 sum = _mm512_set1_ps(sums[r][g]), qx = _mm512_add_ps(low_sum[r][b], high_sum[r][b]);
+        if (w->zero_point) {
+          y[r][b] = _mm512_fmadd_ps(_mm512_fnmadd_ps(o, sum, qx), s, y[r][b]);
+        } else {
+          y[r][b] = _mm512_fmadd_ps(o, sum, _mm512_fmadd_ps(qx, s, y[r][b]));
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    for (int b = 0; b < NB; b++) zmm_store(w, out, i0 + r, p0 + b, y[r][b]);
+  }
+}
+
+/// R rows from i0 over panels [panel_begin, panel_end), two panels per pass.
+QMM_ALWAYS_INLINE void zmm_few_rows_float(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
+                                          const arrowhead_qmm_output *out, int64_t i0, int64_t panel_begin,
+                                          int64_t panel_end, const int R) {
+  for (int64_t p = panel_begin; p < panel_end; p++) zmm_gemv_rows_float(w, x, out, i0, p, R, 1);
 }
 
 // MARK: - Weight-only, M > 1
@@ -243,6 +347,17 @@ void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arro
     int64_t p = panel_begin;
     for (; p + 4 <= panel_end; p += 4) zmm_gemv_float(w, x, out, 0, p, 4);
     for (; p < panel_end; p++) zmm_gemv_float(w, x, out, 0, p, 1);
+    return;
+  }
+  if (zmm_few_rows(w, x->rows)) {
+    int64_t i = 0;
+    for (; i + 4 <= x->rows; i += 4) zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, 4);
+    switch (x->rows - i) {
+      case 3: zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, 3); break;
+      case 2: zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, 2); break;
+      case 1: zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, 1); break;
+      default: break;
+    }
     return;
   }
   // Depth blocks of about 4096 columns: a panel pair's dequantized block (≤ 512 KiB) stays in

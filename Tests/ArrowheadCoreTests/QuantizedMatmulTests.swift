@@ -73,7 +73,7 @@ import Glibc
     let w = try QuantizedMatrix(
       layout: layout, codes: (0..<(200 * 384)).map { _ in UInt8.random(in: 0...15, using: &generator) },
       scales: generator.floats(200 * 6, in: 0.01..<0.02), offsets: generator.floats(200 * 6))
-    for rows in [1, 64] {
+    for rows in [1, 5, 64] {
       let x = try Matrix(rows: rows, columns: 384, elements: generator.floats(rows * 384))
       for mode in QuantizedMatmulMode.allCases {
         let one = try Engine.default.withThreads(1).multiply(x, w, mode: mode)
