@@ -2,9 +2,11 @@
 // kernels (those plus AVX512-VNNI `vpdpbusd`: Cascade Lake, Ice Lake, Sapphire Rapids, Zen 4).
 //
 // One ZMM holds a panel's 16 rows. Instructions the loops depend on:
-//   weight-only, M = 1   vpsrld + vpermps (4-bit code → float through a 16-entry table) or
-//                        vpshufb + vcvtdq2ps (8-bit), vfmadd231ps with x[j] broadcast
-//   weight-only, M > 1   a panel pair dequantized into an L1/L2 tile (mul then add, as the
+//   weight-only, M = 1   4-bit: lines loaded at byte offsets 0–3, vpermps (low nibble → float
+//                        through a 16-entry table) and vpandd + vcvtdq2ps (high nibble, 16·q);
+//                        8-bit: vpshufb + vcvtdq2ps; vfmadd231ps with x[j] broadcast
+//   weight-only, M ≤ 16  the same decode once per line for up to 4 rows (≤ 12 rows, 8-bit)
+//   weight-only, larger  a panel pair dequantized into an L1/L2 tile (mul then add, as the
 //                        quantizer's dequantize), then a 6 × 32 vfmadd231ps micro-kernel
 //   int8                 vpdpbusd (u8 codes × s8 activations → i32, 16 rows × 4 columns per
 //                        instruction); 4-bit codes split with vpand / vpsrlw first
