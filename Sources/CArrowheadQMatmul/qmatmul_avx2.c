@@ -13,6 +13,7 @@
 //                        128·Σa is added back per group.
 #if defined(__x86_64__)
 #include "arrowhead_qmatmul.h"
+#include "qmatmul_rows.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -279,14 +280,9 @@ void arrowhead_qmm_weight_only_avx2(const arrowhead_qmm_weights *w, const arrowh
   }
   if (ymm_few_rows(x->rows)) {
     for (int64_t p = panel_begin; p < panel_end; p++) {
-      int64_t i = 0;
-      for (; i + 4 <= x->rows; i += 4) ymm_gemv_rows_float(w, x, out, i, p, 4);
-      switch (x->rows - i) {
-        case 3: ymm_gemv_rows_float(w, x, out, i, p, 3); break;
-        case 2: ymm_gemv_rows_float(w, x, out, i, p, 2); break;
-        case 1: ymm_gemv_rows_float(w, x, out, i, p, 1); break;
-        default: break;
-      }
+#define YMM_ROWS_FLOAT(i, R) ymm_gemv_rows_float(w, x, out, i, p, R)
+      QMM_FOR_ROW_BLOCKS(x->rows, YMM_ROWS_FLOAT);
+#undef YMM_ROWS_FLOAT
     }
     return;
   }

@@ -13,6 +13,7 @@
 // Per group, the i32 or f32 sums are rescaled into the f32 result (vcvtdq2ps, vfmadd).
 #if defined(__x86_64__)
 #include "arrowhead_qmatmul.h"
+#include "qmatmul_rows.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -352,14 +353,9 @@ void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arro
     return;
   }
   if (zmm_few_rows(w, x->rows)) {
-    int64_t i = 0;
-    for (; i + 4 <= x->rows; i += 4) zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, 4);
-    switch (x->rows - i) {
-      case 3: zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, 3); break;
-      case 2: zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, 2); break;
-      case 1: zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, 1); break;
-      default: break;
-    }
+#define ZMM_FEW_ROWS_FLOAT(i, R) zmm_few_rows_float(w, x, out, i, panel_begin, panel_end, R)
+    QMM_FOR_ROW_BLOCKS(x->rows, ZMM_FEW_ROWS_FLOAT);
+#undef ZMM_FEW_ROWS_FLOAT
     return;
   }
   // Depth blocks of about 4096 columns: a panel pair's dequantized block (≤ 512 KiB) stays in
@@ -841,14 +837,9 @@ void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhe
   if (w->container_bits == 4) {
     // Nibbles split in registers for up to 4 rows at a time: faster than unpacking each panel
     // into 8-bit lines for the 6-row tile kernel at every M measured (2 … 512; Quant README).
-    int64_t i = 0;
-    for (; i + 4 <= x->rows; i += 4) zmm_few_rows_int8(w, x, out, i, panel_begin, panel_end, 4);
-    switch (x->rows - i) {
-      case 3: zmm_few_rows_int8(w, x, out, i, panel_begin, panel_end, 3); break;
-      case 2: zmm_few_rows_int8(w, x, out, i, panel_begin, panel_end, 2); break;
-      case 1: zmm_few_rows_int8(w, x, out, i, panel_begin, panel_end, 1); break;
-      default: break;
-    }
+#define ZMM_FEW_ROWS_INT8(i, R) zmm_few_rows_int8(w, x, out, i, panel_begin, panel_end, R)
+    QMM_FOR_ROW_BLOCKS(x->rows, ZMM_FEW_ROWS_INT8);
+#undef ZMM_FEW_ROWS_INT8
     return;
   }
   int64_t p = panel_begin;
