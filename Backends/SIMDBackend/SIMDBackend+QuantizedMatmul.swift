@@ -260,9 +260,9 @@ enum SIMDQuantizedMatmul {
     }
   }
 
-  /// Rows of x up to which some weight-only kernel sums s·Σq·x + m·Σx per group (batch 1 on
-  /// every path; up to 16 rows on the AVX-512 and AVX2 paths, `zmm_few_rows`, `ymm_few_rows`)
-  /// rather than dequantizing.
+  /// Rows of x up to which the weight-only kernels sum s·Σq·x + m·Σx per group rather than
+  /// dequantizing: 16 on every path (the AVX-512 one stops at 12 with 8-bit codes,
+  /// `zmm_few_rows`).
   static let groupedSumRows = 16
 
   /// Σq·x (up to 255·G·|x|; the AVX-512 4-bit kernels' 16·q·x) can overflow where every ŵ·x
