@@ -637,8 +637,6 @@ QMM_ALWAYS_INLINE void zmm_gemv_int8(const arrowhead_qmm_weights *w, const arrow
   const float *scales = x->scales + i * w->groups, *sums = x->sums + i * w->groups;
   const __m512i nibbles = _mm512_set1_epi8(0x0F);
   const int64_t lines_per_group = w->group_columns / (w->container_bits == 4 ? 8 : 4);
-  const uint8_t *end = w->codes + (w->rows + 15) / 16 * w->panel_bytes;
-  _Alignas(64) uint8_t last_line[128] = {0};
   const uint8_t *panel[4];
   __m512 y[4];
   for (int b = 0; b < NB; b++) {
