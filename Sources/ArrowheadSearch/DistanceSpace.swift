@@ -9,6 +9,8 @@ protocol SlotDistance {
   func distances(_ slots: UnsafePointer<UInt32>, count: Int, into out: UnsafeMutablePointer<Float>)
   /// Asks the cache for every line of `slot`'s stored vector (see `prefetchLines`).
   func prefetch(_ slot: UInt32)
+  /// Asks the outer caches (L2) for every line of `slot`'s stored vector.
+  func prefetchToL2(_ slot: UInt32)
 }
 
 /// Asks the cache for every 64-byte line that `bytes` bytes at `row` may cover (one
@@ -26,6 +28,17 @@ func prefetchLines(_ row: UnsafeRawPointer, bytes: Int) {
     offset += 64
   }
   arrowhead_prefetch_for_read(row + (bytes - 1))
+}
+
+/// `prefetchLines` into the outer caches only (`prefetcht1`).
+@inline(__always)
+func prefetchLinesToL2(_ row: UnsafeRawPointer, bytes: Int) {
+  var offset = 0
+  while offset < bytes {
+    arrowhead_prefetch_to_l2(row + offset)
+    offset += 64
+  }
+  arrowhead_prefetch_to_l2(row + (bytes - 1))
 }
 
 /// The vectors of an index seen by graph algorithms: prepare a query, fetch a slot's
@@ -99,6 +112,8 @@ struct Float32Space: DistanceSpace {
 
     @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
+    @inline(__always)
+    func prefetchToL2(_ slot: UInt32) { prefetchLinesToL2(base + Int(slot) * dimension, bytes: dimension * 4) }
   }
 
   @inline(__always)
@@ -190,6 +205,8 @@ struct SQ8Space: DistanceSpace {
 
     @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * dimension, bytes: dimension) }
+    @inline(__always)
+    func prefetchToL2(_ slot: UInt32) { prefetchLinesToL2(codes + Int(slot) * dimension, bytes: dimension) }
   }
 
   @inline(__always)
@@ -284,6 +301,8 @@ struct SQ4Space: DistanceSpace {
 
     @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * stride, bytes: stride) }
+    @inline(__always)
+    func prefetchToL2(_ slot: UInt32) { prefetchLinesToL2(codes + Int(slot) * stride, bytes: stride) }
   }
 
   /// `scratch` needs 2·dimension floats (the transform, then its permutation).

@@ -168,6 +168,11 @@ struct KeyHeap {
 
   @inline(__always) var isEmpty: Bool { count == 0 }
   @inline(__always) var top: UInt64 { storage[0] }
+  /// The key `pop()` would leave on top (the smaller of the top's children); nil with
+  /// fewer than two keys.
+  @inline(__always) var second: UInt64? {
+    count < 2 ? nil : (count == 2 ? storage[1] : Swift.min(storage[1], storage[2]))
+  }
 
   @inline(__always) mutating func clear() { count = 0 }
 

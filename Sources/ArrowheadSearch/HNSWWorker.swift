@@ -218,16 +218,32 @@ struct HNSWWorker<Space: DistanceSpace> {
       lowerBound = entryDistance
     }
     candidates.push(CandidateKey.make(entryDistance, entry))
+    var speculated = HNSWGraph.none
     while !candidates.isEmpty {
       let currentKey = candidates.top
       if CandidateKey.distance(currentKey) > lowerBound && (results.count >= ef || acceptsAll) { break }
       candidates.pop()
       let (links, count) = neighbours(CandidateKey.slot(currentKey), level, scratch)
-      // The next node to expand is probably the new top: start fetching its link record
-      // (all its lines: 8 + 8·M bytes span 2–3 of them) now, so that the misses overlap
-      // this node's distance computations.
+      // The next node to expand is probably the new top, and the one after it probably the
+      // smaller of the top's children (`second`). Its link record was requested one expansion
+      // ago when it was that second node: request now, into L2, the rows of its unvisited
+      // neighbours, so that their misses overlap this node's distance computations instead
+      // of the next expansion waiting for them. Otherwise request its link record (all its
+      // lines: 8 + 8·M bytes span 2–3 of them). Then request the second node's record.
+      // A wrong guess costs requests, never a result: the walk is the same.
       if !candidates.isEmpty {
-        prefetchLines(graph.node(CandidateKey.slot(candidates.top)), bytes: graph.nodeBytes)
+        let next = CandidateKey.slot(candidates.top)
+        if next == speculated {
+          prefetchUnvisitedRows(of: next, level, distance, visited: visited)
+        } else {
+          prefetchLines(graph.node(next), bytes: graph.nodeBytes)
+        }
+        if let second = candidates.second {
+          speculated = CandidateKey.slot(second)
+          prefetchLines(graph.node(speculated), bytes: graph.nodeBytes)
+        } else {
+          speculated = HNSWGraph.none
+        }
       }
       // Collect the unvisited neighbours without a branch per neighbour: whether a
       // neighbour was visited is a coin toss for the branch predictor, and its
@@ -270,6 +286,21 @@ struct HNSWWorker<Space: DistanceSpace> {
         }
       }
     }
+  }
+
+  /// Asks L2 for the rows of `slot`'s neighbours at `level` that `visited` does not hold
+  /// (under the node's lock when building, like `neighbours`).
+  @inline(__always)
+  func prefetchUnvisitedRows<D: SlotDistance>(
+    of slot: UInt32, _ level: Int, _ distance: D, visited: UnsafeMutablePointer<UInt64>
+  ) {
+    locks?.lock(slot)
+    let (links, count) = graph.links(slot, level)
+    for i in 0..<count {
+      let candidate = links[i]
+      if visited[Int(candidate >> 6)] & (1 << UInt64(candidate & 63)) == 0 { distance.prefetchToL2(candidate) }
+    }
+    locks?.unlock(slot)
   }
 
   /// The results of the last `searchLayer` as keys, nearest first, into `scratch.keys`.
