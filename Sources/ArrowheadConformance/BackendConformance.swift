@@ -63,6 +63,7 @@ public enum BackendConformance {
     Check(name: "quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs", family: .quantizedMatmul, run: quantizedMatmulRoundsActivationTiesToEvenAndIsExactOnExactInputs),
     Check(name: "nonFiniteActivationsPropagateToTheirRowOnly", family: .quantizedMatmul, run: nonFiniteActivationsPropagateToTheirRowOnly),
     Check(name: "hugeFiniteActivationsGiveFiniteProducts", family: .quantizedMatmul, run: hugeFiniteActivationsGiveFiniteProducts),
+    Check(name: "largestCodesAndActivationsGiveExactSums", family: .quantizedMatmul, run: largestCodesAndActivationsGiveExactSums),
     Check(name: "transformerElementwiseKernelsAgreeWithTheReference", family: .transformer, run: transformerElementwiseKernelsAgreeWithTheReference),
     Check(name: "exponentiatedRowsAgreeWithTheReference", family: .transformer, run: exponentiatedRowsAgreeWithTheReference),
     Check(name: "layerNormsAgreeWithTheReference", family: .transformer, run: layerNormsAgreeWithTheReference),

@@ -276,6 +276,52 @@ extension BackendConformance {
     }
   }
 
+  /// The largest codes times the largest activations: every code 2ᵇ − 1 (s = 1, m = 0, so
+  /// ŵ = q) and x = ±1 per row (row i negative when i is odd), so each group quantizes to
+  /// a = ±127 with t = 1/127 rounded once, and every integer sum a kernel forms is as large as
+  /// the format allows (Σ q·a = 64·255·127 per 8-bit group of 64). Kernels that keep partial
+  /// sums in narrow integers (the AVX2 int8 kernels' 16-bit pairs: ≤ 2·15·127 per 4-bit pair,
+  /// 8 quads of them summed before widening) must not wrap or saturate: weight-only and int8
+  /// results are ±k·q exactly before the scale t, so y must be Σ_g t·(±G_g·q·127) within
+  /// (groups + 3)·u relative, and weight-only exactly ±k·q. Shapes: 1 and 5 rows (gemv and
+  /// tile paths, a 3-row block and a 2-row one), 19 rows of Ŵ (a panel tail), k = 256 in
+  /// groups of 64 and 256, k = 200 in groups of 64 (a tail group of 8).
+  public static func largestCodesAndActivationsGiveExactSums(_ kernel: any Backend) throws {
+    for bits in [2, 3, 4, 7, 8] {
+      let q = Float((1 << bits) - 1)
+      for (k, groupSize) in [(256, 64), (256, 256), (200, 64)] {
+        for m in [1, 5] {
+          let n = 19
+          let layout = try QuantizedMatrixLayout(rows: n, columns: k, bits: bits, groupSize: groupSize, form: .floatMinimum)
+          let groups = n * layout.groupsPerRow
+          let weights = try QuantizedMatrix(
+            layout: layout, codes: [UInt8](repeating: UInt8(q), count: n * k),
+            scales: [Float](repeating: 1, count: groups), offsets: [Float](repeating: 0, count: groups))
+          let problem = QuantizedMatmulCase(m: m, n: n, k: k, groupSize: groupSize, bits: bits, form: .floatMinimum, padding: 0, bias: false, threads: 1)
+          let x = (0..<(m * k)).map { ($0 / k) % 2 == 0 ? Float(1) : -1 }
+          let t = Double(Float(1) / 127)
+          for mode in QuantizedMatmulMode.allCases {
+            let got = runQuantizedMatmul(kernel, mode, problem, weights, x: x, bias: [])
+            for i in 0..<m {
+              let sign: Double = i % 2 == 0 ? 1 : -1
+              var expected = 0.0
+              for start in stride(from: 0, to: k, by: groupSize) {
+                let length = Double(min(groupSize, k - start))
+                expected += mode == .weightOnly ? sign * length * Double(q) : t * sign * length * Double(q) * 127
+              }
+              let tolerance = mode == .weightOnly ? 0 : Double(layout.groupsPerRow + 3) * 0x1p-24 * abs(expected)
+              for j in 0..<n {
+                #expect(
+                  abs(Double(got[i * n + j]) - expected) <= tolerance,
+                  "\(mode) int\(bits) k=\(k) G=\(groupSize) m=\(m): y[\(i)][\(j)] = \(got[i * n + j]), expected \(expected) on \(kernel.name)")
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
   /// NaN or ±∞ in a row of x makes that row's outputs non-finite (NaN with int8 and int16:
   /// the group's scale is NaN), never a trap or a hang, and leaves the other rows exact to the bound.
   public static func nonFiniteActivationsPropagateToTheirRowOnly(_ kernel: any Backend) throws {

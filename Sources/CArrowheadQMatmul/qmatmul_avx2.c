@@ -7,7 +7,9 @@
 //   weight-only, M ≤ 16  the M = 1 decode once per half-line for up to 4 rows
 //   weight-only, M > 16  a panel dequantized into a tile (mul then add), 6 × 16 micro-kernel
 //   int8                 vpmaddubsw (u8 × s8 → s16 pairs) + vpmaddwd by ones (→ s32). 4-bit
-//                        codes (≤ 15) never saturate the 16-bit pairs; 8-bit codes are used
+//                        codes (≤ 15) never saturate the 16-bit pairs, and for M > 1 the pairs
+//                        of 8 quads are summed in 16 bits before one vpmaddwd (≤ 8·3 810 <
+//                        2¹⁵; `ymm_int8_nibble_kernel`); 8-bit codes are used
 //                        as q − 128 with |q − 128| and the activation's sign moved onto the
 //                        other operand (vpabsb, vpsignb): pairs stay ≤ 2·128·127 < 2¹⁵, and
 //                        128·Σa is added back per group.
@@ -384,6 +386,8 @@ static inline __m256i ymm_dot_w8(__m256i acc, __m256i codes, __m256i a) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
+// 16-bit sums of 4-bit products (AVX-VNNI's vpdpbusd needs no such help).
+#define YMM_INT8_NIBBLE_TILES 1
 #include "qmatmul_ymm_int8.h"
 
 void arrowhead_qmm_int8_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
