@@ -17,28 +17,18 @@ protocol SlotDistance {
 /// prefetch per line plus one for the last byte, so an unaligned row is covered). Swift has
 /// no prefetch instruction; CArrowheadCPU's `static inline` shim compiles to `prefetcht0`.
 /// Issued for all unvisited neighbours of a node before any distance is computed, they put
-/// every miss in flight at once, as hnswlib's `_mm_prefetch` calls do. Unlike loads,
+/// every miss in flight at once, as hnswlib's `_mm_prefetch` calls do; `outerCachesOnly`:
+/// into L2 only (`prefetcht1`). Unlike loads,
 /// prefetches retire at once, so a long vector (384 floats = 24 lines) does not fill the
 /// reorder buffer with waiting loads.
 @inline(__always)
-func prefetchLines(_ row: UnsafeRawPointer, bytes: Int) {
+func prefetchLines(_ row: UnsafeRawPointer, bytes: Int, outerCachesOnly: Bool = false) {
   var offset = 0
   while offset < bytes {
-    arrowhead_prefetch_for_read(row + offset)
+    if outerCachesOnly { arrowhead_prefetch_to_l2(row + offset) } else { arrowhead_prefetch_for_read(row + offset) }
     offset += 64
   }
-  arrowhead_prefetch_for_read(row + (bytes - 1))
-}
-
-/// `prefetchLines` into the outer caches only (`prefetcht1`).
-@inline(__always)
-func prefetchLinesToL2(_ row: UnsafeRawPointer, bytes: Int) {
-  var offset = 0
-  while offset < bytes {
-    arrowhead_prefetch_to_l2(row + offset)
-    offset += 64
-  }
-  arrowhead_prefetch_to_l2(row + (bytes - 1))
+  if outerCachesOnly { arrowhead_prefetch_to_l2(row + (bytes - 1)) } else { arrowhead_prefetch_for_read(row + (bytes - 1)) }
 }
 
 /// The vectors of an index seen by graph algorithms: prepare a query, fetch a slot's
@@ -113,7 +103,7 @@ struct Float32Space: DistanceSpace {
     @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
     @inline(__always)
-    func prefetchToL2(_ slot: UInt32) { prefetchLinesToL2(base + Int(slot) * dimension, bytes: dimension * 4) }
+    func prefetchToL2(_ slot: UInt32) { prefetchLines(base + Int(slot) * dimension, bytes: dimension * 4, outerCachesOnly: true) }
   }
 
   @inline(__always)
@@ -206,7 +196,7 @@ struct SQ8Space: DistanceSpace {
     @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * dimension, bytes: dimension) }
     @inline(__always)
-    func prefetchToL2(_ slot: UInt32) { prefetchLinesToL2(codes + Int(slot) * dimension, bytes: dimension) }
+    func prefetchToL2(_ slot: UInt32) { prefetchLines(codes + Int(slot) * dimension, bytes: dimension, outerCachesOnly: true) }
   }
 
   @inline(__always)
@@ -302,7 +292,7 @@ struct SQ4Space: DistanceSpace {
     @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * stride, bytes: stride) }
     @inline(__always)
-    func prefetchToL2(_ slot: UInt32) { prefetchLinesToL2(codes + Int(slot) * stride, bytes: stride) }
+    func prefetchToL2(_ slot: UInt32) { prefetchLines(codes + Int(slot) * stride, bytes: stride, outerCachesOnly: true) }
   }
 
   /// `scratch` needs 2·dimension floats (the transform, then its permutation).

@@ -95,7 +95,7 @@ struct SQ8WalkSpace {
     @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(codes + Int(slot) * dimension, bytes: dimension) }
     @inline(__always)
-    func prefetchToL2(_ slot: UInt32) { prefetchLinesToL2(codes + Int(slot) * dimension, bytes: dimension) }
+    func prefetchToL2(_ slot: UInt32) { prefetchLines(codes + Int(slot) * dimension, bytes: dimension, outerCachesOnly: true) }
   }
 
   /// Prepares `vector`: its transform goes to `scratch` (`dimension` floats), its integer

@@ -11,7 +11,7 @@ struct KeyHeapTests {
     var heap = KeyHeap(capacity: 4)
     defer { heap.deallocate() }
     #expect(heap.second == nil)
-    var generator = SplitMix(seed: 7)
+    var generator = SeededGenerator(seed: 7)
     var held: [UInt64] = []
     for step in 0..<2_000 {
       // Mostly pushes early, mostly pops late; small keys so that duplicates occur.
@@ -27,18 +27,6 @@ struct KeyHeapTests {
       let sorted = held.sorted()
       #expect(heap.second == (sorted.count >= 2 ? sorted[1] : nil), "step \(step)")
       if let top = sorted.first { #expect(heap.top == top) }
-    }
-  }
-
-  private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
     }
   }
 }
