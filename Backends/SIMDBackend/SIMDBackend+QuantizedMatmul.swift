@@ -9,7 +9,7 @@
 //
 // | variant  | int8 path (CPU has …)                                | weight-only path |
 // |----------|------------------------------------------------------|------------------|
-// | v4       | AVX-512 VNNI (AVX512VNNI), else as v3                 | AVX-512          |
+// | v4       | AMX-INT8 (AMX), else AVX-512 VNNI (AVX512VNNI), else as v3 | AVX-512     |
 // | v3       | AVX-VNNI (AVX-VNNI), else AVX2 vpmaddubsw             | AVX2             |
 // | baseline | portable C                                           | portable C       |
 import ArrowheadCore
@@ -25,6 +25,9 @@ public enum QuantizedMatmulPath: String, Sendable, CaseIterable, CustomStringCon
   case avxVNNI = "avx-vnni"
   /// AVX-512 VNNI: `vpdpbusd` on ZMM for int8; AVX-512 weight-only (`vpermps` code tables).
   case avx512VNNI = "avx512-vnni"
+  /// AMX-INT8: `tdpbsud` tiles for int8 products of 16 rows or more (bit-identical to the
+  /// AVX-512 VNNI path, which it runs for fewer rows); otherwise as `avx512VNNI`.
+  case amx = "amx-int8"
 
   public var description: String { rawValue }
 
@@ -35,6 +38,7 @@ public enum QuantizedMatmulPath: String, Sendable, CaseIterable, CustomStringCon
     case .avx2: [.avx2, .fma]
     case .avxVNNI: [.avx2, .fma, .avxvnni]
     case .avx512VNNI: [.avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512vnni]
+    case .amx: [.avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512vnni, .amxInt8]
     }
   }
 
@@ -52,13 +56,13 @@ public enum QuantizedMatmulPath: String, Sendable, CaseIterable, CustomStringCon
     switch self {
     case .portable: true
     case .avx2, .avxVNNI: level >= 3
-    case .avx512VNNI: level >= 4
+    case .avx512VNNI, .amx: level >= 4
     }
   }
 
   /// The fastest path a variant of `level` runs on `cpu`.
   public static func best(level: Int, cpu: CPUInfo = .current) -> QuantizedMatmulPath {
-    for path in [QuantizedMatmulPath.avx512VNNI, .avxVNNI, .avx2] where path.allowed(atLevel: level) && path.isRunnable(on: cpu) {
+    for path in [QuantizedMatmulPath.amx, .avx512VNNI, .avxVNNI, .avx2] where path.allowed(atLevel: level) && path.isRunnable(on: cpu) {
       return path
     }
     return .portable
@@ -71,6 +75,7 @@ public enum QuantizedMatmulPath: String, Sendable, CaseIterable, CustomStringCon
     case .avx2: "AVX2 C kernels: vpmaddubsw int8 dots, vcvtdq2ps + FMA weight-only"
     case .avxVNNI: "AVX-VNNI C kernels: vpdpbusd (YMM) int8 dots; AVX2 weight-only"
     case .avx512VNNI: "AVX-512 C kernels: vpdpbusd (ZMM) int8 dots, vpermps/vpshufb + FMA weight-only"
+    case .amx: "AMX + AVX-512 C kernels: tdpbsud tiles for int8 products of ≥ 16 rows, vpdpbusd (ZMM) below; AVX-512 weight-only"
     }
   }
 }
@@ -320,7 +325,7 @@ enum SIMDQuantizedMatmul {
     switch path {
     case .portable: return arrowhead_qmm_weight_only_portable
     case .avx2, .avxVNNI: return arrowhead_qmm_weight_only_avx2
-    case .avx512VNNI: return arrowhead_qmm_weight_only_avx512
+    case .avx512VNNI, .amx: return arrowhead_qmm_weight_only_avx512
     }
     #else
     return arrowhead_qmm_weight_only_portable
@@ -338,7 +343,7 @@ enum SIMDQuantizedMatmul {
     switch path {
     case .portable: return arrowhead_qmm_prepare_int8
     case .avx2, .avxVNNI: return arrowhead_qmm_prepare_int8_avx2
-    case .avx512VNNI: return arrowhead_qmm_prepare_int8_avx512
+    case .avx512VNNI, .amx: return arrowhead_qmm_prepare_int8_avx512
     }
     #else
     return arrowhead_qmm_prepare_int8
@@ -353,7 +358,7 @@ enum SIMDQuantizedMatmul {
   /// The fused two-digit kernel of a path, where it has one (else two int8 products run).
   static func int16Kernel(_ path: QuantizedMatmulPath) -> Int16Kernel? {
     #if arch(x86_64)
-    return path == .avx512VNNI ? arrowhead_qmm_int16_avx512vnni : nil
+    return path == .avx512VNNI || path == .amx ? arrowhead_qmm_int16_avx512vnni : nil
     #else
     return nil
     #endif
@@ -368,7 +373,7 @@ enum SIMDQuantizedMatmul {
   /// The two-digit activation quantizer of a path (the same digits on every path).
   static func prepareInt16(_ path: QuantizedMatmulPath) -> Int16Preparation {
     #if arch(x86_64)
-    return path == .avx512VNNI ? arrowhead_qmm_prepare_int16_avx512 : arrowhead_qmm_prepare_int16
+    return path == .avx512VNNI || path == .amx ? arrowhead_qmm_prepare_int16_avx512 : arrowhead_qmm_prepare_int16
     #else
     return arrowhead_qmm_prepare_int16
     #endif
@@ -381,6 +386,7 @@ enum SIMDQuantizedMatmul {
     case .avx2: return arrowhead_qmm_int8_avx2
     case .avxVNNI: return arrowhead_qmm_int8_avxvnni
     case .avx512VNNI: return arrowhead_qmm_int8_avx512vnni
+    case .amx: return arrowhead_qmm_int8_amx
     }
     #else
     return arrowhead_qmm_int8_portable

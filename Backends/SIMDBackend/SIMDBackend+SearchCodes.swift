@@ -108,7 +108,7 @@ extension SIMDBackend {
     let d = Int64(dimension), s = Int64(stride), n = Int64(rowCount)
     #if arch(x86_64)
     switch quantizedMatmulPath {
-    case .avx512VNNI: arrowhead_sq8_dot_i16_rows_avx512vnni(d, weights, codes, s, rows, n, out)
+    case .avx512VNNI, .amx: arrowhead_sq8_dot_i16_rows_avx512vnni(d, weights, codes, s, rows, n, out)
     case .avx2, .avxVNNI: arrowhead_sq8_dot_i16_rows_avx2(d, weights, codes, s, rows, n, out)
     case .portable: arrowhead_sq8_dot_i16_rows_portable(d, weights, codes, s, rows, n, out)
     }

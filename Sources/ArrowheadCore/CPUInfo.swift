@@ -19,6 +19,12 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
   case avx512cd = "AVX512CD", avx512vnni = "AVX512VNNI", avx512bf16 = "AVX512BF16"
   /// VEX-encoded VNNI (`vpdpbusd` on YMM without AVX-512: Alder Lake, Sapphire Rapids, Zen 5).
   case avxvnni = "AVX-VNNI"
+  /// AMX tiles with int8 dot products (`tdpbsud`: Sapphire Rapids and later Xeons). Counts as
+  /// present only when the OS saves the tile state and, on Linux, grants it to the process:
+  /// detection asks for it (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), which enlarges this process's
+  /// signal frames by the 8 KiB tile state. Counted as building on AVX512F (disabling that
+  /// disables it).
+  case amxInt8 = "AMX-INT8"
   case neon = "NEON", dotprod = "DOTPROD", fp16 = "FP16", bf16 = "BF16", i8mm = "I8MM", sve = "SVE"
 
   /// The features whose bits are set in `mask` (bits as `arrowhead_cpu_features()` and
@@ -45,6 +51,7 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
     case .avx512vnni: UInt64(ARROWHEAD_CPU_AVX512VNNI)
     case .avx512bf16: UInt64(ARROWHEAD_CPU_AVX512BF16)
     case .avxvnni: UInt64(ARROWHEAD_CPU_AVXVNNI)
+    case .amxInt8: UInt64(ARROWHEAD_CPU_AMXINT8)
     case .neon: UInt64(ARROWHEAD_CPU_NEON)
     case .dotprod: UInt64(ARROWHEAD_CPU_DOTPROD)
     case .fp16: UInt64(ARROWHEAD_CPU_FP16)
@@ -64,7 +71,9 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
     case .avx: direct = [.sse42]
     case .avx2, .fma, .f16c: direct = [.avx]
     case .avx512f: direct = [.avx2, .fma]
-    case .avx512bw, .avx512vl, .avx512dq, .avx512cd, .avx512vnni, .avx512bf16: direct = [.avx512f]
+    // AMX is not an AVX-512 extension, but every CPU with it has AVX-512 and Arrowhead's tile
+    // kernels rescale with it: disabling AVX512F leaves the kernels of an AVX2-only CPU.
+    case .avx512bw, .avx512vl, .avx512dq, .avx512cd, .avx512vnni, .avx512bf16, .amxInt8: direct = [.avx512f]
     case .avxvnni: direct = [.avx2]
     case .dotprod, .fp16, .bf16, .i8mm, .sve: direct = [.neon]
     }

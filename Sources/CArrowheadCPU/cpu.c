@@ -46,7 +46,7 @@ uint64_t arrowhead_cpu_features_without_os_check(void) {
   unsigned top = max_leaf();
   if (top >= 1) cpuid_count(1, 0, r1);
   if (top >= 7) { cpuid_count(7, 0, r7); cpuid_count(7, 1, r71); }
-  unsigned ecx1 = r1[2], edx1 = r1[3], ebx7 = r7[1], ecx7 = r7[2], eax71 = r71[0];
+  unsigned ecx1 = r1[2], edx1 = r1[3], ebx7 = r7[1], ecx7 = r7[2], edx7 = r7[3], eax71 = r71[0];
   if (edx1 & (1u << 26)) f |= ARROWHEAD_CPU_SSE2;
   if (ecx1 & (1u << 20)) f |= ARROWHEAD_CPU_SSE42;
   if (ecx1 & (1u << 28)) f |= ARROWHEAD_CPU_AVX;
@@ -62,8 +62,20 @@ uint64_t arrowhead_cpu_features_without_os_check(void) {
   if (ecx7 & (1u << 11)) f |= ARROWHEAD_CPU_AVX512VNNI;
   if (eax71 & (1u << 5)) f |= ARROWHEAD_CPU_AVX512BF16;
   if (eax71 & (1u << 4)) f |= ARROWHEAD_CPU_AVXVNNI;
+  if ((edx7 & (1u << 24)) && (edx7 & (1u << 25))) f |= ARROWHEAD_CPU_AMXINT8;  // AMX-TILE and AMX-INT8
   return f;
 }
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+/// Asks Linux for the AMX tile data state (off by default for every process since 5.16):
+/// ARCH_REQ_XCOMP_PERM (0x1023) with XFEATURE_XTILEDATA (18). 1 when granted.
+static int request_tile_state(void) { return syscall(SYS_arch_prctl, 0x1023, 18) == 0; }
+#else
+/// Other systems: no AMX (none of them runs on a CPU that has it and hands it out this way).
+static int request_tile_state(void) { return 0; }
+#endif
 
 uint64_t arrowhead_cpu_features(void) {
   uint64_t f = arrowhead_cpu_features_without_os_check();
@@ -76,6 +88,8 @@ uint64_t arrowhead_cpu_features(void) {
                           ARROWHEAD_CPU_AVX512BF16;
   if ((xcr0 & avxState) != avxState) f &= ~(avxFamily | avx512Family);
   if ((xcr0 & avx512State) != avx512State) f &= ~avx512Family;
+  const uint64_t tileState = 0x60000;     // XTILECFG, XTILEDATA (bits 17-18)
+  if ((f & ARROWHEAD_CPU_AMXINT8) && ((xcr0 & tileState) != tileState || !request_tile_state())) f &= ~(uint64_t)ARROWHEAD_CPU_AMXINT8;
   return f;
 }
 

@@ -161,8 +161,11 @@ void arrowhead_qmm_prepare_int16(const float *x, int64_t ldx, int64_t rows, int6
 }
 
 size_t arrowhead_qmm_scratch_bytes(const arrowhead_qmm_weights *w) {
-  // The largest tile: two panels of dequantized floats (AVX-512 weight-only), + alignment.
-  return (size_t)(w->groups * w->group_columns) * 32 * sizeof(float) + 64;
+  // The largest tile: two panels of dequantized floats (AVX-512 weight-only), + alignment;
+  // at least the AMX kernel's two sum tiles and one unpacked 4-bit panel (qmatmul_amx.c).
+  const size_t columns = (size_t)(w->groups * w->group_columns);
+  const size_t floats = columns * 32 * sizeof(float) + 64, amx = 2048 + columns * 16 + 64;
+  return floats > amx ? floats : amx;
 }
 
 /// The codes of column c of a 64-byte line (16 rows × 4 columns of bytes, or × 8 columns of

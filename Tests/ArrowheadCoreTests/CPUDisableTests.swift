@@ -12,8 +12,9 @@ import Testing
     features: [.sse2, .sse42, .avx, .avx2, .fma, .f16c, .bmi2, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512cd, .avx512vnni, .avx512bf16])
 
   @Test func aFeatureTakesEveryFeatureBuiltOnItWithIt() throws {
-    let avx512: Set<CPUFeature> = [.avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512cd, .avx512vnni, .avx512bf16]
+    let avx512: Set<CPUFeature> = [.avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512cd, .avx512vnni, .avx512bf16, .amxInt8]
     #expect(try CPUInfo.features(toDisable: "AVX512F") == avx512)
+    #expect(try CPUInfo.features(toDisable: "AMX-INT8") == [.amxInt8])
     #expect(try CPUInfo.features(toDisable: "avx512") == avx512)
     #expect(try CPUInfo.features(toDisable: "AVX2") == avx512.union([.avx2, .avxvnni]))
     #expect(try CPUInfo.features(toDisable: "avx-vnni") == [.avxvnni])
@@ -56,7 +57,7 @@ import Testing
         #expect(engine.backend(for: operation, shape).isRunnable(on: masked), "\(operation) \(shape)")
       }
     }
-    #expect(QuantizedMatmulPath.best(level: 4, cpu: masked) != .avx512VNNI)
+    #expect(![.avx512VNNI, .amx].contains(QuantizedMatmulPath.best(level: 4, cpu: masked)))
   }
 
   /// The variable applied to this machine's CPU: whatever it has, no AVX-512 kernel is

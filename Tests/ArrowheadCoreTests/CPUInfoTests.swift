@@ -23,7 +23,7 @@ import Testing
       ("sse2", .sse2), ("sse4_2", .sse42), ("avx", .avx), ("avx2", .avx2), ("fma", .fma), ("f16c", .f16c),
       ("bmi2", .bmi2), ("avx512f", .avx512f), ("avx512bw", .avx512bw), ("avx512vl", .avx512vl),
       ("avx512dq", .avx512dq), ("avx512cd", .avx512cd), ("avx512_vnni", .avx512vnni), ("avx512_bf16", .avx512bf16),
-      ("avx_vnni", .avxvnni),
+      ("avx_vnni", .avxvnni), ("amx_int8", .amxInt8),
     ]
     // Under ARROWHEAD_CPU_DISABLE (the suite run as on an older CPU) the removed features
     // are the rest of what the kernel reports, and none of them is usable.

@@ -45,7 +45,7 @@ import Glibc
       #expect(variant.withQuantizedMatmulPath(expected)?.name == variant.name)
     }
     if cpu.features.contains(.avx512vnni), let v4 = compiledSIMDVariants.first(where: { $0.level == 4 }) {
-      #expect(v4.quantizedMatmulPath == .avx512VNNI)
+      #expect(v4.quantizedMatmulPath == (cpu.features.contains(.amxInt8) ? .amx : .avx512VNNI))
     }
     #expect(compiledSIMDVariants.first { $0.level == 1 }?.withQuantizedMatmulPath(.avx2) == nil, "baseline may not run AVX2 code")
   }
@@ -147,6 +147,61 @@ import Glibc
       }
     }
   }
+
+  #if arch(x86_64)
+  /// The AMX path gives the bits of the AVX-512 VNNI path: the same exact int32 group sums
+  /// (from tiles instead of `vpdpbusd`), rescaled by the same operations in the same depth
+  /// blocks. Shapes cover both kernels' hand-over: 16 rows (one tile), 47 (two tiles + 15 rows
+  /// left to VNNI), groups of 64 with a tail group (K = 392), per-channel scales (one group of
+  /// 384), groups of 24 and 32 (one narrower tile step), 128 (two steps), 200 (not tiled),
+  /// 4-bit panels (unpacked per chunk), 6-bit codes, both forms, 1 and 2 threads.
+  @Test(.enabled(if: QuantizedMatmulPath.amx.isRunnable()))
+  func amxGivesTheBitsOfTheAVX512VNNIPath() throws {
+    let v4 = try #require(compiledSIMDVariants.first { $0.level == 4 })
+    let amx = try #require(v4.withQuantizedMatmulPath(.amx))
+    let vnni = try #require(v4.withQuantizedMatmulPath(.avx512VNNI))
+    var generator = SeededGenerator(seed: 2026)
+    let cases: [(m: Int, n: Int, k: Int, group: Int, bits: Int, form: AffineForm)] = [
+      (16, 384, 384, 64, 8, .floatMinimum), (47, 53, 392, 64, 8, .zeroPoint), (64, 200, 384, 384, 8, .floatMinimum),
+      (128, 256, 240, 24, 8, .zeroPoint), (48, 96, 512, 32, 6, .floatMinimum), (33, 70, 1000, 128, 4, .zeroPoint),
+      (80, 64, 600, 200, 8, .floatMinimum), (64, 160, 384, 64, 4, .floatMinimum),
+    ]
+    for c in cases {
+      let groups = (c.k + c.group - 1) / c.group
+      let layout = try QuantizedMatrixLayout(rows: c.n, columns: c.k, bits: c.bits, groupSize: c.group, form: c.form)
+      let w = try QuantizedMatrix(
+        layout: layout, codes: (0..<(c.n * c.k)).map { _ in UInt8.random(in: 0...UInt8((1 << c.bits) - 1), using: &generator) },
+        scales: generator.floats(c.n * groups, in: 0.01..<0.02),
+        offsets: c.form == .zeroPoint
+          ? (0..<(c.n * groups)).map { _ in Float(Int.random(in: 0..<(1 << c.bits), using: &generator)) }
+          : generator.floats(c.n * groups))
+      let x = generator.floats(c.m * c.k), bias = generator.floats(c.n)
+      func product(_ backend: any Backend, threads: Int) -> [Float] {
+        var y = [Float](repeating: .nan, count: c.m * c.n)
+        x.withUnsafeBufferPointer { xb in
+          bias.withUnsafeBufferPointer { bb in
+            y.withUnsafeMutableBufferPointer { yb in
+              w.withOperand { operand in
+                backend.quantizedMatmulInt8(
+                  rows: c.m, xb.baseAddress!, ldx: c.k, operand, bias: bb.baseAddress!, yb.baseAddress!, ldy: c.n,
+                  threads: threads)
+              }
+            }
+          }
+        }
+        return y
+      }
+      let expected = product(vnni, threads: 1)
+      let finite = expected.allSatisfy { $0.isFinite }
+      #expect(finite, "\(c)")
+      for threads in [1, 2] {
+        let got = product(amx, threads: threads)
+        let differing = zip(expected, got).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differing == 0, "\(c), \(threads) threads: \(differing) outputs differ from the AVX-512 VNNI path")
+      }
+    }
+  }
+  #endif
 
   #if canImport(Glibc)
   /// The packed codes of a `QuantizedMatrixOperand` are exactly `layout.codeByteCount` bytes

@@ -36,6 +36,9 @@ enum {
   ARROWHEAD_CPU_AVX512VNNI = 1u << 12,
   ARROWHEAD_CPU_AVX512BF16 = 1u << 13,
   ARROWHEAD_CPU_AVXVNNI = 1u << 14,
+  /// AMX tiles with int8 dot products (`tdpbsud`: Sapphire Rapids and later Xeons). Usable
+  /// only when the OS saves the tile state and, on Linux, grants it to this process.
+  ARROWHEAD_CPU_AMXINT8 = 1u << 15,
   ARROWHEAD_CPU_NEON = 1u << 16,
   ARROWHEAD_CPU_DOTPROD = 1u << 17,
   ARROWHEAD_CPU_FP16 = 1u << 18,
@@ -44,7 +47,10 @@ enum {
   ARROWHEAD_CPU_SVE = 1u << 21,
 };
 
-/// Bitwise OR of the ARROWHEAD_CPU_* features that the CPU has and the OS enables.
+/// Bitwise OR of the ARROWHEAD_CPU_* features that the CPU has and the OS enables. AMX-INT8
+/// counts only when XCR0 has the tile state (bits 17–18) and, on Linux, the process's request
+/// for it (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`, made here, once per
+/// process in effect: the grant is process-wide and a repeated request is a no-op) succeeds.
 uint64_t arrowhead_cpu_features(void);
 
 /// Raw feature bits as the CPU reports them, before the OS (XGETBV) check. Lets the

@@ -20,6 +20,7 @@
 /// | qmatmul_avx2.c        | avx2, fma                       | weight-only, int8 (vpmaddubsw)   |
 /// | qmatmul_avxvnni.c     | avx2, fma, avxvnni              | int8 (vpdpbusd on YMM)           |
 /// | qmatmul_avx512.c      | avx512 f/bw/vl/dq (+vnni)       | weight-only, int8, int16 (vpdpbusd ZMM) |
+/// | qmatmul_amx.c         | avx512 + vnni + amx-tile/int8   | int8 (tdpbsud tiles, ≥ 16 rows)  |
 /// | sq8_rows.c            | none / avx2 / avx512 + vnni     | SQ8 row dots with an int16 query |
 ///
 /// This is an internal module of Arrowhead; it makes no API stability promise.
@@ -152,6 +153,12 @@ void arrowhead_qmm_weight_only_avx512(const arrowhead_qmm_weights *w, const arro
 void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                                    const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end,
                                    void *scratch);
+/// `arrowhead_qmm_int8_avx512vnni` with AMX tiles (`tdpbsud`) for every full block of 16
+/// activation rows, bit-identical to it; the remaining rows, one-row products and group
+/// widths that tiles do not take (> 64 padded columns and not a multiple of 64) run the
+/// AVX-512 VNNI kernel. The caller must hold the AMX tile state (`ARROWHEAD_CPU_AMXINT8`).
+void arrowhead_qmm_int8_amx(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
+                            const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch);
 /// y = Ŵ·(t·a + (t/254)·b) with the two digits of `arrowhead_qmm_prepare_int16` in `high`
 /// (a, t, Σa) and `low` (b, t/254, Σb): both `vpdpbusd` products in one pass over the codes.
 void arrowhead_qmm_int16_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
