@@ -282,6 +282,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   ) -> [UInt32] {
     let dropped = DroppedNodes()
     let locks = StripedLocks()
+    defer { withExtendedLifetime(locks) {} }  // the workers hold its `stripes`
     // How much of each layer-0 list a prune chose (see `HNSWWorker.pruneLayer0`); nothing
     // is known of lists made before this call.
     let prunedLists = UnsafeMutablePointer<UInt16>.allocate(capacity: max(slots, 1))
@@ -294,7 +295,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     linkDistances?.initialize(repeating: .nan, count: distanceCount)
     defer { linkDistances?.deallocate() }
     let worker = HNSWWorker(
-      space: space, graph: graph, slots: slots, locks: locks, parameters: parameters,
+      space: space, graph: graph, slots: slots, locks: locks.stripes, parameters: parameters,
       prunedLists: incrementalPruning ? prunedLists : nil, coarse: coarse, linkDistances: linkDistances)
     let entryState = EntryState(entry: graph.entryPoint, level: graph.maxLevel)
     defer {

@@ -81,7 +81,7 @@ struct HNSWWorker<Space: DistanceSpace> {
   let space: Space
   let graph: HNSWGraph
   let slots: Int
-  let locks: StripedLocks?
+  let locks: LockStripes?
   let m: Int
   let efConstruction: Int
   /// Neighbours chosen for a new node on layer 0 (M on the others).
@@ -110,7 +110,7 @@ struct HNSWWorker<Space: DistanceSpace> {
   let linkDistances: UnsafeMutablePointer<Float>?
 
   init(
-    space: Space, graph: HNSWGraph, slots: Int, locks: StripedLocks?, parameters: HNSWParameters,
+    space: Space, graph: HNSWGraph, slots: Int, locks: LockStripes?, parameters: HNSWParameters,
     prunedLists: UnsafeMutablePointer<UInt16>? = nil, coarse: SQ8WalkSpace? = nil,
     linkDistances: UnsafeMutablePointer<Float>? = nil
   ) {
