@@ -17,6 +17,24 @@ int arrowhead_cpu_affinity_count(void) { return 0; }
 #endif
 
 #include <string.h>
+#include <stdlib.h>
+#include "arrowhead_hints.h"
+
+int arrowhead_search_prefetch_heads = 0;
+
+/// Sets `arrowhead_search_prefetch_heads` (see arrowhead_hints.h) before any search runs.
+__attribute__((constructor)) static void arrowhead_choose_search_prefetch(void) {
+  const char *choice = getenv("ARROWHEAD_SEARCH_PREFETCH");
+  if (choice && strcmp(choice, "heads") == 0) {
+    arrowhead_search_prefetch_heads = 1;
+  } else if (choice && strcmp(choice, "rows") == 0) {
+    arrowhead_search_prefetch_heads = 0;
+  } else {
+    char vendor[16];
+    arrowhead_cpu_vendor(vendor, (int)sizeof vendor);
+    arrowhead_search_prefetch_heads = strcmp(vendor, "GenuineIntel") == 0;
+  }
+}
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
