@@ -5,8 +5,8 @@
 // lines of a panel (u8 codes, 16 outputs × 4 columns per 64-byte line: the panel layout is
 // already the layout AMX wants for its second operand) into 16 × 16 int32 sums: 16 384
 // multiply–adds per instruction, against 64 for a ZMM `vpdpbusd`. Per group, the sum tile is
-// stored to L1 and rescaled into 16 Float32 registers (16 rows × 16 outputs) with exactly the
-// operations of the AVX-512 VNNI kernel (`zmm_rescale`), in its depth blocks, so the two paths
+// stored to L1 and rescaled into 16 Float32 registers (16 rows × 16 outputs) by the AVX-512
+// kernels' own `zmm_rescale` (qmatmul_zmm.h), in the VNNI kernel's depth blocks, so the two paths
 // give bit-identical outputs (QuantizedMatmulTests checks it). With groups of 64 columns the
 // rescale, not the tile unit, bounds the speed (measured in the Quant README); with one group
 // per row (per-channel scales) the sums stay in the tile over the whole depth.
@@ -31,6 +31,7 @@
 #include <string.h>
 
 #define AMX_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define QMM_ALWAYS_INLINE AMX_ALWAYS_INLINE
 
 /// Activation rows per chunk (32 × 384 codes: 12 KiB; measured against 64 and 128 on the Xeon,
 /// Quant README).
@@ -60,6 +61,8 @@ static int64_t amx_depth_step(const arrowhead_qmm_weights *w) {
 
 /// Tiles: 0–1 activations (rows 0–15, 16–31 of a block), 2–3 codes (panels p, p + 1),
 /// 4–7 sums (4: rows 0–15 × panel p, 5: rows 0–15 × p + 1, 6: rows 16–31 × p, 7: rows 16–31 × p + 1).
+#include "qmatmul_zmm.h"
+
 static void amx_configure(int64_t step) {
   amx_tile_config config;
   memset(&config, 0, sizeof config);
@@ -79,29 +82,6 @@ static void amx_configure(int64_t step) {
   _tile_loadconfig(&config);
 }
 
-/// y += rescaled group sums: (f·s + m·A)·t, or (f − z·A)·s·t, f = Σ q·a (as `zmm_rescale`).
-AMX_ALWAYS_INLINE __m512 amx_rescale(__m512i acc, __m512 s, __m512 o, __m512 sum, __m512 t, __m512 y, int zero_point) {
-  const __m512 f = _mm512_cvtepi32_ps(acc);
-  const __m512 u = zero_point ? _mm512_mul_ps(_mm512_fnmadd_ps(o, sum, f), s) : _mm512_fmadd_ps(f, s, _mm512_mul_ps(o, sum));
-  return _mm512_fmadd_ps(u, t, y);
-}
-
-/// Lanes of panel p that are real rows of Ŵ.
-AMX_ALWAYS_INLINE __mmask16 amx_row_mask(const arrowhead_qmm_weights *w, int64_t p) {
-  const int64_t count = w->rows - 16 * p;
-  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-}
-
-/// y[i, 16p…] (+)= v over the panel's real rows (as `zmm_accumulate`).
-AMX_ALWAYS_INLINE void amx_accumulate(const arrowhead_qmm_weights *w, const arrowhead_qmm_output *out, int64_t i,
-                                      int64_t p, __m512 v, int first, int last) {
-  const __mmask16 mask = amx_row_mask(w, p);
-  float *y = out->y + i * out->ldy + 16 * p;
-  if (!first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y));
-  if (last && out->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out->bias + 16 * p));
-  _mm512_mask_storeu_ps(y, mask, v);
-}
-
 /// Rescales one stored sum tile (16 rows from i0 × panel p, group g) into `y`.
 AMX_ALWAYS_INLINE void amx_rescale_tile(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                                         const int32_t *sums, int64_t i0, int64_t p, int64_t g, __m512 *y) {
@@ -109,7 +89,7 @@ AMX_ALWAYS_INLINE void amx_rescale_tile(const arrowhead_qmm_weights *w, const ar
   const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
   for (int r = 0; r < 16; r++) {
     const int64_t at = (i0 + r) * w->groups + g;
-    y[r] = amx_rescale(_mm512_load_si512(sums + 16 * r), s, o, _mm512_set1_ps(x->sums[at]), _mm512_set1_ps(x->scales[at]),
+    y[r] = zmm_rescale(_mm512_load_si512(sums + 16 * r), s, o, _mm512_set1_ps(x->sums[at]), _mm512_set1_ps(x->scales[at]),
                        y[r], w->zero_point);
   }
 }
@@ -150,7 +130,7 @@ AMX_ALWAYS_INLINE void amx_tile(const arrowhead_qmm_weights *w, const arrowhead_
     _tile_stored(4, sums, 64);
     amx_rescale_tile(w, x, sums, i0, p, g, y);
   }
-  for (int r = 0; r < 16; r++) amx_accumulate(w, out, i0 + r, p, y[r], g0 == 0, g1 == w->groups);
+  for (int r = 0; r < 16; r++) zmm_accumulate(w, out, i0 + r, p, y[r], g0 == 0, g1 == w->groups);
 }
 
 /// Unpacks a 4-bit panel into 8-bit lines (line 2l ← low nibbles of line l, 2l + 1 ← high).

@@ -31,11 +31,7 @@ QMM_ALWAYS_INLINE int zmm_few_rows(const arrowhead_qmm_weights *w, int64_t rows)
 
 // MARK: - Shared helpers
 
-/// Lanes of panel p that are real rows of Ŵ.
-QMM_ALWAYS_INLINE __mmask16 zmm_row_mask(const arrowhead_qmm_weights *w, int64_t p) {
-  const int64_t count = w->rows - 16 * p;
-  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-}
+#include "qmatmul_zmm.h"
 
 /// y[i, 16p…16p+15] = v (+ bias), real rows only.
 QMM_ALWAYS_INLINE void zmm_store(const arrowhead_qmm_weights *w, const arrowhead_qmm_output *out, int64_t i,
@@ -288,17 +284,6 @@ static void zmm_dequantize_panel(const arrowhead_qmm_weights *w, int64_t p, int6
       }
     }
   }
-}
-
-/// y[i, 16p…] (+)= v over the panel's real rows: the first depth block stores, later ones
-/// add to what is there, the last adds the bias.
-QMM_ALWAYS_INLINE void zmm_accumulate(const arrowhead_qmm_weights *w, const arrowhead_qmm_output *out, int64_t i,
-                                      int64_t p, __m512 v, int first, int last) {
-  const __mmask16 mask = zmm_row_mask(w, p);
-  float *y = out->y + i * out->ldy + 16 * p;
-  if (!first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y));
-  if (last && out->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out->bias + 16 * p));
-  _mm512_mask_storeu_ps(y, mask, v);
 }
 
 /// MR rows × NP·16 outputs over the tile's `columns` columns (from column `first_column`).
@@ -621,13 +606,6 @@ QMM_ALWAYS_INLINE __m512i zmm_broadcast_quad(const int8_t *a) {
   int32_t quad;
   memcpy(&quad, a, 4);
   return _mm512_set1_epi32(quad);
-}
-
-/// y += rescaled group sums: (f·s + m·A)·t, or (f − z·A)·s·t, f = Σ q·a.
-QMM_ALWAYS_INLINE __m512 zmm_rescale(__m512i acc, __m512 s, __m512 o, __m512 sum, __m512 t, __m512 y, int zero_point) {
-  const __m512 f = _mm512_cvtepi32_ps(acc);
-  const __m512 u = zero_point ? _mm512_mul_ps(_mm512_fnmadd_ps(o, sum, f), s) : _mm512_fmadd_ps(f, s, _mm512_mul_ps(o, sum));
-  return _mm512_fmadd_ps(u, t, y);
 }
 
 /// NB panels from p0, one activation row (streams the packed codes once).
