@@ -102,9 +102,9 @@ struct Float32Space: DistanceSpace {
 
     @inline(__always)
     func prefetch(_ slot: UInt32) { prefetchLines(base + Int(slot) * dimension, bytes: dimension * 4) }
-    @inline(__always)
     /// Every line, or only the first two where `arrowhead_search_prefetches_heads()` (Intel:
     /// the L2 streamer fetches the rest; see `pairedRows` in Backends/SIMD/SearchCodes.swift).
+    @inline(__always)
     func prefetchToL2(_ slot: UInt32) {
       let bytes = arrowhead_search_prefetches_heads() != 0 ? min(128, dimension * 4) : dimension * 4
       prefetchLines(base + Int(slot) * dimension, bytes: bytes, outerCachesOnly: true)

@@ -133,18 +133,6 @@ AMX_ALWAYS_INLINE void amx_tile(const arrowhead_qmm_weights *w, const arrowhead_
   for (int r = 0; r < 16; r++) zmm_accumulate(w, out, i0 + r, p, y[r], g0 == 0, g1 == w->groups);
 }
 
-/// Unpacks a 4-bit panel into 8-bit lines (line 2l ← low nibbles of line l, 2l + 1 ← high).
-static void amx_unpack_panel(const arrowhead_qmm_weights *w, int64_t p, uint8_t *tile) {
-  const __m512i nibbles = _mm512_set1_epi8(0x0F);
-  const uint8_t *panel = w->codes + p * w->panel_bytes;
-  const int64_t lines = w->groups * w->group_columns / 8;
-  for (int64_t l = 0; l < lines; l++) {
-    const __m512i line = _mm512_loadu_si512(panel + l * 64);
-    _mm512_store_si512(tile + 128 * l, _mm512_and_si512(line, nibbles));
-    _mm512_store_si512(tile + 128 * l + 64, _mm512_and_si512(_mm512_srli_epi16(line, 4), nibbles));
-  }
-}
-
 void arrowhead_qmm_int8_amx(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                             const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch) {
   const int64_t step = amx_depth_step(w);
@@ -168,7 +156,7 @@ void arrowhead_qmm_int8_amx(const arrowhead_qmm_weights *w, const arrowhead_qmm_
     for (int64_t p = panel_begin; p < panel_end; p++) {
       const uint8_t *line = w->codes + p * w->panel_bytes;
       if (w->container_bits == 4) {
-        amx_unpack_panel(w, p, unpacked);
+        zmm_unpack_panel(w, p, unpacked);
         line = unpacked;
       }
       for (int64_t i = i0; i < i1; i += 16) {
