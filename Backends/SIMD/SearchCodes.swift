@@ -318,6 +318,31 @@ func pipelinedRows(
   }
 }
 
+/// Rows under 1 KiB (fewer than 256 floats) two at a time, as `pairedRows` takes long
+/// ones: `pair(i)` computes rows i and i + 1 with their loads and their final folds
+/// interleaved, `single(i)` a last odd row; rows i + ahead and i + ahead + 1 (`rowsAhead`,
+/// 5 rows of GloVe's 200 bytes) are requested into every level before the pair at i.
+/// Inner products stay bit-identical to `dot` (`dotPair`). On the Xeon 6/207, GloVe
+/// 399 000 × 50 HNSW, 1 thread, old and new binaries interleaved on one index: inner product
+/// +6–8 % (ef 64 29 840–30 485 → 32 361–32 406 q/s), squared L2 +3–4 %; the two-thread build
+/// 24.6 → 23.6 s (Search README). Four rows at a time measured the same as two.
+@inline(__always)
+func pipelinedPairs(
+  _ base: UnsafeRawPointer, rowBytes: Int, strideBytes: Int, _ rows: UnsafePointer<UInt32>, _ rowCount: Int,
+  _ pair: (Int) -> Void, single: (Int) -> Void
+) {
+  let ahead = rowsAhead(rowBytes: rowBytes)
+  for i in 0..<min(ahead, rowCount) { prefetchRow(base, rows, i, rowBytes: rowBytes, strideBytes: strideBytes) }
+  var i = 0
+  while i + 2 <= rowCount {
+    if i + ahead < rowCount { prefetchRow(base, rows, i + ahead, rowBytes: rowBytes, strideBytes: strideBytes) }
+    if i + ahead + 1 < rowCount { prefetchRow(base, rows, i + ahead + 1, rowBytes: rowBytes, strideBytes: strideBytes) }
+    pair(i)
+    i += 2
+  }
+  if i < rowCount { single(i) }
+}
+
 extension SIMDKernels {
   public static func squaredL2Rows(
     dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
@@ -337,8 +362,14 @@ extension SIMDKernels {
       }
       return
     }
-    pipelinedRows(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
-      out[i] = SIMDDistances.squaredDistance(dimension, query, base + Int(rows[i]) * stride)
+    pipelinedPairs(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
+      let (a, b) = SIMDDistances.squaredDistancePair(
+        dimension, query, base + Int(rows[i]) * stride, base + Int(rows[i + 1]) * stride)
+      out[i] = a
+      out[i + 1] = b
+    } single: { i in
+      let row = base + Int(rows[i]) * stride
+      out[i] = SIMDDistances.squaredDistancePair(dimension, query, row, row).0
     }
   }
 
@@ -356,7 +387,11 @@ extension SIMDKernels {
       }
       return
     }
-    pipelinedRows(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
+    pipelinedPairs(UnsafeRawPointer(base), rowBytes: dimension * 4, strideBytes: stride * 4, rows, rowCount) { i in
+      let (a, b) = SIMDDistances.dotPair(dimension, query, base + Int(rows[i]) * stride, base + Int(rows[i + 1]) * stride)
+      out[i] = a
+      out[i + 1] = b
+    } single: { i in
       out[i] = SIMDLevel1.dot(dimension, query, base + Int(rows[i]) * stride)
     }
   }

@@ -439,6 +439,10 @@ struct HNSWWorker<Space: DistanceSpace> {
     let kept = scratch.kept
     let out = scratch.pruned
     var keptCount = 0
+    // A local copy for the closure: read through the captured `self`, the space (whose
+    // kernel is an existential) was copied and destroyed around every distance call (perf,
+    // GloVe two-thread build: 2.5 % of the samples in its outlined copy and destroy).
+    let space = self.space
     withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: count + 1) { keptOpen in
       var keptOpenCount = 0
       var a = 0, b = closed
