@@ -74,6 +74,7 @@ QMM_ALWAYS_INLINE void ymm_gemv_float(const arrowhead_qmm_weights *w, const arro
   for (int64_t g = 0; g < w->groups; g++) {
     __m256 acc[2][2];
     for (int b = 0; b < NB; b++) acc[b][0] = acc[b][1] = _mm256_setzero_ps();
+    qmm_gemv_prefetch_scales(w, p0, g, NB);
     if (columns_per_line == 8) {
       // 4-bit lines: column t < 4 is the low nibble of byte t of each row's dword, so the
       // half-line loaded t bytes further on has it in bits 0–3; column t + 4 is its high
@@ -87,6 +88,7 @@ QMM_ALWAYS_INLINE void ymm_gemv_float(const arrowhead_qmm_weights *w, const arro
       for (int b = 0; b < NB; b++) high[b][0] = high[b][1] = _mm256_setzero_ps();
       for (int64_t l = 0; l < lines_per_group; l++) {
         const float *xl = row + g * w->group_columns + 8 * l;
+        qmm_gemv_prefetch_lines(w, p0, g * lines_per_group + l, NB);
         const uint8_t *line[2];
         for (int b = 0; b < NB; b++) {
           line[b] = w->codes + (p0 + b) * w->panel_bytes + (g * lines_per_group + l) * 64;
@@ -112,6 +114,7 @@ QMM_ALWAYS_INLINE void ymm_gemv_float(const arrowhead_qmm_weights *w, const arro
     } else {
       for (int64_t l = 0; l < lines_per_group; l++) {
         const float *xl = row + g * w->group_columns + l * columns_per_line;
+        qmm_gemv_prefetch_lines(w, p0, g * lines_per_group + l, NB);
         for (int b = 0; b < NB; b++) {
           const uint8_t *line = w->codes + (p0 + b) * w->panel_bytes + (g * lines_per_group + l) * 64;
           for (int h = 0; h < 2; h++) {

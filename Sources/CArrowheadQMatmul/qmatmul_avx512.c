@@ -76,6 +76,7 @@ QMM_ALWAYS_INLINE __m512 zmm_dequantize(__m512 q, __m512 s, __m512 o, int zero_p
 
 // MARK: - Weight-only, M = 1
 
+
 /// `line` itself, or a copy of it in `copy` (128 bytes) when it is the codes' last line: the
 /// byte-offset loads of the 4-bit kernels read up to 3 bytes past a line. Only the last panel
 /// of a pass (`may_end`) can end there.
@@ -115,6 +116,7 @@ QMM_ALWAYS_INLINE void zmm_gemv_float(const arrowhead_qmm_weights *w, const arro
     for (int b = 0; b < NB; b++) even[b] = odd[b] = _mm512_setzero_ps();
     const float *xg = row + g * w->group_columns;
     const int64_t first = g * lines_per_group;
+    qmm_gemv_prefetch_scales(w, p0, g, NB);
     if (w->container_bits == 4) {
       // The loads at +1…+3 read up to 3 bytes past a line: the next line's, except after the
       // buffer's last line, which is read from a padded copy.
@@ -122,6 +124,7 @@ QMM_ALWAYS_INLINE void zmm_gemv_float(const arrowhead_qmm_weights *w, const arro
       for (int64_t l = 0; l < lines_per_group; l++) {
         const uint8_t *source[4];
         for (int b = 0; b < NB; b++) source[b] = zmm_readable_line(panel[b] + (first + l) * 64, b == NB - 1, end, last_line);
+        qmm_gemv_prefetch_lines(w, p0, first + l, NB);
         const float *xl = xg + 8 * l;
         for (int t = 0; t < 4; t++) {
           const __m512 x_low = _mm512_set1_ps(xl[t]), x_high = _mm512_set1_ps(xl[t + 4]);
@@ -138,6 +141,7 @@ QMM_ALWAYS_INLINE void zmm_gemv_float(const arrowhead_qmm_weights *w, const arro
     } else {
       for (int64_t l = 0; l < lines_per_group; l++) {
         const float *xl = xg + 4 * l;
+        qmm_gemv_prefetch_lines(w, p0, first + l, NB);
         __m512i line[4];
         for (int b = 0; b < NB; b++) line[b] = _mm512_loadu_si512(panel[b] + (first + l) * 64);
         for (int t = 0; t < 4; t++) {
