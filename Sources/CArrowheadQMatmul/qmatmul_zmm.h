@@ -11,18 +11,6 @@
 
 #ifndef QMM_ALWAYS_INLINE
 #define QMM_ALWAYS_INLINE static inline __attribute__((always_inline))
-/// Unpacks a 4-bit panel into 8-bit lines (line 2l ← low nibbles of line l, 2l + 1 ← high).
-static inline void zmm_unpack_panel(const arrowhead_qmm_weights *w, int64_t p, uint8_t *tile) {
-  const __m512i nibbles = _mm512_set1_epi8(0x0F);
-  const uint8_t *panel = w->codes + p * w->panel_bytes;
-  const int64_t lines = w->groups * w->group_columns / 8;
-  for (int64_t l = 0; l < lines; l++) {
-    const __m512i line = _mm512_loadu_si512(panel + l * 64);
-    _mm512_store_si512(tile + 128 * l, _mm512_and_si512(line, nibbles));
-    _mm512_store_si512(tile + 128 * l + 64, _mm512_and_si512(_mm512_srli_epi16(line, 4), nibbles));
-  }
-}
-
 #endif
 
 /// Lanes of panel p that are real rows of Ŵ.
