@@ -85,6 +85,22 @@ enum SIMDGemm {
   static let parallelThreshold = 96 * 96 * 96
   /// Work from which the threads share one packed B panel (`blockedSharingB`).
   static let sharedPanelThreshold = 256 * 256 * 256
+  /// Whether two workers share one packed B panel (from `sharedPanelThreshold`) or each
+  /// multiplies an independent stripe of C with its own packed operands. Measured at two
+  /// threads: sharing gained 2–3 % at n = 512/1024 on AMD Zen 5 (AVX2 variant), where the
+  /// cores meet in one L3; on the Intel Xeon 6/207 (a mesh, each core's L2 private) it lost
+  /// 1–38 %: each core reads the half of the panel that the other packed from that core's
+  /// L2 (v4, 2 threads, best of 5, shared → independent: 128×384×384 0.155 → 0.096 ms,
+  /// 128×1536×384 0.582 → 0.417, 256³ 0.106 → 0.082, 2048³ 43.3 → 41.2). More workers keep
+  /// sharing: duplicated packing grows with their number, and no such machine was measured.
+  /// `ARROWHEAD_GEMM_SHARED_PANEL=on|off` overrides the vendor's default.
+  static let twoWorkersSharePanels: Bool = {
+    switch getenv("ARROWHEAD_GEMM_SHARED_PANEL").map({ String(cString: $0) }) {
+    case "on": true
+    case "off": false
+    default: CPUInfo.current.vendor != "GenuineIntel"
+    }
+  }()
 
   /// C ← epilogue(op(A)·op(B)) on up to `threads` threads.
   @inline(never)
@@ -110,6 +126,22 @@ enum SIMDGemm {
     // columns. Each worker packs its own operands (no synchronisation inside).
     let rowTiles = (m + microRows - 1) / microRows
     let columnTiles = (n + microColumns - 1) / microColumns
+    if workers == 2 && !twoWorkersSharePanels && columnTiles >= 2 {
+      // Independent stripes, split where the duplicated packing is smaller: by rows each
+      // worker packs all of B (n·k), by columns all of A (m·k). Xeon 6/207, best of 5 ms,
+      // rows / columns: 128×1536×384 0.540 / 0.417, 512×384×1536 1.445 / 1.551, 256³
+      // 0.082 / 0.087 (equal sizes within 5 % either way).
+      if m >= n {
+        Parallel.forEachChunk(m, granularity: microRows, threads: workers) { rows in
+          blocked(problem, rowRange: rows, columnRange: 0..<n, epilogue: epilogue)
+        }
+      } else {
+        Parallel.forEachChunk(n, granularity: microColumns, threads: workers) { columns in
+          blocked(problem, rowRange: 0..<m, columnRange: columns, epilogue: epilogue)
+        }
+      }
+      return
+    }
     if rowTiles >= columnTiles || rowTiles >= 4 * workers {
       if work >= sharedPanelThreshold {
         blockedSharingB(problem, epilogue: epilogue, workers: workers)
