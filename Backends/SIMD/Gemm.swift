@@ -63,6 +63,13 @@ typealias GemmEpilogue = (
 )
 
 /// C ← α·A·B + β·C.
+/// Columns of a packed B panel for depth blocks of `kc`: 1024 where half of a core's L2 holds
+/// such a panel (so the micro-kernel reads B from L2, not L3), else 3072. See the variants'
+/// `GemmBlocking.nc`.
+func gemmPanelColumns(kc: Int) -> Int {
+  CPUInfo.current.caches.l2 / 2 >= 1024 * kc * MemoryLayout<Float>.size ? 1024 : 3072
+}
+
 @inline(__always)
 func linearEpilogue(alpha: Float, beta: Float) -> GemmEpilogue { (.linear, alpha, beta, nil, nil) }
 

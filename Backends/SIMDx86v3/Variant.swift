@@ -35,6 +35,11 @@ func multiplyAdd(_ a: Float, _ b: Float, _ c: Float) -> Float { c.addingProduct(
 enum GemmBlocking {
   static let kc = 256  // A sliver 6 KiB + B sliver 16 KiB in the 32 KiB L1d
   static let mc = 96   // A block 96·256·4 B = 96 KiB in the 1 MiB L2 (best of 72…288 measured)
-  static let nc = 3072 // B panel 3 MiB in L3
+  /// Columns of a packed B panel: 1024 (a 1 MiB panel at kc = 256) where half of a core's L2
+  /// holds it, else 3072 (3 MiB, in L3). Xeon 6/207 (2 MiB L2), x86-64-v4, best GFLOP/s of 3
+  /// in two rounds, 3072 → 1024: n = 2048 206–208 → 210.5–211.2 (1 thread), 403 → 416
+  /// (2 threads); 512 × 4096 × 1024 194–196 → 204–206, 384–390 → 404. The 1 MiB-L2 AMD CPUs
+  /// keep the 3072 they were tuned with.
+  static let nc = gemmPanelColumns(kc: kc)
   static let unroll = 4   // depth steps per loop iteration of the micro-kernel
 }
