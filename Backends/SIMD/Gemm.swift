@@ -407,6 +407,31 @@ enum SIMDGemm {
     packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
     epilogue: GemmEpilogue, firstBlock: Bool, lastBlock: Bool
   ) {
+    // Where the B panel lives in L2 (1024-column panels, `gemmPanelColumns`) and is wide, each
+    // 6-row A sliver stays in L1 while the B slivers stream from L2 (rows outside, columns
+    // inside); otherwise each 32-column B sliver stays in L1 while the A slivers stream. Xeon
+    // 6/207, v4, three interleaved rounds, GFLOP/s: n = 1024 / 2048 at 1 thread 209–214 →
+    // 218–221, 256 × 1536 × 384 195–198 → 198–206; narrower panels lost (128 × 384 × 384 at
+    // 2 threads, 192 columns per thread: 375–381 → 352–355), so they keep the B sliver.
+    if GemmBlocking.nc <= 1024 && columns >= 512 {
+      var ir = 0
+      while ir < rows {
+        let tileRows = min(microRows, rows - ir)
+        var jr = 0
+        while jr < columns {
+          let tileColumns = min(microColumns, columns - jr)
+          let c = p.c + (rowStart + ir) * p.ldc + columnStart + jr
+          microKernel(
+            depth: depth, packedA + ir * depth, packedB + jr * depth, c, ldc: p.ldc,
+            tileRows: tileRows, tileColumns: tileColumns,
+            row: rowStart + ir, column: columnStart + jr,
+            epilogue: epilogue, firstBlock: firstBlock, lastBlock: lastBlock)
+          jr += microColumns
+        }
+        ir += microRows
+      }
+      return
+    }
     var jr = 0
     while jr < columns {
       let tileColumns = min(microColumns, columns - jr)
