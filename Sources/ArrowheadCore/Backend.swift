@@ -42,12 +42,19 @@ public protocol Backend: Sendable, Level1Kernels, MatrixKernels, DistanceKernels
   /// `shape` when dispatch is static (`ARROWHEAD_DISPATCH=static`, or no measurement).
   /// `nil` (the default) means "not implemented here: the reference code runs".
   func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference?
+  /// Whether the backend's worker threads keep running after a multi-threaded call returns
+  /// (OpenBLAS's pthreads server yields in a loop for about 2²⁸ cycles before it sleeps),
+  /// taking cores from whatever runs next. Calibration then times this backend's
+  /// multi-threaded samples after every other backend's, so that none of those is measured
+  /// on half a core. Default: false.
+  var leavesSpinningThreads: Bool { get }
 }
 
 extension Backend {
   public var requiredFeatures: Set<CPUFeature> { [] }
   public var details: [String: String] { [:] }
   public func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? { nil }
+  public var leavesSpinningThreads: Bool { false }
 
   /// Whether this backend can run on `cpu`.
   public func isRunnable(on cpu: CPUInfo = .current) -> Bool { cpu.supports(requiredFeatures) }

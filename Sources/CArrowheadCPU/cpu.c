@@ -18,9 +18,20 @@ int arrowhead_cpu_affinity_count(void) { return 0; }
 
 #include <string.h>
 #include <stdlib.h>
+#include <time.h>
 #include "arrowhead_hints.h"
 
 int arrowhead_search_prefetch_heads = 0;
+double arrowhead_load_seconds = 0;
+
+/// Records when the library was loaded (see `arrowhead_loaded_at`).
+__attribute__((constructor)) static void arrowhead_record_load_time(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  arrowhead_load_seconds = (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+double arrowhead_loaded_at(void) { return arrowhead_load_seconds; }
 
 /// Sets `arrowhead_search_prefetch_heads` (see arrowhead_hints.h) before any search runs.
 __attribute__((constructor)) static void arrowhead_choose_search_prefetch(void) {

@@ -19,6 +19,8 @@ public struct OpenBLASBackend: Backend {
   public init() {}
 
   public var name: String { "openblas" }
+  /// OpenBLAS's idle worker threads yield in a loop for about 2²⁸ cycles after a call.
+  public var leavesSpinningThreads: Bool { true }
   public var compiledISA: String { "OpenBLAS \(Self.version) (\(Self.coreName) kernels)" }
 
   public var details: [String: String] {

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Synchronization
+import CArrowheadCPU
 
 /// One representative call of a kernel, run on each candidate backend to time it.
 struct CalibrationProblem {
@@ -121,14 +122,26 @@ enum Calibration {
     let started = monotonicSeconds()
     let scratch = CalibrationScratch()
     var timings: [String: [String: Double]] = [:]
-    for (operation, shape, candidates) in entries {
-      let problems = self.problems(operation, shape, threads: threads, scratch)
-      guard !problems.isEmpty else { continue }
-      let backends = candidates.map { runnable[$0] }
-      let seconds = measure(backends, problems)
-      var entry: [String: Double] = [:]
-      for (backend, time) in zip(backends, seconds) { entry[backend.name] = time }
-      timings[entryName(operation, shape)] = entry
+    // With several threads, backends whose workers spin after a call (OpenBLAS) are timed in
+    // a second pass, after every other backend's entries: timed in turn with them, they
+    // would leave a thread yielding on another core while the next candidate runs (see
+    // `waitForSpinningThreadsToPark`).
+    let splitPasses = threads > 1
+    // Small entries first: they run on one thread, and by the time they are done the
+    // wait below is mostly over.
+    let ordered = entries.filter { $0.1 == .small } + entries.filter { $0.1 != .small }
+    for secondPass in splitPasses ? [false, true] : [false] {
+      for (operation, shape, candidates) in ordered {
+        let backends = candidates.map { runnable[$0] }.filter { !splitPasses || $0.leavesSpinningThreads == secondPass }
+        guard !backends.isEmpty else { continue }
+        let problems = self.problems(operation, shape, threads: threads, scratch)
+        guard !problems.isEmpty else { continue }
+        if threads > 1, shape == .large, runnable.contains(where: \.leavesSpinningThreads) {
+          waitForSpinningThreadsToPark()
+        }
+        let seconds = measure(backends, problems)
+        for (backend, time) in zip(backends, seconds) { timings[entryName(operation, shape), default: [:]][backend.name] = time }
+      }
     }
     let elapsed = monotonicSeconds() - started
     let status: DispatchPlan.CacheStatus
@@ -217,6 +230,22 @@ enum Calibration {
       for index in backends.indices { logSums[index] += log(max(best[index], 1e-12)) }
     }
     return logSums.map { exp($0 / Double(problems.count)) }
+  }
+
+  /// Seconds after the libraries' load during which OpenBLAS's worker threads, started by
+  /// its constructor, still spin: its pthreads server yields in a loop for 2²⁸ TSC cycles
+  /// (0.07–0.14 s at 2–3.7 GHz) before it sleeps, after start-up and after every call.
+  static let spinningThreadsSettle = 0.2
+
+  /// Sleeps until `spinningThreadsSettle` after the load. Multi-threaded problems timed
+  /// earlier shared a core with those spinning threads: on the Xeon 6/207 (OpenBLAS
+  /// SkylakeX), the two-thread SIMD gemm 256³ took 160–176 µs per call in calibration (465
+  /// for its first calls) against 80–87 with `OPENBLAS_NUM_THREADS=1`, so the plan sent
+  /// every large two-thread gemm to OpenBLAS (120–140 µs). OpenBLAS's own samples come
+  /// last (the second pass), so its later spinning meets no other candidate.
+  static func waitForSpinningThreadsToPark() {
+    let left = arrowhead_loaded_at() + spinningThreadsSettle - monotonicSeconds()
+    if left > 0 { usleep(UInt32(min(left, spinningThreadsSettle) * 1e6)) }
   }
 
   private static func time(_ count: Int, _ problem: CalibrationProblem, _ backend: any Backend) -> Double {

@@ -60,6 +60,11 @@ uint64_t arrowhead_cpu_features_without_os_check(void);
 /// Writes the CPU vendor (e.g. "AuthenticAMD") into `buffer` (NUL-terminated).
 void arrowhead_cpu_vendor(char *buffer, int capacity);
 
+/// CLOCK_MONOTONIC seconds at which this library was loaded (set by a constructor, before
+/// `main`, about when the other libraries of the process were loaded and their constructors
+/// ran, OpenBLAS's thread start-up among them).
+double arrowhead_loaded_at(void);
+
 /// Writes the CPU brand string into `buffer` (NUL-terminated, may be empty).
 void arrowhead_cpu_brand(char *buffer, int capacity);
 

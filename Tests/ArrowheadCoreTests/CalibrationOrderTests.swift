@@ -1,0 +1,71 @@
+import Arrowhead
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// When each test backend's `dot` ran during a calibration (monotonic seconds, by name).
+final class DotCallLog: Sendable {
+  let calls = Mutex<[(name: String, seconds: Double)]>([])
+
+  func record(_ name: String) {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    let seconds = Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+    calls.withLock { $0.append((name, seconds)) }
+  }
+
+  func times(of name: String) -> [Double] { calls.withLock { $0.filter { $0.name == name }.map(\.seconds) } }
+}
+
+let dotCallLog = DotCallLog()
+
+/// A correct `dot` that logs its calls; `spins` says whether it claims to leave spinning
+/// threads behind, as OpenBLAS's backend does.
+struct LoggingDotBackend: Backend {
+  let name: String
+  let spins: Bool
+  var compiledISA: String { "test" }
+  var leavesSpinningThreads: Bool { spins }
+  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    operation == .dot ? Preference(score: 1, reason: "test backend") : nil
+  }
+  func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    dotCallLog.record(name)
+    var sum: Float = 0
+    for i in 0..<count { sum += x[i] * y[i] }
+    return sum
+  }
+}
+
+@Suite struct CalibrationOrderTests {
+  /// With several threads, a backend that leaves spinning threads is timed after every other
+  /// backend's entries, so that its threads never share a core with another candidate's
+  /// samples; with one thread, candidates are timed in turn as before.
+  @Test func backendsThatLeaveSpinningThreadsAreTimedLastWithSeveralThreads() throws {
+    #expect(!ThirdPartyBackend().leavesSpinningThreads, "the default is false")
+    var registry = BackendRegistry.builtIn
+    try registry.register(LoggingDotBackend(name: "logging-quiet", spins: false))
+    try registry.register(LoggingDotBackend(name: "logging-spinning", spins: true))
+    let engine = try Engine(registry: registry, threads: 2, dispatch: .remeasure)
+    let decision = try #require(engine.plan.decision(for: .dot, .large))
+    #expect(decision.source == .measured)
+    let quiet = dotCallLog.times(of: "logging-quiet"), spinning = dotCallLog.times(of: "logging-spinning")
+    #expect(!quiet.isEmpty && !spinning.isEmpty, "both were timed")
+    let lastQuiet = try #require(quiet.max()), firstSpinning = try #require(spinning.min())
+    #expect(lastQuiet < firstSpinning, "every quiet sample ran before the first spinning one")
+    #expect(decision.measurements.contains { $0.backend == "logging-spinning" })
+    #expect(decision.measurements.contains { $0.backend == "logging-quiet" })
+
+    // One thread: no second pass, the two alternate.
+    dotCallLog.calls.withLock { $0.removeAll() }
+    _ = try Engine(registry: registry, threads: 1, dispatch: .remeasure)
+    let quietAlone = dotCallLog.times(of: "logging-quiet"), spinningAlone = dotCallLog.times(of: "logging-spinning")
+    let lastQuietAlone = try #require(quietAlone.max()), firstSpinningAlone = try #require(spinningAlone.min())
+    #expect(firstSpinningAlone < lastQuietAlone, "timed in turn")
+  }
+}
