@@ -169,11 +169,13 @@ else
   step quant "$py" "$here/quant_compare.py" --arrowhead "$ah" --repeat 2 --port-repeat 1 --json-out "$out/quant.json"
   # GloVe 399k×50: flat (the faiss IndexFlatL2 reference) and HNSW (four builds of
   # 0.5–2 minutes each); MiniLM 29.5k×384: flat, int8 storage (flat and HNSW) and a second,
-  # smaller HNSW comparison.
+  # smaller HNSW comparison, in three interleaved rounds: one round measured each library
+  # once, minutes apart, and on the shared Xeon it read MiniLM HNSW at 0.96× faiss where a
+  # quiet 3-round run read 1.27× (2026-12-05, b1672bc); the step takes ~1 minute more.
   step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit "$glove_limit" \
        --sections flat,hnsw --threads "$threads" --ef 16,32,64,96,128,256 --repeat 2 --rounds 2 --json "$out/search-glove.json"
   step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
-       --threads "$threads" --ef 16,32,48,56,64,72,80,96,128 --repeat 2 --rounds 1 --json "$out/search-minilm.json"
+       --threads "$threads" --ef 16,32,48,56,64,72,80,96,128 --repeat 2 --rounds 3 --json "$out/search-minilm.json"
   # The Python package (ctypes over libArrowheadC) vs the CLI and hnswlib's Python API, GloVe.
   step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
        --limit "$glove_limit" --threads "$threads" --ef 16,32,64,96,128,256 --repeat 3 --rounds 2 \
