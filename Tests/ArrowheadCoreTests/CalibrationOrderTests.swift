@@ -69,3 +69,54 @@ struct LoggingDotBackend: Backend {
     #expect(firstSpinningAlone < lastQuietAlone, "timed in turn")
   }
 }
+
+/// A correct `dot` whose time per call is random (0 to 4 000 extra additions), so that two
+/// measurements of it against the same rival seldom give the same figures.
+struct JitteryDotBackend: Backend {
+  let name: String
+  var compiledISA: String { "test" }
+  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    operation == .dot ? Preference(score: 1, reason: "test backend") : nil
+  }
+  func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var waste: Float = 0
+    for i in 0..<Int.random(in: 0...4_000) { waste += Float(i & 1) }
+    var sum: Float = 0
+    for i in 0..<count { sum += x[i] * y[i] }
+    return waste < 0 ? -sum : sum
+  }
+}
+
+@Suite struct ConcurrentCalibrationTests {
+  /// Engines created at once for a registry no process has measured share one measurement:
+  /// the first measures while the others wait, and all make the same choices from the same
+  /// figures. (Measured side by side, each engine would time its candidates against the
+  /// others' calibrations and could choose differently — and two backends' dot products
+  /// round differently, so two engines of one process would give different results.)
+  @Test func enginesCreatedAtOnceShareOneMeasurement() async throws {
+    var registry = BackendRegistry.builtIn
+    // Unique names: a key that no earlier run can have cached on disk.
+    let tag = UInt64.random(in: 0...UInt64.max)
+    try registry.register(JitteryDotBackend(name: "jittery-a-\(tag)"))
+    try registry.register(JitteryDotBackend(name: "jittery-b-\(tag)"))
+    let frozen = registry
+    let plans = try await withThrowingTaskGroup(of: DispatchPlan.self) { group in
+      for _ in 0..<4 {
+        group.addTask { try Engine(registry: frozen, threads: 1, dispatch: .measured).plan }
+      }
+      return try await group.reduce(into: []) { $0.append($1) }
+    }
+    #expect(plans.count == 4)
+    let first = try #require(plans.first)
+    if case .written(let path) = first.cache { unlink(path) }
+    let dot = try #require(first.decision(for: .dot, .large))
+    #expect(dot.measurements.contains { $0.backend.hasPrefix("jittery-a-") })
+    func summary(_ plan: DispatchPlan) -> [String] {
+      plan.decisions.map { "\($0.operation) \($0.shape) \($0.backend) \($0.measurements.map { "\($0.backend) \($0.secondsPerCall)" })" }
+    }
+    for plan in plans.dropFirst() {
+      let differing = zip(summary(plan), summary(first)).filter { $0.0 != $0.1 }
+      #expect(differing.isEmpty, "\(differing.count) decisions from different figures, e.g. \(differing.first.map { "\($0.0) vs \($0.1)" } ?? "")")
+    }
+  }
+}

@@ -84,7 +84,12 @@ enum Calibration {
     var seconds: Double
   }
 
-  /// Figures measured in this process (or read from disk), by cache key.
+  /// Figures measured in this process (or read from disk), by cache key. The lock is held
+  /// for the whole of a look-up, measurement included: two engines created at once never
+  /// time kernels against each other (on a 2-core machine each would halve the other's
+  /// figures), and the second waits for and reuses the first's figures. Once an entry is
+  /// in the memo it is never replaced except by `.remeasure`, so that every engine of a
+  /// process makes the same choices — and the same choice gives bit-identical results.
   private static let memo = Mutex<[String: Outcome]>([:])
 
   /// The name of a (operation, size class) entry.
@@ -92,7 +97,7 @@ enum Calibration {
 
   /// Seconds per call of every candidate for every requested entry: from this process's
   /// memo, else from the disk cache (when complete and valid), else measured now (and then
-  /// cached).
+  /// cached). Entries the memo lacks are measured and added; those it holds are kept.
   static func results(
     for entries: [(KernelOperation, ShapeClass, [Int])], runnable: [any Backend], cpu: CPUInfo, threads: Int,
     remeasure: Bool
@@ -101,25 +106,49 @@ enum Calibration {
     // Entries without calibration problems (the static preference decides them) are never
     // measured, so they are neither waited for in the cache nor measured below.
     let entries = entries.filter { !problemDescription($0.0, $0.1).isEmpty }
-    let wanted = entries.map { (entryName($0.0, $0.1), $0.2.map { runnable[$0].name }) }
-    func complete(_ timings: [String: [String: Double]]) -> Bool {
-      wanted.allSatisfy { name, candidates in
-        guard let entry = timings[name] else { return false }
-        return candidates.allSatisfy { entry[$0] != nil }
-      }
+    func isComplete(_ timings: [String: [String: Double]], _ entry: (KernelOperation, ShapeClass, [Int])) -> Bool {
+      guard let known = timings[entryName(entry.0, entry.1)] else { return false }
+      return entry.2.allSatisfy { known[runnable[$0].name] != nil }
     }
-    if !remeasure {
-      if let known = memo.withLock({ $0[key] }), complete(known.timings) { return known }
-      let path = DispatchCache.path(for: key)
-      if let path, let cached = DispatchCache.load(path: path, key: key), complete(cached.timings),
-        !measuredWhileBusy(cached.load, cpu: cpu, now: currentLoadAverage())
-      {
-        let outcome = Outcome(timings: cached.timings, fromCache: true, cache: .read(path: path), seconds: 0)
-        memo.withLock { $0[key] = outcome }
-        return outcome
+    func complete(_ timings: [String: [String: Double]]) -> Bool { entries.allSatisfy { isComplete(timings, $0) } }
+    return memo.withLock { memo -> Outcome in
+      var base: [String: [String: Double]] = [:]
+      if !remeasure {
+        if let known = memo[key] {
+          if complete(known.timings) { return known }
+          base = known.timings
+        } else if let path = DispatchCache.path(for: key), let cached = DispatchCache.load(path: path, key: key),
+          complete(cached.timings), !measuredWhileBusy(cached.load, cpu: cpu, now: currentLoadAverage())
+        {
+          let outcome = Outcome(timings: cached.timings, fromCache: true, cache: .read(path: path), seconds: 0)
+          memo[key] = outcome
+          return outcome
+        }
       }
+      let started = monotonicSeconds()
+      let measured = measureEntries(entries.filter { !isComplete(base, $0) }, runnable: runnable, threads: threads)
+      // Only incomplete entries were measured: their new figures replace the partial ones.
+      let timings = base.merging(measured) { _, new in new }
+      let elapsed = monotonicSeconds() - started
+      let status: DispatchPlan.CacheStatus
+      if let path = DispatchCache.path(for: key) {
+        switch DispatchCache.store(path: path, key: key, contents: DispatchCache.Contents(timings: timings, load: currentLoadAverage())) {
+        case .success: status = .written(path: path)
+        case .failure(let problem): status = .unavailable(reason: problem.reason)
+        }
+      } else {
+        status = .unavailable(reason: "no cache directory (set ARROWHEAD_CACHE_DIR, XDG_CACHE_HOME or HOME)")
+      }
+      let outcome = Outcome(timings: timings, fromCache: false, cache: status, seconds: elapsed)
+      memo[key] = outcome
+      return outcome
     }
-    let started = monotonicSeconds()
+  }
+
+  /// Times `entries`' candidates; seconds per call by entry name and backend name.
+  private static func measureEntries(
+    _ entries: [(KernelOperation, ShapeClass, [Int])], runnable: [any Backend], threads: Int
+  ) -> [String: [String: Double]] {
     let scratch = CalibrationScratch()
     var timings: [String: [String: Double]] = [:]
     // With several threads, backends whose workers spin after a call (OpenBLAS) are timed in
@@ -143,24 +172,9 @@ enum Calibration {
         for (backend, time) in zip(backends, seconds) { timings[entryName(operation, shape), default: [:]][backend.name] = time }
       }
     }
-    let elapsed = monotonicSeconds() - started
-    let status: DispatchPlan.CacheStatus
-    if let path = DispatchCache.path(for: key) {
-      switch DispatchCache.store(path: path, key: key, contents: DispatchCache.Contents(timings: timings, load: currentLoadAverage())) {
-      case .success: status = .written(path: path)
-      case .failure(let problem): status = .unavailable(reason: problem.reason)
-      }
-    } else {
-      status = .unavailable(reason: "no cache directory (set ARROWHEAD_CACHE_DIR, XDG_CACHE_HOME or HOME)")
-    }
-    let outcome = Outcome(timings: timings, fromCache: false, cache: status, seconds: elapsed)
-    memo.withLock { $0[key] = outcome }
-    return outcome
+    return timings
   }
 
-  /// Whether figures measured at load average `then` should be measured again now: they were
-  /// taken on an oversubscribed machine (load above the core count) and the machine is now at
-  /// most half as loaded.
   static func measuredWhileBusy(_ then: Double, cpu: CPUInfo, now: Double) -> Bool {
     then > Double(cpu.logicalCores) && now <= then / 2
   }
