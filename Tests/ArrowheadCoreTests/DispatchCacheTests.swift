@@ -86,6 +86,40 @@ import Testing
     #expect(DispatchCache.directory(environment: ["HOME": "/home/u"]) == "/home/u/.cache/arrowhead")
     #expect(DispatchCache.directory(environment: [:]) == nil)
   }
+  /// Every rebuilt program has a key (and a file) of its own: `store` keeps the
+  /// `filesKept` most recently used dispatch files of its directory, removes temporary files
+  /// over an hour old, and leaves everything else alone.
+  @Test func storingPrunesTheLeastRecentlyUsedFiles() throws {
+    let directory = (temporaryPath("x") as NSString).deletingLastPathComponent
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let now = Date().timeIntervalSince1970
+    func write(_ name: String, age seconds: Double) throws {
+      let path = directory + "/" + name
+      try "x".write(toFile: path, atomically: false, encoding: .utf8)
+      try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: now - seconds)], ofItemAtPath: path)
+    }
+    let extra = 5
+    for index in 0..<(DispatchCache.filesKept + extra) {
+      try write("dispatch-\(index).txt", age: Double(index) * 600 + 60)  // dispatch-0 newest
+    }
+    try write("dispatch-old.txt.tmp-12-34", age: 7200)
+    try write("dispatch-fresh.txt.tmp-12-35", age: 10)
+    try write("notes.txt", age: 1e6)
+    try write("dispatch-notes.md", age: 1e6)
+    // Reading a file marks it as used: the oldest one survives.
+    let oldest = directory + "/dispatch-\(DispatchCache.filesKept + extra - 1).txt"
+    DispatchCache.touch(path: oldest)
+    guard case .success = DispatchCache.store(path: directory + "/dispatch-new.txt", key: Self.key, contents: Self.contents) else {
+      Issue.record("store failed")
+      return
+    }
+    let left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
+    var expected: Set<String> = ["dispatch-new.txt", "dispatch-fresh.txt.tmp-12-35", "notes.txt", "dispatch-notes.md"]
+    expected.insert("dispatch-\(DispatchCache.filesKept + extra - 1).txt")
+    for index in 0..<(DispatchCache.filesKept - 2) { expected.insert("dispatch-\(index).txt") }
+    #expect(left == expected, "removed: \(expected.subtracting(left).sorted()), kept too: \(left.subtracting(expected).sorted())")
+    #expect(DispatchCache.load(path: directory + "/dispatch-new.txt", key: Self.key) == Self.contents)
+  }
 }
 
 /// The cache key holds only what does not change while a process runs: running kernels

@@ -120,6 +120,7 @@ enum Calibration {
         } else if let path = DispatchCache.path(for: key), let cached = DispatchCache.load(path: path, key: key),
           complete(cached.timings), !measuredWhileBusy(cached.load, cpu: cpu, now: currentLoadAverage())
         {
+          DispatchCache.touch(path: path)
           let outcome = Outcome(timings: cached.timings, fromCache: true, cache: .read(path: path), seconds: 0)
           memo[key] = outcome
           return outcome

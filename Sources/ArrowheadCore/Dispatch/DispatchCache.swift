@@ -22,7 +22,9 @@ public enum ArrowheadVersion {
 /// a file is used only if it parses completely, its key matches exactly, and every figure
 /// is a finite positive number for a known kernel; anything else (a corrupted, truncated,
 /// stale or foreign file) is ignored and replaced by a new measurement. Files are written
-/// to a temporary name and renamed, so a reader never sees half a file.
+/// to a temporary name and renamed, so a reader never sees half a file. A write keeps the
+/// `filesKept` most recently used (written or read) files of the directory and removes the
+/// others (`prune`).
 ///
 /// Figures measured while the machine was oversubscribed (1-minute load average above the
 /// logical core count) are kept but marked: a later process that finds the machine at most
@@ -167,7 +169,57 @@ public enum DispatchCache {
       unlink(temporary)
       return .failure(WriteFailure(reason: "cannot write \(path)"))
     }
+    if !directory.isEmpty { prune(directory: directory, keeping: filesKept) }
     return .success(())
+  }
+
+  /// How many cache files a directory keeps (`prune`): one per build of each program, thread
+  /// count and CPU, so a handful in use; at ~13 KB each, 32 files are under half a MiB.
+  static let filesKept = 32
+
+  /// Marks the cache file at `path` as just used (its modification time, which `prune`
+  /// keeps the newest of). Failures are ignored: the file is then only pruned sooner.
+  static func touch(path: String) {
+    _ = utimensat(AT_FDCWD, path, nil, 0)
+  }
+
+  /// Removes all but the `keeping` most recently used `dispatch-*.txt` files of
+  /// `directory`, and temporary files (`dispatch-*.txt.tmp-*`) older than an hour (left by a
+  /// process killed while writing). Every rebuilt executable has a key of its own (see
+  /// `buildIdentity`), so without this the directory would grow by one file per build for
+  /// good. A pruned key that is used again is measured again (under a second). Other files
+  /// are never touched; failures are ignored.
+  static func prune(directory: String, keeping: Int, now: Double? = nil) {
+    guard let handle = opendir(directory) else { return }
+    var files: [(path: String, modified: Double)] = []
+    var stale: [String] = []
+    var nowSeconds = timespec()
+    clock_gettime(CLOCK_REALTIME, &nowSeconds)
+    let current = now ?? Double(nowSeconds.tv_sec)
+    while let entry = readdir(handle) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      guard name.hasPrefix("dispatch-") else { continue }
+      let path = directory + "/" + name
+      var status = stat()
+      guard lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { continue }
+      #if canImport(Darwin)
+        let modified = Double(status.st_mtimespec.tv_sec) + Double(status.st_mtimespec.tv_nsec) * 1e-9
+      #else
+        let modified = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) * 1e-9
+      #endif
+      if name.hasSuffix(".txt") {
+        files.append((path, modified))
+      } else if name.contains(".txt.tmp-"), current - modified > 3600 {
+        stale.append(path)
+      }
+    }
+    closedir(handle)
+    for path in stale { unlink(path) }
+    guard files.count > keeping else { return }
+    files.sort { $0.modified > $1.modified }
+    for file in files[max(0, keeping)...] { unlink(file.path) }
   }
 
   /// The contents of a UTF-8 file under 1 MiB, or nil.
