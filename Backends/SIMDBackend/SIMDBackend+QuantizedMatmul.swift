@@ -122,8 +122,22 @@ extension SIMDBackend {
 /// panel split's busiest thread needed 0.029 ms against a 0.022 ms share run alone (its
 /// half of the activations arrived from the other core's cache), the row split's 0.022 ms.
 enum SIMDQuantizedMatmul {
-  /// Multiply–adds below which one thread does the whole product.
+  /// Multiply–adds from which a product is split over threads.
   static let parallelThreshold = 1 << 20
+  /// Weights (N·K) from which a weight-only product of at most `groupedSumRows` rows is
+  /// split over threads even below `parallelThreshold`: there, expanding each code to
+  /// Float32 costs more than the multiply–adds, so the time follows N·K, not M·N·K. On the
+  /// Xeon 6/207 (2 threads, best of 7, four interleaved rounds) 1×1536×384 INT8 took
+  /// 0.016–0.018 ms split against 0.022–0.023 ms on one thread; 2×384×384 (147 456 weights)
+  /// ran slower split (0.009–0.013 against 0.008 ms), hence the floor.
+  static let fewRowWeightOnlyThreshold = 1 << 19
+
+  /// Whether an m×n×k product in `mode` is worth splitting over threads.
+  static func worthSplitting(_ mode: QuantizedMatmulMode, rows m: Int, outputs n: Int, depth k: Int) -> Bool {
+    if m * n * k >= parallelThreshold { return true }
+    return mode == .weightOnly && m <= groupedSumRows && n * k >= fewRowWeightOnlyThreshold
+  }
+
   /// Rows of x per thread from which threads split rows instead of output panels (enough
   /// row tiles for each block of weights loaded into L1 to be reused several times).
   static let rowSplitMinimumRows = 24
@@ -171,8 +185,7 @@ enum SIMDQuantizedMatmul {
     defer { prepared.deallocate() }
     let sums = (prepared + (valueBytes + 63) / 64 * 64).bindMemory(to: Float.self, capacity: 4 * m * groups)
     let scales = sums + m * groups
-    let work = m * layout.rows * layout.columns
-    let workers = work < parallelThreshold ? 1 : max(1, threads)
+    let workers = worthSplitting(mode, rows: m, outputs: layout.rows, depth: layout.columns) ? max(1, threads) : 1
     let scratchBytes = max(64, arrowhead_qmm_scratch_bytes(weights))
     let (k, groupSize, groupColumns) = (Int64(layout.columns), Int64(layout.groupSize), Int64(layout.paddedGroupSize))
 

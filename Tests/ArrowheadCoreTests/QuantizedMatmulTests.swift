@@ -148,6 +148,55 @@ import Glibc
     }
   }
 
+  /// Few-row weight-only products are split over threads from N·K ≥ 2¹⁹ weights (their
+  /// time follows the code expansion, N·K), other products from M·N·K ≥ 2²⁰; split, every
+  /// path gives the bits of one thread. N = 1037 (64 full panels and 13 rows: the gemv
+  /// kernels' chunks of 4 panels end in a partial one), K = 520 (8 groups of 64 and a tail of
+  /// 8): 539 240 weights.
+  @Test(arguments: forcedPaths)
+  func fewRowWeightOnlyProductsSplitWithTheBitsOfOneThread(_ name: String) throws {
+    #expect(SIMDQuantizedMatmul.worthSplitting(.weightOnly, rows: 1, outputs: 1037, depth: 520))
+    #expect(!SIMDQuantizedMatmul.worthSplitting(.weightOnly, rows: 4, outputs: 384, depth: 384), "147 456 weights")
+    #expect(!SIMDQuantizedMatmul.worthSplitting(.int8, rows: 1, outputs: 1037, depth: 520), "int8: M·N·K < 2²⁰")
+    #expect(SIMDQuantizedMatmul.worthSplitting(.int8, rows: 2, outputs: 1037, depth: 520))
+    #expect(!SIMDQuantizedMatmul.worthSplitting(.weightOnly, rows: 17, outputs: 240, depth: 240), "17 rows: M·N·K only")
+    let backend = try #require(Self.forcedBackend(name))
+    var generator = SeededGenerator(seed: 1313)
+    let (n, k) = (1037, 520)
+    let groups = (k + 63) / 64
+    for bits in [8, 4] {
+      let layout = try QuantizedMatrixLayout(rows: n, columns: k, bits: bits, groupSize: 64, form: .zeroPoint)
+      let w = try QuantizedMatrix(
+        layout: layout, codes: (0..<(n * k)).map { _ in UInt8.random(in: 0...UInt8((1 << bits) - 1), using: &generator) },
+        scales: generator.floats(n * groups, in: 0.01..<0.02),
+        offsets: (0..<(n * groups)).map { _ in Float(Int.random(in: 0...((1 << bits) - 1), using: &generator)) })
+      let bias = generator.floats(n)
+      for m in [1, 3] {
+        let x = generator.floats(m * k)
+        func product(threads: Int) -> [Float] {
+          var y = [Float](repeating: .nan, count: m * n)
+          x.withUnsafeBufferPointer { xb in
+            bias.withUnsafeBufferPointer { bb in
+              y.withUnsafeMutableBufferPointer { yb in
+                w.withOperand { operand in
+                  backend.quantizedMatmulWeightOnly(
+                    rows: m, xb.baseAddress!, ldx: k, operand, bias: bb.baseAddress!, yb.baseAddress!, ldy: n, threads: threads)
+                }
+              }
+            }
+          }
+          return y
+        }
+        let one = product(threads: 1)
+        #expect(one.allSatisfy { $0.isFinite }, "\(name) m \(m) int\(bits): every output written")
+        for threads in [2, 3] {
+          let other = product(threads: threads)
+          #expect(zip(one, other).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(name) m \(m) int\(bits): \(threads) threads differ from 1")
+        }
+      }
+    }
+  }
+
   #if arch(x86_64)
   /// The AMX path gives the bits of the AVX-512 VNNI path: the same exact int32 group sums
   /// (from tiles instead of `vpdpbusd`), rescaled by the same operations in the same depth
