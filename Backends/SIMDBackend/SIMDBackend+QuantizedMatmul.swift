@@ -128,7 +128,7 @@ enum SIMDQuantizedMatmul {
   /// split over threads even below `parallelThreshold`: there, expanding each code to
   /// Float32 costs more than the multiply–adds, so the time follows N·K, not M·N·K. On the
   /// Xeon 6/207 (2 threads, best of 7, four interleaved rounds) 1×1536×384 INT8 took
-  /// 0.016–0.018 ms split against 0.022–0.023 ms on one thread; 2×384×384 (147 456 weights)
+  /// 0.015–0.016 ms split against 0.022 ms on one thread; 2×384×384 (147 456 weights)
   /// ran slower split (0.009–0.013 against 0.008 ms), hence the floor.
   static let fewRowWeightOnlyThreshold = 1 << 19
 

@@ -63,19 +63,20 @@ public struct OpenBLASBackend: Backend {
     }
   }
 
-  /// Serialises thread-count changes of the process-wide OpenBLAS pool.
-  private static let threadLock = Mutex<Int32>(0)
-
-  /// Sets the OpenBLAS thread count if it differs from the current one.
-  static func useThreads(_ threads: Int) {
+  /// Runs `body` (one OpenBLAS call) with OpenBLAS's process-wide thread count at
+  /// `threads` for the whole call (`OpenBLASThreadGate`).
+  @inline(__always)
+  static func withThreads<R>(_ threads: Int, _ body: () -> R) -> R {
     let wanted = Int32(max(1, threads))
-    threadLock.withLock { current in
-      if current != wanted || openblas_get_num_threads() != wanted {
-        openblas_set_num_threads(wanted)
-        current = wanted
-      }
-    }
+    OpenBLASThreadGate.shared.enter(wanted)
+    defer { OpenBLASThreadGate.shared.leave() }
+    return body()
   }
+
+  /// The thread count of the LAPACK calls (Cholesky, triangular solve, eigen), whose
+  /// entry points take none: the process's cap (`ThreadPolicy`), fixed for the process so
+  /// that the same call gives the same bits.
+  static let lapackThreads: Int = (try? ThreadPolicy.threads()) ?? 1
 
   /// See `StaticPreferences.openBLAS`: level 1 (but `indexOfMaxMagnitude` and
   /// `squaredDistance`), gemv, gemm, distances and the linear-algebra family.
@@ -89,26 +90,22 @@ public struct OpenBLASBackend: Backend {
 
   public func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     if count == 0 { return 0 }
-    Self.useThreads(1)
-    return cblas_sdot(blasint(count), x, 1, y, 1)
+    return Self.withThreads(1) { cblas_sdot(blasint(count), x, 1, y, 1) }
   }
 
   public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     if count == 0 { return }
-    Self.useThreads(1)
-    cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
+    Self.withThreads(1) { cblas_saxpy(blasint(count), alpha, x, 1, y, 1) }
   }
 
   public func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
     if count == 0 { return }
-    Self.useThreads(1)
-    cblas_sscal(blasint(count), alpha, x, 1)
+    Self.withThreads(1) { cblas_sscal(blasint(count), alpha, x, 1) }
   }
 
   public func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
     if count == 0 { return 0 }
-    Self.useThreads(1)
-    return cblas_sdot(blasint(count), x, 1, x, 1)
+    return Self.withThreads(1) { cblas_sdot(blasint(count), x, 1, x, 1) }
   }
 
   // MARK: Level 2 and 3
@@ -125,10 +122,11 @@ public struct OpenBLASBackend: Backend {
       return
     }
     if beta == 0 { y.update(repeating: 0, count: outputs) }  // BLAS may read y when β = 0
-    Self.useThreads(threads)
-    cblas_sgemv(
-      CblasRowMajor, Self.cblas(transpose), blasint(rows), blasint(columns), alpha, a,
-      blasint(max(1, lda)), x, 1, beta, y, 1)
+    Self.withThreads(threads) {
+      cblas_sgemv(
+        CblasRowMajor, Self.cblas(transpose), blasint(rows), blasint(columns), alpha, a,
+        blasint(max(1, lda)), x, 1, beta, y, 1)
+    }
   }
 
   public func gemm(
@@ -143,14 +141,17 @@ public struct OpenBLASBackend: Backend {
       for i in 0..<rows { (c + i * ldc).update(repeating: 0, count: columns) }
     }
     if depth == 0 {
-      if beta != 0 && beta != 1 { for i in 0..<rows { cblas_sscal(blasint(columns), beta, c + i * ldc, 1) } }
+      if beta != 0 && beta != 1 {
+        Self.withThreads(1) { for i in 0..<rows { cblas_sscal(blasint(columns), beta, c + i * ldc, 1) } }
+      }
       return
     }
-    Self.useThreads(threads)
-    cblas_sgemm(
-      CblasRowMajor, Self.cblas(transposeA), Self.cblas(transposeB),
-      blasint(rows), blasint(columns), blasint(depth), alpha,
-      a, blasint(max(1, lda)), b, blasint(max(1, ldb)), beta, c, blasint(max(1, ldc)))
+    Self.withThreads(threads) {
+      cblas_sgemm(
+        CblasRowMajor, Self.cblas(transposeA), Self.cblas(transposeB),
+        blasint(rows), blasint(columns), blasint(depth), alpha,
+        a, blasint(max(1, lda)), b, blasint(max(1, ldb)), beta, c, blasint(max(1, ldc)))
+    }
   }
 
   // MARK: Distances
@@ -202,7 +203,9 @@ public struct OpenBLASBackend: Backend {
 
   public func choleskyFactor(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) throws(ArrowheadError) {
     if order == 0 { return }
-    let info = LAPACKE_spotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(order), a, Int32(max(1, lda)))
+    let info = Self.withThreads(Self.lapackThreads) {
+      LAPACKE_spotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(order), a, Int32(max(1, lda)))
+    }
     if info > 0 { throw .notPositiveDefinite(argument: "a", order: order, pivot: Int(info) - 1) }
     if info < 0 { throw .invalidParameter(name: "LAPACKE_spotrf argument \(-info)", value: "rejected", expected: "valid") }
     for i in 0..<order where i + 1 < order {
@@ -215,18 +218,22 @@ public struct OpenBLASBackend: Backend {
     _ l: UnsafePointer<Float>, ldl: Int, _ b: UnsafeMutablePointer<Float>, ldb: Int
   ) {
     if rows == 0 || columns == 0 { return }
-    cblas_strsm(
-      CblasRowMajor, side == .left ? CblasLeft : CblasRight, CblasLower, Self.cblas(transpose), CblasNonUnit,
-      blasint(rows), blasint(columns), 1, l, blasint(max(1, ldl)), b, blasint(max(1, ldb)))
+    Self.withThreads(Self.lapackThreads) {
+      cblas_strsm(
+        CblasRowMajor, side == .left ? CblasLeft : CblasRight, CblasLower, Self.cblas(transpose), CblasNonUnit,
+        blasint(rows), blasint(columns), 1, l, blasint(max(1, ldl)), b, blasint(max(1, ldb)))
+    }
   }
 
   public func symmetricEigen(
     order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int, eigenvalues: UnsafeMutablePointer<Float>
   ) throws(ArrowheadError) {
     if order == 0 { return }
-    let info = LAPACKE_ssyevd(
-      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "L")), Int32(order), a,
-      Int32(max(1, lda)), eigenvalues)
+    let info = Self.withThreads(Self.lapackThreads) {
+      LAPACKE_ssyevd(
+        LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "L")), Int32(order), a,
+        Int32(max(1, lda)), eigenvalues)
+    }
     if info > 0 { throw .noConvergence(operation: "LAPACKE_ssyevd", iterations: Int(info)) }
     if info < 0 { throw .invalidParameter(name: "LAPACKE_ssyevd argument \(-info)", value: "rejected", expected: "valid") }
   }

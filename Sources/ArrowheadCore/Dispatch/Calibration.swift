@@ -176,6 +176,9 @@ enum Calibration {
     return timings
   }
 
+  /// Whether figures measured at load average `then` should be measured again now: they were
+  /// taken on an oversubscribed machine (load above the core count) and the machine is now at
+  /// most half as loaded.
   static func measuredWhileBusy(_ then: Double, cpu: CPUInfo, now: Double) -> Bool {
     then > Double(cpu.logicalCores) && now <= then / 2
   }
