@@ -31,8 +31,15 @@ struct HNSWReachabilityTests {
     try index.checkInvariants()
     #expect(index.reachableLiveCount() == 2_000)
     // Moderate ef (the index's default is 64): random 32-d data is hard for a graph, and
-    // ef = 64 is where hnswlib finds ~all of its own vectors on it.
-    #expect(try Self.notFoundAsThemselves(index, base, ids: ids, ef: 64) == [])
+    // ef = 64 is where hnswlib finds ~all of its own vectors on it. The two-thread build's
+    // graph differs from run to run, so at ef 64 self-search stays approximate: one
+    // clean-clone `.ci/run` (2026-12-05, the reference-backend pass) missed a vector at
+    // seed 42. At most 0.1 % may be missed there (2 of 2 000); with a
+    // list as long as the index the search walks every reachable node, so every vector is
+    // found (what issue 15's missing vector broke).
+    let missed = try Self.notFoundAsThemselves(index, base, ids: ids, ef: 64)
+    #expect(missed.count <= 2, "\(missed)")
+    #expect(try Self.notFoundAsThemselves(index, base, ids: ids, ef: 2_000) == [])
   }
 
   @Test func afterDeletionsEveryLiveVectorIsStillFound() throws {
