@@ -10,8 +10,10 @@ import Synchronization
 ///
 /// Debian's OpenBLAS is built with DYNAMIC_ARCH: it picks its own kernels for the CPU at
 /// load time (`details["coreName"]` says which). Its thread pool is global to the process;
-/// the backend sets the thread count of each call (`threads:`), so that OpenBLAS threads
-/// and Arrowhead's own parallel loops never exceed the engine's cap together.
+/// the backend sets the thread count of each call (`threads:`; LAPACK calls: the process
+/// cap), so that OpenBLAS threads and Arrowhead's own parallel loops never exceed the
+/// engine's cap together, and admits each call through `OpenBLASThreadGate`, so that calls
+/// of other counts from other threads cannot change it while the call runs.
 /// It implements only what BLAS/LAPACK provide (see `preference(for:_:)`); every other
 /// kernel is its family's default, the reference code.
 public struct OpenBLASBackend: Backend {
