@@ -83,6 +83,33 @@ import Glibc
     }
   }
 
+  /// y = x·Ŵᵀ + bias (m × `ldy`, padding columns left NaN) computed by `backend`'s kernel of
+  /// `mode` directly, on `threads` threads.
+  static func product(
+    _ backend: any Backend, _ mode: QuantizedMatmulMode, rows m: Int, _ x: [Float], depth k: Int, _ w: QuantizedMatrix,
+    bias: [Float], ldy: Int, threads: Int
+  ) -> [Float] {
+    var y = [Float](repeating: .nan, count: m * ldy)
+    x.withUnsafeBufferPointer { xb in
+      bias.withUnsafeBufferPointer { bb in
+        y.withUnsafeMutableBufferPointer { yb in
+          w.withOperand { operand in
+            let (xp, bp, yp) = (xb.baseAddress!, bb.baseAddress!, yb.baseAddress!)
+            switch mode {
+            case .weightOnly:
+              backend.quantizedMatmulWeightOnly(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
+            case .int8:
+              backend.quantizedMatmulInt8(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
+            case .int16:
+              backend.quantizedMatmulInt16(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
+            }
+          }
+        }
+      }
+    }
+    return y
+  }
+
   /// The SIMD driver's two ways of splitting a product over threads (rows of x from 24 rows
   /// per thread, output panels below) give the same bits as one thread on every C path this
   /// CPU runs: each output is computed by the same code whichever thread computes it, and a
@@ -111,25 +138,7 @@ import Glibc
         let ldy = n + 3
         for mode in QuantizedMatmulMode.allCases {
           func product(threads: Int) -> [Float] {
-            var y = [Float](repeating: .nan, count: m * ldy)
-            x.withUnsafeBufferPointer { xb in
-              bias.withUnsafeBufferPointer { bb in
-                y.withUnsafeMutableBufferPointer { yb in
-                  w.withOperand { operand in
-                    let (xp, bp, yp) = (xb.baseAddress!, bb.baseAddress!, yb.baseAddress!)
-                    switch mode {
-                    case .weightOnly:
-                      backend.quantizedMatmulWeightOnly(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
-                    case .int8:
-                      backend.quantizedMatmulInt8(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
-                    case .int16:
-                      backend.quantizedMatmulInt16(rows: m, xp, ldx: k, operand, bias: bp, yp, ldy: ldy, threads: threads)
-                    }
-                  }
-                }
-              }
-            }
-            return y
+            Self.product(backend, mode, rows: m, x, depth: k, w, bias: bias, ldy: ldy, threads: threads)
           }
           let one = product(threads: 1)
           // Every output written (the padding columns stay NaN), and finite.
@@ -174,18 +183,7 @@ import Glibc
       for m in [1, 3] {
         let x = generator.floats(m * k)
         func product(threads: Int) -> [Float] {
-          var y = [Float](repeating: .nan, count: m * n)
-          x.withUnsafeBufferPointer { xb in
-            bias.withUnsafeBufferPointer { bb in
-              y.withUnsafeMutableBufferPointer { yb in
-                w.withOperand { operand in
-                  backend.quantizedMatmulWeightOnly(
-                    rows: m, xb.baseAddress!, ldx: k, operand, bias: bb.baseAddress!, yb.baseAddress!, ldy: n, threads: threads)
-                }
-              }
-            }
-          }
-          return y
+          Self.product(backend, .weightOnly, rows: m, x, depth: k, w, bias: bias, ldy: n, threads: threads)
         }
         let one = product(threads: 1)
         #expect(one.allSatisfy { $0.isFinite }, "\(name) m \(m) int\(bits): every output written")
