@@ -198,19 +198,29 @@ extension Engine {
 // MARK: - Calibration
 
 extension Calibration {
-  /// 50 floats (a GloVe vector) for the small class, 1 024 for the large one.
+  /// 50 floats (a GloVe vector) for the small class, 1 024 for the large one; each at two
+  /// placements, since callers' vectors start anywhere (a Swift array's elements sit 32
+  /// bytes into its allocation): one operand on a cache line and the other 16 bytes off,
+  /// then both off (16 and 48 bytes). Timed at one placement only, both operands 16 bytes
+  /// off, the AVX2 dot beat the AVX-512 one at 1 024 and dispatch kept it where the
+  /// AVX-512 kernel is 1.2–1.5× faster (Xeon 6/207: see `CalibrationScratch`).
   static func level1Problems(_ operation: KernelOperation, _ shape: ShapeClass, _ s: CalibrationScratch) -> [CalibrationProblem] {
     let n = shape == .small ? 50 : 1024
-    let x = UnsafePointer(s.floats), y = s.others
-    let label = "\(operation.name) of \(n)"
-    switch operation {
-    case .dot: return [CalibrationProblem(label: label) { _ = $0.dot(count: n, x, y) }]
-    case .squaredDistance: return [CalibrationProblem(label: label) { _ = $0.squaredDistance(count: n, x, y) }]
-    case .axpy: return [CalibrationProblem(label: label) { $0.axpy(count: n, alpha: 1e-7, x, y) }]
-    case .scale: return [CalibrationProblem(label: label) { $0.scale(count: n, alpha: 1, y) }]
-    case .sumOfSquares: return [CalibrationProblem(label: label) { _ = $0.sumOfSquares(count: n, x) }]
-    case .indexOfMaxMagnitude: return [CalibrationProblem(label: label) { _ = $0.indexOfMaxMagnitude(count: n, x) }]
-    default: return []
+    let placements: [(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, words: String)] = [
+      (UnsafePointer(s.lineFloats), s.others, "one operand on a cache line, one 16 B off"),
+      (UnsafePointer(s.floats), s.lineOthers + 12, "16 B and 48 B off"),
+    ]
+    return placements.compactMap { x, y, words in
+      let label = "\(operation.name) of \(n) (\(words))"
+      switch operation {
+      case .dot: return CalibrationProblem(label: label) { _ = $0.dot(count: n, x, y) }
+      case .squaredDistance: return CalibrationProblem(label: label) { _ = $0.squaredDistance(count: n, x, y) }
+      case .axpy: return CalibrationProblem(label: label) { $0.axpy(count: n, alpha: 1e-7, x, y) }
+      case .scale: return CalibrationProblem(label: label) { $0.scale(count: n, alpha: 1, UnsafeMutablePointer(mutating: x)) }
+      case .sumOfSquares: return CalibrationProblem(label: label) { _ = $0.sumOfSquares(count: n, x) }
+      case .indexOfMaxMagnitude: return CalibrationProblem(label: label) { _ = $0.indexOfMaxMagnitude(count: n, x) }
+      default: return nil
+      }
     }
   }
 }

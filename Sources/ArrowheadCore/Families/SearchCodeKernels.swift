@@ -381,15 +381,17 @@ extension Calibration {
     let codeRows = min(4096, CalibrationScratch.capacity / stride - 1)
     for i in 0..<rowCount { rows[i] %= UInt32(codeRows) }
     let batch = "\(operation.name), \(rowCount) rows of \(d)"
-    let floatsBase = UnsafePointer(s.others)
+    // Float rows as an index stores them (on cache lines where 4·d is a multiple of 64),
+    // the query 48 bytes off a line (a Swift array copied from a batch of queries).
+    let floatsBase = UnsafePointer(s.lineOthers), floatQuery = UnsafePointer(s.lineFloats + 12)
     switch operation {
     case .squaredL2Rows:
       return [CalibrationProblem(label: batch) {
-        $0.squaredL2Rows(dimension: d, query: query, base: floatsBase, stride: stride, rows: rows, rowCount: rowCount, out)
+        $0.squaredL2Rows(dimension: d, query: floatQuery, base: floatsBase, stride: stride, rows: rows, rowCount: rowCount, out)
       }]
     case .dotRows:
       return [CalibrationProblem(label: batch) {
-        $0.dotRows(dimension: d, query: query, base: floatsBase, stride: stride, rows: rows, rowCount: rowCount, out)
+        $0.dotRows(dimension: d, query: floatQuery, base: floatsBase, stride: stride, rows: rows, rowCount: rowCount, out)
       }]
     case .sq8SquaredL2Rows:
       return [CalibrationProblem(label: batch) {
