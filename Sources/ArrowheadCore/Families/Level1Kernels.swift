@@ -115,8 +115,10 @@ extension Engine {
   public func dot(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>) throws(ArrowheadError) -> Float {
     try Self.requireSameLength(x.count, y.count)
     guard let xBase = x.baseAddress, let yBase = y.baseAddress, x.count > 0 else { return 0 }
-    let entry = ShapeClass.vector(count: x.count) == .small ? level1Entries.dotSmall : level1Entries.dotLarge
-    return entry(x.count, xBase, yBase)
+    // Called in place, not through a local copy: a copy of the function value costs a
+    // retain and a release around every call (a tenth of a 256-element dot).
+    if ShapeClass.vector(count: x.count) == .small { return level1Entries.dotSmall(x.count, xBase, yBase) }
+    return level1Entries.dotLarge(x.count, xBase, yBase)
   }
 
   /// Σ x[i]·y[i]. Throws if the lengths differ.
@@ -130,9 +132,8 @@ extension Engine {
   public func squaredDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>) throws(ArrowheadError) -> Float {
     try Self.requireSameLength(x.count, y.count)
     guard let xBase = x.baseAddress, let yBase = y.baseAddress, x.count > 0 else { return 0 }
-    let entry =
-      ShapeClass.vector(count: x.count) == .small ? level1Entries.squaredDistanceSmall : level1Entries.squaredDistanceLarge
-    return entry(x.count, xBase, yBase)
+    if ShapeClass.vector(count: x.count) == .small { return level1Entries.squaredDistanceSmall(x.count, xBase, yBase) }
+    return level1Entries.squaredDistanceLarge(x.count, xBase, yBase)
   }
 
   /// Σ (x[i] − y[i])². Throws if the lengths differ.

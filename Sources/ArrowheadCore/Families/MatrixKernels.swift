@@ -151,6 +151,21 @@ struct MatrixEntries: Sendable {
     gemvTransposedLarge = gemv(.gemvTransposed, .large)
   }
 
+  /// Runs the chosen gemv for `transpose` over an A of `shape`, calling the stored function
+  /// value in place (no copy: no retain and release around the call).
+  @inline(__always)
+  func callGemv(
+    _ transpose: Transpose, _ shape: ShapeClass, _ rows: Int, _ columns: Int, _ alpha: Float, _ a: UnsafePointer<Float>,
+    _ lda: Int, _ x: UnsafePointer<Float>, _ beta: Float, _ y: UnsafeMutablePointer<Float>, _ threads: Int
+  ) {
+    switch (transpose, shape) {
+    case (.normal, .small): gemvSmall(transpose, rows, columns, alpha, a, lda, x, beta, y, threads)
+    case (.normal, .large): gemvLarge(transpose, rows, columns, alpha, a, lda, x, beta, y, threads)
+    case (.transposed, .small): gemvTransposedSmall(transpose, rows, columns, alpha, a, lda, x, beta, y, threads)
+    case (.transposed, .large): gemvTransposedLarge(transpose, rows, columns, alpha, a, lda, x, beta, y, threads)
+    }
+  }
+
   /// The chosen gemv for `transpose` over an A of `shape`.
   @inline(__always)
   func gemv(_ transpose: Transpose, _ shape: ShapeClass) -> GemvFunction {
@@ -200,9 +215,10 @@ extension Engine {
     // outputs, inputs ≥ 1: A, x and y each hold at least one element (checked above), so
     // their base addresses exist. The chosen kernel is called as a function value (see
     // `gemm`).
-    let entry = matrixEntries.gemv(transpose, shape)
-    entry(
-      transpose, layoutA.rows, layoutA.columns, alpha, a.baseAddress.unsafelyUnwrapped, layoutA.leadingDimension,
+    // In place, not through a local copy of the function value (a copy costs a retain and
+    // a release around the call).
+    matrixEntries.callGemv(
+      transpose, shape, layoutA.rows, layoutA.columns, alpha, a.baseAddress.unsafelyUnwrapped, layoutA.leadingDimension,
       x.baseAddress.unsafelyUnwrapped, beta, y.baseAddress.unsafelyUnwrapped, threads)
   }
 
@@ -266,11 +282,19 @@ extension Engine {
     // their base addresses exist. The chosen kernel is called as a function value: a
     // protocol call on the table's existential cost a copy of it, a destroy and a generic
     // forwarding layer per call.
-    let entry = ShapeClass.gemm(rows: m, columns: n, depth: k) == .small ? matrixEntries.gemmSmall : matrixEntries.gemmLarge
-    entry(
-      transposeA, transposeB, m, n, k, alpha, a.baseAddress.unsafelyUnwrapped, layoutA.leadingDimension,
-      b.baseAddress.unsafelyUnwrapped, layoutB.leadingDimension, beta, c.baseAddress.unsafelyUnwrapped,
-      layoutC.leadingDimension, effectiveThreads)
+    // Called in place: through a local copy (`let entry = … ? gemmSmall : gemmLarge`) each
+    // call also paid a retain and a release of the function value.
+    let aBase = a.baseAddress.unsafelyUnwrapped, bBase = b.baseAddress.unsafelyUnwrapped
+    let cBase = c.baseAddress.unsafelyUnwrapped, threads = effectiveThreads
+    if ShapeClass.gemm(rows: m, columns: n, depth: k) == .small {
+      matrixEntries.gemmSmall(
+        transposeA, transposeB, m, n, k, alpha, aBase, layoutA.leadingDimension, bBase, layoutB.leadingDimension, beta,
+        cBase, layoutC.leadingDimension, threads)
+    } else {
+      matrixEntries.gemmLarge(
+        transposeA, transposeB, m, n, k, alpha, aBase, layoutA.leadingDimension, bBase, layoutB.leadingDimension, beta,
+        cBase, layoutC.leadingDimension, threads)
+    }
   }
 
   /// The error of a gemm whose shapes disagree (built out of line).
