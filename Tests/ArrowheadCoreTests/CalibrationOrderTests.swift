@@ -24,16 +24,22 @@ final class DotCallLog: Sendable {
 
 let dotCallLog = DotCallLog()
 
-/// A correct `dot` that logs its calls; `spins` says whether it claims to leave spinning
-/// threads behind, as OpenBLAS's backend does.
-struct LoggingDotBackend: Backend {
-  let name: String
-  let spins: Bool
+/// A test backend that accelerates `dot` only (every other kernel: the reference code).
+protocol DotOnlyTestBackend: Backend {}
+
+extension DotOnlyTestBackend {
   var compiledISA: String { "test" }
-  var leavesSpinningThreads: Bool { spins }
   func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
     operation == .dot ? Preference(score: 1, reason: "test backend") : nil
   }
+}
+
+/// A correct `dot` that logs its calls; `spins` says whether it claims to leave spinning
+/// threads behind, as OpenBLAS's backend does.
+struct LoggingDotBackend: DotOnlyTestBackend {
+  let name: String
+  let spins: Bool
+  var leavesSpinningThreads: Bool { spins }
   func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     dotCallLog.record(name)
     var sum: Float = 0
@@ -72,12 +78,8 @@ struct LoggingDotBackend: Backend {
 
 /// A correct `dot` whose time per call is random (0 to 4 000 extra additions), so that two
 /// measurements of it against the same rival seldom give the same figures.
-struct JitteryDotBackend: Backend {
+struct JitteryDotBackend: DotOnlyTestBackend {
   let name: String
-  var compiledISA: String { "test" }
-  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
-    operation == .dot ? Preference(score: 1, reason: "test backend") : nil
-  }
   func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     var waste: Float = 0
     for i in 0..<Int.random(in: 0...4_000) { waste += Float(i & 1) }

@@ -7,12 +7,8 @@ import Testing
 let placementLog = Mutex<[(count: Int, x: Int, y: Int)]>([])
 
 /// A correct `dot` that records where its operands start.
-struct PlacementLoggingBackend: Backend {
+struct PlacementLoggingBackend: DotOnlyTestBackend {
   let name: String
-  var compiledISA: String { "test" }
-  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
-    operation == .dot ? Preference(score: 1, reason: "test backend") : nil
-  }
   func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     let entry = (count, Int(UInt(bitPattern: x) % 64), Int(UInt(bitPattern: y) % 64))
     placementLog.withLock { $0.append(entry) }
