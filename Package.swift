@@ -21,6 +21,8 @@ struct SIMDVariant {
   var target: String
   var folder: String
   var flags: [String]
+  /// Compilation conditions of the variant's Swift sources (what the shared kernels test).
+  var defines: [String] = []
 }
 
 var simdVariants: [SIMDVariant] = [
@@ -33,7 +35,9 @@ simdVariants += [
   // AVX2 + FMA + F16C + BMI2 (Haswell, Zen 1 and later).
   SIMDVariant(target: "ArrowheadSIMDx86v3", folder: "Backends/SIMDx86v3", flags: ["-Xcc", "-march=x86-64-v3"]),
   // AVX-512 F/BW/CD/DQ/VL (Skylake-SP, Zen 4 and later).
-  SIMDVariant(target: "ArrowheadSIMDx86v4", folder: "Backends/SIMDx86v4", flags: ["-Xcc", "-march=x86-64-v4"]),
+  SIMDVariant(
+    target: "ArrowheadSIMDx86v4", folder: "Backends/SIMDx86v4", flags: ["-Xcc", "-march=x86-64-v4"],
+    defines: ["ARROWHEAD_SIMD_X86_64_V4"]),
 ]
 #endif
 
@@ -211,9 +215,10 @@ for variant in simdVariants {
   targets.append(
     .target(
       name: variant.target,
-      dependencies: ["ArrowheadCore", "ArrowheadSIMD", "CArrowheadCPU"],
+      dependencies: ["ArrowheadCore", "ArrowheadSIMD", "CArrowheadCPU", "CArrowheadQMatmul"],
       path: variant.folder,
-      swiftSettings: optimized + (variant.flags.isEmpty ? [] : [.unsafeFlags(variant.flags)]),
+      swiftSettings: optimized + (variant.flags.isEmpty ? [] : [.unsafeFlags(variant.flags)])
+        + variant.defines.map { .define($0) },
       linkerSettings: [.linkedLibrary("m")]
     )
   )

@@ -228,6 +228,10 @@ enum SIMDDistances {
   /// Σ (q[i] − x[i])², four vector accumulators (the FMA latency of 4 cycles needs four
   /// independent chains to keep both FMA ports busy).
   static func squaredDistance(_ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>) -> Float {
+    #if ARROWHEAD_SIMD_X86_64_V4
+    // Long vectors off a cache line: the same operations on aligned loads (Variant.swift).
+    if runsRealigned(count, q, x) { return realignedSquaredDistance(count, q, x) }
+    #endif
     var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
     var i = 0
     var t0 = VectorF32(), t1 = VectorF32(), t2 = VectorF32(), t3 = VectorF32()

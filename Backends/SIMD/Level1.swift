@@ -57,6 +57,10 @@ func tailDot(_ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>)
 
 enum SIMDLevel1 {
   static func dot(_ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    #if ARROWHEAD_SIMD_X86_64_V4
+    // Long vectors off a cache line: the same operations on aligned loads (Variant.swift).
+    if runsRealigned(count, x, y) { return realignedDot(count, x, y) }
+    #endif
     var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
     var i = 0
     let step = 4 * lanes

@@ -5,6 +5,7 @@
 // to that one source). This file alone says what differs.
 import ArrowheadCore
 import CArrowheadCPU
+import CArrowheadQMatmul
 
 enum Variant {
   static let name: StaticString = "simd-x86-64-v4"
@@ -43,4 +44,43 @@ enum GemmBlocking {
   /// keep the 3072 they were tuned with.
   static let nc = gemmPanelColumns(kc: kc)
   static let unroll = 4   // depth steps per loop iteration of the micro-kernel
+}
+
+// MARK: - Operands off a cache line
+
+/// Vector length from which `dot` and `squaredDistance` with an operand off a 64-byte line
+/// run the realigned C kernels (`realigned_level1.c`: aligned loads permuted into place,
+/// bit-identical results). Shorter vectors stay in L1, where the permutes (one `vpermt2ps`
+/// per vector, all on the one shuffle port) cost as much as the split loads they replace:
+/// Xeon 6/207, realigned / plain, 1 024 floats 0.85–1.0×, 4 096 0.99–1.09×, 16 384
+/// 1.19–1.64× (Core README, "Operands off a cache line").
+let realignedMinimumCount = 4096
+
+/// Whether the realigned kernels run on this CPU: on Intel cores, where they were measured
+/// (Xeon 6/207). AMD's Zen 4 executes a 512-bit load as two 256-bit halves (only one of which
+/// can cross a line) and its 512-bit permutes at half rate; Zen 4 and Zen 5 are unmeasured and
+/// keep the plain loads. Read once per process (a lazily initialized global: thread-safe).
+let realignsOffLineOperands: Bool = {
+  var vendor = [CChar](repeating: 0, count: 16)
+  arrowhead_cpu_vendor(&vendor, Int32(vendor.count))
+  return vendor.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } == "GenuineIntel"
+}()
+
+/// Whether the realigned kernels should take a product of `count` floats at x and y: long
+/// enough, either operand off a 64-byte cache line, and a CPU where that was measured faster.
+@inline(__always)
+func runsRealigned(_ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Bool {
+  count >= realignedMinimumCount && (Int(bitPattern: x) | Int(bitPattern: y)) & 63 != 0 && realignsOffLineOperands
+}
+
+/// `SIMDLevel1.dot` through aligned loads where an operand is off a line (same bits).
+@inline(__always)
+func realignedDot(_ count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+  arrowhead_dot_realigned_avx512(x, y, Int64(count))
+}
+
+/// `SIMDDistances.squaredDistance` through aligned loads where an operand is off a line.
+@inline(__always)
+func realignedSquaredDistance(_ count: Int, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>) -> Float {
+  arrowhead_squared_distance_realigned_avx512(q, x, Int64(count))
 }

@@ -344,13 +344,32 @@ struct BenchGemv: ParsableCommand {
 struct BenchDot: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "dot",
-    abstract: "Dot product and squared L2 distance of two vectors, in element pairs per second (G pairs/s).")
+    abstract: "Dot product and squared L2 distance of two vectors, in element pairs per second (G pairs/s).",
+    discussion: """
+      Where a vector starts relative to a 64-byte cache line changes what an AVX-512 kernel
+      costs (a 512-bit load across two lines takes two load slots). By default the vectors go
+      wherever the allocator puts them; --offsets X,Y starts them X and Y floats past a line.
+      """)
 
   @Option(help: "Comma-separated vector lengths.")
   var sizes: String = "256,4096,65536"
 
+  @Option(help: "Start the two vectors X,Y floats past a 64-byte cache line (0–15 each, e.g. 4,12). Default: wherever the allocator puts them.")
+  var offsets: String?
+
   func validate() throws {
     for n in try parseSizes(sizes, name: "sizes") { try require(n, in: 1...Limits.benchElements, "each of --sizes") }
+    _ = try placement()
+  }
+
+  /// The two offsets of --offsets, or nil.
+  func placement() throws -> (x: Int, y: Int)? {
+    guard let offsets else { return nil }
+    let parts = offsets.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 2, let x = parts[0], let y = parts[1], (0...15).contains(x), (0...15).contains(y) else {
+      throw ValidationError("--offsets: expected two floats-past-a-line offsets X,Y in 0…15, got '\(offsets)'")
+    }
+    return (x, y)
   }
 
   @OptionGroup var options: BenchOptions
@@ -358,42 +377,59 @@ struct BenchDot: ParsableCommand {
   func run() throws {
     let (engine, backends) = try options.resolve()
     let peak = measuredPeakGFLOPS(cpu: engine.cpu)
+    let placement = try placement()
     var generator = SeededGenerator(seed: options.seed)
     var rows: [BenchRow] = []
     var sink: Float = 0
     for n in try parseSizes(sizes, name: "sizes") {
-      let x = randomFloats(n, using: &generator), y = randomFloats(n, using: &generator)
+      let xVector = BenchVector(randomFloats(n, using: &generator), floatsPastLine: placement?.x)
+      let yVector = BenchVector(randomFloats(n, using: &generator), floatsPastLine: placement?.y)
+      let x = xVector.buffer, y = yVector.buffer
+      let shape = placement.map { "n=\(n) @\($0.x),\($0.y)" } ?? "n=\(n)"
       var candidates: [(name: String, dispatched: Bool, run: () -> Void)] = backends.map { backend in
-        (backend.name, false, {
-          x.withUnsafeBufferPointer { xb in
-            y.withUnsafeBufferPointer { yb in sink += backend.dot(count: n, xb.baseAddress!, yb.baseAddress!) }
-          }
-        })
+        (backend.name, false, { sink += backend.dot(count: n, x.baseAddress!, y.baseAddress!) })
       }
       candidates.append((engine.backend(for: .dot, .vector(count: n)).name, true, {
-        x.withUnsafeBufferPointer { xb in y.withUnsafeBufferPointer { yb in sink += (try? engine.dot(xb, yb)) ?? 0 } }
+        sink += (try? engine.dot(x, y)) ?? 0
       }))
       rows += benchRows(
-        operation: "dot", shape: "n=\(n)", size: n, work: Double(n), unit: "G pairs/s", flopBound: false,
+        operation: "dot", shape: shape, size: n, work: Double(n), unit: "G pairs/s", flopBound: false,
         candidates: candidates, threads: 1, repeats: options.repeats, peak: peak.gflops, clock: options.benchClock)
       // Squared L2 of one pair (OpenBLAS has no such routine: it is compared with sdot).
       var l2: [(name: String, dispatched: Bool, run: () -> Void)] = backends.filter { $0.name != "openblas" }.map { backend in
-        (backend.name, false, {
-          x.withUnsafeBufferPointer { xb in
-            y.withUnsafeBufferPointer { yb in sink += backend.squaredDistance(count: n, xb.baseAddress!, yb.baseAddress!) }
-          }
-        })
+        (backend.name, false, { sink += backend.squaredDistance(count: n, x.baseAddress!, y.baseAddress!) })
       }
       l2.append((engine.backend(for: .squaredDistance, .vector(count: n)).name, true, {
         sink += (try? engine.squaredDistance(x, y)) ?? 0
       }))
       rows += benchRows(
-        operation: "l2", shape: "n=\(n)", size: n, work: Double(n), unit: "G pairs/s", flopBound: false,
+        operation: "l2", shape: shape, size: n, work: Double(n), unit: "G pairs/s", flopBound: false,
         candidates: l2, threads: 1, repeats: options.repeats, peak: peak.gflops, clock: options.benchClock)
+      withExtendedLifetime((xVector, yVector)) {}
     }
     if sink == .infinity { StandardError.write("") }
     try finishReport(rows, options: options, engine: engine, peak: peak, title: "dot / squared L2")
   }
+}
+
+/// A benchmark operand: `values` copied to memory that starts `floatsPastLine` floats past a
+/// 64-byte line, or (nil) wherever the allocator puts an array of that size.
+final class BenchVector {
+  private let raw: UnsafeMutableRawPointer
+  /// The values.
+  let buffer: UnsafeBufferPointer<Float>
+
+  init(_ values: [Float], floatsPastLine: Int?) {
+    let shift = floatsPastLine ?? 0
+    raw = floatsPastLine == nil
+      ? UnsafeMutableRawPointer(UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1)))
+      : .allocate(byteCount: (values.count + shift) * 4, alignment: 64)
+    let start = raw.bindMemory(to: Float.self, capacity: values.count + shift) + shift
+    start.initialize(from: values, count: values.count)
+    buffer = UnsafeBufferPointer(start: start, count: values.count)
+  }
+
+  deinit { raw.deallocate() }
 }
 
 // MARK: - distances

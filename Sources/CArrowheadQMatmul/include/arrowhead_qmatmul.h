@@ -22,6 +22,7 @@
 /// | qmatmul_avx512.c      | avx512 f/bw/vl/dq (+vnni)       | weight-only, int8, int16 (vpdpbusd ZMM) |
 /// | qmatmul_amx.c         | avx512 + vnni + amx-tile/int8   | int8 (tdpbsud tiles, ≥ 16 rows)  |
 /// | sq8_rows.c            | none / avx2 / avx512 + vnni     | SQ8 row dots with an int16 query |
+/// | realigned_level1.c    | avx512 f/dq/vl                  | dot, squared L2 off a cache line |
 ///
 /// This is an internal module of Arrowhead; it makes no API stability promise.
 #ifndef ARROWHEAD_QMATMUL_H
@@ -122,6 +123,16 @@ void arrowhead_sq8_dot_i16_rows_avx2(int64_t dimension, const int16_t *weights, 
                                      const uint32_t *rows, int64_t row_count, float *out);
 void arrowhead_sq8_dot_i16_rows_avx512vnni(int64_t dimension, const int16_t *weights, const uint8_t *codes,
                                            int64_t stride, const uint32_t *rows, int64_t row_count, float *out);
+#endif
+
+#if defined(__x86_64__)
+/// Σ x[i]·y[i] (realigned_level1.c) for count ≥ 16, with exactly the operations of the
+/// x86-64-v4 variant's `SIMDLevel1.dot`, but with aligned loads permuted into place for an
+/// operand off a 64-byte line (no 512-bit load crosses a line): the same bits at any placement.
+float arrowhead_dot_realigned_avx512(const float *x, const float *y, int64_t count);
+/// Σ (q[i] − x[i])² for count ≥ 16, likewise bit-identical to the x86-64-v4 variant's
+/// `SIMDDistances.squaredDistance`.
+float arrowhead_squared_distance_realigned_avx512(const float *q, const float *x, int64_t count);
 #endif
 
 void arrowhead_qmm_weight_only_portable(const arrowhead_qmm_weights *w, const arrowhead_qmm_float_rows *x,
