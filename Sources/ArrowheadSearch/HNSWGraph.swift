@@ -269,6 +269,9 @@ final class SearchScratch {
   /// Nodes that `prune` removed from some layer-0 list since the last `takeDropped()`: the
   /// only old nodes an insertion can make harder to find (see `ensureFindable`).
   var dropped: [UInt32] = []
+  /// Reads, while building, of a layer-0 list that was empty (see
+  /// `HNSWIndex.lastBuildEmptyLayer0Reads`).
+  var emptyLayer0Reads = 0
   let pruned: UnsafeMutablePointer<UInt32>
   /// Vectors of the neighbours kept so far by the selection heuristic.
   let kept: UnsafeMutablePointer<UnsafePointer<Float>>

@@ -62,6 +62,12 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   var insertions: UInt64 = 0
   let lock = ReadWriteLock()
   let pool: ScratchPool
+  /// How often the last `add`'s insertion searches read an empty layer-0 list. A node is
+  /// reachable on layer 0 only once its own list is written, so the only such reads are
+  /// of the first node, before anything links to it: at most one per build thread. More
+  /// would mean a search entered a node still being inserted (see `HNSWWorker.link`).
+  /// Guarded by `lock`; for tests.
+  var lastBuildEmptyLayer0Reads = 0
   /// Whether `add` prunes full layer-0 lists incrementally (same graph, fewer distances;
   /// false only in tests that check exactly that).
   var incrementalPruning = true
@@ -363,6 +369,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         pool.give(scratch)
       }
     }
+    lastBuildEmptyLayer0Reads = dropped.emptyLayer0Reads
     return dropped.nodes
   }
 
@@ -449,10 +456,16 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
 private final class DroppedNodes: @unchecked Sendable {
   private let mutex = PlainMutex()
   private(set) var nodes: [UInt32] = []
+  /// The workers' `emptyLayer0Reads`, summed.
+  private(set) var emptyLayer0Reads = 0
 
-  /// Moves `scratch.dropped` here.
+  /// Moves `scratch.dropped` (and its count of empty layer-0 reads) here.
   func take(from scratch: SearchScratch) {
-    mutex.locked { nodes += scratch.dropped }
+    mutex.locked {
+      nodes += scratch.dropped
+      emptyLayer0Reads += scratch.emptyLayer0Reads
+    }
     scratch.dropped.removeAll(keepingCapacity: true)
+    scratch.emptyLayer0Reads = 0
   }
 }

@@ -153,6 +153,7 @@ struct HNSWWorker<Space: DistanceSpace> {
     let (links, count) = graph.links(slot, level)
     copyLinks(links, count, to: scratch.linkCopy)
     locks.unlock(slot)
+    if count == 0 && level == 0 { scratch.emptyLayer0Reads += 1 }
     return (UnsafePointer(scratch.linkCopy), count)
   }
 
@@ -576,6 +577,16 @@ struct HNSWWorker<Space: DistanceSpace> {
   /// Algorithm 1's descent and linking for `node`, with the searches ranking by `walk`.
   /// When `exact` is given (`walk` is approximate), each layer's results are re-ranked by
   /// `exact` before the heuristic, so links are chosen on exact distances.
+  ///
+  /// The layers are searched top-down but linked bottom-up, once every layer's neighbours
+  /// are chosen: `node` becomes reachable on a layer (its neighbours' back-links) only when
+  /// its lists on every layer below are complete. Linked top-down, as Algorithm 1 reads, a
+  /// node of level ≥ 1 was reachable on its upper layers while its own lower layers were
+  /// still being searched; another build thread that descended through it there met an
+  /// empty list and started its lower layers from `node` alone, linking its own new node to
+  /// little but `node` (hnswlib avoids this by holding the new node's lock for the whole
+  /// insertion). One thread: the same graph either way (a layer's search reads only that
+  /// layer's lists, and linking a layer writes only that layer's).
   private func link<Walk: SlotDistance>(
     _ node: UInt32, level: Int, entry: UInt32, top: Int, walk: Walk, exact: Space.Query?, accept: Acceptance,
     _ scratch: SearchScratch
@@ -585,6 +596,8 @@ struct HNSWWorker<Space: DistanceSpace> {
     if level < top {
       (current, currentDistance) = greedy(walk, entry: current, entryDistance: currentDistance, from: top, downTo: level, scratch)
     }
+    // The neighbours chosen on layers ≥ 1 (with their distances), linked after layer 0.
+    var upper: [(layer: Int, chosen: [UInt32], distances: [Float])] = []
     var layer = min(level, top)
     while layer >= 0 {
       searchLayer(walk, entry: current, entryDistance: currentDistance, level: layer, ef: efConstruction, accept: accept, scratch)
@@ -599,9 +612,21 @@ struct HNSWWorker<Space: DistanceSpace> {
         scratch.chosenCount = selectNeighbours(
           scratch.keys, count: scratch.keyCount, limit: layer == 0 ? layer0Links : m, into: scratch.chosen,
           distances: scratch.chosenDistances, scratch)
-        connect(node, level: layer, scratch)
+        if layer == 0 {
+          connect(node, level: 0, scratch)
+        } else {
+          upper.append((
+            layer, Array(UnsafeBufferPointer(start: scratch.chosen, count: scratch.chosenCount)),
+            Array(UnsafeBufferPointer(start: scratch.chosenDistances, count: scratch.chosenCount))))
+        }
       }
       layer -= 1
+    }
+    for (layer, chosen, distances) in upper.reversed() {
+      scratch.chosen.update(from: chosen, count: chosen.count)
+      scratch.chosenDistances.update(from: distances, count: distances.count)
+      scratch.chosenCount = chosen.count
+      connect(node, level: layer, scratch)
     }
   }
 
