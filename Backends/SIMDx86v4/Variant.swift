@@ -60,11 +60,7 @@ let realignedMinimumCount = 4096
 /// (Xeon 6/207). AMD's Zen 4 executes a 512-bit load as two 256-bit halves (only one of which
 /// can cross a line) and its 512-bit permutes at half rate; Zen 4 and Zen 5 are unmeasured and
 /// keep the plain loads. Read once per process (a lazily initialized global: thread-safe).
-let realignsOffLineOperands: Bool = {
-  var vendor = [CChar](repeating: 0, count: 16)
-  arrowhead_cpu_vendor(&vendor, Int32(vendor.count))
-  return vendor.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } == "GenuineIntel"
-}()
+let realignsOffLineOperands = CPUInfo.current.vendor == "GenuineIntel"
 
 /// Whether the realigned kernels should take a product of `count` floats at x and y: long
 /// enough, either operand off a 64-byte cache line, and a CPU where that was measured faster.
