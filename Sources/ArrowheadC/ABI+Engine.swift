@@ -128,7 +128,7 @@ private func transpose(_ flag: Int32, _ name: String) throws(ABIError) -> Transp
 }
 
 /// The layout of a stored rows × columns matrix with leading dimension `ld`, checked.
-private func layout(stored shape: (rows: Int, columns: Int), _ ld: Int64, _ name: String) throws(ABIError) -> MatrixLayout {
+func layout(stored shape: (rows: Int, columns: Int), _ ld: Int64, _ name: String) throws(ABIError) -> MatrixLayout {
   let leading = try Argument.count(ld, name)
   guard leading >= shape.columns, leading >= 1 else {
     throw ABIError(.invalidArgument, "'\(name)' = \(ld) is smaller than the row length \(max(1, shape.columns))")

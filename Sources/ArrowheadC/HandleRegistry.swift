@@ -14,6 +14,7 @@ enum HandleKind: UInt8, CaseIterable, Sendable {
   case index = 0xA2
   case tensor = 0xA3
   case encoder = 0xA4
+  case qmatrix = 0xA5
 
   var name: String {
     switch self {
@@ -21,11 +22,12 @@ enum HandleKind: UInt8, CaseIterable, Sendable {
     case .index: "index"
     case .tensor: "quantized tensor"
     case .encoder: "encoder"
+    case .qmatrix: "quantized matrix"
     }
   }
 
   /// The name with its article ("an engine", "a quantized tensor").
-  var withArticle: String { (self == .tensor ? "a " : "an ") + name }
+  var withArticle: String { (self == .tensor || self == .qmatrix ? "a " : "an ") + name }
 }
 
 /// An object a handle names.
@@ -34,6 +36,7 @@ enum HandleObject: Sendable {
   case index(any VectorIndex)
   case tensor(QuantizedTensor)
   case encoder(SentenceEncoder)
+  case qmatrix(QuantizedMatrix)
 
   var kind: HandleKind {
     switch self {
@@ -41,6 +44,7 @@ enum HandleObject: Sendable {
     case .index: .index
     case .tensor: .tensor
     case .encoder: .encoder
+    case .qmatrix: .qmatrix
     }
   }
 }
@@ -48,7 +52,8 @@ enum HandleObject: Sendable {
 /// The table behind every C handle: a handle is a 64-bit token
 ///
 /// ```
-/// bits 56…63  kind tag (HandleKind.rawValue: 0xA1 engine, 0xA2 index, 0xA3 tensor, 0xA4 encoder)
+/// bits 56…63  kind tag (HandleKind.rawValue: 0xA1 engine, 0xA2 index, 0xA3 tensor, 0xA4 encoder,
+///             0xA5 quantized matrix)
 /// bits 32…55  generation of the slot (24 bits, never 0)
 /// bits  0…31  slot number + 1 (never 0)
 /// ```
@@ -187,6 +192,12 @@ extension HandleRegistry {
   func encoder(_ handle: OpaquePointer?) throws(ABIError) -> SentenceEncoder {
     guard case .encoder(let encoder) = try lookup(token(handle), as: .encoder) else { throw Self.freed(.encoder) }
     return encoder
+  }
+
+  /// The quantized matrix named by `handle`.
+  func qmatrix(_ handle: OpaquePointer?) throws(ABIError) -> QuantizedMatrix {
+    guard case .qmatrix(let matrix) = try lookup(token(handle), as: .qmatrix) else { throw Self.freed(.qmatrix) }
+    return matrix
   }
 
   /// Stores `object` and returns its handle as the opaque pointer C sees.

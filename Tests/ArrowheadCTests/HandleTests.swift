@@ -81,6 +81,8 @@ struct HandleTests {
     var threads: Int32 = 0
     #expect(ah_engine_threads(index, &threads) == invalidHandle)
     #expect(ah_tensor_free(index) == invalidHandle)
+    #expect(ah_qmatrix_free(index) == invalidHandle)
+    #expect(lastError() == "expected a quantized matrix handle but got an index handle")
     #expect(ah_engine_threads(engine, &threads) == ok && threads == 1)
   }
 

@@ -71,6 +71,32 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 128; i++) worst = fmaxf(worst, fabsf(restored[i] - weights[i]));
   // Each group spans at most [-1, 1]: the step is <= 2/15, the error at most half of it.
   check(worst <= 1.0f / 15.0f + 1e-6f, "dequantized within half a step");
+
+  // The same tensor as a quantized matrix: y = x * W^T + bias computed on the codes.
+  ah_qmatrix *matrix = NULL;
+  check(ah_qmatrix_create(engine, tensor, &matrix) == AH_OK, "quantized matrix");
+  ah_qmatrix_info qinfo;
+  check(ah_qmatrix_describe(matrix, &qinfo) == AH_OK && qinfo.rows == 2 && qinfo.columns == 64 && qinfo.bits == 4
+          && qinfo.group_size == 32, "2 x 64 INT4 matrix, groups of 32");
+  float activations[64], y[2], y8[2];
+  const float bias[2] = {1.0f, -1.0f};
+  for (int j = 0; j < 64; j++) activations[j] = cosf((float)j);
+  check(ah_qmatrix_matmul(engine, matrix, AH_QMATMUL_WEIGHT_ONLY, 1, activations, 64, bias, 0, y, 2) == AH_OK
+          && ah_qmatrix_matmul(engine, matrix, AH_QMATMUL_INT8, 1, activations, 64, bias, 0, y8, 2) == AH_OK,
+        "weight-only and int8 products");
+  float worst_weight_only = 0, worst_int8 = 0;
+  for (int i = 0; i < 2; i++) {
+    double expected = bias[i];
+    for (int j = 0; j < 64; j++) expected += (double)restored[i * 64 + j] * activations[j];
+    worst_weight_only = fmaxf(worst_weight_only, (float)fabs(y[i] - expected));
+    worst_int8 = fmaxf(worst_int8, (float)fabs(y8[i] - expected));
+  }
+  // Weight-only: float rounding only, within γ_70·Σ(|s|q + |m|)|x| < 70·2^-24·64·3 < 1e-3.
+  // Int8 adds the activations' rounding, |x - x^| <= max|x|/254: at most 64/254 < 0.26.
+  check(worst_weight_only < 1e-3f, "weight-only product equals x * W^T up to float rounding");
+  check(worst_int8 < 0.26f, "int8 product within the activations' rounding");
+  check(ah_qmatrix_describe((ah_qmatrix *)tensor, &qinfo) == AH_ERROR_INVALID_HANDLE, "a tensor is not a matrix");
+  check(ah_qmatrix_free(matrix) == AH_OK && ah_qmatrix_free(matrix) == AH_ERROR_INVALID_HANDLE, "matrix freed once");
   check(ah_tensor_free(tensor) == AH_OK, "tensor freed");
 
   // An HNSW index of 100 points on a line; ids 0...99 by default.

@@ -6,6 +6,7 @@ nearest-neighbour search, through the C ABI of the Swift library (``libArrowhead
 'x86_64'
 >>> c = arrowhead.gemm(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32))   # 2 × 4 of 3.0
 >>> q = arrowhead.quantize(weights, bits=4, group=64)            # QuantizedTensor
+>>> y = arrowhead.QuantizedMatrix(q).matmul(x)                   # x @ Ŵ.T on the codes
 >>> index = arrowhead.Index(50, metric="cosine", kind="hnsw")
 >>> index.add(vectors); distances, ids = index.search(queries, k=10)
 >>> vectors = arrowhead.embed(["A man is eating food."], "all-MiniLM-L6-v2")   # 1 × 384
@@ -51,7 +52,7 @@ from .errors import (
     UnsupportedError,
 )
 from .index import Index
-from .quantization import QuantizedTensor, quantize, quantize_model
+from .quantization import QuantizedMatrix, QuantizedTensor, quantize, quantize_model
 
 __version__: str = _lib.ah_version().decode()
 
@@ -65,6 +66,7 @@ __all__ = [
     "quantize",
     "quantize_model",
     "QuantizedTensor",
+    "QuantizedMatrix",
     "Index",
     "Encoder",
     "embed",

@@ -31,6 +31,7 @@ INDEX_KINDS = {"flat": 0, "hnsw": 1}
 STORAGES = {"f32": 0, "int8": 1, "int4": 2}
 GRANULARITIES = {"group": 0, "channel": 1, "tensor": 2}
 MODES = {"float_minimum": 0, "zero_point": 1, "symmetric": 2}
+QMATMUL_MODES = {"weight-only": 0, "int8": 1, "int16": 2}
 
 #: int32_t (*ah_filter_fn)(int64_t id, void *context)
 FILTER_FN = ctypes.CFUNCTYPE(c_int32, c_int64, c_void_p)
@@ -51,6 +52,19 @@ class TensorInfo(ctypes.Structure):
         ("group_count", c_int64),
         ("packed_bytes", c_int64),
         ("stored_bytes", c_int64),
+    ]
+
+
+class QMatrixInfo(ctypes.Structure):
+    """``ah_qmatrix_info``."""
+
+    _fields_ = [
+        ("bits", c_int32),
+        ("mode", c_int32),
+        ("rows", c_int64),
+        ("columns", c_int64),
+        ("group_size", c_int64),
+        ("bytes", c_int64),
     ]
 
 
@@ -140,6 +154,13 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ah_tensor_offsets": (c_int32, [_handle, _pointer, c_int64]),
     "ah_tensor_free": (c_int32, [_handle]),
     "ah_quantize_model": (c_int32, [_handle, c_char_p, c_char_p, c_char_p, POINTER(c_void_p)]),
+    "ah_qmatrix_create": (c_int32, [_handle, _handle, _out_handle]),
+    "ah_qmatrix_load": (c_int32, [_handle, c_char_p, c_char_p, _out_handle]),
+    "ah_qmatrix_describe": (c_int32, [_handle, POINTER(QMatrixInfo)]),
+    "ah_qmatrix_matmul": (
+        c_int32, [_handle, _handle, c_int32, c_int64, _pointer, c_int64, _pointer, c_int32, _pointer, c_int64]
+    ),
+    "ah_qmatrix_free": (c_int32, [_handle]),
     "ah_index_create": (
         c_int32,
         [_handle, c_int32, c_int64, c_int32, c_int32, c_int32, c_int64, c_int64, c_int64, c_uint64, _out_handle],

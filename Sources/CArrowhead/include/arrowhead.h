@@ -2,10 +2,10 @@
  * arrowhead.h — the C ABI of Arrowhead (library product `ArrowheadC`, libArrowheadC.so).
  *
  * A small, stable C interface over the Swift engine: hardware probe, gemm, distance
- * matrices, weight quantization (one tensor or a whole safetensors model) and nearest-
- * neighbour indexes (flat and HNSW), and sentence embeddings of texts (a sentence-transformers
- * text encoder). No Swift type crosses it: only C scalars, pointers to caller-owned
- * buffers, UTF-8 strings and opaque handles.
+ * matrices, weight quantization (one tensor or a whole safetensors model), products
+ * computed on quantized weights, nearest-neighbour indexes (flat and HNSW), and sentence
+ * embeddings of texts (a sentence-transformers text encoder). No Swift type crosses it:
+ * only C scalars, pointers to caller-owned buffers, UTF-8 strings and opaque handles.
  *
  * CONVENTIONS (they hold for every function below unless its comment says otherwise)
  *
@@ -14,10 +14,10 @@
  *   message naming what was wrong (argument, shape, file, offset). Out-parameters are
  *   written only on success.
  *
- * Handles. ah_engine, ah_index, ah_tensor and ah_encoder are opaque: a handle is a token,
- *   never a pointer to memory, and must not be dereferenced. Each is created by one function
- *   (ah_engine_create, ah_index_create / ah_index_create_hnsw / ah_index_load, ah_quantize,
- *   ah_encoder_load) and
+ * Handles. ah_engine, ah_index, ah_tensor, ah_qmatrix and ah_encoder are opaque: a handle
+ *   is a token, never a pointer to memory, and must not be dereferenced. Each is created by
+ *   one function (ah_engine_create, ah_index_create / ah_index_create_hnsw / ah_index_load,
+ *   ah_quantize, ah_qmatrix_create / ah_qmatrix_load, ah_encoder_load) and
  *   released by its *_free function; the caller owns it until then. Every call validates
  *   its handles: NULL, a handle of another kind, a freed handle or a garbage value yields
  *   AH_ERROR_INVALID_HANDLE, never a crash (handles carry a kind tag, a slot and a
@@ -239,6 +239,75 @@ ah_status ah_tensor_offsets(const ah_tensor *tensor, float *out, int64_t capacit
 
 /** Releases a quantized tensor. */
 ah_status ah_tensor_free(ah_tensor *tensor);
+
+/* ---------------------------------------------------------------------------------- */
+/* Quantized matrices: products computed on the codes                                   */
+/* ---------------------------------------------------------------------------------- */
+
+/** A quantized weight matrix W^ (rows = outputs x columns = inputs), repacked once into the
+ *  layout of the quantized-matmul kernels, which compute y = x * W^T (+ bias) on the codes,
+ *  never expanding W^ to float32 (a linear layer: torch.nn.functional.linear(x, W^, bias)).
+ *  Immutable: one matrix may be multiplied from several threads at once. */
+typedef struct ah_qmatrix ah_qmatrix;
+
+/** How ah_qmatrix_matmul treats the activations x (Sources/ArrowheadQuant/README.md,
+ *  "Quantized matmul"). */
+enum {
+  /** float32 x (W8A32 / W4A32): y is x * W^T up to float32 rounding; the only error is the
+   *  weights'. The default to reach for. */
+  AH_QMATMUL_WEIGHT_ONLY = 0,
+  /** x rounded to int8 per (row, weight group), integer dot products (AVX512-VNNI
+   *  vpdpbusd, AVX2 vpmaddubsw): fastest on batches; adds the activations' rounding
+   *  (|x - x^| <= max|x in the group| / 254). */
+  AH_QMATMUL_INT8 = 1,
+  /** x rounded to two int8 digits per (row, weight group), about 16 bits: the weight-only
+   *  error at twice the integer work of INT8. */
+  AH_QMATMUL_INT16 = 2
+};
+
+/** Repacks `tensor` (seen as info.rows x info.columns; a 1-D tensor is one row) for
+ *  ah_qmatrix_matmul. Per-channel and per-tensor scales become one group per row;
+ *  symmetric codes the zero-point form with z = 2^(bits-1). The repacked matrix holds 4
+ *  bits per weight for 2-, 3- and 4-bit codes, 8 for 8-bit, and two floats per (row,
+ *  group) (ah_qmatrix_info.bytes); it is independent of `tensor`, which may be freed.
+ *  Free the result with ah_qmatrix_free. */
+ah_status ah_qmatrix_create(const ah_engine *engine, const ah_tensor *tensor, ah_qmatrix **matrix);
+
+/** Loads the quantized tensor `name` of an Arrowhead quantized safetensors file (what
+ *  ah_quantize_model and `arrowhead quantize` write), verifying its checksums, and repacks it
+ *  as ah_qmatrix_create does. A missing file is AH_ERROR_IO; a file that is not an Arrowhead
+ *  quantized file, or is corrupted, AH_ERROR_CORRUPT_FILE; a name the file does not hold as
+ *  a quantized tensor (absent, or kept in floating point) AH_ERROR_INVALID_ARGUMENT, the
+ *  message listing some names it does hold. */
+ah_status ah_qmatrix_load(const ah_engine *engine, const char *path, const char *name, ah_qmatrix **matrix);
+
+/** Facts about a quantized matrix. */
+typedef struct ah_qmatrix_info {
+  int32_t bits;       /* 2, 3, 4 or 8 */
+  int32_t mode;       /* AH_MODE_FLOAT_MINIMUM or AH_MODE_ZERO_POINT (symmetric tensors are
+                         held as zero-points) */
+  int64_t rows;       /* outputs: the length of a row of y */
+  int64_t columns;    /* inputs: the length of a row of x */
+  int64_t group_size; /* inputs sharing one scale (columns for per-channel and per-tensor) */
+  int64_t bytes;      /* bytes of the repacked codes and parameters */
+} ah_qmatrix_info;
+
+/** Fills `info`. */
+ah_status ah_qmatrix_describe(const ah_qmatrix *matrix, ah_qmatrix_info *info);
+
+/** y = x * W^T (+ bias) for `m` rows of activations: x is m x info.columns (ldx >=
+ *  info.columns), y is m x info.rows (ldy >= info.rows; only those elements are written),
+ *  `bias` NULL or info.rows floats. `mode`: AH_QMATMUL_*. `threads`: 0 for the engine's;
+ *  results do not depend on it. Non-finite activations are not an error: NaN or inf in a
+ *  row of x makes that row's outputs NaN or inf, never a trap or a hang. m = 0 writes
+ *  nothing. The engine's backend (ARROWHEAD_BACKEND, ah_engine_create) chooses the
+ *  kernel: every backend gives results within the bounds of the README. */
+ah_status ah_qmatrix_matmul(const ah_engine *engine, const ah_qmatrix *matrix, int32_t mode, int64_t m,
+                            const float *x, int64_t ldx, const float *bias, int32_t threads, float *y,
+                            int64_t ldy);
+
+/** Releases a quantized matrix. */
+ah_status ah_qmatrix_free(ah_qmatrix *matrix);
 
 /** Quantizes a safetensors model (a file, a sharded model's index.json, or a directory) into
  *  an Arrowhead quantized safetensors file written atomically at `output`, as
