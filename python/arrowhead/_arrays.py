@@ -19,6 +19,7 @@ The rules (documented in the package docstring):
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -111,6 +112,15 @@ def as_array(obj: Any, name: str) -> np.ndarray:
         raise InvalidArgumentError(f"'{name}' ({_describe(obj)}) is not an array: {error}") from error
     _check_numeric(array, name)
     return array
+
+
+def address(array: np.ndarray) -> int:
+    """The address of ``array``'s first element. For a writeable C-contiguous array through a
+    ctypes view of its buffer (about 0.3 µs, against 1 µs for ``array.ctypes.data``, which
+    matters to calls of a few microseconds); ``array.ctypes.data`` otherwise."""
+    if array.flags.writeable and array.flags.c_contiguous and array.size > 0:
+        return ctypes.addressof(ctypes.c_char.from_buffer(array))
+    return int(array.ctypes.data)
 
 
 def float32(array: np.ndarray) -> np.ndarray:

@@ -131,6 +131,12 @@ def test_batch_one_vector_threads_and_strided_rows_give_the_same_bits(rng):
         assert vector.shape == (300,)
         assert np.array_equal(vector, matrix.matmul(x[5:6], mode=mode)[0])
     assert matrix.matmul(np.zeros((0, 512), np.float32)).shape == (0, 300)
+    # Read-only arrays (their address is taken another way) give the same bits.
+    frozen, bias = np.ascontiguousarray(x), rng.standard_normal(300).astype(np.float32)
+    expected = matrix.matmul(frozen, bias)
+    frozen.setflags(write=False)
+    bias.setflags(write=False)
+    assert np.array_equal(matrix.matmul(frozen, bias), expected)
     # Into a caller's array: the same bits, the array itself returned.
     out = np.full((70, 300), np.nan, np.float32)
     assert matrix.matmul(x, mode="int8", out=out) is out
