@@ -271,9 +271,9 @@ class Index:
         ids = np.empty((n, k), dtype=np.int64)
         mask, mask_length, callback, trampoline_state = _filter(filter)
         status = lib.ah_index_search(
-            handle, queries.ctypes.data, n, self._dimension, k, ef_value, rerank_value, thread_count,
-            None if mask is None else mask.ctypes.data, mask_length, callback, None,
-            distances.ctypes.data, ids.ctypes.data,
+            handle, _arrays.address(queries), n, self._dimension, k, ef_value, rerank_value, thread_count,
+            None if mask is None else _arrays.address(mask), mask_length, callback, None,
+            _arrays.address(distances), _arrays.address(ids),
         )
         if status == AH_ERROR_CALLBACK and trampoline_state and trampoline_state[0] is not None:
             raise trampoline_state[0]
