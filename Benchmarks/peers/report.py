@@ -329,6 +329,7 @@ class Report:
             pass
         self.run = load(os.path.join(out_dir, "run.json")) or {}
         self.python_api = load(os.path.join(out_dir, "python-api.json"))
+        self.qmatrix_python = load(os.path.join(out_dir, "qmatrix-python.json"))
         self.durations = []
         try:
             with open(os.path.join(out_dir, "durations.tsv")) as handle:
@@ -969,6 +970,36 @@ class Report:
             self.add("- hnswlib: n/a (not installed or no setting reached recall@10 ≥ 0.95).")
         self.add("")
 
+    # -- Quantized matrices from Python (qmatrix_python.py) ----------------------------------
+    def qmatrix_python_section(self):
+        self.add("## Products on quantized weights from Python (`arrowhead.QuantizedMatrix`)", "")
+        data = self.qmatrix_python
+        if not data:
+            self.add("n/a: the qmatrix-python step did not produce out/qmatrix-python.json (see Failures).", "")
+            return
+        meta = data["meta"]
+        self.add("`QuantizedMatrix.matmul` from Python against PyTorch's dynamic int8 Linear (per-channel weights, "
+                 "fbgemm) and numpy's float32 `x @ W.T` in the same process, and against `arrowhead bench qgemm` "
+                 "(no Python) on the same weights and activations: all-MiniLM-L6-v2 layer 3, real activations, "
+                 f"1 thread, the calling thread's CPU time, best of {meta['repeats']} samples. Python's fixed cost "
+                 f"per call: {meta['call_floor_us']:.1f} µs.", "",
+                 "| shape | Arrowhead | ms (Python) | ms (CLI) | Python / CLI time | vs torch int8 per-channel | "
+                 "vs numpy float32 | error ours | error torch |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for row in data["rows"]:
+            for key, ours in row["ours"].items():
+                like_for_like = key == "W8A8 per-channel"  # torch's granularity and arithmetic
+                versus_torch = self.ratio(ours["seconds"], row["torch_seconds"],
+                                          f"Python W8A8 per-channel vs torch per-channel {row['shape']} 1T"
+                                          if like_for_like else None, lower_is_better=True)
+                self.add(f"| {row['shape']} | {key} | {ours['seconds'] * 1e3:.3f} | {ours['cli_seconds'] * 1e3:.3f} | "
+                         f"{ours['seconds'] / ours['cli_seconds']:.2f} | {versus_torch} | "
+                         f"{self.ratio(ours['seconds'], row['numpy_seconds'], lower_is_better=True)} | "
+                         f"{ours['error']:.5f} | {row['torch_error']:.5f} |")
+        self.add("", "Ratios are throughput ours / theirs. Only the W8A8 per-channel rows are like for like with "
+                 "PyTorch (same weight granularity, int8 activations); weight-only rows are Float32 arithmetic. "
+                 "At batch 1 the Python column includes the call's fixed cost.", "")
+
     def flat_table(self, dataset, label, rows, T):
         self.add(f"Flat (exact) search, queries/s. faiss is measured with its default batch path and with its BLAS "
                  "path forced (`distance_compute_blas_threshold = 20`); the ratio uses the faster.", "",
@@ -1254,6 +1285,7 @@ class Report:
         self.tokenize_section()
         self.embed_section()
         self.hl_qgemm = qgemm_section(self)
+        self.qmatrix_python_section()
         self.diffusion_section()
         body = self.lines[body_start:]
         self.lines = []

@@ -15,6 +15,8 @@
 #      embed_compare.py    sentence embeddings vs sentence-transformers, onnxruntime f32/int8:
 #                          texts/s, cosine, recall@10 of index search, peak memory
 #      qgemm_compare.py    quantized matmul vs torch dynamic int8, onnxruntime MatMulNBits / int8
+#      qmatrix_python.py   the same products from Python (arrowhead.QuantizedMatrix) vs torch's
+#                          int8 Linear, numpy and the CLI: the binding's cost
 #      diffusion_compare.py  (full mode) time-aware activation quantization of a DDPM UNet
 #                          trained on digits (torch + diffusers), vs Float32 and min-max
 # 3. report.py turns the JSON into Benchmarks/RESULTS.md, Benchmarks/charts/*.svg and the
@@ -73,7 +75,7 @@ if [ "$quick" = 1 ]; then mode=quick; else mode=full; fi
 command_line="Benchmarks/peers/run.sh$(if [ "$quick" = 1 ]; then echo " --quick"; fi) --threads $threads"
 if [ "$glove_limit" != 0 ]; then command_line="$command_line --glove-limit $glove_limit"; fi
 if [ -n "$skip" ]; then command_line="$command_line --skip $skip"; fi
-known_steps="engine quant search-glove search-minilm python-api tokenize embed qgemm diffusion"
+known_steps="engine quant search-glove search-minilm python-api tokenize embed qgemm qmatrix-python diffusion"
 for name in ${skip//,/ }; do
   case " $known_steps " in *" $name "*) ;; *) echo "run.sh: --skip: unknown step $name (steps: $known_steps)" >&2; exit 2 ;; esac
 done
@@ -163,6 +165,8 @@ if [ "$quick" = 1 ]; then
   step embed "$py" "$here/embed_compare.py" --arrowhead "$ah" --threads "$threads" --quick --json-out "$out/embed.json"
   step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --quick --repeats 3 \
        --json-out "$out/qgemm.json"
+  step qmatrix-python "$py" "$here/qmatrix_python.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --batches 1,128 --repeats 3 --json-out "$out/qmatrix-python.json"
 else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
@@ -199,6 +203,10 @@ else
   # dynamic int8 on MiniLM weights with real activations, error next to speed (~5 min).
   step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 \
        --json-out "$out/qgemm.json"
+  # The same products from Python (`arrowhead.QuantizedMatrix`) vs PyTorch's int8 Linear and
+  # the CLI, 1 thread (~1 minute).
+  step qmatrix-python "$py" "$here/qmatrix_python.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \
+       --repeats 7 --json-out "$out/qmatrix-python.json"
   # DDPM UNet on digits (trained once, cached in data/diffusion/): time-aware activations.
   step diffusion "$py" "$here/diffusion_compare.py" --arrowhead "$ah" --threads "$threads" --json-out "$out/diffusion.json"
 fi
