@@ -1,3 +1,4 @@
+import Arrowhead
 import ArrowheadEncoder
 import ArrowheadTokenizer
 import CArrowhead
@@ -20,16 +21,47 @@ public func ah_encoder_load(
   _ engine: OpaquePointer?, _ model_dir: UnsafePointer<CChar>?, _ weights: UnsafePointer<CChar>?,
   _ encoder: UnsafeMutablePointer<OpaquePointer?>?
 ) -> ah_status {
+  abiCall { try loadEncoder(engine, model_dir, weights, nil, encoder) }
+}
+
+@c @implementation
+public func ah_encoder_load_with(
+  _ engine: OpaquePointer?, _ model_dir: UnsafePointer<CChar>?, _ weights: UnsafePointer<CChar>?,
+  _ activations: UnsafePointer<CChar>?, _ encoder: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall { try loadEncoder(engine, model_dir, weights, activations, encoder) }
+}
+
+/// The body of `ah_encoder_load` and `ah_encoder_load_with`.
+private func loadEncoder(
+  _ engine: OpaquePointer?, _ model_dir: UnsafePointer<CChar>?, _ weights: UnsafePointer<CChar>?,
+  _ activations: UnsafePointer<CChar>?, _ encoder: UnsafeMutablePointer<OpaquePointer?>?
+) throws {
+  let kernels = try registry.engine(engine)
+  let out = try Argument.required(encoder, "encoder")
+  let folder = try Argument.string(model_dir, "model_dir")
+  let format = try EncoderArguments.weightFormat(weights.map { String(cString: $0) })
+  let arithmetic = try activations.map { (name) throws(ABIError) in try EncoderArguments.activations(String(cString: name)) }
+  guard EncoderArguments.isDirectory(folder) else {
+    throw ABIError(.io, "model folder '\(folder)' does not exist or is not a directory")
+  }
+  let loaded = try SentenceEncoder(folder: folder, engine: kernels, weights: format, activations: arithmetic)
+  if let arithmetic, loaded.activations == nil {
+    throw ABIError(
+      .invalidArgument,
+      "activations \"\(arithmetic.rawValue)\" apply to quantized layers, but '\(folder)' is loaded with float32 weights "
+        + "(weights \"\(loaded.weightFormat.rawValue)\"); use weights \"int8\" or \"int4\", or a quantized model with \"auto\"")
+  }
+  out.pointee = registry.handle(for: .encoder(loaded))
+}
+
+@c @implementation
+public func ah_encoder_activations(
+  _ encoder: OpaquePointer?, _ activations: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> ah_status {
   abiCall {
-    let kernels = try registry.engine(engine)
-    let out = try Argument.required(encoder, "encoder")
-    let folder = try Argument.string(model_dir, "model_dir")
-    let format = try EncoderArguments.weightFormat(weights.map { String(cString: $0) })
-    guard EncoderArguments.isDirectory(folder) else {
-      throw ABIError(.io, "model folder '\(folder)' does not exist or is not a directory")
-    }
-    let loaded = try SentenceEncoder(folder: folder, engine: kernels, weights: format)
-    out.pointee = registry.handle(for: .encoder(loaded))
+    let model = try registry.encoder(encoder)
+    try Argument.required(activations, "activations").pointee = try mallocString(model.activations?.rawValue ?? "")
   }
 }
 
@@ -101,6 +133,15 @@ enum EncoderArguments {
       throw ABIError(.unsupported, "weights \"\(name)\" are not supported by this build of the encoder; supported: \(supported)")
     }
     return format
+  }
+
+  /// The activations' arithmetic named by `name` ("weight-only", "int8", "int16").
+  static func activations(_ name: String) throws(ABIError) -> QuantizedMatmulMode {
+    guard let mode = QuantizedMatmulMode(rawValue: name) else {
+      let valid = QuantizedMatmulMode.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+      throw ABIError(.invalidArgument, "activations \"\(name)\" are unknown; expected \(valid)")
+    }
+    return mode
   }
 
   /// Whether `path` is a directory.

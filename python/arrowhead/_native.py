@@ -182,6 +182,8 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ah_index_save": (c_int32, [_handle, c_char_p]),
     "ah_index_load": (c_int32, [_handle, c_char_p, c_int32, _out_handle]),
     "ah_encoder_load": (c_int32, [_handle, c_char_p, c_char_p, _out_handle]),
+    "ah_encoder_load_with": (c_int32, [_handle, c_char_p, c_char_p, c_char_p, _out_handle]),
+    "ah_encoder_activations": (c_int32, [_handle, POINTER(c_void_p)]),
     "ah_encoder_free": (c_int32, [_handle]),
     "ah_encoder_describe": (c_int32, [_handle, POINTER(EncoderInfo)]),
     "ah_encoder_weights": (c_int32, [_handle, POINTER(c_void_p)]),

@@ -65,6 +65,10 @@ class Encoder:
     quantized ``model.safetensors`` runs quantized); a kind this build does not implement raises
     :class:`~arrowhead.errors.UnsupportedError` listing the ones it does. ``threads``: for
     the encoder's kernels (default: the module's, see :func:`arrowhead.set_num_threads`).
+    ``activations``: how quantized layers multiply (``None``: ``"int8"``; ``"weight-only"``
+    keeps float32 activations — the weights' error only, slower on batches; ``"int16"`` two
+    int8 digits, about the weight-only error); given with float32 weights it raises
+    :class:`~arrowhead.errors.InvalidArgumentError` (nothing quantized to apply it to).
 
     A missing folder or file raises :class:`~arrowhead.errors.ArrowheadIOError` (an
     ``OSError``) naming it; a malformed configuration or weights file
@@ -74,12 +78,21 @@ class Encoder:
     threads at once (the GIL is released while it encodes).
     """
 
-    def __init__(self, model_dir: PathLike, weights: str = "f32", *, threads: int | None = None) -> None:
+    def __init__(
+        self, model_dir: PathLike, weights: str = "f32", *, threads: int | None = None, activations: str | None = None
+    ) -> None:
         if not isinstance(weights, str):
             raise InvalidArgumentError(f"weights = {weights!r}; expected a string such as 'f32'")
+        if activations is not None and not isinstance(activations, str):
+            raise InvalidArgumentError(f"activations = {activations!r}; expected None, 'weight-only', 'int8' or 'int16'")
         engine = Engine(threads=_positive(threads, "threads")) if threads is not None else default_engine()
         out = ctypes.c_void_p()
-        check(lib.ah_encoder_load(engine.handle.value, os.fsencode(model_dir), weights.encode(), ctypes.byref(out)))
+        check(
+            lib.ah_encoder_load_with(
+                engine.handle.value, os.fsencode(model_dir), weights.encode(),
+                None if activations is None else activations.encode(), ctypes.byref(out),
+            )
+        )
         self._handle = Handle(out.value or 0, lib.ah_encoder_free)
         info = self._info()
         self._dimension = int(info.dimension)
@@ -119,6 +132,14 @@ class Encoder:
         out = ctypes.c_void_p()
         check(lib.ah_encoder_weights(self._value(), ctypes.byref(out)))
         return take_string(out)
+
+    @property
+    def activations(self) -> str | None:
+        """How the quantized layers multiply their activations (``"weight-only"``, ``"int8"``
+        or ``"int16"``); ``None`` when the weights are float32."""
+        out = ctypes.c_void_p()
+        check(lib.ah_encoder_activations(self._value(), ctypes.byref(out)))
+        return take_string(out) or None
 
     def encode(self, texts: Texts, batch: int = 32, threads: int | None = None) -> NDArray[np.float32]:
         """Embeds ``texts``: a new float32 array of shape ``(len(texts), dimension)``, row i
@@ -165,22 +186,26 @@ class Encoder:
     def __repr__(self) -> str:
         if self._handle.value is None:
             return "Encoder(closed)"
-        return f"Encoder({self._path!r}, weights={self.weights!r}, dimension={self._dimension}, max_length={self._max_length})"
+        return (
+            f"Encoder({self._path!r}, weights={self.weights!r}, activations={self.activations!r}, "
+            f"dimension={self._dimension}, max_length={self._max_length})"
+        )
 
 
 def embed(
-    texts: Texts, model_dir: PathLike, weights: str = "f32", batch: int = 32, threads: int | None = None
+    texts: Texts, model_dir: PathLike, weights: str = "f32", batch: int = 32, threads: int | None = None,
+    activations: str | None = None,
 ) -> NDArray[np.float32]:
     """Embeds ``texts`` with the sentence-transformers model in ``model_dir``: a float32 array
     of shape ``(len(texts), dimension)`` (``(dimension,)`` for a single ``str``).
 
     Loads the model, encodes, and releases it: to embed several times, keep an
-    :class:`Encoder` instead. ``weights``, ``batch`` and ``threads`` as in :class:`Encoder`
-    and :meth:`Encoder.encode`.
+    :class:`Encoder` instead. ``weights``, ``batch``, ``threads`` and ``activations`` as in
+    :class:`Encoder` and :meth:`Encoder.encode`.
 
     >>> vectors = arrowhead.embed(["A man is eating food.", "Someone eats."], "all-MiniLM-L6-v2")
     >>> vectors.shape
     (2, 384)
     """
-    with Encoder(model_dir, weights=weights, threads=threads) as encoder:
+    with Encoder(model_dir, weights=weights, threads=threads, activations=activations) as encoder:
         return encoder.encode(texts, batch=batch)

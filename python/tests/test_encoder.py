@@ -141,6 +141,29 @@ def test_int8_weights_give_the_float32_embeddings_within_the_quantization_error(
 
 
 @needs_minilm
+def test_the_activations_of_quantized_layers_are_chosen_and_reported():
+    golden = json.loads((GOLDEN / "minilm-golden.json").read_text(encoding="utf-8"))
+    expected = np.load(GOLDEN / "minilm-golden.npy")[:8]
+    texts = golden["texts"][:8]
+    deficits = {}
+    for activations in (None, "int8", "weight-only", "int16"):
+        with arrowhead.Encoder(MINILM, weights="int8", activations=activations) as encoder:
+            assert encoder.activations == (activations or "int8")
+            assert f"activations={encoder.activations!r}" in repr(encoder)
+            deficits[activations] = float((1 - cosines(encoder.encode(texts), expected)).mean())
+    assert deficits[None] == deficits["int8"]  # the default is int8
+    # int8 activations add their rounding to the weights' (W8A8 error ≈ 2× weight-only on
+    # MiniLM's hidden states, so 1 − cos ≈ 4×); float32 and two-digit activations do not.
+    assert deficits["weight-only"] < deficits["int8"] / 2 and deficits["int16"] < deficits["int8"] / 2, deficits
+    with arrowhead.Encoder(MINILM) as plain:
+        assert plain.activations is None
+    with pytest.raises(arrowhead.InvalidArgumentError, match='activations "int8" apply to quantized layers'):
+        arrowhead.Encoder(MINILM, activations="int8")
+    with pytest.raises(arrowhead.InvalidArgumentError, match='activations "int4" are unknown; expected "weight-only"'):
+        arrowhead.Encoder(MINILM, weights="int8", activations="int4")
+
+
+@needs_minilm
 def test_an_encoder_describes_itself_and_encodes_like_embed(encoder):
     assert (encoder.dimension, encoder.max_length, encoder.normalized, encoder.weights) == (384, 256, True, "f32")
     assert "dimension=384" in repr(encoder)

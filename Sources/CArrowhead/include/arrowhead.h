@@ -17,7 +17,7 @@
  * Handles. ah_engine, ah_index, ah_tensor, ah_qmatrix and ah_encoder are opaque: a handle
  *   is a token, never a pointer to memory, and must not be dereferenced. Each is created by
  *   one function (ah_engine_create, ah_index_create / ah_index_create_hnsw / ah_index_load,
- *   ah_quantize, ah_qmatrix_create / ah_qmatrix_load, ah_encoder_load) and
+ *   ah_quantize, ah_qmatrix_create / ah_qmatrix_load, ah_encoder_load / _load_with) and
  *   released by its *_free function; the caller owns it until then. Every call validates
  *   its handles: NULL, a handle of another kind, a freed handle or a garbage value yields
  *   AH_ERROR_INVALID_HANDLE, never a crash (handles carry a kind tag, a slot and a
@@ -464,6 +464,15 @@ typedef struct ah_encoder ah_encoder;
 ah_status ah_encoder_load(const ah_engine *engine, const char *model_dir, const char *weights,
                           ah_encoder **encoder);
 
+/** ah_encoder_load choosing how the quantized layers multiply their activations:
+ *  `activations` NULL for the default ("int8" for quantized weights), "weight-only" (float32
+ *  activations: only the weights' error; slower on batches), "int8" (int8 per row and weight
+ *  group) or "int16" (two int8 digits: the weight-only error at twice the int8 work); see
+ *  Sources/ArrowheadQuant/README.md, "Quantized matmul". An unknown name, or a name given for
+ *  float32 weights (no quantized layer to apply it to), is AH_ERROR_INVALID_ARGUMENT. */
+ah_status ah_encoder_load_with(const ah_engine *engine, const char *model_dir, const char *weights,
+                               const char *activations, ah_encoder **encoder);
+
 /** Releases an encoder (an encode running on another thread finishes first). */
 ah_status ah_encoder_free(ah_encoder *encoder);
 
@@ -485,6 +494,11 @@ ah_status ah_encoder_describe(const ah_encoder *encoder, ah_encoder_info *info);
 /** The encoder's weights kind ("f32", ...) as a string the caller owns: release it with
  *  ah_string_free. */
 ah_status ah_encoder_weights(const ah_encoder *encoder, char **weights);
+
+/** How the encoder's quantized layers multiply their activations ("weight-only", "int8" or
+ *  "int16"; "" when its weights are float32), as a string the caller owns: release it with
+ *  ah_string_free. */
+ah_status ah_encoder_activations(const ah_encoder *encoder, char **activations);
 
 /** Embeds `count` UTF-8 texts into `out` (row-major, count x info.dimension floats; text i
  *  is row i), which holds `capacity` floats. `texts[i]` is read for `lengths[i]` bytes (a
