@@ -33,7 +33,9 @@ def qgemm_section(r):
           "compute, 4 = int8 compute; `quantize_dynamic` int8). Arrowhead: `arrowhead bench qgemm` (dispatched rows), "
           "INT8 groups of 64 (float minimum) and INT4 zero-point groups of 32 / 64 (onnxruntime's recipe). Error = "
           "‖y − x·Wᵀ‖/‖x·Wᵀ‖ against the float64 product of the unquantized weights. Best of "
-          f"{meta['repeats']} samples, threads 1 and {T}, side by side in one run.", "")
+          f"{meta['repeats']} samples" + (f" × {meta['rounds']} rounds (ours, then the peers, per shape and "
+          "thread count; each row's best round)" if meta.get("rounds", 1) > 1 else "")
+          + f", threads 1 and {T}, side by side in one run.", "")
 
     def ours(matrix, m, t, scheme, operation):
         for row in rows:

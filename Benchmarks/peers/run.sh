@@ -201,7 +201,7 @@ else
        --json-out "$out/embed.json"
   # Issue 12's quantized matmul: W8A8 / W4 vs PyTorch dynamic int8 and onnxruntime MatMulNBits /
   # dynamic int8 on MiniLM weights with real activations, error next to speed (~5 min).
-  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 5 \
+  step qgemm "$py" "$here/qgemm_compare.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/qgemm.json"
   # The same products from Python (`arrowhead.QuantizedMatrix`) vs PyTorch's int8 Linear and
   # the CLI, 1 thread (~1 minute).
