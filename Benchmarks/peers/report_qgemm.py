@@ -215,7 +215,9 @@ def qgemm_section(r):
               "GB/s of packed weights (codes + scales + offsets; Float32: 4·N·K) at the best time; ratio = weights/s "
               "against the best Float32 SGEMV of the same run."
               + (f" numpy copy of 512 MiB on one core (thread CPU clock): {copy:.1f} GB/s (read + write; a rough memory bandwidth — "
-                 "these matrices fit in the last-level cache)." if copy else "")
+                 "at 4096 × 4096 the packed codes (10–18 MiB) may sit in the last-level cache between calls and the "
+                 "Float32 matrix (64 MiB) only in a large one; on a machine shared with other processes either may "
+                 "come partly from memory, so the 4096² rows move between runs)." if copy else "")
               + (f" Read-only (numpy max of 512 MiB): {read:.1f} GB/s." if read else ""), "",
               "| shape | threads | kernel | ms | weights GB/s | weights/s vs Float32 SGEMV |", "|---|---:|---|---:|---:|---:|")
         for matrix, m, n, k in batch1:
