@@ -14,6 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# The real model the MiniLM tests need (ARROWHEAD_MINILM), as scripts/test.sh installs it:
+# without it those tests skip, and the encoder's and the C ABI's model paths run unchecked.
+source scripts/test_data.sh
 kind="${1:-}"
 shift || true
 case "$kind" in
