@@ -4,9 +4,11 @@
 #
 #   scripts/sanitize.sh asan                 # AddressSanitizer, whole suite
 #   scripts/sanitize.sh tsan                 # ThreadSanitizer, whole suite
-#   scripts/sanitize.sh tsan --concurrency   # only the concurrency tests (what CI runs):
-#                                            # parallel HNSW builds, parallel searches, the
-#                                            # fork-join pool, copy/map loads, atomic writes
+#   scripts/sanitize.sh tsan --concurrency   # only the threaded suites: parallel HNSW builds
+#                                            # and searches, the fork-join pool, copy/map loads,
+#                                            # atomic writes, quantized products and the
+#                                            # quantizer on threads, the C ABI, the encoders,
+#                                            # concurrent dispatch calibration
 #   scripts/sanitize.sh asan --filter Regex  # any `swift test` arguments
 #
 # Any report makes the run fail (halt_on_error). Leak checking is off: the Swift runtime's
@@ -27,7 +29,7 @@ esac
 arguments=()
 for argument in "$@"; do
   if [ "$argument" = --concurrency ]; then
-    arguments+=(--filter "HNSW|Parallel|FlatIndex|Persistence|ArrowheadIOTests|Reachability|QuantizedStorage")
+    arguments+=(--filter "HNSW|Parallel|FlatIndex|Persistence|ArrowheadIOTests|Reachability|QuantizedStorage|QuantizedMatmulTests|QuantizedMatrixTests|TextEncodingTests|StreamingEncodingTests|ArrowheadCTests|QuantizedEncoderTests|ConcurrentCalibrationTests|CalibrationOrderTests|DispatchCacheTests|ClippingSearchTests|GPTQTests|QuantizerAgreementTests|ForwardPassTests")
   else
     arguments+=("$argument")
   fi

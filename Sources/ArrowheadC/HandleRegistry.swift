@@ -2,7 +2,6 @@ import Arrowhead
 import ArrowheadEncoder
 import ArrowheadQuant
 import ArrowheadSearch
-import Synchronization
 
 /// The kinds of objects a C handle can name. The raw value is the handle's top byte, so a
 /// handle of one kind passed where another is expected is recognised and named.
@@ -65,10 +64,10 @@ enum HandleObject: Sendable {
 /// top byte is a kind tag, its slot is in use and its 24-bit generation matches: it cannot
 /// crash, at worst it names a live object of that kind, as any stale integer handle could.)
 ///
-/// All access goes through one `Mutex`; a lookup returns the object itself (a retained
-/// reference or a value), and the lock is released before the caller works with it. So a
-/// handle freed on one thread while another thread is inside a call with it is safe: the
-/// object lives until that call returns.
+/// All access goes through one lock (`LockedValue`, a POSIX mutex that ThreadSanitizer
+/// sees); a lookup returns the object itself (a retained reference or a value), and the
+/// lock is released before the caller works with it. So a handle freed on one thread while
+/// another thread is inside a call with it is safe: the object lives until that call returns.
 final class HandleRegistry: Sendable {
   private struct Slot {
     var generation: UInt32
@@ -82,7 +81,7 @@ final class HandleRegistry: Sendable {
 
   /// Largest generation (24 bits); after it the generation wraps to 1.
   private static let generationMask: UInt64 = 0xFF_FFFF
-  private let table = Mutex(Table())
+  private let table = LockedValue(Table())
 
   /// Stores `object` and returns its handle token.
   func insert(_ object: HandleObject) -> UInt64 {
@@ -164,7 +163,7 @@ final class HandleRegistry: Sendable {
   }
 }
 
-/// The process-wide handle table (immutable reference; its state is behind a `Mutex`).
+/// The process-wide handle table (immutable reference; its state is behind a lock).
 let registry = HandleRegistry()
 
 // MARK: - Typed access

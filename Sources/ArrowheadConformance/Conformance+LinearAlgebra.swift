@@ -46,7 +46,6 @@ extension BackendConformance {
   }
 
   public static func choleskyNamesTheFailingPivot(_ kernel: any Backend) throws {
-    let name = kernel.name
     // Positive definite leading 3×3 block, then a diagonal that makes pivot 3 negative.
     let n = 5
     var a = randomSPD(n, seed: 8)

@@ -1,6 +1,5 @@
 import ArrowheadCore
 import ArrowheadIO
-import Synchronization
 
 /// A BERT encoder: its configuration, its weights and the forward pass from token ids to
 /// one hidden state per token (see this module's README for the maths).
@@ -279,7 +278,7 @@ public struct BertEncoder: Sendable {
     let scale = 1.442_695_04 / Float(d).squareRoot()
     let single = engine.withThreads(1)
     let box = UncheckedSendableBox(qkv)
-    let failure = Mutex<ArrowheadError?>(nil)
+    let failure = LockedValue<ArrowheadError?>(nil)
     let workers = Swift.min(batch.count, Swift.max(engine.effectiveThreads, 1))
     Parallel.forEach(workers, threads: workers) { worker in
       let qkv = box.value

@@ -562,7 +562,7 @@ public struct SentenceEncoder: Sendable {
     // `consume` is not Sendable: the lock makes its calls one at a time, and every worker
     // has finished before this function returns (it does not escape).
     let consumer = UncheckedSendableBox(consume)
-    let failure = Mutex<StreamedEncodingFailure<E>?>(nil)
+    let failure = LockedValue<StreamedEncodingFailure<E>?>(nil)
     let runBatch = { (members: [Int], batchEngine: Engine, scratch: UnsafeMutablePointer<Float>) in
       do throws(EncoderError) {
         let batch = try PackedBatch(sequences(members), configuration: bert.configuration)

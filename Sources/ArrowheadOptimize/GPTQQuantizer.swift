@@ -1,5 +1,4 @@
 import ArrowheadCore
-import Synchronization
 import ArrowheadQuant
 #if canImport(Glibc)
 import Glibc
@@ -241,7 +240,7 @@ public struct GPTQQuantizer: Sendable {
     let staticSource = order == .actOrderStatic
     let single = engine.withThreads(1)
     let threads = rows * columns >= 1 << 14 ? engine.effectiveThreads : 1
-    let failure = Mutex<OptimizationError?>(nil)
+    let failure = LockedValue<OptimizationError?>(nil)
 
     work.withUnsafeMutableBufferPointer { workBuffer in
       codes.withUnsafeMutableBufferPointer { codeBuffer in

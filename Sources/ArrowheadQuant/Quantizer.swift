@@ -1,5 +1,4 @@
 import ArrowheadCore
-import Synchronization
 
 /// The outcome of quantizing one tensor with measurement.
 public struct QuantizationResult: Sendable {
@@ -198,7 +197,7 @@ public struct Quantizer: Sendable {
         offsets[0] = chosen.parameters.offset
         optimizerSeconds = chosen.seconds
       }
-      let outcome = Mutex<(failure: Failure?, statistics: ErrorStatistics, seconds: Double)>((nil, ErrorStatistics(), 0))
+      let outcome = LockedValue<(failure: Failure?, statistics: ErrorStatistics, seconds: Double)>((nil, ErrorStatistics(), 0))
       scales.withUnsafeMutableBufferPointer { scaleBuffer in
         offsets.withUnsafeMutableBufferPointer { offsetBuffer in
           packed.withUnsafeMutableBufferPointer { packedBuffer in
@@ -238,7 +237,7 @@ public struct Quantizer: Sendable {
     _ values: UnsafeBufferPointer<Float>, layout: QuantizationLayout, plan: Plan, importance: UnsafeBufferPointer<Float>?,
     threads: Int, name: String
   ) throws(QuantizationError) -> (parameters: AffineParameters, seconds: Double) {
-    let extremes = Mutex<(low: Float, high: Float, firstBad: Int?)>((.infinity, -.infinity, nil))
+    let extremes = LockedValue<(low: Float, high: Float, firstBad: Int?)>((.infinity, -.infinity, nil))
     let base = UncheckedSendableBox(values.baseAddress!)
     Parallel.forEachChunk(plan.segmentCount, threads: threads) { segments in
       var low = Float.infinity, high = -Float.infinity

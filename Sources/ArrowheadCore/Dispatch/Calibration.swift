@@ -5,7 +5,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 import CArrowheadCPU
 
 /// One representative call of a kernel, run on each candidate backend to time it.
@@ -113,7 +112,7 @@ enum Calibration {
   /// figures), and the second waits for and reuses the first's figures. Once an entry is
   /// in the memo it is never replaced except by `.remeasure`, so that every engine of a
   /// process makes the same choices — and the same choice gives bit-identical results.
-  private static let memo = Mutex<[String: Outcome]>([:])
+  private static let memo = LockedValue<[String: Outcome]>([:])
 
   /// The name of a (operation, size class) entry.
   static func entryName(_ operation: KernelOperation, _ shape: ShapeClass) -> String { "\(operation.name)/\(shape.rawValue)" }
