@@ -1,4 +1,5 @@
 import Arrowhead
+@testable import ArrowheadCore
 import Synchronization
 import Testing
 
@@ -120,5 +121,59 @@ struct JitteryDotBackend: DotOnlyTestBackend {
       let differing = zip(summary(plan), summary(first)).filter { $0.0 != $0.1 }
       #expect(differing.isEmpty, "\(differing.count) decisions from different figures, e.g. \(differing.first.map { "\($0.0) vs \($0.1)" } ?? "")")
     }
+  }
+}
+
+@Suite struct CalibrationScheduleTests {
+  /// Entries: dot/small with a quiet (0) and a spinning (1) candidate, gemm/large with both,
+  /// sq8Dot/small with the quiet one only.
+  static let entries: [(KernelOperation, ShapeClass, [Int])] = [
+    (.dot, .small, [0, 1]), (.gemm, .large, [0, 1]), (.sq8Dot, .small, [0]),
+  ]
+
+  /// With one thread each entry is one step, small entries first, its candidates timed in turn.
+  @Test func oneThreadTimesEachEntryOnceWithEveryCandidate() {
+    let steps = Calibration.schedule(Self.entries, spins: { $0 == 1 }, threads: 1)
+    #expect(steps == [.init(entry: 0, candidates: [0, 1]), .init(entry: 2, candidates: [0]), .init(entry: 1, candidates: [0, 1])])
+  }
+
+  /// With several threads the spinning backend comes after every quiet step, and each entry
+  /// with candidates in both passes is timed twice in each pass (the second quiet timing a
+  /// whole pass after the first).
+  @Test func severalThreadsTimeContestedEntriesTwiceInEachPass() {
+    let steps = Calibration.schedule(Self.entries, spins: { $0 == 1 }, threads: 2)
+    #expect(steps == [
+      .init(entry: 0, candidates: [0]), .init(entry: 2, candidates: [0]), .init(entry: 1, candidates: [0]),
+      .init(entry: 0, candidates: [0]), .init(entry: 1, candidates: [0]),
+      .init(entry: 0, candidates: [1]), .init(entry: 1, candidates: [1]),
+      .init(entry: 0, candidates: [1]), .init(entry: 1, candidates: [1]),
+    ])
+    // Without a spinning backend nothing is contested: one quiet pass.
+    let quiet = Calibration.schedule(Self.entries, spins: { _ in false }, threads: 2)
+    #expect(quiet == [.init(entry: 0, candidates: [0, 1]), .init(entry: 2, candidates: [0]), .init(entry: 1, candidates: [0, 1])])
+  }
+
+  /// A step timed while the machine ran 1.5× slower (its yardstick 1.5× the fastest) has its
+  /// figures divided by 1.5 before they meet figures of another step; a candidate timed twice
+  /// keeps its faster figure; with one thread nothing is rescaled.
+  @Test func figuresFromDifferentStepsAreScaledToTheFastestYardstick() {
+    let steps = [
+      Calibration.StepFigures(entry: "gemm/small", backends: ["simd"], seconds: [600e-9], yardstick: 15e-6),
+      Calibration.StepFigures(entry: "gemm/small", backends: ["simd"], seconds: [450e-9], yardstick: 10.5e-6),
+      Calibration.StepFigures(entry: "gemm/small", backends: ["blas"], seconds: [630e-9], yardstick: 10e-6),
+    ]
+    let combined = Calibration.combine(steps, threads: 2)
+    let simd = combined["gemm/small"]?["simd"] ?? .nan, blas = combined["gemm/small"]?["blas"] ?? .nan
+    #expect(abs(simd - 400e-9) < 1e-15, "600 ns at 1.5× slow → 400 ns, below the other step's 450 · 10/10.5 ≈ 429 ns")
+    #expect(abs(blas - 630e-9) < 1e-15, "the fastest step is not rescaled")
+    let oneThread = Calibration.combine(Array(steps.prefix(1)) + Array(steps.suffix(1)), threads: 1)
+    #expect(oneThread["gemm/small"]?["simd"] == 600e-9)
+    #expect(oneThread["gemm/small"]?["blas"] == 630e-9)
+  }
+
+  /// The yardstick measures real work: a positive, finite time well under a millisecond.
+  @Test func theYardstickTakesAFewMicroseconds() {
+    let seconds = Calibration.yardstickSeconds(CalibrationScratch())
+    #expect(seconds > 0 && seconds < 1e-3)
   }
 }

@@ -168,34 +168,135 @@ enum Calibration {
     }
   }
 
-  /// Times `entries`' candidates; seconds per call by entry name and backend name.
+  /// One step of a calibration: time `candidates` (indices into `runnable`) on the problems of
+  /// entry `entry` (an index into the entries measured).
+  struct Step: Equatable {
+    var entry: Int
+    var candidates: [Int]
+  }
+
+  /// The order in which `entries`' candidates are timed.
+  ///
+  /// With one thread: each entry once, its candidates timed in turn (a noisy neighbour slows
+  /// them alike). With several threads, backends whose workers spin after a call (OpenBLAS)
+  /// are timed in a second pass, after every other backend's entries: timed in turn with
+  /// them, they would leave a thread yielding on another core while the next candidate runs
+  /// (see `waitForSpinningThreadsToPark`). Candidates of one entry in different passes are
+  /// then timed a fraction of a second apart, so a slow stretch of the machine can land on
+  /// one side only: on a 2-vCPU AMD Zen 4 VM, 2 of 10 fresh two-thread calibrations (AVX2
+  /// variant, OpenBLAS Haswell) had every first-pass candidate of gemm/small and gemv/small
+  /// 1.4–1.6× slower (v3 gemm 594 ns against 380, gemv 977–1006 against 700–730) while
+  /// OpenBLAS, in the second pass, was not; one chose OpenBLAS for gemv/small, and a cached
+  /// calibration of that kind sent every two-thread small gemm of a `run.sh` to OpenBLAS
+  /// (0.71–0.99× of it, where v3 is 1.5–4× faster). So each entry with candidates in both
+  /// passes is timed twice in each pass, the two first-pass timings a whole pass apart,
+  /// and each candidate keeps its faster figure. Small entries come first in each pass:
+  /// they run on one thread, and by the time they are done the wait before the first large
+  /// multi-threaded entry is mostly over.
+  static func schedule(
+    _ entries: [(KernelOperation, ShapeClass, [Int])], spins: (Int) -> Bool, threads: Int
+  ) -> [Step] {
+    let ordered = entries.indices.filter { entries[$0].1 == .small } + entries.indices.filter { entries[$0].1 != .small }
+    guard threads > 1 else { return ordered.map { Step(entry: $0, candidates: entries[$0].2) } }
+    func pass(_ spinning: Bool, onlyContested: Bool) -> [Step] {
+      ordered.compactMap { index in
+        let candidates = entries[index].2
+        let mine = candidates.filter { spins($0) == spinning }
+        let contested = candidates.contains(where: spins) && candidates.contains { !spins($0) }
+        return mine.isEmpty || (onlyContested && !contested) ? nil : Step(entry: index, candidates: mine)
+      }
+    }
+    return pass(false, onlyContested: false) + pass(false, onlyContested: true)
+      + pass(true, onlyContested: false) + pass(true, onlyContested: true)
+  }
+
+  /// Times `entries`' candidates in the order of `schedule`; seconds per call by entry name
+  /// and backend name (an entry timed more than once keeps each candidate's fastest figure).
   private static func measureEntries(
     _ entries: [(KernelOperation, ShapeClass, [Int])], runnable: [any Backend], threads: Int
   ) -> [String: [String: Double]] {
     let scratch = CalibrationScratch()
+    let spinningRunnable = runnable.contains(where: \.leavesSpinningThreads)
+    var steps: [StepFigures] = []
+    for step in schedule(entries, spins: { runnable[$0].leavesSpinningThreads }, threads: threads) {
+      let (operation, shape, _) = entries[step.entry]
+      let problems = self.problems(operation, shape, threads: threads, scratch)
+      guard !problems.isEmpty else { continue }
+      if threads > 1, shape == .large, spinningRunnable { waitForSpinningThreadsToPark() }
+      let backends = step.candidates.map { runnable[$0] }
+      // Timed before and after the step; the faster of the two counts, so that a moment's
+      // hiccup in one of them does not rescale figures the step timed at full speed.
+      let before = yardstickSeconds(scratch)
+      let seconds = measure(backends, problems)
+      steps.append(
+        StepFigures(
+          entry: entryName(operation, shape), backends: backends.map(\.name), seconds: seconds,
+          yardstick: min(before, yardstickSeconds(scratch))))
+    }
+    return combine(steps, threads: threads)
+  }
+
+  /// What one calibration step measured.
+  struct StepFigures {
+    /// The entry ("gemm/small").
+    var entry: String
+    /// The candidates timed, by name.
+    var backends: [String]
+    /// Seconds per call of each candidate.
+    var seconds: [Double]
+    /// `yardstickSeconds` around the step.
+    var yardstick: Double
+  }
+
+  /// Seconds per call by entry and backend from the steps of one calibration. With several
+  /// threads an entry's candidates can be timed in different steps, a pass apart, so each
+  /// step's figures are first scaled to the machine's fastest state in this calibration (by
+  /// the fastest yardstick over the step's own); a candidate timed in more than one step
+  /// keeps its fastest figure. With one thread every entry is one step whose candidates were
+  /// timed in turn, and its figures are kept as timed.
+  static func combine(_ steps: [StepFigures], threads: Int) -> [String: [String: Double]] {
+    let fastest = steps.map(\.yardstick).filter { $0 > 0 && $0.isFinite }.min()
     var timings: [String: [String: Double]] = [:]
-    // With several threads, backends whose workers spin after a call (OpenBLAS) are timed in
-    // a second pass, after every other backend's entries: timed in turn with them, they
-    // would leave a thread yielding on another core while the next candidate runs (see
-    // `waitForSpinningThreadsToPark`).
-    let splitPasses = threads > 1
-    // Small entries first: they run on one thread, and by the time they are done the
-    // wait below is mostly over.
-    let ordered = entries.filter { $0.1 == .small } + entries.filter { $0.1 != .small }
-    for secondPass in splitPasses ? [false, true] : [false] {
-      for (operation, shape, candidates) in ordered {
-        let backends = candidates.map { runnable[$0] }.filter { !splitPasses || $0.leavesSpinningThreads == secondPass }
-        guard !backends.isEmpty else { continue }
-        let problems = self.problems(operation, shape, threads: threads, scratch)
-        guard !problems.isEmpty else { continue }
-        if threads > 1, shape == .large, runnable.contains(where: \.leavesSpinningThreads) {
-          waitForSpinningThreadsToPark()
-        }
-        let seconds = measure(backends, problems)
-        for (backend, time) in zip(backends, seconds) { timings[entryName(operation, shape), default: [:]][backend.name] = time }
+    for step in steps {
+      var scale = 1.0
+      if threads > 1, let fastest, step.yardstick > 0, step.yardstick.isFinite { scale = fastest / step.yardstick }
+      for (name, time) in zip(step.backends, step.seconds) {
+        timings[step.entry, default: [:]][name] = min(timings[step.entry]?[name] ?? .infinity, time * scale)
       }
     }
     return timings
+  }
+
+  /// Seconds for a fixed piece of work (multiply–adds over 2 × 32 768 floats, 256 KiB that
+  /// stay in a core's L2, twice; best of three), timed before and after every calibration
+  /// step. On a shared 2-vCPU VM the whole process can run 1.2–1.6× slower for a while
+  /// (measured on an AMD Zen 4 host: one fresh calibration in four or five, every candidate
+  /// of a step alike, the slow stretch often lasting a whole pass), so figures timed a pass
+  /// apart are compared only after dividing out what this yardstick says about the
+  /// machine's speed at the time. (A yardstick in L1 missed slow stretches that slowed the
+  /// L2-resident gemv problems.)
+  static func yardstickSeconds(_ scratch: CalibrationScratch) -> Double {
+    let x = UnsafePointer(scratch.floats), y = UnsafePointer(scratch.others)
+    var best = Double.infinity
+    var total: Float = 0
+    for _ in 0..<3 {
+      let start = monotonicSeconds()
+      var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+      for _ in 0..<2 {
+        var i = 0
+        while i < 32_768 {
+          a += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+          b += UnsafeRawPointer(x + i + 8).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(y + i + 8).loadUnaligned(as: SIMD8<Float>.self)
+          c += UnsafeRawPointer(x + i + 16).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(y + i + 16).loadUnaligned(as: SIMD8<Float>.self)
+          d += UnsafeRawPointer(x + i + 24).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(y + i + 24).loadUnaligned(as: SIMD8<Float>.self)
+          i += 32
+        }
+      }
+      total += ((a + b) + (c + d)).sum()
+      best = min(best, monotonicSeconds() - start)
+    }
+    scratch.output[0] = total  // keeps the work from being optimised away
+    return best
   }
 
   /// Whether figures measured at load average `then` should be measured again now: they were
