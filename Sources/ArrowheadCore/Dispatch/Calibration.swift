@@ -183,14 +183,10 @@ enum Calibration {
   /// them, they would leave a thread yielding on another core while the next candidate runs
   /// (see `waitForSpinningThreadsToPark`). Candidates of one entry in different passes are
   /// then timed a fraction of a second apart, so a slow stretch of the machine can land on
-  /// one side only: on a 2-vCPU AMD Zen 4 VM, 2 of 10 fresh two-thread calibrations (AVX2
-  /// variant, OpenBLAS Haswell) had every first-pass candidate of gemm/small and gemv/small
-  /// 1.4–1.6× slower (v3 gemm 594 ns against 380, gemv 977–1006 against 700–730) while
-  /// OpenBLAS, in the second pass, was not; one chose OpenBLAS for gemv/small, and a cached
-  /// calibration of that kind sent every two-thread small gemm of a `run.sh` to OpenBLAS
-  /// (0.71–0.99× of it, where v3 is 1.5–4× faster). So each entry with candidates in both
-  /// passes is timed twice in each pass, the two first-pass timings a whole pass apart,
-  /// and each candidate keeps its faster figure. Small entries come first in each pass:
+  /// one side only (measured on AMD Zen 4: module README, "Slow stretches across the two
+  /// passes"). So each entry with candidates in both passes is timed twice in each pass, the
+  /// two first-pass timings a whole pass apart, and each candidate keeps its faster figure
+  /// (`combine`, which also rescales by `yardstickSeconds`). Small entries come first in each pass:
   /// they run on one thread, and by the time they are done the wait before the first large
   /// multi-threaded entry is mostly over.
   static func schedule(
@@ -224,14 +220,14 @@ enum Calibration {
       guard !problems.isEmpty else { continue }
       if threads > 1, shape == .large, spinningRunnable { waitForSpinningThreadsToPark() }
       let backends = step.candidates.map { runnable[$0] }
-      // Timed before and after the step; the faster of the two counts, so that a moment's
-      // hiccup in one of them does not rescale figures the step timed at full speed.
-      let before = yardstickSeconds(scratch)
+      // With several threads, a yardstick timed before and after the step; the faster of the
+      // two counts, so that a moment's hiccup in one of them does not rescale figures the
+      // step timed at full speed. One thread: `combine` keeps figures as timed, no yardstick.
+      let before = threads > 1 ? yardstickSeconds(scratch) : 1
       let seconds = measure(backends, problems)
+      let yardstick = threads > 1 ? min(before, yardstickSeconds(scratch)) : 1
       steps.append(
-        StepFigures(
-          entry: entryName(operation, shape), backends: backends.map(\.name), seconds: seconds,
-          yardstick: min(before, yardstickSeconds(scratch))))
+        StepFigures(entry: entryName(operation, shape), backends: backends.map(\.name), seconds: seconds, yardstick: yardstick))
     }
     return combine(steps, threads: threads)
   }
@@ -268,8 +264,8 @@ enum Calibration {
   }
 
   /// Seconds for a fixed piece of work (multiply–adds over 2 × 32 768 floats, 256 KiB that
-  /// stay in a core's L2, twice; best of three), timed before and after every calibration
-  /// step. On a shared 2-vCPU VM the whole process can run 1.2–1.6× slower for a while
+  /// stay in a core's L2, twice; best of three), timed before and after every step of a
+  /// calibration with several threads. On a shared 2-vCPU VM the whole process can run 1.2–1.6× slower for a while
   /// (measured on an AMD Zen 4 host: one fresh calibration in four or five, every candidate
   /// of a step alike, the slow stretch often lasting a whole pass), so figures timed a pass
   /// apart are compared only after dividing out what this yardstick says about the
