@@ -267,12 +267,14 @@ enum SIMDGemv {
   /// column blocks down all rows: 2 MiB, an L2 on the Xeon 6/207 (1 MiB on Zen 4).
   static let streamingElements = 1 << 19
 
-  /// Columns per panel of `transposedStreaming`: its sums (8 KiB) stay in L1.
-  static let streamingPanel = 2048
+  /// Columns per panel of `transposedStreaming` (32 KiB of sums). Each row of a panel is one
+  /// contiguous run of A: from memory, longer runs read faster (AMD Zen 4, 1 thread, 4 096²:
+  /// 23 GB/s with four rows into panels of 2 048, 30 with six rows into 8 192; OpenBLAS 31).
+  static let streamingPanel = 8192
 
   /// Aᵀ·x for `columns` (a multiple of 8·lanes) columns with A read row by row: per panel
-  /// of up to `streamingPanel` columns, four rows at a time are multiplied into sums kept in
-  /// L1, then α·sum (+ β·y) is stored. A block of eight vectors walking down all rows reads
+  /// of up to `streamingPanel` columns, six rows at a time are multiplied into the panel's
+  /// sums (L1 or L2), then α·sum (+ β·y) is stored. A block of eight vectors walking down all rows reads
   /// 8·lanes floats per row, one short run per 4 KiB page when rows are long, which the
   /// prefetchers do not follow: from L3 it read 15–24 GB/s where the row-major gemv and
   /// OpenBLAS's Aᵀ·x read 24–26 (Xeon 6/207, n = 1 000…4 096). Every sum is the same chain
@@ -291,10 +293,11 @@ enum SIMDGemv {
         let width = min(streamingPanel, columns - first)
         sums.update(repeating: 0, count: width)
         var i = 0
-        while i + 4 <= rows {
+        while i + 6 <= rows {
           let x0 = VectorF32(repeating: x[i]), x1 = VectorF32(repeating: x[i + 1])
           let x2 = VectorF32(repeating: x[i + 2]), x3 = VectorF32(repeating: x[i + 3])
-          let r0 = a + i * lda + first, r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda
+          let x4 = VectorF32(repeating: x[i + 4]), x5 = VectorF32(repeating: x[i + 5])
+          let r0 = a + i * lda + first, r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda
           var j = 0
           while j < width {
             var s = loadVector(sums + j)
@@ -302,10 +305,12 @@ enum SIMDGemv {
             s = multiplyAdd(loadVector(r1 + j), x1, s)
             s = multiplyAdd(loadVector(r2 + j), x2, s)
             s = multiplyAdd(loadVector(r3 + j), x3, s)
+            s = multiplyAdd(loadVector(r4 + j), x4, s)
+            s = multiplyAdd(loadVector(r5 + j), x5, s)
             storeVector(s, sums + j)
             j += lanes
           }
-          i += 4
+          i += 6
         }
         while i < rows {
           let xi = VectorF32(repeating: x[i])

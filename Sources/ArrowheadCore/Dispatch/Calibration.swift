@@ -36,6 +36,11 @@ final class CalibrationScratch {
   var lineOthers: UnsafeMutablePointer<Float> { others - Self.lineOffset }
   /// Floats from a cache line to `floats` and `others`.
   static let lineOffset = 4
+  /// A 768 × 768 matrix (2.25 MiB, on a cache line; `floats`' values repeated): the large
+  /// gemv problem that is past a Zen 4 or Xeon 6 core's L2, where Aᵀ·x streams rows.
+  let wideFloats: UnsafeMutablePointer<Float>
+  /// Floats in `wideFloats`.
+  static let wideCapacity = 768 * 768
   /// An output buffer.
   let output: UnsafeMutablePointer<Float>
   /// A buffer restored before in-place kernels (factorisations).
@@ -72,6 +77,14 @@ final class CalibrationScratch {
       others[i] = Float.random(in: -1..<1, using: &generator)
       bytes[i] = UInt8.random(in: 0...255, using: &generator)
     }
+    wideFloats = UnsafeMutableRawPointer.allocate(byteCount: Self.wideCapacity * 4, alignment: 64)
+      .bindMemory(to: Float.self, capacity: Self.wideCapacity)
+    var filled = 0
+    while filled < Self.wideCapacity {
+      let count = min(Self.capacity, Self.wideCapacity - filled)
+      (wideFloats + filled).initialize(from: floats, count: count)
+      filled += count
+    }
     lineFloats.initialize(repeating: 0, count: Self.lineOffset)
     lineOthers.initialize(repeating: 0, count: Self.lineOffset)
     output.initialize(repeating: 0, count: Self.capacity)
@@ -82,6 +95,7 @@ final class CalibrationScratch {
   deinit {
     UnsafeMutableRawPointer(lineFloats).deallocate()
     UnsafeMutableRawPointer(lineOthers).deallocate()
+    UnsafeMutableRawPointer(wideFloats).deallocate()
     for pointer in [output, work] { pointer.deallocate() }
     bytes.deallocate()
     outputBytes.deallocate()

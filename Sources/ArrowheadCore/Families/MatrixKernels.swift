@@ -431,7 +431,8 @@ func withStridedOutput(
 // MARK: - Calibration
 
 extension Calibration {
-  /// gemv and gemvTransposed: 64×64 and 256×256 (small) and 512×512 (large), each in its own
+  /// gemv and gemvTransposed: 64×64 and 256×256 (small) and 512×512 and 768×768 (large; the
+  /// second past a Zen 4 or Xeon 6 core's L2, where Aᵀ·x streams rows), each in its own
   /// transpose. gemm small: the square sizes
   /// 4…64, the narrow 64×8×64, the odd 17×33×45 and an attention-like Q·Kᵀ; large: 256³ and a
   /// MiniLM-like 128×384×384 with Bᵀ.
@@ -442,9 +443,10 @@ extension Calibration {
     switch operation {
     case .gemv, .gemvTransposed:
       let transpose: Transpose = operation == .gemv ? .normal : .transposed
-      return (shape == .small ? [64, 256] : [512]).map { n in
-        CalibrationProblem(label: "gemv \(n)×\(n) \(transpose.rawValue)") {
-          $0.gemv(transpose, rows: n, columns: n, alpha: 1, a, lda: n, b, beta: 0, c, threads: threads)
+      return (shape == .small ? [64, 256] : [512, 768]).map { n in
+        let matrix = n * n <= CalibrationScratch.capacity ? a : UnsafePointer(s.wideFloats)
+        return CalibrationProblem(label: "gemv \(n)×\(n) \(transpose.rawValue)") {
+          $0.gemv(transpose, rows: n, columns: n, alpha: 1, matrix, lda: n, b, beta: 0, c, threads: threads)
         }
       }
     case .gemm:
