@@ -18,8 +18,12 @@
 import ArrowheadCore
 
 enum SIMDGemv {
-  /// Elements of A below which one thread does the whole product (1 MiB of A).
-  static let parallelThreshold = 1 << 18
+  /// Elements of A below which one thread does the whole product (256 KiB of A: 256²).
+  /// AMD Zen 4, 2 threads, `bench gemv`: from 2¹⁸ (1 MiB) down to here the single-thread
+  /// product ran 97–108 GB/s (Aᵀ·x 90–113) where two threads ran 143–172 (Aᵀ·x 132–193) at
+  /// n = 256…448, and OpenBLAS, which splits from 9 216 elements, 103–156; below 2¹⁶ the
+  /// split's gain is within the noise of a few-µs product (n = 184…224: 0.7–1.5×).
+  static let parallelThreshold = 1 << 16
 
   /// Splits the output over threads: rows of A (op = A) or columns of A (op = Aᵀ), so each
   /// worker writes its own part of y and reads its own part of A.
