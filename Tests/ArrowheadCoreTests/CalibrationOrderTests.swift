@@ -91,6 +91,25 @@ struct JitteryDotBackend: DotOnlyTestBackend {
 }
 
 @Suite struct ConcurrentCalibrationTests {
+  /// A backend's details are part of the dispatch-cache key, so they must read the same from
+  /// every thread at once: OpenBLAS builds `openblas_get_config()`'s text in one static
+  /// buffer per call, and engines created together once read three different strings (and
+  /// measured three times, with different choices).
+  @Test func openBLASDetailsReadTheSameFromManyThreadsAtOnce() async throws {
+    guard let expected = openBLASInfo else { return }  // built without the OpenBLAS trait
+    let seen = await withTaskGroup(of: Set<[String: String]>.self) { group in
+      for _ in 0..<8 {
+        group.addTask {
+          var details = Set<[String: String]>()
+          for _ in 0..<500 { if let info = openBLASInfo { details.insert(info) } }
+          return details
+        }
+      }
+      return await group.reduce(into: Set<[String: String]>()) { $0.formUnion($1) }
+    }
+    #expect(seen == [expected], "\(seen.count) different readings, e.g. \(seen.map { $0["config"] ?? "" }.sorted())")
+  }
+
   /// Engines created at once for a registry no process has measured share one measurement:
   /// the first measures while the others wait, and all make the same choices from the same
   /// figures. (Measured side by side, each engine would time its candidates against the

@@ -35,25 +35,30 @@ public struct OpenBLASBackend: Backend {
   }
 
   /// The OpenBLAS version the library reports (e.g. "0.3.21").
-  public static var version: String {
-    let config = configuration
+  public static let version: String = {
     // openblas_get_config() starts with "OpenBLAS 0.3.21 …".
-    let words = config.split(separator: " ")
+    let words = configuration.split(separator: " ")
     if words.count >= 2, words[0] == "OpenBLAS" { return String(words[1]) }
     return "unknown"
-  }
+  }()
 
   /// `openblas_get_config()`, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64".
-  public static var configuration: String {
+  ///
+  /// Read once per process: OpenBLAS 0.3.21 builds the string in one static buffer on every
+  /// call (a copy, then the core name appended), so calls from two threads at once return
+  /// each other's half-built text — "… MAX_THREADS=64Cooperlake MAX_THREADS=64" and "…
+  /// MAX_THREADS=64" were read by engines created together in one test run, which then had
+  /// different dispatch-cache keys and measured separately.
+  public static let configuration: String = {
     guard let text = openblas_get_config() else { return "" }
     return String(cString: text).trimmingCharacters()
-  }
+  }()
 
-  /// The kernel family OpenBLAS chose for this CPU (`openblas_get_corename()`).
-  public static var coreName: String {
+  /// The kernel family OpenBLAS chose for this CPU (`openblas_get_corename()`), read once.
+  public static let coreName: String = {
     guard let text = openblas_get_corename() else { return "" }
     return String(cString: text)
-  }
+  }()
 
   /// How OpenBLAS parallelises: "sequential", "pthreads" or "OpenMP".
   public static var parallelModel: String {

@@ -62,7 +62,8 @@ public enum DispatchCache {
     // "calibration 2": the gemv size classes and their problems changed (small up to 256 × 256).
     // "calibration 3": the key names the build (configuration and executable), see `buildIdentity`.
     // "calibration 4": level-1 and float-row problems at explicit cache-line placements.
-    let text = "calibration 4; arrowhead \(ArrowheadVersion.string); build \(buildIdentity); cpu \(cpu.vendor) \(cpu.model) "
+    // "calibration 5": the large gemv classes also time a 768 × 768 problem (past L2).
+    let text = "calibration 5; arrowhead \(ArrowheadVersion.string); build \(buildIdentity); cpu \(cpu.vendor) \(cpu.model) "
       + "\(cpu.family)/\(cpu.modelNumber)/\(cpu.stepping) \(features); threads \(threads); backends \(backends)"
     return String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
   }
