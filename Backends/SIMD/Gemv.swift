@@ -86,23 +86,65 @@ enum SIMDGemv {
     SIMDGemm.loadPadded(pointer, count)
   }
 
-  /// Lane indices 0, 1, 2, … as floats (for tail masks).
+  /// `count` (≤ V's lanes) floats from `pointer` into a vector `V`, the other lanes 0.
   @inline(__always)
-  static var laneIndices: VectorF32 {
-    var indices = VectorF32()
-    for lane in 0..<lanes { indices[lane] = Float(lane) }
-    return indices
+  static func loadPartial<V: GemvAccumulator>(_ pointer: UnsafePointer<Float>, count: Int, _: V.Type) -> V {
+    var vector = V()
+    var i = 0
+    while i < count { vector[i] = pointer[i]; i += 1 }
+    return vector
   }
 
   /// y[i·incy] ← α·(A·x)[i] + β·y[i·incy] for i < rows (rows, columns ≥ 1). β = 0: y is not
   /// read. `incy` lets the small gemm write one column of C.
+  ///
+  /// On a CPU that splits 512-bit instructions in two (`wideVectorsAreSplit`: Zen 4) the
+  /// AVX-512 variant runs this kernel on 256-bit vectors: with 512-bit ones it ran 0.63–0.95×
+  /// the AVX2 variant at n = 32…1 024 (AMD Zen 4, `bench gemv --threads 1`), from the
+  /// 16-lane reductions and from rows whose 64-byte loads straddle cache lines.
   @inline(never)
   static func normal(
     rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
     _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, incy: Int
   ) {
+    if lanes >= 16 && wideVectorsAreSplit {
+      normalRows(rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, incy: incy, SIMD8<Float>.self)
+    } else {
+      normalRows(rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, incy: incy, VectorF32.self)
+    }
+  }
+
+  /// `normalPasses` for vectors `V`, compiled once for rows that are whole vectors and once
+  /// for rows with a partial last vector: the tail's code and state, present in the passes
+  /// of the first kind, made them spill (n = 64 on AVX2: 84–98 GB/s with it, 109–110
+  /// without).
+  @inline(__always)
+  static func normalRows<V: GemvAccumulator>(
+    rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
+    _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, incy: Int, _: V.Type
+  ) {
+    if columns % V.laneCount == 0 {
+      normalPasses(
+        rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, incy: incy, V.self, partial: false)
+    } else {
+      normalPasses(
+        rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, incy: incy, V.self, partial: true)
+    }
+  }
+
+  /// `normal` on vectors `V`; `partial` (a constant at each call) says whether rows end in
+  /// a partial vector (`columns` not a multiple of V's lanes).
+  @inline(__always)
+  static func normalPasses<V: GemvAccumulator>(
+    rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
+    _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, incy: Int, _: V.Type, partial: Bool
+  ) {
+    let lanes = V.laneCount
+    @inline(__always)
+    func load(_ pointer: UnsafePointer<Float>) -> V { V.load(pointer) }
+
     let vectors = columns / lanes
-    let tail = columns - vectors * lanes
+    let tail = partial ? columns - vectors * lanes : 0
     let tailStart = vectors * lanes
     // A row's last partial vector (`tail` > 0 columns) is a product of one more vector of
     // the row and one of x, its lanes outside the tail masked to 0 in both (so that ±∞ or
@@ -113,16 +155,13 @@ enum SIMDGemv {
     // lane by lane for the last rows; x (exactly `columns` floats) always lane by lane.
     let endAligned = vectors > 0
     let tailOffset = endAligned ? columns - lanes : tailStart
-    let tailMask = endAligned
-      ? laneIndices .>= VectorF32(repeating: Float(lanes - tail))
-      : laneIndices .< VectorF32(repeating: Float(tail))
-    var xTail = VectorF32()
-    if tail > 0 {
+    let tailMask = V.tailMask(endAligned: endAligned, tail: tail)
+    var xTail = V()
+    if partial {
       if endAligned {
-        xTail = loadVector(x + tailOffset)
-        xTail.replace(with: VectorF32(), where: .!tailMask)
+        xTail = V.keeping(load(x + tailOffset), where: tailMask)
       } else {
-        xTail = loadPartial(x, count: tail)
+        xTail = loadPartial(x, count: tail, V.self)
       }
     }
     // One past A's last element: a row's whole tail load must end at or before it.
@@ -130,13 +169,11 @@ enum SIMDGemv {
 
     /// The tail of the row at `row`, masked.
     @inline(__always)
-    func tailVector(_ row: UnsafePointer<Float>) -> VectorF32 {
+    func tailVector(_ row: UnsafePointer<Float>) -> V {
       if endAligned || row + tailOffset + lanes <= aEnd {
-        var v = loadVector(row + tailOffset)
-        v.replace(with: VectorF32(), where: .!tailMask)
-        return v
+        return V.keeping(load(row + tailOffset), where: tailMask)
       }
-      return loadPartial(row + tailStart, count: tail)
+      return loadPartial(row + tailStart, count: tail, V.self)
     }
 
     @inline(__always)
@@ -154,32 +191,32 @@ enum SIMDGemv {
       @inline(__always)
       func row(_ r: Int) -> UnsafePointer<Float> { r < valid ? r0 + r * lda : r0 }
       let r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
-      var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
-      var s4 = VectorF32(), s5 = VectorF32(), s6 = VectorF32(), s7 = VectorF32()
+      var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+      var s4 = V(), s5 = V(), s6 = V(), s7 = V()
       var j = 0
       for _ in 0..<vectors {
-        let xv = loadVector(x + j)
-        s0 = multiplyAdd(loadVector(r0 + j), xv, s0)
-        s1 = multiplyAdd(loadVector(r1 + j), xv, s1)
-        s2 = multiplyAdd(loadVector(r2 + j), xv, s2)
-        s3 = multiplyAdd(loadVector(r3 + j), xv, s3)
-        s4 = multiplyAdd(loadVector(r4 + j), xv, s4)
-        s5 = multiplyAdd(loadVector(r5 + j), xv, s5)
-        s6 = multiplyAdd(loadVector(r6 + j), xv, s6)
-        s7 = multiplyAdd(loadVector(r7 + j), xv, s7)
+        let xv = load(x + j)
+        s0 = multiplyAddNarrow(load(r0 + j), xv, s0)
+        s1 = multiplyAddNarrow(load(r1 + j), xv, s1)
+        s2 = multiplyAddNarrow(load(r2 + j), xv, s2)
+        s3 = multiplyAddNarrow(load(r3 + j), xv, s3)
+        s4 = multiplyAddNarrow(load(r4 + j), xv, s4)
+        s5 = multiplyAddNarrow(load(r5 + j), xv, s5)
+        s6 = multiplyAddNarrow(load(r6 + j), xv, s6)
+        s7 = multiplyAddNarrow(load(r7 + j), xv, s7)
         j += lanes
       }
-      if tail > 0 {
-        s0 = multiplyAdd(tailVector(r0), xTail, s0)
-        s1 = multiplyAdd(tailVector(r1), xTail, s1)
-        s2 = multiplyAdd(tailVector(r2), xTail, s2)
-        s3 = multiplyAdd(tailVector(r3), xTail, s3)
-        s4 = multiplyAdd(tailVector(r4), xTail, s4)
-        s5 = multiplyAdd(tailVector(r5), xTail, s5)
-        s6 = multiplyAdd(tailVector(r6), xTail, s6)
-        s7 = multiplyAdd(tailVector(r7), xTail, s7)
+      if partial {
+        s0 = multiplyAddNarrow(tailVector(r0), xTail, s0)
+        s1 = multiplyAddNarrow(tailVector(r1), xTail, s1)
+        s2 = multiplyAddNarrow(tailVector(r2), xTail, s2)
+        s3 = multiplyAddNarrow(tailVector(r3), xTail, s3)
+        s4 = multiplyAddNarrow(tailVector(r4), xTail, s4)
+        s5 = multiplyAddNarrow(tailVector(r5), xTail, s5)
+        s6 = multiplyAddNarrow(tailVector(r6), xTail, s6)
+        s7 = multiplyAddNarrow(tailVector(r7), xTail, s7)
       }
-      let sums = rowSums(s0, s1, s2, s3, s4, s5, s6, s7)
+      let sums = V.reduceEight(s0, s1, s2, s3, s4, s5, s6, s7)
       if valid == 8 && incy == 1 {
         // One vector store of the eight results.
         let raw = UnsafeMutableRawPointer(y + i)
@@ -196,33 +233,33 @@ enum SIMDGemv {
       let r0 = a + i * lda
       let r1 = valid > 1 ? r0 + lda : r0, r2 = valid > 2 ? r0 + 2 * lda : r0, r3 = valid > 3 ? r0 + 3 * lda : r0
       // Two accumulators per row (even and odd vectors): eight chains.
-      var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32()
-      var t0 = VectorF32(), t1 = VectorF32(), t2 = VectorF32(), t3 = VectorF32()
+      var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+      var t0 = V(), t1 = V(), t2 = V(), t3 = V()
       var j = 0
       var v = 0
       while v + 2 <= vectors {
-        let xv = loadVector(x + j), xw = loadVector(x + j + lanes)
-        s0 = multiplyAdd(loadVector(r0 + j), xv, s0); t0 = multiplyAdd(loadVector(r0 + j + lanes), xw, t0)
-        s1 = multiplyAdd(loadVector(r1 + j), xv, s1); t1 = multiplyAdd(loadVector(r1 + j + lanes), xw, t1)
-        s2 = multiplyAdd(loadVector(r2 + j), xv, s2); t2 = multiplyAdd(loadVector(r2 + j + lanes), xw, t2)
-        s3 = multiplyAdd(loadVector(r3 + j), xv, s3); t3 = multiplyAdd(loadVector(r3 + j + lanes), xw, t3)
+        let xv = load(x + j), xw = load(x + j + lanes)
+        s0 = multiplyAddNarrow(load(r0 + j), xv, s0); t0 = multiplyAddNarrow(load(r0 + j + lanes), xw, t0)
+        s1 = multiplyAddNarrow(load(r1 + j), xv, s1); t1 = multiplyAddNarrow(load(r1 + j + lanes), xw, t1)
+        s2 = multiplyAddNarrow(load(r2 + j), xv, s2); t2 = multiplyAddNarrow(load(r2 + j + lanes), xw, t2)
+        s3 = multiplyAddNarrow(load(r3 + j), xv, s3); t3 = multiplyAddNarrow(load(r3 + j + lanes), xw, t3)
         j += 2 * lanes
         v += 2
       }
       if v < vectors {
-        let xv = loadVector(x + j)
-        s0 = multiplyAdd(loadVector(r0 + j), xv, s0)
-        s1 = multiplyAdd(loadVector(r1 + j), xv, s1)
-        s2 = multiplyAdd(loadVector(r2 + j), xv, s2)
-        s3 = multiplyAdd(loadVector(r3 + j), xv, s3)
+        let xv = load(x + j)
+        s0 = multiplyAddNarrow(load(r0 + j), xv, s0)
+        s1 = multiplyAddNarrow(load(r1 + j), xv, s1)
+        s2 = multiplyAddNarrow(load(r2 + j), xv, s2)
+        s3 = multiplyAddNarrow(load(r3 + j), xv, s3)
       }
-      if tail > 0 {
-        t0 = multiplyAdd(tailVector(r0), xTail, t0)
-        t1 = multiplyAdd(tailVector(r1), xTail, t1)
-        t2 = multiplyAdd(tailVector(r2), xTail, t2)
-        t3 = multiplyAdd(tailVector(r3), xTail, t3)
+      if partial {
+        t0 = multiplyAddNarrow(tailVector(r0), xTail, t0)
+        t1 = multiplyAddNarrow(tailVector(r1), xTail, t1)
+        t2 = multiplyAddNarrow(tailVector(r2), xTail, t2)
+        t3 = multiplyAddNarrow(tailVector(r3), xTail, t3)
       }
-      let sums = rowSums(s0 + t0, s1 + t1, s2 + t2, s3 + t3)
+      let sums = V.reduceFour(s0 + t0, s1 + t1, s2 + t2, s3 + t3)
       for r in 0..<valid { store(sums[r], i + r) }
       i += 4
     }
@@ -533,6 +570,113 @@ func rowSums(_ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: S
 @inline(__always)
 func rowSums(_ s0: SIMD4<Float>, _ s1: SIMD4<Float>, _ s2: SIMD4<Float>, _ s3: SIMD4<Float>) -> SIMD4<Float> {
   pairSums(pairSums(s0, s1), pairSums(s2, s3))
+}
+
+// MARK: - Accumulator vectors of the row-major kernel
+
+/// A vector the row-major gemv (`SIMDGemv.normalPasses`) accumulates in — 16, 8 or 4
+/// floats — with the reductions of eight or four accumulators at once that suit its width
+/// (the `rowSums` overloads) and its tail masks. A protocol, so that the generic kernel
+/// reaches the concrete types' code once specialized: in generic code an overloaded call
+/// resolves to the generic candidate, never to the concrete type's.
+protocol GemvAccumulator: SIMD where Scalar == Float {
+  /// Floats per vector (a constant; `scalarCount` is a stdlib generic that every ISA module
+  /// would emit as the same weak symbol).
+  static var laneCount: Int { get }
+  /// The vector at `pointer` (any alignment). Not the stdlib's generic `loadUnaligned`,
+  /// which an unspecialized caller would make every ISA module emit as one shared weak
+  /// function (`ISAVariantTests`).
+  static func load(_ pointer: UnsafePointer<Float>) -> Self
+  /// Lane r = the sum of the lanes of sᵣ.
+  static func reduceEight(_ s0: Self, _ s1: Self, _ s2: Self, _ s3: Self, _ s4: Self, _ s5: Self, _ s6: Self, _ s7: Self)
+    -> SIMD8<Float>
+  /// Lane r = the sum of the lanes of sᵣ.
+  static func reduceFour(_ s0: Self, _ s1: Self, _ s2: Self, _ s3: Self) -> SIMD4<Float>
+  /// The lanes of a row's last partial vector (`tail` > 0 columns): the last `tail` lanes
+  /// when the vector ends at the row's end (`endAligned`), else the first `tail`.
+  static func tailMask(endAligned: Bool, tail: Int) -> SIMDMask<MaskStorage>
+  /// `v` with the lanes outside `mask` set to 0.
+  static func keeping(_ v: Self, where mask: SIMDMask<MaskStorage>) -> Self
+}
+
+// The requirements are implemented on each concrete type: in generic code the SIMD
+// comparisons and `replace` resolve to the stdlib's lane-by-lane generic versions (the tail
+// mask, built through the stack, cost a 32 × 32 product a third of its time) where the
+// concrete types have vector ones (`vcmpps`, `vblendvps`).
+
+extension SIMD16: GemvAccumulator where Scalar == Float {
+  @inline(__always) static var laneCount: Int { 16 }
+  @inline(__always)
+  static func load(_ pointer: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<Float>.self)
+  }
+  @inline(__always)
+  static func tailMask(endAligned: Bool, tail: Int) -> SIMDMask<SIMD16<Int32>> {
+    var indices = SIMD16<Float>()
+    for lane in 0..<16 { indices[lane] = Float(lane) }
+    return endAligned ? indices .>= SIMD16<Float>(repeating: Float(16 - tail)) : indices .< SIMD16<Float>(repeating: Float(tail))
+  }
+  @inline(__always)
+  static func keeping(_ v: SIMD16<Float>, where mask: SIMDMask<SIMD16<Int32>>) -> SIMD16<Float> {
+    var kept = v
+    kept.replace(with: SIMD16<Float>(), where: .!mask)
+    return kept
+  }
+  @inline(__always)
+  static func reduceEight(_ s0: Self, _ s1: Self, _ s2: Self, _ s3: Self, _ s4: Self, _ s5: Self, _ s6: Self, _ s7: Self)
+    -> SIMD8<Float> { rowSums(s0, s1, s2, s3, s4, s5, s6, s7) }
+  @inline(__always)
+  static func reduceFour(_ s0: Self, _ s1: Self, _ s2: Self, _ s3: Self) -> SIMD4<Float> { rowSums(s0, s1, s2, s3) }
+}
+
+extension SIMD8: GemvAccumulator where Scalar == Float {
+  @inline(__always) static var laneCount: Int { 8 }
+  @inline(__always)
+  static func load(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
+  }
+  @inline(__always)
+  static func tailMask(endAligned: Bool, tail: Int) -> SIMDMask<SIMD8<Int32>> {
+    var indices = SIMD8<Float>()
+    for lane in 0..<8 { indices[lane] = Float(lane) }
+    return endAligned ? indices .>= SIMD8<Float>(repeating: Float(8 - tail)) : indices .< SIMD8<Float>(repeating: Float(tail))
+  }
+  @inline(__always)
+  static func keeping(_ v: SIMD8<Float>, where mask: SIMDMask<SIMD8<Int32>>) -> SIMD8<Float> {
+    var kept = v
+    kept.replace(with: SIMD8<Float>(), where: .!mask)
+    return kept
+  }
+  @inline(__always)
+  static func reduceEight(_ s0: Self, _ s1: Self, _ s2: Self, _ s3: Self, _ s4: Self, _ s5: Self, _ s6: Self, _ s7: Self)
+    -> SIMD8<Float> { rowSums(s0, s1, s2, s3, s4, s5, s6, s7) }
+  @inline(__always)
+  static func reduceFour(_ s0: Self, _ s1: Self, _ s2: Self, _ s3: Self) -> SIMD4<Float> { rowSums(s0, s1, s2, s3) }
+}
+
+extension SIMD4: GemvAccumulator where Scalar == Float {
+  @inline(__always) static var laneCount: Int { 4 }
+  @inline(__always)
+  static func load(_ pointer: UnsafePointer<Float>) -> SIMD4<Float> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD4<Float>.self)
+  }
+  @inline(__always)
+  static func tailMask(endAligned: Bool, tail: Int) -> SIMDMask<SIMD4<Int32>> {
+    var indices = SIMD4<Float>()
+    for lane in 0..<4 { indices[lane] = Float(lane) }
+    return endAligned ? indices .>= SIMD4<Float>(repeating: Float(4 - tail)) : indices .< SIMD4<Float>(repeating: Float(tail))
+  }
+  @inline(__always)
+  static func keeping(_ v: SIMD4<Float>, where mask: SIMDMask<SIMD4<Int32>>) -> SIMD4<Float> {
+    var kept = v
+    kept.replace(with: SIMD4<Float>(), where: .!mask)
+    return kept
+  }
+  @inline(__always)
+  static func reduceEight(_ s0: Self, _ s1: Self, _ s2: Self, _ s3: Self, _ s4: Self, _ s5: Self, _ s6: Self, _ s7: Self)
+    -> SIMD8<Float> { rowSums(s0, s1, s2, s3, s4, s5, s6, s7) }
+  @inline(__always)
+  static func reduceFour(_ s0: Self, _ s1: Self, _ s2: Self, _ s3: Self) -> SIMD4<Float> { rowSums(s0, s1, s2, s3) }
 }
 
 // MARK: - Exported kernels
