@@ -123,7 +123,7 @@ enum SIMDGemv {
     rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
     _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, incy: Int, _: V.Type
   ) {
-    if columns % V.laneCount == 0 {
+    if columns % SIMDGemm.floatCount(V.self) == 0 {
       normalPasses(
         rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y, incy: incy, V.self, partial: false)
     } else {
@@ -139,7 +139,7 @@ enum SIMDGemv {
     rows: Int, columns: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
     _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>, incy: Int, _: V.Type, partial: Bool
   ) {
-    let lanes = V.laneCount
+    let lanes = SIMDGemm.floatCount(V.self)
     @inline(__always)
     func load(_ pointer: UnsafePointer<Float>) -> V { V.load(pointer) }
 
@@ -580,9 +580,6 @@ func rowSums(_ s0: SIMD4<Float>, _ s1: SIMD4<Float>, _ s2: SIMD4<Float>, _ s3: S
 /// reaches the concrete types' code once specialized: in generic code an overloaded call
 /// resolves to the generic candidate, never to the concrete type's.
 protocol GemvAccumulator: SIMD where Scalar == Float {
-  /// Floats per vector (a constant; `scalarCount` is a stdlib generic that every ISA module
-  /// would emit as the same weak symbol).
-  static var laneCount: Int { get }
   /// The vector at `pointer` (any alignment). Not the stdlib's generic `loadUnaligned`,
   /// which an unspecialized caller would make every ISA module emit as one shared weak
   /// function (`ISAVariantTests`).
@@ -605,7 +602,6 @@ protocol GemvAccumulator: SIMD where Scalar == Float {
 // concrete types have vector ones (`vcmpps`, `vblendvps`).
 
 extension SIMD16: GemvAccumulator where Scalar == Float {
-  @inline(__always) static var laneCount: Int { 16 }
   @inline(__always)
   static func load(_ pointer: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<Float>.self)
@@ -630,7 +626,6 @@ extension SIMD16: GemvAccumulator where Scalar == Float {
 }
 
 extension SIMD8: GemvAccumulator where Scalar == Float {
-  @inline(__always) static var laneCount: Int { 8 }
   @inline(__always)
   static func load(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
@@ -655,7 +650,6 @@ extension SIMD8: GemvAccumulator where Scalar == Float {
 }
 
 extension SIMD4: GemvAccumulator where Scalar == Float {
-  @inline(__always) static var laneCount: Int { 4 }
   @inline(__always)
   static func load(_ pointer: UnsafePointer<Float>) -> SIMD4<Float> {
     UnsafeRawPointer(pointer).loadUnaligned(as: SIMD4<Float>.self)
