@@ -224,7 +224,7 @@ def qgemm_section(r):
             for t in threads:
                 f = best_float(matrix, m, t)
                 for scheme in ("int8 g64", "int4 g64 zero-point"):
-                    for operation in ("qgemm weight-only", "qgemm int8"):
+                    for operation in ("qgemm weight-only", "qgemm int8", "qgemm int16"):
                         a = ours(matrix, m, t, scheme, operation)
                         if not a or not f:
                             continue
@@ -235,6 +235,10 @@ def qgemm_section(r):
                         if matrix.startswith("random") and t == 1 and operation == "qgemm weight-only":
                             headlines.append(f"- Batch 1, 4096×4096, {scheme} weight-only: {value:.2f}× the Float32 "
                                              f"SGEMV in weights/s ({a.get('weightGBPerSecond') or 0:.1f} GB/s of weights)")
+                        if matrix.startswith("random") and t == 1 and operation == "qgemm int16":
+                            headlines.append(f"- Batch 1, 4096×4096, {scheme} at weight-only error through two-digit "
+                                             f"int16 activations (`--mode int16`): {value:.2f}× the Float32 SGEMV in "
+                                             f"weights/s ({a.get('weightGBPerSecond') or 0:.1f} GB/s of weights)")
                 r.add(f"| {matrix} {m}×{n}×{k} | {t} | Float32 ({f['backend']}) | {_ms(f['bestMilliseconds'])} | "
                       f"{f.get('weightGBPerSecond') or 0:.1f} | 1.00× |")
         r.add("")
