@@ -9,7 +9,8 @@
 Same data, same machine, same run. The index is built from Python (`Index.add`, M = 16,
 efConstruction = 200, inner product on unit vectors, --threads threads), saved, and then
 both searched by the CLI (`index eval`, which copies the file into memory) and loaded by
-Python with `Index.load(path, mmap=False)` (the same copy). Queries/s = the whole batch of
+Python with `Index.load(path, mmap=False)` (the same copy, made afresh in each round as each
+`index eval` process makes it). Queries/s = the whole batch of
 1 000 queries per call, best of --repeat passes in each of --rounds rounds that interleave
 the CLI, Python and hnswlib; also per CPU-second of the searching thread (robust when other
 processes share the cores).
@@ -46,6 +47,18 @@ def fastest_at(rows, target=0.95):
     """The row with the most single-thread queries/s among those reaching the recall target."""
     good = [row for row in rows if row["recall10"] >= target]
     return max(good, key=lambda row: row["qps1"]) if good else None
+
+
+def anon_huge_kib():
+    """This process's anonymous memory in transparent huge pages (KiB; None off Linux)."""
+    try:
+        with open("/proc/self/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def call_floor(arrowhead, dimension, repeat=5):
@@ -98,7 +111,6 @@ def main():
     builder.save(index_path)
     builder.close()
     log(f"  arrowhead (Python): built {len(base)} vectors in {build_s:.1f} s")
-    index = arrowhead.Index.load(index_path, mmap=False)
 
     hnsw = None
     if not args.no_hnswlib:
@@ -125,8 +137,19 @@ def main():
             row["recall10"] = recall(ids, truth, 10)
 
     n = len(queries)
+    huge_pages = []
+    index = None
     for round_index in range(args.rounds):
         started = time.perf_counter()
+        # Loaded afresh each round, as each `index eval` process loads it: a copy made once,
+        # right after the build, can land in memory the kernel could not back with huge
+        # pages (seen in full run.sh runs: Python 0.86-0.93x the CLI at ef <= 128 there,
+        # 0.98-0.99x run alone), and the graph walk pays for every TLB miss.
+        if index is not None:
+            index.close()
+        before = anon_huge_kib()
+        index = arrowhead.Index.load(index_path, mmap=False)
+        huge_pages.append(anon_huge_kib() - before if before is not None else None)
         report = runner.arrowhead("index", "eval", "--index", index_path, "--queries", queries_path, "--ground-truth",
                                   truth_path, "--ef-search", ",".join(map(str, efs)), "--thread-counts", "1",
                                   "--repeat", str(args.repeat))
@@ -148,6 +171,10 @@ def main():
                 record("hnswlib", ef, seconds / n, cpu / n, ids)
         log(f"  round {round_index + 1}/{args.rounds} [{time.perf_counter() - started:.1f} s]")
 
+    index_mib = os.path.getsize(index_path) / 2**20
+    if huge_pages and huge_pages[0] is not None:
+        log("  huge pages gained by each round's load: " + ", ".join(f"{value / 1024:.0f} MiB" for value in huge_pages)
+            + f" (index file {index_mib:.0f} MiB)")
     floors = call_floor(arrowhead, base.shape[1])
     rows = sorted(best.values(), key=lambda row: (row["library"], row["ef"]))
     print(f"\n| ef | CLI q/s | Python q/s | Python / CLI | Python / CLI per CPU-s | hnswlib q/s | recall@10 ours | recall@10 hnswlib |")
@@ -187,7 +214,8 @@ def main():
         meta = {"dataset": args.dataset, "base": list(base.shape), "queries": n, "limit": args.limit or None,
                 "threads": args.threads, "ef": efs, "repeat": args.repeat, "rounds": args.rounds, "M": m,
                 "efConstruction": efc, "build_s": build_s, "build_cpu_s": build_cpu_s,
-                "hnswlib_build_s": hnswlib_build[0] if hnsw is not None else None, "commands": runner.commands}
+                "hnswlib_build_s": hnswlib_build[0] if hnsw is not None else None, "commands": runner.commands,
+                "index_mib": index_mib, "load_huge_page_kib": huge_pages}
         with open(args.json_out, "w") as handle:
             json.dump({"meta": meta, "rows": rows, "overhead": overhead, "goals": goals}, handle, indent=1)
     import shutil

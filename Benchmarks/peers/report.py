@@ -937,7 +937,12 @@ class Report:
                  f"{meta['build_s']:.1f} s) and saved; the CLI (`arrowhead index eval`) and Python "
                  "(`Index.load(path, mmap=False)`, then `Index.search(queries, k=10, ef=…, threads=1)`) search the "
                  "same file, 1 000 queries per call, 1 thread, best of "
-                 f"{meta['repeat']} passes × {meta['rounds']} interleaved rounds; hnswlib through its Python API.", "",
+                 f"{meta['repeat']} passes × {meta['rounds']} interleaved rounds (Python loads the file afresh in each "
+                 "round, as each CLI process does"
+                 + (": transparent huge pages gained per load " + ", ".join(f"{v / 1024:.0f}" for v in meta["load_huge_page_kib"])
+                    + f" MiB of a {meta['index_mib']:.0f} MiB file"
+                    if meta.get("load_huge_page_kib") and None not in meta["load_huge_page_kib"] else "")
+                 + "); hnswlib through its Python API.", "",
                  "| ef | CLI q/s | Python q/s | Python / CLI | per CPU-second | hnswlib q/s | recall@10 | hnswlib recall@10 |",
                  "|---:|---:|---:|---:|---:|---:|---:|---:|")
         rows = {(r["library"], r["ef"]): r for r in data["rows"]}
