@@ -236,7 +236,9 @@ enum SIMDQuantizedMatmul {
           x + first * ldx, Int64(ldx), Int64(count), k, groupSize, Int64(groups), groupColumns, high + first * stride,
           low + first * stride, scales + g, lowScales + g, sums + g, lowSums + g)
       }
-      let fused = int16Kernel(path), kernel = int8Kernel(path)
+      // A fused kernel for every product (AVX-512 VNNI), or for one row of 4-bit codes (AVX2).
+      let fused = int16Kernel(path) ?? (m == 1 && layout.containerBits == 4 ? int16GemvKernel(path) : nil)
+      let kernel = int8Kernel(path)
       let n = layout.rows
       // Without a fused kernel: two int8 products, the high digits into y (with the bias),
       // the low ones into a buffer that is then added over the same rows and panels.
@@ -372,6 +374,18 @@ enum SIMDQuantizedMatmul {
   static func int16Kernel(_ path: QuantizedMatmulPath) -> Int16Kernel? {
     #if arch(x86_64)
     return path == .avx512VNNI || path == .amx ? arrowhead_qmm_int16_avx512vnni : nil
+    #else
+    return nil
+    #endif
+  }
+
+  /// The fused two-digit kernel of the AVX2 path for one row of 4-bit codes (the AVX-512 one
+  /// takes every product: `int16Kernel`). Measured on Zen 4 through the x86-64-v3 variant
+  /// (Quant README, "W4A16 at batch 1 on AVX2").
+  static func int16GemvKernel(_ path: QuantizedMatmulPath) -> Int16Kernel? {
+    #if arch(x86_64)
+    // AVX2 only: the AVX-VNNI path keeps its two int8 products (no machine here could run it).
+    return path == .avx2 ? arrowhead_qmm_int16_gemv_avx2 : nil
     #else
     return nil
     #endif

@@ -1,5 +1,5 @@
-// Quantized matmul, AVX2 + FMA (x86-64-v3: Haswell, Zen 1 and later): weight-only kernels
-// and int8 kernels without VNNI.
+// Quantized matmul, AVX2 + FMA (x86-64-v3: Haswell, Zen 1 and later): weight-only kernels,
+// int8 kernels without VNNI, and the one-row int16 kernel on 4-bit codes.
 //
 // A panel's 16 rows are two YMM halves. Instructions the loops depend on:
 //   weight-only, M = 1   vpand + vcvtdq2ps on lines loaded at byte offsets (4-bit), vpshufb/vpand/vpsrld +
@@ -13,6 +13,9 @@
 //                        as q − 128 with |q − 128| and the activation's sign moved onto the
 //                        other operand (vpabsb, vpsignb): pairs stay ≤ 2·128·127 < 2¹⁵, and
 //                        128·Σa is added back per group.
+//   int16, M = 1, 4-bit  each half-line's nibbles split once for both digits, each digit's
+//                        low- and high-nibble pairs added in 16 bits (≤ 7 620), one vpmaddwd
+//                        (`ymm_int16_gemv_w4`); other int16 products: two int8 products
 #if defined(__x86_64__)
 #include "arrowhead_qmatmul.h"
 #include "qmatmul_rows.h"
@@ -396,6 +399,13 @@ static inline __m256i ymm_dot_w8(__m256i acc, __m256i codes, __m256i a) {
 void arrowhead_qmm_int8_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                              const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch) {
   ymm_int8_run(w, x, out, panel_begin, panel_end, scratch);
+}
+
+void arrowhead_qmm_int16_gemv_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                   const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                   int64_t panel_begin, int64_t panel_end, void *scratch) {
+  (void)scratch;
+  ymm_int16_gemv_run(w, high, low, out, panel_begin, panel_end);
 }
 
 #pragma clang attribute pop

@@ -214,6 +214,64 @@ static inline __attribute__((always_inline)) void ymm_int8_nibble_kernel(const a
 }
 #endif
 
+#ifdef YMM_INT8_NIBBLE_TILES
+/// One activation row × one panel of 4-bit codes with two-digit (int16) activations,
+/// x̂ = t·a + (t/254)·b (AVX2): each half-line's nibbles split once (vpand, vpsrlw) and
+/// multiplied by both digits, where two int8 products would split them twice and read the
+/// codes twice. The low- and high-nibble `vpmaddubsw` pairs of a digit (each ≤ 2·15·127 =
+/// 3 810) are added in 16 bits before one `vpmaddwd` by ones widens them. The per-group
+/// rescale is the AVX-512 int16 kernel's (`zmm_int16_kernel`), operation for operation.
+/// (Only the AVX2 file compiles it: the AVX-VNNI path could not be run on any machine here.)
+static inline __attribute__((always_inline)) void ymm_int16_gemv_w4(const arrowhead_qmm_weights *w,
+                                                                   const arrowhead_qmm_int8_rows *high,
+                                                                   const arrowhead_qmm_int8_rows *low,
+                                                                   const arrowhead_qmm_output *out, int64_t p) {
+  const __m256i nibbles = _mm256_set1_epi8(0x0F);
+  const __m256 inverse = _mm256_set1_ps(1.0f / 254.0f);
+  const int64_t lines_per_group = w->group_columns / 8;
+  const uint8_t *panel = w->codes + p * w->panel_bytes;
+  __m256 y[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t g = 0; g < w->groups; g++) {
+    __m256i acc_a[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    __m256i acc_b[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    const int8_t *qa = high->codes + g * w->group_columns, *qb = low->codes + g * w->group_columns;
+    for (int64_t l = 0; l < lines_per_group; l++) {
+      const __m256i a_lo = ymm_int8_quad(qa + 8 * l), a_hi = ymm_int8_quad(qa + 8 * l + 4);
+      const __m256i b_lo = ymm_int8_quad(qb + 8 * l), b_hi = ymm_int8_quad(qb + 8 * l + 4);
+      const uint8_t *line = panel + (g * lines_per_group + l) * 64;
+      for (int h = 0; h < 2; h++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(line + 32 * h));
+        const __m256i lo = _mm256_and_si256(v, nibbles), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibbles);
+        const __m256i ones = _mm256_set1_epi16(1);
+        const __m256i pa = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a_lo), _mm256_maddubs_epi16(hi, a_hi));
+        const __m256i pb = _mm256_add_epi16(_mm256_maddubs_epi16(lo, b_lo), _mm256_maddubs_epi16(hi, b_hi));
+        acc_a[h] = _mm256_add_epi32(acc_a[h], _mm256_madd_epi16(pa, ones));
+        acc_b[h] = _mm256_add_epi32(acc_b[h], _mm256_madd_epi16(pb, ones));
+      }
+    }
+    const __m256 sum = _mm256_set1_ps(high->sums[g] + low->sums[g] * (1.0f / 254.0f));
+    const __m256 t = _mm256_set1_ps(high->scales[g]);
+    const int64_t index = (p * w->groups + g) * 16;
+    for (int h = 0; h < 2; h++) {
+      const __m256 s = _mm256_loadu_ps(w->scales + index + 8 * h), o = _mm256_loadu_ps(w->offsets + index + 8 * h);
+      const __m256 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc_b[h]), inverse, _mm256_cvtepi32_ps(acc_a[h]));
+      const __m256 u = w->zero_point ? _mm256_mul_ps(_mm256_fnmadd_ps(o, sum, f), s) : _mm256_fmadd_ps(f, s, _mm256_mul_ps(o, sum));
+      y[h] = _mm256_fmadd_ps(u, t, y[h]);
+    }
+  }
+  ymm_int8_store(w, out, 0, p, 0, y[0]);
+  ymm_int8_store(w, out, 0, p, 1, y[1]);
+}
+
+/// The exported fused int16 kernel's body: one activation row, 4-bit codes (the caller's
+/// contract; other products run as two int8 products).
+static void ymm_int16_gemv_run(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                               const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                               int64_t panel_begin, int64_t panel_end) {
+  for (int64_t p = panel_begin; p < panel_end; p++) ymm_int16_gemv_w4(w, high, low, out, p);
+}
+#endif
+
 /// The exported kernel's body: panels [panel_begin, panel_end), every activation row.
 static void ymm_int8_run(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                          const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch) {

@@ -17,7 +17,7 @@
 /// | file                  | ISA (target attribute)          | kernels                          |
 /// |-----------------------|---------------------------------|----------------------------------|
 /// | qmatmul_portable.c    | none (SSE2 / NEON / scalar)     | prepare, weight-only, int8       |
-/// | qmatmul_avx2.c        | avx2, fma                       | weight-only, int8 (vpmaddubsw)   |
+/// | qmatmul_avx2.c        | avx2, fma                       | weight-only, int8 (vpmaddubsw), int16 (M = 1, 4-bit) |
 /// | qmatmul_avxvnni.c     | avx2, fma, avxvnni              | int8 (vpdpbusd on YMM)           |
 /// | qmatmul_avx512.c      | avx512 f/bw/vl/dq (+vnni)       | weight-only, int8, int16 (vpdpbusd ZMM) |
 /// | qmatmul_amx.c         | avx512 + vnni + amx-tile/int8   | int8 (tdpbsud tiles, ≥ 16 rows)  |
@@ -170,6 +170,14 @@ void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhe
 /// AVX-512 VNNI kernel. The caller must hold the AMX tile state (`ARROWHEAD_CPU_AMXINT8`).
 void arrowhead_qmm_int8_amx(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                             const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch);
+/// `arrowhead_qmm_int16_avx512vnni`'s product for one activation row and 4-bit codes only
+/// (rows == 1, container_bits == 4: the caller's contract), on YMM with AVX2: each line's
+/// nibbles split once for both digits, a digit's `vpmaddubsw` pairs summed in 16 bits, then
+/// `vpmaddwd`. Other int16 products on YMM (and every one on the AVX-VNNI path, which no
+/// machine here could run) are two int8 products.
+void arrowhead_qmm_int16_gemv_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                   const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
+                                   int64_t panel_begin, int64_t panel_end, void *scratch);
 /// y = Ŵ·(t·a + (t/254)·b) with the two digits of `arrowhead_qmm_prepare_int16` in `high`
 /// (a, t, Σa) and `low` (b, t/254, Σb): both `vpdpbusd` products in one pass over the codes.
 void arrowhead_qmm_int16_avx512vnni(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
