@@ -6,8 +6,9 @@ shape at least 0.95x the fastest backend row of the same run?
     python3 Benchmarks/dispatch_check.py                       # 2 rounds, default core and SkylakeX
     python3 Benchmarks/dispatch_check.py --rounds 3 --coretypes default,Cooperlake --threads 1,2
 
-Runs `bench gemm`, `bench gemv` (A·x and Aᵀ·x), `bench dot` and `bench distances` with their
-default sizes (dot also at 64, 1 024 and 16 384) at each thread count, once per round and
+Runs `bench gemm`, `bench gemv` (A·x and Aᵀ·x), `bench dot`, `bench distances` and `bench qgemm`
+(4- and 8-bit weights, every mode) with their default sizes (dot also at 64, 1 024 and 16 384)
+at each thread count, once per round and
 OpenBLAS core type (`OPENBLAS_CORETYPE`; "default" leaves it unset). Each `bench` call times
 every backend and the dispatched path side by side (best of --repeats samples); the ratio is
 dispatched throughput / the best non-dispatched row of that call. Per (core, operation,
@@ -31,6 +32,12 @@ def short(name):
     return name.replace("simd-x86-64-", "").replace("simd-", "")
 
 
+def throughput(row):
+    """A row's throughput: `throughput` where the command reports it, else 1 / best time
+    (`bench qgemm`, whose rows of one operation and shape all do the same work)."""
+    return row["throughput"] if "throughput" in row else 1 / row["bestMilliseconds"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release", "arrowhead"))
@@ -46,6 +53,7 @@ def main():
     commands = [
         ["gemm"], ["gemv"], ["gemv", "--transposed"],
         ["dot", "--sizes", "64,256,1024,4096,16384"], ["distances"],
+        ["qgemm", "--bits", "4", "--mode", "all"], ["qgemm", "--bits", "8", "--mode", "all"],
     ]
     ratios = collections.defaultdict(list)
     for core in args.coretypes.split(","):
@@ -69,9 +77,12 @@ def main():
                         others = [row for row in rows if not row["dispatched"]]
                         if not dispatched or not others:
                             continue
-                        best = max(others, key=lambda row: row["throughput"])
-                        key = (core, operation + (" (transposed)" if "--transposed" in command else ""), shape, row_threads)
-                        ratios[key].append((dispatched[0]["throughput"] / best["throughput"],
+                        best = max(others, key=throughput)
+                        label = operation + (" (transposed)" if "--transposed" in command else "")
+                        if command[0] == "qgemm":
+                            label += f" {command[command.index('--bits') + 1]}-bit"
+                        key = (core, label, shape, row_threads)
+                        ratios[key].append((throughput(dispatched[0]) / throughput(best),
                                             dispatched[0]["backend"], best["backend"]))
             print(f"{core}: round {round_index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     print(f"dispatched / fastest backend row, per round (dispatched/fastest backends); threshold {args.threshold}")
