@@ -236,8 +236,9 @@ enum SIMDQuantizedMatmul {
           x + first * ldx, Int64(ldx), Int64(count), k, groupSize, Int64(groups), groupColumns, high + first * stride,
           low + first * stride, scales + g, lowScales + g, sums + g, lowSums + g)
       }
-      // A fused kernel for every product (AVX-512 VNNI), or for one row of 4-bit codes (AVX2).
-      let fused = int16Kernel(path) ?? (m == 1 && layout.containerBits == 4 ? int16GemvKernel(path) : nil)
+      // A fused kernel for every product (AVX-512 VNNI), or for up to `fusedInt16Rows` rows
+      // of 4-bit codes (AVX2).
+      let fused = int16Kernel(path) ?? (m <= fusedInt16Rows && layout.containerBits == 4 ? int16GemvKernel(path) : nil)
       let kernel = int8Kernel(path)
       let n = layout.rows
       // Without a fused kernel: two int8 products, the high digits into y (with the bias),
@@ -379,9 +380,16 @@ enum SIMDQuantizedMatmul {
     #endif
   }
 
-  /// The fused two-digit kernel of the AVX2 path for one row of 4-bit codes (the AVX-512 one
-  /// takes every product: `int16Kernel`). Measured on Zen 4 through the x86-64-v3 variant
-  /// (Quant README, "W4A16 at batch 1 on AVX2").
+  /// Rows of x up to which the AVX2 path runs `int16GemvKernel` (each row streams the codes)
+  /// instead of two int8 products: on Zen 4 through the x86-64-v3 variant, 1536 × 384, 1
+  /// thread, the fused kernel row by row against the two products: 0.014 against 0.018 ms at
+  /// one row, 2 rows 0.027 against 0.037, 3 rows 0.041 against 0.049, 4 rows 0.054 against
+  /// 0.064; the two products took 0.112 ms at 8 rows, where eight fused rows would take about
+  /// 0.11 (Quant README, "W4A16 at batch 1 on AVX2").
+  static let fusedInt16Rows = 4
+
+  /// The fused two-digit kernel of the AVX2 path for a few rows of 4-bit codes (the AVX-512
+  /// one takes every product: `int16Kernel`).
   static func int16GemvKernel(_ path: QuantizedMatmulPath) -> Int16Kernel? {
     #if arch(x86_64)
     // AVX2 only: the AVX-VNNI path keeps its two int8 products (no machine here could run it).

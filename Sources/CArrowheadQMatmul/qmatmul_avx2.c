@@ -1,5 +1,5 @@
 // Quantized matmul, AVX2 + FMA (x86-64-v3: Haswell, Zen 1 and later): weight-only kernels,
-// int8 kernels without VNNI, and the one-row int16 kernel on 4-bit codes.
+// int8 kernels without VNNI, and the few-row int16 kernel on 4-bit codes.
 //
 // A panel's 16 rows are two YMM halves. Instructions the loops depend on:
 //   weight-only, M = 1   vpand + vcvtdq2ps on lines loaded at byte offsets (4-bit), vpshufb/vpand/vpsrld +
@@ -13,7 +13,7 @@
 //                        as q − 128 with |q − 128| and the activation's sign moved onto the
 //                        other operand (vpabsb, vpsignb): pairs stay ≤ 2·128·127 < 2¹⁵, and
 //                        128·Σa is added back per group.
-//   int16, M = 1, 4-bit  each half-line's nibbles split once for both digits, each digit's
+//   int16, M ≤ 4, 4-bit  per row, each half-line's nibbles split once for both digits, each digit's
 //                        low- and high-nibble pairs added in 16 bits (≤ 7 620), one vpmaddwd
 //                        (`ymm_int16_gemv_w4`); other int16 products: two int8 products
 #if defined(__x86_64__)

@@ -215,7 +215,7 @@ static inline __attribute__((always_inline)) void ymm_int8_nibble_kernel(const a
 #endif
 
 #ifdef YMM_INT8_NIBBLE_TILES
-/// One activation row × one panel of 4-bit codes with two-digit (int16) activations,
+/// Activation row i × one panel of 4-bit codes with two-digit (int16) activations,
 /// x̂ = t·a + (t/254)·b (AVX2): each half-line's nibbles split once (vpand, vpsrlw) and
 /// multiplied by both digits, where two int8 products would split them twice and read the
 /// codes twice. The low- and high-nibble `vpmaddubsw` pairs of a digit (each ≤ 2·15·127 =
@@ -225,7 +225,7 @@ static inline __attribute__((always_inline)) void ymm_int8_nibble_kernel(const a
 static inline __attribute__((always_inline)) void ymm_int16_gemv_w4(const arrowhead_qmm_weights *w,
                                                                    const arrowhead_qmm_int8_rows *high,
                                                                    const arrowhead_qmm_int8_rows *low,
-                                                                   const arrowhead_qmm_output *out, int64_t p) {
+                                                                   const arrowhead_qmm_output *out, int64_t i, int64_t p) {
   const __m256i nibbles = _mm256_set1_epi8(0x0F);
   const __m256 inverse = _mm256_set1_ps(1.0f / 254.0f);
   const int64_t lines_per_group = w->group_columns / 8;
@@ -234,7 +234,8 @@ static inline __attribute__((always_inline)) void ymm_int16_gemv_w4(const arrowh
   for (int64_t g = 0; g < w->groups; g++) {
     __m256i acc_a[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     __m256i acc_b[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    const int8_t *qa = high->codes + g * w->group_columns, *qb = low->codes + g * w->group_columns;
+    const int8_t *qa = high->codes + i * high->stride + g * w->group_columns;
+    const int8_t *qb = low->codes + i * low->stride + g * w->group_columns;
     for (int64_t l = 0; l < lines_per_group; l++) {
       const __m256i a_lo = ymm_int8_quad(qa + 8 * l), a_hi = ymm_int8_quad(qa + 8 * l + 4);
       const __m256i b_lo = ymm_int8_quad(qb + 8 * l), b_hi = ymm_int8_quad(qb + 8 * l + 4);
@@ -249,8 +250,9 @@ static inline __attribute__((always_inline)) void ymm_int16_gemv_w4(const arrowh
         acc_b[h] = _mm256_add_epi32(acc_b[h], _mm256_madd_epi16(pb, ones));
       }
     }
-    const __m256 sum = _mm256_set1_ps(high->sums[g] + low->sums[g] * (1.0f / 254.0f));
-    const __m256 t = _mm256_set1_ps(high->scales[g]);
+    const int64_t at = i * w->groups + g;
+    const __m256 sum = _mm256_set1_ps(high->sums[at] + low->sums[at] * (1.0f / 254.0f));
+    const __m256 t = _mm256_set1_ps(high->scales[at]);
     const int64_t index = (p * w->groups + g) * 16;
     for (int h = 0; h < 2; h++) {
       const __m256 s = _mm256_loadu_ps(w->scales + index + 8 * h), o = _mm256_loadu_ps(w->offsets + index + 8 * h);
@@ -259,16 +261,18 @@ static inline __attribute__((always_inline)) void ymm_int16_gemv_w4(const arrowh
       y[h] = _mm256_fmadd_ps(u, t, y[h]);
     }
   }
-  ymm_int8_store(w, out, 0, p, 0, y[0]);
-  ymm_int8_store(w, out, 0, p, 1, y[1]);
+  ymm_int8_store(w, out, i, p, 0, y[0]);
+  ymm_int8_store(w, out, i, p, 1, y[1]);
 }
 
-/// The exported fused int16 kernel's body: one activation row, 4-bit codes (the caller's
-/// contract; other products run as two int8 products).
+/// The exported fused int16 kernel's body: a few activation rows, each streaming the 4-bit
+/// codes of its panels (the caller's contract; other products run as two int8 products).
 static void ymm_int16_gemv_run(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
                                const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
                                int64_t panel_begin, int64_t panel_end) {
-  for (int64_t p = panel_begin; p < panel_end; p++) ymm_int16_gemv_w4(w, high, low, out, p);
+  for (int64_t i = 0; i < high->rows; i++) {
+    for (int64_t p = panel_begin; p < panel_end; p++) ymm_int16_gemv_w4(w, high, low, out, i, p);
+  }
 }
 #endif
 

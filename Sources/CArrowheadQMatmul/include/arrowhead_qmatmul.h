@@ -170,10 +170,10 @@ void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhe
 /// AVX-512 VNNI kernel. The caller must hold the AMX tile state (`ARROWHEAD_CPU_AMXINT8`).
 void arrowhead_qmm_int8_amx(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *x,
                             const arrowhead_qmm_output *out, int64_t panel_begin, int64_t panel_end, void *scratch);
-/// `arrowhead_qmm_int16_avx512vnni`'s product for one activation row and 4-bit codes only
-/// (rows == 1, container_bits == 4: the caller's contract), on YMM with AVX2: each line's
-/// nibbles split once for both digits, a digit's `vpmaddubsw` pairs summed in 16 bits, then
-/// `vpmaddwd`. Other int16 products on YMM (and every one on the AVX-VNNI path, which no
+/// `arrowhead_qmm_int16_avx512vnni`'s product for a few activation rows and 4-bit codes only
+/// (container_bits == 4: the caller's contract; each row streams the codes), on YMM with
+/// AVX2: each line's nibbles split once for both digits, a digit's `vpmaddubsw` pairs summed
+/// in 16 bits, then `vpmaddwd`. Other int16 products on YMM (and every one on the AVX-VNNI path, which no
 /// machine here could run) are two int8 products.
 void arrowhead_qmm_int16_gemv_avx2(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
                                    const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
