@@ -824,6 +824,19 @@ void arrowhead_qmm_int8_avx512vnni(const arrowhead_qmm_weights *w, const arrowhe
 
 // MARK: - Int16 activations as two int8 digits (AVX512-VNNI)
 
+/// y + u·t for one (row, group) of the int16 kernels, with the row's digit sums `acc_a`, `acc_b`
+/// and the panel's scales and offsets s, o: f = Σq·a + Σq·b/254, rescaled as in the int8
+/// kernel with the group's Σa + Σb/254 (`at` = row · groups + group).
+QMM_ALWAYS_INLINE __m512 zmm_int16_rescale(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
+                                           const arrowhead_qmm_int8_rows *low, int64_t at, __m512i acc_a,
+                                           __m512i acc_b, __m512 s, __m512 o, __m512 y) {
+  const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc_b), _mm512_set1_ps(1.0f / 254.0f), _mm512_cvtepi32_ps(acc_a));
+  const __m512 sum = _mm512_set1_ps(high->sums[at] + low->sums[at] * (1.0f / 254.0f));
+  const __m512 t = _mm512_set1_ps(high->scales[at]);
+  const __m512 u = w->zero_point ? _mm512_mul_ps(_mm512_fnmadd_ps(o, sum, f), s) : _mm512_fmadd_ps(f, s, _mm512_mul_ps(o, sum));
+  return _mm512_fmadd_ps(u, t, y);
+}
+
 /// MR rows × NP panels, groups [g0, g1): one `vpdpbusd` per digit (a: scale t, b: t/254)
 /// and the pair combined per group, f = Σq·a + Σq·b/254, then rescaled as in the int8 kernel
 /// with the group's Σa + Σb/254. 4 × 2 tiles: 16 int32 accumulators + 8 float sums.
@@ -832,7 +845,6 @@ QMM_ALWAYS_INLINE void zmm_int16_kernel(const arrowhead_qmm_weights *w, const ar
                                         const uint8_t *const *lines, int64_t i0, int64_t p, int64_t g0, int64_t g1,
                                         const int MR, const int NP) {
   const int64_t quads = w->group_columns / 4;
-  const __m512 inverse = _mm512_set1_ps(1.0f / 254.0f);
   __m512 y[4][2];
   const int8_t *rows_a[4], *rows_b[4];
   for (int r = 0; r < MR; r++) {
@@ -863,13 +875,7 @@ QMM_ALWAYS_INLINE void zmm_int16_kernel(const arrowhead_qmm_weights *w, const ar
       const int64_t index = ((p + n) * w->groups + g) * 16;
       const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
       for (int r = 0; r < MR; r++) {
-        const int64_t at = (i0 + r) * w->groups + g;
-        const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc_b[r][n]), inverse, _mm512_cvtepi32_ps(acc_a[r][n]));
-        const __m512 sum = _mm512_set1_ps(high->sums[at] + low->sums[at] * (1.0f / 254.0f));
-        const __m512 t = _mm512_set1_ps(high->scales[at]);
-        const __m512 u = w->zero_point ? _mm512_mul_ps(_mm512_fnmadd_ps(o, sum, f), s)
-                                       : _mm512_fmadd_ps(f, s, _mm512_mul_ps(o, sum));
-        y[r][n] = _mm512_fmadd_ps(u, t, y[r][n]);
+        y[r][n] = zmm_int16_rescale(w, high, low, (i0 + r) * w->groups + g, acc_a[r][n], acc_b[r][n], s, o, y[r][n]);
       }
     }
   }
@@ -881,12 +887,11 @@ QMM_ALWAYS_INLINE void zmm_int16_kernel(const arrowhead_qmm_weights *w, const ar
 /// R activation rows (1…4) from i0 × NB panels from p0 (R·NB ≤ 8), 4-bit codes, int16 digits:
 /// each line's nibbles split once in registers (vpand, vpsrlw), as `zmm_gemv_rows_int8` does,
 /// and multiplied by both digits of R rows; no unpacked tile. The per-group rescale is
-/// `zmm_int16_kernel`'s, operation for operation.
+/// `zmm_int16_kernel`'s (`zmm_int16_rescale`).
 QMM_ALWAYS_INLINE void zmm_gemv_rows_int16(const arrowhead_qmm_weights *w, const arrowhead_qmm_int8_rows *high,
                                            const arrowhead_qmm_int8_rows *low, const arrowhead_qmm_output *out,
                                            int64_t i0, int64_t p0, const int R, const int NB) {
   const __m512i nibbles = _mm512_set1_epi8(0x0F);
-  const __m512 inverse = _mm512_set1_ps(1.0f / 254.0f);
   const int64_t lines_per_group = w->group_columns / 8;
   const int8_t *rows_a[4], *rows_b[4];
   const uint8_t *panel[4];
@@ -920,13 +925,7 @@ QMM_ALWAYS_INLINE void zmm_gemv_rows_int16(const arrowhead_qmm_weights *w, const
       const int64_t index = ((p0 + b) * w->groups + g) * 16;
       const __m512 s = _mm512_loadu_ps(w->scales + index), o = _mm512_loadu_ps(w->offsets + index);
       for (int r = 0; r < R; r++) {
-        const int64_t at = (i0 + r) * w->groups + g;
-        const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc_b[r][b]), inverse, _mm512_cvtepi32_ps(acc_a[r][b]));
-        const __m512 sum = _mm512_set1_ps(high->sums[at] + low->sums[at] * (1.0f / 254.0f));
-        const __m512 t = _mm512_set1_ps(high->scales[at]);
-        const __m512 u = w->zero_point ? _mm512_mul_ps(_mm512_fnmadd_ps(o, sum, f), s)
-                                       : _mm512_fmadd_ps(f, s, _mm512_mul_ps(o, sum));
-        y[r][b] = _mm512_fmadd_ps(u, t, y[r][b]);
+        y[r][b] = zmm_int16_rescale(w, high, low, (i0 + r) * w->groups + g, acc_a[r][b], acc_b[r][b], s, o, y[r][b]);
       }
     }
   }
