@@ -7,7 +7,8 @@ of all-MiniLM-L6-v2 (10.76 M weights), in one run:
   whole-model run, and a byte-for-byte check that both wrote identical codes/scales/minima);
 - gguf (llama.cpp's numpy reference `gguf.quants`, blocks of 32): Q8_0, Q4_0, Q4_1 against
   Arrowhead's closest schemes at groups of 32: symmetric 8-bit, symmetric 4-bit, asymmetric
-  float-minimum 4-bit (min-max, and the grid optimizer);
+  float-minimum 4-bit (min-max, the grid optimizer and, symmetric, `signed-max`: Q4_0's own
+  rule, every code in use);
 - the HQQ optimizer (numpy port `optimize_hqq.py`: HQQ itself needs torch) vs `hqq`;
 - the numpy grid optimizer (`optimize_grid.py`) vs `grid`.
 Arrowhead runs through `arrowhead optimize eval` on 1 thread (the peers are single-threaded
@@ -179,7 +180,8 @@ def main():
     ours64 = json.loads(runner.ours("optimize", "eval", args.model, "--bits", "8", "4", "2", "--group", "64",
                                     "--optimizers", "minmax", "grid", "hqq", "--repeat", repeat, "--threads", "1", "--json"))
     ours32s = json.loads(runner.ours("optimize", "eval", args.model, "--bits", "8", "4", "--group", "32", "--symmetric",
-                                     "--optimizers", "minmax", "grid", "--repeat", repeat, "--threads", "1", "--json"))
+                                     "--optimizers", "minmax", "signed-max", "grid", "--repeat", repeat, "--threads", "1",
+                                     "--json"))
     ours32a = json.loads(runner.ours("optimize", "eval", args.model, "--bits", "4", "--group", "32",
                                      "--optimizers", "minmax", "grid", "--repeat", repeat, "--threads", "1", "--json"))
 

@@ -642,27 +642,38 @@ class Report:
         else:
             self.add(f"gguf {g['version']} (`gguf.quants.quantize`). gguf stores float16 block parameters, "
                      "Arrowhead float32 ones, so Arrowhead's files are larger at the same group size "
-                     "(bits/weight column). *grid* = Arrowhead's grid optimizer at the same scheme.", "",
-                     "| gguf type | Arrowhead scheme | bits/weight gguf / ours | gguf error | Arrowhead min-max error "
-                     "| error ratio | Arrowhead grid error | error ratio (grid) | gguf s | Arrowhead min-max s | time ratio |",
-                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-            mapping = {"Q8_0": ("g32_symmetric", 8, "symmetric 8-bit, G=32", 8 + 32 / 32),
-                       "Q4_0": ("g32_symmetric", 4, "symmetric 4-bit, G=32", 4 + 32 / 32),
-                       "Q4_1": ("g32_float_minimum", 4, "asymmetric float-minimum 4-bit, G=32", 4 + 64 / 32)}
+                     "(bits/weight column). *rule* = the Arrowhead parameter rule that is gguf's own: min-max "
+                     "for Q8_0 (max|x|/127) and Q4_1, `signed-max` for Q4_0 (d = the larger-magnitude extreme / −8, "
+                     "all 16 codes; runs before 2026-12-06 had only min-max, whose symmetric range leaves one code "
+                     "unused). *grid* = Arrowhead's grid optimizer at the same scheme.", "",
+                     "| gguf type | Arrowhead scheme | rule | bits/weight gguf / ours | gguf error | Arrowhead error (rule) "
+                     "| error ratio | Arrowhead grid error | error ratio (grid) | gguf s | Arrowhead s (rule) | time ratio |",
+                     "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            mapping = {"Q8_0": ("g32_symmetric", 8, "symmetric 8-bit, G=32", 8 + 32 / 32, "minmax"),
+                       "Q4_0": ("g32_symmetric", 4, "symmetric 4-bit, G=32", 4 + 32 / 32, "signed-max"),
+                       "Q4_1": ("g32_float_minimum", 4, "asymmetric float-minimum 4-bit, G=32", 4 + 64 / 32, "minmax")}
             for row in g["rows"]:
                 qt = row["type"]
-                table, bits, label, bpw = mapping[qt]
-                mm, gr = ours(table, "minmax", bits), ours(table, "grid", bits)
+                table, bits, label, bpw, rule = mapping[qt]
+                mm, gr = ours(table, rule, bits), ours(table, "grid", bits)
+                if mm is None and rule != "minmax":  # a run from before `signed-max` existed
+                    rule, mm = "minmax", ours(table, "minmax", bits)
+                plain = ours(table, "minmax", bits) if rule != "minmax" else None
                 me = mm and mm["sizeWeightedRelativeError"]
                 ge = gr and gr["sizeWeightedRelativeError"]
-                self.add(f"| {row['type']} | {label} | {row['bits_per_weight']:g} / {bpw:g} | {row['error']:.5f} | {fmt(me, 5)} | "
-                         f"{self.ratio(me, row['error'], f'{qt} error vs min-max {label}', lower_is_better=True)} | {fmt(ge, 5)} | "
-                         f"{self.ratio(ge, row['error'], f'{qt} error vs grid {label}', lower_is_better=True)} | "
+                self.add(f"| {row['type']} | {label} | {rule} | {row['bits_per_weight']:g} / {bpw:g} | {row['error']:.5f} | "
+                         f"{fmt(me, 5)} | {self.ratio(me, row['error'], f'{qt} error vs {rule} {label}', lower_is_better=True)} | "
+                         f"{fmt(ge, 5)} | {self.ratio(ge, row['error'], f'{qt} error vs grid {label}', lower_is_better=True)} | "
                          f"{row['seconds']:.3f} | {fmt(mm and mm['seconds']['best'], 3)} | "
-                         f"{self.ratio(mm and mm['seconds']['best'], row['seconds'], f'{qt} time vs min-max', lower_is_better=True)} |")
+                         f"{self.ratio(mm and mm['seconds']['best'], row['seconds'], f'{qt} time vs {rule}', lower_is_better=True)} |")
                 if me:
+                    notes = [f"Arrowhead `{rule}`"]
+                    if plain:
+                        notes.append(f"min-max (restricted range): error ratio {row['error'] / plain['sizeWeightedRelativeError']:.2f}×")
+                    if ge:
+                        notes.append(f"with the grid optimizer: error ratio {row['error'] / ge:.2f}×")
                     self.quant_hl(f"gguf {qt} vs {label}", row["error"] / me, row["seconds"] / mm["seconds"]["best"],
-                                  f"with the grid optimizer: error ratio {row['error'] / ge:.2f}×" if ge else "")
+                                  "; ".join(notes))
             self.add("")
 
         # HQQ and grid ports
@@ -1376,8 +1387,9 @@ class Report:
                  "spread. `run.sh --quick` uses smaller problems (a GloVe prefix, fewer sizes and repeats) and is for "
                  "checking the pipeline, not for quoting.",
                  "- HQQ itself is not installed (torch ≈ 5 GB): its numpy port `optimize_hqq.py` stands in for it.",
-                 "- gguf's Q4_0 uses the signed maximum (scale = max / −8, all 16 levels); Arrowhead's symmetric "
-                 "scheme uses max|x| / 7 (levels −7…7 used by the range), which costs error at 4 bits.",
+                 "- gguf's Q4_0 uses the signed maximum (scale = max / −8, all 16 levels): Arrowhead's `signed-max` "
+                 "rule (`--symmetric --optimizer signed-max`), against which the Q4_0 row is measured; Arrowhead's "
+                 "default symmetric min-max uses max|x| / 7 (levels −7…7), which costs error at 4 bits.",
                  "- faiss-cpu wheels only use BLAS for a batch of ≥ `distance_compute_blas_threshold` queries "
                  "(128 000 in faiss 1.15): both paths are measured.", "")
         text = "\n".join(self.lines).rstrip() + "\n"

@@ -32,6 +32,9 @@ public func ah_quantize(
     let scheme = try QuantizationScheme(
       bits: Int(bits), granularity: try Scheme.granularity(granularity, groupSize: group_size), mode: try Scheme.mode(mode))
     let name = optimizer.map { String(cString: $0) } ?? "minmax"
+    if name == "signed-max" && scheme.mode != .symmetric {
+      throw ABIError(.invalidArgument, "optimizer 'signed-max' chooses symmetric scales (ggml Q4_0's rule): it needs AH_MODE_SYMMETRIC")
+    }
     let settings = try Scheme.settings(optimizer_settings.map { String(cString: $0) }, for: name)
     let quantizer = Quantizer(scheme: scheme, optimizer: try OptimizerCatalog.make(name: name, settings: settings), engine: kernels)
     let quantized = try quantizer.quantize(try Argument.buffer(values, count: count, "values"), shape: dimensions, name: "values")

@@ -12,9 +12,9 @@ import ArrowheadQuant
 /// | group | int | 64 | --group |
 /// | granularity | "group", "channel", "tensor" | "group" | --per-channel, --per-tensor |
 /// | mode | "float_minimum", "zero_point", "symmetric" | "float_minimum" | --zero-point, --symmetric |
-/// | optimizer | "minmax", "grid", "hqq", "thermo" | "minmax" | --optimizer |
+/// | optimizer | "minmax", "signed-max" (symmetric only), "grid", "hqq", "thermo" | "minmax" | --optimizer |
 /// | optimizer_options | object of strings/numbers/booleans | {} | --optimizer-option K=V |
-/// | weight_optimizer | "minmax", "grid", "hqq" | "minmax" | --weight-optimizer (thermo) |
+/// | weight_optimizer | "minmax", "signed-max", "grid", "hqq" | "minmax" | --weight-optimizer (thermo) |
 /// | budget | number (bits per weight) | none | --budget |
 /// | budget_bits | [int] | [2, 4, 8] | --budget-bits |
 /// | keep | [glob] | [] | --keep |
@@ -77,6 +77,9 @@ struct ModelRequest {
       for (key, value) in members { settings[key] = try OptionReader.text(value, "optimizer option '\(key)'") }
     }
     let weightOptimizer = try reader.string("weight_optimizer")
+    if (name == "signed-max" || weightOptimizer == "signed-max") && options.scheme.mode != .symmetric {
+      throw ABIError(.invalidArgument, "optimizer 'signed-max' chooses symmetric scales (ggml Q4_0's rule): it needs mode 'symmetric'")
+    }
     switch name {
     case "thermo":
       guard options.timeAware != nil else {

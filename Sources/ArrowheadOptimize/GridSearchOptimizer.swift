@@ -180,7 +180,11 @@ struct GridSolver {
   /// w·x for the weighted sweeps (capacity 0 without importances).
   var weightedValues: UnsafeMutablePointer<Float>
   var capacity: Int
-  /// The fitted grid candidates: scale, offset, predicted error (steps² + 1 each: the grid and min-max).
+  /// −x for symmetric groups searched mirrored (`solve`).
+  var mirrored: UnsafeMutablePointer<Float>
+  var mirroredCapacity: Int
+  /// The fitted grid candidates: scale, offset, predicted error (steps² + 2 each: the grid,
+  /// min-max and the signed maximum).
   let fittedScale: UnsafeMutablePointer<Double>
   let fittedOffset: UnsafeMutablePointer<Double>
   let fittedError: UnsafeMutablePointer<Double>
@@ -214,9 +218,11 @@ struct GridSolver {
     half = Double(1 << (bits - 1))
     self.capacity = capacity
     weightedValues = .allocate(capacity: max(1, capacity))
-    fittedScale = .allocate(capacity: steps * steps + 1)
-    fittedOffset = .allocate(capacity: steps * steps + 1)
-    fittedError = .allocate(capacity: steps * steps + 1)
+    mirrored = .allocate(capacity: 1)
+    mirroredCapacity = 1
+    fittedScale = .allocate(capacity: steps * steps + 2)
+    fittedOffset = .allocate(capacity: steps * steps + 2)
+    fittedError = .allocate(capacity: steps * steps + 2)
     laneScale = .allocate(capacity: 8)
     laneOffset = .allocate(capacity: 8)
     laneError = .allocate(capacity: 8)
@@ -238,6 +244,7 @@ struct GridSolver {
 
   func release() {
     weightedValues.deallocate()
+    mirrored.deallocate()
     fittedScale.deallocate()
     fittedOffset.deallocate()
     fittedError.deallocate()
@@ -264,6 +271,27 @@ struct GridSolver {
     }
     let fallback = AffineParameters.minMax(minimum: minimum, maximum: maximum, bits: bits, mode: mode)
     guard count >= 2, maximum > minimum else { return fallback }
+    if mode == .symmetric && maximum > -minimum {
+      // The extra code −2ᵇ⁻¹·s belongs on the side of the larger extreme: search −x (whose
+      // larger extreme is negative) and negate the scale found, s → −s with the same codes.
+      if count > mirroredCapacity {
+        mirrored.deallocate()
+        mirrored = .allocate(capacity: count)
+        mirroredCapacity = count
+      }
+      for i in 0..<count { mirrored[i] = -x[i] }
+      let chosen = search(UnsafePointer(mirrored), count, weights: weights, minimum: -maximum, maximum: -minimum, fallback: fallback)
+      return chosen == fallback ? fallback : AffineParameters(scale: -chosen.scale, offset: chosen.offset)
+    }
+    return search(x, count, weights: weights, minimum: minimum, maximum: maximum, fallback: fallback)
+  }
+
+  /// `solve` once the range is settled; for symmetric groups the larger extreme is then the
+  /// minimum (|minimum| ≥ maximum), on the side of the extra code.
+  mutating func search(
+    _ x: UnsafePointer<Float>, _ count: Int, weights: UnsafePointer<Float>?, minimum: Float, maximum: Float,
+    fallback: AffineParameters
+  ) -> AffineParameters {
     if let weights {
       if count > capacity {
         weightedValues.deallocate()
@@ -279,10 +307,11 @@ struct GridSolver {
       x: x, count: count, weights: weights, weightedValues: weights == nil ? nil : UnsafePointer(weightedValues), top: Float(top),
       kernels: kernels)
 
-    // 1. Grid of clipped ranges plus min-max itself (start `total`), eight starts per sweep,
-    //    each lane fitted once. From 5 bits on the starts' errors are measured too, so that
-    //    min-max is a measured candidate and the result can never be worse.
-    let total = steps * steps
+    // 1. Grid of clipped ranges plus min-max itself (start `total`) and, for symmetric groups,
+    //    the signed maximum (start `total + 1`), eight starts per sweep, each lane fitted once.
+    //    From 5 bits on the starts' errors are measured too, so that min-max (and the signed
+    //    maximum) are measured candidates and the result can never be worse.
+    let total = steps * steps + (mode == .symmetric ? 1 : 0)
     var best = (scale: 0.0, offset: 0.0, error: Double.infinity)
     var fittedCount = 0
     var k = 0
@@ -361,6 +390,12 @@ struct GridSolver {
   @inline(__always)
   func start(_ k: Int, minimum low: Double, maximum high: Double) -> (Double, Double)? {
     let range = high - low
+    if k == steps * steps + 1 {
+      // The signed maximum (symmetric; `search` has the larger extreme at `low` ≤ 0): every
+      // code in use, the extreme exact.
+      let chosen = AffineParameters.signedMaximum(minimum: Float(low), maximum: Float(high), bits: bits)
+      return chosen.scale > 0 ? (Double(chosen.scale), Double(chosen.offset)) : nil
+    }
     if k == steps * steps {
       // Min-max, unclipped.
       let chosen = AffineParameters.minMax(minimum: Float(low), maximum: Float(high), bits: bits, mode: mode)

@@ -7,6 +7,7 @@ import ArrowheadQuant
 /// | name     | type                       | settings (default)                                              |
 /// |----------|----------------------------|-----------------------------------------------------------------|
 /// | `minmax` | `MinMaxOptimizer`          | none                                                            |
+/// | `signed-max` | `SignedMaximumOptimizer` | none (symmetric: ggml Q4_0's full range; other modes: min-max) |
 /// | `grid`   | `GridSearchOptimizer`      | steps (5), keep (8), refinements (3), local_rounds (1), clip (per bits, "low…high") |
 /// | `hqq`    | `HalfQuadraticOptimizer`   | p (0.7), beta (10), kappa (1.01), iterations (20), early_stop (true) |
 ///
@@ -15,11 +16,12 @@ import ArrowheadQuant
 /// `ClippingSearch` and `GPTQQuantizer`.
 public enum OptimizerCatalog {
   /// The names `make` accepts.
-  public static let weightOptimizerNames = ["minmax", "grid", "hqq"]
+  public static let weightOptimizerNames = ["minmax", "signed-max", "grid", "hqq"]
 
   /// The settings keys each optimizer accepts.
   public static let settingKeys: [String: [String]] = [
     "minmax": [],
+    "signed-max": [],
     "grid": ["steps", "keep", "refinements", "local_rounds", "clip"],
     "hqq": ["p", "beta", "kappa", "iterations", "early_stop"],
   ]
@@ -52,6 +54,8 @@ public enum OptimizerCatalog {
       return try HalfQuadraticOptimizer(
         norm: try real(settings, "p", 0.7), beta: try real(settings, "beta", 10), kappa: try real(settings, "kappa", 1.01),
         iterations: try integer(settings, "iterations", 20), earlyStop: try boolean(settings, "early_stop", true))
+    case "signed-max":
+      return SignedMaximumOptimizer()
     default:
       return MinMaxOptimizer()
     }

@@ -162,3 +162,56 @@ public struct MinMaxOptimizer: ParameterOptimizer {
     }
   }
 }
+
+/// ggml Q4_0's choice for symmetric groups (see `AffineParameters.signedMaximum`): the scale
+/// is the extreme of larger magnitude over −2ᵇ⁻¹, so every one of the 2ᵇ codes is in use and
+/// that extreme is exact — where `MinMaxOptimizer` keeps the restricted range ±(2ᵇ⁻¹ − 1)
+/// (ggml Q8_0's choice). Scales are negative where the larger extreme is positive. For
+/// `.floatMinimum` and `.zeroPoint`, whose min-max ranges already use every code, it is
+/// `MinMaxOptimizer`. Ignores importance; O(groups) per batch, like min-max.
+///
+/// ```swift
+/// let scheme = try QuantizationScheme(bits: 4, granularity: .perGroup(32), mode: .symmetric)
+/// let q4_0 = try Quantizer(scheme: scheme, optimizer: SignedMaximumOptimizer()).quantize(weights, shape: [384, 384])
+/// ```
+public struct SignedMaximumOptimizer: ParameterOptimizer {
+  /// Creates the optimizer.
+  public init() {}
+
+  /// "signed-max".
+  public var name: String { "signed-max" }
+
+  /// `AffineParameters.signedMaximum` of the group's extremes for `.symmetric`, else
+  /// `AffineParameters.minMax` (an empty group gets (0, 0) extremes).
+  public func parameters(
+    for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
+    engine: Engine
+  ) -> AffineParameters {
+    var low = Float.infinity, high = -Float.infinity
+    for value in group {
+      low = Swift.min(low, value)
+      high = Swift.max(high, value)
+    }
+    if group.isEmpty { (low, high) = (0, 0) }
+    return Self.choose(minimum: low, maximum: high, bits: bits, mode: mode)
+  }
+
+  /// The same from the kernel's extremes: O(1) per group.
+  public func chooseParameters(
+    for batch: GroupBatch, bits: Int, mode: QuantizationMode,
+    scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>
+  ) {
+    for index in 0..<batch.groupCount {
+      let chosen = Self.choose(minimum: batch.minimums[index], maximum: batch.maximums[index], bits: bits, mode: mode)
+      scales[index] = chosen.scale
+      offsets[index] = chosen.offset
+    }
+  }
+
+  @inline(__always)
+  static func choose(minimum: Float, maximum: Float, bits: Int, mode: QuantizationMode) -> AffineParameters {
+    mode == .symmetric
+      ? .signedMaximum(minimum: minimum, maximum: maximum, bits: bits)
+      : .minMax(minimum: minimum, maximum: maximum, bits: bits, mode: mode)
+  }
+}

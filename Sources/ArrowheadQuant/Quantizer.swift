@@ -375,8 +375,8 @@ extension Quantizer {
   /// `QuantizedTensor` checks storability when the tensor is built.
   ///
   /// - Throws: `.shapeMismatch` for inconsistent counts, `.nonFiniteWeight` (tensor
-  ///   "values") for NaN/±∞, `.invalidParameters` for a non-finite or negative scale or a
-  ///   non-integral zero-point.
+  ///   "values") for NaN/±∞, `.invalidParameters` for a non-finite scale, a negative one
+  ///   (unless the scheme is symmetric) or a non-integral zero-point.
   public func quantize(
     _ values: UnsafeBufferPointer<Float>, groupSize: Int, parameters: UnsafeBufferPointer<AffineParameters>,
     codes: UnsafeMutableBufferPointer<UInt8>, reconstruction: UnsafeMutableBufferPointer<Float>? = nil
@@ -398,8 +398,10 @@ extension Quantizer {
     offsets.reserveCapacity(groups)
     for group in 0..<groups {
       let chosen = parameters[group]
-      guard chosen.scale.isFinite, chosen.scale >= 0, chosen.offset.isFinite else {
-        throw .invalidParameters(tensor: "values", group: group, reason: "scale \(chosen.scale) / offset \(chosen.offset) must be finite, scale ≥ 0")
+      guard chosen.scale.isFinite, chosen.scale >= 0 || scheme.mode == .symmetric, chosen.offset.isFinite else {
+        throw .invalidParameters(
+          tensor: "values", group: group,
+          reason: "scale \(chosen.scale) / offset \(chosen.offset) must be finite, scale ≥ 0 (any sign when symmetric)")
       }
       if scheme.mode != .floatMinimum && chosen.offset.rounded() != chosen.offset {
         throw .invalidParameters(tensor: "values", group: group, reason: "zero-point \(chosen.offset) is not an integer")

@@ -77,7 +77,7 @@ struct OptimizeEval: ParsableCommand {
   @Option(name: .long, parsing: .upToNextOption, help: "Bit widths.")
   var bits: [Int] = [8, 4, 2]
 
-  @Option(name: .long, parsing: .upToNextOption, help: "Optimizers: minmax, grid, hqq.")
+  @Option(name: .long, parsing: .upToNextOption, help: "Optimizers: minmax, signed-max (symmetric: every code in use), grid, hqq.")
   var optimizers: [String] = ["minmax", "grid", "hqq"]
 
   @Option(name: .long, help: "Weights per group.")

@@ -12,7 +12,7 @@ struct Quantize: ParsableCommand {
     discussion: """
       arrowhead quantize IN -o OUT --bits 4 --group 64 [--symmetric | --zero-point]
         [--budget 4.5] [--keep PATTERN …] [--time-groups G --calibration FILE]
-        [--optimizer minmax|grid|hqq|thermo|clip|gptq [--optimizer-option KEY=VALUE …] [--gptq-inputs TENSOR]]
+        [--optimizer minmax|signed-max|grid|hqq|thermo|clip|gptq [--optimizer-option KEY=VALUE …] [--gptq-inputs TENSOR]]
       IN is a .safetensors file, a sharded model's model.safetensors.index.json, or a
       directory holding either. See Sources/ArrowheadQuant/README.md for the file format.
       """,
@@ -138,6 +138,9 @@ struct QuantizeModel: ParsableCommand {
     }
     if OptimizerOptions.activationNames.contains(optimizerOptions.optimizer) && timeGroups == nil {
       throw ValidationError("--optimizer \(optimizerOptions.optimizer) optimizes the time-aware activation parameters: it needs --time-groups and --calibration")
+    }
+    if optimizerOptions.usesSignedMaximum && !schemeOptions.symmetric {
+      throw ValidationError("signed-max chooses symmetric scales (ggml Q4_0's rule): it goes with --symmetric")
     }
     if noActivationGuard && timeGroups == nil {
       throw ValidationError("--no-activation-guard goes with --time-groups and --calibration")

@@ -5,10 +5,11 @@ import ArrowheadOptimize
 import ArrowheadQuant
 import Foundation
 
-/// `arrowhead quantize --optimizer minmax|grid|hqq|thermo|gptq` and its settings.
+/// `arrowhead quantize --optimizer minmax|signed-max|grid|hqq|thermo|clip|gptq` and its settings.
 struct OptimizerOptions: ParsableArguments {
   @Option(name: .long, help: """
-    How quantization parameters are chosen: minmax (default), grid (clip grid + least squares), hqq (half-quadratic), \
+    How quantization parameters are chosen: minmax (default), signed-max (with --symmetric: every code in use, \
+    ggml Q4_0's rule), grid (clip grid + least squares), hqq (half-quadratic), \
     gptq (error compensation with --gptq-inputs), thermo or clip (time-aware activation parameters: thermodynamic \
     optimizer, or MSE-optimal clipping search, of each layer's output error; need --time-groups).
     """)
@@ -21,7 +22,7 @@ struct OptimizerOptions: ParsableArguments {
     """)
   var optimizerOptions: [String] = []
 
-  @Option(name: .customLong("weight-optimizer"), help: "With gptq, thermo or clip: the per-group weight optimizer (minmax, grid, hqq; default grid for gptq, minmax for thermo and clip).")
+  @Option(name: .customLong("weight-optimizer"), help: "With gptq, thermo or clip: the per-group weight optimizer (minmax, signed-max, grid, hqq; default grid for gptq, minmax for thermo and clip).")
   var weightOptimizer: String?
 
   @Option(name: .customLong("gptq-inputs"), help: "GPTQ calibration inputs: a 2-D tensor of the input model, or FILE:TENSOR; its rows are inputs (repeatable, one per input width).")
@@ -30,7 +31,10 @@ struct OptimizerOptions: ParsableArguments {
   @Option(name: .customLong("gptq-input-rows"), help: "Use only the first N rows of each --gptq-inputs tensor.")
   var gptqInputRows: Int?
 
-  static let names = ["minmax", "grid", "hqq", "thermo", "clip", "gptq"]
+  static let names = ["minmax", "signed-max", "grid", "hqq", "thermo", "clip", "gptq"]
+
+  /// Whether signed-max chooses the weight parameters (it needs symmetric codes).
+  var usesSignedMaximum: Bool { optimizer == "signed-max" || weightOptimizer == "signed-max" }
 
   /// The optimizers that choose time-aware activation parameters.
   static let activationNames = ["thermo", "clip"]

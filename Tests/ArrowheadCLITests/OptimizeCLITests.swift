@@ -124,7 +124,7 @@ struct OptimizeCLITests {
   @Test func badOptimizerArgumentsAreClearErrors() throws {
     let model = try QuantizeCLI.toyModel(in: directory)
     let unknown = try QuantizeCLI.run(["optimize", "eval", model, "--optimizers", "nope"])
-    #expect(unknown.status != 0 && unknown.stderr.contains("expected one of minmax, grid, hqq"))
+    #expect(unknown.status != 0 && unknown.stderr.contains("expected one of minmax, signed-max, grid, hqq"))
     let layer = try QuantizeCLI.run(["optimize", "gptq", model, "--inputs", "embed.weight", "--layers", "missing.weight"])
     #expect(layer.status != 0 && layer.stderr.contains("missing.weight"))
     let quantize = try QuantizeCLI.run(["quantize", model, "-o", directory + "/x.safetensors", "--optimizer", "nope"])

@@ -58,6 +58,8 @@ struct QuantizeCLITests {
     #expect(!FileManager.default.fileExists(atPath: directory + "/y.safetensors"))
     let orphan = try QuantizeCLI.run(["quantize", model, "-o", directory + "/z.safetensors", "--time-groups", "4"])
     #expect(orphan.status != 0 && orphan.stderr.contains("--time-groups and --calibration go together"))
+    let signed = try QuantizeCLI.run(["quantize", model, "-o", directory + "/s.safetensors", "--optimizer", "signed-max"])
+    #expect(signed.status != 0 && signed.stderr.contains("signed-max chooses symmetric scales (ggml Q4_0's rule): it goes with --symmetric"))
   }
 
   @Test func timeAwareCalibrationIsStoredAndReported() throws {

@@ -214,6 +214,16 @@ struct StatusTests {
     values[40] = .nan
     #expect(name(ah_quantize(engine, values, [3, 32], 2, 4, group, 32, minimum, nil, nil, &tensor)) == "AH_ERROR_NON_FINITE")
     values[40] = -1
+    // signed-max (ggml Q4_0's rule) needs symmetric codes; with them, the rows whose larger
+    // extreme is positive get negative scales.
+    #expect(name(ah_quantize(engine, values, [3, 32], 2, 4, group, 32, minimum, "signed-max", nil, &tensor)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError().contains("it needs AH_MODE_SYMMETRIC"))
+    #expect(ah_quantize(engine, values, [3, 32], 2, 4, group, 32, Int32(AH_MODE_SYMMETRIC), "signed-max", nil, &tensor) == ok)
+    var signedScales = [Float](repeating: 0, count: 3)
+    #expect(ah_tensor_scales(tensor, &signedScales, 3) == ok)
+    // Rows −6…−2.125 (v = −6: s = 0.75), −2…1.875 (v = −2: s = 0.25), 2…5.875 (v = 5.875: s = −0.734375).
+    #expect(signedScales == [0.75, 0.25, -0.734375])
+    _ = ah_tensor_free(tensor)
     // 8-bit groups of 32 with the grid optimizer and a setting passed as JSON.
     #expect(ah_quantize(engine, values, [3, 32], 2, 8, group, 32, minimum, "grid", "{\"steps\": 5}", &tensor) == ok)
     defer { _ = ah_tensor_free(tensor) }
@@ -245,6 +255,7 @@ struct StatusTests {
       ("[1]", "options must be a JSON object, got array"),
       ("{\"bits\": 4", "options: JSON error"),
       ("{\"optimizer\": \"gptq\"}", "optimizer 'gptq' needs calibration inputs"),
+      ("{\"optimizer\": \"signed-max\"}", "optimizer 'signed-max' chooses symmetric scales (ggml Q4_0's rule): it needs mode 'symmetric'"),
       ("{\"time_groups\": 4}", "options 'time_groups' and 'calibration' go together"),
     ]
     for (options, message) in cases {

@@ -32,6 +32,15 @@ struct GridSearchOptimizerTests {
       let ours = try kernelSquaredError(group, chosen, bits: bits, mode: mode)
       let baseline = try kernelSquaredError(group, minMax, bits: bits, mode: mode)
       #expect(ours <= baseline * (1 + 1e-6) + 1e-12, "\(engine.forcedBackend ?? "") \(bits) bits seed \(seed): grid \(ours) > min-max \(baseline)")
+      if mode == .symmetric {
+        // Symmetric groups are also never worse than the signed maximum (ggml Q4_0's rule, one
+        // more start, searched on the side of the larger extreme): half of these seeds have a
+        // positive larger extreme, so the chosen scale is negative there.
+        let signed = AffineParameters.signedMaximum(minimum: group.min()!, maximum: group.max()!, bits: bits)
+        let signedError = try kernelSquaredError(group, signed, bits: bits, mode: mode)
+        #expect(ours <= signedError * (1 + 1e-6) + 1e-12, "\(engine.forcedBackend ?? "") \(bits) bits seed \(seed): grid \(ours) > signed-max \(signedError)")
+        if group.max()! > -group.min()! { #expect(chosen.scale < 0, "seed \(seed): \(chosen)") }
+      }
       if ours < baseline * 0.99 { improved += 1 }
     }
     // On Gaussian groups with outliers, the search improves most groups by more than 1 %.
@@ -139,6 +148,8 @@ struct GridSearchOptimizerTests {
     let hqq = try HalfQuadraticOptimizer(norm: 0.5, beta: 20, kappa: 1.05, iterations: 10, earlyStop: false)
     #expect(try OptimizerCatalog.make(name: hqq.name, settings: hqq.settings).settings == hqq.settings)
     #expect(try OptimizerCatalog.make(name: "minmax").name == "minmax")
+    #expect(try OptimizerCatalog.make(name: "signed-max").name == "signed-max")
+    #expect(throws: OptimizationError.self) { try OptimizerCatalog.make(name: "signed-max", settings: ["steps": "4"]) }
     #expect(throws: OptimizationError.self) { try OptimizerCatalog.make(name: "adam") }
     #expect(throws: OptimizationError.self) { try OptimizerCatalog.make(name: "grid", settings: ["stepz": "4"]) }
     #expect(throws: OptimizationError.self) { try OptimizerCatalog.make(name: "hqq", settings: ["beta": "ten"]) }

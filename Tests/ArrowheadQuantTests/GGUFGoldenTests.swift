@@ -112,3 +112,58 @@ struct GGUFGoldenTests {
     #expect(Array(q.codes()[0..<4]).map { Int($0) - 128 } == [127, 2, -2, 4])
   }
 }
+
+/// Golden vectors from gguf 0.19.0's numpy Q4_0 (blocks of 32, d = v / −8 where v is the
+/// block's value of largest magnitude, stored as F16; q = trunc(x/d + 8.5) clipped to 0…15,
+/// value j in the low nibble of byte j and value j + 16 in its high nibble) on the same
+/// inputs as `GGUFQ8Golden`. Arrowhead's symmetric INT4 with groups of 32 and
+/// `SignedMaximumOptimizer` is the same scheme with a Float32 scale (negative where v > 0).
+/// ggml multiplies by 1/d and rounds half up where Arrowhead divides and rounds half to even;
+/// the generator asserts that the two agree on every one of these inputs. Codes below are in
+/// value order (unpacked). Generated with:
+///
+/// ```python
+/// q = quantize(x.reshape(1, -1), GGMLQuantizationType.Q4_0).reshape(8, 18)
+/// halfScales = q[:, :2].copy().view(np.uint16)
+/// codes = np.concatenate([q[:, 2:] & 0x0F, q[:, 2:] >> 4], axis=1)
+/// ```
+enum GGUFQ4Golden {
+  static let codes: [UInt8] = [
+    3, 1, 3, 12, 14, 8, 4, 6, 0, 5, 5, 11, 13, 1, 8, 4, 14, 10, 14, 11, 4, 15, 10, 7, 11, 9, 9, 6, 10, 7, 8, 6,
+    8, 7, 8, 7, 8, 0, 7, 8, 8, 9, 9, 8, 9, 8, 7, 8, 9, 8, 8, 8, 8, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+    10, 3, 11, 4, 6, 7, 11, 10, 0, 8, 6, 5, 4, 9, 10, 8, 9, 5, 7, 7, 7, 3, 10, 10, 4, 8, 7, 11, 8, 6, 13, 11,
+    8, 9, 8, 8, 0, 8, 7, 8, 8, 8, 9, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 7, 8, 8, 8, 8, 8,
+    8, 11, 9, 7, 8, 0, 6, 8, 1, 7, 9, 11, 9, 13, 12, 3, 7, 8, 8, 6, 10, 10, 4, 11, 6, 11, 10, 8, 14, 10, 8, 9,
+    0, 3, 5, 7, 6, 8, 13, 5, 7, 12, 10, 9, 7, 2, 8, 14, 6, 9, 14, 15, 12, 7, 11, 6, 9, 7, 6, 6, 11, 2, 15, 9,
+    8, 8, 8, 8, 8, 8, 8, 8, 11, 14, 9, 8, 6, 11, 9, 5, 12, 8, 9, 13, 8, 4, 0, 13, 5, 4, 4, 10, 7, 10, 6, 4,
+    8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+  ]
+  /// The last block is all zeros: ggml's d = 0 / −8 is −0 (0x8000); Arrowhead stores +0.
+  static let halfScales: [UInt16] = [0xA1CB, 0xAF33, 0xA251, 0x3133, 0x2493, 0xA3BA, 0xB876, 0x8000]
+}
+
+@Suite("Golden vectors: gguf Q4_0")
+struct GGUFQ4GoldenTests {
+  @Test(arguments: BackendsUnderTest.names)
+  func symmetricInt4SignedMaximumMatchesGGMLQ4_0(_ backend: String) throws {
+    let values = GGUFQ8Golden.inputBits.map(Float.init(bitPattern:))
+    let scheme = try QuantizationScheme(bits: 4, granularity: .perGroup(32), mode: .symmetric)
+    let engine = try Engine.default.forcing(backend)
+    let q = try Quantizer(scheme: scheme, optimizer: SignedMaximumOptimizer(), engine: engine).quantize(values, shape: [1, 256])
+    #expect(q.codes(engine: engine) == GGUFQ4Golden.codes)
+    // ggml stores d in F16: our Float32 scale rounds to exactly that value (±0 alike).
+    #expect(q.scales.map { HalfConversion.float(fromHalf: HalfConversion.half(from: $0)) }
+      == GGUFQ4Golden.halfScales.map(HalfConversion.float(fromHalf:)))
+    #expect(q.scales.filter { $0 < 0 }.count == 5)  // blocks whose larger extreme is positive
+    // The reconstruction is ggml's: (q − 8)·d, with d the F16 scale.
+    let expected = zip(GGUFQ4Golden.codes.indices, GGUFQ4Golden.codes).map { index, code in
+      (Float(code) - 8) * HalfConversion.float(fromHalf: GGUFQ4Golden.halfScales[index / 32])
+    }
+    let rebuilt = q.dequantized(engine: engine)
+    for (index, value) in rebuilt.enumerated() {
+      let d = abs(HalfConversion.float(fromHalf: GGUFQ4Golden.halfScales[index / 32]))
+      // F16 rounding of d: at most 2⁻¹¹ relative, times |q − 8| ≤ 8 steps.
+      #expect(abs(value - expected[index]) <= 8 * d * 0x1p-11 + 1e-7, "value \(index)")
+    }
+  }
+}

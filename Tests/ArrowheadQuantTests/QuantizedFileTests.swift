@@ -73,7 +73,7 @@ struct QuantizedFileTests {
     var scales = [UInt8]()
     for index in 0..<12 { scales += withUnsafeBytes(of: index == 5 ? Float.nan : Float(0.1)) { Array($0) } }
     let nanScale = try writeFile(replace: ["w.__scales": (.f32, [4, 3], scales)])
-    #expect(throws: QuantizationError.invalidParameters(tensor: "w", group: 5, reason: "scale nan is not a finite value ≥ 0")) {
+    #expect(throws: QuantizationError.invalidParameters(tensor: "w", group: 5, reason: "scale nan is not finite")) {
       try QuantizedModelFile(path: nanScale, verifyChecksums: false).tensor("w")
     }
   }

@@ -367,7 +367,10 @@ def quantize(
         group: weights per group along a row (8 … 8192), or ``"channel"`` (one scale per
             row) or ``"tensor"`` (one scale in all).
         optimizer: how each group's scale and offset are chosen: ``"minmax"`` (the group's
-            range), ``"grid"`` (clipping grid + least squares) or ``"hqq"`` (half-quadratic).
+            range), ``"signed-max"`` (``mode="symmetric"`` only: every code in use, the
+            scale = the larger-magnitude extreme / −2^(bits−1), ggml Q4_0's rule; such scales
+            can be negative), ``"grid"`` (clipping grid + least squares) or ``"hqq"``
+            (half-quadratic).
         mode: ``"float_minimum"`` (x̂ = q·s + m), ``"zero_point"`` (integer zero-point) or
             ``"symmetric"``.
         optimizer_options: settings of the optimizer, as ``--optimizer-option`` takes them
@@ -409,7 +412,8 @@ def quantize_model(src: PathLike, dst: PathLike, **options: Any) -> dict[str, An
 
     Options mirror the CLI's flags: ``bits`` (4), ``group`` (64), ``granularity``
     (``"group"``, ``"channel"``, ``"tensor"``), ``mode``, ``optimizer`` (``"minmax"``,
-    ``"grid"``, ``"hqq"``, ``"thermo"``), ``optimizer_options`` (dict), ``weight_optimizer``,
+    ``"signed-max"`` (symmetric only), ``"grid"``, ``"hqq"``, ``"thermo"``), ``optimizer_options``
+    (dict), ``weight_optimizer``,
     ``budget`` (bits per weight), ``budget_bits``, ``keep`` (glob list), ``default_keep``
     (True), ``fallback`` (True), ``fallback_thresholds`` ({bits: cosine}),
     ``allow_non_finite``, ``time_groups`` and ``calibration`` (time-aware activations),

@@ -9,13 +9,14 @@ import pytest
 import arrowhead
 from conftest import read_safetensors, run_cli, unpack_codes, write_safetensors
 
-# (bits, group, mode, optimizer): every mode, width and granularity, the three optimizers.
+# (bits, group, mode, optimizer): every mode, width and granularity, the four weight optimizers.
 SCHEMES = [
     (4, 64, "float_minimum", "minmax"),
     (8, 32, "symmetric", "minmax"),
     (2, 128, "zero_point", "grid"),
     (3, "channel", "float_minimum", "hqq"),
     (4, "tensor", "zero_point", "minmax"),
+    (4, 32, "symmetric", "signed-max"),  # ggml Q4_0's rule: negative scales
 ]
 
 

@@ -184,11 +184,13 @@ enum {
 enum {
   AH_MODE_FLOAT_MINIMUM = 0, /* x = q*s + m, m a float minimum */
   AH_MODE_ZERO_POINT = 1,    /* x = (q - z)*s, z an integer zero-point */
-  AH_MODE_SYMMETRIC = 2      /* x = (q - 2^(bits-1))*s */
+  AH_MODE_SYMMETRIC = 2      /* x = (q - 2^(bits-1))*s, s of either sign */
 };
 
 /** Quantizes `values` (row-major float32, the product of `shape` elements; `ndim` 0 ... 32)
- *  to `bits` (2, 3, 4 or 8) per weight. `optimizer`: NULL or "minmax", "grid", "hqq";
+ *  to `bits` (2, 3, 4 or 8) per weight. `optimizer`: NULL or "minmax", "grid", "hqq", or
+ *  "signed-max" (AH_MODE_SYMMETRIC only: every code in use, ggml Q4_0's rule; negative
+ *  scales where a group's larger extreme is positive);
  *  `optimizer_settings`: NULL or a JSON object of settings (e.g. {"steps": 5} for grid,
  *  {"iterations": 20} for hqq; values may be strings or numbers). Codes are identical to
  *  what `arrowhead quantize` writes for the same tensor and options. Free the result with
