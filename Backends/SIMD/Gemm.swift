@@ -100,14 +100,45 @@ enum SIMDGemm {
   /// L2 (v4, 2 threads, best of 5, shared → independent: 128×384×384 0.155 → 0.096 ms,
   /// 128×1536×384 0.582 → 0.417, 256³ 0.106 → 0.082, 2048³ 43.3 → 41.2). More workers keep
   /// sharing: duplicated packing grows with their number, and no such machine was measured.
-  /// `ARROWHEAD_GEMM_SHARED_PANEL=on|off` overrides the vendor's default.
-  static let twoWorkersSharePanels: Bool = {
+  /// On AMD Zen 4 (family 0x19, 2 vCPUs) sharing lost 12–20 % at the MiniLM shapes and 5 %
+  /// at 256³, and tied from 1024³ up (v4, 2 threads, `bench qgemm` SGEMM rows, x·Wᵀ, best of
+  /// 5, shared → independent: 128×384×384 0.224–0.234 → 0.187–0.201 ms, 128×384×1536
+  /// 0.90–0.91 → 0.79–0.80, 512×384×1536 3.49–3.54 → 2.94–3.00, 512×1536×384 2.84–3.52 →
+  /// 2.77–2.85, 512×384×384 0.72–0.73 → 0.70–0.72; `bench gemm` 256³ 0.170 → 0.161, 512³
+  /// 1.26 → 1.24, 1024³ 9.96–10.05 → 10.02–10.26, 2048³ 80.2–81.2 → 81.0–81.5; the
+  /// 1000 × 100 000 × 128 distance matrix 125.1–125.8 → 127.5–128.0): there the panel is
+  /// shared only from `zen4SharedPanelWork`. `ARROWHEAD_GEMM_SHARED_PANEL=on|off` overrides
+  /// the CPU's default for every size.
+  static let sharedPanelPolicy: SharedPanelPolicy = {
     switch getenv("ARROWHEAD_GEMM_SHARED_PANEL").map({ String(cString: $0) }) {
-    case "on": true
-    case "off": false
-    default: CPUInfo.current.vendor != "GenuineIntel"
+    case "on": return .always
+    case "off": return .never
+    default:
+      let cpu = CPUInfo.current
+      if cpu.vendor == "GenuineIntel" { return .never }
+      return cpu.vendor == "AuthenticAMD" && cpu.family == 0x19 ? .fromWork(zen4SharedPanelWork) : .always
     }
   }()
+
+  /// Work from which two workers share a packed B panel on AMD family 0x19 (see
+  /// `sharedPanelPolicy`).
+  static let zen4SharedPanelWork = 1024 * 1024 * 1024
+
+  /// When two workers share one packed B panel.
+  enum SharedPanelPolicy {
+    case always, never
+    /// From this much work (m·n·k) on.
+    case fromWork(Int)
+
+    /// Whether two workers share the panel of a product of `work`.
+    func shares(work: Int) -> Bool {
+      switch self {
+      case .always: true
+      case .never: false
+      case .fromWork(let threshold): work >= threshold
+      }
+    }
+  }
 
   /// C ← epilogue(op(A)·op(B)) on up to `threads` threads.
   @inline(never)
@@ -133,7 +164,7 @@ enum SIMDGemm {
     // columns. Each worker packs its own operands (no synchronisation inside).
     let rowTiles = (m + microRows - 1) / microRows
     let columnTiles = (n + microColumns - 1) / microColumns
-    if workers == 2 && !twoWorkersSharePanels && columnTiles >= 2 {
+    if workers == 2 && !sharedPanelPolicy.shares(work: work) && columnTiles >= 2 {
       // Independent stripes, split where the duplicated packing is smaller: by rows each
       // worker packs all of B (n·k), by columns all of A (m·k). Xeon 6/207, best of 5 ms,
       // rows / columns: 128×1536×384 0.540 / 0.417, 512×384×1536 1.445 / 1.551, 256³
