@@ -141,12 +141,7 @@ public struct MinMaxOptimizer: ParameterOptimizer {
     for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
     engine: Engine
   ) -> AffineParameters {
-    var low = Float.infinity, high = -Float.infinity
-    for value in group {
-      low = Swift.min(low, value)
-      high = Swift.max(high, value)
-    }
-    if group.isEmpty { (low, high) = (0, 0) }
+    let (low, high) = extremes(of: group)
     return .minMax(minimum: low, maximum: high, bits: bits, mode: mode)
   }
 
@@ -155,11 +150,32 @@ public struct MinMaxOptimizer: ParameterOptimizer {
     for batch: GroupBatch, bits: Int, mode: QuantizationMode,
     scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>
   ) {
-    for index in 0..<batch.groupCount {
-      let chosen = AffineParameters.minMax(minimum: batch.minimums[index], maximum: batch.maximums[index], bits: bits, mode: mode)
-      scales[index] = chosen.scale
-      offsets[index] = chosen.offset
-    }
+    fillParameters(batch, scales: scales, offsets: offsets) { .minMax(minimum: $0, maximum: $1, bits: bits, mode: mode) }
+  }
+}
+
+/// The smallest and largest of `group`; (0, 0) for an empty group.
+@inline(__always)
+func extremes(of group: UnsafeBufferPointer<Float>) -> (minimum: Float, maximum: Float) {
+  if group.isEmpty { return (0, 0) }
+  var low = Float.infinity, high = -Float.infinity
+  for value in group {
+    low = Swift.min(low, value)
+    high = Swift.max(high, value)
+  }
+  return (low, high)
+}
+
+/// Writes `rule(minimum, maximum)` of every group of `batch`, from the kernel's extremes.
+@inline(__always)
+func fillParameters(
+  _ batch: GroupBatch, scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>,
+  _ rule: (Float, Float) -> AffineParameters
+) {
+  for index in 0..<batch.groupCount {
+    let chosen = rule(batch.minimums[index], batch.maximums[index])
+    scales[index] = chosen.scale
+    offsets[index] = chosen.offset
   }
 }
 
@@ -187,12 +203,7 @@ public struct SignedMaximumOptimizer: ParameterOptimizer {
     for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
     engine: Engine
   ) -> AffineParameters {
-    var low = Float.infinity, high = -Float.infinity
-    for value in group {
-      low = Swift.min(low, value)
-      high = Swift.max(high, value)
-    }
-    if group.isEmpty { (low, high) = (0, 0) }
+    let (low, high) = extremes(of: group)
     return Self.choose(minimum: low, maximum: high, bits: bits, mode: mode)
   }
 
@@ -201,11 +212,7 @@ public struct SignedMaximumOptimizer: ParameterOptimizer {
     for batch: GroupBatch, bits: Int, mode: QuantizationMode,
     scales: UnsafeMutableBufferPointer<Float>, offsets: UnsafeMutableBufferPointer<Float>
   ) {
-    for index in 0..<batch.groupCount {
-      let chosen = Self.choose(minimum: batch.minimums[index], maximum: batch.maximums[index], bits: bits, mode: mode)
-      scales[index] = chosen.scale
-      offsets[index] = chosen.offset
-    }
+    fillParameters(batch, scales: scales, offsets: offsets) { Self.choose(minimum: $0, maximum: $1, bits: bits, mode: mode) }
   }
 
   @inline(__always)

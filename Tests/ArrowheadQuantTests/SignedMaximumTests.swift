@@ -88,15 +88,6 @@ import Testing
     let dense = read.dequantized()
     var generator = SeededGenerator(seed: 8)
     let x = try Matrix(rows: batch, columns: columns, elements: generator.floats(batch * columns))
-    let expected = try Engine.default.forcing("reference").multiply(
-      x, try Matrix(rows: rows, columns: columns, elements: dense), transposeB: .transposed)
-    for name in BackendsUnderTest.names {
-      let engine = try Engine.default.forcing(name)
-      for product in QuantizedMatmulMode.allCases {
-        let y = try engine.multiply(x, matrix, mode: product)
-        let error = relativeDifference(y.elements, expected.elements)
-        #expect(error <= (product == .weightOnly ? 1e-5 : 1e-2), "\(product) on \(name): relative error \(error)")
-      }
-    }
+    try expectProductsAgreeWithDequantized(x, matrix, dense: dense, "signed-max 4-bit g32")
   }
 }
