@@ -1479,7 +1479,27 @@ def assemble_results():
 def cross_cpu_summary(runs):
     """Headline tables with one column per CPU and the range across them."""
     def cell(value):
+        if isinstance(value, tuple):  # (ratio, footnote mark)
+            return Ratios.plain(value[0]) + value[1]
         return Ratios.plain(value) if value is not None else "–"
+
+    def number(value):
+        return value[0] if isinstance(value, tuple) else value
+
+    # gguf Q4_0 was compared with Arrowhead's min-max until `signed-max` (ggml's own rule)
+    # existed; a CPU's file from before then says so in its note, and its cell is marked.
+    q4_0_mark = "†"
+    q4_0_footnote = (f"{q4_0_mark} Run from before `signed-max` (2026-12-06): gguf Q4_0 compared with Arrowhead's "
+                     "min-max, whose symmetric range leaves one of the 16 codes unused. The quantizer's codes are "
+                     "the same on every backend (the conformance suite checks them bit for bit), so the error ratio "
+                     "does not depend on the CPU: against `signed-max` it is the 1.00× of the newer runs.")
+    marked = []
+
+    def quant_error(r, q):
+        if "Q4_0" in q[0] and "signed-max" not in (q[3] or "") and q[1] is not None:
+            marked.append(r["slug"])
+            return (q[1], q4_0_mark)
+        return q[1]
 
     def label(r):
         m = r["machine"]
@@ -1498,7 +1518,7 @@ def cross_cpu_summary(runs):
             return
         out.extend([title, "", "| comparison | " + " | ".join(heads) + " | range |", "|---|" + "---:|" * (len(heads) + 1)])
         for name, values in rows:
-            present = [v for v in values if v is not None]
+            present = [number(v) for v in values if v is not None]
             if not present:
                 continue
             span = f"{min(present):.2f}–{max(present):.2f}×" if len(present) > 1 else (cell(present[0]) if present else "–")
@@ -1521,10 +1541,13 @@ def cross_cpu_summary(runs):
         (f"{e['kernel']} vs {e['versus']}", (e["by_threads"].get(str(r.get("threads", 2))) or [None])[0])
         for e in r.get("engine", []) if str(r.get("threads", 2)) != "1"]))
     table("**Quantization** (error ratio theirs / ours; time ratio theirs / ours)", merged("quant", lambda r: [
-        row for q in r.get("quant", []) for row in ((f"{q[0]}: error", q[1]), (f"{q[0]}: time", q[2]))]))
+        row for q in r.get("quant", []) for row in ((f"{q[0]}: error", quant_error(r, q)), (f"{q[0]}: time", q[2]))]))
+    if marked:
+        out.extend([q4_0_footnote, ""])
     table("**Search**, 1 thread (ours / theirs)", merged("search", lambda r: [
         (f"{s['comparison']} vs {peer}", values[0]) for s in r.get("search", []) for peer, values in s["by_peer"].items()]))
-    behind = [f"{label(r)}: {line}" for r in runs for line in r.get("behind", [])]
+    behind = [f"{label(r)}: {line}" + (f" {q4_0_mark}" if "Q4_0" in line and r["slug"] in marked else "")
+              for r in runs for line in r.get("behind", [])]
     if behind:
         out.append("**Where Arrowhead is behind** (headline ratios below 1, per CPU):")
         out.append("")
