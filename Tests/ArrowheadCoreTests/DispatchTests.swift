@@ -40,6 +40,26 @@ struct BoastfulSlowBackend: Backend {
   }
 }
 
+/// A backend whose `scale` returns at once for α = 1 — as OpenBLAS's `cblas_sscal` does — and
+/// is slow for every other α, and which claims the highest static score: a calibration that
+/// timed α = 1 would crown it.
+struct IdentityShortcutBackend: Backend {
+  var name: String { "identity-shortcut" }
+  var compiledISA: String { "test" }
+  func preference(for operation: KernelOperation, _ shape: ShapeClass) -> Preference? {
+    operation == .scale ? Preference(score: 10_000, reason: "claims to be fastest") : nil
+  }
+  func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
+    if alpha == 1 { return }
+    var sink: Float = 0
+    for _ in 0..<200 {
+      for i in 0..<count { sink += x[i] }
+    }
+    for i in 0..<count { x[i] = alpha * x[i] }
+    if sink.isNaN && alpha == 12_345 { x[0] = sink }  // keeps the slow loop
+  }
+}
+
 @Suite struct DispatchTests {
   @Test func staticDispatchTakesTheHighestScoreAmongTheBackendsThatImplementAKernel() throws {
     let engine = try Engine(registry: .builtIn, dispatch: .static)
@@ -84,6 +104,20 @@ struct BoastfulSlowBackend: Backend {
     let decision = try #require(measured.plan.decision(for: .dot, .large))
     #expect(decision.source == .measured)
     #expect(decision.measurements.last?.backend == "boastful-slow")
+  }
+
+  @Test func calibrationDoesNotTimeAnIdentityThatAKernelMaySkip() throws {
+    var registry = BackendRegistry.builtIn
+    try registry.register(IdentityShortcutBackend())
+    let statically = try Engine(registry: registry, dispatch: .static)
+    #expect(statically.backend(for: .scale, .large).name == "identity-shortcut")
+    let measured = try Engine(registry: registry, dispatch: .remeasure)
+    for shape in ShapeClass.allCases {
+      #expect(measured.backend(for: .scale, shape).name != "identity-shortcut", "scale \(shape)")
+      let decision = try #require(measured.plan.decision(for: .scale, shape))
+      #expect(decision.source == .measured)
+      #expect(decision.measurements.last?.backend == "identity-shortcut", "scale \(shape): measured slowest")
+    }
   }
 
   @Test func anUnknownDispatchModeListsTheValidOnes() {

@@ -63,7 +63,8 @@ public enum DispatchCache {
     // "calibration 3": the key names the build (configuration and executable), see `buildIdentity`.
     // "calibration 4": level-1 and float-row problems at explicit cache-line placements.
     // "calibration 5": the large gemv classes also time a 768 × 768 problem (past L2).
-    let text = "calibration 5; arrowhead \(ArrowheadVersion.string); build \(buildIdentity); cpu \(cpu.vendor) \(cpu.model) "
+    // "calibration 6": `scale` is timed with α = −1 (α = 1 let OpenBLAS skip the work).
+    let text = "calibration 6; arrowhead \(ArrowheadVersion.string); build \(buildIdentity); cpu \(cpu.vendor) \(cpu.model) "
       + "\(cpu.family)/\(cpu.modelNumber)/\(cpu.stepping) \(features); threads \(threads); backends \(backends)"
     return String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
   }
