@@ -34,6 +34,7 @@ public enum BackendConformance {
     Check(name: "dotAndSumOfSquares", family: .level1, run: dotAndSumOfSquares),
     Check(name: "axpyAndScale", family: .level1, run: axpyAndScale),
     Check(name: "indexOfMaxMagnitudeIncludingTiesAndNaN", family: .level1, run: indexOfMaxMagnitudeIncludingTiesAndNaN),
+    Check(name: "zeroAlphaStillPropagatesNonFiniteValues", family: .level1, run: zeroAlphaStillPropagatesNonFiniteValues),
     Check(name: "gemmAgreesWithReferenceWithinTheErrorBound", family: .matrix, run: gemmAgreesWithReferenceWithinTheErrorBound),
     Check(name: "gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero", family: .matrix, run: gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero),
     Check(name: "gemvAgreesWithReferenceWithinTheErrorBound", family: .matrix, run: gemvAgreesWithReferenceWithinTheErrorBound),

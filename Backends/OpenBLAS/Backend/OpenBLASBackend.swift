@@ -100,13 +100,26 @@ public struct OpenBLASBackend: Backend {
     return Self.withThreads(1) { cblas_sdot(blasint(count), x, 1, y, 1) }
   }
 
+  // α = 0 is computed here, not by OpenBLAS: its `saxpy`, `sscal` and `sgemv` return early
+  // for α = 0 (as BLAS allows), so NaN and ∞ in x or A would not reach the result — and
+  // `sscal` sets them to 0 — where every other backend gives NaN (IEEE: 0·NaN = 0·∞ = NaN).
+  // `zeroAlphaStillPropagatesNonFiniteValues` in the conformance suite checks it.
+
   public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     if count == 0 { return }
+    if alpha == 0 {
+      ReferenceKernels.axpy(count: count, alpha: alpha, x, y)
+      return
+    }
     Self.withThreads(1) { cblas_saxpy(blasint(count), alpha, x, 1, y, 1) }
   }
 
   public func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
     if count == 0 { return }
+    if alpha == 0 {
+      ReferenceKernels.scale(count: count, alpha: alpha, x)
+      return
+    }
     Self.withThreads(1) { cblas_sscal(blasint(count), alpha, x, 1) }
   }
 
@@ -129,6 +142,19 @@ public struct OpenBLASBackend: Backend {
       return
     }
     if beta == 0 { y.update(repeating: 0, count: outputs) }  // BLAS may read y when β = 0
+    if alpha == 0 {
+      // y ← 0·(A·x) + β·y with the product computed (see `axpy`): op(A)·x into a temporary.
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: outputs) { buffer in
+        guard let product = buffer.baseAddress else { return }
+        Self.withThreads(threads) {
+          cblas_sgemv(
+            CblasRowMajor, Self.cblas(transpose), blasint(rows), blasint(columns), 1, a,
+            blasint(max(1, lda)), x, 1, 0, product, 1)
+        }
+        for i in 0..<outputs { y[i] = alpha * product[i] + (beta == 0 ? 0 : beta * y[i]) }
+      }
+      return
+    }
     Self.withThreads(threads) {
       cblas_sgemv(
         CblasRowMajor, Self.cblas(transpose), blasint(rows), blasint(columns), alpha, a,
@@ -150,6 +176,26 @@ public struct OpenBLASBackend: Backend {
     if depth == 0 {
       if beta != 0 && beta != 1 {
         Self.withThreads(1) { for i in 0..<rows { cblas_sscal(blasint(columns), beta, c + i * ldc, 1) } }
+      }
+      return
+    }
+    if alpha == 0 {
+      // C ← 0·(op(A)·op(B)) + β·C with the product computed (see `axpy`; OpenBLAS 0.3.21's
+      // `sgemm` does compute it, a BLAS may skip it): the product into a temporary.
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * columns) { buffer in
+        guard let product = buffer.baseAddress else { return }
+        Self.withThreads(threads) {
+          cblas_sgemm(
+            CblasRowMajor, Self.cblas(transposeA), Self.cblas(transposeB),
+            blasint(rows), blasint(columns), blasint(depth), 1,
+            a, blasint(max(1, lda)), b, blasint(max(1, ldb)), 0, product, blasint(columns))
+        }
+        for i in 0..<rows {
+          for j in 0..<columns {
+            let previous = beta == 0 ? 0 : beta * c[i * ldc + j]
+            c[i * ldc + j] = alpha * product[i * columns + j] + previous
+          }
+        }
       }
       return
     }

@@ -7,9 +7,10 @@ public protocol Level1Kernels {
   /// Σ (x[i] − y[i])² over `count` elements: the squared Euclidean distance of one pair
   /// (graph searches such as HNSW call it once per visited neighbour).
   func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float
-  /// y ← αx + y.
+  /// y ← αx + y. α = 0 still multiplies: NaN or ±∞ in x gives NaN in y (IEEE 754; a BLAS
+  /// `saxpy` may return early instead).
   func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>)
-  /// x ← αx.
+  /// x ← αx. α = 0 still multiplies: NaN or ±∞ becomes NaN, and a negative value −0.
   func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>)
   /// Σ x[i]².
   func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float

@@ -5,14 +5,17 @@
 public protocol MatrixKernels {
   /// y ← α·op(A)·x + β·y, A being `rows × columns` with leading dimension `lda`.
   /// op(A) is A (y has `rows` elements) or Aᵀ (y has `columns` elements). When β = 0, y
-  /// is not read (NaN in y does not propagate), as in BLAS. Uses at most `threads` threads.
+  /// is not read (NaN in y does not propagate), as in BLAS. When α = 0 the product is still
+  /// computed (NaN or ∞ reaching it gives NaN), unlike a BLAS, which may skip it. Uses at
+  /// most `threads` threads.
   func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
     beta: Float, _ y: UnsafeMutablePointer<Float>, threads: Int)
 
   /// C ← α·op(A)·op(B) + β·C with C `rows × columns`, op(A) `rows × depth` and op(B)
-  /// `depth × columns`. When β = 0, C is not read. Uses at most `threads` threads.
+  /// `depth × columns`. When β = 0, C is not read; when α = 0 the product is still computed
+  /// (as for `gemv`). Uses at most `threads` threads.
   func gemm(
     _ transposeA: Transpose, _ transposeB: Transpose,
     rows: Int, columns: Int, depth: Int, alpha: Float,
