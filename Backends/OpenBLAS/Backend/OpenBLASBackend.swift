@@ -95,9 +95,37 @@ public struct OpenBLASBackend: Backend {
 
   // Level-1 calls run on one thread: engine code calls them inside its own parallel loops.
 
+  /// The largest count, dimension or leading dimension a `blasint` holds (Debian's OpenBLAS
+  /// takes 32-bit integers): longer vectors go to BLAS in pieces, larger matrices to the
+  /// reference kernels, instead of trapping in the conversion.
+  static let blasLimit = Int(blasint.max)
+
+  /// Whether every value fits a `blasint`.
+  @inline(__always)
+  static func fitsBLAS(_ values: Int...) -> Bool { values.allSatisfy { $0 <= blasLimit } }
+
+  /// Calls `body(start, length)` on consecutive pieces of 0..<count of at most `limit`.
+  static func forEachPiece(_ count: Int, limit: Int = blasLimit, _ body: (_ start: Int, _ length: Int) -> Void) {
+    var start = 0
+    while start < count {
+      let length = min(limit, count - start)
+      body(start, length)
+      start += length
+    }
+  }
+
+  /// Σ x[i]·y[i] by `cblas_sdot` on pieces of at most `limit` elements.
+  static func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, limit: Int) -> Float {
+    var sum: Float = 0
+    withThreads(1) {
+      forEachPiece(count, limit: limit) { start, length in sum += cblas_sdot(blasint(length), x + start, 1, y + start, 1) }
+    }
+    return sum
+  }
+
   public func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     if count == 0 { return 0 }
-    return Self.withThreads(1) { cblas_sdot(blasint(count), x, 1, y, 1) }
+    return Self.dot(count: count, x, y, limit: Self.blasLimit)
   }
 
   // α = 0 is computed here, not by OpenBLAS: its `saxpy`, `sscal` and `sgemv` return early
@@ -111,7 +139,14 @@ public struct OpenBLASBackend: Backend {
       ReferenceKernels.axpy(count: count, alpha: alpha, x, y)
       return
     }
-    Self.withThreads(1) { cblas_saxpy(blasint(count), alpha, x, 1, y, 1) }
+    Self.axpy(count: count, alpha: alpha, x, y, limit: Self.blasLimit)
+  }
+
+  /// y ← αx + y by `cblas_saxpy` on pieces of at most `limit` elements (the same bits).
+  static func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, limit: Int) {
+    withThreads(1) {
+      forEachPiece(count, limit: limit) { start, length in cblas_saxpy(blasint(length), alpha, x + start, 1, y + start, 1) }
+    }
   }
 
   public func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
@@ -120,12 +155,14 @@ public struct OpenBLASBackend: Backend {
       ReferenceKernels.scale(count: count, alpha: alpha, x)
       return
     }
-    Self.withThreads(1) { cblas_sscal(blasint(count), alpha, x, 1) }
+    Self.withThreads(1) {
+      Self.forEachPiece(count) { start, length in cblas_sscal(blasint(length), alpha, x + start, 1) }
+    }
   }
 
   public func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
     if count == 0 { return 0 }
-    return Self.withThreads(1) { cblas_sdot(blasint(count), x, 1, x, 1) }
+    return Self.dot(count: count, x, x, limit: Self.blasLimit)
   }
 
   // MARK: Level 2 and 3
@@ -139,6 +176,10 @@ public struct OpenBLASBackend: Backend {
     if outputs == 0 { return }
     if rows == 0 || columns == 0 {
       for i in 0..<outputs { y[i] = beta == 0 ? 0 : beta * y[i] }
+      return
+    }
+    if !Self.fitsBLAS(rows, columns, lda) {
+      ReferenceKernels.gemv(transpose, rows: rows, columns: columns, alpha: alpha, a, lda: lda, x, beta: beta, y)
       return
     }
     if beta == 0 { y.update(repeating: 0, count: outputs) }  // BLAS may read y when β = 0
@@ -169,6 +210,14 @@ public struct OpenBLASBackend: Backend {
     beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
   ) {
     if rows == 0 || columns == 0 { return }
+    if !Self.fitsBLAS(rows, columns, depth, lda, ldb, ldc, rows * columns) {
+      // (rows·columns: the temporary of α = 0 below is addressed with `blasint` columns only,
+      // but a product that large is the reference's either way.)
+      ReferenceKernels.gemm(
+        transposeA, transposeB, rows: rows, columns: columns, depth: depth, alpha: alpha,
+        a, lda: lda, b, ldb: ldb, beta: beta, c, ldc: ldc)
+      return
+    }
     if beta == 0 {
       // C is not to be read when β = 0: clear it so that NaN there cannot leak through.
       for i in 0..<rows { (c + i * ldc).update(repeating: 0, count: columns) }
@@ -256,6 +305,10 @@ public struct OpenBLASBackend: Backend {
 
   public func choleskyFactor(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) throws(ArrowheadError) {
     if order == 0 { return }
+    if !Self.fitsBLAS(order, lda) {
+      try ReferenceKernels.choleskyFactor(order: order, a, lda: lda)
+      return
+    }
     let info = Self.withThreads(Self.lapackThreads) {
       LAPACKE_spotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(order), a, Int32(max(1, lda)))
     }
@@ -271,6 +324,10 @@ public struct OpenBLASBackend: Backend {
     _ l: UnsafePointer<Float>, ldl: Int, _ b: UnsafeMutablePointer<Float>, ldb: Int
   ) {
     if rows == 0 || columns == 0 { return }
+    if !Self.fitsBLAS(rows, columns, ldl, ldb) {
+      ReferenceKernels.triangularSolve(side, transpose, rows: rows, columns: columns, l, ldl: ldl, b, ldb: ldb)
+      return
+    }
     Self.withThreads(Self.lapackThreads) {
       cblas_strsm(
         CblasRowMajor, side == .left ? CblasLeft : CblasRight, CblasLower, Self.cblas(transpose), CblasNonUnit,
@@ -282,6 +339,10 @@ public struct OpenBLASBackend: Backend {
     order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int, eigenvalues: UnsafeMutablePointer<Float>
   ) throws(ArrowheadError) {
     if order == 0 { return }
+    if !Self.fitsBLAS(order, lda) {
+      try ReferenceKernels.symmetricEigen(order: order, a, lda: lda, eigenvalues: eigenvalues)
+      return
+    }
     let info = Self.withThreads(Self.lapackThreads) {
       LAPACKE_ssyevd(
         LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "L")), Int32(order), a,
