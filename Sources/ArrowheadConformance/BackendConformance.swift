@@ -37,6 +37,7 @@ public enum BackendConformance {
     Check(name: "zeroAlphaStillPropagatesNonFiniteValues", family: .level1, run: zeroAlphaStillPropagatesNonFiniteValues),
     Check(name: "gemmAgreesWithReferenceWithinTheErrorBound", family: .matrix, run: gemmAgreesWithReferenceWithinTheErrorBound),
     Check(name: "gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero", family: .matrix, run: gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero),
+    Check(name: "zeroAlphaMatrixProductsStillPropagateNaN", family: .matrix, run: zeroAlphaMatrixProductsStillPropagateNaN),
     Check(name: "gemvAgreesWithReferenceWithinTheErrorBound", family: .matrix, run: gemvAgreesWithReferenceWithinTheErrorBound),
     Check(name: "distanceMatricesAgreeWithReferenceWithinTheErrorBound", family: .distances, run: distanceMatricesAgreeWithReferenceWithinTheErrorBound),
     Check(name: "givenNormsGiveTheSameResultAsComputedOnes", family: .distances, run: givenNormsGiveTheSameResultAsComputedOnes),

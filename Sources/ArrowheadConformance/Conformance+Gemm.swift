@@ -105,24 +105,69 @@ extension BackendConformance {
   }
 
   public static func gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero(_ kernel: any Backend) throws {
-    let name = kernel.name
     for (m, n, k) in [(5, 7, 3), (40, 40, 40), (130, 90, 260)] {
       var generator = SeededGenerator(seed: 77)
       var a = generator.floats(m * k, in: 0.5..<1)
       let b = generator.floats(k * n, in: 0.5..<1)
       a[2 * k + 1] = .nan  // row 2 of A
       let c = [Float](repeating: .nan, count: m * n)  // β = 0: never read
-      let out = withBuffers([a, b, c]) { p in
-        kernel.gemm(.normal, .normal, rows: m, columns: n, depth: k, alpha: 1, p[0], lda: k, p[1], ldb: n,
-                    beta: 0, p[2], ldc: n, threads: 2)
-      }[2]
-      for i in 0..<m {
-        for j in 0..<n {
-          if i == 2 {
-            #expect(out[i * n + j].isNaN, "m=\(m) (\(i),\(j)) should be NaN on \(name)")
-          } else {
-            #expect(out[i * n + j].isFinite, "m=\(m) (\(i),\(j)) should be finite on \(name)")
+      expectRowTwoNaN(kernel, m, n, k, a, b, c, alpha: 1, beta: 0, "m=\(m)") { value, _ in value.isFinite }
+    }
+  }
+
+  /// gemv and gemm with α = 0 still compute the product (IEEE: 0·NaN = NaN): A finite but
+  /// for one NaN at (2, 1), x and B finite, β = 1 and 0.5 — NaN in the outputs whose product
+  /// meets it, β·y (β·C) exactly in the others, on every backend. (OpenBLAS 0.3.21's `sgemv`
+  /// returns early for α = 0; its backend computes α = 0 itself.)
+  public static func zeroAlphaMatrixProductsStillPropagateNaN(_ kernel: any Backend) throws {
+    let name = kernel.name
+    for (rows, columns) in [(5, 4), (40, 33), (300, 260)] {
+      var generator = SeededGenerator(seed: UInt64(rows) &+ 43)
+      var a = generator.floats(rows * columns)
+      a[2 * columns + 1] = .nan
+      for transpose in Transpose.allCases {
+        let outputs = transpose == .normal ? rows : columns, inputs = transpose == .normal ? columns : rows
+        let x = generator.floats(inputs), y = generator.floats(outputs)
+        let poisoned = transpose == .normal ? 2 : 1
+        for beta: Float in [1, 0.5] {
+          let got = withBuffers([a, x, y]) { p in
+            kernel.gemv(transpose, rows: rows, columns: columns, alpha: 0, p[0], lda: columns, p[1], beta: beta, p[2], threads: 2)
+          }[2]
+          for i in 0..<outputs {
+            if i == poisoned {
+              #expect(got[i].isNaN, "gemv \(transpose) α=0 β=\(beta) \(rows)×\(columns) output \(i) on \(name): \(got[i])")
+            } else {
+              // 0·(finite sum) + β·y: exactly β·y.
+              #expect(got[i] == beta * y[i], "gemv \(transpose) α=0 β=\(beta) \(rows)×\(columns) output \(i) on \(name)")
+            }
           }
+        }
+      }
+      let depth = columns, n = 7
+      let b = generator.floats(depth * n), c = generator.floats(rows * n)
+      expectRowTwoNaN(kernel, rows, n, depth, a, b, c, alpha: 0, beta: 1, "α=0 \(rows)×\(n)×\(depth)") { value, index in
+        value == c[index]
+      }
+    }
+  }
+
+  /// Runs C ← α·A·B + β·C (row-major, no transposes, two threads) and expects NaN in row 2
+  /// of the result and `otherwise(value, index)` everywhere else.
+  static func expectRowTwoNaN(
+    _ kernel: any Backend, _ m: Int, _ n: Int, _ k: Int, _ a: [Float], _ b: [Float], _ c: [Float],
+    alpha: Float, beta: Float, _ label: String, otherwise: (Float, Int) -> Bool
+  ) {
+    let out = withBuffers([a, b, c]) { p in
+      kernel.gemm(.normal, .normal, rows: m, columns: n, depth: k, alpha: alpha, p[0], lda: k, p[1], ldb: n,
+                  beta: beta, p[2], ldc: n, threads: 2)
+    }[2]
+    for i in 0..<m {
+      for j in 0..<n {
+        let value = out[i * n + j]
+        if i == 2 {
+          #expect(value.isNaN, "gemm \(label) (\(i),\(j)) should be NaN on \(kernel.name)")
+        } else {
+          #expect(otherwise(value, i * n + j), "gemm \(label) (\(i),\(j)) on \(kernel.name): \(value)")
         }
       }
     }

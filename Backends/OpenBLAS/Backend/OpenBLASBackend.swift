@@ -131,7 +131,8 @@ public struct OpenBLASBackend: Backend {
   // α = 0 is computed here, not by OpenBLAS: its `saxpy`, `sscal` and `sgemv` return early
   // for α = 0 (as BLAS allows), so NaN and ∞ in x or A would not reach the result — and
   // `sscal` sets them to 0 — where every other backend gives NaN (IEEE: 0·NaN = 0·∞ = NaN).
-  // `zeroAlphaStillPropagatesNonFiniteValues` in the conformance suite checks it.
+  // `zeroAlphaStillPropagatesNonFiniteValues` and `zeroAlphaMatrixProductsStillPropagateNaN` in the
+  // conformance suite check it.
 
   public func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     if count == 0 { return }
