@@ -100,9 +100,11 @@ public struct OpenBLASBackend: Backend {
   /// reference kernels, instead of trapping in the conversion.
   static let blasLimit = Int(blasint.max)
 
-  /// Whether every value fits a `blasint`.
+  /// Whether every value fits a `blasint` (fixed arity: no array per call).
   @inline(__always)
-  static func fitsBLAS(_ values: Int...) -> Bool { values.allSatisfy { $0 <= blasLimit } }
+  static func fitsBLAS(_ a: Int, _ b: Int, _ c: Int = 0, _ d: Int = 0, _ e: Int = 0, _ f: Int = 0, _ g: Int = 0) -> Bool {
+    max(max(max(a, b), max(c, d)), max(max(e, f), g)) <= blasLimit
+  }
 
   /// Calls `body(start, length)` on consecutive pieces of 0..<count of at most `limit`.
   static func forEachPiece(_ count: Int, limit: Int = blasLimit, _ body: (_ start: Int, _ length: Int) -> Void) {
@@ -125,6 +127,7 @@ public struct OpenBLASBackend: Backend {
 
   public func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     if count == 0 { return 0 }
+    if count <= Self.blasLimit { return Self.withThreads(1) { cblas_sdot(blasint(count), x, 1, y, 1) } }
     return Self.dot(count: count, x, y, limit: Self.blasLimit)
   }
 
@@ -163,7 +166,7 @@ public struct OpenBLASBackend: Backend {
 
   public func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
     if count == 0 { return 0 }
-    return Self.dot(count: count, x, x, limit: Self.blasLimit)
+    return dot(count: count, x, x)
   }
 
   // MARK: Level 2 and 3
