@@ -95,7 +95,7 @@ struct ABIError: Error, Sendable {
 
   static func status(of error: OptimizationError) -> ABIStatus {
     switch error {
-    case .nonFiniteActivation, .nonFiniteValue: .nonFinite
+    case .nonFiniteActivation, .nonFiniteValue, .errorFeedbackOverflow: .nonFinite
     case .quantization(let inner): status(of: inner)
     case .engine(let inner): status(of: inner)
     case .invalidSetting, .shapeMismatch, .emptyInput, .hessianNotPositiveDefinite: .invalidArgument

@@ -86,7 +86,9 @@ public struct GPTQHessian: Sendable {
 
   /// ‖XWᵀ − XŴᵀ‖_F / ‖XWᵀ‖_F for `original` W and `reconstructed` Ŵ (rows × order,
   /// row-major), computed as √(Σ_r d_r H d_rᵀ / Σ_r w_r H w_rᵀ) through the engine's gemm.
-  /// O(rows·order²). Returns 0 when XWᵀ = 0.
+  /// O(rows·order²). Returns 0 when XWᵀ = 0. Where the Float32 product V·H overflows
+  /// (weights or H beyond ~10¹⁸), both forms are computed again on operands scaled by powers
+  /// of two (exact, and common to both, so the ratio is unchanged).
   public func outputError(original: [Float], reconstructed: [Float], engine: Engine = .default) throws(OptimizationError) -> Double {
     guard original.count == reconstructed.count, original.count % order == 0 else {
       throw .shapeMismatch(
@@ -95,13 +97,29 @@ public struct GPTQHessian: Sendable {
     let rows = original.count / order
     var difference = original
     for i in 0..<difference.count { difference[i] -= reconstructed[i] }
-    let signal = try quadraticForm(original, rows: rows, engine: engine)
-    let noise = try quadraticForm(difference, rows: rows, engine: engine)
+    var signal = try quadraticForm(original, rows: rows, matrix: matrix, engine: engine)
+    var noise = try quadraticForm(difference, rows: rows, matrix: matrix, engine: engine)
+    if !signal.isFinite || !noise.isFinite {
+      func unitScale(_ values: [Float]) -> Float {
+        let largest = values.reduce(Float(0)) { max($0, abs($1)) }
+        return largest.isNormal ? Float(sign: .plus, exponent: -largest.exponent, significand: 1) : 1
+      }
+      let scale = unitScale(original + difference), hScale = unitScale(matrix.elements)
+      let h: Matrix
+      do {
+        h = try Matrix(rows: order, columns: order, elements: matrix.elements.map { $0 * hScale })
+      } catch {
+        throw .engine(error)
+      }
+      signal = try quadraticForm(original.map { $0 * scale }, rows: rows, matrix: h, engine: engine)
+      noise = try quadraticForm(difference.map { $0 * scale }, rows: rows, matrix: h, engine: engine)
+    }
     return signal > 0 ? (max(0, noise) / signal).squareRoot() : 0
   }
 
-  /// Σ_r v_r H v_rᵀ for `rows` rows of `values` (Double accumulation of (V·H) ⊙ V).
-  func quadraticForm(_ values: [Float], rows: Int, engine: Engine) throws(OptimizationError) -> Double {
+  /// Σ_r v_r M v_rᵀ for `rows` rows of `values` (Double accumulation of (V·M) ⊙ V), M = H
+  /// or a scaled copy of it.
+  func quadraticForm(_ values: [Float], rows: Int, matrix: Matrix, engine: Engine) throws(OptimizationError) -> Double {
     do {
       let v = try Matrix(rows: rows, columns: order, elements: values)
       let product = try engine.multiply(v, matrix)

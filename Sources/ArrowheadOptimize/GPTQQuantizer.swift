@@ -180,7 +180,10 @@ public struct GPTQQuantizer: Sendable {
   ///
   /// - Throws: `.shapeMismatch` when the counts disagree or the Hessian's order is not the
   ///   number of columns, `.nonFiniteValue` for NaN/±∞ weights, `.hessianNotPositiveDefinite`
-  ///   after the damping escalation, `.quantization` / `.engine` for what those layers refuse.
+  ///   after the damping escalation, `.quantization(.invalidParameters)` for a group whose
+  ///   parameters cannot reconstruct it within Float32 (weights spanning more than ±3.4·10³⁸),
+  ///   `.errorFeedbackOverflow` when the error feedback pushes a weight past the Float32
+  ///   range, `.quantization` / `.engine` for what those layers refuse.
   public func quantize(
     _ weights: UnsafeBufferPointer<Float>, shape: [Int], scheme: QuantizationScheme, hessian: GPTQHessian, name: String = "tensor",
     engine: Engine = .default
@@ -231,6 +234,9 @@ public struct GPTQQuantizer: Sendable {
       }
       var chosen = groupOptimizer.parameters(for: weights, importance: nil, bits: bits, mode: mode, engine: engine)
       if !chosen.isStorable(bits: bits, mode: mode) { chosen = .minMax(minimum: low, maximum: high, bits: bits, mode: mode) }
+      if let problem = chosen.storageProblem(bits: bits, mode: mode) ?? chosen.reconstructionProblem(bits: bits, mode: mode) {
+        throw .quantization(.invalidParameters(tensor: name, group: 0, reason: problem))
+      }
       parameters[0] = chosen
     }
     // Act-order: groups are scattered over the order, so blocks need not follow them.
@@ -303,7 +309,14 @@ public struct GPTQQuantizer: Sendable {
                       if !chosen.isStorable(bits: bits, mode: mode) {
                         chosen = .minMax(minimum: minimums[row], maximum: maximums[row], bits: bits, mode: mode)
                       }
-                      p[layout.group(row: r, column: column)] = chosen
+                      let groupIndex = layout.group(row: r, column: column)
+                      if let problem = chosen.storageProblem(bits: bits, mode: mode) ?? chosen.reconstructionProblem(bits: bits, mode: mode) {
+                        failure.withLock {
+                          $0 = $0 ?? OptimizationError.quantization(.invalidParameters(tensor: name, group: groupIndex, reason: problem))
+                        }
+                        return
+                      }
+                      p[groupIndex] = chosen
                     }
                   }
                   // Quantize column i of every row; push the error onto the block's later columns.
@@ -313,6 +326,10 @@ public struct GPTQQuantizer: Sendable {
                     let chosen = p[layout.group(row: r, column: column)]
                     let base = w.baseAddress! + r * columns
                     let value = base[i]
+                    guard value.isFinite else {
+                      failure.withLock { $0 = $0 ?? OptimizationError.errorFeedbackOverflow(tensor: name, row: r, column: column, value: value) }
+                      return
+                    }
                     let (code, approximation) = Self.quantize(value, chosen, mode: mode, top: top)
                     q[r * columns + column] = code
                     let error = (value - approximation) / d

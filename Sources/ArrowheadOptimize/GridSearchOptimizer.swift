@@ -183,6 +183,9 @@ struct GridSolver {
   /// −x for symmetric groups searched mirrored (`solve`).
   var mirrored: UnsafeMutablePointer<Float>
   var mirroredCapacity: Int
+  /// x·2⁻ᵉ for groups too large for the sweeps' Float32 sums (`solve`).
+  var scaled: UnsafeMutablePointer<Float>
+  var scaledCapacity: Int
   /// The fitted grid candidates: scale, offset, predicted error (steps² + 2 each: the grid,
   /// min-max and the signed maximum).
   let fittedScale: UnsafeMutablePointer<Double>
@@ -220,6 +223,8 @@ struct GridSolver {
     weightedValues = .allocate(capacity: max(1, capacity))
     mirrored = .allocate(capacity: 1)
     mirroredCapacity = 1
+    scaled = .allocate(capacity: 1)
+    scaledCapacity = 1
     fittedScale = .allocate(capacity: steps * steps + 2)
     fittedOffset = .allocate(capacity: steps * steps + 2)
     fittedError = .allocate(capacity: steps * steps + 2)
@@ -245,6 +250,7 @@ struct GridSolver {
   func release() {
     weightedValues.deallocate()
     mirrored.deallocate()
+    scaled.deallocate()
     fittedScale.deallocate()
     fittedOffset.deallocate()
     fittedError.deallocate()
@@ -271,6 +277,23 @@ struct GridSolver {
     }
     let fallback = AffineParameters.minMax(minimum: minimum, maximum: maximum, bits: bits, mode: mode)
     guard count >= 2, maximum > minimum else { return fallback }
+    let magnitude = max(-minimum, maximum)
+    if magnitude > 0x1p32 {
+      // The sweeps sum squares in Float32, which overflow from ~10¹⁸: search x·2⁻ᵉ instead
+      // (exact, magnitude in [1, 2)) and scale the parameters back — the same codes and
+      // errors as at any other power-of-two scale.
+      let exponent = Int(magnitude.exponent)
+      let down = Float(sign: .plus, exponent: -exponent, significand: 1)
+      if count > scaledCapacity {
+        scaled.deallocate()
+        scaled = .allocate(capacity: count)
+        scaledCapacity = count
+      }
+      for i in 0..<count { scaled[i] = x[i] * down }
+      let chosen = solve(UnsafePointer(scaled), count, weights: weights, minimum: minimum * down, maximum: maximum * down)
+      let up = Float(sign: .plus, exponent: exponent, significand: 1)
+      return AffineParameters(scale: chosen.scale * up, offset: mode == .floatMinimum ? chosen.offset * up : chosen.offset)
+    }
     if mode == .symmetric && maximum > -minimum {
       // The extra code −2ᵇ⁻¹·s belongs on the side of the larger extreme: search −x (whose
       // larger extreme is negative) and negate the scale found, s → −s with the same codes.

@@ -21,6 +21,11 @@ public enum OptimizationError: Error, Equatable, Sendable, CustomStringConvertib
   /// H = XᵀX + damping stayed non-positive-definite for every damping tried (as fractions
   /// of mean(diag H)); `pivot` is the column where the last Cholesky factorisation failed.
   case hessianNotPositiveDefinite(tensor: String, order: Int, dampings: [Double], pivot: Int)
+  /// GPTQ's error feedback carried a weight past the Float32 range: finite weights near
+  /// ±3.4·10³⁸ (or an inverse Hessian with huge entries) overflow when the rounding error of
+  /// earlier columns is pushed onto them. `row` and `column` index the original tensor;
+  /// `value` is what the weight became.
+  case errorFeedbackOverflow(tensor: String, row: Int, column: Int, value: Float)
   /// The quantizer refused something (scheme, parameters, shapes).
   case quantization(QuantizationError)
   /// A kernel or engine error.
@@ -43,6 +48,9 @@ public enum OptimizationError: Error, Equatable, Sendable, CustomStringConvertib
       let tried = dampings.map { "\($0)" }.joined(separator: ", ")
       return "tensor '\(tensor)': H = XᵀX + λ·mean(diag H)·I (\(order)×\(order)) is not positive definite for λ ∈ {\(tried)} "
         + "(Cholesky failed at column \(pivot)); the inputs are degenerate — give more, or more varied, calibration rows"
+    case let .errorFeedbackOverflow(tensor, row, column, value):
+      return "tensor '\(tensor)': GPTQ's error feedback carried the weight at row \(row), column \(column) to \(value), "
+        + "past the Float32 range; the weights are too large for GPTQ in Float32 — scale them down, or quantize this tensor round-to-nearest"
     case let .quantization(error):
       return error.description
     case let .engine(error):

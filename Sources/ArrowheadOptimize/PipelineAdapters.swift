@@ -126,7 +126,7 @@ extension OptimizationError {
     case let .shapeMismatch(name, expected, actual): return .shapeMismatch(tensor: name, expected: expected, actual: actual)
     case let .nonFiniteActivation(layer, group, index, value):
       return .invalidTimeGrouping(reason: "layer '\(layer)', time group \(group): sample \(index) is \(value); calibration samples must be finite")
-    case .emptyInput, .invalidSetting, .hessianNotPositiveDefinite:
+    case .emptyInput, .invalidSetting, .hessianNotPositiveDefinite, .errorFeedbackOverflow:
       return .invalidOption(name: "optimizer (tensor '\(tensor)')", value: description, expected: "valid optimizer inputs and settings")
     }
   }

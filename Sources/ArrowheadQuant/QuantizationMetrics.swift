@@ -10,6 +10,8 @@ import Darwin
 ///
 /// Sums are accumulated in Float32 over at most 1024 elements, then in Double, so that
 /// the relative rounding error of each sum stays below ~1e-6 whatever the tensor's size.
+/// A block whose Float32 sums overflow (values beyond ~10¹⁷) is summed again in Double, so
+/// the statistics stay finite for every finite tensor.
 /// Statistics of disjoint parts combine with `merge(_:)`.
 public struct ErrorStatistics: Sendable, Hashable, Codable {
   /// Elements seen.
@@ -65,10 +67,24 @@ public struct ErrorStatistics: Sendable, Hashable, Codable {
         maximumAbsoluteError = Swift.max(maximumAbsoluteError, abs(d))
         i += 1
       }
-      sumSquaredError += Double(error.sum()) + Double(tailError)
-      sumSquaresOriginal += Double(original2.sum()) + Double(tailOriginal)
-      sumSquaresReconstructed += Double(reconstructed2.sum()) + Double(tailReconstructed)
-      sumProducts += Double(product.sum()) + Double(tailProduct)
+      let sums = SIMD4<Float>(
+        error.sum() + tailError, original2.sum() + tailOriginal, reconstructed2.sum() + tailReconstructed,
+        product.sum() + tailProduct)
+      if (sums - sums) == SIMD4<Float>() {  // all finite (∞ − ∞ and NaN − NaN are NaN)
+        sumSquaredError += Double(error.sum()) + Double(tailError)
+        sumSquaresOriginal += Double(original2.sum()) + Double(tailOriginal)
+        sumSquaresReconstructed += Double(reconstructed2.sum()) + Double(tailReconstructed)
+        sumProducts += Double(product.sum()) + Double(tailProduct)
+      } else {
+        // Values beyond ~10¹⁷ overflow a Float32 sum of squares: this block again in Double.
+        for j in start..<end {
+          let a = Double(w[j]), b = Double(r[j]), d = a - b
+          sumSquaredError += d * d
+          sumSquaresOriginal += a * a
+          sumSquaresReconstructed += b * b
+          sumProducts += a * b
+        }
+      }
       start = end
     }
     maximumAbsoluteError = Swift.max(maximumAbsoluteError, maximum.max())  // NaN-free: inputs are finite

@@ -279,7 +279,9 @@ public struct Quantizer: Sendable {
       }
     }
     let chosen = AffineParameters(scale: scale, offset: offset)
-    if let problem = chosen.storageProblem(bits: scheme.bits, mode: scheme.mode) {
+    if let problem = chosen.storageProblem(bits: scheme.bits, mode: scheme.mode)
+      ?? chosen.reconstructionProblem(bits: scheme.bits, mode: scheme.mode)
+    {
       throw .invalidParameters(tensor: name, group: 0, reason: "\(optimizer.name) optimizer returned \(problem)")
     }
     return (chosen, MonotonicClock.now() - started)
@@ -337,7 +339,13 @@ public struct Quantizer: Sendable {
         seconds += MonotonicClock.now() - started
         for group in 0..<groups {
           let chosen = AffineParameters(scale: scaleBase[group], offset: offsetBase[group])
+          // The same checks as `QuantizedTensor`'s checked initializer, so that every tensor
+          // this returns can be saved and loaded again: weights within Float32 whose group
+          // spans more than it (say −3e38…3e38) have no parameters that reconstruct them.
           if !chosen.isStorable(bits: bits, mode: mode), let problem = chosen.storageProblem(bits: bits, mode: mode) {
+            return (.parameters(group: segment.parameterStart + group, reason: problem), statistics, seconds)
+          }
+          if let problem = chosen.reconstructionProblem(bits: bits, mode: mode) {
             return (.parameters(group: segment.parameterStart + group, reason: problem), statistics, seconds)
           }
         }

@@ -385,4 +385,75 @@ struct GPTQTests {
     #expect(throws: OptimizationError.self) { try GPTQQuantizer(damping: -0.01) }
     #expect(throws: OptimizationError.self) { try GPTQQuantizer(damping: .nan) }
   }
+
+  /// Finite weights near ±Float.greatestFiniteMagnitude. A group spanning −3.4e38…3.4e38 has
+  /// no parameters that reconstruct it within Float32 (q·s overflows at the end codes): the
+  /// plain quantizer and GPTQ both refuse it naming group 0, as `QuantizedTensor`'s checked
+  /// initializer refuses such a tensor when it is loaded (before, the quantizer returned it,
+  /// dequantizing to ±∞, and GPTQ trapped converting a NaN to a code). Groups that fit are
+  /// quantized, with the same relative errors at every magnitude (both quantizers are
+  /// scale-invariant): the error statistics and GPTQ's output error once overflowed to NaN
+  /// and 0 from 10³⁶ up.
+  @Test(arguments: [QuantizationMode.floatMinimum, .zeroPoint, .symmetric])
+  func extremeFiniteWeightsAreQuantizedOrTypedErrorsNeverTraps(mode: QuantizationMode) throws {
+    let columns = 16
+    let h = try GPTQHessian(inputs: Self.inputs(rows: 32, columns: columns, seed: 9), columns: columns)
+    let scheme = try QuantizationScheme(bits: 4, granularity: .perGroup(8), mode: mode)
+    // |w| < 1 (scale 0.05, outliers ×6): scaled by 2⁶⁴, 2¹²⁰ and 2¹²⁶ (exact), below 2¹²⁸.
+    let small = gaussianWeights(4 * columns, seed: 5, scale: 0.05)
+    #expect(small.allSatisfy { abs($0) < 1 })
+    let plain = try Quantizer(scheme: scheme).quantizeAndMeasure(small, shape: [4, columns], name: "w")
+    let gptq = try GPTQQuantizer().quantize(small, shape: [4, columns], scheme: scheme, hessian: h, name: "w")
+    #expect(plain.statistics.relativeError > 0 && gptq.outputError > 0)
+    for exponent in [64, 120, 126] {
+      let w = small.map { $0 * Float(sign: .plus, exponent: exponent, significand: 1) }
+      let scaled = try Quantizer(scheme: scheme).quantizeAndMeasure(w, shape: [4, columns], name: "w")
+      #expect(scaled.tensor.packedCodes == plain.tensor.packedCodes, "\(mode) × 2^\(exponent)")
+      #expect(abs(scaled.statistics.relativeError / plain.statistics.relativeError - 1) < 1e-6, "\(mode) × 2^\(exponent)")
+      let result = try GPTQQuantizer().quantize(w, shape: [4, columns], scheme: scheme, hessian: h, name: "w")
+      #expect(result.tensor.packedCodes == gptq.tensor.packedCodes, "\(mode) × 2^\(exponent)")
+      #expect(abs(result.statistics.relativeError / gptq.statistics.relativeError - 1) < 1e-6, "\(mode) × 2^\(exponent)")
+      #expect(abs(result.outputError / gptq.outputError - 1) < 1e-6, "\(mode) × 2^\(exponent)")
+    }
+    let unit = (0..<(4 * columns)).map { i in Float(i % 2 == 0 ? 1 : -1) * (i % 3 == 0 ? 1 : 0.5) }
+    let extreme = unit.map { $0 * Float.greatestFiniteMagnitude }
+    for quantize in [
+      { _ = try Quantizer(scheme: scheme).quantize(extreme, shape: [4, columns], name: "w") },
+      { _ = try GPTQQuantizer().quantize(extreme, shape: [4, columns], scheme: scheme, hessian: h, name: "w") },
+    ] as [() throws -> Void] {
+      do {
+        try quantize()
+        Issue.record("a group spanning ±3.4e38 was accepted (\(mode))")
+      } catch let error as QuantizationError {
+        guard case .invalidParameters("w", 0, let reason) = error else { Issue.record("\(error)"); continue }
+        #expect(reason.contains("beyond the Float32 range"))
+      } catch let error as OptimizationError {
+        guard case .quantization(.invalidParameters("w", 0, let reason)) = error else { Issue.record("\(error)"); continue }
+        #expect(reason.contains("beyond the Float32 range"))
+      }
+    }
+  }
+
+  /// GPTQ's error feedback can carry a weight that fits past the Float32 range: with
+  /// H = [[101, 10], [10, 1]] (damped by 1 % of its mean diagonal) rounding column 0 moves
+  /// column 1 by −10/1.51 ≈ −6.6 times the rounding error. Min-max symmetric parameters for
+  /// the row [−1.4e38, 2.8e38] have s = 4e37; −1.4e38/s = −3.5 rounds to −4 (an error of
+  /// 0.5·s = 2e37), which pushes 2.8e38 by about 1.3e38, past 3.4e38. A typed error names
+  /// the weight (GPTQ trapped on the NaN code this led to before); the row [1.4e38, 2.8e38]
+  /// has its error pushed the other way and is quantized.
+  @Test func errorFeedbackOverflowIsATypedError() throws {
+    let h = try GPTQHessian(matrix: try Matrix(rows: 2, columns: 2, elements: [101, 10, 10, 1]))
+    let scheme = try QuantizationScheme(bits: 4, granularity: .perChannel, mode: .symmetric)
+    let gptq = try GPTQQuantizer(groupOptimizer: MinMaxOptimizer())
+    do {
+      _ = try gptq.quantize([-1.4e38, 2.8e38], shape: [1, 2], scheme: scheme, hessian: h, name: "w")
+      Issue.record("the overflow went unnoticed")
+    } catch {
+      guard case .errorFeedbackOverflow("w", 0, 1, let value) = error else { Issue.record("\(error)"); return }
+      #expect(value == .infinity)
+      #expect(error.description.contains("row 0, column 1"))
+    }
+    let fits = try gptq.quantize([1.4e38, 2.8e38], shape: [1, 2], scheme: scheme, hessian: h, name: "w")
+    #expect(fits.tensor.dequantized().allSatisfy { $0.isFinite } && fits.outputError.isFinite)
+  }
 }
