@@ -179,11 +179,28 @@ enum Validation {
   }
 
   /// Normalises rows to unit length in place (zero rows stay zero).
+  ///
+  /// The norm is a Float32 sum of squares, which overflows from |x| ≈ 10¹⁹ and underflows
+  /// below ≈ 10⁻¹⁹ (a row then became zeros, or stayed unnormalised, and ranked as a zero
+  /// vector). A row whose norm falls outside 2⁻⁶⁰…2⁶⁰ is first scaled by the power of two
+  /// that brings its largest element into [1, 2) — exact — so every finite row gets the unit
+  /// vector of its direction; rows within that range are normalised as before, to the bit.
   static func normalize(_ vectors: UnsafeMutableBufferPointer<Float>, dimension: Int, kernels: StoreKernels) {
     guard let base = vectors.baseAddress else { return }
     for row in 0..<vectors.count / dimension {
       let start = base + row * dimension
-      let norm = kernels.squaredNorm(start, dimension).squareRoot()
+      var norm = kernels.squaredNorm(start, dimension).squareRoot()
+      if !(norm >= 0x1p-60 && norm <= 0x1p60) {
+        var largest: Float = 0
+        for j in 0..<dimension { largest = max(largest, abs(start[j])) }
+        guard largest > 0 else { continue }  // a zero row
+        let exponent = largest.exponent
+        // Two steps for subnormal rows (2^-exponent alone may exceed the Float32 range).
+        let half = Float(sign: .plus, exponent: -exponent / 2, significand: 1)
+        let rest = Float(sign: .plus, exponent: -exponent - (-exponent / 2), significand: 1)
+        for j in 0..<dimension { start[j] = start[j] * half * rest }
+        norm = kernels.squaredNorm(start, dimension).squareRoot()
+      }
       if norm > 0 {
         let inverse = 1 / norm
         for j in 0..<dimension { start[j] *= inverse }

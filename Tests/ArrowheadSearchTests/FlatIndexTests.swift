@@ -142,3 +142,43 @@ struct FlatIndexTests {
     #expect(none.neighbors.isEmpty && !none.isComplete)
   }
 }
+
+/// Cosine normalises each vector by its norm, computed as a Float32 sum of squares: from
+/// |x| ≈ 10¹⁹ up that sum overflowed (the vector was scaled by 1/∞ to zeros) and below
+/// ≈ 10⁻¹⁹ it underflowed (the vector was stored unnormalised), so such vectors silently
+/// ranked as zero vectors. Cosine is scale-invariant: vectors scaled by 2⁹⁰ or 2⁻⁹⁰ (exact)
+/// must give the results of the unscaled ones, in the flat index and in HNSW, for stored
+/// vectors and for queries.
+@Suite("Cosine at extreme magnitudes")
+struct CosineExtremeMagnitudeTests {
+  @Test(arguments: [90, -90])
+  func cosineIsScaleInvariantAtTheEdgesOfFloat32(exponent: Int) throws {
+    let dimension = 24, count = 300
+    let base = integerVectors(count: count, dimension: dimension, range: 5, seed: 11).map { $0 + 0.25 }
+    let queries = integerVectors(count: 20, dimension: dimension, range: 5, seed: 12).map { $0 - 0.5 }
+    let factor = Float(sign: .plus, exponent: exponent, significand: 1)
+    // Every other stored vector and query scaled: a mixed index, as real data would be.
+    let scaledBase = base.enumerated().map { ($0.offset / dimension) % 2 == 0 ? $0.element * factor : $0.element }
+    let scaledQueries = queries.enumerated().map { ($0.offset / dimension) % 2 == 1 ? $0.element * factor : $0.element }
+    let flat = try FlatIndex(dimension: dimension, metric: .cosine)
+    try flat.add(base)
+    let flatScaled = try FlatIndex(dimension: dimension, metric: .cosine)
+    try flatScaled.add(scaledBase)
+    let expected = try flat.search(batch: queries, k: 10)
+    let got = try flatScaled.search(batch: scaledQueries, k: 10)
+    for q in 0..<expected.count {
+      #expect(got[q].ids == expected[q].ids, "flat, query \(q), 2^\(exponent)")
+      #expect(zip(got[q].scores, expected[q].scores).allSatisfy { abs($0 - $1) <= 1e-6 }, "flat, query \(q), 2^\(exponent)")
+    }
+    let hnsw = try HNSWIndex(dimension: dimension, metric: .cosine)
+    try hnsw.add(base)
+    let hnswScaled = try HNSWIndex(dimension: dimension, metric: .cosine)
+    try hnswScaled.add(scaledBase)
+    let hnswExpected = try hnsw.search(batch: queries, k: 10)
+    let hnswGot = try hnswScaled.search(batch: scaledQueries, k: 10)
+    for q in 0..<hnswExpected.count {
+      #expect(hnswGot[q].ids == hnswExpected[q].ids, "HNSW, query \(q), 2^\(exponent)")
+      #expect(zip(hnswGot[q].scores, hnswExpected[q].scores).allSatisfy { abs($0 - $1) <= 1e-6 }, "HNSW, query \(q), 2^\(exponent)")
+    }
+  }
+}
