@@ -183,6 +183,7 @@ extension ABIError {
     case .missingFile: .io
     case .invalidFile, .invalidField, .shapeMismatch, .missingTensor: .corruptFile
     case .unsupported, .unsupportedDType: .unsupported
+    case .nonFiniteWeight: .nonFinite
     case .tokenOutOfRange, .invalidSequenceLength, .invalidInput, .invalidOption: .invalidArgument
     case .weights(let inner): status(of: inner)
     case .quantization(let inner): status(of: inner)

@@ -23,6 +23,9 @@ public enum EncoderError: Error, Equatable, Sendable, CustomStringConvertible {
   case missingTensor(file: String, tensor: String)
   /// A tensor's element type cannot be used (supported: F32, F16, BF16, F64).
   case unsupportedDType(tensor: String, dtype: String)
+  /// A weight is NaN or ±∞: `index` is the first such element of `tensor` (flat, row-major)
+  /// and `value` what it holds (after conversion to Float32).
+  case nonFiniteWeight(file: String, tensor: String, index: Int, value: Float)
   /// A token id outside the vocabulary (`sequence` and `position` are 0-based).
   case tokenOutOfRange(sequence: Int, position: Int, id: Int, vocabularySize: Int)
   /// A sequence longer than the model's position table (or empty).
@@ -58,6 +61,8 @@ public enum EncoderError: Error, Equatable, Sendable, CustomStringConvertible {
       return "'\(file)' holds no tensor '\(tensor)'"
     case let .unsupportedDType(tensor, dtype):
       return "tensor '\(tensor)' has dtype \(dtype); supported: F32, F16, BF16, F64"
+    case let .nonFiniteWeight(file, tensor, index, value):
+      return "'\(file)': tensor '\(tensor)' holds \(value) at flat index \(index); weights must be finite"
     case let .tokenOutOfRange(sequence, position, id, vocabularySize):
       return "sequence \(sequence), position \(position): token id \(id) is outside the vocabulary (0..<\(vocabularySize))"
     case let .invalidSequenceLength(sequence, length, maximum):

@@ -159,6 +159,27 @@ struct BadModelTests {
     #expect(loadError(url) == .unsupportedDType(tensor: "embeddings.LayerNorm.weight", dtype: "I32"))
   }
 
+  /// A NaN or ±∞ weight is named at load (file, tensor, flat index, value), in F32 (mapped
+  /// in place) and in F16 (converted), for a matrix, a bias and the word embeddings; it used
+  /// to load and give NaN embeddings for every text (or only for the texts whose tokens meet
+  /// a poisoned embedding row).
+  @Test(arguments: [
+    ("encoder.layer.1.attention.self.key.weight", 37, Float.nan), ("encoder.layer.0.output.dense.bias", 5, -Float.infinity),
+    ("embeddings.word_embeddings.weight", 3 * 32 + 7, Float.infinity),
+  ], [SafetensorsDType.f32, .f16])
+  func aNonFiniteWeightIsNamedAtLoad(poisoned: (name: String, index: Int, value: Float), dtype: SafetensorsDType) throws {
+    var model = TinyBert(seed: 23)
+    model.tensors[poisoned.name]?.values[poisoned.index] = poisoned.value
+    let url = try model.write(to: try temporaryDirectory("bad-model"))
+    try model.writeWeights(to: url.appendingPathComponent("model.safetensors"), dtype: dtype)
+    guard case .nonFiniteWeight(let file, let tensor, let index, let value)? = loadError(url) else {
+      Issue.record("expected nonFiniteWeight, got \(String(describing: loadError(url)))")
+      return
+    }
+    #expect(file.hasSuffix("model.safetensors") && tensor == poisoned.name && index == poisoned.index)
+    #expect(value.isNaN == poisoned.value.isNaN && (value.isNaN || value == poisoned.value))
+  }
+
   @Test func badTokenSequencesAreRefused() throws {
     let encoder = try SentenceEncoder(folder: try folder().path, engine: .default)
     #expect(throws: EncoderError.tokenOutOfRange(sequence: 1, position: 2, id: 40, vocabularySize: 40)) {
