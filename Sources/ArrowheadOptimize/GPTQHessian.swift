@@ -87,8 +87,9 @@ public struct GPTQHessian: Sendable {
   /// ‖XWᵀ − XŴᵀ‖_F / ‖XWᵀ‖_F for `original` W and `reconstructed` Ŵ (rows × order,
   /// row-major), computed as √(Σ_r d_r H d_rᵀ / Σ_r w_r H w_rᵀ) through the engine's gemm.
   /// O(rows·order²). Returns 0 when XWᵀ = 0. Where the Float32 product V·H overflows
-  /// (weights or H beyond ~10¹⁸), both forms are computed again on operands scaled by powers
-  /// of two (exact, and common to both, so the ratio is unchanged).
+  /// (weights or H beyond ~10¹⁸) or underflows (weights below ~10⁻¹⁹), both forms are
+  /// computed again on operands scaled by powers of two (exact, and common to both, so the
+  /// ratio is unchanged).
   public func outputError(original: [Float], reconstructed: [Float], engine: Engine = .default) throws(OptimizationError) -> Double {
     guard original.count == reconstructed.count, original.count % order == 0 else {
       throw .shapeMismatch(
@@ -99,7 +100,7 @@ public struct GPTQHessian: Sendable {
     for i in 0..<difference.count { difference[i] -= reconstructed[i] }
     var signal = try quadraticForm(original, rows: rows, matrix: matrix, engine: engine)
     var noise = try quadraticForm(difference, rows: rows, matrix: matrix, engine: engine)
-    if !signal.isFinite || !noise.isFinite {
+    if !signal.isFinite || !noise.isFinite || (signal < 0x1p-100 && original.contains { $0 != 0 }) {
       func unitScale(_ values: [Float]) -> Float {
         let largest = values.reduce(Float(0)) { max($0, abs($1)) }
         return largest.isNormal ? Float(sign: .plus, exponent: -largest.exponent, significand: 1) : 1

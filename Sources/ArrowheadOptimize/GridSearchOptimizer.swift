@@ -278,21 +278,26 @@ struct GridSolver {
     let fallback = AffineParameters.minMax(minimum: minimum, maximum: maximum, bits: bits, mode: mode)
     guard count >= 2, maximum > minimum else { return fallback }
     let magnitude = max(-minimum, maximum)
-    if magnitude > 0x1p32 {
-      // The sweeps sum squares in Float32, which overflow from ~10¹⁸: search x·2⁻ᵉ instead
-      // (exact, magnitude in [1, 2)) and scale the parameters back — the same codes and
-      // errors as at any other power-of-two scale.
+    if magnitude > 0x1p32 || magnitude < 0x1p-32 {
+      // The sweeps sum squares in Float32, which overflow from ~10¹⁸ and underflow below
+      // ~10⁻¹⁹: search x·2⁻ᵉ instead (exact for normal values, magnitude in [1, 2)) and scale
+      // the parameters back — the same codes and errors as at any other power-of-two scale.
       let exponent = Int(magnitude.exponent)
-      let down = Float(sign: .plus, exponent: -exponent, significand: 1)
       if count > scaledCapacity {
         scaled.deallocate()
         scaled = .allocate(capacity: count)
         scaledCapacity = count
       }
-      for i in 0..<count { scaled[i] = x[i] * down }
-      let chosen = solve(UnsafePointer(scaled), count, weights: weights, minimum: minimum * down, maximum: maximum * down)
-      let up = Float(sign: .plus, exponent: exponent, significand: 1)
-      return AffineParameters(scale: chosen.scale * up, offset: mode == .floatMinimum ? chosen.offset * up : chosen.offset)
+      // In two factors: 2⁻ᵉ alone is not a Float for a subnormal group (e < −127).
+      let downHalf = Float(sign: .plus, exponent: -exponent / 2, significand: 1)
+      let downRest = Float(sign: .plus, exponent: -exponent - (-exponent / 2), significand: 1)
+      for i in 0..<count { scaled[i] = x[i] * downHalf * downRest }
+      let chosen = solve(
+        UnsafePointer(scaled), count, weights: weights, minimum: minimum * downHalf * downRest, maximum: maximum * downHalf * downRest)
+      let upHalf = Float(sign: .plus, exponent: exponent / 2, significand: 1)
+      let upRest = Float(sign: .plus, exponent: exponent - exponent / 2, significand: 1)
+      return AffineParameters(
+        scale: chosen.scale * upHalf * upRest, offset: mode == .floatMinimum ? chosen.offset * upHalf * upRest : chosen.offset)
     }
     if mode == .symmetric && maximum > -minimum {
       // The extra code −2ᵇ⁻¹·s belongs on the side of the larger extreme: search −x (whose

@@ -114,6 +114,7 @@ public struct AffineParameters: Sendable, Hashable, CustomStringConvertible {
   /// scale (say 3e38) passes `storageProblem` yet turns codes into ±∞. The extremes are at
   /// the end codes, so checking those two suffices. Returns the reason, or nil.
   public func reconstructionProblem(bits: Int, mode: QuantizationMode) -> String? {
+    if reconstructsFinitely(top: Float((1 << bits) - 1), mode: mode) { return nil }
     let top = Float((1 << bits) - 1)
     let low: Float, high: Float
     switch mode {
@@ -128,6 +129,16 @@ public struct AffineParameters: Sendable, Hashable, CustomStringConvertible {
       return "scale \(scale) with offset \(offset) dequantizes codes 0…\(Int(top)) to [\(low), \(high)], beyond the Float32 range"
     }
     return nil
+  }
+
+  /// Whether codes 0 and `top` (hence every code) dequantize to finite values, computed as
+  /// the kernels do: the branch-light form of `reconstructionProblem` for hot loops.
+  @inline(__always)
+  func reconstructsFinitely(top: Float, mode: QuantizationMode) -> Bool {
+    switch mode {
+    case .floatMinimum: return offset.isFinite && (top * scale + offset).isFinite
+    case .zeroPoint, .symmetric: return ((0 - offset) * scale).isFinite && ((top - offset) * scale).isFinite
+    }
   }
 
   /// The code every weight of a group with scale 0 gets (its value is the same whatever the

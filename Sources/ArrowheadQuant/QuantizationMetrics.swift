@@ -10,8 +10,9 @@ import Darwin
 ///
 /// Sums are accumulated in Float32 over at most 1024 elements, then in Double, so that
 /// the relative rounding error of each sum stays below ~1e-6 whatever the tensor's size.
-/// A block whose Float32 sums overflow (values beyond ~10¹⁷) is summed again in Double, so
-/// the statistics stay finite for every finite tensor.
+/// A block whose Float32 sums overflow (values beyond ~10¹⁷) or underflow (a block whose
+/// values are all below ~10⁻¹⁹, not all zero) is summed again in Double, so the statistics
+/// stay finite, and scale-invariant, for every finite tensor.
 /// Statistics of disjoint parts combine with `merge(_:)`.
 public struct ErrorStatistics: Sendable, Hashable, Codable {
   /// Elements seen.
@@ -67,16 +68,18 @@ public struct ErrorStatistics: Sendable, Hashable, Codable {
         maximumAbsoluteError = Swift.max(maximumAbsoluteError, abs(d))
         i += 1
       }
-      let sums = SIMD4<Float>(
-        error.sum() + tailError, original2.sum() + tailOriginal, reconstructed2.sum() + tailReconstructed,
-        product.sum() + tailProduct)
-      if (sums - sums) == SIMD4<Float>() {  // all finite (∞ − ∞ and NaN − NaN are NaN)
-        sumSquaredError += Double(error.sum()) + Double(tailError)
-        sumSquaresOriginal += Double(original2.sum()) + Double(tailOriginal)
-        sumSquaresReconstructed += Double(reconstructed2.sum()) + Double(tailReconstructed)
-        sumProducts += Double(product.sum()) + Double(tailProduct)
+      let e = error.sum(), o = original2.sum(), r2 = reconstructed2.sum(), p = product.sum()
+      // Float32 suffices unless a sum overflowed (∞ − ∞ and NaN − NaN are NaN) or Σw² is
+      // tiny for a block that is not all zeros (squares of |w| below ~10⁻¹⁹ underflow).
+      let check = SIMD4<Float>(e, o, r2, p) + SIMD4(tailError, tailOriginal, tailReconstructed, tailProduct)
+      if (check - check) == SIMD4<Float>() && (check[1] >= 0x1p-60 || !(start..<end).contains { w[$0] != 0 }) {
+        sumSquaredError += Double(e) + Double(tailError)
+        sumSquaresOriginal += Double(o) + Double(tailOriginal)
+        sumSquaresReconstructed += Double(r2) + Double(tailReconstructed)
+        sumProducts += Double(p) + Double(tailProduct)
       } else {
-        // Values beyond ~10¹⁷ overflow a Float32 sum of squares: this block again in Double.
+        // Values beyond ~10¹⁷ overflow a Float32 sum of squares, below ~10⁻¹⁹ they underflow:
+        // this block again in Double.
         for j in start..<end {
           let a = Double(w[j]), b = Double(r[j]), d = a - b
           sumSquaredError += d * d

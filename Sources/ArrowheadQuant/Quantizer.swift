@@ -315,6 +315,7 @@ public struct Quantizer: Sendable {
     var seconds = 0.0
     let perTensor = scheme.granularity == .perTensor
     let bits = scheme.bits, mode = scheme.mode, form = mode.form, maxCode = scheme.maxCode
+    let topCode = Float(maxCode)
     for index in range {
       let segment = plan.segment(index)
       let x = values.baseAddress! + segment.start
@@ -345,7 +346,7 @@ public struct Quantizer: Sendable {
           if !chosen.isStorable(bits: bits, mode: mode), let problem = chosen.storageProblem(bits: bits, mode: mode) {
             return (.parameters(group: segment.parameterStart + group, reason: problem), statistics, seconds)
           }
-          if let problem = chosen.reconstructionProblem(bits: bits, mode: mode) {
+          if !chosen.reconstructsFinitely(top: topCode, mode: mode), let problem = chosen.reconstructionProblem(bits: bits, mode: mode) {
             return (.parameters(group: segment.parameterStart + group, reason: problem), statistics, seconds)
           }
         }

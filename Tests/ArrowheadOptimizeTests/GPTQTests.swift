@@ -393,19 +393,21 @@ struct GPTQTests {
   /// dequantizing to ±∞, and GPTQ trapped converting a NaN to a code). Groups that fit are
   /// quantized, with the same relative errors at every magnitude (both quantizers are
   /// scale-invariant): the error statistics and GPTQ's output error once overflowed to NaN
-  /// and 0 from 10³⁶ up.
+  /// and 0 from 10³⁶ up, and read 0 (exact) for weights of ~10⁻³¹.
   @Test(arguments: [QuantizationMode.floatMinimum, .zeroPoint, .symmetric])
   func extremeFiniteWeightsAreQuantizedOrTypedErrorsNeverTraps(mode: QuantizationMode) throws {
     let columns = 16
     let h = try GPTQHessian(inputs: Self.inputs(rows: 32, columns: columns, seed: 9), columns: columns)
     let scheme = try QuantizationScheme(bits: 4, granularity: .perGroup(8), mode: mode)
-    // |w| < 1 (scale 0.05, outliers ×6): scaled by 2⁶⁴, 2¹²⁰ and 2¹²⁶ (exact), below 2¹²⁸.
+    // |w| < 1 (scale 0.05, outliers ×6): scaled by 2⁶⁴, 2¹²⁰ and 2¹²⁶ (exact), below 2¹²⁸,
+    // and by 2⁻¹⁰⁰ (still normal: |w| ≥ 2⁻¹²⁶ for every w here, but w² underflows Float32).
     let small = gaussianWeights(4 * columns, seed: 5, scale: 0.05)
+    #expect(small.allSatisfy { $0 == 0 || abs($0) >= 0x1p-26 })
     #expect(small.allSatisfy { abs($0) < 1 })
     let plain = try Quantizer(scheme: scheme).quantizeAndMeasure(small, shape: [4, columns], name: "w")
     let gptq = try GPTQQuantizer().quantize(small, shape: [4, columns], scheme: scheme, hessian: h, name: "w")
     #expect(plain.statistics.relativeError > 0 && gptq.outputError > 0)
-    for exponent in [64, 120, 126] {
+    for exponent in [-100, 64, 120, 126] {
       let w = small.map { $0 * Float(sign: .plus, exponent: exponent, significand: 1) }
       let scaled = try Quantizer(scheme: scheme).quantizeAndMeasure(w, shape: [4, columns], name: "w")
       #expect(scaled.tensor.packedCodes == plain.tensor.packedCodes, "\(mode) × 2^\(exponent)")
