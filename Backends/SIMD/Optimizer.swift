@@ -46,6 +46,19 @@ enum FastMath {
     return result
   }
 
+  /// Lane-wise `mask ? a : b`, bit for bit. The lanes' bits travel as a `SIMDMask`, whose
+  /// `.&`, `.|` and `.!` (and so its `replacing(with:where:)`) are single vector operations on
+  /// the concrete type; `SIMD8<Float>.replacing(with:where:)` and the integer vectors' `&`,
+  /// `|` are the standard library's lane-by-lane loops, which LLVM turns back into vector code
+  /// only sometimes: on x86-64-v4, where a compare yields a mask register, the selects of
+  /// `hqqZeroStep` stayed one lane at a time (ArrowheadOptimize's README, §9).
+  @inline(__always)
+  static func select(_ mask: SIMDMask<SIMD8<Int32>>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    let aBits = unsafeBitCast(a, to: SIMDMask<SIMD8<Int32>>.self)
+    let bBits = unsafeBitCast(b, to: SIMDMask<SIMD8<Int32>>.self)
+    return unsafeBitCast(bBits.replacing(with: aBits, where: mask), to: SIMD8<Float>.self)
+  }
+
   /// clamp(round(t), 0, top), ties to even.
   @inline(__always)
   static func roundedCode(_ t: SIMD8<Float>, top: SIMD8<Float>) -> SIMD8<Float> {
@@ -343,30 +356,29 @@ enum SIMDOptimizer {
     let a8 = SIMD8<Float>(repeating: inverse), z8 = SIMD8<Float>(repeating: zero)
     let top8 = SIMD8<Float>(repeating: top), zero8 = SIMD8<Float>()
     let inverseBeta = SIMD8<Float>(repeating: 1 / beta)
-    var absolute8 = SIMD8<Float>(), update8 = SIMD8<Float>()
     var absolute: Double = 0, update: Double = 0
     var i = 0
+    // Runs of 1024 elements, each summed in Float32 then added in Double (a flush inside the
+    // vector loop made LLVM build the v4 sums lane by lane).
     while i + 8 <= count {
-      let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-      let q = FastMath.roundedCode(v * a8 + z8, top: top8)
-      let r = (q - z8) / a8
-      let e = v - r
-      let magnitude = e.replacing(with: -e, where: e .< zero8)
-      absolute8 += magnitude
-      var shrunk = magnitude - inverseBeta * FastMath.pow(magnitude, exponent)
-      shrunk = shrunk.replacing(with: zero8, where: (shrunk .< zero8) .| (magnitude .== zero8))
-      let signed = shrunk.replacing(with: -shrunk, where: e .< zero8)
-      update8 += q - (v - signed) * a8
-      i += 8
-      if i & 1023 == 0 {
-        absolute += Double(laneOrderSum(absolute8))
-        update += Double(laneOrderSum(update8))
-        absolute8 = SIMD8()
-        update8 = SIMD8()
+      let end = Swift.min(count, i + optimizerChunk)
+      var absolute8 = SIMD8<Float>(), update8 = SIMD8<Float>()
+      while i + 8 <= end {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        let q = FastMath.roundedCode(v * a8 + z8, top: top8)
+        let r = (q - z8) / a8
+        let e = v - r
+        let magnitude = FastMath.select(e .< zero8, -e, e)
+        absolute8 += magnitude
+        var shrunk = magnitude - inverseBeta * FastMath.pow(magnitude, exponent)
+        shrunk = FastMath.select((shrunk .< zero8) .| (magnitude .== zero8), zero8, shrunk)
+        let signed = FastMath.select(e .< zero8, -shrunk, shrunk)
+        update8 += q - (v - signed) * a8
+        i += 8
       }
+      absolute += Double(laneOrderSum(absolute8))
+      update += Double(laneOrderSum(update8))
     }
-    absolute += Double(laneOrderSum(absolute8))
-    update += Double(laneOrderSum(update8))
     while i < count {
       let q = code(x[i], a: inverse, b: zero, top: top)
       let e = x[i] - (q - zero) / inverse
