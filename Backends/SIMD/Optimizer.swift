@@ -69,7 +69,11 @@ enum FastMath {
   /// log₂ x for finite x > 0 (values below 10⁻³⁰ are treated as 10⁻³⁰): x = 2ᵉ·m with
   /// m ∈ [√½, √2); log₂ m = (2/ln 2)·atanh u, u = (m − 1)/(m + 1), |u| ≤ 0.172, by its odd
   /// series to u⁷ (truncation ≈ 4·10⁻⁸).
+  #if compiler(>=6.3)
+  @inline(always)  // a guarantee; `@inline(__always)` is a hint the inliner declined in hqqZeroStep
+  #else
   @inline(__always)
+  #endif
   static func log2(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let clamped = x.replacing(with: 1e-30, where: x .< 1e-30)
     let bits = unsafeBitCast(clamped, to: SIMD8<UInt32>.self)
@@ -89,7 +93,11 @@ enum FastMath {
 
   /// 2ʸ for y clamped to [−126, 126]: y = n + f, 2ᶠ by its Taylor series to f⁶
   /// (truncation ≈ 1.2·10⁻⁷), 2ⁿ built in the exponent bits.
+  #if compiler(>=6.3)
+  @inline(always)  // a guarantee; `@inline(__always)` is a hint the inliner declined in hqqZeroStep
+  #else
   @inline(__always)
+  #endif
   static func exp2(_ y: SIMD8<Float>) -> SIMD8<Float> {
     var v = y.replacing(with: -126, where: y .< -126)
     v = v.replacing(with: 126, where: v .> 126)
@@ -109,7 +117,11 @@ enum FastMath {
   }
 
   /// xᵖ for x > 0: relative error ≈ |p·log₂ x|·10⁻⁷ + 2·10⁻⁷.
+  #if compiler(>=6.3)
+  @inline(always)  // a guarantee; `@inline(__always)` is a hint the inliner declined in hqqZeroStep
+  #else
   @inline(__always)
+  #endif
   static func pow(_ x: SIMD8<Float>, _ p: Float) -> SIMD8<Float> { exp2(log2(x) * p) }
 
   /// xᵖ for one value (the scalar tails), through the vector routine.
