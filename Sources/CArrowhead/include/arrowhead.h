@@ -72,7 +72,8 @@ enum {
   AH_ERROR_INVALID_ARGUMENT = 1,
   /** A handle is NULL, of another kind, freed, or not an Arrowhead handle at all. */
   AH_ERROR_INVALID_HANDLE = 2,
-  /** An input that must be finite holds NaN or ±inf. */
+  /** An input that must be finite holds NaN or ±inf (vectors, weights, a model's tensors),
+   *  or GPTQ's error feedback carried a weight past the Float32 range. */
   AH_ERROR_NON_FINITE = 3,
   /** No live vector has the given id. */
   AH_ERROR_NOT_FOUND = 4,
