@@ -122,6 +122,15 @@ def test_quantize_errors(rng):
     bad[2, 17] = np.inf
     with pytest.raises(arrowhead.NonFiniteError, match="inf"):
         arrowhead.quantize(bad)
+    # Finite, but a group spanning -3.4e38…3.4e38 has no parameters that dequantize within
+    # float32: refused naming the group, where the tensor came back dequantizing to ±inf.
+    edge = w.copy()
+    edge[1, 0], edge[1, 1] = np.finfo(np.float32).max, -np.finfo(np.float32).max
+    with pytest.raises(arrowhead.InvalidArgumentError, match="group 1: .*beyond the Float32 range"):
+        arrowhead.quantize(edge)
+    # Scaled by 2^100 the same weights quantize to the same codes (the checks are scale-free).
+    scaled = arrowhead.quantize(w * np.float32(2.0**100), optimizer="grid")
+    assert np.array_equal(scaled.codes, arrowhead.quantize(w, optimizer="grid").codes)
     tensor = arrowhead.quantize(w)
     tensor.close()
     tensor.close()  # idempotent
