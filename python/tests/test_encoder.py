@@ -94,6 +94,26 @@ def test_a_weights_kind_this_build_lacks_is_unsupported_listing_the_supported(tm
         arrowhead.Encoder(tmp_path, weights=8)  # type: ignore[arg-type]
 
 
+@needs_minilm
+def test_a_nan_weight_is_a_non_finite_error_naming_the_tensor(tmp_path):
+    # The real model with one weight of one layer set to NaN (the safetensors header read
+    # by hand: 8-byte length, JSON, data); the other files are linked, not copied.
+    assert MINILM is not None
+    for item in MINILM.iterdir():
+        if item.name != "model.safetensors":
+            (tmp_path / item.name).symlink_to(item)
+    data = bytearray((MINILM / "model.safetensors").read_bytes())
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    name = next(key for key in header if key.endswith("encoder.layer.2.intermediate.dense.weight"))
+    start = 8 + length + header[name]["data_offsets"][0]
+    data[start + 4 * 1234 : start + 4 * 1235] = np.array([np.nan], dtype=np.float32).tobytes()
+    (tmp_path / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(arrowhead.NonFiniteError, match=f"tensor '{name}' holds nan at flat index 1234") as caught:
+        arrowhead.Encoder(tmp_path)
+    assert caught.value.status_name == "AH_ERROR_NON_FINITE"
+
+
 def test_bad_handles_reach_the_encoder_functions_as_status_codes():
     info = _native.EncoderInfo()
     for garbage in (None, 0xDEADBEEF, 0xA4 << 56 | 77, id(info)):
