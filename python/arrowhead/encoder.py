@@ -72,7 +72,8 @@ class Encoder:
 
     A missing folder or file raises :class:`~arrowhead.errors.ArrowheadIOError` (an
     ``OSError``) naming it; a malformed configuration or weights file
-    :class:`~arrowhead.errors.CorruptFileError`. Close the encoder (or use it as a context
+    :class:`~arrowhead.errors.CorruptFileError`; a NaN or ±inf weight
+    :class:`~arrowhead.errors.NonFiniteError` naming the tensor and the index. Close the encoder (or use it as a context
     manager) to release its weights deterministically; a closed encoder raises
     :class:`~arrowhead.errors.ClosedError`. One encoder may be used from several Python
     threads at once (the GIL is released while it encodes).
