@@ -42,7 +42,9 @@ public struct BertEncoder: Sendable {
   /// Filled once in `init` (after the embeddings, so that calibration can run them).
   private(set) var layers: [Layer]
 
-  /// Loads `folder/config.json` and the folder's safetensors weights.
+  /// Loads `folder/config.json` and the folder's safetensors weights. Throws `EncoderError`
+  /// naming the file, field or tensor that is missing or wrong (a NaN or ±∞ weight is
+  /// `.nonFiniteWeight`).
   public init(folder: String) throws(EncoderError) {
     let configuration = try BertConfiguration(contentsOf: ModelFolder.join(folder, "config.json"))
     try self.init(configuration: configuration, weightsFolder: folder, factory: DenseLinearFactory())

@@ -193,8 +193,9 @@ public struct SentenceEncoder: Sendable {
   /// Throws `EncoderError` naming the file that is missing or wrong (`modules.json`,
   /// `config.json`, `1_Pooling/config.json`, `model.safetensors`), an unsupported setting
   /// and the field that holds it, a tensor whose shape disagrees with the configuration
-  /// (a quantized file's tensors included), a quantized file that fails its checks, or
-  /// `.invalidOption` for `.int8` / `.int4` on a file that is already quantized.
+  /// (a quantized file's tensors included), a NaN or ±∞ weight (`.nonFiniteWeight`, naming
+  /// the tensor and index), a quantized file that fails its checks, or `.invalidOption` for
+  /// `.int8` / `.int4` on a file that is already quantized.
   public init(
     folder: String, engine: Engine = .default, weights: WeightFormat = .automatic, activations: QuantizedMatmulMode? = nil,
     calibration: [String]? = nil, int8Matrices: Set<EncoderMatrix> = []
