@@ -267,18 +267,35 @@ public struct QuantizedModelFile: Sendable {
     guard let timesteps = json["timesteps"]?.integer, let groups = json["groups"]?.integer, let bits = json["bits"]?.integer,
       let mode = json["mode"]?.string.flatMap(QuantizationMode.init(fileName:))
     else { throw invalid("activation description lacks timesteps, groups, bits or mode") }
+    guard QuantizationScheme.supportedBits.contains(bits) else {
+      throw invalid("activation bits \(bits) is not one of \(QuantizationScheme.supportedBits.map(String.init).joined(separator: ", "))")
+    }
     let grouping = try TimeGrouping(timesteps: timesteps, groups: groups)
     let scales = try floats(layer + ".__act_scales", shape: [groups], owner: layer)
     let offsets = try floats(layer + ".__act_offsets", shape: [groups], owner: layer)
+    // The checks of the weights' parameters (storable, every code finite): parameters that
+    // fail them were not written by the quantizer, and would quantize activations to ±∞/NaN.
+    func checked(_ scales: [Float], _ offsets: [Float], _ what: String) throws(QuantizationError) -> [AffineParameters] {
+      var parameters: [AffineParameters] = []
+      parameters.reserveCapacity(scales.count)
+      for (index, (scale, offset)) in zip(scales, offsets).enumerated() {
+        let p = AffineParameters(scale: scale, offset: offset)
+        if let problem = p.storageProblem(bits: bits, mode: mode) ?? p.reconstructionProblem(bits: bits, mode: mode) {
+          throw invalid("activation \(what) \(index): \(problem)")
+        }
+        parameters.append(p)
+      }
+      return parameters
+    }
+    let groupParameters = try checked(scales, offsets, "time group")
     var table: [AffineParameters]?
     if model.entry(layer + ".__act_timestep_scales") != nil {
       let timestepScales = try floats(layer + ".__act_timestep_scales", shape: [timesteps], owner: layer)
       let timestepOffsets = try floats(layer + ".__act_timestep_offsets", shape: [timesteps], owner: layer)
-      table = zip(timestepScales, timestepOffsets).map { AffineParameters(scale: $0, offset: $1) }
+      table = try checked(timestepScales, timestepOffsets, "timestep")
     }
     return StoredActivationParameters(
-      layer: layer, grouping: grouping, bits: bits, mode: mode,
-      groupParameters: zip(scales, offsets).map { AffineParameters(scale: $0, offset: $1) }, timestepParameters: table,
+      layer: layer, grouping: grouping, bits: bits, mode: mode, groupParameters: groupParameters, timestepParameters: table,
       optimizer: json["optimizer"]?.string)
   }
 

@@ -114,6 +114,44 @@ struct QuantizedIntegrityTests {
     }
   }
 
+  /// Stored activation parameters get the weights' checks on load: supported bits, storable
+  /// parameters, every code finite (the version 1 fixture has no checksums, so its bytes can
+  /// be edited as a wrong writer would have written them). They were returned unchecked:
+  /// `bits` 9 and a NaN scale reached the caller.
+  @Test func activationParametersAreCheckedOnLoad() throws {
+    let v1 = try bytes(Self.fixtures + "/v1.safetensors")
+    let raw = try SafetensorsFile(path: Self.fixtures + "/v1.safetensors")
+    func loadError(_ content: [UInt8], _ name: String) throws -> String? {
+      let path = directory + "/" + name
+      try write(content, path)
+      do {
+        _ = try QuantizedModelFile(path: path).activationParameters("layer.a")
+        return nil
+      } catch {
+        return error.description
+      }
+    }
+    #expect(try loadError(v1, "unchanged.safetensors") == nil)
+    for (tensor, index, value, expected) in [
+      ("layer.a.__act_scales", 1, Float.nan, "activation time group 1: scale nan is not finite"),
+      ("layer.a.__act_timestep_scales", 7, Float.greatestFiniteMagnitude, "activation timestep 7: scale"),
+      ("layer.a.__act_offsets", 0, Float(2.5), "activation time group 0: zero-point 2.5"),
+    ] {
+      let info = try #require(raw.tensors.first { $0.name == tensor })
+      var content = v1
+      withUnsafeBytes(of: value) { for i in 0..<4 { content[info.fileOffset + 4 * index + i] = $0[i] } }
+      let error = try #require(try loadError(content, "\(tensor)-\(index).safetensors"), "\(tensor) \(value) accepted")
+      #expect(error.contains(expected) && error.contains("layer.a"), "\(error)")
+    }
+    // The metadata value `{"timesteps":10,"groups":2,"bits":8,…}` sits JSON-escaped in the header.
+    let pattern = Array(#"\"bits\":8"#.utf8)
+    let at = try #require((0...(v1.count - pattern.count)).first { Array(v1[$0..<($0 + pattern.count)]) == pattern })
+    var nine = v1
+    nine[at + pattern.count - 1] = UInt8(ascii: "9")
+    let error = try #require(try loadError(nine, "bits9.safetensors"), "bits 9 accepted")
+    #expect(error.contains("activation bits 9 is not one of 2, 3, 4, 8"), "\(error)")
+  }
+
   /// The file with `w`'s scale `group` replaced by `value` (checksums off: they would catch
   /// the change first; this is about files written wrongly, not corrupted).
   func withScale(_ value: Float, group: Int, mode: QuantizationMode = .floatMinimum) throws -> String {
