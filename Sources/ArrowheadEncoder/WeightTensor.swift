@@ -78,29 +78,17 @@ final class WeightTensor: @unchecked Sendable {
 
   deinit { owned?.deallocate() }
 
-  /// The index of the first NaN or ±∞ element, or nil. One vector pass (x·0 is 0 for every
-  /// finite x and NaN otherwise) in chunks of 1 MiB; the element is located only in a chunk
-  /// where that finds one. A mapped tensor's pages are given back chunk by chunk, so that the
-  /// check never holds more than a chunk of the file resident (the 45 MiB word-embedding
-  /// table of MiniLM read whole raised the INT8 encoder's peak from 59 to 79 MiB).
+  /// The index of the first NaN or ±∞ element, or nil, checked in chunks of 1 MiB. A
+  /// mapped tensor's pages are given back chunk by chunk, so that the check never holds more
+  /// than a chunk of the file resident (the 45 MiB word-embedding table of MiniLM read whole
+  /// raised the INT8 encoder's peak from 59 to 79 MiB).
   func firstNonFinite() -> Int? {
     let chunk = 1 << 18
     var start = 0
     while start < count {
       let end = Swift.min(count, start + chunk)
-      var probe = SIMD16<Float>()
-      var i = start
-      while i + 16 <= end {
-        probe += UnsafeRawPointer(pointer + i).loadUnaligned(as: SIMD16<Float>.self) * 0
-        i += 16
-      }
-      var tail: Float = 0
-      while i < end {
-        tail += pointer[i] * 0
-        i += 1
-      }
-      if probe.sum() + tail != 0 {
-        return (start..<end).first { !pointer[$0].isFinite }
+      if let index = firstNonFiniteIndex(UnsafeBufferPointer(start: pointer + start, count: end - start)) {
+        return start + index
       }
       evictPages(elements: start..<end)
       start = end

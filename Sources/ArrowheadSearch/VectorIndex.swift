@@ -154,22 +154,7 @@ enum Validation {
 
   /// Throws `.nonFiniteValue` naming the first NaN/∞.
   static func requireFinite(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, argument: String) throws(SearchError) {
-    guard let base = vectors.baseAddress else { return }
-    // Summing x·0 turns any NaN/∞ into NaN: one cheap pass, then locate only on failure.
-    var probe = SIMD8<Float>()
-    var i = 0
-    let count = vectors.count
-    while i + 8 <= count {
-      probe += UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self) * 0
-      i += 8
-    }
-    var tail: Float = 0
-    while i < count {
-      tail += base[i] * 0
-      i += 1
-    }
-    if (probe.lowHalf + probe.highHalf).sum() + tail == 0 { return }
-    if let index = vectors.firstIndex(where: { !$0.isFinite }) {
+    if let index = firstNonFiniteIndex(vectors) {
       throw .nonFiniteValue(argument: argument, row: index / dimension, column: index % dimension)
     }
   }

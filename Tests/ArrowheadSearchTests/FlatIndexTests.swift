@@ -160,25 +160,20 @@ struct CosineExtremeMagnitudeTests {
     // Every other stored vector and query scaled: a mixed index, as real data would be.
     let scaledBase = base.enumerated().map { ($0.offset / dimension) % 2 == 0 ? $0.element * factor : $0.element }
     let scaledQueries = queries.enumerated().map { ($0.offset / dimension) % 2 == 1 ? $0.element * factor : $0.element }
-    let flat = try FlatIndex(dimension: dimension, metric: .cosine)
-    try flat.add(base)
-    let flatScaled = try FlatIndex(dimension: dimension, metric: .cosine)
-    try flatScaled.add(scaledBase)
-    let expected = try flat.search(batch: queries, k: 10)
-    let got = try flatScaled.search(batch: scaledQueries, k: 10)
-    for q in 0..<expected.count {
-      #expect(got[q].ids == expected[q].ids, "flat, query \(q), 2^\(exponent)")
-      #expect(zip(got[q].scores, expected[q].scores).allSatisfy { abs($0 - $1) <= 1e-6 }, "flat, query \(q), 2^\(exponent)")
-    }
-    let hnsw = try HNSWIndex(dimension: dimension, metric: .cosine)
-    try hnsw.add(base)
-    let hnswScaled = try HNSWIndex(dimension: dimension, metric: .cosine)
-    try hnswScaled.add(scaledBase)
-    let hnswExpected = try hnsw.search(batch: queries, k: 10)
-    let hnswGot = try hnswScaled.search(batch: scaledQueries, k: 10)
-    for q in 0..<hnswExpected.count {
-      #expect(hnswGot[q].ids == hnswExpected[q].ids, "HNSW, query \(q), 2^\(exponent)")
-      #expect(zip(hnswGot[q].scores, hnswExpected[q].scores).allSatisfy { abs($0 - $1) <= 1e-6 }, "HNSW, query \(q), 2^\(exponent)")
+    let makers: [(String, () throws -> any VectorIndex)] = [
+      ("flat", { try FlatIndex(dimension: dimension, metric: .cosine) }),
+      ("HNSW", { try HNSWIndex(dimension: dimension, metric: .cosine) }),
+    ]
+    for (kind, make) in makers {
+      let plain = try make(), scaled = try make()
+      _ = try plain.add(base)
+      _ = try scaled.add(scaledBase)
+      let expected = try plain.search(batch: queries, k: 10)
+      let got = try scaled.search(batch: scaledQueries, k: 10)
+      for q in 0..<expected.count {
+        #expect(got[q].ids == expected[q].ids, "\(kind), query \(q), 2^\(exponent)")
+        #expect(zip(got[q].scores, expected[q].scores).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(kind), query \(q), 2^\(exponent)")
+      }
     }
   }
 }
