@@ -9,9 +9,9 @@ struct ArrowheadCommand: ParsableCommand {
     commandName: "arrowhead",
     abstract: "SIMD/BLAS-accelerated numerics: hardware probe, backend benchmarks, quantization, vector search.",
     discussion: """
-      Environment: ARROWHEAD_BACKEND=<name> forces one backend for every operation;
-      ARROWHEAD_THREADS=<n> caps the threads (default: all logical cores);
-      ARROWHEAD_DISPATCH=measured|remeasure|static chooses how dispatch decides (default: measured,
+      Environment: ARROWHEAD_BACKEND=<name> forces one backend for every operation; \
+      ARROWHEAD_THREADS=<n> caps the threads (default: all logical cores); \
+      ARROWHEAD_DISPATCH=measured|remeasure|static chooses how dispatch decides (default: measured, \
       cached in ARROWHEAD_CACHE_DIR, else $XDG_CACHE_HOME/arrowhead or ~/.cache/arrowhead).
       """,
     version: arrowheadVersion,

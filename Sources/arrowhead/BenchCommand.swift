@@ -8,9 +8,9 @@ struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Benchmark backends side by side (gemm, gemv, dot, distances, qgemm), or the tokenizer.",
     discussion: """
-      Every repeat runs each backend once in turn, so a noisy neighbour slows them alike.
-      Rows marked 'dispatched' go through Engine's checked API with the automatic choice.
-      GFLOP/s uses the best sample; '% peak' divides by the measured single-core peak of
+      Every repeat runs each backend once in turn, so a noisy neighbour slows them alike. \
+      Rows marked 'dispatched' go through Engine's checked API with the automatic choice. \
+      GFLOP/s uses the best sample; '% peak' divides by the measured single-core peak of \
       the best SIMD variant times the thread count.
       """,
     subcommands: [BenchGemm.self, BenchGemv.self, BenchDot.self, BenchDistances.self, BenchTokenize.self, BenchQGemm.self]
@@ -346,8 +346,8 @@ struct BenchDot: ParsableCommand {
     commandName: "dot",
     abstract: "Dot product and squared L2 distance of two vectors, in element pairs per second (G pairs/s).",
     discussion: """
-      Where a vector starts relative to a 64-byte cache line changes what an AVX-512 kernel
-      costs (a 512-bit load across two lines takes two load slots). By default the vectors go
+      Where a vector starts relative to a 64-byte cache line changes what an AVX-512 kernel \
+      costs (a 512-bit load across two lines takes two load slots). By default the vectors go \
       wherever the allocator puts them; --offsets X,Y starts them X and Y floats past a line.
       """)
 

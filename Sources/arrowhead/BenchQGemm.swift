@@ -11,15 +11,15 @@ struct BenchQGemm: ParsableCommand {
     commandName: "qgemm",
     abstract: "Quantized matmul y = x·Ŵᵀ (M×K activations, N×K weights) vs Float32 SGEMM of the same shape.",
     discussion: """
-      Weights are quantized with min-max parameters (random Float32 weights, or --weights FILE
-      --tensor NAME), repacked once (the repack time and size are reported), and multiplied by
-      random activations in [-1, 1) (or --activations X.npy, M × K). Every repeat runs each
-      candidate once in turn. Rows: each backend that implements the kernel, each other
-      quantized-matmul path the CPU can run (e.g. simd-x86-64-v3+avx2 where AVX-VNNI exists),
-      the dispatched engine call, and the Float32 product per backend. For M = 1 the weight
-      bytes read per second are reported (packed codes + scales + offsets; Float32: 4·N·K).
-      The error column is the relative Frobenius error ‖y − x·Wᵀ‖/‖x·Wᵀ‖ against the Float32
-      product of the unquantized weights; 'dequantize+sgemm' is the same for x·Ŵᵀ with Ŵ
+      Weights are quantized with min-max parameters (random Float32 weights, or --weights FILE \
+      --tensor NAME), repacked once (the repack time and size are reported), and multiplied by \
+      random activations in [-1, 1) (or --activations X.npy, M × K). Every repeat runs each \
+      candidate once in turn. Rows: each backend that implements the kernel, each other \
+      quantized-matmul path the CPU can run (e.g. simd-x86-64-v3+avx2 where AVX-VNNI exists), \
+      the dispatched engine call, and the Float32 product per backend. For M = 1 the weight \
+      bytes read per second are reported (packed codes + scales + offsets; Float32: 4·N·K). \
+      The error column is the relative Frobenius error ‖y − x·Wᵀ‖/‖x·Wᵀ‖ against the Float32 \
+      product of the unquantized weights; 'dequantize+sgemm' is the same for x·Ŵᵀ with Ŵ \
       materialised in Float32.
       """)
 

@@ -10,9 +10,9 @@ struct BenchTokenize: ParsableCommand {
     commandName: "tokenize",
     abstract: "Tokenizer throughput (texts/s) on a text file, per thread count.",
     discussion: """
-      Times `Tokenizer.encode(texts, threads:)` on the whole file (read once, before timing),
-      with the model's truncation and no padding, as HF `tokenizers`' encode_batch is timed
-      by Benchmarks/peers/tokenize_compare.py. Every repeat runs each thread count once in
+      Times `Tokenizer.encode(texts, threads:)` on the whole file (read once, before timing), \
+      with the model's truncation and no padding, as HF `tokenizers`' encode_batch is timed \
+      by Benchmarks/peers/tokenize_compare.py. Every repeat runs each thread count once in \
       turn; best and median are reported.
       """)
 

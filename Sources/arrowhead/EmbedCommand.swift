@@ -166,11 +166,12 @@ struct Embed: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Embed texts with a sentence-transformers model (BERT family) into an .npy matrix.",
     discussion: """
-      Input: one text per line, or JSON Lines with a "text" field (--format; default from the
-      file name). Row i of the output is the i-th text: empty lines are embedded as empty
-      texts and invalid UTF-8 is replaced by U+FFFD, both reported on stderr with their line
-      numbers (--strict makes them errors). Texts longer than the model's max_seq_length are
+      Input: one text per line, or JSON Lines with a "text" field (--format; default from the \
+      file name). Row i of the output is the i-th text: empty lines are embedded as empty \
+      texts and invalid UTF-8 is replaced by U+FFFD, both reported on stderr with their line \
+      numbers (--strict makes them errors). Texts longer than the model's max_seq_length are \
       truncated, as sentence-transformers does, and counted in the report.
+
       Example:
         arrowhead embed --model all-MiniLM-L6-v2 --input texts.txt -o embeddings.npy
       """)

@@ -11,14 +11,17 @@ struct Index: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build, search and evaluate nearest-neighbour indexes (flat exact, HNSW).",
     discussion: """
-      Vectors are read from .npy (float32 C order; float64 is converted with a note), .fvecs
+      Vectors are read from .npy (float32 C order; float64 is converted with a note), .fvecs \
       or .bvecs; ground truth from .npy (integers) or .ivecs. Examples:
-        arrowhead index build --input base.npy --type hnsw --metric cosine -o glove.ahi
+        arrowhead index build --input base.npy --type hnsw --metric cosine \\
+          -o glove.ahi
         arrowhead index search --index glove.ahi --queries q.npy -k 10
-        arrowhead index eval --index glove.ahi --queries q.npy --ground-truth gt.npy --ef-search 32,64,128
+        arrowhead index eval --index glove.ahi --queries q.npy \\
+          --ground-truth gt.npy --ef-search 32,64,128
       Texts (embedded with a sentence-transformers model; the texts are kept in INDEX.texts.jsonl):
         arrowhead index build --model all-MiniLM-L6-v2 --text texts.txt -o texts.ahi
-        arrowhead index search --index texts.ahi --model all-MiniLM-L6-v2 --text "a query" -k 5
+        arrowhead index search --index texts.ahi --model all-MiniLM-L6-v2 \\
+          --text "a query" -k 5
       """,
     subcommands: [IndexBuild.self, IndexSearch.self, IndexEval.self]
   )

@@ -9,9 +9,9 @@ struct IndexEval: ParsableCommand {
     commandName: "eval",
     abstract: "Measure an index: recall@1/10/100, queries/s at 1 and 2 threads, build time, bytes per vector.",
     discussion: """
-      Queries/s are for k = 10 (best of --repeat timed passes after a warm-up); recall@100 comes
-      from a separate k = 100 search with efSearch raised to at least 100. Without --ground-truth,
-      the exact neighbours are computed with a flat index over --base (or over the index's own
+      Queries/s are for k = 10 (best of --repeat timed passes after a warm-up); recall@100 comes \
+      from a separate k = 100 search with efSearch raised to at least 100. Without --ground-truth, \
+      the exact neighbours are computed with a flat index over --base (or over the index's own \
       vectors, which for int8/int4 storage without --rerank are the decoded ones).
       """)
 

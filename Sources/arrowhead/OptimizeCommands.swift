@@ -11,8 +11,10 @@ struct Optimize: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Measure the quantization-parameter optimizers (minmax, grid, hqq, thermo, gptq) on real or generated data.",
     discussion: """
-      arrowhead optimize eval MODEL [--bits 8 4 2] [--optimizers minmax grid hqq] [--repeat 3]
-      arrowhead optimize gptq MODEL [--inputs embeddings.word_embeddings.weight] [--layers PATTERN …]
+      arrowhead optimize eval MODEL [--bits 8 4 2] [--optimizers minmax grid hqq]
+        [--repeat 3]
+      arrowhead optimize gptq MODEL [--inputs embeddings.word_embeddings.weight]
+        [--layers PATTERN …]
       arrowhead optimize thermo [--groups 10] [--samples 1000000]
       See Sources/ArrowheadOptimize/README.md for the maths and the measured figures.
       """,
@@ -64,9 +66,9 @@ struct OptimizeEval: ParsableCommand {
     commandName: "eval",
     abstract: "Size-weighted relative error and time of each weight optimizer on a model's 2-D matrices (all-MiniLM-L6-v2: the issue's table).",
     discussion: """
-      Matrices: every 2-D float tensor whose name does not contain 'embeddings' (the 37 encoder and pooler
-      matrices of all-MiniLM-L6-v2). Metric: sqrt(Σ n_k e_k² / Σ n_k), e_k = ‖W_k − Ŵ_k‖/‖W_k‖. Time: wall
-      seconds to quantize (optimizer + quantize + pack + measure) all matrices already in memory, rounds
+      Matrices: every 2-D float tensor whose name does not contain 'embeddings' (the 37 encoder and pooler \
+      matrices of all-MiniLM-L6-v2). Metric: sqrt(Σ n_k e_k² / Σ n_k), e_k = ‖W_k − Ŵ_k‖/‖W_k‖. Time: wall \
+      seconds to quantize (optimizer + quantize + pack + measure) all matrices already in memory, rounds \
       alternating between optimizers; best and median of --repeat rounds.
       """
   )

@@ -12,7 +12,7 @@ struct OptimizeGPTQ: ParsableCommand {
     commandName: "gptq",
     abstract: "Output error ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖ and weight error of GPTQ vs min-max and grid, with real calibration inputs.",
     discussion: """
-      X = the rows of --inputs (a 2-D tensor of the model, default the word embeddings); W = each --layers matrix
+      X = the rows of --inputs (a 2-D tensor of the model, default the word embeddings); W = each --layers matrix \
       (its columns must equal X's). H = XᵀX is built once per input width through the engine's gemm.
       """
   )

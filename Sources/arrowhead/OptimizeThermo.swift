@@ -12,11 +12,11 @@ struct OptimizeThermo: ParsableCommand {
     commandName: "thermo",
     abstract: "Time-aware activation parameters: analytic-gradient Adam vs a finite-difference oracle on the same loss.",
     discussion: """
-      Data: SyntheticActivations (cosine-schedule noise levels, post-GELU activations with 2 % outliers), --samples
-      samples over --timesteps timesteps in --groups time groups. Both optimizers start from min-max and run the
-      same Adam schedule; ours takes the analytic gradient (one evaluation per step, on sorted samples), the
-      oracle takes central differences (4G + 1 evaluations per step, each re-quantizing every sample, as the
-      ancestor did). The oracle runs --oracle-iterations steps (default: as many as ours took); times per
+      Data: SyntheticActivations (cosine-schedule noise levels, post-GELU activations with 2 % outliers), --samples \
+      samples over --timesteps timesteps in --groups time groups. Both optimizers start from min-max and run the \
+      same Adam schedule; ours takes the analytic gradient (one evaluation per step, on sorted samples), the \
+      oracle takes central differences (4G + 1 evaluations per step, each re-quantizing every sample, as the \
+      ancestor did). The oracle runs --oracle-iterations steps (default: as many as ours took); times per \
       iteration and in total, final losses and smoothness are reported.
       """
   )

@@ -8,9 +8,9 @@ struct Probe: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Report the CPU, the backends and which kernel runs each operation, and why.",
     discussion: """
-      Dispatch is measured on first use (well under a second) and cached per CPU model, library
-      version and thread count; the report shows each candidate's measured time per call and where
-      the figures came from. --recalibrate measures again; ARROWHEAD_DISPATCH=static uses the static
+      Dispatch is measured on first use (well under a second) and cached per CPU model, library \
+      version and thread count; the report shows each candidate's measured time per call and where \
+      the figures came from. --recalibrate measures again; ARROWHEAD_DISPATCH=static uses the static \
       preferences instead. With --bench, also measure every runnable backend on larger problems (≈ 10 s).
       """)
 

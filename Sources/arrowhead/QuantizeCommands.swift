@@ -12,8 +12,9 @@ struct Quantize: ParsableCommand {
     discussion: """
       arrowhead quantize IN -o OUT --bits 4 --group 64 [--symmetric | --zero-point]
         [--budget 4.5] [--keep PATTERN …] [--time-groups G --calibration FILE]
-        [--optimizer minmax|signed-max|grid|hqq|thermo|clip|gptq [--optimizer-option KEY=VALUE …] [--gptq-inputs TENSOR]]
-      IN is a .safetensors file, a sharded model's model.safetensors.index.json, or a
+        [--optimizer minmax|signed-max|grid|hqq|thermo|clip|gptq
+          [--optimizer-option KEY=VALUE …] [--gptq-inputs TENSOR]]
+      IN is a .safetensors file, a sharded model's model.safetensors.index.json, or a \
       directory holding either. See Sources/ArrowheadQuant/README.md for the file format.
       """,
     subcommands: [QuantizeModel.self, QuantizeThroughput.self],

@@ -9,14 +9,15 @@ struct Tokenize: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Tokenize texts with a model's WordPiece tokenizer (tokenizer.json or vocab.txt).",
     discussion: """
-      Input: one text per line, or JSON Lines with a "text" field (--format, default from the
-      file name: .jsonl/.ndjson/.json are JSON Lines); '-' reads standard input. Empty lines
-      are empty texts (plain) or skipped (JSON Lines); invalid UTF-8 is replaced by U+FFFD and
+      Input: one text per line, or JSON Lines with a "text" field (--format, default from the \
+      file name: .jsonl/.ndjson/.json are JSON Lines); '-' reads standard input. Empty lines \
+      are empty texts (plain) or skipped (JSON Lines); invalid UTF-8 is replaced by U+FFFD and \
       the line numbers are reported on stderr.
-      Output, one line per text: the ids separated by spaces (with --offsets, a tab and
-      start:end per token, in Unicode scalars of the text), or with --json one JSON object
-      per text: {"line": n, "ids": [...], "offsets": [[s, e], ...], "truncated": k}.
-      Texts longer than the model's maximum (see --max-length) are truncated; a summary on
+
+      Output, one line per text: the ids separated by spaces (with --offsets, a tab and \
+      start:end per token, in Unicode scalars of the text), or with --json one JSON object \
+      per text: {"line": n, "ids": [...], "offsets": [[s, e], ...], "truncated": k}. \
+      Texts longer than the model's maximum (see --max-length) are truncated; a summary on \
       stderr says how many.
       """
   )
