@@ -57,7 +57,8 @@ public struct Engine: Sendable {
   /// Creates an engine choosing among `registry`'s backends that `cpu` can run.
   ///
   /// - Parameters:
-  ///   - threads: threads for parallel kernels (default: all logical cores); clamped to ≥ 1.
+  ///   - threads: threads for parallel kernels (default: all logical cores); clamped to
+  ///     `1 ... Parallel.maximumThreads`.
   ///   - backendName: run every operation on this backend. Throws `.unknownBackend` (with
   ///     the valid names) if it is not registered and `.backendNotRunnable` if this CPU
   ///     lacks its features — it is never run anyway, so it can never fault.
@@ -70,7 +71,7 @@ public struct Engine: Sendable {
   ) throws(ArrowheadError) {
     self.registry = registry
     self.cpu = cpu
-    self.threads = max(1, threads ?? cpu.logicalCores)
+    self.threads = Parallel.clampedThreads(threads ?? cpu.logicalCores)
     self.forcedBackend = backendName
     let runnable = registry.runnable(on: cpu)
     self.runnable = runnable
@@ -116,11 +117,12 @@ public struct Engine: Sendable {
     return Selection(backend: backend(for: operation, shape).name, reason: decision?.reason ?? "")
   }
 
-  /// A copy of this engine whose parallel kernels use `threads` threads (≥ 1). Engine
+  /// A copy of this engine whose parallel kernels use `threads` threads, clamped to
+  /// `1 ... Parallel.maximumThreads`. Engine
   /// code calls kernels through `withThreads(1)` inside its own parallel loops.
   public func withThreads(_ threads: Int) -> Engine {
     var copy = self
-    copy.threadsOverride = max(1, threads)
+    copy.threadsOverride = Parallel.clampedThreads(threads)
     return copy
   }
 

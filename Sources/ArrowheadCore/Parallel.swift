@@ -7,6 +7,23 @@ import CArrowheadCPU
 /// given the same thread count), while engine code that runs `Parallel.forEach` itself
 /// calls kernels with `threads: 1`. Both sides read the same cap, `ThreadPolicy`.
 public enum Parallel {
+  /// The most threads a loop runs on (the caller and 255 pool threads). `Engine` clamps
+  /// its thread counts to this, and so do the indexes' per-call thread settings: a larger
+  /// request (say `Int.max` from a parsing slip) runs as this many threads and sizes no
+  /// per-thread buffer by the request. Counts above the logical cores are honoured up to
+  /// here but oversubscribe the cores: the pool's workers poll between jobs.
+  public static let maximumThreads = Int(ARROWHEAD_POOL_MAX_THREADS)
+
+  /// `threads` clamped to `1 ... maximumThreads`.
+  @inlinable
+  public static func clampedThreads(_ threads: Int) -> Int { min(max(1, threads), maximumThreads) }
+
+  /// Pool threads started so far in this process (for tests).
+  package static var poolThreadCount: Int { arrowhead_pool_thread_count() }
+
+  /// How many times a pool thread has woken from sleep so far (for tests).
+  package static var poolWakeups: Int { arrowhead_pool_wakeups() }
+
   /// Calls `body(i)` for every i in `0..<count` on at most `threads` threads and returns
   /// when all calls are done. The calling thread takes part; indices are claimed one at a
   /// time by whichever thread is free, so each runs exactly once but not in a fixed order

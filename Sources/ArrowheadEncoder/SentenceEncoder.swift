@@ -496,7 +496,7 @@ public struct SentenceEncoder: Sendable {
     if let limit = options.maximumBatchTokens, limit < 1 {
       throw .invalidOption(name: "maximumBatchTokens", value: String(limit), expected: "≥ 1")
     }
-    return Swift.max(options.threads ?? engine.effectiveThreads, 1)
+    return Parallel.clampedThreads(options.threads ?? engine.effectiveThreads)
   }
 
   /// Checks that sequence `index` has 1…`maximumSequenceLength` ids, each in the vocabulary.

@@ -25,7 +25,7 @@ extension FlatIndex {
     let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? 4 * k) : 0
     // No more candidates than vectors: a huge k must not allocate k entries per query.
     let collectK = min(max(k, rerank), max(slots, 1))
-    let threads = max(1, min(parameters.threads ?? engine.effectiveThreads, 64))
+    let threads = min(Parallel.clampedThreads(parameters.threads ?? engine.effectiveThreads), 64)
     let kernelEngine = engine.withThreads(1)
     let largerIsNearer = metric != .squaredL2
     let queryNorms: [Float] = metric == .squaredL2

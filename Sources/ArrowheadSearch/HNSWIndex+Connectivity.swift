@@ -125,7 +125,7 @@ extension HNSWIndex {
     guard !live.isEmpty else { return 0 }
     let worker = HNSWWorker(
       space: space, graph: graph, slots: slots, locks: nil, parameters: parameters)
-    let threads = max(1, min(parameters.buildThreads ?? engine.effectiveThreads, live.count / 256 + 1))
+    let threads = min(buildThreads, live.count / 256 + 1)
     let missed = UncheckedSendableBox(UnsafeMutablePointer<Bool>.allocate(capacity: live.count))
     missed.value.initialize(repeating: false, count: live.count)
     defer { missed.value.deallocate() }

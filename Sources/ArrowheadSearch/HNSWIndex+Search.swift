@@ -30,7 +30,7 @@ extension HNSWIndex {
     let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? 4 * k) : 0
     // Never more candidates than slots: a huge k or efSearch must not size the search lists.
     let ef = min(max(parameters.efSearch ?? self.parameters.efSearch, k, rerank), max(slots, 1))
-    let threads = max(1, min(parameters.threads ?? engine.effectiveThreads, queryCount))
+    let threads = min(Parallel.clampedThreads(parameters.threads ?? engine.effectiveThreads), queryCount)
     let worker = HNSWWorker(
       space: space, graph: graph, slots: slots, locks: nil, parameters: self.parameters)
     let explicitIDs = ids.explicit

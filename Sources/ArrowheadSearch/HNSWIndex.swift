@@ -75,6 +75,9 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   /// (see `traversalCodes`): 128, where a row is two or more cache lines and the walk is
   /// bound by fetching them (tests lower it to cover the path, or raise it to turn it off).
   var coarseWalkDimension = 128
+  /// The threads `add` runs on: `parameters.buildThreads` or the engine's, clamped to
+  /// `1 ... Parallel.maximumThreads` (per-worker buffers are sized by it).
+  var buildThreads: Int { Parallel.clampedThreads(parameters.buildThreads ?? engine.effectiveThreads) }
   /// Whether Float32 builds keep the distances from each node to its layer-0 links
   /// (`HNSWWorker.linkDistances`: same graph, fewer distances; false only in tests that
   /// check exactly that) when an `add` links at least a quarter of the slots (the table
@@ -187,7 +190,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     let upperNeeded = levels.reduce(0) { $0 + $1 * graph.wordsPerUpperLevel }
     let exact = slots == 0
     // Fresh memory is zeroed on the build's threads (the first touch of pages is costly).
-    let threads = max(1, parameters.buildThreads ?? engine.effectiveThreads)
+    let threads = buildThreads
     store.reserve(slots: first + fresh, used: first, exact: exact, threads: threads)
     graph.reserve(slots: first + fresh, used: first, upperWords: graph.upperWords + upperNeeded, exact: exact, threads: threads)
     deleted.reserve(slots: first + fresh, used: first, exact: exact)
@@ -252,7 +255,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     }
     let codes = VectorStore(dimension: dimension, storage: .int8, metric: store.internalMetric, engine: engine)
     let floats = UncheckedSendableBox(UnsafePointer(store.floats.pointer(Float.self)))
-    let threads = max(1, parameters.buildThreads ?? engine.effectiveThreads)
+    let threads = min(buildThreads, slots)
     do {
       try codes.trainIfNeeded(UnsafeBufferPointer(start: floats.value, count: slots * dimension))
       codes.reserve(slots: slots, used: 0, exact: true, threads: threads)
@@ -325,7 +328,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         progress?(1)
       }
       let remaining = freshCount - start
-      let threads = max(1, min(parameters.buildThreads ?? engine.effectiveThreads, remaining))
+      let threads = max(1, min(buildThreads, remaining))
       let offset = reused.count
       if threads == 1 {
         var done = 0

@@ -145,11 +145,13 @@ public struct Tokenizer: Sendable {
     return encode(text, addSpecialTokens: addSpecialTokens, workspace: &workspace)
   }
 
-  /// Encodes texts, on up to `threads` threads, padded by `padding` when it is set.
+  /// Encodes texts, on up to `threads` threads (clamped to `1 ... Parallel.maximumThreads`),
+  /// padded by `padding` when it is set.
   ///
   /// Order is kept; the result's `truncatedCount` tells how many texts lost tokens.
   public func encode(_ texts: [String], addSpecialTokens: Bool = true, threads: Int = 1) -> TokenBatch {
     var encodings = [Encoding](repeating: .empty, count: texts.count)
+    let threads = Parallel.clampedThreads(threads)
     // Many more chunks than threads, claimed dynamically: texts differ a lot in length.
     let chunks = threads > 1 ? min(texts.count, threads * 16) : 1
     encodings.withUnsafeMutableBufferPointer { output in

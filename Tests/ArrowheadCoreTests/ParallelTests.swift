@@ -78,6 +78,48 @@ import Testing
     #expect(concurrent, "index 1 never started while index 0 ran, in \(tries) tries over two minutes")
   }
 
+  /// Pool threads started for a wide loop must not be woken by later, narrower ones. With
+  /// one shared condition variable every job woke every sleeping pool thread, and each then
+  /// polled for a third of a millisecond: after one 16-thread loop on a 2-core machine, a
+  /// 2-thread gemm of 256² took 5× as long for the rest of the process. A 2-thread loop may
+  /// wake one pool thread. Other tests' loops wake threads too, and a loop finding the pool
+  /// busy runs on the caller alone, so a try counts only when its two indices ran on two
+  /// threads and nothing else ran; tries repeat until such a one (for up to two minutes).
+  @Test func aLoopWakesOnlyTheThreadsItRunsOn() {
+    final class Runners: @unchecked Sendable {
+      var threads: [pthread_t] = [0, 0]
+    }
+    Parallel.forEach(64, threads: 16) { _ in usleep(200) }
+    #expect(Parallel.poolThreadCount >= 15)
+    var woken: [Int] = []
+    let giveUp = Date().addingTimeInterval(120)
+    while Date() < giveUp {
+      usleep(20_000)  // every pool thread stops polling (after 300 µs) and sleeps
+      let before = Parallel.poolWakeups
+      let runners = Runners()
+      Parallel.forEach(2, threads: 2) { i in
+        runners.threads[i] = pthread_self()
+        usleep(5_000)
+      }
+      usleep(20_000)  // a woken thread has counted its wake-up by now
+      guard runners.threads[0] != runners.threads[1] else { continue }
+      woken.append(Parallel.poolWakeups - before)
+      if woken.last! <= 1 { break }
+    }
+    #expect(woken.last.map { $0 <= 1 } ?? false, "pool threads woken by each 2-thread loop: \(woken)")
+  }
+
+  @Test func threadCountsAreClampedToThePoolMaximum() throws {
+    #expect(Parallel.maximumThreads == 256)
+    #expect(Parallel.clampedThreads(Int.max) == Parallel.maximumThreads)
+    #expect(Parallel.clampedThreads(Int.min) == 1)
+    #expect(Parallel.clampedThreads(3) == 3)
+    let engine = try Engine(registry: .builtIn, threads: Int.max, dispatch: .static)
+    #expect(engine.threads == Parallel.maximumThreads)
+    #expect(engine.withThreads(Int.max).effectiveThreads == Parallel.maximumThreads)
+    #expect(engine.withThreads(1 << 40).withThreads(2).effectiveThreads == 2)
+  }
+
   @Test func nestedLoopsRunTheInnerOneSerially() {
     let outer = 6, inner = 50
     let tally = Tally(outer * inner)

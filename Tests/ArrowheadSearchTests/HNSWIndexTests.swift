@@ -54,6 +54,24 @@ struct HNSWIndexTests {
     }
   }
 
+  /// A thread count far beyond the pool's (`Int.max`, a parsing slip) runs as
+  /// `Parallel.maximumThreads`. It once sized a per-worker buffer by the request: the
+  /// traversal codes of ≥ 1 024 vectors of ≥ 128 dimensions allocated `Int.max` flags (at
+  /// 2³¹ − 1 threads from Python: 2.1 GB and 225 s for 2 000 vectors).
+  @Test func aHugeThreadCountRunsAsThePoolMaximum() throws {
+    let dimension = 128, count = 1_100
+    let base = clusteredVectors(count: count, dimension: dimension, seed: 5)
+    let index = try HNSWIndex(
+      dimension: dimension, parameters: HNSWParameters(m: 8, efConstruction: 48, buildThreads: Int.max))
+    #expect(index.buildThreads == Parallel.maximumThreads)
+    try index.add(base)
+    try index.checkInvariants()
+    #expect(index.reachableLiveCount() == count)
+    // At ef = n the search may visit every node, so each vector is found as itself.
+    let results = try index.search(batch: base, k: 1, parameters: SearchParameters(efSearch: count, threads: Int.max))
+    #expect(results.indices.filter { results[$0].ids != [$0] } == [])
+  }
+
   /// The ids among 0 ..< n of `vectors` (row i has id i) whose search at `efSearch` does not
   /// return themselves first.
   static func notFoundAsThemselves(_ index: HNSWIndex, _ vectors: [Float], ids: [Int]? = nil, efSearch: Int = 64) throws -> [Int] {

@@ -65,6 +65,8 @@ struct TemplateTruncationPaddingTests {
     let one = tiny.encode(texts, threads: 1)
     let two = tiny.encode(texts, threads: 2)
     #expect(one == two)
+    // More threads than the pool has run as its maximum (`Int.max` overflowed `threads · 16`).
+    #expect(tiny.encode(texts, threads: Int.max) == one)
     #expect(one.encodings.map(\.ids) == texts.map { tiny.encode($0).ids })
     #expect(one.truncatedCount == texts.filter { tiny.encode($0).wasTruncated }.count)
     #expect(one.truncatedCount > 0)

@@ -71,10 +71,11 @@ public struct OpenBLASBackend: Backend {
   }
 
   /// Runs `body` (one OpenBLAS call) with OpenBLAS's process-wide thread count at
-  /// `threads` for the whole call (`OpenBLASThreadGate`).
+  /// `threads` (clamped to `1 ... Parallel.maximumThreads`) for the whole call
+  /// (`OpenBLASThreadGate`).
   @inline(__always)
   static func withThreads<R>(_ threads: Int, _ body: () -> R) -> R {
-    let wanted = Int32(max(1, threads))
+    let wanted = Int32(Parallel.clampedThreads(threads))
     OpenBLASThreadGate.shared.enter(wanted)
     defer { OpenBLASThreadGate.shared.leave() }
     return body()

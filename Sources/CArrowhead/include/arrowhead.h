@@ -121,7 +121,8 @@ typedef struct ah_engine ah_engine;
 /** Creates an engine. `backend`: NULL for automatic selection (or ARROWHEAD_BACKEND), else
  *  a backend name such as "openblas" or "reference" (unknown or not runnable on this CPU:
  *  AH_ERROR_INVALID_ARGUMENT listing the valid names). `threads`: 0 for ARROWHEAD_THREADS or
- *  all logical cores, else the thread count (>= 1). Free with ah_engine_free. */
+ *  all logical cores, else the thread count (>= 1; more than 256, the worker pool's size,
+ *  run as 256: ah_engine_threads reports the count used). Free with ah_engine_free. */
 ah_status ah_engine_create(const char *backend, int32_t threads, ah_engine **engine);
 
 /** Releases an engine. Indexes created with it keep working (they hold their own copy). */

@@ -5,7 +5,9 @@
 /// caller had done both halves by the time the worker arrived and two threads were no
 /// faster than one below n ≈ 1024. Workers here keep polling for the next job for
 /// `ARROWHEAD_POOL_SPIN_MICROSECONDS` (about a third of a millisecond) after each one,
-/// as OpenBLAS's do, then sleep on a condition variable.
+/// as OpenBLAS's do, then sleep on a condition variable of their own. A job wakes only the
+/// threads it runs on, so threads started for one wide loop cost later narrower loops
+/// nothing.
 #ifndef ARROWHEAD_POOL_H
 #define ARROWHEAD_POOL_H
 
@@ -19,6 +21,10 @@ typedef void (*arrowhead_pool_task)(void *_Nullable context, long index);
 /// How long an idle worker polls for the next job before it sleeps.
 #define ARROWHEAD_POOL_SPIN_MICROSECONDS 300
 
+/// The most threads a job runs on: the caller and 255 pool threads. Engines clamp their
+/// thread counts to it (`Parallel.maximumThreads`), so a huge request sizes nothing.
+#define ARROWHEAD_POOL_MAX_THREADS 256
+
 /// Calls `task(context, i)` for every i in 0 ..< count on the calling thread and up to
 /// `threads − 1` pool threads (started on first use, kept for the life of the process),
 /// and returns when every call has returned. Indices are claimed dynamically, so a worker
@@ -31,6 +37,10 @@ void arrowhead_pool_run(long count, long threads, arrowhead_pool_task _Nonnull t
 
 /// Pool threads started so far (for tests and the probe).
 long arrowhead_pool_thread_count(void);
+
+/// How many times a pool thread has gone to sleep and woken up again (for tests: a loop
+/// on `threads` threads wakes at most `threads − 1`).
+long arrowhead_pool_wakeups(void);
 
 #ifdef __cplusplus
 }
