@@ -30,6 +30,27 @@ from .errors import DTypeError, InvalidArgumentError
 FLOAT32 = np.dtype(np.float32)
 _ITEM = FLOAT32.itemsize
 
+INT32_MAX = 2**31 - 1
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def integer(value: Any, name: str, minimum: int, maximum: int = INT64_MAX) -> int:
+    """``value`` as an ``int`` in ``minimum … maximum``, the range of the C parameter it is
+    passed as. ctypes converts a Python int by keeping its low bits, so without this check
+    ``bits=2**32 + 4`` would quantize to 4 bits and ``dim=2**64 + 8`` make an 8-d index.
+    bool and non-integers (``1.5``, ``"8"``) are refused rather than converted."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        bound = f" ≥ {minimum}" if minimum > INT64_MIN else ""
+        raise InvalidArgumentError(f"{name} = {value!r}; expected an integer{bound}")
+    number = int(value)
+    if number < minimum:
+        raise InvalidArgumentError(f"{name} = {number}; expected an integer ≥ {minimum}")
+    if number > maximum:
+        raise InvalidArgumentError(f"{name} = {number} is too large; expected an integer ≤ {maximum}")
+    return number
+
 
 def _describe(obj: Any) -> str:
     return type(obj).__module__ + "." + type(obj).__qualname__
@@ -178,12 +199,15 @@ def int64_ids(obj: Any, name: str, count: int | None = None) -> np.ndarray:
     array = np.asarray(obj)
     if array.ndim == 0:
         array = array.reshape(1)
+    if array.dtype.kind == "O" and all(isinstance(v, int) and not isinstance(v, bool) for v in array.flat):
+        # Python ints numpy could not fit in int64 (or uint64).
+        raise InvalidArgumentError(f"'{name}' holds ids outside {INT64_MIN} … {INT64_MAX}")
     if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype.kind == "f"):
         raise DTypeError(f"'{name}' has dtype {array.dtype}; expected integers")
     if array.ndim != 1:
         raise InvalidArgumentError(f"'{name}' has shape {array.shape}; expected a 1-D sequence of ids")
     if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
-        raise InvalidArgumentError(f"'{name}' holds ids above {np.iinfo(np.int64).max}")
+        raise InvalidArgumentError(f"'{name}' holds ids above {INT64_MAX}")
     if count is not None and array.shape[0] != count:
         raise InvalidArgumentError(f"{array.shape[0]} ids given for {count} vectors")
     return np.ascontiguousarray(array, dtype=np.int64)

@@ -18,7 +18,8 @@ from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64, c_uint64, c_voi
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ArrowheadError, InvalidArgumentError, error_for_status
+from ._arrays import INT32_MAX, integer
+from .errors import ArrowheadError, error_for_status
 
 LIBRARY_VARIABLE = "ARROWHEAD_LIBRARY"
 _LIBRARY_NAME = "libArrowheadC.dylib" if sys.platform == "darwin" else "libArrowheadC.so"
@@ -276,10 +277,9 @@ class Engine:
     __slots__ = ("handle",)
 
     def __init__(self, threads: int | None = None, backend: str | None = None) -> None:
-        if threads is not None and threads < 1:
-            raise InvalidArgumentError(f"threads = {threads}; expected None or >= 1")
+        count = 0 if threads is None else integer(threads, "threads", 1, INT32_MAX)
         out = c_void_p()
-        check(lib.ah_engine_create(backend.encode() if backend else None, threads or 0, ctypes.byref(out)))
+        check(lib.ah_engine_create(backend.encode() if backend else None, count, ctypes.byref(out)))
         self.handle = Handle(out.value or 0, lib.ah_engine_free)
 
     @property

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _arrays
 from ._native import Engine, EncoderInfo, Handle, check, default_engine, lib, take_string
 from .errors import ClosedError, DTypeError, InvalidArgumentError
 
@@ -23,10 +24,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 Texts = Union[str, Sequence[str], Iterable[str]]
 
 
-def _positive(value: object, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise InvalidArgumentError(f"{name} = {value!r}; expected an integer ≥ 1")
-    return int(value)
+def _positive(value: object, name: str, maximum: int = _arrays.INT64_MAX) -> int:
+    return _arrays.integer(value, name, 1, maximum)
 
 
 def _utf8(texts: Texts) -> tuple[list[bytes], bool]:
@@ -86,7 +85,7 @@ class Encoder:
             raise InvalidArgumentError(f"weights = {weights!r}; expected a string such as 'f32'")
         if activations is not None and not isinstance(activations, str):
             raise InvalidArgumentError(f"activations = {activations!r}; expected None, 'weight-only', 'int8' or 'int16'")
-        engine = Engine(threads=_positive(threads, "threads")) if threads is not None else default_engine()
+        engine = Engine(threads=_positive(threads, "threads", _arrays.INT32_MAX)) if threads is not None else default_engine()
         out = ctypes.c_void_p()
         check(
             lib.ah_encoder_load_with(
@@ -154,7 +153,7 @@ class Encoder:
         """
         handle = self._value()
         batch_size = _positive(batch, "batch")
-        thread_count = 0 if threads is None else _positive(threads, "threads")
+        thread_count = 0 if threads is None else _positive(threads, "threads", _arrays.INT32_MAX)
         encoded, single = _utf8(texts)
         count = len(encoded)
         out = np.empty((count, self._dimension), dtype=np.float32)

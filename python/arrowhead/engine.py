@@ -33,7 +33,8 @@ def probe() -> dict[str, Any]:
 def set_num_threads(threads: int | None) -> None:
     """Sets the threads of the kernels that module functions and indexes created from now on
     use (``None``: ``ARROWHEAD_THREADS`` or all logical cores). Existing indexes keep theirs;
-    ``Index.search(..., threads=n)`` overrides it per call."""
+    ``Index.search(..., threads=n)`` overrides it per call. More than 256 (the worker pool's
+    size) run as 256; more than 2**31 − 1 raise ``InvalidArgumentError``."""
     set_default_engine(Engine(threads=threads))
 
 

@@ -44,10 +44,8 @@ def _choice(value: str, table: dict[str, int], what: str) -> int:
         raise InvalidArgumentError(f"{what} {value!r} is unknown; expected one of {options}") from None
 
 
-def _count(value: Any, name: str, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise InvalidArgumentError(f"{name} = {value!r}; expected an integer ≥ {minimum}")
-    return int(value)
+def _count(value: Any, name: str, minimum: int, maximum: int = _arrays.INT64_MAX) -> int:
+    return _arrays.integer(value, name, minimum, maximum)
 
 
 class Index:
@@ -111,7 +109,7 @@ class Index:
             options.m = _count(M, "M", 2)
             options.ef_construction = _count(ef_construction, "ef_construction", 1)
             options.ef_search = _count(ef_search, "ef_search", 1)
-            options.seed = _count(seed, "seed", 0) & 0xFFFF_FFFF_FFFF_FFFF
+            options.seed = _count(seed, "seed", 0, _arrays.UINT64_MAX)
             options.layer0_links = 0 if layer0_links is None else _count(layer0_links, "layer0_links", 1)
             options.reuse_deleted_slots = int(bool(reuse_deleted_slots))
             check(
@@ -125,7 +123,7 @@ class Index:
                 lib.ah_index_create(
                     engine.handle.value, kind_code, dimension, metric_code, storage_code, int(bool(rerank)),
                     _count(M, "M", 2), _count(ef_construction, "ef_construction", 1), _count(ef_search, "ef_search", 1),
-                    _count(seed, "seed", 0) & 0xFFFF_FFFF_FFFF_FFFF, ctypes.byref(out),
+                    _count(seed, "seed", 0, _arrays.UINT64_MAX), ctypes.byref(out),
                 )
             )
         self._adopt(out.value or 0)
@@ -198,6 +196,8 @@ class Index:
     def __contains__(self, id: object) -> bool:
         if not isinstance(id, (int, np.integer)) or isinstance(id, bool):
             return False
+        if not _arrays.INT64_MIN <= int(id) <= _arrays.INT64_MAX:
+            return False  # no id can be outside int64 (ctypes would pass its low 64 bits)
         found = ctypes.c_int32()
         check(lib.ah_index_contains(self._value(), int(id), ctypes.byref(found)))
         return bool(found.value)
@@ -264,11 +264,17 @@ class Index:
         queries = _arrays.vectors(q, "q", self._dimension)
         k = _count(k, "k", 1)
         ef_value = 0 if ef is None else _count(ef, "ef", 1)
-        thread_count = 0 if threads is None else _count(threads, "threads", 1)
+        thread_count = 0 if threads is None else _count(threads, "threads", 1, _arrays.INT32_MAX)
         rerank_value = -1 if rerank is None else _count(rerank, "rerank", 0)
         n = queries.shape[0]
-        distances = np.empty((n, k), dtype=np.float32)
-        ids = np.empty((n, k), dtype=np.int64)
+        try:
+            distances = np.empty((n, k), dtype=np.float32)
+            ids = np.empty((n, k), dtype=np.int64)
+        except (MemoryError, ValueError):
+            raise InvalidArgumentError(
+                f"k = {k}: the results of {n} queries ({n}×{k} distances and ids, {12 * n * k} bytes) cannot be "
+                "allocated; where k exceeds the index's size the extra entries are only padding (id −1)"
+            ) from None
         mask, mask_length, callback, trampoline_state = _filter(filter)
         status = lib.ah_index_search(
             handle, _arrays.address(queries), n, self._dimension, k, ef_value, rerank_value, thread_count,
@@ -290,8 +296,9 @@ class Index:
     def get_vector(self, id: int) -> NDArray[np.float32]:
         """The stored vector with ``id`` (unit-normalised for cosine, decoded for quantized
         storage); ``UnknownIDError`` if no live vector has it."""
+        key = _count(id, "id", _arrays.INT64_MIN)
         out = np.empty(self._dimension, dtype=np.float32)
-        check(lib.ah_index_vector(self._value(), int(id), out.ctypes.data, out.size))
+        check(lib.ah_index_vector(self._value(), key, out.ctypes.data, out.size))
         return out
 
     def save(self, path: PathLike) -> None:

@@ -282,8 +282,7 @@ class QuantizedMatrix:
         code = QMATMUL_MODES.get("weight-only" if mode == "weight_only" else mode) if isinstance(mode, str) else None
         if code is None:
             raise InvalidArgumentError(f"mode {mode!r} is unknown; expected 'weight-only', 'int8' or 'int16'")
-        if threads is not None and (not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1):
-            raise InvalidArgumentError(f"threads = {threads!r}; expected None or an integer >= 1")
+        thread_count = 0 if threads is None else _arrays.integer(threads, "threads", 1, _arrays.INT32_MAX)
         rows, columns = self.shape
         array = _arrays.as_array(x, "x")
         vector = array.ndim == 1
@@ -322,7 +321,7 @@ class QuantizedMatrix:
             check(
                 lib.ah_qmatrix_matmul(
                     default_engine().handle.value, self._value(), code, n, x_address, max(ldx, 1),
-                    _arrays.address(bias_array) if bias_array is not None else None, int(threads or 0),
+                    _arrays.address(bias_array) if bias_array is not None else None, thread_count,
                     _arrays.address(out), max(rows, 1),
                 )
             )
@@ -386,12 +385,12 @@ def quantize(
             raise InvalidArgumentError(f"group {group!r} is unknown; expected a size, 'channel' or 'tensor'")
         granularity, size = GRANULARITIES[group], 0
     elif isinstance(group, (int, np.integer)) and not isinstance(group, bool):
-        granularity, size = GRANULARITIES["group"], int(group)
+        granularity, size = GRANULARITIES["group"], _arrays.integer(group, "group", _arrays.INT64_MIN)
     else:
         raise InvalidArgumentError(f"group {group!r} is invalid; expected a size, 'channel' or 'tensor'")
     if mode not in MODES:
         raise InvalidArgumentError(f"mode {mode!r} is unknown; expected 'float_minimum', 'zero_point' or 'symmetric'")
-    if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool):
+    if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 0 <= bits <= _arrays.INT32_MAX:
         raise InvalidArgumentError(f"bits {bits!r} is invalid; expected 2, 3, 4 or 8")
     shape = (ctypes.c_int64 * max(1, array.ndim))(*array.shape)
     settings = json.dumps(dict(optimizer_options)).encode() if optimizer_options else None
@@ -429,8 +428,8 @@ def quantize_model(src: PathLike, dst: PathLike, **options: Any) -> dict[str, An
             value = os.fspath(value)
         normalised[key] = value
     try:
-        text = json.dumps(normalised)
-    except TypeError as error:
+        text = json.dumps(normalised, allow_nan=False)  # NaN/inf are no JSON: say so here
+    except (TypeError, ValueError) as error:
         raise InvalidArgumentError(f"quantize_model options must be JSON values: {error}") from error
     out = ctypes.c_void_p()
     check(

@@ -265,6 +265,35 @@ def test_bad_input_raises_clear_errors(tmp_path, data):
     assert repr(index) == "Index(closed)"
 
 
+def test_integers_beyond_the_c_types_are_errors_not_wrapped(data):
+    # ctypes passes a Python int's low 32 or 64 bits: dim=2**64 + 16 made a 16-d index,
+    # ef_construction=2**64 + 16 built with 16, `2**64 + 1 in index` asked about id 1.
+    base, queries = data
+    index = arrowhead.Index(DIM, kind="hnsw", M=8, ef_construction=32)
+    index.add(base[:100])
+    big = 2**64 + 1
+    cases = [
+        (lambda: arrowhead.Index(2**64 + DIM), "dim = 18446744073709551632 is too large"),
+        (lambda: arrowhead.Index(DIM, kind="hnsw", ef_construction=2**64 + 16), "ef_construction = .* is too large"),
+        (lambda: arrowhead.Index(DIM, kind="hnsw", seed=2**64), "seed = 18446744073709551616 is too large"),
+        (lambda: arrowhead.Index(DIM, threads=2**32 + 1), "threads = 4294967297 is too large"),
+        (lambda: index.search(queries, k=2**64 + 3), "k = 18446744073709551619 is too large"),
+        (lambda: index.search(queries, ef=big), "ef = 18446744073709551617 is too large"),
+        (lambda: index.search(queries, threads=2**32 + 2), "threads = 4294967298 is too large"),
+        (lambda: index.search(queries[:1], k=10**13), "k = 10000000000000: the results of 1 queries"),
+        (lambda: index.get_vector(big), "id = 18446744073709551617 is too large"),
+        (lambda: index.get_vector(1.5), "id = 1.5; expected an integer"),
+        (lambda: index.remove([big]), "'ids' holds ids outside"),
+        (lambda: index.add(base[:1], ids=[big]), "'ids' holds ids outside"),
+    ]
+    for call, message in cases:
+        with pytest.raises(arrowhead.InvalidArgumentError, match=message):
+            call()
+    assert len(index) == 100, "failed calls change nothing"
+    assert 1 in index and big not in index and -(2**63) - 1 not in index
+    arrowhead.Index(DIM, kind="hnsw", seed=2**64 - 1).add(base[:10])  # the largest seed is valid
+
+
 def test_context_manager_and_metadata(data):
     base, _ = data
     with arrowhead.Index(DIM, metric="ip", kind="flat", storage="int8") as index:

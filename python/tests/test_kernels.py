@@ -154,6 +154,13 @@ def test_thread_count_can_be_changed():
         assert arrowhead.get_num_threads() == 1
         with pytest.raises(arrowhead.InvalidArgumentError):
             arrowhead.set_num_threads(0)
+        # ctypes passes a Python int's low 32 bits: 2**32 + 1 used to become 1 thread.
+        with pytest.raises(arrowhead.InvalidArgumentError, match="threads = 4294967297 is too large"):
+            arrowhead.set_num_threads(2**32 + 1)
+        assert arrowhead.get_num_threads() == 1
+        # More than the pool's 256 threads run as 256 (nothing is sized by the request).
+        arrowhead.set_num_threads(10**9)
+        assert arrowhead.get_num_threads() == 256
     finally:
         arrowhead.set_num_threads(None)
     assert arrowhead.get_num_threads() == before

@@ -110,6 +110,11 @@ def test_quantize_errors(rng):
         arrowhead.quantize(w, bits=5)
     with pytest.raises(ValueError, match="group"):
         arrowhead.quantize(w, group=4)
+    # Integers beyond the C parameter are refused, not cut to their low bits (2**32 + 4 was 4).
+    with pytest.raises(arrowhead.InvalidArgumentError, match="bits 4294967300 is invalid"):
+        arrowhead.quantize(w, bits=2**32 + 4)
+    with pytest.raises(arrowhead.InvalidArgumentError, match="group = 18446744073709551680 is too large"):
+        arrowhead.quantize(w, group=2**64 + 64)
     with pytest.raises(ValueError, match="mode 'asymmetric' is unknown"):
         arrowhead.quantize(w, mode="asymmetric")
     with pytest.raises(ValueError, match="optimizer"):
@@ -174,6 +179,8 @@ def test_quantize_model_errors(tmp_path, weights):
         arrowhead.quantize_model(model, out, bitz=4)
     with pytest.raises(ValueError, match="option 'budget'"):
         arrowhead.quantize_model(model, out, budget=-1.0)
+    with pytest.raises(arrowhead.InvalidArgumentError, match="must be JSON values: Out of range float"):
+        arrowhead.quantize_model(model, out, budget=float("nan"))
     with pytest.raises(arrowhead.UnsupportedError, match="gptq"):
         arrowhead.quantize_model(model, out, optimizer="gptq")
     with pytest.raises(OSError) as missing:
