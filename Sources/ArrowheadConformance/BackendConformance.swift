@@ -42,6 +42,7 @@ public enum BackendConformance {
     Check(name: "distanceMatricesAgreeWithReferenceWithinTheErrorBound", family: .distances, run: distanceMatricesAgreeWithReferenceWithinTheErrorBound),
     Check(name: "givenNormsGiveTheSameResultAsComputedOnes", family: .distances, run: givenNormsGiveTheSameResultAsComputedOnes),
     Check(name: "aZeroVectorHasCosineZeroAndANaNQueryGivesNaN", family: .distances, run: aZeroVectorHasCosineZeroAndANaNQueryGivesNaN),
+    Check(name: "cosineHoldsForRowsWhoseFloat32NormOverflowsOrUnderflows", family: .distances, run: cosineHoldsForRowsWhoseFloat32NormOverflowsOrUnderflows),
     Check(name: "quantizeAndDequantizeAreBitIdentical", family: .quantization, run: quantizeAndDequantizeAreBitIdentical),
     Check(name: "roundingIsHalfToEvenOnHandComputedCases", family: .quantization, run: roundingIsHalfToEvenOnHandComputedCases),
     Check(name: "nonFiniteInputGivesTheDocumentedCodesInsteadOfTrapping", family: .quantization, run: nonFiniteInputGivesTheDocumentedCodesInsteadOfTrapping),

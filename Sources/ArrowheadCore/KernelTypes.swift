@@ -18,7 +18,9 @@ public enum Side: String, Sendable, Codable, CaseIterable {
 ///
 /// Distance-matrix kernels write the *raw* value of the metric: ‖q − x‖² for
 /// `.squaredL2` (smaller is nearer), q·x for `.innerProduct` and q·x / (‖q‖·‖x‖) for
-/// `.cosine` (larger is nearer). A zero vector has cosine 0 with everything.
+/// `.cosine` (larger is nearer). A zero vector has cosine 0 with everything; cosine holds
+/// for every finite vector, also where its Float32 norm would overflow or underflow
+/// (`CosineRepair`).
 public enum Metric: String, Sendable, Codable, CaseIterable {
   /// Squared Euclidean distance ‖q − x‖².
   case squaredL2 = "l2"

@@ -175,7 +175,7 @@ enum Validation {
     for row in 0..<vectors.count / dimension {
       let start = base + row * dimension
       var norm = kernels.squaredNorm(start, dimension).squareRoot()
-      if !(norm >= 0x1p-60 && norm <= 0x1p60) {
+      if CosineRepair.isOutOfRange(norm) {  // rows are finite here (validated)
         var largest: Float = 0
         for j in 0..<dimension { largest = max(largest, abs(start[j])) }
         guard largest > 0 else { continue }  // a zero row

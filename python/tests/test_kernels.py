@@ -108,6 +108,14 @@ def test_distances_shapes_and_errors(rng):
     assert arrowhead.distances(x[0], x).shape == (1, 10)
     assert arrowhead.distances(x, x, "cosine")[3, 3] == pytest.approx(1, abs=4 * gamma(6))
     assert arrowhead.distances(np.zeros((1, 4), np.float32), x, "cosine").tolist() == [[0.0] * 10]
+    # Cosine does not depend on scale, also where the float32 norm over- or underflows (such
+    # rows had cosine 0 with everything); 1, 5 and 40 queries take different kernels.
+    for rows in (1, 5, 40):
+        q = rng.standard_normal((rows, 4)).astype(np.float32)
+        expected = arrowhead.distances(q, x, "cosine")
+        for scale in (2.0**90, 2.0**-90):
+            scaled = arrowhead.distances(q * np.float32(scale), x * np.float32(scale), "cosine")
+            assert np.allclose(scaled, expected, rtol=0, atol=4 * gamma(6)), (rows, scale)
     wide = np.zeros((10, 9), np.float32)
     wide[:, 2:6] = x
     assert np.array_equal(arrowhead.distances(wide[:, 2:6], x, "ip"), arrowhead.distances(x, x, "ip"))

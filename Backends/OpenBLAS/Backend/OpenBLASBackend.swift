@@ -303,6 +303,9 @@ public struct OpenBLASBackend: Backend {
           for j in 0..<baseCount { row[j] = row[j] * qi[i] * bi[j] }
         }
       }
+      CosineRepair.repair(
+        queryCount: queryCount, baseCount: baseCount, dimension: dimension, queries: queries, ldq: ldq, base: base,
+        ldb: ldb, queryInverseNorm: { qi[$0] }, baseInverseNorm: { bi[$0] }, out, ldo: ldo)
     }
   }
 
