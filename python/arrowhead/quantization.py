@@ -275,7 +275,9 @@ class QuantizedMatrix:
 
         Returns:
             ``(n, rows)``, or ``(rows,)`` for a 1-D ``x`` (``out`` itself when given). NaN or
-            ±∞ in a row of ``x`` makes that row's outputs NaN or ±∞ (never an exception). The
+            ±∞ in a row of ``x`` makes that row's outputs NaN or ±∞ (never an exception).
+            With ``"int8"`` / ``"int16"``, a group of ``x`` whose largest |x| is below 2⁻¹⁰⁰
+            (≈ 7.9e-31) counts as zeros; ``"weight-only"`` computes it. The
             GIL is released while the kernel runs. A call costs about 6 µs besides the kernel
             (argument checks, the ctypes call): batch rows where you can.
         """
