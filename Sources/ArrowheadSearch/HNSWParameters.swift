@@ -11,8 +11,9 @@
 ///   insertion number, so a build on one thread is a deterministic function of (data,
 ///   order, parameters, seed). Multi-threaded builds draw the same levels, but the links
 ///   depend on the thread interleaving.
-/// - `buildThreads`: threads for `add` (nil: the engine's thread count); more than
-///   `Parallel.maximumThreads` run as that many.
+/// - `buildThreads`: threads for `add` (nil: the engine's thread count); at most the
+///   logical cores this process may run on (`CPUInfo.current.logicalCores`) run: the
+///   inserting workers take spin locks, which more threads than cores only make wait.
 /// - `layer0InsertionLinks`: how many neighbours the heuristic may choose for a new node
 ///   on layer 0, 1 … 2·M (nil: ⌊3·M/2⌋). hnswlib chooses M, faiss 2·M (the layer's
 ///   capacity). Back-links, pruning and memory are the same for any value (every layer-0
