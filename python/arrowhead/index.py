@@ -91,7 +91,8 @@ class Index:
         Keyword-only extras: ``ef_search`` (the default ``ef`` of searches), ``rerank`` (keep a
         float32 copy of quantized vectors), ``seed`` (of the HNSW level generator: a build on
         one thread is deterministic), ``threads`` (for builds and batch searches; default:
-        the module's, see :func:`arrowhead.set_num_threads`). HNSW only:
+        the module's, see :func:`arrowhead.set_num_threads`; an HNSW build uses at most the
+        logical cores, whose spin locks more threads would only make wait). HNSW only:
         ``layer0_links`` (neighbours a new node keeps on layer 0, 1 … 2·M; ``None``: 3·M/2;
         hnswlib keeps M, faiss 2·M — more raise recall per ``ef`` and cost build time; saved
         with the index), ``reuse_deleted_slots`` (adds fill slots freed by :meth:`remove`, so
