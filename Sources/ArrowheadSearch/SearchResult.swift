@@ -63,9 +63,9 @@ public struct SearchParameters: Sendable {
   /// are re-scored exactly before the best `k` are returned. nil: `4·k` (see
   /// `VectorStorage`); 0 turns re-ranking off.
   public var rerankCandidates: Int?
-  /// Threads for a batch search; nil: the engine's thread count (more than
-  /// `Parallel.maximumThreads` run as that many). Single-query searches run on the
-  /// calling thread.
+  /// Threads for a batch search; nil: the engine's thread count. At most the logical
+  /// cores this process may run on are used (more only add thread switches). Single-query
+  /// searches run on the calling thread.
   public var threads: Int?
   /// Flat indexes with Float32 storage: whether a batch search first scores every pair
   /// with int8 dot products and re-scores in Float32 only the pairs that a proven error

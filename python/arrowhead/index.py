@@ -251,7 +251,8 @@ class Index:
                 is asked about (on the order of a microsecond each, serialising threads), so
                 prefer the mask. An exception raised by the callable aborts the search and
                 is re-raised here.
-            threads: threads for this batch (default: the index's engine).
+            threads: threads for this batch (default: the index's engine; at most the
+                logical cores are used).
             rerank: for quantized storage with ``rerank=True``: candidates re-scored exactly
                 (default 4·k).
 
