@@ -44,8 +44,7 @@ def _choice(value: str, table: dict[str, int], what: str) -> int:
         raise InvalidArgumentError(f"{what} {value!r} is unknown; expected one of {options}") from None
 
 
-def _count(value: Any, name: str, minimum: int, maximum: int = _arrays.INT64_MAX) -> int:
-    return _arrays.integer(value, name, minimum, maximum)
+_count = _arrays.integer  # an int in minimum … maximum (the C type's range), else InvalidArgumentError
 
 
 class Index:
