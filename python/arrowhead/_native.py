@@ -264,6 +264,9 @@ class Handle:
         if value is not None:
             check(self._free(value))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError("a native Arrowhead handle cannot be pickled")
+
     def __del__(self) -> None:
         try:
             self.free()

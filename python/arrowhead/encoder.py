@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Iterable, Sequence, Union
+from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,6 +76,10 @@ class Encoder:
     manager) to release its weights deterministically; a closed encoder raises
     :class:`~arrowhead.errors.ClosedError`. One encoder may be used from several Python
     threads at once (the GIL is released while it encodes).
+
+    An encoder pickles (for ``multiprocessing`` workers, …) as its arguments, with
+    ``model_dir`` made absolute: unpickling loads the folder again, so it must still be
+    there. ``copy.copy`` and ``copy.deepcopy`` return the encoder itself (it is immutable).
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class Encoder:
         self._max_length = int(info.max_length)
         self._normalized = bool(info.normalized)
         self._path = os.fspath(model_dir)
+        self._arguments = (os.path.abspath(self._path), weights, threads, activations)
 
     def _value(self) -> int:
         value = self._handle.value
@@ -177,6 +182,18 @@ class Encoder:
         """Releases the encoder (idempotent). An encode running on another thread finishes first."""
         self._handle.free()
 
+    def __copy__(self) -> "Encoder":
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Encoder":
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles the encoder as its arguments (see the class documentation)."""
+        self._value()  # a closed encoder raises ClosedError rather than pickling
+        path, weights, threads, activations = self._arguments
+        return (_encoder_from_arguments, (path, weights, threads, activations))
+
     def __enter__(self) -> "Encoder":
         return self
 
@@ -209,3 +226,8 @@ def embed(
     """
     with Encoder(model_dir, weights=weights, threads=threads, activations=activations) as encoder:
         return encoder.encode(texts, batch=batch)
+
+
+def _encoder_from_arguments(model_dir: str, weights: str, threads: int | None, activations: str | None) -> Encoder:
+    """An encoder loaded again from its pickled arguments."""
+    return Encoder(model_dir, weights, threads=threads, activations=activations)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import tempfile
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -63,6 +64,11 @@ class Index:
     every call); ``add`` and ``remove`` wait for running searches. Close the index (or use it
     as a context manager) to release its memory deterministically; a closed index raises
     :class:`~arrowhead.errors.ClosedError`.
+
+    An index pickles (for ``multiprocessing``, joblib, …) as the bytes :meth:`save` writes,
+    through a temporary file in :func:`tempfile.gettempdir`; ``copy.copy`` and
+    ``copy.deepcopy`` give an independent index the same way. The copy searches as the
+    original does (same vectors, ids, graph and settings) and uses the original's ``threads``.
 
     >>> index = arrowhead.Index(50, metric="cosine")
     >>> index.add(vectors)                      # ids 0, 1, 2, …
@@ -127,8 +133,10 @@ class Index:
                 )
             )
         self._adopt(out.value or 0)
+        self._threads = threads
 
     def _adopt(self, handle: int) -> None:
+        self._threads: int | None = None
         self._handle = Handle(handle, lib.ah_index_free)
         info = IndexInfo()
         check(lib.ah_index_describe(handle, ctypes.byref(info)))
@@ -140,8 +148,12 @@ class Index:
         every checksum. ``mmap=True`` maps the file (no copy, pages read on demand);
         ``False`` copies it into memory (faster graph searches). A missing file raises
         ``ArrowheadIOError``; a truncated or corrupted one ``CorruptFileError``."""
+        return cls._load(path, mmap, default_engine())
+
+    @classmethod
+    def _load(cls, path: PathLike, mmap: bool, engine: Engine) -> "Index":
         out = ctypes.c_void_p()
-        check(lib.ah_index_load(default_engine().handle.value, os.fsencode(path), int(bool(mmap)), ctypes.byref(out)))
+        check(lib.ah_index_load(engine.handle.value, os.fsencode(path), int(bool(mmap)), ctypes.byref(out)))
         index = cls.__new__(cls)
         index._adopt(out.value or 0)
         return index
@@ -307,6 +319,15 @@ class Index:
         is the CLI's (``arrowhead index search --index path`` reads it)."""
         check(lib.ah_index_save(self._value(), os.fsencode(path)))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles the index as its file image (see the class documentation)."""
+        with tempfile.TemporaryDirectory(prefix="arrowhead-index-") as folder:
+            path = os.path.join(folder, "index.ahi")
+            self.save(path)
+            with open(path, "rb") as file:
+                image = file.read()
+        return (_index_from_image, (image, self._threads))
+
     def close(self) -> None:
         """Releases the index (idempotent). A search running on another thread finishes first."""
         self._handle.free()
@@ -325,6 +346,20 @@ class Index:
             f"Index(dim={self._dimension}, metric={_NAMES['metric'][info.metric]!r}, "
             f"kind={_NAMES['kind'][info.kind]!r}, storage={_NAMES['storage'][info.storage]!r}, count={info.count})"
         )
+
+
+def _index_from_image(image: bytes, threads: int | None) -> Index:
+    """An index from the bytes :meth:`Index.save` writes (unpickling); checksums verified."""
+    if not isinstance(image, (bytes, bytearray, memoryview)):
+        raise InvalidArgumentError(f"an index image must be bytes, got {type(image).__name__}")
+    engine = Engine(threads=threads) if threads is not None else default_engine()
+    with tempfile.TemporaryDirectory(prefix="arrowhead-index-") as folder:
+        path = os.path.join(folder, "index.ahi")
+        with open(path, "wb") as file:
+            file.write(image)
+        index = Index._load(path, False, engine)
+    index._threads = threads
+    return index
 
 
 def _filter(filter: Filter) -> tuple[NDArray[np.uint8] | None, int, Any, list[BaseException | None] | None]:

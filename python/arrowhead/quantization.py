@@ -45,7 +45,10 @@ class QuantizedTensor:
     * ``symmetric``:     x̂ = (q − 2^(bits−1))·s
 
     The tensor is immutable and owns a native handle, released by :meth:`close` (or when the
-    object is garbage collected). Every accessor returns a new numpy array.
+    object is garbage collected). Every accessor returns a new numpy array. ``copy.copy`` and
+    ``copy.deepcopy`` return the tensor itself (it is immutable); it does not pickle (a
+    ``TypeError``): pickle the float weights, or write a quantized file with
+    :func:`quantize_model`.
     """
 
     __slots__ = ("_handle", "_info", "_shape")
@@ -142,6 +145,18 @@ class QuantizedTensor:
         """Releases the native tensor (idempotent); accessors then raise ``ClosedError``."""
         self._handle.free()
 
+    def __copy__(self) -> "QuantizedTensor":
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "QuantizedTensor":
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError(
+            "a QuantizedTensor cannot be pickled (its codes live in native memory); pickle the float "
+            "weights and quantize again, or write a quantized file with arrowhead.quantize_model"
+        )
+
     def __enter__(self) -> "QuantizedTensor":
         return self
 
@@ -181,7 +196,8 @@ class QuantizedMatrix:
     The matrix holds 4 bits per weight for 2…4-bit codes, 8 for 8-bit, plus two float32 per
     (row, group) (:attr:`nbytes`); it does not depend on the tensor it was made from. It is
     immutable and may be used from several threads at once; :meth:`close` (or garbage
-    collection) releases it.
+    collection) releases it. ``copy.copy`` and ``copy.deepcopy`` return the matrix itself; it
+    does not pickle (a ``TypeError``): load it in each process with :meth:`load`.
     """
 
     __slots__ = ("_handle", "_info")
@@ -335,6 +351,18 @@ class QuantizedMatrix:
     def close(self) -> None:
         """Releases the native matrix (idempotent)."""
         self._handle.free()
+
+    def __copy__(self) -> "QuantizedMatrix":
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "QuantizedMatrix":
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError(
+            "a QuantizedMatrix cannot be pickled (it lives in native memory); load it in each process "
+            "with QuantizedMatrix.load(path, name)"
+        )
 
     def __enter__(self) -> "QuantizedMatrix":
         return self

@@ -266,3 +266,25 @@ def test_two_threads_encode_with_one_encoder(encoder):
         thread.join()
     for slot in range(2):
         assert cosines(results[slot], encoder.encode(texts[slot], threads=1)).min() >= 1 - 1e-6
+
+
+@needs_minilm
+def test_an_encoder_pickles_as_its_arguments_and_copies_as_itself(tmp_path, monkeypatch):
+    import copy
+    import pickle
+
+    assert MINILM is not None
+    relative = os.path.relpath(MINILM)
+    with arrowhead.Encoder(relative, "int8", threads=1, activations="int16") as original:
+        image = pickle.dumps(original)
+        assert copy.copy(original) is original and copy.deepcopy(original) is original
+        expected = original.encode(["Pickled encoders load their folder again."])
+    monkeypatch.chdir(tmp_path)  # the pickled path is absolute
+    with pickle.loads(image) as restored:
+        assert (restored.weights, restored.activations) == ("int8", "int16")
+        assert restored._arguments == (os.path.abspath(MINILM), "int8", 1, "int16")
+        np.testing.assert_array_equal(restored.encode(["Pickled encoders load their folder again."]), expected)
+    closed = arrowhead.Encoder(MINILM)
+    closed.close()
+    with pytest.raises(arrowhead.ClosedError):
+        pickle.dumps(closed)

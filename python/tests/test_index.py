@@ -320,3 +320,69 @@ def test_layer0_links_reach_the_index_and_survive_a_save(data, tmp_path):
         arrowhead.Index(DIM, M=8, layer0_links=17)  # 1 … 2·M
     with pytest.raises(arrowhead.InvalidArgumentError, match="layer0_links"):
         arrowhead.Index(DIM, M=8, layer0_links=0)
+
+
+def _search_in_a_spawned_process(payload):
+    index, queries = payload
+    return index.search(queries, k=5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(kind="flat", metric="ip"),
+        dict(kind="hnsw", metric="l2", M=8, ef_construction=64),
+        dict(kind="hnsw", metric="cosine", M=8, ef_construction=64, storage="int8", rerank=True, threads=2),
+    ],
+    ids=["flat-ip", "hnsw-l2", "hnsw-cosine-int8-rerank"],
+)
+def test_an_index_pickles_and_copies_as_an_independent_index(data, options):
+    import copy
+    import pickle
+
+    base, queries = data
+    index = arrowhead.Index(base.shape[1], **options)
+    ids = index.add(base[:600], ids=np.arange(600, dtype=np.int64) * 3 + 7)
+    index.remove(ids[10:20])
+    expected = index.search(queries, k=10)
+    restored = pickle.loads(pickle.dumps(index))
+    for other in (restored, copy.copy(index), copy.deepcopy(index)):
+        assert other is not index and repr(other) == repr(index) and other._threads == index._threads
+        distances, found = other.search(queries, k=10)
+        np.testing.assert_array_equal(found, expected[1])
+        np.testing.assert_array_equal(distances, expected[0])
+        assert ids[10] not in other and ids[20] in other
+        np.testing.assert_array_equal(other.get_vector(int(ids[30])), index.get_vector(int(ids[30])))
+    # Independent: adding to or closing the copy leaves the original as it was.
+    restored.add(base[600:700])
+    assert len(restored) == len(index) + 100
+    restored.close()
+    np.testing.assert_array_equal(index.search(queries, k=10)[1], expected[1])
+    index.close()
+    with pytest.raises(arrowhead.ClosedError):
+        pickle.dumps(index)
+
+
+def test_an_index_reaches_a_spawned_process_by_pickle(data):
+    import multiprocessing
+
+    base, queries = data
+    index = arrowhead.Index(base.shape[1], kind="hnsw", M=8, ef_construction=64)
+    index.add(base[:500])
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        distances, ids = pool.map(_search_in_a_spawned_process, [(index, queries[:8])])[0]
+    expected = index.search(queries[:8], k=5)
+    np.testing.assert_array_equal(ids, expected[1])
+    np.testing.assert_array_equal(distances, expected[0])
+
+
+def test_a_corrupted_pickled_index_is_a_corrupt_file_error(data):
+    base, _ = data
+    index = arrowhead.Index(base.shape[1], kind="flat")
+    index.add(base[:50])
+    image = bytearray(index.__reduce__()[1][0])
+    image[len(image) // 2] ^= 0xFF
+    with pytest.raises(arrowhead.CorruptFileError):
+        index_module._index_from_image(bytes(image), None)
+    with pytest.raises(arrowhead.InvalidArgumentError, match="must be bytes"):
+        index_module._index_from_image("not bytes", None)

@@ -213,3 +213,21 @@ def test_bad_input_is_a_clear_error(rng):
         scoped.matmul(np.ones((1, 8), np.float32))
     with pytest.raises(arrowhead.ClosedError):
         scoped.matmul(np.ones((0, 8), np.float32))
+
+
+def test_quantized_tensors_and_matrices_copy_as_themselves_and_refuse_pickling():
+    import copy
+    import pickle
+
+    weights = np.random.default_rng(5).standard_normal((16, 64)).astype(np.float32)
+    tensor = arrowhead.quantize(weights, bits=4, group=32)
+    matrix = arrowhead.QuantizedMatrix(tensor)
+    for value in (tensor, matrix):
+        assert copy.copy(value) is value and copy.deepcopy(value) is value
+        assert copy.deepcopy([value, value]) == [value, value]
+    with pytest.raises(TypeError, match="QuantizedTensor cannot be pickled.*quantize_model"):
+        pickle.dumps(tensor)
+    with pytest.raises(TypeError, match=r"QuantizedMatrix cannot be pickled.*QuantizedMatrix\.load"):
+        pickle.dumps(matrix)
+    with pytest.raises(TypeError, match="native Arrowhead handle cannot be pickled"):
+        pickle.dumps(tensor._handle)

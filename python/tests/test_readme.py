@@ -36,6 +36,7 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert lines[6] == "True True"  # QuantizedMatrix: weight-only to float rounding, int8 within 2 %
     assert lines[7] == "[0 1 2 3 4]" and lines[8] == "9998"
     assert np.all(namespace["even"] % 2 == 0)  # type: ignore[operator]
+    assert len(namespace["twin"]) == 9998 and namespace["twin"] is not namespace["loaded"]  # type: ignore[arg-type]
     assert 0 < float(lines[9]) < 0.2
     pytest.importorskip("pyarrow", reason="pyarrow is not installed")
     exec(compile(blocks[2], "README.md (python 3)", "exec"), namespace)
