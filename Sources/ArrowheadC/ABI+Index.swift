@@ -268,6 +268,46 @@ public func ah_index_vector(
 }
 
 @c @implementation
+public func ah_index_vectors(
+  _ index: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ count: Int64, _ out: UnsafeMutablePointer<Float>?,
+  _ capacity: Int64
+) -> ah_status {
+  abiCall {
+    let target = try registry.index(index)
+    let list = try Argument.buffer(ids, count: try Argument.count(count, "count"), "ids")
+    let needed = try Argument.product(list.count, target.dimension, "count × dimension")
+    let destination = try Argument.output(out, capacity: capacity, needed: needed, "out")
+    for (position, id) in list.enumerated() {
+      guard target.contains(Int(id)) else {
+        throw ABIError(.notFound, "ids[\(position)]: \(SearchError.unknownID(Int(id)).description)")
+      }
+      let vector = try target.vector(for: Int(id))
+      _ = UnsafeMutableBufferPointer(rebasing: destination[position * target.dimension ..< (position + 1) * target.dimension])
+        .initialize(from: vector)
+    }
+  }
+}
+
+@c @implementation
+public func ah_index_ids(
+  _ index: OpaquePointer?, _ ids: UnsafeMutablePointer<Int64>?, _ capacity: Int64, _ count: UnsafeMutablePointer<Int64>?
+) -> ah_status {
+  abiCall {
+    let target = try registry.index(index)
+    let total = try Argument.required(count, "count")
+    _ = try Argument.count(capacity, "capacity")
+    let live = target.liveIDs()
+    if capacity == 0 && ids == nil {
+      total.pointee = Int64(live.count)
+      return
+    }
+    let destination = try Argument.output(ids, capacity: capacity, needed: live.count, "ids")
+    for (position, id) in live.enumerated() { destination[position] = Int64(id) }
+    total.pointee = Int64(live.count)
+  }
+}
+
+@c @implementation
 public func ah_index_describe(_ index: OpaquePointer?, _ info: UnsafeMutablePointer<ah_index_info>?) -> ah_status {
   abiCall {
     let target = try registry.index(index)

@@ -176,6 +176,11 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// The ids of the live vectors in slot order; see `VectorIndex.liveIDs()`.
+  public func liveIDs() -> [Int] {
+    lock.reading { (0..<slots).map { ids.id(of: $0) } }
+  }
+
   /// Releases spare capacity left by incremental adds.
   public func shrinkToFit() {
     lock.writing {

@@ -419,6 +419,16 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     }
   }
 
+  /// The ids of the live vectors in slot order; see `VectorIndex.liveIDs()`.
+  public func liveIDs() -> [Int] {
+    lock.reading {
+      var live: [Int] = []
+      live.reserveCapacity(slots - deletedCount)
+      for slot in 0..<slots where !deleted.contains(UInt32(slot)) { live.append(ids.id(of: slot)) }
+      return live
+    }
+  }
+
   /// Every live vector with its id, in slot order; see `VectorIndex.liveVectors()`.
   public func liveVectors() -> (ids: [Int], vectors: [Float]) {
     lock.reading {

@@ -57,6 +57,11 @@ public protocol VectorIndex: AnyObject, Sendable {
   /// for cosine), or the decoded codes when no Float32 copy is kept. O(n·d) memory.
   func liveVectors() -> (ids: [Int], vectors: [Float])
 
+  /// The ids of the live vectors, in the slot order of `liveVectors()`: the order of adding
+  /// until vectors are removed (a flat index moves its last vector into a freed slot; an
+  /// HNSW index that reuses deleted slots fills them with new vectors). O(n) memory.
+  func liveIDs() -> [Int]
+
   /// The `k` nearest live vectors of each query in `queries` (row-major), nearest first.
   /// `filter`, when given, is applied during the search: only ids it accepts are returned.
   func search(

@@ -48,6 +48,27 @@ struct StatusTests {
     #expect(name(ah_index_vector(index, 2, &vector, 3)) == "AH_ERROR_INVALID_ARGUMENT")
     #expect(lastError() == "'out' holds 3 elements but 4 are needed")
     #expect(ah_index_vector(index, 2, &vector, 4) == ok && vector == [2, 2, 2, 2])
+
+    var rows = [Float](repeating: -1, count: 8)
+    #expect(ah_index_vectors(index, [7, 2], 2, &rows, 8) == ok && rows == [7, 7, 7, 7, 2, 2, 2, 2])
+    #expect(name(ah_index_vectors(index, [7, 99], 2, &rows, 8)) == "AH_ERROR_NOT_FOUND")
+    #expect(lastError() == "ids[1]: no live vector has id 99")
+    #expect(name(ah_index_vectors(index, [7, 2], 2, &rows, 7)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError() == "'out' holds 7 elements but 8 are needed")
+    #expect(name(ah_index_vectors(index, [7], Int64.max, &rows, 8)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(ah_index_vectors(index, nil, 0, nil, 0) == ok, "no ids, no output")
+
+    var live = [Int64](repeating: -1, count: 10)
+    var total: Int64 = -1
+    #expect(ah_index_ids(index, nil, 0, &total) == ok && total == 10, "the count only")
+    #expect(ah_index_ids(index, &live, 10, &total) == ok && live == Array(0..<10))
+    #expect(ah_index_remove(index, [0], 1) == ok)
+    #expect(ah_index_ids(index, &live, 10, &total) == ok && total == 9 && Set(live[..<9]) == Set(1..<10))
+    var short = [Int64](repeating: -1, count: 4)
+    total = -1
+    #expect(name(ah_index_ids(index, &short, 4, &total)) == "AH_ERROR_INVALID_ARGUMENT" && total == -1)
+    #expect(lastError() == "'ids' holds 4 elements but 9 are needed" && short == [-1, -1, -1, -1])
+    #expect(name(ah_index_ids(index, &short, 4, nil)) == "AH_ERROR_INVALID_ARGUMENT")
   }
 
   @Test func searchResultsPadMissingNeighboursAndApplyFilters() throws {

@@ -179,6 +179,8 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ah_index_count": (c_int32, [_handle, POINTER(c_int64)]),
     "ah_index_contains": (c_int32, [_handle, c_int64, POINTER(c_int32)]),
     "ah_index_vector": (c_int32, [_handle, c_int64, _pointer, c_int64]),
+    "ah_index_vectors": (c_int32, [_handle, _pointer, c_int64, _pointer, c_int64]),
+    "ah_index_ids": (c_int32, [_handle, _pointer, c_int64, POINTER(c_int64)]),
     "ah_index_describe": (c_int32, [_handle, POINTER(IndexInfo)]),
     "ah_index_save": (c_int32, [_handle, c_char_p]),
     "ah_index_load": (c_int32, [_handle, c_char_p, c_int32, _out_handle]),

@@ -314,6 +314,31 @@ class Index:
         check(lib.ah_index_vector(self._value(), key, out.ctypes.data, out.size))
         return out
 
+    def get_vectors(self, ids: ArrayLike) -> NDArray[np.float32]:
+        """The stored vectors with these ids, one row per id (shape ``(len(ids), dim)``; as
+        :meth:`get_vector`); an unknown id raises ``UnknownIDError`` naming it and its
+        position."""
+        array = _arrays.int64_ids(ids, "ids")
+        out = np.empty((array.shape[0], self._dimension), dtype=np.float32)
+        check(lib.ah_index_vectors(self._value(), array.ctypes.data, array.shape[0], out.ctypes.data, out.size))
+        return out
+
+    def ids(self) -> NDArray[np.int64]:
+        """The ids of the live vectors, in storage order, as a new int64 array of length
+        ``len(index)``: the order of adding until vectors are removed (a flat index then
+        moves its last vector into the freed slot; an HNSW index with
+        ``reuse_deleted_slots`` fills freed slots with new vectors). With
+        :meth:`get_vectors` it lists the index: ``index.get_vectors(index.ids())``."""
+        handle = self._value()
+        count = ctypes.c_int64()
+        while True:
+            check(lib.ah_index_ids(handle, None, 0, ctypes.byref(count)))
+            out = np.empty(max(count.value, 1), dtype=np.int64)
+            status = lib.ah_index_ids(handle, out.ctypes.data, out.size, ctypes.byref(count))
+            if status != InvalidArgumentError.status:  # that one: an add on another thread outgrew `out`
+                check(status)
+                return out[: count.value]
+
     def save(self, path: PathLike) -> None:
         """Writes the index to ``path`` atomically (temporary file, fsync, rename); the format
         is the CLI's (``arrowhead index search --index path`` reads it)."""

@@ -386,3 +386,75 @@ def test_a_corrupted_pickled_index_is_a_corrupt_file_error(data):
         index_module._index_from_image(bytes(image), None)
     with pytest.raises(arrowhead.InvalidArgumentError, match="must be bytes"):
         index_module._index_from_image("not bytes", None)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_ids_and_get_vectors_list_the_index(data, kind):
+    base, _ = data
+    index = arrowhead.Index(base.shape[1], kind=kind, metric="cosine", storage="int8", rerank=True, M=8, ef_construction=32)
+    assert index.ids().dtype == np.int64 and index.ids().shape == (0,)
+    given = np.arange(300, dtype=np.int64)[::-1] * 5 - 400  # descending, negative ids too
+    index.add(base[:300], ids=given)
+    index.remove(given[[0, 7, 299]])
+    live = np.delete(given, [0, 7, 299])
+    if kind == "hnsw":
+        np.testing.assert_array_equal(index.ids(), live)  # the order of adding
+    else:  # a flat index moves its last vector into a freed slot
+        np.testing.assert_array_equal(np.sort(index.ids()), np.sort(live))
+        live = index.ids()
+    vectors = index.get_vectors(index.ids())
+    assert vectors.shape == (297, base.shape[1]) and vectors.dtype == np.float32
+    for row in (0, 100, 296):
+        np.testing.assert_array_equal(vectors[row], index.get_vector(int(live[row])))
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, rtol=1e-5)  # unit vectors for cosine
+    assert index.get_vectors([]).shape == (0, base.shape[1])
+    with pytest.raises(arrowhead.UnknownIDError, match=r"ids\[1\]: .*" + str(int(given[7]))):
+        index.get_vectors([int(live[0]), int(given[7])])
+    with pytest.raises(arrowhead.DTypeError):
+        index.get_vectors([1.5])
+    index.close()
+    with pytest.raises(arrowhead.ClosedError):
+        index.ids()
+
+
+def test_ids_through_the_c_abi_report_the_count_and_check_the_buffer(data):
+    import ctypes
+
+    from arrowhead._native import lib
+
+    base, _ = data
+    index = arrowhead.Index(base.shape[1], kind="flat")
+    index.add(base[:5], ids=[10, 11, 12, 13, 14])
+    count = ctypes.c_int64(-1)
+    assert lib.ah_index_ids(index._value(), None, 0, ctypes.byref(count)) == 0 and count.value == 5
+    count.value = 5
+    small = np.zeros(3, dtype=np.int64)
+    assert lib.ah_index_ids(index._value(), small.ctypes.data, 3, ctypes.byref(count)) != 0
+    assert count.value == 5 and small.tolist() == [0, 0, 0]  # outputs are written only on success
+    assert b"'ids' holds 3 elements but 5 are needed" in lib.ah_last_error()
+    assert lib.ah_index_ids(index._value(), None, -1, ctypes.byref(count)) != 0
+    assert lib.ah_index_ids(index._value(), None, 0, None) != 0
+
+
+def test_ids_stay_consistent_while_another_thread_adds():
+    import threading
+
+    index = arrowhead.Index(4, kind="flat")
+    rows = np.ones((10, 4), dtype=np.float32)
+    done = threading.Event()
+
+    def grow() -> None:
+        for _ in range(300):
+            index.add(rows)
+        done.set()
+
+    worker = threading.Thread(target=grow)
+    worker.start()
+    listed = 0
+    while not done.is_set() or listed == 0:
+        ids = index.ids()
+        np.testing.assert_array_equal(ids, np.arange(ids.shape[0]))  # a whole snapshot, never torn
+        assert ids.shape[0] % 10 == 0
+        listed += 1
+    worker.join()
+    np.testing.assert_array_equal(index.ids(), np.arange(3_000))

@@ -418,6 +418,20 @@ ah_status ah_index_contains(const ah_index *index, int64_t id, int32_t *contains
  *  into `out`, which holds `capacity` >= dimension floats. */
 ah_status ah_index_vector(const ah_index *index, int64_t id, float *out, int64_t capacity);
 
+/** The stored vectors with the `count` given ids, row by row, into `out`, which holds
+ *  `capacity` >= count * dimension floats. An unknown id is AH_ERROR_NOT_FOUND naming it
+ *  (and its position); `out` is then unspecified. */
+ah_status ah_index_vectors(const ah_index *index, const int64_t *ids, int64_t count, float *out,
+                           int64_t capacity);
+
+/** The ids of the live vectors, in storage order (the order of adding until vectors are
+ *  removed: a flat index moves its last vector into a freed slot, an HNSW index that reuses
+ *  deleted slots fills them with new vectors): with `ids` NULL and `capacity` 0, writes their number to `*count`;
+ *  otherwise, when `capacity` is at least that number, the ids to `ids` and their number
+ *  to `*count`, and else AH_ERROR_INVALID_ARGUMENT (nothing written: another thread may
+ *  have added vectors since the count was asked; ask again). */
+ah_status ah_index_ids(const ah_index *index, int64_t *ids, int64_t capacity, int64_t *count);
+
 /** Facts about an index. */
 typedef struct ah_index_info {
   int32_t kind;            /* AH_INDEX_* */

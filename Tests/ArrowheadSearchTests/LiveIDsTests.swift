@@ -1,0 +1,39 @@
+import ArrowheadCore
+import ArrowheadSearch
+import Testing
+
+/// `liveIDs()` lists what `liveVectors()` lists, without the vectors, for both index kinds,
+/// through adds, removals and (HNSW) reused slots.
+@Suite("Live ids")
+struct LiveIDsTests {
+  static let dimension = 3
+
+  static func vectors(_ count: Int, from first: Int) -> [Float] {
+    (0..<count).flatMap { i in [Float(first + i), Float((first + i) % 7), 1] }
+  }
+
+  @Test(arguments: ["flat", "hnsw", "hnsw-reuse"])
+  func liveIDsAreTheIDsOfTheLiveVectors(kind: String) throws {
+    let index: any VectorIndex
+    switch kind {
+    case "flat": index = try FlatIndex(dimension: Self.dimension, metric: .squaredL2)
+    default:
+      index = try HNSWIndex(
+        dimension: Self.dimension, metric: .squaredL2,
+        parameters: HNSWParameters(m: 4, efConstruction: 16, reuseDeletedSlots: kind == "hnsw-reuse"))
+    }
+    #expect(index.liveIDs().isEmpty)
+    let ids = (0..<40).map { 1_000 - 25 * $0 }
+    try index.add(Self.vectors(40, from: 0), ids: ids)
+    #expect(index.liveIDs() == ids)
+    for id in [ids[0], ids[17], ids[39]] { try index.remove(id) }
+    try index.add(Self.vectors(2, from: 50), ids: [-5, -6])
+    let listed = index.liveIDs()
+    #expect(listed == index.liveVectors().ids)
+    #expect(Set(listed) == Set(ids).subtracting([ids[0], ids[17], ids[39]]).union([-5, -6]))
+    #expect(listed.count == index.count)
+    if kind == "hnsw" {
+      #expect(listed == ids.filter { ![ids[0], ids[17], ids[39]].contains($0) } + [-5, -6], "the order of adding")
+    }
+  }
+}
