@@ -120,15 +120,83 @@ public func ah_index_add(
   _ index: OpaquePointer?, _ vectors: UnsafePointer<Float>?, _ count: Int64, _ dimension: Int64,
   _ ids: UnsafePointer<Int64>?, _ assigned: UnsafeMutablePointer<Int64>?
 ) -> ah_status {
+  addRows(index, vectors, count, dimension, ids, assigned, progress: nil, context: nil)
+}
+
+@c @implementation
+public func ah_index_add_with_progress(
+  _ index: OpaquePointer?, _ vectors: UnsafePointer<Float>?, _ count: Int64, _ dimension: Int64,
+  _ ids: UnsafePointer<Int64>?, _ assigned: UnsafeMutablePointer<Int64>?, _ progress: ah_progress_fn?,
+  _ context: UnsafeMutableRawPointer?
+) -> ah_status {
+  addRows(index, vectors, count, dimension, ids, assigned, progress: progress, context: context)
+}
+
+private func addRows(
+  _ index: OpaquePointer?, _ vectors: UnsafePointer<Float>?, _ count: Int64, _ dimension: Int64,
+  _ ids: UnsafePointer<Int64>?, _ assigned: UnsafeMutablePointer<Int64>?, progress: ah_progress_fn?,
+  context: UnsafeMutableRawPointer?
+) -> ah_status {
   abiCall {
     let target = try registry.index(index)
     let (rows, values) = try vectorRows(vectors, count: count, dimension: dimension, of: target, "vectors")
     let given = try ids.map { (pointer) throws(ABIError) in
       Array(try Argument.buffer(pointer, count: rows, "ids")).map { Int($0) }
     }
-    let result = try target.add(values, ids: given)
+    let result: [Int]
+    if let progress {
+      let reporter = ProgressReporter(total: rows, progress, context)
+      if let graph = target as? HNSWIndex {
+        result = try graph.add(values, ids: given, progress: { reporter.advance(by: $0) })
+      } else {
+        result = try target.add(values, ids: given)
+      }
+      reporter.finish()
+    } else {
+      result = try target.add(values, ids: given)
+    }
     if let assigned {
       for (offset, id) in result.enumerated() { assigned[offset] = Int64(id) }
+    }
+  }
+}
+
+/// Forwards progress to a C callback: one call at a time (under a lock), `done` increasing,
+/// about every 0.5 % of the total, and once at the end with done == total.
+private final class ProgressReporter: @unchecked Sendable {
+  private struct State {
+    var done = 0
+    var reported = 0
+  }
+
+  private let total: Int
+  private let step: Int
+  private let callback: ah_progress_fn
+  private let context: UnsafeMutableRawPointer?
+  private let state = LockedValue(State())
+
+  init(total: Int, _ callback: ah_progress_fn, _ context: UnsafeMutableRawPointer?) {
+    self.total = total
+    self.step = max(1, total / 200)
+    self.callback = callback
+    self.context = context
+  }
+
+  func advance(by count: Int) {
+    state.withLock { state in
+      state.done = min(total, state.done + count)
+      guard state.done - state.reported >= step, state.done < total else { return }
+      state.reported = state.done
+      callback(Int64(state.done), Int64(total), context)
+    }
+  }
+
+  /// The final report (done == total), after a successful add.
+  func finish() {
+    state.withLock { state in
+      state.done = total
+      state.reported = total
+      callback(Int64(total), Int64(total), context)
     }
   }
 }

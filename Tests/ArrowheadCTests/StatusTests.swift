@@ -287,3 +287,47 @@ struct StatusTests {
     #expect(name(ah_quantize_model(engine, "/nonexistent.safetensors", "/tmp/x.safetensors", nil, &report)) == "AH_ERROR_IO")
   }
 }
+
+/// What the progress callback of `ah_index_add_with_progress` saw.
+private final class ProgressLog {
+  var calls: [(done: Int64, total: Int64)] = []
+}
+
+@Suite("C ABI progress")
+struct ProgressTests {
+  @Test(arguments: [Int32(AH_INDEX_FLAT), Int32(AH_INDEX_HNSW)])
+  func addReportsIncreasingProgressEndingAtTheTotal(kind: Int32) throws {
+    let engine = try makeEngine()
+    defer { _ = ah_engine_free(engine) }
+    let index = try makeIndex(engine, kind: kind, dimension: 4, count: 10)
+    defer { _ = ah_index_free(index) }
+    let count = 3_000
+    var vectors: [Float] = []
+    for i in 0..<count {
+      let row: [Float] = [Float(i % 97), Float(i % 89), Float(i % 83), Float(i)]
+      vectors += row
+    }
+    let log = ProgressLog()
+    let record: ah_progress_fn = { done, total, context in
+      Unmanaged<ProgressLog>.fromOpaque(context!).takeUnretainedValue().calls.append((done, total))
+    }
+    var assigned = [Int64](repeating: -1, count: count)
+    let context = Unmanaged.passUnretained(log).toOpaque()
+    #expect(ah_index_add_with_progress(index, vectors, Int64(count), 4, nil, &assigned, record, context) == ok, "\(lastError())")
+    #expect(assigned == (10..<Int64(10 + count)).map { $0 })
+    #expect(log.calls.last.map { $0.done == Int64(count) && $0.total == Int64(count) } == true)
+    #expect(log.calls.map(\.done) == log.calls.map(\.done).sorted())
+    #expect(kind == Int32(AH_INDEX_FLAT) ? log.calls.count == 1 : (2...201).contains(log.calls.count))
+
+    // A failed validation adds nothing and reports nothing.
+    log.calls.removeAll()
+    var bad = vectors
+    bad[5] = .nan
+    #expect(name(ah_index_add_with_progress(index, bad, Int64(count), 4, nil, nil, record, context)) == "AH_ERROR_NON_FINITE")
+    #expect(log.calls.isEmpty)
+    var live: Int64 = 0
+    #expect(ah_index_count(index, &live) == ok && live == Int64(10 + count))
+    // No callback: the plain add.
+    #expect(ah_index_add_with_progress(index, vectors, 1, 4, nil, nil, nil, nil) == ok)
+  }
+}

@@ -36,6 +36,8 @@ QMATMUL_MODES = {"weight-only": 0, "int8": 1, "int16": 2}
 
 #: int32_t (*ah_filter_fn)(int64_t id, void *context)
 FILTER_FN = ctypes.CFUNCTYPE(c_int32, c_int64, c_void_p)
+#: void (*ah_progress_fn)(int64_t done, int64_t total, void *context)
+PROGRESS_FN = ctypes.CFUNCTYPE(None, c_int64, c_int64, c_void_p)
 
 
 class TensorInfo(ctypes.Structure):
@@ -170,6 +172,9 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ah_index_create_hnsw": (c_int32, [_handle, c_int64, c_int32, c_int32, c_int32, POINTER(HNSWOptions), _out_handle]),
     "ah_index_free": (c_int32, [_handle]),
     "ah_index_add": (c_int32, [_handle, _pointer, c_int64, c_int64, _pointer, _pointer]),
+    "ah_index_add_with_progress": (
+        c_int32, [_handle, _pointer, c_int64, c_int64, _pointer, _pointer, PROGRESS_FN, c_void_p],
+    ),
     "ah_index_search": (
         c_int32,
         [_handle, _pointer, c_int64, c_int64, c_int64, c_int64, c_int64, c_int32, _pointer, c_int64, FILTER_FN,

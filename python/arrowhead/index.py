@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
+import threading
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -14,6 +15,7 @@ from ._native import (
     AH_ERROR_CALLBACK,
     FILTER_FN,
     INDEX_KINDS,
+    PROGRESS_FN,
     METRICS,
     STORAGES,
     Engine,
@@ -46,6 +48,10 @@ def _choice(value: str, table: dict[str, int], what: str) -> int:
 
 
 _count = _arrays.integer  # an int in minimum … maximum (the C type's range), else InvalidArgumentError
+Progress = Callable[[int, int], object]
+# Set on a worker thread while it runs an add's progress callback: the add holds the index's
+# lock, so a call on the index from the callback would wait for itself.
+_in_progress_callback = threading.local()
 
 
 class Index:
@@ -162,6 +168,8 @@ class Index:
         value = self._handle.value
         if value is None:
             raise ClosedError("the index is closed")
+        if getattr(_in_progress_callback, "handle", None) == value:
+            raise InvalidArgumentError("an index cannot be used from the progress callback of its add (the add holds its lock)")
         return value
 
     def _info(self) -> IndexInfo:
@@ -214,7 +222,9 @@ class Index:
         check(lib.ah_index_contains(self._value(), int(id), ctypes.byref(found)))
         return bool(found.value)
 
-    def add(self, x: ArrayLike, ids: ArrayLike | None = None) -> NDArray[np.int64]:
+    def add(
+        self, x: ArrayLike, ids: ArrayLike | None = None, *, progress: Progress | None = None
+    ) -> NDArray[np.int64]:
         """Adds the rows of ``x`` (n × dim, or one vector of dim) and returns their ids.
 
         ``ids``: n unique integers not in the index, or ``None`` to continue from the largest
@@ -222,22 +232,44 @@ class Index:
         pyarrow fixed-size-list arrays (chunk by chunk for a ChunkedArray) and float32
         buffers are read in place; other numpy input is converted once. Everything is
         validated first (dimension, NaN/infinity, duplicate ids): on error nothing is added.
+
+        ``progress``: called as ``progress(done, total)`` while an HNSW index links the
+        vectors (every 256 to 1 024 vectors, at most about 200 times, ``done`` increasing,
+        last with ``done == total``; a flat index calls it once, at the end), e.g. ``progress=lambda d, t: bar.update(d - bar.n)``
+        with a ``tqdm(total=len(x))`` bar. It runs on the library's worker threads, one call
+        at a time, and must not use this index (that raises
+        :class:`~arrowhead.errors.InvalidArgumentError`: the add holds its lock). An
+        exception it raises stops further calls and is re-raised once the add has finished;
+        the vectors are added.
         """
         handle = self._value()
         pieces = [_arrays.vectors(chunk, "x", self._dimension) for chunk in _arrays.chunks(x)]
         total = sum(piece.shape[0] for piece in pieces)
         given = None if ids is None else _arrays.int64_ids(ids, "ids", total)
         assigned = np.empty(total, dtype=np.int64)
+        failure: list[BaseException] = []
+        callback = None
+        if progress is not None:
+            if not callable(progress):
+                raise InvalidArgumentError(f"progress must be callable(done, total), got {type(progress).__name__}")
+            callback = _progress_trampoline(progress, failure, handle)
         start = 0
         for piece in pieces:
             rows = piece.shape[0]
-            check(
-                lib.ah_index_add(
-                    handle, piece.ctypes.data, rows, self._dimension,
-                    None if given is None else given.ctypes.data + 8 * start, assigned.ctypes.data + 8 * start,
+            ids_pointer = None if given is None else given.ctypes.data + 8 * start
+            if callback is None:
+                status = lib.ah_index_add(handle, piece.ctypes.data, rows, self._dimension, ids_pointer,
+                                          assigned.ctypes.data + 8 * start)
+            else:
+                offset = start
+                status = lib.ah_index_add_with_progress(
+                    handle, piece.ctypes.data, rows, self._dimension, ids_pointer, assigned.ctypes.data + 8 * start,
+                    PROGRESS_FN(lambda done, _rows, _context: callback(offset + done, total)), None,
                 )
-            )
+            check(status)
             start += rows
+        if failure:
+            raise failure[0]
         return assigned
 
     def search(
@@ -371,6 +403,24 @@ class Index:
             f"Index(dim={self._dimension}, metric={_NAMES['metric'][info.metric]!r}, "
             f"kind={_NAMES['kind'][info.kind]!r}, storage={_NAMES['storage'][info.storage]!r}, count={info.count})"
         )
+
+
+def _progress_trampoline(progress: Progress, failure: list[BaseException], handle: int) -> Callable[[int, int], None]:
+    """Calls ``progress(done, total)`` until it raises; the first exception is kept. While it
+    runs, the index ``handle`` refuses calls from this thread (see ``Index._value``)."""
+
+    def report(done: int, total: int) -> None:
+        if failure:
+            return
+        _in_progress_callback.handle = handle
+        try:
+            progress(done, total)
+        except BaseException as error:  # noqa: BLE001 - re-raised by add()
+            failure.append(error)
+        finally:
+            _in_progress_callback.handle = None
+
+    return report
 
 
 def _index_from_image(image: bytes, threads: int | None) -> Index:

@@ -458,3 +458,42 @@ def test_ids_stay_consistent_while_another_thread_adds():
         listed += 1
     worker.join()
     np.testing.assert_array_equal(index.ids(), np.arange(3_000))
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_add_reports_progress_and_the_callback_cannot_deadlock_the_index(data, kind):
+    base, queries = data
+    index = arrowhead.Index(base.shape[1], kind=kind, M=8, ef_construction=32, threads=2)
+    index.add(base[:100])
+    calls: list[tuple[int, int]] = []
+    ids = index.add(base[100:1100], progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_array_equal(ids, np.arange(100, 1100))
+    assert calls[-1] == (1000, 1000) and all(total == 1000 for _, total in calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)  # increasing, one at a time
+    assert (len(calls) == 1) if kind == "flat" else (2 <= len(calls) <= 201)  # every 256 vectors per worker
+    reference = arrowhead.Index(base.shape[1], kind=kind, M=8, ef_construction=32, threads=1)
+    reference.add(base[:1100])
+    if kind == "flat":
+        np.testing.assert_array_equal(index.search(queries, k=5)[1], reference.search(queries, k=5)[1])
+
+    # Using the index from its own callback would wait forever on the add's lock: it raises,
+    # and the add finishes and then re-raises it.
+    def uses_the_index(done: int, total: int) -> None:
+        len(index)
+
+    with pytest.raises(arrowhead.InvalidArgumentError, match="progress callback of its add"):
+        index.add(base[1100:1300], progress=uses_the_index)
+    assert len(index) == 1300  # the vectors were added
+
+    other = arrowhead.Index(base.shape[1], kind="flat")
+    other.add(base[:10])
+    seen: list[int] = []
+    index.add(base[1300:1400], progress=lambda done, total: seen.append(len(other)))  # another index is fine
+    assert seen and set(seen) == {10}
+
+    with pytest.raises(ZeroDivisionError):
+        index.add(base[1400:1500], progress=lambda done, total: 1 / 0)
+    assert len(index) == 1500
+    with pytest.raises(arrowhead.InvalidArgumentError, match="progress must be callable"):
+        index.add(base[1500:1501], progress=3)
+    assert len(index) == 1500

@@ -382,6 +382,19 @@ ah_status ah_index_free(ah_index *index);
 ah_status ah_index_add(ah_index *index, const float *vectors, int64_t count, int64_t dimension,
                        const int64_t *ids, int64_t *assigned);
 
+/** Progress of a long call: `done` of `total` items so far. Called from the library's worker
+ *  threads, one call at a time, with `done` increasing, at most about 200 times per call
+ *  (an HNSW add: every 256 to 1 024 vectors) and always once with done == total. It must not call functions on the object being
+ *  changed (the call holds its lock: they would wait forever). */
+typedef void (*ah_progress_fn)(int64_t done, int64_t total, void *context);
+
+/** ah_index_add, reporting progress to `progress` (with `context`; NULL: none). An HNSW
+ *  index reports vectors as they are linked into the graph; a flat index once, at the end.
+ *  On a validation failure nothing is added and `progress` is not called. */
+ah_status ah_index_add_with_progress(ah_index *index, const float *vectors, int64_t count,
+                                     int64_t dimension, const int64_t *ids, int64_t *assigned,
+                                     ah_progress_fn progress, void *context);
+
 /** A search filter: returns 1 to accept `id`, 0 to reject it, a negative value to abort the
  *  search (the search then fails with AH_ERROR_CALLBACK). Called during the search, possibly
  *  from several threads at once (a batch search splits queries over threads: pass
