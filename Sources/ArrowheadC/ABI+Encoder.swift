@@ -99,6 +99,23 @@ public func ah_encoder_encode(
   _ encoder: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int64>?,
   _ count: Int64, _ batch_size: Int64, _ threads: Int32, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64
 ) -> ah_status {
+  encodeTexts(encoder, texts, lengths, count, batch_size, threads, out, capacity, progress: nil, context: nil)
+}
+
+@c @implementation
+public func ah_encoder_encode_with_progress(
+  _ encoder: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int64>?,
+  _ count: Int64, _ batch_size: Int64, _ threads: Int32, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64,
+  _ progress: ah_progress_fn?, _ context: UnsafeMutableRawPointer?
+) -> ah_status {
+  encodeTexts(encoder, texts, lengths, count, batch_size, threads, out, capacity, progress: progress, context: context)
+}
+
+private func encodeTexts(
+  _ encoder: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int64>?,
+  _ count: Int64, _ batch_size: Int64, _ threads: Int32, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64,
+  progress: ah_progress_fn?, context: UnsafeMutableRawPointer?
+) -> ah_status {
   abiCall {
     let model = try registry.encoder(encoder)
     let rows = try Argument.count(count, "count")
@@ -108,7 +125,10 @@ public func ah_encoder_encode(
     let sizes = try lengths.map { (pointer) throws(ABIError) in try Argument.buffer(pointer, count: rows, "lengths") }
     let destination = try Argument.output(
       out, capacity: capacity, needed: try Argument.product(rows, model.dimension, "out"), "out")
-    if rows == 0 { return }
+    if rows == 0 {
+      progress?(0, 0, context)
+      return
+    }
     var strings: [String] = []
     strings.reserveCapacity(rows)
     for row in 0..<rows {
@@ -117,7 +137,15 @@ public func ah_encoder_encode(
     let options = EncodingOptions(
       batchSize: batch_size == 0 ? 32 : try Argument.count(batch_size, "batch_size"),
       threads: threads == 0 ? nil : Int(threads))
-    let embeddings = try model.encode(strings, options: options)
+    var reporter: ProgressReporter?
+    var report: (@Sendable (Int) -> Void)?
+    if let progress {
+      let forward = ProgressReporter(total: rows, progress, context)
+      reporter = forward
+      report = { forward.advance(by: $0) }
+    }
+    let embeddings = try model.encode(strings, options: options, progress: report)
+    reporter?.finish()
     _ = destination.initialize(from: embeddings.elements)
   }
 }

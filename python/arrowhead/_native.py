@@ -196,6 +196,9 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ah_encoder_describe": (c_int32, [_handle, POINTER(EncoderInfo)]),
     "ah_encoder_weights": (c_int32, [_handle, POINTER(c_void_p)]),
     "ah_encoder_encode": (c_int32, [_handle, _pointer, _pointer, c_int64, c_int64, c_int32, _pointer, c_int64]),
+    "ah_encoder_encode_with_progress": (
+        c_int32, [_handle, _pointer, _pointer, c_int64, c_int64, c_int32, _pointer, c_int64, PROGRESS_FN, c_void_p],
+    ),
 }
 
 

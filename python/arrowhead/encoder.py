@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import _arrays
-from ._native import Engine, EncoderInfo, Handle, check, default_engine, lib, take_string
+from ._native import PROGRESS_FN, Engine, EncoderInfo, Handle, check, default_engine, lib, take_string
 from .errors import ClosedError, DTypeError, InvalidArgumentError
 
 __all__ = ["Encoder", "embed"]
@@ -146,7 +146,10 @@ class Encoder:
         check(lib.ah_encoder_activations(self._value(), ctypes.byref(out)))
         return take_string(out) or None
 
-    def encode(self, texts: Texts, batch: int = 32, threads: int | None = None) -> NDArray[np.float32]:
+    def encode(
+        self, texts: Texts, batch: int = 32, threads: int | None = None, *,
+        progress: Callable[[int, int], object] | None = None,
+    ) -> NDArray[np.float32]:
         """Embeds ``texts``: a new float32 array of shape ``(len(texts), dimension)``, row i
         for text i (a single ``str`` gives shape ``(dimension,)``).
 
@@ -155,8 +158,15 @@ class Encoder:
         the encoder's). Any text is accepted, the empty one included; texts are truncated at
         :attr:`max_length` tokens. Non-``str`` items raise
         :class:`~arrowhead.errors.DTypeError`. The GIL is released while encoding.
+
+        ``progress``: called as ``progress(done, total)`` with the texts embedded so far,
+        after each batch (at most about 200 times, ``done`` increasing, last with
+        ``done == total``), e.g. to drive a ``tqdm(total=len(texts))`` bar. An exception it
+        raises stops further calls and is re-raised when the encoding has finished.
         """
         handle = self._value()
+        if progress is not None and not callable(progress):
+            raise InvalidArgumentError(f"progress must be callable(done, total), got {type(progress).__name__}")
         batch_size = _positive(batch, "batch")
         thread_count = 0 if threads is None else _positive(threads, "threads", _arrays.INT32_MAX)
         encoded, single = _utf8(texts)
@@ -170,12 +180,32 @@ class Encoder:
             starts = np.zeros(count, dtype=np.int64)
             np.cumsum(lengths[:-1], out=starts[1:])
             pointers = starts.astype(np.uint64) + np.uint64(blob.ctypes.data)
-            check(
-                lib.ah_encoder_encode(
-                    handle, pointers.ctypes.data, lengths.ctypes.data, count, batch_size, thread_count,
-                    out.ctypes.data, out.size,
+            if progress is None:
+                check(
+                    lib.ah_encoder_encode(
+                        handle, pointers.ctypes.data, lengths.ctypes.data, count, batch_size, thread_count,
+                        out.ctypes.data, out.size,
+                    )
                 )
-            )
+            else:
+                failure: list[BaseException] = []
+
+                def report(done: int, total: int, _context: Any) -> None:
+                    if failure:
+                        return
+                    try:
+                        progress(done, total)
+                    except BaseException as error:  # noqa: BLE001 - re-raised below
+                        failure.append(error)
+
+                check(
+                    lib.ah_encoder_encode_with_progress(
+                        handle, pointers.ctypes.data, lengths.ctypes.data, count, batch_size, thread_count,
+                        out.ctypes.data, out.size, PROGRESS_FN(report), None,
+                    )
+                )
+                if failure:
+                    raise failure[0]
         return out[0] if single else out
 
     def close(self) -> None:
@@ -211,21 +241,21 @@ class Encoder:
 
 def embed(
     texts: Texts, model_dir: PathLike, weights: str = "f32", batch: int = 32, threads: int | None = None,
-    activations: str | None = None,
+    activations: str | None = None, *, progress: Callable[[int, int], object] | None = None,
 ) -> NDArray[np.float32]:
     """Embeds ``texts`` with the sentence-transformers model in ``model_dir``: a float32 array
     of shape ``(len(texts), dimension)`` (``(dimension,)`` for a single ``str``).
 
     Loads the model, encodes, and releases it: to embed several times, keep an
-    :class:`Encoder` instead. ``weights``, ``batch``, ``threads`` and ``activations`` as in
-    :class:`Encoder` and :meth:`Encoder.encode`.
+    :class:`Encoder` instead. ``weights``, ``batch``, ``threads``, ``activations`` and
+    ``progress`` as in :class:`Encoder` and :meth:`Encoder.encode`.
 
     >>> vectors = arrowhead.embed(["A man is eating food.", "Someone eats."], "all-MiniLM-L6-v2")
     >>> vectors.shape
     (2, 384)
     """
     with Encoder(model_dir, weights=weights, threads=threads, activations=activations) as encoder:
-        return encoder.encode(texts, batch=batch)
+        return encoder.encode(texts, batch=batch, progress=progress)
 
 
 def _encoder_from_arguments(model_dir: str, weights: str, threads: int | None, activations: str | None) -> Encoder:

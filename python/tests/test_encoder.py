@@ -288,3 +288,20 @@ def test_an_encoder_pickles_as_its_arguments_and_copies_as_itself(tmp_path, monk
     closed.close()
     with pytest.raises(arrowhead.ClosedError):
         pickle.dumps(closed)
+
+
+@needs_minilm
+def test_encode_reports_progress_after_each_batch(encoder):
+    texts = [f"text number {i} " + "word " * (i % 13) for i in range(100)]
+    calls: list[tuple[int, int]] = []
+    with_progress = encoder.encode(texts, batch=16, threads=1, progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_array_equal(with_progress, encoder.encode(texts, batch=16, threads=1))
+    assert calls[-1] == (100, 100) and all(total == 100 for _, total in calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls) and 2 <= len(calls) <= 8  # 7 batches
+    with pytest.raises(ZeroDivisionError):
+        encoder.encode(texts[:20], batch=4, progress=lambda done, total: 1 / 0)
+    with pytest.raises(arrowhead.InvalidArgumentError, match="progress must be callable"):
+        encoder.encode(texts[:2], progress="yes")
+    seen: list[tuple[int, int]] = []
+    encoder.encode([], progress=lambda done, total: seen.append((done, total)))
+    assert seen == []  # no texts: no native call, nothing to report

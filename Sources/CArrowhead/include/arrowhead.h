@@ -543,6 +543,14 @@ ah_status ah_encoder_encode(const ah_encoder *encoder, const char *const *texts,
                             const int64_t *lengths, int64_t count, int64_t batch_size,
                             int32_t threads, float *out, int64_t capacity);
 
+/** ah_encoder_encode, reporting the texts embedded so far to `progress` (with `context`;
+ *  NULL: none; see ah_progress_fn), after each batch. On failure the calls stop; nothing
+ *  is written to `out`. */
+ah_status ah_encoder_encode_with_progress(const ah_encoder *encoder, const char *const *texts,
+                                          const int64_t *lengths, int64_t count, int64_t batch_size,
+                                          int32_t threads, float *out, int64_t capacity,
+                                          ah_progress_fn progress, void *context);
+
 #ifdef __cplusplus
 }
 #endif
