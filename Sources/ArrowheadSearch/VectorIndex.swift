@@ -70,6 +70,10 @@ public protocol VectorIndex: AnyObject, Sendable {
 }
 
 extension VectorIndex {
+  /// The ids of `liveVectors()`: the default for an index that has no cheaper way (the
+  /// built-in indexes list their ids without copying the vectors).
+  public func liveIDs() -> [Int] { liveVectors().ids }
+
   /// Saves the index to `path` atomically; see `IndexFile`.
   public func save(to path: String, metadata: IndexFile.Metadata = IndexFile.Metadata()) throws(IndexFileError) {
     try IndexFile.save(self, to: path, metadata: metadata)

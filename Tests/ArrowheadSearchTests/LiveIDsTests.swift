@@ -37,3 +37,33 @@ struct LiveIDsTests {
     }
   }
 }
+
+/// A third-party index that implements every requirement but `liveIDs()` (here by delegating
+/// to a flat index): it gets the default, the ids of `liveVectors()`.
+private final class DelegatingIndex: VectorIndex {
+  let inner: FlatIndex
+  init(_ inner: FlatIndex) { self.inner = inner }
+  var dimension: Int { inner.dimension }
+  var metric: Metric { inner.metric }
+  var storage: VectorStorage { inner.storage }
+  var count: Int { inner.count }
+  var memoryUsage: MemoryUsage { inner.memoryUsage }
+  func add(_ vectors: UnsafeBufferPointer<Float>, ids: [Int]?) throws(SearchError) -> [Int] { try inner.add(vectors, ids: ids) }
+  func remove(_ id: Int) throws(SearchError) { try inner.remove(id) }
+  func contains(_ id: Int) -> Bool { inner.contains(id) }
+  func vector(for id: Int) throws(SearchError) -> [Float] { try inner.vector(for: id) }
+  func liveVectors() -> (ids: [Int], vectors: [Float]) { inner.liveVectors() }
+  func search(
+    _ queries: UnsafeBufferPointer<Float>, k: Int, parameters: SearchParameters, filter: SearchFilter?
+  ) throws(SearchError) -> [SearchResult] {
+    try inner.search(queries, k: k, parameters: parameters, filter: filter)
+  }
+}
+
+@Test func anIndexWithoutItsOwnLiveIDsGetsTheDefault() throws {
+  let index = DelegatingIndex(try FlatIndex(dimension: LiveIDsTests.dimension))
+  try index.add(LiveIDsTests.vectors(5, from: 0), ids: [9, 7, 5, 3, 1])
+  try index.remove(7)
+  #expect(index.liveIDs() == index.inner.liveIDs())
+  #expect(Set(index.liveIDs()) == [9, 5, 3, 1])
+}
