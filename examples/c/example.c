@@ -26,6 +26,13 @@ static void check(int ok, const char *what) {
 }
 
 // Accepts even ids only: a filter callback (context unused).
+// Progress of a long call: remembers the last report (calls come one at a time).
+static void last_progress(int64_t done, int64_t total, void *context) {
+  int64_t *seen = context;
+  seen[0] = done;
+  seen[1] = total;
+}
+
 static int32_t even_ids(int64_t id, void *context) {
   (void)context;
   return id % 2 == 0;
@@ -108,7 +115,13 @@ int main(int argc, char **argv) {
     points[2 * i] = (float)i;
     points[2 * i + 1] = 0;
   }
-  check(ah_index_add(index, points, 100, 2, NULL, NULL) == AH_OK, "100 vectors added");
+  int64_t progress[2] = {-1, -1};
+  check(ah_index_add_with_progress(index, points, 100, 2, NULL, NULL, last_progress, progress) == AH_OK
+          && progress[0] == 100 && progress[1] == 100, "100 vectors added, progress reported up to 100 of 100");
+  int64_t live = 0, listed[100];
+  check(ah_index_ids(index, NULL, 0, &live) == AH_OK && live == 100
+          && ah_index_ids(index, listed, 100, &live) == AH_OK && listed[0] == 0 && listed[99] == 99,
+        "ids listed: 0 ... 99");
   const float query[2] = {10.2f, 0};
   float distances[3];
   int64_t ids[3];
