@@ -235,9 +235,10 @@ class Index:
 
         ``progress``: called as ``progress(done, total)`` while an HNSW index links the
         vectors (every 256 to 1 024 vectors, at most about 200 times, ``done`` increasing,
-        last with ``done == total``; a flat index calls it once, at the end), e.g. ``progress=lambda d, t: bar.update(d - bar.n)``
-        with a ``tqdm(total=len(x))`` bar. It runs on the library's worker threads, one call
-        at a time, and must not use this index (that raises
+        last with ``done == total``; a flat index calls it once, at the end), e.g.
+        ``progress=lambda d, t: bar.update(d - bar.n)`` with a ``tqdm(total=len(x))`` bar.
+        It runs on the library's worker threads, one call at a time, and must not use this
+        index (that raises
         :class:`~arrowhead.errors.InvalidArgumentError`: the add holds its lock). An
         exception it raises stops further calls and is re-raised once the add has finished;
         the vectors are added.
