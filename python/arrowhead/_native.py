@@ -16,7 +16,7 @@ import sys
 import threading
 from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64, c_uint64, c_void_p
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ._arrays import INT32_MAX, integer
 from .errors import ArrowheadError, error_for_status
@@ -282,6 +282,22 @@ class Handle:
             self.free()
         except (ArrowheadError, TypeError, AttributeError):  # interpreter shutdown or already gone
             pass
+
+
+T = TypeVar("T")
+
+
+class Immutable:
+    """Mixin of the immutable native wrappers: ``copy.copy`` and ``copy.deepcopy`` return the
+    object itself, as for ``tuple`` or ``str``."""
+
+    __slots__ = ()
+
+    def __copy__(self: T) -> T:
+        return self
+
+    def __deepcopy__(self: T, memo: dict[int, Any]) -> T:
+        return self
 
 
 class Engine:

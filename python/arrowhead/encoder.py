@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _arrays
-from ._native import PROGRESS_FN, Engine, EncoderInfo, Handle, check, default_engine, lib, take_string
+from ._native import PROGRESS_FN, Engine, Immutable, EncoderInfo, Handle, check, default_engine, lib, take_string
 from .errors import ClosedError, DTypeError, InvalidArgumentError
 
 __all__ = ["Encoder", "embed"]
@@ -52,7 +52,7 @@ def _utf8(texts: Texts) -> tuple[list[bytes], bool]:
     return encoded, single
 
 
-class Encoder:
+class Encoder(Immutable):
     """A sentence-transformers text encoder loaded once, for many :meth:`encode` calls.
 
     ``model_dir`` is a sentence-transformers folder (``modules.json``, ``config.json``,
@@ -211,12 +211,6 @@ class Encoder:
     def close(self) -> None:
         """Releases the encoder (idempotent). An encode running on another thread finishes first."""
         self._handle.free()
-
-    def __copy__(self) -> "Encoder":
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> "Encoder":
-        return self
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickles the encoder as its arguments (see the class documentation)."""

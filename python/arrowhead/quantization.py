@@ -17,6 +17,7 @@ from ._native import (
     MODES,
     QMATMUL_MODES,
     Handle,
+    Immutable,
     QMatrixInfo,
     TensorInfo,
     check,
@@ -33,7 +34,7 @@ _MODE_NAMES = {code: name for name, code in MODES.items()}
 _GRANULARITY_NAMES = {code: name for name, code in GRANULARITIES.items()}
 
 
-class QuantizedTensor:
+class QuantizedTensor(Immutable):
     """A quantized tensor: packed integer codes plus one scale and one offset per group.
 
     A tensor of shape ``(d0, d1, …)`` is a matrix of ``d0`` rows by ``d1·d2·…`` columns; groups
@@ -145,12 +146,6 @@ class QuantizedTensor:
         """Releases the native tensor (idempotent); accessors then raise ``ClosedError``."""
         self._handle.free()
 
-    def __copy__(self) -> "QuantizedTensor":
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> "QuantizedTensor":
-        return self
-
     def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError(
             "a QuantizedTensor cannot be pickled (its codes live in native memory); pickle the float "
@@ -170,7 +165,7 @@ class QuantizedTensor:
         )
 
 
-class QuantizedMatrix:
+class QuantizedMatrix(Immutable):
     """A quantized weight matrix Ŵ (``rows`` outputs × ``columns`` inputs) repacked for
     products computed on its codes: ``matmul(x)`` returns ``x @ Ŵ.T (+ bias)`` — a linear
     layer, as ``torch.nn.functional.linear(x, Ŵ, bias)`` — without expanding Ŵ to float32.
@@ -351,12 +346,6 @@ class QuantizedMatrix:
     def close(self) -> None:
         """Releases the native matrix (idempotent)."""
         self._handle.free()
-
-    def __copy__(self) -> "QuantizedMatrix":
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> "QuantizedMatrix":
-        return self
 
     def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError(
