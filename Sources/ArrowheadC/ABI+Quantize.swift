@@ -19,18 +19,8 @@ public func ah_quantize(
   abiCall {
     let kernels = try registry.engine(engine)
     let out = try Argument.required(tensor, "tensor")
-    guard ndim >= 0, ndim <= maximumRank else {
-      throw ABIError(.invalidArgument, "ndim = \(ndim); expected 0 … \(maximumRank)")
-    }
-    var dimensions: [Int] = []
-    var count = 1
-    for (axis, extent) in try Argument.buffer(shape, count: Int(ndim), "shape").enumerated() {
-      let size = try Argument.count(extent, "shape[\(axis)]")
-      dimensions.append(size)
-      count = try Argument.product(count, size, "shape")
-    }
-    let scheme = try QuantizationScheme(
-      bits: Int(bits), granularity: try Scheme.granularity(granularity, groupSize: group_size), mode: try Scheme.mode(mode))
+    let (dimensions, count) = try Argument.shape(shape, ndim: ndim)
+    let scheme = try Scheme.make(bits: bits, granularity: granularity, groupSize: group_size, mode: mode)
     let name = optimizer.map { String(cString: $0) } ?? "minmax"
     if name == "signed-max" && scheme.mode != .symmetric {
       throw ABIError(.invalidArgument, "optimizer 'signed-max' chooses symmetric scales (ggml Q4_0's rule): it needs AH_MODE_SYMMETRIC")
@@ -42,8 +32,81 @@ public func ah_quantize(
   }
 }
 
+@c @implementation
+public func ah_tensor_create(
+  _ engine: OpaquePointer?, _ shape: UnsafePointer<Int64>?, _ ndim: Int32, _ bits: Int32, _ granularity: Int32,
+  _ group_size: Int64, _ mode: Int32, _ packed_codes: UnsafePointer<UInt8>?, _ packed_bytes: Int64,
+  _ scales: UnsafePointer<Float>?, _ offsets: UnsafePointer<Float>?, _ group_count: Int64,
+  _ tensor: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall {
+    let kernels = try registry.engine(engine)
+    let out = try Argument.required(tensor, "tensor")
+    let (dimensions, _) = try Argument.shape(shape, ndim: ndim)
+    let scheme = try Scheme.make(bits: bits, granularity: granularity, groupSize: group_size, mode: mode)
+    let (scaleValues, offsetValues) = try Argument.parameters(scales, offsets, count: group_count)
+    let created = try QuantizedTensor(
+      shape: dimensions, scheme: scheme, packedCodes: Array(try Argument.buffer(packed_codes, count: try Argument.count(packed_bytes, "packed_bytes"), "packed_codes")),
+      scales: scaleValues, offsets: offsetValues, name: "tensor", engine: kernels)
+    out.pointee = registry.handle(for: .tensor(created))
+  }
+}
+
+@c @implementation
+public func ah_tensor_create_from_codes(
+  _ engine: OpaquePointer?, _ shape: UnsafePointer<Int64>?, _ ndim: Int32, _ bits: Int32, _ granularity: Int32,
+  _ group_size: Int64, _ mode: Int32, _ codes: UnsafePointer<UInt8>?, _ count: Int64,
+  _ scales: UnsafePointer<Float>?, _ offsets: UnsafePointer<Float>?, _ group_count: Int64,
+  _ tensor: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall {
+    let kernels = try registry.engine(engine)
+    let out = try Argument.required(tensor, "tensor")
+    let (dimensions, _) = try Argument.shape(shape, ndim: ndim)
+    let scheme = try Scheme.make(bits: bits, granularity: granularity, groupSize: group_size, mode: mode)
+    let (scaleValues, offsetValues) = try Argument.parameters(scales, offsets, count: group_count)
+    let parameters = zip(scaleValues, offsetValues).map { AffineParameters(scale: $0, offset: $1) }
+    let created = try QuantizedTensor(
+      shape: dimensions, scheme: scheme, codes: Array(try Argument.buffer(codes, count: try Argument.count(count, "count"), "codes")),
+      parameters: parameters, name: "tensor", engine: kernels)
+    out.pointee = registry.handle(for: .tensor(created))
+  }
+}
+
+extension Argument {
+  /// The dimensions of a tensor's `shape` (`ndim` values, 0 … 32) and their product,
+  /// each checked.
+  static func shape(_ shape: UnsafePointer<Int64>?, ndim: Int32) throws(ABIError) -> (dimensions: [Int], count: Int) {
+    guard ndim >= 0, ndim <= maximumRank else {
+      throw ABIError(.invalidArgument, "ndim = \(ndim); expected 0 … \(maximumRank)")
+    }
+    var dimensions: [Int] = []
+    var count = 1
+    for (axis, extent) in try Argument.buffer(shape, count: Int(ndim), "shape").enumerated() {
+      let size = try Argument.count(extent, "shape[\(axis)]")
+      dimensions.append(size)
+      count = try Argument.product(count, size, "shape")
+    }
+    return (dimensions, count)
+  }
+
+  /// `count` scales and `count` offsets, copied.
+  static func parameters(
+    _ scales: UnsafePointer<Float>?, _ offsets: UnsafePointer<Float>?, count: Int64
+  ) throws(ABIError) -> (scales: [Float], offsets: [Float]) {
+    let groups = try Argument.count(count, "group_count")
+    return (Array(try Argument.buffer(scales, count: groups, "scales")), Array(try Argument.buffer(offsets, count: groups, "offsets")))
+  }
+}
+
 /// Conversions between the header's scheme constants and `QuantizationScheme`.
 enum Scheme {
+  /// The scheme of `bits`, `granularity` (AH_GRANULARITY_*, with `groupSize` for groups)
+  /// and `mode` (AH_MODE_*).
+  static func make(bits: Int32, granularity: Int32, groupSize: Int64, mode: Int32) throws -> QuantizationScheme {
+    try QuantizationScheme(bits: Int(bits), granularity: try Scheme.granularity(granularity, groupSize: groupSize), mode: try Scheme.mode(mode))
+  }
+
   static func granularity(_ value: Int32, groupSize: Int64) throws(ABIError) -> QuantizationGranularity {
     switch Int(value) {
     case AH_GRANULARITY_GROUP: return .perGroup(try Argument.count(groupSize, "group_size"))

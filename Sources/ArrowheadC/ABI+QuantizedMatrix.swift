@@ -21,6 +21,18 @@ public func ah_qmatrix_create(
 }
 
 @c @implementation
+public func ah_qmatrix_tensor(
+  _ engine: OpaquePointer?, _ matrix: OpaquePointer?, _ tensor: UnsafeMutablePointer<OpaquePointer?>?
+) -> ah_status {
+  abiCall {
+    let kernels = try registry.engine(engine)
+    let repacked = try registry.qmatrix(matrix)
+    let out = try Argument.required(tensor, "tensor")
+    out.pointee = registry.handle(for: .tensor(try QuantizedTensor(repacked, name: "matrix", engine: kernels)))
+  }
+}
+
+@c @implementation
 public func ah_qmatrix_load(
   _ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ name: UnsafePointer<CChar>?,
   _ matrix: UnsafeMutablePointer<OpaquePointer?>?

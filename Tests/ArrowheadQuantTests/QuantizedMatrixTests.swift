@@ -85,6 +85,60 @@ import Testing
       #expect(error == .invalidParameters(tensor: "w", group: 3, reason: "scale nan is not finite"), "\(error)")
     }
   }
+
+  /// A matrix read back as a tensor (`QuantizedTensor(matrix)`) repacks to the same matrix,
+  /// for every width, granularity (a ragged last group: 24 ∤ 40; a row shorter than the group:
+  /// 64 > 40) and mode, and dequantizes to the weights the matrix multiplies by. Where no
+  /// normalisation happened (per-group float minimum or zero-point) it is the original tensor.
+  @Test(arguments: [2, 3, 4, 8])
+  func aMatrixReadsBackAsATensorThatRepacksToIt(_ bits: Int) throws {
+    let rows = 19, columns = 40
+    let weights = weightLikeValues(rows * columns, seed: 100 + UInt64(bits))
+    for granularity in Self.granularities + [.perGroup(64)] {
+      let choices: [(QuantizationMode, any ParameterOptimizer)] =
+        QuantizationMode.allCases.map { ($0, MinMaxOptimizer()) } + [(.symmetric, SignedMaximumOptimizer())]
+      for (mode, optimizer) in choices {
+        let scheme = try QuantizationScheme(bits: bits, granularity: granularity, mode: mode)
+        let tensor = try Quantizer(scheme: scheme, optimizer: optimizer).quantize(weights, shape: [rows, columns], name: "w")
+        let matrix = try QuantizedMatrix(tensor, name: "w")
+        let back = try QuantizedTensor(matrix)
+        let context = "\(scheme) \(optimizer.name)"
+        #expect(try QuantizedMatrix(back) == matrix, "\(context)")
+        #expect(back.shape == [rows, columns] && back.scheme.bits == bits, "\(context)")
+        #expect(back.dequantized() == tensor.dequantized(), "\(context)")
+        // Zero-points all 2ᵇ⁻¹ read back as symmetric; per-tensor and whole-row groups as per channel.
+        let middle = Float(1 << (bits - 1))
+        let expectedMode: QuantizationMode =
+          mode == .floatMinimum ? .floatMinimum : tensor.offsets.allSatisfy { $0 == middle } ? .symmetric : .zeroPoint
+        let expectedGranularity: QuantizationGranularity =
+          granularity == .perGroup(16) || granularity == .perGroup(24) || granularity == .perChannel ? granularity : .perChannel
+        #expect(back.scheme.mode == expectedMode, "\(context): \(back.scheme.mode)")
+        #expect(back.scheme.granularity == expectedGranularity, "\(context): \(back.scheme.granularity)")
+        if expectedMode == mode && expectedGranularity == granularity { #expect(back == tensor, "\(context)") }
+      }
+    }
+  }
+
+  /// Matrices built from codes with a width or a group size no tensor scheme has are typed
+  /// errors, not a trap; an empty matrix reads back as an empty tensor.
+  @Test func matricesNoTensorSchemeDescribesAreTypedErrors() throws {
+    let five = try QuantizedMatrix(
+      layout: try QuantizedMatrixLayout(rows: 2, columns: 16, bits: 5, groupSize: 16, form: .floatMinimum),
+      codes: [UInt8](repeating: 31, count: 32), scales: [1, 1], offsets: [0, 0])
+    #expect(throws: QuantizationError.unsupportedBits(5, supported: QuantizationScheme.supportedBits)) { _ = try QuantizedTensor(five) }
+    let narrowGroups = try QuantizedMatrix(
+      layout: try QuantizedMatrixLayout(rows: 1, columns: 12, bits: 4, groupSize: 4, form: .zeroPoint),
+      codes: [UInt8](repeating: 3, count: 12), scales: [1, 2, 3], offsets: [8, 8, 8])
+    #expect(throws: QuantizationError.unsupportedGroupSize(4, supported: QuantizationScheme.supportedGroupSizes)) {
+      _ = try QuantizedTensor(narrowGroups)
+    }
+    let empty = try QuantizedMatrix(
+      layout: try QuantizedMatrixLayout(rows: 0, columns: 8, bits: 8, groupSize: 8, form: .floatMinimum),
+      codes: [], scales: [], offsets: [])
+    let back = try QuantizedTensor(empty)
+    #expect(back.shape == [0, 8] && back.packedCodes.isEmpty && back.scales.isEmpty)
+    #expect(try QuantizedMatrix(back) == empty)
+  }
 }
 
 /// x·Ŵᵀ on every runnable backend in every product mode against x·Ŵᵀ from the dequantized

@@ -194,6 +194,29 @@ def operand(obj: Any, name: str, allow_transposed: bool) -> Operand:
     return Operand(contiguous, rows, columns, max(1, columns), False)
 
 
+def small_integers(obj: Any, name: str, maximum: int) -> np.ndarray:
+    """Integers in ``0 … maximum`` (≤ 255: codes or packed code bytes) as a flat C-contiguous
+    uint8 array. ``bytes``/``bytearray`` are read as bytes; anything else goes through
+    ``numpy.asarray`` and must have an integer dtype. A value out of range is an error
+    naming its flat index (a cast would wrap 256 to 0 without a word)."""
+    if isinstance(obj, (bytes, bytearray)):
+        array = np.frombuffer(obj, dtype=np.uint8)
+    else:
+        try:
+            array = np.asarray(obj)
+        except (TypeError, ValueError) as error:
+            raise InvalidArgumentError(f"'{name}' ({_describe(obj)}) is not an array: {error}") from error
+    if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype.kind == "f"):
+        raise DTypeError(f"'{name}' has dtype {array.dtype}; expected integers 0 … {maximum}")
+    flat = array.reshape(-1)
+    if flat.size:
+        bad = np.flatnonzero((flat < 0) | (flat > maximum))
+        if bad.size:
+            index = int(bad[0])
+            raise InvalidArgumentError(f"'{name}' holds {flat[index]} at flat index {index}; expected 0 … {maximum}")
+    return np.ascontiguousarray(flat, dtype=np.uint8)
+
+
 def int64_ids(obj: Any, name: str, count: int | None = None) -> np.ndarray:
     """Integer ids as a C-contiguous int64 1-D array (a scalar is one id)."""
     array = np.asarray(obj)

@@ -148,6 +148,16 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
         [_handle, _pointer, POINTER(c_int64), c_int32, c_int32, c_int32, c_int64, c_int32, c_char_p, c_char_p,
          _out_handle],
     ),
+    "ah_tensor_create": (
+        c_int32,
+        [_handle, POINTER(c_int64), c_int32, c_int32, c_int32, c_int64, c_int32, _pointer, c_int64, _pointer, _pointer,
+         c_int64, _out_handle],
+    ),
+    "ah_tensor_create_from_codes": (
+        c_int32,
+        [_handle, POINTER(c_int64), c_int32, c_int32, c_int32, c_int64, c_int32, _pointer, c_int64, _pointer, _pointer,
+         c_int64, _out_handle],
+    ),
     "ah_tensor_describe": (c_int32, [_handle, POINTER(TensorInfo)]),
     "ah_tensor_shape": (c_int32, [_handle, POINTER(c_int64), c_int64]),
     "ah_tensor_dequantize": (c_int32, [_handle, _pointer, c_int64]),
@@ -158,6 +168,7 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ah_tensor_free": (c_int32, [_handle]),
     "ah_quantize_model": (c_int32, [_handle, c_char_p, c_char_p, c_char_p, POINTER(c_void_p)]),
     "ah_qmatrix_create": (c_int32, [_handle, _handle, _out_handle]),
+    "ah_qmatrix_tensor": (c_int32, [_handle, _handle, _out_handle]),
     "ah_qmatrix_load": (c_int32, [_handle, c_char_p, c_char_p, _out_handle]),
     "ah_qmatrix_describe": (c_int32, [_handle, POINTER(QMatrixInfo)]),
     "ah_qmatrix_matmul": (

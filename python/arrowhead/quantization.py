@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -47,9 +47,9 @@ class QuantizedTensor(Immutable):
 
     The tensor is immutable and owns a native handle, released by :meth:`close` (or when the
     object is garbage collected). Every accessor returns a new numpy array. ``copy.copy`` and
-    ``copy.deepcopy`` return the tensor itself (it is immutable); it does not pickle (a
-    ``TypeError``): pickle the float weights, or write a quantized file with
-    :func:`quantize_model`.
+    ``copy.deepcopy`` return the tensor itself (it is immutable); it pickles as its stored
+    parts (packed codes, scales, offsets, shape, scheme), checked again when unpickled.
+    :meth:`from_parts` makes a tensor from codes and parameters, e.g. another quantizer's.
     """
 
     __slots__ = ("_handle", "_info", "_shape")
@@ -146,10 +146,83 @@ class QuantizedTensor(Immutable):
         """Releases the native tensor (idempotent); accessors then raise ``ClosedError``."""
         self._handle.free()
 
+    @classmethod
+    def from_parts(
+        cls,
+        shape: Sequence[int],
+        bits: int,
+        scales: ArrayLike,
+        offsets: ArrayLike,
+        *,
+        codes: ArrayLike | None = None,
+        packed_codes: ArrayLike | bytes | None = None,
+        group: int | str = 64,
+        mode: str = "float_minimum",
+    ) -> "QuantizedTensor":
+        """Makes a tensor from its parts: the codes (exactly one of ``codes`` or
+        ``packed_codes``), one scale and one offset per group, and the scheme. For codes that
+        another quantizer produced (GPTQ, AWQ, a GGUF file: integer codes, scales and
+        zero-points) or that :attr:`codes` / :attr:`packed_codes` / :attr:`scales` /
+        :attr:`offsets` returned.
+
+        Args:
+            shape: the tensor's shape (rows = first dimension, columns = the rest).
+            bits: 2, 3, 4 or 8.
+            scales, offsets: one per group, in group order (group = row · groups_per_row +
+                column // group_size); converted to float32. Offsets are float minima
+                (``"float_minimum"``), integral zero-points 0 … 2^bits − 1
+                (``"zero_point"``), or 2^(bits−1) (``"symmetric"``).
+            codes: one integer code per weight (0 … 2^bits − 1), any shape with the
+                tensor's number of elements, row-major.
+            packed_codes: the stored form (``bytes`` or an integer array): each row a
+                little-endian bit stream padded to a byte, as :attr:`packed_codes` returns.
+            group, mode: as for :func:`quantize`.
+
+        Everything is checked before a tensor exists: counts against the shape and scheme,
+        every code within ``bits``, finite parameters (scales ≥ 0 except symmetric ones),
+        parameters under which every code dequantizes to a finite float32, and a group
+        with scale 0 holding only the code the quantizer writes for one. A wrong part raises
+        ``InvalidArgumentError`` naming it (the group, the flat index, the counts).
+
+        >>> t = QuantizedTensor.from_parts((2, 64), 4, scales, zeros, codes=q, group=32, mode="zero_point")
+        >>> t.dequantize()   # (q − z)·s per group
+        """
+        if (codes is None) == (packed_codes is None):
+            raise InvalidArgumentError("give exactly one of codes= (one per weight) or packed_codes= (the stored bytes)")
+        try:
+            dimensions = [_arrays.integer(d, f"shape[{i}]", 0) for i, d in enumerate(shape)]
+        except TypeError as error:
+            raise InvalidArgumentError(f"shape {shape!r} is not a sequence of sizes") from error
+        bits, granularity, size, mode_code = _scheme(bits, group, mode)
+        scale_values = _arrays.float32(_arrays.as_array(scales, "scales")).reshape(-1)
+        offset_values = _arrays.float32(_arrays.as_array(offsets, "offsets")).reshape(-1)
+        if scale_values.size != offset_values.size:
+            raise InvalidArgumentError(f"{scale_values.size} scales but {offset_values.size} offsets; expected one of each per group")
+        dims = (ctypes.c_int64 * max(1, len(dimensions)))(*dimensions)
+        engine = default_engine().handle.value
+        out = ctypes.c_void_p()
+        if codes is not None:
+            values = _arrays.small_integers(codes, "codes", 255)
+            function = lib.ah_tensor_create_from_codes
+        else:
+            values = _arrays.small_integers(packed_codes, "packed_codes", 255)
+            function = lib.ah_tensor_create
+        check(
+            function(
+                engine, dims, len(dimensions), bits, granularity, size, mode_code, values.ctypes.data, values.size,
+                scale_values.ctypes.data, offset_values.ctypes.data, scale_values.size, ctypes.byref(out),
+            )
+        )
+        return cls(out.value or 0)
+
     def __reduce__(self) -> tuple[Any, ...]:
-        raise TypeError(
-            "a QuantizedTensor cannot be pickled (its codes live in native memory); pickle the float "
-            "weights and quantize again, or write a quantized file with arrowhead.quantize_model"
+        # Pickled as its stored parts (about the size of the quantized file's share), rebuilt
+        # and checked by from_parts.
+        group: int | str = self.group_size if self.granularity == "group" else self.granularity
+        return (
+            _tensor_from_parts,
+            (self._shape, self.bits, group, self.mode, self.packed_codes.tobytes(),
+             self.scales.astype("<f4").tobytes(), self.offsets.astype("<f4").tobytes()),
         )
 
     def __enter__(self) -> "QuantizedTensor":
@@ -192,7 +265,8 @@ class QuantizedMatrix(Immutable):
     (row, group) (:attr:`nbytes`); it does not depend on the tensor it was made from. It is
     immutable and may be used from several threads at once; :meth:`close` (or garbage
     collection) releases it. ``copy.copy`` and ``copy.deepcopy`` return the matrix itself; it
-    does not pickle (a ``TypeError``): load it in each process with :meth:`load`.
+    pickles as its weights (:meth:`to_tensor`), repacked when unpickled, so it reaches
+    ``multiprocessing`` workers; products of the copy are bit-identical.
     """
 
     __slots__ = ("_handle", "_info")
@@ -347,11 +421,20 @@ class QuantizedMatrix(Immutable):
         """Releases the native matrix (idempotent)."""
         self._handle.free()
 
+    def to_tensor(self) -> QuantizedTensor:
+        """The matrix's weights as a ``(rows, columns)`` :class:`QuantizedTensor`: the inverse
+        of the constructor, so that ``QuantizedMatrix(m.to_tensor())`` multiplies bit for bit
+        as ``m`` does. Its granularity is ``"group"`` (this matrix's :attr:`group_size`), or
+        ``"channel"`` where a group spans a row (what per-channel and per-tensor tensors
+        became); its mode ``"float_minimum"``, ``"zero_point"``, or ``"symmetric"`` where
+        every zero-point is 2^(bits−1). Use it to save the matrix's parts (:attr:`QuantizedTensor.codes`, …)."""
+        out = ctypes.c_void_p()
+        check(lib.ah_qmatrix_tensor(default_engine().handle.value, self._value(), ctypes.byref(out)))
+        return QuantizedTensor(out.value or 0)
+
     def __reduce__(self) -> tuple[Any, ...]:
-        raise TypeError(
-            "a QuantizedMatrix cannot be pickled (it lives in native memory); load it in each process "
-            "with QuantizedMatrix.load(path, name)"
-        )
+        # Pickled as its tensor (the packed parts), repacked when unpickled.
+        return (QuantizedMatrix, (self.to_tensor(),))
 
     def __enter__(self) -> "QuantizedMatrix":
         return self
@@ -399,6 +482,22 @@ def quantize(
         ``arrowhead quantize`` writes for the same tensor and options.
     """
     array = _arrays.float32(_arrays.as_array(w, "w"))
+    bits, granularity, size, mode_code = _scheme(bits, group, mode)
+    shape = (ctypes.c_int64 * max(1, array.ndim))(*array.shape)
+    settings = json.dumps(dict(optimizer_options)).encode() if optimizer_options else None
+    out = ctypes.c_void_p()
+    check(
+        lib.ah_quantize(
+            default_engine().handle.value, array.ctypes.data, shape, array.ndim, bits, granularity, size,
+            mode_code, optimizer.encode(), settings, ctypes.byref(out),
+        )
+    )
+    return QuantizedTensor(out.value or 0)
+
+
+def _scheme(bits: Any, group: Any, mode: Any) -> tuple[int, int, int, int]:
+    """(bits, AH_GRANULARITY_*, group size, AH_MODE_*) of the ``bits``, ``group`` (a size,
+    ``"channel"`` or ``"tensor"``) and ``mode`` arguments; the C side checks the values."""
     if isinstance(group, str):
         if group not in ("channel", "tensor"):
             raise InvalidArgumentError(f"group {group!r} is unknown; expected a size, 'channel' or 'tensor'")
@@ -407,20 +506,21 @@ def quantize(
         granularity, size = GRANULARITIES["group"], _arrays.integer(group, "group", _arrays.INT64_MIN)
     else:
         raise InvalidArgumentError(f"group {group!r} is invalid; expected a size, 'channel' or 'tensor'")
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise InvalidArgumentError(f"mode {mode!r} is unknown; expected 'float_minimum', 'zero_point' or 'symmetric'")
     if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 0 <= bits <= _arrays.INT32_MAX:
         raise InvalidArgumentError(f"bits {bits!r} is invalid; expected 2, 3, 4 or 8")
-    shape = (ctypes.c_int64 * max(1, array.ndim))(*array.shape)
-    settings = json.dumps(dict(optimizer_options)).encode() if optimizer_options else None
-    out = ctypes.c_void_p()
-    check(
-        lib.ah_quantize(
-            default_engine().handle.value, array.ctypes.data, shape, array.ndim, int(bits), granularity, size,
-            MODES[mode], optimizer.encode(), settings, ctypes.byref(out),
-        )
+    return int(bits), granularity, size, MODES[mode]
+
+
+def _tensor_from_parts(
+    shape: tuple[int, ...], bits: int, group: int | str, mode: str, packed: bytes, scales: bytes, offsets: bytes
+) -> QuantizedTensor:
+    """Unpickles a :class:`QuantizedTensor` (see ``QuantizedTensor.__reduce__``)."""
+    return QuantizedTensor.from_parts(
+        shape, bits, np.frombuffer(scales, dtype="<f4"), np.frombuffer(offsets, dtype="<f4"),
+        packed_codes=packed, group=group, mode=mode,
     )
-    return QuantizedTensor(out.value or 0)
 
 
 def quantize_model(src: PathLike, dst: PathLike, **options: Any) -> dict[str, Any]:

@@ -202,6 +202,33 @@ ah_status ah_quantize(const ah_engine *engine, const float *values, const int64_
                       int32_t mode, const char *optimizer, const char *optimizer_settings,
                       ah_tensor **tensor);
 
+/** Makes a quantized tensor from its stored parts, as ah_tensor_packed_codes, ah_tensor_scales
+ *  and ah_tensor_offsets return them (what pickling a tensor keeps) or as another quantizer
+ *  produced them: `packed_codes` (`packed_bytes` bytes: each row a little-endian bit stream
+ *  of `bits`-bit codes padded to a byte), `scales` and `offsets` (`group_count` float32 each,
+ *  in the order of ah_tensor_scales; offsets as ah_tensor_offsets describes them). The
+ *  scheme arguments are those of ah_quantize. Everything is checked before a tensor exists:
+ *  byte and group counts against the shape and scheme, each group's parameters (finite;
+ *  scale >= 0 except for SYMMETRIC; zero-points integral and within 0 ... 2^bits - 1;
+ *  every code dequantizing to a finite value), and a group with scale 0 holding only the
+ *  code the quantizer writes for one. A wrong part is AH_ERROR_INVALID_ARGUMENT naming
+ *  it (the group, the expected and actual counts). The parts are copied. Free the result
+ *  with ah_tensor_free. */
+ah_status ah_tensor_create(const ah_engine *engine, const int64_t *shape, int32_t ndim, int32_t bits,
+                           int32_t granularity, int64_t group_size, int32_t mode,
+                           const uint8_t *packed_codes, int64_t packed_bytes, const float *scales,
+                           const float *offsets, int64_t group_count, ah_tensor **tensor);
+
+/** As ah_tensor_create, from one unpacked code per weight (`count` bytes, row-major, each
+ *  below 2^bits: what ah_tensor_codes returns, or a GPTQ/AWQ export's integer codes) instead
+ *  of the packed stream. A code too large for `bits` is AH_ERROR_INVALID_ARGUMENT naming its
+ *  flat index. */
+ah_status ah_tensor_create_from_codes(const ah_engine *engine, const int64_t *shape, int32_t ndim,
+                                      int32_t bits, int32_t granularity, int64_t group_size,
+                                      int32_t mode, const uint8_t *codes, int64_t count,
+                                      const float *scales, const float *offsets,
+                                      int64_t group_count, ah_tensor **tensor);
+
 /** Facts about a quantized tensor. */
 typedef struct ah_tensor_info {
   int32_t bits;          /* 2, 3, 4 or 8 */
@@ -276,6 +303,16 @@ enum {
  *  group) (ah_qmatrix_info.bytes); it is independent of `tensor`, which may be freed.
  *  Free the result with ah_qmatrix_free. */
 ah_status ah_qmatrix_create(const ah_engine *engine, const ah_tensor *tensor, ah_qmatrix **matrix);
+
+/** The weights of `matrix` as a rows x columns quantized tensor: the inverse of
+ *  ah_qmatrix_create, so that ah_qmatrix_create of the result multiplies exactly as `matrix`
+ *  does. Its granularity is GROUP (the matrix's group size) or CHANNEL where a group spans
+ *  a row (what per-channel and per-tensor tensors became); its mode FLOAT_MINIMUM or
+ *  ZERO_POINT as ah_qmatrix_info.mode says, or SYMMETRIC where every zero-point is
+ *  2^(bits-1) (what a symmetric tensor became; its scales may be negative). Use it to save
+ *  or send a matrix as its parts (ah_tensor_packed_codes, ...). Free the result with
+ *  ah_tensor_free. */
+ah_status ah_qmatrix_tensor(const ah_engine *engine, const ah_qmatrix *matrix, ah_tensor **tensor);
 
 /** Loads the quantized tensor `name` of an Arrowhead quantized safetensors file (what
  *  ah_quantize_model and `arrowhead quantize` write), verifying its checksums, and repacks it
