@@ -155,6 +155,10 @@ enum SIMDGemm {
       small(problem, alpha: epilogue.alpha, beta: epilogue.beta)
       return
     }
+    if epilogue.kind == .linear && takesSkinny(problem) {
+      skinny(problem, alpha: epilogue.alpha, beta: epilogue.beta, threads: threads)
+      return
+    }
     let workers = work < parallelThreshold ? 1 : max(1, threads)
     if workers == 1 {
       blocked(problem, rowRange: 0..<m, columnRange: 0..<n, epilogue: epilogue)

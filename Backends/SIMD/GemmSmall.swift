@@ -32,6 +32,10 @@ extension SIMDGemm {
       smallTransposed(p, alpha: alpha, beta: beta)
     } else if p.columns < microColumns {
       narrow(p, alpha: alpha, beta: beta)
+    } else if p.rows <= skinnyRows {
+      // 2…6 rows: one tile of exactly m rows per column block (a 6- or 8-row tile would
+      // compute 3–4 times the products at m = 2: 2 × 100 × 77 ran at 0.4× OpenBLAS).
+      skinnyColumns(p, 0..<p.columns, alpha: alpha, beta: beta)
     } else {
       smallTiles(p, alpha: alpha, beta: beta)
     }

@@ -47,6 +47,9 @@ import Glibc
     let shapes = [
       (4, 4, 4), (3, 3, 3), (5, 7, 9), (8, 8, 8), (7, 5, 9), (17, 33, 45), (1, 33, 45), (45, 1, 33), (20, 35, 9),
       (9, 34, 40), (6, 3, 1), (13, 15, 2), (2, 17, 31), (32, 32, 32), (11, 1, 1), (18, 40, 7), (13, 16, 6),
+      // The unpacked few-row path (`SIMDGemm.skinny`), whose last columns are read in place
+      // up to B's last row or two: small and above the small size class.
+      (2, 100, 77), (5, 100, 600), (7, 129, 300), (64, 17, 300),
     ]
     for (m, n, k) in shapes {
       for transposeA in Transpose.allCases {

@@ -1,0 +1,370 @@
+// Products with few rows (2 ≤ m ≤ SIMDGemm.skinnyMaximumRows: up to 128 on AVX-512 when B
+// stays in the caches) and more work than the small path takes, e.g. 2 × 384 × 384 or
+// 128 × 1536 × 384: the rows of A and B are read in place, as the small path reads them,
+// instead of being packed. The blocked path packs all of B (k·n floats) to use it for m
+// rows, and its 6-row micro-tile runs at m/6 of its rate below 6 rows: 2 × 384 × 384 ran
+// at 20 GFLOP/s where OpenBLAS's small-matrix kernel reached ~100, now 81 (L2-bound: each
+// B vector feeds two rows); 4 × 384 × 384 36 → 114 (Zen 4, v4, 1 thread).
+//
+// Loop nest (C ← α·A·B + β·C, A and B not transposed):
+//   p0: depth in blocks of `skinnyDepthBlock` rows of B, or of `skinnyStreamingDepthBlock`
+//       when B is too large for the caches (few rows stream at once)
+//     j: columns in blocks of `skinnyVectors` vectors, then single vectors, then a tail of
+//        fewer than `lanes` columns (copied into a zero-padded block of rows)
+//       rows in passes of at most 6 (equal heights: m = 7 is 4 + 3), one register tile of
+//       the pass's rows × the block's vectors each, summing over the depth block (the
+//       block's B rows stay in L1 for the later passes); written back as α·acc + β·C on the
+//       first depth block, C + α·acc on later ones.
+// Every element of C is a sum over the depth in order within a block, blocks added in order:
+// results do not depend on the thread count (threads split the columns).
+import ArrowheadCore
+
+extension SIMDGemm {
+  /// Rows of one register tile (a pass over the rows); more rows take several passes.
+  static let skinnyRows = microRows
+
+  /// Rows up to which `skinny` runs a product whose B stays in the caches, per variant, from
+  /// measurements of both paths (Zen 4, 1 thread, GFLOP/s packed → unpacked, n × k =
+  /// 384 × 384 / 1536 × 384): AVX-512 m = 8 52 → 114 / 52 → 105, 32 84 → 108 / 84 → 113,
+  /// 128 104 → 114 / 104 → 113, 256 104 → 114 / 105 → 105; AVX2 m = 8 52 → 86 / 50 → 68,
+  /// 32 77 → 99 / 81 → 86, 64 96 → 93 / 96 → 97, 128 100 → 108 / 101 → 88; the baseline
+  /// (SSE, 16 registers, no FMA) m = 4 18 → 20, 8 21 → 19. Packing B then costs more than it
+  /// saves: each B vector feeds up to 6 rows × 4 multiply–adds from L1/L2 either way.
+  @inline(__always)
+  static var skinnyMaximumRows: Int { lanes >= 16 ? 128 : lanes >= 8 ? 32 : skinnyRows }
+
+  /// Rows up to which `skinny` runs a product whose B streams from memory
+  /// (`skinnyStreamingBytes`): there every pass over the rows writes C back each
+  /// `skinnyStreamingDepthBlock` depth steps, and from about 16 rows (8 on AVX2) the
+  /// blocked path's packed panels win (AVX-512 4096 × 4096: m = 8 34 → 62, 16 50 → 58,
+  /// 24 70 → 61 GFLOP/s; AVX2 m = 8 30 → 40, 12 51 → 29).
+  @inline(__always)
+  static var skinnyStreamingMaximumRows: Int { min(lanes >= 16 ? 16 : 8, skinnyMaximumRows) }
+
+  /// Vectors per column block: 4 where 32 vector registers hold the 6 × 4 accumulators, else
+  /// 2 (AVX2's and SSE's 16).
+  @inline(__always)
+  static var skinnyVectors: Int { lanes >= 16 ? 4 : 2 }
+
+  /// Depth rows of B per pass over the column blocks when B stays in the caches: the
+  /// write-back of C is amortized over this many multiply–adds per accumulator.
+  static let skinnyDepthBlock = 256
+
+  /// Depth rows per pass when B streams from memory (`skinnyStreamingBytes`): a column block
+  /// then reads 8 rows at a time, few enough concurrent streams for the prefetchers. Zen 4,
+  /// v4, 1 thread, GFLOP/s with blocks of 256 / 16 / 8 / 4 rows: 4 × 2048 × 2048 (B 16 MiB)
+  /// 42 / 36 / 65 / 46, 6 × 4096 × 4096 23 / 36 / 47 / 28, 2 × 8192 × 2048 7.4 / 18 / 25 / 21;
+  /// B in the caches, 4 × 1024 × 1024 (4 MiB) 94 / 81 / 66 / 54, 4 × 384 × 1536 105 / 95 / 83.
+  static let skinnyStreamingDepthBlock = 8
+
+  /// Bytes of B from which it is taken to stream from memory: a quarter of the L3 cache (8 MiB
+  /// of Zen 4's 32), at least 4 MiB.
+  static let skinnyStreamingBytes = max(CPUInfo.current.caches.l3 / 4, 4 << 20)
+
+  /// Whether B (k × n floats) is taken to stream from memory rather than stay in the caches.
+  @inline(__always)
+  static func skinnyStreams(_ p: GemmOperands) -> Bool {
+    let (bytes, overflow) = p.depth.multipliedReportingOverflow(by: p.columns * MemoryLayout<Float>.size)
+    return overflow || bytes > skinnyStreamingBytes
+  }
+
+  /// Whether `skinny` takes a product: operands not transposed, 2…`skinnyMaximumRows` rows
+  /// (`skinnyStreamingMaximumRows` when B streams from memory).
+  @inline(__always)
+  static func takesSkinny(_ p: GemmOperands) -> Bool {
+    guard p.rows >= 2, !p.transposeA, !p.transposeB else { return false }
+    return p.rows <= (skinnyStreams(p) ? skinnyStreamingMaximumRows : skinnyMaximumRows)
+  }
+
+  /// C ← α·A·B + β·C for m ≥ 2 rows read in place, on up to `threads` threads (by columns).
+  @inline(never)
+  static func skinny(_ p: GemmOperands, alpha: Float, beta: Float, threads: Int) {
+    let work = p.rows * p.columns * p.depth
+    let width = skinnyVectors * lanes
+    if threads > 1 && work >= parallelThreshold && p.columns >= 2 * width {
+      Parallel.forEachChunk(p.columns, granularity: width, threads: threads) { columns in
+        skinnyColumns(p, columns, alpha: alpha, beta: beta)
+      }
+    } else {
+      skinnyColumns(p, 0..<p.columns, alpha: alpha, beta: beta)
+    }
+  }
+
+  /// `skinny` on the columns `columns` of C.
+  static func skinnyColumns(_ p: GemmOperands, _ columns: Range<Int>, alpha: Float, beta: Float) {
+    let width = skinnyVectors * lanes
+    let wholeBlocks = columns.lowerBound + (columns.count / width) * width
+    let wholeVectors = wholeBlocks + ((columns.upperBound - wholeBlocks) / lanes) * lanes
+    let tail = columns.upperBound - wholeVectors
+    // B rows whose tail vector [wholeVectors, wholeVectors + lanes) ends inside B: all but
+    // the last ⌈(lanes − tail)/ldb⌉ (usually one).
+    let fullTailRows = tail > 0 ? p.depth - min(p.depth, (lanes - tail + p.ldb - 1) / p.ldb) : p.depth
+    let block = skinnyStreams(p) ? skinnyStreamingDepthBlock : skinnyDepthBlock
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: tail > 0 ? (p.depth - fullTailRows) * lanes + 1 : 1) { buffer in
+      let padded = buffer.baseAddress!
+      var p0 = 0
+      while p0 < p.depth {
+        let depth = min(block, p.depth - p0)
+        let first = p0 == 0
+        var j = columns.lowerBound
+        while j < wholeBlocks {
+          skinnyTile(p, depthStart: p0, depth: depth, b: p.b + p0 * p.ldb + j, ldb: p.ldb, column: j, count: width,
+                     wide: true, first: first, alpha: alpha, beta: beta)
+          j += width
+        }
+        while j < wholeVectors {
+          skinnyTile(p, depthStart: p0, depth: depth, b: p.b + p0 * p.ldb + j, ldb: p.ldb, column: j, count: lanes,
+                     wide: false, first: first, alpha: alpha, beta: beta)
+          j += lanes
+        }
+        if tail > 0 {
+          // The last columns as one vector per B row, read in place while that vector stays
+          // inside B (its lanes past the tail then hold the next row's values, whose products
+          // are never written), and from a zero-padded copy for the last row or two, whose
+          // vector would run past B's end. (A padded copy of every row cost as much as the
+          // arithmetic at 2 × 100 × 77.)
+          let inPlace = max(0, min(p0 + depth, fullTailRows) - p0)
+          if inPlace > 0 {
+            skinnyTile(p, depthStart: p0, depth: inPlace, b: p.b + p0 * p.ldb + wholeVectors, ldb: p.ldb, column: wholeVectors,
+                       count: tail, wide: false, first: first, alpha: alpha, beta: beta)
+          }
+          if inPlace < depth {
+            for d in inPlace..<depth {
+              let source = p.b + (p0 + d) * p.ldb + wholeVectors, row = padded + (d - inPlace) * lanes
+              for u in 0..<lanes { row[u] = u < tail ? source[u] : 0 }
+            }
+            skinnyTile(p, depthStart: p0 + inPlace, depth: depth - inPlace, b: padded, ldb: lanes, column: wholeVectors,
+                       count: tail, wide: false, first: first && inPlace == 0, alpha: alpha, beta: beta)
+          }
+        }
+        p0 += depth
+      }
+    }
+  }
+
+  /// One tile: all m rows × `skinnyVectors` vectors (`wide`) or one vector, of which the
+  /// first `count` columns are written, over `depth` rows of B from `b` (`ldb` apart).
+  /// Dispatches on m to a loop compiled for that many rows.
+  @inline(__always)
+  static func skinnyTile(
+    _ p: GemmOperands, depthStart: Int, depth: Int, b: UnsafePointer<Float>, ldb: Int, column: Int, count: Int,
+    wide: Bool, first: Bool, alpha: Float, beta: Float
+  ) {
+    if p.rows <= skinnyRows {
+      skinnyPass(p, depthStart: depthStart, depth: depth, b: b, ldb: ldb, column: column, count: count, wide: wide, first: first, alpha: alpha, beta: beta)
+      return
+    }
+    // More rows than one tile: passes of equal height (m = 7: 4 + 3), each reading the same
+    // B block, which the first pass brought into L1.
+    let passes = (p.rows + skinnyRows - 1) / skinnyRows
+    let base = p.rows / passes, extra = p.rows % passes
+    var i = 0
+    for pass in 0..<passes {
+      var q = p
+      q.rows = base + (pass < extra ? 1 : 0)
+      q.a = p.a + i * p.lda
+      q.c = p.c + i * p.ldc
+      skinnyPass(q, depthStart: depthStart, depth: depth, b: b, ldb: ldb, column: column, count: count, wide: wide, first: first, alpha: alpha, beta: beta)
+      i += q.rows
+    }
+  }
+
+  /// `skinnyTile` for one pass of 2…`skinnyRows` rows.
+  @inline(__always)
+  static func skinnyPass(
+    _ p: GemmOperands, depthStart: Int, depth: Int, b: UnsafePointer<Float>, ldb: Int, column: Int, count: Int,
+    wide: Bool, first: Bool, alpha: Float, beta: Float
+  ) {
+    let a = p.a + depthStart, c = p.c + column
+    if wide {
+      switch p.rows {
+      case 2: skinnyWide2(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
+      case 3: skinnyWide3(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
+      case 4: skinnyWide4(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
+      case 5: skinnyWide5(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
+      default: skinnyWide6(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
+      }
+    } else {
+      switch p.rows {
+      case 2: skinnyNarrow2(a, p.lda, b, ldb, c, p.ldc, depth, count, first, alpha, beta)
+      case 3: skinnyNarrow3(a, p.lda, b, ldb, c, p.ldc, depth, count, first, alpha, beta)
+      case 4: skinnyNarrow4(a, p.lda, b, ldb, c, p.ldc, depth, count, first, alpha, beta)
+      default: skinnyNarrow6(a, p.lda, b, ldb, c, p.ldc, p.rows, depth, count, first, alpha, beta)
+      }
+    }
+  }
+
+  @inline(never)
+  static func skinnyNarrow2(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 2, computed: 2, depth, count, first, alpha, beta) }
+
+  @inline(never)
+  static func skinnyNarrow3(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 3, computed: 3, depth, count, first, alpha, beta) }
+
+  @inline(never)
+  static func skinnyNarrow4(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 4, computed: 4, depth, count, first, alpha, beta) }
+
+  /// 5 or 6 rows (`rows`): six computed, the sixth aliasing row 0 when there are five.
+  @inline(never)
+  static func skinnyNarrow6(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ rows: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: rows, computed: 6, depth, count, first, alpha, beta) }
+
+  @inline(never)
+  static func skinnyWide2(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 2, depth, first, alpha, beta) }
+
+  @inline(never)
+  static func skinnyWide3(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 3, depth, first, alpha, beta) }
+
+  @inline(never)
+  static func skinnyWide4(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 4, depth, first, alpha, beta) }
+
+  @inline(never)
+  static func skinnyWide5(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 5, depth, first, alpha, beta) }
+
+  @inline(never)
+  static func skinnyWide6(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 6, depth, first, alpha, beta) }
+
+  /// `rows` (a constant at each call: the unused accumulators fold away) × `skinnyVectors`
+  /// vectors: per depth step, the vectors of one B row and one broadcast per row of A.
+  @_transparent
+  static func skinnyWideTile(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, rows: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) {
+    let four = skinnyVectors == 4
+    let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
+    var c00 = VectorF32(), c01 = VectorF32(), c02 = VectorF32(), c03 = VectorF32()
+    var c10 = VectorF32(), c11 = VectorF32(), c12 = VectorF32(), c13 = VectorF32()
+    var c20 = VectorF32(), c21 = VectorF32(), c22 = VectorF32(), c23 = VectorF32()
+    var c30 = VectorF32(), c31 = VectorF32(), c32 = VectorF32(), c33 = VectorF32()
+    var c40 = VectorF32(), c41 = VectorF32(), c42 = VectorF32(), c43 = VectorF32()
+    var c50 = VectorF32(), c51 = VectorF32(), c52 = VectorF32(), c53 = VectorF32()
+    var pb = b
+    for d in 0..<depth {
+      let b0 = loadVector(pb), b1 = loadVector(pb + lanes)
+      let b2 = four ? loadVector(pb + 2 * lanes) : b0, b3 = four ? loadVector(pb + 3 * lanes) : b1
+      pb += ldb
+      var x = VectorF32(repeating: a0[d])
+      c00 = multiplyAdd(x, b0, c00); c01 = multiplyAdd(x, b1, c01)
+      if four { c02 = multiplyAdd(x, b2, c02); c03 = multiplyAdd(x, b3, c03) }
+      x = VectorF32(repeating: a1[d])
+      c10 = multiplyAdd(x, b0, c10); c11 = multiplyAdd(x, b1, c11)
+      if four { c12 = multiplyAdd(x, b2, c12); c13 = multiplyAdd(x, b3, c13) }
+      if rows > 2 {
+        x = VectorF32(repeating: a2[d])
+        c20 = multiplyAdd(x, b0, c20); c21 = multiplyAdd(x, b1, c21)
+        if four { c22 = multiplyAdd(x, b2, c22); c23 = multiplyAdd(x, b3, c23) }
+      }
+      if rows > 3 {
+        x = VectorF32(repeating: a3[d])
+        c30 = multiplyAdd(x, b0, c30); c31 = multiplyAdd(x, b1, c31)
+        if four { c32 = multiplyAdd(x, b2, c32); c33 = multiplyAdd(x, b3, c33) }
+      }
+      if rows > 4 {
+        x = VectorF32(repeating: a4[d])
+        c40 = multiplyAdd(x, b0, c40); c41 = multiplyAdd(x, b1, c41)
+        if four { c42 = multiplyAdd(x, b2, c42); c43 = multiplyAdd(x, b3, c43) }
+      }
+      if rows > 5 {
+        x = VectorF32(repeating: a5[d])
+        c50 = multiplyAdd(x, b0, c50); c51 = multiplyAdd(x, b1, c51)
+        if four { c52 = multiplyAdd(x, b2, c52); c53 = multiplyAdd(x, b3, c53) }
+      }
+    }
+    @_transparent
+    func write(_ s0: VectorF32, _ s1: VectorF32, _ s2: VectorF32, _ s3: VectorF32, _ row: UnsafeMutablePointer<Float>) {
+      skinnyStore(s0, row, first, alpha, beta)
+      skinnyStore(s1, row + lanes, first, alpha, beta)
+      if four {
+        skinnyStore(s2, row + 2 * lanes, first, alpha, beta)
+        skinnyStore(s3, row + 3 * lanes, first, alpha, beta)
+      }
+    }
+    write(c00, c01, c02, c03, c)
+    write(c10, c11, c12, c13, c + ldc)
+    if rows > 2 { write(c20, c21, c22, c23, c + 2 * ldc) }
+    if rows > 3 { write(c30, c31, c32, c33, c + 3 * ldc) }
+    if rows > 4 { write(c40, c41, c42, c43, c + 4 * ldc) }
+    if rows > 5 { write(c50, c51, c52, c53, c + 5 * ldc) }
+  }
+
+  /// One vector of columns (the first `count` written) for `rows` rows, of which `computed`
+  /// (a constant at each call) are multiplied, rows past `rows` aliasing row 0 (computed,
+  /// never written): the blocks left of the wide ones, and the tail.
+  @_transparent
+  static func skinnyNarrowTile(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, rows: Int, computed: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) {
+    let a0 = a, a1 = a + lda, a2 = rows > 2 ? a + 2 * lda : a, a3 = rows > 3 ? a + 3 * lda : a
+    let a4 = rows > 4 ? a + 4 * lda : a, a5 = rows > 5 ? a + 5 * lda : a
+    var s0 = VectorF32(), s1 = VectorF32(), s2 = VectorF32(), s3 = VectorF32(), s4 = VectorF32(), s5 = VectorF32()
+    var pb = b
+    for d in 0..<depth {
+      let v = loadVector(pb)
+      pb += ldb
+      s0 = multiplyAdd(VectorF32(repeating: a0[d]), v, s0)
+      s1 = multiplyAdd(VectorF32(repeating: a1[d]), v, s1)
+      if computed > 2 { s2 = multiplyAdd(VectorF32(repeating: a2[d]), v, s2) }
+      if computed > 3 { s3 = multiplyAdd(VectorF32(repeating: a3[d]), v, s3) }
+      if computed > 4 {
+        s4 = multiplyAdd(VectorF32(repeating: a4[d]), v, s4)
+        s5 = multiplyAdd(VectorF32(repeating: a5[d]), v, s5)
+      }
+    }
+    @inline(__always)
+    func write(_ sum: VectorF32, _ row: UnsafeMutablePointer<Float>) {
+      if count == lanes {
+        skinnyStore(sum, row, first, alpha, beta)
+        return
+      }
+      for u in 0..<count {
+        let value = alpha * sum[u]
+        row[u] = first ? (beta == 0 ? value : value + beta * row[u]) : row[u] + value
+      }
+    }
+    write(s0, c)
+    write(s1, c + ldc)
+    if rows > 2 { write(s2, c + 2 * ldc) }
+    if rows > 3 { write(s3, c + 3 * ldc) }
+    if rows > 4 { write(s4, c + 4 * ldc) }
+    if rows > 5 { write(s5, c + 5 * ldc) }
+  }
+
+  /// Writes one vector of a tile: α·sum + β·C on the first depth block (β = 0: C not read),
+  /// C + α·sum on later ones.
+  @_transparent
+  static func skinnyStore(_ sum: VectorF32, _ destination: UnsafeMutablePointer<Float>, _ first: Bool, _ alpha: Float, _ beta: Float) {
+    let scaled = sum * VectorF32(repeating: alpha)
+    if first {
+      storeVector(beta == 0 ? scaled : multiplyAdd(VectorF32(repeating: beta), loadVector(destination), scaled), destination)
+    } else {
+      storeVector(loadVector(destination) + scaled, destination)
+    }
+  }
+}

@@ -1,0 +1,1 @@
+../SIMD/GemmSkinny.swift
