@@ -159,6 +159,10 @@ enum SIMDGemm {
       skinny(problem, alpha: epilogue.alpha, beta: epilogue.beta, threads: threads)
       return
     }
+    if epilogue.kind == .linear && takesSkinnyTransposed(problem) {
+      skinnyTransposed(problem, alpha: epilogue.alpha, beta: epilogue.beta, threads: threads)
+      return
+    }
     let workers = work < parallelThreshold ? 1 : max(1, threads)
     if workers == 1 {
       blocked(problem, rowRange: 0..<m, columnRange: 0..<n, epilogue: epilogue)

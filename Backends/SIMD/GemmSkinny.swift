@@ -368,3 +368,150 @@ extension SIMDGemm {
     }
   }
 }
+
+// MARK: - A·Bᵀ with few rows
+
+// C ← α·A·Bᵀ + β·C with B stored n × k (a linear layer's x·Wᵀ) and few rows of A: every
+// element of C is a dot product of two rows read in place, so nothing is packed. A tile is
+// `skinnyDotRows` rows of A × 4 rows of B, 16 (AVX-512) or 8 vector accumulators along the
+// depth, reduced at the end; the depth's last k mod lanes terms are added one by one (a
+// vector load there would read the next row into the sum). Loop nest: tiles of 4 rows of B
+// outside (B is read once, 4 rows streaming at a time), passes over the rows of A inside
+// (A, m × k, stays in L2). Threads split the rows of B.
+extension SIMDGemm {
+  /// Rows of A per tile of the dot-product kernel: 4 where 32 registers hold 4 × 4
+  /// accumulators and 8 operands, else 2.
+  @inline(__always)
+  static var skinnyDotRows: Int { lanes >= 16 ? 4 : 2 }
+
+  /// Rows up to which `skinnyTransposed` runs a product of depth `depth` with a transposed
+  /// B: 16, or 64 on AVX-512 from a depth of 768, where the reductions (one per element of
+  /// C) weigh less against the depth loop. Zen 4, 1 thread, GFLOP/s blocked → dots:
+  /// AVX-512 n × k = 384 × 384: m = 4 34 → 81, 16 69 → 82, 24 85 → 71; 384 × 1536: m = 2
+  /// 9.5 → 63, 24 65 → 96, 64 84 → 98; 4096 × 4096: m = 4 7.6 → 25, 24 41 → 78; AVX2
+  /// 384 × 384: 16 68 → 82, 24 85 → 60; 384 × 1536: 24 82 → 80.
+  @inline(__always)
+  static func skinnyTransposedMaximumRows(depth: Int) -> Int { lanes >= 16 && depth >= 768 ? 64 : 16 }
+
+  /// Whether `skinnyTransposed` takes a product: A not transposed, B transposed, 2 … the
+  /// limit rows, A small enough to stay in L2 while B streams past it (half of L2, at least
+  /// 256 KiB).
+  @inline(__always)
+  static func takesSkinnyTransposed(_ p: GemmOperands) -> Bool {
+    guard p.rows >= 2, p.rows <= skinnyTransposedMaximumRows(depth: p.depth), !p.transposeA, p.transposeB else {
+      return false
+    }
+    return p.rows * p.depth * MemoryLayout<Float>.size <= skinnyTransposedOperandBytes
+  }
+
+  /// Bytes of A up to which `skinnyTransposed` runs: half of L2, at least 256 KiB.
+  static let skinnyTransposedOperandBytes = max(CPUInfo.current.caches.l2 / 2, 256 << 10)
+
+  /// C ← α·A·Bᵀ + β·C (B stored n × k) on up to `threads` threads (by rows of B).
+  @inline(never)
+  static func skinnyTransposed(_ p: GemmOperands, alpha: Float, beta: Float, threads: Int) {
+    let work = p.rows * p.columns * p.depth
+    if threads > 1 && work >= parallelThreshold && p.columns >= 16 {
+      Parallel.forEachChunk(p.columns, granularity: 4, threads: threads) { columns in
+        skinnyDots(p, columns, alpha: alpha, beta: beta)
+      }
+    } else {
+      skinnyDots(p, 0..<p.columns, alpha: alpha, beta: beta)
+    }
+  }
+
+  /// `skinnyTransposed` for the columns `columns` of C (rows of B).
+  static func skinnyDots(_ p: GemmOperands, _ columns: Range<Int>, alpha: Float, beta: Float) {
+    let height = skinnyDotRows
+    var j = columns.lowerBound
+    while j < columns.upperBound {
+      let count = min(4, columns.upperBound - j)
+      var i = 0
+      while i < p.rows {
+        let rows = min(height, p.rows - i)
+        let a = p.a + i * p.lda, b = p.b + j * p.ldb, c = p.c + i * p.ldc + j
+        if height == 4 && rows > 2 {
+          skinnyDots4(a, p.lda, b, p.ldb, c, p.ldc, rows, count, p.depth, alpha, beta)
+        } else if rows == 2 {
+          skinnyDots2(a, p.lda, b, p.ldb, c, p.ldc, rows, count, p.depth, alpha, beta)
+        } else {
+          skinnyDots1(a, p.lda, b, p.ldb, c, p.ldc, rows, count, p.depth, alpha, beta)
+        }
+        i += rows
+      }
+      j += count
+    }
+  }
+
+  @inline(never)
+  static func skinnyDots4(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
+  ) { skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta) }
+
+  @inline(never)
+  static func skinnyDots2(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
+  ) { skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta) }
+
+  @inline(never)
+  static func skinnyDots1(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
+  ) { skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta) }
+
+  /// `computed` (a constant at each call: 1, 2 or 4) rows of A, of which the first `rows`
+  /// are written (the others alias row 0), × 4 rows of B, of which the first `count` are
+  /// written (the others alias row 0 of the tile).
+  @_transparent
+  static func skinnyDotTile(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, computed: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
+  ) {
+    let a0 = a, a1 = rows > 1 ? a + lda : a, a2 = rows > 2 ? a + 2 * lda : a, a3 = rows > 3 ? a + 3 * lda : a
+    let b0 = b, b1 = count > 1 ? b + ldb : b, b2 = count > 2 ? b + 2 * ldb : b, b3 = count > 3 ? b + 3 * ldb : b
+    var s00 = VectorF32(), s01 = VectorF32(), s02 = VectorF32(), s03 = VectorF32()
+    var s10 = VectorF32(), s11 = VectorF32(), s12 = VectorF32(), s13 = VectorF32()
+    var s20 = VectorF32(), s21 = VectorF32(), s22 = VectorF32(), s23 = VectorF32()
+    var s30 = VectorF32(), s31 = VectorF32(), s32 = VectorF32(), s33 = VectorF32()
+    var p = 0
+    while p + lanes <= depth {
+      let y0 = loadVector(b0 + p), y1 = loadVector(b1 + p), y2 = loadVector(b2 + p), y3 = loadVector(b3 + p)
+      var x = loadVector(a0 + p)
+      s00 = multiplyAdd(x, y0, s00); s01 = multiplyAdd(x, y1, s01); s02 = multiplyAdd(x, y2, s02); s03 = multiplyAdd(x, y3, s03)
+      if computed > 1 {
+        x = loadVector(a1 + p)
+        s10 = multiplyAdd(x, y0, s10); s11 = multiplyAdd(x, y1, s11); s12 = multiplyAdd(x, y2, s12); s13 = multiplyAdd(x, y3, s13)
+      }
+      if computed > 2 {
+        x = loadVector(a2 + p)
+        s20 = multiplyAdd(x, y0, s20); s21 = multiplyAdd(x, y1, s21); s22 = multiplyAdd(x, y2, s22); s23 = multiplyAdd(x, y3, s23)
+        x = loadVector(a3 + p)
+        s30 = multiplyAdd(x, y0, s30); s31 = multiplyAdd(x, y1, s31); s32 = multiplyAdd(x, y2, s32); s33 = multiplyAdd(x, y3, s33)
+      }
+      p += lanes
+    }
+    let tail = p
+    @inline(__always)
+    func finish(_ s0: VectorF32, _ s1: VectorF32, _ s2: VectorF32, _ s3: VectorF32, _ x: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>) {
+      var t0 = horizontalSum(s0), t1 = horizontalSum(s1), t2 = horizontalSum(s2), t3 = horizontalSum(s3)
+      for q in tail..<depth {
+        t0 = multiplyAdd(x[q], b0[q], t0); t1 = multiplyAdd(x[q], b1[q], t1)
+        t2 = multiplyAdd(x[q], b2[q], t2); t3 = multiplyAdd(x[q], b3[q], t3)
+      }
+      @inline(__always)
+      func put(_ t: Float, _ j: Int) {
+        row[j] = beta == 0 ? alpha * t : multiplyAdd(beta, row[j], alpha * t)
+      }
+      put(t0, 0)
+      if count > 1 { put(t1, 1) }
+      if count > 2 { put(t2, 2) }
+      if count > 3 { put(t3, 3) }
+    }
+    finish(s00, s01, s02, s03, a0, c)
+    if rows > 1 { finish(s10, s11, s12, s13, a1, c + ldc) }
+    if rows > 2 { finish(s20, s21, s22, s23, a2, c + 2 * ldc) }
+    if rows > 3 { finish(s30, s31, s32, s33, a3, c + 3 * ldc) }
+  }
+}

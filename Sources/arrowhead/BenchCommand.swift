@@ -204,13 +204,16 @@ func parseSizes(_ text: String, name: String) throws -> [Int] {
 
 struct BenchGemm: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "gemm", abstract: "C = A·B, square n×n (or --shape m,n,k), FLOP = 2·m·n·k.")
+    commandName: "gemm", abstract: "C = A·B (or A·Bᵀ), square n×n (or --shape m,n,k), FLOP = 2·m·n·k.")
 
   @Option(help: "Comma-separated square sizes n.")
   var sizes: String = "64,256,512,1024,2048"
 
   @Option(help: "One rectangular problem as m,n,k (overrides --sizes).")
   var shape: String?
+
+  @Flag(help: "Multiply by Bᵀ with B stored n×k (a linear layer's x·Wᵀ, PyTorch's weight layout).")
+  var transposedB = false
 
   @OptionGroup var options: BenchOptions
 
@@ -236,20 +239,17 @@ struct BenchGemm: ParsableCommand {
   func run() throws {
     let (engine, backends) = try options.resolve()
     let peak = measuredPeakGFLOPS(cpu: engine.cpu)
-    var problems: [(Int, Int, Int)] = []
-    if let shape {
-      let parts = try parseSizes(shape, name: "shape")
-      guard parts.count == 3 else { throw ValidationError("--shape must be m,n,k") }
-      problems = [(parts[0], parts[1], parts[2])]
-    } else {
-      problems = try parseSizes(sizes, name: "sizes").map { ($0, $0, $0) }
-    }
+    let problems = try problems()
+    let transposeB: Transpose = transposedB ? .transposed : .normal
     var generator = SeededGenerator(seed: options.seed)
     var rows: [BenchRow] = []
     let threads = engine.effectiveThreads
     for (m, n, k) in problems {
       let a = try Matrix(rows: m, columns: k, elements: randomFloats(m * k, using: &generator))
-      let b = try Matrix(rows: k, columns: n, elements: randomFloats(k * n, using: &generator))
+      let b = transposedB
+        ? try Matrix(rows: n, columns: k, elements: randomFloats(k * n, using: &generator))
+        : try Matrix(rows: k, columns: n, elements: randomFloats(k * n, using: &generator))
+      let ldb = transposedB ? k : n
       let output = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
       output.initialize(repeating: 0, count: m * n)
       defer { output.deallocate() }
@@ -258,30 +258,30 @@ struct BenchGemm: ParsableCommand {
         candidates.append((backend.name, false, {
           a.elements.withUnsafeBufferPointer { ab in
             b.elements.withUnsafeBufferPointer { bb in
-              backend.gemm(.normal, .normal, rows: m, columns: n, depth: k, alpha: 1, ab.baseAddress!, lda: k,
-                           bb.baseAddress!, ldb: n, beta: 0, output, ldc: n, threads: threads)
+              backend.gemm(.normal, transposeB, rows: m, columns: n, depth: k, alpha: 1, ab.baseAddress!, lda: k,
+                           bb.baseAddress!, ldb: ldb, beta: 0, output, ldc: n, threads: threads)
             }
           }
         }))
       }
       // m = 1 and n = 1 run on the dispatched gemv (Bᵀ·x for m = 1, A·x for n = 1).
-      let dispatchedName = m == 1 ? engine.backend(for: .gemvTransposed, .gemv(rows: k, columns: n)).name
+      let dispatchedName = m == 1 ? engine.backend(for: transposedB ? .gemv : .gemvTransposed, .gemv(rows: k, columns: n)).name
         : n == 1 ? engine.backend(for: .gemv, .gemv(rows: m, columns: k)).name
         : engine.backend(for: .gemm, .gemm(rows: m, columns: n, depth: k)).name
       candidates.append((dispatchedName, true, {
         a.elements.withUnsafeBufferPointer { ab in
           b.elements.withUnsafeBufferPointer { bb in
-            _ = try? engine.gemm(a: ab, a.layout, b: bb, b.layout,
+            _ = try? engine.gemm(transposeB: transposeB, a: ab, a.layout, b: bb, b.layout,
                                  c: UnsafeMutableBufferPointer(start: output, count: m * n), MatrixLayout(rows: m, columns: n))
           }
         }
       }))
       rows += benchRows(
-        operation: "gemm", shape: m == n && n == k ? "n=\(n)" : "\(m)×\(n)×\(k)", size: n,
+        operation: transposedB ? "gemm-bt" : "gemm", shape: m == n && n == k ? "n=\(n)" : "\(m)×\(n)×\(k)", size: n,
         work: 2 * Double(m) * Double(n) * Double(k), unit: "GFLOP/s", flopBound: true,
         candidates: candidates, threads: threads, repeats: options.repeats, peak: peak.gflops, clock: options.benchClock)
     }
-    try finishReport(rows, options: options, engine: engine, peak: peak, title: "SGEMM, \(threads) thread(s)")
+    try finishReport(rows, options: options, engine: engine, peak: peak, title: transposedB ? "SGEMM A·Bᵀ, \(threads) thread(s)" : "SGEMM, \(threads) thread(s)")
   }
 }
 

@@ -28,4 +28,16 @@ struct BenchDotCLITests {
               "\(offsets): \(outcome.stderr)")
     }
   }
+
+  /// `bench gemm --transposed-b` times A·Bᵀ (the operation is named `gemm-bt`) on every
+  /// backend and the dispatched path.
+  @Test func gemmWithATransposedBNamesItsOperation() throws {
+    let outcome = try QuantizeCLI.run(
+      ["bench", "gemm", "--transposed-b", "--shape", "4,100,77", "--repeats", "1", "--json"],
+      environment: ["ARROWHEAD_DISPATCH": "static"])
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let report = try JSONDecoder().decode(Report.self, from: Data(outcome.stdout.utf8))
+    #expect(!report.rows.isEmpty && report.rows.allSatisfy { $0.operation == "gemm-bt" && $0.shape == "4×100×77" && $0.throughput > 0 },
+            "\(report.rows)")
+  }
 }

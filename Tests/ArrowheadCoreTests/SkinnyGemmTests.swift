@@ -1,8 +1,9 @@
 import Arrowhead
 import Testing
 
-/// The SIMD backends' unpacked path for products with few rows (`SIMDGemm.skinny`: 2 … 128
-/// rows on AVX-512, 32 on AVX2, 6 on the baseline; 16 / 8 when B streams from memory), at
+/// The SIMD backends' unpacked paths for products with few rows (`SIMDGemm.skinny`: 2 … 128
+/// rows on AVX-512, 32 on AVX2, 6 on the baseline; 16 / 8 when B streams from memory; and
+/// `skinnyTransposed`, dot products of rows for A·Bᵀ with up to 16 or 64 rows), at
 /// the shapes where its parts meet: one and several passes over the rows (m = 7 is 4 + 3),
 /// wide blocks, single vectors and a tail of columns read in place up to B's last row,
 /// one and two depth blocks (k = 300 > 256), the streaming depth blocks of a large B, and
@@ -15,22 +16,26 @@ struct SkinnyGemmTests {
   struct Product {
     var a: [Float], b: [Float], c: [Float]
     let m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+    /// B stored n × k (x·Wᵀ) instead of k × n.
+    let transposedB: Bool
 
-    init(m: Int, n: Int, k: Int, seed: UInt64, cIsNaN: Bool = false) {
+    init(m: Int, n: Int, k: Int, seed: UInt64, cIsNaN: Bool = false, transposedB: Bool = false) {
       self.m = m
       self.n = n
       self.k = k
+      self.transposedB = transposedB
       lda = k + 1
-      ldb = n + 3
+      ldb = transposedB ? k + 3 : n + 3
       ldc = n + 2
       var state = seed
       func next() -> Float {
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 997
       }
-      let rowLength = n + 3
+      let (bRows, bColumns) = transposedB ? (n, k) : (k, n)
+      let rowLength = bColumns + 3
       a = (0..<(m * (k + 1))).map { _ in next() }
-      b = (0..<(k * rowLength)).map { index in index % rowLength < n ? next() : .nan }
+      b = (0..<(bRows * rowLength)).map { index in index % rowLength < bColumns ? next() : .nan }
       c = (0..<(m * (n + 2))).map { _ in cIsNaN ? .nan : next() }
     }
 
@@ -41,7 +46,7 @@ struct SkinnyGemmTests {
         b.withUnsafeBufferPointer { b in
           out.withUnsafeMutableBufferPointer { c in
             backend.gemm(
-              .normal, .normal, rows: m, columns: n, depth: k, alpha: alpha, a.baseAddress!, lda: lda, b.baseAddress!, ldb: ldb,
+              .normal, transposedB ? .transposed : .normal, rows: m, columns: n, depth: k, alpha: alpha, a.baseAddress!, lda: lda, b.baseAddress!, ldb: ldb,
               beta: beta, c.baseAddress!, ldc: ldc, threads: threads)
           }
         }
@@ -66,7 +71,7 @@ struct SkinnyGemmTests {
           }
           var exact = 0.0, magnitude = 0.0
           for p in 0..<k {
-            let term = Double(a[i * lda + p]) * Double(b[p * ldb + j])
+            let term = Double(a[i * lda + p]) * Double(transposedB ? b[j * ldb + p] : b[p * ldb + j])
             exact += term
             magnitude += abs(term)
           }
@@ -95,6 +100,27 @@ struct SkinnyGemmTests {
         product.check(one, alpha: alpha, beta: beta, "\(backend.name) \(shape) α \(alpha) β \(beta)")
         let two = product.run(backend, alpha: alpha, beta: beta, threads: 2)
         #expect(two.map(\.bitPattern) == one.map(\.bitPattern), "\(backend.name) \(shape): 2 threads differ from 1")
+      }
+    }
+  }
+
+  /// A·Bᵀ (B stored n × k, rows padded with NaN) through the dot-product path: small and
+  /// above the small size class, k below one vector, with a tail, a multiple of the vector,
+  /// A rows in passes of 4 (or 2), B rows in tiles of 4 with a ragged last tile.
+  @Test func transposedProductsMatchTheExactProduct() {
+    let shapes: [(m: Int, n: Int, k: Int)] = [
+      (2, 64, 64), (3, 48, 17), (4, 4, 4), (16, 16, 16), (5, 7, 3), (2, 385, 384), (7, 129, 300), (16, 99, 1537),
+      (64, 30, 800), (17, 40, 384), (3, 1500, 1024),
+    ]
+    for (index, shape) in shapes.enumerated() {
+      let product = Product(m: shape.m, n: shape.n, k: shape.k, seed: UInt64(200 + index), transposedB: true)
+      for backend in Self.simdBackends {
+        for (alpha, beta) in [(Float(1), Float(0)), (Float(-0.5), Float(1.25))] {
+          let one = product.run(backend, alpha: alpha, beta: beta, threads: 1)
+          product.check(one, alpha: alpha, beta: beta, "\(backend.name) A·Bᵀ \(shape) α \(alpha) β \(beta)")
+          let two = product.run(backend, alpha: alpha, beta: beta, threads: 2)
+          #expect(two.map(\.bitPattern) == one.map(\.bitPattern), "\(backend.name) A·Bᵀ \(shape): 2 threads differ from 1")
+        }
       }
     }
   }
