@@ -495,19 +495,24 @@ extension SIMDGemm {
     let tail = p
     @inline(__always)
     func finish(_ s0: VectorF32, _ s1: VectorF32, _ s2: VectorF32, _ s3: VectorF32, _ x: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>) {
-      var t0 = horizontalSum(s0), t1 = horizontalSum(s1), t2 = horizontalSum(s2), t3 = horizontalSum(s3)
-      for q in tail..<depth {
-        t0 = multiplyAdd(x[q], b0[q], t0); t1 = multiplyAdd(x[q], b1[q], t1)
-        t2 = multiplyAdd(x[q], b2[q], t2); t3 = multiplyAdd(x[q], b3[q], t3)
+      // The four sums reduced together (`reduceFour`), then the depth's last terms.
+      var t = reduceFour(s0, s1, s2, s3)
+      if tail < depth {
+        var t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3]
+        for q in tail..<depth {
+          t0 = multiplyAdd(x[q], b0[q], t0); t1 = multiplyAdd(x[q], b1[q], t1)
+          t2 = multiplyAdd(x[q], b2[q], t2); t3 = multiplyAdd(x[q], b3[q], t3)
+        }
+        t = SIMD4(t0, t1, t2, t3)
       }
-      @inline(__always)
-      func put(_ t: Float, _ j: Int) {
-        row[j] = beta == 0 ? alpha * t : multiplyAdd(beta, row[j], alpha * t)
+      let scaled = t * SIMD4(repeating: alpha)
+      if count == 4 {
+        let raw = UnsafeMutableRawPointer(row)
+        let value = beta == 0 ? scaled : scaled + SIMD4(repeating: beta) * raw.loadUnaligned(as: SIMD4<Float>.self)
+        raw.storeBytes(of: value, as: SIMD4<Float>.self)
+        return
       }
-      put(t0, 0)
-      if count > 1 { put(t1, 1) }
-      if count > 2 { put(t2, 2) }
-      if count > 3 { put(t3, 3) }
+      for j in 0..<count { row[j] = beta == 0 ? scaled[j] : scaled[j] + beta * row[j] }
     }
     finish(s00, s01, s02, s03, a0, c)
     if rows > 1 { finish(s10, s11, s12, s13, a1, c + ldc) }
@@ -515,3 +520,24 @@ extension SIMDGemm {
     if rows > 3 { finish(s30, s31, s32, s33, a3, c + 3 * ldc) }
   }
 }
+
+/// The sums of the lanes of four vectors, as one 4-lane vector: each folded to four lanes,
+/// then the four added pairwise across registers (a transpose-and-add), about half the
+/// shuffles of four separate horizontal sums.
+@inline(__always)
+func reduceFour(_ a: VectorF32, _ b: VectorF32, _ c: VectorF32, _ d: VectorF32) -> SIMD4<Float> {
+  let fa = foldToFour(a), fb = foldToFour(b), fc = foldToFour(c), fd = foldToFour(d)
+  let ab = SIMD8(lowHalf: fa, highHalf: fb), cd = SIMD8(lowHalf: fc, highHalf: fd)
+  let pairs = SIMD8(lowHalf: ab.evenHalf + ab.oddHalf, highHalf: cd.evenHalf + cd.oddHalf)
+  return pairs.evenHalf + pairs.oddHalf
+}
+
+// One overload per vector width; each ISA module resolves the one its vector needs.
+@inline(__always)
+func foldToFour(_ v: SIMD16<Float>) -> SIMD4<Float> { foldToFour(v.lowHalf + v.highHalf) }
+
+@inline(__always)
+func foldToFour(_ v: SIMD8<Float>) -> SIMD4<Float> { v.lowHalf + v.highHalf }
+
+@inline(__always)
+func foldToFour(_ v: SIMD4<Float>) -> SIMD4<Float> { v }

@@ -28,11 +28,12 @@ extension SIMDGemm {
   static func small(_ p: GemmOperands, alpha: Float, beta: Float) {
     if p.rows == 1 || p.columns == 1 {
       asGemv(p, alpha: alpha, beta: beta)
-    } else if p.transposeB && !p.transposeA && p.rows <= 16 && p.depth >= 32 {
-      // A·Bᵀ with few rows as dot products of rows read in place: the transposed copy of B
-      // below cost more than the product (2 × 64 × 64: 4.8 → 32 GFLOP/s on AVX-512, 4.7 →
-      // 44 on AVX2; 6 × 40 × 40 10 → 17 / 12 → 29). Below a depth of 32 the reductions
-      // weigh more than the copy (16 × 16 × 16 on AVX2: 26 with the copy, 18 as dots).
+    } else if p.transposeB && !p.transposeA && p.depth >= 32 && (p.rows <= 4 || (p.rows <= 16 && p.depth >= 256)) {
+      // A·Bᵀ with few rows against a long enough depth as dot products of rows read in place,
+      // where the transposed copy of B (n·k floats) outweighs the product: AVX-512 / AVX2
+      // GFLOP/s, copy → dots, 2 × 64 × 64 15 → 31 / 15 → 41, 4 × 16 × 128 32 → 49 / 29 → 58,
+      // 16 × 40 × 384 54 → 81 / 68 → 84; the copy wins with more rows or a short depth
+      // (6 × 40 × 40 42 against 18, 16 × 64 × 64 78 against 34).
       skinnyDots(p, 0..<p.columns, alpha: alpha, beta: beta)
     } else if p.transposeA || p.transposeB {
       smallTransposed(p, alpha: alpha, beta: beta)
@@ -47,30 +48,23 @@ extension SIMDGemm {
     }
   }
 
-  /// `small` with a transposed operand: op(A) and op(B) copied as normal matrices first.
+  /// `small` with a transposed operand: op(A) and op(B) copied as normal matrices first (a
+  /// 4 × 4 register transpose per block: `transposeCopy`), then the kernels of normal
+  /// operands. (op(B) used to be padded to a multiple of 32 columns so that every column
+  /// block was a full tile: 64 × 8 × 64 ran four times the multiply–adds, 19.5 GFLOP/s
+  /// against OpenBLAS's 60, and 17 × 33 × 45 a second tile for one column.)
   @inline(never)
   static func smallTransposed(_ p: GemmOperands, alpha: Float, beta: Float) {
     let m = p.rows, n = p.columns, k = p.depth
     withNormalized(p.a, ld: p.lda, rows: m, columns: k, transposed: p.transposeA, padColumnsTo: 1) { a, lda in
-      if !p.transposeB {
+      withNormalized(p.b, ld: p.ldb, rows: k, columns: n, transposed: p.transposeB, padColumnsTo: 1) { b, ldb in
         let normal: GemmOperands = (
           rows: m, columns: n, depth: k, a: a, lda: lda, transposeA: false,
-          b: p.b, ldb: p.ldb, transposeB: false, c: p.c, ldc: p.ldc)
+          b: b, ldb: ldb, transposeB: false, c: p.c, ldc: p.ldc)
         if n < microColumns {
           narrow(normal, alpha: alpha, beta: beta)
         } else {
           smallTiles(normal, alpha: alpha, beta: beta)
-        }
-        return
-      }
-      // op(B) copied as a normal matrix whose row length is a multiple of the tile width:
-      // every column block is a full tile.
-      withNormalized(p.b, ld: p.ldb, rows: k, columns: n, transposed: true, padColumnsTo: microColumns) { b, ldb in
-        var j = 0
-        while j < n {
-          rowsOfTiles(a, lda: lda, b + j, ldb: ldb, p.c + j, ldc: p.ldc, rows: m, depth: k,
-                      tileColumns: min(microColumns, n - j), alpha: alpha, beta: beta)
-          j += microColumns
         }
       }
     }
@@ -619,10 +613,50 @@ extension SIMDGemm {
     let paddedColumns = roundUp(columns, padColumnsTo)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, rows * paddedColumns)) { buffer in
       let copy = buffer.baseAddress!
-      for i in 0..<rows {
-        for j in 0..<paddedColumns { copy[i * paddedColumns + j] = j < columns ? m[j * ld + i] : 0 }
-      }
+      transposeCopy(m, ld: ld, rows: rows, columns: columns, into: copy, ldCopy: paddedColumns)
       body(copy, paddedColumns)
+    }
+  }
+
+  /// copy[i·ldCopy + j] = m[j·ld + i] for i < rows, j < columns, and 0 for columns ≤ j <
+  /// ldCopy: 4 × 4 blocks transposed in registers (four 4-float loads, eight shuffles, four
+  /// stores), the edges element by element. Element by element throughout, the copy of a
+  /// 16 × 16 B took five times as long as the 16 × 16 × 16 product that followed.
+  @inline(never)
+  static func transposeCopy(
+    _ m: UnsafePointer<Float>, ld: Int, rows: Int, columns: Int, into copy: UnsafeMutablePointer<Float>, ldCopy: Int
+  ) {
+    let rows4 = rows & ~3, columns4 = columns & ~3
+    var j = 0
+    while j < columns4 {
+      let s0 = m + j * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld
+      var i = 0
+      while i < rows4 {
+        let r0 = UnsafeRawPointer(s0 + i).loadUnaligned(as: SIMD4<Float>.self)
+        let r1 = UnsafeRawPointer(s1 + i).loadUnaligned(as: SIMD4<Float>.self)
+        let r2 = UnsafeRawPointer(s2 + i).loadUnaligned(as: SIMD4<Float>.self)
+        let r3 = UnsafeRawPointer(s3 + i).loadUnaligned(as: SIMD4<Float>.self)
+        let p01 = SIMD8(lowHalf: r0, highHalf: r1), p23 = SIMD8(lowHalf: r2, highHalf: r3)
+        let e = SIMD8(lowHalf: p01.evenHalf, highHalf: p23.evenHalf)  // r0[0] r0[2] r1[0] r1[2] r2[0] r2[2] r3[0] r3[2]
+        let o = SIMD8(lowHalf: p01.oddHalf, highHalf: p23.oddHalf)
+        let d = copy + i * ldCopy + j
+        UnsafeMutableRawPointer(d).storeBytes(of: e.evenHalf, as: SIMD4<Float>.self)  // column i
+        UnsafeMutableRawPointer(d + ldCopy).storeBytes(of: o.evenHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(d + 2 * ldCopy).storeBytes(of: e.oddHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(d + 3 * ldCopy).storeBytes(of: o.oddHalf, as: SIMD4<Float>.self)
+        i += 4
+      }
+      while i < rows {
+        let d = copy + i * ldCopy + j
+        d[0] = s0[i]; d[1] = s1[i]; d[2] = s2[i]; d[3] = s3[i]
+        i += 1
+      }
+      j += 4
+    }
+    for i in 0..<rows {
+      let d = copy + i * ldCopy
+      for jj in columns4..<columns { d[jj] = m[jj * ld + i] }
+      for jj in columns..<ldCopy { d[jj] = 0 }
     }
   }
 

@@ -104,13 +104,16 @@ struct SkinnyGemmTests {
     }
   }
 
-  /// A·Bᵀ (B stored n × k, rows padded with NaN) through the dot-product path: small and
+  /// A·Bᵀ (B stored n × k, rows padded with NaN) through the dot-product path (small and
   /// above the small size class, k below one vector, with a tail, a multiple of the vector,
-  /// A rows in passes of 4 (or 2), B rows in tiles of 4 with a ragged last tile.
+  /// A rows in passes of 4 (or 2), B rows in tiles of 4 with a ragged last tile) and through
+  /// the small class's transposed copy of B.
   @Test func transposedProductsMatchTheExactProduct() {
     let shapes: [(m: Int, n: Int, k: Int)] = [
       (2, 64, 64), (3, 48, 17), (4, 4, 4), (16, 16, 16), (5, 7, 3), (2, 385, 384), (7, 129, 300), (16, 99, 1537),
       (64, 30, 800), (17, 40, 384), (3, 1500, 1024),
+      // The small class's transposed copy of B (4 × 4 register blocks and their edges).
+      (6, 40, 40), (13, 5, 30), (64, 8, 64), (17, 33, 45), (9, 6, 7),
     ]
     for (index, shape) in shapes.enumerated() {
       let product = Product(m: shape.m, n: shape.n, k: shape.k, seed: UInt64(200 + index), transposedB: true)
