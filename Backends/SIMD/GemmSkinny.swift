@@ -443,58 +443,85 @@ extension SIMDGemm {
     }
   }
 
+  // Each on the variant's vectors, or on 256-bit ones where 512-bit instructions run as two
+  // halves (Zen 4: `wideVectorsAreSplit`), as the AVX2 variant does: 2 × 64 × 64 ran at 32
+  // GFLOP/s on 512-bit tiles, 44 on the AVX2 variant's.
   @inline(never)
   static func skinnyDots4(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
     _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
-  ) { skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta) }
+  ) {
+    if lanes > 8 && wideVectorsAreSplit {
+      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    } else {
+      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, VectorF32.self)
+    }
+  }
 
   @inline(never)
   static func skinnyDots2(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
     _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
-  ) { skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta) }
+  ) {
+    if lanes > 8 && wideVectorsAreSplit {
+      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    } else {
+      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, VectorF32.self)
+    }
+  }
 
   @inline(never)
   static func skinnyDots1(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
     _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
-  ) { skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta) }
+  ) {
+    if lanes > 8 && wideVectorsAreSplit {
+      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    } else {
+      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, VectorF32.self)
+    }
+  }
 
   /// `computed` (a constant at each call: 1, 2 or 4) rows of A, of which the first `rows`
   /// are written (the others alias row 0), × 4 rows of B, of which the first `count` are
-  /// written (the others alias row 0 of the tile).
+  /// written (the others alias row 0 of the tile), on vectors `V`.
   @_transparent
-  static func skinnyDotTile(
+  static func skinnyDotTile<V: SIMD>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, computed: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
-  ) {
+    _ ldc: Int, computed: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float, _: V.Type
+  ) where V.Scalar == Float {
+    let width = floatCount(V.self)
     let a0 = a, a1 = rows > 1 ? a + lda : a, a2 = rows > 2 ? a + 2 * lda : a, a3 = rows > 3 ? a + 3 * lda : a
     let b0 = b, b1 = count > 1 ? b + ldb : b, b2 = count > 2 ? b + 2 * ldb : b, b3 = count > 3 ? b + 3 * ldb : b
-    var s00 = VectorF32(), s01 = VectorF32(), s02 = VectorF32(), s03 = VectorF32()
-    var s10 = VectorF32(), s11 = VectorF32(), s12 = VectorF32(), s13 = VectorF32()
-    var s20 = VectorF32(), s21 = VectorF32(), s22 = VectorF32(), s23 = VectorF32()
-    var s30 = VectorF32(), s31 = VectorF32(), s32 = VectorF32(), s33 = VectorF32()
+    var s00 = V(), s01 = V(), s02 = V(), s03 = V()
+    var s10 = V(), s11 = V(), s12 = V(), s13 = V()
+    var s20 = V(), s21 = V(), s22 = V(), s23 = V()
+    var s30 = V(), s31 = V(), s32 = V(), s33 = V()
     var p = 0
-    while p + lanes <= depth {
-      let y0 = loadVector(b0 + p), y1 = loadVector(b1 + p), y2 = loadVector(b2 + p), y3 = loadVector(b3 + p)
-      var x = loadVector(a0 + p)
-      s00 = multiplyAdd(x, y0, s00); s01 = multiplyAdd(x, y1, s01); s02 = multiplyAdd(x, y2, s02); s03 = multiplyAdd(x, y3, s03)
+    while p + width <= depth {
+      let y0 = loadFloats(b0 + p, V.self), y1 = loadFloats(b1 + p, V.self)
+      let y2 = loadFloats(b2 + p, V.self), y3 = loadFloats(b3 + p, V.self)
+      var x = loadFloats(a0 + p, V.self)
+      s00 = multiplyAddNarrow(x, y0, s00); s01 = multiplyAddNarrow(x, y1, s01)
+      s02 = multiplyAddNarrow(x, y2, s02); s03 = multiplyAddNarrow(x, y3, s03)
       if computed > 1 {
-        x = loadVector(a1 + p)
-        s10 = multiplyAdd(x, y0, s10); s11 = multiplyAdd(x, y1, s11); s12 = multiplyAdd(x, y2, s12); s13 = multiplyAdd(x, y3, s13)
+        x = loadFloats(a1 + p, V.self)
+        s10 = multiplyAddNarrow(x, y0, s10); s11 = multiplyAddNarrow(x, y1, s11)
+        s12 = multiplyAddNarrow(x, y2, s12); s13 = multiplyAddNarrow(x, y3, s13)
       }
       if computed > 2 {
-        x = loadVector(a2 + p)
-        s20 = multiplyAdd(x, y0, s20); s21 = multiplyAdd(x, y1, s21); s22 = multiplyAdd(x, y2, s22); s23 = multiplyAdd(x, y3, s23)
-        x = loadVector(a3 + p)
-        s30 = multiplyAdd(x, y0, s30); s31 = multiplyAdd(x, y1, s31); s32 = multiplyAdd(x, y2, s32); s33 = multiplyAdd(x, y3, s33)
+        x = loadFloats(a2 + p, V.self)
+        s20 = multiplyAddNarrow(x, y0, s20); s21 = multiplyAddNarrow(x, y1, s21)
+        s22 = multiplyAddNarrow(x, y2, s22); s23 = multiplyAddNarrow(x, y3, s23)
+        x = loadFloats(a3 + p, V.self)
+        s30 = multiplyAddNarrow(x, y0, s30); s31 = multiplyAddNarrow(x, y1, s31)
+        s32 = multiplyAddNarrow(x, y2, s32); s33 = multiplyAddNarrow(x, y3, s33)
       }
-      p += lanes
+      p += width
     }
     let tail = p
     @inline(__always)
-    func finish(_ s0: VectorF32, _ s1: VectorF32, _ s2: VectorF32, _ s3: VectorF32, _ x: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>) {
+    func finish(_ s0: V, _ s1: V, _ s2: V, _ s3: V, _ x: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>) {
       // The four sums reduced together (`reduceFour`), then the depth's last terms.
       var t = reduceFour(s0, s1, s2, s3)
       if tail < depth {
@@ -521,23 +548,41 @@ extension SIMDGemm {
   }
 }
 
-/// The sums of the lanes of four vectors, as one 4-lane vector: each folded to four lanes,
-/// then the four added pairwise across registers (a transpose-and-add), about half the
-/// shuffles of four separate horizontal sums.
-@inline(__always)
-func reduceFour(_ a: VectorF32, _ b: VectorF32, _ c: VectorF32, _ d: VectorF32) -> SIMD4<Float> {
+/// The sums of the lanes of four vectors (16, 8 or 4 floats), as one 4-lane vector: each
+/// folded to four lanes, then the four added pairwise across registers (a transpose-and-add).
+@_transparent
+func reduceFour<V: SIMD>(_ a: V, _ b: V, _ c: V, _ d: V) -> SIMD4<Float> where V.Scalar == Float {
   let fa = foldToFour(a), fb = foldToFour(b), fc = foldToFour(c), fd = foldToFour(d)
   let ab = SIMD8(lowHalf: fa, highHalf: fb), cd = SIMD8(lowHalf: fc, highHalf: fd)
   let pairs = SIMD8(lowHalf: ab.evenHalf + ab.oddHalf, highHalf: cd.evenHalf + cd.oddHalf)
   return pairs.evenHalf + pairs.oddHalf
 }
 
-// One overload per vector width; each ISA module resolves the one its vector needs.
-@inline(__always)
-func foldToFour(_ v: SIMD16<Float>) -> SIMD4<Float> { foldToFour(v.lowHalf + v.highHalf) }
+/// A vector of 16, 8 or 4 floats folded to four lanes (a constant branch once specialized).
+@_transparent
+func foldToFour<V: SIMD>(_ v: V) -> SIMD4<Float> where V.Scalar == Float {
+  switch MemoryLayout<V>.size / 4 {
+  case 16:
+    let w = unsafeBitCast(v, to: SIMD16<Float>.self)
+    let h = w.lowHalf + w.highHalf
+    return h.lowHalf + h.highHalf
+  case 8:
+    let w = unsafeBitCast(v, to: SIMD8<Float>.self)
+    return w.lowHalf + w.highHalf
+  default:
+    return unsafeBitCast(v, to: SIMD4<Float>.self)
+  }
+}
 
-@inline(__always)
-func foldToFour(_ v: SIMD8<Float>) -> SIMD4<Float> { v.lowHalf + v.highHalf }
-
-@inline(__always)
-func foldToFour(_ v: SIMD4<Float>) -> SIMD4<Float> { v }
+/// `count` floats at `pointer` as a vector `V` of 16, 8 or 4 floats, through a load of the
+/// concrete type (a generic `loadUnaligned(as: V.self)` left in the unspecialized body is a
+/// weak stdlib symbol every ISA module would define: see ISAVariantTests).
+@_transparent
+func loadFloats<V: SIMD>(_ pointer: UnsafePointer<Float>, _: V.Type) -> V where V.Scalar == Float {
+  let raw = UnsafeRawPointer(pointer)
+  switch MemoryLayout<V>.size / 4 {
+  case 16: return unsafeBitCast(raw.loadUnaligned(as: SIMD16<Float>.self), to: V.self)
+  case 8: return unsafeBitCast(raw.loadUnaligned(as: SIMD8<Float>.self), to: V.self)
+  default: return unsafeBitCast(raw.loadUnaligned(as: SIMD4<Float>.self), to: V.self)
+  }
+}
