@@ -430,55 +430,31 @@ extension SIMDGemm {
       while i < p.rows {
         let rows = min(height, p.rows - i)
         let a = p.a + i * p.lda, b = p.b + j * p.ldb, c = p.c + i * p.ldc + j
-        if height == 4 && rows > 2 {
-          skinnyDots4(a, p.lda, b, p.ldb, c, p.ldc, rows, count, p.depth, alpha, beta)
-        } else if rows == 2 {
-          skinnyDots2(a, p.lda, b, p.ldb, c, p.ldc, rows, count, p.depth, alpha, beta)
-        } else {
-          skinnyDots1(a, p.lda, b, p.ldb, c, p.ldc, rows, count, p.depth, alpha, beta)
-        }
+        let computed = height == 4 && rows > 2 ? 4 : rows == 2 ? 2 : 1
+        skinnyDots(computed: computed, a, p.lda, b, p.ldb, c, p.ldc, rows, count, p.depth, alpha, beta)
         i += rows
       }
       j += count
     }
   }
 
-  // Each on the variant's vectors, or on 256-bit ones where 512-bit instructions run as two
-  // halves (Zen 4: `wideVectorsAreSplit`), as the AVX2 variant does: 2 × 64 × 64 ran at 32
-  // GFLOP/s on 512-bit tiles, 44 on the AVX2 variant's.
+  /// One tile of `computed` (1, 2 or 4) rows of A: each count a loop of its own, on the
+  /// variant's vectors, or on 256-bit ones where 512-bit instructions run as two halves (Zen 4:
+  /// `wideVectorsAreSplit`), as the AVX2 variant does (2 × 64 × 64 ran at 28 GFLOP/s on
+  /// 512-bit tiles, 41 on 256-bit ones).
   @inline(never)
-  static func skinnyDots4(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
+  static func skinnyDots(
+    computed: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
   ) {
-    if lanes > 8 && wideVectorsAreSplit {
-      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, SIMD8<Float>.self)
-    } else {
-      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, VectorF32.self)
-    }
-  }
-
-  @inline(never)
-  static func skinnyDots2(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
-  ) {
-    if lanes > 8 && wideVectorsAreSplit {
-      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, SIMD8<Float>.self)
-    } else {
-      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, VectorF32.self)
-    }
-  }
-
-  @inline(never)
-  static func skinnyDots1(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float
-  ) {
-    if lanes > 8 && wideVectorsAreSplit {
-      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, SIMD8<Float>.self)
-    } else {
-      skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, VectorF32.self)
+    let half = lanes > 8 && wideVectorsAreSplit
+    switch (computed, half) {
+    case (4, true): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    case (4, false): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, VectorF32.self)
+    case (2, true): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    case (2, false): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, VectorF32.self)
+    case (_, true): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    case (_, false): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, VectorF32.self)
     }
   }
 

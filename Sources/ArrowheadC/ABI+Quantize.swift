@@ -39,16 +39,12 @@ public func ah_tensor_create(
   _ scales: UnsafePointer<Float>?, _ offsets: UnsafePointer<Float>?, _ group_count: Int64,
   _ tensor: UnsafeMutablePointer<OpaquePointer?>?
 ) -> ah_status {
-  abiCall {
-    let kernels = try registry.engine(engine)
-    let out = try Argument.required(tensor, "tensor")
-    let (dimensions, _) = try Argument.shape(shape, ndim: ndim)
-    let scheme = try Scheme.make(bits: bits, granularity: granularity, groupSize: group_size, mode: mode)
-    let (scaleValues, offsetValues) = try Argument.parameters(scales, offsets, count: group_count)
-    let created = try QuantizedTensor(
-      shape: dimensions, scheme: scheme, packedCodes: Array(try Argument.buffer(packed_codes, count: try Argument.count(packed_bytes, "packed_bytes"), "packed_codes")),
-      scales: scaleValues, offsets: offsetValues, name: "tensor", engine: kernels)
-    out.pointee = registry.handle(for: .tensor(created))
+  tensorFromParts(engine, shape, ndim, bits, granularity, group_size, mode, scales, offsets, group_count, tensor) {
+    dimensions, scheme, scaleValues, offsetValues, kernels in
+    let bytes = try Argument.buffer(packed_codes, count: try Argument.count(packed_bytes, "packed_bytes"), "packed_codes")
+    return try QuantizedTensor(
+      shape: dimensions, scheme: scheme, packedCodes: Array(bytes), scales: scaleValues, offsets: offsetValues, name: "tensor",
+      engine: kernels)
   }
 }
 
@@ -59,17 +55,31 @@ public func ah_tensor_create_from_codes(
   _ scales: UnsafePointer<Float>?, _ offsets: UnsafePointer<Float>?, _ group_count: Int64,
   _ tensor: UnsafeMutablePointer<OpaquePointer?>?
 ) -> ah_status {
+  tensorFromParts(engine, shape, ndim, bits, granularity, group_size, mode, scales, offsets, group_count, tensor) {
+    dimensions, scheme, scaleValues, offsetValues, kernels in
+    let values = try Argument.buffer(codes, count: try Argument.count(count, "count"), "codes")
+    let parameters = zip(scaleValues, offsetValues).map { AffineParameters(scale: $0, offset: $1) }
+    return try QuantizedTensor(
+      shape: dimensions, scheme: scheme, codes: Array(values), parameters: parameters, name: "tensor", engine: kernels)
+  }
+}
+
+/// What `ah_tensor_create` and `ah_tensor_create_from_codes` share: the engine, output,
+/// shape, scheme and parameter arguments checked in that order, then `make` builds the tensor
+/// from its codes (the part in which the two differ).
+private func tensorFromParts(
+  _ engine: OpaquePointer?, _ shape: UnsafePointer<Int64>?, _ ndim: Int32, _ bits: Int32, _ granularity: Int32,
+  _ groupSize: Int64, _ mode: Int32, _ scales: UnsafePointer<Float>?, _ offsets: UnsafePointer<Float>?, _ groupCount: Int64,
+  _ tensor: UnsafeMutablePointer<OpaquePointer?>?,
+  _ make: (_ shape: [Int], _ scheme: QuantizationScheme, _ scales: [Float], _ offsets: [Float], _ engine: Engine) throws -> QuantizedTensor
+) -> ah_status {
   abiCall {
     let kernels = try registry.engine(engine)
     let out = try Argument.required(tensor, "tensor")
     let (dimensions, _) = try Argument.shape(shape, ndim: ndim)
-    let scheme = try Scheme.make(bits: bits, granularity: granularity, groupSize: group_size, mode: mode)
-    let (scaleValues, offsetValues) = try Argument.parameters(scales, offsets, count: group_count)
-    let parameters = zip(scaleValues, offsetValues).map { AffineParameters(scale: $0, offset: $1) }
-    let created = try QuantizedTensor(
-      shape: dimensions, scheme: scheme, codes: Array(try Argument.buffer(codes, count: try Argument.count(count, "count"), "codes")),
-      parameters: parameters, name: "tensor", engine: kernels)
-    out.pointee = registry.handle(for: .tensor(created))
+    let scheme = try Scheme.make(bits: bits, granularity: granularity, groupSize: groupSize, mode: mode)
+    let (scaleValues, offsetValues) = try Argument.parameters(scales, offsets, count: groupCount)
+    out.pointee = registry.handle(for: .tensor(try make(dimensions, scheme, scaleValues, offsetValues, kernels)))
   }
 }
 

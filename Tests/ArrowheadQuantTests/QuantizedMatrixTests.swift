@@ -7,6 +7,11 @@ import Testing
 @Suite struct QuantizedMatrixTests {
   static let granularities: [QuantizationGranularity] = [.perTensor, .perChannel, .perGroup(16), .perGroup(24)]
 
+  /// Every mode with min-max parameters, and symmetric with signed-max ones (negative scales
+  /// where a group's larger extreme is positive).
+  static let parameterChoices: [(QuantizationMode, any ParameterOptimizer)] =
+    QuantizationMode.allCases.map { ($0, MinMaxOptimizer()) } + [(.symmetric, SignedMaximumOptimizer())]
+
   /// Repacking keeps every weight: Ŵ[row, column] of the matrix is the tensor's dequantized
   /// value, bit for bit, for every width, granularity (incl. a group tail: 24 ∤ 40) and mode.
   /// And the products on every runnable backend agree with x·Ŵᵀ computed from the dequantized
@@ -19,11 +24,7 @@ import Testing
     var generator = SeededGenerator(seed: 77)
     let x = try Matrix(rows: batch, columns: columns, elements: generator.floats(batch * columns))
     for granularity in Self.granularities {
-      // Every mode with min-max parameters, and symmetric with signed-max ones (negative
-      // scales where a group's larger extreme is positive).
-      let choices: [(QuantizationMode, any ParameterOptimizer)] =
-        QuantizationMode.allCases.map { ($0, MinMaxOptimizer()) } + [(.symmetric, SignedMaximumOptimizer())]
-      for (mode, optimizer) in choices {
+      for (mode, optimizer) in Self.parameterChoices {
         let scheme = try QuantizationScheme(bits: bits, granularity: granularity, mode: mode)
         let tensor = try Quantizer(scheme: scheme, optimizer: optimizer).quantize(weights, shape: [rows, columns], name: "w")
         let matrix = try QuantizedMatrix(tensor, name: "w")
@@ -95,9 +96,7 @@ import Testing
     let rows = 19, columns = 40
     let weights = weightLikeValues(rows * columns, seed: 100 + UInt64(bits))
     for granularity in Self.granularities + [.perGroup(64)] {
-      let choices: [(QuantizationMode, any ParameterOptimizer)] =
-        QuantizationMode.allCases.map { ($0, MinMaxOptimizer()) } + [(.symmetric, SignedMaximumOptimizer())]
-      for (mode, optimizer) in choices {
+      for (mode, optimizer) in Self.parameterChoices {
         let scheme = try QuantizationScheme(bits: bits, granularity: granularity, mode: mode)
         let tensor = try Quantizer(scheme: scheme, optimizer: optimizer).quantize(weights, shape: [rows, columns], name: "w")
         let matrix = try QuantizedMatrix(tensor, name: "w")
