@@ -177,77 +177,41 @@ extension SIMDGemm {
   ) {
     let a = p.a + depthStart, c = p.c + column
     if wide {
-      switch p.rows {
-      case 2: skinnyWide2(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
-      case 3: skinnyWide3(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
-      case 4: skinnyWide4(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
-      case 5: skinnyWide5(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
-      default: skinnyWide6(a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
-      }
+      skinnyWide(rows: p.rows, a, p.lda, b, ldb, c, p.ldc, depth, first, alpha, beta)
     } else {
-      switch p.rows {
-      case 2: skinnyNarrow2(a, p.lda, b, ldb, c, p.ldc, depth, count, first, alpha, beta)
-      case 3: skinnyNarrow3(a, p.lda, b, ldb, c, p.ldc, depth, count, first, alpha, beta)
-      case 4: skinnyNarrow4(a, p.lda, b, ldb, c, p.ldc, depth, count, first, alpha, beta)
-      default: skinnyNarrow6(a, p.lda, b, ldb, c, p.ldc, p.rows, depth, count, first, alpha, beta)
-      }
+      skinnyNarrow(rows: p.rows, a, p.lda, b, ldb, c, p.ldc, depth, count, first, alpha, beta)
     }
   }
 
+  /// A wide tile of `rows` (2…6) rows: each count a loop of its own (the literal constants
+  /// fold the unused accumulators away).
   @inline(never)
-  static func skinnyNarrow2(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 2, computed: 2, depth, count, first, alpha, beta) }
+  static func skinnyWide(
+    rows: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) {
+    switch rows {
+    case 2: skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 2, depth, first, alpha, beta)
+    case 3: skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 3, depth, first, alpha, beta)
+    case 4: skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 4, depth, first, alpha, beta)
+    case 5: skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 5, depth, first, alpha, beta)
+    default: skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 6, depth, first, alpha, beta)
+    }
+  }
 
+  /// A one-vector tile of `rows` (2…6) rows; 5 rows compute six, the sixth aliasing row 0.
   @inline(never)
-  static func skinnyNarrow3(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 3, computed: 3, depth, count, first, alpha, beta) }
-
-  @inline(never)
-  static func skinnyNarrow4(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 4, computed: 4, depth, count, first, alpha, beta) }
-
-  /// 5 or 6 rows (`rows`): six computed, the sixth aliasing row 0 when there are five.
-  @inline(never)
-  static func skinnyNarrow6(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ rows: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: rows, computed: 6, depth, count, first, alpha, beta) }
-
-  @inline(never)
-  static func skinnyWide2(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 2, depth, first, alpha, beta) }
-
-  @inline(never)
-  static func skinnyWide3(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 3, depth, first, alpha, beta) }
-
-  @inline(never)
-  static func skinnyWide4(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 4, depth, first, alpha, beta) }
-
-  @inline(never)
-  static func skinnyWide5(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 5, depth, first, alpha, beta) }
-
-  @inline(never)
-  static func skinnyWide6(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
-    _ ldc: Int, _ depth: Int, _ first: Bool, _ alpha: Float, _ beta: Float
-  ) { skinnyWideTile(a, lda, b, ldb, c, ldc, rows: 6, depth, first, alpha, beta) }
+  static func skinnyNarrow(
+    rows: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ depth: Int, _ count: Int, _ first: Bool, _ alpha: Float, _ beta: Float
+  ) {
+    switch rows {
+    case 2: skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 2, computed: 2, depth, count, first, alpha, beta)
+    case 3: skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 3, computed: 3, depth, count, first, alpha, beta)
+    case 4: skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: 4, computed: 4, depth, count, first, alpha, beta)
+    default: skinnyNarrowTile(a, lda, b, ldb, c, ldc, rows: rows, computed: 6, depth, count, first, alpha, beta)
+    }
+  }
 
   /// `rows` (a constant at each call: the unused accumulators fold away) × `skinnyVectors`
   /// vectors: per depth step, the vectors of one B row and one broadcast per row of A.
