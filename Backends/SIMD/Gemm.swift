@@ -163,6 +163,10 @@ enum SIMDGemm {
       skinnyTransposed(problem, alpha: epilogue.alpha, beta: epilogue.beta, threads: threads)
       return
     }
+    if epilogue.kind == .linear && takesSkinnyAfterTransposing(problem, threads: threads) {
+      skinnyAfterTransposing(problem, alpha: epilogue.alpha, beta: epilogue.beta)
+      return
+    }
     let workers = work < parallelThreshold ? 1 : max(1, threads)
     if workers == 1 {
       blocked(problem, rowRange: 0..<m, columnRange: 0..<n, epilogue: epilogue)

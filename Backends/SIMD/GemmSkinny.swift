@@ -385,11 +385,17 @@ extension SIMDGemm {
   }
 
   /// `skinnyTransposed` for the columns `columns` of C (rows of B).
+  ///
+  /// With one pass of rows (m ≤ `skinnyDotRows`) the kernel walks all the columns itself,
+  /// so that consecutive tiles overlap in the core (a call per tile of four columns kept
+  /// 2 × 64 × 64 at 39 GFLOP/s on Zen 4); with several passes, tiles of 4 rows of B stay
+  /// outside, so that B is read once.
   static func skinnyDots(_ p: GemmOperands, _ columns: Range<Int>, alpha: Float, beta: Float) {
     let height = skinnyDotRows
+    let chunk = p.rows <= height ? columns.count : 4
     var j = columns.lowerBound
     while j < columns.upperBound {
-      let count = min(4, columns.upperBound - j)
+      let count = min(chunk, columns.upperBound - j)
       var i = 0
       while i < p.rows {
         let rows = min(height, p.rows - i)
@@ -402,7 +408,8 @@ extension SIMDGemm {
     }
   }
 
-  /// One tile of `computed` (1, 2 or 4) rows of A: each count a loop of its own, on the
+  /// `computed` (1, 2 or 4) rows of A × `count` rows of B, in tiles of four rows of B: each
+  /// count a loop of its own, on the
   /// variant's vectors, or on 256-bit ones where 512-bit instructions run as two halves (Zen 4:
   /// `wideVectorsAreSplit`), as the AVX2 variant does (2 × 64 × 64 ran at 28 GFLOP/s on
   /// 512-bit tiles, 41 on 256-bit ones).
@@ -413,12 +420,26 @@ extension SIMDGemm {
   ) {
     let half = lanes > 8 && wideVectorsAreSplit
     switch (computed, half) {
-    case (4, true): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, SIMD8<Float>.self)
-    case (4, false): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, VectorF32.self)
-    case (2, true): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, SIMD8<Float>.self)
-    case (2, false): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, VectorF32.self)
-    case (_, true): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, SIMD8<Float>.self)
-    case (_, false): skinnyDotTile(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, VectorF32.self)
+    case (4, true): skinnyDotTiles(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    case (4, false): skinnyDotTiles(a, lda, b, ldb, c, ldc, computed: 4, rows, count, depth, alpha, beta, VectorF32.self)
+    case (2, true): skinnyDotTiles(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    case (2, false): skinnyDotTiles(a, lda, b, ldb, c, ldc, computed: 2, rows, count, depth, alpha, beta, VectorF32.self)
+    case (_, true): skinnyDotTiles(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, SIMD8<Float>.self)
+    case (_, false): skinnyDotTiles(a, lda, b, ldb, c, ldc, computed: 1, rows, count, depth, alpha, beta, VectorF32.self)
+    }
+  }
+
+  /// `skinnyDotTile` over `count` rows of B, four at a time.
+  @_transparent
+  static func skinnyDotTiles<V: SIMD>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+    _ ldc: Int, computed: Int, _ rows: Int, _ count: Int, _ depth: Int, _ alpha: Float, _ beta: Float, _: V.Type
+  ) where V.Scalar == Float {
+    var j = 0
+    while j < count {
+      let tile = min(4, count - j)
+      skinnyDotTile(a, lda, b + j * ldb, ldb, c + j, ldc, computed: computed, rows, tile, depth, alpha, beta, V.self)
+      j += 4
     }
   }
 
@@ -524,5 +545,44 @@ func loadFloats<V: SIMD>(_ pointer: UnsafePointer<Float>, _: V.Type) -> V where 
   case 16: return unsafeBitCast(raw.loadUnaligned(as: SIMD16<Float>.self), to: V.self)
   case 8: return unsafeBitCast(raw.loadUnaligned(as: SIMD8<Float>.self), to: V.self)
   default: return unsafeBitCast(raw.loadUnaligned(as: SIMD4<Float>.self), to: V.self)
+  }
+}
+
+// A·Bᵀ with more rows than the dot tiles take and a small B, on one thread: B is copied
+// transposed (`transposeCopy`: 4 × 4 register transposes), then `skinny` reads the copy in
+// place. The blocked path packs B transposed into slivers as well, then packs A and runs its
+// 6-row micro-tile, whose partial tiles weigh at these sizes. Zen 4, v4, 1 thread, GFLOP/s
+// blocked → copy + skinny (OpenBLAS in the same run): 80³ 70 → 101 (84), 100³ 71 → 92 (87),
+// 48 × 100 × 100 67 → 88 (81), 40 × 200 × 100 70 → 91 (80), 128 × 64 × 256 96 → 106 (94),
+// 64 × 160 × 160 (B 100 KiB) 85 → 100 (87); from about 128 KiB of B the copy costs what it
+// saves (120 × 180 × 180: 96 / 91–102, 128 × 384 × 384 99 → 97, 64 × 256 × 256 95 → 84,
+// 128 × 1024 × 1024 77 → 62). Two threads split the blocked path's rows, where this one
+// would run on one (100³ at 2 threads: 123 blocked, 92 here).
+extension SIMDGemm {
+  /// Bytes of B (n·k floats) up to which `skinnyAfterTransposing` copies it.
+  static let skinnyTransposingBytes = 128 << 10
+
+  /// Whether `skinnyAfterTransposing` takes a product: A not transposed, B transposed, the
+  /// rows `skinny` takes, B no larger than `skinnyTransposingBytes`, and one thread (by
+  /// `threads` or because the work is below `parallelThreshold`).
+  @inline(__always)
+  static func takesSkinnyAfterTransposing(_ p: GemmOperands, threads: Int) -> Bool {
+    guard p.rows >= 2, p.rows <= skinnyMaximumRows, !p.transposeA, p.transposeB else { return false }
+    guard threads <= 1 || p.rows * p.columns * p.depth < parallelThreshold else { return false }
+    let (bytes, overflow) = p.depth.multipliedReportingOverflow(by: p.columns * MemoryLayout<Float>.size)
+    return !overflow && bytes <= skinnyTransposingBytes
+  }
+
+  /// C ← α·A·Bᵀ + β·C through a transposed copy of B (k × n) and `skinny`, on one thread.
+  @inline(never)
+  static func skinnyAfterTransposing(_ p: GemmOperands, alpha: Float, beta: Float) {
+    let k = p.depth, n = p.columns
+    let copy = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
+    defer { copy.deallocate() }
+    transposeCopy(p.b, ld: p.ldb, rows: k, columns: n, into: copy, ldCopy: n)
+    let normal: GemmOperands = (
+      rows: p.rows, columns: n, depth: k, a: p.a, lda: p.lda, transposeA: false,
+      b: UnsafePointer(copy), ldb: n, transposeB: false, c: p.c, ldc: p.ldc)
+    skinny(normal, alpha: alpha, beta: beta, threads: 1)
   }
 }

@@ -47,6 +47,9 @@ let gemmCases: [GemmCase] = {
     (32, 32, 32), (20, 35, 9), (16, 64, 3), (17, 33, 45), (9, 34, 40), (23, 48, 50),
     // One or two rows past whole 8-row (AVX-512) or 6-row tiles, run as Bᵀ·aᵢ.
     (18, 40, 7), (10, 33, 5), (13, 16, 6), (9, 64, 11),
+    // Few rows above the small path: A·B read in place (`skinny`), A·Bᵀ as dot tiles (≤ 16
+    // rows) or through a transposed copy of a small B (odd depths: the copy's edges).
+    (80, 80, 80), (48, 100, 101), (70, 61, 71), (19, 90, 200), (3, 300, 333),
   ]
   var index = 0
   for (m, n, k) in shapes {
