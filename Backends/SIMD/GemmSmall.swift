@@ -28,12 +28,14 @@ extension SIMDGemm {
   static func small(_ p: GemmOperands, alpha: Float, beta: Float) {
     if p.rows == 1 || p.columns == 1 {
       asGemv(p, alpha: alpha, beta: beta)
-    } else if p.transposeB && !p.transposeA && p.depth >= 32 && (p.rows <= 4 || (p.rows <= 16 && p.depth >= 256)) {
+    } else if p.transposeB && !p.transposeA && p.depth >= 32 && (p.rows <= 4 || (p.rows <= 16 && p.depth >= 128)) {
       // A·Bᵀ with few rows against a long enough depth as dot products of rows read in place,
       // where the transposed copy of B (n·k floats) outweighs the product: AVX-512 / AVX2
       // GFLOP/s, copy → dots, 2 × 64 × 64 15 → 31 / 15 → 41, 4 × 16 × 128 32 → 49 / 29 → 58,
-      // 16 × 40 × 384 54 → 81 / 68 → 84; the copy wins with more rows or a short depth
-      // (6 × 40 × 40 42 against 18, 16 × 64 × 64 78 against 34).
+      // 16 × 40 × 384 54 → 81 / 68 → 84; Zen 4, v4 / v3: 8 × 128 × 128 41 → 66–70 / 37 → 52,
+      // 8 × 32 × 200 54 → 80, 6 × 100 × 128 44–49 → 62–65 / 48 → 61, 16 × 128 × 128 61 → 69–70
+      // / 54 → 60, 16 × 64 × 128 70 → 70. The copy wins with more rows or a depth below 128
+      // (6 × 40 × 40 42 against 18, 16 × 64 × 64 78 against 34, 8 × 64 × 100 56 against 49).
       skinnyDots(p, 0..<p.columns, alpha: alpha, beta: beta)
     } else if p.transposeA || p.transposeB {
       smallTransposed(p, alpha: alpha, beta: beta)

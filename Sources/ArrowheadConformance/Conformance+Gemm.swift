@@ -50,6 +50,8 @@ let gemmCases: [GemmCase] = {
     // Few rows above the small path: A·B read in place (`skinny`), A·Bᵀ as dot tiles (≤ 16
     // rows) or through a transposed copy of a small B (odd depths: the copy's edges).
     (80, 80, 80), (48, 100, 101), (70, 61, 71), (19, 90, 200), (3, 300, 333),
+    // Small A·Bᵀ with 5–16 rows as dot tiles (depth ≥ 128), a depth tail, a partial tile.
+    (8, 30, 130), (13, 17, 161),
   ]
   var index = 0
   for (m, n, k) in shapes {
