@@ -430,10 +430,9 @@ extension SIMDGemm {
   }
 
   /// `computed` (1, 2 or 4) rows of A × `count` rows of B, in tiles of four rows of B: each
-  /// count a loop of its own, on the
-  /// variant's vectors, or on 256-bit ones where 512-bit instructions run as two halves (Zen 4:
-  /// `wideVectorsAreSplit`), as the AVX2 variant does (2 × 64 × 64 ran at 28 GFLOP/s on
-  /// 512-bit tiles, 41 on 256-bit ones).
+  /// count a loop of its own, on the variant's vectors, or on 256-bit ones where 512-bit
+  /// instructions run as two halves (Zen 4: `wideVectorsAreSplit`), as the AVX2 variant does
+  /// (2 × 64 × 64 ran at 28 GFLOP/s on 512-bit tiles, 41 on 256-bit ones).
   @inline(never)
   static func skinnyDots(
     computed: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
