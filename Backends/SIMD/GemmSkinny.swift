@@ -568,6 +568,18 @@ func loadFloats<V: SIMD>(_ pointer: UnsafePointer<Float>, _: V.Type) -> V where 
   }
 }
 
+/// Stores a vector `V` of 16, 8 or 4 floats at `pointer` through a store of the concrete type
+/// (see `loadFloats`).
+@_transparent
+func storeFloats<V: SIMD>(_ vector: V, _ pointer: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+  let raw = UnsafeMutableRawPointer(pointer)
+  switch MemoryLayout<V>.size / 4 {
+  case 16: raw.storeBytes(of: unsafeBitCast(vector, to: SIMD16<Float>.self), as: SIMD16<Float>.self)
+  case 8: raw.storeBytes(of: unsafeBitCast(vector, to: SIMD8<Float>.self), as: SIMD8<Float>.self)
+  default: raw.storeBytes(of: unsafeBitCast(vector, to: SIMD4<Float>.self), as: SIMD4<Float>.self)
+  }
+}
+
 // A·Bᵀ with more rows than the dot tiles take and a small B, on one thread: B is copied
 // transposed (`transposeCopy`: 4 × 4 register transposes), then `skinny` reads the copy in
 // place. The blocked path packs B transposed into slivers as well, then packs A and runs its

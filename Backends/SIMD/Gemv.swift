@@ -282,7 +282,11 @@ enum SIMDGemv {
       j += 8 * lanes
     }
     if columns - j >= 4 * lanes {
-      transposedBlock4(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      if lanes == 16 && wideVectorsAreSplit {
+        transposedEightHalves(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      } else {
+        transposedBlock4(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      }
       j += 4 * lanes
     }
     if columns - j >= 2 * lanes {
@@ -407,6 +411,39 @@ enum SIMDGemv {
     storeOutput(s5, y + 5 * lanes, count: lanes, alpha: alpha, beta: beta)
     storeOutput(s6, y + 6 * lanes, count: lanes, alpha: alpha, beta: beta)
     storeOutput(s7, y + 7 * lanes, count: lanes, alpha: alpha, beta: beta)
+  }
+
+  /// 64 columns of y as eight 256-bit vectors, one row per step: where 512-bit instructions
+  /// run as two halves (Zen 4, `wideVectorsAreSplit`), in place of `transposedBlock4`'s four
+  /// 512-bit vectors, whose loads straddle cache lines whenever a row does not start on one.
+  @inline(never)
+  static func transposedEightHalves(
+    rows: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>
+  ) {
+    typealias H = SIMD8<Float>
+    var s0 = H(), s1 = H(), s2 = H(), s3 = H(), s4 = H(), s5 = H(), s6 = H(), s7 = H()
+    var row = a
+    for i in 0..<rows {
+      let xi = H(repeating: x[i])
+      s0 = multiplyAddNarrow(loadFloats(row, H.self), xi, s0)
+      s1 = multiplyAddNarrow(loadFloats(row + 8, H.self), xi, s1)
+      s2 = multiplyAddNarrow(loadFloats(row + 16, H.self), xi, s2)
+      s3 = multiplyAddNarrow(loadFloats(row + 24, H.self), xi, s3)
+      s4 = multiplyAddNarrow(loadFloats(row + 32, H.self), xi, s4)
+      s5 = multiplyAddNarrow(loadFloats(row + 40, H.self), xi, s5)
+      s6 = multiplyAddNarrow(loadFloats(row + 48, H.self), xi, s6)
+      s7 = multiplyAddNarrow(loadFloats(row + 56, H.self), xi, s7)
+      row += lda
+    }
+    @inline(__always)
+    func store(_ sum: H, _ at: UnsafeMutablePointer<Float>) {
+      let scaled = sum * H(repeating: alpha)
+      let value = beta == 0 ? scaled : multiplyAddNarrow(H(repeating: beta), loadFloats(UnsafePointer(at), H.self), scaled)
+      storeFloats(value, at)
+    }
+    store(s0, y); store(s1, y + 8); store(s2, y + 16); store(s3, y + 24)
+    store(s4, y + 32); store(s5, y + 40); store(s6, y + 48); store(s7, y + 56)
   }
 
   /// Four vectors of y, two rows per step (even rows and odd rows accumulate apart).
