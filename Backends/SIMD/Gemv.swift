@@ -290,7 +290,11 @@ enum SIMDGemv {
       j += 4 * lanes
     }
     if columns - j >= 2 * lanes {
-      transposedBlock2(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      if lanes == 16 && wideVectorsAreSplit {
+        transposedFourHalves(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      } else {
+        transposedBlock2(rows: rows, alpha: alpha, a + j, lda: lda, x, beta: beta, y + j)
+      }
       j += 2 * lanes
     }
     if columns - j >= lanes {
@@ -436,14 +440,50 @@ enum SIMDGemv {
       s7 = multiplyAddNarrow(loadFloats(row + 56, H.self), xi, s7)
       row += lda
     }
-    @inline(__always)
-    func store(_ sum: H, _ at: UnsafeMutablePointer<Float>) {
-      let scaled = sum * H(repeating: alpha)
-      let value = beta == 0 ? scaled : multiplyAddNarrow(H(repeating: beta), loadFloats(UnsafePointer(at), H.self), scaled)
-      storeFloats(value, at)
+    storeHalf(s0, y, alpha: alpha, beta: beta); storeHalf(s1, y + 8, alpha: alpha, beta: beta)
+    storeHalf(s2, y + 16, alpha: alpha, beta: beta); storeHalf(s3, y + 24, alpha: alpha, beta: beta)
+    storeHalf(s4, y + 32, alpha: alpha, beta: beta); storeHalf(s5, y + 40, alpha: alpha, beta: beta)
+    storeHalf(s6, y + 48, alpha: alpha, beta: beta); storeHalf(s7, y + 56, alpha: alpha, beta: beta)
+  }
+
+  /// 32 columns of y as four 256-bit vectors, two rows per step (even and odd rows apart):
+  /// `transposedBlock2`'s place where 512-bit instructions are split (see
+  /// `transposedEightHalves`).
+  @inline(never)
+  static func transposedFourHalves(
+    rows: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
+    beta: Float, _ y: UnsafeMutablePointer<Float>
+  ) {
+    typealias H = SIMD8<Float>
+    var s0 = H(), s1 = H(), s2 = H(), s3 = H(), t0 = H(), t1 = H(), t2 = H(), t3 = H()
+    var row = a
+    var i = 0
+    while i + 2 <= rows {
+      let xi = H(repeating: x[i]), xk = H(repeating: x[i + 1])
+      let next = row + lda
+      s0 = multiplyAddNarrow(loadFloats(row, H.self), xi, s0); t0 = multiplyAddNarrow(loadFloats(next, H.self), xk, t0)
+      s1 = multiplyAddNarrow(loadFloats(row + 8, H.self), xi, s1); t1 = multiplyAddNarrow(loadFloats(next + 8, H.self), xk, t1)
+      s2 = multiplyAddNarrow(loadFloats(row + 16, H.self), xi, s2); t2 = multiplyAddNarrow(loadFloats(next + 16, H.self), xk, t2)
+      s3 = multiplyAddNarrow(loadFloats(row + 24, H.self), xi, s3); t3 = multiplyAddNarrow(loadFloats(next + 24, H.self), xk, t3)
+      row += 2 * lda
+      i += 2
     }
-    store(s0, y); store(s1, y + 8); store(s2, y + 16); store(s3, y + 24)
-    store(s4, y + 32); store(s5, y + 40); store(s6, y + 48); store(s7, y + 56)
+    if i < rows {
+      let xi = H(repeating: x[i])
+      s0 = multiplyAddNarrow(loadFloats(row, H.self), xi, s0)
+      s1 = multiplyAddNarrow(loadFloats(row + 8, H.self), xi, s1)
+      s2 = multiplyAddNarrow(loadFloats(row + 16, H.self), xi, s2)
+      s3 = multiplyAddNarrow(loadFloats(row + 24, H.self), xi, s3)
+    }
+    storeHalf(s0 + t0, y, alpha: alpha, beta: beta); storeHalf(s1 + t1, y + 8, alpha: alpha, beta: beta)
+    storeHalf(s2 + t2, y + 16, alpha: alpha, beta: beta); storeHalf(s3 + t3, y + 24, alpha: alpha, beta: beta)
+  }
+
+  /// Stores α·sum (+ β·y) into 8 elements of y (β = 0: y is not read).
+  @inline(__always)
+  static func storeHalf(_ sum: SIMD8<Float>, _ y: UnsafeMutablePointer<Float>, alpha: Float, beta: Float) {
+    let scaled = sum * SIMD8(repeating: alpha)
+    storeFloats(beta == 0 ? scaled : multiplyAddNarrow(SIMD8(repeating: beta), loadFloats(UnsafePointer(y), SIMD8<Float>.self), scaled), y)
   }
 
   /// Four vectors of y, two rows per step (even rows and odd rows accumulate apart).
