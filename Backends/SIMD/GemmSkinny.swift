@@ -360,14 +360,22 @@ extension SIMDGemm {
 // element of C is a dot product of two rows read in place, so nothing is packed. A tile is
 // `skinnyDotRows` rows of A × 4 rows of B, 16 (AVX-512) or 8 vector accumulators along the
 // depth, reduced at the end; the depth's last k mod lanes terms are added one by one (a
-// vector load there would read the next row into the sum). Loop nest: tiles of 4 rows of B
-// outside (B is read once, 4 rows streaming at a time), passes over the rows of A inside
-// (A, m × k, stays in L2). Threads split the rows of B.
+// vector load there would read the next row into the sum). Loop nest: chunks of 64 KiB of B
+// outside (B is read from memory once, the passes after the first find the chunk in L2),
+// passes over the rows of A inside (A, m × k, stays in L2). Threads split the rows of B.
 extension SIMDGemm {
   /// Rows of A per tile of the dot-product kernel: 4 where 32 registers hold 4 × 4
   /// accumulators and 8 operands, else 2.
   @inline(__always)
   static var skinnyDotRows: Int { lanes >= 16 ? 4 : 2 }
+
+  /// Bytes of B walked by every pass of rows before the next rows of B (several passes):
+  /// the passes after the first read them from L2.
+  /// Zen 4, v4, 1 thread, GFLOP/s with tiles of four rows of B outside → 64 KiB (best of
+  /// three alternating runs): 8 × 128 × 128 69 → 78, 6 × 100 × 128 63 → 74, 16 × 128 × 128
+  /// 70 → 77, 12 × 256 × 256 87 → 93, 8 × 384 × 384 94 → 98, 16 × 384 × 384 94 → 98;
+  /// 8 × 4096 × 4096 (B from memory) unchanged; 128 KiB and 256 KiB no better.
+  static let skinnyDotChunkBytes = 64 << 10
 
   /// Rows up to which `skinnyTransposed` runs a product of depth `depth` with a transposed
   /// B: 16, or 64 on AVX-512 from a depth of 768, where the reductions (one per element of
@@ -378,15 +386,30 @@ extension SIMDGemm {
   @inline(__always)
   static func skinnyTransposedMaximumRows(depth: Int) -> Int { lanes >= 16 && depth >= 768 ? 64 : 16 }
 
+  /// Rows up to which `skinnyTransposed` also runs a product whose B is too large for
+  /// `skinnyAfterTransposing` (above `skinnyTransposingBytes`): where its passes read B from
+  /// L2 in chunks (`skinnyDotChunkBytes`), 17–32 rows beat the blocked path's packing. Zen 4,
+  /// 1 thread, GFLOP/s blocked → dots (best of three alternating runs): AVX-512 24 × 384 × 384
+  /// 85 → 99, 32 × 384 × 384 82 → 98, 20 × 256 × 256 71 → 93, 24 × 1 536 × 384 81 → 93,
+  /// 32 × 384 × 512 66 → 100; AVX2 20 × 256 × 256 72 → 79, 32 × 384 × 512 78 → 86,
+  /// 24 × 384 × 384 84 → 83. From 48 rows the blocked path is as fast (AVX-512 48 × 384 × 384
+  /// 97 / 99) or faster (AVX2 48 × 384 × 384 92 / 59); with a small B the transposed copy
+  /// wins (32 × 160 × 160 92 / 84, 32 × 200 × 100 89 / 56).
+  static let skinnyTransposedLargeOperandRows = 32
+
   /// Whether `skinnyTransposed` takes a product: A not transposed, B transposed, 2 … the
-  /// limit rows, A small enough to stay in L2 while B streams past it (half of L2, at least
-  /// 256 KiB).
+  /// limit rows (up to `skinnyTransposedLargeOperandRows` when B is above
+  /// `skinnyTransposingBytes`), A small enough to stay in L2 while B streams past it (half of
+  /// L2, at least 256 KiB).
   @inline(__always)
   static func takesSkinnyTransposed(_ p: GemmOperands) -> Bool {
-    guard p.rows >= 2, p.rows <= skinnyTransposedMaximumRows(depth: p.depth), !p.transposeA, p.transposeB else {
-      return false
-    }
-    return p.rows * p.depth * MemoryLayout<Float>.size <= skinnyTransposedOperandBytes
+    guard p.rows >= 2, !p.transposeA, p.transposeB,
+      p.rows * p.depth * MemoryLayout<Float>.size <= skinnyTransposedOperandBytes
+    else { return false }
+    if p.rows <= skinnyTransposedMaximumRows(depth: p.depth) { return true }
+    guard p.rows <= skinnyTransposedLargeOperandRows else { return false }
+    let (bytes, overflow) = p.depth.multipliedReportingOverflow(by: p.columns * MemoryLayout<Float>.size)
+    return overflow || bytes > skinnyTransposingBytes
   }
 
   /// Bytes of A up to which `skinnyTransposed` runs: half of L2, at least 256 KiB.
@@ -409,11 +432,14 @@ extension SIMDGemm {
   ///
   /// With one pass of rows (m ≤ `skinnyDotRows`) the kernel walks all the columns itself,
   /// so that consecutive tiles overlap in the core (a call per tile of four columns kept
-  /// 2 × 64 × 64 at 39 GFLOP/s on Zen 4); with several passes, tiles of 4 rows of B stay
-  /// outside, so that B is read once.
+  /// 2 × 64 × 64 at 39 GFLOP/s on Zen 4); with several passes, chunks of
+  /// `skinnyDotChunkBytes` of B stay outside and every pass walks a whole chunk, so that B
+  /// is read from memory once and tiles still follow each other within a call (a call per
+  /// tile of four rows of B ran 8 × 128 × 128 at 69 GFLOP/s, 78 in chunks).
   static func skinnyDots(_ p: GemmOperands, _ columns: Range<Int>, alpha: Float, beta: Float) {
     let height = skinnyDotRows
-    let chunk = p.rows <= height ? columns.count : 4
+    let rowBytes = max(1, p.depth) * MemoryLayout<Float>.size
+    let chunk = p.rows <= height ? columns.count : max(4, skinnyDotChunkBytes / rowBytes / 4 * 4)
     var j = columns.lowerBound
     while j < columns.upperBound {
       let count = min(chunk, columns.upperBound - j)

@@ -52,6 +52,9 @@ let gemmCases: [GemmCase] = {
     (80, 80, 80), (48, 100, 101), (70, 61, 71), (19, 90, 200), (3, 300, 333),
     // Small A·Bᵀ with 5–16 rows as dot tiles (depth ≥ 128), a depth tail, a partial tile.
     (8, 30, 130), (13, 17, 161),
+    // A·Bᵀ dot tiles in chunks of B (several passes of rows: a chunk's last partial tile and
+    // the last partial chunk), and 17–32 rows when B is too large for the transposed copy.
+    (9, 70, 300), (24, 130, 257), (32, 150, 230),
   ]
   var index = 0
   for (m, n, k) in shapes {
