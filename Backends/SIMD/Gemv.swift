@@ -16,6 +16,7 @@
 // Small products (a 64×64 matrix: 16 KiB) are dominated by these choices; large ones are
 // bound by memory bandwidth whatever the kernel.
 import ArrowheadCore
+import CArrowheadCPU
 
 enum SIMDGemv {
   /// Elements of A below which one thread does the whole product (256 KiB of A: 256²).
@@ -621,7 +622,7 @@ func rowSums(
   _ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>,
   _ s4: SIMD8<Float>, _ s5: SIMD8<Float>, _ s6: SIMD8<Float>, _ s7: SIMD8<Float>
 ) -> SIMD8<Float> {
-  pairSums(pairSums(pairSums(s0, s1), pairSums(s2, s3)), pairSums(pairSums(s4, s5), pairSums(s6, s7)))
+  arrowhead_sum_lanes_of_eight(s0, s1, s2, s3, s4, s5, s6, s7)
 }
 
 @inline(__always)
@@ -640,8 +641,7 @@ func rowSums(_ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3
 
 @inline(__always)
 func rowSums(_ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>) -> SIMD4<Float> {
-  let half = pairSums(pairSums(s0, s1), pairSums(s2, s3))  // 2 lanes per row
-  return half.evenHalf + half.oddHalf
+  arrowhead_sum_lanes_of_four(s0, s1, s2, s3)
 }
 
 @inline(__always)
