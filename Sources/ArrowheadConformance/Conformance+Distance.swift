@@ -8,6 +8,9 @@ extension BackendConformance {
   static let shapes: [(Int, Int, Int)] = [
     (1, 1, 1), (1, 50, 7), (3, 100, 50), (4, 17, 3), (7, 33, 16), (5, 20, 160), (12, 40, 30), (20, 300, 128),
     (64, 129, 300), (150, 200, 64),
+    // One query against more than 2¹⁸ base elements (inner products: the gemv over the base,
+    // split over the threads), a partial last vector and whole vectors.
+    (1, 3000, 100), (1, 700, 384),
   ]
 
   public static func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
