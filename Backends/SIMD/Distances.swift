@@ -4,8 +4,7 @@
 // L2), q·x (inner product) or q·x/(‖q‖‖x‖) (cosine); compute-bound, ~2·m·n·d FLOP.
 // Few queries (< `directQueryLimit`): one pass over the base per query block computing
 // each value directly, since packing the whole base for a handful of rows costs more than
-// the product; memory-bound, parallel over base rows. One query's inner products: the A·x
-// gemv over the base rows (`oneQueryInnerProducts`).
+// the product; memory-bound, parallel over base rows.
 import ArrowheadCore
 import Synchronization
 
@@ -26,12 +25,6 @@ enum SIMDDistances {
     let fewQueriesOnSmallBase =
       dimension > 0 && queryCount <= gemvQueryLimit && queryCount * baseCount * dimension <= SIMDGemm.smallWork
       && (metric == .innerProduct || dimension >= 128 || (metric == .cosine && queryCount < directQueryLimit))
-    // One query's inner products with a larger base: the A·x gemv over the base rows, split
-    // over the threads (see `oneQueryInnerProducts`).
-    if metric == .innerProduct && queryCount == 1 && dimension > 0 && !fewQueriesOnSmallBase {
-      oneQueryInnerProducts(baseCount: baseCount, dimension: dimension, query: queries, base: base, ldb: ldb, out, threads: threads)
-      return
-    }
     // Squared L2 of one to three queries stays on the direct kernel, which sums (q − x)²
     // instead of expanding it: no cancellation for close pairs.
     if queryCount < directQueryLimit && !(fewQueriesOnSmallBase && metric != .squaredL2) {
@@ -159,26 +152,6 @@ enum SIMDDistances {
       }
     }
     body(inverse)
-  }
-
-  /// out[j] = q·xⱼ for every base row, by the A·x gemv (eight rows per pass reduced together;
-  /// rows read one after another from memory, `SIMDGemv.normalSequentialRowBytes`) on chunks
-  /// of rows split over the threads. The direct kernel's `dot` per row paid a call and a
-  /// reduction per row: Zen 4, 1 thread, GFLOP/s direct → gemv, 1 × 20 000 × 50 12.4 → 30,
-  /// 1 × 20 000 × 128 22 → 29, 1 × 5 000 × 384 27 → 37; from memory (100 000 × 128,
-  /// 29 522 × 384) 12–15 → 12–16.
-  static func oneQueryInnerProducts(
-    baseCount: Int, dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, ldb: Int,
-    _ out: UnsafeMutablePointer<Float>, threads: Int
-  ) {
-    let workers = baseCount * dimension >= 1 << 18 ? threads : 1
-    let pointers = UncheckedSendableBox((query, base, out))
-    Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
-      let (query, base, out) = pointers.value
-      SIMDGemv.normal(
-        rows: range.count, columns: dimension, alpha: 1, base + range.lowerBound * ldb, lda: ldb, query, beta: 0,
-        out + range.lowerBound, incy: 1)
-    }
   }
 
   static func direct(
