@@ -193,6 +193,20 @@ enum SIMDGemv {
       destination.pointee = beta == 0 ? alpha * sum : alpha * sum + beta * destination.pointee
     }
 
+    /// The first `valid` of eight row sums stored from row `i` on: one vector store when all
+    /// eight are valid and y is contiguous.
+    @inline(__always)
+    func storeEight(_ sums: SIMD8<Float>, _ i: Int, valid: Int) {
+      if valid == 8 && incy == 1 {
+        let raw = UnsafeMutableRawPointer(y + i)
+        var value = sums * SIMD8(repeating: alpha)
+        if beta != 0 { value = value + SIMD8(repeating: beta) * raw.loadUnaligned(as: SIMD8<Float>.self) }
+        raw.storeBytes(of: value, as: SIMD8<Float>.self)
+      } else {
+        for r in 0..<valid { store(sums[r], i + r) }
+      }
+    }
+
     var i = 0
     // A matrix past the caches with short rows: the eight rows of a pass read one after
     // another, in memory order (`normalSequentialRowBytes`).
@@ -218,14 +232,7 @@ enum SIMDGemv {
         let sums = V.reduceEight(
           rowSum(r0), rowSum(r0 + lda), rowSum(r0 + 2 * lda), rowSum(r0 + 3 * lda),
           rowSum(r0 + 4 * lda), rowSum(r0 + 5 * lda), rowSum(r0 + 6 * lda), rowSum(r0 + 7 * lda))
-        if incy == 1 {
-          let raw = UnsafeMutableRawPointer(y + i)
-          var value = sums * SIMD8(repeating: alpha)
-          if beta != 0 { value = value + SIMD8(repeating: beta) * raw.loadUnaligned(as: SIMD8<Float>.self) }
-          raw.storeBytes(of: value, as: SIMD8<Float>.self)
-        } else {
-          for r in 0..<8 { store(sums[r], i + r) }
-        }
+        storeEight(sums, i, valid: 8)
         i += 8
       }
     }
@@ -263,15 +270,7 @@ enum SIMDGemv {
         s7 = multiplyAddNarrow(tailVector(r7), xTail, s7)
       }
       let sums = V.reduceEight(s0, s1, s2, s3, s4, s5, s6, s7)
-      if valid == 8 && incy == 1 {
-        // One vector store of the eight results.
-        let raw = UnsafeMutableRawPointer(y + i)
-        var value = sums * SIMD8(repeating: alpha)
-        if beta != 0 { value = value + SIMD8(repeating: beta) * raw.loadUnaligned(as: SIMD8<Float>.self) }
-        raw.storeBytes(of: value, as: SIMD8<Float>.self)
-      } else {
-        for r in 0..<valid { store(sums[r], i + r) }
-      }
+      storeEight(sums, i, valid: valid)
       i += 8
     }
     while i < rows {
