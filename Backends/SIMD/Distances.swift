@@ -2,15 +2,22 @@
 //
 // Many queries: the gemm with a fused epilogue, ‖q‖² + ‖x‖² − 2·q·x clamped at 0 (squared
 // L2), q·x (inner product) or q·x/(‖q‖‖x‖) (cosine); compute-bound, ~2·m·n·d FLOP.
-// Few queries (< `directQueryLimit`): one pass over the base per query block computing
-// each value directly, since packing the whole base for a handful of rows costs more than
-// the product; memory-bound, parallel over base rows.
+// Few queries (< `directQueryLimit`, squared L2 < `directSquaredL2QueryLimit`): one pass
+// over the base computing each value directly (squared L2 and inner products on tiles of
+// eight base rows, DistanceRows.swift), since packing the whole base for a handful of rows
+// costs more than the product; memory-bound, parallel over base rows.
 import ArrowheadCore
 import Synchronization
 
 enum SIMDDistances {
   /// Below this many queries the direct kernel beats the gemm path (packing the base).
   static let directQueryLimit = 4
+  /// Below this many queries squared L2 takes the direct kernel (its eight-row tiles,
+  /// DistanceRows.swift) at every size. Zen 4, AVX-512 variant, 1 thread, GFLOP/s, packed
+  /// path or one gemv per query → tiles: 4 × 1 024 × 50 21.0 → 26.8, 4 × 64 × 64 20.5 →
+  /// 33.9, 4 × 1 024 × 128 26.9 → 34.7, 4 × 100 000 × 128 10.2 → 34.6, 6 × 3 000 × 384 17.6 →
+  /// 38.0; at 8 queries even or behind (8 × 1 024 × 50 32.6 → 26.8, 8 × 32 768 × 50 30.7 → 27.1).
+  static let directSquaredL2QueryLimit = 8
 
   static func run(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
@@ -22,12 +29,17 @@ enum SIMDDistances {
     // Where one gemv per query beat the packed path and the direct kernel (measured on
     // AMD Zen 4, see `fewQueries`): inner products; cosine for fewer than four queries; and
     // every metric from 128 dimensions up, where packing the base costs the most.
+    // Inner products of one query on one thread take the gemv at every size: side by side
+    // in the caches, in memory order past them (`SIMDGemv.normalSequentialMatrixBytes`),
+    // where the direct kernel's one dot per pair ran at 11–29 GFLOP/s against 14–38 (Zen 4,
+    // 1 × 200 000 × 50 10.9 → 14.8, 1 × 20 000 × 128 20.8 → 25.5, 1 × 3 000 × 384 29.6 → 38.3).
     let fewQueriesOnSmallBase =
       dimension > 0 && queryCount <= gemvQueryLimit && queryCount * baseCount * dimension <= SIMDGemm.smallWork
       && (metric == .innerProduct || dimension >= 128 || (metric == .cosine && queryCount < directQueryLimit))
-    // Squared L2 of one to three queries stays on the direct kernel, which sums (q − x)²
+      || (dimension > 0 && queryCount == 1 && metric == .innerProduct && threads == 1)
+    // Squared L2 of one to seven queries stays on the direct kernel, which sums (q − x)²
     // instead of expanding it: no cancellation for close pairs.
-    if queryCount < directQueryLimit && !(fewQueriesOnSmallBase && metric != .squaredL2) {
+    if metric == .squaredL2 ? queryCount < directSquaredL2QueryLimit : queryCount < directQueryLimit && !fewQueriesOnSmallBase {
       direct(metric, queryCount: queryCount, baseCount: baseCount, dimension: dimension,
              queries: queries, ldq: ldq, base: base, ldb: ldb, out, ldo: ldo, threads: threads)
       return
@@ -154,6 +166,9 @@ enum SIMDDistances {
     body(inverse)
   }
 
+  /// Every value computed on its own pass over the base: squared L2 and inner products on
+  /// tiles of eight rows (`tileRows`), the rows left over and cosine one pair at a time.
+  /// Squared L2 sums (q − x)², exact for a query equal to a base row.
   static func direct(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
     queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
@@ -182,7 +197,12 @@ enum SIMDDistances {
     Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
       var sawOutOfRange = false
       defer { if sawOutOfRange { outOfRange.store(true, ordering: .relaxed) } }
-      for j in range {
+      // Squared L2 and inner products on tiles of eight rows (DistanceRows.swift); chunks
+      // start at multiples of 256, so every row takes the same path on any thread count.
+      let rest = metric == .cosine ? range.lowerBound : tileRows(
+        squared: metric == .squaredL2, queryCount: queryCount, dimension: dimension, queries: queries, ldq: ldq,
+        base: base, ldb: ldb, output.value, ldo: ldo, rows: range)
+      for j in rest..<range.upperBound {
         let x = base + j * ldb
         let xNorm = metric == .cosine ? SIMDLevel1.sumOfSquares(dimension, x).squareRoot() : 0
         if metric == .cosine && CosineRepair.isOutOfRange(xNorm) { sawOutOfRange = true }

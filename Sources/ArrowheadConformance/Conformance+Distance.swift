@@ -8,9 +8,13 @@ extension BackendConformance {
   static let shapes: [(Int, Int, Int)] = [
     (1, 1, 1), (1, 50, 7), (3, 100, 50), (4, 17, 3), (7, 33, 16), (5, 20, 160), (12, 40, 30), (20, 300, 128),
     (64, 129, 300), (150, 200, 64),
-    // One query against more than 2¹⁸ base elements (inner products: the gemv over the base,
-    // split over the threads), a partial last vector and whole vectors.
+    // One query against more than 2¹⁸ base elements (inner products on the SIMD backend: the
+    // gemv on one thread, the direct kernel split over two), a partial last vector and whole
+    // vectors.
     (1, 3000, 100), (1, 700, 384),
+    // Two queries on eight-row tiles and one row left over (the direct path's squared L2 and
+    // inner products).
+    (2, 41, 24),
   ]
 
   public static func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
@@ -23,36 +27,40 @@ extension BackendConformance {
         let base = generator.floats(b * ldb)
         if q > 1 { for p in 0..<d { queries[ldq + p] = base[p] } }  // an exact match: L2 = 0
         let out = [Float](repeating: -7, count: q * ldo)
-        func run(_ backend: any Backend) -> [Float] {
+        func run(_ backend: any Backend, threads: Int) -> [Float] {
           withBuffers([queries, base, out]) { p in
             backend.distances(metric, queryCount: q, baseCount: b, dimension: d, queries: p[0], ldq: ldq,
-                              base: p[1], ldb: ldb, queryNorms: nil, baseNorms: nil, p[2], ldo: ldo, threads: 2)
+                              base: p[1], ldb: ldb, queryNorms: nil, baseNorms: nil, p[2], ldo: ldo, threads: threads)
           }[2]
         }
-        let got = run(kernel), expected = run(reference)
-        for i in 0..<q {
-          for j in 0..<b {
-            var qq = 0.0, xx = 0.0, absoluteDot = 0.0
-            for p in 0..<d {
-              let qv = Double(queries[i * ldq + p]), xv = Double(base[j * ldb + p])
-              qq += qv * qv
-              xx += xv * xv
-              absoluteDot += abs(qv * xv)
+        let expected = run(reference, threads: 2)
+        // One query also on one thread (the SIMD backend's gemv at every size for inner products).
+        for threads in q == 1 ? [2, 1] : [2] {
+          let got = run(kernel, threads: threads)
+          for i in 0..<q {
+            for j in 0..<b {
+              var qq = 0.0, xx = 0.0, absoluteDot = 0.0
+              for p in 0..<d {
+                let qv = Double(queries[i * ldq + p]), xv = Double(base[j * ldb + p])
+                qq += qv * qv
+                xx += xv * xv
+                absoluteDot += abs(qv * xv)
+              }
+              let value = Double(expected[i * ldo + j])
+              let bound: Double
+              switch metric {
+              // ‖q‖² + ‖x‖² − 2q·x: each term within γ_d of its magnitude, three more roundings.
+              case .squaredL2: bound = gamma(d + 3) * (qq + xx + 2 * absoluteDot) + unitRoundoff * value
+              case .innerProduct: bound = gamma(d + 1) * absoluteDot + unitRoundoff * abs(value)
+              // Dot within γ_d; each norm and reciprocal and the two products add a few u.
+              case .cosine: bound = gamma(d + 6) * (absoluteDot / (qq * xx).squareRoot() + 1) + unitRoundoff
+              }
+              let error = abs(Double(got[i * ldo + j]) - value)
+              #expect(error <= bound, "\(metric) q=\(q) b=\(b) d=\(d) (\(i),\(j)) on \(name), \(threads) threads: \(got[i * ldo + j]) vs \(value)")
+              if metric == .squaredL2 { #expect(got[i * ldo + j] >= 0, "squared L2 must be clamped at 0") }
             }
-            let value = Double(expected[i * ldo + j])
-            let bound: Double
-            switch metric {
-            // ‖q‖² + ‖x‖² − 2q·x: each term within γ_d of its magnitude, three more roundings.
-            case .squaredL2: bound = gamma(d + 3) * (qq + xx + 2 * absoluteDot) + unitRoundoff * value
-            case .innerProduct: bound = gamma(d + 1) * absoluteDot + unitRoundoff * abs(value)
-            // Dot within γ_d; each norm and reciprocal and the two products add a few u.
-            case .cosine: bound = gamma(d + 6) * (absoluteDot / (qq * xx).squareRoot() + 1) + unitRoundoff
-            }
-            let error = abs(Double(got[i * ldo + j]) - value)
-            #expect(error <= bound, "\(metric) q=\(q) b=\(b) d=\(d) (\(i),\(j)) on \(name): \(got[i * ldo + j]) vs \(value)")
-            if metric == .squaredL2 { #expect(got[i * ldo + j] >= 0, "squared L2 must be clamped at 0") }
+            for j in b..<ldo { #expect(got[i * ldo + j] == -7, "padding of out was written") }
           }
-          for j in b..<ldo { #expect(got[i * ldo + j] == -7, "padding of out was written") }
         }
       }
     }

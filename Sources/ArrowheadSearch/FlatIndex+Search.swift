@@ -171,7 +171,8 @@ private struct ScanContext: @unchecked Sendable {
     }
     let dimension = index.dimension
     let store = index.store
-    let baseBlock = FlatIndex.baseBlock
+    let baseBlock = queryRange.count == 1 && !store.isQuantized
+      ? max(1, min(FlatIndex.singleQueryBaseBlock, baseRange.count)) : FlatIndex.baseBlock
     let queryBlock = min(FlatIndex.queryBlock, queryRange.count)
     let tile = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * baseBlock)
     defer { tile.deallocate() }

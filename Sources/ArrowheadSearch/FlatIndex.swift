@@ -42,6 +42,13 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
   public static let baseBlock = 1024
   /// Queries per tile.
   public static let queryBlock = 256
+  /// Base vectors per kernel call when one query scans Float32 storage (1 MiB of
+  /// distances). The kernel then sees the size of what it reads and can tell an index that
+  /// comes from memory from one in the caches: the SIMD backend's gemv reads rows in memory
+  /// order past the caches and side by side within them. In blocks of `baseBlock` every call
+  /// looked cache-sized, and one query over GloVe 399 000 × 50 ran at 183–209 q/s against
+  /// 365 this way (AMD Zen 4, 1 thread, inner product; 100 000 × 128 random: 57 → 144).
+  static let singleQueryBaseBlock = 1 << 18
 
   let store: VectorStore
   /// ‖x‖² per slot (float32 storage under squared L2 only).
