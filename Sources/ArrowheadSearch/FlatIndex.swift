@@ -8,7 +8,8 @@ import ArrowheadCore
 /// the L2 cache; each tile row is scanned with 8-lane comparisons against the current k-th
 /// best distance, and only the few values that beat it enter a bounded heap. Work is split
 /// over threads by queries (many queries) or by ranges of the base (few queries, whose
-/// per-thread top-k lists are merged at the end).
+/// per-thread top-k lists are merged at the end). One query over Float32 storage is scanned
+/// in blocks of `singleQueryBaseBlock` vectors instead.
 ///
 /// Results are exact: the k nearest by the kernel's distance, ties broken by the lower
 /// id — identical to a brute-force loop whenever the distances are computed exactly
