@@ -171,8 +171,10 @@ private struct ScanContext: @unchecked Sendable {
     }
     let dimension = index.dimension
     let store = index.store
-    let baseBlock = queryRange.count == 1 && !store.isQuantized
-      ? max(1, min(FlatIndex.singleQueryBaseBlock, baseRange.count)) : FlatIndex.baseBlock
+    // Up to eight queries over Float32 storage: 1 MiB of distances per block (see
+    // `fewQueriesBaseBlock`).
+    let baseBlock = queryRange.count <= FlatIndex.fewQueries && !store.isQuantized
+      ? max(1, min(FlatIndex.fewQueriesBaseBlock / queryRange.count, baseRange.count)) : FlatIndex.baseBlock
     let queryBlock = min(FlatIndex.queryBlock, queryRange.count)
     let tile = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * baseBlock)
     defer { tile.deallocate() }

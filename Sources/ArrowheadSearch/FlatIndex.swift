@@ -8,8 +8,8 @@ import ArrowheadCore
 /// the L2 cache; each tile row is scanned with 8-lane comparisons against the current k-th
 /// best distance, and only the few values that beat it enter a bounded heap. Work is split
 /// over threads by queries (many queries) or by ranges of the base (few queries, whose
-/// per-thread top-k lists are merged at the end). One query over Float32 storage is scanned
-/// in blocks of `singleQueryBaseBlock` vectors instead.
+/// per-thread top-k lists are merged at the end). Up to `fewQueries` queries over Float32
+/// storage are scanned in blocks of `fewQueriesBaseBlock / queries` vectors instead.
 ///
 /// Results are exact: the k nearest by the kernel's distance, ties broken by the lower
 /// id — identical to a brute-force loop whenever the distances are computed exactly
@@ -43,13 +43,18 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
   public static let baseBlock = 1024
   /// Queries per tile.
   public static let queryBlock = 256
-  /// Base vectors per kernel call when one query scans Float32 storage (1 MiB of
-  /// distances). The kernel then sees the size of what it reads and can tell an index that
-  /// comes from memory from one in the caches: the SIMD backend's gemv reads rows in memory
-  /// order past the caches and side by side within them. In blocks of `baseBlock` every call
-  /// looked cache-sized, and one query over GloVe 399 000 × 50 ran at 183–209 q/s against
-  /// 365 this way (AMD Zen 4, 1 thread, inner product; 100 000 × 128 random: 57 → 144).
-  static let singleQueryBaseBlock = 1 << 18
+  /// Up to this many queries are scanned in blocks of `fewQueriesBaseBlock / queries`
+  /// vectors over Float32 storage, instead of `baseBlock`.
+  static let fewQueries = 8
+  /// Base vectors × queries per kernel call when up to `fewQueries` queries scan Float32
+  /// storage (1 MiB of distances). The kernel then sees the size of what it reads and can
+  /// tell an index that comes from memory from one in the caches: the SIMD backend's gemv
+  /// reads rows in memory order past the caches and side by side within them, and its
+  /// packed path packs a block's rows once for all the queries. In blocks of `baseBlock`
+  /// every call looked cache-sized: one query over GloVe 399 000 × 50 ran at 183–221 q/s
+  /// against 415–471 this way, four at 490–508 against 939–1 010 (AMD Zen 4, 1 thread,
+  /// inner product).
+  static let fewQueriesBaseBlock = 1 << 18
 
   let store: VectorStore
   /// ‖x‖² per slot (float32 storage under squared L2 only).

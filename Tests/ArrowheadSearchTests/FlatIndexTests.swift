@@ -63,29 +63,37 @@ struct FlatIndexTests {
     }
   }
 
-  /// One query scans Float32 storage in blocks of `singleQueryBaseBlock` vectors: with one
-  /// more block's worth plus a ragged tail, the top-k equals brute force id for id (integer
-  /// data, exact distances) under every metric but cosine, on one and two threads, and the
-  /// nearest vectors placed in the second block and its tail are found.
+  /// Up to eight queries scan Float32 storage in blocks of `fewQueriesBaseBlock / queries`
+  /// vectors: over one block's worth plus a ragged tail, the top-k of one query (two blocks)
+  /// and of three (four blocks) equals brute force id for id (integer data, exact distances)
+  /// under squared L2 and inner product, on one and two threads, and the nearest vectors,
+  /// placed in the second block and in the tail, are found.
   @Test(arguments: [Metric.squaredL2, .innerProduct])
-  func oneQueryOverSeveralLargeBlocksMatchesBruteForce(metric: Metric) throws {
-    let dimension = 2, count = FlatIndex.singleQueryBaseBlock + 1_029
+  func fewQueriesOverSeveralLargeBlocksMatchBruteForce(metric: Metric) throws {
+    let dimension = 2, count = FlatIndex.fewQueriesBaseBlock + 1_029
     var base = integerVectors(count: count, dimension: dimension, range: 3, seed: 7)
-    // The unique best vectors sit in the second block, the last one in its tail.
     let query: [Float] = [5, -4]
-    for (slot, scale) in [(FlatIndex.singleQueryBaseBlock + 3, Float(1)), (count - 1, 2)] {
+    for (slot, scale) in [(FlatIndex.fewQueriesBaseBlock + 3, Float(1)), (count - 1, 2)] {
       base[slot * dimension] = metric == .squaredL2 ? query[0] : 4 * scale
       base[slot * dimension + 1] = metric == .squaredL2 ? query[1] : -4 * scale
     }
     let index = try FlatIndex(dimension: dimension, metric: metric)
     try index.add(base)
-    let exact = bruteForce(base: base, query: query, dimension: dimension, metric: metric, k: 10)
-    for threads in [1, 2] {
-      let result = try index.search(query, k: 10, parameters: SearchParameters(threads: threads))
-      #expect(result.ids == exact.map(\.id), "\(metric), \(threads) threads")
-      #expect(result.scores == exact.map { Float($0.score) })
+    let queries = query + [-2, 1, 0, 3]
+    for queryCount in [1, 3] {
+      for threads in [1, 2] {
+        let results = try index.search(
+          batch: Array(queries.prefix(queryCount * dimension)), k: 10, parameters: SearchParameters(threads: threads))
+        for q in 0..<queryCount {
+          let exact = bruteForce(
+            base: base, query: Array(queries[q * dimension..<(q + 1) * dimension]), dimension: dimension,
+            metric: metric, k: 10)
+          #expect(results[q].ids == exact.map(\.id), "\(metric), query \(q) of \(queryCount), \(threads) threads")
+          #expect(results[q].scores == exact.map { Float($0.score) })
+          if q == 0 { #expect(Set(exact.prefix(2).map(\.id)) == [FlatIndex.fewQueriesBaseBlock + 3, count - 1]) }
+        }
+      }
     }
-    #expect(Set(exact.prefix(2).map(\.id)) == [FlatIndex.singleQueryBaseBlock + 3, count - 1])
   }
 
   @Test func customIdsAreReturnedAndTiesBreakByLowerId() throws {
