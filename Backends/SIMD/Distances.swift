@@ -33,12 +33,10 @@ enum SIMDDistances {
     // in the caches, in memory order past them (`SIMDGemv.normalSequentialMatrixBytes`),
     // where the direct kernel's one dot per pair ran at 11–29 GFLOP/s against 14–38 (Zen 4,
     // 1 × 200 000 × 50 10.9 → 14.8, 1 × 20 000 × 128 20.8 → 25.5, 1 × 3 000 × 384 29.6 → 38.3).
-    let fewQueriesOnSmallBase =
+    let gemvPerQuery =
       dimension > 0 && queryCount <= gemvQueryLimit && queryCount * baseCount * dimension <= SIMDGemm.smallWork
       && (metric == .innerProduct || dimension >= 128 || (metric == .cosine && queryCount < directQueryLimit))
       || (dimension > 0 && queryCount == 1 && metric == .innerProduct && threads == 1)
-    // Squared L2 of one to seven queries stays on the direct kernel, which sums (q − x)²
-    // instead of expanding it: no cancellation for close pairs.
     // Inner products of four to eight queries of 128 dimensions or more on a base past the
     // caches also take the tiles, which read it once in memory order where the packed path
     // read it at 8–16 GB/s (Zen 4, 1 thread, GFLOP/s packed → tiles: 4 × 100 000 × 128
@@ -47,8 +45,10 @@ enum SIMDDistances {
     // 40.3 against 30.9, 8 × 200 000 × 50 35.8 against 26.1).
     let tiledInnerProducts = metric == .innerProduct && queryCount <= gemvQueryLimit && dimension >= 128
       && baseCount * ldb * MemoryLayout<Float>.size > SIMDGemv.normalSequentialMatrixBytes
+    // Squared L2 of one to seven queries stays on the direct kernel, which sums (q − x)²
+    // instead of expanding it: no cancellation for close pairs.
     if metric == .squaredL2 ? queryCount < directSquaredL2QueryLimit
-      : (queryCount < directQueryLimit || tiledInnerProducts) && !fewQueriesOnSmallBase {
+      : (queryCount < directQueryLimit || tiledInnerProducts) && !gemvPerQuery {
       direct(metric, queryCount: queryCount, baseCount: baseCount, dimension: dimension,
              queries: queries, ldq: ldq, base: base, ldb: ldb, out, ldo: ldo, threads: threads)
       return
@@ -56,7 +56,7 @@ enum SIMDDistances {
     let problem: GemmOperands = (
       rows: queryCount, columns: baseCount, depth: dimension,
       a: queries, lda: ldq, transposeA: false, b: base, ldb: ldb, transposeB: true, c: out, ldc: ldo)
-    if fewQueriesOnSmallBase {
+    if gemvPerQuery {
       fewQueries(metric, problem, queryNorms: queryNorms, baseNorms: baseNorms)
       return
     }
