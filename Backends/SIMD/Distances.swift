@@ -3,21 +3,21 @@
 // Many queries: the gemm with a fused epilogue, ‖q‖² + ‖x‖² − 2·q·x clamped at 0 (squared
 // L2), q·x (inner product) or q·x/(‖q‖‖x‖) (cosine); compute-bound, ~2·m·n·d FLOP.
 // Few queries (< `directQueryLimit`, squared L2 < `directSquaredL2QueryLimit`): one pass
-// over the base computing each value directly (squared L2 and inner products on tiles of
-// eight base rows, DistanceRows.swift), since packing the whole base for a handful of rows
-// costs more than the product; memory-bound, parallel over base rows.
+// over the base computing each value directly (squared L2 and inner products in memory
+// order over the base rows, DistanceRows.swift), since packing the whole base for a handful
+// of rows costs more than the product; memory-bound, parallel over base rows.
 import ArrowheadCore
 import Synchronization
 
 enum SIMDDistances {
   /// Below this many queries the direct kernel beats the gemm path (packing the base).
   static let directQueryLimit = 4
-  /// Below this many queries squared L2 takes the direct kernel (its eight-row tiles,
-  /// DistanceRows.swift) at every size. Zen 4, AVX-512 variant, 1 thread, GFLOP/s, packed
-  /// path or one gemv per query → tiles: 4 × 1 024 × 50 21.0 → 26.8, 4 × 64 × 64 20.5 →
-  /// 33.9, 4 × 1 024 × 128 26.9 → 34.7, 4 × 100 000 × 128 10.2 → 34.6, 6 × 3 000 × 384 17.6 →
-  /// 38.0; at 8 queries even or behind (8 × 1 024 × 50 32.6 → 26.8, 8 × 32 768 × 50 30.7 → 27.1).
-  static let directSquaredL2QueryLimit = 8
+  /// Below this many queries squared L2 takes the direct kernel (DistanceRows.swift: one
+  /// query's eight-row tiles, 2–8 queries' `queryRows`) at every size. Zen 4, AVX-512
+  /// variant, 1 thread, GFLOP/s, packed path or one gemv per query → the direct kernel:
+  /// 4 × 64 × 128 36.3 → 50.4, 8 × 64 × 64 32.7 → 50.0, 8 × 200 × 128 39.3 → 75.2, 8 × 1 024
+  /// × 50 33.8 → 45.4, 8 × 3 000 × 384 20.1 → 77.5, 8 × 100 000 × 128 17.3 → 63.4.
+  static let directSquaredL2QueryLimit = queryRowsLimit + 1
 
   static func run(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
@@ -37,18 +37,18 @@ enum SIMDDistances {
       dimension > 0 && queryCount <= gemvQueryLimit && queryCount * baseCount * dimension <= SIMDGemm.smallWork
       && (metric == .innerProduct || dimension >= 128 || (metric == .cosine && queryCount < directQueryLimit))
       || (dimension > 0 && queryCount == 1 && metric == .innerProduct && threads == 1)
-    // Inner products of four to eight queries of 128 dimensions or more on a base past the
-    // caches also take the tiles, which read it once in memory order where the packed path
-    // read it at 8–16 GB/s (Zen 4, 1 thread, GFLOP/s packed → tiles: 4 × 100 000 × 128
-    // 14.8 → 35.3, 8 × 100 000 × 128 26.6 → 36.1, 4 × 30 000 × 384 18.1 → 24.8, 8 × 30 000 ×
-    // 384 30.0 → 29.8). Below 128 dimensions the packed path stays ahead (4 × 200 000 × 64
-    // 40.3 against 30.9, 8 × 200 000 × 50 35.8 against 26.1).
-    let tiledInnerProducts = metric == .innerProduct && queryCount <= gemvQueryLimit && dimension >= 128
+    // Inner products of four to eight queries on a base past the caches also take the direct
+    // kernel (`queryRows`), which reads it once in memory order where the packed path read it
+    // at 8–16 GB/s (Zen 4, 1 thread, GFLOP/s packed → query rows: 4 × 200 000 × 64 35.6 →
+    // 42.3, 8 × 200 000 × 64 43.2 → 46.3, 6 × 400 000 × 50 32.0 → 37.7, 8 × 30 000 × 384 28.8
+    // → 56.2). In the caches the packed path stays ahead (8 × 10 000 × 128 78.7 against 55.2,
+    // 5 × 5 000 × 384 70.5 against 37.0; 4 × 10 000 × 128 even).
+    let rowsInMemoryOrder = metric == .innerProduct && queryCount <= queryRowsLimit
       && baseCount * ldb * MemoryLayout<Float>.size > SIMDGemv.normalSequentialMatrixBytes
-    // Squared L2 of one to seven queries stays on the direct kernel, which sums (q − x)²
+    // Squared L2 of one to eight queries stays on the direct kernel, which sums (q − x)²
     // instead of expanding it: no cancellation for close pairs.
     if metric == .squaredL2 ? queryCount < directSquaredL2QueryLimit
-      : (queryCount < directQueryLimit || tiledInnerProducts) && !gemvPerQuery {
+      : (queryCount < directQueryLimit || rowsInMemoryOrder) && !gemvPerQuery {
       direct(metric, queryCount: queryCount, baseCount: baseCount, dimension: dimension,
              queries: queries, ldq: ldq, base: base, ldb: ldb, out, ldo: ldo, threads: threads)
       return
@@ -175,15 +175,31 @@ enum SIMDDistances {
     body(inverse)
   }
 
-  /// Every value computed on its own pass over the base: squared L2 and inner products on
-  /// tiles of eight rows (`tileRows`), the rows left over and cosine one pair at a time.
-  /// Squared L2 sums (q − x)², exact for a query equal to a base row.
+  /// Every value computed on its own pass over the base (DistanceRows.swift): squared L2
+  /// and inner products of one query on tiles of eight rows (`tileRows`), of two to eight
+  /// queries on each row against all of them (`queryRows`); one query's rows left over and
+  /// cosine one pair at a time. Squared L2 sums (q − x)², exact for a query equal to a base
+  /// row.
   static func direct(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
     queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
     _ out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int
   ) {
     let workers = baseCount * dimension * queryCount >= 1 << 18 ? threads : 1
+    let output = UncheckedSendableBox(out)
+    if metric != .cosine && queryCount >= 2 {
+      assert(queryCount <= queryRowsLimit)
+      let slots = querySlots(queryCount)
+      let copy = UnsafeMutablePointer<Float>.allocate(capacity: interleavedCount(slots: slots, dimension: dimension))
+      defer { copy.deallocate() }
+      interleavedQueries(queryCount: queryCount, slots: slots, dimension: dimension, queries: queries, ldq: ldq, into: copy)
+      let interleaved = UncheckedSendableBox(copy)
+      Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
+        queryRows(squared: metric == .squaredL2, queryCount: queryCount, dimension: dimension,
+                  queries: interleaved.value, base: base, ldb: ldb, output.value, ldo: ldo, rows: range)
+      }
+      return
+    }
     // ‖q‖ for cosine (queryCount < directQueryLimit, so a fixed-size stack buffer).
     var queryNorms: (Float, Float, Float, Float) = (0, 0, 0, 0)
     if metric == .cosine {
@@ -198,7 +214,6 @@ enum SIMDDistances {
       }
     }
     let norms = queryNorms
-    let output = UncheckedSendableBox(out)
     // Whether a base row's norm left `CosineRepair`'s range: noted per chunk, and only then
     // are the norms computed again for the repair. (A check per pair in the loop below cost
     // 13–25 % of a 1 × 100 000 × 128 cosine on Zen 4, keeping every norm 8–10 %.)
@@ -206,11 +221,11 @@ enum SIMDDistances {
     Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
       var sawOutOfRange = false
       defer { if sawOutOfRange { outOfRange.store(true, ordering: .relaxed) } }
-      // Squared L2 and inner products on tiles of eight rows (DistanceRows.swift); chunks
-      // start at multiples of 256, so every row takes the same path on any thread count.
+      // One query's squared L2 and inner products on tiles of eight rows; chunks start at
+      // multiples of 256, so every row takes the same path on any thread count.
       let rest = metric == .cosine ? range.lowerBound : tileRows(
-        squared: metric == .squaredL2, queryCount: queryCount, dimension: dimension, queries: queries, ldq: ldq,
-        base: base, ldb: ldb, output.value, ldo: ldo, rows: range)
+        squared: metric == .squaredL2, dimension: dimension, query: queries, base: base, ldb: ldb, output.value,
+        rows: range)
       for j in rest..<range.upperBound {
         let x = base + j * ldb
         let xNorm = metric == .cosine ? SIMDLevel1.sumOfSquares(dimension, x).squareRoot() : 0

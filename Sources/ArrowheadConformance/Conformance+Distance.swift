@@ -12,9 +12,11 @@ extension BackendConformance {
     // gemv on one thread, the direct kernel split over two), a partial last vector and whole
     // vectors.
     (1, 3000, 100), (1, 700, 384),
-    // Two queries on eight-row tiles and one row left over (the direct path's squared L2 and
-    // inner products).
-    (2, 41, 24),
+    // Several queries against each base row at once (the direct path's squared L2 and inner
+    // products of 2–8 queries on the SIMD backend): two queries (four chains each) with a
+    // partial last vector over more than 2¹⁸ elements, three on four query slots with an odd
+    // number of whole vectors, six on eight slots, eight with fewer dimensions than a vector.
+    (2, 41, 24), (2, 2000, 131), (3, 1500, 61), (6, 700, 100), (8, 40, 5),
   ]
 
   public static func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {

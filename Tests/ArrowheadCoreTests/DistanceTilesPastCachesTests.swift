@@ -1,19 +1,20 @@
 import Arrowhead
 import Testing
 
-/// Inner products of four to eight queries of ≥ 128 dimensions over a base past the caches
-/// take the direct kernel's eight-row tiles (`SIMDDistances.run`, `tiledInnerProducts`), and
+/// Inner products of four to eight queries over a base past the caches take the direct
+/// kernel's rows against all queries at once (`SIMDDistances.run`, `rowsInMemoryOrder`), and
 /// one query's take the gemv's in-order passes on one thread. Both must give each q·x within
-/// the error bound of a dot product, for whole and partial last vectors, with the rows left
-/// over after the tiles.
+/// the error bound of a dot product, for whole and partial last vectors, on every number of
+/// query slots.
 @Suite struct DistanceTilesPastCachesTests {
   /// Bytes of the base above which those routes are taken: half of L3, at least 8 MiB (the
   /// gemv's `normalSequentialMatrixBytes`); the test's bases are just past it.
   static let thresholdBytes = max(CPUInfo.current.caches.l3 / 2, 8 << 20)
 
   /// (queries, dimension, ldb): 4 queries of 128 (whole vectors on every variant), 5 of 131
-  /// with rows padded to 133 (a partial last vector), 1 query of 131.
-  @Test(arguments: [(4, 128, 128), (5, 131, 133), (1, 131, 133)])
+  /// with rows padded to 133 (a partial last vector), 8 of 50 (GloVe's dimension), 1 query
+  /// of 131.
+  @Test(arguments: [(4, 128, 128), (5, 131, 133), (8, 50, 50), (1, 131, 133)])
   func innerProductsPastTheCachesStayWithinTheBound(queryCount: Int, dimension: Int, ldb: Int) {
     let baseCount = Self.thresholdBytes / (ldb * 4) + 13
     var generator = SeededGenerator(seed: UInt64(dimension + queryCount))
