@@ -9,14 +9,13 @@
 //
 // Two to eight queries: one base row at a time against all of them (`queryRows`), each
 // vector of the row loaded once. The eight-row tiles took the queries one after another,
-// loading a row vector again for each: two loads per multiply–add, and a base row's second
-// load came from L1 only because the tile was small. Zen 4, AVX-512 variant, 1 thread,
-// GFLOP/s, eight-row tiles or packed path → query rows (best of 2–3 runs alternating the
-// builds): squared L2 2 × 1 024 × 128 35.7 → 48.5, 2 × 100 000 × 128 26.3 → 29.2, 3 × 3 000 ×
-// 384 33.4 → 53.6, 4 × 1 024 × 128 31.9 → 65.1, 7 × 100 000 × 128 31.2 → 43.8, 8 × 1 024 ×
-// 128 40.2 → 67.7 (packed), 8 × 100 000 × 128 17.3 → 63.4 (packed), 8 × 400 000 × 50 18.0
-// → 41.2 (packed); inner products 2 × 20 000 × 50 24.0 → 35.3, 3 × 400 000 × 50 23.7 →
-// 32.2, 6 × 400 000 × 50 32.0 → 37.7 (packed), 8 × 30 000 × 384 28.8 → 56.2.
+// loading a row vector again for each: two loads per multiply–add. Zen 4, AVX-512 variant,
+// 1 thread, GFLOP/s, eight-row tiles or packed path → query rows (best of three runs
+// alternating the builds; the whole table in Sources/ArrowheadCore/README.md, "Two to
+// eight queries"): squared L2 4 × 1 024 × 128 41.7 → 62.4, 4 × 100 000 × 128 34.9 → 49.4,
+// 8 × 100 000 × 128 17.0 → 61.2 (packed), 8 × 400 000 × 50 19.0 → 49.3 (packed); inner
+// products 2 × 20 000 × 50 24.9 → 35.3, 8 × 30 000 × 384 29.2 → 65.1. Two queries from
+// memory at 128 dimensions are ~10 % behind the tiles (2 × 100 000 × 128 27.5 → 25.2).
 import ArrowheadCore
 
 extension SIMDDistances {
@@ -120,75 +119,81 @@ extension SIMDDistances {
   /// 27.2 → 31.8, 5 × 400 000 × 50 26.6 → 29.0.)
   static func querySlots(_ queryCount: Int) -> Int { queryCount <= 2 ? 2 : (queryCount <= 4 ? 4 : 8) }
 
+  /// Floats per query in the padded copy `paddedQueries` writes: the whole vectors of the
+  /// widest vector type, then the last partial one.
+  static func paddedDimension(_ dimension: Int) -> Int {
+    let lanes = SIMDGemm.floatCount(VectorF32.self)
+    return (dimension + lanes - 1) / lanes * lanes
+  }
+
+  /// Copies `queryCount` queries into `slots` rows of `paddedDimension(dimension)` floats for
+  /// `queryRows` on vectors of `queryRowLanes` floats: each query's whole vectors, then its
+  /// last partial vector as `queryRows` loads a base row's (the vector ending at the row's
+  /// end with the lanes counted already set to 0, or the first `tail` floats), zeros after
+  /// it; slots past `queryCount` are zero (their sums are computed and not stored). A query's
+  /// tail is then one aligned load per base row instead of a masked one.
+  static func paddedQueries(
+    queryCount: Int, slots: Int, dimension: Int, queries: UnsafePointer<Float>, ldq: Int,
+    into padded: UnsafeMutablePointer<Float>
+  ) {
+    let stride = paddedDimension(dimension)
+    let lanes = queryRowLanes
+    let vectors = dimension / lanes, tail = dimension - vectors * lanes
+    padded.initialize(repeating: 0, count: slots * stride)
+    for i in 0..<queryCount {
+      let q = queries + i * ldq, row = padded + i * stride
+      row.update(from: q, count: vectors * lanes)
+      guard tail > 0 else { continue }
+      if vectors > 0 {
+        for lane in (lanes - tail)..<lanes { row[vectors * lanes + lane] = q[dimension - lanes + lane] }
+      } else {
+        row.update(from: q, count: tail)
+      }
+    }
+  }
+
   /// Floats per vector of `queryRows` on this CPU (256-bit vectors where the AVX-512 variant's
   /// 512-bit instructions are split, as `tileRows` does).
   static var queryRowLanes: Int {
     lanes >= 16 && wideVectorsAreSplit ? 8 : SIMDGemm.floatCount(VectorF32.self)
   }
 
-  /// Floats of the copy `interleavedQueries` writes for `slots` query slots.
-  static func interleavedCount(slots: Int, dimension: Int) -> Int {
-    let lanes = queryRowLanes
-    return (dimension + lanes - 1) / lanes * lanes * slots
-  }
-
-  /// Copies `queryCount` queries for `queryRows` (vectors of `queryRowLanes` floats): vector v
-  /// of slot i at (v · slots + i) · lanes, so that one row vector's partners are side by side
-  /// at fixed offsets. A query's last partial vector is stored as `queryRows` loads a base
-  /// row's (the vector ending at the row's end with the lanes counted already set to 0, or the
-  /// first `tail` floats, zeros after them), making it one plain load per base row; slots past
-  /// `queryCount` are zero (their sums are computed and not stored).
-  static func interleavedQueries(
-    queryCount: Int, slots: Int, dimension: Int, queries: UnsafePointer<Float>, ldq: Int,
-    into copy: UnsafeMutablePointer<Float>
-  ) {
-    let lanes = queryRowLanes
-    let vectors = dimension / lanes, tail = dimension - vectors * lanes
-    copy.initialize(repeating: 0, count: interleavedCount(slots: slots, dimension: dimension))
-    for i in 0..<queryCount {
-      let q = queries + i * ldq
-      for v in 0..<vectors { (copy + (v * slots + i) * lanes).update(from: q + v * lanes, count: lanes) }
-      guard tail > 0 else { continue }
-      let last = copy + (vectors * slots + i) * lanes
-      if vectors > 0 {
-        (last + lanes - tail).update(from: q + dimension - tail, count: tail)
-      } else {
-        last.update(from: q, count: tail)
-      }
-    }
-  }
-
-  /// out[i·ldo + j] = ‖qᵢ − xⱼ‖² (`squared`) or qᵢ·xⱼ for the 2–8 queries of `queries`
-  /// (`interleavedQueries`, `querySlots(queryCount)` slots) and every base row j in `rows`:
-  /// one row after another in memory order, each vector of a row loaded once for all the
-  /// queries, the slots' sums reduced together. Each value depends on its query and base row
-  /// only. (Software prefetch of the rows 2–8 KiB ahead changed nothing past the caches.)
+  /// out[i·ldo + j] = ‖qᵢ − xⱼ‖² (`squared`) or qᵢ·xⱼ for the 2–8 queries of `padded`
+  /// (`paddedQueries`, `querySlots(queryCount)` slots) and every base row j in `rows`: one row
+  /// after another in memory order, each vector of a row loaded once for all the queries,
+  /// the query slots' sums reduced together. Each value depends on its query and base row
+  /// only. Tried and not kept: software prefetch of the rows 2–8 KiB ahead (no change past
+  /// the caches); the queries interleaved vector by vector (slot i's vector v at (v · slots
+  /// + i) · lanes, one pointer at fixed offsets), even in the caches and slower past them
+  /// (Zen 4, 8 × 30 000 × 384 inner products 58.0 → 33.0 GFLOP/s, 4 × 100 000 × 128 squared
+  /// L2 46.9 → 38.5).
   static func queryRows(
-    squared: Bool, queryCount: Int, dimension: Int, queries: UnsafePointer<Float>,
+    squared: Bool, queryCount: Int, dimension: Int, padded: UnsafePointer<Float>,
     base: UnsafePointer<Float>, ldb: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>
   ) {
     if lanes >= 16 && wideVectorsAreSplit {
       if squared {
-        queryRowsOn(SIMD8<Float>.self, squared: true, queryCount, dimension, queries, base, ldb, out, ldo, rows)
+        queryRowsOn(SIMD8<Float>.self, squared: true, queryCount, dimension, padded, base, ldb, out, ldo, rows)
       } else {
-        queryRowsOn(SIMD8<Float>.self, squared: false, queryCount, dimension, queries, base, ldb, out, ldo, rows)
+        queryRowsOn(SIMD8<Float>.self, squared: false, queryCount, dimension, padded, base, ldb, out, ldo, rows)
       }
       return
     }
     if squared {
-      queryRowsOn(VectorF32.self, squared: true, queryCount, dimension, queries, base, ldb, out, ldo, rows)
+      queryRowsOn(VectorF32.self, squared: true, queryCount, dimension, padded, base, ldb, out, ldo, rows)
     } else {
-      queryRowsOn(VectorF32.self, squared: false, queryCount, dimension, queries, base, ldb, out, ldo, rows)
+      queryRowsOn(VectorF32.self, squared: false, queryCount, dimension, padded, base, ldb, out, ldo, rows)
     }
   }
 
   /// `queryRows` on vectors `V`; `squared` is a constant at each call.
   @inline(__always)
   static func queryRowsOn<V: GemvAccumulator>(
-    _: V.Type, squared: Bool, _ queryCount: Int, _ dimension: Int, _ queries: UnsafePointer<Float>,
+    _: V.Type, squared: Bool, _ queryCount: Int, _ dimension: Int, _ padded: UnsafePointer<Float>,
     _ base: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ rows: Range<Int>
   ) {
     let lanes = SIMDGemm.floatCount(V.self)
+    let stride = paddedDimension(dimension)
     let vectors = dimension / lanes
     let tail = dimension - vectors * lanes
     let endAligned = vectors > 0
@@ -201,45 +206,41 @@ extension SIMDDistances {
         : SIMDGemv.loadPartial(row, count: tail, V.self)
     }
 
-    /// The sum plus the term of row vector x and slot `slot`'s vector at q.
     @inline(__always)
-    func term(_ x: V, _ q: UnsafePointer<Float>, _ slot: Int, _ sum: V) -> V {
-      let y = V.load(q + slot * lanes)
+    func term(_ x: V, _ q: UnsafePointer<Float>, _ sum: V) -> V {
       if squared {
-        let difference = x - y
+        let difference = x - V.load(q)
         return multiplyAddNarrow(difference, difference, sum)
       }
-      return multiplyAddNarrow(x, y, sum)
+      return multiplyAddNarrow(x, V.load(q), sum)
     }
 
+    let q0 = padded, q1 = padded + stride, q2 = padded + 2 * stride, q3 = padded + 3 * stride
     if queryCount == 2 {
-      // Two queries on four chains each; a pair of slots is 2 · lanes floats per vector.
-      let step = 2 * lanes
+      // Two queries on four chains each.
       for j in rows {
         let row = base + j * ldb
         var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V(), d0 = V(), d1 = V()
-        var k = 0, v = 0, q = queries
+        var k = 0, v = 0
         while v + 4 <= vectors {
           let x = V.load(row + k), y = V.load(row + k + lanes)
           let z = V.load(row + k + 2 * lanes), w = V.load(row + k + 3 * lanes)
-          a0 = term(x, q, 0, a0); a1 = term(x, q, 1, a1)
-          b0 = term(y, q + step, 0, b0); b1 = term(y, q + step, 1, b1)
-          c0 = term(z, q + 2 * step, 0, c0); c1 = term(z, q + 2 * step, 1, c1)
-          d0 = term(w, q + 3 * step, 0, d0); d1 = term(w, q + 3 * step, 1, d1)
+          a0 = term(x, q0 + k, a0); a1 = term(x, q1 + k, a1)
+          b0 = term(y, q0 + k + lanes, b0); b1 = term(y, q1 + k + lanes, b1)
+          c0 = term(z, q0 + k + 2 * lanes, c0); c1 = term(z, q1 + k + 2 * lanes, c1)
+          d0 = term(w, q0 + k + 3 * lanes, d0); d1 = term(w, q1 + k + 3 * lanes, d1)
           k += 4 * lanes
-          q += 4 * step
           v += 4
         }
         while v < vectors {
           let x = V.load(row + k)
-          a0 = term(x, q, 0, a0); a1 = term(x, q, 1, a1)
+          a0 = term(x, q0 + k, a0); a1 = term(x, q1 + k, a1)
           k += lanes
-          q += step
           v += 1
         }
         if tail > 0 {
           let x = rowTail(row)
-          b0 = term(x, q, 0, b0); b1 = term(x, q, 1, b1)
+          b0 = term(x, q0 + k, b0); b1 = term(x, q1 + k, b1)
         }
         let sums = V.reduceFour((a0 + b0) + (c0 + d0), (a1 + b1) + (c1 + d1), V(), V())
         out[j] = sums[0]
@@ -248,68 +249,57 @@ extension SIMDDistances {
       return
     }
     if queryCount <= 4 {
-      // Three or four queries on two chains each (even and odd vectors of the row).
-      let step = 4 * lanes
+      // Four queries on two chains each (even and odd vectors of the row).
       for j in rows {
         let row = base + j * ldb
         var a0 = V(), a1 = V(), a2 = V(), a3 = V(), b0 = V(), b1 = V(), b2 = V(), b3 = V()
-        var k = 0, v = 0, q = queries
+        var k = 0, v = 0
         while v + 2 <= vectors {
           let x = V.load(row + k), y = V.load(row + k + lanes)
-          a0 = term(x, q, 0, a0); b0 = term(y, q + step, 0, b0)
-          a1 = term(x, q, 1, a1); b1 = term(y, q + step, 1, b1)
-          a2 = term(x, q, 2, a2); b2 = term(y, q + step, 2, b2)
-          a3 = term(x, q, 3, a3); b3 = term(y, q + step, 3, b3)
+          a0 = term(x, q0 + k, a0); b0 = term(y, q0 + k + lanes, b0)
+          a1 = term(x, q1 + k, a1); b1 = term(y, q1 + k + lanes, b1)
+          a2 = term(x, q2 + k, a2); b2 = term(y, q2 + k + lanes, b2)
+          a3 = term(x, q3 + k, a3); b3 = term(y, q3 + k + lanes, b3)
           k += 2 * lanes
-          q += 2 * step
           v += 2
         }
         if v < vectors {
           let x = V.load(row + k)
-          a0 = term(x, q, 0, a0); a1 = term(x, q, 1, a1); a2 = term(x, q, 2, a2); a3 = term(x, q, 3, a3)
-          q += step
+          a0 = term(x, q0 + k, a0); a1 = term(x, q1 + k, a1); a2 = term(x, q2 + k, a2); a3 = term(x, q3 + k, a3)
+          k += lanes
         }
         if tail > 0 {
           let x = rowTail(row)
-          b0 = term(x, q, 0, b0); b1 = term(x, q, 1, b1); b2 = term(x, q, 2, b2); b3 = term(x, q, 3, b3)
+          b0 = term(x, q0 + k, b0); b1 = term(x, q1 + k, b1); b2 = term(x, q2 + k, b2); b3 = term(x, q3 + k, b3)
         }
         let sums = V.reduceFour(a0 + b0, a1 + b1, a2 + b2, a3 + b3)
         let o = out + j
         o[0] = sums[0]
         o[ldo] = sums[1]
-        o[2 * ldo] = sums[2]
+        if queryCount > 2 { o[2 * ldo] = sums[2] }
         if queryCount > 3 { o[3 * ldo] = sums[3] }
       }
       return
     }
-    // Five to eight queries on one chain each.
-    let step = 8 * lanes
+    let q4 = padded + 4 * stride, q5 = padded + 5 * stride, q6 = padded + 6 * stride, q7 = padded + 7 * stride
     for j in rows {
       let row = base + j * ldb
       var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
-      var k = 0, q = queries
+      var k = 0
       for _ in 0..<vectors {
         let x = V.load(row + k)
-        a0 = term(x, q, 0, a0); a1 = term(x, q, 1, a1); a2 = term(x, q, 2, a2); a3 = term(x, q, 3, a3)
-        a4 = term(x, q, 4, a4); a5 = term(x, q, 5, a5); a6 = term(x, q, 6, a6); a7 = term(x, q, 7, a7)
+        a0 = term(x, q0 + k, a0); a1 = term(x, q1 + k, a1); a2 = term(x, q2 + k, a2); a3 = term(x, q3 + k, a3)
+        a4 = term(x, q4 + k, a4); a5 = term(x, q5 + k, a5); a6 = term(x, q6 + k, a6); a7 = term(x, q7 + k, a7)
         k += lanes
-        q += step
       }
       if tail > 0 {
         let x = rowTail(row)
-        a0 = term(x, q, 0, a0); a1 = term(x, q, 1, a1); a2 = term(x, q, 2, a2); a3 = term(x, q, 3, a3)
-        a4 = term(x, q, 4, a4); a5 = term(x, q, 5, a5); a6 = term(x, q, 6, a6); a7 = term(x, q, 7, a7)
+        a0 = term(x, q0 + k, a0); a1 = term(x, q1 + k, a1); a2 = term(x, q2 + k, a2); a3 = term(x, q3 + k, a3)
+        a4 = term(x, q4 + k, a4); a5 = term(x, q5 + k, a5); a6 = term(x, q6 + k, a6); a7 = term(x, q7 + k, a7)
       }
       let sums = V.reduceEight(a0, a1, a2, a3, a4, a5, a6, a7)
       let o = out + j
-      o[0] = sums[0]
-      o[ldo] = sums[1]
-      o[2 * ldo] = sums[2]
-      o[3 * ldo] = sums[3]
-      o[4 * ldo] = sums[4]
-      if queryCount > 5 { o[5 * ldo] = sums[5] }
-      if queryCount > 6 { o[6 * ldo] = sums[6] }
-      if queryCount > 7 { o[7 * ldo] = sums[7] }
+      for i in 0..<queryCount { o[i * ldo] = sums[i] }
     }
   }
 }

@@ -190,13 +190,13 @@ enum SIMDDistances {
     if metric != .cosine && queryCount >= 2 {
       assert(queryCount <= queryRowsLimit)
       let slots = querySlots(queryCount)
-      let copy = UnsafeMutablePointer<Float>.allocate(capacity: interleavedCount(slots: slots, dimension: dimension))
+      let copy = UnsafeMutablePointer<Float>.allocate(capacity: slots * paddedDimension(dimension))
       defer { copy.deallocate() }
-      interleavedQueries(queryCount: queryCount, slots: slots, dimension: dimension, queries: queries, ldq: ldq, into: copy)
-      let interleaved = UncheckedSendableBox(copy)
+      paddedQueries(queryCount: queryCount, slots: slots, dimension: dimension, queries: queries, ldq: ldq, into: copy)
+      let padded = UncheckedSendableBox(copy)
       Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
         queryRows(squared: metric == .squaredL2, queryCount: queryCount, dimension: dimension,
-                  queries: interleaved.value, base: base, ldb: ldb, output.value, ldo: ldo, rows: range)
+                  padded: padded.value, base: base, ldb: ldb, output.value, ldo: ldo, rows: range)
       }
       return
     }
