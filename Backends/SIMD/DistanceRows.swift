@@ -112,6 +112,22 @@ extension SIMDDistances {
   /// Most queries `queryRows` takes at once.
   static let queryRowsLimit = 8
 
+  /// Groups of at most `queryRowsLimit` queries that `queryRows` takes for `queryCount`
+  /// (≥ 2) queries.
+  static func queryGroupCount(_ queryCount: Int) -> Int { (queryCount + queryRowsLimit - 1) / queryRowsLimit }
+
+  /// The first query and the number of queries of group `group`: eight each, the rest in
+  /// the last, except that a last group of one (which `queryRows` does not take) borrows a
+  /// query from the group before it (… 8, 7, 2).
+  static func queryGroup(_ group: Int, of queryCount: Int) -> (first: Int, count: Int) {
+    let groups = queryGroupCount(queryCount)
+    let last = queryCount - queryRowsLimit * (groups - 1)
+    if last == 1 && group >= groups - 2 {
+      return group == groups - 1 ? (queryCount - 2, 2) : (group * queryRowsLimit, queryRowsLimit - 1)
+    }
+    return (group * queryRowsLimit, group == groups - 1 ? last : queryRowsLimit)
+  }
+
   /// Query slots of `queryRows`: two queries take two (four chains each), three or four take
   /// four (two chains each), five to eight take eight (one chain each); eight accumulators in
   /// every case, enough to cover the latency of the multiply–adds. (Three queries on four

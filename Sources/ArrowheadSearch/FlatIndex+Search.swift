@@ -171,7 +171,7 @@ private struct ScanContext: @unchecked Sendable {
     }
     let dimension = index.dimension
     let store = index.store
-    // Up to eight queries over Float32 storage: 1 MiB of distances per block (see
+    // Up to `fewQueries` queries over Float32 storage: 1 MiB of distances per block (see
     // `fewQueriesBaseBlock`).
     let baseBlock = queryRange.count <= FlatIndex.fewQueries && !store.isQuantized
       ? max(1, min(FlatIndex.fewQueriesBaseBlock / queryRange.count, baseRange.count)) : FlatIndex.baseBlock

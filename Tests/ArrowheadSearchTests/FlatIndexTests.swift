@@ -63,9 +63,10 @@ struct FlatIndexTests {
     }
   }
 
-  /// Up to eight queries scan Float32 storage in blocks of `fewQueriesBaseBlock / queries`
-  /// vectors: over one block's worth plus a ragged tail, the top-k of one query (two blocks)
-  /// and of three (four blocks) equals brute force id for id (integer data, exact distances)
+  /// Up to sixteen queries scan Float32 storage in blocks of `fewQueriesBaseBlock / queries`
+  /// vectors: over one block's worth plus a ragged tail, the top-k of one query (two blocks),
+  /// of three (four blocks) and of twelve (thirteen blocks) equals brute force id for id
+  /// (integer data, exact distances)
   /// under squared L2 and inner product, on one and two threads, and the nearest vectors,
   /// placed in the second block and in the tail, are found.
   @Test(arguments: [Metric.squaredL2, .innerProduct])
@@ -79,8 +80,8 @@ struct FlatIndexTests {
     }
     let index = try FlatIndex(dimension: dimension, metric: metric)
     try index.add(base)
-    let queries = query + [-2, 1, 0, 3]
-    for queryCount in [1, 3] {
+    let queries = query + [-2, 1, 0, 3] + (0..<9).flatMap { [Float($0 % 5) - 2, Float($0 % 3)] }
+    for queryCount in [1, 3, 12] {
       for threads in [1, 2] {
         let results = try index.search(
           batch: Array(queries.prefix(queryCount * dimension)), k: 10, parameters: SearchParameters(threads: threads))
