@@ -125,13 +125,20 @@ extension FlatIndex {
       if !requested { return nil }
     } else {
       // Automatic: only where the int8 product is an integer-dot-product kernel (the
-      // portable build's is slower than its Float32 gemm) and the batch is large enough
-      // to amortise the per-tile query quantization.
+      // portable build's is slower than its Float32 gemm), over at least 1 024 vectors.
       let fast: Set<CPUFeature> = [.avx2, .avx512f, .avx512vnni, .avxvnni, .dotprod]
-      guard queryCount >= 16, slots >= 1024, dimension >= 64,
-        (kernel.preference(for: .quantizedMatmulInt8, .large)?.score ?? 0) > 0,
+      guard slots >= 1024, (kernel.preference(for: .quantizedMatmulInt8, .large)?.score ?? 0) > 0,
         !kernel.requiredFeatures.isDisjoint(with: fast)
       else { return nil }
+      let (seen, built) = prefilterCache.noteQueries(queryCount)
+      // A batch of 16 queries or more of ≥ 64 dimensions pays for the codes itself. Smaller
+      // batches once the codes exist, or once the index has served `screeningWarmQueries`
+      // queries since its vectors last changed (so a one-off query, or a workload that adds
+      // between single queries, never pays for them): where the int8 product runs AVX-512
+      // VNNI from 24 dimensions, elsewhere from 256 (see `screeningWarmQueries`).
+      let integerDots = kernel.requiredFeatures.contains(.avx512f) && CPUInfo.current.features.contains(.avx512vnni)
+      let smallBatches = (integerDots ? dimension >= 24 : dimension >= 256) && (built || seen >= FlatIndex.screeningWarmQueries)
+      guard (queryCount >= 16 && dimension >= 64) || smallBatches else { return nil }
     }
     let vectors = UnsafePointer(store.floats.pointer(Float.self))
     let rows = slots, dimension = dimension, bits = min(8, max(7, kernel.int8FullRateCodeBits))

@@ -58,6 +58,17 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
   /// against 415–471 this way, four at 490–508 against 939–1 010 (AMD Zen 4, 1 thread,
   /// inner product).
   static let fewQueriesBaseBlock = 1 << 18
+  /// Queries an index serves (since its vectors last changed) before the automatic int8
+  /// screen also takes batches of fewer than 16 queries. Making the codes costs about 100
+  /// single-query Float32 searches (AMD Zen 4: ~0.1 s for MiniLM 29 522 × 384, whose
+  /// searches take ~1 ms), after which the screen runs them 1.3–5× faster (1 thread,
+  /// queries/s, Float32 → screened: MiniLM squared L2, 1 query 968 → 4 278, 4 queries 2 322
+  /// → 9 002; GloVe 399 000 × 50 inner products, 8 queries 956 → 2 110; 400 000 × 128 random,
+  /// 1 query 158 → 253; 300 000 × 32 random, 1 query 762 → 1 600; 2 000 × 384, 1 query 15 303
+  /// → 28 001). On the AVX2 int8 kernel (no VNNI) small dimensions lost (GloVe squared L2,
+  /// 1 query 444 → 300; 300 000 × 32, 4 queries 1 930 → 1 781) while 384 dimensions gained
+  /// (MiniLM 1 query 887 → 3 143), hence the 256-dimension floor there.
+  static let screeningWarmQueries = 256
 
   let store: VectorStore
   /// ‖x‖² per slot (float32 storage under squared L2 only).

@@ -139,12 +139,23 @@ final class FlatPrefilterCache: @unchecked Sendable {
   private let mutex = PlainMutex()
   private var cached: FlatPrefilter?
   private var failed = false
+  private var queriesSinceChange = 0
 
-  /// Drops the codes (after the vectors changed).
+  /// Drops the codes (after the vectors changed) and restarts the count of queries.
   func invalidate() {
     mutex.locked {
       cached = nil
       failed = false
+      queriesSinceChange = 0
+    }
+  }
+
+  /// Counts `queryCount` more queries searched since the vectors last changed; returns the
+  /// total and whether the codes exist already.
+  func noteQueries(_ queryCount: Int) -> (total: Int, built: Bool) {
+    mutex.locked {
+      queriesSinceChange += queryCount
+      return (queriesSinceChange, cached != nil)
     }
   }
 

@@ -70,8 +70,11 @@ public struct SearchParameters: Sendable {
   /// Flat indexes with Float32 storage: whether a batch search first scores every pair
   /// with int8 dot products and re-scores in Float32 only the pairs that a proven error
   /// bound does not exclude (see `FlatIndex`). The results are exact either way. nil:
-  /// automatic (on when the engine's int8 product is compiled for AVX2 or newer, for
-  /// batches of at least 16 queries over at least 1 024 vectors of 64 or more dimensions).
+  /// automatic: on when the engine's int8 product is compiled for AVX2 or newer, over at
+  /// least 1 024 vectors, for batches of at least 16 queries of 64 or more dimensions, and
+  /// for smaller batches once the index has served 256 queries since its vectors last
+  /// changed (24 or more dimensions where that product runs AVX-512 VNNI, 256 or more
+  /// elsewhere).
   public var int8Screening: Bool?
 
   /// Creates parameters; every nil means "the index's default".

@@ -160,4 +160,35 @@ struct FlatScreeningTests {
     _ = try index.search(batch: clusteredVectors(count: 20, dimension: dimension, seed: 42), k: 5, parameters: SearchParameters(int8Screening: true))
     #expect(index.memoryUsage.structureBytes >= before + 1_100 * dimension)
   }
+
+  /// The automatic choice for batches of fewer than 16 queries: no codes during the first
+  /// `screeningWarmQueries` queries after the vectors changed, then codes where the int8
+  /// product runs AVX-512 VNNI (from 24 dimensions); `add` drops them and restarts the
+  /// count. Results are exact throughout.
+  @Test func smallBatchesAreScreenedOnceTheIndexIsWarm() throws {
+    let dimension = 32
+    let index = try FlatIndex(dimension: dimension, metric: .squaredL2)
+    try index.add(clusteredVectors(count: 1_100, dimension: dimension, seed: 43))
+    let kernel = index.engine.backend(for: .quantizedMatmulInt8, .large)
+    let screens = kernel.requiredFeatures.contains(.avx512f) && CPUInfo.current.features.contains(.avx512vnni)
+      && (kernel.preference(for: .quantizedMatmulInt8, .large)?.score ?? 0) > 0
+    let unscreened = index.memoryUsage.structureBytes
+    let queries = clusteredVectors(count: 3, dimension: dimension, seed: 44)
+    let expected = try index.search(batch: queries, k: 5, parameters: SearchParameters(int8Screening: false))
+    // 3 · 85 = 255 queries counted, one short of the threshold; the next batch crosses it.
+    for _ in 0..<((FlatIndex.screeningWarmQueries - 1) / 3) {
+      #expect(try index.search(batch: queries, k: 5).map(\.ids) == expected.map(\.ids))
+    }
+    #expect(index.memoryUsage.structureBytes == unscreened, "codes made before the index is warm")
+    #expect(try index.search(batch: queries, k: 5).map(\.ids) == expected.map(\.ids))
+    if screens {
+      #expect(index.memoryUsage.structureBytes >= unscreened + 1_100 * dimension, "no codes once warm")
+    } else {
+      #expect(index.memoryUsage.structureBytes == unscreened, "codes made where the int8 product is not VNNI")
+    }
+    try index.add(clusteredVectors(count: 1, dimension: dimension, seed: 45))
+    let grown = index.memoryUsage.structureBytes
+    _ = try index.search(batch: queries, k: 5)
+    #expect(index.memoryUsage.structureBytes == grown, "add must restart the count")
+  }
 }
