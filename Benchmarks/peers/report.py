@@ -933,6 +933,8 @@ class Report:
                     self.hnsw_tables(dataset, label, rows, T, meta)
                 if "int8" in meta["sections"]:
                     self.int8_table(dataset, label, rows, T)
+                if "few" in meta["sections"]:
+                    self.few_table(dataset, label, rows, T)
 
     # -- Python API (python_api.py) -------------------------------------------------------------
     def python_section(self):
@@ -1039,6 +1041,35 @@ class Report:
                 self.search_hl(f"flat {metric}, {label}, q/s (1 / {T} threads)", "faiss", o["qps1"] / best1,
                                o["qpsT"] / bestT if bestT else None)
         self.add("")
+
+    def few_table(self, dataset, label, rows, T):
+        counts = sorted({r["queries"] for r in rows if r.get("queries")})
+        if not counts:
+            return
+        self.add(f"Flat (exact) search with a few queries per call, queries/s: Arrowhead through `index eval` on a "
+                 "fresh index of its defaults (no int8 screen below 16 queries; from 16 at ≥ 64 dimensions), faiss "
+                 "`IndexFlat*.search` (its own SIMD loops below the BLAS threshold); best of 20 passes per round.", "",
+                 f"| metric | queries per call | Arrowhead 1T | faiss 1T | ours / faiss 1T | Arrowhead {T}T | faiss {T}T "
+                 f"| ours / faiss {T}T |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|")
+        ratios1, ratiosT = [], []
+        for ours_label, faiss_label, metric in (("flat-l2", "IndexFlatL2", "L2"), ("flat-ip", "IndexFlatIP", "inner product")):
+            for n in counts:
+                o = next((r for r in rows if r["library"] == "arrowhead" and r["index"] == f"{ours_label}-few{n}"), None)
+                f = next((r for r in rows if r["library"] == "faiss" and r["index"] == f"{faiss_label}-few{n}"), None)
+                if not o:
+                    continue
+                if f:
+                    ratios1.append(o["qps1"] / f["qps1"])
+                    ratiosT.append(o["qpsT"] / f["qpsT"])
+                self.add(f"| {metric} | {n} | {fmt(o['qps1'], 0)} | {fmt(f and f['qps1'], 0)} | "
+                         f"{self.ratio(o['qps1'], f and f['qps1'], f'flat {metric} {label}, {n} queries per call, 1T vs faiss')} | "
+                         f"{fmt(o['qpsT'], 0)} | {fmt(f and f['qpsT'], 0)} | "
+                         f"{self.ratio(o['qpsT'], f and f['qpsT'], f'flat {metric} {label}, {n} queries per call, {T}T vs faiss')} |")
+        self.add("")
+        if ratios1:
+            self.search_hl(f"flat, {counts[0]}–{counts[-1]} queries per call, {label}, q/s (geometric mean; 1 / {T} threads)",
+                           "faiss", geomean(ratios1), geomean(ratiosT))
 
     def hnsw_tables(self, dataset, label, rows, T, meta):
         libraries = [("arrowhead", "hnsw"), ("hnswlib", "hnsw"), ("faiss", "IndexHNSWFlat"), ("usearch", "hnsw-f32")]

@@ -10,7 +10,8 @@
 #    counts (1 and N, default: all cores), writing JSON into Benchmarks/peers/out/:
 #      engine_vs_numpy.py  SGEMM, small GEMM, dot/L2, distance matrix vs OpenBLAS, numpy
 #      quant_compare.py    quantization error/time vs numpy min-max, gguf, HQQ port, grid port
-#      search_compare.py   flat vs faiss; HNSW vs faiss, hnswlib, usearch; int8 storage
+#      search_compare.py   flat vs faiss (1 000 queries, and 1–16 per call); HNSW vs faiss, hnswlib,
+#                          usearch; int8 storage
 #      tokenize_compare.py WordPiece tokenizer vs HF tokenizers: identical ids, texts/s
 #      embed_compare.py    sentence embeddings vs sentence-transformers, onnxruntime f32/int8:
 #                          texts/s, cosine, recall@10 of index search, peak memory
@@ -171,6 +172,8 @@ else
   step engine "$py" "$here/engine_vs_numpy.py" --arrowhead "$ah" --threads "$threads" --repeats 3 --rounds 2 \
        --json-out "$out/engine.json"
   step quant "$py" "$here/quant_compare.py" --arrowhead "$ah" --repeat 2 --port-repeat 1 --json-out "$out/quant.json"
+  # Both datasets also time flat search with 1, 4, 8 and 16 queries per call (`few`: an
+  # interactive query or a small batch) against faiss's IndexFlat search of the same rows.
   # GloVe 399k×50: flat (the faiss IndexFlatL2 reference) and HNSW (four builds of
   # 0.5–2 minutes each); MiniLM 29.5k×384: flat, int8 storage (flat and HNSW) and a second,
   # smaller HNSW comparison, in three interleaved rounds: one round measured each library
@@ -181,9 +184,9 @@ else
   # steps of 8 or 32 the ratio followed whichever library happened to cross just above a
   # grid point (MiniLM at ef 56: ours 0.9486–0.9503, faiss 0.9499 — both then read at ef 64).
   step search-glove "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset glove --limit "$glove_limit" \
-       --sections flat,hnsw --threads "$threads" --ef 16,32,64,80,96,112,128,256 --repeat 2 --rounds 2 \
+       --sections flat,few,hnsw --threads "$threads" --ef 16,32,64,80,96,112,128,256 --repeat 2 --rounds 2 \
        --json "$out/search-glove.json"
-  step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,int8,hnsw \
+  step search-minilm "$py" "$here/search_compare.py" --arrowhead "$ah" --dataset minilm --sections flat,few,int8,hnsw \
        --threads "$threads" --ef 16,32,48,52,56,60,64,68,72,80,96,128 --repeat 2 --rounds 3 --json "$out/search-minilm.json"
   # The Python package (ctypes over libArrowheadC) vs the CLI and hnswlib's Python API, GloVe.
   step python-api "$py" "$here/python_api.py" --arrowhead "$ah" --library "$root/.build/release/libArrowheadC.so" \

@@ -49,6 +49,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OURS_FAILED = 3
+# The few-queries section: batch sizes and timed passes (best counts) per setting.
+FEW_QUERY_COUNTS = (1, 4, 8, 16)
+FEW_REPEAT = 20
 
 
 def log(message):
@@ -271,6 +274,63 @@ class Runner:
                                                       blas=True))
         self.rounds(measurements)
 
+    def few(self, dataset, data):
+        """Flat search with a few queries per call (an interactive query, a small batch): ours
+        through `index eval` on a file of that many queries (the index's defaults: a fresh
+        index, so no int8 screen below 16 queries), faiss's IndexFlatL2 / IndexFlatIP
+        `search` on the same rows (its own SIMD loops: below the BLAS threshold)."""
+        base, queries, truth, base_path, queries_path, truth_path = data
+        print(f"{dataset}: flat, few queries per call", flush=True)
+        indexes = {}
+        for label, metric in (("flat-l2", "l2"), ("flat-ip", "ip")):
+            path = os.path.join(self.tmp, f"{dataset}-few-{label}.ahi")
+            self.arrowhead("index", "build", "--input", base_path, "-o", path, "--quiet",
+                           "--threads", str(self.args.threads), "--type", "flat", "--metric", metric)
+            indexes[label] = path
+        faiss_indexes = {}
+        if self.available("faiss"):
+            import faiss
+            for label, cls in (("IndexFlatL2", faiss.IndexFlatL2), ("IndexFlatIP", faiss.IndexFlatIP)):
+                index = cls(base.shape[1])
+                if self.guard("faiss", f"{label} build", lambda index=index: index.add(base) or True):
+                    faiss_indexes[label] = index
+        measurements = []
+        for n in FEW_QUERY_COUNTS:
+            subset = np.ascontiguousarray(queries[:n])
+            path = os.path.join(self.tmp, f"{dataset}-queries-{n}.npy")
+            np.save(path, subset)
+            for label in ("flat-l2", "flat-ip"):
+                measurements.append(self.ours_few(dataset, label, indexes[label], path, n))
+            for label, index in faiss_indexes.items():
+                measurements.append(self.faiss_few(dataset, label, index, subset, n))
+        self.rounds(measurements)
+
+    def ours_few(self, dataset, label, index_path, queries_path, n):
+        def measure():
+            report = self.arrowhead("index", "eval", "--index", index_path, "--queries", queries_path,
+                                    "--repeat", str(FEW_REPEAT), "--thread-counts", ",".join(map(str, self.threads)))
+            row = report["rows"][0]
+            self.record(dataset=dataset, library="arrowhead", index=f"{label}-few{n}", ef=None, build_s=0.0,
+                        build_cpu_s=0.0, recall1=row["recallAt1"], recall10=row["recallAt10"],
+                        qps1=row["queriesPerSecond"]["1"], qpsT=row["queriesPerSecond"][str(self.args.threads)],
+                        qps1_cpu=row.get("queriesPerCPUSecond") or 0.0, queries=n)
+        return measure
+
+    def faiss_few(self, dataset, label, index, subset, n):
+        import faiss
+
+        def measure_once():
+            timings = {}
+            for threads in self.threads:
+                faiss.omp_set_num_threads(threads)
+                seconds, _, _ = best_time(lambda: index.search(subset, 10), FEW_REPEAT)
+                timings[threads] = n / seconds
+            self.record(dataset=dataset, library="faiss", index=f"{label}-few{n}", ef=None, build_s=0.0,
+                        build_cpu_s=0.0, recall1=None, recall10=None, qps1=timings[1],
+                        qpsT=timings[self.args.threads], qps1_cpu=0.0, queries=n)
+
+        return lambda: self.guard("faiss", f"{label} search of {n} queries", measure_once)
+
     def hnsw(self, dataset, data):
         base, queries, truth, *paths = data
         efs = self.args.ef
@@ -416,12 +476,19 @@ class Runner:
                        f"| recall@10 | q/s 1T | q/CPU-s 1T | q/s {self.args.threads}T | bytes/vector (memory) "
                        f"| bytes/vector (file) |")
             out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-            for r in (r for r in self.rows if r["dataset"] == dataset):
+            for r in (r for r in self.rows if r["dataset"] == dataset and "queries" not in r):
                 out.append(
                     f"| {r['library']} | {r['index']} | {r['ef'] or ''} | {r['build_s']:.2f} | {r['build_cpu_s']:.2f} "
                     f"| {r['recall1']:.4f} | {r['recall10']:.4f} | {r['qps1']:.0f} | {r['qps1_cpu']:.0f} "
                     f"| {r['qpsT']:.0f} | {r['bytes_per_vector']:.1f} | {r['file_bytes_per_vector']:.1f} |")
             out.append("")
+            few = [r for r in self.rows if r["dataset"] == dataset and "queries" in r]
+            if few:
+                out.append(f"| library | index (few queries per call) | queries | q/s 1T | q/s {self.args.threads}T |")
+                out.append("|---|---|---:|---:|---:|")
+                for r in few:
+                    out.append(f"| {r['library']} | {r['index']} | {r['queries']} | {r['qps1']:.0f} | {r['qpsT']:.0f} |")
+                out.append("")
             out.extend(self.goals(dataset))
         return "\n".join(out)
 
