@@ -276,9 +276,11 @@ class Runner:
 
     def few(self, dataset, data):
         """Flat search with a few queries per call (an interactive query, a small batch): ours
-        through `index eval` on a file of that many queries (the index's defaults: a fresh
-        index, so no int8 screen below 16 queries), faiss's IndexFlatL2 / IndexFlatIP
-        `search` on the same rows (its own SIMD loops: below the BLAS threshold)."""
+        through `index eval` on a file of that many queries, on the Float32 path (what a fresh
+        index runs) and with the int8 screen (what it runs by default once it has served 256
+        queries since its vectors last changed, on AVX-512 VNNI from 24 dimensions), each forced
+        with --int8-screening; faiss's IndexFlatL2 / IndexFlatIP `search` on the same rows (its
+        own SIMD loops: below the BLAS threshold)."""
         base, queries, truth, base_path, queries_path, truth_path = data
         print(f"{dataset}: flat, few queries per call", flush=True)
         indexes = {}
@@ -300,17 +302,20 @@ class Runner:
             path = os.path.join(self.tmp, f"{dataset}-queries-{n}.npy")
             np.save(path, subset)
             for label in ("flat-l2", "flat-ip"):
-                measurements.append(self.ours_few(dataset, label, indexes[label], path, n))
+                for screening in ("off", "on"):
+                    measurements.append(self.ours_few(dataset, label, indexes[label], path, n, screening))
             for label, index in faiss_indexes.items():
                 measurements.append(self.faiss_few(dataset, label, index, subset, n))
         self.rounds(measurements)
 
-    def ours_few(self, dataset, label, index_path, queries_path, n):
+    def ours_few(self, dataset, label, index_path, queries_path, n, screening):
         def measure():
             report = self.arrowhead("index", "eval", "--index", index_path, "--queries", queries_path,
-                                    "--repeat", str(FEW_REPEAT), "--thread-counts", ",".join(map(str, self.threads)))
+                                    "--repeat", str(FEW_REPEAT), "--thread-counts", ",".join(map(str, self.threads)),
+                                    "--int8-screening", screening)
             row = report["rows"][0]
-            self.record(dataset=dataset, library="arrowhead", index=f"{label}-few{n}", ef=None, build_s=0.0,
+            index = f"{label}-few{n}" if screening == "off" else f"{label}-int8-few{n}"
+            self.record(dataset=dataset, library="arrowhead", index=index, ef=None, build_s=0.0,
                         build_cpu_s=0.0, recall1=row["recallAt1"], recall10=row["recallAt10"],
                         qps1=row["queriesPerSecond"]["1"], qpsT=row["queriesPerSecond"][str(self.args.threads)],
                         qps1_cpu=row.get("queriesPerCPUSecond") or 0.0, queries=n)
