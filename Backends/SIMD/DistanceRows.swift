@@ -18,6 +18,35 @@
 // memory at 128 dimensions are ~10 % behind the tiles (2 × 100 000 × 128 27.5 → 25.2).
 import ArrowheadCore
 
+/// A row of `dimension` floats on vectors `V`, as both kernels of this file walk it: its
+/// whole vectors, then its last partial vector (`tail` > 0 floats), loaded as the `lanes`
+/// floats ending at the row's end with the lanes counted already set to 0 when a whole
+/// vector precedes it (in the row and in the query, so that (0 − 0)² and 0·0 add nothing),
+/// otherwise lane by lane.
+struct DistanceRowShape<V: GemvAccumulator> {
+  let dimension: Int, lanes: Int, vectors: Int, tail: Int
+  let endAligned: Bool
+  let tailMask: SIMDMask<V.MaskStorage>
+
+  @inline(__always)
+  init(dimension: Int) {
+    self.dimension = dimension
+    lanes = SIMDGemm.floatCount(V.self)
+    vectors = dimension / lanes
+    tail = dimension - vectors * lanes
+    endAligned = vectors > 0
+    tailMask = V.tailMask(endAligned: endAligned, tail: tail)
+  }
+
+  /// The last partial vector of the row at `row`.
+  @inline(__always)
+  func lastPartialVector(_ row: UnsafePointer<Float>) -> V {
+    endAligned
+      ? V.keeping(V.load(row + dimension - lanes), where: tailMask)
+      : SIMDGemv.loadPartial(row, count: tail, V.self)
+  }
+}
+
 extension SIMDDistances {
   /// Base rows per tile.
   static let rowsPerTile = 8
@@ -49,21 +78,9 @@ extension SIMDDistances {
     _: V.Type, squared: Bool, _ dimension: Int, _ query: UnsafePointer<Float>,
     _ base: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>, _ rows: Range<Int>
   ) -> Int {
-    let lanes = SIMDGemm.floatCount(V.self)
-    let vectors = dimension / lanes
-    let tail = dimension - vectors * lanes
-    // A row's last partial vector: with a whole vector before it, the `lanes` floats ending
-    // at the row's end with the lanes counted already masked to 0 (in the row and in the
-    // query, so that (0 − 0)² and 0·0 add nothing); otherwise lane by lane.
-    let endAligned = vectors > 0
-    let tailMask = V.tailMask(endAligned: endAligned, tail: tail)
-
-    @inline(__always)
-    func tailVector(_ row: UnsafePointer<Float>) -> V {
-      endAligned
-        ? V.keeping(V.load(row + dimension - lanes), where: tailMask)
-        : SIMDGemv.loadPartial(row, count: tail, V.self)
-    }
+    let shape = DistanceRowShape<V>(dimension: dimension)
+    let lanes = shape.lanes, vectors = shape.vectors, tail = shape.tail
+    let tailVector = shape.lastPartialVector
 
     @inline(__always)
     func term(_ x: V, _ q: V, _ sum: V) -> V {
@@ -208,19 +225,10 @@ extension SIMDDistances {
     _: V.Type, squared: Bool, _ queryCount: Int, _ dimension: Int, _ padded: UnsafePointer<Float>,
     _ base: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ rows: Range<Int>
   ) {
-    let lanes = SIMDGemm.floatCount(V.self)
+    let shape = DistanceRowShape<V>(dimension: dimension)
+    let lanes = shape.lanes, vectors = shape.vectors, tail = shape.tail
     let stride = paddedDimension(dimension)
-    let vectors = dimension / lanes
-    let tail = dimension - vectors * lanes
-    let endAligned = vectors > 0
-    let tailMask = V.tailMask(endAligned: endAligned, tail: tail)
-
-    @inline(__always)
-    func rowTail(_ row: UnsafePointer<Float>) -> V {
-      endAligned
-        ? V.keeping(V.load(row + dimension - lanes), where: tailMask)
-        : SIMDGemv.loadPartial(row, count: tail, V.self)
-    }
+    let rowTail = shape.lastPartialVector
 
     @inline(__always)
     func term(_ x: V, _ q: UnsafePointer<Float>, _ sum: V) -> V {
