@@ -16,6 +16,9 @@
 // 8 × 100 000 × 128 17.0 → 61.2 (packed), 8 × 400 000 × 50 19.0 → 49.3 (packed); inner
 // products 2 × 20 000 × 50 24.9 → 35.3, 8 × 30 000 × 384 29.2 → 65.1. Two queries from
 // memory at 128 dimensions are ~10 % behind the tiles (2 × 100 000 × 128 27.5 → 25.2).
+//
+// Cosine of one to three queries: the same passes with each row's ‖x‖² from the same loads
+// (`normTileRows` for one query, the fourth slot of `queryRows` for two or three).
 import ArrowheadCore
 
 /// A row of `dimension` floats on vectors `V`, as both kernels of this file walk it: its
@@ -121,6 +124,70 @@ extension SIMDDistances {
     }
     return j
   }
+
+  /// out[j] = q·xⱼ and squaredNorms[j] = ‖xⱼ‖² (for cosine) for the whole tiles of eight
+  /// rows in `rows`, each row's two sums from the same loads; returns where the rows left
+  /// over (< 8) begin. Its own loop: the inner-product tiles given a second pair of sums
+  /// behind a constant flag ran 5–20 % slower without them (Zen 4, 2 threads, 1 × 20 000 ×
+  /// 128 inner products 48 → 39 GFLOP/s).
+  static func normTileRows(
+    dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, ldb: Int,
+    _ out: UnsafeMutablePointer<Float>, squaredNorms: UnsafeMutablePointer<Float>, rows: Range<Int>
+  ) -> Int {
+    if lanes >= 16 && wideVectorsAreSplit {
+      return normTiles(SIMD8<Float>.self, dimension, query, base, ldb, out, squaredNorms, rows)
+    }
+    return normTiles(VectorF32.self, dimension, query, base, ldb, out, squaredNorms, rows)
+  }
+
+  /// `normTileRows` on vectors `V`.
+  @inline(__always)
+  static func normTiles<V: GemvAccumulator>(
+    _: V.Type, _ dimension: Int, _ query: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ ldb: Int,
+    _ out: UnsafeMutablePointer<Float>, _ norms: UnsafeMutablePointer<Float>, _ rows: Range<Int>
+  ) -> Int {
+    let shape = DistanceRowShape<V>(dimension: dimension)
+    let lanes = shape.lanes, vectors = shape.vectors, tail = shape.tail
+
+    /// One row's q·x and x·x, each on two chains (even and odd vectors).
+    @inline(__always)
+    func rowSums(_ row: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ qTail: V) -> (V, V) {
+      var s = V(), t = V(), n = V(), m = V()
+      var j = 0, v = 0
+      while v + 2 <= vectors {
+        let x = V.load(row + j), y = V.load(row + j + lanes)
+        s = multiplyAddNarrow(x, V.load(q + j), s); n = multiplyAddNarrow(x, x, n)
+        t = multiplyAddNarrow(y, V.load(q + j + lanes), t); m = multiplyAddNarrow(y, y, m)
+        j += 2 * lanes
+        v += 2
+      }
+      if v < vectors {
+        let x = V.load(row + j)
+        s = multiplyAddNarrow(x, V.load(q + j), s); n = multiplyAddNarrow(x, x, n)
+      }
+      if tail > 0 {
+        let x = shape.lastPartialVector(row)
+        t = multiplyAddNarrow(x, qTail, t); m = multiplyAddNarrow(x, x, m)
+      }
+      return (s + t, n + m)
+    }
+
+    let q = query
+    let qTail = tail > 0 ? shape.lastPartialVector(q) : V()
+    var j = rows.lowerBound
+    while rows.upperBound - j >= rowsPerTile {
+      let r0 = base + j * ldb
+      let (s0, n0) = rowSums(r0, q, qTail), (s1, n1) = rowSums(r0 + ldb, q, qTail)
+      let (s2, n2) = rowSums(r0 + 2 * ldb, q, qTail), (s3, n3) = rowSums(r0 + 3 * ldb, q, qTail)
+      let (s4, n4) = rowSums(r0 + 4 * ldb, q, qTail), (s5, n5) = rowSums(r0 + 5 * ldb, q, qTail)
+      let (s6, n6) = rowSums(r0 + 6 * ldb, q, qTail), (s7, n7) = rowSums(r0 + 7 * ldb, q, qTail)
+      UnsafeMutableRawPointer(out + j).storeBytes(of: V.reduceEight(s0, s1, s2, s3, s4, s5, s6, s7), as: SIMD8<Float>.self)
+      UnsafeMutableRawPointer(norms + j).storeBytes(
+        of: V.reduceEight(n0, n1, n2, n3, n4, n5, n6, n7), as: SIMD8<Float>.self)
+      j += rowsPerTile
+    }
+    return j
+  }
 }
 
 // MARK: - Several queries per row
@@ -200,30 +267,48 @@ extension SIMDDistances {
   /// + i) · lanes, one pointer at fixed offsets), even in the caches and slower past them
   /// (Zen 4, 8 × 30 000 × 384 inner products 58.0 → 33.0 GFLOP/s, 4 × 100 000 × 128 squared
   /// L2 46.9 → 38.5).
+  ///
+  /// With `squaredNorms` (inner products of two or three queries, for cosine; `padded` has
+  /// four slots): the fourth query slot takes the row against itself and writes ‖xⱼ‖² to
+  /// `squaredNorms[j]`, from the same loads.
   static func queryRows(
     squared: Bool, queryCount: Int, dimension: Int, padded: UnsafePointer<Float>,
-    base: UnsafePointer<Float>, ldb: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>
+    base: UnsafePointer<Float>, ldb: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>,
+    squaredNorms: UnsafeMutablePointer<Float>? = nil
   ) {
+    let norms = squaredNorms ?? out
     if lanes >= 16 && wideVectorsAreSplit {
-      if squared {
-        queryRowsOn(SIMD8<Float>.self, squared: true, queryCount, dimension, padded, base, ldb, out, ldo, rows)
+      if squaredNorms != nil {
+        queryRowsOn(SIMD8<Float>.self, squared: false, selfSlot: true, queryCount, dimension, padded, base, ldb, out, ldo,
+                    norms, rows)
+      } else if squared {
+        queryRowsOn(SIMD8<Float>.self, squared: true, selfSlot: false, queryCount, dimension, padded, base, ldb, out, ldo,
+                    norms, rows)
       } else {
-        queryRowsOn(SIMD8<Float>.self, squared: false, queryCount, dimension, padded, base, ldb, out, ldo, rows)
+        queryRowsOn(SIMD8<Float>.self, squared: false, selfSlot: false, queryCount, dimension, padded, base, ldb, out,
+                    ldo, norms, rows)
       }
       return
     }
-    if squared {
-      queryRowsOn(VectorF32.self, squared: true, queryCount, dimension, padded, base, ldb, out, ldo, rows)
+    if squaredNorms != nil {
+      queryRowsOn(VectorF32.self, squared: false, selfSlot: true, queryCount, dimension, padded, base, ldb, out, ldo,
+                  norms, rows)
+    } else if squared {
+      queryRowsOn(VectorF32.self, squared: true, selfSlot: false, queryCount, dimension, padded, base, ldb, out, ldo,
+                  norms, rows)
     } else {
-      queryRowsOn(VectorF32.self, squared: false, queryCount, dimension, padded, base, ldb, out, ldo, rows)
+      queryRowsOn(VectorF32.self, squared: false, selfSlot: false, queryCount, dimension, padded, base, ldb, out, ldo,
+                  norms, rows)
     }
   }
 
-  /// `queryRows` on vectors `V`; `squared` is a constant at each call.
+  /// `queryRows` on vectors `V`; `squared` and `selfSlot` (slot 3 of four takes the row
+  /// against itself, into `norms`) are constants at each call.
   @inline(__always)
   static func queryRowsOn<V: GemvAccumulator>(
-    _: V.Type, squared: Bool, _ queryCount: Int, _ dimension: Int, _ padded: UnsafePointer<Float>,
-    _ base: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ rows: Range<Int>
+    _: V.Type, squared: Bool, selfSlot: Bool, _ queryCount: Int, _ dimension: Int, _ padded: UnsafePointer<Float>,
+    _ base: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>, _ ldo: Int,
+    _ norms: UnsafeMutablePointer<Float>, _ rows: Range<Int>
   ) {
     let shape = DistanceRowShape<V>(dimension: dimension)
     let lanes = shape.lanes, vectors = shape.vectors, tail = shape.tail
@@ -239,8 +324,14 @@ extension SIMDDistances {
       return multiplyAddNarrow(x, V.load(q), sum)
     }
 
+    /// `term` of slot 3: x·x where it is the self slot.
+    @inline(__always)
+    func lastTerm(_ x: V, _ q: UnsafePointer<Float>, _ sum: V) -> V {
+      selfSlot ? multiplyAddNarrow(x, x, sum) : term(x, q, sum)
+    }
+
     let q0 = padded, q1 = padded + stride, q2 = padded + 2 * stride, q3 = padded + 3 * stride
-    if queryCount == 2 {
+    if queryCount == 2 && !selfSlot {
       // Two queries on four chains each.
       for j in rows {
         let row = base + j * ldb
@@ -283,25 +374,25 @@ extension SIMDDistances {
           a0 = term(x, q0 + k, a0); b0 = term(y, q0 + k + lanes, b0)
           a1 = term(x, q1 + k, a1); b1 = term(y, q1 + k + lanes, b1)
           a2 = term(x, q2 + k, a2); b2 = term(y, q2 + k + lanes, b2)
-          a3 = term(x, q3 + k, a3); b3 = term(y, q3 + k + lanes, b3)
+          a3 = lastTerm(x, q3 + k, a3); b3 = lastTerm(y, q3 + k + lanes, b3)
           k += 2 * lanes
           v += 2
         }
         if v < vectors {
           let x = V.load(row + k)
-          a0 = term(x, q0 + k, a0); a1 = term(x, q1 + k, a1); a2 = term(x, q2 + k, a2); a3 = term(x, q3 + k, a3)
+          a0 = term(x, q0 + k, a0); a1 = term(x, q1 + k, a1); a2 = term(x, q2 + k, a2); a3 = lastTerm(x, q3 + k, a3)
           k += lanes
         }
         if tail > 0 {
           let x = rowTail(row)
-          b0 = term(x, q0 + k, b0); b1 = term(x, q1 + k, b1); b2 = term(x, q2 + k, b2); b3 = term(x, q3 + k, b3)
+          b0 = term(x, q0 + k, b0); b1 = term(x, q1 + k, b1); b2 = term(x, q2 + k, b2); b3 = lastTerm(x, q3 + k, b3)
         }
         let sums = V.reduceFour(a0 + b0, a1 + b1, a2 + b2, a3 + b3)
         let o = out + j
         o[0] = sums[0]
         o[ldo] = sums[1]
         if queryCount > 2 { o[2 * ldo] = sums[2] }
-        if queryCount > 3 { o[3 * ldo] = sums[3] }
+        if selfSlot { norms[j] = sums[3] } else if queryCount > 3 { o[3 * ldo] = sums[3] }
       }
       return
     }

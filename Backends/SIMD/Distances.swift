@@ -3,8 +3,8 @@
 // Many queries: the gemm with a fused epilogue, ‖q‖² + ‖x‖² − 2·q·x clamped at 0 (squared
 // L2), q·x (inner product) or q·x/(‖q‖‖x‖) (cosine); compute-bound, ~2·m·n·d FLOP.
 // Few queries (< `directQueryLimit`, squared L2 < `directSquaredL2QueryLimit`): one pass
-// over the base computing each value directly (squared L2 and inner products in memory
-// order over the base rows, DistanceRows.swift), since packing the whole base for a handful
+// over the base computing each value directly (squared L2, inner products and cosine in
+// memory order over the base rows, DistanceRows.swift), since packing the whole base for a handful
 // of rows costs more than the product; memory-bound, parallel over base rows.
 import ArrowheadCore
 import Synchronization
@@ -199,9 +199,10 @@ enum SIMDDistances {
 
   /// Every value computed on its own pass over the base (DistanceRows.swift): squared L2
   /// and inner products of one query on tiles of eight rows (`tileRows`), of two to eight
-  /// queries on each row against all of them (`queryRows`); one query's rows left over and
-  /// cosine one pair at a time. Squared L2 sums (q − x)², exact for a query equal to a base
-  /// row.
+  /// queries on each row against all of them (`queryRows`), cosine of one to three queries on
+  /// `queryRows` with each row's norm from the same pass (`cosineRows`); one query's rows
+  /// left over one pair at a time. Squared L2 sums (q − x)², exact for a query equal to a
+  /// base row.
   static func direct(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
     queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
@@ -239,58 +240,99 @@ enum SIMDDistances {
       }
       return
     }
-    // ‖q‖ for cosine (queryCount < directQueryLimit, so a fixed-size stack buffer).
-    var queryNorms: (Float, Float, Float, Float) = (0, 0, 0, 0)
     if metric == .cosine {
-      for i in 0..<queryCount {
-        let norm = SIMDLevel1.sumOfSquares(dimension, queries + i * ldq).squareRoot()
-        switch i {
-        case 0: queryNorms.0 = norm
-        case 1: queryNorms.1 = norm
-        case 2: queryNorms.2 = norm
-        default: queryNorms.3 = norm
-        }
-      }
+      cosineRows(queryCount: queryCount, baseCount: baseCount, dimension: dimension, queries: queries, ldq: ldq,
+                 base: base, ldb: ldb, out, ldo: ldo, workers: workers)
+      return
     }
-    let norms = queryNorms
-    // Whether a base row's norm left `CosineRepair`'s range: noted per chunk, and only then
-    // are the norms computed again for the repair. (A check per pair in the loop below cost
-    // 13–25 % of a 1 × 100 000 × 128 cosine on Zen 4, keeping every norm 8–10 %.)
-    let outOfRange = Atomic<Bool>(false)
+    // One query: squared L2 and inner products on tiles of eight rows, the rows left over one
+    // pair at a time; chunks start at multiples of 256, so every row takes the same path on
+    // any thread count.
     Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
-      var sawOutOfRange = false
-      defer { if sawOutOfRange { outOfRange.store(true, ordering: .relaxed) } }
-      // One query's squared L2 and inner products on tiles of eight rows; chunks start at
-      // multiples of 256, so every row takes the same path on any thread count.
-      let rest = metric == .cosine ? range.lowerBound : tileRows(
+      let rest = tileRows(
         squared: metric == .squaredL2, dimension: dimension, query: queries, base: base, ldb: ldb, output.value,
         rows: range)
       for j in rest..<range.upperBound {
         let x = base + j * ldb
-        let xNorm = metric == .cosine ? SIMDLevel1.sumOfSquares(dimension, x).squareRoot() : 0
-        if metric == .cosine && CosineRepair.isOutOfRange(xNorm) { sawOutOfRange = true }
-        for i in 0..<queryCount {
-          let q = queries + i * ldq
-          let value: Float
-          switch metric {
-          case .squaredL2: value = squaredDistance(dimension, q, x)
-          case .innerProduct: value = SIMDLevel1.dot(dimension, q, x)
-          case .cosine:
-            let queryNorm = i == 0 ? norms.0 : (i == 1 ? norms.1 : (i == 2 ? norms.2 : norms.3))
-            let denominator = queryNorm * xNorm
-            value = denominator > 0 ? SIMDLevel1.dot(dimension, q, x) / denominator : (denominator.isNaN ? .nan : 0)
-          }
-          output.value[i * ldo + j] = value
-        }
+        output.value[j] = metric == .squaredL2 ? squaredDistance(dimension, queries, x) : SIMDLevel1.dot(dimension, queries, x)
       }
     }
-    if metric == .cosine {
-      CosineRepair.repair(
-        queryCount: queryCount, baseCount: baseCount, dimension: dimension, queries: queries, ldq: ldq,
-        base: base, ldb: ldb, queryInverseNorm: { i in i == 0 ? norms.0 : (i == 1 ? norms.1 : (i == 2 ? norms.2 : norms.3)) },
-        baseInverseNorm: { SIMDLevel1.sumOfSquares(dimension, base + $0 * ldb).squareRoot() },
-        checkBase: outOfRange.load(ordering: .relaxed), out, ldo: ldo)
+  }
+
+  /// Base rows per block of `cosineRows`: their ‖x‖² are kept on the stack.
+  static let cosineBlockRows = 256
+
+  /// Cosine of 1–3 queries (fewer than `directQueryLimit`) against every base row, on the
+  /// eight-row tiles (one query) or `queryRows` with the self slot (two or three): each row's
+  /// q·x and ‖x‖² from one pass over it, then
+  /// q·x / (‖q‖‖x‖) (0 where a norm is 0, NaN where one is NaN). Rows whose norm left
+  /// `CosineRepair`'s range are computed again by the repair, as on the packed path.
+  static func cosineRows(
+    queryCount: Int, baseCount: Int, dimension: Int, queries: UnsafePointer<Float>, ldq: Int,
+    base: UnsafePointer<Float>, ldb: Int, _ out: UnsafeMutablePointer<Float>, ldo: Int, workers: Int
+  ) {
+    // Two or three queries: a padded copy on four slots, the fourth for the row itself.
+    let slots = queryCount == 1 ? 0 : 4
+    let copy = UnsafeMutablePointer<Float>.allocate(capacity: max(1, slots * paddedDimension(dimension)))
+    defer { copy.deallocate() }
+    if slots > 0 {
+      paddedQueries(queryCount: queryCount, slots: slots, dimension: dimension, queries: queries, ldq: ldq, into: copy)
     }
+    let padded = UncheckedSendableBox(copy)
+    var queryNorms: (Float, Float, Float) = (0, 0, 0)
+    for i in 0..<queryCount {
+      let norm = SIMDLevel1.sumOfSquares(dimension, queries + i * ldq).squareRoot()
+      switch i {
+      case 0: queryNorms.0 = norm
+      case 1: queryNorms.1 = norm
+      default: queryNorms.2 = norm
+      }
+    }
+    let norms = queryNorms
+    @inline(__always)
+    func queryNorm(_ i: Int) -> Float { i == 0 ? norms.0 : (i == 1 ? norms.1 : norms.2) }
+    let output = UncheckedSendableBox(out)
+    let outOfRange = Atomic<Bool>(false)
+    Parallel.forEachChunk(baseCount, granularity: 256, threads: workers) { range in
+      var sawOutOfRange = false
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: cosineBlockRows) { block in
+        guard let squaredNorms = block.baseAddress else { return }
+        var start = range.lowerBound
+        while start < range.upperBound {
+          let rows = start..<min(range.upperBound, start + cosineBlockRows)
+          if queryCount == 1 {
+            // Eight-row tiles (a block starts at a multiple of 8 rows); rows left over at the
+            // end of the chunk one pair at a time.
+            let rest = normTileRows(dimension: dimension, query: queries, base: base, ldb: ldb, output.value,
+                                    squaredNorms: squaredNorms - start, rows: rows)
+            for j in rest..<rows.upperBound {
+              let x = base + j * ldb
+              output.value[j] = SIMDLevel1.dot(dimension, queries, x)
+              squaredNorms[j - start] = SIMDLevel1.sumOfSquares(dimension, x)
+            }
+          } else {
+            queryRows(squared: false, queryCount: queryCount, dimension: dimension, padded: padded.value, base: base,
+                      ldb: ldb, output.value, ldo: ldo, rows: rows, squaredNorms: squaredNorms - start)
+          }
+          for j in rows {
+            let xNorm = squaredNorms[j - start].squareRoot()
+            if CosineRepair.isOutOfRange(xNorm) { sawOutOfRange = true }
+            for i in 0..<queryCount {
+              let denominator = queryNorm(i) * xNorm
+              let o = output.value + i * ldo + j
+              o.pointee = denominator > 0 ? o.pointee / denominator : (denominator.isNaN ? .nan : 0)
+            }
+          }
+          start = rows.upperBound
+        }
+      }
+      if sawOutOfRange { outOfRange.store(true, ordering: .relaxed) }
+    }
+    CosineRepair.repair(
+      queryCount: queryCount, baseCount: baseCount, dimension: dimension, queries: queries, ldq: ldq,
+      base: base, ldb: ldb, queryInverseNorm: queryNorm,
+      baseInverseNorm: { SIMDLevel1.sumOfSquares(dimension, base + $0 * ldb).squareRoot() },
+      checkBase: outOfRange.load(ordering: .relaxed), out, ldo: ldo)
   }
 
   /// (q·x, q·y) in one pass: each step loads q once for both rows. Four accumulators per row,

@@ -17,6 +17,10 @@ extension BackendConformance {
     // partial last vector over more than 2¹⁸ elements, three on four query slots with an odd
     // number of whole vectors, six on eight slots, eight with fewer dimensions than a vector.
     (2, 41, 24), (2, 2000, 131), (3, 1500, 61), (6, 700, 100), (8, 40, 5),
+    // Cosine of one to three queries with each row's norm from the same pass (one query's
+    // norm tiles, the fourth slot of two or three queries' rows) on rows shorter than a
+    // vector or a vector and a bit, past the small-product size.
+    (1, 40000, 7), (2, 20000, 7), (3, 12000, 9),
   ]
 
   public static func distanceMatricesAgreeWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
