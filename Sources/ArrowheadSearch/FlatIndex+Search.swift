@@ -249,9 +249,24 @@ private struct ScanContext: @unchecked Sendable {
     let sign: Float = largerIsNearer ? -1 : 1
     var limit = collector.threshold
     var j = 0
+    // 32 values per test while none can enter (once the collector is full, nearly all):
+    // one branch where four took one each. Flat GloVe 399 000 × 50, 1 000 queries, AMD Zen 4,
+    // 1 thread: inner products 2 077–2 120 → 1 987–2 264 q/s (AVX-512 variant), 1 823–1 868
+    // → 1 916–1 963 (AVX2), squared L2 +2–3 %; the scan was 13 % of the time.
     if largerIsNearer {
       var bound = SIMD8<Float>(repeating: -limit)
       while j + 8 <= count {
+        if j + 32 <= count {
+          let p = UnsafeRawPointer(row + j)
+          let hit = (p.loadUnaligned(as: SIMD8<Float>.self) .>= bound)
+            .| (p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) .>= bound)
+            .| (p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self) .>= bound)
+            .| (p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self) .>= bound)
+          if !any(hit) {
+            j += 32
+            continue
+          }
+        }
         let values = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
         if any(values .>= bound) {
           for lane in 0..<8 where values[lane] >= -limit {
@@ -265,6 +280,17 @@ private struct ScanContext: @unchecked Sendable {
     } else {
       var bound = SIMD8<Float>(repeating: limit)
       while j + 8 <= count {
+        if j + 32 <= count {
+          let p = UnsafeRawPointer(row + j)
+          let hit = (p.loadUnaligned(as: SIMD8<Float>.self) .<= bound)
+            .| (p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) .<= bound)
+            .| (p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self) .<= bound)
+            .| (p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self) .<= bound)
+          if !any(hit) {
+            j += 32
+            continue
+          }
+        }
         let values = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
         if any(values .<= bound) {
           for lane in 0..<8 where values[lane] <= limit {
