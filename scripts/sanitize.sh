@@ -9,6 +9,11 @@
 #                                            # atomic writes, quantized products and the
 #                                            # quantizer on threads, the C ABI, the encoders,
 #                                            # concurrent dispatch calibration
+#   scripts/sanitize.sh ubsan                # UndefinedBehaviorSanitizer on the C targets
+#                                            # (the quantized-product kernels, the CPU probe,
+#                                            # the thread pool); swiftc has no -sanitize=undefined
+#                                            # on Linux, and Swift code traps on overflow and
+#                                            # out-of-range conversions in a debug build anyway
 #   scripts/sanitize.sh asan --filter Regex  # any `swift test` arguments
 #
 # Any report makes the run fail (halt_on_error). Leak checking is off: the Swift runtime's
@@ -24,7 +29,8 @@ shift || true
 case "$kind" in
   asan) sanitizer=address; export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:${ASAN_OPTIONS:-}" ;;
   tsan) sanitizer=thread; export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" ;;
-  *) echo "usage: scripts/sanitize.sh asan|tsan [--concurrency] [swift test arguments]" >&2; exit 2 ;;
+  ubsan) sanitizer=""; export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}" ;;
+  *) echo "usage: scripts/sanitize.sh asan|tsan|ubsan [--concurrency] [swift test arguments]" >&2; exit 2 ;;
 esac
 arguments=()
 for argument in "$@"; do
@@ -36,5 +42,18 @@ for argument in "$@"; do
 done
 scratch=".build-$kind"
 echo "sanitize: $kind build in $scratch" >&2
+if [ "$kind" = ubsan ]; then
+  # Every check, none recoverable (a report stops the process), and clang's runtime from the
+  # Swift toolchain linked into the test binary.
+  runtime="$(dirname "$(readlink -f "$(command -v swiftc)")")/../lib/swift/clang/lib/linux/libclang_rt.ubsan_standalone-$(uname -m).a"
+  if [ ! -f "$runtime" ]; then
+    echo "sanitize: no UBSan runtime at $runtime" >&2
+    exit 1
+  fi
+  build_flags=(-Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined -Xlinker "$runtime" -Xlinker -lstdc++)
+  swift build --build-tests --scratch-path "$scratch" "${build_flags[@]}"
+  swift test --skip-build --scratch-path "$scratch" ${arguments[@]+"${arguments[@]}"}
+  exit
+fi
 swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
 swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" ${arguments[@]+"${arguments[@]}"}
