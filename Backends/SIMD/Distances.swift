@@ -301,11 +301,12 @@ enum SIMDDistances {
       var sawOutOfRange = false
       withUnsafeTemporaryAllocation(of: Float.self, capacity: cosineBlockRows) { block in
         guard let squaredNorms = block.baseAddress else { return }
+        let norms = squaredNorms
         var start = range.lowerBound
         /// q·x / (‖q‖‖x‖) for `rows` of the current block, one row at a time.
         func divide(_ rows: Range<Int>) {
           for j in rows {
-            let xNorm = squaredNorms[j - start].squareRoot()
+            let xNorm = norms[j - start]
             if CosineRepair.isOutOfRange(xNorm) { sawOutOfRange = true }
             for i in 0..<queryCount {
               let denominator = queryNorm(i) * xNorm
@@ -330,18 +331,25 @@ enum SIMDDistances {
             queryRows(squared: false, queryCount: queryCount, dimension: dimension, padded: padded.value, base: base,
                       ldb: ldb, output.value, ldo: ldo, rows: rows, squaredNorms: squaredNorms - start)
           }
-          // Eight rows at a time where every norm is ordinary (the queries' > 0, the rows'
-          // squares within 2⁻¹²⁰ … 2¹²⁰, so no row is out of range): the scalar loop's
-          // operations lane by lane, the same values. (One query from memory spent a
-          // quarter of its time in the scalar loop; SIMD compares and selects compile to
-          // lane-by-lane loops here, so the test is scalar.) Other groups: the scalar loop.
+          // The rows' norms in place, in a plain loop (vectorised: `SIMD8.squareRoot()` is a
+          // square root per lane here).
+          for k in 0..<rows.count {
+            let square = squaredNorms[k]
+            norms[k] = (square < 0 ? 0 : square).squareRoot()
+          }
+          // Eight rows at a time where every norm is ordinary (the queries' and the rows'
+          // within 2⁻⁶⁰ … 2⁶⁰, so no row is out of range and every product is positive and
+          // finite): the scalar loop's operations lane by lane, the same values. (One query
+          // from memory spent a quarter of its time in the scalar loop; SIMD compares and
+          // selects compile to lane-by-lane loops here, so the test is scalar.) Other groups:
+          // the scalar loop.
           var j = start
           while j + 8 <= rows.upperBound {
-            let squares = squaredNorms + (j - start)
+            let rowNorms = norms + (j - start)
             var ordinary = ordinaryQueries
-            for lane in 0..<8 where !(squares[lane] >= 0x1p-120 && squares[lane] <= 0x1p120) { ordinary = false }
+            for lane in 0..<8 where !(rowNorms[lane] >= 0x1p-60 && rowNorms[lane] <= 0x1p60) { ordinary = false }
             if ordinary {
-              let xNorm = UnsafeRawPointer(squares).loadUnaligned(as: SIMD8<Float>.self).squareRoot()
+              let xNorm = UnsafeRawPointer(rowNorms).loadUnaligned(as: SIMD8<Float>.self)
               for i in 0..<queryCount {
                 let o = UnsafeMutableRawPointer(output.value + i * ldo + j)
                 let value = o.loadUnaligned(as: SIMD8<Float>.self) / (SIMD8(repeating: queryNorm(i)) * xNorm)
