@@ -73,6 +73,9 @@ let gemmCases: [GemmCase] = {
 }()
 
 extension BackendConformance {
+  /// gemm on every `gemmCases` shape (both transposes of A and B, padding 0, 1 or 3, four (α, β)
+  /// pairs, two threads on some large ones) against the reference: each element within
+  /// (γ_{k+3} + u)·(|α|·Σₚ|aᵢₚ·bₚⱼ| + |β|·|cᵢⱼ|); the padding between rows of C is left untouched.
   public static func gemmAgreesWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
     let name = kernel.name
     for (index, problem) in gemmCases.enumerated() {
@@ -112,6 +115,9 @@ extension BackendConformance {
     }
   }
 
+  /// One NaN in row 2 of A makes row 2 of C ← A·B NaN and every other element finite, with
+  /// β = 0 and C filled with NaN (so C must not be read); shapes 5×7×3, 40×40×40 and 130×90×260,
+  /// two threads.
   public static func gemmPropagatesNaNFromAAndIgnoresCWhenBetaIsZero(_ kernel: any Backend) throws {
     for (m, n, k) in [(5, 7, 3), (40, 40, 40), (130, 90, 260)] {
       var generator = SeededGenerator(seed: 77)
@@ -181,6 +187,9 @@ extension BackendConformance {
     }
   }
 
+  /// gemv (both transposes, (α, β) = (1, 0) and (−2, 0.5), two threads) on shapes around the SIMD
+  /// kernels' row and column blocks, lda padded by 2 on every other shape, against the reference:
+  /// each output within (γ_{n+3} + u)·(|α|·Σⱼ|aᵢⱼ·xⱼ| + |β|·|yᵢ|), n the inner dimension.
   public static func gemvAgreesWithReferenceWithinTheErrorBound(_ kernel: any Backend) throws {
     let name = kernel.name
     // Shapes around the row blocks (8 and 4 rows) and column blocks (8, 4, 2, 1 vectors and

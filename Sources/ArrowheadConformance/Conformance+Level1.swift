@@ -3,6 +3,9 @@ import Testing
 
 /// Level-1 kernels of every runnable backend against the reference at awkward lengths.
 extension BackendConformance {
+  /// dot, sumOfSquares and squaredDistance at every awkward length against the reference: within
+  /// γₙ·Σ|xᵢyᵢ| (γₙ·Σxᵢ² for the sum of squares, γ_{n+2}·Σ(xᵢ − yᵢ)² for the distance) plus
+  /// u times the value for the reference's own final rounding.
   public static func dotAndSumOfSquares(_ kernel: any Backend) throws {
     let name = kernel.name
     for n in awkwardLengths {
@@ -33,6 +36,8 @@ extension BackendConformance {
     }
   }
 
+  /// axpy with α = −1.75 at every awkward length within γ₂·(|α·xᵢ| + |yᵢ|) + u·|result| of the
+  /// reference (two roundings, one when fused); scale (one correctly rounded product) bit for bit.
   public static func axpyAndScale(_ kernel: any Backend) throws {
     let name = kernel.name
     for n in awkwardLengths {
@@ -83,6 +88,8 @@ extension BackendConformance {
     }
   }
 
+  /// indexOfMaxMagnitude at every awkward length equals the reference's; with n ≥ 3, a tie between
+  /// −5 at n/3 and 5 at n − 1 gives the first index, and a NaN at n/2 gives n/2; count 0 gives −1.
   public static func indexOfMaxMagnitudeIncludingTiesAndNaN(_ kernel: any Backend) throws {
     let name = kernel.name
     for n in awkwardLengths where n > 0 {

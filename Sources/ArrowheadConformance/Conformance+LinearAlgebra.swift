@@ -19,6 +19,9 @@ func randomSPD(_ n: Int, seed: UInt64, shift: Float = 0.5) -> [Float] {
 extension BackendConformance {
   static let orders = [1, 2, 5, 16, 33, 100, 150]
 
+  /// choleskyFactor of random SPD matrices of orders 1 to 150 (lda = n + 2): zeros above the
+  /// diagonal, the padding untouched, and L·Lᵀ = A + ΔA with |ΔA| ≤ γ_{n+1}·|L|·|Lᵀ|
+  /// componentwise (Higham Thm 10.3).
   public static func choleskyHasTheBackwardErrorOfTheTheorem(_ kernel: any Backend) throws {
     let name = kernel.name
     for n in Self.orders {
@@ -45,6 +48,8 @@ extension BackendConformance {
     }
   }
 
+  /// A 5 × 5 SPD matrix whose diagonal element (3, 3) is set to −4 must throw
+  /// `notPositiveDefinite(argument: "a", order: 5, pivot: 3)`.
   public static func choleskyNamesTheFailingPivot(_ kernel: any Backend) throws {
     // Positive definite leading 3×3 block, then a diagonal that makes pivot 3 negative.
     let n = 5
@@ -55,6 +60,9 @@ extension BackendConformance {
     }
   }
 
+  /// triangularSolve on both sides with both transposes, L the Cholesky factor of a
+  /// well-conditioned SPD matrix of each order (1 to 150) and 7 right-hand sides: every residual
+  /// |op(L)·x̂ − b| within 2γₙ·|op(L)|·|x̂| (Higham Thm 8.5's bound, doubled for blocked solvers).
   public static func triangularSolveHasTheBackwardErrorOfTheTheorem(_ kernel: any Backend) throws {
     let name = kernel.name
     for side in Side.allCases {
@@ -90,6 +98,8 @@ extension BackendConformance {
     }
   }
 
+  /// symmetricEigen of random symmetric matrices of orders 1, 2, 7, 40 and 120 passes LAPACK
+  /// sdrvst's tests: ‖A·V − V·Λ‖₁/(n·‖A‖₁·u) and ‖VᵀV − I‖₁/(n·u) below 30, eigenvalues ascending.
   public static func symmetricEigenPassesLAPACKsTestRatios(_ kernel: any Backend) throws {
     let name = kernel.name
     for n in [1, 2, 7, 40, 120] {

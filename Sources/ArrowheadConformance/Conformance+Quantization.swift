@@ -28,6 +28,9 @@ extension BackendConformance {
     return (scales, offsets)
   }
 
+  /// quantize and dequantize bit for bit the reference, in both affine forms, at 2, 3, 4 and 8
+  /// bits, every count (0 to 1000) and group size (1 to 4096), with groups of power-of-two scales
+  /// and exact ties, zero ranges (s = 0), clamping offsets and random scales; codes ≤ maxCode.
   public static func quantizeAndDequantizeAreBitIdentical(_ kernel: any Backend) throws {
     let name = kernel.name
     for form in AffineForm.allCases {
@@ -87,6 +90,8 @@ extension BackendConformance {
   }
 
 
+  /// quantize of NaN, +∞ and −∞ (4 bits, both forms, 11 values so that both a vector body and a
+  /// scalar tail see them) gives code 15 (maxCode) for +∞ and 0 for NaN and −∞, never a trap.
   public static func nonFiniteInputGivesTheDocumentedCodesInsteadOfTrapping(_ kernel: any Backend) throws {
     let name = kernel.name
     for form in AffineForm.allCases {
@@ -101,6 +106,8 @@ extension BackendConformance {
     }
   }
 
+  /// groupMinMax at every count and group size gives exactly the reference's minimums and maximums
+  /// and reports finite input; a NaN, +∞ or −∞ at position 2·count/3 makes it return false.
   public static func groupMinMaxIsExactAndReportsNonFiniteValues(_ kernel: any Backend) throws {
     let name = kernel.name
     for count in Self.counts where count > 0 {
@@ -126,6 +133,8 @@ extension BackendConformance {
     }
   }
 
+  /// pack at 1 to 8 bits and counts 0 to 70 writes the reference's ⌈count·bits/8⌉ bytes bit for
+  /// bit, and unpack of them gives back the codes.
   public static func packAndUnpackAreBitIdenticalAndRoundTrip(_ kernel: any Backend) throws {
     let name = kernel.name
     for bits in 1...8 {
@@ -145,6 +154,8 @@ extension BackendConformance {
   }
 
 
+  /// int8Dot and uint8SquaredL2 at every awkward length equal the reference exactly (extremes −128
+  /// and 127 included), and two hand-computed sums over 1 000 elements: (−128)²·1000 and 255²·1000.
   public static func codeDistancesAreExact(_ kernel: any Backend) throws {
     let name = kernel.name
     for count in awkwardLengths {
@@ -165,6 +176,9 @@ extension BackendConformance {
 }
 
 extension BackendConformance {
+  /// quantize at 4 bits with s = 1 on hand-computed cases: ties round half to even (0.5 → 0,
+  /// 1.5 → 2, 2.5 → 2, 3.5 → 4, 7.5 → 8), −0.4 clamps to 0 and 20 to 15, in the float-minimum
+  /// form (m = 0) and the zero-point form with a negative zero-point (z = −3).
   public static func roundingIsHalfToEvenOnHandComputedCases(_ kernel: any Backend) throws {
     // s = 1, m = 0: (x − m)/s = x exactly. Ties 0.5 → 0, 1.5 → 2, 2.5 → 2; −0.4 clamps to 0;
     // 20 clamps to 15 (4 bits).
@@ -181,6 +195,9 @@ extension BackendConformance {
   }
 
 
+  /// pack writes the documented little-endian bit stream (LSB first), against hand-computed
+  /// bytes: 4-bit codes 1, 2, 3 → 0x21 0x03; 3-bit codes 1…7, 0 → code i at bits 3i…3i+2 of a
+  /// 24-bit word; 2-bit codes 3, 0, 1, 2, 3 → 0b10_01_00_11 0b11.
   public static func packingOrderIsTheDocumentedLittleEndianBitStream(_ kernel: any Backend) throws {
     let name = kernel.name
     do {

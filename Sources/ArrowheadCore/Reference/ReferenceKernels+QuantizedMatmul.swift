@@ -7,6 +7,11 @@
 // ŵ·(t·a) the same way; the int16 variant sums ŵ·(t·a + (t/254)·b).
 
 extension ReferenceKernels {
+  /// y[i·ldy + n] = Σⱼ Ŵ[n, j]·x̂[j] (+ bias[n] when given) for each of the `rows` rows of x
+  /// (leading dimension `ldx`), Ŵ dequantized weight by weight as `dequantize` does, the sum in
+  /// Double and rounded once. x̂ is the row of x itself (`.weightOnly`), or per group t·a by
+  /// `ActivationQuantization.quantizeGroup` (`.int8`) or t·a + (t/254)·b by
+  /// `quantizeGroupTwoDigits` (`.int16`).
   public static func quantizedMatmul(
     _ mode: QuantizedMatmulMode, rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ weights: QuantizedMatrixOperand,
     bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, ldy: Int

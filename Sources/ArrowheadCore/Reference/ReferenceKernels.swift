@@ -10,12 +10,14 @@
 public enum ReferenceKernels {
   // MARK: Level 1
 
+  /// Σ x[i]·y[i], accumulated in Double and rounded once.
   public static func dot(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     var sum = 0.0
     for i in 0..<count { sum += Double(x[i]) * Double(y[i]) }
     return Float(sum)
   }
 
+  /// Σ (x[i] − y[i])², accumulated in Double and rounded once.
   public static func squaredDistance(count: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     var sum = 0.0
     for i in 0..<count {
@@ -25,20 +27,25 @@ public enum ReferenceKernels {
     return Float(sum)
   }
 
+  /// y ← α·x + y, each element computed in Double and rounded once.
   public static func axpy(count: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     for i in 0..<count { y[i] = Float(Double(alpha) * Double(x[i]) + Double(y[i])) }
   }
 
+  /// x ← α·x, one Float product per element (so α = 0 still turns NaN and ±∞ into NaN).
   public static func scale(count: Int, alpha: Float, _ x: UnsafeMutablePointer<Float>) {
     for i in 0..<count { x[i] = alpha * x[i] }
   }
 
+  /// Σ x[i]², accumulated in Double and rounded once.
   public static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Float {
     var sum = 0.0
     for i in 0..<count { sum += Double(x[i]) * Double(x[i]) }
     return Float(sum)
   }
 
+  /// The index of the first element of largest |x[i]| (a tie goes to the lowest index), or of
+  /// the first NaN if there is one; −1 when `count` is 0.
   public static func indexOfMaxMagnitude(count: Int, _ x: UnsafePointer<Float>) -> Int {
     guard count > 0 else { return -1 }
     var best = 0
@@ -54,6 +61,9 @@ public enum ReferenceKernels {
 
   // MARK: Level 2 and 3
 
+  /// y ← α·op(A)·x + β·y with A `rows × columns` row-major (leading dimension `lda`) and op(A)
+  /// = A or Aᵀ per `transpose`; each dot product in Double, one rounding per output. β = 0 means
+  /// y is not read (a NaN there does not propagate).
   public static func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>,
@@ -72,6 +82,9 @@ public enum ReferenceKernels {
     }
   }
 
+  /// C ← α·op(A)·op(B) + β·C, row-major with leading dimensions `lda`, `ldb`, `ldc`: op(A) is
+  /// `rows × depth`, op(B) `depth × columns`, each stored transposed when `.transposed`. Sums in
+  /// Double, one rounding per element; β = 0 means C is not read (a NaN there does not propagate).
   public static func gemm(
     _ transposeA: Transpose, _ transposeB: Transpose,
     rows: Int, columns: Int, depth: Int, alpha: Float,
@@ -94,6 +107,9 @@ public enum ReferenceKernels {
 
   // MARK: Distances
 
+  /// out[i·ldo + j] = metric(query i, base row j) over `dimension` elements (query rows `ldq`
+  /// apart, base rows `ldb` apart), in Double and rounded once: squared L2 as Σ(q − x)², inner
+  /// product Σ q·x, cosine q·x/√(‖q‖²·‖x‖²), 0 when that denominator is 0 and NaN when it is NaN.
   public static func distances(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
     queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,
@@ -129,6 +145,8 @@ public enum ReferenceKernels {
 
   // MARK: Quantization
 
+  /// The minimum and maximum of each group of `groupSize` consecutive elements (the last group
+  /// may be shorter) into `minimums[g]` and `maximums[g]`; returns whether every element is finite.
   public static func groupMinMax(
     count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
     minimums: UnsafeMutablePointer<Float>, maximums: UnsafeMutablePointer<Float>
@@ -153,6 +171,9 @@ public enum ReferenceKernels {
     return allFinite
   }
 
+  /// codes[i] = clamp(q, 0, maxCode) with the scale s and offset of group i / `groupSize`:
+  /// q = round((x − m)/s) (`.floatMinimum`) or round(x/s) + z (`.zeroPoint`), in Float, rounding
+  /// half to even; s = 0 gives q = 0 (+ z). NaN gives code 0, +∞ `maxCode`, −∞ 0.
   public static func quantize(
     count: Int, groupSize: Int, _ x: UnsafePointer<Float>,
     scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm, maxCode: Int,
@@ -173,6 +194,8 @@ public enum ReferenceKernels {
     }
   }
 
+  /// x[i] = q·s + m (`.floatMinimum`) or (q − z)·s (`.zeroPoint`) with the parameters of group
+  /// i / `groupSize`, in Float (multiply then add, not fused).
   public static func dequantize(
     count: Int, groupSize: Int, _ codes: UnsafePointer<UInt8>,
     scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>, form: AffineForm,
@@ -188,6 +211,9 @@ public enum ReferenceKernels {
     }
   }
 
+  /// Packs `count` codes of `bits` bits into a little-endian bit stream: bit b of code i is
+  /// stream bit i·bits + b, and stream bit s is bit s % 8 of byte s / 8 (LSB first). Writes
+  /// ⌈count·bits/8⌉ bytes, zeroed first, so the unused high bits of the last byte are 0.
   public static func pack(count: Int, bits: Int, _ codes: UnsafePointer<UInt8>, _ packed: UnsafeMutablePointer<UInt8>) {
     let byteCount = (count * bits + 7) / 8
     packed.update(repeating: 0, count: byteCount)
@@ -199,6 +225,8 @@ public enum ReferenceKernels {
     }
   }
 
+  /// The inverse of `pack`: code i from stream bits i·bits ..< (i + 1)·bits of the little-endian
+  /// bit stream (LSB first), for `count` codes.
   public static func unpack(count: Int, bits: Int, _ packed: UnsafePointer<UInt8>, _ codes: UnsafeMutablePointer<UInt8>) {
     for i in 0..<count {
       var code: UInt8 = 0
@@ -210,12 +238,14 @@ public enum ReferenceKernels {
     }
   }
 
+  /// Σ a[i]·b[i] of signed bytes in Int32 (exact products, wrapping addition).
   public static func int8Dot(count: Int, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>) -> Int32 {
     var sum: Int32 = 0
     for i in 0..<count { sum &+= Int32(a[i]) * Int32(b[i]) }
     return sum
   }
 
+  /// Σ (a[i] − b[i])² of unsigned bytes in Int32 (exact squares, wrapping addition).
   public static func uint8SquaredL2(count: Int, _ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int32 {
     var sum: Int32 = 0
     for i in 0..<count {
@@ -227,6 +257,10 @@ public enum ReferenceKernels {
 
   // MARK: Dense linear algebra
 
+  /// Overwrites the `order × order` row-major matrix A (leading dimension `lda`; only its lower
+  /// triangle is read) with its Cholesky factor L, A = L·Lᵀ, computed in Double, zeros above the
+  /// diagonal. Throws `notPositiveDefinite` naming pivot j when the j-th pivot is not positive and
+  /// finite, leaving A unchanged.
   public static func choleskyFactor(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) throws(ArrowheadError) {
     var l = [Double](repeating: 0, count: order * order)
     for j in 0..<order {
@@ -248,6 +282,10 @@ public enum ReferenceKernels {
     }
   }
 
+  /// Overwrites B (`rows × columns`, leading dimension `ldb`) with X solving op(L)·X = B
+  /// (`.left`, L of order `rows`) or X·op(L) = B (`.right`, order `columns`), L lower triangular
+  /// row-major (leading dimension `ldl`, non-unit diagonal) and op(L) = L or Lᵀ. Substitution in
+  /// Double per column (left) or row (right), one rounding per element.
   public static func triangularSolve(
     _ side: Side, _ transpose: Transpose, rows: Int, columns: Int,
     _ l: UnsafePointer<Float>, ldl: Int, _ b: UnsafeMutablePointer<Float>, ldb: Int
@@ -290,6 +328,10 @@ public enum ReferenceKernels {
     }
   }
 
+  /// Eigenvalues (ascending) into `eigenvalues` and eigenvectors over A (column j ↔ value j) of
+  /// the symmetric `order × order` matrix held in A's lower triangle (row-major, `lda`), by the
+  /// cyclic Jacobi method in Double (`JacobiEigen`). Throws, leaving A unchanged, on a non-finite
+  /// element or when Jacobi does not converge.
   public static func symmetricEigen(
     order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int,
     eigenvalues: UnsafeMutablePointer<Float>
