@@ -27,9 +27,9 @@ source scripts/test_data.sh
 kind="${1:-}"
 shift || true
 case "$kind" in
-  asan) sanitizer=address; export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:${ASAN_OPTIONS:-}" ;;
-  tsan) sanitizer=thread; export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" ;;
-  ubsan) sanitizer=""; export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}" ;;
+  asan) flags=(--sanitize=address); export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:${ASAN_OPTIONS:-}" ;;
+  tsan) flags=(--sanitize=thread); export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" ;;
+  ubsan) flags=(); export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}" ;;
   *) echo "usage: scripts/sanitize.sh asan|tsan|ubsan [--concurrency] [swift test arguments]" >&2; exit 2 ;;
 esac
 arguments=()
@@ -42,6 +42,7 @@ for argument in "$@"; do
 done
 scratch=".build-$kind"
 echo "sanitize: $kind build in $scratch" >&2
+build_flags=("${flags[@]}")
 if [ "$kind" = ubsan ]; then
   # Every check, none recoverable (a report stops the process), and clang's runtime from the
   # Swift toolchain linked into the test binary.
@@ -51,9 +52,6 @@ if [ "$kind" = ubsan ]; then
     exit 1
   fi
   build_flags=(-Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined -Xlinker "$runtime" -Xlinker -lstdc++)
-  swift build --build-tests --scratch-path "$scratch" "${build_flags[@]}"
-  swift test --skip-build --scratch-path "$scratch" ${arguments[@]+"${arguments[@]}"}
-  exit
 fi
-swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
-swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" ${arguments[@]+"${arguments[@]}"}
+swift build --build-tests --scratch-path "$scratch" "${build_flags[@]}"
+swift test --skip-build --scratch-path "$scratch" ${flags[@]+"${flags[@]}"} ${arguments[@]+"${arguments[@]}"}

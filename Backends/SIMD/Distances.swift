@@ -301,6 +301,7 @@ enum SIMDDistances {
       var sawOutOfRange = false
       withUnsafeTemporaryAllocation(of: Float.self, capacity: cosineBlockRows) { block in
         guard let squaredNorms = block.baseAddress else { return }
+        // One buffer: the rows' squared norms, replaced by their norms once a block is done.
         let norms = squaredNorms
         var start = range.lowerBound
         /// q·x / (‖q‖‖x‖) for `rows` of the current block, one row at a time.
