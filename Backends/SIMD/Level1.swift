@@ -126,34 +126,65 @@ enum SIMDLevel1 {
   }
 
   /// First index of the largest |x|; a NaN wins at its first occurrence.
+  ///
+  /// One pass: |x| as Int32 bit patterns (ordered like the floats for every non-NaN |x|),
+  /// each NaN clamped to 0x7F80_0001 — above +∞, the same for every payload — so that "the
+  /// first NaN" is "the first of the maxima". Each lane keeps its largest value and the
+  /// first index holding it (a strict compare); the lanes are folded at the end, ties going
+  /// to the lower index. Indices are Int32, so chunks of 2³⁰ elements.
   static func indexOfMaxMagnitude(_ count: Int, _ x: UnsafePointer<Float>) -> Int {
     guard count > 0 else { return -1 }
-    // Pass 1 (vector): the maximum magnitude; a NaN ends the pass (scalar scan finds it).
-    let magnitudeMask = VectorF32.MaskStorage(repeating: 0x7FFF_FFFF)
-    var best = VectorF32()
-    var i = 0
-    while i + lanes <= count {
-      let magnitude = VectorF32(bitPattern: loadVector(x + i).bitPattern & magnitudeMask)
-      if any(magnitude .!= magnitude) { break }
-      best.replace(with: magnitude, where: magnitude .> best)
-      i += lanes
+    var best = -1
+    var bestBits: Int32 = -1
+    var start = 0
+    while start < count {
+      let end = min(count, start + (1 << 30))
+      let (index, bits) = indexOfMaxMagnitudeBits(end - start, x + start)
+      if bits > bestBits {
+        best = start + index
+        bestBits = bits
+      }
+      start = end
     }
-    var maximum: Float = 0
-    for lane in 0..<lanes where best[lane] > maximum { maximum = best[lane] }
-    for j in i..<count {
-      let magnitude = abs(x[j])
-      if magnitude.isNaN { return firstNaN(count, x) }
-      if magnitude > maximum { maximum = magnitude }
-    }
-    if i + lanes <= count { return firstNaN(count, x) }
-    // Pass 2 (scalar, early exit): the first index holding the maximum.
-    for j in 0..<count where abs(x[j]) == maximum { return j }
-    return 0
+    return best
   }
 
-  private static func firstNaN(_ count: Int, _ x: UnsafePointer<Float>) -> Int {
-    for j in 0..<count where x[j].isNaN { return j }
-    return 0
+  /// `indexOfMaxMagnitude` of `count` ≤ 2³⁰ values, with the winner's clamped bit pattern.
+  @inline(__always)
+  private static func indexOfMaxMagnitudeBits(_ count: Int, _ x: UnsafePointer<Float>) -> (index: Int, bits: Int32) {
+    typealias Bits = VectorF32.MaskStorage
+    let magnitudeMask = Bits(repeating: 0x7FFF_FFFF), nanBits = Bits(repeating: 0x7F80_0001)
+    var bestBits = Bits(repeating: -1), bestIndex = Bits(repeating: 0), laneIndex = Bits()
+    for lane in 0..<lanes { laneIndex[lane] = Int32(lane) }
+    let step = Bits(repeating: Int32(lanes))
+    var i = 0
+    while i + lanes <= count {
+      var bits = loadVector(x + i).bitPattern & magnitudeMask
+      bits.replace(with: nanBits, where: bits .> nanBits)
+      let greater = bits .> bestBits
+      bestBits.replace(with: bits, where: greater)
+      bestIndex.replace(with: laneIndex, where: greater)
+      laneIndex &+= step
+      i += lanes
+    }
+    var index = -1
+    var maximum: Int32 = -1
+    for lane in 0..<lanes {
+      let bits = bestBits[lane], at = Int(bestIndex[lane])
+      if bits > maximum || (bits == maximum && at < index) {
+        maximum = bits
+        index = at
+      }
+    }
+    while i < count {
+      let bits = min(Int32(bitPattern: x[i].bitPattern & 0x7FFF_FFFF), 0x7F80_0001)
+      if bits > maximum {
+        maximum = bits
+        index = i
+      }
+      i += 1
+    }
+    return (index, maximum)
   }
 }
 

@@ -89,7 +89,9 @@ extension BackendConformance {
   }
 
   /// indexOfMaxMagnitude at every awkward length equals the reference's; with n ≥ 3, a tie between
-  /// −5 at n/3 and 5 at n − 1 gives the first index, and a NaN at n/2 gives n/2; count 0 gives −1.
+  /// −5 at n/3 and 5 at n − 1 gives the first index, a NaN at n/2 gives n/2 (also when a later
+  /// NaN has a larger payload or the other sign), ±∞ tie, a largest value in the last place
+  /// wins; all zeros (−0 among them) give 0; count 0 gives −1.
   public static func indexOfMaxMagnitudeIncludingTiesAndNaN(_ kernel: any Backend) throws {
     let name = kernel.name
     for n in awkwardLengths where n > 0 {
@@ -107,7 +109,28 @@ extension BackendConformance {
         x[n / 2] = .nan
         got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
         #expect(got == n / 2, "NaN n=\(n) on \(name)")
+        // The first NaN, whatever the payloads and signs of the later ones.
+        x[n / 2] = Float(bitPattern: 0xFFC0_0001)
+        x[n - 1] = Float(bitPattern: 0x7FFF_FFFF)
+        got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
+        #expect(got == n / 2, "NaN payloads n=\(n) on \(name)")
+        x[n / 2] = 1
+        got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
+        #expect(got == n - 1, "last NaN n=\(n) on \(name)")
+        // Infinities of both signs tie; a single largest value in the last place wins.
+        x[n - 1] = 1
+        x[n / 3] = -.infinity
+        x[n - 1] = .infinity
+        got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
+        #expect(got == n / 3, "±∞ n=\(n) on \(name)")
+        x[n / 3] = 1
+        x[n - 1] = -.greatestFiniteMagnitude
+        got = withBuffersIndex(x) { kernel.indexOfMaxMagnitude(count: n, $0) }
+        #expect(got == n - 1, "largest last n=\(n) on \(name)")
       }
+      // All zeros, −0 among them: the first.
+      let zeros = (0..<n).map { $0 % 3 == 1 ? Float(-0.0) : 0 }
+      #expect(withBuffersIndex(zeros) { kernel.indexOfMaxMagnitude(count: n, $0) } == 0, "zeros n=\(n) on \(name)")
     }
     #expect(kernel.indexOfMaxMagnitude(count: 0, [Float(1)]) == -1)
   }
