@@ -225,6 +225,10 @@ enum SIMDQuantize {
     let source = UnsafeRawPointer(codes)
     let destination = UnsafeMutableRawPointer(packed)
     var i = 0, output = 0
+    if bits == 4 {
+      i = packNibbles(count, source, packed)
+      output = i / 2
+    }
     // Four words (32 codes) at a time in one 256-bit register where the ISA has one.
     typealias Words = SIMD4<UInt64>
     let low1 = Words(repeating: m.low1), high1 = Words(repeating: m.high1)
@@ -274,6 +278,10 @@ enum SIMDQuantize {
     let source = UnsafeRawPointer(packed)
     let destination = UnsafeMutableRawPointer(codes)
     var i = 0, input = 0
+    if bits == 4 {
+      i = unpackNibbles(count, packed, destination)
+      input = i / 2
+    }
     typealias Words = SIMD4<UInt64>
     let low1 = Words(repeating: m.low1), high1 = Words(repeating: m.high1 << m.shift1)
     let low2 = Words(repeating: m.low2), high2 = Words(repeating: m.high2 << m.shift2)
@@ -312,6 +320,61 @@ enum SIMDQuantize {
       let mask = UInt64((1 << bits) - 1)
       for k in 0..<(count - i) { codes[i + k] = UInt8(truncatingIfNeeded: (word >> UInt64(k * bits)) & mask) }
     }
+  }
+
+  /// 4-bit codes, the most common width, in whole blocks of 64 (returns the codes done):
+  /// each pair of code bytes read as a little-endian UInt16 w = c₀ | c₁·2⁸ gives the byte
+  /// c₀ | c₁·2⁴ = (w & 0x0F) | ((w >> 4) & 0xF0). A plain loop, which LLVM vectorises with
+  /// this module's ISA (`vpmovwb` on AVX-512, `vpackuswb` below it) where the word steps
+  /// above move 8 codes per 64-bit lane.
+  @inline(__always)
+  static func packNibbles(_ count: Int, _ source: UnsafeRawPointer, _ packed: UnsafeMutablePointer<UInt8>) -> Int {
+    // Fixed-length inner loops, four blocks then one: a single loop over all the bytes ran
+    // scalar below its unrolled vector width (256 codes: 49 ns on AVX-512 against 27 on SSE2),
+    // one block per inner loop left large inputs 30 % slower than four.
+    @inline(__always)
+    func bytes(_ range: Range<Int>) {
+      for j in range {
+        let w = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * j, as: UInt16.self))
+        packed[j] = UInt8(truncatingIfNeeded: (w & 0x0F) | ((w &>> 4) & 0xF0))
+      }
+    }
+    let blocks = count / 64
+    var base = 0
+    while base + 128 <= 32 * blocks {
+      bytes(base..<base + 128)
+      base += 128
+    }
+    while base < 32 * blocks {
+      bytes(base..<base + 32)
+      base += 32
+    }
+    return blocks * 64
+  }
+
+  /// The inverse of `packNibbles`: byte b → the UInt16 (b & 0x0F) | ((b << 4) & 0x0F00),
+  /// stored little-endian: the two code bytes in order.
+  @inline(__always)
+  static func unpackNibbles(_ count: Int, _ packed: UnsafePointer<UInt8>, _ destination: UnsafeMutableRawPointer) -> Int {
+    @inline(__always)
+    func bytes(_ range: Range<Int>) {
+      for j in range {
+        let b = UInt16(packed[j])
+        let pair = (b & 0x0F) | ((b &<< 4) & 0x0F00)
+        destination.storeBytes(of: pair.littleEndian, toByteOffset: 2 * j, as: UInt16.self)
+      }
+    }
+    let blocks = count / 64
+    var base = 0
+    while base + 128 <= 32 * blocks {
+      bytes(base..<base + 128)
+      base += 128
+    }
+    while base < 32 * blocks {
+      bytes(base..<base + 32)
+      base += 32
+    }
+    return blocks * 64
   }
 
   // MARK: 8-bit code distances

@@ -133,12 +133,13 @@ extension BackendConformance {
     }
   }
 
-  /// pack at 1 to 8 bits and counts 0 to 70 writes the reference's ⌈count·bits/8⌉ bytes bit for
-  /// bit, and unpack of them gives back the codes.
+  /// pack at 1 to 8 bits and counts 0 to 70 (and longer ones: several 64- and 256-code blocks
+  /// with every kind of tail) writes the reference's ⌈count·bits/8⌉ bytes bit for bit, and
+  /// unpack of them gives back the codes.
   public static func packAndUnpackAreBitIdenticalAndRoundTrip(_ kernel: any Backend) throws {
     let name = kernel.name
     for bits in 1...8 {
-      for count in 0...70 {
+      for count in Array(0...70) + [127, 128, 129, 191, 255, 256, 257, 320, 511, 575, 1000] {
         var generator = SeededGenerator(seed: UInt64(bits * 100 + count))
         let codes = (0..<count).map { _ in UInt8.random(in: 0...UInt8((1 << bits) - 1), using: &generator) }
         let bytes = (count * bits + 7) / 8
