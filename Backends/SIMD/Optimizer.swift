@@ -408,30 +408,46 @@ enum SIMDOptimizer {
   static func hqqScaleStep(
     _ x: UnsafePointer<Float>, _ count: Int, scale: Float, zero: Float, beta: Float, exponent: Float, top: Float
   ) -> HalfQuadraticStep {
-    var absolute: Double = 0, numerator: Double = 0, denominator: Double = 0
     let inverse = 1 / scale
+    let a8 = SIMD8<Float>(repeating: inverse), z8 = SIMD8<Float>(repeating: zero), s8 = SIMD8<Float>(repeating: scale)
+    let top8 = SIMD8<Float>(repeating: top), zero8 = SIMD8<Float>()
+    let inverseBeta = SIMD8<Float>(repeating: 1 / beta)
+    var absolute: Double = 0, numerator: Double = 0, denominator: Double = 0
     var i = 0
-    while i < count {
-      let end = Swift.min(count, i + 8)
-      var v = SIMD8<Float>(repeating: 0)
-      for lane in 0..<(end - i) { v[lane] = x[i + lane] }
-      var t = v * inverse + zero
-      t = t.replacing(with: 0, where: t .< 0)
-      t = t.replacing(with: SIMD8(repeating: top), where: t .> top)
-      let q = (t + FastMath.magic) - FastMath.magic
-      let centred = q - zero
-      let e = v - centred * scale
-      let magnitude = e.replacing(with: -e, where: e .< 0)
-      var shrunk = magnitude - FastMath.pow(magnitude, exponent) / beta
-      shrunk = shrunk.replacing(with: 0, where: (shrunk .< 0) .| (magnitude .== 0))
-      let signed = shrunk.replacing(with: -shrunk, where: e .< 0)
-      let target = v - signed
-      for lane in 0..<(end - i) {
-        absolute += Double(magnitude[lane])
-        numerator += Double(target[lane] * centred[lane])
-        denominator += Double(centred[lane] * centred[lane])
+    // As `hqqZeroStep`: runs of 1024 elements summed in Float32 lanes, then in Double, and
+    // `FastMath.select` for the selects. (Each element's three terms were added to Double
+    // sums one lane at a time, a chain of dependent adds, and the selects were
+    // `replacing(with:where:)`: 16 384 values took 20.7–21.4 µs on AVX2 and AVX-512.)
+    while i + 8 <= count {
+      let end = Swift.min(count, i + optimizerChunk)
+      var absolute8 = SIMD8<Float>(), numerator8 = SIMD8<Float>(), denominator8 = SIMD8<Float>()
+      while i + 8 <= end {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        let centred = FastMath.roundedCode(v * a8 + z8, top: top8) - z8
+        let e = v - centred * s8
+        let magnitude = FastMath.select(e .< zero8, -e, e)
+        absolute8 += magnitude
+        var shrunk = magnitude - inverseBeta * FastMath.pow(magnitude, exponent)
+        shrunk = FastMath.select((shrunk .< zero8) .| (magnitude .== zero8), zero8, shrunk)
+        let signed = FastMath.select(e .< zero8, -shrunk, shrunk)
+        numerator8 += (v - signed) * centred
+        denominator8 += centred * centred
+        i += 8
       }
-      i = end
+      absolute += Double(laneOrderSum(absolute8))
+      numerator += Double(laneOrderSum(numerator8))
+      denominator += Double(laneOrderSum(denominator8))
+    }
+    while i < count {
+      let centred = code(x[i], a: inverse, b: zero, top: top) - zero
+      let e = x[i] - centred * scale
+      let magnitude = abs(e)
+      absolute += Double(magnitude)
+      var shrunk: Float = 0
+      if magnitude > 0 { shrunk = Swift.max(magnitude - FastMath.pow(magnitude, exponent) / beta, 0) }
+      numerator += Double((x[i] - (e < 0 ? -shrunk : shrunk)) * centred)
+      denominator += Double(centred * centred)
+      i += 1
     }
     return HalfQuadraticStep(
       meanAbsoluteError: Float(absolute / Double(count)), update: denominator > 0 ? Float(numerator / denominator) : scale)

@@ -349,7 +349,7 @@ extension BackendConformance {
   /// relative) and the updates to 10⁻⁴ (≈ 10× the largest effect at these magnitudes).
   public static func halfQuadraticStepsAgreeWithinTheBound(_ kernel: any Backend) throws {
     var generator = SeededGenerator(seed: 1604)
-    for n in [1, 7, 8, 63, 64, 65, 1000] {
+    for n in [1, 7, 8, 63, 64, 65, 1000, 3001] {
       let x = generator.floats(n)
       let low = x.min() ?? 0, high = x.max() ?? 1
       let inverse = 15 / max(high - low, 1e-3), zero = -low * inverse
@@ -360,6 +360,7 @@ extension BackendConformance {
       let scaled = kernel.hqqScaleStep(count: n, x, scale: 1 / inverse, zero: 8, beta: 10, exponent: -0.3, top: 15)
       let expected = reference.hqqScaleStep(count: n, x, scale: 1 / inverse, zero: 8, beta: 10, exponent: -0.3, top: 15)
       #expect(abs(scaled.update - expected.update) <= 1e-4 * abs(expected.update), "hqqScaleStep n=\(n) on \(kernel.name)")
+      #expect(abs(scaled.meanAbsoluteError - expected.meanAbsoluteError) <= 1e-5 * expected.meanAbsoluteError + 1e-9, "hqqScaleStep |e| n=\(n) on \(kernel.name)")
     }
   }
 }

@@ -100,7 +100,7 @@ struct HalfQuadraticOptimizerTests {
   @Test(arguments: Engine.default.runnableBackends.map(\.name))
   func theHQQStepMatchesTheReference(backendName: String) throws {
     let backend = try #require(Engine.default.registry.backend(named: backendName))
-    for count in [1, 7, 8, 63, 64, 65, 1000] {
+    for count in [1, 7, 8, 63, 64, 65, 1000, 3001] {
       let x = gaussianWeights(count, seed: UInt64(count))
       let low = x.min() ?? 0, high = x.max() ?? 1
       let inverse = 15 / max(high - low, 1e-3), zero = -low * inverse
@@ -113,6 +113,43 @@ struct HalfQuadraticOptimizerTests {
         let scaled = backend.hqqScaleStep(count: count, buffer.baseAddress!, scale: scale, zero: 8, beta: 10, exponent: -0.3, top: 15)
         let expected = ReferenceKernels.hqqScaleStep(count: count, buffer.baseAddress!, scale: scale, zero: 8, beta: 10, exponent: -0.3, top: 15)
         #expect(abs(scaled.update - expected.update) <= 1e-4 * abs(expected.update), "\(backendName) n=\(count)")
+        #expect(
+          abs(scaled.meanAbsoluteError - expected.meanAbsoluteError) <= 1e-5 * expected.meanAbsoluteError + 1e-9,
+          "\(backendName) n=\(count)")
+      }
+    }
+  }
+
+  /// The SIMD variants (SSE2, AVX2, AVX-512 builds of one source) return the same bits from
+  /// both HQQ steps: eight Float32 lanes everywhere, multiply then add (never fused), lane
+  /// sums folded in lane order, runs of 1 024 values then Double — so an HQQ-quantized file
+  /// does not depend on the CPU it was made on. Counts cross the 1 024-value runs and leave
+  /// every tail length. (A fused multiply–add in one sum on the FMA variants only changes
+  /// the bits of some of these updates.)
+  @Test func theSIMDVariantsGiveTheSameBits() throws {
+    let variants = Engine.default.runnableBackends.filter { $0.name.hasPrefix("simd-") }
+    try #require(variants.count >= 2, "needs two SIMD variants on this CPU")
+    // Forty groups of 64 and 128 (a weight matrix's groups) and lengths across the runs.
+    var cases: [(count: Int, seed: UInt64)] = []
+    for group in 0..<40 { cases.append((group % 2 == 0 ? 64 : 128, UInt64(group + 300))) }
+    for count in [5, 8, 13, 1023, 1024, 1031, 2500] { cases.append((count, UInt64(count + 77))) }
+    for (count, seed) in cases {
+      let x = gaussianWeights(count, seed: seed)
+      let low = x.min() ?? 0, high = x.max() ?? 1
+      let inverse = 15 / max(high - low, 1e-3), zero = -low * inverse
+      x.withUnsafeBufferPointer { buffer in
+        let base = buffer.baseAddress!
+        let first = variants[0]
+        let zeroStep = first.hqqZeroStep(count: count, base, inverse: inverse, zero: zero, beta: 10, exponent: -0.3, top: 15)
+        let scaleStep = first.hqqScaleStep(count: count, base, scale: 1 / inverse, zero: 8, beta: 10, exponent: -0.3, top: 15)
+        for variant in variants.dropFirst() {
+          let z = variant.hqqZeroStep(count: count, base, inverse: inverse, zero: zero, beta: 10, exponent: -0.3, top: 15)
+          let s = variant.hqqScaleStep(count: count, base, scale: 1 / inverse, zero: 8, beta: 10, exponent: -0.3, top: 15)
+          #expect(z.update.bitPattern == zeroStep.update.bitPattern, "zero step, \(variant.name) n=\(count)")
+          #expect(z.meanAbsoluteError.bitPattern == zeroStep.meanAbsoluteError.bitPattern, "zero step |e|, \(variant.name) n=\(count)")
+          #expect(s.update.bitPattern == scaleStep.update.bitPattern, "scale step, \(variant.name) n=\(count)")
+          #expect(s.meanAbsoluteError.bitPattern == scaleStep.meanAbsoluteError.bitPattern, "scale step |e|, \(variant.name) n=\(count)")
+        }
       }
     }
   }
