@@ -66,7 +66,7 @@ var targets: [Target] = [
   ),
   .target(
     name: "ArrowheadIO",
-    dependencies: ["ArrowheadCore"],
+    dependencies: ["ArrowheadCore", "CArrowheadCPU"],
     swiftSettings: optimized
   ),
   .target(
@@ -167,7 +167,7 @@ var targets: [Target] = [
   ),
   .testTarget(
     name: "ArrowheadIOTests",
-    dependencies: ["ArrowheadIO", "Arrowhead"]
+    dependencies: ["ArrowheadIO", "Arrowhead", "ArrowheadTestSupport"]
   ),
   .target(
     name: "ArrowheadTestSupport",
