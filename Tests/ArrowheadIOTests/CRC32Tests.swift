@@ -1,3 +1,4 @@
+import Arrowhead
 import ArrowheadTestSupport
 import Testing
 
@@ -37,7 +38,7 @@ import Testing
   /// value as in one piece and as the table-only path.
   @Test func piecewiseUpdatesAgree() {
     let data = Self.bytes(50_000, seed: 2)
-    var generator = SplitMix64(seed: 3)
+    var generator = SeededGenerator(seed: 3)
     for round in 0..<20 {
       var crc = CRC32(), tables = CRC32()
       var start = 0
@@ -68,18 +69,5 @@ import Testing
       }
       #expect(folded == table, "count \(count)")
     }
-  }
-}
-
-/// A tiny seeded generator (splitmix64) for piece sizes.
-struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
