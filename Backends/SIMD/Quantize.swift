@@ -329,9 +329,6 @@ enum SIMDQuantize {
   /// above move 8 codes per 64-bit lane.
   @inline(__always)
   static func packNibbles(_ count: Int, _ source: UnsafeRawPointer, _ packed: UnsafeMutablePointer<UInt8>) -> Int {
-    // Fixed-length inner loops, four blocks then one: a single loop over all the bytes ran
-    // scalar below its unrolled vector width (256 codes: 49 ns on AVX-512 against 27 on SSE2),
-    // one block per inner loop left large inputs 30 % slower than four.
     @inline(__always)
     func bytes(_ range: Range<Int>) {
       for j in range {
@@ -339,14 +336,23 @@ enum SIMDQuantize {
         packed[j] = UInt8(truncatingIfNeeded: (w & 0x0F) | ((w &>> 4) & 0xF0))
       }
     }
+    return forEachNibbleBlock(count, bytes)
+  }
+
+  /// Runs `body` over the packed byte ranges of the whole 64-code blocks of `count` codes, in
+  /// fixed-length ranges of four blocks then one (128 and 32 bytes); returns the codes covered.
+  /// A single loop over all the bytes ran scalar below its unrolled vector width (256 codes:
+  /// 49 ns on AVX-512 against 27 on SSE2); one block per range left large inputs 30 % slower.
+  @inline(__always)
+  static func forEachNibbleBlock(_ count: Int, _ body: (Range<Int>) -> Void) -> Int {
     let blocks = count / 64
     var base = 0
     while base + 128 <= 32 * blocks {
-      bytes(base..<base + 128)
+      body(base..<base + 128)
       base += 128
     }
     while base < 32 * blocks {
-      bytes(base..<base + 32)
+      body(base..<base + 32)
       base += 32
     }
     return blocks * 64
@@ -364,17 +370,7 @@ enum SIMDQuantize {
         destination.storeBytes(of: pair.littleEndian, toByteOffset: 2 * j, as: UInt16.self)
       }
     }
-    let blocks = count / 64
-    var base = 0
-    while base + 128 <= 32 * blocks {
-      bytes(base..<base + 128)
-      base += 128
-    }
-    while base < 32 * blocks {
-      bytes(base..<base + 32)
-      base += 32
-    }
-    return blocks * 64
+    return forEachNibbleBlock(count, bytes)
   }
 
   // MARK: 8-bit code distances
