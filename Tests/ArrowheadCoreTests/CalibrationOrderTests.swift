@@ -190,6 +190,65 @@ struct JitteryDotBackend: DotOnlyTestBackend {
     #expect(oneThread["gemm/small"]?["blas"] == 630e-9)
   }
 
+  /// A spinning backend's step is rescaled at most by what the yardstick said when the
+  /// spinning pass began: a yardstick slowed beside its own spinning threads (7 µs against
+  /// 4.6 at the start) must not make OpenBLAS look 1.5× faster than it ran.
+  @Test func spinningStepsAreRescaledNoMoreThanTheSpinningPassStartSays() {
+    #expect(Calibration.spinningYardstick(7e-6, beforeSpinning: 4.6e-6) == 4.6e-6)
+    #expect(Calibration.spinningYardstick(4.7e-6, beforeSpinning: 6e-6) == 4.7e-6, "a faster own yardstick stands")
+    let steps = [
+      Calibration.StepFigures(entry: "gemv/large", backends: ["simd"], seconds: [20.3e-6], yardstick: 4.6e-6),
+      Calibration.StepFigures(
+        entry: "gemv/large", backends: ["blas"], seconds: [19.4e-6],
+        yardstick: Calibration.spinningYardstick(6.3e-6, beforeSpinning: 4.6e-6)),
+    ]
+    let combined = Calibration.combine(steps, threads: 2)
+    #expect(combined["gemv/large"]?["blas"] == 19.4e-6, "not 19.4 · 4.6/6.3 ≈ 14.2 µs")
+    #expect(combined["gemv/large"]?["simd"] == 20.3e-6)
+  }
+
+  /// The static favourite: the highest score, the first on a tie, a candidate without a
+  /// preference below every score.
+  @Test func theFavouriteIsTheHighestStaticScore() {
+    #expect(Calibration.favourite([20, 44, 43]) == 1)
+    #expect(Calibration.favourite([44, 44]) == 0)
+    #expect(Calibration.favourite([nil, Int.min + 1]) == 1)
+    #expect(Calibration.favourite([nil]) == 0)
+    #expect(Calibration.favourite([]) == nil)
+  }
+
+  /// With several threads, a large entry whose figures would move the choice from its static
+  /// favourite to the other side (by more than 5 %, less than 2×) has the favourite's side
+  /// timed once more, quiet sides first; near-ties, wide gaps, small entries, entries
+  /// without the other side and one-thread calibrations are not re-timed.
+  @Test func suspectFlipsAwayFromTheFavouriteAreTimedAgain() {
+    // Candidates 0 and 1 are quiet SIMD variants, 2 spins (OpenBLAS).
+    let names = ["v3", "v4", "blas"]
+    let entries: [(KernelOperation, ShapeClass, [Int])] = [
+      (.gemv, .large, [0, 1, 2]),            // v4 favourite, 18.6 against 12: re-time the quiet side
+      (.gemm, .large, [0, 1, 2]),            // v4 171 against 165: within 5 %, the favourite stays
+      (.gemvTransposed, .large, [0, 1, 2]),  // v4 30 against 12: 2.5×, not a stretch
+      (.cholesky, .large, [0, 1, 2]),        // OpenBLAS favourite, 30 against 18: re-time OpenBLAS
+      (.gemm, .small, [0, 1, 2]),            // small: never
+      (.dot, .large, [0, 1]),                // no other side
+    ]
+    let timings: [String: [String: Double]] = [
+      "gemv/large": ["v3": 19e-6, "v4": 18.6e-6, "blas": 12e-6],
+      "gemm/large": ["v3": 180e-6, "v4": 171e-6, "blas": 165e-6],
+      "gemvTransposed/large": ["v3": 31e-6, "v4": 30e-6, "blas": 12e-6],
+      "cholesky/large": ["v3": 18e-6, "v4": 25e-6, "blas": 30e-6],
+      "gemm/small": ["v3": 900e-9, "v4": 800e-9, "blas": 500e-9],
+      "dot/large": ["v3": 90e-9, "v4": 50e-9],
+    ]
+    let favourites = [1, 1, 1, 2, 1, 1]
+    let steps = Calibration.confirmationSteps(
+      entries, timings: timings, names: { names[$0] }, spins: { $0 == 2 }, favourite: { favourites[$0] }, threads: 2)
+    #expect(steps == [.init(entry: 0, candidates: [0, 1]), .init(entry: 3, candidates: [2])])
+    let oneThread = Calibration.confirmationSteps(
+      entries, timings: timings, names: { names[$0] }, spins: { $0 == 2 }, favourite: { favourites[$0] }, threads: 1)
+    #expect(oneThread.isEmpty)
+  }
+
   /// The yardstick measures real work: a positive, finite time well under a millisecond.
   @Test func theYardstickTakesAFewMicroseconds() {
     let seconds = Calibration.yardstickSeconds(CalibrationScratch())

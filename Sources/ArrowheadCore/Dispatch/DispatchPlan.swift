@@ -181,16 +181,11 @@ public struct DispatchPlan: Sendable {
       mode: mode, decisions: decisions, cache: outcome.cache, calibrationSeconds: outcome.seconds, fallbackIndex: fallback)
   }
 
-  /// The candidate with the highest static score (the first on a tie), nil if none.
-  private static func staticWinner(
+  /// The candidate (an index into `runnable`) with the highest static score (the first on a
+  /// tie), nil if none.
+  static func staticWinner(
     _ candidates: [Int], _ runnable: [any Backend], _ operation: KernelOperation, _ shape: ShapeClass
   ) -> Int? {
-    var best: (index: Int, score: Int)?
-    for index in candidates {
-      let score = runnable[index].preference(for: operation, shape)?.score ?? Int.min
-      if let current = best, score <= current.score { continue }
-      best = (index, score)
-    }
-    return best?.index
+    Calibration.favourite(candidates.map { runnable[$0].preference(for: operation, shape)?.score }).map { candidates[$0] }
   }
 }
