@@ -24,6 +24,17 @@ public enum Parallel {
   /// How many times a pool thread has woken from sleep so far (for tests).
   package static var poolWakeups: Int { arrowhead_pool_wakeups() }
 
+  /// Where pool thread `id` started (for tests; Linux): its creator's CPU and allowed CPU
+  /// count at creation, the thread's first CPU and its allowed CPU count once running (−1
+  /// where not yet known); nil for a thread not started or another OS.
+  package static func poolThreadPlacement(
+    _ id: Int
+  ) -> (creatorCPU: Int, creatorAllowed: Int, firstCPU: Int, allowedAfter: Int)? {
+    var creator: Int32 = -1, allowed: Int32 = -1, first: Int32 = -1, after: Int32 = -1
+    guard arrowhead_pool_thread_placement(id, &creator, &allowed, &first, &after) == 0, creator >= 0 else { return nil }
+    return (Int(creator), Int(allowed), Int(first), Int(after))
+  }
+
   /// Calls `body(i)` for every i in `0..<count` on at most `threads` threads and returns
   /// when all calls are done. The calling thread takes part; indices are claimed one at a
   /// time by whichever thread is free, so each runs exactly once but not in a fixed order

@@ -87,12 +87,66 @@ static bool invited(long id) { return id + 1 < atomic_load(&job_threads); }
 struct worker_start {
   long id;
   uint32_t seen;
+#if defined(__linux__)
+  bool restore;        // whether `allowed` is to be restored when the thread starts
+  cpu_set_t allowed;   // the CPUs the creating thread may run on
+#endif
 };
+
+#if defined(__linux__)
+// Starts pool thread `id` on an allowed CPU other than the creating thread's, and has it
+// take the creator's whole CPU set back as its first step (`restore_affinity`): placement,
+// not pinning. Created without this, the thread started on its creator's CPU, and the
+// scheduler, seeing two threads that never stop running (the caller computing, the worker
+// polling between jobs) as cache-hot, left them sharing that CPU while the other one idled
+// for about a tenth of a second. On the 2-vCPU Zen 4 VM (CPUs read from
+// `/proc/self/task/*/stat` after each calibration step): 16 of 30 fresh two-thread
+// calibrations ran both threads on one vCPU at their first large step, and 15 of 30 timed
+// the v4 gemv 768×768 there above 14 µs (8–13 once apart); placed this way, 2 and 1 of 30.
+// A fresh process's first two-thread gemm 256³ (`bench gemm --sizes 256 --threads 2
+// --repeats 1`) ran at one thread's speed (0.24–0.32 ms against 0.16) in 6 of 24 processes,
+// in none of 24 placed.
+static void place_away_from_creator(pthread_attr_t *attributes, struct worker_start *start) {
+  start->restore = false;
+  if (sched_getaffinity(0, sizeof start->allowed, &start->allowed) != 0) return;
+  int count = CPU_COUNT(&start->allowed);
+  int here = sched_getcpu();
+  if (count < 2 || here < 0) return;
+  // The (id + 1)-th allowed CPU after the creator's, cyclically: pool threads spread out.
+  int skip = (int)(start->id % (count - 1)) + 1, target = -1;
+  for (int step = 1; step <= CPU_SETSIZE && skip > 0; step++) {
+    int cpu = (here + step) % CPU_SETSIZE;
+    if (CPU_ISSET(cpu, &start->allowed) && --skip == 0) target = cpu;
+  }
+  if (target < 0 || target == here) return;
+  cpu_set_t first;
+  CPU_ZERO(&first);
+  CPU_SET(target, &first);
+  if (pthread_attr_setaffinity_np(attributes, sizeof first, &first) == 0) start->restore = true;
+}
+
+static void restore_affinity(const struct worker_start *start) {
+  if (start->restore) pthread_setaffinity_np(pthread_self(), sizeof start->allowed, &start->allowed);
+}
+#endif
+
+// Where each pool thread was started (for tests): the creator's CPU and allowed CPU count
+// at creation, the thread's CPU when it began, and its allowed CPU count after it restored
+// the creator's set. −1 where unknown.
+static struct {
+  _Atomic int creator_cpu, creator_allowed, first_cpu, allowed_after;
+} placements[max_pool_threads];
 
 static void *worker_main(void *argument) {
   struct worker_start start = *(struct worker_start *)argument;
   free(argument);
   long id = start.id;
+#if defined(__linux__)
+  placements[id].first_cpu = sched_getcpu();
+  restore_affinity(&start);
+  cpu_set_t now;
+  if (sched_getaffinity(0, sizeof now, &now) == 0) placements[id].allowed_after = CPU_COUNT(&now);
+#endif
   inside_job = true;  // a task that calls the pool again runs its loop serially
   // The generation before the job that started this thread (it is created under
   // submit_lock before that job is published): a thread that starts late must still see
@@ -143,8 +197,24 @@ static long ensure_threads(long wanted) {
     if (start) {
       start->id = have;
       start->seen = generation;
+      placements[have].creator_cpu = placements[have].creator_allowed = -1;
+      placements[have].first_cpu = placements[have].allowed_after = -1;
+#if defined(__linux__)
+      place_away_from_creator(&attributes, start);
+      placements[have].creator_cpu = sched_getcpu();
+      placements[have].creator_allowed = CPU_COUNT(&start->allowed);
+#endif
       pthread_cond_init(&slots[have].wake, NULL);
       failed = pthread_create(&thread, &attributes, worker_main, start);
+#if defined(__linux__)
+      if (failed && start->restore) {  // the placement was refused: start it anywhere
+        start->restore = false;
+        pthread_attr_destroy(&attributes);
+        pthread_attr_init(&attributes);
+        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        failed = pthread_create(&thread, &attributes, worker_main, start);
+      }
+#endif
       if (failed) {
         free(start);
         pthread_cond_destroy(&slots[have].wake);
@@ -200,3 +270,12 @@ void arrowhead_pool_run(long count, long threads, arrowhead_pool_task task, void
 long arrowhead_pool_thread_count(void) { return atomic_load(&started_threads); }
 
 long arrowhead_pool_wakeups(void) { return atomic_load_explicit(&wakeups, memory_order_relaxed); }
+
+int arrowhead_pool_thread_placement(long id, int *creator_cpu, int *creator_allowed, int *first_cpu, int *allowed_after) {
+  if (id < 0 || id >= atomic_load(&started_threads)) return -1;
+  *creator_cpu = placements[id].creator_cpu;
+  *creator_allowed = placements[id].creator_allowed;
+  *first_cpu = placements[id].first_cpu;
+  *allowed_after = placements[id].allowed_after;
+  return 0;
+}

@@ -166,4 +166,27 @@ import Testing
       for start in 0..<count where starts.counts[start] > 0 { #expect(start % granularity == 0) }
     }
   }
+
+  /// A pool thread starts on an allowed CPU other than its creator's and then runs with its
+  /// creator's whole CPU set: started beside its creator, the scheduler left the two sharing
+  /// one vCPU for about a tenth of a second (the first two-thread gemm 256³ of 6 in 24 fresh
+  /// processes at one thread's speed on the Zen 4 VM). Placement, not pinning.
+  @Test func poolThreadsStartAwayFromTheirCreatorWithoutBeingPinned() throws {
+    Parallel.forEach(64, threads: 2) { _ in }  // thread 0 exists from here on
+    #if os(Linux)
+    var placement = try #require(Parallel.poolThreadPlacement(0))
+    // The thread records where it began as its first step; give it a moment if it has not run yet.
+    for _ in 0..<1000 where placement.firstCPU < 0 || placement.allowedAfter < 0 {
+      usleep(1000)
+      placement = try #require(Parallel.poolThreadPlacement(0))
+    }
+    #expect(placement.creatorAllowed >= 1 && placement.firstCPU >= 0)
+    if placement.creatorAllowed >= 2 {
+      #expect(placement.firstCPU != placement.creatorCPU, "started on its creator's CPU \(placement.creatorCPU)")
+    }
+    #expect(placement.allowedAfter == placement.creatorAllowed, "pinned: \(placement.allowedAfter) of \(placement.creatorAllowed) CPUs")
+    #else
+    #expect(Parallel.poolThreadPlacement(0) == nil)
+    #endif
+  }
 }

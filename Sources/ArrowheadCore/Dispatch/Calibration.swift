@@ -284,11 +284,13 @@ enum Calibration {
   /// other side's fastest figure more than 5 % but less than 2× below the favourite side's —
   /// the favourite's side is timed again. Steps without spinning backends come first.
   ///
-  /// The two sides are timed a fraction of a second apart, and this 2-vCPU VM sometimes runs
-  /// our pool's two threads at about one thread's speed for a few tenths of a second while
-  /// the single-threaded yardstick reads normal (AMD Zen 4: the v4 gemv 768×768 at 18.6 µs in
-  /// both first-pass timings against 8–13 µs usually, OpenBLAS at 12 in its pass). One more
-  /// timing, later, keeps such a stretch from deciding alone. A favourite slower by 2× or
+  /// The two sides are timed a fraction of a second apart, and a stretch that slows only
+  /// multi-threaded work escapes the single-threaded yardstick. One was our pool's first
+  /// thread sharing its creator's vCPU for about a tenth of a second (AMD Zen 4: the v4 gemv
+  /// 768×768 at 18.6 µs in both first-pass timings against 8–13 µs usually, OpenBLAS at 12 in
+  /// its pass), since fixed where the pool starts its threads (`pool.c`); another process on
+  /// the other vCPU would be the same. One more timing, later, keeps such a stretch from
+  /// deciding alone. A favourite slower by 2× or
   /// more is not re-timed (no stretch measured here slowed a step that much; on this Zen 4
   /// LAPACKE's small Cholesky runs 2.0–3.1 µs against the Swift one's 3.4–5.1 every time),
   /// nor are small entries, whose problems run on one thread: a confirmation waits for the

@@ -7,7 +7,8 @@
 /// `ARROWHEAD_POOL_SPIN_MICROSECONDS` (about a third of a millisecond) after each one,
 /// as OpenBLAS's do, then sleep on a condition variable of their own. A job wakes only the
 /// threads it runs on, so threads started for one wide loop cost later narrower loops
-/// nothing.
+/// nothing. On Linux a thread starts on an allowed CPU other than its creator's, then takes
+/// its creator's whole CPU set (placement, not pinning: see pool.c).
 #ifndef ARROWHEAD_POOL_H
 #define ARROWHEAD_POOL_H
 
@@ -37,6 +38,13 @@ void arrowhead_pool_run(long count, long threads, arrowhead_pool_task _Nonnull t
 
 /// Pool threads started so far (for tests and the probe).
 long arrowhead_pool_thread_count(void);
+
+/// Where pool thread `id` started (for tests; Linux, −1 elsewhere): its creator's CPU and
+/// allowed CPU count at creation, the thread's first CPU (another allowed one when the
+/// creator had several) and its allowed CPU count once running (the creator's: placement,
+/// not pinning). Returns −1 for a thread not started.
+int arrowhead_pool_thread_placement(long id, int *_Nonnull creator_cpu, int *_Nonnull creator_allowed,
+                                    int *_Nonnull first_cpu, int *_Nonnull allowed_after);
 
 /// How many times a pool thread has gone to sleep and woken up again (for tests: a loop
 /// on `threads` threads wakes at most `threads − 1`).
