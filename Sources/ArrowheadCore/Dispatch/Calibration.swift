@@ -290,11 +290,11 @@ enum Calibration {
   /// 768×768 at 18.6 µs in both first-pass timings against 8–13 µs usually, OpenBLAS at 12 in
   /// its pass), since fixed where the pool starts its threads (`pool.c`); another process on
   /// the other vCPU would be the same. One more timing, later, keeps such a stretch from
-  /// deciding alone. A favourite slower by 2× or
-  /// more is not re-timed (no stretch measured here slowed a step that much; on this Zen 4
-  /// LAPACKE's small Cholesky runs 2.0–3.1 µs against the Swift one's 3.4–5.1 every time),
-  /// nor are small entries, whose problems run on one thread: a confirmation waits for the
-  /// spinning threads to park (0.2 s) before timing the quiet side.
+  /// deciding alone. A favourite slower by 2× or more is not re-timed (no stretch measured
+  /// here slowed a step that much; on this Zen 4 LAPACKE's small Cholesky runs 2.0–3.1 µs
+  /// against the Swift one's 3.4–5.1 every time), nor are small entries, whose problems run
+  /// on one thread: a confirmation waits for the spinning threads to park (0.2 s) before
+  /// timing the quiet side.
   static func confirmationSteps(
     _ entries: [(KernelOperation, ShapeClass, [Int])], timings: [String: [String: Double]],
     names: (Int) -> String, spins: (Int) -> Bool, favourite: (Int) -> Int?, threads: Int
