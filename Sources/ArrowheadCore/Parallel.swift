@@ -24,6 +24,15 @@ public enum Parallel {
   /// How many times a pool thread has woken from sleep so far (for tests).
   package static var poolWakeups: Int { arrowhead_pool_wakeups() }
 
+  /// Wake-ups of a sleeping pool thread placed away from the waker's CPU so far (for tests).
+  package static var poolPlacedWakeups: Int { arrowhead_pool_placed_wakeups() }
+
+  /// How many CPUs pool thread `id` may run on now (for tests; Linux), nil where unknown.
+  package static func poolThreadAllowedCPUs(_ id: Int) -> Int? {
+    let count = arrowhead_pool_thread_allowed_now(id)
+    return count >= 0 ? Int(count) : nil
+  }
+
   /// Where pool thread `id` started (for tests; Linux): its creator's CPU and allowed CPU
   /// count at creation, the thread's first CPU and its allowed CPU count once running (−1
   /// where not yet known); nil for a thread not started or another OS.

@@ -7,8 +7,9 @@
 /// `ARROWHEAD_POOL_SPIN_MICROSECONDS` (about a third of a millisecond) after each one,
 /// as OpenBLAS's do, then sleep on a condition variable of their own. A job wakes only the
 /// threads it runs on, so threads started for one wide loop cost later narrower loops
-/// nothing. On Linux a thread starts on an allowed CPU other than its creator's, then takes
-/// its creator's whole CPU set (placement, not pinning: see pool.c).
+/// nothing. On Linux a thread starts, and is woken from sleep, on an allowed CPU other than
+/// its creator's (its waker's), then takes its creator's whole CPU set back (placement, not
+/// pinning: see pool.c).
 #ifndef ARROWHEAD_POOL_H
 #define ARROWHEAD_POOL_H
 
@@ -38,6 +39,14 @@ void arrowhead_pool_run(long count, long threads, arrowhead_pool_task _Nonnull t
 
 /// Pool threads started so far (for tests and the probe).
 long arrowhead_pool_thread_count(void);
+
+/// Wake-ups of a sleeping pool thread that first narrowed its CPU set to CPUs other than
+/// the waker's (Linux; the thread restores its set once it runs), for tests.
+long arrowhead_pool_placed_wakeups(void);
+
+/// How many CPUs pool thread `id` may run on now (Linux; −1 elsewhere or for a thread not
+/// started), for tests.
+int arrowhead_pool_thread_allowed_now(long id);
 
 /// Where pool thread `id` started (for tests; Linux, −1 elsewhere): its creator's CPU and
 /// allowed CPU count at creation, the thread's first CPU (another allowed one when the
