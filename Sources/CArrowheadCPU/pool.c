@@ -73,7 +73,7 @@ static uint64_t now_nanoseconds(void) {
 // on the caller's CPU; the thread takes its whole set back as soon as it runs. Woken
 // without this, it often shared the caller's CPU: on the 2-vCPU Zen 4 VM, Python calling
 // `arrowhead.gemm` (512³, 2 threads) every 5 ms, the worker had run on the caller's CPU
-// after 97–102 of 150 calls, which then took 3.3 ms — one thread's time (2.95) — against
+// after 91–102 of 150 calls, which then took 3.0–3.3 ms — one thread's time (2.65–3.07) — against
 // 1.43 with the calls back to back (worker still polling).
 static void place_sleeper(long id) {
   if (!slots[id].started || CPU_COUNT(&slots[id].allowed) < 2) return;
@@ -116,8 +116,7 @@ struct worker_start {
   long id;
   uint32_t seen;
 #if defined(__linux__)
-  bool restore;        // whether `allowed` is to be restored when the thread starts
-  cpu_set_t allowed;   // the CPUs the creating thread may run on
+  bool restore;        // whether the thread takes `slots[id].allowed` back when it starts
 #endif
 };
 
@@ -134,27 +133,30 @@ struct worker_start {
 // A fresh process's first two-thread gemm 256³ (`bench gemm --sizes 256 --threads 2
 // --repeats 1`) ran at one thread's speed (0.24–0.32 ms against 0.16) in 6 of 24 processes,
 // in none of 24 placed.
-static void place_away_from_creator(pthread_attr_t *attributes, struct worker_start *start) {
+// Returns whether the creator's CPU set was read into `slots[start->id].allowed`.
+static bool place_away_from_creator(pthread_attr_t *attributes, struct worker_start *start) {
   start->restore = false;
-  if (sched_getaffinity(0, sizeof start->allowed, &start->allowed) != 0) return;
-  int count = CPU_COUNT(&start->allowed);
+  cpu_set_t *allowed = &slots[start->id].allowed;
+  if (sched_getaffinity(0, sizeof *allowed, allowed) != 0) return false;
+  int count = CPU_COUNT(allowed);
   int here = sched_getcpu();
-  if (count < 2 || here < 0) return;
+  if (count < 2 || here < 0) return true;
   // The (id + 1)-th allowed CPU after the creator's, cyclically: pool threads spread out.
   int skip = (int)(start->id % (count - 1)) + 1, target = -1;
   for (int step = 1; step <= CPU_SETSIZE && skip > 0; step++) {
     int cpu = (here + step) % CPU_SETSIZE;
-    if (CPU_ISSET(cpu, &start->allowed) && --skip == 0) target = cpu;
+    if (CPU_ISSET(cpu, allowed) && --skip == 0) target = cpu;
   }
-  if (target < 0 || target == here) return;
+  if (target < 0 || target == here) return true;
   cpu_set_t first;
   CPU_ZERO(&first);
   CPU_SET(target, &first);
   if (pthread_attr_setaffinity_np(attributes, sizeof first, &first) == 0) start->restore = true;
+  return true;
 }
 
 static void restore_affinity(const struct worker_start *start) {
-  if (start->restore) pthread_setaffinity_np(pthread_self(), sizeof start->allowed, &start->allowed);
+  if (start->restore) pthread_setaffinity_np(pthread_self(), sizeof slots[start->id].allowed, &slots[start->id].allowed);
 }
 #endif
 
@@ -235,9 +237,9 @@ static long ensure_threads(long wanted) {
       placements[have].creator_cpu = placements[have].creator_allowed = -1;
       placements[have].first_cpu = placements[have].allowed_after = -1;
 #if defined(__linux__)
-      place_away_from_creator(&attributes, start);
+      bool known = place_away_from_creator(&attributes, start);
       placements[have].creator_cpu = sched_getcpu();
-      placements[have].creator_allowed = CPU_COUNT(&start->allowed);
+      placements[have].creator_allowed = known ? CPU_COUNT(&slots[have].allowed) : -1;
 #endif
       pthread_cond_init(&slots[have].wake, NULL);
       failed = pthread_create(&thread, &attributes, worker_main, start);
@@ -261,7 +263,7 @@ static long ensure_threads(long wanted) {
     pthread_mutex_lock(&sleep_lock);
     slots[have].thread = thread;
     slots[have].placed = false;
-    slots[have].started = sched_getaffinity(0, sizeof slots[have].allowed, &slots[have].allowed) == 0;
+    slots[have].started = placements[have].creator_allowed > 0;  // `allowed` was read
     pthread_mutex_unlock(&sleep_lock);
 #endif
     have += 1;
