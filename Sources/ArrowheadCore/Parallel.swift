@@ -33,6 +33,14 @@ public enum Parallel {
     return count >= 0 ? Int(count) : nil
   }
 
+  /// Gives pool thread `id` a CPU set from outside, as `taskset -p` would (for tests;
+  /// Linux): one CPU of the caller's set other than the caller's current one, or the
+  /// caller's whole set. Returns the CPUs it may run on then; nil on failure or elsewhere.
+  package static func setPoolThreadCPUsForTesting(_ id: Int, oneCPU: Bool) -> Int? {
+    let count = arrowhead_pool_thread_set_cpus_for_testing(id, oneCPU ? 1 : 0)
+    return count >= 0 ? Int(count) : nil
+  }
+
   /// Where pool thread `id` started (for tests; Linux): its creator's CPU and allowed CPU
   /// count at creation, the thread's first CPU and its allowed CPU count once running (−1
   /// where not yet known); nil for a thread not started or another OS.

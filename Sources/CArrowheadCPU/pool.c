@@ -55,7 +55,8 @@ static struct {
   pthread_t thread;
   bool started;        // `thread` and `allowed` are set
   bool placed;         // the waker narrowed the thread's CPU set (`place_sleeper`)
-  cpu_set_t allowed;   // the creator's CPU set, which the thread runs with
+  cpu_set_t allowed;   // the thread's own CPU set: its creator's, read again before each
+                       // placed wake-up (a set given to the thread meanwhile is kept)
 #endif
 } slots[max_pool_threads];
 static uint32_t generation;             // written under submit_lock only
@@ -75,12 +76,18 @@ static uint64_t now_nanoseconds(void) {
 // `arrowhead.gemm` (512³, 2 threads) every 5 ms, the worker had run on the caller's CPU
 // after 91–102 of 150 calls, which then took 3.0–3.3 ms — one thread's time (2.65–3.07) — against
 // 1.43 with the calls back to back (worker still polling).
+// The set it takes back is the one it has when it is woken, not the one it was created
+// with: a set given to the thread while it slept (`taskset -p`, a user's
+// pthread_setaffinity_np) is kept.
 static void place_sleeper(long id) {
-  if (!slots[id].started || CPU_COUNT(&slots[id].allowed) < 2) return;
+  if (!slots[id].started) return;
+  cpu_set_t current;
+  if (pthread_getaffinity_np(slots[id].thread, sizeof current, &current) != 0 || CPU_COUNT(&current) < 2) return;
   int here = sched_getcpu();
-  if (here < 0 || !CPU_ISSET(here, &slots[id].allowed)) return;
-  cpu_set_t elsewhere = slots[id].allowed;
+  if (here < 0 || !CPU_ISSET(here, &current)) return;
+  cpu_set_t elsewhere = current;
   CPU_CLR(here, &elsewhere);
+  slots[id].allowed = current;
   if (pthread_setaffinity_np(slots[id].thread, sizeof elsewhere, &elsewhere) == 0) {
     slots[id].placed = true;
     atomic_fetch_add_explicit(&placed_wakeups, 1, memory_order_relaxed);
@@ -329,6 +336,31 @@ int arrowhead_pool_thread_placement(long id, int *creator_cpu, int *creator_allo
 }
 
 long arrowhead_pool_placed_wakeups(void) { return atomic_load_explicit(&placed_wakeups, memory_order_relaxed); }
+
+int arrowhead_pool_thread_set_cpus_for_testing(long id, int one) {
+#if defined(__linux__)
+  if (id < 0 || id >= atomic_load(&started_threads)) return -1;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+  if (one) {
+    int here = sched_getcpu(), chosen = -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE && chosen < 0; cpu++) {
+      if (CPU_ISSET(cpu, &set) && cpu != here) chosen = cpu;
+    }
+    if (chosen < 0) return -1;
+    CPU_ZERO(&set);
+    CPU_SET(chosen, &set);
+  }
+  pthread_mutex_lock(&sleep_lock);
+  int result = slots[id].started && pthread_setaffinity_np(slots[id].thread, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+  pthread_mutex_unlock(&sleep_lock);
+  return result;
+#else
+  (void)id;
+  (void)one;
+  return -1;
+#endif
+}
 
 int arrowhead_pool_thread_allowed_now(long id) {
 #if defined(__linux__)

@@ -190,26 +190,53 @@ import Testing
     #endif
   }
 
-  /// A sleeping pool thread is woken on a CPU other than its waker's and then runs with its
-  /// whole CPU set again: woken without this, it often shared the caller's CPU (Python
-  /// calling a two-thread gemm 512³ every 5 ms: 3.3 ms per call, one thread's time, against
-  /// 1.6 placed). Placement, not pinning.
-  @Test func sleepingPoolThreadsWakeAwayFromTheCallerWithoutBeingPinned() throws {
-    Parallel.forEach(64, threads: 2) { _ in }  // thread 0 exists from here on
-    #if os(Linux)
-    let placement = try #require(Parallel.poolThreadPlacement(0))
-    let before = Parallel.poolPlacedWakeups
-    usleep(20_000)  // well past the polling time: the thread sleeps
-    Parallel.forEach(64, threads: 2) { _ in }
-    if placement.creatorAllowed >= 2 {
-      #expect(Parallel.poolPlacedWakeups > before, "the sleeping thread was woken without placement")
+  /// The two tests that look at a pool thread's CPU set after a wake-up, one at a time (one
+  /// of them gives the thread a single CPU for a while).
+  @Suite(.serialized) struct WakeUpPlacement {
+    /// A sleeping pool thread is woken on a CPU other than its waker's and then runs with its
+    /// whole CPU set again: woken without this, it often shared the caller's CPU (Python
+    /// calling a two-thread gemm 512³ every 5 ms: 3.3 ms per call, one thread's time, against
+    /// 1.6 placed). Placement, not pinning.
+    @Test func sleepingPoolThreadsWakeAwayFromTheCallerWithoutBeingPinned() throws {
+      Parallel.forEach(64, threads: 2) { _ in }  // thread 0 exists from here on
+      #if os(Linux)
+      let placement = try #require(Parallel.poolThreadPlacement(0))
+      let before = Parallel.poolPlacedWakeups
+      usleep(20_000)  // well past the polling time: the thread sleeps
+      Parallel.forEach(64, threads: 2) { _ in }
+      if placement.creatorAllowed >= 2 {
+        #expect(Parallel.poolPlacedWakeups > before, "the sleeping thread was woken without placement")
+      }
+      var allowed = Parallel.poolThreadAllowedCPUs(0)
+      for _ in 0..<1000 where allowed != placement.creatorAllowed {  // it restores its set once it runs
+        usleep(1000)
+        allowed = Parallel.poolThreadAllowedCPUs(0)
+      }
+      #expect(allowed == placement.creatorAllowed, "left with \(allowed ?? -1) of \(placement.creatorAllowed) CPUs")
+      #endif
     }
-    var allowed = Parallel.poolThreadAllowedCPUs(0)
-    for _ in 0..<1000 where allowed != placement.creatorAllowed {  // it restores its set once it runs
-      usleep(1000)
-      allowed = Parallel.poolThreadAllowedCPUs(0)
+
+    /// A CPU set given to a sleeping pool thread from outside (a user's `taskset -p`) is
+    /// still its set after the thread is woken and has run: the wake-up placement restores
+    /// the set the thread had when it was woken, not the one it was created with.
+    @Test func aCPUSetGivenToASleepingPoolThreadSurvivesItsWakeUp() throws {
+      Parallel.forEach(64, threads: 2) { _ in }
+      #if os(Linux)
+      let placement = try #require(Parallel.poolThreadPlacement(0))
+      guard placement.creatorAllowed >= 2 else { return }  // one CPU: nothing to narrow
+      usleep(20_000)  // a thread just started, or just woken, has taken its set back by now
+      #expect(Parallel.setPoolThreadCPUsForTesting(0, oneCPU: true) == 1)
+      defer { _ = Parallel.setPoolThreadCPUsForTesting(0, oneCPU: false) }
+      let wakeups = Parallel.poolWakeups
+      for _ in 0..<500 where Parallel.poolWakeups == wakeups {  // a busy pool runs a loop inline
+        usleep(20_000)  // well past the polling time: the thread sleeps
+        Parallel.forEach(64, threads: 2) { _ in }
+      }
+      #expect(Parallel.poolWakeups > wakeups, "the pool thread was not woken")
+      usleep(20_000)  // time to have run and restored its set
+      let allowed = Parallel.poolThreadAllowedCPUs(0)
+      #expect(allowed == 1, "the given set of 1 CPU became \(allowed ?? -1) CPUs")
+      #endif
     }
-    #expect(allowed == placement.creatorAllowed, "left with \(allowed ?? -1) of \(placement.creatorAllowed) CPUs")
-    #endif
   }
 }

@@ -48,6 +48,12 @@ long arrowhead_pool_placed_wakeups(void);
 /// started), for tests.
 int arrowhead_pool_thread_allowed_now(long id);
 
+/// Gives pool thread `id` a CPU set from outside, as a user's `taskset -p` would (for tests;
+/// Linux): one CPU of the caller's set other than the caller's current one (`one != 0`), or
+/// the caller's whole set (`one == 0`). Returns the CPUs it may run on then, −1 on failure,
+/// elsewhere or for a thread not started.
+int arrowhead_pool_thread_set_cpus_for_testing(long id, int one);
+
 /// Where pool thread `id` started (for tests; Linux, −1 elsewhere): its creator's CPU and
 /// allowed CPU count at creation, the thread's first CPU (another allowed one when the
 /// creator had several) and its allowed CPU count once running (the creator's: placement,
