@@ -179,6 +179,7 @@ static void *worker_main(void *argument) {
   free(argument);
   long id = start.id;
 #if defined(__linux__)
+  pthread_setname_np(pthread_self(), "arrowhead-pool");  // as top, gdb and /proc show it
   placements[id].first_cpu = sched_getcpu();
   restore_affinity(&start);
   cpu_set_t now;
@@ -227,10 +228,40 @@ static void *worker_main(void *argument) {
   return 0;
 }
 
+// In the child of a fork(), which has only the forking thread: forgets the pool threads,
+// which do not exist there, so that the child's first loop on several threads starts its
+// own. Left as they were, the child ran every loop on one thread (its `started_threads`
+// said the threads were there), and at a wake-up it narrowed the CPU set of "pool thread
+// 0" — glibc's descriptor of a thread gone in the child, whose affinity calls act on the
+// calling thread — so that the child's own thread was left on one CPU: a Python child of
+// multiprocessing's fork after two-thread calls in the parent ran on CPU [1] alone. The
+// locks a parent thread may have held at the fork are made afresh (the submit lock only
+// if the forking thread is not itself inside a job).
+static void forget_threads_in_child(void) {
+  pthread_mutex_init(&sleep_lock, NULL);
+  if (!inside_job) pthread_mutex_init(&submit_lock, NULL);
+  for (long id = 0; id < max_pool_threads; id++) {
+    pthread_cond_init(&slots[id].wake, NULL);
+    slots[id].sleeping = false;
+#if defined(__linux__)
+    slots[id].started = false;
+    slots[id].placed = false;
+#endif
+    placements[id].creator_cpu = placements[id].creator_allowed = -1;
+    placements[id].first_cpu = placements[id].allowed_after = -1;
+  }
+  atomic_store(&sleepers, 0);
+  atomic_store(&started_threads, 0);
+}
+
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+static void register_fork_handler(void) { pthread_atfork(NULL, NULL, forget_threads_in_child); }
+
 // Starts pool threads until there are `wanted` (capped); returns how many exist.
 static long ensure_threads(long wanted) {
   if (wanted > max_pool_threads) wanted = max_pool_threads;
   long have = atomic_load(&started_threads);
+  if (have < wanted) pthread_once(&fork_handler_once, register_fork_handler);
   while (have < wanted) {
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);

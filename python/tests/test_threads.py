@@ -1,10 +1,13 @@
 """The GIL is released during native calls: two Python threads run them at the same time."""
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 
 import numpy as np
+import pytest
 
 import arrowhead
 
@@ -85,3 +88,74 @@ def test_a_python_filter_works_from_the_search_threads():
     _, ids = index.search(base[:64], k=4, ef=32, filter=odd, threads=2)
     assert np.all(ids % 2 == 1)
     assert len(callers) >= 1
+
+
+def pool_threads() -> int:
+    """The process's native pool threads (named `arrowhead-pool`), from /proc."""
+    count = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as comm:
+                count += comm.read().strip() == "arrowhead-pool"
+        except OSError:  # the thread ended meanwhile
+            pass
+    return count
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or not hasattr(os, "sched_getaffinity") or not os.path.isdir("/proc/self/task"),
+    reason="fork, CPU sets and /proc: Linux",
+)
+def test_a_forked_child_starts_its_own_pool_threads_and_keeps_its_cpus():
+    # After fork() the child has only the forking thread (multiprocessing's "fork" start
+    # method, a DataLoader worker). Its two-thread calls must start pool threads of its own,
+    # and the wake-up placement must not touch the child's own thread: before the fork
+    # handler, the child believed the parent's pool thread was there, ran every call on one
+    # thread, and narrowing "that thread's" CPU set at a wake-up pinned the child's thread.
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: no second thread to place")
+    rng = np.random.default_rng(6)
+    base = rng.standard_normal((20_000, 32)).astype(np.float32)
+    queries = rng.standard_normal((256, 32)).astype(np.float32)
+    index = arrowhead.Index(32, kind="flat")
+    index.add(base)
+
+    def search():  # queries split over two threads of the pool
+        return index.search(queries, k=5, threads=2)[1]
+
+    expected = search()
+    assert pool_threads() >= 1
+    time.sleep(0.05)  # past its polling time the pool thread sleeps: the child "wakes" it
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, never return into pytest
+        status = 1
+        try:
+            os.close(read)
+            before = pool_threads()
+            results = []
+            for _ in range(5):
+                results.append(search())
+                time.sleep(0.005)
+            report = {
+                "before": before,
+                "after": pool_threads(),
+                "cpus": sorted(os.sched_getaffinity(0)),
+                "equal": all(np.array_equal(y, expected) for y in results),
+            }
+            os.write(write, json.dumps(report).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    report = json.loads(text)
+    assert report["before"] == 0, report  # fork copies only the calling thread
+    assert report["after"] >= 1, f"the child's two-thread calls started no pool thread: {report}"
+    assert report["cpus"] == cpus, f"the child's thread was left on CPUs {report['cpus']} of {cpus}"
+    assert report["equal"], "the child's results differ from the parent's"
+    assert sorted(os.sched_getaffinity(0)) == cpus
