@@ -53,7 +53,7 @@ static struct {
   bool sleeping;
 #if defined(__linux__)
   pthread_t thread;
-  bool started;        // `thread` and `allowed` are set
+  bool started;        // `thread` is set
   bool placed;         // the waker narrowed the thread's CPU set (`place_sleeper`)
   cpu_set_t allowed;   // the thread's own CPU set: its creator's, read again before each
                        // placed wake-up (a set given to the thread meanwhile is kept)
@@ -236,19 +236,16 @@ static void *worker_main(void *argument) {
 // calling thread — so that the child's own thread was left on one CPU: a Python child of
 // multiprocessing's fork after two-thread calls in the parent ran on CPU [1] alone. The
 // locks a parent thread may have held at the fork are made afresh (the submit lock only
-// if the forking thread is not itself inside a job).
+// if the forking thread is not itself inside a job); a slot's condition variable, placement
+// record and flags are set again when `ensure_threads` starts its thread.
 static void forget_threads_in_child(void) {
   pthread_mutex_init(&sleep_lock, NULL);
   if (!inside_job) pthread_mutex_init(&submit_lock, NULL);
-  for (long id = 0; id < max_pool_threads; id++) {
-    pthread_cond_init(&slots[id].wake, NULL);
+  for (long id = 0; id < atomic_load(&started_threads); id++) {
     slots[id].sleeping = false;
 #if defined(__linux__)
     slots[id].started = false;
-    slots[id].placed = false;
 #endif
-    placements[id].creator_cpu = placements[id].creator_allowed = -1;
-    placements[id].first_cpu = placements[id].allowed_after = -1;
   }
   atomic_store(&sleepers, 0);
   atomic_store(&started_threads, 0);
@@ -301,7 +298,7 @@ static long ensure_threads(long wanted) {
     pthread_mutex_lock(&sleep_lock);
     slots[have].thread = thread;
     slots[have].placed = false;
-    slots[have].started = placements[have].creator_allowed > 0;  // `allowed` was read
+    slots[have].started = true;
     pthread_mutex_unlock(&sleep_lock);
 #endif
     have += 1;
