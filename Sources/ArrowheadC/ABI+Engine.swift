@@ -133,6 +133,13 @@ func layout(stored shape: (rows: Int, columns: Int), _ ld: Int64, _ name: String
   guard leading >= shape.columns, leading >= 1 else {
     throw ABIError(.invalidArgument, "'\(name)' = \(ld) is smaller than the row length \(max(1, shape.columns))")
   }
-  if shape.rows > 0 { _ = try Argument.product(shape.rows - 1, leading, "'\(name)'") }
+  if shape.rows > 0 {
+    // (rows − 1)·ld + columns elements: both steps must fit (the sum overflowed, and trapped,
+    // where the product alone did not: 2 rows of 2⁶² + 1 columns).
+    let offset = try Argument.product(shape.rows - 1, leading, "'\(name)'")
+    guard !offset.addingReportingOverflow(shape.columns).overflow else {
+      throw ABIError(.invalidArgument, "'\(name)': \(shape.rows) rows of \(shape.columns) columns \(leading) apart overflow the address space")
+    }
+  }
   return MatrixLayout(rows: shape.rows, columns: shape.columns, leadingDimension: leading)
 }

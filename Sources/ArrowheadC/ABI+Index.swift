@@ -2,6 +2,11 @@ import Arrowhead
 import ArrowheadSearch
 import CArrowhead
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // Nearest-neighbour indexes: create / load, add, search (with a mask and/or a callback
 // filter), remove, describe, save. The handle names an `any VectorIndex` (FlatIndex or
@@ -139,9 +144,15 @@ private func addRows(
 ) -> ah_status {
   abiCall {
     let target = try registry.index(index)
+    try FilterGuard.refuseInsideFilter(of: target, "ah_index_add")
     let (rows, values) = try vectorRows(vectors, count: count, dimension: dimension, of: target, "vectors")
     let given = try ids.map { (pointer) throws(ABIError) in
       Array(try Argument.buffer(pointer, count: rows, "ids")).map { Int($0) }
+    }
+    if let row = given?.firstIndex(of: -1) {
+      // A search writes -1 where it found fewer than k neighbours: a vector of id -1
+      // would be indistinguishable from a missing one.
+      throw ABIError(.invalidArgument, "ids[\(row)] = -1: the id -1 is reserved (searches return it for missing neighbours)")
     }
     let result: [Int]
     if let progress {
@@ -174,6 +185,37 @@ private func vectorRows(
   return (rows, try Argument.buffer(pointer, count: try Argument.product(rows, index.dimension, argument), argument))
 }
 
+/// Which index's search filter the calling thread is running, if any: `ah_index_add` and
+/// `ah_index_remove` on that index from inside its filter would wait forever for the search
+/// that called the filter (it holds the index's lock), so they fail instead. A thread-local
+/// (the filter runs on the search's worker threads too), read only by the calls it guards.
+enum FilterGuard {
+  /// The pthread key of the thread-local (created once; never deleted).
+  static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  /// Runs `body` (the user's filter) marked as inside a search filter of `index`.
+  @inline(__always)
+  static func whileFiltering<R>(_ index: ObjectIdentifier, _ body: () -> R) -> R {
+    let previous = pthread_getspecific(key)
+    pthread_setspecific(key, UnsafeRawPointer(bitPattern: UInt(bitPattern: index)))
+    defer { pthread_setspecific(key, previous) }
+    return body()
+  }
+
+  /// Throws when the calling thread is inside a search filter of `index`.
+  static func refuseInsideFilter(of index: any VectorIndex, _ function: String) throws(ABIError) {
+    guard let current = pthread_getspecific(key),
+          UInt(bitPattern: current) == UInt(bitPattern: ObjectIdentifier(index)) else { return }
+    throw ABIError(
+      .invalidArgument,
+      "\(function) was called from a search filter of the same index: the search holds the index's lock, so the call would wait forever; collect the ids and change the index after the search")
+  }
+}
+
 /// What a search's filter needs from C, valid for the duration of one `ah_index_search`
 /// call (the caller keeps the mask and the callback's context alive until it returns).
 private final class FilterContext: @unchecked Sendable {
@@ -183,8 +225,14 @@ private final class FilterContext: @unchecked Sendable {
   let callback: ah_filter_fn?
   let context: UnsafeMutableRawPointer?
   let aborted = Atomic<Bool>(false)
+  /// The index searched (`FilterGuard`).
+  let index: ObjectIdentifier
 
-  init(mask: UnsafePointer<UInt8>?, maskLength: Int, callback: ah_filter_fn?, context: UnsafeMutableRawPointer?) {
+  init(
+    mask: UnsafePointer<UInt8>?, maskLength: Int, callback: ah_filter_fn?, context: UnsafeMutableRawPointer?,
+    index: ObjectIdentifier
+  ) {
+    self.index = index
     self.mask = mask
     self.maskLength = maskLength
     self.callback = callback
@@ -199,7 +247,7 @@ private final class FilterContext: @unchecked Sendable {
     }
     guard let callback else { return true }
     if aborted.load(ordering: .relaxed) { return false }
-    let answer = callback(Int64(id), context)
+    let answer = FilterGuard.whileFiltering(index) { callback(Int64(id), context) }
     if answer < 0 {
       aborted.store(true, ordering: .relaxed)
       return false
@@ -229,7 +277,9 @@ public func ah_index_search(
     if mask == nil && mask_length != 0 { throw ABIError(.invalidArgument, "'mask' is NULL but mask_length = \(mask_length)") }
     let filtering: FilterContext? = mask == nil && filter == nil
       ? nil
-      : FilterContext(mask: mask, maskLength: try Argument.count(mask_length, "mask_length"), callback: filter, context: context)
+      : FilterContext(
+        mask: mask, maskLength: try Argument.count(mask_length, "mask_length"), callback: filter, context: context,
+        index: ObjectIdentifier(target))
     let parameters = SearchParameters(
       efSearch: ef == 0 ? nil : try Argument.count(ef, "ef"), rerankCandidates: rerank < 0 ? nil : Int(rerank),
       threads: threads == 0 ? nil : Int(threads))
@@ -258,13 +308,17 @@ public func ah_index_search(
 public func ah_index_remove(_ index: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ count: Int64) -> ah_status {
   abiCall {
     let target = try registry.index(index)
+    try FilterGuard.refuseInsideFilter(of: target, "ah_index_remove")
     let list = try Argument.buffer(ids, count: try Argument.count(count, "count"), "ids").map { Int($0) }
-    var seen = Set<Int>(minimumCapacity: list.count)
-    for id in list {
-      guard seen.insert(id).inserted else { throw ABIError(.invalidArgument, "id \(id) is given twice") }
-      guard target.contains(id) else { throw ABIError(.notFound, SearchError.unknownID(id).description) }
+    // One call of the index's batch removal: checked and removed under one write lock, so
+    // a concurrent remove of an overlapping list cannot leave this one half done.
+    do throws(SearchError) {
+      try target.remove(list)
+    } catch .duplicateID(let id) {
+      throw ABIError(.invalidArgument, "id \(id) is given twice")
+    } catch {
+      throw ABIError(error)
     }
-    for id in list { try target.remove(id) }
   }
 }
 
@@ -348,7 +402,9 @@ public func ah_index_describe(_ index: OpaquePointer?, _ info: UnsafeMutablePoin
     case .int8: facts.storage = Int32(AH_STORAGE_INT8)
     case .int4: facts.storage = Int32(AH_STORAGE_INT4)
     }
-    facts.rerank = target.storage.keepsFloat32ForReranking ? 1 : 0
+    // Float32 storage keeps no separate copy (VectorStorage.float32 says true: its vectors
+    // are the Float32 ones); the field means "quantized storage with a Float32 copy".
+    facts.rerank = target.storage.isQuantized && target.storage.keepsFloat32ForReranking ? 1 : 0
     facts.dimension = Int64(target.dimension)
     facts.count = Int64(target.count)
     facts.memory_bytes = Int64(target.memoryUsed)

@@ -14,8 +14,15 @@ public struct MatrixLayout: Sendable, Hashable, Codable, CustomStringConvertible
     self.leadingDimension = leadingDimension ?? columns
   }
 
-  /// Elements a buffer must hold: (rows − 1)·ld + columns, or 0 for an empty matrix.
-  public var requiredCount: Int { rows == 0 || columns == 0 ? 0 : (rows - 1) * leadingDimension + columns }
+  /// Elements a buffer must hold: (rows − 1)·ld + columns, or 0 for an empty matrix;
+  /// `Int.max` where that overflows (no buffer holds it, so `validate` reports the buffer
+  /// as too short instead of trapping on a caller's absurd sizes).
+  public var requiredCount: Int {
+    if rows == 0 || columns == 0 { return 0 }
+    let (offset, productOverflow) = (rows - 1).multipliedReportingOverflow(by: leadingDimension)
+    let (count, sumOverflow) = offset.addingReportingOverflow(columns)
+    return productOverflow || sumOverflow ? .max : count
+  }
 
   /// The shape after an optional transpose: (rows, columns) of op(M).
   public func shape(_ transpose: Transpose) -> (rows: Int, columns: Int) {

@@ -176,6 +176,8 @@ public struct SentenceEncoder: Sendable {
   ///     and `.float32` dequantizes a quantized file.
   ///   - activations: for quantized layers, Float32 activations (`.weightOnly`) or int8 ones
   ///     quantized on the fly (`.int8`); nil: `weights.defaultActivations` (`.int8`).
+  ///     Refused (`.invalidOption`) where the layers are Float32 (a Float32 file with
+  ///     `.automatic`, or `.float32`).
   ///   - calibration: with `.int8` / `.int4`, texts on which to calibrate the quantization:
   ///     each linear layer is then quantized by GPTQ (`GPTQQuantizer`, group parameters from
   ///     the grid search for int4, min-max for int8) with the second moments of the inputs
@@ -229,6 +231,13 @@ public struct SentenceEncoder: Sendable {
     let factory: any LinearOperatorFactory
     switch (weights, quantizedFile) {
     case (.float32, _), (.automatic, nil):
+      if let activations {
+        // Float32 layers have no activation mode: silently ignoring it would let the
+        // caller believe the products ran with it.
+        throw .invalidOption(
+          name: "activations", value: activations.rawValue,
+          expected: "no activation mode: it applies to quantized layers (weights int8 or int4, or an Arrowhead quantized file), and these are Float32 (\(quantizedFile == nil ? "the model's weights are Float32" : "weights f32 dequantizes the quantized file"))")
+      }
       factory = DenseLinearFactory(engine: engine)
       self.activations = nil
     case (.automatic, let bits?):

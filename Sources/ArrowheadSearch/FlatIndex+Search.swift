@@ -22,7 +22,7 @@ extension FlatIndex {
   private func searchPrepared(
     _ queries: UnsafePointer<Float>, queryCount: Int, k: Int, parameters: SearchParameters, filter: SearchFilter?
   ) throws(SearchError) -> [SearchResult] {
-    let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? 4 * k) : 0
+    let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? Validation.defaultRerankCandidates(k: k)) : 0
     // No more candidates than vectors: a huge k must not allocate k entries per query.
     let collectK = min(max(k, rerank), max(slots, 1))
     // At most the logical cores (and 64): 2 000 queries over 20 000 × 64 on 2 cores took

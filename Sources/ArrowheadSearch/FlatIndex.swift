@@ -153,17 +153,28 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
   /// Removes the vector with `id` by moving the last vector into its slot (O(d));
   /// throws `.unknownID` if no vector has it.
   public func remove(_ id: Int) throws(SearchError) {
+    try remove([id])
+  }
+
+  /// Removes the vectors with `ids`, all or none: under one write lock every id is checked
+  /// (live, given once) before the first is removed, so a throw (`.unknownID`,
+  /// `.duplicateID`) leaves the index unchanged and no other caller sees a partial removal.
+  public func remove(_ ids: [Int]) throws(SearchError) {
     try lock.writing { () throws(SearchError) in
       let slotCount = slots
-      guard let slot = ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount }) else {
-        throw .unknownID(id)
+      try Self.checkRemovable(ids) { id in self.ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount }) != nil }
+      for id in ids {
+        let slotCount = slots
+        guard let slot = self.ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount }) else {
+          throw .unknownID(id)  // checked above: unreachable
+        }
+        let last = slots - 1
+        store.move(from: last, to: slot)
+        if keepsNorms { norms.pointer(Float.self)[slot] = norms.pointer(Float.self)[last] }
+        self.ids.move(from: last, to: slot, removing: id, slotCount: slots)
+        slots -= 1
       }
-      let last = slots - 1
-      store.move(from: last, to: slot)
-      if keepsNorms { norms.pointer(Float.self)[slot] = norms.pointer(Float.self)[last] }
-      ids.move(from: last, to: slot, removing: id, slotCount: slots)
-      slots -= 1
-      prefilterCache.invalidate()
+      if !ids.isEmpty { prefilterCache.invalidate() }
     }
   }
 

@@ -27,7 +27,7 @@ extension HNSWIndex {
     _ space: Space, _ queries: UnsafePointer<Float>, _ queryCount: Int, _ k: Int,
     _ parameters: SearchParameters, _ filter: SearchFilter?
   ) -> [SearchResult] {
-    let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? 4 * k) : 0
+    let rerank = store.isQuantized && store.keepsFloats ? (parameters.rerankCandidates ?? Validation.defaultRerankCandidates(k: k)) : 0
     // Never more candidates than slots: a huge k or efSearch must not size the search lists.
     let ef = min(max(parameters.efSearch ?? self.parameters.efSearch, k, rerank), max(slots, 1))
     // At most the logical cores: more only add switches (5 000 queries on 2 cores: 79–93 ms

@@ -384,16 +384,26 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
   /// never return it; its slot is reused by `add` with `reuseDeletedSlots`, or reclaimed
   /// by `compacted()`). Throws `.unknownID` if no live vector has it.
   public func remove(_ id: Int) throws(SearchError) {
+    try remove([id])
+  }
+
+  /// Marks the vectors with `ids` deleted, all or none: under one write lock every id is
+  /// checked (live, given once) before the first is marked, so a throw (`.unknownID`,
+  /// `.duplicateID`) leaves the index unchanged and no other caller sees a partial removal.
+  public func remove(_ ids: [Int]) throws(SearchError) {
     try lock.writing { () throws(SearchError) in
-      let slotCount = slots
-      let deletedSet = deleted
-      guard let slot = ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount && !deletedSet.contains(UInt32($0)) }) else {
-        throw .unknownID(id)
+      try Self.checkRemovable(ids) { liveSlot(of: $0) != nil }
+      for id in ids {
+        let slotCount = slots
+        let deletedSet = deleted
+        guard let slot = self.ids.slot(of: id, slotCount: slotCount, isLive: { $0 < slotCount && !deletedSet.contains(UInt32($0)) }) else {
+          throw .unknownID(id)  // checked above: unreachable
+        }
+        deleted.insert(UInt32(slot))
+        deletedCount += 1
+        self.ids.release(id)
+        freeSlots.append(UInt32(slot))
       }
-      deleted.insert(UInt32(slot))
-      deletedCount += 1
-      ids.release(id)
-      freeSlots.append(UInt32(slot))
     }
   }
 

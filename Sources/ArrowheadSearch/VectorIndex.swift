@@ -46,6 +46,13 @@ public protocol VectorIndex: AnyObject, Sendable {
   /// Removes the vector with `id`; throws `.unknownID` if no live vector has it.
   func remove(_ id: Int) throws(SearchError)
 
+  /// Removes the vectors with `ids`, all or none: throws `.unknownID` for an id no live
+  /// vector has and `.duplicateID` for an id given twice, before removing anything.
+  /// `FlatIndex` and `HNSWIndex` hold one write lock for the whole batch, so concurrent
+  /// callers never see part of it; the default implementation (for other conforming types)
+  /// checks every id, then removes them one by one.
+  func remove(_ ids: [Int]) throws(SearchError)
+
   /// Whether a live vector has `id`.
   func contains(_ id: Int) -> Bool
 
@@ -70,6 +77,27 @@ public protocol VectorIndex: AnyObject, Sendable {
 }
 
 extension VectorIndex {
+  /// Checks every id (`contains`), then removes them one by one: all or none for a single
+  /// caller, but not atomic against concurrent ones (`FlatIndex` and `HNSWIndex` are).
+  public func remove(_ ids: [Int]) throws(SearchError) {
+    try Self.checkRemovable(ids) { contains($0) }
+    for id in ids { try remove(id) }
+  }
+
+  /// Throws unless every id of a batch removal is live (`isLive`, called under the
+  /// caller's write lock) and given once.
+  static func checkRemovable(_ ids: [Int], isLive: (Int) -> Bool) throws(SearchError) {
+    if ids.count == 1, let id = ids.first {
+      if !isLive(id) { throw .unknownID(id) }
+      return
+    }
+    var seen = Set<Int>(minimumCapacity: ids.count)
+    for id in ids {
+      guard seen.insert(id).inserted else { throw .duplicateID(id) }
+      guard isLive(id) else { throw .unknownID(id) }
+    }
+  }
+
   /// The ids of `liveVectors()`: the default for an index that has no cheaper way (the
   /// built-in indexes list their ids without copying the vectors).
   public func liveIDs() -> [Int] { liveVectors().ids }
@@ -130,6 +158,14 @@ extension VectorIndex {
 // MARK: - Shared validation
 
 enum Validation {
+  /// Candidates re-ranked when the caller names none: 4·k, saturating (a k near `Int.max`,
+  /// which the search clamps to the index's size, must not overflow here first).
+  @inline(__always)
+  static func defaultRerankCandidates(k: Int) -> Int {
+    let (product, overflow) = k.multipliedReportingOverflow(by: 4)
+    return overflow ? .max : product
+  }
+
   /// Checks a search call's arguments (k, query rows, finite values, the per-call
   /// parameters; `efSearch` only where the index uses it) and returns the query count.
   static func searchArguments(

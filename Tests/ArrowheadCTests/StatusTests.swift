@@ -209,6 +209,13 @@ struct StatusTests {
     #expect(name(ah_gemm(engine, 2, 0, 2, 2, 3, 1, a, 3, a, 2, 0, &c, 2)) == "AH_ERROR_INVALID_ARGUMENT")
     // Aᵀ·B with A stored 3×2: [[1,2],[3,4],[5,6]]ᵀ · [[1,2],[3,4],[5,6]] = [[35,44],[44,56]].
     #expect(ah_gemm(engine, 1, 0, 2, 2, 3, 1, a, 2, a, 2, 0, &c, 2) == ok && c == [35, 44, 44, 56])
+    // Sizes whose element count overflows (the row offset fits, offset + row length does
+    // not) are an argument error: they trapped, killing the caller's process.
+    let huge = Int64(1) << 62 + 1
+    #expect(name(ah_gemm(engine, 0, 0, 2, huge, 1, 1, a, 1, a, huge, 0, &c, huge)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(lastError().contains("overflow"))
+    #expect(name(ah_gemm(engine, 0, 0, 2, 1, huge, 1, a, huge, a, 1, 0, &c, 1)) == "AH_ERROR_INVALID_ARGUMENT")
+    #expect(name(ah_distances(engine, 0, 2, 1, huge, a, huge, a, huge, &c, 1)) == "AH_ERROR_INVALID_ARGUMENT")
     #expect(name(ah_distances(engine, 7, 1, 1, 1, a, 1, a, 1, &c, 1)) == "AH_ERROR_INVALID_ARGUMENT")
     #expect(name(ah_engine_create("no-such-backend", 0, nil)) == "AH_ERROR_INVALID_ARGUMENT")
     var other: OpaquePointer?

@@ -36,6 +36,35 @@ import Testing
     }
   }
 
+  /// Sizes whose element count overflows `Int` are a short buffer, not a trap: 2 rows of
+  /// 2⁶² + 1 columns need (2 − 1)·ld + columns > `Int.max` elements (the product alone fits).
+  @Test func layoutsWhoseElementCountOverflowsAreAShortBuffer() {
+    let huge = (1 << 62) + 1
+    #expect(MatrixLayout(rows: 2, columns: huge).requiredCount == .max)
+    #expect(MatrixLayout(rows: 3, columns: 1, leadingDimension: Int.max / 2 + 1).requiredCount == .max)
+    #expect(MatrixLayout(rows: 2, columns: 3, leadingDimension: 5).requiredCount == 8)
+    let a = [Float](repeating: 1, count: 4), b = [Float](repeating: 1, count: 4)
+    var c = [Float](repeating: 0, count: 4)
+    a.withUnsafeBufferPointer { ab in
+      b.withUnsafeBufferPointer { bb in
+        c.withUnsafeMutableBufferPointer { cb in
+          #expect(throws: ArrowheadError.bufferTooShort(argument: "b", required: huge, actual: 4)) {
+            try engine.gemm(a: ab, MatrixLayout(rows: 2, columns: 1), b: bb, MatrixLayout(rows: 1, columns: huge),
+                            c: cb, MatrixLayout(rows: 2, columns: huge))
+          }
+          #expect(throws: ArrowheadError.bufferTooShort(argument: "c", required: .max, actual: 4)) {
+            try engine.gemm(a: ab, MatrixLayout(rows: 2, columns: 1), b: bb, MatrixLayout(rows: 1, columns: 2),
+                            c: cb, MatrixLayout(rows: 2, columns: 2, leadingDimension: Int.max - 1))
+          }
+          #expect(throws: ArrowheadError.bufferTooShort(argument: "a", required: .max, actual: 4)) {
+            try engine.gemm(a: ab, MatrixLayout(rows: 2, columns: huge), b: bb, MatrixLayout(rows: huge, columns: 1),
+                            c: cb, MatrixLayout(rows: 2, columns: 1))
+          }
+        }
+      }
+    }
+  }
+
   @Test func emptyProductsAreFineAndLeaveCAlone() throws {
     let a = try Matrix(rows: 0, columns: 3), b = try Matrix(rows: 3, columns: 4)
     #expect(try engine.multiply(a, b).rows == 0)

@@ -142,6 +142,23 @@ struct QuantizedEncoderTests {
     #expect(statesA == statesB)
   }
 
+  /// An activation mode where every layer is Float32 (a Float32 file as it is, or a
+  /// quantized file dequantized with `.float32`) is refused: it was silently ignored (the CLI
+  /// printed the model as run "auto" after `--activations int16`).
+  @Test func activationsWithFloat32LayersAreRefused() throws {
+    let plain = try TinyBert(seed: 26).write(to: try temporaryDirectory("tiny-bert"))
+    let (quantized, _) = try Self.quantizedFolder(TinyBert(seed: 26), bits: 8, label: "q-tiny")
+    for (folder, weights) in [(plain, WeightFormat.automatic), (plain, .float32), (quantized, .float32)] {
+      for mode in [QuantizedMatmulMode.int8, .weightOnly] {
+        #expect(throws: EncoderError.self, "\(weights), \(mode)") {
+          try SentenceEncoder(folder: folder.path, weights: weights, activations: mode)
+        }
+      }
+    }
+    #expect(try SentenceEncoder(folder: plain.path).activations == nil)
+    #expect(try SentenceEncoder(folder: quantized.path, activations: .weightOnly).activations == .weightOnly)
+  }
+
   @Test func aQuantizedFileThatDisagreesWithTheConfigurationNamesTheTensor() throws {
     let (folder, _) = try Self.quantizedFolder(TinyBert(seed: 24), bits: 4, label: "q-bad")
     let config = folder.appendingPathComponent("config.json")

@@ -49,6 +49,29 @@ struct QuantizedStorageTests {
     #expect(got.map(\.ids) == want.map(\.ids))
   }
 
+  /// A k near `Int.max` on re-ranking storage returns every vector, like on Float32
+  /// storage: the default candidate count (4·k) saturates instead of trapping on overflow
+  /// before the search clamps it to the index (seen from `arrowhead index search -k
+  /// 9223372036854775807` on an `--storage int8 --rerank` index).
+  @Test(arguments: [VectorStorage.Encoding.int8, .int4])
+  func aHugeKOnRerankingStorageReturnsEveryVector(encoding: VectorStorage.Encoding) throws {
+    let base = integerVectors(count: 40, dimension: Self.dimension, range: 4, seed: 24)
+    let query = Array(base[0..<Self.dimension])
+    let storage = VectorStorage(encoding, keepsFloat32ForReranking: true)
+    let flat = try FlatIndex(dimension: Self.dimension, storage: storage)
+    try flat.add(base)
+    let graph = try HNSWIndex(dimension: Self.dimension, storage: storage, parameters: HNSWParameters(m: 8, efConstruction: 32))
+    try graph.add(base)
+    for k in [Int.max, Int.max / 4 + 1] {
+      for result in [try flat.search(query, k: k), try graph.search(query, k: k)] {
+        #expect(result.ids.count == 40)
+        #expect(Set(result.ids) == Set(0..<40))
+        #expect(!result.isComplete)
+        #expect(result.requested == k)
+      }
+    }
+  }
+
   /// HNSW over SQ8 codes with an inner product scores rows with the query's weights q ⊙ s
   /// rounded to 16-bit integers (`SQ8Space`, `sq8DotInt16Rows`): every returned score is
   /// the asymmetric q·x̂ up to σ/2·Σc (σ = max|q ⊙ s|/16 383) plus Float rounding, and an

@@ -36,7 +36,9 @@
  *   ah_string_free. Strings returned as `const char *` are owned by the library.
  *
  * Threads. Every function may be called from any thread. Indexes synchronise themselves:
- *   searches run concurrently; add/remove wait for running searches. Kernels use the
+ *   searches run concurrently; add/remove wait for running searches (the lock prefers
+ *   readers, so a search's filter may call read-only functions of its index; a steady
+ *   stream of searches from other threads delays an add/remove until a pause). Kernels use the
  *   engine's threads (ARROWHEAD_THREADS, or the count given to ah_engine_create).
  *
  * Values. Counts, dimensions and ids are int64_t; a negative count is
@@ -413,7 +415,8 @@ ah_status ah_index_free(ah_index *index);
 
 /** Adds `count` vectors (row-major, count x dimension; `dimension` must be the index's).
  *  `ids`: NULL for automatic ids (continuing from the largest id so far), else `count`
- *  unique ids not already in the index. `assigned`: NULL, or room for `count` ids, which
+ *  unique ids not already in the index, none of them -1 (reserved: searches write it where
+ *  they found fewer than k neighbours). `assigned`: NULL, or room for `count` ids, which
  *  receives the ids given. Everything is validated first: on failure the index is
  *  unchanged. */
 ah_status ah_index_add(ah_index *index, const float *vectors, int64_t count, int64_t dimension,
@@ -435,7 +438,9 @@ ah_status ah_index_add_with_progress(ah_index *index, const float *vectors, int6
 /** A search filter: returns 1 to accept `id`, 0 to reject it, a negative value to abort the
  *  search (the search then fails with AH_ERROR_CALLBACK). Called during the search, possibly
  *  from several threads at once (a batch search splits queries over threads: pass
- *  threads = 1 for a filter that is not thread-safe). */
+ *  threads = 1 for a filter that is not thread-safe). It may call read-only functions of the
+ *  index it filters (count, contains, vector); ah_index_add and ah_index_remove on that index
+ *  fail with AH_ERROR_INVALID_ARGUMENT (the search holds its lock: they would wait forever). */
 typedef int32_t (*ah_filter_fn)(int64_t id, void *context);
 
 /** The k nearest live vectors of each of `count` queries (row-major, count x dimension),
@@ -455,7 +460,8 @@ ah_status ah_index_search(const ah_index *index, const float *queries, int64_t c
 
 /** Removes the vectors with the `count` given ids. All ids are checked first (unknown id:
  *  AH_ERROR_NOT_FOUND, repeated id: AH_ERROR_INVALID_ARGUMENT) and nothing is removed if
- *  one fails. */
+ *  one fails; the check and the removal hold the index's lock together, so concurrent
+ *  calls each remove all of their ids or none. */
 ah_status ah_index_remove(ah_index *index, const int64_t *ids, int64_t count);
 
 /** Live vectors. */
