@@ -197,17 +197,7 @@ public enum AtomicFile {
           kind: .destinationChanged)
       }
       before = current
-      if let before {
-        if before.isDirectory {
-          throw AtomicWriteError(path: path, step: "check destination", reason: "it is a directory", kind: .io)
-        }
-        if before.permissions & 0o222 == 0 {
-          throw AtomicWriteError(
-            path: path, step: "check destination",
-            reason: "it is read-only (mode \(octal(before.permissions))); make it writable or remove it first",
-            kind: .readOnlyDestination)
-        }
-      }
+      try checkReplaceable(current, path: path)
       let name = fileName(of: destination)
       let others = TemporaryFile.sweep(directory: directory.path, liveWriterOf: name)
       if let other = others.first {
@@ -259,6 +249,37 @@ public enum AtomicFile {
     temporary.closeDescriptor()
     // Make the rename durable; failure here leaves a complete file, so it is not fatal.
     _ = fsync(directory.descriptor)
+  }
+
+  /// Checks that `path` can be written now, before a long job whose result goes there:
+  /// its directory exists and takes a new file (a temporary file is created there and
+  /// removed at once), and the destination, if it exists, is neither a directory nor
+  /// read-only. The write itself checks again; this spares the work of a job whose result
+  /// could not be saved (an index build of minutes, say). Throws the error the write
+  /// would throw.
+  public static func checkWritable(_ path: String) throws(AtomicWriteError) {
+    let destination = resolvedDestination(path)
+    let directory = try DirectoryLock(of: destination, path: path)
+    defer { directory.close() }
+    try directory.lock()
+    defer { directory.unlock() }
+    try checkReplaceable(FileIdentity(path: destination, followLinks: false), path: path)
+    try TemporaryFile.create(in: directory.path, for: fileName(of: destination), path: path).discard()
+  }
+
+  /// Throws unless a destination that is `current` (nil: absent) may be replaced: not a
+  /// directory, not read-only.
+  private static func checkReplaceable(_ current: FileIdentity?, path: String) throws(AtomicWriteError) {
+    guard let current else { return }
+    if current.isDirectory {
+      throw AtomicWriteError(path: path, step: "check destination", reason: "it is a directory", kind: .io)
+    }
+    if current.permissions & 0o222 == 0 {
+      throw AtomicWriteError(
+        path: path, step: "check destination",
+        reason: "it is read-only (mode \(octal(current.permissions))); make it writable or remove it first",
+        kind: .readOnlyDestination)
+    }
   }
 
   /// Writes `bytes` to `path` atomically.

@@ -19,7 +19,7 @@ struct Bench: ParsableCommand {
 
 /// Options shared by every `bench` subcommand.
 struct BenchOptions: ParsableArguments {
-  @Option(help: "Threads for parallel kernels (gemm, distances). Default: ARROWHEAD_THREADS or all cores.")
+  @Option(help: "Threads for the kernels that split their work (every bench but dot and l2, which run on one). Default: ARROWHEAD_THREADS or all cores.")
   var threads: Int?
 
   @Option(help: "Timed repeats per backend (each sample ≥ 20 ms).")
@@ -57,10 +57,15 @@ struct BenchOptions: ParsableArguments {
   func resolve() throws -> (engine: Engine, backends: [any Backend]) {
     // The engine is configured (and its dispatch measured) for the thread count under test.
     let engine = try commandEngine(threads: threads)
+    // The chart is written after the measurements: a destination that cannot take it fails now.
+    if let svg { try requireWritableOutput(svg, option: "--svg") }
     var chosen: [any Backend]
     if let backends {
       chosen = []
       for name in backends.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
+        if chosen.contains(where: { $0.name == name }) {
+          throw CommandFailure("--backends names '\(name)' twice")
+        }
         guard let backend = engine.registry.backend(named: name) else {
           throw CommandFailure("unknown backend '\(name)'; valid: \(engine.registry.names.joined(separator: ", "))")
         }
@@ -193,7 +198,7 @@ func finishReport(_ rows: [BenchRow], options: BenchOptions, engine: Engine, pea
 }
 
 func parseSizes(_ text: String, name: String) throws -> [Int] {
-  let sizes = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+  let sizes = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
   guard !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) >= 1 }) else {
     throw ValidationError("--\(name) must be a comma-separated list of positive integers, got '\(text)'")
   }
@@ -360,6 +365,9 @@ struct BenchDot: ParsableCommand {
   func validate() throws {
     for n in try parseSizes(sizes, name: "sizes") { try require(n, in: 1...Limits.benchElements, "each of --sizes") }
     _ = try placement()
+    if let threads = options.threads, threads != 1 {
+      throw ValidationError("--threads \(threads): dot and l2 run on one thread (a 4096-float dot takes ~0.2 µs); remove it")
+    }
   }
 
   /// The two offsets of --offsets, or nil.

@@ -70,6 +70,9 @@ struct BenchQGemm: ParsableCommand {
     guard ["weight-only", "int8", "int16", "both", "all"].contains(mode) else {
       throw ValidationError("--mode must be weight-only, int8, int16, both or all")
     }
+    if scaling && options.threads == 1 {
+      throw ValidationError("--scaling compares N threads with 1: give --threads N > 1 (or leave --threads out for all cores)")
+    }
     if (weights == nil) != (tensor == nil) { throw ValidationError("--weights and --tensor go together") }
     if weights != nil, !shape.isEmpty || sizes != nil { throw ValidationError("--weights sets the shape: drop --shape/--sizes") }
     if !shape.isEmpty, sizes != nil { throw ValidationError("--shape and --sizes are exclusive") }
@@ -157,6 +160,12 @@ struct BenchQGemm: ParsableCommand {
       let matrix = try NPYFile.readFloat32(activations)
       guard matrix.columns == k else {
         throw CommandFailure("\(activations) has \(matrix.columns) columns; the weights have K = \(k)")
+      }
+      // Non-finite activations propagate through the products (documented), which would
+      // make every error column NaN: a benchmark of them measures nothing.
+      if let position = matrix.elements.firstIndex(where: { !$0.isFinite }) {
+        throw CommandFailure(
+          "'\(activations)' row \(position / k), column \(position % k) holds \(matrix.elements[position]): the benchmark needs finite activations")
       }
       return matrix.elements
     } catch let failure as CommandFailure {

@@ -8,7 +8,7 @@ import Foundation
 /// `--weights`: how the encoder holds its matrices (auto, f32, int8, int4).
 extension WeightFormat: ExpressibleByArgument {}
 
-/// `--activations`: the activation arithmetic of quantized layers (weight-only, int8).
+/// `--activations`: the activation arithmetic of quantized layers (weight-only, int8, int16).
 extension QuantizedMatmulMode: ExpressibleByArgument {}
 
 /// `--parallelism`: how the encoder spreads its threads.
@@ -29,7 +29,7 @@ struct EncoderOptions: ParsableArguments {
 
   @Option(
     name: .long,
-    help: "Activations of quantized layers: int8 (quantized per row and group on the fly; the default) or weight-only (Float32).")
+    help: "Activations of quantized layers: int8 (quantized per row and group on the fly; the default), int16 (two int8 digits per value: about weight-only's error, int8 arithmetic) or weight-only (Float32). Needs quantized weights (--weights int8|int4, or a quantized model).")
   var activations: QuantizedMatmulMode?
 
   @Option(

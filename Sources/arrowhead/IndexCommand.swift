@@ -97,7 +97,7 @@ func processCPUSeconds() -> Double {
 
 /// Parses "16,32,64" into integers ≥ 1.
 func parseList(_ text: String, option: String) throws -> [Int] {
-  let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+  let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
   guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else {
     throw ValidationError("\(option) must be a comma-separated list of positive integers, got '\(text)'")
   }
@@ -180,6 +180,7 @@ struct IndexBuild: ParsableCommand {
     }
     if (input == nil) == (text == nil) { throw ValidationError("give either --input (vectors) or --text (texts to embed)") }
     if text != nil && encoderOptions.model == nil { throw ValidationError("--text needs --model") }
+    try requireApplicable(text == nil && encoderOptions.model != nil, "--model", needs: "--text")
     try requireDistinctOutput(output, from: [input, text])
   }
 
@@ -206,6 +207,10 @@ struct IndexBuild: ParsableCommand {
   func run() throws {
     let engine = try commandEngine(threads: threads)
     let threadCount = engine.effectiveThreads
+    // The index (and its text catalogue) are written after the build: a destination that
+    // cannot take them fails now, not after minutes of work.
+    try requireWritableOutput(output, option: "-o")
+    if text != nil { try requireWritableOutput(TextCatalog.path(forIndex: output), option: "-o (text catalogue)") }
     let baseline = AtomicFile.baseline(of: output)
     let metric = self.metric ?? (text == nil ? .squaredL2 : .cosine)
     var catalog: TextCatalog?

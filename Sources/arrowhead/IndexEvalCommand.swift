@@ -48,7 +48,12 @@ struct IndexEval: ParsableCommand {
   @OptionGroup var outputOptions: OutputOptions
 
   func validate() throws {
-    _ = try parseList(threadCounts, option: "--thread-counts")
+    let cores = CPUInfo.current.logicalCores
+    if let many = try parseList(threadCounts, option: "--thread-counts").first(where: { $0 > cores }) {
+      // Index searches run on at most the logical cores: a column headed with more would
+      // show the figure of fewer.
+      throw ValidationError("--thread-counts \(many): searches run on at most the \(cores) logical cores of this process")
+    }
     if let efSearch { _ = try parseList(efSearch, option: "--ef-search") }
     try require(`repeat`, in: Limits.repeats, "--repeat")
     if let rerank, rerank < 0 { throw ValidationError("--rerank must be ≥ 0") }
@@ -63,8 +68,10 @@ struct IndexEval: ParsableCommand {
   struct Row: Codable {
     var efSearch: Int?
     var recallAt1: Double
-    var recallAt10: Double
-    var recallAt100: Double
+    /// nil when the ground-truth file holds fewer than 10 ids per query.
+    var recallAt10: Double?
+    /// nil when the ground-truth file holds fewer than 100 ids per query.
+    var recallAt100: Double?
     /// Thread count (as a string key) → queries per second (wall clock).
     var queriesPerSecond: [String: Double]
     /// Single-thread queries per CPU-second of the searching thread: unlike wall time,
@@ -102,13 +109,21 @@ struct IndexEval: ParsableCommand {
     let loadSeconds = loadWatch.seconds
     let target = loaded.index
     try requireApplicable(target, efSearch: efSearch != nil, rerank: rerank != nil, path: index)
+    if int8Screening != .auto && (target is HNSWIndex || target.storage.isQuantized) {
+      // The screen is a flat Float32 index's scan; anywhere else the option would do nothing.
+      throw CommandFailure(
+        "--int8-screening applies only to a flat index with Float32 storage; '\(index)' is \(target is HNSWIndex ? "an HNSW index" : "a flat index with \(target.storage.description) storage")")
+    }
     let matrix = try readVectors(queries, what: "queries")
     guard matrix.rows > 0 else { throw CommandFailure("'\(queries)' holds no queries") }
     guard matrix.columns == target.dimension else {
       throw CommandFailure("queries '\(queries)' have dimension \(matrix.columns), the index has \(target.dimension)")
     }
     let queryVectors = matrix.elements
-    let (truth, truthSource) = try groundTruth(for: target, queries: queryVectors, count: matrix.rows, engine: engine)
+    let (truth, truthSource, truthDepth) = try groundTruth(for: target, queries: queryVectors, count: matrix.rows, engine: engine)
+    if truthDepth < 100 {
+      StandardError.write("arrowhead: note: '\(groundTruth ?? "")' holds \(truthDepth) ids per query: recall@k for k > \(truthDepth) is not reported\n")
+    }
 
     let isHNSW = target is HNSWIndex
     let efList: [Int?] = isHNSW ? (try efSearch.map { try parseList($0, option: "--ef-search") } ?? [nil]) : [nil]
@@ -140,8 +155,10 @@ struct IndexEval: ParsableCommand {
         let results100 = try target.search(batch: queryVectors, k: 100, parameters: parameters100)
         rows.append(Row(
           efSearch: isHNSW ? (ef ?? (target as? HNSWIndex)?.parameters.efSearch) : nil,
-          recallAt1: recall(results10, truth, k: 1), recallAt10: recall(results10, truth, k: 10),
-          recallAt100: recall(results100, truth, k: 100), queriesPerSecond: qps, queriesPerCPUSecond: cpuQPS))
+          recallAt1: recall(results10, truth, k: 1),
+          recallAt10: truthDepth >= 10 ? recall(results10, truth, k: 10) : nil,
+          recallAt100: truthDepth >= 100 ? recall(results100, truth, k: 100) : nil,
+          queriesPerSecond: qps, queriesPerCPUSecond: cpuQPS))
       }
     } catch {
       throw CommandFailure("\(error)")
@@ -168,7 +185,7 @@ struct IndexEval: ParsableCommand {
       var table = TextTable(headers)
       for row in rows {
         var cells = [row.efSearch.map(String.init) ?? "flat"]
-        cells += [row.recallAt1, row.recallAt10, row.recallAt100].map { formatted($0, decimals: 4) }
+        cells += [row.recallAt1, row.recallAt10, row.recallAt100].map { $0.map { formatted($0, decimals: 4) } ?? "–" }
         cells += threadList.map { formatted(row.queriesPerSecond[String($0)] ?? 0, decimals: 0) }
         if let cpu = row.queriesPerCPUSecond { cells.append(formatted(cpu, decimals: 0)) }
         table.append(cells)
@@ -182,10 +199,13 @@ struct IndexEval: ParsableCommand {
     }
   }
 
-  /// Ground-truth ids per query: from the file, or computed exactly with a flat index.
+  /// Ground-truth ids per query, where they came from, and how many ids per query the
+  /// source holds (a file's columns; `Int.max` when computed here: then every neighbour
+  /// up to 100 is there). Recall@k needs k of them: a file of 5 columns would otherwise
+  /// report recall@10 over 5 ids.
   private func groundTruth(
     for target: any VectorIndex, queries: [Float], count: Int, engine: Engine
-  ) throws -> ([[Int]], String) {
+  ) throws -> ([[Int]], String, Int) {
     if let groundTruth {
       let matrix: VectorMatrix<Int32>
       do {
@@ -204,7 +224,7 @@ struct IndexEval: ParsableCommand {
         throw CommandFailure(
           "ground truth '\(groundTruth)' row \(position / matrix.columns), column \(position % matrix.columns) holds id \(id), which the index does not hold (\(target.count) live vectors); was it computed for another base?")
       }
-      return ((0..<count).map { q in elements[q * matrix.columns..<(q + 1) * matrix.columns].filter { $0 != -1 }.map { Int($0) } }, groundTruth)
+      return ((0..<count).map { q in elements[q * matrix.columns..<(q + 1) * matrix.columns].filter { $0 != -1 }.map { Int($0) } }, groundTruth, matrix.columns)
     }
     let flat = try FlatIndex(dimension: target.dimension, metric: target.metric, engine: engine)
     let source: String
@@ -212,6 +232,15 @@ struct IndexEval: ParsableCommand {
       let matrix = try readVectors(base, what: "base")
       guard matrix.columns == target.dimension else {
         throw CommandFailure("base '\(base)' has dimension \(matrix.columns), the index has \(target.dimension)")
+      }
+      // The exact search over the base names its rows 0 ..< rows: it stands for the index
+      // only if the index holds exactly those ids (built from this base, nothing deleted).
+      // Another base would read as recall near 0.
+      if let missing = (0..<matrix.rows).first(where: { !target.contains($0) }) ?? (matrix.rows == target.count ? nil : matrix.rows) {
+        throw CommandFailure(
+          "base '\(base)' has \(matrix.rows) rows but the index holds \(target.count) live vectors"
+            + (missing < matrix.rows ? " and no vector of id \(missing)" : "")
+            + ": --base must be the vectors the index was built from (ids 0 ..< rows, none deleted); was it built from another base? (without --base the index's own vectors are used)")
       }
       try matrix.withUnsafeBufferPointer { (rows) throws(SearchError) in _ = try flat.add(rows, ids: nil) }
       source = "exact over \(base)"
@@ -222,7 +251,7 @@ struct IndexEval: ParsableCommand {
         ? "exact over the index's decoded vectors" : "exact over the index's vectors"
     }
     let k = min(100, flat.count)
-    return (try flat.search(batch: queries, k: k).map(\.ids), source)
+    return (try flat.search(batch: queries, k: k).map(\.ids), source, Int.max)
   }
 
   /// CPU seconds consumed by the calling thread (single-thread searches run on it).

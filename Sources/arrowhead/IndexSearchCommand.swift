@@ -31,7 +31,7 @@ struct IndexSearch: ParsableCommand {
   @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
   var threads: Int?
 
-  @Option(name: .long, help: "Write the neighbour ids (int64, queries × k, -1 where fewer were found) to this .npy file.")
+  @Option(name: .long, help: "Write the neighbour ids (int64, queries × k — at most the vectors in the index — nearest first, -1 where fewer were found) to this .npy file; with --text too.")
   var output: String?
 
   @Option(name: .long, help: "Queries to print in the table (all with --json).")
@@ -52,6 +52,7 @@ struct IndexSearch: ParsableCommand {
     if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
     if (queries == nil) == text.isEmpty { throw ValidationError("give either --queries (vectors) or --text (query texts)") }
     if !text.isEmpty && encoderOptions.model == nil { throw ValidationError("--text needs --model") }
+    try requireApplicable(text.isEmpty && encoderOptions.model != nil, "--model", needs: "--text")
     if let output { try requireDistinctOutput(output, option: "--output", from: [index, queries]) }
   }
 
@@ -66,6 +67,8 @@ struct IndexSearch: ParsableCommand {
 
   func run() throws {
     let engine = try commandEngine(threads: threads)
+    // The ids are written after the search: a destination that cannot take them fails now.
+    if let output { try requireWritableOutput(output, option: "--output") }
     let loaded = try loadIndex(index, engine: engine, mode: load)
     try requireApplicable(loaded.index, efSearch: efSearch != nil, rerank: rerank != nil, path: index)
     if !text.isEmpty { return try searchTexts(loaded, engine: engine) }
@@ -88,17 +91,7 @@ struct IndexSearch: ParsableCommand {
     if incomplete > 0 {
       StandardError.write("arrowhead: \(incomplete) queries found fewer than \(k) neighbours (the index holds \(loaded.index.count) live vectors)\n")
     }
-    if let output {
-      var ids = [Int64](repeating: -1, count: results.count * k)
-      for (q, result) in results.enumerated() {
-        for (i, neighbor) in result.neighbors.enumerated() { ids[q * k + i] = Int64(neighbor.id) }
-      }
-      do {
-        try NPYFile.write(ids, rows: results.count, columns: k, to: output)
-      } catch {
-        throw CommandFailure("\(error)")
-      }
-    }
+    if let output { try writeIDs(results, indexCount: loaded.index.count, to: output) }
     let report = Report(
       queries: results.count, k: k, seconds: seconds, queriesPerSecond: Double(results.count) / max(seconds, 1e-9),
       incomplete: incomplete, results: results)
@@ -117,6 +110,25 @@ struct IndexSearch: ParsableCommand {
       if outputOptions.format == .table {
         print("\(results.count) queries in \(formatted(seconds, decimals: 3)) s (\(formatted(report.queriesPerSecond, decimals: 0)) queries/s, \(engine.effectiveThreads) thread(s))")
       }
+    }
+  }
+}
+
+extension IndexSearch {
+  /// Writes the neighbour ids of `results` to `output` (.npy, int64): one row per query,
+  /// min(k, `indexCount`) columns nearest first, -1 where fewer were found. No search
+  /// finds more neighbours than the index holds, so a k beyond that adds only columns of
+  /// -1 (a k of 10¹¹ would have asked for terabytes).
+  func writeIDs(_ results: [SearchResult], indexCount: Int, to output: String) throws {
+    let columns = min(k, max(indexCount, 1))
+    var ids = [Int64](repeating: -1, count: results.count * columns)
+    for (q, result) in results.enumerated() {
+      for (i, neighbor) in result.neighbors.prefix(columns).enumerated() { ids[q * columns + i] = Int64(neighbor.id) }
+    }
+    do {
+      try NPYFile.write(ids, rows: results.count, columns: columns, to: output)
+    } catch {
+      throw CommandFailure("\(error)")
     }
   }
 }

@@ -81,6 +81,7 @@ extension IndexSearch {
     } catch {
       throw CommandFailure("\(error)")
     }
+    if let output { try writeIDs(results, indexCount: loaded.index.count, to: output) }
     let reports = zip(text, results).map { query, result in
       TextReport(
         query: query,

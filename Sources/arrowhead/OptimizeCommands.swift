@@ -121,7 +121,14 @@ struct OptimizeEval: ParsableCommand {
   func validate() throws {
     if symmetric && zeroPoint { throw ValidationError("--symmetric and --zero-point are exclusive") }
     try require(`repeat`, in: Limits.repeats, "--repeat")
-    _ = try optimizerSettings(set)
+    if optimizers.contains("signed-max") && !symmetric {
+      // Without it the row would be min-max's under signed-max's name.
+      throw ValidationError("signed-max chooses symmetric scales (ggml Q4_0's rule): it goes with --symmetric")
+    }
+    // Settings of an optimizer that does not run would be silently ignored.
+    for name in try optimizerSettings(set).keys where !optimizers.contains(name) {
+      throw ValidationError("--set \(name):… applies only when --optimizers includes \(name) (running: \(optimizers.joined(separator: ", ")))")
+    }
   }
 
   func run() throws {

@@ -42,7 +42,7 @@ struct OptimizeThermo: ParsableCommand {
   @Option(name: .long, help: "λ₂ (smoothness weight).")
   var lambda2 = 0.01
 
-  @Option(name: .long, help: "Adam's maximum iterations (ours).")
+  @Option(name: .long, help: "Adam's maximum iterations (ours); in zero-point mode (the default) a second phase (integral zero-points) runs up to a quarter as many more, and the report counts both.")
   var iterations = 300
 
   @Option(name: .customLong("oracle-iterations"), help: "Iterations of the finite-difference oracle per round (its time per iteration is what counts).")

@@ -37,7 +37,7 @@ struct Probe: ParsableCommand {
     if json {
       print(try jsonString(report))
     } else {
-      print(report.text(), terminator: "")
+      print(report.text(commandLineThreads: threads), terminator: "")
     }
   }
 }
@@ -45,7 +45,9 @@ struct Probe: ParsableCommand {
 /// The text form of the probe's findings (`ProbeReport` lives in the Arrowhead module, so
 /// that the C ABI and the Python package return the same report as `probe --json`).
 extension ProbeReport {
-  func text() -> String {
+  /// - Parameter commandLineThreads: `probe --threads N`, which sets the engine's count as
+  ///   `ARROWHEAD_THREADS` would (both are capped at the logical cores).
+  func text(commandLineThreads: Int? = nil) -> String {
     var out = "Arrowhead \(version) — hardware probe\n\n"
     out += "CPU\n"
     out += "  model        \(cpu.model.isEmpty ? "(unknown)" : cpu.model) (\(cpu.vendor), family \(cpu.family) model \(cpu.modelNumber) stepping \(cpu.stepping))\n"
@@ -60,7 +62,12 @@ extension ProbeReport {
     if !cpu.featuresDisabledByEnvironment.isEmpty {
       out += "  disabled     \(cpu.featuresDisabledByEnvironment.joined(separator: ", ")) (by ARROWHEAD_CPU_DISABLE: kernels that need them do not run)\n"
     }
-    out += "\nThreads\n  \(threads) (\(threadsVariable.map { "ARROWHEAD_THREADS=\($0)" } ?? "all logical cores; cap with ARROWHEAD_THREADS"))\n"
+    let requested = commandLineThreads.map { "--threads \($0)" } ?? threadsVariable.map { "ARROWHEAD_THREADS=\($0)" }
+    let askedFor = commandLineThreads ?? threadsVariable.flatMap { Int($0) }
+    let source = requested.map { text in
+      (askedFor ?? 0) > threads ? "\(text), capped at the \(cpu.logicalCores) logical cores" : text
+    } ?? "all logical cores; cap with ARROWHEAD_THREADS or --threads"
+    out += "\nThreads\n  \(threads) (\(source))\n"
     if let openBLAS {
       out += "\nOpenBLAS\n"
       out += "  version      \(openBLAS["version"] ?? "?") — \(openBLAS["config"] ?? "")\n"

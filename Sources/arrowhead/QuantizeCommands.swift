@@ -45,7 +45,7 @@ struct SchemeOptions: ParsableArguments {
   func validate() throws {
     if perChannel && perTensor { throw ValidationError("--per-channel and --per-tensor are exclusive") }
     if symmetric && zeroPoint { throw ValidationError("--symmetric and --zero-point are exclusive") }
-    try requireApplicable(group != nil && (perChannel || perTensor), "--group", needs: "groups (not with --per-channel or --per-tensor)")
+    try requireApplicable(group != nil && (perChannel || perTensor), "--group", needs: "groups", fix: "remove it, or --per-channel / --per-tensor")
     _ = try scheme()
   }
 
@@ -150,7 +150,7 @@ struct QuantizeModel: ParsableCommand {
     if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of bits per weight") }
     // Options that would have no effect are refused rather than silently ignored.
     try requireApplicable(budget == nil && !budgetBits.isEmpty, "--budget-bits", needs: "--budget")
-    try requireApplicable(noFallback && !fallbackThresholds.isEmpty, "--fallback-threshold", needs: "the fall-back (not with --no-fallback)")
+    try requireApplicable(noFallback && !fallbackThresholds.isEmpty, "--fallback-threshold", needs: "the fall-back", fix: "remove it or --no-fallback")
     for (given, option) in [
       (timesteps != nil, "--timesteps"), (activationBits != nil, "--activation-bits"), (activationRange != nil, "--activation-range"),
       (smoothing != nil, "--smoothing"),
@@ -182,6 +182,11 @@ struct QuantizeModel: ParsableCommand {
       let parts = item.split(separator: "=")
       guard parts.count == 2, let bits = Int(parts[0]), let cosine = Double(parts[1]) else {
         throw ValidationError("--fallback-threshold expects BITS=COSINE, e.g. 4=0.9; got '\(item)'")
+      }
+      // A width the quantizer does not make would be silently unused.
+      guard thresholds[bits] != nil else {
+        throw ValidationError(
+          "--fallback-threshold \(item): \(bits) bits is not a quantized width; give one of \(thresholds.keys.sorted().map(String.init).joined(separator: ", "))")
       }
       thresholds[bits] = cosine
     }
@@ -330,6 +335,11 @@ struct Inspect: ParsableCommand {
       report = try ModelInspector.inspect(file, original: original, engine: engine)
     } catch {
       throw CommandFailure(error.description)
+    }
+    if let original, report.quantizedWeights == 0 {
+      // Nothing quantized to compare: a silent success would read as "no error".
+      throw CommandFailure(
+        "--original '\(original)': '\(file)' holds no quantized tensor to compare with it (it is a \(report.format == "safetensors" ? "plain safetensors file" : "quantized file without quantized tensors")); inspect it without --original")
     }
     print(try QuantizeReportFormatter.render(report, format: outputOptions.format), terminator: "")
   }

@@ -175,6 +175,20 @@ struct EmbedCommandTests {
 
     let table = try CLI.run(["index", "search", "--index", index, "--model", folder.path, "--text", "birds sing", "-k", "2"])
     #expect(table.status == 0 && table.output.contains("birds sing"))
+    // --output writes the ids of text queries as of vector ones (it was silently unused):
+    // 2 queries × k, nearest first; -k 9 on 5 texts gives 5 columns.
+    let ids = dir.appendingPathComponent("text-ids.npy")
+    let written = try CLI.run([
+      "index", "search", "--index", index, "--model", folder.path, "--text", "the big red house", "--text", "birds sing",
+      "-k", "9", "--output", ids.path,
+    ])
+    #expect(written.status == 0, "\(written.error)")
+    let bytes = try Data(contentsOf: ids)
+    let header = String(decoding: bytes.prefix(128), as: UTF8.self)
+    #expect(header.contains("'descr': '<i8'") && header.contains("'shape': (2, 5)"), "\(header)")
+    let values = bytes.suffix(2 * 5 * 8).withUnsafeBytes { raw in (0..<10).map { raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self) } }
+    #expect(values[0] == 2 && values[5] == 3, "\(values)")
+    #expect(Set(values[0..<5]) == Set(0..<5) && Set(values[5...]) == Set(0..<5))
 
     try FileManager.default.removeItem(atPath: index + ".texts.jsonl")
     let noCatalog = try CLI.run(["index", "search", "--index", index, "--model", folder.path, "--text", "birds"])

@@ -192,6 +192,32 @@ private func deadPid() -> Int32 {
   #expect(readAll(private_) == [2])
 }
 
+/// `checkWritable` answers before a long job as the write would at its end, and leaves
+/// nothing behind: a new or writable destination passes; a missing directory, a directory
+/// and a read-only file are the write's own errors; the existing file is untouched.
+@Test func checkWritableAnswersAsTheWriteWouldAndLeavesNothing() throws {
+  let directory = temporaryDirectory()
+  try AtomicFile.checkWritable(directory + "/new.bin")
+  try AtomicFile.write([1, 2], to: directory + "/old.bin")
+  try AtomicFile.checkWritable(directory + "/old.bin")
+  #expect(readAll(directory + "/old.bin") == [1, 2])
+  #expect(names(in: directory) == ["old.bin"], "no probe file left")
+  #expect(throws: AtomicWriteError.self) { try AtomicFile.checkWritable("/nonexistent-arrowhead-dir/x.bin") }
+  do {
+    try AtomicFile.checkWritable(directory)
+    Issue.record("a directory passed")
+  } catch {
+    #expect(error.description.hasSuffix("check destination failed: it is a directory"), "\(error)")
+  }
+  chmod(directory + "/old.bin", 0o444)
+  do {
+    try AtomicFile.checkWritable(directory + "/old.bin")
+    Issue.record("a read-only file passed")
+  } catch {
+    #expect(error.kind == .readOnlyDestination)
+  }
+}
+
 @Test func aSymbolicLinkDestinationKeepsTheLinkAndReplacesItsTarget() throws {
   let directory = temporaryDirectory()
   try AtomicFile.write([1], to: directory + "/target.bin")

@@ -9,8 +9,9 @@ enum Limits {
   static let repeats = 1...1000
   /// Elements of one benchmark operand (2²⁸ floats = 1 GiB).
   static let benchElements = 1 << 28
-  /// Iterations of an optimizer run from the CLI.
-  static let iterations = 1...1_000_000
+  /// Iterations of an optimizer run from the CLI (the thermodynamic optimizer's own bound,
+  /// `ThermodynamicOptimizer.maximumIterations`; the finite-difference oracle shares it).
+  static let iterations = 1...100_000
   /// Synthetic samples (`optimize thermo --samples`): 2²⁸ floats = 1 GiB.
   static let samples = 1...(1 << 28)
 }
@@ -22,10 +23,11 @@ func require(_ value: Int, in range: ClosedRange<Int>, _ option: String, why: St
   }
 }
 
-/// Throws "OPTION applies only with NEEDS" when an option was given where it has no effect
-/// (silently ignoring it would let the user believe it did something).
-func requireApplicable(_ given: Bool, _ option: String, needs: String) throws {
-  if given { throw ValidationError("\(option) applies only with \(needs); remove it or add \(needs)") }
+/// Throws "OPTION applies only with NEEDS; FIX" when an option was given where it has no
+/// effect (silently ignoring it would let the user believe it did something). `fix`
+/// defaults to "remove it or add NEEDS".
+func requireApplicable(_ given: Bool, _ option: String, needs: String, fix: String? = nil) throws {
+  if given { throw ValidationError("\(option) applies only with \(needs); \(fix ?? "remove it or add \(needs)")") }
 }
 
 /// Throws when `output` names the same file as one of `inputs` (the run would destroy an
@@ -35,6 +37,17 @@ func requireDistinctOutput(_ output: String, option: String = "-o", from inputs:
     try OutputOverwritesInputError.check(output: output, inputs: inputs.compactMap { $0 })
   } catch {
     throw ValidationError("\(option): \(error.description)")
+  }
+}
+
+/// Throws unless `path` can be written now (`AtomicFile.checkWritable`: its directory takes
+/// a new file, it is not a directory or read-only). Called before the work whose result goes
+/// there, so that a bad destination fails at once rather than after a long build or search.
+func requireWritableOutput(_ path: String, option: String) throws {
+  do {
+    try AtomicFile.checkWritable(path)
+  } catch {
+    throw CommandFailure("\(option): \(error)")
   }
 }
 
