@@ -81,8 +81,12 @@ public struct FallbackPolicy: Sendable, Hashable {
   /// The minimum cosine similarity per bit width.
   public var minimumCosine: [Int: Double]
 
-  /// Creates a policy; thresholds must lie in [−1, 1].
+  /// Creates a policy; thresholds must lie in [−1, 1], for widths the quantizer makes
+  /// (`QuantizationScheme.supportedBits`: a threshold for another width would never apply).
   public init(minimumCosine: [Int: Double] = [2: 0.70, 3: 0.80, 4: 0.90, 8: 0.95]) throws(QuantizationError) {
+    for bits in minimumCosine.keys.sorted() where !QuantizationScheme.supportedBits.contains(bits) {
+      throw .unsupportedBits(bits, supported: QuantizationScheme.supportedBits)
+    }
     for (bits, threshold) in minimumCosine where !(threshold >= -1 && threshold <= 1) {
       throw .invalidOption(name: "fallback threshold for \(bits) bits", value: "\(threshold)", expected: "a cosine in [−1, 1]")
     }

@@ -178,6 +178,11 @@ struct ModelPipelineTests {
     let kept = try ModelQuantizer(options: ModelQuantizationOptions(scheme: scheme, fallback: impossible)).quantize(input: input, output: output)
     #expect(kept.summary.quantizedCount == 0)
     #expect(kept.tensors.first { $0.name == "layer.0.attention.query.weight" }?.rejectedBits == [2, 4, 8])
+    // A threshold for a width the quantizer never makes would never apply: refused (the C
+    // ABI's {"99": 0.5} and the CLI's 5=0.9 were accepted silently).
+    #expect(throws: QuantizationError.unsupportedBits(5, supported: QuantizationScheme.supportedBits)) {
+      try FallbackPolicy(minimumCosine: [4: 0.9, 5: 0.9])
+    }
   }
 
   @Test func aBudgetIsMetBySensitivity() throws {
