@@ -46,6 +46,18 @@ public struct QuantizedTensor: Sendable, Equatable {
     guard scales.count == layout.groupCount, offsets.count == layout.groupCount else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.groupCount) scales and offsets (\(scheme.granularity))", actual: "\(scales.count) scales, \(offsets.count) offsets")
     }
+    // Codes are packed low bits first, each row from a fresh byte: the bits past a row's
+    // last code are padding, which the packers write as 0. Set bits there are not codes of
+    // this layout (a byte from elsewhere, or another width), and they would be written back
+    // unchanged.
+    let paddingBits = layout.rowByteCount * 8 - layout.columns * scheme.bits
+    if paddingBits > 0 && layout.rowByteCount > 0 {
+      for row in 0..<layout.rows where packedCodes[(row + 1) * layout.rowByteCount - 1] >> (8 - paddingBits) != 0 {
+        throw .shapeMismatch(
+          tensor: name, expected: "0 in the last \(paddingBits) bits of each row's last code byte (padding past \(layout.columns) codes of \(scheme.bits) bits)",
+          actual: "row \(row): byte 0x\(String(packedCodes[(row + 1) * layout.rowByteCount - 1], radix: 16))")
+      }
+    }
     for group in 0..<layout.groupCount {
       let parameters = AffineParameters(scale: scales[group], offset: offsets[group])
       if let problem = parameters.storageProblem(bits: scheme.bits, mode: scheme.mode)

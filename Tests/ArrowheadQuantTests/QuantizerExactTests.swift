@@ -155,6 +155,31 @@ struct QuantizerExactTests {
     }
   }
 
+  /// Each row's codes end in padding bits that the packers write as 0 (2 rows of 9 codes
+  /// at 3 bits: 27 bits in 4 bytes, 5 padding bits per row); a set padding bit is refused
+  /// naming the row (it was kept and written back unchanged), and the quantizer's own
+  /// bytes round-trip through the same check.
+  @Test(arguments: [2, 3, 4])
+  func setPaddingBitsAreRefused(bits: Int) throws {
+    let scheme = try QuantizationScheme(bits: bits, granularity: .perChannel)
+    let values = (0..<18).map { Float($0 % 7) - 3 }
+    let q = try Quantizer(scheme: scheme).quantize(values, shape: [2, 9])
+    let rebuilt = try QuantizedTensor(shape: [2, 9], scheme: scheme, packedCodes: q.packedCodes, scales: q.scales, offsets: q.offsets)
+    #expect(rebuilt.packedCodes == q.packedCodes)
+    let rowBytes = (9 * bits + 7) / 8, padding = rowBytes * 8 - 9 * bits
+    for row in 0..<2 {
+      var codes = q.packedCodes
+      codes[(row + 1) * rowBytes - 1] |= 0x80
+      #expect(padding > 0)
+      do {
+        _ = try QuantizedTensor(shape: [2, 9], scheme: scheme, packedCodes: codes, scales: q.scales, offsets: q.offsets)
+        Issue.record("padding bit of row \(row) accepted at \(bits) bits")
+      } catch {
+        #expect(error.description.contains("row \(row)"), "\(error)")
+      }
+    }
+  }
+
   @Test func emptyAndScalarTensors() throws {
     let quantizer = Quantizer(scheme: try QuantizationScheme(bits: 4, granularity: .perGroup(64)))
     let empty = try quantizer.quantize([], shape: [0, 384])
