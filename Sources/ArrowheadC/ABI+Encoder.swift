@@ -45,13 +45,8 @@ private func loadEncoder(
   guard EncoderArguments.isDirectory(folder) else {
     throw ABIError(.io, "model folder '\(folder)' does not exist or is not a directory")
   }
+  // Activations with Float32 layers are refused by SentenceEncoder itself, before loading.
   let loaded = try SentenceEncoder(folder: folder, engine: kernels, weights: format, activations: arithmetic)
-  if let arithmetic, loaded.activations == nil {
-    throw ABIError(
-      .invalidArgument,
-      "activations \"\(arithmetic.rawValue)\" apply to quantized layers, but '\(folder)' is loaded with float32 weights "
-        + "(weights \"\(loaded.weightFormat.rawValue)\"); use weights \"int8\" or \"int4\", or a quantized model with \"auto\"")
-  }
   out.pointee = registry.handle(for: .encoder(loaded))
 }
 

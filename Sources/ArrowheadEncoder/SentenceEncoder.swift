@@ -236,7 +236,7 @@ public struct SentenceEncoder: Sendable {
         // caller believe the products ran with it.
         throw .invalidOption(
           name: "activations", value: activations.rawValue,
-          expected: "no activation mode: it applies to quantized layers (weights int8 or int4, or an Arrowhead quantized file), and these are Float32 (\(quantizedFile == nil ? "the model's weights are Float32" : "weights f32 dequantizes the quantized file"))")
+          expected: "no activation mode here: activations apply to quantized layers, and these are Float32 (\(quantizedFile == nil ? "the model's weights are Float32" : "weights f32 dequantizes the quantized file")); use weights int8 or int4, or an Arrowhead quantized model with weights auto")
       }
       factory = DenseLinearFactory(engine: engine)
       self.activations = nil

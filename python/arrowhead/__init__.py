@@ -3,7 +3,7 @@ nearest-neighbour search, through the C ABI of the Swift library (``libArrowhead
 
 >>> import arrowhead, numpy as np
 >>> arrowhead.probe()["cpu"]["architecture"]
-'x86_64'
+'x86-64'
 >>> c = arrowhead.gemm(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32))   # 2 × 4 of 3.0
 >>> q = arrowhead.quantize(weights, bits=4, group=64)            # QuantizedTensor
 >>> y = arrowhead.QuantizedMatrix(q).matmul(x)                   # x @ Ŵ.T on the codes

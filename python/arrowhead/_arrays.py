@@ -20,6 +20,7 @@ The rules (documented in the package docstring):
 from __future__ import annotations
 
 import ctypes
+import os
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -50,6 +51,38 @@ def integer(value: Any, name: str, minimum: int, maximum: int = INT64_MAX) -> in
     if number > maximum:
         raise InvalidArgumentError(f"{name} = {number} is too large; expected an integer ≤ {maximum}")
     return number
+
+
+def c_string(value: Any, name: str) -> bytes:
+    """``value`` (a ``str``) as UTF-8 for a ``const char *`` parameter. A C string ends at its
+    first NUL, so a string holding one would reach the library cut short (``"f32\\0junk"``
+    read as ``"f32"``): it is refused instead."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{name} = {value!r}; expected a string")
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidArgumentError(f"{name} {value!r} cannot be encoded as UTF-8: {error.reason}") from None
+    return _without_nul(encoded, value, name)
+
+
+def c_path(value: Any, name: str) -> bytes:
+    """A path (``str``, ``bytes`` or ``os.PathLike``) as the bytes ``os.fsencode`` gives, for a
+    ``const char *`` parameter; one holding a NUL is refused (the C side would read only the
+    part before it: ``"a.ahi\\0.bak"`` would be ``"a.ahi"``)."""
+    try:
+        encoded = os.fsencode(value)
+    except TypeError:
+        raise InvalidArgumentError(f"{name} = {value!r}; expected a path (str, bytes or os.PathLike)") from None
+    except UnicodeEncodeError as error:
+        raise InvalidArgumentError(f"{name} {value!r} cannot be encoded for the file system: {error.reason}") from None
+    return _without_nul(encoded, value, name)
+
+
+def _without_nul(encoded: bytes, value: Any, name: str) -> bytes:
+    if b"\0" in encoded:
+        raise InvalidArgumentError(f"{name} {value!r} contains a NUL character (a C string would end there)")
+    return encoded
 
 
 def _describe(obj: Any) -> str:
@@ -157,7 +190,7 @@ def vectors(obj: Any, name: str, dimension: int | None = None) -> np.ndarray:
         array = array.reshape(1, -1)
     if array.ndim != 2:
         raise InvalidArgumentError(f"'{name}' has {array.ndim} dimensions (shape {array.shape}); expected 2 (n × d) or 1")
-    if dimension is not None and array.shape[1] != dimension and array.shape[0] > 0:
+    if dimension is not None and array.shape[1] != dimension:
         raise InvalidArgumentError(f"'{name}' has dimension {array.shape[1]}, the index has dimension {dimension}")
     return float32(array)
 

@@ -18,8 +18,8 @@ from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64, c_uint64, c_voi
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from ._arrays import INT32_MAX, integer
-from .errors import ArrowheadError, error_for_status
+from ._arrays import INT32_MAX, c_string, integer
+from .errors import ArrowheadError, ClosedError, InvalidHandleError, error_for_status
 
 LIBRARY_VARIABLE = "ARROWHEAD_LIBRARY"
 _LIBRARY_NAME = "libArrowheadC.dylib" if sys.platform == "darwin" else "libArrowheadC.so"
@@ -255,6 +255,16 @@ def check(status: int) -> None:
         raise error_for_status(status, (lib.ah_last_error() or b"").decode("utf-8", "replace"))
 
 
+def check_open(status: int, handle: "Handle", closed: str) -> None:
+    """``check`` for a call on the object that owns ``handle``: where the call failed because
+    ``close()`` released the handle meanwhile (on another thread, between the object's
+    closed-check and the call), the documented ``ClosedError(closed)`` rather than the C
+    side's invalid-handle error."""
+    if status == InvalidHandleError.status and handle.value is None:
+        raise ClosedError(closed)
+    check(status)
+
+
 def take_string(pointer: c_void_p) -> str:
     """Decodes a string the library allocated and releases it."""
     try:
@@ -319,7 +329,7 @@ class Engine:
     def __init__(self, threads: int | None = None, backend: str | None = None) -> None:
         count = 0 if threads is None else integer(threads, "threads", 1, INT32_MAX)
         out = c_void_p()
-        check(lib.ah_engine_create(backend.encode() if backend else None, count, ctypes.byref(out)))
+        check(lib.ah_engine_create(c_string(backend, "backend") if backend else None, count, ctypes.byref(out)))
         self.handle = Handle(out.value or 0, lib.ah_engine_free)
 
     @property

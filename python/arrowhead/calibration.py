@@ -59,7 +59,13 @@ to write.
 """
 
 import json
+import math
 import os
+
+try:
+    from .errors import InvalidArgumentError
+except ImportError:  # loaded as a file, outside the package (the tests load it so, without the library)
+    InvalidArgumentError = ValueError
 
 __all__ = ["CalibrationCollector", "format_record"]
 
@@ -74,20 +80,54 @@ def _float_list(values, digits):
     return ",".join([spec % v for v in values])
 
 
+def _finite_samples(values, layer):
+    """The samples as a list of floats; NaN or ±inf would be written as ``nan`` / ``inf``,
+    which is no JSON: refused, naming the layer and the first such sample."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    values = [float(v) for v in values]
+    for position, value in enumerate(values):
+        if not math.isfinite(value):
+            raise InvalidArgumentError(
+                f"layer {layer!r}: samples[{position}] is {value}; calibration samples must be finite")
+    return values
+
+
+def _integral_timestep(value, layer):
+    """The timestep as an int; a fractional or non-finite one is refused rather than truncated."""
+    try:
+        number = int(value)
+        exact = bool(number == value)
+    except (TypeError, ValueError, OverflowError):
+        exact = False
+    if not exact:
+        raise InvalidArgumentError(f"layer {layer!r}: timestep {value!r} is not an integer")
+    return number
+
+
+def _dumps(head):
+    try:
+        return json.dumps(head, allow_nan=False)
+    except ValueError as error:  # NaN or ±inf in min, max, tails or percentiles: no JSON
+        raise InvalidArgumentError(f"layer {head['layer']!r}: {error} (min, max, tails and percentiles must be finite)") from None
+
+
 def format_record(record, digits=7):
     """One JSON Lines line (without the newline) for a record dict with ``layer``,
     ``timestep`` and either ``samples`` (a flat sequence, plus optional ``channels``, the
     input (batch element) of each row as ``sources``, and the whole input's exact
     ``min``/``max``/``count``/``tails``) or ``min``/``max`` (+ ``count``,
-    ``percentiles``); optional ``weight``."""
+    ``percentiles``); optional ``weight``. The timestep must be an integer and every number
+    finite (JSON has no NaN or infinity): otherwise ``InvalidArgumentError`` (a
+    ``ValueError``) names the layer and the value."""
     head = {"layer": record["layer"]}
     if record.get("weight"):
         head["weight"] = record["weight"]
-    head["timestep"] = int(record["timestep"])
+    head["timestep"] = _integral_timestep(record["timestep"], record["layer"])
     if "samples" in record:
         if record.get("channels"):
             head["channels"] = int(record["channels"])
-        samples = _float_list(record["samples"], digits)
+        samples = _float_list(_finite_samples(record["samples"], record["layer"]), digits)
         if "min" in record and "max" in record:
             # Exact extremes of the whole input (float32 values widened to float64 print
             # exactly). A sample written with `digits` digits can round just past them (the
@@ -102,14 +142,14 @@ def format_record(record, digits=7):
                 head["tails"] = [float(v) for v in record["tails"]]  # float32 values print exactly
         if record.get("sources") is not None and len(record["sources"]):
             head["sources"] = [int(v) for v in record["sources"]]
-        text = json.dumps(head)
+        text = _dumps(head)
         return text[:-1] + ', "samples": [' + samples + "]}"
     head["min"] = float(record["min"])
     head["max"] = float(record["max"])
     head["count"] = int(record.get("count", 1))
     if record.get("percentiles"):
         head["percentiles"] = {_percent_key(p): float(v) for p, v in sorted(record["percentiles"].items())}
-    return json.dumps(head)
+    return _dumps(head)
 
 
 def _percent_key(percent):
@@ -381,11 +421,18 @@ class CalibrationCollector:
             raise RuntimeError("nothing was recorded: run the model inside the collector first")
         directory = os.path.dirname(os.path.abspath(path))
         temporary = os.path.join(directory, "." + os.path.basename(path) + ".tmp")
-        with open(temporary, "w") as handle:
-            for record in records:
-                handle.write(format_record(record, digits))
-                handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(temporary, "w") as handle:
+                for record in records:
+                    handle.write(format_record(record, digits))  # raises on NaN / inf (no JSON)
+                    handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:  # it was not created
+                pass
+            raise
         os.replace(temporary, path)
         return len(records)

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _arrays
-from ._native import PROGRESS_FN, Engine, Immutable, EncoderInfo, Handle, check, default_engine, lib, take_string
+from ._native import PROGRESS_FN, Engine, Immutable, EncoderInfo, Handle, check, check_open, default_engine, lib, take_string
 from .errors import ClosedError, DTypeError, InvalidArgumentError
 
 __all__ = ["Encoder", "embed"]
@@ -89,14 +89,12 @@ class Encoder(Immutable):
             raise InvalidArgumentError(f"weights = {weights!r}; expected a string such as 'f32'")
         if activations is not None and not isinstance(activations, str):
             raise InvalidArgumentError(f"activations = {activations!r}; expected None, 'weight-only', 'int8' or 'int16'")
+        folder = _arrays.c_path(model_dir, "model_dir")
+        weights_name = _arrays.c_string(weights, "weights")
+        activations_name = None if activations is None else _arrays.c_string(activations, "activations")
         engine = Engine(threads=_positive(threads, "threads", _arrays.INT32_MAX)) if threads is not None else default_engine()
         out = ctypes.c_void_p()
-        check(
-            lib.ah_encoder_load_with(
-                engine.handle.value, os.fsencode(model_dir), weights.encode(),
-                None if activations is None else activations.encode(), ctypes.byref(out),
-            )
-        )
+        check(lib.ah_encoder_load_with(engine.handle.value, folder, weights_name, activations_name, ctypes.byref(out)))
         self._handle = Handle(out.value or 0, lib.ah_encoder_free)
         info = self._info()
         self._dimension = int(info.dimension)
@@ -111,9 +109,12 @@ class Encoder(Immutable):
             raise ClosedError("the encoder is closed")
         return value
 
+    def _check(self, status: int) -> None:
+        check_open(status, self._handle, "the encoder is closed")
+
     def _info(self) -> EncoderInfo:
         info = EncoderInfo()
-        check(lib.ah_encoder_describe(self._value(), ctypes.byref(info)))
+        self._check(lib.ah_encoder_describe(self._value(), ctypes.byref(info)))
         return info
 
     @property
@@ -133,9 +134,11 @@ class Encoder(Immutable):
 
     @property
     def weights(self) -> str:
-        """How the matrices are held (``"f32"``, …)."""
+        """The ``weights`` the encoder was loaded with (``"f32"``, ``"int8"``, ``"int4"`` or
+        ``"auto"``). For ``"auto"`` it stays ``"auto"`` whatever the folder holds: whether the
+        layers run quantized shows in :attr:`activations` (``None`` when they are float32)."""
         out = ctypes.c_void_p()
-        check(lib.ah_encoder_weights(self._value(), ctypes.byref(out)))
+        self._check(lib.ah_encoder_weights(self._value(), ctypes.byref(out)))
         return take_string(out)
 
     @property
@@ -143,7 +146,7 @@ class Encoder(Immutable):
         """How the quantized layers multiply their activations (``"weight-only"``, ``"int8"``
         or ``"int16"``); ``None`` when the weights are float32."""
         out = ctypes.c_void_p()
-        check(lib.ah_encoder_activations(self._value(), ctypes.byref(out)))
+        self._check(lib.ah_encoder_activations(self._value(), ctypes.byref(out)))
         return take_string(out) or None
 
     def encode(
@@ -181,7 +184,7 @@ class Encoder(Immutable):
             np.cumsum(lengths[:-1], out=starts[1:])
             pointers = starts.astype(np.uint64) + np.uint64(blob.ctypes.data)
             if progress is None:
-                check(
+                self._check(
                     lib.ah_encoder_encode(
                         handle, pointers.ctypes.data, lengths.ctypes.data, count, batch_size, thread_count,
                         out.ctypes.data, out.size,
@@ -198,7 +201,7 @@ class Encoder(Immutable):
                     except BaseException as error:  # noqa: BLE001 - re-raised below
                         failure.append(error)
 
-                check(
+                self._check(
                     lib.ah_encoder_encode_with_progress(
                         handle, pointers.ctypes.data, lengths.ctypes.data, count, batch_size, thread_count,
                         out.ctypes.data, out.size, PROGRESS_FN(report), None,

@@ -24,8 +24,9 @@ def probe() -> dict[str, Any]:
     >>> sorted(report)[:3]
     ['backends', 'cpu', 'dispatch']
     """
+    engine = default_engine()  # held across the call: set_num_threads may replace (and free) the default
     out = ctypes.c_void_p()
-    check(lib.ah_probe_json(default_engine().handle.value, ctypes.byref(out)))
+    check(lib.ah_probe_json(engine.handle.value, ctypes.byref(out)))
     result: dict[str, Any] = json.loads(take_string(out))
     return result
 
@@ -65,9 +66,10 @@ def gemm(a: ArrayLike, b: ArrayLike) -> NDArray[np.float32]:
     if k == 0 or m == 0 or n == 0:
         return np.zeros((m, n), dtype=np.float32)
     out = np.empty((m, n), dtype=np.float32)
+    engine = default_engine()  # held across the call (see probe)
     check(
         lib.ah_gemm(
-            default_engine().handle.value, int(left.transposed), int(right.transposed), m, n, k, 1.0,
+            engine.handle.value, int(left.transposed), int(right.transposed), m, n, k, 1.0,
             left.address, left.leading, right.address, right.leading, 0.0, out.ctypes.data, n,
         )
     )
@@ -97,9 +99,10 @@ def distances(q: ArrayLike, x: ArrayLike, metric: str = "l2") -> NDArray[np.floa
     if n == 0 or m == 0:
         return np.zeros((n, m), dtype=np.float32)
     out = np.empty((n, m), dtype=np.float32)
+    engine = default_engine()  # held across the call (see probe)
     check(
         lib.ah_distances(
-            default_engine().handle.value, code, n, m, d, left.address, max(left.leading, 1), right.address,
+            engine.handle.value, code, n, m, d, left.address, max(left.leading, 1), right.address,
             max(right.leading, 1), out.ctypes.data, m,
         )
     )

@@ -23,6 +23,7 @@ from ._native import (
     HNSWOptions,
     IndexInfo,
     check,
+    check_open,
     default_engine,
     lib,
 )
@@ -49,9 +50,34 @@ def _choice(value: str, table: dict[str, int], what: str) -> int:
 
 _count = _arrays.integer  # an int in minimum … maximum (the C type's range), else InvalidArgumentError
 Progress = Callable[[int, int], object]
-# Set on a worker thread while it runs an add's progress callback: the add holds the index's
-# lock, so a call on the index from the callback would wait for itself.
-_in_progress_callback = threading.local()
+# Per thread, the (index handle, reason) of each callback of an index the thread is running:
+# an add's progress callback (the add holds the index's lock) or a search's filter callable
+# (the search holds it for reading: an add, remove or close waits for the search, which waits
+# for the filter, and a nested search could wait behind such a waiting add). A call on that
+# index from the callback would wait for itself, so ``Index._value`` refuses it. Thread-local
+# because the library calls both from its worker threads, and other threads calling the index
+# meanwhile are legitimate (they only wait).
+_in_callback = threading.local()
+_PROGRESS_REASON = "progress callback of its add (the add holds its lock)"
+_FILTER_REASON = (
+    "filter of its own search (the search holds its lock: add, remove or close would wait for the search, "
+    "which waits for the filter)"
+)
+
+
+def _callbacks_running() -> list[tuple[int, str]]:
+    """This thread's list of running index callbacks (see ``_in_callback``)."""
+    running: list[tuple[int, str]] | None = getattr(_in_callback, "running", None)
+    if running is None:
+        running = _in_callback.running = []
+    return running
+
+
+def _refuse_from_callback(handle: int) -> None:
+    """Raises ``InvalidArgumentError`` when this thread runs a callback of index ``handle``."""
+    for busy, reason in getattr(_in_callback, "running", ()):
+        if busy == handle:
+            raise InvalidArgumentError(f"an index cannot be used from the {reason}")
 
 
 class Index:
@@ -67,7 +93,8 @@ class Index:
     exactly.
 
     Searches may run concurrently from several Python threads (the GIL is released inside
-    every call); ``add`` and ``remove`` wait for running searches. Close the index (or use it
+    every call); ``add`` and ``remove`` wait for running searches (so a search's ``filter``
+    callable must not use its index: see :meth:`search`). Close the index (or use it
     as a context manager) to release its memory deterministically; a closed index raises
     :class:`~arrowhead.errors.ClosedError`.
 
@@ -108,10 +135,27 @@ class Index:
         hnswlib keeps M, faiss 2·M — more raise recall per ``ef`` and cost build time; saved
         with the index), ``reuse_deleted_slots`` (adds fill slots freed by :meth:`remove`, so
         memory does not grow under churn).
+
+        ``M``, ``ef_construction``, ``ef_search``, ``seed``, ``layer0_links`` and
+        ``reuse_deleted_slots`` configure the HNSW graph: with ``kind="flat"`` (exact, no
+        graph) any of them set to other than its default raises
+        :class:`~arrowhead.errors.InvalidArgumentError` naming it, as ``arrowhead index build
+        --type flat`` refuses them, rather than being ignored.
         """
         engine = Engine(threads=threads) if threads is not None else default_engine()
         out = ctypes.c_void_p()
         kind_code = _choice(kind, INDEX_KINDS, "kind")
+        if kind_code == INDEX_KINDS["flat"]:
+            for name, value, default in (
+                ("M", M, 16), ("ef_construction", ef_construction, 200), ("ef_search", ef_search, 64),
+                ("seed", seed, 42), ("layer0_links", layer0_links, None),
+                ("reuse_deleted_slots", reuse_deleted_slots, False),
+            ):
+                if value is not default and (isinstance(value, bool) or value != default):
+                    raise InvalidArgumentError(
+                        f"{name} = {value!r} applies only to kind='hnsw': a flat index compares every vector "
+                        "(exact, no graph); leave it out"
+                    )
         dimension = _count(dim, "dim", 1)
         metric_code = _choice(metric, METRICS, "metric")
         storage_code = _choice(storage, STORAGES, "storage")
@@ -153,13 +197,17 @@ class Index:
         """Loads an index written by :meth:`save` (or ``arrowhead index build``), verifying
         every checksum. ``mmap=True`` maps the file (no copy, pages read on demand);
         ``False`` copies it into memory (faster graph searches). A missing file raises
-        ``ArrowheadIOError``; a truncated or corrupted one ``CorruptFileError``."""
+        ``ArrowheadIOError``; a truncated or corrupted one ``CorruptFileError``; a path
+        holding a NUL character ``InvalidArgumentError``. With ``mmap=True`` the file must not
+        be truncated or rewritten in place while it is mapped (:meth:`save` replaces files by
+        renaming a new one over them, which is safe): a truncation makes the next access to
+        the lost pages fail with SIGBUS, as with any memory-mapped file."""
         return cls._load(path, mmap, default_engine())
 
     @classmethod
     def _load(cls, path: PathLike, mmap: bool, engine: Engine) -> "Index":
         out = ctypes.c_void_p()
-        check(lib.ah_index_load(engine.handle.value, os.fsencode(path), int(bool(mmap)), ctypes.byref(out)))
+        check(lib.ah_index_load(engine.handle.value, _arrays.c_path(path, "path"), int(bool(mmap)), ctypes.byref(out)))
         index = cls.__new__(cls)
         index._adopt(out.value or 0)
         return index
@@ -168,13 +216,15 @@ class Index:
         value = self._handle.value
         if value is None:
             raise ClosedError("the index is closed")
-        if getattr(_in_progress_callback, "handle", None) == value:
-            raise InvalidArgumentError("an index cannot be used from the progress callback of its add (the add holds its lock)")
+        _refuse_from_callback(value)
         return value
+
+    def _check(self, status: int) -> None:
+        check_open(status, self._handle, "the index is closed")
 
     def _info(self) -> IndexInfo:
         info = IndexInfo()
-        check(lib.ah_index_describe(self._value(), ctypes.byref(info)))
+        self._check(lib.ah_index_describe(self._value(), ctypes.byref(info)))
         return info
 
     @property
@@ -210,7 +260,7 @@ class Index:
 
     def __len__(self) -> int:
         count = ctypes.c_int64()
-        check(lib.ah_index_count(self._value(), ctypes.byref(count)))
+        self._check(lib.ah_index_count(self._value(), ctypes.byref(count)))
         return count.value
 
     def __contains__(self, id: object) -> bool:
@@ -219,7 +269,7 @@ class Index:
         if not _arrays.INT64_MIN <= int(id) <= _arrays.INT64_MAX:
             return False  # no id can be outside int64 (ctypes would pass its low 64 bits)
         found = ctypes.c_int32()
-        check(lib.ah_index_contains(self._value(), int(id), ctypes.byref(found)))
+        self._check(lib.ah_index_contains(self._value(), int(id), ctypes.byref(found)))
         return bool(found.value)
 
     def add(
@@ -227,7 +277,8 @@ class Index:
     ) -> NDArray[np.int64]:
         """Adds the rows of ``x`` (n × dim, or one vector of dim) and returns their ids.
 
-        ``ids``: n unique integers not in the index, or ``None`` to continue from the largest
+        ``ids``: n unique integers not in the index, none of them -1 (reserved: :meth:`search`
+        returns it where it found fewer than k neighbours), or ``None`` to continue from the largest
         id so far (0, 1, 2, … for an index filled without ids). float32 C-contiguous arrays,
         pyarrow fixed-size-list arrays (chunk by chunk for a ChunkedArray) and float32
         buffers are read in place; other numpy input is converted once. Everything is
@@ -267,7 +318,7 @@ class Index:
                     handle, piece.ctypes.data, rows, self._dimension, ids_pointer, assigned.ctypes.data + 8 * start,
                     PROGRESS_FN(lambda done, _rows, _context: callback(offset + done, total)), None,
                 )
-            check(status)
+            self._check(status)
             start += rows
         if failure:
             raise failure[0]
@@ -294,11 +345,19 @@ class Index:
                 read in C at no cost; a callable re-acquires the GIL for every candidate it
                 is asked about (on the order of a microsecond each, serialising threads), so
                 prefer the mask. An exception raised by the callable aborts the search and
-                is re-raised here.
+                is re-raised here. The callable must not use this index: any call on it from
+                there (``add``, ``remove``, ``close``, a nested ``search``, ``len``, ``in``, …)
+                raises :class:`~arrowhead.errors.InvalidArgumentError`, which aborts the
+                search and is re-raised here (the search holds the index's lock: an add or
+                remove would wait for the search, which waits for the filter). Other indexes,
+                and other threads using this one, are unaffected.
             threads: threads for this batch (default: the index's engine; at most the
                 logical cores are used).
             rerank: for quantized storage with ``rerank=True``: candidates re-scored exactly
-                (default 4·k).
+                (default 4·k; 0: none). Given for an index without float32 copies (f32
+                storage, or quantized without ``rerank=True``) it raises
+                :class:`~arrowhead.errors.InvalidArgumentError`, as ``arrowhead index search
+                --rerank`` does, rather than being ignored.
 
         Returns:
             ``(distances, ids)``: float32 and int64 arrays of shape (n, k). ``distances``
@@ -312,6 +371,14 @@ class Index:
         ef_value = 0 if ef is None else _count(ef, "ef", 1)
         thread_count = 0 if threads is None else _count(threads, "threads", 1, _arrays.INT32_MAX)
         rerank_value = -1 if rerank is None else _count(rerank, "rerank", 0)
+        if rerank is not None:
+            info = self._info()
+            if info.storage == STORAGES["f32"] or not info.rerank:
+                raise InvalidArgumentError(
+                    f"rerank = {rerank_value} applies only to an index with quantized storage built with rerank=True "
+                    f"(float32 copies to re-score with); this index has {_NAMES['storage'][info.storage]!r} storage"
+                    + ("" if info.storage == STORAGES["f32"] else " without rerank=True")
+                )
         n = queries.shape[0]
         try:
             distances = np.empty((n, k), dtype=np.float32)
@@ -321,7 +388,7 @@ class Index:
                 f"k = {k}: the results of {n} queries ({n}×{k} distances and ids, {12 * n * k} bytes) cannot be "
                 "allocated; where k exceeds the index's size the extra entries are only padding (id −1)"
             ) from None
-        mask, mask_length, callback, trampoline_state = _filter(filter)
+        mask, mask_length, callback, trampoline_state = _filter(filter, handle)
         status = lib.ah_index_search(
             handle, _arrays.address(queries), n, self._dimension, k, ef_value, rerank_value, thread_count,
             None if mask is None else _arrays.address(mask), mask_length, callback, None,
@@ -329,7 +396,7 @@ class Index:
         )
         if status == AH_ERROR_CALLBACK and trampoline_state and trampoline_state[0] is not None:
             raise trampoline_state[0]
-        check(status)
+        self._check(status)
         return distances, ids
 
     def remove(self, ids: ArrayLike) -> None:
@@ -337,14 +404,14 @@ class Index:
         an unknown id raises ``UnknownIDError`` and a repeated one ``InvalidArgumentError``,
         and then nothing is removed."""
         array = _arrays.int64_ids(ids, "ids")
-        check(lib.ah_index_remove(self._value(), array.ctypes.data, array.shape[0]))
+        self._check(lib.ah_index_remove(self._value(), array.ctypes.data, array.shape[0]))
 
     def get_vector(self, id: int) -> NDArray[np.float32]:
         """The stored vector with ``id`` (unit-normalised for cosine, decoded for quantized
         storage); ``UnknownIDError`` if no live vector has it."""
         key = _count(id, "id", _arrays.INT64_MIN)
         out = np.empty(self._dimension, dtype=np.float32)
-        check(lib.ah_index_vector(self._value(), key, out.ctypes.data, out.size))
+        self._check(lib.ah_index_vector(self._value(), key, out.ctypes.data, out.size))
         return out
 
     def get_vectors(self, ids: ArrayLike) -> NDArray[np.float32]:
@@ -353,7 +420,7 @@ class Index:
         position."""
         array = _arrays.int64_ids(ids, "ids")
         out = np.empty((array.shape[0], self._dimension), dtype=np.float32)
-        check(lib.ah_index_vectors(self._value(), array.ctypes.data, array.shape[0], out.ctypes.data, out.size))
+        self._check(lib.ah_index_vectors(self._value(), array.ctypes.data, array.shape[0], out.ctypes.data, out.size))
         return out
 
     def ids(self) -> NDArray[np.int64]:
@@ -365,17 +432,19 @@ class Index:
         handle = self._value()
         count = ctypes.c_int64()
         while True:
-            check(lib.ah_index_ids(handle, None, 0, ctypes.byref(count)))
+            self._check(lib.ah_index_ids(handle, None, 0, ctypes.byref(count)))
             out = np.empty(max(count.value, 1), dtype=np.int64)
             status = lib.ah_index_ids(handle, out.ctypes.data, out.size, ctypes.byref(count))
             if status != InvalidArgumentError.status:  # that one: an add on another thread outgrew `out`
-                check(status)
+                self._check(status)
                 return out[: count.value]
 
     def save(self, path: PathLike) -> None:
         """Writes the index to ``path`` atomically (temporary file, fsync, rename); the format
-        is the CLI's (``arrowhead index search --index path`` reads it)."""
-        check(lib.ah_index_save(self._value(), os.fsencode(path)))
+        is the CLI's (``arrowhead index search --index path`` reads it). A path holding a NUL
+        character raises ``InvalidArgumentError``."""
+        file_name = _arrays.c_path(path, "path")
+        self._check(lib.ah_index_save(self._value(), file_name))
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickles the index as its file image (see the class documentation)."""
@@ -387,7 +456,12 @@ class Index:
         return (_index_from_image, (image, self._threads))
 
     def close(self) -> None:
-        """Releases the index (idempotent). A search running on another thread finishes first."""
+        """Releases the index (idempotent). A search running on another thread finishes first;
+        from a search's filter or an add's progress callback of this index it raises
+        :class:`~arrowhead.errors.InvalidArgumentError` (it would wait for that call)."""
+        value = self._handle.value
+        if value is not None:
+            _refuse_from_callback(value)
         self._handle.free()
 
     def __enter__(self) -> "Index":
@@ -409,17 +483,19 @@ class Index:
 def _progress_trampoline(progress: Progress, failure: list[BaseException], handle: int) -> Callable[[int, int], None]:
     """Calls ``progress(done, total)`` until it raises; the first exception is kept. While it
     runs, the index ``handle`` refuses calls from this thread (see ``Index._value``)."""
+    entry = (handle, _PROGRESS_REASON)
 
     def report(done: int, total: int) -> None:
         if failure:
             return
-        _in_progress_callback.handle = handle
+        running = _callbacks_running()
+        running.append(entry)
         try:
             progress(done, total)
         except BaseException as error:  # noqa: BLE001 - re-raised by add()
             failure.append(error)
         finally:
-            _in_progress_callback.handle = None
+            running.pop()
 
     return report
 
@@ -438,22 +514,33 @@ def _index_from_image(image: bytes, threads: int | None) -> Index:
     return index
 
 
-def _filter(filter: Filter) -> tuple[NDArray[np.uint8] | None, int, Any, list[BaseException | None] | None]:
-    """The C form of a search filter: (mask, mask length, callback, the callback's error slot)."""
+def _filter(
+    filter: Filter, handle: int
+) -> tuple[NDArray[np.uint8] | None, int, Any, list[BaseException | None] | None]:
+    """The C form of a search filter of index ``handle``: (mask, mask length, callback, the
+    callback's error slot). While a callable runs, ``handle`` refuses calls from its thread
+    (see ``Index._value``)."""
     if filter is None:
         return None, 0, FILTER_FN(), None
     if callable(filter) and not isinstance(filter, np.ndarray):
         state: list[BaseException | None] = [None]
         python_filter = filter
+        entry = (handle, _FILTER_REASON)
 
         def trampoline(id: int, _context: Any) -> int:
             if state[0] is not None:
                 return -1
+            running = getattr(_in_callback, "running", None)  # _callbacks_running(), inlined: per candidate
+            if running is None:
+                running = _in_callback.running = []
+            running.append(entry)
             try:
                 return 1 if python_filter(id) else 0
             except BaseException as error:  # re-raised by search() on the calling thread
                 state[0] = error
                 return -1
+            finally:
+                running.pop()
 
         return None, 0, FILTER_FN(trampoline), state
     mask = np.asarray(filter)

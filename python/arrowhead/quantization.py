@@ -21,6 +21,7 @@ from ._native import (
     QMatrixInfo,
     TensorInfo,
     check,
+    check_open,
     default_engine,
     lib,
     take_string,
@@ -69,9 +70,12 @@ class QuantizedTensor(Immutable):
             raise ClosedError("the quantized tensor is closed")
         return value
 
+    def _check(self, status: int) -> None:
+        check_open(status, self._handle, "the quantized tensor is closed")
+
     @property
     def shape(self) -> tuple[int, ...]:
-        """The original tensor's shape."""
+        """The original tensor's shape (``(1,)`` for a 0-d one: see :func:`quantize`)."""
         return self._shape
 
     @property
@@ -109,7 +113,7 @@ class QuantizedTensor(Immutable):
     def codes(self) -> NDArray[np.uint8]:
         """One unpacked code per weight (0 … 2^bits − 1), shaped like the tensor."""
         out = np.empty(self._shape, dtype=np.uint8)
-        check(lib.ah_tensor_codes(self._value(), out.ctypes.data, out.size))
+        self._check(lib.ah_tensor_codes(self._value(), out.ctypes.data, out.size))
         return out
 
     @property
@@ -118,14 +122,14 @@ class QuantizedTensor(Immutable):
         bit stream (code j at bits j·bits … j·bits + bits − 1)."""
         rows = int(self._info.rows)
         out = np.empty((rows, int(self._info.packed_bytes) // max(rows, 1)), dtype=np.uint8)
-        check(lib.ah_tensor_packed_codes(self._value(), out.ctypes.data, out.size))
+        self._check(lib.ah_tensor_packed_codes(self._value(), out.ctypes.data, out.size))
         return out
 
     @property
     def scales(self) -> NDArray[np.float32]:
         """One scale per group, in group order (1-D)."""
         out = np.empty(int(self._info.group_count), dtype=np.float32)
-        check(lib.ah_tensor_scales(self._value(), out.ctypes.data, out.size))
+        self._check(lib.ah_tensor_scales(self._value(), out.ctypes.data, out.size))
         return out
 
     @property
@@ -133,13 +137,14 @@ class QuantizedTensor(Immutable):
         """One offset per group: the float minimum m, the zero-point z, or 2^(bits−1) for
         symmetric tensors (1-D)."""
         out = np.empty(int(self._info.group_count), dtype=np.float32)
-        check(lib.ah_tensor_offsets(self._value(), out.ctypes.data, out.size))
+        self._check(lib.ah_tensor_offsets(self._value(), out.ctypes.data, out.size))
         return out
 
     def dequantize(self) -> NDArray[np.float32]:
-        """Ŵ as float32, shaped like the original (bit-identical to ``arrowhead dequantize``)."""
+        """Ŵ as float32, of shape :attr:`shape` — the original's, ``(1,)`` for a 0-d one
+        (bit-identical to ``arrowhead dequantize``)."""
         out = np.empty(self._shape, dtype=np.float32)
-        check(lib.ah_tensor_dequantize(self._value(), out.ctypes.data, out.size))
+        self._check(lib.ah_tensor_dequantize(self._value(), out.ctypes.data, out.size))
         return out
 
     def close(self) -> None:
@@ -199,7 +204,7 @@ class QuantizedTensor(Immutable):
         if scale_values.size != offset_values.size:
             raise InvalidArgumentError(f"{scale_values.size} scales but {offset_values.size} offsets; expected one of each per group")
         dims = (ctypes.c_int64 * max(1, len(dimensions)))(*dimensions)
-        engine = default_engine().handle.value
+        engine = default_engine()  # held across the call: set_num_threads may replace (and free) the default
         out = ctypes.c_void_p()
         if codes is not None:
             values = _arrays.small_integers(codes, "codes", 255)
@@ -209,7 +214,7 @@ class QuantizedTensor(Immutable):
             function = lib.ah_tensor_create
         check(
             function(
-                engine, dims, len(dimensions), bits, granularity, size, mode_code, values.ctypes.data, values.size,
+                engine.handle.value, dims, len(dimensions), bits, granularity, size, mode_code, values.ctypes.data, values.size,
                 scale_values.ctypes.data, offset_values.ctypes.data, scale_values.size, ctypes.byref(out),
             )
         )
@@ -280,8 +285,9 @@ class QuantizedMatrix(Immutable):
                 f"QuantizedMatrix takes a QuantizedTensor (from arrowhead.quantize), got {type(tensor).__name__}; "
                 "use QuantizedMatrix.load(path, name) for a tensor of a quantized file"
             )
+        engine = default_engine()  # held across the call (see QuantizedTensor.from_parts)
         out = ctypes.c_void_p()
-        check(lib.ah_qmatrix_create(default_engine().handle.value, tensor._value(), ctypes.byref(out)))
+        tensor._check(lib.ah_qmatrix_create(engine.handle.value, tensor._value(), ctypes.byref(out)))
         self._adopt(out.value or 0)
 
     @classmethod
@@ -293,8 +299,10 @@ class QuantizedMatrix(Immutable):
         ``InvalidArgumentError`` listing some names it does hold."""
         if not isinstance(name, str):
             raise InvalidArgumentError(f"name {name!r} is not a string")
+        file_name, tensor_name = _arrays.c_path(path, "path"), _arrays.c_string(name, "name")
+        engine = default_engine()  # held across the call (see QuantizedTensor.from_parts)
         out = ctypes.c_void_p()
-        check(lib.ah_qmatrix_load(default_engine().handle.value, os.fsencode(path), name.encode(), ctypes.byref(out)))
+        check(lib.ah_qmatrix_load(engine.handle.value, file_name, tensor_name, ctypes.byref(out)))
         matrix = cls.__new__(cls)
         matrix._adopt(out.value or 0)
         return matrix
@@ -310,6 +318,9 @@ class QuantizedMatrix(Immutable):
         if value is None:
             raise ClosedError("the quantized matrix is closed")
         return value
+
+    def _check(self, status: int) -> None:
+        check_open(status, self._handle, "the quantized matrix is closed")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -405,9 +416,10 @@ class QuantizedMatrix(Immutable):
             else:  # converted once, or rows with a stride: read through the leading dimension
                 operand = _arrays.operand(array, "x", allow_transposed=False)
                 source, x_address, ldx = operand.array, operand.address, operand.leading
-            check(
+            engine = default_engine()  # held across the call (see QuantizedTensor.from_parts)
+            self._check(
                 lib.ah_qmatrix_matmul(
-                    default_engine().handle.value, self._value(), code, n, x_address, max(ldx, 1),
+                    engine.handle.value, self._value(), code, n, x_address, max(ldx, 1),
                     _arrays.address(bias_array) if bias_array is not None else None, thread_count,
                     _arrays.address(out), max(rows, 1),
                 )
@@ -428,8 +440,9 @@ class QuantizedMatrix(Immutable):
         ``"channel"`` where a group spans a row (what per-channel and per-tensor tensors
         became); its mode ``"float_minimum"``, ``"zero_point"``, or ``"symmetric"`` where
         every zero-point is 2^(bits−1). Use it to save the matrix's parts (:attr:`QuantizedTensor.codes`, …)."""
+        engine = default_engine()  # held across the call (see QuantizedTensor.from_parts)
         out = ctypes.c_void_p()
-        check(lib.ah_qmatrix_tensor(default_engine().handle.value, self._value(), ctypes.byref(out)))
+        self._check(lib.ah_qmatrix_tensor(engine.handle.value, self._value(), ctypes.byref(out)))
         return QuantizedTensor(out.value or 0)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -462,9 +475,10 @@ def quantize(
     """Quantizes a float tensor to ``bits`` (2, 3, 4 or 8) per weight.
 
     Args:
-        w: the weights, any shape (rows = first dimension, columns = the rest flattened).
-            float32 C-contiguous arrays are read in place; other real dtypes are converted
-            once. Must be finite.
+        w: the weights, any shape (rows = first dimension, columns = the rest flattened); a
+            0-d array (one number) is quantized as shape ``(1,)``, the shape the tensor then
+            reports and dequantizes to. float32 C-contiguous arrays are read in place; other
+            real dtypes are converted once. Must be finite.
         group: weights per group along a row (8 … 8192), or ``"channel"`` (one scale per
             row) or ``"tensor"`` (one scale in all).
         optimizer: how each group's scale and offset are chosen: ``"minmax"`` (the group's
@@ -475,7 +489,9 @@ def quantize(
         mode: ``"float_minimum"`` (x̂ = q·s + m), ``"zero_point"`` (integer zero-point) or
             ``"symmetric"``.
         optimizer_options: settings of the optimizer, as ``--optimizer-option`` takes them
-            (e.g. ``{"steps": 5}`` for grid, ``{"iterations": 20}`` for hqq).
+            (e.g. ``{"steps": 5}`` for grid, ``{"iterations": 20}`` for hqq): JSON values
+            (numpy scalars are converted); anything else, NaN or infinity raises
+            ``InvalidArgumentError``.
 
     Returns:
         A :class:`QuantizedTensor` whose codes, scales and offsets are those
@@ -484,12 +500,18 @@ def quantize(
     array = _arrays.float32(_arrays.as_array(w, "w"))
     bits, granularity, size, mode_code = _scheme(bits, group, mode)
     shape = (ctypes.c_int64 * max(1, array.ndim))(*array.shape)
-    settings = json.dumps(dict(optimizer_options)).encode() if optimizer_options else None
+    optimizer_name = _arrays.c_string(optimizer, "optimizer")
+    if optimizer_options is not None and not isinstance(optimizer_options, Mapping):
+        raise InvalidArgumentError(
+            f"optimizer_options = {optimizer_options!r}; expected a dict of settings such as {{'steps': 5}}"
+        )
+    settings = _json(dict(optimizer_options), "optimizer_options").encode() if optimizer_options else None
+    engine = default_engine()  # held across the call (see QuantizedTensor.from_parts)
     out = ctypes.c_void_p()
     check(
         lib.ah_quantize(
-            default_engine().handle.value, array.ctypes.data, shape, array.ndim, bits, granularity, size,
-            mode_code, optimizer.encode(), settings, ctypes.byref(out),
+            engine.handle.value, array.ctypes.data, shape, array.ndim, bits, granularity, size,
+            mode_code, optimizer_name, settings, ctypes.byref(out),
         )
     )
     return QuantizedTensor(out.value or 0)
@@ -511,6 +533,22 @@ def _scheme(bits: Any, group: Any, mode: Any) -> tuple[int, int, int, int]:
     if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 0 <= bits <= _arrays.INT32_MAX:
         raise InvalidArgumentError(f"bits {bits!r} is invalid; expected 2, 3, 4 or 8")
     return int(bits), granularity, size, MODES[mode]
+
+
+def _json(value: Any, what: str) -> str:
+    """``value`` as JSON text for the C side; numpy scalars (``np.int64(4)``, ``np.float32``)
+    become their Python numbers. NaN and infinity are no JSON, and other objects have no JSON
+    form: either raises ``InvalidArgumentError`` naming ``what``."""
+    try:
+        return json.dumps(value, allow_nan=False, default=_json_scalar)
+    except (TypeError, ValueError) as error:
+        raise InvalidArgumentError(f"{what} must be JSON values: {error}") from error
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _tensor_from_parts(
@@ -536,8 +574,9 @@ def quantize_model(src: PathLike, dst: PathLike, **options: Any) -> dict[str, An
     (True), ``fallback`` (True), ``fallback_thresholds`` ({bits: cosine}),
     ``allow_non_finite``, ``time_groups`` and ``calibration`` (time-aware activations),
     ``timesteps``, ``activation_bits``, ``activation_range``, ``smoothing``,
-    ``smoothing_window``, ``threads``. An unknown option raises ``InvalidArgumentError``
-    listing the valid ones. The GIL is released while the model is quantized.
+    ``smoothing_window``, ``threads``. Values are JSON values (numpy scalars such as
+    ``np.int64(4)`` and ``os.PathLike`` paths are converted; NaN and infinity are refused). An
+    unknown option raises ``InvalidArgumentError`` listing the valid ones. The GIL is released while the model is quantized.
     """
     normalised: dict[str, Any] = {}
     for key, value in options.items():
@@ -546,15 +585,10 @@ def quantize_model(src: PathLike, dst: PathLike, **options: Any) -> dict[str, An
         elif isinstance(value, os.PathLike):  # calibration=Path(...)
             value = os.fspath(value)
         normalised[key] = value
-    try:
-        text = json.dumps(normalised, allow_nan=False)  # NaN/inf are no JSON: say so here
-    except (TypeError, ValueError) as error:
-        raise InvalidArgumentError(f"quantize_model options must be JSON values: {error}") from error
+    text = _json(normalised, "quantize_model options")
+    source, destination = _arrays.c_path(src, "src"), _arrays.c_path(dst, "dst")
+    engine = default_engine()  # held across the call (see QuantizedTensor.from_parts)
     out = ctypes.c_void_p()
-    check(
-        lib.ah_quantize_model(
-            default_engine().handle.value, os.fsencode(src), os.fsencode(dst), text.encode(), ctypes.byref(out)
-        )
-    )
+    check(lib.ah_quantize_model(engine.handle.value, source, destination, text.encode(), ctypes.byref(out)))
     report: dict[str, Any] = json.loads(take_string(out))
     return report

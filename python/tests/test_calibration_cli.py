@@ -12,6 +12,7 @@ import os
 import struct
 
 import numpy as np
+import pytest
 
 from conftest import read_safetensors, run_cli, write_safetensors
 
@@ -117,3 +118,22 @@ def test_exact_extremes_widen_the_min_max_range_and_old_lines_still_work(cli, tm
     value = np.float32(1.2345678)  # written "1.234568" > value
     line = json.loads(calibration.format_record({"layer": "x", "timestep": 0, "samples": [value], "min": float(value), "max": float(value)}))
     assert line["max"] == 1.234568 and line["min"] == float(value)
+
+
+def test_format_record_refuses_non_finite_samples_and_fractional_timesteps():
+    """`nan` / `inf` would make the line invalid JSON, and int(1.7) a silent timestep 1: both
+    raise `InvalidArgumentError` (a `ValueError`; the package's class when imported from it)."""
+    import arrowhead
+
+    for module, error in ((calibration, ValueError), (arrowhead.calibration, arrowhead.InvalidArgumentError)):
+        for samples in ([float("nan"), 1], np.array([1, np.inf], dtype=np.float32), [-np.inf]):
+            with pytest.raises(error, match=r"layer 'fc': samples\[\d\] is -?(nan|inf); calibration samples must be finite"):
+                module.format_record({"layer": "fc", "timestep": 0, "samples": samples})
+        for timestep in (1.7, float("nan"), "3"):
+            with pytest.raises(error, match=f"layer 'fc': timestep {timestep!r} is not an integer"):
+                module.format_record({"layer": "fc", "timestep": timestep, "samples": [1.0]})
+        with pytest.raises(error, match="must be finite"):
+            module.format_record({"layer": "fc", "timestep": 0, "min": float("nan"), "max": 1.0})
+        for timestep in (3, 3.0, np.int64(3)):
+            assert json.loads(module.format_record({"layer": "fc", "timestep": timestep, "samples": [0.5, 1]})) == {
+                "layer": "fc", "timestep": 3, "samples": [0.5, 1]}

@@ -94,6 +94,48 @@ def test_a_weights_kind_this_build_lacks_is_unsupported_listing_the_supported(tm
         arrowhead.Encoder(tmp_path, weights=8)  # type: ignore[arg-type]
 
 
+def test_nul_characters_in_the_folder_or_the_options_are_refused(tmp_path):
+    # The C side would read each only up to the NUL ("f32\0junk" as "f32", the folder as its
+    # parent's name): refused before anything is loaded.
+    folder = str(MINILM) if MINILM is not None else str(tmp_path)
+    for arguments, message in (
+        (dict(model_dir=folder + "\0garbage"), "model_dir .* contains a NUL character"),
+        (dict(model_dir=folder, weights="f32\0junk"), "weights 'f32\\\\x00junk' contains a NUL character"),
+        (dict(model_dir=folder, weights="int8", activations="int8\0x"), "activations .* contains a NUL character"),
+    ):
+        with pytest.raises(arrowhead.InvalidArgumentError, match=message):
+            arrowhead.Encoder(**arguments)
+
+
+@needs_minilm
+def test_weights_auto_reports_auto_and_activations_tell_whether_layers_are_quantized(tmp_path):
+    # Encoder.weights is the requested format; for "auto" whether the folder's layers run
+    # quantized shows in `activations` (None: float32).
+    assert MINILM is not None
+    with arrowhead.Encoder(MINILM, weights="auto") as encoder:
+        assert encoder.weights == "auto" and encoder.activations is None
+
+
+@needs_minilm
+def test_an_encoder_closed_during_a_call_raises_closed_error(monkeypatch):
+    import arrowhead.encoder as encoder_module
+
+    assert MINILM is not None
+    encoder = arrowhead.Encoder(MINILM)
+    real = encoder_module.lib
+
+    class CloseFirst:
+        def __getattr__(self, name):
+            function = getattr(real, name)
+            if name != "ah_encoder_encode":
+                return function
+            return lambda *arguments: (encoder.close(), function(*arguments))[1]
+
+    monkeypatch.setattr(encoder_module, "lib", CloseFirst())
+    with pytest.raises(arrowhead.ClosedError, match="the encoder is closed"):
+        encoder.encode(["x"])
+
+
 @needs_minilm
 def test_a_nan_weight_is_a_non_finite_error_naming_the_tensor(tmp_path):
     # The real model with one weight of one layer set to NaN (the safetensors header read
@@ -177,7 +219,7 @@ def test_the_activations_of_quantized_layers_are_chosen_and_reported():
     assert deficits["weight-only"] < deficits["int8"] / 2 and deficits["int16"] < deficits["int8"] / 2, deficits
     with arrowhead.Encoder(MINILM) as plain:
         assert plain.activations is None
-    with pytest.raises(arrowhead.InvalidArgumentError, match='activations "int8" apply to quantized layers'):
+    with pytest.raises(arrowhead.InvalidArgumentError, match='activations apply to quantized layers, and these are Float32'):
         arrowhead.Encoder(MINILM, activations="int8")
     with pytest.raises(arrowhead.InvalidArgumentError, match='activations "int4" are unknown; expected "weight-only"'):
         arrowhead.Encoder(MINILM, weights="int8", activations="int4")

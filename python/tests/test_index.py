@@ -1,6 +1,10 @@
 """Index: exactness against numpy, HNSW recall, round trips, filters, input forms, errors."""
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -391,7 +395,8 @@ def test_a_corrupted_pickled_index_is_a_corrupt_file_error(data):
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
 def test_ids_and_get_vectors_list_the_index(data, kind):
     base, _ = data
-    index = arrowhead.Index(base.shape[1], kind=kind, metric="cosine", storage="int8", rerank=True, M=8, ef_construction=32)
+    graph = dict(M=8, ef_construction=32) if kind == "hnsw" else {}  # a flat index refuses them
+    index = arrowhead.Index(base.shape[1], kind=kind, metric="cosine", storage="int8", rerank=True, **graph)
     assert index.ids().dtype == np.int64 and index.ids().shape == (0,)
     given = np.arange(300, dtype=np.int64)[::-1] * 5 - 400  # descending, negative ids too
     index.add(base[:300], ids=given)
@@ -463,7 +468,8 @@ def test_ids_stay_consistent_while_another_thread_adds():
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
 def test_add_reports_progress_and_the_callback_cannot_deadlock_the_index(data, kind):
     base, queries = data
-    index = arrowhead.Index(base.shape[1], kind=kind, M=8, ef_construction=32, threads=2)
+    graph = dict(M=8, ef_construction=32) if kind == "hnsw" else {}  # a flat index refuses them
+    index = arrowhead.Index(base.shape[1], kind=kind, threads=2, **graph)
     index.add(base[:100])
     calls: list[tuple[int, int]] = []
     ids = index.add(base[100:1100], progress=lambda done, total: calls.append((done, total)))
@@ -471,7 +477,7 @@ def test_add_reports_progress_and_the_callback_cannot_deadlock_the_index(data, k
     assert calls[-1] == (1000, 1000) and all(total == 1000 for _, total in calls)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)  # increasing, one at a time
     assert (len(calls) == 1) if kind == "flat" else (2 <= len(calls) <= 201)  # every 256 vectors per worker
-    reference = arrowhead.Index(base.shape[1], kind=kind, M=8, ef_construction=32, threads=1)
+    reference = arrowhead.Index(base.shape[1], kind=kind, threads=1, **graph)
     reference.add(base[:1100])
     if kind == "flat":
         np.testing.assert_array_equal(index.search(queries, k=5)[1], reference.search(queries, k=5)[1])
@@ -497,3 +503,167 @@ def test_add_reports_progress_and_the_callback_cannot_deadlock_the_index(data, k
     with pytest.raises(arrowhead.InvalidArgumentError, match="progress must be callable"):
         index.add(base[1500:1501], progress=3)
     assert len(index) == 1500
+
+
+def _within(seconds: float, call):
+    """Runs `call` on a daemon thread; returns its result or raises its exception, and fails
+    the test (instead of hanging the suite) when it has not returned after `seconds`."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except BaseException as error:  # noqa: BLE001 - re-raised below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the call did not return within {seconds} s (deadlock)"
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_filter_that_uses_its_own_index_raises_instead_of_deadlocking(data, kind):
+    base, queries = data
+    index = arrowhead.Index(DIM, kind=kind)
+    index.add(base[:1000])
+    uses = {
+        "remove": lambda i: index.remove([int(i)]) is None,
+        "add": lambda i: index.add(base[:1]) is None,
+        "close": lambda i: index.close() is None,
+        "search": lambda i: index.search(queries[:1], k=1) is None,
+        "len": lambda i: len(index) > 0,
+        "contains": lambda i: i in index,
+    }
+    for name, use in uses.items():
+        for threads in (1, 4):  # 4: several queries, the filter runs on the library's worker threads
+            with pytest.raises(arrowhead.InvalidArgumentError, match="filter of its own search"):
+                _within(30, lambda: index.search(queries[:8], k=2, filter=use, threads=threads))
+    assert len(index) == 1000 and index.search(queries[:1], k=1)[1].shape == (1, 1), name  # unchanged, usable
+
+    # Another index may be used from the filter, and another thread may add to this index
+    # while a search with a (slow) filter runs: the add only waits for the search.
+    other = arrowhead.Index(DIM, kind="flat")
+    other.add(base[:5])
+    ids = _within(30, lambda: index.search(queries[:2], k=3, filter=lambda i: len(other) == 5 and i % 2 == 0)[1])
+    assert np.all(ids % 2 == 0)
+    started = threading.Event()
+
+    def slow(i: int) -> bool:
+        started.set()
+        time.sleep(0.0005)
+        return True
+
+    adder = threading.Thread(target=lambda: (started.wait(10), index.add(base[1000:1010])))
+    adder.start()
+    _within(60, lambda: index.search(queries[:2], k=2, filter=slow, threads=1))
+    adder.join(30)
+    assert not adder.is_alive() and len(index) == 1010
+
+
+def test_rerank_is_refused_for_an_index_without_float32_copies(data):
+    base, queries = data
+    for storage, keep in (("f32", False), ("int8", False)):
+        index = arrowhead.Index(DIM, kind="flat", storage=storage, rerank=keep)
+        index.add(base[:100])
+        with pytest.raises(arrowhead.InvalidArgumentError, match=f"rerank = 40 applies only to .* '{storage}' storage"):
+            index.search(queries[:2], k=4, rerank=40)
+        index.search(queries[:2], k=4)  # no rerank: fine
+    with_copies = arrowhead.Index(DIM, kind="flat", storage="int8", rerank=True)
+    with_copies.add(base[:100])
+    exact = arrowhead.Index(DIM, kind="flat")
+    exact.add(base[:100])
+    np.testing.assert_array_equal(with_copies.search(queries[:5], k=4, rerank=100)[1], exact.search(queries[:5], k=4)[1])
+
+
+def test_a_flat_index_refuses_the_hnsw_options_but_not_their_defaults():
+    for option in (dict(M=1), dict(M=8), dict(ef_construction=32), dict(ef_search=10), dict(seed=7),
+                   dict(layer0_links=5), dict(reuse_deleted_slots=True)):
+        (name, value), = option.items()
+        with pytest.raises(arrowhead.InvalidArgumentError, match=f"{name} = {value!r} applies only to kind='hnsw'"):
+            arrowhead.Index(DIM, kind="flat", **option)
+    flat = arrowhead.Index(DIM, "l2", "flat", 16, 200, ef_search=64, seed=42, layer0_links=None, reuse_deleted_slots=False)
+    assert flat.kind == "flat"
+    hnsw = arrowhead.Index(DIM, kind="hnsw", M=8, layer0_links=5, reuse_deleted_slots=True)
+    assert hnsw.layer0_links == 5
+
+
+def test_zero_rows_of_the_wrong_dimension_are_a_dimension_error():
+    index = arrowhead.Index(DIM, kind="flat")
+    for rows in (np.empty((0, 5)), np.empty((0,)), np.empty((0, 0), dtype=np.float32)):
+        with pytest.raises(arrowhead.InvalidArgumentError, match="the index has dimension 16"):
+            index.add(rows)
+    assert index.add(np.empty((0, DIM))).shape == (0,)  # the right dimension: nothing to add, fine
+    index.add(np.ones((3, DIM), dtype=np.float32))
+    with pytest.raises(arrowhead.InvalidArgumentError, match="'q' has dimension 5, the index has dimension 16"):
+        index.search(np.empty((0, 5)), k=1)
+    assert index.search(np.empty((0, DIM)), k=1)[1].shape == (0, 1)
+
+
+def test_a_path_with_a_nul_character_is_refused(tmp_path, data):
+    base, _ = data
+    index = arrowhead.Index(DIM, kind="flat")
+    index.add(base[:10])
+    with pytest.raises(arrowhead.InvalidArgumentError, match="contains a NUL character"):
+        index.save(str(tmp_path / "a\0b.ahi"))
+    assert list(tmp_path.iterdir()) == []  # nothing written at the part before the NUL
+    good = tmp_path / "good.ahi"
+    index.save(good)
+    for mmap in (False, True):
+        with pytest.raises(arrowhead.InvalidArgumentError, match="contains a NUL character"):
+            arrowhead.Index.load(str(good) + "\0.bak", mmap=mmap)
+        with pytest.raises(arrowhead.InvalidArgumentError, match="contains a NUL character"):
+            arrowhead.Index.load(os.fsencode(good) + b"\0.bak", mmap=mmap)
+    with pytest.raises(arrowhead.InvalidArgumentError, match="expected a path"):
+        index.save(12)  # type: ignore[arg-type]
+    assert len(arrowhead.Index.load(good)) == 10
+
+
+class _CloseFirst:
+    """`lib` as a module sees it, except that `name` first closes `target`: as if another
+    thread closed the object between its closed-check and the C call."""
+
+    def __init__(self, real, name, target):
+        self._real, self._name, self._target = real, name, target
+
+    def __getattr__(self, attribute):
+        function = getattr(self._real, attribute)
+        if attribute != self._name:
+            return function
+
+        def closing_first(*arguments):
+            self._target.close()
+            return function(*arguments)
+
+        return closing_first
+
+
+def test_an_index_closed_during_a_call_raises_closed_error(data, monkeypatch):
+    base, queries = data
+    for name, call in (
+        ("ah_index_search", lambda index: index.search(queries[:2], k=2)),
+        ("ah_index_add", lambda index: index.add(base[:2])),
+        ("ah_index_count", len),
+        ("ah_index_remove", lambda index: index.remove([0])),
+    ):
+        index = arrowhead.Index(DIM, kind="flat")
+        index.add(base[:10])
+        monkeypatch.setattr(index_module, "lib", _CloseFirst(index_module.lib, name, index))
+        with pytest.raises(arrowhead.ClosedError, match="the index is closed"):
+            call(index)
+        monkeypatch.undo()
+
+
+def test_the_id_minus_one_is_reserved_for_missing_neighbours():
+    # search() pads with -1 where it found fewer than k neighbours: a vector of id -1 would
+    # be indistinguishable from a missing one, so add() refuses it (other negative ids work).
+    index = arrowhead.Index(4, kind="flat")
+    with pytest.raises(arrowhead.InvalidArgumentError, match=r"ids\[1\] = -1"):
+        index.add(np.ones((2, 4), np.float32), ids=[3, -1])
+    assert len(index) == 0
+    index.add(np.ones((2, 4), np.float32), ids=[3, -2])
+    distances, ids = index.search(np.ones(4, np.float32), k=3)
+    assert sorted(ids[0, :2].tolist()) == [-2, 3] and ids[0, 2] == -1 and np.isinf(distances[0, 2])

@@ -84,3 +84,11 @@ def test_pip_install_into_a_fresh_virtual_environment(tmp_path):
         check=True, capture_output=True, text=True, cwd=tmp_path, env=env,
     ).stdout.split()
     assert probe[0] == arrowhead.__version__ and str(environment) in probe[1]
+
+
+def test_the_package_docstring_shows_what_probe_returns():
+    architecture = arrowhead.probe()["cpu"]["architecture"]
+    shown = arrowhead.__doc__.split('arrowhead.probe()["cpu"]["architecture"]\n', 1)[1].splitlines()[0]
+    if architecture != "x86-64":
+        pytest.skip(f"the docstring shows an x86-64 machine's answer; this one is {architecture!r}")
+    assert shown == repr(architecture)

@@ -338,3 +338,32 @@ def test_from_parts_errors_name_the_part():
     image[position:position + 4] = nan
     with pytest.raises(arrowhead.InvalidArgumentError, match="group 0: scale nan is not finite"):
         pickle.loads(bytes(image))
+
+
+def test_load_refuses_nul_characters_in_the_path_and_the_name(tmp_path, rng):
+    source, quantized = tmp_path / "model.safetensors", tmp_path / "model.q.safetensors"
+    write_safetensors(source, {"layer.weight": (rng.standard_normal((16, 64)) * 0.05).astype(np.float32)})
+    arrowhead.quantize_model(source, quantized, bits=4, group=32)
+    assert arrowhead.QuantizedMatrix.load(quantized, "layer.weight").shape == (16, 64)
+    with pytest.raises(arrowhead.InvalidArgumentError, match=r"name 'layer.weight\\x00junk' contains a NUL character"):
+        arrowhead.QuantizedMatrix.load(quantized, "layer.weight\0junk")
+    with pytest.raises(arrowhead.InvalidArgumentError, match="path .* contains a NUL character"):
+        arrowhead.QuantizedMatrix.load(str(quantized) + "\0.bak", "layer.weight")
+
+
+def test_a_matrix_closed_during_matmul_raises_closed_error(rng, monkeypatch):
+    import arrowhead.quantization as quantization
+
+    matrix = arrowhead.QuantizedMatrix(arrowhead.quantize(rng.standard_normal((8, 64)).astype(np.float32), bits=4))
+    lib = quantization.lib
+
+    class CloseFirst:
+        def __getattr__(self, name):
+            function = getattr(lib, name)
+            if name != "ah_qmatrix_matmul":
+                return function
+            return lambda *arguments: (matrix.close(), function(*arguments))[1]
+
+    monkeypatch.setattr(quantization, "lib", CloseFirst())
+    with pytest.raises(arrowhead.ClosedError, match="the quantized matrix is closed"):
+        matrix.matmul(np.ones((2, 64), dtype=np.float32))

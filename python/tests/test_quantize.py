@@ -191,3 +191,60 @@ def test_quantize_model_errors(tmp_path, weights):
     with pytest.raises(arrowhead.CorruptFileError):
         arrowhead.quantize_model(broken, out)
     assert not out.exists()
+
+
+def test_quantize_refuses_bad_optimizer_arguments_with_typed_errors():
+    w = np.random.default_rng(1).standard_normal((4, 64)).astype(np.float32)
+    cases = [
+        (dict(optimizer=None), "optimizer = None; expected a string"),
+        (dict(optimizer="minmax\0junk"), "optimizer 'minmax\\\\x00junk' contains a NUL character"),
+        (dict(optimizer="grid", optimizer_options={"steps": {1, 2}}), "optimizer_options must be JSON values: .*set"),
+        (dict(optimizer="hqq", optimizer_options={"iterations": float("nan")}), "optimizer_options must be JSON values: Out of range"),
+        (dict(optimizer="grid", optimizer_options=[("steps", 5)]), "optimizer_options = .*expected a dict"),
+    ]
+    for arguments, message in cases:
+        with pytest.raises(arrowhead.InvalidArgumentError, match=message):
+            arrowhead.quantize(w, **arguments)
+    # numpy scalars are numbers: the same tensor as with Python ints.
+    numpy_steps = arrowhead.quantize(w, optimizer="grid", optimizer_options={"steps": np.int64(5)})
+    python_steps = arrowhead.quantize(w, optimizer="grid", optimizer_options={"steps": 5})
+    np.testing.assert_array_equal(numpy_steps.dequantize(), python_steps.dequantize())
+
+
+def test_a_0d_tensor_is_quantized_as_shape_1():
+    tensor = arrowhead.quantize(np.float32(1.5), group="tensor")
+    assert tensor.shape == (1,) and tensor.dequantize().shape == (1,) and tensor.codes.shape == (1,)
+
+
+def test_quantize_model_takes_numpy_scalars_and_refuses_nul_paths(tmp_path, weights):
+    model = tmp_path / "model.safetensors"
+    write_safetensors(model, weights)
+    plain, numpy_options = tmp_path / "plain.safetensors", tmp_path / "numpy.safetensors"
+    arrowhead.quantize_model(model, plain, bits=4, group=32, budget=5.0)
+    report = arrowhead.quantize_model(model, numpy_options, bits=np.int64(4), group=np.int32(32), budget=np.float32(5.0))
+    assert report["tensors"] and plain.read_bytes() == numpy_options.read_bytes()
+    with pytest.raises(arrowhead.InvalidArgumentError, match="must be JSON values: .*object"):
+        arrowhead.quantize_model(model, tmp_path / "x.safetensors", bits=object())
+    for source, destination, name in ((model, str(tmp_path / "q\0.safetensors"), "dst"),
+                                      (str(model) + "\0junk", tmp_path / "q.safetensors", "src")):
+        with pytest.raises(arrowhead.InvalidArgumentError, match=f"{name} .* contains a NUL character"):
+            arrowhead.quantize_model(source, destination)
+    assert not (tmp_path / "q").exists() and not (tmp_path / "q.safetensors").exists()
+
+
+def test_a_tensor_closed_during_a_call_raises_closed_error(monkeypatch):
+    import arrowhead.quantization as quantization
+
+    tensor = arrowhead.quantize(np.ones((4, 64), dtype=np.float32))
+
+    class CloseFirst:
+        def __getattr__(self, name):
+            function = getattr(lib, name)
+            if name != "ah_tensor_dequantize":
+                return function
+            return lambda *arguments: (tensor.close(), function(*arguments))[1]
+
+    lib = quantization.lib
+    monkeypatch.setattr(quantization, "lib", CloseFirst())
+    with pytest.raises(arrowhead.ClosedError, match="the quantized tensor is closed"):
+        tensor.dequantize()

@@ -72,6 +72,74 @@ def test_two_threads_multiply_in_parallel():
     assert overlaps > 0, f"no two products overlapped: {intervals}"
 
 
+def test_set_num_threads_on_one_thread_does_not_break_calls_on_another():
+    # set_num_threads replaces the default engine; the old one is freed once nothing holds
+    # it. A call that took only its integer handle (default_engine().handle.value) let it be
+    # freed before the C call: InvalidHandleError('the engine handle was freed').
+    a = np.ones((8, 8), dtype=np.float32)
+    errors: list[BaseException] = []
+
+    def multiply() -> None:
+        try:
+            for _ in range(2000):
+                arrowhead.gemm(a, a)
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    worker = threading.Thread(target=multiply)
+    worker.start()
+    try:
+        for i in range(2000):
+            arrowhead.set_num_threads(1 + i % 2)
+    finally:
+        worker.join()
+        arrowhead.set_num_threads(None)
+    assert not errors, errors[0]
+
+
+def test_every_call_on_the_default_engine_holds_it_for_the_call(tmp_path, monkeypatch):
+    # The race above made deterministic: a default engine that nothing else references (as
+    # when set_num_threads replaces it on another thread mid-call) must stay alive until the
+    # call that uses it returns.
+    import arrowhead.engine as engine_module
+    import arrowhead.index as index_module
+    import arrowhead.quantization as quantization
+    from arrowhead import _native
+    from conftest import write_safetensors
+
+    rng = np.random.default_rng(9)
+    weights = (rng.standard_normal((8, 64)) * 0.05).astype(np.float32)
+    write_safetensors(tmp_path / "model.safetensors", {"layer.weight": weights})
+    arrowhead.quantize_model(tmp_path / "model.safetensors", tmp_path / "q.safetensors", bits=4, group=32)
+    tensor = arrowhead.quantize(weights, bits=4, group=32)
+    matrix = arrowhead.QuantizedMatrix(tensor)
+    index = arrowhead.Index(4, kind="flat")
+    index.add(np.eye(4, dtype=np.float32))
+    index.save(tmp_path / "index.ahi")
+    for module in (engine_module, quantization, index_module):
+        monkeypatch.setattr(module, "default_engine", lambda: _native.Engine(threads=1))  # referenced by nothing
+    calls = {
+        "probe": lambda: arrowhead.probe(),
+        "gemm": lambda: arrowhead.gemm(weights, weights.T),
+        "distances": lambda: arrowhead.distances(weights, weights),
+        "quantize": lambda: arrowhead.quantize(weights, bits=4, group=32),
+        "from_parts": lambda: arrowhead.QuantizedTensor.from_parts(
+            tensor.shape, 4, tensor.scales, tensor.offsets, codes=tensor.codes, group=32),
+        "QuantizedMatrix": lambda: arrowhead.QuantizedMatrix(tensor),
+        "QuantizedMatrix.load": lambda: arrowhead.QuantizedMatrix.load(tmp_path / "q.safetensors", "layer.weight"),
+        "matmul": lambda: matrix.matmul(np.ones((2, 64), dtype=np.float32)),
+        "to_tensor": lambda: matrix.to_tensor(),
+        "quantize_model": lambda: arrowhead.quantize_model(tmp_path / "model.safetensors", tmp_path / "q2.safetensors"),
+        "Index": lambda: arrowhead.Index(4),
+        "Index.load": lambda: arrowhead.Index.load(tmp_path / "index.ahi"),
+    }
+    for name, call in calls.items():
+        try:
+            call()
+        except arrowhead.InvalidHandleError as error:
+            pytest.fail(f"{name}: {error}")
+
+
 def test_a_python_filter_works_from_the_search_threads():
     # A batch search on several native threads calls the Python filter from each of them;
     # every call re-acquires the GIL (correct, but serialised: the mask is the fast path).
