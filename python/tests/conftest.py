@@ -91,3 +91,22 @@ def unpack_codes(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240601)
+
+
+class CloseFirst:
+    """`lib` as a module sees it, except that the C function `name` first closes `target`: as
+    if another thread closed the object between its closed-check and the C call."""
+
+    def __init__(self, real, name, target):
+        self._real, self._name, self._target = real, name, target
+
+    def __getattr__(self, attribute):
+        function = getattr(self._real, attribute)
+        if attribute != self._name:
+            return function
+
+        def closing_first(*arguments):
+            self._target.close()
+            return function(*arguments)
+
+        return closing_first

@@ -18,7 +18,7 @@ import pytest
 
 import arrowhead
 from arrowhead import _native
-from conftest import REPOSITORY
+from conftest import REPOSITORY, CloseFirst
 
 lib = _native.lib
 GOLDEN = REPOSITORY / "Tests/ArrowheadEncoderTests/Golden"
@@ -122,16 +122,7 @@ def test_an_encoder_closed_during_a_call_raises_closed_error(monkeypatch):
 
     assert MINILM is not None
     encoder = arrowhead.Encoder(MINILM)
-    real = encoder_module.lib
-
-    class CloseFirst:
-        def __getattr__(self, name):
-            function = getattr(real, name)
-            if name != "ah_encoder_encode":
-                return function
-            return lambda *arguments: (encoder.close(), function(*arguments))[1]
-
-    monkeypatch.setattr(encoder_module, "lib", CloseFirst())
+    monkeypatch.setattr(encoder_module, "lib", CloseFirst(encoder_module.lib, "ah_encoder_encode", encoder))
     with pytest.raises(arrowhead.ClosedError, match="the encoder is closed"):
         encoder.encode(["x"])
 

@@ -10,7 +10,7 @@ import pytest
 
 import arrowhead
 import arrowhead.index as index_module
-from conftest import run_cli
+from conftest import CloseFirst, run_cli
 
 DIM = 16
 
@@ -622,25 +622,6 @@ def test_a_path_with_a_nul_character_is_refused(tmp_path, data):
     assert len(arrowhead.Index.load(good)) == 10
 
 
-class _CloseFirst:
-    """`lib` as a module sees it, except that `name` first closes `target`: as if another
-    thread closed the object between its closed-check and the C call."""
-
-    def __init__(self, real, name, target):
-        self._real, self._name, self._target = real, name, target
-
-    def __getattr__(self, attribute):
-        function = getattr(self._real, attribute)
-        if attribute != self._name:
-            return function
-
-        def closing_first(*arguments):
-            self._target.close()
-            return function(*arguments)
-
-        return closing_first
-
-
 def test_an_index_closed_during_a_call_raises_closed_error(data, monkeypatch):
     base, queries = data
     for name, call in (
@@ -651,7 +632,7 @@ def test_an_index_closed_during_a_call_raises_closed_error(data, monkeypatch):
     ):
         index = arrowhead.Index(DIM, kind="flat")
         index.add(base[:10])
-        monkeypatch.setattr(index_module, "lib", _CloseFirst(index_module.lib, name, index))
+        monkeypatch.setattr(index_module, "lib", CloseFirst(index_module.lib, name, index))
         with pytest.raises(arrowhead.ClosedError, match="the index is closed"):
             call(index)
         monkeypatch.undo()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import arrowhead
-from conftest import write_safetensors
+from conftest import CloseFirst, write_safetensors
 
 U = 2.0**-24  # float32 unit roundoff
 
@@ -355,15 +355,6 @@ def test_a_matrix_closed_during_matmul_raises_closed_error(rng, monkeypatch):
     import arrowhead.quantization as quantization
 
     matrix = arrowhead.QuantizedMatrix(arrowhead.quantize(rng.standard_normal((8, 64)).astype(np.float32), bits=4))
-    lib = quantization.lib
-
-    class CloseFirst:
-        def __getattr__(self, name):
-            function = getattr(lib, name)
-            if name != "ah_qmatrix_matmul":
-                return function
-            return lambda *arguments: (matrix.close(), function(*arguments))[1]
-
-    monkeypatch.setattr(quantization, "lib", CloseFirst())
+    monkeypatch.setattr(quantization, "lib", CloseFirst(quantization.lib, "ah_qmatrix_matmul", matrix))
     with pytest.raises(arrowhead.ClosedError, match="the quantized matrix is closed"):
         matrix.matmul(np.ones((2, 64), dtype=np.float32))

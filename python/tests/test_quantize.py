@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import arrowhead
-from conftest import read_safetensors, run_cli, unpack_codes, write_safetensors
+from conftest import CloseFirst, read_safetensors, run_cli, unpack_codes, write_safetensors
 
 # (bits, group, mode, optimizer): every mode, width and granularity, the four weight optimizers.
 SCHEMES = [
@@ -237,14 +237,6 @@ def test_a_tensor_closed_during_a_call_raises_closed_error(monkeypatch):
 
     tensor = arrowhead.quantize(np.ones((4, 64), dtype=np.float32))
 
-    class CloseFirst:
-        def __getattr__(self, name):
-            function = getattr(lib, name)
-            if name != "ah_tensor_dequantize":
-                return function
-            return lambda *arguments: (tensor.close(), function(*arguments))[1]
-
-    lib = quantization.lib
-    monkeypatch.setattr(quantization, "lib", CloseFirst())
+    monkeypatch.setattr(quantization, "lib", CloseFirst(quantization.lib, "ah_tensor_dequantize", tensor))
     with pytest.raises(arrowhead.ClosedError, match="the quantized tensor is closed"):
         tensor.dequantize()
