@@ -340,6 +340,9 @@ class Index:
             q: queries (n × dim, or one vector of dim), read in place when float32 C-contiguous.
             k: neighbours per query (≥ 1).
             ef: HNSW candidate list size (default: the index's ``ef_search``; raised to k).
+                Given for a flat index (exact: nothing to tune) it raises
+                :class:`~arrowhead.errors.InvalidArgumentError`, as ``arrowhead index search
+                --ef-search`` does.
             filter: a numpy boolean mask indexed by id (``mask[id]`` True keeps it; ids
                 beyond the mask are dropped) or a callable ``f(id) -> bool``. The mask is
                 read in C at no cost; a callable re-acquires the GIL for every candidate it
@@ -371,6 +374,8 @@ class Index:
         ef_value = 0 if ef is None else _count(ef, "ef", 1)
         thread_count = 0 if threads is None else _count(threads, "threads", 1, _arrays.INT32_MAX)
         rerank_value = -1 if rerank is None else _count(rerank, "rerank", 0)
+        if ef is not None and self._info().kind == INDEX_KINDS["flat"]:
+            raise InvalidArgumentError(f"ef = {ef_value} applies only to an HNSW index; this one is flat (exact: nothing to tune)")
         if rerank is not None:
             info = self._info()
             if info.storage == STORAGES["f32"] or not info.rerank:

@@ -579,6 +579,18 @@ def test_rerank_is_refused_for_an_index_without_float32_copies(data):
     np.testing.assert_array_equal(with_copies.search(queries[:5], k=4, rerank=100)[1], exact.search(queries[:5], k=4)[1])
 
 
+def test_ef_is_refused_for_a_flat_index(data):
+    # A flat index is exact: ef would be silently ignored (the CLI refuses --ef-search too).
+    base, queries = data
+    flat = arrowhead.Index(DIM, kind="flat")
+    flat.add(base[:50])
+    with pytest.raises(arrowhead.InvalidArgumentError, match="ef = 32 applies only to an HNSW index"):
+        flat.search(queries[:2], k=4, ef=32)
+    graph = arrowhead.Index(DIM, kind="hnsw")
+    graph.add(base[:50])
+    np.testing.assert_array_equal(graph.search(queries[:2], k=4, ef=50)[1], flat.search(queries[:2], k=4)[1])
+
+
 def test_a_flat_index_refuses_the_hnsw_options_but_not_their_defaults():
     for option in (dict(M=1), dict(M=8), dict(ef_construction=32), dict(ef_search=10), dict(seed=7),
                    dict(layer0_links=5), dict(reuse_deleted_slots=True)):
