@@ -111,6 +111,11 @@ struct BenchQGemm: ParsableCommand {
       let values: [Float]
       do {
         file = try SafetensorsFile(path: weights)
+        if file.metadata[QuantizedModelFormat.formatKey] == "quantized" {
+          // Its tensors are stored as codes and parameters: "no such tensor" would mislead.
+          throw CommandFailure(
+            "'\(weights)' is an Arrowhead quantized file: --weights takes the Float32 original (bench qgemm quantizes it with --bits and --group)")
+        }
         info = try file.requireInfo(tensor)
         values = try file.floats(tensor)
       } catch {

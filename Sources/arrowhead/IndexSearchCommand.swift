@@ -31,7 +31,7 @@ struct IndexSearch: ParsableCommand {
   @Option(name: .long, help: "Threads (default: ARROWHEAD_THREADS or all cores).")
   var threads: Int?
 
-  @Option(name: .long, help: "Write the neighbour ids (int64, queries × k — at most the vectors in the index — nearest first, -1 where fewer were found) to this .npy file; with --text too.")
+  @Option(name: [.short, .long], help: "Write the neighbour ids (int64, queries × k — at most the vectors in the index — nearest first, -1 where fewer were found) to this .npy file; with --text too.")
   var output: String?
 
   @Option(name: .long, help: "Queries to print in the table (all with --json).")

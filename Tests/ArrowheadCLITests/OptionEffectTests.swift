@@ -41,7 +41,8 @@ struct OptionEffectTests {
     for index in [flat, hnsw] {
       for k in ["9223372036854775807", "100000000000"] {
         let output = dir.appendingPathComponent("ids.npy").path
-        let run = try CLI.run(["index", "search", "--index", index, "--queries", queries, "-k", k, "--output", output, "--show", "0"])
+        // -o as the other commands spell it (index search had only --output).
+        let run = try CLI.run(["index", "search", "--index", index, "--queries", queries, "-k", k, index == flat ? "-o" : "--output", output, "--show", "0"])
         #expect(run.status == 0, "\(index) -k \(k): \(run.error)")
         #expect(run.error.contains("fewer than \(k) neighbours"))
         #expect(try Self.npyShape(output) == [4, 300], "\(index) -k \(k)")
@@ -154,6 +155,20 @@ struct OptionEffectTests {
     try CLI.writeNpy(values, rows: 2, columns: 64, to: path)
     let run = try CLI.run(["bench", "qgemm", "--activations", path.path, "--shape", "2,32,64", "--repeats", "1"])
     #expect(run.status == 1 && run.error.contains("row 1, column 3 holds nan"), "\(run.error)")
+  }
+
+  /// `bench qgemm --weights` on an already quantized file says so (it said "no such
+  /// tensor": the file stores codes and parameters under other names).
+  @Test func qgemmWeightsMustBeTheFloatOriginal() throws {
+    let dir = QuantizeCLI.temporaryDirectory()
+    let plain = try QuantizeCLI.toyModel(in: dir)
+    let quantized = dir + "/q.safetensors"
+    let made = try CLI.run(["quantize", plain, "-o", quantized, "--bits", "4"])
+    #expect(made.status == 0, "\(made.error)")
+    let run = try CLI.run(["bench", "qgemm", "--weights", quantized, "--tensor", "a.weight", "--repeats", "1"])
+    #expect(run.status == 1 && run.error.contains("is an Arrowhead quantized file"), "\(run.error)")
+    let fine = try CLI.run(["bench", "qgemm", "--weights", plain, "--tensor", "a.weight", "--repeats", "1", "--json"])
+    #expect(fine.status == 0, "\(fine.error)")
   }
 
   /// `inspect --original` on a file with nothing quantized is refused (it exited 0 with no
