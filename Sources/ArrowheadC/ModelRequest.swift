@@ -62,6 +62,15 @@ struct ModelRequest {
     if let budget = options.budget, !(budget > 0) {
       throw ABIError(.invalidArgument, "option 'budget' = \(budget); expected a positive number of bits per weight")
     }
+    if options.budget == nil, reader["budget_bits"] != nil {
+      // The widths a budget chooses from: without a budget they would be silently unused.
+      throw ABIError(.invalidArgument, "option 'budget_bits' applies only with 'budget' (the bits per weight to meet)")
+    }
+    for width in options.budgetWidths where !QuantizationScheme.supportedBits.contains(width) {
+      throw ABIError(
+        .invalidArgument,
+        "option 'budget_bits' holds \(width); expected widths among \(QuantizationScheme.supportedBits.map(String.init).joined(separator: ", "))")
+    }
     threads = try reader.integer("threads")
     if let threads, threads < 1 { throw ABIError(.invalidArgument, "option 'threads' = \(threads); expected ≥ 1") }
     try configureOptimizer(reader)

@@ -285,6 +285,11 @@ struct StatusTests {
       ("{\"optimizer\": \"gptq\"}", "optimizer 'gptq' needs calibration inputs"),
       ("{\"optimizer\": \"signed-max\"}", "optimizer 'signed-max' chooses symmetric scales (ggml Q4_0's rule): it needs mode 'symmetric'"),
       ("{\"time_groups\": 4}", "options 'time_groups' and 'calibration' go together"),
+      // Accepted and never applied before (budget_bits without a budget; thresholds and
+      // widths the quantizer does not make).
+      ("{\"budget_bits\": [2, 4]}", "option 'budget_bits' applies only with 'budget'"),
+      ("{\"budget\": 4.5, \"budget_bits\": [3, 99]}", "option 'budget_bits' holds 99"),
+      ("{\"fallback_thresholds\": {\"99\": 0.5}}", "99"),
     ]
     for (options, message) in cases {
       #expect(ah_quantize_model(engine, "/nonexistent.safetensors", "/tmp/x.safetensors", options, &report) != ok)
