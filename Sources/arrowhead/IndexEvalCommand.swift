@@ -236,10 +236,11 @@ struct IndexEval: ParsableCommand {
       // The exact search over the base names its rows 0 ..< rows: it stands for the index
       // only if the index holds exactly those ids (built from this base, nothing deleted).
       // Another base would read as recall near 0.
-      if let missing = (0..<matrix.rows).first(where: { !target.contains($0) }) ?? (matrix.rows == target.count ? nil : matrix.rows) {
+      let missing = (0..<matrix.rows).first { !target.contains($0) }
+      if missing != nil || matrix.rows != target.count {
         throw CommandFailure(
           "base '\(base)' has \(matrix.rows) rows but the index holds \(target.count) live vectors"
-            + (missing < matrix.rows ? " and no vector of id \(missing)" : "")
+            + (missing.map { " and no vector of id \($0)" } ?? "")
             + ": --base must be the vectors the index was built from (ids 0 ..< rows, none deleted); was it built from another base? (without --base the index's own vectors are used)")
       }
       try matrix.withUnsafeBufferPointer { (rows) throws(SearchError) in _ = try flat.add(rows, ids: nil) }
