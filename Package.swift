@@ -239,8 +239,16 @@ targets += [
       "Arrowhead", "ArrowheadIO", "ArrowheadQuant", "ArrowheadOptimize", "ArrowheadSearch", "ArrowheadEncoder",
       "ArrowheadTokenizer", "CArrowhead",
     ],
-    exclude: ["README.md"],
-    swiftSettings: optimized
+    exclude: ["README.md", "exports.map"],
+    swiftSettings: optimized,
+    // Only the header's ah_* functions leave libArrowheadC (exports.map); the Swift modules
+    // linked into it stay local to it.
+    linkerSettings: [
+      .unsafeFlags(
+        ["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/ArrowheadC/exports.map"],
+        .when(platforms: [.linux])
+      )
+    ]
   ),
   .testTarget(
     name: "ArrowheadCTests",

@@ -48,6 +48,33 @@ def test_every_header_function_is_declared_for_ctypes_and_exported():
         assert hasattr(lib, name)
 
 
+def _header_functions() -> set[str]:
+    return set(re.findall(r"^\s*(?:const\s+)?[\w\s\*]+?\b(ah_\w+)\s*\(", HEADER.read_text(), re.M)) - {"ah_filter_fn"}
+
+
+def test_the_library_exports_the_header_functions_and_nothing_else():
+    """Sources/ArrowheadC/exports.map: the Swift modules, C helpers and ah_internal_* inside the
+    library stay local, so another copy of them in the process (a second Swift library, a
+    different swift-collections) neither clashes with nor interposes ours."""
+    for hidden in ("ah_internal_set_error", "arrowhead_pool_run", "arrowhead_cpu_features",
+                   "$s13ArrowheadCore6EngineVN", "$s13ArrowheadCore6EngineV7defaultACvgZ"):
+        with pytest.raises(AttributeError):
+            lib[hidden]
+    readelf = shutil.which("readelf")
+    if readelf is None:
+        pytest.skip("no readelf on PATH to list every exported symbol")
+    table = subprocess.run([readelf, "-W", "--dyn-syms", _native.library_path()], capture_output=True, text=True,
+                           check=True).stdout
+    exported = set()
+    for line in table.splitlines():
+        fields = line.split()
+        # Num: Value Size Type Bind Vis Ndx Name — defined (Ndx not UND) global or weak symbols.
+        if len(fields) >= 8 and fields[4] in ("GLOBAL", "WEAK") and fields[6] != "UND":
+            exported.add(fields[7].split("@")[0])
+    exported -= {"_end", "_edata", "__bss_start"}  # the linker's own markers
+    assert exported == _header_functions(), sorted(exported ^ _header_functions())[:20]
+
+
 def test_freed_and_wrong_handles_are_status_codes():
     invalid_handle = 2
     engine = ctypes.c_void_p()
