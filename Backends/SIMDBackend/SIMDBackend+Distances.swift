@@ -2,6 +2,8 @@ import ArrowheadCore
 
 /// The distance kernels an ISA module provides (see `DistanceKernels`).
 public protocol SIMDDistanceSet {
+  /// The distance matrix out[i·ldo + j] = metric(query i, base j), with the contract of
+  /// `DistanceKernels.distances` (norms optional, at most `threads` threads).
   static func distances(
     _ metric: Metric, queryCount: Int, baseCount: Int, dimension: Int,
     queries: UnsafePointer<Float>, ldq: Int, base: UnsafePointer<Float>, ldb: Int,

@@ -5,6 +5,8 @@ import ArrowheadCore
 public protocol SIMDLinearAlgebraSet {
   /// Cholesky in place; returns −1 on success or the first failing pivot.
   static func cholesky(order: Int, _ a: UnsafeMutablePointer<Float>, lda: Int) -> Int
+  /// B ← op(L)⁻¹·B (`.left`) or B·op(L)⁻¹ (`.right`) in place, L lower-triangular and non-unit
+  /// (`LinearAlgebraKernels.triangularSolve`).
   static func triangularSolve(
     _ side: Side, _ transpose: Transpose, rows: Int, columns: Int,
     _ l: UnsafePointer<Float>, ldl: Int, _ b: UnsafeMutablePointer<Float>, ldb: Int)

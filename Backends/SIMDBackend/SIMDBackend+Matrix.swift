@@ -2,10 +2,12 @@ import ArrowheadCore
 
 /// The matrix kernels an ISA module provides (see `MatrixKernels`).
 public protocol SIMDMatrixSet {
+  /// y ← α·op(A)·x + β·y; β = 0 does not read y (`MatrixKernels.gemv`).
   static func gemv(
     _ transpose: Transpose, rows: Int, columns: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, beta: Float, _ y: UnsafeMutablePointer<Float>,
     threads: Int)
+  /// C ← α·op(A)·op(B) + β·C; β = 0 does not read C (`MatrixKernels.gemm`).
   static func gemm(
     _ transposeA: Transpose, _ transposeB: Transpose, rows: Int, columns: Int, depth: Int, alpha: Float,
     _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,

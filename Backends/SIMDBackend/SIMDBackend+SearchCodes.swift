@@ -3,31 +3,47 @@ import CArrowheadQMatmul
 
 /// The search-code kernels an ISA module provides (see `SearchCodeKernels`).
 public protocol SIMDSearchCodeSet {
+  /// Σ (shifted[j] − c[j]·scales[j])² over `count` SQ8 codes (`SearchCodeKernels.sq8SquaredL2`).
   static func sq8SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float
+  /// Σ weights[j]·c[j] over `count` SQ8 codes (`SearchCodeKernels.sq8Dot`).
   static func sq8Dot(count: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>) -> Float
+  /// out[j] = c[j]·scales[j] + offsets[j] for SQ8 codes, mul then add (`SearchCodeKernels.sq8Decode`).
   static func sq8Decode(
     count: Int, codes: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
     _ out: UnsafeMutablePointer<Float>)
+  /// Σ (shifted[j] − c[j]·scales[j])² over `count` SQ4 codes, arrays in block-16 order
+  /// (`SearchCodeKernels.sq4SquaredL2`).
   static func sq4SquaredL2(count: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float
+  /// Σ weights[j]·c[j] over `count` SQ4 codes, `weights` in block-16 order (`SearchCodeKernels.sq4Dot`).
   static func sq4Dot(count: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>) -> Float
+  /// out[j] = c[j]·scales[j] + offsets[j] for SQ4 codes, arrays in natural order
+  /// (`SearchCodeKernels.sq4Decode`).
   static func sq4Decode(
     count: Int, packed: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, offsets: UnsafePointer<Float>,
     _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = ‖query − row(rows[i])‖² for `rowCount` Float32 rows `stride` floats apart
+  /// (`SearchCodeKernels.squaredL2Rows`).
   static func squaredL2Rows(
     dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = query · row(rows[i]) for `rowCount` Float32 rows `stride` floats apart
+  /// (`SearchCodeKernels.dotRows`).
   static func dotRows(
     dimension: Int, query: UnsafePointer<Float>, base: UnsafePointer<Float>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = `sq8SquaredL2` of the SQ8 row rows[i] (`SearchCodeKernels.sq8SquaredL2Rows`).
   static func sq8SquaredL2Rows(
     dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = `sq8Dot` of the SQ8 row rows[i] (`SearchCodeKernels.sq8DotRows`).
   static func sq8DotRows(
     dimension: Int, weights: UnsafePointer<Float>, codes: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = `sq4SquaredL2` of the SQ4 row rows[i] (`SearchCodeKernels.sq4SquaredL2Rows`).
   static func sq4SquaredL2Rows(
     dimension: Int, shifted: UnsafePointer<Float>, scales: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)
+  /// out[i] = `sq4Dot` of the SQ4 row rows[i] (`SearchCodeKernels.sq4DotRows`).
   static func sq4DotRows(
     dimension: Int, weights: UnsafePointer<Float>, packed: UnsafePointer<UInt8>, stride: Int,
     rows: UnsafePointer<UInt32>, rowCount: Int, _ out: UnsafeMutablePointer<Float>)

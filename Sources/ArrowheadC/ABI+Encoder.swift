@@ -16,6 +16,9 @@ import Darwin
 // `SentenceEncoder` value (immutable, Sendable), so several threads may encode with one
 // encoder at once.
 
+/// Implements `ah_encoder_load` of arrowhead.h: a `SentenceEncoder` loaded from the
+/// sentence-transformers folder `model_dir`, its matrices held as `weights` names (NULL:
+/// "f32").
 @c @implementation
 public func ah_encoder_load(
   _ engine: OpaquePointer?, _ model_dir: UnsafePointer<CChar>?, _ weights: UnsafePointer<CChar>?,
@@ -24,6 +27,9 @@ public func ah_encoder_load(
   abiCall { try loadEncoder(engine, model_dir, weights, nil, encoder) }
 }
 
+/// Implements `ah_encoder_load_with` of arrowhead.h: `ah_encoder_load` choosing the quantized
+/// layers' activation arithmetic (`activations`: NULL for the default, "weight-only", "int8" or
+/// "int16").
 @c @implementation
 public func ah_encoder_load_with(
   _ engine: OpaquePointer?, _ model_dir: UnsafePointer<CChar>?, _ weights: UnsafePointer<CChar>?,
@@ -50,6 +56,8 @@ private func loadEncoder(
   out.pointee = registry.handle(for: .encoder(loaded))
 }
 
+/// Implements `ah_encoder_activations` of arrowhead.h: the quantized layers' activation
+/// arithmetic ("" for float32 weights) as a string the caller releases with `ah_string_free`.
 @c @implementation
 public func ah_encoder_activations(
   _ encoder: OpaquePointer?, _ activations: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
@@ -60,11 +68,14 @@ public func ah_encoder_activations(
   }
 }
 
+/// Implements `ah_encoder_free` of arrowhead.h: releases an encoder handle (NULL: `AH_OK`).
 @c @implementation
 public func ah_encoder_free(_ encoder: OpaquePointer?) -> ah_status {
   abiCall { try registry.free(encoder, as: .encoder) }
 }
 
+/// Implements `ah_encoder_describe` of arrowhead.h: fills `info` with the embedding dimension,
+/// tokens per text, hidden size, layers, vocabulary size and whether embeddings are normalised.
 @c @implementation
 public func ah_encoder_describe(_ encoder: OpaquePointer?, _ info: UnsafeMutablePointer<ah_encoder_info>?) -> ah_status {
   abiCall {
@@ -81,6 +92,9 @@ public func ah_encoder_describe(_ encoder: OpaquePointer?, _ info: UnsafeMutable
   }
 }
 
+/// Implements `ah_encoder_weights` of arrowhead.h: the encoder's weight format
+/// (`WeightFormat.rawValue`: "f32", "int8", …) as a string the caller releases with
+/// `ah_string_free`.
 @c @implementation
 public func ah_encoder_weights(_ encoder: OpaquePointer?, _ weights: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> ah_status {
   abiCall {
@@ -89,6 +103,9 @@ public func ah_encoder_weights(_ encoder: OpaquePointer?, _ weights: UnsafeMutab
   }
 }
 
+/// Implements `ah_encoder_encode` of arrowhead.h: embeds `count` UTF-8 texts into `out`
+/// (row-major, count × dimension floats; `batch_size` 0: 32, `threads` 0: the engine's);
+/// nothing is written on failure.
 @c @implementation
 public func ah_encoder_encode(
   _ encoder: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int64>?,
@@ -97,6 +114,8 @@ public func ah_encoder_encode(
   encodeTexts(encoder, texts, lengths, count, batch_size, threads, out, capacity, progress: nil, context: nil)
 }
 
+/// Implements `ah_encoder_encode_with_progress` of arrowhead.h: `ah_encoder_encode`, reporting
+/// the texts embedded so far to `progress` after each batch (once, 0 of 0, when `count` is 0).
 @c @implementation
 public func ah_encoder_encode_with_progress(
   _ encoder: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int64>?,

@@ -23,6 +23,8 @@ private final class StaticCString: Sendable {
 
 private let versionString = StaticCString(ArrowheadVersion.string)
 
+/// Implements `ah_version` of arrowhead.h: the library's version string
+/// (`ArrowheadVersion.string`), copied once and never freed.
 @c @implementation
 public func ah_version() -> UnsafePointer<CChar>? {
   versionString.pointer
@@ -30,6 +32,9 @@ public func ah_version() -> UnsafePointer<CChar>? {
 
 // MARK: - Engine
 
+/// Implements `ah_engine_create` of arrowhead.h: an engine from the environment
+/// (`Engine.fromEnvironment()`), forced to `backend` when it is not NULL and limited to
+/// `threads` when it is above 0 (negative: `AH_ERROR_INVALID_ARGUMENT`).
 @c @implementation
 public func ah_engine_create(
   _ backend: UnsafePointer<CChar>?, _ threads: Int32, _ engine: UnsafeMutablePointer<OpaquePointer?>?
@@ -44,11 +49,14 @@ public func ah_engine_create(
   }
 }
 
+/// Implements `ah_engine_free` of arrowhead.h: releases an engine handle (NULL: `AH_OK`).
 @c @implementation
 public func ah_engine_free(_ engine: OpaquePointer?) -> ah_status {
   abiCall { try registry.free(engine, as: .engine) }
 }
 
+/// Implements `ah_engine_threads` of arrowhead.h: the thread count the engine's kernels use
+/// (`Engine.effectiveThreads`).
 @c @implementation
 public func ah_engine_threads(_ engine: OpaquePointer?, _ threads: UnsafeMutablePointer<Int32>?) -> ah_status {
   abiCall {
@@ -57,6 +65,8 @@ public func ah_engine_threads(_ engine: OpaquePointer?, _ threads: UnsafeMutable
   }
 }
 
+/// Implements `ah_probe_json` of arrowhead.h: the engine's `ProbeReport` as compact JSON with
+/// sorted keys, in a `malloc`ed string the caller releases with `ah_string_free`.
 @c @implementation
 public func ah_probe_json(_ engine: OpaquePointer?, _ json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> ah_status {
   abiCall {
@@ -75,6 +85,8 @@ func encodeJSON<T: Encodable>(_ value: T) throws -> String {
 
 // MARK: - Kernels
 
+/// Implements `ah_gemm` of arrowhead.h: C ← α·op(A)·op(B) + β·C on row-major matrices
+/// (`Engine.gemm`), every count, leading dimension and buffer checked first.
 @c @implementation
 public func ah_gemm(
   _ engine: OpaquePointer?, _ transpose_a: Int32, _ transpose_b: Int32, _ m: Int64, _ n: Int64, _ k: Int64,
@@ -97,6 +109,8 @@ public func ah_gemm(
   }
 }
 
+/// Implements `ah_distances` of arrowhead.h: out[i·ldo + j] = metric(query i, base row j) for
+/// `queries` × `base` pairs (`Engine.distances`).
 @c @implementation
 public func ah_distances(
   _ engine: OpaquePointer?, _ metric: Int32, _ queries: Int64, _ base: Int64, _ dimension: Int64,

@@ -12,6 +12,8 @@ import Darwin
 // filter), remove, describe, save. The handle names an `any VectorIndex` (FlatIndex or
 // HNSWIndex), which synchronises itself, so calls on one index from several threads are safe.
 
+/// Implements `ah_index_create` of arrowhead.h: an empty flat or HNSW index (`kind`:
+/// `AH_INDEX_*`) of `dimension` values per vector; an HNSW option given as 0 takes its default.
 @c @implementation
 public func ah_index_create(
   _ engine: OpaquePointer?, _ kind: Int32, _ dimension: Int64, _ metric: Int32, _ storage: Int32, _ rerank: Int32,
@@ -64,6 +66,8 @@ private func storageEncoding(_ storage: Int32) throws(ABIError) -> VectorStorage
 /// The bytes of `ah_hnsw_options` this library reads (every field of this version).
 private let hnswOptionsSize = Int64(MemoryLayout<ah_hnsw_options>.size)
 
+/// Implements `ah_hnsw_options_init` of arrowhead.h: sets `options` to the defaults of
+/// `HNSWParameters` and `struct_size` to this library's `sizeof(ah_hnsw_options)`.
 @c @implementation
 public func ah_hnsw_options_init(_ options: UnsafeMutablePointer<ah_hnsw_options>?) -> ah_status {
   abiCall {
@@ -82,6 +86,9 @@ public func ah_hnsw_options_init(_ options: UnsafeMutablePointer<ah_hnsw_options
   }
 }
 
+/// Implements `ah_index_create_hnsw` of arrowhead.h: an empty HNSW index with every option of
+/// `ah_hnsw_options` (NULL: the defaults); a `struct_size` below this library's is
+/// `AH_ERROR_INVALID_ARGUMENT`.
 @c @implementation
 public func ah_index_create_hnsw(
   _ engine: OpaquePointer?, _ dimension: Int64, _ metric: Int32, _ storage: Int32, _ rerank: Int32,
@@ -115,11 +122,16 @@ private func positiveOrDefault(_ value: Int64, _ name: String, _ fallback: Int) 
   value == 0 ? fallback : try Argument.count(value, name)
 }
 
+/// Implements `ah_index_free` of arrowhead.h: releases an index handle (NULL: `AH_OK`).
 @c @implementation
 public func ah_index_free(_ index: OpaquePointer?) -> ah_status {
   abiCall { try registry.free(index, as: .index) }
 }
 
+/// Implements `ah_index_add` of arrowhead.h: adds `count` vectors with the given ids (NULL:
+/// automatic ids), writing the ids used to `assigned` when it is not NULL. The id -1 is refused
+/// (searches write it for missing neighbours), and so is a call from a search filter of the
+/// same index.
 @c @implementation
 public func ah_index_add(
   _ index: OpaquePointer?, _ vectors: UnsafePointer<Float>?, _ count: Int64, _ dimension: Int64,
@@ -128,6 +140,8 @@ public func ah_index_add(
   addRows(index, vectors, count, dimension, ids, assigned, progress: nil, context: nil)
 }
 
+/// Implements `ah_index_add_with_progress` of arrowhead.h: `ah_index_add`, reporting progress
+/// to `progress` (an HNSW index as vectors are linked, a flat index once at the end).
 @c @implementation
 public func ah_index_add_with_progress(
   _ index: OpaquePointer?, _ vectors: UnsafePointer<Float>?, _ count: Int64, _ dimension: Int64,
@@ -256,6 +270,10 @@ private final class FilterContext: @unchecked Sendable {
   }
 }
 
+/// Implements `ah_index_search` of arrowhead.h: the `k` nearest live vectors of each of `count`
+/// queries into `distances` and `ids` (count × k each), optionally filtered by a byte mask and
+/// a callback; places without a neighbour get id -1 and distance +∞ (L2) or −∞ (inner product,
+/// cosine).
 @c @implementation
 public func ah_index_search(
   _ index: OpaquePointer?, _ queries: UnsafePointer<Float>?, _ count: Int64, _ dimension: Int64, _ k: Int64,
@@ -304,6 +322,9 @@ public func ah_index_search(
   }
 }
 
+/// Implements `ah_index_remove` of arrowhead.h: removes the vectors with the `count` given ids,
+/// all or none (an unknown id: `AH_ERROR_NOT_FOUND`; a repeated one:
+/// `AH_ERROR_INVALID_ARGUMENT`).
 @c @implementation
 public func ah_index_remove(_ index: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ count: Int64) -> ah_status {
   abiCall {
@@ -322,6 +343,7 @@ public func ah_index_remove(_ index: OpaquePointer?, _ ids: UnsafePointer<Int64>
   }
 }
 
+/// Implements `ah_index_count` of arrowhead.h: the number of live vectors.
 @c @implementation
 public func ah_index_count(_ index: OpaquePointer?, _ count: UnsafeMutablePointer<Int64>?) -> ah_status {
   abiCall {
@@ -330,6 +352,7 @@ public func ah_index_count(_ index: OpaquePointer?, _ count: UnsafeMutablePointe
   }
 }
 
+/// Implements `ah_index_contains` of arrowhead.h: writes 1 when a live vector has `id`, else 0.
 @c @implementation
 public func ah_index_contains(_ index: OpaquePointer?, _ id: Int64, _ contains: UnsafeMutablePointer<Int32>?) -> ah_status {
   abiCall {
@@ -338,6 +361,9 @@ public func ah_index_contains(_ index: OpaquePointer?, _ id: Int64, _ contains: 
   }
 }
 
+/// Implements `ah_index_vector` of arrowhead.h: the stored vector with `id` (unit-normalised
+/// for cosine, decoded for quantized storage) into `out`, which holds `capacity` ≥ dimension
+/// floats.
 @c @implementation
 public func ah_index_vector(
   _ index: OpaquePointer?, _ id: Int64, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64
@@ -350,6 +376,8 @@ public func ah_index_vector(
   }
 }
 
+/// Implements `ah_index_vectors` of arrowhead.h: the stored vectors with the `count` given ids,
+/// row by row, into `out`; an unknown id is `AH_ERROR_NOT_FOUND` naming its position.
 @c @implementation
 public func ah_index_vectors(
   _ index: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ count: Int64, _ out: UnsafeMutablePointer<Float>?,
@@ -371,6 +399,8 @@ public func ah_index_vectors(
   }
 }
 
+/// Implements `ah_index_ids` of arrowhead.h: the ids of the live vectors in storage order, or
+/// only their number when `ids` is NULL and `capacity` 0.
 @c @implementation
 public func ah_index_ids(
   _ index: OpaquePointer?, _ ids: UnsafeMutablePointer<Int64>?, _ capacity: Int64, _ count: UnsafeMutablePointer<Int64>?
@@ -390,6 +420,8 @@ public func ah_index_ids(
   }
 }
 
+/// Implements `ah_index_describe` of arrowhead.h: fills `info` with the kind, metric, storage,
+/// rerank copy, dimension, live count, memory and, for HNSW, its parameters.
 @c @implementation
 public func ah_index_describe(_ index: OpaquePointer?, _ info: UnsafeMutablePointer<ah_index_info>?) -> ah_status {
   abiCall {
@@ -421,6 +453,8 @@ public func ah_index_describe(_ index: OpaquePointer?, _ info: UnsafeMutablePoin
   }
 }
 
+/// Implements `ah_index_save` of arrowhead.h: writes the index to `path` atomically
+/// (`VectorIndex.save(to:)`).
 @c @implementation
 public func ah_index_save(_ index: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> ah_status {
   abiCall {
@@ -429,6 +463,8 @@ public func ah_index_save(_ index: OpaquePointer?, _ path: UnsafePointer<CChar>?
   }
 }
 
+/// Implements `ah_index_load` of arrowhead.h: an index saved by `ah_index_save`, checksums
+/// verified (`IndexFile.load`); `mmap` ≠ 0 maps the file instead of copying it.
 @c @implementation
 public func ah_index_load(
   _ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ mmap: Int32, _ index: UnsafeMutablePointer<OpaquePointer?>?

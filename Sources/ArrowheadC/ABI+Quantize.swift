@@ -10,6 +10,9 @@ import CArrowhead
 /// Most dimensions a tensor may have through the ABI (a bound on the shape array read).
 private let maximumRank = 32
 
+/// Implements `ah_quantize` of arrowhead.h: quantizes a row-major float32 tensor of `shape`
+/// with the given scheme and optimizer (NULL: "minmax"; "signed-max" only with
+/// `AH_MODE_SYMMETRIC`).
 @c @implementation
 public func ah_quantize(
   _ engine: OpaquePointer?, _ values: UnsafePointer<Float>?, _ shape: UnsafePointer<Int64>?, _ ndim: Int32,
@@ -32,6 +35,8 @@ public func ah_quantize(
   }
 }
 
+/// Implements `ah_tensor_create` of arrowhead.h: a quantized tensor from its packed codes,
+/// scales and offsets, each checked against the shape and scheme, then copied.
 @c @implementation
 public func ah_tensor_create(
   _ engine: OpaquePointer?, _ shape: UnsafePointer<Int64>?, _ ndim: Int32, _ bits: Int32, _ granularity: Int32,
@@ -48,6 +53,8 @@ public func ah_tensor_create(
   }
 }
 
+/// Implements `ah_tensor_create_from_codes` of arrowhead.h: `ah_tensor_create` from one
+/// unpacked code per weight instead of the packed stream.
 @c @implementation
 public func ah_tensor_create_from_codes(
   _ engine: OpaquePointer?, _ shape: UnsafePointer<Int64>?, _ ndim: Int32, _ bits: Int32, _ granularity: Int32,
@@ -159,6 +166,8 @@ enum Scheme {
   }
 }
 
+/// Implements `ah_tensor_describe` of arrowhead.h: fills `info` with bits, granularity, mode,
+/// shape summary, group count and byte sizes.
 @c @implementation
 public func ah_tensor_describe(_ tensor: OpaquePointer?, _ info: UnsafeMutablePointer<ah_tensor_info>?) -> ah_status {
   abiCall {
@@ -185,6 +194,8 @@ public func ah_tensor_describe(_ tensor: OpaquePointer?, _ info: UnsafeMutablePo
   }
 }
 
+/// Implements `ah_tensor_shape` of arrowhead.h: writes the tensor's dimensions into `shape`,
+/// which holds `capacity` values.
 @c @implementation
 public func ah_tensor_shape(_ tensor: OpaquePointer?, _ shape: UnsafeMutablePointer<Int64>?, _ capacity: Int64) -> ah_status {
   abiCall {
@@ -193,26 +204,37 @@ public func ah_tensor_shape(_ tensor: OpaquePointer?, _ shape: UnsafeMutablePoin
   }
 }
 
+/// Implements `ah_tensor_dequantize` of arrowhead.h: writes the dequantized values (info.count
+/// floats, row-major) into `out`.
 @c @implementation
 public func ah_tensor_dequantize(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
   copyOut(tensor, out, capacity) { $0.dequantized(engine: .default) }
 }
 
+/// Implements `ah_tensor_codes` of arrowhead.h: writes one unpacked code per weight (info.count
+/// bytes, row-major) into `out`.
 @c @implementation
 public func ah_tensor_codes(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<UInt8>?, _ capacity: Int64) -> ah_status {
   copyOut(tensor, out, capacity) { $0.codes(engine: .default) }
 }
 
+/// Implements `ah_tensor_packed_codes` of arrowhead.h: writes the packed codes
+/// (info.packed_bytes bytes; each row a little-endian bit stream padded to a byte) into `out`.
 @c @implementation
 public func ah_tensor_packed_codes(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<UInt8>?, _ capacity: Int64) -> ah_status {
   copyOut(tensor, out, capacity) { $0.packedCodes }
 }
 
+/// Implements `ah_tensor_scales` of arrowhead.h: writes the per-group scales (info.group_count
+/// floats) into `out`.
 @c @implementation
 public func ah_tensor_scales(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
   copyOut(tensor, out, capacity) { $0.scales }
 }
 
+/// Implements `ah_tensor_offsets` of arrowhead.h: writes the per-group offsets
+/// (info.group_count floats: float minima, zero-points, or 2^(bits−1) for symmetric codes) into
+/// `out`.
 @c @implementation
 public func ah_tensor_offsets(_ tensor: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> ah_status {
   copyOut(tensor, out, capacity) { $0.offsets }
@@ -232,11 +254,16 @@ private func copyOut<Element>(
   }
 }
 
+/// Implements `ah_tensor_free` of arrowhead.h: releases a quantized-tensor handle (NULL:
+/// `AH_OK`).
 @c @implementation
 public func ah_tensor_free(_ tensor: OpaquePointer?) -> ah_status {
   abiCall { try registry.free(tensor, as: .tensor) }
 }
 
+/// Implements `ah_quantize_model` of arrowhead.h: quantizes a safetensors model into an
+/// Arrowhead quantized file at `output`, as `arrowhead quantize` does (`ModelQuantizer`); the
+/// report as JSON in `report`, released with `ah_string_free`.
 @c @implementation
 public func ah_quantize_model(
   _ engine: OpaquePointer?, _ input: UnsafePointer<CChar>?, _ output: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?,

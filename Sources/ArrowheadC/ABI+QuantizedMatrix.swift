@@ -7,6 +7,9 @@ import CArrowhead
 // The handle names an immutable `QuantizedMatrix` value, so one matrix may be multiplied
 // from several threads at once.
 
+/// Implements `ah_qmatrix_create` of arrowhead.h: repacks a quantized tensor for the
+/// quantized-matmul kernels (`QuantizedMatrix`); the matrix is independent of the tensor, which
+/// may be freed.
 @c @implementation
 public func ah_qmatrix_create(
   _ engine: OpaquePointer?, _ tensor: OpaquePointer?, _ matrix: UnsafeMutablePointer<OpaquePointer?>?
@@ -20,6 +23,8 @@ public func ah_qmatrix_create(
   }
 }
 
+/// Implements `ah_qmatrix_tensor` of arrowhead.h: the matrix's weights as a rows × columns
+/// quantized tensor: the inverse of `ah_qmatrix_create`.
 @c @implementation
 public func ah_qmatrix_tensor(
   _ engine: OpaquePointer?, _ matrix: OpaquePointer?, _ tensor: UnsafeMutablePointer<OpaquePointer?>?
@@ -32,6 +37,8 @@ public func ah_qmatrix_tensor(
   }
 }
 
+/// Implements `ah_qmatrix_load` of arrowhead.h: the quantized tensor `name` of an Arrowhead
+/// quantized safetensors file, checksums verified, repacked as `ah_qmatrix_create` does.
 @c @implementation
 public func ah_qmatrix_load(
   _ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ name: UnsafePointer<CChar>?,
@@ -68,6 +75,8 @@ private func missingTensor(_ name: String, in model: QuantizedModelFile, file: S
   return ABIError(.invalidArgument, "\(file) has no quantized tensor '\(name)'; it holds \(holds)")
 }
 
+/// Implements `ah_qmatrix_describe` of arrowhead.h: fills `info` with bits, mode, rows
+/// (outputs), columns (inputs), group size and bytes.
 @c @implementation
 public func ah_qmatrix_describe(_ matrix: OpaquePointer?, _ info: UnsafeMutablePointer<ah_qmatrix_info>?) -> ah_status {
   abiCall {
@@ -84,6 +93,9 @@ public func ah_qmatrix_describe(_ matrix: OpaquePointer?, _ info: UnsafeMutableP
   }
 }
 
+/// Implements `ah_qmatrix_matmul` of arrowhead.h: y = x·Ŵᵀ (+ bias) for `m` rows of
+/// activations, computed on the codes in the `AH_QMATMUL_*` mode `mode`
+/// (`Engine.quantizedMatmul`); `threads` 0: the engine's.
 @c @implementation
 public func ah_qmatrix_matmul(
   _ engine: OpaquePointer?, _ matrix: OpaquePointer?, _ mode: Int32, _ m: Int64, _ x: UnsafePointer<Float>?,
@@ -123,6 +135,8 @@ private func matmulMode(_ value: Int32) throws(ABIError) -> QuantizedMatmulMode 
   }
 }
 
+/// Implements `ah_qmatrix_free` of arrowhead.h: releases a quantized-matrix handle (NULL:
+/// `AH_OK`).
 @c @implementation
 public func ah_qmatrix_free(_ matrix: OpaquePointer?) -> ah_status {
   abiCall { try registry.free(matrix, as: .qmatrix) }

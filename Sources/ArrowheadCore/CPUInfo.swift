@@ -14,8 +14,14 @@ import Darwin
 /// system saves the registers it uses (checked with XGETBV), so a feature set never
 /// promises an instruction that would fault.
 public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
+  /// x86-64 extensions up to the AVX2 generation (Haswell, Zen 1): SSE2 (every x86-64 CPU),
+  /// SSE4.2, AVX, AVX2, FMA (FMA3), F16C (half-precision conversion) and BMI2.
   case sse2 = "SSE2", sse42 = "SSE4.2", avx = "AVX", avx2 = "AVX2", fma = "FMA", f16c = "F16C", bmi2 = "BMI2"
+  /// AVX-512 Foundation and its byte/word (BW), vector-length (VL) and doubleword/quadword
+  /// (DQ) extensions.
   case avx512f = "AVX512F", avx512bw = "AVX512BW", avx512vl = "AVX512VL", avx512dq = "AVX512DQ"
+  /// AVX-512 conflict detection (CD), int8 dot products (VNNI, `vpdpbusd`) and bfloat16
+  /// conversions and dot products (BF16).
   case avx512cd = "AVX512CD", avx512vnni = "AVX512VNNI", avx512bf16 = "AVX512BF16"
   /// VEX-encoded VNNI (`vpdpbusd` on YMM without AVX-512: Alder Lake, Sapphire Rapids, Zen 5).
   case avxvnni = "AVX-VNNI"
@@ -25,6 +31,9 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
   /// signal frames by the 8 KiB tile state. Counted as building on AVX512F (disabling that
   /// disables it).
   case amxInt8 = "AMX-INT8"
+  /// arm64 features: NEON (Advanced SIMD, present on every arm64 CPU), int8 dot products
+  /// (DOTPROD, `sdot`/`udot`), half-precision arithmetic (FP16), bfloat16 (BF16), int8
+  /// matrix multiplication (I8MM) and SVE.
   case neon = "NEON", dotprod = "DOTPROD", fp16 = "FP16", bf16 = "BF16", i8mm = "I8MM", sve = "SVE"
 
   /// The features whose bits are set in `mask` (bits as `arrowhead_cpu_features()` and
@@ -95,6 +104,7 @@ public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
 
 /// The processor architecture this binary was compiled for.
 public enum Architecture: String, Sendable, Codable {
+  /// x86-64 (raw value "x86-64"), arm64, or any other architecture.
   case x86_64 = "x86-64", arm64, other
 
   /// The architecture of the running binary.
