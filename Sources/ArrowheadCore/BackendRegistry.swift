@@ -67,9 +67,9 @@ extension BackendRegistry {
 
 /// The list of built-in backends that the `Arrowhead` module hands to ArrowheadCore through
 /// `arrowhead_builtin_backends` (see `BackendRegistry.builtIn`). Not for other uses.
-public final class BuiltInBackends: Sendable {
+package final class BuiltInBackends: Sendable {
   /// The backends, reference first.
-  public let backends: [any Backend]
+  package let backends: [any Backend]
   /// Wraps `backends` (names must be unique).
-  public init(_ backends: [any Backend]) { self.backends = backends }
+  package init(_ backends: [any Backend]) { self.backends = backends }
 }

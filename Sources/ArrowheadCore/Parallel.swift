@@ -101,9 +101,9 @@ public enum Parallel {
 
 /// Wraps a non-Sendable value whose concurrent use the caller has made safe (disjoint
 /// writes, read-only sharing). Used only for fork–join loops that end before returning.
-public struct UncheckedSendableBox<Value>: @unchecked Sendable {
+package struct UncheckedSendableBox<Value>: @unchecked Sendable {
   /// The wrapped value.
-  public let value: Value
+  package let value: Value
   /// Wraps `value`.
-  public init(_ value: Value) { self.value = value }
+  package init(_ value: Value) { self.value = value }
 }

@@ -48,9 +48,9 @@ public enum ProcessEnvironment {
 
 /// Writes diagnostics to standard error without touching the C `stderr` global (which
 /// strict concurrency rejects).
-public enum StandardError {
+package enum StandardError {
   /// Writes `text` to file descriptor 2, as is.
-  public static func write(_ text: String) {
+  package static func write(_ text: String) {
     var bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {

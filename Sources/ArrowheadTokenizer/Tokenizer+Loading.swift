@@ -287,7 +287,7 @@ extension Tokenizer {
     return positions
   }
 
-  static func side(_ value: JSONValue?) -> Side? {
+  static func side(_ value: JSONValue?) -> SequenceSide? {
     switch value?.string?.lowercased() {
     case "right"?: return .right
     case "left"?: return .left

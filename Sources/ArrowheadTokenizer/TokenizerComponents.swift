@@ -97,7 +97,7 @@ public enum TemplatePiece: Sendable, Equatable {
 }
 
 /// Where truncation removes tokens, and where padding adds them.
-public enum Side: String, Sendable, Equatable {
+public enum SequenceSide: String, Sendable, Equatable {
   /// At the end (HF "Right"): truncation keeps the first tokens.
   case right
   /// At the start (HF "Left"): truncation keeps the last tokens.
@@ -109,10 +109,10 @@ public struct Truncation: Sendable, Equatable {
   /// The most tokens of an encoding, special tokens included.
   public var maximumLength: Int
   /// Which end loses tokens.
-  public var side: Side
+  public var side: SequenceSide
 
   /// Creates a truncation rule.
-  public init(maximumLength: Int, side: Side = .right) {
+  public init(maximumLength: Int, side: SequenceSide = .right) {
     self.maximumLength = maximumLength
     self.side = side
   }
@@ -131,7 +131,7 @@ public struct Padding: Sendable, Equatable {
   /// The target length.
   public var length: Length
   /// Which end receives the padding.
-  public var side: Side
+  public var side: SequenceSide
   /// Rounds the target length up to a multiple of this (nil: no rounding).
   public var multiple: Int?
   /// The id of padding tokens.
@@ -142,7 +142,7 @@ public struct Padding: Sendable, Equatable {
   public var padToken: String
 
   /// Creates a padding rule (BERT's defaults: `[PAD]` = 0 on the right, to the longest).
-  public init(length: Length = .longest, side: Side = .right, multiple: Int? = nil,
+  public init(length: Length = .longest, side: SequenceSide = .right, multiple: Int? = nil,
               padID: Int32 = 0, padTypeID: Int32 = 0, padToken: String = "[PAD]") {
     self.length = length
     self.side = side

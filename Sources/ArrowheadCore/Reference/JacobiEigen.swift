@@ -5,10 +5,10 @@
 /// Each sweep zeroes every off-diagonal element once with a plane rotation; convergence is
 /// quadratic once the off-diagonal mass is small. Accurate to a few ulps of ‖A‖ in every
 /// eigenvalue and simple enough to trust as an oracle. O(n³) per sweep, ≈ 6–10 sweeps.
-public enum JacobiEigen {
+package enum JacobiEigen {
   /// Eigenvalues (ascending) and eigenvectors (column j ↔ value j, row-major `order × order`)
   /// of the symmetric `order × order` row-major matrix `symmetric`.
-  public static func decompose(_ symmetric: [Double], order n: Int) throws(ArrowheadError) -> (values: [Double], vectors: [Double]) {
+  package static func decompose(_ symmetric: [Double], order n: Int) throws(ArrowheadError) -> (values: [Double], vectors: [Double]) {
     var a = symmetric
     var v = [Double](repeating: 0, count: n * n)
     for i in 0..<n { v[i * n + i] = 1 }
