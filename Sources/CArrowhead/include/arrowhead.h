@@ -15,9 +15,10 @@
  *   written only on success.
  *
  * Handles. ah_engine, ah_index, ah_tensor, ah_qmatrix and ah_encoder are opaque: a handle
- *   is a token, never a pointer to memory, and must not be dereferenced. Each is created by
- *   one function (ah_engine_create, ah_index_create / ah_index_create_hnsw / ah_index_load,
- *   ah_quantize, ah_qmatrix_create / ah_qmatrix_load, ah_encoder_load / _load_with) and
+ *   is a token, never a pointer to memory, and must not be dereferenced. Each kind is created
+ *   by the functions of its part (ah_engine_create; ah_index_create / ah_index_create_hnsw /
+ *   ah_index_load; ah_quantize / ah_tensor_create / ah_tensor_create_from_codes /
+ *   ah_qmatrix_tensor; ah_qmatrix_create / ah_qmatrix_load; ah_encoder_load / _load_with) and
  *   released by its *_free function; the caller owns it until then. Every call validates
  *   its handles: NULL, a handle of another kind, a freed handle or a garbage value yields
  *   AH_ERROR_INVALID_HANDLE, never a crash (handles carry a kind tag, a slot and a
