@@ -71,21 +71,33 @@ public struct Matrix: Sendable, Equatable, Hashable {
   public init(rows: Int, columns: Int, repeating value: Float = 0) throws(ArrowheadError) {
     if rows < 0 { throw .negativeDimension(argument: "rows", value: rows) }
     if columns < 0 { throw .negativeDimension(argument: "columns", value: columns) }
+    let count = try Self.elementCount(rows: rows, columns: columns)
     self.rows = rows
     self.columns = columns
-    self.elements = [Float](repeating: value, count: rows * columns)
+    self.elements = [Float](repeating: value, count: count)
   }
 
   /// A `rows × columns` matrix holding `elements` row by row.
   public init(rows: Int, columns: Int, elements: [Float]) throws(ArrowheadError) {
     if rows < 0 { throw .negativeDimension(argument: "rows", value: rows) }
     if columns < 0 { throw .negativeDimension(argument: "columns", value: columns) }
-    guard elements.count == rows * columns else {
-      throw .shapeMismatch(argument: "elements", expected: "\(rows * columns) elements (\(rows)×\(columns))", actual: "\(elements.count) elements")
+    let count = try Self.elementCount(rows: rows, columns: columns)
+    guard elements.count == count else {
+      throw .shapeMismatch(argument: "elements", expected: "\(count) elements (\(rows)×\(columns))", actual: "\(elements.count) elements")
     }
     self.rows = rows
     self.columns = columns
     self.elements = elements
+  }
+
+  /// rows · columns (both ≥ 0), or `.invalidParameter` where the product overflows `Int`
+  /// (no array holds that many elements).
+  static func elementCount(rows: Int, columns: Int) throws(ArrowheadError) -> Int {
+    let (count, overflow) = rows.multipliedReportingOverflow(by: columns)
+    if overflow {
+      throw .invalidParameter(name: "rows × columns", value: "\(rows) × \(columns)", expected: "a product that fits in Int")
+    }
+    return count
   }
 
   /// The layout of this matrix (dense, ld = columns).

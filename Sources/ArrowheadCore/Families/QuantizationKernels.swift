@@ -168,6 +168,10 @@ extension Engine {
   public func pack(_ codes: UnsafeBufferPointer<UInt8>, bits: Int, into packed: UnsafeMutableBufferPointer<UInt8>) throws(ArrowheadError) {
     try Self.requireBits(bits)
     try Self.requireCount(packed.count, Self.packedByteCount(codes.count, bits: bits), "packed")
+    // A wider code would spill into its neighbours' bits (the kernels do not mask).
+    if bits < 8, let index = codes.firstIndex(where: { Int($0) >> bits != 0 }) {
+      throw .invalidParameter(name: "codes[\(index)]", value: "\(codes[index])", expected: "0…\((1 << bits) - 1) (\(bits)-bit codes)")
+    }
     guard let base = codes.baseAddress, codes.count > 0 else { return }
     backend(for: .pack, .vector(count: codes.count)).pack(count: codes.count, bits: bits, base, packed.baseAddress!)
   }
@@ -207,7 +211,8 @@ extension Engine {
     guard groupSize >= 1 else {
       throw .invalidParameter(name: "groupSize", value: "\(groupSize)", expected: "≥ 1")
     }
-    return (count + groupSize - 1) / groupSize
+    // ⌈count / groupSize⌉ without forming count + groupSize − 1 (overflows for a huge size).
+    return count == 0 ? 0 : (count - 1) / groupSize + 1
   }
 
   static func requireCount(_ actual: Int, _ required: Int, _ argument: String) throws(ArrowheadError) {

@@ -75,6 +75,8 @@ public struct QuantizedMatrixLayout: Sendable, Hashable, CustomStringConvertible
   public static let panelRows = 16
   /// Groups are padded to a multiple of this many columns (two 4-column quads).
   public static let columnBlock = 8
+  /// The most rows, columns and weights (rows · columns) a layout describes: 2⁴⁸.
+  public static let maximumWeights = 1 << 48
 
   /// Rows of Ŵ (outputs, N).
   public let rows: Int
@@ -89,13 +91,20 @@ public struct QuantizedMatrixLayout: Sendable, Hashable, CustomStringConvertible
   public let form: AffineForm
 
   /// Describes a layout. Throws `.negativeDimension`, or `.invalidParameter` for bits
-  /// outside 1…8 or a group size < 1. A group size above `columns` means one group per
-  /// row (it is stored as `columns`).
+  /// outside 1…8, a group size < 1, or more than `maximumWeights` rows, columns or weights.
+  /// A group size above `columns` means one group per row (it is stored as `columns`).
   public init(rows: Int, columns: Int, bits: Int, groupSize: Int, form: AffineForm) throws(ArrowheadError) {
     if rows < 0 { throw .negativeDimension(argument: "rows", value: rows) }
     if columns < 0 { throw .negativeDimension(argument: "columns", value: columns) }
     guard (1...8).contains(bits) else { throw .invalidParameter(name: "bits", value: "\(bits)", expected: "1…8") }
     guard groupSize >= 1 else { throw .invalidParameter(name: "groupSize", value: "\(groupSize)", expected: "≥ 1") }
+    // The byte counts below multiply rows, padded columns and the panel height: keep every
+    // product far from overflow (2⁴⁸ weights is beyond any matrix that fits in memory).
+    let (weights, overflow) = rows.multipliedReportingOverflow(by: columns)
+    guard !overflow, weights <= Self.maximumWeights, rows <= Self.maximumWeights, columns <= Self.maximumWeights else {
+      throw .invalidParameter(
+        name: "rows × columns", value: "\(rows) × \(columns)", expected: "at most \(Self.maximumWeights) rows, columns and weights")
+    }
     self.rows = rows
     self.columns = columns
     self.bits = bits
@@ -239,7 +248,8 @@ public struct QuantizedMatrix: Sendable, Equatable {
     codes.withUnsafeBufferPointer { source in
       Self.pack(layout, source.baseAddress, into: packed.storage.base)
     }
-    for row in 0..<layout.rows {
+    // No groups (0 columns): nothing to place, however many rows.
+    for row in 0..<(layout.groupsPerRow > 0 ? layout.rows : 0) {
       for g in 0..<layout.groupsPerRow {
         let index = layout.parameterIndex(row: row, group: g)
         packedScales[index] = scales[row * layout.groupsPerRow + g]
