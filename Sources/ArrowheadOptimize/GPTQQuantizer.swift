@@ -189,7 +189,11 @@ public struct GPTQQuantizer: Sendable {
     engine: Engine = .default
   ) throws(OptimizationError) -> GPTQResult {
     let started = ThermodynamicOptimizer.now()
-    guard shape.allSatisfy({ $0 >= 0 }) else { throw .shapeMismatch(tensor: name, expected: "non-negative dimensions", actual: "\(shape)") }
+    do {
+      try QuantizationLayout.validate(shape: shape, tensor: name)
+    } catch {
+      throw .quantization(error)
+    }
     let layout = scheme.layout(shape: shape)
     guard weights.count == layout.count, layout.count > 0 else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.count) values for shape \(shape), at least one", actual: "\(weights.count) values")

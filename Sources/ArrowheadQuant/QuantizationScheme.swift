@@ -167,6 +167,26 @@ public struct QuantizationLayout: Sendable, Hashable {
     }
   }
 
+  /// Throws `.shapeMismatch` naming `tensor` for a negative dimension, or for dimensions
+  /// whose product (zeros aside) exceeds `QuantizedModelFormat.maximumElements`: the layout
+  /// multiplies them (and the columns by the bit width), which must not overflow. What the
+  /// throwing entry points check before they build a layout from a caller's shape.
+  package static func validate(shape: [Int], tensor: String) throws(QuantizationError) {
+    guard shape.allSatisfy({ $0 >= 0 }) else {
+      throw .shapeMismatch(tensor: tensor, expected: "non-negative dimensions", actual: "\(shape)")
+    }
+    var product = 1
+    for dimension in shape where dimension > 0 {
+      let (next, overflow) = product.multipliedReportingOverflow(by: dimension)
+      guard !overflow, next <= QuantizedModelFormat.maximumElements else {
+        throw .shapeMismatch(
+          tensor: tensor, expected: "at most \(QuantizedModelFormat.maximumElements) weights (the dimensions multiplied, zeros aside)",
+          actual: "\(shape)")
+      }
+      product = next
+    }
+  }
+
   /// The number of weights.
   public var count: Int { rows * columns }
   /// Whether groups tile each row exactly (no shorter last group).

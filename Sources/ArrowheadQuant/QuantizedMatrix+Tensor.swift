@@ -63,7 +63,9 @@ extension QuantizedTensor {
     // which the zero-point form does not allow).
     let middle = Float(1 << (layout.bits - 1))
     var symmetric = layout.form == .zeroPoint
-    for row in 0..<layout.rows where symmetric {
+    // Rows without groups (0 columns) hold nothing to walk, however many there are.
+    let rowsWithGroups = layout.groupsPerRow > 0 ? layout.rows : 0
+    for row in 0..<rowsWithGroups where symmetric {
       for g in 0..<layout.groupsPerRow where matrix.offsets[layout.parameterIndex(row: row, group: g)] != middle {
         symmetric = false
         break
@@ -80,7 +82,7 @@ extension QuantizedTensor {
     matrix.codes.withUnsafeBufferPointer { packed in
       codes.withUnsafeMutableBufferPointer { unpacked in
         guard let source = packed.baseAddress, let target = unpacked.baseAddress else { return }
-        for row in 0..<layout.rows {
+        for row in 0..<rowsWithGroups {
           let base = source + (row / QuantizedMatrixLayout.panelRows) * layout.panelByteCount + 4 * (row % QuantizedMatrixLayout.panelRows)
           let line = target + row * layout.columns
           for g in 0..<layout.groupsPerRow {

@@ -195,8 +195,9 @@ public struct QuantizedModelFile: Sendable {
     guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }) else { throw invalid("invalid shape in \(text)") }
     // The layout multiplies the dimensions (and the columns by the bit width): keep the
     // product far from overflow. 2⁴⁸ weights is beyond any file this reader could map.
+    // Zeros aside: the layout multiplies the trailing dimensions on their own.
     var elements = 1
-    for dimension in shape {
+    for dimension in shape where dimension > 0 {
       let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
       guard !overflow, product <= QuantizedModelFormat.maximumElements else {
         throw invalid("shape \(shape) holds more than \(QuantizedModelFormat.maximumElements) weights")

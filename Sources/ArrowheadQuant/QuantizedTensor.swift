@@ -36,9 +36,7 @@ public struct QuantizedTensor: Sendable, Equatable {
     shape: [Int], scheme: QuantizationScheme, packedCodes: [UInt8], scales: [Float], offsets: [Float], name: String = "tensor",
     engine: Engine = .default
   ) throws(QuantizationError) {
-    guard shape.allSatisfy({ $0 >= 0 }) else {
-      throw .shapeMismatch(tensor: name, expected: "non-negative dimensions", actual: "\(shape)")
-    }
+    try QuantizationLayout.validate(shape: shape, tensor: name)
     let layout = scheme.layout(shape: shape)
     guard packedCodes.count == layout.codeByteCount else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.codeByteCount) packed code bytes for \(shape) at \(scheme.bits) bits", actual: "\(packedCodes.count)")
@@ -90,6 +88,7 @@ public struct QuantizedTensor: Sendable, Equatable {
     shape: [Int], scheme: QuantizationScheme, codes: [UInt8], parameters: [AffineParameters],
     name: String = "tensor", engine: Engine = .default
   ) throws(QuantizationError) {
+    try QuantizationLayout.validate(shape: shape, tensor: name)
     let layout = scheme.layout(shape: shape)
     guard codes.count == layout.count else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.count) codes for \(shape)", actual: "\(codes.count)")
@@ -101,7 +100,7 @@ public struct QuantizedTensor: Sendable, Equatable {
     var packed = [UInt8](repeating: 0, count: layout.codeByteCount)
     codes.withUnsafeBufferPointer { source in
       packed.withUnsafeMutableBufferPointer { destination in
-        for row in 0..<layout.rows where layout.columns > 0 {
+        for row in 0..<(layout.columns > 0 ? layout.rows : 0) {
           BitPacking.pack(
             count: layout.columns, bits: scheme.bits, source.baseAddress! + row * layout.columns,
             destination.baseAddress! + row * layout.rowByteCount, engine: engine)
@@ -140,7 +139,7 @@ public struct QuantizedTensor: Sendable, Equatable {
     let layout = self.layout
     return [UInt8](uninitializedCount: layout.count) { buffer, initialized in
       packedCodes.withUnsafeBufferPointer { packed in
-        for row in 0..<layout.rows where layout.columns > 0 {
+        for row in 0..<(layout.columns > 0 ? layout.rows : 0) {
           BitPacking.unpack(
             count: layout.columns, bits: scheme.bits, packed.baseAddress! + row * layout.rowByteCount,
             buffer.baseAddress! + row * layout.columns, engine: engine)

@@ -172,9 +172,7 @@ public struct Quantizer: Sendable {
     _ values: UnsafeBufferPointer<Float>, shape: [Int], name: String, importance: UnsafeBufferPointer<Float>?, measure: Bool
   ) throws(QuantizationError) -> QuantizationResult {
     let started = MonotonicClock.now()
-    guard shape.allSatisfy({ $0 >= 0 }) else {
-      throw .shapeMismatch(tensor: name, expected: "non-negative dimensions", actual: "\(shape)")
-    }
+    try QuantizationLayout.validate(shape: shape, tensor: name)
     let layout = scheme.layout(shape: shape)
     guard values.count == layout.count else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.count) values for shape \(shape)", actual: "\(values.count) values")
