@@ -47,7 +47,8 @@ public struct ScalarQuantizer: Sendable, Hashable, Codable {
   }
 
   /// Trains on `rows` vectors of `dimension` values (row-major, all finite): per-dimension
-  /// min/max. O(rows·d).
+  /// min/max. O(rows·d). Throws `.invalidParameter` when a dimension's max − min exceeds
+  /// the Float32 range (no finite scale covers it).
   public init(
     bits: Int, training vectors: UnsafeBufferPointer<Float>, dimension: Int
   ) throws(SearchError) {
@@ -66,9 +67,16 @@ public struct ScalarQuantizer: Sendable, Hashable, Codable {
       }
     }
     let levels = Float((1 << bits) - 1)
+    // A range past Float32 (finite values of both signs beyond ±1.7e38) has no finite
+    // scale: a scale of 0 would encode every vector as the dimension's minimum.
+    if let j = (0..<dimension).first(where: { !(maximums[$0] - minimums[$0]).isFinite }) {
+      throw .invalidParameter(
+        name: "training vectors, dimension \(j)", value: "range \(minimums[j]) … \(maximums[j])",
+        expected: "a maximum − minimum within the Float32 range (≤ \(Float.greatestFiniteMagnitude))")
+    }
     let scales = (0..<dimension).map { j in
       let range = maximums[j] - minimums[j]
-      return range > 0 && range.isFinite ? range / levels : 0
+      return range > 0 ? range / levels : 0
     }
     try self.init(bits: bits, scales: scales, offsets: minimums)
   }
