@@ -118,15 +118,20 @@ public struct Tokenizer: Sendable {
     self.truncation = truncation
   }
 
+  /// The largest fixed padding length and padding multiple `setPadding` accepts: 2²⁰
+  /// tokens, far beyond any model's positions. Padding every text of a batch to more would
+  /// only exhaust memory (or overflow when rounding up to the multiple).
+  public static let maximumPaddingLength = 1 << 20
+
   /// Sets (or removes, with nil) batch padding. Throws `.invalidLength` for a fixed length
-  /// or a multiple that is not positive.
+  /// or a multiple that is not in 1 … `maximumPaddingLength`.
   public mutating func setPadding(_ padding: Padding?) throws(TokenizerError) {
     if let padding {
-      if case .fixed(let length) = padding.length, length <= 0 {
-        throw .invalidLength(length, reason: "a fixed padding length must be positive")
+      if case .fixed(let length) = padding.length, length <= 0 || length > Self.maximumPaddingLength {
+        throw .invalidLength(length, reason: "a fixed padding length must be in 1…\(Self.maximumPaddingLength)")
       }
-      if let multiple = padding.multiple, multiple <= 0 {
-        throw .invalidLength(multiple, reason: "pad_to_multiple_of must be positive")
+      if let multiple = padding.multiple, multiple <= 0 || multiple > Self.maximumPaddingLength {
+        throw .invalidLength(multiple, reason: "pad_to_multiple_of must be in 1…\(Self.maximumPaddingLength)")
       }
     }
     self.padding = padding
