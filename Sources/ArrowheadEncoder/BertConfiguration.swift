@@ -47,7 +47,8 @@ public struct BertConfiguration: Sendable, Equatable, Hashable {
   public var headDimension: Int { hiddenSize / attentionHeads }
 
   /// Creates a configuration from explicit values (tests, synthetic models).
-  /// Throws `.invalidOption` if a size is not positive or the heads do not divide the width.
+  /// Throws `.invalidOption` if a size is not positive, the heads do not divide the width,
+  /// or the LayerNorm ε is not a finite positive number.
   public init(
     vocabularySize: Int, hiddenSize: Int, attentionHeads: Int, layers: Int, intermediateSize: Int,
     maximumPositions: Int = 512, tokenTypes: Int = 2, layerNormEpsilon: Float = 1e-12, activation: Activation = .gelu
@@ -63,6 +64,9 @@ public struct BertConfiguration: Sendable, Equatable, Hashable {
       throw .invalidOption(
         name: "attentionHeads", value: String(attentionHeads), expected: "a divisor of hiddenSize \(hiddenSize)")
     }
+    guard layerNormEpsilon.isFinite, layerNormEpsilon > 0 else {
+      throw .invalidOption(name: "layerNormEpsilon", value: "\(layerNormEpsilon)", expected: "a finite positive number")
+    }
     self.vocabularySize = vocabularySize
     self.hiddenSize = hiddenSize
     self.attentionHeads = attentionHeads
@@ -72,6 +76,15 @@ public struct BertConfiguration: Sendable, Equatable, Hashable {
     self.tokenTypes = tokenTypes
     self.layerNormEpsilon = layerNormEpsilon
     self.activation = activation
+  }
+
+  /// The same values after the checks of `init(vocabularySize:…)`: the properties are
+  /// mutable, so a configuration changed after it was made is checked again where it is used.
+  func validated() throws(EncoderError) -> BertConfiguration {
+    try BertConfiguration(
+      vocabularySize: vocabularySize, hiddenSize: hiddenSize, attentionHeads: attentionHeads, layers: layers,
+      intermediateSize: intermediateSize, maximumPositions: maximumPositions, tokenTypes: tokenTypes,
+      layerNormEpsilon: layerNormEpsilon, activation: activation)
   }
 
   /// Reads `config.json` at `path`.

@@ -59,9 +59,11 @@ public struct BertEncoder: Sendable {
   /// quantized by GPTQ instead, with the second moments of its inputs on the plan's
   /// sequences (layer by layer: each layer sees the output of the quantized ones before it).
   init(
-    configuration c: BertConfiguration, weightsFolder: String, factory: any LinearOperatorFactory, engine factoryEngine: Engine = .default,
-    calibration: CalibrationPlan? = nil
+    configuration unchecked: BertConfiguration, weightsFolder: String, factory: any LinearOperatorFactory,
+    engine factoryEngine: Engine = .default, calibration: CalibrationPlan? = nil
   ) throws(EncoderError) {
+    // Checked again: the configuration's properties are mutable (heads 0 would divide by 0).
+    let c = try unchecked.validated()
     configuration = c
     let source = try WeightSource(folder: weightsFolder, engine: factoryEngine)
     let h = c.hiddenSize
