@@ -103,10 +103,25 @@ public struct Matrix: Sendable, Equatable, Hashable {
   /// The layout of this matrix (dense, ld = columns).
   public var layout: MatrixLayout { MatrixLayout(rows: rows, columns: columns) }
 
-  /// Element (row, column). Traps on an out-of-range index, like `Array`.
+  /// Element (row, column). Traps on an out-of-range row or column, like `Array`'s
+  /// subscript (an index is the caller's program, not its data: check sizes from files
+  /// or users against `rows` and `columns` first).
   public subscript(row: Int, column: Int) -> Float {
-    get { elements[row * columns + column] }
-    set { elements[row * columns + column] = newValue }
+    get {
+      Self.checkIndex(row, column, rows, columns)
+      return elements[row * columns + column]
+    }
+    set {
+      Self.checkIndex(row, column, rows, columns)
+      elements[row * columns + column] = newValue
+    }
+  }
+
+  /// Without it, (0, columns) would read (1, 0): the flat index alone is in range.
+  @inline(__always)
+  private static func checkIndex(_ row: Int, _ column: Int, _ rows: Int, _ columns: Int) {
+    precondition(UInt(bitPattern: row) < UInt(rows) && UInt(bitPattern: column) < UInt(columns),
+                 "Matrix index (\(row), \(column)) out of range for \(rows) × \(columns)")
   }
 
   /// The transpose.

@@ -18,6 +18,20 @@ import Testing
     #expect(try Matrix(rows: 2, columns: 3, repeating: 1).elements.count == 6)
   }
 
+  @Test func matrixSubscriptReadsItsOwnRowAndTrapsOutOfRange() async throws {
+    let m = try Matrix(rows: 2, columns: 3, elements: [0, 1, 2, 3, 4, 5])
+    #expect(m[1, 2] == 5 && m[0, 2] == 2 && m[1, 0] == 3)
+    // (0, 5) is inside the flat storage (it is (1, 2)): it must trap like Array, not read it.
+    await #expect(processExitsWith: .failure) {
+      let m = try Matrix(rows: 2, columns: 3, elements: [0, 1, 2, 3, 4, 5])
+      _ = m[0, 5]
+    }
+    await #expect(processExitsWith: .failure) {
+      var m = try Matrix(rows: 2, columns: 3)
+      m[-1, 4] = 1
+    }
+  }
+
   @Test func hugeGroupSizeIsOneGroupNotAnOverflow() throws {
     let engine = Engine.default
     let x: [Float] = [3, -1, 2]
