@@ -9,6 +9,7 @@ extension FlatIndex {
     _ queries: UnsafeBufferPointer<Float>, k: Int, parameters: SearchParameters, filter: SearchFilter?
   ) throws(SearchError) -> [SearchResult] {
     let queryCount = try Validation.searchArguments(queries, k: k, parameters: parameters, dimension: dimension)
+    try Validation.requireRepresentableDistances(queries, dimension: dimension, metric: metric, argument: "queries", kernels: store.kernels)
     return try lock.reading { () throws(SearchError) -> [SearchResult] in
       guard slots > 0 else { throw .emptyIndex }
       if queryCount == 0 { return [] }

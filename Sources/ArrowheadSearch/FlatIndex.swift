@@ -120,6 +120,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
         return []
       }
       try Validation.requireFinite(vectors, dimension: dimension, argument: "vectors")
+      try Validation.requireRepresentableDistances(vectors, dimension: dimension, metric: metric, argument: "vectors", kernels: store.kernels)
       guard slots + rows <= Int(UInt32.max) else {
         throw .capacityExceeded(requested: slots + rows, maximum: Int(UInt32.max))
       }

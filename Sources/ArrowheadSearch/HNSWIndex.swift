@@ -153,6 +153,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         return []
       }
       try Validation.requireFinite(vectors, dimension: dimension, argument: "vectors")
+      try Validation.requireRepresentableDistances(vectors, dimension: dimension, metric: metric, argument: "vectors", kernels: store.kernels)
       let slotCount = slots
       let deletedSet = deleted
       let assigned = try ids.resolve(

@@ -10,7 +10,10 @@ import ArrowheadCore
 ///
 /// Conventions shared by all indexes:
 /// - Vectors are row-major Float32 buffers of `count · dimension` values; every value
-///   must be finite (NaN/∞ → `SearchError.nonFiniteValue` naming row and column).
+///   must be finite (NaN/∞ → `SearchError.nonFiniteValue` naming row and column). Under
+///   `.squaredL2` and `.innerProduct`, a vector's or query's squared norm must also stay
+///   ≤ Float32's largest value / 4 (≈ 8.5·10³⁷), or distances could overflow
+///   (`.invalidParameter` naming the row).
 /// - `.cosine` indexes store unit vectors (normalised when added; a zero vector stays
 ///   zero and has cosine 0 with everything) and return cosine similarities.
 /// - Ids are any `Int`s, unique among live vectors; when omitted, ids continue from the
@@ -201,6 +204,29 @@ enum Validation {
   static func requireFinite(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, argument: String) throws(SearchError) {
     if let index = firstNonFiniteIndex(vectors) {
       throw .nonFiniteValue(argument: argument, row: index / dimension, column: index % dimension)
+    }
+  }
+
+  /// The largest squared norm a vector or query of an `.squaredL2` or `.innerProduct` index
+  /// may have: Float32's largest finite value / 4 (≈ 8.5·10³⁷; every element of a
+  /// 384-dimensional vector up to ≈ 4.7·10¹⁷ fits). With ‖q‖² and ‖x‖² within it, q·x and
+  /// ‖q‖² + ‖x‖² − 2q·x stay finite; beyond it a distance can become ∞ or NaN (∞ − ∞), and
+  /// such a neighbour would be ranked arbitrarily or dropped from the results.
+  static let maximumSquaredNorm = Float.greatestFiniteMagnitude / 4
+
+  /// Throws `.invalidParameter` naming the first row whose squared norm passes
+  /// `maximumSquaredNorm` (not for `.cosine`, which stores and compares unit vectors).
+  static func requireRepresentableDistances(
+    _ vectors: UnsafeBufferPointer<Float>, dimension: Int, metric: Metric, argument: String, kernels: StoreKernels
+  ) throws(SearchError) {
+    guard metric != .cosine, let base = vectors.baseAddress else { return }
+    for row in 0..<vectors.count / dimension {
+      let norm = kernels.squaredNorm(base + row * dimension, dimension)
+      guard norm <= maximumSquaredNorm else {
+        throw .invalidParameter(
+          name: "\(argument), row \(row)", value: norm.isFinite ? "squared norm \(norm)" : "squared norm beyond Float32",
+          expected: "a squared norm ≤ \(maximumSquaredNorm) (larger vectors overflow Float32 \(metric == .squaredL2 ? "distances" : "inner products"))")
+      }
     }
   }
 

@@ -129,22 +129,29 @@ struct FlatScreeningTests {
     #expect(after[4].ids == [added[4]])
   }
 
-  /// Coordinates near 10¹⁹: ‖x‖² overflows Float32, so the lower bound of a pair is NaN or
-  /// ±∞. Such a bound must exclude nothing (a NaN compared false and once dropped every
-  /// pair); the differences stay finite, so the pair kernel's top k is well defined.
-  @Test func overflowingBoundsExcludeNothing() throws {
+  /// Coordinates near 10¹⁹: ‖x‖² overflows Float32, so the plain path's ‖q‖² + ‖x‖² − 2q·x
+  /// is NaN (∞ − ∞) and a k = 5 search returned no neighbour at all, and a screening bound
+  /// was NaN (it once dropped every pair). Such vectors and queries are refused now; just
+  /// under the bound (coordinates near 2·10¹⁸, ‖x‖² ≈ 6·10³⁷ at 16 dimensions) the screened
+  /// search, the plain one and the pair kernel agree.
+  @Test func hugeCoordinatesAreRefusedAndTheLargestAcceptedOnesSearchExactly() throws {
     let dimension = 16
     var generator = SeededGenerator(seed: 51)
-    let base = (0..<1_100 * dimension).map { _ in Float(1e19) * Float(64 + Int.random(in: 0..<64, using: &generator)) / 64 }
+    let offsets = (0..<1_100 * dimension).map { _ in Float(64 + Int.random(in: 0..<64, using: &generator)) / 64 }
     let index = try FlatIndex(dimension: dimension, metric: .squaredL2)
+    #expect(throws: SearchError.self) { try index.add(offsets.map { $0 * 1e19 }) }
+    #expect(index.count == 0)
+    let base = offsets.map { $0 * 1e18 }
     try index.add(base)
     let queries = Array(base[0..<(20 * dimension)])
-    let results = try index.search(batch: queries, k: 5, parameters: SearchParameters(threads: 1, int8Screening: true))
+    let screened = try index.search(batch: queries, k: 5, parameters: SearchParameters(threads: 1, int8Screening: true))
+    let plain = try index.search(batch: queries, k: 5, parameters: SearchParameters(threads: 1, int8Screening: false))
     let stored = index.liveVectors()
     for q in 0..<20 {
       let expected = pairKernelTopK(index, stored: stored, query: Array(queries[q * dimension..<(q + 1) * dimension]), k: 5)
-      #expect(results[q].ids == expected.map(\.id), "query \(q)")
-      #expect(results[q].ids.first == q)
+      #expect(screened[q].ids == expected.map(\.id), "query \(q)")
+      #expect(plain[q].ids.first == q && plain[q].isComplete, "query \(q)")
+      #expect(screened[q].ids.first == q)
     }
   }
 

@@ -44,8 +44,10 @@
  *
  * Values. Counts, dimensions and ids are int64_t; a negative count is
  *   AH_ERROR_INVALID_ARGUMENT. Index and quantizer inputs must be finite (NaN/±inf:
- *   AH_ERROR_NON_FINITE naming row and column); gemm and distances follow IEEE semantics
- *   like BLAS (NaN propagates).
+ *   AH_ERROR_NON_FINITE naming row and column); the vectors and queries of an L2 or
+ *   inner-product index must also have squared norms <= FLT_MAX / 4 (elements up to about
+ *   1e18), or their distances could overflow (AH_ERROR_INVALID_ARGUMENT naming the row);
+ *   gemm and distances follow IEEE semantics like BLAS (NaN propagates).
  */
 #ifndef ARROWHEAD_H
 #define ARROWHEAD_H
