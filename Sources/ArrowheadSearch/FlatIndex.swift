@@ -120,7 +120,9 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
         return []
       }
       try Validation.requireFinite(vectors, dimension: dimension, argument: "vectors")
-      try Validation.requireRepresentableDistances(vectors, dimension: dimension, metric: metric, argument: "vectors", kernels: store.kernels)
+      // The squared norms of L2 rows, kept below (Float32 L2 storage stores the input as is).
+      let inputNorms = try Validation.requireRepresentableDistances(
+        vectors, dimension: dimension, metric: metric, argument: "vectors", kernels: store.kernels)
       guard slots + rows <= Int(UInt32.max) else {
         throw .capacityExceeded(requested: slots + rows, maximum: Int(UInt32.max))
       }
@@ -137,7 +139,7 @@ public final class FlatIndex: VectorIndex, @unchecked Sendable {
             let vector = base + row * dimension
             store.store(vector, at: slots + row, kernels: kernels)
             if keepsNorms {
-              norms.pointer(Float.self)[slots + row] = store.kernels.squaredNorm(vector, dimension)
+              norms.pointer(Float.self)[slots + row] = inputNorms[row]
             }
           }
         }

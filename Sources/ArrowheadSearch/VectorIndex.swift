@@ -216,18 +216,25 @@ enum Validation {
 
   /// Throws `.invalidParameter` naming the first row whose squared norm passes
   /// `maximumSquaredNorm` (not for `.cosine`, which stores and compares unit vectors).
+  /// Returns the rows' squared norms (empty for `.cosine`), for callers that keep them.
+  @discardableResult
   static func requireRepresentableDistances(
     _ vectors: UnsafeBufferPointer<Float>, dimension: Int, metric: Metric, argument: String, kernels: StoreKernels
-  ) throws(SearchError) {
-    guard metric != .cosine, let base = vectors.baseAddress else { return }
-    for row in 0..<vectors.count / dimension {
+  ) throws(SearchError) -> [Float] {
+    guard metric != .cosine, let base = vectors.baseAddress else { return [] }
+    let rows = vectors.count / dimension
+    var norms = [Float]()
+    norms.reserveCapacity(rows)
+    for row in 0..<rows {
       let norm = kernels.squaredNorm(base + row * dimension, dimension)
       guard norm <= maximumSquaredNorm else {
         throw .invalidParameter(
           name: "\(argument), row \(row)", value: norm.isFinite ? "squared norm \(norm)" : "squared norm beyond Float32",
           expected: "a squared norm ≤ \(maximumSquaredNorm) (larger vectors overflow Float32 \(metric == .squaredL2 ? "distances" : "inner products"))")
       }
+      norms.append(norm)
     }
+    return norms
   }
 
   static func requireK(_ k: Int) throws(SearchError) {
