@@ -20,6 +20,12 @@ struct ArrowheadCommand: ParsableCommand {
       Tokenize.self, Embed.self,
     ]
   )
+
+  /// Parses and runs the command line, with negative option values attached to their option
+  /// first (`NegativeValues`), so that `--threads -1` is refused by the option's own check.
+  static func main() {
+    main(NegativeValues.attached(Array(CommandLine.arguments.dropFirst())))
+  }
 }
 
 /// The version printed by `arrowhead --version`.

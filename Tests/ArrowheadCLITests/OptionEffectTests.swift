@@ -183,4 +183,20 @@ struct OptionEffectTests {
     #expect(probe.status == 0, "\(probe.error)")
     #expect(probe.output.contains("\(cores) (--threads \(cores + 3), capped at the \(cores) logical cores)"), "\(probe.output)")
   }
+
+  /// A negative number after an option is that option's value, refused by the option's own
+  /// check (argument-parser alone read `-1` as an option name and answered "Missing value
+  /// for '--threads'"); `name=value` and a `--` terminator are left as they are.
+  @Test func aNegativeOptionValueIsRefusedByItsOwnCheck() throws {
+    let (_, flat, _, _, queries) = try Self.indexes()
+    let threads = try CLI.run(["bench", "gemm", "--sizes", "8", "--threads", "-1"])
+    #expect(threads.status != 0 && threads.error.contains("--threads must be ≥ 1"), "\(threads.error)")
+    #expect(!threads.error.contains("Missing value"), "\(threads.error)")
+    let k = try CLI.run(["index", "search", "--index", flat, "--queries", queries, "-k", "-3"])
+    #expect(k.status != 0 && k.error.contains("-k must be ≥ 1, got -3"), "\(k.error)")
+    let attached = try CLI.run(["index", "search", "--index", flat, "--queries", queries, "-k=-3"])
+    #expect(attached.status != 0 && attached.error.contains("-k must be ≥ 1, got -3"), "\(attached.error)")
+    let list = try CLI.run(["index", "search", "--index", flat, "--queries", queries, "--ef-search", "-8,16"])
+    #expect(list.status != 0 && !list.error.contains("Missing value"), "\(list.error)")
+  }
 }
