@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CArrowheadCPU
 
 /// An error writing a file atomically.
 public struct AtomicWriteError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -294,6 +295,24 @@ public enum AtomicFile {
     }
   }
 
+  /// Makes SIGINT, SIGTERM and SIGHUP remove the temporary files of the writes in progress
+  /// before the process ends as the signal would end it (same exit status), so that an
+  /// interrupted job (Ctrl-C during a model quantization, say) leaves neither a half-written
+  /// file nor its temporary behind; the destination keeps its previous content.
+  ///
+  /// For applications: a library should not take signals from its host, so nothing installs
+  /// these handlers unless asked (the `arrowhead` CLI asks at start-up). Only signals that
+  /// still have their default action are taken (a background job's ignored SIGINT stays
+  /// ignored), and they are unblocked in the calling thread, since a mask inherited from the
+  /// parent would keep them from landing (call it at start-up, before other threads exist);
+  /// calling it again does nothing. Without it, a killed writer's temporary file
+  /// stays until the next atomic write into the same directory removes it. Returns how many
+  /// signals it took.
+  @discardableResult
+  public static func removeTemporaryFilesOnTermination() -> Int {
+    Int(arrowhead_cleanup_install_signal_handlers())
+  }
+
   /// Removes the temporary files that dead writers left in `directory` (see `AtomicFile`);
   /// returns their names. Files of live writers are never touched.
   @discardableResult
@@ -318,6 +337,7 @@ public enum AtomicFile {
     defer { lock.unlock() }
     let file = try TemporaryFile.create(in: directory, for: "spill", path: path)
     unlink(file.path)
+    arrowhead_cleanup_unregister(file.cleanupSlot)
     return file.descriptor
   }
 
@@ -395,6 +415,8 @@ struct TemporaryFile {
 
   let path: String
   let descriptor: Int32
+  /// Its slot in the table of files a terminating signal removes (−1: not registered).
+  let cleanupSlot: Int32
 
   /// The key of a destination name in temporary names: the name itself, or (when longer
   /// than `longestKey` bytes) its first 96 bytes, `~` and a 64-bit FNV-1a hash.
@@ -437,16 +459,21 @@ struct TemporaryFile {
       _ = systemClose(descriptor)
       throw AtomicWriteError(path: path, step: "lock temporary file", reason: reason)
     }
-    return TemporaryFile(path: temporaryPath, descriptor: descriptor)
+    return TemporaryFile(path: temporaryPath, descriptor: descriptor, cleanupSlot: arrowhead_cleanup_register(temporaryPath))
   }
 
   /// Removes the file and closes it (a failed or abandoned write).
   func discard() {
     unlink(path)
+    arrowhead_cleanup_unregister(cleanupSlot)
     _ = systemClose(descriptor)
   }
 
-  func closeDescriptor() { _ = systemClose(descriptor) }
+  /// Closes the file once it has been renamed to its destination.
+  func closeDescriptor() {
+    arrowhead_cleanup_unregister(cleanupSlot)
+    _ = systemClose(descriptor)
+  }
 
   /// Walks `directory` (whose lock the caller holds): removes every temporary file whose
   /// writer is dead, and returns the pids of live writers of destination `name` (nil: of

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Arrowhead
+import ArrowheadIO
 
 /// `arrowhead`: probe the hardware, benchmark backends, quantize models, build and search
 /// vector indexes. One subcommand per task; shared options live in `Support/`.
@@ -23,7 +24,11 @@ struct ArrowheadCommand: ParsableCommand {
 
   /// Parses and runs the command line, with negative option values attached to their option
   /// first (`NegativeValues`), so that `--threads -1` is refused by the option's own check.
+  /// Ctrl-C, SIGTERM or SIGHUP during a write removes its temporary file before the process
+  /// ends (`AtomicFile.removeTemporaryFilesOnTermination`): the output keeps its previous
+  /// content and nothing is left beside it.
   static func main() {
+    AtomicFile.removeTemporaryFilesOnTermination()
     main(NegativeValues.attached(Array(CommandLine.arguments.dropFirst())))
   }
 }

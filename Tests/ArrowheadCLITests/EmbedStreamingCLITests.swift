@@ -101,4 +101,47 @@ struct EmbedStreamingCLITests {
     #expect(try EmbedCommandTests.readNpy(output).rows == 10)
     #expect(temporaryFiles().isEmpty)
   }
+
+  /// Ctrl-C (SIGINT), SIGTERM or SIGHUP while the rows stream into the temporary file: the
+  /// CLI's handlers remove that file at once (after a SIGKILL, above, it stays until the
+  /// next write into the directory) and the process still ends by the signal, with the
+  /// previous OUT.npy kept.
+  @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
+  func anInterruptedRunRemovesItsTemporaryFileAndKeepsThePreviousOutput(signal: Int32) throws {
+    let (_, folder) = try EmbedCommandTests.model(seed: 46)
+    let dir = folder.deletingLastPathComponent()
+    let input = dir.appendingPathComponent("many.txt")
+    try String(repeating: "the big red cat sat on the mat and the dogs run fast\n", count: 40_000)
+      .write(to: input, atomically: true, encoding: .utf8)
+    let output = dir.appendingPathComponent("out.npy")
+    let previous: [UInt8] = Array("previous content".utf8)
+    try Data(previous).write(to: output)
+    func temporaryFiles() -> [String] {
+      ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix(".arrowhead-tmp-") }
+    }
+    let process = Process()
+    process.executableURL = CLI.binary
+    process.arguments = ["embed", "--model", folder.path, "--input", input.path, "-o", output.path, "--quiet", "--threads", "1"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var seen = false
+    for _ in 0..<60_000 where process.isRunning {
+      if !temporaryFiles().isEmpty {
+        seen = true
+        break
+      }
+      usleep(1_000)
+    }
+    // Well inside the streaming (the file is registered for removal right after it is made).
+    usleep(20_000)
+    kill(process.processIdentifier, signal)
+    process.waitUntilExit()
+    #expect(seen, "the run ended before its temporary file was seen (status \(process.terminationStatus))")
+    #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == signal,
+            "ended by \(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus), sent signal \(signal)")
+    #expect(temporaryFiles().isEmpty, "left \(temporaryFiles())")
+    let kept = Self.bytes(output) == previous  // (a Bool: no diff of megabytes on failure)
+    #expect(kept, "the previous output was replaced")
+  }
 }
