@@ -93,7 +93,7 @@ public struct BoundarySmoothing: Sendable, Hashable, Codable {
       throw .invalidTimeGrouping(
         reason: "smoothing window \(window) leaves a group of \(grouping.timesteps / grouping.groups) timesteps no interior; the largest window for \(grouping.timesteps) timesteps in \(grouping.groups) groups is \(limit)")
     }
-    var result = (0..<grouping.timesteps).map { ranges[grouping.group(ofTimestep: $0)] }
+    var result = (0..<grouping.timesteps).map { ranges[grouping.uncheckedGroup(ofTimestep: $0)] }
     for group in 0..<(grouping.groups - 1) {
       let boundary = grouping.timesteps(ofGroup: group + 1).lowerBound
       let left = ranges[group], right = ranges[group + 1]

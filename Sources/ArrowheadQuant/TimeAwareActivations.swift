@@ -74,9 +74,26 @@ public struct TimeAwareActivationParameters: Sendable {
 
   /// The parameters an inference engine uses at `timestep`: the smoothed table's entry if
   /// there is one, else the timestep's group's.
-  public func parameters(atTimestep timestep: Int) -> AffineParameters {
-    if let timestepParameters { return timestepParameters[timestep] }
-    return groupParameters[grouping.group(ofTimestep: timestep)]
+  ///
+  /// - Throws: `.invalidTimeGrouping` naming the timestep and the layer when it lies outside
+  ///   0 ..< T, or when the table or the group parameters (public, so editable) do not hold
+  ///   an entry for it.
+  public func parameters(atTimestep timestep: Int) throws(QuantizationError) -> AffineParameters {
+    guard timestep >= 0, timestep < grouping.timesteps else {
+      throw .invalidTimeGrouping(reason: "layer '\(layer)': timestep \(timestep) is outside 0..<\(grouping.timesteps)")
+    }
+    let group = grouping.uncheckedGroup(ofTimestep: timestep)
+    if let timestepParameters {
+      guard timestep < timestepParameters.count else {
+        throw .invalidTimeGrouping(
+          reason: "layer '\(layer)': timestep \(timestep) has no entry in the per-timestep table of \(timestepParameters.count) (\(grouping.timesteps) timesteps)")
+      }
+      return timestepParameters[timestep]
+    }
+    guard group < groupParameters.count else {
+      throw .invalidTimeGrouping(reason: "layer '\(layer)': time group \(group) has no parameters (\(groupParameters.count) for \(grouping.groups) groups)")
+    }
+    return groupParameters[group]
   }
 
   /// Replaces the group parameters (e.g. with an optimizer's) and brings everything derived
@@ -106,7 +123,7 @@ public struct TimeAwareActivationParameters: Sendable {
     if let smoothing {
       let smoothed = try smoothing.timestepRanges(groupRanges, grouping: grouping)
       let table = smoothed.enumerated().map { t, range in
-        let group = grouping.group(ofTimestep: t)
+        let group = grouping.uncheckedGroup(ofTimestep: t)
         return range == groupRanges[group]
           ? parameters[group] : AffineParameters.minMax(minimum: range.lower, maximum: range.upper, bits: bits, mode: mode)
       }
@@ -149,7 +166,7 @@ public enum TimeAwareCalibrator {
     // group: T may be large while the calibration is small), in timestep order.
     var recordsByGroup = [[TimestepStatistics]](repeating: [], count: grouping.groups)
     for (timestep, record) in perTimestep.sorted(by: { $0.key < $1.key }) {
-      recordsByGroup[grouping.group(ofTimestep: timestep)].append(record)
+      recordsByGroup[grouping.uncheckedGroup(ofTimestep: timestep)].append(record)
     }
     var ranges: [ActivationRange] = []
     for group in 0..<grouping.groups {

@@ -34,14 +34,28 @@ public struct TimeGrouping: Sendable, Hashable, Codable {
   /// ⌊i·T/G⌋ for i = 0…G: G + 1 boundaries, the first 0 and the last T.
   public var boundaries: [Int] { (0...groups).map { $0 * timesteps / groups } }
 
-  /// The timesteps of group `index`.
+  /// The timesteps of group `index` (0 ≤ index < G; an index outside that range gives a
+  /// range outside 0 ..< T, and is a programming error: every caller iterates 0 ..< G).
   public func timesteps(ofGroup index: Int) -> Range<Int> {
     (index * timesteps / groups)..<((index + 1) * timesteps / groups)
   }
 
-  /// The group holding `timestep` (0 ≤ timestep < T): the largest i with ⌊i·T/G⌋ ≤ timestep.
-  /// O(1): the estimate ⌊timestep·G/T⌋ is off by at most one.
-  public func group(ofTimestep timestep: Int) -> Int {
+  /// The group holding `timestep`: the largest i with ⌊i·T/G⌋ ≤ timestep. O(1): the
+  /// estimate ⌊timestep·G/T⌋ is off by at most one.
+  ///
+  /// - Throws: `.invalidTimeGrouping` naming the timestep when it lies outside 0 ..< T (a
+  ///   sampler's timestep is user data: a negative or too large one used to be clamped to
+  ///   the first or last group, and one near `Int.max` trapped).
+  public func group(ofTimestep timestep: Int) throws(QuantizationError) -> Int {
+    guard timestep >= 0, timestep < timesteps else {
+      throw .invalidTimeGrouping(reason: "timestep \(timestep) is outside 0..<\(timesteps) (\(timesteps) timesteps in \(groups) groups)")
+    }
+    return uncheckedGroup(ofTimestep: timestep)
+  }
+
+  /// `group(ofTimestep:)` for a timestep known to lie in 0 ..< T (T, G ≤ 2²⁰: no overflow).
+  @inline(__always)
+  package func uncheckedGroup(ofTimestep timestep: Int) -> Int {
     var index = min(groups - 1, (timestep * groups) / timesteps)
     while index > 0 && index * timesteps / groups > timestep { index -= 1 }
     while index + 1 < groups && (index + 1) * timesteps / groups <= timestep { index += 1 }
@@ -82,9 +96,10 @@ public struct BetaSchedule: Sendable, Hashable {
   }
 
   /// β_t = start + (end − start)·t/(T − 1): DDPM's defaults 10⁻⁴ → 0.02 over T = 1000.
-  /// Throws unless T ≥ 1 and 0 < start ≤ end < 1.
+  /// Throws `.invalidOption` unless 1 ≤ T ≤ `TimeGrouping.maximumTimesteps` and
+  /// 0 < start ≤ end < 1.
   public static func linear(timesteps: Int, start: Double = 1e-4, end: Double = 0.02) throws(QuantizationError) -> BetaSchedule {
-    guard timesteps >= 1 else { throw .invalidOption(name: "timesteps", value: "\(timesteps)", expected: "≥ 1") }
+    try Self.checkTimesteps(timesteps)
     guard start > 0, start <= end, end < 1 else {
       throw .invalidOption(name: "beta range", value: "\(start)…\(end)", expected: "0 < start ≤ end < 1")
     }
@@ -95,9 +110,10 @@ public struct BetaSchedule: Sendable, Hashable {
   /// Cosine schedule: f(t) = cos²(((t/T) + s)/(1 + s)·π/2), ᾱ_t = f(t)/f(0),
   /// β_t = min(1 − ᾱ_{t+1}/ᾱ_t, maximumBeta) with s = 0.008 (so that β₀ is not tiny) and
   /// maximumBeta = 0.999 (avoids a singular end), the published defaults.
-  /// Throws unless T ≥ 1, s ≥ 0 and 0 < maximumBeta < 1.
+  /// Throws `.invalidOption` unless 1 ≤ T ≤ `TimeGrouping.maximumTimesteps`, s ≥ 0 and
+  /// 0 < maximumBeta < 1.
   public static func cosine(timesteps: Int, offset: Double = 0.008, maximumBeta: Double = 0.999) throws(QuantizationError) -> BetaSchedule {
-    guard timesteps >= 1 else { throw .invalidOption(name: "timesteps", value: "\(timesteps)", expected: "≥ 1") }
+    try Self.checkTimesteps(timesteps)
     guard offset >= 0 else { throw .invalidOption(name: "cosine offset", value: "\(offset)", expected: "≥ 0") }
     guard maximumBeta > 0, maximumBeta < 1 else {
       throw .invalidOption(name: "maximumBeta", value: "\(maximumBeta)", expected: "0 < maximumBeta < 1")
@@ -109,6 +125,14 @@ public struct BetaSchedule: Sendable, Hashable {
     }
     let betas = (0..<timesteps).map { t in Swift.min(1 - f(Double(t + 1)) / f(Double(t)), maximumBeta) }
     return BetaSchedule(kind: .cosine, betas: betas)
+  }
+
+  /// Throws unless 1 ≤ `timesteps` ≤ `TimeGrouping.maximumTimesteps` (a schedule holds T
+  /// values: T = `Int.max` used to crash allocating them).
+  static func checkTimesteps(_ timesteps: Int) throws(QuantizationError) {
+    guard timesteps >= 1, timesteps <= TimeGrouping.maximumTimesteps else {
+      throw .invalidOption(name: "timesteps", value: "\(timesteps)", expected: "1…\(TimeGrouping.maximumTimesteps)")
+    }
   }
 
   /// The number of timesteps.

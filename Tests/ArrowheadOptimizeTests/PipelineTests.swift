@@ -201,7 +201,7 @@ struct PipelineTests {
       stored.mode == .floatMinimum ? (p.offset, p.offset + top * p.scale) : (-p.offset * p.scale, (top - p.offset) * p.scale)
     }
     for t in 0..<40 {
-      let group = grouping.group(ofTimestep: t)
+      let group = try grouping.group(ofTimestep: t)
       let boundaries = (1..<4).map { grouping.timesteps(ofGroup: $0).lowerBound }
       let inWindow = boundaries.contains { t >= $0 - 2 && t < $0 + 2 }
       if !inWindow {
@@ -210,8 +210,8 @@ struct PipelineTests {
       }
       // The blended range lies between those of the two groups around the boundary.
       let boundary = boundaries.min { abs($0 - t) < abs($1 - t) } ?? 0
-      let left = range(stored.groupParameters[grouping.group(ofTimestep: boundary - 1)])
-      let right = range(stored.groupParameters[grouping.group(ofTimestep: boundary)])
+      let left = range(stored.groupParameters[try grouping.group(ofTimestep: boundary - 1)])
+      let right = range(stored.groupParameters[try grouping.group(ofTimestep: boundary)])
       let blended = range(table[t])
       let slack = 2 * max(stored.groupParameters.map(\.scale).max() ?? 0, table[t].scale)
       #expect(blended.0 >= min(left.0, right.0) - slack && blended.0 <= max(left.0, right.0) + slack, "timestep \(t)")

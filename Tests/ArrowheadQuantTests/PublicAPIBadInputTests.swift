@@ -57,3 +57,46 @@ import Testing
     #expect(try QuantizedTensor(matrix).count == 0)
   }
 }
+
+/// Timesteps and timestep counts a caller (a sampler, a CLI flag) passes to the time-aware API.
+@Suite struct QuantTimeAwareBadInputTests {
+  @Test func groupOfTimestepRejectsTimestepsOutsideTheSchedule() throws {
+    let grouping = try TimeGrouping(timesteps: 10, groups: 3)
+    // Int.max used to trap (timestep·G overflowed); −1 and 10 were clamped to groups 0 and 2.
+    for timestep in [Int.max, Int.min, -1, 10] {
+      #expect(throws: QuantizationError.invalidTimeGrouping(reason: "timestep \(timestep) is outside 0..<10 (10 timesteps in 3 groups)")) {
+        try grouping.group(ofTimestep: timestep)
+      }
+    }
+    #expect(try grouping.group(ofTimestep: 9) == 2)
+  }
+
+  @Test func parametersAtTimestepRejectsTimestepsOutsideTheSchedule() throws {
+    var calibration = CalibrationSet()
+    for t in 0..<10 { try calibration.add(layer: "l", timestep: t, samples: [Float(t), 1, 2]) }
+    let grouping = try TimeGrouping(timesteps: 10, groups: 2)
+    let plain = try TimeAwareCalibrator.parameters(forLayer: "l", in: calibration, configuration: TimeAwareConfiguration(grouping: grouping))
+    // With a smoothed table, timestep 10 used to trap (index out of range); without, it was clamped.
+    let smoothed = try TimeAwareCalibrator.parameters(
+      forLayer: "l", in: calibration,
+      configuration: TimeAwareConfiguration(grouping: grouping, smoothing: BoundarySmoothing(curve: .linear, window: 1)))
+    for parameters in [plain, smoothed] {
+      for timestep in [10, -3, Int.max] {
+        #expect(throws: QuantizationError.invalidTimeGrouping(reason: "layer 'l': timestep \(timestep) is outside 0..<10")) {
+          try parameters.parameters(atTimestep: timestep)
+        }
+      }
+      #expect(try parameters.parameters(atTimestep: 9) == (parameters.timestepParameters?[9] ?? parameters.groupParameters[1]))
+    }
+  }
+
+  @Test func betaSchedulesRejectTimestepCountsBeyondTheCap() throws {
+    // Int.max used to crash allocating the schedule.
+    for timesteps in [Int.max, TimeGrouping.maximumTimesteps + 1, 0, -1] {
+      let expected = QuantizationError.invalidOption(name: "timesteps", value: "\(timesteps)", expected: "1…\(TimeGrouping.maximumTimesteps)")
+      #expect(throws: expected) { try BetaSchedule.linear(timesteps: timesteps) }
+      #expect(throws: expected) { try BetaSchedule.cosine(timesteps: timesteps) }
+    }
+    #expect(try BetaSchedule.cosine(timesteps: 1000).timesteps == 1000)
+  }
+}

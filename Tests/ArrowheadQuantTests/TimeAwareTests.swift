@@ -7,11 +7,11 @@ struct TimeAwareTests {
     let grouping = try TimeGrouping(timesteps: 10, groups: 3)
     // ⌊0·10/3⌋ = 0, ⌊10/3⌋ = 3, ⌊20/3⌋ = 6, ⌊30/3⌋ = 10.
     #expect(grouping.boundaries == [0, 3, 6, 10])
-    #expect((0..<10).map(grouping.group(ofTimestep:)) == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    #expect(try (0..<10).map { try grouping.group(ofTimestep: $0) } == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
     for (timesteps, groups) in [(1000, 10), (1000, 7), (50, 50), (7, 1), (999, 13)] {
       let g = try TimeGrouping(timesteps: timesteps, groups: groups)
       for t in 0..<timesteps {
-        let index = g.group(ofTimestep: t)
+        let index = try g.group(ofTimestep: t)
         #expect(g.timesteps(ofGroup: index).contains(t), "T \(timesteps) G \(groups) t \(t)")
       }
     }
@@ -109,7 +109,7 @@ struct TimeAwareTests {
     // Group 1: s = (2 − (−4))/255 = 6/255, z = round(4/s) = round(170.0) = 170.
     #expect(parameters.groupParameters[0] == AffineParameters(scale: Float(4) / 255, offset: 64))
     #expect(parameters.groupParameters[1] == AffineParameters(scale: Float(6) / 255, offset: 170))
-    #expect(parameters.parameters(atTimestep: 3) == parameters.groupParameters[1])
+    #expect(try parameters.parameters(atTimestep: 3) == parameters.groupParameters[1])
     // A group without statistics, or a timestep beyond T, is an error naming the layer.
     let sparse = try TimeAwareConfiguration(grouping: try TimeGrouping(timesteps: 8, groups: 4))
     #expect(throws: QuantizationError.self) { try TimeAwareCalibrator.parameters(forLayer: "l", in: set, configuration: sparse) }
@@ -142,15 +142,15 @@ struct TimeAwareTests {
     for t in 0..<100 {
       let nearBoundary = boundaries.contains { abs(t - $0) <= window && t >= $0 - window && t < $0 + window }
       if !nearBoundary {
-        #expect(table[t] == parameters.groupParameters[grouping.group(ofTimestep: t)], "interior timestep \(t) changed")
+        #expect(table[t] == parameters.groupParameters[try grouping.group(ofTimestep: t)], "interior timestep \(t) changed")
       }
     }
     // Across each boundary the blended upper range moves monotonically from one group to the next.
     let smoothing = try BoundarySmoothing(curve: curve, window: window)
     let ranges = try smoothing.timestepRanges(parameters.groupRanges, grouping: grouping)
     for boundary in boundaries {
-      let left = parameters.groupRanges[grouping.group(ofTimestep: boundary - 1)].upper
-      let right = parameters.groupRanges[grouping.group(ofTimestep: boundary)].upper
+      let left = parameters.groupRanges[try grouping.group(ofTimestep: boundary - 1)].upper
+      let right = parameters.groupRanges[try grouping.group(ofTimestep: boundary)].upper
       var previous = left
       for t in (boundary - window)..<(boundary + window) {
         #expect((ranges[t].upper - previous) * (right - left) >= 0, "not monotone at \(t)")
