@@ -189,12 +189,12 @@ public struct GPTQQuantizer: Sendable {
     engine: Engine = .default
   ) throws(OptimizationError) -> GPTQResult {
     let started = ThermodynamicOptimizer.now()
+    let layout: QuantizationLayout
     do {
-      try QuantizationLayout.validate(shape: shape, tensor: name)
+      layout = try scheme.layout(shape: shape, tensor: name)
     } catch {
       throw .quantization(error)
     }
-    let layout = scheme.layout(shape: shape)
     guard weights.count == layout.count, layout.count > 0 else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.count) values for shape \(shape), at least one", actual: "\(weights.count) values")
     }

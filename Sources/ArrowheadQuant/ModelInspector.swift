@@ -91,8 +91,8 @@ public enum ModelInspector {
         }
         tensors.append(InspectedTensor(
           name: info.name, kind: "quantized", storage: info.scheme.description, shape: info.shape, storedBytes: info.storedByteCount,
-          bitsPerWeight: info.scheme.bitsPerWeight(shape: info.shape), metrics: metrics))
-        if reference == nil { summary.weightCount += info.scheme.layout(shape: info.shape).count }
+          bitsPerWeight: info.layout.bitsPerWeight, metrics: metrics))
+        if reference == nil { summary.weightCount += info.layout.count }
       }
     }
     return InspectionReport(

@@ -113,10 +113,23 @@ public struct QuantizationScheme: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The geometry of a tensor of `shape` under this scheme.
-  public func layout(shape: [Int]) -> QuantizationLayout { QuantizationLayout(shape: shape, scheme: self) }
+  ///
+  /// - Throws: `.shapeMismatch` naming `tensor` for a negative dimension, or for dimensions
+  ///   whose product (zeros aside) exceeds `QuantizedModelFormat.maximumElements`
+  ///   (`QuantizationLayout.validate(shape:tensor:)`): such a shape used to trap on overflow,
+  ///   or to give a meaningless layout.
+  public func layout(shape: [Int], tensor: String = "tensor") throws(QuantizationError) -> QuantizationLayout {
+    try QuantizationLayout.validate(shape: shape, tensor: tensor)
+    return QuantizationLayout(shape: shape, scheme: self)
+  }
 
-  /// Stored bits per weight of a tensor of `shape`, codes and parameters included.
-  public func bitsPerWeight(shape: [Int]) -> Double { layout(shape: shape).bitsPerWeight }
+  /// Stored bits per weight of a tensor of `shape`, codes and parameters included (0 for an
+  /// empty tensor).
+  ///
+  /// - Throws: what `layout(shape:tensor:)` throws.
+  public func bitsPerWeight(shape: [Int], tensor: String = "tensor") throws(QuantizationError) -> Double {
+    try layout(shape: shape, tensor: tensor).bitsPerWeight
+  }
 
   /// E.g. "int4 g64 float_minimum".
   public var description: String { "int\(bits) \(granularity) \(mode.fileName)" }
@@ -146,7 +159,10 @@ public struct QuantizationLayout: Sendable, Hashable {
   /// Groups in the tensor.
   public let groupCount: Int
 
-  init(shape: [Int], scheme: QuantizationScheme) {
+  /// The layout of a shape that passed `validate(shape:tensor:)` (or was checked as
+  /// strictly when read from a file); `QuantizationScheme.layout(shape:tensor:)` is the
+  /// checked entry point.
+  package init(shape: [Int], scheme: QuantizationScheme) {
     self.scheme = scheme
     self.shape = shape
     rows = shape.count >= 2 ? shape[0] : 1

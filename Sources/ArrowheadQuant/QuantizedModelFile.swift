@@ -7,14 +7,17 @@ public struct QuantizedTensorInfo: Sendable, Hashable {
   public var name: String
   /// Its scheme.
   public var scheme: QuantizationScheme
-  /// The original shape.
-  public var shape: [Int]
+  /// The original shape (checked when the file was opened: no negative dimension, at most
+  /// `QuantizedModelFormat.maximumElements` weights).
+  public internal(set) var shape: [Int]
   /// The original dtype.
   public var sourceDType: SafetensorsDType
   /// The optimizer that chose its parameters.
   public var optimizer: String
   /// Stored bytes (codes and parameters).
-  public var storedByteCount: Int { scheme.layout(shape: shape).storedByteCount }
+  public var storedByteCount: Int { layout.storedByteCount }
+  /// The tensor's layout under its scheme.
+  public var layout: QuantizationLayout { QuantizationLayout(shape: shape, scheme: scheme) }
 }
 
 /// A stored layer's time-aware activation parameters.
@@ -231,7 +234,7 @@ public struct QuantizedModelFile: Sendable {
     guard let info = quantizedByName[name] else {
       throw .invalidQuantizedFile(file: model.path, tensor: name, reason: "no quantized tensor of this name")
     }
-    let layout = info.scheme.layout(shape: info.shape)
+    let layout = info.layout
     let parameterShape = QuantizedModelFormat.parameterShape(layout)
     let codes = try bytes(QuantizedModelFormat.codesName(name), dtype: .u8, shape: [layout.rows, layout.rowByteCount], owner: name)
     let scales = try floats(QuantizedModelFormat.scalesName(name), shape: parameterShape, owner: name)

@@ -36,8 +36,7 @@ public struct QuantizedTensor: Sendable, Equatable {
     shape: [Int], scheme: QuantizationScheme, packedCodes: [UInt8], scales: [Float], offsets: [Float], name: String = "tensor",
     engine: Engine = .default
   ) throws(QuantizationError) {
-    try QuantizationLayout.validate(shape: shape, tensor: name)
-    let layout = scheme.layout(shape: shape)
+    let layout = try scheme.layout(shape: shape, tensor: name)
     guard packedCodes.count == layout.codeByteCount else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.codeByteCount) packed code bytes for \(shape) at \(scheme.bits) bits", actual: "\(packedCodes.count)")
     }
@@ -88,8 +87,7 @@ public struct QuantizedTensor: Sendable, Equatable {
     shape: [Int], scheme: QuantizationScheme, codes: [UInt8], parameters: [AffineParameters],
     name: String = "tensor", engine: Engine = .default
   ) throws(QuantizationError) {
-    try QuantizationLayout.validate(shape: shape, tensor: name)
-    let layout = scheme.layout(shape: shape)
+    let layout = try scheme.layout(shape: shape, tensor: name)
     guard codes.count == layout.count else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.count) codes for \(shape)", actual: "\(codes.count)")
     }
@@ -121,7 +119,7 @@ public struct QuantizedTensor: Sendable, Equatable {
   }
 
   /// The geometry (rows, columns, groups, byte sizes).
-  public var layout: QuantizationLayout { scheme.layout(shape: shape) }
+  public var layout: QuantizationLayout { QuantizationLayout(shape: shape, scheme: scheme) }
   /// The number of weights.
   public var count: Int { layout.count }
   /// Stored bytes: packed codes plus parameters as stored in a file.

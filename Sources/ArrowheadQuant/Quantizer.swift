@@ -172,8 +172,7 @@ public struct Quantizer: Sendable {
     _ values: UnsafeBufferPointer<Float>, shape: [Int], name: String, importance: UnsafeBufferPointer<Float>?, measure: Bool
   ) throws(QuantizationError) -> QuantizationResult {
     let started = MonotonicClock.now()
-    try QuantizationLayout.validate(shape: shape, tensor: name)
-    let layout = scheme.layout(shape: shape)
+    let layout = try scheme.layout(shape: shape, tensor: name)
     guard values.count == layout.count else {
       throw .shapeMismatch(tensor: name, expected: "\(layout.count) values for shape \(shape)", actual: "\(values.count) values")
     }

@@ -19,6 +19,21 @@ import Testing
     #expect(try quantizer.quantize([], shape: [0, 64]).shape == [0, 64])
   }
 
+  @Test func layoutAndBitsPerWeightRejectNegativeAndOverflowingShapes() throws {
+    let scheme = try QuantizationScheme()
+    // [Int.max, 2] used to trap (rows · columns overflowed); [-1, -1] gave 0 bits per weight.
+    for shape in [[Int.max, 2], [1 << 32, 1 << 32], [0, Int.max, Int.max]] {
+      let expected = QuantizationError.shapeMismatch(tensor: "w", expected: Self.tooLarge, actual: "\(shape)")
+      #expect(throws: expected) { try scheme.layout(shape: shape, tensor: "w") }
+      #expect(throws: expected) { try scheme.bitsPerWeight(shape: shape, tensor: "w") }
+    }
+    #expect(throws: QuantizationError.shapeMismatch(tensor: "tensor", expected: "non-negative dimensions", actual: "[-1, -1]")) {
+      try scheme.bitsPerWeight(shape: [-1, -1])
+    }
+    #expect(try scheme.bitsPerWeight(shape: [384, 384]) == 5)
+    #expect(try scheme.layout(shape: [0, 64]).count == 0)
+  }
+
   @Test func tensorFromCodesRejectsNegativeAndOverflowingShapes() throws {
     let scheme = try QuantizationScheme(bits: 4, granularity: .perChannel)
     let one = [AffineParameters(scale: 1, offset: 0)]

@@ -66,11 +66,11 @@ func scalarModel(_ values: [Float], rows: Int, columns: Int, groupSize: Int, bit
 
 /// `scalarModel` for a whole tensor of `shape` under `scheme`: per tensor one group, per
 /// channel one group per row, per group G groups of G along each row (rows and columns as
-/// the quantizer lays any shape out: `QuantizationScheme.layout(shape:)`).
+/// the quantizer lays any shape out: `QuantizationScheme.layout(shape:tensor:)`; `shape` must be valid).
 func scalarModel(_ values: [Float], shape: [Int], scheme: QuantizationScheme)
   -> (codes: [UInt8], reconstruction: [Float], parameters: [AffineParameters])
 {
-  let layout = scheme.layout(shape: shape)
+  let layout = QuantizationLayout(shape: shape, scheme: scheme)
   switch scheme.granularity {
   case .perTensor:
     return scalarModel(values, rows: 1, columns: values.count, groupSize: values.count, bits: scheme.bits, mode: scheme.mode)
