@@ -91,7 +91,14 @@ public struct ActivationCalibrationData: Sendable {
   public var groups: [ActivationGroupSamples]
 
   /// Creates data from parts (`channelImportance` needs `channels`, one value ≥ 0 per channel).
+  ///
+  /// - Throws: `.invalidOption` naming the layer for `channels` < 1 (rows of no channels:
+  ///   it used to trap in `rowErrors`), for a held-out cluster list that is neither empty nor
+  ///   one identifier in 0 ..< (held-out rows) per held-out row, and for a negative or
+  ///   non-finite importance; `.shapeMismatch` for importances that do not match `channels`.
   public init(layer: String, channels: Int?, channelImportance: [Float]?, groups: [ActivationGroupSamples]) throws(QuantizationError) {
+    try Self.check(channels: channels, layer: layer)
+    for (index, group) in groups.enumerated() { try Self.check(group, index: index, width: channels ?? 1, layer: layer) }
     if let channelImportance {
       guard let channels, channelImportance.count == channels else {
         throw .shapeMismatch(
@@ -119,6 +126,7 @@ public struct ActivationCalibrationData: Sendable {
       throw .invalidTimeGrouping(reason: "layer '\(layer)' has no calibration statistics")
     }
     let channels = calibration.channels(ofLayer: layer)
+    try Self.check(channels: channels, layer: layer)
     let width = channels ?? 1
     var groups: [ActivationGroupSamples] = []
     for group in 0..<grouping.groups {
@@ -191,6 +199,27 @@ public struct ActivationCalibrationData: Sendable {
     try self.init(layer: layer, channels: channels, channelImportance: channelImportance, groups: groups)
   }
 
+  /// Throws `.invalidOption` unless `channels` is nil or ≥ 1.
+  static func check(channels: Int?, layer: String) throws(QuantizationError) {
+    if let channels, channels < 1 {
+      throw .invalidOption(name: "channels of layer '\(layer)'", value: "\(channels)", expected: "nil (no layout) or an integer ≥ 1")
+    }
+  }
+
+  /// Throws `.invalidOption` unless the held-out clusters of time group `index` are empty or
+  /// one identifier in 0 ..< (held-out rows) per held-out row of `width` samples (the guard
+  /// sums the rows of each cluster into an array indexed by the identifier). O(held-out rows).
+  static func check(_ group: ActivationGroupSamples, index: Int, width: Int, layer: String) throws(QuantizationError) {
+    let clusters = group.heldOutClusters
+    guard !clusters.isEmpty else { return }
+    let rows = group.heldOut.count / width
+    guard clusters.count == rows, clusters.allSatisfy({ $0 >= 0 && $0 < rows }) else {
+      throw .invalidOption(
+        name: "held-out clusters of time group \(index) of layer '\(layer)'", value: "\(clusters.count) values (\(clusters.min() ?? 0)…\(clusters.max() ?? 0))",
+        expected: "none, or one identifier in 0..<\(rows) per held-out row (\(rows) rows)")
+    }
+  }
+
   /// "output" when the channels are weighed by the layer's weights, "input" otherwise.
   public var objective: String { channelImportance == nil ? "input" : "output" }
 
@@ -205,9 +234,19 @@ public struct ActivationCalibrationData: Sendable {
 
   /// The output error of each row of `values` (whole rows of this layer; one value per row
   /// without a channel layout), as `outputError` sums them.
+  ///
+  /// - Throws: `.invalidOption` for `channels` < 1 or importances that no longer match them
+  ///   (both are public, so editable after `init`); what the quantizer throws (unsupported
+  ///   bits, NaN/±∞ values, parameters that cannot be stored).
   public func rowErrors(
     _ values: [Float], parameters: AffineParameters, bits: Int, mode: QuantizationMode, engine: Engine
   ) throws(QuantizationError) -> [Double] {
+    try Self.check(channels: channels, layer: layer)
+    if let channelImportance, channelImportance.count != (channels ?? -1) {
+      throw .invalidOption(
+        name: "channel importance of layer '\(layer)'", value: "\(channelImportance.count) values",
+        expected: "one per channel (\(channels.map(String.init) ?? "no channel layout"))")
+    }
     let width = channels ?? 1
     var errors: [Double] = []
     errors.reserveCapacity(values.count / width)
@@ -280,10 +319,14 @@ public enum ChannelImportance {
   /// d_c = Σ over output channels o that read c and over taps k of W[o, c mod (in/groups), k]².
   /// `channels` = shape[1] is the ordinary case; channels = m·shape[1] is a grouped
   /// convolution of m groups (output channels split evenly). Throws `.shapeMismatch` naming
-  /// `weightName` when the shapes do not fit.
+  /// `weightName` when the shapes do not fit, a dimension is negative or their product
+  /// exceeds `QuantizedModelFormat.maximumElements`.
   public static func of(
     weight values: UnsafeBufferPointer<Float>, shape: [Int], channels: Int, weightName: String
   ) throws(QuantizationError) -> [Float] {
+    // A negative dimension, or a product past QuantizedModelFormat.maximumElements: one used
+    // to give importances of a made-up shape, the other to trap on overflow.
+    try QuantizationLayout.validate(shape: shape, tensor: weightName)
     let count = shape.reduce(1, *)
     guard shape.count >= 2, shape[0] >= 1, shape[1] >= 1, values.count == count, channels >= 1,
       channels % shape[1] == 0, shape[0] % (channels / shape[1]) == 0
@@ -380,6 +423,11 @@ public enum ActivationGuard {
 
   /// Checks `candidate` against `minMax` (one pair per group each) on `data`'s held-out rows
   /// and recorded extremes (see the type's documentation); `confidence` is z (≥ 0, finite).
+  ///
+  /// - Throws: `.invalidTimeGrouping` when the parameter counts do not match the groups,
+  ///   `.invalidOption` for a bad confidence or for `data` whose channels or held-out
+  ///   clusters are unusable (see `ActivationCalibrationData.init(layer:channels:channelImportance:groups:)`;
+  ///   a negative cluster used to trap), and what `rowErrors` throws.
   public static func validate(
     candidate: [AffineParameters], minMax: [AffineParameters], data: ActivationCalibrationData, bits: Int, mode: QuantizationMode,
     engine: Engine, confidence: Double = defaultConfidence
@@ -390,6 +438,10 @@ public enum ActivationGuard {
     }
     guard confidence.isFinite, confidence >= 0 else {
       throw .invalidOption(name: "held-out check confidence", value: "\(confidence)", expected: "a finite number of standard errors ≥ 0")
+    }
+    try ActivationCalibrationData.check(channels: data.channels, layer: data.layer)
+    for (index, group) in data.groups.enumerated() {
+      try ActivationCalibrationData.check(group, index: index, width: data.channels ?? 1, layer: data.layer)
     }
     let importance = data.meanImportance
     var result = ActivationValidation(parameters: [], fallbackGroups: [], candidateErrors: [], minMaxErrors: [])

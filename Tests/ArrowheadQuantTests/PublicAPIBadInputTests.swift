@@ -115,3 +115,64 @@ import Testing
     #expect(try BetaSchedule.cosine(timesteps: 1000).timesteps == 1000)
   }
 }
+
+/// Activation calibration data built by hand (its parts are public) or from statistics added
+/// without the file parser's checks.
+@Suite struct QuantActivationDataBadInputTests {
+  static let parameters = AffineParameters(scale: 0.03, offset: 1)
+
+  @Test func channelCountsBelowOneAreRefused() throws {
+    let group = ActivationGroupSamples(fit: [1, 2], heldOut: [3, 4])
+    // channels 0 and −2 used to trap in rowErrors (a row of no samples).
+    for channels in [0, -2] {
+      let expected = QuantizationError.invalidOption(name: "channels of layer 'l'", value: "\(channels)", expected: "nil (no layout) or an integer ≥ 1")
+      #expect(throws: expected) { try ActivationCalibrationData(layer: "l", channels: channels, channelImportance: nil, groups: [group]) }
+      var data = try ActivationCalibrationData(layer: "l", channels: nil, channelImportance: nil, groups: [group])
+      data.channels = channels
+      #expect(throws: expected) { try data.rowErrors([1, 2, 3], parameters: Self.parameters, bits: 8, mode: .floatMinimum, engine: .default) }
+      #expect(throws: expected) {
+        try ActivationGuard.validate(candidate: [Self.parameters], minMax: [Self.parameters], data: data, bits: 8, mode: .floatMinimum, engine: .default)
+      }
+    }
+    // A record added without the parser's checks: channels 0 used to trap (division by zero).
+    var calibration = CalibrationSet()
+    calibration.add(layer: "p", timestep: 0, TimestepStatistics(minimum: 0, maximum: 1, count: 4, samples: [0, 1, 0.5, 0.2], channels: 0))
+    #expect(throws: QuantizationError.invalidOption(name: "channels of layer 'p'", value: "0", expected: "nil (no layout) or an integer ≥ 1")) {
+      try ActivationCalibrationData(layer: "p", calibration: calibration, grouping: TimeGrouping(timesteps: 1, groups: 1))
+    }
+    let valid = try ActivationCalibrationData(layer: "l", channels: 2, channelImportance: [1, 2], groups: [group])
+    #expect(try valid.rowErrors([1, 2], parameters: Self.parameters, bits: 8, mode: .floatMinimum, engine: .default).count == 1)
+  }
+
+  @Test func heldOutClustersOutsideTheHeldOutRowsAreRefused() throws {
+    // A negative cluster used to trap in ActivationGuard (it indexes an array of sums).
+    for clusters in [[-1, 0, 1, 1], [0, 1, 9, 1], [0, 1]] {
+      let group = ActivationGroupSamples(fit: [1, 2, 3], heldOut: [1, 2, 3, 4], heldOutBySource: true, heldOutClusters: clusters)
+      let expected = QuantizationError.invalidOption(
+        name: "held-out clusters of time group 0 of layer 'l'", value: "\(clusters.count) values (\(clusters.min() ?? 0)…\(clusters.max() ?? 0))",
+        expected: "none, or one identifier in 0..<4 per held-out row (4 rows)")
+      #expect(throws: expected) { try ActivationCalibrationData(layer: "l", channels: nil, channelImportance: nil, groups: [group]) }
+      var data = try ActivationCalibrationData(layer: "l", channels: nil, channelImportance: nil, groups: [])
+      data.groups = [group]
+      #expect(throws: expected) {
+        try ActivationGuard.validate(
+          candidate: [AffineParameters(scale: 0.02, offset: 1)], minMax: [Self.parameters], data: data, bits: 8, mode: .floatMinimum, engine: .default)
+      }
+    }
+    let group = ActivationGroupSamples(fit: [1, 2, 3], heldOut: [1, 2, 3, 4], heldOutBySource: true, heldOutClusters: [0, 1, 1, 2])
+    let data = try ActivationCalibrationData(layer: "l", channels: nil, channelImportance: nil, groups: [group])
+    #expect(try ActivationGuard.validate(candidate: [Self.parameters], minMax: [Self.parameters], data: data, bits: 8, mode: .floatMinimum, engine: .default).parameters == [Self.parameters])
+  }
+
+  @Test func channelImportanceRejectsNegativeAndOverflowingShapes() throws {
+    let values: [Float] = [1, 2, 3, 4]
+    // [1, 1, Int.max, 2] used to trap; [2, 1, -1, -2] gave importances of a made-up shape.
+    #expect(throws: QuantizationError.shapeMismatch(tensor: "w", expected: QuantPublicAPIBadInputTests.tooLarge, actual: "[1, 1, \(Int.max), 2]")) {
+      try values.withUnsafeBufferPointer { try ChannelImportance.of(weight: $0, shape: [1, 1, Int.max, 2], channels: 1, weightName: "w") }
+    }
+    #expect(throws: QuantizationError.shapeMismatch(tensor: "w", expected: "non-negative dimensions", actual: "[2, 1, -1, -2]")) {
+      try values.withUnsafeBufferPointer { try ChannelImportance.of(weight: $0, shape: [2, 1, -1, -2], channels: 1, weightName: "w") }
+    }
+    #expect(try values.withUnsafeBufferPointer { try ChannelImportance.of(weight: $0, shape: [2, 2], channels: 2, weightName: "w") } == [10, 20])
+  }
+}
