@@ -161,7 +161,11 @@ public enum BitAllocation {
 
   /// The chosen bit width for each candidate (same order).
   /// Throws `.invalidOption` when even the narrowest options exceed the budget, saying
-  /// what the smallest achievable average is.
+  /// what the smallest achievable average is; for a budget that is not a positive number;
+  /// and, naming the candidate, for a candidate without options, a negative weight count
+  /// (or counts whose sum overflows), an option's stored bytes outside 0…`Int.max`/8, or an
+  /// error that is negative or not finite (such candidates used to trap on overflow, or to
+  /// steer the allocation silently: a NaN sensitivity never compares smaller).
   public static func allocate(_ candidates: [Candidate], budget: Double) throws(QuantizationError) -> [Int] {
     guard budget > 0, budget.isFinite else {
       throw .invalidOption(name: "--budget", value: "\(budget)", expected: "a positive number of bits per weight")
@@ -170,7 +174,25 @@ public enum BitAllocation {
     if let empty = candidates.indices.first(where: { sorted[$0].isEmpty }) {
       throw .invalidOption(name: "bit allocation", value: candidates[empty].name, expected: "at least one acceptable width")
     }
-    let weights = candidates.reduce(0) { $0 + $1.count }
+    var weights = 0
+    for candidate in candidates {
+      let name = "bit allocation of '\(candidate.name)'"
+      guard candidate.count >= 0 else { throw .invalidOption(name: name, value: "count \(candidate.count)", expected: "a weight count ≥ 0") }
+      let (sum, overflow) = weights.addingReportingOverflow(candidate.count)
+      guard !overflow else {
+        throw .invalidOption(name: name, value: "count \(candidate.count)", expected: "weight counts whose sum is at most \(Int.max)")
+      }
+      weights = sum
+      for option in candidate.options {
+        guard option.storedBytes >= 0, option.storedBytes <= Int.max / 8 else {
+          throw .invalidOption(name: name, value: "\(option.storedBytes) stored bytes at \(option.bits) bits", expected: "0…\(Int.max / 8) bytes")
+        }
+        guard option.weightedSquaredError.isFinite, option.weightedSquaredError >= 0 else {
+          throw .invalidOption(
+            name: name, value: "weighted squared error \(option.weightedSquaredError) at \(option.bits) bits", expected: "a finite value ≥ 0")
+        }
+      }
+    }
     guard weights > 0 else { return sorted.map { $0[0].bits } }
     let target = budget * Double(weights)
     var chosen = [Int](repeating: 0, count: candidates.count)

@@ -310,7 +310,9 @@ public struct ModelQuantizer: Sendable {
 
   /// Quantizes `input` into `output` and returns the report. `progress` is called on the
   /// calling thread after each unit of work. Throws `.outputIsInput` before any work when
-  /// `output` names the input or one of its shards.
+  /// `output` names the input or one of its shards, and `.invalidOption` before any work
+  /// for a budget that is not a positive number or comes with no budget widths (which used
+  /// to keep every tensor in floating point, blaming the cosine fall-back).
   public func quantize(
     input: String, output: String, progress: ((QuantizationProgress) -> Void)? = nil
   ) throws(QuantizationError) -> ModelQuantizationReport {
@@ -332,6 +334,17 @@ public struct ModelQuantizer: Sendable {
     let decisions = model.entries.map { options.selection.decision(name: $0.name, dtype: $0.info.dtype, shape: $0.info.shape) }
     let activations = try timeAwareActivations(model)
     let candidates = model.entries.indices.filter { decisions[$0] == .quantize }
+    if let budget = options.budget {
+      // Checked before any tensor is measured (the allocation checks the budget too, but only
+      // after measuring every width of every tensor).
+      guard budget > 0, budget.isFinite else {
+        throw .invalidOption(name: "--budget", value: "\(budget)", expected: "a positive number of bits per weight")
+      }
+      guard !options.budgetWidths.isEmpty else {
+        throw .invalidOption(
+          name: "budget widths", value: "[]", expected: "at least one of \(QuantizationScheme.supportedBits.map(String.init).joined(separator: ", "))")
+      }
+    }
     for width in options.budgetWidths where options.budget != nil && !QuantizationScheme.supportedBits.contains(width) {
       throw .unsupportedBits(width, supported: QuantizationScheme.supportedBits)
     }

@@ -175,12 +175,21 @@ public final class QuantizedModelWriter {
   /// parameters when it was not the range estimator's min-max (stored as `"optimizer"`),
   /// `objective` what they were fitted on (`"objective"`: output or input) and `validation`
   /// the held-out check's fallback groups (`"fallback_groups"`, present when it ran).
+  ///
+  /// - Throws: before anything is written, `.unsupportedBits` for activation bits the reader
+  ///   does not accept, `.invalidTimeGrouping` naming the layer when there is not one
+  ///   parameter pair per time group (and, with a table, per timestep), and
+  ///   `.invalidParameters` naming the layer and the group (or timestep) for parameters the
+  ///   reader would refuse (`AffineParameters.storageProblem(bits:mode:)` or
+  ///   `reconstructionProblem(bits:mode:)`: e.g. a NaN scale) — such a file used to be
+  ///   written, and only reading it failed. O(G + T).
   public func add(
     _ activations: TimeAwareActivationParameters, smoothing: BoundarySmoothing?, estimator: ActivationRangeEstimator,
     optimizer: String? = nil, objective: String? = nil, validation: ActivationValidation? = nil
   ) throws(QuantizationError) {
     let layer = activations.layer
     let grouping = activations.grouping
+    try activations.checkStorable()
     do {
       try writer.add(layer + ".__act_scales", dtype: .f32, shape: [grouping.groups], values: activations.groupParameters.map(\.scale))
       try writer.add(layer + ".__act_offsets", dtype: .f32, shape: [grouping.groups], values: activations.groupParameters.map(\.offset))

@@ -96,18 +96,52 @@ public struct TimeAwareActivationParameters: Sendable {
     return groupParameters[group]
   }
 
+  /// Throws unless these parameters are what `QuantizedModelFile.activationParameters(_:)`
+  /// accepts: supported bits, one pair per group (and per timestep in the table), each
+  /// storable and reconstructing finitely.
+  func checkStorable() throws(QuantizationError) {
+    guard QuantizationScheme.supportedBits.contains(bits) else { throw .unsupportedBits(bits, supported: QuantizationScheme.supportedBits) }
+    guard groupParameters.count == grouping.groups else {
+      throw .invalidTimeGrouping(reason: "layer '\(layer)': \(groupParameters.count) parameter pairs for \(grouping.groups) time groups")
+    }
+    if let timestepParameters, timestepParameters.count != grouping.timesteps {
+      throw .invalidTimeGrouping(reason: "layer '\(layer)': a per-timestep table of \(timestepParameters.count) for \(grouping.timesteps) timesteps")
+    }
+    try Self.checkStorable(groupParameters, bits: bits, mode: mode, layer: layer, what: "time group")
+    if let timestepParameters { try Self.checkStorable(timestepParameters, bits: bits, mode: mode, layer: layer, what: "timestep") }
+  }
+
+  /// Throws `.invalidParameters` naming `layer` and the index of the first pair that cannot
+  /// be stored or does not reconstruct finitely at `bits` in `mode`.
+  static func checkStorable(
+    _ parameters: [AffineParameters], bits: Int, mode: QuantizationMode, layer: String, what: String
+  ) throws(QuantizationError) {
+    for (index, p) in parameters.enumerated() {
+      if let problem = p.storageProblem(bits: bits, mode: mode) ?? p.reconstructionProblem(bits: bits, mode: mode) {
+        throw .invalidParameters(tensor: layer, group: index, reason: "activation \(what) \(index): \(problem)")
+      }
+    }
+  }
+
   /// Replaces the group parameters (e.g. with an optimizer's) and brings everything derived
   /// from them up to date: the group ranges become the ranges the new parameters represent
   /// (codes 0 … 2ᵇ − 1, or ±(2ᵇ⁻¹ − 1) steps for symmetric), the per-timestep table (with
   /// `smoothing`) is rebuilt from those ranges — interior timesteps get their group's new
   /// parameters exactly, timesteps inside a smoothing window the min-max parameters of the
   /// blended range — and both sequences are validated again with `thresholds`.
+  ///
+  /// - Throws: `.invalidTimeGrouping` when there is not one pair per time group,
+  ///   `.unsupportedBits` for `bits` (a public property) outside the supported widths, and
+  ///   `.invalidParameters` naming the layer and the group for a pair that cannot be stored
+  ///   or reconstructs to ±∞/NaN (a NaN scale used to give NaN ranges silently). O(G).
   public mutating func replaceGroupParameters(
     _ parameters: [AffineParameters], smoothing: BoundarySmoothing?, thresholds: SmoothnessThresholds
   ) throws(QuantizationError) {
     guard parameters.count == grouping.groups else {
       throw .invalidTimeGrouping(reason: "\(parameters.count) parameter pairs for \(grouping.groups) time groups of layer '\(layer)'")
     }
+    guard QuantizationScheme.supportedBits.contains(bits) else { throw .unsupportedBits(bits, supported: QuantizationScheme.supportedBits) }
+    try Self.checkStorable(parameters, bits: bits, mode: mode, layer: layer, what: "time group")
     let top = Float((1 << bits) - 1)
     groupRanges = parameters.map { p in
       switch mode {
@@ -150,8 +184,9 @@ public enum TimeAwareCalibrator {
   }
 
   /// Parameters for one layer. Throws `.invalidTimeGrouping` naming the layer when a
-  /// timestep lies outside 0 ..< T or a group has no statistics, and when a percentile
-  /// estimate lacks the data it needs.
+  /// timestep lies outside 0 ..< T or a group has no statistics, when a percentile
+  /// estimate lacks the data it needs, and naming the group when its statistics give a
+  /// range that is not finite or has min > max.
   public static func parameters(
     forLayer layer: String, in calibration: CalibrationSet, configuration: TimeAwareConfiguration
   ) throws(QuantizationError) -> TimeAwareActivationParameters {
@@ -175,7 +210,14 @@ public enum TimeAwareCalibrator {
       guard !records.isEmpty else {
         throw .invalidTimeGrouping(reason: "time group \(group) (timesteps \(span.lowerBound)..<\(span.upperBound)) of layer '\(layer)' has no calibration statistics")
       }
-      ranges.append(try range(of: records, estimator: configuration.estimator, layer: layer, group: group))
+      let estimated = try range(of: records, estimator: configuration.estimator, layer: layer, group: group)
+      // Statistics added with `CalibrationSet.add(layer:timestep:_:)` are not checked as the
+      // parser checks a file's: a NaN or ±∞ extreme used to give NaN parameters silently.
+      guard estimated.lower.isFinite, estimated.upper.isFinite, estimated.lower <= estimated.upper else {
+        throw .invalidTimeGrouping(
+          reason: "layer '\(layer)', time group \(group): the statistics give the range [\(estimated.lower), \(estimated.upper)]; activation statistics must be finite, with min ≤ max")
+      }
+      ranges.append(estimated)
     }
     let groupParameters = ranges.map {
       AffineParameters.minMax(minimum: $0.lower, maximum: $0.upper, bits: configuration.bits, mode: configuration.mode)

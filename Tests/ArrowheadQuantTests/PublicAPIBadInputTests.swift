@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadQuant
+import Foundation
 import Testing
 
 /// Shapes a Swift caller may pass to the quantizer and to `QuantizedTensor`'s initializers:
@@ -174,5 +175,106 @@ import Testing
       try values.withUnsafeBufferPointer { try ChannelImportance.of(weight: $0, shape: [2, 1, -1, -2], channels: 1, weightName: "w") }
     }
     #expect(try values.withUnsafeBufferPointer { try ChannelImportance.of(weight: $0, shape: [2, 2], channels: 2, weightName: "w") } == [10, 20])
+  }
+}
+
+/// Bit allocation candidates built by hand: counts, bytes and errors a caller computed.
+@Suite struct QuantBitAllocationBadInputTests {
+  static let options = [
+    BitAllocation.Option(bits: 8, storedBytes: 100, weightedSquaredError: 0), BitAllocation.Option(bits: 4, storedBytes: 50, weightedSquaredError: 1),
+  ]
+
+  @Test func countsBytesAndErrorsThatCannotBeAllocatedAreRefused() throws {
+    let name = "bit allocation of 'a'"
+    // A negative count used to be ignored (the widest width returned); two Int.max counts trapped.
+    #expect(throws: QuantizationError.invalidOption(name: name, value: "count -5", expected: "a weight count ≥ 0")) {
+      try BitAllocation.allocate([.init(name: "a", count: -5, options: Self.options)], budget: 4)
+    }
+    #expect(throws: QuantizationError.invalidOption(name: "bit allocation of 'b'", value: "count \(Int.max)", expected: "weight counts whose sum is at most \(Int.max)")) {
+      try BitAllocation.allocate([.init(name: "a", count: Int.max, options: Self.options), .init(name: "b", count: Int.max, options: Self.options)], budget: 4)
+    }
+    // Stored bytes near Int.max trapped (8 · bytes); a NaN error steered the allocation silently.
+    #expect(throws: QuantizationError.invalidOption(name: name, value: "\(Int.max) stored bytes at 8 bits", expected: "0…\(Int.max / 8) bytes")) {
+      try BitAllocation.allocate([.init(name: "a", count: 10, options: [.init(bits: 8, storedBytes: Int.max, weightedSquaredError: 0)])], budget: 4)
+    }
+    #expect(throws: QuantizationError.invalidOption(name: name, value: "weighted squared error nan at 4 bits", expected: "a finite value ≥ 0")) {
+      try BitAllocation.allocate([.init(name: "a", count: 100, options: [Self.options[0], .init(bits: 4, storedBytes: 50, weightedSquaredError: .nan)])], budget: 6)
+    }
+    #expect(try BitAllocation.allocate([.init(name: "a", count: 100, options: Self.options)], budget: 4.5) == [4])
+  }
+
+  @Test func aBudgetWithoutWidthsIsRefusedBeforeAnyWork() throws {
+    let directory = quantTemporaryDirectory()
+    let input = try makeToyModel(in: directory)
+    let options = ModelQuantizationOptions(scheme: try QuantizationScheme(), budget: 4, budgetWidths: [])
+    // It used to keep every tensor in floating point, blaming the cosine fall-back.
+    #expect(throws: QuantizationError.invalidOption(name: "budget widths", value: "[]", expected: "at least one of 2, 3, 4, 8")) {
+      try ModelQuantizer(options: options).quantize(input: input, output: directory + "/out.safetensors")
+    }
+  }
+}
+
+/// Activation parameters a caller edited or replaced (the struct's fields are public) must
+/// not reach a file the reader refuses.
+@Suite struct QuantActivationParametersBadInputTests {
+  static func parameters(smoothing: BoundarySmoothing? = nil) throws -> TimeAwareActivationParameters {
+    var calibration = CalibrationSet()
+    for t in 0..<10 { try calibration.add(layer: "l", timestep: t, samples: [Float(t), 1, 2]) }
+    let configuration = try TimeAwareConfiguration(grouping: TimeGrouping(timesteps: 10, groups: 2), smoothing: smoothing)
+    return try TimeAwareCalibrator.parameters(forLayer: "l", in: calibration, configuration: configuration)
+  }
+
+  @Test func replacingWithUnstorableParametersThrows() throws {
+    var parameters = try Self.parameters()
+    // A NaN scale used to give NaN group ranges silently.
+    #expect(throws: QuantizationError.invalidParameters(tensor: "l", group: 0, reason: "activation time group 0: scale nan is not finite")) {
+      try parameters.replaceGroupParameters(
+        [AffineParameters(scale: .nan, offset: 3), AffineParameters(scale: 0.1, offset: 0)], smoothing: nil, thresholds: .standard)
+    }
+    #expect(throws: QuantizationError.invalidParameters(tensor: "l", group: 1, reason: "activation time group 1: zero-point 0.5 is not an integer in 0…255 (zero-points are stored with 8 bits)")) {
+      try parameters.replaceGroupParameters(
+        [AffineParameters(scale: 0.1, offset: 3), AffineParameters(scale: 0.1, offset: 0.5)], smoothing: nil, thresholds: .standard)
+    }
+    parameters.bits = 64
+    #expect(throws: QuantizationError.unsupportedBits(64, supported: QuantizationScheme.supportedBits)) {
+      try parameters.replaceGroupParameters(parameters.groupParameters, smoothing: nil, thresholds: .standard)
+    }
+  }
+
+  @Test func writingUnstorableParametersThrowsBeforeTheFileIsWritten() throws {
+    let directory = quantTemporaryDirectory()
+    func write(_ parameters: TimeAwareActivationParameters) throws {
+      let writer = try QuantizedModelWriter(path: directory + "/act.safetensors")
+      try writer.add(parameters, smoothing: nil, estimator: .minMax)
+      try writer.finish()
+    }
+    // A NaN scale used to be written; only reading the file failed.
+    var nan = try Self.parameters()
+    nan.groupParameters[1].scale = .nan
+    #expect(throws: QuantizationError.invalidParameters(tensor: "l", group: 1, reason: "activation time group 1: scale nan is not finite")) { try write(nan) }
+    var short = try Self.parameters()
+    short.groupParameters.removeLast()
+    #expect(throws: QuantizationError.invalidTimeGrouping(reason: "layer 'l': 1 parameter pairs for 2 time groups")) { try write(short) }
+    var table = try Self.parameters(smoothing: BoundarySmoothing(curve: .linear, window: 1))
+    table.timestepParameters?.removeLast()
+    #expect(throws: QuantizationError.invalidTimeGrouping(reason: "layer 'l': a per-timestep table of 9 for 10 timesteps")) { try write(table) }
+    var wide = try Self.parameters()
+    wide.bits = 9
+    #expect(throws: QuantizationError.unsupportedBits(9, supported: QuantizationScheme.supportedBits)) { try write(wide) }
+    #expect(!FileManager.default.fileExists(atPath: directory + "/act.safetensors"))
+    let valid = try Self.parameters(smoothing: BoundarySmoothing(curve: .linear, window: 1))
+    try write(valid)
+    #expect(try QuantizedModelFile(path: directory + "/act.safetensors").activationParameters("l").groupParameters == valid.groupParameters)
+  }
+
+  @Test func statisticsWithNonFiniteExtremesAreRefusedByTheCalibrator() throws {
+    var calibration = CalibrationSet()
+    // Added without the file parser's checks: it used to give NaN parameters silently.
+    calibration.add(layer: "p", timestep: 0, TimestepStatistics(minimum: .nan, maximum: .infinity, count: 3))
+    let configuration = try TimeAwareConfiguration(grouping: TimeGrouping(timesteps: 1, groups: 1))
+    #expect(throws: QuantizationError.invalidTimeGrouping(
+      reason: "layer 'p', time group 0: the statistics give the range [nan, inf]; activation statistics must be finite, with min ≤ max")) {
+      try TimeAwareCalibrator.parameters(forLayer: "p", in: calibration, configuration: configuration)
+    }
   }
 }
