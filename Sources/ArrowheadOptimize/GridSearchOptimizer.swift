@@ -130,6 +130,8 @@ public struct GridSearchOptimizer: ParameterOptimizer {
   }
 
   /// Parameters for one group (see the type's documentation). O(passes · n).
+  /// `bits` must be one of `QuantizationScheme.supportedBits` (see
+  /// `ParameterOptimizer.parameters(for:importance:bits:mode:engine:)`).
   public func parameters(
     for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
     engine: Engine

@@ -64,6 +64,8 @@ public struct HalfQuadraticOptimizer: ParameterOptimizer {
   }
 
   /// Parameters for one group (importance is not used: HQQ is data-free).
+  /// `bits` must be one of `QuantizationScheme.supportedBits` (see
+  /// `ParameterOptimizer.parameters(for:importance:bits:mode:engine:)`).
   public func parameters(
     for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
     engine: Engine

@@ -17,9 +17,19 @@ import Darwin
 /// μ_t = 0.5 − σ_t: ranges grow and skew with the noise level, as a denoiser's inputs do.
 /// Samples are split evenly over the timesteps and pooled per time group (⌊iT/G⌋ split).
 public enum SyntheticActivations {
+  /// The largest `count` accepted: 2³⁰ samples (4 GiB of Float32).
+  public static let maximumCount = 1 << 30
+
   /// `count` samples over `timesteps` timesteps pooled into `groups` time groups (group i
   /// holds timesteps ⌊iT/G⌋ ..< ⌊(i+1)T/G⌋), reproducible from `seed`.
+  ///
+  /// - Throws: `.invalidOption` naming `count` unless 0 ≤ count ≤ `maximumCount` (−1 used to
+  ///   give empty groups silently, −T − 1 to trap, `Int.max` to crash allocating), and
+  ///   `.invalidTimeGrouping` for timesteps and groups `TimeGrouping` refuses.
   public static func timeGrouped(count: Int, timesteps: Int, groups: Int, seed: UInt64 = 1) throws(QuantizationError) -> [[Float]] {
+    guard count >= 0, count <= maximumCount else {
+      throw .invalidOption(name: "count", value: "\(count)", expected: "a number of samples in 0…\(maximumCount)")
+    }
     let grouping = try TimeGrouping(timesteps: timesteps, groups: groups)
     let noise = try BetaSchedule.cosine(timesteps: timesteps).noiseStandardDeviations
     var generator = SeededGenerator(seed: seed)

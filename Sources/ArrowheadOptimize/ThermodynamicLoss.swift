@@ -179,6 +179,9 @@ public struct ThermodynamicLoss: Sendable {
       }
     }
     if let importance {
+      if let channels, channels < 1 {
+        throw .invalidSetting(name: "channels of layer '\(layer)'", value: "\(channels)", expected: "an integer ≥ 1 (rows of that many channel values)")
+      }
       guard let channels, importance.count == channels else {
         throw .shapeMismatch(
           tensor: "channel importance of layer '\(layer)'", expected: "one value per channel (\(channels.map(String.init) ?? "no channel count given"))",
@@ -226,6 +229,12 @@ public struct ThermodynamicLoss: Sendable {
   }
 
   /// Each group's output error O_g at `parameters` relative to its min-max value O⁰_g.
+  ///
+  /// Precondition: `parameters` holds `groupCount` pairs with positive finite scales and
+  /// finite zero-points (the optimizer's own points and `minMaxParameters()` do); fewer
+  /// pairs trap (extra ones are ignored). These are the loss's evaluation primitives, called every iteration: the
+  /// checked entry point for a caller's starting point is
+  /// `ThermodynamicOptimizer.optimize(_:from:)`, which throws.
   public func relativeOutputErrors(_ parameters: [ContinuousParameters]) -> [Double] {
     (0..<groups.count).map { group in
       let p = parameters[group]
@@ -235,11 +244,23 @@ public struct ThermodynamicLoss: Sendable {
   }
 
   /// The loss at `parameters` (one per group).
+  ///
+  /// Precondition: `parameters` holds `groupCount` pairs with positive finite scales and
+  /// finite zero-points (the optimizer's own points and `minMaxParameters()` do); fewer
+  /// pairs trap (extra ones are ignored). These are the loss's evaluation primitives, called every iteration: the
+  /// checked entry point for a caller's starting point is
+  /// `ThermodynamicOptimizer.optimize(_:from:)`, which throws.
   public func terms(_ parameters: [ContinuousParameters]) -> ThermodynamicTerms {
     evaluate(parameters, gradient: false).terms
   }
 
   /// The loss and its gradient (∂L/∂s_g, ∂L/∂z_g; ∂L/∂z is 0 in symmetric mode).
+  ///
+  /// Precondition: `parameters` holds `groupCount` pairs with positive finite scales and
+  /// finite zero-points (the optimizer's own points and `minMaxParameters()` do); fewer
+  /// pairs trap (extra ones are ignored). These are the loss's evaluation primitives, called every iteration: the
+  /// checked entry point for a caller's starting point is
+  /// `ThermodynamicOptimizer.optimize(_:from:)`, which throws.
   public func gradient(_ parameters: [ContinuousParameters]) -> (terms: ThermodynamicTerms, scale: [Double], zeroPoint: [Double]) {
     let result = evaluate(parameters, gradient: true)
     return (result.terms, result.scale, result.zeroPoint)
@@ -320,6 +341,12 @@ public struct ThermodynamicLoss: Sendable {
   /// every sample of every group (O(Σn)), accumulating the weighted squared error and the
   /// first two weighted moments of x̂ directly. Agrees with `terms(_:)` to rounding (≈ 10⁻⁹
   /// relative on the reconstruction term); provided for such oracles and for checking.
+  ///
+  /// Precondition: `parameters` holds `groupCount` pairs with positive finite scales and
+  /// finite zero-points (the optimizer's own points and `minMaxParameters()` do); fewer
+  /// pairs trap (extra ones are ignored). These are the loss's evaluation primitives, called every iteration: the
+  /// checked entry point for a caller's starting point is
+  /// `ThermodynamicOptimizer.optimize(_:from:)`, which throws.
   public func requantizedTerms(_ parameters: [ContinuousParameters], threads: Int = 1) -> ThermodynamicTerms {
     let count = groups.count
     var moments = [(sse: Double, sum: Double, squares: Double)](repeating: (0, 0, 0), count: count)

@@ -144,7 +144,7 @@ public struct ThermodynamicOptimizer: Sendable {
       let clipped = try ClippingSearch().search(loss.groups, bits: bits, mode: mode, threads: threads)
       origin = clipped.map { ContinuousParameters($0.parameters, mode: mode) }
     }
-    var result = optimize(loss, from: origin)
+    var result = try optimize(loss, from: origin)
     result.seconds = Self.now() - started
     result.preparationSeconds = prepared - started
     return result
@@ -177,10 +177,25 @@ public struct ThermodynamicOptimizer: Sendable {
     return try optimize(groups: groups, bits: bits, mode: mode, layer: layer, threads: threads)
   }
 
-  /// Optimizes a prepared loss from `origin` (min-max when nil).
-  public func optimize(_ loss: ThermodynamicLoss, from origin: [ContinuousParameters]? = nil) -> ThermodynamicResult {
+  /// Optimizes a prepared loss from `origin` (min-max when nil; a scale that is not a
+  /// positive finite number starts at 1).
+  ///
+  /// - Throws: `.shapeMismatch` naming the layer unless `origin` holds one pair per time
+  ///   group (a shorter one used to trap), and `.invalidSetting` naming the group for a
+  ///   zero-point that is not finite in Float32 (NaN used to trap).
+  public func optimize(_ loss: ThermodynamicLoss, from origin: [ContinuousParameters]? = nil) throws(OptimizationError) -> ThermodynamicResult {
     let started = Self.now()
     let count = loss.groupCount, mode = loss.mode, top = Double(loss.top)
+    if let origin {
+      guard origin.count == count else {
+        throw .shapeMismatch(
+          tensor: "starting point of layer '\(loss.layer)'", expected: "\(count) parameter pairs (one per time group)", actual: "\(origin.count) pairs")
+      }
+      if let group = origin.firstIndex(where: { !Float($0.zeroPoint).isFinite }) {
+        throw .invalidSetting(
+          name: "starting zero-point of time group \(group) of layer '\(loss.layer)'", value: "\(origin[group].zeroPoint)", expected: "a finite value")
+      }
+    }
     let minMaxPoint = loss.minMaxParameters()
     let initialPoint = origin.map { $0.map { ContinuousParameters(scale: $0.scale > 0 && $0.scale.isFinite ? $0.scale : 1, zeroPoint: $0.zeroPoint) } }
       ?? minMaxPoint
@@ -245,12 +260,19 @@ public struct ThermodynamicOptimizer: Sendable {
     let stored = parameters.map { ContinuousParameters($0, mode: mode) }
     let finalTerms = loss.terms(stored)
     let initialParameters = initialPoint.map { $0.affine(bits: loss.bits, mode: mode) }
+    let initialSmoothness: SmoothnessReport, smoothness: SmoothnessReport
+    do {
+      initialSmoothness = try SmoothnessValidator.validate(initialParameters, bits: loss.bits, mode: mode)
+      smoothness = try SmoothnessValidator.validate(parameters, bits: loss.bits, mode: mode)
+    } catch {
+      throw .quantization(error)
+    }
     return ThermodynamicResult(
       layer: loss.layer, parameters: parameters, initial: initialTerms, minMax: loss.terms(minMaxPoint), final: finalTerms,
       iterations: iterations, converged: converged,
       lossHistory: history,
-      initialSmoothness: SmoothnessValidator.validate(initialParameters, bits: loss.bits, mode: mode),
-      smoothness: SmoothnessValidator.validate(parameters, bits: loss.bits, mode: mode), seconds: Self.now() - started,
+      initialSmoothness: initialSmoothness,
+      smoothness: smoothness, seconds: Self.now() - started,
       preparationSeconds: 0)
   }
 

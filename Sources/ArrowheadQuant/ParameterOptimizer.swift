@@ -89,6 +89,12 @@ public protocol ParameterOptimizer: Sendable {
   /// Scale and offset (float minimum, or zero-point per `mode`) for one group of finite
   /// weights, with optional per-weight importance (same count), for `bits` bits; kernels run
   /// on `engine`.
+  ///
+  /// Precondition: `bits` is one of `QuantizationScheme.supportedBits` — what the quantizer
+  /// and GPTQ pass (their scheme's width, checked when the scheme was made). This
+  /// requirement cannot throw; for another width the built-in optimizers return parameters
+  /// without meaning (a negative or NaN scale, which `storageProblem(bits:mode:)` refuses),
+  /// and `Int.min` traps. Check a width from user data with `QuantizationScheme(bits:)` first.
   func parameters(
     for group: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?, bits: Int, mode: QuantizationMode,
     engine: Engine

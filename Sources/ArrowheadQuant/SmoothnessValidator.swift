@@ -90,9 +90,20 @@ public struct SmoothnessReport: Sendable, Hashable, Codable {
 /// the chain by 1 − mean(max(scale jump, zero-point jump / (2ᵇ − 1))). O(G).
 public enum SmoothnessValidator {
   /// Validates `parameters` (one per group, in time order) quantized with `bits` in `mode`.
+  ///
+  /// - Throws: `.unsupportedBits` for `bits` outside `QuantizationScheme.supportedBits` (0
+  ///   or 64 used to give a code range of 0 or −1, and a meaningless score), and
+  ///   `.invalidParameters` naming the group of the first pair whose scale or offset is NaN
+  ///   or ±∞ (such a pair has no jump to measure). O(G).
   public static func validate(
     _ parameters: [AffineParameters], bits: Int, mode: QuantizationMode, thresholds: SmoothnessThresholds = .standard
-  ) -> SmoothnessReport {
+  ) throws(QuantizationError) -> SmoothnessReport {
+    guard QuantizationScheme.supportedBits.contains(bits) else { throw .unsupportedBits(bits, supported: QuantizationScheme.supportedBits) }
+    if let group = parameters.firstIndex(where: { !($0.scale.isFinite && $0.offset.isFinite) }) {
+      throw .invalidParameters(
+        tensor: "time-group parameters", group: group,
+        reason: "scale \(parameters[group].scale), offset \(parameters[group].offset): smoothness needs finite parameters")
+    }
     let range = Double((1 << bits) - 1)
     func zeroPoint(_ p: AffineParameters) -> Double {
       switch mode {

@@ -153,7 +153,7 @@ public struct TimeAwareActivationParameters: Sendable {
       }
     }
     groupParameters = parameters
-    groupSmoothness = SmoothnessValidator.validate(parameters, bits: bits, mode: mode, thresholds: thresholds)
+    groupSmoothness = try SmoothnessValidator.validate(parameters, bits: bits, mode: mode, thresholds: thresholds)
     if let smoothing {
       let smoothed = try smoothing.timestepRanges(groupRanges, grouping: grouping)
       let table = smoothed.enumerated().map { t, range in
@@ -162,7 +162,7 @@ public struct TimeAwareActivationParameters: Sendable {
           ? parameters[group] : AffineParameters.minMax(minimum: range.lower, maximum: range.upper, bits: bits, mode: mode)
       }
       timestepParameters = table
-      timestepSmoothness = SmoothnessValidator.validate(table, bits: bits, mode: mode, thresholds: thresholds)
+      timestepSmoothness = try SmoothnessValidator.validate(table, bits: bits, mode: mode, thresholds: thresholds)
     } else {
       timestepParameters = nil
       timestepSmoothness = nil
@@ -230,12 +230,12 @@ public enum TimeAwareCalibrator {
         AffineParameters.minMax(minimum: $0.lower, maximum: $0.upper, bits: configuration.bits, mode: configuration.mode)
       }
       timestepParameters = table
-      timestepSmoothness = SmoothnessValidator.validate(table, bits: configuration.bits, mode: configuration.mode, thresholds: configuration.thresholds)
+      timestepSmoothness = try SmoothnessValidator.validate(table, bits: configuration.bits, mode: configuration.mode, thresholds: configuration.thresholds)
     }
     return TimeAwareActivationParameters(
       layer: layer, grouping: grouping, bits: configuration.bits, mode: configuration.mode, groupRanges: ranges,
       groupParameters: groupParameters, timestepParameters: timestepParameters,
-      groupSmoothness: SmoothnessValidator.validate(groupParameters, bits: configuration.bits, mode: configuration.mode, thresholds: configuration.thresholds),
+      groupSmoothness: try SmoothnessValidator.validate(groupParameters, bits: configuration.bits, mode: configuration.mode, thresholds: configuration.thresholds),
       timestepSmoothness: timestepSmoothness)
   }
 

@@ -179,7 +179,7 @@ struct TimeAwareTests {
       AffineParameters(scale: 1, offset: 10), AffineParameters(scale: 1.1, offset: 10),
       AffineParameters(scale: 2, offset: 10), AffineParameters(scale: 0.2, offset: 200),
     ]
-    let report = SmoothnessValidator.validate(parameters, bits: 8, mode: .zeroPoint)
+    let report = try SmoothnessValidator.validate(parameters, bits: 8, mode: .zeroPoint)
     #expect(report.boundaries.count == 3)
     #expect(abs(report.boundaries[0].relativeScaleJump - 0.1 / 1.1) < 1e-7)
     #expect(report.boundaries[0].severity == nil)
@@ -189,9 +189,9 @@ struct TimeAwareTests {
     // Score = 1 − mean(max(scale jump, zp jump/255)) = 1 − (0.0909 + 0.45 + 0.9)/3.
     #expect(abs(report.score - (1 - (0.1 / 1.1 + 0.45 + 0.9) / 3)) < 1e-6)
     #expect(!report.isSmooth)
-    #expect(SmoothnessValidator.validate([parameters[0]], bits: 8, mode: .zeroPoint).score == 1)
+    #expect(try SmoothnessValidator.validate([parameters[0]], bits: 8, mode: .zeroPoint).score == 1)
     // Float minima are compared as equivalent zero-points −m/s.
-    let minima = SmoothnessValidator.validate(
+    let minima = try SmoothnessValidator.validate(
       [AffineParameters(scale: 1, offset: -10), AffineParameters(scale: 1, offset: -12)], bits: 8, mode: .floatMinimum)
     #expect(minima.boundaries[0].zeroPointJump == 2)
   }
