@@ -21,7 +21,8 @@ public struct GPTQHessian: Sendable {
   /// the engine's gemm. O(n·columns²).
   ///
   /// - Throws: `.emptyInput` without rows or columns, `.shapeMismatch` if the count is not
-  ///   a multiple of `columns`, `.nonFiniteValue` naming the first NaN/±∞.
+  ///   a multiple of `columns`, `.nonFiniteValue` naming the first NaN/±∞, `.invalidSetting`
+  ///   naming the entry when finite inputs overflow XᵀX in Float32.
   public init(inputs: UnsafeBufferPointer<Float>, columns: Int, name: String = "inputs", engine: Engine = .default) throws(OptimizationError) {
     guard columns > 0, !inputs.isEmpty else { throw .emptyInput(what: "calibration inputs '\(name)'") }
     guard inputs.count % columns == 0 else {
@@ -41,6 +42,14 @@ public struct GPTQHessian: Sendable {
       }
     } catch {
       throw .engine(error)
+    }
+    // Finite inputs can still overflow XᵀX (values near 10¹⁹ and beyond): such a Hessian used
+    // to reach the Cholesky escalation and be reported as degenerate. O(columns²), after the
+    // O(n·columns²) product.
+    if let index = h.elements.firstIndex(where: { !$0.isFinite }) {
+      throw .invalidSetting(
+        name: "H = XᵀX of '\(name)'", value: "\(h.elements[index]) at [\(index / columns), \(index % columns)]",
+        expected: "finite entries: inputs whose column sums of squares stay within Float32 (scale them down)")
     }
     // Exact symmetry (a blocked gemm may round the two triangles differently).
     for i in 0..<columns {

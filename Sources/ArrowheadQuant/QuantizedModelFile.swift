@@ -256,7 +256,9 @@ public struct QuantizedModelFile: Sendable {
       shape: info.shape, scheme: info.scheme, packedCodes: codes, scales: scales, offsets: offsets, name: name, engine: engine)
   }
 
-  /// Loads layer `layer`'s activation parameters.
+  /// Loads layer `layer`'s activation parameters. Throws `.invalidQuantizedFile` naming the
+  /// file and the layer when its description, grouping, companions or parameters are not
+  /// what the writer stores.
   public func activationParameters(_ layer: String) throws(QuantizationError) -> StoredActivationParameters {
     guard let text = model.metadata[QuantizedModelFormat.activationKeyPrefix + layer] else {
       throw .invalidQuantizedFile(file: model.path, tensor: layer, reason: "no activation parameters for this layer")
@@ -274,7 +276,13 @@ public struct QuantizedModelFile: Sendable {
     guard QuantizationScheme.supportedBits.contains(bits) else {
       throw invalid("activation bits \(bits) is not one of \(QuantizationScheme.supportedBits.map(String.init).joined(separator: ", "))")
     }
-    let grouping = try TimeGrouping(timesteps: timesteps, groups: groups)
+    let grouping: TimeGrouping
+    do {
+      grouping = try TimeGrouping(timesteps: timesteps, groups: groups)
+    } catch {
+      // The grouping's own message names neither the file nor the layer.
+      throw invalid("activation description: \(error.description)")
+    }
     let scales = try floats(layer + ".__act_scales", shape: [groups], owner: layer)
     let offsets = try floats(layer + ".__act_offsets", shape: [groups], owner: layer)
     // The checks of the weights' parameters (storable, every code finite): parameters that

@@ -68,3 +68,17 @@ import Testing
     #expect(try SmoothnessValidator.validate(parameters, bits: 8, mode: .zeroPoint).boundaries.count == 1)
   }
 }
+
+/// Calibration inputs that are finite but whose Hessian is not.
+@Suite struct OptimizeHessianBadInputTests {
+  @Test func inputsThatOverflowTheHessianAreRefusedNamingTheEntry() throws {
+    // 1e20² overflows Float32: this used to be reported later as a degenerate Hessian
+    // ("Cholesky failed at column -1").
+    #expect(throws: OptimizationError.invalidSetting(
+      name: "H = XᵀX of 'x'", value: "inf at [0, 0]",
+      expected: "finite entries: inputs whose column sums of squares stay within Float32 (scale them down)")) {
+      try GPTQHessian(inputs: [1e20, 2e20, 3, 4, 5, 6, 7, 8], columns: 8, name: "x")
+    }
+    #expect(try GPTQHessian(inputs: [1e15, 2, 3, 4], columns: 2).order == 2)
+  }
+}

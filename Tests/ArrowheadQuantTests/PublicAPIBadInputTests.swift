@@ -278,3 +278,21 @@ import Testing
     }
   }
 }
+
+/// A quantized file whose activation description holds a grouping the reader refuses.
+@Suite struct QuantActivationFileBadInputTests {
+  @Test func anInvalidStoredGroupingNamesTheFileAndTheLayer() throws {
+    let path = quantTemporaryDirectory() + "/act.safetensors"
+    let description = "{\"timesteps\": 0, \"groups\": 1, \"bits\": 8, \"mode\": \"zero_point\"}"
+    let writer = try SafetensorsWriter(
+      path: path, metadata: [QuantizedModelFormat.formatKey: "quantized", QuantizedModelFormat.versionKey: "1", QuantizedModelFormat.activationKeyPrefix + "l": description])
+    try writer.add("l.__act_scales", dtype: .f32, shape: [1], values: [Float(0.1)])
+    try writer.add("l.__act_offsets", dtype: .f32, shape: [1], values: [Float(0)])
+    try writer.finish()
+    // It used to throw the grouping's own error, which names neither.
+    #expect(throws: QuantizationError.invalidQuantizedFile(
+      file: path, tensor: "l", reason: "activation description: time grouping: the number of timesteps must be in 1…\(TimeGrouping.maximumTimesteps), got 0")) {
+      try QuantizedModelFile(path: path).activationParameters("l")
+    }
+  }
+}
