@@ -34,8 +34,11 @@ public struct TimeGrouping: Sendable, Hashable, Codable {
   /// ⌊i·T/G⌋ for i = 0…G: G + 1 boundaries, the first 0 and the last T.
   public var boundaries: [Int] { (0...groups).map { $0 * timesteps / groups } }
 
-  /// The timesteps of group `index` (0 ≤ index < G; an index outside that range gives a
-  /// range outside 0 ..< T, and is a programming error: every caller iterates 0 ..< G).
+  /// The timesteps of group `index`.
+  ///
+  /// Precondition: 0 ≤ index < G (every caller iterates 0 ..< G). Another index gives a
+  /// range outside 0 ..< T, and one whose product with T overflows (|index| near
+  /// `Int.max` / T) traps.
   public func timesteps(ofGroup index: Int) -> Range<Int> {
     (index * timesteps / groups)..<((index + 1) * timesteps / groups)
   }
