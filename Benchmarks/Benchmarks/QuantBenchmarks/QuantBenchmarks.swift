@@ -149,10 +149,11 @@ let benchmarks: @Sendable () -> Void = {
   // y = Ŵx, unpacking and dequantizing one row at a time: reads the stored bytes once.
   let productShapes = [(4, 256, 256), (4, 1024, 1024), (4, 4096, 4096), (8, 4096, 4096), (2, 4096, 4096)]
   for (bits, rows, columns) in productShapes {
-    guard let scheme = try? QuantizationScheme(bits: bits, granularity: .perGroup(groupSize), mode: .floatMinimum) else {
+    guard let scheme = try? QuantizationScheme(bits: bits, granularity: .perGroup(groupSize), mode: .floatMinimum),
+      let stored = (try? scheme.layout(shape: [rows, columns]))?.storedByteCount
+    else {
       continue
     }
-    let stored = scheme.layout(shape: [rows, columns]).storedByteCount
     Benchmark("quantized gemv int\(bits) G=\(groupSize) \(rows)x\(columns) (\(stored) B) auto \(threads)t",
               configuration: benchmarkConfiguration()) { benchmark, input throws in
       let (tensor, x) = input
