@@ -59,8 +59,10 @@ public enum IndexFile {
     /// `memoryMap` is false: a search reads only its few re-ranked rows, so the copy can
     /// stay on disk (paged in on demand) while codes and links are in RAM. Default true.
     public var mapRerankVectors: Bool
-    /// Verify every section's checksum (reads the whole file once). Default true; turn
-    /// off only for files this process just wrote.
+    /// Verify every section's checksum, and that every Float32 row is one `add` accepts
+    /// (finite; squared norm ≤ Float32's largest / 4 under L2 and the inner product, a unit
+    /// or zero vector under cosine), naming the first that is not (reads the whole file
+    /// once). Default true; turn off only for files this process just wrote.
     public var verifyChecksums: Bool
 
     /// Creates options.

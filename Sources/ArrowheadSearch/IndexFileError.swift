@@ -4,9 +4,13 @@
 /// the file, the header checksum, that every section lies inside the file and has the
 /// length the header's counts imply, each section's checksum, that the padding between
 /// sections is zero and nothing follows the last one (so every byte of the file is
-/// covered by a checksum or a fixed value), and finally the structure of an HNSW graph
-/// (links in range, counts ≤ capacity). A file that passes is safe to search: no
-/// corrupted byte can make a search read out of bounds.
+/// covered by a checksum or a fixed value), then what the checksums cannot vouch for (a
+/// file written with valid checksums over bad contents): the Float32 rows (those `add`
+/// would refuse — NaN, ∞, a squared norm whose distances overflow — with
+/// `verifyChecksums`), quantizer parameters that decode to finite values, ids unique among
+/// live vectors and below the next automatic id, and the structure of an HNSW graph (links
+/// in range, counts ≤ capacity, free slots deleted and listed once). A file that passes is
+/// safe to search: no corrupted byte can make a search read out of bounds.
 public enum IndexFileError: Error, Equatable, Sendable, CustomStringConvertible {
   /// The file could not be opened or mapped.
   case cannotOpen(path: String, reason: String)
@@ -19,7 +23,8 @@ public enum IndexFileError: Error, Equatable, Sendable, CustomStringConvertible 
   /// A checksum does not match: the bytes of `section` were altered.
   case checksumMismatch(path: String, section: String, stored: UInt32, computed: UInt32)
   /// The header's values contradict each other or the file (a count that does not fit a
-  /// section, an unknown enum value, a graph link out of range …).
+  /// section, an unknown enum value, a graph link out of range, a vector row that `add`
+  /// would refuse …); `reason` names the row, slot or id.
   case inconsistent(path: String, reason: String)
   /// Writing failed (the previous file, if any, is untouched).
   case writeFailed(path: String, reason: String)

@@ -27,7 +27,8 @@ public struct ScalarQuantizer: Sendable, Hashable, Codable {
   public var codeBytes: Int { bits == 8 ? dimension : (dimension + 1) / 2 }
 
   /// A quantizer with given parameters. Throws if `bits` is not 4 or 8, the arrays differ
-  /// in length, or a parameter is not finite or a scale is negative.
+  /// in length, a parameter is not finite or a scale is negative, or the largest code of a
+  /// dimension decodes past the Float32 range (offset + (2^bits − 1)·scale not finite).
   public init(bits: Int, scales: [Float], offsets: [Float]) throws(SearchError) {
     guard bits == 8 || bits == 4 else {
       throw .invalidParameter(name: "bits", value: "\(bits)", expected: "4 or 8")
@@ -40,6 +41,17 @@ public struct ScalarQuantizer: Sendable, Hashable, Codable {
     }
     if let j = offsets.firstIndex(where: { !$0.isFinite }) {
       throw .nonFiniteValue(argument: "offsets", row: 0, column: j)
+    }
+    // Every code must decode to a finite value: the largest one is offset + maxCode·scale
+    // (a scale of 10³⁸ decoded code 255 to ∞, and a search over such codes found nothing).
+    let largestCode = Float((1 << bits) - 1)
+    if let j = scales.indices.first(where: { j in
+      let product = largestCode * scales[j]
+      return !product.isFinite || !(product + offsets[j]).isFinite
+    }) {
+      throw .invalidParameter(
+        name: "scales[\(j)]", value: "\(scales[j]) with offset \(offsets[j])",
+        expected: "offset + \(Int(largestCode))·scale within the Float32 range (every code decodes to a finite value)")
     }
     self.bits = bits
     self.scales = scales

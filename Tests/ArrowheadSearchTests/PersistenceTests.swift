@@ -1,5 +1,6 @@
 import Arrowhead
 import ArrowheadIO
+import ArrowheadTestSupport
 import Testing
 @testable import ArrowheadSearch
 
@@ -245,4 +246,174 @@ struct PersistenceTests {
     #expect(readFile(path) == before)
     #expect(try IndexFile.load(path).index.count == 600)
   }
+}
+
+/// Files whose checksums are valid but whose contents are not what any index saves (made by
+/// corrupting an index in memory and saving it, or by rewriting a section and its CRC): the
+/// loader refuses each with `.inconsistent`, naming the file and the row or slot, instead of
+/// loading an index that searches wrongly.
+@Suite("Index files with valid checksums and invalid contents")
+struct SemanticallyInvalidIndexFileTests {
+  static func forged(_ name: String, _ index: any VectorIndex) throws -> String {
+    let path = temporaryDirectory() + "/" + name
+    try index.save(to: path)
+    return path
+  }
+
+  static func store(_ index: any VectorIndex) -> VectorStore {
+    (index as? FlatIndex)?.store ?? (index as! HNSWIndex).store
+  }
+
+  /// A flat L2 search over a loaded row of squared norm 1.8·10³⁹ ranked it last with score
+  /// ∞, an inner-product one first with 3.3·10¹⁹; a NaN row was dropped (3 of 4
+  /// neighbours), and cosine scores passed 1. Each is refused, naming the row, in both load
+  /// modes.
+  @Test(arguments: [Metric.squaredL2, .innerProduct, .cosine], [false, true])
+  func rowsThatAddWouldRefuseAreRefusedOnLoad(metric: Metric, hnsw: Bool) throws {
+    let storages = [VectorStorage.float32, VectorStorage(.int8, keepsFloat32ForReranking: true)]
+    for storage in storages {
+      let index: any VectorIndex = hnsw
+        ? try HNSWIndex(dimension: 2, metric: metric, storage: storage, parameters: HNSWParameters(m: 2))
+        : try FlatIndex(dimension: 2, metric: metric, storage: storage)
+      try index.add([1, 0, 0, 1, 0.6, 0.8, -1, 0])
+      let floats = Self.store(index).floats.pointer(Float.self)
+      let limit = metric == .cosine ? "1.01" : "\(Validation.maximumSquaredNorm)"
+      for (values, what) in [
+        ([Float](arrayLiteral: 3e19, 3e19), "has squared norm beyond Float32, above the \(limit) that \(metric) rows may have"),
+        ([1e19, 0], "has squared norm 1e+38, above the \(limit) that \(metric) rows may have"),
+        ([.nan, 0], "holds a NaN or infinite value"),
+        ([0, -.infinity], "holds a NaN or infinite value"),
+      ] {
+        floats[4] = values[0]
+        floats[5] = values[1]
+        let path = try Self.forged("row.ahi", index)
+        for memoryMap in [true, false] {
+          #expect(throws: IndexFileError.inconsistent(path: path, reason: "row 2 of the float32 vectors \(what)")) {
+            try IndexFile.load(path, options: IndexFile.LoadOptions(memoryMap: memoryMap))
+          }
+        }
+      }
+      if metric == .cosine {
+        floats[4] = 2  // not a unit vector: cosine scores above 1
+        floats[5] = 0
+        let path = try Self.forged("unit.ahi", index)
+        #expect(throws: IndexFileError.inconsistent(path: path, reason: "row 2 of the float32 vectors has squared norm 4.0, above the 1.01 that cosine rows may have")) {
+          try IndexFile.load(path)
+        }
+      }
+      // The largest rows `add` accepts still load, with every neighbour and finite scores.
+      floats[4] = metric == .cosine ? 0.6 : 6.5e18
+      floats[5] = metric == .cosine ? 0.8 : 6.5e18
+      let path = try Self.forged("large.ahi", index)
+      let result = try IndexFile.load(path).index.search([1, 0.1], k: 4)
+      #expect(result.ids.count == 4 && result.neighbors.allSatisfy { $0.score.isFinite })
+    }
+  }
+
+  /// Automatic ids continue from the header's next id: a next id at or below a live id made
+  /// `add` give out that id again (ids [10, 11, 12, 11, 12]).
+  @Test func nextIDAtOrBelowALiveIDIsRefused() throws {
+    for index in [try FlatIndex(dimension: 2) as any VectorIndex, try HNSWIndex(dimension: 2, parameters: HNSWParameters(m: 2))] {
+      try index.add([1, 0, 0, 1, 2, 2], ids: [10, 11, 12])
+      let live: (Int) -> Bool = { _ in true }
+      if let flat = index as? FlatIndex {
+        flat.ids = IDTable(explicit: [10, 11, 12], nextID: 11, live: live)
+      } else if let hnsw = index as? HNSWIndex {
+        hnsw.ids = IDTable(explicit: [10, 11, 12], nextID: 11, live: live)
+      }
+      let path = try Self.forged("next.ahi", index)
+      #expect(throws: IndexFileError.inconsistent(path: path, reason: "next id 11 is not above the id 11 of slot 1")) {
+        try IndexFile.load(path)
+      }
+    }
+    // Int.max as an id leaves next id Int.max: that file loads (and automatic ids then throw).
+    let index = try FlatIndex(dimension: 1)
+    try index.add([1, 2], ids: [-5, .max])
+    let loaded = try IndexFile.load(try Self.forged("max.ahi", index)).index
+    #expect(loaded.liveIDs() == [-5, .max])
+    #expect(throws: SearchError.self) { try loaded.add([3]) }
+  }
+
+  /// A deleted slot listed twice among the free slots: with `reuseDeletedSlots`, one `add`
+  /// placed two vectors in it, losing the first (count 5 with 4 live ids).
+  @Test func aFreeSlotListedTwiceIsRefused() throws {
+    let index = try HNSWIndex(dimension: 2, parameters: HNSWParameters(m: 2, reuseDeletedSlots: true))
+    try index.add([1, 0, 0, 1, 2, 2, 3, 3])
+    try index.remove(1)
+    index.freeSlots = [1, 1]
+    let path = try Self.forged("free.ahi", index)
+    #expect(throws: IndexFileError.inconsistent(path: path, reason: "free slot 1 is listed twice")) { try IndexFile.load(path) }
+  }
+
+  /// A quantizer whose largest code decodes past Float32 (scale 10³⁸): a search over the
+  /// loaded index returned no neighbour at all. The file's scales are rewritten with their
+  /// section checksum and the header's recomputed.
+  @Test func quantizerScalesThatDecodeToInfinityAreRefused() throws {
+    let index = try FlatIndex(dimension: 2, metric: .squaredL2, storage: .int8)
+    try index.add([1, 0, 0, 1, 2, 2, 3, 3])
+    let path = try Self.forged("scales.ahi", index)
+    for (scales, reason) in [
+      ([Float](arrayLiteral: 1e38, 1), "quantizer: parameter 'scales[0]' = 1e+38 with offset 0.0 is invalid; expected offset + 255·scale within the Float32 range (every code decodes to a finite value)"),
+      ([1, .nan], "quantizer: parameter 'scales[1]' = nan is invalid; expected a finite value ≥ 0"),
+    ] {
+      var bytes = readFile(path)
+      rewriteSection(&bytes, tag: 3) { section in
+        for (j, scale) in scales.enumerated() {
+          withUnsafeBytes(of: scale.bitPattern.littleEndian) { section.replaceSubrange(4 * j..<4 * j + 4, with: $0) }
+        }
+      }
+      let forged = temporaryDirectory() + "/forged-scales.ahi"
+      try AtomicFile.write(bytes, to: forged)
+      #expect(throws: IndexFileError.inconsistent(path: forged, reason: reason)) { try IndexFile.load(forged) }
+    }
+    // Zero scales (constant dimensions) are valid: every code decodes to the offset.
+    var bytes = readFile(path)
+    rewriteSection(&bytes, tag: 3) { section in section = [UInt8](repeating: 0, count: section.count) }
+    let constant = temporaryDirectory() + "/constant.ahi"
+    try AtomicFile.write(bytes, to: constant)
+    #expect(try IndexFile.load(constant).index.vector(for: 3) == [0, 0])
+  }
+
+  /// An HNSW index whose graph has no upper layer (a few vectors) saves an empty upper-link
+  /// section at the offset of the deleted set: the loader sorted sections by offset alone,
+  /// and, depending on the dictionary's order, saw the empty one overlap the deleted set and
+  /// refused a valid file (about 2 loads in 5 of a 3-vector index).
+  @Test func anEmptySectionSharingAnOffsetLoads() throws {
+    let index = try HNSWIndex(dimension: 2, parameters: HNSWParameters(m: 16, reuseDeletedSlots: true))
+    try index.add([1, 2, 3, 4, 5, 6])
+    #expect(index.graph.upperWords == 0)
+    let path = try Self.forged("small.ahi", index)
+    for _ in 0..<64 {
+      #expect(try IndexFile.load(path).index.count == 3)
+    }
+    try index.remove([0, 1, 2])
+    let empty = try Self.forged("removed.ahi", index)
+    let loaded = try IndexFile.load(empty).index
+    #expect(loaded.count == 0)
+    #expect(throws: SearchError.emptyIndex) { try loaded.search([1, 1], k: 1) }
+    try loaded.add([7, 8])
+    #expect(try loaded.search([7, 8], k: 1).ids == [3])
+  }
+}
+
+/// Replaces the data of section `tag` (1 floats, 2 codes, 3 scales, 4 offsets, 5 ids …) with
+/// `change` applied to it, and recomputes its CRC in the section table and the header's CRC,
+/// so that the file passes every checksum (`IndexFile` layout: fixed fields, then the
+/// section table at byte 112, 32 bytes per entry; header CRC at 16 + header length).
+func rewriteSection(_ bytes: inout [UInt8], tag: UInt32, _ change: (inout [UInt8]) -> Void) {
+  func u32(_ at: Int) -> UInt32 { bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+  func u64(_ at: Int) -> Int { Int(bytes[at..<at + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) }
+  func put(_ value: UInt32, at: Int) { for i in 0..<4 { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i))) } }
+  let headerEnd = 16 + Int(u32(12))
+  let sectionCount = Int(u32(104))
+  for entry in 0..<sectionCount {
+    let at = 112 + 32 * entry
+    guard u32(at) == tag else { continue }
+    let offset = u64(at + 8), length = u64(at + 16)
+    var section = Array(bytes[offset..<offset + length])
+    change(&section)
+    bytes.replaceSubrange(offset..<offset + length, with: section)
+    put(testCRC32(section), at: at + 24)
+  }
+  put(testCRC32(bytes[0..<headerEnd]), at: headerEnd)
 }

@@ -60,4 +60,21 @@ import Testing
     try cosine.add([1e19, 0, 3e38, 3e38])
     #expect(try cosine.search([2e19, 0], k: 2).ids == [0, 1])
   }
+
+  /// Parameters whose largest code decodes past Float32 (offset + 255·scale = ∞): decode
+  /// gave [inf, inf], and a loaded index with such a quantizer found no neighbour at all.
+  @Test func quantizerParametersMustDecodeToFiniteValues() throws {
+    let expected = "offset + 255·scale within the Float32 range (every code decodes to a finite value)"
+    #expect(throws: SearchError.invalidParameter(name: "scales[0]", value: "1e+38 with offset 0.0", expected: expected)) {
+      try ScalarQuantizer(bits: 8, scales: [1e38, 1], offsets: [0, 0])
+    }
+    #expect(throws: SearchError.invalidParameter(name: "scales[1]", value: "1e+36 with offset 3e+38", expected: expected)) {
+      try ScalarQuantizer(bits: 8, scales: [1, 1e36], offsets: [0, 3e38])
+    }
+    // The widest quantizer training makes (a range just within Float32) decodes finitely,
+    // as do 4-bit codes with a scale 17 times as large.
+    let wide = try [Float]([-1.7e38, 1.7e38]).withUnsafeBufferPointer { try ScalarQuantizer(bits: 8, training: $0, dimension: 1) }
+    #expect(try wide.decode([0, 255]).allSatisfy(\.isFinite))
+    #expect(try ScalarQuantizer(bits: 4, scales: [1e37], offsets: [-1e38]).decode([0xFF]).allSatisfy(\.isFinite))
+  }
 }
