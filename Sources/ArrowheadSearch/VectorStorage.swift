@@ -66,11 +66,15 @@ public struct VectorStorage: Sendable, Hashable, Codable, CustomStringConvertibl
   public var isQuantized: Bool { encoding != .float32 }
 
   /// Bytes of code per vector of `dimension` values (0 for float32).
+  ///
+  /// - Precondition: `dimension ≥ 0` (a negative one traps: it returned −1 for int8). Index
+  ///   initialisers check their dimension (1 … 65 536) with a typed error before using this.
   public func codeBytes(dimension: Int) -> Int {
+    precondition(dimension >= 0, "VectorStorage.codeBytes(dimension:): dimension \(dimension) is negative")
     switch encoding {
-    case .float32: 0
-    case .int8: dimension
-    case .int4: (dimension + 1) / 2
+    case .float32: return 0
+    case .int8: return dimension
+    case .int4: return dimension / 2 + dimension % 2  // ⌈d/2⌉ without overflow at Int.max
     }
   }
 

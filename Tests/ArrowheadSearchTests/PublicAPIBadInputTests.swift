@@ -77,4 +77,13 @@ import Testing
     #expect(try wide.decode([0, 255]).allSatisfy(\.isFinite))
     #expect(try ScalarQuantizer(bits: 4, scales: [1e37], offsets: [-1e38]).decode([0xFF]).allSatisfy(\.isFinite))
   }
+
+  /// `codeBytes(dimension:)` of a negative dimension returned −1 (int8) or 0 (int4): it is a
+  /// documented precondition now; int4's ⌈d/2⌉ no longer overflows at `Int.max`.
+  @Test func codeBytesOfANegativeDimensionTraps() async {
+    #expect(VectorStorage.int4.codeBytes(dimension: .max) == Int.max / 2 + 1)
+    #expect(VectorStorage.int4.codeBytes(dimension: 7) == 4 && VectorStorage.int8.codeBytes(dimension: 7) == 7)
+    #expect(VectorStorage.float32.codeBytes(dimension: 0) == 0)
+    await #expect(processExitsWith: .failure) { _ = VectorStorage.int8.codeBytes(dimension: -1) }
+  }
 }
