@@ -84,8 +84,18 @@ public struct PoolingConfiguration: Sendable, Equatable, Hashable {
     try self.init(modes: modes, normalizes: normalizes)
   }
 
-  /// Width of the pooled vector for `hiddenSize`-wide token states.
-  public func outputDimension(hiddenSize: Int) -> Int { modes.count * hiddenSize }
+  /// Width of the pooled vector for `hiddenSize`-wide token states: one `hiddenSize` per mode.
+  ///
+  /// - Precondition: `hiddenSize ≥ 0` and `modes.count · hiddenSize` fits in `Int`; it traps
+  ///   with a message otherwise. A loaded model's `hidden_size` always fits (its tensors
+  ///   have that width), so only a constant written in code can break this.
+  public func outputDimension(hiddenSize: Int) -> Int {
+    let (width, overflow) = modes.count.multipliedReportingOverflow(by: hiddenSize)
+    precondition(
+      hiddenSize >= 0 && !overflow,
+      "PoolingConfiguration.outputDimension(hiddenSize:): \(modes.count) modes × hidden size \(hiddenSize) is not a width")
+    return width
+  }
 }
 
 /// The layout of a sentence-transformers model folder, from its `modules.json`: where the

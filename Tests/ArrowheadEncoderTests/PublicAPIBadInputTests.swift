@@ -29,4 +29,18 @@ import Testing
       try BertEncoder(configuration: epsilon, weightsFolder: "/nonexistent-arrowhead-folder")
     }
   }
+
+  /// `outputDimension(hiddenSize:)` returned −2 for a hidden size of −1 and trapped on an
+  /// overflow for `Int.max`: a documented precondition (a loaded model's width always fits).
+  @Test func outputDimensionOfAnImpossibleWidthTraps() async throws {
+    let pooling = try PoolingConfiguration(modes: [.cls, .mean], normalizes: true)
+    #expect(pooling.outputDimension(hiddenSize: 384) == 768)
+    #expect(pooling.outputDimension(hiddenSize: 0) == 0)
+    await #expect(processExitsWith: .failure) {
+      _ = try PoolingConfiguration(modes: [.cls, .mean], normalizes: true).outputDimension(hiddenSize: -1)
+    }
+    await #expect(processExitsWith: .failure) {
+      _ = try PoolingConfiguration(modes: [.cls, .mean], normalizes: true).outputDimension(hiddenSize: .max)
+    }
+  }
 }
