@@ -21,13 +21,20 @@ public struct Vocabulary: Sendable, Equatable {
   /// misses without reading the entry) and its number + 1 in the low 32 bits; 0 = empty.
   private var slots: [UInt64] = []
   private var mask = 0
-  /// Entry number per id (−1 where no token has that id).
+  /// Entry number per id (−1 where no token has that id), for ids below 4·count + 1024
+  /// (every real vocabulary: ids 0 ..< count).
   private var entryOfID: [Int32] = []
+  /// Entry number per id for ids too sparse for `entryOfID`: a tokenizer.json may give any
+  /// id up to Int32.max, and one such id made a 2³¹-entry table (8 GiB, 26 s to load).
+  private var sparseEntryOfID: [Int32: Int32] = [:]
   /// The longest token, in scalars.
   private(set) var longestToken = 0
 
   /// The number of tokens.
   public var count: Int { entries.count }
+
+  /// Bytes of the id → token tables (approximate for the sparse one).
+  var idTableBytes: Int { entryOfID.capacity * MemoryLayout<Int32>.stride + sparseEntryOfID.capacity * 9 }
 
   /// Bytes of the token scalars and entries held (the arrays' capacity, spare room
   /// included).
@@ -67,8 +74,15 @@ public struct Vocabulary: Sendable, Equatable {
       slots[slot] = (entry.hash & 0xFFFF_FFFF_0000_0000) | UInt64(number + 1)
     }
     let largestID = Int(entries.map(\.id).max() ?? -1)
-    entryOfID = [Int32](repeating: -1, count: largestID + 1)
-    for (number, entry) in entries.enumerated() { entryOfID[Int(entry.id)] = Int32(number) }
+    let denseIDs = Swift.min(largestID + 1, 4 * entries.count + 1024)
+    entryOfID = [Int32](repeating: -1, count: denseIDs)
+    for (number, entry) in entries.enumerated() {
+      if Int(entry.id) < denseIDs {
+        entryOfID[Int(entry.id)] = Int32(number)
+      } else {
+        sparseEntryOfID[entry.id] = Int32(number)
+      }
+    }
   }
 
   /// The id of `token`, or nil.
@@ -83,8 +97,8 @@ public struct Vocabulary: Sendable, Equatable {
 
   /// The token with id `id`, or nil.
   public func token(for id: Int32) -> String? {
-    guard id >= 0, Int(id) < entryOfID.count else { return nil }
-    let number = Int(entryOfID[Int(id)])
+    guard id >= 0 else { return nil }
+    let number = Int(id) < entryOfID.count ? Int(entryOfID[Int(id)]) : Int(sparseEntryOfID[id] ?? -1)
     guard number >= 0 else { return nil }
     let entry = entries[number]
     var text = ""
