@@ -163,7 +163,9 @@ public enum NPYFile {
   private static func write<T: BitwiseCopyable>(
     _ elements: [T], descr: String, rows: Int, columns: Int, to path: String
   ) throws(VectorFileError) {
-    guard rows >= 0, columns >= 0, elements.count == rows * columns else {
+    // The product is checked for overflow: rows × columns past Int.max trapped.
+    let (product, overflow) = rows.multipliedReportingOverflow(by: columns)
+    guard rows >= 0, columns >= 0, !overflow, elements.count == product else {
       throw .invalidShape(path: path, reason: "\(elements.count) elements cannot form \(rows)×\(columns)")
     }
     let header = headerBytes(descr: descr, shape: [rows, columns])

@@ -79,7 +79,9 @@ public enum VecsFile {
   private static func writeRows<T: BitwiseCopyable>(
     _ elements: [T], rows: Int, columns: Int, to path: String
   ) throws(VectorFileError) {
-    guard rows >= 0, columns > 0 || rows == 0, columns <= Int(Int32.max), elements.count == rows * columns else {
+    // The product is checked for overflow: rows × columns past Int.max trapped.
+    let (product, overflow) = rows.multipliedReportingOverflow(by: columns)
+    guard rows >= 0, columns >= 0, columns > 0 || rows == 0, columns <= Int(Int32.max), !overflow, elements.count == product else {
       throw .invalidShape(path: path, reason: "\(elements.count) elements cannot form \(rows)×\(columns) rows")
     }
     let prefix = withUnsafeBytes(of: Int32(columns).littleEndian) { Array($0) }
