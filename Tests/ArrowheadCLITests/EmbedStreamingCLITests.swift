@@ -60,46 +60,68 @@ struct EmbedStreamingCLITests {
     }
   }
 
-  /// A run killed while it embeds (its temporary file exists) leaves the previous OUT.npy
-  /// as it was; the next run in the directory removes the temporary file and writes the
-  /// complete output.
-  @Test func aKilledRunKeepsThePreviousOutput() throws {
-    let (_, folder) = try EmbedCommandTests.model(seed: 45)
+  /// A long `embed` run (40 000 lines, 1 thread) over a tiny model, writing OUT.npy whose
+  /// previous content is `previous`, signalled with `signal` once its temporary file exists
+  /// (plus `delay` µs); returns after the process ended.
+  struct SignalledRun {
+    var folder: URL
+    var input: URL
+    var output: URL
+    var previous: [UInt8]
+    var process: Process
+    /// Whether the temporary file was seen before the signal.
+    var seen: Bool
+    var temporaryFiles: [String] {
+      ((try? FileManager.default.contentsOfDirectory(atPath: folder.deletingLastPathComponent().path)) ?? [])
+        .filter { $0.hasPrefix(".arrowhead-tmp-") }
+    }
+  }
+
+  static let streamedLine = "the big red cat sat on the mat and the dogs run fast"
+
+  static func signalledRun(seed: UInt64, signal: Int32, delay: useconds_t = 0) throws -> SignalledRun {
+    let (_, folder) = try EmbedCommandTests.model(seed: seed)
     let dir = folder.deletingLastPathComponent()
     let input = dir.appendingPathComponent("many.txt")
-    let line = "the big red cat sat on the mat and the dogs run fast"
-    try String(repeating: line + "\n", count: 40_000).write(to: input, atomically: true, encoding: .utf8)
+    try String(repeating: streamedLine + "\n", count: 40_000).write(to: input, atomically: true, encoding: .utf8)
     let output = dir.appendingPathComponent("out.npy")
     let previous: [UInt8] = Array("previous content".utf8)
     try Data(previous).write(to: output)
-    func temporaryFiles() -> [String] {
-      ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix(".arrowhead-tmp-") }
-    }
     let process = Process()
     process.executableURL = CLI.binary
     process.arguments = ["embed", "--model", folder.path, "--input", input.path, "-o", output.path, "--quiet", "--threads", "1"]
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()
-    var seen = false
+    var run = SignalledRun(folder: folder, input: input, output: output, previous: previous, process: process, seen: false)
     for _ in 0..<60_000 where process.isRunning {
-      if !temporaryFiles().isEmpty {
-        seen = true
+      if !run.temporaryFiles.isEmpty {
+        run.seen = true
         break
       }
       usleep(1_000)
     }
-    kill(process.processIdentifier, SIGKILL)
+    if delay > 0 { usleep(delay) }
+    kill(process.processIdentifier, signal)
     process.waitUntilExit()
-    #expect(seen, "the run ended before its temporary file was seen (status \(process.terminationStatus))")
-    #expect(Self.bytes(output) == previous)
-    #expect(!temporaryFiles().isEmpty)
+    return run
+  }
 
-    try String(repeating: line + "\n", count: 10).write(to: input, atomically: true, encoding: .utf8)
-    let rerun = try CLI.run(["embed", "--model", folder.path, "--input", input.path, "-o", output.path, "--quiet"])
+  /// A run killed while it embeds (its temporary file exists) leaves the previous OUT.npy
+  /// as it was; the next run in the directory removes the temporary file and writes the
+  /// complete output.
+  @Test func aKilledRunKeepsThePreviousOutput() throws {
+    let run = try Self.signalledRun(seed: 45, signal: SIGKILL)
+    #expect(run.seen, "the run ended before its temporary file was seen (status \(run.process.terminationStatus))")
+    let kept = Self.bytes(run.output) == run.previous  // (a Bool: no diff of megabytes on failure)
+    #expect(kept, "the previous output was replaced")
+    #expect(!run.temporaryFiles.isEmpty)
+
+    try String(repeating: Self.streamedLine + "\n", count: 10).write(to: run.input, atomically: true, encoding: .utf8)
+    let rerun = try CLI.run(["embed", "--model", run.folder.path, "--input", run.input.path, "-o", run.output.path, "--quiet"])
     #expect(rerun.status == 0, "\(rerun.error)")
-    #expect(try EmbedCommandTests.readNpy(output).rows == 10)
-    #expect(temporaryFiles().isEmpty)
+    #expect(try EmbedCommandTests.readNpy(run.output).rows == 10)
+    #expect(run.temporaryFiles.isEmpty)
   }
 
   /// Ctrl-C (SIGINT), SIGTERM or SIGHUP while the rows stream into the temporary file: the
@@ -108,40 +130,15 @@ struct EmbedStreamingCLITests {
   /// previous OUT.npy kept.
   @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
   func anInterruptedRunRemovesItsTemporaryFileAndKeepsThePreviousOutput(signal: Int32) throws {
-    let (_, folder) = try EmbedCommandTests.model(seed: 46)
-    let dir = folder.deletingLastPathComponent()
-    let input = dir.appendingPathComponent("many.txt")
-    try String(repeating: "the big red cat sat on the mat and the dogs run fast\n", count: 40_000)
-      .write(to: input, atomically: true, encoding: .utf8)
-    let output = dir.appendingPathComponent("out.npy")
-    let previous: [UInt8] = Array("previous content".utf8)
-    try Data(previous).write(to: output)
-    func temporaryFiles() -> [String] {
-      ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix(".arrowhead-tmp-") }
-    }
-    let process = Process()
-    process.executableURL = CLI.binary
-    process.arguments = ["embed", "--model", folder.path, "--input", input.path, "-o", output.path, "--quiet", "--threads", "1"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    var seen = false
-    for _ in 0..<60_000 where process.isRunning {
-      if !temporaryFiles().isEmpty {
-        seen = true
-        break
-      }
-      usleep(1_000)
-    }
-    // Well inside the streaming (the file is registered for removal right after it is made).
-    usleep(20_000)
-    kill(process.processIdentifier, signal)
-    process.waitUntilExit()
-    #expect(seen, "the run ended before its temporary file was seen (status \(process.terminationStatus))")
+    // 20 ms after the file appears: well inside the streaming (the file is registered for
+    // removal right after it is made).
+    let run = try Self.signalledRun(seed: 46, signal: signal, delay: 20_000)
+    let process = run.process
+    #expect(run.seen, "the run ended before its temporary file was seen (status \(process.terminationStatus))")
     #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == signal,
             "ended by \(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus), sent signal \(signal)")
-    #expect(temporaryFiles().isEmpty, "left \(temporaryFiles())")
-    let kept = Self.bytes(output) == previous  // (a Bool: no diff of megabytes on failure)
+    #expect(run.temporaryFiles.isEmpty, "left \(run.temporaryFiles)")
+    let kept = Self.bytes(run.output) == run.previous  // (a Bool: no diff of megabytes on failure)
     #expect(kept, "the previous output was replaced")
   }
 }
