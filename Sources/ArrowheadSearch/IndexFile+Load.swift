@@ -296,7 +296,12 @@ extension FlatIndex {
       throw .inconsistent(path: context.path, reason: "\(error)")
     }
     let slots = header.slots
-    if index.keepsNorms { index.norms.reserve(slots * 4, preserving: 0, exact: true) }
+    if index.keepsNorms {
+      // The vectors' section first: the header's slot count alone (up to 2³²) must not size
+      // an allocation before the file is seen to hold that many rows.
+      _ = try context.bytes(.floats, length: slots * index.store.floatStride)
+      index.norms.reserve(slots * 4, preserving: 0, exact: true)
+    }
     // The vector check computes the squared norms a flat L2 index keeps.
     try context.fillStore(
       index.store, slots: slots, metric: header.metric, norms: index.keepsNorms ? index.norms.pointer(Float.self) : nil)
