@@ -344,7 +344,8 @@ extension HNSWIndex {
     } else if header.entryPoint != HNSWGraph.none {
       throw .inconsistent(path: path, reason: "an empty graph with entry point \(header.entryPoint)")
     }
-    var deletedCount = 0
+    // (start, end, slot) of every upper-link record, to check that none overlaps another.
+    var upperRecords: [(start: Int, end: Int, slot: UInt32)] = []
     for slot in 0..<UInt32(slots) {
       let level = graph.level(slot)
       guard level <= header.maxLevel, graph.node(slot)[0] & 0xFF00_0000 == 0 else {
@@ -355,7 +356,20 @@ extension HNSWIndex {
         guard start + level * graph.wordsPerUpperLevel <= header.upperWords else {
           throw .inconsistent(path: path, reason: "slot \(slot)'s upper links lie outside the upper-link section")
         }
+        upperRecords.append((start, start + level * graph.wordsPerUpperLevel, slot))
       }
+    }
+    // Two nodes sharing upper-link words read each other's links, and an `add` linking one
+    // rewrites the other's (a graph corrupted by a later insertion). The records are laid
+    // out one after another; about 1 node in M has any, so the sort is small.
+    upperRecords.sort { $0.start < $1.start }
+    for (previous, next) in zip(upperRecords, upperRecords.dropFirst()) where next.start < previous.end {
+      throw .inconsistent(
+        path: path, reason: "slot \(next.slot)'s upper links overlap those of slot \(previous.slot) (words \(next.start) and \(previous.start)..<\(previous.end))")
+    }
+    var deletedCount = 0
+    for slot in 0..<UInt32(slots) {
+      let level = graph.level(slot)
       for layer in 0...level {
         let (links, count) = graph.links(slot, layer)
         guard count <= graph.capacity(layer) else {

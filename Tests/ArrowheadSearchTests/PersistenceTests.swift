@@ -334,6 +334,31 @@ struct SemanticallyInvalidIndexFileTests {
     #expect(throws: SearchError.self) { try loaded.add([3]) }
   }
 
+  /// Two nodes whose upper-link records share words: each reads the other's links, and an
+  /// `add` linking one rewrites the other's. Refused, naming both slots; the valid layout
+  /// of the same index loads.
+  @Test func upperLinkRecordsThatOverlapAreRefused() throws {
+    let index = try HNSWIndex(dimension: 2, parameters: HNSWParameters(m: 2, seed: 7))
+    var values: [Float] = []
+    for i in 0..<200 { values += [Float(i % 20), Float(i / 20)] }
+    try index.add(values)
+    let graph = index.graph
+    let upper = (0..<UInt32(200)).filter { graph.level($0) > 0 }
+    try #require(upper.count >= 2)
+    #expect(try IndexFile.load(try Self.forged("valid.ahi", index)).index.count == 200)
+    let (first, second) = (upper[0], upper[1])
+    let saved = graph.node(second)[1]
+    graph.node(second)[1] = graph.node(first)[1]
+    defer { graph.node(second)[1] = saved }
+    let path = try Self.forged("overlap.ahi", index)
+    #expect {
+      try IndexFile.load(path)
+    } throws: { error in
+      guard case .inconsistent(let file, let reason) = error as? IndexFileError else { return false }
+      return file == path && reason.contains("upper links overlap") && reason.contains("slot \(first)") && reason.contains("slot \(second)")
+    }
+  }
+
   /// A deleted slot listed twice among the free slots: with `reuseDeletedSlots`, one `add`
   /// placed two vectors in it, losing the first (count 5 with 4 live ids).
   @Test func aFreeSlotListedTwiceIsRefused() throws {
